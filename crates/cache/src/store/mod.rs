@@ -1,0 +1,418 @@
+//! The deterministic store: the state inside each replica of a shard.
+//!
+//! Every operation takes `now_ms`, the *logical* time carried by the log entry
+//! being applied. The store never reads a clock, never hashes with a random
+//! seed and never iterates a hash map, so replicas that apply the same
+//! operations in the same order hold the same bytes and give the same
+//! answers, evictions included.
+//!
+//! Each operation first does bounded housekeeping: it reclaims at most
+//! [`StoreConfig::reclaim_per_op`] expired entries, soonest deadline first.
+//! An expired entry is invisible from its deadline on even if it has not been
+//! reclaimed yet (a lookup that meets one removes it).
+
+mod error;
+mod snapshot;
+mod stats;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::StoreError;
+pub use stats::Stats;
+
+use crate::hash::hash_of;
+use crate::policy::{PolicyKind, SlotId};
+use crate::table::{Limits, Table, TooHeavy};
+
+/// Bytes charged per entry on top of its key and value: an estimate of the
+/// slab entry, index slot, policy metadata and expiry record. It is a fixed
+/// constant (not `size_of`) so that the accounting is identical on every
+/// platform and compiler version.
+pub const ENTRY_OVERHEAD_BYTES: u64 = 64;
+
+/// Expired entries reclaimed per operation by default.
+pub const RECLAIM_PER_OP_DEFAULT: u64 = 8;
+
+/// What a store may hold and how it evicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// Sum of [`Store::weight_bytes`] over entries never exceeds this after an
+    /// operation.
+    pub capacity_bytes: u64,
+    /// Optional bound on the number of entries.
+    pub capacity_entries: Option<u64>,
+    pub policy: PolicyKind,
+    /// Bound on expired entries reclaimed by one operation.
+    pub reclaim_per_op: u64,
+}
+
+impl StoreConfig {
+    /// A byte-bounded store with the default policy.
+    pub fn new(capacity_bytes: u64) -> Self {
+        StoreConfig {
+            capacity_bytes,
+            capacity_entries: None,
+            policy: PolicyKind::DEFAULT,
+            reclaim_per_op: RECLAIM_PER_OP_DEFAULT,
+        }
+    }
+
+    pub fn with_policy(mut self, policy: PolicyKind) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn with_capacity_entries(mut self, capacity_entries: u64) -> Self {
+        self.capacity_entries = Some(capacity_entries);
+        self
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            capacity_weight: self.capacity_bytes,
+            capacity_entries: self.capacity_entries,
+        }
+    }
+}
+
+/// How long an entry has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ttl {
+    Missing,
+    Persistent,
+    RemainingMs(u64),
+}
+
+/// One visible entry, as handed out for shard migration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryView<'a> {
+    pub key: &'a [u8],
+    pub value: &'a [u8],
+    /// Absolute deadline in the same logical time base as `now_ms`.
+    pub expire_at_ms: Option<u64>,
+}
+
+/// The deterministic, byte-bounded key/value store. See the module docs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Store {
+    config: StoreConfig,
+    /// The latest logical time seen; time never goes backwards.
+    now_ms: u64,
+    stats: Stats,
+    table: Table<Vec<u8>, Vec<u8>>,
+}
+
+/// The bytes an entry counts against the capacity.
+pub fn weight_bytes(key: &[u8], value: &[u8]) -> u64 {
+    key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD_BYTES
+}
+
+impl Store {
+    /// # Panics
+    /// If a capacity is zero (a configuration bug).
+    pub fn new(config: StoreConfig) -> Self {
+        Store {
+            config,
+            now_ms: 0,
+            stats: Stats::default(),
+            table: Table::new(config.policy, config.limits()),
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// Counters, with `bytes` and `entries` current.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            bytes: self.table.weight_total(),
+            entries: self.table.len(),
+            ..self.stats
+        }
+    }
+
+    /// Bytes currently counted against the capacity.
+    pub fn used_bytes(&self) -> u64 {
+        self.table.weight_total()
+    }
+
+    /// Resident entries (expired ones not yet reclaimed included).
+    pub fn len(&self) -> u64 {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    /// The value of `key`, if visible.
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&[u8]> {
+        self.begin(now_ms);
+        match self.lookup(key) {
+            Some(slot) => {
+                self.stats.hits += 1;
+                self.table.record_hit(slot);
+                Some(&self.table.entry(slot).value)
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// [`Store::get`] for each key, in order.
+    pub fn get_many(&mut self, keys: &[&[u8]], now_ms: u64) -> Vec<Option<Vec<u8>>> {
+        keys.iter()
+            .map(|key| self.get(key, now_ms).map(<[u8]>::to_vec))
+            .collect()
+    }
+
+    /// Sets `key` to `value`, replacing any deadline with `ttl_ms` (none:
+    /// the entry persists until deleted or evicted).
+    pub fn put(
+        &mut self,
+        key: &[u8],
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.begin(now_ms);
+        let expire_at_ms = self.deadline(ttl_ms)?;
+        self.write(key, value, Deadline::Set(expire_at_ms))
+    }
+
+    /// Appends `suffix` to the value of `key` (an absent key starts empty);
+    /// keeps the deadline. Returns the new length of the value.
+    pub fn append(&mut self, key: &[u8], suffix: &[u8], now_ms: u64) -> Result<u64, StoreError> {
+        self.begin(now_ms);
+        let mut value = match self.lookup(key) {
+            Some(slot) => self.table.entry(slot).value.clone(),
+            None => Vec::new(),
+        };
+        value.extend_from_slice(suffix);
+        let length = value.len() as u64;
+        self.write(key, value, Deadline::Keep)?;
+        Ok(length)
+    }
+
+    /// Removes `key`; returns whether it was visible.
+    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.begin(now_ms);
+        match self.lookup(key) {
+            Some(slot) => {
+                self.table.remove(slot);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sets `key` to `new_value` (with `ttl_ms` as in [`Store::put`]) if its
+    /// current value equals `expected` (`None`: the key must be absent).
+    pub fn compare_and_set(
+        &mut self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        new_value: Vec<u8>,
+        ttl_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.begin(now_ms);
+        let expire_at_ms = self.deadline(ttl_ms)?;
+        let current = self
+            .lookup(key)
+            .map(|slot| self.table.entry(slot).value.as_slice());
+        if current != expected {
+            return Err(StoreError::CasMismatch {
+                current: current.map(<[u8]>::to_vec),
+            });
+        }
+        self.write(key, new_value, Deadline::Set(expire_at_ms))
+    }
+
+    /// Adds `delta` to the decimal integer stored at `key` (an absent key
+    /// counts as 0); keeps the deadline. Returns the new value.
+    pub fn increment(&mut self, key: &[u8], delta: i64, now_ms: u64) -> Result<i64, StoreError> {
+        self.begin(now_ms);
+        let current = match self.lookup(key) {
+            Some(slot) => parse_integer(&self.table.entry(slot).value)?,
+            None => 0,
+        };
+        let next = current
+            .checked_add(delta)
+            .ok_or(StoreError::IncrementOverflow)?;
+        self.write(key, next.to_string().into_bytes(), Deadline::Keep)?;
+        Ok(next)
+    }
+
+    /// Gives `key` a deadline `ttl_ms` from now; returns whether it was visible.
+    pub fn expire(&mut self, key: &[u8], ttl_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
+        self.begin(now_ms);
+        let expire_at_ms = self.deadline(Some(ttl_ms))?;
+        Ok(match self.lookup(key) {
+            Some(slot) => {
+                self.table.set_expiry(slot, expire_at_ms);
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Removes the deadline of `key`; returns whether it had one.
+    pub fn persist(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.begin(now_ms);
+        match self.lookup(key) {
+            Some(slot) if self.table.entry(slot).expire_at_ms.is_some() => {
+                self.table.set_expiry(slot, None);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// How long `key` has left.
+    pub fn ttl(&mut self, key: &[u8], now_ms: u64) -> Ttl {
+        self.begin(now_ms);
+        match self
+            .lookup(key)
+            .map(|slot| self.table.entry(slot).expire_at_ms)
+        {
+            None => Ttl::Missing,
+            Some(None) => Ttl::Persistent,
+            Some(Some(expire_at_ms)) => Ttl::RemainingMs(expire_at_ms - self.now_ms),
+        }
+    }
+
+    /// Visible entries for shard migration, in slot order (deterministic).
+    /// Reading does not count as a hit and does not change eviction order.
+    pub fn entries(&self, now_ms: u64) -> impl Iterator<Item = EntryView<'_>> {
+        let now_ms = now_ms.max(self.now_ms);
+        self.table
+            .iter()
+            .filter(move |entry| !entry.is_expired(now_ms))
+            .map(|entry| EntryView {
+                key: &entry.key,
+                value: &entry.value,
+                expire_at_ms: entry.expire_at_ms,
+            })
+    }
+
+    /// Writes an entry received by migration, keeping its absolute deadline.
+    /// An entry whose deadline has passed is dropped (returns `Ok(false)`).
+    pub fn import(&mut self, entry: EntryView<'_>, now_ms: u64) -> Result<bool, StoreError> {
+        self.begin(now_ms);
+        if entry
+            .expire_at_ms
+            .is_some_and(|expire_at_ms| self.now_ms >= expire_at_ms)
+        {
+            return Ok(false);
+        }
+        self.write(
+            entry.key,
+            entry.value.to_vec(),
+            Deadline::Set(entry.expire_at_ms),
+        )?;
+        Ok(true)
+    }
+
+    /// Checks every structural invariant in O(n) (for tests).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.table.check_invariants()?;
+        for entry in self.table.iter() {
+            if entry.weight != weight_bytes(&entry.key, &entry.value) {
+                return Err(format!(
+                    "entry {:?}: weight is not key + value + overhead",
+                    entry.key
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Advances logical time and reclaims a bounded number of expired entries.
+    fn begin(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+        self.stats.expirations += self
+            .table
+            .reclaim_expired(self.now_ms, self.config.reclaim_per_op);
+    }
+
+    /// The slot of `key` if it is visible; an expired entry found on the way
+    /// is removed (one removal: bounded work).
+    fn lookup(&mut self, key: &[u8]) -> Option<SlotId> {
+        let slot = self.table.find_hashed(hash_of(key), key)?;
+        if self.table.entry(slot).is_expired(self.now_ms) {
+            self.table.remove(slot);
+            self.stats.expirations += 1;
+            return None;
+        }
+        Some(slot)
+    }
+
+    fn deadline(&self, ttl_ms: Option<u64>) -> Result<Option<u64>, StoreError> {
+        match ttl_ms {
+            Some(0) => Err(StoreError::ZeroTtl),
+            Some(ttl_ms) => Ok(Some(self.now_ms.saturating_add(ttl_ms))),
+            None => Ok(None),
+        }
+    }
+
+    /// Inserts or overwrites `key` after checking that it fits; the written
+    /// entry is never evicted by its own write.
+    fn write(&mut self, key: &[u8], value: Vec<u8>, deadline: Deadline) -> Result<(), StoreError> {
+        let weight = weight_bytes(key, &value);
+        let evicted = match self.lookup(key) {
+            Some(slot) => {
+                let evicted = self
+                    .table
+                    .set_value(slot, value, weight)
+                    .map_err(too_large)?;
+                if let Deadline::Set(expire_at_ms) = deadline {
+                    self.table.set_expiry(slot, expire_at_ms);
+                }
+                evicted
+            }
+            None => {
+                let expire_at_ms = match deadline {
+                    Deadline::Set(expire_at_ms) => expire_at_ms,
+                    Deadline::Keep => None,
+                };
+                let key_hash = hash_of(key);
+                let (_, evicted) = self
+                    .table
+                    .insert(key.to_vec(), key_hash, value, weight, expire_at_ms)
+                    .map_err(too_large)?;
+                evicted
+            }
+        };
+        self.stats.evictions += evicted;
+        Ok(())
+    }
+}
+
+/// What a write does to the entry's deadline.
+#[derive(Debug, Clone, Copy)]
+enum Deadline {
+    Set(Option<u64>),
+    Keep,
+}
+
+fn too_large(error: TooHeavy) -> StoreError {
+    StoreError::TooLarge {
+        weight_bytes: error.weight,
+        capacity_bytes: error.capacity_weight,
+    }
+}
+
+/// Parses a value written by `increment` (or by a client): ASCII decimal,
+/// optional leading '-', nothing else.
+fn parse_integer(value: &[u8]) -> Result<i64, StoreError> {
+    let text = std::str::from_utf8(value).map_err(|_| StoreError::NotAnInteger)?;
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(StoreError::NotAnInteger);
+    }
+    text.parse::<i64>().map_err(|_| StoreError::NotAnInteger)
+}

@@ -1,0 +1,425 @@
+//! The container shared by the deterministic store, the near cache and the
+//! trace tool: a slab of entries, a hash index, an eviction policy and an
+//! expiry index.
+//!
+//! ```text
+//!   key ──hash──► index (slot ids) ──► slab[slot] = { key, value, weight, expire_at_ms }
+//!                                         │
+//!                         policy (per-slot metadata, picks victims)
+//!                         expiry: BTreeSet<(expire_at_ms, slot)>
+//! ```
+//!
+//! Each key is stored once, in the slab; the index holds 4-byte slot ids and
+//! finds keys by the cached hash. Freed slots are reused last-freed-first, so
+//! slot numbering (and therefore the policy's state) is a pure function of the
+//! operations applied: that is what makes the store deterministic.
+//!
+//! The table knows nothing about clocks: callers pass `now_ms` in whatever
+//! time base they use (log time for the store, a [`crate::near::Clock`] for
+//! the near cache).
+
+use std::borrow::Borrow;
+use std::collections::BTreeSet;
+use std::hash::Hash;
+
+use hashbrown::HashTable;
+use serde::{Deserialize, Serialize};
+
+use crate::hash::hash_of;
+use crate::policy::{AnyPolicy, Policy, PolicyKind, SlotId};
+
+/// One resident entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry<K, V> {
+    pub key: K,
+    pub value: V,
+    /// The crate's fixed hash of `key`, cached for rehashing and policies.
+    pub key_hash: u64,
+    /// What this entry counts against `capacity_weight` (bytes, or 1).
+    pub weight: u64,
+    /// The entry is invisible from this instant on (`now_ms >= expire_at_ms`).
+    pub expire_at_ms: Option<u64>,
+}
+
+impl<K, V> Entry<K, V> {
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at_ms
+            .is_some_and(|expire_at_ms| now_ms >= expire_at_ms)
+    }
+}
+
+/// What a table may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// The sum of entry weights never exceeds this after an operation.
+    pub capacity_weight: u64,
+    /// The number of entries never exceeds this, if set.
+    pub capacity_entries: Option<u64>,
+}
+
+/// An entry heavier than the whole table: it could never be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooHeavy {
+    pub weight: u64,
+    pub capacity_weight: u64,
+}
+
+/// Slab + index + policy + expiry. See the module docs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Table<K, V> {
+    limits: Limits,
+    slots: Vec<Option<Entry<K, V>>>,
+    free_slots: Vec<SlotId>,
+    policy: AnyPolicy,
+    /// `(expire_at_ms, slot)` for every entry with a deadline, soonest first.
+    expiry: BTreeSet<(u64, SlotId)>,
+    weight_total: u64,
+    len: u64,
+    /// Derived from `slots`; rebuilt by [`Table::rebuild_derived`].
+    #[serde(skip)]
+    index: HashTable<SlotId>,
+}
+
+impl<K: Hash + Eq, V> Table<K, V> {
+    /// # Panics
+    /// If a capacity is zero: such a table could hold nothing, which is a
+    /// configuration bug, not a runtime condition.
+    pub fn new(policy: PolicyKind, limits: Limits) -> Self {
+        assert!(
+            limits.capacity_weight > 0,
+            "capacity_weight must be positive"
+        );
+        assert!(
+            limits.capacity_entries != Some(0),
+            "capacity_entries must be positive"
+        );
+        Table {
+            limits,
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            policy: policy.build(),
+            expiry: BTreeSet::new(),
+            weight_total: 0,
+            len: 0,
+            index: HashTable::new(),
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    pub fn policy_kind(&self) -> PolicyKind {
+        self.policy.kind()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn weight_total(&self) -> u64 {
+        self.weight_total
+    }
+
+    /// The slot holding `key` (expired or not).
+    #[inline]
+    pub fn find<Q>(&self, key: &Q) -> Option<SlotId>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.find_hashed(hash_of(key), key)
+    }
+
+    /// Like [`Table::find`] with the key's hash already computed.
+    #[inline]
+    pub fn find_hashed<Q>(&self, key_hash: u64, key: &Q) -> Option<SlotId>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let slots = &self.slots;
+        self.index
+            .find(key_hash, |&slot| match &slots[slot as usize] {
+                Some(entry) => entry.key_hash == key_hash && entry.key.borrow() == key,
+                None => false,
+            })
+            .copied()
+    }
+
+    /// The entry in a resident slot.
+    ///
+    /// # Panics
+    /// If `slot` is not resident (a caller bug).
+    #[inline]
+    pub fn entry(&self, slot: SlotId) -> &Entry<K, V> {
+        match &self.slots[slot as usize] {
+            Some(entry) => entry,
+            None => panic!("slot {slot} is not resident"),
+        }
+    }
+
+    /// Mutable access to a resident slot's value. Changing the weight goes
+    /// through [`Table::set_value`] instead, so the accounting stays exact.
+    #[inline]
+    pub fn value_mut(&mut self, slot: SlotId) -> &mut V {
+        match &mut self.slots[slot as usize] {
+            Some(entry) => &mut entry.value,
+            None => panic!("slot {slot} is not resident"),
+        }
+    }
+
+    /// Tells the policy that a resident slot was read.
+    #[inline]
+    pub fn record_hit(&mut self, slot: SlotId) {
+        self.policy.on_hit(slot);
+    }
+
+    /// Checks that an entry of `weight` could ever fit.
+    pub fn check_weight(&self, weight: u64) -> Result<(), TooHeavy> {
+        if weight > self.limits.capacity_weight {
+            return Err(TooHeavy {
+                weight,
+                capacity_weight: self.limits.capacity_weight,
+            });
+        }
+        Ok(())
+    }
+
+    /// Inserts a key that is not present, then evicts (never the new entry)
+    /// until the limits hold. Returns the new slot and the number evicted.
+    pub fn insert(
+        &mut self,
+        key: K,
+        key_hash: u64,
+        value: V,
+        weight: u64,
+        expire_at_ms: Option<u64>,
+    ) -> Result<(SlotId, u64), TooHeavy> {
+        self.check_weight(weight)?;
+        debug_assert!(
+            self.find_hashed(key_hash, &key).is_none(),
+            "insert of a present key"
+        );
+        let entry = Entry {
+            key,
+            value,
+            key_hash,
+            weight,
+            expire_at_ms,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                let slot = SlotId::try_from(self.slots.len())
+                    .ok()
+                    .filter(|&slot| slot != crate::policy::NIL_SLOT)
+                    .unwrap_or_else(|| panic!("table slab is full ({} slots)", self.slots.len()));
+                self.slots.push(Some(entry));
+                slot
+            }
+        };
+        let slots = &self.slots;
+        self.index
+            .insert_unique(key_hash, slot, |&other| Self::slot_hash(slots, other));
+        if let Some(expire_at_ms) = expire_at_ms {
+            self.expiry.insert((expire_at_ms, slot));
+        }
+        self.weight_total += weight;
+        self.len += 1;
+        self.policy.on_insert(slot, key_hash, weight);
+        let evicted = self.evict_to_fit(Some(slot));
+        Ok((slot, evicted))
+    }
+
+    /// Replaces a resident slot's value and weight, then evicts (never this
+    /// slot) until the limits hold. Returns the number evicted.
+    pub fn set_value(&mut self, slot: SlotId, value: V, weight: u64) -> Result<u64, TooHeavy> {
+        self.check_weight(weight)?;
+        let entry = match &mut self.slots[slot as usize] {
+            Some(entry) => entry,
+            None => panic!("slot {slot} is not resident"),
+        };
+        self.weight_total = self.weight_total - entry.weight + weight;
+        entry.value = value;
+        entry.weight = weight;
+        self.policy.on_resize(slot, weight);
+        self.policy.on_hit(slot);
+        Ok(self.evict_to_fit(Some(slot)))
+    }
+
+    /// Sets or clears a resident slot's deadline.
+    pub fn set_expiry(&mut self, slot: SlotId, expire_at_ms: Option<u64>) {
+        let entry = match &mut self.slots[slot as usize] {
+            Some(entry) => entry,
+            None => panic!("slot {slot} is not resident"),
+        };
+        if let Some(old) = entry.expire_at_ms {
+            let removed = self.expiry.remove(&(old, slot));
+            assert!(removed, "slot {slot} missing from the expiry index");
+        }
+        entry.expire_at_ms = expire_at_ms;
+        if let Some(new) = expire_at_ms {
+            self.expiry.insert((new, slot));
+        }
+    }
+
+    /// Removes a resident slot and returns its entry.
+    pub fn remove(&mut self, slot: SlotId) -> Entry<K, V> {
+        self.policy.on_remove(slot);
+        self.take(slot)
+    }
+
+    /// Removes up to `reclaim_max` entries whose deadline is at or before
+    /// `now_ms`, soonest first. Returns how many were removed.
+    pub fn reclaim_expired(&mut self, now_ms: u64, reclaim_max: u64) -> u64 {
+        let mut reclaimed = 0;
+        while reclaimed < reclaim_max {
+            match self.expiry.first() {
+                Some(&(expire_at_ms, slot)) if expire_at_ms <= now_ms => {
+                    self.remove(slot);
+                    reclaimed += 1;
+                }
+                _ => break,
+            }
+        }
+        reclaimed
+    }
+
+    /// Resident entries in slot order (deterministic: slot numbering is a
+    /// function of the operations applied), expired ones included.
+    pub fn iter(&self) -> impl Iterator<Item = &Entry<K, V>> {
+        self.slots.iter().flatten()
+    }
+
+    /// Recomputes the index (and the policy's derived state) after
+    /// deserialization.
+    pub fn rebuild_derived(&mut self) {
+        let mut index = HashTable::with_capacity(self.len as usize);
+        for (slot, entry) in self.slots.iter().enumerate() {
+            if let Some(entry) = entry {
+                let slots = &self.slots;
+                index.insert_unique(entry.key_hash, slot as SlotId, |&other| {
+                    Self::slot_hash(slots, other)
+                });
+            }
+        }
+        self.index = index;
+        self.policy.rebuild_derived();
+    }
+
+    /// Checks every structural invariant in O(n); for tests and restore.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut weight_total = 0u64;
+        let mut len = 0u64;
+        let mut deadlines = 0usize;
+        for (slot, entry) in self.slots.iter().enumerate() {
+            let Some(entry) = entry else { continue };
+            weight_total += entry.weight;
+            len += 1;
+            if entry.key_hash != hash_of(&entry.key) {
+                return Err(format!("slot {slot}: cached hash does not match the key"));
+            }
+            if self.find_hashed(entry.key_hash, &entry.key) != Some(slot as SlotId) {
+                return Err(format!("slot {slot}: key not found through the index"));
+            }
+            if let Some(expire_at_ms) = entry.expire_at_ms {
+                deadlines += 1;
+                if !self.expiry.contains(&(expire_at_ms, slot as SlotId)) {
+                    return Err(format!(
+                        "slot {slot}: deadline missing from the expiry index"
+                    ));
+                }
+            }
+        }
+        let free = self.free_slots.len() as u64;
+        if weight_total != self.weight_total || len != self.len {
+            return Err(format!(
+                "accounting: counted {len} entries / {weight_total} weight, recorded {} / {}",
+                self.len, self.weight_total
+            ));
+        }
+        if len + free != self.slots.len() as u64 || deadlines != self.expiry.len() {
+            return Err("slab or expiry index out of step with the entries".to_owned());
+        }
+        if self.policy.len() != len {
+            return Err(format!(
+                "policy tracks {} slots, table {len}",
+                self.policy.len()
+            ));
+        }
+        if !self.within_limits() {
+            return Err(format!(
+                "limits exceeded: {len} entries, {weight_total} weight"
+            ));
+        }
+        Ok(())
+    }
+
+    fn within_limits(&self) -> bool {
+        self.weight_total <= self.limits.capacity_weight
+            && self
+                .limits
+                .capacity_entries
+                .is_none_or(|capacity| self.len <= capacity)
+    }
+
+    fn evict_to_fit(&mut self, protected: Option<SlotId>) -> u64 {
+        let mut evicted = 0;
+        while !self.within_limits() {
+            let victim = match self.policy.evict(protected) {
+                Some(victim) => victim,
+                None => panic!(
+                    "over limits ({} entries, {} weight) with nothing to evict",
+                    self.len, self.weight_total
+                ),
+            };
+            assert!(
+                Some(victim) != protected,
+                "policy evicted the protected slot {victim}; a single entry cannot exceed the limits"
+            );
+            self.take(victim);
+            evicted += 1;
+        }
+        evicted
+    }
+
+    /// Detaches a slot the policy has already forgotten.
+    fn take(&mut self, slot: SlotId) -> Entry<K, V> {
+        let entry = match self.slots[slot as usize].take() {
+            Some(entry) => entry,
+            None => panic!("slot {slot} is not resident"),
+        };
+        match self
+            .index
+            .find_entry(entry.key_hash, |&other| other == slot)
+        {
+            Ok(found) => {
+                found.remove();
+            }
+            Err(_) => panic!("slot {slot} missing from the index"),
+        }
+        if let Some(expire_at_ms) = entry.expire_at_ms {
+            self.expiry.remove(&(expire_at_ms, slot));
+        }
+        self.weight_total -= entry.weight;
+        self.len -= 1;
+        self.free_slots.push(slot);
+        entry
+    }
+
+    #[inline]
+    fn slot_hash(slots: &[Option<Entry<K, V>>], slot: SlotId) -> u64 {
+        match &slots[slot as usize] {
+            Some(entry) => entry.key_hash,
+            None => panic!("index refers to empty slot {slot}"),
+        }
+    }
+}
