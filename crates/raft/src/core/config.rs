@@ -1,0 +1,121 @@
+//! Tunables of the core, all counted in ticks, entries or bytes.
+
+use super::entry::NodeId;
+
+/// How long a tick is in the driver (`crate` docs explain the choice). The core
+/// itself only counts ticks.
+pub const TICK_INTERVAL_MS: u64 = 10;
+
+/// Configuration of one [`crate::core::RawNode`].
+///
+/// The defaults follow the 6.5840 limits with a 10 ms tick:
+/// - heartbeat every 10 ticks = 100 ms, so at most 10 heartbeats per second;
+/// - election timeout drawn uniformly from 30..60 ticks = 300-600 ms, well
+///   above the heartbeat interval, so a healthy leader is never deposed, and
+///   short enough that a split vote retried a few times still elects a leader
+///   within the lab's 5 s.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node.
+    pub id: NodeId,
+    /// All nodes of the group, this one included.
+    pub peers: Vec<NodeId>,
+    /// Seeds the RNG that randomizes election timeouts.
+    pub rng_seed: u64,
+    pub heartbeat_interval_ticks: u64,
+    /// Lower bound (inclusive) of the randomized election timeout.
+    pub election_timeout_ticks_min: u64,
+    /// Upper bound (exclusive) of the randomized election timeout.
+    pub election_timeout_ticks_max: u64,
+    /// At most this many entries in one AppendEntries.
+    pub max_entries_per_message: usize,
+    /// At most this many entry bytes in one AppendEntries (a single entry
+    /// larger than this still goes, alone).
+    pub max_bytes_per_message: usize,
+    /// At most this many AppendEntries with entries in flight per follower
+    /// (pipelining). 1 means one round trip per batch.
+    pub max_inflight_messages: usize,
+    /// `propose` refuses new entries while this many are uncommitted, so the
+    /// log cannot grow without bound when followers are unreachable.
+    pub max_uncommitted_entries: u64,
+    /// At most this many committed entries in one `Ready`.
+    pub max_committed_entries_per_ready: usize,
+    /// A snapshot sent to a follower that has not answered is sent again after
+    /// this many ticks.
+    pub snapshot_retry_ticks: u64,
+    /// A new leader appends an empty entry of its term (off by default to keep
+    /// the 6.5840 index numbering: the first command is index 1).
+    pub noop_on_election: bool,
+}
+
+impl Config {
+    /// The defaults described on [`Config`] for node `id` of `peers`.
+    pub fn new(id: NodeId, peers: Vec<NodeId>, rng_seed: u64) -> Config {
+        Config {
+            id,
+            peers,
+            rng_seed,
+            heartbeat_interval_ticks: 10,
+            election_timeout_ticks_min: 30,
+            election_timeout_ticks_max: 60,
+            max_entries_per_message: 512,
+            max_bytes_per_message: 1 << 20,
+            max_inflight_messages: 8,
+            max_uncommitted_entries: 1 << 16,
+            max_committed_entries_per_ready: 1024,
+            snapshot_retry_ticks: 30,
+            noop_on_election: false,
+        }
+    }
+
+    /// Panics with the offending field if the configuration cannot work.
+    pub fn validate(&self) {
+        assert!(
+            self.peers.contains(&self.id),
+            "config: node {} is not in peers {:?}",
+            self.id,
+            self.peers
+        );
+        let mut sorted = self.peers.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(
+            sorted.len(),
+            self.peers.len(),
+            "config: duplicate peers {:?}",
+            self.peers
+        );
+        assert!(
+            self.heartbeat_interval_ticks > 0,
+            "config: heartbeat_interval_ticks is 0"
+        );
+        assert!(
+            self.election_timeout_ticks_min > self.heartbeat_interval_ticks,
+            "config: election timeout min {} must exceed the heartbeat interval {}",
+            self.election_timeout_ticks_min,
+            self.heartbeat_interval_ticks
+        );
+        assert!(
+            self.election_timeout_ticks_max > self.election_timeout_ticks_min,
+            "config: election timeout range {}..{} is empty",
+            self.election_timeout_ticks_min,
+            self.election_timeout_ticks_max
+        );
+        assert!(
+            self.max_entries_per_message > 0,
+            "config: max_entries_per_message is 0"
+        );
+        assert!(
+            self.max_inflight_messages > 0,
+            "config: max_inflight_messages is 0"
+        );
+        assert!(
+            self.max_uncommitted_entries > 0,
+            "config: max_uncommitted_entries is 0"
+        );
+        assert!(
+            self.max_committed_entries_per_ready > 0,
+            "config: max_committed_entries_per_ready is 0"
+        );
+    }
+}

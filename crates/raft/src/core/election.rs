@@ -1,0 +1,94 @@
+//! Leader election (Raft paper section 5.2, and 5.4.1 for the voting rule).
+
+use super::entry::{Entry, EntryKind, NodeId};
+use super::message::{MessageBody, RequestVote, RequestVoteReply};
+use super::progress::Progress;
+use super::raw_node::{RawNode, Role};
+
+impl RawNode {
+    /// The election timer fired: start an election in the next term.
+    pub(super) fn campaign(&mut self) {
+        self.term += 1;
+        self.voted_for = Some(self.config.id);
+        self.role = Role::Candidate;
+        self.leader_id = None;
+        self.reset_election_timer();
+        self.votes.clear();
+        self.votes.insert(self.config.id, true);
+        tracing::debug!(node = self.config.id, term = self.term, "campaigning");
+        if self.votes_granted() >= self.quorum() {
+            self.become_leader();
+            return;
+        }
+        let request = RequestVote {
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for peer in self.other_peers() {
+            self.send(peer, MessageBody::RequestVote(request.clone()));
+        }
+    }
+
+    fn votes_granted(&self) -> usize {
+        self.votes.values().filter(|&&granted| granted).count()
+    }
+
+    /// Grant at most one vote per term, and only to a candidate whose log is
+    /// at least as up-to-date as ours (election restriction, section 5.4.1).
+    pub(super) fn handle_request_vote(&mut self, candidate: NodeId, request: &RequestVote) {
+        let can_vote = self.voted_for.is_none() || self.voted_for == Some(candidate);
+        let vote_granted = can_vote
+            && self
+                .log
+                .is_up_to_date(request.last_log_index, request.last_log_term);
+        if vote_granted {
+            self.voted_for = Some(candidate);
+            self.reset_election_timer();
+        }
+        self.send(
+            candidate,
+            MessageBody::RequestVoteReply(RequestVoteReply { vote_granted }),
+        );
+    }
+
+    pub(super) fn handle_request_vote_reply(&mut self, voter: NodeId, reply: &RequestVoteReply) {
+        if self.role != Role::Candidate {
+            return;
+        }
+        self.votes.insert(voter, reply.vote_granted);
+        if self.votes_granted() >= self.quorum() {
+            self.become_leader();
+        }
+    }
+
+    fn become_leader(&mut self) {
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "node {}: becoming leader of term {} without being a candidate",
+            self.config.id,
+            self.term
+        );
+        tracing::debug!(node = self.config.id, term = self.term, "became leader");
+        self.role = Role::Leader;
+        self.leader_id = Some(self.config.id);
+        self.votes.clear();
+        self.heartbeat_elapsed_ticks = 0;
+        let last_index = self.log.last_index();
+        self.progress = self
+            .other_peers()
+            .into_iter()
+            .map(|peer| (peer, Progress::new(last_index)))
+            .collect();
+        if self.config.noop_on_election {
+            let index = self.log.last_index() + 1;
+            self.log.append(Entry {
+                index,
+                term: self.term,
+                kind: EntryKind::Noop,
+                data: Vec::new(),
+            });
+        }
+        // Probes go out with the next Ready: they announce the new leader.
+    }
+}

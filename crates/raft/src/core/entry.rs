@@ -1,0 +1,82 @@
+//! The data a Raft node persists: log entries, the hard state and snapshots.
+
+use serde::{Deserialize, Serialize};
+
+/// Identifies a node of the group. In the 6.5840 tests this is the peer's
+/// position in the `peers` array.
+pub type NodeId = u64;
+
+/// What a log entry carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    /// A command proposed by the service; it is handed back to the service when
+    /// committed.
+    Command,
+    /// An empty entry a new leader appends (when `Config::noop_on_election` is
+    /// set) so that entries of earlier terms commit without waiting for a new
+    /// command (Raft paper section 5.4.2, and section 8 for read-only queries).
+    /// The driver does not hand it to the service.
+    Noop,
+}
+
+/// One entry of the replicated log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Position in the log, starting at 1.
+    pub index: u64,
+    /// Term of the leader that created the entry.
+    pub term: u64,
+    pub kind: EntryKind,
+    /// The command, opaque to Raft. Empty for [`EntryKind::Noop`].
+    pub data: Vec<u8>,
+}
+
+impl Entry {
+    /// Bytes this entry adds to a message or to the log, counting its header,
+    /// used to bound batches (`Config::max_bytes_per_message`).
+    pub fn size_bytes(&self) -> usize {
+        const HEADER_SIZE_BYTES: usize = 8 + 8 + 1 + 8;
+        HEADER_SIZE_BYTES + self.data.len()
+    }
+}
+
+/// The part of a node's state that must reach stable storage before the node
+/// answers anyone (Raft paper Figure 2, "Persistent state on all servers").
+/// `commit_index` is not required for safety; it is saved so a restarted node
+/// can re-apply its committed entries without waiting for a leader.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardState {
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+    pub commit_index: u64,
+}
+
+/// Which prefix of the log a snapshot replaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// Index of the last entry the snapshot includes (0: no snapshot).
+    pub last_included_index: u64,
+    /// Term of that entry.
+    pub last_included_term: u64,
+}
+
+/// A snapshot of the service state covering the log up to
+/// `meta.last_included_index`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub meta: SnapshotMeta,
+    /// The service's state, opaque to Raft.
+    pub data: Vec<u8>,
+}
+
+/// Everything a node needs to restart: what [`crate::storage::Storage::load`]
+/// returns and what [`crate::core::RawNode::restart`] takes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PersistentState {
+    pub hard_state: HardState,
+    /// The latest snapshot, if the log was ever compacted.
+    pub snapshot: Option<Snapshot>,
+    /// Entries after the snapshot, consecutive, starting at
+    /// `snapshot.last_included_index + 1` (or 1 without a snapshot).
+    pub entries: Vec<Entry>,
+}

@@ -1,0 +1,121 @@
+//! The messages Raft nodes exchange.
+//!
+//! Every message travels in a [`Message`] envelope that carries the sender's
+//! term; the body says what it is. Requests and replies are both plain
+//! messages, as in etcd/raft: the driver sends a request with an RPC and steps
+//! the reply it gets back into the core like any other message. All types are
+//! serde, so the driver can encode them with bincode.
+
+use serde::{Deserialize, Serialize};
+
+use super::entry::{Entry, NodeId, Snapshot};
+
+/// A message between two nodes of the group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// The sender's current term.
+    pub term: u64,
+    pub body: MessageBody,
+}
+
+/// What a [`Message`] says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageBody {
+    RequestVote(RequestVote),
+    RequestVoteReply(RequestVoteReply),
+    AppendEntries(AppendEntries),
+    AppendEntriesReply(AppendEntriesReply),
+    Heartbeat(Heartbeat),
+    HeartbeatReply,
+    InstallSnapshot(InstallSnapshot),
+    InstallSnapshotReply(InstallSnapshotReply),
+}
+
+impl MessageBody {
+    /// True for messages that expect a reply (the driver sends these as RPCs).
+    pub fn is_request(&self) -> bool {
+        matches!(
+            self,
+            MessageBody::RequestVote(_)
+                | MessageBody::AppendEntries(_)
+                | MessageBody::Heartbeat(_)
+                | MessageBody::InstallSnapshot(_)
+        )
+    }
+}
+
+/// A candidate asks for a vote (paper Figure 2, RequestVote RPC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestVote {
+    pub last_log_index: u64,
+    pub last_log_term: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestVoteReply {
+    pub vote_granted: bool,
+}
+
+/// The leader replicates entries (paper Figure 2, AppendEntries RPC).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendEntries {
+    pub prev_log_index: u64,
+    pub prev_log_term: u64,
+    /// Consecutive entries starting at `prev_log_index + 1`; may be empty (a
+    /// probe).
+    pub entries: Vec<Entry>,
+    pub leader_commit: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppendEntriesReply {
+    /// The follower's log matched at the request's `prev_log_index`.
+    pub success: bool,
+    /// On success: the follower's log is known to match the leader's up to
+    /// this index. On rejection: 0.
+    pub match_index: u64,
+    /// The `prev_log_index` of the request this answers, so the leader can
+    /// ignore stale rejections when several requests are in flight.
+    pub rejected_prev_index: u64,
+    /// On rejection: where the leader should look next (fast backup, as in
+    /// the 6.5840 "XTerm/XIndex" scheme).
+    pub conflict: Option<Conflict>,
+}
+
+/// The follower's hint on rejection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The term of the follower's entry at `prev_log_index`, or `None` if the
+    /// follower's log is too short to have one.
+    pub term: Option<u64>,
+    /// With `term`: the first index the follower holds for that term. Without:
+    /// the follower's last index + 1.
+    pub index: u64,
+}
+
+/// The leader's periodic "I am alive", sent to followers whose replication
+/// is up to date or in flight. Carries no log position, so it never triggers
+/// a rejection; it commits up to what the leader knows the follower has.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// `min(leader commit, follower's match index)`: safe for the follower to
+    /// commit because its log matches the leader's up to there.
+    pub commit_index: u64,
+}
+
+/// The leader sends its snapshot to a follower whose next entry was
+/// compacted away (paper section 7, InstallSnapshot RPC; sent in one piece).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshot {
+    pub snapshot: Snapshot,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallSnapshotReply {
+    /// The follower's log matches the leader's up to here (at least the
+    /// snapshot's last included index, or the follower's commit index if it
+    /// was already further).
+    pub match_index: u64,
+}

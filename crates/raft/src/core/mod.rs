@@ -1,0 +1,24 @@
+//! The sans-IO Raft core: a synchronous state machine with no clock, no
+//! network, no disk and no global randomness. See the crate docs for the
+//! loop that drives it.
+
+mod config;
+mod election;
+mod entry;
+mod log;
+mod message;
+mod progress;
+mod raw_node;
+mod ready;
+mod replication;
+
+pub use config::{Config, TICK_INTERVAL_MS};
+pub use entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
+pub use log::RaftLog;
+pub use message::{
+    AppendEntries, AppendEntriesReply, Conflict, Heartbeat, InstallSnapshot, InstallSnapshotReply,
+    Message, MessageBody, RequestVote, RequestVoteReply,
+};
+pub use progress::{Progress, ProgressState};
+pub use raw_node::{ProposeError, RawNode, Role, SnapshotError, StepError};
+pub use ready::{Ready, ReadySnapshot};

@@ -1,0 +1,445 @@
+//! [`RawNode`]: one Raft node as a synchronous state machine.
+//!
+//! This file holds the node's state, its public interface and message
+//! dispatch; elections live in `election.rs`, replication in
+//! `replication.rs`.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use thiserror::Error;
+
+use super::config::Config;
+use super::entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
+use super::log::RaftLog;
+use super::message::{
+    AppendEntriesReply, InstallSnapshotReply, Message, MessageBody, RequestVoteReply,
+};
+use super::progress::Progress;
+use super::ready::{Ready, ReadySnapshot};
+
+/// A node's role in its current term.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+/// Why `propose` refused a command. Nothing was appended.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ProposeError {
+    #[error("not the leader in term {term} (leader hint: {leader_hint:?})")]
+    NotLeader {
+        term: u64,
+        leader_hint: Option<NodeId>,
+    },
+    #[error("{uncommitted} entries are uncommitted (limit {limit}); retry later")]
+    TooManyUncommitted { uncommitted: u64, limit: u64 },
+}
+
+/// Why `step` refused a message. The node's state did not change.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum StepError {
+    #[error("message addressed to node {to}, this is node {this}")]
+    WrongRecipient { to: NodeId, this: NodeId },
+    #[error("message from node {from}, which is not a peer of this group")]
+    UnknownSender { from: NodeId },
+}
+
+/// Why `snapshot` refused the service's snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum SnapshotError {
+    #[error("snapshot through index {index} but only {applied_index} was applied")]
+    NotApplied { index: u64, applied_index: u64 },
+}
+
+/// One Raft node, without IO: feed it ticks, messages and proposals; collect
+/// its [`Ready`] output; call [`RawNode::advance`] once that is handled.
+#[derive(Debug)]
+pub struct RawNode {
+    pub(super) config: Config,
+    pub(super) term: u64,
+    pub(super) voted_for: Option<NodeId>,
+    pub(super) role: Role,
+    pub(super) leader_id: Option<NodeId>,
+    pub(super) log: RaftLog,
+    /// The latest snapshot (the service's, or the leader's), sent to lagging
+    /// followers.
+    pub(super) snapshot: Snapshot,
+    pub(super) rng: ChaCha8Rng,
+    /// Ticks since the last sign of a live leader (or the last vote granted).
+    pub(super) election_elapsed_ticks: u64,
+    pub(super) election_timeout_ticks: u64,
+    pub(super) heartbeat_elapsed_ticks: u64,
+    /// Candidate: the answers received in this term (own vote included).
+    pub(super) votes: BTreeMap<NodeId, bool>,
+    /// Leader: one entry per other peer.
+    pub(super) progress: BTreeMap<NodeId, Progress>,
+    pub(super) messages: Vec<Message>,
+    pending_snapshot: Option<ReadySnapshot>,
+    saved_hard_state: HardState,
+    ready_outstanding: bool,
+}
+
+impl RawNode {
+    /// A node that has never run: empty log, term 0.
+    pub fn new(config: Config) -> RawNode {
+        RawNode::restart(config, PersistentState::default())
+    }
+
+    /// A node restarting from what its storage loaded. If there is a
+    /// snapshot, the first `Ready` hands it to the service.
+    pub fn restart(config: Config, state: PersistentState) -> RawNode {
+        config.validate();
+        let log = RaftLog::restore(&state);
+        let mut rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let election_timeout_ticks =
+            rng.gen_range(config.election_timeout_ticks_min..config.election_timeout_ticks_max);
+        let pending_snapshot = state.snapshot.clone().map(|snapshot| ReadySnapshot {
+            snapshot,
+            persist: false,
+            apply: true,
+        });
+        RawNode {
+            term: state.hard_state.term,
+            voted_for: state.hard_state.voted_for,
+            role: Role::Follower,
+            leader_id: None,
+            snapshot: state.snapshot.unwrap_or_default(),
+            rng,
+            election_elapsed_ticks: 0,
+            election_timeout_ticks,
+            heartbeat_elapsed_ticks: 0,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            messages: Vec::new(),
+            pending_snapshot,
+            saved_hard_state: state.hard_state,
+            ready_outstanding: false,
+            log,
+            config,
+        }
+    }
+
+    pub fn id(&self) -> NodeId {
+        self.config.id
+    }
+
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.role == Role::Leader
+    }
+
+    /// The leader of the current term, if known.
+    pub fn leader_id(&self) -> Option<NodeId> {
+        self.leader_id
+    }
+
+    pub fn voted_for(&self) -> Option<NodeId> {
+        self.voted_for
+    }
+
+    /// Read access to the log, for status and invariant checks.
+    pub fn log(&self) -> &RaftLog {
+        &self.log
+    }
+
+    /// The leader's replication state for `peer` (None on non-leaders).
+    pub fn progress(&self, peer: NodeId) -> Option<&Progress> {
+        self.progress.get(&peer)
+    }
+
+    pub fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            voted_for: self.voted_for,
+            commit_index: self.log.commit_index(),
+        }
+    }
+
+    /// Number of votes (or acknowledgements) that make a majority.
+    pub(super) fn quorum(&self) -> usize {
+        self.config.peers.len() / 2 + 1
+    }
+
+    /// The other peers, in id order.
+    pub(super) fn other_peers(&self) -> Vec<NodeId> {
+        let mut peers: Vec<NodeId> = self
+            .config
+            .peers
+            .iter()
+            .copied()
+            .filter(|&p| p != self.config.id)
+            .collect();
+        peers.sort_unstable();
+        peers
+    }
+
+    pub(super) fn send(&mut self, to: NodeId, body: MessageBody) {
+        self.messages.push(Message {
+            from: self.config.id,
+            to,
+            term: self.term,
+            body,
+        });
+    }
+
+    pub(super) fn reset_election_timer(&mut self) {
+        self.election_elapsed_ticks = 0;
+        self.election_timeout_ticks = self.rng.gen_range(
+            self.config.election_timeout_ticks_min..self.config.election_timeout_ticks_max,
+        );
+    }
+
+    /// One unit of logical time (`config::TICK_INTERVAL_MS` in the driver).
+    pub fn tick(&mut self) {
+        match self.role {
+            Role::Leader => self.tick_leader(),
+            Role::Follower | Role::Candidate => {
+                self.election_elapsed_ticks += 1;
+                if self.election_elapsed_ticks >= self.election_timeout_ticks {
+                    self.campaign();
+                }
+            }
+        }
+    }
+
+    /// Handles one message from a peer.
+    pub fn step(&mut self, message: Message) -> Result<(), StepError> {
+        if message.to != self.config.id {
+            return Err(StepError::WrongRecipient {
+                to: message.to,
+                this: self.config.id,
+            });
+        }
+        if message.from == self.config.id || !self.config.peers.contains(&message.from) {
+            return Err(StepError::UnknownSender { from: message.from });
+        }
+        if message.term > self.term {
+            // A newer term: whatever we were, we follow now (paper Figure 2,
+            // "Rules for all servers"). Only a message from the new leader names
+            // it; only that kind of message is a sign of a live leader.
+            let from_leader = matches!(
+                message.body,
+                MessageBody::AppendEntries(_)
+                    | MessageBody::Heartbeat(_)
+                    | MessageBody::InstallSnapshot(_)
+            );
+            let leader = from_leader.then_some(message.from);
+            self.become_follower(message.term, leader, from_leader);
+        } else if message.term < self.term {
+            self.answer_stale_request(&message);
+            return Ok(());
+        }
+        let from = message.from;
+        match message.body {
+            MessageBody::RequestVote(request) => self.handle_request_vote(from, &request),
+            MessageBody::RequestVoteReply(reply) => self.handle_request_vote_reply(from, &reply),
+            MessageBody::AppendEntries(request) => self.handle_append_entries(from, request),
+            MessageBody::AppendEntriesReply(reply) => {
+                self.handle_append_entries_reply(from, &reply)
+            }
+            MessageBody::Heartbeat(heartbeat) => self.handle_heartbeat(from, &heartbeat),
+            MessageBody::HeartbeatReply => self.handle_heartbeat_reply(from),
+            MessageBody::InstallSnapshot(request) => self.handle_install_snapshot(from, request),
+            MessageBody::InstallSnapshotReply(reply) => {
+                self.handle_install_snapshot_reply(from, &reply)
+            }
+        }
+        Ok(())
+    }
+
+    /// A request from an older term is refused with our term, which makes the
+    /// sender step down; a stale reply is dropped.
+    fn answer_stale_request(&mut self, message: &Message) {
+        let body = match &message.body {
+            MessageBody::RequestVote(_) => MessageBody::RequestVoteReply(RequestVoteReply {
+                vote_granted: false,
+            }),
+            MessageBody::AppendEntries(request) => {
+                MessageBody::AppendEntriesReply(AppendEntriesReply {
+                    success: false,
+                    match_index: 0,
+                    rejected_prev_index: request.prev_log_index,
+                    conflict: None,
+                })
+            }
+            MessageBody::Heartbeat(_) => MessageBody::HeartbeatReply,
+            MessageBody::InstallSnapshot(_) => {
+                MessageBody::InstallSnapshotReply(InstallSnapshotReply { match_index: 0 })
+            }
+            MessageBody::RequestVoteReply(_)
+            | MessageBody::AppendEntriesReply(_)
+            | MessageBody::HeartbeatReply
+            | MessageBody::InstallSnapshotReply(_) => return,
+        };
+        self.send(message.from, body);
+    }
+
+    /// Steps down (or stays) a follower in `term`. `reset_timer` is false when
+    /// only a candidate's higher term was seen: the election timer restarts
+    /// only on signs of a live leader or on granting a vote, so a candidate
+    /// with a stale log cannot keep up-to-date nodes from campaigning.
+    pub(super) fn become_follower(&mut self, term: u64, leader: Option<NodeId>, reset_timer: bool) {
+        assert!(
+            term >= self.term,
+            "node {}: becoming follower in term {term} below current term {}",
+            self.config.id,
+            self.term
+        );
+        if term > self.term {
+            self.term = term;
+            self.voted_for = None;
+        }
+        let was_leader = self.role == Role::Leader;
+        self.role = Role::Follower;
+        self.leader_id = leader;
+        self.votes.clear();
+        self.progress.clear();
+        if reset_timer || was_leader {
+            self.reset_election_timer();
+        }
+    }
+
+    /// The service asks to replicate `command`. Returns where it will be in the
+    /// log if it commits (it may not: a leader can lose its office first).
+    pub fn propose(&mut self, command: Vec<u8>) -> Result<(u64, u64), ProposeError> {
+        self.propose_entry(EntryKind::Command, command)
+    }
+
+    pub(super) fn propose_entry(
+        &mut self,
+        kind: EntryKind,
+        data: Vec<u8>,
+    ) -> Result<(u64, u64), ProposeError> {
+        if self.role != Role::Leader {
+            return Err(ProposeError::NotLeader {
+                term: self.term,
+                leader_hint: self.leader_id,
+            });
+        }
+        let uncommitted = self.log.last_index() - self.log.commit_index();
+        if uncommitted >= self.config.max_uncommitted_entries {
+            return Err(ProposeError::TooManyUncommitted {
+                uncommitted,
+                limit: self.config.max_uncommitted_entries,
+            });
+        }
+        let index = self.log.last_index() + 1;
+        self.log.append(Entry {
+            index,
+            term: self.term,
+            kind,
+            data,
+        });
+        Ok((index, self.term))
+    }
+
+    /// The service saved its state through `index` (which it has applied):
+    /// drop the log entries the snapshot covers. An `index` at or below the
+    /// current snapshot is ignored (a stale request).
+    pub fn snapshot(&mut self, index: u64, data: Vec<u8>) -> Result<(), SnapshotError> {
+        if index <= self.log.snapshot_meta().last_included_index {
+            return Ok(());
+        }
+        if index > self.log.applied_index() {
+            return Err(SnapshotError::NotApplied {
+                index,
+                applied_index: self.log.applied_index(),
+            });
+        }
+        let term = self.log.compact_to(index);
+        let meta = SnapshotMeta {
+            last_included_index: index,
+            last_included_term: term,
+        };
+        self.snapshot = Snapshot { meta, data };
+        self.pending_snapshot = Some(ReadySnapshot {
+            snapshot: self.snapshot.clone(),
+            persist: true,
+            apply: false,
+        });
+        Ok(())
+    }
+
+    pub(super) fn set_pending_snapshot(&mut self, snapshot: ReadySnapshot) {
+        self.pending_snapshot = Some(snapshot);
+    }
+
+    /// True if [`RawNode::ready`] has something to hand out.
+    pub fn has_ready(&self) -> bool {
+        !self.messages.is_empty()
+            || self.hard_state() != self.saved_hard_state
+            || self.pending_snapshot.is_some()
+            || !self.log.unstable_entries().is_empty()
+            || self.log.applied_index() < self.log.commit_index()
+            || self.has_appends_to_send()
+    }
+
+    /// Collects what the driver must persist, send and apply (see [`Ready`]).
+    /// Batches all entries proposed since the last call into as few
+    /// AppendEntries as the limits allow.
+    ///
+    /// # Panics
+    /// If the previous `Ready` was not passed to [`RawNode::advance`].
+    pub fn ready(&mut self) -> Ready {
+        assert!(
+            !self.ready_outstanding,
+            "node {}: ready() called before advance() of the previous Ready",
+            self.config.id
+        );
+        self.send_pending_appends();
+        let hard_state = self.hard_state();
+        let ready = Ready {
+            hard_state: (hard_state != self.saved_hard_state).then_some(hard_state),
+            snapshot: self.pending_snapshot.clone(),
+            entries: self.log.unstable_entries().to_vec(),
+            messages: std::mem::take(&mut self.messages),
+            committed_entries: self
+                .log
+                .entries_to_apply(self.config.max_committed_entries_per_ready),
+        };
+        self.ready_outstanding = true;
+        ready
+    }
+
+    /// The driver persisted, sent and applied `ready`.
+    pub fn advance(&mut self, ready: Ready) {
+        assert!(
+            self.ready_outstanding,
+            "node {}: advance() without an outstanding Ready",
+            self.config.id
+        );
+        self.ready_outstanding = false;
+        if let Some(hard_state) = ready.hard_state {
+            self.saved_hard_state = hard_state;
+        }
+        if let Some(last) = ready.entries.last() {
+            self.log.stable_to(last.index, last.term);
+        }
+        if let Some(last) = ready.committed_entries.last() {
+            self.log.applied_to(last.index);
+        }
+        if let Some(handled) = ready.snapshot
+            && self
+                .pending_snapshot
+                .as_ref()
+                .is_some_and(|p| p.snapshot.meta == handled.snapshot.meta)
+        {
+            self.pending_snapshot = None;
+        }
+        if self.role == Role::Leader {
+            // The leader counts its own log only once it is on disk.
+            self.maybe_commit();
+        }
+    }
+}

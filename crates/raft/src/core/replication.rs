@@ -1,0 +1,358 @@
+//! Log replication, commitment and snapshot transfer (Raft paper sections
+//! 5.3, 5.4.2 and 7), with batching and pipelining (see `progress.rs`).
+
+use super::entry::NodeId;
+use super::message::{
+    AppendEntries, AppendEntriesReply, Conflict, Heartbeat, InstallSnapshot, InstallSnapshotReply,
+    MessageBody,
+};
+use super::progress::{Progress, ProgressState};
+use super::raw_node::{RawNode, Role};
+use super::ready::ReadySnapshot;
+
+impl RawNode {
+    pub(super) fn tick_leader(&mut self) {
+        let retry_ticks = self.config.snapshot_retry_ticks;
+        for progress in self.progress.values_mut() {
+            if let ProgressState::Snapshot {
+                ticks_since_sent, ..
+            } = &mut progress.state
+            {
+                *ticks_since_sent += 1;
+                if *ticks_since_sent >= retry_ticks {
+                    // No answer: assume the snapshot was lost; the next send
+                    // finds the entries compacted and sends it again.
+                    progress.become_probe();
+                }
+            }
+        }
+        self.heartbeat_elapsed_ticks += 1;
+        if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks {
+            self.heartbeat_elapsed_ticks = 0;
+            self.broadcast_heartbeat();
+        }
+    }
+
+    /// Every heartbeat interval each follower hears from the leader: a probe
+    /// if the leader is still looking for where their logs match, otherwise a
+    /// [`Heartbeat`]. A pipeline that got no acknowledgement for a whole
+    /// interval lost a batch: it falls back to probing.
+    fn broadcast_heartbeat(&mut self) {
+        let commit_index = self.log.commit_index();
+        for peer in self.other_peers() {
+            let progress = self
+                .progress
+                .get_mut(&peer)
+                .expect("leader has progress for each peer");
+            let send_heartbeat = match &mut progress.state {
+                ProgressState::Probe { paused } => {
+                    *paused = false;
+                    false
+                }
+                ProgressState::Replicate { inflight } => {
+                    if !inflight.is_empty() && !progress.acked_since_heartbeat {
+                        progress.become_probe();
+                        false
+                    } else {
+                        true
+                    }
+                }
+                ProgressState::Snapshot { .. } => true,
+            };
+            progress.acked_since_heartbeat = false;
+            if send_heartbeat {
+                let commit_index = commit_index.min(progress.match_index);
+                self.send(peer, MessageBody::Heartbeat(Heartbeat { commit_index }));
+            }
+        }
+    }
+
+    fn can_send_append(&self, progress: &Progress) -> bool {
+        if progress.is_paused(self.config.max_inflight_messages) {
+            return false;
+        }
+        match progress.state {
+            // A probe goes out even with nothing to carry: its answer tells
+            // where the logs match.
+            ProgressState::Probe { .. } => true,
+            ProgressState::Replicate { .. } => progress.next_index <= self.log.last_index(),
+            ProgressState::Snapshot { .. } => false,
+        }
+    }
+
+    pub(super) fn has_appends_to_send(&self) -> bool {
+        self.role == Role::Leader && self.progress.values().any(|p| self.can_send_append(p))
+    }
+
+    /// Sends every follower what it can take now: one probe, or batches up to
+    /// the in-flight limit.
+    pub(super) fn send_pending_appends(&mut self) {
+        if self.role != Role::Leader {
+            return;
+        }
+        for peer in self.other_peers() {
+            // Bounded: each send either pauses a probe, fills one in-flight
+            // slot, or switches to snapshot.
+            for _ in 0..=self.config.max_inflight_messages {
+                if !self.can_send_append(&self.progress[&peer]) {
+                    break;
+                }
+                self.send_append(peer);
+            }
+        }
+    }
+
+    fn send_append(&mut self, peer: NodeId) {
+        let next_index = self.progress[&peer].next_index;
+        if next_index < self.log.first_index() {
+            self.send_snapshot(peer);
+            return;
+        }
+        let prev_log_index = next_index - 1;
+        let prev_log_term = self.log.term_at(prev_log_index).unwrap_or_else(|| {
+            panic!(
+                "node {} term {}: no term for prev index {prev_log_index} (log {}..={})",
+                self.config.id,
+                self.term,
+                self.log.first_index(),
+                self.log.last_index()
+            )
+        });
+        let entries = if next_index <= self.log.last_index() {
+            self.log.entries_from(
+                next_index,
+                self.config.max_entries_per_message,
+                self.config.max_bytes_per_message,
+            )
+        } else {
+            Vec::new()
+        };
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader has progress for each peer");
+        progress.on_append_sent(prev_log_index + entries.len() as u64, entries.len());
+        let request = AppendEntries {
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: self.log.commit_index(),
+        };
+        self.send(peer, MessageBody::AppendEntries(request));
+    }
+
+    fn send_snapshot(&mut self, peer: NodeId) {
+        let snapshot = self.snapshot.clone();
+        assert_eq!(
+            snapshot.meta,
+            self.log.snapshot_meta(),
+            "node {} term {}: snapshot held does not match the log's",
+            self.config.id,
+            self.term
+        );
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader has progress for each peer");
+        progress.become_snapshot(snapshot.meta.last_included_index);
+        self.send(
+            peer,
+            MessageBody::InstallSnapshot(InstallSnapshot { snapshot }),
+        );
+    }
+
+    /// Follower side of AppendEntries (paper Figure 2, receiver steps 1-5).
+    pub(super) fn handle_append_entries(&mut self, leader: NodeId, request: AppendEntries) {
+        self.accept_leader(leader);
+        let AppendEntries {
+            mut prev_log_index,
+            mut prev_log_term,
+            mut entries,
+            leader_commit,
+        } = request;
+        let rejected_prev_index = prev_log_index;
+        let commit_index = self.log.commit_index();
+        if prev_log_index < commit_index {
+            // Our committed prefix matches any leader's (leader completeness),
+            // and may be compacted: check from the commit index instead.
+            entries.retain(|entry| entry.index > commit_index);
+            prev_log_index = commit_index;
+            prev_log_term = self
+                .log
+                .term_at(commit_index)
+                .expect("commit index is held");
+        }
+        if !self.log.matches(prev_log_index, prev_log_term) {
+            let conflict = self.conflict_at(prev_log_index);
+            let reply = AppendEntriesReply {
+                success: false,
+                match_index: 0,
+                rejected_prev_index,
+                conflict: Some(conflict),
+            };
+            self.send(leader, MessageBody::AppendEntriesReply(reply));
+            return;
+        }
+        let last_covered = self
+            .log
+            .append_from_leader(&entries)
+            .unwrap_or(prev_log_index);
+        self.log.commit_to(leader_commit.min(last_covered));
+        let reply = AppendEntriesReply {
+            success: true,
+            match_index: last_covered,
+            rejected_prev_index: 0,
+            conflict: None,
+        };
+        self.send(leader, MessageBody::AppendEntriesReply(reply));
+    }
+
+    /// The hint a follower gives when its log does not match at `index`.
+    fn conflict_at(&self, index: u64) -> Conflict {
+        match self.log.term_at(index) {
+            None => Conflict {
+                term: None,
+                index: self.log.last_index() + 1,
+            },
+            Some(term) => Conflict {
+                term: Some(term),
+                index: self.log.first_index_of_term_at(index),
+            },
+        }
+    }
+
+    /// A message of the current term from its leader: follow it and restart
+    /// the election timer.
+    fn accept_leader(&mut self, leader: NodeId) {
+        assert_ne!(
+            self.role,
+            Role::Leader,
+            "node {}: two leaders in term {} (this one and node {leader})",
+            self.config.id,
+            self.term
+        );
+        if self.role == Role::Candidate || self.leader_id != Some(leader) {
+            self.become_follower(self.term, Some(leader), true);
+        }
+        self.election_elapsed_ticks = 0;
+    }
+
+    pub(super) fn handle_append_entries_reply(&mut self, peer: NodeId, reply: &AppendEntriesReply) {
+        if self.role != Role::Leader {
+            return;
+        }
+        if reply.success {
+            let progress = self
+                .progress
+                .get_mut(&peer)
+                .expect("leader has progress for each peer");
+            if progress.on_append_success(reply.match_index) {
+                self.maybe_commit();
+            }
+            return;
+        }
+        let hint_next_index = match reply.conflict {
+            None => reply.rejected_prev_index,
+            Some(Conflict { term: None, index }) => index,
+            // If we have entries of the follower's conflicting term, the logs
+            // may match up to our last one; otherwise skip the whole term.
+            Some(Conflict {
+                term: Some(term),
+                index,
+            }) => self
+                .log
+                .last_index_of_term(term)
+                .map_or(index, |last| last + 1),
+        };
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader has progress for each peer");
+        progress.on_append_rejected(reply.rejected_prev_index, hint_next_index);
+    }
+
+    pub(super) fn handle_heartbeat(&mut self, leader: NodeId, heartbeat: &Heartbeat) {
+        self.accept_leader(leader);
+        // The leader sends at most our match index, which we hold.
+        let commit_index = heartbeat.commit_index.min(self.log.last_index());
+        self.log.commit_to(commit_index);
+        self.send(leader, MessageBody::HeartbeatReply);
+    }
+
+    pub(super) fn handle_heartbeat_reply(&mut self, peer: NodeId) {
+        if self.role != Role::Leader {
+            return;
+        }
+        debug_assert!(
+            self.progress.contains_key(&peer),
+            "heartbeat reply from unknown peer {peer}"
+        );
+    }
+
+    /// Follower side of InstallSnapshot (paper section 7).
+    pub(super) fn handle_install_snapshot(&mut self, leader: NodeId, request: InstallSnapshot) {
+        self.accept_leader(leader);
+        let meta = request.snapshot.meta;
+        let commit_index = self.log.commit_index();
+        if meta.last_included_index <= commit_index {
+            // Nothing new: we already have (and may have applied) all of it.
+            let reply = InstallSnapshotReply {
+                match_index: commit_index,
+            };
+            self.send(leader, MessageBody::InstallSnapshotReply(reply));
+            return;
+        }
+        self.log.install_snapshot(meta);
+        self.snapshot = request.snapshot;
+        self.set_pending_snapshot(ReadySnapshot {
+            snapshot: self.snapshot.clone(),
+            persist: true,
+            apply: true,
+        });
+        let reply = InstallSnapshotReply {
+            match_index: meta.last_included_index,
+        };
+        self.send(leader, MessageBody::InstallSnapshotReply(reply));
+    }
+
+    pub(super) fn handle_install_snapshot_reply(
+        &mut self,
+        peer: NodeId,
+        reply: &InstallSnapshotReply,
+    ) {
+        if self.role != Role::Leader {
+            return;
+        }
+        let progress = self
+            .progress
+            .get_mut(&peer)
+            .expect("leader has progress for each peer");
+        let advanced = reply.match_index > progress.match_index;
+        if advanced {
+            progress.match_index = reply.match_index;
+        }
+        if let ProgressState::Snapshot { snapshot_index, .. } = progress.state
+            && progress.match_index >= snapshot_index
+        {
+            progress.become_replicate();
+        }
+        if advanced {
+            self.maybe_commit();
+        }
+    }
+
+    /// Commit the highest index a majority holds, but only if it is an entry
+    /// of the current term: entries of earlier terms commit only indirectly
+    /// (paper section 5.4.2 and Figure 8).
+    pub(super) fn maybe_commit(&mut self) {
+        let mut match_indexes: Vec<u64> = self.progress.values().map(|p| p.match_index).collect();
+        match_indexes.push(self.log.stable_index());
+        match_indexes.sort_unstable_by(|a, b| b.cmp(a));
+        let quorum_index = match_indexes[self.quorum() - 1];
+        if quorum_index > self.log.commit_index()
+            && self.log.term_at(quorum_index) == Some(self.term)
+        {
+            self.log.commit_to(quorum_index);
+        }
+    }
+}

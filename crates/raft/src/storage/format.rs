@@ -1,0 +1,220 @@
+//! The on-disk format shared by every file-backed storage.
+//!
+//! A file starts with an 8-byte magic naming its kind and version, followed by
+//! records:
+//!
+//! ```text
+//!   +-----------+--------------+----------------------+
+//!   | len: u32  | crc32: u32   | payload: len bytes   |   (little endian;
+//!   +-----------+--------------+----------------------+    crc32 of payload)
+//! ```
+//!
+//! - The log file (`raft-log`) holds one [`LogRecord`] per save: the hard
+//!   state and entries of one `Ready`, so one record is one group commit and
+//!   a torn record loses exactly one unacknowledged write.
+//! - The snapshot file (`raft-snapshot`) holds exactly one record: the
+//!   snapshot. It is always replaced atomically, never appended to.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Entry, HardState, PersistentState, Snapshot};
+
+use super::StorageError;
+
+pub const LOG_MAGIC: &[u8; 8] = b"DCRLOG01";
+pub const SNAPSHOT_MAGIC: &[u8; 8] = b"DCRSNP01";
+const RECORD_HEADER_BYTES: usize = 8;
+/// No record is larger than this; a length field above it is corruption.
+pub const RECORD_SIZE_BYTES_MAX: usize = 1 << 30;
+
+/// One save, as stored in the log file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    pub hard_state: Option<HardState>,
+    /// Replace stored entries from `entries[0].index` on.
+    pub entries: Vec<Entry>,
+}
+
+fn bincode_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Bytes `state`'s hard state and log take once encoded, the figure
+/// `Storage::raft_state_size_bytes` reports.
+pub fn encoded_raft_state_size_bytes(state: &PersistentState) -> u64 {
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(
+        (&state.hard_state, &state.entries),
+        &mut size,
+        bincode_config(),
+    )
+    .expect("encoding to a size counter cannot fail");
+    size.bytes_written as u64
+}
+
+/// Frames `payload` as one record.
+pub fn encode_record<T: Serialize>(payload: &T) -> Vec<u8> {
+    let body = bincode::serde::encode_to_vec(payload, bincode_config())
+        .expect("encoding Raft state to memory cannot fail");
+    assert!(
+        body.len() <= RECORD_SIZE_BYTES_MAX,
+        "record of {} bytes is too large",
+        body.len()
+    );
+    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + body.len());
+    record.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    record.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    record.extend_from_slice(&body);
+    record
+}
+
+/// A whole snapshot file.
+pub fn encode_snapshot_file(snapshot: &Snapshot) -> Vec<u8> {
+    let mut file = SNAPSHOT_MAGIC.to_vec();
+    file.extend_from_slice(&encode_record(snapshot));
+    file
+}
+
+/// A whole log file holding `state`'s hard state and entries in one record.
+pub fn encode_log_file(state: &PersistentState) -> Vec<u8> {
+    let mut file = LOG_MAGIC.to_vec();
+    let record = LogRecord {
+        hard_state: Some(state.hard_state),
+        entries: state.entries.clone(),
+    };
+    file.extend_from_slice(&encode_record(&record));
+    file
+}
+
+/// What reading a log file found.
+#[derive(Debug)]
+pub struct DecodedLog {
+    pub records: Vec<LogRecord>,
+    /// Bytes at the end that do not form a whole, valid record: the trace of
+    /// a save interrupted by a crash (never acknowledged, so safe to drop).
+    pub torn_tail_bytes: u64,
+}
+
+fn corrupt(path: &Path, offset: usize, reason: impl Into<String>) -> StorageError {
+    StorageError::Corrupt {
+        path: path.to_path_buf(),
+        offset: offset as u64,
+        reason: reason.into(),
+    }
+}
+
+fn check_magic(path: &Path, bytes: &[u8], magic: &[u8; 8]) -> Result<(), StorageError> {
+    if bytes.len() < magic.len() {
+        return Err(corrupt(
+            path,
+            0,
+            format!("file of {} bytes is shorter than its header", bytes.len()),
+        ));
+    }
+    if &bytes[..magic.len()] != magic {
+        return Err(corrupt(
+            path,
+            0,
+            format!("bad magic, expected {:?}", String::from_utf8_lossy(magic)),
+        ));
+    }
+    Ok(())
+}
+
+/// One record at `offset`: Ok(Some((payload, next offset))), Ok(None) if the
+/// bytes from `offset` to the end are not a whole record (torn), Err if the
+/// record is whole but its checksum fails.
+fn read_record<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    offset: usize,
+) -> Result<Option<(&'a [u8], usize)>, StorageError> {
+    let rest = &bytes[offset..];
+    if rest.len() < RECORD_HEADER_BYTES {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    if len > RECORD_SIZE_BYTES_MAX {
+        return Err(corrupt(
+            path,
+            offset,
+            format!("record length {len} exceeds the maximum"),
+        ));
+    }
+    if rest.len() < RECORD_HEADER_BYTES + len {
+        return Ok(None);
+    }
+    let payload = &rest[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len];
+    if crc32fast::hash(payload) != crc {
+        return Err(corrupt(path, offset, "record checksum mismatch"));
+    }
+    Ok(Some((payload, offset + RECORD_HEADER_BYTES + len)))
+}
+
+fn decode_payload<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    offset: usize,
+    payload: &[u8],
+) -> Result<T, StorageError> {
+    let (value, used) = bincode::serde::decode_from_slice(payload, bincode_config())
+        .map_err(|error| corrupt(path, offset, format!("undecodable record: {error}")))?;
+    if used != payload.len() {
+        return Err(corrupt(path, offset, "trailing bytes inside a record"));
+    }
+    Ok(value)
+}
+
+/// Parses a log file. Only the last record may be incomplete or fail its
+/// checksum (a torn append); anything wrong before it is corruption.
+pub fn decode_log_file(path: &Path, bytes: &[u8]) -> Result<DecodedLog, StorageError> {
+    check_magic(path, bytes, LOG_MAGIC)?;
+    let mut records = Vec::new();
+    let mut offset = LOG_MAGIC.len();
+    while offset < bytes.len() {
+        let record = match read_record(path, bytes, offset) {
+            Ok(Some(record)) => record,
+            Ok(None) => break,
+            Err(error) => {
+                if is_last_record(bytes, offset) {
+                    break;
+                }
+                return Err(error);
+            }
+        };
+        let (payload, next_offset) = record;
+        records.push(decode_payload(path, offset, payload)?);
+        offset = next_offset;
+    }
+    Ok(DecodedLog {
+        records,
+        torn_tail_bytes: (bytes.len() - offset) as u64,
+    })
+}
+
+/// True if the record at `offset` claims to end exactly at the end of the
+/// file: a checksum failure there is a torn final write, not damage to
+/// acknowledged data.
+fn is_last_record(bytes: &[u8], offset: usize) -> bool {
+    let rest = &bytes[offset..];
+    rest.len() >= RECORD_HEADER_BYTES && {
+        let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+        RECORD_HEADER_BYTES + len == rest.len()
+    }
+}
+
+/// Parses a snapshot file, which is replaced atomically and so must be
+/// whole: any defect is corruption.
+pub fn decode_snapshot_file(path: &Path, bytes: &[u8]) -> Result<Snapshot, StorageError> {
+    check_magic(path, bytes, SNAPSHOT_MAGIC)?;
+    let offset = SNAPSHOT_MAGIC.len();
+    let Some((payload, end)) = read_record(path, bytes, offset)? else {
+        return Err(corrupt(path, offset, "truncated snapshot record"));
+    };
+    if end != bytes.len() {
+        return Err(corrupt(path, end, "bytes after the snapshot record"));
+    }
+    decode_payload(path, offset, payload)
+}
