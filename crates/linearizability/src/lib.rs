@@ -1,6 +1,198 @@
-//! # linearizability: a history checker — not built yet
+//! # linearizability: a checker for concurrent histories
 //!
-//! This crate will hold a Wing-Gong/Lowe checker partitioned by key, with `kv`
-//! and `register` models, operations of unknown outcome, a time budget that
-//! answers "unknown" rather than guessing, an HTML picture of failing histories
-//! and a `linearizability` command-line tool.
+//! Clients of a replicated store each see a sequence of operations, each with a
+//! *call* time and a *return* time. The store is **linearizable** if there is one
+//! order of all operations that (1) respects real time: when `a` returned before
+//! `b` was called, `a` comes first, and (2) is legal for a single sequential copy
+//! of the object (the [`Model`]). Equivalently: each operation takes effect at
+//! one instant between its call and its return.
+//!
+//! ```text
+//!   client 1  |--put(k,"x")--|
+//!   client 2        |-----get(k) -> "x"-----|
+//!   client 3                     |--get(k) -> null--|     <- stale read:
+//!            ---------------------------------------------> time
+//!   put must take effect before get->"x" returns; get->null starts after put
+//!   returned, so no instant inside it sees the key absent. Not linearizable.
+//! ```
+//!
+//! ## The algorithm
+//!
+//! This is the checker of Wing & Gong (1993) with Lowe's memoization (2017),
+//! partitioned as in Horn & Kroening's P-compositionality (2015), in the style
+//! of porcupine (Go).
+//!
+//! 1. **Partition.** [`Model::partition`] splits the history (for `kv`: by
+//!    key). Operations on different keys cannot constrain each other, so the
+//!    history is linearizable exactly when every partition is, and each small
+//!    partition is searched alone.
+//! 2. **Entry list.** A partition's calls and returns are put in time order in a
+//!    doubly linked list:
+//!
+//!    ```text
+//!    head -> call a -> call b -> ret a -> call c -> ret b -> ret c
+//!            \_______________/
+//!             candidates: any call before the first return may go next
+//!    ```
+//! 3. **Search.** Walk from the head. At a call, ask the model whether the
+//!    operation can take effect now; if so, *linearize* it: remember the state,
+//!    lift its call and return out of the list, and start again from the head.
+//!    At a return, that operation had to have taken effect already but has not:
+//!    *backtrack* (undo the last linearization, put its entries back, and try
+//!    the next candidate after it). An empty list means a linearization was
+//!    found; backtracking with nothing to undo means there is none.
+//! 4. **Memo.** The future of the search depends only on *which* operations are
+//!    linearized and the model *state*, not on the order that got there. Every
+//!    `(linearized set, state)` pair is remembered; meeting one again prunes the
+//!    branch. This turns an exponential search into one that is fast on real
+//!    histories (the bitset's hash is maintained incrementally, so a memo lookup
+//!    costs O(1) plus the state's hash).
+//!
+//! **Unknown outcomes.** A client that timed out does not know whether its
+//! request took effect; it may still take effect later, or never. Such an
+//! operation's return is placed at "forever", so it never forces a backtrack,
+//! and once only such returns remain, the unlinearized unknown operations are
+//! taken to have never happened. Its output is not checked.
+//!
+//! **Budget.** The search takes a [`Budget`]: a step limit ([`StepBudget`],
+//! deterministic) or a deadline check supplied by the caller
+//! ([`DeadlineBudget`]; the core never reads a clock). When the budget runs
+//! out the verdict is [`Verdict::Unknown`], never a guess.
+//!
+//! **Explanations.** A failing [`CheckResult`] names the partition, the longest
+//! linearizable prefix the search found and the operation it got stuck at
+//! ([`CheckResult::explain`]); [`render_html`] draws it.
+//!
+//! ## Components
+//!
+//! ```text
+//!   JSON file --JsonHistory--> History <--Recorder-- test clients
+//!                                 |
+//!                          check(model, history, budget)
+//!                                 |  partition by Model::partition
+//!                                 v
+//!                 search (Wing-Gong + memo) per partition
+//!                                 |
+//!                            CheckResult --explain()/render_html()--> text, HTML
+//! ```
+//!
+//! | file | what |
+//! |---|---|
+//! | `model.rs` | the [`Model`] trait (state, step, partition, describe) |
+//! | `models/kv.rs`, `models/register.rs` | the built-in models |
+//! | `history.rs` | [`History`], [`Operation`], [`Outcome`] |
+//! | `json.rs` | the JSON format, [`JsonModel`] |
+//! | `checker.rs` | [`check`]: partition, search, collect results |
+//! | `search/` | the core: entry list, linearized set, Wing-Gong loop |
+//! | `budget.rs` | [`Budget`] and its implementations |
+//! | `report.rs` | [`CheckResult`], [`Verdict`], explanations |
+//! | `html.rs` | [`render_html`] |
+//! | `recorder.rs` | [`Recorder`] for tests |
+//! | `synthetic.rs` | generated linearizable histories for tests and benchmarks |
+//!
+//! ## The JSON history format
+//!
+//! ```json
+//! { "model": "kv",
+//!   "operations": [
+//!     { "client": 3, "call": 1200, "return": 1450,
+//!       "input": {"op": "append", "key": "k1", "value": "x"}, "output": {} },
+//!     { "client": 4, "call": 1300, "return": null,
+//!       "input": {"op": "put", "key": "k1", "value": "y"}, "output": null } ] }
+//! ```
+//!
+//! - `client`: a non-negative integer. `call`, `return`: non-negative integers
+//!   on one clock (any unit). Operations may appear in any order; messages name
+//!   an operation by its position in the array, counting from 0.
+//! - `output: null` means the outcome is unknown: the operation may take effect
+//!   at any time after its call, or never. `return` is then either `null` or
+//!   the time the client gave up (kept for pictures; it constrains nothing). A
+//!   `null` return with a non-null output is rejected as contradictory.
+//! - `kv` inputs and outputs (values are strings; an absent key reads `null`;
+//!   append to an absent key stores the value):
+//!
+//!   | input | output |
+//!   |---|---|
+//!   | `{"op":"get","key":K}` | `{"value": V or null}` |
+//!   | `{"op":"put","key":K,"value":V}` | `{}` |
+//!   | `{"op":"append","key":K,"value":V}` | `{}` |
+//!   | `{"op":"delete","key":K}` | `{}` |
+//!   | `{"op":"cas","key":K,"expected":V or null,"value":V2}` | `{"ok": bool}` |
+//!
+//! - `register` inputs and outputs: `{"op":"read"}` -> `{"value": V or null}`;
+//!   `{"op":"write","value":V}` -> `{}`;
+//!   `{"op":"cas","expected":V or null,"value":V2}` -> `{"ok": bool}`.
+//! - Extra fields are ignored.
+//!
+//! ## The command line
+//!
+//! ```text
+//! linearizability check FILE [--timeout-ms N] [--html OUT]
+//! ```
+//!
+//! Prints one line on stdout: the verdict, the sizes and the time taken. On a
+//! violation an explanation follows on stderr; `--html OUT` writes the picture.
+//!
+//! | exit status | meaning |
+//! |---|---|
+//! | 0 | linearizable |
+//! | 1 | not linearizable |
+//! | 2 | unknown: the time budget (`--timeout-ms`, default 60000) ran out |
+//! | 3 | bad input: unreadable file, not JSON, missing or malformed field, return before call, unknown model or op (the message names the operation and the field) |
+//!
+//! ## Using it from tests
+//!
+//! ```
+//! use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+//!
+//! let recorder = Recorder::new();
+//! let put = recorder.call(1, KvInput::Put { key: "k".into(), value: "x".into() }, 0);
+//! recorder.returned(put, KvOutput::Done, 10);
+//! let get = recorder.call(2, KvInput::Get { key: "k".into() }, 20);
+//! recorder.returned(get, KvOutput::Value(None), 30); // stale!
+//!
+//! let history = recorder.history().expect("times are consistent");
+//! let result = check(&KvModel, &history, StepBudget::new(1_000_000));
+//! assert_eq!(result.verdict, Verdict::NotLinearizable);
+//! assert!(result.explain(&KvModel, &history).contains("get(k) -> null"));
+//! ```
+//!
+//! ## Performance
+//!
+//! Measured with `cargo bench -p linearizability --bench check` (release, on the
+//! project's shared 2-core machine); see `benches/check.rs` for the histories.
+//! The figures are in the crate README.
+//!
+//! ## Running the tests
+//!
+//! ```text
+//! cargo test -p linearizability              # unit, property, CLI tests
+//! cargo clippy -p linearizability --all-targets -- -D warnings
+//! cargo bench -p linearizability --bench check
+//! ```
+
+mod budget;
+mod checker;
+mod error;
+mod history;
+mod html;
+mod json;
+mod model;
+pub mod models;
+mod recorder;
+mod report;
+mod search;
+pub mod synthetic;
+
+pub use budget::{Budget, DeadlineBudget, StepBudget, Unlimited};
+pub use checker::{CheckOptions, check, check_with_options};
+pub use error::{HistoryError, OperationLabel};
+pub use history::{History, Operation, Outcome};
+pub use html::{DRAWN_PARTITIONS_MAX, render_html};
+pub use json::{
+    FieldProblem, JsonHistory, JsonModel, optional_string, required_bool, required_string,
+};
+pub use model::Model;
+pub use models::{KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput};
+pub use recorder::{PendingCall, Recorder};
+pub use report::{CheckResult, PartitionResult, Verdict};

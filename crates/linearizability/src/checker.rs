@@ -1,0 +1,143 @@
+//! [`check`]: split a history into partitions and search each one.
+
+use std::collections::BTreeMap;
+
+use crate::budget::Budget;
+use crate::history::{History, Operation};
+use crate::model::Model;
+use crate::report::{CheckResult, PartitionResult, Verdict};
+use crate::search::{SearchOutcome, search_partition};
+
+/// Knobs that change how the search runs (not what it answers).
+#[derive(Clone, Copy, Debug)]
+pub struct CheckOptions {
+    /// Lowe's memoization of explored `(linearized set, state)` pairs. Turning it
+    /// off gives plain Wing-Gong, which is exponential; it exists so benchmarks
+    /// can measure what the memo buys.
+    pub memoize: bool,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self { memoize: true }
+    }
+}
+
+/// Checks whether `history` is linearizable with respect to `model`.
+///
+/// The history is split by [`Model::partition`]; partitions are searched one at
+/// a time in key order, and checking stops at the first partition that is not
+/// linearizable (the answer is then known) or when `budget` runs out (the answer
+/// is then [`Verdict::Unknown`], even if every partition searched so far was
+/// fine).
+pub fn check<M: Model, B: Budget>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    budget: B,
+) -> CheckResult {
+    check_with_options(model, history, budget, CheckOptions::default())
+}
+
+/// [`check`] with explicit [`CheckOptions`].
+pub fn check_with_options<M: Model, B: Budget>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    mut budget: B,
+    options: CheckOptions,
+) -> CheckResult {
+    let partitions = partition(model, history);
+    let partition_count = partitions.len();
+    let mut results = Vec::new();
+    let mut steps_taken = 0;
+    let mut verdict = Verdict::Linearizable;
+    for (key, members) in partitions {
+        let operations: Vec<&Operation<M::Input, M::Output>> = members
+            .iter()
+            .map(|&index| &history.operations()[index])
+            .collect();
+        let outcome = search_partition(
+            model,
+            &operations,
+            &mut budget,
+            &mut steps_taken,
+            options.memoize,
+        );
+        let to_history_indices = |local: Vec<usize>| {
+            local
+                .into_iter()
+                .map(|index| members[index])
+                .collect::<Vec<_>>()
+        };
+        let result = match outcome {
+            SearchOutcome::Linearizable { order } => PartitionResult {
+                key,
+                verdict: Verdict::Linearizable,
+                linearization: to_history_indices(order),
+                stuck_at: None,
+                operations: members,
+            },
+            SearchOutcome::NotLinearizable { longest_prefix } => {
+                let linearization = to_history_indices(longest_prefix);
+                let stuck_at = first_return_outside(history, &members, &linearization);
+                PartitionResult {
+                    key,
+                    verdict: Verdict::NotLinearizable,
+                    linearization,
+                    stuck_at,
+                    operations: members,
+                }
+            }
+            SearchOutcome::OutOfBudget { longest_prefix } => PartitionResult {
+                key,
+                verdict: Verdict::Unknown,
+                linearization: to_history_indices(longest_prefix),
+                stuck_at: None,
+                operations: members,
+            },
+        };
+        verdict = result.verdict;
+        results.push(result);
+        if verdict != Verdict::Linearizable {
+            break;
+        }
+    }
+    CheckResult {
+        verdict,
+        partitions: results,
+        partition_count,
+        steps_taken,
+    }
+}
+
+/// Groups operation indices by partition key, in key order (a `BTreeMap`, so
+/// the order of checking never depends on hashing).
+fn partition<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+) -> BTreeMap<String, Vec<usize>> {
+    let mut partitions: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (index, operation) in history.operations().iter().enumerate() {
+        partitions
+            .entry(model.partition(&operation.input))
+            .or_default()
+            .push(index);
+    }
+    partitions
+}
+
+/// The operation where a failed search got stuck: of those not in the longest
+/// linearizable prefix, the one that returned first. Every order extending the
+/// prefix had to place it before its return, and none could.
+fn first_return_outside<I, O>(
+    history: &History<I, O>,
+    members: &[usize],
+    prefix: &[usize],
+) -> Option<usize> {
+    members
+        .iter()
+        .copied()
+        .filter(|index| !prefix.contains(index))
+        .filter_map(|index| Some((history.operations()[index].return_time()?, index)))
+        .min()
+        .map(|(_, index)| index)
+}

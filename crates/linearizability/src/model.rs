@@ -1,0 +1,88 @@
+//! The [`Model`] trait: the sequential specification a history is checked against.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// A sequential specification: what a single copy of the object would do if
+/// operations reached it one at a time.
+///
+/// The checker asks the model one question, again and again: "if the object is
+/// in `state` and this operation takes effect now, is the recorded output
+/// possible, and what is the next state?"
+///
+/// # Contract
+///
+/// - [`step`](Model::step) is a pure function: the same arguments always give the
+///   same answer. The search memoizes on `(linearized operations, state)`, so a
+///   step that looked at anything else would make the memo unsound.
+/// - Every operation of one partition (see [`partition`](Model::partition)) is
+///   stepped from [`initial_state`](Model::initial_state); operations of
+///   different partitions never see each other's state. This is what lets the
+///   `kv` model keep one key's value as its whole state.
+/// - `State` equality must mean "behaves the same from here on": two states that
+///   compare equal are merged by the memo.
+///
+/// # Nondeterministic objects
+///
+/// `step` returns at most one next state. An object that may legitimately end in
+/// one of several states can still be modelled: make `State` the (sorted, deduplicated)
+/// set of states it might be in, and let `step` keep the members for which the
+/// output is possible, returning `None` when none remain.
+pub trait Model {
+    /// The object's state (for `kv`: the value of one key).
+    type State: Clone + Eq + Hash + Debug;
+    /// What a client asked for.
+    type Input: Clone + Debug;
+    /// What the client was told.
+    type Output: Clone + Debug;
+
+    /// The state before any operation took effect.
+    fn initial_state(&self) -> Self::State;
+
+    /// Applies `input` to `state`.
+    ///
+    /// `output` is `None` when the outcome is unknown (the client gave up): then
+    /// any output is acceptable and only the effect on the state matters.
+    ///
+    /// Returns the next state, or `None` if `output` is impossible from `state`.
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &Self::Input,
+        output: Option<&Self::Output>,
+    ) -> Option<Self::State>;
+
+    /// The partition an operation belongs to. Operations in different partitions
+    /// must touch disjoint parts of the state (P-compositionality): the history is
+    /// then linearizable exactly when every partition is, and each partition is
+    /// searched alone, which is what keeps the search small.
+    ///
+    /// The default puts every operation in one partition named `""`.
+    fn partition(&self, input: &Self::Input) -> String {
+        let _ = input;
+        String::new()
+    }
+
+    /// A short human-readable form of an operation, for reports and HTML
+    /// (for example `put(k1, "x")` or `get(k1) -> "x"`). `None` means the outcome
+    /// is unknown.
+    fn describe_operation(&self, input: &Self::Input, output: Option<&Self::Output>) -> String {
+        match output {
+            Some(output) => format!("{input:?} -> {output:?}"),
+            None => format!("{input:?} -> ?"),
+        }
+    }
+
+    /// A short human-readable form of a state, for reports and HTML.
+    fn describe_state(&self, state: &Self::State) -> String {
+        format!("{state:?}")
+    }
+}
+
+/// Quotes an optional string value the way reports show it: `"x"` or `null`.
+pub(crate) fn describe_value(value: Option<&str>) -> String {
+    match value {
+        Some(value) => format!("{value:?}"),
+        None => "null".to_string(),
+    }
+}

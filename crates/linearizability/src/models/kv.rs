@@ -1,0 +1,448 @@
+//! The `kv` model: a map from string keys to string values with get, put,
+//! append, delete and compare-and-set, checked one key at a time.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::json::{FieldProblem, JsonModel, optional_string, required_bool, required_string};
+use crate::model::{Model, describe_value};
+
+/// A client request to the key/value store.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvInput {
+    /// Read a key; an absent key reads as `None`.
+    Get { key: String },
+    /// Set a key to a value.
+    Put { key: String, value: String },
+    /// Concatenate a value onto a key's value; an absent key becomes the value.
+    Append { key: String, value: String },
+    /// Remove a key.
+    Delete { key: String },
+    /// Set the key to `value` if its current value is `expected` (`None`: absent).
+    Cas {
+        key: String,
+        expected: Option<String>,
+        value: String,
+    },
+}
+
+impl KvInput {
+    /// The key this operation touches (its partition).
+    pub fn key(&self) -> &str {
+        match self {
+            KvInput::Get { key }
+            | KvInput::Put { key, .. }
+            | KvInput::Append { key, .. }
+            | KvInput::Delete { key }
+            | KvInput::Cas { key, .. } => key,
+        }
+    }
+}
+
+/// What the store answered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum KvOutput {
+    /// The answer to a get: the value, or `None` if the key was absent.
+    Value(Option<String>),
+    /// The answer to a put, append or delete.
+    Done,
+    /// The answer to a cas: whether the swap happened.
+    Cas(bool),
+}
+
+/// The key/value store specification. Its state is the value of one key (see
+/// the partitioning rule in [`Model`]); `Arc<str>` makes the many state copies
+/// the memo keeps cost a reference count rather than a string copy.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KvModel;
+
+impl Model for KvModel {
+    type State = Option<Arc<str>>;
+    type Input = KvInput;
+    type Output = KvOutput;
+
+    fn initial_state(&self) -> Self::State {
+        None
+    }
+
+    /// # Panics
+    ///
+    /// If `output` is of the wrong kind for `input` (for example a get answered
+    /// with [`KvOutput::Done`]): the JSON reader never builds such a pair, so it
+    /// can only come from a broken test harness.
+    fn step(
+        &self,
+        state: &Self::State,
+        input: &KvInput,
+        output: Option<&KvOutput>,
+    ) -> Option<Self::State> {
+        match (input, output) {
+            (KvInput::Get { .. }, None | Some(KvOutput::Value(_))) => {
+                step_read(state, output.and_then(|output| output.value()))
+            }
+            (KvInput::Put { value, .. }, None | Some(KvOutput::Done)) => {
+                Some(Some(value.as_str().into()))
+            }
+            (KvInput::Append { value, .. }, None | Some(KvOutput::Done)) => {
+                let mut appended = String::from(state.as_deref().unwrap_or(""));
+                appended.push_str(value);
+                Some(Some(appended.into()))
+            }
+            (KvInput::Delete { .. }, None | Some(KvOutput::Done)) => Some(None),
+            (
+                KvInput::Cas {
+                    expected, value, ..
+                },
+                None | Some(KvOutput::Cas(_)),
+            ) => step_cas(
+                state,
+                expected.as_deref(),
+                value,
+                output.and_then(KvOutput::swapped),
+            ),
+            (input, Some(output)) => mismatched_output(input, output),
+        }
+    }
+
+    fn partition(&self, input: &KvInput) -> String {
+        input.key().to_string()
+    }
+
+    fn describe_operation(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
+        let call = match input {
+            KvInput::Get { key } => format!("get({key})"),
+            KvInput::Put { key, value } => format!("put({key}, {value:?})"),
+            KvInput::Append { key, value } => format!("append({key}, {value:?})"),
+            KvInput::Delete { key } => format!("delete({key})"),
+            KvInput::Cas {
+                key,
+                expected,
+                value,
+            } => {
+                format!(
+                    "cas({key}, {} -> {value:?})",
+                    describe_value(expected.as_deref())
+                )
+            }
+        };
+        describe_answer(call, output)
+    }
+
+    fn describe_state(&self, state: &Self::State) -> String {
+        describe_value(state.as_deref())
+    }
+}
+
+impl KvOutput {
+    /// The value a get observed: `Some(None)` for an absent key, `None` if this
+    /// is not a get's answer.
+    fn value(&self) -> Option<Option<&str>> {
+        match self {
+            KvOutput::Value(value) => Some(value.as_deref()),
+            _ => None,
+        }
+    }
+
+    /// Whether a cas swapped, or `None` if this is not a cas's answer.
+    fn swapped(&self) -> Option<bool> {
+        match self {
+            KvOutput::Cas(ok) => Some(*ok),
+            _ => None,
+        }
+    }
+}
+
+/// A read that observed `observed` (`None`: outcome unknown) changes nothing and
+/// is legal only if it saw the current value. Shared with the register model.
+pub(crate) fn step_read(
+    state: &Option<Arc<str>>,
+    observed: Option<Option<&str>>,
+) -> Option<Option<Arc<str>>> {
+    match observed {
+        Some(observed) if state.as_deref() != observed => None,
+        _ => Some(state.clone()),
+    }
+}
+
+/// A compare-and-set swaps exactly when the state equals `expected`; a reported
+/// result (`swapped`, `None` if unknown) must agree. Shared with the register model.
+pub(crate) fn step_cas(
+    state: &Option<Arc<str>>,
+    expected: Option<&str>,
+    value: &str,
+    swapped: Option<bool>,
+) -> Option<Option<Arc<str>>> {
+    let swaps = state.as_deref() == expected;
+    if swapped.is_some_and(|swapped| swapped != swaps) {
+        return None;
+    }
+    Some(if swaps {
+        Some(value.into())
+    } else {
+        state.clone()
+    })
+}
+
+/// Appends the answer to a described call: `get(k) -> "x"`, `cas(..) -> ok`, or
+/// `-> ?` when the outcome is unknown. Shared with the register model.
+pub(crate) fn describe_answer(call: String, output: Option<&KvOutput>) -> String {
+    match output {
+        None => format!("{call} -> ?"),
+        Some(KvOutput::Value(value)) => format!("{call} -> {}", describe_value(value.as_deref())),
+        Some(KvOutput::Done) => call,
+        Some(KvOutput::Cas(ok)) => format!("{call} -> {}", if *ok { "ok" } else { "failed" }),
+    }
+}
+
+fn mismatched_output(input: &KvInput, output: &KvOutput) -> ! {
+    panic!(
+        "kv model: operation {input:?} cannot have output {output:?}; the history recorder paired them wrongly"
+    )
+}
+
+impl JsonModel for KvModel {
+    const NAME: &'static str = "kv";
+
+    fn input_from_json(&self, input: &Map<String, Value>) -> Result<KvInput, FieldProblem> {
+        let op = required_string(input, "op")?;
+        let key = || required_string(input, "key");
+        let value = || required_string(input, "value");
+        match op.as_str() {
+            "get" => Ok(KvInput::Get { key: key()? }),
+            "put" => Ok(KvInput::Put {
+                key: key()?,
+                value: value()?,
+            }),
+            "append" => Ok(KvInput::Append {
+                key: key()?,
+                value: value()?,
+            }),
+            "delete" => Ok(KvInput::Delete { key: key()? }),
+            "cas" => Ok(KvInput::Cas {
+                key: key()?,
+                expected: optional_string(input, "expected")?,
+                value: value()?,
+            }),
+            unknown => Err(FieldProblem::new(
+                "op",
+                format!(
+                    "unknown op {unknown:?} for model kv (expected get, put, append, delete or cas)"
+                ),
+            )),
+        }
+    }
+
+    fn output_from_json(
+        &self,
+        input: &KvInput,
+        output: &Map<String, Value>,
+    ) -> Result<KvOutput, FieldProblem> {
+        match input {
+            KvInput::Get { .. } => Ok(KvOutput::Value(optional_string(output, "value")?)),
+            KvInput::Put { .. } | KvInput::Append { .. } | KvInput::Delete { .. } => {
+                Ok(KvOutput::Done)
+            }
+            KvInput::Cas { .. } => Ok(KvOutput::Cas(required_bool(output, "ok")?)),
+        }
+    }
+
+    fn input_to_json(&self, input: &KvInput) -> Value {
+        match input {
+            KvInput::Get { key } => json!({"op": "get", "key": key}),
+            KvInput::Put { key, value } => json!({"op": "put", "key": key, "value": value}),
+            KvInput::Append { key, value } => json!({"op": "append", "key": key, "value": value}),
+            KvInput::Delete { key } => json!({"op": "delete", "key": key}),
+            KvInput::Cas {
+                key,
+                expected,
+                value,
+            } => {
+                json!({"op": "cas", "key": key, "expected": expected, "value": value})
+            }
+        }
+    }
+
+    fn output_to_json(&self, output: &KvOutput) -> Value {
+        match output {
+            KvOutput::Value(value) => json!({ "value": value }),
+            KvOutput::Done => json!({}),
+            KvOutput::Cas(ok) => json!({ "ok": ok }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(value: Option<&str>) -> Option<Arc<str>> {
+        value.map(Arc::from)
+    }
+
+    fn step(
+        before: Option<&str>,
+        input: KvInput,
+        output: Option<KvOutput>,
+    ) -> Option<Option<String>> {
+        KvModel
+            .step(&state(before), &input, output.as_ref())
+            .map(|after| after.as_deref().map(str::to_string))
+    }
+
+    fn get(key: &str) -> KvInput {
+        KvInput::Get { key: key.into() }
+    }
+
+    fn cas(expected: Option<&str>, value: &str) -> KvInput {
+        KvInput::Cas {
+            key: "k".into(),
+            expected: expected.map(str::to_string),
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn get_of_absent_key_reads_null() {
+        assert_eq!(
+            step(None, get("k"), Some(KvOutput::Value(None))),
+            Some(None)
+        );
+        assert_eq!(
+            step(None, get("k"), Some(KvOutput::Value(Some("x".into())))),
+            None
+        );
+    }
+
+    #[test]
+    fn get_must_read_the_current_value_and_changes_nothing() {
+        let x = Some("x");
+        assert_eq!(
+            step(x, get("k"), Some(KvOutput::Value(Some("x".into())))),
+            Some(Some("x".into()))
+        );
+        assert_eq!(
+            step(x, get("k"), Some(KvOutput::Value(Some("y".into())))),
+            None
+        );
+        assert_eq!(step(x, get("k"), Some(KvOutput::Value(None))), None);
+    }
+
+    #[test]
+    fn get_with_unknown_outcome_is_always_possible() {
+        assert_eq!(step(Some("x"), get("k"), None), Some(Some("x".into())));
+    }
+
+    #[test]
+    fn put_overwrites() {
+        let put = KvInput::Put {
+            key: "k".into(),
+            value: "y".into(),
+        };
+        assert_eq!(
+            step(Some("x"), put.clone(), Some(KvOutput::Done)),
+            Some(Some("y".into()))
+        );
+        assert_eq!(step(None, put, None), Some(Some("y".into())));
+    }
+
+    #[test]
+    fn append_concatenates_and_creates_absent_keys() {
+        let append = KvInput::Append {
+            key: "k".into(),
+            value: "y".into(),
+        };
+        assert_eq!(
+            step(Some("x"), append.clone(), Some(KvOutput::Done)),
+            Some(Some("xy".into()))
+        );
+        assert_eq!(
+            step(None, append, Some(KvOutput::Done)),
+            Some(Some("y".into()))
+        );
+    }
+
+    #[test]
+    fn delete_makes_the_key_absent() {
+        let delete = KvInput::Delete { key: "k".into() };
+        assert_eq!(
+            step(Some("x"), delete.clone(), Some(KvOutput::Done)),
+            Some(None)
+        );
+        assert_eq!(step(None, delete, None), Some(None));
+    }
+
+    #[test]
+    fn cas_swaps_only_when_expected_matches() {
+        assert_eq!(
+            step(Some("x"), cas(Some("x"), "y"), Some(KvOutput::Cas(true))),
+            Some(Some("y".into()))
+        );
+        assert_eq!(
+            step(Some("x"), cas(Some("z"), "y"), Some(KvOutput::Cas(false))),
+            Some(Some("x".into()))
+        );
+        assert_eq!(
+            step(None, cas(None, "y"), Some(KvOutput::Cas(true))),
+            Some(Some("y".into()))
+        );
+        assert_eq!(
+            step(Some("x"), cas(None, "y"), Some(KvOutput::Cas(false))),
+            Some(Some("x".into()))
+        );
+    }
+
+    #[test]
+    fn cas_reporting_the_wrong_result_is_illegal() {
+        assert_eq!(
+            step(Some("x"), cas(Some("x"), "y"), Some(KvOutput::Cas(false))),
+            None
+        );
+        assert_eq!(
+            step(Some("x"), cas(Some("z"), "y"), Some(KvOutput::Cas(true))),
+            None
+        );
+    }
+
+    #[test]
+    fn cas_with_unknown_outcome_takes_the_effect_the_state_dictates() {
+        assert_eq!(
+            step(Some("x"), cas(Some("x"), "y"), None),
+            Some(Some("y".into()))
+        );
+        assert_eq!(
+            step(Some("x"), cas(Some("z"), "y"), None),
+            Some(Some("x".into()))
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "cannot have output")]
+    fn mismatched_output_is_a_harness_bug() {
+        step(None, get("k"), Some(KvOutput::Done));
+    }
+
+    #[test]
+    fn partitions_by_key() {
+        assert_eq!(KvModel.partition(&get("k7")), "k7");
+    }
+
+    #[test]
+    fn describes_operations_readably() {
+        let describe = |input: KvInput, output: Option<KvOutput>| {
+            KvModel.describe_operation(&input, output.as_ref())
+        };
+        assert_eq!(
+            describe(get("k"), Some(KvOutput::Value(None))),
+            "get(k) -> null"
+        );
+        assert_eq!(
+            describe(cas(None, "y"), Some(KvOutput::Cas(true))),
+            "cas(k, null -> \"y\") -> ok"
+        );
+        assert_eq!(
+            describe(KvInput::Delete { key: "k".into() }, None),
+            "delete(k) -> ?"
+        );
+    }
+}

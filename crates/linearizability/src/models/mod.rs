@@ -1,0 +1,7 @@
+//! The built-in models: a key/value map partitioned by key, and a single register.
+
+pub mod kv;
+pub mod register;
+
+pub use kv::{KvInput, KvModel, KvOutput};
+pub use register::{RegisterInput, RegisterModel, RegisterOutput};

@@ -1,0 +1,116 @@
+//! [`LinearizedSet`]: which operations of a partition are linearized so far, as
+//! a bitset with an incrementally maintained hash.
+
+use std::hash::{Hash, Hasher};
+
+/// A bitset over a partition's operations.
+///
+/// Its hash is the XOR of a fixed pseudo-random key per member (Zobrist
+/// hashing), updated on every insert and remove, so hashing a memo key costs
+/// O(1) instead of O(operations / 64).
+#[derive(Clone, Debug)]
+pub(crate) struct LinearizedSet {
+    words: Vec<u64>,
+    hash: u64,
+}
+
+impl LinearizedSet {
+    pub(crate) fn new(operation_count: usize) -> Self {
+        Self {
+            words: vec![0; operation_count.div_ceil(64)],
+            hash: 0,
+        }
+    }
+
+    /// # Panics
+    ///
+    /// If `operation` is already a member (the search never linearizes twice).
+    pub(crate) fn insert(&mut self, operation: usize) {
+        let (word, bit) = (operation / 64, 1u64 << (operation % 64));
+        assert!(
+            self.words[word] & bit == 0,
+            "operation {operation} linearized twice"
+        );
+        self.words[word] |= bit;
+        self.hash ^= zobrist_key(operation);
+    }
+
+    /// # Panics
+    ///
+    /// If `operation` is not a member.
+    pub(crate) fn remove(&mut self, operation: usize) {
+        let (word, bit) = (operation / 64, 1u64 << (operation % 64));
+        assert!(
+            self.words[word] & bit != 0,
+            "operation {operation} removed but not linearized"
+        );
+        self.words[word] &= !bit;
+        self.hash ^= zobrist_key(operation);
+    }
+
+    /// A frozen copy for the memo.
+    pub(crate) fn snapshot(&self) -> LinearizedSnapshot {
+        LinearizedSnapshot {
+            words: self.words.as_slice().into(),
+            hash: self.hash,
+        }
+    }
+}
+
+/// An immutable copy of a [`LinearizedSet`], used inside memo keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LinearizedSnapshot {
+    words: Box<[u64]>,
+    hash: u64,
+}
+
+impl Hash for LinearizedSnapshot {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// A fixed pseudo-random key per operation (SplitMix64 of its index): the same
+/// on every run, so the search is deterministic.
+fn zobrist_key(operation: usize) -> u64 {
+    let mut z = (operation as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_sets_built_in_different_orders_have_equal_snapshots() {
+        let mut forward = LinearizedSet::new(130);
+        let mut backward = LinearizedSet::new(130);
+        for operation in [3, 64, 129] {
+            forward.insert(operation);
+        }
+        for operation in [129, 7, 64, 3] {
+            backward.insert(operation);
+        }
+        backward.remove(7);
+        assert_eq!(forward.snapshot(), backward.snapshot());
+    }
+
+    #[test]
+    fn different_sets_differ() {
+        let mut one = LinearizedSet::new(10);
+        let mut other = LinearizedSet::new(10);
+        one.insert(1);
+        other.insert(2);
+        assert_ne!(one.snapshot(), other.snapshot());
+    }
+
+    #[test]
+    #[should_panic(expected = "linearized twice")]
+    fn inserting_twice_is_a_bug() {
+        let mut set = LinearizedSet::new(10);
+        set.insert(1);
+        set.insert(1);
+    }
+}

@@ -1,0 +1,12 @@
+//! The search core: Wing-Gong backtracking over one partition's call/return
+//! entries, with Lowe's memo of `(linearized set, state)` pairs already explored.
+//!
+//! Plain synchronous code: no clock (the [`Budget`](crate::Budget) decides when
+//! to stop), no IO, no randomness.
+
+mod entry_list;
+mod fx_hasher;
+mod linearized_set;
+mod wing_gong;
+
+pub(crate) use wing_gong::{SearchOutcome, search_partition};
