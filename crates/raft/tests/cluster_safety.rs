@@ -20,7 +20,7 @@ fn run_seed(seed: u64, size: usize, snapshot_interval: Option<u64>) {
     let mut cluster = Cluster::new(size, seed, random_faults(seed));
     cluster.snapshot_interval = snapshot_interval;
     for _ in 0..2_000 {
-        if cluster.now_ticks % 3 == 0 {
+        if cluster.now_ticks.is_multiple_of(3) {
             cluster.propose_at_leaders();
         }
         cluster.step();

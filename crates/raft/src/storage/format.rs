@@ -37,6 +37,14 @@ pub struct LogRecord {
     pub entries: Vec<Entry>,
 }
 
+/// [`LogRecord`] by reference, for writing without copying the entries (the
+/// same encoding: bincode writes a slice and a `Vec` alike).
+#[derive(Serialize)]
+pub struct LogRecordRef<'a> {
+    pub hard_state: Option<HardState>,
+    pub entries: &'a [Entry],
+}
+
 fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()
 }

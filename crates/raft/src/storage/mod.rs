@@ -6,8 +6,9 @@
 //!   over madsim's simulated per-node disk under `--cfg madsim`, where the
 //!   files survive a node's kill and restart.
 
+mod disk;
 mod error;
-// mod file;
+mod file;
 mod format;
 mod memory;
 mod write;
@@ -15,7 +16,7 @@ mod write;
 use std::future::Future;
 
 pub use error::StorageError;
-// pub use file::FileStorage;
+pub use file::{FileStorage, LOG_FILE_NAME, SNAPSHOT_FILE_NAME};
 pub use memory::MemoryStorage;
 pub use write::{StorageWrite, reconcile_with_snapshot};
 

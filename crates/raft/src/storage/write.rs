@@ -34,9 +34,27 @@ impl<'a> StorageWrite<'a> {
     }
 
     /// Applies this write to `state` (the in-memory image of what is stored).
-    /// Checks that the entries continue the stored log without a gap; on
-    /// error `state` is unchanged.
+    /// Checks first (see [`StorageWrite::validate`]); on error `state` is
+    /// unchanged.
     pub fn apply_to(&self, state: &mut PersistentState) -> Result<(), StorageError> {
+        self.validate(state)?;
+        if let Some(snapshot) = self.snapshot {
+            reconcile_with_snapshot(&mut state.entries, snapshot);
+            state.snapshot = Some(snapshot.clone());
+        }
+        if let Some(first) = self.entries.first() {
+            state.entries.retain(|e| e.index < first.index);
+            state.entries.extend_from_slice(self.entries);
+        }
+        if let Some(hard_state) = self.hard_state {
+            state.hard_state = hard_state;
+        }
+        Ok(())
+    }
+
+    /// Checks that the entries are consecutive and continue the stored log
+    /// (after the snapshot, if any) without a gap.
+    pub fn validate(&self, state: &PersistentState) -> Result<(), StorageError> {
         let mut snapshot_index = state
             .snapshot
             .as_ref()
@@ -69,17 +87,6 @@ impl<'a> StorageWrite<'a> {
                     });
                 }
             }
-        }
-        if let Some(snapshot) = self.snapshot {
-            reconcile_with_snapshot(&mut state.entries, snapshot);
-            state.snapshot = Some(snapshot.clone());
-        }
-        if let Some(first) = self.entries.first() {
-            state.entries.retain(|e| e.index < first.index);
-            state.entries.extend_from_slice(self.entries);
-        }
-        if let Some(hard_state) = self.hard_state {
-            state.hard_state = hard_state;
         }
         Ok(())
     }

@@ -523,7 +523,7 @@ impl Cluster {
         // Log matching (section 5.3), checked every 16 ticks to stay fast:
         // two logs with the same term at an index agree on every entry held
         // by both up to there.
-        if self.now_ticks % 16 == 0 {
+        if self.now_ticks.is_multiple_of(16) {
             let live: Vec<&RawNode> = self.nodes.iter().flatten().collect();
             for (position, a) in live.iter().enumerate() {
                 for b in &live[position + 1..] {
