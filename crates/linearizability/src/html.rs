@@ -26,7 +26,11 @@ use crate::report::{CheckResult, PartitionResult, Verdict};
 /// failing history draws only its failing partition).
 pub const DRAWN_PARTITIONS_MAX: usize = 20;
 
-const COLUMN_WIDTH_PX: usize = 36;
+/// Columns are between these widths: wide enough for labels in small pictures,
+/// narrow enough that big ones stay drawable (labels are then shortened; the
+/// tooltip always has the full text).
+const COLUMN_WIDTH_MIN_PX: usize = 36;
+const COLUMN_WIDTH_MAX_PX: usize = 160;
 const ROW_HEIGHT_PX: usize = 28;
 const BAR_HEIGHT_PX: usize = 20;
 const LABEL_WIDTH_PX: usize = 90;
@@ -140,8 +144,9 @@ fn render_partition<M: Model>(
         .enumerate()
         .map(|(column, &time)| (time, column))
         .collect();
+    let column_width = column_width(model, history, partition, &column_of);
     let x_of =
-        |time: u64| LABEL_WIDTH_PX + column_of[&time] * COLUMN_WIDTH_PX + COLUMN_WIDTH_PX / 2;
+        |time: u64| LABEL_WIDTH_PX + column_of[&time] * column_width + column_width / 2;
     let clients: BTreeSet<u64> = partition
         .operations
         .iter()
@@ -159,7 +164,7 @@ fn render_partition<M: Model>(
         .map(|(position, &index)| (index, position + 1))
         .collect();
 
-    let width = LABEL_WIDTH_PX + (times.len() + 1) * COLUMN_WIDTH_PX;
+    let width = LABEL_WIDTH_PX + (times.len() + 1) * column_width;
     let height = AXIS_HEIGHT_PX + clients.len() * ROW_HEIGHT_PX + AXIS_HEIGHT_PX;
     push_line(page, "<section>");
     push_line(
@@ -201,9 +206,9 @@ fn render_partition<M: Model>(
         let x_start = x_of(operation.call_time);
         let (x_end, unknown) = match operation.return_time() {
             Some(time) => (x_of(time), false),
-            None => (width - COLUMN_WIDTH_PX / 4, true),
+            None => (width - column_width / 4, true),
         };
-        let bar_width = (x_end - x_start).max(COLUMN_WIDTH_PX / 3);
+        let bar_width = (x_end - x_start).max(column_width / 3);
         let y = AXIS_HEIGHT_PX + row_of[&operation.client] * ROW_HEIGHT_PX + 2;
         let position = position_in_linearization.get(&index);
         let role = if partition.stuck_at == Some(index) {
@@ -263,6 +268,39 @@ fn render_partition<M: Model>(
         );
     }
     push_line(page, "</svg>\n</div>\n</section>");
+}
+
+/// A column width that lets the longest label fit in the narrowest bar, within
+/// the bounds.
+fn column_width<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    partition: &PartitionResult,
+    column_of: &BTreeMap<u64, usize>,
+) -> usize {
+    let operations = history.operations();
+    let label_px_max = partition
+        .operations
+        .iter()
+        .map(|&index| {
+            let operation = &operations[index];
+            // "#123 " prefix plus the description.
+            (5 + model.describe_operation(&operation.input, operation.output()).chars().count())
+                * CHARACTER_WIDTH_PX
+        })
+        .max()
+        .unwrap_or(0);
+    let span_columns_min = partition
+        .operations
+        .iter()
+        .filter_map(|&index| {
+            let operation = &operations[index];
+            let returned = operation.return_time()?;
+            Some((column_of[&returned] - column_of[&operation.call_time]).max(1))
+        })
+        .min()
+        .unwrap_or(1);
+    (label_px_max / span_columns_min).clamp(COLUMN_WIDTH_MIN_PX, COLUMN_WIDTH_MAX_PX)
 }
 
 /// Shortens `text` to at most `characters_max` characters, marking the cut.
