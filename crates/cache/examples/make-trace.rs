@@ -10,8 +10,14 @@ use std::process::ExitCode;
 
 use cache::workload::{zipf_trace, zipf_with_scans_trace};
 
-fn parse<T: std::str::FromStr>(arguments: &[String], index: usize, name: &str) -> Result<T, String> {
-    let text = arguments.get(index).ok_or_else(|| format!("missing {name}"))?;
+fn parse<T: std::str::FromStr>(
+    arguments: &[String],
+    index: usize,
+    name: &str,
+) -> Result<T, String> {
+    let text = arguments
+        .get(index)
+        .ok_or_else(|| format!("missing {name}"))?;
     text.parse().map_err(|_| format!("bad {name}: {text:?}"))
 }
 
@@ -32,7 +38,14 @@ fn run(arguments: &[String]) -> Result<Vec<u64>, String> {
             if scan_every == 0 {
                 return Err("SCAN_EVERY must be positive".to_owned());
             }
-            Ok(zipf_with_scans_trace(items, exponent, length, scan_every, scan_length, seed))
+            Ok(zipf_with_scans_trace(
+                items,
+                exponent,
+                length,
+                scan_every,
+                scan_length,
+                seed,
+            ))
         }
         _ => Err("first argument must be zipf or scans".to_owned()),
     }

@@ -1,8 +1,10 @@
 //! # cache: the data plane (overview written last)
 
 pub mod hash;
+pub mod hotkeys;
 pub mod near;
 pub mod policy;
+pub mod ring;
 pub mod store;
 pub mod table;
 pub mod workload;

@@ -20,7 +20,10 @@ impl Zipf {
     /// If `items` is zero or `exponent` is negative or not finite.
     pub fn new(items: u64, exponent: f64) -> Self {
         assert!(items > 0, "a Zipf distribution needs at least one item");
-        assert!(exponent.is_finite() && exponent >= 0.0, "bad Zipf exponent {exponent}");
+        assert!(
+            exponent.is_finite() && exponent >= 0.0,
+            "bad Zipf exponent {exponent}"
+        );
         let mut cumulative = Vec::with_capacity(items as usize);
         let mut total = 0.0;
         for rank in 0..items {
@@ -42,7 +45,11 @@ impl Zipf {
     /// The probability of `rank`.
     pub fn probability(&self, rank: u64) -> f64 {
         let index = rank as usize;
-        let below = if index == 0 { 0.0 } else { self.cumulative[index - 1] };
+        let below = if index == 0 {
+            0.0
+        } else {
+            self.cumulative[index - 1]
+        };
         self.cumulative[index] - below
     }
 }
@@ -94,6 +101,9 @@ mod tests {
         assert_eq!(trace, zipf_trace(1_000, 0.99, 20_000, 7));
         let top = trace.iter().filter(|&&key| key == 0).count() as f64 / 20_000.0;
         let expected = Zipf::new(1_000, 0.99).probability(0);
-        assert!((top - expected).abs() < 0.02, "rank 0 share {top}, expected {expected}");
+        assert!(
+            (top - expected).abs() < 0.02,
+            "rank 0 share {top}, expected {expected}"
+        );
     }
 }

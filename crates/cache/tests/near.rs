@@ -7,7 +7,10 @@ use cache::PolicyKind;
 use cache::near::{ManualClock, NearCache, NearCacheConfig};
 
 fn cache_with(capacity: u64, policy: PolicyKind) -> NearCache<u64, u64, Arc<ManualClock>> {
-    let config = NearCacheConfig { policy, ..NearCacheConfig::new(capacity) };
+    let config = NearCacheConfig {
+        policy,
+        ..NearCacheConfig::new(capacity)
+    };
     NearCache::new(config, Arc::new(ManualClock::new(0)))
 }
 
@@ -33,14 +36,24 @@ fn capacity_holds_for_every_policy() {
             cache.insert(key % 5_000, key);
         }
         let stats = cache.stats();
-        assert!(stats.weight <= 1_024 + cache.shard_count() as u64, "{policy}: {stats:?}");
-        assert!(stats.entries > 900, "{policy}: only {} entries kept", stats.entries);
+        assert!(
+            stats.weight <= 1_024 + cache.shard_count() as u64,
+            "{policy}: {stats:?}"
+        );
+        assert!(
+            stats.entries > 900,
+            "{policy}: only {} entries kept",
+            stats.entries
+        );
     }
 }
 
 #[test]
 fn entries_expire_by_the_injected_clock() {
-    let config = NearCacheConfig { default_ttl_ms: Some(100), ..NearCacheConfig::new(1_000) };
+    let config = NearCacheConfig {
+        default_ttl_ms: Some(100),
+        ..NearCacheConfig::new(1_000)
+    };
     let clock = Arc::new(ManualClock::new(5_000));
     let cache: NearCache<&str, u32, _> = NearCache::new(config, Arc::clone(&clock));
     cache.insert("default", 1);
@@ -54,7 +67,10 @@ fn entries_expire_by_the_injected_clock() {
     clock.advance(10_000);
     assert_eq!(cache.get("long"), None);
     assert_eq!(cache.get("forever"), Some(3));
-    assert!(!cache.insert_with("zero", 4, 1, Some(0)), "a zero TTL is refused");
+    assert!(
+        !cache.insert_with("zero", 4, 1, Some(0)),
+        "a zero TTL is refused"
+    );
 }
 
 #[test]

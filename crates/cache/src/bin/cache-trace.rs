@@ -26,7 +26,10 @@ use cache::table::{Limits, Table};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
-#[command(name = "cache-trace", about = "Replay a key trace and print hit ratios")]
+#[command(
+    name = "cache-trace",
+    about = "Replay a key trace and print hit ratios"
+)]
 struct Arguments {
     /// lru, lfu, sieve, s3fifo, best (the default policy) or all.
     #[arg(long)]
@@ -65,7 +68,10 @@ impl Replay {
 
 fn parse_policies(name: &str) -> Result<Vec<(String, PolicyKind)>, String> {
     match name {
-        "all" => Ok(PolicyKind::ALL.iter().map(|kind| (kind.name().to_owned(), *kind)).collect()),
+        "all" => Ok(PolicyKind::ALL
+            .iter()
+            .map(|kind| (kind.name().to_owned(), *kind))
+            .collect()),
         "best" => Ok(vec![("best".to_owned(), PolicyKind::DEFAULT)]),
         other => other
             .parse::<PolicyKind>()
@@ -75,9 +81,15 @@ fn parse_policies(name: &str) -> Result<Vec<(String, PolicyKind)>, String> {
 }
 
 /// The key and weight of one trace line, or `None` for a blank line.
-fn parse_line(line: &str, with_sizes: bool, line_number: u64) -> Result<Option<(&str, u64)>, String> {
+fn parse_line(
+    line: &str,
+    with_sizes: bool,
+    line_number: u64,
+) -> Result<Option<(&str, u64)>, String> {
     let mut columns = line.split_whitespace();
-    let Some(key) = columns.next() else { return Ok(None) };
+    let Some(key) = columns.next() else {
+        return Ok(None);
+    };
     if !with_sizes {
         return Ok(Some((key, 1)));
     }
@@ -86,10 +98,16 @@ fn parse_line(line: &str, with_sizes: bool, line_number: u64) -> Result<Option<(
         .ok_or_else(|| format!("line {line_number}: missing size column after key {key:?}"))?;
     let size_bytes = match size.parse::<u64>() {
         Ok(size_bytes) if size_bytes > 0 => size_bytes,
-        _ => return Err(format!("line {line_number}: malformed size {size:?} (need a positive integer)")),
+        _ => {
+            return Err(format!(
+                "line {line_number}: malformed size {size:?} (need a positive integer)"
+            ));
+        }
     };
     if let Some(extra) = columns.next() {
-        return Err(format!("line {line_number}: unexpected third column {extra:?}"));
+        return Err(format!(
+            "line {line_number}: unexpected third column {extra:?}"
+        ));
     }
     Ok(Some((key, size_bytes)))
 }
@@ -98,10 +116,17 @@ fn run(arguments: &Arguments) -> Result<String, String> {
     if arguments.capacity == 0 {
         return Err("--capacity must be positive".to_owned());
     }
-    let limits = Limits { capacity_weight: arguments.capacity, capacity_entries: None };
+    let limits = Limits {
+        capacity_weight: arguments.capacity,
+        capacity_entries: None,
+    };
     let mut replays: Vec<Replay> = parse_policies(&arguments.policy)?
         .into_iter()
-        .map(|(label, kind)| Replay { label, table: Table::new(kind, limits), hits: 0 })
+        .map(|(label, kind)| Replay {
+            label,
+            table: Table::new(kind, limits),
+            hits: 0,
+        })
         .collect();
     let mut requests = 0u64;
     let stdin = io::stdin();
@@ -119,7 +144,11 @@ fn run(arguments: &Arguments) -> Result<String, String> {
     }
     let mut report = String::new();
     for replay in &replays {
-        let hit_ratio = if requests == 0 { 0.0 } else { replay.hits as f64 / requests as f64 };
+        let hit_ratio = if requests == 0 {
+            0.0
+        } else {
+            replay.hits as f64 / requests as f64
+        };
         report.push_str(&format!(
             "policy={} capacity={} requests={requests} hits={} hit_ratio={hit_ratio:.6}\n",
             replay.label, arguments.capacity, replay.hits
@@ -133,7 +162,11 @@ fn main() -> ExitCode {
     match run(&arguments) {
         Ok(report) => {
             let mut stdout = io::stdout();
-            if stdout.write_all(report.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+            if stdout
+                .write_all(report.as_bytes())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

@@ -18,7 +18,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start_ms: u64) -> Self {
-        ManualClock { now_ms: AtomicU64::new(start_ms) }
+        ManualClock {
+            now_ms: AtomicU64::new(start_ms),
+        }
     }
 
     pub fn advance(&self, delta_ms: u64) {
@@ -45,7 +47,9 @@ impl MonotonicClock {
     // state machine; real time is what its TTLs mean there.
     #[allow(clippy::disallowed_methods)]
     pub fn new() -> Self {
-        MonotonicClock { start: std::time::Instant::now() }
+        MonotonicClock {
+            start: std::time::Instant::now(),
+        }
     }
 }
 

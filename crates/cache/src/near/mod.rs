@@ -85,7 +85,10 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
     /// # Panics
     /// If `capacity_weight` is zero.
     pub fn new(config: NearCacheConfig, clock: C) -> Self {
-        assert!(config.capacity_weight > 0, "near cache capacity must be positive");
+        assert!(
+            config.capacity_weight > 0,
+            "near cache capacity must be positive"
+        );
         let mut shard_count = config.shards.max(1).next_power_of_two();
         if shard_count > config.shards.max(1) {
             shard_count /= 2;
@@ -94,10 +97,17 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
             shard_count /= 2;
         }
         let shard_weight = config.capacity_weight.div_ceil(shard_count as u64);
-        let limits = Limits { capacity_weight: shard_weight, capacity_entries: None };
+        let limits = Limits {
+            capacity_weight: shard_weight,
+            capacity_entries: None,
+        };
         let shards = (0..shard_count)
             .map(|_| {
-                Mutex::new(Shard { table: Table::new(config.policy, limits), hits: 0, misses: 0 })
+                Mutex::new(Shard {
+                    table: Table::new(config.policy, limits),
+                    hits: 0,
+                    misses: 0,
+                })
             })
             .collect();
         NearCache {
@@ -165,7 +175,9 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
         if let Some(now_ms) = now_ms {
             shard.table.reclaim_expired(now_ms, RECLAIM_PER_INSERT);
         }
-        let expire_at_ms = ttl_ms.zip(now_ms).map(|(ttl_ms, now_ms)| now_ms.saturating_add(ttl_ms));
+        let expire_at_ms = ttl_ms
+            .zip(now_ms)
+            .map(|(ttl_ms, now_ms)| now_ms.saturating_add(ttl_ms));
         let table = &mut shard.table;
         match table.find_hashed(key_hash, &key) {
             Some(slot) => {
@@ -173,7 +185,9 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
                 table.set_expiry(slot, expire_at_ms);
                 fits
             }
-            None => table.insert(key, key_hash, value, weight, expire_at_ms).is_ok(),
+            None => table
+                .insert(key, key_hash, value, weight, expire_at_ms)
+                .is_ok(),
         }
     }
 
