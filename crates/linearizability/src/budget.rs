@@ -5,6 +5,9 @@
 //! project's cores). A caller that wants a wall-clock limit passes a
 //! [`DeadlineBudget`] with a closure that reads whatever clock it trusts; tests
 //! use a [`StepBudget`], which is deterministic.
+//!
+//! The budget bounds memory as well as time: each step adds at most one entry to
+//! the memo and one frame to the backtracking stack.
 
 /// Decides when the search must give up. Running out of budget makes the
 /// verdict [`Verdict::Unknown`](crate::Verdict::Unknown), never a guess.

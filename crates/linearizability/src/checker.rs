@@ -51,7 +51,17 @@ pub fn check_with_options<M: Model, B: Budget>(
     let mut steps_taken = 0;
     let mut verdict = Verdict::Linearizable;
     for (key, members) in partitions {
-        let operations: Vec<&Operation<M::Input, M::Output>> = members
+        // Unknown-outcome reads can neither fail nor change the state: leave them
+        // out of the search (see `Model::is_read_only`).
+        let searched: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&index| {
+                let operation = &history.operations()[index];
+                operation.output().is_some() || !model.is_read_only(&operation.input)
+            })
+            .collect();
+        let operations: Vec<&Operation<M::Input, M::Output>> = searched
             .iter()
             .map(|&index| &history.operations()[index])
             .collect();
@@ -65,7 +75,7 @@ pub fn check_with_options<M: Model, B: Budget>(
         let to_history_indices = |local: Vec<usize>| {
             local
                 .into_iter()
-                .map(|index| members[index])
+                .map(|index| searched[index])
                 .collect::<Vec<_>>()
         };
         let result = match outcome {

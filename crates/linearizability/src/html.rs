@@ -145,8 +145,7 @@ fn render_partition<M: Model>(
         .map(|(column, &time)| (time, column))
         .collect();
     let column_width = column_width(model, history, partition, &column_of);
-    let x_of =
-        |time: u64| LABEL_WIDTH_PX + column_of[&time] * column_width + column_width / 2;
+    let x_of = |time: u64| LABEL_WIDTH_PX + column_of[&time] * column_width + column_width / 2;
     let clients: BTreeSet<u64> = partition
         .operations
         .iter()
@@ -285,7 +284,10 @@ fn column_width<M: Model>(
         .map(|&index| {
             let operation = &operations[index];
             // "#123 " prefix plus the description.
-            (5 + model.describe_operation(&operation.input, operation.output()).chars().count())
+            (5 + model
+                .describe_operation(&operation.input, operation.output())
+                .chars()
+                .count())
                 * CHARACTER_WIDTH_PX
         })
         .max()

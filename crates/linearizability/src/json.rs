@@ -319,3 +319,72 @@ impl<I, O> History<I, O> {
         json!({ "model": M::NAME, "operations": operations })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{KvModel, KvOutput, RegisterInput, RegisterModel};
+
+    fn decode_register(operations: &str) -> Result<History<RegisterInput, KvOutput>, HistoryError> {
+        JsonHistory::parse(&format!(
+            r#"{{"model": "register", "operations": [{operations}]}}"#
+        ))?
+        .decode(&RegisterModel)
+    }
+
+    #[test]
+    fn a_known_return_with_unknown_output_is_an_unknown_outcome_that_keeps_the_time() {
+        let history = decode_register(
+            r#"{"client": 1, "call": 5, "return": 9, "input": {"op": "write", "value": "v"}, "output": null}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            history.operations()[0].outcome,
+            Outcome::Unknown {
+                gave_up_at: Some(9)
+            }
+        );
+    }
+
+    #[test]
+    fn register_histories_round_trip() {
+        let history = decode_register(
+            r#"{"client": 1, "call": 0, "return": 3, "input": {"op": "cas", "expected": null, "value": "v"}, "output": {"ok": false}},
+               {"client": 2, "call": 1, "return": null, "input": {"op": "read"}, "output": null},
+               {"client": 3, "call": 2, "return": 4, "input": {"op": "read"}, "output": {"value": "v"}}"#,
+        )
+        .expect("valid");
+        let text = history.to_json(&RegisterModel).to_string();
+        let again = JsonHistory::parse(&text).and_then(|document| document.decode(&RegisterModel));
+        assert_eq!(again.expect("round trip"), history);
+    }
+
+    #[test]
+    fn decoding_with_the_wrong_model_is_refused() {
+        let document =
+            JsonHistory::parse(r#"{"model": "register", "operations": []}"#).expect("valid");
+        let error = document.decode(&KvModel).expect_err("wrong model");
+        assert!(error.to_string().starts_with("field \"model\""), "{error}");
+    }
+
+    #[test]
+    fn a_non_object_operation_is_named() {
+        let error = decode_register("42").expect_err("not an object");
+        assert_eq!(
+            error.to_string(),
+            "operation 0: field \"(operation)\": must be a JSON object, found 42"
+        );
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_is_named() {
+        let error = decode_register(
+            r#"{"client": 1, "call": 0, "return": 3, "input": {"op": "write", "value": 7}, "output": {}}"#,
+        )
+        .expect_err("number value");
+        assert_eq!(
+            error.to_string(),
+            "operation 0 (client 1): field \"input.value\": must be a string, found 7"
+        );
+    }
+}

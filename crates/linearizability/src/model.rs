@@ -63,6 +63,18 @@ pub trait Model {
         String::new()
     }
 
+    /// Whether `input` only observes: stepping it with an unknown output returns
+    /// the state unchanged, from every state.
+    ///
+    /// Operations of unknown outcome with such inputs are left out of the search:
+    /// they can neither fail nor change anything, and each one left in would
+    /// double the configurations the memo must tell apart. The default, `false`,
+    /// is always safe.
+    fn is_read_only(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
     /// A short human-readable form of an operation, for reports and HTML
     /// (for example `put(k1, "x")` or `get(k1) -> "x"`). `None` means the outcome
     /// is unknown.

@@ -53,8 +53,14 @@ fn assert_status(output: &Output, expected: i32) {
 fn assert_bad_input(output: &Output, operation: &str, field: &str) {
     assert_status(output, EXIT_BAD_INPUT);
     let message = stderr(output);
-    assert!(message.contains(operation), "message should name {operation}: {message}");
-    assert!(message.contains(&format!("field \"{field}\"")), "message should name field {field}: {message}");
+    assert!(
+        message.contains(operation),
+        "message should name {operation}: {message}"
+    );
+    assert!(
+        message.contains(&format!("field \"{field}\"")),
+        "message should name field {field}: {message}"
+    );
 }
 
 const ISSUE_EXAMPLE: &str = r#"{ "model": "kv",
@@ -81,7 +87,10 @@ fn hard_history() -> String {
         r#"{"client": 99, "call": 200, "return": 210, "input": {"op": "get", "key": "k"}, "output": {"value": "nope"}}"#
             .to_string(),
     );
-    format!(r#"{{"model": "kv", "operations": [{}]}}"#, operations.join(",\n"))
+    format!(
+        r#"{{"model": "kv", "operations": [{}]}}"#,
+        operations.join(",\n")
+    )
 }
 
 #[test]
@@ -91,7 +100,10 @@ fn linearizable_history_exits_0_with_one_line() {
     let report = stdout(&output);
     assert_eq!(report.lines().count(), 1, "{report}");
     assert!(report.starts_with("linearizable;"), "{report}");
-    assert!(report.contains("2 operations (1 of unknown outcome)"), "{report}");
+    assert!(
+        report.contains("2 operations (1 of unknown outcome)"),
+        "{report}"
+    );
     assert!(report.trim_end().ends_with(" ms"), "timing: {report}");
 }
 
@@ -110,17 +122,27 @@ fn violation_exits_1_and_explains_on_stderr() {
     assert_status(&output, EXIT_NOT_LINEARIZABLE);
     let report = stdout(&output);
     assert_eq!(report.lines().count(), 1, "{report}");
-    assert!(report.starts_with("not linearizable: key \"k\""), "{report}");
+    assert!(
+        report.starts_with("not linearizable: key \"k\""),
+        "{report}"
+    );
     assert!(report.contains("stuck at operation 1"), "{report}");
     let explanation = stderr(&output);
-    assert!(explanation.contains("Stuck at operation 1 (client 2"), "{explanation}");
+    assert!(
+        explanation.contains("Stuck at operation 1 (client 2"),
+        "{explanation}"
+    );
 }
 
 #[test]
 fn exhausted_budget_exits_2() {
     let output = check_file("budget", &hard_history(), &["--max-steps", "10"]);
     assert_status(&output, EXIT_UNKNOWN);
-    assert!(stdout(&output).starts_with("unknown:"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).starts_with("unknown:"),
+        "{}",
+        stdout(&output)
+    );
 }
 
 #[test]
@@ -133,7 +155,11 @@ fn ample_budget_decides_the_hard_history() {
 fn not_json_exits_3() {
     let output = check_file("not-json", "{ this is not json", &[]);
     assert_status(&output, EXIT_BAD_INPUT);
-    assert!(stderr(&output).contains("not valid JSON"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("not valid JSON"),
+        "{}",
+        stderr(&output)
+    );
     assert!(stdout(&output).is_empty());
 }
 
@@ -142,21 +168,33 @@ fn missing_operation_field_names_the_operation_and_field() {
     let missing_call = r#"{"model": "kv", "operations": [
         {"client": 1, "call": 0, "return": 10, "input": {"op": "get", "key": "k"}, "output": {"value": null}},
         {"client": 4, "return": 10, "input": {"op": "get", "key": "k"}, "output": {"value": null}} ]}"#;
-    assert_bad_input(&check_file("missing-call", missing_call, &[]), "operation 1 (client 4)", "call");
+    assert_bad_input(
+        &check_file("missing-call", missing_call, &[]),
+        "operation 1 (client 4)",
+        "call",
+    );
 }
 
 #[test]
 fn missing_input_field_names_the_nested_field() {
     let missing_key = r#"{"model": "kv", "operations": [
         {"client": 2, "call": 0, "return": 10, "input": {"op": "put", "value": "v"}, "output": {}} ]}"#;
-    assert_bad_input(&check_file("missing-key", missing_key, &[]), "operation 0 (client 2)", "input.key");
+    assert_bad_input(
+        &check_file("missing-key", missing_key, &[]),
+        "operation 0 (client 2)",
+        "input.key",
+    );
 }
 
 #[test]
 fn missing_output_field_names_the_nested_field() {
     let missing_ok = r#"{"model": "kv", "operations": [
         {"client": 2, "call": 0, "return": 10, "input": {"op": "cas", "key": "k", "expected": null, "value": "v"}, "output": {}} ]}"#;
-    assert_bad_input(&check_file("missing-ok", missing_ok, &[]), "operation 0 (client 2)", "output.ok");
+    assert_bad_input(
+        &check_file("missing-ok", missing_ok, &[]),
+        "operation 0 (client 2)",
+        "output.ok",
+    );
 }
 
 #[test]
@@ -165,7 +203,11 @@ fn return_before_call_exits_3() {
         {"client": 5, "call": 100, "return": 90, "input": {"op": "get", "key": "k"}, "output": {"value": null}} ]}"#;
     let output = check_file("backwards", backwards, &[]);
     assert_bad_input(&output, "operation 0 (client 5)", "return");
-    assert!(stderr(&output).contains("before call time 100"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("before call time 100"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -179,44 +221,71 @@ fn unknown_op_exits_3() {
 
 #[test]
 fn unknown_model_exits_3() {
-    let output = check_file("unknown-model", r#"{"model": "queue", "operations": []}"#, &[]);
+    let output = check_file(
+        "unknown-model",
+        r#"{"model": "queue", "operations": []}"#,
+        &[],
+    );
     assert_status(&output, EXIT_BAD_INPUT);
-    assert!(stderr(&output).contains("field \"model\""), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("field \"model\""),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn missing_operations_exits_3() {
     let output = check_file("no-operations", r#"{"model": "kv"}"#, &[]);
     assert_status(&output, EXIT_BAD_INPUT);
-    assert!(stderr(&output).contains("field \"operations\""), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("field \"operations\""),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn output_without_return_exits_3() {
     let contradictory = r#"{"model": "kv", "operations": [
         {"client": 1, "call": 0, "return": null, "input": {"op": "put", "key": "k", "value": "v"}, "output": {}} ]}"#;
-    assert_bad_input(&check_file("output-no-return", contradictory, &[]), "operation 0 (client 1)", "return");
+    assert_bad_input(
+        &check_file("output-no-return", contradictory, &[]),
+        "operation 0 (client 1)",
+        "return",
+    );
 }
 
 #[test]
 fn negative_time_exits_3() {
     let negative = r#"{"model": "kv", "operations": [
         {"client": 1, "call": -5, "return": 10, "input": {"op": "delete", "key": "k"}, "output": {}} ]}"#;
-    assert_bad_input(&check_file("negative", negative, &[]), "operation 0 (client 1)", "call");
+    assert_bad_input(
+        &check_file("negative", negative, &[]),
+        "operation 0 (client 1)",
+        "call",
+    );
 }
 
 #[test]
 fn unreadable_file_exits_3() {
     let output = run(&["check", "/nonexistent/history.json"]);
     assert_status(&output, EXIT_BAD_INPUT);
-    assert!(stderr(&output).contains("cannot read"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 #[test]
 fn bad_arguments_exit_3_not_2() {
     assert_status(&run(&["check"]), EXIT_BAD_INPUT);
     assert_status(&run(&["frobnicate"]), EXIT_BAD_INPUT);
-    assert_status(&run(&["check", "x.json", "--timeout-ms", "soon"]), EXIT_BAD_INPUT);
+    assert_status(
+        &run(&["check", "x.json", "--timeout-ms", "soon"]),
+        EXIT_BAD_INPUT,
+    );
 }
 
 #[test]
@@ -229,27 +298,56 @@ fn help_exits_0() {
 #[test]
 fn html_picture_is_self_contained_and_marks_the_stuck_operation() {
     let html_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-stale-read.html");
-    let output = check_file("html", STALE_READ, &["--html", html_path.to_str().expect("utf-8 path")]);
+    let output = check_file(
+        "html",
+        STALE_READ,
+        &["--html", html_path.to_str().expect("utf-8 path")],
+    );
     assert_status(&output, EXIT_NOT_LINEARIZABLE);
     let page = std::fs::read_to_string(&html_path).expect("the HTML file was written");
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(page.contains("<svg"), "draws an SVG");
-    assert!(page.contains("stuck here"), "marks where linearization got stuck");
-    assert!(page.contains("class=\"stuck\""), "highlights the stuck operation");
-    assert!(page.contains("client 1") && page.contains("client 2"), "one row per client");
+    assert!(
+        page.contains("stuck here"),
+        "marks where linearization got stuck"
+    );
+    assert!(
+        page.contains("class=\"stuck\""),
+        "highlights the stuck operation"
+    );
+    assert!(
+        page.contains("client 1") && page.contains("client 2"),
+        "one row per client"
+    );
     let lowercase = page.to_lowercase();
     for network_reference in ["http", "src=", "href=", "<script", "@import", "url("] {
-        assert!(!lowercase.contains(network_reference), "page references {network_reference}");
+        assert!(
+            !lowercase.contains(network_reference),
+            "page references {network_reference}"
+        );
     }
 }
 
 #[test]
 fn html_is_written_for_linearizable_histories_too() {
     let html_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-linearizable.html");
-    let output = check_file("html-ok", ISSUE_EXAMPLE, &["--html", html_path.to_str().expect("utf-8 path")]);
+    let output = check_file(
+        "html-ok",
+        ISSUE_EXAMPLE,
+        &["--html", html_path.to_str().expect("utf-8 path")],
+    );
     assert_status(&output, EXIT_LINEARIZABLE);
     let page = std::fs::read_to_string(&html_path).expect("the HTML file was written");
-    assert!(page.contains("#1 append(k1, &quot;x&quot;)"), "numbers the linearization: {page}");
-    assert!(page.contains("linearized #2"), "tooltips give the order: {page}");
-    assert!(page.contains("unknown"), "draws the unknown-outcome operation");
+    assert!(
+        page.contains("#1 append(k1, &quot;x&quot;)"),
+        "numbers the linearization: {page}"
+    );
+    assert!(
+        page.contains("linearized #2"),
+        "tooltips give the order: {page}"
+    );
+    assert!(
+        page.contains("unknown"),
+        "draws the unknown-outcome operation"
+    );
 }

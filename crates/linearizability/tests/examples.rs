@@ -499,3 +499,32 @@ fn models_describe_states_for_explanations() {
     assert_eq!(KvModel.describe_state(&Some("x".into())), "\"x\"");
     assert_eq!(RegisterModel.describe_state(&None), "null");
 }
+
+#[test]
+fn unknown_outcome_reads_are_left_out_of_the_search() {
+    let writes: Vec<KvOperation> = (0..4)
+        .map(|client| {
+            done(
+                client,
+                client * 10,
+                client * 10 + 15,
+                put("k", "v"),
+                KvOutput::Done,
+            )
+        })
+        .collect();
+    let mut with_reads = writes.clone();
+    with_reads.extend((10..40).map(|client| timed_out(client, client, get("k"))));
+    let without = check(&KvModel, &history(writes), Unlimited);
+    let with = check(&KvModel, &history(with_reads), Unlimited);
+    assert_eq!(with.verdict, Verdict::Linearizable);
+    assert_eq!(
+        with.steps_taken, without.steps_taken,
+        "the timed-out reads cost nothing"
+    );
+    assert_eq!(
+        with.partitions[0].operations.len(),
+        34,
+        "but they are still reported"
+    );
+}

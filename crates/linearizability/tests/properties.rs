@@ -191,7 +191,16 @@ proptest! {
     #[test]
     fn kv_checker_agrees_with_brute_force(history in small_kv_history()) {
         let expected = verdict_from(brute_force_linearizable(&WholeMapModel, &history));
-        prop_assert_eq!(check(&KvModel, &history, Unlimited).verdict, expected);
+        let result = check(&KvModel, &history, Unlimited);
+        prop_assert_eq!(result.verdict, expected);
+        if result.verdict == Verdict::Linearizable {
+            for partition in &result.partitions {
+                prop_assert!(
+                    is_valid_witness(&KvModel, &history, &partition.operations, &partition.linearization),
+                    "bad witness {:?} for key {}", partition.linearization, partition.key
+                );
+            }
+        }
     }
 
     #[test]

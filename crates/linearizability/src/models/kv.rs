@@ -109,6 +109,10 @@ impl Model for KvModel {
         input.key().to_string()
     }
 
+    fn is_read_only(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get { .. })
+    }
+
     fn describe_operation(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
         let call = match input {
             KvInput::Get { key } => format!("get({key})"),
@@ -420,6 +424,13 @@ mod tests {
     #[should_panic(expected = "cannot have output")]
     fn mismatched_output_is_a_harness_bug() {
         step(None, get("k"), Some(KvOutput::Done));
+    }
+
+    #[test]
+    fn only_get_is_read_only() {
+        assert!(KvModel.is_read_only(&get("k")));
+        assert!(!KvModel.is_read_only(&cas(Some("x"), "x")));
+        assert!(!KvModel.is_read_only(&KvInput::Delete { key: "k".into() }));
     }
 
     #[test]

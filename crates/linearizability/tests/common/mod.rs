@@ -131,3 +131,35 @@ fn search_orders<M: Model>(
     }
     false
 }
+
+/// Whether `order` (history indices) is a valid witness: the model accepts it in
+/// sequence from the initial state, it contains every known-outcome operation
+/// of `members`, and it never puts an operation before one that returned before
+/// it was called.
+pub fn is_valid_witness<M: Model>(
+    model: &M,
+    history: &History<M::Input, M::Output>,
+    members: &[usize],
+    order: &[usize],
+) -> bool {
+    let operations = history.operations();
+    let mut state = model.initial_state();
+    for &index in order {
+        let operation = &operations[index];
+        match model.step(&state, &operation.input, operation.output()) {
+            Some(next) => state = next,
+            None => return false,
+        }
+    }
+    let every_known_included = members
+        .iter()
+        .all(|index| operations[*index].output().is_none() || order.contains(index));
+    let respects_real_time = order.iter().enumerate().all(|(position, &later)| {
+        order[position + 1..].iter().all(|&after| {
+            operations[after]
+                .return_time()
+                .is_none_or(|returned| returned >= operations[later].call_time)
+        })
+    });
+    every_known_included && respects_real_time
+}
