@@ -26,6 +26,10 @@ use crate::report::{CheckResult, PartitionResult, Verdict};
 /// failing history draws only its failing partition).
 pub const DRAWN_PARTITIONS_MAX: usize = 20;
 
+/// At most this many operations of one partition are drawn (a window around
+/// the stuck operation), so pictures of huge histories stay usable.
+pub const DRAWN_OPERATIONS_MAX: usize = 300;
+
 /// Columns are between these widths: wide enough for labels in small pictures,
 /// narrow enough that big ones stay drawable (labels are then shortened; the
 /// tooltip always has the full text).
@@ -127,9 +131,9 @@ fn render_partition<M: Model>(
     partition: &PartitionResult,
 ) {
     let operations = history.operations();
+    let drawn = drawn_operations(history, partition);
     // Ordinal time axis: the column of each distinct known time.
-    let times: BTreeSet<u64> = partition
-        .operations
+    let times: BTreeSet<u64> = drawn
         .iter()
         .flat_map(|&index| {
             [
@@ -144,10 +148,9 @@ fn render_partition<M: Model>(
         .enumerate()
         .map(|(column, &time)| (time, column))
         .collect();
-    let column_width = column_width(model, history, partition, &column_of);
+    let column_width = column_width(model, history, &drawn, &column_of);
     let x_of = |time: u64| LABEL_WIDTH_PX + column_of[&time] * column_width + column_width / 2;
-    let clients: BTreeSet<u64> = partition
-        .operations
+    let clients: BTreeSet<u64> = drawn
         .iter()
         .map(|&index| operations[index].client)
         .collect();
@@ -187,6 +190,21 @@ fn render_partition<M: Model>(
             }
         ),
     );
+    if drawn.len() < partition.operations.len() {
+        push_line(
+            page,
+            format!(
+                "<p>Showing {} of {} operations: those called nearest to {}.</p>",
+                drawn.len(),
+                partition.operations.len(),
+                if partition.stuck_at.is_some() {
+                    "the operation where linearization got stuck"
+                } else {
+                    "the start"
+                }
+            ),
+        );
+    }
     push_line(page, "<div class=\"scroll\">");
     push_line(page, format!("<svg width=\"{width}\" height=\"{height}\">"));
     for (&client, &row) in &row_of {
@@ -200,7 +218,7 @@ fn render_partition<M: Model>(
             ),
         );
     }
-    for &index in &partition.operations {
+    for &index in &drawn {
         let operation = &operations[index];
         let x_start = x_of(operation.call_time);
         let (x_end, unknown) = match operation.return_time() {
@@ -269,17 +287,37 @@ fn render_partition<M: Model>(
     push_line(page, "</svg>\n</div>\n</section>");
 }
 
+/// The operations to draw: all of them if there are at most
+/// [`DRAWN_OPERATIONS_MAX`]; otherwise a window of that many in call order,
+/// mostly before the stuck operation (the history that led there), or the first
+/// ones if nothing got stuck.
+fn drawn_operations<I, O>(history: &History<I, O>, partition: &PartitionResult) -> Vec<usize> {
+    if partition.operations.len() <= DRAWN_OPERATIONS_MAX {
+        return partition.operations.clone();
+    }
+    let operations = history.operations();
+    let mut by_call_time = partition.operations.clone();
+    by_call_time.sort_by_key(|&index| (operations[index].call_time, index));
+    let stuck_position = partition
+        .stuck_at
+        .and_then(|stuck| by_call_time.iter().position(|&index| index == stuck))
+        .unwrap_or(0);
+    let start = stuck_position
+        .saturating_sub(DRAWN_OPERATIONS_MAX * 4 / 5)
+        .min(by_call_time.len() - DRAWN_OPERATIONS_MAX);
+    by_call_time[start..start + DRAWN_OPERATIONS_MAX].to_vec()
+}
+
 /// A column width that lets the longest label fit in the narrowest bar, within
 /// the bounds.
 fn column_width<M: Model>(
     model: &M,
     history: &History<M::Input, M::Output>,
-    partition: &PartitionResult,
+    drawn: &[usize],
     column_of: &BTreeMap<u64, usize>,
 ) -> usize {
     let operations = history.operations();
-    let label_px_max = partition
-        .operations
+    let label_px_max = drawn
         .iter()
         .map(|&index| {
             let operation = &operations[index];
@@ -292,8 +330,7 @@ fn column_width<M: Model>(
         })
         .max()
         .unwrap_or(0);
-    let span_columns_min = partition
-        .operations
+    let span_columns_min = drawn
         .iter()
         .filter_map(|&index| {
             let operation = &operations[index];

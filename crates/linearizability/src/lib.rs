@@ -216,11 +216,11 @@ pub use budget::{Budget, DeadlineBudget, StepBudget, Unlimited};
 pub use checker::{CheckOptions, check, check_with_options};
 pub use error::{HistoryError, OperationLabel};
 pub use history::{History, Operation, Outcome};
-pub use html::{DRAWN_PARTITIONS_MAX, render_html};
+pub use html::{DRAWN_OPERATIONS_MAX, DRAWN_PARTITIONS_MAX, render_html};
 pub use json::{
     FieldProblem, JsonHistory, JsonModel, optional_string, required_bool, required_string,
 };
 pub use model::Model;
 pub use models::{KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput};
 pub use recorder::{PendingCall, Recorder};
-pub use report::{CheckResult, PartitionResult, Verdict};
+pub use report::{CheckResult, EXPLAINED_PREFIX_MAX, PartitionResult, Verdict};

@@ -5,6 +5,10 @@ use std::fmt;
 use crate::history::History;
 use crate::model::Model;
 
+/// At most this many operations of the longest prefix are listed by
+/// [`CheckResult::explain`] (the last ones, nearest to where the search got stuck).
+pub const EXPLAINED_PREFIX_MAX: usize = 30;
+
 /// The answer to "is this history linearizable?".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Verdict {
@@ -130,6 +134,14 @@ impl CheckResult {
             partition.linearization.len(),
             partition.operations.len()
         )];
+        // Only the end of a long prefix is listed: that is where it got stuck.
+        let first_listed = partition
+            .linearization
+            .len()
+            .saturating_sub(EXPLAINED_PREFIX_MAX);
+        if first_listed > 0 {
+            lines.push(format!("  ({first_listed} earlier operations not listed)"));
+        }
         let mut state = model.initial_state();
         for (position, &index) in partition.linearization.iter().enumerate() {
             let operation = &history.operations()[index];
@@ -138,7 +150,9 @@ impl CheckResult {
                 .unwrap_or_else(|| {
                     panic!("the search's prefix must replay, but operation {index} does not")
                 });
-            lines.push(format!("  {:>4}. {}", position + 1, describe(index)));
+            if position >= first_listed {
+                lines.push(format!("  {:>4}. {}", position + 1, describe(index)));
+            }
         }
         lines.push(format!(
             "State after the prefix: {}",

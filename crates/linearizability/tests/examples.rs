@@ -528,3 +528,35 @@ fn unknown_outcome_reads_are_left_out_of_the_search() {
         "but they are still reported"
     );
 }
+
+#[test]
+fn explanations_of_long_prefixes_list_only_the_end() {
+    let mut operations: Vec<KvOperation> = (0..100)
+        .map(|step| {
+            done(
+                1,
+                step * 10,
+                step * 10 + 5,
+                append("k", "x"),
+                KvOutput::Done,
+            )
+        })
+        .collect();
+    operations.push(done(2, 2000, 2010, get("k"), saw(None)));
+    let history = history(operations);
+    let result = check(&KvModel, &history, Unlimited);
+    let explanation = result.explain(&KvModel, &history);
+    assert!(
+        explanation.contains("(70 earlier operations not listed)"),
+        "{explanation}"
+    );
+    assert!(explanation.contains("  100. operation 99"), "{explanation}");
+    assert!(
+        !explanation.contains("   70. operation 69"),
+        "{explanation}"
+    );
+    assert!(
+        explanation.contains("Stuck at operation 100"),
+        "{explanation}"
+    );
+}
