@@ -59,11 +59,17 @@ fn bench_store(criterion: &mut Criterion) {
 
     let mut group = criterion.benchmark_group("store_zipf099_get_or_put");
     group.throughput(Throughput::Elements(measured.len() as u64));
-    group.sample_size(10).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
     for policy in [PolicyKind::Lru, PolicyKind::DEFAULT] {
         let mut warmed = store(policy);
         let hits = replay_store(&mut warmed, &trace);
-        println!("store summary: policy={policy} hit_ratio={:.4}", hits as f64 / trace.len() as f64);
+        println!(
+            "store summary: policy={policy} hit_ratio={:.4}",
+            hits as f64 / trace.len() as f64
+        );
         replay_store(&mut warmed, warm);
         group.bench_function(format!("distcache_store_{policy}"), |bencher| {
             bencher.iter_batched_ref(
@@ -75,7 +81,10 @@ fn bench_store(criterion: &mut Criterion) {
     }
     let mut warmed = lru::LruCache::new(capacity);
     let hits = replay_lru_crate(&mut warmed, &trace);
-    println!("store summary: peer=lru_crate hit_ratio={:.4}", hits as f64 / trace.len() as f64);
+    println!(
+        "store summary: peer=lru_crate hit_ratio={:.4}",
+        hits as f64 / trace.len() as f64
+    );
     replay_lru_crate(&mut warmed, warm);
     group.bench_function("lru_crate", |bencher| {
         bencher.iter_batched_ref(

@@ -7,7 +7,11 @@ use cache::{PolicyKind, Store, StoreConfig};
 fn main() {
     let trace = zipf_trace(1_000_000, 0.99, 2_000_000, 42);
     for policy in PolicyKind::ALL {
-        let mut store = Store::new(StoreConfig::new(u64::MAX).with_policy(policy).with_capacity_entries(100_000));
+        let mut store = Store::new(
+            StoreConfig::new(u64::MAX)
+                .with_policy(policy)
+                .with_capacity_entries(100_000),
+        );
         let start = std::time::Instant::now();
         let mut hits = 0u64;
         for (now_ms, key) in trace.iter().enumerate() {
@@ -19,6 +23,10 @@ fn main() {
             }
         }
         let seconds = start.elapsed().as_secs_f64();
-        println!("policy={policy} ops_per_s={:.0} hit_ratio={:.4}", trace.len() as f64 / seconds, hits as f64 / trace.len() as f64);
+        println!(
+            "policy={policy} ops_per_s={:.0} hit_ratio={:.4}",
+            trace.len() as f64 / seconds,
+            hits as f64 / trace.len() as f64
+        );
     }
 }

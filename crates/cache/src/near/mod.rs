@@ -3,13 +3,15 @@
 //! ```text
 //!   key ──fixed hash──► shard = bits 32.. of the hash & (shards - 1)
 //!                          │
-//!               Mutex<Table<K, V>>   (one per shard: slab + index + policy + expiry)
+//!               RwLock<Table<K, V>>  (one per shard: slab + index + policy + expiry)
 //! ```
 //!
 //! Each shard is an independent [`Table`] (the same container and policies as
-//! the deterministic store) behind a `parking_lot` mutex, so threads touching
-//! different shards never contend. With the default S3-FIFO policy a hit only
-//! bumps a counter, so the critical section is a hash probe and a clone.
+//! the deterministic store) behind a `parking_lot` read-write lock, so
+//! threads touching different shards never contend. With the default S3-FIFO
+//! policy (or SIEVE) a hit only bumps an atomic counter, so hits take the
+//! *read* lock and readers of one hot shard run in parallel; inserts take the
+//! write lock.
 //!
 //! Time comes from an injected [`Clock`], read only when an entry carries a
 //! deadline. Expired entries are invisible at once and reclaimed a bounded
@@ -20,7 +22,7 @@ mod clock;
 use std::borrow::Borrow;
 use std::hash::Hash;
 
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 
@@ -58,24 +60,20 @@ impl NearCacheConfig {
     }
 }
 
-/// Counters summed over shards.
+/// Occupancy summed over shards.
+///
+/// The near cache keeps no hit/miss counters: a shared counter would be
+/// written by every reader of a hot shard, which is exactly the contention
+/// the read-locked hit path avoids. Callers count what they need.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NearStats {
-    pub hits: u64,
-    pub misses: u64,
     pub entries: u64,
     pub weight: u64,
 }
 
-struct Shard<K, V> {
-    table: Table<K, V>,
-    hits: u64,
-    misses: u64,
-}
-
 /// A thread-safe, sharded, bounded cache with TTL. See the module docs.
 pub struct NearCache<K, V, C: Clock = MonotonicClock> {
-    shards: Box<[Mutex<Shard<K, V>>]>,
+    shards: Box<[RwLock<Table<K, V>>]>,
     shard_mask: usize,
     clock: C,
     default_ttl_ms: Option<u64>,
@@ -102,13 +100,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
             capacity_entries: None,
         };
         let shards = (0..shard_count)
-            .map(|_| {
-                Mutex::new(Shard {
-                    table: Table::new(config.policy, limits),
-                    hits: 0,
-                    misses: 0,
-                })
-            })
+            .map(|_| RwLock::new(Table::new(config.policy, limits)))
             .collect();
         NearCache {
             shards,
@@ -127,27 +119,41 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
     }
 
     /// A clone of the value for `key`, if present and not expired.
+    ///
+    /// With SIEVE or S3-FIFO a hit takes only the shard's read lock; LRU and
+    /// LFU must reorder on every hit and take the write lock.
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let key_hash = hash_of(key);
-        let mut shard = self.shard(key_hash).lock();
-        let Some(slot) = shard.table.find_hashed(key_hash, key) else {
-            shard.misses += 1;
-            return None;
-        };
-        let entry = shard.table.entry(slot);
-        if entry.expire_at_ms.is_some() && entry.is_expired(self.clock.now_ms()) {
-            shard.table.remove(slot);
-            shard.misses += 1;
-            return None;
+        let shard = self.shard(key_hash);
+        let table = shard.read();
+        let slot = table.find_hashed(key_hash, key)?;
+        let entry = table.entry(slot);
+        let expired = entry.expire_at_ms.is_some() && entry.is_expired(self.clock.now_ms());
+        if !expired {
+            let value = entry.value.clone();
+            if !table.record_hit_shared(slot) {
+                drop(table);
+                let mut table = shard.write();
+                // The entry may have gone while no lock was held; the value
+                // read under the read lock is still a correct answer.
+                if let Some(slot) = table.find_hashed(key_hash, key) {
+                    table.record_hit(slot);
+                }
+            }
+            return Some(value);
         }
-        let value = entry.value.clone();
-        shard.table.record_hit(slot);
-        shard.hits += 1;
-        Some(value)
+        drop(table);
+        let mut table = shard.write();
+        if let Some(slot) = table.find_hashed(key_hash, key)
+            && table.entry(slot).is_expired(self.clock.now_ms())
+        {
+            table.remove(slot);
+        }
+        None
     }
 
     /// Inserts with weight 1 and the default TTL.
@@ -162,23 +168,18 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
             return false;
         }
         let key_hash = hash_of(&key);
-        let mut shard = self.shard(key_hash).lock();
-        if shard.table.check_weight(weight).is_err() {
+        let mut table = self.shard(key_hash).write();
+        if table.check_weight(weight).is_err() {
             return false;
         }
-        let now_ms = if ttl_ms.is_some() || !shard.table.is_empty() {
-            // Reading the clock is only needed for deadlines and reclaim.
-            Some(self.clock.now_ms())
-        } else {
-            None
-        };
+        // The clock is read only when a deadline is involved.
+        let now_ms = (ttl_ms.is_some() || table.has_deadlines()).then(|| self.clock.now_ms());
         if let Some(now_ms) = now_ms {
-            shard.table.reclaim_expired(now_ms, RECLAIM_PER_INSERT);
+            table.reclaim_expired(now_ms, RECLAIM_PER_INSERT);
         }
         let expire_at_ms = ttl_ms
             .zip(now_ms)
             .map(|(ttl_ms, now_ms)| now_ms.saturating_add(ttl_ms));
-        let table = &mut shard.table;
         match table.find_hashed(key_hash, &key) {
             Some(slot) => {
                 let fits = table.set_value(slot, value, weight).is_ok();
@@ -198,29 +199,27 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
         Q: Hash + Eq + ?Sized,
     {
         let key_hash = hash_of(key);
-        let mut shard = self.shard(key_hash).lock();
-        let slot = shard.table.find_hashed(key_hash, key)?;
-        let entry = shard.table.remove(slot);
+        let mut table = self.shard(key_hash).write();
+        let slot = table.find_hashed(key_hash, key)?;
+        let entry = table.remove(slot);
         let expired = entry.expire_at_ms.is_some() && entry.is_expired(self.clock.now_ms());
         (!expired).then_some(entry.value)
     }
 
-    /// Counters summed over shards (each shard read under its own lock, so
-    /// the sum is not an atomic snapshot under concurrent use).
+    /// Occupancy summed over shards (each read under its own lock, so not an
+    /// atomic snapshot under concurrent use).
     pub fn stats(&self) -> NearStats {
         let mut stats = NearStats::default();
         for shard in self.shards.iter() {
-            let shard = shard.lock();
-            stats.hits += shard.hits;
-            stats.misses += shard.misses;
-            stats.entries += shard.table.len();
-            stats.weight += shard.table.weight_total();
+            let table = shard.read();
+            stats.entries += table.len();
+            stats.weight += table.weight_total();
         }
         stats
     }
 
     #[inline]
-    fn shard(&self, key_hash: u64) -> &Mutex<Shard<K, V>> {
+    fn shard(&self, key_hash: u64) -> &RwLock<Table<K, V>> {
         // The table's index uses the low bits and the top 7; shards use the
         // middle, so the two choices stay independent.
         &self.shards[(key_hash >> 32) as usize & self.shard_mask]

@@ -2,9 +2,12 @@
 //! policies.
 //!
 //! Why intrusive: a policy must move or unlink a slot in O(1) given only its
-//! id, and must not allocate per entry. The links live in two arrays indexed
-//! by slot id; one [`Links`] can carry several [`List`]s (S3-FIFO's small and
-//! main queues) because a slot is in at most one list at a time.
+//! id, and must not allocate per entry. The links live in per-slot storage
+//! (any [`LinkStore`]): LRU and SIEVE use the plain arrays of [`Links`];
+//! S3-FIFO keeps its links inside its per-slot record so that one cache line
+//! holds everything an eviction step reads. One store can carry several
+//! [`List`]s (S3-FIFO's small and main queues) because a slot is in at most
+//! one list at a time.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +15,14 @@ use super::SlotId;
 
 /// "No slot": the end of a list.
 pub const NIL: SlotId = SlotId::MAX;
+
+/// Per-slot "newer"/"older" pointers.
+pub trait LinkStore {
+    fn newer(&self, slot: SlotId) -> SlotId;
+    fn older(&self, slot: SlotId) -> SlotId;
+    fn set_newer(&mut self, slot: SlotId, newer: SlotId);
+    fn set_older(&mut self, slot: SlotId, older: SlotId);
+}
 
 /// The ends of one list. The head is the newest slot, the tail the oldest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,85 +46,96 @@ impl List {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Links `slot`, which must not be in any list, as the head.
+    #[inline]
+    pub fn push_head<L: LinkStore>(&mut self, links: &mut L, slot: SlotId) {
+        links.set_newer(slot, NIL);
+        links.set_older(slot, self.head);
+        if self.head == NIL {
+            self.tail = slot;
+        } else {
+            links.set_newer(self.head, slot);
+        }
+        self.head = slot;
+        self.len += 1;
+    }
+
+    /// Unlinks `slot`, which must be in this list.
+    #[inline]
+    pub fn unlink<L: LinkStore>(&mut self, links: &mut L, slot: SlotId) {
+        assert!(self.len > 0, "unlink of slot {slot} from an empty list");
+        let (newer, older) = (links.newer(slot), links.older(slot));
+        if newer == NIL {
+            assert_eq!(
+                self.head, slot,
+                "slot {slot} has no newer neighbour but is not the head"
+            );
+            self.head = older;
+        } else {
+            links.set_older(newer, older);
+        }
+        if older == NIL {
+            assert_eq!(
+                self.tail, slot,
+                "slot {slot} has no older neighbour but is not the tail"
+            );
+            self.tail = newer;
+        } else {
+            links.set_newer(older, newer);
+        }
+        links.set_newer(slot, NIL);
+        links.set_older(slot, NIL);
+        self.len -= 1;
+    }
+
+    /// Moves `slot`, which must be in this list, to the head.
+    #[inline]
+    pub fn move_to_head<L: LinkStore>(&mut self, links: &mut L, slot: SlotId) {
+        if self.head != slot {
+            self.unlink(links, slot);
+            self.push_head(links, slot);
+        }
+    }
 }
 
-/// Previous/next pointers for every slot id.
+/// Links kept in two plain arrays indexed by slot id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Links {
-    prev: Vec<SlotId>,
-    next: Vec<SlotId>,
+    newer: Vec<SlotId>,
+    older: Vec<SlotId>,
 }
 
 impl Links {
     /// Grows the arrays so that `slot` has links.
     pub fn ensure(&mut self, slot: SlotId) {
         let needed = slot as usize + 1;
-        if self.prev.len() < needed {
-            self.prev.resize(needed, NIL);
-            self.next.resize(needed, NIL);
+        if self.newer.len() < needed {
+            self.newer.resize(needed, NIL);
+            self.older.resize(needed, NIL);
         }
     }
+}
 
-    /// The slot after `slot` towards the head (newer), or [`NIL`].
-    pub fn newer(&self, slot: SlotId) -> SlotId {
-        self.prev[slot as usize]
+impl LinkStore for Links {
+    #[inline]
+    fn newer(&self, slot: SlotId) -> SlotId {
+        self.newer[slot as usize]
     }
 
-    /// The slot after `slot` towards the tail (older), or [`NIL`].
-    #[cfg(test)]
-    pub fn older(&self, slot: SlotId) -> SlotId {
-        self.next[slot as usize]
+    #[inline]
+    fn older(&self, slot: SlotId) -> SlotId {
+        self.older[slot as usize]
     }
 
-    /// Links `slot`, which must not be in any list, as the head of `list`.
-    pub fn push_head(&mut self, list: &mut List, slot: SlotId) {
-        self.ensure(slot);
-        let index = slot as usize;
-        self.prev[index] = NIL;
-        self.next[index] = list.head;
-        if list.head == NIL {
-            list.tail = slot;
-        } else {
-            self.prev[list.head as usize] = slot;
-        }
-        list.head = slot;
-        list.len += 1;
+    #[inline]
+    fn set_newer(&mut self, slot: SlotId, newer: SlotId) {
+        self.newer[slot as usize] = newer;
     }
 
-    /// Unlinks `slot`, which must be in `list`.
-    pub fn unlink(&mut self, list: &mut List, slot: SlotId) {
-        assert!(list.len > 0, "unlink of slot {slot} from an empty list");
-        let index = slot as usize;
-        let (newer, older) = (self.prev[index], self.next[index]);
-        if newer == NIL {
-            assert_eq!(
-                list.head, slot,
-                "slot {slot} has no newer neighbour but is not the head"
-            );
-            list.head = older;
-        } else {
-            self.next[newer as usize] = older;
-        }
-        if older == NIL {
-            assert_eq!(
-                list.tail, slot,
-                "slot {slot} has no older neighbour but is not the tail"
-            );
-            list.tail = newer;
-        } else {
-            self.prev[older as usize] = newer;
-        }
-        self.prev[index] = NIL;
-        self.next[index] = NIL;
-        list.len -= 1;
-    }
-
-    /// Moves `slot`, which must be in `list`, to its head.
-    pub fn move_to_head(&mut self, list: &mut List, slot: SlotId) {
-        if list.head != slot {
-            self.unlink(list, slot);
-            self.push_head(list, slot);
-        }
+    #[inline]
+    fn set_older(&mut self, slot: SlotId, older: SlotId) {
+        self.older[slot as usize] = older;
     }
 }
 
@@ -136,11 +158,12 @@ mod tests {
         let mut links = Links::default();
         let mut list = List::default();
         for slot in 0..4 {
-            links.push_head(&mut list, slot);
+            links.ensure(slot);
+            list.push_head(&mut links, slot);
         }
         assert_eq!(collect(&links, &list), vec![3, 2, 1, 0]);
-        links.unlink(&mut list, 2);
-        links.move_to_head(&mut list, 0);
+        list.unlink(&mut links, 2);
+        list.move_to_head(&mut links, 0);
         assert_eq!(collect(&links, &list), vec![0, 3, 1]);
         assert_eq!((list.head, list.tail, list.len), (0, 1, 3));
     }

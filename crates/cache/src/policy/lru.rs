@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::list::{Links, List, NIL};
+use super::list::{LinkStore, Links, List, NIL};
 use super::{Policy, SlotId};
 
 /// Exact LRU: one list ordered by last access; the victim is the tail.
@@ -19,17 +19,18 @@ pub struct Lru {
 
 impl Policy for Lru {
     fn on_insert(&mut self, slot: SlotId, _key_hash: u64, _weight: u64) {
-        self.links.push_head(&mut self.list, slot);
+        self.links.ensure(slot);
+        self.list.push_head(&mut self.links, slot);
     }
 
     fn on_hit(&mut self, slot: SlotId) {
-        self.links.move_to_head(&mut self.list, slot);
+        self.list.move_to_head(&mut self.links, slot);
     }
 
     fn on_resize(&mut self, _slot: SlotId, _weight: u64) {}
 
     fn on_remove(&mut self, slot: SlotId) {
-        self.links.unlink(&mut self.list, slot);
+        self.list.unlink(&mut self.links, slot);
     }
 
     fn evict(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
@@ -40,7 +41,7 @@ impl Policy for Lru {
         if victim == NIL {
             return None;
         }
-        self.links.unlink(&mut self.list, victim);
+        self.list.unlink(&mut self.links, victim);
         Some(victim)
     }
 

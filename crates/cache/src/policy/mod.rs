@@ -15,6 +15,8 @@
 //! The default, [`PolicyKind::DEFAULT`], was chosen by measuring hit ratios
 //! (the table is in the crate docs).
 
+mod ghost;
+mod hit_bits;
 mod lfu;
 mod list;
 mod lru;
@@ -60,6 +62,12 @@ pub const NIL_SLOT: SlotId = list::NIL;
 pub trait Policy {
     fn on_insert(&mut self, slot: SlotId, key_hash: u64, weight: u64);
     fn on_hit(&mut self, slot: SlotId);
+    /// Records a hit through a shared borrow, for concurrent readers; returns
+    /// false if this policy needs exclusive access (the caller then calls
+    /// `on_hit` under an exclusive lock). Same caller guarantees as `on_hit`.
+    fn on_hit_shared(&self, _slot: SlotId) -> bool {
+        false
+    }
     fn on_resize(&mut self, slot: SlotId, weight: u64);
     fn on_remove(&mut self, slot: SlotId);
     fn evict(&mut self, protected: Option<SlotId>) -> Option<SlotId>;
@@ -188,6 +196,11 @@ impl Policy for AnyPolicy {
     #[inline]
     fn on_hit(&mut self, slot: SlotId) {
         dispatch!(self, policy => policy.on_hit(slot))
+    }
+
+    #[inline]
+    fn on_hit_shared(&self, slot: SlotId) -> bool {
+        dispatch!(self, policy => policy.on_hit_shared(slot))
     }
 
     #[inline]

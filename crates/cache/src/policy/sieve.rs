@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::list::{Links, List, NIL};
+use super::hit_bits::HitBits;
+use super::list::{LinkStore, Links, List, NIL};
 use super::{Policy, SlotId};
 
 /// SIEVE: a FIFO queue, one "visited" bit per slot and a hand.
@@ -16,7 +17,7 @@ use super::{Policy, SlotId};
 pub struct Sieve {
     links: Links,
     queue: List,
-    visited: Vec<bool>,
+    visited: HitBits,
     /// Next slot the hand examines; [`NIL`] means "start at the tail".
     hand: SlotId,
 }
@@ -41,14 +42,20 @@ impl Sieve {
 impl Policy for Sieve {
     fn on_insert(&mut self, slot: SlotId, _key_hash: u64, _weight: u64) {
         if self.visited.len() <= slot as usize {
-            self.visited.resize(slot as usize + 1, false);
+            self.visited.resize(slot as usize + 1);
         }
-        self.visited[slot as usize] = false;
-        self.links.push_head(&mut self.queue, slot);
+        self.visited.set(slot as usize, 0);
+        self.links.ensure(slot);
+        self.queue.push_head(&mut self.links, slot);
     }
 
     fn on_hit(&mut self, slot: SlotId) {
-        self.visited[slot as usize] = true;
+        self.visited.bump(slot as usize, 1);
+    }
+
+    fn on_hit_shared(&self, slot: SlotId) -> bool {
+        self.visited.bump(slot as usize, 1);
+        true
     }
 
     fn on_resize(&mut self, _slot: SlotId, _weight: u64) {}
@@ -57,7 +64,7 @@ impl Policy for Sieve {
         if self.hand == slot {
             self.hand = self.links.newer(slot);
         }
-        self.links.unlink(&mut self.queue, slot);
+        self.queue.unlink(&mut self.links, slot);
     }
 
     fn evict(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
@@ -73,11 +80,11 @@ impl Policy for Sieve {
         let steps_max = 2 * self.queue.len + 1;
         for _ in 0..steps_max {
             let index = cursor as usize;
-            if self.visited[index] {
-                self.visited[index] = false;
+            if self.visited.get(index) != 0 {
+                self.visited.set(index, 0);
             } else if Some(cursor) != protected || self.queue.len == 1 {
                 self.hand = self.links.newer(cursor);
-                self.links.unlink(&mut self.queue, cursor);
+                self.queue.unlink(&mut self.links, cursor);
                 return Some(cursor);
             }
             cursor = self.step(cursor);

@@ -179,6 +179,20 @@ impl<K: Hash + Eq, V> Table<K, V> {
         self.policy.on_hit(slot);
     }
 
+    /// Records a hit through a shared borrow if the policy allows it (see
+    /// [`Policy::on_hit_shared`]); returns false if an exclusive
+    /// [`Table::record_hit`] is needed instead.
+    #[inline]
+    pub fn record_hit_shared(&self, slot: SlotId) -> bool {
+        self.policy.on_hit_shared(slot)
+    }
+
+    /// Whether any entry has a deadline (so whether reclaim has work to do).
+    #[inline]
+    pub fn has_deadlines(&self) -> bool {
+        !self.expiry.is_empty()
+    }
+
     /// Checks that an entry of `weight` could ever fit.
     pub fn check_weight(&self, weight: u64) -> Result<(), TooHeavy> {
         if weight > self.limits.capacity_weight {
