@@ -1,6 +1,99 @@
 //! # raft: the replicated log (6.5840 Lab 3)
 //!
-//! placeholder overview, rewritten below.
+//! Raft keeps a log of commands identical on a majority of a group of
+//! nodes, so that a service applying the log in order behaves as one
+//! fault-tolerant machine. This crate has three parts, readable in this
+//! order:
+//!
+//! - [`core`]: one Raft node as a plain synchronous state machine, in the
+//!   style of etcd/raft and raft-rs. No clock, no network, no disk, no
+//!   global randomness: it counts ticks, takes messages, and says what to
+//!   do in a [`core::Ready`].
+//! - [`storage`]: where a node keeps its term, vote, log and snapshot
+//!   ([`storage::Storage`]; in memory, or in checksummed crash-safe files on
+//!   a real or a simulated disk).
+//! - the node driver (not written yet, see "Status" below): an async task
+//!   that runs the core on the runtime, with the 6.5840 API.
+//!
+//! ## The loop
+//!
+//! Whoever drives a [`core::RawNode`] (the async driver, a test, a bench)
+//! runs this loop:
+//!
+//! ```text
+//!        every 10 ms            from the network          from the service
+//!            |                        |                          |
+//!         tick()              step(message)              propose(command)
+//!            |                        |                   snapshot(index, data)
+//!            v                        v                          v
+//!   +----------------------------------------------------------------------+
+//!   |                        RawNode (sans-IO core)                        |
+//!   |  role, term, vote | log + commit/applied/stable | progress per peer  |
+//!   +----------------------------------------------------------------------+
+//!            |  has_ready()?  ready() -> Ready
+//!            v
+//!   1. persist   Ready.snapshot (if persist) + entries + hard_state,
+//!                in ONE durable write (group commit)    --> Storage::save
+//!   2. send      Ready.messages (they may promise what step 1 saved:
+//!                a vote, a term, entries acknowledged)  --> network
+//!   3. apply     Ready.snapshot (if apply), then Ready.committed_entries,
+//!                in order                               --> service
+//!   4. advance(ready): the core learns what is now stable and applied
+//! ```
+//!
+//! The order is what makes it safe: a node never sends a message that
+//! depends on state it could lose in a crash. Everything the core does in
+//! between (elections, replication, commitment) is triggered by the three
+//! inputs and shows up only in the next `Ready`.
+//!
+//! ## Time
+//!
+//! The core counts ticks; the driver ticks every
+//! [`core::TICK_INTERVAL_MS`] = 10 ms. Defaults ([`core::Config::new`]):
+//! heartbeats every 10 ticks (100 ms: at most 10 per second, the lab's
+//! limit) and election timeouts drawn from 30..60 ticks (300-600 ms) by a
+//! ChaCha8 RNG seeded from the config, so a run replays from its seed. A
+//! new leader is normally elected within one or two timeouts (under 1.5 s),
+//! well inside the lab's 5 s.
+//!
+//! ## What the core implements
+//!
+//! - Leader election with randomized timeouts, one vote per term, the
+//!   up-to-date rule (paper 5.2, 5.4.1).
+//! - Log replication with fast backup: a rejecting follower returns the
+//!   conflicting term and its first index, so the leader skips a whole term
+//!   per round trip (paper 5.3 and the 6.5840 guide).
+//! - Commitment only by counting replicas of current-term entries (paper
+//!   5.4.2, Figure 8); the leader counts its own entries once persisted.
+//! - Snapshots: the service compacts the log with `snapshot(index, data)`;
+//!   a follower whose next entry was compacted gets InstallSnapshot
+//!   (paper 7); restart resumes from the stored snapshot and log.
+//! - Throughput: all proposals between two `Ready`s go out batched (bounded
+//!   by entries and bytes per message), and several batches per follower
+//!   may be in flight (bounded); a rejection or a stalled pipeline falls
+//!   back to probing. See `core/progress.rs`.
+//! - Bounds: uncommitted entries, entries per message and per `Ready`,
+//!   batches in flight, snapshot retries.
+//!
+//! ## Tests
+//!
+//! `cargo test -p raft` runs:
+//! - exact-output tests of the core (`tests/core_*.rs`): one event in, the
+//!   exact `Ready` out;
+//! - `tests/cluster_safety.rs`: ~950 seeded runs of 3, 5 and 7 cores
+//!   exchanging messages through a queue that drops, delays, reorders and
+//!   partitions, with crashes and restarts from storage, checking election
+//!   safety, log matching, leader completeness and state machine safety on
+//!   every tick, then healing and requiring convergence;
+//! - `tests/storage_file.rs`: real-file storage against torn and corrupted
+//!   files, and a property test against the in-memory model.
+//!
+//! ## Status
+//!
+//! Done: core, storage. Not yet: the async node driver over `labrpc`,
+//! `read_index`, PreVote/CheckQuorum, and the simulation suites in
+//! `sim-tests/tests/raft.rs`.
 
 pub mod core;
+pub mod node;
 pub mod storage;

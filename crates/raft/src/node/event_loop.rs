@@ -1,0 +1,255 @@
+//! The task that owns the core and the storage.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::core::{EntryKind, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
+use crate::storage::{Storage, StorageError, StorageWrite};
+
+use super::{ApplyMsg, Event, NodeConfig, NodeStatus, Shared};
+
+/// Events handled in one round before the loop persists and sends, so a
+/// burst of proposals goes out as one batch without starving the tick.
+const EVENTS_PER_ROUND_MAX: usize = 256;
+/// Readies handled in one round (each is bounded by the core).
+const READIES_PER_ROUND_MAX: usize = 64;
+
+pub(super) struct EventLoop<S> {
+    core: RawNode,
+    storage: S,
+    client: labrpc::Client,
+    shared: Arc<Shared>,
+    peer_addrs: Vec<SocketAddr>,
+    rpc_timeout: Duration,
+    /// One permit per request in flight to each peer.
+    rpc_slots: Vec<Arc<Semaphore>>,
+    /// Handlers waiting for the core's reply, per requesting peer, in order.
+    responders: BTreeMap<NodeId, VecDeque<oneshot::Sender<Option<Message>>>>,
+    events_sender: mpsc::Sender<Event>,
+    events: mpsc::Receiver<Event>,
+    apply: mpsc::Sender<ApplyMsg>,
+}
+
+impl<S: Storage + 'static> EventLoop<S> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        config: NodeConfig,
+        core: RawNode,
+        storage: S,
+        client: labrpc::Client,
+        shared: Arc<Shared>,
+        events_sender: mpsc::Sender<Event>,
+        events: mpsc::Receiver<Event>,
+        apply: mpsc::Sender<ApplyMsg>,
+    ) -> EventLoop<S> {
+        let rpc_slots = config
+            .peer_addrs
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(config.max_rpcs_in_flight_per_peer)))
+            .collect();
+        EventLoop {
+            core,
+            storage,
+            client,
+            shared,
+            peer_addrs: config.peer_addrs,
+            rpc_timeout: config.rpc_timeout,
+            rpc_slots,
+            responders: BTreeMap::new(),
+            events_sender,
+            events,
+            apply,
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let tick = Duration::from_millis(TICK_INTERVAL_MS);
+        let mut next_tick = tokio::time::Instant::now() + tick;
+        loop {
+            tokio::select! {
+                // Fixed order keeps simulation runs reproducible.
+                biased;
+                _ = tokio::time::sleep_until(next_tick) => {
+                    self.core.tick();
+                    next_tick += tick;
+                }
+                _ = self.shared.snapshot_requested.notified() => {}
+                event = self.events.recv() => {
+                    let Some(event) = event else { return };
+                    self.handle_event(event);
+                    for _ in 1..EVENTS_PER_ROUND_MAX {
+                        match self.events.try_recv() {
+                            Ok(event) => self.handle_event(event),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            self.take_snapshot_request();
+            if let Err(error) = self.handle_readies().await {
+                // The disk state is unknown: stop rather than risk breaking a
+                // promise (a vote, an acknowledged entry).
+                tracing::error!(node = self.core.id(), %error, "storage failed; node stops");
+                self.shared
+                    .killed
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
+            self.publish_status();
+        }
+    }
+
+    fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::Inbound { message, responder } => {
+                let from = message.from;
+                match self.core.step(message) {
+                    Ok(()) => {
+                        if let Some(responder) = responder {
+                            self.responders
+                                .entry(from)
+                                .or_default()
+                                .push_back(responder);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(node = self.core.id(), %error, "message refused");
+                        if let Some(responder) = responder {
+                            let _ = responder.send(None);
+                        }
+                    }
+                }
+            }
+            Event::Propose { command, reply } => {
+                let _ = reply.send(self.core.propose(command).ok());
+            }
+        }
+    }
+
+    fn take_snapshot_request(&mut self) {
+        let request = self
+            .shared
+            .snapshot_request
+            .lock()
+            .expect("snapshot lock poisoned")
+            .take();
+        if let Some((index, data)) = request
+            && let Err(error) = self.core.snapshot(index, data)
+        {
+            tracing::warn!(node = self.core.id(), %error, "snapshot request refused");
+        }
+    }
+
+    async fn handle_readies(&mut self) -> Result<(), StorageError> {
+        for _ in 0..READIES_PER_ROUND_MAX {
+            if !self.core.has_ready() {
+                break;
+            }
+            let mut ready = self.core.ready();
+            let write = StorageWrite::from_ready(&ready);
+            if !write.is_empty() {
+                self.storage.save(write).await?;
+            }
+            for message in std::mem::take(&mut ready.messages) {
+                self.dispatch(message);
+            }
+            self.apply(&ready).await;
+            self.core.advance(ready);
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, message: Message) {
+        if message.body.is_request() {
+            self.send_request(message);
+            return;
+        }
+        let responder = self
+            .responders
+            .get_mut(&message.to)
+            .and_then(VecDeque::pop_front);
+        match responder {
+            Some(responder) => {
+                let _ = responder.send(Some(message));
+            }
+            None => tracing::warn!(
+                node = self.core.id(),
+                to = message.to,
+                "reply without a waiting request"
+            ),
+        }
+    }
+
+    fn send_request(&mut self, message: Message) {
+        let peer = message.to as usize;
+        let Ok(slot) = Arc::clone(&self.rpc_slots[peer]).try_acquire_owned() else {
+            tracing::debug!(
+                node = self.core.id(),
+                peer,
+                "too many requests in flight; dropped"
+            );
+            return;
+        };
+        let client = self.client.clone();
+        let addr = self.peer_addrs[peer];
+        let timeout = self.rpc_timeout;
+        let events = self.events_sender.clone();
+        let task = tokio::spawn(async move {
+            let _slot = slot;
+            if let Ok(Some(reply)) = client
+                .call_with_timeout::<Message>(addr, &message, timeout)
+                .await
+            {
+                let _ = events
+                    .send(Event::Inbound {
+                        message: reply,
+                        responder: None,
+                    })
+                    .await;
+            }
+        });
+        self.shared.track(task);
+    }
+
+    async fn apply(&mut self, ready: &Ready) {
+        let mut messages = Vec::new();
+        if let Some(snapshot) = ready.snapshot.as_ref().filter(|s| s.apply) {
+            let meta = snapshot.snapshot.meta;
+            messages.push(ApplyMsg::Snapshot {
+                index: meta.last_included_index,
+                term: meta.last_included_term,
+                data: snapshot.snapshot.data.clone(),
+            });
+        }
+        for entry in &ready.committed_entries {
+            if entry.kind == EntryKind::Command {
+                messages.push(ApplyMsg::Command {
+                    index: entry.index,
+                    term: entry.term,
+                    command: entry.data.clone(),
+                });
+            }
+        }
+        for message in messages {
+            // A service that dropped its receiver no longer applies: fine.
+            if self.apply.send(message).await.is_err() {
+                break;
+            }
+        }
+    }
+
+    pub(super) fn publish_status(&self) {
+        let status = NodeStatus {
+            term: self.core.term(),
+            is_leader: self.core.is_leader(),
+            commit_index: self.core.log().commit_index(),
+            snapshot_index: self.core.log().snapshot_meta().last_included_index,
+            raft_state_size_bytes: self.storage.raft_state_size_bytes(),
+        };
+        *self.shared.status.lock().expect("status lock poisoned") = status;
+    }
+}

@@ -1,0 +1,267 @@
+//! The node driver: runs a [`RawNode`] on the runtime, with the 6.5840 API.
+//!
+//! ```text
+//!   service ── start(cmd) ──────────┐            ┌── labrpc handler (peer requests)
+//!   service ── snapshot(i, data) ─┐ │            │
+//!                                 v v            v
+//!                  +------------------------------------------+
+//!                  | event loop task (owns RawNode + Storage) |<── tick every 10 ms
+//!                  |  1. storage.save(ready)  (fsync)         |
+//!                  |  2. requests -> one task per RPC ────────────> peers (replies come
+//!                  |     replies  -> the waiting handler      |      back as events)
+//!                  |  3. ApplyMsg -> bounded apply channel ──────> service
+//!                  |  4. advance                              |
+//!                  +------------------------------------------+
+//! ```
+//!
+//! - Persist before send: a `Ready`'s messages leave only after its write is
+//!   durable, replies to peers included.
+//! - Requests and replies: a peer's request waits in its labrpc handler
+//!   until the core's reply comes out of a `Ready` (the core answers every
+//!   request exactly once, in order, so replies are matched per peer FIFO).
+//!   An outgoing request is one labrpc call; its reply is stepped back in.
+//! - `snapshot()` never blocks (it leaves the request in a slot the loop
+//!   picks up), so a service may call it from its apply loop while the
+//!   event loop waits on a full apply channel.
+//! - Bounds: event and apply channels, RPCs in flight per peer (more are
+//!   dropped: Raft retries), events handled per round.
+//! - `kill()` aborts the loop and every RPC task; nothing outlives it.
+
+mod event_loop;
+mod transport;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::core::{Config, Message, RawNode};
+use crate::storage::{Storage, StorageError};
+
+use event_loop::EventLoop;
+
+/// What the node delivers to its service, in log order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApplyMsg {
+    /// A committed command.
+    Command {
+        index: u64,
+        term: u64,
+        command: Vec<u8>,
+    },
+    /// Replace the service state with this snapshot (sent by the leader, or
+    /// the node's own at restart); commands after `index` follow.
+    Snapshot {
+        index: u64,
+        term: u64,
+        data: Vec<u8>,
+    },
+}
+
+/// Settings of a [`RaftNode`].
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The core's settings; `core.peers` must be `0..peer_addrs.len()`.
+    pub core: Config,
+    /// Address of each peer's labrpc server, indexed by node id.
+    pub peer_addrs: Vec<SocketAddr>,
+    pub apply_channel_capacity: usize,
+    pub event_channel_capacity: usize,
+    /// Requests to one peer awaiting their reply; more are dropped.
+    pub max_rpcs_in_flight_per_peer: usize,
+    /// Deadline of each request to a peer.
+    pub rpc_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults for node `id` of the group at `peer_addrs`.
+    pub fn new(id: u64, peer_addrs: Vec<SocketAddr>, rng_seed: u64) -> NodeConfig {
+        let peers = (0..peer_addrs.len() as u64).collect();
+        NodeConfig {
+            core: Config::new(id, peers, rng_seed),
+            peer_addrs,
+            apply_channel_capacity: 256,
+            event_channel_capacity: 1024,
+            max_rpcs_in_flight_per_peer: 32,
+            rpc_timeout: Duration::from_millis(1000),
+        }
+    }
+}
+
+/// Published by the loop after every round, read by `state()` and friends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub term: u64,
+    pub is_leader: bool,
+    pub commit_index: u64,
+    pub snapshot_index: u64,
+    /// Stored hard state and log, in bytes (`Storage::raft_state_size_bytes`).
+    pub raft_state_size_bytes: u64,
+}
+
+enum Event {
+    /// A message from a peer; `responder` waits for the reply if it is a
+    /// request.
+    Inbound {
+        message: Message,
+        responder: Option<oneshot::Sender<Option<Message>>>,
+    },
+    Propose {
+        command: Vec<u8>,
+        reply: oneshot::Sender<Option<(u64, u64)>>,
+    },
+}
+
+struct Shared {
+    status: Mutex<NodeStatus>,
+    /// The latest snapshot the service asked for, not yet taken by the loop.
+    snapshot_request: Mutex<Option<(u64, Vec<u8>)>>,
+    snapshot_requested: Notify,
+    killed: AtomicBool,
+    /// Every task of this node (the loop and RPC calls), aborted by `kill`.
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn track(&self, task: JoinHandle<()>) {
+        let mut tasks = self.tasks.lock().expect("tasks lock poisoned");
+        // Bounded: finished tasks are pruned as new ones come.
+        if tasks.len() >= 64 {
+            tasks.retain(|t| !t.is_finished());
+        }
+        tasks.push(task);
+    }
+}
+
+/// A running Raft node. Cheap to clone; all clones drive the same node.
+#[derive(Clone)]
+pub struct RaftNode {
+    shared: Arc<Shared>,
+    events: mpsc::Sender<Event>,
+}
+
+impl RaftNode {
+    /// Loads `storage`, restarts the core from it and starts the event loop.
+    /// Returns the node and the receiving end of its apply channel. Register
+    /// [`RaftNode::add_handlers`] on the labrpc router the peers call.
+    pub async fn start<S: Storage + 'static>(
+        config: NodeConfig,
+        mut storage: S,
+        client: labrpc::Client,
+    ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
+        assert_eq!(
+            config.core.peers,
+            (0..config.peer_addrs.len() as u64).collect::<Vec<_>>(),
+            "node {}: peers must be 0..{}",
+            config.core.id,
+            config.peer_addrs.len()
+        );
+        let state = storage.load().await?;
+        let core = RawNode::restart(config.core.clone(), state);
+        let (events_sender, events_receiver) = mpsc::channel(config.event_channel_capacity);
+        let (apply_sender, apply_receiver) = mpsc::channel(config.apply_channel_capacity);
+        let shared = Arc::new(Shared {
+            status: Mutex::new(NodeStatus::default()),
+            snapshot_request: Mutex::new(None),
+            snapshot_requested: Notify::new(),
+            killed: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let event_loop = EventLoop::new(
+            config,
+            core,
+            storage,
+            client,
+            Arc::clone(&shared),
+            events_sender.clone(),
+            events_receiver,
+            apply_sender,
+        );
+        event_loop.publish_status();
+        let task = tokio::spawn(event_loop.run());
+        shared.track(task);
+        Ok((
+            RaftNode {
+                shared,
+                events: events_sender,
+            },
+            apply_receiver,
+        ))
+    }
+
+    /// Registers the handler peers call (`raft.Message`) on `router`.
+    pub fn add_handlers(&self, router: &mut labrpc::Router) {
+        let node = self.clone();
+        router.add::<Message, _, _>(move |message: Message| {
+            let node = node.clone();
+            async move { node.handle_message(message).await }
+        });
+    }
+
+    /// Hands a peer's message to the node and waits for the reply, which
+    /// leaves only once what it promises is persisted. None if the node
+    /// refused the message, sent no reply, or is killed.
+    pub async fn handle_message(&self, message: Message) -> Option<Message> {
+        if self.is_killed() {
+            return None;
+        }
+        let (responder, reply) = oneshot::channel();
+        let event = Event::Inbound {
+            message,
+            responder: Some(responder),
+        };
+        self.events.send(event).await.ok()?;
+        reply.await.ok().flatten()
+    }
+
+    /// Proposes `command`. Returns where it will be if it commits, or None
+    /// if this node is not the leader (or is killed).
+    pub async fn start_command(&self, command: Vec<u8>) -> Option<(u64, u64)> {
+        if self.is_killed() {
+            return None;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.events
+            .send(Event::Propose { command, reply })
+            .await
+            .ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// `(current term, is this node the leader)`.
+    pub fn state(&self) -> (u64, bool) {
+        let status = self.status();
+        (status.term, status.is_leader)
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        *self.shared.status.lock().expect("status lock poisoned")
+    }
+
+    /// The service has saved its state through `index`: compact the log.
+    /// Never blocks; a later request replaces one not yet taken.
+    pub fn snapshot(&self, index: u64, data: Vec<u8>) {
+        *self
+            .shared
+            .snapshot_request
+            .lock()
+            .expect("snapshot lock poisoned") = Some((index, data));
+        self.shared.snapshot_requested.notify_one();
+    }
+
+    /// Stops the node: aborts its loop and every RPC task. Idempotent.
+    pub fn kill(&self) {
+        self.shared.killed.store(true, Ordering::SeqCst);
+        let tasks = std::mem::take(&mut *self.shared.tasks.lock().expect("tasks lock poisoned"));
+        for task in tasks {
+            task.abort();
+        }
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.shared.killed.load(Ordering::SeqCst)
+    }
+}
