@@ -12,8 +12,12 @@
 //! - [`storage`]: where a node keeps its term, vote, log and snapshot
 //!   ([`storage::Storage`]; in memory, or in checksummed crash-safe files on
 //!   a real or a simulated disk).
-//! - the node driver (not written yet, see "Status" below): an async task
-//!   that runs the core on the runtime, with the 6.5840 API.
+//! - [`node`]: the driver, an async task that runs the core on the runtime
+//!   seam (tokio, or madsim under `--cfg madsim`), talks to peers through
+//!   `labrpc`, and offers the 6.5840 API: [`node::RaftNode::make`],
+//!   `start(command) -> Option<(index, term)>`, `state() -> (term,
+//!   is_leader)`, `snapshot(index, data)`, `kill()`, and
+//!   [`node::ApplyMsg`]s on a bounded channel.
 //!
 //! ## The loop
 //!
@@ -86,12 +90,13 @@
 //!   safety, log matching, leader completeness and state machine safety on
 //!   every tick, then healing and requiring convergence;
 //! - `tests/storage_file.rs`: real-file storage against torn and corrupted
-//!   files, and a property test against the in-memory model.
+//!   files, and a property test against the in-memory model;
+//! - `tests/node_loopback.rs`: three drivers over real labrpc on loopback.
 //!
 //! ## Status
 //!
-//! Done: core, storage. Not yet: the async node driver over `labrpc`,
-//! `read_index`, PreVote/CheckQuorum, and the simulation suites in
+//! Not yet: `read_index`, PreVote/CheckQuorum, leadership transfer,
+//! membership change, and the simulation suites in
 //! `sim-tests/tests/raft.rs`.
 
 pub mod core;

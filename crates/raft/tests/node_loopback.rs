@@ -50,10 +50,9 @@ async fn start_group(size: usize) -> Group {
     let mut applied = Vec::new();
     for (id, slot) in slots.iter().enumerate() {
         let config = NodeConfig::new(id as u64, addrs.clone(), 1000 + id as u64);
-        let (node, apply) =
-            RaftNode::start(config, MemoryStorage::new(), labrpc::Client::default())
-                .await
-                .unwrap();
+        let (node, apply) = RaftNode::make(config, MemoryStorage::new(), labrpc::Client::default())
+            .await
+            .unwrap();
         *slot.lock().unwrap() = Some(node.clone());
         nodes.push(node);
         applied.push(apply);
@@ -102,7 +101,7 @@ async fn three_nodes_elect_agree_and_survive_a_leader_kill() {
 
     // Phase 2: ten commands commit on every node, in order.
     for i in 1..=10u64 {
-        let position = group.nodes[leader].start_command(vec![i as u8]).await;
+        let position = group.nodes[leader].start(vec![i as u8]).await;
         assert_eq!(
             position.map(|(index, _)| index),
             Some(i),
@@ -120,18 +119,18 @@ async fn three_nodes_elect_agree_and_survive_a_leader_kill() {
     }
     let follower = (leader + 1) % 3;
     assert_eq!(
-        group.nodes[follower].start_command(vec![0]).await,
+        group.nodes[follower].start(vec![0]).await,
         None,
         "followers refuse"
     );
 
     // Phase 3: the leader dies; the other two elect a new one and commit.
     group.nodes[leader].kill();
-    assert_eq!(group.nodes[leader].start_command(vec![0]).await, None);
+    assert_eq!(group.nodes[leader].start(vec![0]).await, None);
     let new_leader = group.wait_leader(&[leader]).await;
     assert_ne!(new_leader, leader);
     let (index, _) = group.nodes[new_leader]
-        .start_command(vec![99])
+        .start(vec![99])
         .await
         .expect("accepted");
     for node in (0..3).filter(|&n| n != leader) {

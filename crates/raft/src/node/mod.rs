@@ -144,10 +144,11 @@ pub struct RaftNode {
 }
 
 impl RaftNode {
-    /// Loads `storage`, restarts the core from it and starts the event loop.
+    /// Loads `storage`, restarts the core from it and starts the event loop
+    /// (6.5840's `Make`).
     /// Returns the node and the receiving end of its apply channel. Register
     /// [`RaftNode::add_handlers`] on the labrpc router the peers call.
-    pub async fn start<S: Storage + 'static>(
+    pub async fn make<S: Storage + 'static>(
         config: NodeConfig,
         mut storage: S,
         client: labrpc::Client,
@@ -219,7 +220,7 @@ impl RaftNode {
 
     /// Proposes `command`. Returns where it will be if it commits, or None
     /// if this node is not the leader (or is killed).
-    pub async fn start_command(&self, command: Vec<u8>) -> Option<(u64, u64)> {
+    pub async fn start(&self, command: Vec<u8>) -> Option<(u64, u64)> {
         if self.is_killed() {
             return None;
         }
