@@ -160,26 +160,26 @@
 //! ## Performance
 //!
 //! Measured with `cargo bench -p linearizability --bench check` (release, on the
-//! project's shared 2-core machine, so expect noise of +-20%); the histories
+//! project's shared 2-core machine: repeated runs differ by up to 2x); the histories
 //! come from [`synthetic`] (a simulated sequential store, so they are
 //! linearizable), 100 time units per operation at most:
 //!
 //! | history | time | search steps |
 //! |---|---|---|
-//! | 10 clients x 1000 ops, 100 keys, 2% unknown | 14 ms | 10.8 k |
-//! | 50 clients x 1000 ops, 20 keys | 243 ms | 469 k |
-//! | 15 clients x 200 ops, 5 keys, 2% unknown | 10 ms | 38.6 k |
+//! | 10 clients x 1000 ops, 100 keys, 2% unknown | 8 ms | 10.8 k |
+//! | 50 clients x 1000 ops, 20 keys | 284 ms | 469 k |
+//! | 15 clients x 200 ops, 5 keys, 2% unknown | 8 ms | 38.6 k |
 //!
 //! The named peer is the same search with the memo off (plain Wing-Gong,
 //! `CheckOptions { memoize: false }`), on one key, 25 operations per client:
 //!
 //! | history | memo | plain | plain / memo |
 //! |---|---|---|---|
-//! | linearizable, 4 clients | 72 us | 32 us | 0.45 (the memo's bookkeeping costs more than it saves) |
-//! | linearizable, 6 clients | 280 us | 402 us | 1.4 |
-//! | linearizable, 8 clients | 1.1 ms | 2.7 ms | 2.5 |
-//! | 10 operations per client, one impossible read, 3 clients | 46 us | 773 us | 17 |
-//! | 10 operations per client, one impossible read, 4 clients | 169 us | 169 ms | 1000 |
+//! | linearizable, 4 clients | 88 us | 63 us | 0.7 (the memo's bookkeeping costs more than it saves) |
+//! | linearizable, 6 clients | 319 us | 433 us | 1.4 |
+//! | linearizable, 8 clients | 0.91 ms | 2.5 ms | 2.8 |
+//! | 10 operations per client, one impossible read, 3 clients | 53 us | 1.06 ms | 20 |
+//! | 10 operations per client, one impossible read, 4 clients | 177 us | 215 ms | 1200 |
 //!
 //! On linearizable histories the search usually finds a witness early and the
 //! memo matters little; on violations the whole space must be exhausted, and the

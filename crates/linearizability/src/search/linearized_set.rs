@@ -1,8 +1,6 @@
 //! [`LinearizedSet`]: which operations of a partition are linearized so far, as
 //! a bitset with an incrementally maintained hash.
 
-use std::hash::{Hash, Hasher};
-
 /// A bitset over a partition's operations.
 ///
 /// Its hash is the XOR of a fixed pseudo-random key per member (Zobrist
@@ -48,6 +46,11 @@ impl LinearizedSet {
         self.hash ^= zobrist_key(operation);
     }
 
+    /// The incremental (Zobrist) hash of the members.
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
+
     /// A frozen copy for the memo.
     pub(crate) fn snapshot(&self) -> LinearizedSnapshot {
         LinearizedSnapshot {
@@ -64,9 +67,15 @@ pub(crate) struct LinearizedSnapshot {
     hash: u64,
 }
 
-impl Hash for LinearizedSnapshot {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
+impl LinearizedSnapshot {
+    /// The hash of the set it was taken from.
+    pub(crate) fn hash(&self) -> u64 {
+        self.hash
+    }
+
+    /// Whether it has the same members as `set` (the hash first, as a cheap filter).
+    pub(crate) fn matches(&self, set: &LinearizedSet) -> bool {
+        self.hash == set.hash && *self.words == *set.words
     }
 }
 

@@ -1,6 +1,8 @@
 //! [`search_partition`]: the Wing-Gong search with Lowe's memoization.
 
-use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+
+use hashbrown::{Equivalent, HashSet};
 
 use crate::budget::Budget;
 use crate::history::Operation;
@@ -35,10 +37,56 @@ struct Frame<S> {
 
 /// A configuration already explored without success: the same linearized set in
 /// the same state can only fail again (Lowe's memoization).
-#[derive(PartialEq, Eq, Hash)]
+#[derive(PartialEq, Eq)]
 struct MemoKey<S> {
     linearized: LinearizedSnapshot,
     state: S,
+}
+
+/// A borrowed view of a configuration, to look it up in the memo without
+/// copying the bitset or the state (most lookups that hit never need a copy).
+struct MemoProbe<'a, S> {
+    linearized: &'a LinearizedSet,
+    state: &'a S,
+}
+
+// The key and the probe must hash identically: the set's incremental hash, then
+// the state.
+impl<S: Hash> Hash for MemoKey<S> {
+    fn hash<H: Hasher>(&self, hasher: &mut H) {
+        hasher.write_u64(self.linearized.hash());
+        self.state.hash(hasher);
+    }
+}
+
+impl<S: Hash> Hash for MemoProbe<'_, S> {
+    fn hash<H: Hasher>(&self, hasher: &mut H) {
+        hasher.write_u64(self.linearized.hash());
+        self.state.hash(hasher);
+    }
+}
+
+impl<S: Eq> Equivalent<MemoKey<S>> for MemoProbe<'_, S> {
+    fn equivalent(&self, key: &MemoKey<S>) -> bool {
+        key.linearized.matches(self.linearized) && key.state == *self.state
+    }
+}
+
+/// Records a configuration in the memo; `false` if it was already there.
+fn remember<S: Clone + Eq + Hash>(
+    memo: &mut HashSet<MemoKey<S>, FxBuildHasher>,
+    linearized: &LinearizedSet,
+    state: &S,
+) -> bool {
+    let mut inserted = false;
+    memo.get_or_insert_with(&MemoProbe { linearized, state }, |probe| {
+        inserted = true;
+        MemoKey {
+            linearized: probe.linearized.snapshot(),
+            state: probe.state.clone(),
+        }
+    });
+    inserted
 }
 
 /// Searches one partition for a linearization.
@@ -96,11 +144,7 @@ pub(crate) fn search_partition<M: Model, B: Budget>(
                     continue;
                 };
                 linearized.insert(operation);
-                let unexplored = !memoize
-                    || memo.insert(MemoKey {
-                        linearized: linearized.snapshot(),
-                        state: next_state.clone(),
-                    });
+                let unexplored = !memoize || remember(&mut memo, &linearized, &next_state);
                 if !unexplored {
                     linearized.remove(operation);
                     continue;
