@@ -38,6 +38,8 @@ const COLUMN_WIDTH_MAX_PX: usize = 160;
 const ROW_HEIGHT_PX: usize = 28;
 const BAR_HEIGHT_PX: usize = 20;
 const LABEL_WIDTH_PX: usize = 90;
+/// Minimum distance between two time labels on the axis.
+const TIME_LABEL_SPACING_PX: usize = 80;
 const AXIS_HEIGHT_PX: usize = 24;
 /// Roughly how wide one character of the bar labels is, to shorten labels that
 /// would overflow their bar.
@@ -57,6 +59,7 @@ g.operation:hover rect { stroke-width: 3; }
 line.stuck { stroke: #b3261e; stroke-width: 2; }
 text.stuck { fill: #b3261e; font-weight: bold; }
 line.grid { stroke: #f0f0f0; }
+text.time { fill: #777; font-size: 10px; text-anchor: middle; }
 .legend span { display: inline-block; padding: 0 0.5em; margin-right: 0.5em; border: 1px solid #777; }
 ";
 
@@ -267,10 +270,23 @@ fn render_partition<M: Model>(
             ),
         );
     }
-    if let Some(stuck_return) = partition
+    // Time labels along the bottom, spaced so they do not overlap.
+    let label_every_columns = TIME_LABEL_SPACING_PX.div_ceil(column_width);
+    for time in times.iter().step_by(label_every_columns) {
+        push_line(
+            page,
+            format!(
+                "<text class=\"time\" x=\"{}\" y=\"{}\">{time}</text>",
+                x_of(*time),
+                height - 8
+            ),
+        );
+    }
+    let stuck_return = partition
         .stuck_at
-        .and_then(|index| operations[index].return_time())
-    {
+        .filter(|index| drawn.contains(index))
+        .and_then(|index| operations[index].return_time());
+    if let Some(stuck_return) = stuck_return {
         let x = x_of(stuck_return);
         let bottom = height - AXIS_HEIGHT_PX;
         push_line(

@@ -127,7 +127,7 @@
 //! ## The command line
 //!
 //! ```text
-//! linearizability check FILE [--timeout-ms N] [--html OUT]
+//! linearizability check FILE [--timeout-ms N] [--max-steps N] [--html OUT]
 //! ```
 //!
 //! Prints one line on stdout: the verdict, the sizes and the time taken. On a
@@ -137,8 +137,8 @@
 //! |---|---|
 //! | 0 | linearizable |
 //! | 1 | not linearizable |
-//! | 2 | unknown: the time budget (`--timeout-ms`, default 60000) ran out |
-//! | 3 | bad input: unreadable file, not JSON, missing or malformed field, return before call, unknown model or op (the message names the operation and the field) |
+//! | 2 | unknown: the budget ran out (`--timeout-ms`, default 60000; or `--max-steps`, which is deterministic) |
+//! | 3 | bad input: unreadable file, not JSON, missing or malformed field, return before call, unknown model or op (the message, on stderr, names the operation and the field); also bad arguments or an unwritable `--html` file |
 //!
 //! ## Using it from tests
 //!
