@@ -206,7 +206,16 @@ proptest! {
     #[test]
     fn register_checker_agrees_with_brute_force(history in small_register_history()) {
         let expected = verdict_from(brute_force_linearizable(&RegisterModel, &history));
-        prop_assert_eq!(check(&RegisterModel, &history, Unlimited).verdict, expected);
+        let result = check(&RegisterModel, &history, Unlimited);
+        prop_assert_eq!(result.verdict, expected);
+        if let Some(partition) = result.partitions.first()
+            && result.verdict == Verdict::Linearizable
+        {
+            prop_assert!(
+                is_valid_witness(&RegisterModel, &history, &partition.operations, &partition.linearization),
+                "bad witness {:?}", partition.linearization
+            );
+        }
     }
 
     #[test]
