@@ -18,11 +18,13 @@ pub struct Lru {
 }
 
 impl Policy for Lru {
+    #[inline]
     fn on_insert(&mut self, slot: SlotId, _key_hash: u64, _weight: u64) {
         self.links.ensure(slot);
         self.list.push_head(&mut self.links, slot);
     }
 
+    #[inline]
     fn on_hit(&mut self, slot: SlotId) {
         self.list.move_to_head(&mut self.links, slot);
     }

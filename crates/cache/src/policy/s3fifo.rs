@@ -187,6 +187,7 @@ impl S3Fifo {
 }
 
 impl Policy for S3Fifo {
+    #[inline]
     fn on_insert(&mut self, slot: SlotId, key_hash: u64, weight: u64) {
         let index = slot as usize;
         if self.slots.0.len() <= index {
@@ -212,10 +213,12 @@ impl Policy for S3Fifo {
         }
     }
 
+    #[inline]
     fn on_hit(&mut self, slot: SlotId) {
         self.state(slot).frequency.bump(FREQUENCY_MAX);
     }
 
+    #[inline]
     fn on_hit_shared(&self, slot: SlotId) -> bool {
         self.state(slot).frequency.bump(FREQUENCY_MAX);
         true

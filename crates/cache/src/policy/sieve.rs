@@ -40,6 +40,7 @@ impl Sieve {
 }
 
 impl Policy for Sieve {
+    #[inline]
     fn on_insert(&mut self, slot: SlotId, _key_hash: u64, _weight: u64) {
         if self.visited.len() <= slot as usize {
             self.visited.resize(slot as usize + 1);
@@ -49,10 +50,12 @@ impl Policy for Sieve {
         self.queue.push_head(&mut self.links, slot);
     }
 
+    #[inline]
     fn on_hit(&mut self, slot: SlotId) {
         self.visited.bump(slot as usize, 1);
     }
 
+    #[inline]
     fn on_hit_shared(&self, slot: SlotId) -> bool {
         self.visited.bump(slot as usize, 1);
         true

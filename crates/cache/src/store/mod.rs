@@ -36,7 +36,7 @@ pub const RECLAIM_PER_OP_DEFAULT: u64 = 8;
 /// What a store may hold and how it evicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreConfig {
-    /// Sum of [`Store::weight_bytes`] over entries never exceeds this after an
+    /// Sum of [`weight_bytes`] over entries never exceeds this after an
     /// operation.
     pub capacity_bytes: u64,
     /// Optional bound on the number of entries.
