@@ -1,1 +1,24 @@
-//! # sim-tests
+//! # sim-tests: the deterministic simulation suites
+//!
+//! One integration-test file per layer (`tests/labrpc.rs`, later
+//! `tests/raft.rs`, `tests/kvraft.rs`, ...), every test a `#[madsim::test]`
+//! whose names follow the MIT 6.5840 lab tests (see the shared TESTS.md), and
+//! the `swarm` binary, which runs a randomized fault mix per seed over every
+//! layer built so far and prints a report.
+//!
+//! Everything here runs only under the simulator:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --target-dir target/sim
+//! MADSIM_TEST_NUM=20 ...                   # twenty seeds per test
+//! MADSIM_TEST_SEED=1234 ...                # replay one seed exactly
+//! MADSIM_TEST_CHECK_DETERMINISM=1 ...      # run twice, compare every step
+//! ```
+//!
+//! A failing test prints its seed (madsim does) and a message that says what
+//! was expected and what was seen.
+
+#[cfg(madsim)]
+pub mod harness;
+#[cfg(madsim)]
+pub mod swarm;

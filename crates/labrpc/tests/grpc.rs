@@ -1,0 +1,248 @@
+//! The production transport on loopback: real tonic, real TCP.
+#![cfg(not(madsim))]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use labrpc::{Client, ClientConfig, Router, Rpc, RpcError, Server, ServerConfig};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize)]
+struct Echo(String);
+impl Rpc for Echo {
+    const NAME: &'static str = "test.Echo";
+    type Reply = String;
+}
+
+/// Asks for a reply of the given size.
+#[derive(Serialize, Deserialize)]
+struct Blob(usize);
+impl Rpc for Blob {
+    const NAME: &'static str = "test.Blob";
+    type Reply = Vec<u8>;
+}
+
+/// Sleeps a little while counting how many calls run at once.
+#[derive(Serialize, Deserialize)]
+struct Slow(u64);
+impl Rpc for Slow {
+    const NAME: &'static str = "test.Slow";
+    type Reply = u64;
+}
+
+#[derive(Serialize, Deserialize)]
+struct Unregistered;
+impl Rpc for Unregistered {
+    const NAME: &'static str = "test.Unregistered";
+    type Reply = ();
+}
+
+#[derive(Default)]
+struct Concurrency {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+fn router(concurrency: Arc<Concurrency>) -> Router {
+    let mut router = Router::new();
+    router
+        .add(|Echo(text): Echo| async move { text })
+        .add(|Blob(size_bytes): Blob| async move { vec![7u8; size_bytes] })
+        .add(move |Slow(value): Slow| {
+            let concurrency = Arc::clone(&concurrency);
+            async move {
+                let now = concurrency.now.fetch_add(1, Ordering::SeqCst) + 1;
+                concurrency.max.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                concurrency.now.fetch_sub(1, Ordering::SeqCst);
+                value * 2
+            }
+        });
+    router
+}
+
+async fn start(addr: SocketAddr, config: ServerConfig) -> (Server, Arc<Concurrency>) {
+    let concurrency = Arc::new(Concurrency::default());
+    let server = Server::start(addr, router(Arc::clone(&concurrency)), config)
+        .await
+        .expect("server starts");
+    (server, concurrency)
+}
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+#[tokio::test]
+async fn call_round_trips_a_typed_request() {
+    let (server, _) = start(loopback(), ServerConfig::default()).await;
+    let client = Client::default();
+    let reply = client
+        .call(server.local_addr(), &Echo("hello".into()))
+        .await;
+    assert_eq!(reply, Ok("hello".to_string()));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burst_of_1000_concurrent_calls_all_succeed_within_the_in_flight_bound() {
+    let (server, concurrency) = start(loopback(), ServerConfig::default()).await;
+    let max_in_flight_per_peer = 32;
+    let client = Client::new(ClientConfig {
+        max_in_flight_per_peer,
+        timeout: Duration::from_secs(30),
+        ..ClientConfig::default()
+    });
+    let peer = server.local_addr();
+    let calls: Vec<_> = (0..1000u64)
+        .map(|value| {
+            let client = client.clone();
+            tokio::spawn(async move { (value, client.call(peer, &Slow(value)).await) })
+        })
+        .collect();
+    for call in calls {
+        let (value, reply) = call.await.unwrap();
+        assert_eq!(reply, Ok(value * 2), "call {value}");
+    }
+    let max_seen = concurrency.max.load(Ordering::SeqCst);
+    assert!(
+        max_seen <= max_in_flight_per_peer,
+        "server saw {max_seen} concurrent calls, bound is {max_in_flight_per_peer}"
+    );
+    assert!(
+        max_seen > 1,
+        "calls never overlapped: the burst ran one at a time"
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn dead_peer_is_an_error_within_the_deadline() {
+    // Reserve a port, then free it: nothing listens there.
+    let listener = std::net::TcpListener::bind(loopback()).unwrap();
+    let dead = listener.local_addr().unwrap();
+    drop(listener);
+
+    let client = Client::default();
+    let timeout = Duration::from_millis(500);
+    let started = tokio::time::Instant::now();
+    let result = client
+        .call_with_timeout(dead, &Echo("anyone?".into()), timeout)
+        .await;
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(
+            result,
+            Err(RpcError::Unreachable { .. } | RpcError::Timeout { .. })
+        ),
+        "expected unreachable or timeout, got {result:?}"
+    );
+    assert!(
+        elapsed <= timeout + Duration::from_millis(200),
+        "took {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn restarted_peer_is_reachable_again() {
+    let (server, _) = start(loopback(), ServerConfig::default()).await;
+    let addr = server.local_addr();
+    let client = Client::default();
+    assert_eq!(
+        client.call(addr, &Echo("one".into())).await,
+        Ok("one".into())
+    );
+
+    server.shutdown().await.unwrap();
+    let down = client
+        .call_with_timeout(addr, &Echo("two".into()), Duration::from_millis(300))
+        .await;
+    assert!(
+        down.is_err(),
+        "call to a stopped server succeeded: {down:?}"
+    );
+
+    let (server, _) = start(addr, ServerConfig::default()).await;
+    // The client reconnects on its own; give the new listener a few tries.
+    let mut reply = Err(None);
+    for _attempt in 0..50 {
+        match client.call(addr, &Echo("three".into())).await {
+            Ok(text) => {
+                reply = Ok(text);
+                break;
+            }
+            Err(error) => {
+                reply = Err(Some(error));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    assert_eq!(reply, Ok("three".to_string()));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn oversize_messages_are_refused_on_both_sides_and_nothing_else_breaks() {
+    let limit_bytes = 64 * 1024;
+    let (server, _) = start(
+        loopback(),
+        ServerConfig {
+            max_message_bytes: limit_bytes,
+        },
+    )
+    .await;
+    let addr = server.local_addr();
+
+    // The client's own limit: refused before sending.
+    let small_client = Client::new(ClientConfig {
+        max_message_bytes: limit_bytes,
+        ..ClientConfig::default()
+    });
+    let big = "x".repeat(limit_bytes + 1);
+    match small_client.call(addr, &Echo(big.clone())).await {
+        Err(RpcError::TooLarge { detail, .. }) => assert!(detail.contains("client"), "{detail}"),
+        other => panic!("expected TooLarge from the client, got {other:?}"),
+    }
+
+    // The server's limit: a client with a larger limit sends, the server refuses.
+    let big_client = Client::default();
+    match big_client.call(addr, &Echo(big)).await {
+        Err(RpcError::TooLarge { detail, .. }) => assert!(detail.contains("server"), "{detail}"),
+        other => panic!("expected TooLarge from the server, got {other:?}"),
+    }
+
+    // A reply over the server's limit is replaced by an error.
+    match big_client.call(addr, &Blob(limit_bytes * 2)).await {
+        Err(RpcError::TooLarge { detail, .. }) => assert!(detail.contains("reply"), "{detail}"),
+        other => panic!("expected TooLarge for the reply, got {other:?}"),
+    }
+
+    // Everything else still works, on both clients.
+    assert_eq!(
+        small_client.call(addr, &Echo("ok".into())).await,
+        Ok("ok".into())
+    );
+    assert_eq!(big_client.call(addr, &Blob(10)).await, Ok(vec![7u8; 10]));
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn unknown_method_is_a_clear_error() {
+    let (server, _) = start(loopback(), ServerConfig::default()).await;
+    let result = Client::default()
+        .call(server.local_addr(), &Unregistered)
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(RpcError::NoSuchMethod {
+                method: "test.Unregistered",
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    server.shutdown().await.unwrap();
+}
