@@ -33,12 +33,14 @@ fn main() {
             let mut runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             runtime.set_time_limit(Duration::from_secs(120));
-            runtime.block_on(sim_tests::swarm::labrpc_scenario::run())
+            runtime.block_on(sim_tests::swarm::run_all())
         });
         match outcome {
-            Ok(report) => {
-                println!("{report}");
-                if !report.passed() {
+            Ok(reports) => {
+                for report in &reports {
+                    println!("{report}");
+                }
+                if !reports.iter().all(sim_tests::swarm::Report::passed) {
                     failed_seeds.push(seed);
                 }
             }
