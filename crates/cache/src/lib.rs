@@ -89,12 +89,22 @@
 //! | 2 | 2.96 M ops/s | 4.59 M ops/s | 0.23 M ops/s | 0.64x | 12.7x |
 //!
 //! Hit ratio over the whole 2M-request trace from cold: distcache 0.7712,
-//! quick_cache 0.7716, moka 0.7688. So the near cache has at least moka's hit
-//! ratio, but the throughput goal (at least quick_cache's) is **not
-//! met**: it runs at about 0.64-0.74x of quick_cache. Profiles show the gap is
-//! memory misses on the index + slab two-step (lookup and eviction), not
-//! locking; closing it needs a denser entry layout. The load average was 8-9
-//! on 2 cores while these ran, so the 2-thread figures are especially noisy.
+//! quick_cache 0.7716, moka 0.7688.
+//!
+//! Because other builds shared the 2 cores (load average 7-9), the same
+//! comparison also runs interleaved, round by round, in
+//! `cargo run --release -p cache --example near-speed` (cold cache, whole
+//! trace, one thread): per-round ratios were 0.72-0.83 and best-of-5 was
+//! 7.06 M vs 8.71 M ops/s (0.81x).
+//!
+//! So the near cache has at least moka's hit ratio and 12-14x moka's
+//! throughput, but the throughput goal (at least quick_cache's) is
+//! **not met**: it runs at about 0.65-0.8x of quick_cache. Profiles (perf)
+//! put the gap in memory misses, not locking: a hit reads the index's control
+//! bytes, its slot id, the slab entry and the policy's per-slot record (four
+//! cache lines; quick_cache keeps its hit counter in the entry, so three), and
+//! a miss also probes the ghost table, which quick_cache folds into its main
+//! map. Moving the hit counter into the slab entry is the next step.
 //!
 //! Store, single thread, same workload with 8-byte keys and values, capacity
 //! 100k entries (`cargo bench -p cache --bench store -- --quick`):
