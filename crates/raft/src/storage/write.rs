@@ -43,7 +43,12 @@ impl<'a> StorageWrite<'a> {
             state.snapshot = Some(snapshot.clone());
         }
         if let Some(first) = self.entries.first() {
-            state.entries.retain(|e| e.index < first.index);
+            // Stored entries are consecutive: cut at the position of the
+            // first new index (validated above to be within or just past).
+            let kept = state.entries.first().map_or(0, |stored_first| {
+                (first.index.saturating_sub(stored_first.index) as usize).min(state.entries.len())
+            });
+            state.entries.truncate(kept);
             state.entries.extend_from_slice(self.entries);
         }
         if let Some(hard_state) = self.hard_state {
