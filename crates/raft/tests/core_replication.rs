@@ -5,7 +5,8 @@ mod fixture;
 
 use fixture::*;
 use raft::core::{
-    AppendEntriesReply, Conflict, Heartbeat, MessageBody, ProgressState, RawNode, Role,
+    AppendEntriesReply, Conflict, Heartbeat, HeartbeatReply, MessageBody, ProgressState, RawNode,
+    Role,
 };
 
 fn only_reply(node: &mut RawNode) -> AppendEntriesReply {
@@ -137,13 +138,21 @@ fn heartbeat_commits_and_restarts_the_election_timer() {
         0,
         1,
         1,
-        MessageBody::Heartbeat(Heartbeat { commit_index: 2 }),
+        MessageBody::Heartbeat(Heartbeat {
+            commit_index: 2,
+            read_id: 0,
+        }),
     ))
     .unwrap();
     let ready = take_ready(&mut node);
     assert_eq!(
         ready.messages,
-        vec![message(1, 0, 1, MessageBody::HeartbeatReply)]
+        vec![message(
+            1,
+            0,
+            1,
+            MessageBody::HeartbeatReply(HeartbeatReply { read_id: 0 })
+        )]
     );
     assert_eq!(ready.committed_entries, vec![entry(1, 1), entry(2, 1)]);
     tick_times(&mut node, ELECTION_TICKS - 1);
@@ -415,9 +424,12 @@ fn stalled_pipeline_falls_back_to_probe_at_the_heartbeat() {
         ProgressState::Probe { paused: true }
     );
     assert!(
-        messages
-            .iter()
-            .any(|m| m.to == 2 && m.body == MessageBody::Heartbeat(Heartbeat { commit_index: 1 })),
+        messages.iter().any(|m| m.to == 2
+            && m.body
+                == MessageBody::Heartbeat(Heartbeat {
+                    commit_index: 1,
+                    read_id: 0
+                })),
         "the healthy follower gets a plain heartbeat carrying its commit: {messages:?}"
     );
 }

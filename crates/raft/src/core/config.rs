@@ -40,6 +40,8 @@ pub struct Config {
     pub max_uncommitted_entries: u64,
     /// At most this many committed entries in one `Ready`.
     pub max_committed_entries_per_ready: usize,
+    /// `read_index` refuses new reads while this many await confirmation.
+    pub max_pending_reads: usize,
     /// A snapshot sent to a follower that has not answered is sent again after
     /// this many ticks.
     pub snapshot_retry_ticks: u64,
@@ -63,6 +65,7 @@ impl Config {
             max_inflight_messages: 8,
             max_uncommitted_entries: 1 << 16,
             max_committed_entries_per_ready: 1024,
+            max_pending_reads: 4096,
             snapshot_retry_ticks: 30,
             noop_on_election: false,
         }

@@ -28,7 +28,7 @@ pub enum MessageBody {
     AppendEntries(AppendEntries),
     AppendEntriesReply(AppendEntriesReply),
     Heartbeat(Heartbeat),
-    HeartbeatReply,
+    HeartbeatReply(HeartbeatReply),
     InstallSnapshot(InstallSnapshot),
     InstallSnapshotReply(InstallSnapshotReply),
 }
@@ -103,6 +103,15 @@ pub struct Heartbeat {
     /// `min(leader commit, follower's match index)`: safe for the follower to
     /// commit because its log matches the leader's up to there.
     pub commit_index: u64,
+    /// The newest read-index request the leader wants confirmed (0: none);
+    /// echoed in the reply.
+    pub read_id: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatReply {
+    /// The `read_id` of the heartbeat answered.
+    pub read_id: u64,
 }
 
 /// The leader sends its snapshot to a follower whose next entry was

@@ -9,6 +9,7 @@ mod log;
 mod message;
 mod progress;
 mod raw_node;
+mod read_only;
 mod ready;
 mod replication;
 
@@ -16,9 +17,10 @@ pub use config::{Config, TICK_INTERVAL_MS};
 pub use entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
 pub use log::RaftLog;
 pub use message::{
-    AppendEntries, AppendEntriesReply, Conflict, Heartbeat, InstallSnapshot, InstallSnapshotReply,
-    Message, MessageBody, RequestVote, RequestVoteReply,
+    AppendEntries, AppendEntriesReply, Conflict, Heartbeat, HeartbeatReply, InstallSnapshot,
+    InstallSnapshotReply, Message, MessageBody, RequestVote, RequestVoteReply,
 };
 pub use progress::{Progress, ProgressState};
-pub use raw_node::{ProposeError, RawNode, Role, SnapshotError, StepError};
+pub use raw_node::{ProposeError, RawNode, ReadIndexError, Role, SnapshotError, StepError};
+pub use read_only::ReadState;
 pub use ready::{Ready, ReadySnapshot};

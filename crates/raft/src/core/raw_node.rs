@@ -14,9 +14,11 @@ use super::config::Config;
 use super::entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
 use super::log::RaftLog;
 use super::message::{
-    AppendEntriesReply, InstallSnapshotReply, Message, MessageBody, RequestVoteReply,
+    AppendEntriesReply, Heartbeat, HeartbeatReply, InstallSnapshotReply, Message, MessageBody,
+    RequestVoteReply,
 };
 use super::progress::Progress;
+use super::read_only::ReadOnly;
 use super::ready::{Ready, ReadySnapshot};
 
 /// A node's role in its current term.
@@ -46,6 +48,22 @@ pub enum StepError {
     WrongRecipient { to: NodeId, this: NodeId },
     #[error("message from node {from}, which is not a peer of this group")]
     UnknownSender { from: NodeId },
+}
+
+/// Why `read_index` refused a read. Nothing is pending for it.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum ReadIndexError {
+    #[error("not the leader in term {term} (leader hint: {leader_hint:?})")]
+    NotLeader {
+        term: u64,
+        leader_hint: Option<NodeId>,
+    },
+    /// A new leader does not know the commit index until an entry of its own
+    /// term commits (with `Config::noop_on_election` that is at once).
+    #[error("leader of term {term} has not committed an entry of its term yet; retry")]
+    LeaderNotReady { term: u64 },
+    #[error("{pending} reads await confirmation (limit {limit}); retry later")]
+    TooManyPendingReads { pending: usize, limit: usize },
 }
 
 /// Why `snapshot` refused the service's snapshot.
@@ -78,6 +96,8 @@ pub struct RawNode {
     /// Leader: one entry per other peer.
     pub(super) progress: BTreeMap<NodeId, Progress>,
     pub(super) messages: Vec<Message>,
+    /// Leader: reads awaiting confirmation.
+    pub(super) read_only: ReadOnly,
     pending_snapshot: Option<ReadySnapshot>,
     saved_hard_state: HardState,
     ready_outstanding: bool,
@@ -115,6 +135,7 @@ impl RawNode {
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
             messages: Vec::new(),
+            read_only: ReadOnly::default(),
             pending_snapshot,
             saved_hard_state: state.hard_state,
             ready_outstanding: false,
@@ -249,7 +270,7 @@ impl RawNode {
                 self.handle_append_entries_reply(from, &reply)
             }
             MessageBody::Heartbeat(heartbeat) => self.handle_heartbeat(from, &heartbeat),
-            MessageBody::HeartbeatReply => self.handle_heartbeat_reply(from),
+            MessageBody::HeartbeatReply(reply) => self.handle_heartbeat_reply(from, &reply),
             MessageBody::InstallSnapshot(request) => self.handle_install_snapshot(from, request),
             MessageBody::InstallSnapshotReply(reply) => {
                 self.handle_install_snapshot_reply(from, &reply)
@@ -273,13 +294,15 @@ impl RawNode {
                     conflict: None,
                 })
             }
-            MessageBody::Heartbeat(_) => MessageBody::HeartbeatReply,
+            MessageBody::Heartbeat(heartbeat) => MessageBody::HeartbeatReply(HeartbeatReply {
+                read_id: heartbeat.read_id,
+            }),
             MessageBody::InstallSnapshot(_) => {
                 MessageBody::InstallSnapshotReply(InstallSnapshotReply { match_index: 0 })
             }
             MessageBody::RequestVoteReply(_)
             | MessageBody::AppendEntriesReply(_)
-            | MessageBody::HeartbeatReply
+            | MessageBody::HeartbeatReply(_)
             | MessageBody::InstallSnapshotReply(_) => return,
         };
         self.send(message.from, body);
@@ -305,6 +328,7 @@ impl RawNode {
         self.leader_id = leader;
         self.votes.clear();
         self.progress.clear();
+        self.read_only.clear_pending();
         if reset_timer || was_leader {
             self.reset_election_timer();
         }
@@ -342,6 +366,45 @@ impl RawNode {
             data,
         });
         Ok((index, self.term))
+    }
+
+    /// Asks for a linearizable read point (see `read_only.rs`). When a
+    /// majority confirms this node still leads, a later `Ready` carries a
+    /// [`super::ReadState`] with `context` and the index the service must
+    /// have applied before serving the read. If leadership is lost first, the
+    /// read is dropped; the caller retries after a timeout.
+    pub fn read_index(&mut self, context: Vec<u8>) -> Result<(), ReadIndexError> {
+        if self.role != Role::Leader {
+            return Err(ReadIndexError::NotLeader {
+                term: self.term,
+                leader_hint: self.leader_id,
+            });
+        }
+        let commit_index = self.log.commit_index();
+        if self.log.term_at(commit_index) != Some(self.term) {
+            return Err(ReadIndexError::LeaderNotReady { term: self.term });
+        }
+        let pending = self.read_only.pending_count();
+        if pending >= self.config.max_pending_reads {
+            return Err(ReadIndexError::TooManyPendingReads {
+                pending,
+                limit: self.config.max_pending_reads,
+            });
+        }
+        if self.quorum() == 1 {
+            self.read_only.confirm_now(commit_index, context);
+            return Ok(());
+        }
+        let read_id = self.read_only.add(commit_index, context, self.config.id);
+        for peer in self.other_peers() {
+            let match_index = self.progress[&peer].match_index;
+            let heartbeat = Heartbeat {
+                commit_index: commit_index.min(match_index),
+                read_id,
+            };
+            self.send(peer, MessageBody::Heartbeat(heartbeat));
+        }
+        Ok(())
     }
 
     /// The service saved its state through `index` (which it has applied):
@@ -383,6 +446,7 @@ impl RawNode {
             || !self.log.unstable_entries().is_empty()
             || self.log.applied_index() < self.log.commit_index()
             || self.has_appends_to_send()
+            || self.read_only.has_confirmed()
     }
 
     /// Collects what the driver must persist, send and apply (see [`Ready`]).
@@ -407,6 +471,7 @@ impl RawNode {
             committed_entries: self
                 .log
                 .entries_to_apply(self.config.max_committed_entries_per_ready),
+            read_states: self.read_only.take_confirmed(),
         };
         self.ready_outstanding = true;
         ready

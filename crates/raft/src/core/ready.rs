@@ -2,6 +2,7 @@
 
 use super::entry::{Entry, HardState, Snapshot};
 use super::message::Message;
+use super::read_only::ReadState;
 
 /// Everything the core asks its driver to do, in one batch. The driver must,
 /// in this order:
@@ -27,6 +28,9 @@ pub struct Ready {
     pub messages: Vec<Message>,
     /// Committed entries to apply, consecutive, after the snapshot if any.
     pub committed_entries: Vec<Entry>,
+    /// Reads confirmed by a majority (see `RawNode::read_index`): answer
+    /// each once the service has applied through its index.
+    pub read_states: Vec<ReadState>,
 }
 
 impl Ready {

@@ -3,8 +3,8 @@
 
 use super::entry::NodeId;
 use super::message::{
-    AppendEntries, AppendEntriesReply, Conflict, Heartbeat, InstallSnapshot, InstallSnapshotReply,
-    MessageBody,
+    AppendEntries, AppendEntriesReply, Conflict, Heartbeat, HeartbeatReply, InstallSnapshot,
+    InstallSnapshotReply, MessageBody,
 };
 use super::progress::{Progress, ProgressState};
 use super::raw_node::{RawNode, Role};
@@ -60,9 +60,18 @@ impl RawNode {
                 ProgressState::Snapshot { .. } => true,
             };
             progress.acked_since_heartbeat = false;
-            if send_heartbeat {
+            // Reads waiting for confirmation need an answer from every
+            // follower we can get one from, probing or not.
+            let read_id = self.read_only.newest_pending_id();
+            if send_heartbeat || read_id != 0 {
                 let commit_index = commit_index.min(progress.match_index);
-                self.send(peer, MessageBody::Heartbeat(Heartbeat { commit_index }));
+                self.send(
+                    peer,
+                    MessageBody::Heartbeat(Heartbeat {
+                        commit_index,
+                        read_id,
+                    }),
+                );
             }
         }
     }
@@ -276,17 +285,18 @@ impl RawNode {
         // The leader sends at most our match index, which we hold.
         let commit_index = heartbeat.commit_index.min(self.log.last_index());
         self.log.commit_to(commit_index);
-        self.send(leader, MessageBody::HeartbeatReply);
+        let reply = HeartbeatReply {
+            read_id: heartbeat.read_id,
+        };
+        self.send(leader, MessageBody::HeartbeatReply(reply));
     }
 
-    pub(super) fn handle_heartbeat_reply(&mut self, peer: NodeId) {
-        if self.role != Role::Leader {
+    pub(super) fn handle_heartbeat_reply(&mut self, peer: NodeId, reply: &HeartbeatReply) {
+        if self.role != Role::Leader || reply.read_id == 0 {
             return;
         }
-        debug_assert!(
-            self.progress.contains_key(&peer),
-            "heartbeat reply from unknown peer {peer}"
-        );
+        let quorum = self.quorum();
+        self.read_only.acknowledge(peer, reply.read_id, quorum);
     }
 
     /// Follower side of InstallSnapshot (paper section 7).

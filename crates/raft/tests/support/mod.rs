@@ -99,6 +99,7 @@ pub struct Cluster {
     leaders: BTreeMap<u64, NodeId>,
     next_command: u64,
     pub messages_delivered: u64,
+    pub reads_confirmed: u64,
 }
 
 impl Cluster {
@@ -141,6 +142,7 @@ impl Cluster {
             leaders: BTreeMap::new(),
             next_command: 0,
             messages_delivered: 0,
+            reads_confirmed: 0,
         }
     }
 
@@ -251,6 +253,20 @@ impl Cluster {
                 }
                 for entry in &ready.committed_entries {
                     self.apply_entry(id, entry);
+                }
+                for read in &ready.read_states {
+                    // Linearizable read: everything committed anywhere
+                    // before the read was asked must be at or below its index.
+                    let committed_before =
+                        u64::from_le_bytes(read.context[..8].try_into().expect("8 bytes"));
+                    if read.index < committed_before {
+                        self.fail(format!(
+                            "read index: node {id} confirmed a read at {} but {committed_before} was \
+                             committed before it was asked",
+                            read.index
+                        ));
+                    }
+                    self.reads_confirmed += 1;
                 }
                 let node = self.nodes[id].as_mut().expect("still alive");
                 node.advance(ready);
@@ -406,6 +422,22 @@ impl Cluster {
             }
         }
         accepted
+    }
+
+    /// Asks every node that believes it leads for a read point, recording
+    /// the highest commit index anywhere at this moment.
+    pub fn read_at_leaders(&mut self) {
+        let committed_anywhere = self
+            .nodes
+            .iter()
+            .flatten()
+            .map(|n| n.log().commit_index())
+            .max()
+            .unwrap_or(0);
+        for node in self.nodes.iter_mut().flatten().filter(|n| n.is_leader()) {
+            // Refusals (not ready, too many pending) are fine here.
+            let _ = node.read_index(committed_anywhere.to_le_bytes().to_vec());
+        }
     }
 
     pub fn leaders(&self) -> Vec<NodeId> {

@@ -1,0 +1,109 @@
+//! Linearizable reads without writing to the log (Raft paper section 8,
+//! "ReadIndex" in etcd/raft and the Raft thesis 6.4).
+//!
+//! A leader serving a read must be sure it is still the leader. It notes its
+//! commit index, sends a heartbeat carrying the read's id, and once a
+//! majority answered that heartbeat (or a later one), no other leader can
+//! have committed anything it has not: the read is answered as a
+//! [`ReadState`], and the service serves it once it has applied through
+//! `ReadState::index`.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::entry::NodeId;
+
+/// A read confirmed by a majority: serve it once the service has applied
+/// through `index`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadState {
+    pub index: u64,
+    /// What the caller passed to `read_index`, to match the answer.
+    pub context: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct PendingRead {
+    id: u64,
+    index: u64,
+    context: Vec<u8>,
+    /// Peers (the leader included) that answered a heartbeat sent after this
+    /// read arrived.
+    acknowledged_by: BTreeSet<NodeId>,
+}
+
+/// The leader's reads waiting for confirmation, oldest first.
+#[derive(Debug, Default)]
+pub(super) struct ReadOnly {
+    /// Ids grow for the node's whole life, so an answer to a heartbeat of an
+    /// earlier leadership can never confirm a newer read.
+    last_id: u64,
+    pending: VecDeque<PendingRead>,
+    confirmed: Vec<ReadState>,
+}
+
+impl ReadOnly {
+    pub(super) fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The id to put in heartbeats (0: nothing pending).
+    pub(super) fn newest_pending_id(&self) -> u64 {
+        self.pending.back().map_or(0, |read| read.id)
+    }
+
+    /// Registers a read at `index`; returns its id.
+    pub(super) fn add(&mut self, index: u64, context: Vec<u8>, leader: NodeId) -> u64 {
+        self.last_id += 1;
+        let acknowledged_by = BTreeSet::from([leader]);
+        self.pending.push_back(PendingRead {
+            id: self.last_id,
+            index,
+            context,
+            acknowledged_by,
+        });
+        self.last_id
+    }
+
+    /// A read the leader alone confirms (a group of one).
+    pub(super) fn confirm_now(&mut self, index: u64, context: Vec<u8>) {
+        self.confirmed.push(ReadState { index, context });
+    }
+
+    /// `peer` answered the heartbeat carrying `read_id`: that confirms every
+    /// read up to that id. Reads with a majority move to `confirmed`, in
+    /// order.
+    pub(super) fn acknowledge(&mut self, peer: NodeId, read_id: u64, quorum: usize) {
+        for read in self
+            .pending
+            .iter_mut()
+            .take_while(|read| read.id <= read_id)
+        {
+            read.acknowledged_by.insert(peer);
+        }
+        while self
+            .pending
+            .front()
+            .is_some_and(|read| read.acknowledged_by.len() >= quorum)
+        {
+            let read = self.pending.pop_front().expect("front exists");
+            self.confirmed.push(ReadState {
+                index: read.index,
+                context: read.context,
+            });
+        }
+    }
+
+    pub(super) fn has_confirmed(&self) -> bool {
+        !self.confirmed.is_empty()
+    }
+
+    pub(super) fn take_confirmed(&mut self) -> Vec<ReadState> {
+        std::mem::take(&mut self.confirmed)
+    }
+
+    /// Leadership lost: pending reads can no longer be confirmed; they are
+    /// dropped (callers time out and retry at the new leader).
+    pub(super) fn clear_pending(&mut self) {
+        self.pending.clear();
+    }
+}
