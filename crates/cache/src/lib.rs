@@ -99,12 +99,16 @@
 //!
 //! So the near cache has at least moka's hit ratio and 12-14x moka's
 //! throughput, but the throughput goal (at least quick_cache's) is
-//! **not met**: it runs at about 0.65-0.8x of quick_cache. Profiles (perf)
-//! put the gap in memory misses, not locking: a hit reads the index's control
-//! bytes, its slot id, the slab entry and the policy's per-slot record (four
-//! cache lines; quick_cache keeps its hit counter in the entry, so three), and
-//! a miss also probes the ghost table, which quick_cache folds into its main
-//! map. Moving the hit counter into the slab entry is the next step.
+//! **not met** on average: it ran at about 0.65-0.95x of quick_cache
+//! depending on the run (a later interleaved run gave best-of-5 ratios of
+//! 0.91, 0.77 and 0.96). Profiles (perf) put the gap in memory misses, not
+//! locking: a hit reads the index's control bytes, its slot id, the slab
+//! entry and the policy's per-slot record, and a miss also probes the ghost
+//! table, which quick_cache folds into its main map. Moving the hit counter
+//! into the slab entry was tried and measured slower (best-of-5 ratios 0.58,
+//! 0.84, 0.68 against 0.91, 0.77, 0.96 in the same interleaved session),
+//! because eviction walks then touch two records per slot; it was dropped.
+//! Folding the ghost into the index is the next thing to try.
 //!
 //! Store, single thread, same workload with 8-byte keys and values, capacity
 //! 100k entries (`cargo bench -p cache --bench store -- --quick`):
