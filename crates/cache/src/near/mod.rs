@@ -39,7 +39,9 @@ const SHARD_WEIGHT_MIN: u64 = 64;
 /// How a near cache is sized.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NearCacheConfig {
-    /// Total weight (entries, if every entry weighs 1) across shards.
+    /// Total weight (entries, if every entry weighs 1) across shards. It is
+    /// split evenly and rounded up, so the cache may hold up to
+    /// `shards - 1` more; one entry may weigh at most one shard's share.
     pub capacity_weight: u64,
     /// Requested shard count; rounded down to a power of two and reduced so
     /// every shard holds at least `SHARD_WEIGHT_MIN`.
