@@ -16,7 +16,7 @@
 //!   seam (tokio, or madsim under `--cfg madsim`), talks to peers through
 //!   `labrpc`, and offers the 6.5840 API: [`node::RaftNode::make`],
 //!   `start(command) -> Option<(index, term)>`, `state() -> (term,
-//!   is_leader)`, `snapshot(index, data)`, `kill()`, and
+//!   is_leader)`, `snapshot(index, data)`, `read_index()`, `kill()`, and
 //!   [`node::ApplyMsg`]s on a bounded channel.
 //!
 //! ## The loop
@@ -76,7 +76,10 @@
 //!   by entries and bytes per message), and several batches per follower
 //!   may be in flight (bounded); a rejection or a stalled pipeline falls
 //!   back to probing. See `core/progress.rs`.
-//! - Bounds: uncommitted entries, entries per message and per `Ready`,
+//! - ReadIndex reads (paper section 8): `read_index(context)` confirms
+//!   leadership with one heartbeat round and hands back the index a read
+//!   must wait for, without writing to the log. See `core/read_only.rs`.
+//! - Bounds: uncommitted entries, pending reads, entries per message and per `Ready`,
 //!   batches in flight, snapshot retries.
 //!
 //! ## Tests
@@ -95,7 +98,7 @@
 //!
 //! ## Status
 //!
-//! Not yet: `read_index`, PreVote/CheckQuorum, leadership transfer,
+//! Not yet: PreVote/CheckQuorum, leadership transfer,
 //! membership change, and the simulation suites in
 //! `sim-tests/tests/raft.rs`.
 

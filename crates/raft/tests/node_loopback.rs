@@ -117,7 +117,20 @@ async fn three_nodes_elect_agree_and_survive_a_leader_kill() {
             );
         }
     }
+    let read_index = group.nodes[leader]
+        .read_index()
+        .await
+        .expect("the leader confirms a read");
+    assert!(
+        read_index >= 10,
+        "a read sees every acknowledged write: read index {read_index}"
+    );
     let follower = (leader + 1) % 3;
+    assert_eq!(
+        group.nodes[follower].read_index().await,
+        None,
+        "followers refuse reads"
+    );
     assert_eq!(
         group.nodes[follower].start(vec![0]).await,
         None,

@@ -29,6 +29,10 @@ pub(super) struct EventLoop<S> {
     rpc_slots: Vec<Arc<Semaphore>>,
     /// Handlers waiting for the core's reply, per requesting peer, in order.
     responders: BTreeMap<NodeId, VecDeque<oneshot::Sender<Option<Message>>>>,
+    /// Callers of `read_index` waiting for confirmation, by read id (bounded
+    /// by the core's `max_pending_reads`; dropped when leadership is lost).
+    read_waiters: BTreeMap<u64, oneshot::Sender<Option<u64>>>,
+    next_read_id: u64,
     events_sender: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
     apply: mpsc::Sender<ApplyMsg>,
@@ -60,6 +64,8 @@ impl<S: Storage + 'static> EventLoop<S> {
             rpc_timeout: config.rpc_timeout,
             rpc_slots,
             responders: BTreeMap::new(),
+            read_waiters: BTreeMap::new(),
+            next_read_id: 0,
             events_sender,
             events,
             apply,
@@ -127,6 +133,18 @@ impl<S: Storage + 'static> EventLoop<S> {
             Event::Propose { command, reply } => {
                 let _ = reply.send(self.core.propose(command).ok());
             }
+            Event::ReadIndex { reply } => {
+                self.next_read_id += 1;
+                let read_id = self.next_read_id;
+                match self.core.read_index(read_id.to_le_bytes().to_vec()) {
+                    Ok(()) => {
+                        self.read_waiters.insert(read_id, reply);
+                    }
+                    Err(_) => {
+                        let _ = reply.send(None);
+                    }
+                }
+            }
         }
     }
 
@@ -157,8 +175,23 @@ impl<S: Storage + 'static> EventLoop<S> {
             for message in std::mem::take(&mut ready.messages) {
                 self.dispatch(message);
             }
+            for read in std::mem::take(&mut ready.read_states) {
+                let read_id = u64::from_le_bytes(
+                    read.context
+                        .as_slice()
+                        .try_into()
+                        .expect("read contexts are 8-byte ids"),
+                );
+                if let Some(waiter) = self.read_waiters.remove(&read_id) {
+                    let _ = waiter.send(Some(read.index));
+                }
+            }
             self.apply(&ready).await;
             self.core.advance(ready);
+        }
+        if !self.core.is_leader() {
+            // The core dropped its pending reads; so do we (callers get None).
+            self.read_waiters.clear();
         }
         Ok(())
     }

@@ -113,6 +113,9 @@ enum Event {
         command: Vec<u8>,
         reply: oneshot::Sender<Option<(u64, u64)>>,
     },
+    ReadIndex {
+        reply: oneshot::Sender<Option<u64>>,
+    },
 }
 
 struct Shared {
@@ -229,6 +232,19 @@ impl RaftNode {
             .send(Event::Propose { command, reply })
             .await
             .ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// A linearizable read point (ReadIndex): once a majority confirmed this
+    /// node leads, the index the service must have applied before serving a
+    /// read. None if this node is not (or stops being) the leader, or is not
+    /// ready yet (no entry of its term committed): retry, possibly elsewhere.
+    pub async fn read_index(&self) -> Option<u64> {
+        if self.is_killed() {
+            return None;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.events.send(Event::ReadIndex { reply }).await.ok()?;
         answer.await.ok().flatten()
     }
 
