@@ -94,6 +94,9 @@ impl<S: Storage + 'static> EventLoop<S> {
                         }
                     }
                 }
+                // Work left over from a round that hit its bound: go on at
+                // once, after anything more urgent above.
+                _ = std::future::ready(()), if self.core.has_ready() => {}
             }
             self.take_snapshot_request();
             if let Err(error) = self.handle_readies().await {
