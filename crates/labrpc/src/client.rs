@@ -113,17 +113,7 @@ impl Client {
             method,
             detail: format!("request did not encode: {error}"),
         })?;
-        let limit_bytes = self.inner.config.max_message_bytes;
-        if payload.len() > limit_bytes {
-            return Err(RpcError::TooLarge {
-                peer,
-                method,
-                detail: format!(
-                    "request is {} bytes, over the client's {limit_bytes}-byte limit",
-                    payload.len()
-                ),
-            });
-        }
+        self.check_size(peer, method, "request", payload.len())?;
         let reply = match tokio::time::timeout(timeout, self.deliver(peer, method, payload)).await {
             Ok(reply) => reply?,
             Err(_elapsed) => {
@@ -182,17 +172,7 @@ impl Client {
         let connection = self.connection(peer, &peer_state, method)?;
         match connection.call(method, payload).await {
             Ok(payload) => {
-                let limit_bytes = self.inner.config.max_message_bytes;
-                if payload.len() > limit_bytes {
-                    return Err(RpcError::TooLarge {
-                        peer,
-                        method,
-                        detail: format!(
-                            "reply is {} bytes, over the client's {limit_bytes}-byte limit",
-                            payload.len()
-                        ),
-                    });
-                }
+                self.check_size(peer, method, "reply", payload.len())?;
                 Ok(payload)
             }
             Err(status) => {
@@ -205,6 +185,27 @@ impl Client {
                 Err(error)
             }
         }
+    }
+
+    /// Refuses a request or reply over the client's size limit.
+    fn check_size(
+        &self,
+        peer: SocketAddr,
+        method: &'static str,
+        what: &str,
+        size_bytes: usize,
+    ) -> Result<(), RpcError> {
+        let limit_bytes = self.inner.config.max_message_bytes;
+        if size_bytes <= limit_bytes {
+            return Ok(());
+        }
+        Err(RpcError::TooLarge {
+            peer,
+            method,
+            detail: format!(
+                "{what} is {size_bytes} bytes, over the client's {limit_bytes}-byte limit"
+            ),
+        })
     }
 
     fn peer(&self, addr: SocketAddr) -> Arc<Peer> {
