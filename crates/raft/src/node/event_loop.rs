@@ -73,16 +73,15 @@ impl<S: Storage + 'static> EventLoop<S> {
     }
 
     pub(super) async fn run(mut self) {
-        let tick = Duration::from_millis(TICK_INTERVAL_MS);
-        let mut next_tick = tokio::time::Instant::now() + tick;
+        let mut ticks = tokio::time::interval(Duration::from_millis(TICK_INTERVAL_MS));
+        // After a stall (a slow disk, a full apply channel) do not fire the
+        // missed ticks in a burst: that would make a follower campaign at once.
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 // Fixed order keeps simulation runs reproducible.
                 biased;
-                _ = tokio::time::sleep_until(next_tick) => {
-                    self.core.tick();
-                    next_tick += tick;
-                }
+                _ = ticks.tick() => self.core.tick(),
                 _ = self.shared.snapshot_requested.notified() => {}
                 event = self.events.recv() => {
                     let Some(event) = event else { return };
