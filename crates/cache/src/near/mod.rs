@@ -18,6 +18,9 @@
 //! number at a time by later inserts in the same shard.
 
 mod clock;
+mod s3fifo_shard;
+mod shard;
+mod slot_index;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
@@ -29,6 +32,8 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 use crate::hash::hash_of;
 use crate::policy::PolicyKind;
 use crate::table::{Limits, Table};
+use s3fifo_shard::S3FifoShard;
+use shard::NearShard;
 
 /// Expired entries reclaimed per insert, per shard.
 const RECLAIM_PER_INSERT: u64 = 4;
@@ -73,9 +78,28 @@ pub struct NearStats {
     pub weight: u64,
 }
 
+/// The shards, specialised for the default policy.
+enum Shards<K, V> {
+    /// S3-FIFO with its state inline in each slot (see `s3fifo_shard.rs`).
+    S3Fifo(Box<[RwLock<S3FifoShard<K, V>>]>),
+    /// Every other policy, on the general [`Table`].
+    Table(Box<[RwLock<Table<K, V>>]>),
+}
+
+/// Runs `$body` with `$shards` bound to whichever shard slice is in use:
+/// one body of code, monomorphised for each shard kind.
+macro_rules! with_shards {
+    ($self:expr, $shards:ident => $body:expr) => {
+        match &$self.shards {
+            Shards::S3Fifo($shards) => $body,
+            Shards::Table($shards) => $body,
+        }
+    };
+}
+
 /// A thread-safe, sharded, bounded cache with TTL. See the module docs.
 pub struct NearCache<K, V, C: Clock = MonotonicClock> {
-    shards: Box<[RwLock<Table<K, V>>]>,
+    shards: Shards<K, V>,
     shard_mask: usize,
     clock: C,
     default_ttl_ms: Option<u64>,
@@ -97,13 +121,24 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
             shard_count /= 2;
         }
         let shard_weight = config.capacity_weight.div_ceil(shard_count as u64);
-        let limits = Limits {
-            capacity_weight: shard_weight,
-            capacity_entries: None,
+        let shards = match config.policy {
+            PolicyKind::S3Fifo => Shards::S3Fifo(
+                (0..shard_count)
+                    .map(|_| RwLock::new(S3FifoShard::new(shard_weight)))
+                    .collect(),
+            ),
+            policy => {
+                let limits = Limits {
+                    capacity_weight: shard_weight,
+                    capacity_entries: None,
+                };
+                Shards::Table(
+                    (0..shard_count)
+                        .map(|_| RwLock::new(Table::new(policy, limits)))
+                        .collect(),
+                )
+            }
         };
-        let shards = (0..shard_count)
-            .map(|_| RwLock::new(Table::new(config.policy, limits)))
-            .collect();
         NearCache {
             shards,
             shard_mask: shard_count - 1,
@@ -113,7 +148,7 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
     }
 
     pub fn shard_count(&self) -> usize {
-        self.shards.len()
+        self.shard_mask + 1
     }
 
     pub fn clock(&self) -> &C {
@@ -124,25 +159,95 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
     ///
     /// With SIEVE or S3-FIFO a hit takes only the shard's read lock; LRU and
     /// LFU must reorder on every hit and take the write lock.
+    #[inline]
     pub fn get<Q>(&self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let key_hash = hash_of(key);
-        let shard = self.shard(key_hash);
+        with_shards!(self, shards => self.get_in(&shards[self.shard_index(key_hash)], key_hash, key))
+    }
+
+    /// Inserts with weight 1 and the default TTL.
+    #[inline]
+    pub fn insert(&self, key: K, value: V) -> bool {
+        self.insert_with(key, value, 1, self.default_ttl_ms)
+    }
+
+    /// Inserts or replaces `key`. Returns false (and changes nothing) if the
+    /// entry is heavier than one shard's capacity (or, with the default
+    /// S3-FIFO policy, than `u32::MAX`) or `ttl_ms` is zero.
+    pub fn insert_with(&self, key: K, value: V, weight: u64, ttl_ms: Option<u64>) -> bool {
+        if ttl_ms == Some(0) {
+            return false;
+        }
+        let key_hash = hash_of(&key);
+        with_shards!(self, shards => self.insert_in(
+            &shards[self.shard_index(key_hash)],
+            key,
+            key_hash,
+            value,
+            weight,
+            ttl_ms,
+        ))
+    }
+
+    /// Removes `key`, returning its value if it was present and not expired.
+    pub fn remove<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let key_hash = hash_of(key);
+        with_shards!(self, shards => self.remove_in(&shards[self.shard_index(key_hash)], key_hash, key))
+    }
+
+    /// Occupancy summed over shards (each read under its own lock, so not an
+    /// atomic snapshot under concurrent use).
+    pub fn stats(&self) -> NearStats {
+        let mut stats = NearStats::default();
+        with_shards!(self, shards => {
+            for shard in shards.iter() {
+                let table = shard.read();
+                stats.entries += table.len();
+                stats.weight += table.weight_total();
+            }
+        });
+        stats
+    }
+
+    #[inline]
+    fn shard_index(&self, key_hash: u64) -> usize {
+        // The table's index uses the low bits and the top 7; shards use the
+        // middle, so the two choices stay independent.
+        (key_hash >> 32) as usize & self.shard_mask
+    }
+
+    /// Whether an entry with this deadline is visible now. The clock is read
+    /// only when there is a deadline.
+    #[inline]
+    fn is_live(&self, expire_at_ms: Option<u64>) -> bool {
+        expire_at_ms.is_none_or(|expire_at_ms| self.clock.now_ms() < expire_at_ms)
+    }
+
+    #[inline]
+    fn get_in<S, Q>(&self, shard: &RwLock<S>, key_hash: u64, key: &Q) -> Option<V>
+    where
+        S: NearShard<K, V>,
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
         let table = shard.read();
-        let slot = table.find_hashed(key_hash, key)?;
-        let entry = table.entry(slot);
-        let expired = entry.expire_at_ms.is_some() && entry.is_expired(self.clock.now_ms());
-        if !expired {
-            let value = entry.value.clone();
+        let slot = table.find(key_hash, key)?;
+        if self.is_live(table.expire_at_ms(slot)) {
+            let value = table.value(slot).clone();
             if !table.record_hit_shared(slot) {
                 drop(table);
                 let mut table = shard.write();
                 // The entry may have gone while no lock was held; the value
                 // read under the read lock is still a correct answer.
-                if let Some(slot) = table.find_hashed(key_hash, key) {
+                if let Some(slot) = table.find(key_hash, key) {
                     table.record_hit(slot);
                 }
             }
@@ -150,28 +255,37 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
         }
         drop(table);
         let mut table = shard.write();
-        if let Some(slot) = table.find_hashed(key_hash, key)
-            && table.entry(slot).is_expired(self.clock.now_ms())
+        if let Some(slot) = table.find(key_hash, key)
+            && !self.is_live(table.expire_at_ms(slot))
         {
             table.remove(slot);
         }
         None
     }
 
-    /// Inserts with weight 1 and the default TTL.
-    pub fn insert(&self, key: K, value: V) -> bool {
-        self.insert_with(key, value, 1, self.default_ttl_ms)
+    fn remove_in<S, Q>(&self, shard: &RwLock<S>, key_hash: u64, key: &Q) -> Option<V>
+    where
+        S: NearShard<K, V>,
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let mut table = shard.write();
+        let slot = table.find(key_hash, key)?;
+        let (value, expire_at_ms) = table.remove(slot);
+        self.is_live(expire_at_ms).then_some(value)
     }
 
-    /// Inserts or replaces `key`. Returns false (and changes nothing) if the
-    /// entry is heavier than one shard's capacity or `ttl_ms` is zero.
-    pub fn insert_with(&self, key: K, value: V, weight: u64, ttl_ms: Option<u64>) -> bool {
-        if ttl_ms == Some(0) {
-            return false;
-        }
-        let key_hash = hash_of(&key);
-        let mut table = self.shard(key_hash).write();
-        if table.check_weight(weight).is_err() {
+    fn insert_in<S: NearShard<K, V>>(
+        &self,
+        shard: &RwLock<S>,
+        key: K,
+        key_hash: u64,
+        value: V,
+        weight: u64,
+        ttl_ms: Option<u64>,
+    ) -> bool {
+        let mut table = shard.write();
+        if !table.fits(weight) {
             return false;
         }
         // The clock is read only when a deadline is involved.
@@ -182,48 +296,10 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
         let expire_at_ms = ttl_ms
             .zip(now_ms)
             .map(|(ttl_ms, now_ms)| now_ms.saturating_add(ttl_ms));
-        match table.find_hashed(key_hash, &key) {
-            Some(slot) => {
-                let fits = table.set_value(slot, value, weight).is_ok();
-                table.set_expiry(slot, expire_at_ms);
-                fits
-            }
-            None => table
-                .insert(key, key_hash, value, weight, expire_at_ms)
-                .is_ok(),
+        match table.find(key_hash, &key) {
+            Some(slot) => table.replace(slot, value, weight, expire_at_ms),
+            None => table.insert(key, key_hash, value, weight, expire_at_ms),
         }
-    }
-
-    /// Removes `key`, returning its value if it was present and not expired.
-    pub fn remove<Q>(&self, key: &Q) -> Option<V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let key_hash = hash_of(key);
-        let mut table = self.shard(key_hash).write();
-        let slot = table.find_hashed(key_hash, key)?;
-        let entry = table.remove(slot);
-        let expired = entry.expire_at_ms.is_some() && entry.is_expired(self.clock.now_ms());
-        (!expired).then_some(entry.value)
-    }
-
-    /// Occupancy summed over shards (each read under its own lock, so not an
-    /// atomic snapshot under concurrent use).
-    pub fn stats(&self) -> NearStats {
-        let mut stats = NearStats::default();
-        for shard in self.shards.iter() {
-            let table = shard.read();
-            stats.entries += table.len();
-            stats.weight += table.weight_total();
-        }
-        stats
-    }
-
-    #[inline]
-    fn shard(&self, key_hash: u64) -> &RwLock<Table<K, V>> {
-        // The table's index uses the low bits and the top 7; shards use the
-        // middle, so the two choices stay independent.
-        &self.shards[(key_hash >> 32) as usize & self.shard_mask]
+        true
     }
 }

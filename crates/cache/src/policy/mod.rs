@@ -15,12 +15,12 @@
 //! The default, [`PolicyKind::DEFAULT`], was chosen by measuring hit ratios
 //! (the table is in the crate docs).
 
-mod ghost;
-mod hit_bits;
+pub(crate) mod ghost;
+pub(crate) mod hit_bits;
 mod lfu;
 mod list;
 mod lru;
-mod s3fifo;
+pub(crate) mod s3fifo;
 mod sieve;
 
 use std::fmt;

@@ -9,15 +9,15 @@ use super::list::{LinkStore, List, NIL};
 use super::{Policy, SlotId};
 
 /// A slot's access count saturates here (two bits in the paper).
-const FREQUENCY_MAX: u8 = 3;
+pub(crate) const FREQUENCY_MAX: u8 = 3;
 /// The small queue's share of the resident weight, in percent. The paper
 /// uses 10; measured with `cache-trace` on our Zipf 0.99 / 0.8 / scan traces
 /// at 1k-100k entries, 1 beat 2, 3, 5, 10 and 20 everywhere (Zipf 0.99 at 1k
 /// entries: 0.4912 vs 0.4849 at 10 and 0.4775 at 20). A small "small" queue
 /// plus the ghost acts as an admission filter against one-hit wonders.
-const SMALL_SHARE_PERCENT: u64 = 1;
+pub(crate) const SMALL_SHARE_PERCENT: u64 = 1;
 /// A slot leaving the small queue with at least this count is promoted.
-const PROMOTE_FREQUENCY_MIN: u8 = 1;
+pub(crate) const PROMOTE_FREQUENCY_MIN: u8 = 1;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 enum Queue {
