@@ -1,5 +1,9 @@
 //! Real-file storage: round trips, compaction, and crash damage (torn or
 //! corrupted files) that must be recovered or reported, never accepted.
+//! (Under madsim the same storage runs on the simulated disk: see
+//! `node_sim.rs`.)
+
+#![cfg(not(madsim))]
 
 use futures::executor::block_on;
 use proptest::prelude::*;
