@@ -20,7 +20,6 @@
 mod clock;
 mod s3fifo_shard;
 mod shard;
-mod slot_index;
 
 use std::borrow::Borrow;
 use std::hash::Hash;
