@@ -8,11 +8,15 @@
 //! labrpc.
 
 pub mod labrpc_scenario;
+pub mod mapreduce_scenario;
 
 /// Runs every layer's scenario in this simulation (one seed), bottom layer
 /// first. A layer adds itself here with one line.
 pub async fn run_all() -> Vec<Report> {
-    vec![labrpc_scenario::run().await]
+    vec![
+        labrpc_scenario::run().await,
+        mapreduce_scenario::run().await,
+    ]
 }
 
 use std::collections::BTreeMap;
