@@ -10,7 +10,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use crate::core::{EntryKind, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
 use crate::storage::{Storage, StorageError, StorageWrite};
 
-use super::{ApplyMsg, Event, NodeConfig, NodeStatus, Shared};
+use super::{ApplyMsg, Durable, Event, NodeConfig, NodeStatus, Observation, Observer, Shared};
 
 /// Events handled in one round before the loop persists and sends, so a
 /// burst of proposals goes out as one batch without starving the tick.
@@ -36,6 +36,7 @@ pub(super) struct EventLoop<S> {
     events_sender: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
     apply: mpsc::Sender<ApplyMsg>,
+    observer: Option<Observer>,
 }
 
 impl<S: Storage + 'static> EventLoop<S> {
@@ -69,6 +70,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             events_sender,
             events,
             apply,
+            observer: config.observer,
         }
     }
 
@@ -174,6 +176,14 @@ impl<S: Storage + 'static> EventLoop<S> {
             if !write.is_empty() {
                 self.storage.save(write).await?;
             }
+            // No await between the durable write and its observation.
+            if self.observer.is_some() {
+                self.observe(Durable::Saved {
+                    hard_state: write.hard_state,
+                    snapshot: write.snapshot.cloned(),
+                    entries: write.entries.to_vec(),
+                });
+            }
             for message in std::mem::take(&mut ready.messages) {
                 self.dispatch(message);
             }
@@ -275,6 +285,25 @@ impl<S: Storage + 'static> EventLoop<S> {
                 break;
             }
         }
+    }
+
+    /// Hands the observer (if any) what was made durable and the core's state.
+    pub(super) fn observe(&self, durable: Durable) {
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        let log = self.core.log();
+        observer.observe(Observation {
+            node: self.core.id(),
+            durable,
+            term: self.core.term(),
+            voted_for: self.core.voted_for(),
+            role: self.core.role(),
+            commit_index: log.commit_index(),
+            applied_index: log.applied_index(),
+            last_index: log.last_index(),
+            snapshot: log.snapshot_meta(),
+        });
     }
 
     pub(super) fn publish_status(&self) {

@@ -28,6 +28,7 @@
 //! - `kill()` aborts the loop and every RPC task; nothing outlives it.
 
 mod event_loop;
+mod observer;
 mod transport;
 
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ use crate::core::{Config, Message, RawNode};
 use crate::storage::{Storage, StorageError};
 
 use event_loop::EventLoop;
+pub use observer::{Durable, Observation, Observer};
 
 /// What the node delivers to its service, in log order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +76,8 @@ pub struct NodeConfig {
     pub max_rpcs_in_flight_per_peer: usize,
     /// Deadline of each request to a peer.
     pub rpc_timeout: Duration,
+    /// Watches every step (tests' invariant checkers); None by default.
+    pub observer: Option<Observer>,
 }
 
 impl NodeConfig {
@@ -87,6 +91,7 @@ impl NodeConfig {
             event_channel_capacity: 1024,
             max_rpcs_in_flight_per_peer: 32,
             rpc_timeout: Duration::from_millis(1000),
+            observer: None,
         }
     }
 }
@@ -164,6 +169,7 @@ impl RaftNode {
             config.peer_addrs.len()
         );
         let state = storage.load().await?;
+        let loaded = config.observer.as_ref().map(|_| state.clone());
         let core = RawNode::restart(config.core.clone(), state);
         let (events_sender, events_receiver) = mpsc::channel(config.event_channel_capacity);
         let (apply_sender, apply_receiver) = mpsc::channel(config.apply_channel_capacity);
@@ -184,6 +190,9 @@ impl RaftNode {
             events_receiver,
             apply_sender,
         );
+        if let Some(loaded) = loaded {
+            event_loop.observe(Durable::Loaded(loaded));
+        }
         event_loop.publish_status();
         let task = tokio::spawn(event_loop.run());
         shared.track(task);

@@ -31,8 +31,9 @@ use crate::core::{Entry, PersistentState};
 use super::disk::{self, AppendFile};
 use super::format::{
     LogRecordRef, decode_log_file, decode_snapshot_file, encode_log_file, encode_record,
-    encode_snapshot_file, encoded_raft_state_size_bytes,
+    encode_snapshot_file,
 };
+use super::sized_state::SizedState;
 use super::{Storage, StorageError, StorageWrite, reconcile_with_snapshot};
 
 pub const LOG_FILE_NAME: &str = "raft-log";
@@ -51,7 +52,7 @@ pub struct FileStorage {
     /// Open after a successful `load`; saves before that are refused.
     log_file: Option<AppendFile>,
     log_file_size_bytes: u64,
-    state: PersistentState,
+    state: SizedState,
     torn_tail_bytes_discarded: u64,
     /// A save failed half-way: what is on disk is no longer known, so every
     /// later save is refused (the node must stop and restart from `load`).
@@ -68,7 +69,7 @@ impl FileStorage {
             dir,
             log_file: None,
             log_file_size_bytes: 0,
-            state: PersistentState::default(),
+            state: SizedState::default(),
             torn_tail_bytes_discarded: 0,
             failed: false,
         }
@@ -151,7 +152,7 @@ impl FileStorage {
     }
 
     async fn rewrite_log_file(&mut self) -> Result<(), StorageError> {
-        let bytes = encode_log_file(&self.state);
+        let bytes = encode_log_file(self.state.state());
         let file = disk::replace_and_open_append(&self.log_path, &bytes)
             .await
             .map_err(Self::io_error(&self.log_path))?;
@@ -173,7 +174,7 @@ impl FileStorage {
                 source: std::io::Error::other("save before load"),
             });
         };
-        write.validate(&self.state)?;
+        write.validate(self.state.state())?;
         if write.is_empty() {
             return Ok(());
         }
@@ -181,7 +182,7 @@ impl FileStorage {
             disk::replace(&self.snapshot_path, &encode_snapshot_file(snapshot))
                 .await
                 .map_err(Self::io_error(&self.snapshot_path))?;
-            write.apply_to(&mut self.state)?;
+            self.state.apply(write)?;
             return self.rewrite_log_file().await;
         }
         let record = encode_record(&LogRecordRef {
@@ -193,8 +194,8 @@ impl FileStorage {
             .await
             .map_err(Self::io_error(&self.log_path))?;
         self.log_file_size_bytes += record.len() as u64;
-        write.apply_to(&mut self.state)?;
-        let state_size_bytes = encoded_raft_state_size_bytes(&self.state);
+        self.state.apply(write)?;
+        let state_size_bytes = self.state.raft_state_size_bytes();
         if self.log_file_size_bytes > 2 * state_size_bytes + LOG_REWRITE_SLACK_BYTES {
             self.rewrite_log_file().await?;
         }
@@ -244,9 +245,9 @@ impl Storage for FileStorage {
     async fn load(&mut self) -> Result<PersistentState, StorageError> {
         self.log_file = None;
         self.failed = false;
-        self.state = self.load_from_disk().await?;
+        self.state = SizedState::new(self.load_from_disk().await?);
         self.rewrite_log_file().await?;
-        Ok(self.state.clone())
+        Ok(self.state.state().clone())
     }
 
     async fn save(&mut self, write: StorageWrite<'_>) -> Result<(), StorageError> {
@@ -258,11 +259,12 @@ impl Storage for FileStorage {
     }
 
     fn raft_state_size_bytes(&self) -> u64 {
-        encoded_raft_state_size_bytes(&self.state)
+        self.state.raft_state_size_bytes()
     }
 
     fn snapshot_size_bytes(&self) -> u64 {
         self.state
+            .state()
             .snapshot
             .as_ref()
             .map_or(0, |s| s.data.len() as u64)

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use crate::core::PersistentState;
 
-use super::format::encoded_raft_state_size_bytes;
+use super::sized_state::SizedState;
 use super::{Storage, StorageError, StorageWrite};
 
 /// Keeps the persistent state in memory. "Durable" means: survives as long as
@@ -12,7 +12,7 @@ use super::{Storage, StorageError, StorageWrite};
 /// need.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStorage {
-    state: PersistentState,
+    state: SizedState,
 }
 
 impl MemoryStorage {
@@ -22,18 +22,18 @@ impl MemoryStorage {
 
     /// What is stored now.
     pub fn state(&self) -> &PersistentState {
-        &self.state
+        self.state.state()
     }
 
     /// Synchronous form of [`Storage::save`], for pure (non-async) harnesses.
     pub fn save_now(&mut self, write: StorageWrite<'_>) -> Result<(), StorageError> {
-        write.apply_to(&mut self.state)
+        self.state.apply(write)
     }
 }
 
 impl Storage for MemoryStorage {
     fn load(&mut self) -> impl Future<Output = Result<PersistentState, StorageError>> + Send {
-        std::future::ready(Ok(self.state.clone()))
+        std::future::ready(Ok(self.state.state().clone()))
     }
 
     fn save(
@@ -44,11 +44,12 @@ impl Storage for MemoryStorage {
     }
 
     fn raft_state_size_bytes(&self) -> u64 {
-        encoded_raft_state_size_bytes(&self.state)
+        self.state.raft_state_size_bytes()
     }
 
     fn snapshot_size_bytes(&self) -> u64 {
         self.state
+            .state()
             .snapshot
             .as_ref()
             .map_or(0, |s| s.data.len() as u64)

@@ -11,6 +11,7 @@ mod error;
 mod file;
 mod format;
 mod memory;
+mod sized_state;
 mod write;
 
 use std::future::Future;
