@@ -310,7 +310,12 @@ impl<S: Storage + 'static> EventLoop<S> {
         let status = NodeStatus {
             term: self.core.term(),
             is_leader: self.core.is_leader(),
+            leader_id: self.core.leader_id(),
+            voted_for: self.core.voted_for(),
             commit_index: self.core.log().commit_index(),
+            applied_index: self.core.log().applied_index(),
+            last_log_index: self.core.log().last_index(),
+            last_log_term: self.core.log().last_term(),
             snapshot_index: self.core.log().snapshot_meta().last_included_index,
             raft_state_size_bytes: self.storage.raft_state_size_bytes(),
         };

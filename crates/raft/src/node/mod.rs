@@ -101,7 +101,15 @@ impl NodeConfig {
 pub struct NodeStatus {
     pub term: u64,
     pub is_leader: bool,
+    /// The leader of the current term, if known.
+    pub leader_id: Option<u64>,
+    pub voted_for: Option<u64>,
     pub commit_index: u64,
+    /// Highest index handed to the service (its `ApplyMsg`s may still be in
+    /// the channel).
+    pub applied_index: u64,
+    pub last_log_index: u64,
+    pub last_log_term: u64,
     pub snapshot_index: u64,
     /// Stored hard state and log, in bytes (`Storage::raft_state_size_bytes`).
     pub raft_state_size_bytes: u64,
