@@ -26,13 +26,14 @@ fn addr(id: usize) -> SocketAddr {
 struct Slot {
     node: Option<RaftNode>,
     applied: Vec<(u64, Vec<u8>)>,
+    snapshots_installed: u64,
 }
 
 type Slots = Arc<Mutex<Vec<Slot>>>;
 
 /// The node's init: open its files, start Raft and its server, record what
 /// it applies. Runs again on every restart.
-async fn start_node(id: usize, slots: Slots) {
+async fn start_node(id: usize, slots: Slots, snapshot_every: Option<u64>) {
     let addrs: Vec<SocketAddr> = (0..SIZE).map(addr).collect();
     let config = NodeConfig::new(id as u64, addrs, madsim::rand::random());
     let storage = FileStorage::new("/raft");
@@ -48,13 +49,37 @@ async fn start_node(id: usize, slots: Slots) {
         let mut slots = slots.lock().unwrap();
         slots[id] = Slot {
             node: Some(node),
-            applied: Vec::new(),
+            ..Slot::default()
         };
     }
+    // The service: its state is the list of one-byte commands applied; a
+    // snapshot is that list.
     tokio::spawn(async move {
         while let Some(message) = apply.recv().await {
-            if let ApplyMsg::Command { index, command, .. } = message {
-                slots.lock().unwrap()[id].applied.push((index, command));
+            let mut slots = slots.lock().unwrap();
+            let slot = &mut slots[id];
+            match message {
+                ApplyMsg::Command { index, command, .. } => {
+                    assert_eq!(
+                        index,
+                        slot.applied.len() as u64 + 1,
+                        "node {id}: apply out of order"
+                    );
+                    slot.applied.push((index, command));
+                    if snapshot_every.is_some_and(|every| index % every == 0) {
+                        let data: Vec<u8> = slot.applied.iter().map(|(_, c)| c[0]).collect();
+                        slot.node.as_ref().expect("started").snapshot(index, data);
+                    }
+                }
+                ApplyMsg::Snapshot { index, data, .. } => {
+                    assert_eq!(index, data.len() as u64, "node {id}: snapshot size");
+                    slot.applied = data
+                        .iter()
+                        .enumerate()
+                        .map(|(k, &c)| (k as u64 + 1, vec![c]))
+                        .collect();
+                    slot.snapshots_installed += 1;
+                }
             }
         }
     });
@@ -99,7 +124,7 @@ async fn a_killed_node_restarts_from_its_files_and_catches_up() {
     let mut handles = Vec::new();
     for id in 0..SIZE {
         let slots = Arc::clone(&slots);
-        let init = move || start_node(id, Arc::clone(&slots));
+        let init = move || start_node(id, Arc::clone(&slots), None);
         handles.push(network.add_node(&format!("raft-{id}"), addr(id).ip(), init));
     }
 
@@ -148,4 +173,45 @@ async fn a_killed_node_restarts_from_its_files_and_catches_up() {
     network.connect(handles[follower]);
     let expected: Vec<(u64, Vec<u8>)> = (1..=10u8).map(|i| (u64::from(i), vec![i])).collect();
     assert_eq!(wait_applied(&slots, follower, 10).await, expected);
+}
+
+#[madsim::test]
+async fn a_lagging_follower_catches_up_through_a_snapshot() {
+    let network = Network::new();
+    let slots: Slots = Arc::new(Mutex::new((0..SIZE).map(|_| Slot::default()).collect()));
+    let mut handles = Vec::new();
+    for id in 0..SIZE {
+        let slots = Arc::clone(&slots);
+        let init = move || start_node(id, Arc::clone(&slots), Some(5));
+        handles.push(network.add_node(&format!("raft-{id}"), addr(id).ip(), init));
+    }
+
+    // Phase 1: a leader; a follower is cut off.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let leader = wait_leader(&slots, None).await;
+    let follower = (leader + 1) % SIZE;
+    network.disconnect(handles[follower]);
+
+    // Phase 2: 23 commands commit without it; the others snapshot every 5,
+    // so the entries it lacks are compacted away.
+    for i in 1..=23u8 {
+        node(&slots, leader)
+            .start(vec![i])
+            .await
+            .expect("leader accepts");
+    }
+    wait_applied(&slots, leader, 23).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let status = node(&slots, leader).status();
+    assert_eq!(status.snapshot_index, 20, "the leader compacted through 20");
+    assert!(
+        status.raft_state_size_bytes < 2000,
+        "log stays small: {status:?}"
+    );
+
+    // Phase 3: reconnected, it receives the snapshot, then the rest.
+    network.connect(handles[follower]);
+    let expected: Vec<(u64, Vec<u8>)> = (1..=23u8).map(|i| (u64::from(i), vec![i])).collect();
+    assert_eq!(wait_applied(&slots, follower, 23).await, expected);
+    assert_eq!(slots.lock().unwrap()[follower].snapshots_installed, 1);
 }
