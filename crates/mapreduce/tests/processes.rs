@@ -122,16 +122,35 @@ fn worker(dir: &Path, app: &str, addr: &str, index: usize) -> Process {
     }
 }
 
-/// Coordinator plus three workers for `app`; everyone must exit
-/// successfully within 30 s and the output must equal mrsequential's.
-fn run_and_compare(app: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let inputs = write_inputs(dir.path(), 100_000);
-    let expected = sequential(dir.path(), app, &inputs);
-    let (mut coordinator, addr) = coordinator(dir.path(), &inputs, &[]);
-    let mut workers: Vec<Process> = (0..3)
-        .map(|index| worker(dir.path(), app, &addr, index))
+/// What a job of real processes produced.
+struct JobRun {
+    /// Sorted output lines when the first process (coordinator or worker) exited.
+    output_at_first_exit: Vec<String>,
+    /// Sorted output lines after everyone exited.
+    output: Vec<String>,
+}
+
+/// Runs a coordinator and `workers` workers of `app` in `dir`; everyone
+/// must exit successfully, the coordinator within 30 s and the workers
+/// within 10 s after it.
+fn run_job(dir: &Path, inputs: &[String], app: &str, workers: usize) -> JobRun {
+    let (mut coordinator, addr) = coordinator(dir, inputs, &[]);
+    let mut workers: Vec<Process> = (0..workers)
+        .map(|index| worker(dir, app, &addr, index))
         .collect();
+    let directory = LocalDir::new(dir).unwrap();
+    // Poll everyone until someone exits, then snapshot (at most 30 s).
+    let mut output_at_first_exit = None;
+    for _ in 0..Duration::from_secs(30).as_millis() / POLL.as_millis() {
+        let someone_exited = coordinator.exited().is_some()
+            || workers.iter_mut().any(|worker| worker.exited().is_some());
+        if someone_exited {
+            output_at_first_exit = Some(sorted_output_lines(&directory).unwrap());
+            break;
+        }
+        std::thread::sleep(POLL);
+    }
+    let output_at_first_exit = output_at_first_exit.expect("some process exits within 30 s");
     let status = coordinator
         .wait_within(Duration::from_secs(30))
         .expect("the coordinator exits within 30 s");
@@ -142,13 +161,85 @@ fn run_and_compare(app: &str) {
             .unwrap_or_else(|| panic!("{} still running 10 s after the coordinator", worker.name));
         assert!(status.success(), "{}: {status}", worker.name);
     }
-    let output = sorted_output_lines(&LocalDir::new(dir.path()).unwrap()).unwrap();
+    JobRun {
+        output_at_first_exit,
+        output: sorted_output_lines(&directory).unwrap(),
+    }
+}
+
+/// Coordinator plus three workers for `app`, compared with mrsequential.
+fn run_and_compare(app: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = write_inputs(dir.path(), 100_000);
+    let expected = sequential(dir.path(), app, &inputs);
+    let run = run_job(dir.path(), &inputs, app, 3);
     assert_eq!(
-        output.len(),
+        run.output.len(),
         expected.len(),
         "line count differs from mrsequential"
     );
-    assert!(output == expected, "output differs from mrsequential");
+    assert!(run.output == expected, "output differs from mrsequential");
+}
+
+/// test-mr.sh "map parallelism": two workers both ran maps, at once.
+#[test]
+fn processes_map_parallelism() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = write_inputs(dir.path(), 1_000);
+    let output = run_job(dir.path(), &inputs, "mtiming", 2).output;
+    let times = output
+        .iter()
+        .filter(|line| line.starts_with("times-"))
+        .count();
+    assert_eq!(
+        times, 2,
+        "maps ran on {times} workers, expected 2: {output:?}"
+    );
+    assert!(
+        output
+            .iter()
+            .any(|line| line.starts_with("parallel-") && line.contains(" 2")),
+        "map workers never ran in parallel: {output:?}"
+    );
+}
+
+/// test-mr.sh "reduce parallelism": at least two reduce calls overlapped.
+#[test]
+fn processes_reduce_parallelism() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = write_inputs(dir.path(), 1_000);
+    let output = run_job(dir.path(), &inputs, "rtiming", 2).output;
+    let parallel = output
+        .iter()
+        .filter(|line| line.len() == 3 && line.ends_with(" 2"))
+        .count();
+    assert!(
+        parallel >= 2,
+        "too few parallel reduces ({parallel}): {output:?}"
+    );
+}
+
+/// test-mr.sh "job count": each of the 8 map tasks ran exactly once.
+#[test]
+fn processes_job_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = write_inputs(dir.path(), 1_000);
+    let output = run_job(dir.path(), &inputs, "jobcount", 4).output;
+    assert_eq!(output, vec!["a 8".to_string()]);
+}
+
+/// test-mr.sh "early exit": the output is complete when the first process exits.
+#[test]
+fn processes_early_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = write_inputs(dir.path(), 1_000);
+    let expected = sequential(dir.path(), "early_exit", &inputs);
+    let run = run_job(dir.path(), &inputs, "early_exit", 3);
+    assert_eq!(
+        run.output_at_first_exit, expected,
+        "output incomplete at the first exit"
+    );
+    assert_eq!(run.output, expected);
 }
 
 #[test]
