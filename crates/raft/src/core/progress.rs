@@ -1,12 +1,20 @@
 //! What the leader knows about one follower's log, and how it sends to it.
 //!
 //! ```text
-//!            probe succeeds                 next entry compacted away
-//!   Probe  ------------------>  Replicate  ---------------------------> Snapshot
-//!     ^  <------------------        |                                      |
-//!     |   rejection / stalled       | (any state, next entry compacted)    |
-//!     +---------------------------------------------------------------------+
-//!                     snapshot acknowledged (or retried after a timeout)
+//!                  success reply
+//!        +-------------------------------+
+//!        |                               v
+//!      Probe <----------------------- Replicate
+//!      ^   |   rejection, or a whole       |
+//!      |   |   heartbeat interval with     |
+//!      |   |   batches in flight and no    |
+//!      |   |   acknowledgement             |
+//!      |   | next entry compacted away     | next entry compacted away
+//!      |   v                               v
+//!      |  Snapshot <-----------------------+
+//!      |   |
+//!      |   +--- acknowledged ------------------> Replicate
+//!      +------- no answer within Config::snapshot_retry_ticks (resend)
 //! ```
 //!
 //! - **Probe**: the leader does not know where the logs match. It sends one
@@ -139,6 +147,11 @@ impl Progress {
     /// from the follower's conflict hint, that the logs may match. Returns
     /// false if the rejection is stale (answers an older request) and was
     /// ignored.
+    ///
+    /// `next_index` never goes below `match_index + 1`: a follower does not
+    /// lose entries it acknowledged. One that did (its disk was wiped, which
+    /// Raft does not allow) keeps rejecting and never catches up; the
+    /// leader does not try to repair that.
     pub fn on_append_rejected(&mut self, rejected_prev_index: u64, hint_next_index: u64) -> bool {
         match &self.state {
             ProgressState::Replicate { .. } => {
