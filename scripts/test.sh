@@ -19,21 +19,21 @@ step "cargo fmt --check"
 cargo fmt --all --check
 
 step "clippy (production build)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "clippy (simulation build)"
-sim cargo clippy --workspace --all-targets --locked -- -D warnings
+sim cargo clippy --workspace --all-targets -- -D warnings
 
 step "normal tests (real tokio, real gRPC on loopback, real files)"
-cargo test --workspace --locked
+cargo test --workspace
 
 step "simulation suites, ${SEEDS} seeds per test"
-MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tests --locked
+MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tests
 
 step "simulation suites under the determinism check"
-MADSIM_TEST_CHECK_DETERMINISM=1 sim cargo test -p sim-tests --locked
+MADSIM_TEST_CHECK_DETERMINISM=1 sim cargo test -p sim-tests
 
 step "swarm, 2 seeds"
-sim cargo run -p sim-tests --bin swarm --locked --quiet -- --seeds 2
+sim cargo run -p sim-tests --bin swarm --quiet -- --seeds 2
 
 step "all passed in $(( $(date +%s) - started_at ))s"
