@@ -5,9 +5,14 @@
 //! 6.5840's labrpc, with two transports behind one API:
 //!
 //! - **production**: gRPC over HTTP/2 and TCP (tonic);
-//! - **simulation** (`RUSTFLAGS="--cfg madsim"`): the same tonic code on
-//!   madsim's simulated network, plus a fault layer ([`sim::Network`]) that
-//!   drops, delays, reorders and partitions, all from the seed.
+//! - **simulation** (`RUSTFLAGS="--cfg madsim"`): madsim's simulated
+//!   network (one connection per call, one server task per call), plus a
+//!   fault layer (`sim::Network`, built only under madsim) that drops, delays, reorders and
+//!   partitions, all from the seed.
+//!
+//! Everything above the wire (the typed API, encoding, size limits,
+//! deadlines, in-flight bounds, handler dispatch) is the same code in both;
+//! the wire itself is chosen in one place, `transport/mod.rs`.
 //!
 //! ## The model
 //!
@@ -30,8 +35,8 @@
 //!  │        long reordering delays 200-2200 ms    │    │
 //!  └───────────────────────┬──────────────────────┘    │
 //!                          ▼                           │
-//!            gRPC LabRpc.Call { method, payload } ─────┘
-//!            (tonic on TCP, or madsim-tonic on the simulated network)
+//!              { method, payload } on the wire ────────┘
+//!   (gRPC LabRpc.Call on TCP, or a madsim connection in simulation)
 //! ```
 //!
 //! Every call has a deadline ([`ClientConfig::timeout`], or
@@ -46,7 +51,7 @@
 //!
 //! ## Faults and statistics (simulation)
 //!
-//! See [`sim`] for the exact meaning of each fault (disconnect, cut link,
+//! See the `sim` module (madsim builds) for the exact meaning of each fault (disconnect, cut link,
 //! unreliable, long reordering, long delays, kill, restart, pause) and of
 //! each counter (RPCs per server, total RPCs, total bytes). All randomness
 //! comes from madsim's seeded RNG, so `MADSIM_TEST_SEED=<seed>` replays a

@@ -128,7 +128,7 @@ async fn sleep_ms(ms: u64) {
 }
 
 /// Carries one call through the simulated network: the faults decided here,
-/// the transport (madsim's tonic) underneath.
+/// the simulated transport underneath.
 pub(crate) async fn deliver(
     client: &Client,
     peer: SocketAddr,
