@@ -166,12 +166,13 @@ impl<K: Hash + Eq, V> S3FifoShard<K, V> {
         }
     }
 
-    /// The ghost keeps bits 24..56 (slot and fingerprint), but within one
-    /// shard the bits that chose the shard (32 and up) are constant;
-    /// rotating hands the ghost bits 62..64 and 0..30, which vary.
+    /// What the ghost is given for a key: its hash fragment, placed where a
+    /// `u32` ghost takes its fingerprint (bits 24..56). The fragment varies
+    /// within a shard (the shard bits are 32 and up) and is kept in every
+    /// entry, so eviction feeds the ghost without rehashing the key.
     #[inline]
-    fn ghost_hash(key_hash: u64) -> u64 {
-        key_hash.rotate_left(26)
+    fn ghost_hash(fragment: u32) -> u64 {
+        u64::from(fragment) << 24
     }
 
     /// Multiply-shift range reduction: any table size, no division.
@@ -333,7 +334,7 @@ impl<K: Hash + Eq, V> S3FifoShard<K, V> {
             if resident.queue == Queue::Small {
                 let resident_len = self.len as u64;
                 self.ghost
-                    .remember(Self::ghost_hash(hash_of(&resident.key)), resident_len);
+                    .remember(Self::ghost_hash(resident.fragment), resident_len);
             }
         }
     }
@@ -533,7 +534,8 @@ impl<K: Hash + Eq, V> NearShard<K, V> for S3FifoShard<K, V> {
         // The ghost is read before evicting: its cache miss then overlaps
         // the eviction's, and a victim's fingerprint cannot displace this
         // key's first.
-        let ghost_hash = Self::ghost_hash(key_hash);
+        let fragment = key_hash as u32;
+        let ghost_hash = Self::ghost_hash(fragment);
         let returning = self.ghost.contains(ghost_hash);
         self.evict_to_fit(weight);
         if (self.len + 1) * LOAD_DENOMINATOR > self.buckets.len() * LOAD_NUMERATOR {
@@ -546,7 +548,6 @@ impl<K: Hash + Eq, V> NearShard<K, V> for S3FifoShard<K, V> {
             self.small_weight += weight;
             Queue::Small
         };
-        let fragment = key_hash as u32;
         let position = self.free_position(fragment);
         let ring_sequence = self.ring(queue).push_back(position as SlotId);
         self.buckets[position] = Some(Resident {
