@@ -59,8 +59,36 @@
 //!
 //! ## Performance
 //!
-//! `cargo bench -p mapreduce --bench wordcount` (real processes, see
-//! `benches/wordcount.rs`); numbers are in the bench's docs.
+//! Word count over generated text (16 input files, `n_reduce` 10), real
+//! processes on loopback, release build; the job time is what the
+//! coordinator reports from serving to the last reduce done (process exit
+//! adds the coordinator's 1 s exit grace):
+//!
+//! ```text
+//! cargo bench -p mapreduce --bench wordcount                  # 50 MB
+//! MR_BENCH_MB=200 cargo bench -p mapreduce --bench wordcount  # a few hundred MB
+//! ```
+//!
+//! Measured on the shared 2-core development VM while other builds kept its
+//! load average at 9-10, so the second worker found no idle core:
+//!
+//! | input | mrsequential | coordinator + 1 worker | coordinator + 2 workers |
+//! |---|---|---|---|
+//! | 50 MB  | 1.37 s, 36.4 MB/s | 2.36 s, 21.2 MB/s (x0.58) | 1.73 s, 29.0 MB/s (x0.80) |
+//! | 200 MB | 7.36 s, 27.2 MB/s | 8.32 s, 24.0 MB/s (x0.88) | 7.50 s, 26.7 MB/s (x0.98) |
+//!
+//! (xN: speed-up against mrsequential.) What the numbers say:
+//! - the distributed run's fixed cost is durability: every one of the
+//!   16 x 10 intermediate files and 10 outputs is `fsync`ed before its
+//!   rename, and the directory once per task; at about 5.7 ms per `fsync`
+//!   on this disk that is about 1.1 s, most of the 50 MB gap to
+//!   mrsequential (which `fsync`s one file). It shrinks relative to the
+//!   work as inputs grow;
+//! - the second worker gains 27% (50 MB) and 11% (200 MB) on a machine with
+//!   no free core; on idle cores the map phase, which dominates (combined
+//!   word counts make intermediate data tiny), parallelises across the 16
+//!   inputs. We have not yet measured on an idle machine, so no claim of
+//!   a near-2x figure is made here.
 
 pub mod apps;
 pub mod codec;

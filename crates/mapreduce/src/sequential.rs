@@ -65,5 +65,6 @@ pub async fn run_sequential(
 ) -> Result<(), SequentialError> {
     let output = sequential_output(app, dir, inputs, seed).await?;
     dir.write_atomic(&output_name(0), output.as_bytes())
-        .map_err(SequentialError::Output)
+        .map_err(SequentialError::Output)?;
+    dir.sync().map_err(SequentialError::Output)
 }

@@ -189,6 +189,11 @@ impl Worker {
                     (TaskId::Reduce(task), attempt)
                 }
             };
+            // The renames must be durable before the coordinator counts
+            // the task done: once a task is done it is never re-run.
+            self.dir
+                .sync()
+                .map_err(|source| WorkerError::Storage { task, source })?;
             if let Some(exit) = self.report(task, attempt).await? {
                 return Ok(exit);
             }

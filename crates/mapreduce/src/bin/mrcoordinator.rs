@@ -1,6 +1,7 @@
 //! `mrcoordinator --listen ADDR --n-reduce N FILES...`: serves one job and
 //! exits when it is done. Prints `listening on ADDR` first, so a caller that
-//! asked for port 0 learns the port.
+//! asked for port 0 learns the port, and `job done in S s` when the output
+//! is complete (it then keeps answering `Exit` for a second, and exits).
 
 #[cfg(not(madsim))]
 #[tokio::main]
@@ -60,13 +61,24 @@ mod production {
         }
         let mut config = CoordinatorConfig::new(args.listen, args.files, args.n_reduce);
         config.task_timeout = Duration::from_millis(args.task_timeout_ms);
-        let coordinator = match Coordinator::start(config).await {
+        let mut coordinator = match Coordinator::start(config).await {
             Ok(coordinator) => coordinator,
             Err(error) => return fail(&error.to_string()),
         };
-        println!("listening on {}", coordinator.local_addr());
-        let _ = std::io::stdout().flush();
-        let progress = coordinator.wait().await;
+        // A caller that has stopped reading stdout (closed the pipe) must
+        // not kill the job: these lines are informational after the first.
+        let mut stdout = std::io::stdout();
+        let _ = writeln!(stdout, "listening on {}", coordinator.local_addr());
+        let _ = stdout.flush();
+        let started = labrpc::clock::now();
+        coordinator.wait_done().await;
+        let _ = writeln!(
+            stdout,
+            "job done in {:.3} s",
+            started.elapsed().as_secs_f64()
+        );
+        let _ = stdout.flush();
+        let progress = coordinator.finish().await;
         eprintln!(
             "mrcoordinator: job done: {} maps, {} reduces, {} tasks handed out",
             progress.maps_total, progress.reduces_total, progress.attempts_issued

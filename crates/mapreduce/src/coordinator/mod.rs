@@ -164,9 +164,8 @@ impl Coordinator {
         lock(&self.schedule).progress()
     }
 
-    /// Waits for the job to finish, answers `Exit` for the grace period,
-    /// stops serving and returns the final counts.
-    pub async fn wait(mut self) -> Progress {
+    /// Waits until every reduce task is done (the output is complete).
+    pub async fn wait_done(&mut self) {
         // Ends when the job is done; the only sender lives in the router,
         // which lives as long as the server, which `self` owns.
         while !*self.done.borrow_and_update() {
@@ -174,6 +173,18 @@ impl Coordinator {
                 break;
             }
         }
+    }
+
+    /// Waits for the job to finish, answers `Exit` for the grace period,
+    /// stops serving and returns the final counts.
+    pub async fn wait(mut self) -> Progress {
+        self.wait_done().await;
+        self.finish().await
+    }
+
+    /// After [`Coordinator::wait_done`]: answers `Exit` for the grace
+    /// period, stops serving and returns the final counts.
+    pub async fn finish(self) -> Progress {
         tokio::time::sleep(self.exit_grace).await;
         let progress = self.progress();
         // Bounded: a graceful shutdown waits for calls in flight, and a

@@ -9,8 +9,9 @@ use super::{JobDir, StorageError, check_name};
 
 /// A real directory. Writes go to a temporary file named
 /// `.<name>.tmp.<pid>.<n>` in the same directory, which is written,
-/// `fsync`ed, renamed over `<name>` (atomic on POSIX filesystems) and then
-/// the directory is `fsync`ed so the rename itself survives a power loss.
+/// `fsync`ed and renamed over `<name>` (atomic on POSIX filesystems);
+/// [`JobDir::sync`] then `fsync`s the directory so the renames themselves
+/// survive a power loss.
 /// A worker that dies before the rename leaves only a dot-file, which
 /// [`JobDir::list`] never returns and no reader opens.
 #[derive(Debug, Clone)]
@@ -84,7 +85,11 @@ impl JobDir for LocalDir {
             let _ = fs::remove_file(&temporary);
             return Err(error);
         }
-        // Make the rename durable (POSIX: a directory is fsynced by opening it).
+        Ok(())
+    }
+
+    fn sync(&self) -> Result<(), StorageError> {
+        // Makes the renames durable (POSIX: fsync the directory itself).
         let directory =
             fs::File::open(&self.root).map_err(|source| io_error(&self.root, "open", source))?;
         directory
@@ -127,6 +132,7 @@ mod tests {
         let dir = LocalDir::new(temporary.path()).unwrap();
         dir.write_atomic("mr-out-0", b"a 1\n").unwrap();
         dir.write_atomic("mr-out-0", b"a 2\n").unwrap();
+        dir.sync().unwrap();
         assert_eq!(dir.read("mr-out-0").unwrap(), b"a 2\n");
         // A leftover temporary from a crashed writer is never listed.
         fs::write(temporary.path().join(".mr-out-1.tmp.1.0"), b"partial").unwrap();

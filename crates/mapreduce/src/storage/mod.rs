@@ -43,8 +43,16 @@ pub trait JobDir: Send + Sync {
     fn read(&self, name: &str) -> Result<Vec<u8>, StorageError>;
 
     /// Makes `name` hold exactly `bytes`, atomically (see the trait docs).
-    /// Replaces an existing file of that name.
+    /// Replaces an existing file of that name. The contents are durable
+    /// before the name appears; the name itself is durable after
+    /// [`JobDir::sync`].
     fn write_atomic(&self, name: &str, bytes: &[u8]) -> Result<(), StorageError>;
+
+    /// Makes every completed [`JobDir::write_atomic`] survive a power loss
+    /// (on a real filesystem, `fsync`s the directory). A worker calls it
+    /// once per task, before reporting the task done, rather than once
+    /// per file.
+    fn sync(&self) -> Result<(), StorageError>;
 
     /// The visible files whose name starts with `prefix`, sorted.
     /// Temporary files are never listed.

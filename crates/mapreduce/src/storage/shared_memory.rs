@@ -67,6 +67,12 @@ impl JobDir for SharedMemoryDir {
         Ok(())
     }
 
+    /// Nothing to do: the shared memory is the durable medium here (it
+    /// outlives every node).
+    fn sync(&self) -> Result<(), StorageError> {
+        Ok(())
+    }
+
     fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         // BTreeMap iteration is sorted, as the trait promises.
         Ok(self
