@@ -3,15 +3,24 @@
 //! ```text
 //!   key ──fixed hash──► shard = bits 32.. of the hash & (shards - 1)
 //!                          │
-//!               RwLock<Table<K, V>>  (one per shard: slab + index + policy + expiry)
+//!               RwLock<shard>   one per shard, either
+//!                 S3FifoShard   (default policy: entries in the hash table's
+//!                                buckets, FIFO rings of bucket positions)
+//!                 Table         (LRU, LFU, SIEVE: the store's container)
 //! ```
 //!
-//! Each shard is an independent [`Table`] (the same container and policies as
-//! the deterministic store) behind a `parking_lot` read-write lock, so
-//! threads touching different shards never contend. With the default S3-FIFO
-//! policy (or SIEVE) a hit only bumps an atomic counter, so hits take the
-//! *read* lock and readers of one hot shard run in parallel; inserts take the
-//! write lock.
+//! Both shard kinds implement one trait (`shard.rs`, contract in its docs),
+//! so `get`, `insert` and `remove` are written once. The default S3-FIFO
+//! policy gets its own shard (`s3fifo_shard.rs`) because the near cache's
+//! job is throughput: a hit there reads one cache line (the bucket holding
+//! key, value and frequency), where the shared [`Table`] reads the index's
+//! control bytes, its slot id, the slab entry and the policy's record. The
+//! deterministic store keeps using [`Table`] unchanged.
+//!
+//! With S3-FIFO (or SIEVE) a hit only bumps an atomic counter, so hits take
+//! the *read* lock and readers of one hot shard run in parallel; inserts
+//! take the write lock. LRU and LFU reorder on every hit and take the write
+//! lock.
 //!
 //! Time comes from an injected [`Clock`], read only when an entry carries a
 //! deadline. Expired entries are invisible at once and reclaimed a bounded

@@ -42,8 +42,9 @@ use crate::policy::hit_bits::HitCell;
 use crate::policy::s3fifo::{FREQUENCY_MAX, PROMOTE_FREQUENCY_MIN, SMALL_SHARE_PERCENT};
 
 /// Entries a new shard makes room for up front (it then never rehashes when
-/// entries weigh 1); larger shards grow on demand.
-const PRESIZE_ENTRIES_MAX: u64 = 1 << 14;
+/// entries weigh 1); larger shards, and shards whose capacity is in bytes,
+/// grow on demand rather than allocate for a count they may never reach.
+const PRESIZE_ENTRIES_MAX: u64 = 1 << 12;
 /// The table is at most this full (numerator / denominator). Linear
 /// probing's runs grow fast with load, and deletion shifts a whole run:
 /// measured with cachegrind on the near-speed workload (per operation), 2/3
