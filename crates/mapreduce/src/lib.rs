@@ -50,9 +50,13 @@
 //! ## Tests
 //!
 //! - `cargo test -p mapreduce`: unit tests (schedule, codec, apps,
-//!   storage), and real processes (`tests/processes.rs`): a coordinator and
-//!   three workers for `wc` and `indexer` compared with `mrsequential`, a
-//!   crash test with workers that die at random, and bad command lines.
+//!   storage), and real processes (`tests/processes.rs`, about 40 s): a
+//!   coordinator and three workers for `wc` and `indexer` compared with
+//!   `mrsequential`; map and reduce parallelism, job count and early exit
+//!   as in the lab's script; a crash test with workers that die at random
+//!   (re-issue after 2 s there, to stay near 30 s); and bad command lines
+//!   (missing input, unknown application, unreachable coordinator: a clear
+//!   message, a non-zero exit, no file written).
 //! - `RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test mapreduce`:
 //!   the lab's seven tests in simulation (see the shared TESTS.md), and the
 //!   swarm scenario in `sim-tests/src/swarm/mapreduce_scenario.rs`.
