@@ -21,6 +21,10 @@ struct Arguments {
     seeds: u64,
 }
 
+/// Simulated-time limit for one seed (all layers together).
+#[cfg(madsim)]
+const SIMULATED_SECONDS_PER_SEED: u64 = 900;
+
 #[cfg(madsim)]
 fn main() {
     use std::time::Duration;
@@ -32,7 +36,9 @@ fn main() {
         let outcome = std::panic::catch_unwind(|| {
             let mut runtime =
                 madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            runtime.set_time_limit(Duration::from_secs(120));
+            // Every layer's scenario bounds its own phases; this limit only
+            // stops a hung simulation. It grows with the number of layers.
+            runtime.set_time_limit(Duration::from_secs(SIMULATED_SECONDS_PER_SEED));
             runtime.block_on(sim_tests::swarm::run_all())
         });
         match outcome {
