@@ -21,4 +21,6 @@
 #[cfg(madsim)]
 pub mod harness;
 #[cfg(madsim)]
+pub mod raft;
+#[cfg(madsim)]
 pub mod swarm;

@@ -9,6 +9,7 @@
 
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
+pub mod raft_scenario;
 
 /// Runs every layer's scenario in this simulation (one seed), bottom layer
 /// first. A layer adds itself here with one line.
@@ -16,6 +17,7 @@ pub async fn run_all() -> Vec<Report> {
     vec![
         labrpc_scenario::run().await,
         mapreduce_scenario::run().await,
+        raft_scenario::run().await,
     ]
 }
 
