@@ -21,6 +21,8 @@
 #[cfg(madsim)]
 pub mod harness;
 #[cfg(madsim)]
+pub mod kvraft;
+#[cfg(madsim)]
 pub mod raft;
 #[cfg(madsim)]
 pub mod swarm;

@@ -1,0 +1,373 @@
+//! The kvraft tester: a group of [`KvServer`]s on simulated nodes, clerks on
+//! client nodes whose every call is recorded, and the checks of 6.5840's
+//! Lab 4 (linearizability of the whole history, Raft state bounds).
+
+mod workload;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kvraft::{Clerk, ClerkConfig, ClerkError, KvServer, ServerConfig, ServerStatus};
+use labrpc::sim::{Network, NodeId};
+use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+use raft::storage::FileStorage;
+
+use crate::harness::{client_ip, node_addr, node_ip, phase};
+
+pub use workload::{GenericTest, generic_test};
+
+/// The election timeout the lab waits after healing (ours is shorter).
+pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
+
+type Slots = Arc<Mutex<Vec<Option<KvServer>>>>;
+
+/// One kvraft group and its clients.
+pub struct Tester {
+    net: Network,
+    server_nodes: Vec<NodeId>,
+    slots: Slots,
+    recorder: Recorder<KvInput, KvOutput>,
+    start: tokio::time::Instant,
+    next_client: AtomicU64,
+    max_raft_state: Option<u64>,
+}
+
+impl Tester {
+    /// Starts `servers` replicas (reliable network) with file storage.
+    pub fn new(servers: usize, reliable: bool, max_raft_state: Option<u64>) -> Tester {
+        let net = Network::new();
+        net.set_reliable(reliable);
+        let slots: Slots = Arc::new(Mutex::new(vec![None; servers]));
+        let server_nodes = (0..servers)
+            .map(|id| {
+                let slots = Arc::clone(&slots);
+                net.add_node(&format!("kv-{id}"), node_ip(id), move || {
+                    start_server(id, servers, Arc::clone(&slots), max_raft_state)
+                })
+            })
+            .collect();
+        Tester {
+            net,
+            server_nodes,
+            slots,
+            recorder: Recorder::new(),
+            start: labrpc::clock::now(),
+            next_client: AtomicU64::new(0),
+            max_raft_state,
+        }
+    }
+
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+
+    pub fn servers(&self) -> usize {
+        self.server_nodes.len()
+    }
+
+    pub fn server_node(&self, id: usize) -> NodeId {
+        self.server_nodes[id]
+    }
+
+    /// A new client on a node of its own, connected to everything.
+    pub fn make_client(&self) -> TestClient {
+        let index = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let node = self
+            .net
+            .add_client_node(&format!("kv-client-{index}"), client_ip(index as usize));
+        let servers = (0..self.servers()).map(node_addr).collect();
+        let config = ClerkConfig {
+            rpc_timeout: Duration::from_millis(500),
+            operation_deadline: Duration::from_secs(60),
+            ..ClerkConfig::default()
+        };
+        TestClient {
+            net: self.net.clone(),
+            node,
+            clerk: Arc::new(RecordingClerk {
+                client: index,
+                clerk: Clerk::new(servers, config),
+                recorder: self.recorder.clone(),
+                start: self.start,
+            }),
+        }
+    }
+
+    /// Splits servers and clients into groups that talk only among
+    /// themselves.
+    pub fn partition(&self, groups: &[(&[usize], &[&TestClient])]) {
+        let node_groups: Vec<Vec<NodeId>> = groups
+            .iter()
+            .map(|(servers, clients)| {
+                servers
+                    .iter()
+                    .map(|&id| self.server_nodes[id])
+                    .chain(clients.iter().map(|client| client.node))
+                    .collect()
+            })
+            .collect();
+        let borrowed: Vec<&[NodeId]> = node_groups.iter().map(Vec::as_slice).collect();
+        self.net.partition(&borrowed);
+    }
+
+    /// Heals every partition and reconnects everything.
+    pub fn connect_all(&self) {
+        self.net.heal_all();
+    }
+
+    /// The replica `id`'s current counters (of its latest incarnation).
+    pub fn status(&self, id: usize) -> Option<ServerStatus> {
+        self.slots.lock().expect("slots lock")[id]
+            .as_ref()
+            .map(KvServer::status)
+    }
+
+    /// The replica that believes it leads, if exactly one does.
+    pub fn leader(&self) -> Option<usize> {
+        let slots = self.slots.lock().expect("slots lock");
+        let leaders: Vec<usize> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| {
+                slot.as_ref()
+                    .is_some_and(|server| !server.raft().is_killed() && server.raft().state().1)
+            })
+            .map(|(id, _)| id)
+            .collect();
+        (leaders.len() == 1).then(|| leaders[0])
+    }
+
+    /// Kills every replica, then restarts each from its files.
+    pub async fn crash_and_restart_all(&self) {
+        phase("crash every server");
+        for &node in &self.server_nodes {
+            self.net.kill(node);
+        }
+        tokio::time::sleep(ELECTION_TIMEOUT).await;
+        phase("restart every server from its files");
+        for &node in &self.server_nodes {
+            self.net.restart(node).await;
+        }
+    }
+
+    /// Kills and restarts one replica.
+    pub async fn restart_server(&self, id: usize) {
+        self.net.restart(self.server_nodes[id]).await;
+    }
+
+    /// TESTS.md: Raft state at most 8 x max_raft_state on every replica.
+    pub fn check_raft_state_bounded(&self) {
+        let Some(max_raft_state) = self.max_raft_state else {
+            return;
+        };
+        for id in 0..self.servers() {
+            let size = self
+                .status(id)
+                .map_or(0, |status| status.raft_state_size_bytes);
+            assert!(
+                size <= 8 * max_raft_state,
+                "server {id}: Raft state {size} bytes > 8 x max_raft_state ({max_raft_state})"
+            );
+        }
+    }
+
+    /// The largest snapshot any replica took or installed, in bytes.
+    pub fn max_snapshot_bytes(&self) -> u64 {
+        (0..self.servers())
+            .filter_map(|id| self.status(id))
+            .map(|status| status.last_snapshot_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Checks the whole recorded history with the kv model; panics on a
+    /// violation or on an unknown verdict (budget exhausted).
+    pub fn check_linearizable(&self) {
+        let history = self
+            .recorder
+            .history()
+            .expect("simulated clock never goes backwards");
+        let operations = history.operations().len();
+        let result = check(&KvModel, &history, StepBudget::new(200_000_000));
+        match result.verdict {
+            Verdict::Linearizable => {
+                tracing::info!(operations, "history is linearizable");
+            }
+            Verdict::NotLinearizable => panic!(
+                "history of {operations} operations is not linearizable:\n{}",
+                result.explain(&KvModel, &history)
+            ),
+            Verdict::Unknown => panic!(
+                "linearizability of {operations} operations unknown: the checker ran out of \
+                 budget after {} steps (a failure, not a pass)",
+                result.steps_taken
+            ),
+        }
+    }
+}
+
+async fn start_server(id: usize, servers: usize, slots: Slots, max_raft_state: Option<u64>) {
+    let addrs = (0..servers).map(node_addr).collect();
+    let mut config = ServerConfig::new(id, addrs, madsim::rand::random());
+    config.max_raft_state = max_raft_state;
+    let server = KvServer::start(config, FileStorage::new("/kvraft"))
+        .await
+        .unwrap_or_else(|error| panic!("kv server {id} failed to start: {error}"));
+    slots.lock().expect("slots lock")[id] = Some(server);
+}
+
+/// A clerk on a client node; its calls are made from that node.
+#[derive(Clone)]
+pub struct TestClient {
+    net: Network,
+    node: NodeId,
+    clerk: Arc<RecordingClerk>,
+}
+
+impl TestClient {
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// Runs `work` with this client's clerk, as a task of the client node.
+    pub fn spawn<F, Fut, T>(&self, work: F) -> madsim::task::JoinHandle<T>
+    where
+        F: FnOnce(Arc<RecordingClerk>) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.net.spawn(self.node, work(Arc::clone(&self.clerk)))
+    }
+
+    /// Runs `work` on the client node and waits for it.
+    pub async fn run<F, Fut, T>(&self, work: F) -> T
+    where
+        F: FnOnce(Arc<RecordingClerk>) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn(work)
+            .await
+            .expect("client nodes are never killed, so their tasks finish")
+    }
+
+    pub async fn put(&self, key: &str, value: &str) -> Option<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(|clerk| async move { clerk.put(&key, &value).await })
+            .await
+    }
+
+    pub async fn append(&self, key: &str, value: &str) -> Option<()> {
+        let (key, value) = (key.to_string(), value.to_string());
+        self.run(|clerk| async move { clerk.append(&key, &value).await })
+            .await
+    }
+
+    pub async fn get(&self, key: &str) -> Option<Option<String>> {
+        let key = key.to_string();
+        self.run(|clerk| async move { clerk.get(&key).await }).await
+    }
+
+    /// Get that must succeed and read `expected`.
+    pub async fn check_get(&self, key: &str, expected: &str) {
+        match self.get(key).await {
+            Some(value) => assert_eq!(
+                value.as_deref(),
+                Some(expected),
+                "get({key}) read {value:?}, expected {expected:?}"
+            ),
+            None => panic!("get({key}) gave up; expected {expected:?}"),
+        }
+    }
+}
+
+/// A clerk that records every call and its outcome (None: gave up, the
+/// outcome is unknown).
+pub struct RecordingClerk {
+    client: u64,
+    clerk: Clerk,
+    recorder: Recorder<KvInput, KvOutput>,
+    start: tokio::time::Instant,
+}
+
+impl RecordingClerk {
+    fn now_us(&self) -> u64 {
+        u64::try_from(labrpc::clock::now().duration_since(self.start).as_micros())
+            .unwrap_or(u64::MAX)
+    }
+
+    fn finish<T>(
+        &self,
+        call: linearizability::PendingCall,
+        result: Result<T, ClerkError>,
+        output: impl FnOnce(&T) -> KvOutput,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.recorder.returned(call, output(&value), self.now_us());
+                Some(value)
+            }
+            Err(ClerkError::Timeout { .. }) => {
+                self.recorder.timed_out(call, self.now_us());
+                None
+            }
+            Err(error) => panic!("client {}: unexpected error {error}", self.client),
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Option<Option<String>> {
+        let input = KvInput::Get { key: key.into() };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self.clerk.get(key).await.map(|value| {
+            value.map(|bytes| String::from_utf8(bytes).expect("tests store UTF-8 values"))
+        });
+        self.finish(call, result, |value| KvOutput::Value(value.clone()))
+    }
+
+    pub async fn put(&self, key: &str, value: &str) -> Option<()> {
+        let input = KvInput::Put {
+            key: key.into(),
+            value: value.into(),
+        };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self.clerk.put(key, value).await;
+        self.finish(call, result, |_| KvOutput::Done)
+    }
+
+    pub async fn append(&self, key: &str, value: &str) -> Option<()> {
+        let input = KvInput::Append {
+            key: key.into(),
+            value: value.into(),
+        };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self.clerk.append(key, value).await;
+        self.finish(call, result, |_| KvOutput::Done)
+    }
+
+    pub async fn delete(&self, key: &str) -> Option<bool> {
+        let input = KvInput::Delete { key: key.into() };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self.clerk.delete(key).await;
+        self.finish(call, result, |_| KvOutput::Done)
+    }
+
+    pub async fn compare_and_set(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> Option<bool> {
+        let input = KvInput::Cas {
+            key: key.into(),
+            expected: expected.map(str::to_string),
+            value: value.into(),
+        };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self
+            .clerk
+            .compare_and_set(key, expected.map(|e| e.as_bytes().to_vec()), value)
+            .await;
+        self.finish(call, result, |swapped| KvOutput::Cas(*swapped))
+    }
+}
