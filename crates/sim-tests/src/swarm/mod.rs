@@ -4,8 +4,8 @@
 //! Each layer contributes a scenario. A scenario draws its shape from the
 //! seed (node count, fault mix), runs a **fault phase**, then a **heal
 //! phase** in which every fault stops and the system must converge within a
-//! bound, and finally checks its invariants. Today there is one layer:
-//! labrpc.
+//! bound, and finally checks its invariants. Layers so far: labrpc,
+//! mapreduce and raft (kvraft, shardctrler and shardkv join as they land).
 
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
