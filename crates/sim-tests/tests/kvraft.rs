@@ -192,3 +192,98 @@ async fn wait_leader(tester: &Tester) -> usize {
     }
     panic!("no single leader within 5 s (election timeout {ELECTION_TIMEOUT:?})");
 }
+
+/// The lab's generic scenario with the given knobs (clients, servers,
+/// reliable, crash, partitions, max_raft_state, random keys).
+fn scenario(
+    clients: usize,
+    servers: usize,
+    reliable: bool,
+    crash: bool,
+    partitions: bool,
+    max_raft_state: Option<u64>,
+    random_keys: bool,
+) -> GenericTest {
+    GenericTest {
+        reliable,
+        crash,
+        partitions,
+        max_raft_state,
+        random_keys,
+        ..GenericTest::new(clients, servers)
+    }
+}
+
+/// One client while the servers are repartitioned at random.
+#[madsim::test]
+async fn many_partitions_one_client_4a() {
+    generic_test(scenario(1, 5, true, false, true, None, false)).await;
+}
+
+/// Five clients, unreliable network, random partitions.
+#[madsim::test]
+async fn many_partitions_many_clients_4a() {
+    generic_test(scenario(5, 5, false, false, true, None, false)).await;
+}
+
+/// Five clients; every server crashes after each round.
+#[madsim::test]
+async fn persist_concurrent_4a() {
+    generic_test(scenario(5, 5, true, true, false, None, false)).await;
+}
+
+/// Five clients, unreliable network, crashes.
+#[madsim::test]
+async fn persist_concurrent_unreliable_4a() {
+    generic_test(scenario(5, 5, false, true, false, None, false)).await;
+}
+
+/// Five clients, partitions and crashes.
+#[madsim::test]
+async fn persist_partition_4a() {
+    generic_test(scenario(5, 5, true, true, true, None, false)).await;
+}
+
+/// Five clients, unreliable network, partitions and crashes.
+#[madsim::test]
+async fn persist_partition_unreliable_4a() {
+    generic_test(scenario(5, 5, false, true, true, None, false)).await;
+}
+
+/// 15 clients on shared random keys, 7 servers, unreliable network,
+/// partitions and crashes.
+#[madsim::test]
+async fn persist_partition_unreliable_linearizable_4a() {
+    generic_test(scenario(15, 7, false, true, true, None, true)).await;
+}
+
+/// 20 clients, crashes, max_raft_state 1000.
+#[madsim::test]
+async fn snapshot_recover_many_clients_4b() {
+    generic_test(scenario(20, 5, true, true, false, Some(1000), false)).await;
+}
+
+/// Five clients, unreliable network, max_raft_state 1000.
+#[madsim::test]
+async fn snapshot_unreliable_4b() {
+    generic_test(scenario(5, 5, false, false, false, Some(1000), false)).await;
+}
+
+/// Five clients, unreliable network, crashes, max_raft_state 1000.
+#[madsim::test]
+async fn snapshot_unreliable_recover_4b() {
+    generic_test(scenario(5, 5, false, true, false, Some(1000), false)).await;
+}
+
+/// Five clients, unreliable network, crashes, partitions, max_raft_state 1000.
+#[madsim::test]
+async fn snapshot_unreliable_recover_concurrent_partition_4b() {
+    generic_test(scenario(5, 5, false, true, true, Some(1000), false)).await;
+}
+
+/// 15 clients on shared random keys, 7 servers, unreliable network, crashes,
+/// partitions, max_raft_state 1000.
+#[madsim::test]
+async fn snapshot_unreliable_recover_concurrent_partition_linearizable_4b() {
+    generic_test(scenario(15, 7, false, true, true, Some(1000), true)).await;
+}
