@@ -1,7 +1,8 @@
 //! # sim-tests: the deterministic simulation suites
 //!
-//! One integration-test file per layer (`tests/labrpc.rs`, later
-//! `tests/raft.rs`, `tests/kvraft.rs`, ...), every test a `#[madsim::test]`
+//! One integration-test file per layer (`tests/labrpc.rs`, `tests/raft.rs`,
+//! `tests/mapreduce.rs`, `tests/kvraft.rs`; shardctrler and shardkv to come),
+//! every test a `#[madsim::test]`
 //! whose names follow the MIT 6.5840 lab tests (see the shared TESTS.md), and
 //! the `swarm` binary, which runs a randomized fault mix per seed over every
 //! layer built so far and prints a report.
