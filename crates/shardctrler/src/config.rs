@@ -1,0 +1,89 @@
+//! Configurations: which group serves which shard, and where each group is.
+//!
+//! A configuration is numbered and immutable. Number 0 is the initial one:
+//! no groups, every shard [`UNASSIGNED`]. Every accepted Join, Leave or
+//! Move creates the next number.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// A replica group's id. `0` is reserved for "no group" ([`UNASSIGNED`]).
+pub type Gid = u64;
+
+/// The owner of a shard while there are no groups.
+pub const UNASSIGNED: Gid = 0;
+
+/// One numbered configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// 0 for the initial configuration, then one more per change.
+    pub num: u64,
+    /// `shards[s]` is the group serving shard `s` ([`UNASSIGNED`] only while
+    /// `groups` is empty). Its length is the service's number of shards.
+    pub shards: Vec<Gid>,
+    /// Each group's servers, in the order its clerks try them. A `BTreeMap`
+    /// so that iteration order is the same on every replica.
+    pub groups: BTreeMap<Gid, Vec<SocketAddr>>,
+}
+
+impl Config {
+    /// Configuration 0: `shard_count` unassigned shards and no groups.
+    pub fn initial(shard_count: usize) -> Config {
+        Config {
+            num: 0,
+            shards: vec![UNASSIGNED; shard_count],
+            groups: BTreeMap::new(),
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The group serving `shard`, or `None` if out of range.
+    pub fn owner(&self, shard: usize) -> Option<Gid> {
+        self.shards.get(shard).copied()
+    }
+
+    /// The shards `gid` serves, ascending.
+    pub fn shards_of(&self, gid: Gid) -> Vec<usize> {
+        (0..self.shards.len())
+            .filter(|&shard| self.shards[shard] == gid)
+            .collect()
+    }
+
+    /// The servers of the group serving `shard` (empty if unassigned).
+    pub fn servers_for(&self, shard: usize) -> &[SocketAddr] {
+        self.owner(shard)
+            .and_then(|gid| self.groups.get(&gid))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_config_has_no_owners() {
+        let config = Config::initial(10);
+        assert_eq!(config.num, 0);
+        assert_eq!(config.shard_count(), 10);
+        assert!(config.shards.iter().all(|&gid| gid == UNASSIGNED));
+        assert!(config.servers_for(3).is_empty());
+        assert_eq!(config.owner(10), None);
+    }
+
+    #[test]
+    fn shards_of_lists_a_groups_shards_in_order() {
+        let mut config = Config::initial(4);
+        config.shards = vec![7, 9, 7, 9];
+        let addr: SocketAddr = "10.0.0.1:7000".parse().unwrap();
+        config.groups.insert(7, vec![addr]);
+        config.groups.insert(9, vec![]);
+        assert_eq!(config.shards_of(7), vec![0, 2]);
+        assert_eq!(config.servers_for(2), &[addr]);
+    }
+}
