@@ -223,6 +223,25 @@ fn lru_evicts_the_least_recently_used() {
 }
 
 #[test]
+fn peek_respects_ttl_and_changes_nothing() {
+    let config = StoreConfig::new(1 << 20)
+        .with_policy(PolicyKind::Lru)
+        .with_capacity_entries(2);
+    let mut store = Store::new(config);
+    store.put(b"a", b"1".to_vec(), None, 0).expect("fits");
+    store.put(b"b", b"2".to_vec(), Some(10), 0).expect("fits");
+    let before = store.snapshot();
+    assert_eq!(store.peek(b"a", 5), Some(&b"1"[..]));
+    assert_eq!(store.peek(b"b", 9), Some(&b"2"[..]));
+    assert_eq!(store.peek(b"b", 10), None, "expired at its deadline");
+    assert_eq!(store.peek(b"zz", 10), None);
+    assert_eq!(store.snapshot(), before, "a peek changed the store");
+    // A peek of "a" is no access: "a" is still the least recently used.
+    store.put(b"c", b"3".to_vec(), None, 5).expect("fits");
+    assert_eq!(store.get(b"a", 5), None);
+}
+
+#[test]
 fn migration_exports_visible_entries_with_deadlines() {
     let mut source = store_with(10_000);
     source

@@ -162,6 +162,18 @@ impl Store {
         }
     }
 
+    /// The value of `key` if visible at `now_ms` (or at the store's own
+    /// time, if later), changing nothing: no hit or miss counted, no
+    /// access recorded for the eviction policy, no expired entry reclaimed.
+    /// For reads served by one replica alone (ReadIndex), which must not
+    /// make replicas differ.
+    pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&[u8]> {
+        let now_ms = now_ms.max(self.now_ms);
+        let slot = self.table.find_hashed(hash_of(key), key)?;
+        let entry = self.table.entry(slot);
+        (!entry.is_expired(now_ms)).then_some(entry.value.as_slice())
+    }
+
     /// [`Store::get`] for each key, in order.
     pub fn get_many(&mut self, keys: &[&[u8]], now_ms: u64) -> Vec<Option<Vec<u8>>> {
         keys.iter()

@@ -1,33 +1,44 @@
-//! A kvraft replica: a labrpc handler that proposes requests to Raft, and an
-//! apply task that feeds committed entries to the [`StateMachine`].
+//! A kvraft replica: the [`StateMachine`] run by an [`Rsm`], and the
+//! labrpc handler clerks call.
 //!
 //! ```text
-//!  KvRequest ─► handle() ─ sizes ok? leader? ─► raft.start(Command{.., now_ms})
-//!                  │                                   │
-//!                  └── waits on waiters[index] ◄──┐    ▼ (commit)
-//!                                                 │  apply channel
-//!                                 apply task: machine.apply(command)
-//!                                             waiters[index] <- answer
-//!                                             raft state >= max? snapshot
+//!  KvRequest ─► handle() ─ sizes ok? a retry of a recorded write? (local)
+//!                  │
+//!                  ├─ Get, reads = ReadIndex: rsm.read(|machine| peek)
+//!                  └─ otherwise:              rsm.submit(Command)
+//!                                               └─ log, apply on every
+//!                                                  replica, own output back
 //! ```
 //!
-//! A waiter is answered only if the entry applied at its index is its own
-//! request; anything else there means leadership moved and the clerk
-//! retries (with the same seq, so a write applies once).
+//! The server loop (waiters, log time, snapshots) is [`crate::rsm`]'s; this
+//! module only maps kvraft's requests and errors onto it.
 
 mod state_machine;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raft::node::{ApplyMsg, NodeConfig, RaftNode};
+use raft::node::RaftNode;
 use raft::storage::{Storage, StorageError};
-use tokio::sync::{mpsc, oneshot};
 
-use crate::rpc::{KvRequest, Outcome, ServerError};
-pub use state_machine::{Command, MachineConfig, StateMachine};
+use crate::rpc::{KvRequest, ServerError};
+use crate::rsm::{Rsm, RsmConfig, SubmitError};
+pub use state_machine::{Command, MachineConfig, Reply, StateMachine};
+
+/// How a replica serves Get.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadPath {
+    #[default]
+    /// Every Get is a log entry (6.5840's way): a round of replication and
+    /// an fsync per batch, and the Get counts as an access for the
+    /// eviction policy on every replica.
+    Log,
+    /// ReadIndex: the leader confirms its lead with a heartbeat round,
+    /// waits until it has applied that far, and reads without an entry.
+    /// Such a Get does not count as an access for the eviction policy
+    /// (replicas must stay identical, and only the leader sees it).
+    ReadIndex,
+}
 
 /// Settings of one replica.
 #[derive(Clone, Debug)]
@@ -45,6 +56,8 @@ pub struct ServerConfig {
     pub apply_wait: Duration,
     /// Seed of Raft's election-timeout RNG.
     pub raft_seed: u64,
+    /// How Get is served.
+    pub reads: ReadPath,
 }
 
 impl ServerConfig {
@@ -56,46 +69,8 @@ impl ServerConfig {
             max_raft_state: None,
             apply_wait: Duration::from_millis(800),
             raft_seed,
+            reads: ReadPath::default(),
         }
-    }
-}
-
-type Reply = Result<Outcome, ServerError>;
-
-/// A handler waiting for the entry at some index.
-struct Waiter {
-    client_id: u64,
-    seq: u64,
-    answer: oneshot::Sender<Reply>,
-}
-
-struct Inner {
-    machine: StateMachine,
-    last_applied: u64,
-    /// Bytes of the latest snapshot this replica asked Raft to keep.
-    last_snapshot_bytes: u64,
-    last_snapshot_index: u64,
-    waiters: BTreeMap<u64, Waiter>,
-    /// The machine's logical time at the last apply and the local instant
-    /// then: a leader's stamps advance from there at the local clock's rate,
-    /// so they need no clock base shared between machines.
-    time_anchor: (u64, tokio::time::Instant),
-    /// The last stamp this replica issued (stamps never go backwards).
-    last_stamp_ms: u64,
-}
-
-impl Inner {
-    fn stamp_now_ms(&mut self) -> u64 {
-        let (anchor_ms, anchor_instant) = self.time_anchor;
-        let elapsed_ms = u64::try_from(
-            labrpc::clock::now()
-                .duration_since(anchor_instant)
-                .as_millis(),
-        )
-        .unwrap_or(u64::MAX);
-        let stamp = anchor_ms.saturating_add(elapsed_ms).max(self.last_stamp_ms);
-        self.last_stamp_ms = stamp;
-        stamp
     }
 }
 
@@ -112,50 +87,37 @@ pub struct ServerStatus {
 /// One running replica. Cheap to clone.
 #[derive(Clone)]
 pub struct KvServer {
-    raft: RaftNode,
-    inner: Arc<Mutex<Inner>>,
-    config: Arc<ServerConfig>,
+    rsm: Rsm<StateMachine>,
+    reads: ReadPath,
 }
 
 impl KvServer {
-    /// Starts Raft on `storage` (restoring its snapshot, which Raft hands
-    /// back on the apply channel), the apply task, and one labrpc server on
-    /// `peer_addrs[me]` carrying both Raft's and kvraft's methods.
+    /// Starts Raft on `storage` (restoring its snapshot), the apply task,
+    /// and one labrpc server on `peer_addrs[me]` carrying both Raft's and
+    /// kvraft's methods.
     pub async fn start<S: Storage + 'static>(
         config: ServerConfig,
         storage: S,
     ) -> Result<KvServer, StartError> {
-        let mut node_config = NodeConfig::new(
-            config.me as u64,
-            config.peer_addrs.clone(),
-            config.raft_seed,
-        );
-        // A leader commits an entry of its term at once, so reads and
-        // ReadIndex need not wait for the next client write.
-        node_config.core.noop_on_election = true;
-        let (raft, apply) = RaftNode::make(node_config, storage, labrpc::Client::default()).await?;
-        let server = KvServer {
-            raft,
-            inner: Arc::new(Mutex::new(Inner {
-                machine: StateMachine::new(config.machine),
-                last_applied: 0,
-                last_snapshot_bytes: 0,
-                last_snapshot_index: 0,
-                waiters: BTreeMap::new(),
-                time_anchor: (0, labrpc::clock::now()),
-                last_stamp_ms: 0,
-            })),
-            config: Arc::new(config),
+        let addr = config.peer_addrs[config.me];
+        let rsm_config = RsmConfig {
+            max_raft_state: config.max_raft_state,
+            apply_wait: config.apply_wait,
+            ..RsmConfig::new(config.me, config.peer_addrs, config.raft_seed)
         };
-        tokio::spawn(server.clone().run_apply_loop(apply));
+        let machine = StateMachine::new(config.machine);
+        let rsm = Rsm::start(rsm_config, machine, storage).await?;
+        let server = KvServer {
+            rsm,
+            reads: config.reads,
+        };
         let mut router = labrpc::Router::new();
-        server.raft.add_handlers(&mut router);
+        server.rsm.raft().add_handlers(&mut router);
         let handler_server = server.clone();
         router.add::<KvRequest, _, _>(move |request: KvRequest| {
             let server = handler_server.clone();
             async move { server.handle(request).await }
         });
-        let addr = server.config.peer_addrs[server.config.me];
         labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
             .await
             .map_err(|error| StartError::Listen {
@@ -166,189 +128,72 @@ impl KvServer {
     }
 
     pub fn raft(&self) -> &RaftNode {
-        &self.raft
+        self.rsm.raft()
+    }
+
+    /// The replicated state machine this server runs.
+    pub fn rsm(&self) -> &Rsm<StateMachine> {
+        &self.rsm
     }
 
     pub fn status(&self) -> ServerStatus {
-        let raft_state_size_bytes = self.raft.status().raft_state_size_bytes;
-        let inner = self.lock();
+        let status = self.rsm.status();
         ServerStatus {
-            last_applied: inner.last_applied,
-            logical_now_ms: inner.machine.now_ms(),
-            sessions: inner.machine.session_count(),
-            last_snapshot_bytes: inner.last_snapshot_bytes,
-            raft_state_size_bytes,
+            last_applied: status.last_applied,
+            logical_now_ms: status.log_time_ms,
+            sessions: self.rsm.with_machine(StateMachine::session_count),
+            last_snapshot_bytes: status.last_snapshot_bytes,
+            raft_state_size_bytes: status.raft.raft_state_size_bytes,
         }
     }
 
     /// Stops Raft; the handler answers `WrongLeader` from then on.
     pub fn kill(&self) {
-        self.raft.kill();
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().expect("kvraft server lock poisoned")
-    }
-
-    fn wrong_leader(&self) -> ServerError {
-        ServerError::WrongLeader {
-            leader_hint: self.raft.status().leader_id,
-        }
+        self.rsm.kill();
     }
 
     /// Serves one clerk request (the labrpc handler).
     pub async fn handle(&self, request: KvRequest) -> Reply {
-        let now_ms = {
-            let mut inner = self.lock();
-            // Bad input changes nothing and costs no log entry.
-            inner.machine.check_sizes(&request.op)?;
-            if !request.op.is_read()
-                && let Some(reply) = inner.machine.recorded_reply(request.client_id, request.seq)
-            {
-                // A retry of a committed write: its answer is known.
-                return reply;
+        // Bad input changes nothing and costs no log entry; a retry of a
+        // committed write gets its recorded answer at once.
+        let early = self.rsm.with_machine(|machine| {
+            if let Err(error) = machine.check_sizes(&request.op) {
+                return Some(Err(error));
             }
-            if !self.raft.state().1 {
-                return Err(self.wrong_leader());
+            if request.op.is_read() {
+                return None;
             }
-            inner.stamp_now_ms()
-        };
+            machine.recorded_reply(request.client_id, request.seq)
+        });
+        if let Some(reply) = early {
+            return reply;
+        }
+        if request.op.is_read() && self.reads == ReadPath::ReadIndex {
+            let read = self
+                .rsm
+                .read(|machine, context| machine.read(&request.op, context.now_ms))
+                .await;
+            return read.unwrap_or_else(|error| Err(server_error(error)));
+        }
         let command = Command {
             client_id: request.client_id,
             seq: request.seq,
             op: request.op,
-            now_ms,
         };
-        let bytes = bincode::serde::encode_to_vec(&command, bincode::config::standard())
-            .unwrap_or_else(|error| panic!("kvraft command failed to encode: {error}"));
-        let Some((index, _term)) = self.raft.start(bytes).await else {
-            return Err(self.wrong_leader());
-        };
-        let (answer, answered) = oneshot::channel();
-        {
-            let mut inner = self.lock();
-            if inner.last_applied >= index {
-                // Applied before we could wait for it (the apply task is a
-                // separate task): the table knows a write's answer.
-                return inner
-                    .machine
-                    .recorded_reply(command.client_id, command.seq)
-                    .unwrap_or(Err(ServerError::Timeout));
-            }
-            // An older waiter at this index belongs to a proposal that lost
-            // its place; dropping its sender makes it retry.
-            inner.waiters.insert(
-                index,
-                Waiter {
-                    client_id: command.client_id,
-                    seq: command.seq,
-                    answer,
-                },
-            );
-        }
-        match tokio::time::timeout(self.config.apply_wait, answered).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(_)) => Err(self.wrong_leader()),
-            Err(_) => {
-                let mut inner = self.lock();
-                if inner
-                    .waiters
-                    .get(&index)
-                    .is_some_and(|w| w.client_id == command.client_id && w.seq == command.seq)
-                {
-                    inner.waiters.remove(&index);
-                }
-                Err(ServerError::Timeout)
-            }
-        }
+        self.rsm
+            .submit(command)
+            .await
+            .unwrap_or_else(|error| Err(server_error(error)))
     }
+}
 
-    async fn run_apply_loop(self, mut apply: mpsc::Receiver<ApplyMsg>) {
-        while let Some(message) = apply.recv().await {
-            match message {
-                ApplyMsg::Command { index, command, .. } => self.apply_command(index, &command),
-                ApplyMsg::Snapshot { index, data, .. } => self.install_snapshot(index, &data),
-            }
-        }
-    }
-
-    fn apply_command(&self, index: u64, bytes: &[u8]) {
-        let me = self.config.me;
-        let mut inner = self.lock();
-        if index <= inner.last_applied {
-            return;
-        }
-        let (command, read_bytes): (Command, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard()).unwrap_or_else(
-                |error| panic!("kvraft {me}: committed entry {index} does not decode: {error}"),
-            );
-        assert_eq!(
-            read_bytes,
-            bytes.len(),
-            "kvraft {me}: trailing bytes in entry {index}"
-        );
-        let reply = inner.machine.apply(&command);
-        inner.last_applied = index;
-        inner.time_anchor = (inner.machine.now_ms(), labrpc::clock::now());
-        // Answer waiters up to here: the one at `index` gets the reply if
-        // the entry is its own; earlier ones were overtaken.
-        while let Some(entry) = inner.waiters.first_entry() {
-            if *entry.key() > index {
-                break;
-            }
-            let waiter_index = *entry.key();
-            let waiter = entry.remove();
-            if waiter_index == index
-                && waiter.client_id == command.client_id
-                && waiter.seq == command.seq
-            {
-                let _ = waiter.answer.send(reply.clone());
-            }
-            // Otherwise the sender drops: the handler answers WrongLeader.
-        }
-        self.maybe_snapshot(&mut inner, index);
-    }
-
-    fn maybe_snapshot(&self, inner: &mut Inner, index: u64) {
-        let Some(max_raft_state) = self.config.max_raft_state else {
-            return;
-        };
-        if index <= inner.last_snapshot_index
-            || self.raft.status().raft_state_size_bytes < max_raft_state
-        {
-            return;
-        }
-        let data = inner.machine.snapshot();
-        inner.last_snapshot_bytes = data.len() as u64;
-        inner.last_snapshot_index = index;
-        self.raft.snapshot(index, data);
-    }
-
-    fn install_snapshot(&self, index: u64, data: &[u8]) {
-        let me = self.config.me;
-        let mut inner = self.lock();
-        if index <= inner.last_applied {
-            return;
-        }
-        // A snapshot that does not decode is corrupt state: refuse to serve
-        // rather than serve something else.
-        let machine = StateMachine::restore(data).unwrap_or_else(|error| {
-            panic!("kvraft {me}: snapshot at index {index} is unusable: {error}")
-        });
-        inner.machine = machine;
-        inner.last_applied = index;
-        inner.last_snapshot_index = inner.last_snapshot_index.max(index);
-        inner.last_snapshot_bytes = data.len() as u64;
-        inner.time_anchor = (inner.machine.now_ms(), labrpc::clock::now());
-        // Waiters covered by the snapshot cannot learn their answer here;
-        // dropping them makes their clerks retry (a write then finds its
-        // recorded answer).
-        while let Some(entry) = inner.waiters.first_entry() {
-            if *entry.key() > index {
-                break;
-            }
-            entry.remove();
-        }
+/// The rsm's refusals as the clerk knows them.
+fn server_error(error: SubmitError) -> ServerError {
+    match error {
+        SubmitError::WrongLeader { leader_hint } => ServerError::WrongLeader { leader_hint },
+        SubmitError::Timeout => ServerError::Timeout,
+        // Nothing was proposed; the clerk retries after its backoff.
+        SubmitError::Busy { .. } => ServerError::Timeout,
     }
 }
 

@@ -1,25 +1,22 @@
 //! The replicated state machine: the store plus the exactly-once table.
 //!
 //! Pure and synchronous: the same commands in the same order give the same
-//! state and the same answers on every replica. Time is the logical time
-//! the leader stamped on each command, never a clock.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! state and the same answers on every replica. Time is the log time the
+//! rsm passes in ([`ApplyContext::now_ms`]), never a clock.
 
 use cache::{Store, StoreConfig, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::rpc::{Op, Outcome, ServerError};
+use crate::rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use crate::session::{SessionCheck, SessionLimits, SessionTable};
 
-/// A log entry: a clerk's request plus the leader's logical time.
+/// A log entry: a clerk's request (the rsm adds the leader's time stamp).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Command {
     pub client_id: u64,
     pub seq: u64,
     pub op: Op,
-    /// The proposing leader's logical time, in ms. The machine's time is
-    /// the maximum seen so far, so it never goes backwards.
-    pub now_ms: u64,
 }
 
 /// Limits of the state machine; identical on every replica.
@@ -37,33 +34,26 @@ pub struct MachineConfig {
 
 impl Default for MachineConfig {
     fn default() -> MachineConfig {
+        let sessions = SessionLimits::default();
         MachineConfig {
             store: StoreConfig::new(64 << 20),
             max_key_bytes: 1024,
             max_value_bytes: 1 << 20,
-            max_clients: 10_000,
-            client_idle_expiry_ms: 10 * 60 * 1000,
+            max_clients: sessions.max_clients,
+            client_idle_expiry_ms: sessions.idle_expiry_ms,
         }
     }
 }
 
-/// The last write of one client and its answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Session {
-    last_seq: u64,
-    reply: Result<Outcome, ServerError>,
-    last_active_ms: u64,
-}
+/// What a command answers.
+pub type Reply = Result<Outcome, ServerError>;
 
-/// Store + exactly-once table + logical time. See the module docs.
+/// Store + exactly-once table. See the module docs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct StateMachine {
     config: MachineConfig,
     store: Store,
-    now_ms: u64,
-    sessions: BTreeMap<u64, Session>,
-    /// `(last_active_ms, client_id)` for every session: the idle order.
-    idle_order: BTreeSet<(u64, u64)>,
+    sessions: SessionTable<Reply>,
 }
 
 impl StateMachine {
@@ -71,19 +61,15 @@ impl StateMachine {
         StateMachine {
             config,
             store: Store::new(config.store),
-            now_ms: 0,
-            sessions: BTreeMap::new(),
-            idle_order: BTreeSet::new(),
+            sessions: SessionTable::new(SessionLimits {
+                max_clients: config.max_clients,
+                idle_expiry_ms: config.client_idle_expiry_ms,
+            }),
         }
     }
 
     pub fn config(&self) -> &MachineConfig {
         &self.config
-    }
-
-    /// The logical time of the latest applied command.
-    pub fn now_ms(&self) -> u64 {
-        self.now_ms
     }
 
     pub fn session_count(&self) -> usize {
@@ -92,11 +78,8 @@ impl StateMachine {
 
     /// The recorded answer of `(client_id, seq)` if that is the client's
     /// latest applied write.
-    pub fn recorded_reply(&self, client_id: u64, seq: u64) -> Option<Result<Outcome, ServerError>> {
-        self.sessions
-            .get(&client_id)
-            .filter(|session| session.last_seq == seq)
-            .map(|session| session.reply.clone())
+    pub fn recorded_reply(&self, client_id: u64, seq: u64) -> Option<Reply> {
+        self.sessions.recorded(client_id, seq).cloned()
     }
 
     /// Refuses an operation whose key or value is over the limits (checked
@@ -121,34 +104,8 @@ impl StateMachine {
         Ok(())
     }
 
-    /// Applies one committed command and returns its answer. A write seen
-    /// before (same client, same seq) is not applied again: its recorded
-    /// answer is returned.
-    pub fn apply(&mut self, command: &Command) -> Result<Outcome, ServerError> {
-        self.now_ms = self.now_ms.max(command.now_ms);
-        self.expire_idle_sessions();
-        if command.op.is_read() {
-            return self.execute(&command.op);
-        }
-        if let Some(session) = self.sessions.get(&command.client_id) {
-            if command.seq == session.last_seq {
-                return session.reply.clone();
-            }
-            if command.seq < session.last_seq {
-                return Err(ServerError::Stale {
-                    seq: command.seq,
-                    latest: session.last_seq,
-                });
-            }
-        }
-        let reply = self.execute(&command.op);
-        self.record(command.client_id, command.seq, reply.clone());
-        reply
-    }
-
-    fn execute(&mut self, op: &Op) -> Result<Outcome, ServerError> {
+    fn execute(&mut self, op: &Op, now_ms: u64) -> Reply {
         self.check_sizes(op)?;
-        let now_ms = self.now_ms;
         let max_value_bytes = self.config.max_value_bytes;
         match op {
             Op::Get { key } => Ok(Outcome::Value(
@@ -196,60 +153,77 @@ impl StateMachine {
         }
     }
 
-    fn record(&mut self, client_id: u64, seq: u64, reply: Result<Outcome, ServerError>) {
-        let now_ms = self.now_ms;
-        if let Some(old) = self.sessions.insert(
-            client_id,
-            Session {
-                last_seq: seq,
-                reply,
-                last_active_ms: now_ms,
-            },
-        ) {
-            self.idle_order.remove(&(old.last_active_ms, client_id));
-        }
-        self.idle_order.insert((now_ms, client_id));
-        while self.sessions.len() as u64 > self.config.max_clients {
-            self.forget_least_recent();
-        }
-        debug_assert_eq!(self.sessions.len(), self.idle_order.len());
-    }
-
-    fn expire_idle_sessions(&mut self) {
-        while let Some(&(last_active_ms, _)) = self.idle_order.first() {
-            if last_active_ms.saturating_add(self.config.client_idle_expiry_ms) > self.now_ms {
-                break;
-            }
-            self.forget_least_recent();
+    /// Answers a Get without changing anything (a ReadIndex read on the
+    /// leader alone): the store's `peek`, which respects TTLs at `now_ms`
+    /// but records no access for the eviction policy.
+    ///
+    /// # Panics
+    /// If `op` is not a read (a bug in the caller).
+    pub fn read(&self, op: &Op, now_ms: u64) -> Reply {
+        self.check_sizes(op)?;
+        match op {
+            Op::Get { key } => Ok(Outcome::Value(
+                self.store.peek(key, now_ms).map(<[u8]>::to_vec),
+            )),
+            other => panic!("kvraft: {other:?} is not a read"),
         }
     }
 
-    fn forget_least_recent(&mut self) {
-        if let Some((_, client_id)) = self.idle_order.pop_first() {
-            self.sessions.remove(&client_id);
-        }
-    }
-
-    /// The whole machine as bytes (bincode), for a Raft snapshot.
-    pub fn snapshot(&self) -> Vec<u8> {
-        bincode::serde::encode_to_vec(self, bincode::config::standard())
-            .unwrap_or_else(|error| panic!("state machine snapshot failed to encode: {error}"))
-    }
-
-    /// Rebuilds a machine from [`StateMachine::snapshot`] bytes.
-    pub fn restore(bytes: &[u8]) -> Result<StateMachine, String> {
-        let (machine, read_bytes): (StateMachine, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|error| format!("snapshot does not decode: {error}"))?;
-        if read_bytes != bytes.len() {
+    /// Every structural invariant (for tests and restores).
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.store.check_invariants()?;
+        if self.sessions.len() as u64 > self.config.max_clients {
             return Err(format!(
-                "{} trailing bytes after the snapshot",
-                bytes.len() - read_bytes
+                "{} sessions over the bound of {}",
+                self.sessions.len(),
+                self.config.max_clients
             ));
         }
-        if machine.sessions.len() != machine.idle_order.len() {
-            return Err("exactly-once table and its idle index disagree".into());
+        Ok(())
+    }
+}
+
+impl ReplicatedMachine for StateMachine {
+    type Command = Command;
+    type Output = Reply;
+
+    /// Applies one committed command and returns its answer. A write seen
+    /// before (same client, same seq) is not applied again: its recorded
+    /// answer is returned.
+    fn apply(&mut self, command: &Command, context: &ApplyContext) -> Reply {
+        let now_ms = context.now_ms;
+        self.sessions.expire_idle(now_ms);
+        if command.op.is_read() {
+            return self.execute(&command.op, now_ms);
         }
+        match self.sessions.check(command.client_id, command.seq) {
+            SessionCheck::Duplicate(reply) => return reply.clone(),
+            SessionCheck::Stale { latest } => {
+                return Err(ServerError::Stale {
+                    seq: command.seq,
+                    latest,
+                });
+            }
+            SessionCheck::New => {}
+        }
+        let reply = self.execute(&command.op, now_ms);
+        self.sessions
+            .record(command.client_id, command.seq, reply.clone(), now_ms);
+        reply
+    }
+
+    /// The whole machine as bytes (bincode).
+    fn snapshot(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    /// Rebuilds a machine from snapshot bytes. The snapshot carries its own
+    /// configuration (the replicas' common one).
+    fn restore(&self, snapshot: &[u8]) -> Result<StateMachine, RestoreError> {
+        let machine: StateMachine = decode(snapshot)?;
+        machine
+            .check_invariants()
+            .map_err(|detail| RestoreError::Inconsistent { detail })?;
         Ok(machine)
     }
 }

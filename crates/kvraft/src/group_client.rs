@@ -1,0 +1,234 @@
+//! Calling a Raft group: find the leader, remember it, retry with backoff
+//! until an operation deadline. Shared by kvraft's [`crate::Clerk`] and
+//! the clients of the shard controller and shardkv.
+//!
+//! ```text
+//!  call(request, classify)
+//!    server = remembered leader
+//!    loop (until operation_deadline):
+//!      reply = labrpc call to server (rpc_timeout, cut to the deadline)
+//!      classify(reply):
+//!        Done(t)                  -> remember server; Ok(t)
+//!        Fail(e)                  -> Err(Failed(e))      (final: no retry)
+//!        WrongLeader{hint: Some}  -> try the hinted server next
+//!        WrongLeader{None} | Retry,
+//!        or no reply at all       -> try the next server
+//!      after a full round of failures: sleep backoff, double it (<= max)
+//! ```
+//!
+//! A leader hint is an index into the client's server list, which is
+//! therefore in Raft id order (a group's `peer_addrs`).
+//!
+//! [`ClientSession`] is the other half of exactly-once: a random client id
+//! (drawn through the runtime seam, so a simulation replays it) and the
+//! next seq.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How a [`GroupClient`] retries.
+#[derive(Clone, Debug)]
+pub struct GroupClientConfig {
+    /// Deadline of one call to one server.
+    pub rpc_timeout: Duration,
+    /// Pause after a full round of servers failed, doubling up to
+    /// `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Give up (with [`GroupCallError::Timeout`]) after this long.
+    pub operation_deadline: Duration,
+}
+
+impl Default for GroupClientConfig {
+    fn default() -> GroupClientConfig {
+        GroupClientConfig {
+            rpc_timeout: Duration::from_millis(1000),
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(100),
+            operation_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The caller's reading of one server's reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict<T, E> {
+    /// The operation is done; this is its result.
+    Done(T),
+    /// The operation failed for good (bad input, ...): no retry.
+    Fail(E),
+    /// That server does not lead; it believes `leader_hint` does.
+    WrongLeader { leader_hint: Option<u64> },
+    /// Try again, elsewhere (the server timed out, is not ready, ...).
+    Retry,
+}
+
+/// How a call ended without a result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GroupCallError<E> {
+    /// No server gave a final answer before the deadline. The operation
+    /// may or may not have taken effect.
+    #[error("no answer within {deadline_ms} ms after {attempts} attempts")]
+    Timeout { deadline_ms: u64, attempts: u64 },
+    /// A server answered [`Verdict::Fail`].
+    #[error("{0}")]
+    Failed(E),
+}
+
+struct Shared {
+    servers: Vec<SocketAddr>,
+    client: labrpc::Client,
+    config: GroupClientConfig,
+    /// The server that answered last; tried first.
+    leader: AtomicUsize,
+}
+
+/// A leader-finding caller of one group. Cheap to clone; clones share the
+/// remembered leader and the connections. Usable from many tasks at once.
+#[derive(Clone)]
+pub struct GroupClient {
+    shared: Arc<Shared>,
+}
+
+impl GroupClient {
+    /// # Panics
+    /// If `servers` is empty.
+    pub fn new(servers: Vec<SocketAddr>, config: GroupClientConfig) -> GroupClient {
+        let client = labrpc::Client::new(labrpc::ClientConfig {
+            timeout: config.rpc_timeout,
+            ..labrpc::ClientConfig::default()
+        });
+        GroupClient::with_client(servers, config, client)
+    }
+
+    /// Like [`GroupClient::new`], reusing `client`'s connections (a client
+    /// of many groups shares one).
+    pub fn with_client(
+        servers: Vec<SocketAddr>,
+        config: GroupClientConfig,
+        client: labrpc::Client,
+    ) -> GroupClient {
+        assert!(
+            !servers.is_empty(),
+            "a group client needs at least one server"
+        );
+        GroupClient {
+            shared: Arc::new(Shared {
+                servers,
+                client,
+                config,
+                leader: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.shared.servers
+    }
+
+    pub fn config(&self) -> &GroupClientConfig {
+        &self.shared.config
+    }
+
+    /// Sends `request` until `classify` says a reply is final or the
+    /// operation deadline passes. See the module docs.
+    pub async fn call<R, T, E>(
+        &self,
+        request: &R,
+        mut classify: impl FnMut(R::Reply) -> Verdict<T, E>,
+    ) -> Result<T, GroupCallError<E>>
+    where
+        R: labrpc::Rpc,
+    {
+        let shared = &*self.shared;
+        let config = &shared.config;
+        let deadline = labrpc::clock::now() + config.operation_deadline;
+        let server_count = shared.servers.len();
+        let mut server = shared.leader.load(Ordering::Relaxed) % server_count;
+        let mut failures_in_round = 0;
+        let mut backoff = config.backoff_min;
+        let mut attempts = 0u64;
+        loop {
+            let now = labrpc::clock::now();
+            if now >= deadline {
+                return Err(GroupCallError::Timeout {
+                    deadline_ms: u64::try_from(config.operation_deadline.as_millis())
+                        .unwrap_or(u64::MAX),
+                    attempts,
+                });
+            }
+            attempts += 1;
+            let timeout = config.rpc_timeout.min(deadline - now);
+            let reply = shared
+                .client
+                .call_with_timeout(shared.servers[server], request, timeout)
+                .await;
+            let verdict = match reply {
+                Ok(reply) => classify(reply),
+                Err(_) => Verdict::Retry,
+            };
+            let next = match verdict {
+                Verdict::Done(result) => {
+                    shared.leader.store(server, Ordering::Relaxed);
+                    return Ok(result);
+                }
+                Verdict::Fail(error) => return Err(GroupCallError::Failed(error)),
+                Verdict::WrongLeader {
+                    leader_hint: Some(hint),
+                } if (hint as usize) < server_count && hint as usize != server => hint as usize,
+                Verdict::WrongLeader { .. } | Verdict::Retry => (server + 1) % server_count,
+            };
+            failures_in_round += 1;
+            if failures_in_round >= server_count {
+                failures_in_round = 0;
+                let remaining = deadline.saturating_duration_since(labrpc::clock::now());
+                tokio::time::sleep(backoff.min(remaining)).await;
+                backoff = (backoff * 2).min(config.backoff_max);
+            }
+            server = next;
+        }
+    }
+}
+
+/// One exactly-once session: a client id and its next seq. The caller runs
+/// one write at a time per session (a retry keeps its seq).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientSession {
+    client_id: u64,
+    next_seq: u64,
+}
+
+impl ClientSession {
+    /// A session with a random client id.
+    pub fn new() -> ClientSession {
+        ClientSession::with_id(crate::random::random_u64())
+    }
+
+    pub fn with_id(client_id: u64) -> ClientSession {
+        ClientSession {
+            client_id,
+            next_seq: 1,
+        }
+    }
+
+    pub fn client_id(&self) -> u64 {
+        self.client_id
+    }
+
+    /// The seq of the next operation, used up whatever happens to it: a
+    /// write that timed out may still apply, and the next must not be
+    /// mistaken for it.
+    pub fn take_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        seq
+    }
+}
+
+impl Default for ClientSession {
+    fn default() -> ClientSession {
+        ClientSession::new()
+    }
+}

@@ -1,0 +1,482 @@
+//! A Raft-replicated state machine: the server loop that kvraft, the shard
+//! controller and shardkv share.
+//!
+//! A service implements [`ReplicatedMachine`] (a pure, deterministic
+//! `apply`, plus `snapshot`/`restore`) and runs it in an [`Rsm`]. The rsm
+//! starts Raft, applies committed entries in log order on every replica,
+//! answers each local proposal with its own entry's output, stamps
+//! proposals with the leader's logical time, and snapshots when the stored
+//! Raft state reaches `max_raft_state` bytes.
+//!
+//! ```text
+//!  service handler (its own labrpc method)
+//!     │ rsm.with_machine(|m| ..)      local precheck (sizes, a recorded reply)
+//!     │ rsm.submit(command) ──┐       leader? stamp log time; register a waiter
+//!     │ rsm.read(|m, ctx| ..) │       under this proposal's id; propose
+//!     │         │             ▼
+//!     │         │   raft.start(Envelope{proposal id, stamp_ms, command})
+//!     │         │             │ replicate, commit (every replica)
+//!     │         │             ▼
+//!     │         │   apply task: log time = max(log time, stamp_ms)
+//!     │         │     output = machine.apply(command, {index, log time})
+//!     │         │     own proposal?      -> its waiter gets `output`
+//!     │         │     waiters placed <= index, not answered -> dropped
+//!     │         │     raft state >= max_raft_state -> raft.snapshot(index,
+//!     │         │                           {log time, machine.snapshot()})
+//!     │         ▼
+//!     │   ReadIndex: raft.read_index() (a heartbeat round confirms the
+//!     │   lead), wait until applied >= that index, run the closure on &M
+//!     ▼
+//!  Ok(output) | WrongLeader{leader_hint} | Timeout | Busy
+//! ```
+//!
+//! ## Using it
+//!
+//! ```text
+//! let rsm = Rsm::start(RsmConfig::new(me, peer_addrs, seed), machine, storage).await?;
+//! let mut router = labrpc::Router::new();
+//! rsm.raft().add_handlers(&mut router);          // Raft's method
+//! router.add::<MyRequest, _, _>(..);             // the service's methods
+//! labrpc::Server::start(peer_addrs[me], router, ..).await?;
+//! ```
+//!
+//! The rsm does not start the labrpc server, so a service can put all its
+//! methods (shardkv: client requests and shard transfers) on the one server
+//! Raft also uses.
+//!
+//! ## Contracts
+//!
+//! - A proposal is identified by `(incarnation, number)`: a random id drawn
+//!   when this replica started and a counter. Its waiter matches only its
+//!   own entry, so services need not put client ids in commands to be
+//!   answered correctly (exactly-once is a separate matter: see
+//!   [`crate::session`]).
+//! - `submit` answers `Ok` only with the output of the caller's own entry.
+//!   `WrongLeader` means the proposal was not made or lost its place;
+//!   `Timeout` means it may still apply (retry with the same
+//!   exactly-once identity); `Busy` means nothing was proposed.
+//! - Log time ([`ApplyContext::now_ms`]) is the largest stamp applied so
+//!   far, identical on every replica at every index and carried in the
+//!   snapshot. A leader's stamps advance from its last apply at its local
+//!   clock's rate.
+//! - A committed entry or a snapshot that does not decode stops the
+//!   replica (a panic naming replica and index), rather than serve other
+//!   state.
+//! - Bounds: pending proposals (`max_pending_proposals`), how long a
+//!   proposal or read waits (`apply_wait`); the apply channel is Raft's.
+
+mod clock;
+mod machine;
+mod waiters;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use raft::node::{ApplyMsg, NodeConfig, NodeStatus, Observer, RaftNode};
+use raft::storage::{Storage, StorageError};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use clock::LeaderClock;
+pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use waiters::Waiters;
+
+/// Settings of one replica of a replicated state machine.
+#[derive(Clone, Debug)]
+pub struct RsmConfig {
+    /// This replica's index in `peer_addrs` (its Raft id).
+    pub me: usize,
+    /// The labrpc address of every replica's server.
+    pub peer_addrs: Vec<SocketAddr>,
+    /// Snapshot once the stored Raft state reaches this many bytes (None:
+    /// never).
+    pub max_raft_state: Option<u64>,
+    /// How long `submit` waits to see its entry applied, and `read` waits
+    /// for the read index and the apply, before answering `Timeout`.
+    pub apply_wait: Duration,
+    /// Seed of Raft's election-timeout RNG.
+    pub raft_seed: u64,
+    /// Proposals waiting for their entry at once; more answer `Busy`.
+    pub max_pending_proposals: usize,
+    /// Watches every Raft step (tests' invariant checkers).
+    pub raft_observer: Option<Observer>,
+}
+
+impl RsmConfig {
+    pub fn new(me: usize, peer_addrs: Vec<SocketAddr>, raft_seed: u64) -> RsmConfig {
+        RsmConfig {
+            me,
+            peer_addrs,
+            max_raft_state: None,
+            apply_wait: Duration::from_millis(800),
+            raft_seed,
+            max_pending_proposals: 4096,
+            raft_observer: None,
+        }
+    }
+}
+
+/// Why a submitted command or a read has no output.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// This replica does not lead (or lost its lead before the entry
+    /// applied); `leader_hint` is the Raft id it believes leads.
+    #[error("not the leader (hint: {leader_hint:?})")]
+    WrongLeader { leader_hint: Option<u64> },
+    /// Not seen applied (or the read not confirmed) within `apply_wait`.
+    /// A submitted command may still apply.
+    #[error("not applied in time")]
+    Timeout,
+    /// Too many proposals pending; nothing was proposed.
+    #[error("{pending} proposals pending: busy")]
+    Busy { pending: usize },
+}
+
+/// Counters a test or an operator reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RsmStatus {
+    pub last_applied: u64,
+    /// The log time at `last_applied`.
+    pub log_time_ms: u64,
+    pub last_snapshot_index: u64,
+    /// Size of the latest snapshot taken or installed.
+    pub last_snapshot_bytes: u64,
+    pub pending_proposals: usize,
+    pub raft: NodeStatus,
+}
+
+/// Identifies one proposal of one replica incarnation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ProposalId {
+    incarnation: u64,
+    number: u64,
+}
+
+/// A log entry as the rsm writes it.
+#[derive(Serialize, Deserialize)]
+struct Envelope<C> {
+    proposal: ProposalId,
+    stamp_ms: u64,
+    command: C,
+}
+
+/// A snapshot as the rsm hands it to Raft.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFrame {
+    log_time_ms: u64,
+    machine: Vec<u8>,
+}
+
+struct Inner<M: ReplicatedMachine> {
+    machine: M,
+    last_applied: u64,
+    log_time_ms: u64,
+    last_snapshot_index: u64,
+    last_snapshot_bytes: u64,
+    clock: LeaderClock,
+    waiters: Waiters<M::Output>,
+    next_proposal: u64,
+}
+
+struct Shared<M: ReplicatedMachine> {
+    config: RsmConfig,
+    /// Random per start: proposals of an earlier run of this replica that
+    /// are still in the log are never mistaken for this run's.
+    incarnation: u64,
+    inner: Mutex<Inner<M>>,
+    /// The last applied index, for reads waiting to catch up.
+    applied: watch::Sender<u64>,
+}
+
+/// One running replica of a replicated state machine. Cheap to clone.
+pub struct Rsm<M: ReplicatedMachine> {
+    raft: RaftNode,
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: ReplicatedMachine> Clone for Rsm<M> {
+    fn clone(&self) -> Rsm<M> {
+        Rsm {
+            raft: self.raft.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Removes a waiter when its caller stops waiting (answered or not).
+struct WaiterGuard<'a, M: ReplicatedMachine> {
+    shared: &'a Shared<M>,
+    proposal: u64,
+}
+
+impl<M: ReplicatedMachine> Drop for WaiterGuard<'_, M> {
+    fn drop(&mut self) {
+        self.shared.lock().waiters.remove(self.proposal);
+    }
+}
+
+impl<M: ReplicatedMachine> Shared<M> {
+    fn lock(&self) -> MutexGuard<'_, Inner<M>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|_| panic!("rsm {}: state lock poisoned", self.config.me))
+    }
+}
+
+impl<M: ReplicatedMachine> Rsm<M> {
+    /// Starts Raft on `storage` and the apply task. Raft hands back the
+    /// stored snapshot (if any) first, which replaces `machine`. Register
+    /// [`RaftNode::add_handlers`] of [`Rsm::raft`] on the labrpc server at
+    /// `peer_addrs[me]`.
+    pub async fn start<S: Storage + 'static>(
+        config: RsmConfig,
+        machine: M,
+        storage: S,
+    ) -> Result<Rsm<M>, StorageError> {
+        assert!(
+            config.me < config.peer_addrs.len(),
+            "rsm: me = {} but only {} peers",
+            config.me,
+            config.peer_addrs.len()
+        );
+        let mut node_config = NodeConfig::new(
+            config.me as u64,
+            config.peer_addrs.clone(),
+            config.raft_seed,
+        );
+        // A new leader commits an entry of its term at once, so ReadIndex
+        // and waiting proposals need not wait for the next client write.
+        node_config.core.noop_on_election = true;
+        node_config.observer = config.raft_observer.clone();
+        let (raft, apply) = RaftNode::make(node_config, storage, labrpc::Client::default()).await?;
+        let (applied, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            incarnation: crate::random::random_u64(),
+            inner: Mutex::new(Inner {
+                machine,
+                last_applied: 0,
+                log_time_ms: 0,
+                last_snapshot_index: 0,
+                last_snapshot_bytes: 0,
+                clock: LeaderClock::new(0, labrpc::clock::now()),
+                waiters: Waiters::new(),
+                next_proposal: 0,
+            }),
+            applied,
+            config,
+        });
+        let rsm = Rsm { raft, shared };
+        tokio::spawn(rsm.clone().run_apply_loop(apply));
+        Ok(rsm)
+    }
+
+    pub fn raft(&self) -> &RaftNode {
+        &self.raft
+    }
+
+    pub fn config(&self) -> &RsmConfig {
+        &self.shared.config
+    }
+
+    pub fn status(&self) -> RsmStatus {
+        let raft = self.raft.status();
+        let inner = self.shared.lock();
+        RsmStatus {
+            last_applied: inner.last_applied,
+            log_time_ms: inner.log_time_ms,
+            last_snapshot_index: inner.last_snapshot_index,
+            last_snapshot_bytes: inner.last_snapshot_bytes,
+            pending_proposals: inner.waiters.len(),
+            raft,
+        }
+    }
+
+    /// Stops Raft (and with it the apply task); every call answers
+    /// `WrongLeader` from then on.
+    pub fn kill(&self) {
+        self.raft.kill();
+    }
+
+    /// Runs `look` on this replica's machine as applied so far: for
+    /// prechecks and local answers. Not linearizable (a follower may lag;
+    /// use [`Rsm::read`] for that). `look` runs under the rsm's lock: keep
+    /// it short.
+    pub fn with_machine<R>(&self, look: impl FnOnce(&M) -> R) -> R {
+        look(&self.shared.lock().machine)
+    }
+
+    fn wrong_leader(&self) -> SubmitError {
+        SubmitError::WrongLeader {
+            leader_hint: self.raft.status().leader_id,
+        }
+    }
+
+    /// Proposes `command` and waits for its own entry to apply; returns
+    /// the machine's output for it. See the module docs for the errors.
+    pub async fn submit(&self, command: M::Command) -> Result<M::Output, SubmitError> {
+        let shared = &*self.shared;
+        let (proposal, stamp_ms, answered) = {
+            let mut inner = shared.lock();
+            if !self.raft.state().1 {
+                return Err(self.wrong_leader());
+            }
+            let pending = inner.waiters.len();
+            if pending >= shared.config.max_pending_proposals {
+                return Err(SubmitError::Busy { pending });
+            }
+            inner.next_proposal += 1;
+            let proposal = inner.next_proposal;
+            let stamp_ms = inner.clock.stamp(labrpc::clock::now());
+            (proposal, stamp_ms, inner.waiters.register(proposal))
+        };
+        let _guard = WaiterGuard { shared, proposal };
+        let entry = encode(&Envelope {
+            proposal: ProposalId {
+                incarnation: shared.incarnation,
+                number: proposal,
+            },
+            stamp_ms,
+            command: &command,
+        });
+        let Some((index, _term)) = self.raft.start(entry).await else {
+            return Err(self.wrong_leader());
+        };
+        {
+            let mut inner = shared.lock();
+            // Already applied at `index` (the apply task runs apart): if it
+            // was ours, the waiter has the output and is gone; if it is
+            // still here, another entry took the place.
+            if inner.waiters.place(proposal, index) && inner.last_applied >= index {
+                return Err(self.wrong_leader());
+            }
+        }
+        match tokio::time::timeout(shared.config.apply_wait, answered).await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(_)) => Err(self.wrong_leader()),
+            Err(_) => Err(SubmitError::Timeout),
+        }
+    }
+
+    /// A linearizable read without a log entry (ReadIndex): confirms with
+    /// a heartbeat round that this replica leads, waits until it has
+    /// applied through the commit index of that moment, then runs `look`
+    /// on the machine. The context's `now_ms` is the leader's current
+    /// stamp (at least the log time), as a write proposed now would get.
+    ///
+    /// `look` gets `&M`: it must not change what replicas hold (they would
+    /// diverge), so reads served this way change no policy state either.
+    pub async fn read<R>(
+        &self,
+        look: impl FnOnce(&M, &ApplyContext) -> R,
+    ) -> Result<R, SubmitError> {
+        if !self.raft.state().1 {
+            return Err(self.wrong_leader());
+        }
+        let deadline = labrpc::clock::now() + self.shared.config.apply_wait;
+        let remaining = || deadline.saturating_duration_since(labrpc::clock::now());
+        let read_index = match tokio::time::timeout(remaining(), self.raft.read_index()).await {
+            Ok(Some(index)) => index,
+            Ok(None) => return Err(self.wrong_leader()),
+            Err(_) => return Err(SubmitError::Timeout),
+        };
+        let mut applied = self.shared.applied.subscribe();
+        match tokio::time::timeout(remaining(), applied.wait_for(|&a| a >= read_index)).await {
+            Ok(Ok(_)) => {}
+            // The apply task ended: the replica was killed.
+            Ok(Err(_)) => return Err(self.wrong_leader()),
+            Err(_) => return Err(SubmitError::Timeout),
+        }
+        let mut inner = self.shared.lock();
+        let stamp_ms = inner.clock.stamp(labrpc::clock::now());
+        let context = ApplyContext {
+            index: inner.last_applied,
+            now_ms: stamp_ms.max(inner.log_time_ms),
+        };
+        Ok(look(&inner.machine, &context))
+    }
+
+    async fn run_apply_loop(self, mut apply: mpsc::Receiver<ApplyMsg>) {
+        while let Some(message) = apply.recv().await {
+            match message {
+                ApplyMsg::Command { index, command, .. } => self.apply_entry(index, &command),
+                ApplyMsg::Snapshot { index, data, .. } => self.install_snapshot(index, &data),
+            }
+        }
+    }
+
+    fn apply_entry(&self, index: u64, bytes: &[u8]) {
+        let shared = &*self.shared;
+        let me = shared.config.me;
+        let mut inner = shared.lock();
+        if index <= inner.last_applied {
+            return;
+        }
+        let envelope: Envelope<M::Command> = decode(bytes).unwrap_or_else(|error| {
+            panic!("rsm {me}: committed entry {index} is unusable: {error}")
+        });
+        inner.log_time_ms = inner.log_time_ms.max(envelope.stamp_ms);
+        let context = ApplyContext {
+            index,
+            now_ms: inner.log_time_ms,
+        };
+        let output = inner.machine.apply(&envelope.command, &context);
+        inner.last_applied = index;
+        let log_time_ms = inner.log_time_ms;
+        inner.clock.anchor(log_time_ms, labrpc::clock::now());
+        let own = (envelope.proposal.incarnation == shared.incarnation)
+            .then_some(envelope.proposal.number);
+        inner.waiters.applied(index, own, output);
+        self.maybe_snapshot(&mut inner, index);
+        drop(inner);
+        shared.applied.send_replace(index);
+    }
+
+    fn maybe_snapshot(&self, inner: &mut Inner<M>, index: u64) {
+        let Some(max_raft_state) = self.shared.config.max_raft_state else {
+            return;
+        };
+        if index <= inner.last_snapshot_index
+            || self.raft.status().raft_state_size_bytes < max_raft_state
+        {
+            return;
+        }
+        let data = encode(&SnapshotFrame {
+            log_time_ms: inner.log_time_ms,
+            machine: inner.machine.snapshot(),
+        });
+        inner.last_snapshot_bytes = data.len() as u64;
+        inner.last_snapshot_index = index;
+        self.raft.snapshot(index, data);
+    }
+
+    fn install_snapshot(&self, index: u64, data: &[u8]) {
+        let shared = &*self.shared;
+        let me = shared.config.me;
+        let mut inner = shared.lock();
+        if index <= inner.last_applied {
+            return;
+        }
+        // Corrupt state: refuse to serve rather than serve something else.
+        let frame: SnapshotFrame = decode(data).unwrap_or_else(|error| {
+            panic!("rsm {me}: snapshot at index {index} is unusable: {error}")
+        });
+        inner.machine = inner
+            .machine
+            .restore(&frame.machine)
+            .unwrap_or_else(|error| {
+                panic!("rsm {me}: snapshot at index {index} does not restore the machine: {error}")
+            });
+        inner.last_applied = index;
+        inner.log_time_ms = frame.log_time_ms;
+        inner.last_snapshot_index = inner.last_snapshot_index.max(index);
+        inner.last_snapshot_bytes = data.len() as u64;
+        let log_time_ms = inner.log_time_ms;
+        inner.clock.anchor(log_time_ms, labrpc::clock::now());
+        // Waiters covered by the snapshot cannot learn their output here:
+        // dropped, their callers retry.
+        inner.waiters.drop_through(index);
+        drop(inner);
+        shared.applied.send_replace(index);
+    }
+}
