@@ -1,10 +1,23 @@
 //! # shardctrler: the shard controller (6.5840 Lab 5A) — being built
 //!
-//! This crate will hold the Raft-replicated configuration service (Join, Leave,
-//! Move, Query) and its deterministic placement function: balanced (largest
-//! group holds at most one shard more than the smallest) and moving the fewest
-//! shards. So far: the [`Config`] type that shardkv reads.
+//! A Raft-replicated configuration service (Join, Leave, Move, Query) with a
+//! deterministic placement function: balanced (largest group holds at most
+//! one shard more than the smallest) and moving the fewest shards.
+//!
+//! Built so far: [`Config`] (read by shardkv), [`placement::rebalance`]
+//! (pure; property-tested against an independently computed minimum) and
+//! [`ConfigHistory`] (the pure controller state: numbered, immutable
+//! configurations; refused requests get a [`ConfigError`] and change
+//! nothing). The server and clerk come next.
+//!
+//! ```text
+//! cargo test -p shardctrler                          # unit + property tests
+//! cargo bench -p shardctrler --bench placement       # 1024 shards x 100 groups
+//! ```
 
 pub mod config;
+pub mod history;
+pub mod placement;
 
 pub use config::{Config, Gid, UNASSIGNED};
+pub use history::{ConfigAnswer, ConfigError, ConfigHistory, ConfigOp, Limits};

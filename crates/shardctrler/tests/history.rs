@@ -1,0 +1,253 @@
+//! The controller's pure state: Join, Leave, Move, Query; numbered,
+//! immutable configurations; refused requests change nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use shardctrler::placement::is_balanced;
+use shardctrler::{
+    Config, ConfigAnswer, ConfigError, ConfigHistory, ConfigOp, Gid, Limits, UNASSIGNED,
+};
+
+fn addr(gid: Gid, replica: u16) -> SocketAddr {
+    SocketAddr::from(([10, 9, (gid % 256) as u8, replica as u8], 7000 + replica))
+}
+
+fn servers(gid: Gid, count: u16) -> Vec<SocketAddr> {
+    (0..count).map(|replica| addr(gid, replica)).collect()
+}
+
+fn join(history: &mut ConfigHistory, gids: &[Gid]) -> Result<ConfigAnswer, ConfigError> {
+    let groups = gids.iter().map(|&gid| (gid, servers(gid, 3))).collect();
+    history.apply(&ConfigOp::Join { groups })
+}
+
+fn leave(history: &mut ConfigHistory, gids: &[Gid]) -> Result<ConfigAnswer, ConfigError> {
+    history.apply(&ConfigOp::Leave {
+        gids: gids.to_vec(),
+    })
+}
+
+fn latest(history: &ConfigHistory) -> Config {
+    history.query(None).expect("the latest always exists")
+}
+
+fn assert_balanced(config: &Config) {
+    let gids = config.groups.keys().copied().collect();
+    assert!(
+        is_balanced(&config.shards, &gids),
+        "configuration {} is not balanced: {:?} over {:?}",
+        config.num,
+        config.shards,
+        gids
+    );
+}
+
+/// Applies a request that must be refused and checks nothing changed.
+fn assert_refused(history: &mut ConfigHistory, op: ConfigOp, expected: ConfigError) {
+    let before = history.clone();
+    assert_eq!(history.apply(&op), Err(expected), "{op:?}");
+    assert_eq!(*history, before, "refused {op:?} changed the history");
+}
+
+#[test]
+fn starts_with_configuration_zero() {
+    let history = ConfigHistory::new(Limits::new(10));
+    let config = latest(&history);
+    assert_eq!(config, Config::initial(10));
+    assert_eq!(history.query(Some(0)), Ok(config));
+}
+
+#[test]
+fn every_change_makes_the_next_number_and_keeps_the_old() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    assert_eq!(
+        join(&mut history, &[1]),
+        Ok(ConfigAnswer::Changed { num: 1 })
+    );
+    assert_eq!(
+        join(&mut history, &[2]),
+        Ok(ConfigAnswer::Changed { num: 2 })
+    );
+    assert_eq!(
+        history.apply(&ConfigOp::Move { shard: 0, gid: 2 }),
+        Ok(ConfigAnswer::Changed { num: 3 })
+    );
+    assert_eq!(
+        leave(&mut history, &[2]),
+        Ok(ConfigAnswer::Changed { num: 4 })
+    );
+    let one = history.query(Some(1)).expect("config 1 exists");
+    assert_eq!(one.shards, vec![1; 10]);
+    assert_eq!(one.groups.keys().copied().collect::<Vec<_>>(), vec![1]);
+    let two = history.query(Some(2)).expect("config 2 exists");
+    assert_balanced(&two);
+    assert_eq!(two.shards_of(1).len(), 5);
+    let three = history.query(Some(3)).expect("config 3 exists");
+    assert_eq!(three.owner(0), Some(2));
+    assert_eq!(three.shards_of(2).len(), 6);
+    let four = latest(&history);
+    assert_eq!(four.num, 4);
+    assert_eq!(four.shards, vec![1; 10]);
+    assert_eq!(
+        history.apply(&ConfigOp::Query { num: Some(2) }),
+        Ok(ConfigAnswer::Config(two))
+    );
+}
+
+#[test]
+fn join_of_several_groups_at_once_is_one_configuration() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    assert_eq!(
+        join(&mut history, &[3, 1, 2]),
+        Ok(ConfigAnswer::Changed { num: 1 })
+    );
+    let config = latest(&history);
+    assert_balanced(&config);
+    assert_eq!(config.groups[&2], servers(2, 3));
+    // Groups are listed by gid; the extra shard goes to the smallest gid.
+    assert_eq!(config.shards_of(1).len(), 4);
+}
+
+#[test]
+fn leaving_every_group_unassigns_every_shard() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    leave(&mut history, &[2, 1]).expect("leave");
+    let config = latest(&history);
+    assert!(config.groups.is_empty());
+    assert_eq!(config.shards, vec![UNASSIGNED; 10]);
+}
+
+#[test]
+fn bad_joins_are_refused_and_change_nothing() {
+    let mut history = ConfigHistory::new(Limits {
+        max_groups: 3,
+        max_servers_per_group: 2,
+        ..Limits::new(10)
+    });
+    history
+        .apply(&ConfigOp::Join {
+            groups: BTreeMap::from([(1, servers(1, 2))]),
+        })
+        .expect("join of gid 1");
+    let join_op = |groups: Vec<(Gid, Vec<SocketAddr>)>| ConfigOp::Join {
+        groups: groups.into_iter().collect(),
+    };
+    assert_refused(
+        &mut history,
+        join_op(vec![(1, servers(1, 2))]),
+        ConfigError::GroupExists { gid: 1 },
+    );
+    assert_refused(
+        &mut history,
+        join_op(vec![(0, servers(0, 1))]),
+        ConfigError::ReservedGid,
+    );
+    assert_refused(
+        &mut history,
+        join_op(vec![(2, servers(2, 1)), (5, vec![])]),
+        ConfigError::NoServers { gid: 5 },
+    );
+    assert_refused(
+        &mut history,
+        join_op(vec![(2, servers(2, 3))]),
+        ConfigError::TooManyServers {
+            gid: 2,
+            count: 3,
+            limit: 2,
+        },
+    );
+    assert_refused(
+        &mut history,
+        join_op(vec![
+            (2, servers(2, 1)),
+            (3, servers(3, 1)),
+            (4, servers(4, 1)),
+        ]),
+        ConfigError::TooManyGroups { count: 4, limit: 3 },
+    );
+    assert_refused(&mut history, join_op(vec![]), ConfigError::EmptyRequest);
+}
+
+#[test]
+fn bad_leaves_moves_and_queries_are_refused_and_change_nothing() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    let leave_op = |gids: &[Gid]| ConfigOp::Leave {
+        gids: gids.to_vec(),
+    };
+    assert_refused(
+        &mut history,
+        leave_op(&[2, 7]),
+        ConfigError::UnknownGroup { gid: 7 },
+    );
+    assert_refused(
+        &mut history,
+        leave_op(&[1, 1]),
+        ConfigError::DuplicateGid { gid: 1 },
+    );
+    assert_refused(&mut history, leave_op(&[0]), ConfigError::ReservedGid);
+    assert_refused(&mut history, leave_op(&[]), ConfigError::EmptyRequest);
+    assert_refused(
+        &mut history,
+        ConfigOp::Move { shard: 10, gid: 1 },
+        ConfigError::ShardOutOfRange {
+            shard: 10,
+            shard_count: 10,
+        },
+    );
+    assert_refused(
+        &mut history,
+        ConfigOp::Move { shard: 3, gid: 9 },
+        ConfigError::UnknownGroup { gid: 9 },
+    );
+    assert_refused(
+        &mut history,
+        ConfigOp::Move { shard: 3, gid: 0 },
+        ConfigError::ReservedGid,
+    );
+    assert_refused(
+        &mut history,
+        ConfigOp::Query { num: Some(2) },
+        ConfigError::FutureConfig { num: 2, latest: 1 },
+    );
+    assert_refused(
+        &mut history,
+        ConfigOp::Query {
+            num: Some(u64::MAX),
+        },
+        ConfigError::FutureConfig {
+            num: u64::MAX,
+            latest: 1,
+        },
+    );
+}
+
+#[test]
+fn join_after_moves_rebalances_with_fewest_moves() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    for shard in 0..10 {
+        history
+            .apply(&ConfigOp::Move { shard, gid: 1 })
+            .expect("move");
+    }
+    let lopsided = latest(&history);
+    assert_eq!(lopsided.shards, vec![1; 10]);
+    assert_eq!(lopsided.num, 11);
+    join(&mut history, &[3]).expect("join");
+    let config = latest(&history);
+    assert_balanced(&config);
+    // Group 1 keeps 4 (it held the most), 2 and 3 take 3 each: 6 moves.
+    assert_eq!(config.shards_of(1), vec![0, 1, 2, 3]);
+    assert_eq!(
+        config
+            .shards
+            .iter()
+            .zip(&lopsided.shards)
+            .filter(|(a, b)| a != b)
+            .count(),
+        6
+    );
+}
