@@ -205,7 +205,7 @@ impl RaftLog {
     /// # Panics
     /// If a conflict would remove a committed entry (that would break state
     /// machine safety).
-    pub fn append_from_leader(&mut self, entries: &[Entry]) -> Option<u64> {
+    pub fn append_from_leader(&mut self, entries: Vec<Entry>) -> Option<u64> {
         let mut last_covered = None;
         for entry in entries {
             last_covered = Some(entry.index);
@@ -221,9 +221,9 @@ impl RaftLog {
                         self.commit_index
                     );
                     self.truncate_from(entry.index);
-                    self.append(entry.clone());
+                    self.append(entry);
                 }
-                None => self.append(entry.clone()),
+                None => self.append(entry),
             }
         }
         last_covered

@@ -477,7 +477,9 @@ impl RawNode {
         ready
     }
 
-    /// The driver persisted, sent and applied `ready`.
+    /// The driver persisted, sent and applied `ready`. Only the positions in
+    /// `ready` are read (indexes, terms, snapshot metadata), so the driver
+    /// may move the entries' data out before handing it back.
     pub fn advance(&mut self, ready: Ready) {
         assert!(
             self.ready_outstanding,

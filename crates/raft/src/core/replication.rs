@@ -204,7 +204,7 @@ impl RawNode {
         }
         let last_covered = self
             .log
-            .append_from_leader(&entries)
+            .append_from_leader(entries)
             .unwrap_or(prev_log_index);
         self.log.commit_to(leader_commit.min(last_covered));
         let reply = AppendEntriesReply {

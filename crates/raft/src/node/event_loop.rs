@@ -1,15 +1,17 @@
 //! The task that owns the core and the storage.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::core::{EntryKind, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
 use crate::storage::{Storage, StorageError, StorageWrite};
 
+use super::transport::Transport;
 use super::{ApplyMsg, Durable, Event, NodeConfig, NodeStatus, Observation, Observer, Shared};
 
 /// Events handled in one round before the loop persists and sends, so a
@@ -21,19 +23,16 @@ const READIES_PER_ROUND_MAX: usize = 64;
 pub(super) struct EventLoop<S> {
     core: RawNode,
     storage: S,
-    client: labrpc::Client,
     shared: Arc<Shared>,
-    peer_addrs: Vec<SocketAddr>,
-    rpc_timeout: Duration,
-    /// One permit per request in flight to each peer.
-    rpc_slots: Vec<Arc<Semaphore>>,
+    /// Requests to each peer, in order, for its sender task (None for this
+    /// node itself).
+    outboxes: Vec<Option<mpsc::Sender<Message>>>,
     /// Handlers waiting for the core's reply, per requesting peer, in order.
     responders: BTreeMap<NodeId, VecDeque<oneshot::Sender<Option<Message>>>>,
     /// Callers of `read_index` waiting for confirmation, by read id (bounded
     /// by the core's `max_pending_reads`; dropped when leadership is lost).
     read_waiters: BTreeMap<u64, oneshot::Sender<Option<u64>>>,
     next_read_id: u64,
-    events_sender: mpsc::Sender<Event>,
     events: mpsc::Receiver<Event>,
     apply: mpsc::Sender<ApplyMsg>,
     observer: Option<Observer>,
@@ -45,29 +44,38 @@ impl<S: Storage + 'static> EventLoop<S> {
         config: NodeConfig,
         core: RawNode,
         storage: S,
-        client: labrpc::Client,
+        transport: Arc<dyn Transport>,
         shared: Arc<Shared>,
         events_sender: mpsc::Sender<Event>,
         events: mpsc::Receiver<Event>,
         apply: mpsc::Sender<ApplyMsg>,
     ) -> EventLoop<S> {
-        let rpc_slots = config
-            .peer_addrs
+        let outboxes = config
+            .core
+            .peers
             .iter()
-            .map(|_| Arc::new(Semaphore::new(config.max_rpcs_in_flight_per_peer)))
+            .map(|&peer| {
+                (peer != config.core.id).then(|| {
+                    let (sender, receiver) = mpsc::channel(config.max_rpcs_in_flight_per_peer);
+                    let task = tokio::spawn(peer_sender(
+                        Arc::clone(&transport),
+                        receiver,
+                        events_sender.clone(),
+                        config.max_rpcs_in_flight_per_peer,
+                    ));
+                    shared.track(task);
+                    sender
+                })
+            })
             .collect();
         EventLoop {
             core,
             storage,
-            client,
             shared,
-            peer_addrs: config.peer_addrs,
-            rpc_timeout: config.rpc_timeout,
-            rpc_slots,
+            outboxes,
             responders: BTreeMap::new(),
             read_waiters: BTreeMap::new(),
             next_read_id: 0,
-            events_sender,
             events,
             apply,
             observer: config.observer,
@@ -198,7 +206,7 @@ impl<S: Storage + 'static> EventLoop<S> {
                     let _ = waiter.send(Some(read.index));
                 }
             }
-            self.apply(&ready).await;
+            self.apply(&mut ready).await;
             self.core.advance(ready);
         }
         if !self.core.is_leader() {
@@ -229,38 +237,28 @@ impl<S: Storage + 'static> EventLoop<S> {
         }
     }
 
+    /// Queues a request for its peer's sender task; if the queue is full
+    /// (the peer is slow or unreachable) the request is dropped: Raft
+    /// retries.
     fn send_request(&mut self, message: Message) {
-        let peer = message.to as usize;
-        let Ok(slot) = Arc::clone(&self.rpc_slots[peer]).try_acquire_owned() else {
+        let peer = message.to;
+        let Some(outbox) = self.outboxes.get(peer as usize).and_then(Option::as_ref) else {
+            tracing::warn!(node = self.core.id(), peer, "request to an unknown peer");
+            return;
+        };
+        if outbox.try_send(message).is_err() {
             tracing::debug!(
                 node = self.core.id(),
                 peer,
-                "too many requests in flight; dropped"
+                "too many requests queued; dropped"
             );
-            return;
-        };
-        let client = self.client.clone();
-        let addr = self.peer_addrs[peer];
-        let timeout = self.rpc_timeout;
-        let events = self.events_sender.clone();
-        let task = tokio::spawn(async move {
-            let _slot = slot;
-            if let Ok(Some(reply)) = client
-                .call_with_timeout::<Message>(addr, &message, timeout)
-                .await
-            {
-                let _ = events
-                    .send(Event::Inbound {
-                        message: reply,
-                        responder: None,
-                    })
-                    .await;
-            }
-        });
-        self.shared.track(task);
+        }
     }
 
-    async fn apply(&mut self, ready: &Ready) {
+    /// Hands `ready`'s snapshot and committed commands to the service. The
+    /// commands' bytes are moved out (`advance` only reads the entries'
+    /// positions), so each command is copied once less.
+    async fn apply(&mut self, ready: &mut Ready) {
         let mut messages = Vec::new();
         if let Some(snapshot) = ready.snapshot.as_ref().filter(|s| s.apply) {
             let meta = snapshot.snapshot.meta;
@@ -270,12 +268,12 @@ impl<S: Storage + 'static> EventLoop<S> {
                 data: snapshot.snapshot.data.clone(),
             });
         }
-        for entry in &ready.committed_entries {
+        for entry in &mut ready.committed_entries {
             if entry.kind == EntryKind::Command {
                 messages.push(ApplyMsg::Command {
                     index: entry.index,
                     term: entry.term,
-                    command: entry.data.clone(),
+                    command: std::mem::take(&mut entry.data),
                 });
             }
         }
@@ -320,5 +318,39 @@ impl<S: Storage + 'static> EventLoop<S> {
             raft_state_size_bytes: self.storage.raft_state_size_bytes(),
         };
         *self.shared.status.lock().expect("status lock poisoned") = status;
+    }
+}
+
+/// The task that sends one peer's requests: in the order the core produced
+/// them (so a pipeline of AppendEntries reaches the peer in order when the
+/// transport keeps order, instead of racing in separate tasks), with at
+/// most `max_in_flight` awaiting replies; replies are stepped back into the
+/// event loop in whatever order they come.
+async fn peer_sender(
+    transport: Arc<dyn Transport>,
+    mut requests: mpsc::Receiver<Message>,
+    events: mpsc::Sender<Event>,
+    max_in_flight: usize,
+) {
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Some(message) = reply
+                    && events
+                        .send(Event::Inbound { message, responder: None })
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            request = requests.recv(), if in_flight.len() < max_in_flight => {
+                let Some(request) = request else { return };
+                in_flight.push(transport.call(request));
+            }
+            else => return,
+        }
     }
 }

@@ -44,6 +44,7 @@ use crate::storage::{Storage, StorageError};
 
 use event_loop::EventLoop;
 pub use observer::{Durable, Observation, Observer};
+pub use transport::{LabrpcTransport, LocalNetwork, ReplyFuture, Transport};
 
 /// What the node delivers to its service, in log order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,13 +69,14 @@ pub enum ApplyMsg {
 pub struct NodeConfig {
     /// The core's settings; `core.peers` must be `0..peer_addrs.len()`.
     pub core: Config,
-    /// Address of each peer's labrpc server, indexed by node id.
+    /// Address of each peer's labrpc server, indexed by node id (used by
+    /// [`RaftNode::make`]; ignored by [`RaftNode::make_with_transport`]).
     pub peer_addrs: Vec<SocketAddr>,
     pub apply_channel_capacity: usize,
     pub event_channel_capacity: usize,
     /// Requests to one peer awaiting their reply; more are dropped.
     pub max_rpcs_in_flight_per_peer: usize,
-    /// Deadline of each request to a peer.
+    /// Deadline of each labrpc request to a peer.
     pub rpc_timeout: Duration,
     /// Watches every step (tests' invariant checkers); None by default.
     pub observer: Option<Observer>,
@@ -166,7 +168,7 @@ impl RaftNode {
     /// [`RaftNode::add_handlers`] on the labrpc router the peers call.
     pub async fn make<S: Storage + 'static>(
         config: NodeConfig,
-        mut storage: S,
+        storage: S,
         client: labrpc::Client,
     ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
         assert_eq!(
@@ -175,6 +177,24 @@ impl RaftNode {
             "node {}: peers must be 0..{}",
             config.core.id,
             config.peer_addrs.len()
+        );
+        let transport = LabrpcTransport::new(client, config.peer_addrs.clone(), config.rpc_timeout);
+        RaftNode::make_with_transport(config, storage, Arc::new(transport)).await
+    }
+
+    /// [`RaftNode::make`] over any [`Transport`] (`config.peer_addrs` is
+    /// then unused). `config.core.peers` must be `0..n`.
+    pub async fn make_with_transport<S: Storage + 'static>(
+        config: NodeConfig,
+        mut storage: S,
+        transport: Arc<dyn Transport>,
+    ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
+        let peer_count = config.core.peers.len() as u64;
+        assert_eq!(
+            config.core.peers,
+            (0..peer_count).collect::<Vec<_>>(),
+            "node {}: peers must be 0..{peer_count}",
+            config.core.id,
         );
         let state = storage.load().await?;
         let loaded = config.observer.as_ref().map(|_| state.clone());
@@ -192,7 +212,7 @@ impl RaftNode {
             config,
             core,
             storage,
-            client,
+            transport,
             Arc::clone(&shared),
             events_sender.clone(),
             events_receiver,
