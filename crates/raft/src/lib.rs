@@ -14,7 +14,8 @@
 //!   a real or a simulated disk).
 //! - [`node`]: the driver, an async task that runs the core on the runtime
 //!   seam (tokio, or madsim under `--cfg madsim`), talks to peers through
-//!   `labrpc`, and offers the 6.5840 API: [`node::RaftNode::make`],
+//!   a [`node::Transport`] (`labrpc` in production and simulation, or the
+//!   in-process [`node::LocalNetwork`] for benches), and offers the 6.5840 API: [`node::RaftNode::make`],
 //!   `start(command) -> Option<(index, term)>`, `state() -> (term,
 //!   is_leader)`, `snapshot(index, data)`, `read_index()`, `kill()`, and
 //!   [`node::ApplyMsg`]s on a bounded channel.
@@ -64,6 +65,16 @@
 //!
 //! - Leader election with randomized timeouts, one vote per term, the
 //!   up-to-date rule (paper 5.2, 5.4.1).
+//! - PreVote (thesis 9.6, `Config::pre_vote`, on by default): a node first
+//!   asks whether a majority would vote for it, without changing its term;
+//!   pre-votes are granted only to up-to-date logs by nodes that have not
+//!   heard from a leader for a minimum election timeout. A node cut off
+//!   from the group does not inflate its term and does not depose a healthy
+//!   leader when it rejoins. See `core/election.rs`.
+//! - CheckQuorum (thesis 6.2 and 4.2.3, `Config::check_quorum`, on by
+//!   default): a leader that heard from no majority during a minimum
+//!   election timeout steps down; a node that heard from its leader within
+//!   that time disregards vote requests.
 //! - Log replication with fast backup: a rejecting follower returns the
 //!   conflicting term and its first index, so the leader skips a whole term
 //!   per round trip (paper 5.3 and the 6.5840 guide).
@@ -86,7 +97,8 @@
 //!
 //! `cargo test -p raft` runs:
 //! - exact-output tests of the core (`tests/core_*.rs`): one event in, the
-//!   exact `Ready` out;
+//!   exact `Ready` out (`core_prevote.rs` for PreVote and CheckQuorum; the
+//!   other files pin the classic rules with both off);
 //! - `tests/cluster_safety.rs`: ~950 seeded runs of 3, 5 and 7 cores
 //!   exchanging messages through a queue that drops, delays, reorders and
 //!   partitions, with crashes and restarts from storage, checking election
@@ -102,15 +114,19 @@
 //!
 //! `cargo bench -p raft --bench core_throughput`: commits/s and latency of
 //! the core alone (3 nodes, one thread, in-memory messages and storage).
+//! `cargo bench -p raft --bench driver_throughput`: the same through the
+//! whole driver (see "Performance" below).
 //!
 //! ## Status
 //!
 //! The 6.5840 Lab 3 suite runs under simulation in
 //! `sim-tests/tests/raft.rs` (every TESTS.md name plus
 //! `raft_invariants_swarm`), with invariant checkers fed by
-//! [`node::Observer`] after every durable write. Not yet: PreVote/CheckQuorum,
-//! leadership transfer, membership change, and a benchmark of the driver
-//! (only the core alone is benchmarked).
+//! [`node::Observer`] after every durable write, and
+//! `prevote_rejoin_no_disruption` (a follower cut off for ten election
+//! timeouts rejoins without changing the leader or the term; it fails with
+//! PreVote and CheckQuorum off). Not yet: leadership transfer, membership
+//! change.
 
 pub mod core;
 pub mod node;

@@ -1211,3 +1211,68 @@ async fn raft_invariants_swarm() {
     println!("{report}");
     assert!(report.passed(), "raft swarm scenario failed:\n{report}");
 }
+
+/// PreVote and CheckQuorum (Raft thesis 9.6; `raft::core::Config::pre_vote`
+/// and `check_quorum`, on by default): a follower cut off from a stable
+/// group for ten election timeouts does not raise its term, and when it
+/// rejoins, the leader and the term stay as they were; the same when the
+/// group committed entries while it was away (its log is then stale). With
+/// plain Raft the cut-off follower campaigns every timeout and its inflated
+/// term deposes the leader when it returns.
+#[madsim::test]
+async fn prevote_rejoin_no_disruption() {
+    within("prevote_rejoin_no_disruption", TEST_LIMIT, async {
+        let servers = 3;
+        let tester = Tester::new(TesterConfig::new(servers)).await;
+
+        phase("1. a stable leader");
+        let leader = tester.check_one_leader().await;
+        tester.one(random_command(), servers, false).await;
+        let term = tester.check_terms();
+        let follower = (leader + 1) % servers;
+        let expect_undisturbed = |tester: &Tester, what: &str| {
+            for index in 0..servers {
+                let (seen_term, is_leader) = tester
+                    .state(index)
+                    .unwrap_or_else(|| panic!("server {index} is not running"));
+                assert_eq!(
+                    seen_term, term,
+                    "{what}: expected every server in term {term}, server {index} is in term \
+                     {seen_term}"
+                );
+                assert_eq!(
+                    is_leader,
+                    index == leader,
+                    "{what}: expected server {leader} to lead, server {index} says is_leader = \
+                     {is_leader}"
+                );
+            }
+        };
+
+        phase("2. cut a follower off an idle group for ten election timeouts");
+        tester.disconnect(follower);
+        tokio::time::sleep(10 * ELECTION_TIMEOUT).await;
+        expect_undisturbed(&tester, "while the follower is cut off");
+
+        phase("3. it rejoins: same leader, same term, and it takes part again");
+        tester.connect(follower);
+        tokio::time::sleep(2 * ELECTION_TIMEOUT).await;
+        expect_undisturbed(&tester, "after the follower rejoined");
+        tester.one(random_command(), servers, false).await;
+
+        phase("4. cut it off again while the group commits; it rejoins with a stale log");
+        tester.disconnect(follower);
+        for _ in 0..5 {
+            tester.one(random_command(), servers - 1, false).await;
+        }
+        tokio::time::sleep(5 * ELECTION_TIMEOUT).await;
+        expect_undisturbed(&tester, "while the follower is cut off again");
+        tester.connect(follower);
+        tokio::time::sleep(2 * ELECTION_TIMEOUT).await;
+        expect_undisturbed(&tester, "after the follower rejoined with a stale log");
+        tester.one(random_command(), servers, false).await;
+        expect_undisturbed(&tester, "at the end");
+        tester.end();
+    })
+    .await;
+}

@@ -48,6 +48,21 @@ pub struct Config {
     /// A new leader appends an empty entry of its term (off by default to keep
     /// the 6.5840 index numbering: the first command is index 1).
     pub noop_on_election: bool,
+    /// PreVote (Raft thesis 9.6): a node whose election timer fires first
+    /// asks, without changing its term, whether a majority would vote for
+    /// it; only then does it start a real election. A node grants such a
+    /// pre-vote only to an up-to-date log and only if it has not heard from
+    /// a leader for at least `election_timeout_ticks_min`. So a node cut off
+    /// from the group does not inflate its term, and one that rejoins does
+    /// not depose a healthy leader. On by default.
+    pub pre_vote: bool,
+    /// CheckQuorum (Raft thesis 6.2 and 9.6): a leader that has not heard
+    /// from a majority (itself included) during `election_timeout_ticks_min`
+    /// ticks steps down, so clients of a leader cut off in a minority learn
+    /// it; and a node that heard from a leader less than
+    /// `election_timeout_ticks_min` ago disregards RequestVote (thesis
+    /// 4.2.3). On by default.
+    pub check_quorum: bool,
 }
 
 impl Config {
@@ -68,6 +83,8 @@ impl Config {
             max_pending_reads: 4096,
             snapshot_retry_ticks: 30,
             noop_on_election: false,
+            pre_vote: true,
+            check_quorum: true,
         }
     }
 

@@ -1,4 +1,16 @@
-//! Leader election (Raft paper section 5.2, and 5.4.1 for the voting rule).
+//! Leader election (Raft paper section 5.2, and 5.4.1 for the voting rule),
+//! with PreVote (Raft thesis 9.6) in front when `Config::pre_vote` is set:
+//!
+//! ```text
+//!   Follower --timeout--> PreCandidate --majority of pre-votes--> Candidate --majority--> Leader
+//!                          (term, vote     (term + 1, votes for itself)
+//!                           unchanged)
+//! ```
+//!
+//! A pre-vote is granted to an up-to-date log by a node that has not heard
+//! from a leader for at least the minimum election timeout. A node cut off
+//! from the group never gets a majority of them, so its term stays put, and
+//! when it rejoins it has nothing to disrupt the leader with.
 
 use super::entry::{Entry, EntryKind, NodeId};
 use super::message::{MessageBody, RequestVote, RequestVoteReply};
@@ -6,7 +18,73 @@ use super::progress::Progress;
 use super::raw_node::{RawNode, Role};
 
 impl RawNode {
-    /// The election timer fired: start an election in the next term.
+    /// The election timer fired (with PreVote): ask whether a majority
+    /// would vote for us in the next term, without changing ours.
+    pub(super) fn pre_campaign(&mut self) {
+        self.role = Role::PreCandidate;
+        self.leader_id = None;
+        self.reset_election_timer();
+        self.votes.clear();
+        self.votes.insert(self.config.id, true);
+        tracing::debug!(node = self.config.id, term = self.term, "pre-campaigning");
+        if self.votes_granted() >= self.quorum() {
+            self.campaign();
+            return;
+        }
+        let request = RequestVote {
+            last_log_index: self.log.last_index(),
+            last_log_term: self.log.last_term(),
+        };
+        for peer in self.other_peers() {
+            self.send_with_term(peer, self.term + 1, MessageBody::PreVote(request.clone()));
+        }
+    }
+
+    /// True if this node believes a leader is alive: it leads, or it heard
+    /// from the leader less than a minimum election timeout ago.
+    pub(super) fn leader_recently_active(&self) -> bool {
+        self.role == Role::Leader
+            || (self.leader_id.is_some()
+                && self.election_elapsed_ticks < self.config.election_timeout_ticks_min)
+    }
+
+    /// A pre-vote for `term` (the candidate's term + 1). Granted only to an
+    /// up-to-date log, for a term beyond ours, if no leader is known to be
+    /// alive. Changes nothing here: no term, no vote, no timer.
+    pub(super) fn handle_pre_vote(&mut self, candidate: NodeId, term: u64, request: &RequestVote) {
+        let vote_granted = term > self.term
+            && !self.leader_recently_active()
+            && self
+                .log
+                .is_up_to_date(request.last_log_index, request.last_log_term);
+        let reply_term = if vote_granted { term } else { self.term };
+        self.send_with_term(
+            candidate,
+            reply_term,
+            MessageBody::PreVoteReply(RequestVoteReply { vote_granted }),
+        );
+    }
+
+    /// A pre-vote answer; `term` is its envelope's (a grant echoes ours + 1;
+    /// a refusal from a newer term already made us a follower).
+    pub(super) fn handle_pre_vote_reply(
+        &mut self,
+        voter: NodeId,
+        term: u64,
+        reply: &RequestVoteReply,
+    ) {
+        if self.role != Role::PreCandidate {
+            return;
+        }
+        self.votes
+            .insert(voter, reply.vote_granted && term == self.term + 1);
+        if self.votes_granted() >= self.quorum() {
+            self.campaign();
+        }
+    }
+
+    /// The election timer fired, or a majority granted pre-votes: start an
+    /// election in the next term.
     pub(super) fn campaign(&mut self) {
         self.term += 1;
         self.voted_for = Some(self.config.id);
@@ -74,6 +152,8 @@ impl RawNode {
         self.leader_id = Some(self.config.id);
         self.votes.clear();
         self.heartbeat_elapsed_ticks = 0;
+        // Now counts ticks to the first CheckQuorum round.
+        self.election_elapsed_ticks = 0;
         let last_index = self.log.last_index();
         self.progress = self
             .other_peers()

@@ -31,6 +31,13 @@ pub enum MessageBody {
     HeartbeatReply(HeartbeatReply),
     InstallSnapshot(InstallSnapshot),
     InstallSnapshotReply(InstallSnapshotReply),
+    /// "Would you vote for me?" (PreVote, thesis 9.6). The envelope carries
+    /// the term the sender would campaign in (its term + 1); the receiver
+    /// does not adopt it.
+    PreVote(RequestVote),
+    /// A granted pre-vote carries the term asked about; a refusal carries
+    /// the voter's own term.
+    PreVoteReply(RequestVoteReply),
 }
 
 impl MessageBody {
@@ -42,6 +49,7 @@ impl MessageBody {
                 | MessageBody::AppendEntries(_)
                 | MessageBody::Heartbeat(_)
                 | MessageBody::InstallSnapshot(_)
+                | MessageBody::PreVote(_)
         )
     }
 }

@@ -40,6 +40,9 @@ pub struct Progress {
     /// Replicate pipeline with batches in flight but no acknowledgement for a
     /// whole heartbeat interval is assumed to have lost a batch).
     pub acked_since_heartbeat: bool,
+    /// The follower sent the leader a message of the leader's term since
+    /// the last CheckQuorum round (`Config::check_quorum`).
+    pub recent_active: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,6 +73,7 @@ impl Progress {
             next_index: last_index + 1,
             state: ProgressState::Probe { paused: false },
             acked_since_heartbeat: false,
+            recent_active: false,
         }
     }
 

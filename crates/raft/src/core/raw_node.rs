@@ -25,6 +25,9 @@ use super::ready::{Ready, ReadySnapshot};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     Follower,
+    /// Asking for pre-votes (`Config::pre_vote`): the term and vote are
+    /// unchanged until a majority says it would vote for this node.
+    PreCandidate,
     Candidate,
     Leader,
 }
@@ -87,11 +90,13 @@ pub struct RawNode {
     /// followers.
     pub(super) snapshot: Snapshot,
     pub(super) rng: ChaCha8Rng,
-    /// Ticks since the last sign of a live leader (or the last vote granted).
+    /// Ticks since the last sign of a live leader (or the last vote granted);
+    /// on the leader, ticks since the last CheckQuorum round.
     pub(super) election_elapsed_ticks: u64,
     pub(super) election_timeout_ticks: u64,
     pub(super) heartbeat_elapsed_ticks: u64,
-    /// Candidate: the answers received in this term (own vote included).
+    /// (Pre-)candidate: the answers received in this round (own vote
+    /// included).
     pub(super) votes: BTreeMap<NodeId, bool>,
     /// Leader: one entry per other peer.
     pub(super) progress: BTreeMap<NodeId, Progress>,
@@ -206,10 +211,15 @@ impl RawNode {
     }
 
     pub(super) fn send(&mut self, to: NodeId, body: MessageBody) {
+        self.send_with_term(to, self.term, body);
+    }
+
+    /// Sends with another term than ours in the envelope (pre-votes).
+    pub(super) fn send_with_term(&mut self, to: NodeId, term: u64, body: MessageBody) {
         self.messages.push(Message {
             from: self.config.id,
             to,
-            term: self.term,
+            term,
             body,
         });
     }
@@ -225,10 +235,14 @@ impl RawNode {
     pub fn tick(&mut self) {
         match self.role {
             Role::Leader => self.tick_leader(),
-            Role::Follower | Role::Candidate => {
+            Role::Follower | Role::PreCandidate | Role::Candidate => {
                 self.election_elapsed_ticks += 1;
                 if self.election_elapsed_ticks >= self.election_timeout_ticks {
-                    self.campaign();
+                    if self.config.pre_vote {
+                        self.pre_campaign();
+                    } else {
+                        self.campaign();
+                    }
                 }
             }
         }
@@ -246,20 +260,49 @@ impl RawNode {
             return Err(StepError::UnknownSender { from: message.from });
         }
         if message.term > self.term {
-            // A newer term: whatever we were, we follow now (paper Figure 2,
-            // "Rules for all servers"). Only a message from the new leader names
-            // it; only that kind of message is a sign of a live leader.
-            let from_leader = matches!(
-                message.body,
-                MessageBody::AppendEntries(_)
-                    | MessageBody::Heartbeat(_)
-                    | MessageBody::InstallSnapshot(_)
-            );
-            let leader = from_leader.then_some(message.from);
-            self.become_follower(message.term, leader, from_leader);
+            match &message.body {
+                // A pre-vote carries the term its sender would campaign in,
+                // and a granted pre-vote echoes it: neither is a term anyone
+                // is in yet.
+                MessageBody::PreVote(_) => {}
+                MessageBody::PreVoteReply(reply) if reply.vote_granted => {}
+                // Thesis 4.2.3: while a leader is known to be alive, a vote
+                // request does not even raise our term. It is refused (with
+                // our lower term, which its sender drops as stale) so that
+                // every request still gets exactly one reply.
+                MessageBody::RequestVote(_)
+                    if self.config.check_quorum && self.leader_recently_active() =>
+                {
+                    let refusal = RequestVoteReply {
+                        vote_granted: false,
+                    };
+                    self.send(message.from, MessageBody::RequestVoteReply(refusal));
+                    return Ok(());
+                }
+                _ => {
+                    // A newer term: whatever we were, we follow now (paper
+                    // Figure 2, "Rules for all servers"). Only a message from
+                    // the new leader names it; only that kind of message is a
+                    // sign of a live leader.
+                    let from_leader = matches!(
+                        message.body,
+                        MessageBody::AppendEntries(_)
+                            | MessageBody::Heartbeat(_)
+                            | MessageBody::InstallSnapshot(_)
+                    );
+                    let leader = from_leader.then_some(message.from);
+                    self.become_follower(message.term, leader, from_leader);
+                }
+            }
         } else if message.term < self.term {
             self.answer_stale_request(&message);
             return Ok(());
+        }
+        if message.term == self.term
+            && self.role == Role::Leader
+            && let Some(progress) = self.progress.get_mut(&message.from)
+        {
+            progress.recent_active = true;
         }
         let from = message.from;
         match message.body {
@@ -275,6 +318,10 @@ impl RawNode {
             MessageBody::InstallSnapshotReply(reply) => {
                 self.handle_install_snapshot_reply(from, &reply)
             }
+            MessageBody::PreVote(request) => self.handle_pre_vote(from, message.term, &request),
+            MessageBody::PreVoteReply(reply) => {
+                self.handle_pre_vote_reply(from, message.term, &reply)
+            }
         }
         Ok(())
     }
@@ -284,6 +331,10 @@ impl RawNode {
     fn answer_stale_request(&mut self, message: &Message) {
         let body = match &message.body {
             MessageBody::RequestVote(_) => MessageBody::RequestVoteReply(RequestVoteReply {
+                vote_granted: false,
+            }),
+            // Our newer term in the refusal makes the pre-candidate catch up.
+            MessageBody::PreVote(_) => MessageBody::PreVoteReply(RequestVoteReply {
                 vote_granted: false,
             }),
             MessageBody::AppendEntries(request) => {
@@ -303,7 +354,8 @@ impl RawNode {
             MessageBody::RequestVoteReply(_)
             | MessageBody::AppendEntriesReply(_)
             | MessageBody::HeartbeatReply(_)
-            | MessageBody::InstallSnapshotReply(_) => return,
+            | MessageBody::InstallSnapshotReply(_)
+            | MessageBody::PreVoteReply(_) => return,
         };
         self.send(message.from, body);
     }

@@ -12,6 +12,13 @@ use super::ready::ReadySnapshot;
 
 impl RawNode {
     pub(super) fn tick_leader(&mut self) {
+        self.election_elapsed_ticks += 1;
+        if self.election_elapsed_ticks >= self.config.election_timeout_ticks_min {
+            self.election_elapsed_ticks = 0;
+            if self.config.check_quorum && !self.check_quorum() {
+                return;
+            }
+        }
         let retry_ticks = self.config.snapshot_retry_ticks;
         for progress in self.progress.values_mut() {
             if let ProgressState::Snapshot {
@@ -31,6 +38,27 @@ impl RawNode {
             self.heartbeat_elapsed_ticks = 0;
             self.broadcast_heartbeat();
         }
+    }
+
+    /// CheckQuorum (thesis 6.2): true if a majority, this leader included,
+    /// was heard from since the last round; otherwise steps down (same
+    /// term, no known leader) and returns false. Starts a new round.
+    fn check_quorum(&mut self) -> bool {
+        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        for progress in self.progress.values_mut() {
+            progress.recent_active = false;
+        }
+        if active >= self.quorum() {
+            return true;
+        }
+        tracing::debug!(
+            node = self.config.id,
+            term = self.term,
+            active,
+            "heard from no majority for an election timeout; stepping down"
+        );
+        self.become_follower(self.term, None, true);
+        false
     }
 
     /// Every heartbeat interval each follower hears from the leader: a probe
@@ -240,7 +268,7 @@ impl RawNode {
             self.config.id,
             self.term
         );
-        if self.role == Role::Candidate || self.leader_id != Some(leader) {
+        if self.role != Role::Follower || self.leader_id != Some(leader) {
             self.become_follower(self.term, Some(leader), true);
         }
         self.election_elapsed_ticks = 0;

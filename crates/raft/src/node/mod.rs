@@ -7,8 +7,9 @@
 //!                  +------------------------------------------+
 //!                  | event loop task (owns RawNode + Storage) |<── tick every 10 ms
 //!                  |  1. storage.save(ready)  (fsync)         |
-//!                  |  2. requests -> one task per RPC ────────────> peers (replies come
-//!                  |     replies  -> the waiting handler      |      back as events)
+//!                  |  2. requests -> one sender task per peer ────> Transport (labrpc,
+//!                  |     replies  -> the waiting handler      |    or LocalNetwork);
+//!                  |                                          |    replies come back as events
 //!                  |  3. ApplyMsg -> bounded apply channel ──────> service
 //!                  |  4. advance                              |
 //!                  +------------------------------------------+
@@ -19,12 +20,15 @@
 //! - Requests and replies: a peer's request waits in its labrpc handler
 //!   until the core's reply comes out of a `Ready` (the core answers every
 //!   request exactly once, in order, so replies are matched per peer FIFO).
-//!   An outgoing request is one labrpc call; its reply is stepped back in.
+//!   Outgoing requests go to one sender task per peer, which starts the
+//!   [`Transport`] calls in the core's order (a pipeline of AppendEntries
+//!   arrives in order when the transport keeps order) and steps replies
+//!   back in as they come.
 //! - `snapshot()` never blocks (it leaves the request in a slot the loop
 //!   picks up), so a service may call it from its apply loop while the
 //!   event loop waits on a full apply channel.
-//! - Bounds: event and apply channels, RPCs in flight per peer (more are
-//!   dropped: Raft retries), events handled per round.
+//! - Bounds: event and apply channels, requests queued and in flight per
+//!   peer (more are dropped: Raft retries), events handled per round.
 //! - `kill()` aborts the loop and every RPC task; nothing outlives it.
 
 mod event_loop;
