@@ -1,6 +1,112 @@
-//! # shardkv: sharded key/value with migration (6.5840 Lab 5B) — not built yet
+//! # shardkv: sharded key/value with shard migration (6.5840 Lab 5B)
 //!
-//! This crate will hold the replica groups that serve the shards the current
-//! configuration gives them, reject keys they do not own (`WrongGroup`), move
-//! shards between groups as configurations change, delete shards they no longer
-//! own and keep serving shards a change does not touch.
+//! Replica groups, each a Raft group, serve the shards that the shard
+//! controller's current configuration gives them. Every key belongs to one
+//! of `shard_count` shards; each shard's data is one `cache` [`Store`] plus
+//! the shard's share of the exactly-once table, so a shard moves between
+//! groups as one unit.
+//!
+//! [`Store`]: cache::Store
+//!
+//! ## Keys to shards
+//!
+//! `shard = FNV-1a-64(key) mod shard_count` ([`key_to_shard`]): a fixed,
+//! unseeded hash, identical on every platform and version (unit tests pin
+//! its values), so clerks and servers of any version agree.
+//!
+//! ## The protocol (pull, receiver confirms, donor deletes)
+//!
+//! Each group applies configurations one at a time, in order, through its
+//! own log, and only once the previous configuration's migration is
+//! finished (every held shard `Serving`). For configuration `N`, shard `s`
+//! moving from group A to group B:
+//!
+//! ```text
+//!   group A (donor)                                group B (receiver)
+//!   ─────────────────                              ──────────────────
+//!   log: Reconfigure(N)                            log: Reconfigure(N)
+//!     s: Serving -> Offering{to: B}                  s: (none) -> Pulling{from: A}
+//!     (frozen: clients get WrongGroup)               (not served yet)
+//!                     ◄──── PullShards{N, [s]} ──── puller (leader, retries)
+//!   any replica at N answers from its
+//!   frozen copy (no log entry) ─ transfers ──────►
+//!                                                  log: InstallShards{N, data}
+//!                                                    s: Pulling -> Confirming{from: A}
+//!                                                    (served from here on)
+//!                     ◄── DeleteShards{N, [s]} ──── confirmer (leader, retries)
+//!   log: DeleteShards{N, [s]}
+//!     s: Offering -> (deleted)
+//!     answer Ok ──────────────────────────────────►
+//!                                                  log: ShardsConfirmed{N, [s]}
+//!                                                    s: Confirming -> Serving
+//!   A may now apply N+1                            B may now apply N+1
+//! ```
+//!
+//! - **Pull, not push**: the receiver knows what it is missing and keeps
+//!   asking; the donor's side is a read of frozen data, which any replica
+//!   that applied `N` can answer (even a follower cut off from its leader).
+//! - **Who confirms**: the receiver, after its log holds the data. The
+//!   donor deletes only then (challenge 1: stored bytes do not grow with
+//!   the number of moves) and answers; the receiver then stops asking. A
+//!   donor past `N` answers `MovedOn`: it moved on only after deleting.
+//! - **Both sides wait for each other** before `N+1`: the donor until its
+//!   offered shards are deleted, the receiver until its pulled shards are
+//!   confirmed deleted. So a donor is never asked for a configuration it
+//!   has forgotten, and a receiver never forgets to confirm.
+//! - **Duplicates and stale messages are harmless**: every command carries
+//!   the configuration number and applies only to shards in the expected
+//!   state (`InstallShards` only to `Pulling` shards of the current
+//!   configuration, `DeleteShards` only to `Offering` ones, and so on).
+//! - **Restarts**: all of this state is in the group's log and snapshots.
+//!   A receiver that restarts mid-transfer comes back `Pulling` (pulls
+//!   again; the donor still holds the frozen copy) or `Confirming` (asks
+//!   again; deleting twice is a no-op).
+//! - **Challenge 2**: shards a configuration does not move stay `Serving`
+//!   throughout; a shard is served from the moment its `InstallShards`
+//!   applies, whatever other shards are still awaited (pulls from
+//!   different donors run in parallel).
+//! - **Time**: each shard keeps its own logical time (the group's log
+//!   time plus an offset fixed when it arrives), so the TTL deadlines
+//!   inside a moved store keep their meaning in a group whose clock base
+//!   differs. A shard's time stops while it is frozen.
+//! - **Exactly once**: one table per shard, keyed by client; it moves with
+//!   the shard, so a write applied by the donor before the freeze is
+//!   answered from its record when the clerk retries at the receiver.
+//!   A write that reaches the donor after the freeze gets `WrongGroup`,
+//!   and nothing is recorded.
+//! - **Limitation**: a shard whose new owner is "no group" (every group
+//!   left) is dropped by its last owner: the controller has nowhere to
+//!   put it.
+//!
+//! ## Pieces
+//!
+//! | file | what |
+//! |---|---|
+//! | `shard_key.rs` | [`key_to_shard`] (FNV-1a) |
+//! | `rpc.rs` | wire types: client requests, pulls, deletes, typed errors |
+//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, sessions, time |
+//!
+//! ## Tests
+//!
+//! ```text
+//! cargo test -p shardkv        # the state machine driven by hand (tests/machine.rs)
+//! ```
+//!
+//! ## Status
+//!
+//! - Built: the pure state machine with unit tests (migration round trip,
+//!   exactly-once across a move, duplicate/stale transfers, deletion and
+//!   stored bytes over repeated moves, partial serving while a donor is
+//!   silent, TTLs across time bases, bad input, snapshots).
+//! - Next: the server on `kvraft::rsm`, the clerk, the simulation suite.
+
+pub mod machine;
+pub mod rpc;
+pub mod shard_key;
+
+pub use machine::{GroupCommand, GroupOutput, ShardMachine, ShardState};
+pub use rpc::{
+    DeleteShards, MigrationError, Op, Outcome, PullShards, SessionRecord, ShardKvError,
+    ShardKvRequest, ShardTransfer,
+};
+pub use shard_key::{ShardId, key_to_shard};

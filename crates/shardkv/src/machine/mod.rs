@@ -1,0 +1,452 @@
+//! The per-group replicated state machine, pure and synchronous: the same
+//! commands in the same order give the same state and answers on every
+//! replica of the group. No IO, no clock (time is the leader's stamp on
+//! each log entry), no randomness.
+//!
+//! The migration protocol it implements is described in the crate docs;
+//! the per-shard states are in [`ShardState`].
+
+mod sessions;
+mod shard;
+
+use std::collections::BTreeMap;
+
+use kvraft::MachineConfig;
+use serde::{Deserialize, Serialize};
+use shardctrler::{Config, Gid, UNASSIGNED};
+
+use crate::rpc::{MigrationError, Op, Outcome, PullShards, ShardKvError, ShardTransfer};
+use crate::shard_key::{ShardId, key_to_shard};
+use shard::Shard;
+pub use shard::{ShardState, check_sizes};
+
+/// One entry of a group's Raft log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GroupCommand {
+    /// A clerk's operation.
+    Client { client_id: u64, seq: u64, op: Op },
+    /// Move to the next configuration (applied only if it is the next one
+    /// and no migration is in progress).
+    Reconfigure(Config),
+    /// Data of shards this group is pulling in configuration `config_num`.
+    InstallShards {
+        config_num: u64,
+        transfers: Vec<ShardTransfer>,
+    },
+    /// The new owner has the shards this group offered in `config_num`:
+    /// delete them.
+    DeleteShards {
+        config_num: u64,
+        shards: Vec<ShardId>,
+    },
+    /// The previous owner deleted its copy of these shards received in
+    /// `config_num`: nothing is pending for them any more.
+    ShardsConfirmed {
+        config_num: u64,
+        shards: Vec<ShardId>,
+    },
+}
+
+/// The answer to one applied command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GroupOutput {
+    Client(Result<Outcome, ShardKvError>),
+    /// Whether the configuration was taken.
+    Reconfigured {
+        applied: bool,
+    },
+    /// The shards installed by this command (empty: duplicate or stale).
+    Installed {
+        shards: Vec<ShardId>,
+    },
+    /// Ok once the shards are gone from this group.
+    Deleted(Result<(), MigrationError>),
+    /// The shards that became plain Serving.
+    Confirmed {
+        shards: Vec<ShardId>,
+    },
+}
+
+/// A group's state: its configuration, the previous one, the shards it
+/// holds, and its logical time.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardMachine {
+    gid: Gid,
+    limits: MachineConfig,
+    now_ms: u64,
+    config: Config,
+    previous: Config,
+    shards: BTreeMap<ShardId, Shard>,
+}
+
+impl ShardMachine {
+    /// A group `gid` at configuration 0, holding nothing.
+    ///
+    /// # Panics
+    /// If `gid` is [`UNASSIGNED`] or `shard_count` is 0.
+    pub fn new(gid: Gid, shard_count: usize, limits: MachineConfig) -> ShardMachine {
+        assert_ne!(gid, UNASSIGNED, "gid 0 means 'no group'");
+        assert!(shard_count > 0, "a service needs at least one shard");
+        ShardMachine {
+            gid,
+            limits,
+            now_ms: 0,
+            config: Config::initial(shard_count),
+            previous: Config::initial(shard_count),
+            shards: BTreeMap::new(),
+        }
+    }
+
+    pub fn gid(&self) -> Gid {
+        self.gid
+    }
+
+    pub fn limits(&self) -> &MachineConfig {
+        &self.limits
+    }
+
+    /// The group's logical time (the latest stamp applied).
+    pub fn now_ms(&self) -> u64 {
+        self.now_ms
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The configuration before the current one (where shards come from).
+    pub fn previous_config(&self) -> &Config {
+        &self.previous
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.config.shard_count()
+    }
+
+    /// The state of every shard this group holds.
+    pub fn shard_states(&self) -> BTreeMap<ShardId, ShardState> {
+        self.shards
+            .iter()
+            .map(|(&shard, held)| (shard, held.state))
+            .collect()
+    }
+
+    /// Bytes stored over every held shard (the stores' accounting).
+    pub fn stored_bytes(&self) -> u64 {
+        self.shards.values().map(Shard::stored_bytes).sum()
+    }
+
+    /// Exactly-once records over every held shard.
+    pub fn session_count(&self) -> usize {
+        self.shards.values().map(|held| held.sessions.len()).sum()
+    }
+
+    /// True when no migration is in progress: the next configuration may
+    /// be applied.
+    pub fn migration_done(&self) -> bool {
+        self.shards
+            .values()
+            .all(|held| held.state == ShardState::Serving)
+    }
+
+    /// Shards to pull, by donor group.
+    pub fn pulls_wanted(&self) -> BTreeMap<Gid, Vec<ShardId>> {
+        self.by_peer(|state| match state {
+            ShardState::Pulling { from } => Some(from),
+            _ => None,
+        })
+    }
+
+    /// Shards whose donor must still be told to delete, by donor group.
+    pub fn confirmations_wanted(&self) -> BTreeMap<Gid, Vec<ShardId>> {
+        self.by_peer(|state| match state {
+            ShardState::Confirming { from } => Some(from),
+            _ => None,
+        })
+    }
+
+    fn by_peer(&self, peer: impl Fn(ShardState) -> Option<Gid>) -> BTreeMap<Gid, Vec<ShardId>> {
+        let mut wanted: BTreeMap<Gid, Vec<ShardId>> = BTreeMap::new();
+        for (&shard, held) in &self.shards {
+            if let Some(gid) = peer(held.state) {
+                wanted.entry(gid).or_default().push(shard);
+            }
+        }
+        wanted
+    }
+
+    /// Checks a client request before it is proposed: sizes, and whether
+    /// the key's shard is served here now. The apply-time check is the one
+    /// that counts; this one saves log entries.
+    pub fn check_client(&self, op: &Op) -> Result<(), ShardKvError> {
+        check_sizes(op, &self.limits)?;
+        self.serving(op.key()).map(|_| ())
+    }
+
+    /// The recorded answer of a write already applied here.
+    pub fn recorded_reply(
+        &self,
+        client_id: u64,
+        seq: u64,
+        op: &Op,
+    ) -> Option<Result<Outcome, ShardKvError>> {
+        if op.is_read() {
+            return None;
+        }
+        let shard = self.serving(op.key()).ok()?;
+        self.shards.get(&shard)?.recorded_reply(client_id, seq)
+    }
+
+    /// The shard of `key` if this group serves it now, else `WrongGroup`.
+    fn serving(&self, key: &[u8]) -> Result<ShardId, ShardKvError> {
+        let shard = key_to_shard(key, self.shard_count());
+        let served = self.config.owner(shard) == Some(self.gid)
+            && self
+                .shards
+                .get(&shard)
+                .is_some_and(|held| held.state.serves_clients());
+        if served {
+            Ok(shard)
+        } else {
+            Err(ShardKvError::WrongGroup {
+                shard,
+                config_num: self.config.num,
+            })
+        }
+    }
+
+    /// Answers a pull (read-only; any replica that applied the
+    /// configuration may answer, since offered shards are frozen).
+    pub fn offer(&self, request: &PullShards) -> Result<Vec<ShardTransfer>, MigrationError> {
+        let wanted = request.config_num;
+        let donor_config_num = self.config.num;
+        if donor_config_num < wanted {
+            return Err(MigrationError::NotReady {
+                donor_config_num,
+                wanted,
+            });
+        }
+        if donor_config_num > wanted {
+            return Err(MigrationError::MovedOn {
+                donor_config_num,
+                wanted,
+            });
+        }
+        request
+            .shards
+            .iter()
+            .map(|&shard| match self.shards.get(&shard) {
+                Some(held) if matches!(held.state, ShardState::Offering { .. }) => {
+                    Ok(held.export(shard))
+                }
+                _ => Err(MigrationError::NotOffered { shard, wanted }),
+            })
+            .collect()
+    }
+
+    /// Applies one committed command stamped with the leader's logical
+    /// time `now_ms`.
+    pub fn apply(&mut self, command: &GroupCommand, now_ms: u64) -> GroupOutput {
+        self.now_ms = self.now_ms.max(now_ms);
+        match command {
+            GroupCommand::Client { client_id, seq, op } => {
+                GroupOutput::Client(self.apply_client(*client_id, *seq, op))
+            }
+            GroupCommand::Reconfigure(next) => GroupOutput::Reconfigured {
+                applied: self.apply_config(next),
+            },
+            GroupCommand::InstallShards {
+                config_num,
+                transfers,
+            } => GroupOutput::Installed {
+                shards: self.install(*config_num, transfers),
+            },
+            GroupCommand::DeleteShards { config_num, shards } => {
+                GroupOutput::Deleted(self.delete_offered(*config_num, shards))
+            }
+            GroupCommand::ShardsConfirmed { config_num, shards } => GroupOutput::Confirmed {
+                shards: self.confirm(*config_num, shards),
+            },
+        }
+    }
+
+    fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Result<Outcome, ShardKvError> {
+        let shard = self.serving(op.key())?;
+        let limits = self.limits;
+        let now_ms = self.now_ms;
+        let held = self
+            .shards
+            .get_mut(&shard)
+            .unwrap_or_else(|| panic!("group {}: served shard {shard} is not held", self.gid));
+        held.apply_client(client_id, seq, op, &limits, now_ms)
+    }
+
+    fn apply_config(&mut self, next: &Config) -> bool {
+        if next.num != self.config.num + 1
+            || next.shard_count() != self.shard_count()
+            || !self.migration_done()
+        {
+            return false;
+        }
+        for shard in 0..self.shard_count() {
+            let before = self.config.shards[shard];
+            let after = next.shards[shard];
+            match (before == self.gid, after == self.gid) {
+                (false, true) => {
+                    let state = if before == UNASSIGNED {
+                        ShardState::Serving
+                    } else {
+                        ShardState::Pulling { from: before }
+                    };
+                    self.shards
+                        .insert(shard, Shard::empty(state, &self.limits, self.now_ms));
+                }
+                (true, false) if after == UNASSIGNED => {
+                    // No group is left to hand it to: the data goes with
+                    // the last group (documented limitation).
+                    self.shards.remove(&shard);
+                }
+                (true, false) => {
+                    let held = self.shards.get_mut(&shard).unwrap_or_else(|| {
+                        panic!("group {}: owned shard {shard} is not held", self.gid)
+                    });
+                    // Frozen now: its time stops here, so a TTL keeps
+                    // the time it had left when it arrives elsewhere.
+                    held.advance(self.now_ms);
+                    held.state = ShardState::Offering { to: after };
+                }
+                (true, true) | (false, false) => {}
+            }
+        }
+        self.previous = std::mem::replace(&mut self.config, next.clone());
+        true
+    }
+
+    fn install(&mut self, config_num: u64, transfers: &[ShardTransfer]) -> Vec<ShardId> {
+        if config_num != self.config.num {
+            return Vec::new();
+        }
+        let mut installed = Vec::new();
+        for transfer in transfers {
+            let Some(held) = self.shards.get(&transfer.shard) else {
+                continue;
+            };
+            let ShardState::Pulling { from } = held.state else {
+                // Installed already (a duplicate transfer).
+                continue;
+            };
+            match Shard::import(transfer, ShardState::Confirming { from }, self.now_ms) {
+                Ok(shard) => {
+                    self.shards.insert(transfer.shard, shard);
+                    installed.push(transfer.shard);
+                }
+                Err(reason) => tracing::warn!(
+                    gid = self.gid,
+                    shard = transfer.shard,
+                    "refused a malformed shard transfer: {reason}"
+                ),
+            }
+        }
+        installed
+    }
+
+    fn delete_offered(
+        &mut self,
+        config_num: u64,
+        shards: &[ShardId],
+    ) -> Result<(), MigrationError> {
+        let current = self.config.num;
+        if config_num > current {
+            return Err(MigrationError::NotReady {
+                donor_config_num: current,
+                wanted: config_num,
+            });
+        }
+        if config_num < current {
+            // Moving on required every offered shard to be deleted.
+            return Ok(());
+        }
+        let mut result = Ok(());
+        for &shard in shards {
+            match self.shards.get(&shard).map(|held| held.state) {
+                Some(ShardState::Offering { .. }) => {
+                    self.shards.remove(&shard);
+                }
+                None => {}
+                Some(_) => {
+                    result = Err(MigrationError::NotOffered {
+                        shard,
+                        wanted: config_num,
+                    });
+                }
+            }
+        }
+        result
+    }
+
+    fn confirm(&mut self, config_num: u64, shards: &[ShardId]) -> Vec<ShardId> {
+        if config_num != self.config.num {
+            return Vec::new();
+        }
+        let mut confirmed = Vec::new();
+        for &shard in shards {
+            if let Some(held) = self.shards.get_mut(&shard)
+                && matches!(held.state, ShardState::Confirming { .. })
+            {
+                held.state = ShardState::Serving;
+                confirmed.push(shard);
+            }
+        }
+        confirmed
+    }
+
+    /// The whole machine as bytes (bincode), for a Raft snapshot.
+    pub fn snapshot(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .unwrap_or_else(|error| panic!("shardkv snapshot failed to encode: {error}"))
+    }
+
+    /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes, checking
+    /// that it is consistent.
+    pub fn restore(bytes: &[u8]) -> Result<ShardMachine, String> {
+        let (machine, read_bytes): (ShardMachine, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+                .map_err(|error| format!("snapshot does not decode: {error}"))?;
+        if read_bytes != bytes.len() {
+            return Err(format!(
+                "{} trailing bytes after the snapshot",
+                bytes.len() - read_bytes
+            ));
+        }
+        machine.check_invariants()?;
+        Ok(machine)
+    }
+
+    /// Every held shard is consistent with the configurations.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.config.shard_count() != self.previous.shard_count() {
+            return Err("current and previous configurations differ in shard count".into());
+        }
+        for (&shard, held) in &self.shards {
+            held.sessions.check_invariants()?;
+            let owner = self.config.owner(shard);
+            let owned = owner == Some(self.gid);
+            let consistent = match held.state {
+                ShardState::Offering { to } => owner == Some(to) && !owned,
+                _ => owned,
+            };
+            if !consistent {
+                return Err(format!(
+                    "shard {shard} is {:?} but configuration {} gives it to {owner:?}",
+                    held.state, self.config.num
+                ));
+            }
+        }
+        for shard in self.config.shards_of(self.gid) {
+            if !self.shards.contains_key(&shard) {
+                return Err(format!("owned shard {shard} is not held"));
+            }
+        }
+        Ok(())
+    }
+}

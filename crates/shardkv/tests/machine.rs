@@ -1,0 +1,600 @@
+//! The per-group state machine, driven by hand: configurations, pulls,
+//! installs, deletions, exactly-once across a move, TTLs across groups,
+//! bad input, snapshots.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use kvraft::MachineConfig;
+use shardctrler::{Config, Gid};
+use shardkv::{
+    GroupCommand, GroupOutput, MigrationError, Op, Outcome, PullShards, ShardId, ShardKvError,
+    ShardMachine, ShardState, key_to_shard,
+};
+
+const SHARDS: usize = 10;
+
+fn config(num: u64, shards: [Gid; SHARDS]) -> Config {
+    let mut groups = BTreeMap::new();
+    for &gid in &shards {
+        if gid != 0 {
+            let addr: SocketAddr = format!("10.0.0.{gid}:7000").parse().expect("address");
+            groups.insert(gid, vec![addr]);
+        }
+    }
+    Config {
+        num,
+        shards: shards.to_vec(),
+        groups,
+    }
+}
+
+fn group(gid: Gid) -> ShardMachine {
+    ShardMachine::new(gid, SHARDS, MachineConfig::default())
+}
+
+/// A key in `shard` (searching a bounded range of names).
+fn key_in(shard: ShardId) -> Vec<u8> {
+    (0..10_000)
+        .map(|index| format!("k{index}").into_bytes())
+        .find(|key| key_to_shard(key, SHARDS) == shard)
+        .expect("every shard has a key among the first 10000 names")
+}
+
+fn client(
+    machine: &mut ShardMachine,
+    client_id: u64,
+    seq: u64,
+    op: Op,
+    now_ms: u64,
+) -> Result<Outcome, ShardKvError> {
+    match machine.apply(&GroupCommand::Client { client_id, seq, op }, now_ms) {
+        GroupOutput::Client(reply) => reply,
+        other => panic!("a client command answered {other:?}"),
+    }
+}
+
+fn put(key: &[u8], value: &str) -> Op {
+    Op::Put {
+        key: key.to_vec(),
+        value: value.as_bytes().to_vec(),
+        ttl_ms: None,
+    }
+}
+
+fn append(key: &[u8], value: &str) -> Op {
+    Op::Append {
+        key: key.to_vec(),
+        value: value.as_bytes().to_vec(),
+    }
+}
+
+fn get(key: &[u8]) -> Op {
+    Op::Get { key: key.to_vec() }
+}
+
+fn read(
+    machine: &mut ShardMachine,
+    key: &[u8],
+    now_ms: u64,
+) -> Result<Option<String>, ShardKvError> {
+    client(machine, 0, 0, get(key), now_ms).map(|outcome| match outcome {
+        Outcome::Value(value) => value.map(|bytes| String::from_utf8(bytes).expect("utf-8")),
+        other => panic!("a get answered {other:?}"),
+    })
+}
+
+fn reconfigure(machine: &mut ShardMachine, next: &Config, now_ms: u64) -> bool {
+    match machine.apply(&GroupCommand::Reconfigure(next.clone()), now_ms) {
+        GroupOutput::Reconfigured { applied } => applied,
+        other => panic!("a reconfigure answered {other:?}"),
+    }
+}
+
+/// Pulls every wanted shard of `receiver` from `donor` and installs it.
+fn pull_and_install(
+    receiver: &mut ShardMachine,
+    donor: &ShardMachine,
+    now_ms: u64,
+) -> Vec<ShardId> {
+    let shards = receiver
+        .pulls_wanted()
+        .remove(&donor.gid())
+        .unwrap_or_default();
+    let request = PullShards {
+        config_num: receiver.config().num,
+        shards,
+        from_gid: receiver.gid(),
+    };
+    let transfers = donor.offer(&request).expect("the donor offers the shards");
+    match receiver.apply(
+        &GroupCommand::InstallShards {
+            config_num: request.config_num,
+            transfers,
+        },
+        now_ms,
+    ) {
+        GroupOutput::Installed { shards } => shards,
+        other => panic!("an install answered {other:?}"),
+    }
+}
+
+/// The receiver tells the donor to delete, then records the confirmation.
+fn delete_and_confirm(receiver: &mut ShardMachine, donor: &mut ShardMachine, now_ms: u64) {
+    let shards = receiver
+        .confirmations_wanted()
+        .remove(&donor.gid())
+        .unwrap_or_default();
+    let config_num = receiver.config().num;
+    let deleted = donor.apply(
+        &GroupCommand::DeleteShards {
+            config_num,
+            shards: shards.clone(),
+        },
+        now_ms,
+    );
+    assert_eq!(deleted, GroupOutput::Deleted(Ok(())));
+    let confirmed = receiver.apply(
+        &GroupCommand::ShardsConfirmed {
+            config_num,
+            shards: shards.clone(),
+        },
+        now_ms,
+    );
+    assert_eq!(confirmed, GroupOutput::Confirmed { shards });
+}
+
+#[test]
+fn first_configuration_serves_unassigned_shards_at_once() {
+    let mut g1 = group(1);
+    let key = key_in(3);
+    assert_eq!(
+        client(&mut g1, 1, 1, put(&key, "v"), 1),
+        Err(ShardKvError::WrongGroup {
+            shard: 3,
+            config_num: 0
+        }),
+        "configuration 0 serves nothing"
+    );
+    assert!(reconfigure(
+        &mut g1,
+        &config(1, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]),
+        2
+    ));
+    assert!(g1.migration_done());
+    assert_eq!(client(&mut g1, 1, 1, put(&key, "v"), 3), Ok(Outcome::Done));
+    assert_eq!(read(&mut g1, &key, 4), Ok(Some("v".into())));
+    assert_eq!(
+        read(&mut g1, &key_in(7), 4),
+        Err(ShardKvError::WrongGroup {
+            shard: 7,
+            config_num: 1
+        })
+    );
+}
+
+#[test]
+fn configurations_apply_in_order_and_not_during_a_migration() {
+    let mut g1 = group(1);
+    assert!(
+        !reconfigure(&mut g1, &config(2, [1; SHARDS]), 1),
+        "skipped number 1"
+    );
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    assert!(
+        !reconfigure(&mut g1, &config(1, [1; SHARDS]), 1),
+        "the same number twice"
+    );
+    assert!(reconfigure(
+        &mut g1,
+        &config(2, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]),
+        2
+    ));
+    assert!(!g1.migration_done());
+    assert!(
+        !reconfigure(&mut g1, &config(3, [1; SHARDS]), 3),
+        "configuration 3 while shards 5..10 are still offered"
+    );
+    assert_eq!(g1.config().num, 2);
+}
+
+#[test]
+fn a_shard_moves_with_its_data_and_exactly_once_records() {
+    let mut g1 = group(1);
+    let mut g2 = group(2);
+    let moving = key_in(7);
+    let staying = key_in(2);
+    let c1 = config(1, [1; SHARDS]);
+    assert!(reconfigure(&mut g1, &c1, 1));
+    assert!(reconfigure(&mut g2, &c1, 1));
+    assert_eq!(
+        client(&mut g1, 9, 1, put(&moving, "a"), 2),
+        Ok(Outcome::Done)
+    );
+    assert_eq!(
+        client(&mut g1, 9, 2, append(&moving, "b"), 3),
+        Ok(Outcome::Done)
+    );
+    assert_eq!(
+        client(&mut g1, 9, 3, put(&staying, "s"), 4),
+        Ok(Outcome::Done)
+    );
+
+    let c2 = config(2, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    assert!(reconfigure(&mut g1, &c2, 5));
+    assert!(reconfigure(&mut g2, &c2, 5));
+    assert_eq!(g1.shard_states()[&7], ShardState::Offering { to: 2 });
+    assert_eq!(g2.shard_states()[&7], ShardState::Pulling { from: 1 });
+    assert_eq!(
+        read(&mut g1, &moving, 6),
+        Err(ShardKvError::WrongGroup {
+            shard: 7,
+            config_num: 2
+        }),
+        "an offered shard is frozen"
+    );
+    assert_eq!(
+        read(&mut g2, &moving, 6),
+        Err(ShardKvError::WrongGroup {
+            shard: 7,
+            config_num: 2
+        }),
+        "a shard whose data has not arrived is not served"
+    );
+    assert_eq!(
+        read(&mut g1, &staying, 6),
+        Ok(Some("s".into())),
+        "challenge 2: unaffected shards serve"
+    );
+
+    assert_eq!(pull_and_install(&mut g2, &g1, 7), vec![5, 6, 7, 8, 9]);
+    assert_eq!(g2.shard_states()[&7], ShardState::Confirming { from: 1 });
+    assert_eq!(read(&mut g2, &moving, 8), Ok(Some("ab".into())));
+    // The clerk retries its append (seq 2) at the new owner: not applied again.
+    assert_eq!(
+        client(&mut g2, 9, 2, append(&moving, "b"), 9),
+        Ok(Outcome::Done)
+    );
+    assert_eq!(read(&mut g2, &moving, 10), Ok(Some("ab".into())));
+    assert_eq!(
+        client(&mut g2, 9, 4, append(&moving, "c"), 11),
+        Ok(Outcome::Done)
+    );
+    assert_eq!(read(&mut g2, &moving, 12), Ok(Some("abc".into())));
+    assert!(!g2.migration_done(), "the donor has not deleted yet");
+
+    let g1_bytes_before = g1.stored_bytes();
+    delete_and_confirm(&mut g2, &mut g1, 13);
+    assert!(
+        g1.stored_bytes() < g1_bytes_before,
+        "challenge 1: the donor deleted its copy"
+    );
+    assert!(!g1.shard_states().contains_key(&7));
+    assert!(g1.migration_done() && g2.migration_done());
+    g1.check_invariants().expect("g1 consistent");
+    g2.check_invariants().expect("g2 consistent");
+}
+
+#[test]
+fn duplicate_and_stale_transfers_are_harmless() {
+    let mut g1 = group(1);
+    let mut g2 = group(2);
+    let key = key_in(9);
+    let c1 = config(1, [1; SHARDS]);
+    let c2 = config(2, [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+    for machine in [&mut g1, &mut g2] {
+        assert!(reconfigure(machine, &c1, 1));
+    }
+    assert_eq!(client(&mut g1, 5, 1, put(&key, "x"), 2), Ok(Outcome::Done));
+    for machine in [&mut g1, &mut g2] {
+        assert!(reconfigure(machine, &c2, 3));
+    }
+    let request = PullShards {
+        config_num: 2,
+        shards: vec![9],
+        from_gid: 2,
+    };
+    let transfers = g1.offer(&request).expect("offered");
+    let install = GroupCommand::InstallShards {
+        config_num: 2,
+        transfers: transfers.clone(),
+    };
+    assert_eq!(
+        g2.apply(&install, 4),
+        GroupOutput::Installed { shards: vec![9] }
+    );
+    assert_eq!(
+        client(&mut g2, 5, 2, append(&key, "y"), 5),
+        Ok(Outcome::Done)
+    );
+    assert_eq!(
+        g2.apply(&install, 6),
+        GroupOutput::Installed { shards: vec![] },
+        "a second copy of the transfer"
+    );
+    assert_eq!(
+        read(&mut g2, &key, 7),
+        Ok(Some("xy".into())),
+        "the duplicate overwrote nothing"
+    );
+    let stale = GroupCommand::InstallShards {
+        config_num: 1,
+        transfers,
+    };
+    assert_eq!(
+        g2.apply(&stale, 8),
+        GroupOutput::Installed { shards: vec![] }
+    );
+
+    // The donor answers by configuration number.
+    let early = PullShards {
+        config_num: 3,
+        shards: vec![9],
+        from_gid: 2,
+    };
+    assert_eq!(
+        g1.offer(&early),
+        Err(MigrationError::NotReady {
+            donor_config_num: 2,
+            wanted: 3
+        })
+    );
+    assert_eq!(
+        g1.offer(&PullShards {
+            config_num: 2,
+            shards: vec![3],
+            from_gid: 2
+        }),
+        Err(MigrationError::NotOffered {
+            shard: 3,
+            wanted: 2
+        }),
+        "shard 3 stays with group 1"
+    );
+    let future_delete = GroupCommand::DeleteShards {
+        config_num: 3,
+        shards: vec![9],
+    };
+    assert_eq!(
+        g1.apply(&future_delete, 9),
+        GroupOutput::Deleted(Err(MigrationError::NotReady {
+            donor_config_num: 2,
+            wanted: 3
+        }))
+    );
+    let delete = GroupCommand::DeleteShards {
+        config_num: 2,
+        shards: vec![9],
+    };
+    assert_eq!(g1.apply(&delete, 10), GroupOutput::Deleted(Ok(())));
+    assert_eq!(
+        g1.apply(&delete, 11),
+        GroupOutput::Deleted(Ok(())),
+        "deleting twice"
+    );
+    let confirm = GroupCommand::ShardsConfirmed {
+        config_num: 2,
+        shards: vec![9],
+    };
+    assert_eq!(
+        g2.apply(&confirm, 12),
+        GroupOutput::Confirmed { shards: vec![9] }
+    );
+    assert_eq!(
+        g2.apply(&confirm, 13),
+        GroupOutput::Confirmed { shards: vec![] }
+    );
+    // Both move on; a late delete for configuration 2 is still answered.
+    let c3 = config(3, [1, 1, 1, 1, 1, 1, 1, 1, 2, 2]);
+    assert!(reconfigure(&mut g1, &c3, 14));
+    assert!(reconfigure(&mut g2, &c3, 14));
+    assert_eq!(g1.apply(&delete, 15), GroupOutput::Deleted(Ok(())));
+    assert_eq!(
+        g1.offer(&request),
+        Err(MigrationError::MovedOn {
+            donor_config_num: 3,
+            wanted: 2
+        })
+    );
+}
+
+#[test]
+fn received_shards_serve_while_another_donor_is_silent() {
+    // Challenge 2 (partial): group 3 takes shards from groups 1 and 2;
+    // group 1 never answers.
+    let (mut g1, mut g2, mut g3) = (group(1), group(2), group(3));
+    let c1 = config(1, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    let c2 = config(2, [3, 1, 1, 1, 1, 3, 2, 2, 2, 2]);
+    for machine in [&mut g1, &mut g2, &mut g3] {
+        assert!(reconfigure(machine, &c1, 1));
+    }
+    let from_g2 = key_in(5);
+    assert_eq!(
+        client(&mut g2, 1, 1, put(&from_g2, "two"), 2),
+        Ok(Outcome::Done)
+    );
+    for machine in [&mut g2, &mut g3] {
+        assert!(reconfigure(machine, &c2, 3));
+    }
+    assert_eq!(
+        g3.pulls_wanted(),
+        BTreeMap::from([(1, vec![0]), (2, vec![5])])
+    );
+    assert_eq!(pull_and_install(&mut g3, &g2, 4), vec![5]);
+    assert_eq!(read(&mut g3, &from_g2, 5), Ok(Some("two".into())));
+    assert_eq!(
+        read(&mut g3, &key_in(0), 5),
+        Err(ShardKvError::WrongGroup {
+            shard: 0,
+            config_num: 2
+        })
+    );
+    delete_and_confirm(&mut g3, &mut g2, 6);
+    assert_eq!(g3.shard_states()[&5], ShardState::Serving);
+    assert!(!g3.migration_done(), "shard 0 is still awaited");
+}
+
+#[test]
+fn ttl_deadlines_survive_a_move_between_time_bases() {
+    let mut g1 = group(1);
+    let mut g2 = group(2);
+    let c1 = config(1, [1; SHARDS]);
+    assert!(reconfigure(&mut g1, &c1, 50_000));
+    assert!(reconfigure(&mut g2, &c1, 10));
+    let key = key_in(4);
+    let ttl_put = Op::Put {
+        key: key.clone(),
+        value: b"t".to_vec(),
+        ttl_ms: Some(5_000),
+    };
+    assert_eq!(client(&mut g1, 1, 1, ttl_put, 50_000), Ok(Outcome::Done));
+    let c2 = config(2, [1, 1, 1, 1, 2, 1, 1, 1, 1, 1]);
+    assert!(reconfigure(&mut g1, &c2, 51_000));
+    assert!(reconfigure(&mut g2, &c2, 20));
+    // Group 2's clock is far behind group 1's: the entry must still have
+    // 4 s left (it had 4 s left when the donor froze it).
+    assert_eq!(pull_and_install(&mut g2, &g1, 100), vec![4]);
+    assert_eq!(read(&mut g2, &key, 3_000), Ok(Some("t".into())));
+    assert_eq!(read(&mut g2, &key, 4_050), Ok(Some("t".into())));
+    assert_eq!(
+        read(&mut g2, &key, 4_150),
+        Ok(None),
+        "expired 4 s after the install"
+    );
+}
+
+#[test]
+fn bad_requests_are_refused_and_change_nothing() {
+    let mut g1 = group(1);
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    let limits = *g1.limits();
+    let long_key = vec![b'k'; limits.max_key_bytes as usize + 1];
+    let refused = g1.check_client(&put(&long_key, "v"));
+    assert!(
+        matches!(refused, Err(ShardKvError::TooLarge { .. })),
+        "{refused:?}"
+    );
+    let key = key_in(1);
+    let zero_ttl = Op::Put {
+        key: key.clone(),
+        value: b"v".to_vec(),
+        ttl_ms: Some(0),
+    };
+    assert_eq!(
+        client(&mut g1, 1, 1, zero_ttl, 2),
+        Err(ShardKvError::ZeroTtl)
+    );
+    let big = Op::Append {
+        key: key.clone(),
+        value: vec![b'x'; limits.max_value_bytes as usize + 1],
+    };
+    assert!(matches!(
+        client(&mut g1, 1, 2, big, 3),
+        Err(ShardKvError::TooLarge { .. })
+    ));
+    assert_eq!(read(&mut g1, &key, 4), Ok(None));
+    assert_eq!(g1.stored_bytes(), 0);
+    // A stale seq after a newer write.
+    assert_eq!(client(&mut g1, 1, 5, put(&key, "v"), 5), Ok(Outcome::Done));
+    assert_eq!(
+        client(&mut g1, 1, 4, put(&key, "old"), 6),
+        Err(ShardKvError::Stale { seq: 4, latest: 5 })
+    );
+    assert_eq!(read(&mut g1, &key, 7), Ok(Some("v".into())));
+}
+
+#[test]
+fn a_malformed_transfer_is_refused() {
+    let mut g2 = group(2);
+    assert!(reconfigure(&mut g2, &config(1, [1; SHARDS]), 1));
+    assert!(reconfigure(
+        &mut g2,
+        &config(2, [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]),
+        2
+    ));
+    let bad = shardkv::ShardTransfer {
+        shard: 9,
+        store: vec![1, 2, 3],
+        shard_now_ms: 0,
+        sessions: vec![],
+    };
+    let install = GroupCommand::InstallShards {
+        config_num: 2,
+        transfers: vec![bad],
+    };
+    assert_eq!(
+        g2.apply(&install, 3),
+        GroupOutput::Installed { shards: vec![] }
+    );
+    assert_eq!(g2.shard_states()[&9], ShardState::Pulling { from: 1 });
+}
+
+#[test]
+fn stored_bytes_do_not_grow_with_moves() {
+    // Challenge 1 at the machine level: move every shard back and forth.
+    let mut g1 = group(1);
+    let mut g2 = group(2);
+    let c1 = config(1, [1; SHARDS]);
+    assert!(reconfigure(&mut g1, &c1, 1));
+    assert!(reconfigure(&mut g2, &c1, 1));
+    for index in 0..100u64 {
+        let key = format!("key-{index}").into_bytes();
+        assert_eq!(
+            client(&mut g1, 1, index + 1, put(&key, "0123456789"), 2),
+            Ok(Outcome::Done)
+        );
+    }
+    let one_copy = g1.stored_bytes();
+    for round in 0..10u64 {
+        let to = if round % 2 == 0 { 2 } else { 1 };
+        let next = config(2 + round, [to; SHARDS]);
+        assert!(reconfigure(&mut g1, &next, 3 + round));
+        assert!(reconfigure(&mut g2, &next, 3 + round));
+        let (receiver, donor) = if to == 2 {
+            (&mut g2, &mut g1)
+        } else {
+            (&mut g1, &mut g2)
+        };
+        assert_eq!(pull_and_install(receiver, donor, 3 + round).len(), SHARDS);
+        delete_and_confirm(receiver, donor, 3 + round);
+        assert_eq!(
+            g1.stored_bytes() + g2.stored_bytes(),
+            one_copy,
+            "round {round}: both groups together hold one copy"
+        );
+    }
+}
+
+#[test]
+fn snapshot_round_trip_and_corruption() {
+    let mut g1 = group(1);
+    assert!(reconfigure(
+        &mut g1,
+        &config(1, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]),
+        1
+    ));
+    let key = key_in(0);
+    assert_eq!(client(&mut g1, 3, 1, put(&key, "v"), 2), Ok(Outcome::Done));
+    let bytes = g1.snapshot();
+    let mut restored = ShardMachine::restore(&bytes).expect("restores");
+    assert_eq!(
+        restored.snapshot(),
+        bytes,
+        "restore then snapshot gives the same bytes"
+    );
+    assert_eq!(read(&mut restored, &key, 3), Ok(Some("v".into())));
+    assert_eq!(
+        client(&mut restored, 3, 1, put(&key, "w"), 4),
+        Ok(Outcome::Done),
+        "recorded"
+    );
+    assert_eq!(
+        read(&mut restored, &key, 5),
+        Ok(Some("v".into())),
+        "not applied twice"
+    );
+    assert!(ShardMachine::restore(&bytes[..bytes.len() / 2]).is_err());
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert!(ShardMachine::restore(&trailing).is_err());
+}
