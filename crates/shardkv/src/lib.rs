@@ -100,13 +100,18 @@
 //!   silent, TTLs across time bases, bad input, snapshots).
 //! - Next: the server on `kvraft::rsm`, the clerk, the simulation suite.
 
+pub mod clerk;
 pub mod machine;
 pub mod rpc;
+pub mod server;
 pub mod shard_key;
+
+pub use clerk::{Clerk, ClerkConfig, FnConfigSource};
+pub use server::{ConfigSource, ShardServer, ShardServerConfig, ShardServerStatus, StartError};
 
 pub use machine::{GroupCommand, GroupOutput, ShardMachine, ShardState};
 pub use rpc::{
-    DeleteShards, MigrationError, Op, Outcome, PullShards, SessionRecord, ShardKvError,
-    ShardKvRequest, ShardTransfer,
+    DeleteShards, MigrationError, Op, Outcome, PullShards, ShardKvError, ShardKvRequest,
+    ShardTransfer,
 };
 pub use shard_key::{ShardId, key_to_shard};

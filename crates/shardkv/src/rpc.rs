@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use shardctrler::Gid;
 
+pub use kvraft::session::SessionEntry;
 pub use kvraft::{Op, Outcome};
 
 use crate::shard_key::ShardId;
@@ -80,17 +81,6 @@ impl From<kvraft::ServerError> for ShardKvError {
     }
 }
 
-/// One client's latest write on one shard and its answer: the shard's
-/// share of the exactly-once table, which moves with the shard.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    pub client_id: u64,
-    pub last_seq: u64,
-    pub reply: Result<Outcome, ShardKvError>,
-    /// In the shard's logical time.
-    pub last_active_ms: u64,
-}
-
 /// A shard as it moves between groups: the store's snapshot, the shard's
 /// logical time (TTL deadlines inside the store are in it), and its
 /// exactly-once records.
@@ -100,7 +90,8 @@ pub struct ShardTransfer {
     /// [`cache::Store::snapshot`] bytes.
     pub store: Vec<u8>,
     pub shard_now_ms: u64,
-    pub sessions: Vec<SessionRecord>,
+    /// The shard's exactly-once entries, by client id.
+    pub sessions: Vec<(u64, SessionEntry<Result<Outcome, ShardKvError>>)>,
 }
 
 /// The new owner asks the previous owner for shards it gave up in

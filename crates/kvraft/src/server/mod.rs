@@ -23,7 +23,7 @@ use raft::storage::{Storage, StorageError};
 
 use crate::rpc::{KvRequest, ServerError};
 use crate::rsm::{Rsm, RsmConfig, SubmitError};
-pub use state_machine::{Command, MachineConfig, Reply, StateMachine};
+pub use state_machine::{Command, MachineConfig, Reply, StateMachine, check_sizes, execute};
 
 /// How a replica serves Get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -85,72 +85,11 @@ impl StateMachine {
     /// Refuses an operation whose key or value is over the limits (checked
     /// by the server before proposing, and again here at apply time).
     pub fn check_sizes(&self, op: &Op) -> Result<(), ServerError> {
-        let key_bytes = op.key().len() as u64;
-        if key_bytes > self.config.max_key_bytes {
-            return Err(ServerError::TooLarge {
-                what: "key".into(),
-                size_bytes: key_bytes,
-                limit_bytes: self.config.max_key_bytes,
-            });
-        }
-        let value_bytes = op.value_size_bytes() as u64;
-        if value_bytes > self.config.max_value_bytes {
-            return Err(ServerError::TooLarge {
-                what: "value".into(),
-                size_bytes: value_bytes,
-                limit_bytes: self.config.max_value_bytes,
-            });
-        }
-        Ok(())
+        check_sizes(op, &self.config)
     }
 
     fn execute(&mut self, op: &Op, now_ms: u64) -> Reply {
-        self.check_sizes(op)?;
-        let max_value_bytes = self.config.max_value_bytes;
-        match op {
-            Op::Get { key } => Ok(Outcome::Value(
-                self.store.get(key, now_ms).map(<[u8]>::to_vec),
-            )),
-            Op::Put { key, value, ttl_ms } => self
-                .store
-                .put(key, value.clone(), *ttl_ms, now_ms)
-                .map(|()| Outcome::Done)
-                .map_err(store_error),
-            Op::Append { key, value } => {
-                // The result must stay under the value limit too; checked
-                // before writing so a refused append changes nothing.
-                let current_bytes = self.store.get(key, now_ms).map_or(0, <[u8]>::len) as u64;
-                let total_bytes = current_bytes + value.len() as u64;
-                if total_bytes > max_value_bytes {
-                    return Err(ServerError::TooLarge {
-                        what: "appended value".into(),
-                        size_bytes: total_bytes,
-                        limit_bytes: max_value_bytes,
-                    });
-                }
-                self.store
-                    .append(key, value, now_ms)
-                    .map(|_| Outcome::Done)
-                    .map_err(store_error)
-            }
-            Op::Delete { key } => Ok(Outcome::Deleted(self.store.delete(key, now_ms))),
-            Op::CompareAndSet {
-                key,
-                expected,
-                value,
-                ttl_ms,
-            } => match self.store.compare_and_set(
-                key,
-                expected.as_deref(),
-                value.clone(),
-                *ttl_ms,
-                now_ms,
-            ) {
-                Ok(()) => Ok(Outcome::Swapped(true)),
-                Err(StoreError::CasMismatch { .. }) => Ok(Outcome::Swapped(false)),
-                Err(error) => Err(store_error(error)),
-            },
-        }
+        execute(&mut self.store, op, &self.config, now_ms)
     }
 
     /// Answers a Get without changing anything (a ReadIndex read on the
@@ -225,6 +164,73 @@ impl ReplicatedMachine for StateMachine {
             .check_invariants()
             .map_err(|detail| RestoreError::Inconsistent { detail })?;
         Ok(machine)
+    }
+}
+
+/// Refuses an operation whose key or value is over `config`'s limits.
+/// Shared with shardkv, whose shards apply the same operations.
+pub fn check_sizes(op: &Op, config: &MachineConfig) -> Result<(), ServerError> {
+    let key_bytes = op.key().len() as u64;
+    if key_bytes > config.max_key_bytes {
+        return Err(ServerError::TooLarge {
+            what: "key".into(),
+            size_bytes: key_bytes,
+            limit_bytes: config.max_key_bytes,
+        });
+    }
+    let value_bytes = op.value_size_bytes() as u64;
+    if value_bytes > config.max_value_bytes {
+        return Err(ServerError::TooLarge {
+            what: "value".into(),
+            size_bytes: value_bytes,
+            limit_bytes: config.max_value_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Runs `op` on `store` at log time `now_ms`, within `config`'s limits; a
+/// refused operation changes nothing. Exactly-once is the caller's (this
+/// runs the operation). Shared with shardkv (one store per shard).
+pub fn execute(store: &mut Store, op: &Op, config: &MachineConfig, now_ms: u64) -> Reply {
+    check_sizes(op, config)?;
+    let max_value_bytes = config.max_value_bytes;
+    match op {
+        Op::Get { key } => Ok(Outcome::Value(store.get(key, now_ms).map(<[u8]>::to_vec))),
+        Op::Put { key, value, ttl_ms } => store
+            .put(key, value.clone(), *ttl_ms, now_ms)
+            .map(|()| Outcome::Done)
+            .map_err(store_error),
+        Op::Append { key, value } => {
+            // The result must stay under the value limit too; checked
+            // before writing so a refused append changes nothing.
+            let current_bytes = store.get(key, now_ms).map_or(0, <[u8]>::len) as u64;
+            let total_bytes = current_bytes + value.len() as u64;
+            if total_bytes > max_value_bytes {
+                return Err(ServerError::TooLarge {
+                    what: "appended value".into(),
+                    size_bytes: total_bytes,
+                    limit_bytes: max_value_bytes,
+                });
+            }
+            store
+                .append(key, value, now_ms)
+                .map(|_| Outcome::Done)
+                .map_err(store_error)
+        }
+        Op::Delete { key } => Ok(Outcome::Deleted(store.delete(key, now_ms))),
+        Op::CompareAndSet {
+            key,
+            expected,
+            value,
+            ttl_ms,
+        } => {
+            match store.compare_and_set(key, expected.as_deref(), value.clone(), *ttl_ms, now_ms) {
+                Ok(()) => Ok(Outcome::Swapped(true)),
+                Err(StoreError::CasMismatch { .. }) => Ok(Outcome::Swapped(false)),
+                Err(error) => Err(store_error(error)),
+            }
+        }
     }
 }
 

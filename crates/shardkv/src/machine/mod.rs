@@ -6,7 +6,6 @@
 //! The migration protocol it implements is described in the crate docs;
 //! the per-shard states are in [`ShardState`].
 
-mod sessions;
 mod shard;
 
 use std::collections::BTreeMap;
@@ -18,7 +17,7 @@ use shardctrler::{Config, Gid, UNASSIGNED};
 use crate::rpc::{MigrationError, Op, Outcome, PullShards, ShardKvError, ShardTransfer};
 use crate::shard_key::{ShardId, key_to_shard};
 use shard::Shard;
-pub use shard::{ShardState, check_sizes};
+pub use shard::{Reply, ShardState, check_sizes};
 
 /// One entry of a group's Raft log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -335,7 +334,12 @@ impl ShardMachine {
                 // Installed already (a duplicate transfer).
                 continue;
             };
-            match Shard::import(transfer, ShardState::Confirming { from }, self.now_ms) {
+            match Shard::import(
+                transfer,
+                ShardState::Confirming { from },
+                &self.limits,
+                self.now_ms,
+            ) {
                 Ok(shard) => {
                     self.shards.insert(transfer.shard, shard);
                     installed.push(transfer.shard);
@@ -428,7 +432,7 @@ impl ShardMachine {
             return Err("current and previous configurations differ in shard count".into());
         }
         for (&shard, held) in &self.shards {
-            held.sessions.check_invariants()?;
+            held.store.check_invariants()?;
             let owner = self.config.owner(shard);
             let owned = owner == Some(self.gid);
             let consistent = match held.state {

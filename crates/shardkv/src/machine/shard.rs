@@ -1,12 +1,12 @@
 //! One shard inside a group: its migration state, its store, its
 //! exactly-once table and its logical time.
 
-use cache::{Store, StoreError};
+use cache::Store;
 use kvraft::MachineConfig;
+use kvraft::session::{SessionCheck, SessionLimits, SessionTable};
 use serde::{Deserialize, Serialize};
 use shardctrler::Gid;
 
-use super::sessions::{SessionCheck, Sessions};
 use crate::rpc::{Op, Outcome, ShardKvError, ShardTransfer};
 use crate::shard_key::ShardId;
 
@@ -41,6 +41,18 @@ impl ShardState {
     }
 }
 
+/// What a client operation answers (and what the exactly-once table
+/// records).
+pub type Reply = Result<Outcome, ShardKvError>;
+
+/// The exactly-once bounds of one shard, from the group's limits.
+fn session_limits(limits: &MachineConfig) -> SessionLimits {
+    SessionLimits {
+        max_clients: limits.max_clients,
+        idle_expiry_ms: limits.client_idle_expiry_ms,
+    }
+}
+
 /// A held shard. Its logical time is the group's time plus
 /// `time_offset_ms`: a shard that arrives from another group keeps that
 /// group's time base (its TTL deadlines are in it), shifted so that it
@@ -49,7 +61,7 @@ impl ShardState {
 pub(super) struct Shard {
     pub(super) state: ShardState,
     pub(super) store: Store,
-    pub(super) sessions: Sessions,
+    pub(super) sessions: SessionTable<Reply>,
     time_offset_ms: i64,
     /// The shard's latest logical time (never goes backwards).
     now_ms: u64,
@@ -61,7 +73,7 @@ impl Shard {
         Shard {
             state,
             store: Store::new(limits.store),
-            sessions: Sessions::default(),
+            sessions: SessionTable::new(session_limits(limits)),
             time_offset_ms: 0,
             now_ms: group_now_ms,
         }
@@ -86,18 +98,17 @@ impl Shard {
         group_now_ms: u64,
     ) -> Result<Outcome, ShardKvError> {
         let now_ms = self.advance(group_now_ms);
-        self.sessions.expire(now_ms, limits.client_idle_expiry_ms);
+        self.sessions.expire_idle(now_ms);
         if op.is_read() {
             return execute(&mut self.store, op, limits, now_ms);
         }
         match self.sessions.check(client_id, seq) {
-            SessionCheck::Duplicate(reply) => return reply,
+            SessionCheck::Duplicate(reply) => return reply.clone(),
             SessionCheck::Stale { latest } => return Err(ShardKvError::Stale { seq, latest }),
             SessionCheck::New => {}
         }
         let reply = execute(&mut self.store, op, limits, now_ms);
-        self.sessions
-            .record(client_id, seq, reply.clone(), now_ms, limits.max_clients);
+        self.sessions.record(client_id, seq, reply.clone(), now_ms);
         reply
     }
 
@@ -108,10 +119,7 @@ impl Shard {
         client_id: u64,
         seq: u64,
     ) -> Option<Result<Outcome, ShardKvError>> {
-        match self.sessions.check(client_id, seq) {
-            SessionCheck::Duplicate(reply) => Some(reply),
-            _ => None,
-        }
+        self.sessions.recorded(client_id, seq).cloned()
     }
 
     /// The shard as it leaves this group.
@@ -129,10 +137,12 @@ impl Shard {
     pub(super) fn import(
         transfer: &ShardTransfer,
         state: ShardState,
+        limits: &MachineConfig,
         group_now_ms: u64,
     ) -> Result<Shard, String> {
         let store = Store::restore(&transfer.store).map_err(|error| error.to_string())?;
-        let sessions = Sessions::import(&transfer.sessions)?;
+        let mut sessions = SessionTable::new(session_limits(limits));
+        sessions.import(transfer.sessions.iter().cloned());
         let offset = i128::from(transfer.shard_now_ms) - i128::from(group_now_ms);
         let time_offset_ms =
             i64::try_from(offset).map_err(|_| format!("time offset {offset} out of range"))?;
@@ -150,86 +160,13 @@ impl Shard {
     }
 }
 
-/// Refuses an operation whose key or value is over the limits.
+/// Refuses an operation whose key or value is over the limits (kvraft's
+/// check: a shard applies the same operations as a kvraft group).
 pub fn check_sizes(op: &Op, limits: &MachineConfig) -> Result<(), ShardKvError> {
-    let key_bytes = op.key().len() as u64;
-    if key_bytes > limits.max_key_bytes {
-        return Err(ShardKvError::TooLarge {
-            what: "key".into(),
-            size_bytes: key_bytes,
-            limit_bytes: limits.max_key_bytes,
-        });
-    }
-    let value_bytes = op.value_size_bytes() as u64;
-    if value_bytes > limits.max_value_bytes {
-        return Err(ShardKvError::TooLarge {
-            what: "value".into(),
-            size_bytes: value_bytes,
-            limit_bytes: limits.max_value_bytes,
-        });
-    }
-    Ok(())
+    kvraft::server::check_sizes(op, limits).map_err(ShardKvError::from)
 }
 
-/// Runs `op` on `store` at logical time `now_ms`. A refused operation
-/// changes nothing.
-fn execute(
-    store: &mut Store,
-    op: &Op,
-    limits: &MachineConfig,
-    now_ms: u64,
-) -> Result<Outcome, ShardKvError> {
-    check_sizes(op, limits)?;
-    match op {
-        Op::Get { key } => Ok(Outcome::Value(store.get(key, now_ms).map(<[u8]>::to_vec))),
-        Op::Put { key, value, ttl_ms } => store
-            .put(key, value.clone(), *ttl_ms, now_ms)
-            .map(|()| Outcome::Done)
-            .map_err(store_error),
-        Op::Append { key, value } => {
-            // The result must stay under the value limit; checked first so
-            // a refused append changes nothing.
-            let current_bytes = store.get(key, now_ms).map_or(0, <[u8]>::len) as u64;
-            let total_bytes = current_bytes + value.len() as u64;
-            if total_bytes > limits.max_value_bytes {
-                return Err(ShardKvError::TooLarge {
-                    what: "appended value".into(),
-                    size_bytes: total_bytes,
-                    limit_bytes: limits.max_value_bytes,
-                });
-            }
-            store
-                .append(key, value, now_ms)
-                .map(|_| Outcome::Done)
-                .map_err(store_error)
-        }
-        Op::Delete { key } => Ok(Outcome::Deleted(store.delete(key, now_ms))),
-        Op::CompareAndSet {
-            key,
-            expected,
-            value,
-            ttl_ms,
-        } => {
-            match store.compare_and_set(key, expected.as_deref(), value.clone(), *ttl_ms, now_ms) {
-                Ok(()) => Ok(Outcome::Swapped(true)),
-                Err(StoreError::CasMismatch { .. }) => Ok(Outcome::Swapped(false)),
-                Err(error) => Err(store_error(error)),
-            }
-        }
-    }
-}
-
-fn store_error(error: StoreError) -> ShardKvError {
-    match error {
-        StoreError::TooLarge {
-            weight_bytes,
-            capacity_bytes,
-        } => ShardKvError::TooLarge {
-            what: "entry".into(),
-            size_bytes: weight_bytes,
-            limit_bytes: capacity_bytes,
-        },
-        StoreError::ZeroTtl => ShardKvError::ZeroTtl,
-        other => panic!("the store refused a shardkv operation unexpectedly: {other}"),
-    }
+/// Runs `op` on one shard's store (kvraft's execution).
+fn execute(store: &mut Store, op: &Op, limits: &MachineConfig, now_ms: u64) -> Reply {
+    kvraft::server::execute(store, op, limits, now_ms).map_err(ShardKvError::from)
 }

@@ -1,0 +1,267 @@
+//! The clerk: routes each key to the group serving its shard, by the
+//! configuration it last read from the controller.
+//!
+//! ```text
+//!  op(key) ─► shard = key_to_shard(key) ─► gid = config.shards[shard]
+//!     ▲                                       │ GroupClient of gid (leader finding,
+//!     │                                       │ retries, a short per-group deadline)
+//!     │  WrongGroup, or the group gave no     ▼
+//!     └─ answer in time: re-read the latest ◄─ reply
+//!        configuration, back off, retry with the same (client_id, seq)
+//! ```
+//!
+//! One clerk is one exactly-once session; its operations run one at a time.
+//! The same `(client_id, seq)` is sent to every group tried, and the
+//! shard's exactly-once records move with the shard, so a write applied by
+//! the old owner is answered from its record by the new one.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kvraft::ClerkError;
+use kvraft::group_client::{
+    ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict,
+};
+use shardctrler::{Config, Gid};
+
+use crate::rpc::{Op, Outcome, ShardKvError, ShardKvRequest};
+use crate::server::ConfigSource;
+use crate::shard_key::key_to_shard;
+
+/// How a clerk retries.
+#[derive(Clone, Debug)]
+pub struct ClerkConfig {
+    /// Deadline of one call to one server.
+    pub rpc_timeout: Duration,
+    /// How long to keep trying one group before re-reading the
+    /// configuration.
+    pub group_deadline: Duration,
+    /// Pause before re-reading the configuration.
+    pub config_backoff: Duration,
+    /// Give up (with [`ClerkError::Timeout`]) after this long.
+    pub operation_deadline: Duration,
+}
+
+impl Default for ClerkConfig {
+    fn default() -> ClerkConfig {
+        ClerkConfig {
+            rpc_timeout: Duration::from_millis(500),
+            group_deadline: Duration::from_millis(1500),
+            config_backoff: Duration::from_millis(100),
+            operation_deadline: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A client of the sharded service. See the module docs.
+pub struct Clerk<C: ConfigSource> {
+    controller: C,
+    config: ClerkConfig,
+    client: labrpc::Client,
+    /// The latest configuration read.
+    routing: Mutex<Config>,
+    /// One leader-finding client per group (and its server list).
+    groups: Mutex<BTreeMap<Gid, GroupClient>>,
+    session: tokio::sync::Mutex<ClientSession>,
+}
+
+impl<C: ConfigSource> Clerk<C> {
+    /// A clerk with a new session. It reads a configuration on first use.
+    pub fn new(controller: C, shard_count: usize, config: ClerkConfig) -> Clerk<C> {
+        let client = labrpc::Client::new(labrpc::ClientConfig {
+            timeout: config.rpc_timeout,
+            ..labrpc::ClientConfig::default()
+        });
+        Clerk {
+            controller,
+            config,
+            client,
+            routing: Mutex::new(Config::initial(shard_count)),
+            groups: Mutex::new(BTreeMap::new()),
+            session: tokio::sync::Mutex::new(ClientSession::new()),
+        }
+    }
+
+    pub async fn client_id(&self) -> u64 {
+        self.session.lock().await.client_id()
+    }
+
+    pub async fn get(&self, key: impl Into<Vec<u8>>) -> Result<Option<Vec<u8>>, ClerkError> {
+        match self.run(Op::Get { key: key.into() }).await? {
+            Outcome::Value(value) => Ok(value),
+            other => panic!("a Get answered {other:?}"),
+        }
+    }
+
+    pub async fn put(
+        &self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<(), ClerkError> {
+        self.put_with_ttl(key, value, None).await
+    }
+
+    /// Put whose entry expires `ttl_ms` logical ms after it is applied.
+    pub async fn put_with_ttl(
+        &self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), ClerkError> {
+        let op = Op::Put {
+            key: key.into(),
+            value: value.into(),
+            ttl_ms,
+        };
+        self.run(op).await.map(|_| ())
+    }
+
+    pub async fn append(
+        &self,
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<(), ClerkError> {
+        let op = Op::Append {
+            key: key.into(),
+            value: value.into(),
+        };
+        self.run(op).await.map(|_| ())
+    }
+
+    /// Removes the key; whether it was there.
+    pub async fn delete(&self, key: impl Into<Vec<u8>>) -> Result<bool, ClerkError> {
+        match self.run(Op::Delete { key: key.into() }).await? {
+            Outcome::Deleted(existed) => Ok(existed),
+            other => panic!("a Delete answered {other:?}"),
+        }
+    }
+
+    /// Sets the key to `value` if it holds `expected` (`None`: absent);
+    /// whether it swapped.
+    pub async fn compare_and_set(
+        &self,
+        key: impl Into<Vec<u8>>,
+        expected: Option<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+    ) -> Result<bool, ClerkError> {
+        let op = Op::CompareAndSet {
+            key: key.into(),
+            expected,
+            value: value.into(),
+            ttl_ms: None,
+        };
+        match self.run(op).await? {
+            Outcome::Swapped(swapped) => Ok(swapped),
+            other => panic!("a CompareAndSet answered {other:?}"),
+        }
+    }
+
+    /// The group client for `gid` at the servers `config` lists for it.
+    fn group(&self, config: &Config, gid: Gid) -> Option<GroupClient> {
+        let servers = config.groups.get(&gid)?;
+        let mut groups = self.groups.lock().expect("clerk groups lock");
+        if let Some(group) = groups.get(&gid)
+            && group.servers() == servers.as_slice()
+        {
+            return Some(group.clone());
+        }
+        let group = GroupClient::with_client(
+            servers.clone(),
+            GroupClientConfig {
+                rpc_timeout: self.config.rpc_timeout,
+                operation_deadline: self.config.group_deadline,
+                ..GroupClientConfig::default()
+            },
+            self.client.clone(),
+        );
+        groups.insert(gid, group.clone());
+        Some(group)
+    }
+
+    async fn refresh(&self) {
+        if let Some(latest) = self.controller.query(None).await {
+            let mut routing = self.routing.lock().expect("clerk routing lock");
+            if latest.num > routing.num {
+                *routing = latest;
+            }
+        }
+    }
+
+    /// Sends `op` to the group serving its key until one applies it or the
+    /// deadline passes.
+    async fn run(&self, op: Op) -> Result<Outcome, ClerkError> {
+        let mut session = self.session.lock().await;
+        let request_template = (session.client_id(), session.take_seq());
+        let deadline = labrpc::clock::now() + self.config.operation_deadline;
+        let mut attempts = 0u64;
+        loop {
+            if labrpc::clock::now() >= deadline {
+                return Err(ClerkError::Timeout {
+                    deadline_ms: u64::try_from(self.config.operation_deadline.as_millis())
+                        .unwrap_or(u64::MAX),
+                    attempts,
+                });
+            }
+            attempts += 1;
+            let config = self.routing.lock().expect("clerk routing lock").clone();
+            let shard = key_to_shard(op.key(), config.shard_count());
+            let gid = config.shards[shard];
+            if let Some(group) = self.group(&config, gid) {
+                let request = ShardKvRequest {
+                    client_id: request_template.0,
+                    seq: request_template.1,
+                    config_num: config.num,
+                    op: op.clone(),
+                };
+                match group.call(&request, classify).await {
+                    Ok(outcome) => return Ok(outcome),
+                    Err(GroupCallError::Failed(Some(error))) => return Err(error),
+                    // Wrong group, or no answer from this group in time.
+                    Err(GroupCallError::Failed(None) | GroupCallError::Timeout { .. }) => {}
+                }
+            }
+            tokio::time::sleep(self.config.config_backoff).await;
+            self.refresh().await;
+        }
+    }
+}
+
+/// Reads one server's reply: `Fail(None)` means "wrong group, re-route";
+/// `Fail(Some(error))` is final.
+fn classify(reply: Result<Outcome, ShardKvError>) -> Verdict<Outcome, Option<ClerkError>> {
+    match reply {
+        Ok(outcome) => Verdict::Done(outcome),
+        Err(ShardKvError::WrongGroup { .. }) => Verdict::Fail(None),
+        Err(ShardKvError::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
+        Err(ShardKvError::Timeout) => Verdict::Retry,
+        Err(ShardKvError::TooLarge {
+            what,
+            size_bytes,
+            limit_bytes,
+        }) => Verdict::Fail(Some(ClerkError::TooLarge {
+            what,
+            size_bytes,
+            limit_bytes,
+        })),
+        Err(ShardKvError::ZeroTtl) => Verdict::Fail(Some(ClerkError::ZeroTtl)),
+        Err(ShardKvError::Stale { seq, latest }) => {
+            panic!("server saw seq {latest} after this clerk's {seq}: two clerks share a client id")
+        }
+    }
+}
+
+/// A [`ConfigSource`] that is a future-returning closure (tests, adapters).
+#[derive(Clone)]
+pub struct FnConfigSource<F>(pub F);
+
+impl<F, Fut> ConfigSource for FnConfigSource<F>
+where
+    F: Fn(Option<u64>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Option<Config>> + Send,
+{
+    fn query(&self, num: Option<u64>) -> impl Future<Output = Option<Config>> + Send {
+        (self.0)(num)
+    }
+}

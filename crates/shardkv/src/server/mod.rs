@@ -1,0 +1,280 @@
+//! A shardkv replica: the group's [`ShardMachine`] replicated by
+//! `kvraft::rsm`, the labrpc handlers (client requests, pulls, deletes),
+//! and three background tasks that run on the group's leader.
+//!
+//! ```text
+//!  labrpc server on peer_addrs[me]
+//!    raft methods ─────────────► Raft
+//!    ShardKvRequest ──► handle_client ─► rsm.submit(Client{..}) ─► answer
+//!    PullShards ──────► machine.offer(..)   (no log entry: offered shards are frozen)
+//!    DeleteShards ────► rsm.submit(DeleteShards{..})
+//!
+//!  tasks (each loop: sleep; stop once Raft is killed; act only as leader)
+//!    config poller  : migration done? query(num + 1) ─► submit(Reconfigure)
+//!    puller         : per donor (in parallel): PullShards ─► submit(InstallShards)
+//!    confirmer      : per donor (in parallel): DeleteShards ─► submit(ShardsConfirmed)
+//! ```
+
+mod machine_impl;
+mod tasks;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kvraft::MachineConfig;
+use kvraft::rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
+use raft::node::RaftNode;
+use raft::storage::{Storage, StorageError};
+use shardctrler::{Config, Gid};
+
+use crate::machine::{GroupCommand, GroupOutput, ShardMachine};
+use crate::rpc::{
+    DeleteShards, MigrationError, Outcome, PullShards, ShardKvError, ShardKvRequest, ShardTransfer,
+};
+
+/// Where a group reads configurations (the shard controller's clerk in
+/// production; anything in tests).
+pub trait ConfigSource: Clone + Send + Sync + 'static {
+    /// Configuration `num` (None: the latest). `None` if it could not be
+    /// read now (the caller retries later). A `num` past the latest may
+    /// answer the latest.
+    fn query(&self, num: Option<u64>) -> impl Future<Output = Option<Config>> + Send;
+}
+
+/// Settings of one replica.
+#[derive(Clone, Debug)]
+pub struct ShardServerConfig {
+    pub gid: Gid,
+    /// This replica's index in `peer_addrs` (its Raft id).
+    pub me: usize,
+    /// The labrpc addresses of this group's replicas, in Raft id order
+    /// (the order the controller lists them in).
+    pub peer_addrs: Vec<SocketAddr>,
+    pub shard_count: usize,
+    /// Limits of each shard (store capacity, key/value sizes, sessions).
+    pub machine: MachineConfig,
+    pub max_raft_state: Option<u64>,
+    pub raft_seed: u64,
+    /// How often the leader asks the controller for the next configuration.
+    pub poll_interval: Duration,
+    /// How often the leader retries pending pulls and confirmations.
+    pub migration_interval: Duration,
+    /// Deadline of one call to another group's server.
+    pub peer_rpc_timeout: Duration,
+    /// How long a proposal waits to be applied.
+    pub apply_wait: Duration,
+}
+
+impl ShardServerConfig {
+    pub fn new(
+        gid: Gid,
+        me: usize,
+        peer_addrs: Vec<SocketAddr>,
+        shard_count: usize,
+        raft_seed: u64,
+    ) -> ShardServerConfig {
+        ShardServerConfig {
+            gid,
+            me,
+            peer_addrs,
+            shard_count,
+            machine: MachineConfig::default(),
+            max_raft_state: None,
+            raft_seed,
+            poll_interval: Duration::from_millis(100),
+            migration_interval: Duration::from_millis(50),
+            peer_rpc_timeout: Duration::from_millis(500),
+            apply_wait: Duration::from_millis(800),
+        }
+    }
+}
+
+/// Counters a test or an operator reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardServerStatus {
+    pub config_num: u64,
+    pub shard_states: std::collections::BTreeMap<usize, crate::ShardState>,
+    pub stored_bytes: u64,
+    pub rsm: RsmStatus,
+}
+
+/// One running replica. Cheap to clone.
+#[derive(Clone)]
+pub struct ShardServer {
+    rsm: Rsm<ShardMachine>,
+    config: Arc<ShardServerConfig>,
+    peers: labrpc::Client,
+}
+
+/// Why a replica did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("raft storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot serve on {addr}: {detail}")]
+    Listen { addr: SocketAddr, detail: String },
+}
+
+impl ShardServer {
+    /// Starts Raft and the apply task (restoring the stored snapshot), the
+    /// labrpc server on `peer_addrs[me]` and the background tasks.
+    pub async fn start<S: Storage + 'static, C: ConfigSource>(
+        config: ShardServerConfig,
+        controller: C,
+        storage: S,
+    ) -> Result<ShardServer, StartError> {
+        let addr = config.peer_addrs[config.me];
+        let rsm_config = RsmConfig {
+            max_raft_state: config.max_raft_state,
+            apply_wait: config.apply_wait,
+            ..RsmConfig::new(config.me, config.peer_addrs.clone(), config.raft_seed)
+        };
+        let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
+        let rsm = Rsm::start(rsm_config, machine, storage).await?;
+        let peers = labrpc::Client::new(labrpc::ClientConfig {
+            timeout: config.peer_rpc_timeout,
+            ..labrpc::ClientConfig::default()
+        });
+        let server = ShardServer {
+            rsm,
+            config: Arc::new(config),
+            peers,
+        };
+        let mut router = labrpc::Router::new();
+        server.rsm.raft().add_handlers(&mut router);
+        let client_server = server.clone();
+        router.add::<ShardKvRequest, _, _>(move |request: ShardKvRequest| {
+            let server = client_server.clone();
+            async move { server.handle_client(request).await }
+        });
+        let pull_server = server.clone();
+        router.add::<PullShards, _, _>(move |request: PullShards| {
+            let server = pull_server.clone();
+            async move { server.handle_pull(&request) }
+        });
+        let delete_server = server.clone();
+        router.add::<DeleteShards, _, _>(move |request: DeleteShards| {
+            let server = delete_server.clone();
+            async move { server.handle_delete(request).await }
+        });
+        labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
+            .await
+            .map_err(|error| StartError::Listen {
+                addr,
+                detail: error.to_string(),
+            })?;
+        tokio::spawn(server.clone().run_config_poller(controller));
+        tokio::spawn(server.clone().run_puller());
+        tokio::spawn(server.clone().run_confirmer());
+        Ok(server)
+    }
+
+    pub fn raft(&self) -> &RaftNode {
+        self.rsm.raft()
+    }
+
+    pub fn gid(&self) -> Gid {
+        self.config.gid
+    }
+
+    pub fn status(&self) -> ShardServerStatus {
+        let rsm = self.rsm.status();
+        self.rsm.with_machine(|machine| ShardServerStatus {
+            config_num: machine.config().num,
+            shard_states: machine.shard_states(),
+            stored_bytes: machine.stored_bytes(),
+            rsm,
+        })
+    }
+
+    /// Runs `look` on this replica's machine as applied so far (tests).
+    pub fn with_machine<R>(&self, look: impl FnOnce(&ShardMachine) -> R) -> R {
+        self.rsm.with_machine(look)
+    }
+
+    /// Stops Raft; handlers answer `WrongLeader` and the tasks end.
+    pub fn kill(&self) {
+        self.rsm.kill();
+    }
+
+    fn is_killed(&self) -> bool {
+        self.rsm.raft().is_killed()
+    }
+
+    fn is_leader(&self) -> bool {
+        self.rsm.raft().state().1
+    }
+
+    /// Serves one clerk request. Ownership is decided when the entry
+    /// applies (a stale leader's view must not turn a clerk away), so the
+    /// precheck only refuses bad input and answers recorded retries.
+    pub async fn handle_client(&self, request: ShardKvRequest) -> Result<Outcome, ShardKvError> {
+        let recorded = self.rsm.with_machine(|machine| {
+            crate::machine::check_sizes(&request.op, machine.limits())?;
+            Ok::<_, ShardKvError>(machine.recorded_reply(
+                request.client_id,
+                request.seq,
+                &request.op,
+            ))
+        })?;
+        if let Some(reply) = recorded {
+            return reply;
+        }
+        let command = GroupCommand::Client {
+            client_id: request.client_id,
+            seq: request.seq,
+            op: request.op,
+        };
+        match self.rsm.submit(command).await {
+            Ok(GroupOutput::Client(reply)) => reply,
+            Ok(other) => panic!(
+                "group {}: a client command answered {other:?}",
+                self.config.gid
+            ),
+            Err(SubmitError::WrongLeader { leader_hint }) => {
+                Err(ShardKvError::WrongLeader { leader_hint })
+            }
+            Err(SubmitError::Timeout | SubmitError::Busy { .. }) => Err(ShardKvError::Timeout),
+        }
+    }
+
+    /// Hands over shards offered in the requested configuration. Any
+    /// replica that applied that configuration has the frozen data.
+    pub fn handle_pull(&self, request: &PullShards) -> Result<Vec<ShardTransfer>, MigrationError> {
+        self.rsm.with_machine(|machine| machine.offer(request))
+    }
+
+    /// Deletes shards the asking group confirms it holds (through the log,
+    /// so every replica deletes at the same point).
+    pub async fn handle_delete(&self, request: DeleteShards) -> Result<(), MigrationError> {
+        let command = GroupCommand::DeleteShards {
+            config_num: request.config_num,
+            shards: request.shards,
+        };
+        match self.rsm.submit(command).await {
+            Ok(GroupOutput::Deleted(result)) => result,
+            Ok(other) => panic!("group {}: a delete answered {other:?}", self.config.gid),
+            Err(SubmitError::WrongLeader { leader_hint }) => {
+                Err(MigrationError::WrongLeader { leader_hint })
+            }
+            Err(SubmitError::Timeout | SubmitError::Busy { .. }) => Err(MigrationError::Timeout),
+        }
+    }
+
+    /// Proposes an internal command; its outcome is read from the machine
+    /// by the next round, so errors only mean "try again later".
+    async fn propose(&self, command: GroupCommand) -> Option<GroupOutput> {
+        match self.rsm.submit(command).await {
+            Ok(output) => Some(output),
+            Err(error) => {
+                tracing::debug!(
+                    gid = self.config.gid,
+                    "internal proposal not applied: {error}"
+                );
+                None
+            }
+        }
+    }
+}
