@@ -11,7 +11,9 @@
 //!   do in a [`core::Ready`].
 //! - [`storage`]: where a node keeps its term, vote, log and snapshot
 //!   ([`storage::Storage`]; in memory, or in checksummed crash-safe files on
-//!   a real or a simulated disk).
+//!   a real disk through tokio's blocking pool, or on madsim's simulated
+//!   disk). Loading checks the snapshot against the log and refuses files
+//!   that disagree, so a damaged replica does not start.
 //! - [`node`]: the driver, an async task that runs the core on the runtime
 //!   seam (tokio, or madsim under `--cfg madsim`), talks to peers through
 //!   a [`node::Transport`] (`labrpc` in production and simulation, or the
@@ -105,7 +107,11 @@
 //!   safety, log matching, leader completeness and state machine safety on
 //!   every tick, then healing and requiring convergence;
 //! - `tests/storage_file.rs`: real-file storage against torn and corrupted
-//!   files, and a property test against the in-memory model;
+//!   files (a crash at every byte of every save loads the state before or
+//!   after it; a log cut anywhere below its acknowledged length, record
+//!   boundaries included, is refused), snapshot and log files that
+//!   disagree (refused with [`storage::StorageError::Inconsistent`] naming
+//!   both), and a property test against the in-memory model;
 //! - `tests/node_loopback.rs`: three drivers over real labrpc on loopback.
 //!
 //! `RUSTFLAGS="--cfg madsim" cargo test -p raft --target-dir target/sim`

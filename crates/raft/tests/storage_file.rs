@@ -8,7 +8,9 @@
 use futures::executor::block_on;
 use proptest::prelude::*;
 use raft::core::{Entry, EntryKind, HardState, PersistentState, Snapshot, SnapshotMeta};
-use raft::storage::{FileStorage, MemoryStorage, Storage, StorageError, StorageWrite};
+use raft::storage::{
+    FileStorage, LOG_HEADER_BYTES, MemoryStorage, Storage, StorageError, StorageWrite,
+};
 
 fn entry(index: u64, term: u64) -> Entry {
     Entry {
@@ -129,16 +131,48 @@ fn a_snapshot_compacts_the_log_file() {
     );
 }
 
+/// The log file as a crash in the middle of a save leaves it: the save's
+/// record written up to `cut_at` bytes of the file, and the header as it
+/// was before the save (it is updated only once the record is durable).
+fn crash_image(before_save: &[u8], after_save: &[u8], cut_at: usize) -> Vec<u8> {
+    [
+        &before_save[..LOG_HEADER_BYTES],
+        &after_save[LOG_HEADER_BYTES..cut_at],
+    ]
+    .concat()
+}
+
 #[test]
 fn torn_last_record_is_dropped_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
-    save_three(&mut storage);
     let log_path = storage.log_path().to_path_buf();
+    save_three(&mut storage);
+    let after_third = std::fs::read(&log_path).unwrap();
+    drop(storage);
+    // The same history up to the second save, to see the file then.
+    let other = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(other.path());
+    let first = [entry(1, 1), entry(2, 1), entry(3, 1)];
+    let second = [entry(4, 2), entry(5, 2)];
+    for (term, commit, entries) in [(1, 0, &first[..]), (2, 2, &second[..])] {
+        save(
+            &mut storage,
+            StorageWrite {
+                hard_state: Some(hard_state(term, commit)),
+                snapshot: None,
+                entries,
+            },
+        );
+    }
+    let after_second = std::fs::read(storage.log_path()).unwrap();
     drop(storage);
     // A crash in the middle of the third save: its record is cut short.
-    let bytes = std::fs::read(&log_path).unwrap();
-    std::fs::write(&log_path, &bytes[..bytes.len() - 5]).unwrap();
+    std::fs::write(
+        &log_path,
+        crash_image(&after_second, &after_third, after_third.len() - 5),
+    )
+    .unwrap();
     let (storage, state) = open(dir.path());
     assert!(
         storage.torn_tail_bytes_discarded() > 0,
@@ -169,7 +203,7 @@ fn corruption_before_the_last_record_is_an_error_naming_the_log_file() {
     let log_path = storage.log_path().to_path_buf();
     drop(storage);
     let mut bytes = std::fs::read(&log_path).unwrap();
-    bytes[30] ^= 0x40;
+    bytes[LOG_HEADER_BYTES + 20] ^= 0x40;
     std::fs::write(&log_path, &bytes).unwrap();
     let error = block_on(FileStorage::new(dir.path()).load()).unwrap_err();
     assert!(
@@ -376,6 +410,271 @@ fn make_write(memory: &MemoryStorage, term: u64, op: &Op) -> (Option<Snapshot>, 
     }
 }
 
+/// Saves `count` appends of two entries each to `storage`; returns the log
+/// file's bytes before the first and after each save, and the state after
+/// each.
+fn save_appends(storage: &mut FileStorage, count: u64) -> (Vec<Vec<u8>>, Vec<PersistentState>) {
+    let mut files = vec![std::fs::read(storage.log_path()).unwrap()];
+    let mut memory = MemoryStorage::new();
+    let mut states = vec![memory.state().clone()];
+    for k in 0..count {
+        let entries = [entry(2 * k + 1, k + 1), entry(2 * k + 2, k + 1)];
+        let write = StorageWrite {
+            hard_state: Some(hard_state(k + 1, 2 * k)),
+            snapshot: None,
+            entries: &entries,
+        };
+        save(storage, write);
+        memory.save_now(write).unwrap();
+        files.push(std::fs::read(storage.log_path()).unwrap());
+        states.push(memory.state().clone());
+    }
+    (files, states)
+}
+
+#[test]
+fn a_log_file_cut_anywhere_below_its_acknowledged_length_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let log_path = storage.log_path().to_path_buf();
+    let (files, states) = save_appends(&mut storage, 6);
+    drop(storage);
+    let full = files.last().unwrap().clone();
+    let boundaries: Vec<usize> = files.iter().map(Vec::len).collect();
+    // Every cut: at each record boundary (which would otherwise look like an
+    // older, valid file) and at every byte in between.
+    for cut_at in 0..full.len() {
+        std::fs::write(&log_path, &full[..cut_at]).unwrap();
+        let error = block_on(FileStorage::new(dir.path()).load()).expect_err(&format!(
+            "cut at byte {cut_at} of {} (record boundary: {}) was accepted",
+            full.len(),
+            boundaries.contains(&cut_at)
+        ));
+        assert!(
+            matches!(&error, StorageError::Corrupt { path, .. } if *path == log_path),
+            "cut at byte {cut_at}: {error}"
+        );
+    }
+    std::fs::write(&log_path, &full).unwrap();
+    let (_, state) = open(dir.path());
+    assert_eq!(&state, states.last().unwrap());
+}
+
+#[test]
+fn a_crash_at_any_byte_of_any_save_loads_the_state_before_or_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let log_path = storage.log_path().to_path_buf();
+    let (files, states) = save_appends(&mut storage, 4);
+    drop(storage);
+    for save_index in 1..files.len() {
+        let (before, after) = (&files[save_index - 1], &files[save_index]);
+        // From nothing of the record written to all of it (durable, but the
+        // header not yet updated: the save was not acknowledged).
+        for cut_at in before.len()..=after.len() {
+            let image = crash_image(before, after, cut_at);
+            // Later saves were never made: only this one's bytes follow.
+            std::fs::write(&log_path, &image).unwrap();
+            let state = block_on(FileStorage::new(dir.path()).load()).unwrap_or_else(|error| {
+                panic!("crash in save {save_index} at byte {cut_at}: {error}")
+            });
+            let expected = if cut_at == after.len() {
+                &states[save_index]
+            } else {
+                &states[save_index - 1]
+            };
+            assert_eq!(
+                &state, expected,
+                "crash in save {save_index} at byte {cut_at}: neither before nor after"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_torn_header_slot_falls_back_to_the_other_and_two_are_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let log_path = storage.log_path().to_path_buf();
+    let (files, states) = save_appends(&mut storage, 3);
+    drop(storage);
+    let full = files.last().unwrap();
+    // Slots are at 8..28 and 28..48; damage each in turn.
+    for slot_byte in [10, 30] {
+        let mut bytes = full.clone();
+        bytes[slot_byte] ^= 0xff;
+        std::fs::write(&log_path, &bytes).unwrap();
+        let state = block_on(FileStorage::new(dir.path()).load())
+            .unwrap_or_else(|error| panic!("slot byte {slot_byte} damaged: {error}"));
+        assert_eq!(&state, states.last().unwrap());
+    }
+    let mut bytes = full.clone();
+    bytes[10] ^= 0xff;
+    bytes[30] ^= 0xff;
+    std::fs::write(&log_path, &bytes).unwrap();
+    let error = block_on(FileStorage::new(dir.path()).load()).unwrap_err();
+    assert!(error.to_string().contains("both header slots"), "{error}");
+}
+
+/// A log of entries 1-6 (terms 1,1,2,2,3,3) committed through `commit`, and
+/// a snapshot file taken from another directory's history at `index`/`term`.
+fn disagreeing_files(commit: u64, snapshot_meta: Option<(u64, u64)>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let entries: Vec<Entry> = [1, 1, 2, 2, 3, 3]
+        .iter()
+        .enumerate()
+        .map(|(i, &term)| entry(i as u64 + 1, term))
+        .collect();
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(3, commit)),
+            snapshot: None,
+            entries: &entries,
+        },
+    );
+    drop(storage);
+    if let Some((index, term)) = snapshot_meta {
+        let other = tempfile::tempdir().unwrap();
+        let (mut storage, _) = open(other.path());
+        let snapshot = snapshot(index, term);
+        save(
+            &mut storage,
+            StorageWrite {
+                hard_state: Some(hard_state(term, index)),
+                snapshot: Some(&snapshot),
+                entries: &[],
+            },
+        );
+        std::fs::copy(
+            storage.snapshot_path(),
+            dir.path().join(raft::storage::SNAPSHOT_FILE_NAME),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn expect_inconsistent(dir: &std::path::Path, what: &str, needle: &str) {
+    let error = block_on(FileStorage::new(dir).load())
+        .expect_err(&format!("{what}: files that disagree were accepted"));
+    match &error {
+        StorageError::Inconsistent {
+            snapshot_path,
+            log_path,
+            reason,
+        } => {
+            assert!(snapshot_path.ends_with("raft-snapshot"), "{what}: {error}");
+            assert!(log_path.ends_with("raft-log"), "{what}: {error}");
+            assert!(reason.contains(needle), "{what}: {error}");
+        }
+        other => panic!("{what}: expected Inconsistent, got {other}"),
+    }
+    let message = error.to_string();
+    assert!(
+        message.contains("raft-snapshot") && message.contains("raft-log"),
+        "{what}: the message names both files: {message}"
+    );
+}
+
+#[test]
+fn a_snapshot_that_contradicts_a_committed_entry_is_refused() {
+    // Entry 4 has term 2 and is committed; the snapshot says term 3.
+    let dir = disagreeing_files(5, Some((4, 3)));
+    expect_inconsistent(dir.path(), "committed entry contradicted", "is committed");
+}
+
+#[test]
+fn a_snapshot_that_contradicts_an_uncommitted_entry_is_the_install_snapshot_case() {
+    // The same files with entry 4 not committed: what a crash leaves after
+    // a leader's snapshot replaced a conflicting tail. The log is dropped.
+    let dir = disagreeing_files(3, Some((4, 3)));
+    let (_, state) = open(dir.path());
+    assert_eq!(state.snapshot.map(|s| s.meta.last_included_index), Some(4));
+    assert!(state.entries.is_empty());
+}
+
+#[test]
+fn a_log_that_starts_past_the_snapshot_is_refused() {
+    // A log compacted at 5 next to a snapshot of 2 (an older snapshot file).
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    save_appends(&mut storage, 3);
+    let old_snapshot = snapshot(2, 1);
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: None,
+            snapshot: Some(&old_snapshot),
+            entries: &[],
+        },
+    );
+    let old_snapshot_file = std::fs::read(storage.snapshot_path()).unwrap();
+    let new_snapshot = snapshot(5, 3);
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: None,
+            snapshot: Some(&new_snapshot),
+            entries: &[],
+        },
+    );
+    let snapshot_path = storage.snapshot_path().to_path_buf();
+    drop(storage);
+    std::fs::write(&snapshot_path, &old_snapshot_file).unwrap();
+    expect_inconsistent(dir.path(), "snapshot rolled back", "are missing");
+    std::fs::remove_file(&snapshot_path).unwrap();
+    expect_inconsistent(dir.path(), "snapshot deleted", "no snapshot");
+}
+
+#[test]
+fn a_commit_index_beyond_the_log_and_snapshot_is_refused() {
+    let dir = disagreeing_files(9, None);
+    expect_inconsistent(dir.path(), "commit beyond the end", "commit index is 9");
+}
+
+#[test]
+fn entries_of_a_term_beyond_the_stored_term_are_corruption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(1, 0)),
+            snapshot: None,
+            entries: &[entry(1, 5)],
+        },
+    );
+    drop(storage);
+    let error = block_on(FileStorage::new(dir.path()).load()).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Corrupt { reason, .. } if reason.contains("term 5")),
+        "{error}"
+    );
+}
+
+/// Inside a tokio runtime the file operations run on the blocking pool.
+#[tokio::test(flavor = "current_thread")]
+async fn file_storage_works_from_a_runtime_through_the_blocking_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::new(dir.path());
+    storage.load().await.unwrap();
+    let entries = [entry(1, 1), entry(2, 1)];
+    storage
+        .save(StorageWrite {
+            hard_state: Some(hard_state(1, 1)),
+            snapshot: None,
+            entries: &entries,
+        })
+        .await
+        .unwrap();
+    drop(storage);
+    let state = FileStorage::new(dir.path()).load().await.unwrap();
+    assert_eq!(state.entries, entries.to_vec());
+    assert_eq!(state.hard_state, hard_state(1, 1));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
@@ -405,7 +704,8 @@ proptest! {
         // Tear the last record (the file was rewritten by the reload, so
         // append one more write first).
         let (mut storage, _) = open(dir.path());
-        let before_size = std::fs::metadata(&log_path).unwrap().len() as usize;
+        let before = std::fs::read(&log_path).unwrap();
+        let before_size = before.len();
         let (_, entries) = make_write(&memory, 1000, &Op::Append { back: 0, count: 2 });
         let write = StorageWrite { hard_state: Some(hard_state(1000, 0)), snapshot: None, entries: &entries };
         save(&mut storage, write);
@@ -414,7 +714,7 @@ proptest! {
         drop(storage);
         let bytes = std::fs::read(&log_path).unwrap();
         let cut_at = before_size + cut.min(bytes.len() - before_size - 1);
-        std::fs::write(&log_path, &bytes[..cut_at]).unwrap();
+        std::fs::write(&log_path, crash_image(&before, &bytes, cut_at)).unwrap();
         let (reloaded, state) = open(dir.path());
         prop_assert_eq!(&state, &previous);
         prop_assert!(reloaded.torn_tail_bytes_discarded() > 0);

@@ -287,3 +287,328 @@ async fn snapshot_unreliable_recover_concurrent_partition_4b() {
 async fn snapshot_unreliable_recover_concurrent_partition_linearizable_4b() {
     generic_test(scenario(15, 7, false, true, true, Some(1000), true)).await;
 }
+
+/// Issue 6: a replica whose Raft snapshot and log disagree after a crash
+/// refuses to start, so it cannot serve stale data; the others keep
+/// serving. (Self-contained: the shared harness panics when a server fails
+/// to start, which is what this test wants to observe.)
+mod corrupt_replica {
+    use std::future::Future;
+    use std::path::Path;
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::time::Duration;
+
+    use kvraft::{Clerk, ClerkConfig, ClerkError, KvServer, ServerConfig};
+    use labrpc::sim::{Network, NodeId};
+    use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+    use raft::storage::{FileStorage, SNAPSHOT_FILE_NAME};
+    use sim_tests::harness::{client_ip, node_addr, node_ip, phase, within};
+
+    const SERVERS: usize = 3;
+    const VICTIM: usize = 2;
+    const DIR: &str = "/kvraft";
+
+    #[derive(Default)]
+    struct Replica {
+        server: Option<KvServer>,
+        /// Why its latest start failed (None if it started).
+        start_error: Option<String>,
+        starts: u64,
+        /// Its snapshot file as its latest start found it (before any damage).
+        snapshot_file_found: Option<Vec<u8>>,
+        /// Written over its snapshot file at its next start.
+        replace_snapshot_with: Option<Vec<u8>>,
+    }
+
+    type Replicas = Arc<Mutex<Vec<Replica>>>;
+
+    fn lock(replicas: &Replicas) -> MutexGuard<'_, Vec<Replica>> {
+        replicas
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn start_replica(id: usize, replicas: Replicas) {
+        let snapshot_path = Path::new(DIR).join(SNAPSHOT_FILE_NAME);
+        let found = madsim::fs::read(&snapshot_path).await.ok();
+        let replacement = lock(&replicas)[id].replace_snapshot_with.take();
+        if let Some(bytes) = replacement {
+            let file = madsim::fs::File::create(&snapshot_path)
+                .await
+                .expect("create snapshot file");
+            file.write_all_at(&bytes, 0).await.expect("write snapshot");
+            file.sync_all().await.expect("sync snapshot");
+        }
+        let addrs = (0..SERVERS).map(node_addr).collect();
+        let mut config = ServerConfig::new(id, addrs, madsim::rand::random());
+        config.max_raft_state = Some(1000);
+        let result = KvServer::start(config, FileStorage::new(DIR)).await;
+        let mut replicas = lock(&replicas);
+        let replica = &mut replicas[id];
+        replica.starts += 1;
+        replica.snapshot_file_found = found;
+        match result {
+            Ok(server) => {
+                replica.server = Some(server);
+                replica.start_error = None;
+            }
+            Err(error) => {
+                replica.server = None;
+                replica.start_error = Some(error.to_string());
+            }
+        }
+    }
+
+    struct Group {
+        net: Network,
+        nodes: Vec<NodeId>,
+        replicas: Replicas,
+        client_node: NodeId,
+        clerk: Arc<Clerk>,
+        recorder: Recorder<KvInput, KvOutput>,
+        start: tokio::time::Instant,
+        next_value: u64,
+    }
+
+    impl Group {
+        async fn wait_starts(&self, id: usize, starts: u64) {
+            for _ in 0..1000 {
+                if lock(&self.replicas)[id].starts >= starts {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            panic!("replica {id} did not finish start {starts} within 1 s");
+        }
+
+        /// Kills replica `id` and starts it again from its files, first
+        /// writing `snapshot_file` over its snapshot file if given.
+        async fn restart(&self, id: usize, snapshot_file: Option<Vec<u8>>) {
+            let starts = {
+                let mut replicas = lock(&self.replicas);
+                replicas[id].replace_snapshot_with = snapshot_file;
+                replicas[id].server = None;
+                replicas[id].starts
+            };
+            self.net.restart(self.nodes[id]).await;
+            self.wait_starts(id, starts + 1).await;
+        }
+
+        fn raft_status(&self, id: usize) -> Option<raft::node::NodeStatus> {
+            lock(&self.replicas)[id]
+                .server
+                .as_ref()
+                .map(|server| server.raft().status())
+        }
+
+        /// `count` appends of fresh values to key "k", each followed by a
+        /// get, from one client, recorded. Every one must succeed: a
+        /// majority is always up.
+        async fn load(&mut self, count: u64) {
+            let first = self.next_value;
+            self.next_value += count;
+            let clerk = Arc::clone(&self.clerk);
+            let recorder = self.recorder.clone();
+            let start = self.start;
+            self.net
+                .spawn(self.client_node, async move {
+                    for value in first..first + count {
+                        let value = format!("{value};");
+                        let input = KvInput::Append {
+                            key: "k".into(),
+                            value: value.clone(),
+                        };
+                        record(&recorder, start, input, clerk.append("k", value), |_| {
+                            KvOutput::Done
+                        })
+                        .await;
+                        let input = KvInput::Get { key: "k".into() };
+                        let read = clerk.get("k");
+                        record(&recorder, start, input, read, |value| {
+                            KvOutput::Value(value.as_ref().map(|bytes| {
+                                String::from_utf8(bytes.clone()).expect("UTF-8 values")
+                            }))
+                        })
+                        .await;
+                    }
+                })
+                .await
+                .expect("the client node is never killed");
+        }
+    }
+
+    /// Records one call and its outcome; panics if it did not succeed.
+    async fn record<T>(
+        recorder: &Recorder<KvInput, KvOutput>,
+        start: tokio::time::Instant,
+        input: KvInput,
+        call: impl Future<Output = Result<T, ClerkError>>,
+        output: impl FnOnce(&T) -> KvOutput,
+    ) -> T {
+        let now_us = || {
+            u64::try_from(labrpc::clock::now().duration_since(start).as_micros())
+                .unwrap_or(u64::MAX)
+        };
+        let description = format!("{input:?}");
+        let pending = recorder.call(0, input, now_us());
+        match call.await {
+            Ok(value) => {
+                recorder.returned(pending, output(&value), now_us());
+                value
+            }
+            Err(error) => {
+                recorder.timed_out(pending, now_us());
+                panic!("{description}: expected the two healthy replicas to serve it, got {error}");
+            }
+        }
+    }
+
+    #[madsim::test]
+    async fn corrupt_replica_refuses_to_serve() {
+        within(
+            "corrupt_replica_refuses_to_serve",
+            Duration::from_secs(120),
+            async {
+                let net = Network::new();
+                let replicas: Replicas = Arc::new(Mutex::new(
+                    (0..SERVERS).map(|_| Replica::default()).collect(),
+                ));
+                let nodes: Vec<NodeId> = (0..SERVERS)
+                    .map(|id| {
+                        let replicas = Arc::clone(&replicas);
+                        net.add_node(&format!("kv-{id}"), node_ip(id), move || {
+                            start_replica(id, Arc::clone(&replicas))
+                        })
+                    })
+                    .collect();
+                let client_node = net.add_client_node("kv-client-0", client_ip(0));
+                let clerk_config = ClerkConfig {
+                    rpc_timeout: Duration::from_millis(500),
+                    operation_deadline: Duration::from_secs(30),
+                    ..ClerkConfig::default()
+                };
+                let clerk = Clerk::new((0..SERVERS).map(node_addr).collect(), clerk_config);
+                let mut group = Group {
+                    net,
+                    nodes,
+                    replicas,
+                    client_node,
+                    clerk: Arc::new(clerk),
+                    recorder: Recorder::new(),
+                    start: labrpc::clock::now(),
+                    next_value: 0,
+                };
+                for id in 0..SERVERS {
+                    group.wait_starts(id, 1).await;
+                }
+
+                phase("1. load; the replicas snapshot (max_raft_state 1000)");
+                group.load(40).await;
+                phase("2. restart the victim cleanly; keep the snapshot file it had");
+                group.restart(VICTIM, None).await;
+                let old_snapshot_file = lock(&group.replicas)[VICTIM]
+                    .snapshot_file_found
+                    .clone()
+                    .expect("the victim took a snapshot in phase 1");
+                let old_snapshot_index = group
+                    .raft_status(VICTIM)
+                    .expect("the victim restarted from intact files")
+                    .snapshot_index;
+                assert!(old_snapshot_index > 0, "the victim restored a snapshot");
+
+                phase("3. more load, until the victim's log is compacted well past that snapshot");
+                group.load(60).await;
+                for _ in 0..100 {
+                    let status = group.raft_status(VICTIM).expect("victim running");
+                    if status.snapshot_index > old_snapshot_index + 10 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let newer_index = group
+                    .raft_status(VICTIM)
+                    .expect("victim running")
+                    .snapshot_index;
+                assert!(
+                    newer_index > old_snapshot_index + 10,
+                    "expected the victim to snapshot past {} + 10, it is at {newer_index}",
+                    old_snapshot_index
+                );
+
+                phase("4. crash it; roll its snapshot file back; it must refuse to start");
+                group.restart(VICTIM, Some(old_snapshot_file)).await;
+                let good_snapshot_file = {
+                    let replicas = lock(&group.replicas);
+                    let victim = &replicas[VICTIM];
+                    assert!(
+                        victim.server.is_none(),
+                        "a replica whose snapshot and log disagree started (and could serve stale \
+                     data)"
+                    );
+                    let error = victim.start_error.clone().unwrap_or_default();
+                    assert!(
+                        error.contains("raft-snapshot")
+                            && error.contains("raft-log")
+                            && error.contains("disagree"),
+                        "expected an error naming both files, got {error:?}"
+                    );
+                    victim
+                        .snapshot_file_found
+                        .clone()
+                        .expect("the victim's newer snapshot file")
+                };
+
+                phase("5. the other two keep serving");
+                group.load(30).await;
+                assert!(lock(&group.replicas)[VICTIM].server.is_none());
+
+                phase("6. put its own snapshot file back: it starts and catches up");
+                group.restart(VICTIM, Some(good_snapshot_file)).await;
+                let error = lock(&group.replicas)[VICTIM].start_error.clone();
+                assert_eq!(error, None, "the repaired replica starts");
+                group.load(10).await;
+                let leader_commit = (0..SERVERS)
+                    .filter_map(|id| group.raft_status(id))
+                    .map(|status| status.commit_index)
+                    .max()
+                    .unwrap_or(0);
+                for _ in 0..100 {
+                    let status = group.raft_status(VICTIM).expect("victim running");
+                    if status.applied_index >= leader_commit {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let applied = group
+                    .raft_status(VICTIM)
+                    .expect("victim running")
+                    .applied_index;
+                assert!(
+                    applied >= leader_commit,
+                    "the repaired victim applied through {applied}, expected {leader_commit}"
+                );
+
+                phase("7. the whole history is linearizable");
+                let history = group
+                    .recorder
+                    .history()
+                    .expect("simulated time is monotonic");
+                let operations = history.operations().len();
+                let result = check(&KvModel, &history, StepBudget::new(50_000_000));
+                match result.verdict {
+                    Verdict::Linearizable => {}
+                    Verdict::NotLinearizable => panic!(
+                        "history of {operations} operations is not linearizable:\n{}",
+                        result.explain(&KvModel, &history)
+                    ),
+                    Verdict::Unknown => panic!(
+                        "linearizability of {operations} operations unknown after {} steps (a \
+                     failure)",
+                        result.steps_taken
+                    ),
+                }
+            },
+        )
+        .await;
+    }
+}

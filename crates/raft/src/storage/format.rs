@@ -11,7 +11,17 @@
 //!
 //! - The log file (`raft-log`) holds one [`LogRecord`] per save: the hard
 //!   state and entries of one `Ready`, so one record is one group commit and
-//!   a torn record loses exactly one unacknowledged write.
+//!   a torn record loses exactly one unacknowledged write. Between the magic
+//!   and the first record it has a header of two slots, each
+//!   `seq: u64 | acknowledged_bytes: u64 | crc32: u32` (crc of the first
+//!   16 bytes). After each append is durable, the storage writes
+//!   `(seq + 1, new file length)` into slot `(seq + 1) % 2`. At load the
+//!   valid slot with the highest `seq` says how many bytes of the file were
+//!   acknowledged; a file shorter than that was cut (at a record boundary
+//!   or not) and is [`StorageError::Corrupt`]. A slot is written only after
+//!   the bytes it covers are on disk, so no crash can make it claim more
+//!   than was written; two slots, so a torn slot write leaves the previous
+//!   one.
 //! - The snapshot file (`raft-snapshot`) holds exactly one record: the
 //!   snapshot. It is always replaced atomically, never appended to.
 
@@ -23,7 +33,10 @@ use crate::core::{Entry, HardState, PersistentState, Snapshot};
 
 use super::StorageError;
 
-pub const LOG_MAGIC: &[u8; 8] = b"DCRLOG01";
+pub const LOG_MAGIC: &[u8; 8] = b"DCRLOG02";
+const HEADER_SLOT_BYTES: usize = 20;
+/// Magic and the two header slots of the log file; records follow.
+pub const LOG_HEADER_BYTES: usize = 8 + 2 * HEADER_SLOT_BYTES;
 pub const SNAPSHOT_MAGIC: &[u8; 8] = b"DCRSNP01";
 const RECORD_HEADER_BYTES: usize = 8;
 /// No record is larger than this; a length field above it is corruption.
@@ -98,15 +111,75 @@ pub fn encode_snapshot_file(snapshot: &Snapshot) -> Vec<u8> {
     file
 }
 
-/// A whole log file holding `state`'s hard state and entries in one record.
+/// A whole log file holding `state`'s hard state and entries in one record;
+/// its header slots carry seq 0 and 1 (the next save writes seq 2).
 pub fn encode_log_file(state: &PersistentState) -> Vec<u8> {
-    let mut file = LOG_MAGIC.to_vec();
-    let record = LogRecord {
+    let record = encode_record(&LogRecordRef {
         hard_state: Some(state.hard_state),
-        entries: state.entries.clone(),
-    };
-    file.extend_from_slice(&encode_record(&record));
+        entries: &state.entries,
+    });
+    let len = (LOG_HEADER_BYTES + record.len()) as u64;
+    let mut file = Vec::with_capacity(len as usize);
+    file.extend_from_slice(LOG_MAGIC);
+    file.extend_from_slice(&encode_header_slot(0, len));
+    file.extend_from_slice(&encode_header_slot(1, len));
+    file.extend_from_slice(&record);
     file
+}
+
+/// The seq of the header slots [`encode_log_file`] writes last.
+pub const LOG_FILE_INITIAL_SEQ: u64 = 1;
+
+/// One header slot: after save `seq`, the first `acknowledged_bytes` bytes
+/// of the log file are durable.
+pub fn encode_header_slot(seq: u64, acknowledged_bytes: u64) -> Vec<u8> {
+    let mut slot = Vec::with_capacity(HEADER_SLOT_BYTES);
+    slot.extend_from_slice(&seq.to_le_bytes());
+    slot.extend_from_slice(&acknowledged_bytes.to_le_bytes());
+    let crc = crc32fast::hash(&slot);
+    slot.extend_from_slice(&crc.to_le_bytes());
+    slot
+}
+
+/// Where the header slot for `seq` lives in the log file.
+pub fn header_slot_offset(seq: u64) -> u64 {
+    (LOG_MAGIC.len() + (seq % 2) as usize * HEADER_SLOT_BYTES) as u64
+}
+
+/// The valid header slot with the highest seq: `(seq, acknowledged_bytes)`.
+fn decode_header(path: &Path, bytes: &[u8]) -> Result<(u64, u64), StorageError> {
+    if bytes.len() < LOG_HEADER_BYTES {
+        return Err(corrupt(
+            path,
+            0,
+            format!(
+                "file of {} bytes is shorter than its {LOG_HEADER_BYTES}-byte header",
+                bytes.len()
+            ),
+        ));
+    }
+    let slot = |index: usize| {
+        let start = LOG_MAGIC.len() + index * HEADER_SLOT_BYTES;
+        let slot = &bytes[start..start + HEADER_SLOT_BYTES];
+        let crc = u32::from_le_bytes(slot[16..20].try_into().expect("4 bytes"));
+        (crc32fast::hash(&slot[..16]) == crc).then(|| {
+            (
+                u64::from_le_bytes(slot[0..8].try_into().expect("8 bytes")),
+                u64::from_le_bytes(slot[8..16].try_into().expect("8 bytes")),
+            )
+        })
+    };
+    [slot(0), slot(1)]
+        .into_iter()
+        .flatten()
+        .max_by_key(|&(seq, _)| seq)
+        .ok_or_else(|| {
+            corrupt(
+                path,
+                LOG_MAGIC.len(),
+                "both header slots fail their checksum",
+            )
+        })
 }
 
 /// What reading a log file found.
@@ -188,26 +261,58 @@ fn decode_payload<T: for<'de> Deserialize<'de>>(
     Ok(value)
 }
 
-/// Parses a log file. Only the last record may be incomplete or fail its
-/// checksum (a torn append); anything wrong before it is corruption.
+/// Parses a log file. Everything up to the acknowledged length its header
+/// records must be whole, valid records; after it, only the last record may
+/// be incomplete or fail its checksum (a torn, unacknowledged append).
 pub fn decode_log_file(path: &Path, bytes: &[u8]) -> Result<DecodedLog, StorageError> {
     check_magic(path, bytes, LOG_MAGIC)?;
+    let (_, acknowledged_bytes) = decode_header(path, bytes)?;
+    let acknowledged = usize::try_from(acknowledged_bytes).unwrap_or(usize::MAX);
+    if acknowledged > bytes.len() {
+        return Err(corrupt(
+            path,
+            bytes.len(),
+            format!(
+                "the file is {} bytes but its header says {acknowledged_bytes} bytes were \
+                 acknowledged: acknowledged records were cut off",
+                bytes.len()
+            ),
+        ));
+    }
     let mut records = Vec::new();
-    let mut offset = LOG_MAGIC.len();
+    let mut offset = LOG_HEADER_BYTES;
     while offset < bytes.len() {
+        let acknowledged_record = offset < acknowledged;
         let record = match read_record(path, bytes, offset) {
             Ok(Some(record)) => record,
-            Ok(None) => break,
+            Ok(None) if !acknowledged_record => break,
+            Ok(None) => {
+                return Err(corrupt(path, offset, "acknowledged record is incomplete"));
+            }
             Err(error) => {
-                if is_last_record(bytes, offset) {
+                if !acknowledged_record && is_last_record(bytes, offset) {
                     break;
                 }
                 return Err(error);
             }
         };
         let (payload, next_offset) = record;
+        if acknowledged_record && next_offset > acknowledged {
+            return Err(corrupt(
+                path,
+                offset,
+                format!("record ends at byte {next_offset}, past the acknowledged {acknowledged}"),
+            ));
+        }
         records.push(decode_payload(path, offset, payload)?);
         offset = next_offset;
+    }
+    if offset < acknowledged {
+        return Err(corrupt(
+            path,
+            offset,
+            format!("records end at byte {offset}, before the acknowledged {acknowledged}"),
+        ));
     }
     Ok(DecodedLog {
         records,

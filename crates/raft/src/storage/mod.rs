@@ -18,8 +18,9 @@ use std::future::Future;
 
 pub use error::StorageError;
 pub use file::{FileStorage, LOG_FILE_NAME, SNAPSHOT_FILE_NAME};
+pub use format::LOG_HEADER_BYTES;
 pub use memory::MemoryStorage;
-pub use write::{StorageWrite, reconcile_with_snapshot};
+pub use write::{StorageWrite, check_loaded_log, reconcile_loaded, reconcile_with_snapshot};
 
 use crate::core::PersistentState;
 

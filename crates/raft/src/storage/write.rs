@@ -115,3 +115,106 @@ pub fn reconcile_with_snapshot(entries: &mut Vec<Entry>, snapshot: &Snapshot) {
         entries.clear();
     }
 }
+
+/// Checks a state read back from storage that the log file alone cannot
+/// break: entry terms never decrease and never exceed the stored current
+/// term (entries and the hard state are written together, so no crash
+/// separates them). Returns what is wrong.
+pub fn check_loaded_log(state: &PersistentState) -> Result<(), String> {
+    let term = state.hard_state.term;
+    if let Some(entry) = state.entries.iter().find(|e| e.term > term) {
+        return Err(format!(
+            "log entry {} has term {} but the stored current term is {term}",
+            entry.index, entry.term
+        ));
+    }
+    if let Some(pair) = state.entries.windows(2).find(|p| p[1].term < p[0].term) {
+        return Err(format!(
+            "log terms go down from {} at index {} to {} at index {}",
+            pair[0].term, pair[0].index, pair[1].term, pair[1].index
+        ));
+    }
+    Ok(())
+}
+
+/// Fits a loaded snapshot and log together, or says why they cannot be.
+///
+/// A crash between replacing the snapshot and rewriting the log leaves an
+/// older log next to a newer snapshot; [`reconcile_with_snapshot`] resolves
+/// that as InstallSnapshot would. Everything else is refused:
+/// - the log starts after the snapshot's last index + 1 (or after 1 with no
+///   snapshot): the entries between are gone;
+/// - the log holds the snapshot's last index with another term although
+///   the stored commit index covers it: two different committed entries;
+/// - the entries kept after the snapshot have a term below its last term;
+/// - the stored commit index is beyond both the snapshot and the log.
+///
+/// On success `state.entries` holds only the entries after the snapshot.
+pub fn reconcile_loaded(state: &mut PersistentState) -> Result<(), String> {
+    let commit_index = state.hard_state.commit_index;
+    match &state.snapshot {
+        None => {
+            if let Some(first) = state.entries.first()
+                && first.index != 1
+            {
+                return Err(format!(
+                    "there is no snapshot but the log starts at index {}: entries 1..={} are \
+                     missing",
+                    first.index,
+                    first.index - 1
+                ));
+            }
+        }
+        Some(snapshot) => {
+            let meta = snapshot.meta;
+            if let Some(entry) = state
+                .entries
+                .iter()
+                .find(|e| e.index == meta.last_included_index)
+                && entry.term != meta.last_included_term
+                && commit_index >= meta.last_included_index
+            {
+                return Err(format!(
+                    "the log's entry {} has term {} and is committed (commit index \
+                     {commit_index}), but the snapshot ends there with term {}",
+                    entry.index, entry.term, meta.last_included_term
+                ));
+            }
+            if let Some(first) = state.entries.first()
+                && first.index > meta.last_included_index + 1
+            {
+                return Err(format!(
+                    "the snapshot ends at index {} (term {}) but the log starts at index {}: \
+                     entries {}..={} are missing",
+                    meta.last_included_index,
+                    meta.last_included_term,
+                    first.index,
+                    meta.last_included_index + 1,
+                    first.index - 1
+                ));
+            }
+            reconcile_with_snapshot(&mut state.entries, snapshot);
+            if let Some(first) = state.entries.first()
+                && first.term < meta.last_included_term
+            {
+                return Err(format!(
+                    "the snapshot ends with term {} but the log's next entry {} has the older \
+                     term {}",
+                    meta.last_included_term, first.index, first.term
+                ));
+            }
+        }
+    }
+    let snapshot_index = state
+        .snapshot
+        .as_ref()
+        .map_or(0, |s| s.meta.last_included_index);
+    let last_index = state.entries.last().map_or(snapshot_index, |e| e.index);
+    if commit_index > last_index {
+        return Err(format!(
+            "the stored commit index is {commit_index} but the snapshot and the log end at \
+             index {last_index}"
+        ));
+    }
+    Ok(())
+}
