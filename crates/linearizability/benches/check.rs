@@ -128,7 +128,10 @@ fn compare(
                         &KvModel,
                         black_box(history),
                         Unlimited,
-                        CheckOptions { memoize },
+                        CheckOptions {
+                            memoize,
+                            ..CheckOptions::default()
+                        },
                     )
                 });
             },

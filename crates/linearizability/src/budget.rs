@@ -6,18 +6,36 @@
 //! [`DeadlineBudget`] with a closure that reads whatever clock it trusts; tests
 //! use a [`StepBudget`], which is deterministic.
 //!
-//! The budget bounds memory as well as time: each step adds at most one entry to
-//! the memo and one frame to the backtracking stack.
+//! Memory has a budget of its own, [`MemoryBudget`]: the memo keeps every
+//! configuration it has explored, and on a hard partition (one key, many
+//! long-overlapping writes) it can grow by gigabytes long before a step limit
+//! that suits ordinary histories is reached. Each step adds at most one memo
+//! entry and one frame to the backtracking stack; the memo is per partition
+//! and freed when the partition is done.
+
+/// How much the search has used so far; what a [`Budget`] looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Search steps taken in the whole check (all partitions).
+    pub steps_taken: u64,
+    /// Entries in the memo of the partition being searched.
+    pub memo_entries: u64,
+    /// An estimate of the bytes those entries hold: each entry's key (the
+    /// linearized-set bitset and the state, with what the state owns on the
+    /// heap as [`Model::state_heap_bytes`](crate::Model::state_heap_bytes)
+    /// reports it) plus the hash table's per-entry overhead.
+    pub memo_bytes: u64,
+}
 
 /// Decides when the search must give up. Running out of budget makes the
 /// verdict [`Verdict::Unknown`](crate::Verdict::Unknown), never a guess.
 pub trait Budget {
-    /// Called once per search step with the number of steps taken so far in
-    /// the whole check (all partitions). Returns `true` to stop searching.
+    /// Called once per search step with what the search has used so far.
+    /// Returns `true` to stop searching.
     ///
     /// It is on the hot path: keep it cheap, or do the expensive part only every
     /// few thousand steps (as [`DeadlineBudget`] does).
-    fn is_exhausted(&mut self, steps_taken: u64) -> bool;
+    fn is_exhausted(&mut self, usage: &Usage) -> bool;
 }
 
 /// No limit: search until the answer is known.
@@ -25,7 +43,7 @@ pub trait Budget {
 pub struct Unlimited;
 
 impl Budget for Unlimited {
-    fn is_exhausted(&mut self, _steps_taken: u64) -> bool {
+    fn is_exhausted(&mut self, _usage: &Usage) -> bool {
         false
     }
 }
@@ -43,8 +61,43 @@ impl StepBudget {
 }
 
 impl Budget for StepBudget {
-    fn is_exhausted(&mut self, steps_taken: u64) -> bool {
-        steps_taken > self.steps_max
+    fn is_exhausted(&mut self, usage: &Usage) -> bool {
+        usage.steps_taken > self.steps_max
+    }
+}
+
+/// At most `memo_bytes_max` bytes (estimated, see [`Usage::memo_bytes`]) and
+/// at most `memo_entries_max` entries in the memo of one partition.
+/// Deterministic. The process's real footprint is larger by the backtracking
+/// stack (at most one frame per operation of the partition) and the
+/// allocator's slack, so leave headroom.
+#[derive(Clone, Copy, Debug)]
+pub struct MemoryBudget {
+    pub memo_bytes_max: u64,
+    pub memo_entries_max: u64,
+}
+
+impl MemoryBudget {
+    /// A bound in bytes only.
+    pub fn bytes(memo_bytes_max: u64) -> Self {
+        Self {
+            memo_bytes_max,
+            memo_entries_max: u64::MAX,
+        }
+    }
+
+    /// A bound on the number of memo entries only.
+    pub fn entries(memo_entries_max: u64) -> Self {
+        Self {
+            memo_bytes_max: u64::MAX,
+            memo_entries_max,
+        }
+    }
+}
+
+impl Budget for MemoryBudget {
+    fn is_exhausted(&mut self, usage: &Usage) -> bool {
+        usage.memo_bytes > self.memo_bytes_max || usage.memo_entries > self.memo_entries_max
     }
 }
 
@@ -69,8 +122,8 @@ impl<F: FnMut() -> bool> DeadlineBudget<F> {
 }
 
 impl<F: FnMut() -> bool> Budget for DeadlineBudget<F> {
-    fn is_exhausted(&mut self, steps_taken: u64) -> bool {
-        if !self.passed && steps_taken.is_multiple_of(Self::CHECK_INTERVAL_STEPS) {
+    fn is_exhausted(&mut self, usage: &Usage) -> bool {
+        if !self.passed && usage.steps_taken.is_multiple_of(Self::CHECK_INTERVAL_STEPS) {
             self.passed = (self.deadline_passed)();
         }
         self.passed
@@ -78,19 +131,29 @@ impl<F: FnMut() -> bool> Budget for DeadlineBudget<F> {
 }
 
 impl<B: Budget + ?Sized> Budget for &mut B {
-    fn is_exhausted(&mut self, steps_taken: u64) -> bool {
-        (**self).is_exhausted(steps_taken)
+    fn is_exhausted(&mut self, usage: &Usage) -> bool {
+        (**self).is_exhausted(usage)
     }
 }
 
 /// Both budgets apply: exhausted as soon as either is (for example a step limit
 /// and a deadline together).
 impl<A: Budget, B: Budget> Budget for (A, B) {
-    fn is_exhausted(&mut self, steps_taken: u64) -> bool {
+    fn is_exhausted(&mut self, usage: &Usage) -> bool {
         // Both are asked every step, so a deadline's own interval counting holds.
-        let first = self.0.is_exhausted(steps_taken);
-        let second = self.1.is_exhausted(steps_taken);
+        let first = self.0.is_exhausted(usage);
+        let second = self.1.is_exhausted(usage);
         first || second
+    }
+}
+
+/// All three apply (for example steps, memory and a deadline).
+impl<A: Budget, B: Budget, C: Budget> Budget for (A, B, C) {
+    fn is_exhausted(&mut self, usage: &Usage) -> bool {
+        let first = self.0.is_exhausted(usage);
+        let second = self.1.is_exhausted(usage);
+        let third = self.2.is_exhausted(usage);
+        first || second || third
     }
 }
 
@@ -98,11 +161,33 @@ impl<A: Budget, B: Budget> Budget for (A, B) {
 mod tests {
     use super::*;
 
+    fn steps(steps_taken: u64) -> Usage {
+        Usage {
+            steps_taken,
+            ..Usage::default()
+        }
+    }
+
     #[test]
     fn step_budget_allows_exactly_its_steps() {
         let mut budget = StepBudget::new(3);
-        assert!(!budget.is_exhausted(3));
-        assert!(budget.is_exhausted(4));
+        assert!(!budget.is_exhausted(&steps(3)));
+        assert!(budget.is_exhausted(&steps(4)));
+    }
+
+    #[test]
+    fn memory_budget_bounds_bytes_and_entries() {
+        let usage = |memo_entries, memo_bytes| Usage {
+            steps_taken: 1,
+            memo_entries,
+            memo_bytes,
+        };
+        let mut bytes = MemoryBudget::bytes(1000);
+        assert!(!bytes.is_exhausted(&usage(u64::MAX, 1000)));
+        assert!(bytes.is_exhausted(&usage(1, 1001)));
+        let mut entries = MemoryBudget::entries(10);
+        assert!(!entries.is_exhausted(&usage(10, u64::MAX)));
+        assert!(entries.is_exhausted(&usage(11, 0)));
     }
 
     #[test]
@@ -113,17 +198,23 @@ mod tests {
             reads.set(reads.get() + 1);
             reads.get() >= 2
         });
-        assert!(!budget.is_exhausted(interval));
-        assert!(!budget.is_exhausted(interval + 1));
-        assert!(budget.is_exhausted(2 * interval));
-        assert!(budget.is_exhausted(2 * interval + 1));
+        assert!(!budget.is_exhausted(&steps(interval)));
+        assert!(!budget.is_exhausted(&steps(interval + 1)));
+        assert!(budget.is_exhausted(&steps(2 * interval)));
+        assert!(budget.is_exhausted(&steps(2 * interval + 1)));
         assert_eq!(reads.get(), 2);
     }
 
     #[test]
     fn a_pair_is_exhausted_when_either_is() {
         let mut pair = (StepBudget::new(10), StepBudget::new(5));
-        assert!(!pair.is_exhausted(5));
-        assert!(pair.is_exhausted(6));
+        assert!(!pair.is_exhausted(&steps(5)));
+        assert!(pair.is_exhausted(&steps(6)));
+        let mut triple = (StepBudget::new(10), Unlimited, MemoryBudget::entries(3));
+        assert!(triple.is_exhausted(&Usage {
+            steps_taken: 1,
+            memo_entries: 4,
+            memo_bytes: 0
+        }));
     }
 }

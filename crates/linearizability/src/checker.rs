@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use crate::budget::Budget;
+use crate::budget::{Budget, MemoryBudget, StepBudget, Usage};
 use crate::history::{History, Operation};
 use crate::model::Model;
 use crate::report::{CheckResult, PartitionResult, Verdict};
-use crate::search::{SearchOutcome, search_partition};
+use crate::search::{MemoPeak, SearchOutcome, search_partition};
 
 /// Knobs that change how the search runs (not what it answers).
 #[derive(Clone, Copy, Debug)]
@@ -15,13 +15,26 @@ pub struct CheckOptions {
     /// off gives plain Wing-Gong, which is exponential; it exists so benchmarks
     /// can measure what the memo buys.
     pub memoize: bool,
+    /// Lookahead pruning ([`Model::may_still_observe`]): a state no later
+    /// read can agree with is not entered. Off, one key with many
+    /// overlapping appends can take exponential time and memory; it exists
+    /// so benchmarks can measure what the lookahead buys.
+    pub lookahead: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        Self { memoize: true }
+        Self {
+            memoize: true,
+            lookahead: true,
+        }
     }
 }
+
+/// The private budget of the search that improves an explanation (see
+/// [`check_with_options`]); it does not count toward the caller's budget.
+const EXPLANATION_STEPS_MAX: u64 = 1_000_000;
+const EXPLANATION_MEMO_BYTES_MAX: u64 = 256 << 20;
 
 /// Checks whether `history` is linearizable with respect to `model`.
 ///
@@ -30,6 +43,13 @@ impl Default for CheckOptions {
 /// linearizable (the answer is then known) or when `budget` runs out (the answer
 /// is then [`Verdict::Unknown`], even if every partition searched so far was
 /// fine).
+///
+/// The lookahead finds violations early, so its longest linearizable
+/// prefix stops short of the operation that really cannot be placed (for
+/// example at the first append, when the trouble is a read at the end).
+/// When a partition is not linearizable, the search is run once more
+/// without the lookahead, on a small budget of its own, and its longer
+/// prefix is reported if it finishes; the verdict never depends on it.
 pub fn check<M: Model, B: Budget>(
     model: &M,
     history: &History<M::Input, M::Output>,
@@ -48,7 +68,8 @@ pub fn check_with_options<M: Model, B: Budget>(
     let partitions = partition(model, history);
     let partition_count = partitions.len();
     let mut results = Vec::new();
-    let mut steps_taken = 0;
+    let mut usage = Usage::default();
+    let mut peak = MemoPeak::default();
     let mut verdict = Verdict::Linearizable;
     for (key, members) in partitions {
         // Unknown-outcome reads can neither fail nor change the state: leave them
@@ -65,13 +86,23 @@ pub fn check_with_options<M: Model, B: Budget>(
             .iter()
             .map(|&index| &history.operations()[index])
             .collect();
-        let outcome = search_partition(
+        let mut outcome = search_partition(
             model,
             &operations,
             &mut budget,
-            &mut steps_taken,
-            options.memoize,
+            &mut usage,
+            &mut peak,
+            options,
         );
+        if options.lookahead
+            && let SearchOutcome::NotLinearizable { longest_prefix } = &outcome
+            && let Some(longer) = longest_prefix_without_lookahead(model, &operations, options)
+            && longer.len() > longest_prefix.len()
+        {
+            outcome = SearchOutcome::NotLinearizable {
+                longest_prefix: longer,
+            };
+        }
         let to_history_indices = |local: Vec<usize>| {
             local
                 .into_iter()
@@ -115,7 +146,37 @@ pub fn check_with_options<M: Model, B: Budget>(
         verdict,
         partitions: results,
         partition_count,
-        steps_taken,
+        steps_taken: usage.steps_taken,
+        peak_memo_entries: peak.entries,
+        peak_memo_bytes: peak.bytes,
+    }
+}
+
+/// The longest linearizable prefix the search finds without the lookahead,
+/// if it decides within its private budget.
+fn longest_prefix_without_lookahead<M: Model>(
+    model: &M,
+    operations: &[&Operation<M::Input, M::Output>],
+    options: CheckOptions,
+) -> Option<Vec<usize>> {
+    let mut budget = (
+        StepBudget::new(EXPLANATION_STEPS_MAX),
+        MemoryBudget::bytes(EXPLANATION_MEMO_BYTES_MAX),
+    );
+    let outcome = search_partition(
+        model,
+        operations,
+        &mut budget,
+        &mut Usage::default(),
+        &mut MemoPeak::default(),
+        CheckOptions {
+            lookahead: false,
+            ..options
+        },
+    );
+    match outcome {
+        SearchOutcome::NotLinearizable { longest_prefix } => Some(longest_prefix),
+        SearchOutcome::Linearizable { .. } | SearchOutcome::OutOfBudget { .. } => None,
     }
 }
 

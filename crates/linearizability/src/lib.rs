@@ -54,10 +54,21 @@
 //! and once only such returns remain, the unlinearized unknown operations are
 //! taken to have never happened. Its output is not checked.
 //!
+//! **Lookahead.** The memo cannot merge two orders of concurrent appends to one
+//! key (their values differ), so many long-overlapping appends (for example
+//! clerks retrying through timeouts) make the configurations explode. Before
+//! entering a state the search asks the model whether the known reads still
+//! to come can agree with it, when only monotone operations
+//! ([`Model::is_monotone`]) can come in between; for `kv` that is "the state
+//! is a prefix of what the read saw" ([`Model::may_still_observe`]), which
+//! fixes the order of the appends as soon as any later read is in view.
+//!
 //! **Budget.** The search takes a [`Budget`]: a step limit ([`StepBudget`],
-//! deterministic) or a deadline check supplied by the caller
-//! ([`DeadlineBudget`]; the core never reads a clock). When the budget runs
-//! out the verdict is [`Verdict::Unknown`], never a guess.
+//! deterministic), a memory limit on the memo ([`MemoryBudget`], entries or
+//! estimated bytes, deterministic) or a deadline check supplied by the caller
+//! ([`DeadlineBudget`]; the core never reads a clock); tuples combine them.
+//! When the budget runs out the verdict is [`Verdict::Unknown`], never a
+//! guess.
 //!
 //! **Explanations.** A failing [`CheckResult`] names the partition, the longest
 //! linearizable prefix the search found and the operation it got stuck at
@@ -83,7 +94,7 @@
 //! | `history.rs` | [`History`], [`Operation`], [`Outcome`] |
 //! | `json.rs` | the JSON format, [`JsonModel`] |
 //! | `checker.rs` | [`check`]: partition, search, collect results |
-//! | `search/` | the core: entry list, linearized set, Wing-Gong loop |
+//! | `search/` | the core: entry list, linearized set, lookahead, Wing-Gong loop |
 //! | `budget.rs` | [`Budget`] and its implementations |
 //! | `report.rs` | [`CheckResult`], [`Verdict`], explanations |
 //! | `html.rs` | [`render_html`] |
@@ -127,7 +138,8 @@
 //! ## The command line
 //!
 //! ```text
-//! linearizability check FILE [--timeout-ms N] [--max-steps N] [--html OUT]
+//! linearizability check FILE [--timeout-ms N] [--max-steps N] [--max-memo-mib N]
+//!                             [--html OUT]
 //! ```
 //!
 //! Prints one line on stdout: the verdict, the sizes and the time taken. On a
@@ -137,7 +149,7 @@
 //! |---|---|
 //! | 0 | linearizable |
 //! | 1 | not linearizable |
-//! | 2 | unknown: the budget ran out (`--timeout-ms`, default 60000; or `--max-steps`, which is deterministic) |
+//! | 2 | unknown: the budget ran out (`--timeout-ms`, default 60000; `--max-memo-mib`, default 4096; or `--max-steps`, which is deterministic) |
 //! | 3 | bad input: unreadable file, not JSON, missing or malformed field, return before call, unknown model or op (the message, on stderr, names the operation and the field); also bad arguments or an unwritable `--html` file |
 //!
 //! ## Using it from tests
@@ -171,7 +183,7 @@
 //! | 15 clients x 200 ops, 5 keys, 2% unknown | 8 ms | 38.6 k |
 //!
 //! The named peer is the same search with the memo off (plain Wing-Gong,
-//! `CheckOptions { memoize: false }`), on one key, 25 operations per client:
+//! `CheckOptions { memoize: false, .. }`), on one key, 25 operations per client:
 //!
 //! | history | memo | plain | plain / memo |
 //! |---|---|---|---|
@@ -186,6 +198,16 @@
 //! memo is what makes that feasible (with 10 clients x 25 operations on one key
 //! plain Wing-Gong had not finished after 20 million steps; the memoized search
 //! needs 153 k).
+//!
+//! The lookahead matters on one key with many long-overlapping appends (the
+//! shape of kvraft's `unreliable_one_key_4a`): 8 clients x 12 appends, each
+//! overlapping about 20 others, then one read (`tests/examples.rs`). With
+//! the lookahead: 435 steps, 98 memo entries. Without: still unknown after
+//! 200 k steps, when the memo reached its 64 MiB budget (a kvraft history of
+//! this shape once grew the memo to 24 GB before the memory budget existed).
+//! Since the lookahead finds violations early, its longest linearizable
+//! prefix can be short; a failing partition is searched once more without
+//! it (1 M steps, 256 MiB, its own budget) for a better explanation.
 //!
 //! Porcupine itself (Go) is not installed here, so there is no side-by-side run;
 //! the issue's reference is "well under a second" for its test histories, which
@@ -212,7 +234,7 @@ mod report;
 mod search;
 pub mod synthetic;
 
-pub use budget::{Budget, DeadlineBudget, StepBudget, Unlimited};
+pub use budget::{Budget, DeadlineBudget, MemoryBudget, StepBudget, Unlimited, Usage};
 pub use checker::{CheckOptions, check, check_with_options};
 pub use error::{HistoryError, OperationLabel};
 pub use history::{History, Operation, Outcome};

@@ -1,7 +1,8 @@
 //! The `linearizability` command: checks a JSON history file.
 //!
 //! ```text
-//! linearizability check FILE [--timeout-ms N] [--max-steps N] [--html OUT]
+//! linearizability check FILE [--timeout-ms N] [--max-steps N] [--max-memo-mib N]
+//!                             [--html OUT]
 //! ```
 //!
 //! Exit status: 0 linearizable, 1 not linearizable, 2 unknown (budget ran out),
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use linearizability::{
-    CheckResult, DeadlineBudget, History, JsonHistory, JsonModel, KvModel, RegisterModel,
-    StepBudget, Unlimited, Verdict, check, render_html,
+    CheckResult, DeadlineBudget, History, JsonHistory, JsonModel, KvModel, MemoryBudget,
+    RegisterModel, StepBudget, Unlimited, Verdict, check, render_html,
 };
 
 const EXIT_LINEARIZABLE: u8 = 0;
@@ -48,6 +49,10 @@ enum Command {
         /// Also stop after this many search steps (deterministic, unlike the timeout).
         #[arg(long)]
         max_steps: Option<u64>,
+        /// Also stop when the search's memo of one partition holds more than
+        /// this many MiB (estimated; the process needs somewhat more).
+        #[arg(long, default_value_t = 4096)]
+        max_memo_mib: u64,
         /// Write a self-contained HTML picture of the history and verdict here.
         #[arg(long, value_name = "OUT")]
         html: Option<PathBuf>,
@@ -58,6 +63,7 @@ enum Command {
 struct CheckRequest {
     timeout: Duration,
     steps_max: Option<u64>,
+    memo_bytes_max: u64,
     html: Option<PathBuf>,
     started: Instant,
 }
@@ -81,11 +87,13 @@ fn main() -> ExitCode {
         file,
         timeout_ms,
         max_steps,
+        max_memo_mib,
         html,
     } = arguments.command;
     let request = CheckRequest {
         timeout: Duration::from_millis(timeout_ms),
         steps_max: max_steps,
+        memo_bytes_max: max_memo_mib.saturating_mul(1 << 20),
         html,
         started: wall_clock_now(),
     };
@@ -126,13 +134,14 @@ fn check_document<M: JsonModel>(
     let history = document.decode(model).map_err(|error| error.to_string())?;
     let deadline = request.started + request.timeout;
     let deadline_budget = DeadlineBudget::new(move || wall_clock_now() >= deadline);
+    let memory_budget = MemoryBudget::bytes(request.memo_bytes_max);
     let result = match request.steps_max {
         Some(steps_max) => check(
             model,
             &history,
-            (StepBudget::new(steps_max), deadline_budget),
+            (StepBudget::new(steps_max), memory_budget, deadline_budget),
         ),
-        None => check(model, &history, (Unlimited, deadline_budget)),
+        None => check(model, &history, (Unlimited, memory_budget, deadline_budget)),
     };
     let elapsed = wall_clock_now().duration_since(request.started);
     println!(

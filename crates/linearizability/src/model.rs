@@ -75,6 +75,46 @@ pub trait Model {
         false
     }
 
+    /// Whether `input` can only move the state *forward* in the order that
+    /// [`may_still_observe`](Model::may_still_observe) reasons about (for
+    /// `kv`: an append only extends the value, a get leaves it). Used only for
+    /// the search's lookahead pruning; the default, `false`, turns it off.
+    fn is_monotone(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
+    /// Lookahead pruning: could some sequence of monotone operations (see
+    /// [`is_monotone`](Model::is_monotone)) lead from `state` to a state in
+    /// which the read-only operation `read` answers `output`?
+    ///
+    /// The search asks this about a state it is about to enter and a
+    /// known-outcome read that must take effect later, when only monotone
+    /// operations can take effect in between (every non-monotone operation
+    /// still pending was called after the read returned). Answering `false`
+    /// prunes the state, so it must mean "impossible"; `true` is always safe
+    /// (the default). For `kv`, where every value is built by appending, this
+    /// is "the state is a prefix of the value the read saw", which fixes the
+    /// order of concurrent appends as soon as any later read is in view.
+    fn may_still_observe(
+        &self,
+        state: &Self::State,
+        read: &Self::Input,
+        output: &Self::Output,
+    ) -> bool {
+        let _ = (state, read, output);
+        true
+    }
+
+    /// Bytes a state owns on the heap beyond `size_of::<State>()` (for `kv`:
+    /// the value's string). Used to estimate the memo's size for a
+    /// [`MemoryBudget`](crate::MemoryBudget); the default, 0, suits states
+    /// that own nothing.
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        let _ = state;
+        0
+    }
+
     /// A short human-readable form of an operation, for reports and HTML
     /// (for example `put(k1, "x")` or `get(k1) -> "x"`). `None` means the outcome
     /// is unknown.

@@ -41,6 +41,10 @@ pub struct CheckResult {
     pub partition_count: usize,
     /// Search steps taken in all partitions (what a [`StepBudget`](crate::StepBudget) counts).
     pub steps_taken: u64,
+    /// The largest memo of any partition: entries, and its estimated bytes
+    /// (what a [`MemoryBudget`](crate::MemoryBudget) bounds).
+    pub peak_memo_entries: u64,
+    pub peak_memo_bytes: u64,
 }
 
 /// The outcome of searching one partition. Operations are named by their index
@@ -84,10 +88,12 @@ impl CheckResult {
     /// One line: the verdict and, when not linearizable, where it failed.
     pub fn summary(&self) -> String {
         let searched = format!(
-            "{} of {} partitions searched, {} steps",
+            "{} of {} partitions searched, {} steps, largest memo {} entries ({:.1} MiB)",
             self.partitions.len(),
             self.partition_count,
-            self.steps_taken
+            self.steps_taken,
+            self.peak_memo_entries,
+            self.peak_memo_bytes as f64 / f64::from(1u32 << 20)
         );
         match (self.verdict, self.failing_partition()) {
             (Verdict::NotLinearizable, Some(partition)) => format!(

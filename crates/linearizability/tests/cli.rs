@@ -83,6 +83,12 @@ fn hard_history() -> String {
             )
         })
         .collect();
+    // A put of unknown outcome pending from the start keeps the lookahead
+    // from pruning (it could reset the value before the read).
+    operations.push(
+        r#"{"client": 98, "call": 0, "return": null, "input": {"op": "put", "key": "k", "value": "p"}, "output": null}"#
+            .to_string(),
+    );
     operations.push(
         r#"{"client": 99, "call": 200, "return": 210, "input": {"op": "get", "key": "k"}, "output": {"value": "nope"}}"#
             .to_string(),
@@ -137,6 +143,17 @@ fn violation_exits_1_and_explains_on_stderr() {
 #[test]
 fn exhausted_budget_exits_2() {
     let output = check_file("budget", &hard_history(), &["--max-steps", "10"]);
+    assert_status(&output, EXIT_UNKNOWN);
+    assert!(
+        stdout(&output).starts_with("unknown:"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn exhausted_memo_memory_exits_2() {
+    let output = check_file("memo", &hard_history(), &["--max-memo-mib", "0"]);
     assert_status(&output, EXIT_UNKNOWN);
     assert!(
         stdout(&output).starts_with("unknown:"),

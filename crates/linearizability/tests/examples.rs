@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use linearizability::{
-    CheckOptions, CheckResult, History, KvInput, KvModel, KvOutput, Model, Recorder, RegisterInput,
-    RegisterModel, StepBudget, Unlimited, Verdict, check, check_with_options,
+    CheckOptions, CheckResult, History, KvInput, KvModel, KvOutput, MemoryBudget, Model, Recorder,
+    RegisterInput, RegisterModel, StepBudget, Unlimited, Verdict, check, check_with_options,
 };
 
 fn check_kv(history: &History<KvInput, KvOutput>) -> CheckResult {
@@ -16,7 +16,10 @@ fn check_kv(history: &History<KvInput, KvOutput>) -> CheckResult {
         &KvModel,
         history,
         Unlimited,
-        CheckOptions { memoize: false },
+        CheckOptions {
+            memoize: false,
+            ..CheckOptions::default()
+        },
     );
     assert_eq!(
         plain.verdict, result.verdict,
@@ -361,7 +364,9 @@ fn values_of_one_key_never_leak_into_another() {
 
 /// Many concurrent appends followed by a read nobody can explain. Every order of
 /// the appends leaves a different value, so even the memo cannot merge
-/// branches: the search must try about `writers!` orders before giving up.
+/// branches: the search must try about `writers!` orders before giving up. A
+/// put of unknown outcome, pending from the start, keeps the lookahead from
+/// pruning (it could reset the value before the read).
 fn hard_history(writers: u64) -> History<KvInput, KvOutput> {
     let mut operations: Vec<KvOperation> = (0..writers)
         .map(|client| {
@@ -374,8 +379,129 @@ fn hard_history(writers: u64) -> History<KvInput, KvOutput> {
             )
         })
         .collect();
+    operations.push(timed_out(98, 0, put("k", "p")));
     operations.push(done(99, 200, 210, get("k"), saw(Some("impossible"))));
     history(operations)
+}
+
+#[test]
+fn running_out_of_memo_memory_answers_unknown_never_a_guess() {
+    let history = hard_history(12);
+    let by_entries = check(&KvModel, &history, MemoryBudget::entries(100));
+    assert_eq!(
+        by_entries.verdict,
+        Verdict::Unknown,
+        "{}",
+        by_entries.summary()
+    );
+    assert!(by_entries.peak_memo_entries <= 101);
+    let by_bytes = check(&KvModel, &history, MemoryBudget::bytes(64 << 10));
+    assert_eq!(by_bytes.verdict, Verdict::Unknown, "{}", by_bytes.summary());
+    assert!(
+        by_bytes.peak_memo_bytes > 64 << 10 && by_bytes.peak_memo_bytes < 1 << 20,
+        "peak {} bytes",
+        by_bytes.peak_memo_bytes
+    );
+    // An ample memory budget reaches the answer, and reports its peak.
+    let decided = check(&KvModel, &hard_history(6), MemoryBudget::bytes(1 << 30));
+    assert_eq!(decided.verdict, Verdict::NotLinearizable);
+    assert!(decided.peak_memo_entries > 100);
+    assert!(decided.peak_memo_bytes > decided.peak_memo_entries * 8);
+}
+
+/// `clients` clients each append `appends` values to one key, one after
+/// another; every append overlaps the other clients' appends of its round
+/// and of the neighbouring rounds (long retries). Then one read sees `seen`.
+fn one_key_appends(clients: u64, appends: u64, seen: &str) -> History<KvInput, KvOutput> {
+    let mut operations = vec![done(100, 0, 1, put("k", ""), KvOutput::Done)];
+    for client in 0..clients {
+        for index in 0..appends {
+            let call = 10 + index * 30 + client * 3;
+            operations.push(done(
+                client,
+                call,
+                call + 28,
+                append("k", &format!("x {client} {index} y")),
+                KvOutput::Done,
+            ));
+        }
+    }
+    let read_call = 10 + appends * 30 + 40;
+    operations.push(done(
+        101,
+        read_call,
+        read_call + 5,
+        get("k"),
+        saw(Some(seen)),
+    ));
+    history(operations)
+}
+
+/// A legal order for [`one_key_appends`]: round by round, clients in
+/// reverse order.
+fn reversed_rounds(clients: u64, appends: u64) -> String {
+    let mut value = String::new();
+    for index in 0..appends {
+        for client in (0..clients).rev() {
+            value.push_str(&format!("x {client} {index} y"));
+        }
+    }
+    value
+}
+
+#[test]
+fn many_overlapping_appends_to_one_key_are_decided_by_the_lookahead() {
+    // 8 clients x 12 appends, each overlapping about 20 others: without the
+    // lookahead the memo holds every order of every window (it ran out of
+    // memory on a kvraft history of this shape).
+    let (clients, appends) = (8, 12);
+    let value = reversed_rounds(clients, appends);
+    let result = check(
+        &KvModel,
+        &one_key_appends(clients, appends, &value),
+        (StepBudget::new(100_000), MemoryBudget::bytes(64 << 20)),
+    );
+    assert_eq!(
+        result.verdict,
+        Verdict::Linearizable,
+        "{}",
+        result.summary()
+    );
+    assert!(result.steps_taken < 20_000, "{}", result.summary());
+    // Without it, a much larger budget is not enough.
+    let without = check_with_options(
+        &KvModel,
+        &one_key_appends(clients, appends, &value),
+        (StepBudget::new(2_000_000), MemoryBudget::bytes(64 << 20)),
+        CheckOptions {
+            lookahead: false,
+            ..CheckOptions::default()
+        },
+    );
+    assert_eq!(without.verdict, Verdict::Unknown, "{}", without.summary());
+    println!(
+        "8 x 12 overlapping appends: with lookahead {}; without: {}",
+        result.summary(),
+        without.summary()
+    );
+
+    // A value with two appends of one client swapped cannot be explained:
+    // the first returned before the second was called.
+    let swapped = value
+        .replacen("x 7 0 y", "swap", 1)
+        .replacen("x 7 1 y", "x 7 0 y", 1)
+        .replacen("swap", "x 7 1 y", 1);
+    let result = check(
+        &KvModel,
+        &one_key_appends(clients, appends, &swapped),
+        (StepBudget::new(100_000), MemoryBudget::bytes(64 << 20)),
+    );
+    assert_eq!(
+        result.verdict,
+        Verdict::NotLinearizable,
+        "{}",
+        result.summary()
+    );
 }
 
 #[test]

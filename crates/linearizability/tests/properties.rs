@@ -62,6 +62,48 @@ fn small_kv_operation(client: u64) -> impl Strategy<Value = KvOperation> {
         )
 }
 
+/// What a get of an append-heavy key may claim to have seen.
+const APPEND_OBSERVATIONS: [Option<&str>; 9] = [
+    None,
+    Some(""),
+    Some("x"),
+    Some("xy"),
+    Some("yx"),
+    Some("xyz"),
+    Some("yxz"),
+    Some("zyx"),
+    Some("xz"),
+];
+
+/// One key with mostly appends and gets (the lookahead's case), some puts
+/// of "" (which block it) and unknown outcomes.
+fn append_heavy_operation(client: u64) -> impl Strategy<Value = KvOperation> {
+    (0..20u64, 0..15u64, 0..10u8, 0..3usize, 0..9usize, 0..7u8).prop_map(
+        move |(call_time, duration, kind, value, seen, unknown_roll)| {
+            let (input, output) = match kind {
+                0..5 => (append("a", ["x", "y", "z"][value]), KvOutput::Done),
+                5..9 => (get("a"), saw(APPEND_OBSERVATIONS[seen])),
+                _ => (put("a", ""), KvOutput::Done),
+            };
+            if unknown_roll == 0 {
+                timed_out(client, call_time, input)
+            } else {
+                done(client, call_time, call_time + duration, input, output)
+            }
+        },
+    )
+}
+
+fn append_heavy_history() -> impl Strategy<Value = History<KvInput, KvOutput>> {
+    (1..=7usize)
+        .prop_flat_map(|length| {
+            (0..length as u64)
+                .map(append_heavy_operation)
+                .collect::<Vec<_>>()
+        })
+        .prop_map(history)
+}
+
 fn small_kv_history() -> impl Strategy<Value = History<KvInput, KvOutput>> {
     (1..=7usize)
         .prop_flat_map(|length| {
@@ -200,6 +242,20 @@ proptest! {
                     "bad witness {:?} for key {}", partition.linearization, partition.key
                 );
             }
+        }
+    }
+
+    #[test]
+    fn lookahead_on_append_heavy_keys_agrees_with_brute_force(history in append_heavy_history()) {
+        let expected = verdict_from(brute_force_linearizable(&KvModel, &history));
+        let result = check(&KvModel, &history, Unlimited);
+        prop_assert_eq!(result.verdict, expected);
+        if result.verdict == Verdict::Linearizable {
+            let partition = &result.partitions[0];
+            prop_assert!(
+                is_valid_witness(&KvModel, &history, &partition.operations, &partition.linearization),
+                "bad witness {:?}", partition.linearization
+            );
         }
     }
 

@@ -113,6 +113,28 @@ impl Model for KvModel {
         matches!(input, KvInput::Get { .. })
     }
 
+    /// Get and append: a value only ever grows by appends.
+    fn is_monotone(&self, input: &KvInput) -> bool {
+        matches!(input, KvInput::Get { .. } | KvInput::Append { .. })
+    }
+
+    /// Appends turn an absent key into a value and a value into a longer one
+    /// with it as a prefix, so from `state` a get can still see `output` only
+    /// if the state is absent (and the get saw anything), or a prefix of what
+    /// the get saw.
+    fn may_still_observe(&self, state: &Self::State, read: &KvInput, output: &KvOutput) -> bool {
+        match (read, output) {
+            (KvInput::Get { .. }, KvOutput::Value(observed)) => {
+                may_grow_into(state.as_deref(), observed.as_deref())
+            }
+            _ => true,
+        }
+    }
+
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        arc_str_heap_bytes(state)
+    }
+
     fn describe_operation(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
         let call = match input {
             KvInput::Get { key } => format!("get({key})"),
@@ -167,6 +189,24 @@ pub(crate) fn step_read(
         Some(observed) if state.as_deref() != observed => None,
         _ => Some(state.clone()),
     }
+}
+
+/// Whether appends can turn `state` into `observed`: absent grows into
+/// anything present (or stays absent), a value only into values it prefixes.
+pub(crate) fn may_grow_into(state: Option<&str>, observed: Option<&str>) -> bool {
+    match (state, observed) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(state), Some(observed)) => observed.starts_with(state),
+    }
+}
+
+/// What an `Option<Arc<str>>` owns on the heap: the string and the two
+/// reference counts beside it.
+pub(crate) fn arc_str_heap_bytes(state: &Option<Arc<str>>) -> usize {
+    state
+        .as_deref()
+        .map_or(0, |value| value.len() + 2 * std::mem::size_of::<usize>())
 }
 
 /// A compare-and-set swaps exactly when the state equals `expected`; a reported
@@ -424,6 +464,29 @@ mod tests {
     #[should_panic(expected = "cannot have output")]
     fn mismatched_output_is_a_harness_bug() {
         step(None, get("k"), Some(KvOutput::Done));
+    }
+
+    #[test]
+    fn a_later_get_bounds_what_appends_can_still_do() {
+        let saw = |value: Option<&str>| KvOutput::Value(value.map(str::to_string));
+        let may = |state_value: Option<&str>, observed: Option<&str>| {
+            KvModel.may_still_observe(&state(state_value), &get("k"), &saw(observed))
+        };
+        assert!(may(None, None));
+        assert!(may(None, Some("x 1 y")));
+        assert!(may(Some(""), Some("x 1 y")));
+        assert!(may(Some("x 1 y"), Some("x 1 yx 2 y")));
+        assert!(may(Some("x 1 yx 2 y"), Some("x 1 yx 2 y")));
+        assert!(!may(Some("x 2 y"), Some("x 1 yx 2 y")));
+        assert!(!may(Some("x 1 yx 2 yx 3 y"), Some("x 1 yx 2 y")));
+        assert!(!may(Some(""), None));
+        assert!(KvModel.is_monotone(&get("k")));
+        assert!(KvModel.is_monotone(&KvInput::Append {
+            key: "k".into(),
+            value: "v".into()
+        }));
+        assert!(!KvModel.is_monotone(&KvInput::Delete { key: "k".into() }));
+        assert!(!KvModel.is_monotone(&cas(None, "v")));
     }
 
     #[test]

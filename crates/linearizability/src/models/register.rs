@@ -6,7 +6,9 @@ use serde_json::{Map, Value, json};
 
 use crate::json::{FieldProblem, JsonModel, optional_string, required_bool, required_string};
 use crate::model::{Model, describe_value};
-use crate::models::kv::{KvModel, KvOutput, describe_answer, step_cas, step_read};
+use crate::models::kv::{
+    KvModel, KvOutput, arc_str_heap_bytes, describe_answer, step_cas, step_read,
+};
 
 /// A client request to the register.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -72,6 +74,10 @@ impl Model for RegisterModel {
 
     fn is_read_only(&self, input: &RegisterInput) -> bool {
         matches!(input, RegisterInput::Read)
+    }
+
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        arc_str_heap_bytes(state)
     }
 
     fn describe_operation(&self, input: &RegisterInput, output: Option<&RegisterOutput>) -> String {

@@ -46,6 +46,11 @@ impl LinearizedSet {
         self.hash ^= zobrist_key(operation);
     }
 
+    /// How many 64-bit words the bitset takes (what a snapshot copies).
+    pub(crate) fn word_count(&self) -> usize {
+        self.words.len()
+    }
+
     /// The incremental (Zobrist) hash of the members.
     pub(crate) fn hash(&self) -> u64 {
         self.hash

@@ -7,6 +7,7 @@
 mod entry_list;
 mod fx_hasher;
 mod linearized_set;
+mod lookahead;
 mod wing_gong;
 
-pub(crate) use wing_gong::{SearchOutcome, search_partition};
+pub(crate) use wing_gong::{MemoPeak, SearchOutcome, search_partition};

@@ -4,12 +4,14 @@ use std::hash::{Hash, Hasher};
 
 use hashbrown::{Equivalent, HashSet};
 
-use crate::budget::Budget;
+use crate::budget::{Budget, Usage};
+use crate::checker::CheckOptions;
 use crate::history::Operation;
 use crate::model::Model;
 use crate::search::entry_list::{Entry, EntryList};
 use crate::search::fx_hasher::FxBuildHasher;
 use crate::search::linearized_set::{LinearizedSet, LinearizedSnapshot};
+use crate::search::lookahead::Lookahead;
 
 /// What the search of one partition found. Operations are partition-local
 /// indices (positions in the slice given to [`search_partition`]).
@@ -72,21 +74,54 @@ impl<S: Eq> Equivalent<MemoKey<S>> for MemoProbe<'_, S> {
     }
 }
 
-/// Records a configuration in the memo; `false` if it was already there.
-fn remember<S: Clone + Eq + Hash>(
-    memo: &mut HashSet<MemoKey<S>, FxBuildHasher>,
-    linearized: &LinearizedSet,
-    state: &S,
-) -> bool {
-    let mut inserted = false;
-    memo.get_or_insert_with(&MemoProbe { linearized, state }, |probe| {
-        inserted = true;
-        MemoKey {
-            linearized: probe.linearized.snapshot(),
-            state: probe.state.clone(),
+/// The memo and what it holds, for the [`MemoryBudget`](crate::MemoryBudget).
+struct Memo<S> {
+    set: HashSet<MemoKey<S>, FxBuildHasher>,
+    /// Heap bytes the entries own (bitset words, states' heap), estimated.
+    owned_bytes: u64,
+}
+
+/// Allocator bookkeeping per heap block, roughly (a bitset snapshot is one).
+const ALLOCATION_OVERHEAD_BYTES: u64 = 16;
+
+impl<S: Clone + Eq + Hash> Memo<S> {
+    fn new() -> Self {
+        Self {
+            set: HashSet::default(),
+            owned_bytes: 0,
         }
-    });
-    inserted
+    }
+
+    /// Records a configuration; `false` if it was already there.
+    /// `state_heap_bytes` is the model's estimate for `state`.
+    fn remember(&mut self, linearized: &LinearizedSet, state: &S, state_heap_bytes: usize) -> bool {
+        let mut inserted = false;
+        self.set
+            .get_or_insert_with(&MemoProbe { linearized, state }, |probe| {
+                inserted = true;
+                MemoKey {
+                    linearized: probe.linearized.snapshot(),
+                    state: probe.state.clone(),
+                }
+            });
+        if inserted {
+            self.owned_bytes += linearized.word_count() as u64 * 8
+                + ALLOCATION_OVERHEAD_BYTES
+                + state_heap_bytes as u64;
+        }
+        inserted
+    }
+
+    fn entries(&self) -> u64 {
+        self.set.len() as u64
+    }
+
+    /// The table (every bucket, used or not, plus a control byte each) and
+    /// what the entries own.
+    fn bytes(&self) -> u64 {
+        let bucket_bytes = std::mem::size_of::<MemoKey<S>>() as u64 + 1;
+        self.set.capacity() as u64 * bucket_bytes + self.owned_bytes
+    }
 }
 
 /// Searches one partition for a linearization.
@@ -100,31 +135,47 @@ fn remember<S: Clone + Eq + Hash>(
 /// at "forever": reaching one means every known operation is linearized, and
 /// the unknown ones still pending simply never took effect.
 ///
-/// `steps_taken` counts loop iterations across partitions and is what the
-/// budget sees. With `memoize` false this is plain Wing-Gong (exponential; kept
-/// to measure what the memo buys).
+/// Before a state is entered, the [`Lookahead`] asks whether the known reads
+/// still to come can agree with it (for `kv` appends: whether it is a prefix
+/// of what they saw); if not, that candidate is skipped as if its step had
+/// failed.
+///
+/// `usage` carries the steps taken across partitions and this partition's
+/// memo size; it is what the budget sees, and `peak` keeps the largest memo
+/// seen. With `options.memoize` false this is plain Wing-Gong (exponential;
+/// kept to measure what the memo buys); `options.lookahead` false turns the
+/// lookahead off.
 pub(crate) fn search_partition<M: Model, B: Budget>(
     model: &M,
     operations: &[&Operation<M::Input, M::Output>],
     budget: &mut B,
-    steps_taken: &mut u64,
-    memoize: bool,
+    usage: &mut Usage,
+    peak: &mut MemoPeak,
+    options: CheckOptions,
 ) -> SearchOutcome {
+    let memoize = options.memoize;
     let intervals: Vec<(u64, Option<u64>)> = operations
         .iter()
         .map(|operation| (operation.call_time, operation.return_time()))
         .collect();
     let mut list = EntryList::new(&intervals);
     let mut linearized = LinearizedSet::new(operations.len());
-    let mut memo: HashSet<MemoKey<M::State>, FxBuildHasher> = HashSet::default();
+    let mut lookahead = if options.lookahead {
+        Lookahead::new(model, operations)
+    } else {
+        None
+    };
+    let mut memo: Memo<M::State> = Memo::new();
     let mut state = model.initial_state();
     let mut decisions: Vec<Frame<M::State>> = Vec::new();
     let mut longest_prefix: Vec<usize> = Vec::new();
     let mut node = list.first();
+    usage.memo_entries = 0;
+    usage.memo_bytes = 0;
 
     loop {
-        *steps_taken += 1;
-        if budget.is_exhausted(*steps_taken) {
+        usage.steps_taken += 1;
+        if budget.is_exhausted(usage) {
             return SearchOutcome::OutOfBudget { longest_prefix };
         }
         let Some(current) = node else {
@@ -143,11 +194,27 @@ pub(crate) fn search_partition<M: Model, B: Budget>(
                 else {
                     continue;
                 };
+                if lookahead.as_ref().is_some_and(|lookahead| {
+                    !lookahead.allows(model, operations, &next_state, operation)
+                }) {
+                    continue;
+                }
                 linearized.insert(operation);
-                let unexplored = !memoize || remember(&mut memo, &linearized, &next_state);
+                let unexplored = !memoize
+                    || memo.remember(
+                        &linearized,
+                        &next_state,
+                        model.state_heap_bytes(&next_state),
+                    );
                 if !unexplored {
                     linearized.remove(operation);
                     continue;
+                }
+                usage.memo_entries = memo.entries();
+                usage.memo_bytes = memo.bytes();
+                peak.record(usage);
+                if let Some(lookahead) = lookahead.as_mut() {
+                    lookahead.linearized(operation);
                 }
                 list.lift(current, return_node);
                 decisions.push(Frame {
@@ -172,10 +239,27 @@ pub(crate) fn search_partition<M: Model, B: Budget>(
                 };
                 state = frame.state_before;
                 linearized.remove(frame.operation);
+                if let Some(lookahead) = lookahead.as_mut() {
+                    lookahead.unlinearized(frame.operation);
+                }
                 list.unlift(frame.call_node, frame.return_node);
                 node = list.after(frame.call_node);
             }
         }
+    }
+}
+
+/// The largest memo any partition reached.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct MemoPeak {
+    pub(crate) entries: u64,
+    pub(crate) bytes: u64,
+}
+
+impl MemoPeak {
+    fn record(&mut self, usage: &Usage) {
+        self.entries = self.entries.max(usage.memo_entries);
+        self.bytes = self.bytes.max(usage.memo_bytes);
     }
 }
 
@@ -220,7 +304,17 @@ mod tests {
 
     fn search(operations: &[RegisterOperation], memoize: bool) -> SearchOutcome {
         let borrowed: Vec<&RegisterOperation> = operations.iter().collect();
-        search_partition(&RegisterModel, &borrowed, &mut Unlimited, &mut 0, memoize)
+        search_partition(
+            &RegisterModel,
+            &borrowed,
+            &mut Unlimited,
+            &mut Usage::default(),
+            &mut MemoPeak::default(),
+            CheckOptions {
+                memoize,
+                ..CheckOptions::default()
+            },
+        )
     }
 
     #[test]
