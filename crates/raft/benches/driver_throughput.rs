@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! cargo bench -p raft --bench driver_throughput
-//! BENCH_SECS=5 BENCH_PROPOSERS=64,256 cargo bench -p raft --bench driver_throughput
+//! BENCH_SECS=5 BENCH_PROPOSERS=64,256 BENCH_THREADS=1 cargo bench -p raft --bench driver_throughput
 //! ```
 //!
 //! Every node's service counts what it applies and snapshots every
@@ -261,13 +261,17 @@ mod bench {
             .ok()
             .map(|s| s.split(',').map(|p| p.trim().parse().unwrap()).collect())
             .unwrap_or_else(|| vec![1, 64, 256, 1024]);
+        let threads: usize = std::env::var("BENCH_THREADS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(2);
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(threads)
             .enable_all()
             .build()
             .expect("tokio runtime");
         println!(
-            "3 RaftNodes in one process, 2 runtime threads, LocalNetwork, MemoryStorage, \
+            "3 RaftNodes in one process, {threads} runtime threads, LocalNetwork, MemoryStorage, \
              {COMMAND_SIZE_BYTES}-byte commands, {seconds} s per run"
         );
         for proposers in proposer_counts {
