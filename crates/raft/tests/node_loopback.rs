@@ -1,5 +1,6 @@
-//! The node driver end to end over real labrpc (gRPC on loopback), with
-//! in-memory storage: election, agreement, leader failure, kill.
+//! The node driver end to end, with in-memory storage: election, agreement,
+//! reads, leader failure, kill; over real labrpc (gRPC on loopback), and
+//! over the in-process `LocalNetwork` transport the driver benchmark uses.
 //! (The simulated suites live in sim-tests.)
 
 #![cfg(not(madsim))]
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use raft::core::Message;
-use raft::node::{ApplyMsg, NodeConfig, RaftNode};
+use raft::node::{ApplyMsg, LocalNetwork, NodeConfig, RaftNode};
 use raft::storage::MemoryStorage;
 use tokio::sync::mpsc;
 
@@ -64,6 +65,30 @@ async fn start_group(size: usize) -> Group {
     }
 }
 
+/// Starts `size` nodes that reach each other through one [`LocalNetwork`].
+async fn start_local_group(size: usize) -> Group {
+    let network = LocalNetwork::new();
+    // Only their number matters to NodeConfig here.
+    let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap(); size];
+    let mut nodes = Vec::new();
+    let mut applied = Vec::new();
+    for id in 0..size {
+        let config = NodeConfig::new(id as u64, addrs.clone(), 2000 + id as u64);
+        let (node, apply) =
+            RaftNode::make_with_transport(config, MemoryStorage::new(), Arc::new(network.clone()))
+                .await
+                .unwrap();
+        network.register(id as u64, node.clone());
+        nodes.push(node);
+        applied.push(apply);
+    }
+    Group {
+        nodes,
+        applied,
+        servers: Vec::new(),
+    }
+}
+
 impl Group {
     /// Waits (at most 5 s) for exactly one live leader; returns it.
     async fn wait_leader(&self, excluded: &[usize]) -> usize {
@@ -95,8 +120,16 @@ impl Group {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_elect_agree_and_survive_a_leader_kill() {
+    elect_agree_and_survive_a_leader_kill(start_group(3).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_over_the_in_process_transport() {
+    elect_agree_and_survive_a_leader_kill(start_local_group(3).await).await;
+}
+
+async fn elect_agree_and_survive_a_leader_kill(mut group: Group) {
     // Phase 1: a leader emerges.
-    let mut group = start_group(3).await;
     let leader = group.wait_leader(&[]).await;
 
     // Phase 2: ten commands commit on every node, in order.
