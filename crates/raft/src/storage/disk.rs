@@ -99,29 +99,31 @@ mod imp {
     }
 
     impl AppendFile {
-        /// Appends `bytes` and returns once they are on disk (fdatasync).
-        pub async fn append_durably(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        /// Appends `bytes`, returns once they are on disk (fdatasync), and
+        /// then overwrites `mark` at `mark_offset` (before the end) without
+        /// waiting for the disk: the next append makes it durable. One trip
+        /// to the blocking pool for both.
+        pub async fn append_durably_then_mark(
+            &mut self,
+            bytes: Vec<u8>,
+            mark_offset: u64,
+            mark: Vec<u8>,
+        ) -> io::Result<()> {
+            assert!(
+                mark_offset + mark.len() as u64 <= self.len,
+                "mark past the end of the file"
+            );
             let file = Arc::clone(&self.file);
             let offset = self.len;
             let added = bytes.len() as u64;
             blocking(move || {
                 file.write_all_at(&bytes, offset)?;
-                file.sync_data()
+                file.sync_data()?;
+                file.write_all_at(&mark, mark_offset)
             })
             .await?;
             self.len += added;
             Ok(())
-        }
-
-        /// Overwrites `bytes` at `offset` (before the end), without waiting
-        /// for the disk: the next `append_durably` makes it durable.
-        pub async fn overwrite(&mut self, offset: u64, bytes: Vec<u8>) -> io::Result<()> {
-            assert!(
-                offset + bytes.len() as u64 <= self.len,
-                "overwrite past the end of the file"
-            );
-            let file = Arc::clone(&self.file);
-            blocking(move || file.write_all_at(&bytes, offset)).await
         }
     }
 }
@@ -172,18 +174,20 @@ mod imp {
     }
 
     impl AppendFile {
-        pub async fn append_durably(&mut self, bytes: Vec<u8>) -> io::Result<()> {
+        pub async fn append_durably_then_mark(
+            &mut self,
+            bytes: Vec<u8>,
+            mark_offset: u64,
+            mark: Vec<u8>,
+        ) -> io::Result<()> {
+            assert!(
+                mark_offset + mark.len() as u64 <= self.len,
+                "mark past the end of the file"
+            );
             self.file.write_all_at(&bytes, self.len).await?;
             self.len += bytes.len() as u64;
-            self.file.sync_all().await
-        }
-
-        pub async fn overwrite(&mut self, offset: u64, bytes: Vec<u8>) -> io::Result<()> {
-            assert!(
-                offset + bytes.len() as u64 <= self.len,
-                "overwrite past the end of the file"
-            );
-            self.file.write_all_at(&bytes, offset).await
+            self.file.sync_all().await?;
+            self.file.write_all_at(&mark, mark_offset).await
         }
     }
 }

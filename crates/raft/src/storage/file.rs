@@ -199,14 +199,11 @@ impl FileStorage {
             entries: write.entries,
         });
         self.log_file_size_bytes += record.len() as u64;
-        log_file
-            .append_durably(record)
-            .await
-            .map_err(Self::io_error(&self.log_path))?;
-        // Durable: now the header may say so (see `format.rs`).
+        // Once the record is durable, the header may say so (`format.rs`).
         self.log_header_seq += 1;
         log_file
-            .overwrite(
+            .append_durably_then_mark(
+                record,
                 header_slot_offset(self.log_header_seq),
                 encode_header_slot(self.log_header_seq, self.log_file_size_bytes),
             )
