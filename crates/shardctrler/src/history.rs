@@ -52,6 +52,70 @@ impl ConfigOp {
     pub fn is_read(&self) -> bool {
         matches!(self, ConfigOp::Query { .. })
     }
+
+    /// The checks that do not depend on the configurations (empty request,
+    /// gid 0, server lists, a gid listed twice, shard range): a server runs
+    /// them before proposing, so such a request costs no log entry, and
+    /// [`ConfigHistory::apply`] runs them again.
+    pub fn check_shape(&self, limits: &Limits) -> Result<(), ConfigError> {
+        match self {
+            ConfigOp::Join { groups } => {
+                if groups.is_empty() {
+                    return Err(ConfigError::EmptyRequest);
+                }
+                if groups.len() > limits.max_groups {
+                    return Err(ConfigError::TooManyGroups {
+                        count: groups.len(),
+                        limit: limits.max_groups,
+                    });
+                }
+                for (&gid, servers) in groups {
+                    if gid == UNASSIGNED {
+                        return Err(ConfigError::ReservedGid);
+                    }
+                    if servers.is_empty() {
+                        return Err(ConfigError::NoServers { gid });
+                    }
+                    if servers.len() > limits.max_servers_per_group {
+                        return Err(ConfigError::TooManyServers {
+                            gid,
+                            count: servers.len(),
+                            limit: limits.max_servers_per_group,
+                        });
+                    }
+                }
+                Ok(())
+            }
+            ConfigOp::Leave { gids } => {
+                if gids.is_empty() {
+                    return Err(ConfigError::EmptyRequest);
+                }
+                let mut seen = BTreeSet::new();
+                for &gid in gids {
+                    if gid == UNASSIGNED {
+                        return Err(ConfigError::ReservedGid);
+                    }
+                    if !seen.insert(gid) {
+                        return Err(ConfigError::DuplicateGid { gid });
+                    }
+                }
+                Ok(())
+            }
+            ConfigOp::Move { shard, gid } => {
+                if *shard >= limits.shard_count {
+                    return Err(ConfigError::ShardOutOfRange {
+                        shard: *shard,
+                        shard_count: limits.shard_count,
+                    });
+                }
+                if *gid == UNASSIGNED {
+                    return Err(ConfigError::ReservedGid);
+                }
+                Ok(())
+            }
+            ConfigOp::Query { .. } => Ok(()),
+        }
+    }
 }
 
 /// A successful answer.
@@ -158,8 +222,51 @@ impl ConfigHistory {
         self.configs.is_empty()
     }
 
+    /// Checks what every history satisfies (for a restored snapshot):
+    /// configuration `n` has number `n` and `shard_count` shards, every
+    /// shard is on a listed group (or unassigned while there are none), and
+    /// the limits hold.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        if self.configs.is_empty() {
+            return Err("no configuration 0".into());
+        }
+        for (position, config) in self.configs.iter().enumerate() {
+            if config.num != position as u64 {
+                return Err(format!(
+                    "configuration at {position} is numbered {}",
+                    config.num
+                ));
+            }
+            if config.shards.len() != self.limits.shard_count {
+                return Err(format!(
+                    "configuration {position} has {} shards, the service {}",
+                    config.shards.len(),
+                    self.limits.shard_count
+                ));
+            }
+            if config.groups.len() > self.limits.max_groups {
+                return Err(format!(
+                    "configuration {position} has {} groups, over the limit",
+                    config.groups.len()
+                ));
+            }
+            let listed = |gid: &Gid| {
+                config.groups.contains_key(gid) || (config.groups.is_empty() && *gid == UNASSIGNED)
+            };
+            let stray = config.shards.iter().position(|gid| !listed(gid));
+            if let Some(shard) = stray {
+                return Err(format!(
+                    "configuration {position} puts shard {shard} on unlisted group {}",
+                    config.shards[shard]
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one operation. A refused one changes nothing.
     pub fn apply(&mut self, op: &ConfigOp) -> Result<ConfigAnswer, ConfigError> {
+        op.check_shape(&self.limits)?;
         match op {
             ConfigOp::Join { groups } => self.join(groups),
             ConfigOp::Leave { gids } => self.leave(gids),
@@ -180,31 +287,14 @@ impl ConfigHistory {
         }
     }
 
+    /// `groups` passed [`ConfigOp::check_shape`].
     fn join(
         &mut self,
         groups: &BTreeMap<Gid, Vec<SocketAddr>>,
     ) -> Result<ConfigAnswer, ConfigError> {
-        if groups.is_empty() {
-            return Err(ConfigError::EmptyRequest);
-        }
         let latest = self.latest();
-        for (&gid, servers) in groups {
-            if gid == UNASSIGNED {
-                return Err(ConfigError::ReservedGid);
-            }
-            if latest.groups.contains_key(&gid) {
-                return Err(ConfigError::GroupExists { gid });
-            }
-            if servers.is_empty() {
-                return Err(ConfigError::NoServers { gid });
-            }
-            if servers.len() > self.limits.max_servers_per_group {
-                return Err(ConfigError::TooManyServers {
-                    gid,
-                    count: servers.len(),
-                    limit: self.limits.max_servers_per_group,
-                });
-            }
+        if let Some(&gid) = groups.keys().find(|gid| latest.groups.contains_key(gid)) {
+            return Err(ConfigError::GroupExists { gid });
         }
         let count = latest.groups.len() + groups.len();
         if count > self.limits.max_groups {
@@ -218,39 +308,21 @@ impl ConfigHistory {
         Ok(self.push_rebalanced(next_groups))
     }
 
+    /// `gids` passed [`ConfigOp::check_shape`].
     fn leave(&mut self, gids: &[Gid]) -> Result<ConfigAnswer, ConfigError> {
-        if gids.is_empty() {
-            return Err(ConfigError::EmptyRequest);
-        }
         let latest = self.latest();
-        let mut seen = BTreeSet::new();
-        for &gid in gids {
-            if gid == UNASSIGNED {
-                return Err(ConfigError::ReservedGid);
-            }
-            if !seen.insert(gid) {
-                return Err(ConfigError::DuplicateGid { gid });
-            }
-            if !latest.groups.contains_key(&gid) {
-                return Err(ConfigError::UnknownGroup { gid });
-            }
+        if let Some(&gid) = gids.iter().find(|gid| !latest.groups.contains_key(gid)) {
+            return Err(ConfigError::UnknownGroup { gid });
         }
+        let leaving: BTreeSet<Gid> = gids.iter().copied().collect();
         let mut next_groups = latest.groups.clone();
-        next_groups.retain(|gid, _| !seen.contains(gid));
+        next_groups.retain(|gid, _| !leaving.contains(gid));
         Ok(self.push_rebalanced(next_groups))
     }
 
+    /// `shard` and `gid` passed [`ConfigOp::check_shape`].
     fn move_shard(&mut self, shard: usize, gid: Gid) -> Result<ConfigAnswer, ConfigError> {
         let latest = self.latest();
-        if shard >= latest.shard_count() {
-            return Err(ConfigError::ShardOutOfRange {
-                shard,
-                shard_count: latest.shard_count(),
-            });
-        }
-        if gid == UNASSIGNED {
-            return Err(ConfigError::ReservedGid);
-        }
         if !latest.groups.contains_key(&gid) {
             return Err(ConfigError::UnknownGroup { gid });
         }

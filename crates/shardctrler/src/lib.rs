@@ -15,9 +15,17 @@
 //! cargo bench -p shardctrler --bench placement       # 1024 shards x 100 groups
 //! ```
 
+pub mod clerk;
 pub mod config;
 pub mod history;
 pub mod placement;
+pub mod rpc;
+pub mod server;
 
+pub use clerk::{Clerk, ClerkConfig, ClerkError};
 pub use config::{Config, Gid, UNASSIGNED};
 pub use history::{ConfigAnswer, ConfigError, ConfigHistory, ConfigOp, Limits};
+pub use rpc::{CtrlerRequest, Reply, ServerError};
+pub use server::{
+    CtrlerMachine, CtrlerServer, CtrlerServerConfig, CtrlerStatus, QueryPath, StartError,
+};

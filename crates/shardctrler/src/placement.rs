@@ -136,6 +136,32 @@ pub fn is_balanced(shards: &[Gid], groups: &BTreeSet<Gid>) -> bool {
     max <= min + 1
 }
 
+/// The fewest shard moves that can balance `before` over `groups`,
+/// computed from counts alone (independently of [`rebalance`], which tests
+/// compare against it). Every balanced assignment gives `floor` shards to
+/// each group and one more to `r` of them; a group keeps at most
+/// `min(held, target)` of its shards, and the extra slot raises that by one
+/// only for a group holding more than `floor`. So at most
+/// `Σ min(held, floor) + min(r, #groups holding more than floor)` shards
+/// stay, and every other shard moves. With no groups, every assigned shard
+/// moves (to [`UNASSIGNED`]).
+pub fn minimum_moves(before: &[Gid], groups: &BTreeSet<Gid>) -> usize {
+    if groups.is_empty() {
+        return before.iter().filter(|&&gid| gid != UNASSIGNED).count();
+    }
+    let floor = before.len() / groups.len();
+    let extra_slots = before.len() % groups.len();
+    let mut held: BTreeMap<Gid, usize> = groups.iter().map(|&gid| (gid, 0)).collect();
+    for gid in before {
+        if let Some(count) = held.get_mut(gid) {
+            *count += 1;
+        }
+    }
+    let kept_at_floor: usize = held.values().map(|&count| count.min(floor)).sum();
+    let above_floor = held.values().filter(|&&count| count > floor).count();
+    before.len() - (kept_at_floor + extra_slots.min(above_floor))
+}
+
 /// How many shards have a different group in `after` than in `before`.
 pub fn moved_count(before: &[Gid], after: &[Gid]) -> usize {
     assert_eq!(

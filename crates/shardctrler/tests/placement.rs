@@ -1,14 +1,15 @@
 //! Property tests of the placement function: for random sequences of joins,
 //! leaves and moves (up to 100 groups, 1024 shards), every Join and Leave
 //! leaves a balanced assignment and moves exactly the minimum number of
-//! shards. The minimum is computed here from the before/after counts (and,
-//! for tiny cases, by brute force over every balanced assignment), never by
-//! calling the function under test.
+//! shards. The minimum is `placement::minimum_moves`, a counting argument
+//! over the before/after group counts that shares no code with
+//! `rebalance`, and is itself checked here against a brute-force search
+//! over every balanced assignment for tiny cases.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
-use shardctrler::placement::rebalance;
+use shardctrler::placement::{minimum_moves, rebalance};
 use shardctrler::{Gid, UNASSIGNED};
 
 const MAX_GROUPS: usize = 100;
@@ -46,25 +47,6 @@ fn assert_balanced(shards: &[Gid], groups: &BTreeSet<Gid>) {
         max <= min + 1,
         "unbalanced: max {max} shards per group, min {min} ({counts:?})"
     );
-}
-
-/// The fewest moves that can balance `before` over `groups`, from counts
-/// alone. Every balanced assignment gives `floor` shards to each group and
-/// one more to `r` of them. A group keeps at most `min(held, target)`
-/// shards; the extra slot raises that by one only for a group holding more
-/// than `floor`. So the most shards that can stay is
-/// `Σ min(held, floor) + min(r, #groups holding > floor)`.
-fn minimum_moves(before: &[Gid], groups: &BTreeSet<Gid>) -> usize {
-    let shard_count = before.len();
-    if groups.is_empty() {
-        return before.iter().filter(|&&gid| gid != UNASSIGNED).count();
-    }
-    let floor = shard_count / groups.len();
-    let extra_slots = shard_count % groups.len();
-    let counts = counts(before, groups);
-    let kept_at_floor: usize = counts.values().map(|&held| held.min(floor)).sum();
-    let above_floor = counts.values().filter(|&&held| held > floor).count();
-    shard_count - (kept_at_floor + extra_slots.min(above_floor))
 }
 
 fn moved(before: &[Gid], after: &[Gid]) -> usize {

@@ -1,0 +1,156 @@
+//! The clerk: the controller's client library.
+//!
+//! A thin layer on kvraft's [`GroupClient`] (leader finding, retries with
+//! backoff, an operation deadline) and [`ClientSession`] (the exactly-once
+//! identity). Changes (Join, Leave, Move) run one at a time per clerk, each
+//! with the next seq, so a retry is recognised and applied once. Queries
+//! carry no seq and may run concurrently with anything. [`Clone`] gives a
+//! new session sharing the leader hint and the connections.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use kvraft::group_client::{
+    ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict,
+};
+
+use crate::config::{Config, Gid};
+use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
+use crate::rpc::{CtrlerRequest, Reply, ServerError};
+
+/// How a clerk retries (the group client's settings).
+pub type ClerkConfig = GroupClientConfig;
+
+/// What an operation can end in besides success.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ClerkError {
+    /// No replica answered before the deadline. A change may or may not
+    /// have taken effect.
+    #[error("no answer within {deadline_ms} ms after {attempts} attempts")]
+    Timeout { deadline_ms: u64, attempts: u64 },
+    /// The controller refused the request; nothing changed.
+    #[error("refused: {0}")]
+    Refused(ConfigError),
+    /// The controller holds a newer change of this clerk's client id than
+    /// the one sent: another clerk uses the same id.
+    #[error("seq {seq} is older than this client id's latest change ({latest}): id shared")]
+    SessionConflict { seq: u64, latest: u64 },
+}
+
+/// A client of the controller group. See the module docs.
+pub struct Clerk {
+    group: GroupClient,
+    session: tokio::sync::Mutex<ClientSession>,
+}
+
+impl Clone for Clerk {
+    /// A new session sharing the leader hint and connections.
+    fn clone(&self) -> Clerk {
+        Clerk {
+            group: self.group.clone(),
+            session: tokio::sync::Mutex::new(ClientSession::new()),
+        }
+    }
+}
+
+impl Clerk {
+    /// `servers` are the controller replicas in Raft id order (their
+    /// `peer_addrs`), so that leader hints index them.
+    ///
+    /// # Panics
+    /// If `servers` is empty.
+    pub fn new(servers: Vec<SocketAddr>, config: ClerkConfig) -> Clerk {
+        Clerk {
+            group: GroupClient::new(servers, config),
+            session: tokio::sync::Mutex::new(ClientSession::new()),
+        }
+    }
+
+    /// Like [`Clerk::new`], reusing `client`'s connections.
+    pub fn with_client(
+        servers: Vec<SocketAddr>,
+        config: ClerkConfig,
+        client: labrpc::Client,
+    ) -> Clerk {
+        Clerk {
+            group: GroupClient::with_client(servers, config, client),
+            session: tokio::sync::Mutex::new(ClientSession::new()),
+        }
+    }
+
+    /// This clerk's session id.
+    pub async fn client_id(&self) -> u64 {
+        self.session.lock().await.client_id()
+    }
+
+    /// Configuration `num`, or the latest with `None` (the lab's -1).
+    /// A number beyond the latest is refused with
+    /// [`ConfigError::FutureConfig`].
+    pub async fn query(&self, num: Option<u64>) -> Result<Config, ClerkError> {
+        let request = CtrlerRequest {
+            client_id: 0,
+            seq: 0,
+            op: ConfigOp::Query { num },
+        };
+        match self.call(&request).await? {
+            ConfigAnswer::Config(config) => Ok(config),
+            other => panic!("a Query was answered {other:?}"),
+        }
+    }
+
+    /// Adds groups (gid -> servers); returns the new configuration's number.
+    pub async fn join(&self, groups: BTreeMap<Gid, Vec<SocketAddr>>) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::Join { groups }).await
+    }
+
+    /// Removes groups; returns the new configuration's number.
+    pub async fn leave(&self, gids: Vec<Gid>) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::Leave { gids }).await
+    }
+
+    /// Gives `shard` to `gid`; returns the new configuration's number.
+    pub async fn move_shard(&self, shard: usize, gid: Gid) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::Move { shard, gid }).await
+    }
+
+    async fn change(&self, op: ConfigOp) -> Result<u64, ClerkError> {
+        let mut session = self.session.lock().await;
+        let request = CtrlerRequest {
+            client_id: session.client_id(),
+            seq: session.take_seq(),
+            op,
+        };
+        let answer = self.call(&request).await;
+        drop(session);
+        match answer? {
+            ConfigAnswer::Changed { num } => Ok(num),
+            other => panic!("a {:?} was answered {other:?}", request.op),
+        }
+    }
+
+    async fn call(&self, request: &CtrlerRequest) -> Result<ConfigAnswer, ClerkError> {
+        let result = self.group.call(request, classify).await;
+        result.map_err(|error| match error {
+            GroupCallError::Timeout {
+                deadline_ms,
+                attempts,
+            } => ClerkError::Timeout {
+                deadline_ms,
+                attempts,
+            },
+            GroupCallError::Failed(error) => error,
+        })
+    }
+}
+
+fn classify(reply: Reply) -> Verdict<ConfigAnswer, ClerkError> {
+    match reply {
+        Ok(answer) => Verdict::Done(answer),
+        Err(ServerError::Refused(error)) => Verdict::Fail(ClerkError::Refused(error)),
+        Err(ServerError::Stale { seq, latest }) => {
+            Verdict::Fail(ClerkError::SessionConflict { seq, latest })
+        }
+        Err(ServerError::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
+        Err(ServerError::Timeout) => Verdict::Retry,
+    }
+}

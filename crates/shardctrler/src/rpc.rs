@@ -1,0 +1,40 @@
+//! What clerks send and controller replicas answer.
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
+
+/// A clerk's request. `(client_id, seq)` identifies a Join, Leave or Move
+/// for exactly-once; a Query carries seq 0 and is never recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtrlerRequest {
+    pub client_id: u64,
+    pub seq: u64,
+    pub op: ConfigOp,
+}
+
+impl labrpc::Rpc for CtrlerRequest {
+    const NAME: &'static str = "shardctrler.Command";
+    type Reply = Reply;
+}
+
+/// A replica's answer.
+pub type Reply = Result<ConfigAnswer, ServerError>;
+
+/// Why a replica did not (or could not tell whether it did) apply a request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum ServerError {
+    /// This replica does not lead; `leader_hint` is the one it believes does.
+    #[error("not the leader (hint: {leader_hint:?})")]
+    WrongLeader { leader_hint: Option<u64> },
+    /// Proposed but not seen applied in time (or the replica was busy).
+    /// It may still apply: retry with the same seq.
+    #[error("the request was not applied in time")]
+    Timeout,
+    /// The request is invalid for the configurations; nothing changed.
+    #[error("refused: {0}")]
+    Refused(ConfigError),
+    /// A seq older than this client's latest change: its answer is gone.
+    #[error("request seq {seq} is older than the client's latest ({latest})")]
+    Stale { seq: u64, latest: u64 },
+}

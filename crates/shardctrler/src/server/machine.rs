@@ -1,0 +1,111 @@
+//! The controller's replicated state machine: the configurations
+//! ([`ConfigHistory`]) plus the shared exactly-once table
+//! ([`kvraft::session::SessionTable`]).
+//!
+//! Pure and synchronous: [`kvraft::rsm::Rsm`] applies committed requests in
+//! log order on every replica, passing the log time that idle sessions
+//! expire by. Queries are answered, never recorded; a Join, Leave or Move
+//! is executed once per `(client_id, seq)` and its answer (a new
+//! configuration number or a refusal) is recorded for its retries.
+
+use kvraft::rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use kvraft::session::{SessionCheck, SessionLimits, SessionTable};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::history::{ConfigHistory, Limits};
+use crate::rpc::{CtrlerRequest, Reply, ServerError};
+
+/// Configurations + exactly-once table. See the module docs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CtrlerMachine {
+    history: ConfigHistory,
+    sessions: SessionTable<Reply>,
+}
+
+impl CtrlerMachine {
+    /// # Panics
+    /// If `limits.shard_count` is 0.
+    pub fn new(limits: Limits, sessions: SessionLimits) -> CtrlerMachine {
+        CtrlerMachine {
+            history: ConfigHistory::new(limits),
+            sessions: SessionTable::new(sessions),
+        }
+    }
+
+    pub fn history(&self) -> &ConfigHistory {
+        &self.history
+    }
+
+    pub fn latest(&self) -> &Config {
+        self.history.latest()
+    }
+
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The recorded answer of a change `(client_id, seq)` if that is the
+    /// client's latest applied change.
+    pub fn recorded_reply(&self, client_id: u64, seq: u64) -> Option<Reply> {
+        self.sessions.recorded(client_id, seq).cloned()
+    }
+}
+
+impl ReplicatedMachine for CtrlerMachine {
+    type Command = CtrlerRequest;
+    type Output = Reply;
+
+    fn apply(&mut self, request: &CtrlerRequest, context: &ApplyContext) -> Reply {
+        self.sessions.expire_idle(context.now_ms);
+        if request.op.is_read() {
+            return self
+                .history
+                .apply(&request.op)
+                .map_err(ServerError::Refused);
+        }
+        match self.sessions.check(request.client_id, request.seq) {
+            SessionCheck::Duplicate(reply) => return reply.clone(),
+            SessionCheck::Stale { latest } => {
+                return Err(ServerError::Stale {
+                    seq: request.seq,
+                    latest,
+                });
+            }
+            SessionCheck::New => {}
+        }
+        let reply = self
+            .history
+            .apply(&request.op)
+            .map_err(ServerError::Refused);
+        self.sessions.record(
+            request.client_id,
+            request.seq,
+            reply.clone(),
+            context.now_ms,
+        );
+        reply
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        encode(self)
+    }
+
+    fn restore(&self, snapshot: &[u8]) -> Result<CtrlerMachine, RestoreError> {
+        let machine: CtrlerMachine = decode(snapshot)?;
+        machine
+            .history
+            .check_invariants()
+            .map_err(|detail| RestoreError::Inconsistent { detail })?;
+        if machine.history.limits() != self.history.limits() {
+            return Err(RestoreError::Inconsistent {
+                detail: format!(
+                    "snapshot limits {:?} differ from this replica's {:?}",
+                    machine.history.limits(),
+                    self.history.limits()
+                ),
+            });
+        }
+        Ok(machine)
+    }
+}

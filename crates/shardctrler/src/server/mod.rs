@@ -1,0 +1,288 @@
+//! A controller replica: the [`CtrlerMachine`] run by a
+//! [`kvraft::rsm::Rsm`], and the labrpc handler clerks call.
+//!
+//! ```text
+//!  CtrlerRequest ─► handle() ─ shape ok? (gid 0, empty lists, shard range: local)
+//!                     │
+//!                     ├─ Query(n), n applied here ─► answer locally (immutable)
+//!                     ├─ Query(latest or future)  ─► rsm.read (ReadIndex)
+//!                     ├─ change already recorded  ─► the recorded answer
+//!                     └─ Join / Leave / Move      ─► rsm.submit ─► log ─►
+//!                                                     apply on every replica
+//! ```
+//!
+//! A configuration, once some replica has applied it, is committed and
+//! never changes, so a query of an existing number may be answered by any
+//! replica, leader or not, without a log entry: the answer is the only
+//! value that number can ever have. The latest configuration, and "does
+//! number n exist yet", depend on what the leader has committed: those go
+//! through ReadIndex (or the log, with [`QueryPath::Log`]).
+
+mod machine;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use kvraft::rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
+use kvraft::session::SessionLimits;
+use raft::node::{Observer, RaftNode};
+use raft::storage::{Storage, StorageError};
+
+use crate::config::Config;
+use crate::history::{ConfigAnswer, ConfigOp, Limits};
+use crate::rpc::{CtrlerRequest, Reply, ServerError};
+pub use machine::CtrlerMachine;
+
+/// How a replica answers a query of the latest (or a not yet known)
+/// configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum QueryPath {
+    /// The leader confirms its lead with a heartbeat round and answers
+    /// once it has applied everything committed before: no log entry.
+    #[default]
+    ReadIndex,
+    /// Every such query is a log entry (6.5840's way).
+    Log,
+}
+
+/// Settings of one controller replica.
+#[derive(Clone, Debug)]
+pub struct CtrlerServerConfig {
+    /// This replica's index in `peer_addrs` (its Raft id).
+    pub me: usize,
+    /// The labrpc address of every replica (Raft and the controller share
+    /// one server per replica).
+    pub peer_addrs: Vec<SocketAddr>,
+    /// Shards of the service; the same on every replica (10 in the lab).
+    pub shard_count: usize,
+    /// Snapshot once the stored Raft state reaches this many bytes (None:
+    /// never).
+    pub max_raft_state: Option<u64>,
+    /// Seed of Raft's election-timeout RNG.
+    pub raft_seed: u64,
+    /// How long a request waits to see its entry applied before answering
+    /// `Timeout` (the clerk then retries).
+    pub apply_wait: Duration,
+    /// Groups per configuration, servers per group.
+    pub max_groups: usize,
+    pub max_servers_per_group: usize,
+    /// The exactly-once table's bounds.
+    pub sessions: SessionLimits,
+    pub queries: QueryPath,
+    /// Watches every Raft step (tests' invariant checkers).
+    pub raft_observer: Option<Observer>,
+}
+
+impl Default for CtrlerServerConfig {
+    /// Replica 0 of no peers (fill in `me` and `peer_addrs`), 10 shards,
+    /// no snapshots, at most 1024 groups of 64 servers.
+    fn default() -> CtrlerServerConfig {
+        let limits = Limits::new(10);
+        CtrlerServerConfig {
+            me: 0,
+            peer_addrs: Vec::new(),
+            shard_count: limits.shard_count,
+            max_raft_state: None,
+            raft_seed: 0,
+            apply_wait: Duration::from_millis(800),
+            max_groups: limits.max_groups,
+            max_servers_per_group: limits.max_servers_per_group,
+            sessions: SessionLimits::default(),
+            queries: QueryPath::default(),
+            raft_observer: None,
+        }
+    }
+}
+
+impl CtrlerServerConfig {
+    pub fn new(
+        me: usize,
+        peer_addrs: Vec<SocketAddr>,
+        shard_count: usize,
+        raft_seed: u64,
+    ) -> CtrlerServerConfig {
+        CtrlerServerConfig {
+            me,
+            peer_addrs,
+            shard_count,
+            raft_seed,
+            ..CtrlerServerConfig::default()
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            shard_count: self.shard_count,
+            max_groups: self.max_groups,
+            max_servers_per_group: self.max_servers_per_group,
+        }
+    }
+}
+
+/// Counters a test or an operator reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtrlerStatus {
+    /// The latest configuration number this replica has applied.
+    pub latest_config: u64,
+    pub sessions: usize,
+    pub rsm: RsmStatus,
+}
+
+/// One running controller replica. Cheap to clone.
+#[derive(Clone)]
+pub struct CtrlerServer {
+    rsm: Rsm<CtrlerMachine>,
+    queries: QueryPath,
+}
+
+impl CtrlerServer {
+    /// Starts Raft on `storage` (restoring its snapshot), the apply task,
+    /// and one labrpc server on `peer_addrs[me]` carrying both Raft's and
+    /// the controller's methods.
+    pub async fn start<S: Storage + 'static>(
+        config: CtrlerServerConfig,
+        storage: S,
+    ) -> Result<CtrlerServer, StartError> {
+        if config.me >= config.peer_addrs.len() {
+            return Err(StartError::BadConfig {
+                detail: format!(
+                    "me = {} but {} peer addresses",
+                    config.me,
+                    config.peer_addrs.len()
+                ),
+            });
+        }
+        if config.shard_count == 0 {
+            return Err(StartError::BadConfig {
+                detail: "shard_count is 0".into(),
+            });
+        }
+        let addr = config.peer_addrs[config.me];
+        let machine = CtrlerMachine::new(config.limits(), config.sessions);
+        let rsm_config = RsmConfig {
+            max_raft_state: config.max_raft_state,
+            apply_wait: config.apply_wait,
+            raft_observer: config.raft_observer.clone(),
+            ..RsmConfig::new(config.me, config.peer_addrs, config.raft_seed)
+        };
+        let rsm = Rsm::start(rsm_config, machine, storage).await?;
+        let server = CtrlerServer {
+            rsm,
+            queries: config.queries,
+        };
+        let mut router = labrpc::Router::new();
+        server.rsm.raft().add_handlers(&mut router);
+        let handler_server = server.clone();
+        router.add::<CtrlerRequest, _, _>(move |request: CtrlerRequest| {
+            let server = handler_server.clone();
+            async move { server.handle(request).await }
+        });
+        labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
+            .await
+            .map_err(|error| StartError::Listen {
+                addr,
+                detail: error.to_string(),
+            })?;
+        Ok(server)
+    }
+
+    pub fn raft(&self) -> &RaftNode {
+        self.rsm.raft()
+    }
+
+    /// The replicated state machine this server runs.
+    pub fn rsm(&self) -> &Rsm<CtrlerMachine> {
+        &self.rsm
+    }
+
+    pub fn status(&self) -> CtrlerStatus {
+        let rsm = self.rsm.status();
+        let (latest_config, sessions) = self
+            .rsm
+            .with_machine(|machine| (machine.latest().num, machine.session_count()));
+        CtrlerStatus {
+            latest_config,
+            sessions,
+            rsm,
+        }
+    }
+
+    /// Every configuration this replica has applied, from 0 (a local view,
+    /// possibly behind the leader's; for tests and operators).
+    pub fn local_configs(&self) -> Vec<Config> {
+        self.rsm.with_machine(|machine| {
+            let history = machine.history();
+            (0..history.len() as u64)
+                .filter_map(|num| history.get(num).cloned())
+                .collect()
+        })
+    }
+
+    /// Stops Raft; requests that need the log answer `WrongLeader` from
+    /// then on.
+    pub fn kill(&self) {
+        self.rsm.kill();
+    }
+
+    /// Serves one clerk request (the labrpc handler).
+    pub async fn handle(&self, request: CtrlerRequest) -> Reply {
+        let early = self.rsm.with_machine(|machine| {
+            // Malformed requests change nothing and cost no log entry.
+            if let Err(error) = request.op.check_shape(machine.history().limits()) {
+                return Some(Err(ServerError::Refused(error)));
+            }
+            match request.op {
+                // Immutable once it exists: any replica may answer.
+                ConfigOp::Query { num: Some(num) } => machine
+                    .history()
+                    .get(num)
+                    .map(|config| Ok(ConfigAnswer::Config(config.clone()))),
+                ConfigOp::Query { num: None } => None,
+                // A retry of a change that committed: its recorded answer.
+                _ => machine.recorded_reply(request.client_id, request.seq),
+            }
+        });
+        if let Some(reply) = early {
+            return reply;
+        }
+        if let ConfigOp::Query { num } = request.op
+            && self.queries == QueryPath::ReadIndex
+        {
+            let read = self
+                .rsm
+                .read(|machine, _| machine.history().query(num))
+                .await;
+            return match read {
+                Ok(answer) => answer
+                    .map(ConfigAnswer::Config)
+                    .map_err(ServerError::Refused),
+                Err(error) => Err(server_error(error)),
+            };
+        }
+        self.rsm
+            .submit(request)
+            .await
+            .unwrap_or_else(|error| Err(server_error(error)))
+    }
+}
+
+/// The rsm's refusals as the clerk knows them.
+fn server_error(error: SubmitError) -> ServerError {
+    match error {
+        SubmitError::WrongLeader { leader_hint } => ServerError::WrongLeader { leader_hint },
+        SubmitError::Timeout => ServerError::Timeout,
+        // Nothing was proposed; the clerk retries after its backoff.
+        SubmitError::Busy { .. } => ServerError::Timeout,
+    }
+}
+
+/// Why a replica did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("raft storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot serve on {addr}: {detail}")]
+    Listen { addr: SocketAddr, detail: String },
+    #[error("bad configuration: {detail}")]
+    BadConfig { detail: String },
+}
