@@ -173,7 +173,9 @@
 //! [`node::Observer`] after every durable write, and
 //! `prevote_rejoin_no_disruption` (a follower cut off for ten election
 //! timeouts rejoins without changing the leader or the term; it fails with
-//! PreVote and CheckQuorum off). Not yet: leadership transfer, membership
+//! PreVote and CheckQuorum off) and `check_quorum_isolated_leader_steps_down`
+//! (a leader cut off from every follower stops claiming to lead within 2 s;
+//! it fails with CheckQuorum off). Not yet: leadership transfer, membership
 //! change.
 
 pub mod core;

@@ -1276,3 +1276,54 @@ async fn prevote_rejoin_no_disruption() {
     })
     .await;
 }
+
+/// CheckQuorum (Raft thesis 6.2; `raft::core::Config::check_quorum`, on by
+/// default): a leader cut off from every follower steps down once it has
+/// heard from no majority for an election timeout, so it stops taking
+/// commands it could never commit; meanwhile the others elect a leader, and
+/// the cut-off node's term does not inflate (PreVote). Without CheckQuorum
+/// the old leader believes it leads until it hears a higher term.
+#[madsim::test]
+async fn check_quorum_isolated_leader_steps_down() {
+    within(
+        "check_quorum_isolated_leader_steps_down",
+        TEST_LIMIT,
+        async {
+            let servers = 3;
+            let tester = Tester::new(TesterConfig::new(servers)).await;
+
+            phase("1. a leader, one agreement");
+            let leader = tester.check_one_leader().await;
+            tester.one(random_command(), servers, false).await;
+            let term = tester.check_terms();
+
+            phase("2. cut the leader off: within 2 s it no longer claims to lead");
+            tester.disconnect(leader);
+            tokio::time::sleep(2 * ELECTION_TIMEOUT).await;
+            let (isolated_term, is_leader) = tester.state(leader).expect("server is running");
+            assert!(
+                !is_leader,
+                "expected the cut-off leader {leader} to step down within 2 s, it still leads term \
+             {isolated_term}"
+            );
+            assert_eq!(
+                isolated_term, term,
+                "expected the cut-off node to stay in term {term}, it is in {isolated_term}"
+            );
+            assert_eq!(
+                tester.start(leader, random_command()).await,
+                None,
+                "expected the stepped-down node to refuse commands"
+            );
+
+            phase("3. the majority has a leader; the old one rejoins and follows");
+            let new_leader = tester.check_one_leader().await;
+            assert_ne!(new_leader, leader);
+            tester.connect(leader);
+            tester.one(random_command(), servers, true).await;
+            tester.check_terms();
+            tester.end();
+        },
+    )
+    .await;
+}
