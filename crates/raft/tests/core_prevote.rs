@@ -7,36 +7,8 @@ mod fixture;
 
 use fixture::*;
 use raft::core::{
-    HardState, HeartbeatReply, Message, MessageBody, NodeId, RawNode, RequestVote,
-    RequestVoteReply, Role,
+    HardState, HeartbeatReply, MessageBody, NodeId, RawNode, RequestVote, RequestVoteReply, Role,
 };
-
-fn pre_vote(
-    from: NodeId,
-    to: NodeId,
-    term: u64,
-    last_log_index: u64,
-    last_log_term: u64,
-) -> Message {
-    message(
-        from,
-        to,
-        term,
-        MessageBody::PreVote(RequestVote {
-            last_log_index,
-            last_log_term,
-        }),
-    )
-}
-
-fn pre_vote_reply(from: NodeId, to: NodeId, term: u64, vote_granted: bool) -> Message {
-    message(
-        from,
-        to,
-        term,
-        MessageBody::PreVoteReply(RequestVoteReply { vote_granted }),
-    )
-}
 
 /// A follower of term `term` with log `terms` that just heard a heartbeat
 /// from leader `leader`.

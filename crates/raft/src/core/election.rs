@@ -22,22 +22,28 @@ impl RawNode {
     /// would vote for us in the next term, without changing ours.
     pub(super) fn pre_campaign(&mut self) {
         self.role = Role::PreCandidate;
+        tracing::debug!(node = self.config.id, term = self.term, "pre-campaigning");
+        if let Some(request) = self.start_vote_round() {
+            for peer in self.other_peers() {
+                self.send_with_term(peer, self.term + 1, MessageBody::PreVote(request.clone()));
+            }
+        } else {
+            self.campaign();
+        }
+    }
+
+    /// Common to both rounds: forget the leader, restart the timer, vote
+    /// for ourselves. Returns the request to send the others, or None if
+    /// our own vote is already a majority (a group of one).
+    fn start_vote_round(&mut self) -> Option<RequestVote> {
         self.leader_id = None;
         self.reset_election_timer();
         self.votes.clear();
         self.votes.insert(self.config.id, true);
-        tracing::debug!(node = self.config.id, term = self.term, "pre-campaigning");
-        if self.votes_granted() >= self.quorum() {
-            self.campaign();
-            return;
-        }
-        let request = RequestVote {
+        (self.votes_granted() < self.quorum()).then(|| RequestVote {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
-        };
-        for peer in self.other_peers() {
-            self.send_with_term(peer, self.term + 1, MessageBody::PreVote(request.clone()));
-        }
+        })
     }
 
     /// True if this node believes a leader is alive: it leads, or it heard
@@ -89,21 +95,13 @@ impl RawNode {
         self.term += 1;
         self.voted_for = Some(self.config.id);
         self.role = Role::Candidate;
-        self.leader_id = None;
-        self.reset_election_timer();
-        self.votes.clear();
-        self.votes.insert(self.config.id, true);
         tracing::debug!(node = self.config.id, term = self.term, "campaigning");
-        if self.votes_granted() >= self.quorum() {
+        if let Some(request) = self.start_vote_round() {
+            for peer in self.other_peers() {
+                self.send(peer, MessageBody::RequestVote(request.clone()));
+            }
+        } else {
             self.become_leader();
-            return;
-        }
-        let request = RequestVote {
-            last_log_index: self.log.last_index(),
-            last_log_term: self.log.last_term(),
-        };
-        for peer in self.other_peers() {
-            self.send(peer, MessageBody::RequestVote(request.clone()));
         }
     }
 
