@@ -629,6 +629,47 @@ fn a_log_that_starts_past_the_snapshot_is_refused() {
 }
 
 #[test]
+fn a_log_after_the_snapshot_with_an_older_term_is_refused() {
+    // A log compacted at 2 (entries 3.. of term 1) next to a snapshot of
+    // index 2 claiming term 5.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let entries: Vec<Entry> = (1..=4).map(|i| entry(i, 1)).collect();
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(1, 2)),
+            snapshot: None,
+            entries: &entries,
+        },
+    );
+    let own_snapshot = snapshot(2, 1);
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: None,
+            snapshot: Some(&own_snapshot),
+            entries: &[],
+        },
+    );
+    let snapshot_path = storage.snapshot_path().to_path_buf();
+    drop(storage);
+    let other = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(other.path());
+    let foreign = snapshot(2, 5);
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(5, 2)),
+            snapshot: Some(&foreign),
+            entries: &[],
+        },
+    );
+    std::fs::copy(storage.snapshot_path(), &snapshot_path).unwrap();
+    expect_inconsistent(dir.path(), "older term after the snapshot", "older term");
+}
+
+#[test]
 fn a_commit_index_beyond_the_log_and_snapshot_is_refused() {
     let dir = disagreeing_files(9, None);
     expect_inconsistent(dir.path(), "commit beyond the end", "commit index is 9");
