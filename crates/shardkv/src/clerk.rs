@@ -205,6 +205,10 @@ impl<C: ConfigSource> Clerk<C> {
                 });
             }
             attempts += 1;
+            if self.routing.lock().expect("clerk routing lock").num == 0 {
+                // Nothing is assigned in configuration 0: read a real one.
+                self.refresh().await;
+            }
             let config = self.routing.lock().expect("clerk routing lock").clone();
             let shard = key_to_shard(op.key(), config.shard_count());
             let gid = config.shards[shard];

@@ -84,29 +84,67 @@
 //! |---|---|
 //! | `shard_key.rs` | [`key_to_shard`] (FNV-1a) |
 //! | `rpc.rs` | wire types: client requests, pulls, deletes, typed errors |
-//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, sessions, time |
+//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (kvraft's `SessionTable`), time |
+//! | `server/` | [`ShardServer`]: the machine on `kvraft::rsm`, handlers, and the leader's config poller, puller and confirmer tasks |
+//! | `clerk.rs` | [`Clerk`]: key -> shard -> group by the cached configuration, re-reads it on `WrongGroup` |
+//! | `controller.rs` | [`Controller`]: the shard controller's clerk as a [`ConfigSource`] |
+//!
+//! Client operations execute through kvraft's `execute` on the shard's
+//! store (the same semantics as a kvraft group: Get, Put with TTL, Append,
+//! Delete, compare-and-set; limits answer `TooLarge` and change nothing).
 //!
 //! ## Tests
 //!
 //! ```text
 //! cargo test -p shardkv        # the state machine driven by hand (tests/machine.rs)
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test shardkv \
+//!     --target-dir target/sim                          # the 6.5840 Lab 5 suite
+//! MADSIM_TEST_NUM=20 ...; MADSIM_TEST_CHECK_DETERMINISM=1 ...
+//! ... --test shardkv bench_migration -- --ignored --nocapture   # the benchmark
+//! RUSTFLAGS="--cfg madsim" cargo run -p sim-tests --bin swarm ...  # includes shardkv
 //! ```
 //!
 //! ## Status
 //!
-//! - Built: the pure state machine with unit tests (migration round trip,
-//!   exactly-once across a move, duplicate/stale transfers, deletion and
-//!   stored bytes over repeated moves, partial serving while a donor is
-//!   silent, TTLs across time bases, bad input, snapshots).
-//! - Next: the server on `kvraft::rsm`, the clerk, the simulation suite.
+//! - Built: state machine, server, clerk, controller adapter. Unit tests
+//!   (`tests/machine.rs`): migration round trip, exactly-once across a
+//!   move, duplicate/stale transfers, deletion and stored bytes over
+//!   repeated moves, partial serving while a donor is silent, TTLs across
+//!   time bases, bad input, snapshots.
+//! - Simulation suite (`sim-tests/tests/shardkv.rs`): every TESTS.md name
+//!   (`static_shards_5a` ... `challenge2_partial`), 3 groups x 3 servers
+//!   and a 3-replica controller, each history checked for
+//!   linearizability. Passes 20 seeds and `MADSIM_TEST_CHECK_DETERMINISM=1`
+//!   (the tester's controller answers queries through its log: its
+//!   ReadIndex path broke determinism checks across runs, see below).
+//!   The whole file runs in about 100 s of wall time for 20 seeds on the
+//!   shared 2-core machine.
+//! - Measured (simulated time, one seed each): `challenge1_delete` 98,028
+//!   bytes persisted over all replicas (limit 117,000);
+//!   `challenge2_unaffected` the unaffected shards' checks took 0.98 s.
+//! - Benchmark (`bench_migration`, simulated time, reliable network): a
+//!   shard of 10,000 keys (100-byte values) is served by its new owner
+//!   292 ms after the controller moves it, and the old owner has deleted
+//!   it by then; shards that do not move served 197 ops/s before,
+//!   188 ops/s during and 200 ops/s after the migration (5 closed-loop
+//!   clients) — no drop beyond noise.
+//! - Swarm: `sim-tests/src/swarm/shardkv_scenario.rs` (joins, leaves,
+//!   crashes, partitions, loss; then heal: one owner per shard, every key
+//!   readable, history linearizable).
+//! - Open: a shard whose new owner is "no group" is dropped; a dead donor
+//!   blocks its receivers' next configuration forever (as in the lab);
+//!   the ReadIndex determinism problem is in `raft`/`kvraft::rsm::read`,
+//!   not here.
 
 pub mod clerk;
+mod controller;
 pub mod machine;
 pub mod rpc;
 pub mod server;
 pub mod shard_key;
 
 pub use clerk::{Clerk, ClerkConfig, FnConfigSource};
+pub use controller::Controller;
 pub use server::{ConfigSource, ShardServer, ShardServerConfig, ShardServerStatus, StartError};
 
 pub use machine::{GroupCommand, GroupOutput, ShardMachine, ShardState};

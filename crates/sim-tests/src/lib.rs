@@ -1,7 +1,7 @@
 //! # sim-tests: the deterministic simulation suites
 //!
 //! One integration-test file per layer (`tests/labrpc.rs`, `tests/raft.rs`,
-//! `tests/mapreduce.rs`, `tests/kvraft.rs`; shardctrler and shardkv to come),
+//! `tests/mapreduce.rs`, `tests/kvraft.rs`, `tests/shardkv.rs`; shardctrler to come),
 //! every test a `#[madsim::test]`
 //! whose names follow the MIT 6.5840 lab tests (see the shared TESTS.md), and
 //! the `swarm` binary, which runs a randomized fault mix per seed over every
@@ -25,5 +25,7 @@ pub mod harness;
 pub mod kvraft;
 #[cfg(madsim)]
 pub mod raft;
+#[cfg(madsim)]
+pub mod shardkv;
 #[cfg(madsim)]
 pub mod swarm;

@@ -5,11 +5,12 @@
 //! seed (node count, fault mix), runs a **fault phase**, then a **heal
 //! phase** in which every fault stops and the system must converge within a
 //! bound, and finally checks its invariants. Layers so far: labrpc,
-//! mapreduce and raft (kvraft, shardctrler and shardkv join as they land).
+//! mapreduce, raft and shardkv (kvraft and shardctrler join as they land).
 
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
 pub mod raft_scenario;
+pub mod shardkv_scenario;
 
 /// Runs every layer's scenario in this simulation (one seed), bottom layer
 /// first. A layer adds itself here with one line.
@@ -18,6 +19,7 @@ pub async fn run_all() -> Vec<Report> {
         labrpc_scenario::run().await,
         mapreduce_scenario::run().await,
         raft_scenario::run().await,
+        shardkv_scenario::run().await,
     ]
 }
 

@@ -1,0 +1,55 @@
+//! The shard controller as a [`ConfigSource`]: its clerk, with a short
+//! deadline for the servers' polls (a poll that fails is retried on the
+//! next round anyway).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use shardctrler::{Clerk as CtrlerClerk, ClerkConfig as CtrlerClerkConfig, Config};
+
+use crate::server::ConfigSource;
+
+/// A controller clerk. Cheap to clone (clones share connections and the
+/// leader hint; each is its own session for Join/Leave/Move).
+#[derive(Clone)]
+pub struct Controller {
+    clerk: CtrlerClerk,
+}
+
+impl Controller {
+    /// A clerk of the controller replicas `servers` (in Raft id order),
+    /// giving up on one query after 2 s.
+    pub fn new(servers: Vec<SocketAddr>) -> Controller {
+        Controller::with_config(
+            servers,
+            CtrlerClerkConfig {
+                rpc_timeout: Duration::from_millis(500),
+                operation_deadline: Duration::from_secs(2),
+                ..CtrlerClerkConfig::default()
+            },
+        )
+    }
+
+    pub fn with_config(servers: Vec<SocketAddr>, config: CtrlerClerkConfig) -> Controller {
+        Controller {
+            clerk: CtrlerClerk::new(servers, config),
+        }
+    }
+
+    /// The clerk, for Join/Leave/Move (tests and operators).
+    pub fn clerk(&self) -> &CtrlerClerk {
+        &self.clerk
+    }
+}
+
+impl ConfigSource for Controller {
+    async fn query(&self, num: Option<u64>) -> Option<Config> {
+        match self.clerk.query(num).await {
+            Ok(config) => Some(config),
+            Err(error) => {
+                tracing::debug!("controller query failed: {error}");
+                None
+            }
+        }
+    }
+}

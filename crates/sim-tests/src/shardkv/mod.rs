@@ -1,0 +1,444 @@
+//! The shardkv tester: a shard controller group and replica groups on
+//! simulated nodes, clerks on client nodes whose every call is recorded,
+//! and the checks of 6.5840's Lab 5 (linearizability of the whole history,
+//! Raft state bounds, stored bytes).
+//!
+//! ```text
+//!  (subnet S: 0 in the tests; the swarm uses its own)
+//!  nodes 10.S.0.1-3        controller replicas (shardctrler)
+//!  nodes 10.S.0.11-13      group 100 (gid 100 + g: nodes 10 + 10 g + i)
+//!  nodes 10.S.0.21-23      group 101
+//!  nodes 10.S.0.31-33      group 102
+//!  client nodes 10.S+1.x.y recording clerks; one admin node for join/leave
+//! ```
+
+mod recording;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use labrpc::sim::{Network, NodeId};
+use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+use raft::storage::FileStorage;
+use shardctrler::{Config, Gid};
+use shardkv::{
+    Controller, Op, ShardKvError, ShardKvRequest, ShardServer, ShardServerConfig,
+    ShardServerStatus, key_to_shard,
+};
+
+use crate::harness::{SERVICE_PORT, phase};
+
+pub use recording::{RecordingClerk, TestClient};
+
+/// Shards in every test (as in the lab).
+pub const SHARDS: usize = 10;
+/// Replicas per group and in the controller.
+pub const GROUP_SERVERS: usize = 3;
+/// The gid of group index `g`.
+pub const FIRST_GID: Gid = 100;
+
+type Slots = Arc<Mutex<Vec<Option<ShardServer>>>>;
+
+/// One replica group.
+struct Group {
+    gid: Gid,
+    nodes: Vec<NodeId>,
+    addrs: Vec<SocketAddr>,
+    slots: Slots,
+}
+
+/// Controller + groups + clients.
+pub struct Tester {
+    net: Network,
+    ctrler_nodes: Vec<NodeId>,
+    ctrler_addrs: Vec<SocketAddr>,
+    groups: Vec<Group>,
+    recorder: Recorder<KvInput, KvOutput>,
+    start: tokio::time::Instant,
+    next_client: Arc<AtomicU64>,
+    max_raft_state: Option<u64>,
+    subnet: u8,
+    admin: TestClient,
+}
+
+fn ctrler_addr(subnet: u8, i: usize) -> SocketAddr {
+    host_addr(subnet, 1 + i)
+}
+
+fn server_addr(subnet: u8, group: usize, i: usize) -> SocketAddr {
+    host_addr(subnet, 11 + 10 * group + i)
+}
+
+fn host_addr(subnet: u8, host: usize) -> SocketAddr {
+    let host = u8::try_from(host).expect("fewer than 255 server nodes");
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, subnet, 0, host)), SERVICE_PORT)
+}
+
+/// The address of client node `index` of the tester on `subnet`.
+fn tester_client_ip(subnet: u8, index: u64) -> IpAddr {
+    let [_, _, high, low] = u32::try_from(index + 1)
+        .expect("fewer than 2^32 clients")
+        .to_be_bytes();
+    IpAddr::V4(Ipv4Addr::new(10, subnet + 1, high, low))
+}
+
+impl Tester {
+    /// Starts the controller and `groups` groups of [`GROUP_SERVERS`]
+    /// (none joined yet).
+    pub fn new(groups: usize, reliable: bool, max_raft_state: Option<u64>) -> Tester {
+        Tester::on_subnet(groups, reliable, max_raft_state, 0)
+    }
+
+    /// Like [`Tester::new`], with addresses 10.`subnet`.x.y (servers) and
+    /// 10.`subnet + 1`.x.y (clients), apart from other testers in the same
+    /// simulation.
+    pub fn on_subnet(
+        groups: usize,
+        reliable: bool,
+        max_raft_state: Option<u64>,
+        subnet: u8,
+    ) -> Tester {
+        let net = Network::new();
+        net.set_reliable(reliable);
+        let ctrler_addrs: Vec<SocketAddr> =
+            (0..GROUP_SERVERS).map(|i| ctrler_addr(subnet, i)).collect();
+        let ctrler_nodes = (0..GROUP_SERVERS)
+            .map(|me| {
+                let addrs = ctrler_addrs.clone();
+                net.add_node(&format!("ctrler-{me}"), addrs[me].ip(), move || {
+                    start_ctrler(me, addrs.clone())
+                })
+            })
+            .collect();
+        let groups = (0..groups)
+            .map(|g| {
+                let gid = FIRST_GID + g as u64;
+                let addrs: Vec<SocketAddr> = (0..GROUP_SERVERS)
+                    .map(|i| server_addr(subnet, g, i))
+                    .collect();
+                let slots: Slots = Arc::new(Mutex::new(vec![None; GROUP_SERVERS]));
+                let nodes = (0..GROUP_SERVERS)
+                    .map(|me| {
+                        let slots = Arc::clone(&slots);
+                        let addrs = addrs.clone();
+                        let ctrler_addrs = ctrler_addrs.clone();
+                        net.add_node(&format!("skv-{gid}-{me}"), addrs[me].ip(), move || {
+                            start_server(
+                                gid,
+                                me,
+                                addrs.clone(),
+                                ctrler_addrs.clone(),
+                                Arc::clone(&slots),
+                                max_raft_state,
+                            )
+                        })
+                    })
+                    .collect();
+                Group {
+                    gid,
+                    nodes,
+                    addrs,
+                    slots,
+                }
+            })
+            .collect();
+        let recorder = Recorder::new();
+        let start = labrpc::clock::now();
+        let next_client = Arc::new(AtomicU64::new(0));
+        let admin = TestClient::new(
+            &net,
+            subnet,
+            &ctrler_addrs,
+            &recorder,
+            start,
+            &next_client,
+            false,
+        );
+        Tester {
+            net,
+            ctrler_nodes,
+            ctrler_addrs,
+            groups,
+            recorder,
+            start,
+            next_client,
+            max_raft_state,
+            subnet,
+            admin,
+        }
+    }
+
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+
+    pub fn gid(&self, group: usize) -> Gid {
+        self.groups[group].gid
+    }
+
+    pub fn group_count(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Every server node of every group, and the controller's.
+    pub fn server_nodes(&self) -> Vec<NodeId> {
+        self.ctrler_nodes
+            .iter()
+            .chain(self.groups.iter().flat_map(|group| group.nodes.iter()))
+            .copied()
+            .collect()
+    }
+
+    pub fn group_nodes(&self, group: usize) -> &[NodeId] {
+        &self.groups[group].nodes
+    }
+
+    /// A new recording client on a node of its own.
+    pub fn make_client(&self) -> TestClient {
+        TestClient::new(
+            &self.net,
+            self.subnet,
+            &self.ctrler_addrs,
+            &self.recorder,
+            self.start,
+            &self.next_client,
+            true,
+        )
+    }
+
+    /// Joins groups (one controller operation).
+    pub async fn join(&self, groups: &[usize]) {
+        let servers: BTreeMap<Gid, Vec<SocketAddr>> = groups
+            .iter()
+            .map(|&g| (self.groups[g].gid, self.groups[g].addrs.clone()))
+            .collect();
+        phase(&format!("join {:?}", servers.keys().collect::<Vec<_>>()));
+        self.admin.ctrler_join(servers).await;
+    }
+
+    /// Removes groups (one controller operation).
+    pub async fn leave(&self, groups: &[usize]) {
+        let gids: Vec<Gid> = groups.iter().map(|&g| self.groups[g].gid).collect();
+        phase(&format!("leave {gids:?}"));
+        self.admin.ctrler_leave(gids).await;
+    }
+
+    /// Moves one shard to `group` (one controller operation).
+    pub async fn move_shard(&self, shard: usize, group: usize) {
+        let gid = self.groups[group].gid;
+        phase(&format!("move shard {shard} to {gid}"));
+        self.admin.ctrler_move(shard, gid).await;
+    }
+
+    /// The controller's latest configuration.
+    pub async fn query(&self) -> Config {
+        self.admin.ctrler_query().await
+    }
+
+    pub fn shutdown_server(&self, group: usize, i: usize) {
+        self.net.kill(self.groups[group].nodes[i]);
+        self.groups[group].slots.lock().expect("slots lock")[i] = None;
+    }
+
+    pub async fn start_server(&self, group: usize, i: usize) {
+        self.net.restart(self.groups[group].nodes[i]).await;
+    }
+
+    pub fn shutdown_group(&self, group: usize) {
+        phase(&format!("shut down group {}", self.groups[group].gid));
+        for i in 0..GROUP_SERVERS {
+            self.shutdown_server(group, i);
+        }
+    }
+
+    pub async fn start_group(&self, group: usize) {
+        phase(&format!("start group {}", self.groups[group].gid));
+        for i in 0..GROUP_SERVERS {
+            self.start_server(group, i).await;
+        }
+    }
+
+    /// The status of every running replica of `group`.
+    pub fn statuses(&self, group: usize) -> Vec<ShardServerStatus> {
+        self.groups[group]
+            .slots
+            .lock()
+            .expect("slots lock")
+            .iter()
+            .flatten()
+            .map(ShardServer::status)
+            .collect()
+    }
+
+    /// Sends a put for `key` straight to `group`'s servers (bypassing the
+    /// clerk's routing) until its leader answers; true if it answered
+    /// `WrongGroup`, false if it applied the put.
+    ///
+    /// # Panics
+    /// If no leader answers within 100 rounds.
+    pub async fn put_directly(&self, group: usize, key: &str, value: &str) -> bool {
+        let request = ShardKvRequest {
+            client_id: madsim::rand::random(),
+            seq: 1,
+            config_num: 0,
+            op: Op::Put {
+                key: key.as_bytes().to_vec(),
+                value: value.as_bytes().to_vec(),
+                ttl_ms: None,
+            },
+        };
+        let addrs = self.groups[group].addrs.clone();
+        let gid = self.groups[group].gid;
+        self.admin
+            .run(move |_| async move {
+                let client = labrpc::Client::default();
+                for _ in 0..100 {
+                    for &addr in &addrs {
+                        match client.call(addr, &request).await {
+                            Ok(Err(ShardKvError::WrongGroup { .. })) => return true,
+                            Ok(Ok(_)) => return false,
+                            _ => {}
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                panic!("no leader of group {gid} answered a direct put")
+            })
+            .await
+    }
+
+    /// Whether every shard is held by exactly one group, the owner in
+    /// `latest`, on every running replica of it, with no migration
+    /// pending, and no other replica holds it. `Err` says what differs.
+    pub fn check_single_owners(&self, latest: &Config) -> Result<(), String> {
+        for group in 0..self.groups.len() {
+            let gid = self.gid(group);
+            for status in self.statuses(group) {
+                if status.config_num != latest.num {
+                    return Err(format!(
+                        "a replica of group {gid} is at configuration {}, not {}",
+                        status.config_num, latest.num
+                    ));
+                }
+                for shard in 0..latest.shard_count() {
+                    let owner = latest.shards[shard];
+                    let held = status.shard_states.get(&shard);
+                    let expected = (owner == gid).then_some(&shardkv::ShardState::Serving);
+                    if held != expected {
+                        return Err(format!(
+                            "a replica of group {gid} holds shard {shard} as {held:?}; its \
+                             owner in configuration {} is {owner}",
+                            latest.num
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// TESTS.md: Raft state at most 8 x max_raft_state on every replica.
+    pub fn check_raft_state_bounded(&self) {
+        let Some(max_raft_state) = self.max_raft_state else {
+            return;
+        };
+        for group in 0..self.groups.len() {
+            for status in self.statuses(group) {
+                let size = status.rsm.raft.raft_state_size_bytes;
+                assert!(
+                    size <= 8 * max_raft_state,
+                    "group {}: Raft state {size} bytes > 8 x max_raft_state ({max_raft_state})",
+                    self.gid(group)
+                );
+            }
+        }
+    }
+
+    /// Persisted bytes over every replica of every group: Raft state plus
+    /// the latest snapshot (the lab's challenge 1 measure).
+    pub fn total_persisted_bytes(&self) -> u64 {
+        (0..self.groups.len())
+            .flat_map(|group| self.statuses(group))
+            .map(|status| status.rsm.raft.raft_state_size_bytes + status.rsm.last_snapshot_bytes)
+            .sum()
+    }
+
+    /// Checks the whole recorded history with the kv model; panics on a
+    /// violation or an unknown verdict.
+    pub fn check_linearizable(&self) {
+        let history = self
+            .recorder
+            .history()
+            .expect("simulated clock never goes backwards");
+        let operations = history.operations().len();
+        let result = check(&KvModel, &history, StepBudget::new(200_000_000));
+        match result.verdict {
+            Verdict::Linearizable => tracing::info!(operations, "history is linearizable"),
+            Verdict::NotLinearizable => panic!(
+                "history of {operations} operations is not linearizable:\n{}",
+                result.explain(&KvModel, &history)
+            ),
+            Verdict::Unknown => panic!(
+                "linearizability of {operations} operations unknown: the checker ran out of \
+                 budget after {} steps (a failure, not a pass)",
+                result.steps_taken
+            ),
+        }
+    }
+}
+
+async fn start_ctrler(me: usize, addrs: Vec<SocketAddr>) {
+    let mut config =
+        shardctrler::CtrlerServerConfig::new(me, addrs, SHARDS, madsim::rand::random());
+    config.max_raft_state = None;
+    config.queries = shardctrler::QueryPath::Log;
+    shardctrler::CtrlerServer::start(config, FileStorage::new("/shardctrler"))
+        .await
+        .unwrap_or_else(|error| panic!("controller {me} failed to start: {error}"));
+}
+
+async fn start_server(
+    gid: Gid,
+    me: usize,
+    addrs: Vec<SocketAddr>,
+    ctrler_addrs: Vec<SocketAddr>,
+    slots: Slots,
+    max_raft_state: Option<u64>,
+) {
+    let mut config = ShardServerConfig::new(gid, me, addrs, SHARDS, madsim::rand::random());
+    config.max_raft_state = max_raft_state;
+    let controller = Controller::new(ctrler_addrs);
+    let server = ShardServer::start(config, controller, FileStorage::new("/shardkv"))
+        .await
+        .unwrap_or_else(|error| panic!("group {gid} server {me} failed to start: {error}"));
+    slots.lock().expect("slots lock")[me] = Some(server);
+}
+
+/// `count` distinct keys, key `i` in shard `i % SHARDS` (so ten keys hit
+/// ten shards, as the lab's keys "0".."9" do with its hash).
+pub fn keys(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|index| {
+            let shard = index % SHARDS;
+            (0..10_000)
+                .map(|suffix| format!("{index}-{suffix}"))
+                .find(|key| key_to_shard(key.as_bytes(), SHARDS) == shard)
+                .expect("a key for every shard among 10000 suffixes")
+        })
+        .collect()
+}
+
+/// A random printable string of `length` bytes.
+pub fn random_string(length: usize) -> String {
+    (0..length)
+        .map(|_| char::from(b'a' + (madsim::rand::random::<u8>() % 26)))
+        .collect()
+}
+
+/// A random duration below `max_ms`.
+pub fn random_ms(max_ms: u64) -> Duration {
+    Duration::from_millis(madsim::rand::random::<u64>() % max_ms.max(1))
+}
