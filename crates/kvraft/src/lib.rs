@@ -46,7 +46,23 @@
 //!
 //! - **Linearizable**: every write is a log entry; a handler answers only
 //!   with the output of its own entry (proposals carry a unique id).
-//!   Reads go through the log by default ([`ReadPath::Log`]).
+//! - **Reads by ReadIndex** (the default, [`ReadPath::ReadIndex`]; the
+//!   6.5840 way, every Get a log entry, is [`ReadPath::Log`]): the leader
+//!   asks Raft for a read index (the commit index, once a heartbeat round
+//!   confirmed the lead; a new leader first commits an entry of its term),
+//!   waits until it has applied that far, and answers from its machine
+//!   with `Store::peek`. No entry, no fsync. Trade-offs:
+//!   - such a Get is not an access for the eviction policy (LRU/LFU see
+//!     only writes and log reads): it runs on the leader alone, and
+//!     replicas must stay identical;
+//!   - its TTL check uses the leader's current stamp (what a write proposed
+//!     now would carry), so an idle group still expires keys. Stamps come
+//!     from each leader's local clock since its last apply; a new leader's
+//!     first stamps could lag a deposed leader's last read by the commit
+//!     propagation delay minus the election timeout. We assume clocks
+//!     whose rates agree well enough that the election timeout (at least
+//!     150 ms) covers that, so a key one read saw expired is not seen
+//!     alive by a later read. Writes are unaffected (log time is a max).
 //! - **Exactly once**: a clerk is one session `(client_id, seq)`, one
 //!   operation at a time; a write's answer is recorded per client; a retry
 //!   gets the recorded answer. The table is in the snapshot. It is bounded
@@ -97,9 +113,10 @@
 //! - Measured (simulated time): `speed_4a` 24 ms per append (limit 33);
 //!   `snapshot_size_4b` largest snapshot 145 bytes (limit 500);
 //!   `one_partition_4a` minority calls finish about 0.5 s after healing.
-//! - In progress: ReadIndex reads ([`rsm::Rsm::read`], `Store::peek`,
-//!   [`ReadPath::ReadIndex`]) are written but off by default until the
-//!   simulated suite has run with them. Not yet: deterministic eviction tests with a capacity, the
+//! - ReadIndex reads ([`rsm::Rsm::read`], `Store::peek`) are the default;
+//!   `tests/rsm.rs` runs the rsm in production mode (proposals, reads on
+//!   leader and followers, a leader without a majority serves no read,
+//!   restart from snapshot and log). Not yet: deterministic eviction tests with a capacity, the
 //!   corrupt-replica test, the swarm scenario, the production benchmark.
 //! - Open question: under random partitions on an unreliable network a
 //!   3 s round sometimes completes no append at all (seeds

@@ -59,6 +59,11 @@
 //!   far, identical on every replica at every index and carried in the
 //!   snapshot. A leader's stamps advance from its last apply at its local
 //!   clock's rate.
+//! - `read` waits until the replica has applied through the read index.
+//!   Raft hands the service only command entries, and a read index is
+//!   often a new leader's no-op; so "applied through" is what Raft reports
+//!   handed over once the apply channel is empty (Raft reports after
+//!   sending), not the last command's index.
 //! - A committed entry or a snapshot that does not decode stops the
 //!   replica (a panic naming replica and index), rather than serve other
 //!   state.
@@ -76,11 +81,15 @@ use std::time::Duration;
 use raft::node::{ApplyMsg, NodeConfig, NodeStatus, Observer, RaftNode};
 use raft::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 use clock::LeaderClock;
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
 use waiters::Waiters;
+
+/// Pause before asking again for a read index a leader could not give yet
+/// (one Raft tick).
+const READ_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 /// Settings of one replica of a replicated state machine.
 #[derive(Clone, Debug)]
@@ -185,8 +194,12 @@ struct Shared<M: ReplicatedMachine> {
     /// are still in the log are never mistaken for this run's.
     incarnation: u64,
     inner: Mutex<Inner<M>>,
-    /// The last applied index, for reads waiting to catch up.
+    /// The index this replica has applied through, entries without a
+    /// command (a new leader's no-op) included: what a read waits on.
     applied: watch::Sender<u64>,
+    /// A read asks the apply task to publish `applied` (see
+    /// `run_apply_loop`).
+    nudge: Notify,
 }
 
 /// One running replica of a replicated state machine. Cheap to clone.
@@ -264,6 +277,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 next_proposal: 0,
             }),
             applied,
+            nudge: Notify::new(),
             config,
         });
         let rsm = Rsm { raft, shared };
@@ -370,22 +384,40 @@ impl<M: ReplicatedMachine> Rsm<M> {
         &self,
         look: impl FnOnce(&M, &ApplyContext) -> R,
     ) -> Result<R, SubmitError> {
-        if !self.raft.state().1 {
-            return Err(self.wrong_leader());
-        }
         let deadline = labrpc::clock::now() + self.shared.config.apply_wait;
         let remaining = || deadline.saturating_duration_since(labrpc::clock::now());
-        let read_index = match tokio::time::timeout(remaining(), self.raft.read_index()).await {
-            Ok(Some(index)) => index,
-            Ok(None) => return Err(self.wrong_leader()),
-            Err(_) => return Err(SubmitError::Timeout),
+        let read_index = loop {
+            if !self.raft.state().1 {
+                return Err(self.wrong_leader());
+            }
+            match tokio::time::timeout(remaining(), self.raft.read_index()).await {
+                Ok(Some(index)) => break index,
+                // Still the leader but not ready (a new leader whose first
+                // entry is not committed yet): try again shortly, here.
+                Ok(None) if self.raft.state().1 => {
+                    tokio::time::sleep(READ_RETRY_PAUSE.min(remaining())).await;
+                    if remaining().is_zero() {
+                        return Err(SubmitError::Timeout);
+                    }
+                }
+                Ok(None) => return Err(self.wrong_leader()),
+                Err(_) => return Err(SubmitError::Timeout),
+            }
         };
+        // Wait until applied through the read index. Raft does not hand
+        // over entries without a command (a new leader's no-op), so the
+        // apply task learns how far it is from Raft when nudged.
         let mut applied = self.shared.applied.subscribe();
-        match tokio::time::timeout(remaining(), applied.wait_for(|&a| a >= read_index)).await {
-            Ok(Ok(_)) => {}
-            // The apply task ended: the replica was killed.
-            Ok(Err(_)) => return Err(self.wrong_leader()),
-            Err(_) => return Err(SubmitError::Timeout),
+        while *applied.borrow_and_update() < read_index {
+            self.shared.nudge.notify_one();
+            let wait = READ_RETRY_PAUSE.min(remaining());
+            if let Ok(Err(_)) = tokio::time::timeout(wait, applied.changed()).await {
+                // The apply task ended: the replica was killed.
+                return Err(self.wrong_leader());
+            }
+            if remaining().is_zero() && *applied.borrow() < read_index {
+                return Err(SubmitError::Timeout);
+            }
         }
         let mut inner = self.shared.lock();
         let stamp_ms = inner.clock.stamp(labrpc::clock::now());
@@ -397,12 +429,41 @@ impl<M: ReplicatedMachine> Rsm<M> {
     }
 
     async fn run_apply_loop(self, mut apply: mpsc::Receiver<ApplyMsg>) {
-        while let Some(message) = apply.recv().await {
-            match message {
-                ApplyMsg::Command { index, command, .. } => self.apply_entry(index, &command),
-                ApplyMsg::Snapshot { index, data, .. } => self.install_snapshot(index, &data),
+        loop {
+            tokio::select! {
+                biased;
+                message = apply.recv() => match message {
+                    Some(ApplyMsg::Command { index, command, .. }) => {
+                        self.apply_entry(index, &command);
+                    }
+                    Some(ApplyMsg::Snapshot { index, data, .. }) => {
+                        self.install_snapshot(index, &data);
+                    }
+                    None => return,
+                },
+                () = self.shared.nudge.notified() => {}
+            }
+            // Raft publishes how far it handed entries over after sending
+            // them; so once the channel is empty, everything up to what it
+            // published before is applied, no-ops included. The exception
+            // is a restart, where the status names the stored snapshot
+            // before handing it over: wait until it is installed.
+            let raft = self.raft.status();
+            if apply.is_empty() && self.shared.lock().last_applied >= raft.snapshot_index {
+                self.publish_applied(raft.applied_index);
             }
         }
+    }
+
+    /// Raises the applied-through index (never lowers it).
+    fn publish_applied(&self, index: u64) {
+        self.shared.applied.send_if_modified(|through| {
+            let raised = index > *through;
+            if raised {
+                *through = index;
+            }
+            raised
+        });
     }
 
     fn apply_entry(&self, index: u64, bytes: &[u8]) {
@@ -429,7 +490,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         inner.waiters.applied(index, own, output);
         self.maybe_snapshot(&mut inner, index);
         drop(inner);
-        shared.applied.send_replace(index);
+        self.publish_applied(index);
     }
 
     fn maybe_snapshot(&self, inner: &mut Inner<M>, index: u64) {
@@ -477,6 +538,6 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // dropped, their callers retry.
         inner.waiters.drop_through(index);
         drop(inner);
-        shared.applied.send_replace(index);
+        self.publish_applied(index);
     }
 }

@@ -28,7 +28,6 @@ pub use state_machine::{Command, MachineConfig, Reply, StateMachine, check_sizes
 /// How a replica serves Get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ReadPath {
-    #[default]
     /// Every Get is a log entry (6.5840's way): a round of replication and
     /// an fsync per batch, and the Get counts as an access for the
     /// eviction policy on every replica.
@@ -37,6 +36,7 @@ pub enum ReadPath {
     /// waits until it has applied that far, and reads without an entry.
     /// Such a Get does not count as an access for the eviction policy
     /// (replicas must stay identical, and only the leader sees it).
+    #[default]
     ReadIndex,
 }
 
