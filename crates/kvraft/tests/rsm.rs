@@ -125,6 +125,10 @@ async fn proposals_apply_everywhere_and_reads_see_them_on_the_leader_only() {
     let leader = wait_leader(&replicas).await;
     let follower = (leader + 1) % 3;
 
+    // Phase 0: a read before any command: its read index is the new
+    // leader's no-op, which Raft never hands to the machine.
+    assert_eq!(replicas[leader].read(|adder, _| adder.total).await, Ok(0));
+
     // Phase 1: proposals on the leader answer with their own output.
     assert_eq!(replicas[leader].submit(5).await, Ok(5));
     assert_eq!(replicas[leader].submit(7).await, Ok(12));
