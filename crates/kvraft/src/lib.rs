@@ -99,6 +99,38 @@
 //! Every simulated test records its full client history and checks it with
 //! the `linearizability` crate (an "unknown" verdict fails).
 //!
+//! ## Performance
+//!
+//! `benches/kv_throughput.rs`, production mode: a 3-replica group in one
+//! process on real tokio (multi-thread), gRPC on loopback, `FileStorage`
+//! on ext4 (one fsync per Raft `Ready`: group commit), snapshots at 8 MiB;
+//! each client one clerk, one operation at a time; 1000 keys, 100-byte
+//! values; 3 s per cell after 0.5 s warm-up. Measured 2026-11-22 01:35 UTC
+//! on this 2-core machine shared with other agents (load average 6.4
+//! before, 7.7 after; run under `nice`), so absolute numbers are low and
+//! noisy:
+//!
+//! | operation | clients | ops/s | p50 ms | p99 ms |
+//! |---|---|---|---|---|
+//! | Put | 1 | 273 | 1.73 | 12.09 |
+//! | Put | 16 | 1,795 | 6.68 | 27.23 |
+//! | Put | 64 | 4,774 | 11.71 | 36.04 |
+//! | Get (log) | 1 | 307 | 1.61 | 14.90 |
+//! | Get (log) | 16 | 2,129 | 7.37 | 20.25 |
+//! | Get (log) | 64 | 5,399 | 9.76 | 32.65 |
+//! | Get (ReadIndex) | 1 | 3,131 | 0.15 | 5.54 |
+//! | Get (ReadIndex) | 16 | 4,482 | 2.37 | 11.09 |
+//! | Get (ReadIndex) | 64 | 4,998 | 12.43 | 26.26 |
+//!
+//! No operation failed. ReadIndex removes the log entry and its fsync: 10x
+//! the throughput of log reads with one client, 2.1x with 16; at 64 clients
+//! every read costs its own heartbeat round to both followers, and log
+//! reads, which share one AppendEntries and one fsync per batch, catch up.
+//! For scale (figures from the issue, not measured here): etcd does about
+//! 44k writes/s on three 8-core machines with 1000 clients; redis-server
+//! (one replica, no consensus) about 85k SET/s on this machine with 50
+//! clients.
+//!
 //! ## Status
 //!
 //! - Built: server, state machine, clerk, snapshots and restore, ReadIndex
@@ -119,7 +151,8 @@
 //!   the one ReadIndex bug found so far: a read index at a new leader's
 //!   no-op, which Raft never hands to the service, waited forever.
 //! - Not yet: deterministic eviction tests with a capacity, the
-//!   corrupt-replica test, the swarm scenario (kvtest's area).
+//!   corrupt-replica test, the swarm scenario (kvtest's area); batching
+//!   concurrent ReadIndex reads into one heartbeat round.
 //! - Open question (from the first suite): under random partitions on an
 //!   unreliable network a 3 s round sometimes completes no append at all;
 //!   the tests then only require progress over all rounds.
