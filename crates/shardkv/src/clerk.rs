@@ -16,7 +16,6 @@
 //! the old owner is answered from its record by the new one.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -253,19 +252,5 @@ fn classify(reply: Result<Outcome, ShardKvError>) -> Verdict<Outcome, Option<Cle
         Err(ShardKvError::Stale { seq, latest }) => {
             panic!("server saw seq {latest} after this clerk's {seq}: two clerks share a client id")
         }
-    }
-}
-
-/// A [`ConfigSource`] that is a future-returning closure (tests, adapters).
-#[derive(Clone)]
-pub struct FnConfigSource<F>(pub F);
-
-impl<F, Fut> ConfigSource for FnConfigSource<F>
-where
-    F: Fn(Option<u64>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: Future<Output = Option<Config>> + Send,
-{
-    fn query(&self, num: Option<u64>) -> impl Future<Output = Option<Config>> + Send {
-        (self.0)(num)
     }
 }

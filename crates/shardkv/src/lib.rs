@@ -97,6 +97,7 @@
 //!
 //! ```text
 //! cargo test -p shardkv        # the state machine driven by hand (tests/machine.rs)
+//!                              # and a property test (tests/machine_properties.rs)
 //! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test shardkv \
 //!     --target-dir target/sim                          # the 6.5840 Lab 5 suite
 //! MADSIM_TEST_NUM=20 ...; MADSIM_TEST_CHECK_DETERMINISM=1 ...
@@ -110,7 +111,9 @@
 //!   (`tests/machine.rs`): migration round trip, exactly-once across a
 //!   move, duplicate/stale transfers, deletion and stored bytes over
 //!   repeated moves, partial serving while a donor is silent, TTLs across
-//!   time bases, bad input, snapshots.
+//!   time bases, bad input, snapshots. Property test: random
+//!   configuration sequences over three groups keep one owner per shard,
+//!   exactly one stored copy, every write, and exactly-once retries.
 //! - Simulation suite (`sim-tests/tests/shardkv.rs`): every TESTS.md name
 //!   (`static_shards_5a` ... `challenge2_partial`), 3 groups x 3 servers
 //!   and a 3-replica controller, each history checked for
@@ -143,7 +146,7 @@ pub mod rpc;
 pub mod server;
 pub mod shard_key;
 
-pub use clerk::{Clerk, ClerkConfig, FnConfigSource};
+pub use clerk::{Clerk, ClerkConfig};
 pub use controller::Controller;
 pub use server::{ConfigSource, ShardServer, ShardServerConfig, ShardServerStatus, StartError};
 
