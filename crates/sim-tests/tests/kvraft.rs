@@ -7,8 +7,11 @@
 
 use std::time::Duration;
 
+use kvraft::MachineConfig;
 use sim_tests::harness::{elapsed_ms, phase, within};
-use sim_tests::kvraft::{ELECTION_TIMEOUT, GenericTest, Tester, generic_test};
+use sim_tests::kvraft::{
+    ELECTION_TIMEOUT, EvictingKvModel, GenericTest, Tester, TesterConfig, generic_test,
+};
 
 const TEST_LIMIT: Duration = Duration::from_secs(120);
 
@@ -34,6 +37,71 @@ async fn unreliable_4a() {
     .await;
 }
 
+/// Five clients append ten values each to one key on an unreliable network
+/// (three servers): the final value holds every client's appends exactly
+/// once and in its order, and the history (one key, many long-overlapping
+/// appends: the checker's hardest shape) is linearizable.
+#[madsim::test]
+async fn unreliable_one_key_4a() {
+    within("unreliable_one_key_4a", TEST_LIMIT, async {
+        let tester = Tester::new(3, false, None);
+        let first = tester.make_client();
+        first.put("k", "").await.expect("first put succeeds");
+        phase("5 clients x 10 appends to one key");
+        let (clients, appends) = (5u64, 10u64);
+        let workers: Vec<_> = (0..clients)
+            .map(|client| {
+                tester.make_client().spawn(move |clerk| async move {
+                    for index in 0..appends {
+                        let value = format!("x {client} {index} y");
+                        assert!(
+                            clerk.append("k", &value).await.is_some(),
+                            "client {client}: append {index} gave up"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("client task");
+        }
+        let value = first
+            .get("k")
+            .await
+            .expect("final get succeeds")
+            .expect("k is present");
+        check_concurrent_appends(&value, clients, appends);
+        tester.check_linearizable();
+    })
+    .await;
+}
+
+/// The lab's `checkConcurrentAppends`: each client's appends `x C I y`
+/// appear exactly once, in increasing `I`.
+fn check_concurrent_appends(value: &str, clients: u64, appends: u64) {
+    for client in 0..clients {
+        let mut last_position = None;
+        for index in 0..appends {
+            let wanted = format!("x {client} {index} y");
+            let position = value
+                .find(&wanted)
+                .unwrap_or_else(|| panic!("{wanted:?} missing from the final value {value:?}"));
+            assert_eq!(
+                value.rfind(&wanted),
+                Some(position),
+                "{wanted:?} appears twice in {value:?}"
+            );
+            if let Some(last) = last_position {
+                assert!(
+                    position > last,
+                    "{wanted:?} is before client {client}'s earlier append in {value:?}"
+                );
+            }
+            last_position = Some(position);
+        }
+    }
+}
+
 /// One client; all servers crash and restart after every round.
 #[madsim::test]
 async fn persist_one_client_4a() {
@@ -48,8 +116,20 @@ async fn persist_one_client_4a() {
 /// average (simulated time). The measured figure is printed.
 #[madsim::test]
 async fn speed_4a() {
-    within("speed_4a", TEST_LIMIT, async {
-        let tester = Tester::new(3, true, None);
+    speed_test("speed_4a", None).await;
+}
+
+/// `speed_4a` with snapshots (max_raft_state 1000): at most 33 ms per
+/// append on average (simulated time), Raft state within 8 x 1000 bytes.
+#[madsim::test]
+async fn speed_4b() {
+    speed_test("speed_4b", Some(1000)).await;
+}
+
+/// The lab's `GenericTestSpeed`: three servers, one client, 1000 appends.
+async fn speed_test(name: &'static str, max_raft_state: Option<u64>) {
+    within(name, TEST_LIMIT, async {
+        let tester = Tester::new(3, true, max_raft_state);
         let client = tester.make_client();
         phase("first put (elects a leader)");
         client.put("x", "").await.expect("first put succeeds");
@@ -68,11 +148,18 @@ async fn speed_4a() {
             .await;
         assert!(all_done, "an append gave up");
         let per_op_ms = elapsed_ms(start) as f64 / appends as f64;
-        println!("speed_4a: {per_op_ms:.2} ms per append (simulated)");
+        println!("{name}: {per_op_ms:.2} ms per append (simulated)");
         assert!(
             per_op_ms <= 33.0,
             "{per_op_ms:.2} ms per append, expected at most 33"
         );
+        tester.check_raft_state_bounded();
+        if max_raft_state.is_some() {
+            assert!(
+                tester.max_snapshot_bytes() > 0,
+                "no replica took a snapshot"
+            );
+        }
         tester.check_linearizable();
     })
     .await;
@@ -146,6 +233,91 @@ async fn snapshot_recover_4b() {
         crash: true,
         max_raft_state: Some(1000),
         ..GenericTest::new(1, 5)
+    })
+    .await;
+}
+
+/// InstallSnapshot: server 2 is cut off while the majority {0, 1} takes 50
+/// puts and snapshots its log away; then {0, 2} must serve, which needs
+/// server 2 caught up by a snapshot (the leader no longer has the entries it
+/// lacks). Raft state stays within 8 x max_raft_state throughout.
+#[madsim::test]
+async fn snapshot_rpc_4b() {
+    within("snapshot_rpc_4b", TEST_LIMIT, async {
+        let max_raft_state = 1000;
+        let tester = Tester::new(3, false, Some(max_raft_state));
+        let client = tester.make_client();
+        client.put("a", "A").await.expect("put succeeds");
+        client.check_get("a", "A").await;
+
+        phase("50 puts in the majority {0, 1}; server 2 cut off");
+        let majority_client = tester.make_client();
+        let lagging_client = tester.make_client();
+        tester.partition(&[
+            ([0, 1].as_slice(), [&majority_client].as_slice()),
+            ([2].as_slice(), [&lagging_client, &client].as_slice()),
+        ]);
+        majority_client
+            .run(|clerk| async move {
+                for i in 0..50 {
+                    let key = i.to_string();
+                    clerk.put(&key, &key).await.expect("majority put succeeds");
+                }
+            })
+            .await;
+        tokio::time::sleep(ELECTION_TIMEOUT).await;
+        majority_client
+            .put("b", "B")
+            .await
+            .expect("majority put succeeds");
+        tester.check_raft_state_bounded();
+        let lagging_last = tester.raft_status(2).expect("server 2 runs").last_log_index;
+        let snapshot_index = (0..2)
+            .filter_map(|id| tester.raft_status(id))
+            .map(|status| status.snapshot_index)
+            .min()
+            .unwrap_or(0);
+        assert!(
+            snapshot_index > lagging_last,
+            "the majority kept its log from index {snapshot_index}, server 2 ends at \
+             {lagging_last}: no InstallSnapshot would be needed"
+        );
+
+        phase("{0, 2} must serve: server 2 catches up by InstallSnapshot");
+        let second_client = tester.make_client();
+        tester.partition(&[
+            ([0, 2].as_slice(), [&second_client].as_slice()),
+            (
+                [1].as_slice(),
+                [&majority_client, &lagging_client, &client].as_slice(),
+            ),
+        ]);
+        second_client
+            .put("c", "C")
+            .await
+            .expect("put with server 2 succeeds");
+        second_client
+            .put("d", "D")
+            .await
+            .expect("put with server 2 succeeds");
+        for (key, value) in [("a", "A"), ("b", "B"), ("1", "1"), ("49", "49")] {
+            second_client.check_get(key, value).await;
+        }
+        let caught_up = tester.raft_status(2).expect("server 2 runs");
+        assert!(
+            caught_up.snapshot_index >= snapshot_index,
+            "server 2's snapshot is at {}, the majority's was at {snapshot_index}",
+            caught_up.snapshot_index
+        );
+
+        phase("everyone together");
+        tester.connect_all();
+        client.put("e", "E").await.expect("put succeeds");
+        for (key, value) in [("c", "C"), ("e", "E"), ("1", "1")] {
+            client.check_get(key, value).await;
+        }
+        tester.check_raft_state_bounded();
+        tester.check_linearizable();
     })
     .await;
 }
@@ -611,4 +783,135 @@ mod corrupt_replica {
         )
         .await;
     }
+}
+
+/// Deterministic eviction: a group whose store holds at most 16 keys takes
+/// puts to 48 keys from three clients; one replica is down for a while and
+/// comes back through InstallSnapshot (max_raft_state 2000), and the load
+/// goes on after it. Once every replica has applied the same log, all hold
+/// exactly the same keys and values (eviction ran identically in every
+/// replica's state machine, the restored one included), within the bound.
+///
+/// Linearizability with eviction: an evicted key reads as absent, which the
+/// plain kv model rejects. The history is checked with
+/// [`EvictingKvModel`]: a get may always see a key absent (and it then stays
+/// absent until the next put), but a value it sees must be the latest put's.
+#[madsim::test]
+async fn capacity_eviction_is_deterministic() {
+    within("capacity_eviction_is_deterministic", TEST_LIMIT, async {
+        let capacity_keys = 16;
+        let key_count = 48;
+        let mut machine = MachineConfig::default();
+        machine.store.capacity_entries = Some(capacity_keys);
+        let tester = Tester::with_config(TesterConfig {
+            max_raft_state: Some(2000),
+            machine,
+            ..TesterConfig::new(3)
+        });
+        let keys: Vec<String> = (0..key_count).map(|key| format!("k{key}")).collect();
+        let clients: Vec<_> = (0..3).map(|_| tester.make_client()).collect();
+        let load = |round: u64| {
+            let workers: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(client, test_client)| {
+                    test_client.spawn(move |clerk| async move {
+                        for op in 0..40u64 {
+                            let key = format!("k{}", madsim::rand::random::<u64>() % key_count);
+                            if madsim::rand::random::<bool>() {
+                                let value = format!("{client}.{round}.{op}");
+                                clerk.put(&key, &value).await.expect("put succeeds");
+                            } else {
+                                clerk.get(&key).await.expect("get succeeds");
+                            }
+                        }
+                    })
+                })
+                .collect();
+            async move {
+                for worker in workers {
+                    worker.await.expect("client task");
+                }
+            }
+        };
+        phase("load with every replica up");
+        load(0).await;
+        phase("replica 2 down; more load (the others evict and snapshot)");
+        tester.kill_server(2);
+        load(1).await;
+        load(2).await;
+        let leader_snapshot = (0..2)
+            .filter_map(|id| tester.raft_status(id))
+            .map(|status| status.snapshot_index)
+            .min()
+            .unwrap_or(0);
+        phase("replica 2 back (catches up by InstallSnapshot); load goes on");
+        tester.restart_server(2).await;
+        load(3).await;
+
+        phase("every replica applies the same log");
+        let mut views = Vec::new();
+        for _ in 0..200 {
+            views = (0..3)
+                .map(|id| tester.local_values(id, &keys))
+                .collect::<Vec<_>>();
+            let applied: Vec<_> = views
+                .iter()
+                .map(|view| view.as_ref().map(|v| v.0))
+                .collect();
+            if applied
+                .iter()
+                .all(|index| index.is_some() && *index == applied[0])
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let views: Vec<(u64, Vec<Option<String>>)> = views
+            .into_iter()
+            .map(|view| view.expect("every replica runs"))
+            .collect();
+        assert!(
+            views.iter().all(|view| view.0 == views[0].0),
+            "replicas did not converge to one applied index: {:?}",
+            views.iter().map(|view| view.0).collect::<Vec<_>>()
+        );
+        let restored = tester.raft_status(2).expect("replica 2 runs");
+        assert!(
+            restored.snapshot_index >= leader_snapshot && leader_snapshot > 0,
+            "replica 2 should hold a snapshot at least as new as the others' while it was \
+             down ({leader_snapshot}); it has {}",
+            restored.snapshot_index
+        );
+        for (id, view) in views.iter().enumerate().skip(1) {
+            for (index, key) in keys.iter().enumerate() {
+                assert_eq!(
+                    view.1[index], views[0].1[index],
+                    "replica {id} and replica 0 differ on {key} at applied index {}",
+                    views[0].0
+                );
+            }
+        }
+        let present = views[0].1.iter().filter(|value| value.is_some()).count() as u64;
+        println!(
+            "capacity_eviction_is_deterministic: {present} of {key_count} keys present \
+             (capacity {capacity_keys}) on every replica at index {}",
+            views[0].0
+        );
+        assert!(
+            present <= capacity_keys && present > 0,
+            "{present} keys present, capacity {capacity_keys}"
+        );
+        for id in 0..3 {
+            tester
+                .machine_invariants(id)
+                .expect("replica runs")
+                .unwrap_or_else(|problem| panic!("replica {id}: {problem}"));
+        }
+        tester.check_raft_state_bounded();
+        if let Err(problem) = tester.linearizability_with(&EvictingKvModel) {
+            panic!("{problem}");
+        }
+    })
+    .await;
 }

@@ -2,59 +2,137 @@
 //! client nodes whose every call is recorded, and the checks of 6.5840's
 //! Lab 4 (linearizability of the whole history, Raft state bounds).
 
+mod evicting_model;
 mod workload;
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kvraft::{Clerk, ClerkConfig, ClerkError, KvServer, ServerConfig, ServerStatus};
+use kvraft::{
+    Clerk, ClerkConfig, ClerkError, KvServer, MachineConfig, Op, Outcome, ServerConfig,
+    ServerStatus,
+};
 use labrpc::sim::{Network, NodeId};
-use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+use linearizability::{
+    KvInput, KvModel, KvOutput, MemoryBudget, Recorder, StepBudget, Verdict, check,
+};
 use raft::storage::FileStorage;
 
-use crate::harness::{client_ip, node_addr, node_ip, phase};
+use crate::harness::{SERVICE_PORT, client_ip, node_addr, phase};
 
+pub use evicting_model::EvictingKvModel;
 pub use workload::{GenericTest, generic_test};
+
+/// The linearizability checker's budget per history: beyond it the verdict
+/// is "unknown", which fails the test (rather than the machine running out
+/// of memory).
+pub const CHECK_STEPS_MAX: u64 = 200_000_000;
+pub const CHECK_MEMO_BYTES_MAX: u64 = 1 << 30;
 
 /// The election timeout the lab waits after healing (ours is shorter).
 pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 
 type Slots = Arc<Mutex<Vec<Option<KvServer>>>>;
 
+/// The shape of a kvraft group under test.
+#[derive(Clone, Copy, Debug)]
+pub struct TesterConfig {
+    pub servers: usize,
+    pub reliable: bool,
+    pub max_raft_state: Option<u64>,
+    /// The replicas' state machine limits (store capacity, sessions).
+    pub machine: MachineConfig,
+    /// How long a clerk tries one operation before giving up (the call's
+    /// outcome is then unknown).
+    pub operation_deadline: Duration,
+    /// `None`: the harness's addresses (servers 10.0.x.y, clients
+    /// 10.1.x.y). `Some(s)`: servers 10.s.0.x, clients 10.s.1.x, to share a
+    /// simulation with other layers (the swarm).
+    pub subnet: Option<u8>,
+}
+
+impl TesterConfig {
+    pub fn new(servers: usize) -> TesterConfig {
+        TesterConfig {
+            servers,
+            reliable: true,
+            max_raft_state: None,
+            machine: MachineConfig::default(),
+            operation_deadline: Duration::from_secs(60),
+            subnet: None,
+        }
+    }
+
+    fn server_addr(&self, id: usize) -> SocketAddr {
+        match self.subnet {
+            None => node_addr(id),
+            Some(subnet) => SocketAddr::new(subnet_ip(subnet, 0, id), SERVICE_PORT),
+        }
+    }
+
+    fn client_ip(&self, index: usize) -> IpAddr {
+        match self.subnet {
+            None => client_ip(index),
+            Some(subnet) => subnet_ip(subnet, 1, index),
+        }
+    }
+}
+
+/// 10.`subnet`.`block`.`index + 1` (at most 254 hosts per block).
+fn subnet_ip(subnet: u8, block: u8, index: usize) -> IpAddr {
+    let host = u8::try_from(index + 1)
+        .ok()
+        .filter(|&host| host < 255)
+        .expect("at most 254 nodes per block");
+    IpAddr::V4(Ipv4Addr::new(10, subnet, block, host))
+}
+
 /// One kvraft group and its clients.
 pub struct Tester {
     net: Network,
+    config: TesterConfig,
     server_nodes: Vec<NodeId>,
     slots: Slots,
     recorder: Recorder<KvInput, KvOutput>,
     start: tokio::time::Instant,
     next_client: AtomicU64,
-    max_raft_state: Option<u64>,
 }
 
 impl Tester {
-    /// Starts `servers` replicas (reliable network) with file storage.
+    /// Starts `servers` replicas with file storage.
     pub fn new(servers: usize, reliable: bool, max_raft_state: Option<u64>) -> Tester {
+        Tester::with_config(TesterConfig {
+            reliable,
+            max_raft_state,
+            ..TesterConfig::new(servers)
+        })
+    }
+
+    /// Starts the group `config` describes, on a new simulated network.
+    pub fn with_config(config: TesterConfig) -> Tester {
         let net = Network::new();
-        net.set_reliable(reliable);
-        let slots: Slots = Arc::new(Mutex::new(vec![None; servers]));
-        let server_nodes = (0..servers)
+        net.set_reliable(config.reliable);
+        let slots: Slots = Arc::new(Mutex::new(vec![None; config.servers]));
+        let server_nodes = (0..config.servers)
             .map(|id| {
                 let slots = Arc::clone(&slots);
-                net.add_node(&format!("kv-{id}"), node_ip(id), move || {
-                    start_server(id, servers, Arc::clone(&slots), max_raft_state)
-                })
+                net.add_node(
+                    &format!("kv-{id}"),
+                    config.server_addr(id).ip(),
+                    move || start_server(id, config, Arc::clone(&slots)),
+                )
             })
             .collect();
         Tester {
             net,
+            config,
             server_nodes,
             slots,
             recorder: Recorder::new(),
             start: labrpc::clock::now(),
             next_client: AtomicU64::new(0),
-            max_raft_state,
         }
     }
 
@@ -73,13 +151,16 @@ impl Tester {
     /// A new client on a node of its own, connected to everything.
     pub fn make_client(&self) -> TestClient {
         let index = self.next_client.fetch_add(1, Ordering::Relaxed);
-        let node = self
-            .net
-            .add_client_node(&format!("kv-client-{index}"), client_ip(index as usize));
-        let servers = (0..self.servers()).map(node_addr).collect();
+        let node = self.net.add_client_node(
+            &format!("kv-client-{index}"),
+            self.config.client_ip(index as usize),
+        );
+        let servers = (0..self.servers())
+            .map(|id| self.config.server_addr(id))
+            .collect();
         let config = ClerkConfig {
             rpc_timeout: Duration::from_millis(500),
-            operation_deadline: Duration::from_secs(60),
+            operation_deadline: self.config.operation_deadline,
             ..ClerkConfig::default()
         };
         TestClient {
@@ -123,6 +204,13 @@ impl Tester {
             .map(KvServer::status)
     }
 
+    /// The Raft status of replica `id`'s latest incarnation.
+    pub fn raft_status(&self, id: usize) -> Option<raft::node::NodeStatus> {
+        self.slots.lock().expect("slots lock")[id]
+            .as_ref()
+            .map(|server| server.raft().status())
+    }
+
     /// The replica that believes it leads, if exactly one does.
     pub fn leader(&self) -> Option<usize> {
         let slots = self.slots.lock().expect("slots lock");
@@ -151,6 +239,79 @@ impl Tester {
         }
     }
 
+    /// Kills one replica (its files stay).
+    pub fn kill_server(&self, id: usize) {
+        self.slots.lock().expect("slots lock")[id] = None;
+        self.net.kill(self.server_nodes[id]);
+    }
+
+    /// What replica `id`'s state machine holds for each of `keys` (absent:
+    /// `None`), read locally without a log entry, and its applied index.
+    pub fn local_values(&self, id: usize, keys: &[String]) -> Option<(u64, Vec<Option<String>>)> {
+        let slots = self.slots.lock().expect("slots lock");
+        let server = slots[id].as_ref()?;
+        let status = server.status();
+        let values = server.rsm().with_machine(|machine| {
+            keys.iter()
+                .map(|key| {
+                    let op = Op::Get {
+                        key: key.as_bytes().to_vec(),
+                    };
+                    match machine.read(&op, status.logical_now_ms) {
+                        Ok(Outcome::Value(value)) => value.map(|bytes| {
+                            String::from_utf8(bytes).expect("tests store UTF-8 values")
+                        }),
+                        other => panic!("a local read of {key} answered {other:?}"),
+                    }
+                })
+                .collect()
+        });
+        Some((status.last_applied, values))
+    }
+
+    /// The store's own invariants on replica `id` (capacity bounds
+    /// included).
+    pub fn machine_invariants(&self, id: usize) -> Option<Result<(), String>> {
+        let slots = self.slots.lock().expect("slots lock");
+        let server = slots[id].as_ref()?;
+        Some(
+            server
+                .rsm()
+                .with_machine(|machine| machine.check_invariants()),
+        )
+    }
+
+    /// The recorded history checked with another model (for example
+    /// [`EvictingKvModel`]); the summary, or what went wrong.
+    pub fn linearizability_with<M>(&self, model: &M) -> Result<String, String>
+    where
+        M: linearizability::Model<Input = KvInput, Output = KvOutput>,
+    {
+        let history = self
+            .recorder
+            .history()
+            .expect("simulated clock never goes backwards");
+        let operations = history.operations().len();
+        let budget = (
+            StepBudget::new(CHECK_STEPS_MAX),
+            MemoryBudget::bytes(CHECK_MEMO_BYTES_MAX),
+        );
+        let result = check(model, &history, budget);
+        match result.verdict {
+            Verdict::Linearizable => Ok(format!("{operations} operations: {}", result.summary())),
+            Verdict::NotLinearizable => Err(format!(
+                "history of {operations} operations is not linearizable:\n{}",
+                result.explain(model, &history)
+            )),
+            Verdict::Unknown => Err(format!(
+                "linearizability of {operations} operations unknown (a failure, not a pass): \
+                 the checker ran out of budget ({CHECK_STEPS_MAX} steps, {} MiB of memo): {}",
+                CHECK_MEMO_BYTES_MAX >> 20,
+                result.summary()
+            )),
+        }
+    }
+
     /// Kills and restarts one replica.
     pub async fn restart_server(&self, id: usize) {
         self.net.restart(self.server_nodes[id]).await;
@@ -158,18 +319,27 @@ impl Tester {
 
     /// TESTS.md: Raft state at most 8 x max_raft_state on every replica.
     pub fn check_raft_state_bounded(&self) {
-        let Some(max_raft_state) = self.max_raft_state else {
-            return;
+        if let Err(problem) = self.raft_state_bounded() {
+            panic!("{problem}");
+        }
+    }
+
+    /// [`Tester::check_raft_state_bounded`] as a result, for reports.
+    pub fn raft_state_bounded(&self) -> Result<(), String> {
+        let Some(max_raft_state) = self.config.max_raft_state else {
+            return Ok(());
         };
         for id in 0..self.servers() {
             let size = self
                 .status(id)
                 .map_or(0, |status| status.raft_state_size_bytes);
-            assert!(
-                size <= 8 * max_raft_state,
-                "server {id}: Raft state {size} bytes > 8 x max_raft_state ({max_raft_state})"
-            );
+            if size > 8 * max_raft_state {
+                return Err(format!(
+                    "server {id}: Raft state {size} bytes > 8 x max_raft_state ({max_raft_state})"
+                ));
+            }
         }
+        Ok(())
     }
 
     /// The largest snapshot any replica took or installed, in bytes.
@@ -184,34 +354,27 @@ impl Tester {
     /// Checks the whole recorded history with the kv model; panics on a
     /// violation or on an unknown verdict (budget exhausted).
     pub fn check_linearizable(&self) {
-        let history = self
-            .recorder
-            .history()
-            .expect("simulated clock never goes backwards");
-        let operations = history.operations().len();
-        let result = check(&KvModel, &history, StepBudget::new(200_000_000));
-        match result.verdict {
-            Verdict::Linearizable => {
-                tracing::info!(operations, "history is linearizable");
-            }
-            Verdict::NotLinearizable => panic!(
-                "history of {operations} operations is not linearizable:\n{}",
-                result.explain(&KvModel, &history)
-            ),
-            Verdict::Unknown => panic!(
-                "linearizability of {operations} operations unknown: the checker ran out of \
-                 budget after {} steps (a failure, not a pass)",
-                result.steps_taken
-            ),
+        match self.linearizability() {
+            Ok(summary) => println!("history: {summary}"),
+            Err(problem) => panic!("{problem}"),
         }
+    }
+
+    /// [`Tester::check_linearizable`] as a result: the checker's summary,
+    /// or what went wrong (a violation explained, or an unknown verdict).
+    pub fn linearizability(&self) -> Result<String, String> {
+        self.linearizability_with(&KvModel)
     }
 }
 
-async fn start_server(id: usize, servers: usize, slots: Slots, max_raft_state: Option<u64>) {
-    let addrs = (0..servers).map(node_addr).collect();
-    let mut config = ServerConfig::new(id, addrs, madsim::rand::random());
-    config.max_raft_state = max_raft_state;
-    let server = KvServer::start(config, FileStorage::new("/kvraft"))
+async fn start_server(id: usize, config: TesterConfig, slots: Slots) {
+    let addrs = (0..config.servers)
+        .map(|peer| config.server_addr(peer))
+        .collect();
+    let mut server_config = ServerConfig::new(id, addrs, madsim::rand::random());
+    server_config.max_raft_state = config.max_raft_state;
+    server_config.machine = config.machine;
+    let server = KvServer::start(server_config, FileStorage::new("/kvraft"))
         .await
         .unwrap_or_else(|error| panic!("kv server {id} failed to start: {error}"));
     slots.lock().expect("slots lock")[id] = Some(server);

@@ -5,8 +5,9 @@
 //! seed (node count, fault mix), runs a **fault phase**, then a **heal
 //! phase** in which every fault stops and the system must converge within a
 //! bound, and finally checks its invariants. Layers so far: labrpc,
-//! mapreduce, raft and shardkv (kvraft and shardctrler join as they land).
+//! mapreduce, raft, kvraft and shardkv (shardctrler joins as it lands).
 
+pub mod kvraft_scenario;
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
 pub mod raft_scenario;
@@ -19,6 +20,7 @@ pub async fn run_all() -> Vec<Report> {
         labrpc_scenario::run().await,
         mapreduce_scenario::run().await,
         raft_scenario::run().await,
+        kvraft_scenario::run().await,
         shardkv_scenario::run().await,
     ]
 }
