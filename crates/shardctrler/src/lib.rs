@@ -1,19 +1,125 @@
-//! # shardctrler: the shard controller (6.5840 Lab 5A) — being built
+//! # shardctrler: the shard controller (6.5840 Lab 5A)
 //!
-//! A Raft-replicated configuration service (Join, Leave, Move, Query) with a
-//! deterministic placement function: balanced (largest group holds at most
-//! one shard more than the smallest) and moving the fewest shards.
+//! A Raft-replicated configuration service. A configuration ([`Config`]) is
+//! numbered and immutable: which replica group serves each shard, and the
+//! servers of each group. Join (add groups), Leave (remove groups) and
+//! Move (give one shard to one group) each make the next configuration;
+//! Query reads one (`None`: the latest). shardkv groups poll it.
 //!
-//! Built so far: [`Config`] (read by shardkv), [`placement::rebalance`]
-//! (pure; property-tested against an independently computed minimum) and
-//! [`ConfigHistory`] (the pure controller state: numbered, immutable
-//! configurations; refused requests get a [`ConfigError`] and change
-//! nothing). The server and clerk come next.
+//! ```text
+//!   Clerk ──CtrlerRequest{client_id, seq, op}──► CtrlerServer::handle (any replica)
+//!    │ kvraft GroupClient: leader hint,               │ shape ok? (local; no entry)
+//!    │ retries, backoff, deadline                     │ Query(n), n known here ─► answer
+//!    │ kvraft ClientSession: (client_id, seq)         │ recorded change? ─► its answer
+//!    ▼                                                ▼
+//!   Ok(num) / Ok(Config)        Query(latest): rsm.read (ReadIndex)
+//!   Refused(ConfigError)        Join/Leave/Move: rsm.submit ─► Raft log
+//!   Timeout                                              │ commit, every replica
+//!                                                        ▼
+//!                            CtrlerMachine::apply (kvraft::rsm::ReplicatedMachine)
+//!                              SessionTable: duplicate? recorded answer
+//!                              ConfigHistory::apply(op)
+//!                                Join/Leave ─► placement::rebalance (pure)
+//!                                push config n+1 (all kept) ─► answer, record
+//! ```
+//!
+//! ## Pieces
+//!
+//! | file | what |
+//! |---|---|
+//! | `config.rs` | [`Config`], [`Gid`], [`UNASSIGNED`] |
+//! | `placement.rs` | [`placement::rebalance`]: balanced, fewest moves, deterministic; [`placement::minimum_moves`] (the independent bound tests compare with) |
+//! | `history.rs` | [`ConfigHistory`]: every configuration; [`ConfigOp`], [`ConfigError`], [`Limits`] (pure) |
+//! | `rpc.rs` | [`CtrlerRequest`], [`ServerError`] (the wire) |
+//! | `server/machine.rs` | [`CtrlerMachine`]: history + kvraft's shared [`kvraft::session::SessionTable`] |
+//! | `server/mod.rs` | [`CtrlerServer`] on [`kvraft::rsm::Rsm`]; [`CtrlerServerConfig`] |
+//! | `clerk.rs` | [`Clerk`] on kvraft's [`kvraft::group_client::GroupClient`] |
+//!
+//! Nothing of kvraft's is copied: the server loop, exactly-once table,
+//! leader-finding client and client session are kvraft's shared modules.
+//!
+//! ## API (what shardkv uses)
+//!
+//! ```text
+//! let server = CtrlerServer::start(CtrlerServerConfig {
+//!     max_raft_state: Some(4096),
+//!     ..CtrlerServerConfig::new(me, peer_addrs, shard_count, raft_seed)
+//! }, storage).await?;                      // server.kill(), server.raft()
+//! let clerk = Clerk::new(peer_addrs, ClerkConfig::default());
+//! clerk.join(BTreeMap::from([(gid, servers)])).await?;   // -> new config number
+//! clerk.leave(vec![gid]).await?;  clerk.move_shard(shard, gid).await?;
+//! let latest: Config = clerk.query(None).await?;  let old = clerk.query(Some(3)).await?;
+//! ```
+//!
+//! ## Guarantees and how
+//!
+//! - **Placement** ([`placement`]): after every Join and Leave each group
+//!   holds `floor(S/n)` or `ceil(S/n)` shards, and exactly the fewest
+//!   possible shards move (the larger targets go to the groups already
+//!   holding most, ties to the smaller gid; over-target groups keep their
+//!   lowest-numbered shards; freed shards fill groups in gid order). Shards
+//!   are [`UNASSIGNED`] only while there are no groups. Move does not
+//!   rebalance (the next Join or Leave does).
+//! - **Immutable, all kept**: configuration `n` never changes once made, and
+//!   every configuration is kept (shardkv walks them one by one, so the
+//!   controller cannot know which old ones are still needed). Memory and
+//!   snapshots grow by one configuration per change: tens of bytes at 10
+//!   shards, a few KiB at 1024 shards; changes are operator actions, so
+//!   thousands of them cost megabytes. Groups per configuration and servers
+//!   per group are bounded ([`Limits`]).
+//! - **Bad requests** (gid 0, an empty request, a group with no or too many
+//!   servers, join of an existing group, leave or move of an unknown one, a
+//!   gid listed twice, a shard out of range, a query of a future number)
+//!   get a typed [`ConfigError`] and change no configuration. Those that do
+//!   not depend on the state are refused before proposing (no log entry).
+//! - **Exactly once**: a change carries `(client_id, seq)`; the machine
+//!   records each client's latest change and its answer in kvraft's shared
+//!   session table (bounded, idle expiry in log time, in the snapshot); a
+//!   retry gets the recorded answer.
+//! - **Linearizable queries**: a query of an existing number is answered by
+//!   any replica from its applied state (the configuration is committed and
+//!   can never differ); the latest, or a number not known locally, goes
+//!   through ReadIndex on the leader ([`QueryPath::Log`] puts it in the log
+//!   instead).
+//! - **Snapshots** when the Raft state reaches `max_raft_state` (the rsm's
+//!   trigger); a snapshot that does not decode or breaks an invariant stops
+//!   the replica rather than serve other state.
+//!
+//! ## Tests
 //!
 //! ```text
 //! cargo test -p shardctrler                          # unit + property tests
 //! cargo bench -p shardctrler --bench placement       # 1024 shards x 100 groups
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test shardctrler \
+//!     --target-dir target/sim                        # the 6.5840 Lab 5A suite
+//! MADSIM_TEST_NUM=20 ...; MADSIM_TEST_CHECK_DETERMINISM=1 ...
+//! RUSTFLAGS="--cfg madsim" cargo run -p sim-tests --bin swarm \
+//!     --target-dir target/sim -- --seeds 5           # includes this layer
 //! ```
+//!
+//! - `tests/placement.rs` (proptest): random join/leave/move histories up
+//!   to 100 groups and 1024 shards: balance after every Join/Leave, moved
+//!   count equal to [`placement::minimum_moves`], no group both gives and
+//!   takes; `minimum_moves` itself against a brute-force search over every
+//!   balanced assignment; from a balanced start one join/leave touches
+//!   only that group.
+//! - `tests/history.rs`, `tests/machine.rs`: every operation, every refusal
+//!   (nothing changes), exactly-once, stale seqs, session expiry, snapshot
+//!   round trip and refusal of bad snapshots.
+//! - `sim-tests/tests/shardctrler.rs`: `ctrler_basic_5a`,
+//!   `ctrler_minimal_again_5a`, `ctrler_multi_5a`; every client call is
+//!   recorded and the whole history checked (see
+//!   `sim_tests::shardctrler::history`).
+//!
+//! ## Status
+//!
+//! - Built: placement, history, machine, server, clerk, sim suite, swarm
+//!   scenario.
+//! - Placement measured with criterion on the shared 2-core machine under
+//!   a load average of about 14 (other agents building): join of the
+//!   100th group to 99 balanced groups 83 µs, leave of one of 100 groups
+//!   80 µs, join after 300 moves 76 µs, all 100 groups joining at once
+//!   27 µs (1024 shards).
 
 pub mod clerk;
 pub mod config;

@@ -5,12 +5,13 @@
 //! seed (node count, fault mix), runs a **fault phase**, then a **heal
 //! phase** in which every fault stops and the system must converge within a
 //! bound, and finally checks its invariants. Layers so far: labrpc,
-//! mapreduce, raft, kvraft and shardkv (shardctrler joins as it lands).
+//! mapreduce, raft, kvraft, shardctrler and shardkv.
 
 pub mod kvraft_scenario;
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
 pub mod raft_scenario;
+pub mod shardctrler_scenario;
 pub mod shardkv_scenario;
 
 /// Runs every layer's scenario in this simulation (one seed), bottom layer
@@ -21,6 +22,7 @@ pub async fn run_all() -> Vec<Report> {
         mapreduce_scenario::run().await,
         raft_scenario::run().await,
         kvraft_scenario::run().await,
+        shardctrler_scenario::run().await,
         shardkv_scenario::run().await,
     ]
 }

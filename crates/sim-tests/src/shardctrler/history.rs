@@ -1,0 +1,298 @@
+//! Recording every clerk call to the controller and checking the whole
+//! history against the configurations the replicas agree on.
+//!
+//! The controller is not a key/value register, so the `linearizability`
+//! crate's models do not fit it. Its state is a growing sequence of
+//! configurations; a change appends one and answers its number; a query
+//! reads one entry (or the last). [`check_history`] checks, for the final
+//! sequence of configurations `0..=L` held by the replicas:
+//!
+//! 1. **Sequential spec, exactly once.** Replaying the clients' changes in
+//!    number order through a fresh [`ConfigHistory`] reproduces every
+//!    configuration exactly: the change that answered `n` produced config
+//!    `n`; a config no client was told about was produced by one change
+//!    whose outcome the client never learnt (timed out), each used at most
+//!    once. So every accepted change is present once, and nothing else is.
+//! 2. **Identical contents for identical numbers**: every configuration a
+//!    query returned equals the replicas' configuration of that number.
+//! 3. **Real-time order** (the rest of linearizability for a sequence that
+//!    only grows): a change's number exceeds every number any call had
+//!    observed before the change was invoked; a read of the latest (a Query
+//!    of the latest, or a refusal naming the latest) is at least every
+//!    number observed before it was invoked; and nothing returns a number
+//!    whose change was invoked after the call returned.
+//! 4. **Placement**: every configuration made by a Join or Leave is
+//!    balanced and moved exactly [`minimum_moves`] shards from its
+//!    predecessor.
+//!
+//! Refusals of changes are not checked against a linearization point
+//! (a concurrent change may legitimately have made them valid or not).
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use shardctrler::placement::{is_balanced, minimum_moves, moved_count};
+use shardctrler::{Config, ConfigError, ConfigHistory, ConfigOp, Gid, Limits};
+
+/// What a call returned (None in [`Call::outcome`]: no answer, unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A change made configuration `num`.
+    Changed(u64),
+    /// A query's configuration.
+    Config(Config),
+    Refused(ConfigError),
+}
+
+/// One recorded call.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub client: u64,
+    pub op: ConfigOp,
+    pub invoked_us: u64,
+    /// When it returned; for an unknown outcome, when the clerk gave up.
+    pub returned_us: u64,
+    pub outcome: Option<Outcome>,
+}
+
+impl Call {
+    /// The largest configuration number this call proves existed when it
+    /// returned.
+    fn observed(&self) -> Option<u64> {
+        match &self.outcome {
+            Some(Outcome::Changed(num)) => Some(*num),
+            Some(Outcome::Config(config)) => Some(config.num),
+            Some(Outcome::Refused(ConfigError::FutureConfig { latest, .. })) => Some(*latest),
+            _ => None,
+        }
+    }
+
+    /// The latest configuration number at the call's linearization point,
+    /// if the call read it.
+    fn read_latest(&self) -> Option<u64> {
+        match (&self.op, &self.outcome) {
+            (ConfigOp::Query { num: None }, Some(Outcome::Config(config))) => Some(config.num),
+            (_, Some(Outcome::Refused(ConfigError::FutureConfig { latest, .. }))) => Some(*latest),
+            _ => None,
+        }
+    }
+}
+
+/// Collects calls from every clerk. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct CallLog {
+    calls: Arc<Mutex<Vec<Call>>>,
+}
+
+impl CallLog {
+    pub fn push(&self, call: Call) {
+        self.calls.lock().expect("call log lock").push(call);
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().expect("call log lock").clone()
+    }
+}
+
+/// Checks `calls` against the replicas' `configs` (numbers 0..=L in
+/// order). See the module docs. Returns how many configurations were
+/// matched to calls whose outcome was unknown.
+pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Result<u64, String> {
+    for (position, config) in configs.iter().enumerate() {
+        if config.num != position as u64 {
+            return Err(format!(
+                "the replicas' configuration at {position} is numbered {}",
+                config.num
+            ));
+        }
+    }
+    let latest = configs.len() as u64 - 1;
+    let creators = replay(limits, configs, calls)?;
+    check_placement(configs, calls, &creators)?;
+    for call in calls {
+        let Some(outcome) = &call.outcome else {
+            continue;
+        };
+        match outcome {
+            Outcome::Config(config) => {
+                let agreed = configs.get(config.num as usize).ok_or_else(|| {
+                    format!(
+                        "client {} read configuration {}, but the replicas' latest is {latest}",
+                        call.client, config.num
+                    )
+                })?;
+                if agreed != config {
+                    return Err(format!(
+                        "client {} read configuration {} as {config:?}; the replicas hold {agreed:?}",
+                        call.client, config.num
+                    ));
+                }
+            }
+            Outcome::Refused(ConfigError::FutureConfig { num, latest: seen }) => {
+                if num <= seen || *seen > latest {
+                    return Err(format!(
+                        "client {} was told configuration {num} is after the latest {seen} \
+                         (replicas' latest {latest})",
+                        call.client
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    check_real_time(calls, &creators)?;
+    Ok(creators
+        .iter()
+        .skip(1)
+        .filter(|&&creator| calls[creator].outcome.is_none())
+        .count() as u64)
+}
+
+/// Rebuilds the configurations from the calls; returns, per number, the
+/// index of the call that made it (index 0 is a placeholder for config 0).
+fn replay(limits: Limits, configs: &[Config], calls: &[Call]) -> Result<Vec<usize>, String> {
+    let latest = configs.len() as u64 - 1;
+    let mut by_num: Vec<Option<usize>> = vec![None; configs.len()];
+    for (index, call) in calls.iter().enumerate() {
+        if let Some(Outcome::Changed(num)) = call.outcome {
+            let slot = by_num.get_mut(num as usize).ok_or_else(|| {
+                format!(
+                    "client {} was told its {:?} made configuration {num}, but the replicas' \
+                     latest is {latest}",
+                    call.client, call.op
+                )
+            })?;
+            if let Some(other) = slot.replace(index) {
+                return Err(format!(
+                    "two changes were told they made configuration {num}: {:?} (client {}) and \
+                     {:?} (client {})",
+                    calls[other].op, calls[other].client, call.op, call.client
+                ));
+            }
+        }
+    }
+    let mut unknown: Vec<usize> = (0..calls.len())
+        .filter(|&index| calls[index].outcome.is_none() && !calls[index].op.is_read())
+        .collect();
+    let mut history = ConfigHistory::new(limits);
+    if history.latest() != &configs[0] {
+        return Err(format!("configuration 0 is {:?}", configs[0]));
+    }
+    let mut creators = vec![usize::MAX];
+    for num in 1..=latest {
+        let expected = &configs[num as usize];
+        let creator = match by_num[num as usize] {
+            Some(index) => {
+                let mut next = history.clone();
+                match next.apply(&calls[index].op) {
+                    Ok(_) if next.latest() == expected => index,
+                    result => {
+                        return Err(format!(
+                            "replaying {:?} (client {}, told configuration {num}) gives \
+                             {result:?} / {:?}; the replicas hold {expected:?}",
+                            calls[index].op,
+                            calls[index].client,
+                            next.latest()
+                        ));
+                    }
+                }
+            }
+            None => {
+                let found = unknown.iter().position(|&index| {
+                    let mut next = history.clone();
+                    next.apply(&calls[index].op).is_ok() && next.latest() == expected
+                });
+                match found {
+                    Some(position) => unknown.remove(position),
+                    None => {
+                        return Err(format!(
+                            "configuration {num} ({expected:?}) was made by no change any client \
+                             sent (or by one applied twice)"
+                        ));
+                    }
+                }
+            }
+        };
+        history
+            .apply(&calls[creator].op)
+            .expect("the replay just applied this change");
+        creators.push(creator);
+    }
+    Ok(creators)
+}
+
+fn check_placement(configs: &[Config], calls: &[Call], creators: &[usize]) -> Result<(), String> {
+    for num in 1..configs.len() {
+        let op = &calls[creators[num]].op;
+        if !matches!(op, ConfigOp::Join { .. } | ConfigOp::Leave { .. }) {
+            continue;
+        }
+        let (before, after) = (&configs[num - 1], &configs[num]);
+        let gids: BTreeSet<Gid> = after.groups.keys().copied().collect();
+        if !is_balanced(&after.shards, &gids) {
+            return Err(format!(
+                "configuration {num} (after {op:?}) is not balanced: {:?}",
+                after.shards
+            ));
+        }
+        let minimum = minimum_moves(&before.shards, &gids);
+        let moved = moved_count(&before.shards, &after.shards);
+        if moved != minimum {
+            return Err(format!(
+                "configuration {num} (after {op:?}) moved {moved} shards, the minimum is \
+                 {minimum}: {:?} -> {:?}",
+                before.shards, after.shards
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_real_time(calls: &[Call], creators: &[usize]) -> Result<(), String> {
+    // Calls that completed with an observation, by return time.
+    let mut observed: Vec<(u64, u64, usize)> = calls
+        .iter()
+        .enumerate()
+        .filter_map(|(index, call)| call.observed().map(|num| (call.returned_us, num, index)))
+        .collect();
+    observed.sort_unstable();
+    // Highest number observed by any call returned strictly before `t`.
+    let highest_before = |t: u64| -> Option<(u64, usize)> {
+        observed
+            .iter()
+            .take_while(|(returned_us, _, _)| *returned_us < t)
+            .map(|&(_, num, index)| (num, index))
+            .max()
+    };
+    for call in calls {
+        let Some(num) = call.observed() else {
+            continue;
+        };
+        let bound = if matches!(call.outcome, Some(Outcome::Changed(_))) {
+            // A change linearizes after everything observed before it.
+            highest_before(call.invoked_us).filter(|&(seen, _)| seen >= num)
+        } else if let Some(latest) = call.read_latest() {
+            highest_before(call.invoked_us).filter(|&(seen, _)| seen > latest)
+        } else {
+            None
+        };
+        if let Some((seen, index)) = bound {
+            return Err(format!(
+                "client {}'s {:?} observed configuration {num}, yet client {}'s {:?} had already \
+                 returned with configuration {seen} before it was invoked",
+                call.client, call.op, calls[index].client, calls[index].op
+            ));
+        }
+        if num > 0 {
+            let creator = &calls[creators[num as usize]];
+            if creator.invoked_us > call.returned_us {
+                return Err(format!(
+                    "client {}'s {:?} returned configuration {num} before client {}'s {:?}, \
+                     which made it, was invoked",
+                    call.client, call.op, creator.client, creator.op
+                ));
+            }
+        }
+    }
+    Ok(())
+}

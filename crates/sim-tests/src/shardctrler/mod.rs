@@ -1,0 +1,548 @@
+//! The shard controller tester: a group of [`CtrlerServer`]s on simulated
+//! nodes, clerks on client nodes whose every call is recorded, and the
+//! checks of 6.5840's Lab 5A (plus the whole-history check of
+//! [`history`]).
+
+pub mod history;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use labrpc::sim::{Network, NodeId};
+use raft::storage::FileStorage;
+use shardctrler::placement::is_balanced;
+use shardctrler::{
+    Clerk, ClerkConfig, ClerkError, Config, ConfigError, ConfigOp, CtrlerServer,
+    CtrlerServerConfig, Gid, Limits, UNASSIGNED,
+};
+
+use crate::harness::{SERVICE_PORT, phase};
+use history::{Call, CallLog, Outcome, check_history};
+
+/// Shards in the lab's tests.
+pub const LAB_SHARDS: usize = 10;
+
+/// The shape of a tested controller group.
+#[derive(Clone, Copy, Debug)]
+pub struct TesterConfig {
+    pub servers: usize,
+    pub shard_count: usize,
+    pub reliable: bool,
+    pub max_raft_state: Option<u64>,
+    /// Servers get 10.`subnet`.0.x, clients 10.`subnet`.1.x (the suites
+    /// use 0; the swarm gives each layer its own).
+    pub subnet: u8,
+    /// A clerk gives up on a call after this long (its outcome is then
+    /// unknown).
+    pub clerk_deadline: Duration,
+}
+
+impl TesterConfig {
+    /// The lab's: 3 servers, 10 shards, reliable, no snapshots.
+    pub fn lab() -> TesterConfig {
+        TesterConfig {
+            servers: 3,
+            shard_count: LAB_SHARDS,
+            reliable: true,
+            max_raft_state: None,
+            subnet: 0,
+            clerk_deadline: Duration::from_secs(60),
+        }
+    }
+
+    pub fn server_addr(&self, index: usize) -> SocketAddr {
+        let host = u8::try_from(index + 1).expect("fewer than 255 servers");
+        SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(10, self.subnet, 0, host)),
+            SERVICE_PORT,
+        )
+    }
+
+    fn client_ip(&self, index: u64) -> IpAddr {
+        let host = u8::try_from(index + 1).expect("fewer than 255 clients");
+        IpAddr::V4(Ipv4Addr::new(10, self.subnet, 1, host))
+    }
+
+    /// The limits the replicas run with (the server's defaults).
+    fn limits(&self) -> Limits {
+        Limits::new(self.shard_count)
+    }
+}
+
+/// Placeholder server addresses of replica group `gid` (the controller only
+/// stores them): 10.200.x.y, one port per server.
+pub fn group_servers(gid: Gid, count: u16) -> Vec<SocketAddr> {
+    let [.., high, low] = gid.to_be_bytes();
+    (0..count)
+        .map(|server| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 200, high, low)), 8000 + server))
+        .collect()
+}
+
+type Slots = Arc<Mutex<Vec<Option<CtrlerServer>>>>;
+
+/// One controller group and its clients. Cheap to clone.
+#[derive(Clone)]
+pub struct Tester {
+    net: Network,
+    config: TesterConfig,
+    server_nodes: Vec<NodeId>,
+    slots: Slots,
+    calls: CallLog,
+    start: tokio::time::Instant,
+    next_client: Arc<AtomicU64>,
+}
+
+impl Tester {
+    /// Starts the replicas, each with file storage, on a new network.
+    pub fn new(config: TesterConfig) -> Tester {
+        let net = Network::new();
+        Tester::on_network(net, config)
+    }
+
+    /// Starts the replicas on an existing network (the swarm's).
+    pub fn on_network(net: Network, config: TesterConfig) -> Tester {
+        net.set_reliable(config.reliable);
+        let slots: Slots = Arc::new(Mutex::new(vec![None; config.servers]));
+        let server_nodes = (0..config.servers)
+            .map(|id| {
+                let slots = Arc::clone(&slots);
+                let ip = config.server_addr(id).ip();
+                net.add_node(&format!("ctrler-{id}"), ip, move || {
+                    start_server(config, id, Arc::clone(&slots))
+                })
+            })
+            .collect();
+        Tester {
+            net,
+            config,
+            server_nodes,
+            slots,
+            calls: CallLog::default(),
+            start: labrpc::clock::now(),
+            next_client: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn net(&self) -> &Network {
+        &self.net
+    }
+
+    pub fn config(&self) -> &TesterConfig {
+        &self.config
+    }
+
+    pub fn servers(&self) -> usize {
+        self.config.servers
+    }
+
+    pub fn server_node(&self, id: usize) -> NodeId {
+        self.server_nodes[id]
+    }
+
+    /// A new clerk on a client node of its own, talking to every replica.
+    pub fn make_client(&self) -> TestClerk {
+        let index = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let node = self.net.add_client_node(
+            &format!("ctrler-client-{index}"),
+            self.config.client_ip(index),
+        );
+        let servers = (0..self.servers())
+            .map(|id| self.config.server_addr(id))
+            .collect();
+        let clerk_config = ClerkConfig {
+            rpc_timeout: Duration::from_millis(500),
+            operation_deadline: self.config.clerk_deadline,
+            ..ClerkConfig::default()
+        };
+        TestClerk {
+            net: self.net.clone(),
+            node,
+            client: index,
+            clerk: Arc::new(Clerk::new(servers, clerk_config)),
+            calls: self.calls.clone(),
+            start: self.start,
+        }
+    }
+
+    /// Whether replica `id` is running (started and not shut down).
+    pub fn is_up(&self, id: usize) -> bool {
+        self.slots.lock().expect("slots lock")[id].is_some()
+    }
+
+    /// The lab's ShutdownServer: the replica stops; its files stay.
+    pub fn shutdown_server(&self, id: usize) {
+        self.net.kill(self.server_nodes[id]);
+        self.slots.lock().expect("slots lock")[id] = None;
+    }
+
+    /// The lab's StartServer: the replica restarts from its files.
+    pub async fn start_server(&self, id: usize) {
+        self.net.restart(self.server_nodes[id]).await;
+    }
+
+    /// Heals every partition and reconnects every node.
+    pub fn connect_all(&self) {
+        self.net.heal_all();
+        for &node in &self.server_nodes {
+            self.net.connect(node);
+        }
+    }
+
+    /// The running replica that believes it leads, if exactly one does.
+    pub fn leader(&self) -> Option<usize> {
+        let slots = self.slots.lock().expect("slots lock");
+        let leaders: Vec<usize> = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.as_ref().is_some_and(|server| server.raft().state().1))
+            .map(|(id, _)| id)
+            .collect();
+        (leaders.len() == 1).then(|| leaders[0])
+    }
+
+    /// Every configuration replica `id` has applied (None if it is down).
+    pub fn replica_configs(&self, id: usize) -> Option<Vec<Config>> {
+        self.slots.lock().expect("slots lock")[id]
+            .as_ref()
+            .map(CtrlerServer::local_configs)
+    }
+
+    /// Largest Raft state of any running replica, in bytes.
+    pub fn max_raft_state_bytes(&self) -> u64 {
+        let slots = self.slots.lock().expect("slots lock");
+        slots
+            .iter()
+            .flatten()
+            .map(|server| server.status().rsm.raft.raft_state_size_bytes)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Waits until every running replica holds the same configurations as
+    /// the others, with at least `at_least` as the latest; returns them.
+    pub async fn converged_configs(
+        &self,
+        at_least: u64,
+        bound: Duration,
+    ) -> Result<Vec<Config>, String> {
+        let deadline = labrpc::clock::now() + bound;
+        loop {
+            let lists: Vec<Vec<Config>> = (0..self.servers())
+                .filter_map(|id| self.replica_configs(id))
+                .collect();
+            let agreed = !lists.is_empty()
+                && lists.iter().all(|list| list == &lists[0])
+                && lists[0].len() as u64 > at_least;
+            if agreed {
+                return Ok(lists[0].clone());
+            }
+            if labrpc::clock::now() >= deadline {
+                let lengths: Vec<usize> = lists.iter().map(Vec::len).collect();
+                return Err(format!(
+                    "after {bound:?} the running replicas still disagree on the configurations \
+                     (counts {lengths:?}, wanted a latest of at least {at_least})"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The whole-history check ([`history`]) against the replicas'
+    /// configurations once they agree (within 10 s). Returns how many
+    /// configurations came from changes whose clients never learnt the
+    /// outcome.
+    pub async fn check_history(&self) -> Result<u64, String> {
+        let calls = self.calls.calls();
+        let highest_seen = calls
+            .iter()
+            .filter_map(|call| match &call.outcome {
+                Some(Outcome::Changed(num)) => Some(*num),
+                Some(Outcome::Config(config)) => Some(config.num),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let configs = self
+            .converged_configs(highest_seen, Duration::from_secs(10))
+            .await?;
+        let unknown = check_history(self.config.limits(), &configs, &calls)?;
+        tracing::info!(
+            calls = calls.len(),
+            configs = configs.len(),
+            unknown,
+            "controller history checked"
+        );
+        Ok(unknown)
+    }
+
+    /// [`Tester::check_history`] that panics on a violation.
+    pub async fn assert_history(&self) {
+        if let Err(violation) = self.check_history().await {
+            panic!("controller history check failed: {violation}");
+        }
+    }
+
+    /// Every recorded call so far.
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.calls()
+    }
+}
+
+async fn start_server(config: TesterConfig, id: usize, slots: Slots) {
+    let peer_addrs = (0..config.servers)
+        .map(|peer| config.server_addr(peer))
+        .collect();
+    let server_config = CtrlerServerConfig {
+        max_raft_state: config.max_raft_state,
+        ..CtrlerServerConfig::new(id, peer_addrs, config.shard_count, madsim::rand::random())
+    };
+    let server = CtrlerServer::start(server_config, FileStorage::new("/shardctrler"))
+        .await
+        .unwrap_or_else(|error| panic!("controller replica {id} failed to start: {error}"));
+    slots.lock().expect("slots lock")[id] = Some(server);
+}
+
+/// A clerk on a client node: every call runs on that node (so network
+/// faults apply) and is recorded. Cheap to clone (clones share the clerk's
+/// session: run one change at a time per [`TestClerk`]).
+#[derive(Clone)]
+pub struct TestClerk {
+    net: Network,
+    node: NodeId,
+    client: u64,
+    clerk: Arc<Clerk>,
+    calls: CallLog,
+    start: tokio::time::Instant,
+}
+
+impl TestClerk {
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    fn now_us(&self) -> u64 {
+        u64::try_from(labrpc::clock::now().duration_since(self.start).as_micros())
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Runs `op` from the client node and records it. A timeout is an
+    /// unknown outcome (`Err(Timeout)` is returned and recorded as such).
+    async fn run(&self, op: ConfigOp) -> Result<Outcome, ClerkError> {
+        let invoked_us = self.now_us();
+        let clerk = Arc::clone(&self.clerk);
+        let request = op.clone();
+        let result = self
+            .net
+            .spawn(self.node, async move {
+                match request {
+                    ConfigOp::Join { groups } => clerk.join(groups).await.map(Outcome::Changed),
+                    ConfigOp::Leave { gids } => clerk.leave(gids).await.map(Outcome::Changed),
+                    ConfigOp::Move { shard, gid } => {
+                        clerk.move_shard(shard, gid).await.map(Outcome::Changed)
+                    }
+                    ConfigOp::Query { num } => clerk.query(num).await.map(Outcome::Config),
+                }
+            })
+            .await
+            .expect("client nodes are never killed, so their tasks finish");
+        let outcome = match &result {
+            Ok(outcome) => Some(outcome.clone()),
+            Err(ClerkError::Refused(error)) => Some(Outcome::Refused(error.clone())),
+            Err(ClerkError::Timeout { .. }) => None,
+            Err(error) => panic!("client {}: unexpected error {error}", self.client),
+        };
+        self.calls.push(Call {
+            client: self.client,
+            op,
+            invoked_us,
+            returned_us: self.now_us(),
+            outcome,
+        });
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn change(&self, op: ConfigOp) -> Result<u64, ClerkError> {
+        match self.run(op).await? {
+            Outcome::Changed(num) => Ok(num),
+            other => panic!("a change answered {other:?}"),
+        }
+    }
+
+    pub async fn join(&self, groups: BTreeMap<Gid, Vec<SocketAddr>>) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::Join { groups }).await
+    }
+
+    pub async fn leave(&self, gids: Vec<Gid>) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::Leave { gids }).await
+    }
+
+    pub async fn move_shard(&self, shard: usize, gid: Gid) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::Move { shard, gid }).await
+    }
+
+    pub async fn query(&self, num: Option<u64>) -> Result<Config, ClerkError> {
+        match self.run(ConfigOp::Query { num }).await? {
+            Outcome::Config(config) => Ok(config),
+            other => panic!("a query answered {other:?}"),
+        }
+    }
+
+    /// A Join of groups with three placeholder servers each, that must
+    /// succeed.
+    pub async fn must_join(&self, gids: &[Gid]) -> u64 {
+        let groups = gids
+            .iter()
+            .map(|&gid| (gid, group_servers(gid, 3)))
+            .collect();
+        self.join(groups)
+            .await
+            .unwrap_or_else(|error| panic!("join of {gids:?} failed: {error}"))
+    }
+
+    pub async fn must_leave(&self, gids: &[Gid]) -> u64 {
+        self.leave(gids.to_vec())
+            .await
+            .unwrap_or_else(|error| panic!("leave of {gids:?} failed: {error}"))
+    }
+
+    pub async fn must_move(&self, shard: usize, gid: Gid) -> u64 {
+        self.move_shard(shard, gid)
+            .await
+            .unwrap_or_else(|error| panic!("move of shard {shard} to {gid} failed: {error}"))
+    }
+
+    pub async fn must_query(&self, num: Option<u64>) -> Config {
+        self.query(num)
+            .await
+            .unwrap_or_else(|error| panic!("query of {num:?} failed: {error}"))
+    }
+
+    /// A request that must be refused with `expected`.
+    pub async fn must_refuse(&self, op: ConfigOp, expected: ConfigError) {
+        let what = format!("{op:?}");
+        match self.run(op).await {
+            Err(ClerkError::Refused(error)) => assert_eq!(
+                error, expected,
+                "{what} was refused with {error}, expected {expected}"
+            ),
+            other => panic!("{what} answered {other:?}, expected refusal {expected}"),
+        }
+    }
+
+    /// The lab's `check`: the latest configuration lists exactly `gids`,
+    /// puts every shard on one of them (none unassigned unless there are
+    /// no groups) and is balanced. Returns it.
+    pub async fn check(&self, gids: &[Gid]) -> Config {
+        let config = self.must_query(None).await;
+        assert_config(&config, gids);
+        config
+    }
+}
+
+/// The lab's `check` on a configuration already in hand.
+pub fn assert_config(config: &Config, gids: &[Gid]) {
+    let expected: BTreeSet<Gid> = gids.iter().copied().collect();
+    let listed: BTreeSet<Gid> = config.groups.keys().copied().collect();
+    assert_eq!(
+        listed, expected,
+        "configuration {} lists groups {listed:?}, expected {expected:?}",
+        config.num
+    );
+    if !expected.is_empty() {
+        for (shard, gid) in config.shards.iter().enumerate() {
+            assert!(
+                *gid != UNASSIGNED && expected.contains(gid),
+                "configuration {}: shard {shard} is on group {gid}, not one of {expected:?}",
+                config.num
+            );
+        }
+    }
+    assert!(
+        is_balanced(&config.shards, &expected),
+        "configuration {} is not balanced: {:?}",
+        config.num,
+        config.shards
+    );
+}
+
+/// The lab's `check_same_config`.
+pub fn assert_same_config(seen: &Config, expected: &Config) {
+    assert_eq!(
+        seen, expected,
+        "configuration {} read back differently",
+        expected.num
+    );
+}
+
+/// Checks that from `before` to `after` shards moved only to `joined`
+/// groups (a Join) and at most `limit` of them.
+pub fn assert_moves_only_to(before: &Config, after: &Config, joined: &[Gid], limit: usize) {
+    let moved: Vec<usize> = (0..before.shards.len())
+        .filter(|&shard| before.shards[shard] != after.shards[shard])
+        .collect();
+    for &shard in &moved {
+        assert!(
+            joined.contains(&after.shards[shard]),
+            "configuration {} -> {}: shard {shard} moved from {} to {}, expected moves only to \
+             the joining groups {joined:?}",
+            before.num,
+            after.num,
+            before.shards[shard],
+            after.shards[shard]
+        );
+    }
+    assert!(
+        moved.len() <= limit,
+        "configuration {} -> {}: {} shards moved, expected at most {limit}",
+        before.num,
+        after.num,
+        moved.len()
+    );
+}
+
+/// Checks that from `before` to `after` shards moved only away from `left`
+/// groups (a Leave) and at most `limit` of them.
+pub fn assert_moves_only_from(before: &Config, after: &Config, left: &[Gid], limit: usize) {
+    let moved: Vec<usize> = (0..before.shards.len())
+        .filter(|&shard| before.shards[shard] != after.shards[shard])
+        .collect();
+    for &shard in &moved {
+        assert!(
+            left.contains(&before.shards[shard]),
+            "configuration {} -> {}: shard {shard} moved from {} to {}, expected moves only away \
+             from the leaving groups {left:?}",
+            before.num,
+            after.num,
+            before.shards[shard],
+            after.shards[shard]
+        );
+    }
+    assert!(
+        moved.len() <= limit,
+        "configuration {} -> {}: {} shards moved, expected at most {limit}",
+        before.num,
+        after.num,
+        moved.len()
+    );
+}
+
+/// Shuts every replica down in turn and, with the others serving, reads
+/// back each configuration in `expected` (the lab's historical queries).
+pub async fn check_historical_queries(tester: &Tester, clerk: &TestClerk, expected: &[Config]) {
+    for id in 0..tester.servers() {
+        phase(&format!("historical queries with replica {id} down"));
+        tester.shutdown_server(id);
+        for config in expected {
+            let seen = clerk.must_query(Some(config.num)).await;
+            assert_same_config(&seen, config);
+        }
+        tester.start_server(id).await;
+        tester.connect_all();
+    }
+}

@@ -1,0 +1,354 @@
+//! The shard controller under simulation: the 6.5840 Lab 5A tests (3
+//! replicas, 10 shards), in simulated time.
+//!
+//! Stricter than the lab:
+//! - every configuration made by a Join or Leave is checked for balance
+//!   and for moving exactly the fewest shards possible (the lab checks
+//!   balance only where it calls `check`, and its "minimal transfer" checks
+//!   look at gids that are not in the configuration);
+//! - every call of every clerk is recorded and the whole history is checked
+//!   at the end (`sim_tests::shardctrler::history`): replaying the changes
+//!   reproduces every configuration exactly once, identical numbers have
+//!   identical contents for every client and replica, and numbers respect
+//!   real-time order (the controller's linearizability; its state is a
+//!   growing sequence, not a key/value register, so the `linearizability`
+//!   crate's models do not apply);
+//! - bad requests are sent and must be refused, changing nothing.
+
+#![cfg(madsim)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use shardctrler::{ConfigError, ConfigOp, Gid};
+use sim_tests::harness::{phase, within};
+use sim_tests::shardctrler::{
+    LAB_SHARDS, Tester, TesterConfig, assert_moves_only_from, assert_moves_only_to,
+    assert_same_config, check_historical_queries, group_servers,
+};
+
+const TEST_LIMIT: Duration = Duration::from_secs(120);
+/// How many clerks run at once in the concurrent phases (the lab's npara).
+const PARALLEL: u64 = 10;
+
+/// Basic leave/join, historical queries with each replica down in turn,
+/// Move, concurrent leave/join, minimal transfers after joins and after
+/// leaves, and bad requests.
+#[madsim::test]
+async fn ctrler_basic_5a() {
+    within("ctrler_basic_5a", TEST_LIMIT, async {
+        let tester = Tester::new(TesterConfig::lab());
+        let clerk = tester.make_client();
+
+        phase("basic leave/join");
+        let mut saved = vec![clerk.check(&[]).await];
+        let gid1: Gid = 1;
+        clerk.must_join(&[gid1]).await;
+        saved.push(clerk.check(&[gid1]).await);
+        let gid2: Gid = 2;
+        clerk.must_join(&[gid2]).await;
+        let two = clerk.check(&[gid1, gid2]).await;
+        assert_moves_only_to(&saved[1], &two, &[gid2], LAB_SHARDS);
+        saved.push(two.clone());
+        assert_eq!(
+            two.groups[&gid1],
+            group_servers(gid1, 3),
+            "servers of gid 1"
+        );
+        assert_eq!(
+            two.groups[&gid2],
+            group_servers(gid2, 3),
+            "servers of gid 2"
+        );
+        clerk.must_leave(&[gid1]).await;
+        let after_leave = clerk.check(&[gid2]).await;
+        assert_moves_only_from(&two, &after_leave, &[gid1], LAB_SHARDS);
+        saved.push(after_leave);
+        clerk.must_leave(&[gid2]).await;
+        saved.push(clerk.check(&[]).await);
+
+        check_historical_queries(&tester, &clerk, &saved).await;
+
+        phase("move");
+        let (gid3, gid4): (Gid, Gid) = (503, 504);
+        clerk.must_join(&[gid3]).await;
+        clerk.must_join(&[gid4]).await;
+        for shard in 0..LAB_SHARDS {
+            let before = clerk.must_query(None).await;
+            let target = if shard < LAB_SHARDS / 2 { gid3 } else { gid4 };
+            clerk.must_move(shard, target).await;
+            let after = clerk.must_query(None).await;
+            assert!(
+                after.num > before.num,
+                "move of shard {shard} left the configuration number at {}",
+                before.num
+            );
+            assert_eq!(
+                after.owner(shard),
+                Some(target),
+                "shard {shard} after its move"
+            );
+        }
+        let moved = clerk.must_query(None).await;
+        for shard in 0..LAB_SHARDS {
+            let expected = if shard < LAB_SHARDS / 2 { gid3 } else { gid4 };
+            assert_eq!(
+                moved.owner(shard),
+                Some(expected),
+                "expected shard {shard} on gid {expected}"
+            );
+        }
+        clerk.must_leave(&[gid3]).await;
+        clerk.must_leave(&[gid4]).await;
+
+        phase("bad requests are refused and change nothing");
+        let latest = clerk.must_query(None).await;
+        clerk
+            .must_refuse(
+                ConfigOp::Leave { gids: vec![gid3] },
+                ConfigError::UnknownGroup { gid: gid3 },
+            )
+            .await;
+        clerk
+            .must_refuse(
+                ConfigOp::Move {
+                    shard: LAB_SHARDS,
+                    gid: gid3,
+                },
+                ConfigError::ShardOutOfRange {
+                    shard: LAB_SHARDS,
+                    shard_count: LAB_SHARDS,
+                },
+            )
+            .await;
+        clerk
+            .must_refuse(
+                ConfigOp::Join {
+                    groups: BTreeMap::from([(0, group_servers(0, 1))]),
+                },
+                ConfigError::ReservedGid,
+            )
+            .await;
+        clerk
+            .must_refuse(
+                ConfigOp::Query {
+                    num: Some(latest.num + 1),
+                },
+                ConfigError::FutureConfig {
+                    num: latest.num + 1,
+                    latest: latest.num,
+                },
+            )
+            .await;
+        assert_same_config(&clerk.must_query(None).await, &latest);
+
+        phase("concurrent leave/join");
+        let gids: Vec<Gid> = (0..PARALLEL).map(|i| i * 10 + 100).collect();
+        let workers: Vec<_> = gids
+            .iter()
+            .map(|&gid| {
+                let clerk = tester.make_client();
+                tokio::spawn(async move {
+                    clerk
+                        .join(BTreeMap::from([(gid + 1000, group_servers(gid + 1000, 1))]))
+                        .await
+                        .expect("join of gid+1000");
+                    clerk
+                        .join(BTreeMap::from([(gid, group_servers(gid, 1))]))
+                        .await
+                        .expect("join of gid");
+                    clerk.must_leave(&[gid + 1000]).await;
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("worker finished");
+        }
+        let c1 = clerk.check(&gids).await;
+
+        phase("minimal transfers after joins");
+        let mut previous = c1.clone();
+        let newcomers: Vec<Gid> = (0..5).map(|i| PARALLEL + 1 + i).collect();
+        for &gid in &newcomers {
+            clerk.must_join(&[gid]).await;
+            let now = clerk.must_query(None).await;
+            assert_moves_only_to(&previous, &now, &[gid], LAB_SHARDS);
+            previous = now;
+        }
+        let mut expected = gids.clone();
+        expected.extend(&newcomers);
+        let c2 = clerk.check(&expected).await;
+        assert_moves_only_to(&c1, &c2, &newcomers, LAB_SHARDS);
+
+        phase("minimal transfers after leaves");
+        for &gid in &newcomers {
+            clerk.must_leave(&[gid]).await;
+            let now = clerk.must_query(None).await;
+            assert_moves_only_from(&previous, &now, &[gid], LAB_SHARDS);
+            previous = now;
+        }
+        let c3 = clerk.check(&gids).await;
+        assert_moves_only_from(&c2, &c3, &newcomers, LAB_SHARDS);
+
+        phase("whole-history check");
+        tester.assert_history().await;
+    })
+    .await;
+}
+
+/// One join or one leave at a time, over and over with replicas
+/// restarting in between: at most 10/3 + 1 shards move each time, only to
+/// the joining group or away from the leaving one.
+#[madsim::test]
+async fn ctrler_minimal_again_5a() {
+    within("ctrler_minimal_again_5a", TEST_LIMIT, async {
+        let tester = Tester::new(TesterConfig::lab());
+        let clerk = tester.make_client();
+        let limit = LAB_SHARDS / 3 + 1;
+
+        phase("three groups");
+        let mut members: Vec<Gid> = vec![1, 2, 3];
+        for &gid in &members {
+            clerk.must_join(&[gid]).await;
+        }
+        let mut previous = clerk.check(&members).await;
+
+        for round in 0..8u64 {
+            let newcomer = 100 + round;
+            phase(&format!("round {round}: group {newcomer} joins"));
+            clerk.must_join(&[newcomer]).await;
+            members.push(newcomer);
+            let joined = clerk.check(&members).await;
+            assert_moves_only_to(&previous, &joined, &[newcomer], limit);
+            // The newcomer itself or, every other round, an older group.
+            let leaver = members[if round % 2 == 0 { members.len() - 1 } else { 0 }];
+            phase(&format!("round {round}: group {leaver} leaves"));
+            clerk.must_leave(&[leaver]).await;
+            members.retain(|&member| member != leaver);
+            let left = clerk.check(&members).await;
+            assert_moves_only_from(&joined, &left, &[leaver], limit);
+            previous = left;
+            let id = (round as usize) % tester.servers();
+            phase(&format!("round {round}: restart replica {id}"));
+            tester.shutdown_server(id);
+            tester.start_server(id).await;
+        }
+
+        phase("whole-history check");
+        tester.assert_history().await;
+    })
+    .await;
+}
+
+/// Multi-group join/leave, concurrent multi-group join/leave, minimal
+/// transfers after multi-joins and multi-leaves, and the same
+/// configuration after the leader dies.
+#[madsim::test]
+async fn ctrler_multi_5a() {
+    within("ctrler_multi_5a", TEST_LIMIT, async {
+        let tester = Tester::new(TesterConfig::lab());
+        let clerk = tester.make_client();
+
+        phase("multi-group join/leave");
+        let mut saved = vec![clerk.check(&[]).await];
+        let (gid1, gid2, gid3): (Gid, Gid, Gid) = (1, 2, 3);
+        clerk
+            .join(BTreeMap::from([
+                (gid1, group_servers(gid1, 3)),
+                (gid2, group_servers(gid2, 3)),
+            ]))
+            .await
+            .expect("join of gids 1 and 2");
+        saved.push(clerk.check(&[gid1, gid2]).await);
+        clerk.must_join(&[gid3]).await;
+        let three = clerk.check(&[gid1, gid2, gid3]).await;
+        assert_moves_only_to(&saved[1], &three, &[gid3], LAB_SHARDS);
+        for gid in [gid1, gid2, gid3] {
+            assert_eq!(
+                three.groups[&gid],
+                group_servers(gid, 3),
+                "servers of gid {gid}"
+            );
+        }
+        saved.push(three.clone());
+        clerk.must_leave(&[gid1, gid3]).await;
+        let one = clerk.check(&[gid2]).await;
+        assert_moves_only_from(&three, &one, &[gid1, gid3], LAB_SHARDS);
+        assert_eq!(
+            one.groups[&gid2],
+            group_servers(gid2, 3),
+            "servers of gid 2"
+        );
+        saved.push(one);
+        clerk.must_leave(&[gid2]).await;
+        saved.push(clerk.check(&[]).await);
+
+        check_historical_queries(&tester, &clerk, &saved).await;
+
+        phase("concurrent multi leave/join");
+        let gids: Vec<Gid> = (0..PARALLEL).map(|i| i + 1000).collect();
+        let workers: Vec<_> = gids
+            .iter()
+            .map(|&gid| {
+                let clerk = tester.make_client();
+                tokio::spawn(async move {
+                    clerk
+                        .join(BTreeMap::from([
+                            (gid, group_servers(gid, 3)),
+                            (gid + 1000, group_servers(gid + 1000, 1)),
+                            (gid + 2000, group_servers(gid + 2000, 1)),
+                        ]))
+                        .await
+                        .expect("multi-join");
+                    clerk.must_leave(&[gid + 1000, gid + 2000]).await;
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.expect("worker finished");
+        }
+        let c1 = clerk.check(&gids).await;
+
+        phase("minimal transfers after multijoins");
+        let newcomers: Vec<Gid> = (0..5).map(|i| PARALLEL + 1 + i).collect();
+        clerk
+            .join(
+                newcomers
+                    .iter()
+                    .map(|&gid| (gid, group_servers(gid, 2)))
+                    .collect(),
+            )
+            .await
+            .expect("multi-join of the newcomers");
+        let mut expected = gids.clone();
+        expected.extend(&newcomers);
+        let c2 = clerk.check(&expected).await;
+        assert_moves_only_to(&c1, &c2, &newcomers, LAB_SHARDS);
+
+        phase("minimal transfers after multileaves");
+        clerk.must_leave(&newcomers).await;
+        let c3 = clerk.check(&gids).await;
+        assert_moves_only_from(&c2, &c3, &newcomers, LAB_SHARDS);
+
+        phase("same configuration after the leader dies");
+        let leader = {
+            let mut found = None;
+            for _ in 0..30 {
+                found = tester.leader();
+                if found.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            found.expect("a leader within 3 s")
+        };
+        let before = clerk.must_query(None).await;
+        tester.shutdown_server(leader);
+        let after = clerk.must_query(None).await;
+        assert_same_config(&after, &before);
+
+        phase("whole-history check");
+        tester.assert_history().await;
+    })
+    .await;
+}
