@@ -12,8 +12,8 @@
 //!    │ retries, backoff, deadline                     │ Query(n), n known here ─► answer
 //!    │ kvraft ClientSession: (client_id, seq)         │ recorded change? ─► its answer
 //!    ▼                                                ▼
-//!   Ok(num) / Ok(Config)        Query(latest): rsm.read (ReadIndex)
-//!   Refused(ConfigError)        Join/Leave/Move: rsm.submit ─► Raft log
+//!   Ok(num) / Ok(Config)        Query(latest), Join/Leave/Move:
+//!   Refused(ConfigError)          rsm.submit ─► Raft log
 //!   Timeout                                              │ commit, every replica
 //!                                                        ▼
 //!                            CtrlerMachine::apply (kvraft::rsm::ReplicatedMachine)
@@ -79,8 +79,9 @@
 //! - **Linearizable queries**: a query of an existing number is answered by
 //!   any replica from its applied state (the configuration is committed and
 //!   can never differ); the latest, or a number not known locally, goes
-//!   through ReadIndex on the leader ([`QueryPath::Log`] puts it in the log
-//!   instead).
+//!   through the log. [`QueryPath::ReadIndex`] serves those with ReadIndex
+//!   instead, but is not the default: see its docs (kvraft's rsm read
+//!   waits for an apply that a leader's no-op entry never produces).
 //! - **Snapshots** when the Raft state reaches `max_raft_state` (the rsm's
 //!   trigger); a snapshot that does not decode or breaks an invariant stops
 //!   the replica rather than serve other state.
@@ -114,7 +115,17 @@
 //! ## Status
 //!
 //! - Built: placement, history, machine, server, clerk, sim suite, swarm
-//!   scenario.
+//!   scenario. The three Lab 5A tests pass 20 seeds and
+//!   `MADSIM_TEST_CHECK_DETERMINISM=1`; the swarm (seeds 1-3) passes,
+//!   including runs with lost messages, crashes, partitions, 5 replicas,
+//!   256 shards and changes whose outcome the clerk never learnt.
+//! - Queries of the latest configuration go through the log by default:
+//!   ReadIndex ([`QueryPath::ReadIndex`]) waits forever while a new
+//!   leader's no-op is the newest committed entry (kvraft's rsm waits for
+//!   an apply that Raft never hands over for no-ops); to be fixed in the
+//!   rsm, then made the default here.
+//! - Not done: configurations are kept in full (no delta encoding), so a
+//!   snapshot grows by one configuration per change (see above).
 //! - Placement measured with criterion on the shared 2-core machine under
 //!   a load average of about 14 (other agents building): join of the
 //!   100th group to 99 balanced groups 83 µs, leave of one of 100 groups

@@ -5,7 +5,7 @@
 //!  CtrlerRequest ─► handle() ─ shape ok? (gid 0, empty lists, shard range: local)
 //!                     │
 //!                     ├─ Query(n), n applied here ─► answer locally (immutable)
-//!                     ├─ Query(latest or future)  ─► rsm.read (ReadIndex)
+//!                     ├─ Query(latest or future)  ─► rsm.submit (log; or ReadIndex)
 //!                     ├─ change already recorded  ─► the recorded answer
 //!                     └─ Join / Leave / Move      ─► rsm.submit ─► log ─►
 //!                                                     apply on every replica
@@ -16,7 +16,7 @@
 //! replica, leader or not, without a log entry: the answer is the only
 //! value that number can ever have. The latest configuration, and "does
 //! number n exist yet", depend on what the leader has committed: those go
-//! through ReadIndex (or the log, with [`QueryPath::Log`]).
+//! through the log (or ReadIndex, with [`QueryPath::ReadIndex`]).
 
 mod machine;
 
@@ -39,9 +39,14 @@ pub use machine::CtrlerMachine;
 pub enum QueryPath {
     /// The leader confirms its lead with a heartbeat round and answers
     /// once it has applied everything committed before: no log entry.
-    #[default]
+    /// Not the default: `kvraft::rsm::Rsm::read` waits until the rsm has
+    /// applied the read index, but Raft does not hand its leaders' no-op
+    /// entries to the service, so while a leader's no-op is the newest
+    /// committed entry (a new leader, no change since) such a read waits
+    /// until the next change and times out (seen in `ctrler_basic_5a`).
     ReadIndex,
     /// Every such query is a log entry (6.5840's way).
+    #[default]
     Log,
 }
 
