@@ -128,14 +128,14 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
                     ));
                 }
             }
-            Outcome::Refused(ConfigError::FutureConfig { num, latest: seen }) => {
-                if num <= seen || *seen > latest {
-                    return Err(format!(
-                        "client {} was told configuration {num} is after the latest {seen} \
-                         (replicas' latest {latest})",
-                        call.client
-                    ));
-                }
+            Outcome::Refused(ConfigError::FutureConfig { num, latest: seen })
+                if num <= seen || *seen > latest =>
+            {
+                return Err(format!(
+                    "client {} was told configuration {num} is after the latest {seen} \
+                     (replicas' latest {latest})",
+                    call.client
+                ));
             }
             _ => {}
         }
