@@ -51,7 +51,8 @@
 //!   asks Raft for a read index (the commit index, once a heartbeat round
 //!   confirmed the lead; a new leader first commits an entry of its term),
 //!   waits until it has applied that far, and answers from its machine
-//!   with `Store::peek`. No entry, no fsync. Trade-offs:
+//!   with `Store::peek`. No entry, no fsync; concurrent reads share one
+//!   heartbeat round. Trade-offs:
 //!   - such a Get is not an access for the eviction policy (LRU/LFU see
 //!     only writes and log reads): it runs on the leader alone, and
 //!     replicas must stay identical;
@@ -105,31 +106,34 @@
 //! process on real tokio (multi-thread), gRPC on loopback, `FileStorage`
 //! on ext4 (one fsync per Raft `Ready`: group commit), snapshots at 8 MiB;
 //! each client one clerk, one operation at a time; 1000 keys, 100-byte
-//! values; 3 s per cell after 0.5 s warm-up. Measured 2026-11-22 01:35 UTC
-//! on this 2-core machine shared with other agents (load average 6.4
-//! before, 7.7 after; run under `nice`), so absolute numbers are low and
-//! noisy:
+//! values; 3 s per cell after 0.5 s warm-up. Measured 2026-11-22 at
+//! 01:39 UTC on this 2-core machine shared with other agents (load
+//! average 7.5 before and after; run under `nice`), so absolute numbers
+//! are low and noisy:
 //!
 //! | operation | clients | ops/s | p50 ms | p99 ms |
 //! |---|---|---|---|---|
-//! | Put | 1 | 273 | 1.73 | 12.09 |
-//! | Put | 16 | 1,795 | 6.68 | 27.23 |
-//! | Put | 64 | 4,774 | 11.71 | 36.04 |
-//! | Get (log) | 1 | 307 | 1.61 | 14.90 |
-//! | Get (log) | 16 | 2,129 | 7.37 | 20.25 |
-//! | Get (log) | 64 | 5,399 | 9.76 | 32.65 |
-//! | Get (ReadIndex) | 1 | 3,131 | 0.15 | 5.54 |
-//! | Get (ReadIndex) | 16 | 4,482 | 2.37 | 11.09 |
-//! | Get (ReadIndex) | 64 | 4,998 | 12.43 | 26.26 |
+//! | Put | 1 | 237 | 3.87 | 14.27 |
+//! | Put | 16 | 2,584 | 4.50 | 23.14 |
+//! | Put | 64 | 3,379 | 15.60 | 59.74 |
+//! | Get (log) | 1 | 259 | 1.58 | 22.79 |
+//! | Get (log) | 16 | 1,971 | 7.25 | 24.66 |
+//! | Get (log) | 64 | 3,354 | 15.75 | 59.54 |
+//! | Get (ReadIndex) | 1 | 1,758 | 0.14 | 9.64 |
+//! | Get (ReadIndex) | 16 | 4,211 | 1.30 | 14.90 |
+//! | Get (ReadIndex) | 64 | 5,215 | 12.03 | 27.52 |
 //!
-//! No operation failed. ReadIndex removes the log entry and its fsync: 10x
-//! the throughput of log reads with one client, 2.1x with 16; at 64 clients
-//! every read costs its own heartbeat round to both followers, and log
-//! reads, which share one AppendEntries and one fsync per batch, catch up.
-//! For scale (figures from the issue, not measured here): etcd does about
-//! 44k writes/s on three 8-core machines with 1000 clients; redis-server
-//! (one replica, no consensus) about 85k SET/s on this machine with 50
-//! clients.
+//! No operation failed. ReadIndex reads skip the log entry and its fsync:
+//! 6.8x the throughput of log reads with one client, 2.1x with 16, 1.6x
+//! with 64, and half the p99 at 64. How noisy this machine is: a run four
+//! minutes earlier (before concurrent reads shared heartbeat rounds) gave
+//! Put 273 / 1,795 / 4,774 ops/s, Get (log) 307 / 2,129 / 5,399 and Get
+//! (ReadIndex) 3,131 / 4,482 / 4,998 for 1 / 16 / 64 clients. At 64
+//! clients the two shared cores (three replicas, the clients and gRPC all
+//! in one process) are the limit. For scale (figures from the issue, not
+//! measured here): etcd does about 44k writes/s on three 8-core machines
+//! with 1000 clients; redis-server (one replica, no consensus) about 85k
+//! SET/s on this machine with 50 clients.
 //!
 //! ## Status
 //!
@@ -151,8 +155,7 @@
 //!   the one ReadIndex bug found so far: a read index at a new leader's
 //!   no-op, which Raft never hands to the service, waited forever.
 //! - Not yet: deterministic eviction tests with a capacity, the
-//!   corrupt-replica test, the swarm scenario (kvtest's area); batching
-//!   concurrent ReadIndex reads into one heartbeat round.
+//!   corrupt-replica test, the swarm scenario (kvtest's area).
 //! - Open question (from the first suite): under random partitions on an
 //!   unreliable network a 3 s round sometimes completes no append at all;
 //!   the tests then only require progress over all rounds.

@@ -182,6 +182,16 @@ async fn proposals_apply_everywhere_and_reads_see_them_on_the_leader_only() {
     totals.sort_unstable();
     assert_eq!(totals, (13..63).collect::<Vec<u64>>());
     assert_eq!(replicas[leader].status().pending_proposals, 0);
+    // Many concurrent reads (they share heartbeat rounds) all see 62.
+    let reads: Vec<_> = (0..50)
+        .map(|_| {
+            let rsm = replicas[leader].clone();
+            tokio::spawn(async move { rsm.read(|adder, _| adder.total).await })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.expect("task"), Ok(62));
+    }
     for replica in &replicas {
         replica.kill();
     }

@@ -25,7 +25,8 @@
 //!     │         │                           {log time, machine.snapshot()})
 //!     │         ▼
 //!     │   ReadIndex: raft.read_index() (a heartbeat round confirms the
-//!     │   lead), wait until applied >= that index, run the closure on &M
+//!     │   lead; concurrent reads share one round), wait until applied
+//!     │   >= that index, run the closure on &M
 //!     ▼
 //!  Ok(output) | WrongLeader{leader_hint} | Timeout | Busy
 //! ```
@@ -67,11 +68,13 @@
 //! - A committed entry or a snapshot that does not decode stops the
 //!   replica (a panic naming replica and index), rather than serve other
 //!   state.
-//! - Bounds: pending proposals (`max_pending_proposals`), how long a
-//!   proposal or read waits (`apply_wait`); the apply channel is Raft's.
+//! - Bounds: pending proposals and reads (`max_pending_proposals`), how
+//!   long a proposal or read waits (`apply_wait`); the apply channel is
+//!   Raft's.
 
 mod clock;
 mod machine;
+mod read_batch;
 mod waiters;
 
 use std::net::SocketAddr;
@@ -85,6 +88,7 @@ use tokio::sync::{Notify, mpsc, watch};
 
 use clock::LeaderClock;
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use read_batch::ReadBatcher;
 use waiters::Waiters;
 
 /// Pause before asking again for a read index a leader could not give yet
@@ -106,7 +110,8 @@ pub struct RsmConfig {
     pub apply_wait: Duration,
     /// Seed of Raft's election-timeout RNG.
     pub raft_seed: u64,
-    /// Proposals waiting for their entry at once; more answer `Busy`.
+    /// Proposals waiting for their entry at once, and reads waiting for a
+    /// read index at once; more answer `Busy`.
     pub max_pending_proposals: usize,
     /// Watches every Raft step (tests' invariant checkers).
     pub raft_observer: Option<Observer>,
@@ -200,6 +205,8 @@ struct Shared<M: ReplicatedMachine> {
     /// A read asks the apply task to publish `applied` (see
     /// `run_apply_loop`).
     nudge: Notify,
+    /// Concurrent reads share a read index.
+    reads: ReadBatcher,
 }
 
 /// One running replica of a replicated state machine. Cheap to clone.
@@ -278,6 +285,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             }),
             applied,
             nudge: Notify::new(),
+            reads: ReadBatcher::default(),
             config,
         });
         let rsm = Rsm { raft, shared };
@@ -390,17 +398,24 @@ impl<M: ReplicatedMachine> Rsm<M> {
             if !self.raft.state().1 {
                 return Err(self.wrong_leader());
             }
-            match tokio::time::timeout(remaining(), self.raft.read_index()).await {
-                Ok(Some(index)) => break index,
+            let max_waiting = self.shared.config.max_pending_proposals;
+            let read_index = self.shared.reads.read_index(&self.raft, max_waiting);
+            match tokio::time::timeout(remaining(), read_index).await {
+                Ok(Err(too_many)) => {
+                    return Err(SubmitError::Busy {
+                        pending: too_many.waiting,
+                    });
+                }
+                Ok(Ok(Some(index))) => break index,
                 // Still the leader but not ready (a new leader whose first
                 // entry is not committed yet): try again shortly, here.
-                Ok(None) if self.raft.state().1 => {
+                Ok(Ok(None)) if self.raft.state().1 => {
                     tokio::time::sleep(READ_RETRY_PAUSE.min(remaining())).await;
                     if remaining().is_zero() {
                         return Err(SubmitError::Timeout);
                     }
                 }
-                Ok(None) => return Err(self.wrong_leader()),
+                Ok(Ok(None)) => return Err(self.wrong_leader()),
                 Err(_) => return Err(SubmitError::Timeout),
             }
         };
