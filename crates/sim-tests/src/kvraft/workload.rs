@@ -137,7 +137,8 @@ async fn run_generic(scenario: GenericTest) {
         // progress. Traced (seeds 1795303242952536087, ..099): the majority
         // side is often a bare majority, so a candidate needs the pre-vote
         // and the vote of every other member; with 10% loss each way an
-        // attempt succeeds about 0.9^4 ~ 0.66^2 ~ 43% of the time, a lost
+        // attempt (2 rounds x 2 peers x request and reply) succeeds about
+        // 0.9^8 ~ 43% of the time, a lost
         // reply is never re-sent within the round, and each retry costs a
         // new 300-600 ms election timeout, while the partitioner reshuffles
         // every 1.1-1.3 s. Raft liveness, not the clerk: clients finish
