@@ -157,10 +157,18 @@
 //!   read index at a new leader's no-op, which Raft never hands to the
 //!   service, waited forever (fixed: the apply task publishes how far
 //!   Raft handed entries over).
-//! - Not yet: the corrupt-replica test.
-//! - Open question (from the first suite): under random partitions on an
-//!   unreliable network a 3 s round sometimes completes no append at all;
-//!   the tests then only require progress over all rounds.
+//! - `corrupt_replica_refuses_to_serve`: a replica whose snapshot and log
+//!   disagree after a crash fails to start (raft's storage load refuses
+//!   them with `StorageError::Inconsistent`, naming both files); the other
+//!   replicas keep serving a linearizable history.
+//! - Rounds without progress: under random partitions on a lossy network
+//!   about 1 in 150 rounds of 3 s completes no append (100-seed sweeps of
+//!   three tests). Diagnosed as Raft liveness, not the clerk: a bare
+//!   majority (3 of 5) must win a pre-vote and a vote with 10% loss each
+//!   way, and a candidate does not re-send its requests within a round, so
+//!   each lost reply costs a whole election timeout while partitions change
+//!   every 1.1-1.3 s. A re-send on each heartbeat tick while campaigning
+//!   would fix it; until then the tests require progress over all rounds.
 
 pub mod clerk;
 pub mod group_client;
