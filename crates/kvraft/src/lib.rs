@@ -123,6 +123,18 @@
 //! | Get (ReadIndex) | 16 | 4,211 | 1.30 | 14.90 |
 //! | Get (ReadIndex) | 64 | 5,215 | 12.03 | 27.52 |
 //!
+//! Re-run on the idle machine (2026-11-22 02:33 UTC, load average under
+//! 1 before; 3 s per cell, no operation failed):
+//!
+//! | operation | 1 client | 16 clients | 64 clients |
+//! |---|---|---|---|
+//! | Put | 771 ops/s (p50 1.26, p99 1.95 ms) | 4,900 (3.14, 6.91) | 9,533 (6.16, 12.92) |
+//! | Get (log) | 781 (1.23, 2.27) | 5,945 (2.60, 4.71) | 10,059 (6.17, 11.03) |
+//! | Get (ReadIndex) | 4,386 (0.21, 0.46) | 17,387 (0.89, 1.79) | 34,489 (1.83, 3.20) |
+//!
+//! ReadIndex: 5.6x the log reads' throughput with 1 client, 2.9x with 16,
+//! 3.4x with 64. The loaded-machine table above is the first measurement.
+//!
 //! No operation failed. ReadIndex reads skip the log entry and its fsync:
 //! 6.8x the throughput of log reads with one client, 2.1x with 16, 1.6x
 //! with 64, and half the p99 at 64. How noisy this machine is: a run four
