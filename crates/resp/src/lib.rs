@@ -60,6 +60,9 @@ mod frame;
 mod inline;
 mod limits;
 
+pub mod command;
+
+pub use command::{Command, CommandError};
 pub use decode::{Decoder, Mode};
 pub use encode::{encode, encode_to_vec, format_double};
 pub use error::ProtocolError;

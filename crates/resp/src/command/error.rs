@@ -1,0 +1,137 @@
+//! Command errors: Redis 7's reply text, word for word.
+
+use bytes::Bytes;
+use thiserror::Error;
+
+/// Why a request cannot run. [`std::fmt::Display`] gives the whole error
+/// line as Redis 7 writes it, code first (`ERR ...`, `NOPROTO ...`); reply
+/// with `Frame::error(&error.to_string())`. Nothing has been changed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CommandError {
+    /// No command by that name.
+    #[error("ERR unknown command '{}', with args beginning with: {}", preview(.name, 128), args_preview(.args))]
+    UnknownCommand {
+        /// The name as sent.
+        name: Bytes,
+        /// The arguments after it.
+        args: Vec<Bytes>,
+    },
+    /// A container command (`CONFIG`, `CLIENT`, ...) without that subcommand.
+    #[error("ERR unknown subcommand '{}'. Try {container} HELP.", preview(.subcommand, 128))]
+    UnknownSubcommand {
+        /// The subcommand as sent.
+        subcommand: Bytes,
+        /// The container's name in capitals.
+        container: String,
+    },
+    /// Too few or too many arguments (`full_name` is `get` or `config|get`).
+    #[error("ERR wrong number of arguments for '{full_name}' command")]
+    WrongArity {
+        /// The command's full lowercase name.
+        full_name: &'static str,
+    },
+    /// Options that do not fit the command.
+    #[error("ERR syntax error")]
+    Syntax,
+    /// An argument that must be a 64-bit integer is not.
+    #[error("ERR value is not an integer or out of range")]
+    NotAnInteger,
+    /// An argument that must be a float is not.
+    #[error("ERR value is not a valid float")]
+    NotAFloat,
+    /// An expiry that is not positive where it must be, or overflows.
+    #[error("ERR invalid expire time in '{command}' command")]
+    InvalidExpireTime {
+        /// The command's full lowercase name.
+        command: &'static str,
+    },
+    /// An increment whose result leaves the 64-bit range.
+    #[error("ERR increment or decrement would overflow")]
+    IncrementOverflow,
+    /// `DECRBY key -9223372036854775808`.
+    #[error("ERR decrement would overflow")]
+    DecrementOverflow,
+    /// A float increment whose result is not finite.
+    #[error("ERR increment would produce NaN or Infinity")]
+    NotFinite,
+    /// A negative `SETRANGE` offset (or `GETRANGE` out of bounds).
+    #[error("ERR offset is out of range")]
+    OffsetOutOfRange,
+    /// A string that would exceed the value limit.
+    #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
+    StringTooLong,
+    /// A `SCAN` cursor that is not an unsigned integer.
+    #[error("ERR invalid cursor")]
+    InvalidCursor,
+    /// `SELECT n` (or `COPY ... DB n`) for a database other than 0.
+    #[error("ERR DB index is out of range")]
+    DbIndexOutOfRange,
+    /// An `EXPIRE` option that does not exist.
+    #[error("ERR Unsupported option {}", preview(.0, 128))]
+    UnsupportedOption(Bytes),
+    /// `EXPIRE ... NX` with `XX`, `GT` or `LT`.
+    #[error("ERR NX and XX, GT or LT options at the same time are not compatible")]
+    ExpireNxAndOthers,
+    /// `EXPIRE ... GT LT`.
+    #[error("ERR GT and LT options at the same time are not compatible")]
+    ExpireGtAndLt,
+    /// `HELLO` with a version that is not a number.
+    #[error("ERR Protocol version is not an integer or out of range")]
+    ProtocolVersionNotInteger,
+    /// `HELLO` with a version other than 2 or 3.
+    #[error("NOPROTO unsupported protocol version")]
+    UnsupportedProtocol,
+    /// `HELLO` with an option it does not know.
+    #[error("ERR Syntax error in HELLO option '{}'", preview(.0, 128))]
+    HelloSyntax(Bytes),
+    /// A client name with a space, a control byte or a non-ASCII byte.
+    #[error("ERR Client names cannot contain spaces, newlines or special characters.")]
+    InvalidClientName,
+    /// `CLIENT SETINFO` with an attribute other than LIB-NAME or LIB-VER.
+    #[error("ERR Unrecognized option '{}'", preview(.0, 128))]
+    UnrecognizedClientInfo(Bytes),
+    /// A `CLIENT SETINFO` value with a space or special character.
+    #[error("ERR {attribute} cannot contain spaces, newlines or special characters.")]
+    InvalidClientInfo {
+        /// `lib-name` or `lib-ver`.
+        attribute: &'static str,
+    },
+    /// `LCS ... LEN IDX`.
+    #[error("ERR If you want both the length and indexes, please just use IDX.")]
+    LcsLenAndIdx,
+    /// `CONFIG SET` of a parameter distcache does not let clients change.
+    #[error("ERR Unknown option or number of arguments for CONFIG SET - '{}'", preview(.0, 128))]
+    ConfigSetUnsupported(Bytes),
+    /// `COMMAND GETKEYS` of a command without keys.
+    #[error("ERR The command has no key arguments")]
+    NoKeyArguments,
+    /// `COMMAND GETKEYS` of an unknown command.
+    #[error("ERR Invalid command specified")]
+    InvalidCommandSpecified,
+    /// `COMMAND GETKEYS` with the wrong number of arguments for the command.
+    #[error("ERR Invalid number of arguments specified for command")]
+    InvalidArgumentCount,
+}
+
+/// At most `limit` bytes of `bytes`, lossily as text, line breaks as spaces
+/// (Redis replaces them so the error stays one line).
+fn preview(bytes: &[u8], limit: usize) -> String {
+    let cut = &bytes[..bytes.len().min(limit)];
+    String::from_utf8_lossy(cut).replace(['\r', '\n'], " ")
+}
+
+/// Redis's unknown-command preview: `'arg' ` per argument while the
+/// preview is under 128 bytes, each cut to what is left of the 128.
+fn args_preview(args: &[Bytes]) -> String {
+    let mut text = String::new();
+    for arg in args {
+        if text.len() >= 128 {
+            break;
+        }
+        let room = 128 - text.len();
+        text.push('\'');
+        text.push_str(&preview(arg, room));
+        text.push_str("' ");
+    }
+    text
+}

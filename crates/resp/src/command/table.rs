@@ -1,0 +1,1017 @@
+//! The command table: one entry per command, the only place a command is
+//! declared. Lookup, arity errors, key positions, `COMMAND` replies and
+//! `HELP` all read it.
+
+use super::args::Args;
+use super::error::CommandError;
+use super::types::Command;
+use super::{keys, server, strings};
+
+/// How a command's arguments become a [`Command`]: given the arguments
+/// after the name (and subcommand), arity already checked.
+pub type ParseFn = fn(&mut Args) -> Result<Command, CommandError>;
+
+/// One command, as Redis's command table describes it.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// The full lowercase name: `get`, or `config|get` for a subcommand.
+    pub name: &'static str,
+    /// Redis's arity, counting the name (and subcommand): `n` exactly `n`
+    /// arguments, `-n` at least `n`.
+    pub arity: i32,
+    /// Redis's command flags (`write`, `readonly`, `denyoom`, `fast`, ...).
+    pub flags: &'static [&'static str],
+    /// The first key's argument index (0: no keys).
+    pub first_key: i32,
+    /// The last key's argument index; negative counts from the end
+    /// (`-1`: the last argument).
+    pub last_key: i32,
+    /// The distance between keys (`MSET`: 2).
+    pub key_step: i32,
+    /// ACL categories (`@read`, `@string`, ...).
+    pub acl_categories: &'static [&'static str],
+    /// The documentation group (`string`, `generic`, `server`, ...).
+    pub group: &'static str,
+    /// The Redis version that introduced the command.
+    pub since: &'static str,
+    /// The time complexity.
+    pub complexity: &'static str,
+    /// One line on what the command does.
+    pub summary: &'static str,
+    /// The arguments after the name, in Redis's documentation syntax.
+    pub syntax: &'static str,
+    /// Subcommands of a container command (`CONFIG GET`, ...), by name.
+    pub subcommands: &'static [CommandSpec],
+    /// The parser; `None` for a container, whose subcommands parse.
+    pub parse: Option<ParseFn>,
+}
+
+/// Names are unique in the table, so a spec is its name.
+impl PartialEq for CommandSpec {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl CommandSpec {
+    /// Whether the command has Redis flag `flag`.
+    pub fn has_flag(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Whether the command changes data (flag `write`).
+    pub fn is_write(&self) -> bool {
+        self.has_flag("write")
+    }
+
+    /// Whether `argument_count` arguments (name included) fit the arity.
+    pub fn arity_fits(&self, argument_count: usize) -> bool {
+        let count = i64::try_from(argument_count).unwrap_or(i64::MAX);
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            count == arity
+        } else {
+            count >= -arity
+        }
+    }
+
+    /// The indexes of the key arguments in a request of `argument_count`
+    /// arguments (name included), from the table's key positions.
+    pub fn key_indexes(&self, argument_count: usize) -> Vec<usize> {
+        if self.first_key <= 0 || self.key_step <= 0 {
+            return Vec::new();
+        }
+        let count = i64::try_from(argument_count).unwrap_or(i64::MAX);
+        let last = if self.last_key < 0 {
+            count + i64::from(self.last_key)
+        } else {
+            i64::from(self.last_key)
+        };
+        let last = last.min(count - 1);
+        (i64::from(self.first_key)..=last)
+            .step_by(self.key_step as usize)
+            .filter_map(|index| usize::try_from(index).ok())
+            .collect()
+    }
+
+    /// The name of the command in capitals without the container
+    /// (`GET`, `GET` for `config|get`).
+    pub fn short_name(&self) -> &'static str {
+        self.name.rsplit('|').next().unwrap_or(self.name)
+    }
+}
+
+/// The defaults every entry starts from.
+const BASE: CommandSpec = CommandSpec {
+    name: "",
+    arity: 1,
+    flags: &[],
+    first_key: 0,
+    last_key: 0,
+    key_step: 0,
+    acl_categories: &[],
+    group: "generic",
+    since: "1.0.0",
+    complexity: "O(1)",
+    summary: "",
+    syntax: "",
+    subcommands: &[],
+    parse: None,
+};
+
+/// Key positions of a command whose only key is its first argument.
+const ONE_KEY: CommandSpec = CommandSpec {
+    first_key: 1,
+    last_key: 1,
+    key_step: 1,
+    ..BASE
+};
+/// A string command that writes one key.
+const STRING_WRITE: CommandSpec = CommandSpec {
+    flags: &["write", "denyoom", "fast"],
+    acl_categories: &["@write", "@string", "@fast"],
+    group: "string",
+    ..ONE_KEY
+};
+/// A string command that reads one key.
+const STRING_READ: CommandSpec = CommandSpec {
+    flags: &["readonly", "fast"],
+    acl_categories: &["@read", "@string", "@fast"],
+    group: "string",
+    ..ONE_KEY
+};
+/// A keyspace command that writes one key.
+const KEY_WRITE: CommandSpec = CommandSpec {
+    flags: &["write", "fast"],
+    acl_categories: &["@keyspace", "@write", "@fast"],
+    ..ONE_KEY
+};
+/// A keyspace command that reads one key.
+const KEY_READ: CommandSpec = CommandSpec {
+    flags: &["readonly", "fast"],
+    acl_categories: &["@keyspace", "@read", "@fast"],
+    ..ONE_KEY
+};
+/// A connection command that works before authentication and while loading.
+const CONNECTION: CommandSpec = CommandSpec {
+    flags: &["noscript", "loading", "stale", "fast"],
+    acl_categories: &["@fast", "@connection"],
+    group: "connection",
+    ..BASE
+};
+const EXPIRE_SYNTAX: &str = "key seconds [NX | XX | GT | LT]";
+
+/// Every command distcache speaks, sorted by name (a test checks), so that
+/// lookup is a binary search.
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "append",
+        arity: 3,
+        since: "2.0.0",
+        summary: "Appends a string to the value of a key; creates the key if it does not exist.",
+        syntax: "key value",
+        parse: Some(strings::append),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "client",
+        arity: -2,
+        group: "connection",
+        since: "2.4.0",
+        complexity: "Depends on subcommand.",
+        summary: "A container for client connection commands.",
+        acl_categories: &["@slow"],
+        subcommands: CLIENT_SUBCOMMANDS,
+        ..BASE
+    },
+    CommandSpec {
+        name: "cluster",
+        arity: -2,
+        group: "cluster",
+        since: "3.0.0",
+        complexity: "Depends on subcommand.",
+        summary: "A container for Redis Cluster commands.",
+        acl_categories: &["@slow"],
+        subcommands: CLUSTER_SUBCOMMANDS,
+        ..BASE
+    },
+    CommandSpec {
+        name: "command",
+        arity: -1,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow", "@connection"],
+        group: "server",
+        since: "2.8.13",
+        complexity: "O(N) where N is the total number of commands",
+        summary: "Returns detailed information about all commands.",
+        subcommands: COMMAND_SUBCOMMANDS,
+        parse: Some(server::command_all),
+        ..BASE
+    },
+    CommandSpec {
+        name: "config",
+        arity: -2,
+        group: "server",
+        since: "2.0.0",
+        complexity: "Depends on subcommand.",
+        summary: "A container for server configuration commands.",
+        acl_categories: &["@slow"],
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..BASE
+    },
+    CommandSpec {
+        name: "copy",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        first_key: 1,
+        last_key: 2,
+        key_step: 1,
+        acl_categories: &["@keyspace", "@write", "@slow"],
+        since: "6.2.0",
+        complexity: "O(N) worst case for collections, where N is the number of nested items. O(1) for string values.",
+        summary: "Copies the value of a key to a new key.",
+        syntax: "source destination [DB destination-db] [REPLACE]",
+        parse: Some(keys::copy),
+        ..BASE
+    },
+    CommandSpec {
+        name: "dbsize",
+        arity: 1,
+        flags: &["readonly", "fast"],
+        acl_categories: &["@keyspace", "@read", "@fast"],
+        group: "server",
+        summary: "Returns the number of keys in the database.",
+        parse: Some(keys::dbsize),
+        ..BASE
+    },
+    CommandSpec {
+        name: "decr",
+        arity: 2,
+        summary: "Decrements the integer value of a key by one; uses 0 as initial value if the key does not exist.",
+        syntax: "key",
+        parse: Some(strings::decr),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "decrby",
+        arity: 3,
+        summary: "Decrements a number from the integer value of a key; uses 0 as initial value if the key does not exist.",
+        syntax: "key decrement",
+        parse: Some(strings::decrby),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "del",
+        arity: -2,
+        flags: &["write"],
+        last_key: -1,
+        acl_categories: &["@keyspace", "@write", "@slow"],
+        complexity: "O(N) where N is the number of keys that will be removed.",
+        summary: "Deletes one or more keys.",
+        syntax: "key [key ...]",
+        parse: Some(keys::del),
+        ..ONE_KEY
+    },
+    CommandSpec {
+        name: "echo",
+        arity: 2,
+        flags: &["fast"],
+        summary: "Returns the given string.",
+        syntax: "message",
+        parse: Some(server::echo),
+        ..CONNECTION
+    },
+    CommandSpec {
+        name: "exists",
+        arity: -2,
+        last_key: -1,
+        complexity: "O(N) where N is the number of keys to check.",
+        summary: "Determines whether one or more keys exist.",
+        syntax: "key [key ...]",
+        parse: Some(keys::exists),
+        ..KEY_READ
+    },
+    CommandSpec {
+        name: "expire",
+        arity: -3,
+        summary: "Sets the expiration time of a key in seconds.",
+        syntax: EXPIRE_SYNTAX,
+        parse: Some(keys::expire),
+        ..KEY_WRITE
+    },
+    CommandSpec {
+        name: "expireat",
+        arity: -3,
+        since: "1.2.0",
+        summary: "Sets the expiration time of a key to a Unix timestamp.",
+        syntax: "key unix-time-seconds [NX | XX | GT | LT]",
+        parse: Some(keys::expireat),
+        ..KEY_WRITE
+    },
+    CommandSpec {
+        name: "expiretime",
+        arity: 2,
+        since: "7.0.0",
+        summary: "Returns the expiration time of a key as a Unix timestamp.",
+        syntax: "key",
+        parse: Some(keys::expiretime),
+        ..KEY_READ
+    },
+    CommandSpec {
+        name: "flushall",
+        arity: -1,
+        flags: &["write"],
+        acl_categories: &["@keyspace", "@write", "@slow", "@dangerous"],
+        group: "server",
+        complexity: "O(N) where N is the total number of keys in all databases",
+        summary: "Removes all keys from all databases.",
+        syntax: "[ASYNC | SYNC]",
+        parse: Some(keys::flushall),
+        ..BASE
+    },
+    CommandSpec {
+        name: "flushdb",
+        arity: -1,
+        flags: &["write"],
+        acl_categories: &["@keyspace", "@write", "@slow", "@dangerous"],
+        group: "server",
+        complexity: "O(N) where N is the number of keys in the selected database",
+        summary: "Remove all keys from the current database.",
+        syntax: "[ASYNC | SYNC]",
+        parse: Some(keys::flushdb),
+        ..BASE
+    },
+    CommandSpec {
+        name: "get",
+        arity: 2,
+        summary: "Returns the string value of a key.",
+        syntax: "key",
+        parse: Some(strings::get),
+        ..STRING_READ
+    },
+    CommandSpec {
+        name: "getdel",
+        arity: 2,
+        flags: &["write", "fast"],
+        since: "6.2.0",
+        summary: "Returns the string value of a key after deleting the key.",
+        syntax: "key",
+        parse: Some(strings::getdel),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "getex",
+        arity: -2,
+        flags: &["write", "fast"],
+        since: "6.2.0",
+        summary: "Returns the string value of a key after setting its expiration time.",
+        syntax: "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
+        parse: Some(strings::getex),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "getrange",
+        arity: 4,
+        flags: &["readonly"],
+        acl_categories: &["@read", "@string", "@slow"],
+        since: "2.4.0",
+        complexity: "O(N) where N is the length of the returned string.",
+        summary: "Returns a substring of the string stored at a key.",
+        syntax: "key start end",
+        parse: Some(strings::getrange),
+        ..STRING_READ
+    },
+    CommandSpec {
+        name: "getset",
+        arity: 3,
+        summary: "Returns the previous string value of a key after setting it to a new value.",
+        syntax: "key value",
+        parse: Some(strings::getset),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "hello",
+        arity: -1,
+        flags: &[
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy",
+        ],
+        since: "6.0.0",
+        summary: "Handshakes with the server: protocol version, authentication, client name.",
+        syntax: "[protover [AUTH username password] [SETNAME clientname]]",
+        parse: Some(server::hello),
+        ..CONNECTION
+    },
+    CommandSpec {
+        name: "incr",
+        arity: 2,
+        summary: "Increments the integer value of a key by one; uses 0 as initial value if the key does not exist.",
+        syntax: "key",
+        parse: Some(strings::incr),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "incrby",
+        arity: 3,
+        summary: "Increments the integer value of a key by a number; uses 0 as initial value if the key does not exist.",
+        syntax: "key increment",
+        parse: Some(strings::incrby),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "incrbyfloat",
+        arity: 3,
+        since: "2.6.0",
+        summary: "Increments the floating point value of a key by a number; uses 0 as initial value if the key does not exist.",
+        syntax: "key increment",
+        parse: Some(strings::incrbyfloat),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "info",
+        arity: -1,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow", "@dangerous"],
+        group: "server",
+        complexity: "O(1)",
+        summary: "Returns information and statistics about the server.",
+        syntax: "[section [section ...]]",
+        parse: Some(server::info),
+        ..BASE
+    },
+    CommandSpec {
+        name: "keys",
+        arity: 2,
+        flags: &["readonly"],
+        acl_categories: &["@keyspace", "@read", "@slow", "@dangerous"],
+        complexity: "O(N) with N being the number of keys in the database",
+        summary: "Returns all key names that match a pattern.",
+        syntax: "pattern",
+        parse: Some(keys::keys),
+        ..BASE
+    },
+    CommandSpec {
+        name: "lcs",
+        arity: -3,
+        flags: &["readonly"],
+        last_key: 2,
+        acl_categories: &["@read", "@string", "@slow"],
+        since: "7.0.0",
+        complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
+        summary: "Finds the longest common substring.",
+        syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
+        parse: Some(strings::lcs),
+        ..STRING_READ
+    },
+    CommandSpec {
+        name: "mget",
+        arity: -2,
+        last_key: -1,
+        complexity: "O(N) where N is the number of keys to retrieve.",
+        summary: "Atomically returns the string values of one or more keys.",
+        syntax: "key [key ...]",
+        parse: Some(strings::mget),
+        ..STRING_READ
+    },
+    CommandSpec {
+        name: "mset",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        last_key: -1,
+        key_step: 2,
+        acl_categories: &["@write", "@string", "@slow"],
+        since: "1.0.1",
+        complexity: "O(N) where N is the number of keys to set.",
+        summary: "Atomically creates or modifies the string values of one or more keys.",
+        syntax: "key value [key value ...]",
+        parse: Some(strings::mset),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "msetnx",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        last_key: -1,
+        key_step: 2,
+        acl_categories: &["@write", "@string", "@slow"],
+        since: "1.0.1",
+        complexity: "O(N) where N is the number of keys to set.",
+        summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
+        syntax: "key value [key value ...]",
+        parse: Some(strings::msetnx),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "persist",
+        arity: 2,
+        since: "2.2.0",
+        summary: "Removes the expiration time of a key.",
+        syntax: "key",
+        parse: Some(keys::persist),
+        ..KEY_WRITE
+    },
+    CommandSpec {
+        name: "pexpire",
+        arity: -3,
+        since: "2.6.0",
+        summary: "Sets the expiration time of a key in milliseconds.",
+        syntax: "key milliseconds [NX | XX | GT | LT]",
+        parse: Some(keys::pexpire),
+        ..KEY_WRITE
+    },
+    CommandSpec {
+        name: "pexpireat",
+        arity: -3,
+        since: "2.6.0",
+        summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        syntax: "key unix-time-milliseconds [NX | XX | GT | LT]",
+        parse: Some(keys::pexpireat),
+        ..KEY_WRITE
+    },
+    CommandSpec {
+        name: "pexpiretime",
+        arity: 2,
+        since: "7.0.0",
+        summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        syntax: "key",
+        parse: Some(keys::pexpiretime),
+        ..KEY_READ
+    },
+    CommandSpec {
+        name: "ping",
+        arity: -1,
+        flags: &["fast"],
+        summary: "Returns the server's liveliness response.",
+        syntax: "[message]",
+        parse: Some(server::ping),
+        ..CONNECTION
+    },
+    CommandSpec {
+        name: "psetex",
+        arity: 4,
+        flags: &["write", "denyoom"],
+        acl_categories: &["@write", "@string", "@slow"],
+        since: "2.6.0",
+        summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+        syntax: "key milliseconds value",
+        parse: Some(strings::psetex),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "pttl",
+        arity: 2,
+        since: "2.6.0",
+        summary: "Returns the expiration time in milliseconds of a key.",
+        syntax: "key",
+        parse: Some(keys::pttl),
+        ..KEY_READ
+    },
+    CommandSpec {
+        name: "quit",
+        arity: -1,
+        flags: &[
+            "allow_busy",
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+        ],
+        summary: "Closes the connection.",
+        parse: Some(server::quit),
+        ..CONNECTION
+    },
+    CommandSpec {
+        name: "randomkey",
+        arity: 1,
+        flags: &["readonly"],
+        acl_categories: &["@keyspace", "@read", "@slow"],
+        summary: "Returns a random key name from the database.",
+        parse: Some(keys::randomkey),
+        ..BASE
+    },
+    CommandSpec {
+        name: "rename",
+        arity: 3,
+        flags: &["write"],
+        last_key: 2,
+        acl_categories: &["@keyspace", "@write", "@slow"],
+        summary: "Renames a key and overwrites the destination.",
+        syntax: "key newkey",
+        parse: Some(keys::rename),
+        ..ONE_KEY
+    },
+    CommandSpec {
+        name: "renamenx",
+        arity: 3,
+        last_key: 2,
+        summary: "Renames a key only when the target key name doesn't exist.",
+        syntax: "key newkey",
+        parse: Some(keys::renamenx),
+        ..KEY_WRITE
+    },
+    CommandSpec {
+        name: "reset",
+        arity: 1,
+        flags: &[
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy",
+        ],
+        since: "6.2.0",
+        summary: "Resets the connection.",
+        parse: Some(server::reset),
+        ..CONNECTION
+    },
+    CommandSpec {
+        name: "scan",
+        arity: -2,
+        flags: &["readonly"],
+        acl_categories: &["@keyspace", "@read", "@slow"],
+        since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration.",
+        summary: "Iterates over the key names in the database.",
+        syntax: "cursor [MATCH pattern] [COUNT count] [TYPE type]",
+        parse: Some(keys::scan),
+        ..BASE
+    },
+    CommandSpec {
+        name: "select",
+        arity: 2,
+        flags: &["loading", "stale", "fast"],
+        summary: "Changes the selected database.",
+        syntax: "index",
+        parse: Some(server::select),
+        ..CONNECTION
+    },
+    CommandSpec {
+        name: "set",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        acl_categories: &["@write", "@string", "@slow"],
+        summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+        syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]",
+        parse: Some(strings::set),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "setex",
+        arity: 4,
+        flags: &["write", "denyoom"],
+        acl_categories: &["@write", "@string", "@slow"],
+        since: "2.0.0",
+        summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+        syntax: "key seconds value",
+        parse: Some(strings::setex),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "setnx",
+        arity: 3,
+        summary: "Set the string value of a key only when the key doesn't exist.",
+        syntax: "key value",
+        parse: Some(strings::setnx),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "setrange",
+        arity: 4,
+        flags: &["write", "denyoom"],
+        acl_categories: &["@write", "@string", "@slow"],
+        since: "2.2.0",
+        complexity: "O(1), not counting the time taken to copy the new string in place.",
+        summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
+        syntax: "key offset value",
+        parse: Some(strings::setrange),
+        ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "strlen",
+        arity: 2,
+        since: "2.2.0",
+        summary: "Returns the length of a string value.",
+        syntax: "key",
+        parse: Some(strings::strlen),
+        ..STRING_READ
+    },
+    CommandSpec {
+        name: "time",
+        arity: 1,
+        flags: &["loading", "stale", "fast"],
+        acl_categories: &["@fast"],
+        group: "server",
+        since: "2.6.0",
+        summary: "Returns the server time.",
+        parse: Some(server::time),
+        ..BASE
+    },
+    CommandSpec {
+        name: "ttl",
+        arity: 2,
+        summary: "Returns the expiration time in seconds of a key.",
+        syntax: "key",
+        parse: Some(keys::ttl),
+        ..KEY_READ
+    },
+    CommandSpec {
+        name: "type",
+        arity: 2,
+        summary: "Determines the type of value stored at a key.",
+        syntax: "key",
+        parse: Some(keys::type_of),
+        ..KEY_READ
+    },
+    CommandSpec {
+        name: "unlink",
+        arity: -2,
+        last_key: -1,
+        since: "4.0.0",
+        complexity: "O(1) for each key removed regardless of its size.",
+        summary: "Asynchronously deletes one or more keys.",
+        syntax: "key [key ...]",
+        parse: Some(keys::unlink),
+        ..KEY_WRITE
+    },
+];
+
+/// A subcommand of a server-introspection container.
+const ADMIN_SUB: CommandSpec = CommandSpec {
+    flags: &["admin", "noscript", "loading", "stale"],
+    acl_categories: &["@admin", "@slow", "@dangerous"],
+    group: "server",
+    ..BASE
+};
+const CONNECTION_SUB: CommandSpec = CommandSpec {
+    flags: &["noscript", "loading", "stale"],
+    acl_categories: &["@slow", "@connection"],
+    group: "connection",
+    ..BASE
+};
+const CLUSTER_SUB: CommandSpec = CommandSpec {
+    flags: &["loading", "stale"],
+    acl_categories: &["@slow"],
+    group: "cluster",
+    since: "3.0.0",
+    ..BASE
+};
+const HELP_SUMMARY: &str = "Returns helpful text about the different subcommands.";
+
+static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "client|getname",
+        arity: 2,
+        since: "2.6.9",
+        summary: "Returns the name of the connection.",
+        parse: Some(server::client_getname),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|help",
+        arity: 2,
+        flags: &["loading", "stale"],
+        since: "5.0.0",
+        summary: HELP_SUMMARY,
+        parse: Some(server::help),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|id",
+        arity: 2,
+        since: "5.0.0",
+        summary: "Returns the unique client ID of the connection.",
+        parse: Some(server::client_id),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|info",
+        arity: 2,
+        since: "6.2.0",
+        summary: "Returns information about the connection.",
+        parse: Some(server::client_info),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|list",
+        arity: -2,
+        flags: &["admin", "noscript", "loading", "stale"],
+        since: "2.4.0",
+        complexity: "O(N) where N is the number of client connections",
+        summary: "Lists open connections.",
+        parse: Some(server::client_list),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|setinfo",
+        arity: 4,
+        since: "7.2.0",
+        summary: "Sets information specific to the client or connection.",
+        syntax: "<LIB-NAME libname | LIB-VER libver>",
+        parse: Some(server::client_setinfo),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|setname",
+        arity: 3,
+        since: "2.6.9",
+        summary: "Sets the connection name.",
+        syntax: "connection-name",
+        parse: Some(server::client_setname),
+        ..CONNECTION_SUB
+    },
+];
+
+static CLUSTER_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "cluster|help",
+        arity: 2,
+        since: "5.0.0",
+        summary: HELP_SUMMARY,
+        parse: Some(server::help),
+        ..CLUSTER_SUB
+    },
+    CommandSpec {
+        name: "cluster|info",
+        arity: 2,
+        summary: "Returns information about the state of a node.",
+        parse: Some(server::cluster_info),
+        ..CLUSTER_SUB
+    },
+    CommandSpec {
+        name: "cluster|keyslot",
+        arity: 3,
+        complexity: "O(N) where N is the number of bytes in the key",
+        summary: "Returns the hash slot for a key.",
+        syntax: "key",
+        parse: Some(server::cluster_keyslot),
+        ..CLUSTER_SUB
+    },
+    CommandSpec {
+        name: "cluster|myid",
+        arity: 2,
+        summary: "Returns the ID of a node.",
+        parse: Some(server::cluster_myid),
+        ..CLUSTER_SUB
+    },
+    CommandSpec {
+        name: "cluster|nodes",
+        arity: 2,
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        summary: "Returns the cluster configuration for a node.",
+        parse: Some(server::cluster_nodes),
+        ..CLUSTER_SUB
+    },
+    CommandSpec {
+        name: "cluster|shards",
+        arity: 2,
+        since: "7.0.0",
+        complexity: "O(N) where N is the total number of cluster nodes",
+        summary: "Returns the mapping of cluster slots to shards.",
+        parse: Some(server::cluster_shards),
+        ..CLUSTER_SUB
+    },
+    CommandSpec {
+        name: "cluster|slots",
+        arity: 2,
+        complexity: "O(N) where N is the total number of Cluster nodes",
+        summary: "Returns the mapping of cluster slots to nodes.",
+        parse: Some(server::cluster_slots),
+        ..CLUSTER_SUB
+    },
+];
+
+static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "command|count",
+        arity: 2,
+        since: "2.8.13",
+        summary: "Returns a count of commands.",
+        parse: Some(server::command_count),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "command|docs",
+        arity: -2,
+        since: "7.0.0",
+        complexity: "O(N) where N is the number of commands to look up",
+        summary: "Returns documentary information about one, multiple or all commands.",
+        syntax: "[command-name [command-name ...]]",
+        parse: Some(server::command_docs),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "command|getkeys",
+        arity: -3,
+        since: "2.8.13",
+        complexity: "O(N) where N is the number of arguments to the command",
+        summary: "Extracts the key names from an arbitrary command.",
+        syntax: "command [arg [arg ...]]",
+        parse: Some(server::command_getkeys),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "command|help",
+        arity: 2,
+        since: "5.0.0",
+        summary: HELP_SUMMARY,
+        parse: Some(server::help),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "command|info",
+        arity: -2,
+        since: "2.8.13",
+        complexity: "O(N) where N is the number of commands to look up",
+        summary: "Returns information about one, multiple or all commands.",
+        syntax: "[command-name [command-name ...]]",
+        parse: Some(server::command_info),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "command|list",
+        arity: -2,
+        since: "7.0.0",
+        complexity: "O(N) where N is the total number of Redis commands",
+        summary: "Returns a list of command names.",
+        parse: Some(server::command_list),
+        ..CONNECTION_SUB
+    },
+];
+
+static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "config|get",
+        arity: -3,
+        since: "2.0.0",
+        complexity: "O(N) when N is the number of configuration parameters provided",
+        summary: "Returns the effective values of configuration parameters.",
+        syntax: "parameter [parameter ...]",
+        parse: Some(server::config_get),
+        ..ADMIN_SUB
+    },
+    CommandSpec {
+        name: "config|help",
+        arity: 2,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow"],
+        since: "5.0.0",
+        summary: HELP_SUMMARY,
+        parse: Some(server::help),
+        ..ADMIN_SUB
+    },
+    CommandSpec {
+        name: "config|resetstat",
+        arity: 2,
+        since: "2.0.0",
+        summary: "Resets the server's statistics.",
+        parse: Some(server::config_resetstat),
+        ..ADMIN_SUB
+    },
+    CommandSpec {
+        name: "config|set",
+        arity: -4,
+        since: "2.0.0",
+        complexity: "O(N) when N is the number of configuration parameters provided",
+        summary: "Sets configuration parameters in-flight.",
+        syntax: "parameter value [parameter value ...]",
+        parse: Some(server::config_set),
+        ..ADMIN_SUB
+    },
+];
+
+/// The command named `name` (any case), if distcache has it.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    find_in(COMMANDS, name, "")
+}
+
+/// The subcommand `name` (any case) of `container`.
+pub fn lookup_subcommand(container: &CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    find_in(container.subcommands, name, container.name)
+}
+
+fn find_in(
+    table: &'static [CommandSpec],
+    name: &[u8],
+    container: &str,
+) -> Option<&'static CommandSpec> {
+    let prefix = if container.is_empty() {
+        0
+    } else {
+        container.len() + 1
+    };
+    table
+        .binary_search_by(|spec| {
+            let own = &spec.name.as_bytes()[prefix..];
+            own.iter()
+                .copied()
+                .cmp(name.iter().map(u8::to_ascii_lowercase))
+        })
+        .ok()
+        .map(|index| &table[index])
+}
