@@ -1,0 +1,235 @@
+"""redis-py against distcache's RESP listener.
+
+Run:  pytest tests/python/test_redis_compat.py
+      REDIS_URL=redis://127.0.0.1:6379 pytest tests/python/test_redis_compat.py
+
+Without REDIS_URL the fixture starts `distcache demo` (built with cargo) and
+reads the RESP address it prints. With REDIS_URL it tests that server, so
+the same file checks the tests themselves against Debian's redis-server.
+"""
+
+import os
+import re
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+from redis.cluster import RedisCluster
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _wait_for_resp_address(log_path, process, timeout_s=60.0):
+    deadline = time.monotonic() + timeout_s
+    pattern = re.compile(r"RESP[^0-9]*(127\.0\.0\.1):(\d+)")
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            break
+        with open(log_path, encoding="utf-8", errors="replace") as log:
+            match = pattern.search(log.read())
+        if match:
+            return match.group(1), int(match.group(2))
+        time.sleep(0.2)
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        raise RuntimeError(f"distcache demo printed no RESP address:\n{log.read()}")
+
+
+@pytest.fixture(scope="session")
+def address():
+    url = os.environ.get("REDIS_URL")
+    if url:
+        parsed = redis.connection.parse_url(url)
+        yield parsed.get("host", "127.0.0.1"), int(parsed.get("port", 6379))
+        return
+    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "distcache"], cwd=ROOT, check=True)
+    with tempfile.TemporaryDirectory() as data_dir:
+        log_path = os.path.join(data_dir, "demo.log")
+        with open(log_path, "w", encoding="utf-8") as log:
+            process = subprocess.Popen(
+                [os.path.join(ROOT, "target/release/distcache"), "demo", "--data-dir", os.path.join(data_dir, "data")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            yield _wait_for_resp_address(log_path, process)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def r(address):
+    client = redis.Redis(host=address[0], port=address[1], decode_responses=True)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def r3(address):
+    """RESP3, as redis-py negotiates it with HELLO 3."""
+    client = redis.Redis(host=address[0], port=address[1], protocol=3, decode_responses=True)
+    yield client
+    client.close()
+
+
+def test_handshake_resp3_and_client_state(r3):
+    assert r3.ping() is True
+    hello = r3.execute_command("HELLO", "3")
+    assert hello["proto"] == 3
+    assert hello["server"] == "redis" or hello["server"] == "distcache"
+    r3.client_setname("tester")
+    assert r3.client_getname() == "tester"
+    assert isinstance(r3.client_id(), int)
+    version = tuple(int(part) for part in hello["version"].split(".")[:2])
+    if version >= (7, 2):
+        assert r3.execute_command("CLIENT", "SETINFO", "LIB-NAME", "pytest") in (True, "OK")
+    else:
+        with pytest.raises(redis.ResponseError, match="unknown subcommand 'SETINFO'"):
+            r3.execute_command("CLIENT", "SETINFO", "LIB-NAME", "pytest")
+
+
+def test_handshake_resp2(r):
+    assert r.ping() is True
+    assert r.echo("hello") == "hello"
+    assert r.execute_command("SELECT", "0") in (True, "OK")
+    if r.config_get("databases").get("databases") != "1":
+        return
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        r.execute_command("SELECT", "1")
+
+
+def test_config_get_as_redis_benchmark_asks(r):
+    assert r.config_get("save") == {"save": ""} or "save" in r.config_get("save")
+    assert "appendonly" in r.config_get("appendonly")
+
+
+def test_set_options(r):
+    assert r.set("k", "v1") is True
+    assert r.set("k", "v2", nx=True) is None
+    assert r.get("k") == "v1"
+    assert r.set("missing", "x", xx=True) is None
+    assert r.exists("missing") == 0
+    assert r.set("k", "v3", get=True) == "v1"
+    assert r.set("k", "v4", ex=100) is True
+    assert 0 < r.ttl("k") <= 100
+    assert r.set("k", "v5", keepttl=True) is True
+    assert 0 < r.ttl("k") <= 100
+    assert r.set("k", "v6") is True
+    assert r.ttl("k") == -1
+    assert r.setnx("n", "1") is True
+    assert r.setnx("n", "2") is False
+
+
+def test_string_commands(r):
+    assert r.append("s", "Hello") == 5
+    assert r.append("s", " World") == 11
+    assert r.strlen("s") == 11
+    assert r.getrange("s", 0, 4) == "Hello"
+    assert r.setrange("s", 6, "Redis") == 11
+    assert r.get("s") == "Hello Redis"
+    assert r.getdel("s") == "Hello Redis"
+    assert r.get("s") is None
+    assert r.mset({"a": "1", "b": "2"}) is True
+    assert r.mget("a", "b", "nope") == ["1", "2", None]
+    assert r.msetnx({"a": "x", "c": "3"}) is False
+    assert r.get("c") is None
+
+
+def test_counters(r):
+    assert r.incr("c") == 1
+    assert r.incrby("c", 10) == 11
+    assert r.decr("c") == 10
+    assert r.decrby("c", 5) == 5
+    assert r.incrbyfloat("f", 1.5) == 1.5
+    r.set("big", str(2**63 - 1))
+    with pytest.raises(redis.ResponseError, match="increment or decrement would overflow"):
+        r.incr("big")
+    r.set("text", "abc")
+    with pytest.raises(redis.ResponseError, match="value is not an integer or out of range"):
+        r.incr("text")
+
+
+def test_expiry(r):
+    r.set("e", "v")
+    assert r.expire("e", 100) is True
+    assert 0 < r.ttl("e") <= 100
+    assert 0 < r.pttl("e") <= 100_000
+    assert r.expire("e", 50, gt=True) is False
+    assert r.persist("e") is True
+    assert r.ttl("e") == -1
+    assert r.ttl("nope") == -2
+    r.set("short", "v", px=200)
+    deadline = time.monotonic() + 5
+    while r.exists("short") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert r.exists("short") == 0, "a key with a 200 ms TTL still exists after 5 s"
+    assert r.getex("nope", ex=10) is None
+
+
+def test_keys_and_scan(r):
+    r.mset({"user:1": "a", "user:2": "b", "other": "c"})
+    assert sorted(r.keys("user:*")) == ["user:1", "user:2"]
+    assert sorted(r.scan_iter(match="user:*", count=1)) == ["user:1", "user:2"]
+    assert r.dbsize() == 3
+    assert r.type("other") == "string"
+    assert r.type("nope") == "none"
+    assert r.rename("other", "renamed") is True
+    assert r.delete("user:1", "user:2", "nope") == 2
+    assert r.randomkey() == "renamed"
+
+
+def test_pipeline_answers_in_order(r):
+    pipe = r.pipeline(transaction=False)
+    for index in range(100):
+        pipe.set(f"p{index}", index)
+        pipe.incr(f"p{index}")
+        pipe.get(f"p{index}")
+    results = pipe.execute()
+    assert results[0::3] == [True] * 100
+    assert results[1::3] == [index + 1 for index in range(100)]
+    assert results[2::3] == [str(index + 1) for index in range(100)]
+
+
+def test_errors_are_redis_errors(r):
+    with pytest.raises(redis.ResponseError, match="unknown command 'NOPE', with args beginning with: 'x' "):
+        r.execute_command("NOPE", "x")
+    with pytest.raises(redis.ResponseError, match="wrong number of arguments for 'get' command"):
+        r.execute_command("GET")
+    with pytest.raises(redis.ResponseError, match="syntax error"):
+        r.execute_command("SET", "k", "v", "NX", "XX")
+    with pytest.raises(redis.ResponseError, match="invalid expire time in 'set' command"):
+        r.execute_command("SET", "k", "v", "EX", "0")
+    assert r.get("k") is None, "a refused command changed nothing"
+
+
+def test_command_introspection(r):
+    assert r.command_count() > 40
+    info = r.execute_command("COMMAND", "INFO", "get")
+    assert info["get"]["arity"] == 2
+    assert info["get"]["first_key_pos"] == 1
+    try:
+        assert r.execute_command("CLUSTER", "KEYSLOT", "foo") == 12182
+    except redis.ResponseError as error:
+        # Redis without cluster mode refuses every CLUSTER subcommand.
+        assert "cluster support disabled" in str(error)
+
+
+def test_cluster_mode_routes_directly(address):
+    probe = redis.Redis(host=address[0], port=address[1])
+    try:
+        probe.execute_command("CLUSTER", "SLOTS")
+    except redis.ResponseError:
+        pytest.skip("the server is not in cluster mode")
+    finally:
+        probe.close()
+    cluster = RedisCluster(host=address[0], port=address[1], decode_responses=True)
+    try:
+        for index in range(50):
+            cluster.set(f"ck{index}", index)
+        assert [cluster.get(f"ck{index}") for index in range(50)] == [str(i) for i in range(50)]
+        assert cluster.mset_nonatomic({"{t}a": "1", "{t}b": "2"}) is True
+    finally:
+        cluster.close()
