@@ -44,6 +44,15 @@
 //! CRC16 slot with hash tags; [`command::glob_match`] is Redis's pattern
 //! matcher for `KEYS`, `SCAN MATCH` and `CONFIG GET`.
 //!
+//! ## The session
+//!
+//! [`Session`] is one connection's state without IO: protocol version
+//! (`HELLO 2/3`), name, library info. [`Session::handle`] answers what
+//! needs no data (handshakes, `CLIENT`, `SELECT 0`, `QUIT`, `RESET`,
+//! `PING`, `ECHO`, `COMMAND`, `CONFIG GET`, `HELP`, `CLUSTER KEYSLOT`, every
+//! parse error) and returns [`Action::Execute`] for the rest, so the
+//! server's listener is only sockets, buffers and execution.
+//!
 //! ## Tests
 //!
 //! `cargo test -p resp`: exact-output unit tests for every type and
@@ -61,6 +70,7 @@ mod inline;
 mod limits;
 
 pub mod command;
+pub mod session;
 
 pub use command::{Command, CommandError};
 pub use decode::{Decoder, Mode};
@@ -69,3 +79,4 @@ pub use error::ProtocolError;
 pub use frame::{Frame, Version};
 pub use inline::split_inline;
 pub use limits::{DEFAULT_MAX_BULK_BYTES, Limits, REDIS_MAX_BULK_BYTES, REDIS_MAX_INLINE_BYTES};
+pub use session::{Action, ServerFacts, Session};

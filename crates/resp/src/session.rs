@@ -1,0 +1,270 @@
+//! One connection's protocol state, without IO: what a request means for
+//! the connection itself, and the replies that need no data.
+//!
+//! The listener feeds each decoded request to [`Session::handle`]. The
+//! session answers what concerns only the connection or the command table
+//! (`HELLO`, `CLIENT SETNAME/GETNAME/ID/INFO/SETINFO`, `SELECT`, `QUIT`,
+//! `RESET`, `PING`, `ECHO`, `COMMAND ...`, `CONFIG GET`, `HELP`,
+//! `CLUSTER KEYSLOT`, every parse error) and hands everything else back as
+//! [`Action::Execute`] for the server to run against the data.
+
+use bytes::Bytes;
+
+use crate::command::{
+    self, ClientInfoAttribute, Command, CommandError, Parsed, glob_match, introspection, key_slot,
+};
+use crate::frame::{Frame, Version};
+
+/// The Redis version distcache answers as (`HELLO`, `INFO server`): the
+/// newest command it takes (`CLIENT SETINFO`) is 7.2's.
+pub const REDIS_VERSION: &str = "7.2.0";
+
+/// What the server tells every session.
+#[derive(Debug, Clone)]
+pub struct ServerFacts {
+    /// Cluster mode: clients are redirected with `-MOVED`; `SELECT` is
+    /// refused as Redis Cluster refuses it.
+    pub cluster_mode: bool,
+    /// What `CONFIG GET` reports, as (parameter, value). Read-only.
+    pub config: Vec<(String, String)>,
+}
+
+impl ServerFacts {
+    /// The parameters clients ask for (redis-benchmark asks `save` and
+    /// `appendonly`), with values that say what distcache is: no RDB or
+    /// AOF (durability is the Raft log), one database.
+    pub fn standard(cluster_mode: bool, max_clients: usize, max_value_bytes: usize) -> Self {
+        let config = [
+            ("appendonly", "no".to_owned()),
+            (
+                "cluster-enabled",
+                if cluster_mode { "yes" } else { "no" }.to_owned(),
+            ),
+            ("databases", "1".to_owned()),
+            ("maxclients", max_clients.to_string()),
+            ("proto-max-bulk-len", max_value_bytes.to_string()),
+            ("save", String::new()),
+        ];
+        ServerFacts {
+            cluster_mode,
+            config: config
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value))
+                .collect(),
+        }
+    }
+}
+
+/// What the listener does with a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this reply.
+    Reply(Frame),
+    /// Send this reply, then close the connection (`QUIT`).
+    ReplyAndClose(Frame),
+    /// Run the command against the data (or the server's state) and send
+    /// its reply.
+    Execute(Parsed),
+}
+
+/// A connection's state.
+#[derive(Debug, Clone)]
+pub struct Session {
+    id: u64,
+    peer: String,
+    version: Version,
+    name: Option<Bytes>,
+    library_name: Option<Bytes>,
+    library_version: Option<Bytes>,
+}
+
+impl Session {
+    /// A new connection with a server-unique `id` from `peer` (`ip:port`).
+    pub fn new(id: u64, peer: String) -> Self {
+        Session {
+            id,
+            peer,
+            version: Version::Resp2,
+            name: None,
+            library_name: None,
+            library_version: None,
+        }
+    }
+
+    /// The protocol the replies must be written in.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The connection's id (`CLIENT ID`).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The connection's name (`CLIENT SETNAME`), if any.
+    pub fn name(&self) -> Option<&Bytes> {
+        self.name.as_ref()
+    }
+
+    /// The `CLIENT INFO` / `CLIENT LIST` line of this connection.
+    pub fn info_line(&self) -> String {
+        let text = |value: &Option<Bytes>| {
+            value
+                .as_ref()
+                .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+                .unwrap_or_default()
+        };
+        let protocol = if self.version == Version::Resp3 { 3 } else { 2 };
+        format!(
+            "id={} addr={} name={} db=0 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.peer,
+            text(&self.name),
+            protocol,
+            text(&self.library_name),
+            text(&self.library_version)
+        )
+    }
+
+    /// Decides what to do with one request (`args[0]` is the command).
+    pub fn handle(&mut self, args: &[Bytes], facts: &ServerFacts) -> Action {
+        match command::parse(args) {
+            Ok(parsed) => self.handle_parsed(parsed, facts),
+            Err(error) => Action::Reply(error_reply(&error)),
+        }
+    }
+
+    fn handle_parsed(&mut self, parsed: Parsed, facts: &ServerFacts) -> Action {
+        let reply = match &parsed.command {
+            Command::Ping { message: None } => Frame::simple("PONG"),
+            Command::Ping {
+                message: Some(message),
+            } => Frame::BulkString(message.clone()),
+            Command::Echo { message } => Frame::BulkString(message.clone()),
+            Command::Hello {
+                protocol,
+                auth,
+                client_name,
+            } => {
+                if let Some((user, _password)) = auth {
+                    // distcache has no users: only the default user, with
+                    // no password, exists (as a Redis without ACLs).
+                    if user.as_ref() != b"default" {
+                        return Action::Reply(Frame::error(
+                            "WRONGPASS invalid username-password pair or user is disabled.",
+                        ));
+                    }
+                }
+                if let Some(protocol) = protocol {
+                    self.version = if *protocol == 3 {
+                        Version::Resp3
+                    } else {
+                        Version::Resp2
+                    };
+                }
+                if let Some(name) = client_name {
+                    self.name = (!name.is_empty()).then(|| name.clone());
+                }
+                self.hello_reply(facts)
+            }
+            Command::Select { index } => {
+                if *index == 0 {
+                    Frame::ok()
+                } else if facts.cluster_mode {
+                    Frame::error("ERR SELECT is not allowed in cluster mode")
+                } else {
+                    error_reply(&CommandError::DbIndexOutOfRange)
+                }
+            }
+            Command::Quit => return Action::ReplyAndClose(Frame::ok()),
+            Command::Reset => {
+                *self = Session::new(self.id, std::mem::take(&mut self.peer));
+                Frame::simple("RESET")
+            }
+            Command::ClientSetName { name } => {
+                self.name = (!name.is_empty()).then(|| name.clone());
+                Frame::ok()
+            }
+            Command::ClientGetName => self.name.clone().map_or(Frame::Null, Frame::BulkString),
+            Command::ClientId => Frame::Integer(i64::try_from(self.id).unwrap_or(i64::MAX)),
+            Command::ClientInfo => Frame::Verbatim {
+                format: *b"txt",
+                text: Bytes::from(format!("{}\n", self.info_line())),
+            },
+            Command::ClientSetInfo { attribute, value } => {
+                let value = (!value.is_empty()).then(|| value.clone());
+                match attribute {
+                    ClientInfoAttribute::LibraryName => self.library_name = value,
+                    ClientInfoAttribute::LibraryVersion => self.library_version = value,
+                }
+                Frame::ok()
+            }
+            Command::CommandAll => introspection::info_reply(&[]),
+            Command::CommandCount => introspection::count_reply(),
+            Command::CommandList => introspection::list_reply(),
+            Command::CommandInfo { names } => introspection::info_reply(names),
+            Command::CommandDocs { names } => introspection::docs_reply(names),
+            Command::CommandGetKeys { args } => match introspection::getkeys_reply(args) {
+                Ok(frame) => frame,
+                Err(error) => error_reply(&error),
+            },
+            Command::Help { container } => introspection::help_reply(container),
+            Command::ConfigGet { patterns } => config_get_reply(patterns, facts),
+            Command::ConfigSet { pairs } => {
+                let name = pairs
+                    .first()
+                    .map(|(name, _)| name.clone())
+                    .unwrap_or_default();
+                error_reply(&CommandError::ConfigSetUnsupported(name))
+            }
+            Command::ClusterKeySlot { key } => Frame::Integer(i64::from(key_slot(key))),
+            _ => return Action::Execute(parsed),
+        };
+        Action::Reply(reply)
+    }
+
+    /// `HELLO`'s map, as Redis 7 lays it out.
+    fn hello_reply(&self, facts: &ServerFacts) -> Frame {
+        let protocol = if self.version == Version::Resp3 { 3 } else { 2 };
+        Frame::Map(vec![
+            (Frame::bulk("server"), Frame::bulk("redis")),
+            (Frame::bulk("version"), Frame::bulk(REDIS_VERSION)),
+            (Frame::bulk("proto"), Frame::Integer(protocol)),
+            (
+                Frame::bulk("id"),
+                Frame::Integer(i64::try_from(self.id).unwrap_or(i64::MAX)),
+            ),
+            (
+                Frame::bulk("mode"),
+                Frame::bulk(if facts.cluster_mode {
+                    "cluster"
+                } else {
+                    "standalone"
+                }),
+            ),
+            (Frame::bulk("role"), Frame::bulk("master")),
+            (Frame::bulk("modules"), Frame::Array(Vec::new())),
+        ])
+    }
+}
+
+/// A command error as a reply frame.
+pub fn error_reply(error: &CommandError) -> Frame {
+    Frame::error(&error.to_string())
+}
+
+/// `CONFIG GET pattern ...`: every parameter matching any pattern
+/// (case-insensitively, as Redis), once, as a map.
+fn config_get_reply(patterns: &[Bytes], facts: &ServerFacts) -> Frame {
+    let pairs = facts
+        .config
+        .iter()
+        .filter(|(name, _)| {
+            patterns
+                .iter()
+                .any(|pattern| glob_match(&pattern.to_ascii_lowercase(), name.as_bytes()))
+        })
+        .map(|(name, value)| (Frame::bulk(name), Frame::bulk(value)))
+        .collect();
+    Frame::Map(pairs)
+}
