@@ -3,6 +3,15 @@
 //! A configuration is numbered and immutable. Number 0 is the initial one:
 //! no groups, every shard [`UNASSIGNED`]. Every accepted Join, Leave or
 //! Move creates the next number.
+//!
+//! ## Parked shards
+//!
+//! When a Leave removes every remaining group there is nobody to hand the
+//! shards to, yet they hold acknowledged writes. The leaving groups keep
+//! them, frozen, and the configuration says where: `parked_shards[s]` is
+//! the group holding shard `s`, `parked_groups` that group's servers. The
+//! next Join assigns every shard again; a group given a parked shard pulls
+//! it from its holder as from any previous owner, so nothing is lost.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,6 +35,12 @@ pub struct Config {
     /// Each group's servers, in the order its clerks try them. A `BTreeMap`
     /// so that iteration order is the same on every replica.
     pub groups: BTreeMap<Gid, Vec<SocketAddr>>,
+    /// Shards whose data is held by a group that left when no group was
+    /// left to take them (shard -> holding group). Only while `groups` is
+    /// empty; each listed shard is [`UNASSIGNED`].
+    pub parked_shards: BTreeMap<usize, Gid>,
+    /// The servers of each group in `parked_shards`.
+    pub parked_groups: BTreeMap<Gid, Vec<SocketAddr>>,
 }
 
 impl Config {
@@ -35,7 +50,32 @@ impl Config {
             num: 0,
             shards: vec![UNASSIGNED; shard_count],
             groups: BTreeMap::new(),
+            parked_shards: BTreeMap::new(),
+            parked_groups: BTreeMap::new(),
         }
+    }
+
+    /// The group that holds `shard`'s data in this configuration: its
+    /// owner, or while it is unassigned the group it is parked with.
+    /// [`UNASSIGNED`] if nobody holds data for it.
+    pub fn holder(&self, shard: usize) -> Gid {
+        match self.owner(shard) {
+            Some(UNASSIGNED) | None => self
+                .parked_shards
+                .get(&shard)
+                .copied()
+                .unwrap_or(UNASSIGNED),
+            Some(gid) => gid,
+        }
+    }
+
+    /// The servers of `gid`, a member or a group holding parked shards
+    /// (empty if neither).
+    pub fn servers_of(&self, gid: Gid) -> &[SocketAddr] {
+        self.groups
+            .get(&gid)
+            .or_else(|| self.parked_groups.get(&gid))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub fn shard_count(&self) -> usize {

@@ -178,6 +178,41 @@ impl Limits {
     }
 }
 
+/// Parked shards only while no group is listed, each unassigned, held by a
+/// group whose servers are listed, and no servers for a group holding none.
+fn check_parked(config: &Config) -> Result<(), String> {
+    let num = config.num;
+    if !config.groups.is_empty() && !config.parked_shards.is_empty() {
+        return Err(format!(
+            "configuration {num} parks shards while groups are listed"
+        ));
+    }
+    for (&shard, &gid) in &config.parked_shards {
+        if config.owner(shard) != Some(UNASSIGNED) || gid == UNASSIGNED {
+            return Err(format!(
+                "configuration {num} parks shard {shard} with group {gid} but assigns it to {:?}",
+                config.owner(shard)
+            ));
+        }
+        if !config.parked_groups.contains_key(&gid) {
+            return Err(format!(
+                "configuration {num} parks shard {shard} with group {gid} but lists no servers for it"
+            ));
+        }
+    }
+    let holders: BTreeSet<Gid> = config.parked_shards.values().copied().collect();
+    if let Some(gid) = config
+        .parked_groups
+        .keys()
+        .find(|gid| !holders.contains(gid))
+    {
+        return Err(format!(
+            "configuration {num} lists servers for group {gid}, which holds no parked shard"
+        ));
+    }
+    Ok(())
+}
+
 /// Every configuration, numbered from 0. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigHistory {
@@ -260,6 +295,7 @@ impl ConfigHistory {
                     config.shards[shard]
                 ));
             }
+            check_parked(config)?;
         }
         Ok(())
     }
@@ -339,17 +375,35 @@ impl ConfigHistory {
     }
 
     fn push(&mut self, shards: Vec<Gid>, groups: BTreeMap<Gid, Vec<SocketAddr>>) -> ConfigAnswer {
-        let num = self.latest().num + 1;
+        let latest = self.latest();
+        let num = latest.num + 1;
         debug_assert!(
             shards
                 .iter()
                 .all(|gid| groups.contains_key(gid) || (groups.is_empty() && *gid == UNASSIGNED)),
             "configuration {num} assigns a shard to a group it does not list"
         );
+        // With no group left, each shard stays with the group that holds
+        // its data (see `Config`'s docs on parked shards).
+        let mut parked_shards = BTreeMap::new();
+        let mut parked_groups = BTreeMap::new();
+        if groups.is_empty() {
+            for shard in 0..latest.shard_count() {
+                let holder = latest.holder(shard);
+                if holder != UNASSIGNED {
+                    parked_shards.insert(shard, holder);
+                    parked_groups
+                        .entry(holder)
+                        .or_insert_with(|| latest.servers_of(holder).to_vec());
+                }
+            }
+        }
         self.configs.push(Config {
             num,
             shards,
             groups,
+            parked_shards,
+            parked_groups,
         });
         ConfigAnswer::Changed { num }
     }

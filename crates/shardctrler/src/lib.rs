@@ -58,8 +58,10 @@
 //!   possible shards move (the larger targets go to the groups already
 //!   holding most, ties to the smaller gid; over-target groups keep their
 //!   lowest-numbered shards; freed shards fill groups in gid order). Shards
-//!   are [`UNASSIGNED`] only while there are no groups. Move does not
-//!   rebalance (the next Join or Leave does).
+//!   are [`UNASSIGNED`] only while there are no groups; then each is
+//!   parked with the group that held it last (`Config::parked_shards`),
+//!   which keeps its data frozen until the next Join gives it a new owner.
+//!   Move does not rebalance (the next Join or Leave does).
 //! - **Immutable, all kept**: configuration `n` never changes once made, and
 //!   every configuration is kept (shardkv walks them one by one, so the
 //!   controller cannot know which old ones are still needed). Memory and

@@ -119,6 +119,42 @@ fn leaving_every_group_unassigns_every_shard() {
     assert_eq!(config.shards, vec![UNASSIGNED; 10]);
 }
 
+/// With no group left, each shard is parked with the group that held it
+/// (so its data can be handed to the next group), one Leave at a time or
+/// all at once; the next Join assigns them all and parks nothing.
+#[test]
+fn shards_left_without_a_group_are_parked_with_their_last_holder() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    let both = latest(&history);
+    leave(&mut history, &[1]).expect("leave 1");
+    leave(&mut history, &[2]).expect("leave 2");
+    let empty = latest(&history);
+    assert_eq!(
+        empty.parked_shards,
+        (0..10).map(|shard| (shard, 2)).collect()
+    );
+    assert_eq!(empty.parked_groups, BTreeMap::from([(2, servers(2, 3))]));
+    assert_eq!(empty.holder(4), 2);
+    assert_eq!(empty.servers_of(2), servers(2, 3).as_slice());
+
+    join(&mut history, &[1, 2]).expect("join again");
+    leave(&mut history, &[1, 2]).expect("leave together");
+    let parked = latest(&history);
+    for shard in 0..10 {
+        assert_eq!(parked.parked_shards[&shard], both.shards[shard]);
+    }
+    assert_eq!(parked.parked_groups.len(), 2);
+
+    join(&mut history, &[3]).expect("a new group joins");
+    let back = latest(&history);
+    assert_eq!(back.shards, vec![3; 10]);
+    assert!(back.parked_shards.is_empty() && back.parked_groups.is_empty());
+    history
+        .check_invariants()
+        .expect("every configuration is consistent");
+}
+
 #[test]
 fn bad_joins_are_refused_and_change_nothing() {
     let mut history = ConfigHistory::new(Limits {

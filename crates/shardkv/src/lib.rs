@@ -74,9 +74,15 @@
 //!   answered from its record when the clerk retries at the receiver.
 //!   A write that reaches the donor after the freeze gets `WrongGroup`,
 //!   and nothing is recorded.
-//! - **Limitation**: a shard whose new owner is "no group" (every group
-//!   left) is dropped by its last owner: the controller has nowhere to
-//!   put it.
+//! - **Every group leaves**: a shard whose new owner is "no group" is not
+//!   dropped. Its last owner keeps it `Parked` (frozen, not served, not
+//!   blocking later configurations), and the controller's configuration
+//!   names that group and its servers as the shard's holder
+//!   (`Config::parked_shards`). The next Join assigns the shard; its new
+//!   owner pulls it from the holder exactly as from a previous owner
+//!   (or, if the holder itself rejoins, serves it again at once, its TTLs
+//!   resumed from where they froze). The groups that left last must stay
+//!   up until then: they hold the only copy.
 //!
 //! ## Pieces
 //!
@@ -135,7 +141,7 @@
 //! - Swarm: `sim-tests/src/swarm/shardkv_scenario.rs` (joins, leaves,
 //!   crashes, partitions, loss; then heal: one owner per shard, every key
 //!   readable, history linearizable).
-//! - Open: a shard whose new owner is "no group" is dropped; a dead donor
+//! - Open: a dead donor
 //!   blocks its receivers' next configuration forever (as in the lab);
 //!   the ReadIndex determinism problem is in `raft`/`kvraft::rsm::read`,
 //!   not here.

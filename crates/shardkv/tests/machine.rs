@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use kvraft::MachineConfig;
-use shardctrler::{Config, Gid};
+use shardctrler::{Config, ConfigHistory, ConfigOp, Gid, Limits};
 use shardkv::{
     GroupCommand, GroupOutput, MigrationError, Op, Outcome, PullShards, ShardId, ShardKvError,
     ShardMachine, ShardState, key_to_shard,
@@ -26,6 +26,8 @@ fn config(num: u64, shards: [Gid; SHARDS]) -> Config {
         num,
         shards: shards.to_vec(),
         groups,
+        parked_shards: BTreeMap::new(),
+        parked_groups: BTreeMap::new(),
     }
 }
 
@@ -597,4 +599,128 @@ fn snapshot_round_trip_and_corruption() {
     let mut trailing = bytes.clone();
     trailing.push(0);
     assert!(ShardMachine::restore(&trailing).is_err());
+}
+
+/// Every group leaves, then one joins: the shards stay parked with the
+/// last groups (frozen, still answering pulls), the joining group pulls
+/// them, and every acknowledged write is there. Configurations come from
+/// the controller's own history, so its parking and the groups' agree.
+#[test]
+fn acknowledged_writes_survive_every_group_leaving() {
+    let mut history = ConfigHistory::new(Limits::new(SHARDS));
+    let servers = |gid: Gid| -> Vec<SocketAddr> {
+        vec![format!("10.0.0.{gid}:7000").parse().expect("address")]
+    };
+    let mut change = |op: ConfigOp| -> Config {
+        history
+            .apply(&op)
+            .expect("the controller accepts the change");
+        history.latest().clone()
+    };
+    let join = |gids: &[Gid]| ConfigOp::Join {
+        groups: gids.iter().map(|&gid| (gid, servers(gid))).collect(),
+    };
+    let (mut one, mut two, mut three) = (group(1), group(2), group(3));
+
+    // Phase 1: groups 1 and 2 serve every shard; write one key per shard.
+    let first = change(join(&[1, 2]));
+    assert!(reconfigure(&mut one, &first, 10));
+    assert!(reconfigure(&mut two, &first, 10));
+    assert!(reconfigure(&mut three, &first, 10));
+    let keys: Vec<Vec<u8>> = (0..SHARDS).map(key_in).collect();
+    for (index, key) in keys.iter().enumerate() {
+        let owner = if first.shards[index] == 1 {
+            &mut one
+        } else {
+            &mut two
+        };
+        let value = format!("v{index}");
+        assert_eq!(
+            client(owner, 7, index as u64 + 1, put(key, &value), 20),
+            Ok(Outcome::Done)
+        );
+    }
+
+    // Phase 2: both leave at once; each parks its shards, frozen.
+    let empty = change(ConfigOp::Leave { gids: vec![1, 2] });
+    assert!(empty.groups.is_empty());
+    assert_eq!(empty.parked_shards.len(), SHARDS);
+    for machine in [&mut one, &mut two, &mut three] {
+        assert!(reconfigure(machine, &empty, 30));
+        assert!(machine.migration_done(), "parked shards do not block");
+    }
+    for (shard, key) in keys.iter().enumerate() {
+        let holder = if empty.parked_shards[&shard] == 1 {
+            &mut one
+        } else {
+            &mut two
+        };
+        assert_eq!(holder.shard_states()[&shard], ShardState::Parked);
+        assert_eq!(
+            client(holder, 8, 1, get(key), 40),
+            Err(ShardKvError::WrongGroup {
+                shard,
+                config_num: empty.num
+            }),
+            "a parked shard is frozen"
+        );
+    }
+
+    // Phase 3: group 3 joins and gets every shard; it pulls them from the
+    // groups they are parked with.
+    let back = change(join(&[3]));
+    assert!(back.parked_shards.is_empty());
+    for machine in [&mut one, &mut two, &mut three] {
+        assert!(reconfigure(machine, &back, 50));
+    }
+    let from_one = pull_and_install(&mut three, &one, 60);
+    let from_two = pull_and_install(&mut three, &two, 60);
+    assert_eq!(from_one.len() + from_two.len(), SHARDS);
+    delete_and_confirm(&mut three, &mut one, 70);
+    delete_and_confirm(&mut three, &mut two, 70);
+    for (index, key) in keys.iter().enumerate() {
+        assert_eq!(
+            read(&mut three, key, 80),
+            Ok(Some(format!("v{index}"))),
+            "shard {index} kept its acknowledged write"
+        );
+    }
+    assert_eq!(one.stored_bytes() + two.stored_bytes(), 0);
+    assert!(one.shard_states().is_empty() && two.shard_states().is_empty());
+    for machine in [&one, &two, &three] {
+        machine
+            .check_invariants()
+            .expect("consistent after the round trip");
+    }
+}
+
+/// A group that parked shards and joins again serves them itself, without
+/// a pull, and their TTLs did not run while they were parked.
+#[test]
+fn a_parked_shard_given_back_to_its_holder_is_served_at_once() {
+    let mut history = ConfigHistory::new(Limits::new(SHARDS));
+    let servers = vec!["10.0.0.1:7000".parse::<SocketAddr>().expect("address")];
+    let mut one = group(1);
+    let key = key_in(0);
+    let join = ConfigOp::Join {
+        groups: BTreeMap::from([(1, servers)]),
+    };
+    history.apply(&join).expect("join");
+    assert!(reconfigure(&mut one, history.latest(), 0));
+    let with_ttl = Op::Put {
+        key: key.clone(),
+        value: b"v".to_vec(),
+        ttl_ms: Some(1_000),
+    };
+    assert_eq!(client(&mut one, 7, 1, with_ttl, 0), Ok(Outcome::Done));
+    history
+        .apply(&ConfigOp::Leave { gids: vec![1] })
+        .expect("leave");
+    assert!(reconfigure(&mut one, history.latest(), 500));
+    history.apply(&join).expect("join again");
+    assert!(reconfigure(&mut one, history.latest(), 100_000));
+    assert!(one.pulls_wanted().is_empty());
+    assert_eq!(one.shard_states()[&0], ShardState::Serving);
+    assert_eq!(read(&mut one, &key, 100_100), Ok(Some("v".to_string())));
+    assert_eq!(read(&mut one, &key, 100_600), Ok(None), "the TTL resumed");
 }

@@ -28,6 +28,8 @@ fn config(num: u64, shards: &[Gid]) -> Config {
         num,
         shards: shards.to_vec(),
         groups,
+        parked_shards: BTreeMap::new(),
+        parked_groups: BTreeMap::new(),
     }
 }
 

@@ -195,6 +195,45 @@ async fn join_leave_5b() {
     .await;
 }
 
+/// Every group leaves, then a new one joins: the last groups keep their
+/// shards parked (frozen) and the newcomer pulls them, so every
+/// acknowledged write is still there (before the fix the last owner
+/// dropped them and the newcomer started empty).
+#[madsim::test]
+async fn every_group_leaves_then_one_joins() {
+    within("every_group_leaves_then_one_joins", TEST_LIMIT, async {
+        let tester = Tester::new(3, true, None);
+        let client = tester.make_client();
+        phase("groups 0 and 1 serve; write every key");
+        tester.join(&[0, 1]).await;
+        let keys = keys(10);
+        let values = put_all(&client, &keys, 5).await;
+        phase("groups 0 and 1 both leave; nobody serves");
+        tester.leave(&[0, 1]).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        phase("group 2 joins and must find every write");
+        tester.join(&[2]).await;
+        check_all(&client, &keys, &values).await;
+        phase("the parked copies are deleted once handed over");
+        sim_tests::harness::wait_until(
+            "groups 0 and 1 hold no shard",
+            Duration::from_secs(60),
+            Duration::from_millis(10),
+            || async {
+                [0, 1].iter().all(|&group| {
+                    tester
+                        .statuses(group)
+                        .iter()
+                        .all(|status| status.shard_states.is_empty())
+                })
+            },
+        )
+        .await;
+        tester.check_linearizable();
+    })
+    .await;
+}
+
 /// Lab 5B: max_raft_state 1000; moves, then every group restarts from its
 /// snapshots and still holds everything.
 #[madsim::test]

@@ -145,7 +145,7 @@ impl ShardMachine {
     pub fn migration_done(&self) -> bool {
         self.shards
             .values()
-            .all(|held| held.state == ShardState::Serving)
+            .all(|held| matches!(held.state, ShardState::Serving | ShardState::Parked))
     }
 
     /// Shards to pull, by donor group.
@@ -288,37 +288,57 @@ impl ShardMachine {
             return false;
         }
         for shard in 0..self.shard_count() {
-            let before = self.config.shards[shard];
-            let after = next.shards[shard];
-            match (before == self.gid, after == self.gid) {
-                (false, true) => {
-                    let state = if before == UNASSIGNED {
-                        ShardState::Serving
-                    } else {
-                        ShardState::Pulling { from: before }
-                    };
-                    self.shards
-                        .insert(shard, Shard::empty(state, &self.limits, self.now_ms));
-                }
-                (true, false) if after == UNASSIGNED => {
-                    // No group is left to hand it to: the data goes with
-                    // the last group (documented limitation).
-                    self.shards.remove(&shard);
-                }
-                (true, false) => {
-                    let held = self.shards.get_mut(&shard).unwrap_or_else(|| {
-                        panic!("group {}: owned shard {shard} is not held", self.gid)
-                    });
-                    // Frozen now: its time stops here, so a TTL keeps
-                    // the time it had left when it arrives elsewhere.
-                    held.advance(self.now_ms);
-                    held.state = ShardState::Offering { to: after };
-                }
-                (true, true) | (false, false) => {}
-            }
+            self.reassign(shard, next.shards[shard]);
         }
         self.previous = std::mem::replace(&mut self.config, next.clone());
         true
+    }
+
+    /// Moves `shard` to the state the next configuration (which gives it
+    /// to `after`) asks for. Runs before `self.config` becomes the next one.
+    fn reassign(&mut self, shard: ShardId, after: Gid) {
+        let held_state = self.shards.get(&shard).map(|held| held.state);
+        match held_state {
+            None if after == self.gid => {
+                // Whoever holds its data now hands it over: the owner, or
+                // the group it is parked with.
+                let state = match self.config.holder(shard) {
+                    UNASSIGNED => ShardState::Serving,
+                    from => ShardState::Pulling { from },
+                };
+                self.shards
+                    .insert(shard, Shard::empty(state, &self.limits, self.now_ms));
+            }
+            None => {}
+            Some(ShardState::Serving) if after == self.gid => {}
+            Some(ShardState::Serving | ShardState::Parked) => {
+                let now_ms = self.now_ms;
+                let held = self
+                    .shards
+                    .get_mut(&shard)
+                    .unwrap_or_else(|| panic!("group {}: shard {shard} vanished", self.gid));
+                if after == self.gid {
+                    // Parked here and given back here: served again, its
+                    // time continuing from where it froze.
+                    held.resume(now_ms);
+                    held.state = ShardState::Serving;
+                } else {
+                    // Frozen now: its time stops here, so a TTL keeps the
+                    // time it had left when it arrives elsewhere. With no
+                    // group to take it, it stays here, parked.
+                    held.advance(now_ms);
+                    held.state = if after == UNASSIGNED {
+                        ShardState::Parked
+                    } else {
+                        ShardState::Offering { to: after }
+                    };
+                }
+            }
+            Some(state) => panic!(
+                "group {}: shard {shard} is {state:?} while configuration {} is applied",
+                self.gid, self.config.num
+            ),
+        }
     }
 
     fn install(&mut self, config_num: u64, transfers: &[ShardTransfer]) -> Vec<ShardId> {
@@ -437,6 +457,10 @@ impl ShardMachine {
             let owned = owner == Some(self.gid);
             let consistent = match held.state {
                 ShardState::Offering { to } => owner == Some(to) && !owned,
+                ShardState::Parked => {
+                    owner == Some(UNASSIGNED)
+                        && self.config.parked_shards.get(&shard) == Some(&self.gid)
+                }
                 _ => owned,
             };
             if !consistent {

@@ -19,6 +19,9 @@ use crate::shard_key::ShardId;
 ///  Confirming ──ShardsConfirmed (G deleted its copy)──► Serving
 ///  Serving ──config takes it, new owner H──► Offering{to: H}      (frozen)
 ///  Offering ──DeleteShards from H──► (not held)
+///  Serving ──config takes it, no group is left──► Parked          (frozen)
+///  Parked ──config gives it to H──► Offering{to: H}
+///  Parked ──config gives it back to this group──► Serving
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardState {
@@ -32,6 +35,10 @@ pub enum ShardState {
     /// No longer owned: kept, frozen, until group `to` confirms it has it.
     /// Not served.
     Offering { to: Gid },
+    /// No longer owned and no group to hand it to (every group left):
+    /// kept, frozen, until a configuration gives it to a group. The
+    /// controller lists this group as the shard's holder meanwhile.
+    Parked,
 }
 
 impl ShardState {
@@ -77,6 +84,21 @@ impl Shard {
             time_offset_ms: 0,
             now_ms: group_now_ms,
         }
+    }
+
+    /// Continues the shard's time from where it stopped, now that the
+    /// group's time is `group_now_ms` (a parked shard served again: its
+    /// TTLs did not run while it was frozen).
+    pub(super) fn resume(&mut self, group_now_ms: u64) {
+        let offset = i128::from(self.now_ms) - i128::from(group_now_ms);
+        // Both are u64, so the difference fits in an i64 unless the times
+        // are more than 292 million years apart.
+        self.time_offset_ms = i64::try_from(offset).unwrap_or_else(|_| {
+            panic!(
+                "shard time {} and group time {group_now_ms} are too far apart",
+                self.now_ms
+            )
+        });
     }
 
     /// Advances the shard's time to the group's `group_now_ms` and returns it.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use futures::future::join_all;
-use shardctrler::Gid;
+use shardctrler::{Config, Gid};
 
 use super::{ConfigSource, ShardServer};
 use crate::machine::GroupCommand;
@@ -47,8 +47,7 @@ impl ShardServer {
                 continue;
             }
             let (config_num, wanted) = self.rsm.with_machine(|machine| {
-                let donors =
-                    donor_servers(machine.pulls_wanted(), &machine.previous_config().groups);
+                let donors = donor_servers(machine.pulls_wanted(), machine.previous_config());
                 (machine.config().num, donors)
             });
             let pulls = wanted.into_iter().map(|(donor, (shards, servers))| {
@@ -82,10 +81,8 @@ impl ShardServer {
                 continue;
             }
             let (config_num, wanted) = self.rsm.with_machine(|machine| {
-                let donors = donor_servers(
-                    machine.confirmations_wanted(),
-                    &machine.previous_config().groups,
-                );
+                let donors =
+                    donor_servers(machine.confirmations_wanted(), machine.previous_config());
                 (machine.config().num, donors)
             });
             let confirmations = wanted.into_iter().map(|(donor, (shards, servers))| {
@@ -144,16 +141,17 @@ impl ShardServer {
     }
 }
 
-/// Each donor's shards and servers (a donor missing from the previous
-/// configuration has no servers: nothing to call).
+/// Each donor's shards and servers, as the previous configuration lists
+/// them (a member, or a group holding parked shards; a donor listed in
+/// neither has no servers: nothing to call).
 fn donor_servers(
     wanted: BTreeMap<Gid, Vec<ShardId>>,
-    groups: &BTreeMap<Gid, Vec<SocketAddr>>,
+    previous: &Config,
 ) -> BTreeMap<Gid, (Vec<ShardId>, Vec<SocketAddr>)> {
     wanted
         .into_iter()
         .map(|(donor, shards)| {
-            let servers = groups.get(&donor).cloned().unwrap_or_default();
+            let servers = previous.servers_of(donor).to_vec();
             (donor, (shards, servers))
         })
         .collect()
