@@ -51,12 +51,18 @@ wait_for_port "$redis_port"
 
 distcache_port="${DISTCACHE_PORT:-}"
 if [ -z "$distcache_port" ]; then
-  cargo build --quiet --release -p distcache
+  if [ -z "${DISTCACHE_BIN:-}" ]; then
+    cargo build --quiet --release -p distcache
+    DISTCACHE_BIN="$root/target/release/distcache"
+  fi
   rm -rf "$work/demo-data"
-  "$root/target/release/distcache" demo --data-dir "$work/demo-data" > "$work/demo.log" 2>&1 &
+  # Port bases away from other demos and from the redis-server above.
+  base=$(( 30000 + (RANDOM % 100) * 100 ))
+  "$DISTCACHE_BIN" demo --data-dir "$work/demo-data" --grpc-port "$base" \
+    --resp-port $(( base + 40 )) --http-port $(( base + 60 )) > "$work/demo.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 300); do
-    distcache_port=$(sed -n 's/.*RESP[^0-9]*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/demo.log" | head -n 1)
+    distcache_port=$(sed -n 's/^  RESP 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/demo.log" | head -n 1)
     [ -n "$distcache_port" ] && break
     sleep 0.2
   done

@@ -137,11 +137,18 @@ start_server() {
       server_pid=$!
       ;;
     demo)
-      cargo build --quiet --release -p distcache
-      "$root/target/release/distcache" demo --data-dir "$work/demo-data" > "$work/demo.log" 2>&1 &
+      if [ -z "${DISTCACHE_BIN:-}" ]; then
+        cargo build --quiet --release -p distcache
+        DISTCACHE_BIN="$root/target/release/distcache"
+      fi
+      rm -rf "$work/demo-data"
+      # Port bases away from other demos and from a local Redis.
+      base=$(( 30000 + (RANDOM % 100) * 100 ))
+      "$DISTCACHE_BIN" demo --data-dir "$work/demo-data" --grpc-port "$base" \
+        --resp-port $(( base + 40 )) --http-port $(( base + 60 )) > "$work/demo.log" 2>&1 &
       server_pid=$!
       for _ in $(seq 1 300); do
-        port=$(sed -n 's/.*RESP[^0-9]*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/demo.log" | head -n 1)
+        port=$(sed -n 's/^  RESP 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/demo.log" | head -n 1)
         [ -n "$port" ] && break
         sleep 0.2
       done

@@ -23,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _wait_for_resp_address(log_path, process, timeout_s=60.0):
     deadline = time.monotonic() + timeout_s
-    pattern = re.compile(r"RESP[^0-9]*(127\.0\.0\.1):(\d+)")
+    pattern = re.compile(r"^  RESP (127\.0\.0\.1):(\d+) ", re.MULTILINE)
     while time.monotonic() < deadline:
         if process.poll() is not None:
             break
@@ -43,12 +43,19 @@ def address():
         parsed = redis.connection.parse_url(url)
         yield parsed.get("host", "127.0.0.1"), int(parsed.get("port", 6379))
         return
-    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "distcache"], cwd=ROOT, check=True)
+    binary = os.environ.get("DISTCACHE_BIN")
+    if not binary:
+        subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "distcache"], cwd=ROOT, check=True)
+        binary = os.path.join(ROOT, "target/release/distcache")
+    base = 30000 + (os.getpid() % 100) * 100
     with tempfile.TemporaryDirectory() as data_dir:
         log_path = os.path.join(data_dir, "demo.log")
         with open(log_path, "w", encoding="utf-8") as log:
             process = subprocess.Popen(
-                [os.path.join(ROOT, "target/release/distcache"), "demo", "--data-dir", os.path.join(data_dir, "data")],
+                [
+                    binary, "demo", "--data-dir", os.path.join(data_dir, "data"),
+                    "--grpc-port", str(base), "--resp-port", str(base + 40), "--http-port", str(base + 60),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
