@@ -98,6 +98,22 @@ impl Clerk {
         }
     }
 
+    /// Like [`Clerk::query`], answered from what the leader has applied,
+    /// without a log entry ([`ConfigOp::QueryApplied`]): "not yet" and "the
+    /// latest" may lag the committed state by a moment. For pollers and
+    /// routing, which ask again.
+    pub async fn query_applied(&self, num: Option<u64>) -> Result<Config, ClerkError> {
+        let request = CtrlerRequest {
+            client_id: 0,
+            seq: 0,
+            op: ConfigOp::QueryApplied { num },
+        };
+        match self.call(&request).await? {
+            ConfigAnswer::Config(config) => Ok(config),
+            other => panic!("a QueryApplied was answered {other:?}"),
+        }
+    }
+
     /// Adds groups (gid -> servers); returns the new configuration's number.
     pub async fn join(&self, groups: BTreeMap<Gid, Vec<SocketAddr>>) -> Result<u64, ClerkError> {
         self.change(ConfigOp::Join { groups }).await

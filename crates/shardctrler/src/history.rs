@@ -45,12 +45,20 @@ pub enum ConfigOp {
     Move { shard: usize, gid: Gid },
     /// Read configuration `num` (`None`: the latest).
     Query { num: Option<u64> },
+    /// Read configuration `num` (`None`: the latest) as the replica that
+    /// answers has applied it, without a log entry: a number that exists
+    /// there is answered by any replica (it never changes); otherwise the
+    /// replica that believes it leads answers from what it has applied, so
+    /// "not yet" or "the latest" may lag the committed state by a moment.
+    /// For pollers and routing (shardkv groups and clerks), which simply ask
+    /// again; a linearizable read is [`ConfigOp::Query`].
+    QueryApplied { num: Option<u64> },
 }
 
 impl ConfigOp {
     /// Queries change nothing, so they are never recorded for exactly-once.
     pub fn is_read(&self) -> bool {
-        matches!(self, ConfigOp::Query { .. })
+        matches!(self, ConfigOp::Query { .. } | ConfigOp::QueryApplied { .. })
     }
 
     /// The checks that do not depend on the configurations (empty request,
@@ -113,7 +121,7 @@ impl ConfigOp {
                 }
                 Ok(())
             }
-            ConfigOp::Query { .. } => Ok(()),
+            ConfigOp::Query { .. } | ConfigOp::QueryApplied { .. } => Ok(()),
         }
     }
 }
@@ -307,7 +315,9 @@ impl ConfigHistory {
             ConfigOp::Join { groups } => self.join(groups),
             ConfigOp::Leave { gids } => self.leave(gids),
             ConfigOp::Move { shard, gid } => self.move_shard(*shard, *gid),
-            ConfigOp::Query { num } => self.query(*num).map(ConfigAnswer::Config),
+            ConfigOp::Query { num } | ConfigOp::QueryApplied { num } => {
+                self.query(*num).map(ConfigAnswer::Config)
+            }
         }
     }
 

@@ -84,6 +84,12 @@
 //!   through the log. [`QueryPath::ReadIndex`] serves those with ReadIndex
 //!   instead, but is not the default: see its docs (a determinism
 //!   failure seen with it in the shardkv suite, not yet explained).
+//! - **Polls cost no log entry**: [`ConfigOp::QueryApplied`]
+//!   ([`Clerk::query_applied`]) answers from what the leader has applied
+//!   ("not yet", or a latest that may lag by a moment), never through the
+//!   log. shardkv's pollers and clerks use it, so an idle cluster leaves
+//!   the controller's log as it is; a lagging answer only delays the next
+//!   poll. [`ConfigOp::Query`] stays the linearizable read.
 //! - **Snapshots** when the Raft state reaches `max_raft_state` (the rsm's
 //!   trigger); a snapshot that does not decode or breaks an invariant stops
 //!   the replica rather than serve other state.

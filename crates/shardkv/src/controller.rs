@@ -1,6 +1,10 @@
 //! The shard controller as a [`ConfigSource`]: its clerk, with a short
 //! deadline for the servers' polls (a poll that fails is retried on the
-//! next round anyway).
+//! next round anyway). Polls and clerk refreshes read what the
+//! controller's leader has applied ([`shardctrler::ConfigOp::QueryApplied`]),
+//! so an idle cluster adds nothing to the controller's log; an answer that
+//! lags by a moment only delays the next poll or costs the clerk one more
+//! `WrongGroup`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -44,7 +48,7 @@ impl Controller {
 
 impl ConfigSource for Controller {
     async fn query(&self, num: Option<u64>) -> Option<Config> {
-        match self.clerk.query(num).await {
+        match self.clerk.query_applied(num).await {
             Ok(config) => Some(config),
             Err(error) => {
                 tracing::debug!("controller query failed: {error}");

@@ -6,6 +6,7 @@
 //!                     │
 //!                     ├─ Query(n), n applied here ─► answer locally (immutable)
 //!                     ├─ Query(latest or future)  ─► rsm.submit (log; or ReadIndex)
+//!                     ├─ QueryApplied(any)        ─► leader answers locally (no log)
 //!                     ├─ change already recorded  ─► the recorded answer
 //!                     └─ Join / Leave / Move      ─► rsm.submit ─► log ─►
 //!                                                     apply on every replica
@@ -229,6 +230,9 @@ impl CtrlerServer {
 
     /// Serves one clerk request (the labrpc handler).
     pub async fn handle(&self, request: CtrlerRequest) -> Reply {
+        // Read before the machine's lock: QueryApplied's "not yet" and
+        // "latest" are answered only by a replica that believes it leads.
+        let leads = self.rsm.raft().state().1;
         let early = self.rsm.with_machine(|machine| {
             // Malformed requests change nothing and cost no log entry.
             if let Err(error) = request.op.check_shape(machine.history().limits()) {
@@ -241,6 +245,21 @@ impl CtrlerServer {
                     .get(num)
                     .map(|config| Ok(ConfigAnswer::Config(config.clone()))),
                 ConfigOp::Query { num: None } => None,
+                // Pollers: no log entry, whatever the answer (see the op).
+                ConfigOp::QueryApplied { num } => {
+                    if let Some(config) = num.and_then(|num| machine.history().get(num)) {
+                        return Some(Ok(ConfigAnswer::Config(config.clone())));
+                    }
+                    Some(if leads {
+                        machine
+                            .history()
+                            .query(num)
+                            .map(ConfigAnswer::Config)
+                            .map_err(ServerError::Refused)
+                    } else {
+                        Err(ServerError::WrongLeader { leader_hint: None })
+                    })
+                }
                 // A retry of a change that committed: its recorded answer.
                 _ => machine.recorded_reply(request.client_id, request.seq),
             }

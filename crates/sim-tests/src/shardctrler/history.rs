@@ -72,7 +72,11 @@ impl Call {
     fn read_latest(&self) -> Option<u64> {
         match (&self.op, &self.outcome) {
             (ConfigOp::Query { num: None }, Some(Outcome::Config(config))) => Some(config.num),
-            (_, Some(Outcome::Refused(ConfigError::FutureConfig { latest, .. }))) => Some(*latest),
+            // QueryApplied's "not yet" may lag: not a read of the latest.
+            (
+                ConfigOp::Query { .. },
+                Some(Outcome::Refused(ConfigError::FutureConfig { latest, .. })),
+            ) => Some(*latest),
             _ => None,
         }
     }

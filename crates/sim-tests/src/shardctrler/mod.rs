@@ -344,6 +344,9 @@ impl TestClerk {
                         clerk.move_shard(shard, gid).await.map(Outcome::Changed)
                     }
                     ConfigOp::Query { num } => clerk.query(num).await.map(Outcome::Config),
+                    ConfigOp::QueryApplied { num } => {
+                        clerk.query_applied(num).await.map(Outcome::Config)
+                    }
                 }
             })
             .await

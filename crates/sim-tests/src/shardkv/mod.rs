@@ -41,6 +41,7 @@ pub const GROUP_SERVERS: usize = 3;
 pub const FIRST_GID: Gid = 100;
 
 type Slots = Arc<Mutex<Vec<Option<ShardServer>>>>;
+type CtrlerSlots = Arc<Mutex<Vec<Option<shardctrler::CtrlerServer>>>>;
 
 /// One replica group.
 struct Group {
@@ -55,6 +56,7 @@ pub struct Tester {
     net: Network,
     ctrler_nodes: Vec<NodeId>,
     ctrler_addrs: Vec<SocketAddr>,
+    ctrler_slots: CtrlerSlots,
     groups: Vec<Group>,
     recorder: Recorder<KvInput, KvOutput>,
     start: tokio::time::Instant,
@@ -105,11 +107,13 @@ impl Tester {
         net.set_reliable(reliable);
         let ctrler_addrs: Vec<SocketAddr> =
             (0..GROUP_SERVERS).map(|i| ctrler_addr(subnet, i)).collect();
+        let ctrler_slots: CtrlerSlots = Arc::new(Mutex::new(vec![None; GROUP_SERVERS]));
         let ctrler_nodes = (0..GROUP_SERVERS)
             .map(|me| {
                 let addrs = ctrler_addrs.clone();
+                let slots = Arc::clone(&ctrler_slots);
                 net.add_node(&format!("ctrler-{me}"), addrs[me].ip(), move || {
-                    start_ctrler(me, addrs.clone())
+                    start_ctrler(me, addrs.clone(), Arc::clone(&slots))
                 })
             })
             .collect();
@@ -161,6 +165,7 @@ impl Tester {
             net,
             ctrler_nodes,
             ctrler_addrs,
+            ctrler_slots,
             groups,
             recorder,
             start,
@@ -262,6 +267,17 @@ impl Tester {
     }
 
     /// The status of every running replica of `group`.
+    /// The controller replicas' statuses (those started).
+    pub fn ctrler_statuses(&self) -> Vec<shardctrler::CtrlerStatus> {
+        self.ctrler_slots
+            .lock()
+            .expect("controller slots lock")
+            .iter()
+            .flatten()
+            .map(shardctrler::CtrlerServer::status)
+            .collect()
+    }
+
     pub fn statuses(&self, group: usize) -> Vec<ShardServerStatus> {
         self.groups[group]
             .slots
@@ -390,14 +406,15 @@ impl Tester {
     }
 }
 
-async fn start_ctrler(me: usize, addrs: Vec<SocketAddr>) {
+async fn start_ctrler(me: usize, addrs: Vec<SocketAddr>, slots: CtrlerSlots) {
     let mut config =
         shardctrler::CtrlerServerConfig::new(me, addrs, SHARDS, madsim::rand::random());
     config.max_raft_state = None;
     config.queries = shardctrler::QueryPath::Log;
-    shardctrler::CtrlerServer::start(config, FileStorage::new("/shardctrler"))
+    let server = shardctrler::CtrlerServer::start(config, FileStorage::new("/shardctrler"))
         .await
         .unwrap_or_else(|error| panic!("controller {me} failed to start: {error}"));
+    slots.lock().expect("controller slots lock")[me] = Some(server);
 }
 
 async fn start_server(
