@@ -12,6 +12,8 @@ use raft::storage::{
     FileStorage, LOG_HEADER_BYTES, MemoryStorage, Storage, StorageError, StorageWrite,
 };
 
+// (The segment layout, removal and bounds: `storage_segments.rs`.)
+
 fn entry(index: u64, term: u64) -> Entry {
     Entry {
         index,
@@ -146,7 +148,7 @@ fn crash_image(before_save: &[u8], after_save: &[u8], cut_at: usize) -> Vec<u8> 
 fn torn_last_record_is_dropped_and_reported() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
-    let log_path = storage.log_path().to_path_buf();
+    let log_path = storage.active_segment_path().unwrap().to_path_buf();
     save_three(&mut storage);
     let after_third = std::fs::read(&log_path).unwrap();
     drop(storage);
@@ -165,7 +167,7 @@ fn torn_last_record_is_dropped_and_reported() {
             },
         );
     }
-    let after_second = std::fs::read(storage.log_path()).unwrap();
+    let after_second = std::fs::read(storage.active_segment_path().unwrap()).unwrap();
     drop(storage);
     // A crash in the middle of the third save: its record is cut short.
     std::fs::write(
@@ -180,8 +182,8 @@ fn torn_last_record_is_dropped_and_reported() {
     );
     assert_eq!(
         state.hard_state,
-        hard_state(2, 2),
-        "the state before the unacknowledged save"
+        hard_state(3, 2),
+        "the log before the unacknowledged save, with the term it wrote first"
     );
     assert_eq!(state.entries.len(), 5);
     drop(storage);
@@ -189,7 +191,7 @@ fn torn_last_record_is_dropped_and_reported() {
     assert_eq!(
         storage.torn_tail_bytes_discarded(),
         0,
-        "load rewrote the file without the tail"
+        "load cut the tail off"
     );
     assert_eq!(again, state);
 }
@@ -198,9 +200,9 @@ fn torn_last_record_is_dropped_and_reported() {
 fn corruption_before_the_last_record_is_an_error_naming_the_log_file() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
-    // After load the log file holds one record; three saves append three.
+    // After load the segment holds no record; three saves append three.
     save_three(&mut storage);
-    let log_path = storage.log_path().to_path_buf();
+    let log_path = storage.active_segment_path().unwrap().to_path_buf();
     drop(storage);
     let mut bytes = std::fs::read(&log_path).unwrap();
     bytes[LOG_HEADER_BYTES + 20] ^= 0x40;
@@ -259,7 +261,7 @@ fn a_log_file_with_a_bad_magic_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
     save_three(&mut storage);
-    let log_path = storage.log_path().to_path_buf();
+    let log_path = storage.active_segment_path().unwrap().to_path_buf();
     drop(storage);
     let mut bytes = std::fs::read(&log_path).unwrap();
     bytes[0] = b'X';
@@ -269,11 +271,11 @@ fn a_log_file_with_a_bad_magic_is_an_error() {
 }
 
 #[test]
-fn crash_between_snapshot_and_log_rewrite_is_reconciled() {
+fn crash_between_snapshot_and_its_log_record_is_reconciled() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
     save_three(&mut storage);
-    let log_path = storage.log_path().to_path_buf();
+    let log_path = storage.active_segment_path().unwrap().to_path_buf();
     let old_log = std::fs::read(&log_path).unwrap();
     // A leader's snapshot at 5 (term 4) that does not match our entry 4' .
     let snapshot = snapshot(5, 4);
@@ -286,7 +288,8 @@ fn crash_between_snapshot_and_log_rewrite_is_reconciled() {
         },
     );
     drop(storage);
-    // The crash hit after the snapshot file was replaced, before the log.
+    // The crash hit after the snapshot file was replaced, before the
+    // record dropping the log.
     std::fs::write(&log_path, &old_log).unwrap();
     let (_, state) = open(dir.path());
     assert_eq!(state.snapshot, Some(snapshot));
@@ -296,8 +299,8 @@ fn crash_between_snapshot_and_log_rewrite_is_reconciled() {
     );
     assert_eq!(
         state.hard_state,
-        hard_state(3, 3),
-        "the hard state of the old log file"
+        hard_state(4, 3),
+        "the term of the hard state file (written first), the commit index of the old log"
     );
 }
 
@@ -335,7 +338,9 @@ fn a_write_that_leaves_a_gap_is_refused_and_changes_nothing() {
 fn one_save_is_one_record_whatever_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
-    let size_after_load = std::fs::metadata(storage.log_path()).unwrap().len();
+    let size_after_load = std::fs::metadata(storage.active_segment_path().unwrap())
+        .unwrap()
+        .len();
     let entries: Vec<Entry> = (1..=1000).map(|i| entry(i, 1)).collect();
     save(
         &mut storage,
@@ -345,7 +350,7 @@ fn one_save_is_one_record_whatever_its_size() {
             entries: &entries,
         },
     );
-    let bytes = std::fs::read(storage.log_path()).unwrap();
+    let bytes = std::fs::read(storage.active_segment_path().unwrap()).unwrap();
     // One 8-byte header for the whole batch: one append, one fsync.
     let record_len = u32::from_le_bytes(bytes[size_after_load as usize..][..4].try_into().unwrap());
     assert_eq!(
@@ -410,11 +415,21 @@ fn make_write(memory: &MemoryStorage, term: u64, op: &Op) -> (Option<Snapshot>, 
     }
 }
 
-/// Saves `count` appends of two entries each to `storage`; returns the log
-/// file's bytes before the first and after each save, and the state after
-/// each.
-fn save_appends(storage: &mut FileStorage, count: u64) -> (Vec<Vec<u8>>, Vec<PersistentState>) {
-    let mut files = vec![std::fs::read(storage.log_path()).unwrap()];
+/// The files of one storage after a save.
+struct Files {
+    segment: Vec<u8>,
+    hard_state: Vec<u8>,
+}
+
+/// Saves `count` appends of two entries each to `storage` (each in a new
+/// term); returns the active segment's and the hard state file's bytes
+/// before the first and after each save, and the state after each.
+fn save_appends(storage: &mut FileStorage, count: u64) -> (Vec<Files>, Vec<PersistentState>) {
+    let read_files = |storage: &FileStorage| Files {
+        segment: std::fs::read(storage.active_segment_path().unwrap()).unwrap(),
+        hard_state: std::fs::read(storage.hard_state_path()).unwrap(),
+    };
+    let mut files = vec![read_files(storage)];
     let mut memory = MemoryStorage::new();
     let mut states = vec![memory.state().clone()];
     for k in 0..count {
@@ -426,21 +441,21 @@ fn save_appends(storage: &mut FileStorage, count: u64) -> (Vec<Vec<u8>>, Vec<Per
         };
         save(storage, write);
         memory.save_now(write).unwrap();
-        files.push(std::fs::read(storage.log_path()).unwrap());
+        files.push(read_files(storage));
         states.push(memory.state().clone());
     }
     (files, states)
 }
 
 #[test]
-fn a_log_file_cut_anywhere_below_its_acknowledged_length_is_detected() {
+fn a_segment_cut_anywhere_below_its_acknowledged_length_is_detected() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
-    let log_path = storage.log_path().to_path_buf();
+    let log_path = storage.active_segment_path().unwrap().to_path_buf();
     let (files, states) = save_appends(&mut storage, 6);
     drop(storage);
-    let full = files.last().unwrap().clone();
-    let boundaries: Vec<usize> = files.iter().map(Vec::len).collect();
+    let full = files.last().unwrap().segment.clone();
+    let boundaries: Vec<usize> = files.iter().map(|f| f.segment.len()).collect();
     // Every cut: at each record boundary (which would otherwise look like an
     // older, valid file) and at every byte in between.
     for cut_at in 0..full.len() {
@@ -464,24 +479,31 @@ fn a_log_file_cut_anywhere_below_its_acknowledged_length_is_detected() {
 fn a_crash_at_any_byte_of_any_save_loads_the_state_before_or_after_it() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
-    let log_path = storage.log_path().to_path_buf();
+    let log_path = storage.active_segment_path().unwrap().to_path_buf();
+    let hard_state_path = storage.hard_state_path().to_path_buf();
     let (files, states) = save_appends(&mut storage, 4);
     drop(storage);
     for save_index in 1..files.len() {
         let (before, after) = (&files[save_index - 1], &files[save_index]);
+        // Each save writes its new term to the hard state file first, then
+        // its record: the crash comes while the record is being written.
+        let mut expected_before = states[save_index - 1].clone();
+        expected_before.hard_state.term = states[save_index].hard_state.term;
+        expected_before.hard_state.voted_for = states[save_index].hard_state.voted_for;
         // From nothing of the record written to all of it (durable, but the
         // header not yet updated: the save was not acknowledged).
-        for cut_at in before.len()..=after.len() {
-            let image = crash_image(before, after, cut_at);
+        for cut_at in before.segment.len()..=after.segment.len() {
+            let image = crash_image(&before.segment, &after.segment, cut_at);
             // Later saves were never made: only this one's bytes follow.
             std::fs::write(&log_path, &image).unwrap();
+            std::fs::write(&hard_state_path, &after.hard_state).unwrap();
             let state = block_on(FileStorage::new(dir.path()).load()).unwrap_or_else(|error| {
                 panic!("crash in save {save_index} at byte {cut_at}: {error}")
             });
-            let expected = if cut_at == after.len() {
+            let expected = if cut_at == after.segment.len() {
                 &states[save_index]
             } else {
-                &states[save_index - 1]
+                &expected_before
             };
             assert_eq!(
                 &state, expected,
@@ -495,10 +517,10 @@ fn a_crash_at_any_byte_of_any_save_loads_the_state_before_or_after_it() {
 fn a_torn_header_slot_falls_back_to_the_other_and_two_are_corruption() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
-    let log_path = storage.log_path().to_path_buf();
+    let log_path = storage.active_segment_path().unwrap().to_path_buf();
     let (files, states) = save_appends(&mut storage, 3);
     drop(storage);
-    let full = files.last().unwrap();
+    let full = &files.last().unwrap().segment;
     // Slots are at 8..28 and 28..48; damage each in turn.
     for slot_byte in [10, 30] {
         let mut bytes = full.clone();
@@ -566,7 +588,8 @@ fn expect_inconsistent(dir: &std::path::Path, what: &str, needle: &str) {
             reason,
         } => {
             assert!(snapshot_path.ends_with("raft-snapshot"), "{what}: {error}");
-            assert!(log_path.ends_with("raft-log"), "{what}: {error}");
+            let log_name = log_path.file_name().unwrap().to_string_lossy();
+            assert!(log_name.starts_with("raft-log-"), "{what}: {error}");
             assert!(reason.contains(needle), "{what}: {error}");
         }
         other => panic!("{what}: expected Inconsistent, got {other}"),
@@ -597,9 +620,12 @@ fn a_snapshot_that_contradicts_an_uncommitted_entry_is_the_install_snapshot_case
 
 #[test]
 fn a_log_that_starts_past_the_snapshot_is_refused() {
-    // A log compacted at 5 next to a snapshot of 2 (an older snapshot file).
+    // One segment per save, so snapshots remove whole segments: the log
+    // kept after a snapshot at 5 starts at 5, next to a snapshot of 2 (an
+    // older snapshot file).
     let dir = tempfile::tempdir().unwrap();
-    let (mut storage, _) = open(dir.path());
+    let mut storage = FileStorage::with_segment_size(dir.path(), 1);
+    block_on(storage.load()).unwrap();
     save_appends(&mut storage, 3);
     let old_snapshot = snapshot(2, 1);
     save(
@@ -620,6 +646,7 @@ fn a_log_that_starts_past_the_snapshot_is_refused() {
             entries: &[],
         },
     );
+    assert_eq!(storage.segment_paths().len(), 1, "entries 1-4 removed");
     let snapshot_path = storage.snapshot_path().to_path_buf();
     drop(storage);
     std::fs::write(&snapshot_path, &old_snapshot_file).unwrap();
@@ -630,19 +657,22 @@ fn a_log_that_starts_past_the_snapshot_is_refused() {
 
 #[test]
 fn a_log_after_the_snapshot_with_an_older_term_is_refused() {
-    // A log compacted at 2 (entries 3.. of term 1) next to a snapshot of
-    // index 2 claiming term 5.
+    // A log whose segment of entries 1-2 was removed by a snapshot at 2
+    // (entries 3.. of term 1 kept) next to a snapshot of index 2 claiming
+    // term 5.
     let dir = tempfile::tempdir().unwrap();
-    let (mut storage, _) = open(dir.path());
-    let entries: Vec<Entry> = (1..=4).map(|i| entry(i, 1)).collect();
-    save(
-        &mut storage,
-        StorageWrite {
-            hard_state: Some(hard_state(1, 2)),
-            snapshot: None,
-            entries: &entries,
-        },
-    );
+    let mut storage = FileStorage::with_segment_size(dir.path(), 1);
+    block_on(storage.load()).unwrap();
+    for (first, commit) in [(1, 0), (3, 2)] {
+        save(
+            &mut storage,
+            StorageWrite {
+                hard_state: Some(hard_state(1, commit)),
+                snapshot: None,
+                entries: &[entry(first, 1), entry(first + 1, 1)],
+            },
+        );
+    }
     let own_snapshot = snapshot(2, 1);
     save(
         &mut storage,
@@ -738,12 +768,11 @@ proptest! {
             memory.save_now(write).unwrap();
             save(&mut storage, write);
         }
-        let log_path = storage.log_path().to_path_buf();
+        let log_path = storage.active_segment_path().unwrap().to_path_buf();
         drop(storage);
         let (_, state) = open(dir.path());
         prop_assert_eq!(&state, memory.state());
-        // Tear the last record (the file was rewritten by the reload, so
-        // append one more write first).
+        // Tear the last record: append one more write, then cut it.
         let (mut storage, _) = open(dir.path());
         let before = std::fs::read(&log_path).unwrap();
         let before_size = before.len();
@@ -751,6 +780,8 @@ proptest! {
         let write = StorageWrite { hard_state: Some(hard_state(1000, 0)), snapshot: None, entries: &entries };
         save(&mut storage, write);
         previous.clone_from(memory.state());
+        // The term reached the hard state file before the record.
+        previous.hard_state.term = 1000;
         memory.save_now(write).unwrap();
         drop(storage);
         let bytes = std::fs::read(&log_path).unwrap();

@@ -12,7 +12,10 @@ use crate::core::{EntryKind, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
 use crate::storage::{Storage, StorageError, StorageWrite};
 
 use super::transport::Transport;
-use super::{ApplyMsg, Durable, Event, NodeConfig, NodeStatus, Observation, Observer, Shared};
+use super::{
+    ApplyMsg, Durable, Event, FatalError, FatalHook, NodeConfig, NodeStatus, Observation, Observer,
+    Shared,
+};
 
 /// Events handled in one round before the loop persists and sends, so a
 /// burst of proposals goes out as one batch without starving the tick.
@@ -36,6 +39,7 @@ pub(super) struct EventLoop<S> {
     events: mpsc::Receiver<Event>,
     apply: mpsc::Sender<ApplyMsg>,
     observer: Option<Observer>,
+    on_fatal: Option<FatalHook>,
 }
 
 impl<S: Storage + 'static> EventLoop<S> {
@@ -79,6 +83,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             events,
             apply,
             observer: config.observer,
+            on_fatal: config.on_fatal,
         }
     }
 
@@ -109,16 +114,33 @@ impl<S: Storage + 'static> EventLoop<S> {
             }
             self.take_snapshot_request();
             if let Err(error) = self.handle_readies().await {
-                // The disk state is unknown: stop rather than risk breaking a
-                // promise (a vote, an acknowledged entry).
-                tracing::error!(node = self.core.id(), %error, "storage failed; node stops");
-                self.shared
-                    .killed
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+                self.stop_for_good(error);
                 return;
             }
             self.publish_status();
         }
+    }
+
+    /// The fatal path (`fatal.rs`): the disk state is unknown, so stop
+    /// answering rather than risk breaking a promise (a vote, an
+    /// acknowledged entry); tell the owner why; run the hook.
+    fn stop_for_good(&mut self, error: StorageError) {
+        let fatal = FatalError {
+            node: self.core.id(),
+            error: Arc::new(error),
+        };
+        tracing::error!(%fatal, "storage failed; node stops");
+        self.shared
+            .killed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // Waiting callers learn at once (their senders are dropped).
+        self.responders.clear();
+        self.read_waiters.clear();
+        self.shared.fatal.send_replace(Some(fatal.clone()));
+        if let Some(hook) = &self.on_fatal {
+            hook.call(&fatal);
+        }
+        self.shared.stop();
     }
 
     fn handle_event(&mut self, event: Event) {

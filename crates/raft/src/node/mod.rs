@@ -30,8 +30,12 @@
 //! - Bounds: event and apply channels, requests queued and in flight per
 //!   peer (more are dropped: Raft retries), events handled per round.
 //! - `kill()` aborts the loop and every RPC task; nothing outlives it.
+//! - A storage failure is fatal: the node stops answering at once, the
+//!   owner gets the typed reason ([`RaftNode::wait_fatal`]) and the
+//!   [`FatalHook`] runs (a server binary ends the process): see `fatal.rs`.
 
 mod event_loop;
+mod fatal;
 mod observer;
 mod transport;
 
@@ -40,13 +44,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::core::{Config, Message, RawNode};
 use crate::storage::{Storage, StorageError};
 
 use event_loop::EventLoop;
+pub use fatal::{EXIT_CODE_STORAGE_FAILED, FatalError, FatalHook};
 pub use observer::{Durable, Observation, Observer};
 pub use transport::{LabrpcTransport, LocalNetwork, ReplyFuture, Transport};
 
@@ -84,6 +89,9 @@ pub struct NodeConfig {
     pub rpc_timeout: Duration,
     /// Watches every step (tests' invariant checkers); None by default.
     pub observer: Option<Observer>,
+    /// Called when the node stops for good (its storage failed); None by
+    /// default. A server binary sets [`FatalHook::exit_process`].
+    pub on_fatal: Option<FatalHook>,
 }
 
 impl NodeConfig {
@@ -98,6 +106,7 @@ impl NodeConfig {
             max_rpcs_in_flight_per_peer: 32,
             rpc_timeout: Duration::from_millis(1000),
             observer: None,
+            on_fatal: None,
         }
     }
 }
@@ -143,6 +152,8 @@ struct Shared {
     snapshot_request: Mutex<Option<(u64, Vec<u8>)>>,
     snapshot_requested: Notify,
     killed: AtomicBool,
+    /// Why the node stopped for good, once it has.
+    fatal: watch::Sender<Option<FatalError>>,
     /// Every task of this node (the loop and RPC calls), aborted by `kill`.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -155,6 +166,16 @@ impl Shared {
             tasks.retain(|t| !t.is_finished());
         }
         tasks.push(task);
+    }
+
+    /// Marks the node killed and aborts every task it tracks (the caller's
+    /// own task included, if tracked: it must return at once).
+    fn stop(&self) {
+        self.killed.store(true, Ordering::SeqCst);
+        let tasks = std::mem::take(&mut *self.tasks.lock().expect("tasks lock poisoned"));
+        for task in tasks {
+            task.abort();
+        }
     }
 }
 
@@ -210,6 +231,7 @@ impl RaftNode {
             snapshot_request: Mutex::new(None),
             snapshot_requested: Notify::new(),
             killed: AtomicBool::new(false),
+            fatal: watch::channel(None).0,
             tasks: Mutex::new(Vec::new()),
         });
         let event_loop = EventLoop::new(
@@ -312,10 +334,26 @@ impl RaftNode {
 
     /// Stops the node: aborts its loop and every RPC task. Idempotent.
     pub fn kill(&self) {
-        self.shared.killed.store(true, Ordering::SeqCst);
-        let tasks = std::mem::take(&mut *self.shared.tasks.lock().expect("tasks lock poisoned"));
-        for task in tasks {
-            task.abort();
+        self.shared.stop();
+    }
+
+    /// Why the node stopped for good, if it has (see `fatal.rs`).
+    pub fn fatal_error(&self) -> Option<FatalError> {
+        self.shared.fatal.borrow().clone()
+    }
+
+    /// Waits until the node stops for good and returns why. Never returns
+    /// for a node that keeps running (or is only killed).
+    pub async fn wait_fatal(&self) -> FatalError {
+        let mut fatal = self.shared.fatal.subscribe();
+        loop {
+            if let Some(error) = fatal.borrow_and_update().clone() {
+                return error;
+            }
+            if fatal.changed().await.is_err() {
+                // The sender lives in `shared`, which `self` holds.
+                std::future::pending::<()>().await;
+            }
         }
     }
 

@@ -1,8 +1,24 @@
 //! The few file operations [`super::FileStorage`] needs, over `std::fs` in
-//! production and over madsim's simulated per-node disk under `--cfg madsim`
-//! (the one place the storage switches worlds).
+//! production and over a simulated disk under `--cfg madsim` (the one place
+//! the storage switches worlds). Both offer the same functions:
+//!
+//! - `create_dir_all`: creates the directory and makes its creation durable
+//!   (each new directory's parent is fsynced);
+//! - `read`, `list`: a whole file (None if absent), a directory's names;
+//! - `replace`: atomically and durably replaces a file;
+//! - `create_file`: atomically creates a file with initial contents, durably
+//!   (its directory entry included), open for writing;
+//! - `open_for_writing`: opens an existing file, cutting it to a length;
+//! - `remove` then `sync_dir`: removes files durably;
+//! - [`AppendFile`]: positioned writes, each call returning once durable.
+//!
+//! The simulated disk loses what was not synced when its node is killed,
+//! as a power failure would: see its module.
 
-pub use imp::{AppendFile, create_dir_all, read, replace, replace_and_open_append};
+pub use imp::{
+    AppendFile, create_dir_all, create_file, list, open_for_writing, read, remove, replace,
+    sync_dir,
+};
 
 #[cfg(not(madsim))]
 mod imp {
@@ -35,9 +51,49 @@ mod imp {
         }
     }
 
+    fn parent_of(path: &Path) -> &Path {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+
+    fn sync_dir_now(dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    /// Creates `dir` and its missing ancestors, then fsyncs the parent of
+    /// each one created (a directory entry is durable only once its parent
+    /// is synced: without this a crash on first boot could lose the
+    /// directory, and with it the vote stored inside).
     pub async fn create_dir_all(dir: &Path) -> io::Result<()> {
         let dir = dir.to_path_buf();
-        blocking(move || std::fs::create_dir_all(dir)).await
+        blocking(move || {
+            let mut missing: Vec<PathBuf> = Vec::new();
+            let mut cursor = Some(dir.as_path());
+            while let Some(path) = cursor {
+                if path.as_os_str().is_empty() || path.exists() {
+                    break;
+                }
+                missing.push(path.to_path_buf());
+                cursor = path.parent();
+            }
+            if missing.is_empty() {
+                return Ok(());
+            }
+            std::fs::create_dir_all(&dir)?;
+            // Deepest first up to the existing ancestor: each new entry's
+            // parent.
+            for created in &missing {
+                sync_dir_now(parent_of(created))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn sync_dir(dir: &Path) -> io::Result<()> {
+        let dir = dir.to_path_buf();
+        blocking(move || sync_dir_now(&dir)).await
     }
 
     /// The whole file, or None if it does not exist.
@@ -47,6 +103,23 @@ mod imp {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
+        })
+        .await
+    }
+
+    /// The names of the entries of `dir` (not valid UTF-8: skipped, no file
+    /// of ours has such a name).
+    pub async fn list(dir: &Path) -> io::Result<Vec<String>> {
+        let dir = dir.to_path_buf();
+        blocking(move || {
+            let mut names = Vec::new();
+            for entry in std::fs::read_dir(dir)? {
+                if let Ok(name) = entry?.file_name().into_string() {
+                    names.push(name);
+                }
+            }
+            names.sort();
+            Ok(names)
         })
         .await
     }
@@ -62,11 +135,7 @@ mod imp {
             file.sync_all()?;
         }
         std::fs::rename(&temporary_path, path)?;
-        let directory = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        File::open(directory)?.sync_all()
+        sync_dir_now(parent_of(path))
     }
 
     pub async fn replace(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
@@ -74,17 +143,9 @@ mod imp {
         blocking(move || replace_now(&path, &bytes)).await
     }
 
-    /// A file open for durable appends at its end and for in-place writes
-    /// before it. (Not opened `O_APPEND`: Linux ignores the offset of a
-    /// positioned write to such a file.)
-    #[derive(Debug)]
-    pub struct AppendFile {
-        file: Arc<File>,
-        len: u64,
-    }
-
-    /// [`replace`], then opens the new file for appending.
-    pub async fn replace_and_open_append(path: &Path, bytes: Vec<u8>) -> io::Result<AppendFile> {
+    /// [`replace`] (so a crash leaves no half-made file), then opens the new
+    /// file for writing.
+    pub async fn create_file(path: &Path, bytes: Vec<u8>) -> io::Result<AppendFile> {
         let path: PathBuf = path.to_path_buf();
         let len = bytes.len() as u64;
         let file = blocking(move || {
@@ -98,10 +159,52 @@ mod imp {
         })
     }
 
+    /// Opens an existing file for writing and durably cuts it to `len` bytes
+    /// (dropping a torn tail).
+    pub async fn open_for_writing(path: &Path, len: u64) -> io::Result<AppendFile> {
+        let path: PathBuf = path.to_path_buf();
+        let file = blocking(move || {
+            let file = OpenOptions::new().write(true).open(&path)?;
+            if file.metadata()?.len() != len {
+                file.set_len(len)?;
+                file.sync_all()?;
+            }
+            Ok(file)
+        })
+        .await?;
+        Ok(AppendFile {
+            file: Arc::new(file),
+            len,
+        })
+    }
+
+    /// Removes a file; durable after [`sync_dir`] of its directory.
+    pub async fn remove(path: &Path) -> io::Result<()> {
+        let path = path.to_path_buf();
+        blocking(move || match std::fs::remove_file(path) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        })
+        .await
+    }
+
+    /// A file open for durable appends at its end and for in-place writes
+    /// before it. (Not opened `O_APPEND`: Linux ignores the offset of a
+    /// positioned write to such a file.)
+    #[derive(Debug)]
+    pub struct AppendFile {
+        file: Arc<File>,
+        len: u64,
+    }
+
     impl AppendFile {
+        pub fn size_bytes(&self) -> u64 {
+            self.len
+        }
+
         /// Appends `bytes`, returns once they are on disk (fdatasync), and
         /// then overwrites `mark` at `mark_offset` (before the end) without
-        /// waiting for the disk: the next append makes it durable. One trip
+        /// waiting for the disk: the next sync makes it durable. One trip
         /// to the blocking pool for both.
         pub async fn append_durably_then_mark(
             &mut self,
@@ -125,22 +228,65 @@ mod imp {
             self.len += added;
             Ok(())
         }
+
+        /// Overwrites `bytes` at `offset` (inside the file) and returns once
+        /// they are on disk.
+        pub async fn overwrite_durably(&mut self, offset: u64, bytes: Vec<u8>) -> io::Result<()> {
+            assert!(
+                offset + bytes.len() as u64 <= self.len,
+                "overwrite past the end of the file"
+            );
+            let file = Arc::clone(&self.file);
+            blocking(move || {
+                file.write_all_at(&bytes, offset)?;
+                file.sync_data()
+            })
+            .await
+        }
     }
 }
 
 #[cfg(madsim)]
 mod imp {
-    //! madsim's simulated disk: per node, survives kill and restart. It has
-    //! no rename, so `replace` rewrites the file in place; that is atomic in
-    //! the simulator because a write there completes without yielding and
-    //! madsim does not (yet) simulate losing unsynced data on power failure.
+    //! A simulated disk over madsim's per-node file store (which survives a
+    //! node's kill and restart, but keeps every write at once and has no
+    //! directories, rename or removal).
+    //!
+    //! - **Unsynced data is lost on a crash.** An [`AppendFile`] keeps its
+    //!   writes in memory until a sync, which applies them to madsim's store
+    //!   in order. Killing the node drops the `AppendFile` and with it every
+    //!   write not yet synced, as a power failure drops the page cache. (A
+    //!   real disk may also keep part of an unsynced write; the storage's
+    //!   torn-write handling is tested with real files, byte by byte.)
+    //! - **Atomic operations** (`replace`, `create_file`, removal): madsim's
+    //!   file calls complete without yielding, so a sequence of them in one
+    //!   function is atomic in the simulation, and durable at once.
+    //! - **Directories** are simulated by a listing file per directory
+    //!   (`<dir>/.listing`, one name a line), updated atomically with each
+    //!   creation and removal; removal empties the file and unlists it.
 
     use std::io;
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
 
     use madsim::fs::File;
 
+    const LISTING_FILE_NAME: &str = ".listing";
+
+    fn parent_of(path: &Path) -> &Path {
+        path.parent().unwrap_or(Path::new("/"))
+    }
+
+    fn name_of(path: &Path) -> io::Result<String> {
+        path.file_name()
+            .and_then(|name| name.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| io::Error::other(format!("no file name in {}", path.display())))
+    }
+
     pub async fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
+        if !list(parent_of(path)).await?.contains(&name_of(path)?) {
+            return Ok(None);
+        }
         match madsim::fs::read(path).await {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -148,32 +294,118 @@ mod imp {
         }
     }
 
-    /// Directory creation is a no-op in simulation (madsim's fs is flat).
+    pub async fn list(dir: &Path) -> io::Result<Vec<String>> {
+        match madsim::fs::read(dir.join(LISTING_FILE_NAME)).await {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes)
+                    .map_err(|_| io::Error::other("simulated directory listing is not UTF-8"))?;
+                Ok(text.lines().map(str::to_owned).collect())
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn set_listed(path: &Path, listed: bool) -> io::Result<()> {
+        let dir = parent_of(path);
+        let name = name_of(path)?;
+        let mut names = list(dir).await?;
+        let present = names.contains(&name);
+        if present == listed {
+            return Ok(());
+        }
+        if listed {
+            names.push(name);
+            names.sort();
+        } else {
+            names.retain(|n| *n != name);
+        }
+        let file = File::create(dir.join(LISTING_FILE_NAME)).await?;
+        file.write_all_at(names.join("\n").as_bytes(), 0).await?;
+        file.sync_all().await
+    }
+
+    /// Directories need no creation in madsim's flat store.
     pub async fn create_dir_all(_dir: &Path) -> io::Result<()> {
         Ok(())
     }
 
+    /// Directory changes are durable at once in the simulation.
+    pub async fn sync_dir(_dir: &Path) -> io::Result<()> {
+        Ok(())
+    }
+
     pub async fn replace(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-        replace_and_open_append(path, bytes).await.map(|_| ())
+        create_file(path, bytes).await.map(|_| ())
     }
 
-    #[derive(Debug)]
-    pub struct AppendFile {
-        file: File,
-        len: u64,
-    }
-
-    pub async fn replace_and_open_append(path: &Path, bytes: Vec<u8>) -> io::Result<AppendFile> {
+    pub async fn create_file(path: &Path, bytes: Vec<u8>) -> io::Result<AppendFile> {
         let file = File::create(path).await?;
         file.write_all_at(&bytes, 0).await?;
         file.sync_all().await?;
+        set_listed(path, true).await?;
         Ok(AppendFile {
+            path: path.to_path_buf(),
             file,
             len: bytes.len() as u64,
+            unsynced: Vec::new(),
         })
     }
 
+    /// madsim opens existing files read-only; "reopening" for writing
+    /// rewrites the kept bytes into a fresh file (atomic here, see above).
+    pub async fn open_for_writing(path: &Path, len: u64) -> io::Result<AppendFile> {
+        let mut bytes = madsim::fs::read(path).await?;
+        let kept = usize::try_from(len).unwrap_or(usize::MAX);
+        if kept > bytes.len() {
+            return Err(io::Error::other(format!(
+                "{} is {} bytes, cannot keep {len}",
+                path.display(),
+                bytes.len()
+            )));
+        }
+        bytes.truncate(kept);
+        create_file(path, bytes).await
+    }
+
+    pub async fn remove(path: &Path) -> io::Result<()> {
+        File::create(path).await?;
+        set_listed(path, false).await
+    }
+
+    /// A file open for writing whose writes reach the (simulated) disk only
+    /// when synced; dropped unsynced writes are lost.
+    pub struct AppendFile {
+        path: PathBuf,
+        file: File,
+        len: u64,
+        /// Writes not yet synced, in order: `(offset, bytes)`.
+        unsynced: Vec<(u64, Vec<u8>)>,
+    }
+
+    impl std::fmt::Debug for AppendFile {
+        fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter
+                .debug_struct("AppendFile")
+                .field("path", &self.path)
+                .field("len", &self.len)
+                .field("unsynced_writes", &self.unsynced.len())
+                .finish()
+        }
+    }
+
     impl AppendFile {
+        pub fn size_bytes(&self) -> u64 {
+            self.len
+        }
+
+        async fn sync(&mut self) -> io::Result<()> {
+            for (offset, bytes) in std::mem::take(&mut self.unsynced) {
+                self.file.write_all_at(&bytes, offset).await?;
+            }
+            self.file.sync_all().await
+        }
+
         pub async fn append_durably_then_mark(
             &mut self,
             bytes: Vec<u8>,
@@ -184,10 +416,22 @@ mod imp {
                 mark_offset + mark.len() as u64 <= self.len,
                 "mark past the end of the file"
             );
-            self.file.write_all_at(&bytes, self.len).await?;
-            self.len += bytes.len() as u64;
-            self.file.sync_all().await?;
-            self.file.write_all_at(&mark, mark_offset).await
+            let added = bytes.len() as u64;
+            self.unsynced.push((self.len, bytes));
+            self.sync().await?;
+            self.len += added;
+            // Not synced: lost if the node is killed before the next sync.
+            self.unsynced.push((mark_offset, mark));
+            Ok(())
+        }
+
+        pub async fn overwrite_durably(&mut self, offset: u64, bytes: Vec<u8>) -> io::Result<()> {
+            assert!(
+                offset + bytes.len() as u64 <= self.len,
+                "overwrite past the end of the file"
+            );
+            self.unsynced.push((offset, bytes));
+            self.sync().await
         }
     }
 }

@@ -32,6 +32,24 @@ pub enum StorageError {
         log_path: PathBuf,
         reason: String,
     },
+    /// The file was written in a format version this build does not read
+    /// (by a newer release, during a rolling upgrade or after a rollback).
+    /// Nothing is read from it: guessing could replay the log wrongly.
+    #[error(
+        "{path}: {kind} file format version {found} is not supported (this build reads version \
+         {supported}); it was written by another release"
+    )]
+    UnsupportedVersion {
+        path: PathBuf,
+        kind: &'static str,
+        found: u32,
+        supported: u32,
+    },
+    /// The files present cannot be started from safely (for example a log
+    /// or snapshot without the hard state file that holds the node's vote:
+    /// starting with term 0 and no vote could vote twice in a term).
+    #[error("refusing to start from {path}: {reason}")]
+    Refused { path: PathBuf, reason: String },
     /// The caller asked for a write that would leave a hole in the log.
     #[error("invalid write: {reason}")]
     InvalidWrite { reason: String },

@@ -1,7 +1,11 @@
-//! The on-disk format shared by every file-backed storage.
+//! The on-disk formats of [`super::FileStorage`]'s three kinds of file.
 //!
-//! A file starts with an 8-byte magic naming its kind and version, followed by
-//! records:
+//! Every file starts with an 8-byte magic: six bytes naming its kind and
+//! two ASCII digits giving its format version (`DCRSEG01`: log segment,
+//! version 1). A file of a known kind but a version this build does not
+//! read is refused with [`StorageError::UnsupportedVersion`], naming the
+//! file and both versions (a newer release wrote it: roll back the upgrade
+//! or finish it, never guess). After the magic, records:
 //!
 //! ```text
 //!   +-----------+--------------+----------------------+
@@ -9,43 +13,81 @@
 //!   +-----------+--------------+----------------------+    crc32 of payload)
 //! ```
 //!
-//! - The log file (`raft-log`) holds one [`LogRecord`] per save: the hard
-//!   state and entries of one `Ready`, so one record is one group commit and
-//!   a torn record loses exactly one unacknowledged write. Between the magic
-//!   and the first record it has a header of two slots, each
-//!   `seq: u64 | acknowledged_bytes: u64 | crc32: u32` (crc of the first
-//!   16 bytes). After each append is durable, the storage writes
+//! - A **log segment** (`raft-log-<number>`) holds one [`LogRecord`] per
+//!   save: the entries (and commit index) of one `Ready`, so one record is
+//!   one group commit and a torn record loses exactly one unacknowledged
+//!   write. Between the magic and the first record it has a header of two
+//!   slots, each `seq: u64 | acknowledged_bytes: u64 | crc32: u32` (crc of
+//!   the first 16 bytes). After each append is durable, the storage writes
 //!   `(seq + 1, new file length)` into slot `(seq + 1) % 2`. At load the
-//!   valid slot with the highest `seq` says how many bytes of the file were
-//!   acknowledged; a file shorter than that was cut (at a record boundary
-//!   or not) and is [`StorageError::Corrupt`]. A slot is written only after
-//!   the bytes it covers are on disk, so no crash can make it claim more
-//!   than was written; two slots, so a torn slot write leaves the previous
-//!   one.
-//! - The snapshot file (`raft-snapshot`) holds exactly one record: the
+//!   valid slot with the highest `seq` says how many bytes of the segment
+//!   were acknowledged; a segment shorter than that was cut (at a record
+//!   boundary or not) and is [`StorageError::Corrupt`]. A slot is written
+//!   only after the bytes it covers are on disk, so no crash can make it
+//!   claim more than was written; two slots, so a torn slot write leaves
+//!   the previous one.
+//! - The **hard state file** (`raft-hard-state`) holds the term and vote in
+//!   two slots of fixed size, `seq: u64 | term: u64 | voted: u8 |
+//!   voted_for: u64 | crc32: u32`, written in place alternately and
+//!   fsynced; the valid slot with the highest seq wins.
+//! - The **snapshot file** (`raft-snapshot`) holds exactly one record: the
 //!   snapshot. It is always replaced atomically, never appended to.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::{Entry, HardState, PersistentState, Snapshot};
+use crate::core::{Entry, HardState, NodeId, Snapshot};
 
 use super::StorageError;
 
-pub const LOG_MAGIC: &[u8; 8] = b"DCRLOG02";
+/// A file kind: its 6-byte name in the magic and the one format version
+/// this build reads and writes.
+#[derive(Clone, Copy, Debug)]
+pub struct FileKind {
+    pub name: &'static str,
+    pub magic_prefix: &'static [u8; 6],
+    pub version: u8,
+}
+
+pub const SEGMENT_KIND: FileKind = FileKind {
+    name: "log segment",
+    magic_prefix: b"DCRSEG",
+    version: 1,
+};
+pub const HARD_STATE_KIND: FileKind = FileKind {
+    name: "hard state",
+    magic_prefix: b"DCRHST",
+    version: 1,
+};
+pub const SNAPSHOT_KIND: FileKind = FileKind {
+    name: "snapshot",
+    magic_prefix: b"DCRSNP",
+    version: 1,
+};
+
+const MAGIC_BYTES: usize = 8;
 const HEADER_SLOT_BYTES: usize = 20;
-/// Magic and the two header slots of the log file; records follow.
-pub const LOG_HEADER_BYTES: usize = 8 + 2 * HEADER_SLOT_BYTES;
-pub const SNAPSHOT_MAGIC: &[u8; 8] = b"DCRSNP01";
+/// Magic and the two header slots of a log segment; records follow.
+pub const LOG_HEADER_BYTES: usize = MAGIC_BYTES + 2 * HEADER_SLOT_BYTES;
+const HARD_STATE_SLOT_BYTES: usize = 8 + 8 + 1 + 8 + 4;
+/// Size of the hard state file: magic and two slots.
+pub const HARD_STATE_FILE_BYTES: usize = MAGIC_BYTES + 2 * HARD_STATE_SLOT_BYTES;
 const RECORD_HEADER_BYTES: usize = 8;
-/// No record is larger than this; a length field above it is corruption.
+/// No record is larger than this; a length field above it is corruption,
+/// and a save that would need a larger record is refused.
 pub const RECORD_SIZE_BYTES_MAX: usize = 1 << 30;
 
-/// One save, as stored in the log file.
+/// One save, as stored in a log segment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogRecord {
+    /// The hard state after this save. Its term and vote are informative
+    /// (the hard state file is authoritative); its commit index is the one
+    /// a restart uses.
     pub hard_state: Option<HardState>,
+    /// Drop every stored entry before applying `entries` (a snapshot that
+    /// replaced a log it does not match).
+    pub clear_log: bool,
     /// Replace stored entries from `entries[0].index` on.
     pub entries: Vec<Entry>,
 }
@@ -55,6 +97,7 @@ pub struct LogRecord {
 #[derive(Serialize)]
 pub struct LogRecordRef<'a> {
     pub hard_state: Option<HardState>,
+    pub clear_log: bool,
     pub entries: &'a [Entry],
 }
 
@@ -64,10 +107,10 @@ fn bincode_config() -> bincode::config::Configuration {
 
 /// Bytes `state`'s hard state and log take once encoded, the figure
 /// `Storage::raft_state_size_bytes` reports.
-/// (The storages track this incrementally with `SizedState`; this full
-/// count is the reference it is tested against.)
+/// (The storages track this incrementally; this full count is the
+/// reference it is tested against.)
 #[cfg(test)]
-pub fn encoded_raft_state_size_bytes(state: &PersistentState) -> u64 {
+pub fn encoded_raft_state_size_bytes(state: &crate::core::PersistentState) -> u64 {
     encoded_size_bytes(&(&state.hard_state, &state.entries))
 }
 
@@ -88,50 +131,56 @@ fn encoded_size_bytes<T: Serialize>(value: &T) -> u64 {
     size.bytes_written as u64
 }
 
-/// Frames `payload` as one record.
-pub fn encode_record<T: Serialize>(payload: &T) -> Vec<u8> {
+/// Frames `payload` as one record, or says why it cannot be stored.
+pub fn encode_record<T: Serialize>(payload: &T) -> Result<Vec<u8>, StorageError> {
     let body = bincode::serde::encode_to_vec(payload, bincode_config())
         .expect("encoding Raft state to memory cannot fail");
-    assert!(
-        body.len() <= RECORD_SIZE_BYTES_MAX,
-        "record of {} bytes is too large",
-        body.len()
-    );
+    if body.len() > RECORD_SIZE_BYTES_MAX {
+        return Err(StorageError::InvalidWrite {
+            reason: format!(
+                "one save of {} bytes exceeds the record limit of {RECORD_SIZE_BYTES_MAX} bytes",
+                body.len()
+            ),
+        });
+    }
     let mut record = Vec::with_capacity(RECORD_HEADER_BYTES + body.len());
     record.extend_from_slice(&(body.len() as u32).to_le_bytes());
     record.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
     record.extend_from_slice(&body);
-    record
+    Ok(record)
+}
+
+fn magic(kind: FileKind) -> [u8; MAGIC_BYTES] {
+    let mut magic = [0; MAGIC_BYTES];
+    magic[..6].copy_from_slice(kind.magic_prefix);
+    magic[6] = b'0' + kind.version / 10;
+    magic[7] = b'0' + kind.version % 10;
+    magic
 }
 
 /// A whole snapshot file.
-pub fn encode_snapshot_file(snapshot: &Snapshot) -> Vec<u8> {
-    let mut file = SNAPSHOT_MAGIC.to_vec();
-    file.extend_from_slice(&encode_record(snapshot));
-    file
+pub fn encode_snapshot_file(snapshot: &Snapshot) -> Result<Vec<u8>, StorageError> {
+    let mut file = magic(SNAPSHOT_KIND).to_vec();
+    file.extend_from_slice(&encode_record(snapshot)?);
+    Ok(file)
 }
 
-/// A whole log file holding `state`'s hard state and entries in one record;
-/// its header slots carry seq 0 and 1 (the next save writes seq 2).
-pub fn encode_log_file(state: &PersistentState) -> Vec<u8> {
-    let record = encode_record(&LogRecordRef {
-        hard_state: Some(state.hard_state),
-        entries: &state.entries,
-    });
-    let len = (LOG_HEADER_BYTES + record.len()) as u64;
-    let mut file = Vec::with_capacity(len as usize);
-    file.extend_from_slice(LOG_MAGIC);
+/// The header of a new, empty log segment; its slots carry seq 0 and 1 (the
+/// first append writes seq 2).
+pub fn encode_segment_header() -> Vec<u8> {
+    let len = LOG_HEADER_BYTES as u64;
+    let mut file = Vec::with_capacity(LOG_HEADER_BYTES);
+    file.extend_from_slice(&magic(SEGMENT_KIND));
     file.extend_from_slice(&encode_header_slot(0, len));
     file.extend_from_slice(&encode_header_slot(1, len));
-    file.extend_from_slice(&record);
     file
 }
 
-/// The seq of the header slots [`encode_log_file`] writes last.
-pub const LOG_FILE_INITIAL_SEQ: u64 = 1;
+/// The seq of the header slots [`encode_segment_header`] writes last.
+pub const SEGMENT_INITIAL_SEQ: u64 = 1;
 
 /// One header slot: after save `seq`, the first `acknowledged_bytes` bytes
-/// of the log file are durable.
+/// of the segment are durable.
 pub fn encode_header_slot(seq: u64, acknowledged_bytes: u64) -> Vec<u8> {
     let mut slot = Vec::with_capacity(HEADER_SLOT_BYTES);
     slot.extend_from_slice(&seq.to_le_bytes());
@@ -141,9 +190,21 @@ pub fn encode_header_slot(seq: u64, acknowledged_bytes: u64) -> Vec<u8> {
     slot
 }
 
-/// Where the header slot for `seq` lives in the log file.
+/// Where the header slot for `seq` lives in a segment.
 pub fn header_slot_offset(seq: u64) -> u64 {
-    (LOG_MAGIC.len() + (seq % 2) as usize * HEADER_SLOT_BYTES) as u64
+    (MAGIC_BYTES + (seq % 2) as usize * HEADER_SLOT_BYTES) as u64
+}
+
+fn le_u32(bytes: &[u8]) -> u32 {
+    let mut word = [0; 4];
+    word.copy_from_slice(&bytes[..4]);
+    u32::from_le_bytes(word)
+}
+
+fn le_u64(bytes: &[u8]) -> u64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
 }
 
 /// The valid header slot with the highest seq: `(seq, acknowledged_bytes)`.
@@ -153,21 +214,94 @@ fn decode_header(path: &Path, bytes: &[u8]) -> Result<(u64, u64), StorageError> 
             path,
             0,
             format!(
-                "file of {} bytes is shorter than its {LOG_HEADER_BYTES}-byte header",
+                "segment of {} bytes is shorter than its {LOG_HEADER_BYTES}-byte header",
                 bytes.len()
             ),
         ));
     }
     let slot = |index: usize| {
-        let start = LOG_MAGIC.len() + index * HEADER_SLOT_BYTES;
+        let start = MAGIC_BYTES + index * HEADER_SLOT_BYTES;
         let slot = &bytes[start..start + HEADER_SLOT_BYTES];
-        let crc = u32::from_le_bytes(slot[16..20].try_into().expect("4 bytes"));
-        (crc32fast::hash(&slot[..16]) == crc).then(|| {
-            (
-                u64::from_le_bytes(slot[0..8].try_into().expect("8 bytes")),
-                u64::from_le_bytes(slot[8..16].try_into().expect("8 bytes")),
-            )
-        })
+        (crc32fast::hash(&slot[..16]) == le_u32(&slot[16..20]))
+            .then(|| (le_u64(&slot[0..8]), le_u64(&slot[8..16])))
+    };
+    [slot(0), slot(1)]
+        .into_iter()
+        .flatten()
+        .max_by_key(|&(seq, _)| seq)
+        .ok_or_else(|| corrupt(path, MAGIC_BYTES, "both header slots fail their checksum"))
+}
+
+/// The term and vote as the hard state file stores them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TermAndVote {
+    pub term: u64,
+    pub voted_for: Option<NodeId>,
+}
+
+/// One slot of the hard state file.
+pub fn encode_hard_state_slot(seq: u64, value: TermAndVote) -> Vec<u8> {
+    let mut slot = Vec::with_capacity(HARD_STATE_SLOT_BYTES);
+    slot.extend_from_slice(&seq.to_le_bytes());
+    slot.extend_from_slice(&value.term.to_le_bytes());
+    slot.push(u8::from(value.voted_for.is_some()));
+    slot.extend_from_slice(&value.voted_for.unwrap_or(0).to_le_bytes());
+    let crc = crc32fast::hash(&slot);
+    slot.extend_from_slice(&crc.to_le_bytes());
+    slot
+}
+
+/// Where the hard state slot for `seq` lives in its file.
+pub fn hard_state_slot_offset(seq: u64) -> u64 {
+    (MAGIC_BYTES + (seq % 2) as usize * HARD_STATE_SLOT_BYTES) as u64
+}
+
+/// A new hard state file holding `value` in both slots (seq 0 and 1).
+pub fn encode_hard_state_file(value: TermAndVote) -> Vec<u8> {
+    let mut file = magic(HARD_STATE_KIND).to_vec();
+    file.extend_from_slice(&encode_hard_state_slot(0, value));
+    file.extend_from_slice(&encode_hard_state_slot(1, value));
+    file
+}
+
+/// The seq of the slot [`encode_hard_state_file`] writes last.
+pub const HARD_STATE_INITIAL_SEQ: u64 = 1;
+
+/// Parses the hard state file: `(seq, value)` of its newest valid slot.
+pub fn decode_hard_state_file(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(u64, TermAndVote), StorageError> {
+    check_magic(path, bytes, HARD_STATE_KIND)?;
+    if bytes.len() != HARD_STATE_FILE_BYTES {
+        return Err(corrupt(
+            path,
+            0,
+            format!(
+                "hard state file of {} bytes, expected {HARD_STATE_FILE_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    let slot = |index: usize| {
+        let start = MAGIC_BYTES + index * HARD_STATE_SLOT_BYTES;
+        let slot = &bytes[start..start + HARD_STATE_SLOT_BYTES];
+        let body = HARD_STATE_SLOT_BYTES - 4;
+        if crc32fast::hash(&slot[..body]) != le_u32(&slot[body..]) {
+            return None;
+        }
+        let voted_for = match slot[16] {
+            0 => None,
+            1 => Some(le_u64(&slot[17..25])),
+            _ => return None,
+        };
+        Some((
+            le_u64(&slot[0..8]),
+            TermAndVote {
+                term: le_u64(&slot[8..16]),
+                voted_for,
+            },
+        ))
     };
     [slot(0), slot(1)]
         .into_iter()
@@ -176,16 +310,22 @@ fn decode_header(path: &Path, bytes: &[u8]) -> Result<(u64, u64), StorageError> 
         .ok_or_else(|| {
             corrupt(
                 path,
-                LOG_MAGIC.len(),
-                "both header slots fail their checksum",
+                MAGIC_BYTES,
+                "both hard state slots fail their checksum",
             )
         })
 }
 
-/// What reading a log file found.
+/// What reading a log segment found.
 #[derive(Debug)]
-pub struct DecodedLog {
+pub struct DecodedSegment {
     pub records: Vec<LogRecord>,
+    /// Where the last whole, valid record ends.
+    pub valid_end_bytes: u64,
+    /// The length the header says was acknowledged.
+    pub acknowledged_bytes: u64,
+    /// Seq of the header slot in force.
+    pub header_seq: u64,
     /// Bytes at the end that do not form a whole, valid record: the trace of
     /// a save interrupted by a crash (never acknowledged, so safe to drop).
     pub torn_tail_bytes: u64,
@@ -199,20 +339,46 @@ fn corrupt(path: &Path, offset: usize, reason: impl Into<String>) -> StorageErro
     }
 }
 
-fn check_magic(path: &Path, bytes: &[u8], magic: &[u8; 8]) -> Result<(), StorageError> {
-    if bytes.len() < magic.len() {
+/// Checks the magic: the right kind, and a version this build reads.
+fn check_magic(path: &Path, bytes: &[u8], kind: FileKind) -> Result<(), StorageError> {
+    if bytes.len() < MAGIC_BYTES {
         return Err(corrupt(
             path,
             0,
             format!("file of {} bytes is shorter than its header", bytes.len()),
         ));
     }
-    if &bytes[..magic.len()] != magic {
+    let expected = magic(kind);
+    if &bytes[..6] != kind.magic_prefix {
         return Err(corrupt(
             path,
             0,
-            format!("bad magic, expected {:?}", String::from_utf8_lossy(magic)),
+            format!(
+                "bad magic, expected {:?} (a {} file)",
+                String::from_utf8_lossy(&expected),
+                kind.name
+            ),
         ));
+    }
+    let digits = &bytes[6..8];
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(corrupt(
+            path,
+            6,
+            format!(
+                "bad magic: version {:?} is not two digits",
+                String::from_utf8_lossy(digits)
+            ),
+        ));
+    }
+    let version = (digits[0] - b'0') * 10 + (digits[1] - b'0');
+    if version != kind.version {
+        return Err(StorageError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            kind: kind.name,
+            found: u32::from(version),
+            supported: u32::from(kind.version),
+        });
     }
     Ok(())
 }
@@ -229,8 +395,8 @@ fn read_record<'a>(
     if rest.len() < RECORD_HEADER_BYTES {
         return Ok(None);
     }
-    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
-    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
+    let len = le_u32(&rest[0..4]) as usize;
+    let crc = le_u32(&rest[4..8]);
     if len > RECORD_SIZE_BYTES_MAX {
         return Err(corrupt(
             path,
@@ -261,19 +427,25 @@ fn decode_payload<T: for<'de> Deserialize<'de>>(
     Ok(value)
 }
 
-/// Parses a log file. Everything up to the acknowledged length its header
-/// records must be whole, valid records; after it, only the last record may
-/// be incomplete or fail its checksum (a torn, unacknowledged append).
-pub fn decode_log_file(path: &Path, bytes: &[u8]) -> Result<DecodedLog, StorageError> {
-    check_magic(path, bytes, LOG_MAGIC)?;
-    let (_, acknowledged_bytes) = decode_header(path, bytes)?;
+/// Parses a log segment. Everything up to the acknowledged length its
+/// header records must be whole, valid records; after it, only the last
+/// record may be incomplete or fail its checksum (a torn, unacknowledged
+/// append), and only if `may_be_torn` (the newest segment: no other was
+/// ever appended to after a crash).
+pub fn decode_segment(
+    path: &Path,
+    bytes: &[u8],
+    may_be_torn: bool,
+) -> Result<DecodedSegment, StorageError> {
+    check_magic(path, bytes, SEGMENT_KIND)?;
+    let (header_seq, acknowledged_bytes) = decode_header(path, bytes)?;
     let acknowledged = usize::try_from(acknowledged_bytes).unwrap_or(usize::MAX);
     if acknowledged > bytes.len() {
         return Err(corrupt(
             path,
             bytes.len(),
             format!(
-                "the file is {} bytes but its header says {acknowledged_bytes} bytes were \
+                "the segment is {} bytes but its header says {acknowledged_bytes} bytes were \
                  acknowledged: acknowledged records were cut off",
                 bytes.len()
             ),
@@ -314,9 +486,23 @@ pub fn decode_log_file(path: &Path, bytes: &[u8]) -> Result<DecodedLog, StorageE
             format!("records end at byte {offset}, before the acknowledged {acknowledged}"),
         ));
     }
-    Ok(DecodedLog {
+    let torn_tail_bytes = (bytes.len() - offset) as u64;
+    if torn_tail_bytes > 0 && !may_be_torn {
+        return Err(corrupt(
+            path,
+            offset,
+            format!(
+                "{torn_tail_bytes} bytes after the last record of a segment that is not the \
+                 newest (only the newest can hold a torn save)"
+            ),
+        ));
+    }
+    Ok(DecodedSegment {
         records,
-        torn_tail_bytes: (bytes.len() - offset) as u64,
+        valid_end_bytes: offset as u64,
+        acknowledged_bytes,
+        header_seq,
+        torn_tail_bytes,
     })
 }
 
@@ -326,7 +512,7 @@ pub fn decode_log_file(path: &Path, bytes: &[u8]) -> Result<DecodedLog, StorageE
 fn is_last_record(bytes: &[u8], offset: usize) -> bool {
     let rest = &bytes[offset..];
     rest.len() >= RECORD_HEADER_BYTES && {
-        let len = u32::from_le_bytes(rest[0..4].try_into().expect("4 bytes")) as usize;
+        let len = le_u32(&rest[0..4]) as usize;
         RECORD_HEADER_BYTES + len == rest.len()
     }
 }
@@ -334,8 +520,8 @@ fn is_last_record(bytes: &[u8], offset: usize) -> bool {
 /// Parses a snapshot file, which is replaced atomically and so must be
 /// whole: any defect is corruption.
 pub fn decode_snapshot_file(path: &Path, bytes: &[u8]) -> Result<Snapshot, StorageError> {
-    check_magic(path, bytes, SNAPSHOT_MAGIC)?;
-    let offset = SNAPSHOT_MAGIC.len();
+    check_magic(path, bytes, SNAPSHOT_KIND)?;
+    let offset = MAGIC_BYTES;
     let Some((payload, end)) = read_record(path, bytes, offset)? else {
         return Err(corrupt(path, offset, "truncated snapshot record"));
     };
@@ -343,4 +529,54 @@ pub fn decode_snapshot_file(path: &Path, bytes: &[u8]) -> Result<Snapshot, Stora
         return Err(corrupt(path, end, "bytes after the snapshot record"));
     }
     decode_payload(path, offset, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_of_a_newer_version_is_refused_naming_the_file_and_both_versions() {
+        let path = Path::new("/data/raft-log-00000000000000000001");
+        let mut bytes = encode_segment_header();
+        bytes[6..8].copy_from_slice(b"02");
+        let error = decode_segment(path, &bytes, true).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StorageError::UnsupportedVersion {
+                    found: 2,
+                    supported: 1,
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("raft-log-00000000000000000001"),
+            "{message}"
+        );
+        assert!(message.contains("version 2"), "{message}");
+    }
+
+    #[test]
+    fn hard_state_slots_round_trip_and_a_torn_slot_falls_back() {
+        let path = Path::new("hs");
+        let older = TermAndVote {
+            term: 3,
+            voted_for: Some(2),
+        };
+        let newer = TermAndVote {
+            term: 4,
+            voted_for: None,
+        };
+        let mut file = encode_hard_state_file(older);
+        let offset = hard_state_slot_offset(2) as usize;
+        let slot = encode_hard_state_slot(2, newer);
+        file[offset..offset + slot.len()].copy_from_slice(&slot);
+        assert_eq!(decode_hard_state_file(path, &file).unwrap(), (2, newer));
+        file[offset + 3] ^= 1;
+        assert_eq!(decode_hard_state_file(path, &file).unwrap(), (1, older));
+    }
 }

@@ -1,15 +1,18 @@
 //! Stable storage for a Raft node: one trait, several homes.
 //!
 //! - [`MemoryStorage`]: a `PersistentState` in memory, for tests and benches.
-//! - [`FileStorage`]: checksummed files, crash-safe, one fsync per
-//!   [`StorageWrite`] (group commit). Over real files (`std::fs`) normally,
-//!   over madsim's simulated per-node disk under `--cfg madsim`, where the
-//!   files survive a node's kill and restart.
+//! - [`FileStorage`]: checksummed, versioned files, crash-safe, one fsync
+//!   per [`StorageWrite`] (group commit): the log in append-only segments
+//!   removed whole once a snapshot covers them, term and vote in their own
+//!   file. Over real files (`std::fs`) normally, over a simulated per-node
+//!   disk under `--cfg madsim`, where the files survive a node's kill and
+//!   restart but writes not yet synced do not.
 
 mod disk;
 mod error;
 mod file;
 mod format;
+mod log_index;
 mod memory;
 mod sized_state;
 mod write;
@@ -17,8 +20,11 @@ mod write;
 use std::future::Future;
 
 pub use error::StorageError;
-pub use file::{FileStorage, LOG_FILE_NAME, SNAPSHOT_FILE_NAME};
-pub use format::LOG_HEADER_BYTES;
+pub use file::{
+    DEFAULT_SEGMENT_SIZE_BYTES, FileStorage, HARD_STATE_FILE_NAME, LEGACY_LOG_FILE_NAME, LoadStats,
+    SEGMENT_FILE_PREFIX, SNAPSHOT_FILE_NAME,
+};
+pub use format::{LOG_HEADER_BYTES, RECORD_SIZE_BYTES_MAX};
 pub use memory::MemoryStorage;
 pub use write::{StorageWrite, check_loaded_log, reconcile_loaded, reconcile_with_snapshot};
 

@@ -17,6 +17,18 @@ fn total_entries_size_bytes(entries: &[Entry]) -> u64 {
     entries.iter().map(encoded_entry_size_bytes).sum()
 }
 
+/// Bytes of the encoded hard state and log, given the log's length and the
+/// sum of its entries' encoded sizes (`Storage::raft_state_size_bytes`).
+pub fn raft_state_size_bytes(
+    hard_state: &crate::core::HardState,
+    entry_count: usize,
+    entries_size_bytes: u64,
+) -> u64 {
+    encoded_hard_state_size_bytes(hard_state)
+        + length_prefix_size_bytes(entry_count)
+        + entries_size_bytes
+}
+
 /// Bytes of bincode's variable-length encoding of a sequence length.
 fn length_prefix_size_bytes(length: usize) -> u64 {
     match length as u64 {
@@ -28,14 +40,6 @@ fn length_prefix_size_bytes(length: usize) -> u64 {
 }
 
 impl SizedState {
-    pub fn new(state: PersistentState) -> SizedState {
-        let entries_size_bytes = total_entries_size_bytes(&state.entries);
-        SizedState {
-            state,
-            entries_size_bytes,
-        }
-    }
-
     pub fn state(&self) -> &PersistentState {
         &self.state
     }
@@ -68,9 +72,11 @@ impl SizedState {
     /// Encoded size of the hard state and the log, as
     /// `Storage::raft_state_size_bytes` reports it.
     pub fn raft_state_size_bytes(&self) -> u64 {
-        encoded_hard_state_size_bytes(&self.state.hard_state)
-            + length_prefix_size_bytes(self.state.entries.len())
-            + self.entries_size_bytes
+        raft_state_size_bytes(
+            &self.state.hard_state,
+            self.state.entries.len(),
+            self.entries_size_bytes,
+        )
     }
 }
 

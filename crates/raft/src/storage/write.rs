@@ -60,21 +60,29 @@ impl<'a> StorageWrite<'a> {
     /// Checks that the entries are consecutive and continue the stored log
     /// (after the snapshot, if any) without a gap.
     pub fn validate(&self, state: &PersistentState) -> Result<(), StorageError> {
-        let mut snapshot_index = state
+        let snapshot_index = state
             .snapshot
             .as_ref()
             .map_or(0, |s| s.meta.last_included_index);
-        let mut entries_after_snapshot = state.entries.len();
-        if let Some(snapshot) = self.snapshot {
-            snapshot_index = snapshot.meta.last_included_index;
-            entries_after_snapshot = state
-                .entries
-                .iter()
-                .filter(|e| e.index > snapshot_index)
-                .count();
-        }
+        self.validate_against(snapshot_index, snapshot_index + state.entries.len() as u64)
+    }
+
+    /// [`StorageWrite::validate`] against a stored log described by its
+    /// snapshot index and last index (for storages that do not keep the
+    /// entries in memory).
+    pub fn validate_against(
+        &self,
+        stored_snapshot_index: u64,
+        stored_last_index: u64,
+    ) -> Result<(), StorageError> {
+        let (snapshot_index, last_stored) = match self.snapshot {
+            Some(snapshot) => {
+                let index = snapshot.meta.last_included_index;
+                (index, stored_last_index.max(index))
+            }
+            None => (stored_snapshot_index, stored_last_index),
+        };
         if let Some(first) = self.entries.first() {
-            let last_stored = snapshot_index + entries_after_snapshot as u64;
             if first.index <= snapshot_index || first.index > last_stored + 1 {
                 return Err(StorageError::InvalidWrite {
                     reason: format!(

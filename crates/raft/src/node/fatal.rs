@@ -1,0 +1,76 @@
+//! The fatal path: what happens when a node cannot go on (its storage
+//! failed: ENOSPC, EIO, a save refused).
+//!
+//! The node's disk state is then unknown, so it must not answer anyone
+//! again (a vote or an acknowledgement could break a promise it cannot
+//! keep), and the process must end so that a supervisor restarts it from
+//! its files. The driver therefore:
+//!
+//! 1. stops at once: the failed `Ready`'s messages are never sent, its
+//!    entries never applied, every task of the node is aborted, every
+//!    waiting caller gets `None`;
+//! 2. records the typed reason, which the owner reads with
+//!    [`crate::node::RaftNode::fatal_error`] or awaits with
+//!    [`crate::node::RaftNode::wait_fatal`] (a service wraps it in its own
+//!    error);
+//! 3. calls the [`FatalHook`] of `NodeConfig::on_fatal`, if any. A server
+//!    binary sets [`FatalHook::exit_process`], which logs the reason and
+//!    ends the process with [`EXIT_CODE_STORAGE_FAILED`].
+//!
+//! Why a hook rather than `process::exit` in the driver: the library also
+//! runs inside tests and simulations, where many nodes share one process
+//! and a failed node must stop alone; only the binary knows that the
+//! process is the node. The hook is the one seam; the default (no hook)
+//! keeps a library user in charge.
+
+use std::fmt;
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::core::NodeId;
+use crate::storage::StorageError;
+
+/// The exit status of a process ended by [`FatalHook::exit_process`]
+/// (`EX_IOERR` of sysexits.h: an input/output error).
+pub const EXIT_CODE_STORAGE_FAILED: i32 = 74;
+
+/// Why a node stopped for good.
+#[derive(Clone, Debug, Error)]
+#[error("raft node {node} stopped: its storage failed: {error}")]
+pub struct FatalError {
+    pub node: NodeId,
+    pub error: Arc<StorageError>,
+}
+
+/// Called once, on the node's event loop task, when the node stops for
+/// good (after it stopped answering). It must not block for long.
+#[derive(Clone)]
+pub struct FatalHook(Arc<dyn Fn(&FatalError) + Send + Sync>);
+
+impl FatalHook {
+    pub fn new(hook: impl Fn(&FatalError) + Send + Sync + 'static) -> FatalHook {
+        FatalHook(Arc::new(hook))
+    }
+
+    /// The hook a server binary uses: log the reason and end the process
+    /// with [`EXIT_CODE_STORAGE_FAILED`], so a supervisor sees the failure
+    /// and restarts the node from its files.
+    pub fn exit_process() -> FatalHook {
+        FatalHook::new(|fatal| {
+            tracing::error!(%fatal, "ending the process");
+            eprintln!("fatal: {fatal}");
+            std::process::exit(EXIT_CODE_STORAGE_FAILED);
+        })
+    }
+
+    pub(super) fn call(&self, fatal: &FatalError) {
+        (self.0)(fatal);
+    }
+}
+
+impl fmt::Debug for FatalHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FatalHook")
+    }
+}
