@@ -514,7 +514,10 @@ mod corrupt_replica {
         let addrs = (0..SERVERS).map(node_addr).collect();
         let mut config = ServerConfig::new(id, addrs, madsim::rand::random());
         config.max_raft_state = Some(1000);
-        let result = KvServer::start(config, FileStorage::new(DIR)).await;
+        // Small log segments, so snapshots remove the log before them and a
+        // rolled-back snapshot file leaves a gap that load detects.
+        let storage = FileStorage::with_segment_size(DIR, 256);
+        let result = KvServer::start(config, storage).await;
         let mut replicas = lock(&replicas);
         let replica = &mut replicas[id];
         replica.starts += 1;

@@ -532,7 +532,8 @@ fn server_init(
                     .unwrap_or_else(|poisoned| poisoned.into_inner())
                     .observe(&observation);
             }));
-            let storage = FileStorage::new(RAFT_DIR);
+            // Small segments: the suites exercise removing whole segments.
+            let storage = FileStorage::with_segment_size(RAFT_DIR, 4 << 10);
             let (raft, applies) = RaftNode::make(config, storage, Client::default())
                 .await
                 .unwrap_or_else(|error| panic!("server {index}: its files do not load: {error}"));
