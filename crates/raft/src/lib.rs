@@ -10,17 +10,24 @@
 //!   global randomness: it counts ticks, takes messages, and says what to
 //!   do in a [`core::Ready`].
 //! - [`storage`]: where a node keeps its term, vote, log and snapshot
-//!   ([`storage::Storage`]; in memory, or in checksummed crash-safe files on
-//!   a real disk through tokio's blocking pool, or on madsim's simulated
-//!   disk). Loading checks the snapshot against the log and refuses files
-//!   that disagree, so a damaged replica does not start.
+//!   ([`storage::Storage`]; in memory, or in checksummed, versioned,
+//!   crash-safe files on a real disk through tokio's blocking pool, or on a
+//!   simulated disk that loses unsynced writes when its node is killed).
+//!   The log lives in append-only segments, removed whole once a snapshot
+//!   covers them, so a restart reads only what is kept; term and vote have
+//!   their own file. Loading checks the snapshot against the log and
+//!   refuses files that disagree, or of an unknown format version, so a
+//!   damaged replica does not start.
 //! - [`node`]: the driver, an async task that runs the core on the runtime
 //!   seam (tokio, or madsim under `--cfg madsim`), talks to peers through
 //!   a [`node::Transport`] (`labrpc` in production and simulation, or the
 //!   in-process [`node::LocalNetwork`] for benches), and offers the 6.5840 API: [`node::RaftNode::make`],
 //!   `start(command) -> Option<(index, term)>`, `state() -> (term,
 //!   is_leader)`, `snapshot(index, data)`, `read_index()`, `kill()`, and
-//!   [`node::ApplyMsg`]s on a bounded channel.
+//!   [`node::ApplyMsg`]s on a bounded channel. A storage failure (ENOSPC,
+//!   EIO) stops the node for good: its owner gets a typed
+//!   [`node::FatalError`] and the [`node::FatalHook`] runs (a server
+//!   binary's ends the process, exit code 74).
 //!
 //! ## The loop
 //!
@@ -112,11 +119,19 @@
 //!   boundaries included, is refused), snapshot and log files that
 //!   disagree (refused with [`storage::StorageError::Inconsistent`] naming
 //!   both), and a property test against the in-memory model;
+//! - `tests/storage_segments.rs`: a log 38 times the snapshot threshold
+//!   restarts reading only what is kept (bytes read are bounded and
+//!   asserted) and writing nothing; conflicts and snapshots append, never
+//!   rewrite; the vote outlives a lost log, a lost hard state file is
+//!   refused; files of a newer format version are refused by name;
+//! - `tests/storage_failure.rs`: a disk that fills under a running node;
 //! - `tests/node_loopback.rs`: three drivers over real labrpc on loopback.
 //!
 //! `RUSTFLAGS="--cfg madsim" cargo test -p raft --target-dir target/sim`
 //! also runs `tests/node_sim.rs`: drivers on madsim's network and disk, a
-//! node restarting from its files while cut off from the others.
+//! node restarting from its files while cut off from the others; and
+//! `tests/storage_sim.rs`: a killed node loses its unsynced writes and
+//! still loads every acknowledged save.
 //!
 //! `cargo bench -p raft --bench core_throughput`: commits/s and latency of
 //! the core alone (3 nodes, one thread, in-memory messages and storage).

@@ -339,3 +339,62 @@ fn a_first_boot_creates_every_missing_directory() {
     assert!(nested.join(HARD_STATE_FILE_NAME).exists());
     assert!(storage.active_segment_path().unwrap().exists());
 }
+
+/// A crash between a leader's snapshot (which replaces a log it does not
+/// match) and the record saying so: the next load drops the old log and
+/// records it, so entries appended later never sit next to the stale ones
+/// (which would contradict the snapshot once committed).
+#[test]
+fn a_log_dropped_by_a_snapshot_stays_dropped_after_a_crash_before_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut storage = FileStorage::new(dir.path());
+    block_on(storage.load()).unwrap();
+    let entries: Vec<Entry> = [1, 1, 2, 2, 3, 3]
+        .iter()
+        .enumerate()
+        .map(|(i, &term)| entry(i as u64 + 1, term))
+        .collect();
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(3, 1, 3)),
+            snapshot: None,
+            entries: &entries,
+        },
+    );
+    let segment = storage.active_segment_path().unwrap().to_path_buf();
+    let before_snapshot = std::fs::read(&segment).unwrap();
+    let leader_snapshot = snapshot(5, 4, 10);
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(4, 0, 5)),
+            snapshot: Some(&leader_snapshot),
+            entries: &[],
+        },
+    );
+    drop(storage);
+    // The crash came after the snapshot file, before the record.
+    std::fs::write(&segment, &before_snapshot).unwrap();
+
+    let mut storage = FileStorage::new(dir.path());
+    let state = block_on(storage.load()).unwrap();
+    assert!(state.entries.is_empty(), "the old log does not match");
+    assert!(
+        storage.load_stats().bytes_written > 0,
+        "load recorded the drop"
+    );
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(4, 0, 7)),
+            snapshot: None,
+            entries: &[entry(6, 4), entry(7, 4)],
+        },
+    );
+    drop(storage);
+    let state = block_on(FileStorage::new(dir.path()).load())
+        .expect("the stale entries do not come back next to the new ones");
+    assert_eq!(state.entries, vec![entry(6, 4), entry(7, 4)]);
+    assert_eq!(state.hard_state, hard_state(4, 0, 7));
+}

@@ -413,7 +413,8 @@ impl FileStorage {
             // The snapshot replaced the whole log (a crash came before the
             // record saying so): say so now, so no later load sees those
             // entries next to newer ones.
-            self.append_record(Some(state.hard_state), true, &[])
+            self.load_stats.bytes_written += self
+                .append_record(Some(state.hard_state), true, &[])
                 .await?;
         }
         self.index = LogIndex::from_state(&state);
@@ -447,13 +448,13 @@ impl FileStorage {
     }
 
     /// Appends one record to the active segment (starting a new one first
-    /// if it is full) and returns once it is durable.
+    /// if it is full) and returns once it is durable, with its size.
     async fn append_record(
         &mut self,
         hard_state: Option<HardState>,
         clear_log: bool,
         entries: &[Entry],
-    ) -> Result<(), StorageError> {
+    ) -> Result<u64, StorageError> {
         let full = self.active.as_ref().is_some_and(|active| {
             active.has_records && active.file.size_bytes() >= self.segment_size_bytes
         });
@@ -476,7 +477,8 @@ impl FileStorage {
             clear_log,
             entries,
         })?;
-        let size_bytes = active.file.size_bytes() + record.len() as u64;
+        let record_bytes = record.len() as u64;
+        let size_bytes = active.file.size_bytes() + record_bytes;
         // Once the record is durable, the header may say so (`format.rs`).
         active.header_seq += 1;
         active
@@ -492,7 +494,7 @@ impl FileStorage {
         if let Some(last) = entries.last() {
             segment.max_index = segment.max_index.max(last.index);
         }
-        Ok(())
+        Ok(record_bytes)
     }
 
     /// Removes the oldest segments (never the active one) whose entries the
