@@ -34,8 +34,13 @@ use crate::core::PersistentState;
 ///
 /// Contract:
 /// - `save` returns only once the write is durable (fsync'ed), and is
-///   atomic: after a crash at any point, `load` returns the state either
-///   before or after the write, never a mix.
+///   atomic for the log, the snapshot and the commit index: after a crash
+///   at any point, `load` returns them either before or after the write,
+///   never a mix. The term and vote may come from the interrupted write
+///   (they are made durable first, as a node that updated its term and
+///   then crashed would have), never from before an acknowledged one.
+/// - A failed `save` (an IO error) leaves the disk state unknown: every
+///   later `save` fails until a new `load`. The driver treats it as fatal.
 /// - `load` returns the state as of the last successful `save`, or a
 ///   [`StorageError`] naming the damaged file if the stored data fails its
 ///   checks. It never returns silently altered data.
