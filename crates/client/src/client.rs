@@ -1,0 +1,473 @@
+//! [`Client`]: one handle shared by any number of concurrent callers.
+//!
+//! ```text
+//!  client.set(key, ..)
+//!    session = idle session from the pool (at most max_sessions exist)
+//!    loop until operation_deadline:
+//!      shard = key_to_shard(key); gid = routing.shard_owners[shard]
+//!      node  = routing.leader of gid, else a seed (any node answers any key)
+//!      gRPC call on the node's shared channel, with the session's seq
+//!        ok / final error  -> answer
+//!        unavailable / deadline -> mark routing stale, next node, back off
+//!    session back to the pool (its seq used up whatever happened)
+//! ```
+//!
+//! Routing comes from `Admin.Status` and is re-read when a call fails or it
+//! is older than `routing_max_age`. A stale routing entry costs one
+//! forwarding hop inside the cluster, never a wrong answer: every node
+//! answers every key.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{ClientError, is_retryable};
+use crate::proto::admin_client::AdminClient;
+use crate::proto::cache_client::CacheClient;
+use crate::proto::{self, SetCondition};
+
+/// How a [`Client`] connects and retries.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Deadline of one gRPC call to one node.
+    pub rpc_timeout: Duration,
+    /// Give up (with [`ClientError::Timeout`]) after this long.
+    pub operation_deadline: Duration,
+    /// Exactly-once sessions kept for writes; a write waits for a free one.
+    pub max_sessions: usize,
+    /// Re-read the shard map at least this often.
+    pub routing_max_age: Duration,
+    /// Pause after a failed attempt, doubling up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> ClientConfig {
+        ClientConfig {
+            rpc_timeout: Duration::from_secs(2),
+            operation_deadline: Duration::from_secs(10),
+            max_sessions: 64,
+            routing_max_age: Duration::from_secs(5),
+            backoff_min: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Options of [`Client::set_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetOptions {
+    /// Milliseconds until the key expires (`None`: never; 0 is refused).
+    pub ttl_ms: Option<u64>,
+    pub condition: Condition,
+}
+
+/// When a set applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Condition {
+    #[default]
+    Always,
+    /// Only if the key is absent (Redis NX).
+    IfAbsent,
+    /// Only if the key is present (Redis XX).
+    IfPresent,
+}
+
+/// The shard map as last read.
+#[derive(Clone, Debug, Default)]
+struct Routing {
+    config_num: u64,
+    shard_owners: Vec<u64>,
+    /// gid -> gRPC URL of the node hosting its leader.
+    leaders: BTreeMap<u64, String>,
+    /// Every node's gRPC URL (fallbacks).
+    nodes: Vec<String>,
+    read_at: Option<Instant>,
+}
+
+/// One exactly-once identity and its next seq.
+#[derive(Clone, Copy, Debug)]
+struct SessionState {
+    client_id: u64,
+    next_seq: u64,
+}
+
+struct Shared {
+    config: ClientConfig,
+    seeds: Vec<String>,
+    /// One multiplexed HTTP/2 channel per node URL; bounded by the nodes
+    /// the cluster lists plus the seeds.
+    channels: Mutex<BTreeMap<String, Channel>>,
+    routing: Mutex<Routing>,
+    idle_sessions: Mutex<Vec<SessionState>>,
+    session_permits: Semaphore,
+}
+
+/// A client of a distcache cluster. Cheap to clone: clones share the
+/// connections, the routing and the session pool.
+#[derive(Clone)]
+pub struct Client {
+    shared: Arc<Shared>,
+}
+
+/// Accepts `host:port` or a full `http://host:port` URL.
+pub(crate) fn normalize_address(address: &str) -> Result<String, ClientError> {
+    let trimmed = address.trim();
+    if trimmed.is_empty() {
+        return Err(ClientError::BadAddress {
+            address: address.to_string(),
+            detail: "empty".into(),
+        });
+    }
+    let url = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    };
+    Endpoint::from_shared(url.clone()).map_err(|error| ClientError::BadAddress {
+        address: address.to_string(),
+        detail: error.to_string(),
+    })?;
+    Ok(url)
+}
+
+fn random_client_id() -> u64 {
+    #[cfg(madsim)]
+    {
+        madsim::rand::random::<u64>() | 1
+    }
+    #[cfg(not(madsim))]
+    {
+        use rand::RngCore;
+        rand::rngs::OsRng.next_u64() | 1
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Client {
+    /// A client that starts from `seeds` (any nodes of the cluster). Nothing
+    /// is contacted until the first call.
+    pub fn new(seeds: &[&str], config: ClientConfig) -> Result<Client, ClientError> {
+        if seeds.is_empty() {
+            return Err(ClientError::NoSeeds);
+        }
+        let seeds = seeds
+            .iter()
+            .map(|seed| normalize_address(seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        let max_sessions = config.max_sessions.max(1);
+        Ok(Client {
+            shared: Arc::new(Shared {
+                config,
+                seeds,
+                channels: Mutex::new(BTreeMap::new()),
+                routing: Mutex::new(Routing::default()),
+                idle_sessions: Mutex::new(Vec::new()),
+                session_permits: Semaphore::new(max_sessions),
+            }),
+        })
+    }
+
+    /// Connects to `seed` with the default settings.
+    pub fn connect(seed: &str) -> Result<Client, ClientError> {
+        Client::new(&[seed], ClientConfig::default())
+    }
+
+    fn channel(&self, url: &str) -> Channel {
+        let mut channels = self.shared.channels.lock().expect("channels lock");
+        if let Some(channel) = channels.get(url) {
+            return channel.clone();
+        }
+        // The URL was validated when it entered the client (seeds) or is a
+        // node address the cluster published; a bad one fails at connect.
+        let channel = match Endpoint::from_shared(url.to_string()) {
+            Ok(endpoint) => endpoint
+                .connect_timeout(self.shared.config.rpc_timeout)
+                .connect_lazy(),
+            Err(_) => Endpoint::from_static("http://0.0.0.0:1").connect_lazy(),
+        };
+        channels.insert(url.to_string(), channel.clone());
+        channel
+    }
+
+    /// The node to try for `key` on attempt `attempt`: the owner's leader
+    /// first, then the other known nodes in turn.
+    fn node_for(&self, key: Option<&[u8]>, attempt: usize) -> String {
+        let routing = self.shared.routing.lock().expect("routing lock");
+        let mut candidates: Vec<&String> = Vec::new();
+        if let Some(key) = key
+            && !routing.shard_owners.is_empty()
+        {
+            let shard = shardkv::key_to_shard(key, routing.shard_owners.len());
+            if let Some(url) = routing.leaders.get(&routing.shard_owners[shard]) {
+                candidates.push(url);
+            }
+        }
+        candidates.extend(routing.nodes.iter());
+        candidates.extend(self.shared.seeds.iter());
+        candidates[attempt % candidates.len()].clone()
+    }
+
+    fn routing_is_stale(&self) -> bool {
+        let routing = self.shared.routing.lock().expect("routing lock");
+        routing
+            .read_at
+            .is_none_or(|read_at| read_at.elapsed() >= self.shared.config.routing_max_age)
+    }
+
+    fn mark_routing_stale(&self) {
+        self.shared.routing.lock().expect("routing lock").read_at = None;
+    }
+
+    /// Re-reads the shard map from the first node that answers.
+    pub async fn refresh_routing(&self) -> Result<(), ClientError> {
+        let mut last_error = None;
+        let candidates: Vec<String> = {
+            let routing = self.shared.routing.lock().expect("routing lock");
+            let mut urls = self.shared.seeds.clone();
+            urls.extend(routing.nodes.iter().cloned());
+            urls
+        };
+        for url in candidates {
+            let mut admin = AdminClient::new(self.channel(&url));
+            let mut request = tonic::Request::new(proto::StatusRequest {});
+            request.set_timeout(self.shared.config.rpc_timeout);
+            match tokio::time::timeout(self.shared.config.rpc_timeout, admin.status(request)).await
+            {
+                Ok(Ok(reply)) => {
+                    self.install_routing(reply.into_inner());
+                    return Ok(());
+                }
+                Ok(Err(status)) => last_error = Some(ClientError::from_status(&status)),
+                Err(_) => {
+                    last_error = Some(ClientError::Timeout {
+                        deadline_ms: millis(self.shared.config.rpc_timeout),
+                        attempts: 1,
+                    });
+                }
+            }
+        }
+        Err(last_error.unwrap_or(ClientError::NoSeeds))
+    }
+
+    fn install_routing(&self, status: proto::StatusReply) {
+        let mut leaders = BTreeMap::new();
+        for group in &status.groups {
+            if !group.leader_grpc_addr.is_empty()
+                && let Ok(url) = normalize_address(&group.leader_grpc_addr)
+            {
+                leaders.insert(group.gid, url);
+            }
+        }
+        let nodes = status
+            .nodes
+            .iter()
+            .filter(|node| node.reachable)
+            .filter_map(|node| normalize_address(&node.grpc_addr).ok())
+            .collect();
+        let mut routing = self.shared.routing.lock().expect("routing lock");
+        *routing = Routing {
+            config_num: status.config_num,
+            shard_owners: status.shard_owners,
+            leaders,
+            nodes,
+            read_at: Some(Instant::now()),
+        };
+    }
+
+    /// The configuration number of the shard map in use (0: none read yet).
+    pub fn routing_config_num(&self) -> u64 {
+        self.shared.routing.lock().expect("routing lock").config_num
+    }
+
+    /// Runs `call` against the node that should own `key` until it gives a
+    /// final answer or the operation deadline passes.
+    async fn retry<T, F, Fut>(&self, key: Option<&[u8]>, mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(CacheClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let config = &self.shared.config;
+        let deadline = Instant::now() + config.operation_deadline;
+        let mut backoff = config.backoff_min;
+        let mut attempt = 0usize;
+        loop {
+            if self.routing_is_stale() {
+                // A failed refresh leaves the seeds to try: any node answers.
+                let _ = self.refresh_routing().await;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ClientError::Timeout {
+                    deadline_ms: millis(config.operation_deadline),
+                    attempts: attempt as u64,
+                });
+            }
+            let url = self.node_for(key, attempt);
+            attempt += 1;
+            let timeout = config.rpc_timeout.min(deadline - now);
+            let client = CacheClient::new(self.channel(&url));
+            match tokio::time::timeout(timeout, call(client)).await {
+                Ok(Ok(reply)) => return Ok(reply.into_inner()),
+                Ok(Err(status)) if !is_retryable(&status) => {
+                    return Err(ClientError::from_status(&status));
+                }
+                Ok(Err(status)) => {
+                    tracing::debug!(%url, %status, "retrying elsewhere");
+                }
+                Err(_) => tracing::debug!(%url, "call timed out; retrying"),
+            }
+            self.mark_routing_stale();
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            tokio::time::sleep(backoff.min(remaining)).await;
+            backoff = (backoff * 2).min(config.backoff_max);
+        }
+    }
+
+    /// Runs a write with a session from the pool: every retry carries the
+    /// same `(client_id, seq)`, so the write applies at most once.
+    async fn write<T, F, Fut>(&self, key: &[u8], mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(CacheClient<Channel>, proto::Session) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let _permit = self
+            .shared
+            .session_permits
+            .acquire()
+            .await
+            .map_err(|_| ClientError::NoSeeds)?;
+        let mut state = self
+            .shared
+            .idle_sessions
+            .lock()
+            .expect("sessions lock")
+            .pop()
+            .unwrap_or_else(|| SessionState {
+                client_id: random_client_id(),
+                next_seq: 1,
+            });
+        let session = proto::Session {
+            client_id: state.client_id,
+            seq: state.next_seq,
+        };
+        // Used up whatever happens: a write that timed out may still apply.
+        state.next_seq += 1;
+        let result = self.retry(Some(key), |client| call(client, session)).await;
+        self.shared
+            .idle_sessions
+            .lock()
+            .expect("sessions lock")
+            .push(state);
+        result
+    }
+
+    /// The key's value, or `None` if absent or expired.
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        let reply = self
+            .retry(Some(key), |mut client| {
+                let request = proto::GetRequest { key: key.to_vec() };
+                async move { client.get(request).await }
+            })
+            .await?;
+        Ok(reply.found.then_some(reply.value))
+    }
+
+    pub async fn set(&self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+        self.set_with(key, value, SetOptions::default())
+            .await
+            .map(|_| ())
+    }
+
+    /// Sets with a TTL and/or a condition; whether it applied.
+    pub async fn set_with(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        options: SetOptions,
+    ) -> Result<bool, ClientError> {
+        let condition = match options.condition {
+            Condition::Always => SetCondition::Always,
+            Condition::IfAbsent => SetCondition::IfAbsent,
+            Condition::IfPresent => SetCondition::IfPresent,
+        };
+        let reply = self
+            .write(key, |mut client, session| {
+                let request = proto::SetRequest {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                    ttl_ms: options.ttl_ms,
+                    condition: condition as i32,
+                    session: Some(session),
+                };
+                async move { client.set(request).await }
+            })
+            .await?;
+        Ok(reply.applied)
+    }
+
+    /// Removes the key; whether it was there.
+    pub async fn delete(&self, key: &[u8]) -> Result<bool, ClientError> {
+        let reply = self
+            .write(key, |mut client, session| {
+                let request = proto::DeleteRequest {
+                    key: key.to_vec(),
+                    session: Some(session),
+                };
+                async move { client.delete(request).await }
+            })
+            .await?;
+        Ok(reply.existed)
+    }
+
+    /// Sets the key to `value` if it holds `expected` (`None`: absent);
+    /// whether it swapped.
+    pub async fn compare_and_set(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, ClientError> {
+        let reply = self
+            .write(key, |mut client, session| {
+                let request = proto::CompareAndSetRequest {
+                    key: key.to_vec(),
+                    expected: expected.map(<[u8]>::to_vec),
+                    value: value.to_vec(),
+                    ttl_ms: None,
+                    session: Some(session),
+                };
+                async move { client.compare_and_set(request).await }
+            })
+            .await?;
+        Ok(reply.swapped)
+    }
+
+    /// Appends to the key's value (absent: starts empty).
+    pub async fn append(&self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+        self.write(key, |mut client, session| {
+            let request = proto::AppendRequest {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                session: Some(session),
+            };
+            async move { client.append(request).await }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Reads several keys (each linearizably; not one common instant).
+    pub async fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
+        let reads = keys.iter().map(|key| self.get(key));
+        futures::future::join_all(reads).await.into_iter().collect()
+    }
+}

@@ -1,0 +1,45 @@
+//! # distcache-client: the Rust client of a distcache cluster
+//!
+//! A [`Client`] talks to the public gRPC API (`proto/distcache/v1/`,
+//! package `distcache.v1`). It is a *smart* client: it reads the shard map
+//! from any node (`Admin.Status`), sends each key straight to the node that
+//! hosts the leader of the key's group (so the cluster needs no forwarding
+//! hop), and re-reads the map when a call fails. One client is shared by any
+//! number of tasks: one HTTP/2 channel per node, one routing table, and a
+//! bounded pool of exactly-once sessions.
+//!
+//! ```text
+//!   task ─┐                          ┌─► node hosting group 1's leader
+//!   task ─┼─► Client ── routing ─────┼─► node hosting group 2's leader
+//!   task ─┘   (sessions, channels)   └─► any node (map unknown: it forwards)
+//! ```
+//!
+//! Writes carry a session `(client_id, seq)`; retries keep the seq, so a
+//! write applies at most once even when its first attempt's answer was lost.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), distcache_client::ClientError> {
+//! let client = distcache_client::Client::connect("127.0.0.1:50051")?;
+//! client.set(b"greeting", b"hello").await?;
+//! assert_eq!(client.get(b"greeting").await?, Some(b"hello".to_vec()));
+//! # Ok(()) }
+//! ```
+//!
+//! The generated message types, clients and server traits are in [`proto`];
+//! the `distcache` node implements the servers.
+//!
+//! ## Tests
+//!
+//! `cargo test -p distcache` runs this client against real node processes.
+
+mod client;
+mod error;
+pub mod proto;
+
+pub use client::{Client, ClientConfig, Condition, SetOptions};
+pub use error::ClientError;
+
+/// Accepts `host:port` or `http://host:port`; the URL gRPC channels use.
+pub fn grpc_url(address: &str) -> Result<String, ClientError> {
+    client::normalize_address(address)
+}

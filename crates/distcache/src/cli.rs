@@ -1,0 +1,461 @@
+//! The command line: `distcache node | demo | status | admin | get | set |
+//! delete`. Every node setting is a flag and a `DISTCACHE_*` environment
+//! variable; flags win over the environment, which wins over the file.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use distcache_client::proto;
+use distcache_client::proto::admin_client::AdminClient;
+
+use crate::config::{NodeConfig, Overrides};
+use crate::demo::{Demo, DemoOptions};
+use crate::node::Node;
+
+/// distcache: a distributed in-memory cache (Raft-replicated shards).
+#[derive(Debug, Parser)]
+#[command(name = "distcache", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one node of a cluster from a configuration file.
+    Node(NodeArgs),
+    /// Run a whole cluster in this process on loopback (until Ctrl-C).
+    Demo(DemoArgs),
+    /// Show the cluster: groups, replicas, leaders, terms, shard map.
+    Status(ConnectArgs),
+    /// Change the shard controller's configuration.
+    Admin {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        #[command(subcommand)]
+        change: AdminCommand,
+    },
+    /// Read a key.
+    Get {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        key: String,
+    },
+    /// Set a key.
+    Set {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        key: String,
+        value: String,
+        /// Expire the key after this many milliseconds.
+        #[arg(long)]
+        ttl_ms: Option<u64>,
+    },
+    /// Delete a key.
+    Delete {
+        #[command(flatten)]
+        connect: ConnectArgs,
+        key: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// The node's TOML configuration file.
+    #[arg(long, env = "DISTCACHE_CONFIG")]
+    pub config: PathBuf,
+    /// Print the effective configuration (file, environment, flags) and exit.
+    #[arg(long)]
+    pub print_config: bool,
+    /// Override `cluster_id`.
+    #[arg(long, env = "DISTCACHE_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// Override `node_id`.
+    #[arg(long, env = "DISTCACHE_NODE_ID")]
+    pub node_id: Option<u64>,
+    /// Override `data_dir`.
+    #[arg(long, env = "DISTCACHE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Override `shard_count`.
+    #[arg(long, env = "DISTCACHE_SHARD_COUNT")]
+    pub shard_count: Option<usize>,
+    /// Override `request_timeout_ms`.
+    #[arg(long, env = "DISTCACHE_REQUEST_TIMEOUT_MS")]
+    pub request_timeout_ms: Option<u64>,
+    /// Override `max_raft_state_bytes`.
+    #[arg(long, env = "DISTCACHE_MAX_RAFT_STATE_BYTES")]
+    pub max_raft_state_bytes: Option<u64>,
+    /// Override this node's `host` in [[nodes]].
+    #[arg(long, env = "DISTCACHE_HOST")]
+    pub host: Option<String>,
+    /// Override this node's `grpc_port`.
+    #[arg(long, env = "DISTCACHE_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
+    /// Override this node's `resp_port` (reserved; not served yet).
+    #[arg(long, env = "DISTCACHE_RESP_PORT")]
+    pub resp_port: Option<u16>,
+    /// Override this node's `http_port` (reserved; not served yet).
+    #[arg(long, env = "DISTCACHE_HTTP_PORT")]
+    pub http_port: Option<u16>,
+    /// Override this node's `controller_port`.
+    #[arg(long, env = "DISTCACHE_CONTROLLER_PORT")]
+    pub controller_port: Option<u16>,
+    /// Override this node's `data_port`.
+    #[arg(long, env = "DISTCACHE_DATA_PORT")]
+    pub data_port: Option<u16>,
+    /// Override this node's `group`.
+    #[arg(long, env = "DISTCACHE_GROUP")]
+    pub group: Option<u64>,
+}
+
+impl NodeArgs {
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            cluster_id: self.cluster_id.clone(),
+            node_id: self.node_id,
+            data_dir: self.data_dir.clone(),
+            shard_count: self.shard_count,
+            request_timeout_ms: self.request_timeout_ms,
+            max_raft_state_bytes: self.max_raft_state_bytes,
+            host: self.host.clone(),
+            grpc_port: self.grpc_port,
+            resp_port: self.resp_port,
+            http_port: self.http_port,
+            controller_port: self.controller_port,
+            data_port: self.data_port,
+            group: self.group,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the cluster's files here (default: a temporary directory,
+    /// removed at exit).
+    #[arg(long, env = "DISTCACHE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// gRPC port of the first node; the others take the ports after it.
+    #[arg(long, default_value_t = 50051)]
+    pub grpc_port: u16,
+    /// RESP port of the first node (reserved; not served by this version).
+    #[arg(long, default_value_t = 6379)]
+    pub resp_port: u16,
+    /// HTTP port of the first node (reserved; not served by this version).
+    #[arg(long, default_value_t = 8080)]
+    pub http_port: u16,
+    /// Data groups.
+    #[arg(long, default_value_t = 3)]
+    pub groups: usize,
+    /// Replicas per data group.
+    #[arg(long, default_value_t = 3)]
+    pub replicas: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// Any node's gRPC address.
+    #[arg(long, env = "DISTCACHE_ADDR", default_value = "127.0.0.1:50051")]
+    pub addr: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add a data group: `--gid 4 --peers 10.0.0.1:7101,10.0.0.2:7101`.
+    Join {
+        #[arg(long)]
+        gid: u64,
+        /// The group's replicas' data peer addresses, in Raft id order.
+        #[arg(long, value_delimiter = ',', required = true)]
+        peers: Vec<String>,
+    },
+    /// Remove data groups; their shards move to the others.
+    Leave {
+        #[arg(long, value_delimiter = ',', required = true)]
+        gid: Vec<u64>,
+    },
+    /// Give one shard to one group.
+    Move {
+        #[arg(long)]
+        shard: u64,
+        #[arg(long)]
+        gid: u64,
+    },
+}
+
+/// Reads the file, applies the environment and flags, validates.
+pub fn load_node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
+    let source = args.config.display().to_string();
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|error| format!("cannot read the configuration file {source}: {error}"))?;
+    let mut config = NodeConfig::from_toml(&text, &source).map_err(|error| error.to_string())?;
+    config
+        .apply(&args.overrides())
+        .map_err(|error| error.to_string())?;
+    config.validate().map_err(|error| error.to_string())?;
+    Ok(config)
+}
+
+/// Resolves on Ctrl-C or (production) SIGTERM.
+async fn stop_signal() {
+    #[cfg(not(madsim))]
+    {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
+    }
+    #[cfg(madsim)]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the parsed command; the process's exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Node(args) => run_node(&args).await,
+        Command::Demo(args) => run_demo(args).await,
+        Command::Status(connect) => report(status(&connect).await),
+        Command::Admin { connect, change } => report(admin(&connect, change).await),
+        Command::Get { connect, key } => report(get(&connect, &key).await),
+        Command::Set {
+            connect,
+            key,
+            value,
+            ttl_ms,
+        } => report(set(&connect, &key, &value, ttl_ms).await),
+        Command::Delete { connect, key } => report(delete(&connect, &key).await),
+    }
+}
+
+fn report(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("distcache: error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_node(args: &NodeArgs) -> ExitCode {
+    let config = match load_node_config(args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("distcache: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.print_config {
+        print!("{}", config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    let node = match Node::start(config).await {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("distcache: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("distcache node: serving gRPC on {}", node.grpc_addr());
+    stop_signal().await;
+    node.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn run_demo(args: DemoArgs) -> ExitCode {
+    let options = DemoOptions {
+        data_dir: args.data_dir,
+        grpc_port: args.grpc_port,
+        resp_port: args.resp_port,
+        http_port: args.http_port,
+        groups: args.groups,
+        replicas: args.replicas,
+        ..DemoOptions::default()
+    };
+    let demo = match Demo::start(&options, Duration::from_secs(60)).await {
+        Ok(demo) => demo,
+        Err(error) => {
+            eprintln!("distcache demo: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", demo.describe());
+    println!(
+        "distcache demo: ready (gRPC on {}; Ctrl-C stops)",
+        demo.nodes[0].grpc_addr()
+    );
+    stop_signal().await;
+    println!("distcache demo: stopping");
+    demo.shutdown().await;
+    println!("distcache demo: stopped");
+    ExitCode::SUCCESS
+}
+
+async fn admin_client(
+    connect: &ConnectArgs,
+) -> Result<AdminClient<tonic::transport::Channel>, String> {
+    let url = distcache_client::grpc_url(&connect.addr).map_err(|error| error.to_string())?;
+    let endpoint = tonic::transport::Endpoint::from_shared(url)
+        .map_err(|error| error.to_string())?
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10));
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|error| format!("cannot reach {}: {error}", connect.addr))?;
+    Ok(AdminClient::new(channel))
+}
+
+fn status_text(status: &tonic::Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+async fn status(connect: &ConnectArgs) -> Result<String, String> {
+    let mut client = admin_client(connect).await?;
+    let reply = client
+        .status(proto::StatusRequest {})
+        .await
+        .map_err(|status| status_text(&status))?
+        .into_inner();
+    Ok(format_status(&reply))
+}
+
+/// `distcache status` output.
+pub fn format_status(reply: &proto::StatusReply) -> String {
+    let mut text = format!(
+        "cluster {}  configuration {}  shards {}\n",
+        reply.cluster_id,
+        reply.config_num,
+        reply.shard_owners.len()
+    );
+    text.push_str("shard map (shard:group):");
+    for (shard, gid) in reply.shard_owners.iter().enumerate() {
+        text.push_str(&format!(" {shard}:{gid}"));
+    }
+    text.push('\n');
+    for group in &reply.groups {
+        text.push_str(&format!(
+            "group {}  replicas {}  leader at {}\n",
+            group.gid,
+            group.peer_addrs.join(","),
+            if group.leader_grpc_addr.is_empty() {
+                "(unknown)"
+            } else {
+                &group.leader_grpc_addr
+            }
+        ));
+    }
+    for node in &reply.nodes {
+        if !node.reachable {
+            text.push_str(&format!(
+                "node {}  {}  UNREACHABLE\n",
+                node.node_id, node.grpc_addr
+            ));
+            continue;
+        }
+        for replica in &node.replicas {
+            text.push_str(&format!(
+                "node {}  {}  {} {}  {}  term {}  commit {}  applied {}  config {}\n",
+                node.node_id,
+                node.grpc_addr,
+                replica.role,
+                if replica.role == "data" {
+                    format!("group {}", replica.gid)
+                } else {
+                    String::new()
+                },
+                if replica.is_leader {
+                    "LEADER"
+                } else {
+                    "follower"
+                },
+                replica.term,
+                replica.commit_index,
+                replica.applied_index,
+                replica.config_num,
+            ));
+        }
+    }
+    text
+}
+
+async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, String> {
+    let mut client = admin_client(connect).await?;
+    let reply = match change {
+        AdminCommand::Join { gid, peers } => {
+            client
+                .join(proto::JoinRequest {
+                    groups: vec![proto::GroupMembers {
+                        gid,
+                        peer_addrs: peers,
+                    }],
+                })
+                .await
+        }
+        AdminCommand::Leave { gid } => client.leave(proto::LeaveRequest { gids: gid }).await,
+        AdminCommand::Move { shard, gid } => client.r#move(proto::MoveRequest { shard, gid }).await,
+    };
+    let reply = reply.map_err(|status| status_text(&status))?.into_inner();
+    Ok(format!("configuration {}\n", reply.config_num))
+}
+
+fn data_client(connect: &ConnectArgs) -> Result<distcache_client::Client, String> {
+    distcache_client::Client::connect(&connect.addr).map_err(|error| error.to_string())
+}
+
+async fn get(connect: &ConnectArgs, key: &str) -> Result<String, String> {
+    let client = data_client(connect)?;
+    match client.get(key.as_bytes()).await {
+        Ok(Some(value)) => Ok(format!("{}\n", String::from_utf8_lossy(&value))),
+        Ok(None) => Ok("(not found)\n".into()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+async fn set(
+    connect: &ConnectArgs,
+    key: &str,
+    value: &str,
+    ttl_ms: Option<u64>,
+) -> Result<String, String> {
+    let client = data_client(connect)?;
+    let options = distcache_client::SetOptions {
+        ttl_ms,
+        ..distcache_client::SetOptions::default()
+    };
+    client
+        .set_with(key.as_bytes(), value.as_bytes(), options)
+        .await
+        .map(|_| "OK\n".to_string())
+        .map_err(|error| error.to_string())
+}
+
+async fn delete(connect: &ConnectArgs, key: &str) -> Result<String, String> {
+    let client = data_client(connect)?;
+    client
+        .delete(key.as_bytes())
+        .await
+        .map(|existed| {
+            if existed {
+                "deleted\n"
+            } else {
+                "(not found)\n"
+            }
+            .to_string()
+        })
+        .map_err(|error| error.to_string())
+}

@@ -1,0 +1,427 @@
+//! The node's configuration: a TOML file, then `DISTCACHE_*` environment
+//! variables, then command-line flags (later layers win), validated as a
+//! whole before anything starts.
+//!
+//! Every node of a cluster reads the same `[[nodes]]` table (who hosts
+//! which replica on which ports); only `node_id` and `data_dir` differ. The
+//! controller's replicas are the nodes with a `controller_port`, in `id`
+//! order; a data group's replicas are the nodes with its `group`, in `id`
+//! order. Raft ids are those positions, so every node must list the same
+//! table.
+//!
+//! ```toml
+//! cluster_id = "local"
+//! node_id = 1
+//! data_dir = "/var/lib/distcache/node1"
+//! shard_count = 10            # default 10; the same on every node
+//! request_timeout_ms = 5000   # default 5000
+//!
+//! [[nodes]]
+//! id = 1
+//! host = "127.0.0.1"          # an IP address
+//! grpc_port = 50051           # the client API
+//! controller_port = 7001      # omit: no controller replica here
+//! group = 1                   # omit (with data_port): no data replica here
+//! data_port = 7101
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Largest shard count a cluster may have.
+pub const MAX_SHARD_COUNT: usize = 1024;
+/// Largest number of replicas in the controller group or in one data group.
+pub const MAX_REPLICAS_PER_GROUP: usize = 15;
+/// Largest number of nodes in the `[[nodes]]` table.
+pub const MAX_NODES: usize = 1024;
+
+/// The whole configuration of one node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Names the cluster; a data directory remembers it and refuses others.
+    pub cluster_id: String,
+    /// This node's id: an `id` of the `[[nodes]]` table.
+    pub node_id: u64,
+    /// Where this node keeps its Raft logs and snapshots.
+    pub data_dir: PathBuf,
+    #[serde(default = "default_shard_count")]
+    pub shard_count: usize,
+    /// Deadline of one client request inside the cluster (forwarding
+    /// included).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Snapshot a replica's state once its Raft log reaches this many bytes.
+    #[serde(default = "default_max_raft_state_bytes")]
+    pub max_raft_state_bytes: u64,
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// One node of the cluster as every node's configuration lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeEntry {
+    pub id: u64,
+    /// The IP address this node listens on and peers reach it at.
+    pub host: String,
+    /// The public gRPC API.
+    pub grpc_port: u16,
+    /// Reserved for the RESP front end (not served by this version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resp_port: Option<u16>,
+    /// Reserved for the HTTP front end (not served by this version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_port: Option<u16>,
+    /// Peer traffic of this node's controller replica (if it hosts one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller_port: Option<u16>,
+    /// The data group this node hosts a replica of (if any).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<u64>,
+    /// Peer traffic of this node's data replica.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_port: Option<u16>,
+}
+
+fn default_shard_count() -> usize {
+    10
+}
+
+fn default_request_timeout_ms() -> u64 {
+    5000
+}
+
+fn default_max_raft_state_bytes() -> u64 {
+    8 << 20
+}
+
+/// A configuration that cannot run, naming the field at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error in `{field}`: {problem}")]
+pub struct ConfigError {
+    /// The field, as written in the file (`nodes[2].grpc_port`), or the
+    /// file itself for errors before any field.
+    pub field: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Values from flags or the environment that replace the file's. The
+/// per-node ones (`host`, ports, `group`) replace this node's `[[nodes]]`
+/// entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Overrides {
+    pub cluster_id: Option<String>,
+    pub node_id: Option<u64>,
+    pub data_dir: Option<PathBuf>,
+    pub shard_count: Option<usize>,
+    pub request_timeout_ms: Option<u64>,
+    pub max_raft_state_bytes: Option<u64>,
+    pub host: Option<String>,
+    pub grpc_port: Option<u16>,
+    pub resp_port: Option<u16>,
+    pub http_port: Option<u16>,
+    pub controller_port: Option<u16>,
+    pub data_port: Option<u16>,
+    pub group: Option<u64>,
+}
+
+/// Where each replica runs, derived from a valid configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    /// Controller replicas in Raft id order: (node id, peer address).
+    pub controller: Vec<(u64, SocketAddr)>,
+    /// Data groups: gid -> replicas in Raft id order.
+    pub groups: BTreeMap<u64, Vec<(u64, SocketAddr)>>,
+    /// Every node's gRPC address.
+    pub grpc: BTreeMap<u64, SocketAddr>,
+}
+
+impl NodeConfig {
+    /// Parses TOML text; `source` names the file in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<NodeConfig, ConfigError> {
+        toml::from_str(text).map_err(|error| {
+            // toml's message names the key (`unknown field`, `missing field`,
+            // `invalid type ... for key`) and the line.
+            let message = error.message().to_string();
+            let field = error
+                .span()
+                .and_then(|span| text.get(span))
+                .map(|snippet| {
+                    snippet
+                        .split(['=', '\n'])
+                        .next()
+                        .unwrap_or(snippet)
+                        .trim()
+                        .to_string()
+                })
+                .filter(|snippet| !snippet.is_empty() && snippet.len() < 64)
+                .unwrap_or_else(|| source.to_string());
+            let line = error
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            let problem = match line {
+                Some(line) => format!("{message} ({source}, line {line})"),
+                None => format!("{message} ({source})"),
+            };
+            ConfigError::new(field, problem)
+        })
+    }
+
+    /// Replaces fields by the overrides that are set.
+    pub fn apply(&mut self, overrides: &Overrides) -> Result<(), ConfigError> {
+        if let Some(cluster_id) = &overrides.cluster_id {
+            self.cluster_id.clone_from(cluster_id);
+        }
+        if let Some(node_id) = overrides.node_id {
+            self.node_id = node_id;
+        }
+        if let Some(data_dir) = &overrides.data_dir {
+            self.data_dir.clone_from(data_dir);
+        }
+        if let Some(shard_count) = overrides.shard_count {
+            self.shard_count = shard_count;
+        }
+        if let Some(timeout) = overrides.request_timeout_ms {
+            self.request_timeout_ms = timeout;
+        }
+        if let Some(bytes) = overrides.max_raft_state_bytes {
+            self.max_raft_state_bytes = bytes;
+        }
+        let per_node = overrides.host.is_some()
+            || overrides.grpc_port.is_some()
+            || overrides.resp_port.is_some()
+            || overrides.http_port.is_some()
+            || overrides.controller_port.is_some()
+            || overrides.data_port.is_some()
+            || overrides.group.is_some();
+        if !per_node {
+            return Ok(());
+        }
+        let node_id = self.node_id;
+        let Some(entry) = self.nodes.iter_mut().find(|entry| entry.id == node_id) else {
+            return Err(ConfigError::new(
+                "node_id",
+                format!("{node_id} is not an id of [[nodes]], so its ports cannot be overridden"),
+            ));
+        };
+        if let Some(host) = &overrides.host {
+            entry.host.clone_from(host);
+        }
+        if let Some(port) = overrides.grpc_port {
+            entry.grpc_port = port;
+        }
+        if let Some(port) = overrides.resp_port {
+            entry.resp_port = Some(port);
+        }
+        if let Some(port) = overrides.http_port {
+            entry.http_port = Some(port);
+        }
+        if let Some(port) = overrides.controller_port {
+            entry.controller_port = Some(port);
+        }
+        if let Some(port) = overrides.data_port {
+            entry.data_port = Some(port);
+        }
+        if let Some(group) = overrides.group {
+            entry.group = Some(group);
+        }
+        Ok(())
+    }
+
+    /// The effective configuration as TOML (`--print-config`).
+    pub fn to_toml(&self) -> String {
+        // Serializing plain data with string keys cannot fail.
+        toml::to_string_pretty(self).unwrap_or_else(|error| format!("# unprintable: {error}\n"))
+    }
+
+    /// This node's entry.
+    pub fn me(&self) -> Option<&NodeEntry> {
+        self.nodes.iter().find(|entry| entry.id == self.node_id)
+    }
+
+    /// Checks everything a node needs before it starts; the first problem
+    /// found is the error. On success, where every replica runs.
+    pub fn validate(&self) -> Result<Topology, ConfigError> {
+        validate_cluster_id(&self.cluster_id)?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("data_dir", "is empty"));
+        }
+        if self.shard_count == 0 || self.shard_count > MAX_SHARD_COUNT {
+            return Err(ConfigError::new(
+                "shard_count",
+                format!("{} is not in 1..={MAX_SHARD_COUNT}", self.shard_count),
+            ));
+        }
+        if self.request_timeout_ms == 0 || self.request_timeout_ms > 600_000 {
+            return Err(ConfigError::new(
+                "request_timeout_ms",
+                format!("{} is not in 1..=600000", self.request_timeout_ms),
+            ));
+        }
+        if self.max_raft_state_bytes < 4096 {
+            return Err(ConfigError::new(
+                "max_raft_state_bytes",
+                format!("{} is below the minimum of 4096", self.max_raft_state_bytes),
+            ));
+        }
+        if self.nodes.is_empty() {
+            return Err(ConfigError::new("nodes", "lists no nodes"));
+        }
+        if self.nodes.len() > MAX_NODES {
+            return Err(ConfigError::new(
+                "nodes",
+                format!(
+                    "{} nodes, more than the limit of {MAX_NODES}",
+                    self.nodes.len()
+                ),
+            ));
+        }
+        let mut topology = Topology {
+            controller: Vec::new(),
+            groups: BTreeMap::new(),
+            grpc: BTreeMap::new(),
+        };
+        let mut addresses: BTreeMap<SocketAddr, String> = BTreeMap::new();
+        let mut entries: Vec<(usize, &NodeEntry)> = self.nodes.iter().enumerate().collect();
+        entries.sort_by_key(|(_, entry)| entry.id);
+        let mut ids = BTreeSet::new();
+        for (index, entry) in &entries {
+            let at = |field: &str| format!("nodes[{index}].{field}");
+            if entry.id == 0 {
+                return Err(ConfigError::new(at("id"), "0 is reserved; ids start at 1"));
+            }
+            if !ids.insert(entry.id) {
+                return Err(ConfigError::new(
+                    at("id"),
+                    format!("{} is listed twice", entry.id),
+                ));
+            }
+            let host: IpAddr = entry.host.parse().map_err(|_| {
+                ConfigError::new(at("host"), format!("{:?} is not an IP address", entry.host))
+            })?;
+            let mut claim = |field: &str, port: u16| -> Result<SocketAddr, ConfigError> {
+                if port == 0 {
+                    return Err(ConfigError::new(at(field), "port 0 is not allowed"));
+                }
+                let address = SocketAddr::new(host, port);
+                if let Some(other) = addresses.insert(address, at(field)) {
+                    return Err(ConfigError::new(
+                        at(field),
+                        format!("{address} is already used by {other}"),
+                    ));
+                }
+                Ok(address)
+            };
+            topology
+                .grpc
+                .insert(entry.id, claim("grpc_port", entry.grpc_port)?);
+            if let Some(port) = entry.resp_port {
+                claim("resp_port", port)?;
+            }
+            if let Some(port) = entry.http_port {
+                claim("http_port", port)?;
+            }
+            if let Some(port) = entry.controller_port {
+                topology
+                    .controller
+                    .push((entry.id, claim("controller_port", port)?));
+            }
+            match (entry.group, entry.data_port) {
+                (None, None) => {}
+                (Some(0), _) => {
+                    return Err(ConfigError::new(
+                        at("group"),
+                        "0 is reserved; groups start at 1",
+                    ));
+                }
+                (Some(gid), Some(port)) => {
+                    let address = claim("data_port", port)?;
+                    topology
+                        .groups
+                        .entry(gid)
+                        .or_default()
+                        .push((entry.id, address));
+                }
+                (Some(_), None) => {
+                    return Err(ConfigError::new(
+                        at("data_port"),
+                        "missing: a node with a `group` needs a `data_port`",
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(ConfigError::new(
+                        at("group"),
+                        "missing: a node with a `data_port` needs a `group`",
+                    ));
+                }
+            }
+        }
+        if topology.controller.is_empty() {
+            return Err(ConfigError::new(
+                "nodes",
+                "no node has a `controller_port`: the cluster needs a controller replica",
+            ));
+        }
+        if topology.controller.len() > MAX_REPLICAS_PER_GROUP {
+            return Err(ConfigError::new(
+                "nodes",
+                format!(
+                    "{} controller replicas, more than the limit of {MAX_REPLICAS_PER_GROUP}",
+                    topology.controller.len()
+                ),
+            ));
+        }
+        if topology.groups.is_empty() {
+            return Err(ConfigError::new(
+                "nodes",
+                "no node has a `group`: the cluster needs a data group",
+            ));
+        }
+        for (gid, replicas) in &topology.groups {
+            if replicas.len() > MAX_REPLICAS_PER_GROUP {
+                return Err(ConfigError::new(
+                    "nodes",
+                    format!(
+                        "group {gid} has {} replicas, more than the limit of {MAX_REPLICAS_PER_GROUP}",
+                        replicas.len()
+                    ),
+                ));
+            }
+        }
+        if !ids.contains(&self.node_id) {
+            return Err(ConfigError::new(
+                "node_id",
+                format!("{} is not an id of [[nodes]]", self.node_id),
+            ));
+        }
+        Ok(topology)
+    }
+}
+
+fn validate_cluster_id(cluster_id: &str) -> Result<(), ConfigError> {
+    if cluster_id.is_empty() || cluster_id.len() > 64 {
+        return Err(ConfigError::new("cluster_id", "must be 1 to 64 characters"));
+    }
+    if !cluster_id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(ConfigError::new(
+            "cluster_id",
+            format!("{cluster_id:?} may hold only letters, digits, '-', '_' and '.'"),
+        ));
+    }
+    Ok(())
+}

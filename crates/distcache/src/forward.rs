@@ -1,0 +1,289 @@
+//! Any node answers any key: the [`Forwarder`] takes one operation from a
+//! front end and gets it applied by the group that owns the key.
+//!
+//! ```text
+//!   op(key) ─► shard = key_to_shard(key) ─► gid = routing.shards[shard]
+//!     this node hosts gid's leader?  yes ─► submit to the local replica
+//!                                    no  ─► one labrpc call to gid's leader
+//!                                           (leader finding inside the group)
+//!     WrongGroup / no answer ─► re-read the configuration, back off, retry
+//!   all of it bounded by the request deadline
+//! ```
+//!
+//! **Bounded forwarding**: the node that receives a forwarded request is a
+//! group replica (`ShardServer::handle_client`), which applies it or answers
+//! an error and never forwards again, so a request makes at most one hop
+//! between nodes per attempt, and the attempts end at the request deadline.
+//!
+//! **Exactly once**: a write carries a session `(client_id, seq)`: the
+//! caller's, or one from this node's pool (one write at a time per pooled
+//! session). Every retry of the write, in whatever group, carries the same
+//! pair, and the shard's exactly-once records move with the shard.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use kvraft::group_client::{
+    ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict,
+};
+use shardctrler::{Config, Gid};
+use shardkv::{Op, Outcome, ShardKvError, ShardKvRequest, ShardServer};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// Sessions a node keeps for writes that come without one.
+pub const MAX_POOLED_SESSIONS: usize = 256;
+
+/// How a forwarded operation ended without an outcome.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ForwardError {
+    /// Bad input (size limits, TTL of 0); nothing changed.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// No group applied it before the deadline; a write may still apply.
+    #[error("no answer from the owning group within {deadline_ms} ms (a write may have applied)")]
+    Timeout { deadline_ms: u64 },
+    /// The session's seq is older than its latest write.
+    #[error("session seq {seq} is older than the session's latest write ({latest})")]
+    StaleSession { seq: u64, latest: u64 },
+    /// The node is stopping.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+/// Routes operations to their group's leader. Shared by every front end of
+/// a node; usable from many tasks at once.
+pub struct Forwarder {
+    controller: shardctrler::Clerk,
+    peers: labrpc::Client,
+    local: Option<ShardServer>,
+    request_timeout: Duration,
+    rpc_timeout: Duration,
+    routing: Mutex<Config>,
+    groups: Mutex<BTreeMap<Gid, GroupClient>>,
+    idle_sessions: Mutex<Vec<ClientSession>>,
+    session_permits: Semaphore,
+    /// The last configuration refresh, to avoid a storm of queries when
+    /// many requests miss at once.
+    refreshed_at: Mutex<Option<Instant>>,
+}
+
+impl Forwarder {
+    pub fn new(
+        controller_addrs: Vec<SocketAddr>,
+        shard_count: usize,
+        local: Option<ShardServer>,
+        request_timeout: Duration,
+    ) -> Forwarder {
+        let rpc_timeout = Duration::from_millis(500).min(request_timeout);
+        let peers = labrpc::Client::new(labrpc::ClientConfig {
+            timeout: rpc_timeout,
+            ..labrpc::ClientConfig::default()
+        });
+        let controller = shardctrler::Clerk::with_client(
+            controller_addrs,
+            shardctrler::ClerkConfig {
+                rpc_timeout,
+                operation_deadline: Duration::from_secs(2).min(request_timeout),
+                ..shardctrler::ClerkConfig::default()
+            },
+            peers.clone(),
+        );
+        Forwarder {
+            controller,
+            peers,
+            local,
+            request_timeout,
+            rpc_timeout,
+            routing: Mutex::new(Config::initial(shard_count)),
+            groups: Mutex::new(BTreeMap::new()),
+            idle_sessions: Mutex::new(Vec::new()),
+            session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
+            refreshed_at: Mutex::new(None),
+        }
+    }
+
+    /// The controller's clerk (admin changes share its connections).
+    pub fn controller(&self) -> &shardctrler::Clerk {
+        &self.controller
+    }
+
+    /// The configuration this node routes by.
+    pub fn routing(&self) -> Config {
+        self.routing.lock().expect("routing lock").clone()
+    }
+
+    /// Reads the latest configuration (at most every 20 ms).
+    pub async fn refresh(&self) {
+        {
+            let mut refreshed_at = self.refreshed_at.lock().expect("refresh lock");
+            if refreshed_at.is_some_and(|at| at.elapsed() < Duration::from_millis(20)) {
+                return;
+            }
+            *refreshed_at = Some(Instant::now());
+        }
+        if let Ok(latest) = self.controller.query(None).await {
+            let mut routing = self.routing.lock().expect("routing lock");
+            if latest.num > routing.num {
+                *routing = latest;
+            }
+        }
+    }
+
+    /// Stops taking new operations (those waiting for a session fail).
+    pub fn close(&self) {
+        self.session_permits.close();
+    }
+
+    /// Applies `op` in the group owning its key. `session`: the caller's
+    /// exactly-once identity for a write; `None` takes one from the pool.
+    pub async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, ForwardError> {
+        if op.is_read() {
+            // Reads are never recorded: no session needed.
+            return self.run_with(op, 0, 0).await;
+        }
+        if let Some((client_id, seq)) = session {
+            return self.run_with(op, client_id, seq).await;
+        }
+        let _permit = self
+            .session_permits
+            .acquire()
+            .await
+            .map_err(|_| ForwardError::ShuttingDown)?;
+        let mut pooled = self
+            .idle_sessions
+            .lock()
+            .expect("sessions lock")
+            .pop()
+            .unwrap_or_default();
+        let seq = pooled.take_seq();
+        let result = self.run_with(op, pooled.client_id(), seq).await;
+        self.idle_sessions
+            .lock()
+            .expect("sessions lock")
+            .push(pooled);
+        result
+    }
+
+    async fn run_with(&self, op: Op, client_id: u64, seq: u64) -> Result<Outcome, ForwardError> {
+        let deadline = Instant::now() + self.request_timeout;
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            if self.routing.lock().expect("routing lock").num == 0 {
+                self.refresh().await;
+            }
+            let config = self.routing();
+            let shard = shardkv::key_to_shard(op.key(), config.shard_count());
+            let gid = config.shards[shard];
+            let request = ShardKvRequest {
+                client_id,
+                seq,
+                config_num: config.num,
+                op: op.clone(),
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(ForwardError::Timeout {
+                    deadline_ms: u64::try_from(self.request_timeout.as_millis())
+                        .unwrap_or(u64::MAX),
+                });
+            }
+            match self.attempt(&config, gid, &request, remaining).await {
+                Attempt::Done(result) => return result,
+                Attempt::Reroute => {}
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            tokio::time::sleep(backoff.min(remaining)).await;
+            backoff = (backoff * 2).min(Duration::from_millis(100));
+            self.refresh().await;
+        }
+    }
+
+    /// One try in the group `gid`: locally if this node leads it, else one
+    /// hop to its leader.
+    async fn attempt(
+        &self,
+        config: &Config,
+        gid: Gid,
+        request: &ShardKvRequest,
+        remaining: Duration,
+    ) -> Attempt {
+        if let Some(local) = &self.local
+            && local.gid() == gid
+            && local.raft().state().1
+        {
+            let reply = tokio::time::timeout(remaining, local.handle_client(request.clone())).await;
+            return match reply {
+                Ok(reply) => match classify(reply) {
+                    Verdict::Done(outcome) => Attempt::Done(Ok(outcome)),
+                    Verdict::Fail(Some(error)) => Attempt::Done(Err(error)),
+                    Verdict::Fail(None) | Verdict::WrongLeader { .. } | Verdict::Retry => {
+                        Attempt::Reroute
+                    }
+                },
+                Err(_) => Attempt::Reroute,
+            };
+        }
+        let Some(group) = self.group(config, gid) else {
+            return Attempt::Reroute;
+        };
+        // Cut to the request's deadline: dropping the call mid-flight is
+        // safe (its answer is simply not awaited).
+        match tokio::time::timeout(remaining, group.call(request, classify)).await {
+            Ok(Ok(outcome)) => Attempt::Done(Ok(outcome)),
+            Ok(Err(GroupCallError::Failed(Some(error)))) => Attempt::Done(Err(error)),
+            Ok(Err(GroupCallError::Failed(None) | GroupCallError::Timeout { .. })) | Err(_) => {
+                Attempt::Reroute
+            }
+        }
+    }
+
+    /// The leader-finding client of `gid` at the servers `config` lists.
+    fn group(&self, config: &Config, gid: Gid) -> Option<GroupClient> {
+        let servers = config.groups.get(&gid)?;
+        if servers.is_empty() {
+            return None;
+        }
+        let mut groups = self.groups.lock().expect("groups lock");
+        if let Some(group) = groups.get(&gid)
+            && group.servers() == servers.as_slice()
+        {
+            return Some(group.clone());
+        }
+        let group = GroupClient::with_client(
+            servers.clone(),
+            GroupClientConfig {
+                rpc_timeout: self.rpc_timeout,
+                operation_deadline: self.request_timeout,
+                ..GroupClientConfig::default()
+            },
+            self.peers.clone(),
+        );
+        groups.insert(gid, group.clone());
+        Some(group)
+    }
+}
+
+enum Attempt {
+    Done(Result<Outcome, ForwardError>),
+    Reroute,
+}
+
+/// Reads one replica's reply: `Fail(None)` means "wrong group, re-route";
+/// `Fail(Some(error))` is final.
+fn classify(reply: Result<Outcome, ShardKvError>) -> Verdict<Outcome, Option<ForwardError>> {
+    match reply {
+        Ok(outcome) => Verdict::Done(outcome),
+        Err(ShardKvError::WrongGroup { .. }) => Verdict::Fail(None),
+        Err(ShardKvError::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
+        Err(ShardKvError::Timeout) => Verdict::Retry,
+        Err(error @ (ShardKvError::TooLarge { .. } | ShardKvError::ZeroTtl)) => {
+            Verdict::Fail(Some(ForwardError::InvalidArgument(error.to_string())))
+        }
+        Err(ShardKvError::Stale { seq, latest }) => {
+            Verdict::Fail(Some(ForwardError::StaleSession { seq, latest }))
+        }
+    }
+}

@@ -1,0 +1,388 @@
+//! One node: the replicas its configuration names, the forwarder, and the
+//! public gRPC API, started in that order and stopped in reverse.
+//!
+//! ```text
+//!  Node::start(config)
+//!    validate config ─► claim data_dir (IDENTITY) ─► controller replica?
+//!      (FileStorage in data_dir/controller, labrpc on controller_port)
+//!    ─► data replica? (FileStorage in data_dir/data, labrpc on data_port)
+//!    ─► Forwarder ─► gRPC API (Cache, Admin) on grpc_port
+//!    ─► bootstrap (controller hosts, fresh cluster only): Join every group
+//!       the configuration lists, once, in one change
+//!  Node::shutdown()
+//!    refuse new pooled writes ─► stop accepting gRPC, let in-flight
+//!    requests finish (bounded) ─► stop the replicas (their state is on
+//!    disk: Raft persists before it answers)
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use distcache_client::proto;
+use distcache_client::proto::admin_server::AdminServer;
+use distcache_client::proto::cache_server::CacheServer;
+use raft::storage::FileStorage;
+use shardctrler::{CtrlerServer, CtrlerServerConfig};
+use shardkv::{Op, ShardServer, ShardServerConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::config::{ConfigError, NodeConfig, Topology};
+use crate::forward::Forwarder;
+use crate::identity::{self, CONTROLLER_DIR_NAME, DATA_DIR_NAME, IdentityError};
+use crate::service::{AdminService, CacheService};
+
+/// Largest gRPC message accepted or sent (a MultiGet of large values).
+pub const MAX_GRPC_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("controller replica: {0}")]
+    Controller(#[from] shardctrler::StartError),
+    #[error("data replica: {0}")]
+    Data(#[from] shardkv::StartError),
+    #[error("cannot serve the gRPC API on {addr}: {detail}")]
+    Listen { addr: SocketAddr, detail: String },
+}
+
+/// What the services of one node share.
+pub struct NodeState {
+    pub node_id: u64,
+    pub cluster_id: String,
+    pub topology: Topology,
+    pub grpc_addr: SocketAddr,
+    pub forwarder: Arc<Forwarder>,
+    controller: Option<(CtrlerServer, SocketAddr)>,
+    data: Option<(ShardServer, SocketAddr)>,
+}
+
+impl NodeState {
+    /// This node's replicas as `Admin.NodeStatus` reports them.
+    pub fn local_status(&self) -> proto::NodeStatusReply {
+        let mut replicas = Vec::new();
+        if let Some((controller, addr)) = &self.controller {
+            let status = controller.raft().status();
+            replicas.push(proto::ReplicaStatus {
+                role: "controller".into(),
+                gid: 0,
+                is_leader: status.is_leader,
+                term: status.term,
+                commit_index: status.commit_index,
+                applied_index: status.applied_index,
+                config_num: controller.status().latest_config,
+                peer_addr: addr.to_string(),
+            });
+        }
+        if let Some((data, addr)) = &self.data {
+            let status = data.raft().status();
+            replicas.push(proto::ReplicaStatus {
+                role: "data".into(),
+                gid: data.gid(),
+                is_leader: status.is_leader,
+                term: status.term,
+                commit_index: status.commit_index,
+                applied_index: status.applied_index,
+                config_num: data.status().config_num,
+                peer_addr: addr.to_string(),
+            });
+        }
+        proto::NodeStatusReply {
+            node_id: self.node_id,
+            grpc_addr: self.grpc_addr.to_string(),
+            reachable: true,
+            replicas,
+        }
+    }
+}
+
+/// A running node.
+pub struct Node {
+    state: Arc<NodeState>,
+    request_timeout: Duration,
+    stop_grpc: oneshot::Sender<()>,
+    grpc_task: JoinHandle<Result<(), String>>,
+    bootstrap_task: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Validates `config`, claims its data directory, starts the replicas
+    /// and serves the gRPC API. Nothing starts if the configuration or the
+    /// data directory is refused.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let topology = config.validate()?;
+        let me = config.me().cloned().ok_or_else(|| ConfigError {
+            field: "node_id".into(),
+            problem: format!("{} is not an id of [[nodes]]", config.node_id),
+        })?;
+        identity::claim(&config.data_dir, &config.cluster_id, config.node_id).await?;
+        let controller_addrs: Vec<SocketAddr> =
+            topology.controller.iter().map(|(_, addr)| *addr).collect();
+        let max_raft_state = Some(config.max_raft_state_bytes);
+
+        let controller = match topology
+            .controller
+            .iter()
+            .position(|(id, _)| *id == config.node_id)
+        {
+            Some(index) => {
+                let server_config = CtrlerServerConfig {
+                    max_raft_state,
+                    ..CtrlerServerConfig::new(
+                        index,
+                        controller_addrs.clone(),
+                        config.shard_count,
+                        config.node_id.wrapping_mul(7919),
+                    )
+                };
+                let storage = FileStorage::new(config.data_dir.join(CONTROLLER_DIR_NAME));
+                let server = CtrlerServer::start(server_config, storage).await?;
+                Some((server, controller_addrs[index]))
+            }
+            None => None,
+        };
+
+        let data = match me.group {
+            Some(gid) => {
+                let replicas = topology.groups.get(&gid).cloned().unwrap_or_default();
+                let peer_addrs: Vec<SocketAddr> = replicas.iter().map(|(_, addr)| *addr).collect();
+                let Some(index) = replicas.iter().position(|(id, _)| *id == config.node_id) else {
+                    return Err(ConfigError {
+                        field: format!("nodes (id {}).group", config.node_id),
+                        problem: "this node is not among its group's replicas".into(),
+                    }
+                    .into());
+                };
+                let server_config = ShardServerConfig {
+                    max_raft_state,
+                    ..ShardServerConfig::new(
+                        gid,
+                        index,
+                        peer_addrs.clone(),
+                        config.shard_count,
+                        config.node_id.wrapping_mul(104_729),
+                    )
+                };
+                let storage = FileStorage::new(config.data_dir.join(DATA_DIR_NAME));
+                let source = shardkv::Controller::new(controller_addrs.clone());
+                let server = ShardServer::start(server_config, source, storage).await?;
+                Some((server, peer_addrs[index]))
+            }
+            None => None,
+        };
+
+        let request_timeout = Duration::from_millis(config.request_timeout_ms);
+        let forwarder = Arc::new(Forwarder::new(
+            controller_addrs,
+            config.shard_count,
+            data.as_ref().map(|(server, _)| server.clone()),
+            request_timeout,
+        ));
+        let grpc_addr = topology
+            .grpc
+            .get(&config.node_id)
+            .copied()
+            .ok_or_else(|| ConfigError {
+                field: "node_id".into(),
+                problem: "no gRPC address".into(),
+            })?;
+        let state = Arc::new(NodeState {
+            node_id: config.node_id,
+            cluster_id: config.cluster_id.clone(),
+            topology,
+            grpc_addr,
+            forwarder: Arc::clone(&forwarder),
+            controller,
+            data,
+        });
+        let (stop_grpc, stop_signal) = oneshot::channel::<()>();
+        let grpc_task = serve_grpc(Arc::clone(&state), stop_signal).await?;
+        let bootstrap_task = state
+            .controller
+            .is_some()
+            .then(|| tokio::spawn(bootstrap(Arc::clone(&state))));
+        tracing::info!(node_id = config.node_id, %grpc_addr, "node started");
+        Ok(Node {
+            state,
+            request_timeout,
+            stop_grpc,
+            grpc_task,
+            bootstrap_task,
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.state.grpc_addr
+    }
+
+    pub fn state(&self) -> &Arc<NodeState> {
+        &self.state
+    }
+
+    /// Waits until every data group the configuration lists has a leader
+    /// that serves: one read per group through the forwarder succeeds.
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let forwarder = &self.state.forwarder;
+        while Instant::now() < deadline {
+            forwarder.refresh().await;
+            let config = forwarder.routing();
+            let expected = self.state.topology.groups.keys();
+            if config.num > 0 && expected.clone().all(|gid| config.groups.contains_key(gid)) {
+                let mut all_served = true;
+                for &gid in self.state.topology.groups.keys() {
+                    let Some(key) = probe_key(&config.shards, gid) else {
+                        // A group that owns no shard serves nothing to probe.
+                        continue;
+                    };
+                    let read = tokio::time::timeout(
+                        deadline.saturating_duration_since(Instant::now()),
+                        forwarder.run(Op::Get { key }, None),
+                    )
+                    .await;
+                    if !matches!(read, Ok(Ok(_))) {
+                        all_served = false;
+                        break;
+                    }
+                }
+                if all_served {
+                    return true;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Stops the node: see the module docs. Bounded by the request timeout
+    /// plus one second.
+    pub async fn shutdown(self) {
+        tracing::info!(node_id = self.state.node_id, "shutting down");
+        self.state.forwarder.close();
+        if let Some(task) = &self.bootstrap_task {
+            task.abort();
+        }
+        let _ = self.stop_grpc.send(());
+        let grace = self.request_timeout + Duration::from_secs(1);
+        match tokio::time::timeout(grace, self.grpc_task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(error))) => tracing::warn!("gRPC server ended with an error: {error}"),
+            Ok(Err(_)) => tracing::warn!("gRPC server task ended abnormally"),
+            Err(_) => tracing::warn!("in-flight requests did not finish within {grace:?}"),
+        }
+        if let Some((data, _)) = &self.state.data {
+            data.kill();
+        }
+        if let Some((controller, _)) = &self.state.controller {
+            controller.kill();
+        }
+        tracing::info!(node_id = self.state.node_id, "stopped");
+    }
+}
+
+/// A key whose shard `gid` owns in `shards`, if it owns any.
+fn probe_key(shards: &[u64], gid: u64) -> Option<Vec<u8>> {
+    if !shards.contains(&gid) {
+        return None;
+    }
+    // Bounded: with n shards a key lands in each with probability 1/n.
+    (0..100_000u32)
+        .map(|i| format!("distcache-ready-probe-{i}").into_bytes())
+        .find(|key| shards[shardkv::key_to_shard(key, shards.len())] == gid)
+}
+
+/// Forms a fresh cluster: if the controller's latest configuration is the
+/// initial one, joins every group the node configuration lists in one
+/// change. Every controller host tries; the controller accepts one (the
+/// others are refused with "already joined"). A cluster that has formed is
+/// never touched, so an operator's later Leave is not undone on restart.
+async fn bootstrap(state: Arc<NodeState>) {
+    let groups: BTreeMap<u64, Vec<SocketAddr>> = state
+        .topology
+        .groups
+        .iter()
+        .map(|(&gid, replicas)| (gid, replicas.iter().map(|(_, addr)| *addr).collect()))
+        .collect();
+    let clerk = state.forwarder.controller().clone();
+    loop {
+        match clerk.query(None).await {
+            Ok(config) if config.num > 0 => {
+                tracing::info!(config_num = config.num, "cluster formed");
+                return;
+            }
+            Ok(_) => match clerk.join(groups.clone()).await {
+                Ok(num) => {
+                    tracing::info!(config_num = num, "bootstrap: joined the configured groups");
+                    return;
+                }
+                Err(error) => tracing::debug!("bootstrap join: {error}"),
+            },
+            Err(error) => tracing::debug!("bootstrap query: {error}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[cfg(not(madsim))]
+async fn serve_grpc(
+    state: Arc<NodeState>,
+    stop_signal: oneshot::Receiver<()>,
+) -> Result<JoinHandle<Result<(), String>>, NodeError> {
+    let addr = state.grpc_addr;
+    let listener =
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|error| NodeError::Listen {
+                addr,
+                detail: error.to_string(),
+            })?;
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let router = routes(state);
+    Ok(tokio::spawn(async move {
+        router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stop_signal.await;
+            })
+            .await
+            .map_err(|error| error.to_string())
+    }))
+}
+
+#[cfg(madsim)]
+async fn serve_grpc(
+    state: Arc<NodeState>,
+    stop_signal: oneshot::Receiver<()>,
+) -> Result<JoinHandle<Result<(), String>>, NodeError> {
+    let addr = state.grpc_addr;
+    let router = routes(state);
+    Ok(tokio::spawn(async move {
+        router
+            .serve_with_shutdown(addr, async {
+                let _ = stop_signal.await;
+            })
+            .await
+            .map_err(|error| error.to_string())
+    }))
+}
+
+fn routes(state: Arc<NodeState>) -> tonic::transport::server::Router {
+    let cache = CacheServer::new(CacheService {
+        forwarder: Arc::clone(&state.forwarder),
+    })
+    .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+    let admin = AdminServer::new(AdminService {
+        state,
+        channels: Mutex::new(BTreeMap::new()),
+    });
+    tonic::transport::Server::builder()
+        .add_service(cache)
+        .add_service(admin)
+}

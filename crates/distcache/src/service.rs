@@ -1,0 +1,421 @@
+//! The public gRPC API (`distcache.v1`): the `Cache` service maps each
+//! request to one `Op` and hands it to the node's [`Forwarder`]; the `Admin`
+//! service reads and changes the controller's configuration.
+//!
+//! Errors become gRPC status codes here and only here (see the proto for the
+//! table). WrongGroup and WrongLeader never reach a caller: the forwarder
+//! re-routes them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use distcache_client::proto::admin_client::AdminClient;
+use distcache_client::proto::admin_server::Admin;
+use distcache_client::proto::cache_server::Cache;
+use distcache_client::proto::{self, SetCondition};
+use shardkv::{Op, Outcome};
+use tonic::{Request, Response, Status};
+
+use crate::forward::{ForwardError, Forwarder};
+use crate::node::NodeState;
+
+/// Most keys one MultiGet may name.
+pub const MAX_MULTI_GET_KEYS: usize = 1024;
+
+fn to_status(error: ForwardError) -> Status {
+    match error {
+        ForwardError::InvalidArgument(detail) => Status::invalid_argument(detail),
+        error @ ForwardError::Timeout { .. } => Status::deadline_exceeded(error.to_string()),
+        error @ ForwardError::StaleSession { .. } => Status::failed_precondition(error.to_string()),
+        error @ ForwardError::ShuttingDown => Status::unavailable(error.to_string()),
+    }
+}
+
+fn unexpected(op: &str, outcome: &Outcome) -> Status {
+    Status::internal(format!("{op} was answered {outcome:?}"))
+}
+
+fn check_key(key: &[u8]) -> Result<(), Status> {
+    if key.is_empty() {
+        return Err(Status::invalid_argument("the key is empty"));
+    }
+    Ok(())
+}
+
+fn check_ttl(ttl_ms: Option<u64>) -> Result<(), Status> {
+    if ttl_ms == Some(0) {
+        return Err(Status::invalid_argument("a TTL of 0 ms is refused"));
+    }
+    Ok(())
+}
+
+fn session(session: Option<proto::Session>) -> Result<Option<(u64, u64)>, Status> {
+    match session {
+        None => Ok(None),
+        Some(proto::Session { client_id: 0, .. }) => Err(Status::invalid_argument(
+            "session.client_id 0 is reserved; leave the session out instead",
+        )),
+        Some(proto::Session { seq: 0, .. }) => {
+            Err(Status::invalid_argument("session.seq starts at 1"))
+        }
+        Some(proto::Session { client_id, seq }) => Ok(Some((client_id, seq))),
+    }
+}
+
+/// The `Cache` service of one node.
+pub struct CacheService {
+    pub(crate) forwarder: Arc<Forwarder>,
+}
+
+impl CacheService {
+    async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, Status> {
+        self.forwarder.run(op, session).await.map_err(to_status)
+    }
+
+    async fn get_value(&self, key: Vec<u8>) -> Result<proto::GetReply, Status> {
+        check_key(&key)?;
+        match self.run(Op::Get { key }, None).await? {
+            Outcome::Value(Some(value)) => Ok(proto::GetReply { found: true, value }),
+            Outcome::Value(None) => Ok(proto::GetReply::default()),
+            other => Err(unexpected("Get", &other)),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Cache for CacheService {
+    async fn get(
+        &self,
+        request: Request<proto::GetRequest>,
+    ) -> Result<Response<proto::GetReply>, Status> {
+        let reply = self.get_value(request.into_inner().key).await?;
+        Ok(Response::new(reply))
+    }
+
+    async fn set(
+        &self,
+        request: Request<proto::SetRequest>,
+    ) -> Result<Response<proto::SetReply>, Status> {
+        let request = request.into_inner();
+        check_key(&request.key)?;
+        check_ttl(request.ttl_ms)?;
+        let session = session(request.session)?;
+        let condition = SetCondition::try_from(request.condition).map_err(|_| {
+            Status::invalid_argument(format!("unknown condition {}", request.condition))
+        })?;
+        let applied = match condition {
+            SetCondition::Always => {
+                let op = Op::Put {
+                    key: request.key,
+                    value: request.value,
+                    ttl_ms: request.ttl_ms,
+                };
+                match self.run(op, session).await? {
+                    Outcome::Done => true,
+                    other => return Err(unexpected("Set", &other)),
+                }
+            }
+            // "Set if absent" is exactly a compare-and-set against absent.
+            SetCondition::IfAbsent => {
+                let op = Op::CompareAndSet {
+                    key: request.key,
+                    expected: None,
+                    value: request.value,
+                    ttl_ms: request.ttl_ms,
+                };
+                match self.run(op, session).await? {
+                    Outcome::Swapped(swapped) => swapped,
+                    other => return Err(unexpected("Set", &other)),
+                }
+            }
+            SetCondition::IfPresent => {
+                return Err(Status::unimplemented(
+                    "Set with SET_CONDITION_IF_PRESENT needs a replicated op this server does not have yet",
+                ));
+            }
+        };
+        Ok(Response::new(proto::SetReply { applied }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<proto::DeleteRequest>,
+    ) -> Result<Response<proto::DeleteReply>, Status> {
+        let request = request.into_inner();
+        check_key(&request.key)?;
+        let session = session(request.session)?;
+        match self.run(Op::Delete { key: request.key }, session).await? {
+            Outcome::Deleted(existed) => Ok(Response::new(proto::DeleteReply { existed })),
+            other => Err(unexpected("Delete", &other)),
+        }
+    }
+
+    async fn compare_and_set(
+        &self,
+        request: Request<proto::CompareAndSetRequest>,
+    ) -> Result<Response<proto::CompareAndSetReply>, Status> {
+        let request = request.into_inner();
+        check_key(&request.key)?;
+        check_ttl(request.ttl_ms)?;
+        let session = session(request.session)?;
+        let op = Op::CompareAndSet {
+            key: request.key,
+            expected: request.expected,
+            value: request.value,
+            ttl_ms: request.ttl_ms,
+        };
+        match self.run(op, session).await? {
+            Outcome::Swapped(swapped) => Ok(Response::new(proto::CompareAndSetReply { swapped })),
+            other => Err(unexpected("CompareAndSet", &other)),
+        }
+    }
+
+    async fn append(
+        &self,
+        request: Request<proto::AppendRequest>,
+    ) -> Result<Response<proto::AppendReply>, Status> {
+        let request = request.into_inner();
+        check_key(&request.key)?;
+        let session = session(request.session)?;
+        let op = Op::Append {
+            key: request.key,
+            value: request.value,
+        };
+        match self.run(op, session).await? {
+            Outcome::Done => Ok(Response::new(proto::AppendReply {})),
+            other => Err(unexpected("Append", &other)),
+        }
+    }
+
+    async fn increment(
+        &self,
+        _request: Request<proto::IncrementRequest>,
+    ) -> Result<Response<proto::IncrementReply>, Status> {
+        Err(Status::unimplemented(
+            "Increment needs a replicated op this server does not have yet",
+        ))
+    }
+
+    async fn expire(
+        &self,
+        _request: Request<proto::ExpireRequest>,
+    ) -> Result<Response<proto::ExpireReply>, Status> {
+        Err(Status::unimplemented(
+            "Expire needs a replicated op this server does not have yet",
+        ))
+    }
+
+    async fn persist(
+        &self,
+        _request: Request<proto::PersistRequest>,
+    ) -> Result<Response<proto::PersistReply>, Status> {
+        Err(Status::unimplemented(
+            "Persist needs a replicated op this server does not have yet",
+        ))
+    }
+
+    async fn ttl(
+        &self,
+        _request: Request<proto::TtlRequest>,
+    ) -> Result<Response<proto::TtlReply>, Status> {
+        Err(Status::unimplemented(
+            "Ttl needs a replicated op this server does not have yet",
+        ))
+    }
+
+    async fn multi_get(
+        &self,
+        request: Request<proto::MultiGetRequest>,
+    ) -> Result<Response<proto::MultiGetReply>, Status> {
+        let keys = request.into_inner().keys;
+        if keys.len() > MAX_MULTI_GET_KEYS {
+            return Err(Status::invalid_argument(format!(
+                "{} keys, more than the limit of {MAX_MULTI_GET_KEYS}",
+                keys.len()
+            )));
+        }
+        for key in &keys {
+            check_key(key)?;
+        }
+        let reads = keys.into_iter().map(|key| self.get_value(key));
+        let values = futures::future::try_join_all(reads).await?;
+        Ok(Response::new(proto::MultiGetReply { values }))
+    }
+}
+
+/// The `Admin` service of one node.
+pub struct AdminService {
+    pub(crate) state: Arc<NodeState>,
+    /// Channels to the other nodes' Admin services (one per node listed).
+    pub(crate) channels: Mutex<BTreeMap<SocketAddr, tonic::transport::Channel>>,
+}
+
+/// How long Status waits for another node's replica states.
+const NODE_STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
+
+impl AdminService {
+    fn channel(&self, addr: SocketAddr) -> Result<tonic::transport::Channel, Status> {
+        let mut channels = self.channels.lock().expect("channels lock");
+        if let Some(channel) = channels.get(&addr) {
+            return Ok(channel.clone());
+        }
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|error| Status::internal(error.to_string()))?
+            .connect_timeout(NODE_STATUS_TIMEOUT);
+        let channel = endpoint.connect_lazy();
+        channels.insert(addr, channel.clone());
+        Ok(channel)
+    }
+
+    async fn node_status_of(&self, node_id: u64, addr: SocketAddr) -> proto::NodeStatusReply {
+        if node_id == self.state.node_id {
+            return self.state.local_status();
+        }
+        let unreachable = proto::NodeStatusReply {
+            node_id,
+            grpc_addr: addr.to_string(),
+            reachable: false,
+            replicas: Vec::new(),
+        };
+        let Ok(channel) = self.channel(addr) else {
+            return unreachable;
+        };
+        let mut client = AdminClient::new(channel);
+        let call = client.node_status(proto::NodeStatusRequest {});
+        match tokio::time::timeout(NODE_STATUS_TIMEOUT, call).await {
+            Ok(Ok(reply)) => reply.into_inner(),
+            _ => unreachable,
+        }
+    }
+
+    fn refused(error: shardctrler::ClerkError) -> Status {
+        match error {
+            shardctrler::ClerkError::Refused(error) => Status::invalid_argument(error.to_string()),
+            error @ shardctrler::ClerkError::Timeout { .. } => {
+                Status::deadline_exceeded(error.to_string())
+            }
+            error @ shardctrler::ClerkError::SessionConflict { .. } => {
+                Status::internal(error.to_string())
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn status(
+        &self,
+        _request: Request<proto::StatusRequest>,
+    ) -> Result<Response<proto::StatusReply>, Status> {
+        let forwarder = &self.state.forwarder;
+        let config = forwarder
+            .controller()
+            .query(None)
+            .await
+            .map_err(Self::refused)?;
+        let topology = &self.state.topology;
+        let nodes = futures::future::join_all(
+            topology
+                .grpc
+                .iter()
+                .map(|(&node_id, &addr)| self.node_status_of(node_id, addr)),
+        )
+        .await;
+        let mut leaders: BTreeMap<u64, String> = BTreeMap::new();
+        for node in &nodes {
+            for replica in &node.replicas {
+                if replica.role == "data" && replica.is_leader {
+                    leaders.insert(replica.gid, node.grpc_addr.clone());
+                }
+            }
+        }
+        let groups = config
+            .groups
+            .iter()
+            .map(|(&gid, servers)| proto::GroupStatus {
+                gid,
+                peer_addrs: servers.iter().map(ToString::to_string).collect(),
+                leader_grpc_addr: leaders.get(&gid).cloned().unwrap_or_default(),
+            })
+            .collect();
+        Ok(Response::new(proto::StatusReply {
+            cluster_id: self.state.cluster_id.clone(),
+            config_num: config.num,
+            shard_owners: config.shards.clone(),
+            groups,
+            nodes,
+            controller_node_ids: topology.controller.iter().map(|(id, _)| *id).collect(),
+        }))
+    }
+
+    async fn node_status(
+        &self,
+        _request: Request<proto::NodeStatusRequest>,
+    ) -> Result<Response<proto::NodeStatusReply>, Status> {
+        Ok(Response::new(self.state.local_status()))
+    }
+
+    async fn join(
+        &self,
+        request: Request<proto::JoinRequest>,
+    ) -> Result<Response<proto::ConfigChangeReply>, Status> {
+        let mut groups = BTreeMap::new();
+        for group in request.into_inner().groups {
+            let servers = group
+                .peer_addrs
+                .iter()
+                .map(|addr| {
+                    addr.parse::<SocketAddr>().map_err(|_| {
+                        Status::invalid_argument(format!(
+                            "group {}: {addr:?} is not an IP address and port",
+                            group.gid
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            groups.insert(group.gid, servers);
+        }
+        let num = self
+            .state
+            .forwarder
+            .controller()
+            .join(groups)
+            .await
+            .map_err(Self::refused)?;
+        Ok(Response::new(proto::ConfigChangeReply { config_num: num }))
+    }
+
+    async fn leave(
+        &self,
+        request: Request<proto::LeaveRequest>,
+    ) -> Result<Response<proto::ConfigChangeReply>, Status> {
+        let gids = request.into_inner().gids;
+        let num = self
+            .state
+            .forwarder
+            .controller()
+            .leave(gids)
+            .await
+            .map_err(Self::refused)?;
+        Ok(Response::new(proto::ConfigChangeReply { config_num: num }))
+    }
+
+    async fn r#move(
+        &self,
+        request: Request<proto::MoveRequest>,
+    ) -> Result<Response<proto::ConfigChangeReply>, Status> {
+        let request = request.into_inner();
+        let shard = usize::try_from(request.shard)
+            .map_err(|_| Status::invalid_argument("shard out of range"))?;
+        let num = self
+            .state
+            .forwarder
+            .controller()
+            .move_shard(shard, request.gid)
+            .await
+            .map_err(Self::refused)?;
+        Ok(Response::new(proto::ConfigChangeReply { config_num: num }))
+    }
+}
