@@ -152,26 +152,13 @@ impl NodeConfig {
     /// Parses TOML text; `source` names the file in errors.
     pub fn from_toml(text: &str, source: &str) -> Result<NodeConfig, ConfigError> {
         toml::from_str(text).map_err(|error| {
-            // toml's message names the key (`unknown field`, `missing field`,
-            // `invalid type ... for key`) and the line.
             let message = error.message().to_string();
-            let field = error
+            let line_number = error
                 .span()
-                .and_then(|span| text.get(span))
-                .map(|snippet| {
-                    snippet
-                        .split(['=', '\n'])
-                        .next()
-                        .unwrap_or(snippet)
-                        .trim()
-                        .to_string()
-                })
-                .filter(|snippet| !snippet.is_empty() && snippet.len() < 64)
+                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let field = field_of_toml_error(&message, text, line_number)
                 .unwrap_or_else(|| source.to_string());
-            let line = error
-                .span()
-                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
-            let problem = match line {
+            let problem = match line_number {
                 Some(line) => format!("{message} ({source}, line {line})"),
                 None => format!("{message} ({source})"),
             };
@@ -408,6 +395,20 @@ impl NodeConfig {
         }
         Ok(topology)
     }
+}
+
+/// The key a TOML error is about: the one a `missing field` message names,
+/// else the key on the line the error points at.
+fn field_of_toml_error(message: &str, text: &str, line_number: Option<usize>) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        return rest.split('`').next().map(str::to_string);
+    }
+    let line = text.lines().nth(line_number?.checked_sub(1)?)?;
+    let key = line.split('=').next()?.trim();
+    let plausible = !key.is_empty()
+        && key.len() < 64
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    plausible.then(|| key.to_string())
 }
 
 fn validate_cluster_id(cluster_id: &str) -> Result<(), ConfigError> {

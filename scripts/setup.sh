@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what the tests need beyond the Rust toolchain, and only what is
+# missing (safe to run again):
+#   - a Python virtual environment under target/python-venv with grpcio and
+#     grpcio-tools, for tests/python (a gRPC client no one here wrote).
+#
+#   scripts/setup.sh
+#   target/python-venv/bin/python tests/python/test_demo.py
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV="${DISTCACHE_PYTHON_VENV:-target/python-venv}"
+PYTHON_PACKAGES=(grpcio grpcio-tools)
+
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "setup: python3 not found; installing it" >&2
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq python3 python3-venv python3-pip
+  else
+    echo "setup: no python3 and no apt-get: install Python 3.9+ by hand" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup: creating $VENV"
+  mkdir -p "$(dirname "$VENV")"
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    if command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq && apt-get install -y -qq python3-venv
+      python3 -m venv "$VENV"
+    else
+      echo "setup: python3 cannot create a virtual environment (python3-venv missing)" >&2
+      exit 1
+    fi
+  fi
+fi
+
+if "$VENV/bin/python" -c "import grpc, grpc_tools.protoc" >/dev/null 2>&1; then
+  echo "setup: $VENV already has ${PYTHON_PACKAGES[*]}"
+else
+  echo "setup: installing ${PYTHON_PACKAGES[*]} into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
+fi
