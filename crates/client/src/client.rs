@@ -279,7 +279,7 @@ impl Client {
             shard_owners: status.shard_owners,
             leaders,
             nodes,
-            read_at: Some(Instant::now()),
+            read_at: Some(crate::clock::now()),
         };
     }
 
@@ -296,7 +296,7 @@ impl Client {
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let config = &self.shared.config;
-        let deadline = Instant::now() + config.operation_deadline;
+        let deadline = crate::clock::now() + config.operation_deadline;
         let mut backoff = config.backoff_min;
         let mut attempt = 0usize;
         loop {
@@ -304,7 +304,7 @@ impl Client {
                 // A failed refresh leaves the seeds to try: any node answers.
                 let _ = self.refresh_routing().await;
             }
-            let now = Instant::now();
+            let now = crate::clock::now();
             if now >= deadline {
                 return Err(ClientError::Timeout {
                     deadline_ms: millis(config.operation_deadline),
@@ -326,7 +326,7 @@ impl Client {
                 Err(_) => tracing::debug!(%url, "call timed out; retrying"),
             }
             self.mark_routing_stale();
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = deadline.saturating_duration_since(crate::clock::now());
             tokio::time::sleep(backoff.min(remaining)).await;
             backoff = (backoff * 2).min(config.backoff_max);
         }

@@ -33,6 +33,7 @@
 //! `cargo test -p distcache` runs this client against real node processes.
 
 mod client;
+pub mod clock;
 mod error;
 pub mod proto;
 

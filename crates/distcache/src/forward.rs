@@ -122,7 +122,7 @@ impl Forwarder {
             if refreshed_at.is_some_and(|at| at.elapsed() < Duration::from_millis(20)) {
                 return;
             }
-            *refreshed_at = Some(Instant::now());
+            *refreshed_at = Some(crate::clock::now());
         }
         if let Ok(latest) = self.controller.query(None).await {
             let mut routing = self.routing.lock().expect("routing lock");
@@ -168,7 +168,7 @@ impl Forwarder {
     }
 
     async fn run_with(&self, op: Op, client_id: u64, seq: u64) -> Result<Outcome, ForwardError> {
-        let deadline = Instant::now() + self.request_timeout;
+        let deadline = crate::clock::now() + self.request_timeout;
         let mut backoff = Duration::from_millis(5);
         loop {
             if self.routing.lock().expect("routing lock").num == 0 {
@@ -183,7 +183,7 @@ impl Forwarder {
                 config_num: config.num,
                 op: op.clone(),
             };
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = deadline.saturating_duration_since(crate::clock::now());
             if remaining.is_zero() {
                 return Err(ForwardError::Timeout {
                     deadline_ms: u64::try_from(self.request_timeout.as_millis())
@@ -194,7 +194,7 @@ impl Forwarder {
                 Attempt::Done(result) => return result,
                 Attempt::Reroute => {}
             }
-            let remaining = deadline.saturating_duration_since(Instant::now());
+            let remaining = deadline.saturating_duration_since(crate::clock::now());
             tokio::time::sleep(backoff.min(remaining)).await;
             backoff = (backoff * 2).min(Duration::from_millis(100));
             self.refresh().await;

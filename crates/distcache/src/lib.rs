@@ -41,6 +41,7 @@
 //! ```
 
 pub mod cli;
+mod clock;
 pub mod config;
 pub mod demo;
 pub mod forward;

@@ -28,7 +28,6 @@ use shardctrler::{CtrlerServer, CtrlerServerConfig};
 use shardkv::{Op, ShardServer, ShardServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::config::{ConfigError, NodeConfig, Topology};
 use crate::forward::Forwarder;
@@ -229,9 +228,9 @@ impl Node {
     /// Waits until every data group the configuration lists has a leader
     /// that serves: one read per group through the forwarder succeeds.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::clock::now() + timeout;
         let forwarder = &self.state.forwarder;
-        while Instant::now() < deadline {
+        while crate::clock::now() < deadline {
             forwarder.refresh().await;
             let config = forwarder.routing();
             let expected = self.state.topology.groups.keys();
@@ -243,7 +242,7 @@ impl Node {
                         continue;
                     };
                     let read = tokio::time::timeout(
-                        deadline.saturating_duration_since(Instant::now()),
+                        deadline.saturating_duration_since(crate::clock::now()),
                         forwarder.run(Op::Get { key }, None),
                     )
                     .await;
