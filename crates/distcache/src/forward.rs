@@ -115,7 +115,9 @@ impl Forwarder {
         self.routing.lock().expect("routing lock").clone()
     }
 
-    /// Reads the latest configuration (at most every 20 ms).
+    /// Reads the latest configuration the controller's leader has applied
+    /// (no log entry; at most every 20 ms). A moment's lag costs one more
+    /// `WrongGroup` and another refresh.
     pub async fn refresh(&self) {
         {
             let mut refreshed_at = self.refreshed_at.lock().expect("refresh lock");
@@ -124,7 +126,7 @@ impl Forwarder {
             }
             *refreshed_at = Some(crate::clock::now());
         }
-        if let Ok(latest) = self.controller.query(None).await {
+        if let Ok(latest) = self.controller.query_applied(None).await {
             let mut routing = self.routing.lock().expect("routing lock");
             if latest.num > routing.num {
                 *routing = latest;
