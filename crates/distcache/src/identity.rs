@@ -158,9 +158,9 @@ mod files {
     }
 
     /// madsim's disk is flat (no directories): a replica directory "exists"
-    /// once its Raft log file does.
+    /// once its Raft hard state file does.
     pub async fn exists(path: &Path) -> bool {
-        madsim::fs::metadata(path.join(raft::storage::LOG_FILE_NAME))
+        madsim::fs::metadata(path.join(raft::storage::HARD_STATE_FILE_NAME))
             .await
             .is_ok()
     }
