@@ -45,8 +45,13 @@ impl KvInput {
 pub enum KvOutput {
     /// The answer to a get: the value, or `None` if the key was absent.
     Value(Option<String>),
-    /// The answer to a put, append or delete.
+    /// The answer to a put or append (and to a delete whose history did not
+    /// record whether the key existed, as in older JSON files).
     Done,
+    /// The answer to a delete: whether the key existed. Checked: a delete
+    /// that answers `true` of an absent key (or `false` of a present one)
+    /// is not a legal step.
+    Deleted(bool),
     /// The answer to a cas: whether the swap happened.
     Cas(bool),
 }
@@ -90,6 +95,9 @@ impl Model for KvModel {
                 Some(Some(appended.into()))
             }
             (KvInput::Delete { .. }, None | Some(KvOutput::Done)) => Some(None),
+            (KvInput::Delete { .. }, Some(KvOutput::Deleted(existed))) => {
+                (*existed == state.is_some()).then_some(None)
+            }
             (
                 KvInput::Cas {
                     expected, value, ..
@@ -236,6 +244,9 @@ pub(crate) fn describe_answer(call: String, output: Option<&KvOutput>) -> String
         Some(KvOutput::Value(value)) => format!("{call} -> {}", describe_value(value.as_deref())),
         Some(KvOutput::Done) => call,
         Some(KvOutput::Cas(ok)) => format!("{call} -> {}", if *ok { "ok" } else { "failed" }),
+        Some(KvOutput::Deleted(existed)) => {
+            format!("{call} -> {}", if *existed { "existed" } else { "absent" })
+        }
     }
 }
 
@@ -284,9 +295,13 @@ impl JsonModel for KvModel {
     ) -> Result<KvOutput, FieldProblem> {
         match input {
             KvInput::Get { .. } => Ok(KvOutput::Value(optional_string(output, "value")?)),
-            KvInput::Put { .. } | KvInput::Append { .. } | KvInput::Delete { .. } => {
-                Ok(KvOutput::Done)
-            }
+            KvInput::Put { .. } | KvInput::Append { .. } => Ok(KvOutput::Done),
+            // "existed" is optional: histories written before it was
+            // recorded answer Done (unchecked).
+            KvInput::Delete { .. } => match output.get("existed") {
+                None => Ok(KvOutput::Done),
+                Some(_) => Ok(KvOutput::Deleted(required_bool(output, "existed")?)),
+            },
             KvInput::Cas { .. } => Ok(KvOutput::Cas(required_bool(output, "ok")?)),
         }
     }
@@ -312,6 +327,7 @@ impl JsonModel for KvModel {
             KvOutput::Value(value) => json!({ "value": value }),
             KvOutput::Done => json!({}),
             KvOutput::Cas(ok) => json!({ "ok": ok }),
+            KvOutput::Deleted(existed) => json!({ "existed": existed }),
         }
     }
 }
@@ -414,6 +430,29 @@ mod tests {
             Some(None)
         );
         assert_eq!(step(None, delete, None), Some(None));
+    }
+
+    #[test]
+    fn delete_answer_must_match_whether_the_key_existed() {
+        let delete = KvInput::Delete { key: "k".into() };
+        assert_eq!(
+            step(Some("x"), delete.clone(), Some(KvOutput::Deleted(true))),
+            Some(None)
+        );
+        assert_eq!(
+            step(None, delete.clone(), Some(KvOutput::Deleted(false))),
+            Some(None)
+        );
+        assert_eq!(
+            step(None, delete.clone(), Some(KvOutput::Deleted(true))),
+            None,
+            "a delete cannot find an absent key"
+        );
+        assert_eq!(
+            step(Some("x"), delete, Some(KvOutput::Deleted(false))),
+            None,
+            "a delete cannot miss a present key"
+        );
     }
 
     #[test]

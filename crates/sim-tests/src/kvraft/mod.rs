@@ -512,7 +512,7 @@ impl RecordingClerk {
         let input = KvInput::Delete { key: key.into() };
         let call = self.recorder.call(self.client, input, self.now_us());
         let result = self.clerk.delete(key).await;
-        self.finish(call, result, |_| KvOutput::Done)
+        self.finish(call, result, |existed| KvOutput::Deleted(*existed))
     }
 
     pub async fn compare_and_set(

@@ -240,8 +240,10 @@ impl RecordingClerk {
 
     pub async fn delete(&self, key: &str) -> Option<bool> {
         let input = KvInput::Delete { key: key.into() };
-        self.recorded(input, self.clerk.delete(key), |_| KvOutput::Done)
-            .await
+        self.recorded(input, self.clerk.delete(key), |existed| {
+            KvOutput::Deleted(*existed)
+        })
+        .await
     }
 
     pub async fn compare_and_set(
