@@ -23,27 +23,79 @@ impl RawNode {
     pub(super) fn pre_campaign(&mut self) {
         self.role = Role::PreCandidate;
         tracing::debug!(node = self.config.id, term = self.term, "pre-campaigning");
-        if let Some(request) = self.start_vote_round() {
-            for peer in self.other_peers() {
-                self.send_with_term(peer, self.term + 1, MessageBody::PreVote(request.clone()));
-            }
+        if self.start_vote_round() {
+            self.send_vote_requests();
         } else {
             self.campaign();
         }
     }
 
-    /// Common to both rounds: forget the leader, restart the timer, vote
-    /// for ourselves. Returns the request to send the others, or None if
-    /// our own vote is already a majority (a group of one).
-    fn start_vote_round(&mut self) -> Option<RequestVote> {
-        self.leader_id = None;
-        self.reset_election_timer();
-        self.votes.clear();
-        self.votes.insert(self.config.id, true);
-        (self.votes_granted() < self.quorum()).then(|| RequestVote {
+    /// Asks every peer that has not answered in this round: for a pre-vote
+    /// in the next term as a pre-candidate, for a vote in this term as a
+    /// candidate. Both are safe to repeat: a pre-vote changes nothing, and a
+    /// voter grants its vote again to the candidate it voted for.
+    fn send_vote_requests(&mut self) {
+        let request = RequestVote {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
-        })
+        };
+        let silent_peers: Vec<NodeId> = self
+            .other_peers()
+            .into_iter()
+            .filter(|peer| !self.votes.contains_key(peer))
+            .collect();
+        for peer in silent_peers {
+            match self.role {
+                Role::PreCandidate => {
+                    self.send_with_term(peer, self.term + 1, MessageBody::PreVote(request.clone()))
+                }
+                Role::Candidate => self.send(peer, MessageBody::RequestVote(request.clone())),
+                Role::Follower | Role::Leader => unreachable!(
+                    "node {}: vote requests sent as {:?} in term {}",
+                    self.config.id, self.role, self.term
+                ),
+            }
+        }
+    }
+
+    /// One tick of a (pre-)candidate's round before its election timeout:
+    /// every `vote_resend_interval_ticks`, up to `vote_resends_per_round_max`
+    /// times, the peers that have not answered are asked again. Without
+    /// this, one lost request or reply costs a whole election timeout (two
+    /// with PreVote), which under loss can leave a bare majority without a
+    /// leader for seconds.
+    pub(super) fn tick_vote_round(&mut self) {
+        if self.vote_resends_this_round >= self.config.vote_resends_per_round_max {
+            return;
+        }
+        self.vote_round_elapsed_ticks += 1;
+        if self.vote_round_elapsed_ticks < self.config.vote_resend_interval_ticks {
+            return;
+        }
+        self.vote_round_elapsed_ticks = 0;
+        self.vote_resends_this_round += 1;
+        tracing::debug!(
+            node = self.config.id,
+            term = self.term,
+            role = ?self.role,
+            resend = self.vote_resends_this_round,
+            "re-sending vote requests to peers that have not answered"
+        );
+        self.send_vote_requests();
+    }
+
+    /// Common to both rounds: forget the leader, restart the timer and the
+    /// re-send count, vote for ourselves. Returns true if the others must
+    /// be asked, false if our own vote is already a majority (a group of
+    /// one).
+    fn start_vote_round(&mut self) -> bool {
+        self.leader_id = None;
+        self.reset_election_timer();
+        self.vote_round_elapsed_ticks = 0;
+        self.vote_resends_this_round = 0;
+        self.votes.clear();
+        self.votes.insert(self.config.id, true);
+        self.votes_granted() < self.quorum()
     }
 
     /// True if this node believes a leader is alive: it leads, or it heard
@@ -96,10 +148,8 @@ impl RawNode {
         self.voted_for = Some(self.config.id);
         self.role = Role::Candidate;
         tracing::debug!(node = self.config.id, term = self.term, "campaigning");
-        if let Some(request) = self.start_vote_round() {
-            for peer in self.other_peers() {
-                self.send(peer, MessageBody::RequestVote(request.clone()));
-            }
+        if self.start_vote_round() {
+            self.send_vote_requests();
         } else {
             self.become_leader();
         }

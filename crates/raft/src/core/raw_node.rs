@@ -98,6 +98,10 @@ pub struct RawNode {
     /// (Pre-)candidate: the answers received in this round (own vote
     /// included).
     pub(super) votes: BTreeMap<NodeId, bool>,
+    /// (Pre-)candidate: ticks since the round started or since the last
+    /// re-send of its requests, and how many re-sends this round made.
+    pub(super) vote_round_elapsed_ticks: u64,
+    pub(super) vote_resends_this_round: u64,
     /// Leader: one entry per other peer.
     pub(super) progress: BTreeMap<NodeId, Progress>,
     pub(super) messages: Vec<Message>,
@@ -138,6 +142,8 @@ impl RawNode {
             election_timeout_ticks,
             heartbeat_elapsed_ticks: 0,
             votes: BTreeMap::new(),
+            vote_round_elapsed_ticks: 0,
+            vote_resends_this_round: 0,
             progress: BTreeMap::new(),
             messages: Vec::new(),
             read_only: ReadOnly::default(),
@@ -243,6 +249,8 @@ impl RawNode {
                     } else {
                         self.campaign();
                     }
+                } else if self.role != Role::Follower {
+                    self.tick_vote_round();
                 }
             }
         }

@@ -55,7 +55,6 @@ async fn run_generic(scenario: GenericTest) {
     let clients: Vec<_> = (0..scenario.clients)
         .map(|_| tester.make_client())
         .collect();
-    let mut appended_all_rounds = 0;
     for round in 0..scenario.rounds {
         phase(&format!(
             "round {round}: {} clients under load",
@@ -96,8 +95,15 @@ async fn run_generic(scenario: GenericTest) {
                 })
             })
             .collect();
+        // Whether some server majority could talk among itself during the
+        // round: always without partitions; with them, whether some split
+        // left a majority on one side (with an odd number of servers every
+        // split does).
+        let majority_connected = Arc::new(AtomicBool::new(!scenario.partitions));
         let partitioner = scenario.partitions.then(|| {
             let done = Arc::clone(&done);
+            let majority_connected = Arc::clone(&majority_connected);
+            let quorum = tester.servers() / 2 + 1;
             let net = tester.net().clone();
             let nodes: Vec<_> = (0..tester.servers())
                 .map(|id| tester.server_node(id))
@@ -111,6 +117,9 @@ async fn run_generic(scenario: GenericTest) {
                         .iter()
                         .copied()
                         .partition(|_| madsim::rand::random::<bool>());
+                    if left.len().max(right.len()) >= quorum {
+                        majority_connected.store(true, Ordering::Relaxed);
+                    }
                     net.partition(&[&left, &right]);
                     let pause_ms = 100 + madsim::rand::random::<u64>() % 200;
                     tokio::time::sleep(ELECTION_TIMEOUT + Duration::from_millis(pause_ms)).await;
@@ -132,27 +141,24 @@ async fn run_generic(scenario: GenericTest) {
         for worker in workers {
             appended_total += worker.await.expect("client task");
         }
-        // Not asserted per round (the lab only warns): under random
-        // partitions on an unreliable network about 1 round in 100 makes no
-        // progress. Traced (seeds 1795303242952536087, ..099): the majority
-        // side is often a bare majority, so a candidate needs the pre-vote
-        // and the vote of every other member; with 10% loss each way an
-        // attempt (2 rounds x 2 peers x request and reply) succeeds about
-        // 0.9^8 ~ 43% of the time, a lost
-        // reply is never re-sent within the round, and each retry costs a
-        // new 300-600 ms election timeout, while the partitioner reshuffles
-        // every 1.1-1.3 s. Raft liveness, not the clerk: clients finish
-        // within tens of ms of a leader appearing.
         println!("round {round}: {appended_total} appends");
-        appended_all_rounds += appended_total;
+        // The lab's progress check, per round. It held only over all rounds
+        // while a candidate sent its (pre-)vote requests once per round:
+        // under loss a bare majority needs every request and reply of both
+        // rounds to arrive, each failed attempt cost a new 300-600 ms
+        // election timeout, and about 1 round in 150 completed no write.
+        // Raft now re-sends to silent peers every 100 ms
+        // (`Config::vote_resend_interval_ticks`).
+        if majority_connected.load(Ordering::Relaxed) {
+            assert!(
+                appended_total >= scenario.clients as u64,
+                "round {round}: only {appended_total} appends completed by {} clients \
+                 although a majority of servers was connected",
+                scenario.clients
+            );
+        }
         tester.check_raft_state_bounded();
     }
-    assert!(
-        appended_all_rounds >= scenario.clients as u64,
-        "only {appended_all_rounds} appends completed by {} clients in {} rounds",
-        scenario.clients,
-        scenario.rounds
-    );
     phase("check the whole history");
     tester.check_linearizable();
 }
