@@ -43,15 +43,30 @@ pub struct Config {
     pub vote_resends_per_round_max: u64,
     /// At most this many entries in one AppendEntries.
     pub max_entries_per_message: usize,
-    /// At most this many entry bytes in one AppendEntries (a single entry
-    /// larger than this still goes, alone).
+    /// At most this many entry bytes ([`crate::core::Entry::size_bytes`]) in
+    /// one AppendEntries (a single entry larger than this still goes, alone).
     pub max_bytes_per_message: usize,
+    /// `propose` refuses an entry larger than this
+    /// ([`crate::core::Entry::size_bytes`]), so that an AppendEntries
+    /// carrying it alone still fits in one transport message. The default,
+    /// 15 MiB, leaves 1 MiB of labrpc's 16 MiB message limit for the
+    /// envelope; `tests/core_bounds.rs` checks the encoded size.
+    pub max_entry_bytes: usize,
     /// At most this many AppendEntries with entries in flight per follower
     /// (pipelining). 1 means one round trip per batch.
     pub max_inflight_messages: usize,
     /// `propose` refuses new entries while this many are uncommitted, so the
     /// log cannot grow without bound when followers are unreachable.
     pub max_uncommitted_entries: u64,
+    /// `propose` refuses an entry that would take the uncommitted entries
+    /// past this many bytes ([`crate::core::Entry::size_bytes`]): the entry
+    /// count alone allows 65,536 entries of 15 MiB. The default, 64 MiB,
+    /// bounds the leader's unreplicated memory, holds at least 4 entries of
+    /// the largest size, and keeps what a leader persists in one `Ready` (its
+    /// new entries are all uncommitted) far below the storage's 1 GiB record
+    /// limit. It must be at least `max_entry_bytes`, so that an entry of any
+    /// accepted size goes through once the pipeline drains.
+    pub max_uncommitted_bytes: u64,
     /// At most this many committed entries in one `Ready`.
     pub max_committed_entries_per_ready: usize,
     /// `read_index` refuses new reads while this many await confirmation.
@@ -93,8 +108,10 @@ impl Config {
             vote_resends_per_round_max: 3,
             max_entries_per_message: 512,
             max_bytes_per_message: 1 << 20,
+            max_entry_bytes: 15 << 20,
             max_inflight_messages: 8,
             max_uncommitted_entries: 1 << 16,
+            max_uncommitted_bytes: 64 << 20,
             max_committed_entries_per_ready: 1024,
             max_pending_reads: 4096,
             snapshot_retry_ticks: 30,
@@ -152,6 +169,17 @@ impl Config {
         assert!(
             self.max_uncommitted_entries > 0,
             "config: max_uncommitted_entries is 0"
+        );
+        assert!(
+            self.max_bytes_per_message > 0,
+            "config: max_bytes_per_message is 0"
+        );
+        assert!(
+            self.max_entry_bytes as u64 <= self.max_uncommitted_bytes,
+            "config: max_entry_bytes {} exceeds max_uncommitted_bytes {}: an entry that large \
+             could never be proposed",
+            self.max_entry_bytes,
+            self.max_uncommitted_bytes
         );
         assert!(
             self.max_committed_entries_per_ready > 0,

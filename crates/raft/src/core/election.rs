@@ -217,6 +217,11 @@ impl RawNode {
                 data: Vec::new(),
             });
         }
+        // Entries of earlier terms after the commit index are uncommitted
+        // too; counted once here, then kept up to date by propose and commit.
+        self.uncommitted_bytes = self
+            .log
+            .size_bytes_between(self.log.commit_index() + 1, self.log.last_index());
         // Probes go out with the next Ready: they announce the new leader.
     }
 }

@@ -116,6 +116,15 @@ impl RaftLog {
         self.entries.get((index - self.first_index()) as usize)
     }
 
+    /// The summed [`Entry::size_bytes`] of the entries held in
+    /// `first..=last` (0 if the range is empty).
+    pub fn size_bytes_between(&self, first: u64, last: u64) -> u64 {
+        (first.max(self.first_index())..=last)
+            .map_while(|index| self.entry(index))
+            .map(|entry| entry.size_bytes() as u64)
+            .sum()
+    }
+
     /// True if this log holds an entry at `index` with `term` (the log
     /// matching check of AppendEntries).
     pub fn matches(&self, index: u64, term: u64) -> bool {

@@ -42,6 +42,18 @@ pub enum ProposeError {
     },
     #[error("{uncommitted} entries are uncommitted (limit {limit}); retry later")]
     TooManyUncommitted { uncommitted: u64, limit: u64 },
+    #[error(
+        "{uncommitted_bytes} bytes are uncommitted and the entry adds {entry_bytes} \
+         (limit {limit}); retry later"
+    )]
+    TooManyUncommittedBytes {
+        uncommitted_bytes: u64,
+        entry_bytes: u64,
+        limit: u64,
+    },
+    /// Permanent for this command: it can never fit in one message.
+    #[error("entry of {entry_bytes} bytes exceeds the limit of {limit} bytes per entry")]
+    EntryTooLarge { entry_bytes: u64, limit: u64 },
 }
 
 /// Why `step` refused a message. The node's state did not change.
@@ -107,6 +119,9 @@ pub struct RawNode {
     pub(super) messages: Vec<Message>,
     /// Leader: reads awaiting confirmation.
     pub(super) read_only: ReadOnly,
+    /// Leader: the summed `Entry::size_bytes` of the entries after the
+    /// commit index (bounded by `Config::max_uncommitted_bytes`).
+    pub(super) uncommitted_bytes: u64,
     pending_snapshot: Option<ReadySnapshot>,
     saved_hard_state: HardState,
     ready_outstanding: bool,
@@ -147,6 +162,7 @@ impl RawNode {
             progress: BTreeMap::new(),
             messages: Vec::new(),
             read_only: ReadOnly::default(),
+            uncommitted_bytes: 0,
             pending_snapshot,
             saved_hard_state: state.hard_state,
             ready_outstanding: false,
@@ -388,6 +404,7 @@ impl RawNode {
         self.leader_id = leader;
         self.votes.clear();
         self.progress.clear();
+        self.uncommitted_bytes = 0;
         self.read_only.clear_pending();
         if reset_timer || was_leader {
             self.reset_election_timer();
@@ -418,13 +435,29 @@ impl RawNode {
                 limit: self.config.max_uncommitted_entries,
             });
         }
-        let index = self.log.last_index() + 1;
-        self.log.append(Entry {
-            index,
+        let entry = Entry {
+            index: self.log.last_index() + 1,
             term: self.term,
             kind,
             data,
-        });
+        };
+        let entry_bytes = entry.size_bytes() as u64;
+        if entry_bytes > self.config.max_entry_bytes as u64 {
+            return Err(ProposeError::EntryTooLarge {
+                entry_bytes,
+                limit: self.config.max_entry_bytes as u64,
+            });
+        }
+        if self.uncommitted_bytes + entry_bytes > self.config.max_uncommitted_bytes {
+            return Err(ProposeError::TooManyUncommittedBytes {
+                uncommitted_bytes: self.uncommitted_bytes,
+                entry_bytes,
+                limit: self.config.max_uncommitted_bytes,
+            });
+        }
+        let index = entry.index;
+        self.uncommitted_bytes += entry_bytes;
+        self.log.append(entry);
         Ok((index, self.term))
     }
 

@@ -387,9 +387,19 @@ impl RawNode {
         match_indexes.push(self.log.stable_index());
         match_indexes.sort_unstable_by(|a, b| b.cmp(a));
         let quorum_index = match_indexes[self.quorum() - 1];
-        if quorum_index > self.log.commit_index()
-            && self.log.term_at(quorum_index) == Some(self.term)
-        {
+        let commit_index = self.log.commit_index();
+        if quorum_index > commit_index && self.log.term_at(quorum_index) == Some(self.term) {
+            let committed_bytes = self.log.size_bytes_between(commit_index + 1, quorum_index);
+            self.uncommitted_bytes = self
+                .uncommitted_bytes
+                .checked_sub(committed_bytes)
+                .unwrap_or_else(|| {
+                    panic!(
+                        "node {} term {}: committing {committed_bytes} bytes through {quorum_index} \
+                         but only {} were counted uncommitted",
+                        self.config.id, self.term, self.uncommitted_bytes
+                    )
+                });
             self.log.commit_to(quorum_index);
         }
     }
