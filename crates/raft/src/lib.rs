@@ -80,6 +80,12 @@
 //!   heard from a leader for a minimum election timeout. A node cut off
 //!   from the group does not inflate its term and does not depose a healthy
 //!   leader when it rejoins. See `core/election.rs`.
+//! - Vote re-sends (`Config::vote_resend_interval_ticks`,
+//!   `vote_resends_per_round_max`): a (pre-)candidate asks the peers that
+//!   have not answered again every 10 ticks, at most 3 times a round, so a
+//!   lost request or reply costs 100 ms, not a new election timeout (two
+//!   with PreVote). Repeating is safe: a pre-vote changes nothing and a
+//!   voter grants its vote again to the candidate it voted for.
 //! - CheckQuorum (thesis 6.2 and 4.2.3, `Config::check_quorum`, on by
 //!   default): a leader that heard from no majority during a minimum
 //!   election timeout steps down; a node that heard from its leader within
@@ -99,15 +105,20 @@
 //! - ReadIndex reads (paper section 8): `read_index(context)` confirms
 //!   leadership with one heartbeat round and hands back the index a read
 //!   must wait for, without writing to the log. See `core/read_only.rs`.
-//! - Bounds: uncommitted entries, pending reads, entries per message and per `Ready`,
-//!   batches in flight, snapshot retries.
+//! - Bounds: uncommitted entries counted and in bytes
+//!   (`max_uncommitted_bytes`), bytes per entry (`max_entry_bytes`, so one
+//!   entry alone fits a labrpc message), pending reads, entries and bytes
+//!   per message, entries per `Ready`, batches in flight, vote re-sends,
+//!   snapshot retries.
 //!
 //! ## Tests
 //!
 //! `cargo test -p raft` runs:
 //! - exact-output tests of the core (`tests/core_*.rs`): one event in, the
-//!   exact `Ready` out (`core_prevote.rs` for PreVote and CheckQuorum; the
-//!   other files pin the classic rules with both off);
+//!   exact `Ready` out (`core_prevote.rs` for PreVote and CheckQuorum,
+//!   `core_vote_resend.rs` for re-sends, `core_bounds.rs` for the byte
+//!   bounds against labrpc's message limit; the other files pin the classic
+//!   rules with PreVote, CheckQuorum and re-sends off);
 //! - `tests/cluster_safety.rs`: ~950 seeded runs of 3, 5 and 7 cores
 //!   exchanging messages through a queue that drops, delays, reorders and
 //!   partitions, with crashes and restarts from storage, checking election
