@@ -38,6 +38,9 @@ sim cargo clippy --workspace --all-targets -- -D warnings
 step "normal tests (real tokio, real gRPC on loopback, real files)"
 cargo test --workspace
 
+step "clients no one here wrote, against distcache demo (tests/python/run.sh)"
+tests/python/run.sh
+
 step "simulation suites, seeds ${SEED_BASE}..$(( SEED_BASE + SEEDS - 1 )) per test"
 MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tests
 
