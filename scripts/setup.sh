@@ -42,3 +42,28 @@ else
   echo "setup: installing ${PYTHON_PACKAGES[*]} into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PYTHON_PACKAGES[@]}"
 fi
+
+# The RESP front end (issue 16): redis-py and pytest for
+# tests/python/test_redis*.py; redis-server, redis-tools (redis-cli,
+# redis-benchmark) and tcl for scripts/redis-compat.sh and
+# scripts/bench-vs-redis.sh.
+if "$VENV/bin/python" -c "import redis, pytest" >/dev/null 2>&1; then
+  echo "setup: $VENV already has redis and pytest"
+else
+  echo "setup: installing redis and pytest into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check redis pytest
+fi
+redis_packages=()
+command -v redis-server >/dev/null 2>&1 || redis_packages+=(redis-server)
+command -v redis-benchmark >/dev/null 2>&1 || redis_packages+=(redis-tools)
+command -v tclsh >/dev/null 2>&1 || redis_packages+=(tcl)
+if [ ${#redis_packages[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing ${redis_packages[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${redis_packages[@]}"
+  else
+    echo "setup: ${redis_packages[*]} missing and no apt-get: the Redis-compatibility scripts will not run" >&2
+  fi
+else
+  echo "setup: redis-server, redis-tools and tcl are installed"
+fi

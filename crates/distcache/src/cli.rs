@@ -139,7 +139,7 @@ pub struct DemoArgs {
     /// gRPC port of the first node; the others take the ports after it.
     #[arg(long, default_value_t = 50051)]
     pub grpc_port: u16,
-    /// RESP port of the first node (reserved; not served by this version).
+    /// RESP port of the first node; the others take the ports after it.
     #[arg(long, default_value_t = 6379)]
     pub resp_port: u16,
     /// HTTP port of the first node (reserved; not served by this version).

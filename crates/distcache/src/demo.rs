@@ -222,9 +222,15 @@ impl Demo {
             }
             text.push('\n');
         }
-        if let (Some(resp), Some(http)) = (first.nodes[0].resp_port, first.nodes[0].http_port) {
+        if let Some(resp) = self.nodes[0].resp_addr() {
             text.push_str(&format!(
-                "  RESP (port {resp}+) and HTTP (port {http}+) are not served by this version: those ports stay closed\n"
+                "  RESP {resp} (node 1; every node serves RESP on the ports after it): redis-cli -p {}\n",
+                resp.port()
+            ));
+        }
+        if let Some(http) = first.nodes[0].http_port {
+            text.push_str(&format!(
+                "  HTTP (port {http}+) is not served by this version: those ports stay closed\n"
             ));
         }
         text.push_str(&format!(

@@ -47,6 +47,7 @@ pub mod demo;
 pub mod forward;
 pub mod identity;
 pub mod node;
+pub mod resp;
 pub mod service;
 
 pub use config::{ConfigError, NodeConfig, NodeEntry, Overrides, Topology};

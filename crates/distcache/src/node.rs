@@ -109,6 +109,7 @@ pub struct Node {
     stop_grpc: oneshot::Sender<()>,
     grpc_task: JoinHandle<Result<(), String>>,
     bootstrap_task: Option<JoinHandle<()>>,
+    resp: Option<crate::resp::RespServer>,
 }
 
 impl Node {
@@ -203,6 +204,20 @@ impl Node {
         });
         let (stop_grpc, stop_signal) = oneshot::channel::<()>();
         let grpc_task = serve_grpc(Arc::clone(&state), stop_signal).await?;
+        let resp = match me.resp_port {
+            Some(port) => {
+                let addr = SocketAddr::new(grpc_addr.ip(), port);
+                let config = crate::resp::RespConfig::default();
+                let server = crate::resp::RespServer::start(addr, Arc::clone(&forwarder), config)
+                    .await
+                    .map_err(|error| NodeError::Listen {
+                        addr,
+                        detail: error.to_string(),
+                    })?;
+                Some(server)
+            }
+            None => None,
+        };
         let bootstrap_task = state
             .controller
             .is_some()
@@ -214,11 +229,18 @@ impl Node {
             stop_grpc,
             grpc_task,
             bootstrap_task,
+            resp,
         })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.state.grpc_addr
+    }
+
+    /// Where the RESP listener serves (when the configuration gives a
+    /// `resp_port`).
+    pub fn resp_addr(&self) -> Option<SocketAddr> {
+        self.resp.as_ref().map(crate::resp::RespServer::local_addr)
     }
 
     pub fn state(&self) -> &Arc<NodeState> {
@@ -264,6 +286,9 @@ impl Node {
     /// plus one second.
     pub async fn shutdown(self) {
         tracing::info!(node_id = self.state.node_id, "shutting down");
+        if let Some(resp) = self.resp {
+            resp.shutdown().await;
+        }
         self.state.forwarder.close();
         if let Some(task) = &self.bootstrap_task {
             task.abort();

@@ -1,0 +1,193 @@
+//! One client connection: read, decode, answer in order, write.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ::resp::command::Parsed;
+use ::resp::{Action, Decoder, Frame, Session, Version, encode};
+use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::Shared;
+use super::execute::{Backend, execute};
+
+/// Bytes asked of the socket per read.
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+/// Tells a client over the limit why it is closed, as Redis does.
+pub(super) async fn refuse(mut stream: TcpStream) {
+    // The client is being turned away; a failed write changes nothing.
+    let _ = stream
+        .write_all(b"-ERR max number of clients reached\r\n")
+        .await;
+}
+
+/// A reply slot of one turn: answered already, or waiting for execution.
+enum Slot {
+    Ready(Frame, Version),
+    Pending(usize, Version),
+}
+
+/// Serves one connection until the client leaves, idles out, breaks the
+/// protocol, sends `QUIT`, or the listener stops.
+pub(super) async fn serve<B: Backend>(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: Arc<Shared<B>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    shared
+        .stats
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    shared
+        .stats
+        .connected_clients
+        .fetch_add(1, Ordering::Relaxed);
+    let mut session = Session::new(id, peer.to_string());
+    let mut decoder = Decoder::requests(shared.config.limits);
+    let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut output = Vec::new();
+    'connection: loop {
+        // Decode what is buffered; read only when nothing whole is left.
+        let mut requests = Vec::new();
+        let mut protocol_error = None;
+        while requests.len() < shared.config.max_pipeline {
+            match decoder.decode(&mut input) {
+                Ok(Some(frame)) => requests.push(frame),
+                Ok(None) => break,
+                Err(error) => {
+                    protocol_error = Some(error);
+                    break;
+                }
+            }
+        }
+        if requests.is_empty() && protocol_error.is_none() {
+            input.reserve(READ_CHUNK_BYTES);
+            let read = stream.read_buf(&mut input);
+            let outcome = tokio::select! {
+                outcome = async {
+                    match shared.config.idle_timeout {
+                        Some(limit) => tokio::time::timeout(limit, read).await.ok(),
+                        None => Some(read.await),
+                    }
+                } => outcome,
+                _ = stopped.changed() => break 'connection,
+            };
+            match outcome {
+                Some(Ok(0)) | Some(Err(_)) | None => break 'connection,
+                Some(Ok(_)) => continue,
+            }
+        }
+        let close = answer(&mut session, requests, &shared, &mut output).await;
+        if let Some(error) = &protocol_error {
+            encode(
+                &Frame::error(&format!("ERR {error}")),
+                session.version(),
+                &mut output,
+            );
+        }
+        if stream.write_all(&output).await.is_err() {
+            break;
+        }
+        output.clear();
+        if close || protocol_error.is_some() {
+            break;
+        }
+    }
+    shared
+        .stats
+        .connected_clients
+        .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Answers one turn's requests in order into `output`; whether to close.
+///
+/// Connection commands are answered at once. Data commands run in waves:
+/// a wave takes commands while their keys are distinct from the wave's
+/// (so each key sees this client's commands in order) and runs them
+/// concurrently. A pipeline of N commands on distinct keys costs one
+/// round trip, not N.
+async fn answer<B: Backend>(
+    session: &mut Session,
+    requests: Vec<Frame>,
+    shared: &Shared<B>,
+    output: &mut Vec<u8>,
+) -> bool {
+    let mut slots = Vec::with_capacity(requests.len());
+    let mut waves: Vec<Vec<Parsed>> = Vec::new();
+    let mut wave_keys: BTreeSet<Bytes> = BTreeSet::new();
+    let mut close = false;
+    // A command without keys (INFO, DBSIZE) runs alone in its wave.
+    let mut wave_is_keyless = false;
+    for request in requests {
+        shared
+            .stats
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+        let Some(args) = request.into_args() else {
+            // The decoder yields only arrays of bulk strings in request mode.
+            slots.push(Slot::Ready(
+                Frame::error("ERR Protocol error: expected an array of bulk strings"),
+                session.version(),
+            ));
+            continue;
+        };
+        match session.handle(&args, &shared.facts) {
+            Action::Reply(frame) => slots.push(Slot::Ready(frame, session.version())),
+            Action::ReplyAndClose(frame) => {
+                slots.push(Slot::Ready(frame, session.version()));
+                close = true;
+                break;
+            }
+            Action::Execute(parsed) => {
+                let keys: Vec<Bytes> = parsed
+                    .spec
+                    .key_indexes(args.len())
+                    .into_iter()
+                    .filter_map(|index| args.get(index).cloned())
+                    .collect();
+                let conflicts = keys.is_empty()
+                    || wave_is_keyless
+                    || keys.iter().any(|key| wave_keys.contains(key));
+                if waves.is_empty() || conflicts {
+                    waves.push(Vec::new());
+                    wave_keys.clear();
+                }
+                wave_is_keyless = keys.is_empty();
+                wave_keys.extend(keys);
+                let index = waves.iter().map(Vec::len).sum::<usize>();
+                let Some(wave) = waves.last_mut() else {
+                    unreachable!("a wave was just pushed");
+                };
+                wave.push(parsed);
+                slots.push(Slot::Pending(index, session.version()));
+            }
+        }
+    }
+    let mut results: Vec<Frame> = Vec::new();
+    for wave in waves {
+        let replies = join_all(wave.into_iter().map(|parsed| execute(shared, parsed))).await;
+        results.extend(replies);
+    }
+    let mut results = results.into_iter().map(Some).collect::<Vec<_>>();
+    for slot in slots {
+        match slot {
+            Slot::Ready(frame, version) => encode(&frame, version, output),
+            Slot::Pending(index, version) => {
+                let Some(frame) = results.get_mut(index).and_then(Option::take) else {
+                    unreachable!("every pending slot has its wave's reply (slot {index})");
+                };
+                encode(&frame, version, output);
+            }
+        }
+    }
+    close
+}

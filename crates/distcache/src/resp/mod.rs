@@ -1,0 +1,186 @@
+//! The RESP listener: redis-cli, redis-py and redis-benchmark talk to any
+//! node as they talk to Redis.
+//!
+//! ```text
+//!  TCP ─► accept (max clients) ─► connection task (one per client)
+//!           read ─► Decoder (bounded) ─► requests ─► Session::handle
+//!                                                     │ connection commands
+//!                                                     │ answered at once
+//!                                                     ▼
+//!                                     Action::Execute ─► execute.rs ─► Forwarder
+//!                                     (a pipeline runs in waves of commands on
+//!                                      distinct keys, concurrently: one round
+//!                                      trip per wave, not per command)
+//!           write ◄─ replies, in request order, in the session's RESP version
+//! ```
+//!
+//! The protocol itself (codec, command table, per-connection state) is the
+//! sans-IO `resp` crate; this module is sockets, buffers and execution.
+//!
+//! **Bounds**: at most `max_clients` connections (more get Redis's
+//! `-ERR max number of clients reached` and are closed); a connection's
+//! input holds at most one frame in progress (the decoder's limits) plus
+//! one read; at most `max_pipeline` requests are decoded and answered per
+//! turn, so the output buffer holds at most that many replies; a
+//! connection idle for `idle_timeout` is closed.
+
+mod connection;
+mod execute;
+#[cfg(all(test, not(madsim)))]
+mod tests;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::forward::Forwarder;
+
+pub use execute::{Backend, Stats};
+
+/// How a node's RESP listener behaves.
+#[derive(Clone, Debug)]
+pub struct RespConfig {
+    /// Most connections at once (Redis's `maxclients` default: 10000).
+    pub max_clients: usize,
+    /// Close a connection that sends nothing for this long (`None`: never,
+    /// Redis's `timeout 0` default).
+    pub idle_timeout: Option<Duration>,
+    /// The codec's limits.
+    pub limits: ::resp::Limits,
+    /// Most requests decoded and answered per turn of a connection.
+    pub max_pipeline: usize,
+}
+
+impl Default for RespConfig {
+    fn default() -> RespConfig {
+        RespConfig {
+            max_clients: 10_000,
+            idle_timeout: None,
+            limits: ::resp::Limits::default(),
+            max_pipeline: 1024,
+        }
+    }
+}
+
+/// What every connection of one listener shares.
+pub(crate) struct Shared<B> {
+    pub(crate) backend: B,
+    pub(crate) config: RespConfig,
+    pub(crate) facts: ::resp::ServerFacts,
+    pub(crate) stats: Stats,
+    pub(crate) next_client_id: AtomicU64,
+    pub(crate) rmw_locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+/// A running RESP listener.
+pub struct RespServer {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RespServer {
+    /// Binds `addr` and serves RESP on it with `forwarder` executing the
+    /// data commands.
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound.
+    pub async fn start(
+        addr: SocketAddr,
+        forwarder: Arc<Forwarder>,
+        config: RespConfig,
+    ) -> io::Result<RespServer> {
+        RespServer::start_with(addr, forwarder, config).await
+    }
+
+    /// [`RespServer::start`] with any [`Backend`] (tests use an in-memory one).
+    ///
+    /// # Errors
+    ///
+    /// The address cannot be bound.
+    pub async fn start_with<B: Backend>(
+        addr: SocketAddr,
+        backend: B,
+        config: RespConfig,
+    ) -> io::Result<RespServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let facts =
+            ::resp::ServerFacts::standard(false, config.max_clients, config.limits.max_bulk_bytes);
+        let shared = Arc::new(Shared {
+            backend,
+            config,
+            facts,
+            stats: Stats::default(),
+            next_client_id: AtomicU64::new(1),
+            rmw_locks: (0..execute::RMW_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared, stopped));
+        tracing::info!(%local_addr, "RESP listener started");
+        Ok(RespServer {
+            local_addr,
+            stop,
+            task,
+        })
+    }
+
+    /// The address it listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting; open connections end at their next turn.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop<B: Backend>(
+    listener: TcpListener,
+    shared: Arc<Shared<B>>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(shared.config.max_clients));
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "RESP accept failed");
+                continue;
+            }
+        };
+        let permit = match Arc::clone(&permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                shared
+                    .stats
+                    .rejected_connections
+                    .fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(connection::refuse(stream));
+                continue;
+            }
+        };
+        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::clone(&shared);
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            connection::serve(stream, peer, id, shared, stopped).await;
+            drop(permit);
+        });
+    }
+}
