@@ -35,7 +35,7 @@ mod bench {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
-    use kvraft::{Clerk, ClerkConfig, KvServer, ReadPath, ServerConfig};
+    use kvraft::{Clerk, ClerkConfig, KvClient, KvServer, ReadPath, ServerConfig};
     use raft::storage::FileStorage;
 
     const KEYS: u64 = 1000;
@@ -150,14 +150,14 @@ mod bench {
                     let mut number = client as u64 * 7919;
                     while running.load(Ordering::Relaxed) {
                         number = (number + 1) % KEYS;
-                        let started = labrpc::clock::now();
+                        let started = labrpc::runtime::now();
                         let ok = match workload {
                             Workload::Put => clerk.put(key(number), value.clone()).await.is_ok(),
                             Workload::Get => clerk.get(key(number)).await.is_ok(),
                         };
                         if recording.load(Ordering::Relaxed) {
                             if ok {
-                                latencies.push(labrpc::clock::now() - started);
+                                latencies.push(labrpc::runtime::now() - started);
                             } else {
                                 failures += 1;
                             }
@@ -169,10 +169,10 @@ mod bench {
             .collect();
         tokio::time::sleep(WARM_UP).await;
         recording.store(true, Ordering::Relaxed);
-        let started = labrpc::clock::now();
+        let started = labrpc::runtime::now();
         tokio::time::sleep(duration).await;
         recording.store(false, Ordering::Relaxed);
-        let seconds = (labrpc::clock::now() - started).as_secs_f64();
+        let seconds = (labrpc::runtime::now() - started).as_secs_f64();
         running.store(false, Ordering::Relaxed);
         let mut latencies = Vec::new();
         let mut failures = 0;

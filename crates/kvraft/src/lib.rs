@@ -5,10 +5,10 @@
 //! log in order to a [`StateMachine`]: the `cache` crate's deterministic
 //! [`cache::Store`] plus an exactly-once table.
 //!
-//! The crate is also the home of the pieces the shard controller and
-//! shardkv reuse: [`rsm`] (the Raft-replicated state machine loop),
-//! [`session`] (the exactly-once table) and [`group_client`] (the
-//! leader-finding caller and the client session).
+//! The server loop, the exactly-once table and the leader-finding caller
+//! are the `rsm` crate's (the shard controller and shardkv use them too);
+//! the operations, their answers and errors, and their meaning on a store
+//! are the `api` crate's (shardkv applies the same ones).
 //!
 //! ```text
 //!  Clerk (= GroupClient + ClientSession)
@@ -34,13 +34,10 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `rsm/` | [`rsm::Rsm`], [`rsm::ReplicatedMachine`]: generic server loop (proposals and their waiters, log time, ReadIndex reads, snapshots) |
-//! | `session.rs` | [`session::SessionTable`]: generic, serializable exactly-once table (bound, idle expiry in log time, export/import) |
-//! | `group_client.rs` | [`group_client::GroupClient`], [`group_client::ClientSession`]: leader finding, retries, deadline; client id and seq |
-//! | `rpc.rs` | [`KvRequest`], [`Op`], [`Outcome`], [`ServerError`] (the wire types) |
+//! | `rpc.rs` | [`KvRequest`]: the wire request (an `api::Op` with its exactly-once identity) |
 //! | `server/state_machine.rs` | [`StateMachine`]: pure, deterministic; store, sessions, snapshot |
 //! | `server/mod.rs` | [`KvServer`]: the labrpc handler on an `Rsm<StateMachine>` |
-//! | `clerk.rs` | [`Clerk`]: kvraft's operations on a group client, typed [`ClerkError`] |
+//! | `clerk.rs` | [`Clerk`]: a [`KvClient`] on a group client and a session |
 //!
 //! ## Guarantees and how
 //!
@@ -89,8 +86,7 @@
 //! ## Tests
 //!
 //! ```text
-//! cargo test -p kvraft          # unit: rsm (waiters, clock), session, state machine;
-//!                               # tests/rsm.rs: the rsm on real gRPC + files
+//! cargo test -p kvraft          # tests/state_machine.rs: the state machine
 //! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test kvraft \
 //!     --target-dir target/sim   # the 6.5840 Lab 4 suite
 //! MADSIM_TEST_NUM=20 ...; MADSIM_TEST_CHECK_DETERMINISM=1 ...
@@ -102,95 +98,24 @@
 //!
 //! ## Performance
 //!
-//! `benches/kv_throughput.rs`, production mode: a 3-replica group in one
-//! process on real tokio (multi-thread), gRPC on loopback, `FileStorage`
-//! on ext4 (one fsync per Raft `Ready`: group commit), snapshots at 8 MiB;
-//! each client one clerk, one operation at a time; 1000 keys, 100-byte
-//! values; 3 s per cell after 0.5 s warm-up. Measured 2026-11-22 at
-//! 01:39 UTC on this 2-core machine shared with other agents (load
-//! average 7.5 before and after; run under `nice`), so absolute numbers
-//! are low and noisy:
-//!
-//! | operation | clients | ops/s | p50 ms | p99 ms |
-//! |---|---|---|---|---|
-//! | Put | 1 | 237 | 3.87 | 14.27 |
-//! | Put | 16 | 2,584 | 4.50 | 23.14 |
-//! | Put | 64 | 3,379 | 15.60 | 59.74 |
-//! | Get (log) | 1 | 259 | 1.58 | 22.79 |
-//! | Get (log) | 16 | 1,971 | 7.25 | 24.66 |
-//! | Get (log) | 64 | 3,354 | 15.75 | 59.54 |
-//! | Get (ReadIndex) | 1 | 1,758 | 0.14 | 9.64 |
-//! | Get (ReadIndex) | 16 | 4,211 | 1.30 | 14.90 |
-//! | Get (ReadIndex) | 64 | 5,215 | 12.03 | 27.52 |
-//!
-//! Re-run on the idle machine (2026-11-22 02:33 UTC, load average under
-//! 1 before; 3 s per cell, no operation failed):
-//!
-//! | operation | 1 client | 16 clients | 64 clients |
-//! |---|---|---|---|
-//! | Put | 771 ops/s (p50 1.26, p99 1.95 ms) | 4,900 (3.14, 6.91) | 9,533 (6.16, 12.92) |
-//! | Get (log) | 781 (1.23, 2.27) | 5,945 (2.60, 4.71) | 10,059 (6.17, 11.03) |
-//! | Get (ReadIndex) | 4,386 (0.21, 0.46) | 17,387 (0.89, 1.79) | 34,489 (1.83, 3.20) |
-//!
-//! ReadIndex: 5.6x the log reads' throughput with 1 client, 2.9x with 16,
-//! 3.4x with 64. The loaded-machine table above is the first measurement.
-//!
-//! No operation failed. ReadIndex reads skip the log entry and its fsync:
-//! 6.8x the throughput of log reads with one client, 2.1x with 16, 1.6x
-//! with 64, and half the p99 at 64. How noisy this machine is: a run four
-//! minutes earlier (before concurrent reads shared heartbeat rounds) gave
-//! Put 273 / 1,795 / 4,774 ops/s, Get (log) 307 / 2,129 / 5,399 and Get
-//! (ReadIndex) 3,131 / 4,482 / 4,998 for 1 / 16 / 64 clients. At 64
-//! clients the two shared cores (three replicas, the clients and gRPC all
-//! in one process) are the limit. For scale (figures from the issue, not
-//! measured here): etcd does about 44k writes/s on three 8-core machines
-//! with 1000 clients; redis-server (one replica, no consensus) about 85k
-//! SET/s on this machine with 50 clients.
+//! `benches/kv_throughput.rs` measures a 3-replica group in one process in
+//! production mode (real tokio, gRPC on loopback, `FileStorage` with one
+//! fsync per Raft `Ready`); the dated numbers are in `docs/status.md`.
 //!
 //! ## Status
 //!
-//! - Built: server, state machine, clerk, snapshots and restore, ReadIndex
-//!   reads (the default; [`ReadPath::Log`] for comparison). The server
-//!   loop, exactly-once table and clerk logic are the shared generic
-//!   [`rsm`], [`session`] and [`group_client`], which shardkv and the
-//!   shard controller use too.
-//! - Unit tests: `rsm` waiters and leader clock, `session` (check, bound,
-//!   idle expiry, export/import, decode refusing an over-bound table),
-//!   `tests/state_machine.rs` (apply, exactly-once, TooLarge, log-time TTL,
-//!   reads that change nothing, session expiry, snapshot round trip),
-//!   `tests/rsm.rs` in production mode (proposals answered with their own
-//!   output, refusals on a follower, a read before any command (read index
-//!   at the no-op), a leader without a majority serves no read, restart
-//!   from snapshot and log with Raft state bounded).
-//! - Simulated suite (`sim-tests/tests/kvraft.rs`, kvtest's): all 25
-//!   tests (including `capacity_eviction_is_deterministic`) pass 20 seeds
-//!   and the determinism check with ReadIndex reads on (2026-11-22, on
-//!   main at 2e8ecaa). It caught the one ReadIndex bug found so far: a
-//!   read index at a new leader's no-op, which Raft never hands to the
-//!   service, waited forever (fixed: the apply task publishes how far
-//!   Raft handed entries over).
-//! - `corrupt_replica_refuses_to_serve`: a replica whose snapshot and log
-//!   disagree after a crash fails to start (raft's storage load refuses
-//!   them with `StorageError::Inconsistent`, naming both files); the other
-//!   replicas keep serving a linearizable history.
-//! - Rounds without progress: under random partitions on a lossy network
-//!   about 1 round of 3 s in 64 completed no append (14 of 300 runs of
-//!   three tests, seeds 1-100, 2026-12-02): a bare majority (3 of 5) had
-//!   to win a pre-vote and a vote with 10% loss each way, and a candidate
-//!   sent its requests once per round. Raft now re-sends them to silent
-//!   peers every 100 ms; the same 300 runs pass, and the tests require
-//!   progress in every round again (`sim_tests::kvraft::workload`).
+//! Built: server, state machine, clerk, snapshots and restore, ReadIndex
+//! reads (the default; [`ReadPath::Log`] for comparison). The measured
+//! state of the suites and the known liveness limits are in
+//! `docs/status.md`.
 
 pub mod clerk;
-pub mod group_client;
-mod random;
 pub mod rpc;
-pub mod rsm;
 pub mod server;
-pub mod session;
 
-pub use clerk::{Clerk, ClerkConfig, ClerkError};
-pub use rpc::{KvRequest, Op, Outcome, ServerError};
+pub use api::{Error, KvClient, Op, Outcome, Reply};
+pub use clerk::{Clerk, ClerkConfig};
+pub use rpc::KvRequest;
 pub use server::{
-    Command, KvServer, MachineConfig, ReadPath, Reply, ServerConfig, ServerStatus, StateMachine,
+    Command, KvServer, MachineConfig, ReadPath, ServerConfig, ServerStatus, StateMachine,
 };

@@ -1,8 +1,8 @@
 //! The state machine alone: apply, exactly-once, limits, logical-time TTL,
 //! session expiry and snapshots, with no Raft and no network.
 
-use kvraft::rsm::{ApplyContext, ReplicatedMachine};
-use kvraft::{Command, MachineConfig, Op, Outcome, Reply, ServerError, StateMachine};
+use kvraft::{Command, Error, MachineConfig, Op, Outcome, Reply, StateMachine};
+use rsm::{ApplyContext, ReplicatedMachine};
 
 /// A command with the log time the rsm would pass with it.
 struct Stamped {
@@ -118,7 +118,7 @@ fn a_retried_write_applies_once_and_gets_its_first_answer() {
     // An older seq than the latest is refused and changes nothing.
     assert_eq!(
         machine.apply_at(&first),
-        Err(ServerError::Stale { seq: 1, latest: 2 })
+        Err(Error::Stale { seq: 1, latest: 2 })
     );
     assert_eq!(read(&mut machine, "k", 0), None);
 }
@@ -133,11 +133,11 @@ fn oversize_keys_and_values_are_refused_and_change_nothing() {
     let mut machine = StateMachine::new(config);
     assert!(matches!(
         machine.apply_at(&command(1, 1, put("toolong", "v"), 0)),
-        Err(ServerError::TooLarge { .. })
+        Err(Error::TooLarge { .. })
     ));
     assert!(matches!(
         machine.apply_at(&command(1, 2, put("k", "123456789"), 0)),
-        Err(ServerError::TooLarge { .. })
+        Err(Error::TooLarge { .. })
     ));
     assert_eq!(
         machine.apply_at(&command(1, 3, put("k", "1234"), 0)),
@@ -146,12 +146,12 @@ fn oversize_keys_and_values_are_refused_and_change_nothing() {
     // The append's result would be 9 bytes.
     assert!(matches!(
         machine.apply_at(&command(1, 4, append("k", "56789"), 0)),
-        Err(ServerError::TooLarge { .. })
+        Err(Error::TooLarge { .. })
     ));
     assert_eq!(read(&mut machine, "k", 0), Some(b"1234".to_vec()));
     assert!(matches!(
         machine.check_sizes(&put("toolong", "")),
-        Err(ServerError::TooLarge { .. })
+        Err(Error::TooLarge { .. })
     ));
 }
 
@@ -185,7 +185,7 @@ fn ttl_follows_the_log_time_stamped_on_entries() {
     };
     assert_eq!(
         machine.apply_at(&command(1, 2, zero, 1100)),
-        Err(ServerError::ZeroTtl)
+        Err(Error::ZeroTtl)
     );
 }
 

@@ -66,9 +66,9 @@
 //!   --target-dir target/sim`: the simulated suite (TESTS.md's labrpc names).
 
 mod client;
-pub mod clock;
 mod error;
 mod rpc;
+pub mod runtime;
 mod server;
 mod transport;
 

@@ -44,7 +44,7 @@ pub async fn sequential_output(
         worker_id: 0,
         rng: &mut rng,
         map_calls: &mut map_calls,
-        started: labrpc::clock::now(),
+        started: labrpc::runtime::now(),
     };
     let app_error = |source| SequentialError::App { app, source };
     let mut pairs = Vec::new();

@@ -211,7 +211,7 @@ impl SimJob {
 
     /// Waits until the coordinator and every running worker have exited.
     pub async fn wait_all_exited(&self, bound: Duration) -> Result<Progress, String> {
-        let deadline = labrpc::clock::now() + bound;
+        let deadline = labrpc::runtime::now() + bound;
         loop {
             {
                 let log = self.log();
@@ -220,7 +220,7 @@ impl SimJob {
                 {
                     return Ok(progress);
                 }
-                if labrpc::clock::now() >= deadline {
+                if labrpc::runtime::now() >= deadline {
                     return Err(format!(
                         "after {bound:?}: coordinator exited: {}, workers still running: {:?}",
                         log.coordinator_exit.is_some(),

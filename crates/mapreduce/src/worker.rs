@@ -119,7 +119,7 @@ pub async fn run_worker(
         }),
         rng: ChaCha8Rng::seed_from_u64(config.seed),
         map_calls: 0,
-        started: labrpc::clock::now(),
+        started: labrpc::runtime::now(),
         contacted: false,
         config,
         dir,
@@ -148,7 +148,7 @@ impl Worker {
     /// round trip either makes progress on a finite job or waits, and a
     /// coordinator exits once the job is done.
     async fn run(&mut self) -> Result<WorkerExit, WorkerError> {
-        let mut last_contact = labrpc::clock::now();
+        let mut last_contact = labrpc::runtime::now();
         loop {
             let request = GetTask {
                 worker_id: self.config.worker_id,
@@ -164,7 +164,7 @@ impl Worker {
                 },
             };
             self.contacted = true;
-            last_contact = labrpc::clock::now();
+            last_contact = labrpc::runtime::now();
             let (task, attempt) = match assignment {
                 Assignment::Exit => return Ok(WorkerExit::ToldToExit),
                 Assignment::Wait { retry_after_ms } => {
@@ -197,7 +197,7 @@ impl Worker {
             if let Some(exit) = self.report(task, attempt).await? {
                 return Ok(exit);
             }
-            last_contact = labrpc::clock::now();
+            last_contact = labrpc::runtime::now();
         }
     }
 
@@ -229,7 +229,7 @@ impl Worker {
             task,
             attempt,
         };
-        let since = labrpc::clock::now();
+        let since = labrpc::runtime::now();
         loop {
             match self.client.call(self.config.coordinator, &report).await {
                 Ok(DoneAck::Recorded | DoneAck::AlreadyDone) => return Ok(None),

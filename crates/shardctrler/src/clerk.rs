@@ -1,6 +1,6 @@
 //! The clerk: the controller's client library.
 //!
-//! A thin layer on kvraft's [`GroupClient`] (leader finding, retries with
+//! A thin layer on the rsm's [`GroupClient`] (leader finding, retries with
 //! backoff, an operation deadline) and [`ClientSession`] (the exactly-once
 //! identity). Changes (Join, Leave, Move) run one at a time per clerk, each
 //! with the next seq, so a retry is recognised and applied once. Queries
@@ -10,9 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use kvraft::group_client::{
-    ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict,
-};
+use rsm::group_client::{ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict};
 
 use crate::config::{Config, Gid};
 use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
@@ -166,7 +164,6 @@ fn classify(reply: Reply) -> Verdict<ConfigAnswer, ClerkError> {
         Err(ServerError::Stale { seq, latest }) => {
             Verdict::Fail(ClerkError::SessionConflict { seq, latest })
         }
-        Err(ServerError::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
-        Err(ServerError::Timeout) => Verdict::Retry,
+        Err(ServerError::Replica(error)) => error.into(),
     }
 }

@@ -16,7 +16,7 @@
 //!   Refused(ConfigError)          rsm.submit ─► Raft log
 //!   Timeout                                              │ commit, every replica
 //!                                                        ▼
-//!                            CtrlerMachine::apply (kvraft::rsm::ReplicatedMachine)
+//!                            CtrlerMachine::apply (rsm::ReplicatedMachine)
 //!                              SessionTable: duplicate? recorded answer
 //!                              ConfigHistory::apply(op)
 //!                                Join/Leave ─► placement::rebalance (pure)
@@ -31,12 +31,13 @@
 //! | `placement.rs` | [`placement::rebalance`]: balanced, fewest moves, deterministic; [`placement::minimum_moves`] (the independent bound tests compare with) |
 //! | `history.rs` | [`ConfigHistory`]: every configuration; [`ConfigOp`], [`ConfigError`], [`Limits`] (pure) |
 //! | `rpc.rs` | [`CtrlerRequest`], [`ServerError`] (the wire) |
-//! | `server/machine.rs` | [`CtrlerMachine`]: history + kvraft's shared [`kvraft::session::SessionTable`] |
-//! | `server/mod.rs` | [`CtrlerServer`] on [`kvraft::rsm::Rsm`]; [`CtrlerServerConfig`] |
-//! | `clerk.rs` | [`Clerk`] on kvraft's [`kvraft::group_client::GroupClient`] |
+//! | `server/machine.rs` | [`CtrlerMachine`]: history + the shared [`rsm::session::SessionTable`] |
+//! | `server/mod.rs` | [`CtrlerServer`] on [`rsm::Rsm`]; [`CtrlerServerConfig`] |
+//! | `clerk.rs` | [`Clerk`] on the rsm's [`rsm::group_client::GroupClient`] |
 //!
-//! Nothing of kvraft's is copied: the server loop, exactly-once table,
-//! leader-finding client and client session are kvraft's shared modules.
+//! Nothing is copied from kvraft: the server loop, exactly-once table,
+//! leader-finding client and client session are the `rsm` crate's, which
+//! kvraft and shardkv use too.
 //!
 //! ## API (what shardkv uses)
 //!
@@ -75,7 +76,7 @@
 //!   get a typed [`ConfigError`] and change no configuration. Those that do
 //!   not depend on the state are refused before proposing (no log entry).
 //! - **Exactly once**: a change carries `(client_id, seq)`; the machine
-//!   records each client's latest change and its answer in kvraft's shared
+//!   records each client's latest change and its answer in the rsm's shared
 //!   session table (bounded, idle expiry in log time, in the snapshot); a
 //!   retry gets the recorded answer.
 //! - **Linearizable queries**: a query of an existing number is answered by
@@ -129,7 +130,7 @@
 //!   256 shards and changes whose outcome the clerk never learnt.
 //! - Queries of the latest configuration go through the log by default.
 //!   The rsm's ReadIndex path no longer waits behind a new leader's no-op
-//!   (fixed in kvraft's rsm), but with [`QueryPath::ReadIndex`] the
+//!   (fixed in the rsm), but with [`QueryPath::ReadIndex`] the
 //!   shardkv suite fails `MADSIM_TEST_CHECK_DETERMINISM=1` for seed 15
 //!   (rejection_5a, static_shards_5a, miss_change_5b diverge at about
 //!   548 ms; 10 other seeds pass). Until that is explained, Log stays the

@@ -1,5 +1,6 @@
 //! What clerks send and controller replicas answer.
 
+use rsm::SubmitError;
 use serde::{Deserialize, Serialize};
 
 use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
@@ -24,13 +25,10 @@ pub type Reply = Result<ConfigAnswer, ServerError>;
 /// Why a replica did not (or could not tell whether it did) apply a request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum ServerError {
-    /// This replica does not lead; `leader_hint` is the one it believes does.
-    #[error("not the leader (hint: {leader_hint:?})")]
-    WrongLeader { leader_hint: Option<u64> },
-    /// Proposed but not seen applied in time (or the replica was busy).
-    /// It may still apply: retry with the same seq.
-    #[error("the request was not applied in time")]
-    Timeout,
+    /// The replica did not apply it (not the leader, not seen applied in
+    /// time, busy): the clerk retries as the rsm's error says.
+    #[error("{0}")]
+    Replica(#[from] SubmitError),
     /// The request is invalid for the configurations; nothing changed.
     #[error("refused: {0}")]
     Refused(ConfigError),

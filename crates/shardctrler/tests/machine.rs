@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use kvraft::rsm::{ApplyContext, ReplicatedMachine, RestoreError, encode};
-use kvraft::session::SessionLimits;
+use rsm::session::SessionLimits;
+use rsm::{ApplyContext, ReplicatedMachine, RestoreError, encode};
 use shardctrler::{
     ConfigAnswer, ConfigError, ConfigOp, CtrlerMachine, CtrlerRequest, Limits, ServerError,
 };

@@ -19,13 +19,11 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kvraft::ClerkError;
-use kvraft::group_client::{
-    ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict,
-};
+use api::{Error, KvClient, Op, Outcome};
+use rsm::group_client::{self, ClientSession, GroupCallError, GroupClient, GroupClientConfig};
 use shardctrler::{Config, Gid};
 
-use crate::rpc::{Op, Outcome, ShardKvError, ShardKvRequest};
+use crate::rpc::ShardKvRequest;
 use crate::server::ConfigSource;
 use crate::shard_key::key_to_shard;
 
@@ -39,7 +37,7 @@ pub struct ClerkConfig {
     pub group_deadline: Duration,
     /// Pause before re-reading the configuration.
     pub config_backoff: Duration,
-    /// Give up (with [`ClerkError::Timeout`]) after this long.
+    /// Give up (with [`Error::Timeout`]) after this long.
     pub operation_deadline: Duration,
 }
 
@@ -87,76 +85,6 @@ impl<C: ConfigSource> Clerk<C> {
         self.session.lock().await.client_id()
     }
 
-    pub async fn get(&self, key: impl Into<Vec<u8>>) -> Result<Option<Vec<u8>>, ClerkError> {
-        match self.run(Op::Get { key: key.into() }).await? {
-            Outcome::Value(value) => Ok(value),
-            other => panic!("a Get answered {other:?}"),
-        }
-    }
-
-    pub async fn put(
-        &self,
-        key: impl Into<Vec<u8>>,
-        value: impl Into<Vec<u8>>,
-    ) -> Result<(), ClerkError> {
-        self.put_with_ttl(key, value, None).await
-    }
-
-    /// Put whose entry expires `ttl_ms` logical ms after it is applied.
-    pub async fn put_with_ttl(
-        &self,
-        key: impl Into<Vec<u8>>,
-        value: impl Into<Vec<u8>>,
-        ttl_ms: Option<u64>,
-    ) -> Result<(), ClerkError> {
-        let op = Op::Put {
-            key: key.into(),
-            value: value.into(),
-            ttl_ms,
-        };
-        self.run(op).await.map(|_| ())
-    }
-
-    pub async fn append(
-        &self,
-        key: impl Into<Vec<u8>>,
-        value: impl Into<Vec<u8>>,
-    ) -> Result<(), ClerkError> {
-        let op = Op::Append {
-            key: key.into(),
-            value: value.into(),
-        };
-        self.run(op).await.map(|_| ())
-    }
-
-    /// Removes the key; whether it was there.
-    pub async fn delete(&self, key: impl Into<Vec<u8>>) -> Result<bool, ClerkError> {
-        match self.run(Op::Delete { key: key.into() }).await? {
-            Outcome::Deleted(existed) => Ok(existed),
-            other => panic!("a Delete answered {other:?}"),
-        }
-    }
-
-    /// Sets the key to `value` if it holds `expected` (`None`: absent);
-    /// whether it swapped.
-    pub async fn compare_and_set(
-        &self,
-        key: impl Into<Vec<u8>>,
-        expected: Option<Vec<u8>>,
-        value: impl Into<Vec<u8>>,
-    ) -> Result<bool, ClerkError> {
-        let op = Op::CompareAndSet {
-            key: key.into(),
-            expected,
-            value: value.into(),
-            ttl_ms: None,
-        };
-        match self.run(op).await? {
-            Outcome::Swapped(swapped) => Ok(swapped),
-            other => panic!("a CompareAndSet answered {other:?}"),
-        }
-    }
-
     /// The group client for `gid` at the servers `config` lists for it.
     fn group(&self, config: &Config, gid: Gid) -> Option<GroupClient> {
         let servers = config.groups.get(&gid)?;
@@ -187,17 +115,19 @@ impl<C: ConfigSource> Clerk<C> {
             }
         }
     }
+}
 
+impl<C: ConfigSource> KvClient for Clerk<C> {
     /// Sends `op` to the group serving its key until one applies it or the
     /// deadline passes.
-    async fn run(&self, op: Op) -> Result<Outcome, ClerkError> {
+    async fn run(&self, op: Op) -> Result<Outcome, Error> {
         let mut session = self.session.lock().await;
         let request_template = (session.client_id(), session.take_seq());
-        let deadline = labrpc::clock::now() + self.config.operation_deadline;
+        let deadline = labrpc::runtime::now() + self.config.operation_deadline;
         let mut attempts = 0u64;
         loop {
-            if labrpc::clock::now() >= deadline {
-                return Err(ClerkError::Timeout {
+            if labrpc::runtime::now() >= deadline {
+                return Err(Error::Timeout {
                     deadline_ms: u64::try_from(self.config.operation_deadline.as_millis())
                         .unwrap_or(u64::MAX),
                     attempts,
@@ -218,39 +148,18 @@ impl<C: ConfigSource> Clerk<C> {
                     config_num: config.num,
                     op: op.clone(),
                 };
-                match group.call(&request, classify).await {
+                match group.call(&request, group_client::classify).await {
                     Ok(outcome) => return Ok(outcome),
-                    Err(GroupCallError::Failed(Some(error))) => return Err(error),
                     // Wrong group, or no answer from this group in time.
-                    Err(GroupCallError::Failed(None) | GroupCallError::Timeout { .. }) => {}
+                    Err(
+                        GroupCallError::Failed(Error::WrongGroup { .. })
+                        | GroupCallError::Timeout { .. },
+                    ) => {}
+                    Err(GroupCallError::Failed(error)) => return Err(error),
                 }
             }
             tokio::time::sleep(self.config.config_backoff).await;
             self.refresh().await;
-        }
-    }
-}
-
-/// Reads one server's reply: `Fail(None)` means "wrong group, re-route";
-/// `Fail(Some(error))` is final.
-fn classify(reply: Result<Outcome, ShardKvError>) -> Verdict<Outcome, Option<ClerkError>> {
-    match reply {
-        Ok(outcome) => Verdict::Done(outcome),
-        Err(ShardKvError::WrongGroup { .. }) => Verdict::Fail(None),
-        Err(ShardKvError::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
-        Err(ShardKvError::Timeout) => Verdict::Retry,
-        Err(ShardKvError::TooLarge {
-            what,
-            size_bytes,
-            limit_bytes,
-        }) => Verdict::Fail(Some(ClerkError::TooLarge {
-            what,
-            size_bytes,
-            limit_bytes,
-        })),
-        Err(ShardKvError::ZeroTtl) => Verdict::Fail(Some(ClerkError::ZeroTtl)),
-        Err(ShardKvError::Stale { seq, latest }) => {
-            panic!("server saw seq {latest} after this clerk's {seq}: two clerks share a client id")
         }
     }
 }

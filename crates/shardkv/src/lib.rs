@@ -90,12 +90,12 @@
 //! |---|---|
 //! | `shard_key.rs` | [`key_to_shard`] (FNV-1a) |
 //! | `rpc.rs` | wire types: client requests, pulls, deletes, typed errors |
-//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (kvraft's `SessionTable`), time |
-//! | `server/` | [`ShardServer`]: the machine on `kvraft::rsm`, handlers, and the leader's config poller, puller and confirmer tasks |
+//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (the rsm's `SessionTable`), time |
+//! | `server/` | [`ShardServer`]: the machine on `rsm::Rsm`, handlers, and the leader's config poller, puller and confirmer tasks |
 //! | `clerk.rs` | [`Clerk`]: key -> shard -> group by the cached configuration, re-reads it on `WrongGroup` |
 //! | `controller.rs` | [`Controller`]: the shard controller's clerk as a [`ConfigSource`] |
 //!
-//! Client operations execute through kvraft's `execute` on the shard's
+//! Client operations execute through `api::execute` on the shard's
 //! store (the same semantics as a kvraft group: Get, Put with TTL, Append,
 //! Delete, compare-and-set; limits answer `TooLarge` and change nothing).
 //!
@@ -143,7 +143,7 @@
 //!   readable, history linearizable).
 //! - Open: a dead donor
 //!   blocks its receivers' next configuration forever (as in the lab);
-//!   the ReadIndex determinism problem is in `raft`/`kvraft::rsm::read`,
+//!   the ReadIndex determinism problem is in `raft`/`rsm::Rsm::read`,
 //!   not here.
 
 pub mod clerk;
@@ -159,7 +159,6 @@ pub use server::{ConfigSource, ShardServer, ShardServerConfig, ShardServerStatus
 
 pub use machine::{GroupCommand, GroupOutput, ShardMachine, ShardState};
 pub use rpc::{
-    DeleteShards, MigrationError, Op, Outcome, PullShards, ShardKvError, ShardKvRequest,
-    ShardTransfer,
+    DeleteShards, MigrationError, Op, Outcome, PullShards, Reply, ShardKvRequest, ShardTransfer,
 };
 pub use shard_key::{ShardId, key_to_shard};

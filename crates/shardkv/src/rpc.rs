@@ -1,14 +1,16 @@
 //! The wire types: what clerks send, what groups send each other, and the
 //! typed errors they answer.
 //!
-//! Client operations reuse kvraft's [`Op`] and [`Outcome`]; only the
-//! errors differ (a sharded group can also answer [`ShardKvError::WrongGroup`]).
+//! Client operations, their answers and errors are the `api` crate's
+//! ([`Op`], [`Outcome`], `api::Error`); a sharded group also answers
+//! `api::Error::WrongGroup`, on which the clerk re-reads the configuration.
 
 use serde::{Deserialize, Serialize};
 use shardctrler::Gid;
 
-pub use kvraft::session::SessionEntry;
-pub use kvraft::{Op, Outcome};
+pub use api::{Op, Outcome, Reply};
+use rsm::SubmitError;
+pub use rsm::session::SessionEntry;
 
 use crate::shard_key::ShardId;
 
@@ -27,58 +29,7 @@ pub struct ShardKvRequest {
 
 impl labrpc::Rpc for ShardKvRequest {
     const NAME: &'static str = "shardkv.Command";
-    type Reply = Result<Outcome, ShardKvError>;
-}
-
-/// Why a group did not (or cannot tell whether it did) apply a request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum ShardKvError {
-    /// This group does not serve `shard` in its configuration `config_num`
-    /// (not the owner, or the shard's data has not arrived yet). Nothing
-    /// changed; the clerk re-reads the configuration and retries.
-    #[error("shard {shard} is not served here (group configuration {config_num})")]
-    WrongGroup { shard: ShardId, config_num: u64 },
-    /// This server does not lead its group.
-    #[error("not the leader (hint: {leader_hint:?})")]
-    WrongLeader { leader_hint: Option<u64> },
-    /// Proposed but not seen applied in time; it may still apply.
-    #[error("the request was not applied in time")]
-    Timeout,
-    /// The key or value is over the size limit; nothing changed.
-    #[error("{what} of {size_bytes} bytes exceeds the limit of {limit_bytes} bytes")]
-    TooLarge {
-        what: String,
-        size_bytes: u64,
-        limit_bytes: u64,
-    },
-    /// A TTL of 0 ms; nothing changed.
-    #[error("a TTL of 0 ms is refused")]
-    ZeroTtl,
-    /// A seq older than this client's latest write on the shard.
-    #[error("request seq {seq} is older than the client's latest ({latest})")]
-    Stale { seq: u64, latest: u64 },
-}
-
-impl From<kvraft::ServerError> for ShardKvError {
-    fn from(error: kvraft::ServerError) -> ShardKvError {
-        match error {
-            kvraft::ServerError::WrongLeader { leader_hint } => {
-                ShardKvError::WrongLeader { leader_hint }
-            }
-            kvraft::ServerError::Timeout => ShardKvError::Timeout,
-            kvraft::ServerError::TooLarge {
-                what,
-                size_bytes,
-                limit_bytes,
-            } => ShardKvError::TooLarge {
-                what,
-                size_bytes,
-                limit_bytes,
-            },
-            kvraft::ServerError::ZeroTtl => ShardKvError::ZeroTtl,
-            kvraft::ServerError::Stale { seq, latest } => ShardKvError::Stale { seq, latest },
-        }
-    }
+    type Reply = Reply;
 }
 
 /// A shard as it moves between groups: the store's snapshot, the shard's
@@ -91,7 +42,7 @@ pub struct ShardTransfer {
     pub store: Vec<u8>,
     pub shard_now_ms: u64,
     /// The shard's exactly-once entries, by client id.
-    pub sessions: Vec<(u64, SessionEntry<Result<Outcome, ShardKvError>>)>,
+    pub sessions: Vec<(u64, SessionEntry<Reply>)>,
 }
 
 /// The new owner asks the previous owner for shards it gave up in
@@ -136,8 +87,8 @@ pub enum MigrationError {
     /// The donor does not hold `shard` for handing over in `wanted`.
     #[error("shard {shard} is not offered in configuration {wanted}")]
     NotOffered { shard: ShardId, wanted: u64 },
-    #[error("not the leader (hint: {leader_hint:?})")]
-    WrongLeader { leader_hint: Option<u64> },
-    #[error("the request was not applied in time")]
-    Timeout,
+    /// The donor did not apply the request (not the leader, not seen
+    /// applied in time, busy): the caller retries later.
+    #[error("{0}")]
+    Replica(#[from] SubmitError),
 }

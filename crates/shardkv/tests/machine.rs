@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use kvraft::MachineConfig;
+use api::{Error, MachineConfig};
 use shardctrler::{Config, ConfigHistory, ConfigOp, Gid, Limits};
 use shardkv::{
-    GroupCommand, GroupOutput, MigrationError, Op, Outcome, PullShards, ShardId, ShardKvError,
-    ShardMachine, ShardState, key_to_shard,
+    GroupCommand, GroupOutput, MigrationError, Op, Outcome, PullShards, ShardId, ShardMachine,
+    ShardState, key_to_shard,
 };
 
 const SHARDS: usize = 10;
@@ -49,7 +49,7 @@ fn client(
     seq: u64,
     op: Op,
     now_ms: u64,
-) -> Result<Outcome, ShardKvError> {
+) -> Result<Outcome, Error> {
     match machine.apply(&GroupCommand::Client { client_id, seq, op }, now_ms) {
         GroupOutput::Client(reply) => reply,
         other => panic!("a client command answered {other:?}"),
@@ -75,11 +75,7 @@ fn get(key: &[u8]) -> Op {
     Op::Get { key: key.to_vec() }
 }
 
-fn read(
-    machine: &mut ShardMachine,
-    key: &[u8],
-    now_ms: u64,
-) -> Result<Option<String>, ShardKvError> {
+fn read(machine: &mut ShardMachine, key: &[u8], now_ms: u64) -> Result<Option<String>, Error> {
     client(machine, 0, 0, get(key), now_ms).map(|outcome| match outcome {
         Outcome::Value(value) => value.map(|bytes| String::from_utf8(bytes).expect("utf-8")),
         other => panic!("a get answered {other:?}"),
@@ -152,7 +148,7 @@ fn first_configuration_serves_unassigned_shards_at_once() {
     let key = key_in(3);
     assert_eq!(
         client(&mut g1, 1, 1, put(&key, "v"), 1),
-        Err(ShardKvError::WrongGroup {
+        Err(Error::WrongGroup {
             shard: 3,
             config_num: 0
         }),
@@ -168,7 +164,7 @@ fn first_configuration_serves_unassigned_shards_at_once() {
     assert_eq!(read(&mut g1, &key, 4), Ok(Some("v".into())));
     assert_eq!(
         read(&mut g1, &key_in(7), 4),
-        Err(ShardKvError::WrongGroup {
+        Err(Error::WrongGroup {
             shard: 7,
             config_num: 1
         })
@@ -229,7 +225,7 @@ fn a_shard_moves_with_its_data_and_exactly_once_records() {
     assert_eq!(g2.shard_states()[&7], ShardState::Pulling { from: 1 });
     assert_eq!(
         read(&mut g1, &moving, 6),
-        Err(ShardKvError::WrongGroup {
+        Err(Error::WrongGroup {
             shard: 7,
             config_num: 2
         }),
@@ -237,7 +233,7 @@ fn a_shard_moves_with_its_data_and_exactly_once_records() {
     );
     assert_eq!(
         read(&mut g2, &moving, 6),
-        Err(ShardKvError::WrongGroup {
+        Err(Error::WrongGroup {
             shard: 7,
             config_num: 2
         }),
@@ -426,7 +422,7 @@ fn received_shards_serve_while_another_donor_is_silent() {
     assert_eq!(read(&mut g3, &from_g2, 5), Ok(Some("two".into())));
     assert_eq!(
         read(&mut g3, &key_in(0), 5),
-        Err(ShardKvError::WrongGroup {
+        Err(Error::WrongGroup {
             shard: 0,
             config_num: 2
         })
@@ -473,7 +469,7 @@ fn bad_requests_are_refused_and_change_nothing() {
     let long_key = vec![b'k'; limits.max_key_bytes as usize + 1];
     let refused = g1.check_client(&put(&long_key, "v"));
     assert!(
-        matches!(refused, Err(ShardKvError::TooLarge { .. })),
+        matches!(refused, Err(Error::TooLarge { .. })),
         "{refused:?}"
     );
     let key = key_in(1);
@@ -482,17 +478,14 @@ fn bad_requests_are_refused_and_change_nothing() {
         value: b"v".to_vec(),
         ttl_ms: Some(0),
     };
-    assert_eq!(
-        client(&mut g1, 1, 1, zero_ttl, 2),
-        Err(ShardKvError::ZeroTtl)
-    );
+    assert_eq!(client(&mut g1, 1, 1, zero_ttl, 2), Err(Error::ZeroTtl));
     let big = Op::Append {
         key: key.clone(),
         value: vec![b'x'; limits.max_value_bytes as usize + 1],
     };
     assert!(matches!(
         client(&mut g1, 1, 2, big, 3),
-        Err(ShardKvError::TooLarge { .. })
+        Err(Error::TooLarge { .. })
     ));
     assert_eq!(read(&mut g1, &key, 4), Ok(None));
     assert_eq!(g1.stored_bytes(), 0);
@@ -500,7 +493,7 @@ fn bad_requests_are_refused_and_change_nothing() {
     assert_eq!(client(&mut g1, 1, 5, put(&key, "v"), 5), Ok(Outcome::Done));
     assert_eq!(
         client(&mut g1, 1, 4, put(&key, "old"), 6),
-        Err(ShardKvError::Stale { seq: 4, latest: 5 })
+        Err(Error::Stale { seq: 4, latest: 5 })
     );
     assert_eq!(read(&mut g1, &key, 7), Ok(Some("v".into())));
 }
@@ -658,8 +651,8 @@ fn acknowledged_writes_survive_every_group_leaving() {
         assert_eq!(holder.shard_states()[&shard], ShardState::Parked);
         assert_eq!(
             client(holder, 8, 1, get(key), 40),
-            Err(ShardKvError::WrongGroup {
-                shard,
+            Err(Error::WrongGroup {
+                shard: shard as u64,
                 config_num: empty.num
             }),
             "a parked shard is frozen"

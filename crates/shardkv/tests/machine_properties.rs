@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use kvraft::MachineConfig;
+use api::MachineConfig;
 use proptest::prelude::*;
 use shardctrler::{Config, Gid};
 use shardkv::{
@@ -88,7 +88,7 @@ fn client(
     seq: u64,
     op: Op,
     now_ms: u64,
-) -> Result<Outcome, shardkv::ShardKvError> {
+) -> Result<Outcome, api::Error> {
     match groups
         .get_mut(&owner)
         .expect("owner")

@@ -41,13 +41,13 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = labrpc::clock::now() + bound;
+    let deadline = labrpc::runtime::now() + bound;
     loop {
         if condition().await {
             return;
         }
         assert!(
-            labrpc::clock::now() < deadline,
+            labrpc::runtime::now() < deadline,
             "waited {bound:?} of simulated time for: {what}"
         );
         tokio::time::sleep(poll).await;

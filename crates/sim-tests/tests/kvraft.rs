@@ -135,7 +135,7 @@ async fn speed_test(name: &'static str, max_raft_state: Option<u64>) {
         client.put("x", "").await.expect("first put succeeds");
         phase("1000 appends");
         let appends = 1000u64;
-        let start = labrpc::clock::now();
+        let start = labrpc::runtime::now();
         let all_done = client
             .run(move |clerk| async move {
                 for i in 0..appends {
@@ -207,7 +207,7 @@ async fn one_partition_4a() {
         phase("completion after heal");
         majority_client.check_get("1", "14").await;
         tester.connect_all();
-        let healed = labrpc::clock::now();
+        let healed = labrpc::runtime::now();
         let put_done = within("minority put after heal", Duration::from_secs(3), put)
             .await
             .expect("client task");
@@ -470,7 +470,7 @@ mod corrupt_replica {
     use std::sync::{Arc, Mutex, MutexGuard};
     use std::time::Duration;
 
-    use kvraft::{Clerk, ClerkConfig, ClerkError, KvServer, ServerConfig};
+    use kvraft::{Clerk, ClerkConfig, Error, KvClient, KvServer, ServerConfig};
     use labrpc::sim::{Network, NodeId};
     use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
     use raft::storage::{FileStorage, SNAPSHOT_FILE_NAME};
@@ -617,11 +617,11 @@ mod corrupt_replica {
         recorder: &Recorder<KvInput, KvOutput>,
         start: tokio::time::Instant,
         input: KvInput,
-        call: impl Future<Output = Result<T, ClerkError>>,
+        call: impl Future<Output = Result<T, Error>>,
         output: impl FnOnce(&T) -> KvOutput,
     ) -> T {
         let now_us = || {
-            u64::try_from(labrpc::clock::now().duration_since(start).as_micros())
+            u64::try_from(labrpc::runtime::now().duration_since(start).as_micros())
                 .unwrap_or(u64::MAX)
         };
         let description = format!("{input:?}");
@@ -670,7 +670,7 @@ mod corrupt_replica {
                     client_node,
                     clerk: Arc::new(clerk),
                     recorder: Recorder::new(),
-                    start: labrpc::clock::now(),
+                    start: labrpc::runtime::now(),
                     next_value: 0,
                 };
                 for id in 0..SERVERS {

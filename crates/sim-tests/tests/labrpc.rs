@@ -236,7 +236,7 @@ async fn labrpc_disconnect() {
             let client = Client::default();
             let mut failures = Vec::new();
             for _ in 0..20 {
-                let started = labrpc::clock::now();
+                let started = labrpc::runtime::now();
                 let result = client.call(node_addr(0), &Echo("x".into())).await;
                 failures.push((result, elapsed_ms(started)));
             }
@@ -271,7 +271,7 @@ async fn labrpc_disconnect() {
             let calls = (0..20).map(|_| {
                 let client = client.clone();
                 async move {
-                    let started = labrpc::clock::now();
+                    let started = labrpc::runtime::now();
                     let result = client.call(node_addr(0), &Echo("x".into())).await;
                     (result.is_err(), elapsed_ms(started))
                 }
@@ -403,7 +403,7 @@ async fn labrpc_unreliable() {
             .net
             .add_client_node(&format!("client-{index}"), client_ip(index));
         tasks.push(cluster.net.spawn(node, async move {
-            let started = labrpc::clock::now();
+            let started = labrpc::runtime::now();
             let reply = Client::default()
                 .call(
                     node_addr(0),
@@ -485,7 +485,7 @@ async fn labrpc_regression1() {
         let client = client.clone();
         tokio::spawn(async move {
             let result = client.call(node_addr(0), &Hang).await;
-            (result, labrpc::clock::now())
+            (result, labrpc::runtime::now())
         })
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -495,7 +495,7 @@ async fn labrpc_regression1() {
         "the hanging call was not delivered"
     );
 
-    let killed_at = labrpc::clock::now();
+    let killed_at = labrpc::runtime::now();
     cluster.net.kill(cluster.servers[0]);
     let (result, returned_at) = within("the stuck call", TEST_LIMIT, stuck).await.unwrap();
     assert!(
@@ -569,7 +569,7 @@ async fn labrpc_long_reordering() {
         let client = client.clone();
         let arrivals = Arc::clone(&arrivals);
         tasks.push(tokio::spawn(async move {
-            let started = labrpc::clock::now();
+            let started = labrpc::runtime::now();
             let reply = client.call(node_addr(0), &Add { a: sequence, b: 0 }).await;
             assert_eq!(reply, Ok(sequence), "reply to call {sequence}");
             arrivals.lock().unwrap().push(sequence);

@@ -207,7 +207,7 @@ async fn mr_crash() {
         let job = start(App::Crash, 3).await;
         let expected = job.reference(App::NoCrash).await;
         let workers = job.worker_nodes().len();
-        let started = labrpc::clock::now();
+        let started = labrpc::runtime::now();
         let mut kills = 0;
         let mut restarts = 0;
         phase("kill workers at random; restart dead ones until the coordinator exits");

@@ -447,7 +447,7 @@ async fn concurrent3_5b() {
         let values = put_all(&client, &keys, 1).await;
         let done = Arc::new(AtomicBool::new(false));
         let appenders = spawn_appenders(&tester, &keys, &values, 1, Duration::ZERO, &done);
-        let start = labrpc::clock::now();
+        let start = labrpc::runtime::now();
         // Bounded by the 12 s of simulated time.
         while start.elapsed() < Duration::from_secs(12) {
             tester.join(&[2]).await;
@@ -658,7 +658,7 @@ async fn challenge2_unaffected() {
         tester.leave(&[0]).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         phase("keys of 101's shards are served although 100's never arrive");
-        let started = labrpc::clock::now();
+        let started = labrpc::runtime::now();
         for (key, value) in keys.iter().zip(values.iter_mut()) {
             if owned[key_to_shard(key.as_bytes(), SHARDS)] {
                 client.check_get(key, value).await;
@@ -741,7 +741,7 @@ async fn bench_migration() {
         );
         phase("load 10k keys of 100 bytes into one shard");
         let loaders = 20;
-        let load_start = labrpc::clock::now();
+        let load_start = labrpc::runtime::now();
         let tasks: Vec<_> = (0..loaders)
             .map(|loader| {
                 let keys = Arc::clone(&moving_keys);
@@ -772,7 +772,7 @@ async fn bench_migration() {
         );
         let completions = Arc::new(std::sync::Mutex::new(Vec::<Duration>::new()));
         let done = Arc::new(AtomicBool::new(false));
-        let origin = labrpc::clock::now();
+        let origin = labrpc::runtime::now();
         let workers: Vec<_> = (0..5)
             .map(|worker| {
                 let (keys, done, completions) = (

@@ -10,8 +10,8 @@
 //!                                                  replica, own output back
 //! ```
 //!
-//! The server loop (waiters, log time, snapshots) is [`crate::rsm`]'s; this
-//! module only maps kvraft's requests and errors onto it.
+//! The server loop (waiters, log time, snapshots) is the `rsm` crate's;
+//! this module only maps kvraft's requests onto it.
 
 mod state_machine;
 
@@ -21,9 +21,12 @@ use std::time::Duration;
 use raft::node::RaftNode;
 use raft::storage::{Storage, StorageError};
 
-use crate::rpc::{KvRequest, ServerError};
-use crate::rsm::{Rsm, RsmConfig, SubmitError};
-pub use state_machine::{Command, MachineConfig, Reply, StateMachine, check_sizes, execute};
+use api::Reply;
+use rsm::{Rsm, RsmConfig};
+
+use crate::rpc::KvRequest;
+pub use api::MachineConfig;
+pub use state_machine::{Command, StateMachine};
 
 /// How a replica serves Get.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -173,7 +176,7 @@ impl KvServer {
                 .rsm
                 .read(|machine, context| machine.read(&request.op, context.now_ms))
                 .await;
-            return read.unwrap_or_else(|error| Err(server_error(error)));
+            return read.unwrap_or_else(|error| Err(error.into()));
         }
         let command = Command {
             client_id: request.client_id,
@@ -183,17 +186,7 @@ impl KvServer {
         self.rsm
             .submit(command)
             .await
-            .unwrap_or_else(|error| Err(server_error(error)))
-    }
-}
-
-/// The rsm's refusals as the clerk knows them.
-fn server_error(error: SubmitError) -> ServerError {
-    match error {
-        SubmitError::WrongLeader { leader_hint } => ServerError::WrongLeader { leader_hint },
-        SubmitError::Timeout => ServerError::Timeout,
-        // Nothing was proposed; the clerk retries after its backoff.
-        SubmitError::Busy { .. } => ServerError::Timeout,
+            .unwrap_or_else(|error| Err(error.into()))
     }
 }
 

@@ -70,7 +70,7 @@ mod production {
         let mut stdout = std::io::stdout();
         let _ = writeln!(stdout, "listening on {}", coordinator.local_addr());
         let _ = stdout.flush();
-        let started = labrpc::clock::now();
+        let started = labrpc::runtime::now();
         coordinator.wait_done().await;
         let _ = writeln!(
             stdout,

@@ -110,7 +110,7 @@ impl Coordinator {
         let mut router = Router::new();
         let for_get = Arc::clone(&schedule);
         router.add(move |request: GetTask| {
-            let assignment = lock(&for_get).assign(labrpc::clock::now());
+            let assignment = lock(&for_get).assign(labrpc::runtime::now());
             tracing::debug!(worker = request.worker_id, ?assignment, "assigned");
             async move { assignment }
         });

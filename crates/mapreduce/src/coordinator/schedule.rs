@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn maps_then_reduces_then_exit() {
-        let start = labrpc::clock::now();
+        let start = labrpc::runtime::now();
         let mut schedule = schedule(2, 2);
         assert_eq!(schedule.assign(start), map(0, 1, 2));
         assert_eq!(schedule.assign(start), map(1, 2, 2));
@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn silent_tasks_are_reissued_after_the_timeout_only() {
-        let start = labrpc::clock::now();
+        let start = labrpc::runtime::now();
         let mut schedule = schedule(1, 1);
         assert_eq!(schedule.assign(start), map(0, 1, 1));
         let almost = start + TIMEOUT - Duration::from_millis(1);

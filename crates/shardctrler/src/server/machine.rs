@@ -1,15 +1,15 @@
 //! The controller's replicated state machine: the configurations
 //! ([`ConfigHistory`]) plus the shared exactly-once table
-//! ([`kvraft::session::SessionTable`]).
+//! ([`rsm::session::SessionTable`]).
 //!
-//! Pure and synchronous: [`kvraft::rsm::Rsm`] applies committed requests in
+//! Pure and synchronous: [`rsm::Rsm`] applies committed requests in
 //! log order on every replica, passing the log time that idle sessions
 //! expire by. Queries are answered, never recorded; a Join, Leave or Move
 //! is executed once per `(client_id, seq)` and its answer (a new
 //! configuration number or a refusal) is recorded for its retries.
 
-use kvraft::rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
-use kvraft::session::{SessionCheck, SessionLimits, SessionTable};
+use rsm::session::{SessionCheck, SessionLimits, SessionTable};
+use rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;

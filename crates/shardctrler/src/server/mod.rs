@@ -1,5 +1,5 @@
 //! A controller replica: the [`CtrlerMachine`] run by a
-//! [`kvraft::rsm::Rsm`], and the labrpc handler clerks call.
+//! [`rsm::Rsm`], and the labrpc handler clerks call.
 //!
 //! ```text
 //!  CtrlerRequest ─► handle() ─ shape ok? (gid 0, empty lists, shard range: local)
@@ -24,10 +24,10 @@ mod machine;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use kvraft::rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
-use kvraft::session::SessionLimits;
 use raft::node::{Observer, RaftNode};
 use raft::storage::{Storage, StorageError};
+use rsm::session::SessionLimits;
+use rsm::{Rsm, RsmConfig, RsmStatus};
 
 use crate::config::Config;
 use crate::history::{ConfigAnswer, ConfigOp, Limits};
@@ -278,23 +278,13 @@ impl CtrlerServer {
                 Ok(answer) => answer
                     .map(ConfigAnswer::Config)
                     .map_err(ServerError::Refused),
-                Err(error) => Err(server_error(error)),
+                Err(error) => Err(error.into()),
             };
         }
         self.rsm
             .submit(request)
             .await
-            .unwrap_or_else(|error| Err(server_error(error)))
-    }
-}
-
-/// The rsm's refusals as the clerk knows them.
-fn server_error(error: SubmitError) -> ServerError {
-    match error {
-        SubmitError::WrongLeader { leader_hint } => ServerError::WrongLeader { leader_hint },
-        SubmitError::Timeout => ServerError::Timeout,
-        // Nothing was proposed; the clerk retries after its backoff.
-        SubmitError::Busy { .. } => ServerError::Timeout,
+            .unwrap_or_else(|error| Err(error.into()))
     }
 }
 

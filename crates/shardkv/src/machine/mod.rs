@@ -10,14 +10,14 @@ mod shard;
 
 use std::collections::BTreeMap;
 
-use kvraft::MachineConfig;
+use api::{Error, MachineConfig, Reply};
 use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, UNASSIGNED};
 
-use crate::rpc::{MigrationError, Op, Outcome, PullShards, ShardKvError, ShardTransfer};
+use crate::rpc::{MigrationError, Op, PullShards, ShardTransfer};
 use crate::shard_key::{ShardId, key_to_shard};
 use shard::Shard;
-pub use shard::{Reply, ShardState, check_sizes};
+pub use shard::ShardState;
 
 /// One entry of a group's Raft log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub enum GroupCommand {
 /// The answer to one applied command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupOutput {
-    Client(Result<Outcome, ShardKvError>),
+    Client(Reply),
     /// Whether the configuration was taken.
     Reconfigured {
         applied: bool,
@@ -177,18 +177,13 @@ impl ShardMachine {
     /// Checks a client request before it is proposed: sizes, and whether
     /// the key's shard is served here now. The apply-time check is the one
     /// that counts; this one saves log entries.
-    pub fn check_client(&self, op: &Op) -> Result<(), ShardKvError> {
-        check_sizes(op, &self.limits)?;
+    pub fn check_client(&self, op: &Op) -> Result<(), Error> {
+        self.limits.limits().check(op)?;
         self.serving(op.key()).map(|_| ())
     }
 
     /// The recorded answer of a write already applied here.
-    pub fn recorded_reply(
-        &self,
-        client_id: u64,
-        seq: u64,
-        op: &Op,
-    ) -> Option<Result<Outcome, ShardKvError>> {
+    pub fn recorded_reply(&self, client_id: u64, seq: u64, op: &Op) -> Option<Reply> {
         if op.is_read() {
             return None;
         }
@@ -197,7 +192,7 @@ impl ShardMachine {
     }
 
     /// The shard of `key` if this group serves it now, else `WrongGroup`.
-    fn serving(&self, key: &[u8]) -> Result<ShardId, ShardKvError> {
+    fn serving(&self, key: &[u8]) -> Result<ShardId, Error> {
         let shard = key_to_shard(key, self.shard_count());
         let served = self.config.owner(shard) == Some(self.gid)
             && self
@@ -207,8 +202,8 @@ impl ShardMachine {
         if served {
             Ok(shard)
         } else {
-            Err(ShardKvError::WrongGroup {
-                shard,
+            Err(Error::WrongGroup {
+                shard: shard as u64,
                 config_num: self.config.num,
             })
         }
@@ -269,7 +264,7 @@ impl ShardMachine {
         }
     }
 
-    fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Result<Outcome, ShardKvError> {
+    fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Reply {
         let shard = self.serving(op.key())?;
         let limits = self.limits;
         let now_ms = self.now_ms;

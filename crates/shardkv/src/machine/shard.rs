@@ -1,13 +1,13 @@
 //! One shard inside a group: its migration state, its store, its
 //! exactly-once table and its logical time.
 
+use api::{Error, MachineConfig, Reply};
 use cache::Store;
-use kvraft::MachineConfig;
-use kvraft::session::{SessionCheck, SessionLimits, SessionTable};
+use rsm::session::{SessionCheck, SessionLimits, SessionTable};
 use serde::{Deserialize, Serialize};
 use shardctrler::Gid;
 
-use crate::rpc::{Op, Outcome, ShardKvError, ShardTransfer};
+use crate::rpc::{Op, ShardTransfer};
 use crate::shard_key::ShardId;
 
 /// Where a shard this group holds stands in the current configuration.
@@ -48,16 +48,9 @@ impl ShardState {
     }
 }
 
-/// What a client operation answers (and what the exactly-once table
-/// records).
-pub type Reply = Result<Outcome, ShardKvError>;
-
 /// The exactly-once bounds of one shard, from the group's limits.
 fn session_limits(limits: &MachineConfig) -> SessionLimits {
-    SessionLimits {
-        max_clients: limits.max_clients,
-        idle_expiry_ms: limits.client_idle_expiry_ms,
-    }
+    limits.into()
 }
 
 /// A held shard. Its logical time is the group's time plus
@@ -118,29 +111,25 @@ impl Shard {
         op: &Op,
         limits: &MachineConfig,
         group_now_ms: u64,
-    ) -> Result<Outcome, ShardKvError> {
+    ) -> Reply {
         let now_ms = self.advance(group_now_ms);
         self.sessions.expire_idle(now_ms);
         if op.is_read() {
-            return execute(&mut self.store, op, limits, now_ms);
+            return api::execute(&mut self.store, op, &limits.limits(), now_ms);
         }
         match self.sessions.check(client_id, seq) {
             SessionCheck::Duplicate(reply) => return reply.clone(),
-            SessionCheck::Stale { latest } => return Err(ShardKvError::Stale { seq, latest }),
+            SessionCheck::Stale { latest } => return Err(Error::Stale { seq, latest }),
             SessionCheck::New => {}
         }
-        let reply = execute(&mut self.store, op, limits, now_ms);
+        let reply = api::execute(&mut self.store, op, &limits.limits(), now_ms);
         self.sessions.record(client_id, seq, reply.clone(), now_ms);
         reply
     }
 
     /// The answer recorded for `(client_id, seq)`, if it is the client's
     /// latest write on this shard.
-    pub(super) fn recorded_reply(
-        &self,
-        client_id: u64,
-        seq: u64,
-    ) -> Option<Result<Outcome, ShardKvError>> {
+    pub(super) fn recorded_reply(&self, client_id: u64, seq: u64) -> Option<Reply> {
         self.sessions.recorded(client_id, seq).cloned()
     }
 
@@ -180,15 +169,4 @@ impl Shard {
     pub(super) fn stored_bytes(&self) -> u64 {
         self.store.used_bytes()
     }
-}
-
-/// Refuses an operation whose key or value is over the limits (kvraft's
-/// check: a shard applies the same operations as a kvraft group).
-pub fn check_sizes(op: &Op, limits: &MachineConfig) -> Result<(), ShardKvError> {
-    kvraft::server::check_sizes(op, limits).map_err(ShardKvError::from)
-}
-
-/// Runs `op` on one shard's store (kvraft's execution).
-fn execute(store: &mut Store, op: &Op, limits: &MachineConfig, now_ms: u64) -> Reply {
-    kvraft::server::execute(store, op, limits, now_ms).map_err(ShardKvError::from)
 }

@@ -1,6 +1,6 @@
-//! [`ShardMachine`] as the state machine that `kvraft::rsm` replicates.
+//! [`ShardMachine`] as the state machine that `rsm::Rsm` replicates.
 
-use kvraft::rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
 
 use crate::machine::{GroupCommand, GroupOutput, ShardMachine};
 

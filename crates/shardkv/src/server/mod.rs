@@ -1,5 +1,5 @@
 //! A shardkv replica: the group's [`ShardMachine`] replicated by
-//! `kvraft::rsm`, the labrpc handlers (client requests, pulls, deletes),
+//! `rsm::Rsm`, the labrpc handlers (client requests, pulls, deletes),
 //! and three background tasks that run on the group's leader.
 //!
 //! ```text
@@ -23,16 +23,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kvraft::MachineConfig;
-use kvraft::rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
+use api::{MachineConfig, Reply};
 use raft::node::RaftNode;
 use raft::storage::{Storage, StorageError};
+use rsm::{Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
 use crate::machine::{GroupCommand, GroupOutput, ShardMachine};
-use crate::rpc::{
-    DeleteShards, MigrationError, Outcome, PullShards, ShardKvError, ShardKvRequest, ShardTransfer,
-};
+use crate::rpc::{DeleteShards, MigrationError, PullShards, ShardKvRequest, ShardTransfer};
 
 /// Where a group reads configurations (the shard controller's clerk in
 /// production; anything in tests).
@@ -210,14 +208,10 @@ impl ShardServer {
     /// Serves one clerk request. Ownership is decided when the entry
     /// applies (a stale leader's view must not turn a clerk away), so the
     /// precheck only refuses bad input and answers recorded retries.
-    pub async fn handle_client(&self, request: ShardKvRequest) -> Result<Outcome, ShardKvError> {
+    pub async fn handle_client(&self, request: ShardKvRequest) -> Reply {
         let recorded = self.rsm.with_machine(|machine| {
-            crate::machine::check_sizes(&request.op, machine.limits())?;
-            Ok::<_, ShardKvError>(machine.recorded_reply(
-                request.client_id,
-                request.seq,
-                &request.op,
-            ))
+            machine.limits().limits().check(&request.op)?;
+            Ok::<_, api::Error>(machine.recorded_reply(request.client_id, request.seq, &request.op))
         })?;
         if let Some(reply) = recorded {
             return reply;
@@ -233,10 +227,7 @@ impl ShardServer {
                 "group {}: a client command answered {other:?}",
                 self.config.gid
             ),
-            Err(SubmitError::WrongLeader { leader_hint }) => {
-                Err(ShardKvError::WrongLeader { leader_hint })
-            }
-            Err(SubmitError::Timeout | SubmitError::Busy { .. }) => Err(ShardKvError::Timeout),
+            Err(error) => Err(error.into()),
         }
     }
 
@@ -256,10 +247,7 @@ impl ShardServer {
         match self.rsm.submit(command).await {
             Ok(GroupOutput::Deleted(result)) => result,
             Ok(other) => panic!("group {}: a delete answered {other:?}", self.config.gid),
-            Err(SubmitError::WrongLeader { leader_hint }) => {
-                Err(MigrationError::WrongLeader { leader_hint })
-            }
-            Err(SubmitError::Timeout | SubmitError::Busy { .. }) => Err(MigrationError::Timeout),
+            Err(error) => Err(error.into()),
         }
     }
 

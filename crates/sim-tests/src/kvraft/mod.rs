@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvraft::{
-    Clerk, ClerkConfig, ClerkError, KvServer, MachineConfig, Op, Outcome, ServerConfig,
+    Clerk, ClerkConfig, Error, KvClient, KvServer, MachineConfig, Op, Outcome, ServerConfig,
     ServerStatus,
 };
 use labrpc::sim::{Network, NodeId};
@@ -131,7 +131,7 @@ impl Tester {
             server_nodes,
             slots,
             recorder: Recorder::new(),
-            start: labrpc::clock::now(),
+            start: labrpc::runtime::now(),
             next_client: AtomicU64::new(0),
         }
     }
@@ -456,14 +456,18 @@ pub struct RecordingClerk {
 
 impl RecordingClerk {
     fn now_us(&self) -> u64 {
-        u64::try_from(labrpc::clock::now().duration_since(self.start).as_micros())
-            .unwrap_or(u64::MAX)
+        u64::try_from(
+            labrpc::runtime::now()
+                .duration_since(self.start)
+                .as_micros(),
+        )
+        .unwrap_or(u64::MAX)
     }
 
     fn finish<T>(
         &self,
         call: linearizability::PendingCall,
-        result: Result<T, ClerkError>,
+        result: Result<T, Error>,
         output: impl FnOnce(&T) -> KvOutput,
     ) -> Option<T> {
         match result {
@@ -471,7 +475,7 @@ impl RecordingClerk {
                 self.recorder.returned(call, output(&value), self.now_us());
                 Some(value)
             }
-            Err(ClerkError::Timeout { .. }) => {
+            Err(Error::Timeout { .. }) => {
                 self.recorder.timed_out(call, self.now_us());
                 None
             }

@@ -150,7 +150,7 @@ impl Tester {
                 nodes,
                 shared,
                 checker,
-                started: labrpc::clock::now(),
+                started: labrpc::runtime::now(),
             }),
         };
         for index in 0..servers {
@@ -252,10 +252,10 @@ impl Tester {
     }
 
     async fn wait_started(&self, index: usize, starts: u64) {
-        let deadline = labrpc::clock::now() + Duration::from_secs(1);
+        let deadline = labrpc::runtime::now() + Duration::from_secs(1);
         while self.lock().slots[index].starts < starts {
             assert!(
-                labrpc::clock::now() < deadline,
+                labrpc::runtime::now() < deadline,
                 "server {index} did not start within 1 s of simulated time"
             );
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -330,7 +330,7 @@ impl Tester {
     /// the index it got. Tries again (if `retry`) for up to 10 s, waiting
     /// 2 s per attempt. Returns the index.
     pub async fn one(&self, command: Vec<u8>, expected_servers: usize, retry: bool) -> u64 {
-        let began = labrpc::clock::now();
+        let began = labrpc::runtime::now();
         let mut starts = 0;
         while began.elapsed() < Duration::from_secs(10) {
             let mut index = None;
@@ -348,7 +348,7 @@ impl Tester {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let submitted = labrpc::clock::now();
+            let submitted = labrpc::runtime::now();
             while submitted.elapsed() < Duration::from_secs(2) {
                 let (count, applied) = self.n_committed(index);
                 if count > 0 && count >= expected_servers && applied.as_deref() == Some(&command) {

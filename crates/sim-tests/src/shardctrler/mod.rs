@@ -121,7 +121,7 @@ impl Tester {
             server_nodes,
             slots,
             calls: CallLog::default(),
-            start: labrpc::clock::now(),
+            start: labrpc::runtime::now(),
             next_client: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -228,7 +228,7 @@ impl Tester {
         at_least: u64,
         bound: Duration,
     ) -> Result<Vec<Config>, String> {
-        let deadline = labrpc::clock::now() + bound;
+        let deadline = labrpc::runtime::now() + bound;
         loop {
             let lists: Vec<Vec<Config>> = (0..self.servers())
                 .filter_map(|id| self.replica_configs(id))
@@ -239,7 +239,7 @@ impl Tester {
             if agreed {
                 return Ok(lists[0].clone());
             }
-            if labrpc::clock::now() >= deadline {
+            if labrpc::runtime::now() >= deadline {
                 let lengths: Vec<usize> = lists.iter().map(Vec::len).collect();
                 return Err(format!(
                     "after {bound:?} the running replicas still disagree on the configurations \
@@ -324,8 +324,12 @@ impl TestClerk {
     }
 
     fn now_us(&self) -> u64 {
-        u64::try_from(labrpc::clock::now().duration_since(self.start).as_micros())
-            .unwrap_or(u64::MAX)
+        u64::try_from(
+            labrpc::runtime::now()
+                .duration_since(self.start)
+                .as_micros(),
+        )
+        .unwrap_or(u64::MAX)
     }
 
     /// Runs `op` from the client node and records it. A timeout is an

@@ -25,8 +25,7 @@ use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict,
 use raft::storage::FileStorage;
 use shardctrler::{Config, Gid};
 use shardkv::{
-    Controller, Op, ShardKvError, ShardKvRequest, ShardServer, ShardServerConfig,
-    ShardServerStatus, key_to_shard,
+    Controller, Op, ShardKvRequest, ShardServer, ShardServerConfig, ShardServerStatus, key_to_shard,
 };
 
 use crate::harness::{SERVICE_PORT, phase};
@@ -150,7 +149,7 @@ impl Tester {
             })
             .collect();
         let recorder = Recorder::new();
-        let start = labrpc::clock::now();
+        let start = labrpc::runtime::now();
         let next_client = Arc::new(AtomicU64::new(0));
         let admin = TestClient::new(
             &net,
@@ -314,7 +313,7 @@ impl Tester {
                 for _ in 0..100 {
                     for &addr in &addrs {
                         match client.call(addr, &request).await {
-                            Ok(Err(ShardKvError::WrongGroup { .. })) => return true,
+                            Ok(Err(api::Error::WrongGroup { .. })) => return true,
                             Ok(Ok(_)) => return false,
                             _ => {}
                         }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kvraft::ClerkError;
+use api::{Error, KvClient};
 use labrpc::sim::{Network, NodeId};
 use linearizability::{KvInput, KvOutput, PendingCall, Recorder};
 use shardctrler::{Config, Gid};
@@ -176,14 +176,18 @@ pub struct RecordingClerk {
 
 impl RecordingClerk {
     fn now_us(&self) -> u64 {
-        u64::try_from(labrpc::clock::now().duration_since(self.start).as_micros())
-            .unwrap_or(u64::MAX)
+        u64::try_from(
+            labrpc::runtime::now()
+                .duration_since(self.start)
+                .as_micros(),
+        )
+        .unwrap_or(u64::MAX)
     }
 
     async fn recorded<T>(
         &self,
         input: KvInput,
-        call: impl Future<Output = Result<T, ClerkError>>,
+        call: impl Future<Output = Result<T, Error>>,
         output: impl FnOnce(&T) -> KvOutput,
     ) -> Option<T> {
         let pending: Option<PendingCall> = self
@@ -199,7 +203,7 @@ impl RecordingClerk {
                 }
                 Some(value)
             }
-            Err(ClerkError::Timeout { .. }) => {
+            Err(Error::Timeout { .. }) => {
                 if let (Some(recorder), Some(pending)) = (&self.recorder, pending) {
                     recorder.timed_out(pending, now_us);
                 }

@@ -138,7 +138,7 @@ pub async fn run() -> Report {
             tester.restart_server(id).await;
         }
     }
-    let healed = labrpc::clock::now();
+    let healed = labrpc::runtime::now();
     let finished = tokio::time::timeout(HEAL_BOUND, async {
         for worker in workers {
             worker.await.expect("client task");
@@ -157,11 +157,11 @@ pub async fn run() -> Report {
 
     let reader = tester.make_client();
     let mut finals = BTreeMap::new();
-    let read_deadline = labrpc::clock::now() + HEAL_BOUND;
+    let read_deadline = labrpc::runtime::now() + HEAL_BOUND;
     for key in KEYS {
         // A read that gives up (the group may still be electing) is
         // recorded as unknown and tried again, within the bound.
-        while labrpc::clock::now() < read_deadline {
+        while labrpc::runtime::now() < read_deadline {
             if let Some(value) = reader.get(key).await {
                 finals.insert(key.to_string(), value.unwrap_or_default());
                 break;
@@ -242,7 +242,7 @@ async fn inject_faults(
     faults: &mut BTreeMap<&'static str, u64>,
 ) {
     let servers = tester.servers();
-    let began = labrpc::clock::now();
+    let began = labrpc::runtime::now();
     while began.elapsed() < FAULT_PHASE {
         let pause_ms = thread_rng().gen_range(200..800);
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;

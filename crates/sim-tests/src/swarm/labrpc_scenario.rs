@@ -175,7 +175,7 @@ async fn client_loop(
 async fn inject_faults(net: &Network, servers: &[NodeId], clients: &[NodeId], report: &mut Report) {
     let mut rng = thread_rng();
     let everyone: Vec<NodeId> = servers.iter().chain(clients).copied().collect();
-    let started = labrpc::clock::now();
+    let started = labrpc::runtime::now();
     let mut killed: BTreeSet<NodeId> = BTreeSet::new();
     let mut paused: BTreeSet<NodeId> = BTreeSet::new();
     while started.elapsed() < FAULT_PHASE {
@@ -266,11 +266,11 @@ async fn heal_and_reach_everyone(
                 timeout: Duration::from_millis(500),
                 ..ClientConfig::default()
             });
-            let deadline = labrpc::clock::now() + HEAL_BOUND;
+            let deadline = labrpc::runtime::now() + HEAL_BOUND;
             let mut unreached: BTreeSet<usize> = (0..servers).collect();
             let mut sequence = 1_000_000u64;
             let mut calls = 0u64;
-            while !unreached.is_empty() && labrpc::clock::now() < deadline {
+            while !unreached.is_empty() && labrpc::runtime::now() < deadline {
                 for server in unreached.clone() {
                     sequence += 1;
                     calls += 1;

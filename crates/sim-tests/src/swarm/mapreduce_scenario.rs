@@ -62,7 +62,7 @@ pub async fn run() -> Report {
     for &node in job.worker_nodes() {
         job.net.resume(node);
     }
-    let healed = labrpc::clock::now();
+    let healed = labrpc::runtime::now();
     // Bounded by HEAL_BOUND.
     while job.log().coordinator_exit.is_none() && healed.elapsed() < HEAL_BOUND {
         for index in 0..workers {
@@ -131,7 +131,7 @@ async fn inject_faults(job: &SimJob, report: &mut Report) {
     let mut rng = thread_rng();
     let workers = job.worker_nodes().to_vec();
     let coordinator = job.coordinator_node();
-    let started = labrpc::clock::now();
+    let started = labrpc::runtime::now();
     let mut paused = vec![false; workers.len()];
     while started.elapsed() < FAULT_PHASE && job.log().coordinator_exit.is_none() {
         // Frequent: a healthy wc or indexer job takes about a second of

@@ -136,7 +136,7 @@ pub async fn run() -> Report {
 /// The fault phase: a random fault every 100-700 ms for [`FAULT_PHASE`].
 async fn inject_faults(tester: &Tester, faults: &mut BTreeMap<&'static str, u64>) {
     let servers = tester.servers();
-    let began = labrpc::clock::now();
+    let began = labrpc::runtime::now();
     while began.elapsed() < FAULT_PHASE {
         let pause_ms = thread_rng().gen_range(100..700);
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
@@ -196,7 +196,7 @@ async fn inject_faults(tester: &Tester, faults: &mut BTreeMap<&'static str, u64>
 /// beyond (same last index, term and chained hash), has committed it and
 /// its service has applied it.
 async fn converge(tester: &Tester, last_index: u64) -> Result<(), String> {
-    let deadline = labrpc::clock::now() + CONVERGE_BOUND;
+    let deadline = labrpc::runtime::now() + CONVERGE_BOUND;
     loop {
         let tips: Vec<_> = (0..tester.servers())
             .map(|server| tester.converged_tip(server))
@@ -207,7 +207,7 @@ async fn converge(tester: &Tester, last_index: u64) -> Result<(), String> {
         if same {
             return Ok(());
         }
-        if labrpc::clock::now() >= deadline {
+        if labrpc::runtime::now() >= deadline {
             return Err(format!(
                 "after {CONVERGE_BOUND:?}, servers' tips (last stored entry, if committed and \
                  applied) differ: {tips:?}"

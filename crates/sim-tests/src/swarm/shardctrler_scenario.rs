@@ -169,7 +169,7 @@ async fn client_loop(client: u64, clerk: TestClerk, shard_count: usize, stop: Ar
 /// The fault phase: a random fault every 200-800 ms for [`FAULT_PHASE`].
 async fn inject_faults(tester: &Tester, faults: &mut BTreeMap<&'static str, u64>) {
     let servers = tester.servers();
-    let began = labrpc::clock::now();
+    let began = labrpc::runtime::now();
     while began.elapsed() < FAULT_PHASE {
         let pause_ms = thread_rng().gen_range(200..800);
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;

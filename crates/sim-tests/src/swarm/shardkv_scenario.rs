@@ -137,7 +137,7 @@ async fn inject_faults(
     joined: &mut [bool; GROUPS],
     faults: &mut BTreeMap<&'static str, u64>,
 ) {
-    let began = labrpc::clock::now();
+    let began = labrpc::runtime::now();
     while began.elapsed() < FAULT_PHASE {
         let pause_ms = thread_rng().gen_range(200..900);
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
@@ -191,10 +191,10 @@ async fn inject_faults(
 }
 
 async fn converge(tester: &Tester, latest: &shardctrler::Config) -> Result<(), String> {
-    let deadline = labrpc::clock::now() + CONVERGE_BOUND;
+    let deadline = labrpc::runtime::now() + CONVERGE_BOUND;
     loop {
         let outcome = tester.check_single_owners(latest);
-        if outcome.is_ok() || labrpc::clock::now() >= deadline {
+        if outcome.is_ok() || labrpc::runtime::now() >= deadline {
             return outcome;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

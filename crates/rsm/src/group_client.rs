@@ -1,6 +1,6 @@
 //! Calling a Raft group: find the leader, remember it, retry with backoff
-//! until an operation deadline. Shared by kvraft's [`crate::Clerk`] and
-//! the clients of the shard controller and shardkv.
+//! until an operation deadline. Shared by the clerks of kvraft, the shard
+//! controller and shardkv.
 //!
 //! ```text
 //!  call(request, classify)
@@ -13,6 +13,8 @@
 //!        WrongLeader{hint: Some}  -> try the hinted server next
 //!        WrongLeader{None} | Retry,
 //!        or no reply at all       -> try the next server
+//!        Busy                     -> sleep backoff, double it (<= max),
+//!                                    same server (it leads, but is full)
 //!      after a full round of failures: sleep backoff, double it (<= max)
 //! ```
 //!
@@ -63,6 +65,9 @@ pub enum Verdict<T, E> {
     WrongLeader { leader_hint: Option<u64> },
     /// Try again, elsewhere (the server timed out, is not ready, ...).
     Retry,
+    /// That server leads but has too much pending work: back off, then
+    /// try it again (another server would only redirect here).
+    Busy,
 }
 
 /// How a call ended without a result.
@@ -144,14 +149,14 @@ impl GroupClient {
     {
         let shared = &*self.shared;
         let config = &shared.config;
-        let deadline = labrpc::clock::now() + config.operation_deadline;
+        let deadline = labrpc::runtime::now() + config.operation_deadline;
         let server_count = shared.servers.len();
         let mut server = shared.leader.load(Ordering::Relaxed) % server_count;
         let mut failures_in_round = 0;
         let mut backoff = config.backoff_min;
         let mut attempts = 0u64;
         loop {
-            let now = labrpc::clock::now();
+            let now = labrpc::runtime::now();
             if now >= deadline {
                 return Err(GroupCallError::Timeout {
                     deadline_ms: u64::try_from(config.operation_deadline.as_millis())
@@ -179,15 +184,71 @@ impl GroupClient {
                     leader_hint: Some(hint),
                 } if (hint as usize) < server_count && hint as usize != server => hint as usize,
                 Verdict::WrongLeader { .. } | Verdict::Retry => (server + 1) % server_count,
+                Verdict::Busy => {
+                    let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
+                    tokio::time::sleep(backoff.min(remaining)).await;
+                    backoff = (backoff * 2).min(config.backoff_max);
+                    continue;
+                }
             };
             failures_in_round += 1;
             if failures_in_round >= server_count {
                 failures_in_round = 0;
-                let remaining = deadline.saturating_duration_since(labrpc::clock::now());
+                let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
                 tokio::time::sleep(backoff.min(remaining)).await;
                 backoff = (backoff * 2).min(config.backoff_max);
             }
             server = next;
+        }
+    }
+}
+
+/// What a key/value server's answer means to a caller of one group: the
+/// internal errors become retries, the rest is final.
+/// [`api::Error::WrongGroup`] is final here: a caller of several groups
+/// (shardkv's clerk) looks at it and re-routes.
+pub fn classify(reply: api::Reply) -> Verdict<api::Outcome, api::Error> {
+    match reply {
+        Ok(outcome) => Verdict::Done(outcome),
+        Err(api::Error::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
+        // Not applied in time at that server: it may still lead; a fresh
+        // try, there or elsewhere.
+        Err(api::Error::NotApplied) => Verdict::Retry,
+        Err(api::Error::Busy { .. }) => Verdict::Busy,
+        Err(
+            error @ (api::Error::TooLarge { .. }
+            | api::Error::ZeroTtl
+            | api::Error::Timeout { .. }
+            | api::Error::WrongGroup { .. }
+            | api::Error::Stale { .. }
+            | api::Error::UnexpectedOutcome { .. }),
+        ) => Verdict::Fail(error),
+    }
+}
+
+impl<T, E> From<crate::SubmitError> for Verdict<T, E> {
+    /// What a replica's refusal means to its caller.
+    fn from(error: crate::SubmitError) -> Verdict<T, E> {
+        match error {
+            crate::SubmitError::WrongLeader { leader_hint } => Verdict::WrongLeader { leader_hint },
+            // It may still apply: a fresh try, there or elsewhere.
+            crate::SubmitError::Timeout => Verdict::Retry,
+            crate::SubmitError::Busy { .. } => Verdict::Busy,
+        }
+    }
+}
+
+impl From<GroupCallError<api::Error>> for api::Error {
+    fn from(error: GroupCallError<api::Error>) -> api::Error {
+        match error {
+            GroupCallError::Timeout {
+                deadline_ms,
+                attempts,
+            } => api::Error::Timeout {
+                deadline_ms,
+                attempts,
+            },
+            GroupCallError::Failed(error) => error,
         }
     }
 }
@@ -203,7 +264,7 @@ pub struct ClientSession {
 impl ClientSession {
     /// A session with a random client id.
     pub fn new() -> ClientSession {
-        ClientSession::with_id(crate::random::random_u64())
+        ClientSession::with_id(labrpc::runtime::random_u64())
     }
 
     pub fn with_id(client_id: u64) -> ClientSession {

@@ -39,8 +39,18 @@ pub struct SessionLimits {
 impl Default for SessionLimits {
     fn default() -> SessionLimits {
         SessionLimits {
-            max_clients: 10_000,
-            idle_expiry_ms: 10 * 60 * 1000,
+            max_clients: api::DEFAULT_MAX_CLIENTS,
+            idle_expiry_ms: api::DEFAULT_CLIENT_IDLE_EXPIRY_MS,
+        }
+    }
+}
+
+impl From<&api::MachineConfig> for SessionLimits {
+    /// The exactly-once bounds of a key/value machine.
+    fn from(config: &api::MachineConfig) -> SessionLimits {
+        SessionLimits {
+            max_clients: config.max_clients,
+            idle_expiry_ms: config.client_idle_expiry_ms,
         }
     }
 }
@@ -253,7 +263,7 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for SessionTable<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rsm::{decode, encode};
+    use crate::{decode, encode};
 
     fn limits(max_clients: u64, idle_expiry_ms: u64) -> SessionLimits {
         SessionLimits {

@@ -8,10 +8,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use kvraft::rsm::{
+use raft::storage::{FileStorage, MemoryStorage, Storage};
+use rsm::{
     ApplyContext, ReplicatedMachine, RestoreError, Rsm, RsmConfig, SubmitError, decode, encode,
 };
-use raft::storage::{FileStorage, MemoryStorage, Storage};
 use serde::{Deserialize, Serialize};
 
 /// A sum of what was added, and how many additions: enough to see every

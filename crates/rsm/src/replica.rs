@@ -1,81 +1,6 @@
-//! A Raft-replicated state machine: the server loop that kvraft, the shard
-//! controller and shardkv share.
-//!
-//! A service implements [`ReplicatedMachine`] (a pure, deterministic
-//! `apply`, plus `snapshot`/`restore`) and runs it in an [`Rsm`]. The rsm
-//! starts Raft, applies committed entries in log order on every replica,
-//! answers each local proposal with its own entry's output, stamps
-//! proposals with the leader's logical time, and snapshots when the stored
-//! Raft state reaches `max_raft_state` bytes.
-//!
-//! ```text
-//!  service handler (its own labrpc method)
-//!     │ rsm.with_machine(|m| ..)      local precheck (sizes, a recorded reply)
-//!     │ rsm.submit(command) ──┐       leader? stamp log time; register a waiter
-//!     │ rsm.read(|m, ctx| ..) │       under this proposal's id; propose
-//!     │         │             ▼
-//!     │         │   raft.start(Envelope{proposal id, stamp_ms, command})
-//!     │         │             │ replicate, commit (every replica)
-//!     │         │             ▼
-//!     │         │   apply task: log time = max(log time, stamp_ms)
-//!     │         │     output = machine.apply(command, {index, log time})
-//!     │         │     own proposal?      -> its waiter gets `output`
-//!     │         │     waiters placed <= index, not answered -> dropped
-//!     │         │     raft state >= max_raft_state -> raft.snapshot(index,
-//!     │         │                           {log time, machine.snapshot()})
-//!     │         ▼
-//!     │   ReadIndex: raft.read_index() (a heartbeat round confirms the
-//!     │   lead; concurrent reads share one round), wait until applied
-//!     │   >= that index, run the closure on &M
-//!     ▼
-//!  Ok(output) | WrongLeader{leader_hint} | Timeout | Busy
-//! ```
-//!
-//! ## Using it
-//!
-//! ```text
-//! let rsm = Rsm::start(RsmConfig::new(me, peer_addrs, seed), machine, storage).await?;
-//! let mut router = labrpc::Router::new();
-//! rsm.raft().add_handlers(&mut router);          // Raft's method
-//! router.add::<MyRequest, _, _>(..);             // the service's methods
-//! labrpc::Server::start(peer_addrs[me], router, ..).await?;
-//! ```
-//!
-//! The rsm does not start the labrpc server, so a service can put all its
-//! methods (shardkv: client requests and shard transfers) on the one server
-//! Raft also uses.
-//!
-//! ## Contracts
-//!
-//! - A proposal is identified by `(incarnation, number)`: a random id drawn
-//!   when this replica started and a counter. Its waiter matches only its
-//!   own entry, so services need not put client ids in commands to be
-//!   answered correctly (exactly-once is a separate matter: see
-//!   [`crate::session`]).
-//! - `submit` answers `Ok` only with the output of the caller's own entry.
-//!   `WrongLeader` means the proposal was not made or lost its place;
-//!   `Timeout` means it may still apply (retry with the same
-//!   exactly-once identity); `Busy` means nothing was proposed.
-//! - Log time ([`ApplyContext::now_ms`]) is the largest stamp applied so
-//!   far, identical on every replica at every index and carried in the
-//!   snapshot. A leader's stamps advance from its last apply at its local
-//!   clock's rate.
-//! - `read` waits until the replica has applied through the read index.
-//!   Raft hands the service only command entries, and a read index is
-//!   often a new leader's no-op; so "applied through" is what Raft reports
-//!   handed over once the apply channel is empty (Raft reports after
-//!   sending), not the last command's index.
-//! - A committed entry or a snapshot that does not decode stops the
-//!   replica (a panic naming replica and index), rather than serve other
-//!   state.
-//! - Bounds: pending proposals and reads (`max_pending_proposals`), how
-//!   long a proposal or read waits (`apply_wait`); the apply channel is
-//!   Raft's.
-
-mod clock;
-mod machine;
-mod read_batch;
-mod waiters;
+//! [`Rsm`]: one running replica of a replicated state machine (the server
+//! loop: proposals and their waiters, log time, ReadIndex reads,
+//! snapshots). See the crate docs for the flow and the contracts.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -86,10 +11,10 @@ use raft::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
 
-use clock::LeaderClock;
-pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
-use read_batch::ReadBatcher;
-use waiters::Waiters;
+use crate::clock::LeaderClock;
+use crate::machine::{ApplyContext, ReplicatedMachine, decode, encode};
+use crate::read_batch::ReadBatcher;
+use crate::waiters::Waiters;
 
 /// Pause before asking again for a read index a leader could not give yet
 /// (one Raft tick).
@@ -131,8 +56,9 @@ impl RsmConfig {
     }
 }
 
-/// Why a submitted command or a read has no output.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+/// Why a submitted command or a read has no output. Serializable, so a
+/// service may answer it on the wire as it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum SubmitError {
     /// This replica does not lead (or lost its lead before the entry
     /// applied); `leader_hint` is the Raft id it believes leads.
@@ -142,9 +68,24 @@ pub enum SubmitError {
     /// A submitted command may still apply.
     #[error("not applied in time")]
     Timeout,
-    /// Too many proposals pending; nothing was proposed.
+    /// Too many proposals or reads pending here, or too many entries
+    /// uncommitted in Raft; nothing was proposed. `pending` counts this
+    /// replica's waiting proposals.
     #[error("{pending} proposals pending: busy")]
     Busy { pending: usize },
+}
+
+impl From<SubmitError> for api::Error {
+    /// The rsm's refusals as a key/value client knows them.
+    fn from(error: SubmitError) -> api::Error {
+        match error {
+            SubmitError::WrongLeader { leader_hint } => api::Error::WrongLeader { leader_hint },
+            SubmitError::Timeout => api::Error::NotApplied,
+            SubmitError::Busy { pending } => api::Error::Busy {
+                pending: pending as u64,
+            },
+        }
+    }
 }
 
 /// Counters a test or an operator reads.
@@ -272,14 +213,14 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let (raft, apply) = RaftNode::make(node_config, storage, labrpc::Client::default()).await?;
         let (applied, _) = watch::channel(0);
         let shared = Arc::new(Shared {
-            incarnation: crate::random::random_u64(),
+            incarnation: labrpc::runtime::random_u64(),
             inner: Mutex::new(Inner {
                 machine,
                 last_applied: 0,
                 log_time_ms: 0,
                 last_snapshot_index: 0,
                 last_snapshot_bytes: 0,
-                clock: LeaderClock::new(0, labrpc::clock::now()),
+                clock: LeaderClock::new(0, labrpc::runtime::now()),
                 waiters: Waiters::new(),
                 next_proposal: 0,
             }),
@@ -289,7 +230,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             config,
         });
         let rsm = Rsm { raft, shared };
-        tokio::spawn(rsm.clone().run_apply_loop(apply));
+        labrpc::runtime::spawn(rsm.clone().run_apply_loop(apply));
         Ok(rsm)
     }
 
@@ -349,7 +290,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             }
             inner.next_proposal += 1;
             let proposal = inner.next_proposal;
-            let stamp_ms = inner.clock.stamp(labrpc::clock::now());
+            let stamp_ms = inner.clock.stamp(labrpc::runtime::now());
             (proposal, stamp_ms, inner.waiters.register(proposal))
         };
         let _guard = WaiterGuard { shared, proposal };
@@ -362,6 +303,17 @@ impl<M: ReplicatedMachine> Rsm<M> {
             command: &command,
         });
         let Some((index, _term)) = self.raft.start(entry).await else {
+            // Raft refuses a proposal for two reasons: not the leader, or
+            // too many uncommitted entries. `start` does not say which, so
+            // a refusal while this replica still leads is the second: the
+            // caller backs off and comes back here rather than look for
+            // another leader. (If the lead was lost and regained in
+            // between, a Busy costs only a backoff.)
+            if self.raft.state().1 {
+                return Err(SubmitError::Busy {
+                    pending: shared.lock().waiters.len(),
+                });
+            }
             return Err(self.wrong_leader());
         };
         {
@@ -392,8 +344,8 @@ impl<M: ReplicatedMachine> Rsm<M> {
         &self,
         look: impl FnOnce(&M, &ApplyContext) -> R,
     ) -> Result<R, SubmitError> {
-        let deadline = labrpc::clock::now() + self.shared.config.apply_wait;
-        let remaining = || deadline.saturating_duration_since(labrpc::clock::now());
+        let deadline = labrpc::runtime::now() + self.shared.config.apply_wait;
+        let remaining = || deadline.saturating_duration_since(labrpc::runtime::now());
         let read_index = loop {
             if !self.raft.state().1 {
                 return Err(self.wrong_leader());
@@ -435,7 +387,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             }
         }
         let mut inner = self.shared.lock();
-        let stamp_ms = inner.clock.stamp(labrpc::clock::now());
+        let stamp_ms = inner.clock.stamp(labrpc::runtime::now());
         let context = ApplyContext {
             index: inner.last_applied,
             now_ms: stamp_ms.max(inner.log_time_ms),
@@ -499,7 +451,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let output = inner.machine.apply(&envelope.command, &context);
         inner.last_applied = index;
         let log_time_ms = inner.log_time_ms;
-        inner.clock.anchor(log_time_ms, labrpc::clock::now());
+        inner.clock.anchor(log_time_ms, labrpc::runtime::now());
         let own = (envelope.proposal.incarnation == shared.incarnation)
             .then_some(envelope.proposal.number);
         inner.waiters.applied(index, own, output);
@@ -548,7 +500,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         inner.last_snapshot_index = inner.last_snapshot_index.max(index);
         inner.last_snapshot_bytes = data.len() as u64;
         let log_time_ms = inner.log_time_ms;
-        inner.clock.anchor(log_time_ms, labrpc::clock::now());
+        inner.clock.anchor(log_time_ms, labrpc::runtime::now());
         // Waiters covered by the snapshot cannot learn their output here:
         // dropped, their callers retry.
         inner.waiters.drop_through(index);

@@ -16,26 +16,26 @@ struct Waiter<O> {
 /// output); another entry applies at its index, or a snapshot covers its
 /// index (its sender drops: the proposal lost its place, the caller hears
 /// "not the leader"); or the caller gives up and removes it.
-pub(super) struct Waiters<O> {
+pub(crate) struct Waiters<O> {
     by_proposal: BTreeMap<u64, Waiter<O>>,
     /// `(index, proposal)` of every waiter whose index is known.
     by_index: BTreeSet<(u64, u64)>,
 }
 
 impl<O> Waiters<O> {
-    pub(super) fn new() -> Waiters<O> {
+    pub(crate) fn new() -> Waiters<O> {
         Waiters {
             by_proposal: BTreeMap::new(),
             by_index: BTreeSet::new(),
         }
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_proposal.len()
     }
 
     /// Waits for proposal `proposal` (numbers are never reused).
-    pub(super) fn register(&mut self, proposal: u64) -> oneshot::Receiver<O> {
+    pub(crate) fn register(&mut self, proposal: u64) -> oneshot::Receiver<O> {
         let (answer, answered) = oneshot::channel();
         let previous = self.by_proposal.insert(
             proposal,
@@ -50,7 +50,7 @@ impl<O> Waiters<O> {
 
     /// Raft placed `proposal` at `index`. False if the waiter is gone
     /// (answered already, or removed).
-    pub(super) fn place(&mut self, proposal: u64, index: u64) -> bool {
+    pub(crate) fn place(&mut self, proposal: u64, index: u64) -> bool {
         let Some(waiter) = self.by_proposal.get_mut(&proposal) else {
             return false;
         };
@@ -61,7 +61,7 @@ impl<O> Waiters<O> {
         true
     }
 
-    pub(super) fn remove(&mut self, proposal: u64) {
+    pub(crate) fn remove(&mut self, proposal: u64) {
         if let Some(waiter) = self.by_proposal.remove(&proposal)
             && let Some(index) = waiter.index
         {
@@ -72,7 +72,7 @@ impl<O> Waiters<O> {
     /// The entry at `index` applied; it is `own` (a proposal number of this
     /// replica's current incarnation) or someone else's. The own waiter
     /// gets `output`; waiters placed at or before `index` lost their place.
-    pub(super) fn applied(&mut self, index: u64, own: Option<u64>, output: O) {
+    pub(crate) fn applied(&mut self, index: u64, own: Option<u64>, output: O) {
         if let Some(proposal) = own
             && let Some(waiter) = self.by_proposal.remove(&proposal)
         {
@@ -87,7 +87,7 @@ impl<O> Waiters<O> {
 
     /// Drops every waiter placed at or before `index` (their entries were
     /// overtaken, or covered by an installed snapshot).
-    pub(super) fn drop_through(&mut self, index: u64) {
+    pub(crate) fn drop_through(&mut self, index: u64) {
         while let Some(&(placed, proposal)) = self.by_index.first() {
             if placed > index {
                 break;

@@ -6,9 +6,9 @@ use tokio::time::Instant;
 /// clock's rate, so no clock base shared between machines is assumed, and
 /// a replica's stamps never go backwards.
 ///
-/// Pure: the caller passes the local instant (from `labrpc::clock::now()`).
+/// Pure: the caller passes the local instant (from `labrpc::runtime::now()`).
 #[derive(Clone, Copy, Debug)]
-pub(super) struct LeaderClock {
+pub(crate) struct LeaderClock {
     /// The log time at the last apply and the local instant of that apply.
     anchor_ms: u64,
     anchor_at: Instant,
@@ -17,7 +17,7 @@ pub(super) struct LeaderClock {
 }
 
 impl LeaderClock {
-    pub(super) fn new(log_time_ms: u64, at: Instant) -> LeaderClock {
+    pub(crate) fn new(log_time_ms: u64, at: Instant) -> LeaderClock {
         LeaderClock {
             anchor_ms: log_time_ms,
             anchor_at: at,
@@ -27,13 +27,13 @@ impl LeaderClock {
 
     /// An entry (or snapshot) with log time `log_time_ms` was applied at
     /// `at`.
-    pub(super) fn anchor(&mut self, log_time_ms: u64, at: Instant) {
+    pub(crate) fn anchor(&mut self, log_time_ms: u64, at: Instant) {
         self.anchor_ms = log_time_ms;
         self.anchor_at = at;
     }
 
     /// The stamp for a proposal (or a read) made at `at`.
-    pub(super) fn stamp(&mut self, at: Instant) -> u64 {
+    pub(crate) fn stamp(&mut self, at: Instant) -> u64 {
         let elapsed_ms = u64::try_from(at.saturating_duration_since(self.anchor_at).as_millis())
             .unwrap_or(u64::MAX);
         let stamp_ms = self
@@ -53,7 +53,7 @@ mod tests {
 
     #[test]
     fn stamps_follow_the_local_clock_from_the_last_apply_and_never_go_back() {
-        let start = labrpc::clock::now();
+        let start = labrpc::runtime::now();
         let mut clock = LeaderClock::new(1000, start);
         assert_eq!(clock.stamp(start), 1000);
         assert_eq!(clock.stamp(start + Duration::from_millis(250)), 1250);

@@ -26,19 +26,19 @@ struct BatchState {
 
 /// See the module docs. Cheap to clone.
 #[derive(Clone, Default)]
-pub(super) struct ReadBatcher {
+pub(crate) struct ReadBatcher {
     state: Arc<Mutex<BatchState>>,
 }
 
 /// Too many readers wait already.
-pub(super) struct TooManyReads {
-    pub(super) waiting: usize,
+pub(crate) struct TooManyReads {
+    pub(crate) waiting: usize,
 }
 
 impl ReadBatcher {
     /// A read index for a read that arrived now (None: not the leader, or
     /// not ready), or a refusal past `max_waiting` readers.
-    pub(super) async fn read_index(
+    pub(crate) async fn read_index(
         &self,
         raft: &RaftNode,
         max_waiting: usize,
@@ -54,7 +54,7 @@ impl ReadBatcher {
             state.waiting.push(answer);
             if !state.driving {
                 state.driving = true;
-                tokio::spawn(self.clone().drive(raft.clone()));
+                labrpc::runtime::spawn(self.clone().drive(raft.clone()));
             }
         }
         // A dropped sender (the driver's node was killed) is "no index".

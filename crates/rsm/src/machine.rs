@@ -1,4 +1,4 @@
-//! The contract between [`super::Rsm`] and the state machine it replicates,
+//! The contract between [`crate::Rsm`] and the state machine it replicates,
 //! and the codec both sides use for entries and snapshots.
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -16,9 +16,9 @@ pub struct ApplyContext {
     pub now_ms: u64,
 }
 
-/// A deterministic state machine that [`super::Rsm`] replicates with Raft.
+/// A deterministic state machine that [`crate::Rsm`] replicates with Raft.
 ///
-/// The caller ([`super::Rsm`]) guarantees:
+/// The caller ([`crate::Rsm`]) guarantees:
 /// - `apply` is called once per committed command, in log order, with the
 ///   same `ApplyContext` on every replica;
 /// - `restore` is called with bytes that some replica's `snapshot` produced

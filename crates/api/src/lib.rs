@@ -1,0 +1,51 @@
+//! # api: what users ask of distcache and what they get back
+//!
+//! The vocabulary every layer above the store shares, with no IO, no Raft
+//! and no RPC: the operations ([`Op`]), their answers ([`Outcome`]), the
+//! one error type ([`Error`]), the size limits ([`Limits`],
+//! [`MachineConfig`]), what each
+//! operation means on a [`cache::Store`] ([`execute`], [`read`]), and the
+//! client trait ([`KvClient`]).
+//!
+//! ```text
+//!  user ─► KvClient::get/put/...  (provided: build an Op, read the Outcome)
+//!            │ run(op)            (required: kvraft Clerk, shardkv Clerk,
+//!            ▼                     the product client, test recorders)
+//!          servers: Limits::check before proposing
+//!            │ log, commit, apply on every replica
+//!            ▼
+//!          execute(store, op, limits, log time) -> Result<Outcome, Error>
+//! ```
+//!
+//! kvraft's and shardkv's servers both apply operations with [`execute`]
+//! (shardkv on one store per shard), so an operation means the same
+//! everywhere. A new operation is a new [`Op`] variant plus its arm in
+//! [`execute`]; the compiler then points at every other place to extend.
+//!
+//! ## Pieces
+//!
+//! | file | what |
+//! |---|---|
+//! | `op.rs` | [`Op`], [`Outcome`] |
+//! | `error.rs` | [`Error`] (final and internal outcomes), [`Reply`] |
+//! | `limits.rs` | [`Limits`]: key and value size bounds, checked before proposing and at apply; [`MachineConfig`]: a key/value machine's settings |
+//! | `execute.rs` | [`execute`] and [`read`]: the operations on a store at a log time |
+//! | `client.rs` | [`KvClient`]: `run(op)` plus the typed operations |
+//!
+//! ## Tests
+//!
+//! `cargo test -p api`: the operations on a store (sizes, append limit,
+//! TTL, compare-and-set, reads that change nothing) and the typed client
+//! methods over an in-memory client.
+
+mod client;
+mod error;
+mod execute;
+mod limits;
+mod op;
+
+pub use client::KvClient;
+pub use error::{Error, Reply};
+pub use execute::{execute, read};
+pub use limits::{DEFAULT_CLIENT_IDLE_EXPIRY_MS, DEFAULT_MAX_CLIENTS, Limits, MachineConfig};
+pub use op::{Op, Outcome};

@@ -1,0 +1,93 @@
+//! Size limits on what an operation carries, and the settings of a
+//! key/value state machine.
+
+use cache::StoreConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Op};
+
+/// The default bound on the exactly-once table (clients remembered).
+pub const DEFAULT_MAX_CLIENTS: u64 = 10_000;
+/// The default log time after which a silent client is forgotten. It must
+/// exceed a clerk's operation deadline (30 s by default).
+pub const DEFAULT_CLIENT_IDLE_EXPIRY_MS: u64 = 10 * 60 * 1000;
+
+/// Settings of a key/value state machine (kvraft's, or one shardkv group's
+/// for each of its shards); identical on every replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineConfig {
+    pub store: StoreConfig,
+    pub max_key_bytes: u64,
+    pub max_value_bytes: u64,
+    /// Bound on the exactly-once table; past it the least recently active
+    /// client is forgotten.
+    pub max_clients: u64,
+    /// A client silent for this long (log time) is forgotten.
+    pub client_idle_expiry_ms: u64,
+}
+
+impl MachineConfig {
+    /// The key and value bounds operations are checked against.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_key_bytes: self.max_key_bytes,
+            max_value_bytes: self.max_value_bytes,
+        }
+    }
+}
+
+impl Default for MachineConfig {
+    fn default() -> MachineConfig {
+        let limits = Limits::default();
+        MachineConfig {
+            store: StoreConfig::new(64 << 20),
+            max_key_bytes: limits.max_key_bytes,
+            max_value_bytes: limits.max_value_bytes,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            client_idle_expiry_ms: DEFAULT_CLIENT_IDLE_EXPIRY_MS,
+        }
+    }
+}
+
+/// Largest key and value an operation may carry; identical on every
+/// replica (they are part of the replicated machine's configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_key_bytes: u64,
+    /// Also bounds an append's result.
+    pub max_value_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_key_bytes: 1024,
+            max_value_bytes: 1 << 20,
+        }
+    }
+}
+
+impl Limits {
+    /// Refuses an operation whose key or value is over the limits. Servers
+    /// check before proposing (bad input costs no log entry) and
+    /// [`crate::execute`] checks again at apply time.
+    pub fn check(&self, op: &Op) -> Result<(), Error> {
+        let key_bytes = op.key().len() as u64;
+        if key_bytes > self.max_key_bytes {
+            return Err(Error::TooLarge {
+                what: "key".into(),
+                size_bytes: key_bytes,
+                limit_bytes: self.max_key_bytes,
+            });
+        }
+        let value_bytes = op.value_size_bytes() as u64;
+        if value_bytes > self.max_value_bytes {
+            return Err(Error::TooLarge {
+                what: "value".into(),
+                size_bytes: value_bytes,
+                limit_bytes: self.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+}

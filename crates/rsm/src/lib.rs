@@ -1,0 +1,113 @@
+//! # rsm: the replicated state machine under every service
+//!
+//! kvraft, the shard controller and shardkv are siblings on this crate.
+//! It holds what they share: the server loop that replicates a
+//! deterministic machine with Raft ([`Rsm`]), the exactly-once table
+//! ([`session`]), and the leader-finding caller with the client half of
+//! exactly-once ([`group_client`]).
+//!
+//! A service implements [`ReplicatedMachine`] (a pure, deterministic
+//! `apply`, plus `snapshot`/`restore`) and runs it in an [`Rsm`]. The rsm
+//! starts Raft, applies committed entries in log order on every replica,
+//! answers each local proposal with its own entry's output, stamps
+//! proposals with the leader's logical time, and snapshots when the stored
+//! Raft state reaches `max_raft_state` bytes.
+//!
+//! ```text
+//!  service handler (its own labrpc method)
+//!     │ rsm.with_machine(|m| ..)      local precheck (sizes, a recorded reply)
+//!     │ rsm.submit(command) ──┐       leader? stamp log time; register a waiter
+//!     │ rsm.read(|m, ctx| ..) │       under this proposal's id; propose
+//!     │         │             ▼
+//!     │         │   raft.start(Envelope{proposal id, stamp_ms, command})
+//!     │         │             │ replicate, commit (every replica)
+//!     │         │             ▼
+//!     │         │   apply task: log time = max(log time, stamp_ms)
+//!     │         │     output = machine.apply(command, {index, log time})
+//!     │         │     own proposal?      -> its waiter gets `output`
+//!     │         │     waiters placed <= index, not answered -> dropped
+//!     │         │     raft state >= max_raft_state -> raft.snapshot(index,
+//!     │         │                           {log time, machine.snapshot()})
+//!     │         ▼
+//!     │   ReadIndex: raft.read_index() (a heartbeat round confirms the
+//!     │   lead; concurrent reads share one round), wait until applied
+//!     │   >= that index, run the closure on &M
+//!     ▼
+//!  Ok(output) | WrongLeader{leader_hint} | Timeout | Busy
+//! ```
+//!
+//! ## Using it
+//!
+//! ```text
+//! let rsm = Rsm::start(RsmConfig::new(me, peer_addrs, seed), machine, storage).await?;
+//! let mut router = labrpc::Router::new();
+//! rsm.raft().add_handlers(&mut router);          // Raft's method
+//! router.add::<MyRequest, _, _>(..);             // the service's methods
+//! labrpc::Server::start(peer_addrs[me], router, ..).await?;
+//! ```
+//!
+//! The rsm does not start the labrpc server, so a service can put all its
+//! methods (shardkv: client requests and shard transfers) on the one server
+//! Raft also uses.
+//!
+//! ## Contracts
+//!
+//! - A proposal is identified by `(incarnation, number)`: a random id drawn
+//!   when this replica started and a counter. Its waiter matches only its
+//!   own entry, so services need not put client ids in commands to be
+//!   answered correctly (exactly-once is a separate matter: see
+//!   [`crate::session`]).
+//! - `submit` answers `Ok` only with the output of the caller's own entry.
+//!   `WrongLeader` means the proposal was not made or lost its place;
+//!   `Timeout` means it may still apply (retry with the same
+//!   exactly-once identity); `Busy` means nothing was proposed.
+//! - Log time ([`ApplyContext::now_ms`]) is the largest stamp applied so
+//!   far, identical on every replica at every index and carried in the
+//!   snapshot. A leader's stamps advance from its last apply at its local
+//!   clock's rate.
+//! - `read` waits until the replica has applied through the read index.
+//!   Raft hands the service only command entries, and a read index is
+//!   often a new leader's no-op; so "applied through" is what Raft reports
+//!   handed over once the apply channel is empty (Raft reports after
+//!   sending), not the last command's index.
+//! - A committed entry or a snapshot that does not decode stops the
+//!   replica (a panic naming replica and index), rather than serve other
+//!   state.
+//! - Bounds: pending proposals and reads (`max_pending_proposals`), how
+//!   long a proposal or read waits (`apply_wait`); the apply channel is
+//!   Raft's.
+//!
+//! ## Pieces
+//!
+//! | file | what |
+//! |---|---|
+//! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop |
+//! | `machine.rs` | [`ReplicatedMachine`] (the contract), [`ApplyContext`], [`encode`]/[`decode`] |
+//! | `clock.rs` | the leader's logical clock (stamps proposals) |
+//! | `waiters.rs` | proposals waiting for their entry |
+//! | `read_batch.rs` | concurrent ReadIndex reads share one heartbeat round |
+//! | `session.rs` | [`session::SessionTable`]: generic, serializable exactly-once table (bound, idle expiry in log time, export/import) |
+//! | `group_client.rs` | [`group_client::GroupClient`], [`group_client::ClientSession`]: leader finding, retries, backoff, deadline; client id and seq |
+//!
+//! Time, randomness and spawning go through labrpc's runtime seam
+//! (`labrpc::runtime`), so a simulation replays from its seed.
+//!
+//! ## Tests
+//!
+//! ```text
+//! cargo test -p rsm     # unit: waiters, leader clock, session table;
+//!                       # tests/rsm.rs: the rsm on real gRPC + files
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test kvraft \
+//!     --target-dir target/sim   # the services' suites exercise it under faults
+//! ```
+
+mod clock;
+pub mod group_client;
+mod machine;
+mod read_batch;
+mod replica;
+pub mod session;
+mod waiters;
+
+pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+pub use replica::{Rsm, RsmConfig, RsmStatus, SubmitError};
