@@ -25,11 +25,10 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use kvraft::group_client::{
-    ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict,
-};
+use api::Error;
+use rsm::group_client::{ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict};
 use shardctrler::{Config, Gid};
-use shardkv::{Op, Outcome, ShardKvError, ShardKvRequest, ShardServer};
+use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -221,9 +220,10 @@ impl Forwarder {
                 Ok(reply) => match classify(reply) {
                     Verdict::Done(outcome) => Attempt::Done(Ok(outcome)),
                     Verdict::Fail(Some(error)) => Attempt::Done(Err(error)),
-                    Verdict::Fail(None) | Verdict::WrongLeader { .. } | Verdict::Retry => {
-                        Attempt::Reroute
-                    }
+                    Verdict::Fail(None)
+                    | Verdict::WrongLeader { .. }
+                    | Verdict::Retry
+                    | Verdict::Busy => Attempt::Reroute,
                 },
                 Err(_) => Attempt::Reroute,
             };
@@ -275,16 +275,22 @@ enum Attempt {
 
 /// Reads one replica's reply: `Fail(None)` means "wrong group, re-route";
 /// `Fail(Some(error))` is final.
-fn classify(reply: Result<Outcome, ShardKvError>) -> Verdict<Outcome, Option<ForwardError>> {
+fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
     match reply {
         Ok(outcome) => Verdict::Done(outcome),
-        Err(ShardKvError::WrongGroup { .. }) => Verdict::Fail(None),
-        Err(ShardKvError::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
-        Err(ShardKvError::Timeout) => Verdict::Retry,
-        Err(error @ (ShardKvError::TooLarge { .. } | ShardKvError::ZeroTtl)) => {
+        Err(Error::WrongGroup { .. }) => Verdict::Fail(None),
+        Err(Error::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
+        // The leader is full: back off and ask it again.
+        Err(Error::Busy { .. }) => Verdict::Busy,
+        // Not seen applied (it may still apply), or an answer no replica
+        // gives: try again.
+        Err(Error::NotApplied | Error::Timeout { .. } | Error::UnexpectedOutcome { .. }) => {
+            Verdict::Retry
+        }
+        Err(error @ (Error::TooLarge { .. } | Error::ZeroTtl)) => {
             Verdict::Fail(Some(ForwardError::InvalidArgument(error.to_string())))
         }
-        Err(ShardKvError::Stale { seq, latest }) => {
+        Err(Error::Stale { seq, latest }) => {
             Verdict::Fail(Some(ForwardError::StaleSession { seq, latest }))
         }
     }

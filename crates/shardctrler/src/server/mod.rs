@@ -27,7 +27,7 @@ use std::time::Duration;
 use raft::node::{Observer, RaftNode};
 use raft::storage::{Storage, StorageError};
 use rsm::session::SessionLimits;
-use rsm::{Rsm, RsmConfig, RsmStatus};
+use rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
 
 use crate::config::Config;
 use crate::history::{ConfigAnswer, ConfigOp, Limits};
@@ -257,7 +257,9 @@ impl CtrlerServer {
                             .map(ConfigAnswer::Config)
                             .map_err(ServerError::Refused)
                     } else {
-                        Err(ServerError::WrongLeader { leader_hint: None })
+                        Err(ServerError::Replica(SubmitError::WrongLeader {
+                            leader_hint: None,
+                        }))
                     })
                 }
                 // A retry of a change that committed: its recorded answer.
