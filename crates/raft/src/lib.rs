@@ -151,59 +151,20 @@
 //!
 //! ## Performance
 //!
-//! On the idle machine (2026-11-22 02:32 UTC, load average 0.05 before
-//! the run, the bench using 1.5-1.8 cores), two 3-second runs:
-//!
-//! | P    | commits/s         | p50           | p99           | openraft | ratio       |
-//! |------|-------------------|---------------|---------------|----------|-------------|
-//! | 1    | 92 800 - 119 600  | 6.9-7.6 us    | 19-34 us      | 16k      | 5.8x - 7.5x |
-//! | 64   | 448 900 - 497 800 | 109-113 us    | 0.64-0.71 ms  | 440k     | 1.02 - 1.13 |
-//! | 256  | 611 700 - 625 700 | 340-344 us    | 2.2-2.3 ms    | 800k     | 0.76 - 0.78 |
-//! | 1024 | 699 800 - 742 600 | 1.2 ms        | 3.7-3.9 ms    | 1.0M     | 0.70 - 0.74 |
-//!
-//! So ahead of the reference up to 64 proposers and about three quarters
-//! of it at 256 and 1024; the loaded-machine runs below are kept for the
-//! profile and the per-CPU figures.
-//!
 //! `benches/driver_throughput.rs` runs three [`node::RaftNode`]s in one
 //! process on a 2-thread tokio runtime, requests delivered in memory by
 //! [`node::LocalNetwork`], logs in [`storage::MemoryStorage`], 16-byte
 //! commands, every node's service snapshotting every 10 000 entries. `P`
 //! closed-loop proposers call `start` on the leader and wait for the apply
-//! on the leader; latency is from `start` to that apply. Three 3-second
-//! runs per row, 2026-11-22 on the 2-core machine while other agents'
-//! builds kept its load average at 11-12: the process got only 0.36-0.51
-//! of a core, so the per-CPU-second column is the steadier figure. The
-//! reference is the openraft minimal benchmark on this machine
-//! (its load then is not known).
+//! on the leader; latency is from `start` to that apply. The measured
+//! tables (against openraft's minimal benchmark), the profile and what it
+//! led to are in `docs/status.md`, with their dates and machine load.
 //!
-//! | P    | commits/s (3 runs)  | p50          | p99          | commits per CPU-s | openraft | ratio       |
-//! |------|---------------------|--------------|--------------|-------------------|----------|-------------|
-//! | 1    | 40 300 - 68 500     | 4.7-5.4 us   | 37-41 us     | 111k - 137k       | 16k      | 2.5x - 4.3x |
-//! | 64   | 138 100 - 208 000   | 91-100 us    | 6.7-9.2 ms   | 345k - 413k       | 440k     | 0.31 - 0.47 |
-//! | 256  | 112 300 - 162 000   | 498-567 us   | 13-17 ms     | 271k - 325k       | 800k     | 0.14 - 0.20 |
-//! | 1024 | 123 500 - 156 700   | 6.2-7.2 ms   | 19-26 ms     | 258k - 316k       | 1.0M     | 0.12 - 0.16 |
-//!
-//! On the same machine and load the core alone (`core_throughput`, one
-//! thread, no runtime) did 272k / 816k / 590k / 959k commits/s for
-//! P = 1 / 64 / 256 / 1024: the driver's cost is the runtime's, not Raft's.
-//! A profile (`perf`, P = 256) shows the raft core's functions at under 1%
-//! each; the time goes to allocation (about a quarter), channel and oneshot
-//! wakeups, and task switches. The p99 in milliseconds is the process
-//! waiting for a CPU on the loaded machine.
-//!
-//! What the benchmark found and what was fixed: the driver sent each
-//! request from its own task, so pipelined AppendEntries raced and reached
-//! followers out of order; each reordering cost a rejection and a probe
-//! (1873 in 5 s at P = 64 and 1024). One sender task per peer now starts
-//! the calls in order, and the same run shows no rejections (the load made
-//! the throughput change itself too noisy to quote). Committed commands are moved into `ApplyMsg`s rather than copied,
-//! and followers move the leader's entries into their log. Tried and not
-//! kept: 1024 instead of 256 events per round (no gain); one runtime thread
-//! instead of two (within the noise). Not done: batched apply or propose
-//! APIs and shared (reference-counted) entry payloads, which would remove
-//! most of the remaining per-command allocations and wakeups but change the
-//! public API.
+//! The driver sends each peer's requests from one sender task, so
+//! pipelined AppendEntries reach a follower in order (sent from a task per
+//! request they raced, and every reordering cost a rejection and a probe).
+//! Committed commands are moved into `ApplyMsg`s rather than copied, and
+//! followers move the leader's entries into their log.
 //!
 //! ## Status
 //!
