@@ -38,7 +38,7 @@ sim cargo clippy --workspace --all-targets -- -D warnings
 step "normal tests (real tokio, real gRPC on loopback, real files)"
 cargo test --workspace
 
-step "clients no one here wrote, against distcache demo (tests/python/run.sh)"
+step "clients no one here wrote (grpcio, redis-py, redis-cli, redis-benchmark) against distcache demo (tests/python/run.sh)"
 tests/python/run.sh
 
 step "simulation suites, seeds ${SEED_BASE}..$(( SEED_BASE + SEEDS - 1 )) per test"

@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# The Python client test against `distcache demo` (see test_demo.py).
+# Clients no one here wrote, against `distcache demo`: every pytest file in
+# tests/python (Python grpcio from the published proto, redis-py, and what
+# later issues add), then Debian's redis-cli and redis-benchmark
+# (tests/redis-tools/smoke.sh). Each test file starts its own demo.
+#
+#   tests/python/run.sh                 # debug build
+#   DISTCACHE_BIN=target/release/distcache tests/python/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 scripts/setup.sh
-cargo build -p distcache --quiet
-exec "${DISTCACHE_PYTHON_VENV:-target/python-venv}/bin/python" tests/python/test_demo.py
+if [ -z "${DISTCACHE_BIN:-}" ]; then
+  cargo build -p distcache --quiet
+  export DISTCACHE_BIN="$PWD/target/debug/distcache"
+fi
+python="${DISTCACHE_PYTHON_VENV:-target/python-venv}/bin/python"
+"$python" -m pytest -q -p no:cacheprovider -rxs tests/python
+tests/redis-tools/smoke.sh
