@@ -137,15 +137,7 @@ pub(crate) fn normalize_address(address: &str) -> Result<String, ClientError> {
 }
 
 fn random_client_id() -> u64 {
-    #[cfg(madsim)]
-    {
-        madsim::rand::random::<u64>() | 1
-    }
-    #[cfg(not(madsim))]
-    {
-        use rand::RngCore;
-        rand::rngs::OsRng.next_u64() | 1
-    }
+    labrpc::runtime::random_u64() | 1
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -279,7 +271,7 @@ impl Client {
             shard_owners: status.shard_owners,
             leaders,
             nodes,
-            read_at: Some(crate::clock::now()),
+            read_at: Some(labrpc::runtime::now()),
         };
     }
 
@@ -296,7 +288,7 @@ impl Client {
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let config = &self.shared.config;
-        let deadline = crate::clock::now() + config.operation_deadline;
+        let deadline = labrpc::runtime::now() + config.operation_deadline;
         let mut backoff = config.backoff_min;
         let mut attempt = 0usize;
         loop {
@@ -304,7 +296,7 @@ impl Client {
                 // A failed refresh leaves the seeds to try: any node answers.
                 let _ = self.refresh_routing().await;
             }
-            let now = crate::clock::now();
+            let now = labrpc::runtime::now();
             if now >= deadline {
                 return Err(ClientError::Timeout {
                     deadline_ms: millis(config.operation_deadline),
@@ -326,7 +318,7 @@ impl Client {
                 Err(_) => tracing::debug!(%url, "call timed out; retrying"),
             }
             self.mark_routing_stale();
-            let remaining = deadline.saturating_duration_since(crate::clock::now());
+            let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
             tokio::time::sleep(backoff.min(remaining)).await;
             backoff = (backoff * 2).min(config.backoff_max);
         }

@@ -33,7 +33,6 @@
 //! `cargo test -p distcache` runs this client against real node processes.
 
 mod client;
-pub mod clock;
 mod error;
 pub mod proto;
 

@@ -21,9 +21,9 @@
 use std::time::Duration;
 
 use distcache::demo::{Demo, DemoOptions};
-use distcache_client::clock::now;
 use distcache_client::proto::cache_client::CacheClient;
 use distcache_client::proto::{GetRequest, SetRequest};
+use labrpc::runtime::now;
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;

@@ -1,3 +1,3 @@
-//! The current time, through the runtime seam (see `distcache_client::clock`).
+//! The current time, through the runtime seam (`labrpc::runtime`).
 
-pub use distcache_client::clock::now;
+pub use labrpc::runtime::now;
