@@ -136,6 +136,24 @@ pub(crate) fn normalize_address(address: &str) -> Result<String, ClientError> {
     Ok(url)
 }
 
+/// A retryable status in a few words: tonic puts a refused connection in
+/// the status's source chain, not its message.
+fn describe_status(status: &tonic::Status) -> String {
+    use std::error::Error as _;
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut source = status.source();
+    while let Some(cause) = source {
+        // Transport errors repeat their cause in their own message.
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 fn random_client_id() -> u64 {
     labrpc::runtime::random_u64() | 1
 }
@@ -243,6 +261,7 @@ impl Client {
                     last_error = Some(ClientError::Timeout {
                         deadline_ms: millis(self.shared.config.rpc_timeout),
                         attempts: 1,
+                        last_failure: format!("{url} did not answer"),
                     });
                 }
             }
@@ -291,6 +310,7 @@ impl Client {
         let deadline = labrpc::runtime::now() + config.operation_deadline;
         let mut backoff = config.backoff_min;
         let mut attempt = 0usize;
+        let mut last_failure = String::from("no attempt made");
         loop {
             if self.routing_is_stale() {
                 // A failed refresh leaves the seeds to try: any node answers.
@@ -301,6 +321,7 @@ impl Client {
                 return Err(ClientError::Timeout {
                     deadline_ms: millis(config.operation_deadline),
                     attempts: attempt as u64,
+                    last_failure,
                 });
             }
             let url = self.node_for(key, attempt);
@@ -314,8 +335,12 @@ impl Client {
                 }
                 Ok(Err(status)) => {
                     tracing::debug!(%url, %status, "retrying elsewhere");
+                    last_failure = format!("{url}: {}", describe_status(&status));
                 }
-                Err(_) => tracing::debug!(%url, "call timed out; retrying"),
+                Err(_) => {
+                    tracing::debug!(%url, "call timed out; retrying");
+                    last_failure = format!("{url} did not answer within {} ms", millis(timeout));
+                }
             }
             self.mark_routing_stale();
             let remaining = deadline.saturating_duration_since(labrpc::runtime::now());

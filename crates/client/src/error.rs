@@ -8,11 +8,18 @@ pub enum ClientError {
     #[error("invalid request: {0}")]
     InvalidArgument(String),
     /// No node gave an answer before the deadline. A write may or may not
-    /// have taken effect.
+    /// have taken effect. `last_failure` is what the last attempt saw (a
+    /// refused connection, a node without a leader, ...), so an operator
+    /// can tell a wrong address from a cluster that lost its quorum.
     #[error(
-        "no answer within {deadline_ms} ms after {attempts} attempts (a write may have applied)"
+        "no answer within {deadline_ms} ms after {attempts} attempts (last: {last_failure}); \
+         a write's outcome is unknown"
     )]
-    Timeout { deadline_ms: u64, attempts: u64 },
+    Timeout {
+        deadline_ms: u64,
+        attempts: u64,
+        last_failure: String,
+    },
     /// The server does not run this operation yet.
     #[error("the server does not implement {0}")]
     Unimplemented(String),
