@@ -67,3 +67,22 @@ if [ ${#redis_packages[@]} -gt 0 ]; then
 else
   echo "setup: redis-server, redis-tools and tcl are installed"
 fi
+
+# Deployment checks (issue 23, deploy/check.sh): kubectl renders the
+# kustomize overlays (components need kubectl 1.21 or newer; Debian's
+# kubernetes-client only when no kubectl is installed), yamllint and
+# kubernetes-validate check them offline.
+if command -v kubectl >/dev/null 2>&1; then
+  echo "setup: kubectl is installed"
+elif command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing kubernetes-client (kubectl)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client
+else
+  echo "setup: kubectl missing and no apt-get: deploy/check.sh will not run" >&2
+fi
+if "$VENV/bin/python" -c "import yamllint, kubernetes_validate" >/dev/null 2>&1; then
+  echo "setup: $VENV already has yamllint and kubernetes-validate"
+else
+  echo "setup: installing yamllint and kubernetes-validate into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check yamllint kubernetes-validate
+fi

@@ -41,6 +41,9 @@ cargo test --workspace
 step "clients no one here wrote (grpcio, redis-py, redis-cli, redis-benchmark) against distcache demo (tests/python/run.sh)"
 tests/python/run.sh
 
+step "deployment files: kustomize overlays rendered, validated offline, broken copies refused (deploy/check.sh)"
+deploy/check.sh
+
 step "simulation suites, seeds ${SEED_BASE}..$(( SEED_BASE + SEEDS - 1 )) per test"
 MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tests
 
