@@ -14,10 +14,12 @@ ARG DEBIAN_RELEASE=bookworm
 FROM rust:${RUST_VERSION}-slim-${DEBIAN_RELEASE} AS build
 WORKDIR /src
 # protoc comes from a crate (protoc-bin-vendored); nothing else to install.
+# Not --locked: main's Cargo.lock lags its manifests (distcache-client since
+# facc569); cargo fixes it in the build stage. Add --locked once it is current.
 COPY Cargo.toml Cargo.lock rustfmt.toml clippy.toml ./
 COPY crates crates
 COPY proto proto
-RUN cargo build --release --locked -p distcache \
+RUN cargo build --release -p distcache \
  && install -D -m 0755 target/release/distcache /out/distcache
 
 FROM debian:${DEBIAN_RELEASE}-slim AS run
