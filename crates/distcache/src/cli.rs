@@ -96,7 +96,7 @@ pub struct NodeArgs {
     /// Override this node's `resp_port` (reserved; not served yet).
     #[arg(long, env = "DISTCACHE_RESP_PORT")]
     pub resp_port: Option<u16>,
-    /// Override this node's `http_port` (reserved; not served yet).
+    /// Override this node's `http_port` (the HTTP gateway).
     #[arg(long, env = "DISTCACHE_HTTP_PORT")]
     pub http_port: Option<u16>,
     /// Override this node's `controller_port`.
@@ -142,7 +142,8 @@ pub struct DemoArgs {
     /// RESP port of the first node; the others take the ports after it.
     #[arg(long, default_value_t = 6379)]
     pub resp_port: u16,
-    /// HTTP port of the first node (reserved; not served by this version).
+    /// HTTP port of the first node (REST, probes, dashboard); the others
+    /// take the ports after it.
     #[arg(long, default_value_t = 8080)]
     pub http_port: u16,
     /// Data groups.

@@ -69,10 +69,11 @@ pub struct NodeEntry {
     pub host: String,
     /// The public gRPC API.
     pub grpc_port: u16,
-    /// Reserved for the RESP front end (not served by this version).
+    /// The RESP (Redis protocol) listener, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resp_port: Option<u16>,
-    /// Reserved for the HTTP front end (not served by this version).
+    /// The HTTP gateway (REST API, probes, metrics, dashboard), if any.
+    /// Conventionally 8080.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http_port: Option<u16>,
     /// Peer traffic of this node's controller replica (if it hosts one).

@@ -5,7 +5,7 @@
 //! replicas. Ports, for `n` nodes numbered from 0:
 //!
 //! ```text
-//!   node i: grpc = grpc_port + i      (resp_port + i, http_port + i reserved)
+//!   node i: grpc = grpc_port + i      resp = resp_port + i      http = http_port + i
 //!           controller peer = grpc_port + n + i      (first three nodes)
 //!           data peer       = grpc_port + 2n + i
 //! ```
@@ -228,9 +228,9 @@ impl Demo {
                 resp.port()
             ));
         }
-        if let Some(http) = first.nodes[0].http_port {
+        if let Some(http) = self.nodes[0].http_addr() {
             text.push_str(&format!(
-                "  HTTP (port {http}+) is not served by this version: those ports stay closed\n"
+                "  HTTP http://{http}/ (node 1; every node serves HTTP on the ports after it): dashboard at /, REST under /v1, curl http://{http}/v1/cluster\n"
             ));
         }
         text.push_str(&format!(

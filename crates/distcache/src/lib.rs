@@ -27,6 +27,8 @@
 //! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services |
+//! | `resp/` | the RESP (Redis protocol) listener |
+//! | `http/` | the HTTP gateway: REST API, `/livez` `/readyz`, OpenAPI |
 //! | `demo.rs` | `distcache demo`: a whole cluster in one process |
 //! | `cli.rs` | command-line flags, `status` and `admin` |
 //!
@@ -45,6 +47,7 @@ mod clock;
 pub mod config;
 pub mod demo;
 pub mod forward;
+pub mod http;
 pub mod identity;
 pub mod node;
 pub mod resp;

@@ -6,7 +6,8 @@
 //!    validate config ─► claim data_dir (IDENTITY) ─► controller replica?
 //!      (FileStorage in data_dir/controller, labrpc on controller_port)
 //!    ─► data replica? (FileStorage in data_dir/data, labrpc on data_port)
-//!    ─► Forwarder ─► gRPC API (Cache, Admin) on grpc_port
+//!    ─► Forwarder ─► gRPC API (Cache, Admin) on grpc_port ─► RESP on
+//!       resp_port ─► HTTP gateway on http_port (each if configured)
 //!    ─► bootstrap (controller hosts, fresh cluster only): Join every group
 //!       the configuration lists, once, in one change
 //!  Node::shutdown()
@@ -17,7 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use distcache_client::proto;
@@ -100,6 +101,53 @@ impl NodeState {
             replicas,
         }
     }
+
+    /// `/readyz`: every replica here knows its leader and has applied
+    /// what it knows committed, the data replica has reached the routing
+    /// configuration, and none of its shards is still arriving. `Err` says
+    /// what is missing.
+    pub fn readiness(&self) -> Result<(), String> {
+        let routing_num = self.forwarder.routing().num;
+        if routing_num == 0 {
+            return Err("no shard configuration is known yet".into());
+        }
+        let mut raft = Vec::new();
+        if let Some((controller, _)) = &self.controller {
+            raft.push(("controller", controller.raft().status()));
+        }
+        if let Some((data, _)) = &self.data {
+            raft.push(("data", data.raft().status()));
+        }
+        for (role, status) in raft {
+            if status.leader_id.is_none() && !status.is_leader {
+                return Err(format!("the {role} replica knows no leader"));
+            }
+            if status.applied_index < status.commit_index {
+                return Err(format!(
+                    "the {role} replica has applied {} of {} committed entries",
+                    status.applied_index, status.commit_index
+                ));
+            }
+        }
+        if let Some((data, _)) = &self.data {
+            let status = data.status();
+            if status.config_num < routing_num {
+                return Err(format!(
+                    "the data replica is at configuration {}, the cluster at {routing_num}",
+                    status.config_num
+                ));
+            }
+            let arriving = status
+                .shard_states
+                .iter()
+                .filter(|(_, state)| matches!(state, shardkv::ShardState::Pulling { .. }))
+                .count();
+            if arriving > 0 {
+                return Err(format!("{arriving} shard(s) still arriving"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A running node.
@@ -110,6 +158,7 @@ pub struct Node {
     grpc_task: JoinHandle<Result<(), String>>,
     bootstrap_task: Option<JoinHandle<()>>,
     resp: Option<crate::resp::RespServer>,
+    http: Option<crate::http::HttpServer>,
 }
 
 impl Node {
@@ -218,6 +267,24 @@ impl Node {
             }
             None => None,
         };
+        let http = match me.http_port {
+            Some(port) => {
+                let addr = SocketAddr::new(grpc_addr.ip(), port);
+                let config = crate::http::HttpConfig::default();
+                let app = crate::http::router(crate::http::AppState::new(
+                    Arc::clone(&state),
+                    config.clone(),
+                ));
+                let server = crate::http::HttpServer::start(addr, app, &config)
+                    .await
+                    .map_err(|error| NodeError::Listen {
+                        addr,
+                        detail: error.to_string(),
+                    })?;
+                Some(server)
+            }
+            None => None,
+        };
         let bootstrap_task = state
             .controller
             .is_some()
@@ -230,6 +297,7 @@ impl Node {
             grpc_task,
             bootstrap_task,
             resp,
+            http,
         })
     }
 
@@ -241,6 +309,12 @@ impl Node {
     /// `resp_port`).
     pub fn resp_addr(&self) -> Option<SocketAddr> {
         self.resp.as_ref().map(crate::resp::RespServer::local_addr)
+    }
+
+    /// Where the HTTP gateway serves (when the configuration gives an
+    /// `http_port`).
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(crate::http::HttpServer::local_addr)
     }
 
     pub fn state(&self) -> &Arc<NodeState> {
@@ -288,6 +362,9 @@ impl Node {
         tracing::info!(node_id = self.state.node_id, "shutting down");
         if let Some(resp) = self.resp {
             resp.shutdown().await;
+        }
+        if let Some(http) = self.http {
+            http.shutdown().await;
         }
         self.state.forwarder.close();
         if let Some(task) = &self.bootstrap_task {
@@ -402,10 +479,7 @@ fn routes(state: Arc<NodeState>) -> tonic::transport::server::Router {
     })
     .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
-    let admin = AdminServer::new(AdminService {
-        state,
-        channels: Mutex::new(BTreeMap::new()),
-    });
+    let admin = AdminServer::new(AdminService::new(state));
     tonic::transport::Server::builder()
         .add_service(cache)
         .add_service(admin)

@@ -256,6 +256,13 @@ pub struct AdminService {
 const NODE_STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
 
 impl AdminService {
+    pub fn new(state: Arc<NodeState>) -> AdminService {
+        AdminService {
+            state,
+            channels: Mutex::new(BTreeMap::new()),
+        }
+    }
+
     fn channel(&self, addr: SocketAddr) -> Result<tonic::transport::Channel, Status> {
         let mut channels = self.channels.lock().expect("channels lock");
         if let Some(channel) = channels.get(&addr) {

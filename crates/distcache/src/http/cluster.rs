@@ -1,0 +1,271 @@
+//! `/v1/cluster` and `/v1/admin/{join,leave,move}`: the gRPC `Admin`
+//! service's answers as JSON (the same code runs behind both, called
+//! in-process here).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::{get, post};
+use distcache_client::proto;
+use distcache_client::proto::admin_server::Admin;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/cluster", get(cluster))
+        .route("/v1/admin/join", post(join))
+        .route("/v1/admin/leave", post(leave))
+        .route("/v1/admin/move", post(move_shard))
+}
+
+fn from_status(status: tonic::Status) -> ApiError {
+    match status.code() {
+        tonic::Code::InvalidArgument => ApiError::bad_input(status.message()),
+        tonic::Code::DeadlineExceeded | tonic::Code::Unavailable => {
+            ApiError::new(503, "unavailable", status.message())
+        }
+        _ => ApiError::internal(status.message()),
+    }
+}
+
+/// One replica on one node.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaView {
+    /// `controller` or `data`.
+    pub role: String,
+    /// The data group (0 for the controller).
+    pub gid: u64,
+    pub is_leader: bool,
+    pub term: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    /// The newest configuration this replica knows.
+    pub config_num: u64,
+    pub peer_addr: String,
+}
+
+/// One node as the node answering saw it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NodeView {
+    pub node_id: u64,
+    pub grpc_addr: String,
+    /// False when the node did not answer within a second (down or cut off).
+    pub reachable: bool,
+    pub replicas: Vec<ReplicaView>,
+}
+
+/// A data group of the current configuration.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupView {
+    pub gid: u64,
+    pub peer_addrs: Vec<String>,
+    /// The gRPC address of the node hosting its leader; empty if none is known.
+    pub leader_grpc_addr: String,
+}
+
+/// The cluster at a glance.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterView {
+    pub cluster_id: String,
+    /// The controller's latest configuration number.
+    pub config_num: u64,
+    /// The owning group of each shard, by shard number (0: none).
+    pub shards: Vec<u64>,
+    pub groups: Vec<GroupView>,
+    pub nodes: Vec<NodeView>,
+    pub controller_node_ids: Vec<u64>,
+}
+
+impl From<proto::StatusReply> for ClusterView {
+    fn from(reply: proto::StatusReply) -> ClusterView {
+        ClusterView {
+            cluster_id: reply.cluster_id,
+            config_num: reply.config_num,
+            shards: reply.shard_owners,
+            groups: reply
+                .groups
+                .into_iter()
+                .map(|group| GroupView {
+                    gid: group.gid,
+                    peer_addrs: group.peer_addrs,
+                    leader_grpc_addr: group.leader_grpc_addr,
+                })
+                .collect(),
+            nodes: reply
+                .nodes
+                .into_iter()
+                .map(|node| NodeView {
+                    node_id: node.node_id,
+                    grpc_addr: node.grpc_addr,
+                    reachable: node.reachable,
+                    replicas: node
+                        .replicas
+                        .into_iter()
+                        .map(|replica| ReplicaView {
+                            role: replica.role,
+                            gid: replica.gid,
+                            is_leader: replica.is_leader,
+                            term: replica.term,
+                            commit_index: replica.commit_index,
+                            applied_index: replica.applied_index,
+                            config_num: replica.config_num,
+                            peer_addr: replica.peer_addr,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            controller_node_ids: reply.controller_node_ids,
+        }
+    }
+}
+
+/// Groups, replicas, leaders, terms, commit and apply indexes, the shard map.
+#[utoipa::path(
+    get,
+    path = "/v1/cluster",
+    tag = "cluster",
+    responses(
+        (status = 200, description = "The cluster", body = ClusterView),
+        (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
+        (status = 503, description = "The controller did not answer in time", body = ErrorBody),
+    )
+)]
+pub async fn cluster(State(state): State<AppState>) -> Result<Json<ClusterView>, ApiError> {
+    let reply = state
+        .admin
+        .status(tonic::Request::new(proto::StatusRequest {}))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(reply.into_inner().into()))
+}
+
+/// The configuration a change produced.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ConfigChange {
+    pub config_num: u64,
+}
+
+/// A group to add.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JoinGroup {
+    pub gid: u64,
+    /// The replicas' data peer addresses (`ip:port`).
+    pub peer_addrs: Vec<String>,
+}
+
+/// Groups to add.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JoinRequest {
+    pub groups: Vec<JoinGroup>,
+}
+
+/// Groups to remove.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LeaveRequest {
+    pub gids: Vec<u64>,
+}
+
+/// A shard to give to a group.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MoveRequest {
+    pub shard: u64,
+    pub gid: u64,
+}
+
+/// Adds data groups (the controller rebalances shards onto them).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/join",
+    tag = "admin",
+    request_body = JoinRequest,
+    responses(
+        (status = 200, description = "Applied", body = ConfigChange),
+        (status = 400, description = "Refused (bad address, already joined, ...)", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "The controller did not answer in time", body = ErrorBody),
+    )
+)]
+pub async fn join(
+    State(state): State<AppState>,
+    Json(request): Json<JoinRequest>,
+) -> Result<Json<ConfigChange>, ApiError> {
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group| proto::GroupMembers {
+            gid: group.gid,
+            peer_addrs: group.peer_addrs,
+        })
+        .collect();
+    let reply = state
+        .admin
+        .join(tonic::Request::new(proto::JoinRequest { groups }))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(ConfigChange {
+        config_num: reply.into_inner().config_num,
+    }))
+}
+
+/// Removes data groups (their shards move to the others).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/leave",
+    tag = "admin",
+    request_body = LeaveRequest,
+    responses(
+        (status = 200, description = "Applied", body = ConfigChange),
+        (status = 400, description = "Refused (unknown group, ...)", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "The controller did not answer in time", body = ErrorBody),
+    )
+)]
+pub async fn leave(
+    State(state): State<AppState>,
+    Json(request): Json<LeaveRequest>,
+) -> Result<Json<ConfigChange>, ApiError> {
+    let reply = state
+        .admin
+        .leave(tonic::Request::new(proto::LeaveRequest {
+            gids: request.gids,
+        }))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(ConfigChange {
+        config_num: reply.into_inner().config_num,
+    }))
+}
+
+/// Gives one shard to one group.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/move",
+    tag = "admin",
+    request_body = MoveRequest,
+    responses(
+        (status = 200, description = "Applied", body = ConfigChange),
+        (status = 400, description = "Refused (no such shard or group)", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "The controller did not answer in time", body = ErrorBody),
+    )
+)]
+pub async fn move_shard(
+    State(state): State<AppState>,
+    Json(request): Json<MoveRequest>,
+) -> Result<Json<ConfigChange>, ApiError> {
+    let reply = state
+        .admin
+        .r#move(tonic::Request::new(proto::MoveRequest {
+            shard: request.shard,
+            gid: request.gid,
+        }))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(ConfigChange {
+        config_num: reply.into_inner().config_num,
+    }))
+}

@@ -1,0 +1,401 @@
+//! `/v1/keys`: values as raw bodies, one key per request.
+//!
+//! Keys are the path segment, percent-decoded, as UTF-8 (binary keys need
+//! the gRPC or RESP front end). Values are the raw request and response
+//! bodies; a request's `Content-Type` is ignored (the store keeps bytes and
+//! no metadata) and values come back as `application/octet-stream`.
+//!
+//! Conditional and read-modify-write routes run on the replicated
+//! operations that exist: `nx` is a compare-and-set against "absent"; `xx`
+//! and `incr` read the value and compare-and-set it, retrying when another
+//! writer got in between (at most [`SWAP_ATTEMPTS_MAX`] times, then 409
+//! `conflict`), so they are atomic. Like every compare-and-set without a
+//! TTL, `xx` without `ttl_ms` and `incr` leave the key without a TTL.
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use shardkv::{Op, Outcome};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+
+/// Compare-and-set attempts before a read-modify-write gives up.
+pub const SWAP_ATTEMPTS_MAX: usize = 64;
+/// Largest page of a scan.
+pub const MAX_SCAN_LIMIT: u32 = 1000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/keys", get(scan_keys))
+        .route(
+            "/v1/keys/{key}",
+            get(get_key).put(put_key).delete(delete_key),
+        )
+        .route("/v1/keys/{key}/cas", post(compare_and_set))
+        .route("/v1/keys/{key}/incr", post(increment))
+}
+
+fn unexpected(op: &str, outcome: &Outcome) -> ApiError {
+    ApiError::internal(format!("{op} was answered {outcome:?}"))
+}
+
+fn check_ttl(ttl_ms: Option<u64>) -> Result<(), ApiError> {
+    if ttl_ms == Some(0) {
+        return Err(ApiError::bad_input("a TTL of 0 ms is refused"));
+    }
+    Ok(())
+}
+
+async fn read(state: &AppState, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    let op = Op::Get {
+        key: key.as_bytes().to_vec(),
+    };
+    match state.node.forwarder.run(op, None).await? {
+        Outcome::Value(value) => Ok(value),
+        other => Err(unexpected("Get", &other)),
+    }
+}
+
+async fn swap(
+    state: &AppState,
+    key: &str,
+    expected: Option<Vec<u8>>,
+    value: Vec<u8>,
+    ttl_ms: Option<u64>,
+) -> Result<bool, ApiError> {
+    let op = Op::CompareAndSet {
+        key: key.as_bytes().to_vec(),
+        expected,
+        value,
+        ttl_ms,
+    };
+    match state.node.forwarder.run(op, None).await? {
+        Outcome::Swapped(swapped) => Ok(swapped),
+        other => Err(unexpected("CompareAndSet", &other)),
+    }
+}
+
+/// Reads a key's value.
+#[utoipa::path(
+    get,
+    path = "/v1/keys/{key}",
+    tag = "keys",
+    params(("key" = String, Path, description = "The key (UTF-8, percent-encoded in the path)")),
+    responses(
+        (status = 200, description = "The value, as stored", body = String, content_type = "application/octet-stream"),
+        (status = 400, description = "Bad key", body = ErrorBody),
+        (status = 404, description = "No such key (`not_found`)", body = ErrorBody),
+        (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
+        (status = 503, description = "No leader reached in time", body = ErrorBody),
+    )
+)]
+pub async fn get_key(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Response, ApiError> {
+    match read(&state, &key).await? {
+        Some(value) => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response())
+        }
+        None => Err(ApiError::new(404, "not_found", format!("no key {key:?}"))),
+    }
+}
+
+/// Conditions and TTL of a PUT.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PutParams {
+    /// Expire the key this many milliseconds after the write (at least 1).
+    #[param(minimum = 1)]
+    pub ttl_ms: Option<u64>,
+    /// Only set if the key is absent.
+    pub nx: Option<bool>,
+    /// Only set if the key is present.
+    pub xx: Option<bool>,
+}
+
+/// The answer to a write.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Applied {
+    pub applied: bool,
+}
+
+/// Sets a key's value (the raw request body).
+#[utoipa::path(
+    put,
+    path = "/v1/keys/{key}",
+    tag = "keys",
+    params(("key" = String, Path, description = "The key"), PutParams),
+    request_body(content = String, description = "The value (raw bytes; Content-Type is ignored)", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Written", body = Applied),
+        (status = 400, description = "Bad input (`invalid_argument`, `bad_request`)", body = ErrorBody),
+        (status = 409, description = "`nx`/`xx` not met (`condition_failed`) or `conflict`", body = ErrorBody),
+        (status = 413, description = "Body over the limit (`payload_too_large`)", body = ErrorBody),
+        (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
+        (status = 503, description = "No leader reached in time", body = ErrorBody),
+    )
+)]
+pub async fn put_key(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(params): Query<PutParams>,
+    body: Bytes,
+) -> Result<Json<Applied>, ApiError> {
+    check_ttl(params.ttl_ms)?;
+    let value = body.to_vec();
+    match (params.nx.unwrap_or(false), params.xx.unwrap_or(false)) {
+        (true, true) => Err(ApiError::bad_input("nx and xx exclude each other")),
+        (false, false) => {
+            let op = Op::Put {
+                key: key.into_bytes(),
+                value,
+                ttl_ms: params.ttl_ms,
+            };
+            match state.node.forwarder.run(op, None).await? {
+                Outcome::Done => Ok(Json(Applied { applied: true })),
+                other => Err(unexpected("Put", &other)),
+            }
+        }
+        (true, false) => {
+            if swap(&state, &key, None, value, params.ttl_ms).await? {
+                Ok(Json(Applied { applied: true }))
+            } else {
+                Err(ApiError::new(
+                    409,
+                    "condition_failed",
+                    format!("nx: key {key:?} is present"),
+                ))
+            }
+        }
+        (false, true) => {
+            for _ in 0..SWAP_ATTEMPTS_MAX {
+                let Some(current) = read(&state, &key).await? else {
+                    return Err(ApiError::new(
+                        409,
+                        "condition_failed",
+                        format!("xx: key {key:?} is absent"),
+                    ));
+                };
+                if swap(&state, &key, Some(current), value.clone(), params.ttl_ms).await? {
+                    return Ok(Json(Applied { applied: true }));
+                }
+            }
+            Err(conflict(&key))
+        }
+    }
+}
+
+fn conflict(key: &str) -> ApiError {
+    ApiError::new(
+        409,
+        "conflict",
+        format!("{key:?} changed under {SWAP_ATTEMPTS_MAX} attempts; retry"),
+    )
+}
+
+/// The answer to a DELETE.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Deleted {
+    pub deleted: bool,
+}
+
+/// Removes a key.
+#[utoipa::path(
+    delete,
+    path = "/v1/keys/{key}",
+    tag = "keys",
+    params(("key" = String, Path, description = "The key")),
+    responses(
+        (status = 200, description = "Removed", body = Deleted),
+        (status = 400, description = "Bad key", body = ErrorBody),
+        (status = 404, description = "No such key (`not_found`)", body = ErrorBody),
+        (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
+        (status = 503, description = "No leader reached in time", body = ErrorBody),
+    )
+)]
+pub async fn delete_key(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+) -> Result<Json<Deleted>, ApiError> {
+    let op = Op::Delete {
+        key: key.clone().into_bytes(),
+    };
+    match state.node.forwarder.run(op, None).await? {
+        Outcome::Deleted(true) => Ok(Json(Deleted { deleted: true })),
+        Outcome::Deleted(false) => Err(ApiError::new(404, "not_found", format!("no key {key:?}"))),
+        other => Err(unexpected("Delete", &other)),
+    }
+}
+
+/// A compare-and-set: values as UTF-8 strings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CasRequest {
+    /// The value the key must hold; `null` or left out: the key must be absent.
+    #[serde(default)]
+    pub expected: Option<String>,
+    /// The new value.
+    pub value: String,
+    /// Expire this many milliseconds after the write (at least 1).
+    #[serde(default)]
+    #[schema(minimum = 1)]
+    pub ttl_ms: Option<u64>,
+}
+
+/// The answer to a successful compare-and-set.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Swapped {
+    pub swapped: bool,
+}
+
+/// Sets the key to `value` if it holds `expected`.
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/cas",
+    tag = "keys",
+    params(("key" = String, Path, description = "The key")),
+    request_body(content = CasRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Swapped", body = Swapped),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        (status = 409, description = "The key did not hold `expected` (`cas_failed`)", body = ErrorBody),
+        (status = 413, description = "Body over the limit", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
+        (status = 503, description = "No leader reached in time", body = ErrorBody),
+    )
+)]
+pub async fn compare_and_set(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Json(request): Json<CasRequest>,
+) -> Result<Json<Swapped>, ApiError> {
+    check_ttl(request.ttl_ms)?;
+    let expected = request.expected.map(String::into_bytes);
+    if swap(
+        &state,
+        &key,
+        expected,
+        request.value.into_bytes(),
+        request.ttl_ms,
+    )
+    .await?
+    {
+        Ok(Json(Swapped { swapped: true }))
+    } else {
+        Err(ApiError::new(
+            409,
+            "cas_failed",
+            format!("{key:?} did not hold the expected value"),
+        ))
+    }
+}
+
+/// How much to add.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IncrParams {
+    /// Added to the value (default 1; may be negative).
+    pub by: Option<i64>,
+}
+
+/// The value after an increment.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Counter {
+    pub value: i64,
+}
+
+/// Adds `by` to a decimal 64-bit integer value (an absent key counts as 0).
+#[utoipa::path(
+    post,
+    path = "/v1/keys/{key}/incr",
+    tag = "keys",
+    params(("key" = String, Path, description = "The key"), IncrParams),
+    responses(
+        (status = 200, description = "The new value", body = Counter),
+        (status = 400, description = "Bad input", body = ErrorBody),
+        (status = 409, description = "Not an integer or overflow (`not_an_integer`), or `conflict`", body = ErrorBody),
+        (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
+        (status = 503, description = "No leader reached in time", body = ErrorBody),
+    )
+)]
+pub async fn increment(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    Query(params): Query<IncrParams>,
+) -> Result<Json<Counter>, ApiError> {
+    let by = params.by.unwrap_or(1);
+    for _ in 0..SWAP_ATTEMPTS_MAX {
+        let current = read(&state, &key).await?;
+        let number = match &current {
+            None => 0,
+            Some(bytes) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|text| text.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        409,
+                        "not_an_integer",
+                        format!("the value of {key:?} is not a decimal 64-bit integer"),
+                    )
+                })?,
+        };
+        let next = number.checked_add(by).ok_or_else(|| {
+            ApiError::new(
+                409,
+                "not_an_integer",
+                format!("{number} + {by} overflows a 64-bit integer"),
+            )
+        })?;
+        if swap(&state, &key, current, next.to_string().into_bytes(), None).await? {
+            return Ok(Json(Counter { value: next }));
+        }
+    }
+    Err(conflict(&key))
+}
+
+/// A page of a scan.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ScanParams {
+    /// Only keys that start with this.
+    pub prefix: Option<String>,
+    /// Where the previous page ended (its `next_cursor`).
+    pub cursor: Option<String>,
+    /// Most keys in the page (1..=1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+/// Lists keys, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = "keys",
+    params(ScanParams),
+    responses(
+        (status = 400, description = "Bad input", body = ErrorBody),
+        (status = 501, description = "The replicated scan does not exist yet (`not_implemented`)", body = ErrorBody),
+    )
+)]
+pub async fn scan_keys(Query(params): Query<ScanParams>) -> Result<Response, ApiError> {
+    if let Some(limit) = params.limit
+        && !(1..=MAX_SCAN_LIMIT).contains(&limit)
+    {
+        return Err(ApiError::bad_input(format!(
+            "limit {limit} is not in 1..={MAX_SCAN_LIMIT}"
+        )));
+    }
+    Err(ApiError::new(
+        501,
+        "not_implemented",
+        "a paged scan needs a replicated scan operation this server does not have yet",
+    ))
+}

@@ -1,0 +1,510 @@
+//! The HTTP gateway against a real demo cluster in this process (two data
+//! groups of three replicas, real gRPC and Raft logs on disk, HTTP over
+//! loopback TCP): every route, and every error status with its `code`.
+
+#![cfg(not(madsim))]
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use distcache::demo::{Demo, DemoOptions};
+use distcache::http::{AppState, HttpConfig, HttpServer, router};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+
+/// A base port `p` such that `p..p+span` are all free now.
+fn free_port_range(span: u16) -> u16 {
+    for _ in 0..50 {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = probe.local_addr().expect("addr").port();
+        drop(probe);
+        if base.checked_add(span).is_none() {
+            continue;
+        }
+        let all_free =
+            (base..base + span).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+    panic!("no free range of {span} ports");
+}
+
+/// Starts a demo of `groups` x 3 on free ports.
+pub async fn start_demo(groups: usize) -> Demo {
+    let nodes = groups * 3;
+    let base = free_port_range(u16::try_from(5 * nodes).expect("small"));
+    let options = DemoOptions {
+        grpc_port: base,
+        resp_port: base + u16::try_from(3 * nodes).expect("small"),
+        http_port: base + u16::try_from(4 * nodes).expect("small"),
+        groups,
+        replicas: 3,
+        ..DemoOptions::default()
+    };
+    Demo::start(&options, Duration::from_secs(60))
+        .await
+        .expect("the demo starts")
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!(
+                "not JSON ({error}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// Asserts an error answer: the status, JSON, and the code.
+    pub fn expect_error(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status,
+            status,
+            "body {:?}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert!(
+            self.content_type.starts_with("application/json"),
+            "{}",
+            self.content_type
+        );
+        let body = self.json();
+        assert_eq!(body["code"], code, "{body}");
+        assert!(body["message"].is_string(), "{body}");
+    }
+}
+
+/// One HTTP/1.1 request on a new connection.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> Answer {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(connection);
+    let mut builder = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr.to_string());
+    if let Some(content_type) = content_type {
+        builder = builder.header("content-type", content_type);
+    }
+    let request = builder.body(Full::new(Bytes::from(body))).expect("request");
+    let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
+        .await
+        .expect("an answer within 30 s")
+        .expect("a response");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|value| value.to_str().unwrap_or("").to_string())
+        .unwrap_or_default();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body")
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        content_type,
+        body,
+    }
+}
+
+async fn get(addr: SocketAddr, path: &str) -> Answer {
+    request(addr, "GET", path, None, Vec::new()).await
+}
+
+async fn put(addr: SocketAddr, path: &str, body: &[u8]) -> Answer {
+    request(addr, "PUT", path, Some("text/plain"), body.to_vec()).await
+}
+
+async fn post_json(addr: SocketAddr, path: &str, body: Value) -> Answer {
+    request(
+        addr,
+        "POST",
+        path,
+        Some("application/json"),
+        body.to_string().into_bytes(),
+    )
+    .await
+}
+
+/// A key whose shard `gid` owns.
+fn key_of_group(shards: &[u64], gid: u64) -> String {
+    (0..100_000)
+        .map(|i| format!("key-{i}"))
+        .find(|key| shards[shardkv::key_to_shard(key.as_bytes(), shards.len())] == gid)
+        .expect("a key in the group")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_and_every_error_status() {
+    let demo = start_demo(2).await;
+    let addr = demo.nodes[0].http_addr().expect("node 1 serves HTTP");
+    // A second node answers too (any node answers any key).
+    let other = demo.nodes[4].http_addr().expect("node 5 serves HTTP");
+
+    // Probes.
+    let live = get(addr, "/livez").await;
+    assert_eq!(live.status, 200);
+    assert_eq!(live.json()["status"], "ok");
+    let mut ready = get(addr, "/readyz").await;
+    for _ in 0..100 {
+        if ready.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = get(addr, "/readyz").await;
+    }
+    assert_eq!(
+        ready.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&ready.body)
+    );
+
+    // Keys: PUT, GET (on another node), DELETE, 404s.
+    let written = put(addr, "/v1/keys/greeting", b"hello world").await;
+    assert_eq!(written.status, 200);
+    assert_eq!(written.json()["applied"], true);
+    let read = get(other, "/v1/keys/greeting").await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, b"hello world");
+    assert_eq!(read.content_type, "application/octet-stream");
+    get(addr, "/v1/keys/absent")
+        .await
+        .expect_error(404, "not_found");
+    let deleted = request(addr, "DELETE", "/v1/keys/greeting", None, Vec::new()).await;
+    assert_eq!(deleted.status, 200);
+    assert_eq!(deleted.json()["deleted"], true);
+    request(addr, "DELETE", "/v1/keys/greeting", None, Vec::new())
+        .await
+        .expect_error(404, "not_found");
+    get(addr, "/v1/keys/greeting")
+        .await
+        .expect_error(404, "not_found");
+    // Percent-encoded keys.
+    assert_eq!(put(addr, "/v1/keys/a%20b%2Fc", b"x").await.status, 200);
+    assert_eq!(get(other, "/v1/keys/a%20b%2Fc").await.body, b"x");
+
+    // nx / xx / ttl_ms.
+    assert_eq!(put(addr, "/v1/keys/cond?nx=true", b"1").await.status, 200);
+    put(addr, "/v1/keys/cond?nx=true", b"2")
+        .await
+        .expect_error(409, "condition_failed");
+    assert_eq!(get(addr, "/v1/keys/cond").await.body, b"1");
+    assert_eq!(put(addr, "/v1/keys/cond?xx=true", b"3").await.status, 200);
+    assert_eq!(get(addr, "/v1/keys/cond").await.body, b"3");
+    put(addr, "/v1/keys/nothing?xx=true", b"3")
+        .await
+        .expect_error(409, "condition_failed");
+    get(addr, "/v1/keys/nothing")
+        .await
+        .expect_error(404, "not_found");
+    put(addr, "/v1/keys/cond?nx=true&xx=true", b"4")
+        .await
+        .expect_error(400, "invalid_argument");
+    put(addr, "/v1/keys/cond?ttl_ms=0", b"4")
+        .await
+        .expect_error(400, "invalid_argument");
+    put(addr, "/v1/keys/cond?ttl_ms=soon", b"4")
+        .await
+        .expect_error(400, "bad_request");
+    assert_eq!(
+        get(addr, "/v1/keys/cond").await.body,
+        b"3",
+        "bad input changed nothing"
+    );
+    assert_eq!(
+        put(addr, "/v1/keys/ttl?ttl_ms=60000", b"t").await.status,
+        200
+    );
+    assert_eq!(get(addr, "/v1/keys/ttl").await.body, b"t");
+    let long_key = "k".repeat(2000);
+    put(addr, &format!("/v1/keys/{long_key}"), b"v")
+        .await
+        .expect_error(400, "invalid_argument");
+
+    // Compare-and-set.
+    let swapped = post_json(
+        addr,
+        "/v1/keys/cond/cas",
+        serde_json::json!({"expected": "3", "value": "4"}),
+    )
+    .await;
+    assert_eq!(swapped.status, 200);
+    assert_eq!(swapped.json()["swapped"], true);
+    post_json(
+        addr,
+        "/v1/keys/cond/cas",
+        serde_json::json!({"expected": "3", "value": "5"}),
+    )
+    .await
+    .expect_error(409, "cas_failed");
+    post_json(addr, "/v1/keys/cond/cas", serde_json::json!({"value": "5"}))
+        .await
+        .expect_error(409, "cas_failed");
+    let created = post_json(
+        addr,
+        "/v1/keys/fresh/cas",
+        serde_json::json!({"expected": null, "value": "new"}),
+    )
+    .await;
+    assert_eq!(created.status, 200);
+    assert_eq!(get(addr, "/v1/keys/fresh").await.body, b"new");
+    request(
+        addr,
+        "POST",
+        "/v1/keys/cond/cas",
+        Some("application/json"),
+        b"{not json".to_vec(),
+    )
+    .await
+    .expect_error(400, "bad_request");
+    request(
+        addr,
+        "POST",
+        "/v1/keys/cond/cas",
+        None,
+        b"{\"value\":\"x\"}".to_vec(),
+    )
+    .await
+    .expect_error(415, "unsupported_media_type");
+    assert_eq!(get(addr, "/v1/keys/cond").await.body, b"4");
+
+    // Increment.
+    let counter = request(addr, "POST", "/v1/keys/counter/incr", None, Vec::new()).await;
+    assert_eq!(counter.status, 200);
+    assert_eq!(counter.json()["value"], 1);
+    let counter = request(
+        addr,
+        "POST",
+        "/v1/keys/counter/incr?by=41",
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(counter.json()["value"], 42);
+    let counter = request(
+        addr,
+        "POST",
+        "/v1/keys/counter/incr?by=-2",
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(counter.json()["value"], 40);
+    assert_eq!(get(other, "/v1/keys/counter").await.body, b"40");
+    assert_eq!(put(addr, "/v1/keys/word", b"hello").await.status, 200);
+    request(addr, "POST", "/v1/keys/word/incr", None, Vec::new())
+        .await
+        .expect_error(409, "not_an_integer");
+    assert_eq!(
+        put(addr, "/v1/keys/big", i64::MAX.to_string().as_bytes())
+            .await
+            .status,
+        200
+    );
+    request(addr, "POST", "/v1/keys/big/incr", None, Vec::new())
+        .await
+        .expect_error(409, "not_an_integer");
+
+    // Scan: bad input first, then the honest 501.
+    get(addr, "/v1/keys?limit=0")
+        .await
+        .expect_error(400, "invalid_argument");
+    get(addr, "/v1/keys?prefix=c&limit=10")
+        .await
+        .expect_error(501, "not_implemented");
+
+    // The body limit: one byte over is refused and writes nothing.
+    let over = vec![b'x'; (1 << 20) + 1];
+    request(addr, "PUT", "/v1/keys/huge", None, over)
+        .await
+        .expect_error(413, "payload_too_large");
+    get(addr, "/v1/keys/huge")
+        .await
+        .expect_error(404, "not_found");
+    let at_limit_key = put(addr, "/v1/keys/limit", &vec![b'y'; 1 << 19]).await;
+    assert_eq!(at_limit_key.status, 200);
+
+    // Unknown routes and methods.
+    get(addr, "/v2/nothing").await.expect_error(404, "no_route");
+    request(addr, "PATCH", "/v1/keys/cond", None, Vec::new())
+        .await
+        .expect_error(405, "method_not_allowed");
+
+    // The cluster view.
+    let cluster = get(addr, "/v1/cluster").await;
+    assert_eq!(cluster.status, 200);
+    let view = cluster.json();
+    assert_eq!(view["cluster_id"], "demo");
+    let shards: Vec<u64> = serde_json::from_value(view["shards"].clone()).expect("shards");
+    assert_eq!(shards.len(), 10);
+    assert!(shards.iter().all(|&gid| gid == 1 || gid == 2), "{shards:?}");
+    assert_eq!(view["groups"].as_array().expect("groups").len(), 2);
+    for group in view["groups"].as_array().expect("groups") {
+        assert_ne!(group["leader_grpc_addr"], "", "{group}");
+    }
+    let nodes = view["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 6);
+    assert!(nodes.iter().all(|node| node["reachable"] == true));
+    let leaders = nodes
+        .iter()
+        .flat_map(|node| node["replicas"].as_array().expect("replicas").iter())
+        .filter(|replica| replica["role"] == "data" && replica["is_leader"] == true)
+        .count();
+    assert_eq!(leaders, 2);
+
+    // Admin: move a shard, then refusals.
+    let shard0_owner = shards[0];
+    let target = if shard0_owner == 1 { 2 } else { 1 };
+    let moved = post_json(
+        addr,
+        "/v1/admin/move",
+        serde_json::json!({"shard": 0, "gid": target}),
+    )
+    .await;
+    assert_eq!(
+        moved.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&moved.body)
+    );
+    let config_num = moved.json()["config_num"].as_u64().expect("config_num");
+    assert!(config_num > view["config_num"].as_u64().expect("num"));
+    let after = get(addr, "/v1/cluster").await.json();
+    assert_eq!(after["shards"][0], target);
+    post_json(
+        addr,
+        "/v1/admin/move",
+        serde_json::json!({"shard": 0, "gid": 99}),
+    )
+    .await
+    .expect_error(400, "invalid_argument");
+    post_json(
+        addr,
+        "/v1/admin/join",
+        serde_json::json!({"groups": [{"gid": 7, "peer_addrs": ["not an address"]}]}),
+    )
+    .await
+    .expect_error(400, "invalid_argument");
+    post_json(addr, "/v1/admin/leave", serde_json::json!({"gids": [99]}))
+        .await
+        .expect_error(400, "invalid_argument");
+    post_json(addr, "/v1/admin/leave", serde_json::json!({"gid": 1}))
+        .await
+        .expect_error(422, "bad_request");
+
+    // OpenAPI: every route is in it.
+    let document = get(addr, "/v1/openapi.json").await;
+    assert_eq!(document.status, 200);
+    let document = document.json();
+    assert!(
+        document["openapi"]
+            .as_str()
+            .expect("version")
+            .starts_with("3.")
+    );
+    for path in [
+        "/v1/keys/{key}",
+        "/v1/keys/{key}/cas",
+        "/v1/keys/{key}/incr",
+        "/v1/keys",
+        "/v1/cluster",
+        "/v1/admin/join",
+        "/v1/admin/leave",
+        "/v1/admin/move",
+        "/livez",
+        "/readyz",
+    ] {
+        assert!(document["paths"].get(path).is_some(), "{path} missing");
+    }
+
+    // 429: a gateway on the same node that admits nothing in flight.
+    let state = demo.nodes[0].state().clone();
+    let shedding = HttpConfig {
+        max_in_flight: 0,
+        ..HttpConfig::default()
+    };
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        router(AppState::new(state.clone(), shedding.clone())),
+        &shedding,
+    )
+    .await
+    .expect("start");
+    get(server.local_addr(), "/v1/keys/cond")
+        .await
+        .expect_error(429, "overloaded");
+    server.shutdown().await;
+
+    // 503 `timeout`: a gateway whose request timeout is shorter than any read.
+    let hasty = HttpConfig {
+        request_timeout: Duration::from_micros(1),
+        ..HttpConfig::default()
+    };
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        router(AppState::new(state, hasty.clone())),
+        &hasty,
+    )
+    .await
+    .expect("start");
+    let hurried = get(server.local_addr(), "/v1/keys/cond").await;
+    hurried.expect_error(503, "timeout");
+    server.shutdown().await;
+
+    // 503 `unavailable`: group 2's replicas stop; a key of group 2 finds
+    // no leader before the request deadline (5 s). (With one replica left,
+    // a leader that has not yet noticed it lost its quorum may still
+    // answer a read, so all three stop.)
+    // A shard group 2 owned before and after the move (a moved shard's
+    // old owner may serve it until it learns of the new configuration).
+    let now: Vec<u64> =
+        serde_json::from_value(get(addr, "/v1/cluster").await.json()["shards"].clone())
+            .expect("shards");
+    let steady: Vec<u64> = shards
+        .iter()
+        .zip(&now)
+        .enumerate()
+        .map(|(shard, (&was, &is))| {
+            if shard != 0 && was == 2 && is == 2 {
+                2
+            } else {
+                0
+            }
+        })
+        .collect();
+    let key = key_of_group(&steady, 2);
+    let mut nodes = demo.nodes;
+    let stopped: Vec<_> = nodes.drain(3..6).collect();
+    for node in stopped {
+        node.shutdown().await;
+    }
+    get(addr, &format!("/v1/keys/{key}"))
+        .await
+        .expect_error(503, "unavailable");
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
