@@ -97,7 +97,14 @@
 //!   5.4.2, Figure 8); the leader counts its own entries once persisted.
 //! - Snapshots: the service compacts the log with `snapshot(index, data)`;
 //!   a follower whose next entry was compacted gets InstallSnapshot
-//!   (paper 7); restart resumes from the stored snapshot and log.
+//!   (paper 7) in pieces of at most `snapshot_chunk_bytes` (4 MiB, under
+//!   the entry bound, so a piece fits a labrpc message), one piece per
+//!   answer, each answer saying how many bytes the follower holds (a lost
+//!   piece is sent again after `snapshot_retry_ticks`, from there, not
+//!   from the start); the follower keeps the pieces in order in memory,
+//!   bounded by `max_snapshot_bytes`, and installs after the last
+//!   (`core_snapshot_pieces.rs`); restart resumes from the stored
+//!   snapshot and log.
 //! - Throughput: all proposals between two `Ready`s go out batched (bounded
 //!   by entries and bytes per message), and several batches per follower
 //!   may be in flight (bounded); a rejection or a stalled pipeline falls

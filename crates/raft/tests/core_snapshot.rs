@@ -18,17 +18,24 @@ fn snapshot(index: u64, term: u64) -> Snapshot {
     }
 }
 
+/// The whole snapshot in one piece (it is smaller than a piece).
 fn install(from: u64, to: u64, term: u64, snapshot: Snapshot) -> raft::core::Message {
     message(
         from,
         to,
         term,
-        MessageBody::InstallSnapshot(InstallSnapshot { snapshot }),
+        MessageBody::InstallSnapshot(InstallSnapshot::piece(&snapshot, 0, usize::MAX)),
     )
 }
 
-fn installed(match_index: u64) -> MessageBody {
-    MessageBody::InstallSnapshotReply(InstallSnapshotReply { match_index })
+/// The answer to the whole of `snapshot`, from a follower whose log now
+/// matches up to `match_index`.
+fn installed(match_index: u64, snapshot: &Snapshot) -> MessageBody {
+    MessageBody::InstallSnapshotReply(InstallSnapshotReply {
+        match_index,
+        snapshot_index: snapshot.meta.last_included_index,
+        received_bytes: snapshot.data.len() as u64,
+    })
 }
 
 #[test]
@@ -44,7 +51,10 @@ fn install_snapshot_discards_a_log_that_does_not_contain_its_last_entry() {
             apply: true
         })
     );
-    assert_eq!(ready.messages, vec![message(1, 0, 2, installed(7))]);
+    assert_eq!(
+        ready.messages,
+        vec![message(1, 0, 2, installed(7, &snapshot(7, 2)))]
+    );
     assert!(
         ready.committed_entries.is_empty(),
         "entries 3-5 are superseded by the snapshot"
@@ -77,7 +87,10 @@ fn install_snapshot_at_or_below_the_commit_index_changes_nothing() {
     node.step(install(0, 1, 1, snapshot(5, 1))).unwrap();
     let ready = take_ready(&mut node);
     assert_eq!(ready.snapshot, None);
-    assert_eq!(ready.messages, vec![message(1, 0, 1, installed(8))]);
+    assert_eq!(
+        ready.messages,
+        vec![message(1, 0, 1, installed(8, &snapshot(5, 1)))]
+    );
     assert_eq!(node.log().first_index(), 1);
 }
 
@@ -115,7 +128,8 @@ fn leader_sends_its_snapshot_when_the_next_entry_was_compacted() {
         }
     ));
     // Installed: replication resumes after the snapshot.
-    node.step(message(1, 0, term, installed(5))).unwrap();
+    node.step(message(1, 0, term, installed(5, &snapshot(5, 1))))
+        .unwrap();
     let messages = take_ready(&mut node).messages;
     assert_eq!(appends_to(&messages, 1), vec![(5, 2)]);
 }

@@ -75,7 +75,12 @@
 //!   state.
 //! - Bounds: pending proposals and reads (`max_pending_proposals`), how
 //!   long a proposal or read waits (`apply_wait`); the apply channel is
-//!   Raft's.
+//!   Raft's. Message sizes come from one number, `max_message_bytes`
+//!   (labrpc's 16 MiB by default): Raft's entry, batch and snapshot-piece
+//!   bounds are derived from it ([`fit_raft_to_message_limit`]), so every
+//!   message Raft sends fits, snapshots included (sent in pieces).
+//! - A storage failure stops the replica; with `on_fatal` set to
+//!   `FatalHook::exit_process` it ends the process (exit 74).
 //!
 //! ## Pieces
 //!
@@ -110,4 +115,4 @@ pub mod session;
 mod waiters;
 
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
-pub use replica::{Rsm, RsmConfig, RsmStatus, SubmitError};
+pub use replica::{Rsm, RsmConfig, RsmStatus, SubmitError, fit_raft_to_message_limit};

@@ -40,6 +40,33 @@ pub struct RsmConfig {
     pub max_pending_proposals: usize,
     /// Watches every Raft step (tests' invariant checkers).
     pub raft_observer: Option<Observer>,
+    /// Largest message between replicas (labrpc's limit by default). Raft's
+    /// sizes are derived from it ([`fit_raft_to_message_limit`]); the
+    /// service's labrpc server should use the same limit.
+    pub max_message_bytes: usize,
+    /// What happens when Raft's storage fails (the replica stops either
+    /// way): a server binary sets [`raft::node::FatalHook::exit_process`]
+    /// so that the process ends and a supervisor restarts it.
+    pub on_fatal: Option<raft::node::FatalHook>,
+}
+
+/// Sets Raft's size bounds so that every message it sends fits in
+/// `max_message_bytes`: one entry leaves a sixteenth of the limit (at least
+/// 4 KiB) for the envelope (15 MiB of 16 MiB, Raft's default); a batch of
+/// entries is at most 1 MiB and at most one entry's bound; a snapshot piece
+/// is a quarter of the limit, at most 4 MiB.
+///
+/// # Panics
+/// If `max_message_bytes` is under 16 KiB (nothing useful fits).
+pub fn fit_raft_to_message_limit(core: &mut raft::core::Config, max_message_bytes: usize) {
+    assert!(
+        max_message_bytes >= 16 << 10,
+        "max_message_bytes {max_message_bytes} is under 16 KiB"
+    );
+    let envelope_bytes = (max_message_bytes / 16).max(4 << 10);
+    core.max_entry_bytes = max_message_bytes - envelope_bytes;
+    core.max_bytes_per_message = core.max_entry_bytes.min(1 << 20);
+    core.snapshot_chunk_bytes = (max_message_bytes / 4).min(4 << 20);
 }
 
 impl RsmConfig {
@@ -52,6 +79,8 @@ impl RsmConfig {
             raft_seed,
             max_pending_proposals: 4096,
             raft_observer: None,
+            max_message_bytes: labrpc::DEFAULT_MAX_MESSAGE_BYTES,
+            on_fatal: None,
         }
     }
 }
@@ -210,7 +239,13 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // and waiting proposals need not wait for the next client write.
         node_config.core.noop_on_election = true;
         node_config.observer = config.raft_observer.clone();
-        let (raft, apply) = RaftNode::make(node_config, storage, labrpc::Client::default()).await?;
+        node_config.on_fatal = config.on_fatal.clone();
+        fit_raft_to_message_limit(&mut node_config.core, config.max_message_bytes);
+        let client = labrpc::Client::new(labrpc::ClientConfig {
+            max_message_bytes: config.max_message_bytes,
+            ..labrpc::ClientConfig::default()
+        });
+        let (raft, apply) = RaftNode::make(node_config, storage, client).await?;
         let (applied, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             incarnation: labrpc::runtime::random_u64(),

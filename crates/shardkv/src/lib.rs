@@ -27,10 +27,12 @@
 //!   log: Reconfigure(N)                            log: Reconfigure(N)
 //!     s: Serving -> Offering{to: B}                  s: (none) -> Pulling{from: A}
 //!     (frozen: clients get WrongGroup)               (not served yet)
-//!                     ◄──── PullShards{N, [s]} ──── puller (leader, retries)
+//!                     ◄── PullChunk{N, s, offset} ── puller (leader, retries)
 //!   any replica at N answers from its
-//!   frozen copy (no log entry) ─ transfers ──────►
-//!                                                  log: InstallShards{N, data}
+//!   frozen copy (no log entry) ── piece ─────────►
+//!                                                  log: ShardChunk{N, piece}
+//!                                                    (kept; repeat from the new
+//!                                                     offset until the last piece)
 //!                                                    s: Pulling -> Confirming{from: A}
 //!                                                    (served from here on)
 //!                     ◄── DeleteShards{N, [s]} ──── confirmer (leader, retries)
@@ -45,6 +47,25 @@
 //! - **Pull, not push**: the receiver knows what it is missing and keeps
 //!   asking; the donor's side is a read of frozen data, which any replica
 //!   that applied `N` can answer (even a follower cut off from its leader).
+//! - **In pieces**: a shard moves as its encoded [`ShardTransfer`] cut
+//!   into pieces of at most `transfer_chunk_bytes` (default 4 MiB), each
+//!   one message and one log entry, so a shard of any size moves under
+//!   labrpc's 16 MiB message limit and Raft's 15 MiB entry limit. The
+//!   receiver asks for the next piece only once the previous one applied
+//!   (its own log paces the donor), from the offset its replicated state
+//!   records, so a lost reply, a retry, a new leader or a restart resumes
+//!   where the group stands; a piece at any other offset is ignored. Each
+//!   piece carries a CRC-32 of itself and of the whole: a corrupt piece
+//!   is refused and nothing of it kept, a whole that does not match (or
+//!   does not decode) is dropped and the pull starts over. The transfer's
+//!   size is checked against a bound derived from the group's limits
+//!   ([`max_transfer_bytes`]) before any byte of it is kept, and the shard
+//!   is installed only when whole. The donor encodes each offered shard
+//!   once per configuration, from a copy taken under the rsm lock and
+//!   encoded outside it, and cuts every piece from that encoding; the
+//!   copies are bounded by one per shard and dropped once the receiver
+//!   confirms (a replica that answered pulls but never sees the delete
+//!   keeps its copies until its next pull answer or configuration).
 //! - **Who confirms**: the receiver, after its log holds the data. The
 //!   donor deletes only then (challenge 1: stored bytes do not grow with
 //!   the number of moves) and answers; the receiver then stops asking. A
@@ -89,9 +110,9 @@
 //! | file | what |
 //! |---|---|
 //! | `shard_key.rs` | [`key_to_shard`] (FNV-1a) |
-//! | `rpc.rs` | wire types: client requests, pulls, deletes, typed errors |
-//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (the rsm's `SessionTable`), time |
-//! | `server/` | [`ShardServer`]: the machine on `rsm::Rsm`, handlers, and the leader's config poller, puller and confirmer tasks |
+//! | `rpc.rs` | wire types: client requests, pulls of pieces, deletes, typed errors |
+//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (the rsm's `SessionTable`), time; `incoming.rs`: pieces of shards still arriving |
+//! | `server/` | [`ShardServer`]: the machine on `rsm::Rsm`, handlers, and the leader's config poller, puller and confirmer tasks; `exports.rs`: the donor's encoded copies |
 //! | `clerk.rs` | [`Clerk`]: key -> shard -> group by the cached configuration, re-reads it on `WrongGroup` |
 //! | `controller.rs` | [`Controller`]: the shard controller's clerk as a [`ConfigSource`] |
 //!
@@ -141,6 +162,12 @@
 //! - Swarm: `sim-tests/src/swarm/shardkv_scenario.rs` (joins, leaves,
 //!   crashes, partitions, loss; then heal: one owner per shard, every key
 //!   readable, history linearizable).
+//! - Pieces (issue 13): `tests/machine_chunks.rs` (many pieces make a
+//!   shard; duplicates, gaps, stale and corrupt pieces change nothing; the
+//!   size bound; a snapshot taken halfway resumes) and, in simulation,
+//!   `large_shard_moves_in_pieces_under_faults` (a shard of about 800 KiB
+//!   under a 64 KiB message limit moves four times on a lossy network with
+//!   receiver replicas crashing).
 //! - Open: a dead donor
 //!   blocks its receivers' next configuration forever (as in the lab);
 //!   the ReadIndex determinism problem is in `raft`/`rsm::Rsm::read`,
@@ -157,8 +184,12 @@ pub use clerk::{Clerk, ClerkConfig};
 pub use controller::Controller;
 pub use server::{ConfigSource, ShardServer, ShardServerConfig, ShardServerStatus, StartError};
 
-pub use machine::{GroupCommand, GroupOutput, ShardMachine, ShardState};
+pub use machine::{
+    ChunkOutcome, GroupCommand, GroupOutput, OfferedShard, ShardMachine, ShardState,
+    max_transfer_bytes,
+};
 pub use rpc::{
-    DeleteShards, MigrationError, Op, Outcome, PullShards, Reply, ShardKvRequest, ShardTransfer,
+    DeleteShards, MigrationError, Op, Outcome, PullChunk, PullShards, Reply, ShardChunk,
+    ShardKvRequest, ShardTransfer,
 };
 pub use shard_key::{ShardId, key_to_shard};

@@ -45,8 +45,34 @@ pub struct ShardTransfer {
     pub sessions: Vec<(u64, SessionEntry<Reply>)>,
 }
 
-/// The new owner asks the previous owner for shards it gave up in
-/// configuration `config_num`.
+impl ShardTransfer {
+    /// The transfer as bytes (bincode), the form it moves in, chunk by
+    /// chunk ([`ShardChunk`]).
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .unwrap_or_else(|error| panic!("shard transfer failed to encode: {error}"))
+    }
+
+    /// A transfer from [`ShardTransfer::encode`] bytes; refuses trailing
+    /// bytes and anything that does not decode.
+    pub fn decode(bytes: &[u8]) -> Result<ShardTransfer, String> {
+        let (transfer, read_bytes): (ShardTransfer, usize) =
+            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+                .map_err(|error| format!("shard transfer does not decode: {error}"))?;
+        if read_bytes != bytes.len() {
+            return Err(format!(
+                "{} trailing bytes after the shard transfer",
+                bytes.len() - read_bytes
+            ));
+        }
+        Ok(transfer)
+    }
+}
+
+/// Which shards of configuration `config_num` a receiver wants from their
+/// previous owner: the argument of [`crate::ShardMachine::offer`], the
+/// donor's read of its frozen shards. (The servers move shards with
+/// [`PullChunk`], one bounded piece at a time.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullShards {
     pub config_num: u64,
@@ -55,9 +81,71 @@ pub struct PullShards {
     pub from_gid: Gid,
 }
 
-impl labrpc::Rpc for PullShards {
-    const NAME: &'static str = "shardkv.PullShards";
-    type Reply = Result<Vec<ShardTransfer>, MigrationError>;
+/// The new owner asks the previous owner for the bytes of `shard`'s
+/// encoded [`ShardTransfer`] from `offset` on, at most `max_bytes` of
+/// them. Asking again for the same offset gets the same bytes (the shard
+/// is frozen), so a lost reply costs one retry and nothing else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullChunk {
+    pub config_num: u64,
+    pub shard: ShardId,
+    pub offset: u64,
+    pub max_bytes: u64,
+    /// The asking group (diagnostics).
+    pub from_gid: Gid,
+}
+
+impl labrpc::Rpc for PullChunk {
+    const NAME: &'static str = "shardkv.PullChunk";
+    type Reply = Result<ShardChunk, MigrationError>;
+}
+
+/// One piece of a shard's encoded [`ShardTransfer`]: `data` is bytes
+/// `offset..offset + data.len()` of `total_bytes`. Both checksums are
+/// CRC-32 (IEEE): `data_crc32` of this piece, checked before the piece is
+/// kept; `total_crc32` of the whole, checked before it is installed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardChunk {
+    pub shard: ShardId,
+    pub total_bytes: u64,
+    pub total_crc32: u32,
+    pub offset: u64,
+    pub data: Vec<u8>,
+    pub data_crc32: u32,
+}
+
+impl ShardChunk {
+    /// Bytes `offset..offset + max_bytes` (clipped to the end) of `whole`,
+    /// whose CRC-32 is `total_crc32`.
+    ///
+    /// # Panics
+    /// If `offset` is past the end of `whole` (the caller checks it).
+    pub fn cut(
+        shard: ShardId,
+        whole: &[u8],
+        total_crc32: u32,
+        offset: u64,
+        max_bytes: u64,
+    ) -> ShardChunk {
+        let start = usize::try_from(offset).expect("offset checked against the length");
+        assert!(
+            start <= whole.len(),
+            "chunk offset {start} past {}",
+            whole.len()
+        );
+        let length = usize::try_from(max_bytes)
+            .unwrap_or(usize::MAX)
+            .min(whole.len() - start);
+        let data = whole[start..start + length].to_vec();
+        ShardChunk {
+            shard,
+            total_bytes: whole.len() as u64,
+            total_crc32,
+            offset,
+            data_crc32: crc32fast::hash(&data),
+            data,
+        }
+    }
 }
 
 /// The new owner tells the previous owner it holds the shards of
@@ -87,6 +175,13 @@ pub enum MigrationError {
     /// The donor does not hold `shard` for handing over in `wanted`.
     #[error("shard {shard} is not offered in configuration {wanted}")]
     NotOffered { shard: ShardId, wanted: u64 },
+    /// A chunk was asked for past the end of the shard's transfer.
+    #[error("offset {offset} is past the end of shard {shard}'s {total_bytes}-byte transfer")]
+    BadOffset {
+        shard: ShardId,
+        offset: u64,
+        total_bytes: u64,
+    },
     /// The donor did not apply the request (not the leader, not seen
     /// applied in time, busy): the caller retries later.
     #[error("{0}")]

@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use api::{Error, MachineConfig};
 use shardctrler::{Config, ConfigHistory, ConfigOp, Gid, Limits};
 use shardkv::{
-    GroupCommand, GroupOutput, MigrationError, Op, Outcome, PullShards, ShardId, ShardMachine,
-    ShardState, key_to_shard,
+    ChunkOutcome, GroupCommand, GroupOutput, MigrationError, Op, Outcome, PullShards, ShardChunk,
+    ShardId, ShardMachine, ShardState, key_to_shard,
 };
 
 const SHARDS: usize = 10;
@@ -89,32 +89,49 @@ fn reconfigure(machine: &mut ShardMachine, next: &Config, now_ms: u64) -> bool {
     }
 }
 
-/// Pulls every wanted shard of `receiver` from `donor` and installs it.
+/// Pulls every wanted shard of `receiver` from `donor` and installs it,
+/// the way the servers do: each shard's encoded transfer in pieces of
+/// `PIECE_BYTES`, one `ShardChunk` entry per piece.
 fn pull_and_install(
     receiver: &mut ShardMachine,
     donor: &ShardMachine,
     now_ms: u64,
 ) -> Vec<ShardId> {
+    const PIECE_BYTES: u64 = 100;
     let shards = receiver
         .pulls_wanted()
         .remove(&donor.gid())
         .unwrap_or_default();
-    let request = PullShards {
-        config_num: receiver.config().num,
-        shards,
-        from_gid: receiver.gid(),
-    };
-    let transfers = donor.offer(&request).expect("the donor offers the shards");
-    match receiver.apply(
-        &GroupCommand::InstallShards {
-            config_num: request.config_num,
-            transfers,
-        },
-        now_ms,
-    ) {
-        GroupOutput::Installed { shards } => shards,
-        other => panic!("an install answered {other:?}"),
+    let config_num = receiver.config().num;
+    let mut installed = Vec::new();
+    for shard in shards {
+        let whole = donor
+            .offered_copy(config_num, shard)
+            .expect("the donor offers the shard")
+            .encode();
+        let total_crc32 = crc32fast::hash(&whole);
+        // Bounded: one piece per step, and the transfer has a known length.
+        for _ in 0..=whole.len() as u64 / PIECE_BYTES {
+            let offset = receiver
+                .pull_progress(shard)
+                .expect("a shard being pulled reports its progress");
+            let chunk = ShardChunk::cut(shard, &whole, total_crc32, offset, PIECE_BYTES);
+            match receiver.apply(&GroupCommand::ShardChunk { config_num, chunk }, now_ms) {
+                GroupOutput::Chunk(ChunkOutcome::Stored { received_bytes }) => {
+                    assert_eq!(
+                        received_bytes,
+                        (offset + PIECE_BYTES).min(whole.len() as u64)
+                    );
+                }
+                GroupOutput::Chunk(ChunkOutcome::Installed) => {
+                    installed.push(shard);
+                    break;
+                }
+                other => panic!("a piece of shard {shard} at {offset} answered {other:?}"),
+            }
+        }
     }
+    installed
 }
 
 /// The receiver tells the donor to delete, then records the confirmation.

@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use shardkv::key_to_shard;
-use sim_tests::harness::{phase, within};
-use sim_tests::shardkv::{SHARDS, TestClient, Tester, keys, random_ms, random_string};
+use sim_tests::harness::{phase, wait_until, within};
+use sim_tests::shardkv::{
+    SHARDS, TestClient, Tester, TransferLimits, keys, random_ms, random_string,
+};
 
 const TEST_LIMIT: Duration = Duration::from_secs(120);
 
@@ -706,6 +708,106 @@ async fn challenge2_partial() {
         tester.check_linearizable();
     })
     .await;
+}
+
+/// Issue 13: a shard many times the message limit moves between groups
+/// in pieces, back and forth, on a lossy network; during each move one
+/// replica of the receiving group is down, and when it comes back the
+/// group's log has been compacted past it, so it catches up through a
+/// snapshot that is itself many pieces. Every message (Raft's included)
+/// is limited to 64 KiB, shard pieces to 16 KiB, snapshot pieces to
+/// 16 KiB; the shard holds about 800 KiB. Sent whole, as before pieces,
+/// the shard and the snapshot would be refused by the message limit on
+/// every try, and the receiver and the replica would wait forever.
+#[madsim::test]
+async fn large_shard_moves_in_pieces_under_faults() {
+    within(
+        "large_shard_moves_in_pieces_under_faults",
+        TEST_LIMIT,
+        async {
+            const SHARD: usize = 3;
+            const KEYS: usize = 200;
+            const VALUE_BYTES: usize = 4096;
+            let limits = TransferLimits {
+                max_message_bytes: 64 << 10,
+                chunk_bytes: 16 << 10,
+            };
+            let tester = Tester::with_transfer_limits(2, true, Some(64 << 10), limits);
+            let client = tester.make_client();
+            tester.join(&[0]).await;
+            phase("fill one shard with 200 values of 4 KiB");
+            let keys = keys_in_shard(SHARD, KEYS);
+            let values = put_all(&client, &keys, VALUE_BYTES).await;
+            tester.join(&[1]).await;
+            tester.net().set_reliable(false);
+            for round in 0..4 {
+                let config = tester.query().await;
+                let to = usize::from(config.shards[SHARD] == tester.gid(0));
+                let down = round % 3;
+                phase(&format!(
+                    "round {round}: replica {down} of the receiver is down"
+                ));
+                tester.shutdown_server(to, down);
+                tester.move_shard(SHARD, to).await;
+                let target = tester.query().await.num;
+                wait_until(
+                    "the receiver's running replicas serve the shard",
+                    Duration::from_secs(60),
+                    Duration::from_millis(100),
+                    || {
+                        let statuses = tester.statuses(to);
+                        let moved = statuses.len() == 2
+                            && statuses.iter().all(|status| {
+                                status.config_num >= target
+                                    && status.shard_states.get(&SHARD)
+                                        == Some(&shardkv::ShardState::Serving)
+                            });
+                        std::future::ready(moved)
+                    },
+                )
+                .await;
+                client.check_get(&keys[round], &values[round]).await;
+                tester.start_server(to, down).await;
+                wait_until(
+                    "the restarted replica catches up through a snapshot",
+                    Duration::from_secs(30),
+                    Duration::from_millis(200),
+                    || {
+                        let caught_up = tester.status(to, down).is_some_and(|status| {
+                            status.config_num >= target && status.rsm.raft.snapshots_received > 0
+                        });
+                        std::future::ready(caught_up)
+                    },
+                )
+                .await;
+            }
+            phase("heal: every value is there, one owner per shard");
+            tester.net().set_reliable(true);
+            check_all(&client, &keys, &values).await;
+            let latest = tester.query().await;
+            wait_until(
+                "every replica at the latest configuration, one owner per shard",
+                Duration::from_secs(20),
+                Duration::from_millis(200),
+                || std::future::ready(tester.check_single_owners(&latest).is_ok()),
+            )
+            .await;
+            tester.check_raft_state_bounded();
+            tester.check_linearizable();
+        },
+    )
+    .await;
+}
+
+/// `count` distinct keys, all in `shard`.
+fn keys_in_shard(shard: usize, count: usize) -> Vec<String> {
+    let found: Vec<String> = (0..1_000_000)
+        .map(|index| format!("big-{index}"))
+        .filter(|key| key_to_shard(key.as_bytes(), SHARDS) == shard)
+        .take(count)
+        .collect();
+    assert_eq!(found.len(), count, "{count} keys in shard {shard}");
+    found
 }
 
 /// Which shards group `group` owns in the latest configuration.

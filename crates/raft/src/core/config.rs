@@ -71,9 +71,17 @@ pub struct Config {
     pub max_committed_entries_per_ready: usize,
     /// `read_index` refuses new reads while this many await confirmation.
     pub max_pending_reads: usize,
-    /// A snapshot sent to a follower that has not answered is sent again after
-    /// this many ticks.
+    /// A snapshot piece sent to a follower that has not answered is sent
+    /// again after this many ticks.
     pub snapshot_retry_ticks: u64,
+    /// Largest piece of a snapshot in one InstallSnapshot; pieces are also
+    /// at most `max_entry_bytes`, so a piece fits a transport message as an
+    /// entry does. The default is 4 MiB.
+    pub snapshot_chunk_bytes: usize,
+    /// A follower refuses a snapshot larger than this (checked on every
+    /// piece, before any byte is kept): it bounds the buffer of pieces
+    /// received. The default, 1 GiB, is the storage's record limit.
+    pub max_snapshot_bytes: u64,
     /// A new leader appends an empty entry of its term (off by default to keep
     /// the 6.5840 index numbering: the first command is index 1).
     pub noop_on_election: bool,
@@ -115,6 +123,8 @@ impl Config {
             max_committed_entries_per_ready: 1024,
             max_pending_reads: 4096,
             snapshot_retry_ticks: 30,
+            snapshot_chunk_bytes: 4 << 20,
+            max_snapshot_bytes: 1 << 30,
             noop_on_election: false,
             pre_vote: true,
             check_quorum: true,
@@ -180,6 +190,16 @@ impl Config {
              could never be proposed",
             self.max_entry_bytes,
             self.max_uncommitted_bytes
+        );
+        assert!(
+            self.snapshot_chunk_bytes > 0 && self.max_entry_bytes > 0,
+            "config: snapshot_chunk_bytes {} and max_entry_bytes {} must be positive",
+            self.snapshot_chunk_bytes,
+            self.max_entry_bytes
+        );
+        assert!(
+            self.max_snapshot_bytes > 0,
+            "config: max_snapshot_bytes is 0"
         );
         assert!(
             self.max_committed_entries_per_ready > 0,

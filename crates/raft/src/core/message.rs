@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::{Entry, NodeId, Snapshot};
+use super::entry::{Entry, NodeId, Snapshot, SnapshotMeta};
 
 /// A message between two nodes of the group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,17 +122,54 @@ pub struct HeartbeatReply {
     pub read_id: u64,
 }
 
-/// The leader sends its snapshot to a follower whose next entry was
-/// compacted away (paper section 7, InstallSnapshot RPC; sent in one piece).
+/// One piece of the leader's snapshot, for a follower whose next entry was
+/// compacted away (paper section 7, InstallSnapshot RPC, with its `offset`
+/// and `done`): `data` is bytes `offset..offset + data.len()` of the
+/// snapshot's `total_bytes`. Pieces are at most
+/// `Config::snapshot_chunk_bytes`, so a snapshot of any size moves in
+/// messages of bounded size; the follower installs it after the last one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallSnapshot {
-    pub snapshot: Snapshot,
+    pub meta: SnapshotMeta,
+    pub offset: u64,
+    pub total_bytes: u64,
+    pub data: Vec<u8>,
+    /// This piece ends the snapshot (`offset + data.len() == total_bytes`).
+    pub done: bool,
+}
+
+impl InstallSnapshot {
+    /// The piece of `snapshot` that starts at `offset`, at most `max_bytes`
+    /// long (clipped to the end).
+    ///
+    /// # Panics
+    /// If `offset` is past the end of the snapshot's data.
+    pub fn piece(snapshot: &Snapshot, offset: u64, max_bytes: usize) -> InstallSnapshot {
+        let total = snapshot.data.len();
+        let start = usize::try_from(offset)
+            .ok()
+            .filter(|&start| start <= total)
+            .unwrap_or_else(|| panic!("snapshot piece at {offset} past its {total} bytes"));
+        let end = start + max_bytes.min(total - start);
+        InstallSnapshot {
+            meta: snapshot.meta,
+            offset,
+            total_bytes: total as u64,
+            data: snapshot.data[start..end].to_vec(),
+            done: end == total,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallSnapshotReply {
     /// The follower's log matches the leader's up to here (at least the
-    /// snapshot's last included index, or the follower's commit index if it
-    /// was already further).
+    /// snapshot's last included index once installed, or the follower's
+    /// commit index).
     pub match_index: u64,
+    /// The snapshot (by last included index) the follower is receiving.
+    pub snapshot_index: u64,
+    /// How many of its bytes the follower holds: the next piece starts
+    /// here.
+    pub received_bytes: u64,
 }

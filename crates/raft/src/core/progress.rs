@@ -13,8 +13,10 @@
 //!      |   v                               v
 //!      |  Snapshot <-----------------------+
 //!      |   |
-//!      |   +--- acknowledged ------------------> Replicate
-//!      +------- no answer within Config::snapshot_retry_ticks (resend)
+//!      |   +--- acknowledged (last piece) ------> Replicate
+//!      |   +--- piece acknowledged: send the next piece (same state)
+//!      |   +--- no answer within Config::snapshot_retry_ticks: send the
+//!      |        unacknowledged piece again (same state)
 //! ```
 //!
 //! - **Probe**: the leader does not know where the logs match. It sends one
@@ -24,7 +26,9 @@
 //! - **Replicate**: the logs match up to `match_index`; the leader streams
 //!   batches optimistically, advancing `next_index` on send, with at most
 //!   `Config::max_inflight_messages` unacknowledged batches (pipelining).
-//! - **Snapshot**: the leader sent its snapshot and waits for the answer.
+//! - **Snapshot**: the leader sends its snapshot in pieces of at most
+//!   `Config::snapshot_chunk_bytes`, one at a time: each answer says how many
+//!   bytes the follower holds, and the next piece starts there.
 
 use std::collections::VecDeque;
 
@@ -59,7 +63,10 @@ pub enum ProgressState {
     Snapshot {
         /// Last index of the snapshot sent.
         snapshot_index: u64,
-        /// Ticks since it was sent (it is resent after
+        /// Bytes of it the follower said it holds: the next piece starts
+        /// here.
+        offset_bytes: u64,
+        /// Ticks since the last piece was sent (it is sent again after
         /// `Config::snapshot_retry_ticks`).
         ticks_since_sent: u64,
     },
@@ -101,6 +108,7 @@ impl Progress {
     pub fn become_snapshot(&mut self, snapshot_index: u64) {
         self.state = ProgressState::Snapshot {
             snapshot_index,
+            offset_bytes: 0,
             ticks_since_sent: 0,
         };
     }

@@ -20,6 +20,7 @@ use super::message::{
 use super::progress::Progress;
 use super::read_only::ReadOnly;
 use super::ready::{Ready, ReadySnapshot};
+use super::replication::IncomingSnapshot;
 
 /// A node's role in its current term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +124,9 @@ pub struct RawNode {
     /// commit index (bounded by `Config::max_uncommitted_bytes`).
     pub(super) uncommitted_bytes: u64,
     pending_snapshot: Option<ReadySnapshot>,
+    /// Follower: the pieces of a snapshot received so far (at most
+    /// `Config::max_snapshot_bytes`).
+    pub(super) incoming_snapshot: Option<IncomingSnapshot>,
     saved_hard_state: HardState,
     ready_outstanding: bool,
 }
@@ -164,6 +168,7 @@ impl RawNode {
             read_only: ReadOnly::default(),
             uncommitted_bytes: 0,
             pending_snapshot,
+            incoming_snapshot: None,
             saved_hard_state: state.hard_state,
             ready_outstanding: false,
             log,
@@ -373,7 +378,11 @@ impl RawNode {
                 read_id: heartbeat.read_id,
             }),
             MessageBody::InstallSnapshot(_) => {
-                MessageBody::InstallSnapshotReply(InstallSnapshotReply { match_index: 0 })
+                MessageBody::InstallSnapshotReply(InstallSnapshotReply {
+                    match_index: 0,
+                    snapshot_index: 0,
+                    received_bytes: 0,
+                })
             }
             MessageBody::RequestVoteReply(_)
             | MessageBody::AppendEntriesReply(_)

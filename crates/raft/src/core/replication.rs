@@ -1,7 +1,7 @@
 //! Log replication, commitment and snapshot transfer (Raft paper sections
 //! 5.3, 5.4.2 and 7), with batching and pipelining (see `progress.rs`).
 
-use super::entry::NodeId;
+use super::entry::{NodeId, Snapshot, SnapshotMeta};
 use super::message::{
     AppendEntries, AppendEntriesReply, Conflict, Heartbeat, HeartbeatReply, InstallSnapshot,
     InstallSnapshotReply, MessageBody,
@@ -20,18 +20,22 @@ impl RawNode {
             }
         }
         let retry_ticks = self.config.snapshot_retry_ticks;
-        for progress in self.progress.values_mut() {
+        let mut unanswered = Vec::new();
+        for (&peer, progress) in &mut self.progress {
             if let ProgressState::Snapshot {
                 ticks_since_sent, ..
             } = &mut progress.state
             {
                 *ticks_since_sent += 1;
                 if *ticks_since_sent >= retry_ticks {
-                    // No answer: assume the snapshot was lost; the next send
-                    // finds the entries compacted and sends it again.
-                    progress.become_probe();
+                    unanswered.push(peer);
                 }
             }
+        }
+        for peer in unanswered {
+            // No answer: assume the piece (or its answer) was lost and send
+            // it again; what the follower holds is kept.
+            self.send_snapshot_piece(peer);
         }
         self.heartbeat_elapsed_ticks += 1;
         if self.heartbeat_elapsed_ticks >= self.config.heartbeat_interval_ticks {
@@ -178,24 +182,55 @@ impl RawNode {
         self.send(peer, MessageBody::AppendEntries(request));
     }
 
+    /// Starts sending the snapshot to `peer`, from its first byte.
     fn send_snapshot(&mut self, peer: NodeId) {
-        let snapshot = self.snapshot.clone();
         assert_eq!(
-            snapshot.meta,
+            self.snapshot.meta,
             self.log.snapshot_meta(),
             "node {} term {}: snapshot held does not match the log's",
             self.config.id,
             self.term
         );
+        let snapshot_index = self.snapshot.meta.last_included_index;
+        self.progress
+            .get_mut(&peer)
+            .expect("leader has progress for each peer")
+            .become_snapshot(snapshot_index);
+        self.send_snapshot_piece(peer);
+    }
+
+    /// Sends `peer` the piece of the snapshot at the offset it acknowledged.
+    /// If this leader has taken a newer snapshot since, the transfer starts
+    /// over with that one.
+    fn send_snapshot_piece(&mut self, peer: NodeId) {
+        let current_index = self.snapshot.meta.last_included_index;
         let progress = self
             .progress
             .get_mut(&peer)
             .expect("leader has progress for each peer");
-        progress.become_snapshot(snapshot.meta.last_included_index);
-        self.send(
-            peer,
-            MessageBody::InstallSnapshot(InstallSnapshot { snapshot }),
+        let ProgressState::Snapshot {
+            snapshot_index,
+            offset_bytes,
+            ticks_since_sent,
+        } = &mut progress.state
+        else {
+            return;
+        };
+        if *snapshot_index != current_index {
+            *snapshot_index = current_index;
+            *offset_bytes = 0;
+        }
+        *ticks_since_sent = 0;
+        let total_bytes = self.snapshot.data.len() as u64;
+        let offset = (*offset_bytes).min(total_bytes);
+        let piece = InstallSnapshot::piece(
+            &self.snapshot,
+            offset,
+            self.config
+                .snapshot_chunk_bytes
+                .min(self.config.max_entry_bytes),
         );
+        self.send(peer, MessageBody::InstallSnapshot(piece));
     }
 
     /// Follower side of AppendEntries (paper Figure 2, receiver steps 1-5).
@@ -327,30 +362,133 @@ impl RawNode {
         self.read_only.acknowledge(peer, reply.read_id, quorum);
     }
 
-    /// Follower side of InstallSnapshot (paper section 7).
+    /// Follower side of InstallSnapshot (paper section 7, with pieces):
+    /// pieces are kept in order (a piece at any other offset, or of another
+    /// snapshot than the one being received, is ignored; a first piece
+    /// starts over), each checked against `Config::max_snapshot_bytes`
+    /// before it is kept, and the snapshot is installed after the last.
+    /// Every piece is answered with how many bytes are held, so the leader
+    /// sends from there. Pieces live in memory only: after a restart the
+    /// transfer starts again.
     pub(super) fn handle_install_snapshot(&mut self, leader: NodeId, request: InstallSnapshot) {
         self.accept_leader(leader);
-        let meta = request.snapshot.meta;
+        let meta = request.meta;
         let commit_index = self.log.commit_index();
         if meta.last_included_index <= commit_index {
             // Nothing new: we already have (and may have applied) all of it.
+            self.incoming_snapshot = None;
             let reply = InstallSnapshotReply {
                 match_index: commit_index,
+                snapshot_index: meta.last_included_index,
+                received_bytes: request.total_bytes,
             };
             self.send(leader, MessageBody::InstallSnapshotReply(reply));
             return;
         }
-        self.log.install_snapshot(meta);
-        self.snapshot = request.snapshot;
-        self.set_pending_snapshot(ReadySnapshot {
-            snapshot: self.snapshot.clone(),
-            persist: true,
-            apply: true,
-        });
+        let received_bytes = match self.receive_snapshot_piece(request) {
+            Ok(Some(snapshot)) => {
+                self.log.install_snapshot(meta);
+                self.snapshot = snapshot;
+                self.set_pending_snapshot(ReadySnapshot {
+                    snapshot: self.snapshot.clone(),
+                    persist: true,
+                    apply: true,
+                });
+                let reply = InstallSnapshotReply {
+                    match_index: meta.last_included_index,
+                    snapshot_index: meta.last_included_index,
+                    received_bytes: self.snapshot.data.len() as u64,
+                };
+                self.send(leader, MessageBody::InstallSnapshotReply(reply));
+                return;
+            }
+            Ok(None) => self
+                .incoming_snapshot
+                .as_ref()
+                .filter(|incoming| incoming.meta == meta)
+                .map_or(0, |incoming| incoming.data.len() as u64),
+            Err(reason) => {
+                tracing::warn!(
+                    node = self.config.id,
+                    term = self.term,
+                    leader,
+                    "refused a snapshot piece: {reason}"
+                );
+                self.incoming_snapshot = None;
+                0
+            }
+        };
         let reply = InstallSnapshotReply {
-            match_index: meta.last_included_index,
+            match_index: commit_index,
+            snapshot_index: meta.last_included_index,
+            received_bytes,
         };
         self.send(leader, MessageBody::InstallSnapshotReply(reply));
+    }
+
+    /// Adds a piece to the snapshot being received. `Ok(Some)`: it was the
+    /// last, here is the whole snapshot; `Ok(None)`: kept or ignored;
+    /// `Err`: malformed (nothing of it kept).
+    fn receive_snapshot_piece(
+        &mut self,
+        piece: InstallSnapshot,
+    ) -> Result<Option<Snapshot>, String> {
+        let max_bytes = self.config.max_snapshot_bytes;
+        if piece.total_bytes > max_bytes {
+            return Err(format!(
+                "snapshot of {} bytes is over max_snapshot_bytes {max_bytes}",
+                piece.total_bytes
+            ));
+        }
+        let end = piece.offset.checked_add(piece.data.len() as u64);
+        if end.is_none_or(|end| end > piece.total_bytes)
+            || piece.done != (end == Some(piece.total_bytes))
+        {
+            return Err(format!(
+                "piece at {} of {} bytes (done: {}) does not fit a {}-byte snapshot",
+                piece.offset,
+                piece.data.len(),
+                piece.done,
+                piece.total_bytes
+            ));
+        }
+        let same_snapshot = self.incoming_snapshot.as_ref().is_some_and(|incoming| {
+            incoming.meta == piece.meta && incoming.total_bytes == piece.total_bytes
+        });
+        if piece.offset == 0 && !(same_snapshot && self.has_incoming_bytes()) {
+            self.incoming_snapshot = Some(IncomingSnapshot {
+                meta: piece.meta,
+                total_bytes: piece.total_bytes,
+                data: Vec::new(),
+            });
+        } else if !same_snapshot {
+            return Ok(None);
+        }
+        let incoming = self
+            .incoming_snapshot
+            .as_mut()
+            .expect("a snapshot being received");
+        if piece.offset != incoming.data.len() as u64 {
+            return Ok(None);
+        }
+        incoming.data.extend_from_slice(&piece.data);
+        if !piece.done {
+            return Ok(None);
+        }
+        let incoming = self
+            .incoming_snapshot
+            .take()
+            .expect("a snapshot being received");
+        Ok(Some(Snapshot {
+            meta: incoming.meta,
+            data: incoming.data,
+        }))
+    }
+
+    fn has_incoming_bytes(&self) -> bool {
+        self.incoming_snapshot
+            .as_ref()
+            .is_some_and(|incoming| !incoming.data.is_empty())
     }
 
     pub(super) fn handle_install_snapshot_reply(
@@ -369,10 +507,28 @@ impl RawNode {
         if advanced {
             progress.match_index = reply.match_index;
         }
-        if let ProgressState::Snapshot { snapshot_index, .. } = progress.state
-            && progress.match_index >= snapshot_index
-        {
-            progress.become_replicate();
+        let mut send_next = false;
+        match &mut progress.state {
+            ProgressState::Snapshot { snapshot_index, .. }
+                if progress.match_index >= *snapshot_index =>
+            {
+                progress.become_replicate();
+            }
+            ProgressState::Snapshot {
+                snapshot_index,
+                offset_bytes,
+                ..
+            } if reply.snapshot_index == *snapshot_index => {
+                // The follower holds this much: go on from there (after a
+                // stale answer this resends a piece it has, which it
+                // ignores and answers with where it really is).
+                *offset_bytes = reply.received_bytes;
+                send_next = true;
+            }
+            _ => {}
+        }
+        if send_next {
+            self.send_snapshot_piece(peer);
         }
         if advanced {
             self.maybe_commit();
@@ -403,4 +559,12 @@ impl RawNode {
             self.log.commit_to(quorum_index);
         }
     }
+}
+
+/// A follower's snapshot arriving in pieces (in memory only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct IncomingSnapshot {
+    pub(super) meta: SnapshotMeta,
+    pub(super) total_bytes: u64,
+    pub(super) data: Vec<u8>,
 }

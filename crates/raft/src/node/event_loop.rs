@@ -40,6 +40,8 @@ pub(super) struct EventLoop<S> {
     apply: mpsc::Sender<ApplyMsg>,
     observer: Option<Observer>,
     on_fatal: Option<FatalHook>,
+    /// Snapshots installed from a leader since start (for the status).
+    snapshots_received: u64,
 }
 
 impl<S: Storage + 'static> EventLoop<S> {
@@ -84,6 +86,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             apply,
             observer: config.observer,
             on_fatal: config.on_fatal,
+            snapshots_received: 0,
         }
     }
 
@@ -283,6 +286,10 @@ impl<S: Storage + 'static> EventLoop<S> {
     async fn apply(&mut self, ready: &mut Ready) {
         let mut messages = Vec::new();
         if let Some(snapshot) = ready.snapshot.as_ref().filter(|s| s.apply) {
+            if snapshot.persist {
+                // Both persisted and applied: it came from a leader.
+                self.snapshots_received += 1;
+            }
             let meta = snapshot.snapshot.meta;
             messages.push(ApplyMsg::Snapshot {
                 index: meta.last_included_index,
@@ -338,6 +345,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             last_log_term: self.core.log().last_term(),
             snapshot_index: self.core.log().snapshot_meta().last_included_index,
             raft_state_size_bytes: self.storage.raft_state_size_bytes(),
+            snapshots_received: self.snapshots_received,
         };
         *self.shared.status.lock().expect("status lock poisoned") = status;
     }

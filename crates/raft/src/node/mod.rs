@@ -128,6 +128,9 @@ pub struct NodeStatus {
     pub snapshot_index: u64,
     /// Stored hard state and log, in bytes (`Storage::raft_state_size_bytes`).
     pub raft_state_size_bytes: u64,
+    /// Snapshots this node installed from a leader (InstallSnapshot) since
+    /// it started.
+    pub snapshots_received: u64,
 }
 
 enum Event {

@@ -6,6 +6,7 @@
 //! The migration protocol it implements is described in the crate docs;
 //! the per-shard states are in [`ShardState`].
 
+mod incoming;
 mod shard;
 
 use std::collections::BTreeMap;
@@ -14,10 +15,12 @@ use api::{Error, MachineConfig, Reply};
 use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, UNASSIGNED};
 
-use crate::rpc::{MigrationError, Op, PullShards, ShardTransfer};
+use crate::rpc::{MigrationError, Op, PullShards, ShardChunk, ShardTransfer};
 use crate::shard_key::{ShardId, key_to_shard};
+use incoming::{Added, IncomingShard};
+pub use incoming::{ChunkOutcome, max_transfer_bytes};
 use shard::Shard;
-pub use shard::ShardState;
+pub use shard::{OfferedShard, ShardState};
 
 /// One entry of a group's Raft log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +30,12 @@ pub enum GroupCommand {
     /// Move to the next configuration (applied only if it is the next one
     /// and no migration is in progress).
     Reconfigure(Config),
-    /// Data of shards this group is pulling in configuration `config_num`.
+    /// One piece of a shard this group is pulling in configuration
+    /// `config_num`; the last piece installs it.
+    ShardChunk { config_num: u64, chunk: ShardChunk },
+    /// Data of whole shards this group is pulling in configuration
+    /// `config_num` (the servers send [`GroupCommand::ShardChunk`]s; this
+    /// one installs transfers that are at hand in full).
     InstallShards {
         config_num: u64,
         transfers: Vec<ShardTransfer>,
@@ -58,6 +66,8 @@ pub enum GroupOutput {
     Installed {
         shards: Vec<ShardId>,
     },
+    /// What a [`GroupCommand::ShardChunk`] did.
+    Chunk(ChunkOutcome),
     /// Ok once the shards are gone from this group.
     Deleted(Result<(), MigrationError>),
     /// The shards that became plain Serving.
@@ -67,7 +77,7 @@ pub enum GroupOutput {
 }
 
 /// A group's state: its configuration, the previous one, the shards it
-/// holds, and its logical time.
+/// holds, the pieces of shards still arriving, and its logical time.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShardMachine {
     gid: Gid,
@@ -76,6 +86,8 @@ pub struct ShardMachine {
     config: Config,
     previous: Config,
     shards: BTreeMap<ShardId, Shard>,
+    /// Pieces received of `Pulling` shards (none for other shards).
+    incoming: BTreeMap<ShardId, IncomingShard>,
 }
 
 impl ShardMachine {
@@ -93,6 +105,7 @@ impl ShardMachine {
             config: Config::initial(shard_count),
             previous: Config::initial(shard_count),
             shards: BTreeMap::new(),
+            incoming: BTreeMap::new(),
         }
     }
 
@@ -154,6 +167,19 @@ impl ShardMachine {
             ShardState::Pulling { from } => Some(from),
             _ => None,
         })
+    }
+
+    /// Bytes received so far of `shard`'s transfer if it is `Pulling`
+    /// here (where the next piece starts); None if it is not awaited.
+    pub fn pull_progress(&self, shard: ShardId) -> Option<u64> {
+        match self.shards.get(&shard)?.state {
+            ShardState::Pulling { .. } => Some(
+                self.incoming
+                    .get(&shard)
+                    .map_or(0, |incoming| incoming.bytes.len() as u64),
+            ),
+            _ => None,
+        }
     }
 
     /// Shards whose donor must still be told to delete, by donor group.
@@ -238,6 +264,42 @@ impl ShardMachine {
             .collect()
     }
 
+    /// Whether `shard` is offered in configuration `config_num` here: the
+    /// checks of [`ShardMachine::offer`] for one shard, without the data.
+    pub fn check_offered(&self, config_num: u64, shard: ShardId) -> Result<(), MigrationError> {
+        let request = PullShards {
+            config_num,
+            shards: Vec::new(),
+            from_gid: UNASSIGNED,
+        };
+        // The configuration checks of a pull, with no shard to export.
+        self.offer(&request)?;
+        match self.shards.get(&shard) {
+            Some(held) if matches!(held.state, ShardState::Offering { .. }) => Ok(()),
+            _ => Err(MigrationError::NotOffered {
+                shard,
+                wanted: config_num,
+            }),
+        }
+    }
+
+    /// A copy of one shard offered in configuration `config_num`, to be
+    /// encoded away from whatever lock guards this machine (cloning is a
+    /// copy; encoding is the slow part).
+    pub fn offered_copy(
+        &self,
+        config_num: u64,
+        shard: ShardId,
+    ) -> Result<OfferedShard, MigrationError> {
+        self.check_offered(config_num, shard)?;
+        let held = self
+            .shards
+            .get(&shard)
+            .cloned()
+            .unwrap_or_else(|| panic!("group {}: offered shard {shard} vanished", self.gid));
+        Ok(OfferedShard::new(shard, held))
+    }
+
     /// Applies one committed command stamped with the leader's logical
     /// time `now_ms`.
     pub fn apply(&mut self, command: &GroupCommand, now_ms: u64) -> GroupOutput {
@@ -249,6 +311,9 @@ impl ShardMachine {
             GroupCommand::Reconfigure(next) => GroupOutput::Reconfigured {
                 applied: self.apply_config(next),
             },
+            GroupCommand::ShardChunk { config_num, chunk } => {
+                GroupOutput::Chunk(self.apply_chunk(*config_num, chunk))
+            }
             GroupCommand::InstallShards {
                 config_num,
                 transfers,
@@ -336,29 +401,27 @@ impl ShardMachine {
         }
     }
 
-    fn install(&mut self, config_num: u64, transfers: &[ShardTransfer]) -> Vec<ShardId> {
+    /// The donor of `shard` if it is `Pulling` in configuration
+    /// `config_num` here.
+    fn pulling_from(&self, config_num: u64, shard: ShardId) -> Option<Gid> {
         if config_num != self.config.num {
-            return Vec::new();
+            return None;
         }
+        match self.shards.get(&shard)?.state {
+            ShardState::Pulling { from } => Some(from),
+            _ => None,
+        }
+    }
+
+    fn install(&mut self, config_num: u64, transfers: &[ShardTransfer]) -> Vec<ShardId> {
         let mut installed = Vec::new();
         for transfer in transfers {
-            let Some(held) = self.shards.get(&transfer.shard) else {
+            // Not pulling it: installed already (a duplicate) or stale.
+            let Some(from) = self.pulling_from(config_num, transfer.shard) else {
                 continue;
             };
-            let ShardState::Pulling { from } = held.state else {
-                // Installed already (a duplicate transfer).
-                continue;
-            };
-            match Shard::import(
-                transfer,
-                ShardState::Confirming { from },
-                &self.limits,
-                self.now_ms,
-            ) {
-                Ok(shard) => {
-                    self.shards.insert(transfer.shard, shard);
-                    installed.push(transfer.shard);
-                }
+            match self.install_one(transfer, from) {
+                Ok(()) => installed.push(transfer.shard),
                 Err(reason) => tracing::warn!(
                     gid = self.gid,
                     shard = transfer.shard,
@@ -367,6 +430,64 @@ impl ShardMachine {
             }
         }
         installed
+    }
+
+    /// Installs a `Pulling` shard's data: served from here on, its donor
+    /// still to be told.
+    fn install_one(&mut self, transfer: &ShardTransfer, from: Gid) -> Result<(), String> {
+        let shard = Shard::import(
+            transfer,
+            ShardState::Confirming { from },
+            &self.limits,
+            self.now_ms,
+        )?;
+        self.shards.insert(transfer.shard, shard);
+        self.incoming.remove(&transfer.shard);
+        Ok(())
+    }
+
+    /// Keeps one piece of a shard being pulled; the last one installs it.
+    /// A malformed piece or whole is refused and nothing of it is kept.
+    fn apply_chunk(&mut self, config_num: u64, chunk: &ShardChunk) -> ChunkOutcome {
+        let Some(from) = self.pulling_from(config_num, chunk.shard) else {
+            return ChunkOutcome::Ignored;
+        };
+        let refused = |reason: String, restarted: bool| {
+            tracing::warn!(
+                shard = chunk.shard,
+                offset = chunk.offset,
+                "refused a piece of a shard transfer: {reason}"
+            );
+            ChunkOutcome::Refused { reason, restarted }
+        };
+        if let Err(reason) = IncomingShard::check_chunk(chunk, max_transfer_bytes(&self.limits)) {
+            return refused(reason, false);
+        }
+        let mut staged = self.incoming.remove(&chunk.shard);
+        let added = IncomingShard::add(&mut staged, chunk);
+        if let Some(incoming) = staged {
+            self.incoming.insert(chunk.shard, incoming);
+        }
+        match added {
+            Added::Partial(received_bytes) => ChunkOutcome::Stored { received_bytes },
+            Added::Ignored => ChunkOutcome::Ignored,
+            Added::Refused { reason, restarted } => refused(reason, restarted),
+            Added::Complete(whole) => {
+                let installed = ShardTransfer::decode(&whole).and_then(|transfer| {
+                    if transfer.shard != chunk.shard {
+                        return Err(format!(
+                            "the transfer holds shard {}, not {}",
+                            transfer.shard, chunk.shard
+                        ));
+                    }
+                    self.install_one(&transfer, from)
+                });
+                match installed {
+                    Ok(()) => ChunkOutcome::Installed,
+                    Err(reason) => refused(reason, true),
+                }
+            }
+        }
     }
 
     fn delete_offered(
@@ -468,6 +589,23 @@ impl ShardMachine {
         for shard in self.config.shards_of(self.gid) {
             if !self.shards.contains_key(&shard) {
                 return Err(format!("owned shard {shard} is not held"));
+            }
+        }
+        let max_bytes = max_transfer_bytes(&self.limits);
+        for (&shard, incoming) in &self.incoming {
+            if self.pull_progress(shard).is_none() {
+                return Err(format!(
+                    "pieces are kept for shard {shard}, not being pulled"
+                ));
+            }
+            if incoming.total_bytes > max_bytes
+                || incoming.bytes.len() as u64 >= incoming.total_bytes
+            {
+                return Err(format!(
+                    "shard {shard}: {} bytes kept of a {}-byte transfer (bound {max_bytes})",
+                    incoming.bytes.len(),
+                    incoming.total_bytes
+                ));
             }
         }
         Ok(())

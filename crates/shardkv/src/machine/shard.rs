@@ -48,6 +48,26 @@ impl ShardState {
     }
 }
 
+/// A copy of a frozen shard on its way out, taken under the machine's lock
+/// and encoded outside it.
+#[derive(Clone, Debug)]
+pub struct OfferedShard {
+    shard: ShardId,
+    held: Shard,
+}
+
+impl OfferedShard {
+    pub(super) fn new(shard: ShardId, held: Shard) -> OfferedShard {
+        OfferedShard { shard, held }
+    }
+
+    /// The encoded [`ShardTransfer`] (what [`crate::ShardMachine::offer`]
+    /// would hand over, as bytes).
+    pub fn encode(&self) -> Vec<u8> {
+        self.held.export(self.shard).encode()
+    }
+}
+
 /// The exactly-once bounds of one shard, from the group's limits.
 fn session_limits(limits: &MachineConfig) -> SessionLimits {
     limits.into()

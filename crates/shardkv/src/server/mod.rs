@@ -6,15 +6,19 @@
 //!  labrpc server on peer_addrs[me]
 //!    raft methods ─────────────► Raft
 //!    ShardKvRequest ──► handle_client ─► rsm.submit(Client{..}) ─► answer
-//!    PullShards ──────► machine.offer(..)   (no log entry: offered shards are frozen)
+//!    PullChunk ───────► exports: encode the offered shard once (outside the
+//!                       rsm lock), answer a bounded piece (no log entry:
+//!                       offered shards are frozen)
 //!    DeleteShards ────► rsm.submit(DeleteShards{..})
 //!
 //!  tasks (each loop: sleep; stop once Raft is killed; act only as leader)
 //!    config poller  : migration done? query(num + 1) ─► submit(Reconfigure)
-//!    puller         : per donor (in parallel): PullShards ─► submit(InstallShards)
+//!    puller         : per donor (in parallel), per shard, piece by piece:
+//!                     PullChunk ─► submit(ShardChunk) (the last installs it)
 //!    confirmer      : per donor (in parallel): DeleteShards ─► submit(ShardsConfirmed)
 //! ```
 
+mod exports;
 mod machine_impl;
 mod tasks;
 
@@ -30,7 +34,13 @@ use rsm::{Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
 use crate::machine::{GroupCommand, GroupOutput, ShardMachine};
-use crate::rpc::{DeleteShards, MigrationError, PullShards, ShardKvRequest, ShardTransfer};
+use crate::rpc::{DeleteShards, MigrationError, PullChunk, ShardChunk, ShardKvRequest};
+use exports::Exports;
+
+/// Room left in a message next to a piece's data (the request or reply's
+/// other fields and framing): a piece is at most the message limit minus
+/// this.
+pub const CHUNK_FRAME_BYTES: u64 = 4096;
 
 /// Where a group reads configurations (the shard controller's clerk in
 /// production; anything in tests).
@@ -61,6 +71,14 @@ pub struct ShardServerConfig {
     pub migration_interval: Duration,
     /// Deadline of one call to another group's server.
     pub peer_rpc_timeout: Duration,
+    /// Largest message this replica sends or accepts, Raft's included
+    /// (labrpc's limit unless a test lowers it); Raft's sizes derive from
+    /// it (`rsm::fit_raft_to_message_limit`).
+    pub max_message_bytes: usize,
+    /// Largest piece of a moving shard, in one message and one log entry:
+    /// at most Raft's entry bound for `max_message_bytes` minus
+    /// `CHUNK_FRAME_BYTES`.
+    pub transfer_chunk_bytes: u64,
     /// How long a proposal waits to be applied.
     pub apply_wait: Duration,
 }
@@ -84,10 +102,40 @@ impl ShardServerConfig {
             poll_interval: Duration::from_millis(100),
             migration_interval: Duration::from_millis(50),
             peer_rpc_timeout: Duration::from_millis(500),
+            max_message_bytes: labrpc::DEFAULT_MAX_MESSAGE_BYTES,
+            transfer_chunk_bytes: DEFAULT_TRANSFER_CHUNK_BYTES,
             apply_wait: Duration::from_millis(800),
         }
     }
+
+    /// Refuses sizes that do not fit each other.
+    pub fn check(&self) -> Result<(), StartError> {
+        if self.max_message_bytes < MIN_MESSAGE_BYTES {
+            return Err(StartError::Config(format!(
+                "max_message_bytes {} is under {MIN_MESSAGE_BYTES}",
+                self.max_message_bytes
+            )));
+        }
+        let mut raft = raft::core::Config::new(0, vec![0], 0);
+        rsm::fit_raft_to_message_limit(&mut raft, self.max_message_bytes);
+        let room = (raft.max_entry_bytes as u64).saturating_sub(CHUNK_FRAME_BYTES);
+        if self.transfer_chunk_bytes == 0 || self.transfer_chunk_bytes > room {
+            return Err(StartError::Config(format!(
+                "transfer_chunk_bytes {} must be between 1 and {room} (Raft's entry bound \
+                 {} for max_message_bytes {}, minus {CHUNK_FRAME_BYTES})",
+                self.transfer_chunk_bytes, raft.max_entry_bytes, self.max_message_bytes
+            )));
+        }
+        Ok(())
+    }
 }
+
+/// The smallest message limit a replica accepts.
+pub const MIN_MESSAGE_BYTES: usize = 16 << 10;
+
+/// A piece of a moving shard by default: a quarter of labrpc's message
+/// limit, well under Raft's 15 MiB entry bound.
+pub const DEFAULT_TRANSFER_CHUNK_BYTES: u64 = 4 << 20;
 
 /// Counters a test or an operator reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +152,7 @@ pub struct ShardServer {
     rsm: Rsm<ShardMachine>,
     config: Arc<ShardServerConfig>,
     peers: labrpc::Client,
+    exports: Arc<Exports>,
 }
 
 /// Why a replica did not start.
@@ -113,6 +162,8 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error("cannot serve on {addr}: {detail}")]
     Listen { addr: SocketAddr, detail: String },
+    #[error("bad configuration: {0}")]
+    Config(String),
 }
 
 impl ShardServer {
@@ -123,20 +174,25 @@ impl ShardServer {
         controller: C,
         storage: S,
     ) -> Result<ShardServer, StartError> {
+        config.check()?;
         let addr = config.peer_addrs[config.me];
         let rsm_config = RsmConfig {
             max_raft_state: config.max_raft_state,
             apply_wait: config.apply_wait,
+            max_message_bytes: config.max_message_bytes,
             ..RsmConfig::new(config.me, config.peer_addrs.clone(), config.raft_seed)
         };
         let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
         let rsm = Rsm::start(rsm_config, machine, storage).await?;
         let peers = labrpc::Client::new(labrpc::ClientConfig {
             timeout: config.peer_rpc_timeout,
+            max_message_bytes: config.max_message_bytes,
             ..labrpc::ClientConfig::default()
         });
+        let config_max_message_bytes = config.max_message_bytes;
         let server = ShardServer {
             rsm,
+            exports: Arc::new(Exports::new(config.shard_count)),
             config: Arc::new(config),
             peers,
         };
@@ -148,16 +204,19 @@ impl ShardServer {
             async move { server.handle_client(request).await }
         });
         let pull_server = server.clone();
-        router.add::<PullShards, _, _>(move |request: PullShards| {
+        router.add::<PullChunk, _, _>(move |request: PullChunk| {
             let server = pull_server.clone();
-            async move { server.handle_pull(&request) }
+            async move { server.handle_pull_chunk(&request) }
         });
         let delete_server = server.clone();
         router.add::<DeleteShards, _, _>(move |request: DeleteShards| {
             let server = delete_server.clone();
             async move { server.handle_delete(request).await }
         });
-        labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
+        let server_config = labrpc::ServerConfig {
+            max_message_bytes: config_max_message_bytes,
+        };
+        labrpc::Server::start(addr, router, server_config)
             .await
             .map_err(|error| StartError::Listen {
                 addr,
@@ -231,10 +290,32 @@ impl ShardServer {
         }
     }
 
-    /// Hands over shards offered in the requested configuration. Any
-    /// replica that applied that configuration has the frozen data.
-    pub fn handle_pull(&self, request: &PullShards) -> Result<Vec<ShardTransfer>, MigrationError> {
-        self.rsm.with_machine(|machine| machine.offer(request))
+    /// Hands over a piece of a shard offered in the requested
+    /// configuration. Any replica that applied that configuration has the
+    /// frozen data; each replica encodes it once (see [`Exports`]).
+    pub fn handle_pull_chunk(&self, request: &PullChunk) -> Result<ShardChunk, MigrationError> {
+        let export = self
+            .exports
+            .get(&self.rsm, request.config_num, request.shard)?;
+        let total_bytes = export.bytes.len() as u64;
+        if request.offset > total_bytes {
+            return Err(MigrationError::BadOffset {
+                shard: request.shard,
+                offset: request.offset,
+                total_bytes,
+            });
+        }
+        let max_bytes = request
+            .max_bytes
+            .min(self.config.transfer_chunk_bytes)
+            .max(1);
+        Ok(ShardChunk::cut(
+            request.shard,
+            &export.bytes,
+            export.crc32,
+            request.offset,
+            max_bytes,
+        ))
     }
 
     /// Deletes shards the asking group confirms it holds (through the log,
@@ -242,10 +323,15 @@ impl ShardServer {
     pub async fn handle_delete(&self, request: DeleteShards) -> Result<(), MigrationError> {
         let command = GroupCommand::DeleteShards {
             config_num: request.config_num,
-            shards: request.shards,
+            shards: request.shards.clone(),
         };
         match self.rsm.submit(command).await {
-            Ok(GroupOutput::Deleted(result)) => result,
+            Ok(GroupOutput::Deleted(result)) => {
+                if result.is_ok() {
+                    self.exports.forget(request.config_num, &request.shards);
+                }
+                result
+            }
             Ok(other) => panic!("group {}: a delete answered {other:?}", self.config.gid),
             Err(error) => Err(error.into()),
         }

@@ -10,9 +10,13 @@ use futures::future::join_all;
 use shardctrler::{Config, Gid};
 
 use super::{ConfigSource, ShardServer};
-use crate::machine::GroupCommand;
-use crate::rpc::{DeleteShards, MigrationError, PullShards, ShardTransfer};
+use crate::machine::{ChunkOutcome, GroupCommand, GroupOutput};
+use crate::rpc::{DeleteShards, MigrationError, PullChunk, ShardChunk};
 use crate::shard_key::ShardId;
+
+/// Pieces one shard's pull moves per round at most (a round then ends and
+/// the next one resumes where the group's state says).
+const MAX_PIECES_PER_ROUND: usize = 4096;
 
 impl ShardServer {
     /// Asks for configuration `num + 1` whenever no migration is pending,
@@ -39,7 +43,10 @@ impl ShardServer {
     }
 
     /// Pulls every shard still awaited, from each donor in parallel (a dead
-    /// donor does not delay the others), and proposes the data.
+    /// donor does not delay the others), piece by piece: each piece is
+    /// asked for only once the previous one applied here (the receiver's
+    /// log sets the pace), from where the group's state says the transfer
+    /// stands, so a retry, a lost reply or a new leader resumes it.
     pub(super) async fn run_puller(self) {
         while !self.is_killed() {
             tokio::time::sleep(self.config.migration_interval).await;
@@ -53,23 +60,88 @@ impl ShardServer {
             let pulls = wanted.into_iter().map(|(donor, (shards, servers))| {
                 let server = self.clone();
                 async move {
-                    let request = PullShards {
-                        config_num,
-                        shards,
-                        from_gid: server.config.gid,
-                    };
-                    if let Some(transfers) = server.pull_from(donor, &servers, &request).await {
-                        server
-                            .propose(GroupCommand::InstallShards {
-                                config_num,
-                                transfers,
-                            })
-                            .await;
+                    for shard in shards {
+                        server.pull_shard(donor, &servers, config_num, shard).await;
                     }
                 }
             });
             join_all(pulls).await;
         }
+    }
+
+    /// Moves one shard's pieces from `donor` into this group's log until it
+    /// is installed or a step fails (the next round resumes). At most
+    /// `MAX_PIECES_PER_ROUND` pieces per round, so a round ends.
+    async fn pull_shard(
+        &self,
+        donor: Gid,
+        servers: &[SocketAddr],
+        config_num: u64,
+        shard: ShardId,
+    ) {
+        // The server that answered last is asked first: every replica's
+        // encoding is the same, but one source keeps a transfer simple.
+        let mut first_server = 0;
+        for _ in 0..MAX_PIECES_PER_ROUND {
+            if self.is_killed() || !self.is_leader() {
+                return;
+            }
+            let Some(offset) = self
+                .rsm
+                .with_machine(|machine| machine.pull_progress(shard))
+            else {
+                return;
+            };
+            let request = PullChunk {
+                config_num,
+                shard,
+                offset,
+                max_bytes: self.config.transfer_chunk_bytes,
+                from_gid: self.config.gid,
+            };
+            let Some((answered, chunk)) = self
+                .pull_chunk_from(donor, servers, first_server, &request)
+                .await
+            else {
+                return;
+            };
+            first_server = answered;
+            let proposed = self
+                .propose(GroupCommand::ShardChunk { config_num, chunk })
+                .await;
+            match proposed {
+                Some(GroupOutput::Chunk(
+                    ChunkOutcome::Stored { .. } | ChunkOutcome::Refused { .. },
+                )) => {}
+                Some(GroupOutput::Chunk(ChunkOutcome::Installed)) => {
+                    tracing::debug!(gid = self.config.gid, donor, shard, "shard installed");
+                    return;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// One call per donor server, starting at `first`, until one answers
+    /// with a piece; returns which server answered and the piece.
+    async fn pull_chunk_from(
+        &self,
+        donor: Gid,
+        servers: &[SocketAddr],
+        first: usize,
+        request: &PullChunk,
+    ) -> Option<(usize, ShardChunk)> {
+        for step in 0..servers.len() {
+            let index = (first + step) % servers.len();
+            match self.peers.call(servers[index], request).await {
+                Ok(Ok(chunk)) => return Some((index, chunk)),
+                Ok(Err(error)) => {
+                    tracing::debug!(gid = self.config.gid, donor, "pull refused: {error}");
+                }
+                Err(error) => tracing::debug!(gid = self.config.gid, donor, "pull failed: {error}"),
+            }
+        }
+        None
     }
 
     /// Tells each donor of a received shard to delete its copy, then
@@ -102,25 +174,6 @@ impl ShardServer {
             });
             join_all(confirmations).await;
         }
-    }
-
-    /// One call per donor server, in order, until one hands the shards over.
-    async fn pull_from(
-        &self,
-        donor: Gid,
-        servers: &[SocketAddr],
-        request: &PullShards,
-    ) -> Option<Vec<ShardTransfer>> {
-        for &addr in servers {
-            match self.peers.call(addr, request).await {
-                Ok(Ok(transfers)) => return Some(transfers),
-                Ok(Err(error)) => {
-                    tracing::debug!(gid = self.config.gid, donor, "pull refused: {error}");
-                }
-                Err(error) => tracing::debug!(gid = self.config.gid, donor, "pull failed: {error}"),
-            }
-        }
-        None
     }
 
     /// One call per donor server, in order, until one confirms deletion.

@@ -39,6 +39,14 @@ pub const GROUP_SERVERS: usize = 3;
 /// The gid of group index `g`.
 pub const FIRST_GID: Gid = 100;
 
+/// Message and piece sizes of the groups' shard transfers (a test lowers
+/// them so a small shard spans many messages).
+#[derive(Clone, Copy, Debug)]
+pub struct TransferLimits {
+    pub max_message_bytes: usize,
+    pub chunk_bytes: u64,
+}
+
 type Slots = Arc<Mutex<Vec<Option<ShardServer>>>>;
 type CtrlerSlots = Arc<Mutex<Vec<Option<shardctrler::CtrlerServer>>>>;
 
@@ -102,6 +110,27 @@ impl Tester {
         max_raft_state: Option<u64>,
         subnet: u8,
     ) -> Tester {
+        Tester::build(groups, reliable, max_raft_state, subnet, None)
+    }
+
+    /// Like [`Tester::new`], with the groups' shard transfers limited to
+    /// `transfer` (message limit and piece size).
+    pub fn with_transfer_limits(
+        groups: usize,
+        reliable: bool,
+        max_raft_state: Option<u64>,
+        transfer: TransferLimits,
+    ) -> Tester {
+        Tester::build(groups, reliable, max_raft_state, 0, Some(transfer))
+    }
+
+    fn build(
+        groups: usize,
+        reliable: bool,
+        max_raft_state: Option<u64>,
+        subnet: u8,
+        transfer: Option<TransferLimits>,
+    ) -> Tester {
         let net = Network::new();
         net.set_reliable(reliable);
         let ctrler_addrs: Vec<SocketAddr> =
@@ -136,6 +165,7 @@ impl Tester {
                                 ctrler_addrs.clone(),
                                 Arc::clone(&slots),
                                 max_raft_state,
+                                transfer,
                             )
                         })
                     })
@@ -275,6 +305,13 @@ impl Tester {
             .flatten()
             .map(shardctrler::CtrlerServer::status)
             .collect()
+    }
+
+    /// The status of replica `i` of `group`, if it is running.
+    pub fn status(&self, group: usize, i: usize) -> Option<ShardServerStatus> {
+        self.groups[group].slots.lock().expect("slots lock")[i]
+            .as_ref()
+            .map(ShardServer::status)
     }
 
     pub fn statuses(&self, group: usize) -> Vec<ShardServerStatus> {
@@ -423,9 +460,14 @@ async fn start_server(
     ctrler_addrs: Vec<SocketAddr>,
     slots: Slots,
     max_raft_state: Option<u64>,
+    transfer: Option<TransferLimits>,
 ) {
     let mut config = ShardServerConfig::new(gid, me, addrs, SHARDS, madsim::rand::random());
     config.max_raft_state = max_raft_state;
+    if let Some(transfer) = transfer {
+        config.max_message_bytes = transfer.max_message_bytes;
+        config.transfer_chunk_bytes = transfer.chunk_bytes;
+    }
     let controller = Controller::new(ctrler_addrs);
     let server = ShardServer::start(config, controller, FileStorage::new("/shardkv"))
         .await
