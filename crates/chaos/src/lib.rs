@@ -1,0 +1,84 @@
+//! # chaos: Jepsen-style fault testing of real distcache processes
+//!
+//! The simulation suites prove the algorithms under madsim; this crate
+//! checks the product: real `distcache node` processes on real TCP, killed,
+//! paused and cut off, while concurrent clients record every operation,
+//! then the history is checked with the `linearizability` crate.
+//!
+//! ```text
+//!  distcache-chaos run (one seed)
+//!    cluster.rs   6 node processes: nodes 1-3 host the controller and data
+//!                 group 1, nodes 4-6 data group 2 (ports chosen free,
+//!                 configs and data dirs in the run directory)
+//!    workload.rs  gRPC clients (distcache-client) and RESP clients
+//!                 (resp_client.rs): registers r0..r3 (get, set, cas,
+//!                 delete), append keys a0..a2 (unique tokens), per-op
+//!                 timeout; every op recorded: call, end, ok/failed/unknown
+//!    faults.rs    the schedule from the seed: every kind once, then random
+//!    run.rs       warm-up ─► faults (one at a time, each reverted) ─► heal
+//!                 (all nodes up and resumed, the cluster must serve again
+//!                 and every data replica reach the controller's latest
+//!                 configuration) ─► read back every append key
+//!    check.rs     linearizability per key (unknown verdict = failure);
+//!                 every acknowledged append present exactly once, no
+//!                 token nobody sent
+//!    report.rs    fault timeline, longest unavailability per fault, plot
+//!    cleanup.rs   kills the nodes a crashed harness left behind
+//! ```
+//!
+//! ## Output
+//!
+//! `target/chaos/seed-N/` (or `--out`): `history.json` (the checker's JSON
+//! format: `linearizability check history.json` replays the verdict),
+//! `report.md`, `plot.svg` (throughput and latency over time, faults
+//! shaded), `timeline.json`, `verdict.txt`, the node configs and logs, and
+//! `violation.html` (the checker's picture) when there is one. The last
+//! line on stdout is the verdict with the seed:
+//!
+//! ```text
+//! distcache-chaos seed=1 PASS ops=9000 ok=8700 unknown=12 failed=288 faults=9 violations=0 lost=0 dir=target/chaos/seed-1
+//! ```
+//!
+//! Exit status: 0 pass, 1 a finding (violation, lost or duplicated append,
+//! a node that crashed by itself or panicked, no convergence after the
+//! heal, checker out of budget), 2 a harness error (bad flags, no
+//! binary, the cluster never became ready).
+//!
+//! ## Outcomes
+//!
+//! - **ok**: the answer, checked.
+//! - **failed**: nothing changed for sure: a read without an answer, a
+//!   request refused before it was sent. Left out of the history.
+//! - **unknown**: a write without an answer (timeout, lost connection, a
+//!   server error): it may apply at any later time or never; the checker
+//!   treats it so, and the append audit allows its token at most once.
+//!
+//! ## Faults
+//!
+//! | kind | what |
+//! |---|---|
+//! | `kill-leader` | SIGKILL the leader of the controller or a data group, restart it on its data dir |
+//! | `kill-random` | SIGKILL any node, restart it |
+//! | `pause-leader` | SIGSTOP a leader, SIGCONT it later |
+//!
+//! ## Running
+//!
+//! ```text
+//! cargo build -p distcache -p chaos
+//! target/debug/distcache-chaos --seed 1 --seconds 60
+//! cargo test -p chaos                       # unit tests (schedule, audit, report)
+//! ```
+//!
+//! Everything here is production-only (real processes and sockets); under
+//! `--cfg madsim` the crate is empty and the binary says so.
+
+#![cfg(not(madsim))]
+
+pub mod check;
+pub mod cleanup;
+pub mod cluster;
+pub mod faults;
+pub mod report;
+pub mod resp_client;
+pub mod run;
+pub mod workload;

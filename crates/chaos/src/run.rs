@@ -1,0 +1,632 @@
+//! One run: start the cluster, run the workload under the fault schedule,
+//! heal, read back, check, write the output directory.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use distcache_client::proto::admin_client::AdminClient;
+use distcache_client::proto::{NodeStatusRequest, StatusRequest};
+use distcache_client::{Client, ClientConfig};
+use linearizability::{KvInput, KvModel, KvOutput, Verdict, render_html};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::check::{self, AppendAudit};
+use crate::cluster::{CONTROLLER_NODES, Cluster, GROUPS, NODE_COUNT};
+use crate::faults::{FaultKind, PlannedFault, schedule};
+use crate::report::{self, FaultEvent, Unavailability};
+use crate::workload::{self, ClientSetup, Ending, Front, Log, OpRecord};
+
+/// What one run does.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub seed: u64,
+    /// The workload's length: fault phase plus heal phase.
+    pub duration: Duration,
+    /// The heal phase at the end (no faults; the cluster must converge).
+    pub heal: Duration,
+    pub out_dir: PathBuf,
+    pub binary: PathBuf,
+    pub kinds: Vec<FaultKind>,
+    pub grpc_clients: u64,
+    pub resp_clients: u64,
+    pub op_timeout: Duration,
+    /// Extra top-level lines for every node's configuration.
+    pub extra_config: String,
+}
+
+/// What a run found.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    pub seed: u64,
+    pub passed: bool,
+    pub operations: usize,
+    pub ok: usize,
+    pub unknown: usize,
+    pub failed: usize,
+    pub faults: usize,
+    pub violations: usize,
+    pub lost_writes: usize,
+    /// Why the run failed (empty when it passed).
+    pub problems: Vec<String>,
+    pub unavailability: Vec<Unavailability>,
+    pub dir: PathBuf,
+}
+
+impl RunSummary {
+    /// The one line a campaign collects.
+    pub fn verdict_line(&self) -> String {
+        let mut line = format!(
+            "distcache-chaos seed={} {} ops={} ok={} unknown={} failed={} faults={} violations={} lost={} dir={}",
+            self.seed,
+            if self.passed { "PASS" } else { "FAIL" },
+            self.operations,
+            self.ok,
+            self.unknown,
+            self.failed,
+            self.faults,
+            self.violations,
+            self.lost_writes,
+            self.dir.display()
+        );
+        if let Some(first) = self.problems.first() {
+            let _ = write!(line, " first-problem=\"{first}\"");
+        }
+        line
+    }
+}
+
+/// A harness failure (not a finding about distcache).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("the cluster did not become ready within {0:?} (see the node logs)")]
+    NotReady(Duration),
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
+    let what = what.into();
+    move |source| RunError::Io { what, source }
+}
+
+/// Keys read to decide the cluster serves (spread over the shards).
+fn probe_keys() -> Vec<String> {
+    (0..32).map(|i| format!("ready-probe-{i}")).collect()
+}
+
+fn harness_client(cluster: &Cluster, deadline: Duration) -> Client {
+    let seeds = cluster.grpc_addrs();
+    let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+    Client::new(
+        &seeds,
+        ClientConfig {
+            rpc_timeout: Duration::from_millis(1000),
+            operation_deadline: deadline,
+            ..ClientConfig::default()
+        },
+    )
+    .expect("the cluster's addresses are valid")
+}
+
+/// Waits until every probe key can be read.
+async fn wait_serving(cluster: &Cluster, timeout: Duration) -> Result<Duration, RunError> {
+    let started = Instant::now();
+    let client = harness_client(cluster, Duration::from_secs(2));
+    loop {
+        let reads = probe_keys();
+        let reads = reads.iter().map(|key| client.get(key.as_bytes()));
+        let results = futures::future::join_all(reads).await;
+        if results.iter().all(Result::is_ok) {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > timeout {
+            return Err(RunError::NotReady(timeout));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A fault in progress and how to end it.
+enum Revert {
+    Restart(u64),
+    Resume(u64),
+}
+
+/// Which group a leader fault aims at: 0 is the controller.
+fn group_nodes(gid: u64) -> Vec<u64> {
+    if gid == 0 {
+        return CONTROLLER_NODES.to_vec();
+    }
+    GROUPS
+        .iter()
+        .find(|(group, _)| *group == gid)
+        .map(|(_, nodes)| nodes.to_vec())
+        .unwrap_or_default()
+}
+
+async fn start_fault(
+    cluster: &mut Cluster,
+    fault: &PlannedFault,
+) -> Result<(String, Revert), RunError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(fault.choice);
+    match fault.kind {
+        FaultKind::KillLeader => {
+            let (node, target) = leader_target(cluster, &mut rng, fault.choice).await;
+            cluster
+                .kill(node)
+                .map_err(io(format!("kill node {node}")))?;
+            Ok((target, Revert::Restart(node)))
+        }
+        FaultKind::KillRandom => {
+            let node = rng.gen_range(1..=NODE_COUNT);
+            cluster
+                .kill(node)
+                .map_err(io(format!("kill node {node}")))?;
+            Ok((format!("node {node}"), Revert::Restart(node)))
+        }
+        FaultKind::PauseLeader => {
+            let (node, target) = leader_target(cluster, &mut rng, fault.choice).await;
+            cluster
+                .signal_pause(node, true)
+                .map_err(io(format!("SIGSTOP node {node}")))?;
+            Ok((target, Revert::Resume(node)))
+        }
+    }
+}
+
+/// The leader of a group the seed picks (or one of its nodes if none is
+/// known), with words for the report.
+async fn leader_target(cluster: &Cluster, rng: &mut ChaCha8Rng, choice: u64) -> (u64, String) {
+    let gid = rng.gen_range(0..=GROUPS.len() as u64);
+    let leaders = cluster.leaders(Duration::from_millis(500)).await;
+    match leaders.of(gid) {
+        Some(node) => (node, format!("node {node} (leader of {})", group_name(gid))),
+        None => {
+            let nodes = group_nodes(gid);
+            let node = nodes[(choice as usize) % nodes.len()];
+            (
+                node,
+                format!("node {node} ({} had no known leader)", group_name(gid)),
+            )
+        }
+    }
+}
+
+fn group_name(gid: u64) -> String {
+    if gid == 0 {
+        "the controller".into()
+    } else {
+        format!("group {gid}")
+    }
+}
+
+fn end_fault(cluster: &mut Cluster, revert: Revert) -> Result<(), RunError> {
+    match revert {
+        Revert::Restart(node) => cluster
+            .start(node)
+            .map_err(io(format!("restart node {node}"))),
+        Revert::Resume(node) => cluster
+            .signal_pause(node, false)
+            .map_err(io(format!("SIGCONT node {node}"))),
+    }
+}
+
+/// Runs the whole thing; the output directory is `config.out_dir`.
+pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
+    let dir = &config.out_dir;
+    std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
+    crate::cleanup::stale_processes();
+    let mut cluster =
+        Cluster::new(dir, &config.binary, &config.extra_config).map_err(io("choose ports"))?;
+    cluster.write_configs().map_err(io("write configs"))?;
+    for node in 1..=NODE_COUNT {
+        cluster
+            .start(node)
+            .map_err(io(format!("start {}", config.binary.display())))?;
+    }
+    let ready_after = wait_serving(&cluster, Duration::from_secs(60)).await?;
+    eprintln!(
+        "chaos: cluster of {NODE_COUNT} nodes serving after {:.1} s; workload for {:?}",
+        ready_after.as_secs_f64(),
+        config.duration
+    );
+    let mut problems = Vec::new();
+
+    // Phase 1: the workload, under the fault schedule.
+    let log = Log::new(Instant::now());
+    let (stop_sender, stop) = watch::channel(false);
+    let mut clients = Vec::new();
+    let resp_addrs: Vec<String> = (1..=NODE_COUNT)
+        .map(|node| cluster.resp_addr(node))
+        .collect();
+    for id in 1..=config.grpc_clients + config.resp_clients {
+        let setup = ClientSetup {
+            id,
+            seed: config.seed,
+            front: if id <= config.grpc_clients {
+                Front::Grpc
+            } else {
+                Front::Resp
+            },
+            grpc_seeds: cluster.grpc_addrs(),
+            resp_addrs: resp_addrs.clone(),
+            op_timeout: config.op_timeout,
+        };
+        clients.push(tokio::spawn(workload::run_client(
+            setup,
+            log.clone(),
+            stop.clone(),
+        )));
+    }
+    let fault_phase = config.duration.saturating_sub(config.heal);
+    let plan = schedule(config.seed, &config.kinds, fault_phase);
+    let mut events = Vec::new();
+    for fault in &plan {
+        sleep_until(&log, fault.start, &mut cluster, &mut problems).await;
+        let start_us = log.now_us();
+        let (target, revert) = start_fault(&mut cluster, fault).await?;
+        eprintln!(
+            "chaos: {:>6.1}s {} {target}",
+            start_us as f64 / 1e6,
+            fault.kind
+        );
+        sleep_until(
+            &log,
+            fault.start + fault.duration,
+            &mut cluster,
+            &mut problems,
+        )
+        .await;
+        end_fault(&mut cluster, revert)?;
+        events.push(FaultEvent {
+            kind: fault.kind.name().to_string(),
+            target,
+            start_us,
+            end_us: log.now_us(),
+        });
+    }
+
+    // Phase 2: heal. Every fault is over; every node runs; the cluster must
+    // serve again and its shard map converge.
+    sleep_until(&log, fault_phase, &mut cluster, &mut problems).await;
+    let heal_started = Instant::now();
+    for node in 1..=NODE_COUNT {
+        if cluster.paused().contains(&node) {
+            end_fault(&mut cluster, Revert::Resume(node))?;
+        }
+        if !cluster.is_running(node) {
+            end_fault(&mut cluster, Revert::Restart(node))?;
+        }
+    }
+    match wait_serving(&cluster, Duration::from_secs(30)).await {
+        Ok(after) => eprintln!(
+            "chaos: serving again {:.1} s into the heal",
+            after.as_secs_f64()
+        ),
+        Err(error) => problems.push(format!("heal: {error}")),
+    }
+    if let Err(problem) = wait_converged(&cluster, Duration::from_secs(30)).await {
+        problems.push(format!("heal: {problem}"));
+    }
+    let heal_took = heal_started.elapsed();
+    if heal_took > config.heal {
+        eprintln!(
+            "chaos: the heal took {:.1} s, longer than the {:?} heal phase",
+            heal_took.as_secs_f64(),
+            config.heal
+        );
+    }
+    sleep_until(&log, config.duration, &mut cluster, &mut problems).await;
+    let _ = stop_sender.send(true);
+    for client in clients {
+        if client.await.is_err() {
+            problems.push("a workload client panicked".into());
+        }
+    }
+
+    // Phase 3: read every append key back (recorded as client 0).
+    let final_values = read_back(&cluster, &log).await;
+    let records = log.records();
+    cluster.stop_all();
+
+    // Phase 4: check.
+    let summary_counts = check::counts(&records);
+    let history = check::history(&records);
+    let checked = check::linearizability(&history, Duration::from_secs(120));
+    let violations = usize::from(checked.verdict == Verdict::NotLinearizable);
+    match checked.verdict {
+        Verdict::Linearizable => {}
+        Verdict::NotLinearizable => {
+            problems.push(format!("not linearizable: {}", checked.summary()));
+            let html = render_html(&KvModel, &history, &checked);
+            std::fs::write(dir.join("violation.html"), html).map_err(io("write violation.html"))?;
+        }
+        Verdict::Unknown => problems.push("the checker ran out of budget: unknown".into()),
+    }
+    let audit = check::audit_appends(&records, &final_values);
+    push_audit_problems(&audit, &mut problems);
+    for (node, log_line) in panics_in_logs(&cluster) {
+        problems.push(format!("node {node} log: {log_line}"));
+    }
+    let unavailability = report::unavailability(&records, &events);
+    let history_json = history.to_json(&KvModel);
+    std::fs::write(
+        dir.join("history.json"),
+        serde_json::to_string(&history_json).expect("a JSON value serializes"),
+    )
+    .map_err(io("write history.json"))?;
+    std::fs::write(
+        dir.join("timeline.json"),
+        serde_json::to_string_pretty(&events).expect("events serialize"),
+    )
+    .map_err(io("write timeline.json"))?;
+    std::fs::write(dir.join("plot.svg"), report::plot_svg(&records, &events))
+        .map_err(io("write plot.svg"))?;
+
+    let summary = RunSummary {
+        seed: config.seed,
+        passed: problems.is_empty(),
+        operations: summary_counts.total,
+        ok: summary_counts.ok,
+        unknown: summary_counts.unknown,
+        failed: summary_counts.failed,
+        faults: events.len(),
+        violations,
+        lost_writes: audit.lost.len(),
+        problems,
+        unavailability,
+        dir: dir.clone(),
+    };
+    let report_text = report_markdown(config, &summary, &events, &audit, &checked.summary());
+    std::fs::write(dir.join("report.md"), report_text).map_err(io("write report.md"))?;
+    std::fs::write(dir.join("verdict.txt"), summary.verdict_line() + "\n")
+        .map_err(io("write verdict.txt"))?;
+    Ok(summary)
+}
+
+/// Sleeps until `at` after the workload started, restarting any node that
+/// exited on its own (a crash is a finding: it is reported).
+async fn sleep_until(log: &Log, at: Duration, cluster: &mut Cluster, problems: &mut Vec<String>) {
+    loop {
+        for (node, status) in cluster.exited() {
+            let message = format!("node {node} exited by itself ({status}); restarted");
+            eprintln!("chaos: {message}");
+            problems.push(message);
+            let _ = cluster.start(node);
+        }
+        let now = log.start().elapsed();
+        if now >= at {
+            return;
+        }
+        tokio::time::sleep((at - now).min(Duration::from_millis(100))).await;
+    }
+}
+
+/// Every data replica reports the controller's latest configuration, and
+/// every shard of it has an owner among the groups.
+async fn wait_converged(cluster: &Cluster, timeout: Duration) -> Result<(), String> {
+    let started = Instant::now();
+    let mut last_problem = String::new();
+    while started.elapsed() < timeout {
+        match converged(cluster).await {
+            Ok(()) => return Ok(()),
+            Err(problem) => last_problem = problem,
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Err(format!("not converged within {timeout:?}: {last_problem}"))
+}
+
+async fn converged(cluster: &Cluster) -> Result<(), String> {
+    let address = cluster.grpc_addr(1);
+    let mut admin = AdminClient::connect(format!("http://{address}"))
+        .await
+        .map_err(|error| error.to_string())?;
+    let status = admin
+        .status(StatusRequest {})
+        .await
+        .map_err(|error| error.to_string())?
+        .into_inner();
+    let groups: BTreeSet<u64> = status.groups.iter().map(|group| group.gid).collect();
+    if let Some(shard) = status
+        .shard_owners
+        .iter()
+        .position(|owner| !groups.contains(owner))
+    {
+        return Err(format!(
+            "shard {shard} of configuration {} has no owning group",
+            status.config_num
+        ));
+    }
+    for node in 1..=NODE_COUNT {
+        let address = cluster.grpc_addr(node);
+        let mut admin = AdminClient::connect(format!("http://{address}"))
+            .await
+            .map_err(|error| format!("node {node}: {error}"))?;
+        let reply = admin
+            .node_status(NodeStatusRequest {})
+            .await
+            .map_err(|error| format!("node {node}: {error}"))?
+            .into_inner();
+        for replica in reply.replicas {
+            if replica.role == "data" && replica.config_num != status.config_num {
+                return Err(format!(
+                    "node {node}'s group {} replica is at configuration {}, the controller at {}",
+                    replica.gid, replica.config_num, status.config_num
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads every append key once the workload stopped, retrying for a while;
+/// each successful read is recorded in the history too.
+async fn read_back(cluster: &Cluster, log: &Log) -> BTreeMap<String, Option<String>> {
+    let keys: BTreeSet<String> = log
+        .records()
+        .iter()
+        .filter(|record| matches!(record.input, KvInput::Append { .. }))
+        .map(|record| record.input.key().to_string())
+        .collect();
+    let client = harness_client(cluster, Duration::from_secs(5));
+    let mut values = BTreeMap::new();
+    for key in keys {
+        for _attempt in 0..6 {
+            let call_us = log.now_us();
+            let result = client.get(key.as_bytes()).await;
+            let value = match result {
+                Ok(value) => value.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+                Err(_) => continue,
+            };
+            log.push(OpRecord {
+                client: 0,
+                front: Front::Grpc,
+                input: KvInput::Get { key: key.clone() },
+                call_us,
+                end_us: log.now_us(),
+                ending: Ending::Ok(KvOutput::Value(value.clone())),
+            });
+            values.insert(key.clone(), value);
+            break;
+        }
+    }
+    values
+}
+
+fn push_audit_problems(audit: &AppendAudit, problems: &mut Vec<String>) {
+    let list = |items: &[String]| {
+        let shown: Vec<&str> = items.iter().take(5).map(String::as_str).collect();
+        format!("{} ({})", items.len(), shown.join(", "))
+    };
+    if !audit.lost.is_empty() {
+        problems.push(format!("acknowledged appends lost: {}", list(&audit.lost)));
+    }
+    if !audit.duplicated.is_empty() {
+        problems.push(format!("appends duplicated: {}", list(&audit.duplicated)));
+    }
+    if !audit.phantom.is_empty() {
+        problems.push(format!("tokens no append sent: {}", list(&audit.phantom)));
+    }
+    if !audit.unread.is_empty() {
+        problems.push(format!(
+            "append keys unreadable at the end: {}",
+            list(&audit.unread)
+        ));
+    }
+}
+
+/// Lines of the node logs that report a panic.
+fn panics_in_logs(cluster: &Cluster) -> Vec<(u64, String)> {
+    let mut found = Vec::new();
+    for node in 1..=NODE_COUNT {
+        let text = std::fs::read_to_string(cluster.log_path(node)).unwrap_or_default();
+        if let Some(line) = text.lines().find(|line| line.contains("panicked")) {
+            found.push((node, line.chars().take(300).collect()));
+        }
+    }
+    found
+}
+
+fn report_markdown(
+    config: &RunConfig,
+    summary: &RunSummary,
+    events: &[FaultEvent],
+    audit: &AppendAudit,
+    checker_summary: &str,
+) -> String {
+    let mut text = String::new();
+    let _ = writeln!(text, "# distcache-chaos run, seed {}\n", config.seed);
+    let _ = writeln!(text, "{}\n", summary.verdict_line());
+    let _ = writeln!(
+        text,
+        "Workload {:?} ({:?} heal), {} gRPC + {} RESP clients, op timeout {:?}, faults: {}.\n",
+        config.duration,
+        config.heal,
+        config.grpc_clients,
+        config.resp_clients,
+        config.op_timeout,
+        config
+            .kinds
+            .iter()
+            .map(|kind| kind.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !config.extra_config.is_empty() {
+        let _ = writeln!(
+            text,
+            "Extra node configuration: `{}`\n",
+            config.extra_config.trim()
+        );
+    }
+    let _ = writeln!(text, "## Problems\n");
+    if summary.problems.is_empty() {
+        let _ = writeln!(text, "None.\n");
+    }
+    for problem in &summary.problems {
+        let _ = writeln!(text, "- {problem}");
+    }
+    let _ = writeln!(text, "\n## Checks\n");
+    let _ = writeln!(text, "- linearizability (per key): {checker_summary}");
+    let _ = writeln!(
+        text,
+        "- appends: {} keys, {} acknowledged, {} lost, {} duplicated, {} phantom, {} unreadable",
+        audit.keys,
+        audit.acknowledged,
+        audit.lost.len(),
+        audit.duplicated.len(),
+        audit.phantom.len(),
+        audit.unread.len()
+    );
+    let _ = writeln!(text, "\n## Fault timeline and unavailability\n");
+    let _ = writeln!(
+        text,
+        "| start (s) | end (s) | fault | target | longest gap on one key (s) | key |\n|---|---|---|---|---|---|"
+    );
+    for (event, gap) in events.iter().zip(&summary.unavailability) {
+        let _ = writeln!(
+            text,
+            "| {:.1} | {:.1} | {} | {} | {:.2} | {} |",
+            event.start_us as f64 / 1e6,
+            event.end_us as f64 / 1e6,
+            event.kind,
+            event.target,
+            gap.longest_us as f64 / 1e6,
+            gap.key
+        );
+    }
+    let _ = writeln!(
+        text,
+        "\nFiles: `history.json` (the checker's format), `plot.svg`, `timeline.json`, `node*.log`, `node*.toml`{}.",
+        if summary.violations > 0 {
+            ", `violation.html`"
+        } else {
+            ""
+        }
+    );
+    text
+}
+
+/// The default location of the `distcache` binary: next to this one
+/// (`target/debug/distcache-chaos` -> `target/debug/distcache`).
+pub fn default_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?;
+    [dir.join("distcache"), dir.parent()?.join("distcache")]
+        .into_iter()
+        .find(|path| path.is_file())
+}
+
+/// Whether `path` looks runnable.
+pub fn binary_exists(path: &Path) -> bool {
+    path.is_file()
+}
