@@ -86,3 +86,15 @@ else
   echo "setup: installing yamllint and kubernetes-validate into $VENV"
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check yamllint kubernetes-validate
 fi
+
+# The chaos harness's partitions (crates/chaos, issue 19): iptables, from
+# Debian's packages, when running as root and missing. Without it the
+# harness runs only process and proxy faults, and says so.
+if command -v iptables >/dev/null 2>&1; then
+  echo "setup: iptables is installed"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing iptables"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables
+else
+  echo "setup: iptables missing (and not root or no apt-get): chaos runs without partitions" >&2
+fi

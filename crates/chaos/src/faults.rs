@@ -26,20 +26,63 @@ pub enum FaultKind {
     /// SIGSTOP a group's leader, SIGCONT it later (a leader that wakes up
     /// believing it still leads).
     PauseLeader,
+    /// The proxies delay every chunk on the links of one node by 20-150 ms.
+    Delay,
+    /// The proxies cut connections on every link (5% per chunk).
+    Loss,
+    /// The proxies hold each connection back by its own delay (up to
+    /// 300 ms) and cut 1% per chunk: a new connection overtakes an old one.
+    Reorder,
+    /// Firewall: one node of each Raft group (a minority) cut off from the
+    /// other four nodes, both ways.
+    PartitionMinority,
+    /// Firewall: a group's leader cut off from every other node.
+    IsolateLeader,
+    /// Firewall: two halves that cannot talk, except through one bridge
+    /// node in the first half that talks to both.
+    Bridge,
+    /// Firewall: a group's leader cannot send to any other node, but
+    /// every other node can still send to it.
+    OneWay,
 }
 
 impl FaultKind {
-    pub const ALL: [FaultKind; 3] = [
+    pub const ALL: [FaultKind; 10] = [
         FaultKind::KillLeader,
         FaultKind::KillRandom,
         FaultKind::PauseLeader,
+        FaultKind::Delay,
+        FaultKind::Loss,
+        FaultKind::Reorder,
+        FaultKind::PartitionMinority,
+        FaultKind::IsolateLeader,
+        FaultKind::Bridge,
+        FaultKind::OneWay,
     ];
+
+    /// Needs the firewall (root and iptables).
+    pub fn is_partition(self) -> bool {
+        matches!(
+            self,
+            FaultKind::PartitionMinority
+                | FaultKind::IsolateLeader
+                | FaultKind::Bridge
+                | FaultKind::OneWay
+        )
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::KillLeader => "kill-leader",
             FaultKind::KillRandom => "kill-random",
             FaultKind::PauseLeader => "pause-leader",
+            FaultKind::Delay => "delay",
+            FaultKind::Loss => "loss",
+            FaultKind::Reorder => "reorder",
+            FaultKind::PartitionMinority => "partition-minority",
+            FaultKind::IsolateLeader => "isolate-leader",
+            FaultKind::Bridge => "bridge",
+            FaultKind::OneWay => "one-way",
         }
     }
 }
@@ -95,7 +138,7 @@ pub fn schedule(seed: u64, kinds: &[FaultKind], fault_phase: Duration) -> Vec<Pl
         } else {
             kinds[rng.gen_range(0..kinds.len())]
         };
-        let duration = Duration::from_millis(rng.gen_range(2000..5000));
+        let duration = Duration::from_millis(rng.gen_range(1500..3500));
         if at + duration > fault_phase {
             break;
         }
@@ -105,7 +148,7 @@ pub fn schedule(seed: u64, kinds: &[FaultKind], fault_phase: Duration) -> Vec<Pl
             duration,
             choice: rng.r#gen(),
         });
-        at += duration + Duration::from_millis(rng.gen_range(1000..3000));
+        at += duration + Duration::from_millis(rng.gen_range(700..1500));
     }
     plan
 }
@@ -131,17 +174,21 @@ mod tests {
 
     #[test]
     fn a_schedule_starts_with_every_kind_and_replays_from_its_seed() {
-        let plan = schedule(7, &FaultKind::ALL, Duration::from_secs(60));
-        let mut first: Vec<FaultKind> = plan.iter().take(3).map(|fault| fault.kind).collect();
+        let plan = schedule(7, &FaultKind::ALL, Duration::from_secs(90));
+        let mut first: Vec<FaultKind> = plan
+            .iter()
+            .take(FaultKind::ALL.len())
+            .map(|fault| fault.kind)
+            .collect();
         first.sort();
         assert_eq!(first, FaultKind::ALL.to_vec());
-        assert_eq!(plan, schedule(7, &FaultKind::ALL, Duration::from_secs(60)));
-        assert_ne!(plan, schedule(8, &FaultKind::ALL, Duration::from_secs(60)));
+        assert_eq!(plan, schedule(7, &FaultKind::ALL, Duration::from_secs(90)));
+        assert_ne!(plan, schedule(8, &FaultKind::ALL, Duration::from_secs(90)));
         for pair in plan.windows(2) {
             assert!(pair[0].start + pair[0].duration < pair[1].start, "{pair:?}");
         }
         let last = plan.last().expect("a 60 s phase holds faults");
-        assert!(last.start + last.duration <= Duration::from_secs(60));
+        assert!(last.start + last.duration <= Duration::from_secs(90));
     }
 
     #[test]

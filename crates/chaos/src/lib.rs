@@ -15,6 +15,13 @@
 //!                 delete), append keys a0..a2 (unique tokens), per-op
 //!                 timeout; every op recorded: call, end, ok/failed/unknown
 //!    faults.rs    the schedule from the seed: every kind once, then random
+//!    proxy.rs     a TCP proxy of ours on every directed peer link (node A's
+//!                 config names the proxy's port as node B's peer port):
+//!                 delay, loss (cut connections), reordering across
+//!                 connections
+//!    netfilter.rs partitions: iptables DROP rules on the proxies' ports,
+//!                 tagged `distcache-chaos:<pid>`; stale rules of a dead
+//!                 harness removed at start; without root: no partitions
 //!    run.rs       warm-up ─► faults (one at a time, each reverted) ─► heal
 //!                 (all nodes up and resumed, the cluster must serve again
 //!                 and every data replica reach the controller's latest
@@ -60,6 +67,23 @@
 //! | `kill-leader` | SIGKILL the leader of the controller or a data group, restart it on its data dir |
 //! | `kill-random` | SIGKILL any node, restart it |
 //! | `pause-leader` | SIGSTOP a leader, SIGCONT it later |
+//! | `delay` | proxies delay every chunk on one node's links by 20-150 ms |
+//! | `loss` | proxies cut connections on every link (5% per chunk) |
+//! | `reorder` | proxies hold each connection back by its own delay (up to 300 ms), cut 1% per chunk |
+//! | `partition-minority` | one node of each Raft group cut off from the other four, both ways |
+//! | `isolate-leader` | a group's leader cut off from every other node |
+//! | `bridge` | two halves that cannot talk, one bridge node in the first half sees both |
+//! | `one-way` | a leader cannot send to any other node; they can still send to it |
+//!
+//! Partitions act on peer links (Raft, migration, forwarding), not on the
+//! harness's clients, which reach every node (as Jepsen's clients do when
+//! they are outside the partition). Addresses: every node is on
+//! 127.0.0.1 with its own ports; a link is identified by its proxy's port,
+//! which is why no per-node address or namespace is needed. One caveat:
+//! the addresses the controller stores for each group are those of the
+//! node that bootstrapped the cluster, so forwarding and shard migration
+//! from any node use that node's proxies (a partition of that node's links
+//! also cuts them).
 //!
 //! ## Running
 //!
@@ -78,6 +102,8 @@ pub mod check;
 pub mod cleanup;
 pub mod cluster;
 pub mod faults;
+pub mod netfilter;
+pub mod proxy;
 pub mod report;
 pub mod resp_client;
 pub mod run;

@@ -10,14 +10,17 @@ use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::proto::{NodeStatusRequest, StatusRequest};
 use distcache_client::{Client, ClientConfig};
 use linearizability::{KvInput, KvModel, KvOutput, Verdict, render_html};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::check::{self, AppendAudit};
-use crate::cluster::{CONTROLLER_NODES, Cluster, GROUPS, NODE_COUNT};
+use crate::cluster::{CONTROLLER_NODES, Cluster, GROUPS, NODE_COUNT, PeerPort};
 use crate::faults::{FaultKind, PlannedFault, schedule};
+use crate::netfilter::Netfilter;
+use crate::proxy::{LinkFaults, Proxies};
 use crate::report::{self, FaultEvent, Unavailability};
 use crate::workload::{self, ClientSetup, Ending, Front, Log, OpRecord};
 
@@ -90,6 +93,8 @@ pub enum RunError {
     },
     #[error("the cluster did not become ready within {0:?} (see the node logs)")]
     NotReady(Duration),
+    #[error("firewall: {0}")]
+    Firewall(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
@@ -138,6 +143,56 @@ async fn wait_serving(cluster: &Cluster, timeout: Duration) -> Result<Duration, 
 enum Revert {
     Restart(u64),
     Resume(u64),
+    /// Every proxy back to clean.
+    Proxies,
+    /// Every firewall rule of this harness removed.
+    Firewall,
+}
+
+/// The network fault injectors of a run.
+pub struct Network {
+    pub proxies: Proxies,
+    /// `None` when partitions cannot run here (the reason is reported).
+    pub firewall: Option<Netfilter>,
+}
+
+impl Network {
+    /// The proxy ports of the links from every node of `from` to every
+    /// node of `to` (both peer port kinds).
+    fn ports(&self, from: &[u64], to: &[u64]) -> Vec<u16> {
+        let mut ports = Vec::new();
+        for &a in from {
+            for &b in to {
+                for kind in [PeerPort::Controller, PeerPort::Data] {
+                    if a != b
+                        && let Some(port) = self.proxies.port(&(a, b, kind))
+                    {
+                        ports.push(port);
+                    }
+                }
+            }
+        }
+        ports
+    }
+
+    fn block(&mut self, ports: &[u16]) -> Result<(), RunError> {
+        let firewall = self
+            .firewall
+            .as_mut()
+            .expect("partition faults are scheduled only with a firewall");
+        firewall.block(ports).map_err(RunError::Firewall)
+    }
+}
+
+fn all_nodes() -> Vec<u64> {
+    (1..=NODE_COUNT).collect()
+}
+
+fn others(nodes: &[u64]) -> Vec<u64> {
+    all_nodes()
+        .into_iter()
+        .filter(|node| !nodes.contains(node))
+        .collect()
 }
 
 /// Which group a leader fault aims at: 0 is the controller.
@@ -154,6 +209,7 @@ fn group_nodes(gid: u64) -> Vec<u64> {
 
 async fn start_fault(
     cluster: &mut Cluster,
+    network: &mut Network,
     fault: &PlannedFault,
 ) -> Result<(String, Revert), RunError> {
     let mut rng = ChaCha8Rng::seed_from_u64(fault.choice);
@@ -178,6 +234,80 @@ async fn start_fault(
                 .signal_pause(node, true)
                 .map_err(io(format!("SIGSTOP node {node}")))?;
             Ok((target, Revert::Resume(node)))
+        }
+        FaultKind::Delay => {
+            let node = rng.gen_range(1..=NODE_COUNT);
+            network.proxies.set(
+                Some(node),
+                LinkFaults {
+                    delay_ms: (20, 150),
+                    ..LinkFaults::default()
+                },
+            );
+            Ok((format!("links of node {node}"), Revert::Proxies))
+        }
+        FaultKind::Loss => {
+            network.proxies.set(
+                None,
+                LinkFaults {
+                    loss: 0.05,
+                    ..LinkFaults::default()
+                },
+            );
+            Ok(("every link".into(), Revert::Proxies))
+        }
+        FaultKind::Reorder => {
+            network.proxies.set(
+                None,
+                LinkFaults {
+                    reorder_ms: 300,
+                    loss: 0.01,
+                    ..LinkFaults::default()
+                },
+            );
+            Ok(("every link".into(), Revert::Proxies))
+        }
+        FaultKind::PartitionMinority => {
+            let minority = vec![
+                GROUPS[0].1[rng.gen_range(0..3)],
+                GROUPS[1].1[rng.gen_range(0..3)],
+            ];
+            let rest = others(&minority);
+            let mut ports = network.ports(&minority, &rest);
+            ports.extend(network.ports(&rest, &minority));
+            network.block(&ports)?;
+            Ok((
+                format!("nodes {minority:?} cut from {rest:?}"),
+                Revert::Firewall,
+            ))
+        }
+        FaultKind::IsolateLeader => {
+            let (node, target) = leader_target(cluster, &mut rng, fault.choice).await;
+            let rest = others(&[node]);
+            let mut ports = network.ports(&[node], &rest);
+            ports.extend(network.ports(&rest, &[node]));
+            network.block(&ports)?;
+            Ok((target, Revert::Firewall))
+        }
+        FaultKind::Bridge => {
+            let mut nodes = all_nodes();
+            nodes.shuffle(&mut rng);
+            let (first, second) = nodes.split_at(nodes.len() / 2);
+            let bridge = first[0];
+            let cut_off = &first[1..];
+            let mut ports = network.ports(cut_off, second);
+            ports.extend(network.ports(second, cut_off));
+            network.block(&ports)?;
+            Ok((
+                format!("{cut_off:?} cut from {second:?}, bridge node {bridge}"),
+                Revert::Firewall,
+            ))
+        }
+        FaultKind::OneWay => {
+            let (node, target) = leader_target(cluster, &mut rng, fault.choice).await;
+            let ports = network.ports(&[node], &others(&[node]));
+            network.block(&ports)?;
+            Ok((format!("{target} cannot send"), Revert::Firewall))
         }
     }
 }
@@ -208,8 +338,16 @@ fn group_name(gid: u64) -> String {
     }
 }
 
-fn end_fault(cluster: &mut Cluster, revert: Revert) -> Result<(), RunError> {
+fn end_fault(cluster: &mut Cluster, network: &mut Network, revert: Revert) -> Result<(), RunError> {
     match revert {
+        Revert::Proxies => {
+            network.proxies.heal();
+            Ok(())
+        }
+        Revert::Firewall => match network.firewall.as_mut() {
+            Some(firewall) => firewall.heal().map_err(RunError::Firewall),
+            None => Ok(()),
+        },
         Revert::Restart(node) => cluster
             .start(node)
             .map_err(io(format!("restart node {node}"))),
@@ -226,6 +364,25 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
     crate::cleanup::stale_processes();
     let mut cluster =
         Cluster::new(dir, &config.binary, &config.extra_config).map_err(io("choose ports"))?;
+    // Every peer link through a proxy of ours; partitions need root.
+    let proxies = Proxies::start(&cluster.peer_links(), config.seed)
+        .await
+        .map_err(io("start the proxies"))?;
+    cluster.set_view(proxies.view());
+    let firewall = match Netfilter::probe() {
+        Ok(firewall) => Some(firewall),
+        Err(why) => {
+            eprintln!("chaos: no partitions in this run ({why}): process and proxy faults only");
+            None
+        }
+    };
+    let kinds: Vec<FaultKind> = config
+        .kinds
+        .iter()
+        .copied()
+        .filter(|kind| firewall.is_some() || !kind.is_partition())
+        .collect();
+    let mut network = Network { proxies, firewall };
     cluster.write_configs().map_err(io("write configs"))?;
     for node in 1..=NODE_COUNT {
         cluster
@@ -267,12 +424,12 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         )));
     }
     let fault_phase = config.duration.saturating_sub(config.heal);
-    let plan = schedule(config.seed, &config.kinds, fault_phase);
+    let plan = schedule(config.seed, &kinds, fault_phase);
     let mut events = Vec::new();
     for fault in &plan {
         sleep_until(&log, fault.start, &mut cluster, &mut problems).await;
         let start_us = log.now_us();
-        let (target, revert) = start_fault(&mut cluster, fault).await?;
+        let (target, revert) = start_fault(&mut cluster, &mut network, fault).await?;
         eprintln!(
             "chaos: {:>6.1}s {} {target}",
             start_us as f64 / 1e6,
@@ -285,7 +442,7 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
             &mut problems,
         )
         .await;
-        end_fault(&mut cluster, revert)?;
+        end_fault(&mut cluster, &mut network, revert)?;
         events.push(FaultEvent {
             kind: fault.kind.name().to_string(),
             target,
@@ -298,12 +455,14 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
     // serve again and its shard map converge.
     sleep_until(&log, fault_phase, &mut cluster, &mut problems).await;
     let heal_started = Instant::now();
+    end_fault(&mut cluster, &mut network, Revert::Proxies)?;
+    end_fault(&mut cluster, &mut network, Revert::Firewall)?;
     for node in 1..=NODE_COUNT {
         if cluster.paused().contains(&node) {
-            end_fault(&mut cluster, Revert::Resume(node))?;
+            end_fault(&mut cluster, &mut network, Revert::Resume(node))?;
         }
         if !cluster.is_running(node) {
-            end_fault(&mut cluster, Revert::Restart(node))?;
+            end_fault(&mut cluster, &mut network, Revert::Restart(node))?;
         }
     }
     match wait_serving(&cluster, Duration::from_secs(30)).await {
