@@ -55,4 +55,8 @@ done
 step "swarm, 2 seeds"
 sim cargo run -p sim-tests --bin swarm --quiet -- --seeds 2
 
+step "chaos: real node processes under every fault kind, seed 1, 55 s (crates/chaos)"
+cargo build --quiet -p distcache -p chaos
+target/debug/distcache-chaos --seed 1 --seconds 55 --out target/chaos/gate
+
 step "all passed in $(( $(date +%s) - started_at ))s"

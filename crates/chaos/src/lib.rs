@@ -89,9 +89,35 @@
 //!
 //! ```text
 //! cargo build -p distcache -p chaos
-//! target/debug/distcache-chaos --seed 1 --seconds 60
-//! cargo test -p chaos                       # unit tests (schedule, audit, report)
+//! target/debug/distcache-chaos --seed 1 --seconds 55    # the gate's run
+//! scripts/chaos.sh --runs 20 --seconds 120              # a campaign
+//! cargo test -p chaos      # unit tests (schedule, audit, report, proxy) and
+//!                          # the broken-build test (tests/broken_build.rs)
 //! ```
+//!
+//! The gate (`scripts/test.sh`) runs seed 1 for 55 s: warm-up 3 s, every
+//! fault kind once (1.5-3.5 s each, 0.7-1.5 s apart), then 10 s of heal.
+//! `scripts/chaos.sh` writes `summary.json` per run and one `summary.txt`
+//! for the campaign (runs, operations, faults, violations, lost writes,
+//! unknown outcomes, longest unavailability per fault kind).
+//!
+//! ## The harness can fail
+//!
+//! `unsafe_ack_before_commit = true` in a node's configuration (passed
+//! with `--extra-config`) makes distcache answer puts and appends before
+//! they commit. `tests/broken_build.rs` runs the harness against it and
+//! asserts that it reports a finding: a linearizability violation (with
+//! `violation.html`) or lost acknowledged appends.
+//!
+//! ## Measured
+//!
+//! On the shared 2-core machine, `distcache-chaos --seed 1 --seconds 55`
+//! with all 10 fault kinds: PASS, 10141 operations (10134 ok, 6 unknown,
+//! 1 failed), 12 faults, 0 violations, 0 lost appends. Longest gap on one
+//! key after a fault: loss 3.3 s, partition-minority 3.3 s, one-way 2.1 s,
+//! kill-leader 2.0 s, isolate-leader 2.0 s, reorder 1.8 s, the others
+//! under 1 s. The campaign of 20 x 120 s has not been run yet (see the
+//! closing note of issue 19's work).
 //!
 //! Everything here is production-only (real processes and sockets); under
 //! `--cfg madsim` the crate is empty and the binary says so.

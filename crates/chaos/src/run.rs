@@ -546,6 +546,24 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
     };
     let report_text = report_markdown(config, &summary, &events, &audit, &checked.summary());
     std::fs::write(dir.join("report.md"), report_text).map_err(io("write report.md"))?;
+    let summary_json = serde_json::json!({
+        "seed": summary.seed,
+        "passed": summary.passed,
+        "operations": summary.operations,
+        "ok": summary.ok,
+        "unknown": summary.unknown,
+        "failed": summary.failed,
+        "faults": summary.faults,
+        "violations": summary.violations,
+        "lost_writes": summary.lost_writes,
+        "problems": summary.problems,
+        "unavailability": summary.unavailability,
+    });
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary_json).expect("a JSON value serializes"),
+    )
+    .map_err(io("write summary.json"))?;
     std::fs::write(dir.join("verdict.txt"), summary.verdict_line() + "\n")
         .map_err(io("write verdict.txt"))?;
     Ok(summary)

@@ -57,6 +57,11 @@ pub struct NodeConfig {
     /// Snapshot a replica's state once its Raft log reaches this many bytes.
     #[serde(default = "default_max_raft_state_bytes")]
     pub max_raft_state_bytes: u64,
+    /// Breaks safety on purpose: puts and appends are acknowledged before
+    /// they commit. Only for the chaos harness's test that it catches a
+    /// broken build (crates/chaos); never set it otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsafe_ack_before_commit: bool,
     pub nodes: Vec<NodeEntry>,
 }
 

@@ -125,6 +125,7 @@ pub fn demo_configs(
             shard_count: 10,
             request_timeout_ms: 5000,
             max_raft_state_bytes: 8 << 20,
+            unsafe_ack_before_commit: false,
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();

@@ -67,7 +67,20 @@ pub struct Forwarder {
     /// The last configuration refresh, to avoid a storm of queries when
     /// many requests miss at once.
     refreshed_at: Mutex<Option<Instant>>,
+    /// Set only by [`Forwarder::enable_unsafe_ack_before_commit`].
+    unsafe_ack: std::sync::OnceLock<UnsafeAck>,
 }
+
+/// The deliberately broken mode: puts and appends are answered before they
+/// commit (see [`Forwarder::enable_unsafe_ack_before_commit`]).
+struct UnsafeAck {
+    forwarder: std::sync::Weak<Forwarder>,
+    /// Bounds the writes still running after their early answer.
+    in_flight: std::sync::Arc<Semaphore>,
+}
+
+/// Most early-answered writes in flight at once (more run normally).
+const UNSAFE_ACK_IN_FLIGHT_MAX: usize = 1024;
 
 impl Forwarder {
     pub fn new(
@@ -101,7 +114,21 @@ impl Forwarder {
             idle_sessions: Mutex::new(Vec::new()),
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
+            unsafe_ack: std::sync::OnceLock::new(),
         }
+    }
+
+    /// **Breaks safety on purpose** (`unsafe_ack_before_commit = true` in
+    /// the node configuration; for the chaos harness's test that it can
+    /// catch a broken build, never for real use): a put or append is
+    /// answered "done" at once and submitted in the background, so an
+    /// acknowledged write may be read stale, overtaken by a later write of
+    /// the same session (then refused as stale), or lost.
+    pub fn enable_unsafe_ack_before_commit(self: &std::sync::Arc<Self>) {
+        let _ = self.unsafe_ack.set(UnsafeAck {
+            forwarder: std::sync::Arc::downgrade(self),
+            in_flight: std::sync::Arc::new(Semaphore::new(UNSAFE_ACK_IN_FLIGHT_MAX)),
+        });
     }
 
     /// The controller's clerk (admin changes share its connections).
@@ -145,6 +172,26 @@ impl Forwarder {
             // Reads are never recorded: no session needed.
             return self.run_with(op, 0, 0).await;
         }
+        if matches!(op, Op::Put { .. } | Op::Append { .. })
+            && let Some(unsafe_ack) = self.unsafe_ack.get()
+            && let Some(forwarder) = unsafe_ack.forwarder.upgrade()
+            && let Ok(permit) = std::sync::Arc::clone(&unsafe_ack.in_flight).try_acquire_owned()
+        {
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _ = forwarder.run_write(op, session).await;
+            });
+            return Ok(Outcome::Done);
+        }
+        self.run_write(op, session).await
+    }
+
+    /// A write with the caller's session, or one from the pool.
+    async fn run_write(
+        &self,
+        op: Op,
+        session: Option<(u64, u64)>,
+    ) -> Result<Outcome, ForwardError> {
         if let Some((client_id, seq)) = session {
             return self.run_with(op, client_id, seq).await;
         }

@@ -234,6 +234,12 @@ impl Node {
             data.as_ref().map(|(server, _)| server.clone()),
             request_timeout,
         ));
+        if config.unsafe_ack_before_commit {
+            tracing::warn!(
+                "unsafe_ack_before_commit is set: writes are acknowledged before they commit (a deliberately broken build for the chaos harness)"
+            );
+            forwarder.enable_unsafe_ack_before_commit();
+        }
         let grpc_addr = topology
             .grpc
             .get(&config.node_id)
