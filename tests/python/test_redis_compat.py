@@ -139,7 +139,6 @@ def test_config_get_as_redis_benchmark_asks(r):
     assert "appendonly" in r.config_get("appendonly")
 
 
-@needs_replicated_ops
 def test_set_options(r):
     assert r.set("k", "v1") is True
     assert r.set("k", "v2", nx=True) is None
@@ -157,7 +156,6 @@ def test_set_options(r):
     assert r.setnx("n", "2") is False
 
 
-@needs_replicated_ops
 def test_string_commands(r):
     assert r.append("s", "Hello") == 5
     assert r.append("s", " World") == 11
@@ -169,6 +167,11 @@ def test_string_commands(r):
     assert r.get("s") is None
     assert r.mset({"a": "1", "b": "2"}) is True
     assert r.mget("a", "b", "nope") == ["1", "2", None]
+
+
+@needs_replicated_ops
+def test_msetnx(r):
+    assert r.mset({"a": "1", "b": "2"}) is True
     assert r.msetnx({"a": "x", "c": "3"}) is False
     assert r.get("c") is None
 
@@ -187,7 +190,6 @@ def test_counters(r):
         r.incr("text")
 
 
-@needs_replicated_ops
 def test_expiry(r):
     r.set("e", "v")
     assert r.expire("e", 100) is True
@@ -203,6 +205,31 @@ def test_expiry(r):
         time.sleep(0.05)
     assert r.exists("short") == 0, "a key with a 200 ms TTL still exists after 5 s"
     assert r.getex("nope", ex=10) is None
+
+
+def test_absolute_expiry_and_getex(r):
+    now = int(r.time()[0])
+    assert abs(now - time.time()) < 5
+    r.set("e", "v", exat=now + 1000)
+    assert abs(r.expiretime("e") - (now + 1000)) <= 1
+    assert abs(r.pexpiretime("e") - (now + 1000) * 1000) <= 1000
+    assert r.expireat("e", now + 500, lt=True) is True
+    assert r.expireat("e", now + 2000, lt=True) is False
+    assert r.pexpire("e", 100_000, xx=True) is True
+    assert 99 <= r.ttl("e") <= 100
+    assert r.getex("e", persist=True) == "v"
+    assert r.ttl("e") == -1
+    assert r.getex("e", px=100_000) == "v"
+    assert 0 < r.pttl("e") <= 100_000
+    assert r.expiretime("nope") == -2
+    # A deadline in the past removes the key at once.
+    assert r.expireat("e", now - 10) is True
+    assert r.exists("e") == 0
+    r.set("k", "5", ex=100)
+    assert r.incr("k") == 6
+    assert 0 < r.ttl("k") <= 100, "INCR keeps the TTL"
+    assert r.getset("k", "x") == "6"
+    assert r.ttl("k") == -1, "GETSET clears the TTL"
 
 
 @needs_replicated_ops

@@ -22,6 +22,22 @@ pub enum Error {
     /// nothing changed.
     #[error("a TTL of 0 ms is refused")]
     ZeroTtl,
+    /// An increment of a key whose value is not a decimal 64-bit signed
+    /// integer (Redis's "value is not an integer or out of range");
+    /// nothing changed.
+    #[error("the value is not an integer or out of range")]
+    NotAnInteger,
+    /// An increment whose result leaves the 64-bit signed range; nothing
+    /// changed.
+    #[error("increment or decrement would overflow")]
+    IncrementOverflow,
+    /// A float increment of a key whose value is not a number; nothing
+    /// changed.
+    #[error("the value is not a valid float")]
+    NotAFloat,
+    /// A float increment whose result is NaN or infinite; nothing changed.
+    #[error("increment would produce NaN or Infinity")]
+    NotFinite,
     /// The client gave up: no server gave a final answer before its
     /// deadline. A write may or may not have taken effect.
     #[error("no answer within {deadline_ms} ms after {attempts} attempts (the outcome is unknown)")]

@@ -1,7 +1,9 @@
 //! What each operation means on a store.
 
+use cache::store::Ttl;
 use cache::{Store, StoreError};
 
+use crate::op::{ExpireCondition, GetExTtl, KeyTtl, SetCondition, SetTtl, format_float};
 use crate::{Error, Limits, Op, Outcome, Reply};
 
 /// Runs `op` on `store` at log time `now_ms`, within `limits`; a refused
@@ -52,7 +54,225 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
                 Err(error) => Err(store_error(error)),
             }
         }
+        Op::Set {
+            key,
+            value,
+            condition,
+            ttl,
+            return_old,
+        } => set(store, key, value, *condition, *ttl, *return_old, now_ms),
+        Op::Increment { key, delta } => {
+            let current = match store.get(key, now_ms) {
+                Some(value) => parse_redis_integer(value).ok_or(Error::NotAnInteger)?,
+                None => 0,
+            };
+            current
+                .checked_add(*delta)
+                .ok_or(Error::IncrementOverflow)?;
+            store
+                .increment(key, *delta, now_ms)
+                .map(Outcome::Integer)
+                .map_err(store_error)
+        }
+        Op::IncrementFloat { key, delta } => {
+            let current = match store.get(key, now_ms) {
+                Some(value) => parse_float(value).ok_or(Error::NotAFloat)?,
+                None => 0.0,
+            };
+            let next = current + delta.0;
+            if !next.is_finite() {
+                return Err(Error::NotFinite);
+            }
+            let text = format_float(next).into_bytes();
+            write_keeping_ttl(store, key, text.clone(), now_ms)?;
+            Ok(Outcome::Value(Some(text)))
+        }
+        Op::GetDel { key } => {
+            let value = store.get(key, now_ms).map(<[u8]>::to_vec);
+            if value.is_some() {
+                store.delete(key, now_ms);
+            }
+            Ok(Outcome::Value(value))
+        }
+        Op::GetEx { key, ttl } => {
+            let Some(value) = store.get(key, now_ms).map(<[u8]>::to_vec) else {
+                return Ok(Outcome::Value(None));
+            };
+            match ttl {
+                GetExTtl::Unchanged => {}
+                GetExTtl::Persist => {
+                    store.persist(key, now_ms);
+                }
+                GetExTtl::Ms(0) => {
+                    store.delete(key, now_ms);
+                }
+                GetExTtl::Ms(ttl_ms) => {
+                    store.expire(key, *ttl_ms, now_ms).map_err(store_error)?;
+                }
+            }
+            Ok(Outcome::Value(Some(value)))
+        }
+        Op::Expire {
+            key,
+            ttl_ms,
+            condition,
+        } => {
+            let current = match store.ttl(key, now_ms) {
+                Ttl::Missing => return Ok(Outcome::Applied(false)),
+                Ttl::Persistent => None,
+                Ttl::RemainingMs(remaining_ms) => Some(remaining_ms),
+            };
+            if !expire_allowed(*condition, current, *ttl_ms) {
+                return Ok(Outcome::Applied(false));
+            }
+            if *ttl_ms == 0 {
+                store.delete(key, now_ms);
+            } else {
+                store.expire(key, *ttl_ms, now_ms).map_err(store_error)?;
+            }
+            Ok(Outcome::Applied(true))
+        }
+        Op::Persist { key } => Ok(Outcome::Applied(store.persist(key, now_ms))),
+        Op::Ttl { .. } | Op::Strlen { .. } | Op::GetRange { .. } => read(store, op, limits, now_ms),
+        Op::SetRange { key, offset, value } => {
+            let current = store.get(key, now_ms).map(<[u8]>::to_vec);
+            if value.is_empty() {
+                return Ok(Outcome::Integer(current.map_or(0, |v| v.len()) as i64));
+            }
+            // Limits::check bounded offset + value by the value limit.
+            let offset = usize::try_from(*offset).expect("checked against the value limit");
+            let mut updated = current.unwrap_or_default();
+            if updated.len() < offset + value.len() {
+                updated.resize(offset + value.len(), 0);
+            }
+            updated[offset..offset + value.len()].copy_from_slice(value);
+            let length = updated.len() as i64;
+            write_keeping_ttl(store, key, updated, now_ms)?;
+            Ok(Outcome::Integer(length))
+        }
     }
+}
+
+/// [`Op::Set`].
+fn set(
+    store: &mut Store,
+    key: &[u8],
+    value: &[u8],
+    condition: SetCondition,
+    ttl: SetTtl,
+    return_old: bool,
+    now_ms: u64,
+) -> Reply {
+    let current = store.get(key, now_ms).map(<[u8]>::to_vec);
+    let applied = match condition {
+        SetCondition::Always => true,
+        SetCondition::IfAbsent => current.is_none(),
+        SetCondition::IfPresent => current.is_some(),
+    };
+    if applied {
+        let ttl_ms = match ttl {
+            SetTtl::Clear => None,
+            SetTtl::Keep => remaining_ms(store, key, now_ms),
+            SetTtl::Ms(ttl_ms) => Some(ttl_ms),
+        };
+        if ttl_ms == Some(0) {
+            // The deadline has passed already: the key ends absent.
+            store.delete(key, now_ms);
+        } else {
+            store
+                .put(key, value.to_vec(), ttl_ms, now_ms)
+                .map_err(store_error)?;
+        }
+    }
+    Ok(Outcome::Set {
+        applied,
+        previous: if return_old { current } else { None },
+    })
+}
+
+/// The key's remaining TTL, if it is present and has one.
+fn remaining_ms(store: &mut Store, key: &[u8], now_ms: u64) -> Option<u64> {
+    match store.ttl(key, now_ms) {
+        Ttl::RemainingMs(remaining_ms) => Some(remaining_ms),
+        Ttl::Missing | Ttl::Persistent => None,
+    }
+}
+
+/// Writes `value` at `key`, keeping the deadline the key has (the same
+/// absolute log time: the remaining TTL is counted from the same `now`).
+fn write_keeping_ttl(
+    store: &mut Store,
+    key: &[u8],
+    value: Vec<u8>,
+    now_ms: u64,
+) -> Result<(), Error> {
+    let ttl_ms = remaining_ms(store, key, now_ms);
+    store.put(key, value, ttl_ms, now_ms).map_err(store_error)
+}
+
+/// Whether [`Op::Expire`]'s conditions hold, given the key's remaining TTL
+/// (`None`: no deadline, an infinite TTL for `GT`/`LT`).
+fn expire_allowed(condition: ExpireCondition, current_ms: Option<u64>, new_ms: u64) -> bool {
+    if condition.if_no_ttl && current_ms.is_some() {
+        return false;
+    }
+    if condition.if_has_ttl && current_ms.is_none() {
+        return false;
+    }
+    if condition.if_greater && current_ms.is_none_or(|current_ms| new_ms <= current_ms) {
+        return false;
+    }
+    if condition.if_less && current_ms.is_some_and(|current_ms| new_ms >= current_ms) {
+        return false;
+    }
+    true
+}
+
+/// A value as Redis reads an integer: ASCII decimal, an optional `-`, no
+/// `+`, no leading zeros, no spaces, within 64 bits.
+pub fn parse_redis_integer(value: &[u8]) -> Option<i64> {
+    let digits = value.strip_prefix(b"-").unwrap_or(value);
+    if digits.is_empty()
+        || !digits.iter().all(u8::is_ascii_digit)
+        || (digits[0] == b'0' && (digits.len() > 1 || value.len() > 1))
+    {
+        return None;
+    }
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
+/// A value as Redis reads a float for `INCRBYFLOAT`: a decimal number
+/// with no surrounding spaces, not NaN.
+fn parse_float(value: &[u8]) -> Option<f64> {
+    let text = std::str::from_utf8(value).ok()?;
+    if text.is_empty() || text.trim() != text {
+        return None;
+    }
+    let number: f64 = text.parse().ok()?;
+    (!number.is_nan()).then_some(number)
+}
+
+/// Redis's `GETRANGE` on a value: `start..=end`, negative positions from
+/// the end, clamped.
+pub fn substring(value: &[u8], start: i64, end: i64) -> &[u8] {
+    let length = value.len() as i64;
+    if length == 0 || (start < 0 && end < 0 && start > end) {
+        return &[];
+    }
+    let start = if start < 0 {
+        (length + start).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 {
+        (length + end).max(0)
+    } else {
+        end.min(length - 1)
+    };
+    if start > end || start >= length {
+        return &[];
+    }
+    &value[start as usize..=end as usize]
 }
 
 /// Answers a read without changing anything (a ReadIndex read on the
@@ -64,7 +284,25 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
 pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
     limits.check(op)?;
     match op {
-        Op::Get { key } => Ok(Outcome::Value(store.peek(key, now_ms).map(<[u8]>::to_vec))),
+        Op::Get { key }
+        | Op::GetEx {
+            key,
+            ttl: GetExTtl::Unchanged,
+        } => Ok(Outcome::Value(store.peek(key, now_ms).map(<[u8]>::to_vec))),
+        Op::Ttl { key } => Ok(Outcome::Ttl(match store.peek_ttl(key, now_ms) {
+            Ttl::Missing => KeyTtl::Missing,
+            Ttl::Persistent => KeyTtl::Persistent,
+            Ttl::RemainingMs(remaining_ms) => KeyTtl::RemainingMs(remaining_ms),
+        })),
+        Op::Strlen { key } => Ok(Outcome::Integer(
+            store.peek(key, now_ms).map_or(0, <[u8]>::len) as i64,
+        )),
+        Op::GetRange { key, start, end } => {
+            let value = store.peek(key, now_ms).unwrap_or_default();
+            Ok(Outcome::Value(Some(
+                substring(value, *start, *end).to_vec(),
+            )))
+        }
         other => panic!("api::read: {} is not a read", other.name()),
     }
 }

@@ -46,6 +46,8 @@ mod op;
 
 pub use client::KvClient;
 pub use error::{Error, Reply};
-pub use execute::{execute, read};
+pub use execute::{execute, parse_redis_integer, read, substring};
 pub use limits::{DEFAULT_CLIENT_IDLE_EXPIRY_MS, DEFAULT_MAX_CLIENTS, Limits, MachineConfig};
-pub use op::{Op, Outcome};
+pub use op::{
+    ExpireCondition, Float, GetExTtl, KeyTtl, Op, Outcome, SetCondition, SetTtl, format_float,
+};

@@ -5,10 +5,22 @@ use serde::{Deserialize, Serialize};
 /// One operation on the store. Keys and values are bytes.
 ///
 /// Adding an operation (increment, expire, multi-get, ...) means a variant
-/// here, its meaning in [`crate::execute`], its size in
-/// [`Op::value_size_bytes`], and (if users call it by name) a provided
-/// method on [`crate::KvClient`]; every server and client carries it
-/// unchanged.
+/// here, its meaning in [`crate::execute`] (and [`crate::read`] if it only
+/// reads), its size in [`Op::value_size_bytes`], and (if users call it by
+/// name) a provided method on [`crate::KvClient`]; every server and client
+/// carries it unchanged.
+///
+/// **Time.** Every TTL here is relative: milliseconds of *log time* after
+/// the entry that carries the operation is applied. Log time is the
+/// replicated clock of the group (identical on every replica, advancing at
+/// the leader's clock rate), not the wall clock, so an absolute wall-clock
+/// deadline (Redis's `EXPIREAT`, `SET ... PXAT`) is converted to a relative
+/// TTL by the node that receives the command, with its wall clock, before
+/// the operation is built (a deadline already past becomes a TTL of 0,
+/// which [`Op::Expire`], [`Op::Set`] and [`Op::GetEx`] read as "remove the
+/// key now"). The reverse (`EXPIRETIME`) adds a [`Op::Ttl`] answer to the
+/// receiving node's wall clock. Both are as exact as the nodes' clocks
+/// agree; the replicas themselves never read a wall clock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Read a key (absent or expired: `None`).
@@ -33,6 +45,148 @@ pub enum Op {
         value: Vec<u8>,
         ttl_ms: Option<u64>,
     },
+    /// Redis's `SET` with its options: set `value` if `condition` holds,
+    /// with `ttl` deciding the deadline; with `return_old` the answer
+    /// carries the value before (`SET ... GET`, `GETSET`). Answers
+    /// [`Outcome::Set`].
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        condition: SetCondition,
+        ttl: SetTtl,
+        return_old: bool,
+    },
+    /// Add `delta` to the decimal 64-bit integer the key holds (absent:
+    /// 0); keeps the deadline. Answers [`Outcome::Integer`], or
+    /// [`crate::Error::NotAnInteger`] / [`crate::Error::IncrementOverflow`]
+    /// with nothing changed.
+    Increment { key: Vec<u8>, delta: i64 },
+    /// Add `delta` to the decimal number the key holds (absent: 0); keeps
+    /// the deadline. The result is stored and answered as
+    /// [`format_float`] writes it. Answers [`Outcome::Value`], or
+    /// [`crate::Error::NotAFloat`] / [`crate::Error::NotFinite`].
+    IncrementFloat { key: Vec<u8>, delta: Float },
+    /// Remove the key and answer its value ([`Outcome::Value`]).
+    GetDel { key: Vec<u8> },
+    /// Read the key ([`Outcome::Value`]) and change its deadline.
+    GetEx { key: Vec<u8>, ttl: GetExTtl },
+    /// Give the key a deadline `ttl_ms` from now (0: the deadline has
+    /// passed, remove the key) if `condition` holds. Answers
+    /// [`Outcome::Applied`]: false when the key is absent or the
+    /// condition does not hold.
+    Expire {
+        key: Vec<u8>,
+        ttl_ms: u64,
+        condition: ExpireCondition,
+    },
+    /// Remove the key's deadline; [`Outcome::Applied`]: whether it had one.
+    Persist { key: Vec<u8> },
+    /// How long the key has left ([`Outcome::Ttl`]); a read.
+    Ttl { key: Vec<u8> },
+    /// The length of the key's value ([`Outcome::Integer`], absent: 0); a
+    /// read.
+    Strlen { key: Vec<u8> },
+    /// Bytes `start..=end` of the key's value, Redis's `GETRANGE` (negative
+    /// positions count from the end); [`Outcome::Value`] with the bytes
+    /// (absent key: empty); a read.
+    GetRange { key: Vec<u8>, start: i64, end: i64 },
+    /// Overwrite the key's value from `offset` with `value`, padding with
+    /// zero bytes (absent key: empty); keeps the deadline. An empty
+    /// `value` changes nothing. [`Outcome::Integer`]: the new length.
+    SetRange {
+        key: Vec<u8>,
+        offset: u64,
+        value: Vec<u8>,
+    },
+}
+
+/// When [`Op::Set`] writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCondition {
+    /// Whatever the key holds.
+    #[default]
+    Always,
+    /// Only if the key is absent (Redis `NX`).
+    IfAbsent,
+    /// Only if the key is present (Redis `XX`).
+    IfPresent,
+}
+
+/// What [`Op::Set`] does to the deadline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetTtl {
+    /// No deadline (Redis's default for `SET`).
+    #[default]
+    Clear,
+    /// Keep the key's current deadline (`KEEPTTL`).
+    Keep,
+    /// Expire `ms` after the write (0: the deadline has already passed, so
+    /// the key ends absent).
+    Ms(u64),
+}
+
+/// What [`Op::GetEx`] does to the deadline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GetExTtl {
+    /// Nothing (a plain read).
+    #[default]
+    Unchanged,
+    /// Remove it (`PERSIST`).
+    Persist,
+    /// Expire `ms` from now (0: remove the key after reading it).
+    Ms(u64),
+}
+
+/// [`Op::Expire`]'s conditions, Redis's `NX`, `XX`, `GT`, `LT`. A key
+/// without a deadline counts as an infinite TTL for `GT` and `LT`. All
+/// that are set must hold (Redis refuses `NX` with another, and `GT` with
+/// `LT`, before building the operation; here such a set simply never
+/// holds).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpireCondition {
+    /// Only if the key has no deadline (`NX`).
+    pub if_no_ttl: bool,
+    /// Only if the key has a deadline (`XX`).
+    pub if_has_ttl: bool,
+    /// Only if the new deadline is later (`GT`).
+    pub if_greater: bool,
+    /// Only if the new deadline is sooner (`LT`).
+    pub if_less: bool,
+}
+
+/// A float carried by an operation, compared by its bits so that [`Op`]
+/// stays `Eq` (a NaN equals itself; the operations refuse it anyway).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Float(pub f64);
+
+impl PartialEq for Float {
+    fn eq(&self, other: &Float) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Float {}
+
+/// How long a key has left ([`Outcome::Ttl`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyTtl {
+    /// The key is absent.
+    Missing,
+    /// The key has no deadline.
+    Persistent,
+    /// Milliseconds of log time until it expires (at least 1).
+    RemainingMs(u64),
+}
+
+/// The text [`Op::IncrementFloat`] stores: the shortest decimal that reads
+/// back as the same `f64`, never in exponent form, without a trailing
+/// `.0`, and `0` for negative zero (Redis's "human" float format, which
+/// `INCRBYFLOAT` writes). Deterministic on every platform.
+pub fn format_float(value: f64) -> String {
+    if value == 0.0 {
+        return "0".to_string();
+    }
+    format!("{value}")
 }
 
 impl Op {
@@ -43,24 +197,61 @@ impl Op {
             | Op::Put { key, .. }
             | Op::Append { key, .. }
             | Op::Delete { key }
-            | Op::CompareAndSet { key, .. } => key,
+            | Op::CompareAndSet { key, .. }
+            | Op::Set { key, .. }
+            | Op::Increment { key, .. }
+            | Op::IncrementFloat { key, .. }
+            | Op::GetDel { key }
+            | Op::GetEx { key, .. }
+            | Op::Expire { key, .. }
+            | Op::Persist { key }
+            | Op::Ttl { key }
+            | Op::Strlen { key }
+            | Op::GetRange { key, .. }
+            | Op::SetRange { key, .. } => key,
         }
     }
 
     /// Reads change nothing, so they are never recorded for exactly-once
-    /// and may be served without a log entry.
+    /// and may be served without a log entry ([`crate::read`]).
     pub fn is_read(&self) -> bool {
-        matches!(self, Op::Get { .. })
+        matches!(
+            self,
+            Op::Get { .. }
+                | Op::Ttl { .. }
+                | Op::Strlen { .. }
+                | Op::GetRange { .. }
+                | Op::GetEx {
+                    ttl: GetExTtl::Unchanged,
+                    ..
+                }
+        )
     }
 
-    /// The largest value this operation carries (expected or new), in bytes.
+    /// The largest value this operation carries or (for `SetRange`)
+    /// demands, in bytes.
     pub fn value_size_bytes(&self) -> usize {
         match self {
-            Op::Get { .. } | Op::Delete { .. } => 0,
-            Op::Put { value, .. } | Op::Append { value, .. } => value.len(),
+            Op::Get { .. }
+            | Op::Delete { .. }
+            | Op::Increment { .. }
+            | Op::IncrementFloat { .. }
+            | Op::GetDel { .. }
+            | Op::GetEx { .. }
+            | Op::Expire { .. }
+            | Op::Persist { .. }
+            | Op::Ttl { .. }
+            | Op::Strlen { .. }
+            | Op::GetRange { .. } => 0,
+            Op::Put { value, .. } | Op::Append { value, .. } | Op::Set { value, .. } => value.len(),
             Op::CompareAndSet {
                 expected, value, ..
             } => value.len().max(expected.as_ref().map_or(0, Vec::len)),
+            // The value the write needs: the bytes up to the range's end.
+            Op::SetRange { offset, value, .. } if !value.is_empty() => usize::try_from(*offset)
+                .unwrap_or(usize::MAX)
+                .saturating_add(value.len()),
+            Op::SetRange { .. } => 0,
         }
     }
 
@@ -72,6 +263,17 @@ impl Op {
             Op::Append { .. } => "Append",
             Op::Delete { .. } => "Delete",
             Op::CompareAndSet { .. } => "CompareAndSet",
+            Op::Set { .. } => "Set",
+            Op::Increment { .. } => "Increment",
+            Op::IncrementFloat { .. } => "IncrementFloat",
+            Op::GetDel { .. } => "GetDel",
+            Op::GetEx { .. } => "GetEx",
+            Op::Expire { .. } => "Expire",
+            Op::Persist { .. } => "Persist",
+            Op::Ttl { .. } => "Ttl",
+            Op::Strlen { .. } => "Strlen",
+            Op::GetRange { .. } => "GetRange",
+            Op::SetRange { .. } => "SetRange",
         }
     }
 }
@@ -79,7 +281,7 @@ impl Op {
 /// A successful answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
-    /// The answer to a Get.
+    /// The answer to a Get (and GetDel, GetEx, GetRange, IncrementFloat).
     Value(Option<Vec<u8>>),
     /// A Put or Append took effect.
     Done,
@@ -87,4 +289,16 @@ pub enum Outcome {
     Deleted(bool),
     /// A compare-and-set ran; whether it swapped.
     Swapped(bool),
+    /// A [`Op::Set`] ran: whether it wrote (its condition held), and the
+    /// value before it when `return_old` was asked (else `None`).
+    Set {
+        applied: bool,
+        previous: Option<Vec<u8>>,
+    },
+    /// A number: Increment's result, Strlen's and SetRange's length.
+    Integer(i64),
+    /// Expire or Persist ran; whether it changed the deadline.
+    Applied(bool),
+    /// The answer to a Ttl.
+    Ttl(KeyTtl),
 }

@@ -323,6 +323,7 @@ async fn run_grpc(client: &Client, input: &KvInput) -> Ending {
             )
             .await
             .map(KvOutput::Cas),
+        other => return Ending::Failed(format!("the workload does not issue {other:?}")),
     };
     match result {
         Ok(output) => Ending::Ok(output),
@@ -344,6 +345,7 @@ async fn run_resp(client: &mut RespClient, input: &KvInput) -> Ending {
         KvInput::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         KvInput::Delete { key } => vec![b"DEL", key.as_bytes()],
         KvInput::Cas { .. } => return Ending::Failed("RESP has no compare-and-set".into()),
+        other => return Ending::Failed(format!("the workload does not issue {other:?}")),
     };
     let reply = match client.call(&command).await {
         Ok(reply) => reply,

@@ -482,6 +482,66 @@ impl Client {
         .map(|_| ())
     }
 
+    /// Adds `delta` to the key's decimal integer (absent: 0); the new
+    /// value. A value that is not an integer, or an overflow, is
+    /// [`ClientError::Server`] (`FailedPrecondition`) or
+    /// [`ClientError::InvalidArgument`] (`OutOfRange`); nothing changed.
+    pub async fn increment(&self, key: &[u8], delta: i64) -> Result<i64, ClientError> {
+        let reply = self
+            .write(key, |mut client, session| {
+                let request = proto::IncrementRequest {
+                    key: key.to_vec(),
+                    delta,
+                    session: Some(session),
+                };
+                async move { client.increment(request).await }
+            })
+            .await?;
+        Ok(reply.value)
+    }
+
+    /// Gives the key a time to live of `ttl_ms` (0 is refused); whether
+    /// the key was there.
+    pub async fn expire(&self, key: &[u8], ttl_ms: u64) -> Result<bool, ClientError> {
+        let reply = self
+            .write(key, |mut client, session| {
+                let request = proto::ExpireRequest {
+                    key: key.to_vec(),
+                    ttl_ms,
+                    session: Some(session),
+                };
+                async move { client.expire(request).await }
+            })
+            .await?;
+        Ok(reply.applied)
+    }
+
+    /// Removes the key's time to live; whether it had one.
+    pub async fn persist(&self, key: &[u8]) -> Result<bool, ClientError> {
+        let reply = self
+            .write(key, |mut client, session| {
+                let request = proto::PersistRequest {
+                    key: key.to_vec(),
+                    session: Some(session),
+                };
+                async move { client.persist(request).await }
+            })
+            .await?;
+        Ok(reply.applied)
+    }
+
+    /// The key's remaining time to live: `None` if the key is absent,
+    /// `Some(None)` if it has none, `Some(Some(ms))` otherwise.
+    pub async fn ttl(&self, key: &[u8]) -> Result<Option<Option<u64>>, ClientError> {
+        let reply = self
+            .retry(Some(key), |mut client| {
+                let request = proto::TtlRequest { key: key.to_vec() };
+                async move { client.ttl(request).await }
+            })
+            .await?;
+        Ok(reply.found.then_some(reply.ttl_ms))
+    }
+
     /// Reads several keys (each linearizably; not one common instant).
     pub async fn multi_get(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
         let reads = keys.iter().map(|key| self.get(key));

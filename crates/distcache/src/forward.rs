@@ -41,6 +41,13 @@ pub enum ForwardError {
     /// Bad input (size limits, TTL of 0); nothing changed.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The operation does not fit what the key holds (an increment of a
+    /// value that is not a number, an overflow); nothing changed. Always
+    /// one of [`Error::NotAnInteger`], [`Error::IncrementOverflow`],
+    /// [`Error::NotAFloat`], [`Error::NotFinite`], so front ends can
+    /// answer each in their own words.
+    #[error("{0}")]
+    Refused(Error),
     /// No group applied it before the deadline; a write may still apply.
     #[error("no answer from the owning group within {deadline_ms} ms (a write may have applied)")]
     Timeout { deadline_ms: u64 },
@@ -334,6 +341,12 @@ fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
         Err(Error::NotApplied | Error::Timeout { .. } | Error::UnexpectedOutcome { .. }) => {
             Verdict::Retry
         }
+        Err(
+            error @ (Error::NotAnInteger
+            | Error::IncrementOverflow
+            | Error::NotAFloat
+            | Error::NotFinite),
+        ) => Verdict::Fail(Some(ForwardError::Refused(error))),
         Err(error @ (Error::TooLarge { .. } | Error::ZeroTtl)) => {
             Verdict::Fail(Some(ForwardError::InvalidArgument(error.to_string())))
         }

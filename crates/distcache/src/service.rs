@@ -30,6 +30,10 @@ fn to_status(error: ForwardError) -> Status {
         error @ ForwardError::Timeout { .. } => Status::deadline_exceeded(error.to_string()),
         error @ ForwardError::StaleSession { .. } => Status::failed_precondition(error.to_string()),
         error @ ForwardError::ShuttingDown => Status::unavailable(error.to_string()),
+        ForwardError::Refused(error @ (api::Error::IncrementOverflow | api::Error::NotFinite)) => {
+            Status::out_of_range(error.to_string())
+        }
+        ForwardError::Refused(error) => Status::failed_precondition(error.to_string()),
     }
 }
 
@@ -117,23 +121,22 @@ impl Cache for CacheService {
                     other => return Err(unexpected("Set", &other)),
                 }
             }
-            // "Set if absent" is exactly a compare-and-set against absent.
-            SetCondition::IfAbsent => {
-                let op = Op::CompareAndSet {
+            SetCondition::IfAbsent | SetCondition::IfPresent => {
+                let op = Op::Set {
                     key: request.key,
-                    expected: None,
                     value: request.value,
-                    ttl_ms: request.ttl_ms,
+                    condition: if condition == SetCondition::IfAbsent {
+                        api::SetCondition::IfAbsent
+                    } else {
+                        api::SetCondition::IfPresent
+                    },
+                    ttl: request.ttl_ms.map_or(api::SetTtl::Clear, api::SetTtl::Ms),
+                    return_old: false,
                 };
                 match self.run(op, session).await? {
-                    Outcome::Swapped(swapped) => swapped,
+                    Outcome::Set { applied, .. } => applied,
                     other => return Err(unexpected("Set", &other)),
                 }
-            }
-            SetCondition::IfPresent => {
-                return Err(Status::unimplemented(
-                    "Set with SET_CONDITION_IF_PRESENT needs a replicated op this server does not have yet",
-                ));
             }
         };
         Ok(Response::new(proto::SetReply { applied }))
@@ -191,38 +194,72 @@ impl Cache for CacheService {
 
     async fn increment(
         &self,
-        _request: Request<proto::IncrementRequest>,
+        request: Request<proto::IncrementRequest>,
     ) -> Result<Response<proto::IncrementReply>, Status> {
-        Err(Status::unimplemented(
-            "Increment needs a replicated op this server does not have yet",
-        ))
+        let request = request.into_inner();
+        check_key(&request.key)?;
+        let session = session(request.session)?;
+        let op = Op::Increment {
+            key: request.key,
+            delta: request.delta,
+        };
+        match self.run(op, session).await? {
+            Outcome::Integer(value) => Ok(Response::new(proto::IncrementReply { value })),
+            other => Err(unexpected("Increment", &other)),
+        }
     }
 
     async fn expire(
         &self,
-        _request: Request<proto::ExpireRequest>,
+        request: Request<proto::ExpireRequest>,
     ) -> Result<Response<proto::ExpireReply>, Status> {
-        Err(Status::unimplemented(
-            "Expire needs a replicated op this server does not have yet",
-        ))
+        let request = request.into_inner();
+        check_key(&request.key)?;
+        check_ttl(Some(request.ttl_ms))?;
+        let session = session(request.session)?;
+        let op = Op::Expire {
+            key: request.key,
+            ttl_ms: request.ttl_ms,
+            condition: api::ExpireCondition::default(),
+        };
+        match self.run(op, session).await? {
+            Outcome::Applied(applied) => Ok(Response::new(proto::ExpireReply { applied })),
+            other => Err(unexpected("Expire", &other)),
+        }
     }
 
     async fn persist(
         &self,
-        _request: Request<proto::PersistRequest>,
+        request: Request<proto::PersistRequest>,
     ) -> Result<Response<proto::PersistReply>, Status> {
-        Err(Status::unimplemented(
-            "Persist needs a replicated op this server does not have yet",
-        ))
+        let request = request.into_inner();
+        check_key(&request.key)?;
+        let session = session(request.session)?;
+        match self.run(Op::Persist { key: request.key }, session).await? {
+            Outcome::Applied(applied) => Ok(Response::new(proto::PersistReply { applied })),
+            other => Err(unexpected("Persist", &other)),
+        }
     }
 
     async fn ttl(
         &self,
-        _request: Request<proto::TtlRequest>,
+        request: Request<proto::TtlRequest>,
     ) -> Result<Response<proto::TtlReply>, Status> {
-        Err(Status::unimplemented(
-            "Ttl needs a replicated op this server does not have yet",
-        ))
+        let key = request.into_inner().key;
+        check_key(&key)?;
+        let reply = match self.run(Op::Ttl { key }, None).await? {
+            Outcome::Ttl(api::KeyTtl::Missing) => proto::TtlReply::default(),
+            Outcome::Ttl(api::KeyTtl::Persistent) => proto::TtlReply {
+                found: true,
+                ttl_ms: None,
+            },
+            Outcome::Ttl(api::KeyTtl::RemainingMs(remaining_ms)) => proto::TtlReply {
+                found: true,
+                ttl_ms: Some(remaining_ms),
+            },
+            other => return Err(unexpected("Ttl", &other)),
+        };
+        Ok(Response::new(reply))
     }
 
     async fn multi_get(

@@ -243,6 +243,6 @@ pub use json::{
     FieldProblem, JsonHistory, JsonModel, optional_string, required_bool, required_string,
 };
 pub use model::Model;
-pub use models::{KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput};
+pub use models::{KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput, SetIf};
 pub use recorder::{PendingCall, Recorder};
 pub use report::{CheckResult, EXPLAINED_PREFIX_MAX, PartitionResult, Verdict};

@@ -104,6 +104,9 @@ fn apply_in_effect_order(operations: &mut [Operation<KvInput, KvOutput>], drafts
                 KvOutput::Cas(before.as_deref() == expected.as_deref())
             }
             KvInput::Put { .. } | KvInput::Append { .. } | KvInput::Delete { .. } => KvOutput::Done,
+            other => {
+                panic!("the generator makes get, put, append, delete and cas only, not {other:?}")
+            }
         };
         let after = KvModel
             .step(&before, &operation.input, Some(&output))

@@ -229,11 +229,11 @@ fn return_before_call_exits_3() {
 
 #[test]
 fn unknown_op_exits_3() {
-    let increment = r#"{"model": "kv", "operations": [
-        {"client": 6, "call": 0, "return": 10, "input": {"op": "incr", "key": "k"}, "output": {}} ]}"#;
-    let output = check_file("unknown-op", increment, &[]);
+    let push = r#"{"model": "kv", "operations": [
+        {"client": 6, "call": 0, "return": 10, "input": {"op": "lpush", "key": "k"}, "output": {}} ]}"#;
+    let output = check_file("unknown-op", push, &[]);
     assert_bad_input(&output, "operation 0 (client 6)", "input.op");
-    assert!(stderr(&output).contains("\"incr\""), "{}", stderr(&output));
+    assert!(stderr(&output).contains("\"lpush\""), "{}", stderr(&output));
 }
 
 #[test]

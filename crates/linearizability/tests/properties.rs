@@ -135,6 +135,7 @@ fn small_register_history() -> impl Strategy<Value = History<RegisterInput, KvOu
                         expected: expected.clone(),
                         value: value.clone(),
                     },
+                    other => panic!("small_kv_history makes no {other:?}"),
                 },
                 outcome: match (&operation.input, &operation.outcome) {
                     // A delete becomes a read of nothing.

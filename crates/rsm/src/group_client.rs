@@ -218,6 +218,10 @@ pub fn classify(reply: api::Reply) -> Verdict<api::Outcome, api::Error> {
         Err(
             error @ (api::Error::TooLarge { .. }
             | api::Error::ZeroTtl
+            | api::Error::NotAnInteger
+            | api::Error::IncrementOverflow
+            | api::Error::NotAFloat
+            | api::Error::NotFinite
             | api::Error::Timeout { .. }
             | api::Error::WrongGroup { .. }
             | api::Error::Stale { .. }

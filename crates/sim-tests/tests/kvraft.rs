@@ -918,3 +918,61 @@ async fn capacity_eviction_is_deterministic() {
     })
     .await;
 }
+
+/// The Redis-shaped operations (conditional set with the old value,
+/// increment, get-and-delete, strlen, expire, persist, ttl) from four
+/// clients on two shared keys, on an unreliable network, with the leader
+/// cut off for a while: the whole history is linearizable under the `kv`
+/// model (deadlines are an hour away, so none passes during the run).
+#[madsim::test]
+async fn redis_ops_unreliable_partition_linearizable() {
+    use linearizability::SetIf;
+    within(
+        "redis_ops_unreliable_partition_linearizable",
+        TEST_LIMIT,
+        async {
+            let tester = Tester::new(3, false, None);
+            let clients: Vec<_> = (0..4).map(|_| tester.make_client()).collect();
+            phase("4 clients x 40 operations on keys n (integers) and s (strings)");
+            let workers: Vec<_> = clients
+                .iter()
+                .enumerate()
+                .map(|(client, handle)| {
+                    handle.spawn(move |clerk| async move {
+                        for index in 0..40usize {
+                            let value = format!("v{client}.{index}");
+                            let done = match (client * 7 + index * 3) % 11 {
+                                0 | 1 => clerk.incr("n", 1 + index as i64).await.is_some(),
+                                2 => clerk.set("s", &value, SetIf::Always, true).await.is_some(),
+                                3 => clerk.set("s", &value, SetIf::Absent, false).await.is_some(),
+                                4 => clerk.set("s", &value, SetIf::Present, true).await.is_some(),
+                                5 => clerk.get_del("s").await.is_some(),
+                                6 => clerk.strlen("s").await.is_some(),
+                                7 => clerk.expire("s").await.is_some(),
+                                8 => clerk.ttl("s").await.is_some(),
+                                9 => clerk.persist("s").await.is_some(),
+                                // An increment of a string: refused, nothing changed.
+                                _ => clerk.incr("s", 1).await.is_some(),
+                            };
+                            assert!(done, "client {client}: operation {index} gave up");
+                        }
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            phase("the leader alone in a minority");
+            let leader = wait_leader(&tester).await;
+            let others: Vec<usize> = (0..3).filter(|&id| id != leader).collect();
+            let everyone: Vec<&sim_tests::kvraft::TestClient> = clients.iter().collect();
+            tester.partition(&[(&[leader], &[]), (others.as_slice(), everyone.as_slice())]);
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            phase("heal");
+            tester.connect_all();
+            for worker in workers {
+                worker.await.expect("client task");
+            }
+            tester.check_linearizable();
+        },
+    )
+    .await;
+}

@@ -960,3 +960,61 @@ async fn harness_wait_deleted(tester: &Tester, shard: usize) {
     )
     .await;
 }
+
+/// The Redis-shaped operations (conditional set with the old value,
+/// increment, get-and-delete, strlen, expire, persist, ttl) from four
+/// clients on keys in different shards, on an unreliable network, while
+/// groups join and leave (the keys' shards move, with their exactly-once
+/// records): the whole history is linearizable under the `kv` model
+/// (deadlines are an hour away, so none passes during the run).
+#[madsim::test]
+async fn redis_ops_while_shards_move() {
+    use linearizability::SetIf;
+    within("redis_ops_while_shards_move", TEST_LIMIT, async {
+        let tester = Tester::new(3, true, Some(1000));
+        tester.net().set_reliable(false);
+        tester.join(&[0]).await;
+        let keys = Arc::new(keys(4));
+        phase("4 clients x 30 operations on 4 keys while groups join and leave");
+        let workers: Vec<_> = (0..4usize)
+            .map(|client| {
+                let keys = Arc::clone(&keys);
+                tester.make_client().spawn(move |clerk| async move {
+                    for index in 0..30usize {
+                        // Integers on the even keys, strings on the odd ones.
+                        let numbers = &keys[(client + index) % 2 * 2];
+                        let strings = &keys[(client + index) % 2 * 2 + 1];
+                        let value = format!("v{client}.{index}");
+                        let done = match (client * 5 + index * 3) % 10 {
+                            0 | 1 => clerk.incr(numbers, 2).await.is_some(),
+                            2 => clerk
+                                .set(strings, &value, SetIf::Always, true)
+                                .await
+                                .is_some(),
+                            3 => clerk
+                                .set(strings, &value, SetIf::Absent, false)
+                                .await
+                                .is_some(),
+                            4 => clerk
+                                .set(strings, &value, SetIf::Present, true)
+                                .await
+                                .is_some(),
+                            5 => clerk.get_del(strings).await.is_some(),
+                            6 => clerk.strlen(strings).await.is_some(),
+                            7 => clerk.expire(strings).await.is_some(),
+                            8 => clerk.ttl(strings).await.is_some(),
+                            _ => clerk.persist(strings).await.is_some(),
+                        };
+                        assert!(done, "client {client}: operation {index} gave up");
+                    }
+                })
+            })
+            .collect();
+        membership_dance(&tester).await;
+        for worker in workers {
+            worker.await.expect("client task");
+        }
+        tester.check_linearizable();
+    })
+    .await;
+}

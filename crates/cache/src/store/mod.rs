@@ -297,6 +297,22 @@ impl Store {
         }
     }
 
+    /// How long `key` has left at `now_ms` (or at the store's own time, if
+    /// later), changing nothing: [`Store::ttl`] for reads served by one
+    /// replica alone, like [`Store::peek`].
+    pub fn peek_ttl(&self, key: &[u8], now_ms: u64) -> Ttl {
+        let now_ms = now_ms.max(self.now_ms);
+        let Some(slot) = self.table.find_hashed(hash_of(key), key) else {
+            return Ttl::Missing;
+        };
+        let entry = self.table.entry(slot);
+        match entry.expire_at_ms {
+            _ if entry.is_expired(now_ms) => Ttl::Missing,
+            None => Ttl::Persistent,
+            Some(expire_at_ms) => Ttl::RemainingMs(expire_at_ms - now_ms),
+        }
+    }
+
     /// Visible entries for shard migration, in slot order (deterministic).
     /// Reading does not count as a hit and does not change eviction order.
     pub fn entries(&self, now_ms: u64) -> impl Iterator<Item = EntryView<'_>> {

@@ -77,6 +77,9 @@ impl From<ForwardError> for ApiError {
             error @ ForwardError::ShuttingDown => {
                 ApiError::new(503, "shutting_down", error.to_string())
             }
+            // The value does not fit the operation (an increment of text,
+            // an overflow); nothing changed.
+            ForwardError::Refused(error) => ApiError::new(409, "refused", error.to_string()),
         }
     }
 }

@@ -1,33 +1,39 @@
 //! Data commands to operations on the owning group.
 //!
-//! Each command becomes operations run by the [`Backend`] (the node's
-//! [`Forwarder`]). Read-modify-write commands (`INCR`, `SETRANGE`,
-//! `SET ... GET/XX`, `GETSET`) read the value and swap it with a
-//! compare-and-set, retrying when another writer got in between, so they
-//! are atomic. The operations of today's log carry no TTL reads, no
-//! expiry changes and no keyspace scans; the commands that need those
-//! (`TTL`, `EXPIRE`, `PERSIST`, `KEEPTTL`, `EXAT`, `KEYS`, `SCAN`,
-//! `DBSIZE`, `FLUSHDB`, ...) answer an error that says so until the
-//! replicated operations for them exist. Not atomic today, and documented
-//! so: `GETDEL`, `RENAME`, `RENAMENX`, `COPY` (a read, then writes), and
-//! `MSET`/`DEL`/`EXISTS`/`MGET` across keys (one operation per key, run
-//! concurrently).
+//! Each single-key command is one replicated operation (`api::Op`), run
+//! by the [`Backend`] (the node's [`Forwarder`]): `SET` with all its
+//! options, `INCR`/`INCRBYFLOAT`, `GETDEL`, `GETEX`, `SETRANGE`, the
+//! `EXPIRE` family and `PERSIST` are applied atomically in one log entry;
+//! `TTL`, `STRLEN`, `GETRANGE` are reads (no log entry).
+//!
+//! **Wall-clock instants.** Replicas keep TTLs in log time, which is not
+//! the wall clock. `EXPIREAT`/`PEXPIREAT`, `SET ... EXAT/PXAT` and
+//! `GETEX ... EXAT/PXAT` are turned into a relative TTL here, against this
+//! node's wall clock (a deadline already past removes the key, as in
+//! Redis); `EXPIRETIME`/`PEXPIRETIME` add the remaining TTL to this node's
+//! wall clock. Both are as exact as the nodes' clocks agree.
+//!
+//! Not atomic today, and documented so: `RENAME`, `RENAMENX`, `COPY` (a
+//! read, then writes), `APPEND`'s reply (the length is read after the
+//! append), and `MSET`/`DEL`/`EXISTS`/`MGET` across keys (one operation
+//! per key, run concurrently). The keyspace commands (`KEYS`, `SCAN`,
+//! `DBSIZE`, `FLUSHDB`, `RANDOMKEY`, ...) and `MSETNX` answer an error
+//! that says so until their per-shard operations exist.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ::resp::Frame;
-use ::resp::command::{Command, CommandError, Parsed, SetCondition, SetExpiry};
+use ::resp::command::{
+    Command, CommandError, ExpireTime, GetExExpiry, Parsed, SetCondition, SetExpiry, TimeUnit,
+};
 use bytes::Bytes;
 use futures::future::join_all;
 use shardkv::{Op, Outcome};
 
 use super::Shared;
 use crate::forward::{ForwardError, Forwarder};
-
-/// Compare-and-set attempts before a read-modify-write gives up.
-const SWAP_ATTEMPTS_MAX: usize = 64;
 
 /// Runs operations for the RESP front end.
 pub trait Backend: Send + Sync + 'static {
@@ -82,7 +88,29 @@ fn error_frame(error: &CommandError) -> Frame {
 }
 
 fn forward_error(error: &ForwardError) -> Frame {
-    Frame::error(&format!("ERR {error}"))
+    match error {
+        ForwardError::Refused(api::Error::NotAnInteger) => error_frame(&CommandError::NotAnInteger),
+        ForwardError::Refused(api::Error::IncrementOverflow) => {
+            error_frame(&CommandError::IncrementOverflow)
+        }
+        ForwardError::Refused(api::Error::NotAFloat) => error_frame(&CommandError::NotAFloat),
+        ForwardError::Refused(api::Error::NotFinite) => error_frame(&CommandError::NotFinite),
+        other => Frame::error(&format!("ERR {other}")),
+    }
+}
+
+fn unexpected(outcome: &Outcome) -> Frame {
+    Frame::error(&format!("ERR unexpected outcome {outcome:?}"))
+}
+
+/// The relative TTL in ms (0: already past) of a Redis expiry, measured
+/// against this node's wall clock for absolute ones.
+fn ttl_of(time: ExpireTime, command: &'static str) -> Result<u64, Frame> {
+    let now_ms = crate::clock::unix_ms();
+    let deadline_ms = time
+        .deadline_ms(now_ms)
+        .ok_or_else(|| error_frame(&CommandError::InvalidExpireTime { command }))?;
+    Ok(u64::try_from(deadline_ms.saturating_sub(now_ms)).unwrap_or(0))
 }
 
 fn not_yet(command: &str) -> Frame {
@@ -127,82 +155,31 @@ async fn write<B: Backend>(backend: &B, op: Op) -> Result<Outcome, Frame> {
     backend.run(op).await.map_err(|error| forward_error(&error))
 }
 
-/// Stripes of the per-key lock that queues this node's read-modify-writes
-/// of one key, so that concurrent `INCR`s of a hot key from many clients
-/// of this node take turns instead of failing each other's swaps.
-pub(crate) const RMW_LOCK_STRIPES: usize = 256;
-
-/// The stripe of `key` (FNV-1a, fixed: no random seed).
-fn stripe(key: &[u8]) -> usize {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in key {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    (hash % RMW_LOCK_STRIPES as u64) as usize
-}
-
-/// Reads the value, computes the new one (or a reply that ends the
-/// command), and swaps; retries while another writer (on another node)
-/// changes the value.
-async fn read_modify_write<B, F>(
-    shared: &Shared<B>,
-    key: &Bytes,
-    ttl_ms: Option<u64>,
-    mut update: F,
-) -> Frame
-where
-    B: Backend,
-    F: FnMut(Option<&[u8]>) -> Result<(Vec<u8>, Frame), Frame>,
-{
-    let backend = &shared.backend;
-    let _turn = shared.rmw_locks[stripe(key)].lock().await;
-    for _ in 0..SWAP_ATTEMPTS_MAX {
-        let current = match get(backend, key).await {
-            Ok(current) => current,
-            Err(reply) => return reply,
-        };
-        let (value, reply) = match update(current.as_deref()) {
-            Ok(pair) => pair,
-            Err(reply) => return reply,
-        };
-        match swap(backend, key, current, value, ttl_ms).await {
-            Ok(true) => return reply,
-            Ok(false) => continue,
-            Err(reply) => return reply,
-        }
-    }
-    Frame::error("ERR the key changed under every attempt to update it; try again")
-}
-
-/// A stored value as a 64-bit integer, Redis's way.
-fn as_integer(value: Option<&[u8]>) -> Result<i64, Frame> {
-    match value {
-        None => Ok(0),
-        Some(bytes) => ::resp::command::parse_integer(bytes)
-            .ok_or_else(|| error_frame(&CommandError::NotAnInteger)),
+/// A value (or nil) answer.
+fn value_reply(result: Result<Outcome, Frame>) -> Frame {
+    match result {
+        Ok(Outcome::Value(value)) => value.map_or(Frame::Null, Frame::bulk),
+        Ok(other) => unexpected(&other),
+        Err(reply) => reply,
     }
 }
 
-/// Redis's `GETRANGE` on a value.
-fn substring(value: &[u8], start: i64, end: i64) -> &[u8] {
-    let length = value.len() as i64;
-    if length == 0 || (start < 0 && end < 0 && start > end) {
-        return &[];
+/// An integer answer.
+fn integer_reply(result: Result<Outcome, Frame>) -> Frame {
+    match result {
+        Ok(Outcome::Integer(number)) => Frame::Integer(number),
+        Ok(other) => unexpected(&other),
+        Err(reply) => reply,
     }
-    let start = if start < 0 {
-        (length + start).max(0)
-    } else {
-        start
-    };
-    let end = if end < 0 {
-        (length + end).max(0)
-    } else {
-        end.min(length - 1)
-    };
-    if start > end || start >= length {
-        return &[];
+}
+
+/// 1 or 0: whether an `EXPIRE`/`PERSIST` changed the deadline.
+fn applied_reply(result: Result<Outcome, Frame>) -> Frame {
+    match result {
+        Ok(Outcome::Applied(applied)) => Frame::Integer(i64::from(applied)),
+        Ok(other) => unexpected(&other),
+        Err(reply) => reply,
     }
-    &value[start as usize..=end as usize]
 }
 
 /// Runs one parsed data command.
@@ -221,59 +198,90 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
             expiry,
             get: return_old,
         } => {
-            let ttl_ms = match expiry {
-                SetExpiry::Clear => None,
-                SetExpiry::At(time) if time.relative => Some(time.milliseconds as u64),
-                SetExpiry::At(_) | SetExpiry::Keep => {
-                    return not_yet("SET with EXAT, PXAT or KEEPTTL");
-                }
+            let ttl = match expiry {
+                SetExpiry::Clear => api::SetTtl::Clear,
+                SetExpiry::Keep => api::SetTtl::Keep,
+                SetExpiry::At(time) => match ttl_of(time, name) {
+                    Ok(ttl_ms) => api::SetTtl::Ms(ttl_ms),
+                    Err(reply) => return reply,
+                },
             };
-            if condition == SetCondition::Always && !return_old {
-                let op = Op::Put {
-                    key: key.to_vec(),
-                    value: value.to_vec(),
-                    ttl_ms,
+            if condition == SetCondition::Always && !return_old && ttl != api::SetTtl::Keep {
+                // The plain SET (and SETEX/PSETEX): a Put.
+                let ttl_ms = match ttl {
+                    api::SetTtl::Ms(ttl_ms) => Some(ttl_ms),
+                    _ => None,
                 };
-                return match write(backend, op).await {
-                    Ok(_) => Frame::ok(),
-                    Err(reply) => reply,
-                };
-            }
-            read_modify_write(shared, &key, ttl_ms, |current| {
-                let allowed = match condition {
-                    SetCondition::Always => true,
-                    SetCondition::IfAbsent => current.is_none(),
-                    SetCondition::IfPresent => current.is_some(),
-                };
-                let old = current.map_or(Frame::Null, Frame::bulk);
-                if !allowed {
-                    return Err(if return_old { old } else { Frame::Null });
+                if ttl_ms != Some(0) {
+                    let op = Op::Put {
+                        key: key.to_vec(),
+                        value: value.to_vec(),
+                        ttl_ms,
+                    };
+                    return match write(backend, op).await {
+                        Ok(_) => Frame::ok(),
+                        Err(reply) => reply,
+                    };
                 }
-                Ok((value.to_vec(), if return_old { old } else { Frame::ok() }))
-            })
-            .await
+            }
+            let op = Op::Set {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                condition: match condition {
+                    SetCondition::Always => api::SetCondition::Always,
+                    SetCondition::IfAbsent => api::SetCondition::IfAbsent,
+                    SetCondition::IfPresent => api::SetCondition::IfPresent,
+                },
+                ttl,
+                return_old,
+            };
+            match write(backend, op).await {
+                Ok(Outcome::Set { previous, .. }) if return_old => {
+                    previous.map_or(Frame::Null, Frame::bulk)
+                }
+                Ok(Outcome::Set { applied: true, .. }) => Frame::ok(),
+                Ok(Outcome::Set { applied: false, .. }) => Frame::Null,
+                Ok(other) => unexpected(&other),
+                Err(reply) => reply,
+            }
         }
         Command::SetNx { key, value } => {
-            match swap(backend, &key, None, value.to_vec(), None).await {
-                Ok(swapped) => Frame::Integer(i64::from(swapped)),
+            let op = Op::Set {
+                key: key.to_vec(),
+                value: value.to_vec(),
+                condition: api::SetCondition::IfAbsent,
+                ttl: api::SetTtl::Clear,
+                return_old: false,
+            };
+            match write(backend, op).await {
+                Ok(Outcome::Set { applied, .. }) => Frame::Integer(i64::from(applied)),
+                Ok(other) => unexpected(&other),
                 Err(reply) => reply,
             }
         }
-        Command::GetDel { key } => match get(backend, &key).await {
-            Ok(None) => Frame::Null,
-            Ok(Some(value)) => match write(backend, Op::Delete { key: key.to_vec() }).await {
-                Ok(_) => Frame::bulk(value),
-                Err(reply) => reply,
-            },
-            Err(reply) => reply,
-        },
-        Command::GetEx { key, expiry } => match expiry {
-            ::resp::command::GetExExpiry::Unchanged => match get(backend, &key).await {
-                Ok(value) => value.map_or(Frame::Null, Frame::bulk),
-                Err(reply) => reply,
-            },
-            _ => not_yet("GETEX with an expiry option"),
-        },
+        Command::GetDel { key } => {
+            value_reply(write(backend, Op::GetDel { key: key.to_vec() }).await)
+        }
+        Command::GetEx { key, expiry } => {
+            let ttl = match expiry {
+                GetExExpiry::Unchanged => api::GetExTtl::Unchanged,
+                GetExExpiry::Persist => api::GetExTtl::Persist,
+                GetExExpiry::At(time) => match ttl_of(time, "getex") {
+                    Ok(ttl_ms) => api::GetExTtl::Ms(ttl_ms),
+                    Err(reply) => return reply,
+                },
+            };
+            value_reply(
+                write(
+                    backend,
+                    Op::GetEx {
+                        key: key.to_vec(),
+                        ttl,
+                    },
+                )
+                .await,
+            )
+        }
         Command::MGet { keys } => {
             let values = join_all(keys.iter().map(|key| get(backend, key))).await;
             Frame::Array(
@@ -314,71 +322,105 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
             )
             .await
             {
-                Ok(_) => match get(backend, &key).await {
-                    Ok(value) => Frame::Integer(value.map_or(0, |value| value.len() as i64)),
-                    Err(reply) => reply,
-                },
+                Ok(_) => integer_reply(write(backend, Op::Strlen { key: key.to_vec() }).await),
                 Err(reply) => reply,
             }
         }
-        Command::StrLen { key } => match get(backend, &key).await {
-            Ok(value) => Frame::Integer(value.map_or(0, |value| value.len() as i64)),
-            Err(reply) => reply,
-        },
-        Command::GetRange { key, start, end } => match get(backend, &key).await {
-            Ok(value) => Frame::bulk(substring(value.as_deref().unwrap_or_default(), start, end)),
-            Err(reply) => reply,
-        },
+        Command::StrLen { key } => {
+            integer_reply(write(backend, Op::Strlen { key: key.to_vec() }).await)
+        }
+        Command::GetRange { key, start, end } => {
+            let op = Op::GetRange {
+                key: key.to_vec(),
+                start,
+                end,
+            };
+            match write(backend, op).await {
+                Ok(Outcome::Value(value)) => Frame::bulk(value.unwrap_or_default()),
+                Ok(other) => unexpected(&other),
+                Err(reply) => reply,
+            }
+        }
         Command::SetRange { key, offset, value } => {
             let max_bytes = shared.config.limits.max_bulk_bytes as u64;
             if !value.is_empty() && offset.saturating_add(value.len() as u64) > max_bytes {
                 return error_frame(&CommandError::StringTooLong);
             }
-            if value.is_empty() {
-                return match get(backend, &key).await {
-                    Ok(current) => {
-                        Frame::Integer(current.map_or(0, |current| current.len() as i64))
-                    }
-                    Err(reply) => reply,
-                };
-            }
-            read_modify_write(shared, &key, None, |current| {
-                let mut updated = current.unwrap_or_default().to_vec();
-                let offset = offset as usize;
-                if updated.len() < offset + value.len() {
-                    updated.resize(offset + value.len(), 0);
-                }
-                updated[offset..offset + value.len()].copy_from_slice(&value);
-                let length = updated.len() as i64;
-                Ok((updated, Frame::Integer(length)))
-            })
-            .await
+            let op = Op::SetRange {
+                key: key.to_vec(),
+                offset,
+                value: value.to_vec(),
+            };
+            integer_reply(write(backend, op).await)
         }
         Command::IncrBy { key, delta } => {
-            read_modify_write(shared, &key, None, |current| {
-                let number = as_integer(current)?;
-                let result = number
-                    .checked_add(delta)
-                    .ok_or_else(|| error_frame(&CommandError::IncrementOverflow))?;
-                Ok((result.to_string().into_bytes(), Frame::Integer(result)))
-            })
-            .await
+            let op = Op::Increment {
+                key: key.to_vec(),
+                delta,
+            };
+            integer_reply(write(backend, op).await)
         }
         Command::IncrByFloat { key, delta } => {
-            read_modify_write(shared, &key, None, |current| {
-                let number = match current {
-                    None => 0.0,
-                    Some(bytes) => ::resp::command::parse_float(bytes)
-                        .ok_or_else(|| error_frame(&CommandError::NotAFloat))?,
-                };
-                let result = number + delta;
-                if !result.is_finite() {
-                    return Err(error_frame(&CommandError::NotFinite));
-                }
-                let text = ::resp::format_double(result);
-                Ok((text.clone().into_bytes(), Frame::bulk(text)))
-            })
-            .await
+            let op = Op::IncrementFloat {
+                key: key.to_vec(),
+                delta: api::Float(delta),
+            };
+            value_reply(write(backend, op).await)
+        }
+        Command::Expire {
+            key,
+            time,
+            condition,
+        } => {
+            let ttl_ms = match ttl_of(time, name) {
+                Ok(ttl_ms) => ttl_ms,
+                Err(reply) => return reply,
+            };
+            let op = Op::Expire {
+                key: key.to_vec(),
+                ttl_ms,
+                condition: api::ExpireCondition {
+                    if_no_ttl: condition.if_no_ttl,
+                    if_has_ttl: condition.if_has_ttl,
+                    if_greater: condition.if_greater,
+                    if_less: condition.if_less,
+                },
+            };
+            applied_reply(write(backend, op).await)
+        }
+        Command::Persist { key } => {
+            applied_reply(write(backend, Op::Persist { key: key.to_vec() }).await)
+        }
+        Command::Ttl {
+            key,
+            unit,
+            absolute,
+        } => match write(backend, Op::Ttl { key: key.to_vec() }).await {
+            Ok(Outcome::Ttl(api::KeyTtl::Missing)) => Frame::Integer(-2),
+            Ok(Outcome::Ttl(api::KeyTtl::Persistent)) => Frame::Integer(-1),
+            Ok(Outcome::Ttl(api::KeyTtl::RemainingMs(remaining_ms))) => {
+                let remaining_ms = i64::try_from(remaining_ms).unwrap_or(i64::MAX);
+                Frame::Integer(match (unit, absolute) {
+                    (TimeUnit::Milliseconds, false) => remaining_ms,
+                    // Redis rounds TTL to the nearest second.
+                    (TimeUnit::Seconds, false) => remaining_ms.saturating_add(500) / 1000,
+                    (TimeUnit::Milliseconds, true) => {
+                        crate::clock::unix_ms().saturating_add(remaining_ms)
+                    }
+                    (TimeUnit::Seconds, true) => {
+                        crate::clock::unix_ms().saturating_add(remaining_ms) / 1000
+                    }
+                })
+            }
+            Ok(other) => unexpected(&other),
+            Err(reply) => reply,
+        },
+        Command::Time => {
+            let micros = crate::clock::unix_micros();
+            Frame::Array(vec![
+                Frame::bulk((micros / 1_000_000).to_string()),
+                Frame::bulk((micros % 1_000_000).to_string()),
+            ])
         }
         Command::Del { keys } | Command::Unlink { keys } => {
             let deletes = keys
@@ -561,21 +603,5 @@ fn info<B: Backend>(shared: &Shared<B>, sections: &[Bytes]) -> Frame {
     Frame::Verbatim {
         format: *b"txt",
         text: Bytes::from(text),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::substring;
-
-    #[test]
-    fn getrange_follows_redis() {
-        let value = b"Hello World";
-        assert_eq!(substring(value, 0, 4), b"Hello");
-        assert_eq!(substring(value, -5, -1), b"World");
-        assert_eq!(substring(value, 5, 3), b"");
-        assert_eq!(substring(value, 0, -100), b"H");
-        assert_eq!(substring(value, -100, 100), value);
-        assert_eq!(substring(b"", 0, -1), b"");
     }
 }

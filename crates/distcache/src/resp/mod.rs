@@ -75,7 +75,6 @@ pub(crate) struct Shared<B> {
     pub(crate) facts: ::resp::ServerFacts,
     pub(crate) stats: Stats,
     pub(crate) next_client_id: AtomicU64,
-    pub(crate) rmw_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 /// A running RESP listener.
@@ -120,9 +119,6 @@ impl RespServer {
             facts,
             stats: Stats::default(),
             next_client_id: AtomicU64::new(1),
-            rmw_locks: (0..execute::RMW_LOCK_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared, stopped));

@@ -1,7 +1,6 @@
 //! The listener over real sockets with an in-memory backend: pipelining,
 //! ordering, limits, protocol errors.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,12 +13,24 @@ use tokio::net::TcpStream;
 use super::{Backend, RespConfig, RespServer};
 use crate::forward::ForwardError;
 
-/// A map that answers after a delay, counting operations in flight.
-#[derive(Default)]
+/// A real store (the replicas' `api::execute`, log time = ms since the
+/// test began) that answers after a delay, counting operations in flight.
 struct Memory {
-    map: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+    store: Mutex<cache::Store>,
+    started: tokio::time::Instant,
     in_flight: AtomicUsize,
     in_flight_max: AtomicUsize,
+}
+
+impl Default for Memory {
+    fn default() -> Memory {
+        Memory {
+            store: Mutex::new(cache::Store::new(cache::StoreConfig::new(1 << 24))),
+            started: crate::clock::now(),
+            in_flight: AtomicUsize::new(0),
+            in_flight_max: AtomicUsize::new(0),
+        }
+    }
 }
 
 impl Backend for std::sync::Arc<Memory> {
@@ -28,30 +39,14 @@ impl Backend for std::sync::Arc<Memory> {
         self.in_flight_max.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(20)).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let mut map = self.map.lock().expect("test map");
-        Ok(match op {
-            Op::Get { key } => Outcome::Value(map.get(&key).cloned()),
-            Op::Put { key, value, .. } => {
-                map.insert(key, value);
-                Outcome::Done
-            }
-            Op::Append { key, value } => {
-                map.entry(key).or_default().extend(value);
-                Outcome::Done
-            }
-            Op::Delete { key } => Outcome::Deleted(map.remove(&key).is_some()),
-            Op::CompareAndSet {
-                key,
-                expected,
-                value,
-                ..
-            } => {
-                if map.get(&key) == expected.as_ref() {
-                    map.insert(key, value);
-                    Outcome::Swapped(true)
-                } else {
-                    Outcome::Swapped(false)
+        let log_time_ms = u64::try_from(self.started.elapsed().as_millis()).expect("ms");
+        let mut store = self.store.lock().expect("test store");
+        api::execute(&mut store, &op, &api::Limits::default(), log_time_ms).map_err(|error| {
+            match error {
+                api::Error::TooLarge { .. } | api::Error::ZeroTtl => {
+                    ForwardError::InvalidArgument(error.to_string())
                 }
+                other => ForwardError::Refused(other),
             }
         })
     }
@@ -153,7 +148,7 @@ async fn resp3_after_hello_and_errors_change_nothing() {
         "got {text:?}"
     );
     assert!(
-        memory.map.lock().expect("map").is_empty(),
+        memory.store.lock().expect("store").is_empty(),
         "the refused SET changed nothing"
     );
     server.shutdown().await;
@@ -221,5 +216,143 @@ async fn quit_answers_then_closes() {
     wire.extend(command(&["PING"]));
     stream.write_all(&wire).await.expect("write");
     assert_eq!(read_exactly(&mut stream, usize::MAX).await, b"+OK\r\n");
+    server.shutdown().await;
+}
+
+/// Reads one reply (simple types, bulk strings, arrays of them), bounded.
+async fn read_reply(stream: &mut TcpStream) -> String {
+    async fn line(stream: &mut TcpStream) -> String {
+        let mut bytes = Vec::new();
+        while !bytes.ends_with(b"\r\n") {
+            let mut byte = [0u8; 1];
+            let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+                .await
+                .expect("a reply within 10 s")
+                .expect("read");
+            assert_eq!(read, 1, "the connection closed mid-reply");
+            bytes.push(byte[0]);
+        }
+        String::from_utf8(bytes).expect("UTF-8 replies in these tests")
+    }
+    let first = line(stream).await;
+    match first.as_bytes()[0] {
+        b'$' if !first.starts_with("$-1") => {
+            let length: usize = first[1..first.len() - 2].parse().expect("bulk length");
+            let mut body = vec![0u8; length + 2];
+            stream.read_exact(&mut body).await.expect("bulk body");
+            format!("{first}{}", String::from_utf8(body).expect("UTF-8"))
+        }
+        b'*' => {
+            let count: usize = first[1..first.len() - 2].parse().expect("array length");
+            let mut text = first;
+            for _ in 0..count {
+                text.push_str(&Box::pin(read_reply(stream)).await);
+            }
+            text
+        }
+        _ => first,
+    }
+}
+
+async fn ask(stream: &mut TcpStream, words: &[&str]) -> String {
+    stream.write_all(&command(words)).await.expect("write");
+    read_reply(stream).await
+}
+
+#[tokio::test]
+async fn string_commands_run_as_single_replicated_operations() {
+    let (server, _memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let cases: &[(&[&str], &str)] = &[
+        (&["SET", "k", "10", "EX", "100"], "+OK\r\n"),
+        (&["INCRBY", "k", "5"], ":15\r\n"),
+        (&["DECR", "k"], ":14\r\n"),
+        // INCR keeps the TTL; TTL rounds to the nearest second.
+        (&["TTL", "k"], ":100\r\n"),
+        (&["SET", "k", "v", "KEEPTTL", "GET"], "$2\r\n14\r\n"),
+        (&["TTL", "k"], ":100\r\n"),
+        (&["SET", "k", "w", "NX", "GET"], "$1\r\nv\r\n"),
+        (&["SET", "k", "w", "NX"], "$-1\r\n"),
+        (&["SET", "none", "w", "XX"], "$-1\r\n"),
+        (&["GETSET", "k", "x"], "$1\r\nv\r\n"),
+        (&["TTL", "k"], ":-1\r\n"),
+        (&["TTL", "none"], ":-2\r\n"),
+        (
+            &["INCR", "k"],
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        (&["SET", "big", "9223372036854775807"], "+OK\r\n"),
+        (
+            &["INCR", "big"],
+            "-ERR increment or decrement would overflow\r\n",
+        ),
+        (&["GET", "big"], "$19\r\n9223372036854775807\r\n"),
+        (&["SET", "f", "10.5"], "+OK\r\n"),
+        (&["INCRBYFLOAT", "f", "0.1"], "$4\r\n10.6\r\n"),
+        (
+            &["INCRBYFLOAT", "k", "1"],
+            "-ERR value is not a valid float\r\n",
+        ),
+        (&["SETNX", "k", "y"], ":0\r\n"),
+        (&["SETNX", "new", "y"], ":1\r\n"),
+        (&["GETDEL", "new"], "$1\r\ny\r\n"),
+        (&["GETDEL", "new"], "$-1\r\n"),
+        (&["SET", "s", "Hello World"], "+OK\r\n"),
+        (&["STRLEN", "s"], ":11\r\n"),
+        (&["GETRANGE", "s", "-5", "-1"], "$5\r\nWorld\r\n"),
+        (&["SETRANGE", "s", "6", "Redis"], ":11\r\n"),
+        (&["GET", "s"], "$11\r\nHello Redis\r\n"),
+        (&["APPEND", "s", "!"], ":12\r\n"),
+        (&["EXPIRE", "s", "100", "XX"], ":0\r\n"),
+        (&["EXPIRE", "s", "100", "NX"], ":1\r\n"),
+        (&["EXPIRE", "s", "50", "GT"], ":0\r\n"),
+        (&["EXPIRE", "s", "50", "LT"], ":1\r\n"),
+        (&["TTL", "s"], ":50\r\n"),
+        (&["PERSIST", "s"], ":1\r\n"),
+        (&["PERSIST", "s"], ":0\r\n"),
+        (&["GETEX", "s", "EX", "30"], "$12\r\nHello Redis!\r\n"),
+        (&["TTL", "s"], ":30\r\n"),
+        (&["GETEX", "s", "PERSIST"], "$12\r\nHello Redis!\r\n"),
+        (&["TTL", "s"], ":-1\r\n"),
+        // A deadline in the past removes the key.
+        (&["EXPIREAT", "s", "1"], ":1\r\n"),
+        (&["EXISTS", "s"], ":0\r\n"),
+        (&["SET", "gone", "v", "PXAT", "1"], "+OK\r\n"),
+        (&["GET", "gone"], "$-1\r\n"),
+        (&["EXPIRE", "k", "-1"], ":1\r\n"),
+        (&["GET", "k"], "$-1\r\n"),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(ask(&mut stream, words).await, *expected, "{words:?}");
+    }
+    // Absolute times, read back against this node's wall clock.
+    let deadline_s = crate::clock::unix_ms() / 1000 + 1000;
+    assert_eq!(
+        ask(
+            &mut stream,
+            &["SET", "at", "v", "EXAT", &deadline_s.to_string()]
+        )
+        .await,
+        "+OK\r\n"
+    );
+    let expire_time = ask(&mut stream, &["EXPIRETIME", "at"]).await;
+    let read_back: i64 = expire_time[1..expire_time.len() - 2]
+        .parse()
+        .expect("integer");
+    assert!(
+        (read_back - deadline_s).abs() <= 1,
+        "EXPIRETIME read {read_back}, set {deadline_s}"
+    );
+    let time = ask(&mut stream, &["TIME"]).await;
+    assert!(time.starts_with("*2\r\n$10\r\n"), "TIME answered {time:?}");
+    // A key with a short TTL is gone on time.
+    assert_eq!(
+        ask(&mut stream, &["SET", "short", "v", "PX", "100"]).await,
+        "+OK\r\n"
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(ask(&mut stream, &["GET", "short"]).await, "$-1\r\n");
     server.shutdown().await;
 }

@@ -1,5 +1,15 @@
 //! The `kv` model: a map from string keys to string values with get, put,
-//! append, delete and compare-and-set, checked one key at a time.
+//! append, delete and compare-and-set, checked one key at a time; and the
+//! Redis-shaped operations on top (conditional set with the old value,
+//! increment, get-and-delete, strlen, expire, persist, ttl).
+//!
+//! **Time is not modelled.** The state is a key's value only. The TTL
+//! operations are checked as far as that allows, and are meant for
+//! histories in which no deadline passes during the run (the simulation
+//! tests give minutes-long TTLs to runs of seconds): an expire answers
+//! whether the key is present and changes no value; a ttl read answers
+//! whether the key is present; a persist's answer (whether the key had a
+//! deadline) is not checked, and it changes no value.
 
 use std::sync::Arc;
 
@@ -25,6 +35,41 @@ pub enum KvInput {
         expected: Option<String>,
         value: String,
     },
+    /// Redis's `SET` with a condition: write if `condition` holds; with
+    /// `get`, answer the value before (`SET ... GET`). Answers
+    /// [`KvOutput::Set`].
+    Set {
+        key: String,
+        value: String,
+        condition: SetIf,
+        get: bool,
+    },
+    /// Add `delta` to the key's decimal integer (absent: 0). Answers
+    /// [`KvOutput::Integer`], or [`KvOutput::Refused`] (nothing changed)
+    /// when the value is not an integer or the sum overflows.
+    Incr { key: String, delta: i64 },
+    /// Remove the key; answers its value before ([`KvOutput::Value`]).
+    GetDel { key: String },
+    /// The value's length in bytes (absent: 0), [`KvOutput::Integer`].
+    Strlen { key: String },
+    /// Give the key a (long) deadline; [`KvOutput::Applied`]: whether the
+    /// key is present.
+    Expire { key: String },
+    /// Remove the key's deadline; [`KvOutput::Applied`], not checked (the
+    /// model keeps no deadlines).
+    Persist { key: String },
+    /// Whether the key is present, read by its TTL ([`KvOutput::Applied`]).
+    Ttl { key: String },
+}
+
+/// [`KvInput::Set`]'s condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetIf {
+    Always,
+    /// Only if the key is absent (`NX`).
+    Absent,
+    /// Only if the key is present (`XX`).
+    Present,
 }
 
 impl KvInput {
@@ -35,7 +80,14 @@ impl KvInput {
             | KvInput::Put { key, .. }
             | KvInput::Append { key, .. }
             | KvInput::Delete { key }
-            | KvInput::Cas { key, .. } => key,
+            | KvInput::Cas { key, .. }
+            | KvInput::Set { key, .. }
+            | KvInput::Incr { key, .. }
+            | KvInput::GetDel { key }
+            | KvInput::Strlen { key }
+            | KvInput::Expire { key }
+            | KvInput::Persist { key }
+            | KvInput::Ttl { key } => key,
         }
     }
 }
@@ -54,6 +106,19 @@ pub enum KvOutput {
     Deleted(bool),
     /// The answer to a cas: whether the swap happened.
     Cas(bool),
+    /// The answer to a [`KvInput::Set`]: whether it wrote, and the value
+    /// before when it was asked for (else `None`).
+    Set {
+        applied: bool,
+        previous: Option<String>,
+    },
+    /// A number: an increment's result, a strlen.
+    Integer(i64),
+    /// An expire's, persist's or ttl's answer (see [`KvInput`]).
+    Applied(bool),
+    /// The operation was refused and changed nothing (an increment of a
+    /// value that is not an integer).
+    Refused,
 }
 
 /// The key/value store specification. Its state is the value of one key (see
@@ -109,6 +174,76 @@ impl Model for KvModel {
                 value,
                 output.and_then(KvOutput::swapped),
             ),
+            (
+                KvInput::Set {
+                    value,
+                    condition,
+                    get,
+                    ..
+                },
+                None | Some(KvOutput::Set { .. }),
+            ) => {
+                let applied = match condition {
+                    SetIf::Always => true,
+                    SetIf::Absent => state.is_none(),
+                    SetIf::Present => state.is_some(),
+                };
+                if let Some(KvOutput::Set {
+                    applied: answered,
+                    previous,
+                }) = output
+                {
+                    let expected_previous = if *get { state.as_deref() } else { None };
+                    if *answered != applied || previous.as_deref() != expected_previous {
+                        return None;
+                    }
+                }
+                Some(if applied {
+                    Some(value.as_str().into())
+                } else {
+                    state.clone()
+                })
+            }
+            (
+                KvInput::Incr { delta, .. },
+                None | Some(KvOutput::Integer(_) | KvOutput::Refused),
+            ) => {
+                let sum = match state.as_deref() {
+                    None => Some(*delta),
+                    Some(text) => text
+                        .parse::<i64>()
+                        .ok()
+                        .and_then(|current| current.checked_add(*delta)),
+                };
+                match (sum, output) {
+                    (Some(sum), None | Some(KvOutput::Integer(_))) => {
+                        if output.is_some_and(|output| *output != KvOutput::Integer(sum)) {
+                            return None;
+                        }
+                        Some(Some(sum.to_string().into()))
+                    }
+                    (None, None | Some(KvOutput::Refused)) => Some(state.clone()),
+                    _ => None,
+                }
+            }
+            (KvInput::GetDel { .. }, None) => Some(None),
+            (KvInput::GetDel { .. }, Some(KvOutput::Value(seen))) => {
+                (seen.as_deref() == state.as_deref()).then_some(None)
+            }
+            (KvInput::Strlen { .. }, None | Some(KvOutput::Integer(_))) => {
+                let length = state.as_deref().map_or(0, str::len) as i64;
+                match output {
+                    Some(KvOutput::Integer(answered)) if *answered != length => None,
+                    _ => Some(state.clone()),
+                }
+            }
+            (KvInput::Expire { .. } | KvInput::Ttl { .. }, None | Some(KvOutput::Applied(_))) => {
+                match output {
+                    Some(KvOutput::Applied(present)) if *present != state.is_some() => None,
+                    _ => Some(state.clone()),
+                }
+            }
+            (KvInput::Persist { .. }, None | Some(KvOutput::Applied(_))) => Some(state.clone()),
             (input, Some(output)) => mismatched_output(input, output),
         }
     }
@@ -118,7 +253,13 @@ impl Model for KvModel {
     }
 
     fn is_read_only(&self, input: &KvInput) -> bool {
-        matches!(input, KvInput::Get { .. })
+        matches!(
+            input,
+            KvInput::Get { .. }
+                | KvInput::Strlen { .. }
+                | KvInput::Ttl { .. }
+                | KvInput::Persist { .. }
+        )
     }
 
     /// Get and append: a value only ever grows by appends.
@@ -159,6 +300,26 @@ impl Model for KvModel {
                     describe_value(expected.as_deref())
                 )
             }
+            KvInput::Set {
+                key,
+                value,
+                condition,
+                get,
+            } => {
+                let condition = match condition {
+                    SetIf::Always => "",
+                    SetIf::Absent => " nx",
+                    SetIf::Present => " xx",
+                };
+                let get = if *get { " get" } else { "" };
+                format!("set({key}, {value:?}{condition}{get})")
+            }
+            KvInput::Incr { key, delta } => format!("incr({key}, {delta})"),
+            KvInput::GetDel { key } => format!("getdel({key})"),
+            KvInput::Strlen { key } => format!("strlen({key})"),
+            KvInput::Expire { key } => format!("expire({key})"),
+            KvInput::Persist { key } => format!("persist({key})"),
+            KvInput::Ttl { key } => format!("ttl({key})"),
         };
         describe_answer(call, output)
     }
@@ -247,6 +408,14 @@ pub(crate) fn describe_answer(call: String, output: Option<&KvOutput>) -> String
         Some(KvOutput::Deleted(existed)) => {
             format!("{call} -> {}", if *existed { "existed" } else { "absent" })
         }
+        Some(KvOutput::Set { applied, previous }) => format!(
+            "{call} -> {}, was {}",
+            if *applied { "set" } else { "not set" },
+            describe_value(previous.as_deref())
+        ),
+        Some(KvOutput::Integer(number)) => format!("{call} -> {number}"),
+        Some(KvOutput::Applied(applied)) => format!("{call} -> {applied}"),
+        Some(KvOutput::Refused) => format!("{call} -> refused"),
     }
 }
 
@@ -279,10 +448,35 @@ impl JsonModel for KvModel {
                 expected: optional_string(input, "expected")?,
                 value: value()?,
             }),
+            "set" => Ok(KvInput::Set {
+                key: key()?,
+                value: value()?,
+                condition: match optional_string(input, "condition")?.as_deref() {
+                    None | Some("always") => SetIf::Always,
+                    Some("nx") => SetIf::Absent,
+                    Some("xx") => SetIf::Present,
+                    Some(other) => {
+                        return Err(FieldProblem::new(
+                            "condition",
+                            format!("unknown condition {other:?} (expected always, nx or xx)"),
+                        ));
+                    }
+                },
+                get: input.get("get").is_some() && required_bool(input, "get")?,
+            }),
+            "incr" => Ok(KvInput::Incr {
+                key: key()?,
+                delta: required_i64(input, "delta")?,
+            }),
+            "getdel" => Ok(KvInput::GetDel { key: key()? }),
+            "strlen" => Ok(KvInput::Strlen { key: key()? }),
+            "expire" => Ok(KvInput::Expire { key: key()? }),
+            "persist" => Ok(KvInput::Persist { key: key()? }),
+            "ttl" => Ok(KvInput::Ttl { key: key()? }),
             unknown => Err(FieldProblem::new(
                 "op",
                 format!(
-                    "unknown op {unknown:?} for model kv (expected get, put, append, delete or cas)"
+                    "unknown op {unknown:?} for model kv (expected get, put, append, delete, cas, set, incr, getdel, strlen, expire, persist or ttl)"
                 ),
             )),
         }
@@ -303,6 +497,18 @@ impl JsonModel for KvModel {
                 Some(_) => Ok(KvOutput::Deleted(required_bool(output, "existed")?)),
             },
             KvInput::Cas { .. } => Ok(KvOutput::Cas(required_bool(output, "ok")?)),
+            KvInput::Set { .. } => Ok(KvOutput::Set {
+                applied: required_bool(output, "applied")?,
+                previous: optional_string(output, "previous")?,
+            }),
+            KvInput::Incr { .. } if output.get("refused").is_some() => Ok(KvOutput::Refused),
+            KvInput::Incr { .. } | KvInput::Strlen { .. } => {
+                Ok(KvOutput::Integer(required_i64(output, "value")?))
+            }
+            KvInput::GetDel { .. } => Ok(KvOutput::Value(optional_string(output, "value")?)),
+            KvInput::Expire { .. } | KvInput::Persist { .. } | KvInput::Ttl { .. } => {
+                Ok(KvOutput::Applied(required_bool(output, "applied")?))
+            }
         }
     }
 
@@ -319,6 +525,25 @@ impl JsonModel for KvModel {
             } => {
                 json!({"op": "cas", "key": key, "expected": expected, "value": value})
             }
+            KvInput::Set {
+                key,
+                value,
+                condition,
+                get,
+            } => {
+                let condition = match condition {
+                    SetIf::Always => "always",
+                    SetIf::Absent => "nx",
+                    SetIf::Present => "xx",
+                };
+                json!({"op": "set", "key": key, "value": value, "condition": condition, "get": get})
+            }
+            KvInput::Incr { key, delta } => json!({"op": "incr", "key": key, "delta": delta}),
+            KvInput::GetDel { key } => json!({"op": "getdel", "key": key}),
+            KvInput::Strlen { key } => json!({"op": "strlen", "key": key}),
+            KvInput::Expire { key } => json!({"op": "expire", "key": key}),
+            KvInput::Persist { key } => json!({"op": "persist", "key": key}),
+            KvInput::Ttl { key } => json!({"op": "ttl", "key": key}),
         }
     }
 
@@ -328,8 +553,22 @@ impl JsonModel for KvModel {
             KvOutput::Done => json!({}),
             KvOutput::Cas(ok) => json!({ "ok": ok }),
             KvOutput::Deleted(existed) => json!({ "existed": existed }),
+            KvOutput::Set { applied, previous } => {
+                json!({ "applied": applied, "previous": previous })
+            }
+            KvOutput::Integer(value) => json!({ "value": value }),
+            KvOutput::Applied(applied) => json!({ "applied": applied }),
+            KvOutput::Refused => json!({ "refused": true }),
         }
     }
+}
+
+/// A required integer field.
+fn required_i64(object: &Map<String, Value>, field: &str) -> Result<i64, FieldProblem> {
+    object
+        .get(field)
+        .and_then(Value::as_i64)
+        .ok_or_else(|| FieldProblem::new(field, "expected an integer".to_string()))
 }
 
 #[cfg(test)]

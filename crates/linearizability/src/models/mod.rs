@@ -3,5 +3,5 @@
 pub mod kv;
 pub mod register;
 
-pub use kv::{KvInput, KvModel, KvOutput};
+pub use kv::{KvInput, KvModel, KvOutput, SetIf};
 pub use register::{RegisterInput, RegisterModel, RegisterOutput};

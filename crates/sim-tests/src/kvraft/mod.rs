@@ -16,7 +16,7 @@ use kvraft::{
 };
 use labrpc::sim::{Network, NodeId};
 use linearizability::{
-    KvInput, KvModel, KvOutput, MemoryBudget, Recorder, StepBudget, Verdict, check,
+    KvInput, KvModel, KvOutput, MemoryBudget, Recorder, SetIf, StepBudget, Verdict, check,
 };
 use raft::storage::FileStorage;
 
@@ -537,4 +537,101 @@ impl RecordingClerk {
             .await;
         self.finish(call, result, |swapped| KvOutput::Cas(*swapped))
     }
+
+    /// `SET` with a condition (no TTL); `get`: answer the old value.
+    pub async fn set(&self, key: &str, value: &str, condition: SetIf, get: bool) -> Option<bool> {
+        let input = KvInput::Set {
+            key: key.into(),
+            value: value.into(),
+            condition,
+            get,
+        };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let condition = match condition {
+            SetIf::Always => api::SetCondition::Always,
+            SetIf::Absent => api::SetCondition::IfAbsent,
+            SetIf::Present => api::SetCondition::IfPresent,
+        };
+        let result = self
+            .clerk
+            .set(key, value, condition, api::SetTtl::Clear, get)
+            .await
+            .map(|(applied, previous)| (applied, previous.map(utf8)));
+        self.finish(call, result, |(applied, previous)| KvOutput::Set {
+            applied: *applied,
+            previous: previous.clone(),
+        })
+        .map(|(applied, _)| applied)
+    }
+
+    /// `INCRBY`; a value that is not an integer is recorded as refused.
+    pub async fn incr(&self, key: &str, delta: i64) -> Option<Option<i64>> {
+        let input = KvInput::Incr {
+            key: key.into(),
+            delta,
+        };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = match self.clerk.increment(key, delta).await {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::NotAnInteger | Error::IncrementOverflow) => Ok(None),
+            Err(error) => Err(error),
+        };
+        self.finish(call, result, |value| match value {
+            Some(value) => KvOutput::Integer(*value),
+            None => KvOutput::Refused,
+        })
+    }
+
+    pub async fn get_del(&self, key: &str) -> Option<Option<String>> {
+        let input = KvInput::GetDel { key: key.into() };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self.clerk.get_del(key).await.map(|value| value.map(utf8));
+        self.finish(call, result, |value| KvOutput::Value(value.clone()))
+    }
+
+    pub async fn strlen(&self, key: &str) -> Option<i64> {
+        let input = KvInput::Strlen { key: key.into() };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self.clerk.strlen(key).await;
+        self.finish(call, result, |length| KvOutput::Integer(*length))
+    }
+
+    /// Gives the key a deadline far beyond any test's end (see the `kv`
+    /// model: time is not modelled); whether the key was present.
+    pub async fn expire(&self, key: &str) -> Option<bool> {
+        let input = KvInput::Expire { key: key.into() };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self
+            .clerk
+            .expire(key, LONG_TTL_MS, api::ExpireCondition::default())
+            .await;
+        self.finish(call, result, |applied| KvOutput::Applied(*applied))
+    }
+
+    pub async fn persist(&self, key: &str) -> Option<bool> {
+        let input = KvInput::Persist { key: key.into() };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self.clerk.persist(key).await;
+        self.finish(call, result, |applied| KvOutput::Applied(*applied))
+    }
+
+    /// Whether the key is present, read by its TTL.
+    pub async fn ttl(&self, key: &str) -> Option<bool> {
+        let input = KvInput::Ttl { key: key.into() };
+        let call = self.recorder.call(self.client, input, self.now_us());
+        let result = self
+            .clerk
+            .ttl(key)
+            .await
+            .map(|ttl| ttl != api::KeyTtl::Missing);
+        self.finish(call, result, |present| KvOutput::Applied(*present))
+    }
+}
+
+/// The TTL the recorded expires give: no test runs this long, so no
+/// deadline passes (the `kv` model does not model time).
+pub const LONG_TTL_MS: u64 = 60 * 60 * 1000;
+
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).expect("tests store UTF-8 values")
 }

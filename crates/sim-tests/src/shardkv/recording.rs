@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use api::{Error, KvClient};
 use labrpc::sim::{Network, NodeId};
-use linearizability::{KvInput, KvOutput, PendingCall, Recorder};
+use linearizability::{KvInput, KvOutput, PendingCall, Recorder, SetIf};
 use shardctrler::{Config, Gid};
 use shardkv::{Clerk, ClerkConfig, Controller};
 
@@ -267,4 +267,102 @@ impl RecordingClerk {
         self.recorded(input, call, |swapped| KvOutput::Cas(*swapped))
             .await
     }
+
+    /// `SET` with a condition (no TTL); `get`: answer the old value.
+    pub async fn set(&self, key: &str, value: &str, condition: SetIf, get: bool) -> Option<bool> {
+        let input = KvInput::Set {
+            key: key.into(),
+            value: value.into(),
+            condition,
+            get,
+        };
+        let api_condition = match condition {
+            SetIf::Always => api::SetCondition::Always,
+            SetIf::Absent => api::SetCondition::IfAbsent,
+            SetIf::Present => api::SetCondition::IfPresent,
+        };
+        let call = async {
+            self.clerk
+                .set(key, value, api_condition, api::SetTtl::Clear, get)
+                .await
+                .map(|(applied, previous)| (applied, previous.map(utf8)))
+        };
+        self.recorded(input, call, |(applied, previous)| KvOutput::Set {
+            applied: *applied,
+            previous: previous.clone(),
+        })
+        .await
+        .map(|(applied, _)| applied)
+    }
+
+    /// `INCRBY`; a value that is not an integer is recorded as refused.
+    pub async fn incr(&self, key: &str, delta: i64) -> Option<Option<i64>> {
+        let input = KvInput::Incr {
+            key: key.into(),
+            delta,
+        };
+        let call = async {
+            match self.clerk.increment(key, delta).await {
+                Ok(value) => Ok(Some(value)),
+                Err(Error::NotAnInteger | Error::IncrementOverflow) => Ok(None),
+                Err(error) => Err(error),
+            }
+        };
+        self.recorded(input, call, |value| match value {
+            Some(value) => KvOutput::Integer(*value),
+            None => KvOutput::Refused,
+        })
+        .await
+    }
+
+    pub async fn get_del(&self, key: &str) -> Option<Option<String>> {
+        let input = KvInput::GetDel { key: key.into() };
+        let call = async { self.clerk.get_del(key).await.map(|value| value.map(utf8)) };
+        self.recorded(input, call, |value| KvOutput::Value(value.clone()))
+            .await
+    }
+
+    pub async fn strlen(&self, key: &str) -> Option<i64> {
+        let input = KvInput::Strlen { key: key.into() };
+        self.recorded(input, self.clerk.strlen(key), |length| {
+            KvOutput::Integer(*length)
+        })
+        .await
+    }
+
+    /// Gives the key a deadline an hour away (the `kv` model does not
+    /// model time); whether the key was present.
+    pub async fn expire(&self, key: &str) -> Option<bool> {
+        let input = KvInput::Expire { key: key.into() };
+        let call = self
+            .clerk
+            .expire(key, 60 * 60 * 1000, api::ExpireCondition::default());
+        self.recorded(input, call, |applied| KvOutput::Applied(*applied))
+            .await
+    }
+
+    pub async fn persist(&self, key: &str) -> Option<bool> {
+        let input = KvInput::Persist { key: key.into() };
+        self.recorded(input, self.clerk.persist(key), |applied| {
+            KvOutput::Applied(*applied)
+        })
+        .await
+    }
+
+    /// Whether the key is present, read by its TTL.
+    pub async fn ttl(&self, key: &str) -> Option<bool> {
+        let input = KvInput::Ttl { key: key.into() };
+        let call = async {
+            self.clerk
+                .ttl(key)
+                .await
+                .map(|ttl| ttl != api::KeyTtl::Missing)
+        };
+        self.recorded(input, call, |present| KvOutput::Applied(*present))
+            .await
+    }
+}
+
+fn utf8(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).expect("tests store UTF-8 values")
 }
