@@ -47,16 +47,49 @@ pub struct NodePorts {
 /// How one node sees another's peer port: `(from, to, kind) -> port`.
 pub type PeerView = BTreeMap<(u64, u64, PeerPort), u16>;
 
-/// Free loopback ports (bound together, then released).
+/// Free loopback ports for the nodes, taken from below the kernel's
+/// ephemeral range (bound together, then released).
+///
+/// Below that range on purpose: the proxies bind port 0 and every outgoing
+/// connection gets an ephemeral port, and either could otherwise land on a
+/// node's port while the node is down (killed, about to restart), which then
+/// fails to start with "address in use". The starting point is spread by the
+/// process id so that concurrent runs rarely probe the same ports.
 pub fn free_ports(count: usize) -> std::io::Result<Vec<u16>> {
     if count > PORTS_MAX {
         return Err(std::io::Error::other(format!(
             "{count} ports asked for, more than {PORTS_MAX}"
         )));
     }
-    let listeners = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()?;
+    const LOWEST_PORT: u32 = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral_low.saturating_sub(LOWEST_PORT);
+    if span < (count as u32) * 4 {
+        return Err(std::io::Error::other(format!(
+            "the ephemeral port range starts at {ephemeral_low}: too few ports below it"
+        )));
+    }
+    let start = std::process::id() * 131 % span;
+    let mut listeners = Vec::with_capacity(count);
+    // Bounded: the whole span below the ephemeral range, once.
+    for offset in 0..span {
+        if listeners.len() == count {
+            break;
+        }
+        let port = LOWEST_PORT + (start + offset) % span;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            listeners.push(listener);
+        }
+    }
+    if listeners.len() < count {
+        return Err(std::io::Error::other(format!(
+            "only {} free ports between {LOWEST_PORT} and {ephemeral_low}",
+            listeners.len()
+        )));
+    }
     listeners
         .iter()
         .map(|listener| listener.local_addr().map(|address| address.port()))
