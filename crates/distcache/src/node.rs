@@ -24,6 +24,7 @@ use std::time::Duration;
 use distcache_client::proto;
 use distcache_client::proto::admin_server::AdminServer;
 use distcache_client::proto::cache_server::CacheServer;
+use raft::node::FatalHook;
 use raft::storage::FileStorage;
 use shardctrler::{CtrlerServer, CtrlerServerConfig};
 use shardkv::{Op, ShardServer, ShardServerConfig};
@@ -184,6 +185,9 @@ impl Node {
             Some(index) => {
                 let server_config = CtrlerServerConfig {
                     max_raft_state,
+                    // A failed disk ends the process (exit 74): a replica
+                    // that cannot persist must not linger.
+                    on_fatal: Some(FatalHook::exit_process()),
                     ..CtrlerServerConfig::new(
                         index,
                         controller_addrs.clone(),
@@ -211,6 +215,7 @@ impl Node {
                 };
                 let server_config = ShardServerConfig {
                     max_raft_state,
+                    on_fatal: Some(FatalHook::exit_process()),
                     ..ShardServerConfig::new(
                         gid,
                         index,

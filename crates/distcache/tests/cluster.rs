@@ -307,3 +307,89 @@ fn print_config_applies_env_then_flags() {
     assert!(text.contains("node_id = 2"), "{text}");
     assert!(text.contains("request_timeout_ms = 4321"), "{text}");
 }
+
+/// Issue 13: a node whose storage fails ends its process with exit status
+/// 74 (`EX_IOERR`) and says why, so a supervisor restarts it (before, the
+/// replica stopped but the process stayed up, serving nothing). The
+/// failure is made real: a directory stands where a follower's next
+/// snapshot write puts its temporary file, so that write fails once the
+/// follower's Raft state passes `max_raft_state_bytes` (set to its minimum).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_storage_fails_exits_with_status_74() {
+    let ports = free_ports(9);
+    let mut cluster = Cluster {
+        dir: tempfile::tempdir().expect("temporary directory"),
+        grpc_ports: ports[..3].to_vec(),
+        children: BTreeMap::new(),
+    };
+    cluster.write_configs(&ports);
+    for node_id in 1..=3 {
+        let path = cluster.config_path(node_id);
+        let text = std::fs::read_to_string(&path).expect("read a config file");
+        std::fs::write(&path, format!("max_raft_state_bytes = 4096\n{text}"))
+            .expect("write a config file");
+    }
+
+    // Phase 1: the cluster serves.
+    for node_id in 1..=3 {
+        cluster.start(node_id);
+    }
+    let client = client(&cluster);
+    let mut acknowledged = BTreeMap::new();
+    write_keys(&client, "first", 0..2, &mut acknowledged).await;
+
+    // Phase 2: break a follower's storage, then write until it snapshots.
+    let leader = wait_for("a data leader", Duration::from_secs(10), || {
+        data_leader(&cluster)
+    })
+    .await;
+    let broken = (1..=3).find(|&id| id != leader).expect("a follower");
+    let temporary = cluster
+        .data_dir(broken)
+        .join("data")
+        .join("raft-snapshot.tmp");
+    std::fs::create_dir_all(&temporary).expect("block the snapshot write");
+    let value = "v".repeat(1024);
+    for i in 0..200 {
+        let exited = cluster
+            .children
+            .get_mut(&broken)
+            .expect("the broken node was started")
+            .try_wait()
+            .expect("poll the child");
+        if exited.is_some() {
+            break;
+        }
+        // Writes may fail while the group has one replica fewer: the test
+        // is about the broken node, not about them.
+        let _ = client
+            .set(format!("fill-{i}").as_bytes(), value.as_bytes())
+            .await;
+    }
+
+    // Phase 3: the broken node's process ends by itself, with status 74.
+    let status = wait_for(
+        "the node with failed storage exits",
+        Duration::from_secs(30),
+        || {
+            let exited = cluster
+                .children
+                .get_mut(&broken)
+                .expect("the broken node was started")
+                .try_wait()
+                .expect("poll the child");
+            std::future::ready(exited)
+        },
+    )
+    .await;
+    let log = cluster.log_of(broken);
+    assert_eq!(
+        status.code(),
+        Some(74),
+        "exit status of a node whose storage failed; its log:\n{log}"
+    );
+    assert!(
+        log.contains("storage failed"),
+        "the reason is not in the log:\n{log}"
+    );
+}

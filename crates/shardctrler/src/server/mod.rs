@@ -75,6 +75,9 @@ pub struct CtrlerServerConfig {
     pub queries: QueryPath,
     /// Watches every Raft step (tests' invariant checkers).
     pub raft_observer: Option<Observer>,
+    /// What happens when Raft's storage fails (the replica stops either
+    /// way); a server binary sets `FatalHook::exit_process`.
+    pub on_fatal: Option<raft::node::FatalHook>,
 }
 
 impl Default for CtrlerServerConfig {
@@ -94,6 +97,7 @@ impl Default for CtrlerServerConfig {
             sessions: SessionLimits::default(),
             queries: QueryPath::default(),
             raft_observer: None,
+            on_fatal: None,
         }
     }
 }
@@ -167,6 +171,7 @@ impl CtrlerServer {
             max_raft_state: config.max_raft_state,
             apply_wait: config.apply_wait,
             raft_observer: config.raft_observer.clone(),
+            on_fatal: config.on_fatal.clone(),
             ..RsmConfig::new(config.me, config.peer_addrs, config.raft_seed)
         };
         let rsm = Rsm::start(rsm_config, machine, storage).await?;

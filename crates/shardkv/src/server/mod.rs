@@ -81,6 +81,9 @@ pub struct ShardServerConfig {
     pub transfer_chunk_bytes: u64,
     /// How long a proposal waits to be applied.
     pub apply_wait: Duration,
+    /// What happens when Raft's storage fails (the replica stops either
+    /// way); a server binary sets `FatalHook::exit_process`.
+    pub on_fatal: Option<raft::node::FatalHook>,
 }
 
 impl ShardServerConfig {
@@ -105,6 +108,7 @@ impl ShardServerConfig {
             max_message_bytes: labrpc::DEFAULT_MAX_MESSAGE_BYTES,
             transfer_chunk_bytes: DEFAULT_TRANSFER_CHUNK_BYTES,
             apply_wait: Duration::from_millis(800),
+            on_fatal: None,
         }
     }
 
@@ -180,6 +184,7 @@ impl ShardServer {
             max_raft_state: config.max_raft_state,
             apply_wait: config.apply_wait,
             max_message_bytes: config.max_message_bytes,
+            on_fatal: config.on_fatal.clone(),
             ..RsmConfig::new(config.me, config.peer_addrs.clone(), config.raft_seed)
         };
         let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
