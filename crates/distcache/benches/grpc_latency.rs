@@ -83,13 +83,15 @@ async fn main() {
 
     // The key's group and where its leader and a node of another group are.
     let key = b"bench-key".to_vec();
-    let forwarder = &demo.nodes[0].state().forwarder;
+    let first = demo.node_state(1).expect("node 1 runs");
+    let forwarder = &first.forwarder;
     let config = forwarder.routing();
     let gid = config.shards[shardkv::key_to_shard(&key, config.shard_count())];
     let statuses: Vec<_> = demo
-        .nodes
-        .iter()
-        .map(|node| node.state().local_status())
+        .running()
+        .into_iter()
+        .filter_map(|id| demo.node_state(id))
+        .map(|state| state.local_status())
         .collect();
     let leader = statuses
         .iter()

@@ -297,7 +297,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
     print!("{}", demo.describe());
     println!(
         "distcache demo: ready (gRPC on {}; Ctrl-C stops)",
-        demo.nodes[0].grpc_addr()
+        demo.grpc_addr()
     );
     stop_signal().await;
     println!("distcache demo: stopping");

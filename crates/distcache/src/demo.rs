@@ -13,11 +13,14 @@
 //! Everything is real: gRPC between the nodes, Raft logs in files under the
 //! data directory (a temporary one, removed at exit, unless `--data-dir`).
 
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{NodeConfig, NodeEntry};
-use crate::node::{Node, NodeError};
+use crate::node::{Node, NodeError, NodeState};
 
 /// Replicas of the demo's controller group.
 pub const DEMO_CONTROLLER_REPLICAS: usize = 3;
@@ -138,9 +141,10 @@ pub fn demo_configs(
     Ok(configs)
 }
 
-/// A running demo cluster.
+/// A running demo cluster. Its nodes can be stopped and started again
+/// (from the dashboard: `POST /v1/demo/nodes/{id}/stop|start` on any node).
 pub struct Demo {
-    pub nodes: Vec<Node>,
+    nodes: Arc<DemoNodes>,
     pub configs: Vec<NodeConfig>,
     pub data_dir: PathBuf,
     // Removed when the demo ends (None with --data-dir).
@@ -161,7 +165,21 @@ impl Demo {
             }
         };
         let configs = demo_configs(options, &data_dir)?;
-        let started = futures::future::join_all(configs.iter().cloned().map(Node::start)).await;
+        let control = Arc::new_cyclic(|me| DemoNodes {
+            configs: configs.clone(),
+            slots: std::sync::Mutex::new(
+                configs
+                    .iter()
+                    .map(|config| (config.node_id, Slot::Busy))
+                    .collect(),
+            ),
+            me: me.clone(),
+        });
+        let started = futures::future::join_all(configs.iter().cloned().map(|config| {
+            let shared: crate::http::dashboard::SharedDemo = control.clone();
+            Node::start_with(config, Some(shared))
+        }))
+        .await;
         let mut nodes = Vec::with_capacity(started.len());
         for (config, node) in configs.iter().zip(started) {
             match node {
@@ -183,8 +201,11 @@ impl Demo {
             }
             return Err(DemoError::NotReady(ready_timeout));
         }
+        for (config, node) in configs.iter().zip(nodes) {
+            control.put(config.node_id, Slot::Running(Box::new(node)));
+        }
         Ok(Demo {
-            nodes,
+            nodes: control,
             configs,
             data_dir,
             _temporary: temporary,
@@ -223,25 +244,209 @@ impl Demo {
             }
             text.push('\n');
         }
-        if let Some(resp) = self.nodes[0].resp_addr() {
+        if let Some(resp) = self.resp_addr(first.node_id) {
             text.push_str(&format!(
                 "  RESP {resp} (node 1; every node serves RESP on the ports after it): redis-cli -p {}\n",
                 resp.port()
             ));
         }
-        if let Some(http) = self.nodes[0].http_addr() {
+        if let Some(http) = self.http_addr(first.node_id) {
             text.push_str(&format!(
                 "  HTTP http://{http}/ (node 1; every node serves HTTP on the ports after it): dashboard at /, REST under /v1, curl http://{http}/v1/cluster\n"
             ));
         }
         text.push_str(&format!(
             "  connect: any gRPC client to {0} (proto/distcache/v1), or `distcache status --addr {0}`\n",
-            self.nodes[0].grpc_addr()
+            self.grpc_addr()
         ));
         text
     }
 
+    /// Node 1's gRPC address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.configs[0]
+            .validate()
+            .ok()
+            .and_then(|topology| topology.grpc.get(&self.configs[0].node_id).copied())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The HTTP gateway of `node_id`, while it runs.
+    pub fn http_addr(&self, node_id: u64) -> Option<SocketAddr> {
+        self.nodes.with_node(node_id, Node::http_addr).flatten()
+    }
+
+    /// The RESP listener of `node_id`, while it runs.
+    pub fn resp_addr(&self, node_id: u64) -> Option<SocketAddr> {
+        self.nodes.with_node(node_id, Node::resp_addr).flatten()
+    }
+
+    /// What the services of `node_id` share, while it runs.
+    pub fn node_state(&self, node_id: u64) -> Option<Arc<NodeState>> {
+        self.nodes
+            .with_node(node_id, |node| Arc::clone(node.state()))
+    }
+
+    /// The ids of the nodes running now.
+    pub fn running(&self) -> Vec<u64> {
+        self.nodes
+            .slots
+            .lock()
+            .expect("demo lock")
+            .iter()
+            .filter(|(_, slot)| matches!(slot, Slot::Running(_)))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Stops `node_id` and waits until it has stopped.
+    pub async fn stop_node(&self, node_id: u64) -> Result<(), String> {
+        self.nodes
+            .stop_now(node_id)
+            .await
+            .map_err(|(_, _, message)| message)
+    }
+
+    /// Starts `node_id` again on its data directory and waits until it runs.
+    pub async fn start_node(&self, node_id: u64) -> Result<(), String> {
+        self.nodes
+            .start_now(node_id)
+            .await
+            .map_err(|(_, _, message)| message)
+    }
+
     pub async fn shutdown(self) {
-        futures::future::join_all(self.nodes.into_iter().map(Node::shutdown)).await;
+        let running: Vec<Node> = {
+            let mut slots = self.nodes.slots.lock().expect("demo lock");
+            std::mem::take(&mut *slots)
+                .into_values()
+                .filter_map(|slot| match slot {
+                    Slot::Running(node) => Some(*node),
+                    _ => None,
+                })
+                .collect()
+        };
+        futures::future::join_all(running.into_iter().map(Node::shutdown)).await;
+    }
+}
+
+/// The demo's nodes, which the dashboard can stop and start.
+struct DemoNodes {
+    configs: Vec<NodeConfig>,
+    slots: std::sync::Mutex<BTreeMap<u64, Slot>>,
+    me: std::sync::Weak<DemoNodes>,
+}
+
+enum Slot {
+    Running(Box<Node>),
+    /// Stopping or starting.
+    Busy,
+    Stopped,
+}
+
+type Refusal = (u16, &'static str, String);
+
+impl DemoNodes {
+    fn with_node<R>(&self, node_id: u64, look: impl FnOnce(&Node) -> R) -> Option<R> {
+        match self.slots.lock().expect("demo lock").get(&node_id) {
+            Some(Slot::Running(node)) => Some(look(node)),
+            _ => None,
+        }
+    }
+
+    /// Takes the running node `node_id` out (its slot becomes Busy).
+    fn take_running(&self, node_id: u64) -> Result<Node, Refusal> {
+        let mut slots = self.slots.lock().expect("demo lock");
+        let Some(slot) = slots.get_mut(&node_id) else {
+            return Err((404, "no_node", format!("the demo has no node {node_id}")));
+        };
+        match std::mem::replace(slot, Slot::Busy) {
+            Slot::Running(node) => Ok(*node),
+            other => {
+                let state = if matches!(other, Slot::Stopped) {
+                    "stopped"
+                } else {
+                    "busy"
+                };
+                *slot = other;
+                Err((409, "already", format!("node {node_id} is {state}")))
+            }
+        }
+    }
+
+    /// Marks the stopped node `node_id` as starting and returns its config.
+    fn take_stopped(&self, node_id: u64) -> Result<NodeConfig, Refusal> {
+        let mut slots = self.slots.lock().expect("demo lock");
+        let Some(slot) = slots.get_mut(&node_id) else {
+            return Err((404, "no_node", format!("the demo has no node {node_id}")));
+        };
+        if !matches!(slot, Slot::Stopped) {
+            return Err((409, "already", format!("node {node_id} is running or busy")));
+        }
+        *slot = Slot::Busy;
+        self.configs
+            .iter()
+            .find(|config| config.node_id == node_id)
+            .cloned()
+            .ok_or((404, "no_node", format!("the demo has no node {node_id}")))
+    }
+
+    fn put(&self, node_id: u64, slot: Slot) {
+        self.slots.lock().expect("demo lock").insert(node_id, slot);
+    }
+
+    async fn stop_now(&self, node_id: u64) -> Result<(), Refusal> {
+        let node = self.take_running(node_id)?;
+        node.shutdown().await;
+        self.put(node_id, Slot::Stopped);
+        Ok(())
+    }
+
+    async fn start_now(&self, node_id: u64) -> Result<(), Refusal> {
+        let config = self.take_stopped(node_id)?;
+        self.start_taken(node_id, config).await
+    }
+
+    async fn start_taken(&self, node_id: u64, config: NodeConfig) -> Result<(), Refusal> {
+        let control = self
+            .me
+            .upgrade()
+            .map(|me| me as crate::http::dashboard::SharedDemo);
+        match Node::start_with(config, control).await {
+            Ok(node) => {
+                self.put(node_id, Slot::Running(Box::new(node)));
+                Ok(())
+            }
+            Err(error) => {
+                tracing::warn!(node_id, "demo: node did not start again: {error}");
+                self.put(node_id, Slot::Stopped);
+                Err((503, "start_failed", error.to_string()))
+            }
+        }
+    }
+}
+
+impl crate::http::dashboard::DemoControl for DemoNodes {
+    fn stop(&self, node_id: u64) -> Result<(), Refusal> {
+        let node = self.take_running(node_id)?;
+        let me = self.me.upgrade();
+        tokio::spawn(async move {
+            node.shutdown().await;
+            if let Some(me) = me {
+                me.put(node_id, Slot::Stopped);
+            }
+        });
+        Ok(())
+    }
+
+    fn start(&self, node_id: u64) -> Result<(), Refusal> {
+        let config = self.take_stopped(node_id)?;
+        let me = self.me.upgrade();
+        tokio::spawn(async move {
+            if let Some(me) = me {
+                let _ = me.start_taken(node_id, config).await;
+            }
+        });
+        Ok(())
     }
 }

@@ -32,6 +32,8 @@ use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use crate::metrics::Metrics;
+
 /// Sessions a node keeps for writes that come without one.
 pub const MAX_POOLED_SESSIONS: usize = 256;
 
@@ -76,6 +78,7 @@ pub struct Forwarder {
     refreshed_at: Mutex<Option<Instant>>,
     /// Set only by [`Forwarder::enable_unsafe_ack_before_commit`].
     unsafe_ack: std::sync::OnceLock<UnsafeAck>,
+    metrics: std::sync::Arc<Metrics>,
 }
 
 /// The deliberately broken mode: puts and appends are answered before they
@@ -122,7 +125,20 @@ impl Forwarder {
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
             unsafe_ack: std::sync::OnceLock::new(),
+            metrics: std::sync::Arc::new(Metrics::new()),
         }
+    }
+
+    /// Records operations into `metrics` (the node's registry) instead of
+    /// a private one.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Forwarder {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The registry operations are recorded in.
+    pub fn metrics(&self) -> &std::sync::Arc<Metrics> {
+        &self.metrics
     }
 
     /// **Breaks safety on purpose** (`unsafe_ack_before_commit = true` in
@@ -175,6 +191,27 @@ impl Forwarder {
     /// Applies `op` in the group owning its key. `session`: the caller's
     /// exactly-once identity for a write; `None` takes one from the pool.
     pub async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, ForwardError> {
+        let started = crate::clock::now();
+        let command = op.name();
+        let key = op.key().to_vec();
+        let result = self.run_recorded(op, session).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(ForwardError::InvalidArgument(_)) => "invalid_argument",
+            Err(ForwardError::Timeout { .. }) => "timeout",
+            Err(ForwardError::StaleSession { .. }) => "stale_session",
+            Err(ForwardError::ShuttingDown) => "shutting_down",
+        };
+        self.metrics
+            .record_operation(command, &key, outcome, started.elapsed());
+        result
+    }
+
+    async fn run_recorded(
+        &self,
+        op: Op,
+        session: Option<(u64, u64)>,
+    ) -> Result<Outcome, ForwardError> {
         if op.is_read() {
             // Reads are never recorded: no session needed.
             return self.run_with(op, 0, 0).await;
@@ -269,6 +306,7 @@ impl Forwarder {
             && local.gid() == gid
             && local.raft().state().1
         {
+            self.metrics.record_attempt(true);
             let reply = tokio::time::timeout(remaining, local.handle_client(request.clone())).await;
             return match reply {
                 Ok(reply) => match classify(reply) {
@@ -285,6 +323,7 @@ impl Forwarder {
         let Some(group) = self.group(config, gid) else {
             return Attempt::Reroute;
         };
+        self.metrics.record_attempt(false);
         // Cut to the request's deadline: dropping the call mid-flight is
         // safe (its answer is simply not awaited).
         match tokio::time::timeout(remaining, group.call(request, classify)).await {

@@ -28,7 +28,8 @@
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services |
 //! | `resp/` | the RESP (Redis protocol) listener |
-//! | `http/` | the HTTP gateway: REST API, `/livez` `/readyz`, OpenAPI |
+//! | `http/` | the HTTP gateway: REST API, `/livez` `/readyz`, OpenAPI, `/metrics` |
+//! | `metrics.rs` | [`metrics::Metrics`]: the node's Prometheus registry |
 //! | `demo.rs` | `distcache demo`: a whole cluster in one process |
 //! | `cli.rs` | command-line flags, `status` and `admin` |
 //!
@@ -49,6 +50,7 @@ pub mod demo;
 pub mod forward;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod node;
 pub mod resp;
 pub mod service;

@@ -34,6 +34,7 @@ use tokio::task::JoinHandle;
 use crate::config::{ConfigError, NodeConfig, Topology};
 use crate::forward::Forwarder;
 use crate::identity::{self, CONTROLLER_DIR_NAME, DATA_DIR_NAME, IdentityError};
+use crate::metrics::{Metrics, ShardStat};
 use crate::service::{AdminService, CacheService};
 
 /// Largest gRPC message accepted or sent (a MultiGet of large values).
@@ -61,6 +62,10 @@ pub struct NodeState {
     pub topology: Topology,
     pub grpc_addr: SocketAddr,
     pub forwarder: Arc<Forwarder>,
+    /// This node's Prometheus registry (the forwarder records into it).
+    pub metrics: Arc<Metrics>,
+    /// Every node's HTTP gateway (the nodes with an `http_port`).
+    pub http_peers: BTreeMap<u64, SocketAddr>,
     controller: Option<(CtrlerServer, SocketAddr)>,
     data: Option<(ShardServer, SocketAddr)>,
 }
@@ -100,6 +105,52 @@ impl NodeState {
             grpc_addr: self.grpc_addr.to_string(),
             reachable: true,
             replicas,
+        }
+    }
+
+    /// The shards of this node's data replica: number, state, counters.
+    pub fn shard_report(&self) -> Vec<(usize, String, cache::store::Stats)> {
+        let Some((data, _)) = &self.data else {
+            return Vec::new();
+        };
+        data.with_machine(|machine| machine.shard_stats())
+            .into_iter()
+            .map(|(shard, (state, stats))| {
+                let name = format!("{state:?}");
+                let name = name.split([' ', '{']).next().unwrap_or("").to_string();
+                (shard, name, stats)
+            })
+            .collect()
+    }
+
+    /// Reads the replicas' Raft status and shard stores into the metrics'
+    /// gauges (before a scrape).
+    pub fn observe(&self) {
+        if let Some((controller, _)) = &self.controller {
+            self.metrics
+                .observe_raft("controller", 0, &controller.raft().status());
+        }
+        if let Some((data, _)) = &self.data {
+            self.metrics
+                .observe_raft("data", data.gid(), &data.raft().status());
+            let shards = data.with_machine(|machine| machine.shard_stats());
+            let migrating = shards
+                .values()
+                .filter(|(state, _)| !matches!(state, shardkv::ShardState::Serving))
+                .count();
+            let stats: Vec<ShardStat> = shards
+                .iter()
+                .map(|(&shard, (_, stats))| ShardStat {
+                    shard,
+                    entries: stats.entries,
+                    bytes: stats.bytes,
+                    hits: stats.hits,
+                    misses: stats.misses,
+                    evictions: stats.evictions,
+                    expirations: stats.expirations,
+                })
+                .collect();
+            self.metrics.observe_shards(data.gid(), &stats, migrating);
         }
     }
 
@@ -167,6 +218,14 @@ impl Node {
     /// and serves the gRPC API. Nothing starts if the configuration or the
     /// data directory is refused.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        Node::start_with(config, None).await
+    }
+
+    /// [`Node::start`], offering `demo` (node control) on the HTTP gateway.
+    pub async fn start_with(
+        config: NodeConfig,
+        demo: Option<crate::http::dashboard::SharedDemo>,
+    ) -> Result<Node, NodeError> {
         let topology = config.validate()?;
         let me = config.me().cloned().ok_or_else(|| ConfigError {
             field: "node_id".into(),
@@ -233,12 +292,16 @@ impl Node {
         };
 
         let request_timeout = Duration::from_millis(config.request_timeout_ms);
-        let forwarder = Arc::new(Forwarder::new(
-            controller_addrs,
-            config.shard_count,
-            data.as_ref().map(|(server, _)| server.clone()),
-            request_timeout,
-        ));
+        let metrics = Arc::new(Metrics::new());
+        let forwarder = Arc::new(
+            Forwarder::new(
+                controller_addrs,
+                config.shard_count,
+                data.as_ref().map(|(server, _)| server.clone()),
+                request_timeout,
+            )
+            .with_metrics(Arc::clone(&metrics)),
+        );
         if config.unsafe_ack_before_commit {
             tracing::warn!(
                 "unsafe_ack_before_commit is set: writes are acknowledged before they commit (a deliberately broken build for the chaos harness)"
@@ -259,6 +322,15 @@ impl Node {
             topology,
             grpc_addr,
             forwarder: Arc::clone(&forwarder),
+            metrics,
+            http_peers: config
+                .nodes
+                .iter()
+                .filter_map(|entry| {
+                    let ip = entry.host.parse().ok()?;
+                    Some((entry.id, SocketAddr::new(ip, entry.http_port?)))
+                })
+                .collect(),
             controller,
             data,
         });
@@ -282,11 +354,8 @@ impl Node {
             Some(port) => {
                 let addr = SocketAddr::new(grpc_addr.ip(), port);
                 let config = crate::http::HttpConfig::default();
-                let app = crate::http::router(crate::http::AppState::new(
-                    Arc::clone(&state),
-                    config.clone(),
-                ));
-                let server = crate::http::HttpServer::start(addr, app, &config)
+                let app = crate::http::AppState::new(Arc::clone(&state), config).with_demo(demo);
+                let server = crate::http::HttpServer::start(addr, app)
                     .await
                     .map_err(|error| NodeError::Listen {
                         addr,

@@ -75,7 +75,10 @@ pub struct CacheService {
 
 impl CacheService {
     async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, Status> {
-        self.forwarder.run(op, session).await.map_err(to_status)
+        crate::metrics::FRONTEND
+            .scope("grpc", self.forwarder.run(op, session))
+            .await
+            .map_err(to_status)
     }
 
     async fn get_value(&self, key: Vec<u8>) -> Result<proto::GetReply, Status> {

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use distcache::demo::{Demo, DemoOptions};
-use distcache::http::{AppState, HttpConfig, HttpServer, router};
+use distcache::http::{AppState, HttpConfig, HttpServer};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -159,9 +159,9 @@ fn key_of_group(shards: &[u64], gid: u64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_and_every_error_status() {
     let demo = start_demo(2).await;
-    let addr = demo.nodes[0].http_addr().expect("node 1 serves HTTP");
+    let addr = demo.http_addr(1).expect("node 1 serves HTTP");
     // A second node answers too (any node answers any key).
-    let other = demo.nodes[4].http_addr().expect("node 5 serves HTTP");
+    let other = demo.http_addr(5).expect("node 5 serves HTTP");
 
     // Probes.
     let live = get(addr, "/livez").await;
@@ -441,15 +441,14 @@ async fn every_route_and_every_error_status() {
     }
 
     // 429: a gateway on the same node that admits nothing in flight.
-    let state = demo.nodes[0].state().clone();
+    let state = demo.node_state(1).expect("node 1 runs");
     let shedding = HttpConfig {
         max_in_flight: 0,
         ..HttpConfig::default()
     };
     let server = HttpServer::start(
         "127.0.0.1:0".parse().expect("addr"),
-        router(AppState::new(state.clone(), shedding.clone())),
-        &shedding,
+        AppState::new(state.clone(), shedding),
     )
     .await
     .expect("start");
@@ -465,8 +464,7 @@ async fn every_route_and_every_error_status() {
     };
     let server = HttpServer::start(
         "127.0.0.1:0".parse().expect("addr"),
-        router(AppState::new(state, hasty.clone())),
-        &hasty,
+        AppState::new(state, hasty),
     )
     .await
     .expect("start");
@@ -496,15 +494,153 @@ async fn every_route_and_every_error_status() {
         })
         .collect();
     let key = key_of_group(&steady, 2);
-    let mut nodes = demo.nodes;
-    let stopped: Vec<_> = nodes.drain(3..6).collect();
-    for node in stopped {
-        node.shutdown().await;
+    for node_id in 4..=6 {
+        demo.stop_node(node_id).await.expect("a running node stops");
     }
     get(addr, &format!("/v1/keys/{key}"))
         .await
         .expect_error(503, "unavailable");
-    for node in nodes {
-        node.shutdown().await;
+    demo.shutdown().await;
+}
+
+/// Parses the Prometheus text with a parser made for it, checks the names
+/// follow the conventions, and checks the counters move with requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_follow_naming_and_move() {
+    let demo = start_demo(1).await;
+    let addr = demo.http_addr(1).expect("node 1 serves HTTP");
+    let scrape = |addr| async move {
+        let answer = get(addr, "/metrics").await;
+        assert_eq!(answer.status, 200);
+        assert!(
+            answer
+                .content_type
+                .starts_with("application/openmetrics-text"),
+            "{}",
+            answer.content_type
+        );
+        let text = String::from_utf8(answer.body).expect("UTF-8");
+        let lines = text.lines().map(|line| Ok(line.to_string()));
+        let parsed = prometheus_parse::Scrape::parse(lines).expect("a valid exposition");
+        (text, parsed)
+    };
+    let count = |scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|sample| sample.metric == name)
+            .filter(|sample| labels.iter().all(|(k, v)| sample.labels.get(k) == Some(*v)))
+            .map(|sample| match sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let (_, before) = scrape(addr).await;
+    let puts_before = count(
+        &before,
+        "distcache_requests_total",
+        &[("frontend", "http"), ("command", "Put"), ("outcome", "ok")],
+    );
+    for i in 0..20 {
+        assert_eq!(
+            put(addr, &format!("/v1/keys/metric-{i}"), b"v")
+                .await
+                .status,
+            200
+        );
     }
+    for _ in 0..30 {
+        assert_eq!(get(addr, "/v1/keys/metric-hot").await.status, 404);
+    }
+    let (text, after) = scrape(addr).await;
+    let puts_after = count(
+        &after,
+        "distcache_requests_total",
+        &[("frontend", "http"), ("command", "Put"), ("outcome", "ok")],
+    );
+    assert_eq!(puts_after - puts_before, 20.0, "{text}");
+    assert!(count(&after, "distcache_requests_total", &[("command", "Get")]) >= 30.0);
+    assert!(
+        count(
+            &after,
+            "distcache_request_duration_seconds_count",
+            &[("frontend", "http"), ("command", "Put")]
+        ) >= 20.0
+    );
+    assert!(
+        count(&after, "distcache_served_locally_total", &[])
+            + count(&after, "distcache_forwarded_requests_total", &[])
+            >= 50.0
+    );
+    // (The parser cuts label values at braces: read this one from the text.)
+    assert!(
+        text.contains("distcache_http_requests_total{route=\"/v1/keys/{key}\"}"),
+        "{text}"
+    );
+    assert!(count(&after, "distcache_raft_term", &[("role", "data")]) >= 1.0);
+    assert!(
+        count(
+            &after,
+            "distcache_raft_commit_index",
+            &[("role", "controller")]
+        ) >= 1.0
+    );
+    assert!(count(&after, "distcache_shard_keys", &[]) >= 1.0, "{text}");
+    assert!(count(&after, "distcache_shard_bytes", &[]) > 0.0, "{text}");
+    assert!(
+        count(
+            &after,
+            "distcache_hot_key_requests",
+            &[("key", "metric-hot")]
+        ) >= 30.0,
+        "{text}"
+    );
+    assert!(
+        count(
+            &after,
+            "distcache_connected_clients",
+            &[("frontend", "http")]
+        ) >= 1.0,
+        "{text}"
+    );
+
+    // Naming: promtool's conventions.
+    let mut families = 0;
+    for line in text.lines().filter(|line| line.starts_with("# TYPE ")) {
+        let mut words = line.split_whitespace().skip(2);
+        let name = words.next().expect("name");
+        let kind = words.next().expect("type");
+        families += 1;
+        assert!(name.starts_with("distcache_"), "{name}");
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "{name} is not snake case"
+        );
+        match kind {
+            "counter" => assert!(
+                !name.ends_with("_total"),
+                "{name}: TYPE names the family, samples add _total"
+            ),
+            "histogram" => assert!(
+                name.ends_with("_seconds") || name.ends_with("_bytes"),
+                "{name}: a unit suffix"
+            ),
+            "gauge" => assert!(!name.ends_with("_total"), "{name}: a gauge is not a total"),
+            other => panic!("{name}: unexpected type {other}"),
+        }
+    }
+    assert!(families >= 15, "{families} families");
+    // No counter sample goes without `_total`.
+    for line in text.lines().filter(|line| line.ends_with(" counter")) {
+        let name = line.split_whitespace().nth(2).expect("name");
+        for sample in text.lines().filter(|sample| !sample.starts_with('#')) {
+            let metric = sample.split(['{', ' ']).next().unwrap_or("");
+            assert_ne!(metric, name, "{name}: a counter sample without _total");
+        }
+    }
+    demo.shutdown().await;
 }

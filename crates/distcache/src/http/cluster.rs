@@ -33,7 +33,7 @@ fn from_status(status: tonic::Status) -> ApiError {
 }
 
 /// One replica on one node.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReplicaView {
     /// `controller` or `data`.
     pub role: String,

@@ -15,6 +15,8 @@
 //!            /v1/cluster, /v1/admin/...   cluster.rs ─► the Admin service
 //!            /livez /readyz    health.rs
 //!            /v1/openapi.json  openapi.rs (generated from the handlers)
+//!            /metrics          observe.rs (Prometheus text)
+//!            /, /v1/dashboard, /v1/node, /v1/demo/...   dashboard.rs
 //! ```
 //!
 //! **Errors** are JSON `{"code": "...", "message": "..."}` with a stable
@@ -31,9 +33,11 @@
 //! closes.
 
 pub mod cluster;
+pub mod dashboard;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod observe;
 pub mod openapi;
 
 use std::io;
@@ -86,6 +90,8 @@ pub struct AppState {
     pub node: Arc<NodeState>,
     pub admin: Arc<AdminService>,
     pub config: HttpConfig,
+    /// Node control, in `distcache demo` only.
+    pub demo: Option<dashboard::SharedDemo>,
     in_flight: Arc<Semaphore>,
 }
 
@@ -97,7 +103,14 @@ impl AppState {
             admin,
             in_flight: Arc::new(Semaphore::new(config.max_in_flight)),
             config,
+            demo: None,
         }
+    }
+
+    /// Offers node control (`distcache demo`).
+    pub fn with_demo(mut self, demo: Option<dashboard::SharedDemo>) -> AppState {
+        self.demo = demo;
+        self
     }
 }
 
@@ -108,6 +121,8 @@ pub fn router(state: AppState) -> Router {
         .merge(cluster::routes())
         .merge(health::routes())
         .merge(openapi::routes())
+        .merge(observe::routes())
+        .merge(dashboard::routes())
         .fallback(|| async { ApiError::new(404, "no_route", "no such route") });
     api.layer(middleware::from_fn_with_state(
         state.clone(),
@@ -134,8 +149,16 @@ async fn limit_and_time(State(state): State<AppState>, request: Request, next: N
         )
         .into_response();
     };
+    let route = route_label(request.uri().path());
+    state.node.metrics.record_http(route);
     let timeout = state.config.request_timeout;
-    match tokio::time::timeout(timeout, next.run(request)).await {
+    // Under madsim the scoped future is not provably Send for the layer;
+    // simulated HTTP requests count as `internal` there.
+    #[cfg(not(madsim))]
+    let run = crate::metrics::FRONTEND.scope("http", next.run(request));
+    #[cfg(madsim)]
+    let run = next.run(request);
+    match tokio::time::timeout(timeout, run).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
             503,
@@ -144,6 +167,41 @@ async fn limit_and_time(State(state): State<AppState>, request: Request, next: N
         )
         .into_response(),
     }
+}
+
+/// The route of `path` as a metric label (a fixed set: keys are never
+/// labels here).
+fn route_label(path: &str) -> &'static str {
+    if let Some(rest) = path.strip_prefix("/v1/keys/") {
+        return if rest.ends_with("/cas") {
+            "/v1/keys/{key}/cas"
+        } else if rest.ends_with("/incr") {
+            "/v1/keys/{key}/incr"
+        } else {
+            "/v1/keys/{key}"
+        };
+    }
+    if path.starts_with("/v1/demo/") {
+        return "/v1/demo/nodes/{id}/{action}";
+    }
+    const FIXED: [&str; 12] = [
+        "/",
+        "/v1/keys",
+        "/v1/cluster",
+        "/v1/admin/join",
+        "/v1/admin/leave",
+        "/v1/admin/move",
+        "/livez",
+        "/readyz",
+        "/v1/openapi.json",
+        "/metrics",
+        "/v1/node",
+        "/v1/dashboard",
+    ];
+    FIXED
+        .into_iter()
+        .find(|route| *route == path)
+        .unwrap_or("other")
 }
 
 /// Turns the plain-text answers of layers and extractors (the body limit's
@@ -184,12 +242,12 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and serves `app` until [`HttpServer::shutdown`].
-    pub async fn start(
-        addr: SocketAddr,
-        app: Router,
-        config: &HttpConfig,
-    ) -> io::Result<HttpServer> {
+    /// Binds `addr` and serves [`router`]`(state)` until
+    /// [`HttpServer::shutdown`].
+    pub async fn start(addr: SocketAddr, state: AppState) -> io::Result<HttpServer> {
+        let config = state.config.clone();
+        let metrics = Arc::clone(&state.node.metrics);
+        let app = router(state);
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
@@ -200,6 +258,7 @@ impl HttpServer {
             app,
             connections,
             max_connections,
+            metrics,
             stopped,
         ));
         Ok(HttpServer {
@@ -230,8 +289,11 @@ async fn accept_loop(
     app: Router,
     connections: Arc<Semaphore>,
     max_connections: usize,
+    metrics: Arc<crate::metrics::Metrics>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let open =
+        move |connections: &Semaphore| (max_connections - connections.available_permits()) as u64;
     loop {
         let accepted = tokio::select! {
             _ = stopped.changed() => break,
@@ -251,8 +313,11 @@ async fn accept_loop(
         };
         let service = TowerToHyperService::new(app.clone());
         let mut stop = stopped.clone();
+        metrics.observe_clients("http", open(&connections));
+        let connections = Arc::clone(&connections);
+        let metrics = Arc::clone(&metrics);
         tokio::spawn(async move {
-            let _permit = permit;
+            let permit = permit;
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
             tokio::pin!(connection);
@@ -267,6 +332,8 @@ async fn accept_loop(
                     let _ = tokio::time::timeout(Duration::from_secs(3), connection).await;
                 }
             }
+            drop(permit);
+            metrics.observe_clients("http", open(&connections));
         });
     }
     // Wait for the connection tasks to finish (each holds a permit).

@@ -7,7 +7,7 @@ use axum::routing::get;
 use utoipa::OpenApi;
 
 use super::AppState;
-use super::{cluster, error, health, keys};
+use super::{cluster, dashboard, error, health, keys};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -28,6 +28,9 @@ use super::{cluster, error, health, keys};
         cluster::move_shard,
         health::livez,
         health::readyz,
+        dashboard::node,
+        dashboard::dashboard,
+        dashboard::demo_action,
     ),
     components(schemas(error::ErrorBody))
 )]

@@ -42,11 +42,18 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The `# Distcache` section of `INFO`: groups, leaders, shard map.
     fn describe(&self) -> String;
+
+    /// The number of open connections changed (for metrics).
+    fn connections_changed(&self, _open: u64) {}
 }
 
 impl Backend for Arc<Forwarder> {
     fn run(&self, op: Op) -> impl Future<Output = Result<Outcome, ForwardError>> + Send {
-        Forwarder::run(self, op, None)
+        crate::metrics::FRONTEND.scope("resp", Forwarder::run(self, op, None))
+    }
+
+    fn connections_changed(&self, open: u64) {
+        self.metrics().observe_clients("resp", open);
     }
 
     fn describe(&self) -> String {

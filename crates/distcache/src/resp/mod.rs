@@ -174,9 +174,15 @@ async fn accept_loop<B: Backend>(
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(&shared);
         let stopped = stopped.clone();
+        let permits = Arc::clone(&permits);
         tokio::spawn(async move {
-            connection::serve(stream, peer, id, shared, stopped).await;
+            let open = |permits: &Semaphore| {
+                (shared.config.max_clients - permits.available_permits()) as u64
+            };
+            shared.backend.connections_changed(open(&permits));
+            connection::serve(stream, peer, id, Arc::clone(&shared), stopped).await;
             drop(permit);
+            shared.backend.connections_changed(open(&permits));
         });
     }
 }

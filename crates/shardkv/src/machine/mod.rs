@@ -143,6 +143,14 @@ impl ShardMachine {
             .collect()
     }
 
+    /// The state and store counters of every held shard.
+    pub fn shard_stats(&self) -> BTreeMap<ShardId, (ShardState, cache::store::Stats)> {
+        self.shards
+            .iter()
+            .map(|(&shard, held)| (shard, (held.state, held.store.stats())))
+            .collect()
+    }
+
     /// Bytes stored over every held shard (the stores' accounting).
     pub fn stored_bytes(&self) -> u64 {
         self.shards.values().map(Shard::stored_bytes).sum()

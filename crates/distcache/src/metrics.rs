@@ -1,0 +1,517 @@
+//! Prometheus metrics of one node: the registry, the counters the request
+//! paths bump, and the gauges read from the replicas at scrape time.
+//!
+//! ```text
+//!  front ends ─ scope(FRONTEND = "grpc" | "resp" | "http") ─► Forwarder::run
+//!                                  │ records: requests by front end,
+//!                                  │ command and outcome; latency; hot keys;
+//!                                  │ served here or forwarded one hop
+//!                                  ▼
+//!                              Metrics (one per node; a demo has several)
+//!  GET /metrics ─► Metrics::encode(node) ─ first reads Raft status, shard
+//!                  stores, RESP clients into gauges ─► text format
+//! ```
+//!
+//! Names follow Prometheus conventions: a `distcache_` prefix, snake case,
+//! `_total` on counters, units as suffixes (`_seconds`, `_bytes`). Label
+//! values come from small fixed sets (front ends, command names, outcomes,
+//! shard numbers, group ids), except hot keys, which are at most
+//! [`HOT_KEYS_EXPORTED`] series, replaced at every scrape.
+//!
+//! **Hot keys** are found by the cache crate's `HotKeyDetector` (a
+//! count-min sketch and a top-k list of [`HOT_KEYS_TRACKED`] keys, counts
+//! halved every 10 s of seam time): memory is bounded whatever the key
+//! space, and keys that stopped being hot fade out.
+
+use std::collections::BTreeMap;
+
+use cache::hotkeys::{HotKeyConfig, HotKeyDetector};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+/// Keys whose request counts are kept.
+pub const HOT_KEYS_TRACKED: usize = 64;
+/// Hot keys exported per scrape (the most requested).
+pub const HOT_KEYS_EXPORTED: usize = 10;
+/// Longest key label (longer keys are cut, with a `…`).
+pub const HOT_KEY_LABEL_CHARS: usize = 64;
+
+tokio::task_local! {
+    /// The front end a request came through; operations run outside any
+    /// scope are counted as `internal` (readiness probes and the like).
+    pub static FRONTEND: &'static str;
+}
+
+/// The front end of the current task.
+pub fn frontend() -> &'static str {
+    FRONTEND
+        .try_with(|frontend| *frontend)
+        .unwrap_or("internal")
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub frontend: String,
+    pub command: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    pub frontend: String,
+    pub command: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabels {
+    pub role: String,
+    pub gid: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardLabels {
+    pub shard: String,
+    pub gid: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FrontendLabels {
+    pub frontend: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabels {
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs .. ~3.3 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// One shard's store counters (replicated: every replica agrees).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShardStat {
+    pub shard: usize,
+    pub entries: u64,
+    pub bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+    pub expirations: u64,
+}
+
+/// A key as a label value: lossy UTF-8, cut to [`HOT_KEY_LABEL_CHARS`].
+pub fn key_label(key: &[u8]) -> String {
+    let text = String::from_utf8_lossy(key);
+    if text.chars().count() <= HOT_KEY_LABEL_CHARS {
+        return text.into_owned();
+    }
+    let mut cut: String = text.chars().take(HOT_KEY_LABEL_CHARS).collect();
+    cut.push('…');
+    cut
+}
+
+/// Fixed latency buckets kept next to the histogram so the dashboard can
+/// read a p99 without parsing the text format.
+pub const LATENCY_BOUNDS_SECONDS: [f64; 16] = [
+    0.0001, 0.0002, 0.0004, 0.0008, 0.0016, 0.0032, 0.0064, 0.0128, 0.0256, 0.0512, 0.1024, 0.2048,
+    0.4096, 0.8192, 1.6384, 3.2768,
+];
+
+/// One node's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<CommandLabels, Histogram, fn() -> Histogram>,
+    http_requests: Family<RouteLabels, Counter>,
+    served_locally: Counter,
+    forwarded: Counter,
+    raft_term: Family<RoleLabels, Gauge>,
+    raft_commit_index: Family<RoleLabels, Gauge>,
+    raft_applied_index: Family<RoleLabels, Gauge>,
+    raft_is_leader: Family<RoleLabels, Gauge>,
+    raft_leader_changes: Family<RoleLabels, Counter>,
+    raft_log_bytes: Family<RoleLabels, Gauge>,
+    shard_keys: Family<ShardLabels, Gauge>,
+    shard_bytes: Family<ShardLabels, Gauge>,
+    shard_hits: Family<ShardLabels, Gauge>,
+    shard_misses: Family<ShardLabels, Gauge>,
+    shard_evictions: Family<ShardLabels, Gauge>,
+    shard_expirations: Family<ShardLabels, Gauge>,
+    migrations_in_flight: Gauge,
+    connected_clients: Family<FrontendLabels, Gauge>,
+    hot_key_requests: Family<KeyLabels, Gauge>,
+    hot_keys: Mutex<HotKeyDetector<Vec<u8>>>,
+    started: tokio::time::Instant,
+    /// The last term seen with a known leader, per replica, to count
+    /// leader changes.
+    last_leader_terms: Mutex<BTreeMap<String, u64>>,
+    /// Every request, and its latency bucket counts (the dashboard's view).
+    operations: AtomicU64,
+    bucket_counts: [AtomicU64; 17],
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("distcache");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Operations by front end, command and outcome",
+            requests.clone(),
+        );
+        let latency = Family::<CommandLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register_with_unit(
+            "request_duration",
+            "Operation latency through the forwarder, by front end and command",
+            Unit::Seconds,
+            latency.clone(),
+        );
+        let http_requests = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route (including probes, metrics and the dashboard)",
+            http_requests.clone(),
+        );
+        let served_locally = Counter::default();
+        registry.register(
+            "served_locally",
+            "Operation attempts applied by this node's own replica (it led the group)",
+            served_locally.clone(),
+        );
+        let forwarded = Counter::default();
+        registry.register(
+            "forwarded_requests",
+            "Operation attempts sent one hop to another node's replica",
+            forwarded.clone(),
+        );
+        let raft_term = Family::<RoleLabels, Gauge>::default();
+        registry.register("raft_term", "Current Raft term", raft_term.clone());
+        let raft_commit_index = Family::<RoleLabels, Gauge>::default();
+        registry.register(
+            "raft_commit_index",
+            "Highest log index known committed",
+            raft_commit_index.clone(),
+        );
+        let raft_applied_index = Family::<RoleLabels, Gauge>::default();
+        registry.register(
+            "raft_applied_index",
+            "Highest log index handed to the state machine",
+            raft_applied_index.clone(),
+        );
+        let raft_is_leader = Family::<RoleLabels, Gauge>::default();
+        registry.register(
+            "raft_is_leader",
+            "1 if this replica leads its group",
+            raft_is_leader.clone(),
+        );
+        let raft_leader_changes = Family::<RoleLabels, Counter>::default();
+        registry.register(
+            "raft_leader_changes",
+            "Changes of the known leader, as seen at scrapes and dashboard polls",
+            raft_leader_changes.clone(),
+        );
+        let raft_log_bytes = Family::<RoleLabels, Gauge>::default();
+        registry.register_with_unit(
+            "raft_log",
+            "Stored Raft hard state and log",
+            Unit::Bytes,
+            raft_log_bytes.clone(),
+        );
+        let shard_keys = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_keys",
+            "Entries resident in each shard this node's replica holds",
+            shard_keys.clone(),
+        );
+        let shard_bytes = Family::<ShardLabels, Gauge>::default();
+        registry.register_with_unit(
+            "shard",
+            "Bytes counted against the store capacity, per shard",
+            Unit::Bytes,
+            shard_bytes.clone(),
+        );
+        let shard_hits = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_hits",
+            "Reads that found a value, per shard (replicated counter)",
+            shard_hits.clone(),
+        );
+        let shard_misses = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_misses",
+            "Reads that found nothing, per shard (replicated counter)",
+            shard_misses.clone(),
+        );
+        let shard_evictions = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_evictions",
+            "Entries evicted to make room, per shard (replicated counter)",
+            shard_evictions.clone(),
+        );
+        let shard_expirations = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_expirations",
+            "Expired entries removed, per shard (replicated counter)",
+            shard_expirations.clone(),
+        );
+        let migrations_in_flight = Gauge::default();
+        registry.register(
+            "migrations_in_flight",
+            "Shards this node's replica is receiving, handing over or confirming",
+            migrations_in_flight.clone(),
+        );
+        let connected_clients = Family::<FrontendLabels, Gauge>::default();
+        registry.register(
+            "connected_clients",
+            "Open client connections by front end",
+            connected_clients.clone(),
+        );
+        let hot_key_requests = Family::<KeyLabels, Gauge>::default();
+        registry.register(
+            "hot_key_requests",
+            "Recent requests for the hottest keys (decayed count-min estimate, top 10)",
+            hot_key_requests.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            http_requests,
+            served_locally,
+            forwarded,
+            raft_term,
+            raft_commit_index,
+            raft_applied_index,
+            raft_is_leader,
+            raft_leader_changes,
+            raft_log_bytes,
+            shard_keys,
+            shard_bytes,
+            shard_hits,
+            shard_misses,
+            shard_evictions,
+            shard_expirations,
+            migrations_in_flight,
+            connected_clients,
+            hot_key_requests,
+            hot_keys: Mutex::new(HotKeyDetector::new(
+                HotKeyConfig {
+                    tracked_keys: HOT_KEYS_TRACKED,
+                    ..HotKeyConfig::default()
+                },
+                0,
+            )),
+            started: crate::clock::now(),
+            last_leader_terms: Mutex::new(BTreeMap::new()),
+            operations: AtomicU64::new(0),
+            bucket_counts: Default::default(),
+        }
+    }
+
+    /// One operation through the forwarder.
+    pub fn record_operation(&self, command: &str, key: &[u8], outcome: &str, elapsed: Duration) {
+        let frontend = frontend().to_string();
+        self.requests
+            .get_or_create(&RequestLabels {
+                frontend: frontend.clone(),
+                command: command.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        let seconds = elapsed.as_secs_f64();
+        self.latency
+            .get_or_create(&CommandLabels {
+                frontend,
+                command: command.to_string(),
+            })
+            .observe(seconds);
+        self.operations.fetch_add(1, Ordering::Relaxed);
+        let bucket = LATENCY_BOUNDS_SECONDS
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(LATENCY_BOUNDS_SECONDS.len());
+        self.bucket_counts[bucket].fetch_add(1, Ordering::Relaxed);
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.hot_keys
+            .lock()
+            .expect("hot keys lock")
+            .record(&key.to_vec(), now_ms);
+    }
+
+    /// One attempt: applied by the local replica, or forwarded one hop.
+    pub fn record_attempt(&self, local: bool) {
+        if local {
+            self.served_locally.inc();
+        } else {
+            self.forwarded.inc();
+        }
+    }
+
+    pub fn record_http(&self, route: &str) {
+        self.http_requests
+            .get_or_create(&RouteLabels {
+                route: route.to_string(),
+            })
+            .inc();
+    }
+
+    /// Operations so far and their latency bucket counts (the last one is
+    /// over the largest bound).
+    pub fn operations(&self) -> (u64, Vec<u64>) {
+        (
+            self.operations.load(Ordering::Relaxed),
+            self.bucket_counts
+                .iter()
+                .map(|count| count.load(Ordering::Relaxed))
+                .collect(),
+        )
+    }
+
+    /// The most requested keys, most first.
+    pub fn hot_keys(&self, n: usize) -> Vec<(Vec<u8>, u64)> {
+        self.hot_keys.lock().expect("hot keys lock").top(n)
+    }
+
+    /// One replica's Raft status (at scrape time).
+    pub fn observe_raft(&self, role: &str, gid: u64, status: &raft::node::NodeStatus) {
+        let labels = RoleLabels {
+            role: role.to_string(),
+            gid: gid.to_string(),
+        };
+        self.raft_term
+            .get_or_create(&labels)
+            .set(to_i64(status.term));
+        self.raft_commit_index
+            .get_or_create(&labels)
+            .set(to_i64(status.commit_index));
+        self.raft_applied_index
+            .get_or_create(&labels)
+            .set(to_i64(status.applied_index));
+        self.raft_is_leader
+            .get_or_create(&labels)
+            .set(i64::from(status.is_leader));
+        self.raft_log_bytes
+            .get_or_create(&labels)
+            .set(to_i64(status.raft_state_size_bytes));
+        // A leader change: a leader known in a newer term than the last
+        // one seen with a leader.
+        if status.is_leader || status.leader_id.is_some() {
+            let mut last = self.last_leader_terms.lock().expect("leaders lock");
+            let key = format!("{role}/{gid}");
+            match last.get(&key) {
+                Some(&term) if term >= status.term => {}
+                seen => {
+                    if seen.is_some() {
+                        self.raft_leader_changes.get_or_create(&labels).inc();
+                    }
+                    last.insert(key, status.term);
+                }
+            }
+        }
+    }
+
+    /// The shards of this node's data replica (at scrape time).
+    pub fn observe_shards(&self, gid: u64, shards: &[ShardStat], migrating: usize) {
+        for family in [
+            &self.shard_keys,
+            &self.shard_bytes,
+            &self.shard_hits,
+            &self.shard_misses,
+            &self.shard_evictions,
+            &self.shard_expirations,
+        ] {
+            family.clear();
+        }
+        for stats in shards {
+            let labels = ShardLabels {
+                shard: stats.shard.to_string(),
+                gid: gid.to_string(),
+            };
+            self.shard_keys
+                .get_or_create(&labels)
+                .set(to_i64(stats.entries));
+            self.shard_bytes
+                .get_or_create(&labels)
+                .set(to_i64(stats.bytes));
+            self.shard_hits
+                .get_or_create(&labels)
+                .set(to_i64(stats.hits));
+            self.shard_misses
+                .get_or_create(&labels)
+                .set(to_i64(stats.misses));
+            self.shard_evictions
+                .get_or_create(&labels)
+                .set(to_i64(stats.evictions));
+            self.shard_expirations
+                .get_or_create(&labels)
+                .set(to_i64(stats.expirations));
+        }
+        self.migrations_in_flight
+            .set(i64::try_from(migrating).unwrap_or(i64::MAX));
+    }
+
+    pub fn observe_clients(&self, frontend: &str, connected: u64) {
+        self.connected_clients
+            .get_or_create(&FrontendLabels {
+                frontend: frontend.to_string(),
+            })
+            .set(to_i64(connected));
+    }
+
+    /// The registry in the text format, hot keys refreshed first.
+    pub fn encode(&self) -> String {
+        self.hot_key_requests.clear();
+        for (key, count) in self.hot_keys(HOT_KEYS_EXPORTED) {
+            self.hot_key_requests
+                .get_or_create(&KeyLabels {
+                    key: key_label(&key),
+                })
+                .set(to_i64(count));
+        }
+        let mut text = String::new();
+        if let Err(error) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {
+            tracing::warn!("encoding metrics: {error}");
+        }
+        text
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_keys_are_cut_in_labels() {
+        let label = key_label(&[b'k'; 500]);
+        assert_eq!(label.chars().count(), HOT_KEY_LABEL_CHARS + 1);
+        assert!(label.ends_with('…'));
+        assert_eq!(key_label(b"short"), "short");
+    }
+}
