@@ -201,6 +201,7 @@ impl Forwarder {
             Err(ForwardError::Timeout { .. }) => "timeout",
             Err(ForwardError::StaleSession { .. }) => "stale_session",
             Err(ForwardError::ShuttingDown) => "shutting_down",
+            Err(ForwardError::Refused(_)) => "refused",
         };
         self.metrics
             .record_operation(command, &key, outcome, started.elapsed());
