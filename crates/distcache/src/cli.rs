@@ -93,7 +93,7 @@ pub struct NodeArgs {
     /// Override this node's `grpc_port`.
     #[arg(long, env = "DISTCACHE_GRPC_PORT")]
     pub grpc_port: Option<u16>,
-    /// Override this node's `resp_port` (reserved; not served yet).
+    /// Override this node's `resp_port` (the Redis protocol listener).
     #[arg(long, env = "DISTCACHE_RESP_PORT")]
     pub resp_port: Option<u16>,
     /// Override this node's `http_port` (the HTTP gateway).
@@ -272,6 +272,14 @@ async fn run_node(args: &NodeArgs) -> ExitCode {
         }
     };
     println!("distcache node: serving gRPC on {}", node.grpc_addr());
+    if let Some(resp) = node.resp_addr() {
+        println!("distcache node: serving RESP on {resp}");
+    }
+    if let Some(http) = node.http_addr() {
+        println!(
+            "distcache node: serving HTTP on http://{http}/ (REST under /v1, /metrics, /livez, /readyz)"
+        );
+    }
     stop_signal().await;
     node.shutdown().await;
     ExitCode::SUCCESS
