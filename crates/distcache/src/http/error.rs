@@ -9,7 +9,7 @@
 //! | 409 | `cas_failed` | compare-and-set: the value was not the expected one |
 //! | 409 | `condition_failed` | PUT `nx` on a present key or `xx` on an absent one |
 //! | 409 | `not_an_integer` | `incr` on a value that is not a 64-bit integer, or an overflow |
-//! | 409 | `conflict` | a read-modify-write lost to other writers too many times |
+//! | 409 | `refused` | the value does not fit the operation (a replicated refusal); nothing changed |
 //! | 409 | `stale_session` | a session's seq is older than its latest write |
 //! | 413 | `payload_too_large` | the request body is over `max_body_bytes` |
 //! | 429 | `overloaded` | the node sheds load (too many requests in flight) |
@@ -79,6 +79,12 @@ impl From<ForwardError> for ApiError {
             }
             // The value does not fit the operation (an increment of text,
             // an overflow); nothing changed.
+            ForwardError::Refused(
+                error @ (api::Error::NotAnInteger | api::Error::IncrementOverflow),
+            ) => ApiError::new(409, "not_an_integer", error.to_string()),
+            ForwardError::Refused(error @ (api::Error::NotAFloat | api::Error::NotFinite)) => {
+                ApiError::new(409, "not_a_number", error.to_string())
+            }
             ForwardError::Refused(error) => ApiError::new(409, "refused", error.to_string()),
         }
     }

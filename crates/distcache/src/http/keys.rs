@@ -5,13 +5,12 @@
 //! bodies; a request's `Content-Type` is ignored (the store keeps bytes and
 //! no metadata) and values come back as `application/octet-stream`.
 //!
-//! Conditional and read-modify-write routes run on the replicated
-//! operations that exist: `nx` is a compare-and-set against "absent"; `xx`
-//! and `incr` read the value and compare-and-set it, retrying when another
-//! writer got in between (at most [`SWAP_ATTEMPTS_MAX`] times, then 409
-//! `conflict`), so they are atomic. Like every compare-and-set without a
-//! TTL, `xx` without `ttl_ms` and `incr` leave the key without a TTL.
+//! Every route is one replicated operation, so each is atomic: `nx`/`xx`
+//! are [`Op::Set`] with its condition (a PUT without `ttl_ms` clears the
+//! key's TTL, as Redis's SET does), `incr` is [`Op::Increment`] (keeps the
+//! TTL), `cas` is [`Op::CompareAndSet`].
 
+use api::{SetCondition, SetTtl};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -26,8 +25,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 
-/// Compare-and-set attempts before a read-modify-write gives up.
-pub const SWAP_ATTEMPTS_MAX: usize = 64;
 /// Largest page of a scan.
 pub const MAX_SCAN_LIMIT: u32 = 1000;
 
@@ -137,7 +134,7 @@ pub struct Applied {
     responses(
         (status = 200, description = "Written", body = Applied),
         (status = 400, description = "Bad input (`invalid_argument`, `bad_request`)", body = ErrorBody),
-        (status = 409, description = "`nx`/`xx` not met (`condition_failed`) or `conflict`", body = ErrorBody),
+        (status = 409, description = "`nx`/`xx` not met (`condition_failed`)", body = ErrorBody),
         (status = 413, description = "Body over the limit (`payload_too_large`)", body = ErrorBody),
         (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
         (status = 503, description = "No leader reached in time", body = ErrorBody),
@@ -164,41 +161,33 @@ pub async fn put_key(
                 other => Err(unexpected("Put", &other)),
             }
         }
-        (true, false) => {
-            if swap(&state, &key, None, value, params.ttl_ms).await? {
-                Ok(Json(Applied { applied: true }))
-            } else {
-                Err(ApiError::new(
+        (nx, _) => {
+            let op = Op::Set {
+                key: key.clone().into_bytes(),
+                value,
+                condition: if nx {
+                    SetCondition::IfAbsent
+                } else {
+                    SetCondition::IfPresent
+                },
+                ttl: params.ttl_ms.map_or(SetTtl::Clear, SetTtl::Ms),
+                return_old: false,
+            };
+            match state.node.forwarder.run(op, None).await? {
+                Outcome::Set { applied: true, .. } => Ok(Json(Applied { applied: true })),
+                Outcome::Set { applied: false, .. } => Err(ApiError::new(
                     409,
                     "condition_failed",
-                    format!("nx: key {key:?} is present"),
-                ))
+                    if nx {
+                        format!("nx: key {key:?} is present")
+                    } else {
+                        format!("xx: key {key:?} is absent")
+                    },
+                )),
+                other => Err(unexpected("Set", &other)),
             }
-        }
-        (false, true) => {
-            for _ in 0..SWAP_ATTEMPTS_MAX {
-                let Some(current) = read(&state, &key).await? else {
-                    return Err(ApiError::new(
-                        409,
-                        "condition_failed",
-                        format!("xx: key {key:?} is absent"),
-                    ));
-                };
-                if swap(&state, &key, Some(current), value.clone(), params.ttl_ms).await? {
-                    return Ok(Json(Applied { applied: true }));
-                }
-            }
-            Err(conflict(&key))
         }
     }
-}
-
-fn conflict(key: &str) -> ApiError {
-    ApiError::new(
-        409,
-        "conflict",
-        format!("{key:?} changed under {SWAP_ATTEMPTS_MAX} attempts; retry"),
-    )
 }
 
 /// The answer to a DELETE.
@@ -321,7 +310,7 @@ pub struct Counter {
     responses(
         (status = 200, description = "The new value", body = Counter),
         (status = 400, description = "Bad input", body = ErrorBody),
-        (status = 409, description = "Not an integer or overflow (`not_an_integer`), or `conflict`", body = ErrorBody),
+        (status = 409, description = "Not an integer, or the sum overflows (`not_an_integer`); nothing changed", body = ErrorBody),
         (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
         (status = 503, description = "No leader reached in time", body = ErrorBody),
     )
@@ -331,34 +320,14 @@ pub async fn increment(
     Path(key): Path<String>,
     Query(params): Query<IncrParams>,
 ) -> Result<Json<Counter>, ApiError> {
-    let by = params.by.unwrap_or(1);
-    for _ in 0..SWAP_ATTEMPTS_MAX {
-        let current = read(&state, &key).await?;
-        let number = match &current {
-            None => 0,
-            Some(bytes) => std::str::from_utf8(bytes)
-                .ok()
-                .and_then(|text| text.parse::<i64>().ok())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        409,
-                        "not_an_integer",
-                        format!("the value of {key:?} is not a decimal 64-bit integer"),
-                    )
-                })?,
-        };
-        let next = number.checked_add(by).ok_or_else(|| {
-            ApiError::new(
-                409,
-                "not_an_integer",
-                format!("{number} + {by} overflows a 64-bit integer"),
-            )
-        })?;
-        if swap(&state, &key, current, next.to_string().into_bytes(), None).await? {
-            return Ok(Json(Counter { value: next }));
-        }
+    let op = Op::Increment {
+        key: key.into_bytes(),
+        delta: params.by.unwrap_or(1),
+    };
+    match state.node.forwarder.run(op, None).await? {
+        Outcome::Integer(value) => Ok(Json(Counter { value })),
+        other => Err(unexpected("Increment", &other)),
     }
-    Err(conflict(&key))
 }
 
 /// A page of a scan.
