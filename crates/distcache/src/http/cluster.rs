@@ -48,6 +48,21 @@ pub struct ReplicaView {
     pub peer_addr: String,
 }
 
+impl From<proto::ReplicaStatus> for ReplicaView {
+    fn from(replica: proto::ReplicaStatus) -> ReplicaView {
+        ReplicaView {
+            role: replica.role,
+            gid: replica.gid,
+            is_leader: replica.is_leader,
+            term: replica.term,
+            commit_index: replica.commit_index,
+            applied_index: replica.applied_index,
+            config_num: replica.config_num,
+            peer_addr: replica.peer_addr,
+        }
+    }
+}
+
 /// One node as the node answering saw it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {
@@ -102,20 +117,7 @@ impl From<proto::StatusReply> for ClusterView {
                     node_id: node.node_id,
                     grpc_addr: node.grpc_addr,
                     reachable: node.reachable,
-                    replicas: node
-                        .replicas
-                        .into_iter()
-                        .map(|replica| ReplicaView {
-                            role: replica.role,
-                            gid: replica.gid,
-                            is_leader: replica.is_leader,
-                            term: replica.term,
-                            commit_index: replica.commit_index,
-                            applied_index: replica.applied_index,
-                            config_num: replica.config_num,
-                            peer_addr: replica.peer_addr,
-                        })
-                        .collect(),
+                    replicas: node.replicas.into_iter().map(ReplicaView::from).collect(),
                 })
                 .collect(),
             controller_node_ids: reply.controller_node_ids,

@@ -110,20 +110,7 @@ fn local_report(state: &AppState) -> NodeReport {
     let (operations, latency_buckets) = node.metrics.operations();
     NodeReport {
         node_id: node.node_id,
-        replicas: status
-            .replicas
-            .into_iter()
-            .map(|replica| ReplicaView {
-                role: replica.role,
-                gid: replica.gid,
-                is_leader: replica.is_leader,
-                term: replica.term,
-                commit_index: replica.commit_index,
-                applied_index: replica.applied_index,
-                config_num: replica.config_num,
-                peer_addr: replica.peer_addr,
-            })
-            .collect(),
+        replicas: status.replicas.into_iter().map(ReplicaView::from).collect(),
         operations,
         latency_buckets,
         hot_keys: node
