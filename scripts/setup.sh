@@ -87,6 +87,29 @@ else
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check yamllint kubernetes-validate
 fi
 
+# The dashboard and REST checks (issue 17): Debian's chromium and
+# chromium-driver, driven by Selenium, for tests/python/test_dashboard.py;
+# schemathesis for tests/python/test_openapi.py.
+browser_packages=()
+command -v chromium >/dev/null 2>&1 || browser_packages+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || browser_packages+=(chromium-driver)
+if [ ${#browser_packages[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing ${browser_packages[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${browser_packages[@]}"
+  else
+    echo "setup: ${browser_packages[*]} missing and no apt-get: the dashboard test will fail" >&2
+  fi
+else
+  echo "setup: chromium and chromedriver are installed"
+fi
+if "$VENV/bin/python" -c "import selenium, schemathesis" >/dev/null 2>&1; then
+  echo "setup: $VENV already has selenium and schemathesis"
+else
+  echo "setup: installing selenium and schemathesis into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check selenium schemathesis
+fi
+
 # The chaos harness's partitions (crates/chaos, issue 19): iptables, from
 # Debian's packages, when running as root and missing. Without it the
 # harness runs only process and proxy faults, and says so.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Clients no one here wrote, against `distcache demo`: every pytest file in
-# tests/python (Python grpcio from the published proto, redis-py, and what
-# later issues add), then Debian's redis-cli and redis-benchmark
+# tests/python (Python grpcio from the published proto, redis-py, the
+# dashboard in headless Chromium, schemathesis on the OpenAPI document), then Debian's redis-cli and redis-benchmark
 # (tests/redis-tools/smoke.sh). Each test file starts its own demo.
 #
 #   tests/python/run.sh                 # debug build

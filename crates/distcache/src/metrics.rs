@@ -50,6 +50,11 @@ tokio::task_local! {
     pub static FRONTEND: &'static str;
 }
 
+/// Whether requests through `frontend` come from users (not the node itself).
+fn frontend_is_user(frontend: &str) -> bool {
+    frontend != "internal"
+}
+
 /// The front end of the current task.
 pub fn frontend() -> &'static str {
     FRONTEND
@@ -333,7 +338,8 @@ impl Metrics {
 
     /// One operation through the forwarder.
     pub fn record_operation(&self, command: &str, key: &[u8], outcome: &str, elapsed: Duration) {
-        let frontend = frontend().to_string();
+        let command_frontend = frontend();
+        let frontend = command_frontend.to_string();
         self.requests
             .get_or_create(&RequestLabels {
                 frontend: frontend.clone(),
@@ -354,11 +360,15 @@ impl Metrics {
             .position(|bound| seconds <= *bound)
             .unwrap_or(LATENCY_BOUNDS_SECONDS.len());
         self.bucket_counts[bucket].fetch_add(1, Ordering::Relaxed);
-        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.hot_keys
-            .lock()
-            .expect("hot keys lock")
-            .record(&key.to_vec(), now_ms);
+        // Hot keys are the users' keys: the node's own probes (readiness,
+        // `internal`) would only crowd them out.
+        if frontend_is_user(command_frontend) {
+            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.hot_keys
+                .lock()
+                .expect("hot keys lock")
+                .record(&key.to_vec(), now_ms);
+        }
     }
 
     /// One attempt: applied by the local replica, or forwarded one hop.

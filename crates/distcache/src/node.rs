@@ -458,11 +458,14 @@ impl Node {
             Ok(Err(_)) => tracing::warn!("gRPC server task ended abnormally"),
             Err(_) => tracing::warn!("in-flight requests did not finish within {grace:?}"),
         }
+        // Raft stops first (the replica answers WrongLeader), then the peer
+        // server, which releases its port: a demo restarts the node in this
+        // process on the same addresses.
         if let Some((data, _)) = &self.state.data {
-            data.kill();
+            stop_replica("data", grace, data.shutdown()).await;
         }
         if let Some((controller, _)) = &self.state.controller {
-            controller.kill();
+            stop_replica("controller", grace, controller.shutdown()).await;
         }
         tracing::info!(node_id = self.state.node_id, "stopped");
     }
@@ -508,6 +511,19 @@ async fn bootstrap(state: Arc<NodeState>) {
             Err(error) => tracing::debug!("bootstrap query: {error}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits (at most `grace`) for a replica's peer server to stop.
+async fn stop_replica(
+    role: &str,
+    grace: Duration,
+    stopped: impl std::future::Future<Output = Result<(), String>>,
+) {
+    match tokio::time::timeout(grace, stopped).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!("{role} replica's server ended with an error: {error}"),
+        Err(_) => tracing::warn!("{role} replica's server did not stop within {grace:?}"),
     }
 }
 

@@ -277,6 +277,10 @@ async fn every_route_and_every_error_status() {
     put(addr, "/v1/keys/cond?ttl_ms=soon", b"4")
         .await
         .expect_error(400, "bad_request");
+    // Over the schema's int64: refused, not wrapped or saturated.
+    put(addr, "/v1/keys/cond?ttl_ms=9223372036854775808", b"4")
+        .await
+        .expect_error(400, "invalid_argument");
     assert_eq!(
         get(addr, "/v1/keys/cond").await.body,
         b"3",
@@ -337,7 +341,31 @@ async fn every_route_and_every_error_status() {
     )
     .await
     .expect_error(415, "unsupported_media_type");
+    // A JSON body of the wrong shape is a 400 like any bad input; a TTL
+    // with a fraction is refused, one written `195.0` is the integer it is.
+    post_json(addr, "/v1/keys/cond/cas", serde_json::json!({"value": {}}))
+        .await
+        .expect_error(400, "bad_request");
+    post_json(
+        addr,
+        "/v1/keys/cond/cas",
+        serde_json::json!({"expected": "4", "value": "x", "ttl_ms": 1.5}),
+    )
+    .await
+    .expect_error(400, "bad_request");
     assert_eq!(get(addr, "/v1/keys/cond").await.body, b"4");
+    let whole = post_json(
+        addr,
+        "/v1/keys/whole/cas",
+        serde_json::json!({"value": "w", "ttl_ms": 60000.0}),
+    )
+    .await;
+    assert_eq!(
+        whole.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&whole.body)
+    );
 
     // Increment.
     let counter = request(addr, "POST", "/v1/keys/counter/incr", None, Vec::new()).await;
@@ -460,7 +488,7 @@ async fn every_route_and_every_error_status() {
         .expect_error(400, "invalid_argument");
     post_json(addr, "/v1/admin/leave", serde_json::json!({"gid": 1}))
         .await
-        .expect_error(422, "bad_request");
+        .expect_error(400, "bad_request");
 
     // OpenAPI: every route is in it.
     let document = get(addr, "/v1/openapi.json").await;

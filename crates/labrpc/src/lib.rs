@@ -78,7 +78,7 @@ pub mod sim;
 pub use client::{Client, ClientConfig};
 pub use error::{CodecError, RpcError};
 pub use rpc::{Rpc, decode, encode};
-pub use server::{Router, Server, ServerConfig};
+pub use server::{Router, Server, ServerConfig, SharedServer};
 
 /// Default limit on a request or reply payload: 16 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 << 20;

@@ -189,3 +189,37 @@ impl Server {
         }
     }
 }
+
+/// The [`Server`] of a replica whose handle is cloned (every clone of a
+/// shardkv or controller replica shares one): set once after the start,
+/// stopped by the first [`SharedServer::shutdown`]. Stopping releases the
+/// port, so that the same node can start again in the same process (a
+/// demo's node restarted from the dashboard).
+#[derive(Clone, Default)]
+pub struct SharedServer {
+    slot: Arc<std::sync::Mutex<Option<Server>>>,
+}
+
+impl SharedServer {
+    /// Holds `server` until shutdown (replacing one held before, which then
+    /// serves detached).
+    pub fn set(&self, server: Server) {
+        *self
+            .slot
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(server);
+    }
+
+    /// Stops the server held, if any, and waits for its task to end.
+    pub async fn shutdown(&self) -> Result<(), String> {
+        let server = self
+            .slot
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .take();
+        match server {
+            Some(server) => server.shutdown().await,
+            None => Ok(()),
+        }
+    }
+}

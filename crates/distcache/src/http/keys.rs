@@ -43,11 +43,40 @@ fn unexpected(op: &str, outcome: &Outcome) -> ApiError {
     ApiError::internal(format!("{op} was answered {outcome:?}"))
 }
 
+/// The longest TTL: the largest `int64`, as the OpenAPI document declares.
+pub const MAX_TTL_MS: u64 = i64::MAX as u64;
+
 fn check_ttl(ttl_ms: Option<u64>) -> Result<(), ApiError> {
-    if ttl_ms == Some(0) {
-        return Err(ApiError::bad_input("a TTL of 0 ms is refused"));
+    match ttl_ms {
+        Some(0) => Err(ApiError::bad_input("a TTL of 0 ms is refused")),
+        Some(ms) if ms > MAX_TTL_MS => Err(ApiError::bad_input(format!(
+            "a TTL over {MAX_TTL_MS} ms is refused"
+        ))),
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+/// A JSON milliseconds field: an integer, or a number with no fraction
+/// (`195.0`: JSON does not tell them apart, and neither does the schema).
+fn integer_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Integer(u64),
+        Float(f64),
+    }
+    match Option::<Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Number::Integer(ms)) => Ok(Some(ms)),
+        // The bound is checked as f64 first, so the cast never saturates.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(Number::Float(ms)) if ms.fract() == 0.0 && (0.0..=MAX_TTL_MS as f64).contains(&ms) => {
+            Ok(Some(ms as u64))
+        }
+        Some(Number::Float(ms)) => Err(serde::de::Error::custom(format!(
+            "ttl_ms: {ms} is not a whole number of milliseconds in range"
+        ))),
+    }
 }
 
 async fn read(state: &AppState, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
@@ -233,7 +262,7 @@ pub struct CasRequest {
     /// The new value.
     pub value: String,
     /// Expire this many milliseconds after the write (at least 1).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integer_ms")]
     #[schema(minimum = 1)]
     pub ttl_ms: Option<u64>,
 }

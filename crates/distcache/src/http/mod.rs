@@ -231,7 +231,14 @@ async fn json_errors(response: Response) -> Response {
         422 | 400 => ("bad_request", detail),
         _ => ("error", detail),
     };
-    ApiError::new(status.as_u16(), code, message).into_response()
+    // A JSON body of the wrong shape (axum's 422) is bad input like any
+    // other: one status for it, 400, as the API documents.
+    let status = if status.as_u16() == 422 {
+        400
+    } else {
+        status.as_u16()
+    };
+    ApiError::new(status, code, message).into_response()
 }
 
 /// A running gateway.

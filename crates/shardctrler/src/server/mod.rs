@@ -141,6 +141,7 @@ pub struct CtrlerStatus {
 pub struct CtrlerServer {
     rsm: Rsm<CtrlerMachine>,
     queries: QueryPath,
+    listener: labrpc::SharedServer,
 }
 
 impl CtrlerServer {
@@ -178,6 +179,7 @@ impl CtrlerServer {
         let server = CtrlerServer {
             rsm,
             queries: config.queries,
+            listener: labrpc::SharedServer::default(),
         };
         let mut router = labrpc::Router::new();
         server.rsm.raft().add_handlers(&mut router);
@@ -186,12 +188,13 @@ impl CtrlerServer {
             let server = handler_server.clone();
             async move { server.handle(request).await }
         });
-        labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
+        let listener = labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
             .await
             .map_err(|error| StartError::Listen {
                 addr,
                 detail: error.to_string(),
             })?;
+        server.listener.set(listener);
         Ok(server)
     }
 
@@ -231,6 +234,13 @@ impl CtrlerServer {
     /// then on.
     pub fn kill(&self) {
         self.rsm.kill();
+    }
+
+    /// [`CtrlerServer::kill`], then stops serving and waits until the port
+    /// is released (so that the replica can start again in this process).
+    pub async fn shutdown(&self) -> Result<(), String> {
+        self.kill();
+        self.listener.shutdown().await
     }
 
     /// Serves one clerk request (the labrpc handler).

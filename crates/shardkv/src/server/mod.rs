@@ -157,6 +157,7 @@ pub struct ShardServer {
     config: Arc<ShardServerConfig>,
     peers: labrpc::Client,
     exports: Arc<Exports>,
+    listener: labrpc::SharedServer,
 }
 
 /// Why a replica did not start.
@@ -200,6 +201,7 @@ impl ShardServer {
             exports: Arc::new(Exports::new(config.shard_count)),
             config: Arc::new(config),
             peers,
+            listener: labrpc::SharedServer::default(),
         };
         let mut router = labrpc::Router::new();
         server.rsm.raft().add_handlers(&mut router);
@@ -221,12 +223,13 @@ impl ShardServer {
         let server_config = labrpc::ServerConfig {
             max_message_bytes: config_max_message_bytes,
         };
-        labrpc::Server::start(addr, router, server_config)
+        let listener = labrpc::Server::start(addr, router, server_config)
             .await
             .map_err(|error| StartError::Listen {
                 addr,
                 detail: error.to_string(),
             })?;
+        server.listener.set(listener);
         tokio::spawn(server.clone().run_config_poller(controller));
         tokio::spawn(server.clone().run_puller());
         tokio::spawn(server.clone().run_confirmer());
@@ -259,6 +262,14 @@ impl ShardServer {
     /// Stops Raft; handlers answer `WrongLeader` and the tasks end.
     pub fn kill(&self) {
         self.rsm.kill();
+    }
+
+    /// [`ShardServer::kill`], then stops serving peers and clerks and waits
+    /// until the port is released (so that the replica can start again in
+    /// this process).
+    pub async fn shutdown(&self) -> Result<(), String> {
+        self.kill();
+        self.listener.shutdown().await
     }
 
     fn is_killed(&self) -> bool {
