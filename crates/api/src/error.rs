@@ -38,6 +38,21 @@ pub enum Error {
     /// A float increment whose result is NaN or infinite; nothing changed.
     #[error("increment would produce NaN or Infinity")]
     NotFinite,
+    /// The key holds a value of another type than the operation works on
+    /// (Redis's `WRONGTYPE`); nothing changed.
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
+    /// `HINCRBY` of a field that is not a decimal 64-bit integer; nothing
+    /// changed.
+    #[error("hash value is not an integer")]
+    HashNotInteger,
+    /// `HINCRBYFLOAT` of a field that is not a number; nothing changed.
+    #[error("hash value is not a float")]
+    HashNotFloat,
+    /// A collection would hold (or a count asks for) more elements than
+    /// the limit; nothing changed.
+    #[error("{count} elements exceed the limit of {limit} per collection")]
+    TooManyElements { count: u64, limit: u64 },
     /// The client gave up: no server gave a final answer before its
     /// deadline. A write may or may not have taken effect.
     #[error("no answer within {deadline_ms} ms after {attempts} attempts (the outcome is unknown)")]

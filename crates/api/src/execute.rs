@@ -18,6 +18,7 @@ use crate::{Error, Limits, Op, Outcome, Reply};
 /// cause (an integer error from a non-integer operation): a store bug.
 pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
     limits.check(op)?;
+    check_string(store, op, now_ms)?;
     match op {
         Op::Get { key } => Ok(Outcome::Value(store.get(key, now_ms).map(<[u8]>::to_vec))),
         Op::Put { key, value, ttl_ms } => store
@@ -150,7 +151,49 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
             write_keeping_ttl(store, key, updated, now_ms)?;
             Ok(Outcome::Integer(length))
         }
+        Op::Hash { key, op } => crate::collections::execute_hash(store, key, op, limits, now_ms),
+        Op::Sets { key, op } => crate::collections::execute_set(store, key, op, limits, now_ms),
+        Op::Type { .. } => read(store, op, limits, now_ms),
     }
+}
+
+/// Whether `op` works on a string value only (a key of another type
+/// answers `WRONGTYPE`). `SET` without `GET` and `PUT` overwrite any type;
+/// `DEL`, the `EXPIRE` family, `PERSIST` and `TTL` work on any type.
+fn is_string_op(op: &Op) -> bool {
+    match op {
+        Op::Get { .. }
+        | Op::Append { .. }
+        | Op::CompareAndSet { .. }
+        | Op::Increment { .. }
+        | Op::IncrementFloat { .. }
+        | Op::GetDel { .. }
+        | Op::GetEx { .. }
+        | Op::Strlen { .. }
+        | Op::GetRange { .. }
+        | Op::SetRange { .. } => true,
+        Op::Set { return_old, .. } => *return_old,
+        Op::Put { .. }
+        | Op::Delete { .. }
+        | Op::Expire { .. }
+        | Op::Persist { .. }
+        | Op::Ttl { .. }
+        | Op::Hash { .. }
+        | Op::Sets { .. }
+        | Op::Type { .. } => false,
+    }
+}
+
+/// Refuses a string operation on a key that holds another type.
+fn check_string(store: &Store, op: &Op, now_ms: u64) -> Result<(), Error> {
+    if is_string_op(op)
+        && store
+            .kind(op.key(), now_ms)
+            .is_some_and(|kind| kind != cache::store::Kind::String)
+    {
+        return Err(Error::WrongType);
+    }
+    Ok(())
 }
 
 /// [`Op::Set`].
@@ -243,7 +286,7 @@ pub fn parse_redis_integer(value: &[u8]) -> Option<i64> {
 
 /// A value as Redis reads a float for `INCRBYFLOAT`: a decimal number
 /// with no surrounding spaces, not NaN.
-fn parse_float(value: &[u8]) -> Option<f64> {
+pub(crate) fn parse_float(value: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(value).ok()?;
     if text.is_empty() || text.trim() != text {
         return None;
@@ -283,6 +326,7 @@ pub fn substring(value: &[u8], start: i64, end: i64) -> &[u8] {
 /// If `op` is not a read ([`Op::is_read`]): a bug in the caller.
 pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
     limits.check(op)?;
+    check_string(store, op, now_ms)?;
     match op {
         Op::Get { key }
         | Op::GetEx {
@@ -303,6 +347,9 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
                 substring(value, *start, *end).to_vec(),
             )))
         }
+        Op::Hash { .. } | Op::Sets { .. } | Op::Type { .. } => {
+            crate::collections::read_collection(store, op, limits, now_ms)
+        }
         other => panic!("api::read: {} is not a read", other.name()),
     }
 }
@@ -318,6 +365,13 @@ fn store_error(error: StoreError) -> Error {
             limit_bytes: capacity_bytes,
         },
         StoreError::ZeroTtl => Error::ZeroTtl,
+        StoreError::WrongType => Error::WrongType,
         other => panic!("the store refused a key/value operation unexpectedly: {other}"),
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Error {
+        store_error(error)
     }
 }

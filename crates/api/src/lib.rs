@@ -30,6 +30,7 @@
 //! | `error.rs` | [`Error`] (final and internal outcomes), [`Reply`] |
 //! | `limits.rs` | [`Limits`]: key and value size bounds, checked before proposing and at apply; [`MachineConfig`]: a key/value machine's settings |
 //! | `execute.rs` | [`execute`] and [`read`]: the operations on a store at a log time |
+//! | `collections.rs` | hash and set operations ([`HashOp`], [`SetOp`]), `TYPE`, and their meaning on a store |
 //! | `client.rs` | [`KvClient`]: `run(op)` plus the typed operations |
 //!
 //! ## Tests
@@ -39,15 +40,20 @@
 //! methods over an in-memory client.
 
 mod client;
+pub mod collections;
 mod error;
 mod execute;
 mod limits;
 mod op;
 
 pub use client::KvClient;
+pub use collections::{HashOp, SetOp};
 pub use error::{Error, Reply};
 pub use execute::{execute, parse_redis_integer, read, substring};
-pub use limits::{DEFAULT_CLIENT_IDLE_EXPIRY_MS, DEFAULT_MAX_CLIENTS, Limits, MachineConfig};
+pub use limits::{
+    DEFAULT_CLIENT_IDLE_EXPIRY_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_COLLECTION_ELEMENTS, Limits,
+    MachineConfig,
+};
 pub use op::{
     ExpireCondition, Float, GetExTtl, KeyTtl, Op, Outcome, SetCondition, SetTtl, format_float,
 };

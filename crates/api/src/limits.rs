@@ -19,6 +19,9 @@ pub struct MachineConfig {
     pub store: StoreConfig,
     pub max_key_bytes: u64,
     pub max_value_bytes: u64,
+    /// Most elements one hash, set, list or sorted set may hold.
+    #[serde(default = "default_max_collection_elements")]
+    pub max_collection_elements: u64,
     /// Bound on the exactly-once table; past it the least recently active
     /// client is forgotten.
     pub max_clients: u64,
@@ -32,6 +35,7 @@ impl MachineConfig {
         Limits {
             max_key_bytes: self.max_key_bytes,
             max_value_bytes: self.max_value_bytes,
+            max_collection_elements: self.max_collection_elements,
         }
     }
 }
@@ -43,6 +47,7 @@ impl Default for MachineConfig {
             store: StoreConfig::new(64 << 20),
             max_key_bytes: limits.max_key_bytes,
             max_value_bytes: limits.max_value_bytes,
+            max_collection_elements: limits.max_collection_elements,
             max_clients: DEFAULT_MAX_CLIENTS,
             client_idle_expiry_ms: DEFAULT_CLIENT_IDLE_EXPIRY_MS,
         }
@@ -54,8 +59,20 @@ impl Default for MachineConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limits {
     pub max_key_bytes: u64,
-    /// Also bounds an append's result.
+    /// Also bounds an append's result, and the total bytes a collection
+    /// operation carries.
     pub max_value_bytes: u64,
+    /// Most elements one hash, set, list or sorted set may hold (and most
+    /// answers a count argument may ask for).
+    #[serde(default = "default_max_collection_elements")]
+    pub max_collection_elements: u64,
+}
+
+/// The default [`Limits::max_collection_elements`].
+pub const DEFAULT_MAX_COLLECTION_ELEMENTS: u64 = 1 << 20;
+
+fn default_max_collection_elements() -> u64 {
+    DEFAULT_MAX_COLLECTION_ELEMENTS
 }
 
 impl Default for Limits {
@@ -63,6 +80,7 @@ impl Default for Limits {
         Limits {
             max_key_bytes: 1024,
             max_value_bytes: 1 << 20,
+            max_collection_elements: DEFAULT_MAX_COLLECTION_ELEMENTS,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::collections::{HashOp, SetOp};
+
 /// One operation on the store. Keys and values are bytes.
 ///
 /// Adding an operation (increment, expire, multi-get, ...) means a variant
@@ -98,6 +100,14 @@ pub enum Op {
         offset: u64,
         value: Vec<u8>,
     },
+    /// An operation on the hash at `key` (see [`crate::collections`]).
+    Hash { key: Vec<u8>, op: HashOp },
+    /// An operation on the set at `key` (see [`crate::collections`]).
+    Sets { key: Vec<u8>, op: SetOp },
+    /// The type of the key's value, Redis's `TYPE`: [`Outcome::Value`]
+    /// with `string`, `hash`, `set`, `list` or `zset`, `None` if absent.
+    /// A read.
+    Type { key: Vec<u8> },
 }
 
 /// When [`Op::Set`] writes.
@@ -208,13 +218,22 @@ impl Op {
             | Op::Ttl { key }
             | Op::Strlen { key }
             | Op::GetRange { key, .. }
-            | Op::SetRange { key, .. } => key,
+            | Op::SetRange { key, .. }
+            | Op::Hash { key, .. }
+            | Op::Sets { key, .. }
+            | Op::Type { key } => key,
         }
     }
 
     /// Reads change nothing, so they are never recorded for exactly-once
     /// and may be served without a log entry ([`crate::read`]).
     pub fn is_read(&self) -> bool {
+        match self {
+            Op::Hash { op, .. } => return op.is_read(),
+            Op::Sets { op, .. } => return op.is_read(),
+            Op::Type { .. } => return true,
+            _ => {}
+        }
         matches!(
             self,
             Op::Get { .. }
@@ -252,6 +271,10 @@ impl Op {
                 .unwrap_or(usize::MAX)
                 .saturating_add(value.len()),
             Op::SetRange { .. } => 0,
+            // Everything a collection operation carries, in total.
+            Op::Hash { op, .. } => op.carried_bytes(),
+            Op::Sets { op, .. } => op.carried_bytes(),
+            Op::Type { .. } => 0,
         }
     }
 
@@ -274,6 +297,9 @@ impl Op {
             Op::Strlen { .. } => "Strlen",
             Op::GetRange { .. } => "GetRange",
             Op::SetRange { .. } => "SetRange",
+            Op::Hash { .. } => "Hash",
+            Op::Sets { .. } => "Sets",
+            Op::Type { .. } => "Type",
         }
     }
 }
@@ -301,4 +327,9 @@ pub enum Outcome {
     Applied(bool),
     /// The answer to a Ttl.
     Ttl(KeyTtl),
+    /// A list of values (nil where absent): `HMGET`, `HGETALL`,
+    /// `SMEMBERS`, ...
+    Values(Vec<Option<Vec<u8>>>),
+    /// A list of numbers: `SMISMEMBER`.
+    Integers(Vec<i64>),
 }

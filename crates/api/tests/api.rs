@@ -13,6 +13,7 @@ fn small_limits() -> Limits {
     Limits {
         max_key_bytes: 4,
         max_value_bytes: 8,
+        ..Limits::default()
     }
 }
 

@@ -410,6 +410,7 @@ fn strlen_getrange_setrange() {
     let limits = Limits {
         max_key_bytes: 16,
         max_value_bytes: 8,
+        ..Limits::default()
     };
     assert!(matches!(
         execute(&mut store, &setrange("new", 7, "ab"), &limits, 10),

@@ -22,7 +22,7 @@
 //!   client ─► near cache ─miss─► ring ─► replica group ─► Store::apply(op, now_ms)
 //!             (NearCache)        (HashRing)                 │
 //!                 │                                          ▼
-//!     S3FifoShard (default) or Table<K, V> ◄───── Table<Vec<u8>, Vec<u8>>
+//!     S3FifoShard (default) or Table<K, V> ◄───── Table<Vec<u8>, Value>
 //!                     slab[slot] = {key, value, weight, expire_at_ms}
 //!                     index: hash ─► slot      expiry: (expire_at_ms, slot)
 //!                     policy: LRU | LFU-DA | SIEVE | S3-FIFO (picks victims)
@@ -39,9 +39,13 @@
 //! policy state, so a restored store continues identically. Property tests
 //! check all of this (`tests/store_props.rs`).
 //!
-//! Byte accounting is exact: an entry weighs `key.len() + value.len() +`
-//! [`store::ENTRY_OVERHEAD_BYTES`] (a fixed 64, not `size_of`, so every
-//! platform agrees). After every operation, the sum of weights is at most
+//! Byte accounting is exact: an entry weighs `key.len() +`
+//! [`store::Value::bytes`] `+` [`store::ENTRY_OVERHEAD_BYTES`] (a fixed 64,
+//! not `size_of`, so every platform agrees). A value is a string or a
+//! collection (hash, set, list, sorted set; [`store::value`]); a collection
+//! counts its elements' bytes plus a fixed per-element overhead and keeps
+//! that count current as it grows and shrinks ([`Store::update`]), so
+//! capacity and eviction see its real size. After every operation, the sum of weights is at most
 //! `capacity_bytes` and the entry count at most `capacity_entries`. Expired
 //! entries are invisible at once; cleanup reclaims at most
 //! `reclaim_per_op` (default 8) of them per operation, soonest first.

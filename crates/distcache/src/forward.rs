@@ -385,9 +385,12 @@ fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
             error @ (Error::NotAnInteger
             | Error::IncrementOverflow
             | Error::NotAFloat
-            | Error::NotFinite),
+            | Error::NotFinite
+            | Error::WrongType
+            | Error::HashNotInteger
+            | Error::HashNotFloat),
         ) => Verdict::Fail(Some(ForwardError::Refused(error))),
-        Err(error @ (Error::TooLarge { .. } | Error::ZeroTtl)) => {
+        Err(error @ (Error::TooLarge { .. } | Error::ZeroTtl | Error::TooManyElements { .. })) => {
             Verdict::Fail(Some(ForwardError::InvalidArgument(error.to_string())))
         }
         Err(Error::Stale { seq, latest }) => {

@@ -222,6 +222,10 @@ pub fn classify(reply: api::Reply) -> Verdict<api::Outcome, api::Error> {
             | api::Error::IncrementOverflow
             | api::Error::NotAFloat
             | api::Error::NotFinite
+            | api::Error::WrongType
+            | api::Error::HashNotInteger
+            | api::Error::HashNotFloat
+            | api::Error::TooManyElements { .. }
             | api::Error::Timeout { .. }
             | api::Error::WrongGroup { .. }
             | api::Error::Stale { .. }

@@ -20,6 +20,10 @@ pub enum StoreError {
     ZeroTtl,
     #[error("compare-and-set mismatch: the current value differs from the expected one")]
     CasMismatch { current: Option<Vec<u8>> },
+    /// The key holds a value of another type than the operation works on
+    /// (Redis's `WRONGTYPE`).
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
     #[error("snapshot rejected: {reason}")]
     CorruptSnapshot { reason: String },
 }

@@ -14,11 +14,13 @@
 mod error;
 mod snapshot;
 mod stats;
+pub mod value;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::StoreError;
 pub use stats::Stats;
+pub use value::{Kind, Value};
 
 use crate::hash::hash_of;
 use crate::policy::{PolicyKind, SlotId};
@@ -87,7 +89,7 @@ pub enum Ttl {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryView<'a> {
     pub key: &'a [u8],
-    pub value: &'a [u8],
+    pub value: &'a Value,
     /// Absolute deadline in the same logical time base as `now_ms`.
     pub expire_at_ms: Option<u64>,
 }
@@ -99,12 +101,19 @@ pub struct Store {
     /// The latest logical time seen; time never goes backwards.
     now_ms: u64,
     stats: Stats,
-    table: Table<Vec<u8>, Vec<u8>>,
+    table: Table<Vec<u8>, Value>,
 }
 
-/// The bytes an entry counts against the capacity.
+/// The bytes a string entry counts against the capacity.
 pub fn weight_bytes(key: &[u8], value: &[u8]) -> u64 {
     key.len() as u64 + value.len() as u64 + ENTRY_OVERHEAD_BYTES
+}
+
+/// The bytes an entry of any type counts against the capacity: the key,
+/// the value's bytes ([`Value::bytes`], exact for every type) and
+/// [`ENTRY_OVERHEAD_BYTES`].
+pub fn entry_weight_bytes(key: &[u8], value: &Value) -> u64 {
+    key.len() as u64 + value.bytes() + ENTRY_OVERHEAD_BYTES
 }
 
 impl Store {
@@ -146,8 +155,15 @@ impl Store {
         self.table.is_empty()
     }
 
-    /// The value of `key`, if visible.
+    /// The string value of `key`, if visible. A key of another type reads
+    /// as `None` here (callers that must tell the two apart ask
+    /// [`Store::kind`] or [`Store::value`]).
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&[u8]> {
+        self.value(key, now_ms).and_then(Value::as_str)
+    }
+
+    /// The value of `key` of any type, if visible; counts a hit or a miss.
+    pub fn value(&mut self, key: &[u8], now_ms: u64) -> Option<&Value> {
         self.begin(now_ms);
         match self.lookup(key) {
             Some(slot) => {
@@ -162,16 +178,97 @@ impl Store {
         }
     }
 
+    /// [`Store::value`] changing nothing, like [`Store::peek`].
+    pub fn peek_value(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
+        let now_ms = now_ms.max(self.now_ms);
+        let slot = self.table.find_hashed(hash_of(key), key)?;
+        let entry = self.table.entry(slot);
+        (!entry.is_expired(now_ms)).then_some(&entry.value)
+    }
+
+    /// The type of `key`'s value, if visible; changes nothing.
+    pub fn kind(&self, key: &[u8], now_ms: u64) -> Option<Kind> {
+        self.peek_value(key, now_ms).map(Value::kind)
+    }
+
+    /// Changes the collection of `kind` at `key` in place with `change`,
+    /// keeping the key's deadline; an absent key is an empty collection
+    /// (created only if `change` leaves it non-empty), and a collection
+    /// `change` leaves empty is removed, as Redis does.
+    ///
+    /// `growth_bytes` bounds how many bytes `change` can add; an existing
+    /// entry whose weight plus that bound would exceed the capacity is
+    /// refused ([`StoreError::TooLarge`]) before `change` runs. A new entry
+    /// is checked exactly. A key of another type is refused with
+    /// [`StoreError::WrongType`]. If `change` fails it must have changed
+    /// nothing; its error is returned.
+    pub fn update<R, E: From<StoreError>>(
+        &mut self,
+        key: &[u8],
+        kind: Kind,
+        growth_bytes: u64,
+        now_ms: u64,
+        change: impl FnOnce(&mut Value) -> Result<R, E>,
+    ) -> Result<R, E> {
+        self.begin(now_ms);
+        match self.lookup(key) {
+            Some(slot) => {
+                let entry = self.table.entry(slot);
+                if entry.value.kind() != kind {
+                    return Err(StoreError::WrongType.into());
+                }
+                let bound = entry.weight.saturating_add(growth_bytes);
+                self.table.check_weight(bound).map_err(too_large)?;
+                let answer = change(self.table.value_mut(slot))?;
+                let entry = self.table.entry(slot);
+                if entry.value.is_empty_collection() {
+                    self.table.remove(slot);
+                } else {
+                    let weight = entry_weight_bytes(key, &entry.value);
+                    let evicted = self.table.set_weight(slot, weight).map_err(too_large)?;
+                    self.stats.evictions += evicted;
+                }
+                Ok(answer)
+            }
+            None => {
+                let mut value = Value::empty(kind);
+                let answer = change(&mut value)?;
+                if !value.is_empty_collection() {
+                    self.insert_new(key, value, None)?;
+                }
+                Ok(answer)
+            }
+        }
+    }
+
+    /// Sets `key` to `value` of any type, replacing what it held, with
+    /// the deadline `expire_at_ms` (absolute log time; `None`: none).
+    /// An empty collection removes the key instead.
+    pub fn put_value(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        ttl_ms: Option<u64>,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.begin(now_ms);
+        let expire_at_ms = self.deadline(ttl_ms)?;
+        if value.is_empty_collection() {
+            self.delete(key, now_ms);
+            return Ok(());
+        }
+        self.write(key, value, Deadline::Set(expire_at_ms))
+    }
+
     /// The value of `key` if visible at `now_ms` (or at the store's own
     /// time, if later), changing nothing: no hit or miss counted, no
     /// access recorded for the eviction policy, no expired entry reclaimed.
     /// For reads served by one replica alone (ReadIndex), which must not
     /// make replicas differ.
+    ///
+    /// A key of another type reads as `None`, as in [`Store::get`].
     pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&[u8]> {
-        let now_ms = now_ms.max(self.now_ms);
-        let slot = self.table.find_hashed(hash_of(key), key)?;
-        let entry = self.table.entry(slot);
-        (!entry.is_expired(now_ms)).then_some(entry.value.as_slice())
+        self.peek_value(key, now_ms).and_then(Value::as_str)
     }
 
     /// [`Store::get`] for each key, in order.
@@ -192,7 +289,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.begin(now_ms);
         let expire_at_ms = self.deadline(ttl_ms)?;
-        self.write(key, value, Deadline::Set(expire_at_ms))
+        self.write(key, Value::Str(value), Deadline::Set(expire_at_ms))
     }
 
     /// Appends `suffix` to the value of `key` (an absent key starts empty);
@@ -200,12 +297,15 @@ impl Store {
     pub fn append(&mut self, key: &[u8], suffix: &[u8], now_ms: u64) -> Result<u64, StoreError> {
         self.begin(now_ms);
         let mut value = match self.lookup(key) {
-            Some(slot) => self.table.entry(slot).value.clone(),
+            Some(slot) => match &self.table.entry(slot).value {
+                Value::Str(value) => value.clone(),
+                _ => return Err(StoreError::WrongType),
+            },
             None => Vec::new(),
         };
         value.extend_from_slice(suffix);
         let length = value.len() as u64;
-        self.write(key, value, Deadline::Keep)?;
+        self.write(key, Value::Str(value), Deadline::Keep)?;
         Ok(length)
     }
 
@@ -233,15 +333,19 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.begin(now_ms);
         let expire_at_ms = self.deadline(ttl_ms)?;
-        let current = self
-            .lookup(key)
-            .map(|slot| self.table.entry(slot).value.as_slice());
+        let current = match self.lookup(key) {
+            Some(slot) => match &self.table.entry(slot).value {
+                Value::Str(value) => Some(value.as_slice()),
+                _ => return Err(StoreError::WrongType),
+            },
+            None => None,
+        };
         if current != expected {
             return Err(StoreError::CasMismatch {
                 current: current.map(<[u8]>::to_vec),
             });
         }
-        self.write(key, new_value, Deadline::Set(expire_at_ms))
+        self.write(key, Value::Str(new_value), Deadline::Set(expire_at_ms))
     }
 
     /// Adds `delta` to the decimal integer stored at `key` (an absent key
@@ -249,13 +353,20 @@ impl Store {
     pub fn increment(&mut self, key: &[u8], delta: i64, now_ms: u64) -> Result<i64, StoreError> {
         self.begin(now_ms);
         let current = match self.lookup(key) {
-            Some(slot) => parse_integer(&self.table.entry(slot).value)?,
+            Some(slot) => match &self.table.entry(slot).value {
+                Value::Str(value) => parse_integer(value)?,
+                _ => return Err(StoreError::WrongType),
+            },
             None => 0,
         };
         let next = current
             .checked_add(delta)
             .ok_or(StoreError::IncrementOverflow)?;
-        self.write(key, next.to_string().into_bytes(), Deadline::Keep)?;
+        self.write(
+            key,
+            Value::Str(next.to_string().into_bytes()),
+            Deadline::Keep,
+        )?;
         Ok(next)
     }
 
@@ -339,7 +450,7 @@ impl Store {
         }
         self.write(
             entry.key,
-            entry.value.to_vec(),
+            entry.value.clone(),
             Deadline::Set(entry.expire_at_ms),
         )?;
         Ok(true)
@@ -349,7 +460,14 @@ impl Store {
     pub fn check_invariants(&self) -> Result<(), String> {
         self.table.check_invariants()?;
         for entry in self.table.iter() {
-            if entry.weight != weight_bytes(&entry.key, &entry.value) {
+            entry
+                .value
+                .check_invariants()
+                .map_err(|reason| format!("entry {:?}: {reason}", entry.key))?;
+            if entry.value.is_empty_collection() {
+                return Err(format!("entry {:?}: an empty collection", entry.key));
+            }
+            if entry.weight != entry_weight_bytes(&entry.key, &entry.value) {
                 return Err(format!(
                     "entry {:?}: weight is not key + value + overhead",
                     entry.key
@@ -389,8 +507,8 @@ impl Store {
 
     /// Inserts or overwrites `key` after checking that it fits; the written
     /// entry is never evicted by its own write.
-    fn write(&mut self, key: &[u8], value: Vec<u8>, deadline: Deadline) -> Result<(), StoreError> {
-        let weight = weight_bytes(key, &value);
+    fn write(&mut self, key: &[u8], value: Value, deadline: Deadline) -> Result<(), StoreError> {
+        let weight = entry_weight_bytes(key, &value);
         let evicted = match self.lookup(key) {
             Some(slot) => {
                 let evicted = self
@@ -415,6 +533,24 @@ impl Store {
                 evicted
             }
         };
+        self.stats.evictions += evicted;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Inserts a key known to be absent (after [`Store::lookup`]).
+    fn insert_new(
+        &mut self,
+        key: &[u8],
+        value: Value,
+        expire_at_ms: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let weight = entry_weight_bytes(key, &value);
+        let (_, evicted) = self
+            .table
+            .insert(key.to_vec(), hash_of(key), value, weight, expire_at_ms)
+            .map_err(too_large)?;
         self.stats.evictions += evicted;
         Ok(())
     }

@@ -17,7 +17,7 @@ struct StoreParts {
     config: StoreConfig,
     now_ms: u64,
     stats: Stats,
-    table: Table<Vec<u8>, Vec<u8>>,
+    table: Table<Vec<u8>, super::Value>,
 }
 
 impl TryFrom<StoreParts> for Store {

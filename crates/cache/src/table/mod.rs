@@ -269,6 +269,22 @@ impl<K: Hash + Eq, V> Table<K, V> {
         Ok(self.evict_to_fit(Some(slot)))
     }
 
+    /// Sets a resident slot's weight after its value changed in place
+    /// (through [`Table::value_mut`]), then evicts (never this slot) until
+    /// the limits hold. Returns the number evicted.
+    pub fn set_weight(&mut self, slot: SlotId, weight: u64) -> Result<u64, TooHeavy> {
+        self.check_weight(weight)?;
+        let entry = match &mut self.slots[slot as usize] {
+            Some(entry) => entry,
+            None => panic!("slot {slot} is not resident"),
+        };
+        self.weight_total = self.weight_total - entry.weight + weight;
+        entry.weight = weight;
+        self.policy.on_resize(slot, weight);
+        self.policy.on_hit(slot);
+        Ok(self.evict_to_fit(Some(slot)))
+    }
+
     /// Sets or clears a resident slot's deadline.
     pub fn set_expiry(&mut self, slot: SlotId, expire_at_ms: Option<u64>) {
         let entry = match &mut self.slots[slot as usize] {

@@ -1,0 +1,596 @@
+//! What a key holds: a string or one of four collections.
+//!
+//! Every collection keeps its own byte count up to date as it changes, so
+//! the store can charge an entry its exact size in O(1) after any
+//! operation. What an element costs is a fixed formula (its bytes plus a
+//! fixed per-element overhead, not `size_of`), so every replica and
+//! platform agrees on it:
+//!
+//! | type | per element | structure |
+//! |---|---|---|
+//! | string | the bytes | `Vec<u8>` |
+//! | hash | field + value + [`HASH_FIELD_OVERHEAD_BYTES`] | `BTreeMap` field → value |
+//! | set | member + [`SET_MEMBER_OVERHEAD_BYTES`] | `BTreeSet` |
+//! | list | element + [`LIST_ELEMENT_OVERHEAD_BYTES`] | `VecDeque` |
+//! | sorted set | 2 × member + [`ZSET_MEMBER_OVERHEAD_BYTES`] (the member is held twice) | `BTreeMap` member → score + `BTreeSet` (score, member) |
+//!
+//! **Order.** Hashes and sets iterate in byte order of their fields and
+//! members: Redis promises no order there, and byte order is the same on
+//! every replica and after a snapshot (a hash map's order would depend on
+//! its history). Lists keep their order; sorted sets iterate by score, then
+//! member bytes, as Redis does.
+//!
+//! **Costs.** Hash and set lookups are O(log n) (Redis: O(1)), which buys
+//! the replica-independent order. Sorted-set insert, delete, score lookup
+//! and range-by-score are O(log n + answer); range and rank *by position*
+//! walk the score index, O(position) (Redis: O(log n)).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+/// Bytes charged per hash field on top of the field and its value.
+pub const HASH_FIELD_OVERHEAD_BYTES: u64 = 32;
+/// Bytes charged per set member on top of its bytes.
+pub const SET_MEMBER_OVERHEAD_BYTES: u64 = 24;
+/// Bytes charged per list element on top of its bytes.
+pub const LIST_ELEMENT_OVERHEAD_BYTES: u64 = 16;
+/// Bytes charged per sorted-set member on top of twice its bytes (the
+/// member map and the score index each hold a copy) and its score.
+pub const ZSET_MEMBER_OVERHEAD_BYTES: u64 = 48;
+
+/// The type of a value, as Redis's `TYPE` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    String,
+    Hash,
+    Set,
+    List,
+    ZSet,
+}
+
+impl Kind {
+    /// Redis's name for the type (`TYPE`'s answer).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::String => "string",
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+            Kind::List => "list",
+            Kind::ZSet => "zset",
+        }
+    }
+}
+
+/// What a key holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Value {
+    Str(Vec<u8>),
+    Hash(HashValue),
+    Set(SetValue),
+    List(ListValue),
+    ZSet(ZSetValue),
+}
+
+impl Default for Value {
+    fn default() -> Value {
+        Value::Str(Vec::new())
+    }
+}
+
+impl Value {
+    /// An empty value of `kind`.
+    pub fn empty(kind: Kind) -> Value {
+        match kind {
+            Kind::String => Value::Str(Vec::new()),
+            Kind::Hash => Value::Hash(HashValue::default()),
+            Kind::Set => Value::Set(SetValue::default()),
+            Kind::List => Value::List(ListValue::default()),
+            Kind::ZSet => Value::ZSet(ZSetValue::default()),
+        }
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Value::Str(_) => Kind::String,
+            Value::Hash(_) => Kind::Hash,
+            Value::Set(_) => Kind::Set,
+            Value::List(_) => Kind::List,
+            Value::ZSet(_) => Kind::ZSet,
+        }
+    }
+
+    /// The bytes the value counts against the capacity (see the module docs).
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Value::Str(bytes) => bytes.len() as u64,
+            Value::Hash(hash) => hash.bytes,
+            Value::Set(set) => set.bytes,
+            Value::List(list) => list.bytes,
+            Value::ZSet(zset) => zset.bytes,
+        }
+    }
+
+    /// Whether the value is a collection with no element (Redis removes
+    /// such keys; an empty string is a value).
+    pub fn is_empty_collection(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Set(set) => set.is_empty(),
+            Value::List(list) => list.is_empty(),
+            Value::ZSet(zset) => zset.is_empty(),
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&[u8]> {
+        match self {
+            Value::Str(bytes) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// Recounts the bytes from the elements and compares them with the
+    /// kept count (and, for sorted sets, the two indexes); O(n), for tests
+    /// and restore.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let (kept, counted) = match self {
+            Value::Str(_) => return Ok(()),
+            Value::Hash(hash) => (
+                hash.bytes,
+                hash.fields
+                    .iter()
+                    .map(|(field, value)| hash_field_bytes(field, value))
+                    .sum(),
+            ),
+            Value::Set(set) => (
+                set.bytes,
+                set.members.iter().map(|m| set_member_bytes(m)).sum(),
+            ),
+            Value::List(list) => (
+                list.bytes,
+                list.items.iter().map(|item| list_element_bytes(item)).sum(),
+            ),
+            Value::ZSet(zset) => {
+                if zset.order.len() != zset.scores.len()
+                    || zset.scores.iter().any(|(member, score)| {
+                        !zset.order.contains(&(Score(*score), member.clone()))
+                    })
+                {
+                    return Err("sorted set: score index and member map differ".to_owned());
+                }
+                if zset.scores.values().any(|score| score.is_nan()) {
+                    return Err("sorted set: NaN score".to_owned());
+                }
+                (
+                    zset.bytes,
+                    zset.scores
+                        .keys()
+                        .map(|member| zset_member_bytes(member))
+                        .sum(),
+                )
+            }
+        };
+        if kept != counted {
+            return Err(format!(
+                "{} value: {kept} bytes kept, {counted} counted",
+                self.kind().name()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a hash field costs.
+pub fn hash_field_bytes(field: &[u8], value: &[u8]) -> u64 {
+    field.len() as u64 + value.len() as u64 + HASH_FIELD_OVERHEAD_BYTES
+}
+
+/// What a set member costs.
+pub fn set_member_bytes(member: &[u8]) -> u64 {
+    member.len() as u64 + SET_MEMBER_OVERHEAD_BYTES
+}
+
+/// What a list element costs.
+pub fn list_element_bytes(element: &[u8]) -> u64 {
+    element.len() as u64 + LIST_ELEMENT_OVERHEAD_BYTES
+}
+
+/// What a sorted-set member costs.
+pub fn zset_member_bytes(member: &[u8]) -> u64 {
+    2 * member.len() as u64 + ZSET_MEMBER_OVERHEAD_BYTES
+}
+
+/// A hash: fields to values, in field byte order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HashValue {
+    fields: BTreeMap<Vec<u8>, Vec<u8>>,
+    bytes: u64,
+}
+
+impl HashValue {
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        self.fields.get(field).map(Vec::as_slice)
+    }
+
+    /// Sets a field; returns whether it is new.
+    pub fn insert(&mut self, field: &[u8], value: Vec<u8>) -> bool {
+        self.bytes += hash_field_bytes(field, &value);
+        match self.fields.get_mut(field) {
+            Some(old) => {
+                self.bytes -= hash_field_bytes(field, old);
+                *old = value;
+                false
+            }
+            None => {
+                self.fields.insert(field.to_vec(), value);
+                true
+            }
+        }
+    }
+
+    /// Removes a field; returns whether it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self.fields.remove(field) {
+            Some(value) => {
+                self.bytes -= hash_field_bytes(field, &value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Fields and values in field byte order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
+        self.fields
+            .iter()
+            .map(|(field, value)| (field.as_slice(), value.as_slice()))
+    }
+
+    /// The `index`th field in iteration order (O(index)).
+    pub fn nth(&self, index: usize) -> Option<(&[u8], &[u8])> {
+        self.iter().nth(index)
+    }
+}
+
+/// A set of members, in byte order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetValue {
+    members: BTreeSet<Vec<u8>>,
+    bytes: u64,
+}
+
+impl SetValue {
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub fn contains(&self, member: &[u8]) -> bool {
+        self.members.contains(member)
+    }
+
+    /// Adds a member; returns whether it is new.
+    pub fn insert(&mut self, member: &[u8]) -> bool {
+        if self.members.contains(member) {
+            return false;
+        }
+        self.bytes += set_member_bytes(member);
+        self.members.insert(member.to_vec());
+        true
+    }
+
+    /// Removes a member; returns whether it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        let removed = self.members.remove(member);
+        if removed {
+            self.bytes -= set_member_bytes(member);
+        }
+        removed
+    }
+
+    /// Members in byte order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        self.members.iter().map(Vec::as_slice)
+    }
+
+    /// The `index`th member in byte order (O(index)).
+    pub fn nth(&self, index: usize) -> Option<&[u8]> {
+        self.iter().nth(index)
+    }
+}
+
+/// A list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListValue {
+    items: VecDeque<Vec<u8>>,
+    bytes: u64,
+}
+
+impl ListValue {
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        self.items.get(index).map(Vec::as_slice)
+    }
+
+    pub fn push_front(&mut self, element: Vec<u8>) {
+        self.bytes += list_element_bytes(&element);
+        self.items.push_front(element);
+    }
+
+    pub fn push_back(&mut self, element: Vec<u8>) {
+        self.bytes += list_element_bytes(&element);
+        self.items.push_back(element);
+    }
+
+    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
+        let element = self.items.pop_front()?;
+        self.bytes -= list_element_bytes(&element);
+        Some(element)
+    }
+
+    pub fn pop_back(&mut self) -> Option<Vec<u8>> {
+        let element = self.items.pop_back()?;
+        self.bytes -= list_element_bytes(&element);
+        Some(element)
+    }
+
+    /// Replaces the element at `index`; returns false if out of range.
+    pub fn set(&mut self, index: usize, element: Vec<u8>) -> bool {
+        let Some(slot) = self.items.get_mut(index) else {
+            return false;
+        };
+        self.bytes = self.bytes - list_element_bytes(slot) + list_element_bytes(&element);
+        *slot = element;
+        true
+    }
+
+    /// Inserts before position `index` (`len`: at the end).
+    pub fn insert(&mut self, index: usize, element: Vec<u8>) {
+        self.bytes += list_element_bytes(&element);
+        self.items.insert(index, element);
+    }
+
+    /// Removes the element at `index`.
+    pub fn remove(&mut self, index: usize) -> Option<Vec<u8>> {
+        let element = self.items.remove(index)?;
+        self.bytes -= list_element_bytes(&element);
+        Some(element)
+    }
+
+    /// Keeps only positions `start..end` (clamped).
+    pub fn retain_range(&mut self, start: usize, end: usize) {
+        let end = end.min(self.items.len());
+        let start = start.min(end);
+        self.items.truncate(end);
+        for _ in 0..start {
+            self.pop_front();
+        }
+        self.bytes = self.items.iter().map(|item| list_element_bytes(item)).sum();
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
+        self.items.iter().map(Vec::as_slice)
+    }
+
+    /// Positions `start..end` (clamped), in order.
+    pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> {
+        let end = end.min(self.items.len());
+        let start = start.min(end);
+        self.items.range(start..end).map(Vec::as_slice)
+    }
+}
+
+/// A score ordered by `f64::total_cmp` (NaN is never stored; `-0.0` is
+/// stored as `0.0`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Score(pub f64);
+
+impl PartialEq for Score {
+    fn eq(&self, other: &Score) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Score {}
+
+impl PartialOrd for Score {
+    fn partial_cmp(&self, other: &Score) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Score {
+    fn cmp(&self, other: &Score) -> Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A sorted set: members with scores, ordered by (score, member bytes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "ZSetParts", into = "ZSetParts")]
+pub struct ZSetValue {
+    scores: BTreeMap<Vec<u8>, f64>,
+    order: BTreeSet<(Score, Vec<u8>)>,
+    bytes: u64,
+}
+
+/// Scores are never NaN, so equality is an equivalence.
+impl Eq for ZSetValue {}
+
+/// The stored form of a sorted set: the member map alone; the score index
+/// is rebuilt from it.
+#[derive(Serialize, Deserialize)]
+struct ZSetParts {
+    scores: BTreeMap<Vec<u8>, f64>,
+}
+
+impl From<ZSetParts> for ZSetValue {
+    fn from(parts: ZSetParts) -> ZSetValue {
+        let mut zset = ZSetValue::default();
+        for (member, score) in parts.scores {
+            // A NaN score in a snapshot is caught by check_invariants.
+            zset.bytes += zset_member_bytes(&member);
+            zset.order.insert((Score(score), member.clone()));
+            zset.scores.insert(member, score);
+        }
+        zset
+    }
+}
+
+impl From<ZSetValue> for ZSetParts {
+    fn from(zset: ZSetValue) -> ZSetParts {
+        ZSetParts {
+            scores: zset.scores,
+        }
+    }
+}
+
+impl ZSetValue {
+    pub fn len(&self) -> usize {
+        self.scores.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scores.is_empty()
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        self.scores.get(member).copied()
+    }
+
+    /// Sets a member's score (`-0.0` is stored as `0.0`); returns whether
+    /// it is new.
+    ///
+    /// # Panics
+    /// If `score` is NaN (callers refuse NaN first).
+    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        assert!(!score.is_nan(), "NaN score for a sorted set");
+        let score = if score == 0.0 { 0.0 } else { score };
+        match self.scores.get_mut(member) {
+            Some(old) => {
+                if Score(*old) != Score(score) {
+                    self.order.remove(&(Score(*old), member.to_vec()));
+                    self.order.insert((Score(score), member.to_vec()));
+                    *old = score;
+                }
+                false
+            }
+            None => {
+                self.bytes += zset_member_bytes(member);
+                self.scores.insert(member.to_vec(), score);
+                self.order.insert((Score(score), member.to_vec()));
+                true
+            }
+        }
+    }
+
+    /// Removes a member; returns whether it was there.
+    pub fn remove(&mut self, member: &[u8]) -> bool {
+        match self.scores.remove(member) {
+            Some(score) => {
+                self.order.remove(&(Score(score), member.to_vec()));
+                self.bytes -= zset_member_bytes(member);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Members with their scores, lowest score first (ties by member bytes).
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + ExactSizeIterator {
+        self.order
+            .iter()
+            .map(|(score, member)| (member.as_slice(), score.0))
+    }
+
+    /// The 0-based position of `member` in score order (O(position)).
+    pub fn rank(&self, member: &[u8]) -> Option<usize> {
+        let score = self.score(member)?;
+        Some(self.order.range(..(Score(score), member.to_vec())).count())
+    }
+
+    /// Members whose score lies between the bounds, in score order
+    /// (O(log n + answer)).
+    pub fn range_by_score(
+        &self,
+        min: ScoreBound,
+        max: ScoreBound,
+    ) -> impl Iterator<Item = (&[u8], f64)> {
+        // Every (score, member) with a score above `bound` sorts after
+        // (next float up, empty member).
+        let start = match min {
+            ScoreBound::Inclusive(score) => score,
+            ScoreBound::Exclusive(score) => score.next_up(),
+        };
+        self.order
+            .range((Score(start), Vec::new())..)
+            // Only an exclusive +inf lower bound reaches a score not above it.
+            .filter(
+                move |(score, _)| !matches!(min, ScoreBound::Exclusive(bound) if score.0 <= bound),
+            )
+            .take_while(move |(score, _)| match max {
+                ScoreBound::Inclusive(bound) => score.0 <= bound,
+                ScoreBound::Exclusive(bound) => score.0 < bound,
+            })
+            .map(|(score, member)| (member.as_slice(), score.0))
+    }
+
+    /// Members whose score lies between the bounds, highest first
+    /// (O(log n + answer)).
+    pub fn range_by_score_rev(
+        &self,
+        min: ScoreBound,
+        max: ScoreBound,
+    ) -> impl Iterator<Item = (&[u8], f64)> {
+        use std::ops::Bound;
+        let end = match max {
+            ScoreBound::Inclusive(score) if score == f64::INFINITY => Bound::Unbounded,
+            ScoreBound::Inclusive(score) => Bound::Excluded((Score(score.next_up()), Vec::new())),
+            ScoreBound::Exclusive(score) => Bound::Excluded((Score(score), Vec::new())),
+        };
+        self.order
+            .range((Bound::Unbounded, end))
+            .rev()
+            .take_while(move |(score, _)| match min {
+                ScoreBound::Inclusive(bound) => score.0 >= bound,
+                ScoreBound::Exclusive(bound) => score.0 > bound,
+            })
+            .map(|(score, member)| (member.as_slice(), score.0))
+    }
+}
+
+/// One end of a score range (`ZRANGEBYSCORE`'s `5`, `(5`, `-inf`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScoreBound {
+    Inclusive(f64),
+    Exclusive(f64),
+}
+
+impl ScoreBound {
+    pub fn value(self) -> f64 {
+        match self {
+            ScoreBound::Inclusive(value) | ScoreBound::Exclusive(value) => value,
+        }
+    }
+}
