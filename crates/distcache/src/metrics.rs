@@ -151,6 +151,7 @@ pub struct Metrics {
     raft_is_leader: Family<RoleLabels, Gauge>,
     raft_leader_changes: Family<RoleLabels, Counter>,
     raft_log_bytes: Family<RoleLabels, Gauge>,
+    raft_peer_messages_refused: Family<RoleLabels, Counter>,
     shard_keys: Family<ShardLabels, Gauge>,
     shard_bytes: Family<ShardLabels, Gauge>,
     shard_hits: Family<ShardLabels, Gauge>,
@@ -158,6 +159,7 @@ pub struct Metrics {
     shard_evictions: Family<ShardLabels, Gauge>,
     shard_expirations: Family<ShardLabels, Gauge>,
     migrations_in_flight: Gauge,
+    migration_requests_refused: Counter,
     connected_clients: Family<FrontendLabels, Gauge>,
     hot_key_requests: Family<KeyLabels, Gauge>,
     hot_keys: Mutex<HotKeyDetector<Vec<u8>>>,
@@ -245,6 +247,12 @@ impl Metrics {
             Unit::Bytes,
             raft_log_bytes.clone(),
         );
+        let raft_peer_messages_refused = Family::<RoleLabels, Counter>::default();
+        registry.register(
+            "raft_peer_messages_refused",
+            "Peer messages the Raft core refused as forged or corrupt (the node's log says why)",
+            raft_peer_messages_refused.clone(),
+        );
         let shard_keys = Family::<ShardLabels, Gauge>::default();
         registry.register(
             "shard_keys",
@@ -288,6 +296,12 @@ impl Metrics {
             "Shards this node's replica is receiving, handing over or confirming",
             migrations_in_flight.clone(),
         );
+        let migration_requests_refused = Counter::default();
+        registry.register(
+            "migration_requests_refused",
+            "Shard pulls and deletes refused: the asking group is not the one the configuration names",
+            migration_requests_refused.clone(),
+        );
         let connected_clients = Family::<FrontendLabels, Gauge>::default();
         registry.register(
             "connected_clients",
@@ -313,6 +327,7 @@ impl Metrics {
             raft_is_leader,
             raft_leader_changes,
             raft_log_bytes,
+            raft_peer_messages_refused,
             shard_keys,
             shard_bytes,
             shard_hits,
@@ -320,6 +335,7 @@ impl Metrics {
             shard_evictions,
             shard_expirations,
             migrations_in_flight,
+            migration_requests_refused,
             connected_clients,
             hot_key_requests,
             hot_keys: Mutex::new(HotKeyDetector::new(
@@ -426,6 +442,13 @@ impl Metrics {
         self.raft_log_bytes
             .get_or_create(&labels)
             .set(to_i64(status.raft_state_size_bytes));
+        // The core's count since the replica started: the counter catches
+        // up with it (a replica restarted in this process counts from 0
+        // again; its refusals show once its count passes the old one).
+        let refused = self.raft_peer_messages_refused.get_or_create(&labels);
+        if let Some(new) = status.peer_messages_refused.checked_sub(refused.get()) {
+            refused.inc_by(new);
+        }
         // A leader change: a leader known in a newer term than the last
         // one seen with a leader.
         if status.is_leader || status.leader_id.is_some() {
@@ -440,6 +463,14 @@ impl Metrics {
                     last.insert(key, status.term);
                 }
             }
+        }
+    }
+
+    /// The data replica's count of refused migration requests since it
+    /// started (at scrape time); the counter catches up with it.
+    pub fn observe_migration_refusals(&self, total: u64) {
+        if let Some(new) = total.checked_sub(self.migration_requests_refused.get()) {
+            self.migration_requests_refused.inc_by(new);
         }
     }
 

@@ -151,6 +151,8 @@ impl NodeState {
                 })
                 .collect();
             self.metrics.observe_shards(data.gid(), &stats, migrating);
+            self.metrics
+                .observe_migration_refusals(data.migration_requests_refused());
         }
     }
 

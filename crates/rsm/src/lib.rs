@@ -70,9 +70,13 @@
 //!   often a new leader's no-op; so "applied through" is what Raft reports
 //!   handed over once the apply channel is empty (Raft reports after
 //!   sending), not the last command's index.
-//! - A committed entry or a snapshot that does not decode stops the
-//!   replica (a panic naming replica and index), rather than serve other
-//!   state.
+//! - Entries and snapshots from a leader are decoded before Raft stores
+//!   them (`raft::core::Config::payload_check`): one that does not decode
+//!   is refused, logged and counted, and never reaches the disk. A
+//!   committed entry or a snapshot that still fails (a snapshot frame that
+//!   decodes but whose machine state does not restore, or damage on this
+//!   node's own disk) stops the replica (a panic naming replica and
+//!   index), rather than serve other state.
 //! - Bounds: pending proposals and reads (`max_pending_proposals`), how
 //!   long a proposal or read waits (`apply_wait`); the apply channel is
 //!   Raft's. Message sizes come from one number, `max_message_bytes`

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use raft::core::{PayloadCheck, PayloadKind};
 use raft::node::{ApplyMsg, NodeConfig, NodeStatus, Observer, RaftNode};
 use raft::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
@@ -238,6 +239,16 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // A new leader commits an entry of its term at once, so ReadIndex
         // and waiting proposals need not wait for the next client write.
         node_config.core.noop_on_election = true;
+        // Entries and snapshots from a leader are decoded before Raft
+        // stores them: one that does not decode is refused there, instead
+        // of stopping this replica when applied (and at every restart).
+        node_config.core.payload_check = Some(PayloadCheck::new(|kind, data| {
+            let decoded = match kind {
+                PayloadKind::Entry => decode::<Envelope<M::Command>>(data).map(drop),
+                PayloadKind::Snapshot => decode::<SnapshotFrame>(data).map(drop),
+            };
+            decoded.map_err(|error| error.to_string())
+        }));
         node_config.observer = config.raft_observer.clone();
         node_config.on_fatal = config.on_fatal.clone();
         fit_raft_to_message_limit(&mut node_config.core, config.max_message_bytes);

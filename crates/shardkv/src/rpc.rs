@@ -77,7 +77,8 @@ impl ShardTransfer {
 pub struct PullShards {
     pub config_num: u64,
     pub shards: Vec<ShardId>,
-    /// The asking group (diagnostics).
+    /// The asking group: it must be the one the configuration gives the
+    /// shards to.
     pub from_gid: Gid,
 }
 
@@ -91,7 +92,8 @@ pub struct PullChunk {
     pub shard: ShardId,
     pub offset: u64,
     pub max_bytes: u64,
-    /// The asking group (diagnostics).
+    /// The asking group: it must be the one the configuration gives the
+    /// shard to.
     pub from_gid: Gid,
 }
 
@@ -154,6 +156,7 @@ impl ShardChunk {
 pub struct DeleteShards {
     pub config_num: u64,
     pub shards: Vec<ShardId>,
+    /// The asking group: only shards offered to it are deleted.
     pub from_gid: Gid,
 }
 
@@ -181,6 +184,18 @@ pub enum MigrationError {
         shard: ShardId,
         offset: u64,
         total_bytes: u64,
+    },
+    /// The configuration gives `shard` to group `owner`, not to the asking
+    /// `from_gid`: a pull or delete from any other group is refused (and
+    /// counted; retrying does not help).
+    #[error(
+        "shard {shard} goes to group {owner} in configuration {wanted}, not to group {from_gid}"
+    )]
+    WrongReceiver {
+        shard: ShardId,
+        wanted: u64,
+        from_gid: Gid,
+        owner: Gid,
     },
     /// The donor did not apply the request (not the leader, not seen
     /// applied in time, busy): the caller retries later.

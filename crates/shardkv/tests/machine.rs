@@ -106,7 +106,7 @@ fn pull_and_install(
     let mut installed = Vec::new();
     for shard in shards {
         let whole = donor
-            .offered_copy(config_num, shard)
+            .offered_copy(config_num, shard, receiver.gid())
             .expect("the donor offers the shard")
             .encode();
         let total_crc32 = crc32fast::hash(&whole);
@@ -145,6 +145,7 @@ fn delete_and_confirm(receiver: &mut ShardMachine, donor: &mut ShardMachine, now
         &GroupCommand::DeleteShards {
             config_num,
             shards: shards.clone(),
+            from_gid: receiver.gid(),
         },
         now_ms,
     );
@@ -369,6 +370,7 @@ fn duplicate_and_stale_transfers_are_harmless() {
     let future_delete = GroupCommand::DeleteShards {
         config_num: 3,
         shards: vec![9],
+        from_gid: 2,
     };
     assert_eq!(
         g1.apply(&future_delete, 9),
@@ -380,6 +382,7 @@ fn duplicate_and_stale_transfers_are_harmless() {
     let delete = GroupCommand::DeleteShards {
         config_num: 2,
         shards: vec![9],
+        from_gid: 2,
     };
     assert_eq!(g1.apply(&delete, 10), GroupOutput::Deleted(Ok(())));
     assert_eq!(
@@ -411,6 +414,62 @@ fn duplicate_and_stale_transfers_are_harmless() {
             wanted: 2
         })
     );
+}
+
+#[test]
+fn migration_requests_from_a_group_the_configuration_does_not_name_are_refused() {
+    // Configuration 2 gives shard 9 to group 2. Group 3 (a rogue, or a
+    // confused member) asks group 1 for it and for its deletion.
+    let mut g1 = group(1);
+    let mut g2 = group(2);
+    let key = key_in(9);
+    let c1 = config(1, [1; SHARDS]);
+    let c2 = config(2, [1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
+    for machine in [&mut g1, &mut g2] {
+        assert!(reconfigure(machine, &c1, 1));
+    }
+    assert_eq!(client(&mut g1, 5, 1, put(&key, "x"), 2), Ok(Outcome::Done));
+    for machine in [&mut g1, &mut g2] {
+        assert!(reconfigure(machine, &c2, 3));
+    }
+    let wrong = MigrationError::WrongReceiver {
+        shard: 9,
+        wanted: 2,
+        from_gid: 3,
+        owner: 2,
+    };
+    let rogue_pull = PullShards {
+        config_num: 2,
+        shards: vec![9],
+        from_gid: 3,
+    };
+    assert_eq!(g1.offer(&rogue_pull), Err(wrong.clone()));
+    assert_eq!(g1.check_offered(2, 9, 3), Err(wrong.clone()));
+    assert!(
+        g1.offered_copy(2, 9, 3).is_err(),
+        "no copy, sessions included"
+    );
+    assert_eq!(
+        wrong.to_string(),
+        "shard 9 goes to group 2 in configuration 2, not to group 3"
+    );
+    let rogue_delete = GroupCommand::DeleteShards {
+        config_num: 2,
+        shards: vec![9],
+        from_gid: 3,
+    };
+    assert_eq!(g1.apply(&rogue_delete, 4), GroupOutput::Deleted(Err(wrong)));
+    assert_eq!(
+        g1.shard_states().get(&9),
+        Some(&ShardState::Offering { to: 2 }),
+        "the donor's copy stays"
+    );
+    // The group the configuration names still gets the shard, and its
+    // delete goes through.
+    assert_eq!(pull_and_install(&mut g2, &g1, 5), vec![9]);
+    delete_and_confirm(&mut g2, &mut g1, 6);
+    assert_eq!(g1.shard_states().get(&9), None);
+    assert_eq!(read(&mut g2, &key, 7), Ok(Some("x".into())));
 }
 
 #[test]

@@ -82,7 +82,7 @@ fn moving_shard(keys: usize) -> (ShardMachine, ShardMachine, Vec<Vec<u8>>, Vec<u
         machine.apply(&GroupCommand::Reconfigure(second.clone()), 1000);
     }
     let whole = donor
-        .offered_copy(2, MOVING)
+        .offered_copy(2, MOVING, 2)
         .expect("the donor offers the moving shard")
         .encode();
     (donor, receiver, keys, whole)

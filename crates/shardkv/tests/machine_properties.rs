@@ -65,6 +65,7 @@ fn advance(groups: &mut BTreeMap<Gid, ShardMachine>, next: &Config, now_ms: u64)
                 &GroupCommand::DeleteShards {
                     config_num: next.num,
                     shards: shards.clone(),
+                    from_gid: gid,
                 },
                 now_ms,
             );

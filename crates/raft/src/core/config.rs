@@ -1,6 +1,7 @@
 //! Tunables of the core, all counted in ticks, entries or bytes.
 
 use super::entry::NodeId;
+use super::validate::PayloadCheck;
 
 /// How long a tick is in the driver (`crate` docs explain the choice). The core
 /// itself only counts ticks.
@@ -100,6 +101,11 @@ pub struct Config {
     /// `election_timeout_ticks_min` ago disregards RequestVote (thesis
     /// 4.2.3). On by default.
     pub check_quorum: bool,
+    /// The service's check that a command entry or a snapshot from the
+    /// leader is usable (decodes) before it is stored; one that is not is
+    /// refused (`core/validate.rs`). None (the default): payloads are
+    /// opaque and stored as they come.
+    pub payload_check: Option<PayloadCheck>,
 }
 
 impl Config {
@@ -128,6 +134,7 @@ impl Config {
             noop_on_election: false,
             pre_vote: true,
             check_quorum: true,
+            payload_check: None,
         }
     }
 

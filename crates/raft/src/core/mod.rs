@@ -12,6 +12,7 @@ mod raw_node;
 mod read_only;
 mod ready;
 mod replication;
+mod validate;
 
 pub use config::{Config, TICK_INTERVAL_MS};
 pub use entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
@@ -24,3 +25,4 @@ pub use progress::{Progress, ProgressState};
 pub use raw_node::{ProposeError, RawNode, ReadIndexError, Role, SnapshotError, StepError};
 pub use read_only::ReadState;
 pub use ready::{Ready, ReadySnapshot};
+pub use validate::{MAX_INDEX, MAX_TERM, MAX_TERM_STEP, PayloadCheck, PayloadKind};

@@ -21,6 +21,7 @@ use super::progress::Progress;
 use super::read_only::ReadOnly;
 use super::ready::{Ready, ReadySnapshot};
 use super::replication::IncomingSnapshot;
+use super::validate::MAX_TERM;
 
 /// A node's role in its current term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,13 +58,48 @@ pub enum ProposeError {
     EntryTooLarge { entry_bytes: u64, limit: u64 },
 }
 
-/// Why `step` refused a message. The node's state did not change.
+/// Why `step` refused a message. The node's state did not change; the
+/// refusal was logged and counted in [`RawNode::refused_messages`]. See
+/// `core/validate.rs` for what is checked and why an honest peer never
+/// fails it.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum StepError {
     #[error("message addressed to node {to}, this is node {this}")]
     WrongRecipient { to: NodeId, this: NodeId },
     #[error("message from node {from}, which is not a peer of this group")]
     UnknownSender { from: NodeId },
+    #[error("term {term} is beyond the largest accepted now ({limit})")]
+    TermTooLarge { term: u64, limit: u64 },
+    #[error("index {index} is beyond the largest accepted ({limit})")]
+    IndexTooLarge { index: u64, limit: u64 },
+    #[error("node {from} acts as leader of term {term}, which has another leader")]
+    SecondLeader { from: NodeId, term: u64 },
+    #[error("entries do not follow each other: index {found} where {expected} was due")]
+    EntryIndexGap { expected: u64, found: u64 },
+    #[error("entry {index} of term {entry_term} follows one of term {previous_term}")]
+    EntryTermOutOfOrder {
+        index: u64,
+        entry_term: u64,
+        previous_term: u64,
+    },
+    #[error("index {index} has term {entry_term}, beyond the message's term {message_term}")]
+    EntryTermAboveMessage {
+        index: u64,
+        entry_term: u64,
+        message_term: u64,
+    },
+    #[error("entry {index} of {bytes} bytes exceeds the limit of {limit} bytes per entry")]
+    EntryTooLarge { index: u64, bytes: u64, limit: u64 },
+    #[error("entry {index} is unusable by the service: {reason}")]
+    UnusablePayload { index: u64, reason: String },
+    #[error("reply names index {index}, beyond this leader's last index {last_index}")]
+    BeyondLeaderLog { index: u64, last_index: u64 },
+    /// A snapshot piece that does not fit its snapshot (answered, not
+    /// refused by `step`: the leader learns to start over).
+    #[error("snapshot piece refused: {reason}")]
+    MalformedSnapshotPiece { reason: String },
+    #[error("reply to read {read_id}, but this leader issued reads up to {last_id} only")]
+    UnknownReadId { read_id: u64, last_id: u64 },
 }
 
 /// Why `read_index` refused a read. Nothing is pending for it.
@@ -129,6 +165,9 @@ pub struct RawNode {
     pub(super) incoming_snapshot: Option<IncomingSnapshot>,
     saved_hard_state: HardState,
     ready_outstanding: bool,
+    /// Peer messages refused by `step` (and snapshots refused once
+    /// assembled) since this node started.
+    pub(super) refused_messages: u64,
 }
 
 impl RawNode {
@@ -171,6 +210,7 @@ impl RawNode {
             incoming_snapshot: None,
             saved_hard_state: state.hard_state,
             ready_outstanding: false,
+            refused_messages: 0,
             log,
             config,
         }
@@ -199,6 +239,25 @@ impl RawNode {
 
     pub fn voted_for(&self) -> Option<NodeId> {
         self.voted_for
+    }
+
+    /// Peer messages refused since start: by [`RawNode::step`] (each with
+    /// its [`StepError`]) and snapshots the service's payload check refused
+    /// once assembled. A node exports it as a metric.
+    pub fn refused_messages(&self) -> u64 {
+        self.refused_messages
+    }
+
+    /// Counts and logs a refused peer message.
+    pub(super) fn refuse(&mut self, from: NodeId, error: &StepError) {
+        self.refused_messages += 1;
+        tracing::warn!(
+            node = self.config.id,
+            term = self.term,
+            from,
+            %error,
+            "peer message refused"
+        );
     }
 
     /// Read access to the log, for status and invariant checks.
@@ -265,7 +324,16 @@ impl RawNode {
             Role::Follower | Role::PreCandidate | Role::Candidate => {
                 self.election_elapsed_ticks += 1;
                 if self.election_elapsed_ticks >= self.election_timeout_ticks {
-                    if self.config.pre_vote {
+                    if self.term >= MAX_TERM {
+                        // Only forged terms get here (`validate.rs`); a
+                        // campaign would pass the largest term peers accept.
+                        tracing::error!(
+                            node = self.config.id,
+                            term = self.term,
+                            "term at its limit; not campaigning"
+                        );
+                        self.reset_election_timer();
+                    } else if self.config.pre_vote {
                         self.pre_campaign();
                     } else {
                         self.campaign();
@@ -277,16 +345,23 @@ impl RawNode {
         }
     }
 
-    /// Handles one message from a peer.
+    /// Handles one message from a peer. A message that fails a check
+    /// (`core/validate.rs`) is refused: `Err` says why, nothing changed,
+    /// and no reply is queued.
     pub fn step(&mut self, message: Message) -> Result<(), StepError> {
-        if message.to != self.config.id {
-            return Err(StepError::WrongRecipient {
+        let checked = if message.to != self.config.id {
+            Err(StepError::WrongRecipient {
                 to: message.to,
                 this: self.config.id,
-            });
-        }
-        if message.from == self.config.id || !self.config.peers.contains(&message.from) {
-            return Err(StepError::UnknownSender { from: message.from });
+            })
+        } else if message.from == self.config.id || !self.config.peers.contains(&message.from) {
+            Err(StepError::UnknownSender { from: message.from })
+        } else {
+            self.check_message(&message)
+        };
+        if let Err(error) = checked {
+            self.refuse(message.from, &error);
+            return Err(error);
         }
         if message.term > self.term {
             match &message.body {

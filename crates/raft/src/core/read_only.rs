@@ -46,6 +46,11 @@ impl ReadOnly {
         self.pending.len()
     }
 
+    /// The newest id ever issued (0: none): no honest reply names more.
+    pub(super) fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
     /// The id to put in heartbeats (0: nothing pending).
     pub(super) fn newest_pending_id(&self) -> u64 {
         self.pending.back().map_or(0, |read| read.id)

@@ -7,8 +7,9 @@ use super::message::{
     InstallSnapshotReply, MessageBody,
 };
 use super::progress::{Progress, ProgressState};
-use super::raw_node::{RawNode, Role};
+use super::raw_node::{RawNode, Role, StepError};
 use super::ready::ReadySnapshot;
+use super::validate::PayloadKind;
 
 impl RawNode {
     pub(super) fn tick_leader(&mut self) {
@@ -386,6 +387,15 @@ impl RawNode {
             return;
         }
         let received_bytes = match self.receive_snapshot_piece(request) {
+            Ok(Some(snapshot)) if let Err(reason) = self.check_snapshot_payload(&snapshot) => {
+                // Refused whole: the leader starts over (from byte 0).
+                let error = StepError::UnusablePayload {
+                    index: meta.last_included_index,
+                    reason,
+                };
+                self.refuse(leader, &error);
+                0
+            }
             Ok(Some(snapshot)) => {
                 self.log.install_snapshot(meta);
                 self.snapshot = snapshot;
@@ -408,12 +418,7 @@ impl RawNode {
                 .filter(|incoming| incoming.meta == meta)
                 .map_or(0, |incoming| incoming.data.len() as u64),
             Err(reason) => {
-                tracing::warn!(
-                    node = self.config.id,
-                    term = self.term,
-                    leader,
-                    "refused a snapshot piece: {reason}"
-                );
+                self.refuse(leader, &StepError::MalformedSnapshotPiece { reason });
                 self.incoming_snapshot = None;
                 0
             }
@@ -483,6 +488,15 @@ impl RawNode {
             meta: incoming.meta,
             data: incoming.data,
         }))
+    }
+
+    /// The service's `Config::payload_check` on a snapshot assembled from
+    /// a leader's pieces.
+    fn check_snapshot_payload(&self, snapshot: &Snapshot) -> Result<(), String> {
+        match &self.config.payload_check {
+            Some(check) => check.check(PayloadKind::Snapshot, &snapshot.data),
+            None => Ok(()),
+        }
     }
 
     fn has_incoming_bytes(&self) -> bool {

@@ -159,8 +159,8 @@ impl<S: Storage + 'static> EventLoop<S> {
                                 .push_back(responder);
                         }
                     }
-                    Err(error) => {
-                        tracing::warn!(node = self.core.id(), %error, "message refused");
+                    // The core logged and counted the refusal.
+                    Err(_) => {
                         if let Some(responder) = responder {
                             let _ = responder.send(None);
                         }
@@ -346,6 +346,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             snapshot_index: self.core.log().snapshot_meta().last_included_index,
             raft_state_size_bytes: self.storage.raft_state_size_bytes(),
             snapshots_received: self.snapshots_received,
+            peer_messages_refused: self.core.refused_messages(),
         };
         *self.shared.status.lock().expect("status lock poisoned") = status;
     }

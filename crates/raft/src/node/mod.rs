@@ -131,6 +131,9 @@ pub struct NodeStatus {
     /// Snapshots this node installed from a leader (InstallSnapshot) since
     /// it started.
     pub snapshots_received: u64,
+    /// Peer messages the core refused since start (`RawNode::refused_messages`:
+    /// forged or corrupt input, each logged with its reason).
+    pub peer_messages_refused: u64,
 }
 
 enum Event {

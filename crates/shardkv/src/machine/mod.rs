@@ -40,11 +40,12 @@ pub enum GroupCommand {
         config_num: u64,
         transfers: Vec<ShardTransfer>,
     },
-    /// The new owner has the shards this group offered in `config_num`:
-    /// delete them.
+    /// The new owner `from_gid` has the shards this group offered it in
+    /// `config_num`: delete them (shards offered to another group stay).
     DeleteShards {
         config_num: u64,
         shards: Vec<ShardId>,
+        from_gid: Gid,
     },
     /// The previous owner deleted its copy of these shards received in
     /// `config_num`: nothing is pending for them any more.
@@ -263,43 +264,58 @@ impl ShardMachine {
         request
             .shards
             .iter()
-            .map(|&shard| match self.shards.get(&shard) {
-                Some(held) if matches!(held.state, ShardState::Offering { .. }) => {
-                    Ok(held.export(shard))
-                }
-                _ => Err(MigrationError::NotOffered { shard, wanted }),
+            .map(|&shard| {
+                self.offered_to(wanted, shard, request.from_gid)?;
+                Ok(self.shards[&shard].export(shard))
             })
             .collect()
     }
 
-    /// Whether `shard` is offered in configuration `config_num` here: the
-    /// checks of [`ShardMachine::offer`] for one shard, without the data.
-    pub fn check_offered(&self, config_num: u64, shard: ShardId) -> Result<(), MigrationError> {
-        let request = PullShards {
-            config_num,
-            shards: Vec::new(),
-            from_gid: UNASSIGNED,
-        };
-        // The configuration checks of a pull, with no shard to export.
-        self.offer(&request)?;
-        match self.shards.get(&shard) {
-            Some(held) if matches!(held.state, ShardState::Offering { .. }) => Ok(()),
-            _ => Err(MigrationError::NotOffered {
+    /// Ok if `shard` is offered here to `from_gid` in configuration
+    /// `wanted` (the caller checked `wanted` is the current one): the
+    /// configuration names the asker as the shard's new owner.
+    fn offered_to(&self, wanted: u64, shard: ShardId, from_gid: Gid) -> Result<(), MigrationError> {
+        match self.shards.get(&shard).map(|held| held.state) {
+            Some(ShardState::Offering { to }) if to == from_gid => Ok(()),
+            Some(ShardState::Offering { to }) => Err(MigrationError::WrongReceiver {
                 shard,
-                wanted: config_num,
+                wanted,
+                from_gid,
+                owner: to,
             }),
+            _ => Err(MigrationError::NotOffered { shard, wanted }),
         }
     }
 
-    /// A copy of one shard offered in configuration `config_num`, to be
-    /// encoded away from whatever lock guards this machine (cloning is a
-    /// copy; encoding is the slow part).
+    /// Whether `shard` is offered to `from_gid` in configuration
+    /// `config_num` here: the checks of [`ShardMachine::offer`] for one
+    /// shard, without the data.
+    pub fn check_offered(
+        &self,
+        config_num: u64,
+        shard: ShardId,
+        from_gid: Gid,
+    ) -> Result<(), MigrationError> {
+        let request = PullShards {
+            config_num,
+            shards: Vec::new(),
+            from_gid,
+        };
+        // The configuration checks of a pull, with no shard to export.
+        self.offer(&request)?;
+        self.offered_to(config_num, shard, from_gid)
+    }
+
+    /// A copy of one shard offered to `from_gid` in configuration
+    /// `config_num`, to be encoded away from whatever lock guards this
+    /// machine (cloning is a copy; encoding is the slow part).
     pub fn offered_copy(
         &self,
         config_num: u64,
         shard: ShardId,
+        from_gid: Gid,
     ) -> Result<OfferedShard, MigrationError> {
-        self.check_offered(config_num, shard)?;
+        self.check_offered(config_num, shard, from_gid)?;
         let held = self
             .shards
             .get(&shard)
@@ -328,9 +344,11 @@ impl ShardMachine {
             } => GroupOutput::Installed {
                 shards: self.install(*config_num, transfers),
             },
-            GroupCommand::DeleteShards { config_num, shards } => {
-                GroupOutput::Deleted(self.delete_offered(*config_num, shards))
-            }
+            GroupCommand::DeleteShards {
+                config_num,
+                shards,
+                from_gid,
+            } => GroupOutput::Deleted(self.delete_offered(*config_num, shards, *from_gid)),
             GroupCommand::ShardsConfirmed { config_num, shards } => GroupOutput::Confirmed {
                 shards: self.confirm(*config_num, shards),
             },
@@ -498,10 +516,13 @@ impl ShardMachine {
         }
     }
 
+    /// Deletes the shards offered to `from_gid` in `config_num`; a shard
+    /// offered to another group stays (`WrongReceiver`).
     fn delete_offered(
         &mut self,
         config_num: u64,
         shards: &[ShardId],
+        from_gid: Gid,
     ) -> Result<(), MigrationError> {
         let current = self.config.num;
         if config_num > current {
@@ -517,16 +538,11 @@ impl ShardMachine {
         let mut result = Ok(());
         for &shard in shards {
             match self.shards.get(&shard).map(|held| held.state) {
-                Some(ShardState::Offering { .. }) => {
+                Some(ShardState::Offering { to }) if to == from_gid => {
                     self.shards.remove(&shard);
                 }
                 None => {}
-                Some(_) => {
-                    result = Err(MigrationError::NotOffered {
-                        shard,
-                        wanted: config_num,
-                    });
-                }
+                Some(_) => result = self.offered_to(config_num, shard, from_gid),
             }
         }
         result

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rsm::Rsm;
+use shardctrler::Gid;
 
 use crate::machine::ShardMachine;
 use crate::rpc::MigrationError;
@@ -60,16 +61,21 @@ impl Exports {
         rsm: &Rsm<ShardMachine>,
         config_num: u64,
         shard: ShardId,
+        from_gid: Gid,
     ) -> Result<Arc<ExportedShard>, MigrationError> {
         let key = (config_num, shard);
         let cached = self.lock().get(&key).cloned();
         let copy = rsm.with_machine(|machine| match cached {
             // Still offered: the cached bytes are the shard's.
-            Some(_) => machine.check_offered(config_num, shard).map(|()| None),
-            None => machine.offered_copy(config_num, shard).map(Some),
+            Some(_) => machine
+                .check_offered(config_num, shard, from_gid)
+                .map(|()| None),
+            None => machine.offered_copy(config_num, shard, from_gid).map(Some),
         });
         let copy = match copy {
             Ok(copy) => copy,
+            // Offered, but to another group: the copy stays for it.
+            Err(error @ MigrationError::WrongReceiver { .. }) => return Err(error),
             Err(error) => {
                 self.forget(config_num, &[shard]);
                 return Err(error);

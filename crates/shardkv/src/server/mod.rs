@@ -25,6 +25,7 @@ mod tasks;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use api::{MachineConfig, Reply};
@@ -158,6 +159,9 @@ pub struct ShardServer {
     peers: labrpc::Client,
     exports: Arc<Exports>,
     listener: labrpc::SharedServer,
+    /// Pulls and deletes refused because the asker is not the group the
+    /// configuration names ([`MigrationError::WrongReceiver`]).
+    migration_refused: Arc<AtomicU64>,
 }
 
 /// Why a replica did not start.
@@ -199,6 +203,7 @@ impl ShardServer {
         let server = ShardServer {
             rsm,
             exports: Arc::new(Exports::new(config.shard_count)),
+            migration_refused: Arc::new(AtomicU64::new(0)),
             config: Arc::new(config),
             peers,
             listener: labrpc::SharedServer::default(),
@@ -312,7 +317,13 @@ impl ShardServer {
     pub fn handle_pull_chunk(&self, request: &PullChunk) -> Result<ShardChunk, MigrationError> {
         let export = self
             .exports
-            .get(&self.rsm, request.config_num, request.shard)?;
+            .get(
+                &self.rsm,
+                request.config_num,
+                request.shard,
+                request.from_gid,
+            )
+            .inspect_err(|error| self.note_refusal("pull", error))?;
         let total_bytes = export.bytes.len() as u64;
         if request.offset > total_bytes {
             return Err(MigrationError::BadOffset {
@@ -340,17 +351,36 @@ impl ShardServer {
         let command = GroupCommand::DeleteShards {
             config_num: request.config_num,
             shards: request.shards.clone(),
+            from_gid: request.from_gid,
         };
         match self.rsm.submit(command).await {
             Ok(GroupOutput::Deleted(result)) => {
-                if result.is_ok() {
-                    self.exports.forget(request.config_num, &request.shards);
+                match &result {
+                    Ok(()) => self.exports.forget(request.config_num, &request.shards),
+                    Err(error) => self.note_refusal("delete", error),
                 }
                 result
             }
             Ok(other) => panic!("group {}: a delete answered {other:?}", self.config.gid),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Logs and counts a migration request refused because its sender is
+    /// not the group the configuration names (other errors are the normal
+    /// "not yet" / "already" answers of the protocol).
+    fn note_refusal(&self, what: &str, error: &MigrationError) {
+        if let MigrationError::WrongReceiver { .. } = error {
+            self.migration_refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(gid = self.config.gid, %error, "{what} refused");
+        }
+    }
+
+    /// Migration requests (pulls, deletes) refused since start because the
+    /// asking group is not the one the configuration names; a node exports
+    /// it as a metric.
+    pub fn migration_requests_refused(&self) -> u64 {
+        self.migration_refused.load(Ordering::Relaxed)
     }
 
     /// Proposes an internal command; its outcome is read from the machine
