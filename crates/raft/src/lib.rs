@@ -117,6 +117,16 @@
 //!   entry alone fits a labrpc message), pending reads, entries and bytes
 //!   per message, entries per `Ready`, batches in flight, vote re-sends,
 //!   snapshot retries.
+//! - Peer input is validated, never asserted (`core/validate.rs`): a
+//!   message a peer could send that breaks what the handlers rely on (a
+//!   term or index that would overflow, a second leader in a term, entries
+//!   with a gap or terms out of order, a reply beyond the leader's log, a
+//!   payload the service cannot decode, per `Config::payload_check`) is
+//!   refused by `step` with a typed [`core::StepError`], logged, and
+//!   counted ([`core::RawNode::refused_messages`],
+//!   [`node::NodeStatus::peer_messages_refused`]); it changes nothing. The
+//!   asserts left in the core guard the node's own invariants
+//!   (`core_hostile.rs` sends each forged message).
 //!
 //! ## Tests
 //!
@@ -124,7 +134,8 @@
 //! - exact-output tests of the core (`tests/core_*.rs`): one event in, the
 //!   exact `Ready` out (`core_prevote.rs` for PreVote and CheckQuorum,
 //!   `core_vote_resend.rs` for re-sends, `core_bounds.rs` for the byte
-//!   bounds against labrpc's message limit; the other files pin the classic
+//!   bounds against labrpc's message limit, `core_hostile.rs` for forged
+//!   and corrupt peer messages; the other files pin the classic
 //!   rules with PreVote, CheckQuorum and re-sends off);
 //! - `tests/cluster_safety.rs`: ~950 seeded runs of 3, 5 and 7 cores
 //!   exchanging messages through a queue that drops, delays, reorders and

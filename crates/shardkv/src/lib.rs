@@ -78,6 +78,13 @@
 //!   the configuration number and applies only to shards in the expected
 //!   state (`InstallShards` only to `Pulling` shards of the current
 //!   configuration, `DeleteShards` only to `Offering` ones, and so on).
+//! - **Only the named receiver**: a pull (`PullChunk`, `PullShards`) or a
+//!   `DeleteShards` is answered only for shards `Offering` to the asking
+//!   `from_gid`, the group configuration `N` gives them to; any other
+//!   group gets `MigrationError::WrongReceiver` (logged, counted by
+//!   [`ShardServer::migration_requests_refused`]), and the donor's copy
+//!   and its session table stay. `from_gid` is the asker's claim: peer
+//!   authentication is what will bind it to a group.
 //! - **Restarts**: all of this state is in the group's log and snapshots.
 //!   A receiver that restarts mid-transfer comes back `Pulling` (pulls
 //!   again; the donor still holds the frozen copy) or `Confirming` (asks
