@@ -555,4 +555,27 @@ mod tests {
         assert!(label.ends_with('…'));
         assert_eq!(key_label(b"short"), "short");
     }
+
+    #[test]
+    fn refusal_counts_follow_the_replicas_totals() {
+        let metrics = Metrics::new();
+        let mut status = raft::node::NodeStatus {
+            peer_messages_refused: 3,
+            ..Default::default()
+        };
+        metrics.observe_raft("data", 2, &status);
+        metrics.observe_migration_refusals(4);
+        status.peer_messages_refused = 5;
+        metrics.observe_raft("data", 2, &status);
+        metrics.observe_migration_refusals(4);
+        let text = metrics.encode();
+        assert!(
+            text.contains("distcache_raft_peer_messages_refused_total{role=\"data\",gid=\"2\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("distcache_migration_requests_refused_total 4"),
+            "{text}"
+        );
+    }
 }
