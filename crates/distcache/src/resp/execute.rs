@@ -94,8 +94,14 @@ fn error_frame(error: &CommandError) -> Frame {
     Frame::error(&error.to_string())
 }
 
-fn forward_error(error: &ForwardError) -> Frame {
+pub(super) fn forward_error(error: &ForwardError) -> Frame {
     match error {
+        ForwardError::Refused(api::Error::WrongType) => {
+            Frame::error("WRONGTYPE Operation against a key holding the wrong kind of value")
+        }
+        ForwardError::Refused(error @ (api::Error::HashNotInteger | api::Error::HashNotFloat)) => {
+            Frame::error(&format!("ERR {error}"))
+        }
         ForwardError::Refused(api::Error::NotAnInteger) => error_frame(&CommandError::NotAnInteger),
         ForwardError::Refused(api::Error::IncrementOverflow) => {
             error_frame(&CommandError::IncrementOverflow)
@@ -445,20 +451,23 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
         }
         Command::Exists { keys } => {
             let mut present = 0;
-            for result in join_all(keys.iter().map(|key| get(backend, key))).await {
+            for result in join_all(
+                keys.iter()
+                    .map(|key| super::collections::exists(backend, key)),
+            )
+            .await
+            {
                 match result {
-                    Ok(Some(_)) => present += 1,
-                    Ok(None) => {}
+                    Ok(true) => present += 1,
+                    Ok(false) => {}
                     Err(reply) => return reply,
                 }
             }
             Frame::Integer(present)
         }
-        Command::Type { key } => match get(backend, &key).await {
-            Ok(Some(_)) => Frame::simple("string"),
-            Ok(None) => Frame::simple("none"),
-            Err(reply) => reply,
-        },
+        Command::Type { key } => super::collections::type_of(backend, key).await,
+        Command::Hash { key, op } => super::collections::hash(backend, key, op).await,
+        Command::SetType { key, op } => super::collections::set(backend, key, op).await,
         Command::Rename {
             source,
             destination,

@@ -24,6 +24,7 @@
 //! turn, so the output buffer holds at most that many replies; a
 //! connection idle for `idle_timeout` is closed.
 
+mod collections;
 mod connection;
 mod execute;
 #[cfg(all(test, not(madsim)))]

@@ -356,3 +356,98 @@ async fn string_commands_run_as_single_replicated_operations() {
     assert_eq!(ask(&mut stream, &["GET", "short"]).await, "$-1\r\n");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn hash_and_set_commands_answer_as_redis_with_wrongtype() {
+    let (server, _memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    const WRONGTYPE: &str =
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    let cases: &[(&[&str], &str)] = &[
+        (&["HSET", "h", "b", "2", "a", "1"], ":2\r\n"),
+        (&["HSET", "h", "a", "x", "c", "3"], ":1\r\n"),
+        (&["HMSET", "h", "d", "4"], "+OK\r\n"),
+        (&["HSETNX", "h", "a", "y"], ":0\r\n"),
+        (&["HSETNX", "h", "e", "5"], ":1\r\n"),
+        (&["HGET", "h", "a"], "$1\r\nx\r\n"),
+        (&["HGET", "h", "zz"], "$-1\r\n"),
+        (&["HMGET", "h", "b", "zz"], "*2\r\n$1\r\n2\r\n$-1\r\n"),
+        (&["HLEN", "h"], ":5\r\n"),
+        (&["HSTRLEN", "h", "b"], ":1\r\n"),
+        (&["HEXISTS", "h", "c"], ":1\r\n"),
+        (&["HDEL", "h", "d", "e", "nope"], ":2\r\n"),
+        (&["HKEYS", "h"], "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+        (&["HVALS", "h"], "*3\r\n$1\r\nx\r\n$1\r\n2\r\n$1\r\n3\r\n"),
+        (
+            &["HGETALL", "h"],
+            "*6\r\n$1\r\na\r\n$1\r\nx\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n",
+        ),
+        (&["HINCRBY", "h", "b", "40"], ":42\r\n"),
+        (
+            &["HINCRBY", "h", "a", "1"],
+            "-ERR hash value is not an integer\r\n",
+        ),
+        (
+            &["HINCRBY", "h", "b", "x"],
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        (&["HINCRBYFLOAT", "h", "c", "0.5"], "$3\r\n3.5\r\n"),
+        (
+            &["HINCRBYFLOAT", "h", "a", "1"],
+            "-ERR hash value is not a float\r\n",
+        ),
+        (
+            &["HSET", "h", "odd"],
+            "-ERR wrong number of arguments for 'hset' command\r\n",
+        ),
+        (
+            &["HRANDFIELD", "h", "5", "WITHVALUES", "x"],
+            "-ERR syntax error\r\n",
+        ),
+        (&["HRANDFIELD", "nohash"], "$-1\r\n"),
+        (&["TYPE", "h"], "+hash\r\n"),
+        (&["SADD", "s", "b", "a", "b"], ":2\r\n"),
+        (&["SADD", "s", "c"], ":1\r\n"),
+        (&["SCARD", "s"], ":3\r\n"),
+        (&["SISMEMBER", "s", "a"], ":1\r\n"),
+        (&["SMISMEMBER", "s", "a", "z"], "*2\r\n:1\r\n:0\r\n"),
+        (
+            &["SMEMBERS", "s"],
+            "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n",
+        ),
+        (&["SREM", "s", "a", "z"], ":1\r\n"),
+        (&["SRANDMEMBER", "s", "10"], "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+        (
+            &["SPOP", "s", "-1"],
+            "-ERR value is out of range, must be positive\r\n",
+        ),
+        (&["SPOP", "s", "5"], "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"),
+        (&["EXISTS", "s", "h"], ":1\r\n"),
+        (&["TYPE", "s"], "+none\r\n"),
+        (&["SADD", "s", "m"], ":1\r\n"),
+        (&["TYPE", "s"], "+set\r\n"),
+        (&["SET", "str", "v"], "+OK\r\n"),
+        (&["HGET", "str", "f"], WRONGTYPE),
+        (&["HSET", "str", "f", "v"], WRONGTYPE),
+        (&["SADD", "h", "m"], WRONGTYPE),
+        (&["SMEMBERS", "h"], WRONGTYPE),
+        (&["GET", "h"], WRONGTYPE),
+        (&["INCR", "s"], WRONGTYPE),
+        (&["APPEND", "s", "x"], WRONGTYPE),
+        (&["STRLEN", "h"], WRONGTYPE),
+        (&["TYPE", "str"], "+string\r\n"),
+        // The refusals changed nothing.
+        (&["GET", "str"], "$1\r\nv\r\n"),
+        (&["SMEMBERS", "s"], "*1\r\n$1\r\nm\r\n"),
+        // DEL and SET work on every type.
+        (&["DEL", "h"], ":1\r\n"),
+        (&["SET", "s", "now a string"], "+OK\r\n"),
+        (&["TYPE", "s"], "+string\r\n"),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(ask(&mut stream, words).await, *expected, "{words:?}");
+    }
+    server.shutdown().await;
+}

@@ -45,6 +45,9 @@ pub enum CommandError {
         /// The command's full lowercase name.
         command: &'static str,
     },
+    /// A count that must not be negative (`SPOP key -1`).
+    #[error("ERR value is out of range, must be positive")]
+    MustBePositive,
     /// An increment whose result leaves the 64-bit range.
     #[error("ERR increment or decrement would overflow")]
     IncrementOverflow,

@@ -28,6 +28,7 @@
 //! server. Nothing else lists commands.
 
 mod args;
+mod collections;
 mod error;
 mod glob;
 pub mod introspection;
@@ -41,6 +42,7 @@ mod types;
 use bytes::Bytes;
 
 pub use args::{Args, parse_float, parse_integer};
+pub use collections::{HashCommand, SetCommand};
 pub use error::CommandError;
 pub use glob::glob_match;
 pub use server::is_valid_client_name;

@@ -5,7 +5,7 @@
 use super::args::Args;
 use super::error::CommandError;
 use super::types::Command;
-use super::{keys, server, strings};
+use super::{collections, keys, server, strings};
 
 /// How a command's arguments become a [`Command`]: given the arguments
 /// after the name (and subcommand), arity already checked.
@@ -158,6 +158,56 @@ const CONNECTION: CommandSpec = CommandSpec {
     acl_categories: &["@fast", "@connection"],
     group: "connection",
     ..BASE
+};
+/// A hash command that writes one key and may grow it.
+const HASH_WRITE: CommandSpec = CommandSpec {
+    flags: &["write", "denyoom", "fast"],
+    acl_categories: &["@write", "@hash", "@fast"],
+    group: "hash",
+    ..ONE_KEY
+};
+/// A hash command that writes one key without growing it.
+const HASH_WRITE_FAST: CommandSpec = CommandSpec {
+    flags: &["write", "fast"],
+    ..HASH_WRITE
+};
+/// A hash command that reads a whole hash.
+const HASH_READ: CommandSpec = CommandSpec {
+    flags: &["readonly"],
+    acl_categories: &["@read", "@hash", "@slow"],
+    group: "hash",
+    ..ONE_KEY
+};
+/// A hash command that reads a few fields.
+const HASH_READ_FAST: CommandSpec = CommandSpec {
+    flags: &["readonly", "fast"],
+    acl_categories: &["@read", "@hash", "@fast"],
+    ..HASH_READ
+};
+/// A set command that writes one key and may grow it.
+const SET_WRITE: CommandSpec = CommandSpec {
+    flags: &["write", "denyoom", "fast"],
+    acl_categories: &["@write", "@set", "@fast"],
+    group: "set",
+    ..ONE_KEY
+};
+/// A set command that writes one key without growing it.
+const SET_WRITE_FAST: CommandSpec = CommandSpec {
+    flags: &["write", "fast"],
+    ..SET_WRITE
+};
+/// A set command that reads a whole set.
+const SET_READ: CommandSpec = CommandSpec {
+    flags: &["readonly"],
+    acl_categories: &["@read", "@set", "@slow"],
+    group: "set",
+    ..ONE_KEY
+};
+/// A set command that reads a few members.
+const SET_READ_FAST: CommandSpec = CommandSpec {
+    flags: &["readonly", "fast"],
+    acl_categories: &["@read", "@set", "@fast"],
+    ..SET_READ
 };
 const EXPIRE_SYNTAX: &str = "key seconds [NX | XX | GT | LT]";
 
@@ -390,6 +440,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..STRING_WRITE
     },
     CommandSpec {
+        name: "hdel",
+        arity: -3,
+        since: "2.0.0",
+        complexity: "O(N) where N is the number of fields to be removed.",
+        summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+        syntax: "key field [field ...]",
+        parse: Some(collections::hdel),
+        ..HASH_WRITE_FAST
+    },
+    CommandSpec {
         name: "hello",
         arity: -1,
         flags: &[
@@ -405,6 +465,146 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "[protover [AUTH username password] [SETNAME clientname]]",
         parse: Some(server::hello),
         ..CONNECTION
+    },
+    CommandSpec {
+        name: "hexists",
+        arity: 3,
+        since: "2.0.0",
+        complexity: "O(log N)",
+        summary: "Determines whether a field exists in a hash.",
+        syntax: "key field",
+        parse: Some(collections::hexists),
+        ..HASH_READ_FAST
+    },
+    CommandSpec {
+        name: "hget",
+        arity: 3,
+        since: "2.0.0",
+        complexity: "O(log N)",
+        summary: "Returns the value of a field in a hash.",
+        syntax: "key field",
+        parse: Some(collections::hget),
+        ..HASH_READ_FAST
+    },
+    CommandSpec {
+        name: "hgetall",
+        arity: 2,
+        since: "2.0.0",
+        complexity: "O(N) where N is the size of the hash.",
+        summary: "Returns all fields and values in a hash.",
+        syntax: "key",
+        parse: Some(collections::hgetall),
+        ..HASH_READ
+    },
+    CommandSpec {
+        name: "hincrby",
+        arity: 4,
+        since: "2.0.0",
+        complexity: "O(log N)",
+        summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+        syntax: "key field increment",
+        parse: Some(collections::hincrby),
+        ..HASH_WRITE
+    },
+    CommandSpec {
+        name: "hincrbyfloat",
+        arity: 4,
+        since: "2.6.0",
+        complexity: "O(log N)",
+        summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+        syntax: "key field increment",
+        parse: Some(collections::hincrbyfloat),
+        ..HASH_WRITE
+    },
+    CommandSpec {
+        name: "hkeys",
+        arity: 2,
+        since: "2.0.0",
+        complexity: "O(N) where N is the size of the hash.",
+        summary: "Returns all fields in a hash.",
+        syntax: "key",
+        parse: Some(collections::hkeys),
+        ..HASH_READ
+    },
+    CommandSpec {
+        name: "hlen",
+        arity: 2,
+        since: "2.0.0",
+        complexity: "O(1)",
+        summary: "Returns the number of fields in a hash.",
+        syntax: "key",
+        parse: Some(collections::hlen),
+        ..HASH_READ_FAST
+    },
+    CommandSpec {
+        name: "hmget",
+        arity: -3,
+        since: "2.0.0",
+        complexity: "O(N log M) where N is the number of fields being requested.",
+        summary: "Returns the values of all fields in a hash.",
+        syntax: "key field [field ...]",
+        parse: Some(collections::hmget),
+        ..HASH_READ_FAST
+    },
+    CommandSpec {
+        name: "hmset",
+        arity: -4,
+        since: "2.0.0",
+        complexity: "O(N log M) where N is the number of fields being set.",
+        summary: "Sets the values of multiple fields.",
+        syntax: "key field value [field value ...]",
+        parse: Some(collections::hmset),
+        ..HASH_WRITE
+    },
+    CommandSpec {
+        name: "hrandfield",
+        arity: -2,
+        since: "6.2.0",
+        complexity: "O(N) where N is the size of the hash.",
+        summary: "Returns one or more random fields from a hash.",
+        syntax: "key [count [WITHVALUES]]",
+        parse: Some(collections::hrandfield),
+        ..HASH_READ
+    },
+    CommandSpec {
+        name: "hset",
+        arity: -4,
+        since: "2.0.0",
+        complexity: "O(N log M) where N is the number of field/value pairs being set.",
+        summary: "Creates or modifies the value of a field in a hash.",
+        syntax: "key field value [field value ...]",
+        parse: Some(collections::hset),
+        ..HASH_WRITE
+    },
+    CommandSpec {
+        name: "hsetnx",
+        arity: 4,
+        since: "2.0.0",
+        complexity: "O(log N)",
+        summary: "Sets the value of a field in a hash only when the field doesn't exist.",
+        syntax: "key field value",
+        parse: Some(collections::hsetnx),
+        ..HASH_WRITE
+    },
+    CommandSpec {
+        name: "hstrlen",
+        arity: 3,
+        since: "3.2.0",
+        complexity: "O(log N)",
+        summary: "Returns the length of the value of a field.",
+        syntax: "key field",
+        parse: Some(collections::hstrlen),
+        ..HASH_READ_FAST
+    },
+    CommandSpec {
+        name: "hvals",
+        arity: 2,
+        since: "2.0.0",
+        complexity: "O(N) where N is the size of the hash.",
+        summary: "Returns all values in a hash.",
+        syntax: "key",
+        parse: Some(collections::hvals),
+        ..HASH_READ
     },
     CommandSpec {
         name: "incr",
@@ -631,6 +831,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..CONNECTION
     },
     CommandSpec {
+        name: "sadd",
+        arity: -3,
+        since: "1.0.0",
+        complexity: "O(N log M) where N is the number of members to be added.",
+        summary: "Adds one or more members to a set. Creates the key if it doesn't exist.",
+        syntax: "key member [member ...]",
+        parse: Some(collections::sadd),
+        ..SET_WRITE
+    },
+    CommandSpec {
         name: "scan",
         arity: -2,
         flags: &["readonly"],
@@ -641,6 +851,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "cursor [MATCH pattern] [COUNT count] [TYPE type]",
         parse: Some(keys::scan),
         ..BASE
+    },
+    CommandSpec {
+        name: "scard",
+        arity: 2,
+        since: "1.0.0",
+        complexity: "O(1)",
+        summary: "Returns the number of members in a set.",
+        syntax: "key",
+        parse: Some(collections::scard),
+        ..SET_READ_FAST
     },
     CommandSpec {
         name: "select",
@@ -691,6 +911,66 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key offset value",
         parse: Some(strings::setrange),
         ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "sismember",
+        arity: 3,
+        since: "1.0.0",
+        complexity: "O(log N)",
+        summary: "Determines whether a member belongs to a set.",
+        syntax: "key member",
+        parse: Some(collections::sismember),
+        ..SET_READ_FAST
+    },
+    CommandSpec {
+        name: "smembers",
+        arity: 2,
+        since: "1.0.0",
+        complexity: "O(N) where N is the set cardinality.",
+        summary: "Returns all members of a set.",
+        syntax: "key",
+        parse: Some(collections::smembers),
+        ..SET_READ
+    },
+    CommandSpec {
+        name: "smismember",
+        arity: -3,
+        since: "6.2.0",
+        complexity: "O(N log M) where N is the number of elements being checked for membership",
+        summary: "Determines whether multiple members belong to a set.",
+        syntax: "key member [member ...]",
+        parse: Some(collections::smismember),
+        ..SET_READ_FAST
+    },
+    CommandSpec {
+        name: "spop",
+        arity: -2,
+        since: "1.0.0",
+        complexity: "O(N) where N is the set cardinality.",
+        summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+        syntax: "key [count]",
+        parse: Some(collections::spop),
+        ..SET_WRITE_FAST
+    },
+    CommandSpec {
+        name: "srandmember",
+        arity: -2,
+        since: "1.0.0",
+        complexity: "O(N) where N is the set cardinality.",
+        summary: "Get one or multiple random members from a set",
+        syntax: "key [count]",
+        parse: Some(collections::srandmember),
+        ..SET_READ
+    },
+    CommandSpec {
+        name: "srem",
+        arity: -3,
+        since: "1.0.0",
+        complexity: "O(N log M) where N is the number of members to be removed.",
+        summary: "Removes one or more members from a set. Deletes the set if the last member was removed.",
+        syntax: "key member [member ...]",
+        parse: Some(collections::srem),
+        ..SET_WRITE_FAST
     },
     CommandSpec {
         name: "strlen",

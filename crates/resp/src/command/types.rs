@@ -2,6 +2,8 @@
 
 use bytes::Bytes;
 
+use super::collections::{HashCommand, SetCommand};
+
 /// A point in time for an expiry, as sent: relative to now or absolute,
 /// already in milliseconds (seconds were multiplied, overflow refused).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,6 +214,15 @@ pub enum Command {
         first: Bytes,
         second: Bytes,
         options: LcsOptions,
+    },
+    // Hashes and sets (see `collections`).
+    Hash {
+        key: Bytes,
+        op: HashCommand,
+    },
+    SetType {
+        key: Bytes,
+        op: SetCommand,
     },
     // Keys and expiry.
     Del {

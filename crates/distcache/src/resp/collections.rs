@@ -1,0 +1,160 @@
+//! Hash and set commands to replicated operations (`api::Op::Hash`,
+//! `api::Op::Sets`): one operation per command, so each is atomic.
+//! Writes go through the log; reads (`HGET`, `SMEMBERS`, ...) take the read
+//! path. `SPOP`, `SRANDMEMBER` and `HRANDFIELD` carry a seed this node
+//! draws from the runtime seam's generator: the log carries the choice, so
+//! replicas cannot diverge.
+
+use ::resp::Frame;
+use ::resp::command::{HashCommand, SetCommand};
+use api::{Float, HashOp, SetOp};
+use bytes::Bytes;
+use shardkv::{Op, Outcome};
+
+use super::execute::{Backend, forward_error};
+
+fn vec(bytes: &Bytes) -> Vec<u8> {
+    bytes.to_vec()
+}
+
+fn vecs(items: &[Bytes]) -> Vec<Vec<u8>> {
+    items.iter().map(vec).collect()
+}
+
+fn seed() -> u64 {
+    labrpc::runtime::random_u64()
+}
+
+fn unexpected(outcome: &Outcome) -> Frame {
+    Frame::error(&format!("ERR unexpected outcome {outcome:?}"))
+}
+
+/// An array of bulk strings (nil where absent).
+fn values_frame(values: Vec<Option<Vec<u8>>>) -> Frame {
+    Frame::Array(
+        values
+            .into_iter()
+            .map(|value| value.map_or(Frame::Null, Frame::bulk))
+            .collect(),
+    )
+}
+
+/// The reply to a hash or set operation, in the shape Redis gives.
+fn reply(outcome: Outcome) -> Frame {
+    match outcome {
+        Outcome::Integer(number) => Frame::Integer(number),
+        Outcome::Value(value) => value.map_or(Frame::Null, Frame::bulk),
+        Outcome::Values(values) => values_frame(values),
+        Outcome::Integers(numbers) => {
+            Frame::Array(numbers.into_iter().map(Frame::Integer).collect())
+        }
+        other => unexpected(&other),
+    }
+}
+
+async fn run<B: Backend>(backend: &B, op: Op) -> Result<Outcome, Frame> {
+    backend.run(op).await.map_err(|error| forward_error(&error))
+}
+
+/// Runs a hash command.
+pub(super) async fn hash<B: Backend>(backend: &B, key: Bytes, command: HashCommand) -> Frame {
+    let mut legacy_ok = false;
+    let op = match command {
+        HashCommand::Set {
+            pairs,
+            only_new,
+            legacy,
+        } => {
+            legacy_ok = legacy;
+            HashOp::Set {
+                pairs: pairs.iter().map(|(f, v)| (vec(f), vec(v))).collect(),
+                only_new,
+            }
+        }
+        HashCommand::Get { field } => HashOp::Get { field: vec(&field) },
+        HashCommand::MGet { fields } => HashOp::MGet {
+            fields: vecs(&fields),
+        },
+        HashCommand::Del { fields } => HashOp::Del {
+            fields: vecs(&fields),
+        },
+        HashCommand::Exists { field } => HashOp::Exists { field: vec(&field) },
+        HashCommand::Len => HashOp::Len,
+        HashCommand::StrLen { field } => HashOp::StrLen { field: vec(&field) },
+        HashCommand::GetAll => HashOp::GetAll,
+        HashCommand::Keys => HashOp::Keys,
+        HashCommand::Vals => HashOp::Vals,
+        HashCommand::IncrBy { field, delta } => HashOp::IncrBy {
+            field: vec(&field),
+            delta,
+        },
+        HashCommand::IncrByFloat { field, delta } => HashOp::IncrByFloat {
+            field: vec(&field),
+            delta: Float(delta),
+        },
+        HashCommand::RandField { count, with_values } => HashOp::RandField {
+            count,
+            with_values,
+            seed: seed(),
+        },
+    };
+    let op = Op::Hash { key: vec(&key), op };
+    match run(backend, op).await {
+        Ok(Outcome::Integer(_)) if legacy_ok => Frame::ok(),
+        Ok(outcome) => reply(outcome),
+        Err(frame) => frame,
+    }
+}
+
+/// Runs a set command.
+pub(super) async fn set<B: Backend>(backend: &B, key: Bytes, command: SetCommand) -> Frame {
+    let op = match command {
+        SetCommand::Add { members } => SetOp::Add {
+            members: vecs(&members),
+        },
+        SetCommand::Rem { members } => SetOp::Rem {
+            members: vecs(&members),
+        },
+        SetCommand::IsMember { member } => SetOp::IsMember {
+            member: vec(&member),
+        },
+        SetCommand::MIsMember { members } => SetOp::MIsMember {
+            members: vecs(&members),
+        },
+        SetCommand::Members => SetOp::Members,
+        SetCommand::Card => SetOp::Card,
+        SetCommand::Pop { count } => SetOp::Pop {
+            count,
+            seed: seed(),
+        },
+        SetCommand::RandMember { count } => SetOp::RandMember {
+            count,
+            seed: seed(),
+        },
+    };
+    match run(backend, Op::Sets { key: vec(&key), op }).await {
+        Ok(outcome) => reply(outcome),
+        Err(frame) => frame,
+    }
+}
+
+/// `TYPE`: the type's name, `none` if absent.
+pub(super) async fn type_of<B: Backend>(backend: &B, key: Bytes) -> Frame {
+    match run(backend, Op::Type { key: vec(&key) }).await {
+        Ok(Outcome::Value(Some(name))) => {
+            Frame::simple(std::str::from_utf8(&name).unwrap_or("none"))
+        }
+        Ok(Outcome::Value(None)) => Frame::simple("none"),
+        Ok(other) => unexpected(&other),
+        Err(frame) => frame,
+    }
+}
+
+/// Whether `key` exists, whatever its type (`EXISTS`).
+pub(super) async fn exists<B: Backend>(backend: &B, key: &Bytes) -> Result<bool, Frame> {
+    match run(backend, Op::Type { key: vec(key) }).await {
+        Ok(Outcome::Value(found)) => Ok(found.is_some()),
+        Ok(other) => Err(unexpected(&other)),
+        Err(frame) => Err(frame),
+    }
+}

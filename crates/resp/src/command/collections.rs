@@ -1,0 +1,315 @@
+//! Parsers of the hash and set commands (`HSET` ... `HRANDFIELD`, `SADD`
+//! ... `SRANDMEMBER`): one [`Command::Hash`] or [`Command::SetType`] with
+//! the operation and its arguments checked as Redis 7 checks them.
+
+use bytes::Bytes;
+
+use super::args::{Args, is};
+use super::error::CommandError;
+use super::types::Command;
+
+/// A hash command's operation, arguments parsed.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // named as Redis names the arguments
+pub enum HashCommand {
+    /// `HSET`/`HMSET` (`legacy`: `HMSET`, which answers `OK`) and
+    /// `HSETNX` (`only_new`, one pair).
+    Set {
+        pairs: Vec<(Bytes, Bytes)>,
+        only_new: bool,
+        legacy: bool,
+    },
+    Get {
+        field: Bytes,
+    },
+    MGet {
+        fields: Vec<Bytes>,
+    },
+    Del {
+        fields: Vec<Bytes>,
+    },
+    Exists {
+        field: Bytes,
+    },
+    Len,
+    StrLen {
+        field: Bytes,
+    },
+    GetAll,
+    Keys,
+    Vals,
+    IncrBy {
+        field: Bytes,
+        delta: i64,
+    },
+    IncrByFloat {
+        field: Bytes,
+        delta: f64,
+    },
+    RandField {
+        count: Option<i64>,
+        with_values: bool,
+    },
+}
+
+/// A set command's operation, arguments parsed.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)] // named as Redis names the arguments
+pub enum SetCommand {
+    Add {
+        members: Vec<Bytes>,
+    },
+    Rem {
+        members: Vec<Bytes>,
+    },
+    IsMember {
+        member: Bytes,
+    },
+    MIsMember {
+        members: Vec<Bytes>,
+    },
+    Members,
+    Card,
+    /// `SPOP key [count]`; `count` is at least 0.
+    Pop {
+        count: Option<u64>,
+    },
+    RandMember {
+        count: Option<i64>,
+    },
+}
+
+fn hash(args: &mut Args, op: HashCommand) -> Result<Command, CommandError> {
+    Ok(Command::Hash {
+        key: args.take()?,
+        op,
+    })
+}
+
+fn take_key(args: &mut Args) -> Result<Bytes, CommandError> {
+    args.take()
+}
+
+pub(crate) fn hset(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let pairs = args.pairs()?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::Set {
+            pairs,
+            only_new: false,
+            legacy: false,
+        },
+    })
+}
+
+pub(crate) fn hmset(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let pairs = args.pairs()?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::Set {
+            pairs,
+            only_new: false,
+            legacy: true,
+        },
+    })
+}
+
+pub(crate) fn hsetnx(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let pair = (args.take()?, args.take()?);
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::Set {
+            pairs: vec![pair],
+            only_new: true,
+            legacy: false,
+        },
+    })
+}
+
+pub(crate) fn hget(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let field = args.take()?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::Get { field },
+    })
+}
+
+pub(crate) fn hmget(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let fields = args.rest();
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::MGet { fields },
+    })
+}
+
+pub(crate) fn hdel(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let fields = args.rest();
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::Del { fields },
+    })
+}
+
+pub(crate) fn hexists(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let field = args.take()?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::Exists { field },
+    })
+}
+
+pub(crate) fn hlen(args: &mut Args) -> Result<Command, CommandError> {
+    hash(args, HashCommand::Len)
+}
+
+pub(crate) fn hstrlen(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let field = args.take()?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::StrLen { field },
+    })
+}
+
+pub(crate) fn hgetall(args: &mut Args) -> Result<Command, CommandError> {
+    hash(args, HashCommand::GetAll)
+}
+
+pub(crate) fn hkeys(args: &mut Args) -> Result<Command, CommandError> {
+    hash(args, HashCommand::Keys)
+}
+
+pub(crate) fn hvals(args: &mut Args) -> Result<Command, CommandError> {
+    hash(args, HashCommand::Vals)
+}
+
+pub(crate) fn hincrby(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let field = args.take()?;
+    let delta = args.integer()?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::IncrBy { field, delta },
+    })
+}
+
+pub(crate) fn hincrbyfloat(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let field = args.take()?;
+    let delta = args.float()?;
+    if !delta.is_finite() {
+        return Err(CommandError::NotAFloat);
+    }
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::IncrByFloat { field, delta },
+    })
+}
+
+/// `HRANDFIELD key [count [WITHVALUES]]`.
+pub(crate) fn hrandfield(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let count = if args.remaining() > 0 {
+        Some(args.integer()?)
+    } else {
+        None
+    };
+    let with_values = match args.take_optional() {
+        Some(word) if is(&word, "withvalues") => true,
+        Some(_) => return Err(CommandError::Syntax),
+        None => false,
+    };
+    args.finish()?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::RandField { count, with_values },
+    })
+}
+
+fn set(args: &mut Args, op: SetCommand) -> Result<Command, CommandError> {
+    Ok(Command::SetType {
+        key: args.take()?,
+        op,
+    })
+}
+
+pub(crate) fn sadd(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let members = args.rest();
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::Add { members },
+    })
+}
+
+pub(crate) fn srem(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let members = args.rest();
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::Rem { members },
+    })
+}
+
+pub(crate) fn sismember(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let member = args.take()?;
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::IsMember { member },
+    })
+}
+
+pub(crate) fn smismember(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let members = args.rest();
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::MIsMember { members },
+    })
+}
+
+pub(crate) fn smembers(args: &mut Args) -> Result<Command, CommandError> {
+    set(args, SetCommand::Members)
+}
+
+pub(crate) fn scard(args: &mut Args) -> Result<Command, CommandError> {
+    set(args, SetCommand::Card)
+}
+
+/// `SPOP key [count]`: a negative count is Redis's "must be positive".
+pub(crate) fn spop(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let count = if args.remaining() > 0 {
+        let count = args.integer()?;
+        Some(u64::try_from(count).map_err(|_| CommandError::MustBePositive)?)
+    } else {
+        None
+    };
+    args.finish()?;
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::Pop { count },
+    })
+}
+
+pub(crate) fn srandmember(args: &mut Args) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let count = if args.remaining() > 0 {
+        Some(args.integer()?)
+    } else {
+        None
+    };
+    args.finish()?;
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::RandMember { count },
+    })
+}
