@@ -135,6 +135,10 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
         }
         Op::Persist { key } => Ok(Outcome::Applied(store.persist(key, now_ms))),
         Op::Ttl { .. } | Op::Strlen { .. } | Op::GetRange { .. } => read(store, op, limits, now_ms),
+        Op::ScanShard { .. }
+        | Op::CountShard { .. }
+        | Op::FlushShard { .. }
+        | Op::RandomKey { .. } => crate::keyspace::execute_shard_op(store, op, now_ms),
         Op::SetRange { key, offset, value } => {
             let current = store.get(key, now_ms).map(<[u8]>::to_vec);
             if value.is_empty() {
@@ -180,7 +184,11 @@ fn is_string_op(op: &Op) -> bool {
         | Op::Ttl { .. }
         | Op::Hash { .. }
         | Op::Sets { .. }
-        | Op::Type { .. } => false,
+        | Op::Type { .. }
+        | Op::ScanShard { .. }
+        | Op::CountShard { .. }
+        | Op::FlushShard { .. }
+        | Op::RandomKey { .. } => false,
     }
 }
 
@@ -349,6 +357,9 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
         }
         Op::Hash { .. } | Op::Sets { .. } | Op::Type { .. } => {
             crate::collections::read_collection(store, op, limits, now_ms)
+        }
+        Op::ScanShard { .. } | Op::CountShard { .. } | Op::RandomKey { .. } => {
+            crate::keyspace::read_shard_op(store, op, now_ms)
         }
         other => panic!("api::read: {} is not a read", other.name()),
     }

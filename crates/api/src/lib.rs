@@ -31,6 +31,7 @@
 //! | `limits.rs` | [`Limits`]: key and value size bounds, checked before proposing and at apply; [`MachineConfig`]: a key/value machine's settings |
 //! | `execute.rs` | [`execute`] and [`read`]: the operations on a store at a log time |
 //! | `collections.rs` | hash and set operations ([`HashOp`], [`SetOp`]), `TYPE`, and their meaning on a store |
+//! | `keyspace.rs` | the whole-shard operations ([`Op::ScanShard`], [`Op::CountShard`], [`Op::FlushShard`], [`Op::RandomKey`]): keys in [`scan_position`] order, so a scan cursor survives store growth and shard moves |
 //! | `client.rs` | [`KvClient`]: `run(op)` plus the typed operations |
 //!
 //! ## Tests
@@ -43,6 +44,7 @@ mod client;
 pub mod collections;
 mod error;
 mod execute;
+mod keyspace;
 mod limits;
 mod op;
 
@@ -55,5 +57,6 @@ pub use limits::{
     MachineConfig,
 };
 pub use op::{
-    ExpireCondition, Float, GetExTtl, KeyTtl, Op, Outcome, SetCondition, SetTtl, format_float,
+    ExpireCondition, Float, GetExTtl, KeyTtl, Op, Outcome, SCAN_COUNT_MAX, SCAN_POSITION_BITS,
+    SCAN_POSITION_END, SetCondition, SetTtl, Target, format_float, scan_position,
 };

@@ -108,6 +108,71 @@ pub enum Op {
     /// with `string`, `hash`, `set`, `list` or `zset`, `None` if absent.
     /// A read.
     Type { key: Vec<u8> },
+    /// One step of a scan over one shard's keys (Redis's `SCAN`, `KEYS`,
+    /// the REST paged scan); a read. Keys are visited in the order of
+    /// [`scan_position`]: the step visits the `count` keys at or after
+    /// `position` (more only when keys share a position, which are never
+    /// split between steps) and answers those that match `pattern` (a
+    /// Redis glob) and `type_name` ([`Outcome::Keys`]). A key present for
+    /// the whole scan is answered exactly once, whatever is written
+    /// between steps; keys written meanwhile may or may not be. Each step
+    /// costs O(keys in the shard).
+    ScanShard {
+        shard: u64,
+        position: u64,
+        count: u64,
+        pattern: Option<Vec<u8>>,
+        type_name: Option<Vec<u8>>,
+    },
+    /// The number of live keys in one shard ([`Outcome::Integer`]); a read.
+    CountShard { shard: u64 },
+    /// Remove every key of one shard ([`Outcome::Integer`]: how many).
+    FlushShard { shard: u64 },
+    /// A key of one shard picked with `seed` (the caller's randomness, so
+    /// every replica picks the same one); [`Outcome::Value`] with the key,
+    /// `None` if the shard is empty. A read.
+    RandomKey { shard: u64, seed: u64 },
+}
+
+/// What an [`Op`] is routed by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// The shard that owns this key.
+    Key(&'a [u8]),
+    /// This shard (the whole-shard operations).
+    Shard(u64),
+}
+
+/// The most keys one [`Op::ScanShard`] step may visit.
+pub const SCAN_COUNT_MAX: u64 = 100_000;
+
+/// The end of a shard's scan positions: an [`Outcome::Keys`] whose
+/// `next_position` is this has visited the whole shard.
+pub const SCAN_POSITION_END: u64 = 1 << SCAN_POSITION_BITS;
+
+/// Scan positions are key hashes of this many bits, so a position and a
+/// shard index fit in one 64-bit cursor (Redis's `SCAN` cursor).
+pub const SCAN_POSITION_BITS: u32 = 48;
+
+/// A key's place in a shard scan: the top [`SCAN_POSITION_BITS`] bits of
+/// its FNV-1a 64-bit hash passed through MurmurHash3's 64-bit finalizer
+/// (FNV alone leaves short keys that differ in their last byte close
+/// together in the high bits, which would make [`Op::RandomKey`] unfair).
+/// Fixed (no seed, no platform dependence), so a cursor handed out by one
+/// replica means the same on every other.
+pub fn scan_position(key: &[u8]) -> u64 {
+    const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = key.iter().fold(FNV_OFFSET_BASIS, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(FNV_PRIME)
+    });
+    let mut mixed = hash;
+    mixed ^= mixed >> 33;
+    mixed = mixed.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    mixed ^= mixed >> 33;
+    mixed = mixed.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    mixed ^= mixed >> 33;
+    mixed >> (64 - SCAN_POSITION_BITS)
 }
 
 /// When [`Op::Set`] writes.
@@ -200,9 +265,26 @@ pub fn format_float(value: f64) -> String {
 }
 
 impl Op {
-    /// The key the operation acts on (what routing shards by).
+    /// What the operation is routed by: its key, or for the whole-shard
+    /// operations their shard.
+    pub fn target(&self) -> Target<'_> {
+        match self {
+            Op::ScanShard { shard, .. }
+            | Op::CountShard { shard }
+            | Op::FlushShard { shard }
+            | Op::RandomKey { shard, .. } => Target::Shard(*shard),
+            keyed => Target::Key(keyed.key()),
+        }
+    }
+
+    /// The key the operation acts on; empty for the whole-shard operations
+    /// (route by [`Op::target`]).
     pub fn key(&self) -> &[u8] {
         match self {
+            Op::ScanShard { .. }
+            | Op::CountShard { .. }
+            | Op::FlushShard { .. }
+            | Op::RandomKey { .. } => &[],
             Op::Get { key }
             | Op::Put { key, .. }
             | Op::Append { key, .. }
@@ -244,6 +326,9 @@ impl Op {
                     ttl: GetExTtl::Unchanged,
                     ..
                 }
+                | Op::ScanShard { .. }
+                | Op::CountShard { .. }
+                | Op::RandomKey { .. }
         )
     }
 
@@ -261,7 +346,11 @@ impl Op {
             | Op::Persist { .. }
             | Op::Ttl { .. }
             | Op::Strlen { .. }
-            | Op::GetRange { .. } => 0,
+            | Op::GetRange { .. }
+            | Op::ScanShard { .. }
+            | Op::CountShard { .. }
+            | Op::FlushShard { .. }
+            | Op::RandomKey { .. } => 0,
             Op::Put { value, .. } | Op::Append { value, .. } | Op::Set { value, .. } => value.len(),
             Op::CompareAndSet {
                 expected, value, ..
@@ -300,6 +389,10 @@ impl Op {
             Op::Hash { .. } => "Hash",
             Op::Sets { .. } => "Sets",
             Op::Type { .. } => "Type",
+            Op::ScanShard { .. } => "ScanShard",
+            Op::CountShard { .. } => "CountShard",
+            Op::FlushShard { .. } => "FlushShard",
+            Op::RandomKey { .. } => "RandomKey",
         }
     }
 }
@@ -332,4 +425,11 @@ pub enum Outcome {
     Values(Vec<Option<Vec<u8>>>),
     /// A list of numbers: `SMISMEMBER`.
     Integers(Vec<i64>),
+    /// One step of a [`Op::ScanShard`]: the matching keys it visited, in
+    /// scan order, and where the next step starts ([`SCAN_POSITION_END`]:
+    /// the shard is done).
+    Keys {
+        keys: Vec<Vec<u8>>,
+        next_position: u64,
+    },
 }

@@ -268,8 +268,13 @@ impl Forwarder {
                 self.refresh().await;
             }
             let config = self.routing();
-            let shard = shardkv::key_to_shard(op.key(), config.shard_count());
-            let gid = config.shards[shard];
+            let shard = shardkv::op_shard(&op, config.shard_count());
+            let Some(gid) = config.owner(shard) else {
+                return Err(ForwardError::InvalidArgument(format!(
+                    "shard {shard} does not exist (the service has {} shards)",
+                    config.shard_count()
+                )));
+            };
             let request = ShardKvRequest {
                 client_id,
                 seq,

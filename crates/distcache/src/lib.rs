@@ -50,6 +50,7 @@ pub mod demo;
 pub mod forward;
 pub mod http;
 pub mod identity;
+pub mod keyspace;
 pub mod metrics;
 pub mod node;
 pub mod resp;

@@ -377,8 +377,9 @@ impl Metrics {
             .unwrap_or(LATENCY_BOUNDS_SECONDS.len());
         self.bucket_counts[bucket].fetch_add(1, Ordering::Relaxed);
         // Hot keys are the users' keys: the node's own probes (readiness,
-        // `internal`) would only crowd them out.
-        if frontend_is_user(command_frontend) {
+        // `internal`) would only crowd them out, and a whole-shard
+        // operation (scan, count, flush) has no key to rank.
+        if frontend_is_user(command_frontend) && !key.is_empty() {
             let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.hot_keys
                 .lock()

@@ -404,13 +404,59 @@ async fn every_route_and_every_error_status() {
         .await
         .expect_error(409, "not_an_integer");
 
-    // Scan: bad input first, then the honest 501.
+    // Scan: bad input first, then pages over every group's shards.
     get(addr, "/v1/keys?limit=0")
         .await
         .expect_error(400, "invalid_argument");
-    get(addr, "/v1/keys?prefix=c&limit=10")
+    get(addr, "/v1/keys?cursor=banana")
         .await
-        .expect_error(501, "not_implemented");
+        .expect_error(400, "invalid_argument");
+    get(addr, &format!("/v1/keys?cursor={}", u64::MAX))
+        .await
+        .expect_error(400, "invalid_argument");
+    for index in 0..25 {
+        assert_eq!(
+            put(addr, &format!("/v1/keys/page*{index}"), b"v")
+                .await
+                .status,
+            200
+        );
+    }
+    // A prefix is literal: "page*" does not glob.
+    assert_eq!(put(addr, "/v1/keys/pageX", b"v").await.status, 200);
+    let mut listed = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..100 {
+        let page = get(
+            addr,
+            &format!("/v1/keys?prefix=page%2A&limit=7&cursor={cursor}"),
+        )
+        .await;
+        assert_eq!(
+            page.status,
+            200,
+            "{:?}",
+            String::from_utf8_lossy(&page.body)
+        );
+        let page = page.json();
+        let keys = page["keys"].as_array().expect("keys").clone();
+        assert!(keys.len() <= 7, "a page holds at most its limit: {page}");
+        listed.extend(
+            keys.into_iter()
+                .map(|key| key.as_str().expect("a key").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    listed.sort();
+    let mut expected: Vec<String> = (0..25).map(|index| format!("page*{index}")).collect();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "every key once, and only those with the prefix"
+    );
 
     // The body limit: one byte over is refused and writes nothing.
     expect_continue_refused(addr, "/v1/keys/huge", (1 << 20) + 1)

@@ -25,7 +25,7 @@ use shardctrler::{Config, Gid};
 
 use crate::rpc::ShardKvRequest;
 use crate::server::ConfigSource;
-use crate::shard_key::key_to_shard;
+use crate::shard_key::op_shard;
 
 /// How a clerk retries.
 #[derive(Clone, Debug)]
@@ -139,8 +139,15 @@ impl<C: ConfigSource> KvClient for Clerk<C> {
                 self.refresh().await;
             }
             let config = self.routing.lock().expect("clerk routing lock").clone();
-            let shard = key_to_shard(op.key(), config.shard_count());
-            let gid = config.shards[shard];
+            let shard = op_shard(&op, config.shard_count());
+            let Some(gid) = config.owner(shard) else {
+                // A whole-shard operation naming a shard the service does
+                // not have: no group will ever serve it.
+                return Err(Error::WrongGroup {
+                    shard: shard as u64,
+                    config_num: config.num,
+                });
+            };
             if let Some(group) = self.group(&config, gid) {
                 let request = ShardKvRequest {
                     client_id: request_template.0,

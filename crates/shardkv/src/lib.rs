@@ -10,9 +10,13 @@
 //!
 //! ## Keys to shards
 //!
-//! `shard = FNV-1a-64(key) mod shard_count` ([`key_to_shard`]): a fixed,
-//! unseeded hash, identical on every platform and version (unit tests pin
-//! its values), so clerks and servers of any version agree.
+//! Redis Cluster's hash slots ([`key_to_shard`]): `slot = CRC16(key or its
+//! {hash tag}) mod 16384`, and each shard owns a contiguous range of slots
+//! (`shard = slot * shard_count / 16384`). A fixed, unseeded function,
+//! identical on every platform and version (unit tests pin its values,
+//! checked against redis-server's `CLUSTER KEYSLOT`), so clerks, servers,
+//! forwarders and Redis Cluster clients agree; keys with the same hash tag
+//! always share a shard.
 //!
 //! ## The protocol (pull, receiver confirms, donor deletes)
 //!
@@ -116,7 +120,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `shard_key.rs` | [`key_to_shard`] (FNV-1a) |
+//! | `shard_key.rs` | [`key_to_shard`]: hash tag, CRC16 slot, slot range per shard |
 //! | `rpc.rs` | wire types: client requests, pulls of pieces, deletes, typed errors |
 //! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (the rsm's `SessionTable`), time; `incoming.rs`: pieces of shards still arriving |
 //! | `server/` | [`ShardServer`]: the machine on `rsm::Rsm`, handlers, and the leader's config poller, puller and confirmer tasks; `exports.rs`: the donor's encoded copies |
@@ -199,4 +203,6 @@ pub use rpc::{
     DeleteShards, MigrationError, Op, Outcome, PullChunk, PullShards, Reply, ShardChunk,
     ShardKvRequest, ShardTransfer,
 };
-pub use shard_key::{ShardId, key_to_shard};
+pub use shard_key::{
+    SLOT_COUNT, ShardId, Slot, key_slot, key_to_shard, op_shard, shard_slots, slot_to_shard,
+};

@@ -2,8 +2,8 @@
 //! servers, 10 shards, a 3-replica controller), each recording its full
 //! client history and checking it for linearizability (an "unknown"
 //! verdict fails). Times are simulated; each test has the lab's 120 s
-//! limit. Keys are chosen one per shard (ours hash keys with FNV-1a, the
-//! lab by first byte), so ten keys cover ten shards as in the lab.
+//! limit. Keys are chosen one per shard (ours map keys by Redis Cluster's
+//! CRC16 slot, the lab by first byte), so ten keys cover ten shards as in the lab.
 
 #![cfg(madsim)]
 

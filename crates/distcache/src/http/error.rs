@@ -13,7 +13,6 @@
 //! | 409 | `stale_session` | a session's seq is older than its latest write |
 //! | 413 | `payload_too_large` | the request body is over `max_body_bytes` |
 //! | 429 | `overloaded` | the node sheds load (too many requests in flight) |
-//! | 501 | `not_implemented` | the replicated operation behind a route does not exist yet |
 //! | 503 | `unavailable` | no leader of the owning group answered before the deadline (a write may still apply) |
 //! | 503 | `timeout` | the gateway's request timeout passed |
 //! | 503 | `shutting_down` | the node is stopping |

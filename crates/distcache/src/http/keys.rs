@@ -24,6 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use crate::keyspace::{self, KeyspaceError, ScanRequest};
 
 /// Largest page of a scan.
 pub const MAX_SCAN_LIMIT: u32 = 1000;
@@ -365,35 +366,108 @@ pub async fn increment(
 pub struct ScanParams {
     /// Only keys that start with this.
     pub prefix: Option<String>,
-    /// Where the previous page ended (its `next_cursor`).
+    /// Where the previous page ended (its `next_cursor`); absent: start.
     pub cursor: Option<String>,
-    /// Most keys in the page (1..=1000).
+    /// Most keys in the page (1..=1000, default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 
-/// Lists keys, a page at a time.
+/// One page of keys.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyPage {
+    /// At most `limit` keys, in no particular order.
+    pub keys: Vec<String>,
+    /// Pass it as `cursor` for the next page; `null` when the scan is done.
+    pub next_cursor: Option<String>,
+}
+
+/// A page's keys when none is asked for.
+const DEFAULT_SCAN_LIMIT: u32 = 100;
+
+/// Most per-shard scan calls one page makes while filling itself.
+const SCAN_CALLS_PER_PAGE: usize = 64;
+
+/// `prefix` as a Redis glob that matches exactly the keys starting with it.
+fn prefix_pattern(prefix: &str) -> Vec<u8> {
+    let mut pattern = Vec::with_capacity(prefix.len() + 1);
+    for &byte in prefix.as_bytes() {
+        if matches!(byte, b'*' | b'?' | b'[' | b']' | b'\\') {
+            pattern.push(b'\\');
+        }
+        pattern.push(byte);
+    }
+    pattern.push(b'*');
+    pattern
+}
+
+/// Lists keys, a page at a time: the same per-shard scan as Redis's
+/// `SCAN` (every key present for the whole scan is listed exactly once;
+/// not a snapshot across shards). Keys that are not UTF-8 are skipped.
 #[utoipa::path(
     get,
     path = "/v1/keys",
     tag = "keys",
     params(ScanParams),
     responses(
-        (status = 400, description = "Bad input", body = ErrorBody),
-        (status = 501, description = "The replicated scan does not exist yet (`not_implemented`)", body = ErrorBody),
+        (status = 200, description = "A page of keys", body = KeyPage),
+        (status = 400, description = "Bad input (a limit out of range, a cursor not handed out here)", body = ErrorBody),
+        (status = 503, description = "No leader reached in time", body = ErrorBody),
     )
 )]
-pub async fn scan_keys(Query(params): Query<ScanParams>) -> Result<Response, ApiError> {
-    if let Some(limit) = params.limit
-        && !(1..=MAX_SCAN_LIMIT).contains(&limit)
-    {
+pub async fn scan_keys(
+    State(state): State<AppState>,
+    Query(params): Query<ScanParams>,
+) -> Result<Json<KeyPage>, ApiError> {
+    let limit = params.limit.unwrap_or(DEFAULT_SCAN_LIMIT);
+    if !(1..=MAX_SCAN_LIMIT).contains(&limit) {
         return Err(ApiError::bad_input(format!(
             "limit {limit} is not in 1..={MAX_SCAN_LIMIT}"
         )));
     }
-    Err(ApiError::new(
-        501,
-        "not_implemented",
-        "a paged scan needs a replicated scan operation this server does not have yet",
-    ))
+    let cursor = match params.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(text) => text
+            .parse::<u64>()
+            .ok()
+            .filter(|&cursor| cursor != 0)
+            .ok_or_else(|| {
+                ApiError::bad_input(format!(
+                    "cursor {text:?} is not one this service handed out"
+                ))
+            })?,
+    };
+    let mut request = ScanRequest {
+        cursor,
+        count: 0,
+        pattern: params.prefix.as_deref().map(prefix_pattern),
+        type_name: None,
+    };
+    let mut keys = Vec::new();
+    for _ in 0..SCAN_CALLS_PER_PAGE {
+        // Each call visits at most what the page still has room for.
+        request.count = u64::from(limit) - keys.len() as u64;
+        let page = keyspace::scan(state.node.forwarder.as_ref(), &request)
+            .await
+            .map_err(|error| match error {
+                KeyspaceError::Forward(error) => ApiError::from(error),
+                KeyspaceError::InvalidCursor => ApiError::bad_input(format!(
+                    "cursor {cursor} is not one this service handed out"
+                )),
+                other => ApiError::internal(other.to_string()),
+            })?;
+        keys.extend(
+            page.keys
+                .into_iter()
+                .filter_map(|key| String::from_utf8(key).ok()),
+        );
+        request.cursor = page.next_cursor;
+        if page.next_cursor == 0 || keys.len() >= limit as usize {
+            break;
+        }
+    }
+    Ok(Json(KeyPage {
+        keys,
+        next_cursor: (request.cursor != 0).then(|| request.cursor.to_string()),
+    }))
 }

@@ -16,9 +16,11 @@
 //! Not atomic today, and documented so: `RENAME`, `RENAMENX`, `COPY` (a
 //! read, then writes), `APPEND`'s reply (the length is read after the
 //! append), and `MSET`/`DEL`/`EXISTS`/`MGET` across keys (one operation
-//! per key, run concurrently). The keyspace commands (`KEYS`, `SCAN`,
-//! `DBSIZE`, `FLUSHDB`, `RANDOMKEY`, ...) and `MSETNX` answer an error
-//! that says so until their per-shard operations exist.
+//! per key, run concurrently). `MSETNX` answers an error that says so
+//! until a multi-key operation exists. The keyspace commands (`KEYS`,
+//! `SCAN`, `DBSIZE`, `FLUSHDB`/`FLUSHALL`, `RANDOMKEY`) fan out across
+//! the shards (`crate::keyspace`): each shard's step is one replicated
+//! operation, the whole is not atomic across shards.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -34,6 +36,9 @@ use shardkv::{Op, Outcome};
 
 use super::Shared;
 use crate::forward::{ForwardError, Forwarder};
+use crate::keyspace::{
+    self, KEYS_LIMIT, KeyspaceError, SCAN_COUNT_DEFAULT, ScanRequest, ShardRunner,
+};
 
 /// Runs operations for the RESP front end.
 pub trait Backend: Send + Sync + 'static {
@@ -45,6 +50,29 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The number of open connections changed (for metrics).
     fn connections_changed(&self, _open: u64) {}
+
+    /// How many shards the service has (the keyspace commands visit each).
+    fn shard_count(&self) -> usize;
+}
+
+/// A [`Backend`] as the keyspace fan-out's runner.
+pub(super) struct Runner<'a, B>(pub(super) &'a B);
+
+impl<B: Backend> ShardRunner for Runner<'_, B> {
+    fn run_op(&self, op: Op) -> impl Future<Output = Result<Outcome, ForwardError>> + Send {
+        self.0.run(op)
+    }
+
+    fn shard_count(&self) -> usize {
+        self.0.shard_count()
+    }
+}
+
+fn keyspace_error(error: &KeyspaceError) -> Frame {
+    match error {
+        KeyspaceError::Forward(error) => forward_error(error),
+        other => Frame::error(&format!("ERR {other}")),
+    }
 }
 
 impl Backend for Arc<Forwarder> {
@@ -54,6 +82,10 @@ impl Backend for Arc<Forwarder> {
 
     fn connections_changed(&self, open: u64) {
         self.metrics().observe_clients("resp", open);
+    }
+
+    fn shard_count(&self) -> usize {
+        self.routing().shard_count()
     }
 
     fn describe(&self) -> String {
@@ -543,6 +575,44 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
             match stored {
                 Ok(stored) => Frame::Integer(i64::from(stored)),
                 Err(reply) => reply,
+            }
+        }
+        Command::Keys { pattern } => {
+            match keyspace::keys(&Runner(backend), &pattern, KEYS_LIMIT).await {
+                Ok(keys) => Frame::Array(keys.into_iter().map(Frame::bulk).collect()),
+                Err(error) => keyspace_error(&error),
+            }
+        }
+        Command::Scan { cursor, options } => {
+            let request = ScanRequest {
+                cursor,
+                count: options.count.unwrap_or(SCAN_COUNT_DEFAULT),
+                pattern: options.pattern.map(|pattern| pattern.to_vec()),
+                type_name: options.type_name.map(|name| name.to_vec()),
+            };
+            match keyspace::scan(&Runner(backend), &request).await {
+                Ok(page) => Frame::Array(vec![
+                    Frame::bulk(page.next_cursor.to_string()),
+                    Frame::Array(page.keys.into_iter().map(Frame::bulk).collect()),
+                ]),
+                Err(error) => keyspace_error(&error),
+            }
+        }
+        Command::DbSize => match keyspace::count(&Runner(backend)).await {
+            Ok(count) => Frame::Integer(i64::try_from(count).unwrap_or(i64::MAX)),
+            Err(error) => keyspace_error(&error),
+        },
+        // Both run synchronously: ASYNC answers once the shards are empty.
+        Command::FlushDb { .. } | Command::FlushAll { .. } => {
+            match keyspace::flush(&Runner(backend)).await {
+                Ok(_) => Frame::ok(),
+                Err(error) => keyspace_error(&error),
+            }
+        }
+        Command::RandomKey => {
+            match keyspace::random_key(&Runner(backend), labrpc::runtime::random_u64).await {
+                Ok(key) => key.map_or(Frame::Null, Frame::bulk),
+                Err(error) => keyspace_error(&error),
             }
         }
         Command::Info { sections } => info(shared, &sections),

@@ -42,6 +42,8 @@ use tokio::task::JoinHandle;
 
 use crate::forward::Forwarder;
 
+#[cfg(all(test, not(madsim)))]
+use execute::Runner;
 pub use execute::{Backend, Stats};
 
 /// How a node's RESP listener behaves.

@@ -10,13 +10,18 @@ use shardkv::{Op, Outcome};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Backend, RespConfig, RespServer};
+use super::{Backend, RespConfig, RespServer, Runner};
 use crate::forward::ForwardError;
+use crate::keyspace::{self, KeyspaceError};
 
-/// A real store (the replicas' `api::execute`, log time = ms since the
-/// test began) that answers after a delay, counting operations in flight.
+/// Shards of the in-memory backend.
+const SHARDS: usize = 4;
+
+/// Real stores, one per shard (the replicas' `api::execute`, log time =
+/// ms since the test began), that answer after a delay, counting
+/// operations in flight.
 struct Memory {
-    store: Mutex<cache::Store>,
+    stores: Mutex<Vec<cache::Store>>,
     started: tokio::time::Instant,
     in_flight: AtomicUsize,
     in_flight_max: AtomicUsize,
@@ -25,7 +30,11 @@ struct Memory {
 impl Default for Memory {
     fn default() -> Memory {
         Memory {
-            store: Mutex::new(cache::Store::new(cache::StoreConfig::new(1 << 24))),
+            stores: Mutex::new(
+                (0..SHARDS)
+                    .map(|_| cache::Store::new(cache::StoreConfig::new(1 << 24)))
+                    .collect(),
+            ),
             started: crate::clock::now(),
             in_flight: AtomicUsize::new(0),
             in_flight_max: AtomicUsize::new(0),
@@ -40,19 +49,26 @@ impl Backend for std::sync::Arc<Memory> {
         tokio::time::sleep(Duration::from_millis(20)).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         let log_time_ms = u64::try_from(self.started.elapsed().as_millis()).expect("ms");
-        let mut store = self.store.lock().expect("test store");
-        api::execute(&mut store, &op, &api::Limits::default(), log_time_ms).map_err(|error| {
-            match error {
+        let mut stores = self.stores.lock().expect("test stores");
+        let Some(store) = stores.get_mut(shardkv::op_shard(&op, SHARDS)) else {
+            return Err(ForwardError::InvalidArgument("no such shard".into()));
+        };
+        api::execute(store, &op, &api::Limits::default(), log_time_ms).map_err(
+            |error| match error {
                 api::Error::TooLarge { .. } | api::Error::ZeroTtl => {
                     ForwardError::InvalidArgument(error.to_string())
                 }
                 other => ForwardError::Refused(other),
-            }
-        })
+            },
+        )
     }
 
     fn describe(&self) -> String {
         "groups:1\r\n".to_owned()
+    }
+
+    fn shard_count(&self) -> usize {
+        SHARDS
     }
 }
 
@@ -148,7 +164,12 @@ async fn resp3_after_hello_and_errors_change_nothing() {
         "got {text:?}"
     );
     assert!(
-        memory.store.lock().expect("store").is_empty(),
+        memory
+            .stores
+            .lock()
+            .expect("stores")
+            .iter()
+            .all(cache::Store::is_empty),
         "the refused SET changed nothing"
     );
     server.shutdown().await;
@@ -449,5 +470,89 @@ async fn hash_and_set_commands_answer_as_redis_with_wrongtype() {
     for (words, expected) in cases {
         assert_eq!(ask(&mut stream, words).await, *expected, "{words:?}");
     }
+    server.shutdown().await;
+}
+
+/// The bulk strings of a flat reply text, in order (skipping headers).
+fn bulk_strings(reply: &str) -> Vec<String> {
+    let mut lines = reply.split("\r\n");
+    let mut strings = Vec::new();
+    while let Some(line) = lines.next() {
+        if line.starts_with('$') && line != "$-1" {
+            strings.push(lines.next().expect("a bulk body").to_owned());
+        }
+    }
+    strings
+}
+
+#[tokio::test]
+async fn keyspace_commands_fan_out_over_every_shard() {
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    for index in 0..50 {
+        let key = format!("user:{index}");
+        assert_eq!(ask(&mut stream, &["SET", &key, "v"]).await, "+OK\r\n");
+    }
+    for index in 0..10 {
+        let key = format!("item:{index}");
+        assert_eq!(ask(&mut stream, &["SET", &key, "v"]).await, "+OK\r\n");
+    }
+    let shards_used = memory
+        .stores
+        .lock()
+        .expect("stores")
+        .iter()
+        .filter(|store| !store.is_empty())
+        .count();
+    assert_eq!(shards_used, SHARDS, "the keys spread over every shard");
+    assert_eq!(ask(&mut stream, &["DBSIZE"]).await, ":60\r\n");
+
+    // SCAN with a small COUNT walks every shard; every key once.
+    let mut cursor = "0".to_owned();
+    let mut seen = Vec::new();
+    for _ in 0..1000 {
+        let reply = ask(
+            &mut stream,
+            &["SCAN", &cursor, "MATCH", "user:*", "COUNT", "7"],
+        )
+        .await;
+        let mut strings = bulk_strings(&reply).into_iter();
+        cursor = strings.next().expect("a cursor");
+        seen.extend(strings);
+        if cursor == "0" {
+            break;
+        }
+    }
+    assert_eq!(cursor, "0", "the scan ended");
+    assert_eq!(seen.len(), 50, "each user key once: {seen:?}");
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 50);
+    let typed = ask(&mut stream, &["SCAN", "0", "COUNT", "1000", "TYPE", "hash"]).await;
+    assert_eq!(typed, "*2\r\n$1\r\n0\r\n*0\r\n", "no hashes anywhere");
+
+    let keys = bulk_strings(&ask(&mut stream, &["KEYS", "item:*"]).await);
+    assert_eq!(keys.len(), 10, "{keys:?}");
+    assert!(keys.iter().all(|key| key.starts_with("item:")));
+    // KEYS refuses to answer past its limit (a small one here).
+    let too_many = keyspace::keys(&Runner(&memory), b"*", 20).await;
+    assert_eq!(too_many, Err(KeyspaceError::TooManyKeys { limit: 20 }));
+
+    let random = bulk_strings(&ask(&mut stream, &["RANDOMKEY"]).await);
+    assert_eq!(random.len(), 1);
+    assert!(
+        random[0].starts_with("user:") || random[0].starts_with("item:"),
+        "{random:?}"
+    );
+    // A cursor this service never handed out is refused.
+    let bad = ask(&mut stream, &["SCAN", &u64::MAX.to_string()]).await;
+    assert_eq!(bad, "-ERR invalid cursor\r\n");
+
+    assert_eq!(ask(&mut stream, &["FLUSHALL"]).await, "+OK\r\n");
+    assert_eq!(ask(&mut stream, &["DBSIZE"]).await, ":0\r\n");
+    assert_eq!(ask(&mut stream, &["RANDOMKEY"]).await, "$-1\r\n");
+    assert_eq!(ask(&mut stream, &["KEYS", "*"]).await, "*0\r\n");
     server.shutdown().await;
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, UNASSIGNED};
 
 use crate::rpc::{MigrationError, Op, PullShards, ShardChunk, ShardTransfer};
-use crate::shard_key::{ShardId, key_to_shard};
+use crate::shard_key::{ShardId, op_shard};
 use incoming::{Added, IncomingShard};
 pub use incoming::{ChunkOutcome, max_transfer_bytes};
 use shard::Shard;
@@ -214,7 +214,7 @@ impl ShardMachine {
     /// that counts; this one saves log entries.
     pub fn check_client(&self, op: &Op) -> Result<(), Error> {
         self.limits.limits().check(op)?;
-        self.serving(op.key()).map(|_| ())
+        self.serving(op).map(|_| ())
     }
 
     /// The recorded answer of a write already applied here.
@@ -222,13 +222,14 @@ impl ShardMachine {
         if op.is_read() {
             return None;
         }
-        let shard = self.serving(op.key()).ok()?;
+        let shard = self.serving(op).ok()?;
         self.shards.get(&shard)?.recorded_reply(client_id, seq)
     }
 
-    /// The shard of `key` if this group serves it now, else `WrongGroup`.
-    fn serving(&self, key: &[u8]) -> Result<ShardId, Error> {
-        let shard = key_to_shard(key, self.shard_count());
+    /// The shard `op` is routed to if this group serves it now, else
+    /// `WrongGroup` (also for a shard out of range).
+    fn serving(&self, op: &Op) -> Result<ShardId, Error> {
+        let shard = op_shard(op, self.shard_count());
         let served = self.config.owner(shard) == Some(self.gid)
             && self
                 .shards
@@ -356,7 +357,7 @@ impl ShardMachine {
     }
 
     fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Reply {
-        let shard = self.serving(op.key())?;
+        let shard = self.serving(op)?;
         let limits = self.limits;
         let now_ms = self.now_ms;
         let held = self
