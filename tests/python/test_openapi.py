@@ -9,14 +9,13 @@ accepted.
     ST_MAX_EXAMPLES=200 ST_SEED=7 ...   # a longer run, another seed
 
 What is left out, and why:
-  - GET /v1/keys (the paged scan) while it answers 501: the replicated
-    per-shard scan it needs is being built (issue 16).
   - /v1/admin/* and /v1/demo/*: they change the cluster (groups leave,
     shards move, nodes stop); random calls would take the demo apart under
     the other operations. tests/http_gateway.rs covers every one of them,
     with every error status.
-  - the check `positive_data_acceptance` on PUT /v1/keys/{key}: see
-    schemathesis.toml (nx with xx is a 400 that OpenAPI cannot describe).
+  - the check `positive_data_acceptance` on PUT /v1/keys/{key} and
+    GET /v1/keys: see schemathesis.toml (nx with xx, and a cursor the
+    service never handed out, are 400s that OpenAPI cannot describe).
   - the check `use_after_free`: POST /v1/keys/{key}/incr creates a missing
     key (as Redis's INCR does), so a key found again after a DELETE is the
     API working, not a stale read.
@@ -42,7 +41,7 @@ def test_the_rest_api_agrees_with_its_openapi_document():
         command = [
             executable, "--config-file", os.path.join(HERE, "schemathesis.toml"),
             "run", f"http://{demo.http}/v1/openapi.json",
-            "--exclude-path-regex", "^/v1/(admin|demo)/|^/v1/keys$",
+            "--exclude-path-regex", "^/v1/(admin|demo)/",
             "--max-examples", os.environ.get("ST_MAX_EXAMPLES", "20"),
             "--seed", os.environ.get("ST_SEED", "1"),
             "--generation-database", "none",

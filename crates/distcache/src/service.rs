@@ -343,7 +343,8 @@ impl AdminService {
             error @ shardctrler::ClerkError::Timeout { .. } => {
                 Status::deadline_exceeded(error.to_string())
             }
-            error @ shardctrler::ClerkError::SessionConflict { .. } => {
+            error @ (shardctrler::ClerkError::SessionConflict { .. }
+            | shardctrler::ClerkError::UnexpectedAnswer { .. }) => {
                 Status::internal(error.to_string())
             }
         }

@@ -33,6 +33,18 @@ pub enum ClerkError {
     /// the one sent: another clerk uses the same id.
     #[error("seq {seq} is older than this client id's latest change ({latest}): id shared")]
     SessionConflict { seq: u64, latest: u64 },
+    /// A replica answered with a kind of answer this operation never gets
+    /// (a bug, a replica of another version, or a forged reply). Nothing
+    /// can be concluded from it: a change may or may not have taken effect.
+    #[error("a {op} was answered {answer}")]
+    UnexpectedAnswer { op: &'static str, answer: String },
+}
+
+fn unexpected(op: &'static str, answer: &ConfigAnswer) -> ClerkError {
+    ClerkError::UnexpectedAnswer {
+        op,
+        answer: format!("{answer:?}"),
+    }
 }
 
 /// A client of the controller group. See the module docs.
@@ -92,7 +104,7 @@ impl Clerk {
         };
         match self.call(&request).await? {
             ConfigAnswer::Config(config) => Ok(config),
-            other => panic!("a Query was answered {other:?}"),
+            other => Err(unexpected("Query", &other)),
         }
     }
 
@@ -108,7 +120,7 @@ impl Clerk {
         };
         match self.call(&request).await? {
             ConfigAnswer::Config(config) => Ok(config),
-            other => panic!("a QueryApplied was answered {other:?}"),
+            other => Err(unexpected("QueryApplied", &other)),
         }
     }
 
@@ -138,7 +150,7 @@ impl Clerk {
         drop(session);
         match answer? {
             ConfigAnswer::Changed { num } => Ok(num),
-            other => panic!("a {:?} was answered {other:?}", request.op),
+            other => Err(unexpected(request.op.name(), &other)),
         }
     }
 

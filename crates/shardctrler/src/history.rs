@@ -5,7 +5,9 @@
 //! the same configurations (and the same answers) on every replica. A
 //! request that is refused returns a typed [`ConfigError`] and changes
 //! nothing; an accepted Join, Leave or Move appends exactly one new
-//! configuration, numbered one more than the latest.
+//! configuration, numbered one more than the latest, except a Move of a
+//! shard to the group that already owns it, which appends none and
+//! answers the latest number.
 //!
 //! ## Retention: every configuration is kept
 //!
@@ -56,6 +58,17 @@ pub enum ConfigOp {
 }
 
 impl ConfigOp {
+    /// The operation's name, for errors and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ConfigOp::Join { .. } => "Join",
+            ConfigOp::Leave { .. } => "Leave",
+            ConfigOp::Move { .. } => "Move",
+            ConfigOp::Query { .. } => "Query",
+            ConfigOp::QueryApplied { .. } => "QueryApplied",
+        }
+    }
+
     /// Queries change nothing, so they are never recorded for exactly-once.
     pub fn is_read(&self) -> bool {
         matches!(self, ConfigOp::Query { .. } | ConfigOp::QueryApplied { .. })
@@ -129,7 +142,8 @@ impl ConfigOp {
 /// A successful answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConfigAnswer {
-    /// A Join, Leave or Move made configuration `num`.
+    /// A Join, Leave or Move made configuration `num` (a Move that changed
+    /// nothing: `num` is the latest, unchanged).
     Changed { num: u64 },
     /// The configuration a Query asked for.
     Config(Config),
@@ -371,6 +385,11 @@ impl ConfigHistory {
         let latest = self.latest();
         if !latest.groups.contains_key(&gid) {
             return Err(ConfigError::UnknownGroup { gid });
+        }
+        if latest.shards[shard] == gid {
+            // Nothing to change: no new configuration (each one is kept and
+            // makes every group poll, so a repeated Move must not add any).
+            return Ok(ConfigAnswer::Changed { num: latest.num });
         }
         let mut shards = latest.shards.clone();
         shards[shard] = gid;

@@ -271,7 +271,8 @@ fn join_after_moves_rebalances_with_fewest_moves() {
     }
     let lopsided = latest(&history);
     assert_eq!(lopsided.shards, vec![1; 10]);
-    assert_eq!(lopsided.num, 11);
+    // Five of the ten moves changed something (group 1 held five shards).
+    assert_eq!(lopsided.num, 6);
     join(&mut history, &[3]).expect("join");
     let config = latest(&history);
     assert_balanced(&config);
@@ -285,5 +286,40 @@ fn join_after_moves_rebalances_with_fewest_moves() {
             .filter(|(a, b)| a != b)
             .count(),
         6
+    );
+}
+
+#[test]
+fn a_move_that_changes_nothing_makes_no_configuration() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    let before = latest(&history);
+    let owner = before.shards[0];
+    for _ in 0..3 {
+        assert_eq!(
+            history
+                .apply(&ConfigOp::Move {
+                    shard: 0,
+                    gid: owner
+                })
+                .expect("move"),
+            ConfigAnswer::Changed { num: before.num },
+            "a no-op Move answers the latest number"
+        );
+    }
+    assert_eq!(history.len(), 2, "configurations 0 and 1 only");
+    assert_eq!(latest(&history), before);
+    let other = if owner == 1 { 2 } else { 1 };
+    assert_eq!(
+        history
+            .apply(&ConfigOp::Move {
+                shard: 0,
+                gid: other
+            })
+            .expect("move"),
+        ConfigAnswer::Changed {
+            num: before.num + 1
+        },
+        "a Move that changes the owner still makes one"
     );
 }

@@ -25,6 +25,12 @@
 //!    balanced and moved exactly [`minimum_moves`] shards from its
 //!    predecessor.
 //!
+//! A Move of a shard to the group that already owns it makes no
+//! configuration and answers the latest number: such a call (its number's
+//! configuration already gives the shard to that group, and either the one
+//! before did too or another change claims the number) is checked like a
+//! read of the latest, not as the maker of a configuration.
+//!
 //! Refusals of changes are not checked against a linearization point
 //! (a concurrent change may legitimately have made them valid or not).
 
@@ -111,7 +117,7 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
         }
     }
     let latest = configs.len() as u64 - 1;
-    let creators = replay(limits, configs, calls)?;
+    let (creators, noop_moves) = replay(limits, configs, calls)?;
     check_placement(configs, calls, &creators)?;
     for call in calls {
         let Some(outcome) = &call.outcome else {
@@ -144,7 +150,7 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
             _ => {}
         }
     }
-    check_real_time(calls, &creators)?;
+    check_real_time(calls, &creators, &noop_moves)?;
     Ok(creators
         .iter()
         .skip(1)
@@ -152,11 +158,34 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
         .count() as u64)
 }
 
+/// Whether `call` is a Move whose shard configuration `num` already gives
+/// to the Move's group (so the Move may have changed nothing at `num`).
+fn may_be_noop_move(call: &Call, configs: &[Config], num: u64) -> bool {
+    match call.op {
+        ConfigOp::Move { shard, gid } => configs
+            .get(num as usize)
+            .is_some_and(|config| config.owner(shard) == Some(gid)),
+        _ => false,
+    }
+}
+
+/// Whether `call` (told `num`) is certainly a Move that changed nothing:
+/// the configuration before `num` already gave its shard to its group.
+fn is_noop_move(call: &Call, configs: &[Config], num: u64) -> bool {
+    num > 0 && may_be_noop_move(call, configs, num) && may_be_noop_move(call, configs, num - 1)
+}
+
 /// Rebuilds the configurations from the calls; returns, per number, the
-/// index of the call that made it (index 0 is a placeholder for config 0).
-fn replay(limits: Limits, configs: &[Config], calls: &[Call]) -> Result<Vec<usize>, String> {
+/// index of the call that made it (index 0 is a placeholder for config 0),
+/// and the calls that were Moves changing nothing.
+fn replay(
+    limits: Limits,
+    configs: &[Config],
+    calls: &[Call],
+) -> Result<(Vec<usize>, BTreeSet<usize>), String> {
     let latest = configs.len() as u64 - 1;
     let mut by_num: Vec<Option<usize>> = vec![None; configs.len()];
+    let mut noop_moves = BTreeSet::new();
     for (index, call) in calls.iter().enumerate() {
         if let Some(Outcome::Changed(num)) = call.outcome {
             let slot = by_num.get_mut(num as usize).ok_or_else(|| {
@@ -166,7 +195,27 @@ fn replay(limits: Limits, configs: &[Config], calls: &[Call]) -> Result<Vec<usiz
                     call.client, call.op
                 )
             })?;
-            if let Some(other) = slot.replace(index) {
+            if num == 0 || is_noop_move(call, configs, num) {
+                if !may_be_noop_move(call, configs, num) {
+                    return Err(format!(
+                        "client {} was told its {:?} made configuration 0",
+                        call.client, call.op
+                    ));
+                }
+                noop_moves.insert(index);
+                continue;
+            }
+            let Some(other) = *slot else {
+                *slot = Some(index);
+                continue;
+            };
+            // Two claim `num`: one may be a Move that found nothing to do.
+            if may_be_noop_move(call, configs, num) {
+                noop_moves.insert(index);
+            } else if may_be_noop_move(&calls[other], configs, num) {
+                noop_moves.insert(other);
+                *slot = Some(index);
+            } else {
                 return Err(format!(
                     "two changes were told they made configuration {num}: {:?} (client {}) and \
                      {:?} (client {})",
@@ -222,7 +271,7 @@ fn replay(limits: Limits, configs: &[Config], calls: &[Call]) -> Result<Vec<usiz
             .expect("the replay just applied this change");
         creators.push(creator);
     }
-    Ok(creators)
+    Ok((creators, noop_moves))
 }
 
 fn check_placement(configs: &[Config], calls: &[Call], creators: &[usize]) -> Result<(), String> {
@@ -252,7 +301,11 @@ fn check_placement(configs: &[Config], calls: &[Call], creators: &[usize]) -> Re
     Ok(())
 }
 
-fn check_real_time(calls: &[Call], creators: &[usize]) -> Result<(), String> {
+fn check_real_time(
+    calls: &[Call],
+    creators: &[usize],
+    noop_moves: &BTreeSet<usize>,
+) -> Result<(), String> {
     // Calls that completed with an observation, by return time.
     let mut observed: Vec<(u64, u64, usize)> = calls
         .iter()
@@ -268,11 +321,14 @@ fn check_real_time(calls: &[Call], creators: &[usize]) -> Result<(), String> {
             .map(|&(_, num, index)| (num, index))
             .max()
     };
-    for call in calls {
+    for (position, call) in calls.iter().enumerate() {
         let Some(num) = call.observed() else {
             continue;
         };
-        let bound = if matches!(call.outcome, Some(Outcome::Changed(_))) {
+        let bound = if noop_moves.contains(&position) {
+            // It read the latest: nothing newer was observed before it.
+            highest_before(call.invoked_us).filter(|&(seen, _)| seen > num)
+        } else if matches!(call.outcome, Some(Outcome::Changed(_))) {
             // A change linearizes after everything observed before it.
             highest_before(call.invoked_us).filter(|&(seen, _)| seen >= num)
         } else if let Some(latest) = call.read_latest() {
@@ -299,4 +355,74 @@ fn check_real_time(calls: &[Call], creators: &[usize]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn call(client: u64, op: ConfigOp, at: u64, outcome: Outcome) -> Call {
+        Call {
+            client,
+            op,
+            invoked_us: at,
+            returned_us: at + 1,
+            outcome: Some(outcome),
+        }
+    }
+
+    /// Configurations 0 and 1 (group 1 joined), made by a recorded Join.
+    fn joined() -> (Limits, Vec<Config>, Call) {
+        let limits = Limits::new(4);
+        let mut history = ConfigHistory::new(limits);
+        let join = ConfigOp::Join {
+            groups: BTreeMap::from([(1, vec!["10.0.0.1:1".parse().expect("address")])]),
+        };
+        history.apply(&join).expect("join");
+        let configs = vec![
+            history.get(0).expect("0").clone(),
+            history.get(1).expect("1").clone(),
+        ];
+        (limits, configs, call(1, join, 0, Outcome::Changed(1)))
+    }
+
+    #[test]
+    fn a_move_that_changed_nothing_shares_the_latest_number() {
+        let (limits, configs, join) = joined();
+        let noop = call(
+            2,
+            ConfigOp::Move { shard: 0, gid: 1 },
+            10,
+            Outcome::Changed(1),
+        );
+        assert_eq!(check_history(limits, &configs, &[join, noop]), Ok(0));
+    }
+
+    #[test]
+    fn a_move_claiming_a_number_it_did_not_make_is_caught() {
+        let (limits, configs, join) = joined();
+        // Group 2 never joined, so no configuration gives it shard 0.
+        let forged = call(
+            2,
+            ConfigOp::Move { shard: 0, gid: 2 },
+            10,
+            Outcome::Changed(1),
+        );
+        assert!(check_history(limits, &configs, &[join, forged]).is_err());
+    }
+
+    #[test]
+    fn a_noop_move_cannot_return_before_the_configuration_existed() {
+        let (limits, configs, mut join) = joined();
+        join.invoked_us = 100;
+        join.returned_us = 101;
+        let early = call(
+            2,
+            ConfigOp::Move { shard: 0, gid: 1 },
+            10,
+            Outcome::Changed(1),
+        );
+        assert!(check_history(limits, &configs, &[join, early]).is_err());
+    }
 }
