@@ -28,6 +28,66 @@ use tonic::transport::{Channel, Endpoint};
 use crate::error::{ClientError, is_retryable};
 use crate::proto::admin_client::AdminClient;
 use crate::proto::cache_client::CacheClient;
+
+/// A `Cache` client whose calls carry the client's credentials.
+#[cfg(not(madsim))]
+type Cache = CacheClient<tonic::codegen::InterceptedService<Channel, Credentials>>;
+/// A `Cache` client whose calls carry the client's credentials (madsim's
+/// generated client takes the interceptor as a type parameter).
+#[cfg(madsim)]
+type Cache = CacheClient<Channel, Credentials>;
+
+/// Adds the `authorization` metadata entry (HTTP basic auth of a user of
+/// the node's ACL) to every call; nothing when no credentials were given.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    value: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl std::fmt::Debug for Credentials {
+    /// Never shows the password.
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.value.is_some() {
+            "Credentials(***)"
+        } else {
+            "Credentials(none)"
+        })
+    }
+}
+
+impl Credentials {
+    /// Basic credentials of `user` (`default` for `requirepass`).
+    pub fn basic(user: &str, password: &str) -> Result<Credentials, ClientError> {
+        use base64::Engine;
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let value = format!("Basic {encoded}")
+            .parse()
+            .map_err(|_| ClientError::BadAddress {
+                address: user.to_string(),
+                detail: "credentials that do not fit a metadata value".into(),
+            })?;
+        Ok(Credentials { value: Some(value) })
+    }
+
+    fn apply<T>(&self, request: &mut tonic::Request<T>) {
+        if let Some(value) = &self.value {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+    }
+}
+
+impl tonic::service::Interceptor for Credentials {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        self.apply(&mut request);
+        Ok(request)
+    }
+}
 use crate::proto::{self, SetCondition};
 
 /// How a [`Client`] connects and retries.
@@ -106,6 +166,7 @@ struct Shared {
     routing: Mutex<Routing>,
     idle_sessions: Mutex<Vec<SessionState>>,
     session_permits: Semaphore,
+    credentials: Credentials,
 }
 
 /// A client of a distcache cluster. Cheap to clone: clones share the
@@ -182,8 +243,25 @@ impl Client {
                 routing: Mutex::new(Routing::default()),
                 idle_sessions: Mutex::new(Vec::new()),
                 session_permits: Semaphore::new(max_sessions),
+                credentials: Credentials::default(),
             }),
         })
+    }
+
+    /// A client from `seeds` whose calls authenticate as `user` with
+    /// `password` (servers with `requirepass` or ACL users).
+    pub fn with_credentials(
+        seeds: &[&str],
+        config: ClientConfig,
+        user: &str,
+        password: &str,
+    ) -> Result<Client, ClientError> {
+        let credentials = Credentials::basic(user, password)?;
+        let mut client = Client::new(seeds, config)?;
+        if let Some(shared) = Arc::get_mut(&mut client.shared) {
+            shared.credentials = credentials;
+        }
+        Ok(client)
     }
 
     /// Connects to `seed` with the default settings.
@@ -250,6 +328,7 @@ impl Client {
             let mut admin = AdminClient::new(self.channel(&url));
             let mut request = tonic::Request::new(proto::StatusRequest {});
             request.set_timeout(self.shared.config.rpc_timeout);
+            self.shared.credentials.apply(&mut request);
             match tokio::time::timeout(self.shared.config.rpc_timeout, admin.status(request)).await
             {
                 Ok(Ok(reply)) => {
@@ -303,7 +382,7 @@ impl Client {
     /// final answer or the operation deadline passes.
     async fn retry<T, F, Fut>(&self, key: Option<&[u8]>, mut call: F) -> Result<T, ClientError>
     where
-        F: FnMut(CacheClient<Channel>) -> Fut,
+        F: FnMut(Cache) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let config = &self.shared.config;
@@ -327,7 +406,8 @@ impl Client {
             let url = self.node_for(key, attempt);
             attempt += 1;
             let timeout = config.rpc_timeout.min(deadline - now);
-            let client = CacheClient::new(self.channel(&url));
+            let client =
+                CacheClient::with_interceptor(self.channel(&url), self.shared.credentials.clone());
             match tokio::time::timeout(timeout, call(client)).await {
                 Ok(Ok(reply)) => return Ok(reply.into_inner()),
                 Ok(Err(status)) if !is_retryable(&status) => {
@@ -353,7 +433,7 @@ impl Client {
     /// same `(client_id, seq)`, so the write applies at most once.
     async fn write<T, F, Fut>(&self, key: &[u8], mut call: F) -> Result<T, ClientError>
     where
-        F: FnMut(CacheClient<Channel>, proto::Session) -> Fut,
+        F: FnMut(Cache, proto::Session) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let _permit = self

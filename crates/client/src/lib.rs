@@ -36,7 +36,7 @@ mod client;
 mod error;
 pub mod proto;
 
-pub use client::{Client, ClientConfig, Condition, SetOptions};
+pub use client::{Client, ClientConfig, Condition, Credentials, SetOptions};
 pub use error::ClientError;
 
 /// Accepts `host:port` or `http://host:port`; the URL gRPC channels use.

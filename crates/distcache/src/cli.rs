@@ -152,6 +152,14 @@ pub struct DemoArgs {
     /// Replicas per data group.
     #[arg(long, default_value_t = 3)]
     pub replicas: usize,
+    /// The default user's password on every front end (RESP `AUTH`, HTTP
+    /// basic/bearer, gRPC metadata). Without it the demo needs none.
+    #[arg(long, env = "DISTCACHE_REQUIREPASS", hide_env_values = true)]
+    pub requirepass: Option<String>,
+    /// A user of every front end, as a Redis ACL-file line (repeatable):
+    /// `--acl "user app on >app-password ~app:* +@all -@dangerous"`.
+    #[arg(long = "acl", value_name = "USER_LINE")]
+    pub acl: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +167,29 @@ pub struct ConnectArgs {
     /// Any node's gRPC address.
     #[arg(long, env = "DISTCACHE_ADDR", default_value = "127.0.0.1:50051")]
     pub addr: String,
+    /// The user to authenticate as (with `--password`).
+    #[arg(long, env = "DISTCACHE_USER", default_value = "default")]
+    pub user: String,
+    /// The user's password (the cluster's `requirepass` for `default`).
+    #[arg(long, env = "DISTCACHE_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+}
+
+impl ConnectArgs {
+    /// The `authorization` metadata value, when a password is given.
+    fn authorization(&self) -> Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+        let password = self.password.as_deref()?;
+        crate::auth::basic(&self.user, password).parse().ok()
+    }
+
+    /// `message` as a request carrying the credentials.
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(value) = self.authorization() {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -293,6 +324,8 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         http_port: args.http_port,
         groups: args.groups,
         replicas: args.replicas,
+        requirepass: args.requirepass,
+        users: args.acl,
         ..DemoOptions::default()
     };
     let demo = match Demo::start(&options, Duration::from_secs(60)).await {
@@ -336,7 +369,7 @@ fn status_text(status: &tonic::Status) -> String {
 async fn status(connect: &ConnectArgs) -> Result<String, String> {
     let mut client = admin_client(connect).await?;
     let reply = client
-        .status(proto::StatusRequest {})
+        .status(connect.request(proto::StatusRequest {}))
         .await
         .map_err(|status| status_text(&status))?
         .into_inner();
@@ -407,23 +440,40 @@ async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, St
     let reply = match change {
         AdminCommand::Join { gid, peers } => {
             client
-                .join(proto::JoinRequest {
+                .join(connect.request(proto::JoinRequest {
                     groups: vec![proto::GroupMembers {
                         gid,
                         peer_addrs: peers,
                     }],
-                })
+                }))
                 .await
         }
-        AdminCommand::Leave { gid } => client.leave(proto::LeaveRequest { gids: gid }).await,
-        AdminCommand::Move { shard, gid } => client.r#move(proto::MoveRequest { shard, gid }).await,
+        AdminCommand::Leave { gid } => {
+            client
+                .leave(connect.request(proto::LeaveRequest { gids: gid }))
+                .await
+        }
+        AdminCommand::Move { shard, gid } => {
+            client
+                .r#move(connect.request(proto::MoveRequest { shard, gid }))
+                .await
+        }
     };
     let reply = reply.map_err(|status| status_text(&status))?.into_inner();
     Ok(format!("configuration {}\n", reply.config_num))
 }
 
 fn data_client(connect: &ConnectArgs) -> Result<distcache_client::Client, String> {
-    distcache_client::Client::connect(&connect.addr).map_err(|error| error.to_string())
+    match &connect.password {
+        Some(password) => distcache_client::Client::with_credentials(
+            &[&connect.addr],
+            distcache_client::ClientConfig::default(),
+            &connect.user,
+            password,
+        ),
+        None => distcache_client::Client::connect(&connect.addr),
+    }
+    .map_err(|error| error.to_string())
 }
 
 async fn get(connect: &ConnectArgs, key: &str) -> Result<String, String> {

@@ -16,6 +16,11 @@
 //! shard_count = 10            # default 10; the same on every node
 //! request_timeout_ms = 5000   # default 5000
 //!
+//! # Client authentication (docs/security.md). No password: the client
+//! # listeners bind to loopback unless `protected_mode = false`.
+//! requirepass = "a long password"    # the default user's password
+//! users = ["user reader on >pw ~cache:* +@read -@dangerous"]
+//!
 //! [[nodes]]
 //! id = 1
 //! host = "127.0.0.1"          # an IP address
@@ -62,7 +67,42 @@ pub struct NodeConfig {
     /// broken build (crates/chaos); never set it otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsafe_ack_before_commit: bool,
+    /// The default user's password on every client front end (Redis's
+    /// `requirepass`). Not set: the default user needs none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirepass: Option<Secret>,
+    /// More users, one Redis ACL-file line each
+    /// (`user <name> <rules...>`, see `resp::acl`), applied in order
+    /// after `requirepass`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<Secret>,
+    /// With no password anywhere, the client listeners (gRPC, RESP, HTTP)
+    /// bind only to loopback (127.0.0.1 or ::1, on their configured port)
+    /// unless this is `false` (Redis's `protected-mode`).
+    #[serde(default = "default_protected_mode")]
+    pub protected_mode: bool,
     pub nodes: Vec<NodeEntry>,
+}
+
+fn default_protected_mode() -> bool {
+    true
+}
+
+/// A string that `Debug` (and so every log line) shows as `***`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("\"***\"")
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 /// One node of the cluster as every node's configuration lists it.
@@ -269,6 +309,7 @@ impl NodeConfig {
                 format!("{} is below the minimum of 4096", self.max_raft_state_bytes),
             ));
         }
+        self.acl()?;
         if self.nodes.is_empty() {
             return Err(ConfigError::new("nodes", "lists no nodes"));
         }
@@ -400,6 +441,35 @@ impl NodeConfig {
             ));
         }
         Ok(topology)
+    }
+}
+
+impl NodeConfig {
+    /// The users of the client front ends: `requirepass`, then `users`.
+    pub fn acl(&self) -> Result<::resp::Acl, ConfigError> {
+        if let Some(password) = &self.requirepass
+            && password.expose().is_empty()
+        {
+            return Err(ConfigError::new(
+                "requirepass",
+                "is empty; omit it for no password",
+            ));
+        }
+        let mut acl = match &self.requirepass {
+            Some(password) => ::resp::Acl::with_requirepass(password.expose()),
+            None => ::resp::Acl::default(),
+        };
+        for (index, line) in self.users.iter().enumerate() {
+            acl.apply_line(line.expose())
+                .map_err(|error| ConfigError::new(format!("users[{index}]"), error.to_string()))?;
+        }
+        Ok(acl)
+    }
+
+    /// Whether the client listeners must bind to loopback: protected mode
+    /// and a default user that needs no password.
+    pub fn loopback_only(&self) -> Result<bool, ConfigError> {
+        Ok(self.protected_mode && !self.acl()?.requires_auth())
     }
 }
 

@@ -37,6 +37,10 @@ pub struct DemoOptions {
     pub groups: usize,
     pub replicas: usize,
     pub host: String,
+    /// The default user's password on every front end (`--requirepass`).
+    pub requirepass: Option<String>,
+    /// More users, as ACL-file lines (`--acl "user app on >pw ~app:* +@all"`).
+    pub users: Vec<String>,
 }
 
 impl Default for DemoOptions {
@@ -49,6 +53,8 @@ impl Default for DemoOptions {
             groups: 3,
             replicas: 3,
             host: "127.0.0.1".into(),
+            requirepass: None,
+            users: Vec::new(),
         }
     }
 }
@@ -129,6 +135,14 @@ pub fn demo_configs(
             request_timeout_ms: 5000,
             max_raft_state_bytes: 8 << 20,
             unsafe_ack_before_commit: false,
+            requirepass: options.requirepass.clone().map(crate::config::Secret),
+            users: options
+                .users
+                .iter()
+                .cloned()
+                .map(crate::config::Secret)
+                .collect(),
+            protected_mode: true,
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();

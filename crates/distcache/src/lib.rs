@@ -27,6 +27,7 @@
 //! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services |
+//! | `auth.rs` | credentials of the HTTP and gRPC front ends (the RESP users); docs/security.md |
 //! | `resp/` | the RESP (Redis protocol) listener |
 //! | `http/` | the HTTP gateway: REST API, `/livez` `/readyz`, OpenAPI, `/metrics` |
 //! | `metrics.rs` | [`metrics::Metrics`]: the node's Prometheus registry |
@@ -43,6 +44,7 @@
 //! cargo bench -p distcache --bench grpc_latency   # latency through the API
 //! ```
 
+pub mod auth;
 pub mod cli;
 mod clock;
 pub mod config;

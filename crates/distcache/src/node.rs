@@ -66,6 +66,8 @@ pub struct NodeState {
     pub metrics: Arc<Metrics>,
     /// Every node's HTTP gateway (the nodes with an `http_port`).
     pub http_peers: BTreeMap<u64, SocketAddr>,
+    /// The users of the client front ends (RESP, HTTP, gRPC).
+    pub acl: Arc<::resp::Acl>,
     controller: Option<(CtrlerServer, SocketAddr)>,
     data: Option<(ShardServer, SocketAddr)>,
 }
@@ -229,6 +231,8 @@ impl Node {
         demo: Option<crate::http::dashboard::SharedDemo>,
     ) -> Result<Node, NodeError> {
         let topology = config.validate()?;
+        let acl = Arc::new(config.acl()?);
+        let loopback_only = config.loopback_only()?;
         let me = config.me().cloned().ok_or_else(|| ConfigError {
             field: "node_id".into(),
             problem: format!("{} is not an id of [[nodes]]", config.node_id),
@@ -318,6 +322,27 @@ impl Node {
                 field: "node_id".into(),
                 problem: "no gRPC address".into(),
             })?;
+        // Without a password, clients are let in only from this machine
+        // unless the configuration says otherwise (protected mode).
+        let client_ip = if loopback_only && !grpc_addr.ip().is_loopback() {
+            let loopback = match grpc_addr.ip() {
+                std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            };
+            tracing::warn!(
+                "no password is set: the client listeners (gRPC, RESP, HTTP) bind to {loopback} only; set requirepass (or protected_mode = false) to serve other hosts"
+            );
+            loopback
+        } else {
+            if !acl.requires_auth() {
+                tracing::warn!(
+                    "no password is set and protected_mode is off: any host that reaches {} can read and write every key",
+                    grpc_addr.ip()
+                );
+            }
+            grpc_addr.ip()
+        };
+        let grpc_addr = SocketAddr::new(client_ip, grpc_addr.port());
         let state = Arc::new(NodeState {
             node_id: config.node_id,
             cluster_id: config.cluster_id.clone(),
@@ -333,6 +358,7 @@ impl Node {
                     Some((entry.id, SocketAddr::new(ip, entry.http_port?)))
                 })
                 .collect(),
+            acl: Arc::clone(&acl),
             controller,
             data,
         });
@@ -341,7 +367,10 @@ impl Node {
         let resp = match me.resp_port {
             Some(port) => {
                 let addr = SocketAddr::new(grpc_addr.ip(), port);
-                let config = crate::resp::RespConfig::default();
+                let config = crate::resp::RespConfig {
+                    acl: Arc::clone(&acl),
+                    ..crate::resp::RespConfig::default()
+                };
                 let server = crate::resp::RespServer::start(addr, Arc::clone(&forwarder), config)
                     .await
                     .map_err(|error| NodeError::Listen {
@@ -574,6 +603,7 @@ async fn serve_grpc(
 fn routes(state: Arc<NodeState>) -> tonic::transport::server::Router {
     let cache = CacheServer::new(CacheService {
         forwarder: Arc::clone(&state.forwarder),
+        acl: Arc::clone(&state.acl),
     })
     .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);

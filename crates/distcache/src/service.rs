@@ -3,7 +3,18 @@
 //! service reads and changes the controller's configuration.
 //!
 //! Errors become gRPC status codes here and only here (see the proto for the
-//! table). WrongGroup and WrongLeader never reach a caller: the forwarder
+//! table).
+//!
+//! **Users**: every method authenticates the `authorization` metadata
+//! entry (`Basic base64(user:password)` or `Bearer <default user's
+//! password>`; none needed when the default user has no password, see
+//! [`crate::auth`]) and checks the Redis command the method amounts to
+//! against the user's ACL rules: `Get`/`MultiGet` `get`, `Set` `set`,
+//! `Delete` `del`, `CompareAndSet` `get`+`set`, `Append` `append`,
+//! `Increment` `incrby`, `Expire` `pexpire`, `Persist` `persist`, `Ttl`
+//! `pttl`, with the request's keys; `Admin.Status`/`NodeStatus` `info`;
+//! `Join`/`Leave`/`Move` every `@admin` command. Failures are
+//! `UNAUTHENTICATED` and `PERMISSION_DENIED` (with Redis's `NOPERM` text). WrongGroup and WrongLeader never reach a caller: the forwarder
 //! re-routes them.
 
 use std::collections::BTreeMap;
@@ -34,6 +45,46 @@ fn to_status(error: ForwardError) -> Status {
             Status::out_of_range(error.to_string())
         }
         ForwardError::Refused(error) => Status::failed_precondition(error.to_string()),
+    }
+}
+
+/// The user a request's `authorization` metadata authenticates as.
+fn caller<T>(acl: &::resp::Acl, request: &Request<T>) -> Result<Arc<::resp::User>, Status> {
+    let value = request
+        .metadata()
+        .get("authorization")
+        .map(|value| value.as_bytes());
+    crate::auth::authenticate(acl, value)
+        .map_err(|error| Status::unauthenticated(error.to_string()))
+}
+
+/// Authenticates `request` and checks that its user may run `commands`
+/// on `keys`.
+fn authorize<'a, T>(
+    acl: &::resp::Acl,
+    request: &Request<T>,
+    commands: &[&str],
+    keys: impl Iterator<Item = &'a [u8]> + Clone,
+) -> Result<(), Status> {
+    let user = caller(acl, request)?;
+    for command in commands {
+        user.check_named(command, keys.clone())
+            .map_err(|denied| Status::permission_denied(denied.reply_text()))?;
+    }
+    Ok(())
+}
+
+/// Authenticates `request` and checks that its user may run every
+/// `@admin` command.
+fn authorize_admin<T>(acl: &::resp::Acl, request: &Request<T>) -> Result<(), Status> {
+    let user = caller(acl, request)?;
+    if user.has_category("@admin") {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "NOPERM User {} may not run every @admin command, which this method needs",
+            user.name()
+        )))
     }
 }
 
@@ -71,6 +122,8 @@ fn session(session: Option<proto::Session>) -> Result<Option<(u64, u64)>, Status
 /// The `Cache` service of one node.
 pub struct CacheService {
     pub(crate) forwarder: Arc<Forwarder>,
+    /// Who may call, and what each user may do.
+    pub(crate) acl: Arc<::resp::Acl>,
 }
 
 impl CacheService {
@@ -97,6 +150,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::GetRequest>,
     ) -> Result<Response<proto::GetReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["get"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let reply = self.get_value(request.into_inner().key).await?;
         Ok(Response::new(reply))
     }
@@ -105,6 +164,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::SetRequest>,
     ) -> Result<Response<proto::SetReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["set"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let request = request.into_inner();
         check_key(&request.key)?;
         check_ttl(request.ttl_ms)?;
@@ -149,6 +214,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::DeleteRequest>,
     ) -> Result<Response<proto::DeleteReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["del"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let request = request.into_inner();
         check_key(&request.key)?;
         let session = session(request.session)?;
@@ -162,6 +233,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::CompareAndSetRequest>,
     ) -> Result<Response<proto::CompareAndSetReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["get", "set"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let request = request.into_inner();
         check_key(&request.key)?;
         check_ttl(request.ttl_ms)?;
@@ -182,6 +259,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::AppendRequest>,
     ) -> Result<Response<proto::AppendReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["append"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let request = request.into_inner();
         check_key(&request.key)?;
         let session = session(request.session)?;
@@ -199,6 +282,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::IncrementRequest>,
     ) -> Result<Response<proto::IncrementReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["incrby"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let request = request.into_inner();
         check_key(&request.key)?;
         let session = session(request.session)?;
@@ -216,6 +305,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::ExpireRequest>,
     ) -> Result<Response<proto::ExpireReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["pexpire"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let request = request.into_inner();
         check_key(&request.key)?;
         check_ttl(Some(request.ttl_ms))?;
@@ -235,6 +330,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::PersistRequest>,
     ) -> Result<Response<proto::PersistReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["persist"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let request = request.into_inner();
         check_key(&request.key)?;
         let session = session(request.session)?;
@@ -248,6 +349,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::TtlRequest>,
     ) -> Result<Response<proto::TtlReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["pttl"],
+            std::iter::once(request.get_ref().key.as_slice()),
+        )?;
         let key = request.into_inner().key;
         check_key(&key)?;
         let reply = match self.run(Op::Ttl { key }, None).await? {
@@ -269,6 +376,12 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::MultiGetRequest>,
     ) -> Result<Response<proto::MultiGetReply>, Status> {
+        authorize(
+            &self.acl,
+            &request,
+            &["get"],
+            request.get_ref().keys.iter().map(Vec::as_slice),
+        )?;
         let keys = request.into_inner().keys;
         if keys.len() > MAX_MULTI_GET_KEYS {
             return Err(Status::invalid_argument(format!(
@@ -316,7 +429,13 @@ impl AdminService {
         Ok(channel)
     }
 
-    async fn node_status_of(&self, node_id: u64, addr: SocketAddr) -> proto::NodeStatusReply {
+    /// Another node's `NodeStatus`, asked with the caller's credentials.
+    async fn node_status_of(
+        &self,
+        node_id: u64,
+        addr: SocketAddr,
+        authorization: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    ) -> proto::NodeStatusReply {
         if node_id == self.state.node_id {
             return self.state.local_status();
         }
@@ -330,7 +449,13 @@ impl AdminService {
             return unreachable;
         };
         let mut client = AdminClient::new(channel);
-        let call = client.node_status(proto::NodeStatusRequest {});
+        let mut request = Request::new(proto::NodeStatusRequest {});
+        if let Some(value) = authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        let call = client.node_status(request);
         match tokio::time::timeout(NODE_STATUS_TIMEOUT, call).await {
             Ok(Ok(reply)) => reply.into_inner(),
             _ => unreachable,
@@ -355,8 +480,9 @@ impl AdminService {
 impl Admin for AdminService {
     async fn status(
         &self,
-        _request: Request<proto::StatusRequest>,
+        request: Request<proto::StatusRequest>,
     ) -> Result<Response<proto::StatusReply>, Status> {
+        authorize(&self.state.acl, &request, &["info"], std::iter::empty())?;
         let forwarder = &self.state.forwarder;
         let config = forwarder
             .controller()
@@ -364,12 +490,9 @@ impl Admin for AdminService {
             .await
             .map_err(Self::refused)?;
         let topology = &self.state.topology;
-        let nodes = futures::future::join_all(
-            topology
-                .grpc
-                .iter()
-                .map(|(&node_id, &addr)| self.node_status_of(node_id, addr)),
-        )
+        let nodes = futures::future::join_all(topology.grpc.iter().map(|(&node_id, &addr)| {
+            self.node_status_of(node_id, addr, request.metadata().get("authorization"))
+        }))
         .await;
         let mut leaders: BTreeMap<u64, String> = BTreeMap::new();
         for node in &nodes {
@@ -400,8 +523,9 @@ impl Admin for AdminService {
 
     async fn node_status(
         &self,
-        _request: Request<proto::NodeStatusRequest>,
+        request: Request<proto::NodeStatusRequest>,
     ) -> Result<Response<proto::NodeStatusReply>, Status> {
+        authorize(&self.state.acl, &request, &["info"], std::iter::empty())?;
         Ok(Response::new(self.state.local_status()))
     }
 
@@ -409,6 +533,7 @@ impl Admin for AdminService {
         &self,
         request: Request<proto::JoinRequest>,
     ) -> Result<Response<proto::ConfigChangeReply>, Status> {
+        authorize_admin(&self.state.acl, &request)?;
         let mut groups = BTreeMap::new();
         for group in request.into_inner().groups {
             let servers = group
@@ -439,6 +564,7 @@ impl Admin for AdminService {
         &self,
         request: Request<proto::LeaveRequest>,
     ) -> Result<Response<proto::ConfigChangeReply>, Status> {
+        authorize_admin(&self.state.acl, &request)?;
         let gids = request.into_inner().gids;
         let num = self
             .state
@@ -454,6 +580,7 @@ impl Admin for AdminService {
         &self,
         request: Request<proto::MoveRequest>,
     ) -> Result<Response<proto::ConfigChangeReply>, Status> {
+        authorize_admin(&self.state.acl, &request)?;
         let request = request.into_inner();
         let shard = usize::try_from(request.shard)
             .map_err(|_| Status::invalid_argument("shard out of range"))?;

@@ -53,6 +53,14 @@
 //! parse error) and returns [`Action::Execute`] for the rest, so the
 //! server's listener is only sockets, buffers and execution.
 //!
+//! ## Users
+//!
+//! [`acl`]: users, SHA-256-hashed passwords, allowed commands by name and
+//! category, key patterns, with Redis's ACL rule syntax. The session
+//! answers `AUTH`, `HELLO ... AUTH` and `ACL WHOAMI` and refuses with
+//! `-NOAUTH`/`-NOPERM` as Redis does; the HTTP and gRPC front ends check
+//! the same users.
+//!
 //! ## Tests
 //!
 //! `cargo test -p resp`: exact-output unit tests for every type and
@@ -62,6 +70,7 @@
 //! `crates/resp/fuzz` (outside the workspace); `scripts/fuzz-resp.sh
 //! SECONDS` runs it.
 
+pub mod acl;
 mod decode;
 mod encode;
 mod error;
@@ -72,6 +81,7 @@ mod limits;
 pub mod command;
 pub mod session;
 
+pub use acl::{Acl, AclError, Denied, User};
 pub use command::{Command, CommandError};
 pub use decode::{Decoder, Mode};
 pub use encode::{encode, encode_to_vec, format_double};

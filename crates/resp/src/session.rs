@@ -8,8 +8,11 @@
 //! `CLUSTER KEYSLOT`, every parse error) and hands everything else back as
 //! [`Action::Execute`] for the server to run against the data.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
+use crate::acl::{self, Acl, User};
 use crate::command::{
     self, ClientInfoAttribute, Command, CommandError, Parsed, glob_match, introspection, key_slot,
 };
@@ -27,6 +30,9 @@ pub struct ServerFacts {
     pub cluster_mode: bool,
     /// What `CONFIG GET` reports, as (parameter, value). Read-only.
     pub config: Vec<(String, String)>,
+    /// The users and what they may do (default: Redis's passwordless
+    /// default user).
+    pub acl: Arc<Acl>,
 }
 
 impl ServerFacts {
@@ -51,7 +57,14 @@ impl ServerFacts {
                 .into_iter()
                 .map(|(name, value)| (name.to_owned(), value))
                 .collect(),
+            acl: Arc::new(Acl::default()),
         }
+    }
+
+    /// These facts with `acl` as the users.
+    pub fn with_acl(mut self, acl: Arc<Acl>) -> Self {
+        self.acl = acl;
+        self
     }
 }
 
@@ -76,11 +89,25 @@ pub struct Session {
     name: Option<Bytes>,
     library_name: Option<Bytes>,
     library_version: Option<Bytes>,
+    /// Who the connection is authenticated as; `None`: nobody yet.
+    user: Option<Arc<User>>,
 }
 
 impl Session {
-    /// A new connection with a server-unique `id` from `peer` (`ip:port`).
+    /// A new connection with a server-unique `id` from `peer` (`ip:port`),
+    /// authenticated as a default user without a password (a server
+    /// without ACL; see [`Session::for_acl`]).
     pub fn new(id: u64, peer: String) -> Self {
+        Session::with_user(id, peer, Some(Arc::new(User::unrestricted_default())))
+    }
+
+    /// A new connection of a server whose users are `acl`: authenticated
+    /// as the default user if it is `on nopass`, else not yet.
+    pub fn for_acl(id: u64, peer: String, acl: &Acl) -> Self {
+        Session::with_user(id, peer, acl.initial_user())
+    }
+
+    fn with_user(id: u64, peer: String, user: Option<Arc<User>>) -> Self {
         Session {
             id,
             peer,
@@ -88,7 +115,13 @@ impl Session {
             name: None,
             library_name: None,
             library_version: None,
+            user,
         }
+    }
+
+    /// The user the connection is authenticated as, if any.
+    pub fn user(&self) -> Option<&Arc<User>> {
+        self.user.as_ref()
     }
 
     /// The protocol the replies must be written in.
@@ -127,7 +160,24 @@ impl Session {
     }
 
     /// Decides what to do with one request (`args[0]` is the command).
+    ///
+    /// In Redis's order: an unknown command or a wrong arity is refused
+    /// first; then a connection not authenticated may run only the
+    /// `no_auth` commands (`-NOAUTH`); then the user's rules must allow
+    /// the command and its keys (`-NOPERM`); then the arguments are parsed.
     pub fn handle(&mut self, args: &[Bytes], facts: &ServerFacts) -> Action {
+        let spec = match command::resolve(args) {
+            Ok(spec) => spec,
+            Err(error) => return Action::Reply(error_reply(&error)),
+        };
+        if !spec.has_flag("no_auth") {
+            let Some(user) = &self.user else {
+                return Action::Reply(Frame::error(acl::NOAUTH));
+            };
+            if let Err(denied) = user.check(spec, args) {
+                return Action::Reply(Frame::error(&denied.reply_text()));
+            }
+        }
         match command::parse(args) {
             Ok(parsed) => self.handle_parsed(parsed, facts),
             Err(error) => Action::Reply(error_reply(&error)),
@@ -146,14 +196,14 @@ impl Session {
                 auth,
                 client_name,
             } => {
-                if let Some((user, _password)) = auth {
-                    // distcache has no users: only the default user, with
-                    // no password, exists (as a Redis without ACLs).
-                    if user.as_ref() != b"default" {
-                        return Action::Reply(Frame::error(
-                            "WRONGPASS invalid username-password pair or user is disabled.",
-                        ));
+                if let Some((user, password)) = auth {
+                    match facts.acl.authenticate(user, password) {
+                        Some(user) => self.user = Some(user),
+                        None => return Action::Reply(Frame::error(acl::WRONGPASS)),
                     }
+                }
+                if self.user.is_none() {
+                    return Action::Reply(Frame::error(HELLO_NOAUTH));
                 }
                 if let Some(protocol) = protocol {
                     self.version = if *protocol == 3 {
@@ -178,9 +228,35 @@ impl Session {
             }
             Command::Quit => return Action::ReplyAndClose(Frame::ok()),
             Command::Reset => {
-                *self = Session::new(self.id, std::mem::take(&mut self.peer));
+                // As Redis: back to the default user, authenticated only
+                // if it needs no password.
+                *self = Session::for_acl(self.id, std::mem::take(&mut self.peer), &facts.acl);
                 Frame::simple("RESET")
             }
+            Command::Auth { username, password } => {
+                if username.is_none()
+                    && facts
+                        .acl
+                        .user(acl::DEFAULT_USER)
+                        .is_none_or(|user| user.is_nopass())
+                {
+                    return Action::Reply(Frame::error(AUTH_WITHOUT_PASSWORD));
+                }
+                let username = username
+                    .clone()
+                    .unwrap_or_else(|| Bytes::from_static(acl::DEFAULT_USER.as_bytes()));
+                match facts.acl.authenticate(&username, password) {
+                    Some(user) => {
+                        self.user = Some(user);
+                        Frame::ok()
+                    }
+                    None => Frame::error(acl::WRONGPASS),
+                }
+            }
+            Command::AclWhoami => match &self.user {
+                Some(user) => Frame::bulk(user.name()),
+                None => Frame::error(acl::NOAUTH),
+            },
             Command::ClientSetName { name } => {
                 self.name = (!name.is_empty()).then(|| name.clone());
                 Frame::ok()
@@ -247,6 +323,12 @@ impl Session {
         ])
     }
 }
+
+/// `HELLO` without `AUTH` on a connection not authenticated (Redis 7).
+const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";
+
+/// `AUTH password` when the default user has no password (Redis 7).
+const AUTH_WITHOUT_PASSWORD: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 
 /// A command error as a reply frame.
 pub fn error_reply(error: &CommandError) -> Frame {

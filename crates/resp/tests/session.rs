@@ -162,3 +162,133 @@ fn errors_are_replies_and_data_commands_go_to_the_server() {
     );
     assert_eq!(parsed.spec.name, "get");
 }
+
+/// Facts of a server with a password for `default` and a restricted user.
+fn secured() -> ServerFacts {
+    let acl = resp::Acl::from_config(
+        Some("s3cret"),
+        &["user reader on >r ~cache:* +@read -@dangerous +ping".to_owned()],
+    )
+    .expect("valid users");
+    facts().with_acl(std::sync::Arc::new(acl))
+}
+
+fn reply(session: &mut Session, facts: &ServerFacts, words: &[&str]) -> Frame {
+    match session.handle(&args(words), facts) {
+        Action::Reply(frame) | Action::ReplyAndClose(frame) => frame,
+        Action::Execute(parsed) => Frame::simple(&format!("EXECUTE {}", parsed.spec.name)),
+    }
+}
+
+#[test]
+fn a_password_is_required_before_any_command() {
+    let facts = secured();
+    let mut session = Session::for_acl(3, "peer".to_owned(), &facts.acl);
+    let noauth = Frame::error("NOAUTH Authentication required.");
+    assert_eq!(reply(&mut session, &facts, &["GET", "k"]), noauth);
+    assert_eq!(reply(&mut session, &facts, &["PING"]), noauth);
+    assert_eq!(reply(&mut session, &facts, &["ACL", "WHOAMI"]), noauth);
+    // An unknown command and a wrong arity are answered first, as Redis.
+    assert_eq!(
+        reply(&mut session, &facts, &["GET"]),
+        Frame::error("ERR wrong number of arguments for 'get' command")
+    );
+    let wrong = Frame::error("WRONGPASS invalid username-password pair or user is disabled.");
+    assert_eq!(reply(&mut session, &facts, &["AUTH", "nope"]), wrong);
+    assert_eq!(
+        reply(&mut session, &facts, &["AUTH", "nobody", "s3cret"]),
+        wrong
+    );
+    assert_eq!(reply(&mut session, &facts, &["GET", "k"]), noauth);
+    // HELLO without AUTH says how; HELLO with a wrong AUTH keeps RESP2.
+    let Frame::Error(text) = reply(&mut session, &facts, &["HELLO", "3"]) else {
+        panic!("HELLO before AUTH must fail");
+    };
+    assert!(text.starts_with(b"NOAUTH HELLO must be called"));
+    assert_eq!(
+        reply(
+            &mut session,
+            &facts,
+            &["HELLO", "3", "AUTH", "default", "x"]
+        ),
+        wrong
+    );
+    assert_eq!(session.version(), Version::Resp2);
+    assert_eq!(
+        reply(&mut session, &facts, &["AUTH", "s3cret"]),
+        Frame::ok()
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["GET", "k"]),
+        Frame::simple("EXECUTE get")
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["ACL", "WHOAMI"]),
+        Frame::bulk("default")
+    );
+    // RESET forgets the authentication.
+    assert_eq!(
+        reply(&mut session, &facts, &["RESET"]),
+        Frame::simple("RESET")
+    );
+    assert_eq!(reply(&mut session, &facts, &["GET", "k"]), noauth);
+    // HELLO ... AUTH authenticates and switches protocol at once.
+    let Frame::Map(_) = reply(&mut session, &facts, &["HELLO", "3", "AUTH", "reader", "r"]) else {
+        panic!("HELLO AUTH with the right password answers the map");
+    };
+    assert_eq!(session.version(), Version::Resp3);
+    // ACL WHOAMI is @slow, which reader's rules do not allow.
+    assert_eq!(
+        reply(&mut session, &facts, &["ACL", "WHOAMI"]),
+        Frame::error("NOPERM User reader has no permissions to run the 'acl|whoami' command")
+    );
+}
+
+#[test]
+fn acl_users_are_denied_commands_and_keys_with_noperm() {
+    let facts = secured();
+    let mut session = Session::for_acl(4, "peer".to_owned(), &facts.acl);
+    assert_eq!(
+        reply(&mut session, &facts, &["AUTH", "reader", "r"]),
+        Frame::ok()
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["GET", "cache:1"]),
+        Frame::simple("EXECUTE get")
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["SET", "cache:1", "v"]),
+        Frame::error("NOPERM User reader has no permissions to run the 'set' command")
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["GET", "secret"]),
+        Frame::error("NOPERM No permissions to access a key")
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["CONFIG", "GET", "save"]),
+        Frame::error("NOPERM User reader has no permissions to run the 'config|get' command")
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["PING"]),
+        Frame::simple("PONG")
+    );
+}
+
+#[test]
+fn auth_with_only_a_password_needs_one_configured() {
+    let facts = facts();
+    let mut session = Session::for_acl(5, "peer".to_owned(), &facts.acl);
+    let Frame::Error(text) = reply(&mut session, &facts, &["AUTH", "x"]) else {
+        panic!("AUTH without a configured password fails");
+    };
+    assert!(text.starts_with(b"ERR AUTH <password> called without any password configured"));
+    // With no password, everything runs as default.
+    assert_eq!(
+        reply(&mut session, &facts, &["ACL", "WHOAMI"]),
+        Frame::bulk("default")
+    );
+    assert_eq!(
+        reply(&mut session, &facts, &["AUTH", "a", "b", "c"]),
+        Frame::error("ERR syntax error")
+    );
+}

@@ -14,6 +14,21 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 
+/// A request to the node's Admin service carrying the HTTP caller's
+/// credentials (it authenticates them again, and passes them on to the
+/// other nodes it asks).
+fn admin_request<T>(headers: &axum::http::HeaderMap, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(value) = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+    {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/cluster", get(cluster))
@@ -136,10 +151,13 @@ impl From<proto::StatusReply> for ClusterView {
         (status = 503, description = "The controller did not answer in time", body = ErrorBody),
     )
 )]
-pub async fn cluster(State(state): State<AppState>) -> Result<Json<ClusterView>, ApiError> {
+pub async fn cluster(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<ClusterView>, ApiError> {
     let reply = state
         .admin
-        .status(tonic::Request::new(proto::StatusRequest {}))
+        .status(admin_request(&headers, proto::StatusRequest {}))
         .await
         .map_err(from_status)?;
     Ok(Json(reply.into_inner().into()))
@@ -193,6 +211,7 @@ pub struct MoveRequest {
 )]
 pub async fn join(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Json(request): Json<JoinRequest>,
 ) -> Result<Json<ConfigChange>, ApiError> {
     let groups = request
@@ -205,7 +224,7 @@ pub async fn join(
         .collect();
     let reply = state
         .admin
-        .join(tonic::Request::new(proto::JoinRequest { groups }))
+        .join(admin_request(&headers, proto::JoinRequest { groups }))
         .await
         .map_err(from_status)?;
     Ok(Json(ConfigChange {
@@ -228,13 +247,15 @@ pub async fn join(
 )]
 pub async fn leave(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Json(request): Json<LeaveRequest>,
 ) -> Result<Json<ConfigChange>, ApiError> {
     let reply = state
         .admin
-        .leave(tonic::Request::new(proto::LeaveRequest {
-            gids: request.gids,
-        }))
+        .leave(admin_request(
+            &headers,
+            proto::LeaveRequest { gids: request.gids },
+        ))
         .await
         .map_err(from_status)?;
     Ok(Json(ConfigChange {
@@ -257,14 +278,18 @@ pub async fn leave(
 )]
 pub async fn move_shard(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Json(request): Json<MoveRequest>,
 ) -> Result<Json<ConfigChange>, ApiError> {
     let reply = state
         .admin
-        .r#move(tonic::Request::new(proto::MoveRequest {
-            shard: request.shard,
-            gid: request.gid,
-        }))
+        .r#move(admin_request(
+            &headers,
+            proto::MoveRequest {
+                shard: request.shard,
+                gid: request.gid,
+            },
+        ))
         .await
         .map_err(from_status)?;
     Ok(Json(ConfigChange {

@@ -188,12 +188,18 @@ pub struct DashboardView {
         (status = 429, description = "Load shed (`overloaded`)", body = ErrorBody),
     )
 )]
-pub async fn dashboard(State(state): State<AppState>) -> Json<DashboardView> {
+pub async fn dashboard(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Json<DashboardView> {
+    // The peers' reports are asked with the caller's own credentials.
+    let authorization = headers.get(header::AUTHORIZATION).cloned();
     let node = &state.node;
     node.forwarder.refresh().await;
     let config = node.forwarder.routing();
     let reports = futures::future::join_all(node.topology.grpc.keys().map(|&node_id| {
         let state = state.clone();
+        let authorization = authorization.clone();
         async move {
             if node_id == state.node.node_id {
                 return (node_id, Some(local_report(&state)));
@@ -201,10 +207,11 @@ pub async fn dashboard(State(state): State<AppState>) -> Json<DashboardView> {
             let Some(&addr) = state.node.http_peers.get(&node_id) else {
                 return (node_id, None);
             };
-            let report = tokio::time::timeout(NODE_REPORT_TIMEOUT, fetch_report(addr))
-                .await
-                .ok()
-                .flatten();
+            let report =
+                tokio::time::timeout(NODE_REPORT_TIMEOUT, fetch_report(addr, authorization))
+                    .await
+                    .ok()
+                    .flatten();
             (node_id, report)
         }
     }))
@@ -275,16 +282,22 @@ pub async fn dashboard(State(state): State<AppState>) -> Json<DashboardView> {
 }
 
 /// `GET /v1/node` on a peer, over the runtime seam's TCP.
-async fn fetch_report(addr: SocketAddr) -> Option<NodeReport> {
+async fn fetch_report(
+    addr: SocketAddr,
+    authorization: Option<axum::http::HeaderValue>,
+) -> Option<NodeReport> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .ok()?;
     let driver = tokio::spawn(connection);
-    let request = hyper::Request::get("/v1/node")
+    let mut request = hyper::Request::get("/v1/node")
         .header(header::HOST, addr.to_string())
         .body(Empty::<Bytes>::new())
         .ok()?;
+    if let Some(value) = authorization {
+        request.headers_mut().insert(header::AUTHORIZATION, value);
+    }
     let response = sender.send_request(request).await.ok();
     let body = match response {
         Some(response) if response.status() == StatusCode::OK => {

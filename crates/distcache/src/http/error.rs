@@ -3,6 +3,8 @@
 //! | status | code | when |
 //! |---|---|---|
 //! | 400 | `invalid_argument`, `bad_request` | bad input (empty or oversized key, TTL 0, `nx` with `xx`, a malformed query or JSON body); nothing changed |
+//! | 401 | `unauthenticated` | no credentials where a password is needed, or wrong ones (see `auth`) |
+//! | 403 | `forbidden` | the user's ACL rules do not allow the route's command or key (Redis's `NOPERM` text) |
 //! | 404 | `not_found` | the key is absent (GET, DELETE) |
 //! | 404 | `no_route` | no such route |
 //! | 405 | `method_not_allowed` | the route exists, the method does not |

@@ -23,6 +23,7 @@ use shardkv::{Op, Outcome};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use crate::keyspace::{self, KeyspaceError, ScanRequest};
 
@@ -125,8 +126,10 @@ async fn swap(
 )]
 pub async fn get_key(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
+    caller.check("get", Some(&key))?;
     match read(&state, &key).await? {
         Some(value) => {
             Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response())
@@ -172,10 +175,12 @@ pub struct Applied {
 )]
 pub async fn put_key(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
     Query(params): Query<PutParams>,
     body: Bytes,
 ) -> Result<Json<Applied>, ApiError> {
+    caller.check("set", Some(&key))?;
     check_ttl(params.ttl_ms)?;
     let value = body.to_vec();
     match (params.nx.unwrap_or(false), params.xx.unwrap_or(false)) {
@@ -242,8 +247,10 @@ pub struct Deleted {
 )]
 pub async fn delete_key(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
 ) -> Result<Json<Deleted>, ApiError> {
+    caller.check("del", Some(&key))?;
     let op = Op::Delete {
         key: key.clone().into_bytes(),
     };
@@ -293,9 +300,12 @@ pub struct Swapped {
 )]
 pub async fn compare_and_set(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
     Json(request): Json<CasRequest>,
 ) -> Result<Json<Swapped>, ApiError> {
+    caller.check("get", Some(&key))?;
+    caller.check("set", Some(&key))?;
     check_ttl(request.ttl_ms)?;
     let expected = request.expected.map(String::into_bytes);
     if swap(
@@ -347,9 +357,11 @@ pub struct Counter {
 )]
 pub async fn increment(
     State(state): State<AppState>,
+    caller: Caller,
     Path(key): Path<String>,
     Query(params): Query<IncrParams>,
 ) -> Result<Json<Counter>, ApiError> {
+    caller.check("incr", Some(&key))?;
     let op = Op::Increment {
         key: key.into_bytes(),
         delta: params.by.unwrap_or(1),

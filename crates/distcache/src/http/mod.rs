@@ -19,6 +19,12 @@
 //!            /, /v1/dashboard, /v1/node, /v1/demo/...   dashboard.rs
 //! ```
 //!
+//! **Users** ([`auth`]): every route but `/livez`, `/readyz` and
+//! `/v1/openapi.json` needs a user of the node's ACL (HTTP basic auth, or
+//! a bearer token that is the default user's password; none when the
+//! default user has no password) and is checked as the Redis command it
+//! amounts to: 401 `unauthenticated`, 403 `forbidden`.
+//!
 //! **Errors** are JSON `{"code": "...", "message": "..."}` with a stable
 //! `code` (see [`error::ApiError`]): 400 bad input, 404 missing key, 409 a
 //! failed condition (CAS, `nx`/`xx`, a non-integer under `incr`), 413 a body
@@ -32,6 +38,7 @@
 //! that connects and sends nothing holds one connection slot until it
 //! closes.
 
+pub mod auth;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
@@ -125,6 +132,10 @@ pub fn router(state: AppState) -> Router {
         .merge(dashboard::routes())
         .fallback(|| async { ApiError::new(404, "no_route", "no such route") });
     api.layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ))
+    .layer(middleware::from_fn_with_state(
         state.clone(),
         limit_and_time,
     ))

@@ -51,7 +51,7 @@ pub(super) async fn serve<B: Backend>(
         .stats
         .connected_clients
         .fetch_add(1, Ordering::Relaxed);
-    let mut session = Session::new(id, peer.to_string());
+    let mut session = Session::for_acl(id, peer.to_string(), &shared.facts.acl);
     let mut decoder = Decoder::requests(shared.config.limits);
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut output = Vec::new();

@@ -17,6 +17,11 @@
 //! The protocol itself (codec, command table, per-connection state) is the
 //! sans-IO `resp` crate; this module is sockets, buffers and execution.
 //!
+//! **Users**: each connection starts as the default user, authenticated
+//! only if that user needs no password; `AUTH`/`HELLO ... AUTH` switch
+//! users, and the session refuses with `-NOAUTH`/`-NOPERM` before a
+//! command reaches execution (`resp::acl`, docs/security.md).
+//!
 //! **Bounds**: at most `max_clients` connections (more get Redis's
 //! `-ERR max number of clients reached` and are closed); a connection's
 //! input holds at most one frame in progress (the decoder's limits) plus
@@ -58,6 +63,9 @@ pub struct RespConfig {
     pub limits: ::resp::Limits,
     /// Most requests decoded and answered per turn of a connection.
     pub max_pipeline: usize,
+    /// Who may connect and what each user may run (`AUTH`, `-NOAUTH`,
+    /// `-NOPERM`; see `resp::acl`). Default: no password.
+    pub acl: Arc<::resp::Acl>,
 }
 
 impl Default for RespConfig {
@@ -67,6 +75,7 @@ impl Default for RespConfig {
             idle_timeout: None,
             limits: ::resp::Limits::default(),
             max_pipeline: 1024,
+            acl: Arc::new(::resp::Acl::default()),
         }
     }
 }
@@ -115,7 +124,8 @@ impl RespServer {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let facts =
-            ::resp::ServerFacts::standard(false, config.max_clients, config.limits.max_bulk_bytes);
+            ::resp::ServerFacts::standard(false, config.max_clients, config.limits.max_bulk_bytes)
+                .with_acl(Arc::clone(&config.acl));
         let shared = Arc::new(Shared {
             backend,
             config,

@@ -556,3 +556,64 @@ async fn keyspace_commands_fan_out_over_every_shard() {
     assert_eq!(ask(&mut stream, &["KEYS", "*"]).await, "*0\r\n");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn users_passwords_and_acl_rules_over_a_socket() {
+    let acl = ::resp::Acl::from_config(
+        Some("s3cret"),
+        &["user reader on >r ~cache:* +@read -@dangerous".to_owned()],
+    )
+    .expect("valid users");
+    let config = RespConfig {
+        acl: std::sync::Arc::new(acl),
+        ..RespConfig::default()
+    };
+    let (server, memory) = start(config).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let mut exchange = async |words: &[&str], expected: &[u8]| {
+        stream.write_all(&command(words)).await.expect("write");
+        let reply = read_exactly(&mut stream, expected.len()).await;
+        assert_eq!(
+            String::from_utf8_lossy(&reply),
+            String::from_utf8_lossy(expected),
+            "{words:?}"
+        );
+    };
+    exchange(
+        &["SET", "cache:1", "v"],
+        b"-NOAUTH Authentication required.\r\n",
+    )
+    .await;
+    exchange(
+        &["AUTH", "wrong"],
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    )
+    .await;
+    exchange(&["AUTH", "s3cret"], b"+OK\r\n").await;
+    exchange(&["SET", "cache:1", "v"], b"+OK\r\n").await;
+    exchange(&["SET", "private", "p"], b"+OK\r\n").await;
+    exchange(&["AUTH", "reader", "r"], b"+OK\r\n").await;
+    exchange(&["GET", "cache:1"], b"$1\r\nv\r\n").await;
+    exchange(
+        &["GET", "private"],
+        b"-NOPERM No permissions to access a key\r\n",
+    )
+    .await;
+    exchange(
+        &["DEL", "cache:1"],
+        b"-NOPERM User reader has no permissions to run the 'del' command\r\n",
+    )
+    .await;
+    // Refused commands never reached the store: two SETs and one GET did.
+    let stored: u64 = memory
+        .stores
+        .lock()
+        .expect("stores")
+        .iter()
+        .map(cache::Store::len)
+        .sum();
+    assert_eq!(stored, 2);
+    server.shutdown().await;
+}

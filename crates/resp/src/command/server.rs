@@ -57,6 +57,28 @@ pub(crate) fn hello(args: &mut Args) -> Result<Command, CommandError> {
     })
 }
 
+pub(crate) fn auth(args: &mut Args) -> Result<Command, CommandError> {
+    let first = args.take()?;
+    let command = match args.take_optional() {
+        None => Command::Auth {
+            username: None,
+            password: first,
+        },
+        Some(password) => Command::Auth {
+            username: Some(first),
+            password,
+        },
+    };
+    if args.remaining() > 0 {
+        return Err(CommandError::Syntax);
+    }
+    Ok(command)
+}
+
+pub(crate) fn acl_whoami(_: &mut Args) -> Result<Command, CommandError> {
+    Ok(Command::AclWhoami)
+}
+
 pub(crate) fn select(args: &mut Args) -> Result<Command, CommandError> {
     let index = args.integer()?;
     if i32::try_from(index).is_err() {

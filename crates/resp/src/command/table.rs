@@ -215,6 +215,17 @@ const EXPIRE_SYNTAX: &str = "key seconds [NX | XX | GT | LT]";
 /// lookup is a binary search.
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
+        name: "acl",
+        arity: -2,
+        group: "server",
+        since: "6.0.0",
+        complexity: "Depends on subcommand.",
+        summary: "A container for Access List Control commands.",
+        acl_categories: &["@slow"],
+        subcommands: ACL_SUBCOMMANDS,
+        ..BASE
+    },
+    CommandSpec {
         name: "append",
         arity: 3,
         since: "2.0.0",
@@ -222,6 +233,23 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key value",
         parse: Some(strings::append),
         ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "auth",
+        arity: -2,
+        flags: &[
+            "noscript",
+            "loading",
+            "stale",
+            "fast",
+            "no_auth",
+            "allow_busy",
+        ],
+        complexity: "O(N) where N is the number of passwords defined for the user",
+        summary: "Authenticates the connection.",
+        syntax: "[username] password",
+        parse: Some(server::auth),
+        ..CONNECTION
     },
     CommandSpec {
         name: "client",
@@ -1042,6 +1070,26 @@ const CLUSTER_SUB: CommandSpec = CommandSpec {
     ..BASE
 };
 const HELP_SUMMARY: &str = "Returns helpful text about the different subcommands.";
+
+static ACL_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "acl|help",
+        arity: 2,
+        since: "6.0.0",
+        summary: HELP_SUMMARY,
+        parse: Some(server::help),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "acl|whoami",
+        arity: 2,
+        since: "6.0.0",
+        summary: "Returns the authenticated username of the current connection.",
+        parse: Some(server::acl_whoami),
+        acl_categories: &["@slow"],
+        ..CONNECTION_SUB
+    },
+];
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec {

@@ -143,6 +143,12 @@ pub enum Command {
     },
     Quit,
     Reset,
+    /// `AUTH [username] password` (no username: the default user).
+    Auth {
+        username: Option<Bytes>,
+        password: Bytes,
+    },
+    AclWhoami,
     ClientSetName {
         name: Bytes,
     },
