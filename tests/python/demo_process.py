@@ -3,6 +3,7 @@
     with running_demo(groups=2) as demo:
         demo.http      # "127.0.0.1:PORT" of node 1's HTTP gateway
         demo.resp      # ("127.0.0.1", PORT) of node 1's RESP listener
+    demo.final_log     # everything it printed, once it has stopped
 
 DISTCACHE_BIN picks the binary (default target/debug/distcache, built if
 missing). Ports: a block found free just before the start. The demo is
@@ -28,6 +29,8 @@ class Demo:
     http: str
     resp: tuple
     log_path: str
+    # What the demo printed, from start to exit: set once it has stopped.
+    final_log: str = ""
 
 
 def free_port_block(count):
@@ -86,7 +89,8 @@ def running_demo(groups=3, extra_args=()):
             resp = re.search(r"^  RESP ([0-9.]+):(\d+) ", text, re.MULTILINE)
             if not (http and resp):
                 raise RuntimeError(f"the demo printed no HTTP or RESP address:\n{text}")
-            yield Demo(http=http.group(1), resp=(resp.group(1), int(resp.group(2))), log_path=log_path)
+            demo = Demo(http=http.group(1), resp=(resp.group(1), int(resp.group(2))), log_path=log_path)
+            yield demo
         finally:
             process.send_signal(signal.SIGINT)
             try:
@@ -94,3 +98,7 @@ def running_demo(groups=3, extra_args=()):
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            with open(log_path, encoding="utf-8", errors="replace") as log:
+                final_log = log.read()
+            if "demo" in locals():
+                demo.final_log = final_log

@@ -2,66 +2,24 @@
 no password, a wrong password, the right one, and a user denied a command
 and a key, with Redis's error classes (NOAUTH, WRONGPASS, NOPERM).
 
-Run:  pytest tests/python/test_auth.py   (DISTCACHE_BIN=... to skip the build)
+Run:  pytest tests/python/test_auth.py   (DISTCACHE_BIN=... picks the binary)
 """
-
-import os
-import re
-import subprocess
-import tempfile
-import time
 
 import pytest
 import redis
+from demo_process import running_demo
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PASSWORD = "demo-password"
 READER = "user reader on >reader-pw ~cache:* +@read -@dangerous"
 
 
-def _wait_for_resp_address(log_path, process, timeout_s=60.0):
-    deadline = time.monotonic() + timeout_s
-    pattern = re.compile(r"^  RESP (127\.0\.0\.1):(\d+) ", re.MULTILINE)
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        with open(log_path, encoding="utf-8", errors="replace") as log:
-            match = pattern.search(log.read())
-        if match:
-            return match.group(1), int(match.group(2))
-        time.sleep(0.2)
-    with open(log_path, encoding="utf-8", errors="replace") as log:
-        raise RuntimeError(f"distcache demo printed no RESP address:\n{log.read()}")
-
-
 @pytest.fixture(scope="module")
 def address():
-    binary = os.environ.get("DISTCACHE_BIN")
-    if not binary:
-        subprocess.run(["cargo", "build", "--quiet", "-p", "distcache"], cwd=ROOT, check=True)
-        binary = os.path.join(ROOT, "target/debug/distcache")
-    base = 20000 + (os.getpid() % 100) * 100
-    with tempfile.TemporaryDirectory() as data_dir:
-        log_path = os.path.join(data_dir, "demo.log")
-        with open(log_path, "w", encoding="utf-8") as log:
-            process = subprocess.Popen(
-                [
-                    binary, "demo", "--data-dir", os.path.join(data_dir, "data"),
-                    "--groups", "1", "--replicas", "3",
-                    "--grpc-port", str(base), "--resp-port", str(base + 40), "--http-port", str(base + 60),
-                    "--requirepass", PASSWORD, "--acl", READER,
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            yield _wait_for_resp_address(log_path, process)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-        with open(log_path, encoding="utf-8", errors="replace") as log:
-            text = log.read()
-        assert PASSWORD not in text and "reader-pw" not in text, "a password reached the log"
+    extra = ["--requirepass", PASSWORD, "--acl", READER]
+    with running_demo(groups=1, extra_args=extra) as demo:
+        yield demo.resp
+    assert "distcache demo: ready" in demo.final_log, "the demo's whole log was read"
+    assert PASSWORD not in demo.final_log and "reader-pw" not in demo.final_log, "a password reached the log"
 
 
 def test_no_password_is_refused(address):
