@@ -86,7 +86,7 @@ def address():
 # Every key the tests write, for servers without FLUSHDB (distcache until
 # its keyspace operations exist).
 KEYS = ["k", "missing", "n", "s", "a", "b", "c", "nope", "big", "text", "f", "e", "short",
-        "user:1", "user:2", "other", "renamed"] + [f"p{index}" for index in range(100)]
+        "user:1", "user:2", "other", "renamed", "{t}a", "{t}b", "{t}c", "{o}ther", "{o}renamed"] + [f"p{index}" for index in range(100)]
 
 
 @pytest.fixture
@@ -169,11 +169,28 @@ def test_string_commands(r):
     assert r.mget("a", "b", "nope") == ["1", "2", None]
 
 
-@needs_replicated_ops
 def test_msetnx(r):
-    assert r.mset({"a": "1", "b": "2"}) is True
-    assert r.msetnx({"a": "x", "c": "3"}) is False
-    assert r.get("c") is None
+    # One {hash tag}: one shard, so one atomic operation (as Redis Cluster
+    # asks: keys of one slot).
+    assert r.mset({"{t}a": "1", "{t}b": "2"}) is True
+    assert r.msetnx({"{t}a": "x", "{t}c": "3"}) is False
+    assert r.get("{t}c") is None
+    assert r.msetnx({"{t}c": "3", "{t}d": "4"}) is True
+    assert r.mget("{t}c", "{t}d") == ["3", "4"]
+
+
+def test_multi_key_writes_across_shards_are_crossslot(r):
+    if "distcache_version" not in r.info("server"):
+        pytest.skip("a standalone Redis accepts keys of any slot")
+    # "a" and "c" are in different shards of the demo (10 shards): the
+    # atomic multi-key writes refuse them as Redis Cluster does; MSET is
+    # split per shard.
+    for command in (["MSETNX", "a", "1", "c", "2"], ["RENAME", "a", "c"], ["COPY", "a", "c"]):
+        with pytest.raises(redis.ResponseError, match="Keys in request don't hash to the same slot"):
+            r.execute_command(*command)
+    assert r.exists("a", "c") == 0, "a refused command changed nothing"
+    assert r.mset({"a": "1", "c": "2"}) is True
+    assert r.mget("a", "c") == ["1", "2"]
 
 
 def test_counters(r):
@@ -234,15 +251,15 @@ def test_absolute_expiry_and_getex(r):
 
 @needs_replicated_ops
 def test_keys_and_scan(r):
-    r.mset({"user:1": "a", "user:2": "b", "other": "c"})
+    r.mset({"user:1": "a", "user:2": "b", "{o}ther": "c"})
     assert sorted(r.keys("user:*")) == ["user:1", "user:2"]
     assert sorted(r.scan_iter(match="user:*", count=1)) == ["user:1", "user:2"]
     assert r.dbsize() == 3
-    assert r.type("other") == "string"
+    assert r.type("{o}ther") == "string"
     assert r.type("nope") == "none"
-    assert r.rename("other", "renamed") is True
+    assert r.rename("{o}ther", "{o}renamed") is True
     assert r.delete("user:1", "user:2", "nope") == 2
-    assert r.randomkey() == "renamed"
+    assert r.randomkey() == "{o}renamed"
 
 
 def test_pipeline_answers_in_order(r):

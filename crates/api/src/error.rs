@@ -53,6 +53,14 @@ pub enum Error {
     /// the limit; nothing changed.
     #[error("{count} elements exceed the limit of {limit} per collection")]
     TooManyElements { count: u64, limit: u64 },
+    /// A `RENAME` of a key that is absent (Redis's "no such key"); nothing
+    /// changed.
+    #[error("no such key")]
+    NoSuchKey,
+    /// A multi-key operation whose keys are not all in one shard (Redis's
+    /// `CROSSSLOT`): one log entry changes one shard. Nothing changed.
+    #[error("the keys of a multi-key operation are not all in one shard (CROSSSLOT)")]
+    CrossShard,
     /// The client gave up: no server gave a final answer before its
     /// deadline. A write may or may not have taken effect.
     #[error("no answer within {deadline_ms} ms after {attempts} attempts (the outcome is unknown)")]

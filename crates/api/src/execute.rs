@@ -139,6 +139,9 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
         | Op::CountShard { .. }
         | Op::FlushShard { .. }
         | Op::RandomKey { .. } => crate::keyspace::execute_shard_op(store, op, now_ms),
+        Op::MultiSet { .. } | Op::Rename { .. } | Op::Copy { .. } => {
+            crate::multikey::execute_multi_key(store, op, now_ms)
+        }
         Op::SetRange { key, offset, value } => {
             let current = store.get(key, now_ms).map(<[u8]>::to_vec);
             if value.is_empty() {
@@ -188,7 +191,10 @@ fn is_string_op(op: &Op) -> bool {
         | Op::ScanShard { .. }
         | Op::CountShard { .. }
         | Op::FlushShard { .. }
-        | Op::RandomKey { .. } => false,
+        | Op::RandomKey { .. }
+        | Op::MultiSet { .. }
+        | Op::Rename { .. }
+        | Op::Copy { .. } => false,
     }
 }
 
@@ -365,7 +371,7 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
     }
 }
 
-fn store_error(error: StoreError) -> Error {
+pub(crate) fn store_error(error: StoreError) -> Error {
     match error {
         StoreError::TooLarge {
             weight_bytes,

@@ -32,6 +32,7 @@
 //! | `execute.rs` | [`execute`] and [`read`]: the operations on a store at a log time |
 //! | `collections.rs` | hash and set operations ([`HashOp`], [`SetOp`]), `TYPE`, and their meaning on a store |
 //! | `keyspace.rs` | the whole-shard operations ([`Op::ScanShard`], [`Op::CountShard`], [`Op::FlushShard`], [`Op::RandomKey`]): keys in [`scan_position`] order, so a scan cursor survives store growth and shard moves |
+//! | `multikey.rs` | the multi-key operations ([`Op::MultiSet`], [`Op::Rename`], [`Op::Copy`]): one step on one store, any value type moved with its deadline; the server refuses keys of several shards ([`Error::CrossShard`]) |
 //! | `client.rs` | [`KvClient`]: `run(op)` plus the typed operations |
 //!
 //! ## Tests
@@ -46,6 +47,7 @@ mod error;
 mod execute;
 mod keyspace;
 mod limits;
+mod multikey;
 mod op;
 
 pub use client::KvClient;

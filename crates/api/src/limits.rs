@@ -86,16 +86,28 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// Refuses an operation whose key or value is over the limits. Servers
+    /// Refuses an operation whose keys or values are over the limits (a
+    /// multi-key operation: each key and value alone, and at most
+    /// [`Limits::max_collection_elements`] keys). Servers
     /// check before proposing (bad input costs no log entry) and
     /// [`crate::execute`] checks again at apply time.
     pub fn check(&self, op: &Op) -> Result<(), Error> {
-        let key_bytes = op.key().len() as u64;
-        if key_bytes > self.max_key_bytes {
-            return Err(Error::TooLarge {
-                what: "key".into(),
-                size_bytes: key_bytes,
-                limit_bytes: self.max_key_bytes,
+        for key in op.keys() {
+            let key_bytes = key.len() as u64;
+            if key_bytes > self.max_key_bytes {
+                return Err(Error::TooLarge {
+                    what: "key".into(),
+                    size_bytes: key_bytes,
+                    limit_bytes: self.max_key_bytes,
+                });
+            }
+        }
+        if let Op::MultiSet { pairs, .. } = op
+            && pairs.len() as u64 > self.max_collection_elements
+        {
+            return Err(Error::TooManyElements {
+                count: pairs.len() as u64,
+                limit: self.max_collection_elements,
             });
         }
         let value_bytes = op.value_size_bytes() as u64;

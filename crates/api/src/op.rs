@@ -132,6 +132,40 @@ pub enum Op {
     /// every replica picks the same one); [`Outcome::Value`] with the key,
     /// `None` if the shard is empty. A read.
     RandomKey { shard: u64, seed: u64 },
+    /// Redis's `MSET` (with `only_if_none_exist`, `MSETNX`): every pair
+    /// written as a string without a deadline, in order (a key named twice
+    /// ends with its last value), in one step. Every key must be in the
+    /// shard of the first: the servers refuse others with
+    /// [`crate::Error::CrossShard`] before anything changes.
+    /// [`Outcome::Applied`]: false when `only_if_none_exist` and some key
+    /// held a value of any type (then nothing was written).
+    MultiSet {
+        pairs: Vec<(Vec<u8>, Vec<u8>)>,
+        only_if_none_exist: bool,
+    },
+    /// Redis's `RENAME` (with `only_if_new`, `RENAMENX`): the source's
+    /// value, of any type, and its deadline move to the destination in one
+    /// step (what the destination held is replaced). Both keys in one
+    /// shard. [`crate::Error::NoSuchKey`] if the source is absent;
+    /// [`Outcome::Applied`]: false when `only_if_new` and the destination
+    /// exists (a rename onto itself: true without `only_if_new`, false
+    /// with it, as Redis 7 answers).
+    Rename {
+        source: Vec<u8>,
+        destination: Vec<u8>,
+        only_if_new: bool,
+    },
+    /// Redis's `COPY`: the source's value, of any type, and its deadline
+    /// copied to the destination in one step; an existing destination is
+    /// replaced only with `replace`. Both keys in one shard.
+    /// [`Outcome::Applied`]: whether it copied (false: the source is
+    /// absent, the destination exists without `replace`, or both are the
+    /// same key).
+    Copy {
+        source: Vec<u8>,
+        destination: Vec<u8>,
+        replace: bool,
+    },
 }
 
 /// What an [`Op`] is routed by.
@@ -277,10 +311,52 @@ impl Op {
         }
     }
 
-    /// The key the operation acts on; empty for the whole-shard operations
-    /// (route by [`Op::target`]).
+    /// Every key the operation acts on, in order: one for most; a
+    /// [`Op::MultiSet`]'s keys; a rename's or copy's source, then
+    /// destination; none for the whole-shard operations.
+    pub fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let pairs: &[(Vec<u8>, Vec<u8>)] = match self {
+            Op::MultiSet { pairs, .. } => pairs,
+            _ => &[],
+        };
+        let named: [Option<&[u8]>; 2] = match self {
+            Op::MultiSet { .. } => [None, None],
+            Op::Rename {
+                source,
+                destination,
+                ..
+            }
+            | Op::Copy {
+                source,
+                destination,
+                ..
+            } => [Some(source), Some(destination)],
+            other => match other.target() {
+                Target::Key(key) => [Some(key), None],
+                Target::Shard(_) => [None, None],
+            },
+        };
+        pairs
+            .iter()
+            .map(|(key, _)| key.as_slice())
+            .chain(named.into_iter().flatten())
+    }
+
+    /// Whether the operation names more than one key (and so must find
+    /// them all in one shard).
+    pub fn is_multi_key(&self) -> bool {
+        matches!(
+            self,
+            Op::MultiSet { .. } | Op::Rename { .. } | Op::Copy { .. }
+        )
+    }
+
+    /// The key the operation acts on (a multi-key operation's first key);
+    /// empty for the whole-shard operations (route by [`Op::target`]).
     pub fn key(&self) -> &[u8] {
         match self {
+            Op::MultiSet { pairs, .. } => pairs.first().map_or(&[], |(key, _)| key.as_slice()),
+            Op::Rename { source, .. } | Op::Copy { source, .. } => source,
             Op::ScanShard { .. }
             | Op::CountShard { .. }
             | Op::FlushShard { .. }
@@ -350,7 +426,15 @@ impl Op {
             | Op::ScanShard { .. }
             | Op::CountShard { .. }
             | Op::FlushShard { .. }
-            | Op::RandomKey { .. } => 0,
+            | Op::RandomKey { .. }
+            | Op::Rename { .. }
+            | Op::Copy { .. } => 0,
+            // Each value is checked alone, as a SET of it would be.
+            Op::MultiSet { pairs, .. } => pairs
+                .iter()
+                .map(|(_, value)| value.len())
+                .max()
+                .unwrap_or(0),
             Op::Put { value, .. } | Op::Append { value, .. } | Op::Set { value, .. } => value.len(),
             Op::CompareAndSet {
                 expected, value, ..
@@ -393,6 +477,9 @@ impl Op {
             Op::CountShard { .. } => "CountShard",
             Op::FlushShard { .. } => "FlushShard",
             Op::RandomKey { .. } => "RandomKey",
+            Op::MultiSet { .. } => "MultiSet",
+            Op::Rename { .. } => "Rename",
+            Op::Copy { .. } => "Copy",
         }
     }
 }

@@ -46,8 +46,9 @@ pub enum ForwardError {
     /// The operation does not fit what the key holds (an increment of a
     /// value that is not a number, an overflow); nothing changed. Always
     /// one of [`Error::NotAnInteger`], [`Error::IncrementOverflow`],
-    /// [`Error::NotAFloat`], [`Error::NotFinite`], so front ends can
-    /// answer each in their own words.
+    /// [`Error::NotAFloat`], [`Error::NotFinite`], [`Error::WrongType`],
+    /// the hash errors, [`Error::NoSuchKey`], [`Error::CrossShard`], so
+    /// front ends can answer each in their own words.
     #[error("{0}")]
     Refused(Error),
     /// No group applied it before the deadline; a write may still apply.
@@ -393,7 +394,9 @@ fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
             | Error::NotFinite
             | Error::WrongType
             | Error::HashNotInteger
-            | Error::HashNotFloat),
+            | Error::HashNotFloat
+            | Error::NoSuchKey
+            | Error::CrossShard),
         ) => Verdict::Fail(Some(ForwardError::Refused(error))),
         Err(error @ (Error::TooLarge { .. } | Error::ZeroTtl | Error::TooManyElements { .. })) => {
             Verdict::Fail(Some(ForwardError::InvalidArgument(error.to_string())))

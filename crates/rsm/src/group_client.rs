@@ -226,6 +226,8 @@ pub fn classify(reply: api::Reply) -> Verdict<api::Outcome, api::Error> {
             | api::Error::HashNotInteger
             | api::Error::HashNotFloat
             | api::Error::TooManyElements { .. }
+            | api::Error::NoSuchKey
+            | api::Error::CrossShard
             | api::Error::Timeout { .. }
             | api::Error::WrongGroup { .. }
             | api::Error::Stale { .. }

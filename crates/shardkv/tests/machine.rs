@@ -793,3 +793,94 @@ fn a_parked_shard_given_back_to_its_holder_is_served_at_once() {
     assert_eq!(read(&mut one, &key, 100_100), Ok(Some("v".to_string())));
     assert_eq!(read(&mut one, &key, 100_600), Ok(None), "the TTL resumed");
 }
+
+/// A key named `name` whose hash tag puts it in the shard of `anchor`.
+fn tagged(anchor: &[u8], name: &str) -> Vec<u8> {
+    format!("{{{}}}{name}", String::from_utf8_lossy(anchor)).into_bytes()
+}
+
+#[test]
+fn multi_key_ops_are_one_shard_and_move_with_it() {
+    let mut g1 = group(1);
+    let mut g2 = group(2);
+    let anchor = key_in(7);
+    let (a, b, c) = (
+        tagged(&anchor, "a"),
+        tagged(&anchor, "b"),
+        tagged(&anchor, "c"),
+    );
+    assert_eq!(key_to_shard(&a, SHARDS), 7);
+    let elsewhere = key_in(2);
+    let c1 = config(1, [1; SHARDS]);
+    assert!(reconfigure(&mut g1, &c1, 1));
+    assert!(reconfigure(&mut g2, &c1, 1));
+
+    let mset = Op::MultiSet {
+        pairs: vec![(a.clone(), b"1".to_vec()), (b.clone(), b"2".to_vec())],
+        only_if_none_exist: true,
+    };
+    assert_eq!(client(&mut g1, 9, 1, mset, 2), Ok(Outcome::Applied(true)));
+    // Keys of two shards: refused before proposing and at apply, even
+    // though this group serves both; nothing changes.
+    let cross = Op::Rename {
+        source: a.clone(),
+        destination: elsewhere.clone(),
+        only_if_new: false,
+    };
+    assert_eq!(g1.check_client(&cross), Err(Error::CrossShard));
+    assert_eq!(client(&mut g1, 9, 2, cross, 3), Err(Error::CrossShard));
+    let cross_mset = Op::MultiSet {
+        pairs: vec![
+            (c.clone(), b"x".to_vec()),
+            (elsewhere.clone(), b"y".to_vec()),
+        ],
+        only_if_none_exist: false,
+    };
+    assert_eq!(client(&mut g1, 9, 3, cross_mset, 3), Err(Error::CrossShard));
+    assert_eq!(read(&mut g1, &a, 4), Ok(Some("1".into())));
+    assert_eq!(read(&mut g1, &elsewhere, 4), Ok(None));
+    assert_eq!(read(&mut g1, &c, 4), Ok(None));
+
+    let rename = Op::Rename {
+        source: a.clone(),
+        destination: c.clone(),
+        only_if_new: false,
+    };
+    assert_eq!(
+        client(&mut g1, 9, 4, rename.clone(), 5),
+        Ok(Outcome::Applied(true))
+    );
+
+    // Shard 7 moves to group 2: a multi-key op on it is a wrong-group
+    // answer at the frozen donor and at the receiver before the data.
+    let c2 = config(2, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    assert!(reconfigure(&mut g1, &c2, 6));
+    assert!(reconfigure(&mut g2, &c2, 6));
+    let copy = Op::Copy {
+        source: b.clone(),
+        destination: a.clone(),
+        replace: false,
+    };
+    let wrong_group = Err(Error::WrongGroup {
+        shard: 7,
+        config_num: 2,
+    });
+    assert_eq!(
+        g1.check_client(&copy),
+        wrong_group.clone().map(|_: Outcome| ())
+    );
+    assert_eq!(client(&mut g1, 9, 5, copy.clone(), 7), wrong_group);
+    assert_eq!(client(&mut g2, 9, 5, copy.clone(), 7), wrong_group);
+
+    assert_eq!(pull_and_install(&mut g2, &g1, 8), vec![5, 6, 7, 8, 9]);
+    // The clerk's retry of the rename (seq 4) at the new owner is
+    // answered from the record that moved with the shard, not run again
+    // (run again it would fail: the source is gone).
+    assert_eq!(client(&mut g2, 9, 4, rename, 9), Ok(Outcome::Applied(true)));
+    assert_eq!(client(&mut g2, 9, 5, copy, 10), Ok(Outcome::Applied(true)));
+    assert_eq!(read(&mut g2, &a, 11), Ok(Some("2".into())));
+    assert_eq!(read(&mut g2, &c, 11), Ok(Some("1".into())));
+    delete_and_confirm(&mut g2, &mut g1, 12);
+    g1.check_invariants().expect("g1 consistent");
+    g2.check_invariants().expect("g2 consistent");
+}

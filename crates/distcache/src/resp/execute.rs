@@ -13,11 +13,13 @@
 //! Redis); `EXPIRETIME`/`PEXPIRETIME` add the remaining TTL to this node's
 //! wall clock. Both are as exact as the nodes' clocks agree.
 //!
-//! Not atomic today, and documented so: `RENAME`, `RENAMENX`, `COPY` (a
-//! read, then writes), `APPEND`'s reply (the length is read after the
-//! append), and `MSET`/`DEL`/`EXISTS`/`MGET` across keys (one operation
-//! per key, run concurrently). `MSETNX` answers an error that says so
-//! until a multi-key operation exists. The keyspace commands (`KEYS`,
+//! Multi-key writes are in `multikey.rs`: `MSETNX`, `RENAME`,
+//! `RENAMENX`, `COPY` are one operation (one log entry) when their keys are
+//! in one shard and `-CROSSSLOT` otherwise; `MSET` is one operation per
+//! shard its keys fall in. Not atomic, and documented so: `APPEND`'s reply
+//! (the length is read after the append), and `DEL`/`UNLINK`/`EXISTS`/
+//! `MGET` across keys (one operation per key, run concurrently, even within
+//! a shard). The keyspace commands (`KEYS`,
 //! `SCAN`, `DBSIZE`, `FLUSHDB`/`FLUSHALL`, `RANDOMKEY`) fan out across
 //! the shards (`crate::keyspace`): each shard's step is one replicated
 //! operation, the whole is not atomic across shards.
@@ -140,6 +142,8 @@ pub(super) fn forward_error(error: &ForwardError) -> Frame {
         }
         ForwardError::Refused(api::Error::NotAFloat) => error_frame(&CommandError::NotAFloat),
         ForwardError::Refused(api::Error::NotFinite) => error_frame(&CommandError::NotFinite),
+        ForwardError::Refused(api::Error::NoSuchKey) => Frame::error("ERR no such key"),
+        ForwardError::Refused(api::Error::CrossShard) => Frame::error(super::multikey::CROSSSLOT),
         other => Frame::error(&format!("ERR {other}")),
     }
 }
@@ -169,28 +173,6 @@ async fn get<B: Backend>(backend: &B, key: &Bytes) -> Result<Option<Vec<u8>>, Fr
         Ok(Outcome::Value(value)) => Ok(value),
         Ok(other) => Err(Frame::error(&format!(
             "ERR unexpected outcome {other:?} for a read"
-        ))),
-        Err(error) => Err(forward_error(&error)),
-    }
-}
-
-async fn swap<B: Backend>(
-    backend: &B,
-    key: &Bytes,
-    expected: Option<Vec<u8>>,
-    value: Vec<u8>,
-    ttl_ms: Option<u64>,
-) -> Result<bool, Frame> {
-    let op = Op::CompareAndSet {
-        key: key.to_vec(),
-        expected,
-        value,
-        ttl_ms,
-    };
-    match backend.run(op).await {
-        Ok(Outcome::Swapped(swapped)) => Ok(swapped),
-        Ok(other) => Err(Frame::error(&format!(
-            "ERR unexpected outcome {other:?} for a swap"
         ))),
         Err(error) => Err(forward_error(&error)),
     }
@@ -339,24 +321,11 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
                     .collect(),
             )
         }
-        Command::MSet { pairs } => {
-            let writes = pairs.iter().map(|(key, value)| {
-                write(
-                    backend,
-                    Op::Put {
-                        key: key.to_vec(),
-                        value: value.to_vec(),
-                        ttl_ms: None,
-                    },
-                )
-            });
-            for result in join_all(writes).await {
-                if let Err(reply) = result {
-                    return reply;
-                }
-            }
-            Frame::ok()
-        }
+        Command::MSet { pairs } => match super::multikey::mset(backend, &pairs).await {
+            Ok(()) => Frame::ok(),
+            Err(reply) => reply,
+        },
+        Command::MSetNx { pairs } => super::multikey::msetnx(backend, &pairs).await,
         Command::Append { key, value } => {
             match write(
                 backend,
@@ -504,79 +473,12 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
             source,
             destination,
             only_if_new,
-        } => {
-            let value = match get(backend, &source).await {
-                Ok(Some(value)) => value,
-                Ok(None) => return Frame::error("ERR no such key"),
-                Err(reply) => return reply,
-            };
-            if source == destination {
-                return if only_if_new {
-                    Frame::Integer(0)
-                } else {
-                    Frame::ok()
-                };
-            }
-            let stored = if only_if_new {
-                swap(backend, &destination, None, value, None).await
-            } else {
-                write(
-                    backend,
-                    Op::Put {
-                        key: destination.to_vec(),
-                        value,
-                        ttl_ms: None,
-                    },
-                )
-                .await
-                .map(|_| true)
-            };
-            match stored {
-                Ok(false) => Frame::Integer(0),
-                Ok(true) => match write(
-                    backend,
-                    Op::Delete {
-                        key: source.to_vec(),
-                    },
-                )
-                .await
-                {
-                    Ok(_) if only_if_new => Frame::Integer(1),
-                    Ok(_) => Frame::ok(),
-                    Err(reply) => reply,
-                },
-                Err(reply) => reply,
-            }
-        }
+        } => super::multikey::rename(backend, &source, &destination, only_if_new).await,
         Command::Copy {
             source,
             destination,
             replace,
-        } => {
-            let value = match get(backend, &source).await {
-                Ok(Some(value)) => value,
-                Ok(None) => return Frame::Integer(0),
-                Err(reply) => return reply,
-            };
-            let stored = if replace {
-                write(
-                    backend,
-                    Op::Put {
-                        key: destination.to_vec(),
-                        value,
-                        ttl_ms: None,
-                    },
-                )
-                .await
-                .map(|_| true)
-            } else {
-                swap(backend, &destination, None, value, None).await
-            };
-            match stored {
-                Ok(stored) => Frame::Integer(i64::from(stored)),
-                Err(reply) => reply,
-            }
-        }
+        } => super::multikey::copy(backend, &source, &destination, replace).await,
         Command::Keys { pattern } => {
             match keyspace::keys(&Runner(backend), &pattern, KEYS_LIMIT).await {
                 Ok(keys) => Frame::Array(keys.into_iter().map(Frame::bulk).collect()),

@@ -25,6 +25,8 @@ struct Memory {
     started: tokio::time::Instant,
     in_flight: AtomicUsize,
     in_flight_max: AtomicUsize,
+    /// The name of every operation run, in order.
+    ops: Mutex<Vec<&'static str>>,
 }
 
 impl Default for Memory {
@@ -38,12 +40,14 @@ impl Default for Memory {
             started: crate::clock::now(),
             in_flight: AtomicUsize::new(0),
             in_flight_max: AtomicUsize::new(0),
+            ops: Mutex::new(Vec::new()),
         }
     }
 }
 
 impl Backend for std::sync::Arc<Memory> {
     async fn run(&self, op: Op) -> Result<Outcome, ForwardError> {
+        self.ops.lock().expect("test ops").push(op.name());
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.in_flight_max.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -615,5 +619,96 @@ async fn users_passwords_and_acl_rules_over_a_socket() {
         .map(cache::Store::len)
         .sum();
     assert_eq!(stored, 2);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn multi_key_commands_are_one_operation_in_one_shard_and_crossslot_across() {
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    // Among the test's 4 shards, "a" (slot 15495) is in shard 3 and "b"
+    // (slot 3300) in shard 0; keys tagged {t} share one shard.
+    assert_ne!(
+        shardkv::key_to_shard(b"a", SHARDS),
+        shardkv::key_to_shard(b"b", SHARDS)
+    );
+    let ops_of = |memory: &Memory| std::mem::take(&mut *memory.ops.lock().expect("test ops"));
+    let crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+    let cases: &[(&[&str], &str, &[&str])] = &[
+        (
+            &["MSET", "{t}a", "1", "{t}b", "2"],
+            "+OK\r\n",
+            &["MultiSet"],
+        ),
+        (
+            &["MSETNX", "{t}a", "x", "{t}c", "3"],
+            ":0\r\n",
+            &["MultiSet"],
+        ),
+        (&["EXISTS", "{t}c"], ":0\r\n", &["Type"]),
+        (
+            &["MSETNX", "{t}c", "3", "{t}d", "4"],
+            ":1\r\n",
+            &["MultiSet"],
+        ),
+        // Keys of two shards: refused without an operation.
+        (&["MSETNX", "a", "1", "b", "2"], crossslot, &[]),
+        (&["RENAME", "{t}a", "b"], crossslot, &[]),
+        (&["RENAMENX", "{t}a", "b"], crossslot, &[]),
+        (&["COPY", "{t}a", "b"], crossslot, &[]),
+        (&["EXISTS", "a", "b"], ":0\r\n", &["Type", "Type"]),
+        // MSET across shards is split: one atomic MultiSet per shard ("t",
+        // slot 15891, is in shard 3 with "a").
+        (
+            &["MSET", "a", "1", "b", "2", "{t}e", "5"],
+            "+OK\r\n",
+            &["MultiSet", "MultiSet"],
+        ),
+        (
+            &["MGET", "a", "b", "{t}e"],
+            "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n5\r\n",
+            &["Get", "Get", "Get"],
+        ),
+        (&["SET", "{t}a", "v", "EX", "100"], "+OK\r\n", &["Put"]),
+        (&["RENAME", "{t}a", "{t}r"], "+OK\r\n", &["Rename"]),
+        (&["TTL", "{t}r"], ":100\r\n", &["Ttl"]),
+        (&["GET", "{t}a"], "$-1\r\n", &["Get"]),
+        (
+            &["RENAME", "{t}a", "{t}r"],
+            "-ERR no such key\r\n",
+            &["Rename"],
+        ),
+        (&["RENAMENX", "{t}r", "{t}b"], ":0\r\n", &["Rename"]),
+        (&["RENAMENX", "{t}r", "{t}r"], ":0\r\n", &["Rename"]),
+        (&["RENAME", "{t}r", "{t}r"], "+OK\r\n", &["Rename"]),
+        (&["RENAMENX", "{t}r", "{t}n"], ":1\r\n", &["Rename"]),
+        (&["COPY", "{t}n", "{t}b"], ":0\r\n", &["Copy"]),
+        (&["COPY", "{t}n", "{t}b", "REPLACE"], ":1\r\n", &["Copy"]),
+        (&["GET", "{t}b"], "$1\r\nv\r\n", &["Get"]),
+        (&["TTL", "{t}b"], ":100\r\n", &["Ttl"]),
+        (
+            &["COPY", "{t}n", "{t}n"],
+            "-ERR source and destination objects are the same\r\n",
+            &[],
+        ),
+        (
+            &["COPY", "{t}n", "{t}x", "DB", "1"],
+            "-ERR DB index is out of range\r\n",
+            &[],
+        ),
+        // Any type moves: a hash renamed, then copied.
+        (&["HSET", "{t}h", "f", "v"], ":1\r\n", &["Hash"]),
+        (&["RENAME", "{t}h", "{t}h2"], "+OK\r\n", &["Rename"]),
+        (&["COPY", "{t}h2", "{t}h3"], ":1\r\n", &["Copy"]),
+        (&["HGET", "{t}h3", "f"], "$1\r\nv\r\n", &["Hash"]),
+        (&["TYPE", "{t}h2"], "+hash\r\n", &["Type"]),
+        (&["EXISTS", "{t}h"], ":0\r\n", &["Type"]),
+    ];
+    for (words, expected, ops) in cases {
+        assert_eq!(&ask(&mut stream, words).await, expected, "{words:?}");
+        assert_eq!(&ops_of(&memory), ops, "operations run by {words:?}");
+    }
     server.shutdown().await;
 }

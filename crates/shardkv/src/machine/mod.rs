@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, UNASSIGNED};
 
 use crate::rpc::{MigrationError, Op, PullShards, ShardChunk, ShardTransfer};
-use crate::shard_key::{ShardId, op_shard};
+use crate::shard_key::{ShardId, key_to_shard, op_shard};
 use incoming::{Added, IncomingShard};
 pub use incoming::{ChunkOutcome, max_transfer_bytes};
 use shard::Shard;
@@ -227,9 +227,19 @@ impl ShardMachine {
     }
 
     /// The shard `op` is routed to if this group serves it now, else
-    /// `WrongGroup` (also for a shard out of range).
+    /// `WrongGroup` (also for a shard out of range). A multi-key
+    /// operation whose keys span shards is refused (`CrossShard`, whoever
+    /// serves them): one log entry changes one shard, and its exactly-once
+    /// record moves with that shard.
     fn serving(&self, op: &Op) -> Result<ShardId, Error> {
         let shard = op_shard(op, self.shard_count());
+        if op.is_multi_key()
+            && op
+                .keys()
+                .any(|key| key_to_shard(key, self.shard_count()) != shard)
+        {
+            return Err(Error::CrossShard);
+        }
         let served = self.config.owner(shard) == Some(self.gid)
             && self
                 .shards
