@@ -117,11 +117,33 @@
 //!   entry alone fits a labrpc message), pending reads, entries and bytes
 //!   per message, entries per `Ready`, batches in flight, vote re-sends,
 //!   snapshot retries.
+//! - Membership change (`core/membership.rs`, `docs/membership.md`):
+//!   single-server changes (add a voter, add a learner, promote a learner,
+//!   remove a node) through [`core::RawNode::propose_membership_change`],
+//!   with the 2015 fix (a leader changes the configuration only after
+//!   committing an entry of its term, and one change at a time). A
+//!   configuration is a log entry ([`core::EntryKind::Config`]) holding the
+//!   whole new [`core::Membership`], in force once appended; the snapshot
+//!   metadata carries it, so restarts rebuild it from snapshot + log.
+//!   Learners get the log and snapshots but neither vote nor count for
+//!   commitment, and are promoted only within
+//!   `Config::max_learner_lag_entries` of the leader. A leader that
+//!   removed itself steps down once the removal commits; a node that is
+//!   not a voter never campaigns, and voters refuse vote requests from
+//!   non-voters, so a removed node cannot disrupt the group.
+//! - Leadership transfer (thesis 3.10, [`core::RawNode::transfer_leader`]):
+//!   the leader refuses proposals, brings the target (a voter) up to
+//!   date, and sends it `TimeoutNow`; the target campaigns at once,
+//!   without PreVote, and its vote requests carry `leadership_transfer`,
+//!   so voters grant them despite having heard from the leader recently.
+//!   Abandoned after `election_timeout_ticks_min` ticks
+//!   (`core_transfer.rs`).
 //! - Peer input is validated, never asserted (`core/validate.rs`): a
 //!   message a peer could send that breaks what the handlers rely on (a
 //!   term or index that would overflow, a second leader in a term, entries
 //!   with a gap or terms out of order, a reply beyond the leader's log, a
-//!   payload the service cannot decode, per `Config::payload_check`) is
+//!   payload the service cannot decode, per `Config::payload_check`, a
+//!   configuration that does not decode) is
 //!   refused by `step` with a typed [`core::StepError`], logged, and
 //!   counted ([`core::RawNode::refused_messages`],
 //!   [`node::NodeStatus::peer_messages_refused`]); it changes nothing. The
@@ -133,10 +155,15 @@
 //! `cargo test -p raft` runs:
 //! - exact-output tests of the core (`tests/core_*.rs`): one event in, the
 //!   exact `Ready` out (`core_prevote.rs` for PreVote and CheckQuorum,
-//!   `core_vote_resend.rs` for re-sends, `core_bounds.rs` for the byte
+//!   `core_vote_resend.rs` for re-sends, `core_membership.rs` for
+//!   membership changes and their refused interleavings, `core_bounds.rs` for the byte
 //!   bounds against labrpc's message limit, `core_hostile.rs` for forged
 //!   and corrupt peer messages; the other files pin the classic
 //!   rules with PreVote, CheckQuorum and re-sends off);
+//! - `tests/cluster_membership.rs`: 200 seeded runs of 5 cores (3 bootstrap
+//!   voters, 2 outside) under the same faults while the leader changes the
+//!   configuration and hands leadership over at random, with the same
+//!   checks every tick, then every node is added back and all converge;
 //! - `tests/cluster_safety.rs`: ~950 seeded runs of 3, 5 and 7 cores
 //!   exchanging messages through a queue that drops, delays, reorders and
 //!   partitions, with crashes and restarts from storage, checking election
@@ -194,8 +221,9 @@
 //! timeouts rejoins without changing the leader or the term; it fails with
 //! PreVote and CheckQuorum off) and `check_quorum_isolated_leader_steps_down`
 //! (a leader cut off from every follower stops claiming to lead within 2 s;
-//! it fails with CheckQuorum off). Not yet: leadership transfer, membership
-//! change.
+//! it fails with CheckQuorum off). Membership change and leadership
+//! transfer are in the core only: the driver ([`node`]) still runs a fixed
+//! group and offers neither yet (`docs/membership.md`).
 
 pub mod core;
 pub mod node;

@@ -89,10 +89,7 @@ fn leader_messages_of_the_leaders_own_term_are_refused() {
     assert_eq!(refused(&mut node, heartbeat(2, 1)), second);
     let append = append(2, 0, 1, (2, 1), vec![entry(3, 1)], 3);
     assert_eq!(refused(&mut node, append), second);
-    let meta = SnapshotMeta {
-        last_included_index: 9,
-        last_included_term: 1,
-    };
+    let meta = SnapshotMeta::at(9, 1);
     let install = snapshot_piece(2, 0, 1, meta, b"state");
     assert_eq!(refused(&mut node, install), second);
     assert_eq!(
@@ -286,10 +283,7 @@ fn indexes_that_would_overflow_are_refused() {
             limit: raft::core::MAX_INDEX
         }
     );
-    let meta = SnapshotMeta {
-        last_included_index: u64::MAX,
-        last_included_term: 2,
-    };
+    let meta = SnapshotMeta::at(u64::MAX, 2);
     assert_eq!(
         refused(&mut node, snapshot_piece(0, 1, 2, meta, b"state")),
         StepError::IndexTooLarge {
@@ -336,17 +330,14 @@ fn an_entry_the_service_cannot_decode_is_refused_before_it_is_stored() {
 #[test]
 fn a_snapshot_the_service_cannot_decode_is_refused_whole() {
     let mut node = node_with_log(with_payload_check(config(1, 3)), 2, &[], 0);
-    let meta = SnapshotMeta {
-        last_included_index: 5,
-        last_included_term: 2,
-    };
-    node.step(snapshot_piece(0, 1, 2, meta, b"garbage"))
+    let meta = SnapshotMeta::at(5, 2);
+    node.step(snapshot_piece(0, 1, 2, meta.clone(), b"garbage"))
         .unwrap();
     let ready = take_ready(&mut node);
     assert_eq!(ready.snapshot, None, "nothing to persist or apply");
     assert!(ready.entries.is_empty());
     assert_eq!(node.refused_messages(), 1);
-    assert_eq!(node.log().snapshot_meta(), SnapshotMeta::default());
+    assert_eq!(node.log().snapshot_meta(), &SnapshotMeta::default());
     // The leader is told to start over from byte 0.
     assert_eq!(
         ready.messages,
@@ -362,12 +353,12 @@ fn a_snapshot_the_service_cannot_decode_is_refused_whole() {
         )]
     );
     // A usable one installs.
-    node.step(snapshot_piece(0, 1, 2, meta, b"ok state"))
+    node.step(snapshot_piece(0, 1, 2, meta.clone(), b"ok state"))
         .unwrap();
     let ready = take_ready(&mut node);
     assert_eq!(
         ready.snapshot.map(|s| s.snapshot.data),
         Some(b"ok state".to_vec())
     );
-    assert_eq!(node.log().snapshot_meta(), meta);
+    assert_eq!(node.log().snapshot_meta(), &meta);
 }

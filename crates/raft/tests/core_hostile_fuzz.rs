@@ -27,15 +27,23 @@ fn number() -> impl Strategy<Value = u64> {
 }
 
 fn entry_strategy() -> impl Strategy<Value = Entry> {
-    (number(), number(), any::<bool>()).prop_map(|(index, term, noop)| Entry {
-        index,
-        term,
-        kind: if noop {
-            EntryKind::Noop
-        } else {
-            EntryKind::Command
-        },
-        data: vec![b'x'; (index % 4) as usize],
+    (number(), number(), 0..4_u8).prop_map(|(index, term, kind)| {
+        let (kind, data) = match kind {
+            0 => (EntryKind::Noop, Vec::new()),
+            1 => (EntryKind::Command, vec![b'x'; (index % 4) as usize]),
+            // A configuration entry, valid or garbage.
+            2 => (
+                EntryKind::Config,
+                raft::core::Membership::from_voters([0, 1, index % 5]).encode(),
+            ),
+            _ => (EntryKind::Config, vec![b'x'; (index % 4) as usize]),
+        };
+        Entry {
+            index,
+            term,
+            kind,
+            data,
+        }
     })
 }
 
@@ -71,6 +79,7 @@ fn body_strategy() -> impl Strategy<Value = MessageBody> {
             MessageBody::RequestVote(RequestVote {
                 last_log_index,
                 last_log_term,
+                leadership_transfer: false,
             })
         }),
         any::<bool>().prop_map(
@@ -80,6 +89,7 @@ fn body_strategy() -> impl Strategy<Value = MessageBody> {
             MessageBody::PreVote(RequestVote {
                 last_log_index,
                 last_log_term,
+                leadership_transfer: false,
             })
         }),
         any::<bool>()
@@ -125,10 +135,7 @@ fn body_strategy() -> impl Strategy<Value = MessageBody> {
         )
             .prop_map(|(index, term, offset, total_bytes, len, done)| {
                 MessageBody::InstallSnapshot(InstallSnapshot {
-                    meta: SnapshotMeta {
-                        last_included_index: index,
-                        last_included_term: term,
-                    },
+                    meta: SnapshotMeta::at(index, term),
                     offset,
                     total_bytes,
                     data: vec![b'z'; len],

@@ -64,6 +64,7 @@ fn a_majority_of_pre_votes_starts_the_real_election() {
     let request = RequestVote {
         last_log_index: 2,
         last_log_term: 2,
+        leadership_transfer: false,
     };
     assert_eq!(
         ready.messages,

@@ -4,16 +4,13 @@ mod fixture;
 
 use fixture::*;
 use raft::core::{
-    InstallSnapshot, InstallSnapshotReply, MessageBody, ProgressState, ReadySnapshot, Snapshot,
-    SnapshotError, SnapshotMeta,
+    InstallSnapshot, InstallSnapshotReply, Membership, MessageBody, ProgressState, ReadySnapshot,
+    Snapshot, SnapshotError, SnapshotMeta,
 };
 
 fn snapshot(index: u64, term: u64) -> Snapshot {
     Snapshot {
-        meta: SnapshotMeta {
-            last_included_index: index,
-            last_included_term: term,
-        },
+        meta: SnapshotMeta::at(index, term),
         data: format!("state through {index}").into_bytes(),
     }
 }
@@ -182,10 +179,12 @@ fn service_snapshot_compacts_the_applied_prefix() {
     );
     node.snapshot(3, b"s".to_vec()).unwrap();
     let ready = take_ready(&mut node);
+    // The snapshot carries the configuration as of its last entry (here
+    // the bootstrap one).
     let expected = Snapshot {
         meta: SnapshotMeta {
-            last_included_index: 3,
-            last_included_term: 1,
+            membership: Some(Membership::from_voters([0, 1, 2])),
+            ..SnapshotMeta::at(3, 1)
         },
         data: b"s".to_vec(),
     };

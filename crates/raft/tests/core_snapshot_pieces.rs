@@ -17,10 +17,7 @@ const PIECE_BYTES: usize = 100;
 
 fn big_snapshot(index: u64, term: u64) -> Snapshot {
     Snapshot {
-        meta: SnapshotMeta {
-            last_included_index: index,
-            last_included_term: term,
-        },
+        meta: SnapshotMeta::at(index, term),
         data: (0..1050_u32).map(|byte| (byte % 251) as u8).collect(),
     }
 }

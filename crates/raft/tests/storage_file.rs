@@ -33,10 +33,7 @@ fn hard_state(term: u64, commit_index: u64) -> HardState {
 
 fn snapshot(index: u64, term: u64) -> Snapshot {
     Snapshot {
-        meta: SnapshotMeta {
-            last_included_index: index,
-            last_included_term: term,
-        },
+        meta: SnapshotMeta::at(index, term),
         data: vec![0xab; 100],
     }
 }
@@ -403,10 +400,7 @@ fn make_write(memory: &MemoryStorage, term: u64, op: &Op) -> (Option<Snapshot>, 
                 .unwrap();
             (
                 Some(Snapshot {
-                    meta: SnapshotMeta {
-                        last_included_index: index,
-                        last_included_term: term_at,
-                    },
+                    meta: SnapshotMeta::at(index, term_at),
                     data: vec![index as u8; 3],
                 }),
                 Vec::new(),

@@ -23,7 +23,12 @@ pub const TICK_INTERVAL_MS: u64 = 10;
 pub struct Config {
     /// This node.
     pub id: NodeId,
-    /// All nodes of the group, this one included.
+    /// The bootstrap configuration: the group's voters before any
+    /// configuration entry (`core/membership.rs`), this node included for
+    /// an original member. A node joining a running group is started with
+    /// the group's original peers (or any list without itself): it is not
+    /// a voter, so it never campaigns, until a configuration entry from the
+    /// leader makes it one.
     pub peers: Vec<NodeId>,
     /// Seeds the RNG that randomizes election timeouts.
     pub rng_seed: u64,
@@ -86,6 +91,10 @@ pub struct Config {
     /// A new leader appends an empty entry of its term (off by default to keep
     /// the 6.5840 index numbering: the first command is index 1).
     pub noop_on_election: bool,
+    /// A learner is promoted to voter only if its log is at most this many
+    /// entries behind the leader's (`MembershipError::LearnerBehind`), so
+    /// a new voter does not stall commitment while it catches up.
+    pub max_learner_lag_entries: u64,
     /// PreVote (Raft thesis 9.6): a node whose election timer fires first
     /// asks, without changing its term, whether a majority would vote for
     /// it; only then does it start a real election. A node grants such a
@@ -132,6 +141,7 @@ impl Config {
             snapshot_chunk_bytes: 4 << 20,
             max_snapshot_bytes: 1 << 30,
             noop_on_election: false,
+            max_learner_lag_entries: 512,
             pre_vote: true,
             check_quorum: true,
             payload_check: None,
@@ -140,11 +150,12 @@ impl Config {
 
     /// Panics with the offending field if the configuration cannot work.
     pub fn validate(&self) {
+        assert!(!self.peers.is_empty(), "config: peers is empty");
         assert!(
-            self.peers.contains(&self.id),
-            "config: node {} is not in peers {:?}",
-            self.id,
-            self.peers
+            self.peers.len() <= super::membership::MAX_MEMBERS,
+            "config: {} peers exceed the limit of {}",
+            self.peers.len(),
+            super::membership::MAX_MEMBERS
         );
         let mut sorted = self.peers.clone();
         sorted.sort_unstable();

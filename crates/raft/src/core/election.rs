@@ -14,7 +14,6 @@
 
 use super::entry::{Entry, EntryKind, NodeId};
 use super::message::{MessageBody, RequestVote, RequestVoteReply};
-use super::progress::Progress;
 use super::raw_node::{RawNode, Role};
 
 impl RawNode {
@@ -38,9 +37,10 @@ impl RawNode {
         let request = RequestVote {
             last_log_index: self.log.last_index(),
             last_log_term: self.log.last_term(),
+            leadership_transfer: self.campaign_transfer && self.role == Role::Candidate,
         };
         let silent_peers: Vec<NodeId> = self
-            .other_peers()
+            .other_voters()
             .into_iter()
             .filter(|peer| !self.votes.contains_key(peer))
             .collect();
@@ -155,8 +155,14 @@ impl RawNode {
         }
     }
 
+    /// Granted votes of voters of our configuration (a learner's or a
+    /// non-member's grant does not count).
     fn votes_granted(&self) -> usize {
-        self.votes.values().filter(|&&granted| granted).count()
+        let membership = self.membership();
+        self.votes
+            .iter()
+            .filter(|&(&voter, &granted)| granted && membership.is_voter(voter))
+            .count()
     }
 
     /// Grant at most one vote per term, and only to a candidate whose log is
@@ -202,12 +208,8 @@ impl RawNode {
         self.heartbeat_elapsed_ticks = 0;
         // Now counts ticks to the first CheckQuorum round.
         self.election_elapsed_ticks = 0;
-        let last_index = self.log.last_index();
-        self.progress = self
-            .other_peers()
-            .into_iter()
-            .map(|peer| (peer, Progress::new(last_index)))
-            .collect();
+        self.progress.clear();
+        self.sync_progress();
         if self.config.noop_on_election {
             let index = self.log.last_index() + 1;
             self.log.append(Entry {

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::membership::Membership;
+
 /// Identifies a node of the group. In the 6.5840 tests this is the peer's
 /// position in the `peers` array.
 pub type NodeId = u64;
@@ -17,6 +19,12 @@ pub enum EntryKind {
     /// command (Raft paper section 5.4.2, and section 8 for read-only queries).
     /// The driver does not hand it to the service.
     Noop,
+    /// A configuration change: `data` is the whole new
+    /// [`super::Membership`] ([`super::Membership::encode`]). It takes
+    /// effect when appended (see `core/membership.rs`); the driver does not
+    /// hand it to the service as a command. Added after `Noop`, so logs
+    /// written before membership changes existed decode unchanged.
+    Config,
 }
 
 /// One entry of the replicated log.
@@ -51,13 +59,29 @@ pub struct HardState {
     pub commit_index: u64,
 }
 
-/// Which prefix of the log a snapshot replaces.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Which prefix of the log a snapshot replaces, and the group's
+/// configuration as of its last entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotMeta {
     /// Index of the last entry the snapshot includes (0: no snapshot).
     pub last_included_index: u64,
     /// Term of that entry.
     pub last_included_term: u64,
+    /// The newest configuration at or before `last_included_index`. None:
+    /// the bootstrap configuration (`Config::peers`); snapshots written
+    /// before membership changes existed load as None.
+    pub membership: Option<Membership>,
+}
+
+impl SnapshotMeta {
+    /// The position only, without a configuration.
+    pub fn at(last_included_index: u64, last_included_term: u64) -> SnapshotMeta {
+        SnapshotMeta {
+            last_included_index,
+            last_included_term,
+            membership: None,
+        }
+    }
 }
 
 /// A snapshot of the service state covering the log up to

@@ -12,13 +12,17 @@
 //! `stable_index` what the driver has confirmed persisted. Both only move
 //! forward, except that a conflicting leader can cut the unstable tail.
 
-use super::entry::{Entry, PersistentState, SnapshotMeta};
+use super::entry::{Entry, EntryKind, PersistentState, SnapshotMeta};
+use super::membership::Membership;
 
 #[derive(Clone, Debug)]
 pub struct RaftLog {
     snapshot: SnapshotMeta,
     /// `entries[i].index == snapshot.last_included_index + 1 + i`.
     entries: Vec<Entry>,
+    /// The configuration entries among `entries`, decoded, by index
+    /// (ascending): the newest is the configuration in force.
+    configs: Vec<(u64, Membership)>,
     commit_index: u64,
     applied_index: u64,
     stable_index: u64,
@@ -27,16 +31,33 @@ pub struct RaftLog {
 impl RaftLog {
     /// The log as found on disk at start: everything loaded is stable; the
     /// snapshot counts as applied (the service restores it first).
+    ///
+    /// # Panics
+    /// If a configuration entry does not decode (storage checks them at
+    /// load with [`RaftLog::check_config_entries`], so only a caller that
+    /// skips it gets here).
     pub fn restore(state: &PersistentState) -> RaftLog {
-        let snapshot = state.snapshot.as_ref().map(|s| s.meta).unwrap_or_default();
+        let snapshot = state
+            .snapshot
+            .as_ref()
+            .map(|s| s.meta.clone())
+            .unwrap_or_default();
+        if let Err(error) = RaftLog::check_config_entries(&state.entries) {
+            panic!("log: {error}");
+        }
+        let configs = state
+            .entries
+            .iter()
+            .filter(|entry| entry.kind == EntryKind::Config)
+            .map(|entry| (entry.index, decode_config(entry)))
+            .collect();
+        let commit_floor = snapshot.last_included_index;
         let log = RaftLog {
             snapshot,
+            configs,
             entries: state.entries.clone(),
-            commit_index: state
-                .hard_state
-                .commit_index
-                .max(snapshot.last_included_index),
-            applied_index: snapshot.last_included_index,
+            commit_index: state.hard_state.commit_index.max(commit_floor),
+            applied_index: commit_floor,
             stable_index: 0,
         };
         let log = RaftLog {
@@ -69,8 +90,49 @@ impl RaftLog {
         );
     }
 
-    pub fn snapshot_meta(&self) -> SnapshotMeta {
-        self.snapshot
+    pub fn snapshot_meta(&self) -> &SnapshotMeta {
+        &self.snapshot
+    }
+
+    /// `Err` names the first configuration entry among `entries` that does
+    /// not decode to a valid configuration.
+    pub fn check_config_entries(entries: &[Entry]) -> Result<(), String> {
+        for entry in entries.iter().filter(|e| e.kind == EntryKind::Config) {
+            Membership::decode(&entry.data).map_err(|reason| {
+                format!(
+                    "configuration entry {} (term {}): {reason}",
+                    entry.index, entry.term
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The configuration in force: the newest configuration entry held, or
+    /// the snapshot's. None: neither names one (the bootstrap
+    /// configuration applies).
+    pub fn membership(&self) -> Option<&Membership> {
+        self.configs
+            .last()
+            .map(|(_, membership)| membership)
+            .or(self.snapshot.membership.as_ref())
+    }
+
+    /// The configuration as of `index` (the newest at or before it), as
+    /// [`RaftLog::membership`] for a log ending there.
+    pub fn membership_at(&self, index: u64) -> Option<&Membership> {
+        self.configs
+            .iter()
+            .rev()
+            .find(|(config_index, _)| *config_index <= index)
+            .map(|(_, membership)| membership)
+            .or(self.snapshot.membership.as_ref())
+    }
+
+    /// Index of the newest configuration entry held after the snapshot (0:
+    /// none; the snapshot's configuration is committed).
+    pub fn last_config_index(&self) -> u64 {
+        self.configs.last().map_or(0, |(index, _)| *index)
     }
 
     /// The first index held as an entry (after the snapshot).
@@ -202,6 +264,9 @@ impl RaftLog {
             self.last_term(),
             entry.index
         );
+        if entry.kind == EntryKind::Config {
+            self.configs.push((entry.index, decode_config(&entry)));
+        }
         self.entries.push(entry);
     }
 
@@ -244,6 +309,8 @@ impl RaftLog {
             "log: truncating compacted index {index}"
         );
         self.entries.truncate((index - self.first_index()) as usize);
+        self.configs
+            .retain(|(config_index, _)| *config_index < index);
         self.stable_index = self.stable_index.min(index - 1);
     }
 
@@ -297,11 +364,12 @@ impl RaftLog {
     }
 
     /// The service snapshotted its state through `index`: drop the entries it
-    /// covers. Returns the term of entry `index`.
+    /// covers. Returns the new snapshot's metadata (its configuration is
+    /// the one in force at `index`, `bootstrap` if no entry named one).
     ///
     /// # Panics
     /// If `index` was not applied yet or is already compacted.
-    pub fn compact_to(&mut self, index: u64) -> u64 {
+    pub fn compact_to(&mut self, index: u64, bootstrap: &Membership) -> SnapshotMeta {
         assert!(
             index <= self.applied_index,
             "log: compacting to {index} beyond applied index {}",
@@ -310,13 +378,20 @@ impl RaftLog {
         let term = self
             .term_at(index)
             .expect("log: compacting to an index not held");
+        let membership = self
+            .membership_at(index)
+            .cloned()
+            .unwrap_or_else(|| bootstrap.clone());
         let drop_count = (index - self.snapshot.last_included_index) as usize;
         self.entries.drain(..drop_count);
+        self.configs
+            .retain(|(config_index, _)| *config_index > index);
         self.snapshot = SnapshotMeta {
             last_included_index: index,
             last_included_term: term,
+            membership: Some(membership),
         };
-        term
+        self.snapshot.clone()
     }
 
     /// A snapshot from the leader replaces the prefix it covers. If this log
@@ -324,6 +399,7 @@ impl RaftLog {
     /// it are kept; otherwise the whole log is discarded (paper section 7,
     /// InstallSnapshot receiver steps 6-7). Commit and applied indexes jump to
     /// the snapshot (the service will load it before any later entry).
+    /// The snapshot's configuration replaces the configurations it covers.
     pub fn install_snapshot(&mut self, meta: SnapshotMeta) {
         assert!(
             meta.last_included_index > self.commit_index,
@@ -335,14 +411,28 @@ impl RaftLog {
             let drop_count =
                 (meta.last_included_index - self.snapshot.last_included_index) as usize;
             self.entries.drain(..drop_count);
+            self.configs
+                .retain(|(config_index, _)| *config_index > meta.last_included_index);
         } else {
             self.entries.clear();
+            self.configs.clear();
             self.stable_index = self.stable_index.min(meta.last_included_index);
         }
+        let last_included_index = meta.last_included_index;
         self.snapshot = meta;
-        self.commit_index = meta.last_included_index;
-        self.applied_index = meta.last_included_index;
-        self.stable_index = self.stable_index.max(meta.last_included_index);
+        self.commit_index = last_included_index;
+        self.applied_index = last_included_index;
+        self.stable_index = self.stable_index.max(last_included_index);
         self.check_invariants();
     }
+}
+
+/// A configuration entry this log holds: checked before it got here.
+fn decode_config(entry: &Entry) -> Membership {
+    Membership::decode(&entry.data).unwrap_or_else(|reason| {
+        panic!(
+            "log: configuration entry {} was appended without being checked: {reason}",
+            entry.index
+        )
+    })
 }

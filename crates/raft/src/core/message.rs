@@ -38,9 +38,26 @@ pub enum MessageBody {
     /// A granted pre-vote carries the term asked about; a refusal carries
     /// the voter's own term.
     PreVoteReply(RequestVoteReply),
+    /// The leader hands over (leadership transfer, thesis 3.10): the
+    /// recipient, whose log matches the leader's, campaigns at once.
+    TimeoutNow,
+    /// Acknowledges a `TimeoutNow` (every request gets one reply); the
+    /// leader does nothing with it.
+    TimeoutNowReply,
 }
 
 impl MessageBody {
+    /// True for what only a leader sends.
+    pub fn is_from_leader(&self) -> bool {
+        matches!(
+            self,
+            MessageBody::AppendEntries(_)
+                | MessageBody::Heartbeat(_)
+                | MessageBody::InstallSnapshot(_)
+                | MessageBody::TimeoutNow
+        )
+    }
+
     /// True for messages that expect a reply (the driver sends these as RPCs).
     pub fn is_request(&self) -> bool {
         matches!(
@@ -50,6 +67,7 @@ impl MessageBody {
                 | MessageBody::Heartbeat(_)
                 | MessageBody::InstallSnapshot(_)
                 | MessageBody::PreVote(_)
+                | MessageBody::TimeoutNow
         )
     }
 }
@@ -59,6 +77,10 @@ impl MessageBody {
 pub struct RequestVote {
     pub last_log_index: u64,
     pub last_log_term: u64,
+    /// The candidate campaigns because its leader handed over
+    /// (`TimeoutNow`): voters grant it even though they heard from that
+    /// leader recently (CheckQuorum's leader stickiness, thesis 3.10).
+    pub leadership_transfer: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,7 +174,7 @@ impl InstallSnapshot {
             .unwrap_or_else(|| panic!("snapshot piece at {offset} past its {total} bytes"));
         let end = start + max_bytes.min(total - start);
         InstallSnapshot {
-            meta: snapshot.meta,
+            meta: snapshot.meta.clone(),
             offset,
             total_bytes: total as u64,
             data: snapshot.data[start..end].to_vec(),

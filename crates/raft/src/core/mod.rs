@@ -6,6 +6,7 @@ mod config;
 mod election;
 mod entry;
 mod log;
+mod membership;
 mod message;
 mod progress;
 mod raw_node;
@@ -17,12 +18,16 @@ mod validate;
 pub use config::{Config, TICK_INTERVAL_MS};
 pub use entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
 pub use log::RaftLog;
+pub use membership::{MAX_MEMBERS, Membership, MembershipChange};
 pub use message::{
     AppendEntries, AppendEntriesReply, Conflict, Heartbeat, HeartbeatReply, InstallSnapshot,
     InstallSnapshotReply, Message, MessageBody, RequestVote, RequestVoteReply,
 };
 pub use progress::{Progress, ProgressState};
-pub use raw_node::{ProposeError, RawNode, ReadIndexError, Role, SnapshotError, StepError};
+pub use raw_node::{
+    MembershipError, ProposeError, RawNode, ReadIndexError, Role, SnapshotError, StepError,
+    TransferError,
+};
 pub use read_only::ReadState;
 pub use ready::{Ready, ReadySnapshot};
 pub use validate::{MAX_INDEX, MAX_TERM, MAX_TERM_STEP, PayloadCheck, PayloadKind};

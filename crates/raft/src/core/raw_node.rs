@@ -11,8 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use super::config::Config;
-use super::entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
+use super::entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot};
 use super::log::RaftLog;
+use super::membership::{Membership, MembershipChange};
 use super::message::{
     AppendEntriesReply, Heartbeat, HeartbeatReply, InstallSnapshotReply, Message, MessageBody,
     RequestVoteReply,
@@ -56,6 +57,35 @@ pub enum ProposeError {
     /// Permanent for this command: it can never fit in one message.
     #[error("entry of {entry_bytes} bytes exceeds the limit of {limit} bytes per entry")]
     EntryTooLarge { entry_bytes: u64, limit: u64 },
+    /// This leader is handing over to `target`: retry there, or here if
+    /// the transfer times out.
+    #[error("leadership transfer to node {target} in progress; retry")]
+    TransferInProgress { target: NodeId },
+}
+
+/// Why `transfer_leader` refused. Nothing changed.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum TransferError {
+    #[error("not the leader in term {term} (leader hint: {leader_hint:?})")]
+    NotLeader {
+        term: u64,
+        leader_hint: Option<NodeId>,
+    },
+    #[error("node {target} is not a voter of the configuration")]
+    NotAVoter { target: NodeId },
+    #[error("node {target} already leads")]
+    AlreadyLeader { target: NodeId },
+}
+
+/// Leader: a leadership transfer under way (thesis 3.10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Transfer {
+    pub(super) target: NodeId,
+    /// Ticks since it started; it is abandoned after
+    /// `Config::election_timeout_ticks_min`.
+    pub(super) elapsed_ticks: u64,
+    /// `TimeoutNow` went out (once per transfer).
+    pub(super) timeout_now_sent: bool,
 }
 
 /// Why `step` refused a message. The node's state did not change; the
@@ -66,7 +96,7 @@ pub enum ProposeError {
 pub enum StepError {
     #[error("message addressed to node {to}, this is node {this}")]
     WrongRecipient { to: NodeId, this: NodeId },
-    #[error("message from node {from}, which is not a peer of this group")]
+    #[error("message from node {from}, which is this node")]
     UnknownSender { from: NodeId },
     #[error("term {term} is beyond the largest accepted now ({limit})")]
     TermTooLarge { term: u64, limit: u64 },
@@ -100,6 +130,48 @@ pub enum StepError {
     MalformedSnapshotPiece { reason: String },
     #[error("reply to read {read_id}, but this leader issued reads up to {last_id} only")]
     UnknownReadId { read_id: u64, last_id: u64 },
+    #[error("configuration at index {index} is unusable: {reason}")]
+    BadMembership { index: u64, reason: String },
+}
+
+/// Why `propose_membership_change` refused a change. Nothing was appended.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum MembershipError {
+    #[error("not the leader in term {term} (leader hint: {leader_hint:?})")]
+    NotLeader {
+        term: u64,
+        leader_hint: Option<NodeId>,
+    },
+    /// The 2015 fix for single-server changes: a new leader first commits
+    /// an entry of its own term (with `Config::noop_on_election`, at once).
+    #[error("leader of term {term} has not committed an entry of its term yet; retry")]
+    LeaderNotReady { term: u64 },
+    /// At most one change in flight.
+    #[error("the configuration change at index {index} is not committed yet; retry")]
+    ChangeInProgress { index: u64 },
+    /// A leadership transfer is under way; no proposals until it ends.
+    #[error("leadership transfer to node {target} in progress; retry")]
+    TransferInProgress { target: NodeId },
+    #[error(
+        "learner {learner} is at index {match_index}, more than {max_lag} behind the leader's {last_index}"
+    )]
+    LearnerBehind {
+        learner: NodeId,
+        match_index: u64,
+        last_index: u64,
+        max_lag: u64,
+    },
+    /// The change makes no sense in the current configuration (adding a
+    /// member, removing a non-member, promoting a voter, removing the last
+    /// voter).
+    #[error("invalid configuration change {change:?}: {reason}")]
+    Invalid {
+        change: MembershipChange,
+        reason: String,
+    },
+    /// The log's bounds refused the entry (see [`ProposeError`]).
+    #[error("{0}")]
+    Propose(ProposeError),
 }
 
 /// Why `read_index` refused a read. Nothing is pending for it.
@@ -130,6 +202,9 @@ pub enum SnapshotError {
 #[derive(Debug)]
 pub struct RawNode {
     pub(super) config: Config,
+    /// `Config::peers` as a configuration: in force until the log or the
+    /// snapshot names another.
+    pub(super) bootstrap: Membership,
     pub(super) term: u64,
     pub(super) voted_for: Option<NodeId>,
     pub(super) role: Role,
@@ -168,6 +243,11 @@ pub struct RawNode {
     /// Peer messages refused by `step` (and snapshots refused once
     /// assembled) since this node started.
     pub(super) refused_messages: u64,
+    /// Leader: the leadership transfer under way.
+    pub(super) transfer: Option<Transfer>,
+    /// Candidate: this campaign follows a `TimeoutNow`, so its vote
+    /// requests say so.
+    pub(super) campaign_transfer: bool,
 }
 
 impl RawNode {
@@ -190,6 +270,7 @@ impl RawNode {
             apply: true,
         });
         RawNode {
+            bootstrap: Membership::from_voters(config.peers.iter().copied()),
             term: state.hard_state.term,
             voted_for: state.hard_state.voted_for,
             role: Role::Follower,
@@ -211,6 +292,8 @@ impl RawNode {
             saved_hard_state: state.hard_state,
             ready_outstanding: false,
             refused_messages: 0,
+            transfer: None,
+            campaign_transfer: false,
             log,
             config,
         }
@@ -278,22 +361,72 @@ impl RawNode {
         }
     }
 
-    /// Number of votes (or acknowledgements) that make a majority.
-    pub(super) fn quorum(&self) -> usize {
-        self.config.peers.len() / 2 + 1
+    /// The configuration in force: the newest in the log (committed or
+    /// not), else the snapshot's, else `Config::peers`.
+    pub fn membership(&self) -> &Membership {
+        self.log.membership().unwrap_or(&self.bootstrap)
     }
 
-    /// The other peers, in id order.
-    pub(super) fn other_peers(&self) -> Vec<NodeId> {
-        let mut peers: Vec<NodeId> = self
-            .config
-            .peers
+    /// True if this node votes in its configuration (only voters campaign).
+    pub fn is_voter(&self) -> bool {
+        self.membership().is_voter(self.config.id)
+    }
+
+    /// True if this node may start an election: it is a voter, or it was
+    /// one before a change that is not committed yet (its own removal,
+    /// say). Such a change may still need this node to be elected, counted
+    /// among the voters of the configuration: with no vote of its own, it
+    /// wins only with a majority of the others, commits the change and
+    /// steps down (`cluster_membership.rs` deadlocked without it). A
+    /// learner, a node not added yet, and a node whose removal is committed
+    /// never campaign.
+    pub(super) fn may_campaign(&self) -> bool {
+        if self.is_voter() {
+            return true;
+        }
+        let config_index = self.log.last_config_index();
+        config_index > self.log.commit_index()
+            && self
+                .log
+                .membership_at(config_index - 1)
+                .unwrap_or(&self.bootstrap)
+                .is_voter(self.config.id)
+    }
+
+    /// Number of votes (or acknowledgements) that make a majority.
+    pub(super) fn quorum(&self) -> usize {
+        self.membership().quorum()
+    }
+
+    /// The other voters, in id order (asked for votes).
+    pub(super) fn other_voters(&self) -> Vec<NodeId> {
+        let id = self.config.id;
+        self.membership()
+            .voters
             .iter()
             .copied()
-            .filter(|&p| p != self.config.id)
-            .collect();
-        peers.sort_unstable();
-        peers
+            .filter(|&p| p != id)
+            .collect()
+    }
+
+    /// The nodes the leader replicates to: every other member, voters and
+    /// learners, in id order.
+    pub(super) fn replication_targets(&self) -> Vec<NodeId> {
+        let id = self.config.id;
+        self.membership().members().filter(|&p| p != id).collect()
+    }
+
+    /// Leader: one progress per replication target, no more. A new member
+    /// is probed from the end of the log; a removed one is forgotten.
+    pub(super) fn sync_progress(&mut self) {
+        let targets = self.replication_targets();
+        self.progress.retain(|peer, _| targets.contains(peer));
+        let last_index = self.log.last_index();
+        for peer in targets {
+            self.progress
+                .entry(peer)
+                .or_insert_with(|| Progress::new(last_index));
+        }
     }
 
     pub(super) fn send(&mut self, to: NodeId, body: MessageBody) {
@@ -324,7 +457,12 @@ impl RawNode {
             Role::Follower | Role::PreCandidate | Role::Candidate => {
                 self.election_elapsed_ticks += 1;
                 if self.election_elapsed_ticks >= self.election_timeout_ticks {
-                    if self.term >= MAX_TERM {
+                    if !self.may_campaign() {
+                        // A learner, a node removed from the group or one
+                        // not yet added: it never campaigns, so it cannot
+                        // disrupt the voters.
+                        self.reset_election_timer();
+                    } else if self.term >= MAX_TERM {
                         // Only forged terms get here (`validate.rs`); a
                         // campaign would pass the largest term peers accept.
                         tracing::error!(
@@ -333,10 +471,13 @@ impl RawNode {
                             "term at its limit; not campaigning"
                         );
                         self.reset_election_timer();
-                    } else if self.config.pre_vote {
-                        self.pre_campaign();
                     } else {
-                        self.campaign();
+                        self.campaign_transfer = false;
+                        if self.config.pre_vote {
+                            self.pre_campaign();
+                        } else {
+                            self.campaign();
+                        }
                     }
                 } else if self.role != Role::Follower {
                     self.tick_vote_round();
@@ -354,7 +495,15 @@ impl RawNode {
                 to: message.to,
                 this: self.config.id,
             })
-        } else if message.from == self.config.id || !self.config.peers.contains(&message.from) {
+        } else if message.from == self.config.id {
+            // Requests are handled without consulting our configuration
+            // (thesis 4.1): a node may be a voter, or the leader, in a
+            // configuration that has not reached us yet, and the group can
+            // need our vote for it (refusing deadlocked
+            // `cluster_membership.rs`). A removed node that keeps
+            // campaigning is held off by PreVote and by leader stickiness
+            // (CheckQuorum): no vote, no term change, while a leader is
+            // alive.
             Err(StepError::UnknownSender { from: message.from })
         } else {
             self.check_message(&message)
@@ -362,6 +511,11 @@ impl RawNode {
         if let Err(error) = checked {
             self.refuse(message.from, &error);
             return Err(error);
+        }
+        if !message.body.is_request() && !self.membership().contains(message.from) {
+            // A reply from a node that left the configuration since it
+            // was asked: nothing to do with it.
+            return Ok(());
         }
         if message.term > self.term {
             match &message.body {
@@ -374,8 +528,10 @@ impl RawNode {
                 // request does not even raise our term. It is refused (with
                 // our lower term, which its sender drops as stale) so that
                 // every request still gets exactly one reply.
-                MessageBody::RequestVote(_)
-                    if self.config.check_quorum && self.leader_recently_active() =>
+                MessageBody::RequestVote(request)
+                    if self.config.check_quorum
+                        && self.leader_recently_active()
+                        && !request.leadership_transfer =>
                 {
                     let refusal = RequestVoteReply {
                         vote_granted: false,
@@ -388,12 +544,7 @@ impl RawNode {
                     // Figure 2, "Rules for all servers"). Only a message from
                     // the new leader names it; only that kind of message is a
                     // sign of a live leader.
-                    let from_leader = matches!(
-                        message.body,
-                        MessageBody::AppendEntries(_)
-                            | MessageBody::Heartbeat(_)
-                            | MessageBody::InstallSnapshot(_)
-                    );
+                    let from_leader = message.body.is_from_leader();
                     let leader = from_leader.then_some(message.from);
                     self.become_follower(message.term, leader, from_leader);
                 }
@@ -426,6 +577,8 @@ impl RawNode {
             MessageBody::PreVoteReply(reply) => {
                 self.handle_pre_vote_reply(from, message.term, &reply)
             }
+            MessageBody::TimeoutNow => self.handle_timeout_now(from),
+            MessageBody::TimeoutNowReply => {}
         }
         Ok(())
     }
@@ -459,7 +612,9 @@ impl RawNode {
                     received_bytes: 0,
                 })
             }
-            MessageBody::RequestVoteReply(_)
+            MessageBody::TimeoutNow => MessageBody::TimeoutNowReply,
+            MessageBody::TimeoutNowReply
+            | MessageBody::RequestVoteReply(_)
             | MessageBody::AppendEntriesReply(_)
             | MessageBody::HeartbeatReply(_)
             | MessageBody::InstallSnapshotReply(_)
@@ -490,6 +645,7 @@ impl RawNode {
         self.progress.clear();
         self.uncommitted_bytes = 0;
         self.read_only.clear_pending();
+        self.transfer = None;
         if reset_timer || was_leader {
             self.reset_election_timer();
         }
@@ -510,6 +666,11 @@ impl RawNode {
             return Err(ProposeError::NotLeader {
                 term: self.term,
                 leader_hint: self.leader_id,
+            });
+        }
+        if let Some(transfer) = self.transfer {
+            return Err(ProposeError::TransferInProgress {
+                target: transfer.target,
             });
         }
         let uncommitted = self.log.last_index() - self.log.commit_index();
@@ -545,6 +706,148 @@ impl RawNode {
         Ok((index, self.term))
     }
 
+    /// Proposes one single-server configuration change (see
+    /// `core/membership.rs`). Returns where the configuration entry will be
+    /// if it commits; it takes effect at once, on this leader as on every
+    /// node that appends it. Refused while this leader has not committed
+    /// an entry of its term, while another change is uncommitted, during a
+    /// leadership transfer, when the change makes no sense, and when a
+    /// learner to promote lags more than `Config::max_learner_lag_entries`.
+    pub fn propose_membership_change(
+        &mut self,
+        change: MembershipChange,
+    ) -> Result<(u64, u64), MembershipError> {
+        if self.role != Role::Leader {
+            return Err(MembershipError::NotLeader {
+                term: self.term,
+                leader_hint: self.leader_id,
+            });
+        }
+        if let Some(transfer) = self.transfer {
+            return Err(MembershipError::TransferInProgress {
+                target: transfer.target,
+            });
+        }
+        let commit_index = self.log.commit_index();
+        if self.log.term_at(commit_index) != Some(self.term) {
+            return Err(MembershipError::LeaderNotReady { term: self.term });
+        }
+        let config_index = self.log.last_config_index();
+        if config_index > commit_index {
+            return Err(MembershipError::ChangeInProgress {
+                index: config_index,
+            });
+        }
+        let next = self
+            .membership()
+            .apply(change)
+            .map_err(|reason| MembershipError::Invalid { change, reason })?;
+        if let MembershipChange::PromoteLearner(learner) = change {
+            let match_index = self.progress.get(&learner).map_or(0, |p| p.match_index);
+            let last_index = self.log.last_index();
+            let max_lag = self.config.max_learner_lag_entries;
+            if last_index.saturating_sub(match_index) > max_lag {
+                return Err(MembershipError::LearnerBehind {
+                    learner,
+                    match_index,
+                    last_index,
+                    max_lag,
+                });
+            }
+        }
+        let position = self
+            .propose_entry(EntryKind::Config, next.encode())
+            .map_err(MembershipError::Propose)?;
+        tracing::info!(
+            node = self.config.id,
+            term = self.term,
+            index = position.0,
+            ?change,
+            voters = ?next.voters,
+            learners = ?next.learners,
+            "configuration change appended"
+        );
+        self.sync_progress();
+        Ok(position)
+    }
+
+    /// Hands leadership to `target`, a voter (thesis 3.10): from now on
+    /// this leader refuses proposals (`TransferInProgress`), brings the
+    /// target's log up to date, then sends it `TimeoutNow`, on which the
+    /// target campaigns at once, without PreVote, and voters grant it even
+    /// though they heard from this leader recently. If the target has not
+    /// taken over within `Config::election_timeout_ticks_min` ticks, the
+    /// transfer is abandoned and proposals are accepted again. A new call
+    /// replaces a transfer under way.
+    pub fn transfer_leader(&mut self, target: NodeId) -> Result<(), TransferError> {
+        if self.role != Role::Leader {
+            return Err(TransferError::NotLeader {
+                term: self.term,
+                leader_hint: self.leader_id,
+            });
+        }
+        if target == self.config.id {
+            return Err(TransferError::AlreadyLeader { target });
+        }
+        if !self.membership().is_voter(target) {
+            return Err(TransferError::NotAVoter { target });
+        }
+        tracing::info!(
+            node = self.config.id,
+            term = self.term,
+            target,
+            "leadership transfer started"
+        );
+        self.transfer = Some(Transfer {
+            target,
+            elapsed_ticks: 0,
+            timeout_now_sent: false,
+        });
+        self.maybe_send_timeout_now();
+        Ok(())
+    }
+
+    /// The target of the leadership transfer under way, if any.
+    pub fn transfer_target(&self) -> Option<NodeId> {
+        self.transfer.map(|transfer| transfer.target)
+    }
+
+    /// Sends `TimeoutNow` if a transfer waits for it and its target's log
+    /// matches ours to the end.
+    pub(super) fn maybe_send_timeout_now(&mut self) {
+        let Some(transfer) = self.transfer.filter(|t| !t.timeout_now_sent) else {
+            return;
+        };
+        let caught_up = self
+            .progress
+            .get(&transfer.target)
+            .is_some_and(|p| p.match_index == self.log.last_index());
+        if caught_up {
+            self.transfer = Some(Transfer {
+                timeout_now_sent: true,
+                ..transfer
+            });
+            self.send(transfer.target, MessageBody::TimeoutNow);
+        }
+    }
+
+    /// Our leader hands over: campaign now, skipping PreVote (the leader
+    /// vouches that our log is up to date).
+    fn handle_timeout_now(&mut self, leader: NodeId) {
+        self.send(leader, MessageBody::TimeoutNowReply);
+        if !self.may_campaign() || self.term >= MAX_TERM {
+            return;
+        }
+        tracing::info!(
+            node = self.config.id,
+            term = self.term,
+            leader,
+            "leader hands over; campaigning"
+        );
+        self.campaign_transfer = true;
+        self.campaign();
+    }
+
     /// Asks for a linearizable read point (see `read_only.rs`). When a
     /// majority confirms this node still leads, a later `Ready` carries a
     /// [`super::ReadState`] with `context` and the index the service must
@@ -568,13 +871,17 @@ impl RawNode {
                 limit: self.config.max_pending_reads,
             });
         }
-        if self.quorum() == 1 {
+        if self.quorum() == 1 && self.is_voter() {
             self.read_only.confirm_now(commit_index, context);
             return Ok(());
         }
         let read_id = self.read_only.add(commit_index, context, self.config.id);
-        for peer in self.other_peers() {
-            let match_index = self.progress[&peer].match_index;
+        let targets: Vec<(NodeId, u64)> = self
+            .progress
+            .iter()
+            .map(|(&peer, progress)| (peer, progress.match_index))
+            .collect();
+        for (peer, match_index) in targets {
             let heartbeat = Heartbeat {
                 commit_index: commit_index.min(match_index),
                 read_id,
@@ -597,11 +904,7 @@ impl RawNode {
                 applied_index: self.log.applied_index(),
             });
         }
-        let term = self.log.compact_to(index);
-        let meta = SnapshotMeta {
-            last_included_index: index,
-            last_included_term: term,
-        };
+        let meta = self.log.compact_to(index, &self.bootstrap);
         self.snapshot = Snapshot { meta, data };
         self.pending_snapshot = Some(ReadySnapshot {
             snapshot: self.snapshot.clone(),

@@ -75,9 +75,14 @@ impl ReadOnly {
     }
 
     /// `peer` answered the heartbeat carrying `read_id`: that confirms every
-    /// read up to that id. Reads with a majority move to `confirmed`, in
-    /// order.
-    pub(super) fn acknowledge(&mut self, peer: NodeId, read_id: u64, quorum: usize) {
+    /// read up to that id. Reads acknowledged by a majority of the voters
+    /// (`is_quorum`) move to `confirmed`, in order.
+    pub(super) fn acknowledge(
+        &mut self,
+        peer: NodeId,
+        read_id: u64,
+        is_quorum: impl Fn(&BTreeSet<NodeId>) -> bool,
+    ) {
         for read in self
             .pending
             .iter_mut()
@@ -88,7 +93,7 @@ impl ReadOnly {
         while self
             .pending
             .front()
-            .is_some_and(|read| read.acknowledged_by.len() >= quorum)
+            .is_some_and(|read| is_quorum(&read.acknowledged_by))
         {
             let read = self.pending.pop_front().expect("front exists");
             self.confirmed.push(ReadState {

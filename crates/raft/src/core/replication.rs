@@ -13,6 +13,18 @@ use super::validate::PayloadKind;
 
 impl RawNode {
     pub(super) fn tick_leader(&mut self) {
+        if let Some(transfer) = &mut self.transfer {
+            transfer.elapsed_ticks += 1;
+            if transfer.elapsed_ticks >= self.config.election_timeout_ticks_min {
+                tracing::info!(
+                    node = self.config.id,
+                    term = self.term,
+                    target = transfer.target,
+                    "leadership transfer timed out; leading on"
+                );
+                self.transfer = None;
+            }
+        }
         self.election_elapsed_ticks += 1;
         if self.election_elapsed_ticks >= self.config.election_timeout_ticks_min {
             self.election_elapsed_ticks = 0;
@@ -49,7 +61,13 @@ impl RawNode {
     /// was heard from since the last round; otherwise steps down (same
     /// term, no known leader) and returns false. Starts a new round.
     fn check_quorum(&mut self) -> bool {
-        let active = 1 + self.progress.values().filter(|p| p.recent_active).count();
+        let membership = self.membership();
+        let active = usize::from(membership.is_voter(self.config.id))
+            + self
+                .progress
+                .iter()
+                .filter(|&(&peer, p)| p.recent_active && membership.is_voter(peer))
+                .count();
         for progress in self.progress.values_mut() {
             progress.recent_active = false;
         }
@@ -72,7 +90,8 @@ impl RawNode {
     /// interval lost a batch: it falls back to probing.
     fn broadcast_heartbeat(&mut self) {
         let commit_index = self.log.commit_index();
-        for peer in self.other_peers() {
+        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
+        for peer in peers {
             let progress = self
                 .progress
                 .get_mut(&peer)
@@ -132,7 +151,8 @@ impl RawNode {
         if self.role != Role::Leader {
             return;
         }
-        for peer in self.other_peers() {
+        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
+        for peer in peers {
             // Bounded: each send either pauses a probe, fills one in-flight
             // slot, or switches to snapshot.
             for _ in 0..=self.config.max_inflight_messages {
@@ -187,7 +207,7 @@ impl RawNode {
     fn send_snapshot(&mut self, peer: NodeId) {
         assert_eq!(
             self.snapshot.meta,
-            self.log.snapshot_meta(),
+            *self.log.snapshot_meta(),
             "node {} term {}: snapshot held does not match the log's",
             self.config.id,
             self.term
@@ -314,13 +334,14 @@ impl RawNode {
         if self.role != Role::Leader {
             return;
         }
+        let Some(progress) = self.progress.get_mut(&peer) else {
+            // Answered before it left the configuration.
+            return;
+        };
         if reply.success {
-            let progress = self
-                .progress
-                .get_mut(&peer)
-                .expect("leader has progress for each peer");
             if progress.on_append_success(reply.match_index) {
                 self.maybe_commit();
+                self.maybe_send_timeout_now();
             }
             return;
         }
@@ -337,11 +358,9 @@ impl RawNode {
                 .last_index_of_term(term)
                 .map_or(index, |last| last + 1),
         };
-        let progress = self
-            .progress
-            .get_mut(&peer)
-            .expect("leader has progress for each peer");
-        progress.on_append_rejected(reply.rejected_prev_index, hint_next_index);
+        if let Some(progress) = self.progress.get_mut(&peer) {
+            progress.on_append_rejected(reply.rejected_prev_index, hint_next_index);
+        }
     }
 
     pub(super) fn handle_heartbeat(&mut self, leader: NodeId, heartbeat: &Heartbeat) {
@@ -359,8 +378,9 @@ impl RawNode {
         if self.role != Role::Leader || reply.read_id == 0 {
             return;
         }
-        let quorum = self.quorum();
-        self.read_only.acknowledge(peer, reply.read_id, quorum);
+        let membership = self.log.membership().unwrap_or(&self.bootstrap);
+        self.read_only
+            .acknowledge(peer, reply.read_id, |acks| membership.has_quorum(acks));
     }
 
     /// Follower side of InstallSnapshot (paper section 7, with pieces):
@@ -373,7 +393,7 @@ impl RawNode {
     /// transfer starts again.
     pub(super) fn handle_install_snapshot(&mut self, leader: NodeId, request: InstallSnapshot) {
         self.accept_leader(leader);
-        let meta = request.meta;
+        let meta = request.meta.clone();
         let commit_index = self.log.commit_index();
         if meta.last_included_index <= commit_index {
             // Nothing new: we already have (and may have applied) all of it.
@@ -397,7 +417,7 @@ impl RawNode {
                 0
             }
             Ok(Some(snapshot)) => {
-                self.log.install_snapshot(meta);
+                self.log.install_snapshot(meta.clone());
                 self.snapshot = snapshot;
                 self.set_pending_snapshot(ReadySnapshot {
                     snapshot: self.snapshot.clone(),
@@ -513,10 +533,9 @@ impl RawNode {
         if self.role != Role::Leader {
             return;
         }
-        let progress = self
-            .progress
-            .get_mut(&peer)
-            .expect("leader has progress for each peer");
+        let Some(progress) = self.progress.get_mut(&peer) else {
+            return;
+        };
         let advanced = reply.match_index > progress.match_index;
         if advanced {
             progress.match_index = reply.match_index;
@@ -552,11 +571,23 @@ impl RawNode {
     /// Commit the highest index a majority holds, but only if it is an entry
     /// of the current term: entries of earlier terms commit only indirectly
     /// (paper section 5.4.2 and Figure 8).
+    ///
+    /// Only voters count, this leader too only while it is one (a leader
+    /// removing itself replicates but does not count, thesis 4.2.2). Once
+    /// the configuration that removed it commits, it steps down.
     pub(super) fn maybe_commit(&mut self) {
-        let mut match_indexes: Vec<u64> = self.progress.values().map(|p| p.match_index).collect();
-        match_indexes.push(self.log.stable_index());
+        let membership = self.membership();
+        let mut match_indexes: Vec<u64> = self
+            .progress
+            .iter()
+            .filter(|&(&peer, _)| membership.is_voter(peer))
+            .map(|(_, p)| p.match_index)
+            .collect();
+        if membership.is_voter(self.config.id) {
+            match_indexes.push(self.log.stable_index());
+        }
         match_indexes.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_index = match_indexes[self.quorum() - 1];
+        let quorum_index = match_indexes.get(self.quorum() - 1).copied().unwrap_or(0);
         let commit_index = self.log.commit_index();
         if quorum_index > commit_index && self.log.term_at(quorum_index) == Some(self.term) {
             let committed_bytes = self.log.size_bytes_between(commit_index + 1, quorum_index);
@@ -571,6 +602,14 @@ impl RawNode {
                     )
                 });
             self.log.commit_to(quorum_index);
+        }
+        if !self.is_voter() && self.log.commit_index() >= self.log.last_config_index() {
+            tracing::info!(
+                node = self.config.id,
+                term = self.term,
+                "configuration without this node committed; stepping down"
+            );
+            self.become_follower(self.term, None, true);
         }
     }
 }

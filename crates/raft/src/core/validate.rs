@@ -21,6 +21,9 @@
 //!   our commit index not older than our committed entry before it, and
 //!   each command's payload accepted by `Config::payload_check` (the
 //!   service decodes it) before it is stored;
+//! - configuration entries (past our commit index) and a snapshot's
+//!   configuration: they decode to a valid configuration (at least one
+//!   voter, voters and learners disjoint, at most `MAX_MEMBERS` nodes);
 //! - InstallSnapshot: the snapshot's term at most the message's;
 //! - replies to a leader: a match or rejected index beyond the leader's
 //!   log, a read id the leader never issued.
@@ -33,6 +36,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::entry::EntryKind;
+use super::membership::Membership;
 use super::message::{AppendEntries, Message, MessageBody};
 use super::raw_node::{RawNode, Role, StepError};
 
@@ -126,7 +130,7 @@ impl RawNode {
         match &message.body {
             MessageBody::AppendEntries(request) => self.check_append(term, request)?,
             MessageBody::InstallSnapshot(request) => {
-                let meta = request.meta;
+                let meta = &request.meta;
                 if meta.last_included_index > MAX_INDEX {
                     return Err(StepError::IndexTooLarge {
                         index: meta.last_included_index,
@@ -139,6 +143,14 @@ impl RawNode {
                         entry_term: meta.last_included_term,
                         message_term: term,
                     });
+                }
+                if let Some(membership) = &meta.membership {
+                    membership
+                        .check()
+                        .map_err(|reason| StepError::BadMembership {
+                            index: meta.last_included_index,
+                            reason,
+                        })?;
                 }
             }
             MessageBody::AppendEntriesReply(reply) if to_leader => {
@@ -229,6 +241,17 @@ impl RawNode {
                     index: entry.index,
                     bytes,
                     limit,
+                });
+            }
+        }
+        for entry in &request.entries {
+            if entry.index > commit_index
+                && entry.kind == EntryKind::Config
+                && let Err(reason) = Membership::decode(&entry.data)
+            {
+                return Err(StepError::BadMembership {
+                    index: entry.index,
+                    reason,
                 });
             }
         }

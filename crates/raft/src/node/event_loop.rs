@@ -290,7 +290,7 @@ impl<S: Storage + 'static> EventLoop<S> {
                 // Both persisted and applied: it came from a leader.
                 self.snapshots_received += 1;
             }
-            let meta = snapshot.snapshot.meta;
+            let meta = snapshot.snapshot.meta.clone();
             messages.push(ApplyMsg::Snapshot {
                 index: meta.last_included_index,
                 term: meta.last_included_term,
@@ -329,7 +329,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             commit_index: log.commit_index(),
             applied_index: log.applied_index(),
             last_index: log.last_index(),
-            snapshot: log.snapshot_meta(),
+            snapshot: log.snapshot_meta().clone(),
         });
     }
 

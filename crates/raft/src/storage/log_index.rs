@@ -39,7 +39,7 @@ impl LogIndex {
             ..LogIndex::default()
         };
         if let Some(snapshot) = &state.snapshot {
-            index.snapshot = snapshot.meta;
+            index.snapshot = snapshot.meta.clone();
             index.snapshot_data_size_bytes = snapshot.data.len() as u64;
         }
         index.push(&state.entries);
@@ -62,7 +62,7 @@ impl LogIndex {
     }
 
     pub fn snapshot_meta(&self) -> SnapshotMeta {
-        self.snapshot
+        self.snapshot.clone()
     }
 
     pub fn snapshot_data_size_bytes(&self) -> u64 {
@@ -92,7 +92,7 @@ impl LogIndex {
     /// hold the snapshot's last entry with the same term): the rule of
     /// [`super::reconcile_with_snapshot`].
     pub fn snapshot_clears_log(&self, snapshot: &Snapshot) -> bool {
-        let meta = snapshot.meta;
+        let meta = &snapshot.meta;
         let keeps_suffix = meta.last_included_index == self.snapshot.last_included_index
             || self.term_at(meta.last_included_index) == Some(meta.last_included_term);
         !keeps_suffix
@@ -122,7 +122,7 @@ impl LogIndex {
                     self.entries_size_bytes -= entry.encoded_size_bytes;
                 }
             }
-            self.snapshot = snapshot.meta;
+            self.snapshot = snapshot.meta.clone();
             self.snapshot_data_size_bytes = snapshot.data.len() as u64;
         }
         if let Some(first) = write.entries.first() {
@@ -169,10 +169,7 @@ mod tests {
 
     fn snapshot(index: u64, term: u64) -> Snapshot {
         Snapshot {
-            meta: SnapshotMeta {
-                last_included_index: index,
-                last_included_term: term,
-            },
+            meta: SnapshotMeta::at(index, term),
             data: vec![0; 7],
         }
     }

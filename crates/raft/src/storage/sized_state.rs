@@ -131,10 +131,7 @@ mod tests {
             .unwrap();
         check(&sized);
         let snapshot = crate::core::Snapshot {
-            meta: crate::core::SnapshotMeta {
-                last_included_index: 255,
-                last_included_term: 2,
-            },
+            meta: crate::core::SnapshotMeta::at(255, 2),
             data: vec![0; 10],
         };
         sized

@@ -110,7 +110,7 @@ impl<'a> StorageWrite<'a> {
 /// rule of paper section 7, also used at load time when a crash left an old
 /// log next to a newer snapshot).
 pub fn reconcile_with_snapshot(entries: &mut Vec<Entry>, snapshot: &Snapshot) {
-    let meta = snapshot.meta;
+    let meta = &snapshot.meta;
     let keeps_suffix = entries
         .iter()
         .any(|e| e.index == meta.last_included_index && e.term == meta.last_included_term)
@@ -174,7 +174,7 @@ pub fn reconcile_loaded(state: &mut PersistentState) -> Result<(), String> {
             }
         }
         Some(snapshot) => {
-            let meta = snapshot.meta;
+            let meta = &snapshot.meta;
             if let Some(entry) = state
                 .entries
                 .iter()

@@ -75,6 +75,9 @@ struct InFlight {
 
 pub struct Cluster {
     pub seed: u64,
+    /// `Config::peers` of every node (the bootstrap configuration): all
+    /// nodes unless a test makes some of them join later.
+    bootstrap: Vec<NodeId>,
     rng: ChaCha8Rng,
     pub nodes: Vec<Option<RawNode>>,
     storages: Vec<MemoryStorage>,
@@ -113,11 +116,23 @@ impl Cluster {
         faults: Faults,
         tune: impl Fn(&mut Config),
     ) -> Cluster {
+        Cluster::with_bootstrap(size, size, seed, faults, tune)
+    }
+
+    /// `size` nodes of which only the first `voters` are the bootstrap
+    /// configuration; the others start outside the group (they join by
+    /// membership changes).
+    pub fn with_bootstrap(
+        size: usize,
+        voters: usize,
+        seed: u64,
+        faults: Faults,
+        tune: impl Fn(&mut Config),
+    ) -> Cluster {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let peers: Vec<NodeId> = (0..size as u64).collect();
-        let nodes = peers
-            .iter()
-            .map(|&id| {
+        let peers: Vec<NodeId> = (0..voters as u64).collect();
+        let nodes = (0..size as u64)
+            .map(|id| {
                 let mut config = Config::new(id, peers.clone(), rng.r#gen());
                 tune(&mut config);
                 Some(RawNode::new(config))
@@ -125,6 +140,7 @@ impl Cluster {
             .collect();
         Cluster {
             seed,
+            bootstrap: peers,
             rng,
             nodes,
             storages: vec![MemoryStorage::new(); size],
@@ -214,8 +230,7 @@ impl Cluster {
             return;
         }
         self.restart_count[id] += 1;
-        let peers: Vec<NodeId> = (0..self.size() as u64).collect();
-        let config = Config::new(id as u64, peers, self.rng.r#gen());
+        let config = Config::new(id as u64, self.bootstrap.clone(), self.rng.r#gen());
         let state = self.storages[id].state().clone();
         self.nodes[id] = Some(RawNode::restart(config, state));
         self.services[id] = ServiceState::default();

@@ -142,7 +142,7 @@ impl Checker {
             format!(
                 "hard state {:?}, snapshot {:?}, entries {:?}..={:?}",
                 state.hard_state,
-                state.snapshot.as_ref().map(|s| s.meta),
+                state.snapshot.as_ref().map(|s| s.meta.clone()),
                 state.entries.first().map(|e| (e.index, e.term)),
                 state.entries.last().map(|e| (e.index, e.term)),
             )

@@ -34,6 +34,7 @@ pub fn chain(previous: u64, entry: &Entry) -> u64 {
     let kind: u8 = match entry.kind {
         EntryKind::Command => 1,
         EntryKind::Noop => 2,
+        EntryKind::Config => 3,
     };
     let header = entry
         .index
@@ -99,7 +100,7 @@ impl NodeLog {
                 Some(snapshot) => Some(Link {
                     index: snapshot.meta.last_included_index,
                     term: snapshot.meta.last_included_term,
-                    chain: snapshot_chain(snapshot.meta)?,
+                    chain: snapshot_chain(snapshot.meta.clone())?,
                 }),
                 None => None,
             };

@@ -34,7 +34,7 @@ impl SnapshotConsistency {
         log: &NodeLog,
         committed: &StateMachineSafety,
     ) -> Result<(), String> {
-        let meta = snapshot.meta;
+        let meta = snapshot.meta.clone();
         let index = meta.last_included_index;
         if index > commit_index {
             return Err(format!(
