@@ -200,7 +200,7 @@ fn random_positions(len: usize, count: i64, cap: u64, seed: u64) -> Result<Vec<u
     }
 }
 
-fn wrong_type<T>(kind: Kind, value: Option<&Value>) -> Result<Option<&T>, Error>
+pub(crate) fn wrong_type<T>(kind: Kind, value: Option<&Value>) -> Result<Option<&T>, Error>
 where
     Value: AsCollection<T>,
 {
@@ -212,7 +212,7 @@ where
 }
 
 /// Access to one collection type inside a [`Value`].
-trait AsCollection<T> {
+pub(crate) trait AsCollection<T> {
     fn as_collection(&self) -> Option<&T>;
     fn as_collection_mut(&mut self) -> &mut T;
 }
@@ -249,7 +249,7 @@ impl AsCollection<SetValue> for Value {
     }
 }
 
-fn too_many(len: usize, added: usize, limits: &Limits) -> Result<(), Error> {
+pub(crate) fn too_many(len: usize, added: usize, limits: &Limits) -> Result<(), Error> {
     let count = (len + added) as u64;
     if added > 0 && count > limits.max_collection_elements {
         return Err(Error::TooManyElements {
@@ -528,6 +528,9 @@ pub(crate) fn read_collection(store: &Store, op: &Op, limits: &Limits, now_ms: u
             op,
             limits,
         ),
+        Op::List { key, op } => {
+            crate::lists::read_list(wrong_type(Kind::List, store.peek_value(key, now_ms))?, op)
+        }
         Op::Type { key } => Ok(Outcome::Value(
             store
                 .kind(key, now_ms)

@@ -61,6 +61,10 @@ pub enum Error {
     /// `CROSSSLOT`): one log entry changes one shard. Nothing changed.
     #[error("the keys of a multi-key operation are not all in one shard (CROSSSLOT)")]
     CrossShard,
+    /// `LSET` past either end of the list (Redis's `ERR index out of
+    /// range`); nothing changed.
+    #[error("index out of range")]
+    IndexOutOfRange,
     /// The client gave up: no server gave a final answer before its
     /// deadline. A write may or may not have taken effect.
     #[error("no answer within {deadline_ms} ms after {attempts} attempts (the outcome is unknown)")]

@@ -160,6 +160,7 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
         }
         Op::Hash { key, op } => crate::collections::execute_hash(store, key, op, limits, now_ms),
         Op::Sets { key, op } => crate::collections::execute_set(store, key, op, limits, now_ms),
+        Op::List { key, op } => crate::lists::execute_list(store, key, op, limits, now_ms),
         Op::Type { .. } => read(store, op, limits, now_ms),
     }
 }
@@ -187,6 +188,7 @@ fn is_string_op(op: &Op) -> bool {
         | Op::Ttl { .. }
         | Op::Hash { .. }
         | Op::Sets { .. }
+        | Op::List { .. }
         | Op::Type { .. }
         | Op::ScanShard { .. }
         | Op::CountShard { .. }
@@ -361,7 +363,7 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
                 substring(value, *start, *end).to_vec(),
             )))
         }
-        Op::Hash { .. } | Op::Sets { .. } | Op::Type { .. } => {
+        Op::Hash { .. } | Op::Sets { .. } | Op::List { .. } | Op::Type { .. } => {
             crate::collections::read_collection(store, op, limits, now_ms)
         }
         Op::ScanShard { .. } | Op::CountShard { .. } | Op::RandomKey { .. } => {

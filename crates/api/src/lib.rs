@@ -31,6 +31,7 @@
 //! | `limits.rs` | [`Limits`]: key and value size bounds, checked before proposing and at apply; [`MachineConfig`]: a key/value machine's settings |
 //! | `execute.rs` | [`execute`] and [`read`]: the operations on a store at a log time |
 //! | `collections.rs` | hash and set operations ([`HashOp`], [`SetOp`]), `TYPE`, and their meaning on a store |
+//! | `lists.rs` | list operations ([`ListOp`]): pushes, pops, ranges, `LMOVE` within one shard |
 //! | `keyspace.rs` | the whole-shard operations ([`Op::ScanShard`], [`Op::CountShard`], [`Op::FlushShard`], [`Op::RandomKey`]): keys in [`scan_position`] order, so a scan cursor survives store growth and shard moves |
 //! | `multikey.rs` | the multi-key operations ([`Op::MultiSet`], [`Op::Rename`], [`Op::Copy`]): one step on one store, any value type moved with its deadline; the server refuses keys of several shards ([`Error::CrossShard`]) |
 //! | `client.rs` | [`KvClient`]: `run(op)` plus the typed operations |
@@ -47,6 +48,7 @@ mod error;
 mod execute;
 mod keyspace;
 mod limits;
+pub mod lists;
 mod multikey;
 mod op;
 
@@ -58,6 +60,7 @@ pub use limits::{
     DEFAULT_CLIENT_IDLE_EXPIRY_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_COLLECTION_ELEMENTS, Limits,
     MachineConfig,
 };
+pub use lists::{End, ListOp};
 pub use op::{
     ExpireCondition, Float, GetExTtl, KeyTtl, Op, Outcome, SCAN_COUNT_MAX, SCAN_POSITION_BITS,
     SCAN_POSITION_END, SetCondition, SetTtl, Target, format_float, scan_position,

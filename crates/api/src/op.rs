@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::collections::{HashOp, SetOp};
+use crate::lists::ListOp;
 
 /// One operation on the store. Keys and values are bytes.
 ///
@@ -104,6 +105,8 @@ pub enum Op {
     Hash { key: Vec<u8>, op: HashOp },
     /// An operation on the set at `key` (see [`crate::collections`]).
     Sets { key: Vec<u8>, op: SetOp },
+    /// An operation on the list at `key` (see [`crate::lists`]).
+    List { key: Vec<u8>, op: ListOp },
     /// The type of the key's value, Redis's `TYPE`: [`Outcome::Value`]
     /// with `string`, `hash`, `set`, `list` or `zset`, `None` if absent.
     /// A read.
@@ -331,6 +334,10 @@ impl Op {
                 destination,
                 ..
             } => [Some(source), Some(destination)],
+            Op::List {
+                key,
+                op: ListOp::Move { destination, .. },
+            } => [Some(key), Some(destination)],
             other => match other.target() {
                 Target::Key(key) => [Some(key), None],
                 Target::Shard(_) => [None, None],
@@ -347,7 +354,13 @@ impl Op {
     pub fn is_multi_key(&self) -> bool {
         matches!(
             self,
-            Op::MultiSet { .. } | Op::Rename { .. } | Op::Copy { .. }
+            Op::MultiSet { .. }
+                | Op::Rename { .. }
+                | Op::Copy { .. }
+                | Op::List {
+                    op: ListOp::Move { .. },
+                    ..
+                }
         )
     }
 
@@ -379,6 +392,7 @@ impl Op {
             | Op::SetRange { key, .. }
             | Op::Hash { key, .. }
             | Op::Sets { key, .. }
+            | Op::List { key, .. }
             | Op::Type { key } => key,
         }
     }
@@ -389,6 +403,7 @@ impl Op {
         match self {
             Op::Hash { op, .. } => return op.is_read(),
             Op::Sets { op, .. } => return op.is_read(),
+            Op::List { op, .. } => return op.is_read(),
             Op::Type { .. } => return true,
             _ => {}
         }
@@ -447,6 +462,7 @@ impl Op {
             // Everything a collection operation carries, in total.
             Op::Hash { op, .. } => op.carried_bytes(),
             Op::Sets { op, .. } => op.carried_bytes(),
+            Op::List { op, .. } => op.carried_bytes(),
             Op::Type { .. } => 0,
         }
     }
@@ -472,6 +488,7 @@ impl Op {
             Op::SetRange { .. } => "SetRange",
             Op::Hash { .. } => "Hash",
             Op::Sets { .. } => "Sets",
+            Op::List { .. } => "List",
             Op::Type { .. } => "Type",
             Op::ScanShard { .. } => "ScanShard",
             Op::CountShard { .. } => "CountShard",

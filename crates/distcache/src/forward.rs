@@ -396,6 +396,7 @@ fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
             | Error::HashNotInteger
             | Error::HashNotFloat
             | Error::NoSuchKey
+            | Error::IndexOutOfRange
             | Error::CrossShard),
         ) => Verdict::Fail(Some(ForwardError::Refused(error))),
         Err(error @ (Error::TooLarge { .. } | Error::ZeroTtl | Error::TooManyElements { .. })) => {

@@ -225,6 +225,7 @@ pub fn classify(reply: api::Reply) -> Verdict<api::Outcome, api::Error> {
             | api::Error::WrongType
             | api::Error::HashNotInteger
             | api::Error::HashNotFloat
+            | api::Error::IndexOutOfRange
             | api::Error::TooManyElements { .. }
             | api::Error::NoSuchKey
             | api::Error::CrossShard

@@ -393,6 +393,40 @@ impl ListValue {
         self.items.iter().map(Vec::as_slice)
     }
 
+    /// Removes elements equal to `element`, Redis's `LREM`: `count` > 0
+    /// removes the first `count` from the head, < 0 the first `-count`
+    /// from the tail, 0 all of them. Returns how many were removed; one
+    /// pass, O(n).
+    pub fn remove_equal(&mut self, element: &[u8], count: i64) -> usize {
+        let limit = if count == 0 {
+            usize::MAX
+        } else {
+            usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
+        };
+        let mut removed = 0;
+        let mut kept = VecDeque::with_capacity(self.items.len());
+        if count >= 0 {
+            for item in self.items.drain(..) {
+                if removed < limit && item == element {
+                    removed += 1;
+                } else {
+                    kept.push_back(item);
+                }
+            }
+        } else {
+            for item in self.items.drain(..).rev() {
+                if removed < limit && item == element {
+                    removed += 1;
+                } else {
+                    kept.push_front(item);
+                }
+            }
+        }
+        self.items = kept;
+        self.bytes -= removed as u64 * list_element_bytes(element);
+        removed
+    }
+
     /// Positions `start..end` (clamped), in order.
     pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> {
         let end = end.min(self.items.len());

@@ -469,6 +469,7 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
         Command::Type { key } => super::collections::type_of(backend, key).await,
         Command::Hash { key, op } => super::collections::hash(backend, key, op).await,
         Command::SetType { key, op } => super::collections::set(backend, key, op).await,
+        Command::List { key, op } => super::lists::list(backend, key, op).await,
         Command::Rename {
             source,
             destination,

@@ -32,6 +32,7 @@
 mod collections;
 mod connection;
 mod execute;
+mod lists;
 mod multikey;
 #[cfg(all(test, not(madsim)))]
 mod tests;

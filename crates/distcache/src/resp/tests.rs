@@ -267,7 +267,7 @@ async fn read_reply(stream: &mut TcpStream) -> String {
             stream.read_exact(&mut body).await.expect("bulk body");
             format!("{first}{}", String::from_utf8(body).expect("UTF-8"))
         }
-        b'*' => {
+        b'*' if !first.starts_with("*-1") => {
             let count: usize = first[1..first.len() - 2].parse().expect("array length");
             let mut text = first;
             for _ in 0..count {
@@ -470,6 +470,109 @@ async fn hash_and_set_commands_answer_as_redis_with_wrongtype() {
         (&["DEL", "h"], ":1\r\n"),
         (&["SET", "s", "now a string"], "+OK\r\n"),
         (&["TYPE", "s"], "+string\r\n"),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(ask(&mut stream, words).await, *expected, "{words:?}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn list_commands_answer_as_redis() {
+    let (server, _memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    const WRONGTYPE: &str =
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    // Replies as redis-server 7.0.15 gives them (RESP2).
+    let cases: &[(&[&str], &str)] = &[
+        (&["RPUSH", "l", "a", "b", "c", "a", "b"], ":5\r\n"),
+        (&["LPUSH", "l", "z"], ":6\r\n"),
+        (&["LPUSHX", "nolist", "z"], ":0\r\n"),
+        (&["RPUSHX", "l", "y"], ":7\r\n"),
+        (&["LLEN", "l"], ":7\r\n"),
+        (&["LINDEX", "l", "-1"], "$1\r\ny\r\n"),
+        (&["LINDEX", "l", "100"], "$-1\r\n"),
+        (
+            &["LINDEX", "l", "abc"],
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        (&["LRANGE", "l", "1", "2"], "*2\r\n$1\r\na\r\n$1\r\nb\r\n"),
+        (&["LRANGE", "l", "5", "1"], "*0\r\n"),
+        (&["LRANGE", "nolist", "0", "-1"], "*0\r\n"),
+        (&["LPOP", "l"], "$1\r\nz\r\n"),
+        (&["RPOP", "l", "1"], "*1\r\n$1\r\ny\r\n"),
+        (&["LPOP", "l", "0"], "*0\r\n"),
+        (&["LPOP", "nolist", "2"], "*-1\r\n"),
+        (&["LPOP", "nolist"], "$-1\r\n"),
+        (
+            &["LPOP", "l", "-1"],
+            "-ERR value is out of range, must be positive\r\n",
+        ),
+        (
+            &["LPOP", "l", "1", "2"],
+            "-ERR wrong number of arguments for 'lpop' command\r\n",
+        ),
+        (&["LPOS", "l", "b"], ":1\r\n"),
+        (&["LPOS", "l", "b", "RANK", "-1"], ":4\r\n"),
+        (&["LPOS", "l", "b", "COUNT", "0"], "*2\r\n:1\r\n:4\r\n"),
+        (&["LPOS", "l", "nope"], "$-1\r\n"),
+        (&["LPOS", "l", "nope", "COUNT", "2"], "*0\r\n"),
+        (
+            &["LPOS", "l", "b", "RANK", "0"],
+            "-ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list\r\n",
+        ),
+        (
+            &["LPOS", "l", "b", "COUNT", "-1"],
+            "-ERR COUNT can't be negative\r\n",
+        ),
+        (
+            &["LPOS", "l", "b", "MAXLEN", "-1"],
+            "-ERR MAXLEN can't be negative\r\n",
+        ),
+        (&["LPOS", "l", "b", "FOO", "1"], "-ERR syntax error\r\n"),
+        (&["LSET", "l", "0", "A"], "+OK\r\n"),
+        (&["LSET", "l", "10", "A"], "-ERR index out of range\r\n"),
+        (&["LSET", "nolist", "0", "A"], "-ERR no such key\r\n"),
+        (&["LINSERT", "l", "BEFORE", "c", "x"], ":6\r\n"),
+        (&["LINSERT", "l", "AFTER", "nope", "x"], ":-1\r\n"),
+        (&["LINSERT", "nolist", "AFTER", "c", "x"], ":0\r\n"),
+        (
+            &["LINSERT", "l", "MIDDLE", "c", "x"],
+            "-ERR syntax error\r\n",
+        ),
+        (&["LREM", "l", "0", "x"], ":1\r\n"),
+        (&["LTRIM", "l", "1", "-2"], "+OK\r\n"),
+        (
+            &["LRANGE", "l", "0", "-1"],
+            "*3\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\na\r\n",
+        ),
+        (&["TYPE", "l"], "+list\r\n"),
+        // Moves: within a shard ({tag}), and refused across shards.
+        (&["RPUSH", "{t}a", "1", "2", "3"], ":3\r\n"),
+        (&["LMOVE", "{t}a", "{t}b", "LEFT", "RIGHT"], "$1\r\n1\r\n"),
+        (&["RPOPLPUSH", "{t}a", "{t}b"], "$1\r\n3\r\n"),
+        (&["LMOVE", "{t}a", "{t}a", "RIGHT", "LEFT"], "$1\r\n2\r\n"),
+        (
+            &["LRANGE", "{t}b", "0", "-1"],
+            "*2\r\n$1\r\n3\r\n$1\r\n1\r\n",
+        ),
+        (
+            &["LMOVE", "{t}a", "{t}b", "UP", "LEFT"],
+            "-ERR syntax error\r\n",
+        ),
+        (&["LMOVE", "{t}none", "{t}b", "LEFT", "LEFT"], "$-1\r\n"),
+        (
+            &["LMOVE", "a", "b", "LEFT", "LEFT"],
+            "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+        ),
+        (&["SET", "{t}s", "v"], "+OK\r\n"),
+        (&["LMOVE", "{t}a", "{t}s", "LEFT", "LEFT"], WRONGTYPE),
+        (&["LPUSH", "{t}s", "x"], WRONGTYPE),
+        (&["LRANGE", "{t}s", "0", "1"], WRONGTYPE),
+        (&["GET", "l"], WRONGTYPE),
+        (&["LRANGE", "{t}a", "0", "-1"], "*1\r\n$1\r\n2\r\n"),
     ];
     for (words, expected) in cases {
         assert_eq!(ask(&mut stream, words).await, *expected, "{words:?}");

@@ -48,6 +48,14 @@ pub enum CommandError {
     /// A count that must not be negative (`SPOP key -1`).
     #[error("ERR value is out of range, must be positive")]
     MustBePositive,
+    /// `LPOS ... RANK 0`.
+    #[error(
+        "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+    )]
+    LposRankZero,
+    /// `LPOS ... COUNT -1` or `MAXLEN -1` (the option's name).
+    #[error("ERR {0} can't be negative")]
+    LposNegative(&'static str),
     /// An increment whose result leaves the 64-bit range.
     #[error("ERR increment or decrement would overflow")]
     IncrementOverflow,

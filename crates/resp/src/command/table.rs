@@ -5,7 +5,7 @@
 use super::args::Args;
 use super::error::CommandError;
 use super::types::Command;
-use super::{collections, keys, server, strings};
+use super::{collections, keys, lists, server, strings};
 
 /// How a command's arguments become a [`Command`]: given the arguments
 /// after the name (and subcommand), arity already checked.
@@ -208,6 +208,37 @@ const SET_READ_FAST: CommandSpec = CommandSpec {
     flags: &["readonly", "fast"],
     acl_categories: &["@read", "@set", "@fast"],
     ..SET_READ
+};
+/// A list command that writes one key and may grow it.
+const LIST_WRITE: CommandSpec = CommandSpec {
+    flags: &["write", "denyoom", "fast"],
+    acl_categories: &["@write", "@list", "@fast"],
+    group: "list",
+    ..ONE_KEY
+};
+/// A list command that writes one key without growing it.
+const LIST_WRITE_FAST: CommandSpec = CommandSpec {
+    flags: &["write", "fast"],
+    ..LIST_WRITE
+};
+/// A list command that writes one key and may be slow.
+const LIST_WRITE_SLOW: CommandSpec = CommandSpec {
+    flags: &["write"],
+    acl_categories: &["@write", "@list", "@slow"],
+    ..LIST_WRITE
+};
+/// A list command that reads one key.
+const LIST_READ: CommandSpec = CommandSpec {
+    flags: &["readonly"],
+    acl_categories: &["@read", "@list", "@slow"],
+    group: "list",
+    ..ONE_KEY
+};
+/// A list command that reads one key quickly.
+const LIST_READ_FAST: CommandSpec = CommandSpec {
+    flags: &["readonly", "fast"],
+    acl_categories: &["@read", "@list", "@fast"],
+    ..LIST_READ
 };
 const EXPIRE_SYNTAX: &str = "key seconds [NX | XX | GT | LT]";
 
@@ -696,6 +727,127 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..STRING_READ
     },
     CommandSpec {
+        name: "lindex",
+        arity: 3,
+        since: "1.0.0",
+        complexity: "O(1)",
+        summary: "Returns an element from a list by its index.",
+        syntax: "key index",
+        parse: Some(lists::lindex),
+        ..LIST_READ_FAST
+    },
+    CommandSpec {
+        name: "linsert",
+        arity: 5,
+        since: "2.2.0",
+        complexity: "O(N) where N is the number of elements to traverse before seeing the value pivot.",
+        summary: "Inserts an element before or after another element in a list.",
+        syntax: "key <BEFORE | AFTER> pivot element",
+        parse: Some(lists::linsert),
+        ..LIST_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "llen",
+        arity: 2,
+        since: "1.0.0",
+        complexity: "O(1)",
+        summary: "Returns the length of a list.",
+        syntax: "key",
+        parse: Some(lists::llen),
+        ..LIST_READ_FAST
+    },
+    CommandSpec {
+        name: "lmove",
+        arity: 5,
+        since: "6.2.0",
+        complexity: "O(1)",
+        summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+        syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT>",
+        last_key: 2,
+        parse: Some(lists::lmove),
+        ..LIST_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "lpop",
+        arity: -2,
+        since: "1.0.0",
+        complexity: "O(N) where N is the number of elements returned",
+        summary: "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+        syntax: "key [count]",
+        parse: Some(lists::lpop),
+        ..LIST_WRITE_FAST
+    },
+    CommandSpec {
+        name: "lpos",
+        arity: -3,
+        since: "6.0.6",
+        complexity: "O(N) where N is the number of elements in the list, for the average case.",
+        summary: "Returns the index of matching elements in a list.",
+        syntax: "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+        parse: Some(lists::lpos),
+        ..LIST_READ
+    },
+    CommandSpec {
+        name: "lpush",
+        arity: -3,
+        since: "1.0.0",
+        complexity: "O(1) for each element added.",
+        summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
+        syntax: "key element [element ...]",
+        parse: Some(lists::lpush),
+        ..LIST_WRITE
+    },
+    CommandSpec {
+        name: "lpushx",
+        arity: -3,
+        since: "2.2.0",
+        complexity: "O(1) for each element added.",
+        summary: "Prepends one or more elements to a list only when the list exists.",
+        syntax: "key element [element ...]",
+        parse: Some(lists::lpushx),
+        ..LIST_WRITE
+    },
+    CommandSpec {
+        name: "lrange",
+        arity: 4,
+        since: "1.0.0",
+        complexity: "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
+        summary: "Returns a range of elements from a list.",
+        syntax: "key start stop",
+        parse: Some(lists::lrange),
+        ..LIST_READ
+    },
+    CommandSpec {
+        name: "lrem",
+        arity: 4,
+        since: "1.0.0",
+        complexity: "O(N+M) where N is the length of the list and M is the number of elements removed.",
+        summary: "Removes elements from a list. Deletes the list if the last element was removed.",
+        syntax: "key count element",
+        parse: Some(lists::lrem),
+        ..LIST_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "lset",
+        arity: 4,
+        since: "1.0.0",
+        complexity: "O(1)",
+        summary: "Sets the value of an element in a list by its index.",
+        syntax: "key index element",
+        parse: Some(lists::lset),
+        ..LIST_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "ltrim",
+        arity: 4,
+        since: "1.0.0",
+        complexity: "O(N) where N is the number of elements to be removed by the operation.",
+        summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
+        syntax: "key start stop",
+        parse: Some(lists::ltrim),
+        ..LIST_WRITE_SLOW
+    },
+    CommandSpec {
         name: "mget",
         arity: -2,
         last_key: -1,
@@ -857,6 +1009,47 @@ pub static COMMANDS: &[CommandSpec] = &[
         summary: "Resets the connection.",
         parse: Some(server::reset),
         ..CONNECTION
+    },
+    CommandSpec {
+        name: "rpop",
+        arity: -2,
+        since: "1.0.0",
+        complexity: "O(N) where N is the number of elements returned",
+        summary: "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
+        syntax: "key [count]",
+        parse: Some(lists::rpop),
+        ..LIST_WRITE_FAST
+    },
+    CommandSpec {
+        name: "rpoplpush",
+        arity: 3,
+        since: "1.2.0",
+        complexity: "O(1)",
+        summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+        syntax: "source destination",
+        last_key: 2,
+        parse: Some(lists::rpoplpush),
+        ..LIST_WRITE
+    },
+    CommandSpec {
+        name: "rpush",
+        arity: -3,
+        since: "1.0.0",
+        complexity: "O(1) for each element added.",
+        summary: "Appends one or more elements to a list. Creates the key if it doesn't exist.",
+        syntax: "key element [element ...]",
+        parse: Some(lists::rpush),
+        ..LIST_WRITE
+    },
+    CommandSpec {
+        name: "rpushx",
+        arity: -3,
+        since: "2.2.0",
+        complexity: "O(1) for each element added.",
+        summary: "Appends an element to a list only when the list exists.",
+        syntax: "key element [element ...]",
+        parse: Some(lists::rpushx),
+        ..LIST_WRITE
     },
     CommandSpec {
         name: "sadd",

@@ -3,6 +3,7 @@
 use bytes::Bytes;
 
 use super::collections::{HashCommand, SetCommand};
+use super::lists::ListCommand;
 
 /// A point in time for an expiry, as sent: relative to now or absolute,
 /// already in milliseconds (seconds were multiplied, overflow refused).
@@ -229,6 +230,11 @@ pub enum Command {
     SetType {
         key: Bytes,
         op: SetCommand,
+    },
+    /// A list command (see `lists`).
+    List {
+        key: Bytes,
+        op: ListCommand,
     },
     // Keys and expiry.
     Del {

@@ -1,0 +1,214 @@
+"""Collection commands through redis-py: distcache's replies compared with
+redis-server 7's, command by command.
+
+Run:  DISTCACHE_BIN=target/debug/distcache pytest tests/python/test_types.py
+
+The module starts `distcache demo` (demo_process.running_demo) and, when
+`redis-server` is installed (scripts/setup.sh installs it), a real
+redis-server on a free loopback port with persistence off. Each scenario
+sends the same commands to both and asserts identical replies, errors
+included. Without redis-server the comparisons are skipped; the
+scenarios' spot checks still run against distcache alone.
+
+Keys that `LMOVE` moves between share a {hash tag}, so they live in the
+same shard (distcache refuses a move across shards with CROSSSLOT).
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+import redis
+
+from demo_process import running_demo
+
+
+def _free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def distcache():
+    with running_demo(groups=2) as demo:
+        host, port = demo.resp
+        client = redis.Redis(host=host, port=port, socket_timeout=30)
+        yield client
+        client.close()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """A redis-server 7 to compare with, or None."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        yield None
+        return
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as data_dir:
+        process = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", data_dir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    client.ping()
+                    break
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            yield client
+            client.close()
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def _reply(client, args):
+    try:
+        return ("ok", client.execute_command(*args))
+    except redis.ResponseError as error:
+        return ("error", str(error))
+
+
+def compare(distcache, reference, script):
+    """Runs each command on both servers; replies must be identical.
+    Returns distcache's replies (for spot checks without a reference)."""
+    replies = []
+    for args in script:
+        ours = _reply(distcache, args)
+        if reference is not None:
+            theirs = _reply(reference, args)
+            assert ours == theirs, f"{args}: distcache {ours!r}, redis-server {theirs!r}"
+        replies.append(ours)
+    return replies
+
+
+def _script(text, prefix):
+    """One command a line; `$` stands for the scenario's key prefix."""
+    return [line.replace("$", prefix).split() for line in text.strip().splitlines() if line.strip()]
+
+
+LISTS = """
+RPUSH $l a b c a b
+LPUSH $l z y
+LPUSHX $none x
+RPUSHX $l w
+LLEN $l
+LRANGE $l 0 -1
+LRANGE $l -3 -1
+LRANGE $l 2 1
+LRANGE $l -100 100
+LRANGE $none 0 -1
+LINDEX $l 0
+LINDEX $l -1
+LINDEX $l 99
+LINDEX $l x
+LPOP $l
+RPOP $l
+LPOP $l 2
+RPOP $l 0
+LPOP $none
+LPOP $none 3
+LPOP $l -1
+LPOP $l x
+LPOS $l a
+LPOS $l b RANK -1
+LPOS $l b RANK 2
+LPOS $l a COUNT 0
+LPOS $l a COUNT 1 MAXLEN 1
+LPOS $l nope
+LPOS $l nope COUNT 3
+LPOS $none a
+LPOS $l a RANK 0
+LPOS $l a COUNT -1
+LPOS $l a MAXLEN -1
+LPOS $l a FOO 1
+LPOS $l a RANK
+LSET $l 0 A
+LSET $l -1 B
+LSET $l 99 x
+LSET $none 0 x
+LSET $l x y
+LINSERT $l BEFORE c x
+LINSERT $l AFTER c y
+LINSERT $l AFTER nope y
+LINSERT $none AFTER c y
+LINSERT $l MIDDLE c y
+LRANGE $l 0 -1
+LREM $l 1 x
+LREM $l -1 a
+LREM $l 0 nope
+LREM $none 0 a
+RPUSH $r 1 2 1 2 1
+LREM $r -2 1
+LRANGE $r 0 -1
+LTRIM $r 1 -1
+LRANGE $r 0 -1
+LTRIM $r 5 10
+EXISTS $r
+LTRIM $none 0 1
+TYPE $l
+LPUSH
+LPUSH $l
+LLEN $l extra
+"""
+
+MOVES = """
+RPUSH {$}a 1 2 3
+LMOVE {$}a {$}b LEFT RIGHT
+LMOVE {$}a {$}b RIGHT LEFT
+RPOPLPUSH {$}a {$}b
+LRANGE {$}b 0 -1
+EXISTS {$}a
+LMOVE {$}b {$}b LEFT RIGHT
+LRANGE {$}b 0 -1
+LMOVE {$}none {$}b LEFT LEFT
+RPOPLPUSH {$}none {$}b
+LMOVE {$}b {$}b UP LEFT
+SET {$}s str
+LMOVE {$}b {$}s LEFT LEFT
+LMOVE {$}s {$}b LEFT LEFT
+RPOPLPUSH {$}b {$}s
+LRANGE {$}b 0 -1
+LPUSH {$}s x
+LRANGE {$}s 0 -1
+LLEN {$}s
+GET {$}b
+TYPE {$}b
+"""
+
+
+def test_list_commands_answer_as_redis_server(distcache, reference):
+    replies = compare(distcache, reference, _script(LISTS, "types:lists:"))
+    assert replies[0] == ("ok", 5)
+    assert ("error", "no such key") in replies
+    assert ("error", "index out of range") in replies
+
+
+def test_list_moves_answer_as_redis_server(distcache, reference):
+    replies = compare(distcache, reference, _script(MOVES, "types:moves:"))
+    assert replies[1] == ("ok", b"1")
+    assert ("error", "WRONGTYPE Operation against a key holding the wrong kind of value") in replies
+
+
+def test_a_move_across_shards_is_refused_and_changes_nothing(distcache):
+    distcache.delete("a", "b")
+    distcache.rpush("a", "1")
+    # "a" and "b" are in different slots (15495, 3300) and, with two groups,
+    # in different shards.
+    with pytest.raises(redis.ResponseError, match="don.t hash to the same slot"):
+        distcache.lmove("a", "b", "LEFT", "RIGHT")
+    assert distcache.lrange("a", 0, -1) == [b"1"]
+    assert distcache.exists("b") == 0
