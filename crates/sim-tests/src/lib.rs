@@ -1,7 +1,7 @@
 //! # sim-tests: the deterministic simulation suites
 //!
 //! One integration-test file per layer (`tests/labrpc.rs`, `tests/raft.rs`,
-//! `tests/mapreduce.rs`, `tests/kvraft.rs`, `tests/shardctrler.rs`, `tests/shardkv.rs`),
+//! `tests/mapreduce.rs`, `tests/kvraft.rs`, `tests/shardctrler.rs`, `tests/shardkv.rs`, and `tests/server.rs` for whole product nodes),
 //! every test a `#[madsim::test]`
 //! whose names follow the MIT 6.5840 lab tests (see the shared TESTS.md), and
 //! the `swarm` binary, which runs a randomized fault mix per seed over every
@@ -25,6 +25,8 @@ pub mod harness;
 pub mod kvraft;
 #[cfg(madsim)]
 pub mod raft;
+#[cfg(madsim)]
+pub mod server;
 #[cfg(madsim)]
 pub mod shardctrler;
 #[cfg(madsim)]

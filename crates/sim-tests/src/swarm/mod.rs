@@ -11,6 +11,7 @@ pub mod kvraft_scenario;
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
 pub mod raft_scenario;
+pub mod server_scenario;
 pub mod shardctrler_scenario;
 pub mod shardkv_scenario;
 
@@ -24,6 +25,7 @@ pub async fn run_all() -> Vec<Report> {
         kvraft_scenario::run().await,
         shardctrler_scenario::run().await,
         shardkv_scenario::run().await,
+        server_scenario::run().await,
     ]
 }
 

@@ -1,0 +1,364 @@
+//! Whole `distcache` nodes in one simulation, for `tests/server.rs` and the
+//! swarm's server scenario: six nodes from one TOML `[[nodes]]` table
+//! (nodes 1-3 host a controller replica and a replica of data group 1,
+//! nodes 4-6 a replica of data group 2), started by `distcache::Node` from
+//! their config as a user's processes are, and clients on
+//! `distcache-client` (routing by the shard map, exactly-once sessions)
+//! on hosts of their own, every call recorded for the kv linearizability
+//! model.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use distcache::{Node, NodeConfig};
+use distcache_client::{Client, ClientConfig, ClientError};
+use labrpc::sim::{Network, NodeId};
+use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+
+use crate::harness::within;
+
+pub const NODES: usize = 6;
+const GRPC_PORT: u16 = 50051;
+const CONTROLLER_PORT: u16 = 7001;
+const DATA_PORT: u16 = 7101;
+/// Few keys, so that clients contend and the checker sees real overlap.
+const KEYS: usize = 6;
+
+/// The TOML every node reads (the same `[[nodes]]` table for all, as a
+/// real deployment's files).
+fn config_text(subnet: u8, node_id: usize) -> String {
+    let mut text = format!(
+        "cluster_id = \"sim\"\nnode_id = {node_id}\ndata_dir = \"/data/node{node_id}\"\n\
+         shard_count = 10\nrequest_timeout_ms = 3000\nmax_raft_state_bytes = 65536\n\
+         protected_mode = false\n"
+    );
+    for id in 1..=NODES {
+        let host = server_ip(subnet, id);
+        let group = if id <= 3 { 1 } else { 2 };
+        text.push_str(&format!(
+            "\n[[nodes]]\nid = {id}\nhost = \"{host}\"\ngrpc_port = {GRPC_PORT}\n\
+             group = {group}\ndata_port = {DATA_PORT}\n"
+        ));
+        if id <= 3 {
+            text.push_str(&format!("controller_port = {CONTROLLER_PORT}\n"));
+        }
+    }
+    text
+}
+
+pub struct Cluster {
+    pub net: Network,
+    pub nodes: Vec<NodeId>,
+    subnet: u8,
+    recorder: Recorder<KvInput, KvOutput>,
+    start: tokio::time::Instant,
+    next_client: AtomicU64,
+}
+
+impl Cluster {
+    /// Starts the six nodes with addresses 10.`subnet`.0.x (clients on
+    /// 10.`subnet + 1`.x.y), apart from other clusters in one simulation.
+    pub fn start(subnet: u8) -> Cluster {
+        let net = Network::new();
+        let nodes = (1..=NODES)
+            .map(|id| {
+                net.add_node(
+                    &format!("node{id}"),
+                    server_ip(subnet, id),
+                    move || async move {
+                        let config = NodeConfig::from_toml(&config_text(subnet, id), "sim")
+                            .unwrap_or_else(|error| panic!("node {id}: {error}"));
+                        let node = Node::start(config)
+                            .await
+                            .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
+                        // Serve until the simulation kills this node.
+                        std::future::pending::<()>().await;
+                        drop(node);
+                    },
+                )
+            })
+            .collect();
+        Cluster {
+            net,
+            nodes,
+            subnet,
+            recorder: Recorder::new(),
+            start: labrpc::runtime::now(),
+            next_client: AtomicU64::new(0),
+        }
+    }
+
+    fn seeds(&self) -> Vec<String> {
+        (1..=NODES)
+            .map(|id| format!("{}:{GRPC_PORT}", server_ip(self.subnet, id)))
+            .collect()
+    }
+
+    /// A recording client on a host of its own.
+    pub fn client(&self) -> RecordingClient {
+        let index = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let host = self
+            .net
+            .add_client_node(&format!("client{index}"), client_ip(self.subnet, index));
+        let seeds = self.seeds();
+        let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+        let config = ClientConfig {
+            operation_deadline: Duration::from_secs(8),
+            rpc_timeout: Duration::from_secs(1),
+            ..ClientConfig::default()
+        };
+        let client = Client::new(&seeds, config).expect("seed addresses parse");
+        RecordingClient {
+            id: index,
+            host,
+            net: self.net.clone(),
+            client: Arc::new(client),
+            recorder: self.recorder.clone(),
+            start: self.start,
+        }
+    }
+
+    /// Whether the recorded history is linearizable; the checker's
+    /// explanation if not.
+    pub fn linearizability(&self) -> Result<(), String> {
+        let history = self
+            .recorder
+            .history()
+            .map_err(|error| format!("the history is malformed: {error}"))?;
+        let operations = history.operations().len();
+        let result = check(&KvModel, &history, StepBudget::new(200_000_000));
+        match result.verdict {
+            Verdict::Linearizable => Ok(()),
+            Verdict::NotLinearizable => Err(format!(
+                "history of {operations} operations is not linearizable:\n{}",
+                result.explain(&KvModel, &history)
+            )),
+            Verdict::Unknown => Err(format!(
+                "linearizability of {operations} operations unknown after {} steps",
+                result.steps_taken
+            )),
+        }
+    }
+}
+
+/// A client on a host of its own whose every call is recorded.
+#[derive(Clone)]
+pub struct RecordingClient {
+    id: u64,
+    host: NodeId,
+    net: Network,
+    client: Arc<Client>,
+    recorder: Recorder<KvInput, KvOutput>,
+    start: tokio::time::Instant,
+}
+
+/// What one call ended in, for the workload's counters.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    Ok,
+    Unknown,
+}
+
+impl RecordingClient {
+    fn now_us(&self) -> u64 {
+        u64::try_from(
+            labrpc::runtime::now()
+                .duration_since(self.start)
+                .as_micros(),
+        )
+        .unwrap_or(u64::MAX)
+    }
+
+    /// One random operation on one of the shared keys, recorded. A timeout
+    /// is an unknown outcome; any other error is a bug (the workload sends
+    /// only valid requests).
+    async fn random_op(&self, sequence: u64) -> Ended {
+        let key = format!("key-{}", madsim::rand::random::<u64>() % KEYS as u64);
+        let value = format!("c{}-{sequence}", self.id);
+        let client = &self.client;
+        match madsim::rand::random::<u8>() % 10 {
+            0..=3 => {
+                let input = KvInput::Get { key: key.clone() };
+                self.recorded(input, async {
+                    let value = client.get(key.as_bytes()).await?;
+                    Ok(KvOutput::Value(value.map(|bytes| {
+                        String::from_utf8(bytes).expect("the workload writes UTF-8")
+                    })))
+                })
+                .await
+            }
+            4..=6 => {
+                let input = KvInput::Put {
+                    key: key.clone(),
+                    value: value.clone(),
+                };
+                self.recorded(input, async {
+                    client.set(key.as_bytes(), value.as_bytes()).await?;
+                    Ok(KvOutput::Done)
+                })
+                .await
+            }
+            7 => {
+                let input = KvInput::Delete { key: key.clone() };
+                self.recorded(input, async {
+                    Ok(KvOutput::Deleted(client.delete(key.as_bytes()).await?))
+                })
+                .await
+            }
+            _ => {
+                // Expect this client's previous value (or absence): a guess,
+                // so both outcomes happen.
+                let expected = madsim::rand::random::<bool>()
+                    .then(|| format!("c{}-{}", self.id, sequence.saturating_sub(1)));
+                let input = KvInput::Cas {
+                    key: key.clone(),
+                    expected: expected.clone(),
+                    value: value.clone(),
+                };
+                self.recorded(input, async {
+                    let expected = expected.as_deref().map(str::as_bytes);
+                    let swapped = client
+                        .compare_and_set(key.as_bytes(), expected, value.as_bytes())
+                        .await?;
+                    Ok(KvOutput::Cas(swapped))
+                })
+                .await
+            }
+        }
+    }
+
+    async fn recorded(
+        &self,
+        input: KvInput,
+        call: impl Future<Output = Result<KvOutput, ClientError>>,
+    ) -> Ended {
+        let pending = self.recorder.call(self.id, input.clone(), self.now_us());
+        let result = call.await;
+        let now_us = self.now_us();
+        match result {
+            Ok(output) => {
+                self.recorder.returned(pending, output, now_us);
+                Ended::Ok
+            }
+            Err(ClientError::Timeout { .. }) => {
+                self.recorder.timed_out(pending, now_us);
+                Ended::Unknown
+            }
+            Err(error) => panic!("client {}: {input:?} failed: {error}", self.id),
+        }
+    }
+
+    /// Runs operations until `stop` is set; (acknowledged, unknown).
+    pub fn spawn_workload(&self, stop: Arc<AtomicBool>) -> madsim::task::JoinHandle<(u64, u64)> {
+        let me = self.clone();
+        self.net.spawn(self.host, async move {
+            let (mut acknowledged, mut unknown) = (0, 0);
+            let mut sequence = 0;
+            while !stop.load(Ordering::Relaxed) {
+                sequence += 1;
+                match me.random_op(sequence).await {
+                    Ended::Ok => acknowledged += 1,
+                    Ended::Unknown => unknown += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(madsim::rand::random::<u64>() % 20)).await;
+            }
+            (acknowledged, unknown)
+        })
+    }
+}
+
+/// Waits until a write through the cluster succeeds (every group elected,
+/// the controller's first configuration made).
+pub async fn wait_ready(cluster: &Cluster) {
+    let probe = cluster.client();
+    let client = Arc::clone(&probe.client);
+    within(
+        "the cluster answers a write",
+        Duration::from_secs(60),
+        cluster.net.spawn(probe.host, async move {
+            loop {
+                if client.set(b"ready-probe", b"1").await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }),
+    )
+    .await
+    .expect("client hosts are never killed");
+}
+
+/// What a run under faults ended in.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub acknowledged: u64,
+    pub unknown: u64,
+    /// Whether the whole history is linearizable (the checker's
+    /// explanation if not).
+    pub linearizable: Result<(), String>,
+}
+
+impl RunOutcome {
+    /// Panics unless the cluster served (more than 20 acknowledged
+    /// operations per client) and the history is linearizable.
+    pub fn assert_served_linearizably(&self, clients: usize) {
+        assert!(
+            self.acknowledged > 20 * clients as u64,
+            "only {} operations were acknowledged ({} unknown): the cluster did not serve",
+            self.acknowledged,
+            self.unknown
+        );
+        if let Err(explanation) = &self.linearizable {
+            panic!("{explanation}");
+        }
+    }
+}
+
+/// Runs `clients` workloads while `faults` acts on the cluster, then heals,
+/// lets the clients finish (3 s healed), and checks the history.
+pub async fn run_under(
+    clients: usize,
+    cluster: &Cluster,
+    faults: impl AsyncFnOnce(&Cluster),
+) -> RunOutcome {
+    wait_ready(cluster).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..clients)
+        .map(|_| cluster.client().spawn_workload(Arc::clone(&stop)))
+        .collect();
+    faults(cluster).await;
+    cluster.net.heal_all();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (mut acknowledged, mut unknown) = (0, 0);
+    for worker in workers {
+        let (ok, lost) = worker.await.expect("client hosts are never killed");
+        acknowledged += ok;
+        unknown += lost;
+    }
+    // Printed (shown with --nocapture) so a run says how much it checked.
+    println!("{clients} clients: {acknowledged} acknowledged, {unknown} unknown");
+    RunOutcome {
+        acknowledged,
+        unknown,
+        linearizable: cluster.linearizability(),
+    }
+}
+
+fn server_ip(subnet: u8, node_id: usize) -> std::net::IpAddr {
+    let host = u8::try_from(node_id).expect("fewer than 255 nodes");
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, subnet, 0, host))
+}
+
+fn client_ip(subnet: u8, index: u64) -> std::net::IpAddr {
+    let [_, _, high, low] = u32::try_from(index + 1)
+        .expect("fewer than 2^32 clients")
+        .to_be_bytes();
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, subnet + 1, high, low))
+}
+
+/// A node drawn at random.
+pub fn random_node(cluster: &Cluster) -> NodeId {
+    cluster.nodes[madsim::rand::random::<u64>() as usize % cluster.nodes.len()]
+}
