@@ -17,7 +17,6 @@ import time
 
 import pytest
 import redis
-from redis.cluster import RedisCluster
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -298,19 +297,4 @@ def test_command_introspection(r):
         assert "cluster support disabled" in str(error)
 
 
-def test_cluster_mode_routes_directly(address):
-    probe = redis.Redis(host=address[0], port=address[1])
-    try:
-        probe.execute_command("CLUSTER", "SLOTS")
-    except redis.ResponseError:
-        pytest.skip("the server is not in cluster mode")
-    finally:
-        probe.close()
-    cluster = RedisCluster(host=address[0], port=address[1], decode_responses=True)
-    try:
-        for index in range(50):
-            cluster.set(f"ck{index}", index)
-        assert [cluster.get(f"ck{index}") for index in range(50)] == [str(i) for i in range(50)]
-        assert cluster.mset_nonatomic({"{t}a": "1", "{t}b": "2"}) is True
-    finally:
-        cluster.close()
+# RedisCluster against `distcache demo --cluster-mode`: test_redis_cluster.py.

@@ -160,6 +160,11 @@ pub struct DemoArgs {
     /// `--acl "user app on >app-password ~app:* +@all -@dangerous"`.
     #[arg(long = "acl", value_name = "USER_LINE")]
     pub acl: Vec<String>,
+    /// Redis Cluster mode on the RESP ports: CLUSTER SLOTS/SHARDS/NODES
+    /// describe the groups and keys of other groups get -MOVED, so
+    /// `redis-cli -c` and cluster clients route directly.
+    #[arg(long)]
+    pub cluster_mode: bool,
 }
 
 #[derive(Debug, Args)]
@@ -326,6 +331,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         replicas: args.replicas,
         requirepass: args.requirepass,
         users: args.acl,
+        cluster_mode: args.cluster_mode,
         ..DemoOptions::default()
     };
     let demo = match Demo::start(&options, Duration::from_secs(60)).await {

@@ -15,6 +15,7 @@
 //! data_dir = "/var/lib/distcache/node1"
 //! shard_count = 10            # default 10; the same on every node
 //! request_timeout_ms = 5000   # default 5000
+//! cluster_mode = false        # true: RESP acts as a Redis Cluster node (-MOVED)
 //!
 //! # Client authentication (docs/security.md). No password: the client
 //! # listeners bind to loopback unless `protected_mode = false`.
@@ -81,6 +82,12 @@ pub struct NodeConfig {
     /// unless this is `false` (Redis's `protected-mode`).
     #[serde(default = "default_protected_mode")]
     pub protected_mode: bool,
+    /// Redis Cluster mode on the RESP listener: `CLUSTER SLOTS` and
+    /// friends describe the groups, and a key another group owns gets
+    /// `-MOVED` to that group's leader (`redis-cli -c`, redis-py's
+    /// `RedisCluster`). Default: proxy mode, any node answers any key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster_mode: bool,
     pub nodes: Vec<NodeEntry>,
 }
 

@@ -41,6 +41,8 @@ pub struct DemoOptions {
     pub requirepass: Option<String>,
     /// More users, as ACL-file lines (`--acl "user app on >pw ~app:* +@all"`).
     pub users: Vec<String>,
+    /// Redis Cluster mode on the RESP ports (`--cluster-mode`).
+    pub cluster_mode: bool,
 }
 
 impl Default for DemoOptions {
@@ -55,6 +57,7 @@ impl Default for DemoOptions {
             host: "127.0.0.1".into(),
             requirepass: None,
             users: Vec::new(),
+            cluster_mode: false,
         }
     }
 }
@@ -143,6 +146,7 @@ pub fn demo_configs(
                 .map(crate::config::Secret)
                 .collect(),
             protected_mode: true,
+            cluster_mode: options.cluster_mode,
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();

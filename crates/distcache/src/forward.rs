@@ -342,6 +342,25 @@ impl Forwarder {
         }
     }
 
+    /// The leader of each group as far as this node knows (the server that
+    /// answered its last forwarded request), and the group this node's own
+    /// replica leads, if any: `CLUSTER SLOTS` names these as masters.
+    pub fn known_leaders(&self) -> (BTreeMap<Gid, SocketAddr>, Option<Gid>) {
+        let leaders = self
+            .groups
+            .lock()
+            .expect("groups lock")
+            .iter()
+            .map(|(gid, group)| (*gid, group.leader()))
+            .collect();
+        let local = self
+            .local
+            .as_ref()
+            .filter(|local| local.raft().state().1)
+            .map(ShardServer::gid);
+        (leaders, local)
+    }
+
     /// The leader-finding client of `gid` at the servers `config` lists.
     fn group(&self, config: &Config, gid: Gid) -> Option<GroupClient> {
         let servers = config.groups.get(&gid)?;

@@ -369,8 +369,10 @@ impl Node {
         let resp = match me.resp_port {
             Some(port) => {
                 let addr = SocketAddr::new(grpc_addr.ip(), port);
+                let cluster = crate::resp::ClusterMap::for_node(&config, &state.topology, addr);
                 let config = crate::resp::RespConfig {
                     acl: Arc::clone(&acl),
+                    cluster: cluster.map(Arc::new),
                     ..crate::resp::RespConfig::default()
                 };
                 let server = crate::resp::RespServer::start(addr, Arc::clone(&forwarder), config)

@@ -294,6 +294,7 @@ impl Session {
                 error_reply(&CommandError::ConfigSetUnsupported(name))
             }
             Command::ClusterKeySlot { key } => Frame::Integer(i64::from(key_slot(key))),
+            Command::ClusterNoop => Frame::ok(),
             _ => return Action::Execute(parsed),
         };
         Action::Reply(reply)

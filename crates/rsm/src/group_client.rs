@@ -137,6 +137,13 @@ impl GroupClient {
         &self.shared.config
     }
 
+    /// The server that answered last, tried first next time: the leader
+    /// as far as this client knows.
+    pub fn leader(&self) -> SocketAddr {
+        let servers = &self.shared.servers;
+        servers[self.shared.leader.load(Ordering::Relaxed) % servers.len()]
+    }
+
     /// Sends `request` until `classify` says a reply is final or the
     /// operation deadline passes. See the module docs.
     pub async fn call<R, T, E>(

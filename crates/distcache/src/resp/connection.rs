@@ -154,6 +154,10 @@ async fn answer<B: Backend>(
                     .into_iter()
                     .filter_map(|index| args.get(index).cloned())
                     .collect();
+                if let Some(reply) = super::cluster::redirect_for(shared, &keys) {
+                    slots.push(Slot::Ready(reply, session.version()));
+                    continue;
+                }
                 let conflicts = keys.is_empty()
                     || wave_is_keyless
                     || keys.iter().any(|key| wave_keys.contains(key));

@@ -55,6 +55,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// How many shards the service has (the keyspace commands visit each).
     fn shard_count(&self) -> usize;
+
+    /// The controller's configuration and the known leaders, for cluster
+    /// mode (`cluster.rs`); `None`: not known here.
+    fn cluster_state(&self) -> Option<super::ClusterState> {
+        None
+    }
 }
 
 /// A [`Backend`] as the keyspace fan-out's runner.
@@ -88,6 +94,15 @@ impl Backend for Arc<Forwarder> {
 
     fn shard_count(&self) -> usize {
         self.routing().shard_count()
+    }
+
+    fn cluster_state(&self) -> Option<super::ClusterState> {
+        let (leaders, local_leader) = self.known_leaders();
+        Some(super::ClusterState {
+            config: self.routing(),
+            leaders,
+            local_leader,
+        })
     }
 
     fn describe(&self) -> String {
@@ -535,7 +550,18 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
         | Command::ClusterSlots
         | Command::ClusterShards
         | Command::ClusterNodes
-        | Command::ClusterMyId => Frame::error("ERR This instance has cluster support disabled"),
+        | Command::ClusterMyId => {
+            let (Some(map), Some(state)) = (&shared.config.cluster, backend.cluster_state()) else {
+                return Frame::error("ERR This instance has cluster support disabled");
+            };
+            match parsed.command {
+                Command::ClusterInfo => super::cluster::info_reply(&state, map),
+                Command::ClusterSlots => super::cluster::slots_reply(&state, map),
+                Command::ClusterShards => super::cluster::shards_reply(&state, map),
+                Command::ClusterNodes => super::cluster::nodes_reply(&state, map),
+                _ => super::cluster::myid_reply(map),
+            }
+        }
         _ => not_yet(name),
     }
 }
@@ -555,8 +581,13 @@ fn info<B: Backend>(shared: &Shared<B>, sections: &[Bytes]) -> Frame {
     let mut text = String::new();
     if wanted("server") {
         text.push_str(&format!(
-            "# Server\r\nredis_version:{}\r\nredis_mode:standalone\r\ndistcache_version:{}\r\nprocess_id:{}\r\ntcp_port:0\r\n\r\n",
+            "# Server\r\nredis_version:{}\r\nredis_mode:{}\r\ndistcache_version:{}\r\nprocess_id:{}\r\ntcp_port:0\r\n\r\n",
             ::resp::session::REDIS_VERSION,
+            if shared.config.cluster.is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            },
             env!("CARGO_PKG_VERSION"),
             std::process::id()
         ));
@@ -581,6 +612,12 @@ fn info<B: Backend>(shared: &Shared<B>, sections: &[Bytes]) -> Frame {
     }
     if wanted("replication") {
         text.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+    }
+    if wanted("cluster") {
+        text.push_str(&format!(
+            "# Cluster\r\ncluster_enabled:{}\r\n\r\n",
+            u8::from(shared.config.cluster.is_some())
+        ));
     }
     if wanted("keyspace") {
         text.push_str("# Keyspace\r\n\r\n");

@@ -14,6 +14,12 @@
 //!           write ◄─ replies, in request order, in the session's RESP version
 //! ```
 //!
+//! **Cluster mode** (`RespConfig::cluster`, `cluster.rs`): before a
+//! command with keys is queued, a key whose slot another group owns is
+//! answered `-MOVED` (keys of several slots: `-CROSSSLOT`), and the
+//! `CLUSTER` subcommands describe the groups. Proxy mode (the default)
+//! answers every key here. Multi-key writes: `multikey.rs`.
+//!
 //! The protocol itself (codec, command table, per-connection state) is the
 //! sans-IO `resp` crate; this module is sockets, buffers and execution.
 //!
@@ -29,6 +35,7 @@
 //! turn, so the output buffer holds at most that many replies; a
 //! connection idle for `idle_timeout` is closed.
 
+mod cluster;
 mod collections;
 mod connection;
 mod execute;
@@ -49,6 +56,7 @@ use tokio::task::JoinHandle;
 
 use crate::forward::Forwarder;
 
+pub use cluster::{ClusterMap, ClusterState, node_name};
 #[cfg(all(test, not(madsim)))]
 use execute::Runner;
 pub use execute::{Backend, Stats};
@@ -68,6 +76,11 @@ pub struct RespConfig {
     /// Who may connect and what each user may run (`AUTH`, `-NOAUTH`,
     /// `-NOPERM`; see `resp::acl`). Default: no password.
     pub acl: Arc<::resp::Acl>,
+    /// Cluster mode (`cluster.rs`): `CLUSTER SLOTS/SHARDS/NODES/MYID/INFO`
+    /// from this map and the backend's configuration, `-MOVED` for keys
+    /// another group owns. `None` (the default): proxy mode, any key is
+    /// answered here by forwarding.
+    pub cluster: Option<Arc<ClusterMap>>,
 }
 
 impl Default for RespConfig {
@@ -78,6 +91,7 @@ impl Default for RespConfig {
             limits: ::resp::Limits::default(),
             max_pipeline: 1024,
             acl: Arc::new(::resp::Acl::default()),
+            cluster: None,
         }
     }
 }
@@ -125,9 +139,12 @@ impl RespServer {
     ) -> io::Result<RespServer> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
-        let facts =
-            ::resp::ServerFacts::standard(false, config.max_clients, config.limits.max_bulk_bytes)
-                .with_acl(Arc::clone(&config.acl));
+        let facts = ::resp::ServerFacts::standard(
+            config.cluster.is_some(),
+            config.max_clients,
+            config.limits.max_bulk_bytes,
+        )
+        .with_acl(Arc::clone(&config.acl));
         let shared = Arc::new(Shared {
             backend,
             config,

@@ -74,6 +74,53 @@ impl Backend for std::sync::Arc<Memory> {
     fn shard_count(&self) -> usize {
         SHARDS
     }
+
+    fn cluster_state(&self) -> Option<super::ClusterState> {
+        Some(cluster_state())
+    }
+}
+
+fn peer(last: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, last], 7000))
+}
+
+/// Group 1 (nodes 1 and 2, led by this node) owns shards 0-1, group 2
+/// (node 3) shards 2-3 of the test's 4.
+fn cluster_state() -> super::ClusterState {
+    let mut groups = std::collections::BTreeMap::new();
+    groups.insert(1, vec![peer(1), peer(2)]);
+    groups.insert(2, vec![peer(3)]);
+    super::ClusterState {
+        config: shardctrler::Config {
+            num: 7,
+            shards: vec![1, 1, 2, 2],
+            groups,
+            parked_shards: std::collections::BTreeMap::new(),
+            parked_groups: std::collections::BTreeMap::new(),
+        },
+        leaders: [(2, peer(3))].into_iter().collect(),
+        local_leader: Some(1),
+    }
+}
+
+/// This node is node 1 of group 1; node n serves RESP on port 7000 + n.
+fn cluster_map() -> super::ClusterMap {
+    super::ClusterMap {
+        my_node: 1,
+        my_addr: Some(SocketAddr::from(([127, 0, 0, 1], 7001))),
+        my_gid: Some(1),
+        replicas: (1..=3)
+            .map(|n| {
+                (
+                    peer(n),
+                    (
+                        u64::from(n),
+                        SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(n))),
+                    ),
+                )
+            })
+            .collect(),
+    }
 }
 
 async fn start(config: RespConfig) -> (RespServer, std::sync::Arc<Memory>) {
@@ -813,5 +860,138 @@ async fn multi_key_commands_are_one_operation_in_one_shard_and_crossslot_across(
         assert_eq!(&ask(&mut stream, words).await, expected, "{words:?}");
         assert_eq!(&ops_of(&memory), ops, "operations run by {words:?}");
     }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn cluster_mode_describes_the_groups_and_redirects_other_groups_keys() {
+    let config = RespConfig {
+        cluster: Some(std::sync::Arc::new(cluster_map())),
+        ..RespConfig::default()
+    };
+    let (server, memory) = start(config).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let id = |n: u64| super::node_name(n);
+    let node = |n: u64| {
+        format!(
+            "*3\r\n$9\r\n127.0.0.1\r\n:{}\r\n$40\r\n{}\r\n",
+            7000 + n,
+            id(n)
+        )
+    };
+    assert_eq!(id(3), format!("{}3", "0".repeat(39)));
+    assert_eq!(
+        ask(&mut stream, &["CLUSTER", "MYID"]).await,
+        format!("$40\r\n{}\r\n", id(1))
+    );
+    assert_eq!(
+        ask(&mut stream, &["CLUSTER", "SLOTS"]).await,
+        format!(
+            "*2\r\n*4\r\n:0\r\n:8191\r\n{}{}*3\r\n:8192\r\n:16383\r\n{}",
+            node(1),
+            node(2),
+            node(3)
+        ),
+        "group 1: master node 1 (this node leads), replica node 2; group 2: node 3"
+    );
+    let nodes = ask(&mut stream, &["CLUSTER", "NODES"]).await;
+    for line in [
+        format!(
+            "{} 127.0.0.1:7001@17001 myself,master - 0 0 7 connected 0-8191\n",
+            id(1)
+        ),
+        format!(
+            "{} 127.0.0.1:7002@17002 slave {} 0 0 7 connected\n",
+            id(2),
+            id(1)
+        ),
+        format!(
+            "{} 127.0.0.1:7003@17003 master - 0 0 7 connected 8192-16383\n",
+            id(3)
+        ),
+    ] {
+        assert!(
+            nodes.contains(&line),
+            "CLUSTER NODES lacks {line:?}: {nodes:?}"
+        );
+    }
+    let shards = ask(&mut stream, &["CLUSTER", "SHARDS"]).await;
+    assert!(
+        shards.starts_with("*2\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:8191\r\n$5\r\nnodes\r\n*2\r\n"),
+        "{shards:?}"
+    );
+    assert_eq!(shards.matches("$6\r\nmaster\r\n").count(), 2, "{shards:?}");
+    assert_eq!(shards.matches("$7\r\nreplica\r\n").count(), 1, "{shards:?}");
+    let info = ask(&mut stream, &["CLUSTER", "INFO"]).await;
+    for field in [
+        "cluster_state:ok",
+        "cluster_slots_assigned:16384",
+        "cluster_known_nodes:3",
+        "cluster_size:2",
+        "cluster_current_epoch:7",
+    ] {
+        assert!(info.contains(field), "CLUSTER INFO lacks {field}: {info:?}");
+    }
+    assert!(
+        ask(&mut stream, &["INFO", "server"])
+            .await
+            .contains("redis_mode:cluster")
+    );
+
+    memory.ops.lock().expect("test ops").clear();
+    // "a" (slot 15495) is group 2's: redirected to its master, nothing run.
+    let cases: &[(&[&str], &str)] = &[
+        (&["SET", "a", "1"], "-MOVED 15495 127.0.0.1:7003\r\n"),
+        (&["GET", "a"], "-MOVED 15495 127.0.0.1:7003\r\n"),
+        (
+            &["MSET", "b", "1", "a", "2"],
+            "-CROSSSLOT Keys in request don't hash to the same slot\r\n",
+        ),
+        (&["READONLY"], "+OK\r\n"),
+        (&["ASKING"], "+OK\r\n"),
+        (&["READWRITE"], "+OK\r\n"),
+        (&["CLUSTER", "KEYSLOT", "a"], ":15495\r\n"),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(&ask(&mut stream, words).await, expected, "{words:?}");
+    }
+    assert!(
+        memory.ops.lock().expect("test ops").is_empty(),
+        "a redirect runs nothing"
+    );
+    // "b" (slot 3300) is this group's: served here.
+    assert_eq!(ask(&mut stream, &["SET", "b", "1"]).await, "+OK\r\n");
+    assert_eq!(
+        ask(&mut stream, &["MSET", "{b}x", "1", "{b}y", "2"]).await,
+        "+OK\r\n"
+    );
+    assert_eq!(ask(&mut stream, &["GET", "b"]).await, "$1\r\n1\r\n");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn proxy_mode_answers_every_key_and_refuses_cluster_subcommands() {
+    let (server, _memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    for sub in ["SLOTS", "SHARDS", "NODES", "MYID", "INFO"] {
+        assert_eq!(
+            ask(&mut stream, &["CLUSTER", sub]).await,
+            "-ERR This instance has cluster support disabled\r\n"
+        );
+    }
+    assert_eq!(ask(&mut stream, &["SET", "a", "1"]).await, "+OK\r\n");
+    assert_eq!(
+        ask(&mut stream, &["CLUSTER", "KEYSLOT", "a"]).await,
+        ":15495\r\n"
+    );
+    assert!(
+        ask(&mut stream, &["INFO", "server"])
+            .await
+            .contains("redis_mode:standalone")
+    );
     server.shutdown().await;
 }

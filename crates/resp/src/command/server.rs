@@ -216,3 +216,15 @@ pub(crate) fn help(args: &mut Args) -> Result<Command, CommandError> {
     let container = args.full_name().split('|').next().unwrap_or_default();
     Ok(Command::Help { container })
 }
+
+pub(crate) fn asking(_: &mut Args) -> Result<Command, CommandError> {
+    Ok(Command::ClusterNoop)
+}
+
+pub(crate) fn readonly(_: &mut Args) -> Result<Command, CommandError> {
+    Ok(Command::ClusterNoop)
+}
+
+pub(crate) fn readwrite(_: &mut Args) -> Result<Command, CommandError> {
+    Ok(Command::ClusterNoop)
+}

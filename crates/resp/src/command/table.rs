@@ -266,6 +266,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..STRING_WRITE
     },
     CommandSpec {
+        name: "asking",
+        arity: 1,
+        flags: &["fast", "loading", "stale"],
+        acl_categories: &["@fast", "@connection"],
+        group: "cluster",
+        since: "3.0.0",
+        summary: "Signals that a cluster client is following an -ASK redirect.",
+        parse: Some(server::asking),
+        ..BASE
+    },
+    CommandSpec {
         name: "auth",
         arity: -2,
         flags: &[
@@ -972,6 +983,28 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl_categories: &["@keyspace", "@read", "@slow"],
         summary: "Returns a random key name from the database.",
         parse: Some(keys::randomkey),
+        ..BASE
+    },
+    CommandSpec {
+        name: "readonly",
+        arity: 1,
+        flags: &["fast", "loading", "stale"],
+        acl_categories: &["@fast", "@connection"],
+        group: "cluster",
+        since: "3.0.0",
+        summary: "Enables read-only queries for a connection to a Redis Cluster replica node.",
+        parse: Some(server::readonly),
+        ..BASE
+    },
+    CommandSpec {
+        name: "readwrite",
+        arity: 1,
+        flags: &["fast", "loading", "stale"],
+        acl_categories: &["@fast", "@connection"],
+        group: "cluster",
+        since: "3.0.0",
+        summary: "Enables read-write queries for a connection to a Redis Cluster replica node.",
+        parse: Some(server::readwrite),
         ..BASE
     },
     CommandSpec {

@@ -144,6 +144,10 @@ pub enum Command {
     },
     Quit,
     Reset,
+    /// `ASKING`, `READONLY`, `READWRITE`: a cluster client's connection
+    /// settings. Every node answers every slot it owns with the same
+    /// linearizable data, so they change nothing (answered `OK`).
+    ClusterNoop,
     /// `AUTH [username] password` (no username: the default user).
     Auth {
         username: Option<Bytes>,
