@@ -24,7 +24,8 @@
 //!   in-process [`node::LocalNetwork`] for benches), and offers the 6.5840 API: [`node::RaftNode::make`],
 //!   `start(command) -> Option<(index, term)>`, `state() -> (term,
 //!   is_leader)`, `snapshot(index, data)`, `read_index()`, `kill()`, and
-//!   [`node::ApplyMsg`]s on a bounded channel. A storage failure (ENOSPC,
+//!   [`node::ApplyMsg`]s on a bounded channel; and, as additions,
+//!   `propose_membership_change(change)` and `transfer_leader(target)`. A storage failure (ENOSPC,
 //!   EIO) stops the node for good: its owner gets a typed
 //!   [`node::FatalError`] and the [`node::FatalHook`] runs (a server
 //!   binary's ends the process, exit code 74).
@@ -222,8 +223,11 @@
 //! PreVote and CheckQuorum off) and `check_quorum_isolated_leader_steps_down`
 //! (a leader cut off from every follower stops claiming to lead within 2 s;
 //! it fails with CheckQuorum off). Membership change and leadership
-//! transfer are in the core only: the driver ([`node`]) still runs a fixed
-//! group and offers neither yet (`docs/membership.md`).
+//! transfer reach the driver as [`node::RaftNode::propose_membership_change`]
+//! and [`node::RaftNode::transfer_leader`] (additions: `start` and `state`
+//! are unchanged); `node_loopback.rs` adds a node as a learner, promotes
+//! it, removes the leader and hands over. Not yet: the simulation suite
+//! for it and the services above (`docs/membership.md`).
 
 pub mod core;
 pub mod node;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raft::core::Message;
+use raft::core::{MembershipChange, MembershipError, Message};
 use raft::node::{ApplyMsg, LocalNetwork, NodeConfig, RaftNode};
 use raft::storage::MemoryStorage;
 use tokio::sync::mpsc;
@@ -67,13 +67,20 @@ async fn start_group(size: usize) -> Group {
 
 /// Starts `size` nodes that reach each other through one [`LocalNetwork`].
 async fn start_local_group(size: usize) -> Group {
+    start_local_group_with_bootstrap(size, size).await
+}
+
+/// `size` nodes on one [`LocalNetwork`], of which the first `voters` are
+/// the bootstrap group; the others start outside it.
+async fn start_local_group_with_bootstrap(size: usize, voters: usize) -> Group {
     let network = LocalNetwork::new();
     // Only their number matters to NodeConfig here.
     let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap(); size];
     let mut nodes = Vec::new();
     let mut applied = Vec::new();
     for id in 0..size {
-        let config = NodeConfig::new(id as u64, addrs.clone(), 2000 + id as u64);
+        let mut config = NodeConfig::new(id as u64, addrs.clone(), 2000 + id as u64);
+        config.core.peers = (0..voters as u64).collect();
         let (node, apply) =
             RaftNode::make_with_transport(config, MemoryStorage::new(), Arc::new(network.clone()))
                 .await
@@ -193,5 +200,83 @@ async fn elect_agree_and_survive_a_leader_kill(mut group: Group) {
     }
     for server in group.servers.drain(..) {
         let _ = server.shutdown().await;
+    }
+}
+
+/// Retries `change` at `leader` while it is refused for a transient
+/// reason (an entry of the term not committed yet, a change in flight, a
+/// learner still catching up); at most 5 s.
+async fn change_membership(group: &Group, leader: usize, change: MembershipChange) -> u64 {
+    for _ in 0..500 {
+        match group.nodes[leader].propose_membership_change(change).await {
+            Ok((index, _)) => return index,
+            Err(
+                MembershipError::LeaderNotReady { .. }
+                | MembershipError::ChangeInProgress { .. }
+                | MembershipError::LearnerBehind { .. },
+            ) => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(error) => panic!("{change:?} refused: {error}"),
+        }
+    }
+    panic!("{change:?} not accepted within 5 s");
+}
+
+async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 5 s: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_as_a_learner_is_promoted_the_leader_leaves_and_hands_over() {
+    // Nodes 0-2 are the group; node 3 starts outside it.
+    let mut group = start_local_group_with_bootstrap(4, 3).await;
+    let leader = group.wait_leader(&[]).await;
+    let (first, _) = group.nodes[leader].start(vec![1]).await.expect("accepted");
+    assert_eq!(group.next_command(leader).await, (first, vec![1]));
+    assert!(!group.nodes[3].status().is_voter);
+
+    // Node 3 joins as a learner and receives the log.
+    change_membership(&group, leader, MembershipChange::AddLearner(3)).await;
+    assert_eq!(group.next_command(3).await, (first, vec![1]));
+    assert!(!group.nodes[3].status().is_voter, "a learner does not vote");
+
+    // Promoted once caught up.
+    change_membership(&group, leader, MembershipChange::PromoteLearner(3)).await;
+    wait_until("node 3 votes", || group.nodes[3].status().is_voter).await;
+
+    // The leader removes itself: it steps down once that commits, and the
+    // others (node 3 among them) go on without it.
+    let removal = change_membership(&group, leader, MembershipChange::Remove(leader as u64)).await;
+    wait_until("the removed leader steps down", || {
+        !group.nodes[leader].state().1 && group.nodes[leader].status().commit_index >= removal
+    })
+    .await;
+    let new_leader = group.wait_leader(&[leader]).await;
+    assert_ne!(new_leader, leader);
+    let (index, _) = group.nodes[new_leader]
+        .start(vec![2])
+        .await
+        .expect("accepted");
+    assert_eq!(group.next_command(3).await, (index, vec![2]));
+    assert!(!group.nodes[leader].status().is_voter);
+
+    // Leadership transfer to another voter.
+    let target = (0..4).find(|&n| n != leader && n != new_leader).unwrap();
+    assert!(matches!(
+        group.nodes[new_leader].transfer_leader(leader as u64).await,
+        Err(raft::core::TransferError::NotAVoter { .. })
+    ));
+    group.nodes[new_leader]
+        .transfer_leader(target as u64)
+        .await
+        .expect("transfer starts");
+    wait_until("the target leads", || group.nodes[target].state().1).await;
+    for node in &group.nodes {
+        node.kill();
     }
 }

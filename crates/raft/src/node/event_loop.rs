@@ -56,11 +56,10 @@ impl<S: Storage + 'static> EventLoop<S> {
         events: mpsc::Receiver<Event>,
         apply: mpsc::Sender<ApplyMsg>,
     ) -> EventLoop<S> {
-        let outboxes = config
-            .core
-            .peers
-            .iter()
-            .map(|&peer| {
+        // One sender per address, not per bootstrap peer: a node added by
+        // a membership change is reached the same way.
+        let outboxes = (0..config.peer_addrs.len() as u64)
+            .map(|peer| {
                 (peer != config.core.id).then(|| {
                     let (sender, receiver) = mpsc::channel(config.max_rpcs_in_flight_per_peer);
                     let task = tokio::spawn(peer_sender(
@@ -169,6 +168,12 @@ impl<S: Storage + 'static> EventLoop<S> {
             }
             Event::Propose { command, reply } => {
                 let _ = reply.send(self.core.propose(command).ok());
+            }
+            Event::ChangeMembership { change, reply } => {
+                let _ = reply.send(self.core.propose_membership_change(change));
+            }
+            Event::TransferLeader { target, reply } => {
+                let _ = reply.send(self.core.transfer_leader(target));
             }
             Event::ReadIndex { reply } => {
                 self.next_read_id += 1;
@@ -343,6 +348,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             applied_index: self.core.log().applied_index(),
             last_log_index: self.core.log().last_index(),
             last_log_term: self.core.log().last_term(),
+            is_voter: self.core.is_voter(),
             snapshot_index: self.core.log().snapshot_meta().last_included_index,
             raft_state_size_bytes: self.storage.raft_state_size_bytes(),
             snapshots_received: self.snapshots_received,

@@ -47,7 +47,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::core::{Config, Message, RawNode};
+use crate::core::{
+    Config, MembershipChange, MembershipError, Message, NodeId, RawNode, TransferError,
+};
 use crate::storage::{Storage, StorageError};
 
 use event_loop::EventLoop;
@@ -76,10 +78,14 @@ pub enum ApplyMsg {
 /// Settings of a [`RaftNode`].
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
-    /// The core's settings; `core.peers` must be `0..peer_addrs.len()`.
+    /// The core's settings; `core.peers` (the bootstrap voters) must be
+    /// ids below `peer_addrs.len()`.
     pub core: Config,
-    /// Address of each peer's labrpc server, indexed by node id (used by
-    /// [`RaftNode::make`]; ignored by [`RaftNode::make_with_transport`]).
+    /// Address of each node's labrpc server, indexed by node id: every
+    /// node that is or may become a member (a node added later by a
+    /// membership change needs its address here), so ids are
+    /// `0..peer_addrs.len()`. Used by [`RaftNode::make`]; with
+    /// [`RaftNode::make_with_transport`] only its length counts.
     pub peer_addrs: Vec<SocketAddr>,
     pub apply_channel_capacity: usize,
     pub event_channel_capacity: usize,
@@ -125,6 +131,9 @@ pub struct NodeStatus {
     pub applied_index: u64,
     pub last_log_index: u64,
     pub last_log_term: u64,
+    /// This node votes in its configuration (false for a learner, a node
+    /// not yet added, or one removed).
+    pub is_voter: bool,
     pub snapshot_index: u64,
     /// Stored hard state and log, in bytes (`Storage::raft_state_size_bytes`).
     pub raft_state_size_bytes: u64,
@@ -149,6 +158,14 @@ enum Event {
     },
     ReadIndex {
         reply: oneshot::Sender<Option<u64>>,
+    },
+    ChangeMembership {
+        change: MembershipChange,
+        reply: oneshot::Sender<Result<(u64, u64), MembershipError>>,
+    },
+    TransferLeader {
+        target: NodeId,
+        reply: oneshot::Sender<Result<(), TransferError>>,
     },
 }
 
@@ -202,30 +219,23 @@ impl RaftNode {
         storage: S,
         client: labrpc::Client,
     ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
-        assert_eq!(
-            config.core.peers,
-            (0..config.peer_addrs.len() as u64).collect::<Vec<_>>(),
-            "node {}: peers must be 0..{}",
-            config.core.id,
-            config.peer_addrs.len()
-        );
         let transport = LabrpcTransport::new(client, config.peer_addrs.clone(), config.rpc_timeout);
         RaftNode::make_with_transport(config, storage, Arc::new(transport)).await
     }
 
-    /// [`RaftNode::make`] over any [`Transport`] (`config.peer_addrs` is
-    /// then unused). `config.core.peers` must be `0..n`.
+    /// [`RaftNode::make`] over any [`Transport`] (only the length of
+    /// `config.peer_addrs` is used: node ids are `0..peer_addrs.len()`).
     pub async fn make_with_transport<S: Storage + 'static>(
         config: NodeConfig,
         mut storage: S,
         transport: Arc<dyn Transport>,
     ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
-        let peer_count = config.core.peers.len() as u64;
-        assert_eq!(
-            config.core.peers,
-            (0..peer_count).collect::<Vec<_>>(),
-            "node {}: peers must be 0..{peer_count}",
+        let node_count = config.peer_addrs.len() as u64;
+        assert!(
+            config.core.id < node_count && config.core.peers.iter().all(|&p| p < node_count),
+            "node {}: its id and peers {:?} must be below the {node_count} addresses",
             config.core.id,
+            config.core.peers,
         );
         let state = storage.load().await?;
         let loaded = config.observer.as_ref().map(|_| state.clone());
@@ -315,6 +325,50 @@ impl RaftNode {
         let (reply, answer) = oneshot::channel();
         self.events.send(Event::ReadIndex { reply }).await.ok()?;
         answer.await.ok().flatten()
+    }
+
+    /// Proposes a single-server configuration change
+    /// ([`RawNode::propose_membership_change`]: the 2015 rules, one change
+    /// at a time). `Ok` says where the configuration entry will be if it
+    /// commits; it is in force on this leader at once. A killed node
+    /// answers `NotLeader`.
+    pub async fn propose_membership_change(
+        &self,
+        change: MembershipChange,
+    ) -> Result<(u64, u64), MembershipError> {
+        let not_leader = || MembershipError::NotLeader {
+            term: self.status().term,
+            leader_hint: None,
+        };
+        if self.is_killed() {
+            return Err(not_leader());
+        }
+        let (reply, answer) = oneshot::channel();
+        let event = Event::ChangeMembership { change, reply };
+        if self.events.send(event).await.is_err() {
+            return Err(not_leader());
+        }
+        answer.await.unwrap_or_else(|_| Err(not_leader()))
+    }
+
+    /// Starts handing leadership to `target` ([`RawNode::transfer_leader`]):
+    /// `Ok` once the transfer is under way, not when it is done (watch
+    /// [`RaftNode::state`]). Meanwhile `start` answers None. A killed node
+    /// answers `NotLeader`.
+    pub async fn transfer_leader(&self, target: NodeId) -> Result<(), TransferError> {
+        let not_leader = || TransferError::NotLeader {
+            term: self.status().term,
+            leader_hint: None,
+        };
+        if self.is_killed() {
+            return Err(not_leader());
+        }
+        let (reply, answer) = oneshot::channel();
+        let event = Event::TransferLeader { target, reply };
+        if self.events.send(event).await.is_err() {
+            return Err(not_leader());
+        }
+        answer.await.unwrap_or_else(|_| Err(not_leader()))
     }
 
     /// `(current term, is this node the leader)`.
