@@ -3,6 +3,7 @@
     with running_demo(groups=2) as demo:
         demo.http      # "127.0.0.1:PORT" of node 1's HTTP gateway
         demo.resp      # ("127.0.0.1", PORT) of node 1's RESP listener
+        demo.data_dir  # its --data-dir (--tls: the CA is data_dir/tls/ca.pem)
     demo.final_log     # everything it printed, once it has stopped
 
 DISTCACHE_BIN picks the binary (default target/debug/distcache, built if
@@ -29,6 +30,8 @@ class Demo:
     http: str
     resp: tuple
     log_path: str
+    # The demo's --data-dir (with --tls, its CA is <data_dir>/tls/ca.pem).
+    data_dir: str = ""
     # What the demo printed, from start to exit: set once it has stopped.
     final_log: str = ""
 
@@ -85,11 +88,12 @@ def running_demo(groups=3, extra_args=()):
                 time.sleep(0.2)
             else:
                 raise RuntimeError(f"the demo did not become ready:\n{text}")
-            http = re.search(r"^  HTTP http://([0-9.]+:\d+)/", text, re.MULTILINE)
+            http = re.search(r"^  HTTPS? https?://([0-9.]+:\d+)/", text, re.MULTILINE)
             resp = re.search(r"^  RESP ([0-9.]+):(\d+) ", text, re.MULTILINE)
             if not (http and resp):
                 raise RuntimeError(f"the demo printed no HTTP or RESP address:\n{text}")
-            demo = Demo(http=http.group(1), resp=(resp.group(1), int(resp.group(2))), log_path=log_path)
+            demo = Demo(http=http.group(1), resp=(resp.group(1), int(resp.group(2))), log_path=log_path,
+                        data_dir=os.path.join(data_dir, "data"))
             yield demo
         finally:
             process.send_signal(signal.SIGINT)

@@ -2,7 +2,8 @@
 # Clients no one here wrote, against `distcache demo`: every pytest file in
 # tests/python (Python grpcio from the published proto, redis-py, the
 # dashboard in headless Chromium, schemathesis on the OpenAPI document), then Debian's redis-cli and redis-benchmark
-# (tests/redis-tools/smoke.sh). Each test file starts its own demo.
+# (tests/redis-tools/smoke.sh) and redis-cli --tls and curl against
+# `distcache demo --tls` (tests/redis-tools/tls.sh). Each test file starts its own demo.
 #
 #   tests/python/run.sh                 # debug build
 #   DISTCACHE_BIN=target/release/distcache tests/python/run.sh
@@ -16,3 +17,4 @@ fi
 python="${DISTCACHE_PYTHON_VENV:-target/python-venv}/bin/python"
 "$python" -m pytest -q -p no:cacheprovider -rxs tests/python
 tests/redis-tools/smoke.sh
+tests/redis-tools/tls.sh

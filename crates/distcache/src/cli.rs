@@ -165,6 +165,10 @@ pub struct DemoArgs {
     /// `redis-cli -c` and cluster clients route directly.
     #[arg(long)]
     pub cluster_mode: bool,
+    /// Serve RESP, HTTP and gRPC over TLS only, with a throwaway CA and
+    /// certificates generated now; clients trust `<data-dir>/tls/ca.pem`.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 #[derive(Debug, Args)]
@@ -300,6 +304,11 @@ async fn run_node(args: &NodeArgs) -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let node = match Node::start(config).await {
         Ok(node) => node,
         Err(error) => {
@@ -313,7 +322,7 @@ async fn run_node(args: &NodeArgs) -> ExitCode {
     }
     if let Some(http) = node.http_addr() {
         println!(
-            "distcache node: serving HTTP on http://{http}/ (REST under /v1, /metrics, /livez, /readyz)"
+            "distcache node: serving HTTP on {scheme}://{http}/ (REST under /v1, /metrics, /livez, /readyz)"
         );
     }
     stop_signal().await;
@@ -332,6 +341,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         requirepass: args.requirepass,
         users: args.acl,
         cluster_mode: args.cluster_mode,
+        tls: args.tls,
         ..DemoOptions::default()
     };
     let demo = match Demo::start(&options, Duration::from_secs(60)).await {

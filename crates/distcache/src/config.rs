@@ -88,7 +88,30 @@ pub struct NodeConfig {
     /// `RedisCluster`). Default: proxy mode, any node answers any key.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cluster_mode: bool,
+    /// TLS on the client front ends (RESP, HTTP, gRPC); none: plaintext.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSettings>,
     pub nodes: Vec<NodeEntry>,
+}
+
+/// `[tls]`: the node's certificate for its client front ends (PEM files,
+/// read again on SIGHUP). See docs/security.md.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// The certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// The private key of the leaf certificate.
+    pub key: PathBuf,
+    /// If set, every client must present a certificate signed by a CA in
+    /// this file (Redis's `tls-auth-clients yes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ca: Option<PathBuf>,
+    /// The cluster's CA: what this node trusts when it calls the other
+    /// nodes' front ends (cluster status, the dashboard). Without it those
+    /// calls fail and the other nodes show as unreachable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 fn default_protected_mode() -> bool {
@@ -317,6 +340,7 @@ impl NodeConfig {
             ));
         }
         self.acl()?;
+        self.check_tls()?;
         if self.nodes.is_empty() {
             return Err(ConfigError::new("nodes", "lists no nodes"));
         }
@@ -473,6 +497,28 @@ impl NodeConfig {
         Ok(acl)
     }
 
+    /// Reads every file of `[tls]`: each must exist, be readable and hold
+    /// what it should, and the key must fit the certificate.
+    #[cfg(not(madsim))]
+    fn check_tls(&self) -> Result<(), ConfigError> {
+        match &self.tls {
+            Some(settings) => crate::tls::ServerTls::from_settings(settings).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// The simulation runs plain TCP only.
+    #[cfg(madsim)]
+    fn check_tls(&self) -> Result<(), ConfigError> {
+        match &self.tls {
+            Some(_) => Err(ConfigError::new(
+                "tls",
+                "TLS is not available in the simulation build",
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Whether the client listeners must bind to loopback: protected mode
     /// and a default user that needs no password.
     pub fn loopback_only(&self) -> Result<bool, ConfigError> {
@@ -508,4 +554,135 @@ fn validate_cluster_id(cluster_id: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+
+    fn with_tls(tls: TlsSettings) -> NodeConfig {
+        let mut config = NodeConfig::from_toml(
+            r#"
+cluster_id = "t"
+node_id = 1
+data_dir = "/tmp/distcache-config-test"
+[[nodes]]
+id = 1
+host = "127.0.0.1"
+grpc_port = 50051
+controller_port = 7001
+group = 1
+data_port = 7101
+"#,
+            "test.toml",
+        )
+        .expect("parse");
+        config.tls = Some(tls);
+        config
+    }
+
+    fn error_of(tls: TlsSettings) -> ConfigError {
+        with_tls(tls)
+            .validate()
+            .expect_err("a bad [tls] is refused")
+    }
+
+    /// The bad `[tls]` sections docs/security.md lists, each refused with
+    /// the field at fault.
+    #[test]
+    fn bad_tls_files_are_refused_naming_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let one =
+            crate::tls::generate_demo_certificates(&dir.path().join("one"), &[]).expect("generate");
+        let two =
+            crate::tls::generate_demo_certificates(&dir.path().join("two"), &[]).expect("generate");
+        let good = TlsSettings {
+            cert: one.cert.clone(),
+            key: one.key.clone(),
+            client_ca: None,
+            ca: Some(one.ca.clone()),
+        };
+        with_tls(good.clone()).validate().expect("a good [tls]");
+
+        let missing = error_of(TlsSettings {
+            cert: dir.path().join("absent.pem"),
+            ..good.clone()
+        });
+        assert_eq!(missing.field, "tls.cert");
+        assert!(missing.problem.contains("cannot read"), "{missing}");
+
+        let not_pem = dir.path().join("garbage.pem");
+        std::fs::write(&not_pem, "hello").expect("write");
+        let garbage = error_of(TlsSettings {
+            cert: not_pem.clone(),
+            ..good.clone()
+        });
+        assert_eq!(garbage.field, "tls.cert");
+        assert!(garbage.problem.contains("no certificate"), "{garbage}");
+
+        let no_key = error_of(TlsSettings {
+            key: one.cert.clone(),
+            ..good.clone()
+        });
+        assert_eq!(no_key.field, "tls.key");
+        assert!(no_key.problem.contains("no private key"), "{no_key}");
+
+        let mismatched = error_of(TlsSettings {
+            key: two.key.clone(),
+            ..good.clone()
+        });
+        assert_eq!(mismatched.field, "tls.key");
+        assert!(mismatched.problem.contains("does not fit"), "{mismatched}");
+
+        let bad_client_ca = error_of(TlsSettings {
+            client_ca: Some(not_pem.clone()),
+            ..good.clone()
+        });
+        assert_eq!(bad_client_ca.field, "tls.client_ca");
+
+        let bad_ca = error_of(TlsSettings {
+            ca: Some(dir.path().join("absent-ca.pem")),
+            ..good.clone()
+        });
+        assert_eq!(bad_ca.field, "tls.ca");
+
+        // Unreadable: a directory where a file should be.
+        let unreadable = error_of(TlsSettings {
+            key: dir.path().to_path_buf(),
+            ..good
+        });
+        assert_eq!(unreadable.field, "tls.key");
+        assert!(unreadable.problem.contains("cannot read"), "{unreadable}");
+    }
+
+    #[test]
+    fn tls_section_parses_and_prints() {
+        let text = r#"
+cluster_id = "t"
+node_id = 1
+data_dir = "/tmp/x"
+
+[tls]
+cert = "/etc/distcache/node.pem"
+key = "/etc/distcache/node-key.pem"
+client_ca = "/etc/distcache/clients-ca.pem"
+
+[[nodes]]
+id = 1
+host = "127.0.0.1"
+grpc_port = 50051
+controller_port = 7001
+group = 1
+data_port = 7101
+"#;
+        let config = NodeConfig::from_toml(text, "t.toml").expect("parse");
+        let tls = config.tls.clone().expect("[tls]");
+        assert_eq!(tls.key, PathBuf::from("/etc/distcache/node-key.pem"));
+        assert_eq!(tls.ca, None);
+        let again = NodeConfig::from_toml(&config.to_toml(), "printed").expect("reparse");
+        assert_eq!(again, config);
+        let unknown = NodeConfig::from_toml(&text.replace("client_ca =", "clientca ="), "t.toml")
+            .expect_err("unknown key");
+        assert!(unknown.problem.contains("unknown field"), "{unknown}");
+    }
 }

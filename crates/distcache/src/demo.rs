@@ -43,6 +43,9 @@ pub struct DemoOptions {
     pub users: Vec<String>,
     /// Redis Cluster mode on the RESP ports (`--cluster-mode`).
     pub cluster_mode: bool,
+    /// Serve RESP, HTTP and gRPC over TLS only, with a throwaway CA and
+    /// node certificate generated under `<data-dir>/tls` (`--tls`).
+    pub tls: bool,
 }
 
 impl Default for DemoOptions {
@@ -58,6 +61,7 @@ impl Default for DemoOptions {
             requirepass: None,
             users: Vec::new(),
             cluster_mode: false,
+            tls: false,
         }
     }
 }
@@ -147,16 +151,73 @@ pub fn demo_configs(
                 .collect(),
             protected_mode: true,
             cluster_mode: options.cluster_mode,
+            tls: options.tls.then(|| demo_tls_settings(data_dir)),
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();
     for config in &configs {
         config.validate().map_err(|error| DemoError::BadOption {
-            flag: "grpc-port",
+            flag: flag_of_field(&error.field),
             problem: error.to_string(),
         })?;
     }
     Ok(configs)
+}
+
+/// The demo flag that sets a configuration field.
+fn flag_of_field(field: &str) -> &'static str {
+    if field.starts_with("users") {
+        "acl"
+    } else if field.starts_with("requirepass") {
+        "requirepass"
+    } else if field.starts_with("tls") {
+        "tls"
+    } else if field.starts_with("data_dir") {
+        "data-dir"
+    } else if field.contains("resp_port") {
+        "resp-port"
+    } else if field.contains("http_port") {
+        "http-port"
+    } else {
+        "grpc-port"
+    }
+}
+
+/// Where `--tls` keeps the demo's certificates: `<data-dir>/tls`.
+pub fn demo_tls_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("tls")
+}
+
+/// The `[tls]` of every demo node: the one node certificate the throwaway
+/// CA signed, and that CA as the cluster's.
+fn demo_tls_settings(data_dir: &std::path::Path) -> crate::config::TlsSettings {
+    let dir = demo_tls_dir(data_dir);
+    crate::config::TlsSettings {
+        cert: dir.join("node.pem"),
+        key: dir.join("node-key.pem"),
+        client_ca: None,
+        ca: Some(dir.join("ca.pem")),
+    }
+}
+
+/// Writes a throwaway CA (`<data-dir>/tls/ca.pem`) and a node
+/// certificate it signs for loopback and `host`.
+#[cfg(not(madsim))]
+fn generate_tls(data_dir: &std::path::Path, host: &str) -> Result<(), DemoError> {
+    crate::tls::generate_demo_certificates(&demo_tls_dir(data_dir), &[host.to_string()])
+        .map(|_| ())
+        .map_err(|error| DemoError::BadOption {
+            flag: "tls",
+            problem: error.to_string(),
+        })
+}
+
+#[cfg(madsim)]
+fn generate_tls(_data_dir: &std::path::Path, _host: &str) -> Result<(), DemoError> {
+    Err(DemoError::BadOption {
+        flag: "tls",
+        problem: "TLS is not available in the simulation build".into(),
+    })
 }
 
 /// A running demo cluster. Its nodes can be stopped and started again
@@ -182,6 +243,9 @@ impl Demo {
                 (temporary.path().to_path_buf(), Some(temporary))
             }
         };
+        if options.tls {
+            generate_tls(&data_dir, &options.host)?;
+        }
         let configs = demo_configs(options, &data_dir)?;
         let control = Arc::new_cyclic(|me| DemoNodes {
             configs: configs.clone(),
@@ -262,21 +326,43 @@ impl Demo {
             }
             text.push('\n');
         }
+        let tls = first.tls.as_ref().and_then(|tls| tls.ca.clone());
         if let Some(resp) = self.resp_addr(first.node_id) {
-            text.push_str(&format!(
-                "  RESP {resp} (node 1; every node serves RESP on the ports after it): redis-cli -p {}\n",
-                resp.port()
-            ));
+            match &tls {
+                Some(ca) => text.push_str(&format!(
+                    "  RESP {resp} (TLS only; node 1, every node serves RESP on the ports after it): redis-cli --tls --cacert {} -h {} -p {}\n",
+                    ca.display(),
+                    resp.ip(),
+                    resp.port()
+                )),
+                None => text.push_str(&format!(
+                    "  RESP {resp} (node 1; every node serves RESP on the ports after it): redis-cli -p {}\n",
+                    resp.port()
+                )),
+            }
         }
         if let Some(http) = self.http_addr(first.node_id) {
-            text.push_str(&format!(
-                "  HTTP http://{http}/ (node 1; every node serves HTTP on the ports after it): dashboard at /, REST under /v1, curl http://{http}/v1/cluster\n"
-            ));
+            match &tls {
+                Some(ca) => text.push_str(&format!(
+                    "  HTTPS https://{http}/ (TLS only; node 1, every node serves HTTPS on the ports after it): dashboard at /, REST under /v1, curl --cacert {} https://{http}/v1/cluster\n",
+                    ca.display()
+                )),
+                None => text.push_str(&format!(
+                    "  HTTP http://{http}/ (node 1; every node serves HTTP on the ports after it): dashboard at /, REST under /v1, curl http://{http}/v1/cluster\n"
+                )),
+            }
         }
-        text.push_str(&format!(
-            "  connect: any gRPC client to {0} (proto/distcache/v1), or `distcache status --addr {0}`\n",
-            self.grpc_addr()
-        ));
+        match &tls {
+            Some(ca) => text.push_str(&format!(
+                "  connect: any gRPC client over TLS to {0} trusting {1} (proto/distcache/v1), e.g. grpcurl -cacert {1} {0} list\n",
+                self.grpc_addr(),
+                ca.display()
+            )),
+            None => text.push_str(&format!(
+                "  connect: any gRPC client to {0} (proto/distcache/v1), or `distcache status --addr {0}`\n",
+                self.grpc_addr()
+            )),
+        }
         text
     }
 
@@ -466,5 +552,33 @@ impl crate::http::dashboard::DemoControl for DemoNodes {
             }
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_option_is_reported_under_its_own_flag() {
+        let dir = std::path::Path::new("/tmp/distcache-demo-flags");
+        let bad_acl = DemoOptions {
+            users: vec!["user app on +nosuchcommand".into()],
+            ..DemoOptions::default()
+        };
+        let error = demo_configs(&bad_acl, dir).expect_err("a bad --acl line");
+        assert!(error.to_string().starts_with("--acl: "), "{error}");
+        let empty_password = DemoOptions {
+            requirepass: Some(String::new()),
+            ..DemoOptions::default()
+        };
+        let error = demo_configs(&empty_password, dir).expect_err("an empty password");
+        assert!(error.to_string().starts_with("--requirepass: "), "{error}");
+        let high_port = DemoOptions {
+            grpc_port: 65530,
+            ..DemoOptions::default()
+        };
+        let error = demo_configs(&high_port, dir).expect_err("ports past 65535");
+        assert!(error.to_string().starts_with("--grpc-port: "), "{error}");
     }
 }

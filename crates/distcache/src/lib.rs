@@ -27,6 +27,7 @@
 //! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services |
+//! | `tls.rs` | TLS on the client front ends (rustls), SIGHUP reload, the demo's throwaway CA |
 //! | `auth.rs` | credentials of the HTTP and gRPC front ends (the RESP users); docs/security.md |
 //! | `resp/` | the RESP (Redis protocol) listener |
 //! | `http/` | the HTTP gateway: REST API, `/livez` `/readyz`, OpenAPI, `/metrics` |
@@ -57,6 +58,8 @@ pub mod metrics;
 pub mod node;
 pub mod resp;
 pub mod service;
+#[cfg(not(madsim))]
+pub mod tls;
 
 pub use config::{ConfigError, NodeConfig, NodeEntry, Overrides, Topology};
 pub use forward::{ForwardError, Forwarder};

@@ -68,6 +68,10 @@ pub struct NodeState {
     pub http_peers: BTreeMap<u64, SocketAddr>,
     /// The users of the client front ends (RESP, HTTP, gRPC).
     pub acl: Arc<::resp::Acl>,
+    /// How this node calls the other nodes' front ends when they serve
+    /// TLS (`[tls] ca`); `None` without `[tls]`.
+    #[cfg(not(madsim))]
+    pub peer_tls: Option<crate::tls::PeerClient>,
     controller: Option<(CtrlerServer, SocketAddr)>,
     data: Option<(ShardServer, SocketAddr)>,
 }
@@ -215,6 +219,9 @@ pub struct Node {
     bootstrap_task: Option<JoinHandle<()>>,
     resp: Option<crate::resp::RespServer>,
     http: Option<crate::http::HttpServer>,
+    /// The front ends' certificate and its SIGHUP reloader.
+    #[cfg(not(madsim))]
+    tls: Option<(crate::tls::ServerTls, Option<JoinHandle<()>>)>,
 }
 
 impl Node {
@@ -233,6 +240,32 @@ impl Node {
         let topology = config.validate()?;
         let acl = Arc::new(config.acl()?);
         let loopback_only = config.loopback_only()?;
+        #[cfg(not(madsim))]
+        let (tls, peer_tls) = match &config.tls {
+            Some(settings) => {
+                let tls = crate::tls::ServerTls::from_settings(settings)?;
+                let peer = crate::tls::PeerClient::from_settings(settings).map_err(|error| {
+                    ConfigError {
+                        field: "tls.ca".into(),
+                        problem: error.to_string(),
+                    }
+                })?;
+                (Some(tls), Some(peer))
+            }
+            None => (None, None),
+        };
+        #[cfg(not(madsim))]
+        let acceptor = |alpn: &[&[u8]]| -> Result<Option<crate::tls::Acceptor>, NodeError> {
+            tls.as_ref()
+                .map(|tls| tls.acceptor(alpn))
+                .transpose()
+                .map_err(|error| {
+                    NodeError::Config(ConfigError {
+                        field: "tls".into(),
+                        problem: error.to_string(),
+                    })
+                })
+        };
         let me = config.me().cloned().ok_or_else(|| ConfigError {
             field: "node_id".into(),
             problem: format!("{} is not an id of [[nodes]]", config.node_id),
@@ -361,10 +394,15 @@ impl Node {
                 })
                 .collect(),
             acl: Arc::clone(&acl),
+            #[cfg(not(madsim))]
+            peer_tls,
             controller,
             data,
         });
         let (stop_grpc, stop_signal) = oneshot::channel::<()>();
+        #[cfg(not(madsim))]
+        let grpc_task = serve_grpc(Arc::clone(&state), stop_signal, acceptor(&[b"h2"])?).await?;
+        #[cfg(madsim)]
         let grpc_task = serve_grpc(Arc::clone(&state), stop_signal).await?;
         let resp = match me.resp_port {
             Some(port) => {
@@ -373,6 +411,8 @@ impl Node {
                 let config = crate::resp::RespConfig {
                     acl: Arc::clone(&acl),
                     cluster: cluster.map(Arc::new),
+                    #[cfg(not(madsim))]
+                    tls: acceptor(&[])?,
                     ..crate::resp::RespConfig::default()
                 };
                 let server = crate::resp::RespServer::start(addr, Arc::clone(&forwarder), config)
@@ -388,7 +428,11 @@ impl Node {
         let http = match me.http_port {
             Some(port) => {
                 let addr = SocketAddr::new(grpc_addr.ip(), port);
-                let config = crate::http::HttpConfig::default();
+                let config = crate::http::HttpConfig {
+                    #[cfg(not(madsim))]
+                    tls: acceptor(&[b"http/1.1"])?,
+                    ..crate::http::HttpConfig::default()
+                };
                 let app = crate::http::AppState::new(Arc::clone(&state), config).with_demo(demo);
                 let server = crate::http::HttpServer::start(addr, app)
                     .await
@@ -404,8 +448,20 @@ impl Node {
             .controller
             .is_some()
             .then(|| tokio::spawn(bootstrap(Arc::clone(&state))));
+        #[cfg(not(madsim))]
+        let tls = tls.map(|tls| {
+            // Without a SIGHUP handler the certificates can still be
+            // reloaded through Node::reload_tls.
+            let reloader = tls
+                .reload_on_sighup()
+                .inspect_err(|error| tracing::warn!("no SIGHUP reload of TLS: {error}"))
+                .ok();
+            (tls, reloader)
+        });
         tracing::info!(node_id = config.node_id, %grpc_addr, "node started");
         Ok(Node {
+            #[cfg(not(madsim))]
+            tls,
             state,
             request_timeout,
             stop_grpc,
@@ -434,6 +490,17 @@ impl Node {
 
     pub fn state(&self) -> &Arc<NodeState> {
         &self.state
+    }
+
+    /// Reads the `[tls]` certificate and key again (what SIGHUP does);
+    /// new handshakes on every front end use them. On error the previous
+    /// ones stay. A node without `[tls]` has nothing to reload.
+    #[cfg(not(madsim))]
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        match &self.tls {
+            Some((tls, _)) => tls.reload(),
+            None => Ok(()),
+        }
     }
 
     /// Waits until every data group the configuration lists has a leader
@@ -475,6 +542,10 @@ impl Node {
     /// plus one second.
     pub async fn shutdown(self) {
         tracing::info!(node_id = self.state.node_id, "shutting down");
+        #[cfg(not(madsim))]
+        if let Some((_, Some(reloader))) = &self.tls {
+            reloader.abort();
+        }
         if let Some(resp) = self.resp {
             resp.shutdown().await;
         }
@@ -566,6 +637,7 @@ async fn stop_replica(
 async fn serve_grpc(
     state: Arc<NodeState>,
     stop_signal: oneshot::Receiver<()>,
+    tls: Option<crate::tls::Acceptor>,
 ) -> Result<JoinHandle<Result<(), String>>, NodeError> {
     let addr = state.grpc_addr;
     let listener =
@@ -575,6 +647,9 @@ async fn serve_grpc(
                 addr,
                 detail: error.to_string(),
             })?;
+    if let Some(tls) = tls {
+        return Ok(serve_grpc_tls(state, stop_signal, listener, tls));
+    }
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let router = routes(state);
     Ok(tokio::spawn(async move {
@@ -585,6 +660,69 @@ async fn serve_grpc(
             .await
             .map_err(|error| error.to_string())
     }))
+}
+
+/// Handshakes in progress at once on the gRPC port; more connections
+/// wait in the kernel's backlog.
+#[cfg(not(madsim))]
+const MAX_GRPC_HANDSHAKES: usize = 256;
+
+/// The gRPC API over TLS: an accept task hands each connection's
+/// handshake to its own task (bounded in number and, by the acceptor, in
+/// time) and passes finished TLS streams to tonic. A client that fails
+/// the handshake (plaintext, another CA, a stall) is closed.
+#[cfg(not(madsim))]
+fn serve_grpc_tls(
+    state: Arc<NodeState>,
+    stop_signal: oneshot::Receiver<()>,
+    listener: tokio::net::TcpListener,
+    tls: crate::tls::Acceptor,
+) -> JoinHandle<Result<(), String>> {
+    type Stream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    let (ready, streams) = tokio::sync::mpsc::channel::<std::io::Result<Stream>>(64);
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_GRPC_HANDSHAKES));
+    let accept = tokio::spawn(async move {
+        loop {
+            let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
+                return;
+            };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::debug!("gRPC accept: {error}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let tls = tls.clone();
+            let ready = ready.clone();
+            tokio::spawn(async move {
+                match tls.accept(stream).await {
+                    Ok(stream) => {
+                        let _ = ready.send(Ok(stream)).await;
+                    }
+                    Err(error) => tracing::debug!("gRPC TLS handshake failed: {error}"),
+                }
+                drop(permit);
+            });
+        }
+    });
+    let incoming = futures::stream::unfold(streams, |mut streams| async move {
+        streams.recv().await.map(|stream| (stream, streams))
+    });
+    let router = routes(state);
+    tokio::spawn(async move {
+        let served = router
+            .serve_with_incoming_shutdown(incoming, async {
+                let _ = stop_signal.await;
+            })
+            .await
+            .map_err(|error| error.to_string());
+        // Releases the port: the listener lives in the accept task.
+        accept.abort();
+        served
+    })
 }
 
 #[cfg(madsim)]

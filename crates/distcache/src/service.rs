@@ -421,10 +421,27 @@ impl AdminService {
         if let Some(channel) = channels.get(&addr) {
             return Ok(channel.clone());
         }
+        #[cfg(not(madsim))]
+        let endpoint = match &self.state.peer_tls {
+            // The other nodes serve TLS too: trust the cluster's CA.
+            Some(peer) => {
+                let Some(tls) = peer.grpc.clone() else {
+                    return Err(Status::unavailable(
+                        "this node has no [tls] ca to check the other nodes' certificates",
+                    ));
+                };
+                tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+                    .map_err(|error| Status::internal(error.to_string()))?
+                    .tls_config(tls)
+                    .map_err(|error| Status::internal(error.to_string()))?
+            }
+            None => tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .map_err(|error| Status::internal(error.to_string()))?,
+        };
+        #[cfg(madsim)]
         let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|error| Status::internal(error.to_string()))?
-            .connect_timeout(NODE_STATUS_TIMEOUT);
-        let channel = endpoint.connect_lazy();
+            .map_err(|error| Status::internal(error.to_string()))?;
+        let channel = endpoint.connect_timeout(NODE_STATUS_TIMEOUT).connect_lazy();
         channels.insert(addr, channel.clone());
         Ok(channel)
     }

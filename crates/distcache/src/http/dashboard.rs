@@ -207,8 +207,12 @@ pub async fn dashboard(
             let Some(&addr) = state.node.http_peers.get(&node_id) else {
                 return (node_id, None);
             };
+            #[cfg(not(madsim))]
+            let tls = state.node.peer_tls.as_ref().map(|peer| peer.http.clone());
+            #[cfg(madsim)]
+            let tls = None;
             let report =
-                tokio::time::timeout(NODE_REPORT_TIMEOUT, fetch_report(addr, authorization))
+                tokio::time::timeout(NODE_REPORT_TIMEOUT, fetch_report(addr, authorization, tls))
                     .await
                     .ok()
                     .flatten();
@@ -281,12 +285,40 @@ pub async fn dashboard(
     })
 }
 
-/// `GET /v1/node` on a peer, over the runtime seam's TCP.
+/// TLS towards the other nodes: `None` when they serve plain HTTP,
+/// `Some(None)` when they serve HTTPS but this node has no CA to check
+/// them with.
+#[cfg(not(madsim))]
+type PeerTls = Option<Option<std::sync::Arc<rustls::ClientConfig>>>;
+#[cfg(madsim)]
+type PeerTls = Option<Option<()>>;
+
+/// `GET /v1/node` on a peer, over the runtime seam's TCP (TLS when the
+/// nodes serve it).
 async fn fetch_report(
     addr: SocketAddr,
     authorization: Option<axum::http::HeaderValue>,
+    tls: PeerTls,
 ) -> Option<NodeReport> {
+    #[cfg(not(madsim))]
+    if let Some(config) = tls {
+        let stream = crate::tls::connect(config?, addr).await.ok()?;
+        return fetch_report_on(stream, addr, authorization).await;
+    }
+    #[cfg(madsim)]
+    let _: PeerTls = tls;
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    fetch_report_on(stream, addr, authorization).await
+}
+
+async fn fetch_report_on<S>(
+    stream: S,
+    addr: SocketAddr,
+    authorization: Option<axum::http::HeaderValue>,
+) -> Option<NodeReport>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .ok()?;

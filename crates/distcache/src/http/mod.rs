@@ -25,6 +25,9 @@
 //! default user has no password) and is checked as the Redis command it
 //! amounts to: 401 `unauthenticated`, 403 `forbidden`.
 //!
+//! **TLS** (`HttpConfig::tls`, `[tls]`; not under madsim): HTTPS only,
+//! each connection's handshake in its own task, bounded in time.
+//!
 //! **Errors** are JSON `{"code": "...", "message": "..."}` with a stable
 //! `code` (see [`error::ApiError`]): 400 bad input, 404 missing key, 409 a
 //! failed condition (CAS, `nx`/`xx`, a non-integer under `incr`), 413 a body
@@ -77,6 +80,9 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Longest a request may take before it is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// HTTPS only (`[tls]`, ALPN `http/1.1`); `None`: plain HTTP.
+    #[cfg(not(madsim))]
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl Default for HttpConfig {
@@ -87,6 +93,8 @@ impl Default for HttpConfig {
             max_in_flight: 1024,
             max_connections: 4096,
             request_timeout: Duration::from_secs(10),
+            #[cfg(not(madsim))]
+            tls: None,
         }
     }
 }
@@ -274,6 +282,8 @@ impl HttpServer {
         let task = tokio::spawn(accept_loop(
             listener,
             app,
+            #[cfg(not(madsim))]
+            config.tls.clone(),
             connections,
             max_connections,
             metrics,
@@ -302,9 +312,35 @@ impl HttpServer {
     }
 }
 
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it closes or
+/// the gateway stops.
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<Router>,
+    stop: &mut watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!("HTTP connection: {error}");
+            }
+        }
+        _ = stop.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(3), connection).await;
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
+    #[cfg(not(madsim))] tls: Option<crate::tls::Acceptor>,
     connections: Arc<Semaphore>,
     max_connections: usize,
     metrics: Arc<crate::metrics::Metrics>,
@@ -334,22 +370,21 @@ async fn accept_loop(
         metrics.observe_clients("http", open(&connections));
         let connections = Arc::clone(&connections);
         let metrics = Arc::clone(&metrics);
+        #[cfg(not(madsim))]
+        let tls = tls.clone();
         tokio::spawn(async move {
             let permit = permit;
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!("HTTP connection: {error}");
-                    }
+            #[cfg(not(madsim))]
+            if let Some(tls) = tls {
+                match tls.accept(stream).await {
+                    Ok(stream) => serve_connection(stream, service, &mut stop).await,
+                    Err(error) => tracing::debug!("HTTPS handshake failed: {error}"),
                 }
-                _ = stop.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(3), connection).await;
-                }
+                drop(permit);
+                metrics.observe_clients("http", open(&connections));
+                return;
             }
+            serve_connection(stream, service, &mut stop).await;
             drop(permit);
             metrics.observe_clients("http", open(&connections));
         });

@@ -9,8 +9,7 @@ use ::resp::command::Parsed;
 use ::resp::{Action, Decoder, Frame, Session, Version, encode};
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
 use super::Shared;
@@ -20,11 +19,12 @@ use super::execute::{Backend, execute};
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 
 /// Tells a client over the limit why it is closed, as Redis does.
-pub(super) async fn refuse(mut stream: TcpStream) {
+pub(super) async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
     // The client is being turned away; a failed write changes nothing.
     let _ = stream
         .write_all(b"-ERR max number of clients reached\r\n")
         .await;
+    let _ = stream.shutdown().await;
 }
 
 /// A reply slot of one turn: answered already, or waiting for execution.
@@ -35,14 +35,13 @@ enum Slot {
 
 /// Serves one connection until the client leaves, idles out, breaks the
 /// protocol, sends `QUIT`, or the listener stops.
-pub(super) async fn serve<B: Backend>(
-    mut stream: TcpStream,
+pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     peer: SocketAddr,
     id: u64,
     shared: Arc<Shared<B>>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     shared
         .stats
         .connections_received
@@ -94,7 +93,8 @@ pub(super) async fn serve<B: Backend>(
                 &mut output,
             );
         }
-        if stream.write_all(&output).await.is_err() {
+        // Flushed: a TLS stream holds written records until then.
+        if stream.write_all(&output).await.is_err() || stream.flush().await.is_err() {
             break;
         }
         output.clear();

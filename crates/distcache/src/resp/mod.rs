@@ -28,6 +28,10 @@
 //! users, and the session refuses with `-NOAUTH`/`-NOPERM` before a
 //! command reaches execution (`resp::acl`, docs/security.md).
 //!
+//! **TLS** (`RespConfig::tls`, not under madsim): each connection's
+//! handshake runs in its task, bounded by `tls::HANDSHAKE_TIMEOUT`; a
+//! client that fails it (plaintext, an unknown CA) is closed unanswered.
+//!
 //! **Bounds**: at most `max_clients` connections (more get Redis's
 //! `-ERR max number of clients reached` and are closed); a connection's
 //! input holds at most one frame in progress (the decoder's limits) plus
@@ -81,6 +85,10 @@ pub struct RespConfig {
     /// another group owns. `None` (the default): proxy mode, any key is
     /// answered here by forwarding.
     pub cluster: Option<Arc<ClusterMap>>,
+    /// TLS only (`[tls]`): every connection's handshake first; a
+    /// plaintext client is closed. `None`: plaintext.
+    #[cfg(not(madsim))]
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl Default for RespConfig {
@@ -92,6 +100,8 @@ impl Default for RespConfig {
             max_pipeline: 1024,
             acl: Arc::new(::resp::Acl::default()),
             cluster: None,
+            #[cfg(not(madsim))]
+            tls: None,
         }
     }
 }
@@ -199,6 +209,16 @@ async fn accept_loop<B: Backend>(
                     .stats
                     .rejected_connections
                     .fetch_add(1, Ordering::Relaxed);
+                #[cfg(not(madsim))]
+                if let Some(tls) = shared.config.tls.clone() {
+                    // The refusal is said over TLS, as Redis does.
+                    tokio::spawn(async move {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            connection::refuse(stream).await;
+                        }
+                    });
+                    continue;
+                }
                 tokio::spawn(connection::refuse(stream));
                 continue;
             }
@@ -212,6 +232,19 @@ async fn accept_loop<B: Backend>(
                 (shared.config.max_clients - permits.available_permits()) as u64
             };
             shared.backend.connections_changed(open(&permits));
+            let _ = stream.set_nodelay(true);
+            #[cfg(not(madsim))]
+            if let Some(tls) = shared.config.tls.clone() {
+                match tls.accept(stream).await {
+                    Ok(stream) => {
+                        connection::serve(stream, peer, id, Arc::clone(&shared), stopped).await;
+                    }
+                    Err(error) => tracing::debug!(%peer, "RESP TLS handshake failed: {error}"),
+                }
+                drop(permit);
+                shared.backend.connections_changed(open(&permits));
+                return;
+            }
             connection::serve(stream, peer, id, Arc::clone(&shared), stopped).await;
             drop(permit);
             shared.backend.connections_changed(open(&permits));
