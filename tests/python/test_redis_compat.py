@@ -18,6 +18,8 @@ import time
 import pytest
 import redis
 
+from demo_process import free_port_block
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -63,7 +65,7 @@ def address():
     if not binary:
         subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "distcache"], cwd=ROOT, check=True)
         binary = os.path.join(ROOT, "target/release/distcache")
-    base = 30000 + (os.getpid() % 100) * 100
+    base = free_port_block(80)
     with tempfile.TemporaryDirectory() as data_dir:
         log_path = os.path.join(data_dir, "demo.log")
         with open(log_path, "w", encoding="utf-8") as log:

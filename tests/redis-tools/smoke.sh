@@ -36,7 +36,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-base=$(( 40000 + (RANDOM % 100) * 100 ))
+# Below the ephemeral range (32768-60999 here): a port from it can be taken
+# by an outgoing connection, the demo's own between its nodes included.
+base=$(( 20000 + (RANDOM % 50) * 100 ))
 "$DISTCACHE_BIN" demo --data-dir "$work/data" --grpc-port "$base" \
   --resp-port $(( base + 40 )) --http-port $(( base + 60 )) > "$work/demo.log" 2>&1 &
 demo_pid=$!

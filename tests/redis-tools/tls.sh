@@ -29,7 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-base=$(( 41000 + (RANDOM % 100) * 100 ))
+# Below the ephemeral range (32768-60999 here): a port from it can be taken
+# by an outgoing connection, the demo's own between its nodes included.
+base=$(( 25000 + (RANDOM % 50) * 100 ))
 "$DISTCACHE_BIN" demo --tls --requirepass "$password" --groups 1 --data-dir "$work/data" \
   --grpc-port "$base" --resp-port $(( base + 40 )) --http-port $(( base + 60 )) \
   > "$work/demo.log" 2>&1 &
