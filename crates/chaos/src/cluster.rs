@@ -206,18 +206,18 @@ impl Cluster {
     /// Writes every node's configuration file: the same `[[nodes]]` table
     /// (ids, groups, client ports), with peer ports as that node sees them.
     pub fn write_configs(&self) -> std::io::Result<()> {
-        for &me in self.ports.keys() {
+        for &owner in self.ports.keys() {
             let mut text = format!(
-                "cluster_id = \"chaos\"\nnode_id = {me}\ndata_dir = {:?}\nrequest_timeout_ms = 3000\nmax_raft_state_bytes = 262144\n{}\n",
-                self.data_dir(me),
+                "cluster_id = \"chaos\"\nnode_id = {owner}\ndata_dir = {:?}\nrequest_timeout_ms = 3000\nmax_raft_state_bytes = 262144\n{}\n",
+                self.data_dir(owner),
                 self.extra_config
             );
             for (&node, ports) in &self.ports {
                 let seen = |kind: PeerPort, real: u16| -> u16 {
-                    if node == me {
+                    if node == owner {
                         real
                     } else {
-                        self.view.get(&(me, node, kind)).copied().unwrap_or(real)
+                        self.view.get(&(owner, node, kind)).copied().unwrap_or(real)
                     }
                 };
                 text.push_str(&format!(
@@ -238,7 +238,7 @@ impl Cluster {
                 }
                 text.push('\n');
             }
-            std::fs::write(self.config_path(me), text)?;
+            std::fs::write(self.config_path(owner), text)?;
         }
         Ok(())
     }

@@ -26,7 +26,7 @@ use distcache_client::proto::admin_server::AdminServer;
 use distcache_client::proto::cache_server::CacheServer;
 use raft::node::FatalHook;
 use raft::storage::FileStorage;
-use shardctrler::{CtrlerServer, CtrlerServerConfig};
+use shardctrler::{ControllerServer, ControllerServerConfig};
 use shardkv::{Op, ShardServer, ShardServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -72,7 +72,7 @@ pub struct NodeState {
     /// TLS (`[tls] ca`); `None` without `[tls]`.
     #[cfg(not(madsim))]
     pub peer_tls: Option<crate::tls::PeerClient>,
-    controller: Option<(CtrlerServer, SocketAddr)>,
+    controller: Option<(ControllerServer, SocketAddr)>,
     data: Option<(ShardServer, SocketAddr)>,
 }
 
@@ -281,12 +281,12 @@ impl Node {
             .position(|(id, _)| *id == config.node_id)
         {
             Some(index) => {
-                let server_config = CtrlerServerConfig {
+                let server_config = ControllerServerConfig {
                     max_raft_state,
                     // A failed disk ends the process (exit 74): a replica
                     // that cannot persist must not linger.
                     on_fatal: Some(FatalHook::exit_process()),
-                    ..CtrlerServerConfig::new(
+                    ..ControllerServerConfig::new(
                         index,
                         controller_addrs.clone(),
                         config.shard_count,
@@ -294,7 +294,7 @@ impl Node {
                     )
                 };
                 let storage = FileStorage::new(config.data_dir.join(CONTROLLER_DIR_NAME));
-                let server = CtrlerServer::start(server_config, storage).await?;
+                let server = ControllerServer::start(server_config, storage).await?;
                 Some((server, controller_addrs[index]))
             }
             None => None,

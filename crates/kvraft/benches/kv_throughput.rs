@@ -93,15 +93,15 @@ mod bench {
         let dir = tempfile::tempdir().expect("temporary directory");
         let addrs = free_addrs(3);
         let mut servers = Vec::new();
-        for me in 0..addrs.len() {
+        for id in 0..addrs.len() {
             let config = ServerConfig {
                 reads,
                 // Snapshots keep the log (and restart time) bounded, as a
                 // deployment would.
                 max_raft_state: Some(8 << 20),
-                ..ServerConfig::new(me, addrs.clone(), 1 + me as u64)
+                ..ServerConfig::new(id, addrs.clone(), 1 + id as u64)
             };
-            let storage = FileStorage::new(dir.path().join(format!("replica-{me}")));
+            let storage = FileStorage::new(dir.path().join(format!("replica-{id}")));
             servers.push(
                 KvServer::start(config, storage)
                     .await

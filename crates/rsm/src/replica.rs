@@ -25,7 +25,7 @@ const READ_RETRY_PAUSE: Duration = Duration::from_millis(10);
 #[derive(Clone, Debug)]
 pub struct RsmConfig {
     /// This replica's index in `peer_addrs` (its Raft id).
-    pub me: usize,
+    pub id: usize,
     /// The labrpc address of every replica's server.
     pub peer_addrs: Vec<SocketAddr>,
     /// Snapshot once the stored Raft state reaches this many bytes (None:
@@ -71,9 +71,9 @@ pub fn fit_raft_to_message_limit(core: &mut raft::core::Config, max_message_byte
 }
 
 impl RsmConfig {
-    pub fn new(me: usize, peer_addrs: Vec<SocketAddr>, raft_seed: u64) -> RsmConfig {
+    pub fn new(id: usize, peer_addrs: Vec<SocketAddr>, raft_seed: u64) -> RsmConfig {
         RsmConfig {
-            me,
+            id,
             peer_addrs,
             max_raft_state: None,
             apply_wait: Duration::from_millis(800),
@@ -211,7 +211,7 @@ impl<M: ReplicatedMachine> Shared<M> {
     fn lock(&self) -> MutexGuard<'_, Inner<M>> {
         self.inner
             .lock()
-            .unwrap_or_else(|_| panic!("rsm {}: state lock poisoned", self.config.me))
+            .unwrap_or_else(|_| panic!("rsm {}: state lock poisoned", self.config.id))
     }
 }
 
@@ -226,13 +226,13 @@ impl<M: ReplicatedMachine> Rsm<M> {
         storage: S,
     ) -> Result<Rsm<M>, StorageError> {
         assert!(
-            config.me < config.peer_addrs.len(),
-            "rsm: me = {} but only {} peers",
-            config.me,
+            config.id < config.peer_addrs.len(),
+            "rsm: id = {} but only {} peers",
+            config.id,
             config.peer_addrs.len()
         );
         let mut node_config = NodeConfig::new(
-            config.me as u64,
+            config.id as u64,
             config.peer_addrs.clone(),
             config.raft_seed,
         );
@@ -481,13 +481,13 @@ impl<M: ReplicatedMachine> Rsm<M> {
 
     fn apply_entry(&self, index: u64, bytes: &[u8]) {
         let shared = &*self.shared;
-        let me = shared.config.me;
+        let id = shared.config.id;
         let mut inner = shared.lock();
         if index <= inner.last_applied {
             return;
         }
         let envelope: Envelope<M::Command> = decode(bytes).unwrap_or_else(|error| {
-            panic!("rsm {me}: committed entry {index} is unusable: {error}")
+            panic!("rsm {id}: committed entry {index} is unusable: {error}")
         });
         inner.log_time_ms = inner.log_time_ms.max(envelope.stamp_ms);
         let context = ApplyContext {
@@ -526,20 +526,20 @@ impl<M: ReplicatedMachine> Rsm<M> {
 
     fn install_snapshot(&self, index: u64, data: &[u8]) {
         let shared = &*self.shared;
-        let me = shared.config.me;
+        let id = shared.config.id;
         let mut inner = shared.lock();
         if index <= inner.last_applied {
             return;
         }
         // Corrupt state: refuse to serve rather than serve something else.
         let frame: SnapshotFrame = decode(data).unwrap_or_else(|error| {
-            panic!("rsm {me}: snapshot at index {index} is unusable: {error}")
+            panic!("rsm {id}: snapshot at index {index} is unusable: {error}")
         });
         inner.machine = inner
             .machine
             .restore(&frame.machine)
             .unwrap_or_else(|error| {
-                panic!("rsm {me}: snapshot at index {index} does not restore the machine: {error}")
+                panic!("rsm {id}: snapshot at index {index} does not restore the machine: {error}")
             });
         inner.last_applied = index;
         inner.log_time_ms = frame.log_time_ms;

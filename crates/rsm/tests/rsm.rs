@@ -58,21 +58,21 @@ fn free_addrs(count: usize) -> Vec<SocketAddr> {
 
 /// Starts one replica and its labrpc server (Raft's method only).
 async fn start_replica<S: Storage + 'static>(
-    me: usize,
+    id: usize,
     addrs: &[SocketAddr],
     storage: S,
     max_raft_state: Option<u64>,
 ) -> (Rsm<Adder>, labrpc::Server) {
     let config = RsmConfig {
         max_raft_state,
-        ..RsmConfig::new(me, addrs.to_vec(), 7 + me as u64)
+        ..RsmConfig::new(id, addrs.to_vec(), 7 + id as u64)
     };
     let rsm = Rsm::start(config, Adder::default(), storage)
         .await
         .expect("storage loads");
     let mut router = labrpc::Router::new();
     rsm.raft().add_handlers(&mut router);
-    let server = labrpc::Server::start(addrs[me], router, labrpc::ServerConfig::default())
+    let server = labrpc::Server::start(addrs[id], router, labrpc::ServerConfig::default())
         .await
         .expect("server starts");
     (rsm, server)
@@ -82,8 +82,8 @@ async fn start_group(size: usize) -> (Vec<Rsm<Adder>>, Vec<labrpc::Server>) {
     let addrs = free_addrs(size);
     let mut replicas = Vec::new();
     let mut servers = Vec::new();
-    for me in 0..size {
-        let (rsm, server) = start_replica(me, &addrs, MemoryStorage::new(), None).await;
+    for id in 0..size {
+        let (rsm, server) = start_replica(id, &addrs, MemoryStorage::new(), None).await;
         replicas.push(rsm);
         servers.push(server);
     }

@@ -14,7 +14,7 @@ use rsm::group_client::{ClientSession, GroupCallError, GroupClient, GroupClientC
 
 use crate::config::{Config, Gid};
 use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
-use crate::rpc::{CtrlerRequest, Reply, ServerError};
+use crate::rpc::{ControllerRequest, Reply, ServerError};
 
 /// How a clerk retries (the group client's settings).
 pub type ClerkConfig = GroupClientConfig;
@@ -97,7 +97,7 @@ impl Clerk {
     /// A number beyond the latest is refused with
     /// [`ConfigError::FutureConfig`].
     pub async fn query(&self, num: Option<u64>) -> Result<Config, ClerkError> {
-        let request = CtrlerRequest {
+        let request = ControllerRequest {
             client_id: 0,
             seq: 0,
             op: ConfigOp::Query { num },
@@ -113,7 +113,7 @@ impl Clerk {
     /// latest" may lag the committed state by a moment. For pollers and
     /// routing, which ask again.
     pub async fn query_applied(&self, num: Option<u64>) -> Result<Config, ClerkError> {
-        let request = CtrlerRequest {
+        let request = ControllerRequest {
             client_id: 0,
             seq: 0,
             op: ConfigOp::QueryApplied { num },
@@ -141,7 +141,7 @@ impl Clerk {
 
     async fn change(&self, op: ConfigOp) -> Result<u64, ClerkError> {
         let mut session = self.session.lock().await;
-        let request = CtrlerRequest {
+        let request = ControllerRequest {
             client_id: session.client_id(),
             seq: session.take_seq(),
             op,
@@ -154,7 +154,7 @@ impl Clerk {
         }
     }
 
-    async fn call(&self, request: &CtrlerRequest) -> Result<ConfigAnswer, ClerkError> {
+    async fn call(&self, request: &ControllerRequest) -> Result<ConfigAnswer, ClerkError> {
         let result = self.group.call(request, classify).await;
         result.map_err(|error| match error {
             GroupCallError::Timeout {

@@ -7,7 +7,7 @@
 //! Query reads one (`None`: the latest). shardkv groups poll it.
 //!
 //! ```text
-//!   Clerk ──CtrlerRequest{client_id, seq, op}──► CtrlerServer::handle (any replica)
+//!   Clerk ──ControllerRequest{client_id, seq, op}──► ControllerServer::handle (any replica)
 //!    │ kvraft GroupClient: leader hint,               │ shape ok? (local; no entry)
 //!    │ retries, backoff, deadline                     │ Query(n), n known here ─► answer
 //!    │ kvraft ClientSession: (client_id, seq)         │ recorded change? ─► its answer
@@ -16,7 +16,7 @@
 //!   Refused(ConfigError)          rsm.submit ─► Raft log
 //!   Timeout                                              │ commit, every replica
 //!                                                        ▼
-//!                            CtrlerMachine::apply (rsm::ReplicatedMachine)
+//!                            ControllerMachine::apply (rsm::ReplicatedMachine)
 //!                              SessionTable: duplicate? recorded answer
 //!                              ConfigHistory::apply(op)
 //!                                Join/Leave ─► placement::rebalance (pure)
@@ -30,9 +30,9 @@
 //! | `config.rs` | [`Config`], [`Gid`], [`UNASSIGNED`] |
 //! | `placement.rs` | [`placement::rebalance`]: balanced, fewest moves, deterministic; [`placement::minimum_moves`] (the independent bound tests compare with) |
 //! | `history.rs` | [`ConfigHistory`]: every configuration; [`ConfigOp`], [`ConfigError`], [`Limits`] (pure) |
-//! | `rpc.rs` | [`CtrlerRequest`], [`ServerError`] (the wire) |
-//! | `server/machine.rs` | [`CtrlerMachine`]: history + the shared [`rsm::session::SessionTable`] |
-//! | `server/mod.rs` | [`CtrlerServer`] on [`rsm::Rsm`]; [`CtrlerServerConfig`] |
+//! | `rpc.rs` | [`ControllerRequest`], [`ServerError`] (the wire) |
+//! | `server/machine.rs` | [`ControllerMachine`]: history + the shared [`rsm::session::SessionTable`] |
+//! | `server/mod.rs` | [`ControllerServer`] on [`rsm::Rsm`]; [`ControllerServerConfig`] |
 //! | `clerk.rs` | [`Clerk`] on the rsm's [`rsm::group_client::GroupClient`] |
 //!
 //! Nothing is copied from kvraft: the server loop, exactly-once table,
@@ -42,9 +42,9 @@
 //! ## API (what shardkv uses)
 //!
 //! ```text
-//! let server = CtrlerServer::start(CtrlerServerConfig {
+//! let server = ControllerServer::start(ControllerServerConfig {
 //!     max_raft_state: Some(4096),
-//!     ..CtrlerServerConfig::new(me, peer_addrs, shard_count, raft_seed)
+//!     ..ControllerServerConfig::new(me, peer_addrs, shard_count, raft_seed)
 //! }, storage).await?;                      // server.kill(), server.raft()
 //! let clerk = Clerk::new(peer_addrs, ClerkConfig::default());
 //! clerk.join(BTreeMap::from([(gid, servers)])).await?;   // -> new config number
@@ -153,7 +153,8 @@ pub mod server;
 pub use clerk::{Clerk, ClerkConfig, ClerkError};
 pub use config::{Config, Gid, UNASSIGNED};
 pub use history::{ConfigAnswer, ConfigError, ConfigHistory, ConfigOp, Limits};
-pub use rpc::{CtrlerRequest, Reply, ServerError};
+pub use rpc::{ControllerRequest, Reply, ServerError};
 pub use server::{
-    CtrlerMachine, CtrlerServer, CtrlerServerConfig, CtrlerStatus, QueryPath, StartError,
+    ControllerMachine, ControllerServer, ControllerServerConfig, ControllerStatus, QueryPath,
+    StartError,
 };

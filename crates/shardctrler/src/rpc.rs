@@ -8,13 +8,13 @@ use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
 /// A clerk's request. `(client_id, seq)` identifies a Join, Leave or Move
 /// for exactly-once; a Query carries seq 0 and is never recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CtrlerRequest {
+pub struct ControllerRequest {
     pub client_id: u64,
     pub seq: u64,
     pub op: ConfigOp,
 }
 
-impl labrpc::Rpc for CtrlerRequest {
+impl labrpc::Rpc for ControllerRequest {
     const NAME: &'static str = "shardctrler.Command";
     type Reply = Reply;
 }

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use shardctrler::{Clerk, ClerkConfig, ClerkError, Config, ConfigAnswer, CtrlerRequest};
+use shardctrler::{Clerk, ClerkConfig, ClerkError, Config, ConfigAnswer, ControllerRequest};
 
 /// A one-replica "controller" that answers every request with `answer`.
 async fn forged_controller(answer: ConfigAnswer) -> labrpc::Server {
     let mut router = labrpc::Router::new();
-    router.add::<CtrlerRequest, _, _>(move |_request: CtrlerRequest| {
+    router.add::<ControllerRequest, _, _>(move |_request: ControllerRequest| {
         let answer = answer.clone();
         async move { Ok(answer) }
     });

@@ -7,20 +7,20 @@ use std::net::SocketAddr;
 use rsm::session::SessionLimits;
 use rsm::{ApplyContext, ReplicatedMachine, RestoreError, encode};
 use shardctrler::{
-    ConfigAnswer, ConfigError, ConfigOp, CtrlerMachine, CtrlerRequest, Limits, ServerError,
+    ConfigAnswer, ConfigError, ConfigOp, ControllerMachine, ControllerRequest, Limits, ServerError,
 };
 
-fn machine() -> CtrlerMachine {
-    CtrlerMachine::new(Limits::new(10), SessionLimits::default())
+fn machine() -> ControllerMachine {
+    ControllerMachine::new(Limits::new(10), SessionLimits::default())
 }
 
 fn at(index: u64, now_ms: u64) -> ApplyContext {
     ApplyContext { index, now_ms }
 }
 
-fn join(client_id: u64, seq: u64, gid: u64) -> CtrlerRequest {
+fn join(client_id: u64, seq: u64, gid: u64) -> ControllerRequest {
     let server: SocketAddr = SocketAddr::from(([10, 0, 0, gid as u8], 7000));
-    CtrlerRequest {
+    ControllerRequest {
         client_id,
         seq,
         op: ConfigOp::Join {
@@ -29,8 +29,8 @@ fn join(client_id: u64, seq: u64, gid: u64) -> CtrlerRequest {
     }
 }
 
-fn query(num: Option<u64>) -> CtrlerRequest {
-    CtrlerRequest {
+fn query(num: Option<u64>) -> ControllerRequest {
+    ControllerRequest {
         client_id: 0,
         seq: 0,
         op: ConfigOp::Query { num },
@@ -59,7 +59,7 @@ fn a_refused_change_is_recorded_and_changes_no_configuration() {
     );
     assert_eq!(machine.latest().num, 1);
     // Its retry gets the same refusal, even after the group has left.
-    let leave = CtrlerRequest {
+    let leave = ControllerRequest {
         client_id: 1,
         seq: 2,
         op: ConfigOp::Leave { gids: vec![5] },
@@ -99,7 +99,7 @@ fn queries_are_answered_and_never_recorded() {
 
 #[test]
 fn idle_clients_are_forgotten_in_log_time() {
-    let mut machine = CtrlerMachine::new(
+    let mut machine = ControllerMachine::new(
         Limits::new(10),
         SessionLimits {
             max_clients: 100,
@@ -132,7 +132,7 @@ fn snapshot_round_trips_and_bad_snapshots_are_refused() {
         Err(RestoreError::Decode { .. })
     ));
     // A replica configured for another shard count refuses the snapshot.
-    let other = CtrlerMachine::new(Limits::new(12), SessionLimits::default());
+    let other = ControllerMachine::new(Limits::new(12), SessionLimits::default());
     assert!(matches!(
         other.restore(&machine.snapshot()),
         Err(RestoreError::Inconsistent { .. })
@@ -140,7 +140,7 @@ fn snapshot_round_trips_and_bad_snapshots_are_refused() {
     // A snapshot that decodes but breaks an invariant is refused: in
     // bincode, configuration 0's number is the byte after the limits and
     // the one-byte length of the configuration list; make it 1.
-    let mut encoded = encode(&CtrlerMachine::new(
+    let mut encoded = encode(&ControllerMachine::new(
         Limits::new(10),
         SessionLimits::default(),
     ));

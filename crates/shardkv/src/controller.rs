@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use shardctrler::{Clerk as CtrlerClerk, ClerkConfig as CtrlerClerkConfig, Config};
+use shardctrler::{Clerk as ControllerClerk, ClerkConfig as ControllerClerkConfig, Config};
 
 use crate::server::ConfigSource;
 
@@ -17,7 +17,7 @@ use crate::server::ConfigSource;
 /// leader hint; each is its own session for Join/Leave/Move).
 #[derive(Clone)]
 pub struct Controller {
-    clerk: CtrlerClerk,
+    clerk: ControllerClerk,
 }
 
 impl Controller {
@@ -26,22 +26,22 @@ impl Controller {
     pub fn new(servers: Vec<SocketAddr>) -> Controller {
         Controller::with_config(
             servers,
-            CtrlerClerkConfig {
+            ControllerClerkConfig {
                 rpc_timeout: Duration::from_millis(500),
                 operation_deadline: Duration::from_secs(2),
-                ..CtrlerClerkConfig::default()
+                ..ControllerClerkConfig::default()
             },
         )
     }
 
-    pub fn with_config(servers: Vec<SocketAddr>, config: CtrlerClerkConfig) -> Controller {
+    pub fn with_config(servers: Vec<SocketAddr>, config: ControllerClerkConfig) -> Controller {
         Controller {
-            clerk: CtrlerClerk::new(servers, config),
+            clerk: ControllerClerk::new(servers, config),
         }
     }
 
     /// The clerk, for Join/Leave/Move (tests and operators).
-    pub fn clerk(&self) -> &CtrlerClerk {
+    pub fn clerk(&self) -> &ControllerClerk {
         &self.clerk
     }
 }

@@ -8,14 +8,14 @@
 
 use proptest::prelude::*;
 use raft::core::{AppendEntries, Entry, EntryKind, Message, MessageBody};
-use shardctrler::{ConfigOp, CtrlerRequest};
+use shardctrler::{ConfigOp, ControllerRequest};
 use shardkv::{DeleteShards, Op, PullChunk, ShardKvRequest, ShardMachine, ShardTransfer};
 
 /// Tries every decoder on `bytes`; only a panic fails.
 fn decode_all(bytes: &[u8]) {
     let _ = labrpc::decode::<Message>(bytes);
     let _ = labrpc::decode::<Option<Message>>(bytes);
-    let _ = labrpc::decode::<CtrlerRequest>(bytes);
+    let _ = labrpc::decode::<ControllerRequest>(bytes);
     let _ = labrpc::decode::<shardctrler::Reply>(bytes);
     let _ = labrpc::decode::<ShardKvRequest>(bytes);
     let _ = labrpc::decode::<shardkv::Reply>(bytes);
@@ -45,7 +45,7 @@ fn samples() -> Vec<Vec<u8>> {
             leader_commit: 4,
         }),
     };
-    let query = CtrlerRequest {
+    let query = ControllerRequest {
         client_id: 7,
         seq: 0,
         op: ConfigOp::Query { num: None },

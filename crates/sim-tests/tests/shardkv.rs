@@ -255,7 +255,7 @@ async fn idle_polls_do_not_grow_the_controller_log() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let applied = |tester: &Tester| {
                 tester
-                    .ctrler_statuses()
+                    .controller_statuses()
                     .iter()
                     .map(|status| status.rsm.last_applied)
                     .max()

@@ -47,7 +47,7 @@ pub enum ReadPath {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     /// This replica's index in `peer_addrs`.
-    pub me: usize,
+    pub id: usize,
     /// The labrpc address of every replica (Raft and kvraft share a server).
     pub peer_addrs: Vec<SocketAddr>,
     pub machine: MachineConfig,
@@ -64,9 +64,9 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    pub fn new(me: usize, peer_addrs: Vec<SocketAddr>, raft_seed: u64) -> ServerConfig {
+    pub fn new(id: usize, peer_addrs: Vec<SocketAddr>, raft_seed: u64) -> ServerConfig {
         ServerConfig {
-            me,
+            id,
             peer_addrs,
             machine: MachineConfig::default(),
             max_raft_state: None,
@@ -102,11 +102,11 @@ impl KvServer {
         config: ServerConfig,
         storage: S,
     ) -> Result<KvServer, StartError> {
-        let addr = config.peer_addrs[config.me];
+        let addr = config.peer_addrs[config.id];
         let rsm_config = RsmConfig {
             max_raft_state: config.max_raft_state,
             apply_wait: config.apply_wait,
-            ..RsmConfig::new(config.me, config.peer_addrs, config.raft_seed)
+            ..RsmConfig::new(config.id, config.peer_addrs, config.raft_seed)
         };
         let machine = StateMachine::new(config.machine);
         let rsm = Rsm::start(rsm_config, machine, storage).await?;

@@ -14,20 +14,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::history::{ConfigHistory, Limits};
-use crate::rpc::{CtrlerRequest, Reply, ServerError};
+use crate::rpc::{ControllerRequest, Reply, ServerError};
 
 /// Configurations + exactly-once table. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CtrlerMachine {
+pub struct ControllerMachine {
     history: ConfigHistory,
     sessions: SessionTable<Reply>,
 }
 
-impl CtrlerMachine {
+impl ControllerMachine {
     /// # Panics
     /// If `limits.shard_count` is 0.
-    pub fn new(limits: Limits, sessions: SessionLimits) -> CtrlerMachine {
-        CtrlerMachine {
+    pub fn new(limits: Limits, sessions: SessionLimits) -> ControllerMachine {
+        ControllerMachine {
             history: ConfigHistory::new(limits),
             sessions: SessionTable::new(sessions),
         }
@@ -52,11 +52,11 @@ impl CtrlerMachine {
     }
 }
 
-impl ReplicatedMachine for CtrlerMachine {
-    type Command = CtrlerRequest;
+impl ReplicatedMachine for ControllerMachine {
+    type Command = ControllerRequest;
     type Output = Reply;
 
-    fn apply(&mut self, request: &CtrlerRequest, context: &ApplyContext) -> Reply {
+    fn apply(&mut self, request: &ControllerRequest, context: &ApplyContext) -> Reply {
         self.sessions.expire_idle(context.now_ms);
         if request.op.is_read() {
             return self
@@ -91,8 +91,8 @@ impl ReplicatedMachine for CtrlerMachine {
         encode(self)
     }
 
-    fn restore(&self, snapshot: &[u8]) -> Result<CtrlerMachine, RestoreError> {
-        let machine: CtrlerMachine = decode(snapshot)?;
+    fn restore(&self, snapshot: &[u8]) -> Result<ControllerMachine, RestoreError> {
+        let machine: ControllerMachine = decode(snapshot)?;
         machine
             .history
             .check_invariants()

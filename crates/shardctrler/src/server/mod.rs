@@ -1,8 +1,8 @@
-//! A controller replica: the [`CtrlerMachine`] run by a
+//! A controller replica: the [`ControllerMachine`] run by a
 //! [`rsm::Rsm`], and the labrpc handler clerks call.
 //!
 //! ```text
-//!  CtrlerRequest ─► handle() ─ shape ok? (gid 0, empty lists, shard range: local)
+//!  ControllerRequest ─► handle() ─ shape ok? (gid 0, empty lists, shard range: local)
 //!                     │
 //!                     ├─ Query(n), n applied here ─► answer locally (immutable)
 //!                     ├─ Query(latest or future)  ─► rsm.submit (log; or ReadIndex)
@@ -31,8 +31,8 @@ use rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
 
 use crate::config::Config;
 use crate::history::{ConfigAnswer, ConfigOp, Limits};
-use crate::rpc::{CtrlerRequest, Reply, ServerError};
-pub use machine::CtrlerMachine;
+use crate::rpc::{ControllerRequest, Reply, ServerError};
+pub use machine::ControllerMachine;
 
 /// How a replica answers a query of the latest (or a not yet known)
 /// configuration.
@@ -51,9 +51,9 @@ pub enum QueryPath {
 
 /// Settings of one controller replica.
 #[derive(Clone, Debug)]
-pub struct CtrlerServerConfig {
+pub struct ControllerServerConfig {
     /// This replica's index in `peer_addrs` (its Raft id).
-    pub me: usize,
+    pub id: usize,
     /// The labrpc address of every replica (Raft and the controller share
     /// one server per replica).
     pub peer_addrs: Vec<SocketAddr>,
@@ -80,13 +80,13 @@ pub struct CtrlerServerConfig {
     pub on_fatal: Option<raft::node::FatalHook>,
 }
 
-impl Default for CtrlerServerConfig {
+impl Default for ControllerServerConfig {
     /// Replica 0 of no peers (fill in `me` and `peer_addrs`), 10 shards,
     /// no snapshots, at most 1024 groups of 64 servers.
-    fn default() -> CtrlerServerConfig {
+    fn default() -> ControllerServerConfig {
         let limits = Limits::new(10);
-        CtrlerServerConfig {
-            me: 0,
+        ControllerServerConfig {
+            id: 0,
             peer_addrs: Vec::new(),
             shard_count: limits.shard_count,
             max_raft_state: None,
@@ -102,19 +102,19 @@ impl Default for CtrlerServerConfig {
     }
 }
 
-impl CtrlerServerConfig {
+impl ControllerServerConfig {
     pub fn new(
-        me: usize,
+        id: usize,
         peer_addrs: Vec<SocketAddr>,
         shard_count: usize,
         raft_seed: u64,
-    ) -> CtrlerServerConfig {
-        CtrlerServerConfig {
-            me,
+    ) -> ControllerServerConfig {
+        ControllerServerConfig {
+            id,
             peer_addrs,
             shard_count,
             raft_seed,
-            ..CtrlerServerConfig::default()
+            ..ControllerServerConfig::default()
         }
     }
 
@@ -129,7 +129,7 @@ impl CtrlerServerConfig {
 
 /// Counters a test or an operator reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CtrlerStatus {
+pub struct ControllerStatus {
     /// The latest configuration number this replica has applied.
     pub latest_config: u64,
     pub sessions: usize,
@@ -138,25 +138,25 @@ pub struct CtrlerStatus {
 
 /// One running controller replica. Cheap to clone.
 #[derive(Clone)]
-pub struct CtrlerServer {
-    rsm: Rsm<CtrlerMachine>,
+pub struct ControllerServer {
+    rsm: Rsm<ControllerMachine>,
     queries: QueryPath,
     listener: labrpc::SharedServer,
 }
 
-impl CtrlerServer {
+impl ControllerServer {
     /// Starts Raft on `storage` (restoring its snapshot), the apply task,
     /// and one labrpc server on `peer_addrs[me]` carrying both Raft's and
     /// the controller's methods.
     pub async fn start<S: Storage + 'static>(
-        config: CtrlerServerConfig,
+        config: ControllerServerConfig,
         storage: S,
-    ) -> Result<CtrlerServer, StartError> {
-        if config.me >= config.peer_addrs.len() {
+    ) -> Result<ControllerServer, StartError> {
+        if config.id >= config.peer_addrs.len() {
             return Err(StartError::BadConfig {
                 detail: format!(
-                    "me = {} but {} peer addresses",
-                    config.me,
+                    "id = {} but {} peer addresses",
+                    config.id,
                     config.peer_addrs.len()
                 ),
             });
@@ -166,17 +166,17 @@ impl CtrlerServer {
                 detail: "shard_count is 0".into(),
             });
         }
-        let addr = config.peer_addrs[config.me];
-        let machine = CtrlerMachine::new(config.limits(), config.sessions);
+        let addr = config.peer_addrs[config.id];
+        let machine = ControllerMachine::new(config.limits(), config.sessions);
         let rsm_config = RsmConfig {
             max_raft_state: config.max_raft_state,
             apply_wait: config.apply_wait,
             raft_observer: config.raft_observer.clone(),
             on_fatal: config.on_fatal.clone(),
-            ..RsmConfig::new(config.me, config.peer_addrs, config.raft_seed)
+            ..RsmConfig::new(config.id, config.peer_addrs, config.raft_seed)
         };
         let rsm = Rsm::start(rsm_config, machine, storage).await?;
-        let server = CtrlerServer {
+        let server = ControllerServer {
             rsm,
             queries: config.queries,
             listener: labrpc::SharedServer::default(),
@@ -184,7 +184,7 @@ impl CtrlerServer {
         let mut router = labrpc::Router::new();
         server.rsm.raft().add_handlers(&mut router);
         let handler_server = server.clone();
-        router.add::<CtrlerRequest, _, _>(move |request: CtrlerRequest| {
+        router.add::<ControllerRequest, _, _>(move |request: ControllerRequest| {
             let server = handler_server.clone();
             async move { server.handle(request).await }
         });
@@ -203,16 +203,16 @@ impl CtrlerServer {
     }
 
     /// The replicated state machine this server runs.
-    pub fn rsm(&self) -> &Rsm<CtrlerMachine> {
+    pub fn rsm(&self) -> &Rsm<ControllerMachine> {
         &self.rsm
     }
 
-    pub fn status(&self) -> CtrlerStatus {
+    pub fn status(&self) -> ControllerStatus {
         let rsm = self.rsm.status();
         let (latest_config, sessions) = self
             .rsm
             .with_machine(|machine| (machine.latest().num, machine.session_count()));
-        CtrlerStatus {
+        ControllerStatus {
             latest_config,
             sessions,
             rsm,
@@ -236,7 +236,7 @@ impl CtrlerServer {
         self.rsm.kill();
     }
 
-    /// [`CtrlerServer::kill`], then stops serving and waits until the port
+    /// [`ControllerServer::kill`], then stops serving and waits until the port
     /// is released (so that the replica can start again in this process).
     pub async fn shutdown(&self) -> Result<(), String> {
         self.kill();
@@ -244,7 +244,7 @@ impl CtrlerServer {
     }
 
     /// Serves one clerk request (the labrpc handler).
-    pub async fn handle(&self, request: CtrlerRequest) -> Reply {
+    pub async fn handle(&self, request: ControllerRequest) -> Reply {
         // Read before the machine's lock: QueryApplied's "not yet" and
         // "latest" are answered only by a replica that believes it leads.
         let leads = self.rsm.raft().state().1;

@@ -57,7 +57,7 @@ pub trait ConfigSource: Clone + Send + Sync + 'static {
 pub struct ShardServerConfig {
     pub gid: Gid,
     /// This replica's index in `peer_addrs` (its Raft id).
-    pub me: usize,
+    pub id: usize,
     /// The labrpc addresses of this group's replicas, in Raft id order
     /// (the order the controller lists them in).
     pub peer_addrs: Vec<SocketAddr>,
@@ -90,14 +90,14 @@ pub struct ShardServerConfig {
 impl ShardServerConfig {
     pub fn new(
         gid: Gid,
-        me: usize,
+        id: usize,
         peer_addrs: Vec<SocketAddr>,
         shard_count: usize,
         raft_seed: u64,
     ) -> ShardServerConfig {
         ShardServerConfig {
             gid,
-            me,
+            id,
             peer_addrs,
             shard_count,
             machine: MachineConfig::default(),
@@ -184,13 +184,13 @@ impl ShardServer {
         storage: S,
     ) -> Result<ShardServer, StartError> {
         config.check()?;
-        let addr = config.peer_addrs[config.me];
+        let addr = config.peer_addrs[config.id];
         let rsm_config = RsmConfig {
             max_raft_state: config.max_raft_state,
             apply_wait: config.apply_wait,
             max_message_bytes: config.max_message_bytes,
             on_fatal: config.on_fatal.clone(),
-            ..RsmConfig::new(config.me, config.peer_addrs.clone(), config.raft_seed)
+            ..RsmConfig::new(config.id, config.peer_addrs.clone(), config.raft_seed)
         };
         let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
         let rsm = Rsm::start(rsm_config, machine, storage).await?;

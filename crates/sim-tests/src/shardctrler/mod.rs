@@ -1,4 +1,4 @@
-//! The shard controller tester: a group of [`CtrlerServer`]s on simulated
+//! The shard controller tester: a group of [`ControllerServer`]s on simulated
 //! nodes, clerks on client nodes whose every call is recorded, and the
 //! checks of 6.5840's Lab 5A (plus the whole-history check of
 //! [`history`]).
@@ -15,8 +15,8 @@ use labrpc::sim::{Network, NodeId};
 use raft::storage::FileStorage;
 use shardctrler::placement::is_balanced;
 use shardctrler::{
-    Clerk, ClerkConfig, ClerkError, Config, ConfigError, ConfigOp, CtrlerServer,
-    CtrlerServerConfig, Gid, Limits, UNASSIGNED,
+    Clerk, ClerkConfig, ClerkError, Config, ConfigError, ConfigOp, ControllerServer,
+    ControllerServerConfig, Gid, Limits, UNASSIGNED,
 };
 
 use crate::harness::{SERVICE_PORT, phase};
@@ -81,7 +81,7 @@ pub fn group_servers(gid: Gid, count: u16) -> Vec<SocketAddr> {
         .collect()
 }
 
-type Slots = Arc<Mutex<Vec<Option<CtrlerServer>>>>;
+type Slots = Arc<Mutex<Vec<Option<ControllerServer>>>>;
 
 /// One controller group and its clients. Cheap to clone.
 #[derive(Clone)]
@@ -207,7 +207,7 @@ impl Tester {
     pub fn replica_configs(&self, id: usize) -> Option<Vec<Config>> {
         self.slots.lock().expect("slots lock")[id]
             .as_ref()
-            .map(CtrlerServer::local_configs)
+            .map(ControllerServer::local_configs)
     }
 
     /// Largest Raft state of any running replica, in bytes.
@@ -295,11 +295,11 @@ async fn start_server(config: TesterConfig, id: usize, slots: Slots) {
     let peer_addrs = (0..config.servers)
         .map(|peer| config.server_addr(peer))
         .collect();
-    let server_config = CtrlerServerConfig {
+    let server_config = ControllerServerConfig {
         max_raft_state: config.max_raft_state,
-        ..CtrlerServerConfig::new(id, peer_addrs, config.shard_count, madsim::rand::random())
+        ..ControllerServerConfig::new(id, peer_addrs, config.shard_count, madsim::rand::random())
     };
-    let server = CtrlerServer::start(server_config, FileStorage::new("/shardctrler"))
+    let server = ControllerServer::start(server_config, FileStorage::new("/shardctrler"))
         .await
         .unwrap_or_else(|error| panic!("controller replica {id} failed to start: {error}"));
     slots.lock().expect("slots lock")[id] = Some(server);

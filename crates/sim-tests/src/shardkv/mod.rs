@@ -48,7 +48,7 @@ pub struct TransferLimits {
 }
 
 type Slots = Arc<Mutex<Vec<Option<ShardServer>>>>;
-type CtrlerSlots = Arc<Mutex<Vec<Option<shardctrler::CtrlerServer>>>>;
+type ControllerSlots = Arc<Mutex<Vec<Option<shardctrler::ControllerServer>>>>;
 
 /// One replica group.
 struct Group {
@@ -61,9 +61,9 @@ struct Group {
 /// Controller + groups + clients.
 pub struct Tester {
     net: Network,
-    ctrler_nodes: Vec<NodeId>,
-    ctrler_addrs: Vec<SocketAddr>,
-    ctrler_slots: CtrlerSlots,
+    controller_nodes: Vec<NodeId>,
+    controller_addrs: Vec<SocketAddr>,
+    controller_slots: ControllerSlots,
     groups: Vec<Group>,
     recorder: Recorder<KvInput, KvOutput>,
     start: tokio::time::Instant,
@@ -73,7 +73,7 @@ pub struct Tester {
     admin: TestClient,
 }
 
-fn ctrler_addr(subnet: u8, i: usize) -> SocketAddr {
+fn controller_addr(subnet: u8, i: usize) -> SocketAddr {
     host_addr(subnet, 1 + i)
 }
 
@@ -133,15 +133,16 @@ impl Tester {
     ) -> Tester {
         let net = Network::new();
         net.set_reliable(reliable);
-        let ctrler_addrs: Vec<SocketAddr> =
-            (0..GROUP_SERVERS).map(|i| ctrler_addr(subnet, i)).collect();
-        let ctrler_slots: CtrlerSlots = Arc::new(Mutex::new(vec![None; GROUP_SERVERS]));
-        let ctrler_nodes = (0..GROUP_SERVERS)
-            .map(|me| {
-                let addrs = ctrler_addrs.clone();
-                let slots = Arc::clone(&ctrler_slots);
-                net.add_node(&format!("ctrler-{me}"), addrs[me].ip(), move || {
-                    start_ctrler(me, addrs.clone(), Arc::clone(&slots))
+        let controller_addrs: Vec<SocketAddr> = (0..GROUP_SERVERS)
+            .map(|i| controller_addr(subnet, i))
+            .collect();
+        let controller_slots: ControllerSlots = Arc::new(Mutex::new(vec![None; GROUP_SERVERS]));
+        let controller_nodes = (0..GROUP_SERVERS)
+            .map(|id| {
+                let addrs = controller_addrs.clone();
+                let slots = Arc::clone(&controller_slots);
+                net.add_node(&format!("ctrler-{id}"), addrs[id].ip(), move || {
+                    start_controller(id, addrs.clone(), Arc::clone(&slots))
                 })
             })
             .collect();
@@ -153,16 +154,16 @@ impl Tester {
                     .collect();
                 let slots: Slots = Arc::new(Mutex::new(vec![None; GROUP_SERVERS]));
                 let nodes = (0..GROUP_SERVERS)
-                    .map(|me| {
+                    .map(|id| {
                         let slots = Arc::clone(&slots);
                         let addrs = addrs.clone();
-                        let ctrler_addrs = ctrler_addrs.clone();
-                        net.add_node(&format!("skv-{gid}-{me}"), addrs[me].ip(), move || {
+                        let controller_addrs = controller_addrs.clone();
+                        net.add_node(&format!("skv-{gid}-{id}"), addrs[id].ip(), move || {
                             start_server(
                                 gid,
-                                me,
+                                id,
                                 addrs.clone(),
-                                ctrler_addrs.clone(),
+                                controller_addrs.clone(),
                                 Arc::clone(&slots),
                                 max_raft_state,
                                 transfer,
@@ -184,7 +185,7 @@ impl Tester {
         let admin = TestClient::new(
             &net,
             subnet,
-            &ctrler_addrs,
+            &controller_addrs,
             &recorder,
             start,
             &next_client,
@@ -192,9 +193,9 @@ impl Tester {
         );
         Tester {
             net,
-            ctrler_nodes,
-            ctrler_addrs,
-            ctrler_slots,
+            controller_nodes,
+            controller_addrs,
+            controller_slots,
             groups,
             recorder,
             start,
@@ -219,7 +220,7 @@ impl Tester {
 
     /// Every server node of every group, and the controller's.
     pub fn server_nodes(&self) -> Vec<NodeId> {
-        self.ctrler_nodes
+        self.controller_nodes
             .iter()
             .chain(self.groups.iter().flat_map(|group| group.nodes.iter()))
             .copied()
@@ -235,7 +236,7 @@ impl Tester {
         TestClient::new(
             &self.net,
             self.subnet,
-            &self.ctrler_addrs,
+            &self.controller_addrs,
             &self.recorder,
             self.start,
             &self.next_client,
@@ -250,26 +251,26 @@ impl Tester {
             .map(|&g| (self.groups[g].gid, self.groups[g].addrs.clone()))
             .collect();
         phase(&format!("join {:?}", servers.keys().collect::<Vec<_>>()));
-        self.admin.ctrler_join(servers).await;
+        self.admin.controller_join(servers).await;
     }
 
     /// Removes groups (one controller operation).
     pub async fn leave(&self, groups: &[usize]) {
         let gids: Vec<Gid> = groups.iter().map(|&g| self.groups[g].gid).collect();
         phase(&format!("leave {gids:?}"));
-        self.admin.ctrler_leave(gids).await;
+        self.admin.controller_leave(gids).await;
     }
 
     /// Moves one shard to `group` (one controller operation).
     pub async fn move_shard(&self, shard: usize, group: usize) {
         let gid = self.groups[group].gid;
         phase(&format!("move shard {shard} to {gid}"));
-        self.admin.ctrler_move(shard, gid).await;
+        self.admin.controller_move(shard, gid).await;
     }
 
     /// The controller's latest configuration.
     pub async fn query(&self) -> Config {
-        self.admin.ctrler_query().await
+        self.admin.controller_query().await
     }
 
     pub fn shutdown_server(&self, group: usize, i: usize) {
@@ -297,13 +298,13 @@ impl Tester {
 
     /// The status of every running replica of `group`.
     /// The controller replicas' statuses (those started).
-    pub fn ctrler_statuses(&self) -> Vec<shardctrler::CtrlerStatus> {
-        self.ctrler_slots
+    pub fn controller_statuses(&self) -> Vec<shardctrler::ControllerStatus> {
+        self.controller_slots
             .lock()
             .expect("controller slots lock")
             .iter()
             .flatten()
-            .map(shardctrler::CtrlerServer::status)
+            .map(shardctrler::ControllerServer::status)
             .collect()
     }
 
@@ -442,37 +443,37 @@ impl Tester {
     }
 }
 
-async fn start_ctrler(me: usize, addrs: Vec<SocketAddr>, slots: CtrlerSlots) {
+async fn start_controller(id: usize, addrs: Vec<SocketAddr>, slots: ControllerSlots) {
     let mut config =
-        shardctrler::CtrlerServerConfig::new(me, addrs, SHARDS, madsim::rand::random());
+        shardctrler::ControllerServerConfig::new(id, addrs, SHARDS, madsim::rand::random());
     config.max_raft_state = None;
     config.queries = shardctrler::QueryPath::Log;
-    let server = shardctrler::CtrlerServer::start(config, FileStorage::new("/shardctrler"))
+    let server = shardctrler::ControllerServer::start(config, FileStorage::new("/shardctrler"))
         .await
-        .unwrap_or_else(|error| panic!("controller {me} failed to start: {error}"));
-    slots.lock().expect("controller slots lock")[me] = Some(server);
+        .unwrap_or_else(|error| panic!("controller {id} failed to start: {error}"));
+    slots.lock().expect("controller slots lock")[id] = Some(server);
 }
 
 async fn start_server(
     gid: Gid,
-    me: usize,
+    id: usize,
     addrs: Vec<SocketAddr>,
-    ctrler_addrs: Vec<SocketAddr>,
+    controller_addrs: Vec<SocketAddr>,
     slots: Slots,
     max_raft_state: Option<u64>,
     transfer: Option<TransferLimits>,
 ) {
-    let mut config = ShardServerConfig::new(gid, me, addrs, SHARDS, madsim::rand::random());
+    let mut config = ShardServerConfig::new(gid, id, addrs, SHARDS, madsim::rand::random());
     config.max_raft_state = max_raft_state;
     if let Some(transfer) = transfer {
         config.max_message_bytes = transfer.max_message_bytes;
         config.transfer_chunk_bytes = transfer.chunk_bytes;
     }
-    let controller = Controller::new(ctrler_addrs);
+    let controller = Controller::new(controller_addrs);
     let server = ShardServer::start(config, controller, FileStorage::new("/shardkv"))
         .await
-        .unwrap_or_else(|error| panic!("group {gid} server {me} failed to start: {error}"));
-    slots.lock().expect("slots lock")[me] = Some(server);
+        .unwrap_or_else(|error| panic!("group {gid} server {id} failed to start: {error}"));
+    slots.lock().expect("slots lock")[id] = Some(server);
 }
 
 /// `count` distinct keys, key `i` in shard `i % SHARDS` (so ten keys hit

@@ -27,7 +27,7 @@ impl TestClient {
     pub(super) fn new(
         net: &Network,
         subnet: u8,
-        ctrler_addrs: &[SocketAddr],
+        controller_addrs: &[SocketAddr],
         recorder: &Recorder<KvInput, KvOutput>,
         start: tokio::time::Instant,
         next_client: &AtomicU64,
@@ -38,10 +38,10 @@ impl TestClient {
             &format!("skv-client-{index}"),
             tester_client_ip(subnet, index),
         );
-        let controller = Controller::new(ctrler_addrs.to_vec());
+        let controller = Controller::new(controller_addrs.to_vec());
         // Join and Leave may wait out elections on a lossy network.
         let admin = Controller::with_config(
-            ctrler_addrs.to_vec(),
+            controller_addrs.to_vec(),
             shardctrler::ClerkConfig {
                 operation_deadline: std::time::Duration::from_secs(60),
                 ..shardctrler::ClerkConfig::default()
@@ -115,7 +115,7 @@ impl TestClient {
         }
     }
 
-    pub(super) async fn ctrler_join(&self, servers: BTreeMap<Gid, Vec<SocketAddr>>) {
+    pub(super) async fn controller_join(&self, servers: BTreeMap<Gid, Vec<SocketAddr>>) {
         self.run(|clerk| async move {
             clerk
                 .controller
@@ -127,7 +127,7 @@ impl TestClient {
         .await;
     }
 
-    pub(super) async fn ctrler_leave(&self, gids: Vec<Gid>) {
+    pub(super) async fn controller_leave(&self, gids: Vec<Gid>) {
         self.run(|clerk| async move {
             clerk
                 .controller
@@ -139,7 +139,7 @@ impl TestClient {
         .await;
     }
 
-    pub(super) async fn ctrler_move(&self, shard: usize, gid: Gid) {
+    pub(super) async fn controller_move(&self, shard: usize, gid: Gid) {
         self.run(move |clerk| async move {
             clerk
                 .controller
@@ -151,7 +151,7 @@ impl TestClient {
         .await;
     }
 
-    pub(super) async fn ctrler_query(&self) -> Config {
+    pub(super) async fn controller_query(&self) -> Config {
         self.run(|clerk| async move {
             clerk
                 .controller
