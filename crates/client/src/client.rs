@@ -533,13 +533,26 @@ impl Client {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<bool, ClientError> {
+        self.compare_and_set_with_ttl(key, expected, value, None)
+            .await
+    }
+
+    /// [`Client::compare_and_set`] whose new value expires `ttl_ms` after
+    /// the swap (`None`: never; 0 is refused).
+    pub async fn compare_and_set_with_ttl(
+        &self,
+        key: &[u8],
+        expected: Option<&[u8]>,
+        value: &[u8],
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, ClientError> {
         let reply = self
             .write(key, |mut client, session| {
                 let request = proto::CompareAndSetRequest {
                     key: key.to_vec(),
                     expected: expected.map(<[u8]>::to_vec),
                     value: value.to_vec(),
-                    ttl_ms: None,
+                    ttl_ms,
                     session: Some(session),
                 };
                 async move { client.compare_and_set(request).await }

@@ -20,12 +20,27 @@ pub enum ClientError {
         attempts: u64,
         last_failure: String,
     },
+    /// The cluster refused the operation with a typed [`api::Error`] (read
+    /// from the status details, see [`crate::details`]): bad input over a
+    /// limit ([`api::Error::TooLarge`], [`api::Error::ZeroTtl`]), an
+    /// operation that does not fit what the key holds
+    /// ([`api::Error::NotAnInteger`], [`api::Error::IncrementOverflow`],
+    /// [`api::Error::WrongType`], ...), or a session seq older than the
+    /// session's latest write ([`api::Error::Stale`]). Nothing changed.
+    #[error("refused: {0}")]
+    Refused(api::Error),
     /// The server does not run this operation yet.
     #[error("the server does not implement {0}")]
     Unimplemented(String),
-    /// The server refused for another reason (gRPC status code and message).
+    /// The server refused for another reason: gRPC status code, message,
+    /// and the details' reason (`UNAUTHENTICATED`, `NO_PERMISSION`, ...;
+    /// see [`crate::details::Reason`]) when the server sent one.
     #[error("server error {code}: {message}")]
-    Server { code: String, message: String },
+    Server {
+        code: String,
+        message: String,
+        reason: Option<String>,
+    },
     /// No address to connect to, or an address that is not a URL.
     #[error("bad address {address:?}: {detail}")]
     BadAddress { address: String, detail: String },
@@ -35,8 +50,13 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// Maps a final (not retried) gRPC status.
+    /// Maps a final (not retried) gRPC status: its typed details first,
+    /// else its code.
     pub(crate) fn from_status(status: &tonic::Status) -> ClientError {
+        let info = crate::details::error_info(status);
+        if let Some(error) = info.as_ref().and_then(crate::details::api_error) {
+            return ClientError::Refused(error);
+        }
         match status.code() {
             tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
                 ClientError::InvalidArgument(status.message().to_string())
@@ -45,7 +65,27 @@ impl ClientError {
             code => ClientError::Server {
                 code: format!("{code:?}"),
                 message: status.message().to_string(),
+                reason: info.map(|info| info.reason),
             },
+        }
+    }
+}
+
+impl ClientError {
+    /// The [`api::Error`] this is, if the cluster answered one, or the
+    /// client's own timeout as [`api::Error::Timeout`].
+    pub fn api_error(&self) -> Option<api::Error> {
+        match self {
+            ClientError::Refused(error) => Some(error.clone()),
+            ClientError::Timeout {
+                deadline_ms,
+                attempts,
+                ..
+            } => Some(api::Error::Timeout {
+                deadline_ms: *deadline_ms,
+                attempts: *attempts,
+            }),
+            _ => None,
         }
     }
 }

@@ -25,6 +25,19 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The client implements [`api::KvClient`] too (see the `kv` module for
+//! which operations the gRPC API carries), so code written against the
+//! trait runs over the lab clerks and over a real cluster alike.
+//!
+//! ## Errors
+//!
+//! Every error status a node sends carries a machine-readable reason in
+//! its details ([`details`]: a `google.rpc.ErrorInfo` with domain
+//! `distcache.v1`). The client turns the reasons that are an
+//! [`api::Error`] back into it ([`ClientError::Refused`]), so a program
+//! matches on `api::Error::TooLarge` or `api::Error::NotAnInteger` rather
+//! than on message texts.
+//!
 //! The generated message types, clients and server traits are in [`proto`];
 //! the `distcache` node implements the servers.
 //!
@@ -33,11 +46,14 @@
 //! `cargo test -p distcache` runs this client against real node processes.
 
 mod client;
+pub mod details;
 mod error;
+mod kv;
 pub mod proto;
 
 pub use client::{Client, ClientConfig, Condition, Credentials, SetOptions};
 pub use error::ClientError;
+pub use kv::NOT_IN_THE_API;
 
 /// Accepts `host:port` or `http://host:port`; the URL gRPC channels use.
 pub fn grpc_url(address: &str) -> Result<String, ClientError> {

@@ -411,6 +411,18 @@ impl Demo {
             .map_err(|(_, _, message)| message)
     }
 
+    /// Stops `node_id` like [`Demo::stop_node`] but without handing its
+    /// leaderships to a peer first (to measure what the hand-off saves).
+    pub async fn stop_node_without_handoff(&self, node_id: u64) -> Result<(), String> {
+        let node = self
+            .nodes
+            .take_running(node_id)
+            .map_err(|(_, _, message)| message)?;
+        node.shutdown_with_handoff(false).await;
+        self.nodes.put(node_id, Slot::Stopped);
+        Ok(())
+    }
+
     /// Starts `node_id` again on its data directory and waits until it runs.
     pub async fn start_node(&self, node_id: u64) -> Result<(), String> {
         self.nodes
@@ -430,7 +442,13 @@ impl Demo {
                 })
                 .collect()
         };
-        futures::future::join_all(running.into_iter().map(Node::shutdown)).await;
+        // The whole cluster stops: no replica is left to hand leadership to.
+        futures::future::join_all(
+            running
+                .into_iter()
+                .map(|node| node.shutdown_with_handoff(false)),
+        )
+        .await;
     }
 }
 

@@ -40,9 +40,14 @@ pub const MAX_POOLED_SESSIONS: usize = 256;
 /// How a forwarded operation ended without an outcome.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ForwardError {
-    /// Bad input (size limits, TTL of 0); nothing changed.
+    /// Bad input the front end or the forwarder refused (no such shard);
+    /// nothing changed.
     #[error("{0}")]
     InvalidArgument(String),
+    /// Bad input a replica refused: always one of [`Error::TooLarge`],
+    /// [`Error::ZeroTtl`], [`Error::TooManyElements`]; nothing changed.
+    #[error("{0}")]
+    OverLimit(Error),
     /// The operation does not fit what the key holds (an increment of a
     /// value that is not a number, an overflow); nothing changed. Always
     /// one of [`Error::NotAnInteger`], [`Error::IncrementOverflow`],
@@ -52,8 +57,11 @@ pub enum ForwardError {
     #[error("{0}")]
     Refused(Error),
     /// No group applied it before the deadline; a write may still apply.
-    #[error("no answer from the owning group within {deadline_ms} ms (a write may have applied)")]
-    Timeout { deadline_ms: u64 },
+    #[error(
+        "no answer from the owning group within {deadline_ms} ms after {attempts} attempts \
+         (a write may have applied)"
+    )]
+    Timeout { deadline_ms: u64, attempts: u64 },
     /// The session's seq is older than its latest write.
     #[error("session seq {seq} is older than the session's latest write ({latest})")]
     StaleSession { seq: u64, latest: u64 },
@@ -198,7 +206,9 @@ impl Forwarder {
         let result = self.run_recorded(op, session).await;
         let outcome = match &result {
             Ok(_) => "ok",
-            Err(ForwardError::InvalidArgument(_)) => "invalid_argument",
+            Err(ForwardError::InvalidArgument(_) | ForwardError::OverLimit(_)) => {
+                "invalid_argument"
+            }
             Err(ForwardError::Timeout { .. }) => "timeout",
             Err(ForwardError::StaleSession { .. }) => "stale_session",
             Err(ForwardError::ShuttingDown) => "shutting_down",
@@ -264,6 +274,7 @@ impl Forwarder {
     async fn run_with(&self, op: Op, client_id: u64, seq: u64) -> Result<Outcome, ForwardError> {
         let deadline = crate::clock::now() + self.request_timeout;
         let mut backoff = Duration::from_millis(5);
+        let mut attempts = 0u64;
         loop {
             if self.routing.lock().expect("routing lock").num == 0 {
                 self.refresh().await;
@@ -287,8 +298,10 @@ impl Forwarder {
                 return Err(ForwardError::Timeout {
                     deadline_ms: u64::try_from(self.request_timeout.as_millis())
                         .unwrap_or(u64::MAX),
+                    attempts,
                 });
             }
+            attempts += 1;
             match self.attempt(&config, gid, &request, remaining).await {
                 Attempt::Done(result) => return result,
                 Attempt::Reroute => {}
@@ -419,7 +432,7 @@ fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
             | Error::CrossShard),
         ) => Verdict::Fail(Some(ForwardError::Refused(error))),
         Err(error @ (Error::TooLarge { .. } | Error::ZeroTtl | Error::TooManyElements { .. })) => {
-            Verdict::Fail(Some(ForwardError::InvalidArgument(error.to_string())))
+            Verdict::Fail(Some(ForwardError::OverLimit(error)))
         }
         Err(Error::Stale { seq, latest }) => {
             Verdict::Fail(Some(ForwardError::StaleSession { seq, latest }))

@@ -11,7 +11,9 @@
 //!    ─► bootstrap (controller hosts, fresh cluster only): Join every group
 //!       the configuration lists, once, in one change
 //!  Node::shutdown()
-//!    refuse new pooled writes ─► stop accepting gRPC, let in-flight
+//!    each replica that leads hands leadership to a peer (raft
+//!    transfer_leader, bounded) while the node still serves
+//!    ─► refuse new pooled writes ─► stop accepting gRPC, let in-flight
 //!    requests finish (bounded) ─► stop the replicas (their state is on
 //!    disk: Raft persists before it answers)
 //! ```
@@ -538,10 +540,56 @@ impl Node {
         false
     }
 
-    /// Stops the node: see the module docs. Bounded by the request timeout
-    /// plus one second.
+    /// Stops the node: see the module docs. A replica that leads its group
+    /// hands leadership to a peer first ([`Node::shutdown_with_handoff`]).
     pub async fn shutdown(self) {
-        tracing::info!(node_id = self.state.node_id, "shutting down");
+        self.shutdown_with_handoff(true).await;
+    }
+
+    /// Stops the node; with `handoff`, each replica of this node that leads
+    /// its group (data or controller) first hands leadership to another
+    /// replica ([`hand_off`], at most [`HANDOFF_WAIT`] per peer tried),
+    /// while this node still serves and forwards, so the group elects no
+    /// one after an election timeout and clients see no gap. Without it
+    /// (a whole cluster stopping, or a test measuring the difference) the
+    /// group notices the leader is gone only when its election timer
+    /// fires. Then bounded by the request timeout plus one second.
+    pub async fn shutdown_with_handoff(self, handoff: bool) {
+        tracing::info!(node_id = self.state.node_id, handoff, "shutting down");
+        if handoff {
+            let topology = &self.state.topology;
+            let node_id = self.state.node_id;
+            let data = self.state.data.as_ref().and_then(|(data, _)| {
+                let replicas = topology.groups.get(&data.gid())?;
+                let index = replicas.iter().position(|(id, _)| *id == node_id)?;
+                Some(hand_off("data", data.raft(), index, replicas.len()))
+            });
+            let controller = self.state.controller.as_ref().and_then(|(controller, _)| {
+                let index = topology
+                    .controller
+                    .iter()
+                    .position(|(id, _)| *id == node_id)?;
+                Some(hand_off(
+                    "controller",
+                    controller.raft(),
+                    index,
+                    topology.controller.len(),
+                ))
+            });
+            futures::future::join(
+                async {
+                    if let Some(data) = data {
+                        data.await;
+                    }
+                },
+                async {
+                    if let Some(controller) = controller {
+                        controller.await;
+                    }
+                },
+            )
+            .await;
+        }
         #[cfg(not(madsim))]
         if let Some((_, Some(reloader))) = &self.tls {
             reloader.abort();
@@ -617,6 +665,80 @@ async fn bootstrap(state: Arc<NodeState>) {
             Err(error) => tracing::debug!("bootstrap query: {error}"),
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How long a leader that is stopping waits for one peer to take over:
+/// raft abandons a transfer after its minimum election timeout (300 ms).
+pub const HANDOFF_WAIT: Duration = Duration::from_millis(500);
+
+/// How a replica's leadership hand-off ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handoff {
+    /// The replica did not lead (nothing to do).
+    NotLeader,
+    /// Raft replica `to` leads now (or another replica won the term the
+    /// transfer started).
+    Moved { to: Option<u64> },
+    /// No peer took over in time; the group elects after its timeout.
+    Failed,
+}
+
+/// Hands the leadership of `raft` (replica `index` of `replicas`) to
+/// another replica: raft's `transfer_leader` first brings the target's log
+/// up to the leader's last entry, then has it campaign at once. The peers
+/// are tried in turn starting after this replica (one that is down costs
+/// one [`HANDOFF_WAIT`]); proposals are refused while a transfer runs, so
+/// the forwarder retries them on the new leader.
+pub async fn hand_off(
+    role: &str,
+    raft: &raft::node::RaftNode,
+    index: usize,
+    replicas: usize,
+) -> Handoff {
+    if !raft.state().1 {
+        return Handoff::NotLeader;
+    }
+    let started = crate::clock::now();
+    for step in 1..replicas {
+        let target = ((index + step) % replicas) as u64;
+        match raft.transfer_leader(target).await {
+            Ok(()) => {}
+            Err(raft::core::TransferError::NotLeader { .. }) => break,
+            Err(error) => {
+                tracing::debug!(role, target, "hand-off: {error}");
+                continue;
+            }
+        }
+        let deadline = crate::clock::now() + HANDOFF_WAIT;
+        while crate::clock::now() < deadline {
+            let status = raft.status();
+            if !status.is_leader {
+                tracing::info!(
+                    role,
+                    target,
+                    leader = ?status.leader_id,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "leadership handed off"
+                );
+                return Handoff::Moved {
+                    to: status.leader_id,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tracing::debug!(role, target, "hand-off: the peer did not take over in time");
+    }
+    if raft.state().1 {
+        tracing::warn!(
+            role,
+            "no peer took over the leadership; the group will elect after its timeout"
+        );
+        Handoff::Failed
+    } else {
+        Handoff::Moved {
+            to: raft.status().leader_id,
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 //! service reads and changes the controller's configuration.
 //!
 //! Errors become gRPC status codes here and only here (see the proto for the
-//! table).
+//! table), each with its machine-readable reason and fields in the status
+//! details ([`distcache_client::details`]: a `google.rpc.ErrorInfo` of domain
+//! `distcache.v1`), so clients act on `TOO_LARGE` or `NOT_AN_INTEGER`
+//! rather than on message texts.
 //!
 //! **Users**: every method authenticates the `authorization` metadata
 //! entry (`Basic base64(user:password)` or `Bearer <default user's
@@ -22,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use distcache_client::details::{self, Reason};
 use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::proto::admin_server::Admin;
 use distcache_client::proto::cache_server::Cache;
@@ -36,16 +40,37 @@ use crate::node::NodeState;
 pub const MAX_MULTI_GET_KEYS: usize = 1024;
 
 fn to_status(error: ForwardError) -> Status {
+    let text = error.to_string();
     match error {
-        ForwardError::InvalidArgument(detail) => Status::invalid_argument(detail),
-        error @ ForwardError::Timeout { .. } => Status::deadline_exceeded(error.to_string()),
-        error @ ForwardError::StaleSession { .. } => Status::failed_precondition(error.to_string()),
-        error @ ForwardError::ShuttingDown => Status::unavailable(error.to_string()),
-        ForwardError::Refused(error @ (api::Error::IncrementOverflow | api::Error::NotFinite)) => {
-            Status::out_of_range(error.to_string())
+        ForwardError::InvalidArgument(detail) => invalid(detail),
+        ForwardError::Timeout {
+            deadline_ms,
+            attempts,
+        } => details::status_with(
+            Reason::Timeout,
+            text,
+            details::api_reason(&api::Error::Timeout {
+                deadline_ms,
+                attempts,
+            })
+            .1,
+        ),
+        ForwardError::StaleSession { seq, latest } => details::status_with(
+            Reason::StaleSession,
+            text,
+            details::api_reason(&api::Error::Stale { seq, latest }).1,
+        ),
+        ForwardError::ShuttingDown => details::status(Reason::ShuttingDown, text),
+        ForwardError::OverLimit(error) | ForwardError::Refused(error) => {
+            details::api_status(&error)
         }
-        ForwardError::Refused(error) => Status::failed_precondition(error.to_string()),
     }
+}
+
+/// `INVALID_ARGUMENT` with reason `INVALID_REQUEST`: the request is
+/// refused before anything runs.
+fn invalid(detail: impl Into<String>) -> Status {
+    details::status(Reason::InvalidRequest, detail)
 }
 
 /// The user a request's `authorization` metadata authenticates as.
@@ -55,7 +80,7 @@ fn caller<T>(acl: &::resp::Acl, request: &Request<T>) -> Result<Arc<::resp::User
         .get("authorization")
         .map(|value| value.as_bytes());
     crate::auth::authenticate(acl, value)
-        .map_err(|error| Status::unauthenticated(error.to_string()))
+        .map_err(|error| details::status(Reason::Unauthenticated, error.to_string()))
 }
 
 /// Authenticates `request` and checks that its user may run `commands`
@@ -69,7 +94,7 @@ fn authorize<'a, T>(
     let user = caller(acl, request)?;
     for command in commands {
         user.check_named(command, keys.clone())
-            .map_err(|denied| Status::permission_denied(denied.reply_text()))?;
+            .map_err(|denied| details::status(Reason::NoPermission, denied.reply_text()))?;
     }
     Ok(())
 }
@@ -81,27 +106,33 @@ fn authorize_admin<T>(acl: &::resp::Acl, request: &Request<T>) -> Result<(), Sta
     if user.has_category("@admin") {
         Ok(())
     } else {
-        Err(Status::permission_denied(format!(
-            "NOPERM User {} may not run every @admin command, which this method needs",
-            user.name()
-        )))
+        Err(details::status(
+            Reason::NoPermission,
+            format!(
+                "NOPERM User {} may not run every @admin command, which this method needs",
+                user.name()
+            ),
+        ))
     }
 }
 
 fn unexpected(op: &str, outcome: &Outcome) -> Status {
-    Status::internal(format!("{op} was answered {outcome:?}"))
+    details::api_status(&api::Error::UnexpectedOutcome {
+        op: op.to_string(),
+        outcome: format!("{outcome:?}"),
+    })
 }
 
 fn check_key(key: &[u8]) -> Result<(), Status> {
     if key.is_empty() {
-        return Err(Status::invalid_argument("the key is empty"));
+        return Err(invalid("the key is empty"));
     }
     Ok(())
 }
 
 fn check_ttl(ttl_ms: Option<u64>) -> Result<(), Status> {
     if ttl_ms == Some(0) {
-        return Err(Status::invalid_argument("a TTL of 0 ms is refused"));
+        return Err(details::api_status(&api::Error::ZeroTtl));
     }
     Ok(())
 }
@@ -109,12 +140,10 @@ fn check_ttl(ttl_ms: Option<u64>) -> Result<(), Status> {
 fn session(session: Option<proto::Session>) -> Result<Option<(u64, u64)>, Status> {
     match session {
         None => Ok(None),
-        Some(proto::Session { client_id: 0, .. }) => Err(Status::invalid_argument(
+        Some(proto::Session { client_id: 0, .. }) => Err(invalid(
             "session.client_id 0 is reserved; leave the session out instead",
         )),
-        Some(proto::Session { seq: 0, .. }) => {
-            Err(Status::invalid_argument("session.seq starts at 1"))
-        }
+        Some(proto::Session { seq: 0, .. }) => Err(invalid("session.seq starts at 1")),
         Some(proto::Session { client_id, seq }) => Ok(Some((client_id, seq))),
     }
 }
@@ -174,9 +203,8 @@ impl Cache for CacheService {
         check_key(&request.key)?;
         check_ttl(request.ttl_ms)?;
         let session = session(request.session)?;
-        let condition = SetCondition::try_from(request.condition).map_err(|_| {
-            Status::invalid_argument(format!("unknown condition {}", request.condition))
-        })?;
+        let condition = SetCondition::try_from(request.condition)
+            .map_err(|_| invalid(format!("unknown condition {}", request.condition)))?;
         let applied = match condition {
             SetCondition::Always => {
                 let op = Op::Put {
@@ -384,7 +412,7 @@ impl Cache for CacheService {
         )?;
         let keys = request.into_inner().keys;
         if keys.len() > MAX_MULTI_GET_KEYS {
-            return Err(Status::invalid_argument(format!(
+            return Err(invalid(format!(
                 "{} keys, more than the limit of {MAX_MULTI_GET_KEYS}",
                 keys.len()
             )));
@@ -481,13 +509,15 @@ impl AdminService {
 
     fn refused(error: shardctrler::ClerkError) -> Status {
         match error {
-            shardctrler::ClerkError::Refused(error) => Status::invalid_argument(error.to_string()),
+            shardctrler::ClerkError::Refused(error) => {
+                details::status(Reason::ControllerRefused, error.to_string())
+            }
             error @ shardctrler::ClerkError::Timeout { .. } => {
-                Status::deadline_exceeded(error.to_string())
+                details::status(Reason::Timeout, error.to_string())
             }
             error @ (shardctrler::ClerkError::SessionConflict { .. }
             | shardctrler::ClerkError::UnexpectedAnswer { .. }) => {
-                Status::internal(error.to_string())
+                details::status(Reason::Internal, error.to_string())
             }
         }
     }
@@ -558,7 +588,7 @@ impl Admin for AdminService {
                 .iter()
                 .map(|addr| {
                     addr.parse::<SocketAddr>().map_err(|_| {
-                        Status::invalid_argument(format!(
+                        invalid(format!(
                             "group {}: {addr:?} is not an IP address and port",
                             group.gid
                         ))
@@ -599,8 +629,7 @@ impl Admin for AdminService {
     ) -> Result<Response<proto::ConfigChangeReply>, Status> {
         authorize_admin(&self.state.acl, &request)?;
         let request = request.into_inner();
-        let shard = usize::try_from(request.shard)
-            .map_err(|_| Status::invalid_argument("shard out of range"))?;
+        let shard = usize::try_from(request.shard).map_err(|_| invalid("shard out of range"))?;
         let num = self
             .state
             .forwarder

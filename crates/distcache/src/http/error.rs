@@ -69,6 +69,7 @@ impl From<ForwardError> for ApiError {
     fn from(error: ForwardError) -> ApiError {
         match error {
             ForwardError::InvalidArgument(detail) => ApiError::bad_input(detail),
+            ForwardError::OverLimit(error) => ApiError::bad_input(error.to_string()),
             error @ ForwardError::Timeout { .. } => {
                 ApiError::new(503, "unavailable", error.to_string())
             }

@@ -59,9 +59,9 @@ impl Backend for std::sync::Arc<Memory> {
         };
         api::execute(store, &op, &api::Limits::default(), log_time_ms).map_err(
             |error| match error {
-                api::Error::TooLarge { .. } | api::Error::ZeroTtl => {
-                    ForwardError::InvalidArgument(error.to_string())
-                }
+                api::Error::TooLarge { .. }
+                | api::Error::ZeroTtl
+                | api::Error::TooManyElements { .. } => ForwardError::OverLimit(error),
                 other => ForwardError::Refused(other),
             },
         )
