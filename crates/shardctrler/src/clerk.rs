@@ -95,7 +95,8 @@ impl Clerk {
 
     /// Configuration `num`, or the latest with `None` (the lab's -1).
     /// A number beyond the latest is refused with
-    /// [`ConfigError::FutureConfig`].
+    /// [`ConfigError::FutureConfig`], one no longer kept with
+    /// [`ConfigError::Pruned`].
     pub async fn query(&self, num: Option<u64>) -> Result<Config, ClerkError> {
         let request = ControllerRequest {
             client_id: 0,
@@ -121,6 +122,22 @@ impl Clerk {
         match self.call(&request).await? {
             ConfigAnswer::Config(config) => Ok(config),
             other => Err(unexpected("QueryApplied", &other)),
+        }
+    }
+
+    /// Tells the controller that group `gid` has applied configuration
+    /// `num` (see [`ConfigOp::Report`]); returns the oldest configuration
+    /// still kept. Idempotent: a repeated or older report changes nothing
+    /// and costs no log entry.
+    pub async fn report(&self, gid: Gid, num: u64) -> Result<u64, ClerkError> {
+        let request = ControllerRequest {
+            client_id: 0,
+            seq: 0,
+            op: ConfigOp::Report { gid, num },
+        };
+        match self.call(&request).await? {
+            ConfigAnswer::Reported { oldest } => Ok(oldest),
+            other => Err(unexpected("Report", &other)),
         }
     }
 

@@ -9,23 +9,35 @@
 //! shard to the group that already owns it, which appends none and
 //! answers the latest number.
 //!
-//! ## Retention: every configuration is kept
+//! ## Retention: what groups still need, at most K
 //!
 //! shardkv groups walk the configurations one number at a time (a group
 //! that was down catches up through every intermediate configuration to
 //! hand shards over in order), so a configuration that some group has not
-//! yet processed must stay queryable, and the controller cannot know which
-//! ones that is. Keeping all of them is the simple, always-correct choice.
-//! The cost is memory and snapshot size growing by about one
-//! configuration per change: with 10 shards and a few groups a
-//! configuration encodes to tens of bytes plus the server addresses; with
-//! 1024 shards about 1-3 bytes per shard (bincode varints) plus the
-//! groups, so a few KiB. Changes are rare (operators add and remove
-//! groups), so thousands of changes cost megabytes, not more. The number of
-//! groups and servers per group is bounded by [`Limits`], so each
-//! configuration is bounded.
+//! yet passed must stay queryable. Groups say how far they are with
+//! [`ConfigOp::Report`] (a group's leader sends one each time its group
+//! applied a newer configuration: a log entry per group per change, none
+//! while nothing changes). The oldest configuration `o` is dropped once
+//! every group listed (as a member or as the holder of parked shards) in
+//! any retained configuration has reported a number above `o`: such a
+//! group asks only for numbers above what it reported. A group no retained
+//! configuration lists needs nothing the others do not: it holds no shard
+//! (it handed them over before the others could pass its leave), so it may
+//! jump to the oldest retained configuration (shardkv does: see its
+//! `apply_config`).
+//!
+//! On top of that, at most [`Limits::max_retained_configs`] (K) are kept
+//! whatever the reports say, so memory and snapshots stay bounded even
+//! when a group never reports (down for good, or an old version). A query
+//! of a dropped number gets [`ConfigError::Pruned`], naming the oldest
+//! retained one. A group that held shards and fell more than K changes
+//! behind cannot hand them over in order any more: it stays at its number
+//! and says so (shardkv logs the error on every poll); its shards are lost
+//! to the others unless an operator brings it back with its data. Reports
+//! are kept only for groups a retained configuration lists, so the report
+//! table is bounded too.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
@@ -55,6 +67,12 @@ pub enum ConfigOp {
     /// For pollers and routing (shardkv groups and clerks), which simply ask
     /// again; a linearizable read is [`ConfigOp::Query`].
     QueryApplied { num: Option<u64> },
+    /// Group `gid` has applied configuration `num`: it will never ask for
+    /// `num` or anything older again. Lets the controller drop old
+    /// configurations (see the module docs). Idempotent (a report of a
+    /// number at or below the recorded one changes nothing), so it is not
+    /// recorded for exactly-once.
+    Report { gid: Gid, num: u64 },
 }
 
 impl ConfigOp {
@@ -66,7 +84,17 @@ impl ConfigOp {
             ConfigOp::Move { .. } => "Move",
             ConfigOp::Query { .. } => "Query",
             ConfigOp::QueryApplied { .. } => "QueryApplied",
+            ConfigOp::Report { .. } => "Report",
         }
+    }
+
+    /// Join, Leave and Move: executed once per `(client_id, seq)`, their
+    /// answer recorded for retries. Queries and reports are not.
+    pub fn is_recorded(&self) -> bool {
+        matches!(
+            self,
+            ConfigOp::Join { .. } | ConfigOp::Leave { .. } | ConfigOp::Move { .. }
+        )
     }
 
     /// Queries change nothing, so they are never recorded for exactly-once.
@@ -134,6 +162,12 @@ impl ConfigOp {
                 }
                 Ok(())
             }
+            ConfigOp::Report { gid, .. } => {
+                if *gid == UNASSIGNED {
+                    return Err(ConfigError::ReservedGid);
+                }
+                Ok(())
+            }
             ConfigOp::Query { .. } | ConfigOp::QueryApplied { .. } => Ok(()),
         }
     }
@@ -147,6 +181,8 @@ pub enum ConfigAnswer {
     Changed { num: u64 },
     /// The configuration a Query asked for.
     Config(Config),
+    /// A Report was taken: the oldest configuration still kept.
+    Reported { oldest: u64 },
 }
 
 /// Why a request was refused. Nothing changed.
@@ -176,6 +212,13 @@ pub enum ConfigError {
     ShardOutOfRange { shard: usize, shard_count: usize },
     #[error("configuration {num} does not exist yet (the latest is {latest})")]
     FutureConfig { num: u64, latest: u64 },
+    /// Configuration `num` was made but is no longer kept (see the module
+    /// docs on retention); `oldest` is the oldest one kept.
+    #[error(
+        "configuration {num} is no longer kept (the oldest kept is {oldest}); a group that \
+         still needs it fell too far behind"
+    )]
+    Pruned { num: u64, oldest: u64 },
 }
 
 /// Bounds on what a configuration may hold; identical on every replica.
@@ -187,15 +230,20 @@ pub struct Limits {
     pub max_groups: usize,
     /// Servers listed for one group.
     pub max_servers_per_group: usize,
+    /// Configurations kept at most (K, at least 2), whatever the groups
+    /// report: older ones answer [`ConfigError::Pruned`].
+    pub max_retained_configs: usize,
 }
 
 impl Limits {
-    /// `shard_count` shards, at most 1024 groups of at most 64 servers.
+    /// `shard_count` shards, at most 1024 groups of at most 64 servers,
+    /// at most 256 configurations kept.
     pub fn new(shard_count: usize) -> Limits {
         Limits {
             shard_count,
             max_groups: 1024,
             max_servers_per_group: 64,
+            max_retained_configs: 256,
         }
     }
 }
@@ -235,24 +283,35 @@ fn check_parked(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Every configuration, numbered from 0. See the module docs.
+/// The retained configurations and the groups' reports. See the module
+/// docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigHistory {
     limits: Limits,
-    /// `configs[n].num == n`; never empty.
-    configs: Vec<Config>,
+    /// Consecutive numbers, the oldest retained first, the latest last;
+    /// never empty.
+    configs: VecDeque<Config>,
+    /// The latest configuration each group reported it applied, for the
+    /// groups a retained configuration lists.
+    reported: BTreeMap<Gid, u64>,
 }
 
 impl ConfigHistory {
     /// Just configuration 0: no groups, every shard unassigned.
     ///
     /// # Panics
-    /// If `limits.shard_count` is 0.
+    /// If `limits.shard_count` is 0 or `limits.max_retained_configs` is
+    /// below 2 (a group catching up needs the one it is at and the next).
     pub fn new(limits: Limits) -> ConfigHistory {
         assert!(limits.shard_count > 0, "a service needs at least one shard");
+        assert!(
+            limits.max_retained_configs >= 2,
+            "at least two configurations must be kept"
+        );
         ConfigHistory {
             limits,
-            configs: vec![Config::initial(limits.shard_count)],
+            configs: VecDeque::from([Config::initial(limits.shard_count)]),
+            reported: BTreeMap::new(),
         }
     }
 
@@ -261,39 +320,73 @@ impl ConfigHistory {
     }
 
     pub fn latest(&self) -> &Config {
-        self.configs.last().expect("configuration 0 always exists")
+        self.configs.back().expect("a configuration is always kept")
     }
 
-    /// Configuration `num`, if it exists.
+    /// The number of the oldest configuration kept.
+    pub fn oldest(&self) -> u64 {
+        self.configs
+            .front()
+            .expect("a configuration is always kept")
+            .num
+    }
+
+    /// Configuration `num`, if it exists and is kept.
     pub fn get(&self, num: u64) -> Option<&Config> {
-        usize::try_from(num).ok().and_then(|n| self.configs.get(n))
+        let position = num.checked_sub(self.oldest())?;
+        usize::try_from(position)
+            .ok()
+            .and_then(|position| self.configs.get(position))
     }
 
-    /// How many configurations exist (the latest number plus one).
+    /// The retained configurations, oldest first.
+    pub fn retained(&self) -> impl Iterator<Item = &Config> {
+        self.configs.iter()
+    }
+
+    /// How many configurations are kept (at most
+    /// [`Limits::max_retained_configs`]).
     pub fn len(&self) -> usize {
         self.configs.len()
     }
 
-    /// Never true: configuration 0 always exists.
+    /// Never true: the latest configuration is always kept.
     pub fn is_empty(&self) -> bool {
         self.configs.is_empty()
     }
 
+    /// The latest configuration each group reported it applied (groups a
+    /// retained configuration lists and that reported).
+    pub fn reported(&self) -> &BTreeMap<Gid, u64> {
+        &self.reported
+    }
+
     /// Checks what every history satisfies (for a restored snapshot):
-    /// configuration `n` has number `n` and `shard_count` shards, every
-    /// shard is on a listed group (or unassigned while there are none), and
-    /// the limits hold.
+    /// consecutive numbers, at most `max_retained_configs` of them,
+    /// `shard_count` shards each, every shard on a listed group (or
+    /// unassigned while there are none), the limits hold, and reports only
+    /// of listed groups and of numbers that exist.
     pub fn check_invariants(&self) -> Result<(), String> {
-        if self.configs.is_empty() {
-            return Err("no configuration 0".into());
+        let Some(first) = self.configs.front() else {
+            return Err("no configuration".into());
+        };
+        if self.configs.len() > self.limits.max_retained_configs {
+            return Err(format!(
+                "{} configurations kept, over the limit of {}",
+                self.configs.len(),
+                self.limits.max_retained_configs
+            ));
         }
+        let first = first.num;
         for (position, config) in self.configs.iter().enumerate() {
-            if config.num != position as u64 {
+            let expected = first + position as u64;
+            if config.num != expected {
                 return Err(format!(
-                    "configuration at {position} is numbered {}",
+                    "configuration {expected} is numbered {}",
                     config.num
                 ));
             }
+            let position = config.num;
             if config.shards.len() != self.limits.shard_count {
                 return Err(format!(
                     "configuration {position} has {} shards, the service {}",
@@ -319,20 +412,42 @@ impl ConfigHistory {
             }
             check_parked(config)?;
         }
+        let listed = self.listed_gids();
+        let latest = self.latest().num;
+        for (&gid, &num) in &self.reported {
+            if !listed.contains(&gid) {
+                return Err(format!(
+                    "a report of group {gid}, which no kept configuration lists"
+                ));
+            }
+            if num > latest {
+                return Err(format!(
+                    "group {gid} reported configuration {num}, beyond the latest {latest}"
+                ));
+            }
+        }
         Ok(())
     }
 
     /// Applies one operation. A refused one changes nothing.
     pub fn apply(&mut self, op: &ConfigOp) -> Result<ConfigAnswer, ConfigError> {
         op.check_shape(&self.limits)?;
-        match op {
+        let answer = match op {
             ConfigOp::Join { groups } => self.join(groups),
             ConfigOp::Leave { gids } => self.leave(gids),
             ConfigOp::Move { shard, gid } => self.move_shard(*shard, *gid),
             ConfigOp::Query { num } | ConfigOp::QueryApplied { num } => {
-                self.query(*num).map(ConfigAnswer::Config)
+                return self.query(*num).map(ConfigAnswer::Config);
             }
+            ConfigOp::Report { gid, num } => self.report(*gid, *num),
+        }?;
+        self.prune();
+        if let ConfigAnswer::Reported { .. } = answer {
+            return Ok(ConfigAnswer::Reported {
+                oldest: self.oldest(),
+            });
         }
+        Ok(answer)
     }
 
     /// Configuration `num` (`None`: the latest).
@@ -340,11 +455,63 @@ impl ConfigHistory {
         let latest = self.latest().num;
         match num {
             None => Ok(self.latest().clone()),
-            Some(num) => self
-                .get(num)
-                .cloned()
-                .ok_or(ConfigError::FutureConfig { num, latest }),
+            Some(num) if num > latest => Err(ConfigError::FutureConfig { num, latest }),
+            Some(num) => self.get(num).cloned().ok_or(ConfigError::Pruned {
+                num,
+                oldest: self.oldest(),
+            }),
         }
+    }
+
+    /// Every group a retained configuration lists, as a member or as the
+    /// holder of parked shards.
+    fn listed_gids(&self) -> BTreeSet<Gid> {
+        let mut listed = BTreeSet::new();
+        for config in &self.configs {
+            listed.extend(config.groups.keys().copied());
+            listed.extend(config.parked_groups.keys().copied());
+        }
+        listed
+    }
+
+    /// `gid` passed [`ConfigOp::check_shape`].
+    fn report(&mut self, gid: Gid, num: u64) -> Result<ConfigAnswer, ConfigError> {
+        let latest = self.latest().num;
+        if num > latest {
+            return Err(ConfigError::FutureConfig { num, latest });
+        }
+        let listed = self.configs.iter().any(|config| {
+            config.groups.contains_key(&gid) || config.parked_groups.contains_key(&gid)
+        });
+        if !listed {
+            return Err(ConfigError::UnknownGroup { gid });
+        }
+        let entry = self.reported.entry(gid).or_insert(num);
+        *entry = (*entry).max(num);
+        Ok(ConfigAnswer::Reported {
+            oldest: self.oldest(),
+        })
+    }
+
+    /// Drops the configurations no listed group needs any more, then the
+    /// oldest beyond the hard bound, then the reports of groups no kept
+    /// configuration lists (see the module docs).
+    fn prune(&mut self) {
+        let listed = self.listed_gids();
+        // A group that never reported needs everything (0).
+        let needed_above = listed
+            .iter()
+            .map(|gid| self.reported.get(gid).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(0);
+        while self.configs.len() > 1 && self.oldest() < needed_above {
+            self.configs.pop_front();
+        }
+        while self.configs.len() > self.limits.max_retained_configs {
+            self.configs.pop_front();
+        }
+        let listed = self.listed_gids();
+        self.reported.retain(|gid, _| listed.contains(gid));
     }
 
     /// `groups` passed [`ConfigOp::check_shape`].
@@ -427,7 +594,7 @@ impl ConfigHistory {
                 }
             }
         }
-        self.configs.push(Config {
+        self.configs.push_back(Config {
             num,
             shards,
             groups,

@@ -139,14 +139,16 @@ fn snapshot_round_trips_and_bad_snapshots_are_refused() {
     ));
     // A snapshot that decodes but breaks an invariant is refused: in
     // bincode, configuration 0's number is the byte after the limits and
-    // the one-byte length of the configuration list; make it 1.
+    // the one-byte length of the configuration list, then the one-byte
+    // length of its shard list, then shard 0's group (0, unassigned); put
+    // shard 0 on group 5, which the configuration does not list.
     let mut encoded = encode(&ControllerMachine::new(
         Limits::new(10),
         SessionLimits::default(),
     ));
     let number_at = encode(&Limits::new(10)).len() + 1;
-    assert_eq!(encoded[number_at], 0);
-    encoded[number_at] = 1;
+    assert_eq!(encoded[number_at..number_at + 3], [0, 10, 0]);
+    encoded[number_at + 2] = 5;
     assert!(matches!(
         machine.restore(&encoded),
         Err(RestoreError::Inconsistent { .. })

@@ -4,12 +4,17 @@
 //! controller's leader has applied ([`shardctrler::ConfigOp::QueryApplied`]),
 //! so an idle cluster adds nothing to the controller's log; an answer that
 //! lags by a moment only delays the next poll or costs the clerk one more
-//! `WrongGroup`.
+//! `WrongGroup`. Each group reports the configuration it applied, so the
+//! controller can drop the ones no group needs; a number it dropped is
+//! answered with the oldest it keeps.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use shardctrler::{Clerk as ControllerClerk, ClerkConfig as ControllerClerkConfig, Config};
+use shardctrler::{
+    Clerk as ControllerClerk, ClerkConfig as ControllerClerkConfig,
+    ClerkError as ControllerClerkError, Config, ConfigError, Gid,
+};
 
 use crate::server::ConfigSource;
 
@@ -50,10 +55,25 @@ impl ConfigSource for Controller {
     async fn query(&self, num: Option<u64>) -> Option<Config> {
         match self.clerk.query_applied(num).await {
             Ok(config) => Some(config),
+            Err(ControllerClerkError::Refused(ConfigError::Pruned { num, oldest })) => {
+                // Fell behind what the controller keeps: the oldest kept,
+                // which the group takes only if it holds no shard.
+                tracing::warn!(
+                    "configuration {num} is no longer kept by the controller; offering the \
+                     oldest kept, {oldest}"
+                );
+                self.clerk.query_applied(Some(oldest)).await.ok()
+            }
             Err(error) => {
                 tracing::debug!("controller query failed: {error}");
                 None
             }
+        }
+    }
+
+    async fn report(&self, gid: Gid, num: u64) {
+        if let Err(error) = self.clerk.report(gid, num).await {
+            tracing::debug!(gid, num, "progress report failed: {error}");
         }
     }
 }

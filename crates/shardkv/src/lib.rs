@@ -156,8 +156,8 @@
 //!   (`static_shards_5a` ... `challenge2_partial`), 3 groups x 3 servers
 //!   and a 3-replica controller, each history checked for
 //!   linearizability. Passes 20 seeds and `MADSIM_TEST_CHECK_DETERMINISM=1`
-//!   (the tester's controller answers queries through its log: its
-//!   ReadIndex path broke determinism checks across runs, see below).
+//!   (the tester's controller runs on its default, ReadIndex queries,
+//!   since 2026-12-03).
 //!   The whole file runs in about 100 s of wall time for 20 seeds on the
 //!   shared 2-core machine.
 //! - Measured (simulated time, one seed each): `challenge1_delete` 98,028
@@ -179,10 +179,21 @@
 //!   `large_shard_moves_in_pieces_under_faults` (a shard of about 800 KiB
 //!   under a 64 KiB message limit moves four times on a lossy network with
 //!   receiver replicas crashing).
+//! - Controller retention (issue 13): the config poller reports each
+//!   configuration its group applied ([`ConfigSource::report`], once per
+//!   number, so an idle group sends nothing), which lets the controller
+//!   drop configurations every group passed. A number the controller no
+//!   longer keeps is answered with the oldest it keeps; a group that holds
+//!   no shard and gets none there jumps to it
+//!   ([`GroupCommand::Reconfigure`]; `tests/machine.rs`
+//!   `only_a_group_that_holds_nothing_skips_configurations`), any other
+//!   group refuses the jump and stays where it is (it fell more than the
+//!   controller's K changes behind while holding shards: see
+//!   `shardctrler::history`).
 //! - Open: a dead donor
 //!   blocks its receivers' next configuration forever (as in the lab);
-//!   the ReadIndex determinism problem is in `raft`/`rsm::Rsm::read`,
-//!   not here.
+//!   Gets still go through the log (ReadIndex Gets with an ownership check
+//!   at read time are not built).
 
 pub mod clerk;
 mod controller;

@@ -215,6 +215,41 @@ fn configurations_apply_in_order_and_not_during_a_migration() {
 }
 
 #[test]
+fn only_a_group_that_holds_nothing_skips_configurations() {
+    // Group 3 holds nothing and gets nothing in configuration 5: it may
+    // jump there (the controller no longer keeps 1..4), then walks on.
+    let mut g3 = group(3);
+    assert!(
+        reconfigure(&mut g3, &config(5, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]), 1),
+        "a group holding nothing jumps to a configuration giving it nothing"
+    );
+    assert_eq!(g3.config().num, 5);
+    assert!(
+        !reconfigure(&mut g3, &config(4, [1; SHARDS]), 1),
+        "never backwards"
+    );
+    assert!(
+        !reconfigure(&mut g3, &config(7, [3, 1, 1, 1, 1, 2, 2, 2, 2, 2]), 2),
+        "no jump into a configuration that gives it a shard (its donor is in the skipped one)"
+    );
+    assert!(reconfigure(
+        &mut g3,
+        &config(6, [3, 1, 1, 1, 1, 2, 2, 2, 2, 2]),
+        2
+    ));
+    assert_eq!(g3.shard_states().len(), 1, "pulling shard 0 from group 1");
+    // Group 1 serves every shard: it may not skip, even to a configuration
+    // where it owns nothing (it must hand its shards over in order).
+    let mut g1 = group(1);
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    assert!(
+        !reconfigure(&mut g1, &config(3, [2; SHARDS]), 2),
+        "a group holding shards skipped a configuration"
+    );
+    assert_eq!(g1.config().num, 1);
+}
+
+#[test]
 fn a_shard_moves_with_its_data_and_exactly_once_records() {
     let mut g1 = group(1);
     let mut g2 = group(2);

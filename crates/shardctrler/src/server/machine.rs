@@ -4,7 +4,8 @@
 //!
 //! Pure and synchronous: [`rsm::Rsm`] applies committed requests in
 //! log order on every replica, passing the log time that idle sessions
-//! expire by. Queries are answered, never recorded; a Join, Leave or Move
+//! expire by. Queries and reports are answered, never recorded (a report
+//! is idempotent); a Join, Leave or Move
 //! is executed once per `(client_id, seq)` and its answer (a new
 //! configuration number or a refusal) is recorded for its retries.
 
@@ -58,7 +59,7 @@ impl ReplicatedMachine for ControllerMachine {
 
     fn apply(&mut self, request: &ControllerRequest, context: &ApplyContext) -> Reply {
         self.sessions.expire_idle(context.now_ms);
-        if request.op.is_read() {
+        if !request.op.is_recorded() {
             return self
                 .history
                 .apply(&request.op)

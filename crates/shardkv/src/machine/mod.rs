@@ -28,7 +28,10 @@ pub enum GroupCommand {
     /// A clerk's operation.
     Client { client_id: u64, seq: u64, op: Op },
     /// Move to the next configuration (applied only if it is the next one
-    /// and no migration is in progress).
+    /// and no migration is in progress). A later one is taken only by a
+    /// group that holds no shard and gets none in it: it has nothing to
+    /// hand over or pull, so the numbers in between (which the controller
+    /// may no longer keep) cannot concern it.
     Reconfigure(Config),
     /// One piece of a shard this group is pulling in configuration
     /// `config_num`; the last piece installs it.
@@ -377,8 +380,18 @@ impl ShardMachine {
         held.apply_client(client_id, seq, op, &limits, now_ms)
     }
 
+    /// Takes `next` if it is the next configuration and no migration is in
+    /// progress. A later one is taken only by a group that holds no shard
+    /// and neither owns nor parks one in it: such a group has nothing to
+    /// hand over and nothing to pull, so the configurations in between
+    /// (which the controller may no longer keep) cannot concern it.
     fn apply_config(&mut self, next: &Config) -> bool {
-        if next.num != self.config.num + 1
+        let skips = next.num > self.config.num + 1;
+        let holds_nothing = self.shards.is_empty()
+            && !next.shards.contains(&self.gid)
+            && !next.parked_shards.values().any(|&gid| gid == self.gid);
+        if next.num <= self.config.num
+            || (skips && !holds_nothing)
             || next.shard_count() != self.shard_count()
             || !self.migration_done()
         {

@@ -12,7 +12,8 @@
 //!    DeleteShards ────► rsm.submit(DeleteShards{..})
 //!
 //!  tasks (each loop: sleep; stop once Raft is killed; act only as leader)
-//!    config poller  : migration done? query(num + 1) ─► submit(Reconfigure)
+//!    config poller  : migration done? report(num) once per num;
+//!                     query(num + 1) ─► submit(Reconfigure)
 //!    puller         : per donor (in parallel), per shard, piece by piece:
 //!                     PullChunk ─► submit(ShardChunk) (the last installs it)
 //!    confirmer      : per donor (in parallel): DeleteShards ─► submit(ShardsConfirmed)
@@ -48,8 +49,18 @@ pub const CHUNK_FRAME_BYTES: u64 = 4096;
 pub trait ConfigSource: Clone + Send + Sync + 'static {
     /// Configuration `num` (None: the latest). `None` if it could not be
     /// read now (the caller retries later). A `num` past the latest may
-    /// answer the latest.
+    /// answer the latest; one the source no longer keeps may answer the
+    /// oldest it keeps (the group jumps there only if it holds nothing:
+    /// see [`GroupCommand::Reconfigure`]).
     fn query(&self, num: Option<u64>) -> impl Future<Output = Option<Config>> + Send;
+
+    /// Group `gid` has applied configuration `num`, so the source may stop
+    /// keeping older ones for it. Best effort (the poller reports again
+    /// after its next step); nothing by default.
+    fn report(&self, gid: Gid, num: u64) -> impl Future<Output = ()> + Send {
+        let _ = (gid, num);
+        async {}
+    }
 }
 
 /// Settings of one replica.

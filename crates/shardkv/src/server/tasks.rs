@@ -21,8 +21,13 @@ const MAX_PIECES_PER_ROUND: usize = 4096;
 impl ShardServer {
     /// Asks for configuration `num + 1` whenever no migration is pending,
     /// and proposes it. Configurations are thus applied one at a time, in
-    /// order, each only after the previous one's migration finished.
+    /// order, each only after the previous one's migration finished (the
+    /// one exception: a group holding no shard may jump to the oldest
+    /// configuration the controller still keeps, see
+    /// [`GroupCommand::Reconfigure`]). Once per number it
+    /// reaches with its migration done, it reports it to the controller.
     pub(super) async fn run_config_poller<C: ConfigSource>(self, controller: C) {
+        let mut reported = None;
         while !self.is_killed() {
             tokio::time::sleep(self.config.poll_interval).await;
             if !self.is_leader() {
@@ -34,8 +39,12 @@ impl ShardServer {
             if !ready {
                 continue;
             }
+            if reported != Some(num) && num > 0 {
+                controller.report(self.config.gid, num).await;
+                reported = Some(num);
+            }
             if let Some(next) = controller.query(Some(num + 1)).await
-                && next.num == num + 1
+                && next.num > num
             {
                 self.propose(GroupCommand::Reconfigure(next)).await;
             }

@@ -47,6 +47,8 @@ pub enum Outcome {
     Changed(u64),
     /// A query's configuration.
     Config(Config),
+    /// A report was taken; the oldest configuration kept.
+    Reported(u64),
     Refused(ConfigError),
 }
 

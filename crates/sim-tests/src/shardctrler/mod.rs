@@ -66,11 +66,20 @@ impl TesterConfig {
         IpAddr::V4(Ipv4Addr::new(10, self.subnet, 1, host))
     }
 
-    /// The limits the replicas run with (the server's defaults).
+    /// The limits the replicas run with (the server's defaults, except
+    /// that every configuration is kept).
     fn limits(&self) -> Limits {
-        Limits::new(self.shard_count)
+        Limits {
+            max_retained_configs: TESTER_RETAINED_CONFIGS,
+            ..Limits::new(self.shard_count)
+        }
     }
 }
+
+/// The history checker compares every configuration the replicas made
+/// (from 0) with the calls, so the tester's replicas keep them all: no
+/// group reports here, and this bound is never reached in a test.
+const TESTER_RETAINED_CONFIGS: usize = 1 << 20;
 
 /// Placeholder server addresses of replica group `gid` (the controller only
 /// stores them): 10.200.x.y, one port per server.
@@ -297,6 +306,7 @@ async fn start_server(config: TesterConfig, id: usize, slots: Slots) {
         .collect();
     let server_config = ControllerServerConfig {
         max_raft_state: config.max_raft_state,
+        max_retained_configs: TESTER_RETAINED_CONFIGS,
         ..ControllerServerConfig::new(id, peer_addrs, config.shard_count, madsim::rand::random())
     };
     let server = ControllerServer::start(server_config, FileStorage::new("/shardctrler"))
@@ -350,6 +360,9 @@ impl TestClerk {
                     ConfigOp::Query { num } => clerk.query(num).await.map(Outcome::Config),
                     ConfigOp::QueryApplied { num } => {
                         clerk.query_applied(num).await.map(Outcome::Config)
+                    }
+                    ConfigOp::Report { gid, num } => {
+                        clerk.report(gid, num).await.map(Outcome::Reported)
                     }
                 }
             })
