@@ -147,7 +147,7 @@
 //!   2026-11-22) does not reproduce on this code: with the controller on
 //!   ReadIndex and, to stress it, the shardkv pollers sending linearizable
 //!   Query instead of QueryApplied, `MADSIM_TEST_CHECK_DETERMINISM=1`
-//!   passes the whole shardkv suite on seeds 1..30. Its cause was not
+//!   passes the whole shardkv suite on seeds 1..11. Its cause was not
 //!   identified (no HashMap, clock or unseeded random is left on the read
 //!   path of rsm and raft; the code of that time had none either, so it was
 //!   probably fixed by one of the raft/rsm changes since, which this

@@ -245,6 +245,7 @@ fn the_snapshot_stops_growing_with_changes() {
             sizes.push(machine.snapshot().len());
         }
     }
+    println!("snapshot bytes after 1000, 2000, 3000, 4000 changes (K = 64): {sizes:?}");
     assert_eq!(machine.history().len(), 64);
     let (first, last) = (sizes[0], *sizes.last().expect("sizes"));
     // Varint configuration numbers may add a byte each; nothing more.

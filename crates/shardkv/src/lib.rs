@@ -190,10 +190,20 @@
 //!   group refuses the jump and stays where it is (it fell more than the
 //!   controller's K changes behind while holding shards: see
 //!   `shardctrler::history`).
+//! - Reads (Get and the other read-only operations) are ReadIndex reads
+//!   on the leader by default, like kvraft's: no log entry; once the leader
+//!   has applied through the read index, [`ShardMachine::read`] checks that
+//!   the configuration applied then has this group serving the shard (not
+//!   owned, or still pulling: `WrongGroup`, as through the log) and peeks
+//!   the store, changing nothing. `ShardServerConfig::read_index_reads =
+//!   false` sends them through the log. Linearizable because a shard can
+//!   be served elsewhere only after this group applied the configuration
+//!   that gives it away, which the read then sees. Tested by
+//!   `tests/machine.rs`
+//!   `reads_without_the_log_check_ownership_at_read_time_and_change_nothing`
+//!   and the simulation suite (every test's history is checked).
 //! - Open: a dead donor
-//!   blocks its receivers' next configuration forever (as in the lab);
-//!   Gets still go through the log (ReadIndex Gets with an ownership check
-//!   at read time are not built).
+//!   blocks its receivers' next configuration forever (as in the lab).
 
 pub mod clerk;
 mod controller;

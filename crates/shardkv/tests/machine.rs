@@ -215,6 +215,47 @@ fn configurations_apply_in_order_and_not_during_a_migration() {
 }
 
 #[test]
+fn reads_without_the_log_check_ownership_at_read_time_and_change_nothing() {
+    let mut g1 = group(1);
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    let key = key_in(0);
+    client(&mut g1, 7, 1, put(&key, "v"), 2).expect("put");
+    let before = g1.snapshot();
+    assert_eq!(
+        g1.read(&get(&key), 3),
+        Ok(Outcome::Value(Some(b"v".to_vec())))
+    );
+    assert_eq!(g1.read(&get(&key_in(1)), 3), Ok(Outcome::Value(None)));
+    assert_eq!(g1.snapshot(), before, "a read changed the machine");
+    // Shard 0 moves to group 2: from the applied configuration on, a read
+    // of it here is WrongGroup, as through the log.
+    assert!(reconfigure(
+        &mut g1,
+        &config(2, [2, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+        4
+    ));
+    assert_eq!(
+        g1.read(&get(&key), 5),
+        Err(Error::WrongGroup {
+            shard: 0,
+            config_num: 2
+        })
+    );
+    // The receiver does not serve it while it is still pulling.
+    let mut g2 = group(2);
+    assert!(reconfigure(&mut g2, &config(1, [1; SHARDS]), 1));
+    assert!(reconfigure(
+        &mut g2,
+        &config(2, [2, 1, 1, 1, 1, 1, 1, 1, 1, 1]),
+        4
+    ));
+    assert!(matches!(
+        g2.read(&get(&key), 5),
+        Err(Error::WrongGroup { shard: 0, .. })
+    ));
+}
+
+#[test]
 fn only_a_group_that_holds_nothing_skips_configurations() {
     // Group 3 holds nothing and gets nothing in configuration 5: it may
     // jump there (the controller no longer keeps 1..4), then walks on.

@@ -369,6 +369,24 @@ impl ShardMachine {
         }
     }
 
+    /// Answers a read (`op.is_read()`) from this replica's applied state
+    /// at the leader's time `now_ms`, changing nothing (for ReadIndex
+    /// reads): ownership is checked against the configuration applied now,
+    /// so a shard that is not served here (not owned, or still pulling)
+    /// answers `WrongGroup`, as through the log.
+    ///
+    /// # Panics
+    /// If `op` is not a read (a bug in the caller).
+    pub fn read(&self, op: &Op, now_ms: u64) -> Reply {
+        assert!(op.is_read(), "ShardMachine::read of a write: {op:?}");
+        let shard = self.serving(op)?;
+        let held = self
+            .shards
+            .get(&shard)
+            .unwrap_or_else(|| panic!("group {}: served shard {shard} is not held", self.gid));
+        held.read(op, &self.limits, self.now_ms.max(now_ms))
+    }
+
     fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Reply {
         let shard = self.serving(op)?;
         let limits = self.limits;

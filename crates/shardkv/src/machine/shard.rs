@@ -122,6 +122,17 @@ impl Shard {
         self.now_ms
     }
 
+    /// Answers a read (`op.is_read()`) at the group's time `group_now_ms`
+    /// without changing anything: the shard's time is computed, not
+    /// advanced, and the store is peeked (no access recorded for the
+    /// eviction policy), so a read on one replica leaves it identical to
+    /// the others.
+    pub(super) fn read(&self, op: &Op, limits: &MachineConfig, group_now_ms: u64) -> Reply {
+        let shifted = i128::from(group_now_ms) + i128::from(self.time_offset_ms);
+        let shifted = u64::try_from(shifted.max(0)).unwrap_or(u64::MAX);
+        api::read(&self.store, op, &limits.limits(), self.now_ms.max(shifted))
+    }
+
     /// Applies a client operation the group serves (ownership already
     /// checked). Writes are applied once per `(client_id, seq)`.
     pub(super) fn apply_client(

@@ -5,7 +5,8 @@
 //! ```text
 //!  labrpc server on peer_addrs[me]
 //!    raft methods ─────────────► Raft
-//!    ShardKvRequest ──► handle_client ─► rsm.submit(Client{..}) ─► answer
+//!    ShardKvRequest ──► handle_client ─► read: rsm.read (ReadIndex; served
+//!                       here? else WrongGroup) / write: rsm.submit(Client{..})
 //!    PullChunk ───────► exports: encode the offered shard once (outside the
 //!                       rsm lock), answer a bounded piece (no log entry:
 //!                       offered shards are frozen)
@@ -96,6 +97,10 @@ pub struct ShardServerConfig {
     /// What happens when Raft's storage fails (the replica stops either
     /// way); a server binary sets `FatalHook::exit_process`.
     pub on_fatal: Option<raft::node::FatalHook>,
+    /// Reads (Get and the other read-only operations) as ReadIndex reads
+    /// on the leader, without a log entry (the default), or through the
+    /// log (`false`, 6.5840's way).
+    pub read_index_reads: bool,
 }
 
 impl ShardServerConfig {
@@ -121,6 +126,7 @@ impl ShardServerConfig {
             transfer_chunk_bytes: DEFAULT_TRANSFER_CHUNK_BYTES,
             apply_wait: Duration::from_millis(800),
             on_fatal: None,
+            read_index_reads: true,
         }
     }
 
@@ -306,6 +312,15 @@ impl ShardServer {
         })?;
         if let Some(reply) = recorded {
             return reply;
+        }
+        if request.op.is_read() && self.config.read_index_reads {
+            // Ownership is checked at read time, against the configuration
+            // this leader has applied through the read index.
+            let read = self
+                .rsm
+                .read(|machine, context| machine.read(&request.op, context.now_ms))
+                .await;
+            return read.unwrap_or_else(|error| Err(error.into()));
         }
         let command = GroupCommand::Client {
             client_id: request.client_id,
