@@ -342,10 +342,10 @@ impl Tester {
         };
         let at_kill = self.size_at_kill.lock().expect("size lock").clone();
         let mut measured = 0;
-        for id in 0..self.servers() {
+        for (id, size_at_kill) in at_kill.into_iter().enumerate() {
             let size = match self.status(id) {
                 Some(status) => status.raft_state_size_bytes,
-                None => match at_kill[id] {
+                None => match size_at_kill {
                     Some(size) => size,
                     None => {
                         println!("raft state bound: server {id} skipped (down, never measured)");
