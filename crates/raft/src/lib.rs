@@ -102,7 +102,9 @@
 //!   the entry bound, so a piece fits a labrpc message), one piece per
 //!   answer, each answer saying how many bytes the follower holds (a lost
 //!   piece is sent again after `snapshot_retry_ticks`, from there, not
-//!   from the start); the follower keeps the pieces in order in memory,
+//!   from the start); every piece carries the CRC-32 of its bytes, and a
+//!   piece that fails it is refused and asked for again; the follower
+//!   keeps the pieces in order in memory,
 //!   bounded by `max_snapshot_bytes`, and installs after the last
 //!   (`core_snapshot_pieces.rs`); restart resumes from the stored
 //!   snapshot and log.

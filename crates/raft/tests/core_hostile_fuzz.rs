@@ -134,11 +134,13 @@ fn body_strategy() -> impl Strategy<Value = MessageBody> {
             any::<bool>()
         )
             .prop_map(|(index, term, offset, total_bytes, len, done)| {
+                let data = vec![b'z'; len];
                 MessageBody::InstallSnapshot(InstallSnapshot {
                     meta: SnapshotMeta::at(index, term),
                     offset,
                     total_bytes,
-                    data: vec![b'z'; len],
+                    data_crc32: crc32fast::hash(&data),
+                    data,
                     done,
                 })
             }),

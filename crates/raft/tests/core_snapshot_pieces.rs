@@ -1,8 +1,8 @@
 //! Exact-output tests of a snapshot sent in pieces (paper section 7,
 //! InstallSnapshot's `offset` and `done`): the leader sends one piece at a
 //! time from where the follower says it stands; the follower keeps pieces
-//! in order, ignores the rest, refuses what is over its bound, and installs
-//! after the last piece.
+//! in order, ignores the rest, refuses what is over its bound or fails its
+//! checksum, and installs after the last piece.
 
 mod fixture;
 
@@ -219,4 +219,54 @@ fn a_snapshot_over_the_bound_or_a_malformed_piece_is_refused() {
         "a piece claiming to be the last is not"
     );
     assert_eq!(ready.messages, vec![message(1, 0, 1, answer(3, 5, 0))]);
+}
+
+#[test]
+fn a_piece_damaged_on_the_way_is_refused_and_sent_again() {
+    let mut node = follower();
+    let snapshot = big_snapshot(5, 1);
+    node.step(piece_message(1, &snapshot, 0)).unwrap();
+    assert_eq!(
+        take_ready(&mut node).messages,
+        vec![message(1, 0, 1, answer(3, 5, 100))]
+    );
+    // The second piece with one bit flipped in transit (its checksum is
+    // the sender's): refused, the first piece kept, the answer asks for
+    // the second piece again.
+    let mut damaged = InstallSnapshot::piece(&snapshot, 100, PIECE_BYTES);
+    damaged.data[17] ^= 0x04;
+    assert!(!damaged.checksum_matches());
+    node.step(message(0, 1, 1, MessageBody::InstallSnapshot(damaged)))
+        .unwrap();
+    assert_eq!(
+        take_ready(&mut node).messages,
+        vec![message(1, 0, 1, answer(3, 5, 100))],
+        "a damaged piece is not kept"
+    );
+    // A damaged last piece is not installed either.
+    let mut offset = 100;
+    while offset < 1000 {
+        node.step(piece_message(1, &snapshot, offset)).unwrap();
+        offset += PIECE_BYTES as u64;
+        drain(&mut node);
+    }
+    let mut damaged_last = InstallSnapshot::piece(&snapshot, 1000, PIECE_BYTES);
+    damaged_last.data[0] ^= 0x80;
+    node.step(message(0, 1, 1, MessageBody::InstallSnapshot(damaged_last)))
+        .unwrap();
+    let ready = take_ready(&mut node);
+    assert!(
+        ready.snapshot.is_none(),
+        "a damaged last piece installs nothing"
+    );
+    assert_eq!(ready.messages, vec![message(1, 0, 1, answer(3, 5, 1000))]);
+    // The piece sent again: the snapshot installed is the leader's, byte
+    // for byte.
+    node.step(piece_message(1, &snapshot, 1000)).unwrap();
+    let ready = take_ready(&mut node);
+    assert_eq!(
+        ready.snapshot.map(|ready| ready.snapshot),
+        Some(snapshot.clone())
+    );
+    assert_eq!(ready.messages, vec![message(1, 0, 1, answer(5, 5, 1050))]);
 }

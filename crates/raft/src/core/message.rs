@@ -150,12 +150,17 @@ pub struct HeartbeatReply {
 /// snapshot's `total_bytes`. Pieces are at most
 /// `Config::snapshot_chunk_bytes`, so a snapshot of any size moves in
 /// messages of bounded size; the follower installs it after the last one.
+/// Each piece carries the CRC-32 (IEEE) of its `data`: a follower keeps a
+/// piece only if it matches, and otherwise answers where it stands, so the
+/// leader sends that piece again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallSnapshot {
     pub meta: SnapshotMeta,
     pub offset: u64,
     pub total_bytes: u64,
     pub data: Vec<u8>,
+    /// CRC-32 (IEEE) of `data`.
+    pub data_crc32: u32,
     /// This piece ends the snapshot (`offset + data.len() == total_bytes`).
     pub done: bool,
 }
@@ -173,13 +178,20 @@ impl InstallSnapshot {
             .filter(|&start| start <= total)
             .unwrap_or_else(|| panic!("snapshot piece at {offset} past its {total} bytes"));
         let end = start + max_bytes.min(total - start);
+        let data = snapshot.data[start..end].to_vec();
         InstallSnapshot {
             meta: snapshot.meta.clone(),
             offset,
             total_bytes: total as u64,
-            data: snapshot.data[start..end].to_vec(),
+            data_crc32: crc32fast::hash(&data),
+            data,
             done: end == total,
         }
+    }
+
+    /// The piece's data is what the leader sent (its checksum matches).
+    pub fn checksum_matches(&self) -> bool {
+        crc32fast::hash(&self.data) == self.data_crc32
     }
 }
 

@@ -386,8 +386,11 @@ impl RawNode {
     /// Follower side of InstallSnapshot (paper section 7, with pieces):
     /// pieces are kept in order (a piece at any other offset, or of another
     /// snapshot than the one being received, is ignored; a first piece
-    /// starts over), each checked against `Config::max_snapshot_bytes`
-    /// before it is kept, and the snapshot is installed after the last.
+    /// starts over), each checked against `Config::max_snapshot_bytes` and
+    /// its checksum before it is kept (a piece damaged on the way is
+    /// refused and nothing else is lost: the answer says where this node
+    /// stands, so the leader sends that piece again), and the snapshot is
+    /// installed after the last.
     /// Every piece is answered with how many bytes are held, so the leader
     /// sends from there. Pieces live in memory only: after a restart the
     /// transfer starts again.
@@ -402,6 +405,21 @@ impl RawNode {
                 match_index: commit_index,
                 snapshot_index: meta.last_included_index,
                 received_bytes: request.total_bytes,
+            };
+            self.send(leader, MessageBody::InstallSnapshotReply(reply));
+            return;
+        }
+        if !request.checksum_matches() {
+            let reason = format!(
+                "piece at {} of {} bytes fails its checksum",
+                request.offset,
+                request.data.len()
+            );
+            self.refuse(leader, &StepError::MalformedSnapshotPiece { reason });
+            let reply = InstallSnapshotReply {
+                match_index: commit_index,
+                snapshot_index: meta.last_included_index,
+                received_bytes: self.incoming_bytes(&meta),
             };
             self.send(leader, MessageBody::InstallSnapshotReply(reply));
             return;
@@ -432,11 +450,7 @@ impl RawNode {
                 self.send(leader, MessageBody::InstallSnapshotReply(reply));
                 return;
             }
-            Ok(None) => self
-                .incoming_snapshot
-                .as_ref()
-                .filter(|incoming| incoming.meta == meta)
-                .map_or(0, |incoming| incoming.data.len() as u64),
+            Ok(None) => self.incoming_bytes(&meta),
             Err(reason) => {
                 self.refuse(leader, &StepError::MalformedSnapshotPiece { reason });
                 self.incoming_snapshot = None;
@@ -517,6 +531,14 @@ impl RawNode {
             Some(check) => check.check(PayloadKind::Snapshot, &snapshot.data),
             None => Ok(()),
         }
+    }
+
+    /// How many bytes of the snapshot `meta` this node holds.
+    fn incoming_bytes(&self, meta: &SnapshotMeta) -> u64 {
+        self.incoming_snapshot
+            .as_ref()
+            .filter(|incoming| &incoming.meta == meta)
+            .map_or(0, |incoming| incoming.data.len() as u64)
     }
 
     fn has_incoming_bytes(&self) -> bool {
