@@ -21,10 +21,30 @@ started_at=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started_at ))"; }
 sim() { RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$SIM_TARGET_DIR" "$@"; }
 
+# The set-up downloads and installs (apt, pip) while the compiler uses the
+# CPUs: it runs in the background, its output in target/setup.log, and the
+# first step that needs it waits for it. On any exit the script waits for it
+# too, so that an early failure never leaves a half-installed package.
+setup_pid=""
 if [ -x scripts/setup.sh ]; then
-  step "set-up of what the tests need beyond Rust (scripts/setup.sh)"
-  scripts/setup.sh
+  step "set-up of what the tests need beyond Rust (scripts/setup.sh, in the background: target/setup.log)"
+  mkdir -p target
+  scripts/setup.sh >target/setup.log 2>&1 &
+  setup_pid=$!
+  trap 'if [ -n "$setup_pid" ]; then wait "$setup_pid" || true; fi' EXIT
 fi
+wait_for_setup() {
+  [ -n "$setup_pid" ] || return 0
+  step "waiting for the set-up (scripts/setup.sh)"
+  local status=0
+  wait "$setup_pid" || status=$?
+  setup_pid=""
+  cat target/setup.log
+  if [ "$status" -ne 0 ]; then
+    echo "scripts/setup.sh failed (exit $status); its output is above" >&2
+    exit "$status"
+  fi
+}
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -44,6 +64,7 @@ sim cargo clippy -p sim-tests -p raft --all-targets -- -D warnings
 step "normal tests (real tokio, real gRPC on loopback, real files)"
 cargo test --workspace
 
+wait_for_setup
 step "clients no one here wrote (grpcio, redis-py, redis-cli, redis-benchmark) against distcache demo (tests/python/run.sh)"
 tests/python/run.sh
 

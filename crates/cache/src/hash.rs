@@ -8,7 +8,7 @@
 //! (so the result is the same on every platform), each word is folded in with
 //! a rotate-xor-multiply step (the FxHash step used by rustc), and `finish`
 //! applies the MurmurHash3 `fmix64` finalizer so that every input bit affects
-//! every output bit. The finalizer matters for the hash ring and the sketches,
+//! every output bit. The finalizer matters for the sketches and hash tables,
 //! which use the high and low bits as independent positions.
 //!
 //! Note: `Hash` impls for `usize`/`isize` write a platform-sized integer, so

@@ -1,6 +1,6 @@
 //! # cache: the data plane
 //!
-//! Every byte distcache serves lives in this crate. It has five parts, each
+//! Every byte distcache serves lives in this crate. It has four parts, each
 //! in its own module, read in this order:
 //!
 //! | module | what | used by |
@@ -9,7 +9,6 @@
 //! | [`table`] | the container: slab of entries + hash index + policy + expiry index | `store`, `near` (non-default policies), `cache-trace` |
 //! | [`store`] | the **deterministic store** inside each replica: bytes-bounded, TTL in logical time, snapshots | kvraft, shardkv |
 //! | [`near`] | the **concurrent near (L1) cache** for clients and gateways: sharded, read-locked hits, injected clock; its default S3-FIFO shards keep entries in the hash table's buckets | clients |
-//! | [`ring`] | **consistent hash ring** with virtual nodes and weights | routing |
 //! | [`hotkeys`] | **hot-key detector**: count-min sketch + top-k with decay | gateways |
 //!
 //! plus [`hash`] (the one fixed, seedless 64-bit hash everything uses) and
@@ -19,8 +18,8 @@
 //! ```text
 //!                      raft log entry (op, now_ms)
 //!                                 │
-//!   client ─► near cache ─miss─► ring ─► replica group ─► Store::apply(op, now_ms)
-//!             (NearCache)        (HashRing)                 │
+//!   client ─► near cache ─miss─► slot ─► replica group ─► Store::apply(op, now_ms)
+//!             (NearCache)    (shardkv::key_to_shard)        │
 //!                 │                                          ▼
 //!     S3FifoShard (default) or Table<K, V> ◄───── Table<Vec<u8>, Value>
 //!                     slab[slot] = {key, value, weight, expire_at_ms}
@@ -184,7 +183,6 @@ pub mod hash;
 pub mod hotkeys;
 pub mod near;
 pub mod policy;
-pub mod ring;
 pub mod store;
 pub mod table;
 pub mod workload;

@@ -5,7 +5,6 @@
 //! to stop), no IO, no randomness.
 
 mod entry_list;
-mod fx_hasher;
 mod linearized_set;
 mod lookahead;
 mod wing_gong;

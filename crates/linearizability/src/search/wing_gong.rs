@@ -9,9 +9,9 @@ use crate::checker::CheckOptions;
 use crate::history::Operation;
 use crate::model::Model;
 use crate::search::entry_list::{Entry, EntryList};
-use crate::search::fx_hasher::FxBuildHasher;
 use crate::search::linearized_set::{LinearizedSet, LinearizedSnapshot};
 use crate::search::lookahead::Lookahead;
+use rustc_hash::FxBuildHasher;
 
 /// What the search of one partition found. Operations are partition-local
 /// indices (positions in the slice given to [`search_partition`]).
