@@ -119,4 +119,6 @@ pub mod session;
 mod waiters;
 
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
-pub use replica::{Rsm, RsmConfig, RsmStatus, SubmitError, fit_raft_to_message_limit};
+pub use replica::{
+    DEFAULT_MAX_RAFT_STATE_BYTES, Rsm, RsmConfig, RsmStatus, SubmitError, fit_raft_to_message_limit,
+};

@@ -29,7 +29,9 @@ pub struct RsmConfig {
     /// The labrpc address of every replica's server.
     pub peer_addrs: Vec<SocketAddr>,
     /// Snapshot once the stored Raft state reaches this many bytes (None:
-    /// never).
+    /// never, for tests of the log itself; the default is
+    /// [`DEFAULT_MAX_RAFT_STATE_BYTES`], so that the log, and a restart's
+    /// time and memory, stay bounded).
     pub max_raft_state: Option<u64>,
     /// How long `submit` waits to see its entry applied, and `read` waits
     /// for the read index and the apply, before answering `Timeout`.
@@ -50,6 +52,11 @@ pub struct RsmConfig {
     /// so that the process ends and a supervisor restarts it.
     pub on_fatal: Option<raft::node::FatalHook>,
 }
+
+/// The default snapshot trigger of every replicated service: snapshot once
+/// the stored Raft state (hard state and log) reaches 8 MiB, the product's
+/// default too (`max_raft_state_bytes` in the node configuration).
+pub const DEFAULT_MAX_RAFT_STATE_BYTES: u64 = 8 << 20;
 
 /// Sets Raft's size bounds so that every message it sends fits in
 /// `max_message_bytes`: one entry leaves a sixteenth of the limit (at least
@@ -75,7 +82,7 @@ impl RsmConfig {
         RsmConfig {
             id,
             peer_addrs,
-            max_raft_state: None,
+            max_raft_state: Some(DEFAULT_MAX_RAFT_STATE_BYTES),
             apply_wait: Duration::from_millis(800),
             raft_seed,
             max_pending_proposals: 4096,
@@ -552,5 +559,16 @@ impl<M: ReplicatedMachine> Rsm<M> {
         inner.waiters.drop_through(index);
         drop(inner);
         self.publish_applied(index);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replicas_snapshot_by_default() {
+        let config = RsmConfig::new(0, vec!["127.0.0.1:1".parse().unwrap()], 1);
+        assert_eq!(config.max_raft_state, Some(DEFAULT_MAX_RAFT_STATE_BYTES));
     }
 }

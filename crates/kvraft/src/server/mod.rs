@@ -52,7 +52,7 @@ pub struct ServerConfig {
     pub peer_addrs: Vec<SocketAddr>,
     pub machine: MachineConfig,
     /// Snapshot once the stored Raft state reaches this many bytes (None:
-    /// never).
+    /// never; the default is `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`).
     pub max_raft_state: Option<u64>,
     /// How long a request waits to see its entry applied before answering
     /// `Timeout` (the clerk then retries).
@@ -69,7 +69,7 @@ impl ServerConfig {
             id,
             peer_addrs,
             machine: MachineConfig::default(),
-            max_raft_state: None,
+            max_raft_state: Some(rsm::DEFAULT_MAX_RAFT_STATE_BYTES),
             apply_wait: Duration::from_millis(800),
             raft_seed,
             reads: ReadPath::default(),

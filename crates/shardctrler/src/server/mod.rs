@@ -64,7 +64,7 @@ pub struct ControllerServerConfig {
     /// Shards of the service; the same on every replica (10 in the lab).
     pub shard_count: usize,
     /// Snapshot once the stored Raft state reaches this many bytes (None:
-    /// never).
+    /// never; the default is `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`).
     pub max_raft_state: Option<u64>,
     /// Seed of Raft's election-timeout RNG.
     pub raft_seed: u64,
@@ -88,15 +88,16 @@ pub struct ControllerServerConfig {
 }
 
 impl Default for ControllerServerConfig {
-    /// Replica 0 of no peers (fill in `me` and `peer_addrs`), 10 shards,
-    /// no snapshots, at most 1024 groups of 64 servers.
+    /// Replica 0 of no peers (fill in `id` and `peer_addrs`), 10 shards,
+    /// snapshots at `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`, at most 1024
+    /// groups of 64 servers.
     fn default() -> ControllerServerConfig {
         let limits = Limits::new(10);
         ControllerServerConfig {
             id: 0,
             peer_addrs: Vec::new(),
             shard_count: limits.shard_count,
-            max_raft_state: None,
+            max_raft_state: Some(rsm::DEFAULT_MAX_RAFT_STATE_BYTES),
             raft_seed: 0,
             apply_wait: Duration::from_millis(800),
             max_groups: limits.max_groups,

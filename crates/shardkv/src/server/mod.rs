@@ -76,6 +76,8 @@ pub struct ShardServerConfig {
     pub shard_count: usize,
     /// Limits of each shard (store capacity, key/value sizes, sessions).
     pub machine: MachineConfig,
+    /// Snapshot once the stored Raft state reaches this many bytes (None:
+    /// never; the default is `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`).
     pub max_raft_state: Option<u64>,
     pub raft_seed: u64,
     /// How often the leader asks the controller for the next configuration.
@@ -117,7 +119,7 @@ impl ShardServerConfig {
             peer_addrs,
             shard_count,
             machine: MachineConfig::default(),
-            max_raft_state: None,
+            max_raft_state: Some(rsm::DEFAULT_MAX_RAFT_STATE_BYTES),
             raft_seed,
             poll_interval: Duration::from_millis(100),
             migration_interval: Duration::from_millis(50),
