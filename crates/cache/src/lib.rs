@@ -34,7 +34,7 @@
 //! clock; it never goes backwards); hashing uses [`hash::FixedHasher`] (no
 //! random seed); nothing iterates a hash map where order matters; freed slab
 //! slots are reused in a fixed order, so slot ids, and therefore policy state,
-//! are a function of the operations. A snapshot (bincode 2) contains the
+//! are a function of the operations. A snapshot (bincode 2, the `codec` crate) contains the
 //! policy state, so a restored store continues identically. Property tests
 //! check all of this (`tests/store_props.rs`).
 //!

@@ -10,6 +10,14 @@ pub struct CodecError {
     pub detail: String,
 }
 
+impl From<codec::CodecError> for CodecError {
+    fn from(error: codec::CodecError) -> CodecError {
+        CodecError {
+            detail: error.to_string(),
+        }
+    }
+}
+
 /// Why a call did not produce a reply.
 ///
 /// Every variant names the peer and, where known, the method, so a log line

@@ -19,14 +19,15 @@
 //! A service is defined once: each request type implements [`Rpc`], naming
 //! its method and its reply. A server registers a handler per method on a
 //! [`Router`]; a [`Client`] calls a peer by address. Requests and replies are
-//! serialized with bincode in both worlds, so byte counts are real and an
+//! serialized with the shared `codec` crate (bincode, decoded under
+//! `codec::MESSAGE_LIMIT`) in both worlds, so byte counts are real and an
 //! encoding bug shows up in simulation too.
 //!
 //! ```text
 //!   caller task                                       peer node
 //!  ─────────────                                    ─────────────
 //!  client.call(peer, &Req)                           Router
-//!    │ encode (bincode)                                ▲  "raft.RequestVote" -> handler
+//!    │ encode (codec)                                  ▲  "raft.RequestVote" -> handler
 //!    │ size check, in-flight slot per peer             │  decode, run, encode
 //!    ▼                                                 │
 //!  ┌──────────── sim::Network (madsim only) ──────┐    │

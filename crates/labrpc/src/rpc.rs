@@ -32,36 +32,17 @@ pub trait Rpc: Serialize + DeserializeOwned + Send + Sync + 'static {
     type Reply: Serialize + DeserializeOwned + Send + 'static;
 }
 
-/// Upper bound on what the decoder will allocate for one message, whatever
-/// length prefixes inside a corrupt or hostile payload claim.
-const DECODE_LIMIT_BYTES: usize = 64 << 20;
-
-fn codec_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_limit::<DECODE_LIMIT_BYTES>()
-}
-
-/// Serializes a message with bincode (the encoding whose size the statistics count).
+/// Serializes a message (the shared [`codec`]: the encoding whose size the
+/// statistics count).
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    bincode::serde::encode_to_vec(value, codec_config()).map_err(|error| CodecError {
-        detail: error.to_string(),
-    })
+    codec::try_encode(value).map_err(CodecError::from)
 }
 
-/// Deserializes a whole message; trailing bytes are an error, not ignored.
+/// Deserializes a whole message, allocating at most
+/// [`codec::MESSAGE_LIMIT`] whatever length prefixes inside a corrupt or
+/// hostile payload claim; trailing bytes are an error, not ignored.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    let (value, read_bytes) =
-        bincode::serde::decode_from_slice(bytes, codec_config()).map_err(|error| CodecError {
-            detail: error.to_string(),
-        })?;
-    if read_bytes != bytes.len() {
-        return Err(CodecError {
-            detail: format!(
-                "{} trailing bytes after a {read_bytes}-byte message",
-                bytes.len() - read_bytes
-            ),
-        });
-    }
-    Ok(value)
+    codec::decode(bytes, codec::MESSAGE_LIMIT).map_err(CodecError::from)
 }
 
 #[cfg(test)]

@@ -77,6 +77,16 @@
 //!   decodes but whose machine state does not restore, or damage on this
 //!   node's own disk) stops the replica (a panic naming replica and
 //!   index), rather than serve other state.
+//! - Entries and snapshots carry format versions (the shared `codec`
+//!   crate's header): the rsm's own layout (`rsm log entry` / `rsm
+//!   snapshot`, version 1) and the machine's
+//!   ([`ReplicatedMachine::FORMAT_VERSION`], raised when its commands or
+//!   state change shape). A version newer than this build's is refused
+//!   with an error naming the data and both versions: a follower's
+//!   payload check refuses such an entry or snapshot, so it is never
+//!   stored. Entries and snapshots written before versions existed (no
+//!   header) are still read, as version 1 of both. Decoding is bounded:
+//!   an entry by `codec::ENTRY_LIMIT`, a snapshot by `codec::STATE_LIMIT`.
 //! - Bounds: pending proposals and reads (`max_pending_proposals`), how
 //!   long a proposal or read waits (`apply_wait`); the apply channel is
 //!   Raft's. Message sizes come from one number, `max_message_bytes`
@@ -91,7 +101,7 @@
 //! | file | what |
 //! |---|---|
 //! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop |
-//! | `machine.rs` | [`ReplicatedMachine`] (the contract), [`ApplyContext`], [`encode`]/[`decode`] |
+//! | `machine.rs` | [`ReplicatedMachine`] (the contract, with the default snapshot and restore), [`ApplyContext`], [`RestoreError`] |
 //! | `clock.rs` | the leader's logical clock (stamps proposals) |
 //! | `waiters.rs` | proposals waiting for their entry |
 //! | `read_batch.rs` | concurrent ReadIndex reads share one heartbeat round |
@@ -118,7 +128,10 @@ mod replica;
 pub mod session;
 mod waiters;
 
-pub use machine::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+/// The shared codec's encoder, for machines' tests and callers that build
+/// snapshot bytes by hand.
+pub use codec::encode;
+pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
 pub use replica::{
     DEFAULT_MAX_RAFT_STATE_BYTES, Rsm, RsmConfig, RsmStatus, SubmitError, fit_raft_to_message_limit,
 };

@@ -1,5 +1,5 @@
-//! The contract between [`crate::Rsm`] and the state machine it replicates,
-//! and the codec both sides use for entries and snapshots.
+//! The contract between [`crate::Rsm`] and the state machine it replicates.
+//! Entries and snapshots are encoded with the shared `codec` crate.
 
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -30,26 +30,60 @@ pub struct ApplyContext {
 /// `HashMap` iteration order), so every replica holds the same state and
 /// answers the same. Expected refusals (bad input) are part of `Output`
 /// and change nothing.
-pub trait ReplicatedMachine: Send + 'static {
+///
+/// A machine is a serde value: [`ReplicatedMachine::snapshot`] and
+/// [`ReplicatedMachine::restore`] have defaults (the shared codec, then
+/// [`ReplicatedMachine::check_invariants`] and
+/// [`ReplicatedMachine::check_compatible`]) that machines need not replace.
+pub trait ReplicatedMachine: Serialize + DeserializeOwned + Send + 'static {
     /// What a log entry carries (besides the envelope the rsm adds).
     type Command: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
     /// What applying a command answers to whoever submitted it.
     type Output: Clone + Send + 'static;
 
+    /// The format version of `Command` and of the snapshot, written into
+    /// every entry and snapshot (after the rsm's own version). Raise it
+    /// when either changes in a way an older build cannot read (a new
+    /// command variant, a new field): an older replica then refuses such an
+    /// entry or snapshot with an error naming the version instead of
+    /// misreading it. Starts at 1.
+    const FORMAT_VERSION: u8 = 1;
+
     /// Applies one committed command.
     fn apply(&mut self, command: &Self::Command, context: &ApplyContext) -> Self::Output;
 
-    /// The whole machine as bytes (use [`encode`] for a serde type).
-    fn snapshot(&self) -> Vec<u8>;
+    /// The machine's own invariants, checked on every restored state.
+    fn check_invariants(&self) -> Result<(), String>;
+
+    /// Whether `restored`, decoded from a snapshot, may replace `self`, the
+    /// replica's current machine (local settings that must agree, such as
+    /// a group id or limits). The default accepts.
+    fn check_compatible(&self, restored: &Self) -> Result<(), String> {
+        let _ = restored;
+        Ok(())
+    }
+
+    /// The whole machine as bytes.
+    fn snapshot(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
 
     /// A machine rebuilt from [`ReplicatedMachine::snapshot`] bytes. `self`
-    /// is the replica's current machine, so local settings that are not in
-    /// the snapshot can be carried over. Bytes that do not decode, or that
-    /// decode to a state breaking the machine's invariants, are an error
+    /// is the replica's current machine. Bytes that do not decode (within
+    /// `codec::STATE_LIMIT`), or that decode to a state breaking the
+    /// machine's invariants or not compatible with `self`, are an error
     /// (the rsm then stops the replica rather than serve other state).
     fn restore(&self, snapshot: &[u8]) -> Result<Self, RestoreError>
     where
-        Self: Sized;
+        Self: Sized,
+    {
+        let machine: Self = codec::decode(snapshot, codec::STATE_LIMIT)?;
+        machine
+            .check_invariants()
+            .and_then(|()| self.check_compatible(&machine))
+            .map_err(|detail| RestoreError::Inconsistent { detail })?;
+        Ok(machine)
+    }
 }
 
 /// A snapshot (or log entry) that cannot be turned back into state.
@@ -67,28 +101,19 @@ pub enum RestoreError {
     Inconsistent { detail: String },
 }
 
-/// bincode (standard configuration) of a serde value: the encoding of log
-/// entries and snapshots.
-///
-/// # Panics
-/// If serde refuses the value (a bug in its `Serialize`, not an input
-/// error).
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    bincode::serde::encode_to_vec(value, bincode::config::standard())
-        .unwrap_or_else(|error| panic!("{} failed to encode: {error}", std::any::type_name::<T>()))
-}
-
-/// The inverse of [`encode`]; trailing bytes are an error, not ignored.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, RestoreError> {
-    let (value, read_bytes) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-        .map_err(|error| RestoreError::Decode {
-            detail: error.to_string(),
-        })?;
-    if read_bytes != bytes.len() {
-        return Err(RestoreError::TrailingBytes {
-            read_bytes,
-            trailing_bytes: bytes.len() - read_bytes,
-        });
+impl From<codec::CodecError> for RestoreError {
+    fn from(error: codec::CodecError) -> RestoreError {
+        match error {
+            codec::CodecError::TrailingBytes {
+                read_bytes,
+                trailing_bytes,
+            } => RestoreError::TrailingBytes {
+                read_bytes,
+                trailing_bytes,
+            },
+            error => RestoreError::Decode {
+                detail: error.to_string(),
+            },
+        }
     }
-    Ok(value)
 }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::clock::LeaderClock;
-use crate::machine::{ApplyContext, ReplicatedMachine, decode, encode};
+use crate::machine::{ApplyContext, ReplicatedMachine};
 use crate::read_batch::ReadBatcher;
 use crate::waiters::Waiters;
 
@@ -160,6 +160,62 @@ struct SnapshotFrame {
     machine: Vec<u8>,
 }
 
+/// The version of [`Envelope`]'s own layout.
+const ENTRY_FORMAT: codec::Format = codec::Format {
+    what: "rsm log entry",
+    version: 1,
+};
+/// The version of [`SnapshotFrame`]'s own layout.
+const SNAPSHOT_FORMAT: codec::Format = codec::Format {
+    what: "rsm snapshot",
+    version: 1,
+};
+
+/// The version header of entries (`kind` = [`ENTRY_FORMAT`]) or snapshots
+/// (`kind` = [`SNAPSHOT_FORMAT`]) of machine `M`: the rsm's layout, then
+/// the machine's ([`ReplicatedMachine::FORMAT_VERSION`]). Entries and
+/// snapshots written before versions existed have no header and read as
+/// version 1 of both.
+fn formats<M: ReplicatedMachine>(kind: codec::Format) -> [codec::Format; 2] {
+    [
+        kind,
+        codec::Format {
+            what: std::any::type_name::<M>(),
+            version: M::FORMAT_VERSION,
+        },
+    ]
+}
+
+fn encode_entry<M: ReplicatedMachine>(envelope: &Envelope<&M::Command>) -> Vec<u8> {
+    codec::encode_versioned(&formats::<M>(ENTRY_FORMAT), envelope)
+}
+
+fn decode_entry<M: ReplicatedMachine>(
+    bytes: &[u8],
+) -> Result<Envelope<M::Command>, codec::CodecError> {
+    codec::decode_versioned(bytes, codec::ENTRY_LIMIT, &formats::<M>(ENTRY_FORMAT))
+}
+
+/// Raft's check of a leader's entry or snapshot before it is stored: it
+/// must decode (a newer format version is refused, named in the reason).
+fn payload_check<M: ReplicatedMachine>() -> PayloadCheck {
+    PayloadCheck::new(|kind, data| {
+        let decoded = match kind {
+            PayloadKind::Entry => decode_entry::<M>(data).map(drop),
+            PayloadKind::Snapshot => decode_snapshot::<M>(data).map(drop),
+        };
+        decoded.map_err(|error| error.to_string())
+    })
+}
+
+fn encode_snapshot<M: ReplicatedMachine>(frame: &SnapshotFrame) -> Vec<u8> {
+    codec::encode_versioned(&formats::<M>(SNAPSHOT_FORMAT), frame)
+}
+
+fn decode_snapshot<M: ReplicatedMachine>(bytes: &[u8]) -> Result<SnapshotFrame, codec::CodecError> {
+    codec::decode_versioned(bytes, codec::STATE_LIMIT, &formats::<M>(SNAPSHOT_FORMAT))
+}
+
 struct Inner<M: ReplicatedMachine> {
     machine: M,
     last_applied: u64,
@@ -249,13 +305,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // Entries and snapshots from a leader are decoded before Raft
         // stores them: one that does not decode is refused there, instead
         // of stopping this replica when applied (and at every restart).
-        node_config.core.payload_check = Some(PayloadCheck::new(|kind, data| {
-            let decoded = match kind {
-                PayloadKind::Entry => decode::<Envelope<M::Command>>(data).map(drop),
-                PayloadKind::Snapshot => decode::<SnapshotFrame>(data).map(drop),
-            };
-            decoded.map_err(|error| error.to_string())
-        }));
+        node_config.core.payload_check = Some(payload_check::<M>());
         node_config.observer = config.raft_observer.clone();
         node_config.on_fatal = config.on_fatal.clone();
         fit_raft_to_message_limit(&mut node_config.core, config.max_message_bytes);
@@ -347,7 +397,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             (proposal, stamp_ms, inner.waiters.register(proposal))
         };
         let _guard = WaiterGuard { shared, proposal };
-        let entry = encode(&Envelope {
+        let entry = encode_entry::<M>(&Envelope {
             proposal: ProposalId {
                 incarnation: shared.incarnation,
                 number: proposal,
@@ -493,7 +543,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         if index <= inner.last_applied {
             return;
         }
-        let envelope: Envelope<M::Command> = decode(bytes).unwrap_or_else(|error| {
+        let envelope = decode_entry::<M>(bytes).unwrap_or_else(|error| {
             panic!("rsm {id}: committed entry {index} is unusable: {error}")
         });
         inner.log_time_ms = inner.log_time_ms.max(envelope.stamp_ms);
@@ -522,7 +572,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         {
             return;
         }
-        let data = encode(&SnapshotFrame {
+        let data = encode_snapshot::<M>(&SnapshotFrame {
             log_time_ms: inner.log_time_ms,
             machine: inner.machine.snapshot(),
         });
@@ -539,7 +589,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             return;
         }
         // Corrupt state: refuse to serve rather than serve something else.
-        let frame: SnapshotFrame = decode(data).unwrap_or_else(|error| {
+        let frame = decode_snapshot::<M>(data).unwrap_or_else(|error| {
             panic!("rsm {id}: snapshot at index {index} is unusable: {error}")
         });
         inner.machine = inner
@@ -566,9 +616,138 @@ impl<M: ReplicatedMachine> Rsm<M> {
 mod tests {
     use super::*;
 
+    /// The smallest machine: a sum.
+    #[derive(Serialize, Deserialize)]
+    struct Sum(u64);
+
+    impl ReplicatedMachine for Sum {
+        type Command = u64;
+        type Output = u64;
+
+        fn apply(&mut self, amount: &u64, _context: &ApplyContext) -> u64 {
+            self.0 += amount;
+            self.0
+        }
+
+        fn check_invariants(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn envelope(command: &u64) -> Envelope<&u64> {
+        Envelope {
+            proposal: ProposalId {
+                incarnation: 3,
+                number: 4,
+            },
+            stamp_ms: 5,
+            command,
+        }
+    }
+
+    fn frame() -> SnapshotFrame {
+        SnapshotFrame {
+            log_time_ms: 9,
+            machine: Sum(12).snapshot(),
+        }
+    }
+
+    fn machine_format(version: u8) -> codec::Format {
+        codec::Format {
+            what: std::any::type_name::<Sum>(),
+            version,
+        }
+    }
+
+    fn newer(format: codec::Format) -> codec::Format {
+        codec::Format {
+            version: format.version + 1,
+            ..format
+        }
+    }
+
     #[test]
     fn replicas_snapshot_by_default() {
         let config = RsmConfig::new(0, vec!["127.0.0.1:1".parse().unwrap()], 1);
         assert_eq!(config.max_raft_state, Some(DEFAULT_MAX_RAFT_STATE_BYTES));
+    }
+
+    #[test]
+    fn entries_and_snapshots_carry_versions_and_round_trip() {
+        let bytes = encode_entry::<Sum>(&envelope(&7));
+        assert_eq!(&bytes[..3], &[codec::VERSION_MARK, 1, 1]);
+        let back = decode_entry::<Sum>(&bytes).expect("decodes");
+        assert_eq!((back.command, back.stamp_ms), (7, 5));
+
+        let bytes = encode_snapshot::<Sum>(&frame());
+        assert_eq!(&bytes[..3], &[codec::VERSION_MARK, 1, 1]);
+        let back = decode_snapshot::<Sum>(&bytes).expect("decodes");
+        assert_eq!(back.log_time_ms, 9);
+        let machine = Sum(0).restore(&back.machine).expect("restores");
+        assert_eq!(machine.0, 12);
+    }
+
+    #[test]
+    fn entries_and_snapshots_written_before_versions_still_read() {
+        // What this code wrote before versions: the bare encoding.
+        let old_entry = codec::encode(&envelope(&7));
+        assert_eq!(decode_entry::<Sum>(&old_entry).expect("decodes").command, 7);
+        let old_snapshot = codec::encode(&frame());
+        assert_eq!(
+            decode_snapshot::<Sum>(&old_snapshot)
+                .expect("decodes")
+                .log_time_ms,
+            9
+        );
+    }
+
+    #[test]
+    fn an_entry_of_a_newer_version_is_refused_with_its_version_named() {
+        // A newer rsm layout.
+        let bytes =
+            codec::encode_versioned(&[newer(ENTRY_FORMAT), machine_format(1)], &envelope(&7));
+        let error = decode_entry::<Sum>(&bytes).map(drop).unwrap_err();
+        assert_eq!(
+            error,
+            codec::CodecError::UnknownVersion {
+                what: "rsm log entry",
+                found: 2,
+                supported: 1
+            }
+        );
+        // A newer machine command format (a rolling upgrade that added a
+        // command): refused before Raft stores it, the reason names it.
+        let bytes = codec::encode_versioned(&[ENTRY_FORMAT, machine_format(2)], &envelope(&7));
+        let reason = payload_check::<Sum>()
+            .check(PayloadKind::Entry, &bytes)
+            .unwrap_err();
+        assert!(
+            reason.contains(std::any::type_name::<Sum>()) && reason.contains("format version 2"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_of_a_newer_version_is_refused_with_its_version_named() {
+        let bytes = codec::encode_versioned(&[newer(SNAPSHOT_FORMAT), machine_format(1)], &frame());
+        let reason = payload_check::<Sum>()
+            .check(PayloadKind::Snapshot, &bytes)
+            .unwrap_err();
+        assert!(reason.contains("rsm snapshot format version 2"), "{reason}");
+        let bytes = codec::encode_versioned(&[SNAPSHOT_FORMAT, machine_format(2)], &frame());
+        assert!(matches!(
+            decode_snapshot::<Sum>(&bytes),
+            Err(codec::CodecError::UnknownVersion {
+                found: 2,
+                supported: 1,
+                ..
+            })
+        ));
+        // The current version passes the same check.
+        let current = encode_snapshot::<Sum>(&frame());
+        assert_eq!(
+            payload_check::<Sum>().check(PayloadKind::Snapshot, &current),
+            Ok(())
+        );
     }
 }

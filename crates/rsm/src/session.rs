@@ -263,7 +263,7 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for SessionTable<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{decode, encode};
+    use codec::{STATE_LIMIT, decode, encode};
 
     fn limits(max_clients: u64, idle_expiry_ms: u64) -> SessionLimits {
         SessionLimits {
@@ -330,12 +330,12 @@ mod tests {
         let mut table = SessionTable::new(limits(3, 1000));
         table.record(9, 2, 42u32, 7);
         table.record(4, 1, 43u32, 8);
-        let restored: SessionTable<u32> = decode(&encode(&table)).expect("decodes");
+        let restored: SessionTable<u32> = decode(&encode(&table), STATE_LIMIT).expect("decodes");
         assert_eq!(restored, table);
         let over = TableWireRef {
             limits: &limits(1, 1000),
             sessions: &table.sessions,
         };
-        assert!(decode::<SessionTable<u32>>(&encode(&over)).is_err());
+        assert!(decode::<SessionTable<u32>, { 8 << 30 }>(&encode(&over), STATE_LIMIT).is_err());
     }
 }

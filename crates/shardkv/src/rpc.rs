@@ -46,26 +46,17 @@ pub struct ShardTransfer {
 }
 
 impl ShardTransfer {
-    /// The transfer as bytes (bincode), the form it moves in, chunk by
-    /// chunk ([`ShardChunk`]).
+    /// The transfer as bytes (the shared `codec`), the form it moves in,
+    /// chunk by chunk ([`ShardChunk`]).
     pub fn encode(&self) -> Vec<u8> {
-        bincode::serde::encode_to_vec(self, bincode::config::standard())
-            .unwrap_or_else(|error| panic!("shard transfer failed to encode: {error}"))
+        codec::encode(self)
     }
 
-    /// A transfer from [`ShardTransfer::encode`] bytes; refuses trailing
-    /// bytes and anything that does not decode.
+    /// A transfer from [`ShardTransfer::encode`] bytes (decoded within
+    /// `codec::STATE_LIMIT`); refuses trailing bytes and anything that
+    /// does not decode.
     pub fn decode(bytes: &[u8]) -> Result<ShardTransfer, String> {
-        let (transfer, read_bytes): (ShardTransfer, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|error| format!("shard transfer does not decode: {error}"))?;
-        if read_bytes != bytes.len() {
-            return Err(format!(
-                "{} trailing bytes after the shard transfer",
-                bytes.len() - read_bytes
-            ));
-        }
-        Ok(transfer)
+        codec::decode(bytes, codec::STATE_LIMIT).map_err(|error| format!("shard transfer {error}"))
     }
 }
 

@@ -59,35 +59,20 @@ impl<'de> Deserialize<'de> for Store {
     }
 }
 
-fn bincode_config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
 impl Store {
-    /// The store as bytes (bincode 2, standard configuration). Two stores
-    /// that applied the same operations give the same bytes.
+    /// The store as bytes (the shared `codec`: bincode 2, standard
+    /// configuration). Two stores that applied the same operations give
+    /// the same bytes.
     pub fn snapshot(&self) -> Vec<u8> {
-        match bincode::serde::encode_to_vec(self, bincode_config()) {
-            Ok(bytes) => bytes,
-            // Encoding into a Vec fails only on a serializer bug.
-            Err(error) => panic!("store snapshot failed to encode: {error}"),
-        }
+        codec::encode(self)
     }
 
     /// Rebuilds a store from [`Store::snapshot`] bytes, rejecting anything
-    /// malformed or internally inconsistent.
+    /// malformed or internally inconsistent, allocating at most
+    /// `codec::STATE_LIMIT` while decoding.
     pub fn restore(bytes: &[u8]) -> Result<Store, StoreError> {
-        let (store, read_bytes): (Store, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode_config()).map_err(|error| {
-                StoreError::CorruptSnapshot {
-                    reason: error.to_string(),
-                }
-            })?;
-        if read_bytes != bytes.len() {
-            return Err(StoreError::CorruptSnapshot {
-                reason: format!("{} trailing bytes", bytes.len() - read_bytes),
-            });
-        }
-        Ok(store)
+        codec::decode(bytes, codec::STATE_LIMIT).map_err(|error| StoreError::CorruptSnapshot {
+            reason: error.to_string(),
+        })
     }
 }

@@ -7,7 +7,7 @@
 use api::{Error, MachineConfig, Op, Reply};
 use cache::Store;
 use rsm::session::{SessionCheck, SessionTable};
-use rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use rsm::{ApplyContext, ReplicatedMachine};
 use serde::{Deserialize, Serialize};
 
 /// A log entry: a clerk's request (the rsm adds the leader's time stamp).
@@ -112,18 +112,9 @@ impl ReplicatedMachine for StateMachine {
         reply
     }
 
-    /// The whole machine as bytes (bincode).
-    fn snapshot(&self) -> Vec<u8> {
-        encode(self)
-    }
-
-    /// Rebuilds a machine from snapshot bytes. The snapshot carries its own
-    /// configuration (the replicas' common one).
-    fn restore(&self, snapshot: &[u8]) -> Result<StateMachine, RestoreError> {
-        let machine: StateMachine = decode(snapshot)?;
-        machine
-            .check_invariants()
-            .map_err(|detail| RestoreError::Inconsistent { detail })?;
-        Ok(machine)
+    /// Snapshots use the trait's default (the shared codec); a snapshot
+    /// carries its own configuration (the replicas' common one).
+    fn check_invariants(&self) -> Result<(), String> {
+        StateMachine::check_invariants(self)
     }
 }

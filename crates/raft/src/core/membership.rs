@@ -128,8 +128,7 @@ impl Membership {
 
     /// The data of a configuration entry.
     pub fn encode(&self) -> Vec<u8> {
-        bincode::serde::encode_to_vec(self, bincode::config::standard())
-            .expect("encoding a configuration to memory cannot fail")
+        codec::encode(self)
     }
 
     /// A configuration entry's data back, checked ([`Membership::check`]):
@@ -145,15 +144,13 @@ impl Membership {
                 data.len()
             ));
         }
-        let (membership, used): (Membership, usize) =
-            bincode::serde::decode_from_slice(data, bincode::config::standard())
-                .map_err(|error| format!("configuration does not decode: {error}"))?;
-        if used != data.len() {
-            return Err(format!(
-                "configuration has {} trailing bytes",
-                data.len() - used
-            ));
-        }
+        let membership: Membership =
+            codec::decode(data, codec::ENTRY_LIMIT).map_err(|error| match error {
+                codec::CodecError::TrailingBytes { trailing_bytes, .. } => {
+                    format!("configuration has {trailing_bytes} trailing bytes")
+                }
+                error => format!("configuration {error}"),
+            })?;
         membership.check()?;
         Ok(membership)
     }

@@ -129,10 +129,6 @@ pub struct LogRecordRef<'a> {
     pub entries: &'a [Entry],
 }
 
-fn bincode_config() -> bincode::config::Configuration {
-    bincode::config::standard()
-}
-
 /// Bytes `state`'s hard state and log take once encoded, the figure
 /// `Storage::raft_state_size_bytes` reports.
 /// (The storages track this incrementally; this full count is the
@@ -153,16 +149,12 @@ pub fn encoded_hard_state_size_bytes(hard_state: &HardState) -> u64 {
 }
 
 fn encoded_size_bytes<T: Serialize>(value: &T) -> u64 {
-    let mut size = bincode::enc::write::SizeWriter::default();
-    bincode::serde::encode_into_writer(value, &mut size, bincode_config())
-        .expect("encoding to a size counter cannot fail");
-    size.bytes_written as u64
+    codec::encoded_len(value)
 }
 
 /// Frames `payload` as one record, or says why it cannot be stored.
 pub fn encode_record<T: Serialize>(payload: &T) -> Result<Vec<u8>, StorageError> {
-    let body = bincode::serde::encode_to_vec(payload, bincode_config())
-        .expect("encoding Raft state to memory cannot fail");
+    let body = codec::encode(payload);
     if body.len() > RECORD_SIZE_BYTES_MAX {
         return Err(StorageError::InvalidWrite {
             reason: format!(
@@ -448,12 +440,12 @@ fn decode_payload<T: for<'de> Deserialize<'de>>(
     offset: usize,
     payload: &[u8],
 ) -> Result<T, StorageError> {
-    let (value, used) = bincode::serde::decode_from_slice(payload, bincode_config())
-        .map_err(|error| corrupt(path, offset, format!("undecodable record: {error}")))?;
-    if used != payload.len() {
-        return Err(corrupt(path, offset, "trailing bytes inside a record"));
-    }
-    Ok(value)
+    codec::decode(payload, codec::STATE_LIMIT).map_err(|error| match error {
+        codec::CodecError::TrailingBytes { .. } => {
+            corrupt(path, offset, "trailing bytes inside a record")
+        }
+        error => corrupt(path, offset, format!("undecodable record: {error}")),
+    })
 }
 
 /// Parses a log segment. Everything up to the acknowledged length its

@@ -10,7 +10,7 @@
 //! configuration number or a refusal) is recorded for its retries.
 
 use rsm::session::{SessionCheck, SessionLimits, SessionTable};
-use rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use rsm::{ApplyContext, ReplicatedMachine};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -88,25 +88,18 @@ impl ReplicatedMachine for ControllerMachine {
         reply
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        encode(self)
+    fn check_invariants(&self) -> Result<(), String> {
+        self.history.check_invariants()
     }
 
-    fn restore(&self, snapshot: &[u8]) -> Result<ControllerMachine, RestoreError> {
-        let machine: ControllerMachine = decode(snapshot)?;
-        machine
-            .history
-            .check_invariants()
-            .map_err(|detail| RestoreError::Inconsistent { detail })?;
-        if machine.history.limits() != self.history.limits() {
-            return Err(RestoreError::Inconsistent {
-                detail: format!(
-                    "snapshot limits {:?} differ from this replica's {:?}",
-                    machine.history.limits(),
-                    self.history.limits()
-                ),
-            });
+    fn check_compatible(&self, restored: &ControllerMachine) -> Result<(), String> {
+        if restored.history.limits() != self.history.limits() {
+            return Err(format!(
+                "snapshot limits {:?} differ from this replica's {:?}",
+                restored.history.limits(),
+                self.history.limits()
+            ));
         }
-        Ok(machine)
+        Ok(())
     }
 }

@@ -606,24 +606,17 @@ impl ShardMachine {
         confirmed
     }
 
-    /// The whole machine as bytes (bincode), for a Raft snapshot.
+    /// The whole machine as bytes (the shared `codec`), for a Raft
+    /// snapshot (the same bytes as `ReplicatedMachine::snapshot`).
     pub fn snapshot(&self) -> Vec<u8> {
-        bincode::serde::encode_to_vec(self, bincode::config::standard())
-            .unwrap_or_else(|error| panic!("shardkv snapshot failed to encode: {error}"))
+        codec::encode(self)
     }
 
-    /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes, checking
-    /// that it is consistent.
+    /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes (decoded
+    /// within `codec::STATE_LIMIT`), checking that it is consistent.
     pub fn restore(bytes: &[u8]) -> Result<ShardMachine, String> {
-        let (machine, read_bytes): (ShardMachine, usize) =
-            bincode::serde::decode_from_slice(bytes, bincode::config::standard())
-                .map_err(|error| format!("snapshot does not decode: {error}"))?;
-        if read_bytes != bytes.len() {
-            return Err(format!(
-                "{} trailing bytes after the snapshot",
-                bytes.len() - read_bytes
-            ));
-        }
+        let machine: ShardMachine = codec::decode(bytes, codec::STATE_LIMIT)
+            .map_err(|error| format!("snapshot {error}"))?;
         machine.check_invariants()?;
         Ok(machine)
     }

@@ -1,6 +1,6 @@
 //! [`ShardMachine`] as the state machine that `rsm::Rsm` replicates.
 
-use rsm::{ApplyContext, ReplicatedMachine, RestoreError, decode, encode};
+use rsm::{ApplyContext, ReplicatedMachine};
 
 use crate::machine::{GroupCommand, GroupOutput, ShardMachine};
 
@@ -12,24 +12,18 @@ impl ReplicatedMachine for ShardMachine {
         ShardMachine::apply(self, command, context.now_ms)
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        encode(self)
+    fn check_invariants(&self) -> Result<(), String> {
+        ShardMachine::check_invariants(self)
     }
 
-    fn restore(&self, snapshot: &[u8]) -> Result<ShardMachine, RestoreError> {
-        let machine: ShardMachine = decode(snapshot)?;
-        machine
-            .check_invariants()
-            .map_err(|detail| RestoreError::Inconsistent { detail })?;
-        if machine.gid() != self.gid() {
-            return Err(RestoreError::Inconsistent {
-                detail: format!(
-                    "snapshot of group {} restored in group {}",
-                    machine.gid(),
-                    self.gid()
-                ),
-            });
+    fn check_compatible(&self, restored: &ShardMachine) -> Result<(), String> {
+        if restored.gid() != self.gid() {
+            return Err(format!(
+                "snapshot of group {} restored in group {}",
+                restored.gid(),
+                self.gid()
+            ));
         }
-        Ok(machine)
+        Ok(())
     }
 }
