@@ -1,20 +1,32 @@
 #![cfg_attr(madsim, allow(unused))]
-//! Request latency through the public gRPC API on the demo cluster, and the
-//! cost of one forwarding hop.
+//! Request latency through the public gRPC API and through RESP on the
+//! demo cluster, the cost of one forwarding hop, and redis-server through
+//! the same RESP client.
 //!
 //! ```text
 //! cargo bench -p distcache --bench grpc_latency            # 2000 requests per case
 //! REQUESTS=5000 cargo bench -p distcache --bench grpc_latency
+//! REDIS_PORT=6390 cargo bench -p distcache --bench grpc_latency   # + a redis-server
+//! scripts/latency-report.sh   # all of it, with the machine's load, in release
 //! ```
 //!
 //! Starts the demo (3 data groups x 3 replicas, a 3-replica controller,
-//! real gRPC and files) in this process, then, one request at a time:
+//! real gRPC, RESP and files) in this process, then, one request at a
+//! time, every case taking its turn in each round (so a slow moment of a
+//! shared machine hits every case alike):
 //!
-//! - `direct`: gRPC to the node hosting the key's group leader (what
+//! - `grpc direct`: gRPC to the node hosting the key's group leader (what
 //!   `distcache-client` does): no hop inside the cluster;
-//! - `forwarded`: gRPC to a node of another group, which forwards once
+//! - `grpc forwarded`: gRPC to a node of another group, which forwards once
 //!   (labrpc) to the leader and relays the answer;
-//! - `client`: `distcache-client` (routing, session pool) end to end.
+//! - `resp direct` / `resp forwarded`: the same over RESP (`GET`/`SET` on
+//!   one connection);
+//! - `redis-server` (with `REDIS_PORT`): the same RESP client against a
+//!   redis-server on loopback, for scale: it keeps one copy in memory and
+//!   replicates nothing, where a distcache write is a Raft commit on three
+//!   replicas with an fsync;
+//! - `distcache-client`: the Rust client (routing, session pool) end to
+//!   end, over gRPC.
 //!
 //! The forwarding hop's cost is `forwarded - direct` at each percentile.
 
@@ -65,6 +77,110 @@ fn free_port_base(count: u16) -> u16 {
     panic!("no block of {count} free ports");
 }
 
+/// A minimal RESP client: one connection, one command at a time.
+#[cfg(not(madsim))]
+struct Resp {
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+#[cfg(not(madsim))]
+impl Resp {
+    async fn connect(addr: &str) -> Resp {
+        let stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .unwrap_or_else(|error| panic!("RESP connect {addr}: {error}"));
+        stream.set_nodelay(true).expect("nodelay");
+        Resp {
+            stream: tokio::io::BufReader::new(stream),
+        }
+    }
+
+    /// Sends `words` as a RESP array; the reply's bulk payload (or the
+    /// simple string), panicking on an error reply.
+    async fn call(&mut self, words: &[&[u8]]) -> Vec<u8> {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let mut frame = format!("*{}\r\n", words.len()).into_bytes();
+        for word in words {
+            frame.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
+            frame.extend_from_slice(word);
+            frame.extend_from_slice(b"\r\n");
+        }
+        self.stream
+            .get_mut()
+            .write_all(&frame)
+            .await
+            .expect("write");
+        let mut line = Vec::new();
+        self.stream
+            .read_until(b'\n', &mut line)
+            .await
+            .expect("read");
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        match line.first() {
+            Some(b'+') => text.as_bytes()[1..].to_vec(),
+            Some(b'$') => {
+                let length: i64 = text[1..].parse().expect("bulk length");
+                if length < 0 {
+                    return Vec::new();
+                }
+                let mut payload = vec![0; usize::try_from(length).expect("length") + 2];
+                self.stream.read_exact(&mut payload).await.expect("read");
+                payload.truncate(payload.len() - 2);
+                payload
+            }
+            _ => panic!("RESP reply {text:?}"),
+        }
+    }
+}
+
+/// One way of reaching a store: gRPC, RESP, or the Rust client.
+#[cfg(not(madsim))]
+enum Target {
+    Grpc(CacheClient<tonic::transport::Channel>),
+    Resp(Resp),
+    Client(distcache_client::Client),
+}
+
+#[cfg(not(madsim))]
+impl Target {
+    async fn get(&mut self, key: &[u8]) {
+        match self {
+            Target::Grpc(client) => {
+                let reply = client
+                    .get(GetRequest { key: key.to_vec() })
+                    .await
+                    .expect("get");
+                assert!(reply.into_inner().found);
+            }
+            Target::Resp(resp) => {
+                assert!(!resp.call(&[b"GET".as_slice(), key]).await.is_empty());
+            }
+            Target::Client(client) => {
+                assert!(client.get(key).await.expect("get").is_some());
+            }
+        }
+    }
+
+    async fn set(&mut self, key: &[u8], value: &[u8]) {
+        match self {
+            Target::Grpc(client) => {
+                client
+                    .set(SetRequest {
+                        key: key.to_vec(),
+                        value: value.to_vec(),
+                        ..SetRequest::default()
+                    })
+                    .await
+                    .expect("set");
+            }
+            Target::Resp(resp) => {
+                assert_eq!(resp.call(&[b"SET".as_slice(), key, value]).await, b"OK");
+            }
+            Target::Client(client) => client.set(key, value).await.expect("set"),
+        }
+    }
+}
+
 #[cfg(not(madsim))]
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -72,20 +188,28 @@ async fn main() {
         .ok()
         .and_then(|value| value.parse().ok())
         .unwrap_or(2000);
+    let redis_port: Option<u16> = std::env::var("REDIS_PORT")
+        .ok()
+        .and_then(|value| value.parse().ok());
+    // The demo's 9 nodes take gRPC ports base.., their peer ports after
+    // them, then RESP and HTTP (as the other demo tests lay them out).
+    let base = free_port_base(45);
     let options = DemoOptions {
-        grpc_port: free_port_base(21),
+        grpc_port: base,
+        resp_port: base + 27,
+        http_port: base + 36,
         ..DemoOptions::default()
     };
     let demo = Demo::start(&options, Duration::from_secs(120))
         .await
         .expect("the demo starts");
-    println!("demo ready; {requests} sequential requests per case");
+    println!("demo ready; {requests} sequential requests per case, cases interleaved");
 
     // The key's group and where its leader and a node of another group are.
     let key = b"bench-key".to_vec();
+    let value = vec![7u8; 100];
     let first = demo.node_state(1).expect("node 1 runs");
-    let forwarder = &first.forwarder;
-    let config = forwarder.routing();
+    let config = first.forwarder.routing();
     let gid = config.shards[shardkv::key_to_shard(&key, config.shard_count())];
     let statuses: Vec<_> = demo
         .running()
@@ -100,9 +224,7 @@ async fn main() {
                 .iter()
                 .any(|r| r.role == "data" && r.gid == gid && r.is_leader)
         })
-        .expect("the key's group has a leader")
-        .grpc_addr
-        .clone();
+        .expect("the key's group has a leader");
     let other = statuses
         .iter()
         .find(|node| {
@@ -110,101 +232,101 @@ async fn main() {
                 .iter()
                 .all(|r| r.role != "data" || r.gid != gid)
         })
-        .expect("a node of another group")
-        .grpc_addr
-        .clone();
-    println!("key group {gid}: leader node at {leader}, forwarding node at {other}");
+        .expect("a node of another group");
+    let resp_of = |node_id: u64| {
+        demo.resp_addr(node_id)
+            .expect("the demo serves RESP")
+            .to_string()
+    };
+    println!(
+        "key group {gid}: leader node {} (gRPC {}, RESP {}), forwarding node {} (gRPC {}, RESP {})",
+        leader.node_id,
+        leader.grpc_addr,
+        resp_of(leader.node_id),
+        other.node_id,
+        other.grpc_addr,
+        resp_of(other.node_id)
+    );
 
-    let mut direct = CacheClient::connect(format!("http://{leader}"))
-        .await
-        .expect("connect");
-    let mut forwarded = CacheClient::connect(format!("http://{other}"))
-        .await
-        .expect("connect");
-    direct
-        .set(SetRequest {
-            key: key.clone(),
-            value: vec![7; 100],
-            ..SetRequest::default()
-        })
-        .await
-        .expect("set");
-
-    // Warm up both paths (connections, leader hints).
-    for _ in 0..200 {
-        direct
-            .get(GetRequest { key: key.clone() })
-            .await
-            .expect("get");
-        forwarded
-            .get(GetRequest { key: key.clone() })
-            .await
-            .expect("get");
-    }
-
-    let mut results = Vec::new();
-    for (name, client) in [
-        ("get direct", &mut direct),
-        ("get forwarded", &mut forwarded),
-    ] {
-        let mut samples = Vec::with_capacity(requests);
-        for _ in 0..requests {
-            let started = now();
-            client
-                .get(GetRequest { key: key.clone() })
+    let grpc = |addr: String| async move {
+        Target::Grpc(
+            CacheClient::connect(format!("http://{addr}"))
                 .await
-                .expect("get");
-            samples.push(started.elapsed());
-        }
-        results.push(report(name, samples));
-    }
-    for (name, client) in [
-        ("set direct", &mut direct),
-        ("set forwarded", &mut forwarded),
-    ] {
-        let mut samples = Vec::with_capacity(requests);
-        for i in 0..requests {
-            let started = now();
-            client
-                .set(SetRequest {
-                    key: key.clone(),
-                    value: format!("value-{i:0>94}").into_bytes(),
-                    ..SetRequest::default()
-                })
-                .await
-                .expect("set");
-            samples.push(started.elapsed());
-        }
-        results.push(report(name, samples));
-    }
-    let hop = |direct: (Duration, Duration), forwarded: (Duration, Duration)| {
-        (
-            forwarded.0.as_secs_f64() * 1e6 - direct.0.as_secs_f64() * 1e6,
-            forwarded.1.as_secs_f64() * 1e6 - direct.1.as_secs_f64() * 1e6,
+                .expect("connect"),
         )
     };
-    let (get_p50, get_p99) = hop(results[0], results[1]);
-    let (set_p50, set_p99) = hop(results[2], results[3]);
-    println!("forwarding hop (get)   p50 {get_p50:+.1} us  p99 {get_p99:+.1} us");
-    println!("forwarding hop (set)   p50 {set_p50:+.1} us  p99 {set_p99:+.1} us");
+    let mut targets: Vec<(&str, Target)> = vec![
+        ("grpc direct", grpc(leader.grpc_addr.clone()).await),
+        ("grpc forwarded", grpc(other.grpc_addr.clone()).await),
+        (
+            "resp direct",
+            Target::Resp(Resp::connect(&resp_of(leader.node_id)).await),
+        ),
+        (
+            "resp forwarded",
+            Target::Resp(Resp::connect(&resp_of(other.node_id)).await),
+        ),
+        (
+            "distcache-client",
+            Target::Client(
+                distcache_client::Client::connect(&format!("127.0.0.1:{}", options.grpc_port))
+                    .expect("client"),
+            ),
+        ),
+    ];
+    if let Some(port) = redis_port {
+        targets.push((
+            "redis-server",
+            Target::Resp(Resp::connect(&format!("127.0.0.1:{port}")).await),
+        ));
+    }
 
-    let client = distcache_client::Client::connect(&format!("127.0.0.1:{}", options.grpc_port))
-        .expect("client");
-    client.set(&key, b"v").await.expect("set");
-    let mut samples = Vec::with_capacity(requests);
-    for _ in 0..requests {
-        let started = now();
-        client.get(&key).await.expect("get");
-        samples.push(started.elapsed());
+    // Warm up every path (connections, leader hints, routing).
+    for (_, target) in &mut targets {
+        target.set(&key, &value).await;
+        for _ in 0..200 {
+            target.get(&key).await;
+        }
     }
-    report("get distcache-client", samples);
-    let mut samples = Vec::with_capacity(requests);
-    for _ in 0..requests {
-        let started = now();
-        client.set(&key, b"value").await.expect("set");
-        samples.push(started.elapsed());
+
+    let mut results: Vec<(String, (Duration, Duration))> = Vec::new();
+    for operation in ["get", "set"] {
+        let mut samples: Vec<Vec<Duration>> = vec![Vec::with_capacity(requests); targets.len()];
+        for _ in 0..requests {
+            for ((_, target), samples) in targets.iter_mut().zip(&mut samples) {
+                let started = now();
+                if operation == "get" {
+                    target.get(&key).await;
+                } else {
+                    target.set(&key, &value).await;
+                }
+                samples.push(started.elapsed());
+            }
+        }
+        for ((name, _), samples) in targets.iter().zip(samples) {
+            let name = format!("{operation} {name}");
+            let percentiles = report(&name, samples);
+            results.push((name, percentiles));
+        }
     }
-    report("set distcache-client", samples);
+    let find = |name: &str| {
+        results
+            .iter()
+            .find(|(case, _)| case == name)
+            .map(|(_, percentiles)| *percentiles)
+            .expect("measured")
+    };
+    for protocol in ["grpc", "resp"] {
+        for operation in ["get", "set"] {
+            let direct = find(&format!("{operation} {protocol} direct"));
+            let forwarded = find(&format!("{operation} {protocol} forwarded"));
+            println!(
+                "forwarding hop ({operation} {protocol}) p50 {:+.1} us  p99 {:+.1} us",
+                forwarded.0.as_secs_f64() * 1e6 - direct.0.as_secs_f64() * 1e6,
+                forwarded.1.as_secs_f64() * 1e6 - direct.1.as_secs_f64() * 1e6,
+            );
+        }
+    }
     demo.shutdown().await;
 }
 

@@ -24,9 +24,9 @@
 //! |---|---|
 //! | `config.rs` | [`NodeConfig`]: TOML, env and flag layers, validation naming the field |
 //! | `identity.rs` | the data directory's owner file; foreign directories refused |
-//! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown |
+//! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown (leaders hand off first) |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
-//! | `service.rs` | the gRPC `Cache` and `Admin` services |
+//! | `service.rs` | the gRPC `Cache` and `Admin` services; errors with typed details |
 //! | `tls.rs` | TLS on the client front ends (rustls), SIGHUP reload, the demo's throwaway CA |
 //! | `auth.rs` | credentials of the HTTP and gRPC front ends (the RESP users); docs/security.md |
 //! | `resp/` | the RESP (Redis protocol) listener |
@@ -40,9 +40,14 @@
 //! ```text
 //! cargo test -p distcache     # config errors (every documented example),
 //!                             # real node processes: kill -9 a leader,
-//!                             # restart, nothing acknowledged lost
+//!                             # restart, nothing acknowledged lost;
+//!                             # grpc_api.rs: every typed error, KvClient
+//!                             # over the product client; handoff.rs: the
+//!                             # unavailability window with and without
+//!                             # the leadership hand-off
 //! tests/python/run.sh         # a Python grpcio client against the demo
-//! cargo bench -p distcache --bench grpc_latency   # latency through the API
+//! scripts/latency-report.sh   # release build: gRPC and RESP latency, the
+//!                             # forwarding hop, redis-server alongside
 //! ```
 
 pub mod auth;

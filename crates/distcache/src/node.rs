@@ -680,7 +680,8 @@ pub enum Handoff {
     /// Raft replica `to` leads now (or another replica won the term the
     /// transfer started).
     Moved { to: Option<u64> },
-    /// No peer took over in time; the group elects after its timeout.
+    /// No peer took over in time (or the group has no other replica); the
+    /// group elects after its timeout.
     Failed,
 }
 
@@ -698,6 +699,10 @@ pub async fn hand_off(
 ) -> Handoff {
     if !raft.state().1 {
         return Handoff::NotLeader;
+    }
+    if replicas < 2 {
+        // A group of one: no one to hand over to, nothing to wait for.
+        return Handoff::Failed;
     }
     let started = crate::clock::now();
     for step in 1..replicas {
