@@ -20,15 +20,14 @@ use distcache::demo::{Demo, DemoOptions};
 use distcache_client::{Client, ClientConfig};
 use tokio::time::Instant;
 
-/// A base port `p` such that `p..p+span` are all free now.
+/// A base port `p` below the kernel's ephemeral range (from 32768) such
+/// that `p..p+span` are all free now: a node restarted on its ports must
+/// not find one taken by some outgoing connection meanwhile.
 fn free_port_range(span: u16) -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = probe.local_addr().expect("addr").port();
-        drop(probe);
-        if base.checked_add(span).is_none() {
-            continue;
-        }
+    let seed = u64::from(std::process::id());
+    for attempt in 0..200u64 {
+        let offset = (seed * 7919 + attempt * 104_729) % 20_000;
+        let base = 10_000 + u16::try_from(offset).expect("below 20000");
         if (base..base + span).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
             return base;
         }
