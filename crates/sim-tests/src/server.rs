@@ -16,6 +16,8 @@ use distcache_client::{Client, ClientConfig, ClientError};
 use labrpc::sim::{Network, NodeId};
 use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
 
+use tokio::sync::Notify;
+
 use crate::harness::within;
 
 pub const NODES: usize = 6;
@@ -52,6 +54,9 @@ pub struct Cluster {
     pub nodes: Vec<NodeId>,
     subnet: u8,
     recorder: Recorder<KvInput, KvOutput>,
+    /// One per node (index = node id - 1): a graceful stop request. A stop
+    /// asked while the node is down applies when it next starts.
+    stops: Arc<Vec<Notify>>,
     start: tokio::time::Instant,
     next_client: AtomicU64,
 }
@@ -61,32 +66,51 @@ impl Cluster {
     /// 10.`subnet + 1`.x.y), apart from other clusters in one simulation.
     pub fn start(subnet: u8) -> Cluster {
         let net = Network::new();
+        let stops: Arc<Vec<Notify>> = Arc::new((1..=NODES).map(|_| Notify::new()).collect());
         let nodes = (1..=NODES)
             .map(|id| {
-                net.add_node(
-                    &format!("node{id}"),
-                    server_ip(subnet, id),
-                    move || async move {
+                let stops = Arc::clone(&stops);
+                net.add_node(&format!("node{id}"), server_ip(subnet, id), move || {
+                    let stops = Arc::clone(&stops);
+                    async move {
                         let config = NodeConfig::from_toml(&config_text(subnet, id), "sim")
                             .unwrap_or_else(|error| panic!("node {id}: {error}"));
                         let node = Node::start(config)
                             .await
                             .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
-                        // Serve until the simulation kills this node.
+                        // Serve until the simulation kills this node, or
+                        // until a graceful stop (as on SIGTERM: leaders
+                        // hand off first); then stay down until restarted.
+                        stops[id - 1].notified().await;
+                        node.shutdown().await;
+                        tracing::info!(node_id = id, "stopped gracefully");
                         std::future::pending::<()>().await;
-                        drop(node);
-                    },
-                )
+                    }
+                })
             })
             .collect();
         Cluster {
             net,
             nodes,
+            stops,
             subnet,
             recorder: Recorder::new(),
             start: labrpc::runtime::now(),
             next_client: AtomicU64::new(0),
         }
+    }
+
+    /// Asks `node` to stop as `distcache node` does on SIGTERM
+    /// ([`Node::shutdown`]: a leader hands off first, in-flight requests
+    /// finish or fail, the data directory is flushed). It stays down until
+    /// `net.restart(node)`.
+    pub fn stop_gracefully(&self, node: NodeId) {
+        let index = self
+            .nodes
+            .iter()
+            .position(|&n| n == node)
+            .expect("a node of this cluster");
+        self.stops[index].notify_one();
     }
 
     fn seeds(&self) -> Vec<String> {

@@ -8,7 +8,8 @@
 //! "unknown" verdict fails).
 //!
 //! Faults: a node killed and restarted from its data directory (unsynced
-//! writes lost, as after a power cut), a node paused (a long GC or SIGSTOP),
+//! writes lost, as after a power cut), a node stopped gracefully as on
+//! SIGTERM (a leader hands off first) and restarted, a node paused (a long GC or SIGSTOP),
 //! a node cut off from its peers (its clients still reach it, so it must
 //! forward or refuse, never answer from a stale state).
 
@@ -45,6 +46,31 @@ async fn nodes_killed_and_restarted_from_their_data_directories() {
                 let node = random_node(cluster);
                 tracing::info!(node = %cluster.net.describe(node), "kill");
                 cluster.net.kill(node);
+                tokio::time::sleep(Duration::from_millis(
+                    500 + madsim::rand::random::<u64>() % 2000,
+                ))
+                .await;
+                cluster.net.restart(node).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        })
+        .await
+        .assert_served_linearizably(CLIENTS);
+    })
+    .await;
+}
+
+#[madsim::test]
+async fn nodes_stopped_gracefully_and_restarted() {
+    within("test", TEST_LIMIT, async {
+        phase(
+            "stop a random node as SIGTERM does (a leader hands off first), restart it, five times",
+        );
+        run_under(CLIENTS, &Cluster::start(0), async |cluster| {
+            for _ in 0..5 {
+                let node = random_node(cluster);
+                tracing::info!(node = %cluster.net.describe(node), "graceful stop");
+                cluster.stop_gracefully(node);
                 tokio::time::sleep(Duration::from_millis(
                     500 + madsim::rand::random::<u64>() % 2000,
                 ))
