@@ -42,17 +42,7 @@ async fn nodes_killed_and_restarted_from_their_data_directories() {
     within("test", TEST_LIMIT, async {
         phase("kill -9 a random node, restart it from its files, five times");
         run_under(CLIENTS, &Cluster::start(0), async |cluster| {
-            for _ in 0..5 {
-                let node = random_node(cluster);
-                tracing::info!(node = %cluster.net.describe(node), "kill");
-                cluster.net.kill(node);
-                tokio::time::sleep(Duration::from_millis(
-                    500 + madsim::rand::random::<u64>() % 2000,
-                ))
-                .await;
-                cluster.net.restart(node).await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
+            stop_and_restart_five_times(cluster, Stop::Kill).await;
         })
         .await
         .assert_served_linearizably(CLIENTS);
@@ -67,22 +57,44 @@ async fn nodes_stopped_gracefully_and_restarted() {
             "stop a random node as SIGTERM does (a leader hands off first), restart it, five times",
         );
         run_under(CLIENTS, &Cluster::start(0), async |cluster| {
-            for _ in 0..5 {
-                let node = random_node(cluster);
-                tracing::info!(node = %cluster.net.describe(node), "graceful stop");
-                cluster.stop_gracefully(node);
-                tokio::time::sleep(Duration::from_millis(
-                    500 + madsim::rand::random::<u64>() % 2000,
-                ))
-                .await;
-                cluster.net.restart(node).await;
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
+            stop_and_restart_five_times(cluster, Stop::Graceful).await;
         })
         .await
         .assert_served_linearizably(CLIENTS);
     })
     .await;
+}
+
+/// How a node is stopped before its restart.
+enum Stop {
+    /// kill -9: unsynced writes are lost.
+    Kill,
+    /// As on SIGTERM: a leading replica hands off first.
+    Graceful,
+}
+
+/// Five times: stop a random node, leave it down 0.5-2.5 s, restart it from
+/// its data directory, let it serve 2 s.
+async fn stop_and_restart_five_times(cluster: &Cluster, how: Stop) {
+    for _ in 0..5 {
+        let node = random_node(cluster);
+        match how {
+            Stop::Kill => {
+                tracing::info!(node = %cluster.net.describe(node), "kill");
+                cluster.net.kill(node);
+            }
+            Stop::Graceful => {
+                tracing::info!(node = %cluster.net.describe(node), "graceful stop");
+                cluster.stop_gracefully(node);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(
+            500 + madsim::rand::random::<u64>() % 2000,
+        ))
+        .await;
+        cluster.net.restart(node).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
 }
 
 #[madsim::test]
