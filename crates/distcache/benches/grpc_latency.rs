@@ -30,12 +30,16 @@
 //!
 //! The forwarding hop's cost is `forwarded - direct` at each percentile.
 
+// The integration tests' cluster builder (crates/distcache/tests/support).
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use std::time::Duration;
 
-use distcache::demo::{Demo, DemoOptions};
 use distcache_client::proto::cache_client::CacheClient;
 use distcache_client::proto::{GetRequest, SetRequest};
 use labrpc::runtime::now;
+use support::cluster::TestCluster;
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
@@ -54,27 +58,6 @@ fn report(name: &str, mut samples: Vec<Duration>) -> (Duration, Duration) {
         samples.last().map_or(0.0, |max| max.as_secs_f64() * 1e6),
     );
     (p50, p99)
-}
-
-fn free_port_base(count: u16) -> u16 {
-    for _ in 0..100 {
-        let Ok(probe) = std::net::TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(base) = probe.local_addr().map(|addr| addr.port()) else {
-            continue;
-        };
-        drop(probe);
-        if base > 65535 - count {
-            continue;
-        }
-        let all_free = (base..base + count)
-            .all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no block of {count} free ports");
 }
 
 /// A minimal RESP client: one connection, one command at a time.
@@ -191,18 +174,13 @@ async fn main() {
     let redis_port: Option<u16> = std::env::var("REDIS_PORT")
         .ok()
         .and_then(|value| value.parse().ok());
-    // The demo's 9 nodes take gRPC ports base.., their peer ports after
-    // them, then RESP and HTTP (as the other demo tests lay them out).
-    let base = free_port_base(45);
-    let options = DemoOptions {
-        grpc_port: base,
-        resp_port: base + 27,
-        http_port: base + 36,
-        ..DemoOptions::default()
-    };
-    let demo = Demo::start(&options, Duration::from_secs(120))
-        .await
-        .expect("the demo starts");
+    // The demo's shape: three data groups of three replicas.
+    let demo = TestCluster::builder()
+        .groups(3)
+        .replicas(3)
+        .ready_timeout(Duration::from_secs(120))
+        .start()
+        .await;
     println!("demo ready; {requests} sequential requests per case, cases interleaved");
 
     // The key's group and where its leader and a node of another group are.
@@ -269,8 +247,7 @@ async fn main() {
         (
             "distcache-client",
             Target::Client(
-                distcache_client::Client::connect(&format!("127.0.0.1:{}", options.grpc_port))
-                    .expect("client"),
+                distcache_client::Client::connect(&demo.grpc_addr().to_string()).expect("client"),
             ),
         ),
     ];

@@ -247,6 +247,27 @@ impl Demo {
             generate_tls(&data_dir, &options.host)?;
         }
         let configs = demo_configs(options, &data_dir)?;
+        let mut demo = Demo::start_configs(configs, data_dir, ready_timeout).await?;
+        demo._temporary = temporary;
+        Ok(demo)
+    }
+
+    /// Starts every node of `configs` (one cluster's, as [`demo_configs`]
+    /// makes them, possibly adjusted: the tests' cluster builder sets its
+    /// own cluster id and certificates) and waits until every group
+    /// serves. `data_dir` is what [`Demo::data_dir`] reports; the caller
+    /// keeps it.
+    pub async fn start_configs(
+        configs: Vec<NodeConfig>,
+        data_dir: PathBuf,
+        ready_timeout: Duration,
+    ) -> Result<Demo, DemoError> {
+        if configs.is_empty() {
+            return Err(DemoError::BadOption {
+                flag: "groups",
+                problem: "no node to start".into(),
+            });
+        }
         let control = Arc::new_cyclic(|me| DemoNodes {
             configs: configs.clone(),
             slots: std::sync::Mutex::new(
@@ -290,7 +311,7 @@ impl Demo {
             nodes: control,
             configs,
             data_dir,
-            _temporary: temporary,
+            _temporary: None,
         })
     }
 
@@ -389,6 +410,13 @@ impl Demo {
     pub fn node_state(&self, node_id: u64) -> Option<Arc<NodeState>> {
         self.nodes
             .with_node(node_id, |node| Arc::clone(node.state()))
+    }
+
+    /// Reads `node_id`'s certificate files again, as SIGHUP does
+    /// ([`Node::reload_tls`]); `None` if the node is not running.
+    #[cfg(not(madsim))]
+    pub fn reload_tls(&self, node_id: u64) -> Option<Result<(), crate::tls::TlsError>> {
+        self.nodes.with_node(node_id, Node::reload_tls)
     }
 
     /// The ids of the nodes running now.

@@ -7,119 +7,45 @@
 
 #![cfg(not(madsim))]
 
-use std::net::{SocketAddr, TcpListener};
+mod support;
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use distcache::{Node, NodeConfig};
+use distcache::NodeConfig;
 use distcache_client::{Client, ClientConfig, ClientError};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::cluster::{TestCluster, TestClusterBuilder};
+use support::http::Answer;
 
-fn free_ports(count: usize) -> Vec<u16> {
-    // Hold them all at once so they differ, then release.
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("addr").port())
-        .collect()
+/// One node hosting the controller and data group 1, with a password and
+/// two more users.
+fn one_node_with_users() -> TestClusterBuilder {
+    TestCluster::builder()
+        .cluster_id("auth")
+        .groups(1)
+        .replicas(1)
+        .requirepass("s3cret")
+        .acl("user reader on >rpw ~cache:* +@read -@dangerous +info")
+        .acl("user off-user off >opw allcommands allkeys")
 }
 
-async fn start_node(dir: &std::path::Path) -> Node {
-    let ports = free_ports(5);
-    let text = format!(
-        r#"cluster_id = "auth"
-node_id = 1
-data_dir = "{}"
-requirepass = "s3cret"
-users = [
-  "user reader on >rpw ~cache:* +@read -@dangerous +info",
-  "user off-user off >opw allcommands allkeys",
-]
-
-[[nodes]]
-id = 1
-host = "127.0.0.1"
-grpc_port = {}
-controller_port = {}
-group = 1
-data_port = {}
-resp_port = {}
-http_port = {}
-"#,
-        dir.display(),
-        ports[0],
-        ports[1],
-        ports[2],
-        ports[3],
-        ports[4]
-    );
-    let config = NodeConfig::from_toml(&text, "auth.toml").expect("valid config");
-    let node = Node::start(config).await.expect("the node starts");
-    assert!(node.wait_ready(Duration::from_secs(30)).await, "ready");
-    node
-}
-
-struct Answer {
-    status: u16,
-    body: serde_json::Value,
-}
-
+/// One request with an `authorization` header if given (a PUT sends "v").
 async fn http(addr: SocketAddr, method: &str, path: &str, auth: Option<&str>) -> Answer {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    let mut builder = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    if let Some(auth) = auth {
-        builder = builder.header("authorization", auth);
-    }
+    let headers: Vec<(&str, &str)> = auth
+        .map(|auth| ("authorization", auth))
+        .into_iter()
+        .collect();
     let body = if method == "PUT" {
         b"v".to_vec()
     } else {
         Vec::new()
     };
-    let request = builder.body(Full::new(Bytes::from(body))).expect("request");
-    let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
-        .await
-        .expect("an answer within 30 s")
-        .expect("a response");
-    let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    Answer {
-        status,
-        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    }
+    support::http::send(stream, addr, method, path, &headers, body).await
 }
 
 fn basic(user: &str, password: &str) -> String {
     distcache::auth::basic(user, password)
-}
-
-async fn resp_exchange(stream: &mut tokio::net::TcpStream, words: &[&str]) -> String {
-    let mut wire = format!("*{}\r\n", words.len()).into_bytes();
-    for word in words {
-        wire.extend(format!("${}\r\n{word}\r\n", word.len()).into_bytes());
-    }
-    stream.write_all(&wire).await.expect("write");
-    let mut buffer = vec![0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
-        .await
-        .expect("a reply within 10 s")
-        .expect("read");
-    String::from_utf8_lossy(&buffer[..read]).into_owned()
 }
 
 fn server_code(error: &ClientError) -> String {
@@ -131,10 +57,9 @@ fn server_code(error: &ClientError) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_front_end_takes_the_same_users() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let node = start_node(dir.path()).await;
-    let http_addr = node.http_addr().expect("http");
-    let resp_addr = node.resp_addr().expect("resp");
+    let node = one_node_with_users().start().await;
+    let http_addr = node.http_addr(1).expect("http");
+    let resp_addr = node.resp_addr(1).expect("resp");
     let grpc = node.grpc_addr().to_string();
 
     // RESP.
@@ -142,39 +67,39 @@ async fn every_front_end_takes_the_same_users() {
         .await
         .expect("connect");
     assert_eq!(
-        resp_exchange(&mut stream, &["GET", "cache:1"]).await,
+        support::resp::command(&mut stream, &["GET", "cache:1"]).await,
         "-NOAUTH Authentication required.\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["AUTH", "nope"]).await,
+        support::resp::command(&mut stream, &["AUTH", "nope"]).await,
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["AUTH", "off-user", "opw"]).await,
+        support::resp::command(&mut stream, &["AUTH", "off-user", "opw"]).await,
         "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["AUTH", "s3cret"]).await,
+        support::resp::command(&mut stream, &["AUTH", "s3cret"]).await,
         "+OK\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["SET", "cache:1", "one"]).await,
+        support::resp::command(&mut stream, &["SET", "cache:1", "one"]).await,
         "+OK\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["AUTH", "reader", "rpw"]).await,
+        support::resp::command(&mut stream, &["AUTH", "reader", "rpw"]).await,
         "+OK\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["GET", "cache:1"]).await,
+        support::resp::command(&mut stream, &["GET", "cache:1"]).await,
         "$3\r\none\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["SET", "cache:1", "x"]).await,
+        support::resp::command(&mut stream, &["SET", "cache:1", "x"]).await,
         "-NOPERM User reader has no permissions to run the 'set' command\r\n"
     );
     assert_eq!(
-        resp_exchange(&mut stream, &["GET", "other"]).await,
+        support::resp::command(&mut stream, &["GET", "other"]).await,
         "-NOPERM No permissions to access a key\r\n"
     );
 
@@ -182,10 +107,10 @@ async fn every_front_end_takes_the_same_users() {
     let key = "/v1/keys/cache:1";
     let answer = http(http_addr, "GET", key, None).await;
     assert_eq!(answer.status, 401);
-    assert_eq!(answer.body["code"], "unauthenticated");
+    assert_eq!(answer.json()["code"], "unauthenticated");
     let answer = http(http_addr, "GET", key, Some(&basic("default", "wrong"))).await;
     assert_eq!(answer.status, 401);
-    assert_eq!(answer.body["code"], "unauthenticated");
+    assert_eq!(answer.json()["code"], "unauthenticated");
     let answer = http(http_addr, "GET", key, Some(&basic("default", "s3cret"))).await;
     assert_eq!(answer.status, 200);
     let answer = http(http_addr, "GET", key, Some("Bearer s3cret")).await;
@@ -194,9 +119,9 @@ async fn every_front_end_takes_the_same_users() {
     assert_eq!(answer.status, 200);
     let answer = http(http_addr, "PUT", key, Some(&basic("reader", "rpw"))).await;
     assert_eq!(answer.status, 403);
-    assert_eq!(answer.body["code"], "forbidden");
+    assert_eq!(answer.json()["code"], "forbidden");
     assert_eq!(
-        answer.body["message"],
+        answer.json()["message"],
         "NOPERM User reader has no permissions to run the 'set' command"
     );
     let answer = http(
@@ -208,7 +133,7 @@ async fn every_front_end_takes_the_same_users() {
     .await;
     assert_eq!(answer.status, 403);
     assert_eq!(
-        answer.body["message"],
+        answer.json()["message"],
         "NOPERM No permissions to access a key"
     );
     let answer = http(http_addr, "PUT", key, Some(&basic("default", "s3cret"))).await;
@@ -229,7 +154,7 @@ async fn every_front_end_takes_the_same_users() {
         Some(&basic("reader", "rpw")),
     )
     .await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(http(http_addr, "GET", "/metrics", None).await.status, 401);
     // Probes stay open.
     assert_eq!(http(http_addr, "GET", "/livez", None).await.status, 200);

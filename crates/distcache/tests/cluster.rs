@@ -6,109 +6,75 @@
 
 #![cfg(not(madsim))]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use distcache::NodeConfig;
 use distcache_client::proto::StatusRequest;
 use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::{Client, ClientConfig};
-use tokio::time::Instant;
+use support::cluster::TestCluster;
+use support::keys::{check_all, wait_for, write_keys};
+use support::ports::free_ports;
+use support::processes::{BINARY, NodeProcesses};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_distcache");
+/// How often a test waiting on a condition looks again.
+const POLL: Duration = Duration::from_millis(100);
 
-/// Free loopback ports (bound, then released).
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("local address").port())
-        .collect()
-}
-
+/// Three node processes, each hosting a controller replica and a replica
+/// of data group 1.
 struct Cluster {
-    dir: tempfile::TempDir,
-    grpc_ports: Vec<u16>,
-    children: BTreeMap<u64, Child>,
+    processes: NodeProcesses,
+    configs: Vec<NodeConfig>,
 }
 
 impl Cluster {
-    fn config_path(&self, node_id: u64) -> PathBuf {
-        self.dir.path().join(format!("node{node_id}.toml"))
+    /// Writes the three configuration files, each changed by `adjust`.
+    fn new(adjust: impl Fn(&mut NodeConfig)) -> Cluster {
+        let processes = NodeProcesses::new();
+        let mut configs = TestCluster::builder()
+            .cluster_id("test")
+            .groups(1)
+            .replicas(3)
+            .request_timeout_ms(3000)
+            .configs(processes.dir.path());
+        for config in &mut configs {
+            adjust(config);
+            processes.write_config(config.node_id, &config.to_toml());
+        }
+        Cluster { processes, configs }
     }
 
     fn data_dir(&self, node_id: u64) -> PathBuf {
-        self.dir.path().join(format!("data{node_id}"))
+        self.configs[(node_id - 1) as usize].data_dir.clone()
     }
 
-    fn write_configs(&self, ports: &[u16]) {
-        let mut table = String::new();
-        for index in 0..3 {
-            table.push_str(&format!(
-                "[[nodes]]\nid = {}\nhost = \"127.0.0.1\"\ngrpc_port = {}\ncontroller_port = {}\ngroup = 1\ndata_port = {}\n\n",
-                index + 1,
-                ports[index],
-                ports[3 + index],
-                ports[6 + index]
-            ));
-        }
-        for node_id in 1..=3u64 {
-            let text = format!(
-                "cluster_id = \"test\"\nnode_id = {node_id}\ndata_dir = {:?}\nrequest_timeout_ms = 3000\n\n{table}",
-                self.data_dir(node_id)
-            );
-            std::fs::write(self.config_path(node_id), text).expect("write a config file");
-        }
-    }
-
-    fn start(&mut self, node_id: u64) {
-        let log = |suffix: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.path().join(format!("node{node_id}.{suffix}")))
-                .expect("open a log file")
-        };
-        let child = Command::new(BINARY)
-            .args(["node", "--config"])
-            .arg(self.config_path(node_id))
-            .env("RUST_LOG", "warn,distcache=info")
-            .stdout(log("out"))
-            .stderr(log("err"))
-            .spawn()
-            .expect("start distcache node");
-        self.children.insert(node_id, child);
-    }
-
-    fn kill_hard(&mut self, node_id: u64) {
-        let mut child = self.children.remove(&node_id).expect("node is running");
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
+    fn grpc(&self, node_id: u64) -> String {
+        let entry = &self.configs[0].nodes[(node_id - 1) as usize];
+        format!("{}:{}", entry.host, entry.grpc_port)
     }
 
     fn seeds(&self) -> Vec<String> {
-        self.grpc_ports
-            .iter()
-            .map(|port| format!("127.0.0.1:{port}"))
-            .collect()
-    }
-
-    fn log_of(&self, node_id: u64) -> String {
-        std::fs::read_to_string(self.dir.path().join(format!("node{node_id}.err")))
-            .unwrap_or_default()
+        (1..=3).map(|node_id| self.grpc(node_id)).collect()
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in self.children.values_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+impl Deref for Cluster {
+    type Target = NodeProcesses;
+
+    fn deref(&self) -> &NodeProcesses {
+        &self.processes
+    }
+}
+
+impl DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut NodeProcesses {
+        &mut self.processes
     }
 }
 
@@ -134,21 +100,6 @@ async fn data_leader(cluster: &Cluster) -> Option<u64> {
     None
 }
 
-async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 fn client(cluster: &Cluster) -> Client {
     let seeds = cluster.seeds();
     let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
@@ -163,48 +114,9 @@ fn client(cluster: &Cluster) -> Client {
     .expect("client")
 }
 
-/// Writes `keys`, recording what was acknowledged.
-async fn write_keys(
-    client: &Client,
-    round: &str,
-    keys: std::ops::Range<u32>,
-    acknowledged: &mut BTreeMap<String, String>,
-) {
-    for i in keys {
-        let key = format!("key-{i}");
-        let value = format!("{round}-{i}");
-        match client.set(key.as_bytes(), value.as_bytes()).await {
-            Ok(()) => {
-                acknowledged.insert(key, value);
-            }
-            Err(error) => panic!("write {key} in round {round} failed: {error}"),
-        }
-    }
-}
-
-async fn check_all(client: &Client, acknowledged: &BTreeMap<String, String>, phase: &str) {
-    for (key, value) in acknowledged {
-        let got = client
-            .get(key.as_bytes())
-            .await
-            .unwrap_or_else(|error| panic!("{phase}: read of {key} failed: {error}"));
-        assert_eq!(
-            got.as_deref(),
-            Some(value.as_bytes()),
-            "{phase}: {key} lost its acknowledged value {value:?}"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_node_processes_survive_a_leader_kill_and_restart() {
-    let ports = free_ports(9);
-    let mut cluster = Cluster {
-        dir: tempfile::tempdir().expect("temporary directory"),
-        grpc_ports: ports[..3].to_vec(),
-        children: BTreeMap::new(),
-    };
-    cluster.write_configs(&ports);
+    let mut cluster = Cluster::new(|_| {});
 
     // Phase 1: three processes from config files form the cluster.
     for node_id in 1..=3 {
@@ -234,7 +146,7 @@ async fn three_node_processes_survive_a_leader_kill_and_restart() {
     );
 
     // Phase 3: kill -9 the data group's leader; writes and reads go on.
-    let leader = wait_for("a data leader", Duration::from_secs(10), || {
+    let leader = wait_for("a data leader", Duration::from_secs(10), POLL, || {
         data_leader(&cluster)
     })
     .await;
@@ -248,7 +160,7 @@ async fn three_node_processes_survive_a_leader_kill_and_restart() {
     // Read through the restarted node alone: it forwards to the leader if
     // it is not the leader itself.
     let restarted_only = Client::new(
-        &[format!("127.0.0.1:{}", cluster.grpc_ports[(leader - 1) as usize]).as_str()],
+        &[cluster.grpc(leader).as_str()],
         ClientConfig {
             operation_deadline: Duration::from_secs(20),
             ..ClientConfig::default()
@@ -259,24 +171,8 @@ async fn three_node_processes_survive_a_leader_kill_and_restart() {
     check_all(&client, &acknowledged, "after the restart").await;
 
     // Phase 5: SIGTERM stops every node cleanly (exit 0).
-    for (node_id, mut child) in std::mem::take(&mut cluster.children) {
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("send SIGTERM");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let exit = loop {
-            if let Some(exit) = child.try_wait().expect("poll child") {
-                break exit;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {node_id} did not stop within 15 s of SIGTERM: {}",
-                cluster.log_of(node_id)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+    for node_id in 1..=3 {
+        let exit = cluster.terminate(node_id, Duration::from_secs(15)).await;
         assert!(
             exit.success(),
             "node {node_id} exited with {exit}: {}",
@@ -316,19 +212,7 @@ fn print_config_applies_env_then_flags() {
 /// follower's Raft state passes `max_raft_state_bytes` (set to its minimum).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_storage_fails_exits_with_status_74() {
-    let ports = free_ports(9);
-    let mut cluster = Cluster {
-        dir: tempfile::tempdir().expect("temporary directory"),
-        grpc_ports: ports[..3].to_vec(),
-        children: BTreeMap::new(),
-    };
-    cluster.write_configs(&ports);
-    for node_id in 1..=3 {
-        let path = cluster.config_path(node_id);
-        let text = std::fs::read_to_string(&path).expect("read a config file");
-        std::fs::write(&path, format!("max_raft_state_bytes = 4096\n{text}"))
-            .expect("write a config file");
-    }
+    let mut cluster = Cluster::new(|config| config.max_raft_state_bytes = 4096);
 
     // Phase 1: the cluster serves.
     for node_id in 1..=3 {
@@ -339,7 +223,7 @@ async fn a_node_whose_storage_fails_exits_with_status_74() {
     write_keys(&client, "first", 0..2, &mut acknowledged).await;
 
     // Phase 2: break a follower's storage, then write until it snapshots.
-    let leader = wait_for("a data leader", Duration::from_secs(10), || {
+    let leader = wait_for("a data leader", Duration::from_secs(10), POLL, || {
         data_leader(&cluster)
     })
     .await;
@@ -371,6 +255,7 @@ async fn a_node_whose_storage_fails_exits_with_status_74() {
     let status = wait_for(
         "the node with failed storage exits",
         Duration::from_secs(30),
+        POLL,
         || {
             let exited = cluster
                 .children

@@ -9,51 +9,31 @@
 
 #![cfg(not(madsim))]
 
-use std::net::{SocketAddr, TcpListener};
+mod support;
+
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use api::{KeyTtl, KvClient, Op, Outcome, SetCondition, SetTtl};
-use distcache::demo::{Demo, DemoOptions};
 use distcache_client::details::{self, Reason};
 use distcache_client::proto;
 use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::proto::cache_client::CacheClient;
 use distcache_client::{Client, ClientConfig, ClientError, Credentials, SetOptions};
+use support::cluster::TestCluster;
 
 const PASSWORD: &str = "grpc-errors-pw";
 
-/// A base port `p` such that `p..p+span` are all free now.
-fn free_port_range(span: u16) -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = probe.local_addr().expect("addr").port();
-        drop(probe);
-        if base.checked_add(span).is_none() {
-            continue;
-        }
-        if (base..base + span).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free range of {span} ports");
-}
-
-async fn start_demo() -> Demo {
-    let base = free_port_range(15);
-    let options = DemoOptions {
-        grpc_port: base,
-        resp_port: base + 9,
-        http_port: base + 12,
-        groups: 1,
-        replicas: 3,
-        requirepass: Some(PASSWORD.into()),
-        users: vec!["user reader on >rpw ~* +get +info".into()],
-        ..DemoOptions::default()
-    };
-    Demo::start(&options, Duration::from_secs(60))
+/// One data group of three replicas, a password and a read-only user.
+async fn start_demo() -> TestCluster {
+    TestCluster::builder()
+        .groups(1)
+        .replicas(3)
+        .requirepass(PASSWORD)
+        .acl("user reader on >rpw ~* +get +info")
+        .start()
         .await
-        .expect("the demo starts")
 }
 
 fn client(addr: SocketAddr, user: &str, password: &str) -> Client {

@@ -10,30 +10,17 @@
 
 #![cfg(not(madsim))]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use distcache::demo::{Demo, DemoOptions};
+use distcache::demo::Demo;
 use distcache_client::{Client, ClientConfig};
+use support::cluster::TestCluster;
 use tokio::time::Instant;
-
-/// A base port `p` below the kernel's ephemeral range (from 32768) such
-/// that `p..p+span` are all free now: a node restarted on its ports must
-/// not find one taken by some outgoing connection meanwhile.
-fn free_port_range(span: u16) -> u16 {
-    let seed = u64::from(std::process::id());
-    for attempt in 0..200u64 {
-        let offset = (seed * 7919 + attempt * 104_729) % 20_000;
-        let base = 10_000 + u16::try_from(offset).expect("below 20000");
-        if (base..base + span).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free range of {span} ports");
-}
 
 /// The node whose data replica leads, as the nodes themselves report.
 async fn data_leader(demo: &Demo) -> u64 {
@@ -131,24 +118,8 @@ async fn measure(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stopping_leader_hands_off_so_clients_see_no_election_gap() {
-    let base = free_port_range(15);
-    let options = DemoOptions {
-        grpc_port: base,
-        resp_port: base + 9,
-        http_port: base + 12,
-        groups: 1,
-        replicas: 3,
-        ..DemoOptions::default()
-    };
-    let demo = Demo::start(&options, Duration::from_secs(60))
-        .await
-        .expect("the demo starts");
-    let seeds: Vec<String> = demo
-        .running()
-        .into_iter()
-        .filter_map(|id| demo.node_state(id))
-        .map(|state| state.grpc_addr.to_string())
-        .collect();
+    let demo = TestCluster::builder().groups(1).replicas(3).start().await;
+    let seeds = demo.grpc_seeds();
     let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
     let client = Client::new(
         &seeds,

@@ -4,91 +4,30 @@
 
 #![cfg(not(madsim))]
 
-use std::net::{SocketAddr, TcpListener};
+mod support;
+
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use distcache::demo::{Demo, DemoOptions};
 use distcache::http::{AppState, HttpConfig, HttpServer};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use support::cluster::TestCluster;
+use support::http::{Answer, request};
 
-/// A base port `p` such that `p..p+span` are all free now.
-fn free_port_range(span: u16) -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = probe.local_addr().expect("addr").port();
-        drop(probe);
-        if base.checked_add(span).is_none() {
-            continue;
-        }
-        let all_free =
-            (base..base + span).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok());
-        if all_free {
-            return base;
-        }
-    }
-    panic!("no free range of {span} ports");
-}
-
-/// Starts a demo of `groups` x 3 on free ports.
-pub async fn start_demo(groups: usize) -> Demo {
-    let nodes = groups * 3;
-    let base = free_port_range(u16::try_from(5 * nodes).expect("small"));
-    let options = DemoOptions {
-        grpc_port: base,
-        resp_port: base + u16::try_from(3 * nodes).expect("small"),
-        http_port: base + u16::try_from(4 * nodes).expect("small"),
-        groups,
-        replicas: 3,
-        ..DemoOptions::default()
-    };
-    Demo::start(&options, Duration::from_secs(60))
+/// A cluster of `groups` x 3 on free ports.
+async fn start_demo(groups: usize) -> TestCluster {
+    TestCluster::builder()
+        .groups(groups)
+        .replicas(3)
+        .start()
         .await
-        .expect("the demo starts")
-}
-
-pub struct Answer {
-    pub status: u16,
-    pub content_type: String,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
-            panic!(
-                "not JSON ({error}): {:?}",
-                String::from_utf8_lossy(&self.body)
-            )
-        })
-    }
-
-    /// Asserts an error answer: the status, JSON, and the code.
-    pub fn expect_error(&self, status: u16, code: &str) {
-        assert_eq!(
-            self.status,
-            status,
-            "body {:?}",
-            String::from_utf8_lossy(&self.body)
-        );
-        assert!(
-            self.content_type.starts_with("application/json"),
-            "{}",
-            self.content_type
-        );
-        let body = self.json();
-        assert_eq!(body["code"], code, "{body}");
-        assert!(body["message"].is_string(), "{body}");
-    }
 }
 
 /// A PUT announcing `length` body bytes with `Expect: 100-continue`, as curl
 /// sends large bodies: the gateway must answer from the headers alone. (Sending
 /// the body regardless races the server's early 413 and its close: the client
 /// may see a broken pipe or a reset instead of the answer.)
-pub async fn expect_continue_refused(addr: SocketAddr, path: &str, length: usize) -> Answer {
+async fn expect_continue_refused(addr: SocketAddr, path: &str, length: usize) -> Answer {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let head = format!(
@@ -129,51 +68,6 @@ pub async fn expect_continue_refused(addr: SocketAddr, path: &str, length: usize
         status,
         content_type,
         body: body.as_bytes().to_vec(),
-    }
-}
-
-/// One HTTP/1.1 request on a new connection.
-pub async fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: Vec<u8>,
-) -> Answer {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(connection);
-    let mut builder = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr.to_string());
-    if let Some(content_type) = content_type {
-        builder = builder.header("content-type", content_type);
-    }
-    let request = builder.body(Full::new(Bytes::from(body))).expect("request");
-    let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
-        .await
-        .expect("an answer within 30 s")
-        .expect("a response");
-    let status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|value| value.to_str().unwrap_or("").to_string())
-        .unwrap_or_default();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("the body")
-        .to_bytes()
-        .to_vec();
-    Answer {
-        status,
-        content_type,
-        body,
     }
 }
 

@@ -11,29 +11,21 @@
 
 #![cfg(not(madsim))]
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::proto::{StatusReply, StatusRequest};
 use distcache_client::{Client, ClientConfig};
-use tokio::time::Instant;
+use support::keys::{check_all, wait_for, write_keys};
+use support::ports::free_ports;
+use support::processes::NodeProcesses;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_distcache");
 /// Generous: the machine running the tests may be busy.
 const STEP_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("local address").port())
-        .collect()
-}
 
 /// One node of the table: id, gRPC port, and either a controller port or
 /// (group, data port).
@@ -63,9 +55,8 @@ impl Entry {
 }
 
 struct Cluster {
-    dir: tempfile::TempDir,
+    processes: NodeProcesses,
     entries: Vec<Entry>,
-    children: BTreeMap<u64, Child>,
 }
 
 impl Cluster {
@@ -85,9 +76,8 @@ impl Cluster {
             })
             .collect();
         Cluster {
-            dir: tempfile::tempdir().expect("temporary directory"),
+            processes: NodeProcesses::new(),
             entries,
-            children: BTreeMap::new(),
         }
     }
 
@@ -119,56 +109,23 @@ impl Cluster {
             .filter(|entry| entry.data.is_none_or(|(gid, _)| gid <= max_gid))
             .map(Entry::toml)
             .collect();
-        let config = self.dir.path().join(format!("node{id}.toml"));
         let text = format!(
             "cluster_id = \"scaling\"\nnode_id = {id}\ndata_dir = {:?}\nrequest_timeout_ms = 3000\n\n{table}",
-            self.dir.path().join(format!("data{id}"))
+            self.processes.data_dir(id)
         );
-        std::fs::write(&config, text).expect("write a config file");
-        let log = |suffix: &str| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(self.dir.path().join(format!("node{id}.{suffix}")))
-                .expect("open a log file")
-        };
-        let child = Command::new(BINARY)
-            .args(["node", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn,distcache=info")
-            .stdout(log("out"))
-            .stderr(log("err"))
-            .spawn()
-            .expect("start distcache node");
-        self.children.insert(id, child);
+        self.processes.write_config(id, &text);
+        self.processes.start(id);
     }
 
     /// SIGTERM, then waits for a clean exit.
     async fn stop(&mut self, id: u64) {
-        let mut child = self.children.remove(&id).expect("node is running");
-        let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("send SIGTERM");
-        assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Some(exit) = child.try_wait().expect("poll child") {
-                assert!(exit.success(), "node {id} exited with {exit}");
-                return;
-            }
-            assert!(Instant::now() < deadline, "node {id} ignored SIGTERM");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let exit = self.processes.terminate(id, Duration::from_secs(20)).await;
+        assert!(exit.success(), "node {id} exited with {exit}");
     }
 
     /// The `distcache` command line against node `via`.
     fn cli(&self, via: u64, args: &[&str]) -> Output {
-        Command::new(BINARY)
-            .env("DISTCACHE_ADDR", self.grpc(via))
-            .args(args)
-            .output()
-            .expect("run distcache")
+        NodeProcesses::cli(&self.grpc(via), args)
     }
 
     fn client(&self, ids: &[u64]) -> Client {
@@ -186,15 +143,6 @@ impl Cluster {
     }
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in self.children.values_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 async fn status(cluster: &Cluster, via: u64) -> Option<StatusReply> {
     let mut admin = AdminClient::connect(format!("http://{}", cluster.grpc(via)))
         .await
@@ -202,22 +150,12 @@ async fn status(cluster: &Cluster, via: u64) -> Option<StatusReply> {
     Some(admin.status(StatusRequest {}).await.ok()?.into_inner())
 }
 
-async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
+async fn wait_for_step<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + STEP_TIMEOUT;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not within {STEP_TIMEOUT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for(what, STEP_TIMEOUT, Duration::from_millis(200), check).await
 }
 
 /// The status once no shard is owned by a group outside `gids` and every
@@ -242,37 +180,6 @@ async fn settled(cluster: &Cluster, via: u64, gids: &[u64]) -> Option<StatusRepl
     (replicas == 3 * gids.len()).then_some(reply)
 }
 
-async fn write_keys(
-    client: &Client,
-    round: &str,
-    count: u32,
-    acked: &mut BTreeMap<String, String>,
-) {
-    for i in 0..count {
-        let key = format!("key-{i}");
-        let value = format!("{round}-{i}");
-        client
-            .set(key.as_bytes(), value.as_bytes())
-            .await
-            .unwrap_or_else(|error| panic!("write {key} ({round}): {error}"));
-        acked.insert(key, value);
-    }
-}
-
-async fn check_all(client: &Client, acked: &BTreeMap<String, String>, phase: &str) {
-    for (key, value) in acked {
-        let got = client
-            .get(key.as_bytes())
-            .await
-            .unwrap_or_else(|error| panic!("{phase}: read of {key}: {error}"));
-        assert_eq!(
-            got.as_deref(),
-            Some(value.as_bytes()),
-            "{phase}: {key} lost its acknowledged value {value:?}"
-        );
-    }
-}
-
 fn succeeded(output: &Output, what: &str) -> String {
     assert!(
         output.status.success(),
@@ -292,10 +199,10 @@ async fn add_a_group_then_drain_and_remove_the_first() {
     for id in 1..=6 {
         cluster.start(id, 1);
     }
-    let first = wait_for("group 1 serving every shard", || settled(&cluster, 1, &[1])).await;
+    let first = wait_for_step("group 1 serving every shard", || settled(&cluster, 1, &[1])).await;
     assert_eq!(first.shard_owners, vec![1; shard_count]);
     let mut acked = BTreeMap::new();
-    write_keys(&cluster.client(&[1, 2, 3]), "one", 60, &mut acked).await;
+    write_keys(&cluster.client(&[1, 2, 3]), "one", 0..60, &mut acked).await;
 
     // 2. Group 2 starts and is joined, as the join Job does it.
     for id in 7..=9 {
@@ -304,14 +211,14 @@ async fn add_a_group_then_drain_and_remove_the_first() {
     let peers = cluster.data_peers(2).join(",");
     let out = cluster.cli(1, &["admin", "join", "--gid", "2", "--peers", &peers]);
     succeeded(&out, "distcache admin join");
-    let joined = wait_for("shards moved to group 2", || settled(&cluster, 7, &[1, 2])).await;
+    let joined = wait_for_step("shards moved to group 2", || settled(&cluster, 7, &[1, 2])).await;
     let on =
         |reply: &StatusReply, gid: u64| reply.shard_owners.iter().filter(|g| **g == gid).count();
     assert_eq!(on(&joined, 1), shard_count / 2, "{:?}", joined.shard_owners);
     assert_eq!(on(&joined, 2), shard_count / 2, "{:?}", joined.shard_owners);
     let everyone = cluster.client(&[1, 2, 3, 4, 5, 6, 7, 8, 9]);
     check_all(&everyone, &acked, "after group 2 joined").await;
-    write_keys(&everyone, "two", 60, &mut acked).await;
+    write_keys(&everyone, "two", 0..60, &mut acked).await;
 
     // `distcache status` shows the two groups.
     let text = succeeded(&cluster.cli(7, &["status"]), "distcache status");
@@ -326,7 +233,7 @@ async fn add_a_group_then_drain_and_remove_the_first() {
     // 3. Group 1 leaves; drained before its processes go.
     let out = cluster.cli(1, &["admin", "leave", "--gid", "1"]);
     succeeded(&out, "distcache admin leave");
-    let drained = wait_for("group 1 drained", || settled(&cluster, 7, &[2])).await;
+    let drained = wait_for_step("group 1 drained", || settled(&cluster, 7, &[2])).await;
     assert_eq!(drained.shard_owners, vec![2; shard_count]);
     check_all(&everyone, &acked, "after group 1 left").await;
     let text = succeeded(&cluster.cli(7, &["status"]), "distcache status");
@@ -338,6 +245,6 @@ async fn add_a_group_then_drain_and_remove_the_first() {
     // 4. Group 1 is gone: every key from group 2 alone, and writes go on.
     let remaining = cluster.client(&[1, 2, 3, 7, 8, 9]);
     check_all(&remaining, &acked, "with group 1's processes stopped").await;
-    write_keys(&remaining, "three", 60, &mut acked).await;
+    write_keys(&remaining, "three", 0..60, &mut acked).await;
     check_all(&remaining, &acked, "after the last writes").await;
 }

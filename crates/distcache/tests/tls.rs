@@ -8,86 +8,31 @@
 
 #![cfg(not(madsim))]
 
-use std::net::{SocketAddr, TcpListener};
+mod support;
+
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use distcache::tls::{DemoCertificates, client_config, connect, generate_demo_certificates};
-use distcache::{Node, NodeConfig};
 use distcache_client::proto;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use support::cluster::TestCluster;
+use support::resp::command as resp;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("addr").port())
-        .collect()
-}
-
-async fn start_node(dir: &Path, certs: &DemoCertificates, client_ca: bool) -> Node {
-    let ports = free_ports(5);
-    let client_ca = if client_ca {
-        format!("client_ca = \"{}\"\n", certs.ca.display())
-    } else {
-        String::new()
-    };
-    let text = format!(
-        r#"cluster_id = "tls"
-node_id = 1
-data_dir = "{}"
-
-[tls]
-cert = "{}"
-key = "{}"
-ca = "{}"
-{client_ca}
-[[nodes]]
-id = 1
-host = "127.0.0.1"
-grpc_port = {}
-controller_port = {}
-group = 1
-data_port = {}
-resp_port = {}
-http_port = {}
-"#,
-        dir.join("data").display(),
-        certs.cert.display(),
-        certs.key.display(),
-        certs.ca.display(),
-        ports[0],
-        ports[1],
-        ports[2],
-        ports[3],
-        ports[4]
-    );
-    let config = NodeConfig::from_toml(&text, "tls.toml").expect("valid config");
-    let node = Node::start(config).await.expect("the node starts");
-    assert!(node.wait_ready(Duration::from_secs(30)).await, "ready");
-    node
-}
-
-/// One RESP command and its whole first reply (one read).
-async fn resp<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, words: &[&str]) -> String {
-    let mut wire = format!("*{}\r\n", words.len()).into_bytes();
-    for word in words {
-        wire.extend(format!("${}\r\n{word}\r\n", word.len()).into_bytes());
+/// One node hosting the controller and data group 1, TLS on every front
+/// end with `certs` (and client certificates required with `client_ca`).
+async fn start_node(certs: &DemoCertificates, client_ca: bool) -> TestCluster {
+    let mut builder = TestCluster::builder()
+        .cluster_id("tls")
+        .groups(1)
+        .replicas(1)
+        .tls(certs);
+    if client_ca {
+        builder = builder.client_ca(&certs.ca);
     }
-    stream.write_all(&wire).await.expect("write");
-    stream.flush().await.expect("flush");
-    let mut buffer = vec![0u8; 4096];
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buffer))
-        .await
-        .expect("a reply within 10 s")
-        .expect("read");
-    String::from_utf8_lossy(&buffer[..read]).into_owned()
+    builder.start().await
 }
 
 /// What a plaintext client gets from a TLS port for `bytes`: never an
@@ -112,26 +57,8 @@ async fn https_get(addr: SocketAddr, ca: &Path, path: &str) -> (u16, String) {
     let stream = connect(tls_config(ca, &[b"http/1.1"]), addr)
         .await
         .expect("TLS handshake with the HTTP gateway");
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .expect("HTTP handshake");
-    tokio::spawn(connection);
-    let request = hyper::Request::get(path)
-        .header("host", addr.to_string())
-        .body(Empty::<Bytes>::new())
-        .expect("request");
-    let response = tokio::time::timeout(Duration::from_secs(30), sender.send_request(request))
-        .await
-        .expect("an answer within 30 s")
-        .expect("a response");
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
+    let answer = support::http::send(stream, addr, "GET", path, &[], Vec::new()).await;
+    (answer.status, answer.text())
 }
 
 async fn grpc_status(
@@ -170,9 +97,9 @@ async fn every_front_end_serves_tls_and_refuses_plaintext() {
     let dir = tempfile::tempdir().expect("tempdir");
     let certs = generate_demo_certificates(&dir.path().join("tls"), &[]).expect("certs");
     let other = generate_demo_certificates(&dir.path().join("other"), &[]).expect("certs");
-    let node = start_node(dir.path(), &certs, false).await;
-    let resp_addr = node.resp_addr().expect("resp");
-    let http_addr = node.http_addr().expect("http");
+    let node = start_node(&certs, false).await;
+    let resp_addr = node.resp_addr(1).expect("resp");
+    let http_addr = node.http_addr(1).expect("http");
     let grpc_addr = node.grpc_addr();
 
     // RESP over TLS.
@@ -229,8 +156,8 @@ async fn every_front_end_serves_tls_and_refuses_plaintext() {
 async fn client_ca_requires_a_client_certificate() {
     let dir = tempfile::tempdir().expect("tempdir");
     let certs = generate_demo_certificates(&dir.path().join("tls"), &[]).expect("certs");
-    let node = start_node(dir.path(), &certs, true).await;
-    let resp_addr = node.resp_addr().expect("resp");
+    let node = start_node(&certs, true).await;
+    let resp_addr = node.resp_addr(1).expect("resp");
     // Without a certificate: TLS 1.3 finishes the client's side of the
     // handshake, then the server's alert ends the connection.
     let refused = match connect(tls_config(&certs.ca, &[]), resp_addr).await {
@@ -264,8 +191,8 @@ async fn sighup_reloads_the_certificate_files() {
     let first = generate_demo_certificates(&tls_dir, &[]).expect("certs");
     let old_ca = dir.path().join("old-ca.pem");
     std::fs::copy(&first.ca, &old_ca).expect("keep the first CA");
-    let node = start_node(dir.path(), &first, false).await;
-    let resp_addr = node.resp_addr().expect("resp");
+    let node = start_node(&first, false).await;
+    let resp_addr = node.resp_addr(1).expect("resp");
     let mut stream = connect(tls_config(&old_ca, &[]), resp_addr)
         .await
         .expect("handshake with the first certificate");
@@ -309,7 +236,7 @@ async fn sighup_reloads_the_certificate_files() {
 
     // A broken file on reload keeps the current certificate.
     std::fs::write(&second.cert, "not a certificate").expect("write");
-    assert!(node.reload_tls().is_err());
+    assert!(node.reload_tls(1).expect("node 1 runs").is_err());
     assert!(
         connect(tls_config(&second.ca, &[]), resp_addr)
             .await
