@@ -472,21 +472,6 @@ async fn every_route_and_every_error_status() {
         .expect_error(429, "overloaded");
     server.shutdown().await;
 
-    // 503 `timeout`: a gateway whose request timeout is shorter than any read.
-    let hasty = HttpConfig {
-        request_timeout: Duration::from_micros(1),
-        ..HttpConfig::default()
-    };
-    let server = HttpServer::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        AppState::new(state, hasty),
-    )
-    .await
-    .expect("start");
-    let hurried = get(server.local_addr(), "/v1/keys/cond").await;
-    hurried.expect_error(503, "timeout");
-    server.shutdown().await;
-
     // 503 `unavailable`: group 2's replicas stop; a key of group 2 finds
     // no leader before the request deadline (5 s). (With one replica left,
     // a leader that has not yet noticed it lost its quorum may still
@@ -512,6 +497,26 @@ async fn every_route_and_every_error_status() {
     for node_id in 4..=6 {
         demo.stop_node(node_id).await.expect("a running node stops");
     }
+    // 503 `timeout`: a gateway whose request timeout (200 ms) is shorter
+    // than the forwarding deadline (5 s), asked for a key of the stopped
+    // group, times out first. (A timeout shorter than any read would race
+    // a fast local read on an idle machine: the read can finish before the
+    // timer's first tick.)
+    let hasty = HttpConfig {
+        request_timeout: Duration::from_millis(200),
+        ..HttpConfig::default()
+    };
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        AppState::new(state, hasty),
+    )
+    .await
+    .expect("start");
+    get(server.local_addr(), &format!("/v1/keys/{key}"))
+        .await
+        .expect_error(503, "timeout");
+    server.shutdown().await;
+
     get(addr, &format!("/v1/keys/{key}"))
         .await
         .expect_error(503, "unavailable");
