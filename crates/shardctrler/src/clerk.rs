@@ -156,6 +156,14 @@ impl Clerk {
         self.change(ConfigOp::Move { shard, gid }).await
     }
 
+    /// Declares group `gid` lost for good ([`ConfigOp::DeclareLost`]):
+    /// its shards' data is given up, so groups waiting on it move on.
+    /// Returns the configuration that records it (the latest, if it was
+    /// already lost).
+    pub async fn declare_lost(&self, gid: Gid) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::DeclareLost { gid }).await
+    }
+
     async fn change(&self, op: ConfigOp) -> Result<u64, ClerkError> {
         let mut session = self.session.lock().await;
         let request = ControllerRequest {

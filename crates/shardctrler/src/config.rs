@@ -41,6 +41,12 @@ pub struct Config {
     pub parked_shards: BTreeMap<usize, Gid>,
     /// The servers of each group in `parked_shards`.
     pub parked_groups: BTreeMap<Gid, Vec<SocketAddr>>,
+    /// Groups an operator declared lost (gid -> the configuration that
+    /// declared it), carried into every later configuration. A lost group
+    /// is in no `groups`, may never join again, and its data is gone: a
+    /// group whose shard's previous holder is lost installs the shard
+    /// empty instead of pulling it (see [`crate::ConfigOp::DeclareLost`]).
+    pub lost_groups: BTreeMap<Gid, u64>,
 }
 
 impl Config {
@@ -52,7 +58,13 @@ impl Config {
             groups: BTreeMap::new(),
             parked_shards: BTreeMap::new(),
             parked_groups: BTreeMap::new(),
+            lost_groups: BTreeMap::new(),
         }
+    }
+
+    /// Whether `gid` was declared lost in this configuration or before.
+    pub fn is_lost(&self, gid: Gid) -> bool {
+        self.lost_groups.contains_key(&gid)
     }
 
     /// The group that holds `shard`'s data in this configuration: its

@@ -36,6 +36,19 @@
 //! to the others unless an operator brings it back with its data. Reports
 //! are kept only for groups a retained configuration lists, so the report
 //! table is bounded too.
+//!
+//! ## Lost groups
+//!
+//! A group whose replicas are all gone for good cannot hand its shards
+//! over, and a group waiting for one of them would wait forever (and, not
+//! moving on, block the groups waiting on it in turn). An operator may
+//! declare it lost ([`ConfigOp::DeclareLost`]): the group is removed as by
+//! a Leave and recorded in [`Config::lost_groups`] of that configuration
+//! and every later one. A lost group needs no configuration kept for it,
+//! may never join again under its gid ([`ConfigError::GroupLost`]), and
+//! shardkv groups install the shards it should have handed over empty.
+//! Declaring the last group lost is refused ([`ConfigError::LastGroup`]);
+//! at most [`Limits::max_groups`] groups are recorded lost.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -73,6 +86,17 @@ pub enum ConfigOp {
     /// number at or below the recorded one changes nothing), so it is not
     /// recorded for exactly-once.
     Report { gid: Gid, num: u64 },
+    /// An operator declares group `gid` lost for good (every replica gone
+    /// with its disks): it is removed as Leave would remove it (its shards
+    /// rebalanced onto the others) and recorded in every later
+    /// configuration's [`Config::lost_groups`]. Its data is gone: each
+    /// group waiting for a shard from it installs the shard empty and says
+    /// so, and it may never join again under this gid. Idempotent: declaring
+    /// a group that is already lost makes no configuration and answers the
+    /// latest number. Exactly once like Join/Leave/Move. Refused for a gid
+    /// no kept configuration lists, and for the last group (there would be
+    /// nobody left to serve).
+    DeclareLost { gid: Gid },
 }
 
 impl ConfigOp {
@@ -85,15 +109,20 @@ impl ConfigOp {
             ConfigOp::Query { .. } => "Query",
             ConfigOp::QueryApplied { .. } => "QueryApplied",
             ConfigOp::Report { .. } => "Report",
+            ConfigOp::DeclareLost { .. } => "DeclareLost",
         }
     }
 
-    /// Join, Leave and Move: executed once per `(client_id, seq)`, their
-    /// answer recorded for retries. Queries and reports are not.
+    /// Join, Leave, Move and DeclareLost: executed once per
+    /// `(client_id, seq)`, their answer recorded for retries. Queries and
+    /// reports are not.
     pub fn is_recorded(&self) -> bool {
         matches!(
             self,
-            ConfigOp::Join { .. } | ConfigOp::Leave { .. } | ConfigOp::Move { .. }
+            ConfigOp::Join { .. }
+                | ConfigOp::Leave { .. }
+                | ConfigOp::Move { .. }
+                | ConfigOp::DeclareLost { .. }
         )
     }
 
@@ -162,7 +191,7 @@ impl ConfigOp {
                 }
                 Ok(())
             }
-            ConfigOp::Report { gid, .. } => {
+            ConfigOp::Report { gid, .. } | ConfigOp::DeclareLost { gid } => {
                 if *gid == UNASSIGNED {
                     return Err(ConfigError::ReservedGid);
                 }
@@ -176,8 +205,9 @@ impl ConfigOp {
 /// A successful answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConfigAnswer {
-    /// A Join, Leave or Move made configuration `num` (a Move that changed
-    /// nothing: `num` is the latest, unchanged).
+    /// A Join, Leave, Move or DeclareLost made configuration `num` (a Move
+    /// or a DeclareLost that changed nothing: `num` is the latest,
+    /// unchanged).
     Changed { num: u64 },
     /// The configuration a Query asked for.
     Config(Config),
@@ -219,6 +249,21 @@ pub enum ConfigError {
          still needs it fell too far behind"
     )]
     Pruned { num: u64, oldest: u64 },
+    /// The group was declared lost ([`ConfigOp::DeclareLost`]) in
+    /// configuration `declared_in`: its gid may not join again (its old
+    /// replicas could otherwise serve data the others already gave up).
+    #[error(
+        "group {gid} was declared lost in configuration {declared_in} and may not join again; \
+         use a new gid"
+    )]
+    GroupLost { gid: Gid, declared_in: u64 },
+    /// Declaring `gid` lost would leave no group to serve the shards.
+    #[error("group {gid} is the last group; declaring it lost would leave no group to serve")]
+    LastGroup { gid: Gid },
+    /// As many groups are recorded lost as the configuration may list
+    /// groups ([`Limits::max_groups`]).
+    #[error("{count} groups are already declared lost, the limit")]
+    TooManyLostGroups { count: usize },
 }
 
 /// Bounds on what a configuration may hold; identical on every replica.
@@ -278,6 +323,45 @@ fn check_parked(config: &Config) -> Result<(), String> {
     {
         return Err(format!(
             "configuration {num} lists servers for group {gid}, which holds no parked shard"
+        ));
+    }
+    Ok(())
+}
+
+/// Lost groups are listed nowhere else, each declared at or before the
+/// configuration, at most `max_groups` of them, and none forgotten since
+/// the configuration before (`previous`).
+fn check_lost(
+    config: &Config,
+    previous: Option<&BTreeMap<Gid, u64>>,
+    max_groups: usize,
+) -> Result<(), String> {
+    let num = config.num;
+    if config.lost_groups.len() > max_groups {
+        return Err(format!(
+            "configuration {num} lists {} lost groups, over the limit of {max_groups}",
+            config.lost_groups.len()
+        ));
+    }
+    for (&gid, &declared_in) in &config.lost_groups {
+        if gid == UNASSIGNED || declared_in > num || declared_in == 0 {
+            return Err(format!(
+                "configuration {num} lists group {gid} as lost in configuration {declared_in}"
+            ));
+        }
+        if config.groups.contains_key(&gid) || config.parked_groups.contains_key(&gid) {
+            return Err(format!(
+                "configuration {num} lists group {gid} both as lost and as a holder of shards"
+            ));
+        }
+    }
+    if let Some(previous) = previous
+        && let Some((gid, _)) = previous
+            .iter()
+            .find(|(gid, at)| config.lost_groups.get(gid) != Some(at))
+    {
+        return Err(format!(
+            "configuration {num} forgets (or redates) lost group {gid}"
         ));
     }
     Ok(())
@@ -378,6 +462,7 @@ impl ConfigHistory {
             ));
         }
         let first = first.num;
+        let mut previous_lost = None;
         for (position, config) in self.configs.iter().enumerate() {
             let expected = first + position as u64;
             if config.num != expected {
@@ -411,6 +496,8 @@ impl ConfigHistory {
                 ));
             }
             check_parked(config)?;
+            check_lost(config, previous_lost, self.limits.max_groups)?;
+            previous_lost = Some(&config.lost_groups);
         }
         let listed = self.listed_gids();
         let latest = self.latest().num;
@@ -440,6 +527,7 @@ impl ConfigHistory {
                 return self.query(*num).map(ConfigAnswer::Config);
             }
             ConfigOp::Report { gid, num } => self.report(*gid, *num),
+            ConfigOp::DeclareLost { gid } => self.declare_lost(*gid),
         }?;
         self.prune();
         if let ConfigAnswer::Reported { .. } = answer {
@@ -498,9 +586,12 @@ impl ConfigHistory {
     /// configuration lists (see the module docs).
     fn prune(&mut self) {
         let listed = self.listed_gids();
-        // A group that never reported needs everything (0).
+        // A group that never reported needs everything (0); a group
+        // declared lost will never ask again.
+        let lost = &self.latest().lost_groups;
         let needed_above = listed
             .iter()
+            .filter(|gid| !lost.contains_key(gid))
             .map(|gid| self.reported.get(gid).copied().unwrap_or(0))
             .min()
             .unwrap_or(0);
@@ -522,6 +613,12 @@ impl ConfigHistory {
         let latest = self.latest();
         if let Some(&gid) = groups.keys().find(|gid| latest.groups.contains_key(gid)) {
             return Err(ConfigError::GroupExists { gid });
+        }
+        if let Some((&gid, &declared_in)) = groups
+            .keys()
+            .find_map(|gid| latest.lost_groups.get_key_value(gid))
+        {
+            return Err(ConfigError::GroupLost { gid, declared_in });
         }
         let count = latest.groups.len() + groups.len();
         if count > self.limits.max_groups {
@@ -545,6 +642,46 @@ impl ConfigHistory {
         let mut next_groups = latest.groups.clone();
         next_groups.retain(|gid, _| !leaving.contains(gid));
         Ok(self.push_rebalanced(next_groups))
+    }
+
+    /// `gid` passed [`ConfigOp::check_shape`]. A member is removed and
+    /// the shards rebalanced, as by Leave; a group kept configurations
+    /// list only in the past (it left, or holds parked shards that a later
+    /// Join reassigned) gets a configuration with the same placement, so
+    /// that groups waiting on it learn it is lost.
+    fn declare_lost(&mut self, gid: Gid) -> Result<ConfigAnswer, ConfigError> {
+        let latest = self.latest();
+        if latest.is_lost(gid) {
+            return Ok(ConfigAnswer::Changed { num: latest.num });
+        }
+        if !self.listed_gids().contains(&gid) {
+            return Err(ConfigError::UnknownGroup { gid });
+        }
+        let remaining = latest.groups.keys().filter(|&&other| other != gid).count();
+        if remaining == 0 {
+            return Err(ConfigError::LastGroup { gid });
+        }
+        let count = latest.lost_groups.len();
+        if count >= self.limits.max_groups {
+            return Err(ConfigError::TooManyLostGroups { count });
+        }
+        let answer = if latest.groups.contains_key(&gid) {
+            let mut next_groups = latest.groups.clone();
+            next_groups.remove(&gid);
+            self.push_rebalanced(next_groups)
+        } else {
+            let (shards, groups) = (latest.shards.clone(), latest.groups.clone());
+            self.push(shards, groups)
+        };
+        let ConfigAnswer::Changed { num } = answer else {
+            unreachable!("push answers Changed");
+        };
+        let made = self
+            .configs
+            .back_mut()
+            .expect("a configuration is always kept");
+        made.lost_groups.insert(gid, num);
+        Ok(answer)
     }
 
     /// `shard` and `gid` passed [`ConfigOp::check_shape`].
@@ -594,12 +731,14 @@ impl ConfigHistory {
                 }
             }
         }
+        let lost_groups = latest.lost_groups.clone();
         self.configs.push_back(Config {
             num,
             shards,
             groups,
             parked_shards,
             parked_groups,
+            lost_groups,
         });
         ConfigAnswer::Changed { num }
     }

@@ -77,8 +77,13 @@
 //!   is and logs the error (see [`history`]). So memory and snapshots are
 //!   bounded by K configurations plus one report per listed group. Groups
 //!   per configuration and servers per group are bounded ([`Limits`]).
+//! - **Lost groups**: [`ConfigOp::DeclareLost`] removes a group whose
+//!   replicas are gone for good (as Leave would) and records it in
+//!   [`Config::lost_groups`] from then on; shardkv installs its shards
+//!   empty, its gid may never join again, and retention stops waiting for
+//!   its reports (see [`history`]).
 //! - **Bad requests** (gid 0, an empty request, a group with no or too many
-//!   servers, join of an existing group, leave or move of an unknown one, a
+//!   servers, join of an existing or a lost group, leave or move of an unknown one, a
 //!   gid listed twice, a shard out of range, a query of a future number)
 //!   get a typed [`ConfigError`] and change no configuration. Those that do
 //!   not depend on the state are refused before proposing (no log entry).

@@ -202,8 +202,21 @@
 //!   `tests/machine.rs`
 //!   `reads_without_the_log_check_ownership_at_read_time_and_change_nothing`
 //!   and the simulation suite (every test's history is checked).
-//! - Open: a dead donor
-//!   blocks its receivers' next configuration forever (as in the lab).
+//! - A dead donor (issue 13): a receiver's wait is visible
+//!   ([`ShardServer::waiting`]: each waiting shard, its donor, the
+//!   configuration, how long, in log time counted on by the replica's
+//!   clock; a WARN line per waiting shard once a pull waited
+//!   `pull_wait_warn_after`, at most once per that interval), and an
+//!   operator may declare the donor lost (`shardctrler::ConfigOp::DeclareLost`).
+//!   The leader of a blocked group reads the latest configuration every
+//!   `lost_check_rounds` poller rounds and proposes
+//!   [`GroupCommand::GroupsLost`]: shards pulled from a lost group are
+//!   installed empty and marked ([`LostShard`]), shards to confirm with it
+//!   become Serving, shards offered to it are dropped; configurations that
+//!   list it lost (or name it as a previous holder once it is known lost)
+//!   install its shards empty too; a group that finds itself lost drops
+//!   everything and serves nothing. Tests: `tests/machine_lost.rs`, and in
+//!   simulation `sim-tests/tests/shardkv_dead_donor.rs`.
 
 pub mod clerk;
 mod controller;
@@ -214,11 +227,13 @@ pub mod shard_key;
 
 pub use clerk::{Clerk, ClerkConfig};
 pub use controller::Controller;
-pub use server::{ConfigSource, ShardServer, ShardServerConfig, ShardServerStatus, StartError};
+pub use server::{
+    ConfigSource, ShardServer, ShardServerConfig, ShardServerStatus, ShardWait, StartError,
+};
 
 pub use machine::{
-    ChunkOutcome, GroupCommand, GroupOutput, OfferedShard, ShardMachine, ShardState,
-    max_transfer_bytes,
+    ChunkOutcome, GroupCommand, GroupOutput, LostShard, OfferedShard, PullWait, ShardMachine,
+    ShardState, max_transfer_bytes,
 };
 pub use rpc::{
     DeleteShards, MigrationError, Op, Outcome, PullChunk, PullShards, Reply, ShardChunk,

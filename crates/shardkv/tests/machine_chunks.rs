@@ -29,6 +29,7 @@ fn config(num: u64, shards: [Gid; SHARDS]) -> Config {
         groups,
         parked_shards: BTreeMap::new(),
         parked_groups: BTreeMap::new(),
+        lost_groups: BTreeMap::new(),
     }
 }
 

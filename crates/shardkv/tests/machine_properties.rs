@@ -30,6 +30,7 @@ fn config(num: u64, shards: &[Gid]) -> Config {
         groups,
         parked_shards: BTreeMap::new(),
         parked_groups: BTreeMap::new(),
+        lost_groups: BTreeMap::new(),
     }
 }
 

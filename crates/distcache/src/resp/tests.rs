@@ -97,6 +97,7 @@ fn cluster_state() -> super::ClusterState {
             groups,
             parked_shards: std::collections::BTreeMap::new(),
             parked_groups: std::collections::BTreeMap::new(),
+            lost_groups: std::collections::BTreeMap::new(),
         },
         leaders: [(2, peer(3))].into_iter().collect(),
         local_leader: Some(1),

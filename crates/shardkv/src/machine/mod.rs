@@ -20,7 +20,7 @@ use crate::shard_key::{ShardId, key_to_shard, op_shard};
 use incoming::{Added, IncomingShard};
 pub use incoming::{ChunkOutcome, max_transfer_bytes};
 use shard::Shard;
-pub use shard::{OfferedShard, ShardState};
+pub use shard::{LostShard, OfferedShard, PullWait, ShardState};
 
 /// One entry of a group's Raft log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +56,14 @@ pub enum GroupCommand {
         config_num: u64,
         shards: Vec<ShardId>,
     },
+    /// The controller declared these groups lost (gid -> the configuration
+    /// that declared it; a leader copies them from a configuration it
+    /// read). Every pending exchange with them ends: a shard pulled from
+    /// one is installed empty and marked lost, a shard it should confirm
+    /// becomes plain Serving, a shard offered to it is dropped (its data
+    /// went with the lost group). If this group itself is listed, it drops
+    /// every shard and serves nothing from then on.
+    GroupsLost { lost: BTreeMap<Gid, u64> },
 }
 
 /// The answer to one applied command.
@@ -78,6 +86,13 @@ pub enum GroupOutput {
     Confirmed {
         shards: Vec<ShardId>,
     },
+    /// What a [`GroupCommand::GroupsLost`] changed: shards installed empty
+    /// (their donor is lost) and shards dropped (offered to a lost group,
+    /// or every shard of this group if it is the one declared lost).
+    GroupsLost {
+        emptied: Vec<ShardId>,
+        dropped: Vec<ShardId>,
+    },
 }
 
 /// A group's state: its configuration, the previous one, the shards it
@@ -92,7 +107,21 @@ pub struct ShardMachine {
     shards: BTreeMap<ShardId, Shard>,
     /// Pieces received of `Pulling` shards (none for other shards).
     incoming: BTreeMap<ShardId, IncomingShard>,
+    /// Groups this group knows were declared lost (gid -> the
+    /// configuration that declared it): from the configurations it applied
+    /// and from [`GroupCommand::GroupsLost`]. At most the controller's
+    /// bound on lost groups.
+    lost_groups: BTreeMap<Gid, u64>,
+    /// Shards ever installed empty here because their donor was lost
+    /// (never goes down; a metric's counter).
+    shards_lost_total: u64,
 }
+
+/// Lost groups a machine remembers at most (see
+/// [`ShardMachine::lost_groups`]): the controller records at most as many
+/// as a configuration may list groups (1024 by default), which a group
+/// does not know; a generous fixed bound keeps the table bounded anyway.
+pub const MAX_LOST_GROUPS: usize = 4096;
 
 impl ShardMachine {
     /// A group `gid` at configuration 0, holding nothing.
@@ -110,7 +139,72 @@ impl ShardMachine {
             previous: Config::initial(shard_count),
             shards: BTreeMap::new(),
             incoming: BTreeMap::new(),
+            lost_groups: BTreeMap::new(),
+            shards_lost_total: 0,
         }
+    }
+
+    /// How many shards this group ever installed empty because their donor
+    /// was declared lost.
+    pub fn shards_lost_total(&self) -> u64 {
+        self.shards_lost_total
+    }
+
+    /// The groups this group knows were declared lost (gid -> the
+    /// configuration that declared it).
+    pub fn lost_groups(&self) -> &BTreeMap<Gid, u64> {
+        &self.lost_groups
+    }
+
+    /// Whether this group itself was declared lost (it then holds and
+    /// serves nothing).
+    pub fn is_declared_lost(&self) -> bool {
+        self.lost_groups.contains_key(&self.gid)
+    }
+
+    /// Every shard this group waits for, with its donor, the configuration
+    /// and the log time since when, by shard.
+    pub fn pull_waits(&self) -> Vec<PullWait> {
+        self.shards
+            .iter()
+            .filter_map(|(&shard, held)| match held.state {
+                ShardState::Pulling { from } => Some(PullWait {
+                    shard,
+                    from,
+                    config_num: self.config.num,
+                    since_ms: held.held_since_ms,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The held shards that were installed empty because their donor was
+    /// declared lost.
+    pub fn lost_shards(&self) -> BTreeMap<ShardId, LostShard> {
+        self.shards
+            .iter()
+            .filter_map(|(&shard, held)| held.lost.map(|lost| (shard, lost)))
+            .collect()
+    }
+
+    /// The groups this group waits on (donors of shards it pulls or must
+    /// confirm, receivers of shards it offers) that it does not yet know
+    /// are lost: the ones worth asking the controller about.
+    pub fn peers_waited_on(&self) -> Vec<Gid> {
+        let mut peers: Vec<Gid> = self
+            .shards
+            .values()
+            .filter_map(|held| match held.state {
+                ShardState::Pulling { from } | ShardState::Confirming { from } => Some(from),
+                ShardState::Offering { to } => Some(to),
+                ShardState::Serving | ShardState::Parked => None,
+            })
+            .filter(|gid| !self.lost_groups.contains_key(gid))
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        peers
     }
 
     pub fn gid(&self) -> Gid {
@@ -366,6 +460,7 @@ impl ShardMachine {
             GroupCommand::ShardsConfirmed { config_num, shards } => GroupOutput::Confirmed {
                 shards: self.confirm(*config_num, shards),
             },
+            GroupCommand::GroupsLost { lost } => self.apply_groups_lost(lost),
         }
     }
 
@@ -415,29 +510,157 @@ impl ShardMachine {
         {
             return false;
         }
-        for shard in 0..self.shard_count() {
-            self.reassign(shard, next.shards[shard]);
+        // Learn who was declared lost first: a shard whose holder is lost
+        // is installed empty rather than pulled (forever) from it.
+        let newly_lost: BTreeMap<Gid, u64> = next
+            .lost_groups
+            .iter()
+            .filter(|(gid, _)| !self.lost_groups.contains_key(gid))
+            .map(|(&gid, &at)| (gid, at))
+            .collect();
+        if !newly_lost.is_empty() {
+            // Nothing is pending (the migration is done), so this only
+            // drops shards if this group itself is the lost one.
+            self.apply_groups_lost(&newly_lost);
+        }
+        if !self.is_declared_lost() {
+            for shard in 0..self.shard_count() {
+                self.reassign(shard, next.shards[shard], next.num);
+            }
         }
         self.previous = std::mem::replace(&mut self.config, next.clone());
         true
     }
 
+    /// Ends every pending exchange with the groups in `lost` (see
+    /// [`GroupCommand::GroupsLost`]). Idempotent.
+    fn apply_groups_lost(&mut self, lost: &BTreeMap<Gid, u64>) -> GroupOutput {
+        let mut emptied = Vec::new();
+        let mut dropped = Vec::new();
+        for (&gid, &declared_in) in lost {
+            if gid == UNASSIGNED
+                || (self.lost_groups.len() >= MAX_LOST_GROUPS
+                    && !self.lost_groups.contains_key(&gid))
+            {
+                tracing::warn!(
+                    gid = self.gid,
+                    lost = gid,
+                    "ignored a declaration of a lost group (gid 0, or over the bound)"
+                );
+                continue;
+            }
+            self.lost_groups.entry(gid).or_insert(declared_in);
+        }
+        if self.is_declared_lost() {
+            dropped = self.shards.keys().copied().collect();
+            self.shards.clear();
+            self.incoming.clear();
+            if !dropped.is_empty() {
+                tracing::warn!(
+                    gid = self.gid,
+                    shards = ?dropped,
+                    "this group was declared lost: its shards are dropped and it serves nothing"
+                );
+            }
+            return GroupOutput::GroupsLost { emptied, dropped };
+        }
+        let config_num = self.config.num;
+        let now_ms = self.now_ms;
+        for (&shard, held) in self.shards.iter_mut() {
+            match held.state {
+                ShardState::Pulling { from } if self.lost_groups.contains_key(&from) => {
+                    let marker = LostShard {
+                        config_num,
+                        previous_owner: from,
+                    };
+                    *held = Shard::lost(marker, &self.limits, now_ms);
+                    emptied.push(shard);
+                    self.shards_lost_total += 1;
+                }
+                ShardState::Confirming { from } if self.lost_groups.contains_key(&from) => {
+                    // The data is here; nobody is left to tell.
+                    held.state = ShardState::Serving;
+                }
+                ShardState::Offering { to } if self.lost_groups.contains_key(&to) => {
+                    dropped.push(shard);
+                }
+                _ => {}
+            }
+        }
+        for shard in &emptied {
+            self.incoming.remove(shard);
+        }
+        for shard in &dropped {
+            self.shards.remove(shard);
+        }
+        for &shard in &emptied {
+            let previous_owner = self.shards[&shard].lost.map(|lost| lost.previous_owner);
+            tracing::warn!(
+                gid = self.gid,
+                shard,
+                config_num,
+                previous_owner = ?previous_owner,
+                "shard installed EMPTY: its donor was declared lost, its data is gone"
+            );
+        }
+        if !dropped.is_empty() {
+            tracing::warn!(
+                gid = self.gid,
+                shards = ?dropped,
+                config_num,
+                "shards offered to a lost group are dropped (their data went with it)"
+            );
+        }
+        GroupOutput::GroupsLost { emptied, dropped }
+    }
+
     /// Moves `shard` to the state the next configuration (which gives it
     /// to `after`) asks for. Runs before `self.config` becomes the next one.
-    fn reassign(&mut self, shard: ShardId, after: Gid) {
+    fn reassign(&mut self, shard: ShardId, after: Gid, next_num: u64) {
         let held_state = self.shards.get(&shard).map(|held| held.state);
         match held_state {
             None if after == self.gid => {
                 // Whoever holds its data now hands it over: the owner, or
-                // the group it is parked with.
-                let state = match self.config.holder(shard) {
-                    UNASSIGNED => ShardState::Serving,
-                    from => ShardState::Pulling { from },
+                // the group it is parked with; a lost holder hands over
+                // nothing.
+                let held = match self.config.holder(shard) {
+                    UNASSIGNED => Shard::empty(ShardState::Serving, &self.limits, self.now_ms),
+                    from if self.lost_groups.contains_key(&from) => {
+                        let marker = LostShard {
+                            config_num: next_num,
+                            previous_owner: from,
+                        };
+                        tracing::warn!(
+                            gid = self.gid,
+                            shard,
+                            config_num = next_num,
+                            previous_owner = from,
+                            "shard installed EMPTY: its previous owner was declared lost, its \
+                             data is gone"
+                        );
+                        self.shards_lost_total += 1;
+                        Shard::lost(marker, &self.limits, self.now_ms)
+                    }
+                    from => Shard::empty(ShardState::Pulling { from }, &self.limits, self.now_ms),
                 };
-                self.shards
-                    .insert(shard, Shard::empty(state, &self.limits, self.now_ms));
+                self.shards.insert(shard, held);
             }
             None => {}
+            Some(ShardState::Serving | ShardState::Parked)
+                if after != self.gid && self.lost_groups.contains_key(&after) =>
+            {
+                // Given to a group already known lost (declared after this
+                // configuration was made): it would never take it, and the
+                // configuration that declared it gives up what it owned.
+                tracing::warn!(
+                    gid = self.gid,
+                    shard,
+                    config_num = next_num,
+                    new_owner = after,
+                    "shard dropped: the configuration gives it to a group declared lost"
+                );
+                self.shards.remove(&shard);
+            }
             Some(ShardState::Serving) if after == self.gid => {}
             Some(ShardState::Serving | ShardState::Parked) => {
                 let now_ms = self.now_ms;
@@ -645,7 +868,19 @@ impl ShardMachine {
                 ));
             }
         }
-        for shard in self.config.shards_of(self.gid) {
+        if self.is_declared_lost() && !self.shards.is_empty() {
+            return Err(format!(
+                "group {} was declared lost but holds shards",
+                self.gid
+            ));
+        }
+        // A group declared lost holds nothing, whatever it owned.
+        let owned = if self.is_declared_lost() {
+            Vec::new()
+        } else {
+            self.config.shards_of(self.gid)
+        };
+        for shard in owned {
             if !self.shards.contains_key(&shard) {
                 return Err(format!("owned shard {shard} is not held"));
             }

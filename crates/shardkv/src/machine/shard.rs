@@ -22,6 +22,10 @@ use crate::shard_key::ShardId;
 ///  Serving ──config takes it, no group is left──► Parked          (frozen)
 ///  Parked ──config gives it to H──► Offering{to: H}
 ///  Parked ──config gives it back to this group──► Serving
+///  Pulling{from: G}, G declared lost ──► Serving, empty, marked lost
+///  (not held) ──config gives it, previous holder lost──► Serving, empty, marked lost
+///  Confirming{from: G}, G declared lost ──► Serving
+///  Offering{to: G}, G declared lost ──► (not held: the data is given up)
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ShardState {
@@ -68,6 +72,30 @@ impl OfferedShard {
     }
 }
 
+/// A shard installed empty because the group that should have handed it
+/// over was declared lost: its data is gone, by the operator's decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostShard {
+    /// The configuration whose migration gave up the data (the one this
+    /// group was applying when it learnt, or the one that would have
+    /// named the lost group as donor).
+    pub config_num: u64,
+    /// The lost group that held the data.
+    pub previous_owner: Gid,
+}
+
+/// A shard this group waits for: being pulled from `from` in
+/// configuration `config_num`, since log time `since_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PullWait {
+    pub shard: ShardId,
+    pub from: Gid,
+    pub config_num: u64,
+    /// The group's log time when the shard started waiting (the apply of
+    /// the configuration that gave it to this group).
+    pub since_ms: u64,
+}
+
 /// The exactly-once bounds of one shard, from the group's limits.
 fn session_limits(limits: &MachineConfig) -> SessionLimits {
     limits.into()
@@ -85,6 +113,12 @@ pub(super) struct Shard {
     time_offset_ms: i64,
     /// The shard's latest logical time (never goes backwards).
     now_ms: u64,
+    /// The group's log time when this group began holding the shard (for
+    /// a `Pulling` shard: since when it waits).
+    pub(super) held_since_ms: u64,
+    /// Set when the shard was installed empty because its donor was
+    /// declared lost. Stays while this group holds the shard.
+    pub(super) lost: Option<LostShard>,
 }
 
 impl Shard {
@@ -96,6 +130,17 @@ impl Shard {
             sessions: SessionTable::new(session_limits(limits)),
             time_offset_ms: 0,
             now_ms: group_now_ms,
+            held_since_ms: group_now_ms,
+            lost: None,
+        }
+    }
+
+    /// An empty, served shard standing in for one whose donor was
+    /// declared lost.
+    pub(super) fn lost(lost: LostShard, limits: &MachineConfig, group_now_ms: u64) -> Shard {
+        Shard {
+            lost: Some(lost),
+            ..Shard::empty(ShardState::Serving, limits, group_now_ms)
         }
     }
 
@@ -194,6 +239,8 @@ impl Shard {
             sessions,
             time_offset_ms,
             now_ms: transfer.shard_now_ms,
+            held_since_ms: group_now_ms,
+            lost: None,
         })
     }
 

@@ -15,6 +15,9 @@
 //!  tasks (each loop: sleep; stop once Raft is killed; act only as leader)
 //!    config poller  : migration done? report(num) once per num;
 //!                     query(num + 1) ─► submit(Reconfigure)
+//!                     blocked? warn (bounded rate) of long pulls; every
+//!                     few rounds: query(latest), a peer waited on (or this
+//!                     group) declared lost? ─► submit(GroupsLost)
 //!    puller         : per donor (in parallel), per shard, piece by piece:
 //!                     PullChunk ─► submit(ShardChunk) (the last installs it)
 //!    confirmer      : per donor (in parallel): DeleteShards ─► submit(ShardsConfirmed)
@@ -36,7 +39,7 @@ use raft::storage::{Storage, StorageError};
 use rsm::{Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
-use crate::machine::{GroupCommand, GroupOutput, ShardMachine};
+use crate::machine::{GroupCommand, GroupOutput, LostShard, ShardMachine};
 use crate::rpc::{DeleteShards, MigrationError, PullChunk, ShardChunk, ShardKvRequest};
 use exports::Exports;
 
@@ -103,6 +106,14 @@ pub struct ShardServerConfig {
     /// on the leader, without a log entry (the default), or through the
     /// log (`false`, 6.5840's way).
     pub read_index_reads: bool,
+    /// A pull that has waited this long is logged at WARN by the group's
+    /// leader, again at most once per this interval while any pull waits
+    /// (a dead donor shows in the log, not only in status and metrics).
+    pub pull_wait_warn_after: Duration,
+    /// How often (in config-poller rounds) the leader asks the controller
+    /// for its latest configuration to learn of groups declared lost: the
+    /// peers a blocked migration waits on, or this group itself.
+    pub lost_check_rounds: u32,
 }
 
 impl ShardServerConfig {
@@ -129,6 +140,8 @@ impl ShardServerConfig {
             apply_wait: Duration::from_millis(800),
             on_fatal: None,
             read_index_reads: true,
+            pull_wait_warn_after: Duration::from_secs(30),
+            lost_check_rounds: 10,
         }
     }
 
@@ -167,7 +180,27 @@ pub struct ShardServerStatus {
     pub config_num: u64,
     pub shard_states: std::collections::BTreeMap<usize, crate::ShardState>,
     pub stored_bytes: u64,
+    /// Every shard this replica's group waits for (a shard `Pulling`).
+    pub waiting: Vec<ShardWait>,
+    /// Held shards installed empty because their donor was declared lost.
+    pub lost_shards: std::collections::BTreeMap<usize, LostShard>,
+    /// Whether this group itself was declared lost (it serves nothing).
+    pub declared_lost: bool,
     pub rsm: RsmStatus,
+}
+
+/// A shard the group waits for, as status shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardWait {
+    pub shard: usize,
+    /// The donor group that must hand it over.
+    pub waiting_on_group: Gid,
+    /// The configuration whose migration is waiting.
+    pub waiting_since_config: u64,
+    /// How long it has waited, in the group's log time (advanced by this
+    /// replica's clock since the last entry it applied, so an idle,
+    /// blocked group still counts up).
+    pub waiting_for_ms: u64,
 }
 
 /// One running replica. Cheap to clone.
@@ -181,6 +214,33 @@ pub struct ShardServer {
     /// Pulls and deletes refused because the asker is not the group the
     /// configuration names ([`MigrationError::WrongReceiver`]).
     migration_refused: Arc<AtomicU64>,
+    /// This replica's estimate of the group's log time now (see
+    /// [`LogTimeAnchor`]).
+    log_time: Arc<std::sync::Mutex<LogTimeAnchor>>,
+}
+
+/// The group's log time advances only when an entry applies; a blocked,
+/// idle group applies nothing. So a replica keeps the log time it last saw
+/// change and the instant (the runtime seam's clock) it saw it, and counts
+/// on from there.
+#[derive(Clone, Copy, Debug)]
+struct LogTimeAnchor {
+    log_time_ms: u64,
+    seen_at: tokio::time::Instant,
+}
+
+impl LogTimeAnchor {
+    /// The log time now, given the latest applied log time.
+    fn now_ms(&mut self, applied_log_time_ms: u64) -> u64 {
+        let now = labrpc::runtime::now();
+        if applied_log_time_ms != self.log_time_ms {
+            self.log_time_ms = applied_log_time_ms;
+            self.seen_at = now;
+        }
+        let elapsed_ms = u64::try_from(now.saturating_duration_since(self.seen_at).as_millis())
+            .unwrap_or(u64::MAX);
+        self.log_time_ms.saturating_add(elapsed_ms)
+    }
 }
 
 /// Why a replica did not start.
@@ -223,6 +283,10 @@ impl ShardServer {
             rsm,
             exports: Arc::new(Exports::new(config.shard_count)),
             migration_refused: Arc::new(AtomicU64::new(0)),
+            log_time: Arc::new(std::sync::Mutex::new(LogTimeAnchor {
+                log_time_ms: 0,
+                seen_at: labrpc::runtime::now(),
+            })),
             config: Arc::new(config),
             peers,
             listener: labrpc::SharedServer::default(),
@@ -270,12 +334,41 @@ impl ShardServer {
 
     pub fn status(&self) -> ShardServerStatus {
         let rsm = self.rsm.status();
-        self.rsm.with_machine(|machine| ShardServerStatus {
+        let status = self.rsm.with_machine(|machine| ShardServerStatus {
             config_num: machine.config().num,
             shard_states: machine.shard_states(),
             stored_bytes: machine.stored_bytes(),
+            waiting: Vec::new(),
+            lost_shards: machine.lost_shards(),
+            declared_lost: machine.is_declared_lost(),
             rsm,
-        })
+        });
+        ShardServerStatus {
+            waiting: self.waiting(),
+            ..status
+        }
+    }
+
+    /// The shards this replica's group waits for, with their donors and
+    /// how long they have waited.
+    pub fn waiting(&self) -> Vec<ShardWait> {
+        let (waits, applied_ms) = self
+            .rsm
+            .with_machine(|machine| (machine.pull_waits(), machine.now_ms()));
+        let now_ms = self
+            .log_time
+            .lock()
+            .expect("log time lock")
+            .now_ms(applied_ms);
+        waits
+            .into_iter()
+            .map(|wait| ShardWait {
+                shard: wait.shard,
+                waiting_on_group: wait.from,
+                waiting_since_config: wait.config_num,
+                waiting_for_ms: now_ms.saturating_sub(wait.since_ms),
+            })
+            .collect()
     }
 
     /// Runs `look` on this replica's machine as applied so far (tests).

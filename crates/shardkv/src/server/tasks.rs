@@ -26,17 +26,34 @@ impl ShardServer {
     /// configuration the controller still keeps, see
     /// [`GroupCommand::Reconfigure`]). Once per number it
     /// reaches with its migration done, it reports it to the controller.
+    ///
+    /// While a migration is blocked it says so (a WARN line at a bounded
+    /// rate once a pull waited `pull_wait_warn_after`), and every
+    /// `lost_check_rounds` rounds it reads the latest configuration: if a
+    /// group it waits on, or this group itself, was declared lost, it
+    /// proposes [`GroupCommand::GroupsLost`], which ends the wait.
     pub(super) async fn run_config_poller<C: ConfigSource>(self, controller: C) {
         let mut reported = None;
+        let mut last_warning: Option<tokio::time::Instant> = None;
+        let mut round: u64 = 0;
         while !self.is_killed() {
             tokio::time::sleep(self.config.poll_interval).await;
+            round += 1;
+            // Every replica keeps its estimate of the log time current, so
+            // that its status can say how long a pull has waited.
+            let waiting = self.waiting();
             if !self.is_leader() {
                 continue;
+            }
+            let lost_check = round.is_multiple_of(u64::from(self.config.lost_check_rounds.max(1)));
+            if lost_check {
+                self.learn_lost_groups(&controller).await;
             }
             let (ready, num) = self
                 .rsm
                 .with_machine(|machine| (machine.migration_done(), machine.config().num));
             if !ready {
+                self.warn_of_long_pulls(&waiting, &mut last_warning);
                 continue;
             }
             if reported != Some(num) && num > 0 {
@@ -48,6 +65,75 @@ impl ShardServer {
             {
                 self.propose(GroupCommand::Reconfigure(next)).await;
             }
+        }
+    }
+
+    /// Reads the latest configuration and, if a group this group waits on
+    /// (or this group itself) was declared lost, proposes
+    /// [`GroupCommand::GroupsLost`] with those groups. The controller's
+    /// configuration is the evidence: the machine takes the list as given.
+    async fn learn_lost_groups<C: ConfigSource>(&self, controller: &C) {
+        let gid = self.config.gid;
+        let (mut asked, known_self) = self
+            .rsm
+            .with_machine(|machine| (machine.peers_waited_on(), machine.is_declared_lost()));
+        if !known_self {
+            asked.push(gid);
+        }
+        if asked.is_empty() {
+            return;
+        }
+        let Some(latest) = controller.query(None).await else {
+            return;
+        };
+        let lost: BTreeMap<Gid, u64> = asked
+            .iter()
+            .filter_map(|asked| latest.lost_groups.get_key_value(asked))
+            .map(|(&gid, &at)| (gid, at))
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            gid,
+            lost = ?lost,
+            config_num = latest.num,
+            "the controller declared groups this group waits on lost: giving up their data"
+        );
+        self.propose(GroupCommand::GroupsLost { lost }).await;
+    }
+
+    /// A WARN line naming each shard that has waited at least
+    /// `pull_wait_warn_after`, at most once per that interval.
+    fn warn_of_long_pulls(
+        &self,
+        waiting: &[super::ShardWait],
+        last_warning: &mut Option<tokio::time::Instant>,
+    ) {
+        let threshold = self.config.pull_wait_warn_after;
+        let threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX);
+        let long: Vec<_> = waiting
+            .iter()
+            .filter(|wait| wait.waiting_for_ms >= threshold_ms)
+            .collect();
+        if long.is_empty() {
+            return;
+        }
+        let now = labrpc::runtime::now();
+        if last_warning.is_some_and(|at| now.saturating_duration_since(at) < threshold) {
+            return;
+        }
+        *last_warning = Some(now);
+        for wait in long {
+            tracing::warn!(
+                gid = self.config.gid,
+                shard = wait.shard,
+                waiting_on_group = wait.waiting_on_group,
+                waiting_since_config = wait.waiting_since_config,
+                waiting_for_ms = wait.waiting_for_ms,
+                "a shard has waited long for its donor group; if that group is gone for good, \
+                 an operator may declare it lost (distcache admin declare-lost), giving up its data"
+            );
         }
     }
 

@@ -29,7 +29,11 @@
 //! configuration and answers the latest number: such a call (its number's
 //! configuration already gives the shard to that group, and either the one
 //! before did too or another change claims the number) is checked like a
-//! read of the latest, not as the maker of a configuration.
+//! read of the latest, not as the maker of a configuration. A DeclareLost
+//! of a group already lost is the same kind of no-op (its number's
+//! configuration lists the group lost, and the one before did too or
+//! another change claims the number); one that removed a member is checked
+//! for placement like a Leave.
 //!
 //! Refusals of changes are not checked against a linearization point
 //! (a concurrent change may legitimately have made them valid or not).
@@ -161,12 +165,15 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
 }
 
 /// Whether `call` is a Move whose shard configuration `num` already gives
-/// to the Move's group (so the Move may have changed nothing at `num`).
+/// to the Move's group, or a DeclareLost of a group configuration `num`
+/// already lists lost (so the call may have changed nothing at `num`).
 fn may_be_noop_move(call: &Call, configs: &[Config], num: u64) -> bool {
+    let Some(config) = configs.get(num as usize) else {
+        return false;
+    };
     match call.op {
-        ConfigOp::Move { shard, gid } => configs
-            .get(num as usize)
-            .is_some_and(|config| config.owner(shard) == Some(gid)),
+        ConfigOp::Move { shard, gid } => config.owner(shard) == Some(gid),
+        ConfigOp::DeclareLost { gid } => config.is_lost(gid),
         _ => false,
     }
 }
@@ -279,10 +286,16 @@ fn replay(
 fn check_placement(configs: &[Config], calls: &[Call], creators: &[usize]) -> Result<(), String> {
     for num in 1..configs.len() {
         let op = &calls[creators[num]].op;
-        if !matches!(op, ConfigOp::Join { .. } | ConfigOp::Leave { .. }) {
+        let (before, after) = (&configs[num - 1], &configs[num]);
+        let rebalances = match op {
+            ConfigOp::Join { .. } | ConfigOp::Leave { .. } => true,
+            // Like a Leave when it removed a member; otherwise nothing moved.
+            ConfigOp::DeclareLost { gid } => before.groups.contains_key(gid),
+            _ => false,
+        };
+        if !rebalances {
             continue;
         }
-        let (before, after) = (&configs[num - 1], &configs[num]);
         let gids: BTreeSet<Gid> = after.groups.keys().copied().collect();
         if !is_balanced(&after.shards, &gids) {
             return Err(format!(
@@ -412,6 +425,66 @@ mod tests {
             Outcome::Changed(1),
         );
         assert!(check_history(limits, &configs, &[join, forged]).is_err());
+    }
+
+    /// Configurations 0..=2: groups 1 and 2 joined, then 2 declared lost.
+    fn declared() -> (Limits, Vec<Config>, Vec<Call>) {
+        let limits = Limits::new(4);
+        let mut history = ConfigHistory::new(limits);
+        let servers = vec!["10.0.0.1:1".parse().expect("address")];
+        let join = ConfigOp::Join {
+            groups: BTreeMap::from([(1, servers.clone()), (2, servers)]),
+        };
+        history.apply(&join).expect("join");
+        let lost = ConfigOp::DeclareLost { gid: 2 };
+        history.apply(&lost).expect("declare");
+        let configs = (0..=2)
+            .map(|num| history.get(num).expect("kept").clone())
+            .collect();
+        let calls = vec![
+            call(1, join, 0, Outcome::Changed(1)),
+            call(2, lost, 10, Outcome::Changed(2)),
+        ];
+        (limits, configs, calls)
+    }
+
+    #[test]
+    fn a_declaration_of_a_lost_group_is_checked_like_a_leave() {
+        let (limits, configs, calls) = declared();
+        assert_eq!(check_history(limits, &configs, &calls), Ok(0));
+        // Declaring it again changed nothing and shares the latest number.
+        let mut again = calls.clone();
+        again.push(call(
+            3,
+            ConfigOp::DeclareLost { gid: 2 },
+            20,
+            Outcome::Changed(2),
+        ));
+        assert_eq!(check_history(limits, &configs, &again), Ok(0));
+        // A rejoin of the lost gid must have been refused.
+        let mut rejoined = calls.clone();
+        rejoined.push(call(
+            4,
+            ConfigOp::Join {
+                groups: BTreeMap::from([(2, vec!["10.0.0.2:1".parse().expect("address")])]),
+            },
+            30,
+            Outcome::Changed(3),
+        ));
+        assert!(check_history(limits, &configs, &rejoined).is_err());
+    }
+
+    #[test]
+    fn a_declaration_claiming_a_number_it_did_not_make_is_caught() {
+        let (limits, configs, mut calls) = declared();
+        // Group 1 was never declared lost: this cannot have answered 2.
+        calls.push(call(
+            3,
+            ConfigOp::DeclareLost { gid: 1 },
+            20,
+            Outcome::Changed(2),
+        ));
+        assert!(check_history(limits, &configs, &calls).is_err());
     }
 
     #[test]

@@ -364,6 +364,9 @@ impl TestClerk {
                     ConfigOp::Report { gid, num } => {
                         clerk.report(gid, num).await.map(Outcome::Reported)
                     }
+                    ConfigOp::DeclareLost { gid } => {
+                        clerk.declare_lost(gid).await.map(Outcome::Changed)
+                    }
                 }
             })
             .await
@@ -404,6 +407,10 @@ impl TestClerk {
 
     pub async fn move_shard(&self, shard: usize, gid: Gid) -> Result<u64, ClerkError> {
         self.change(ConfigOp::Move { shard, gid }).await
+    }
+
+    pub async fn declare_lost(&self, gid: Gid) -> Result<u64, ClerkError> {
+        self.change(ConfigOp::DeclareLost { gid }).await
     }
 
     pub async fn query(&self, num: Option<u64>) -> Result<Config, ClerkError> {

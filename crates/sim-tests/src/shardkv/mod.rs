@@ -272,6 +272,14 @@ impl Tester {
         self.admin.controller_move(shard, gid).await;
     }
 
+    /// Declares `group` lost (one controller operation); returns the
+    /// configuration that records it.
+    pub async fn declare_lost(&self, group: usize) -> u64 {
+        let gid = self.groups[group].gid;
+        phase(&format!("declare group {gid} lost"));
+        self.admin.controller_declare_lost(gid).await
+    }
+
     /// The controller's latest configuration.
     pub async fn query(&self) -> Config {
         self.admin.controller_query().await
@@ -460,10 +468,28 @@ impl Tester {
     /// Checks the whole recorded history with the kv model; panics on a
     /// violation or an unknown verdict.
     pub fn check_linearizable(&self) {
+        self.check_linearizable_except(&std::collections::BTreeSet::new());
+    }
+
+    /// [`Tester::check_linearizable`] over the operations on every key but
+    /// `excluded` (keys whose data an operator gave up: the kv model has
+    /// no "lost" step, so their histories are checked by the test itself).
+    pub fn check_linearizable_except(&self, excluded: &std::collections::BTreeSet<String>) {
         let history = self
             .recorder
             .history()
             .expect("simulated clock never goes backwards");
+        let history = if excluded.is_empty() {
+            history
+        } else {
+            let kept = history
+                .operations()
+                .iter()
+                .filter(|operation| !excluded.contains(operation.input.key()))
+                .cloned()
+                .collect();
+            linearizability::History::new(kept).expect("a subset of a valid history is valid")
+        };
         let operations = history.operations().len();
         let result = check(&KvModel, &history, StepBudget::new(200_000_000));
         match result.verdict {

@@ -151,6 +151,18 @@ impl TestClient {
         .await;
     }
 
+    pub(super) async fn controller_declare_lost(&self, gid: Gid) -> u64 {
+        self.run(move |clerk| async move {
+            clerk
+                .controller
+                .clerk()
+                .declare_lost(gid)
+                .await
+                .unwrap_or_else(|error| panic!("controller declare-lost failed: {error}"))
+        })
+        .await
+    }
+
     pub(super) async fn controller_query(&self) -> Config {
         self.run(|clerk| async move {
             clerk
