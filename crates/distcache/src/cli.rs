@@ -223,6 +223,17 @@ pub enum AdminCommand {
         #[arg(long)]
         gid: u64,
     },
+    /// Declare a data group lost for good (every replica gone with its
+    /// disks): it is removed, and the shards it should hand over come back
+    /// EMPTY on their new owners. Its data, acknowledged writes included,
+    /// is given up; the gid may never join again.
+    DeclareLost {
+        /// The lost group's id.
+        gid: u64,
+        /// Confirms that the group's data is given up for good (required).
+        #[arg(long)]
+        yes_data_is_lost: bool,
+    },
 }
 
 /// Reads the file, applies the environment and flags, validates.
@@ -405,6 +416,12 @@ pub fn format_status(reply: &proto::StatusReply) -> String {
         text.push_str(&format!(" {shard}:{gid}"));
     }
     text.push('\n');
+    for lost in &reply.lost_groups {
+        text.push_str(&format!(
+            "group {}  LOST (declared in configuration {}; its data is gone)\n",
+            lost.gid, lost.declared_in_config
+        ));
+    }
     for group in &reply.groups {
         text.push_str(&format!(
             "group {}  replicas {}  leader at {}\n",
@@ -446,12 +463,54 @@ pub fn format_status(reply: &proto::StatusReply) -> String {
                 replica.applied_index,
                 replica.config_num,
             ));
+            text.push_str(&format_shard_notes(replica));
         }
     }
     text
 }
 
+/// The refusal of a `declare-lost` without its confirmation (checked
+/// before connecting: nothing is sent).
+pub fn check_declare_lost_confirmed(gid: u64, confirmed: bool) -> Result<(), String> {
+    if confirmed {
+        return Ok(());
+    }
+    Err(format!(
+        "declaring group {gid} lost gives up its data for good (its shards come back empty, \
+         acknowledged writes included) and the gid may never join again; add \
+         --yes-data-is-lost to confirm"
+    ))
+}
+
+/// A data replica's waiting and lost shards, one line each (empty if none).
+fn format_shard_notes(replica: &proto::ReplicaStatus) -> String {
+    let mut text = String::new();
+    if replica.declared_lost {
+        text.push_str("    this group was DECLARED LOST: it serves nothing\n");
+    }
+    for wait in &replica.waiting {
+        text.push_str(&format!(
+            "    shard {} WAITING on group {} since configuration {} ({} ms)\n",
+            wait.shard, wait.waiting_on_group, wait.waiting_since_config, wait.waiting_for_ms
+        ));
+    }
+    for lost in &replica.lost_shards {
+        text.push_str(&format!(
+            "    shard {} LOST at configuration {}, previous owner {} (installed empty)\n",
+            lost.shard, lost.lost_at_config, lost.previous_owner
+        ));
+    }
+    text
+}
+
 async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, String> {
+    if let AdminCommand::DeclareLost {
+        gid,
+        yes_data_is_lost,
+    } = change
+    {
+        check_declare_lost_confirmed(gid, yes_data_is_lost)?;
+    }
     let mut client = admin_client(connect).await?;
     let reply = match change {
         AdminCommand::Join { gid, peers } => {
@@ -472,6 +531,17 @@ async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, St
         AdminCommand::Move { shard, gid } => {
             client
                 .r#move(connect.request(proto::MoveRequest { shard, gid }))
+                .await
+        }
+        AdminCommand::DeclareLost {
+            gid,
+            yes_data_is_lost,
+        } => {
+            client
+                .declare_lost(connect.request(proto::DeclareLostRequest {
+                    gid,
+                    confirm_data_is_lost: yes_data_is_lost,
+                }))
                 .await
         }
     };

@@ -88,6 +88,12 @@ pub struct ShardLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PullLabels {
+    pub shard: String,
+    pub from_group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FrontendLabels {
     pub frontend: String,
 }
@@ -160,6 +166,9 @@ pub struct Metrics {
     shard_expirations: Family<ShardLabels, Gauge>,
     migrations_in_flight: Gauge,
     migration_requests_refused: Counter,
+    shard_pull_waiting_seconds: Family<PullLabels, Gauge>,
+    shards_waiting: Gauge,
+    shards_lost: Counter,
     connected_clients: Family<FrontendLabels, Gauge>,
     hot_key_requests: Family<KeyLabels, Gauge>,
     hot_keys: Mutex<HotKeyDetector<Vec<u8>>>,
@@ -302,6 +311,25 @@ impl Metrics {
             "Shard pulls and deletes refused: the asking group is not the one the configuration names",
             migration_requests_refused.clone(),
         );
+        let shard_pull_waiting_seconds = Family::<PullLabels, Gauge>::default();
+        registry.register_with_unit(
+            "shard_pull_waiting",
+            "How long each shard this node's replica waits for has waited for its donor group",
+            Unit::Seconds,
+            shard_pull_waiting_seconds.clone(),
+        );
+        let shards_waiting = Gauge::default();
+        registry.register(
+            "shards_waiting",
+            "Shards this node's replica's group waits for (pulling from a donor group)",
+            shards_waiting.clone(),
+        );
+        let shards_lost = Counter::default();
+        registry.register(
+            "shards_lost",
+            "Shards this node's replica's group installed empty because their donor was declared lost",
+            shards_lost.clone(),
+        );
         let connected_clients = Family::<FrontendLabels, Gauge>::default();
         registry.register(
             "connected_clients",
@@ -336,6 +364,9 @@ impl Metrics {
             shard_expirations,
             migrations_in_flight,
             migration_requests_refused,
+            shard_pull_waiting_seconds,
+            shards_waiting,
+            shards_lost,
             connected_clients,
             hot_key_requests,
             hot_keys: Mutex::new(HotKeyDetector::new(
@@ -515,6 +546,27 @@ impl Metrics {
             .set(i64::try_from(migrating).unwrap_or(i64::MAX));
     }
 
+    /// The shards the data replica waits for, as (shard, donor group,
+    /// waited ms), and its group's count of shards installed empty because
+    /// their donor was lost (at scrape time; the counter catches up).
+    pub fn observe_pull_waits(&self, waits: &[(usize, u64, u64)], lost_total: u64) {
+        self.shard_pull_waiting_seconds.clear();
+        for &(shard, from_group, waited_ms) in waits {
+            let labels = PullLabels {
+                shard: shard.to_string(),
+                from_group: from_group.to_string(),
+            };
+            self.shard_pull_waiting_seconds
+                .get_or_create(&labels)
+                .set(to_i64(waited_ms / 1000));
+        }
+        self.shards_waiting
+            .set(i64::try_from(waits.len()).unwrap_or(i64::MAX));
+        if let Some(new) = lost_total.checked_sub(self.shards_lost.get()) {
+            self.shards_lost.inc_by(new);
+        }
+    }
+
     pub fn observe_clients(&self, frontend: &str, connected: u64) {
         self.connected_clients
             .get_or_create(&FrontendLabels {
@@ -578,5 +630,26 @@ mod tests {
             text.contains("distcache_migration_requests_refused_total 4"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn pull_waits_and_lost_shards_are_exported() {
+        let metrics = Metrics::new();
+        metrics.observe_pull_waits(&[(3, 100, 42_500), (7, 100, 999)], 0);
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                "distcache_shard_pull_waiting_seconds{shard=\"3\",from_group=\"100\"} 42"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("distcache_shards_waiting 2"), "{text}");
+        assert!(text.contains("distcache_shards_lost_total 0"), "{text}");
+        // The group gave up on 100: nothing waits, two shards were lost.
+        metrics.observe_pull_waits(&[], 2);
+        let text = metrics.encode();
+        assert!(!text.contains("from_group=\"100\""), "{text}");
+        assert!(text.contains("distcache_shards_waiting 0"), "{text}");
+        assert!(text.contains("distcache_shards_lost_total 2"), "{text}");
     }
 }

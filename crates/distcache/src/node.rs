@@ -93,10 +93,12 @@ impl NodeState {
                 applied_index: status.applied_index,
                 config_num: controller.status().latest_config,
                 peer_addr: addr.to_string(),
+                ..proto::ReplicaStatus::default()
             });
         }
         if let Some((data, addr)) = &self.data {
             let status = data.raft().status();
+            let shards = data.status();
             replicas.push(proto::ReplicaStatus {
                 role: "data".into(),
                 gid: data.gid(),
@@ -104,8 +106,28 @@ impl NodeState {
                 term: status.term,
                 commit_index: status.commit_index,
                 applied_index: status.applied_index,
-                config_num: data.status().config_num,
+                config_num: shards.config_num,
                 peer_addr: addr.to_string(),
+                waiting: shards
+                    .waiting
+                    .iter()
+                    .map(|wait| proto::ShardWait {
+                        shard: wait.shard as u64,
+                        waiting_on_group: wait.waiting_on_group,
+                        waiting_since_config: wait.waiting_since_config,
+                        waiting_for_ms: wait.waiting_for_ms,
+                    })
+                    .collect(),
+                lost_shards: shards
+                    .lost_shards
+                    .iter()
+                    .map(|(&shard, lost)| proto::LostShard {
+                        shard: shard as u64,
+                        lost_at_config: lost.config_num,
+                        previous_owner: lost.previous_owner,
+                    })
+                    .collect(),
+                declared_lost: shards.declared_lost,
             });
         }
         proto::NodeStatusReply {
@@ -161,6 +183,13 @@ impl NodeState {
             self.metrics.observe_shards(data.gid(), &stats, migrating);
             self.metrics
                 .observe_migration_refusals(data.migration_requests_refused());
+            let waits: Vec<(usize, u64, u64)> = data
+                .waiting()
+                .iter()
+                .map(|wait| (wait.shard, wait.waiting_on_group, wait.waiting_for_ms))
+                .collect();
+            let lost_total = data.with_machine(|machine| machine.shards_lost_total());
+            self.metrics.observe_pull_waits(&waits, lost_total);
         }
     }
 

@@ -565,6 +565,14 @@ impl Admin for AdminService {
             groups,
             nodes,
             controller_node_ids: topology.controller.iter().map(|(id, _)| *id).collect(),
+            lost_groups: config
+                .lost_groups
+                .iter()
+                .map(|(&gid, &declared_in)| proto::LostGroup {
+                    gid,
+                    declared_in_config: declared_in,
+                })
+                .collect(),
         }))
     }
 
@@ -637,6 +645,34 @@ impl Admin for AdminService {
             .move_shard(shard, request.gid)
             .await
             .map_err(Self::refused)?;
+        Ok(Response::new(proto::ConfigChangeReply { config_num: num }))
+    }
+
+    async fn declare_lost(
+        &self,
+        request: Request<proto::DeclareLostRequest>,
+    ) -> Result<Response<proto::ConfigChangeReply>, Status> {
+        authorize_admin(&self.state.acl, &request)?;
+        let request = request.into_inner();
+        if !request.confirm_data_is_lost {
+            return Err(invalid(format!(
+                "declaring group {} lost gives up its data for good; set confirm_data_is_lost \
+                 to confirm",
+                request.gid
+            )));
+        }
+        let num = self
+            .state
+            .forwarder
+            .controller()
+            .declare_lost(request.gid)
+            .await
+            .map_err(Self::refused)?;
+        tracing::warn!(
+            gid = request.gid,
+            config_num = num,
+            "group declared lost by an operator: its shards' data is given up"
+        );
         Ok(Response::new(proto::ConfigChangeReply { config_num: num }))
     }
 }

@@ -1,4 +1,4 @@
-//! `/v1/cluster` and `/v1/admin/{join,leave,move}`: the gRPC `Admin`
+//! `/v1/cluster` and `/v1/admin/{join,leave,move,declare-lost}`: the gRPC `Admin`
 //! service's answers as JSON (the same code runs behind both, called
 //! in-process here).
 
@@ -35,6 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/join", post(join))
         .route("/v1/admin/leave", post(leave))
         .route("/v1/admin/move", post(move_shard))
+        .route("/v1/admin/declare-lost", post(declare_lost))
 }
 
 fn from_status(status: tonic::Status) -> ApiError {
@@ -61,6 +62,42 @@ pub struct ReplicaView {
     /// The newest configuration this replica knows.
     pub config_num: u64,
     pub peer_addr: String,
+    /// Shards this data replica's group waits for (empty when none).
+    pub waiting: Vec<ShardWaitView>,
+    /// Shards its group installed empty because their donor was declared
+    /// lost.
+    pub lost_shards: Vec<LostShardView>,
+    /// This replica's own group was declared lost: it serves nothing.
+    pub declared_lost: bool,
+}
+
+/// A shard a data group waits for.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ShardWaitView {
+    pub shard: u64,
+    /// The donor group that must hand it over.
+    pub waiting_on_group: u64,
+    /// The configuration whose migration waits.
+    pub waiting_since_config: u64,
+    /// How long it has waited, in milliseconds.
+    pub waiting_for_ms: u64,
+}
+
+/// A shard installed empty: its data went with a lost group.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LostShardView {
+    pub shard: u64,
+    /// The configuration whose migration gave its data up.
+    pub lost_at_config: u64,
+    /// The lost group that held the data.
+    pub previous_owner: u64,
+}
+
+/// A group declared lost.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LostGroupView {
+    pub gid: u64,
+    pub declared_in_config: u64,
 }
 
 impl From<proto::ReplicaStatus> for ReplicaView {
@@ -74,6 +111,26 @@ impl From<proto::ReplicaStatus> for ReplicaView {
             applied_index: replica.applied_index,
             config_num: replica.config_num,
             peer_addr: replica.peer_addr,
+            waiting: replica
+                .waiting
+                .into_iter()
+                .map(|wait| ShardWaitView {
+                    shard: wait.shard,
+                    waiting_on_group: wait.waiting_on_group,
+                    waiting_since_config: wait.waiting_since_config,
+                    waiting_for_ms: wait.waiting_for_ms,
+                })
+                .collect(),
+            lost_shards: replica
+                .lost_shards
+                .into_iter()
+                .map(|lost| LostShardView {
+                    shard: lost.shard,
+                    lost_at_config: lost.lost_at_config,
+                    previous_owner: lost.previous_owner,
+                })
+                .collect(),
+            declared_lost: replica.declared_lost,
         }
     }
 }
@@ -108,6 +165,8 @@ pub struct ClusterView {
     pub groups: Vec<GroupView>,
     pub nodes: Vec<NodeView>,
     pub controller_node_ids: Vec<u64>,
+    /// Groups declared lost (their data is gone; the gids never rejoin).
+    pub lost_groups: Vec<LostGroupView>,
 }
 
 impl From<proto::StatusReply> for ClusterView {
@@ -136,6 +195,14 @@ impl From<proto::StatusReply> for ClusterView {
                 })
                 .collect(),
             controller_node_ids: reply.controller_node_ids,
+            lost_groups: reply
+                .lost_groups
+                .into_iter()
+                .map(|lost| LostGroupView {
+                    gid: lost.gid,
+                    declared_in_config: lost.declared_in_config,
+                })
+                .collect(),
         }
     }
 }
@@ -288,6 +355,52 @@ pub async fn move_shard(
             proto::MoveRequest {
                 shard: request.shard,
                 gid: request.gid,
+            },
+        ))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(ConfigChange {
+        config_num: reply.into_inner().config_num,
+    }))
+}
+
+/// A group to declare lost.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeclareLostRequest {
+    pub gid: u64,
+    /// Must be true: the group's data, acknowledged writes included, is
+    /// given up for good.
+    #[serde(default)]
+    pub confirm_data_is_lost: bool,
+}
+
+/// Declares a data group lost for good (every replica gone): it is removed,
+/// the shards it should hand over come back EMPTY on their new owners, and
+/// its gid may never join again. Idempotent.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/declare-lost",
+    tag = "admin",
+    request_body = DeclareLostRequest,
+    responses(
+        (status = 200, description = "Applied (or already lost: the latest configuration)", body = ConfigChange),
+        (status = 400, description = "Refused (no confirmation, unknown group, the last group, ...)", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "The controller did not answer in time", body = ErrorBody),
+    )
+)]
+pub async fn declare_lost(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<DeclareLostRequest>,
+) -> Result<Json<ConfigChange>, ApiError> {
+    let reply = state
+        .admin
+        .declare_lost(admin_request(
+            &headers,
+            proto::DeclareLostRequest {
+                gid: request.gid,
+                confirm_data_is_lost: request.confirm_data_is_lost,
             },
         ))
         .await

@@ -28,6 +28,7 @@ use super::{cluster, dashboard, error, health, keys};
         cluster::join,
         cluster::leave,
         cluster::move_shard,
+        cluster::declare_lost,
         health::livez,
         health::readyz,
         dashboard::node,
@@ -122,6 +123,10 @@ mod tests {
             }
         }
         assert!(guarded >= 10, "only {guarded} guarded operations");
+        assert!(
+            paths["/v1/admin/declare-lost"].get("post").is_some(),
+            "the declare-lost route is documented"
+        );
         assert_eq!(
             paths["/v1/keys/{key}"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
                 ["$ref"],
