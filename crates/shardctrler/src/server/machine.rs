@@ -57,6 +57,14 @@ impl ReplicatedMachine for ControllerMachine {
     type Command = ControllerRequest;
     type Output = Reply;
 
+    /// 2: `ConfigOp::DeclareLost` and `Config::lost_groups` (issue 13). A
+    /// replica of an older build refuses such entries and snapshots with an
+    /// error naming the version instead of misreading them. This build does
+    /// not read version 1 snapshots or `Config`-carrying entries (their
+    /// configurations lack `lost_groups`): a controller's data from before
+    /// is not carried over.
+    const FORMAT_VERSION: u8 = 2;
+
     fn apply(&mut self, request: &ControllerRequest, context: &ApplyContext) -> Reply {
         self.sessions.expire_idle(context.now_ms);
         if !request.op.is_recorded() {

@@ -8,6 +8,14 @@ impl ReplicatedMachine for ShardMachine {
     type Command = GroupCommand;
     type Output = GroupOutput;
 
+    /// 2: `GroupCommand::GroupsLost`, the lost-group and lost-shard state
+    /// and `Config::lost_groups` (issue 13). A replica of an older build
+    /// refuses such entries and snapshots with an error naming the version
+    /// instead of misreading them. This build does not read version 1
+    /// snapshots or `Reconfigure` entries (their configurations lack
+    /// `lost_groups`): a group's data from before is not carried over.
+    const FORMAT_VERSION: u8 = 2;
+
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {
         ShardMachine::apply(self, command, context.now_ms)
     }

@@ -110,20 +110,8 @@ impl ShardServer {
         waiting: &[super::ShardWait],
         last_warning: &mut Option<tokio::time::Instant>,
     ) {
-        let threshold = self.config.pull_wait_warn_after;
-        let threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX);
-        let long: Vec<_> = waiting
-            .iter()
-            .filter(|wait| wait.waiting_for_ms >= threshold_ms)
-            .collect();
-        if long.is_empty() {
-            return;
-        }
         let now = labrpc::runtime::now();
-        if last_warning.is_some_and(|at| now.saturating_duration_since(at) < threshold) {
-            return;
-        }
-        *last_warning = Some(now);
+        let long = pulls_to_warn_of(waiting, self.config.pull_wait_warn_after, last_warning, now);
         for wait in long {
             tracing::warn!(
                 gid = self.config.gid,
@@ -303,4 +291,70 @@ fn donor_servers(
             (donor, (shards, servers))
         })
         .collect()
+}
+
+/// The waits worth a WARN line now: those of at least `threshold`, if
+/// none was logged within the last `threshold` (then `last_warning`
+/// becomes `now`). Pure, so the rate bound is tested without a server.
+fn pulls_to_warn_of<'a>(
+    waiting: &'a [super::ShardWait],
+    threshold: std::time::Duration,
+    last_warning: &mut Option<tokio::time::Instant>,
+    now: tokio::time::Instant,
+) -> Vec<&'a super::ShardWait> {
+    let threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX);
+    let long: Vec<_> = waiting
+        .iter()
+        .filter(|wait| wait.waiting_for_ms >= threshold_ms)
+        .collect();
+    if long.is_empty()
+        || last_warning.is_some_and(|at| now.saturating_duration_since(at) < threshold)
+    {
+        return Vec::new();
+    }
+    *last_warning = Some(now);
+    long
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::server::ShardWait;
+
+    fn wait(shard: usize, waiting_for_ms: u64) -> ShardWait {
+        ShardWait {
+            shard,
+            waiting_on_group: 7,
+            waiting_since_config: 3,
+            waiting_for_ms,
+        }
+    }
+
+    #[test]
+    fn long_pulls_are_warned_of_at_most_once_per_threshold() {
+        let threshold = Duration::from_secs(30);
+        let start = labrpc::runtime::now();
+        let mut last = None;
+        let short = [wait(1, 29_999)];
+        assert!(pulls_to_warn_of(&short, threshold, &mut last, start).is_empty());
+        assert_eq!(last, None, "nothing logged, nothing remembered");
+
+        let waits = [wait(1, 30_000), wait(2, 500)];
+        let warned = pulls_to_warn_of(&waits, threshold, &mut last, start);
+        assert_eq!(warned, vec![&waits[0]], "only the long one");
+        let soon = start + Duration::from_secs(29);
+        assert!(
+            pulls_to_warn_of(&waits, threshold, &mut last, soon).is_empty(),
+            "not again within the interval"
+        );
+        let later = start + Duration::from_secs(30);
+        assert_eq!(
+            pulls_to_warn_of(&waits, threshold, &mut last, later).len(),
+            1,
+            "again once the interval passed"
+        );
+        assert_eq!(last, Some(later));
+    }
 }
