@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use raft::core::PersistentState;
-use raft::node::{ApplyMsg, FatalHook, LocalNetwork, NodeConfig, RaftNode};
+use raft::node::{ApplyMsg, FatalHook, FatalReason, LocalNetwork, NodeConfig, RaftNode};
 use raft::storage::{MemoryStorage, Storage, StorageError, StorageWrite};
 
 /// Memory storage whose saves fail with ENOSPC once `full` is set.
@@ -96,7 +96,8 @@ async fn a_full_disk_stops_the_node_acknowledges_nothing_and_reaches_the_owner_a
     println!("fatal: {fatal}");
     assert_eq!(fatal.node, 0);
     assert!(
-        matches!(&*fatal.error, StorageError::Io { source, .. } if source.raw_os_error() == Some(28)),
+        matches!(&fatal.reason, FatalReason::Storage(error)
+            if matches!(&**error, StorageError::Io { source, .. } if source.raw_os_error() == Some(28))),
         "{fatal}"
     );
     assert_eq!(hook_calls.load(Ordering::SeqCst), 1, "the hook ran once");

@@ -75,8 +75,13 @@
 //!   is refused, logged and counted, and never reaches the disk. A
 //!   committed entry or a snapshot that still fails (a snapshot frame that
 //!   decodes but whose machine state does not restore, or damage on this
-//!   node's own disk) stops the replica (a panic naming replica and
-//!   index), rather than serve other state.
+//!   node's own disk, or a newer format version written there before a
+//!   rollback) stops the replica rather than serve other state: through
+//!   Raft's fatal path (`RaftNode::stop_fatal` with
+//!   `FatalReason::Unusable`, naming the index and why; for a newer
+//!   version, the version and "upgrade this node"), not a panic, so the
+//!   state lock is not poisoned and `on_fatal` ends a server's process
+//!   (exit 65). Nothing of that entry is applied.
 //! - Entries and snapshots carry format versions (the shared `codec`
 //!   crate's header): the rsm's own layout (`rsm log entry` / `rsm
 //!   snapshot`, version 1) and the machine's
@@ -94,7 +99,8 @@
 //!   bounds are derived from it ([`fit_raft_to_message_limit`]), so every
 //!   message Raft sends fits, snapshots included (sent in pieces).
 //! - A storage failure stops the replica; with `on_fatal` set to
-//!   `FatalHook::exit_process` it ends the process (exit 74).
+//!   `FatalHook::exit_process` it ends the process (exit 74; 65 for
+//!   committed state this build cannot use, above).
 //!
 //! ## Pieces
 //!

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use raft::core::{PayloadCheck, PayloadKind};
-use raft::node::{ApplyMsg, NodeConfig, NodeStatus, Observer, RaftNode};
+use raft::node::{ApplyMsg, FatalReason, NodeConfig, NodeStatus, Observer, RaftNode};
 use raft::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
@@ -504,10 +504,16 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 biased;
                 message = apply.recv() => match message {
                     Some(ApplyMsg::Command { index, command, .. }) => {
-                        self.apply_entry(index, &command);
+                        if let Err(reason) = self.apply_entry(index, &command) {
+                            self.stop_fatal(reason);
+                            return;
+                        }
                     }
                     Some(ApplyMsg::Snapshot { index, data, .. }) => {
-                        self.install_snapshot(index, &data);
+                        if let Err(reason) = self.install_snapshot(index, &data) {
+                            self.stop_fatal(reason);
+                            return;
+                        }
                     }
                     None => return,
                 },
@@ -525,6 +531,16 @@ impl<M: ReplicatedMachine> Rsm<M> {
         }
     }
 
+    /// Committed state this replica cannot use: it cannot skip it, and it
+    /// must not serve a state that is not the replicated one, so the
+    /// replica stops through Raft's fatal path (the node answers nobody,
+    /// waiting callers get an error, a server binary exits with the
+    /// reason). No lock is held here, so nothing is poisoned.
+    fn stop_fatal(&self, reason: FatalReason) {
+        tracing::error!(rsm = self.shared.config.id, %reason, "replica stops");
+        self.raft.stop_fatal(reason);
+    }
+
     /// Raises the applied-through index (never lowers it).
     fn publish_applied(&self, index: u64) {
         self.shared.applied.send_if_modified(|through| {
@@ -536,16 +552,20 @@ impl<M: ReplicatedMachine> Rsm<M> {
         });
     }
 
-    fn apply_entry(&self, index: u64, bytes: &[u8]) {
+    /// Applies one committed entry; an entry this build cannot decode (a
+    /// newer format version, damage) is the fatal reason returned, with
+    /// nothing applied.
+    fn apply_entry(&self, index: u64, bytes: &[u8]) -> Result<(), FatalReason> {
         let shared = &*self.shared;
-        let id = shared.config.id;
         let mut inner = shared.lock();
         if index <= inner.last_applied {
-            return;
+            return Ok(());
         }
-        let envelope = decode_entry::<M>(bytes).unwrap_or_else(|error| {
-            panic!("rsm {id}: committed entry {index} is unusable: {error}")
-        });
+        let envelope = decode_entry::<M>(bytes).map_err(|error| FatalReason::Unusable {
+            what: "committed entry",
+            index,
+            detail: unusable_detail(&error),
+        })?;
         inner.log_time_ms = inner.log_time_ms.max(envelope.stamp_ms);
         let context = ApplyContext {
             index,
@@ -561,6 +581,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         self.maybe_snapshot(&mut inner, index);
         drop(inner);
         self.publish_applied(index);
+        Ok(())
     }
 
     fn maybe_snapshot(&self, inner: &mut Inner<M>, index: u64) {
@@ -581,23 +602,27 @@ impl<M: ReplicatedMachine> Rsm<M> {
         self.raft.snapshot(index, data);
     }
 
-    fn install_snapshot(&self, index: u64, data: &[u8]) {
+    /// Installs a snapshot (the stored one at start, or a leader's); one
+    /// this build cannot decode or restore is the fatal reason returned,
+    /// with nothing installed: refuse to serve rather than serve something
+    /// else.
+    fn install_snapshot(&self, index: u64, data: &[u8]) -> Result<(), FatalReason> {
         let shared = &*self.shared;
-        let id = shared.config.id;
         let mut inner = shared.lock();
         if index <= inner.last_applied {
-            return;
+            return Ok(());
         }
-        // Corrupt state: refuse to serve rather than serve something else.
-        let frame = decode_snapshot::<M>(data).unwrap_or_else(|error| {
-            panic!("rsm {id}: snapshot at index {index} is unusable: {error}")
-        });
+        let unusable = |detail: String| FatalReason::Unusable {
+            what: "snapshot",
+            index,
+            detail,
+        };
+        let frame =
+            decode_snapshot::<M>(data).map_err(|error| unusable(unusable_detail(&error)))?;
         inner.machine = inner
             .machine
             .restore(&frame.machine)
-            .unwrap_or_else(|error| {
-                panic!("rsm {id}: snapshot at index {index} does not restore the machine: {error}")
-            });
+            .map_err(|error| unusable(format!("it does not restore the machine: {error}")))?;
         inner.last_applied = index;
         inner.log_time_ms = frame.log_time_ms;
         inner.last_snapshot_index = inner.last_snapshot_index.max(index);
@@ -609,6 +634,18 @@ impl<M: ReplicatedMachine> Rsm<M> {
         inner.waiters.drop_through(index);
         drop(inner);
         self.publish_applied(index);
+        Ok(())
+    }
+}
+
+/// Why bytes this replica holds do not decode, and what the operator can
+/// do: a newer format version names the version and asks for an upgrade.
+fn unusable_detail(error: &codec::CodecError) -> String {
+    match error {
+        codec::CodecError::UnknownVersion { .. } => {
+            format!("{error}; upgrade this node to a release that reads it")
+        }
+        _ => format!("{error}; the node's files are damaged or were written by another release"),
     }
 }
 
@@ -725,6 +762,78 @@ mod tests {
             reason.contains(std::any::type_name::<Sum>()) && reason.contains("format version 2"),
             "{reason}"
         );
+    }
+
+    /// A committed entry of a newer machine format (a rolling upgrade
+    /// wrote it, then this node was rolled back, or its leader ran the
+    /// newer release) cannot be skipped: the replica stops through Raft's
+    /// fatal path, naming the version and what to do, instead of
+    /// panicking with the state lock held.
+    #[cfg(not(madsim))]
+    #[tokio::test]
+    async fn a_committed_entry_of_a_newer_version_stops_the_replica_through_the_fatal_path() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let hook_calls = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&hook_calls);
+        let config = RsmConfig {
+            on_fatal: Some(raft::node::FatalHook::new(move |_| {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })),
+            ..RsmConfig::new(0, vec!["127.0.0.1:1".parse().unwrap()], 1)
+        };
+        let rsm = Rsm::start(config, Sum(0), raft::storage::MemoryStorage::new())
+            .await
+            .expect("memory storage loads");
+
+        // Phase 1: the single replica leads and applies a current entry.
+        let deadline = labrpc::runtime::now() + Duration::from_secs(10);
+        let total = loop {
+            match rsm.submit(5).await {
+                Ok(total) => break total,
+                Err(_) if labrpc::runtime::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("no leader within 10 s: {error}"),
+            }
+        };
+        assert_eq!(total, 5);
+
+        // Phase 2: an entry of machine format version 2 commits (a leader
+        // does not check its own proposals; followers would refuse it).
+        let newer_entry =
+            codec::encode_versioned(&[ENTRY_FORMAT, machine_format(2)], &envelope(&7));
+        let (index, _) = rsm
+            .raft()
+            .start(newer_entry)
+            .await
+            .expect("the leader takes the proposal");
+        let fatal = tokio::time::timeout(Duration::from_secs(10), rsm.raft().wait_fatal())
+            .await
+            .expect("the replica stops within 10 s");
+        let message = fatal.to_string();
+        println!("fatal: {message}");
+        match &fatal.reason {
+            FatalReason::Unusable {
+                what,
+                index: at,
+                detail,
+            } => {
+                assert_eq!((*what, *at), ("committed entry", index), "{message}");
+                assert!(detail.contains("format version 2"), "{message}");
+                assert!(detail.contains("upgrade this node"), "{message}");
+            }
+            other => panic!("stopped for another reason: {other}"),
+        }
+        assert_eq!(fatal.exit_code(), raft::node::EXIT_CODE_UNUSABLE_STATE);
+        assert_eq!(hook_calls.load(Ordering::SeqCst), 1, "the hook ran once");
+
+        // Phase 3: nothing of it was applied, and the replica answers
+        // errors, not panics (its state lock is not poisoned).
+        assert_eq!(rsm.status().last_applied, index - 1);
+        assert_eq!(rsm.with_machine(|machine| machine.0), 5);
+        assert!(rsm.submit(1).await.is_err());
+        assert!(rsm.read(|machine, _| machine.0).await.is_err());
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::storage::{Storage, StorageError, StorageWrite};
 
 use super::transport::Transport;
 use super::{
-    ApplyMsg, Durable, Event, FatalError, FatalHook, NodeConfig, NodeStatus, Observation, Observer,
-    Shared,
+    ApplyMsg, Durable, Event, FatalError, FatalReason, NodeConfig, NodeStatus, Observation,
+    Observer, Shared,
 };
 
 /// Events handled in one round before the loop persists and sends, so a
@@ -39,7 +39,6 @@ pub(super) struct EventLoop<S> {
     events: mpsc::Receiver<Event>,
     apply: mpsc::Sender<ApplyMsg>,
     observer: Option<Observer>,
-    on_fatal: Option<FatalHook>,
     /// Snapshots installed from a leader since start (for the status).
     snapshots_received: u64,
 }
@@ -84,7 +83,6 @@ impl<S: Storage + 'static> EventLoop<S> {
             events,
             apply,
             observer: config.observer,
-            on_fatal: config.on_fatal,
             snapshots_received: 0,
         }
     }
@@ -129,20 +127,15 @@ impl<S: Storage + 'static> EventLoop<S> {
     fn stop_for_good(&mut self, error: StorageError) {
         let fatal = FatalError {
             node: self.core.id(),
-            error: Arc::new(error),
+            reason: FatalReason::Storage(Arc::new(error)),
         };
-        tracing::error!(%fatal, "storage failed; node stops");
         self.shared
             .killed
             .store(true, std::sync::atomic::Ordering::SeqCst);
         // Waiting callers learn at once (their senders are dropped).
         self.responders.clear();
         self.read_waiters.clear();
-        self.shared.fatal.send_replace(Some(fatal.clone()));
-        if let Some(hook) = &self.on_fatal {
-            hook.call(&fatal);
-        }
-        self.shared.stop();
+        self.shared.stop_for_good(fatal);
     }
 
     fn handle_event(&mut self, event: Event) {

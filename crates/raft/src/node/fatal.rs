@@ -1,10 +1,19 @@
-//! The fatal path: what happens when a node cannot go on (its storage
-//! failed: ENOSPC, EIO, a save refused).
+//! The fatal path: what happens when a node cannot go on. Two reasons
+//! ([`FatalReason`]):
 //!
-//! The node's disk state is then unknown, so it must not answer anyone
-//! again (a vote or an acknowledgement could break a promise it cannot
-//! keep), and the process must end so that a supervisor restarts it from
-//! its files. The driver therefore:
+//! - its storage failed (ENOSPC, EIO, a save refused): the node's disk
+//!   state is then unknown, so it must not answer anyone again (a vote or
+//!   an acknowledgement could break a promise it cannot keep), and the
+//!   process must end so that a supervisor restarts it from its files;
+//! - the service cannot use a committed entry or the stored snapshot
+//!   (written by a newer release, during a rolling upgrade or after a
+//!   rollback): a committed entry cannot be skipped, so the replica cannot
+//!   go on without serving a state that is not the replicated one. The
+//!   service stops the node with [`crate::node::RaftNode::stop_fatal`];
+//!   restarting the same binary would stop at the same entry, so the
+//!   reason says what to do (upgrade this node).
+//!
+//! The driver therefore:
 //!
 //! 1. stops at once: the failed `Ready`'s messages are never sent, its
 //!    entries never applied, every task of the node is aborted, every
@@ -15,7 +24,8 @@
 //!    error);
 //! 3. calls the [`FatalHook`] of `NodeConfig::on_fatal`, if any. A server
 //!    binary sets [`FatalHook::exit_process`], which logs the reason and
-//!    ends the process with [`EXIT_CODE_STORAGE_FAILED`].
+//!    ends the process with [`FatalError::exit_code`]
+//!    ([`EXIT_CODE_STORAGE_FAILED`] or [`EXIT_CODE_UNUSABLE_STATE`]).
 //!
 //! Why a hook rather than `process::exit` in the driver: the library also
 //! runs inside tests and simulations, where many nodes share one process
@@ -35,12 +45,44 @@ use crate::storage::StorageError;
 /// (`EX_IOERR` of sysexits.h: an input/output error).
 pub const EXIT_CODE_STORAGE_FAILED: i32 = 74;
 
+/// The exit status of a process ended by [`FatalHook::exit_process`]
+/// because the service cannot use a committed entry or a stored snapshot
+/// (`EX_DATAERR` of sysexits.h: the input data was incorrect).
+pub const EXIT_CODE_UNUSABLE_STATE: i32 = 65;
+
 /// Why a node stopped for good.
 #[derive(Clone, Debug, Error)]
-#[error("raft node {node} stopped: its storage failed: {error}")]
+#[error("raft node {node} stopped: {reason}")]
 pub struct FatalError {
     pub node: NodeId,
-    pub error: Arc<StorageError>,
+    pub reason: FatalReason,
+}
+
+impl FatalError {
+    /// The exit status [`FatalHook::exit_process`] ends the process with.
+    pub fn exit_code(&self) -> i32 {
+        match self.reason {
+            FatalReason::Storage(_) => EXIT_CODE_STORAGE_FAILED,
+            FatalReason::Unusable { .. } => EXIT_CODE_UNUSABLE_STATE,
+        }
+    }
+}
+
+/// What stopped the node.
+#[derive(Clone, Debug, Error)]
+pub enum FatalReason {
+    /// A save or a read of the node's files failed.
+    #[error("its storage failed: {0}")]
+    Storage(Arc<StorageError>),
+    /// The service cannot apply committed state this node holds: `what`
+    /// ("committed entry", "snapshot") at log index `index`; `detail` says
+    /// why and what to do.
+    #[error("the {what} at index {index} cannot be used by this build: {detail}")]
+    Unusable {
+        what: &'static str,
+        index: u64,
+        detail: String,
+    },
 }
 
 /// Called once, on the node's event loop task, when the node stops for
@@ -54,13 +96,13 @@ impl FatalHook {
     }
 
     /// The hook a server binary uses: log the reason and end the process
-    /// with [`EXIT_CODE_STORAGE_FAILED`], so a supervisor sees the failure
-    /// and restarts the node from its files.
+    /// with [`FatalError::exit_code`], so a supervisor sees the failure
+    /// (and, for a storage failure, restarts the node from its files).
     pub fn exit_process() -> FatalHook {
         FatalHook::new(|fatal| {
             tracing::error!(%fatal, "ending the process");
             eprintln!("fatal: {fatal}");
-            std::process::exit(EXIT_CODE_STORAGE_FAILED);
+            std::process::exit(fatal.exit_code());
         })
     }
 

@@ -53,7 +53,9 @@ use crate::core::{
 use crate::storage::{Storage, StorageError};
 
 use event_loop::EventLoop;
-pub use fatal::{EXIT_CODE_STORAGE_FAILED, FatalError, FatalHook};
+pub use fatal::{
+    EXIT_CODE_STORAGE_FAILED, EXIT_CODE_UNUSABLE_STATE, FatalError, FatalHook, FatalReason,
+};
 pub use observer::{Durable, Observation, Observer};
 pub use transport::{LabrpcTransport, LocalNetwork, ReplyFuture, Transport};
 
@@ -170,6 +172,8 @@ enum Event {
 }
 
 struct Shared {
+    /// This node's id.
+    id: NodeId,
     status: Mutex<NodeStatus>,
     /// The latest snapshot the service asked for, not yet taken by the loop.
     snapshot_request: Mutex<Option<(u64, Vec<u8>)>>,
@@ -177,6 +181,8 @@ struct Shared {
     killed: AtomicBool,
     /// Why the node stopped for good, once it has.
     fatal: watch::Sender<Option<FatalError>>,
+    /// Run once when the node stops for good (`NodeConfig::on_fatal`).
+    on_fatal: Option<FatalHook>,
     /// Every task of this node (the loop and RPC calls), aborted by `kill`.
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -189,6 +195,27 @@ impl Shared {
             tasks.retain(|t| !t.is_finished());
         }
         tasks.push(task);
+    }
+
+    /// The fatal path's common part (see `fatal.rs`): marks the node
+    /// killed, records why, runs the hook, aborts every task. Only the
+    /// first reason is kept and the hook runs once.
+    fn stop_for_good(&self, fatal: FatalError) {
+        self.killed.store(true, Ordering::SeqCst);
+        let first = self.fatal.send_if_modified(|recorded| {
+            if recorded.is_some() {
+                return false;
+            }
+            *recorded = Some(fatal.clone());
+            true
+        });
+        if first {
+            tracing::error!(%fatal, "node stops for good");
+            if let Some(hook) = &self.on_fatal {
+                hook.call(&fatal);
+            }
+        }
+        self.stop();
     }
 
     /// Marks the node killed and aborts every task it tracks (the caller's
@@ -243,11 +270,13 @@ impl RaftNode {
         let (events_sender, events_receiver) = mpsc::channel(config.event_channel_capacity);
         let (apply_sender, apply_receiver) = mpsc::channel(config.apply_channel_capacity);
         let shared = Arc::new(Shared {
+            id: config.core.id,
             status: Mutex::new(NodeStatus::default()),
             snapshot_request: Mutex::new(None),
             snapshot_requested: Notify::new(),
             killed: AtomicBool::new(false),
             fatal: watch::channel(None).0,
+            on_fatal: config.on_fatal.clone(),
             tasks: Mutex::new(Vec::new()),
         });
         let event_loop = EventLoop::new(
@@ -395,6 +424,19 @@ impl RaftNode {
     /// Stops the node: aborts its loop and every RPC task. Idempotent.
     pub fn kill(&self) {
         self.shared.stop();
+    }
+
+    /// Stops the node for good because the service cannot go on
+    /// (`reason`; see `fatal.rs`): it answers nobody from now on, every
+    /// waiting caller gets `None`, [`RaftNode::wait_fatal`] returns and the
+    /// `on_fatal` hook runs (a server binary ends the process). Only the
+    /// first fatal reason is kept.
+    pub fn stop_fatal(&self, reason: FatalReason) {
+        let fatal = FatalError {
+            node: self.shared.id,
+            reason,
+        };
+        self.shared.stop_for_good(fatal);
     }
 
     /// Why the node stopped for good, if it has (see `fatal.rs`).
