@@ -13,19 +13,26 @@
 //!   real-time order (the controller's linearizability; its state is a
 //!   growing sequence, not a key/value register, so the `linearizability`
 //!   crate's models do not apply);
-//! - bad requests are sent and must be refused, changing nothing.
+//! - bad requests are sent and must be refused, changing nothing;
+//! - retention is exercised under faults with a small K
+//!   (`ctrler_retention_under_faults`): the replicas keep only the latest
+//!   K configurations, older numbers are answered `Pruned`, and the
+//!   snapshots stay bounded.
 
 #![cfg(madsim)]
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use shardctrler::{ConfigError, ConfigOp, Gid};
+use shardctrler::{ClerkError, ConfigError, ConfigOp, Gid};
 use sim_tests::harness::{phase, within};
 use sim_tests::shardctrler::{
     LAB_SHARDS, Tester, TesterConfig, assert_moves_only_from, assert_moves_only_to,
     assert_same_config, check_historical_queries, group_servers,
 };
+use sim_tests::swarm::shardctrler_scenario::{client_loop, inject_faults};
 
 const TEST_LIMIT: Duration = Duration::from_secs(120);
 /// How many clerks run at once in the concurrent phases (the lab's npara).
@@ -359,6 +366,165 @@ async fn ctrler_multi_5a() {
 
         phase("whole-history check");
         tester.assert_history().await;
+    })
+    .await;
+}
+
+/// K of the retention test: small, so that the fault phase makes many
+/// times more configurations than are kept.
+const RETENTION_K: usize = 6;
+
+/// Retention under faults (issue 13): three clerks send random Joins,
+/// Leaves, Moves and Queries (old numbers among them) for 15 s while
+/// replicas crash and restart, the group splits and the network loses
+/// messages; the replicas keep at most K = 6 configurations and snapshot
+/// at 500 bytes of Raft state. Then, healed (and topped up to more than
+/// 4K configurations if the faults let fewer through):
+/// - the whole history passes the controller's check, with every
+///   configuration as the tester saw it made, and each `Pruned` answer
+///   only for a number below the oldest kept (check 5 of
+///   `sim_tests::shardctrler::history`);
+/// - every replica keeps exactly the latest K, the latest K are answered
+///   exactly and every older number gets `Pruned` naming the oldest kept;
+/// - no replica ever kept more than K, and no snapshot ever exceeded K of
+///   the largest configuration plus the session table, far below what all
+///   the configurations made would take.
+#[madsim::test]
+async fn ctrler_retention_under_faults() {
+    within("ctrler_retention_under_faults", TEST_LIMIT, async {
+        let config = TesterConfig {
+            reliable: false,
+            max_raft_state: Some(500),
+            clerk_deadline: Duration::from_secs(5),
+            retained_configs: RETENTION_K,
+            ..TesterConfig::lab()
+        };
+        let tester = Tester::new(config);
+
+        phase("faults: three clerks change and query; replicas crash, restart, split");
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..3)
+            .map(|client| {
+                let clerk = tester.make_client();
+                let stop = Arc::clone(&stop);
+                tokio::spawn(client_loop(client, clerk, LAB_SHARDS, stop))
+            })
+            .collect();
+        let mut faults = BTreeMap::new();
+        inject_faults(&tester, &mut faults).await;
+        stop.store(true, Ordering::SeqCst);
+        for client in clients {
+            client.await.expect("client task finished");
+        }
+        println!("faults injected: {faults:?}");
+
+        phase("heal: every replica up and connected; a change commits");
+        tester.net().set_reliable(true);
+        for id in 0..tester.servers() {
+            if !tester.is_up(id) {
+                tester.start_server(id).await;
+            }
+        }
+        tester.connect_all();
+        let clerk = tester.make_client();
+        let (first, second): (Gid, Gid) = (999_998, 999_999);
+        clerk.must_join(&[first]).await;
+        let mut latest = clerk.must_join(&[second]).await;
+        let k = RETENTION_K as u64;
+        let made_under_faults = latest - 2;
+        assert!(
+            made_under_faults > k,
+            "only {made_under_faults} configurations were made under faults: retention (K = \
+             {k}) was not exercised"
+        );
+        // Many more than K in all, whatever the faults let through: moves
+        // between the two new groups (each makes one unless a no-op).
+        for step in 0..(8 * k) {
+            if latest > 4 * k {
+                break;
+            }
+            let shard = (step / 2) as usize % LAB_SHARDS;
+            let target = if step % 2 == 0 { first } else { second };
+            latest = clerk.must_move(shard, target).await;
+        }
+        assert!(latest > 4 * k, "{latest} configurations made, wanted over {}", 4 * k);
+
+        phase("every replica keeps exactly the latest K");
+        let retained = tester
+            .converged_configs(latest, Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        let oldest = latest + 1 - k;
+        let numbers: Vec<u64> = retained.iter().map(|config| config.num).collect();
+        assert_eq!(
+            numbers,
+            (oldest..=latest).collect::<Vec<u64>>(),
+            "the replicas keep configurations {numbers:?}, expected the latest {k} of {latest}"
+        );
+
+        phase("the latest K are answered exactly, older numbers get Pruned");
+        let seen = tester.retention_seen();
+        for num in 0..=latest {
+            match clerk.query(Some(num)).await {
+                Ok(config) if num >= oldest => assert_eq!(
+                    Some(&config),
+                    seen.configs.get(&num),
+                    "configuration {num} read back differently"
+                ),
+                Err(ClerkError::Refused(ConfigError::Pruned {
+                    num: refused,
+                    oldest: named,
+                })) if num < oldest => assert_eq!(
+                    (refused, named),
+                    (num, oldest),
+                    "the Pruned answer for {num}"
+                ),
+                other => panic!(
+                    "query of configuration {num} (oldest kept {oldest}, latest {latest}) \
+                     answered {other:?}"
+                ),
+            }
+        }
+
+        phase("whole-history check");
+        tester.assert_history().await;
+
+        phase("sizes stayed bounded");
+        let seen = tester.retention_seen();
+        let config_bytes: Vec<u64> = seen
+            .configs
+            .values()
+            .map(|config| codec::encode(config).len() as u64)
+            .collect();
+        let largest = config_bytes.iter().copied().max().unwrap_or(0);
+        let all_made: u64 = config_bytes.iter().sum();
+        // Sessions: a handful of clerks, each one recorded answer.
+        let session_slack = 2_048;
+        let bound = k * largest + session_slack;
+        println!(
+            "retention: {} configurations made ({made_under_faults} under faults), at most {} \
+             kept by a replica, largest snapshot {} bytes (bound {bound}: K x {largest} + {session_slack}), largest Raft state {} \
+             bytes; all configurations together {all_made} bytes; {} looks",
+            latest + 1,
+            seen.max_retained,
+            seen.max_snapshot_bytes,
+            seen.max_raft_state_bytes,
+            seen.looks
+        );
+        assert!(
+            seen.max_retained <= RETENTION_K,
+            "a replica kept {} configurations, more than K = {k}",
+            seen.max_retained
+        );
+        assert!(
+            seen.max_snapshot_bytes > 0,
+            "no replica snapshotted: the size bound was not exercised"
+        );
+        assert!(
+            seen.max_snapshot_bytes <= bound,
+            "a snapshot of {} bytes exceeds K configurations and the sessions ({bound} bytes)",
+            seen.max_snapshot_bytes
+        );
     })
     .await;
 }

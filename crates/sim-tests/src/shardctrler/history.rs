@@ -24,6 +24,15 @@
 //! 4. **Placement**: every configuration made by a Join or Leave is
 //!    balanced and moved exactly [`minimum_moves`] shards from its
 //!    predecessor.
+//! 5. **Retention**: a query refused with `Pruned { num, oldest }` asked
+//!    for a number below the oldest kept, and the replica that answered had
+//!    made configuration `oldest + K - 1` (with K =
+//!    `Limits::max_retained_configs`; no group reports in these testers,
+//!    so a replica drops configurations only past K, and `oldest` is
+//!    exactly its latest minus K plus one): that number existed (it is
+//!    at most the replicas' latest) and its change was invoked before the
+//!    query returned. If any call is a Report, only `oldest` itself is
+//!    known to have existed. Every other answer is checked as before.
 //!
 //! A Move of a shard to the group that already owns it makes no
 //! configuration and answers the latest number: such a call (its number's
@@ -69,12 +78,16 @@ pub struct Call {
 
 impl Call {
     /// The largest configuration number this call proves existed when it
-    /// returned.
-    fn observed(&self) -> Option<u64> {
+    /// returned. A `Pruned` answer proves `oldest + pruned_span - 1` (see
+    /// the module docs, check 5).
+    fn observed(&self, pruned_span: u64) -> Option<u64> {
         match &self.outcome {
             Some(Outcome::Changed(num)) => Some(*num),
             Some(Outcome::Config(config)) => Some(config.num),
             Some(Outcome::Refused(ConfigError::FutureConfig { latest, .. })) => Some(*latest),
+            Some(Outcome::Refused(ConfigError::Pruned { oldest, .. })) => {
+                Some(oldest + pruned_span - 1)
+            }
             _ => None,
         }
     }
@@ -125,6 +138,16 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
     let latest = configs.len() as u64 - 1;
     let (creators, noop_moves) = replay(limits, configs, calls)?;
     check_placement(configs, calls, &creators)?;
+    // How many configurations a `Pruned` answer proves its replica held
+    // (module docs, check 5).
+    let reports = calls
+        .iter()
+        .any(|call| matches!(call.op, ConfigOp::Report { .. }));
+    let pruned_span = if reports {
+        1
+    } else {
+        limits.max_retained_configs as u64
+    };
     for call in calls {
         let Some(outcome) = &call.outcome else {
             continue;
@@ -144,6 +167,17 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
                     ));
                 }
             }
+            Outcome::Refused(ConfigError::Pruned { num, oldest }) => {
+                let proven = oldest + pruned_span - 1;
+                if num >= oldest || proven > latest {
+                    return Err(format!(
+                        "client {} was told configuration {num} is no longer kept, the oldest \
+                         kept being {oldest} (so configuration {proven} existed); the replicas' \
+                         latest is {latest}",
+                        call.client
+                    ));
+                }
+            }
             Outcome::Refused(ConfigError::FutureConfig { num, latest: seen })
                 if num <= seen || *seen > latest =>
             {
@@ -156,7 +190,7 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
             _ => {}
         }
     }
-    check_real_time(calls, &creators, &noop_moves)?;
+    check_real_time(calls, &creators, &noop_moves, pruned_span)?;
     Ok(creators
         .iter()
         .skip(1)
@@ -320,12 +354,16 @@ fn check_real_time(
     calls: &[Call],
     creators: &[usize],
     noop_moves: &BTreeSet<usize>,
+    pruned_span: u64,
 ) -> Result<(), String> {
     // Calls that completed with an observation, by return time.
     let mut observed: Vec<(u64, u64, usize)> = calls
         .iter()
         .enumerate()
-        .filter_map(|(index, call)| call.observed().map(|num| (call.returned_us, num, index)))
+        .filter_map(|(index, call)| {
+            call.observed(pruned_span)
+                .map(|num| (call.returned_us, num, index))
+        })
         .collect();
     observed.sort_unstable();
     // Highest number observed by any call returned strictly before `t`.
@@ -337,7 +375,7 @@ fn check_real_time(
             .max()
     };
     for (position, call) in calls.iter().enumerate() {
-        let Some(num) = call.observed() else {
+        let Some(num) = call.observed(pruned_span) else {
             continue;
         };
         let bound = if noop_moves.contains(&position) {
@@ -400,6 +438,83 @@ mod tests {
             history.get(1).expect("1").clone(),
         ];
         (limits, configs, call(1, join, 0, Outcome::Changed(1)))
+    }
+
+    /// K = 2: configurations 0..=2 made by two Joins, each
+    /// recorded; a replica holding 1 and 2 answers 0 with `Pruned`.
+    fn pruned_after_two_joins() -> (Limits, Vec<Config>, Vec<Call>) {
+        let (limits, mut configs, join) = joined();
+        let limits = Limits {
+            max_retained_configs: 2,
+            ..limits
+        };
+        let mut history = ConfigHistory::new(Limits {
+            max_retained_configs: 8,
+            ..limits
+        });
+        history.apply(&join.op).expect("join");
+        let mut calls = vec![join];
+        history
+            .apply(&ConfigOp::Join {
+                groups: BTreeMap::from([(2, vec!["10.0.0.2:1".parse().expect("address")])]),
+            })
+            .expect("second join");
+        configs.push(history.get(2).expect("2").clone());
+        calls.push(call(
+            1,
+            ConfigOp::Join {
+                groups: BTreeMap::from([(2, vec!["10.0.0.2:1".parse().expect("address")])]),
+            },
+            10,
+            Outcome::Changed(2),
+        ));
+        (limits, configs, calls)
+    }
+
+    #[test]
+    fn a_pruned_answer_below_the_oldest_kept_passes() {
+        let (limits, configs, mut calls) = pruned_after_two_joins();
+        calls.push(call(
+            2,
+            ConfigOp::Query { num: Some(0) },
+            20,
+            Outcome::Refused(ConfigError::Pruned { num: 0, oldest: 1 }),
+        ));
+        assert_eq!(check_history(limits, &configs, &calls), Ok(0));
+    }
+
+    #[test]
+    fn a_pruned_answer_for_a_kept_number_is_caught() {
+        let (limits, configs, mut calls) = pruned_after_two_joins();
+        calls.push(call(
+            2,
+            ConfigOp::Query { num: Some(1) },
+            20,
+            Outcome::Refused(ConfigError::Pruned { num: 1, oldest: 1 }),
+        ));
+        assert!(check_history(limits, &configs, &calls).is_err());
+    }
+
+    #[test]
+    fn a_pruned_answer_before_k_configurations_existed_is_caught() {
+        // Oldest 2 with K = 2 means configuration 3 existed: it never did.
+        let (limits, configs, mut calls) = pruned_after_two_joins();
+        calls.push(call(
+            2,
+            ConfigOp::Query { num: Some(1) },
+            20,
+            Outcome::Refused(ConfigError::Pruned { num: 1, oldest: 2 }),
+        ));
+        assert!(check_history(limits, &configs, &calls).is_err());
+        // Pruning before the change that made K configurations was invoked.
+        let (limits, configs, mut calls) = pruned_after_two_joins();
+        calls.push(call(
+            2,
+            ConfigOp::Query { num: Some(0) },
+            5,
+            Outcome::Refused(ConfigError::Pruned { num: 0, oldest: 1 }),
+        ));
+        assert!(check_history(limits, &configs, &calls).is_err());
     }
 
     #[test]

@@ -38,6 +38,11 @@ pub struct TesterConfig {
     /// A clerk gives up on a call after this long (its outcome is then
     /// unknown).
     pub clerk_deadline: Duration,
+    /// K, the configurations each replica keeps ([`KEEP_EVERY_CONFIG`] in
+    /// the lab tests). With fewer, the replicas cannot show the checker
+    /// the configurations they dropped, so the tester watches them as
+    /// they are made (see [`Tester::retention_seen`]).
+    pub retained_configs: usize,
 }
 
 impl TesterConfig {
@@ -50,6 +55,7 @@ impl TesterConfig {
             max_raft_state: None,
             subnet: 0,
             clerk_deadline: Duration::from_secs(60),
+            retained_configs: KEEP_EVERY_CONFIG,
         }
     }
 
@@ -67,19 +73,78 @@ impl TesterConfig {
     }
 
     /// The limits the replicas run with (the server's defaults, except
-    /// that every configuration is kept).
+    /// K).
     fn limits(&self) -> Limits {
         Limits {
-            max_retained_configs: TESTER_RETAINED_CONFIGS,
+            max_retained_configs: self.retained_configs,
             ..Limits::new(self.shard_count)
         }
     }
+
+    /// Whether the replicas may drop configurations a test makes (K below
+    /// [`KEEP_EVERY_CONFIG`]): the tester then watches them.
+    fn prunes(&self) -> bool {
+        self.retained_configs < KEEP_EVERY_CONFIG
+    }
 }
 
-/// The history checker compares every configuration the replicas made
-/// (from 0) with the calls, so the tester's replicas keep them all: no
-/// group reports here, and this bound is never reached in a test.
-const TESTER_RETAINED_CONFIGS: usize = 1 << 20;
+/// K of the lab tests: the history checker compares every configuration
+/// the replicas made (from 0) with the calls, so they keep them all (no
+/// group reports here, and this bound is never reached in a test).
+pub const KEEP_EVERY_CONFIG: usize = 1 << 20;
+
+/// How often the watcher of a pruning tester looks at every replica. A
+/// configuration lives on each replica until K newer ones are made, and
+/// each clerk makes one change at a time, a network round trip (at least
+/// 1 ms in the simulation) each: with fewer clerks than K, every
+/// configuration is on some replica for many looks.
+const WATCH_INTERVAL: Duration = Duration::from_millis(1);
+
+/// What the watcher of a pruning tester saw (see
+/// [`TesterConfig::retained_configs`]).
+#[derive(Clone, Debug, Default)]
+pub struct RetentionSeen {
+    /// Every configuration seen on any replica, by number.
+    pub configs: BTreeMap<u64, Config>,
+    /// A number seen with two different contents (a safety violation).
+    pub conflict: Option<String>,
+    /// The most configurations one replica kept at once.
+    pub max_retained: usize,
+    /// The largest snapshot one replica made or installed, in bytes.
+    pub max_snapshot_bytes: u64,
+    /// The largest Raft state (log and hard state) one replica stored.
+    pub max_raft_state_bytes: u64,
+    /// How many looks the watcher took.
+    pub looks: u64,
+}
+
+impl RetentionSeen {
+    /// Takes in what one running replica holds now.
+    fn look_at(&mut self, replica: usize, server: &ControllerServer) {
+        let configs = server.local_configs();
+        let status = server.status();
+        self.max_retained = self.max_retained.max(configs.len());
+        self.max_snapshot_bytes = self.max_snapshot_bytes.max(status.rsm.last_snapshot_bytes);
+        self.max_raft_state_bytes = self
+            .max_raft_state_bytes
+            .max(status.rsm.raft.raft_state_size_bytes);
+        for config in configs {
+            match self.configs.get(&config.num) {
+                Some(known) if *known != config && self.conflict.is_none() => {
+                    self.conflict = Some(format!(
+                        "replica {replica} holds configuration {} as {config:?}; it was seen \
+                         before as {known:?}",
+                        config.num
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.configs.insert(config.num, config);
+                }
+            }
+        }
+    }
+}
 
 /// Placeholder server addresses of replica group `gid` (the controller only
 /// stores them): 10.200.x.y, one port per server.
@@ -102,6 +167,8 @@ pub struct Tester {
     calls: CallLog,
     start: tokio::time::Instant,
     next_client: Arc<AtomicU64>,
+    /// Filled by the watcher task of a pruning tester (empty otherwise).
+    seen: Arc<Mutex<RetentionSeen>>,
 }
 
 impl Tester {
@@ -124,6 +191,10 @@ impl Tester {
                 })
             })
             .collect();
+        let seen = Arc::new(Mutex::new(RetentionSeen::default()));
+        if config.prunes() {
+            tokio::spawn(watch_replicas(Arc::clone(&slots), Arc::clone(&seen)));
+        }
         Tester {
             net,
             config,
@@ -132,7 +203,14 @@ impl Tester {
             calls: CallLog::default(),
             start: labrpc::runtime::now(),
             next_client: Arc::new(AtomicU64::new(0)),
+            seen,
         }
+    }
+
+    /// What the watcher saw so far (a pruning tester only; empty
+    /// otherwise).
+    pub fn retention_seen(&self) -> RetentionSeen {
+        self.seen.lock().expect("seen lock").clone()
     }
 
     pub fn net(&self) -> &Network {
@@ -244,7 +322,7 @@ impl Tester {
                 .collect();
             let agreed = !lists.is_empty()
                 && lists.iter().all(|list| list == &lists[0])
-                && lists[0].len() as u64 > at_least;
+                && lists[0].last().is_some_and(|latest| latest.num >= at_least);
             if agreed {
                 return Ok(lists[0].clone());
             }
@@ -274,9 +352,12 @@ impl Tester {
             })
             .max()
             .unwrap_or(0);
-        let configs = self
+        let mut configs = self
             .converged_configs(highest_seen, Duration::from_secs(10))
             .await?;
+        if self.config.prunes() {
+            configs = self.every_config_made(&configs)?;
+        }
         let unknown = check_history(self.config.limits(), &configs, &calls)?;
         tracing::info!(
             calls = calls.len(),
@@ -285,6 +366,41 @@ impl Tester {
             "controller history checked"
         );
         Ok(unknown)
+    }
+
+    /// A pruning tester's configurations 0..=latest: what the watcher saw,
+    /// checked against what the replicas keep now (`retained`, agreed).
+    fn every_config_made(&self, retained: &[Config]) -> Result<Vec<Config>, String> {
+        let mut seen = self.retention_seen();
+        if let Some(conflict) = seen.conflict {
+            return Err(conflict);
+        }
+        for config in retained {
+            match seen.configs.get(&config.num) {
+                Some(known) if known != config => {
+                    return Err(format!(
+                        "the replicas agree on configuration {} as {config:?}; it was seen \
+                         before as {known:?}",
+                        config.num
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    seen.configs.insert(config.num, config.clone());
+                }
+            }
+        }
+        let latest = retained.last().map_or(0, |config| config.num);
+        (0..=latest)
+            .map(|num| {
+                seen.configs.get(&num).cloned().ok_or_else(|| {
+                    format!(
+                        "configuration {num} was never seen on a replica (made and dropped \
+                         between two of the watcher's looks, {WATCH_INTERVAL:?} apart)"
+                    )
+                })
+            })
+            .collect()
     }
 
     /// [`Tester::check_history`] that panics on a violation.
@@ -300,13 +416,35 @@ impl Tester {
     }
 }
 
+/// A pruning tester's watcher: looks at every running replica every
+/// [`WATCH_INTERVAL`] until the simulation ends.
+async fn watch_replicas(slots: Slots, seen: Arc<Mutex<RetentionSeen>>) {
+    loop {
+        let servers: Vec<(usize, ControllerServer)> = slots
+            .lock()
+            .expect("slots lock")
+            .iter()
+            .enumerate()
+            .filter_map(|(id, slot)| slot.clone().map(|server| (id, server)))
+            .collect();
+        {
+            let mut seen = seen.lock().expect("seen lock");
+            for (id, server) in &servers {
+                seen.look_at(*id, server);
+            }
+            seen.looks += 1;
+        }
+        tokio::time::sleep(WATCH_INTERVAL).await;
+    }
+}
+
 async fn start_server(config: TesterConfig, id: usize, slots: Slots) {
     let peer_addrs = (0..config.servers)
         .map(|peer| config.server_addr(peer))
         .collect();
     let server_config = ControllerServerConfig {
         max_raft_state: config.max_raft_state,
-        max_retained_configs: TESTER_RETAINED_CONFIGS,
+        max_retained_configs: config.retained_configs,
         ..ControllerServerConfig::new(id, peer_addrs, config.shard_count, madsim::rand::random())
     };
     let server = ControllerServer::start(server_config, FileStorage::new("/shardctrler"))

@@ -24,7 +24,7 @@ use shardctrler::Gid;
 
 use super::Report;
 use crate::shardctrler::history::Outcome;
-use crate::shardctrler::{TestClerk, Tester, TesterConfig, group_servers};
+use crate::shardctrler::{KEEP_EVERY_CONFIG, TestClerk, Tester, TesterConfig, group_servers};
 
 /// How long faults are injected, in simulated time.
 const FAULT_PHASE: Duration = Duration::from_secs(15);
@@ -47,6 +47,7 @@ pub async fn run() -> Report {
         max_raft_state,
         subnet: SUBNET,
         clerk_deadline: Duration::from_secs(5),
+        retained_configs: KEEP_EVERY_CONFIG,
     };
     let tester = Tester::new(config);
     let mut report = Report {
@@ -129,7 +130,7 @@ pub async fn run() -> Report {
 /// One clerk: random changes and queries until `stop`. Gids are the
 /// clerk's own (`client * 1000 + n`), so its Leaves and Moves name groups
 /// it joined; other clerks' groups still shape every rebalance.
-async fn client_loop(client: u64, clerk: TestClerk, shard_count: usize, stop: Arc<AtomicBool>) {
+pub async fn client_loop(client: u64, clerk: TestClerk, shard_count: usize, stop: Arc<AtomicBool>) {
     let mut joined: Vec<Gid> = Vec::new();
     let mut next_gid: Gid = client * 1000 + 1;
     while !stop.load(Ordering::SeqCst) {
@@ -167,7 +168,7 @@ async fn client_loop(client: u64, clerk: TestClerk, shard_count: usize, stop: Ar
 }
 
 /// The fault phase: a random fault every 200-800 ms for [`FAULT_PHASE`].
-async fn inject_faults(tester: &Tester, faults: &mut BTreeMap<&'static str, u64>) {
+pub async fn inject_faults(tester: &Tester, faults: &mut BTreeMap<&'static str, u64>) {
     let servers = tester.servers();
     let began = labrpc::runtime::now();
     while began.elapsed() < FAULT_PHASE {
