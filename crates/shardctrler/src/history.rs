@@ -37,6 +37,14 @@
 //! are kept only for groups a retained configuration lists, so the report
 //! table is bounded too.
 //!
+//! The jump of a group that holds nothing strands no shard that the drop
+//! had not stranded already: if a configuration it skipped named it a
+//! shard's owner, only the hard bound dropped that configuration (the
+//! group is listed there and had not reported past it), and some other
+//! group is already waiting on it there (the frozen donor, or the next
+//! owner of a shard nobody held), which staying put would not help.
+//! docs/design.md ("Shards and the controller") walks through it.
+//!
 //! ## Lost groups
 //!
 //! A group whose replicas are all gone for good cannot hand its shards

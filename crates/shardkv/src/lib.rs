@@ -189,7 +189,12 @@
 //!   `only_a_group_that_holds_nothing_skips_configurations`), any other
 //!   group refuses the jump and stays where it is (it fell more than the
 //!   controller's K changes behind while holding shards: see
-//!   `shardctrler::history`).
+//!   `shardctrler::history`, which also says why the jump strands no
+//!   shard). In simulation, `group_down_past_retention_jumps_and_catches_up`
+//!   (controller K = 4): a group that left, holding nothing, is down
+//!   through 20 shard moves under faults, jumps past the dropped
+//!   configurations when it comes back, joins again and takes shards; the
+//!   history is linearizable.
 //! - Reads (Get and the other read-only operations) are ReadIndex reads
 //!   on the leader by default, like kvraft's: no log entry; once the leader
 //!   has applied through the read index, [`ShardMachine::read`] checks that

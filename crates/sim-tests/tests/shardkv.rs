@@ -1018,3 +1018,139 @@ async fn redis_ops_while_shards_move() {
     })
     .await;
 }
+
+/// K of the retention test: the controller keeps at most this many
+/// configurations.
+const RETENTION_K: usize = 4;
+
+/// Issue 13, retention: the controller keeps only K = 4 configurations.
+/// Group 102 leaves, hands its shards over and, holding nothing, goes down;
+/// while it is down the other two groups follow 5K = 20 shard moves on an
+/// unreliable network, one of their replicas crashed during each, with
+/// appenders running throughout. The controller drops the configuration
+/// group 102 would ask for next; when it comes back it is told so and
+/// jumps to the oldest kept (it holds nothing and is given nothing there,
+/// so nothing in between concerns it: shardkv's `apply_config`), walks to
+/// the latest, joins again and takes its share. Every shard ends with one
+/// owner and the whole history is linearizable.
+#[madsim::test]
+async fn group_down_past_retention_jumps_and_catches_up() {
+    within(
+        "group_down_past_retention_jumps_and_catches_up",
+        TEST_LIMIT,
+        async {
+            let tester = Tester::with_controller_retention(3, true, Some(1000), RETENTION_K);
+            let client = tester.make_client();
+            tester.join(&[0, 1, 2]).await;
+            let keys = keys(10);
+            let values = put_all(&client, &keys, 5).await;
+            let done = Arc::new(AtomicBool::new(false));
+            let appenders =
+                spawn_appenders(&tester, &keys, &values, 5, Duration::from_millis(20), &done);
+
+            phase("group 102 leaves and hands its shards over");
+            tester.leave(&[2]).await;
+            let left_at = tester.query().await.num;
+            wait_until(
+                "group 102 at the configuration after its leave, holding nothing",
+                Duration::from_secs(30),
+                Duration::from_millis(50),
+                || async {
+                    let statuses = tester.statuses(2);
+                    statuses.len() == 3
+                        && statuses.iter().all(|status| {
+                            status.config_num == left_at && status.shard_states.is_empty()
+                        })
+                },
+            )
+            .await;
+            tester.shutdown_group(2);
+
+            phase("5K moves while group 102 is down, under faults");
+            tester.net().set_reliable(false);
+            for change in 0..5 * RETENTION_K {
+                let group = change % 2;
+                let replica = (madsim::rand::random::<u64>() % 3) as usize;
+                tester.shutdown_server(group, replica);
+                let shard = (madsim::rand::random::<u64>() % SHARDS as u64) as usize;
+                let to = (madsim::rand::random::<u64>() % 2) as usize;
+                tester.move_shard(shard, to).await;
+                let latest = tester.query().await.num;
+                wait_until(
+                    &format!("groups 100 and 101 at configuration {latest}"),
+                    Duration::from_secs(30),
+                    Duration::from_millis(50),
+                    || async {
+                        [0, 1].iter().all(|&group| {
+                            tester
+                                .statuses(group)
+                                .iter()
+                                .all(|status| status.config_num == latest)
+                        })
+                    },
+                )
+                .await;
+                tester.start_server(group, replica).await;
+            }
+
+            phase("the controller dropped what group 102 would ask for next");
+            let latest = tester.query().await.num;
+            let retained = tester.controller_retained();
+            assert!(!retained.is_empty(), "no controller replica is running");
+            for numbers in &retained {
+                assert!(
+                    numbers.len() <= RETENTION_K,
+                    "a controller replica keeps {numbers:?}, more than K = {RETENTION_K}"
+                );
+                assert!(
+                    numbers.first().is_some_and(|&oldest| oldest > left_at + 1),
+                    "a controller replica still keeps configuration {} ({numbers:?}): the \
+                     test needs it dropped",
+                    left_at + 1
+                );
+            }
+
+            phase("group 102 comes back and jumps to the oldest kept");
+            tester.start_group(2).await;
+            wait_until(
+                &format!("group 102 (at {left_at}) reaches configuration {latest}"),
+                Duration::from_secs(30),
+                Duration::from_millis(50),
+                || async {
+                    let statuses = tester.statuses(2);
+                    statuses.len() == 3
+                        && statuses.iter().all(|status| {
+                            status.config_num == latest && status.shard_states.is_empty()
+                        })
+                },
+            )
+            .await;
+
+            phase("group 102 joins again and takes its share");
+            tester.join(&[2]).await;
+            let joined = tester.query().await;
+            assert!(
+                joined.shards.contains(&tester.gid(2)),
+                "configuration {} gives group 102 no shard: {:?}",
+                joined.num,
+                joined.shards
+            );
+            wait_until(
+                "every shard held once, by its owner",
+                Duration::from_secs(30),
+                Duration::from_millis(100),
+                || async { tester.check_single_owners(&joined).is_ok() },
+            )
+            .await;
+
+            phase("appenders finish; the history is checked");
+            tester.net().set_reliable(true);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            done.store(true, Ordering::Relaxed);
+            finish_appenders(&client, &keys, appenders).await;
+            tester.check_raft_state_bounded();
+            tester.check_linearizable();
+        },
+    )
+    .await;
+}

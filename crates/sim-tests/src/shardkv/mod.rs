@@ -113,7 +113,26 @@ impl Tester {
         max_raft_state: Option<u64>,
         subnet: u8,
     ) -> Tester {
-        Tester::build(groups, reliable, max_raft_state, subnet, None)
+        Tester::build(groups, reliable, max_raft_state, subnet, None, None)
+    }
+
+    /// Like [`Tester::new`], with a controller that keeps at most
+    /// `retained_configs` configurations (K; the server's default
+    /// otherwise).
+    pub fn with_controller_retention(
+        groups: usize,
+        reliable: bool,
+        max_raft_state: Option<u64>,
+        retained_configs: usize,
+    ) -> Tester {
+        Tester::build(
+            groups,
+            reliable,
+            max_raft_state,
+            0,
+            None,
+            Some(retained_configs),
+        )
     }
 
     /// Like [`Tester::new`], with the groups' shard transfers limited to
@@ -124,7 +143,7 @@ impl Tester {
         max_raft_state: Option<u64>,
         transfer: TransferLimits,
     ) -> Tester {
-        Tester::build(groups, reliable, max_raft_state, 0, Some(transfer))
+        Tester::build(groups, reliable, max_raft_state, 0, Some(transfer), None)
     }
 
     fn build(
@@ -133,6 +152,7 @@ impl Tester {
         max_raft_state: Option<u64>,
         subnet: u8,
         transfer: Option<TransferLimits>,
+        retained_configs: Option<usize>,
     ) -> Tester {
         let net = Network::new();
         net.set_reliable(reliable);
@@ -145,7 +165,7 @@ impl Tester {
                 let addrs = controller_addrs.clone();
                 let slots = Arc::clone(&controller_slots);
                 net.add_node(&format!("ctrler-{id}"), addrs[id].ip(), move || {
-                    start_controller(id, addrs.clone(), Arc::clone(&slots))
+                    start_controller(id, addrs.clone(), Arc::clone(&slots), retained_configs)
                 })
             })
             .collect();
@@ -321,6 +341,24 @@ impl Tester {
             .iter()
             .flatten()
             .map(shardctrler::ControllerServer::status)
+            .collect()
+    }
+
+    /// The configuration numbers each running controller replica keeps,
+    /// oldest first.
+    pub fn controller_retained(&self) -> Vec<Vec<u64>> {
+        self.controller_slots
+            .lock()
+            .expect("controller slots lock")
+            .iter()
+            .flatten()
+            .map(|server| {
+                server
+                    .local_configs()
+                    .iter()
+                    .map(|config| config.num)
+                    .collect()
+            })
             .collect()
     }
 
@@ -507,10 +545,18 @@ impl Tester {
     }
 }
 
-async fn start_controller(id: usize, addrs: Vec<SocketAddr>, slots: ControllerSlots) {
+async fn start_controller(
+    id: usize,
+    addrs: Vec<SocketAddr>,
+    slots: ControllerSlots,
+    retained_configs: Option<usize>,
+) {
     let mut config =
         shardctrler::ControllerServerConfig::new(id, addrs, SHARDS, madsim::rand::random());
     config.max_raft_state = None;
+    if let Some(retained_configs) = retained_configs {
+        config.max_retained_configs = retained_configs;
+    }
     let server = shardctrler::ControllerServer::start(config, FileStorage::new("/shardctrler"))
         .await
         .unwrap_or_else(|error| panic!("controller {id} failed to start: {error}"));
