@@ -21,30 +21,39 @@ started_at=$(date +%s)
 step() { printf '\n==> %s (%ss)\n' "$1" "$(( $(date +%s) - started_at ))"; }
 sim() { RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$SIM_TARGET_DIR" "$@"; }
 
-# The set-up downloads and installs (apt, pip) while the compiler uses the
-# CPUs: it runs in the background, its output in target/setup.log, and the
-# first step that needs it waits for it. On any exit the script waits for it
-# too, so that an early failure never leaves a half-installed package.
-setup_pid=""
-if [ -x scripts/setup.sh ]; then
-  step "set-up of what the tests need beyond Rust (scripts/setup.sh, in the background: target/setup.log)"
+# Background jobs. The set-up downloads and installs (apt, pip) while the
+# compiler uses the CPUs; the simulation build compiles while the normal
+# tests, the Python clients and the deploy check mostly wait on sockets and
+# processes. Each job writes its own log under target/; the first step that
+# needs a job waits for it. On any exit the script waits for every job still
+# running, so that an early failure never leaves a half-installed package.
+declare -A job_pid=()
+trap 'for pid in "${job_pid[@]}"; do wait "$pid" || true; done' EXIT
+start_job() { # name log command...
+  local name=$1 log=$2
+  shift 2
   mkdir -p target
-  scripts/setup.sh >target/setup.log 2>&1 &
-  setup_pid=$!
-  trap 'if [ -n "$setup_pid" ]; then wait "$setup_pid" || true; fi' EXIT
-fi
-wait_for_setup() {
-  [ -n "$setup_pid" ] || return 0
-  step "waiting for the set-up (scripts/setup.sh)"
-  local status=0
-  wait "$setup_pid" || status=$?
-  setup_pid=""
-  cat target/setup.log
+  "$@" >"$log" 2>&1 &
+  job_pid[$name]=$!
+}
+wait_for_job() { # name log lines-to-show-on-success
+  local name=$1 log=$2 lines=$3 status=0
+  [ -n "${job_pid[$name]:-}" ] || return 0
+  step "waiting for the background job: $name ($log)"
+  wait "${job_pid[$name]}" || status=$?
+  unset "job_pid[$name]"
   if [ "$status" -ne 0 ]; then
-    echo "scripts/setup.sh failed (exit $status); its output is above" >&2
+    cat "$log"
+    echo "$name failed (exit $status); its output is above" >&2
     exit "$status"
   fi
+  tail -n "$lines" "$log"
 }
+
+if [ -x scripts/setup.sh ]; then
+  step "set-up of what the tests need beyond Rust (scripts/setup.sh, in the background: target/setup.log)"
+  start_job set-up target/setup.log scripts/setup.sh
+fi
 
 step "cargo fmt --check"
 cargo fmt --all --check
@@ -61,16 +70,29 @@ step "clippy (simulation build)"
 sim cargo clippy --workspace --lib --bins -- -D warnings
 sim cargo clippy -p sim-tests -p raft --all-targets -- -D warnings
 
+step "build of the normal tests and the binaries the later steps run"
+cargo test --workspace --no-run
+cargo build --quiet -p distcache -p chaos
+
+build_simulation() {
+  sim cargo test -p sim-tests --no-run
+  sim cargo test -p raft --test node_sim --test storage_sim --no-run
+  sim cargo build -p sim-tests --bins
+}
+step "simulation build (in the background: target/sim-build.log)"
+start_job simulation-build target/sim-build.log build_simulation
+
 step "normal tests (real tokio, real gRPC on loopback, real files)"
 cargo test --workspace
 
-wait_for_setup
+wait_for_job set-up target/setup.log 1000
 step "clients no one here wrote (grpcio, redis-py, redis-cli, redis-benchmark) against distcache demo (tests/python/run.sh)"
 tests/python/run.sh
 
 step "deployment files: kustomize overlays rendered, validated offline, broken copies refused (deploy/check.sh)"
 deploy/check.sh
 
+wait_for_job simulation-build target/sim-build.log 3
 step "simulation suites, seeds ${SEED_BASE}..$(( SEED_BASE + SEEDS - 1 )) per test"
 MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tests
 # raft's driver and storage on madsim's per-node disks (crash loses unsynced writes).
@@ -85,7 +107,6 @@ step "swarm, 2 seeds"
 sim cargo run -p sim-tests --bin swarm --quiet -- --seeds 2
 
 step "chaos: real node processes under every fault kind, seed 1, 55 s (crates/chaos)"
-cargo build --quiet -p distcache -p chaos
 target/debug/distcache-chaos --seed 1 --seconds 55 --out target/chaos/gate
 
 step "all passed in $(( $(date +%s) - started_at ))s"
