@@ -1,7 +1,7 @@
 //! The clerk: the client library of one kvraft group.
 //!
-//! A thin layer on [`GroupClient`] (leader finding, retries, backoff,
-//! deadline) and [`ClientSession`] (exactly-once identity); the typed
+//! A thin layer on rsm's [`SessionClient`] (leader finding, retries,
+//! backoff, deadline, one exactly-once session); the typed
 //! operations are [`KvClient`]'s provided methods over [`Clerk::run`]. A
 //! clerk is one session: its operations run one at a time (concurrent
 //! calls on one clerk wait their turn), so a retry can always be matched
@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 
 use api::{Error, KvClient, Op, Outcome};
-use rsm::group_client::{self, ClientSession, GroupClient, GroupClientConfig};
+use rsm::group_client::{self, GroupClientConfig, SessionClient};
 
 use crate::rpc::KvRequest;
 
@@ -20,19 +20,9 @@ use crate::rpc::KvRequest;
 pub type ClerkConfig = GroupClientConfig;
 
 /// A client of one kvraft group. See the module docs.
+#[derive(Clone)]
 pub struct Clerk {
-    group: GroupClient,
-    session: tokio::sync::Mutex<ClientSession>,
-}
-
-impl Clone for Clerk {
-    /// A new session sharing the leader hint and connections.
-    fn clone(&self) -> Clerk {
-        Clerk {
-            group: self.group.clone(),
-            session: tokio::sync::Mutex::new(ClientSession::new()),
-        }
-    }
+    session: SessionClient,
 }
 
 impl Clerk {
@@ -40,14 +30,13 @@ impl Clerk {
     /// If `servers` is empty.
     pub fn new(servers: Vec<SocketAddr>, config: ClerkConfig) -> Clerk {
         Clerk {
-            group: GroupClient::new(servers, config),
-            session: tokio::sync::Mutex::new(ClientSession::new()),
+            session: SessionClient::new(servers, config),
         }
     }
 
     /// This clerk's session id.
     pub async fn client_id(&self) -> u64 {
-        self.session.lock().await.client_id()
+        self.session.client_id().await
     }
 }
 
@@ -55,14 +44,10 @@ impl KvClient for Clerk {
     /// Sends `op` until a server applies it or the deadline passes
     /// ([`Error::Timeout`]); size and TTL refusals are final.
     async fn run(&self, op: Op) -> Result<Outcome, Error> {
-        let mut session = self.session.lock().await;
-        let request = KvRequest {
-            client_id: session.client_id(),
-            seq: session.take_seq(),
-            op,
-        };
-        let result = self.group.call(&request, group_client::classify).await;
-        drop(session);
-        result.map_err(Error::from)
+        let request = |client_id, seq| KvRequest { client_id, seq, op };
+        self.session
+            .call(request, group_client::classify)
+            .await
+            .map_err(Error::from)
     }
 }

@@ -311,3 +311,65 @@ impl Default for ClientSession {
         ClientSession::new()
     }
 }
+
+/// A [`GroupClient`] with one exactly-once [`ClientSession`]: what a clerk
+/// of one group is. Its session calls run one at a time (a concurrent one
+/// waits its turn), so a retry is always matched to its first attempt.
+/// [`Clone`] gives a new session sharing the leader hint and the
+/// connections, so many tasks can each hold a clone and run in parallel.
+pub struct SessionClient {
+    group: GroupClient,
+    session: tokio::sync::Mutex<ClientSession>,
+}
+
+impl Clone for SessionClient {
+    /// A new session sharing the leader hint and connections.
+    fn clone(&self) -> SessionClient {
+        SessionClient::with_group(self.group.clone())
+    }
+}
+
+impl SessionClient {
+    /// # Panics
+    /// If `servers` is empty.
+    pub fn new(servers: Vec<SocketAddr>, config: GroupClientConfig) -> SessionClient {
+        SessionClient::with_group(GroupClient::new(servers, config))
+    }
+
+    /// A new session over `group` (sharing its leader hint and connections).
+    pub fn with_group(group: GroupClient) -> SessionClient {
+        SessionClient {
+            group,
+            session: tokio::sync::Mutex::new(ClientSession::new()),
+        }
+    }
+
+    /// The group client, for calls outside the session (reads that need no
+    /// exactly-once identity).
+    pub fn group(&self) -> &GroupClient {
+        &self.group
+    }
+
+    /// This session's client id.
+    pub async fn client_id(&self) -> u64 {
+        self.session.lock().await.client_id()
+    }
+
+    /// One call in the session: `request` is made from the client id and
+    /// the next seq (used up whatever happens), then sent as
+    /// [`GroupClient::call`] sends it, the session held until it ends.
+    pub async fn call<R, T, E>(
+        &self,
+        request: impl FnOnce(u64, u64) -> R,
+        classify: impl FnMut(R::Reply) -> Verdict<T, E>,
+    ) -> Result<T, GroupCallError<E>>
+    where
+        R: labrpc::Rpc,
+    {
+        let mut session = self.session.lock().await;
+        let request = request(session.client_id(), session.take_seq());
+        let result = self.group.call(&request, classify).await;
+        drop(session);
+        result
+    }
+}

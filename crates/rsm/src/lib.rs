@@ -112,7 +112,7 @@
 //! | `waiters.rs` | proposals waiting for their entry |
 //! | `read_batch.rs` | concurrent ReadIndex reads share one heartbeat round |
 //! | `session.rs` | [`session::SessionTable`]: generic, serializable exactly-once table (bound, idle expiry in log time, export/import) |
-//! | `group_client.rs` | [`group_client::GroupClient`], [`group_client::ClientSession`]: leader finding, retries, backoff, deadline; client id and seq |
+//! | `group_client.rs` | [`group_client::GroupClient`], [`group_client::ClientSession`], [`group_client::SessionClient`]: leader finding, retries, backoff, deadline; client id and seq; the two together (a clerk of one group) |
 //!
 //! Time, randomness and spawning go through labrpc's runtime seam
 //! (`labrpc::runtime`), so a simulation replays from its seed.

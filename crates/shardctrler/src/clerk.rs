@@ -1,8 +1,8 @@
 //! The clerk: the controller's client library.
 //!
-//! A thin layer on the rsm's [`GroupClient`] (leader finding, retries with
-//! backoff, an operation deadline) and [`ClientSession`] (the exactly-once
-//! identity). Changes (Join, Leave, Move) run one at a time per clerk, each
+//! A thin layer on the rsm's [`SessionClient`]: a [`GroupClient`] (leader
+//! finding, retries with backoff, an operation deadline) with one
+//! exactly-once session. Changes (Join, Leave, Move) run one at a time per clerk, each
 //! with the next seq, so a retry is recognised and applied once. Queries
 //! carry no seq and may run concurrently with anything. [`Clone`] gives a
 //! new session sharing the leader hint and the connections.
@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
-use rsm::group_client::{ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict};
+use rsm::group_client::{GroupCallError, GroupClient, GroupClientConfig, SessionClient, Verdict};
 
 use crate::config::{Config, Gid};
 use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
@@ -48,19 +48,9 @@ fn unexpected(op: &'static str, answer: &ConfigAnswer) -> ClerkError {
 }
 
 /// A client of the controller group. See the module docs.
+#[derive(Clone)]
 pub struct Clerk {
-    group: GroupClient,
-    session: tokio::sync::Mutex<ClientSession>,
-}
-
-impl Clone for Clerk {
-    /// A new session sharing the leader hint and connections.
-    fn clone(&self) -> Clerk {
-        Clerk {
-            group: self.group.clone(),
-            session: tokio::sync::Mutex::new(ClientSession::new()),
-        }
-    }
+    session: SessionClient,
 }
 
 impl Clerk {
@@ -71,8 +61,7 @@ impl Clerk {
     /// If `servers` is empty.
     pub fn new(servers: Vec<SocketAddr>, config: ClerkConfig) -> Clerk {
         Clerk {
-            group: GroupClient::new(servers, config),
-            session: tokio::sync::Mutex::new(ClientSession::new()),
+            session: SessionClient::new(servers, config),
         }
     }
 
@@ -83,14 +72,13 @@ impl Clerk {
         client: labrpc::Client,
     ) -> Clerk {
         Clerk {
-            group: GroupClient::with_client(servers, config, client),
-            session: tokio::sync::Mutex::new(ClientSession::new()),
+            session: SessionClient::with_group(GroupClient::with_client(servers, config, client)),
         }
     }
 
     /// This clerk's session id.
     pub async fn client_id(&self) -> u64 {
-        self.session.lock().await.client_id()
+        self.session.client_id().await
     }
 
     /// Configuration `num`, or the latest with `None` (the lab's -1).
@@ -165,32 +153,32 @@ impl Clerk {
     }
 
     async fn change(&self, op: ConfigOp) -> Result<u64, ClerkError> {
-        let mut session = self.session.lock().await;
-        let request = ControllerRequest {
-            client_id: session.client_id(),
-            seq: session.take_seq(),
-            op,
-        };
-        let answer = self.call(&request).await;
-        drop(session);
-        match answer? {
+        let name = op.name();
+        let request = |client_id, seq| ControllerRequest { client_id, seq, op };
+        let answer = self.session.call(request, classify).await;
+        match answer.map_err(clerk_error)? {
             ConfigAnswer::Changed { num } => Ok(num),
-            other => Err(unexpected(request.op.name(), &other)),
+            other => Err(unexpected(name, &other)),
         }
     }
 
+    /// A call outside the session (queries and reports carry no seq).
     async fn call(&self, request: &ControllerRequest) -> Result<ConfigAnswer, ClerkError> {
-        let result = self.group.call(request, classify).await;
-        result.map_err(|error| match error {
-            GroupCallError::Timeout {
-                deadline_ms,
-                attempts,
-            } => ClerkError::Timeout {
-                deadline_ms,
-                attempts,
-            },
-            GroupCallError::Failed(error) => error,
-        })
+        let result = self.session.group().call(request, classify).await;
+        result.map_err(clerk_error)
+    }
+}
+
+fn clerk_error(error: GroupCallError<ClerkError>) -> ClerkError {
+    match error {
+        GroupCallError::Timeout {
+            deadline_ms,
+            attempts,
+        } => ClerkError::Timeout {
+            deadline_ms,
+            attempts,
+        },
+        GroupCallError::Failed(error) => error,
     }
 }
 

@@ -35,7 +35,7 @@
 //! | `rpc.rs` | [`ControllerRequest`], [`ServerError`] (the wire) |
 //! | `server/machine.rs` | [`ControllerMachine`]: history + the shared [`rsm::session::SessionTable`] |
 //! | `server/mod.rs` | [`ControllerServer`] on [`rsm::Rsm`]; [`ControllerServerConfig`] |
-//! | `clerk.rs` | [`Clerk`] on the rsm's [`rsm::group_client::GroupClient`] |
+//! | `clerk.rs` | [`Clerk`] on the rsm's [`rsm::group_client::SessionClient`] |
 //!
 //! Nothing is copied from kvraft: the server loop, exactly-once table,
 //! leader-finding client and client session are the `rsm` crate's, which
