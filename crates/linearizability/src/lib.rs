@@ -90,7 +90,7 @@
 //! | file | what |
 //! |---|---|
 //! | `model.rs` | the [`Model`] trait (state, step, partition, describe) |
-//! | `models/kv.rs`, `models/register.rs` | the built-in models |
+//! | `models/kv.rs`, `models/evicting_kv.rs`, `models/register.rs` | the built-in models (`evicting_kv`: the kv model for a store that may evict any key) |
 //! | `history.rs` | [`History`], [`Operation`], [`Outcome`] |
 //! | `json.rs` | the JSON format, [`JsonModel`] |
 //! | `checker.rs` | [`check`]: partition, search, collect results |
@@ -243,6 +243,9 @@ pub use json::{
     FieldProblem, JsonHistory, JsonModel, optional_string, required_bool, required_string,
 };
 pub use model::Model;
-pub use models::{KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput, SetIf};
+pub use models::{
+    EvictingKvModel, KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput,
+    SetIf,
+};
 pub use recorder::{PendingCall, Recorder};
 pub use report::{CheckResult, EXPLAINED_PREFIX_MAX, PartitionResult, Verdict};

@@ -12,13 +12,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use distcache::{Node, NodeConfig};
-use distcache_client::{Client, ClientConfig, ClientError};
+use distcache_client::{Client, ClientConfig};
 use labrpc::sim::{Network, NodeId};
-use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget};
 
 use tokio::sync::Notify;
 
-use crate::harness::within;
+use crate::harness::{self, RecordingKv, check_history, within};
 
 pub const NODES: usize = 6;
 const GRPC_PORT: u16 = 50051;
@@ -133,49 +133,19 @@ impl Cluster {
             ..ClientConfig::default()
         };
         let client = Client::new(&seeds, config).expect("seed addresses parse");
-        RecordingClient {
-            id: index,
-            host,
-            net: self.net.clone(),
-            client: Arc::new(client),
-            recorder: self.recorder.clone(),
-            start: self.start,
-        }
+        let kv = RecordingKv::new(index, client, Some(self.recorder.clone()), self.start);
+        RecordingClient::new(&self.net, host, kv)
     }
 
     /// Whether the recorded history is linearizable; the checker's
     /// explanation if not.
     pub fn linearizability(&self) -> Result<(), String> {
-        let history = self
-            .recorder
-            .history()
-            .map_err(|error| format!("the history is malformed: {error}"))?;
-        let operations = history.operations().len();
-        let result = check(&KvModel, &history, StepBudget::new(200_000_000));
-        match result.verdict {
-            Verdict::Linearizable => Ok(()),
-            Verdict::NotLinearizable => Err(format!(
-                "history of {operations} operations is not linearizable:\n{}",
-                result.explain(&KvModel, &history)
-            )),
-            Verdict::Unknown => Err(format!(
-                "linearizability of {operations} operations unknown after {} steps",
-                result.steps_taken
-            )),
-        }
+        check_history(&self.recorder, &KvModel, StepBudget::new(200_000_000)).map(|_| ())
     }
 }
 
-/// A client on a host of its own whose every call is recorded.
-#[derive(Clone)]
-pub struct RecordingClient {
-    id: u64,
-    host: NodeId,
-    net: Network,
-    client: Arc<Client>,
-    recorder: Recorder<KvInput, KvOutput>,
-    start: tokio::time::Instant,
-}
+/// A product client on a host of its own whose every call is recorded.
+pub type RecordingClient = harness::RecordingClient<Client>;
 
 /// What one call ended in, for the workload's counters.
 #[derive(Debug, PartialEq, Eq)]
@@ -184,104 +154,38 @@ pub enum Ended {
     Unknown,
 }
 
+/// One random operation on one of the shared keys, recorded. A timeout is
+/// an unknown outcome; any other error is a bug (the workload sends only
+/// valid requests).
+async fn random_op(kv: &RecordingKv<Client>, sequence: u64) -> Ended {
+    let key = format!("key-{}", madsim::rand::random::<u64>() % KEYS as u64);
+    let value = format!("c{}-{sequence}", kv.client_id());
+    let answered = match madsim::rand::random::<u8>() % 10 {
+        0..=3 => kv.get(&key).await.is_some(),
+        4..=6 => kv.put(&key, &value).await.is_some(),
+        7 => kv.delete(&key).await.is_some(),
+        _ => {
+            // Expect this client's previous value (or absence): a guess,
+            // so both outcomes happen.
+            let expected = madsim::rand::random::<bool>()
+                .then(|| format!("c{}-{}", kv.client_id(), sequence.saturating_sub(1)));
+            kv.compare_and_set(&key, expected.as_deref(), &value)
+                .await
+                .is_some()
+        }
+    };
+    if answered { Ended::Ok } else { Ended::Unknown }
+}
+
 impl RecordingClient {
-    fn now_us(&self) -> u64 {
-        u64::try_from(
-            labrpc::runtime::now()
-                .duration_since(self.start)
-                .as_micros(),
-        )
-        .unwrap_or(u64::MAX)
-    }
-
-    /// One random operation on one of the shared keys, recorded. A timeout
-    /// is an unknown outcome; any other error is a bug (the workload sends
-    /// only valid requests).
-    async fn random_op(&self, sequence: u64) -> Ended {
-        let key = format!("key-{}", madsim::rand::random::<u64>() % KEYS as u64);
-        let value = format!("c{}-{sequence}", self.id);
-        let client = &self.client;
-        match madsim::rand::random::<u8>() % 10 {
-            0..=3 => {
-                let input = KvInput::Get { key: key.clone() };
-                self.recorded(input, async {
-                    let value = client.get(key.as_bytes()).await?;
-                    Ok(KvOutput::Value(value.map(|bytes| {
-                        String::from_utf8(bytes).expect("the workload writes UTF-8")
-                    })))
-                })
-                .await
-            }
-            4..=6 => {
-                let input = KvInput::Put {
-                    key: key.clone(),
-                    value: value.clone(),
-                };
-                self.recorded(input, async {
-                    client.set(key.as_bytes(), value.as_bytes()).await?;
-                    Ok(KvOutput::Done)
-                })
-                .await
-            }
-            7 => {
-                let input = KvInput::Delete { key: key.clone() };
-                self.recorded(input, async {
-                    Ok(KvOutput::Deleted(client.delete(key.as_bytes()).await?))
-                })
-                .await
-            }
-            _ => {
-                // Expect this client's previous value (or absence): a guess,
-                // so both outcomes happen.
-                let expected = madsim::rand::random::<bool>()
-                    .then(|| format!("c{}-{}", self.id, sequence.saturating_sub(1)));
-                let input = KvInput::Cas {
-                    key: key.clone(),
-                    expected: expected.clone(),
-                    value: value.clone(),
-                };
-                self.recorded(input, async {
-                    let expected = expected.as_deref().map(str::as_bytes);
-                    let swapped = client
-                        .compare_and_set(key.as_bytes(), expected, value.as_bytes())
-                        .await?;
-                    Ok(KvOutput::Cas(swapped))
-                })
-                .await
-            }
-        }
-    }
-
-    async fn recorded(
-        &self,
-        input: KvInput,
-        call: impl Future<Output = Result<KvOutput, ClientError>>,
-    ) -> Ended {
-        let pending = self.recorder.call(self.id, input.clone(), self.now_us());
-        let result = call.await;
-        let now_us = self.now_us();
-        match result {
-            Ok(output) => {
-                self.recorder.returned(pending, output, now_us);
-                Ended::Ok
-            }
-            Err(ClientError::Timeout { .. }) => {
-                self.recorder.timed_out(pending, now_us);
-                Ended::Unknown
-            }
-            Err(error) => panic!("client {}: {input:?} failed: {error}", self.id),
-        }
-    }
-
     /// Runs operations until `stop` is set; (acknowledged, unknown).
     pub fn spawn_workload(&self, stop: Arc<AtomicBool>) -> madsim::task::JoinHandle<(u64, u64)> {
-        let me = self.clone();
-        self.net.spawn(self.host, async move {
+        self.spawn(|kv| async move {
             let (mut acknowledged, mut unknown) = (0, 0);
             let mut sequence = 0;
             while !stop.load(Ordering::Relaxed) {
                 sequence += 1;
-                match me.random_op(sequence).await {
+                match random_op(&kv, sequence).await {
                     Ended::Ok => acknowledged += 1,
                     Ended::Unknown => unknown += 1,
                 }
@@ -296,13 +200,12 @@ impl RecordingClient {
 /// the controller's first configuration made).
 pub async fn wait_ready(cluster: &Cluster) {
     let probe = cluster.client();
-    let client = Arc::clone(&probe.client);
     within(
         "the cluster answers a write",
         Duration::from_secs(60),
-        cluster.net.spawn(probe.host, async move {
+        probe.spawn(|kv| async move {
             loop {
-                if client.set(b"ready-probe", b"1").await.is_ok() {
+                if kv.inner().set(b"ready-probe", b"1").await.is_ok() {
                     return;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;

@@ -465,16 +465,17 @@ async fn snapshot_unreliable_recover_concurrent_partition_linearizable_4b() {
 /// serving. (Self-contained: the shared harness panics when a server fails
 /// to start, which is what this test wants to observe.)
 mod corrupt_replica {
-    use std::future::Future;
     use std::path::Path;
     use std::sync::{Arc, Mutex, MutexGuard};
     use std::time::Duration;
 
-    use kvraft::{Clerk, ClerkConfig, Error, KvClient, KvServer, ServerConfig};
+    use kvraft::{Clerk, ClerkConfig, KvServer, ServerConfig};
     use labrpc::sim::{Network, NodeId};
-    use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+    use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget};
     use raft::storage::{FileStorage, SNAPSHOT_FILE_NAME};
-    use sim_tests::harness::{client_ip, node_addr, node_ip, phase, within};
+    use sim_tests::harness::{
+        RecordingKv, check_history, client_ip, node_addr, node_ip, phase, within,
+    };
 
     const SERVERS: usize = 3;
     const VICTIM: usize = 2;
@@ -539,9 +540,8 @@ mod corrupt_replica {
         nodes: Vec<NodeId>,
         replicas: Replicas,
         client_node: NodeId,
-        clerk: Arc<Clerk>,
+        kv: Arc<RecordingKv<Clerk>>,
         recorder: Recorder<KvInput, KvOutput>,
-        start: tokio::time::Instant,
         next_value: u64,
     }
 
@@ -582,59 +582,22 @@ mod corrupt_replica {
         async fn load(&mut self, count: u64) {
             let first = self.next_value;
             self.next_value += count;
-            let clerk = Arc::clone(&self.clerk);
-            let recorder = self.recorder.clone();
-            let start = self.start;
+            let kv = Arc::clone(&self.kv);
             self.net
                 .spawn(self.client_node, async move {
                     for value in first..first + count {
                         let value = format!("{value};");
-                        let input = KvInput::Append {
-                            key: "k".into(),
-                            value: value.clone(),
-                        };
-                        record(&recorder, start, input, clerk.append("k", value), |_| {
-                            KvOutput::Done
-                        })
-                        .await;
-                        let input = KvInput::Get { key: "k".into() };
-                        let read = clerk.get("k");
-                        record(&recorder, start, input, read, |value| {
-                            KvOutput::Value(value.as_ref().map(|bytes| {
-                                String::from_utf8(bytes.clone()).expect("UTF-8 values")
-                            }))
-                        })
-                        .await;
+                        let served = "expected the two healthy replicas to serve it";
+                        kv.append("k", &value)
+                            .await
+                            .unwrap_or_else(|| panic!("append {value:?} to k timed out: {served}"));
+                        kv.get("k")
+                            .await
+                            .unwrap_or_else(|| panic!("get k timed out: {served}"));
                     }
                 })
                 .await
                 .expect("the client node is never killed");
-        }
-    }
-
-    /// Records one call and its outcome; panics if it did not succeed.
-    async fn record<T>(
-        recorder: &Recorder<KvInput, KvOutput>,
-        start: tokio::time::Instant,
-        input: KvInput,
-        call: impl Future<Output = Result<T, Error>>,
-        output: impl FnOnce(&T) -> KvOutput,
-    ) -> T {
-        let now_us = || {
-            u64::try_from(labrpc::runtime::now().duration_since(start).as_micros())
-                .unwrap_or(u64::MAX)
-        };
-        let description = format!("{input:?}");
-        let pending = recorder.call(0, input, now_us());
-        match call.await {
-            Ok(value) => {
-                recorder.returned(pending, output(&value), now_us());
-                value
-            }
-            Err(error) => {
-                recorder.timed_out(pending, now_us());
-                panic!("{description}: expected the two healthy replicas to serve it, got {error}");
-            }
         }
     }
 
@@ -663,14 +626,15 @@ mod corrupt_replica {
                     ..ClerkConfig::default()
                 };
                 let clerk = Clerk::new((0..SERVERS).map(node_addr).collect(), clerk_config);
+                let recorder = Recorder::new();
+                let kv = RecordingKv::new(0, clerk, Some(recorder.clone()), labrpc::runtime::now());
                 let mut group = Group {
                     net,
                     nodes,
                     replicas,
                     client_node,
-                    clerk: Arc::new(clerk),
-                    recorder: Recorder::new(),
-                    start: labrpc::runtime::now(),
+                    kv: Arc::new(kv),
+                    recorder,
                     next_value: 0,
                 };
                 for id in 0..SERVERS {
@@ -764,23 +728,10 @@ mod corrupt_replica {
                 );
 
                 phase("7. the whole history is linearizable");
-                let history = group
-                    .recorder
-                    .history()
-                    .expect("simulated time is monotonic");
-                let operations = history.operations().len();
-                let result = check(&KvModel, &history, StepBudget::new(50_000_000));
-                match result.verdict {
-                    Verdict::Linearizable => {}
-                    Verdict::NotLinearizable => panic!(
-                        "history of {operations} operations is not linearizable:\n{}",
-                        result.explain(&KvModel, &history)
-                    ),
-                    Verdict::Unknown => panic!(
-                        "linearizability of {operations} operations unknown after {} steps (a \
-                     failure)",
-                        result.steps_taken
-                    ),
+                if let Err(problem) =
+                    check_history(&group.recorder, &KvModel, StepBudget::new(50_000_000))
+                {
+                    panic!("{problem}");
                 }
             },
         )

@@ -1,7 +1,10 @@
-//! The built-in models: a key/value map partitioned by key, and a single register.
+//! The built-in models: a key/value map partitioned by key (and the same
+//! map for a store that may evict keys), and a single register.
 
+pub mod evicting_kv;
 pub mod kv;
 pub mod register;
 
+pub use evicting_kv::EvictingKvModel;
 pub use kv::{KvInput, KvModel, KvOutput, SetIf};
 pub use register::{RegisterInput, RegisterModel, RegisterOutput};

@@ -2,7 +2,6 @@
 //! client nodes whose every call is recorded, and the checks of 6.5840's
 //! Lab 4 (linearizability of the whole history, Raft state bounds).
 
-mod evicting_model;
 mod workload;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -11,18 +10,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kvraft::{
-    Clerk, ClerkConfig, Error, KvClient, KvServer, MachineConfig, Op, Outcome, ServerConfig,
-    ServerStatus,
+    Clerk, ClerkConfig, KvServer, MachineConfig, Op, Outcome, ServerConfig, ServerStatus,
 };
 use labrpc::sim::{Network, NodeId};
-use linearizability::{
-    KvInput, KvModel, KvOutput, MemoryBudget, Recorder, SetIf, StepBudget, Verdict, check,
-};
+use linearizability::{KvInput, KvModel, KvOutput, MemoryBudget, Recorder, StepBudget};
 use raft::storage::FileStorage;
 
-use crate::harness::{SERVICE_PORT, client_ip, node_addr, phase};
+use crate::harness::{
+    RecordingClient, RecordingKv, SERVICE_PORT, check_history, client_ip, node_addr, phase,
+};
 
-pub use evicting_model::EvictingKvModel;
+pub use linearizability::EvictingKvModel;
 pub use workload::{GenericTest, generic_test};
 
 /// The linearizability checker's budget per history: beyond it the verdict
@@ -167,16 +165,13 @@ impl Tester {
             operation_deadline: self.config.operation_deadline,
             ..ClerkConfig::default()
         };
-        TestClient {
-            net: self.net.clone(),
-            node,
-            clerk: Arc::new(RecordingClerk {
-                client: index,
-                clerk: Clerk::new(servers, config),
-                recorder: self.recorder.clone(),
-                start: self.start,
-            }),
-        }
+        let kv = RecordingKv::new(
+            index,
+            Clerk::new(servers, config),
+            Some(self.recorder.clone()),
+            self.start,
+        );
+        RecordingClient::new(&self.net, node, kv)
     }
 
     /// Splits servers and clients into groups that talk only among
@@ -188,7 +183,7 @@ impl Tester {
                 servers
                     .iter()
                     .map(|&id| self.server_nodes[id])
-                    .chain(clients.iter().map(|client| client.node))
+                    .chain(clients.iter().map(|client| client.node()))
                     .collect()
             })
             .collect();
@@ -293,29 +288,11 @@ impl Tester {
     where
         M: linearizability::Model<Input = KvInput, Output = KvOutput>,
     {
-        let history = self
-            .recorder
-            .history()
-            .expect("simulated clock never goes backwards");
-        let operations = history.operations().len();
         let budget = (
             StepBudget::new(CHECK_STEPS_MAX),
             MemoryBudget::bytes(CHECK_MEMO_BYTES_MAX),
         );
-        let result = check(model, &history, budget);
-        match result.verdict {
-            Verdict::Linearizable => Ok(format!("{operations} operations: {}", result.summary())),
-            Verdict::NotLinearizable => Err(format!(
-                "history of {operations} operations is not linearizable:\n{}",
-                result.explain(model, &history)
-            )),
-            Verdict::Unknown => Err(format!(
-                "linearizability of {operations} operations unknown (a failure, not a pass): \
-                 the checker ran out of budget ({CHECK_STEPS_MAX} steps, {} MiB of memo): {}",
-                CHECK_MEMO_BYTES_MAX >> 20,
-                result.summary()
-            )),
-        }
+        check_history(&self.recorder, model, budget)
     }
 
     /// Kills and restarts one replica.
@@ -404,258 +381,8 @@ async fn start_server(id: usize, config: TesterConfig, slots: Slots) {
     slots.lock().expect("slots lock")[id] = Some(server);
 }
 
-/// A clerk on a client node; its calls are made from that node.
-#[derive(Clone)]
-pub struct TestClient {
-    net: Network,
-    node: NodeId,
-    clerk: Arc<RecordingClerk>,
-}
+/// A kvraft clerk on a client node, every call recorded.
+pub type TestClient = RecordingClient<Clerk>;
 
-impl TestClient {
-    pub fn node(&self) -> NodeId {
-        self.node
-    }
-
-    /// Runs `work` with this client's clerk, as a task of the client node.
-    pub fn spawn<F, Fut, T>(&self, work: F) -> madsim::task::JoinHandle<T>
-    where
-        F: FnOnce(Arc<RecordingClerk>) -> Fut,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.net.spawn(self.node, work(Arc::clone(&self.clerk)))
-    }
-
-    /// Runs `work` on the client node and waits for it.
-    pub async fn run<F, Fut, T>(&self, work: F) -> T
-    where
-        F: FnOnce(Arc<RecordingClerk>) -> Fut,
-        Fut: Future<Output = T> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.spawn(work)
-            .await
-            .expect("client nodes are never killed, so their tasks finish")
-    }
-
-    pub async fn put(&self, key: &str, value: &str) -> Option<()> {
-        let (key, value) = (key.to_string(), value.to_string());
-        self.run(|clerk| async move { clerk.put(&key, &value).await })
-            .await
-    }
-
-    pub async fn append(&self, key: &str, value: &str) -> Option<()> {
-        let (key, value) = (key.to_string(), value.to_string());
-        self.run(|clerk| async move { clerk.append(&key, &value).await })
-            .await
-    }
-
-    pub async fn get(&self, key: &str) -> Option<Option<String>> {
-        let key = key.to_string();
-        self.run(|clerk| async move { clerk.get(&key).await }).await
-    }
-
-    /// Get that must succeed and read `expected`.
-    pub async fn check_get(&self, key: &str, expected: &str) {
-        match self.get(key).await {
-            Some(value) => assert_eq!(
-                value.as_deref(),
-                Some(expected),
-                "get({key}) read {value:?}, expected {expected:?}"
-            ),
-            None => panic!("get({key}) gave up; expected {expected:?}"),
-        }
-    }
-}
-
-/// A clerk that records every call and its outcome (None: gave up, the
-/// outcome is unknown).
-pub struct RecordingClerk {
-    client: u64,
-    clerk: Clerk,
-    recorder: Recorder<KvInput, KvOutput>,
-    start: tokio::time::Instant,
-}
-
-impl RecordingClerk {
-    fn now_us(&self) -> u64 {
-        u64::try_from(
-            labrpc::runtime::now()
-                .duration_since(self.start)
-                .as_micros(),
-        )
-        .unwrap_or(u64::MAX)
-    }
-
-    fn finish<T>(
-        &self,
-        call: linearizability::PendingCall,
-        result: Result<T, Error>,
-        output: impl FnOnce(&T) -> KvOutput,
-    ) -> Option<T> {
-        match result {
-            Ok(value) => {
-                self.recorder.returned(call, output(&value), self.now_us());
-                Some(value)
-            }
-            Err(Error::Timeout { .. }) => {
-                self.recorder.timed_out(call, self.now_us());
-                None
-            }
-            Err(error) => panic!("client {}: unexpected error {error}", self.client),
-        }
-    }
-
-    pub async fn get(&self, key: &str) -> Option<Option<String>> {
-        let input = KvInput::Get { key: key.into() };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self.clerk.get(key).await.map(|value| {
-            value.map(|bytes| String::from_utf8(bytes).expect("tests store UTF-8 values"))
-        });
-        self.finish(call, result, |value| KvOutput::Value(value.clone()))
-    }
-
-    pub async fn put(&self, key: &str, value: &str) -> Option<()> {
-        let input = KvInput::Put {
-            key: key.into(),
-            value: value.into(),
-        };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self.clerk.put(key, value).await;
-        self.finish(call, result, |_| KvOutput::Done)
-    }
-
-    pub async fn append(&self, key: &str, value: &str) -> Option<()> {
-        let input = KvInput::Append {
-            key: key.into(),
-            value: value.into(),
-        };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self.clerk.append(key, value).await;
-        self.finish(call, result, |_| KvOutput::Done)
-    }
-
-    pub async fn delete(&self, key: &str) -> Option<bool> {
-        let input = KvInput::Delete { key: key.into() };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self.clerk.delete(key).await;
-        self.finish(call, result, |existed| KvOutput::Deleted(*existed))
-    }
-
-    pub async fn compare_and_set(
-        &self,
-        key: &str,
-        expected: Option<&str>,
-        value: &str,
-    ) -> Option<bool> {
-        let input = KvInput::Cas {
-            key: key.into(),
-            expected: expected.map(str::to_string),
-            value: value.into(),
-        };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self
-            .clerk
-            .compare_and_set(key, expected.map(|e| e.as_bytes().to_vec()), value)
-            .await;
-        self.finish(call, result, |swapped| KvOutput::Cas(*swapped))
-    }
-
-    /// `SET` with a condition (no TTL); `get`: answer the old value.
-    pub async fn set(&self, key: &str, value: &str, condition: SetIf, get: bool) -> Option<bool> {
-        let input = KvInput::Set {
-            key: key.into(),
-            value: value.into(),
-            condition,
-            get,
-        };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let condition = match condition {
-            SetIf::Always => api::SetCondition::Always,
-            SetIf::Absent => api::SetCondition::IfAbsent,
-            SetIf::Present => api::SetCondition::IfPresent,
-        };
-        let result = self
-            .clerk
-            .set(key, value, condition, api::SetTtl::Clear, get)
-            .await
-            .map(|(applied, previous)| (applied, previous.map(utf8)));
-        self.finish(call, result, |(applied, previous)| KvOutput::Set {
-            applied: *applied,
-            previous: previous.clone(),
-        })
-        .map(|(applied, _)| applied)
-    }
-
-    /// `INCRBY`; a value that is not an integer is recorded as refused.
-    pub async fn incr(&self, key: &str, delta: i64) -> Option<Option<i64>> {
-        let input = KvInput::Incr {
-            key: key.into(),
-            delta,
-        };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = match self.clerk.increment(key, delta).await {
-            Ok(value) => Ok(Some(value)),
-            Err(Error::NotAnInteger | Error::IncrementOverflow) => Ok(None),
-            Err(error) => Err(error),
-        };
-        self.finish(call, result, |value| match value {
-            Some(value) => KvOutput::Integer(*value),
-            None => KvOutput::Refused,
-        })
-    }
-
-    pub async fn get_del(&self, key: &str) -> Option<Option<String>> {
-        let input = KvInput::GetDel { key: key.into() };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self.clerk.get_del(key).await.map(|value| value.map(utf8));
-        self.finish(call, result, |value| KvOutput::Value(value.clone()))
-    }
-
-    pub async fn strlen(&self, key: &str) -> Option<i64> {
-        let input = KvInput::Strlen { key: key.into() };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self.clerk.strlen(key).await;
-        self.finish(call, result, |length| KvOutput::Integer(*length))
-    }
-
-    /// Gives the key a deadline far beyond any test's end (see the `kv`
-    /// model: time is not modelled); whether the key was present.
-    pub async fn expire(&self, key: &str) -> Option<bool> {
-        let input = KvInput::Expire { key: key.into() };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self
-            .clerk
-            .expire(key, LONG_TTL_MS, api::ExpireCondition::default())
-            .await;
-        self.finish(call, result, |applied| KvOutput::Applied(*applied))
-    }
-
-    pub async fn persist(&self, key: &str) -> Option<bool> {
-        let input = KvInput::Persist { key: key.into() };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self.clerk.persist(key).await;
-        self.finish(call, result, |applied| KvOutput::Applied(*applied))
-    }
-
-    /// Whether the key is present, read by its TTL.
-    pub async fn ttl(&self, key: &str) -> Option<bool> {
-        let input = KvInput::Ttl { key: key.into() };
-        let call = self.recorder.call(self.client, input, self.now_us());
-        let result = self
-            .clerk
-            .ttl(key)
-            .await
-            .map(|ttl| ttl != api::KeyTtl::Missing);
-        self.finish(call, result, |present| KvOutput::Applied(*present))
-    }
-}
-
-/// The TTL the recorded expires give: no test runs this long, so no
-/// deadline passes (the `kv` model does not model time).
-pub const LONG_TTL_MS: u64 = 60 * 60 * 1000;
-
-fn utf8(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).expect("tests store UTF-8 values")
-}
+/// A kvraft clerk whose every call is recorded.
+pub type RecordingClerk = RecordingKv<Clerk>;

@@ -21,14 +21,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use labrpc::sim::{Network, NodeId};
-use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget, Verdict, check};
+use linearizability::{KvInput, KvModel, KvOutput, Recorder, StepBudget};
 use raft::storage::FileStorage;
 use shardctrler::{Config, Gid};
 use shardkv::{
     Controller, Op, ShardKvRequest, ShardServer, ShardServerConfig, ShardServerStatus, key_to_shard,
 };
 
-use crate::harness::{SERVICE_PORT, phase};
+use crate::harness::{SERVICE_PORT, check_operations, phase};
 
 pub use recording::{RecordingClerk, TestClient};
 
@@ -528,19 +528,9 @@ impl Tester {
                 .collect();
             linearizability::History::new(kept).expect("a subset of a valid history is valid")
         };
-        let operations = history.operations().len();
-        let result = check(&KvModel, &history, StepBudget::new(200_000_000));
-        match result.verdict {
-            Verdict::Linearizable => tracing::info!(operations, "history is linearizable"),
-            Verdict::NotLinearizable => panic!(
-                "history of {operations} operations is not linearizable:\n{}",
-                result.explain(&KvModel, &history)
-            ),
-            Verdict::Unknown => panic!(
-                "linearizability of {operations} operations unknown: the checker ran out of \
-                 budget after {} steps (a failure, not a pass)",
-                result.steps_taken
-            ),
+        match check_operations(&history, &KvModel, StepBudget::new(200_000_000)) {
+            Ok(summary) => tracing::info!("history is linearizable: {summary}"),
+            Err(problem) => panic!("{problem}"),
         }
     }
 }

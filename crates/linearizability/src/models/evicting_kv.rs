@@ -1,17 +1,21 @@
-//! [`EvictingKvModel`]: the kv specification of a store that may evict any
-//! key at any moment (a capacity-bounded cache), for puts and gets.
+//! [`EvictingKvModel`]: the `kv` model with evictions, for a store that may
+//! drop any key at any moment (a capacity-bounded cache).
 //!
 //! Eviction is invisible to writers, so it is modelled as an event that may
 //! happen between any two operations: a get may always see the key absent
-//! (and then the key *is* absent until the next put), while a get that sees
-//! a value must see the latest put's. What it still catches: a stale or
-//! invented value, and a value coming back after it was seen evicted.
-//! Appends are left out on purpose: after a silent eviction an append
-//! starts from empty, so its result is not a function of the state.
+//! (and then the key *is* absent until the next put); a get that sees a
+//! value must see the latest put's, and a put steps as in [`KvModel`]. What
+//! it still catches: a stale or invented value, and a value coming back
+//! after it was seen evicted.
+//!
+//! Only puts and gets: after a silent eviction an append starts from empty
+//! (its result is not a function of the state), and the other operations
+//! answer from a state an eviction may have changed unseen.
 
 use std::sync::Arc;
 
-use linearizability::{KvInput, KvOutput, Model};
+use crate::model::Model;
+use crate::models::kv::{KvInput, KvModel, KvOutput};
 
 /// See the module docs.
 #[derive(Clone, Copy, Debug, Default)]
@@ -23,7 +27,7 @@ impl Model for EvictingKvModel {
     type Output = KvOutput;
 
     fn initial_state(&self) -> Self::State {
-        None
+        KvModel.initial_state()
     }
 
     /// # Panics
@@ -36,14 +40,11 @@ impl Model for EvictingKvModel {
         output: Option<&KvOutput>,
     ) -> Option<Self::State> {
         match (input, output) {
-            (KvInput::Put { value, .. }, None | Some(KvOutput::Done)) => {
-                Some(Some(value.as_str().into()))
-            }
-            (KvInput::Get { .. }, None) => Some(state.clone()),
             // Evicted (or never written): absent from now on.
             (KvInput::Get { .. }, Some(KvOutput::Value(None))) => Some(None),
-            (KvInput::Get { .. }, Some(KvOutput::Value(Some(seen)))) => {
-                (state.as_deref() == Some(seen.as_str())).then(|| state.clone())
+            (KvInput::Get { .. }, None | Some(KvOutput::Value(Some(_))))
+            | (KvInput::Put { .. }, None | Some(KvOutput::Done)) => {
+                KvModel.step(state, input, output)
             }
             (input, output) => panic!(
                 "evicting kv model: only put and get with their outputs, got {input:?} -> \
@@ -53,11 +54,23 @@ impl Model for EvictingKvModel {
     }
 
     fn partition(&self, input: &KvInput) -> String {
-        input.key().to_string()
+        KvModel.partition(input)
     }
 
     fn is_read_only(&self, input: &KvInput) -> bool {
         matches!(input, KvInput::Get { .. })
+    }
+
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        KvModel.state_heap_bytes(state)
+    }
+
+    fn describe_operation(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
+        KvModel.describe_operation(input, output)
+    }
+
+    fn describe_state(&self, state: &Self::State) -> String {
+        KvModel.describe_state(state)
     }
 }
 
@@ -85,5 +98,23 @@ mod tests {
         assert_eq!(model.step(&x, &get(), Some(&saw(Some("y")))), None);
         // Once seen evicted, the old value cannot come back.
         assert_eq!(model.step(&None, &get(), Some(&saw(Some("x")))), None);
+        // A put steps as in the kv model; an unknown get changes nothing.
+        let put = KvInput::Put {
+            key: "k".into(),
+            value: "y".into(),
+        };
+        let y: Option<Arc<str>> = Some("y".into());
+        assert_eq!(model.step(&None, &put, Some(&KvOutput::Done)), Some(y));
+        assert_eq!(model.step(&x, &get(), None), Some(x.clone()));
+    }
+
+    #[test]
+    #[should_panic(expected = "only put and get")]
+    fn an_append_is_a_harness_bug() {
+        let append = KvInput::Append {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        EvictingKvModel.step(&None, &append, None);
     }
 }

@@ -1,4 +1,10 @@
-//! Helpers shared by the suites: addresses, bounded waits, phases.
+//! Helpers shared by the suites: addresses, bounded waits, phases, and
+//! (in [`recording`]) the recording client every key/value tester uses
+//! and the check of its history.
+
+pub mod recording;
+
+pub use recording::{LONG_TTL_MS, RecordingClient, RecordingKv, check_history, check_operations};
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
