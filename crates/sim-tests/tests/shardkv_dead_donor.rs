@@ -235,4 +235,31 @@ async fn dead_donor_scenario(reliable: bool) {
         );
     }
     tester.check_linearizable_except(&lost_keys);
+
+    if reliable {
+        phase("100's replicas start again from their disks: they find they were declared lost");
+        tester.start_group(dead).await;
+        wait_until(
+            "every replica of 100 reports it was declared lost and holds nothing",
+            Duration::from_secs(20),
+            POLL,
+            || {
+                let statuses = tester.statuses(dead);
+                async move {
+                    statuses.len() == 3
+                        && statuses
+                            .iter()
+                            .all(|status| status.declared_lost && status.shard_states.is_empty())
+                }
+            },
+        )
+        .await;
+        for key in &lost_keys {
+            assert_eq!(
+                client.get(key).await,
+                Some(None),
+                "{key} still reads as missing"
+            );
+        }
+    }
 }

@@ -29,23 +29,30 @@ impl ShardServer {
     ///
     /// While a migration is blocked it says so (a WARN line at a bounded
     /// rate once a pull waited `pull_wait_warn_after`), and every
-    /// `lost_check_rounds` rounds it reads the latest configuration: if a
-    /// group it waits on, or this group itself, was declared lost, it
-    /// proposes [`GroupCommand::GroupsLost`], which ends the wait.
+    /// `lost_check_rounds` rounds (and on its first round as leader) it
+    /// reads the latest configuration: if a group it waits on, or this
+    /// group itself, was declared lost, it proposes
+    /// [`GroupCommand::GroupsLost`], which ends the wait (or, for this
+    /// group, its serving: a lost group's replicas started again stop
+    /// within a round of electing a leader).
     pub(super) async fn run_config_poller<C: ConfigSource>(self, controller: C) {
         let mut reported = None;
         let mut last_warning: Option<tokio::time::Instant> = None;
         let mut round: u64 = 0;
+        let mut led_last_round = false;
         while !self.is_killed() {
             tokio::time::sleep(self.config.poll_interval).await;
             round += 1;
             // Every replica keeps its estimate of the log time current, so
             // that its status can say how long a pull has waited.
             let waiting = self.waiting();
-            if !self.is_leader() {
+            let newly_leading = !led_last_round;
+            led_last_round = self.is_leader();
+            if !led_last_round {
                 continue;
             }
-            let lost_check = round.is_multiple_of(u64::from(self.config.lost_check_rounds.max(1)));
+            let lost_check = newly_leading
+                || round.is_multiple_of(u64::from(self.config.lost_check_rounds.max(1)));
             if lost_check {
                 self.learn_lost_groups(&controller).await;
             }
