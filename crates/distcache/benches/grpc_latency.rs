@@ -30,7 +30,9 @@
 //!
 //! The forwarding hop's cost is `forwarded - direct` at each percentile.
 
-// The integration tests' cluster builder (crates/distcache/tests/support).
+// The integration tests' cluster builder (crates/distcache/tests/support;
+// real sockets and processes, so not in the simulation build).
+#[cfg(not(madsim))]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -39,6 +41,7 @@ use std::time::Duration;
 use distcache_client::proto::cache_client::CacheClient;
 use distcache_client::proto::{GetRequest, SetRequest};
 use labrpc::runtime::now;
+#[cfg(not(madsim))]
 use support::cluster::TestCluster;
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
