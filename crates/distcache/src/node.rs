@@ -312,18 +312,16 @@ impl Node {
             .position(|(id, _)| *id == config.node_id)
         {
             Some(index) => {
-                let server_config = ControllerServerConfig {
-                    max_raft_state,
-                    // A failed disk ends the process (exit 74): a replica
-                    // that cannot persist must not linger.
-                    on_fatal: Some(FatalHook::exit_process()),
-                    ..ControllerServerConfig::new(
-                        index,
-                        controller_addrs.clone(),
-                        config.shard_count,
-                        config.node_id.wrapping_mul(7919),
-                    )
-                };
+                let mut server_config = ControllerServerConfig::new(
+                    index,
+                    controller_addrs.clone(),
+                    config.shard_count,
+                    config.node_id.wrapping_mul(7919),
+                );
+                server_config.replica.max_raft_state = max_raft_state;
+                // A failed disk ends the process (exit 74): a replica that
+                // cannot persist must not linger.
+                server_config.replica.on_fatal = Some(FatalHook::exit_process());
                 let storage = FileStorage::new(config.data_dir.join(CONTROLLER_DIR_NAME));
                 let server = ControllerServer::start(server_config, storage).await?;
                 Some((server, controller_addrs[index]))
@@ -342,17 +340,15 @@ impl Node {
                     }
                     .into());
                 };
-                let server_config = ShardServerConfig {
-                    max_raft_state,
-                    on_fatal: Some(FatalHook::exit_process()),
-                    ..ShardServerConfig::new(
-                        gid,
-                        index,
-                        peer_addrs.clone(),
-                        config.shard_count,
-                        config.node_id.wrapping_mul(104_729),
-                    )
-                };
+                let mut server_config = ShardServerConfig::new(
+                    gid,
+                    index,
+                    peer_addrs.clone(),
+                    config.shard_count,
+                    config.node_id.wrapping_mul(104_729),
+                );
+                server_config.replica.max_raft_state = max_raft_state;
+                server_config.replica.on_fatal = Some(FatalHook::exit_process());
                 let storage = FileStorage::new(config.data_dir.join(DATA_DIR_NAME));
                 let source = shardkv::Controller::new(controller_addrs.clone());
                 let server = ShardServer::start(server_config, source, storage).await?;

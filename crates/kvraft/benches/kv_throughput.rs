@@ -94,13 +94,13 @@ mod bench {
         let addrs = free_addrs(3);
         let mut servers = Vec::new();
         for id in 0..addrs.len() {
-            let config = ServerConfig {
+            let mut config = ServerConfig {
                 reads,
-                // Snapshots keep the log (and restart time) bounded, as a
-                // deployment would.
-                max_raft_state: Some(8 << 20),
                 ..ServerConfig::new(id, addrs.clone(), 1 + id as u64)
             };
+            // Snapshots keep the log (and restart time) bounded, as a
+            // deployment would.
+            config.replica.max_raft_state = Some(8 << 20);
             let storage = FileStorage::new(dir.path().join(format!("replica-{id}")));
             servers.push(
                 KvServer::start(config, storage)

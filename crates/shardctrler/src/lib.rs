@@ -44,10 +44,9 @@
 //! ## API (what shardkv uses)
 //!
 //! ```text
-//! let server = ControllerServer::start(ControllerServerConfig {
-//!     max_raft_state: Some(4096),
-//!     ..ControllerServerConfig::new(me, peer_addrs, shard_count, raft_seed)
-//! }, storage).await?;                      // server.kill(), server.raft()
+//! let mut config = ControllerServerConfig::new(id, peer_addrs, shard_count, raft_seed);
+//! config.replica.max_raft_state = Some(4096);  // the rsm's settings
+//! let server = ControllerServer::start(config, storage).await?;  // server.kill(), server.raft()
 //! let clerk = Clerk::new(peer_addrs, ClerkConfig::default());
 //! clerk.join(BTreeMap::from([(gid, servers)])).await?;   // -> new config number
 //! clerk.leave(vec![gid]).await?;  clerk.move_shard(shard, gid).await?;

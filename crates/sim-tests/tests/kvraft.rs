@@ -514,7 +514,7 @@ mod corrupt_replica {
         }
         let addrs = (0..SERVERS).map(node_addr).collect();
         let mut config = ServerConfig::new(id, addrs, madsim::rand::random());
-        config.max_raft_state = Some(1000);
+        config.replica.max_raft_state = Some(1000);
         // Small log segments, so snapshots remove the log before them and a
         // rolled-back snapshot file leaves a gap that load detects.
         let storage = FileStorage::with_segment_size(DIR, 256);

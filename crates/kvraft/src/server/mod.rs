@@ -16,7 +16,6 @@
 mod state_machine;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use raft::node::RaftNode;
 use raft::storage::{Storage, StorageError};
@@ -46,19 +45,14 @@ pub enum ReadPath {
 /// Settings of one replica.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
-    /// This replica's index in `peer_addrs`.
-    pub id: usize,
-    /// The labrpc address of every replica (Raft and kvraft share a server).
-    pub peer_addrs: Vec<SocketAddr>,
+    /// The replica as the rsm runs it: its Raft id (`replica.id`, its
+    /// index in `replica.peer_addrs`), the group's labrpc addresses, the
+    /// snapshot threshold (`max_raft_state`, default
+    /// `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`), how long a request waits to be
+    /// applied (`apply_wait`), Raft's seed, the message limit and the
+    /// storage-failure hook.
+    pub replica: RsmConfig,
     pub machine: MachineConfig,
-    /// Snapshot once the stored Raft state reaches this many bytes (None:
-    /// never; the default is `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`).
-    pub max_raft_state: Option<u64>,
-    /// How long a request waits to see its entry applied before answering
-    /// `Timeout` (the clerk then retries).
-    pub apply_wait: Duration,
-    /// Seed of Raft's election-timeout RNG.
-    pub raft_seed: u64,
     /// How Get is served.
     pub reads: ReadPath,
 }
@@ -66,12 +60,8 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn new(id: usize, peer_addrs: Vec<SocketAddr>, raft_seed: u64) -> ServerConfig {
         ServerConfig {
-            id,
-            peer_addrs,
+            replica: RsmConfig::new(id, peer_addrs, raft_seed),
             machine: MachineConfig::default(),
-            max_raft_state: Some(rsm::DEFAULT_MAX_RAFT_STATE_BYTES),
-            apply_wait: Duration::from_millis(800),
-            raft_seed,
             reads: ReadPath::default(),
         }
     }
@@ -102,14 +92,9 @@ impl KvServer {
         config: ServerConfig,
         storage: S,
     ) -> Result<KvServer, StartError> {
-        let addr = config.peer_addrs[config.id];
-        let rsm_config = RsmConfig {
-            max_raft_state: config.max_raft_state,
-            apply_wait: config.apply_wait,
-            ..RsmConfig::new(config.id, config.peer_addrs, config.raft_seed)
-        };
+        let addr = config.replica.peer_addrs[config.replica.id];
         let machine = StateMachine::new(config.machine);
-        let rsm = Rsm::start(rsm_config, machine, storage).await?;
+        let rsm = Rsm::start(config.replica, machine, storage).await?;
         let server = KvServer {
             rsm,
             reads: config.reads,

@@ -27,9 +27,8 @@
 mod machine;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use raft::node::{Observer, RaftNode};
+use raft::node::RaftNode;
 use raft::storage::{Storage, StorageError};
 use rsm::session::SessionLimits;
 use rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
@@ -56,21 +55,15 @@ pub enum QueryPath {
 /// Settings of one controller replica.
 #[derive(Clone, Debug)]
 pub struct ControllerServerConfig {
-    /// This replica's index in `peer_addrs` (its Raft id).
-    pub id: usize,
-    /// The labrpc address of every replica (Raft and the controller share
-    /// one server per replica).
-    pub peer_addrs: Vec<SocketAddr>,
+    /// The replica as the rsm runs it: its Raft id (`replica.id`, its
+    /// index in `replica.peer_addrs`), the group's labrpc addresses, the
+    /// snapshot threshold (`max_raft_state`, default
+    /// `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`), how long a request waits to be
+    /// applied (`apply_wait`), Raft's seed, the message limit and the
+    /// storage-failure hook.
+    pub replica: RsmConfig,
     /// Shards of the service; the same on every replica (10 in the lab).
     pub shard_count: usize,
-    /// Snapshot once the stored Raft state reaches this many bytes (None:
-    /// never; the default is `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`).
-    pub max_raft_state: Option<u64>,
-    /// Seed of Raft's election-timeout RNG.
-    pub raft_seed: u64,
-    /// How long a request waits to see its entry applied before answering
-    /// `Timeout` (the clerk then retries).
-    pub apply_wait: Duration,
     /// Groups per configuration, servers per group.
     pub max_groups: usize,
     pub max_servers_per_group: usize,
@@ -80,11 +73,6 @@ pub struct ControllerServerConfig {
     /// The exactly-once table's bounds.
     pub sessions: SessionLimits,
     pub queries: QueryPath,
-    /// Watches every Raft step (tests' invariant checkers).
-    pub raft_observer: Option<Observer>,
-    /// What happens when Raft's storage fails (the replica stops either
-    /// way); a server binary sets `FatalHook::exit_process`.
-    pub on_fatal: Option<raft::node::FatalHook>,
 }
 
 impl Default for ControllerServerConfig {
@@ -94,19 +82,13 @@ impl Default for ControllerServerConfig {
     fn default() -> ControllerServerConfig {
         let limits = Limits::new(10);
         ControllerServerConfig {
-            id: 0,
-            peer_addrs: Vec::new(),
+            replica: RsmConfig::new(0, Vec::new(), 0),
             shard_count: limits.shard_count,
-            max_raft_state: Some(rsm::DEFAULT_MAX_RAFT_STATE_BYTES),
-            raft_seed: 0,
-            apply_wait: Duration::from_millis(800),
             max_groups: limits.max_groups,
             max_servers_per_group: limits.max_servers_per_group,
             max_retained_configs: limits.max_retained_configs,
             sessions: SessionLimits::default(),
             queries: QueryPath::default(),
-            raft_observer: None,
-            on_fatal: None,
         }
     }
 }
@@ -119,10 +101,8 @@ impl ControllerServerConfig {
         raft_seed: u64,
     ) -> ControllerServerConfig {
         ControllerServerConfig {
-            id,
-            peer_addrs,
+            replica: RsmConfig::new(id, peer_addrs, raft_seed),
             shard_count,
-            raft_seed,
             ..ControllerServerConfig::default()
         }
     }
@@ -162,12 +142,12 @@ impl ControllerServer {
         config: ControllerServerConfig,
         storage: S,
     ) -> Result<ControllerServer, StartError> {
-        if config.id >= config.peer_addrs.len() {
+        if config.replica.id >= config.replica.peer_addrs.len() {
             return Err(StartError::BadConfig {
                 detail: format!(
                     "id = {} but {} peer addresses",
-                    config.id,
-                    config.peer_addrs.len()
+                    config.replica.id,
+                    config.replica.peer_addrs.len()
                 ),
             });
         }
@@ -184,16 +164,9 @@ impl ControllerServer {
                 ),
             });
         }
-        let addr = config.peer_addrs[config.id];
+        let addr = config.replica.peer_addrs[config.replica.id];
         let machine = ControllerMachine::new(config.limits(), config.sessions);
-        let rsm_config = RsmConfig {
-            max_raft_state: config.max_raft_state,
-            apply_wait: config.apply_wait,
-            raft_observer: config.raft_observer.clone(),
-            on_fatal: config.on_fatal.clone(),
-            ..RsmConfig::new(config.id, config.peer_addrs, config.raft_seed)
-        };
-        let rsm = Rsm::start(rsm_config, machine, storage).await?;
+        let rsm = Rsm::start(config.replica, machine, storage).await?;
         let server = ControllerServer {
             rsm,
             queries: config.queries,

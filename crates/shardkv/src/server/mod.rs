@@ -71,37 +71,29 @@ pub trait ConfigSource: Clone + Send + Sync + 'static {
 #[derive(Clone, Debug)]
 pub struct ShardServerConfig {
     pub gid: Gid,
-    /// This replica's index in `peer_addrs` (its Raft id).
-    pub id: usize,
-    /// The labrpc addresses of this group's replicas, in Raft id order
-    /// (the order the controller lists them in).
-    pub peer_addrs: Vec<SocketAddr>,
+    /// The replica as the rsm runs it: its Raft id (`replica.id`, its
+    /// index in `replica.peer_addrs`), the group's labrpc addresses in
+    /// Raft id order (the order the controller lists them in), the
+    /// snapshot threshold (`max_raft_state`, default
+    /// `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`), how long a request waits to be
+    /// applied (`apply_wait`), Raft's seed, the largest message this
+    /// replica sends or accepts (`max_message_bytes`: Raft's sizes derive
+    /// from it, and so does `transfer_chunk_bytes`'s bound) and the
+    /// storage-failure hook.
+    pub replica: RsmConfig,
     pub shard_count: usize,
     /// Limits of each shard (store capacity, key/value sizes, sessions).
     pub machine: MachineConfig,
-    /// Snapshot once the stored Raft state reaches this many bytes (None:
-    /// never; the default is `rsm::DEFAULT_MAX_RAFT_STATE_BYTES`).
-    pub max_raft_state: Option<u64>,
-    pub raft_seed: u64,
     /// How often the leader asks the controller for the next configuration.
     pub poll_interval: Duration,
     /// How often the leader retries pending pulls and confirmations.
     pub migration_interval: Duration,
     /// Deadline of one call to another group's server.
     pub peer_rpc_timeout: Duration,
-    /// Largest message this replica sends or accepts, Raft's included
-    /// (labrpc's limit unless a test lowers it); Raft's sizes derive from
-    /// it (`rsm::fit_raft_to_message_limit`).
-    pub max_message_bytes: usize,
     /// Largest piece of a moving shard, in one message and one log entry:
     /// at most Raft's entry bound for `max_message_bytes` minus
     /// `CHUNK_FRAME_BYTES`.
     pub transfer_chunk_bytes: u64,
-    /// How long a proposal waits to be applied.
-    pub apply_wait: Duration,
-    /// What happens when Raft's storage fails (the replica stops either
-    /// way); a server binary sets `FatalHook::exit_process`.
-    pub on_fatal: Option<raft::node::FatalHook>,
     /// Reads (Get and the other read-only operations) as ReadIndex reads
     /// on the leader, without a log entry (the default), or through the
     /// log (`false`, 6.5840's way).
@@ -126,19 +118,13 @@ impl ShardServerConfig {
     ) -> ShardServerConfig {
         ShardServerConfig {
             gid,
-            id,
-            peer_addrs,
+            replica: RsmConfig::new(id, peer_addrs, raft_seed),
             shard_count,
             machine: MachineConfig::default(),
-            max_raft_state: Some(rsm::DEFAULT_MAX_RAFT_STATE_BYTES),
-            raft_seed,
             poll_interval: Duration::from_millis(100),
             migration_interval: Duration::from_millis(50),
             peer_rpc_timeout: Duration::from_millis(500),
-            max_message_bytes: labrpc::DEFAULT_MAX_MESSAGE_BYTES,
             transfer_chunk_bytes: DEFAULT_TRANSFER_CHUNK_BYTES,
-            apply_wait: Duration::from_millis(800),
-            on_fatal: None,
             read_index_reads: true,
             pull_wait_warn_after: Duration::from_secs(30),
             lost_check_rounds: 10,
@@ -147,20 +133,20 @@ impl ShardServerConfig {
 
     /// Refuses sizes that do not fit each other.
     pub fn check(&self) -> Result<(), StartError> {
-        if self.max_message_bytes < MIN_MESSAGE_BYTES {
+        let max_message_bytes = self.replica.max_message_bytes;
+        if max_message_bytes < MIN_MESSAGE_BYTES {
             return Err(StartError::Config(format!(
-                "max_message_bytes {} is under {MIN_MESSAGE_BYTES}",
-                self.max_message_bytes
+                "max_message_bytes {max_message_bytes} is under {MIN_MESSAGE_BYTES}"
             )));
         }
         let mut raft = raft::core::Config::new(0, vec![0], 0);
-        rsm::fit_raft_to_message_limit(&mut raft, self.max_message_bytes);
+        rsm::fit_raft_to_message_limit(&mut raft, max_message_bytes);
         let room = (raft.max_entry_bytes as u64).saturating_sub(CHUNK_FRAME_BYTES);
         if self.transfer_chunk_bytes == 0 || self.transfer_chunk_bytes > room {
             return Err(StartError::Config(format!(
                 "transfer_chunk_bytes {} must be between 1 and {room} (Raft's entry bound \
                  {} for max_message_bytes {}, minus {CHUNK_FRAME_BYTES})",
-                self.transfer_chunk_bytes, raft.max_entry_bytes, self.max_message_bytes
+                self.transfer_chunk_bytes, raft.max_entry_bytes, max_message_bytes
             )));
         }
         Ok(())
@@ -263,22 +249,15 @@ impl ShardServer {
         storage: S,
     ) -> Result<ShardServer, StartError> {
         config.check()?;
-        let addr = config.peer_addrs[config.id];
-        let rsm_config = RsmConfig {
-            max_raft_state: config.max_raft_state,
-            apply_wait: config.apply_wait,
-            max_message_bytes: config.max_message_bytes,
-            on_fatal: config.on_fatal.clone(),
-            ..RsmConfig::new(config.id, config.peer_addrs.clone(), config.raft_seed)
-        };
+        let addr = config.replica.peer_addrs[config.replica.id];
         let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
-        let rsm = Rsm::start(rsm_config, machine, storage).await?;
+        let rsm = Rsm::start(config.replica.clone(), machine, storage).await?;
         let peers = labrpc::Client::new(labrpc::ClientConfig {
             timeout: config.peer_rpc_timeout,
-            max_message_bytes: config.max_message_bytes,
+            max_message_bytes: config.replica.max_message_bytes,
             ..labrpc::ClientConfig::default()
         });
-        let config_max_message_bytes = config.max_message_bytes;
+        let config_max_message_bytes = config.replica.max_message_bytes;
         let server = ShardServer {
             rsm,
             exports: Arc::new(Exports::new(config.shard_count)),

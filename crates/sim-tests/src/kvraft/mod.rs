@@ -373,7 +373,7 @@ async fn start_server(id: usize, config: TesterConfig, slots: Slots) {
         .map(|peer| config.server_addr(peer))
         .collect();
     let mut server_config = ServerConfig::new(id, addrs, madsim::rand::random());
-    server_config.max_raft_state = config.max_raft_state;
+    server_config.replica.max_raft_state = config.max_raft_state;
     server_config.machine = config.machine;
     let server = KvServer::start(server_config, FileStorage::new("/kvraft"))
         .await

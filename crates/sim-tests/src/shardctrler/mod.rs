@@ -442,11 +442,11 @@ async fn start_server(config: TesterConfig, id: usize, slots: Slots) {
     let peer_addrs = (0..config.servers)
         .map(|peer| config.server_addr(peer))
         .collect();
-    let server_config = ControllerServerConfig {
-        max_raft_state: config.max_raft_state,
+    let mut server_config = ControllerServerConfig {
         max_retained_configs: config.retained_configs,
         ..ControllerServerConfig::new(id, peer_addrs, config.shard_count, madsim::rand::random())
     };
+    server_config.replica.max_raft_state = config.max_raft_state;
     let server = ControllerServer::start(server_config, FileStorage::new("/shardctrler"))
         .await
         .unwrap_or_else(|error| panic!("controller replica {id} failed to start: {error}"));

@@ -543,7 +543,7 @@ async fn start_controller(
 ) {
     let mut config =
         shardctrler::ControllerServerConfig::new(id, addrs, SHARDS, madsim::rand::random());
-    config.max_raft_state = None;
+    config.replica.max_raft_state = None;
     if let Some(retained_configs) = retained_configs {
         config.max_retained_configs = retained_configs;
     }
@@ -563,9 +563,9 @@ async fn start_server(
     transfer: Option<TransferLimits>,
 ) {
     let mut config = ShardServerConfig::new(gid, id, addrs, SHARDS, madsim::rand::random());
-    config.max_raft_state = max_raft_state;
+    config.replica.max_raft_state = max_raft_state;
     if let Some(transfer) = transfer {
-        config.max_message_bytes = transfer.max_message_bytes;
+        config.replica.max_message_bytes = transfer.max_message_bytes;
         config.transfer_chunk_bytes = transfer.chunk_bytes;
     }
     let controller = Controller::new(controller_addrs);
