@@ -22,6 +22,12 @@
 //! requirepass = "a long password"    # the default user's password
 //! users = ["user reader on >pw ~cache:* +@read -@dangerous"]
 //!
+//! [clients]                   # optional; these are the defaults
+//! max_clients = 10000         # RESP connections at once
+//! idle_timeout_ms = 0         # RESP: close after this long silent; 0: never
+//! write_timeout_ms = 60000    # RESP: close a client that reads no replies
+//! header_read_timeout_ms = 10000  # HTTP: a request head's deadline
+//!
 //! [[nodes]]
 //! id = 1
 //! host = "127.0.0.1"          # an IP address
@@ -91,7 +97,94 @@ pub struct NodeConfig {
     /// TLS on the client front ends (RESP, HTTP, gRPC); none: plaintext.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSettings>,
+    /// `[clients]`: what one client connection may hold and how long.
+    #[serde(default)]
+    pub clients: ClientLimits,
     pub nodes: Vec<NodeEntry>,
+}
+
+/// `[clients]`: bounds on client connections, against clients that are
+/// slow or hostile (docs/security.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientLimits {
+    /// Most RESP connections at once (Redis's `maxclients`).
+    #[serde(default = "default_max_clients")]
+    pub max_clients: usize,
+    /// RESP: close a connection that sends nothing for this long; 0: never
+    /// (Redis's `timeout 0`).
+    #[serde(default)]
+    pub idle_timeout_ms: u64,
+    /// RESP: close a client that reads none of its replies for this long
+    /// (its commands wait meanwhile); 0: never.
+    #[serde(default = "default_write_timeout_ms")]
+    pub write_timeout_ms: u64,
+    /// HTTP: a request's head must arrive within this long of the
+    /// connection's start or the previous response (slowloris).
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+}
+
+impl Default for ClientLimits {
+    fn default() -> ClientLimits {
+        ClientLimits {
+            max_clients: default_max_clients(),
+            idle_timeout_ms: 0,
+            write_timeout_ms: default_write_timeout_ms(),
+            header_read_timeout_ms: default_header_read_timeout_ms(),
+        }
+    }
+}
+
+impl ClientLimits {
+    /// Most RESP connections a node may be configured for.
+    pub const MAX_CLIENTS: usize = 100_000;
+    /// Longest any of the timeouts may be (one hour).
+    pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_clients == 0 || self.max_clients > Self::MAX_CLIENTS {
+            return Err(ConfigError::new(
+                "clients.max_clients",
+                format!("{} is not in 1..={}", self.max_clients, Self::MAX_CLIENTS),
+            ));
+        }
+        for (field, value, zero_allowed) in [
+            ("clients.idle_timeout_ms", self.idle_timeout_ms, true),
+            ("clients.write_timeout_ms", self.write_timeout_ms, true),
+            (
+                "clients.header_read_timeout_ms",
+                self.header_read_timeout_ms,
+                false,
+            ),
+        ] {
+            let low = u64::from(!zero_allowed);
+            if value < low || value > Self::MAX_TIMEOUT_MS {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{value} is not in {low}..={}", Self::MAX_TIMEOUT_MS),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A timeout in milliseconds where 0 means never.
+    pub fn optional(ms: u64) -> Option<std::time::Duration> {
+        (ms > 0).then(|| std::time::Duration::from_millis(ms))
+    }
+}
+
+fn default_max_clients() -> usize {
+    10_000
+}
+
+fn default_write_timeout_ms() -> u64 {
+    60_000
+}
+
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
 }
 
 /// `[tls]`: the node's certificate for its client front ends (PEM files,
@@ -339,6 +432,7 @@ impl NodeConfig {
                 format!("{} is below the minimum of 4096", self.max_raft_state_bytes),
             ));
         }
+        self.clients.validate()?;
         self.acl()?;
         self.check_tls()?;
         if self.nodes.is_empty() {

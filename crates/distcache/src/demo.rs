@@ -152,6 +152,7 @@ pub fn demo_configs(
             protected_mode: true,
             cluster_mode: options.cluster_mode,
             tls: options.tls.then(|| demo_tls_settings(data_dir)),
+            clients: crate::config::ClientLimits::default(),
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();

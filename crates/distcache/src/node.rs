@@ -33,7 +33,7 @@ use shardkv::{Op, ShardServer, ShardServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{ConfigError, NodeConfig, Topology};
+use crate::config::{ClientLimits, ConfigError, NodeConfig, Topology};
 use crate::forward::Forwarder;
 use crate::identity::{self, CONTROLLER_DIR_NAME, DATA_DIR_NAME, IdentityError};
 use crate::metrics::{Metrics, ShardStat};
@@ -41,6 +41,17 @@ use crate::service::{AdminService, CacheService};
 
 /// Largest gRPC message accepted or sent (a MultiGet of large values).
 pub const MAX_GRPC_MESSAGE_BYTES: usize = 64 << 20;
+/// gRPC streams one client connection may have open at once (HTTP/2's
+/// `SETTINGS_MAX_CONCURRENT_STREAMS`).
+const GRPC_MAX_STREAMS_PER_CONNECTION: u32 = 1024;
+/// gRPC requests of one connection handled at once; more wait their turn.
+const GRPC_CONCURRENCY_PER_CONNECTION: usize = 256;
+/// Largest header block a gRPC request may send (metadata).
+const GRPC_MAX_HEADER_LIST_BYTES: u32 = 64 << 10;
+/// An idle gRPC connection is pinged this often, and closed when a ping
+/// goes unanswered for [`GRPC_KEEPALIVE_TIMEOUT`] (a vanished client).
+const GRPC_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+const GRPC_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -435,7 +446,11 @@ impl Node {
             Some(port) => {
                 let addr = SocketAddr::new(grpc_addr.ip(), port);
                 let cluster = crate::resp::ClusterMap::for_node(&config, &state.topology, addr);
+                let limits = &config.clients;
                 let config = crate::resp::RespConfig {
+                    max_clients: limits.max_clients,
+                    idle_timeout: ClientLimits::optional(limits.idle_timeout_ms),
+                    write_timeout: ClientLimits::optional(limits.write_timeout_ms),
                     acl: Arc::clone(&acl),
                     cluster: cluster.map(Arc::new),
                     #[cfg(not(madsim))]
@@ -456,6 +471,9 @@ impl Node {
             Some(port) => {
                 let addr = SocketAddr::new(grpc_addr.ip(), port);
                 let config = crate::http::HttpConfig {
+                    header_read_timeout: Duration::from_millis(
+                        config.clients.header_read_timeout_ms,
+                    ),
                     #[cfg(not(madsim))]
                     tls: acceptor(&[b"http/1.1"])?,
                     ..crate::http::HttpConfig::default()
@@ -903,6 +921,11 @@ fn routes(state: Arc<NodeState>) -> tonic::transport::server::Router {
     .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let admin = AdminServer::new(AdminService::new(state));
     tonic::transport::Server::builder()
+        .max_concurrent_streams(GRPC_MAX_STREAMS_PER_CONNECTION)
+        .concurrency_limit_per_connection(GRPC_CONCURRENCY_PER_CONNECTION)
+        .http2_max_header_list_size(GRPC_MAX_HEADER_LIST_BYTES)
+        .http2_keepalive_interval(Some(GRPC_KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(GRPC_KEEPALIVE_TIMEOUT))
         .add_service(cache)
         .add_service(admin)
 }

@@ -13,6 +13,7 @@ use distcache::http::{AppState, HttpConfig, HttpServer};
 use serde_json::Value;
 use support::cluster::TestCluster;
 use support::http::{Answer, request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A cluster of `groups` x 3 on free ports.
 async fn start_demo(groups: usize) -> TestCluster {
@@ -470,6 +471,40 @@ async fn every_route_and_every_error_status() {
     get(server.local_addr(), "/v1/keys/cond")
         .await
         .expect_error(429, "overloaded");
+    server.shutdown().await;
+
+    // Slowloris: a client that sends part of a request head and then
+    // nothing is closed after `header_read_timeout`; one that sends its
+    // head in time on the same gateway is answered.
+    let strict = HttpConfig {
+        header_read_timeout: Duration::from_millis(500),
+        ..HttpConfig::default()
+    };
+    let server = HttpServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        AppState::new(state.clone(), strict),
+    )
+    .await
+    .expect("start");
+    let mut slow = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write part of a head");
+    let started = tokio::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(
+        read.is_ok(),
+        "a client that never finished its request head was not closed within 5 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "closed after {:?}, before the header-read timeout",
+        started.elapsed()
+    );
+    assert_eq!(get(server.local_addr(), "/livez").await.status, 200);
     server.shutdown().await;
 
     // 503 `unavailable`: group 2's replicas stop; a key of group 2 finds

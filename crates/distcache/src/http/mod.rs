@@ -36,10 +36,10 @@
 //! **Bounds**: connections (`max_connections`; more are closed at once),
 //! requests in flight (`max_in_flight`; more get 429 without queueing),
 //! request bodies (`max_body_bytes`), and every request's time
-//! (`request_timeout`). hyper runs without a timer here (its header-read
-//! timeout needs one and real tokio's would not run under madsim): a client
-//! that connects and sends nothing holds one connection slot until it
-//! closes.
+//! (`request_timeout`), and the time a client may take to send a
+//! request's head (`header_read_timeout`, against slowloris: a client that
+//! connects and trickles or sends nothing is closed then). hyper's timer is
+//! real tokio's, so under madsim the head has no deadline.
 
 pub mod auth;
 pub mod cluster;
@@ -80,6 +80,10 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Longest a request may take before it is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's head (from the
+    /// connection's start, or the previous response); a slower one is
+    /// closed (slowloris). Not enforced under madsim.
+    pub header_read_timeout: Duration,
     /// HTTPS only (`[tls]`, ALPN `http/1.1`); `None`: plain HTTP.
     #[cfg(not(madsim))]
     pub tls: Option<crate::tls::Acceptor>,
@@ -93,6 +97,7 @@ impl Default for HttpConfig {
             max_in_flight: 1024,
             max_connections: 4096,
             request_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
             #[cfg(not(madsim))]
             tls: None,
         }
@@ -278,14 +283,11 @@ impl HttpServer {
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = watch::channel(false);
         let connections = Arc::new(Semaphore::new(config.max_connections));
-        let max_connections = config.max_connections;
         let task = tokio::spawn(accept_loop(
             listener,
             app,
-            #[cfg(not(madsim))]
-            config.tls.clone(),
+            config,
             connections,
-            max_connections,
             metrics,
             stopped,
         ));
@@ -317,12 +319,21 @@ impl HttpServer {
 async fn serve_connection<S>(
     stream: S,
     service: TowerToHyperService<Router>,
+    header_read_timeout: Duration,
     stop: &mut watch::Receiver<bool>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let connection =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    // hyper's timer is real tokio's, which does not run under madsim.
+    #[cfg_attr(madsim, allow(unused_mut))]
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    #[cfg(not(madsim))]
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    #[cfg(madsim)]
+    let _ = header_read_timeout;
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {
@@ -340,12 +351,13 @@ async fn serve_connection<S>(
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
-    #[cfg(not(madsim))] tls: Option<crate::tls::Acceptor>,
+    config: HttpConfig,
     connections: Arc<Semaphore>,
-    max_connections: usize,
     metrics: Arc<crate::metrics::Metrics>,
     mut stopped: watch::Receiver<bool>,
 ) {
+    let max_connections = config.max_connections;
+    let header_read_timeout = config.header_read_timeout;
     let open =
         move |connections: &Semaphore| (max_connections - connections.available_permits()) as u64;
     loop {
@@ -371,20 +383,22 @@ async fn accept_loop(
         let connections = Arc::clone(&connections);
         let metrics = Arc::clone(&metrics);
         #[cfg(not(madsim))]
-        let tls = tls.clone();
+        let tls = config.tls.clone();
         tokio::spawn(async move {
             let permit = permit;
             #[cfg(not(madsim))]
             if let Some(tls) = tls {
                 match tls.accept(stream).await {
-                    Ok(stream) => serve_connection(stream, service, &mut stop).await,
+                    Ok(stream) => {
+                        serve_connection(stream, service, header_read_timeout, &mut stop).await
+                    }
                     Err(error) => tracing::debug!("HTTPS handshake failed: {error}"),
                 }
                 drop(permit);
                 metrics.observe_clients("http", open(&connections));
                 return;
             }
-            serve_connection(stream, service, &mut stop).await;
+            serve_connection(stream, service, header_read_timeout, &mut stop).await;
             drop(permit);
             metrics.observe_clients("http", open(&connections));
         });

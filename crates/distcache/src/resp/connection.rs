@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use ::resp::command::Parsed;
 use ::resp::{Action, Decoder, Frame, Session, Version, encode};
@@ -17,6 +18,12 @@ use super::execute::{Backend, execute};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Most commands run concurrently in one wave. Replies are written out
+/// after each wave, so the replies a connection holds at once are bounded
+/// by this many times the largest reply, however long the pipeline.
+const MAX_WAVE_COMMANDS: usize = 128;
+/// Encoded replies are written out once this many bytes wait.
+const FLUSH_BYTES: usize = 64 * 1024;
 
 /// Tells a client over the limit why it is closed, as Redis does.
 pub(super) async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
@@ -53,7 +60,11 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
     let mut session = Session::for_acl(id, peer.to_string(), &shared.facts.acl);
     let mut decoder = Decoder::requests(shared.config.limits);
     let mut input = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut output = Vec::new();
+    let mut replies = Replies {
+        stream: &mut stream,
+        buffer: Vec::new(),
+        write_timeout: shared.config.write_timeout,
+    };
     'connection: loop {
         // Decode what is buffered; read only when nothing whole is left.
         let mut requests = Vec::new();
@@ -70,7 +81,7 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         }
         if requests.is_empty() && protocol_error.is_none() {
             input.reserve(READ_CHUNK_BYTES);
-            let read = stream.read_buf(&mut input);
+            let read = replies.stream.read_buf(&mut input);
             let outcome = tokio::select! {
                 outcome = async {
                     match shared.config.idle_timeout {
@@ -85,21 +96,32 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                 Some(Ok(_)) => continue,
             }
         }
-        let close = answer(&mut session, requests, &shared, &mut output).await;
-        if let Some(error) = &protocol_error {
-            encode(
-                &Frame::error(&format!("ERR {error}")),
-                session.version(),
-                &mut output,
-            );
-        }
-        // Flushed: a TLS stream holds written records until then.
-        if stream.write_all(&output).await.is_err() || stream.flush().await.is_err() {
-            break;
-        }
-        output.clear();
-        if close || protocol_error.is_some() {
-            break;
+        let answered = answer(&mut session, requests, &shared, &mut replies).await;
+        let written = match (answered, &protocol_error) {
+            (Ok(close), Some(error)) => {
+                replies.push(&Frame::error(&format!("ERR {error}")), session.version());
+                replies.flush().await.map(|()| close)
+            }
+            (Ok(close), None) => replies.flush().await.map(|()| close),
+            (Err(stalled), _) => Err(stalled),
+        };
+        match written {
+            Ok(close) if !close && protocol_error.is_none() => {}
+            Ok(_) => break,
+            Err(WriteError::Stalled) => {
+                shared
+                    .stats
+                    .output_buffer_limit_disconnections
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    client = id,
+                    %peer,
+                    "RESP client closed: it read none of its replies for {} ms (write_timeout)",
+                    shared.config.write_timeout.map_or(0, |limit| limit.as_millis())
+                );
+                break;
+            }
+            Err(WriteError::Closed) => break,
         }
     }
     shared
@@ -115,12 +137,12 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
 /// (so each key sees this client's commands in order) and runs them
 /// concurrently. A pipeline of N commands on distinct keys costs one
 /// round trip, not N.
-async fn answer<B: Backend>(
+async fn answer<B: Backend, S: AsyncWrite + Unpin>(
     session: &mut Session,
     requests: Vec<Frame>,
     shared: &Shared<B>,
-    output: &mut Vec<u8>,
-) -> bool {
+    replies: &mut Replies<'_, S>,
+) -> Result<bool, WriteError> {
     let mut slots = Vec::with_capacity(requests.len());
     let mut waves: Vec<Vec<Parsed>> = Vec::new();
     let mut wave_keys: BTreeSet<Bytes> = BTreeSet::new();
@@ -160,7 +182,10 @@ async fn answer<B: Backend>(
                 }
                 let conflicts = keys.is_empty()
                     || wave_is_keyless
-                    || keys.iter().any(|key| wave_keys.contains(key));
+                    || keys.iter().any(|key| wave_keys.contains(key))
+                    || waves
+                        .last()
+                        .is_some_and(|wave| wave.len() >= MAX_WAVE_COMMANDS);
                 if waves.is_empty() || conflicts {
                     waves.push(Vec::new());
                     wave_keys.clear();
@@ -176,22 +201,89 @@ async fn answer<B: Backend>(
             }
         }
     }
-    let mut results: Vec<Frame> = Vec::new();
+    // Replies go out in request order as soon as they are known: after each
+    // wave, every slot up to the first one still pending.
+    let mut results: Vec<Option<Frame>> = Vec::new();
+    let mut slots = slots.into_iter().peekable();
     for wave in waves {
-        let replies = join_all(wave.into_iter().map(|parsed| execute(shared, parsed))).await;
-        results.extend(replies);
-    }
-    let mut results = results.into_iter().map(Some).collect::<Vec<_>>();
-    for slot in slots {
-        match slot {
-            Slot::Ready(frame, version) => encode(&frame, version, output),
-            Slot::Pending(index, version) => {
-                let Some(frame) = results.get_mut(index).and_then(Option::take) else {
-                    unreachable!("every pending slot has its wave's reply (slot {index})");
-                };
-                encode(&frame, version, output);
+        let answers = join_all(wave.into_iter().map(|parsed| execute(shared, parsed))).await;
+        results.extend(answers.into_iter().map(Some));
+        while let Some(slot) = slots.next_if(|slot| match slot {
+            Slot::Ready(..) => true,
+            Slot::Pending(index, _) => *index < results.len(),
+        }) {
+            match slot {
+                Slot::Ready(frame, version) => replies.push(&frame, version),
+                Slot::Pending(index, version) => {
+                    let Some(frame) = results.get_mut(index).and_then(Option::take) else {
+                        unreachable!("every pending slot has its wave's reply (slot {index})");
+                    };
+                    replies.push(&frame, version);
+                }
+            }
+            if replies.buffer.len() >= FLUSH_BYTES {
+                replies.flush().await?;
             }
         }
     }
-    close
+    // What is left answered at once (no wave, or after the last one).
+    for slot in slots {
+        let Slot::Ready(frame, version) = slot else {
+            unreachable!("every wave has run, so no slot is pending");
+        };
+        replies.push(&frame, version);
+    }
+    Ok(close)
+}
+
+/// Why replies could not be written.
+enum WriteError {
+    /// The client read nothing for `write_timeout`.
+    Stalled,
+    /// The connection broke.
+    Closed,
+}
+
+/// A connection's encoded replies on their way out.
+struct Replies<'a, S> {
+    stream: &'a mut S,
+    buffer: Vec<u8>,
+    /// Longest a write may wait for the client to read.
+    write_timeout: Option<Duration>,
+}
+
+impl<S: AsyncWrite + Unpin> Replies<'_, S> {
+    fn push(&mut self, frame: &Frame, version: Version) {
+        encode(frame, version, &mut self.buffer);
+    }
+
+    /// Writes everything buffered. Each write must make progress within
+    /// `write_timeout`: a client that stops reading is closed then, so its
+    /// replies are not held forever.
+    async fn flush(&mut self) -> Result<(), WriteError> {
+        let mut written = 0;
+        while written < self.buffer.len() {
+            let write = self.stream.write(&self.buffer[written..]);
+            let outcome = match self.write_timeout {
+                Some(limit) => tokio::time::timeout(limit, write)
+                    .await
+                    .map_err(|_| WriteError::Stalled)?,
+                None => write.await,
+            };
+            match outcome {
+                Ok(0) | Err(_) => return Err(WriteError::Closed),
+                Ok(count) => written += count,
+            }
+        }
+        self.buffer.clear();
+        // A TLS stream holds written records until flushed.
+        let flush = self.stream.flush();
+        let flushed = match self.write_timeout {
+            Some(limit) => tokio::time::timeout(limit, flush)
+                .await
+                .map_err(|_| WriteError::Stalled)?,
+            None => flush.await,
+        };
+        flushed.map_err(|_| WriteError::Closed)
+    }
 }

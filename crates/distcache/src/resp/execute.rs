@@ -136,6 +136,9 @@ pub struct Stats {
     pub rejected_connections: AtomicU64,
     /// Requests answered.
     pub commands_processed: AtomicU64,
+    /// Connections closed because the client read none of its replies for
+    /// `write_timeout` (Redis's `client_output_buffer_limit_disconnections`).
+    pub output_buffer_limit_disconnections: AtomicU64,
 }
 
 /// Why a command failed, as a reply.
@@ -604,10 +607,11 @@ fn info<B: Backend>(shared: &Shared<B>, sections: &[Bytes]) -> Frame {
     }
     if wanted("stats") {
         text.push_str(&format!(
-            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\n\r\n",
+            "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\nrejected_connections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n\r\n",
             stats.connections_received.load(Ordering::Relaxed),
             stats.commands_processed.load(Ordering::Relaxed),
-            stats.rejected_connections.load(Ordering::Relaxed)
+            stats.rejected_connections.load(Ordering::Relaxed),
+            stats.output_buffer_limit_disconnections.load(Ordering::Relaxed)
         ));
     }
     if wanted("replication") {

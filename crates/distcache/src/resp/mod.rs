@@ -36,7 +36,10 @@
 //! `-ERR max number of clients reached` and are closed); a connection's
 //! input holds at most one frame in progress (the decoder's limits) plus
 //! one read; at most `max_pipeline` requests are decoded and answered per
-//! turn, so the output buffer holds at most that many replies; a
+//! turn, in waves of at most 128 commands, and each wave's replies are
+//! written before the next wave runs, so a connection holds at most one
+//! wave of replies; a client that reads none of them for `write_timeout`
+//! (default 60 s) is closed, and no more of its commands run meanwhile; a
 //! connection idle for `idle_timeout` is closed.
 
 mod cluster;
@@ -65,6 +68,9 @@ pub use cluster::{ClusterMap, ClusterState, node_name};
 use execute::Runner;
 pub use execute::{Backend, Stats};
 
+/// How long a client may leave its replies unread before it is closed.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How a node's RESP listener behaves.
 #[derive(Clone, Debug)]
 pub struct RespConfig {
@@ -73,6 +79,10 @@ pub struct RespConfig {
     /// Close a connection that sends nothing for this long (`None`: never,
     /// Redis's `timeout 0` default).
     pub idle_timeout: Option<Duration>,
+    /// Close a connection whose client reads none of its replies for this
+    /// long (`None`: never). Replies are written after each wave, so until
+    /// then a connection holds at most one wave of replies.
+    pub write_timeout: Option<Duration>,
     /// The codec's limits.
     pub limits: ::resp::Limits,
     /// Most requests decoded and answered per turn of a connection.
@@ -96,6 +106,7 @@ impl Default for RespConfig {
         RespConfig {
             max_clients: 10_000,
             idle_timeout: None,
+            write_timeout: Some(DEFAULT_WRITE_TIMEOUT),
             limits: ::resp::Limits::default(),
             max_pipeline: 1024,
             acl: Arc::new(::resp::Acl::default()),

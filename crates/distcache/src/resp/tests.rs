@@ -279,6 +279,89 @@ async fn idle_connections_are_closed() {
     server.shutdown().await;
 }
 
+/// This process's resident memory, in bytes (Linux).
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm");
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("resident pages");
+    pages * 4096
+}
+
+/// A client that pipelines thousands of reads of 1 MiB values and never
+/// reads a reply: the listener stops running its commands once its socket
+/// is full, holds at most one wave of replies, and closes it after
+/// `write_timeout`. (Before replies were written per wave, every read ran,
+/// 16 at a time, and their encoded replies, about 1 MiB each, waited in
+/// the connection's buffer: after 1.5 s, 544 had run and resident memory
+/// had grown by 528 MiB; now 16 run and it grows by about 17 MiB.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_bounded_then_closed() {
+    const GETS: usize = 2048;
+    let config = RespConfig {
+        write_timeout: Some(Duration::from_secs(3)),
+        ..RespConfig::default()
+    };
+    let (server, memory) = start(config).await;
+    let mut writer = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    // 16 keys, so that the reads run in waves of 16 distinct keys.
+    let keys: Vec<String> = (0..16).map(|index| format!("big{index}")).collect();
+    let value = "v".repeat(1 << 20);
+    for key in &keys {
+        assert_eq!(ask(&mut writer, &["SET", key, &value]).await, "+OK\r\n");
+    }
+    let before = resident_bytes();
+
+    let mut hostile = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let pipeline: Vec<u8> = keys
+        .iter()
+        .cycle()
+        .take(GETS)
+        .flat_map(|key| command(&["GET", key]))
+        .collect();
+    hostile.write_all(&pipeline).await.expect("write");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let grown = resident_bytes().saturating_sub(before);
+    let ran = memory
+        .ops
+        .lock()
+        .expect("test ops")
+        .iter()
+        .filter(|name| **name == "Get")
+        .count();
+    // One wave (16 reads) runs; its first replies fill the socket.
+    assert!(
+        ran <= 64,
+        "{ran} of {GETS} reads ran for a client that reads nothing"
+    );
+    assert!(
+        grown < 128 << 20,
+        "resident memory grew by {} MiB for one client that reads nothing",
+        grown >> 20
+    );
+
+    // Closed after write_timeout (3 s) without progress.
+    let mut closed = false;
+    for _ in 0..50 {
+        let info = ask(&mut writer, &["INFO", "stats"]).await;
+        if info.contains("client_output_buffer_limit_disconnections:1\r\n") {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the client that reads nothing was not closed");
+    let info = ask(&mut writer, &["INFO", "clients"]).await;
+    assert!(info.contains("connected_clients:1\r\n"), "{info:?}");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn quit_answers_then_closes() {
     let (server, _memory) = start(RespConfig::default()).await;
