@@ -243,6 +243,14 @@ struct Shared<M: ReplicatedMachine> {
     reads: ReadBatcher,
 }
 
+/// Why [`Rsm::serve`] could not serve (the address is taken, say).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot serve on {addr}: {detail}")]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    pub detail: String,
+}
+
 /// One running replica of a replicated state machine. Cheap to clone.
 pub struct Rsm<M: ReplicatedMachine> {
     raft: RaftNode,
@@ -339,6 +347,30 @@ impl<M: ReplicatedMachine> Rsm<M> {
 
     pub fn raft(&self) -> &RaftNode {
         &self.raft
+    }
+
+    /// Serves this replica's labrpc server on its address
+    /// (`peer_addrs[id]`) with its message limit: Raft's methods, and the
+    /// service's, which `add_service` adds to the router. Keep the returned
+    /// server to stop it; dropped, it serves on.
+    pub async fn serve(
+        &self,
+        add_service: impl FnOnce(&mut labrpc::Router),
+    ) -> Result<labrpc::Server, ListenError> {
+        let config = &self.shared.config;
+        let addr = config.peer_addrs[config.id];
+        let mut router = labrpc::Router::new();
+        self.raft.add_handlers(&mut router);
+        add_service(&mut router);
+        let server_config = labrpc::ServerConfig {
+            max_message_bytes: config.max_message_bytes,
+        };
+        labrpc::Server::start(addr, router, server_config)
+            .await
+            .map_err(|error| ListenError {
+                addr,
+                detail: error.to_string(),
+            })
     }
 
     pub fn config(&self) -> &RsmConfig {

@@ -92,26 +92,20 @@ impl KvServer {
         config: ServerConfig,
         storage: S,
     ) -> Result<KvServer, StartError> {
-        let addr = config.replica.peer_addrs[config.replica.id];
         let machine = StateMachine::new(config.machine);
         let rsm = Rsm::start(config.replica, machine, storage).await?;
         let server = KvServer {
             rsm,
             reads: config.reads,
         };
-        let mut router = labrpc::Router::new();
-        server.rsm.raft().add_handlers(&mut router);
         let handler_server = server.clone();
-        router.add::<KvRequest, _, _>(move |request: KvRequest| {
-            let server = handler_server.clone();
-            async move { server.handle(request).await }
-        });
-        labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
-            .await
-            .map_err(|error| StartError::Listen {
-                addr,
-                detail: error.to_string(),
-            })?;
+        let add_service = |router: &mut labrpc::Router| {
+            router.add::<KvRequest, _, _>(move |request: KvRequest| {
+                let server = handler_server.clone();
+                async move { server.handle(request).await }
+            });
+        };
+        server.rsm.serve(add_service).await?;
         Ok(server)
     }
 
@@ -180,6 +174,6 @@ impl KvServer {
 pub enum StartError {
     #[error("raft storage: {0}")]
     Storage(#[from] StorageError),
-    #[error("cannot serve on {addr}: {detail}")]
-    Listen { addr: SocketAddr, detail: String },
+    #[error(transparent)]
+    Listen(#[from] rsm::ListenError),
 }

@@ -164,7 +164,6 @@ impl ControllerServer {
                 ),
             });
         }
-        let addr = config.replica.peer_addrs[config.replica.id];
         let machine = ControllerMachine::new(config.limits(), config.sessions);
         let rsm = Rsm::start(config.replica, machine, storage).await?;
         let server = ControllerServer {
@@ -172,19 +171,14 @@ impl ControllerServer {
             queries: config.queries,
             listener: labrpc::SharedServer::default(),
         };
-        let mut router = labrpc::Router::new();
-        server.rsm.raft().add_handlers(&mut router);
         let handler_server = server.clone();
-        router.add::<ControllerRequest, _, _>(move |request: ControllerRequest| {
-            let server = handler_server.clone();
-            async move { server.handle(request).await }
-        });
-        let listener = labrpc::Server::start(addr, router, labrpc::ServerConfig::default())
-            .await
-            .map_err(|error| StartError::Listen {
-                addr,
-                detail: error.to_string(),
-            })?;
+        let add_service = |router: &mut labrpc::Router| {
+            router.add::<ControllerRequest, _, _>(move |request: ControllerRequest| {
+                let server = handler_server.clone();
+                async move { server.handle(request).await }
+            });
+        };
+        let listener = server.rsm.serve(add_service).await?;
         server.listener.set(listener);
         Ok(server)
     }
@@ -317,8 +311,8 @@ impl ControllerServer {
 pub enum StartError {
     #[error("raft storage: {0}")]
     Storage(#[from] StorageError),
-    #[error("cannot serve on {addr}: {detail}")]
-    Listen { addr: SocketAddr, detail: String },
+    #[error(transparent)]
+    Listen(#[from] rsm::ListenError),
     #[error("bad configuration: {detail}")]
     BadConfig { detail: String },
 }

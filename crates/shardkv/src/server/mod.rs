@@ -234,8 +234,8 @@ impl LogTimeAnchor {
 pub enum StartError {
     #[error("raft storage: {0}")]
     Storage(#[from] StorageError),
-    #[error("cannot serve on {addr}: {detail}")]
-    Listen { addr: SocketAddr, detail: String },
+    #[error(transparent)]
+    Listen(#[from] rsm::ListenError),
     #[error("bad configuration: {0}")]
     Config(String),
 }
@@ -249,7 +249,6 @@ impl ShardServer {
         storage: S,
     ) -> Result<ShardServer, StartError> {
         config.check()?;
-        let addr = config.replica.peer_addrs[config.replica.id];
         let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
         let rsm = Rsm::start(config.replica.clone(), machine, storage).await?;
         let peers = labrpc::Client::new(labrpc::ClientConfig {
@@ -257,7 +256,6 @@ impl ShardServer {
             max_message_bytes: config.replica.max_message_bytes,
             ..labrpc::ClientConfig::default()
         });
-        let config_max_message_bytes = config.replica.max_message_bytes;
         let server = ShardServer {
             rsm,
             exports: Arc::new(Exports::new(config.shard_count)),
@@ -270,32 +268,23 @@ impl ShardServer {
             peers,
             listener: labrpc::SharedServer::default(),
         };
-        let mut router = labrpc::Router::new();
-        server.rsm.raft().add_handlers(&mut router);
-        let client_server = server.clone();
-        router.add::<ShardKvRequest, _, _>(move |request: ShardKvRequest| {
-            let server = client_server.clone();
-            async move { server.handle_client(request).await }
-        });
-        let pull_server = server.clone();
-        router.add::<PullChunk, _, _>(move |request: PullChunk| {
-            let server = pull_server.clone();
-            async move { server.handle_pull_chunk(&request) }
-        });
-        let delete_server = server.clone();
-        router.add::<DeleteShards, _, _>(move |request: DeleteShards| {
-            let server = delete_server.clone();
-            async move { server.handle_delete(request).await }
-        });
-        let server_config = labrpc::ServerConfig {
-            max_message_bytes: config_max_message_bytes,
+        let (client_server, pull_server, delete_server) =
+            (server.clone(), server.clone(), server.clone());
+        let add_service = |router: &mut labrpc::Router| {
+            router.add::<ShardKvRequest, _, _>(move |request: ShardKvRequest| {
+                let server = client_server.clone();
+                async move { server.handle_client(request).await }
+            });
+            router.add::<PullChunk, _, _>(move |request: PullChunk| {
+                let server = pull_server.clone();
+                async move { server.handle_pull_chunk(&request) }
+            });
+            router.add::<DeleteShards, _, _>(move |request: DeleteShards| {
+                let server = delete_server.clone();
+                async move { server.handle_delete(request).await }
+            });
         };
-        let listener = labrpc::Server::start(addr, router, server_config)
-            .await
-            .map_err(|error| StartError::Listen {
-                addr,
-                detail: error.to_string(),
-            })?;
+        let listener = server.rsm.serve(add_service).await?;
         server.listener.set(listener);
         tokio::spawn(server.clone().run_config_poller(controller));
         tokio::spawn(server.clone().run_puller());
