@@ -61,9 +61,9 @@ pub enum NodeError {
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("controller replica: {0}")]
-    Controller(#[from] shardctrler::StartError),
+    Controller(rsm::StartError),
     #[error("data replica: {0}")]
-    Data(#[from] shardkv::StartError),
+    Data(rsm::StartError),
     #[error("cannot serve the gRPC API on {addr}: {detail}")]
     Listen { addr: SocketAddr, detail: String },
 }
@@ -334,7 +334,9 @@ impl Node {
                 // cannot persist must not linger.
                 server_config.replica.on_fatal = Some(FatalHook::exit_process());
                 let storage = FileStorage::new(config.data_dir.join(CONTROLLER_DIR_NAME));
-                let server = ControllerServer::start(server_config, storage).await?;
+                let server = ControllerServer::start(server_config, storage)
+                    .await
+                    .map_err(NodeError::Controller)?;
                 Some((server, controller_addrs[index]))
             }
             None => None,
@@ -362,7 +364,9 @@ impl Node {
                 server_config.replica.on_fatal = Some(FatalHook::exit_process());
                 let storage = FileStorage::new(config.data_dir.join(DATA_DIR_NAME));
                 let source = shardkv::Controller::new(controller_addrs.clone());
-                let server = ShardServer::start(server_config, source, storage).await?;
+                let server = ShardServer::start(server_config, source, storage)
+                    .await
+                    .map_err(NodeError::Data)?;
                 Some((server, peer_addrs[index]))
             }
             None => None,

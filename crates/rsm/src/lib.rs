@@ -106,7 +106,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop; [`Rsm::serve`] and [`ListenError`]: the replica's labrpc server |
+//! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop; [`Rsm::serve`] and [`ListenError`]: the replica's labrpc server; [`StartError`]: why a replica did not start |
 //! | `machine.rs` | [`ReplicatedMachine`] (the contract, with the default snapshot and restore), [`ApplyContext`], [`RestoreError`] |
 //! | `clock.rs` | the leader's logical clock (stamps proposals) |
 //! | `waiters.rs` | proposals waiting for their entry |
@@ -139,6 +139,6 @@ mod waiters;
 pub use codec::encode;
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
 pub use replica::{
-    DEFAULT_MAX_RAFT_STATE_BYTES, ListenError, Rsm, RsmConfig, RsmStatus, SubmitError,
+    DEFAULT_MAX_RAFT_STATE_BYTES, ListenError, Rsm, RsmConfig, RsmStatus, StartError, SubmitError,
     fit_raft_to_message_limit,
 };

@@ -243,6 +243,18 @@ struct Shared<M: ReplicatedMachine> {
     reads: ReadBatcher,
 }
 
+/// Why a replica did not start (kvraft's, the controller's and shardkv's
+/// alike).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("raft storage: {0}")]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error("bad configuration: {detail}")]
+    BadConfig { detail: String },
+}
+
 /// Why [`Rsm::serve`] could not serve (the address is taken, say).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot serve on {addr}: {detail}")]

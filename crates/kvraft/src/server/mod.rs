@@ -18,7 +18,7 @@ mod state_machine;
 use std::net::SocketAddr;
 
 use raft::node::RaftNode;
-use raft::storage::{Storage, StorageError};
+use raft::storage::Storage;
 
 use api::Reply;
 use rsm::{Rsm, RsmConfig};
@@ -169,11 +169,5 @@ impl KvServer {
     }
 }
 
-/// Why a replica did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("raft storage: {0}")]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Listen(#[from] rsm::ListenError),
-}
+/// Why a replica did not start (one type for the three servers).
+pub use rsm::StartError;

@@ -29,7 +29,7 @@ mod machine;
 use std::net::SocketAddr;
 
 use raft::node::RaftNode;
-use raft::storage::{Storage, StorageError};
+use raft::storage::Storage;
 use rsm::session::SessionLimits;
 use rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
 
@@ -306,13 +306,5 @@ impl ControllerServer {
     }
 }
 
-/// Why a replica did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("raft storage: {0}")]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Listen(#[from] rsm::ListenError),
-    #[error("bad configuration: {detail}")]
-    BadConfig { detail: String },
-}
+/// Why a replica did not start (one type for the three servers).
+pub use rsm::StartError;

@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use api::{MachineConfig, Reply};
 use raft::node::RaftNode;
-use raft::storage::{Storage, StorageError};
+use raft::storage::Storage;
 use rsm::{Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
@@ -135,19 +135,23 @@ impl ShardServerConfig {
     pub fn check(&self) -> Result<(), StartError> {
         let max_message_bytes = self.replica.max_message_bytes;
         if max_message_bytes < MIN_MESSAGE_BYTES {
-            return Err(StartError::Config(format!(
-                "max_message_bytes {max_message_bytes} is under {MIN_MESSAGE_BYTES}"
-            )));
+            return Err(StartError::BadConfig {
+                detail: format!(
+                    "max_message_bytes {max_message_bytes} is under {MIN_MESSAGE_BYTES}"
+                ),
+            });
         }
         let mut raft = raft::core::Config::new(0, vec![0], 0);
         rsm::fit_raft_to_message_limit(&mut raft, max_message_bytes);
         let room = (raft.max_entry_bytes as u64).saturating_sub(CHUNK_FRAME_BYTES);
         if self.transfer_chunk_bytes == 0 || self.transfer_chunk_bytes > room {
-            return Err(StartError::Config(format!(
-                "transfer_chunk_bytes {} must be between 1 and {room} (Raft's entry bound \
-                 {} for max_message_bytes {}, minus {CHUNK_FRAME_BYTES})",
-                self.transfer_chunk_bytes, raft.max_entry_bytes, max_message_bytes
-            )));
+            return Err(StartError::BadConfig {
+                detail: format!(
+                    "transfer_chunk_bytes {} must be between 1 and {room} (Raft's entry bound \
+                     {} for max_message_bytes {}, minus {CHUNK_FRAME_BYTES})",
+                    self.transfer_chunk_bytes, raft.max_entry_bytes, max_message_bytes
+                ),
+            });
         }
         Ok(())
     }
@@ -229,16 +233,8 @@ impl LogTimeAnchor {
     }
 }
 
-/// Why a replica did not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("raft storage: {0}")]
-    Storage(#[from] StorageError),
-    #[error(transparent)]
-    Listen(#[from] rsm::ListenError),
-    #[error("bad configuration: {0}")]
-    Config(String),
-}
+/// Why a replica did not start (one type for the three servers).
+pub use rsm::StartError;
 
 impl ShardServer {
     /// Starts Raft and the apply task (restoring the stored snapshot), the
