@@ -24,6 +24,7 @@ use cache::store::{Kind, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::op::{Float, format_float};
+use crate::set_algebra::Combination;
 use crate::{Error, Limits, Op, Outcome, Reply};
 
 /// An operation on the hash at [`Op::Hash`]'s key.
@@ -124,13 +125,71 @@ pub enum SetOp {
     Card,
     /// `SRANDMEMBER`: like [`HashOp::RandField`] without values. A read.
     RandMember { count: Option<i64>, seed: u64 },
+    /// `SINTER`/`SUNION`/`SDIFF` of the key's set and `others`, in that
+    /// order: [`Outcome::Values`] in byte order. A read (see
+    /// [`crate::set_algebra`]).
+    Combine {
+        how: Combination,
+        others: Vec<Vec<u8>>,
+    },
+    /// `SINTERSTORE`/`SUNIONSTORE`/`SDIFFSTORE`: the combination of
+    /// `sources` replaces whatever the key held (an empty one removes
+    /// it). [`Outcome::Integer`]: its size.
+    Store {
+        how: Combination,
+        sources: Vec<Vec<u8>>,
+    },
+    /// `SINTERCARD`: the size of the intersection of the key's set and
+    /// `others`, counting at most `limit` (0: all).
+    /// [`Outcome::Integer`]. A read.
+    InterCard { others: Vec<Vec<u8>>, limit: u64 },
+    /// `SMOVE`: moves `member` from the key's set to `destination`'s.
+    /// [`Outcome::Integer`] 1 if it moved, 0 if the source lacks it.
+    Move {
+        destination: Vec<u8>,
+        member: Vec<u8>,
+    },
 }
 
 impl SetOp {
     pub fn is_read(&self) -> bool {
         !matches!(
             self,
-            SetOp::Add { .. } | SetOp::Rem { .. } | SetOp::Pop { .. }
+            SetOp::Add { .. }
+                | SetOp::Rem { .. }
+                | SetOp::Pop { .. }
+                | SetOp::Store { .. }
+                | SetOp::Move { .. }
+        )
+    }
+
+    /// The keys besides [`crate::Op::Sets`]'s own that the operation
+    /// reads or writes, in order.
+    pub fn other_keys(&self) -> &[Vec<u8>] {
+        match self {
+            SetOp::Combine { others, .. } | SetOp::InterCard { others, .. } => others,
+            SetOp::Store { sources, .. } => sources,
+            SetOp::Move { destination, .. } => std::slice::from_ref(destination),
+            SetOp::Add { .. }
+            | SetOp::Rem { .. }
+            | SetOp::Pop { .. }
+            | SetOp::IsMember { .. }
+            | SetOp::MIsMember { .. }
+            | SetOp::Members
+            | SetOp::Card
+            | SetOp::RandMember { .. } => &[],
+        }
+    }
+
+    /// Whether the operation names keys besides its own (and so must
+    /// find them all in its shard).
+    pub fn is_multi_key(&self) -> bool {
+        matches!(
+            self,
+            SetOp::Combine { .. }
+                | SetOp::Store { .. }
+                | SetOp::InterCard { .. }
+                | SetOp::Move { .. }
         )
     }
 
@@ -140,8 +199,14 @@ impl SetOp {
             SetOp::Add { members } | SetOp::Rem { members } | SetOp::MIsMember { members } => {
                 members.iter().map(Vec::len).sum()
             }
-            SetOp::IsMember { member } => member.len(),
-            SetOp::Pop { .. } | SetOp::Members | SetOp::Card | SetOp::RandMember { .. } => 0,
+            SetOp::IsMember { member } | SetOp::Move { member, .. } => member.len(),
+            SetOp::Pop { .. }
+            | SetOp::Members
+            | SetOp::Card
+            | SetOp::RandMember { .. }
+            | SetOp::Combine { .. }
+            | SetOp::Store { .. }
+            | SetOp::InterCard { .. } => 0,
         }
     }
 }
@@ -423,6 +488,18 @@ pub(crate) fn execute_set(
     limits: &Limits,
     now_ms: u64,
 ) -> Reply {
+    if op.is_multi_key() {
+        // An access of each key for the eviction policy, as a one-key
+        // read through the log records.
+        for other in std::iter::once(key).chain(op.other_keys().iter().map(Vec::as_slice)) {
+            store.value(other, now_ms);
+        }
+        return if op.is_read() {
+            crate::set_algebra::read_algebra(store, key, op, limits, now_ms)
+        } else {
+            crate::set_algebra::execute_algebra(store, key, op, limits, now_ms)
+        };
+    }
     if op.is_read() {
         let value = store.value(key, now_ms);
         return read_set(wrong_type(Kind::Set, value)?, op, limits);
@@ -509,7 +586,14 @@ pub(crate) fn read_set(set: Option<&SetValue>, op: &SetOp, limits: &Limits) -> R
                 Some(_) => Outcome::Values(chosen.map(Some).collect()),
             }
         }
-        SetOp::Add { .. } | SetOp::Rem { .. } | SetOp::Pop { .. } => {
+        SetOp::Combine { .. } | SetOp::InterCard { .. } => {
+            panic!("api::read: a read of several sets is answered by set_algebra")
+        }
+        SetOp::Add { .. }
+        | SetOp::Rem { .. }
+        | SetOp::Pop { .. }
+        | SetOp::Store { .. }
+        | SetOp::Move { .. } => {
             panic!("api::read: a set write is not a read")
         }
     })
@@ -523,6 +607,9 @@ pub(crate) fn read_collection(store: &Store, op: &Op, limits: &Limits, now_ms: u
             op,
             limits,
         ),
+        Op::Sets { key, op } if op.is_multi_key() => {
+            crate::set_algebra::read_algebra(store, key, op, limits, now_ms)
+        }
         Op::Sets { key, op } => read_set(
             wrong_type(Kind::Set, store.peek_value(key, now_ms))?,
             op,

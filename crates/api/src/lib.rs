@@ -31,6 +31,7 @@
 //! | `limits.rs` | [`Limits`]: key and value size bounds, checked before proposing and at apply; [`MachineConfig`]: a key/value machine's settings |
 //! | `execute.rs` | [`execute`] and [`read`]: the operations on a store at a log time |
 //! | `collections.rs` | hash and set operations ([`HashOp`], [`SetOp`]), `TYPE`, and their meaning on a store |
+//! | `set_algebra.rs` | the set operations over several keys of one shard: `SINTER`/`SUNION`/`SDIFF` (+`STORE`), `SINTERCARD`, `SMOVE` |
 //! | `lists.rs` | list operations ([`ListOp`]): pushes, pops, ranges, `LMOVE` within one shard |
 //! | `keyspace.rs` | the whole-shard operations ([`Op::ScanShard`], [`Op::CountShard`], [`Op::FlushShard`], [`Op::RandomKey`]): keys in [`scan_position`] order, so a scan cursor survives store growth and shard moves |
 //! | `multikey.rs` | the multi-key operations ([`Op::MultiSet`], [`Op::Rename`], [`Op::Copy`]): one step on one store, any value type moved with its deadline; the server refuses keys of several shards ([`Error::CrossShard`]) |
@@ -51,6 +52,7 @@ mod limits;
 pub mod lists;
 mod multikey;
 mod op;
+pub mod set_algebra;
 
 pub use client::KvClient;
 pub use collections::{HashOp, SetOp};
@@ -65,3 +67,4 @@ pub use op::{
     ExpireCondition, Float, GetExTtl, KeyTtl, Op, Outcome, SCAN_COUNT_MAX, SCAN_POSITION_BITS,
     SCAN_POSITION_END, SetCondition, SetTtl, Target, format_float, scan_position,
 };
+pub use set_algebra::Combination;

@@ -102,13 +102,14 @@ impl Limits {
                 });
             }
         }
-        if let Op::MultiSet { pairs, .. } = op
-            && pairs.len() as u64 > self.max_collection_elements
-        {
-            return Err(Error::TooManyElements {
-                count: pairs.len() as u64,
-                limit: self.max_collection_elements,
-            });
+        if op.is_multi_key() {
+            let key_count = op.keys().count() as u64;
+            if key_count > self.max_collection_elements {
+                return Err(Error::TooManyElements {
+                    count: key_count,
+                    limit: self.max_collection_elements,
+                });
+            }
         }
         let value_bytes = op.value_size_bytes() as u64;
         if value_bytes > self.max_value_bytes {

@@ -97,7 +97,12 @@ pub(crate) fn execute_multi_key(store: &mut Store, op: &Op, now_ms: u64) -> Repl
 
 /// Refuses (changing nothing) an entry that could never fit the store.
 fn check_fits(store: &Store, key: &[u8], value: &Value) -> Result<(), Error> {
-    let weight_bytes = entry_weight_bytes(key, value);
+    check_weight(store, entry_weight_bytes(key, value))
+}
+
+/// Refuses (changing nothing) an entry of `weight_bytes` that could never
+/// fit the store.
+pub(crate) fn check_weight(store: &Store, weight_bytes: u64) -> Result<(), Error> {
     let capacity_bytes = store.config().capacity_bytes;
     if weight_bytes > capacity_bytes {
         return Err(Error::TooLarge {

@@ -316,10 +316,15 @@ impl Op {
 
     /// Every key the operation acts on, in order: one for most; a
     /// [`Op::MultiSet`]'s keys; a rename's or copy's source, then
-    /// destination; none for the whole-shard operations.
+    /// destination; a set operation's key, then its
+    /// [`SetOp::other_keys`]; none for the whole-shard operations.
     pub fn keys(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let pairs: &[(Vec<u8>, Vec<u8>)] = match self {
             Op::MultiSet { pairs, .. } => pairs,
+            _ => &[],
+        };
+        let others: &[Vec<u8>] = match self {
+            Op::Sets { op, .. } => op.other_keys(),
             _ => &[],
         };
         let named: [Option<&[u8]>; 2] = match self {
@@ -347,6 +352,7 @@ impl Op {
             .iter()
             .map(|(key, _)| key.as_slice())
             .chain(named.into_iter().flatten())
+            .chain(others.iter().map(Vec::as_slice))
     }
 
     /// Whether the operation names more than one key (and so must find
@@ -361,7 +367,7 @@ impl Op {
                     op: ListOp::Move { .. },
                     ..
                 }
-        )
+        ) || matches!(self, Op::Sets { op, .. } if op.is_multi_key())
     }
 
     /// The key the operation acts on (a multi-key operation's first key);
