@@ -11,7 +11,10 @@ included. Without redis-server the comparisons are skipped; the
 scenarios' spot checks still run against distcache alone.
 
 Keys that `LMOVE` moves between share a {hash tag}, so they live in the
-same shard (distcache refuses a move across shards with CROSSSLOT).
+same shard (distcache refuses a move across shards with CROSSSLOT); so do
+the keys of one set-algebra command or `SMOVE`. Commands whose reply is a
+set (`SINTER`, `SUNION`, `SDIFF`, `SMEMBERS`) are compared as sets: Redis
+leaves their order unspecified.
 """
 
 import os
@@ -82,14 +85,26 @@ def _reply(client, args):
         return ("error", str(error))
 
 
+UNORDERED = {"SINTER", "SUNION", "SDIFF", "SMEMBERS"}
+
+
+def _as_set(args, reply):
+    """A set-valued reply with its order dropped."""
+    kind, value = reply
+    if kind == "ok" and args[0].upper() in UNORDERED and isinstance(value, (list, set)):
+        return (kind, sorted(value))
+    return reply
+
+
 def compare(distcache, reference, script):
-    """Runs each command on both servers; replies must be identical.
-    Returns distcache's replies (for spot checks without a reference)."""
+    """Runs each command on both servers; replies must be identical
+    (set-valued ones as sets). Returns distcache's replies (for spot checks
+    without a reference)."""
     replies = []
     for args in script:
-        ours = _reply(distcache, args)
+        ours = _as_set(args, _reply(distcache, args))
         if reference is not None:
-            theirs = _reply(reference, args)
+            theirs = _as_set(args, _reply(reference, args))
             assert ours == theirs, f"{args}: distcache {ours!r}, redis-server {theirs!r}"
         replies.append(ours)
     return replies
@@ -188,6 +203,124 @@ LLEN {$}s
 GET {$}b
 TYPE {$}b
 """
+
+
+SET_ALGEBRA = """
+SADD {$}a 1 2 3 4
+SADD {$}b 3 4 5
+SADD {$}c 4 6
+SET {$}s text
+SINTER {$}a {$}b
+SINTER {$}a {$}b {$}c
+SINTER {$}a
+SINTER {$}a {$}none
+SINTER {$}none
+SINTER {$}a {$}s
+SINTER {$}none {$}s
+SINTER {$}s {$}a
+SINTER
+SUNION {$}a {$}b {$}c
+SUNION {$}none {$}c
+SUNION {$}none
+SUNION {$}a {$}s
+SUNION {$}none {$}s
+SUNION
+SDIFF {$}a {$}b
+SDIFF {$}a {$}b {$}c
+SDIFF {$}b {$}a
+SDIFF {$}a {$}none
+SDIFF {$}none {$}a
+SDIFF {$}a {$}s
+SDIFF {$}none {$}s
+SDIFF {$}s {$}none
+SDIFF
+SINTERSTORE {$}d {$}a {$}b
+SMEMBERS {$}d
+SUNIONSTORE {$}d {$}a {$}c
+SMEMBERS {$}d
+SDIFFSTORE {$}d {$}d {$}b
+SMEMBERS {$}d
+SDIFFSTORE {$}s {$}a {$}b
+TYPE {$}s
+SMEMBERS {$}s
+SET {$}s text
+EXPIRE {$}d 1000
+SUNIONSTORE {$}d {$}a
+TTL {$}d
+SINTERSTORE {$}d {$}a {$}none
+EXISTS {$}d
+SUNIONSTORE {$}d {$}none
+EXISTS {$}d
+SDIFFSTORE {$}d {$}a {$}a
+EXISTS {$}d
+SINTERSTORE {$}d {$}a {$}s
+SUNIONSTORE {$}d {$}s
+SDIFFSTORE {$}d {$}none {$}s
+SINTERSTORE {$}d
+SINTERCARD 2 {$}a {$}b
+SINTERCARD 1 {$}a
+SINTERCARD 3 {$}a {$}b {$}c
+SINTERCARD 2 {$}a {$}b LIMIT 1
+SINTERCARD 2 {$}a {$}b LIMIT 0
+SINTERCARD 2 {$}a {$}b LIMIT 99
+SINTERCARD 2 {$}a {$}none
+SINTERCARD 2 {$}a {$}s
+SINTERCARD 2 {$}none {$}s
+SINTERCARD 0 {$}a
+SINTERCARD -1 {$}a
+SINTERCARD x {$}a
+SINTERCARD 3 {$}a {$}b
+SINTERCARD 1 {$}a LIMIT -1
+SINTERCARD 1 {$}a LIMIT x
+SINTERCARD 1 {$}a LIMIT
+SINTERCARD 1 {$}a FOO 1
+SINTERCARD 1 {$}a {$}b
+SINTERCARD 1
+SMOVE {$}a {$}b 1
+SMEMBERS {$}a
+SMEMBERS {$}b
+SMOVE {$}a {$}b 1
+SMOVE {$}a {$}b 3
+SMEMBERS {$}a
+SMEMBERS {$}b
+SMOVE {$}a {$}a 2
+SMOVE {$}a {$}a 9
+SMOVE {$}none {$}b 1
+SMOVE {$}none {$}s 1
+SMOVE {$}s {$}b 1
+SMOVE {$}a {$}s 2
+SMOVE {$}a {$}s 9
+SMOVE {$}a {$}s
+SMOVE {$}c {$}n 4
+SMOVE {$}c {$}n 6
+EXISTS {$}c
+SMEMBERS {$}n
+TYPE {$}n
+"""
+
+
+def test_set_algebra_answers_as_redis_server(distcache, reference):
+    replies = compare(distcache, reference, _script(SET_ALGEBRA, "types:sets:"))
+    assert replies[4] == ("ok", [b"3", b"4"])
+    assert ("error", "WRONGTYPE Operation against a key holding the wrong kind of value") in replies
+
+
+def test_set_algebra_across_shards_is_refused_and_changes_nothing(distcache):
+    distcache.delete("a", "b", "{b}d")
+    distcache.sadd("a", "1", "2")
+    distcache.sadd("b", "2")
+    # "a" and "b" are in different shards (see the LMOVE test below).
+    for args in [
+        ("SINTER", "a", "b"),
+        ("SUNIONSTORE", "{b}d", "a", "b"),
+        ("SINTERCARD", "2", "a", "b"),
+        ("SMOVE", "a", "b", "1"),
+    ]:
+        with pytest.raises(redis.ResponseError, match="don.t hash to the same slot"):
+            distcache.execute_command(*args)
+    assert distcache.smembers("a") == {b"1", b"2"}
+    assert distcache.smembers("b") == {b"2"}
+    assert distcache.exists("{b}d") == 0
 
 
 def test_list_commands_answer_as_redis_server(distcache, reference):

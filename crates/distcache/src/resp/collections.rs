@@ -4,10 +4,15 @@
 //! path. `SPOP`, `SRANDMEMBER` and `HRANDFIELD` carry a seed this node
 //! draws from the runtime seam's generator: the log carries the choice, so
 //! replicas cannot diverge.
+//!
+//! `SINTER`, `SUNION`, `SDIFF` (+`STORE`), `SINTERCARD` and `SMOVE` name
+//! several keys and run as one operation, so every key must be in one
+//! shard: others get Redis Cluster's `-CROSSSLOT` before anything runs
+//! (one `{hash tag}` keeps keys together).
 
 use ::resp::Frame;
-use ::resp::command::{HashCommand, SetCommand};
-use api::{Float, HashOp, SetOp};
+use ::resp::command::{HashCommand, SetCombination, SetCommand};
+use api::{Combination, Float, HashOp, SetOp};
 use bytes::Bytes;
 use shardkv::{Op, Outcome};
 
@@ -131,10 +136,43 @@ pub(super) async fn set<B: Backend>(backend: &B, key: Bytes, command: SetCommand
             count,
             seed: seed(),
         },
+        SetCommand::Combine { how, others } => SetOp::Combine {
+            how: combination(how),
+            others: vecs(&others),
+        },
+        SetCommand::Store { how, sources } => SetOp::Store {
+            how: combination(how),
+            sources: vecs(&sources),
+        },
+        SetCommand::InterCard { others, limit } => SetOp::InterCard {
+            others: vecs(&others),
+            limit,
+        },
+        SetCommand::Move {
+            destination,
+            member,
+        } => SetOp::Move {
+            destination: vec(&destination),
+            member: vec(&member),
+        },
     };
-    match run(backend, Op::Sets { key: vec(&key), op }).await {
+    let op = Op::Sets { key: vec(&key), op };
+    // One operation changes one shard: keys of several are refused here
+    // before anything runs (the replicas refuse them too).
+    if op.is_multi_key() && super::multikey::one_shard(backend, op.keys()).is_none() {
+        return Frame::error(super::multikey::CROSSSLOT);
+    }
+    match run(backend, op).await {
         Ok(outcome) => reply(outcome),
         Err(frame) => frame,
+    }
+}
+
+fn combination(how: SetCombination) -> Combination {
+    match how {
+        SetCombination::Intersection => Combination::Intersection,
+        SetCombination::Union => Combination::Union,
+        SetCombination::Difference => Combination::Difference,
     }
 }
 

@@ -36,7 +36,7 @@ pub(crate) const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the 
 const SAME_OBJECT: &str = "ERR source and destination objects are the same";
 
 /// The shard every key is in, or `None` if they span shards.
-fn one_shard<'a, B: Backend>(
+pub(super) fn one_shard<'a, B: Backend>(
     backend: &B,
     keys: impl IntoIterator<Item = &'a [u8]>,
 ) -> Option<usize> {

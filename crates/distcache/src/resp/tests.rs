@@ -948,6 +948,82 @@ async fn multi_key_commands_are_one_operation_in_one_shard_and_crossslot_across(
 }
 
 #[tokio::test]
+async fn set_algebra_and_smove_are_one_operation_in_one_shard() {
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let ops_of = |memory: &Memory| std::mem::take(&mut *memory.ops.lock().expect("test ops"));
+    let crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+    let wrongtype = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    let cases: &[(&[&str], &str, &[&str])] = &[
+        (&["SADD", "{t}a", "1", "2", "3"], ":3\r\n", &["Sets"]),
+        (&["SADD", "{t}b", "2", "3", "4"], ":3\r\n", &["Sets"]),
+        (&["SET", "{t}s", "x"], "+OK\r\n", &["Put"]),
+        (
+            &["SINTER", "{t}a", "{t}b"],
+            "*2\r\n$1\r\n2\r\n$1\r\n3\r\n",
+            &["Sets"],
+        ),
+        (
+            &["SUNION", "{t}a", "{t}none", "{t}b"],
+            "*4\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n$1\r\n4\r\n",
+            &["Sets"],
+        ),
+        (&["SDIFF", "{t}a", "{t}b"], "*1\r\n$1\r\n1\r\n", &["Sets"]),
+        (&["SINTER", "{t}none", "{t}s"], wrongtype, &["Sets"]),
+        (&["SDIFFSTORE", "{t}s", "{t}a", "{t}b"], ":1\r\n", &["Sets"]),
+        (&["TYPE", "{t}s"], "+set\r\n", &["Type"]),
+        (
+            &["SINTERSTORE", "{t}s", "{t}a", "{t}none"],
+            ":0\r\n",
+            &["Sets"],
+        ),
+        (&["EXISTS", "{t}s"], ":0\r\n", &["Type"]),
+        (&["SINTERCARD", "2", "{t}a", "{t}b"], ":2\r\n", &["Sets"]),
+        (
+            &["SINTERCARD", "2", "{t}a", "{t}b", "LIMIT", "1"],
+            ":1\r\n",
+            &["Sets"],
+        ),
+        (
+            &["SINTERCARD", "0", "{t}a"],
+            "-ERR numkeys should be greater than 0\r\n",
+            &[],
+        ),
+        (
+            &["SINTERCARD", "3", "{t}a", "{t}b"],
+            "-ERR Number of keys can't be greater than number of args\r\n",
+            &[],
+        ),
+        (
+            &["SINTERCARD", "1", "{t}a", "LIMIT", "-1"],
+            "-ERR LIMIT can't be negative\r\n",
+            &[],
+        ),
+        (
+            &["SINTERCARD", "1", "{t}a", "LIMIT"],
+            "-ERR syntax error\r\n",
+            &[],
+        ),
+        (&["SMOVE", "{t}a", "{t}b", "1"], ":1\r\n", &["Sets"]),
+        (&["SMOVE", "{t}a", "{t}b", "1"], ":0\r\n", &["Sets"]),
+        (&["SMOVE", "{t}none", "{t}b", "1"], ":0\r\n", &["Sets"]),
+        // Keys of two shards: refused without an operation ("a", "b").
+        (&["SINTER", "a", "b"], crossslot, &[]),
+        (&["SUNIONSTORE", "{t}d", "b"], crossslot, &[]),
+        (&["SINTERCARD", "2", "{t}a", "b"], crossslot, &[]),
+        (&["SMOVE", "{t}a", "b", "2"], crossslot, &[]),
+        (&["SCARD", "{t}a"], ":2\r\n", &["Sets"]),
+    ];
+    for (words, expected, ops) in cases {
+        assert_eq!(&ask(&mut stream, words).await, expected, "{words:?}");
+        assert_eq!(&ops_of(&memory), ops, "operations run by {words:?}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn cluster_mode_describes_the_groups_and_redirects_other_groups_keys() {
     let config = RespConfig {
         cluster: Some(std::sync::Arc::new(cluster_map())),

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::args::{Args, is};
+use super::args::{Args, is, parse_integer};
 use super::error::CommandError;
 use super::types::Command;
 
@@ -77,6 +77,41 @@ pub enum SetCommand {
     RandMember {
         count: Option<i64>,
     },
+    /// `SINTER`/`SUNION`/`SDIFF`: the command's key is the first set,
+    /// `others` the rest in order.
+    Combine {
+        how: SetCombination,
+        others: Vec<Bytes>,
+    },
+    /// `SINTERSTORE`/`SUNIONSTORE`/`SDIFFSTORE`: the command's key is the
+    /// destination.
+    Store {
+        how: SetCombination,
+        sources: Vec<Bytes>,
+    },
+    /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`: the command's
+    /// key is the first set; `limit` 0 counts all.
+    InterCard {
+        others: Vec<Bytes>,
+        limit: u64,
+    },
+    /// `SMOVE source destination member`: the command's key is the
+    /// source.
+    Move {
+        destination: Bytes,
+        member: Bytes,
+    },
+}
+
+/// How `SINTER`, `SUNION` and `SDIFF` (and their `STORE` forms) combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCombination {
+    /// `SINTER`.
+    Intersection,
+    /// `SUNION`.
+    Union,
+    /// `SDIFF`.
+    Difference,
 }
 
 fn hash(args: &mut Args, op: HashCommand) -> Result<Command, CommandError> {
@@ -311,5 +346,91 @@ pub(crate) fn srandmember(args: &mut Args) -> Result<Command, CommandError> {
     Ok(Command::SetType {
         key,
         op: SetCommand::RandMember { count },
+    })
+}
+
+fn combine(args: &mut Args, how: SetCombination) -> Result<Command, CommandError> {
+    let key = take_key(args)?;
+    let others = args.rest();
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::Combine { how, others },
+    })
+}
+
+fn combine_store(args: &mut Args, how: SetCombination) -> Result<Command, CommandError> {
+    let destination = take_key(args)?;
+    let sources = args.rest();
+    Ok(Command::SetType {
+        key: destination,
+        op: SetCommand::Store { how, sources },
+    })
+}
+
+pub(crate) fn sinter(args: &mut Args) -> Result<Command, CommandError> {
+    combine(args, SetCombination::Intersection)
+}
+
+pub(crate) fn sunion(args: &mut Args) -> Result<Command, CommandError> {
+    combine(args, SetCombination::Union)
+}
+
+pub(crate) fn sdiff(args: &mut Args) -> Result<Command, CommandError> {
+    combine(args, SetCombination::Difference)
+}
+
+pub(crate) fn sinterstore(args: &mut Args) -> Result<Command, CommandError> {
+    combine_store(args, SetCombination::Intersection)
+}
+
+pub(crate) fn sunionstore(args: &mut Args) -> Result<Command, CommandError> {
+    combine_store(args, SetCombination::Union)
+}
+
+pub(crate) fn sdiffstore(args: &mut Args) -> Result<Command, CommandError> {
+    combine_store(args, SetCombination::Difference)
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`, checked in Redis
+/// 7.0's order: numkeys (a positive integer, at most the arguments left),
+/// then the options after the keys.
+pub(crate) fn sintercard(args: &mut Args) -> Result<Command, CommandError> {
+    let numkeys = parse_integer(&args.take()?)
+        .filter(|&count| count > 0)
+        .ok_or(CommandError::NumkeysNotPositive)?;
+    let numkeys = usize::try_from(numkeys).map_err(|_| CommandError::NumkeysOverArgs)?;
+    if numkeys > args.remaining() {
+        return Err(CommandError::NumkeysOverArgs);
+    }
+    let key = take_key(args)?;
+    let mut others = Vec::with_capacity(numkeys - 1);
+    for _ in 1..numkeys {
+        others.push(args.take()?);
+    }
+    let mut limit = 0;
+    while let Some(option) = args.take_optional() {
+        if !is(&option, "limit") || args.remaining() == 0 {
+            return Err(CommandError::Syntax);
+        }
+        limit = parse_integer(&args.take()?)
+            .and_then(|value| u64::try_from(value).ok())
+            .ok_or(CommandError::LposNegative("LIMIT"))?;
+    }
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::InterCard { others, limit },
+    })
+}
+
+pub(crate) fn smove(args: &mut Args) -> Result<Command, CommandError> {
+    let source = take_key(args)?;
+    let destination = args.take()?;
+    let member = args.take()?;
+    Ok(Command::SetType {
+        key: source,
+        op: SetCommand::Move {
+            destination,
+            member,
+        },
     })
 }

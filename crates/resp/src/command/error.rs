@@ -53,9 +53,16 @@ pub enum CommandError {
         "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
     )]
     LposRankZero,
-    /// `LPOS ... COUNT -1` or `MAXLEN -1` (the option's name).
+    /// `LPOS ... COUNT -1` or `MAXLEN -1`, `SINTERCARD ... LIMIT -1` (the
+    /// option's name).
     #[error("ERR {0} can't be negative")]
     LposNegative(&'static str),
+    /// `SINTERCARD`'s numkeys not a positive integer.
+    #[error("ERR numkeys should be greater than 0")]
+    NumkeysNotPositive,
+    /// `SINTERCARD`'s numkeys larger than the arguments after it.
+    #[error("ERR Number of keys can't be greater than number of args")]
+    NumkeysOverArgs,
     /// An increment whose result leaves the 64-bit range.
     #[error("ERR increment or decrement would overflow")]
     IncrementOverflow,

@@ -43,7 +43,7 @@ mod types;
 use bytes::Bytes;
 
 pub use args::{Args, parse_float, parse_integer};
-pub use collections::{HashCommand, SetCommand};
+pub use collections::{HashCommand, SetCombination, SetCommand};
 pub use error::CommandError;
 pub use glob::glob_match;
 pub use lists::{ListCommand, ListEnd};

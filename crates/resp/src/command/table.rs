@@ -1117,6 +1117,30 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..SET_READ_FAST
     },
     CommandSpec {
+        name: "sdiff",
+        arity: -2,
+        since: "1.0.0",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        summary: "Returns the difference of multiple sets.",
+        syntax: "key [key ...]",
+        last_key: -1,
+        parse: Some(collections::sdiff),
+        ..SET_READ
+    },
+    CommandSpec {
+        name: "sdiffstore",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        acl_categories: &["@write", "@set", "@slow"],
+        since: "1.0.0",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        summary: "Stores the difference of multiple sets in a key.",
+        syntax: "destination key [key ...]",
+        last_key: -1,
+        parse: Some(collections::sdiffstore),
+        ..SET_WRITE
+    },
+    CommandSpec {
         name: "select",
         arity: 2,
         flags: &["loading", "stale", "fast"],
@@ -1167,6 +1191,45 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..STRING_WRITE
     },
     CommandSpec {
+        name: "sinter",
+        arity: -2,
+        since: "1.0.0",
+        complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        summary: "Returns the intersect of multiple sets.",
+        syntax: "key [key ...]",
+        last_key: -1,
+        parse: Some(collections::sinter),
+        ..SET_READ
+    },
+    CommandSpec {
+        name: "sintercard",
+        arity: -3,
+        flags: &["readonly", "movablekeys"],
+        since: "7.0.0",
+        complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        summary: "Returns the number of members of the intersect of multiple sets.",
+        syntax: "numkeys key [key ...] [LIMIT limit]",
+        // The keys follow numkeys; routing reads the first (the server
+        // checks that the rest share its shard).
+        first_key: 2,
+        last_key: 2,
+        parse: Some(collections::sintercard),
+        ..SET_READ
+    },
+    CommandSpec {
+        name: "sinterstore",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        acl_categories: &["@write", "@set", "@slow"],
+        since: "1.0.0",
+        complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
+        summary: "Stores the intersect of multiple sets in a key.",
+        syntax: "destination key [key ...]",
+        last_key: -1,
+        parse: Some(collections::sinterstore),
+        ..SET_WRITE
+    },
+    CommandSpec {
         name: "sismember",
         arity: 3,
         since: "1.0.0",
@@ -1195,6 +1258,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key member [member ...]",
         parse: Some(collections::smismember),
         ..SET_READ_FAST
+    },
+    CommandSpec {
+        name: "smove",
+        arity: 4,
+        since: "1.0.0",
+        complexity: "O(1)",
+        summary: "Moves a member from one set to another.",
+        syntax: "source destination member",
+        last_key: 2,
+        parse: Some(collections::smove),
+        ..SET_WRITE_FAST
     },
     CommandSpec {
         name: "spop",
@@ -1234,6 +1308,30 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key",
         parse: Some(strings::strlen),
         ..STRING_READ
+    },
+    CommandSpec {
+        name: "sunion",
+        arity: -2,
+        since: "1.0.0",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        summary: "Returns the union of multiple sets.",
+        syntax: "key [key ...]",
+        last_key: -1,
+        parse: Some(collections::sunion),
+        ..SET_READ
+    },
+    CommandSpec {
+        name: "sunionstore",
+        arity: -3,
+        flags: &["write", "denyoom"],
+        acl_categories: &["@write", "@set", "@slow"],
+        since: "1.0.0",
+        complexity: "O(N) where N is the total number of elements in all given sets.",
+        summary: "Stores the union of multiple sets in a key.",
+        syntax: "destination key [key ...]",
+        last_key: -1,
+        parse: Some(collections::sunionstore),
+        ..SET_WRITE
     },
     CommandSpec {
         name: "time",
