@@ -453,7 +453,7 @@ impl User {
     /// The first permission missing.
     pub fn check(&self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Denied> {
         let keys = spec
-            .key_indexes(args.len())
+            .key_indexes_in(args)
             .into_iter()
             .filter_map(|index| args.get(index));
         self.check_keys(spec, keys.map(|key| key.as_ref()))
@@ -709,6 +709,18 @@ mod tests {
         ));
         // MGET checks every key.
         assert_eq!(check(&reader, &["mget", "cache:1", "x"]), Err(Denied::Key));
+        // SINTERCARD's keys are the ones its count names, every one checked.
+        assert_eq!(
+            check(
+                &reader,
+                &["sintercard", "2", "cache:1", "cache:2", "LIMIT", "1"]
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(&reader, &["sintercard", "2", "cache:1", "x"]),
+            Err(Denied::Key)
+        );
         // no_auth commands run for anyone.
         assert_eq!(check(&reader, &["hello", "3"]), Ok(()));
         assert_eq!(

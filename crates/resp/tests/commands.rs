@@ -472,6 +472,26 @@ fn key_positions_come_from_the_table() {
     assert_eq!(spec("rename").key_indexes(3), vec![1, 2]);
     assert_eq!(spec("set").key_indexes(5), vec![1]);
     assert!(spec("ping").key_indexes(1).is_empty());
+    // Keys counted by an argument: exactly the ones it names, not the
+    // options after them.
+    let sintercard = spec("sintercard");
+    assert_eq!(
+        sintercard.key_indexes_in(&args(&["sintercard", "2", "a", "b", "LIMIT", "1"])),
+        vec![2, 3]
+    );
+    assert_eq!(
+        sintercard.key_indexes_in(&args(&["sintercard", "3", "a", "b"])),
+        vec![2, 3]
+    );
+    assert!(
+        sintercard
+            .key_indexes_in(&args(&["sintercard", "x", "a"]))
+            .is_empty()
+    );
+    assert_eq!(
+        spec("sunionstore").key_indexes_in(&args(&["sunionstore", "d", "a", "b"])),
+        vec![1, 2, 3]
+    );
     assert_eq!(
         introspection::getkeys_reply(&args(&["MSET", "a", "1", "b", "2"])),
         Ok(Frame::Array(vec![Frame::bulk("a"), Frame::bulk("b")]))

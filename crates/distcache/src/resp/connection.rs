@@ -172,7 +172,7 @@ async fn answer<B: Backend, S: AsyncWrite + Unpin>(
             Action::Execute(parsed) => {
                 let keys: Vec<Bytes> = parsed
                     .spec
-                    .key_indexes(args.len())
+                    .key_indexes_in(&args)
                     .into_iter()
                     .filter_map(|index| args.get(index).cloned())
                     .collect();

@@ -131,7 +131,7 @@ pub fn getkeys_reply(args: &[Bytes]) -> Result<Frame, CommandError> {
         CommandError::WrongArity { .. } => CommandError::InvalidArgumentCount,
         _ => CommandError::InvalidCommandSpecified,
     })?;
-    let indexes = spec.key_indexes(args.len());
+    let indexes = spec.key_indexes_in(args);
     if indexes.is_empty() {
         return Err(CommandError::NoKeyArguments);
     }

@@ -9,7 +9,7 @@
 //!   Redis 7's (`ERR wrong number of arguments for 'get' command`,
 //!   `ERR syntax error`, `ERR value is not an integer or out of range`,
 //!   `ERR unknown command 'x', with args beginning with: 'a' `, ...);
-//! - [`CommandSpec::key_indexes`]: the key arguments, for routing a
+//! - [`CommandSpec::key_indexes_in`]: the key arguments, for routing a
 //!   request to its shard and for `COMMAND GETKEYS`;
 //! - [`introspection`]: the replies of `COMMAND`, `COMMAND COUNT/INFO/
 //!   DOCS/LIST/GETKEYS` and every container's `HELP`, which need nothing

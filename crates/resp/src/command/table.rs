@@ -28,6 +28,11 @@ pub struct CommandSpec {
     pub last_key: i32,
     /// The distance between keys (`MSET`: 2).
     pub key_step: i32,
+    /// For a command whose keys follow a count (`SINTERCARD numkeys key
+    /// ...`, flag `movablekeys`): the count's argument index; its keys are
+    /// the arguments after it (0: none such, the key positions above
+    /// say).
+    pub numkeys_index: i32,
     /// ACL categories (`@read`, `@string`, ...).
     pub acl_categories: &'static [&'static str],
     /// The documentation group (`string`, `generic`, `server`, ...).
@@ -94,6 +99,27 @@ impl CommandSpec {
             .collect()
     }
 
+    /// The indexes of the key arguments in `args` (the name first): the
+    /// table's key positions, or for a command with
+    /// [`CommandSpec::numkeys_index`] the arguments its count names (none
+    /// if the count is not a positive integer; the parser refuses it).
+    /// Routing and ACL checks use this, so every key is seen.
+    pub fn key_indexes_in(&self, args: &[bytes::Bytes]) -> Vec<usize> {
+        let Ok(count_index) = usize::try_from(self.numkeys_index) else {
+            return self.key_indexes(args.len());
+        };
+        if count_index == 0 {
+            return self.key_indexes(args.len());
+        }
+        let count = args
+            .get(count_index)
+            .and_then(|count| super::args::parse_integer(count))
+            .and_then(|count| usize::try_from(count).ok())
+            .unwrap_or(0);
+        let first = count_index + 1;
+        (first..first.saturating_add(count).min(args.len())).collect()
+    }
+
     /// The name of the command in capitals without the container
     /// (`GET`, `GET` for `config|get`).
     pub fn short_name(&self) -> &'static str {
@@ -109,6 +135,7 @@ const BASE: CommandSpec = CommandSpec {
     first_key: 0,
     last_key: 0,
     key_step: 0,
+    numkeys_index: 0,
     acl_categories: &[],
     group: "generic",
     since: "1.0.0",
@@ -1209,10 +1236,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         complexity: "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
         summary: "Returns the number of members of the intersect of multiple sets.",
         syntax: "numkeys key [key ...] [LIMIT limit]",
-        // The keys follow numkeys; routing reads the first (the server
-        // checks that the rest share its shard).
-        first_key: 2,
-        last_key: 2,
+        // The keys follow numkeys (Redis's legacy key positions are all 0).
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 1,
         parse: Some(collections::sintercard),
         ..SET_READ
     },
