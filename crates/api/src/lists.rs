@@ -343,14 +343,16 @@ fn move_element(
             Ok(Outcome::Value(Some(element)))
         });
     }
-    let target = wrong_type::<ListValue>(Kind::List, store.peek_value(destination, now_ms))?;
-    let weight_after = match target {
-        Some(target) => {
+    let target_value = store.peek_value(destination, now_ms);
+    let target = wrong_type::<ListValue>(Kind::List, target_value)?;
+    // The weight from the stored value itself: no copy of the list, so a
+    // move stays O(1).
+    let weight_after = match (target, target_value) {
+        (Some(target), Some(value)) => {
             too_many(target.len(), 1, limits)?;
-            entry_weight_bytes(destination, &Value::List(target.clone()))
-                + list_element_bytes(&element)
+            entry_weight_bytes(destination, value) + list_element_bytes(&element)
         }
-        None => {
+        _ => {
             let mut single = ListValue::default();
             single.push_back(element.clone());
             entry_weight_bytes(destination, &Value::List(single))
