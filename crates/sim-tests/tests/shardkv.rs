@@ -188,8 +188,9 @@ async fn join_leave_5b() {
         check_and_append_all(&client, &keys, &mut values).await;
         tester.leave(&[0]).await;
         check_and_append_all(&client, &keys, &mut values).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        tester.check_raft_state_bounded();
+        tester
+            .await_raft_state_bounded(Duration::from_secs(5))
+            .await;
         tester.shutdown_group(0);
         check_all(&client, &keys, &values).await;
         tester.check_linearizable();
@@ -299,8 +300,9 @@ async fn snapshot_5b() {
         check_and_append_all(&client, &keys, &mut values).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         check_all(&client, &keys, &values).await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        tester.check_raft_state_bounded();
+        tester
+            .await_raft_state_bounded(Duration::from_secs(5))
+            .await;
         for group in 0..3 {
             tester.shutdown_group(group);
         }
