@@ -464,10 +464,10 @@ impl Tester {
     /// the replicas to snapshot (checked every 100 ms): for a check right
     /// after a burst of writes, in place of a fixed sleep before it.
     pub async fn await_raft_state_bounded(&self, within: Duration) {
-        let deadline = tokio::time::Instant::now() + within;
+        let deadline = labrpc::runtime::now() + within;
         while let Some(problem) = self.raft_state_unbounded() {
             assert!(
-                tokio::time::Instant::now() < deadline,
+                labrpc::runtime::now() < deadline,
                 "{problem} (waited {within:?})"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
