@@ -17,6 +17,10 @@
 #      --ignore-digest), skipping the tags that need a Redis internal
 #      (needs:debug, needs:repl, needs:config-maxmemory, needs:save,
 #      needs:reset, external:skip);
+#      with --durable (a failing test is counted, the run goes on); against
+#      the demo, the harness's `FUNCTION FLUSH` is allowed to fail (the
+#      fetched copy is patched) and SKIP_TESTS_DEMO names the tests that make
+#      the server close the connection (they would end the run);
 #   4. prints ok/err counts, and sorts failures into expected (listed below,
 #      by name, with the reason) and unexpected. Exit status 0 only if every
 #      failure was expected.
@@ -46,7 +50,6 @@ SKIP_TAGS=(needs:debug needs:repl needs:config-maxmemory needs:save needs:reset 
 # command outside issue 16's list), then checked by hand; grow it only with
 # a reason.
 declare -A EXPECTED=(
-  ["MGET against non-string key"]="sets: the data types issue"
   ["SETBIT against non-existing key"]="bit commands: not in the issue's command list"
   ["SETBIT against string-encoded key"]="bit commands: not in the issue's command list"
   ["SETBIT against integer-encoded key"]="bit commands: not in the issue's command list"
@@ -57,11 +60,6 @@ declare -A EXPECTED=(
   ["GETBIT against non-existing key"]="bit commands: not in the issue's command list"
   ["GETBIT against string-encoded key"]="bit commands: not in the issue's command list"
   ["GETBIT against integer-encoded key"]="bit commands: not in the issue's command list"
-  ["SETRANGE against key with wrong type"]="lists: the data types issue"
-  ["Extended SET GET with incorrect type should result in wrong type error"]="lists: the data types issue"
-  ["INCR fails against a key holding a list"]="lists: the data types issue"
-  ["INCRBYFLOAT fails against a key holding a list"]="lists: the data types issue"
-  ["EXPIRE - write on expire should work"]="lists: the data types issue"
   ["COPY basic usage for list"]="lists: the data types issue"
   ["COPY basic usage for intset set"]="sets: the data types issue"
   ["COPY basic usage for hashtable set"]="sets: the data types issue"
@@ -71,6 +69,13 @@ declare -A EXPECTED=(
   ["COPY basic usage for hashtable hash"]="hashes: the data types issue"
   ["COPY basic usage for stream"]="streams: not planned"
   ["COPY basic usage for stream-cgroups"]="streams: not planned"
+)
+
+# Tests not run against distcache, by test name, with the reason: each one
+# makes the server close the test client's connection, and the suite stops
+# at the first such exception, so one of them would hide every later test.
+declare -A SKIP_TESTS_DEMO=(
+  ["Very big payload in GET/SET"]="a 4 MB value: over the 1 MiB value limit, the RESP decoder refuses the frame and closes the connection"
 )
 
 install_missing() {
@@ -162,8 +167,20 @@ start_server() {
   wait_for_port "$port"
 }
 
+# The harness's external mode runs `FUNCTION FLUSH` before each unit; distcache
+# has no scripting (FUNCTION/EVAL), so that call aborted the whole run at the
+# first unit. Tolerate its error in the fetched copy (target/, never committed);
+# tests that use functions still fail on their own.
+patch_harness() {
+  local server_tcl="$1/tests/support/server.tcl"
+  if grep -q '^    r function flush$' "$server_tcl"; then
+    sed -i 's/^    r function flush$/    catch {r function flush}/' "$server_tcl"
+  fi
+}
+
 install_missing
 source_dir=$(fetch_suite)
+patch_harness "$source_dir"
 start_server
 echo "==> Redis $(basename "$source_dir") test suite against 127.0.0.1:$port ($mode)"
 
@@ -171,12 +188,19 @@ tags=""
 for tag in "${SKIP_TAGS[@]}"; do tags+="-$tag "; done
 singles=()
 for unit in "${UNITS[@]}"; do singles+=(--single "$unit"); done
+skips=()
+if [ "$mode" = demo ]; then
+  for name in "${!SKIP_TESTS_DEMO[@]}"; do
+    skips+=(--skiptest "$name")
+    echo "    skipped: $name (${SKIP_TESTS_DEMO[$name]})"
+  done
+fi
 
 log="$work/run-$mode.log"
 set +e
 (cd "$source_dir" && tclsh tests/test_helper.tcl --host 127.0.0.1 --port "$port" \
-  --singledb --ignore-encoding --ignore-digest --tags "$tags" --clients 1 \
-  "${singles[@]}") 2>&1 | tee "$log.raw"
+  --singledb --ignore-encoding --ignore-digest --durable --tags "$tags" --clients 1 \
+  "${singles[@]}" "${skips[@]}") 2>&1 | tee "$log.raw"
 set -e
 # The suite colours its tags; strip the escapes before counting.
 sed 's/\x1b\[[0-9;]*m//g' "$log.raw" > "$log"
