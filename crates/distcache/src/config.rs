@@ -15,6 +15,7 @@
 //! data_dir = "/var/lib/distcache/node1"
 //! shard_count = 10            # default 10; the same on every node
 //! request_timeout_ms = 5000   # default 5000
+//! shard_capacity_bytes = 67108864  # default 64 MiB: one shard's store
 //! cluster_mode = false        # true: RESP acts as a Redis Cluster node (-MOVED)
 //!
 //! # Client authentication (docs/security.md). No password: the client
@@ -69,6 +70,10 @@ pub struct NodeConfig {
     /// Snapshot a replica's state once its Raft log reaches this many bytes.
     #[serde(default = "default_max_raft_state_bytes")]
     pub max_raft_state_bytes: u64,
+    /// Memory of one shard's store, in bytes: past it the store evicts
+    /// (every replica alike). The same on every node.
+    #[serde(default = "default_shard_capacity_bytes")]
+    pub shard_capacity_bytes: u64,
     /// Breaks safety on purpose: puts and appends are acknowledged before
     /// they commit. Only for the chaos harness's test that it catches a
     /// broken build (crates/chaos); never set it otherwise.
@@ -267,6 +272,16 @@ fn default_max_raft_state_bytes() -> u64 {
     8 << 20
 }
 
+/// The default of `shard_capacity_bytes` (the store's own default).
+pub const DEFAULT_SHARD_CAPACITY_BYTES: u64 = 64 << 20;
+/// Bounds of `shard_capacity_bytes`: at least one largest value, at most
+/// 64 GiB.
+pub const SHARD_CAPACITY_BYTES: std::ops::RangeInclusive<u64> = (1 << 20)..=(64 << 30);
+
+fn default_shard_capacity_bytes() -> u64 {
+    DEFAULT_SHARD_CAPACITY_BYTES
+}
+
 /// A configuration that cannot run, naming the field at fault.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error in `{field}`: {problem}")]
@@ -430,6 +445,17 @@ impl NodeConfig {
             return Err(ConfigError::new(
                 "max_raft_state_bytes",
                 format!("{} is below the minimum of 4096", self.max_raft_state_bytes),
+            ));
+        }
+        if !SHARD_CAPACITY_BYTES.contains(&self.shard_capacity_bytes) {
+            return Err(ConfigError::new(
+                "shard_capacity_bytes",
+                format!(
+                    "{} is not in {}..={}",
+                    self.shard_capacity_bytes,
+                    SHARD_CAPACITY_BYTES.start(),
+                    SHARD_CAPACITY_BYTES.end()
+                ),
             ));
         }
         self.clients.validate()?;

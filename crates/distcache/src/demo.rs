@@ -141,6 +141,7 @@ pub fn demo_configs(
             shard_count: 10,
             request_timeout_ms: 5000,
             max_raft_state_bytes: 8 << 20,
+            shard_capacity_bytes: crate::config::DEFAULT_SHARD_CAPACITY_BYTES,
             unsafe_ack_before_commit: false,
             requirepass: options.requirepass.clone().map(crate::config::Secret),
             users: options

@@ -362,6 +362,7 @@ impl Node {
                 );
                 server_config.replica.max_raft_state = max_raft_state;
                 server_config.replica.on_fatal = Some(FatalHook::exit_process());
+                server_config.machine.store.capacity_bytes = config.shard_capacity_bytes;
                 let storage = FileStorage::new(config.data_dir.join(DATA_DIR_NAME));
                 let source = shardkv::Controller::new(controller_addrs.clone());
                 let server = ShardServer::start(server_config, source, storage)

@@ -35,6 +35,7 @@ pub struct TestClusterBuilder {
     users: Vec<String>,
     tls: Option<TlsSettings>,
     request_timeout_ms: Option<u64>,
+    shard_capacity_bytes: Option<u64>,
     ready_timeout: Duration,
 }
 
@@ -99,6 +100,12 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Memory of one shard's store (`shard_capacity_bytes`).
+    pub fn shard_capacity_bytes(mut self, bytes: u64) -> TestClusterBuilder {
+        self.shard_capacity_bytes = Some(bytes);
+        self
+    }
+
     /// How long [`TestClusterBuilder::start`] waits for every group to serve.
     pub fn ready_timeout(mut self, timeout: Duration) -> TestClusterBuilder {
         self.ready_timeout = timeout;
@@ -128,6 +135,9 @@ impl TestClusterBuilder {
             config.tls = self.tls.clone();
             if let Some(timeout_ms) = self.request_timeout_ms {
                 config.request_timeout_ms = timeout_ms;
+            }
+            if let Some(bytes) = self.shard_capacity_bytes {
+                config.shard_capacity_bytes = bytes;
             }
             if let Err(error) = config.validate() {
                 panic!("test cluster node {}: {error}", config.node_id);
@@ -172,6 +182,7 @@ impl TestCluster {
             users: Vec::new(),
             tls: None,
             request_timeout_ms: None,
+            shard_capacity_bytes: None,
             ready_timeout: READY_TIMEOUT,
         }
     }
