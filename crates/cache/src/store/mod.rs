@@ -12,9 +12,11 @@
 //! reclaimed yet (a lookup that meets one removes it).
 
 mod error;
+mod order_tree;
 mod snapshot;
 mod stats;
 pub mod value;
+mod zset;
 
 use serde::{Deserialize, Serialize};
 

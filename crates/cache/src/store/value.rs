@@ -12,7 +12,7 @@
 //! | hash | field + value + [`HASH_FIELD_OVERHEAD_BYTES`] | `BTreeMap` field → value |
 //! | set | member + [`SET_MEMBER_OVERHEAD_BYTES`] | `BTreeSet` |
 //! | list | element + [`LIST_ELEMENT_OVERHEAD_BYTES`] | `VecDeque` |
-//! | sorted set | 2 × member + [`ZSET_MEMBER_OVERHEAD_BYTES`] (the member is held twice) | `BTreeMap` member → score + `BTreeSet` (score, member) |
+//! | sorted set | 2 × member + [`ZSET_MEMBER_OVERHEAD_BYTES`] (the member is held twice) | `BTreeMap` member → score + an order-statistic treap of (score, member) (`zset.rs`) |
 //!
 //! **Order.** Hashes and sets iterate in byte order of their fields and
 //! members: Redis promises no order there, and byte order is the same on
@@ -21,14 +21,16 @@
 //! member bytes, as Redis does.
 //!
 //! **Costs.** Hash and set lookups are O(log n) (Redis: O(1)), which buys
-//! the replica-independent order. Sorted-set insert, delete, score lookup
-//! and range-by-score are O(log n + answer); range and rank *by position*
-//! walk the score index, O(position) (Redis: O(log n)).
+//! the replica-independent order. Sorted-set insert, delete, score lookup,
+//! rank, and ranges by rank, score or member are O(log n + answer), as in
+//! Redis's skip list.
 
-use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
+
+pub use super::order_tree::Walk;
+pub use super::zset::{LexBound, Score, ScoreBound, ZSetValue};
 
 /// Bytes charged per hash field on top of the field and its value.
 pub const HASH_FIELD_OVERHEAD_BYTES: u64 = 32;
@@ -108,7 +110,7 @@ impl Value {
             Value::Hash(hash) => hash.bytes,
             Value::Set(set) => set.bytes,
             Value::List(list) => list.bytes,
-            Value::ZSet(zset) => zset.bytes,
+            Value::ZSet(zset) => zset.bytes(),
         }
     }
 
@@ -153,25 +155,7 @@ impl Value {
                 list.bytes,
                 list.items.iter().map(|item| list_element_bytes(item)).sum(),
             ),
-            Value::ZSet(zset) => {
-                if zset.order.len() != zset.scores.len()
-                    || zset.scores.iter().any(|(member, score)| {
-                        !zset.order.contains(&(Score(*score), member.clone()))
-                    })
-                {
-                    return Err("sorted set: score index and member map differ".to_owned());
-                }
-                if zset.scores.values().any(|score| score.is_nan()) {
-                    return Err("sorted set: NaN score".to_owned());
-                }
-                (
-                    zset.bytes,
-                    zset.scores
-                        .keys()
-                        .map(|member| zset_member_bytes(member))
-                        .sum(),
-                )
-            }
+            Value::ZSet(zset) => (zset.bytes(), zset.check_indexes()?),
         };
         if kept != counted {
             return Err(format!(
@@ -432,199 +416,5 @@ impl ListValue {
         let end = end.min(self.items.len());
         let start = start.min(end);
         self.items.range(start..end).map(Vec::as_slice)
-    }
-}
-
-/// A score ordered by `f64::total_cmp` (NaN is never stored; `-0.0` is
-/// stored as `0.0`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Score(pub f64);
-
-impl PartialEq for Score {
-    fn eq(&self, other: &Score) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Score {}
-
-impl PartialOrd for Score {
-    fn partial_cmp(&self, other: &Score) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Score {
-    fn cmp(&self, other: &Score) -> Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
-/// A sorted set: members with scores, ordered by (score, member bytes).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(from = "ZSetParts", into = "ZSetParts")]
-pub struct ZSetValue {
-    scores: BTreeMap<Vec<u8>, f64>,
-    order: BTreeSet<(Score, Vec<u8>)>,
-    bytes: u64,
-}
-
-/// Scores are never NaN, so equality is an equivalence.
-impl Eq for ZSetValue {}
-
-/// The stored form of a sorted set: the member map alone; the score index
-/// is rebuilt from it.
-#[derive(Serialize, Deserialize)]
-struct ZSetParts {
-    scores: BTreeMap<Vec<u8>, f64>,
-}
-
-impl From<ZSetParts> for ZSetValue {
-    fn from(parts: ZSetParts) -> ZSetValue {
-        let mut zset = ZSetValue::default();
-        for (member, score) in parts.scores {
-            // A NaN score in a snapshot is caught by check_invariants.
-            zset.bytes += zset_member_bytes(&member);
-            zset.order.insert((Score(score), member.clone()));
-            zset.scores.insert(member, score);
-        }
-        zset
-    }
-}
-
-impl From<ZSetValue> for ZSetParts {
-    fn from(zset: ZSetValue) -> ZSetParts {
-        ZSetParts {
-            scores: zset.scores,
-        }
-    }
-}
-
-impl ZSetValue {
-    pub fn len(&self) -> usize {
-        self.scores.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
-    }
-
-    pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.scores.get(member).copied()
-    }
-
-    /// Sets a member's score (`-0.0` is stored as `0.0`); returns whether
-    /// it is new.
-    ///
-    /// # Panics
-    /// If `score` is NaN (callers refuse NaN first).
-    pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
-        assert!(!score.is_nan(), "NaN score for a sorted set");
-        let score = if score == 0.0 { 0.0 } else { score };
-        match self.scores.get_mut(member) {
-            Some(old) => {
-                if Score(*old) != Score(score) {
-                    self.order.remove(&(Score(*old), member.to_vec()));
-                    self.order.insert((Score(score), member.to_vec()));
-                    *old = score;
-                }
-                false
-            }
-            None => {
-                self.bytes += zset_member_bytes(member);
-                self.scores.insert(member.to_vec(), score);
-                self.order.insert((Score(score), member.to_vec()));
-                true
-            }
-        }
-    }
-
-    /// Removes a member; returns whether it was there.
-    pub fn remove(&mut self, member: &[u8]) -> bool {
-        match self.scores.remove(member) {
-            Some(score) => {
-                self.order.remove(&(Score(score), member.to_vec()));
-                self.bytes -= zset_member_bytes(member);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Members with their scores, lowest score first (ties by member bytes).
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> + ExactSizeIterator {
-        self.order
-            .iter()
-            .map(|(score, member)| (member.as_slice(), score.0))
-    }
-
-    /// The 0-based position of `member` in score order (O(position)).
-    pub fn rank(&self, member: &[u8]) -> Option<usize> {
-        let score = self.score(member)?;
-        Some(self.order.range(..(Score(score), member.to_vec())).count())
-    }
-
-    /// Members whose score lies between the bounds, in score order
-    /// (O(log n + answer)).
-    pub fn range_by_score(
-        &self,
-        min: ScoreBound,
-        max: ScoreBound,
-    ) -> impl Iterator<Item = (&[u8], f64)> {
-        // Every (score, member) with a score above `bound` sorts after
-        // (next float up, empty member).
-        let start = match min {
-            ScoreBound::Inclusive(score) => score,
-            ScoreBound::Exclusive(score) => score.next_up(),
-        };
-        self.order
-            .range((Score(start), Vec::new())..)
-            // Only an exclusive +inf lower bound reaches a score not above it.
-            .filter(
-                move |(score, _)| !matches!(min, ScoreBound::Exclusive(bound) if score.0 <= bound),
-            )
-            .take_while(move |(score, _)| match max {
-                ScoreBound::Inclusive(bound) => score.0 <= bound,
-                ScoreBound::Exclusive(bound) => score.0 < bound,
-            })
-            .map(|(score, member)| (member.as_slice(), score.0))
-    }
-
-    /// Members whose score lies between the bounds, highest first
-    /// (O(log n + answer)).
-    pub fn range_by_score_rev(
-        &self,
-        min: ScoreBound,
-        max: ScoreBound,
-    ) -> impl Iterator<Item = (&[u8], f64)> {
-        use std::ops::Bound;
-        let end = match max {
-            ScoreBound::Inclusive(score) if score == f64::INFINITY => Bound::Unbounded,
-            ScoreBound::Inclusive(score) => Bound::Excluded((Score(score.next_up()), Vec::new())),
-            ScoreBound::Exclusive(score) => Bound::Excluded((Score(score), Vec::new())),
-        };
-        self.order
-            .range((Bound::Unbounded, end))
-            .rev()
-            .take_while(move |(score, _)| match min {
-                ScoreBound::Inclusive(bound) => score.0 >= bound,
-                ScoreBound::Exclusive(bound) => score.0 > bound,
-            })
-            .map(|(score, member)| (member.as_slice(), score.0))
-    }
-}
-
-/// One end of a score range (`ZRANGEBYSCORE`'s `5`, `(5`, `-inf`).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ScoreBound {
-    Inclusive(f64),
-    Exclusive(f64),
-}
-
-impl ScoreBound {
-    pub fn value(self) -> f64 {
-        match self {
-            ScoreBound::Inclusive(value) | ScoreBound::Exclusive(value) => value,
-        }
     }
 }
