@@ -119,6 +119,7 @@ fn a_snapshot_compacts_the_log_file() {
     );
     assert!(storage.raft_state_size_bytes() < size_before);
     assert_eq!(storage.snapshot_size_bytes(), 100);
+    drop(storage); // a restart: the old storage lets go of the directory
     let (_, state) = open(dir.path());
     assert_eq!(
         state,
@@ -325,6 +326,7 @@ fn a_write_that_leaves_a_gap_is_refused_and_changes_nothing() {
             entries: &[entry(5, 3)],
         },
     );
+    drop(storage);
     let (_, state) = open(dir.path());
     let mut expected_entries = expected.entries;
     expected_entries.push(entry(5, 3));
@@ -785,4 +787,38 @@ proptest! {
         prop_assert_eq!(&state, &previous);
         prop_assert!(reloaded.torn_tail_bytes_discarded() > 0);
     }
+}
+
+#[test]
+fn a_second_storage_on_a_directory_in_use_waits_then_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = open(dir.path());
+    let mut second =
+        FileStorage::new(dir.path()).with_lock_wait(std::time::Duration::from_millis(100));
+    let error = block_on(second.load()).unwrap_err();
+    assert!(
+        matches!(&error, StorageError::Io { .. }) && error.to_string().contains("is locked"),
+        "{error}"
+    );
+    // The refused storage wrote nothing: the first one still works.
+    drop(first);
+    let (_, state) = open(dir.path());
+    assert_eq!(state, PersistentState::default());
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // real files, a real thread and real time
+fn a_second_storage_gets_the_directory_once_the_first_lets_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, _) = open(dir.path());
+    let expected = save_three(&mut first);
+    let started = std::time::Instant::now();
+    let releaser = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        drop(first);
+    });
+    let (_, state) = open(dir.path());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    assert_eq!(state.entries, expected.entries);
+    releaser.join().unwrap();
 }

@@ -10,14 +10,20 @@
 //!   (its directory entry included), open for writing;
 //! - `open_for_writing`: opens an existing file, cutting it to a length;
 //! - `remove` then `sync_dir`: removes files durably;
-//! - [`AppendFile`]: positioned writes, each call returning once durable.
+//! - [`AppendFile`]: positioned writes, each call returning once durable;
+//! - [`lock_dir`]: the directory's lock, a [`DirLock`].
+//!
+//! Every call but `create_dir_all` takes the [`DirLock`] of the directory it
+//! works in, and holds it until its work on the disk is done, even when its
+//! caller has gone (see the production module): one storage at a time
+//! works in a directory.
 //!
 //! The simulated disk loses what was not synced when its node is killed,
 //! as a power failure would: see its module.
 
 pub use imp::{
-    AppendFile, create_dir_all, create_file, list, open_for_writing, read, remove, replace,
-    sync_dir,
+    AppendFile, DirLock, create_dir_all, create_file, list, lock_dir, open_for_writing, read,
+    remove, replace, sync_dir,
 };
 
 #[cfg(not(madsim))]
@@ -31,15 +37,96 @@ mod imp {
     //!
     //! A blocking call is not cancelled when its caller is dropped (a node
     //! killed mid-save): it runs to completion, which is as if the kill had
-    //! come just after it.
+    //! come just after it. It holds the directory's [`DirLock`] until then,
+    //! so a node restarted in the same process (the demo's stop and start)
+    //! cannot load, or write, while the stopped node's last write is still
+    //! going on: the two would race on the same files (a snapshot's
+    //! temporary file written by both, a segment created twice).
 
-    use std::fs::{File, OpenOptions};
+    use std::fs::{File, OpenOptions, TryLockError};
     use std::io::{self, Write};
     use std::os::unix::fs::FileExt;
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
+    use std::time::Duration;
 
+    /// The file in a storage directory whose lock [`lock_dir`] takes.
+    const LOCK_FILE_NAME: &str = "LOCK";
+
+    /// The exclusive lock (`flock`) on a storage directory's
+    /// [`LOCK_FILE_NAME`], held while any clone lives: by the
+    /// storage, its open files and each blocking call in flight. The lock
+    /// belongs to the open file, so it also keeps out a second storage in
+    /// this process, not only other processes; the kernel drops it when
+    /// the last clone is dropped or the process dies.
+    #[derive(Clone, Debug)]
+    pub struct DirLock {
+        /// Never read: it is held for its lock.
+        _file: Arc<File>,
+    }
+
+    /// How often [`lock_dir`] tries again while the lock is held.
+    const LOCK_RETRY: Duration = Duration::from_millis(20);
+
+    /// Takes the lock of `dir` (which must exist), waiting up to `wait`
+    /// for a holder to let go: in this process, a stopped storage's last
+    /// blocking call finishing. Past `wait`, an error that says the
+    /// directory is in use.
+    pub async fn lock_dir(dir: &Path, wait: Duration) -> io::Result<DirLock> {
+        let path = dir.join(LOCK_FILE_NAME);
+        let work = move || {
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)?;
+            // Counted in tries, not read from a clock: this is the
+            // production world, but the seam keeps clocks out of storage.
+            let mut tries_left = wait.as_millis() / LOCK_RETRY.as_millis();
+            loop {
+                match file.try_lock() {
+                    Ok(()) => {
+                        return Ok(DirLock {
+                            _file: Arc::new(file),
+                        });
+                    }
+                    Err(TryLockError::WouldBlock) if tries_left > 0 => {
+                        tries_left -= 1;
+                        std::thread::sleep(LOCK_RETRY);
+                    }
+                    Err(TryLockError::WouldBlock) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            format!(
+                                "{} is locked: another process (or another node of this \
+                                 process) is using this data directory; waited {wait:?}",
+                                path.display()
+                            ),
+                        ));
+                    }
+                    Err(TryLockError::Error(error)) => return Err(error),
+                }
+            }
+        };
+        unlocked(work).await
+    }
+
+    /// Runs `work` on the blocking pool, holding `lock` until it is done.
     async fn blocking<T: Send + 'static>(
+        lock: &DirLock,
+        work: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let held = lock.clone();
+        unlocked(move || {
+            let result = work();
+            drop(held);
+            result
+        })
+        .await
+    }
+
+    /// Runs `work` on the blocking pool (inline outside a runtime).
+    async fn unlocked<T: Send + 'static>(
         work: impl FnOnce() -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         match tokio::runtime::Handle::try_current() {
@@ -67,7 +154,7 @@ mod imp {
     /// directory, and with it the vote stored inside).
     pub async fn create_dir_all(dir: &Path) -> io::Result<()> {
         let dir = dir.to_path_buf();
-        blocking(move || {
+        unlocked(move || {
             let mut missing: Vec<PathBuf> = Vec::new();
             let mut cursor = Some(dir.as_path());
             while let Some(path) = cursor {
@@ -91,15 +178,15 @@ mod imp {
         .await
     }
 
-    pub async fn sync_dir(dir: &Path) -> io::Result<()> {
+    pub async fn sync_dir(lock: &DirLock, dir: &Path) -> io::Result<()> {
         let dir = dir.to_path_buf();
-        blocking(move || sync_dir_now(&dir)).await
+        blocking(lock, move || sync_dir_now(&dir)).await
     }
 
     /// The whole file, or None if it does not exist.
-    pub async fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    pub async fn read(lock: &DirLock, path: &Path) -> io::Result<Option<Vec<u8>>> {
         let path = path.to_path_buf();
-        blocking(move || match std::fs::read(path) {
+        blocking(lock, move || match std::fs::read(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
@@ -109,9 +196,9 @@ mod imp {
 
     /// The names of the entries of `dir` (not valid UTF-8: skipped, no file
     /// of ours has such a name).
-    pub async fn list(dir: &Path) -> io::Result<Vec<String>> {
+    pub async fn list(lock: &DirLock, dir: &Path) -> io::Result<Vec<String>> {
         let dir = dir.to_path_buf();
-        blocking(move || {
+        blocking(lock, move || {
             let mut names = Vec::new();
             for entry in std::fs::read_dir(dir)? {
                 if let Ok(name) = entry?.file_name().into_string() {
@@ -138,22 +225,27 @@ mod imp {
         sync_dir_now(parent_of(path))
     }
 
-    pub async fn replace(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    pub async fn replace(lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
         let path = path.to_path_buf();
-        blocking(move || replace_now(&path, &bytes)).await
+        blocking(lock, move || replace_now(&path, &bytes)).await
     }
 
     /// [`replace`] (so a crash leaves no half-made file), then opens the new
     /// file for writing.
-    pub async fn create_file(path: &Path, bytes: Vec<u8>) -> io::Result<AppendFile> {
+    pub async fn create_file(
+        lock: &DirLock,
+        path: &Path,
+        bytes: Vec<u8>,
+    ) -> io::Result<AppendFile> {
         let path: PathBuf = path.to_path_buf();
         let len = bytes.len() as u64;
-        let file = blocking(move || {
+        let file = blocking(lock, move || {
             replace_now(&path, &bytes)?;
             OpenOptions::new().write(true).open(&path)
         })
         .await?;
         Ok(AppendFile {
+            lock: lock.clone(),
             file: Arc::new(file),
             len,
         })
@@ -161,9 +253,9 @@ mod imp {
 
     /// Opens an existing file for writing and durably cuts it to `len` bytes
     /// (dropping a torn tail).
-    pub async fn open_for_writing(path: &Path, len: u64) -> io::Result<AppendFile> {
+    pub async fn open_for_writing(lock: &DirLock, path: &Path, len: u64) -> io::Result<AppendFile> {
         let path: PathBuf = path.to_path_buf();
-        let file = blocking(move || {
+        let file = blocking(lock, move || {
             let file = OpenOptions::new().write(true).open(&path)?;
             if file.metadata()?.len() != len {
                 file.set_len(len)?;
@@ -173,15 +265,16 @@ mod imp {
         })
         .await?;
         Ok(AppendFile {
+            lock: lock.clone(),
             file: Arc::new(file),
             len,
         })
     }
 
     /// Removes a file; durable after [`sync_dir`] of its directory.
-    pub async fn remove(path: &Path) -> io::Result<()> {
+    pub async fn remove(lock: &DirLock, path: &Path) -> io::Result<()> {
         let path = path.to_path_buf();
-        blocking(move || match std::fs::remove_file(path) {
+        blocking(lock, move || match std::fs::remove_file(path) {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         })
@@ -193,6 +286,7 @@ mod imp {
     /// positioned write to such a file.)
     #[derive(Debug)]
     pub struct AppendFile {
+        lock: DirLock,
         file: Arc<File>,
         len: u64,
     }
@@ -219,7 +313,7 @@ mod imp {
             let file = Arc::clone(&self.file);
             let offset = self.len;
             let added = bytes.len() as u64;
-            blocking(move || {
+            blocking(&self.lock, move || {
                 file.write_all_at(&bytes, offset)?;
                 file.sync_data()?;
                 file.write_all_at(&mark, mark_offset)
@@ -237,7 +331,7 @@ mod imp {
                 "overwrite past the end of the file"
             );
             let file = Arc::clone(&self.file);
-            blocking(move || {
+            blocking(&self.lock, move || {
                 file.write_all_at(&bytes, offset)?;
                 file.sync_data()
             })
@@ -267,10 +361,21 @@ mod imp {
 
     use std::io;
     use std::path::{Path, PathBuf};
+    use std::time::Duration;
 
     use madsim::fs::File;
 
     const LISTING_FILE_NAME: &str = ".listing";
+
+    /// No lock is needed in the simulation: a killed node's file calls end
+    /// with it (they never outlive their caller, as blocking calls can), and
+    /// each simulated node has a disk of its own.
+    #[derive(Clone, Debug)]
+    pub struct DirLock;
+
+    pub async fn lock_dir(_dir: &Path, _wait: Duration) -> io::Result<DirLock> {
+        Ok(DirLock)
+    }
 
     fn parent_of(path: &Path) -> &Path {
         path.parent().unwrap_or(Path::new("/"))
@@ -283,8 +388,11 @@ mod imp {
             .ok_or_else(|| io::Error::other(format!("no file name in {}", path.display())))
     }
 
-    pub async fn read(path: &Path) -> io::Result<Option<Vec<u8>>> {
-        if !list(parent_of(path)).await?.contains(&name_of(path)?) {
+    pub async fn read(_lock: &DirLock, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        if !list(&DirLock, parent_of(path))
+            .await?
+            .contains(&name_of(path)?)
+        {
             return Ok(None);
         }
         match madsim::fs::read(path).await {
@@ -294,7 +402,7 @@ mod imp {
         }
     }
 
-    pub async fn list(dir: &Path) -> io::Result<Vec<String>> {
+    pub async fn list(_lock: &DirLock, dir: &Path) -> io::Result<Vec<String>> {
         match madsim::fs::read(dir.join(LISTING_FILE_NAME)).await {
             Ok(bytes) => {
                 let text = String::from_utf8(bytes)
@@ -309,7 +417,7 @@ mod imp {
     async fn set_listed(path: &Path, listed: bool) -> io::Result<()> {
         let dir = parent_of(path);
         let name = name_of(path)?;
-        let mut names = list(dir).await?;
+        let mut names = list(&DirLock, dir).await?;
         let present = names.contains(&name);
         if present == listed {
             return Ok(());
@@ -331,15 +439,19 @@ mod imp {
     }
 
     /// Directory changes are durable at once in the simulation.
-    pub async fn sync_dir(_dir: &Path) -> io::Result<()> {
+    pub async fn sync_dir(_lock: &DirLock, _dir: &Path) -> io::Result<()> {
         Ok(())
     }
 
-    pub async fn replace(path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-        create_file(path, bytes).await.map(|_| ())
+    pub async fn replace(_lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+        create_file(&DirLock, path, bytes).await.map(|_| ())
     }
 
-    pub async fn create_file(path: &Path, bytes: Vec<u8>) -> io::Result<AppendFile> {
+    pub async fn create_file(
+        _lock: &DirLock,
+        path: &Path,
+        bytes: Vec<u8>,
+    ) -> io::Result<AppendFile> {
         let file = File::create(path).await?;
         file.write_all_at(&bytes, 0).await?;
         file.sync_all().await?;
@@ -354,7 +466,11 @@ mod imp {
 
     /// madsim opens existing files read-only; "reopening" for writing
     /// rewrites the kept bytes into a fresh file (atomic here, see above).
-    pub async fn open_for_writing(path: &Path, len: u64) -> io::Result<AppendFile> {
+    pub async fn open_for_writing(
+        _lock: &DirLock,
+        path: &Path,
+        len: u64,
+    ) -> io::Result<AppendFile> {
         let mut bytes = madsim::fs::read(path).await?;
         let kept = usize::try_from(len).unwrap_or(usize::MAX);
         if kept > bytes.len() {
@@ -365,10 +481,10 @@ mod imp {
             )));
         }
         bytes.truncate(kept);
-        create_file(path, bytes).await
+        create_file(&DirLock, path, bytes).await
     }
 
-    pub async fn remove(path: &Path) -> io::Result<()> {
+    pub async fn remove(_lock: &DirLock, path: &Path) -> io::Result<()> {
         File::create(path).await?;
         set_listed(path, false).await
     }

@@ -6,6 +6,8 @@
 //!   dir/raft-log-00000000000000000007   log segments, oldest first: one
 //!   dir/raft-log-00000000000000000008   record per save (entries + commit
 //!   ...                                 index), appended, never rewritten
+//!   dir/LOCK                       empty; locked (flock) while a storage
+//!                                  works here: one storage per directory
 //! ```
 //!
 //! **Saves.** A save appends one checksummed record to the newest segment
@@ -59,10 +61,11 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::core::{Entry, HardState, PersistentState};
 
-use super::disk::{self, AppendFile};
+use super::disk::{self, AppendFile, DirLock};
 use super::format::{
     HARD_STATE_FILE_BYTES, HARD_STATE_INITIAL_SEQ, LogRecordRef, SEGMENT_INITIAL_SEQ, TermAndVote,
     decode_hard_state_file, decode_segment, decode_snapshot_file, encode_hard_state_file,
@@ -80,6 +83,11 @@ pub const SEGMENT_FILE_PREFIX: &str = "raft-log-";
 pub const LEGACY_LOG_FILE_NAME: &str = "raft-log";
 /// A new segment is started once the newest reaches this size.
 pub const DEFAULT_SEGMENT_SIZE_BYTES: u64 = 8 << 20;
+/// How long `load` waits for the directory's lock by default: long enough
+/// for a stopped storage's last write in this process (a large snapshot, on
+/// a slow disk) to finish, short enough that a second process on the same
+/// directory gets its error soon.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
 
 /// What the last [`Storage::load`] of a [`FileStorage`] cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,6 +136,10 @@ pub struct FileStorage {
     index: LogIndex,
     load_stats: LoadStats,
     torn_tail_bytes_discarded: u64,
+    /// The directory's lock, taken by the first `load` and held from then
+    /// on (see `disk::lock_dir`): no other storage works in `dir` meanwhile.
+    lock: Option<DirLock>,
+    lock_wait: Duration,
     /// A save failed half-way: what is on disk is no longer known, so every
     /// later save is refused (the node must stop and restart from `load`).
     failed: bool,
@@ -158,8 +170,17 @@ impl FileStorage {
             index: LogIndex::default(),
             load_stats: LoadStats::default(),
             torn_tail_bytes_discarded: 0,
+            lock: None,
+            lock_wait: DEFAULT_LOCK_WAIT,
             failed: false,
         }
+    }
+
+    /// How long `load` waits for the directory's lock
+    /// ([`DEFAULT_LOCK_WAIT`] unless set here) before it fails.
+    pub fn with_lock_wait(mut self, wait: Duration) -> FileStorage {
+        self.lock_wait = wait;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -218,8 +239,18 @@ impl FileStorage {
             .map_or_else(|| self.dir.clone(), |s| s.path.clone())
     }
 
+    /// The directory's lock for a disk call; an error before `load`.
+    fn dir_lock(&self) -> Result<DirLock, StorageError> {
+        self.lock.clone().ok_or_else(|| StorageError::Io {
+            path: self.dir.clone(),
+            source: std::io::Error::other("save before load"),
+        })
+    }
+
     async fn read_counted(&mut self, path: &Path) -> Result<Option<Vec<u8>>, StorageError> {
-        let bytes = disk::read(path).await.map_err(Self::io_error(path))?;
+        let bytes = disk::read(&self.dir_lock()?, path)
+            .await
+            .map_err(Self::io_error(path))?;
         if let Some(bytes) = &bytes {
             self.load_stats.bytes_read += bytes.len() as u64;
         }
@@ -230,7 +261,14 @@ impl FileStorage {
         disk::create_dir_all(&self.dir)
             .await
             .map_err(Self::io_error(&self.dir))?;
-        let names = disk::list(&self.dir)
+        if self.lock.is_none() {
+            let lock = disk::lock_dir(&self.dir, self.lock_wait)
+                .await
+                .map_err(Self::io_error(&self.dir))?;
+            self.lock = Some(lock);
+        }
+        let lock = self.dir_lock()?;
+        let names = disk::list(&lock, &self.dir)
             .await
             .map_err(Self::io_error(&self.dir))?;
         if names.iter().any(|name| name == LEGACY_LOG_FILE_NAME) {
@@ -355,9 +393,13 @@ impl FileStorage {
         match stored_term_and_vote {
             Some((seq, _)) => {
                 self.hard_state_file = Some(
-                    disk::open_for_writing(&self.hard_state_path, HARD_STATE_FILE_BYTES as u64)
-                        .await
-                        .map_err(Self::io_error(&self.hard_state_path))?,
+                    disk::open_for_writing(
+                        &lock,
+                        &self.hard_state_path,
+                        HARD_STATE_FILE_BYTES as u64,
+                    )
+                    .await
+                    .map_err(Self::io_error(&self.hard_state_path))?,
                 );
                 self.hard_state_seq = seq;
             }
@@ -365,7 +407,7 @@ impl FileStorage {
                 let bytes = encode_hard_state_file(term_and_vote);
                 self.load_stats.bytes_written += bytes.len() as u64;
                 self.hard_state_file = Some(
-                    disk::create_file(&self.hard_state_path, bytes)
+                    disk::create_file(&lock, &self.hard_state_path, bytes)
                         .await
                         .map_err(Self::io_error(&self.hard_state_path))?,
                 );
@@ -386,7 +428,7 @@ impl FileStorage {
                     );
                 }
                 self.torn_tail_bytes_discarded = decoded.torn_tail_bytes;
-                let mut file = disk::open_for_writing(&path, decoded.valid_end_bytes)
+                let mut file = disk::open_for_writing(&lock, &path, decoded.valid_end_bytes)
                     .await
                     .map_err(Self::io_error(&path))?;
                 let mut header_seq = decoded.header_seq;
@@ -428,7 +470,7 @@ impl FileStorage {
         let path = self.segment_path(number);
         let header = encode_segment_header();
         let header_bytes = header.len() as u64;
-        let file = disk::create_file(&path, header)
+        let file = disk::create_file(&self.dir_lock()?, &path, header)
             .await
             .map_err(Self::io_error(&path))?;
         if self.active.is_none() {
@@ -501,6 +543,7 @@ impl FileStorage {
     /// snapshot covers.
     async fn remove_covered_segments(&mut self) -> Result<(), StorageError> {
         let snapshot_index = self.index.snapshot_meta().last_included_index;
+        let lock = self.dir_lock()?;
         let mut removed = false;
         while self.segments.len() > 1
             && self
@@ -511,13 +554,13 @@ impl FileStorage {
             let Some(segment) = self.segments.pop_front() else {
                 break;
             };
-            disk::remove(&segment.path)
+            disk::remove(&lock, &segment.path)
                 .await
                 .map_err(Self::io_error(&segment.path))?;
             removed = true;
         }
         if removed {
-            disk::sync_dir(&self.dir)
+            disk::sync_dir(&lock, &self.dir)
                 .await
                 .map_err(Self::io_error(&self.dir))?;
         }
@@ -576,9 +619,13 @@ impl FileStorage {
         let mut clear_log = false;
         if let Some(snapshot) = write.snapshot {
             clear_log = self.index.snapshot_clears_log(snapshot);
-            disk::replace(&self.snapshot_path, encode_snapshot_file(snapshot)?)
-                .await
-                .map_err(Self::io_error(&self.snapshot_path))?;
+            disk::replace(
+                &self.dir_lock()?,
+                &self.snapshot_path,
+                encode_snapshot_file(snapshot)?,
+            )
+            .await
+            .map_err(Self::io_error(&self.snapshot_path))?;
         }
         if write.hard_state.is_some() || clear_log || !write.entries.is_empty() {
             self.append_record(write.hard_state, clear_log, write.entries)

@@ -21,8 +21,8 @@ use std::future::Future;
 
 pub use error::StorageError;
 pub use file::{
-    DEFAULT_SEGMENT_SIZE_BYTES, FileStorage, HARD_STATE_FILE_NAME, LEGACY_LOG_FILE_NAME, LoadStats,
-    SEGMENT_FILE_PREFIX, SNAPSHOT_FILE_NAME,
+    DEFAULT_LOCK_WAIT, DEFAULT_SEGMENT_SIZE_BYTES, FileStorage, HARD_STATE_FILE_NAME,
+    LEGACY_LOG_FILE_NAME, LoadStats, SEGMENT_FILE_PREFIX, SNAPSHOT_FILE_NAME,
 };
 pub use format::{LOG_HEADER_BYTES, RECORD_SIZE_BYTES_MAX};
 pub use memory::MemoryStorage;
