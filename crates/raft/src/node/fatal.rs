@@ -101,7 +101,12 @@ impl FatalHook {
     pub fn exit_process() -> FatalHook {
         FatalHook::new(|fatal| {
             tracing::error!(%fatal, "ending the process");
-            eprintln!("fatal: {fatal}");
+            // Straight to the stderr handle, not `eprintln!`: the test
+            // harness captures the macro's output and loses it when the
+            // process exits, so an in-process cluster ended here would die
+            // without saying why.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "fatal: {fatal}");
             std::process::exit(fatal.exit_code());
         })
     }
