@@ -56,6 +56,7 @@ lines = [
     f"runs: {len(runs)} finished of {expected} started, {sum(not r['passed'] for r in runs)} with findings",
     f"operations: {total('operations')} ({total('ok')} ok, {total('failed')} failed, {total('unknown')} unknown)",
     f"faults injected: {total('faults')}",
+    f"reshapes during the faults (moves, leaves, joins): {total('reshapes_applied')} applied of {total('reshapes')} sent",
     f"violations: {total('violations')}",
     f"acknowledged writes lost: {total('lost_writes')}",
     "longest unavailability on one key after each fault kind:",

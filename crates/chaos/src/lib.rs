@@ -15,6 +15,8 @@
 //!                 delete), append keys a0..a2 (unique tokens), per-op
 //!                 timeout; every op recorded: call, end, ok/failed/unknown
 //!    faults.rs    the schedule from the seed: every kind once, then random
+//!    reshape.rs   beside the faults: shard moves, a group leaving and
+//!                 joining again, through the Admin API
 //!    proxy.rs     a TCP proxy of ours on every directed peer link (node A's
 //!                 config names the proxy's port as node B's peer port):
 //!                 delay, loss (cut connections), reordering across
@@ -43,7 +45,7 @@
 //! line on stdout is the verdict with the seed:
 //!
 //! ```text
-//! distcache-chaos seed=1 PASS ops=9000 ok=8700 unknown=12 failed=288 faults=9 violations=0 lost=0 dir=target/chaos/seed-1
+//! distcache-chaos seed=1 PASS ops=9000 ok=8700 unknown=12 failed=288 faults=9 reshapes=9/12 violations=0 lost=0 dir=target/chaos/seed-1
 //! ```
 //!
 //! Exit status: 0 pass, 1 a finding (violation, lost or duplicated append,
@@ -74,6 +76,18 @@
 //! | `isolate-leader` | a group's leader cut off from every other node |
 //! | `bridge` | two halves that cannot talk, one bridge node in the first half sees both |
 //! | `one-way` | a leader cannot send to any other node; they can still send to it |
+//!
+//! ## Reshapes during the faults
+//!
+//! Beside the fault schedule, and from the same seed, the harness reshapes
+//! the cluster through the nodes' Admin API every 2-5 s (`reshape.rs`): a
+//! shard moves to a group, or (one step in four) a data group leaves and
+//! joins again at the next step. A reshape may fail under the faults; it is
+//! recorded (`timeline.json`, the report's "Reshapes" table, `reshapes=
+//! applied/sent` in the verdict) and is not a finding by itself. At the
+//! heal a group still out joins again, and the run checks, as always, that
+//! the history is linearizable, no acknowledged append is lost, and every
+//! shard has an owner among the groups. `--no-reshape` turns it off.
 //!
 //! Partitions act on peer links (Raft, migration, forwarding), not on the
 //! harness's clients, which reach every node (as Jepsen's clients do when
@@ -131,6 +145,7 @@ pub mod faults;
 pub mod netfilter;
 pub mod proxy;
 pub mod report;
+pub mod reshape;
 pub mod resp_client;
 pub mod run;
 pub mod workload;

@@ -54,6 +54,9 @@ mod cli {
         /// build's switch).
         #[arg(long, default_value = "")]
         extra_config: String,
+        /// No shard moves or group leave/join during the faults.
+        #[arg(long)]
+        no_reshape: bool,
     }
 
     pub fn main() -> ExitCode {
@@ -105,6 +108,7 @@ mod cli {
             resp_clients: args.resp_clients,
             op_timeout: Duration::from_millis(args.op_timeout_ms),
             extra_config: args.extra_config,
+            reshape: !args.no_reshape,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

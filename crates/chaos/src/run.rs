@@ -22,6 +22,7 @@ use crate::faults::{FaultKind, PlannedFault, schedule};
 use crate::netfilter::Netfilter;
 use crate::proxy::{LinkFaults, Proxies};
 use crate::report::{self, FaultEvent, Unavailability};
+use crate::reshape;
 use crate::workload::{self, ClientSetup, Ending, Front, Log, OpRecord};
 
 /// What one run does.
@@ -40,6 +41,9 @@ pub struct RunConfig {
     pub op_timeout: Duration,
     /// Extra top-level lines for every node's configuration.
     pub extra_config: String,
+    /// Shard moves and group leave/join during the fault phase
+    /// ([`crate::reshape`]).
+    pub reshape: bool,
 }
 
 /// What a run found.
@@ -52,6 +56,9 @@ pub struct RunSummary {
     pub unknown: usize,
     pub failed: usize,
     pub faults: usize,
+    /// Reshapes sent, and those the controller applied.
+    pub reshapes: usize,
+    pub reshapes_applied: usize,
     pub violations: usize,
     pub lost_writes: usize,
     /// Why the run failed (empty when it passed).
@@ -64,7 +71,7 @@ impl RunSummary {
     /// The one line a campaign collects.
     pub fn verdict_line(&self) -> String {
         let mut line = format!(
-            "distcache-chaos seed={} {} ops={} ok={} unknown={} failed={} faults={} violations={} lost={} dir={}",
+            "distcache-chaos seed={} {} ops={} ok={} unknown={} failed={} faults={} reshapes={}/{} violations={} lost={} dir={}",
             self.seed,
             if self.passed { "PASS" } else { "FAIL" },
             self.operations,
@@ -72,6 +79,8 @@ impl RunSummary {
             self.unknown,
             self.failed,
             self.faults,
+            self.reshapes_applied,
+            self.reshapes,
             self.violations,
             self.lost_writes,
             self.dir.display()
@@ -424,6 +433,27 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         )));
     }
     let fault_phase = config.duration.saturating_sub(config.heal);
+    let groups = if config.reshape {
+        match reshape::groups(&cluster.grpc_addrs()).await {
+            Ok(groups) => Some(groups),
+            Err(error) => {
+                problems.push(format!("reshape: the controller's groups unknown: {error}"));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let reshaper = groups.clone().map(|groups| {
+        tokio::spawn(reshape::run(
+            config.seed,
+            cluster.grpc_addrs(),
+            groups,
+            log.clone(),
+            fault_phase,
+            stop.clone(),
+        ))
+    });
     let plan = schedule(config.seed, &kinds, fault_phase);
     let mut events = Vec::new();
     for fault in &plan {
@@ -464,6 +494,19 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         if !cluster.is_running(node) {
             end_fault(&mut cluster, &mut network, Revert::Restart(node))?;
         }
+    }
+    let reshapes = match reshaper {
+        Some(task) => task.await.unwrap_or_else(|_| {
+            problems.push("the reshaper panicked".into());
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    if let Some(groups) = &groups
+        && let Err(problem) =
+            reshape::rejoin_all(&cluster.grpc_addrs(), groups, Duration::from_secs(30)).await
+    {
+        problems.push(format!("heal: {problem}"));
     }
     match wait_serving(&cluster, Duration::from_secs(30)).await {
         Ok(after) => eprintln!(
@@ -522,9 +565,11 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         serde_json::to_string(&history_json).expect("a JSON value serializes"),
     )
     .map_err(io("write history.json"))?;
+    let mut timeline: Vec<&FaultEvent> = events.iter().chain(&reshapes).collect();
+    timeline.sort_by_key(|event| event.start_us);
     std::fs::write(
         dir.join("timeline.json"),
-        serde_json::to_string_pretty(&events).expect("events serialize"),
+        serde_json::to_string_pretty(&timeline).expect("events serialize"),
     )
     .map_err(io("write timeline.json"))?;
     std::fs::write(dir.join("plot.svg"), report::plot_svg(&records, &events))
@@ -538,13 +583,25 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         unknown: summary_counts.unknown,
         failed: summary_counts.failed,
         faults: events.len(),
+        reshapes: reshapes.len(),
+        reshapes_applied: reshapes
+            .iter()
+            .filter(|event| event.target.ends_with(": applied"))
+            .count(),
         violations,
         lost_writes: audit.lost.len(),
         problems,
         unavailability,
         dir: dir.clone(),
     };
-    let report_text = report_markdown(config, &summary, &events, &audit, &checked.summary());
+    let report_text = report_markdown(
+        config,
+        &summary,
+        &events,
+        &reshapes,
+        &audit,
+        &checked.summary(),
+    );
     std::fs::write(dir.join("report.md"), report_text).map_err(io("write report.md"))?;
     let summary_json = serde_json::json!({
         "seed": summary.seed,
@@ -554,6 +611,8 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         "unknown": summary.unknown,
         "failed": summary.failed,
         "faults": summary.faults,
+        "reshapes": summary.reshapes,
+        "reshapes_applied": summary.reshapes_applied,
         "violations": summary.violations,
         "lost_writes": summary.lost_writes,
         "problems": summary.problems,
@@ -717,6 +776,7 @@ fn report_markdown(
     config: &RunConfig,
     summary: &RunSummary,
     events: &[FaultEvent],
+    reshapes: &[FaultEvent],
     audit: &AppendAudit,
     checker_summary: &str,
 ) -> String {
@@ -780,6 +840,22 @@ fn report_markdown(
             gap.longest_us as f64 / 1e6,
             gap.key
         );
+    }
+    if config.reshape {
+        let _ = writeln!(
+            text,
+            "\n## Reshapes during the faults\n\n| start (s) | end (s) | reshape | what, outcome |\n|---|---|---|---|"
+        );
+        for event in reshapes {
+            let _ = writeln!(
+                text,
+                "| {:.1} | {:.1} | {} | {} |",
+                event.start_us as f64 / 1e6,
+                event.end_us as f64 / 1e6,
+                event.kind.trim_start_matches("reshape:"),
+                event.target
+            );
+        }
     }
     let _ = writeln!(
         text,
