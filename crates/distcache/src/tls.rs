@@ -7,11 +7,14 @@
 //!        │                              ▲ SIGHUP (or Node::reload_tls): read
 //!        │                              │ both files again; a bad pair is
 //!        │                              │ logged and the old one kept
+//!        │                              │ (client_ca likewise, below)
 //!        ▼
 //!  ServerTls::acceptor(alpn) ─► one rustls ServerConfig per listener
 //!        RESP (no ALPN), HTTP (http/1.1), gRPC (h2): every new handshake
 //!        takes the resolver's current certificate
 //!  [tls] client_ca ─► clients must present a certificate it signed
+//!                     (ClientCaVerifier: re-read on SIGHUP too, so a CA
+//!                     can be rotated without a restart)
 //!  [tls] ca        ─► what this node trusts when it calls the other nodes'
 //!                     front ends (Admin status, the dashboard's reports)
 //! ```
@@ -26,9 +29,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use crate::config::{ConfigError, TlsSettings};
 
@@ -148,12 +154,110 @@ impl CertResolver {
     }
 }
 
+/// Verifies client certificates against the CA file `client_ca`, as it
+/// was last (re)loaded: [`ClientCaVerifier::reload`] swaps the verifier
+/// under every listener at once, for handshakes from then on.
+///
+/// It sends clients no list of acceptable CA names (TLS's optional
+/// "certificate authorities" hint): the list would have to outlive a
+/// reload, and clients present the certificate they are configured with
+/// anyway (redis-cli `--cert`, a gRPC identity).
+pub struct ClientCaVerifier {
+    path: PathBuf,
+    current: RwLock<Arc<dyn ClientCertVerifier>>,
+}
+
+impl fmt::Debug for ClientCaVerifier {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("ClientCaVerifier")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientCaVerifier {
+    fn build(client_ca: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
+        let roots = root_store(client_ca)?;
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|error| TlsError::Bad {
+                path: client_ca.to_path_buf(),
+                problem: format!("cannot verify clients with it: {error}"),
+            })
+    }
+
+    pub fn load(client_ca: &Path) -> Result<ClientCaVerifier, TlsError> {
+        Ok(ClientCaVerifier {
+            path: client_ca.to_path_buf(),
+            current: RwLock::new(ClientCaVerifier::build(client_ca)?),
+        })
+    }
+
+    /// Reads the CA file again; on failure the previous CAs stay.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let fresh = ClientCaVerifier::build(&self.path)?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = fresh;
+        Ok(())
+    }
+
+    fn current(&self) -> Arc<dyn ClientCertVerifier> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+}
+
+impl ClientCertVerifier for ClientCaVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.current()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.current().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.current().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.current().supported_verify_schemes()
+    }
+}
+
 /// A node's server-side TLS: the certificate files and the acceptors.
 #[derive(Debug, Clone)]
 pub struct ServerTls {
     resolver: Arc<CertResolver>,
     /// Verifies client certificates (`client_ca`); none: not asked for.
-    client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    client_verifier: Option<Arc<ClientCaVerifier>>,
 }
 
 impl ServerTls {
@@ -173,17 +277,7 @@ impl ServerTls {
     /// Requires every client to present a certificate signed by a CA in
     /// the PEM file `client_ca`.
     pub fn require_client_certificates(mut self, client_ca: &Path) -> Result<ServerTls, TlsError> {
-        let roots = root_store(client_ca)?;
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider(),
-        )
-        .build()
-        .map_err(|error| TlsError::Bad {
-            path: client_ca.to_path_buf(),
-            problem: format!("cannot verify clients with it: {error}"),
-        })?;
-        self.client_verifier = Some(verifier);
+        self.client_verifier = Some(Arc::new(ClientCaVerifier::load(client_ca)?));
         Ok(self)
     }
 
@@ -215,7 +309,8 @@ impl ServerTls {
         let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?;
         let builder = match &self.client_verifier {
-            Some(verifier) => builder.with_client_cert_verifier(Arc::clone(verifier)),
+            Some(verifier) => builder
+                .with_client_cert_verifier(Arc::clone(verifier) as Arc<dyn ClientCertVerifier>),
             None => builder.with_no_client_auth(),
         };
         let mut config =
@@ -224,9 +319,17 @@ impl ServerTls {
         Ok(Acceptor(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
     }
 
-    /// Re-reads the certificate files (see [`CertResolver::reload`]).
+    /// Re-reads the certificate files (see [`CertResolver::reload`]) and
+    /// the client CA file, if any ([`ClientCaVerifier::reload`]). Each
+    /// that fails keeps its previous contents; the first error is
+    /// returned.
     pub fn reload(&self) -> Result<(), TlsError> {
-        self.resolver.reload()
+        let certificate = self.resolver.reload();
+        let client_ca = match &self.client_verifier {
+            Some(verifier) => verifier.reload(),
+            None => Ok(()),
+        };
+        certificate.and(client_ca)
     }
 
     /// Reloads the certificates on every SIGHUP until the task is aborted.
@@ -236,9 +339,9 @@ impl ServerTls {
         Ok(tokio::spawn(async move {
             while hangups.recv().await.is_some() {
                 match tls.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificates and client CA reloaded"),
                     Err(error) => tracing::error!(
-                        "SIGHUP: TLS certificates not reloaded, the previous ones stay: {error}"
+                        "SIGHUP: a TLS file not reloaded, its previous contents stay: {error}"
                     ),
                 }
             }
@@ -446,5 +549,71 @@ mod tests {
         let others = generate_demo_certificates(other.path(), &[]).expect("generate");
         let error = ServerTls::load(&files.cert, &others.key).expect_err("mismatch");
         assert!(error.to_string().contains("does not fit"), "{error}");
+    }
+    /// Whether a client presenting `identity` (and trusting `ca`) gets
+    /// the server's byte through `acceptor` at `addr`.
+    async fn served(addr: std::net::SocketAddr, ca: &Path, identity: (&Path, &Path)) -> bool {
+        use tokio::io::AsyncReadExt;
+        let config = Arc::new(client_config(ca, &[], Some(identity)).expect("client config"));
+        let Ok(mut stream) = connect(config, addr).await else {
+            return false;
+        };
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte)).await,
+            Ok(Ok(1))
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_client_ca_is_reloaded_and_a_bad_file_keeps_the_old_one() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = generate_demo_certificates(&dir.path().join("a"), &[]).expect("a");
+        let b = generate_demo_certificates(&dir.path().join("b"), &[]).expect("b");
+        let client_ca = dir.path().join("client-ca.pem");
+        std::fs::copy(&a.ca, &client_ca).expect("copy");
+        let tls = ServerTls::load(&a.cert, &a.key)
+            .expect("load")
+            .require_client_certificates(&client_ca)
+            .expect("client ca");
+        let acceptor = tls.acceptor(&[]).expect("acceptor");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    if let Ok(mut stream) = acceptor.accept(stream).await {
+                        let _ = stream.write_all(b"!").await;
+                        let _ = stream.flush().await;
+                    }
+                });
+            }
+        });
+        let identity_a = (a.cert.as_path(), a.key.as_path());
+        let identity_b = (b.cert.as_path(), b.key.as_path());
+        assert!(served(addr, &a.ca, identity_a).await, "A's client, A's CA");
+        assert!(!served(addr, &a.ca, identity_b).await, "B's client before");
+
+        // The client CA file now holds B's CA.
+        std::fs::copy(&b.ca, &client_ca).expect("rotate");
+        tls.reload().expect("reload");
+        assert!(served(addr, &a.ca, identity_b).await, "B's client after");
+        assert!(!served(addr, &a.ca, identity_a).await, "A's client after");
+
+        // A broken file: the reload fails and B's CA stays.
+        std::fs::write(&client_ca, "not a certificate").expect("break");
+        assert!(tls.reload().is_err());
+        assert!(
+            served(addr, &a.ca, identity_b).await,
+            "kept after a bad reload"
+        );
+        server.abort();
     }
 }
