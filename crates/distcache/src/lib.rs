@@ -56,6 +56,7 @@ mod clock;
 pub mod config;
 pub mod demo;
 pub mod forward;
+pub mod hostile;
 pub mod http;
 pub mod identity;
 pub mod keyspace;

@@ -67,8 +67,8 @@
 //! error, property tests (round trip in both versions, any split of the
 //! input, arbitrary bytes never panic), and the command layer's error
 //! strings checked against Redis 7's. A cargo-fuzz target lives in
-//! `crates/resp/fuzz` (outside the workspace); `scripts/fuzz-resp.sh
-//! SECONDS` runs it.
+//! `crates/resp/fuzz` (outside the workspace); `scripts/fuzz.sh
+//! SECONDS resp/decode` runs it.
 
 pub mod acl;
 mod decode;
