@@ -121,3 +121,12 @@ elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 else
   echo "setup: iptables missing (and not root or no apt-get): chaos runs without partitions" >&2
 fi
+
+# The dependency policy (deny.toml, issue 24): cargo-deny from crates.io,
+# built here (a few minutes of CPU; it runs beside the gate's first clippy).
+if cargo deny --version >/dev/null 2>&1; then
+  echo "setup: cargo-deny is installed"
+else
+  echo "setup: installing cargo-deny (cargo install --locked)"
+  cargo install cargo-deny --locked --quiet
+fi

@@ -86,6 +86,9 @@ step "normal tests (real tokio, real gRPC on loopback, real files)"
 cargo test --workspace
 
 wait_for_job set-up target/setup.log 1000
+step "dependency policy: licenses, bans, sources (cargo deny, deny.toml; advisories need the network: see deny.toml)"
+cargo deny check --hide-inclusion-graph bans licenses sources
+
 step "clients no one here wrote (grpcio, redis-py, redis-cli, redis-benchmark) against distcache demo (tests/python/run.sh)"
 tests/python/run.sh
 
