@@ -89,6 +89,13 @@ wait_for_job set-up target/setup.log 1000
 step "dependency policy: licenses, bans, sources (cargo deny, deny.toml; advisories need the network: see deny.toml)"
 cargo deny check --hide-inclusion-graph bans licenses sources
 
+step "fuzzing: the RESP decoder under cargo-fuzz for 20 s (in the background: target/fuzz.log)"
+# A short run in the gate; scripts/fuzz.sh SECONDS runs every target (the
+# peer-message and config targets build all of distcache with sanitizers,
+# about 8 minutes of CPU: not in the gate; their checks run above as
+# tests/hostile_input.rs).
+start_job fuzz target/fuzz.log scripts/fuzz.sh 20 resp/decode
+
 step "clients no one here wrote (grpcio, redis-py, redis-cli, redis-benchmark) against distcache demo (tests/python/run.sh)"
 tests/python/run.sh
 
@@ -105,6 +112,8 @@ for (( seed = SEED_BASE; seed < SEED_BASE + DETERMINISM_SEEDS; seed++ )); do
   step "simulation suites under the determinism check, seed ${seed}"
   MADSIM_TEST_SEED="$seed" MADSIM_TEST_CHECK_DETERMINISM=1 sim cargo test -p sim-tests
 done
+
+wait_for_job fuzz target/fuzz.log 2
 
 step "swarm, 2 seeds"
 sim cargo run -p sim-tests --bin swarm --quiet -- --seeds 2
