@@ -108,6 +108,7 @@
 //! |---|---|
 //! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop; [`Rsm::serve`] and [`ListenError`]: the replica's labrpc server; [`StartError`]: why a replica did not start |
 //! | `machine.rs` | [`ReplicatedMachine`] (the contract, with the default snapshot and restore), [`ApplyContext`], [`RestoreError`] |
+//! | `membership.rs` | [`Rsm::change_membership`] (the new member's address recorded on every replica through the log first), [`Rsm::transfer_leader`], [`ChangeError`] |
 //! | `clock.rs` | the leader's logical clock (stamps proposals) |
 //! | `waiters.rs` | proposals waiting for their entry |
 //! | `read_batch.rs` | concurrent ReadIndex reads share one heartbeat round |
@@ -129,6 +130,7 @@
 mod clock;
 pub mod group_client;
 mod machine;
+mod membership;
 mod read_batch;
 mod replica;
 pub mod session;
@@ -138,6 +140,7 @@ mod waiters;
 /// snapshot bytes by hand.
 pub use codec::encode;
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
+pub use membership::{ChangeError, reflects};
 pub use replica::{
     DEFAULT_MAX_RAFT_STATE_BYTES, ListenError, Rsm, RsmConfig, RsmStatus, StartError, SubmitError,
     fit_raft_to_message_limit,

@@ -2,12 +2,13 @@
 //! loop: proposals and their waiters, log time, ReadIndex reads,
 //! snapshots). See the crate docs for the flow and the contracts.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use raft::core::{PayloadCheck, PayloadKind};
-use raft::node::{ApplyMsg, FatalReason, NodeConfig, NodeStatus, Observer, RaftNode};
+use raft::node::{AddressBook, ApplyMsg, FatalReason, NodeConfig, NodeStatus, Observer, RaftNode};
 use raft::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
@@ -51,6 +52,16 @@ pub struct RsmConfig {
     /// way): a server binary sets [`raft::node::FatalHook::exit_process`]
     /// so that the process ends and a supervisor restarts it.
     pub on_fatal: Option<raft::node::FatalHook>,
+    /// This replica joins a running group (a new id, an empty disk): it
+    /// is a voter of no configuration until the group's leader adds it
+    /// (as a learner, then promoted), so it never campaigns on its own,
+    /// and learns the group's configuration from the leader's log or
+    /// snapshot. Its Raft bootstrap configuration is every other id of
+    /// `peer_addrs` (those addresses are where it is reachable from at
+    /// first; the group's leader finds it at the address the membership
+    /// change recorded). False: `peer_addrs` is the group as it was
+    /// first started (the bootstrap voters).
+    pub join: bool,
 }
 
 /// The default snapshot trigger of every replicated service: snapshot once
@@ -89,6 +100,7 @@ impl RsmConfig {
             raft_observer: None,
             max_message_bytes: labrpc::DEFAULT_MAX_MESSAGE_BYTES,
             on_fatal: None,
+            join: false,
         }
     }
 }
@@ -140,35 +152,81 @@ pub struct RsmStatus {
 
 /// Identifies one proposal of one replica incarnation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct ProposalId {
-    incarnation: u64,
-    number: u64,
+pub(crate) struct ProposalId {
+    pub(crate) incarnation: u64,
+    pub(crate) number: u64,
 }
 
-/// A log entry as the rsm writes it.
+/// A log entry as the rsm writes a machine's command (layout version 1).
 #[derive(Serialize, Deserialize)]
-struct Envelope<C> {
-    proposal: ProposalId,
-    stamp_ms: u64,
-    command: C,
+pub(crate) struct Envelope<C> {
+    pub(crate) proposal: ProposalId,
+    pub(crate) stamp_ms: u64,
+    pub(crate) command: C,
 }
 
-/// A snapshot as the rsm hands it to Raft.
+/// Layout version 2 of an entry: a machine's command or one of the rsm's
+/// own entries. Commands are still written in layout 1, so a build that
+/// knows only layout 1 reads every command; only the rsm's own entries
+/// (written when an operator changes the membership) need this build.
 #[derive(Serialize, Deserialize)]
-struct SnapshotFrame {
+pub(crate) struct EnvelopeV2<C> {
+    pub(crate) proposal: ProposalId,
+    pub(crate) stamp_ms: u64,
+    pub(crate) body: EntryBody<C>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) enum EntryBody<C> {
+    Command(C),
+    /// Node `id`'s labrpc server is at `addr`: every replica records it in
+    /// its address book when it applies the entry, which the operator's
+    /// membership change puts before the change that adds the node.
+    PeerAddress {
+        id: u64,
+        addr: SocketAddr,
+    },
+}
+
+/// A decoded entry of either layout.
+pub(crate) struct DecodedEntry<C> {
+    pub(crate) proposal: ProposalId,
+    pub(crate) stamp_ms: u64,
+    pub(crate) body: EntryBody<C>,
+}
+
+/// A snapshot as the rsm hands it to Raft (layout version 1: no
+/// addresses recorded).
+#[derive(Serialize, Deserialize)]
+struct SnapshotFrameV1 {
     log_time_ms: u64,
     machine: Vec<u8>,
 }
 
-/// The version of [`Envelope`]'s own layout.
+/// A snapshot as the rsm hands it to Raft; written in layout version 1
+/// while `peer_addrs` is empty, in version 2 once an address was recorded.
+#[derive(Serialize, Deserialize)]
+struct SnapshotFrame {
+    log_time_ms: u64,
+    machine: Vec<u8>,
+    /// The addresses recorded by the rsm's `PeerAddress` entries so far.
+    peer_addrs: BTreeMap<u64, SocketAddr>,
+}
+
+/// The newest layout of an entry this build reads ([`EnvelopeV2`]).
 const ENTRY_FORMAT: codec::Format = codec::Format {
     what: "rsm log entry",
-    version: 1,
+    version: 2,
 };
-/// The version of [`SnapshotFrame`]'s own layout.
+/// The layout commands are written in ([`Envelope`]).
+const COMMAND_ENTRY_FORMAT: codec::Format = codec::Format {
+    version: 1,
+    ..ENTRY_FORMAT
+};
+/// The newest layout of a snapshot this build reads ([`SnapshotFrame`]).
 const SNAPSHOT_FORMAT: codec::Format = codec::Format {
     what: "rsm snapshot",
-    version: 1,
+    version: 2,
 };
 
 /// The version header of entries (`kind` = [`ENTRY_FORMAT`]) or snapshots
@@ -187,13 +245,34 @@ fn formats<M: ReplicatedMachine>(kind: codec::Format) -> [codec::Format; 2] {
 }
 
 fn encode_entry<M: ReplicatedMachine>(envelope: &Envelope<&M::Command>) -> Vec<u8> {
+    codec::encode_versioned(&formats::<M>(COMMAND_ENTRY_FORMAT), envelope)
+}
+
+/// One of the rsm's own entries (layout 2).
+pub(crate) fn encode_rsm_entry<M: ReplicatedMachine>(
+    envelope: &EnvelopeV2<&M::Command>,
+) -> Vec<u8> {
     codec::encode_versioned(&formats::<M>(ENTRY_FORMAT), envelope)
 }
 
 fn decode_entry<M: ReplicatedMachine>(
     bytes: &[u8],
-) -> Result<Envelope<M::Command>, codec::CodecError> {
-    codec::decode_versioned(bytes, codec::ENTRY_LIMIT, &formats::<M>(ENTRY_FORMAT))
+) -> Result<DecodedEntry<M::Command>, codec::CodecError> {
+    let (versions, body) = codec::split_versions(bytes, &formats::<M>(ENTRY_FORMAT))?;
+    if versions[0] == 1 {
+        let envelope: Envelope<M::Command> = codec::decode(body, codec::ENTRY_LIMIT)?;
+        return Ok(DecodedEntry {
+            proposal: envelope.proposal,
+            stamp_ms: envelope.stamp_ms,
+            body: EntryBody::Command(envelope.command),
+        });
+    }
+    let envelope: EnvelopeV2<M::Command> = codec::decode(body, codec::ENTRY_LIMIT)?;
+    Ok(DecodedEntry {
+        proposal: envelope.proposal,
+        stamp_ms: envelope.stamp_ms,
+        body: envelope.body,
+    })
 }
 
 /// Raft's check of a leader's entry or snapshot before it is stored: it
@@ -209,36 +288,60 @@ fn payload_check<M: ReplicatedMachine>() -> PayloadCheck {
 }
 
 fn encode_snapshot<M: ReplicatedMachine>(frame: &SnapshotFrame) -> Vec<u8> {
+    if frame.peer_addrs.is_empty() {
+        let v1 = codec::Format {
+            version: 1,
+            ..SNAPSHOT_FORMAT
+        };
+        let frame = SnapshotFrameV1 {
+            log_time_ms: frame.log_time_ms,
+            machine: frame.machine.clone(),
+        };
+        return codec::encode_versioned(&formats::<M>(v1), &frame);
+    }
     codec::encode_versioned(&formats::<M>(SNAPSHOT_FORMAT), frame)
 }
 
 fn decode_snapshot<M: ReplicatedMachine>(bytes: &[u8]) -> Result<SnapshotFrame, codec::CodecError> {
-    codec::decode_versioned(bytes, codec::STATE_LIMIT, &formats::<M>(SNAPSHOT_FORMAT))
+    let (versions, body) = codec::split_versions(bytes, &formats::<M>(SNAPSHOT_FORMAT))?;
+    if versions[0] == 1 {
+        let frame: SnapshotFrameV1 = codec::decode(body, codec::STATE_LIMIT)?;
+        return Ok(SnapshotFrame {
+            log_time_ms: frame.log_time_ms,
+            machine: frame.machine,
+            peer_addrs: BTreeMap::new(),
+        });
+    }
+    codec::decode(body, codec::STATE_LIMIT)
 }
 
-struct Inner<M: ReplicatedMachine> {
+pub(crate) struct Inner<M: ReplicatedMachine> {
     machine: M,
-    last_applied: u64,
+    pub(crate) last_applied: u64,
     log_time_ms: u64,
     last_snapshot_index: u64,
     last_snapshot_bytes: u64,
-    clock: LeaderClock,
+    pub(crate) clock: LeaderClock,
     waiters: Waiters<M::Output>,
-    next_proposal: u64,
+    pub(crate) next_proposal: u64,
+    /// Addresses recorded by `PeerAddress` entries, as of `last_applied`
+    /// (replicated state: in the snapshot too). At most
+    /// `AddressBook::MAX_ADDRESSES`.
+    pub(crate) peer_addrs: BTreeMap<u64, SocketAddr>,
 }
 
-struct Shared<M: ReplicatedMachine> {
-    config: RsmConfig,
+pub(crate) struct Shared<M: ReplicatedMachine> {
+    pub(crate) config: RsmConfig,
     /// Random per start: proposals of an earlier run of this replica that
     /// are still in the log are never mistaken for this run's.
-    incarnation: u64,
+    pub(crate) incarnation: u64,
     inner: Mutex<Inner<M>>,
     /// The index this replica has applied through, entries without a
     /// command (a new leader's no-op) included: what a read waits on.
-    applied: watch::Sender<u64>,
+    pub(crate) applied: watch::Sender<u64>,
     /// A read asks the apply task to publish `applied` (see
     /// `run_apply_loop`).
-    nudge: Notify,
+    pub(crate) nudge: Notify,
     /// Concurrent reads share a read index.
     reads: ReadBatcher,
 }
@@ -265,8 +368,8 @@ pub struct ListenError {
 
 /// One running replica of a replicated state machine. Cheap to clone.
 pub struct Rsm<M: ReplicatedMachine> {
-    raft: RaftNode,
-    shared: Arc<Shared<M>>,
+    pub(crate) raft: RaftNode,
+    pub(crate) shared: Arc<Shared<M>>,
 }
 
 impl<M: ReplicatedMachine> Clone for Rsm<M> {
@@ -291,7 +394,7 @@ impl<M: ReplicatedMachine> Drop for WaiterGuard<'_, M> {
 }
 
 impl<M: ReplicatedMachine> Shared<M> {
-    fn lock(&self) -> MutexGuard<'_, Inner<M>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<M>> {
         self.inner
             .lock()
             .unwrap_or_else(|_| panic!("rsm {}: state lock poisoned", self.config.id))
@@ -319,6 +422,18 @@ impl<M: ReplicatedMachine> Rsm<M> {
             config.peer_addrs.clone(),
             config.raft_seed,
         );
+        if config.join {
+            // Not a bootstrap voter: see `RsmConfig::join`.
+            node_config
+                .core
+                .peers
+                .retain(|&peer| peer != config.id as u64);
+            assert!(
+                !node_config.core.peers.is_empty(),
+                "rsm {}: a joining replica needs another member's address",
+                config.id
+            );
+        }
         // A new leader commits an entry of its term at once, so ReadIndex
         // and waiting proposals need not wait for the next client write.
         node_config.core.noop_on_election = true;
@@ -346,6 +461,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 clock: LeaderClock::new(0, labrpc::runtime::now()),
                 waiters: Waiters::new(),
                 next_proposal: 0,
+                peer_addrs: BTreeMap::new(),
             }),
             applied,
             nudge: Notify::new(),
@@ -605,23 +721,33 @@ impl<M: ReplicatedMachine> Rsm<M> {
         if index <= inner.last_applied {
             return Ok(());
         }
-        let envelope = decode_entry::<M>(bytes).map_err(|error| FatalReason::Unusable {
+        let entry = decode_entry::<M>(bytes).map_err(|error| FatalReason::Unusable {
             what: "committed entry",
             index,
             detail: unusable_detail(&error),
         })?;
-        inner.log_time_ms = inner.log_time_ms.max(envelope.stamp_ms);
+        inner.log_time_ms = inner.log_time_ms.max(entry.stamp_ms);
         let context = ApplyContext {
             index,
             now_ms: inner.log_time_ms,
         };
-        let output = inner.machine.apply(&envelope.command, &context);
+        match entry.body {
+            EntryBody::Command(command) => {
+                let output = inner.machine.apply(&command, &context);
+                let own = (entry.proposal.incarnation == shared.incarnation)
+                    .then_some(entry.proposal.number);
+                inner.waiters.applied(index, own, output);
+            }
+            EntryBody::PeerAddress { id, addr } => {
+                self.record_peer_addr(&mut inner, index, id, addr);
+                // No waiter waits for an rsm entry; one placed here lost
+                // its place.
+                inner.waiters.drop_through(index);
+            }
+        }
         inner.last_applied = index;
         let log_time_ms = inner.log_time_ms;
         inner.clock.anchor(log_time_ms, labrpc::runtime::now());
-        let own = (envelope.proposal.incarnation == shared.incarnation)
-            .then_some(envelope.proposal.number);
-        inner.waiters.applied(index, own, output);
         self.maybe_snapshot(&mut inner, index);
         drop(inner);
         self.publish_applied(index);
@@ -640,10 +766,28 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let data = encode_snapshot::<M>(&SnapshotFrame {
             log_time_ms: inner.log_time_ms,
             machine: inner.machine.snapshot(),
+            peer_addrs: inner.peer_addrs.clone(),
         });
         inner.last_snapshot_bytes = data.len() as u64;
         inner.last_snapshot_index = index;
         self.raft.snapshot(index, data);
+    }
+
+    /// Records node `id`'s address (a `PeerAddress` entry at `index`, or
+    /// a snapshot through `index`) in the replicated book and in Raft's.
+    /// Every replica decides alike: past `AddressBook::MAX_ADDRESSES` a
+    /// new id is not recorded (logged), on every replica.
+    fn record_peer_addr(&self, inner: &mut Inner<M>, index: u64, id: u64, addr: SocketAddr) {
+        if inner.peer_addrs.len() >= AddressBook::MAX_ADDRESSES
+            && !inner.peer_addrs.contains_key(&id)
+        {
+            tracing::warn!(rsm = self.shared.config.id, index, id, %addr, "address book full: address not recorded");
+            return;
+        }
+        inner.peer_addrs.insert(id, addr);
+        if id != self.shared.config.id as u64 {
+            self.raft.set_peer_addr(id, addr);
+        }
     }
 
     /// Installs a snapshot (the stored one at start, or a leader's); one
@@ -669,6 +813,9 @@ impl<M: ReplicatedMachine> Rsm<M> {
             .map_err(|error| unusable(format!("it does not restore the machine: {error}")))?;
         inner.last_applied = index;
         inner.log_time_ms = frame.log_time_ms;
+        for (&id, &addr) in &frame.peer_addrs {
+            self.record_peer_addr(&mut inner, index, id, addr);
+        }
         inner.last_snapshot_index = inner.last_snapshot_index.max(index);
         inner.last_snapshot_bytes = data.len() as u64;
         let log_time_ms = inner.log_time_ms;
@@ -730,6 +877,7 @@ mod tests {
         SnapshotFrame {
             log_time_ms: 9,
             machine: Sum(12).snapshot(),
+            peer_addrs: BTreeMap::new(),
         }
     }
 
@@ -758,7 +906,8 @@ mod tests {
         let bytes = encode_entry::<Sum>(&envelope(&7));
         assert_eq!(&bytes[..3], &[codec::VERSION_MARK, 1, 1]);
         let back = decode_entry::<Sum>(&bytes).expect("decodes");
-        assert_eq!((back.command, back.stamp_ms), (7, 5));
+        assert!(matches!(back.body, EntryBody::Command(7)));
+        assert_eq!(back.stamp_ms, 5);
 
         let bytes = encode_snapshot::<Sum>(&frame());
         assert_eq!(&bytes[..3], &[codec::VERSION_MARK, 1, 1]);
@@ -768,12 +917,52 @@ mod tests {
         assert_eq!(machine.0, 12);
     }
 
+    /// The rsm's own entries (an address) use layout 2; a snapshot with
+    /// recorded addresses too. Commands and address-free snapshots stay
+    /// in layout 1 (above), which older builds read.
+    #[test]
+    fn address_entries_and_snapshots_with_addresses_use_layout_2() {
+        let addr: SocketAddr = "10.0.0.9:7000".parse().unwrap();
+        let bytes = encode_rsm_entry::<Sum>(&EnvelopeV2 {
+            proposal: ProposalId {
+                incarnation: 1,
+                number: 2,
+            },
+            stamp_ms: 3,
+            body: EntryBody::PeerAddress { id: 9, addr },
+        });
+        assert_eq!(&bytes[..3], &[codec::VERSION_MARK, 2, 1]);
+        let back = decode_entry::<Sum>(&bytes).expect("decodes");
+        assert!(matches!(back.body, EntryBody::PeerAddress { id: 9, addr: a } if a == addr));
+
+        let frame = SnapshotFrame {
+            peer_addrs: BTreeMap::from([(9, addr)]),
+            ..frame()
+        };
+        let bytes = encode_snapshot::<Sum>(&frame);
+        assert_eq!(&bytes[..3], &[codec::VERSION_MARK, 2, 1]);
+        let back = decode_snapshot::<Sum>(&bytes).expect("decodes");
+        assert_eq!(back.peer_addrs, frame.peer_addrs);
+        assert_eq!(back.log_time_ms, 9);
+
+        // A build that reads only layout 1 refuses them by version.
+        let old = [COMMAND_ENTRY_FORMAT, machine_format(1)];
+        assert!(matches!(
+            codec::split_versions(&bytes, &old),
+            Err(codec::CodecError::UnknownVersion { found: 2, .. })
+        ));
+    }
+
     #[test]
     fn entries_and_snapshots_written_before_versions_still_read() {
         // What this code wrote before versions: the bare encoding.
         let old_entry = codec::encode(&envelope(&7));
-        assert_eq!(decode_entry::<Sum>(&old_entry).expect("decodes").command, 7);
-        let old_snapshot = codec::encode(&frame());
+        let decoded = decode_entry::<Sum>(&old_entry).expect("decodes");
+        assert!(matches!(decoded.body, EntryBody::Command(7)));
+        let old_snapshot = codec::encode(&SnapshotFrameV1 {
+            log_time_ms: 9,
+            machine: Sum(12).snapshot(),
+        });
         assert_eq!(
             decode_snapshot::<Sum>(&old_snapshot)
                 .expect("decodes")
@@ -792,8 +981,8 @@ mod tests {
             error,
             codec::CodecError::UnknownVersion {
                 what: "rsm log entry",
-                found: 2,
-                supported: 1
+                found: 3,
+                supported: 2
             }
         );
         // A newer machine command format (a rolling upgrade that added a
@@ -886,7 +1075,7 @@ mod tests {
         let reason = payload_check::<Sum>()
             .check(PayloadKind::Snapshot, &bytes)
             .unwrap_err();
-        assert!(reason.contains("rsm snapshot format version 2"), "{reason}");
+        assert!(reason.contains("rsm snapshot format version 3"), "{reason}");
         let bytes = codec::encode_versioned(&[SNAPSHOT_FORMAT, machine_format(2)], &frame());
         assert!(matches!(
             decode_snapshot::<Sum>(&bytes),

@@ -259,3 +259,145 @@ async fn a_replica_restarts_from_its_snapshot_and_log() {
     assert_eq!(restarted.submit(1).await, Ok(1831));
     restarted.kill();
 }
+
+/// Submits `amount` on whichever replica leads (at most 10 s of retries).
+async fn submit_anywhere(replicas: &[Option<Rsm<Adder>>], amount: u64) -> u64 {
+    for _ in 0..1000 {
+        for replica in replicas.iter().flatten() {
+            if replica.raft().state().1
+                && let Ok(total) = replica.submit(amount).await
+            {
+                return total;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no replica took {amount} within 10 s");
+}
+
+/// `change` on whichever replica leads, retried while it is refused for a
+/// reason that passes (no leader yet, leader not ready, learner behind),
+/// at most 10 s. Returns the configuration afterwards.
+async fn change_anywhere(
+    replicas: &[Option<Rsm<Adder>>],
+    change: raft::core::MembershipChange,
+    addr: Option<SocketAddr>,
+) -> raft::core::Membership {
+    let mut last_error = None;
+    for _ in 0..1000 {
+        for replica in replicas.iter().flatten() {
+            if !replica.raft().state().1 {
+                continue;
+            }
+            match replica.change_membership(change, addr).await {
+                Ok(membership) => return membership,
+                Err(error) if error.is_retryable() => last_error = Some(error),
+                Err(error) => panic!("{change:?} refused: {error}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{change:?} not done within 10 s; last error: {last_error:?}");
+}
+
+/// A replica joins with a new id at an address the group was never
+/// configured with: the address travels through the log, it catches up as
+/// a learner, is promoted, the original leader removes itself and steps
+/// down, and the group goes on with the newcomer as a voter. Configuration
+/// and address entries never reach the machine (it counts every command).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_a_new_id_and_address_joins_and_the_leader_leaves() {
+    // Phase 1: three replicas that know only each other.
+    let addrs = free_addrs(4);
+    let mut replicas: Vec<Option<Rsm<Adder>>> = Vec::new();
+    let mut servers = Vec::new();
+    for id in 0..3 {
+        let (rsm, server) = start_replica(id, &addrs[..3], MemoryStorage::new(), None).await;
+        replicas.push(Some(rsm));
+        servers.push(server);
+    }
+    for amount in 1..=5 {
+        submit_anywhere(&replicas, amount).await;
+    }
+
+    // Phase 2: node 3 starts empty, joining: it does not campaign.
+    let config = RsmConfig {
+        join: true,
+        max_raft_state: None,
+        ..RsmConfig::new(3, addrs.clone(), 10)
+    };
+    let newcomer = Rsm::start(config, Adder::default(), MemoryStorage::new())
+        .await
+        .expect("storage loads");
+    let newcomer_server = newcomer.serve(|_| {}).await.expect("server starts");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(
+        !newcomer.raft().status().is_voter && newcomer.raft().status().term == 0,
+        "a joining replica campaigned: {:?}",
+        newcomer.raft().status()
+    );
+    replicas.push(Some(newcomer.clone()));
+    servers.push(newcomer_server);
+
+    // Phase 3: added as a learner with its address; it receives the log.
+    let added = change_anywhere(
+        &replicas,
+        raft::core::MembershipChange::AddLearner(3),
+        Some(addrs[3]),
+    )
+    .await;
+    assert!(added.is_learner(3), "{added:?}");
+    let machine = wait_applied(&newcomer, 5).await;
+    assert_eq!(machine.total, 15);
+    for replica in replicas[..3].iter().flatten() {
+        assert_eq!(replica.recorded_addrs().get(&3), Some(&addrs[3]));
+    }
+
+    // Phase 4: promoted; the leader removes itself and steps down.
+    let promoted =
+        change_anywhere(&replicas, raft::core::MembershipChange::PromoteLearner(3), None).await;
+    assert!(promoted.is_voter(3), "{promoted:?}");
+    let old_leader = wait_leader(&replicas.iter().flatten().cloned().collect::<Vec<_>>()).await;
+    let removed = replicas[old_leader]
+        .as_ref()
+        .expect("running")
+        .change_membership(raft::core::MembershipChange::Remove(old_leader as u64), None)
+        .await
+        .expect("the leader removes itself");
+    assert!(!removed.contains(old_leader as u64));
+    for _ in 0..500 {
+        if !replicas[old_leader].as_ref().expect("running").raft().state().1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        !replicas[old_leader].as_ref().expect("running").raft().state().1,
+        "the removed leader still leads"
+    );
+    replicas[old_leader].take().expect("running").kill();
+
+    // Phase 5: the three voters left (the newcomer among them) commit.
+    let total = submit_anywhere(&replicas, 100).await;
+    assert_eq!(total, 115);
+    let machine = wait_applied(&newcomer, 6).await;
+    assert_eq!((machine.total, machine.additions), (115, 6));
+
+    // Phase 6: leadership moves to the newcomer on request.
+    let live: Vec<Rsm<Adder>> = replicas.iter().flatten().cloned().collect();
+    let leader = wait_leader(&live).await;
+    if !newcomer.raft().state().1 {
+        live[leader].transfer_leader(3).await.expect("transfer starts");
+    }
+    for _ in 0..500 {
+        if newcomer.raft().state().1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(newcomer.raft().state().1, "the newcomer did not take over");
+    assert_eq!(newcomer.submit(1).await, Ok(116));
+    for replica in replicas.iter().flatten() {
+        replica.kill();
+    }
+}

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::{EntryKind, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
+use crate::core::{EntryKind, MAX_MEMBERS, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
 use crate::storage::{Storage, StorageError, StorageWrite};
 
 use super::transport::Transport;
@@ -27,9 +27,14 @@ pub(super) struct EventLoop<S> {
     core: RawNode,
     storage: S,
     shared: Arc<Shared>,
-    /// Requests to each peer, in order, for its sender task (None for this
-    /// node itself).
-    outboxes: Vec<Option<mpsc::Sender<Message>>>,
+    /// Requests to each peer, in order, for its sender task; a peer's
+    /// outbox and task start with the first request to it, so a node added
+    /// by a membership change is reached like the others (see
+    /// `send_request` for the bound).
+    outboxes: BTreeMap<NodeId, mpsc::Sender<Message>>,
+    transport: Arc<dyn Transport>,
+    events_sender: mpsc::Sender<Event>,
+    max_rpcs_in_flight_per_peer: usize,
     /// Handlers waiting for the core's reply, per requesting peer, in order.
     responders: BTreeMap<NodeId, VecDeque<oneshot::Sender<Option<Message>>>>,
     /// Callers of `read_index` waiting for confirmation, by read id (bounded
@@ -55,28 +60,14 @@ impl<S: Storage + 'static> EventLoop<S> {
         events: mpsc::Receiver<Event>,
         apply: mpsc::Sender<ApplyMsg>,
     ) -> EventLoop<S> {
-        // One sender per address, not per bootstrap peer: a node added by
-        // a membership change is reached the same way.
-        let outboxes = (0..config.peer_addrs.len() as u64)
-            .map(|peer| {
-                (peer != config.core.id).then(|| {
-                    let (sender, receiver) = mpsc::channel(config.max_rpcs_in_flight_per_peer);
-                    let task = tokio::spawn(peer_sender(
-                        Arc::clone(&transport),
-                        receiver,
-                        events_sender.clone(),
-                        config.max_rpcs_in_flight_per_peer,
-                    ));
-                    shared.track(task);
-                    sender
-                })
-            })
-            .collect();
         EventLoop {
             core,
             storage,
             shared,
-            outboxes,
+            outboxes: BTreeMap::new(),
+            transport,
+            events_sender,
+            max_rpcs_in_flight_per_peer: config.max_rpcs_in_flight_per_peer,
             responders: BTreeMap::new(),
             read_waiters: BTreeMap::new(),
             next_read_id: 0,
@@ -265,9 +256,30 @@ impl<S: Storage + 'static> EventLoop<S> {
     /// retries.
     fn send_request(&mut self, message: Message) {
         let peer = message.to;
-        let Some(outbox) = self.outboxes.get(peer as usize).and_then(Option::as_ref) else {
-            tracing::warn!(node = self.core.id(), peer, "request to an unknown peer");
+        if peer == self.core.id() {
+            tracing::warn!(node = peer, "request to itself dropped");
             return;
+        }
+        let outbox = match self.outboxes.get(&peer) {
+            Some(outbox) => outbox,
+            None => {
+                // The core only sends to members of its configuration (at
+                // most `MAX_MEMBERS`); outboxes of nodes that left are
+                // closed (ending their tasks) before they could pile up.
+                if self.outboxes.len() >= 2 * MAX_MEMBERS {
+                    let membership = self.core.membership().clone();
+                    self.outboxes.retain(|id, _| membership.contains(*id));
+                }
+                let (sender, receiver) = mpsc::channel(self.max_rpcs_in_flight_per_peer);
+                let task = tokio::spawn(peer_sender(
+                    Arc::clone(&self.transport),
+                    receiver,
+                    self.events_sender.clone(),
+                    self.max_rpcs_in_flight_per_peer,
+                ));
+                self.shared.track(task);
+                self.outboxes.entry(peer).or_insert(sender)
+            }
         };
         if outbox.try_send(message).is_err() {
             tracing::debug!(
@@ -348,6 +360,23 @@ impl<S: Storage + 'static> EventLoop<S> {
             peer_messages_refused: self.core.refused_messages(),
         };
         *self.shared.status.lock().expect("status lock poisoned") = status;
+        // A configuration compacted into the snapshot is dated by the
+        // snapshot's last index (its entry is at or before it).
+        let log = self.core.log();
+        let config_index = match log.last_config_index() {
+            0 if log.snapshot_meta().membership.is_some() => {
+                log.snapshot_meta().last_included_index
+            }
+            index => index,
+        };
+        let mut membership = self
+            .shared
+            .membership
+            .lock()
+            .expect("membership lock poisoned");
+        if membership.0 != config_index || membership.1 != *self.core.membership() {
+            *membership = (config_index, self.core.membership().clone());
+        }
     }
 }
 

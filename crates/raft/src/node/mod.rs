@@ -48,7 +48,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::core::{
-    Config, MembershipChange, MembershipError, Message, NodeId, RawNode, TransferError,
+    Config, Membership, MembershipChange, MembershipError, Message, NodeId, RawNode, TransferError,
 };
 use crate::storage::{Storage, StorageError};
 
@@ -57,7 +57,7 @@ pub use fatal::{
     EXIT_CODE_STORAGE_FAILED, EXIT_CODE_UNUSABLE_STATE, FatalError, FatalHook, FatalReason,
 };
 pub use observer::{Durable, Observation, Observer};
-pub use transport::{LabrpcTransport, LocalNetwork, ReplyFuture, Transport};
+pub use transport::{AddressBook, LabrpcTransport, LocalNetwork, ReplyFuture, Transport};
 
 /// What the node delivers to its service, in log order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,11 +83,12 @@ pub struct NodeConfig {
     /// The core's settings; `core.peers` (the bootstrap voters) must be
     /// ids below `peer_addrs.len()`.
     pub core: Config,
-    /// Address of each node's labrpc server, indexed by node id: every
-    /// node that is or may become a member (a node added later by a
-    /// membership change needs its address here), so ids are
-    /// `0..peer_addrs.len()`. Used by [`RaftNode::make`]; with
-    /// [`RaftNode::make_with_transport`] only its length counts.
+    /// Address of each node's labrpc server known at start, indexed by
+    /// node id (the bootstrap peers' at least). A node added later by a
+    /// membership change gets its address through
+    /// [`RaftNode::set_peer_addr`] (the rsm replicates it). Used by
+    /// [`RaftNode::make`]; with [`RaftNode::make_with_transport`] only its
+    /// length counts.
     pub peer_addrs: Vec<SocketAddr>,
     pub apply_channel_capacity: usize,
     pub event_channel_capacity: usize,
@@ -185,6 +186,13 @@ struct Shared {
     on_fatal: Option<FatalHook>,
     /// Every task of this node (the loop and RPC calls), aborted by `kill`.
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The configuration in force (the newest in the log) and the index
+    /// of its entry (0: the bootstrap configuration), published with the
+    /// status.
+    membership: Mutex<(u64, Membership)>,
+    /// The peers' addresses ([`RaftNode::make`]'s transport); None over
+    /// another transport.
+    addresses: Option<AddressBook>,
 }
 
 impl Shared {
@@ -246,21 +254,33 @@ impl RaftNode {
         storage: S,
         client: labrpc::Client,
     ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
-        let transport = LabrpcTransport::new(client, config.peer_addrs.clone(), config.rpc_timeout);
-        RaftNode::make_with_transport(config, storage, Arc::new(transport)).await
+        let book = AddressBook::from_list(&config.peer_addrs);
+        let transport = LabrpcTransport::with_book(client, book.clone(), config.rpc_timeout);
+        RaftNode::launch(config, storage, Arc::new(transport), Some(book)).await
     }
 
     /// [`RaftNode::make`] over any [`Transport`] (only the length of
     /// `config.peer_addrs` is used: node ids are `0..peer_addrs.len()`).
     pub async fn make_with_transport<S: Storage + 'static>(
         config: NodeConfig,
-        mut storage: S,
+        storage: S,
         transport: Arc<dyn Transport>,
     ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
+        RaftNode::launch(config, storage, transport, None).await
+    }
+
+    async fn launch<S: Storage + 'static>(
+        config: NodeConfig,
+        mut storage: S,
+        transport: Arc<dyn Transport>,
+        addresses: Option<AddressBook>,
+    ) -> Result<(RaftNode, mpsc::Receiver<ApplyMsg>), StorageError> {
+        // The bootstrap peers need addresses; this node's own id need not
+        // be among them (a node joining a running group is not).
         let node_count = config.peer_addrs.len() as u64;
         assert!(
-            config.core.id < node_count && config.core.peers.iter().all(|&p| p < node_count),
-            "node {}: its id and peers {:?} must be below the {node_count} addresses",
+            config.core.peers.iter().all(|&p| p < node_count),
+            "node {}: its bootstrap peers {:?} must be below the {node_count} addresses",
             config.core.id,
             config.core.peers,
         );
@@ -278,6 +298,8 @@ impl RaftNode {
             fatal: watch::channel(None).0,
             on_fatal: config.on_fatal.clone(),
             tasks: Mutex::new(Vec::new()),
+            membership: Mutex::new((0, core.membership().clone())),
+            addresses,
         });
         let event_loop = EventLoop::new(
             config,
@@ -398,6 +420,32 @@ impl RaftNode {
             return Err(not_leader());
         }
         answer.await.unwrap_or_else(|_| Err(not_leader()))
+    }
+
+    /// The configuration in force on this node (the newest in its log,
+    /// committed or not) and the index of its entry (0 before any change:
+    /// the bootstrap configuration).
+    pub fn membership(&self) -> (u64, Membership) {
+        self.shared
+            .membership
+            .lock()
+            .expect("membership lock poisoned")
+            .clone()
+    }
+
+    /// Records node `id`'s address for this node's requests to it (over
+    /// [`RaftNode::make`]'s transport; false, and nothing done, over
+    /// another transport or when the book is full).
+    pub fn set_peer_addr(&self, id: NodeId, addr: SocketAddr) -> bool {
+        self.shared
+            .addresses
+            .as_ref()
+            .is_some_and(|book| book.set(id, addr))
+    }
+
+    /// The address this node uses for node `id`, if it knows one.
+    pub fn peer_addr(&self, id: NodeId) -> Option<SocketAddr> {
+        self.shared.addresses.as_ref()?.get(id)
     }
 
     /// `(current term, is this node the leader)`.

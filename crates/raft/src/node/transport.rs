@@ -13,6 +13,7 @@
 //!   For benchmarks of the driver (`benches/driver_throughput.rs`) and
 //!   in-process tests.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -39,11 +40,65 @@ pub trait Transport: Send + Sync + 'static {
     fn call(&self, request: Message) -> ReplyFuture;
 }
 
+/// Where each node's labrpc server is, by node id. Cheap to clone (clones
+/// share the book). It starts with the addresses a node is configured
+/// with; a node that joins later is added with [`AddressBook::set`] (the
+/// rsm does it on every replica when it applies the address entry that
+/// precedes the node's membership change).
+#[derive(Clone, Debug, Default)]
+pub struct AddressBook {
+    addrs: Arc<RwLock<BTreeMap<NodeId, SocketAddr>>>,
+}
+
+impl AddressBook {
+    /// Most addresses a book holds: a configuration names at most
+    /// [`crate::core::MAX_MEMBERS`] nodes, and the book may also remember
+    /// nodes that left.
+    pub const MAX_ADDRESSES: usize = 4 * crate::core::MAX_MEMBERS;
+
+    /// Node `i` at `peer_addrs[i]`.
+    pub fn from_list(peer_addrs: &[SocketAddr]) -> AddressBook {
+        let book = AddressBook::default();
+        for (id, addr) in peer_addrs.iter().enumerate() {
+            book.set(id as NodeId, *addr);
+        }
+        book
+    }
+
+    pub fn get(&self, id: NodeId) -> Option<SocketAddr> {
+        self.addrs
+            .read()
+            .expect("address book lock poisoned")
+            .get(&id)
+            .copied()
+    }
+
+    /// Records (or replaces) node `id`'s address. False, and nothing
+    /// changed, if the book is full ([`AddressBook::MAX_ADDRESSES`]) and
+    /// `id` is not in it.
+    pub fn set(&self, id: NodeId, addr: SocketAddr) -> bool {
+        let mut addrs = self.addrs.write().expect("address book lock poisoned");
+        if addrs.len() >= Self::MAX_ADDRESSES && !addrs.contains_key(&id) {
+            return false;
+        }
+        addrs.insert(id, addr);
+        true
+    }
+
+    /// Every address, by id.
+    pub fn all(&self) -> BTreeMap<NodeId, SocketAddr> {
+        self.addrs
+            .read()
+            .expect("address book lock poisoned")
+            .clone()
+    }
+}
+
 /// Requests as labrpc calls to the peers' addresses, with a deadline.
 #[derive(Clone)]
 pub struct LabrpcTransport {
     client: labrpc::Client,
-    peer_addrs: Arc<[SocketAddr]>,
+    book: AddressBook,
     timeout: Duration,
 }
 
@@ -54,9 +109,19 @@ impl LabrpcTransport {
         peer_addrs: Vec<SocketAddr>,
         timeout: Duration,
     ) -> LabrpcTransport {
+        LabrpcTransport::with_book(client, AddressBook::from_list(&peer_addrs), timeout)
+    }
+
+    /// Calls each node at its address in `book` as the book says at the
+    /// time of the call (a node without an address gets no request).
+    pub fn with_book(
+        client: labrpc::Client,
+        book: AddressBook,
+        timeout: Duration,
+    ) -> LabrpcTransport {
         LabrpcTransport {
             client,
-            peer_addrs: peer_addrs.into(),
+            book,
             timeout,
         }
     }
@@ -65,7 +130,7 @@ impl LabrpcTransport {
 impl Transport for LabrpcTransport {
     fn call(&self, request: Message) -> ReplyFuture {
         let client = self.client.clone();
-        let addr = self.peer_addrs.get(request.to as usize).copied();
+        let addr = self.book.get(request.to);
         let timeout = self.timeout;
         Box::pin(async move {
             let addr = addr?;
