@@ -354,25 +354,43 @@ async fn a_replica_with_a_new_id_and_address_joins_and_the_leader_leaves() {
     }
 
     // Phase 4: promoted; the leader removes itself and steps down.
-    let promoted =
-        change_anywhere(&replicas, raft::core::MembershipChange::PromoteLearner(3), None).await;
+    let promoted = change_anywhere(
+        &replicas,
+        raft::core::MembershipChange::PromoteLearner(3),
+        None,
+    )
+    .await;
     assert!(promoted.is_voter(3), "{promoted:?}");
     let old_leader = wait_leader(&replicas.iter().flatten().cloned().collect::<Vec<_>>()).await;
     let removed = replicas[old_leader]
         .as_ref()
         .expect("running")
-        .change_membership(raft::core::MembershipChange::Remove(old_leader as u64), None)
+        .change_membership(
+            raft::core::MembershipChange::Remove(old_leader as u64),
+            None,
+        )
         .await
         .expect("the leader removes itself");
     assert!(!removed.contains(old_leader as u64));
     for _ in 0..500 {
-        if !replicas[old_leader].as_ref().expect("running").raft().state().1 {
+        if !replicas[old_leader]
+            .as_ref()
+            .expect("running")
+            .raft()
+            .state()
+            .1
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(
-        !replicas[old_leader].as_ref().expect("running").raft().state().1,
+        !replicas[old_leader]
+            .as_ref()
+            .expect("running")
+            .raft()
+            .state()
+            .1,
         "the removed leader still leads"
     );
     replicas[old_leader].take().expect("running").kill();
@@ -387,7 +405,10 @@ async fn a_replica_with_a_new_id_and_address_joins_and_the_leader_leaves() {
     let live: Vec<Rsm<Adder>> = replicas.iter().flatten().cloned().collect();
     let leader = wait_leader(&live).await;
     if !newcomer.raft().state().1 {
-        live[leader].transfer_leader(3).await.expect("transfer starts");
+        live[leader]
+            .transfer_leader(3)
+            .await
+            .expect("transfer starts");
     }
     for _ in 0..500 {
         if newcomer.raft().state().1 {

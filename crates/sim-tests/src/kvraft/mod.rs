@@ -2,6 +2,7 @@
 //! client nodes whose every call is recorded, and the checks of 6.5840's
 //! Lab 4 (linearizability of the whole history, Raft state bounds).
 
+mod membership;
 mod workload;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,13 +15,20 @@ use kvraft::{
 };
 use labrpc::sim::{Network, NodeId};
 use linearizability::{KvInput, KvModel, KvOutput, MemoryBudget, Recorder, StepBudget};
+use raft::node::Observer;
 use raft::storage::FileStorage;
+
+use crate::raft::invariants::Checker;
 
 use crate::harness::{
     RecordingClient, RecordingKv, SERVICE_PORT, check_history, client_ip, node_addr, phase,
 };
 
 pub use linearizability::EvictingKvModel;
+pub use membership::{
+    ChangeReport, ReplaceOutcome, ReplaceScenario, replace_under_faults, start_load,
+};
+pub use rsm::reflects as membership_reflects;
 pub use workload::{GenericTest, generic_test};
 
 /// The linearizability checker's budget per history: beyond it the verdict
@@ -33,6 +41,7 @@ pub const CHECK_MEMO_BYTES_MAX: u64 = 1 << 30;
 pub const ELECTION_TIMEOUT: Duration = Duration::from_millis(1000);
 
 type Slots = Arc<Mutex<Vec<Option<KvServer>>>>;
+type SharedChecker = Arc<Mutex<Checker>>;
 
 /// The shape of a kvraft group under test.
 #[derive(Clone, Copy, Debug)]
@@ -49,6 +58,13 @@ pub struct TesterConfig {
     /// 10.1.x.y). `Some(s)`: servers 10.s.0.x, clients 10.s.1.x, to share a
     /// simulation with other layers (the swarm).
     pub subnet: Option<u8>,
+    /// Server ids the clerks know (at least `servers`): room for replicas
+    /// added later by membership changes ([`Tester::add_server`]), as a
+    /// client configured with every address the group may use.
+    pub max_servers: usize,
+    /// Raft's safety invariants (`crate::raft::invariants::Checker`) on
+    /// every step of every replica, original or added.
+    pub check_raft_invariants: bool,
 }
 
 impl TesterConfig {
@@ -60,6 +76,8 @@ impl TesterConfig {
             machine: MachineConfig::default(),
             operation_deadline: Duration::from_secs(60),
             subnet: None,
+            max_servers: servers,
+            check_raft_invariants: false,
         }
     }
 
@@ -91,8 +109,10 @@ fn subnet_ip(subnet: u8, block: u8, index: usize) -> IpAddr {
 pub struct Tester {
     net: Network,
     config: TesterConfig,
-    server_nodes: Vec<NodeId>,
+    /// The simulated node of each server id (grows with `add_server`).
+    server_nodes: Mutex<Vec<NodeId>>,
     slots: Slots,
+    checker: Option<SharedChecker>,
     recorder: Recorder<KvInput, KvOutput>,
     start: tokio::time::Instant,
     next_client: AtomicU64,
@@ -116,21 +136,18 @@ impl Tester {
         let net = Network::new();
         net.set_reliable(config.reliable);
         let slots: Slots = Arc::new(Mutex::new(vec![None; config.servers]));
+        let checker = config
+            .check_raft_invariants
+            .then(|| Arc::new(Mutex::new(Checker::new())));
         let server_nodes = (0..config.servers)
-            .map(|id| {
-                let slots = Arc::clone(&slots);
-                net.add_node(
-                    &format!("kv-{id}"),
-                    config.server_addr(id).ip(),
-                    move || start_server(id, config, Arc::clone(&slots)),
-                )
-            })
+            .map(|id| add_server_node(&net, id, false, config, &slots, checker.as_ref()))
             .collect();
         Tester {
             net,
             config,
-            server_nodes,
+            server_nodes: Mutex::new(server_nodes),
             slots,
+            checker,
             recorder: Recorder::new(),
             start: labrpc::runtime::now(),
             next_client: AtomicU64::new(0),
@@ -142,12 +159,59 @@ impl Tester {
         &self.net
     }
 
+    /// Server ids started so far (original and added).
     pub fn servers(&self) -> usize {
-        self.server_nodes.len()
+        self.server_nodes.lock().expect("nodes lock").len()
     }
 
     pub fn server_node(&self, id: usize) -> NodeId {
-        self.server_nodes[id]
+        self.server_nodes.lock().expect("nodes lock")[id]
+    }
+
+    /// The labrpc address of server `id`.
+    pub fn server_addr(&self, id: usize) -> SocketAddr {
+        self.config.server_addr(id)
+    }
+
+    /// Starts a new server with the next id, joining the running group
+    /// (`RsmConfig::join`: it campaigns for nothing until the group adds
+    /// it). It knows the addresses of ids up to its own; the group learns
+    /// its address from the membership change. Returns its id.
+    ///
+    /// # Panics
+    /// Past `max_servers` ids (the clerks would not know it).
+    pub fn add_server(&self) -> usize {
+        let mut nodes = self.server_nodes.lock().expect("nodes lock");
+        let id = nodes.len();
+        assert!(
+            id < self.config.max_servers,
+            "server {id}: the clerks know only {} ids (TesterConfig::max_servers)",
+            self.config.max_servers
+        );
+        self.slots.lock().expect("slots lock").push(None);
+        self.size_at_kill.lock().expect("size lock").push(None);
+        let node = add_server_node(
+            &self.net,
+            id,
+            true,
+            self.config,
+            &self.slots,
+            self.checker.as_ref(),
+        );
+        nodes.push(node);
+        id
+    }
+
+    /// The running server `id` (None while it is down).
+    pub fn server(&self, id: usize) -> Option<KvServer> {
+        self.slots.lock().expect("slots lock")[id].clone()
+    }
+
+    /// What the invariant checker saw so far (None if it is off).
+    pub fn checker_summary(&self) -> Option<crate::raft::invariants::CheckerSummary> {
+        self.checker
+            .as_ref()
+            .map(|checker| checker.lock().expect("checker lock").summary())
     }
 
     /// A new client on a node of its own, connected to everything.
@@ -157,7 +221,7 @@ impl Tester {
             &format!("kv-client-{index}"),
             self.config.client_ip(index as usize),
         );
-        let servers = (0..self.servers())
+        let servers = (0..self.config.max_servers.max(self.servers()))
             .map(|id| self.config.server_addr(id))
             .collect();
         let config = ClerkConfig {
@@ -177,12 +241,13 @@ impl Tester {
     /// Splits servers and clients into groups that talk only among
     /// themselves.
     pub fn partition(&self, groups: &[(&[usize], &[&TestClient])]) {
+        let server_nodes = self.server_nodes.lock().expect("nodes lock").clone();
         let node_groups: Vec<Vec<NodeId>> = groups
             .iter()
             .map(|(servers, clients)| {
                 servers
                     .iter()
-                    .map(|&id| self.server_nodes[id])
+                    .map(|&id| server_nodes[id])
                     .chain(clients.iter().map(|client| client.node()))
                     .collect()
             })
@@ -227,13 +292,14 @@ impl Tester {
 
     /// Kills every replica, then restarts each from its files.
     pub async fn crash_and_restart_all(&self) {
+        let server_nodes = self.server_nodes.lock().expect("nodes lock").clone();
         phase("crash every server");
-        for &node in &self.server_nodes {
+        for &node in &server_nodes {
             self.net.kill(node);
         }
         tokio::time::sleep(ELECTION_TIMEOUT).await;
         phase("restart every server from its files");
-        for &node in &self.server_nodes {
+        for &node in &server_nodes {
             self.net.restart(node).await;
         }
     }
@@ -243,7 +309,7 @@ impl Tester {
         let size = self.status(id).map(|status| status.raft_state_size_bytes);
         self.size_at_kill.lock().expect("size lock")[id] = size;
         self.slots.lock().expect("slots lock")[id] = None;
-        self.net.kill(self.server_nodes[id]);
+        self.net.kill(self.server_node(id));
     }
 
     /// What replica `id`'s state machine holds for each of `keys` (absent:
@@ -297,7 +363,7 @@ impl Tester {
 
     /// Kills and restarts one replica.
     pub async fn restart_server(&self, id: usize) {
-        self.net.restart(self.server_nodes[id]).await;
+        self.net.restart(self.server_node(id)).await;
     }
 
     /// TESTS.md: Raft state at most 8 x max_raft_state on every replica.
@@ -368,13 +434,48 @@ impl Tester {
     }
 }
 
-async fn start_server(id: usize, config: TesterConfig, slots: Slots) {
-    let addrs = (0..config.servers)
-        .map(|peer| config.server_addr(peer))
-        .collect();
+/// Creates server `id`'s simulated node (its init starts the server, at
+/// creation and on every restart).
+fn add_server_node(
+    net: &Network,
+    id: usize,
+    join: bool,
+    config: TesterConfig,
+    slots: &Slots,
+    checker: Option<&SharedChecker>,
+) -> NodeId {
+    let slots = Arc::clone(slots);
+    let checker = checker.cloned();
+    net.add_node(
+        &format!("kv-{id}"),
+        config.server_addr(id).ip(),
+        move || start_server(id, join, config, Arc::clone(&slots), checker.clone()),
+    )
+}
+
+async fn start_server(
+    id: usize,
+    join: bool,
+    config: TesterConfig,
+    slots: Slots,
+    checker: Option<SharedChecker>,
+) {
+    // An original server knows the group it was started with; a joining
+    // one the ids up to its own (`RsmConfig::join`).
+    let known = if join { id + 1 } else { config.servers };
+    let addrs = (0..known).map(|peer| config.server_addr(peer)).collect();
     let mut server_config = ServerConfig::new(id, addrs, madsim::rand::random());
     server_config.replica.max_raft_state = config.max_raft_state;
+    server_config.replica.join = join;
     server_config.machine = config.machine;
+    if let Some(checker) = checker {
+        server_config.replica.raft_observer = Some(Observer::new(move |observation| {
+            checker
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .observe(&observation);
+        }));
+    }
     let server = KvServer::start(server_config, FileStorage::new("/kvraft"))
         .await
         .unwrap_or_else(|error| panic!("kv server {id} failed to start: {error}"));

@@ -5,11 +5,13 @@
 //! seed (node count, fault mix), runs a **fault phase**, then a **heal
 //! phase** in which every fault stops and the system must converge within a
 //! bound, and finally checks its invariants. Layers so far: labrpc,
-//! mapreduce, raft, kvraft, shardctrler and shardkv.
+//! mapreduce, raft, kvraft, membership change (kvraft groups), shardctrler,
+//! shardkv and the server.
 
 pub mod kvraft_scenario;
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
+pub mod membership_scenario;
 pub mod raft_scenario;
 pub mod server_scenario;
 pub mod shardctrler_scenario;
@@ -23,6 +25,7 @@ pub async fn run_all() -> Vec<Report> {
         mapreduce_scenario::run().await,
         raft_scenario::run().await,
         kvraft_scenario::run().await,
+        membership_scenario::run().await,
         shardctrler_scenario::run().await,
         shardkv_scenario::run().await,
         server_scenario::run().await,
