@@ -87,6 +87,17 @@ pub enum CodecError {
         found: u8,
         supported: u8,
     },
+    /// A version header names a format version older than this build still
+    /// reads (its layout can no longer be decoded in the current shape).
+    #[error(
+        "{what} format version {found} is older than this build reads (it reads versions {oldest} and later): \
+         written by an older release"
+    )]
+    RetiredVersion {
+        what: &'static str,
+        found: u8,
+        oldest: u8,
+    },
     /// serde refused to encode the value.
     #[error("does not encode: {detail}")]
     Encode { detail: String },

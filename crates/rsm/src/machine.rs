@@ -49,6 +49,14 @@ pub trait ReplicatedMachine: Serialize + DeserializeOwned + Send + 'static {
     /// misreading it. Starts at 1.
     const FORMAT_VERSION: u8 = 1;
 
+    /// The oldest format version of `Command` and of the snapshot this
+    /// build still reads. Raise it when a change makes older entries or
+    /// snapshots undecodable in the current shape (a field added to a type
+    /// a command or the snapshot carries): they are then refused with an
+    /// error naming both versions, never decoded into the new shape, which
+    /// could misread them. Starts at 1.
+    const OLDEST_READABLE_FORMAT_VERSION: u8 = 1;
+
     /// Applies one committed command.
     fn apply(&mut self, command: &Self::Command, context: &ApplyContext) -> Self::Output;
 

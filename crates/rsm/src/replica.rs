@@ -255,10 +255,26 @@ pub(crate) fn encode_rsm_entry<M: ReplicatedMachine>(
     codec::encode_versioned(&formats::<M>(ENTRY_FORMAT), envelope)
 }
 
+/// Refuses a machine format older than `M` still reads
+/// ([`ReplicatedMachine::OLDEST_READABLE_FORMAT_VERSION`]).
+fn check_machine_version<M: ReplicatedMachine>(versions: &[u8]) -> Result<(), codec::CodecError> {
+    match versions.get(1) {
+        Some(&found) if found < M::OLDEST_READABLE_FORMAT_VERSION => {
+            Err(codec::CodecError::RetiredVersion {
+                what: std::any::type_name::<M>(),
+                found,
+                oldest: M::OLDEST_READABLE_FORMAT_VERSION,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 fn decode_entry<M: ReplicatedMachine>(
     bytes: &[u8],
 ) -> Result<DecodedEntry<M::Command>, codec::CodecError> {
     let (versions, body) = codec::split_versions(bytes, &formats::<M>(ENTRY_FORMAT))?;
+    check_machine_version::<M>(&versions)?;
     if versions[0] == 1 {
         let envelope: Envelope<M::Command> = codec::decode(body, codec::ENTRY_LIMIT)?;
         return Ok(DecodedEntry {
@@ -304,6 +320,7 @@ fn encode_snapshot<M: ReplicatedMachine>(frame: &SnapshotFrame) -> Vec<u8> {
 
 fn decode_snapshot<M: ReplicatedMachine>(bytes: &[u8]) -> Result<SnapshotFrame, codec::CodecError> {
     let (versions, body) = codec::split_versions(bytes, &formats::<M>(SNAPSHOT_FORMAT))?;
+    check_machine_version::<M>(&versions)?;
     if versions[0] == 1 {
         let frame: SnapshotFrameV1 = codec::decode(body, codec::STATE_LIMIT)?;
         return Ok(SnapshotFrame {
@@ -836,6 +853,10 @@ fn unusable_detail(error: &codec::CodecError) -> String {
         codec::CodecError::UnknownVersion { .. } => {
             format!("{error}; upgrade this node to a release that reads it")
         }
+        codec::CodecError::RetiredVersion { .. } => format!(
+            "{error}; start this node with a release that reads it, or remove the node's files \
+             and let it catch up from its peers"
+        ),
         _ => format!("{error}; the node's files are damaged or were written by another release"),
     }
 }
@@ -995,6 +1016,72 @@ mod tests {
             reason.contains(std::any::type_name::<Sum>()) && reason.contains("format version 2"),
             "{reason}"
         );
+    }
+
+    /// A machine whose version 1 can no longer be read (as the shardkv
+    /// and controller machines since version 2).
+    #[derive(Serialize, Deserialize)]
+    struct Retired(u64);
+
+    impl ReplicatedMachine for Retired {
+        type Command = u64;
+        type Output = u64;
+        const FORMAT_VERSION: u8 = 2;
+        const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
+
+        fn apply(&mut self, amount: &u64, _context: &ApplyContext) -> u64 {
+            self.0 += amount;
+            self.0
+        }
+
+        fn check_invariants(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_entry_or_snapshot_older_than_the_machine_reads_is_refused_not_misread() {
+        let machine = |version| codec::Format {
+            what: std::any::type_name::<Retired>(),
+            version,
+        };
+        let retired = codec::CodecError::RetiredVersion {
+            what: std::any::type_name::<Retired>(),
+            found: 1,
+            oldest: 2,
+        };
+        // Written by the older release: with a header naming version 1, or
+        // from before headers existed (which reads as version 1).
+        let old_entry = codec::encode_versioned(&[COMMAND_ENTRY_FORMAT, machine(1)], &envelope(&7));
+        assert_eq!(
+            decode_entry::<Retired>(&old_entry).map(drop),
+            Err(retired.clone())
+        );
+        let headerless = codec::encode(&envelope(&7));
+        assert_eq!(
+            decode_entry::<Retired>(&headerless).map(drop),
+            Err(retired.clone())
+        );
+        let old_snapshot = codec::encode_versioned(&[SNAPSHOT_FORMAT, machine(1)], &frame());
+        assert_eq!(
+            decode_snapshot::<Retired>(&old_snapshot).map(drop),
+            Err(retired.clone())
+        );
+        let detail = unusable_detail(&retired);
+        assert!(
+            detail.contains("format version 1 is older") && detail.contains("catch up"),
+            "{detail}"
+        );
+        // Raft refuses to store such an entry from a leader.
+        let reason = payload_check::<Retired>()
+            .check(PayloadKind::Entry, &old_entry)
+            .unwrap_err();
+        assert!(reason.contains("version 1 is older"), "{reason}");
+        // Its own version reads.
+        let current = codec::encode_versioned(&[COMMAND_ENTRY_FORMAT, machine(2)], &envelope(&7));
+        assert!(decode_entry::<Retired>(&current).is_ok());
+        let current = codec::encode_versioned(&[SNAPSHOT_FORMAT, machine(2)], &frame());
+        assert!(decode_snapshot::<Retired>(&current).is_ok());
     }
 
     /// A committed entry of a newer machine format (a rolling upgrade

@@ -60,10 +60,12 @@ impl ReplicatedMachine for ControllerMachine {
     /// 2: `ConfigOp::DeclareLost` and `Config::lost_groups` (issue 13). A
     /// replica of an older build refuses such entries and snapshots with an
     /// error naming the version instead of misreading them. This build does
-    /// not read version 1 snapshots or `Config`-carrying entries (their
-    /// configurations lack `lost_groups`): a controller's data from before
-    /// is not carried over.
+    /// not read version 1 snapshots or entries (configurations lack
+    /// `lost_groups` there): they are refused with an error naming the
+    /// version, never decoded into the new shape; a controller's data from
+    /// before is not carried over.
     const FORMAT_VERSION: u8 = 2;
+    const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
 
     fn apply(&mut self, request: &ControllerRequest, context: &ApplyContext) -> Reply {
         self.sessions.expire_idle(context.now_ms);

@@ -12,9 +12,12 @@ impl ReplicatedMachine for ShardMachine {
     /// and `Config::lost_groups` (issue 13). A replica of an older build
     /// refuses such entries and snapshots with an error naming the version
     /// instead of misreading them. This build does not read version 1
-    /// snapshots or `Reconfigure` entries (their configurations lack
-    /// `lost_groups`): a group's data from before is not carried over.
+    /// snapshots or entries (`Reconfigure` entries' configurations lack
+    /// `lost_groups`, and telling them apart would mean decoding them):
+    /// they are refused with an error naming the version, never decoded
+    /// into the new shape; a group's data from before is not carried over.
     const FORMAT_VERSION: u8 = 2;
+    const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {
         ShardMachine::apply(self, command, context.now_ms)
