@@ -234,6 +234,17 @@ pub enum AdminCommand {
         #[arg(long)]
         yes_data_is_lost: bool,
     },
+    /// Hand the leadership of a group to its replica on one node:
+    /// `--group 2 --to 5` (`--group 0`: the controller group). Any node
+    /// takes the request; it answers once that replica leads.
+    TransferLeader {
+        /// The data group; 0 for the controller group.
+        #[arg(long)]
+        group: u64,
+        /// The node whose replica is to lead.
+        #[arg(long)]
+        to: u64,
+    },
 }
 
 /// Reads the file, applies the environment and flags, validates.
@@ -512,6 +523,26 @@ async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, St
         check_declare_lost_confirmed(gid, yes_data_is_lost)?;
     }
     let mut client = admin_client(connect).await?;
+    if let AdminCommand::TransferLeader { group, to } = change {
+        let reply = client
+            .transfer_leader(connect.request(proto::TransferLeaderRequest {
+                gid: group,
+                to_node_id: to,
+                forwarded: false,
+            }))
+            .await
+            .map_err(|status| status_text(&status))?
+            .into_inner();
+        return Ok(format!(
+            "{} led by node {}\n",
+            if group == 0 {
+                "controller group".to_string()
+            } else {
+                format!("group {group}")
+            },
+            reply.leader_node_id
+        ));
+    }
     let reply = match change {
         AdminCommand::Join { gid, peers } => {
             client
@@ -544,6 +575,7 @@ async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, St
                 }))
                 .await
         }
+        AdminCommand::TransferLeader { .. } => unreachable!("answered above"),
     };
     let reply = reply.map_err(|status| status_text(&status))?.into_inner();
     Ok(format!("configuration {}\n", reply.config_num))

@@ -673,6 +673,114 @@ impl Node {
     }
 }
 
+/// How long an operator's leadership transfer may take before it is
+/// reported as not done (Raft abandons it after its minimum election
+/// timeout, 300 ms; the rest is margin for a slow disk or network).
+pub const TRANSFER_WAIT: Duration = Duration::from_secs(2);
+
+/// What a node did with an operator's leadership transfer of one group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalTransfer {
+    /// The group is led by the replica on node `leader_node_id` now.
+    Done { leader_node_id: u64 },
+    /// This node hosts no replica of the group, or its replica does not
+    /// lead (`leader_node_id`: the leader it knows of, if any).
+    NotLeader { leader_node_id: Option<u64> },
+    /// Refused (an unknown group or node); the reason says why.
+    Failed(String),
+    /// The target did not take over in time; Raft abandoned the transfer.
+    NotTakenOver(String),
+}
+
+impl NodeState {
+    /// The replicas of group `gid` (0: the controller group) as every
+    /// node's configuration lists them, in Raft id order (node id, peer
+    /// address); None for a group the configuration does not list.
+    pub fn group_replicas(&self, gid: u64) -> Option<&[(u64, SocketAddr)]> {
+        if gid == 0 {
+            return Some(&self.topology.controller);
+        }
+        self.topology.groups.get(&gid).map(Vec::as_slice)
+    }
+
+    /// This node's Raft node of group `gid` (0: the controller), if it
+    /// hosts one.
+    fn raft_of(&self, gid: u64) -> Option<&raft::node::RaftNode> {
+        if gid == 0 {
+            return self.controller.as_ref().map(|(server, _)| server.raft());
+        }
+        self.data
+            .as_ref()
+            .filter(|(server, _)| server.gid() == gid)
+            .map(|(server, _)| server.raft())
+    }
+
+    /// Hands the leadership of group `gid` to its replica on node
+    /// `to_node_id` if this node's replica leads it, and waits (at most
+    /// [`TRANSFER_WAIT`]) until the target leads.
+    pub async fn transfer_leader_here(&self, gid: u64, to_node_id: u64) -> LocalTransfer {
+        let Some(replicas) = self.group_replicas(gid) else {
+            return LocalTransfer::Failed(format!("no group {gid} in the configuration"));
+        };
+        let node_of = |raft_id: u64| replicas.get(raft_id as usize).map(|(node, _)| *node);
+        let Some(target) = replicas.iter().position(|(node, _)| *node == to_node_id) else {
+            return LocalTransfer::Failed(format!(
+                "node {to_node_id} hosts no replica of group {gid} (its replicas are on nodes {:?})",
+                replicas.iter().map(|(node, _)| *node).collect::<Vec<_>>()
+            ));
+        };
+        let Some(raft) = self.raft_of(gid) else {
+            return LocalTransfer::NotLeader {
+                leader_node_id: None,
+            };
+        };
+        let status = raft.status();
+        if !status.is_leader {
+            return LocalTransfer::NotLeader {
+                leader_node_id: status.leader_id.and_then(node_of),
+            };
+        }
+        if to_node_id == self.node_id {
+            return LocalTransfer::Done {
+                leader_node_id: to_node_id,
+            };
+        }
+        match raft.transfer_leader(target as u64).await {
+            Ok(()) => {}
+            Err(raft::core::TransferError::NotLeader { leader_hint, .. }) => {
+                return LocalTransfer::NotLeader {
+                    leader_node_id: leader_hint.and_then(node_of),
+                };
+            }
+            Err(error) => return LocalTransfer::Failed(error.to_string()),
+        }
+        tracing::info!(
+            gid,
+            to_node_id,
+            "leadership transfer requested by an operator"
+        );
+        let deadline = crate::clock::now() + TRANSFER_WAIT;
+        while crate::clock::now() < deadline {
+            let status = raft.status();
+            if !status.is_leader && status.leader_id == Some(target as u64) {
+                return LocalTransfer::Done {
+                    leader_node_id: to_node_id,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let status = raft.status();
+        LocalTransfer::NotTakenOver(format!(
+            "node {to_node_id} did not take over group {gid} within {TRANSFER_WAIT:?} (down, cut \
+             off or far behind?); the leader is now {}",
+            match status.leader_id.and_then(node_of) {
+                Some(node) => format!("node {node}"),
+                None => "unknown".to_string(),
+            }
+        ))
+    }
+}
+
 /// A key whose shard `gid` owns in `shards`, if it owns any.
 fn probe_key(shards: &[u64], gid: u64) -> Option<Vec<u8>> {
     if !shards.contains(&gid) {

@@ -507,6 +507,31 @@ impl AdminService {
         }
     }
 
+    /// The node whose replica leads group `gid` (0: the controller), as
+    /// the group's nodes report themselves (NodeStatus, like `status`).
+    async fn find_leader_node(
+        &self,
+        gid: u64,
+        authorization: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    ) -> Option<(u64, SocketAddr)> {
+        let role = if gid == 0 { "controller" } else { "data" };
+        let replicas = self.state.group_replicas(gid)?.to_vec();
+        for (node_id, _) in replicas {
+            let Some(&addr) = self.state.topology.grpc.get(&node_id) else {
+                continue;
+            };
+            let status = self.node_status_of(node_id, addr, authorization).await;
+            let leads = status
+                .replicas
+                .iter()
+                .any(|replica| replica.role == role && replica.gid == gid && replica.is_leader);
+            if leads {
+                return Some((node_id, addr));
+            }
+        }
+        None
+    }
+
     fn refused(error: shardctrler::ClerkError) -> Status {
         match error {
             shardctrler::ClerkError::Refused(error) => {
@@ -646,6 +671,71 @@ impl Admin for AdminService {
             .await
             .map_err(Self::refused)?;
         Ok(Response::new(proto::ConfigChangeReply { config_num: num }))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<proto::TransferLeaderRequest>,
+    ) -> Result<Response<proto::TransferLeaderReply>, Status> {
+        use crate::node::LocalTransfer;
+
+        authorize_admin(&self.state.acl, &request)?;
+        let authorization = request.metadata().get("authorization").cloned();
+        let request = request.into_inner();
+        let (gid, to_node_id) = (request.gid, request.to_node_id);
+        let leader_hint = match self.state.transfer_leader_here(gid, to_node_id).await {
+            LocalTransfer::Done { leader_node_id } => {
+                return Ok(Response::new(proto::TransferLeaderReply { leader_node_id }));
+            }
+            LocalTransfer::NotTakenOver(reason) => {
+                return Err(details::status(Reason::Timeout, reason));
+            }
+            LocalTransfer::Failed(reason) => return Err(invalid(reason)),
+            LocalTransfer::NotLeader { leader_node_id } => leader_node_id,
+        };
+        let group = if gid == 0 {
+            "the controller group".to_string()
+        } else {
+            format!("group {gid}")
+        };
+        if request.forwarded {
+            return Err(details::status(
+                Reason::WrongLeader,
+                format!(
+                    "node {} does not lead {group} (leader: {leader_hint:?}); not passed on again",
+                    self.state.node_id
+                ),
+            ));
+        }
+        // One hop to the node that leads the group.
+        let leader = match leader_hint.and_then(|node| {
+            let addr = self.state.topology.grpc.get(&node)?;
+            Some((node, *addr))
+        }) {
+            Some(leader) => Some(leader),
+            None => self.find_leader_node(gid, authorization.as_ref()).await,
+        };
+        let Some((leader_node, addr)) = leader else {
+            return Err(details::status(
+                Reason::WrongLeader,
+                format!("no node reports leading {group} now; retry in a moment"),
+            ));
+        };
+        let mut client = AdminClient::new(self.channel(addr)?);
+        let mut forwarded = Request::new(proto::TransferLeaderRequest {
+            forwarded: true,
+            ..request
+        });
+        if let Some(value) = authorization {
+            forwarded.metadata_mut().insert("authorization", value);
+        }
+        tracing::debug!(
+            gid,
+            to_node_id,
+            leader_node,
+            "leadership transfer passed on"
+        );
+        client.transfer_leader(forwarded).await
     }
 
     async fn declare_lost(

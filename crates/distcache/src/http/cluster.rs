@@ -1,4 +1,4 @@
-//! `/v1/cluster` and `/v1/admin/{join,leave,move,declare-lost}`: the gRPC `Admin`
+//! `/v1/cluster` and `/v1/admin/{join,leave,move,declare-lost,transfer-leader}`: the gRPC `Admin`
 //! service's answers as JSON (the same code runs behind both, called
 //! in-process here).
 
@@ -36,6 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/leave", post(leave))
         .route("/v1/admin/move", post(move_shard))
         .route("/v1/admin/declare-lost", post(declare_lost))
+        .route("/v1/admin/transfer-leader", post(transfer_leader))
 }
 
 fn from_status(status: tonic::Status) -> ApiError {
@@ -407,5 +408,57 @@ pub async fn declare_lost(
         .map_err(from_status)?;
     Ok(Json(ConfigChange {
         config_num: reply.into_inner().config_num,
+    }))
+}
+
+/// A leadership transfer to ask for.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferLeaderRequest {
+    /// The data group; 0 names the controller group.
+    pub gid: u64,
+    /// The node whose replica of the group is to lead.
+    pub to_node_id: u64,
+}
+
+/// Who leads the group after a transfer.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TransferLeaderAnswer {
+    pub leader_node_id: u64,
+}
+
+/// Hands the leadership of a group (0: the controller group) to its
+/// replica on one node. Any node takes the request and passes it on to
+/// the group's leader; it answers once the target leads.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/transfer-leader",
+    tag = "admin",
+    request_body = TransferLeaderRequest,
+    responses(
+        (status = 200, description = "The target leads the group", body = TransferLeaderAnswer),
+        (status = 400, description = "Refused (no such group, or the node hosts no replica of it)", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "No leader found, or the target did not take over within 2 s (the old leader leads on)", body = ErrorBody),
+    )
+)]
+pub async fn transfer_leader(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<TransferLeaderRequest>,
+) -> Result<Json<TransferLeaderAnswer>, ApiError> {
+    let reply = state
+        .admin
+        .transfer_leader(admin_request(
+            &headers,
+            proto::TransferLeaderRequest {
+                gid: request.gid,
+                to_node_id: request.to_node_id,
+                forwarded: false,
+            },
+        ))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(TransferLeaderAnswer {
+        leader_node_id: reply.into_inner().leader_node_id,
     }))
 }

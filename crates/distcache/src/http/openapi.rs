@@ -29,6 +29,7 @@ use super::{cluster, dashboard, error, health, keys};
         cluster::leave,
         cluster::move_shard,
         cluster::declare_lost,
+        cluster::transfer_leader,
         health::livez,
         health::readyz,
         dashboard::node,
@@ -126,6 +127,10 @@ mod tests {
         assert!(
             paths["/v1/admin/declare-lost"].get("post").is_some(),
             "the declare-lost route is documented"
+        );
+        assert!(
+            paths["/v1/admin/transfer-leader"].get("post").is_some(),
+            "the transfer-leader route is documented"
         );
         assert_eq!(
             paths["/v1/keys/{key}"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
