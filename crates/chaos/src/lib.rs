@@ -12,7 +12,8 @@
 //!                 configs and data dirs in the run directory)
 //!    workload.rs  gRPC clients (distcache-client) and RESP clients
 //!                 (resp_client.rs): registers r0..r3 (get, set, cas,
-//!                 delete), append keys a0..a2 (unique tokens), per-op
+//!                 delete), counters c0..c1 (incr by 1-5, get), append
+//!                 keys a0..a2 (unique tokens), per-op
 //!                 timeout; every op recorded: call, end, ok/failed/unknown
 //!    faults.rs    the schedule from the seed: every kind once, then random
 //!    reshape.rs   beside the faults: shard moves, a group leaving and

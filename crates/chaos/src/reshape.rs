@@ -198,8 +198,18 @@ pub async fn run(
             _ = tokio::time::sleep(gap) => {}
             _ = stop.changed() => break,
         }
-        let step = next_step(&mut rng, events.len(), &groups, &mut out);
         let address = &grpc_addrs[rng.gen_range(0..grpc_addrs.len())];
+        // The controller's view, when it answers, decides which group is
+        // out: a leave whose answer was lost may have applied, and one
+        // that seemed to apply may be followed by nothing else.
+        if let Ok(reply) = call_status(address).await {
+            out = groups
+                .members
+                .iter()
+                .map(|group| group.gid)
+                .find(|gid| !reply.groups.iter().any(|group| group.gid == *gid));
+        }
+        let step = next_step(&mut rng, events.len(), &groups, &mut out);
         let start_us = log.now_us();
         let outcome = send(address, &step, &groups).await;
         let mut target = step.describe();
@@ -207,8 +217,9 @@ pub async fn run(
             Ok(()) => target.push_str(": applied"),
             Err(error) => {
                 let _ = write!(target, ": not applied ({error})");
-                // A leave that did not land leaves nobody to bring back;
-                // a join that did not land is tried again next step.
+                // Without the controller's view next time: a leave that
+                // did not land leaves nobody to bring back; a join that
+                // did not land is tried again.
                 match step {
                     Step::Leave { .. } => out = None,
                     Step::Join { gid } => out = Some(gid),

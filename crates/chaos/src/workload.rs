@@ -26,6 +26,8 @@ pub const APPEND_WINDOW: Duration = Duration::from_secs(10);
 pub const REGISTERS: usize = 4;
 /// Append keys per window.
 pub const APPEND_KEYS: usize = 3;
+/// Counter keys (`c0`, `c1`): increments by small deltas, and reads.
+pub const COUNTERS: usize = 2;
 /// Most operations one run records (a bound on the history's memory).
 pub const OPERATIONS_MAX: usize = 400_000;
 /// The separator after each appended token.
@@ -205,7 +207,8 @@ fn register_index(key: &str) -> Option<usize> {
         .filter(|&i| i < REGISTERS)
 }
 
-/// The next operation: half on registers, half on append keys.
+/// The next operation: 40% on registers, 20% on counters, 40% on append
+/// keys.
 fn choose(
     rng: &mut ChaCha8Rng,
     front: Front,
@@ -213,7 +216,19 @@ fn choose(
     last_seen: &[Option<String>],
     start: Instant,
 ) -> KvInput {
-    if rng.gen_bool(0.5) {
+    let roll = rng.gen_range(0..10);
+    if (4..6).contains(&roll) {
+        let key = format!("c{}", rng.gen_range(0..COUNTERS));
+        return if rng.gen_bool(0.7) {
+            KvInput::Incr {
+                key,
+                delta: rng.gen_range(1..=5),
+            }
+        } else {
+            KvInput::Get { key }
+        };
+    }
+    if roll < 4 {
         let index = rng.gen_range(0..REGISTERS);
         let key = format!("r{index}");
         let roll = rng.gen_range(0..100);
@@ -311,6 +326,10 @@ async fn run_grpc(client: &Client, input: &KvInput) -> Ending {
             .await
             .map(|()| KvOutput::Done),
         KvInput::Delete { key } => client.delete(key.as_bytes()).await.map(KvOutput::Deleted),
+        KvInput::Incr { key, delta } => client
+            .increment(key.as_bytes(), *delta)
+            .await
+            .map(KvOutput::Integer),
         KvInput::Cas {
             key,
             expected,
@@ -339,8 +358,13 @@ async fn run_grpc(client: &Client, input: &KvInput) -> Ending {
 }
 
 async fn run_resp(client: &mut RespClient, input: &KvInput) -> Ending {
+    let delta;
     let command: Vec<&[u8]> = match input {
         KvInput::Get { key } => vec![b"GET", key.as_bytes()],
+        KvInput::Incr { key, delta: by } => {
+            delta = by.to_string();
+            vec![b"INCRBY", key.as_bytes(), delta.as_bytes()]
+        }
         KvInput::Put { key, value } => vec![b"SET", key.as_bytes(), value.as_bytes()],
         KvInput::Append { key, value } => vec![b"APPEND", key.as_bytes(), value.as_bytes()],
         KvInput::Delete { key } => vec![b"DEL", key.as_bytes()],
@@ -356,6 +380,7 @@ async fn run_resp(client: &mut RespClient, input: &KvInput) -> Ending {
         (KvInput::Get { .. }, RespReply::Bulk(value)) => Ending::Ok(KvOutput::Value(text(value))),
         (KvInput::Put { .. }, RespReply::Simple(ok)) if ok == "OK" => Ending::Ok(KvOutput::Done),
         (KvInput::Append { .. }, RespReply::Integer(_)) => Ending::Ok(KvOutput::Done),
+        (KvInput::Incr { .. }, RespReply::Integer(value)) => Ending::Ok(KvOutput::Integer(value)),
         (KvInput::Delete { .. }, RespReply::Integer(count)) => {
             Ending::Ok(KvOutput::Deleted(count > 0))
         }
