@@ -131,8 +131,28 @@
 //! 1 failed), 12 faults, 0 violations, 0 lost appends. Longest gap on one
 //! key after a fault: loss 3.3 s, partition-minority 3.3 s, one-way 2.1 s,
 //! kill-leader 2.0 s, isolate-leader 2.0 s, reorder 1.8 s, the others
-//! under 1 s. The campaign of 20 x 120 s has not been run yet (see the
-//! closing note of issue 19's work).
+//! under 1 s.
+//!
+//! The campaign, `scripts/chaos.sh --runs 20 --seconds 120` (seeds 1..20,
+//! 2026-12-03, commit 20eccfe: every fault kind and the reshapes, before
+//! the counters were added; the same 2-core machine at a load average of
+//! 15-20 from four other engineers' builds):
+//!
+//! | | |
+//! |---|---|
+//! | runs | 20 of 20 finished, 0 with findings |
+//! | operations | 270,035 (269,690 ok, 121 failed, 224 unknown) |
+//! | faults injected | 590 |
+//! | reshapes (moves, leaves, joins) | 535 applied of 584 sent |
+//! | violations | 0 |
+//! | acknowledged writes lost | 0 |
+//!
+//! Longest time one key saw no successful operation after a fault began,
+//! over all 20 runs: bridge 5.15 s, partition-minority 5.06 s,
+//! isolate-leader 4.10 s, reorder 4.06 s, loss 3.86 s, delay 3.79 s,
+//! kill-leader 3.78 s, one-way 3.77 s, pause-leader 3.75 s, kill-random
+//! 3.71 s (longer than in the single run above: the machine was loaded,
+//! and shard moves ran beside the faults).
 //!
 //! Everything here is production-only (real processes and sockets); under
 //! `--cfg madsim` the crate is empty and the binary says so.
