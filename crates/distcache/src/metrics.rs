@@ -23,19 +23,19 @@
 //! halved every 10 s of seam time): memory is bounded whatever the key
 //! space, and keys that stopped being hot fade out.
 
-use std::collections::BTreeMap;
-
 use cache::hotkeys::{HotKeyConfig, HotKeyDetector};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
+use raft::node::DurationHistogram;
 
 /// Keys whose request counts are kept.
 pub const HOT_KEYS_TRACKED: usize = 64;
@@ -108,6 +108,48 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// A histogram counted elsewhere (the Raft driver's storage timings,
+/// `raft::node::DurationHistogram`), copied in at scrape time and exported
+/// as is: the raft crate knows nothing of Prometheus.
+#[derive(Debug, Default)]
+pub struct CopiedHistogram(Mutex<DurationHistogram>);
+
+impl CopiedHistogram {
+    fn set(&self, histogram: DurationHistogram) {
+        *self.0.lock().expect("copied histogram lock") = histogram;
+    }
+}
+
+impl TypedMetric for CopiedHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for CopiedHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let histogram = *self.0.lock().expect("copied histogram lock");
+        encoder.encode_histogram::<NoLabelSet>(
+            histogram.sum_seconds(),
+            histogram.count,
+            &histogram.buckets(),
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+/// A counter that follows a total kept elsewhere (a replica's count since
+/// it started): it catches up with the total. A replica restarted in this
+/// process counts from 0 again; the counter moves once the new total
+/// passes the old one, so it never goes back.
+fn catch_up(counter: &Counter, total: u64) {
+    if let Some(new) = total.checked_sub(counter.get()) {
+        counter.inc_by(new);
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 100 µs .. ~3.3 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 16))
@@ -157,6 +199,11 @@ pub struct Metrics {
     raft_is_leader: Family<RoleLabels, Gauge>,
     raft_leader_changes: Family<RoleLabels, Counter>,
     raft_log_bytes: Family<RoleLabels, Gauge>,
+    raft_snapshot_bytes: Family<RoleLabels, Gauge>,
+    raft_fsync_seconds: Family<RoleLabels, CopiedHistogram>,
+    raft_snapshot_write_seconds: Family<RoleLabels, CopiedHistogram>,
+    raft_snapshot_written_bytes: Family<RoleLabels, Counter>,
+    raft_entry_written_bytes: Family<RoleLabels, Counter>,
     raft_peer_messages_refused: Family<RoleLabels, Counter>,
     shard_keys: Family<ShardLabels, Gauge>,
     shard_bytes: Family<ShardLabels, Gauge>,
@@ -166,6 +213,8 @@ pub struct Metrics {
     shard_expirations: Family<ShardLabels, Gauge>,
     migrations_in_flight: Gauge,
     migration_requests_refused: Counter,
+    migration_sent_bytes: Counter,
+    migration_received_bytes: Counter,
     shard_pull_waiting_seconds: Family<PullLabels, Gauge>,
     shards_waiting: Gauge,
     shards_lost: Counter,
@@ -173,9 +222,6 @@ pub struct Metrics {
     hot_key_requests: Family<KeyLabels, Gauge>,
     hot_keys: Mutex<HotKeyDetector<Vec<u8>>>,
     started: tokio::time::Instant,
-    /// The last term seen with a known leader, per replica, to count
-    /// leader changes.
-    last_leader_terms: Mutex<BTreeMap<String, u64>>,
     /// Every request, and its latency bucket counts (the dashboard's view).
     operations: AtomicU64,
     bucket_counts: [AtomicU64; 17],
@@ -246,7 +292,7 @@ impl Metrics {
         let raft_leader_changes = Family::<RoleLabels, Counter>::default();
         registry.register(
             "raft_leader_changes",
-            "Changes of the known leader, as seen at scrapes and dashboard polls",
+            "Leaders this replica learned of, each in a newer term (the first one counts)",
             raft_leader_changes.clone(),
         );
         let raft_log_bytes = Family::<RoleLabels, Gauge>::default();
@@ -255,6 +301,41 @@ impl Metrics {
             "Stored Raft hard state and log",
             Unit::Bytes,
             raft_log_bytes.clone(),
+        );
+        let raft_snapshot_bytes = Family::<RoleLabels, Gauge>::default();
+        registry.register_with_unit(
+            "raft_snapshot",
+            "Data of the stored Raft snapshot",
+            Unit::Bytes,
+            raft_snapshot_bytes.clone(),
+        );
+        let raft_fsync_seconds = Family::<RoleLabels, CopiedHistogram>::default();
+        registry.register_with_unit(
+            "raft_fsync_duration",
+            "Durable Raft storage writes (one group commit: write and fsync), by duration",
+            Unit::Seconds,
+            raft_fsync_seconds.clone(),
+        );
+        let raft_snapshot_write_seconds = Family::<RoleLabels, CopiedHistogram>::default();
+        registry.register_with_unit(
+            "raft_snapshot_write_duration",
+            "Durable Raft storage writes that carried a snapshot (taken or received), by duration",
+            Unit::Seconds,
+            raft_snapshot_write_seconds.clone(),
+        );
+        let raft_snapshot_written_bytes = Family::<RoleLabels, Counter>::default();
+        registry.register_with_unit(
+            "raft_snapshot_written",
+            "Snapshot data written to Raft storage",
+            Unit::Bytes,
+            raft_snapshot_written_bytes.clone(),
+        );
+        let raft_entry_written_bytes = Family::<RoleLabels, Counter>::default();
+        registry.register_with_unit(
+            "raft_entry_written",
+            "Log entry data written to Raft storage",
+            Unit::Bytes,
+            raft_entry_written_bytes.clone(),
         );
         let raft_peer_messages_refused = Family::<RoleLabels, Counter>::default();
         registry.register(
@@ -311,6 +392,20 @@ impl Metrics {
             "Shard pulls and deletes refused: the asking group is not the one the configuration names",
             migration_requests_refused.clone(),
         );
+        let migration_sent_bytes = Counter::default();
+        registry.register_with_unit(
+            "migration_sent",
+            "Shard data this node's replica handed to groups pulling a shard",
+            Unit::Bytes,
+            migration_sent_bytes.clone(),
+        );
+        let migration_received_bytes = Counter::default();
+        registry.register_with_unit(
+            "migration_received",
+            "Shard data this node's replica pulled from donors as leader and its group stored",
+            Unit::Bytes,
+            migration_received_bytes.clone(),
+        );
         let shard_pull_waiting_seconds = Family::<PullLabels, Gauge>::default();
         registry.register_with_unit(
             "shard_pull_waiting",
@@ -355,6 +450,11 @@ impl Metrics {
             raft_is_leader,
             raft_leader_changes,
             raft_log_bytes,
+            raft_snapshot_bytes,
+            raft_fsync_seconds,
+            raft_snapshot_write_seconds,
+            raft_snapshot_written_bytes,
+            raft_entry_written_bytes,
             raft_peer_messages_refused,
             shard_keys,
             shard_bytes,
@@ -364,6 +464,8 @@ impl Metrics {
             shard_expirations,
             migrations_in_flight,
             migration_requests_refused,
+            migration_sent_bytes,
+            migration_received_bytes,
             shard_pull_waiting_seconds,
             shards_waiting,
             shards_lost,
@@ -377,7 +479,6 @@ impl Metrics {
                 0,
             )),
             started: crate::clock::now(),
-            last_leader_terms: Mutex::new(BTreeMap::new()),
             operations: AtomicU64::new(0),
             bucket_counts: Default::default(),
         }
@@ -474,36 +575,45 @@ impl Metrics {
         self.raft_log_bytes
             .get_or_create(&labels)
             .set(to_i64(status.raft_state_size_bytes));
-        // The core's count since the replica started: the counter catches
-        // up with it (a replica restarted in this process counts from 0
-        // again; its refusals show once its count passes the old one).
-        let refused = self.raft_peer_messages_refused.get_or_create(&labels);
-        if let Some(new) = status.peer_messages_refused.checked_sub(refused.get()) {
-            refused.inc_by(new);
-        }
-        // A leader change: a leader known in a newer term than the last
-        // one seen with a leader.
-        if status.is_leader || status.leader_id.is_some() {
-            let mut last = self.last_leader_terms.lock().expect("leaders lock");
-            let key = format!("{role}/{gid}");
-            match last.get(&key) {
-                Some(&term) if term >= status.term => {}
-                seen => {
-                    if seen.is_some() {
-                        self.raft_leader_changes.get_or_create(&labels).inc();
-                    }
-                    last.insert(key, status.term);
-                }
-            }
-        }
+        self.raft_snapshot_bytes
+            .get_or_create(&labels)
+            .set(to_i64(status.snapshot_size_bytes));
+        self.raft_fsync_seconds
+            .get_or_create(&labels)
+            .set(status.storage.writes);
+        self.raft_snapshot_write_seconds
+            .get_or_create(&labels)
+            .set(status.storage.snapshot_writes);
+        // The replica's counts since it started: the counters catch up.
+        catch_up(
+            &self.raft_snapshot_written_bytes.get_or_create(&labels),
+            status.storage.snapshot_written_bytes,
+        );
+        catch_up(
+            &self.raft_entry_written_bytes.get_or_create(&labels),
+            status.storage.entry_written_bytes,
+        );
+        catch_up(
+            &self.raft_peer_messages_refused.get_or_create(&labels),
+            status.peer_messages_refused,
+        );
+        catch_up(
+            &self.raft_leader_changes.get_or_create(&labels),
+            status.leader_changes,
+        );
     }
 
     /// The data replica's count of refused migration requests since it
     /// started (at scrape time); the counter catches up with it.
     pub fn observe_migration_refusals(&self, total: u64) {
-        if let Some(new) = total.checked_sub(self.migration_requests_refused.get()) {
-            self.migration_requests_refused.inc_by(new);
-        }
+        catch_up(&self.migration_requests_refused, total);
+    }
+
+    /// The data replica's shard bytes moved since it started, sent to
+    /// pulling groups and received from donors (at scrape time).
+    pub fn observe_migration_bytes(&self, sent: u64, received: u64) {
+        catch_up(&self.migration_sent_bytes, sent);
+        catch_up(&self.migration_received_bytes, received);
     }
 
     /// The shards of this node's data replica (at scrape time).
@@ -562,9 +672,7 @@ impl Metrics {
         }
         self.shards_waiting
             .set(i64::try_from(waits.len()).unwrap_or(i64::MAX));
-        if let Some(new) = lost_total.checked_sub(self.shards_lost.get()) {
-            self.shards_lost.inc_by(new);
-        }
+        catch_up(&self.shards_lost, lost_total);
     }
 
     pub fn observe_clients(&self, frontend: &str, connected: u64) {
@@ -630,6 +738,44 @@ mod tests {
             text.contains("distcache_migration_requests_refused_total 4"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn storage_timings_snapshots_and_leader_changes_are_exported() {
+        let metrics = Metrics::new();
+        let mut status = raft::node::NodeStatus {
+            snapshot_size_bytes: 700,
+            leader_changes: 1,
+            ..Default::default()
+        };
+        status.storage.writes.record(Duration::from_micros(150));
+        status.storage.writes.record(Duration::from_millis(20));
+        status
+            .storage
+            .snapshot_writes
+            .record(Duration::from_millis(20));
+        status.storage.snapshot_written_bytes = 700;
+        status.storage.entry_written_bytes = 1234;
+        metrics.observe_raft("data", 2, &status);
+        status.leader_changes = 3;
+        metrics.observe_raft("data", 2, &status);
+        metrics.observe_migration_bytes(5000, 4000);
+        let text = metrics.encode();
+        for line in [
+            "distcache_raft_snapshot_bytes{role=\"data\",gid=\"2\"} 700",
+            "distcache_raft_fsync_duration_seconds_count{role=\"data\",gid=\"2\"} 2",
+            "distcache_raft_fsync_duration_seconds_sum{role=\"data\",gid=\"2\"} 0.02015",
+            "distcache_raft_fsync_duration_seconds_bucket{le=\"0.0002\",role=\"data\",gid=\"2\"} 1",
+            "distcache_raft_fsync_duration_seconds_bucket{le=\"0.0256\",role=\"data\",gid=\"2\"} 2",
+            "distcache_raft_snapshot_write_duration_seconds_count{role=\"data\",gid=\"2\"} 1",
+            "distcache_raft_snapshot_written_bytes_total{role=\"data\",gid=\"2\"} 700",
+            "distcache_raft_entry_written_bytes_total{role=\"data\",gid=\"2\"} 1234",
+            "distcache_raft_leader_changes_total{role=\"data\",gid=\"2\"} 3",
+            "distcache_migration_sent_bytes_total 5000",
+            "distcache_migration_received_bytes_total 4000",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 
     #[test]

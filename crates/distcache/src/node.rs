@@ -194,6 +194,8 @@ impl NodeState {
             self.metrics.observe_shards(data.gid(), &stats, migrating);
             self.metrics
                 .observe_migration_refusals(data.migration_requests_refused());
+            let (sent, received) = data.migration_bytes();
+            self.metrics.observe_migration_bytes(sent, received);
             let waits: Vec<(usize, u64, u64)> = data
                 .waiting()
                 .iter()

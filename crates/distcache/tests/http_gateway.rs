@@ -699,3 +699,143 @@ async fn metrics_parse_follow_naming_and_move() {
     }
     demo.shutdown().await;
 }
+
+/// A sample's value (counter, gauge or untyped), summed over the samples
+/// of `name` whose labels include `labels`.
+fn sample_sum(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|sample| sample.metric == name)
+        .filter(|sample| labels.iter().all(|(k, v)| sample.labels.get(k) == Some(*v)))
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// Every node's `/metrics`, parsed.
+async fn scrape_all(demo: &TestCluster, nodes: u64) -> Vec<prometheus_parse::Scrape> {
+    let mut scrapes = Vec::new();
+    for node in 1..=nodes {
+        let addr = demo.http_addr(node).expect("the node serves HTTP");
+        let answer = get(addr, "/metrics").await;
+        assert_eq!(answer.status, 200);
+        let text = String::from_utf8(answer.body).expect("UTF-8");
+        let lines = text.lines().map(|line| Ok(line.to_string()));
+        scrapes.push(prometheus_parse::Scrape::parse(lines).expect("a valid exposition"));
+    }
+    scrapes
+}
+
+/// Summed over every node.
+fn cluster_sum(scrapes: &[prometheus_parse::Scrape], name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrapes
+        .iter()
+        .map(|scrape| sample_sum(scrape, name, labels))
+        .sum()
+}
+
+/// The storage, snapshot, leader and migration metrics move when the
+/// thing each measures happens: writes (fsyncs, entry bytes), snapshots (a
+/// small `max_raft_state_bytes` forces them), elections (at start), and a
+/// shard move (bytes sent by the donor group, received by the new owner).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_snapshot_leader_and_migration_metrics_move() {
+    const NODES: u64 = 6;
+    tracing::info!("phase 1: two groups that snapshot every 4 KiB of log");
+    let demo = TestCluster::builder()
+        .groups(2)
+        .replicas(3)
+        .max_raft_state_bytes(4096)
+        .start()
+        .await;
+    let addr = demo.http_addr(1).expect("node 1 serves HTTP");
+    let before = scrape_all(&demo, NODES).await;
+    let data = [("role", "data")];
+    for scrape in &before {
+        assert!(
+            sample_sum(scrape, "distcache_raft_leader_changes_total", &data) >= 1.0,
+            "every data replica has seen its group's first leader"
+        );
+    }
+
+    tracing::info!("phase 2: 60 writes of 200 bytes into shard 0");
+    let view = get(addr, "/v1/cluster").await.json();
+    let shards: Vec<u64> = serde_json::from_value(view["shards"].clone()).expect("shards");
+    let keys: Vec<String> = (0..100_000)
+        .map(|i| format!("moving-{i}"))
+        .filter(|key| shardkv::key_to_shard(key.as_bytes(), shards.len()) == 0)
+        .take(60)
+        .collect();
+    for key in &keys {
+        assert_eq!(
+            put(addr, &format!("/v1/keys/{key}"), &[b'v'; 200])
+                .await
+                .status,
+            200
+        );
+    }
+    let after_writes = scrape_all(&demo, NODES).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        cluster_sum(&after_writes, name, labels) - cluster_sum(&before, name, labels)
+    };
+    // Three replicas of the owning group each store every write.
+    assert!(
+        moved("distcache_raft_fsync_duration_seconds_count", &data) >= 60.0,
+        "fsyncs: {}",
+        moved("distcache_raft_fsync_duration_seconds_count", &data)
+    );
+    assert!(moved("distcache_raft_fsync_duration_seconds_sum", &data) > 0.0);
+    assert!(
+        moved("distcache_raft_entry_written_bytes_total", &data) >= 3.0 * 60.0 * 200.0,
+        "entry bytes: {}",
+        moved("distcache_raft_entry_written_bytes_total", &data)
+    );
+    assert!(moved("distcache_raft_snapshot_written_bytes_total", &data) > 0.0);
+    assert!(
+        moved(
+            "distcache_raft_snapshot_write_duration_seconds_count",
+            &data
+        ) >= 1.0
+    );
+    assert!(cluster_sum(&after_writes, "distcache_raft_snapshot_bytes", &data) > 0.0);
+
+    tracing::info!("phase 3: move shard 0 to the other group");
+    let target = if shards[0] == 1 { 2 } else { 1 };
+    let answer = post_json(
+        addr,
+        "/v1/admin/move",
+        serde_json::json!({"shard": 0, "gid": target}),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    // The move is done once the new owner serves a moved key.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (sent, received) = loop {
+        let scrapes = scrape_all(&demo, NODES).await;
+        let sent = cluster_sum(&scrapes, "distcache_migration_sent_bytes_total", &[]);
+        let received = cluster_sum(&scrapes, "distcache_migration_received_bytes_total", &[]);
+        // 60 values of 200 bytes, encoded: at least their values.
+        if sent >= 60.0 * 200.0 && received >= 60.0 * 200.0 {
+            break (sent, received);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no migration bytes within 30 s: sent {sent}, received {received}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tracing::info!("moved: {sent} bytes sent, {received} received");
+    let key = &keys[0];
+    assert_eq!(get(addr, &format!("/v1/keys/{key}")).await.status, 200);
+    demo.shutdown().await;
+}

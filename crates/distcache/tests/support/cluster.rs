@@ -36,6 +36,7 @@ pub struct TestClusterBuilder {
     tls: Option<TlsSettings>,
     request_timeout_ms: Option<u64>,
     shard_capacity_bytes: Option<u64>,
+    max_raft_state_bytes: Option<u64>,
     ready_timeout: Duration,
 }
 
@@ -106,6 +107,12 @@ impl TestClusterBuilder {
         self
     }
 
+    /// Raft log size that makes a replica snapshot (`max_raft_state_bytes`).
+    pub fn max_raft_state_bytes(mut self, bytes: u64) -> TestClusterBuilder {
+        self.max_raft_state_bytes = Some(bytes);
+        self
+    }
+
     /// How long [`TestClusterBuilder::start`] waits for every group to serve.
     pub fn ready_timeout(mut self, timeout: Duration) -> TestClusterBuilder {
         self.ready_timeout = timeout;
@@ -138,6 +145,9 @@ impl TestClusterBuilder {
             }
             if let Some(bytes) = self.shard_capacity_bytes {
                 config.shard_capacity_bytes = bytes;
+            }
+            if let Some(bytes) = self.max_raft_state_bytes {
+                config.max_raft_state_bytes = bytes;
             }
             if let Err(error) = config.validate() {
                 panic!("test cluster node {}: {error}", config.node_id);
@@ -183,6 +193,7 @@ impl TestCluster {
             tls: None,
             request_timeout_ms: None,
             shard_capacity_bytes: None,
+            max_raft_state_bytes: None,
             ready_timeout: READY_TIMEOUT,
         }
     }

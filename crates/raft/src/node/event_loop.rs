@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::core::{EntryKind, MAX_MEMBERS, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
 use crate::storage::{Storage, StorageError, StorageWrite};
 
+use super::storage_stats::StorageStats;
 use super::transport::Transport;
 use super::{
     ApplyMsg, Durable, Event, FatalError, FatalReason, NodeConfig, NodeStatus, Observation,
@@ -46,6 +47,12 @@ pub(super) struct EventLoop<S> {
     observer: Option<Observer>,
     /// Snapshots installed from a leader since start (for the status).
     snapshots_received: u64,
+    /// Storage write timings and sizes since start (for the status).
+    storage_stats: StorageStats,
+    /// Times a leader became known for a newer term (for the status), and
+    /// the last term in which one was known.
+    leader_changes: u64,
+    last_leader_term: Option<u64>,
 }
 
 impl<S: Storage + 'static> EventLoop<S> {
@@ -75,6 +82,9 @@ impl<S: Storage + 'static> EventLoop<S> {
             apply,
             observer: config.observer,
             snapshots_received: 0,
+            storage_stats: StorageStats::default(),
+            leader_changes: 0,
+            last_leader_term: None,
         }
     }
 
@@ -196,7 +206,9 @@ impl<S: Storage + 'static> EventLoop<S> {
             let mut ready = self.core.ready();
             let write = StorageWrite::from_ready(&ready);
             if !write.is_empty() {
+                let started = labrpc::runtime::now();
                 self.storage.save(write).await?;
+                self.record_save(&write, started.elapsed());
             }
             // No await between the durable write and its observation.
             if self.observer.is_some() {
@@ -324,6 +336,18 @@ impl<S: Storage + 'static> EventLoop<S> {
         }
     }
 
+    /// Counts one durable save into the status's storage stats.
+    fn record_save(&mut self, write: &StorageWrite<'_>, elapsed: Duration) {
+        let stats = &mut self.storage_stats;
+        stats.writes.record(elapsed);
+        if let Some(snapshot) = write.snapshot {
+            stats.snapshot_writes.record(elapsed);
+            stats.snapshot_written_bytes += snapshot.data.len() as u64;
+        }
+        let entry_bytes: u64 = write.entries.iter().map(|e| e.data.len() as u64).sum();
+        stats.entry_written_bytes += entry_bytes;
+    }
+
     /// Hands the observer (if any) what was made durable and the core's state.
     pub(super) fn observe(&self, durable: Durable) {
         let Some(observer) = &self.observer else {
@@ -343,7 +367,14 @@ impl<S: Storage + 'static> EventLoop<S> {
         });
     }
 
-    pub(super) fn publish_status(&self) {
+    pub(super) fn publish_status(&mut self) {
+        // A leader change: a leader known in a newer term than the last
+        // one in which a leader was known (the first one counts too).
+        let term = self.core.term();
+        if self.core.leader_id().is_some() && self.last_leader_term.is_none_or(|last| last < term) {
+            self.leader_changes += 1;
+            self.last_leader_term = Some(term);
+        }
         let status = NodeStatus {
             term: self.core.term(),
             is_leader: self.core.is_leader(),
@@ -358,6 +389,9 @@ impl<S: Storage + 'static> EventLoop<S> {
             raft_state_size_bytes: self.storage.raft_state_size_bytes(),
             snapshots_received: self.snapshots_received,
             peer_messages_refused: self.core.refused_messages(),
+            snapshot_size_bytes: self.storage.snapshot_size_bytes(),
+            leader_changes: self.leader_changes,
+            storage: self.storage_stats,
         };
         *self.shared.status.lock().expect("status lock poisoned") = status;
         // A configuration compacted into the snapshot is dated by the

@@ -37,6 +37,7 @@
 mod event_loop;
 mod fatal;
 mod observer;
+mod storage_stats;
 mod transport;
 
 use std::net::SocketAddr;
@@ -57,6 +58,7 @@ pub use fatal::{
     EXIT_CODE_STORAGE_FAILED, EXIT_CODE_UNUSABLE_STATE, FatalError, FatalHook, FatalReason,
 };
 pub use observer::{Durable, Observation, Observer};
+pub use storage_stats::{DurationHistogram, STORAGE_WRITE_BOUNDS_SECONDS, StorageStats};
 pub use transport::{AddressBook, LabrpcTransport, LocalNetwork, ReplyFuture, Transport};
 
 /// What the node delivers to its service, in log order.
@@ -146,6 +148,13 @@ pub struct NodeStatus {
     /// Peer messages the core refused since start (`RawNode::refused_messages`:
     /// forged or corrupt input, each logged with its reason).
     pub peer_messages_refused: u64,
+    /// Bytes of the stored snapshot's data (`Storage::snapshot_size_bytes`).
+    pub snapshot_size_bytes: u64,
+    /// Times this node learned of a leader in a newer term since it
+    /// started (itself included; the first leader it knew counts).
+    pub leader_changes: u64,
+    /// Durations and sizes of its storage writes since it started.
+    pub storage: StorageStats,
 }
 
 enum Event {
@@ -301,7 +310,7 @@ impl RaftNode {
             membership: Mutex::new((0, core.membership().clone())),
             addresses,
         });
-        let event_loop = EventLoop::new(
+        let mut event_loop = EventLoop::new(
             config,
             core,
             storage,

@@ -204,6 +204,11 @@ pub struct ShardServer {
     /// Pulls and deletes refused because the asker is not the group the
     /// configuration names ([`MigrationError::WrongReceiver`]).
     migration_refused: Arc<AtomicU64>,
+    /// Shard bytes this replica handed to pulling groups, and stored from
+    /// donors (as the pulling leader, once the piece committed): see
+    /// [`ShardServer::migration_bytes`].
+    migration_bytes_sent: Arc<AtomicU64>,
+    migration_bytes_received: Arc<AtomicU64>,
     /// This replica's estimate of the group's log time now (see
     /// [`LogTimeAnchor`]).
     log_time: Arc<std::sync::Mutex<LogTimeAnchor>>,
@@ -256,6 +261,8 @@ impl ShardServer {
             rsm,
             exports: Arc::new(Exports::new(config.shard_count)),
             migration_refused: Arc::new(AtomicU64::new(0)),
+            migration_bytes_sent: Arc::new(AtomicU64::new(0)),
+            migration_bytes_received: Arc::new(AtomicU64::new(0)),
             log_time: Arc::new(std::sync::Mutex::new(LogTimeAnchor {
                 log_time_ms: 0,
                 seen_at: labrpc::runtime::now(),
@@ -421,13 +428,16 @@ impl ShardServer {
             .max_bytes
             .min(self.config.transfer_chunk_bytes)
             .max(1);
-        Ok(ShardChunk::cut(
+        let chunk = ShardChunk::cut(
             request.shard,
             &export.bytes,
             export.crc32,
             request.offset,
             max_bytes,
-        ))
+        );
+        self.migration_bytes_sent
+            .fetch_add(chunk.data.len() as u64, Ordering::Relaxed);
+        Ok(chunk)
     }
 
     /// Deletes shards the asking group confirms it holds (through the log,
@@ -466,6 +476,17 @@ impl ShardServer {
     /// it as a metric.
     pub fn migration_requests_refused(&self) -> u64 {
         self.migration_refused.load(Ordering::Relaxed)
+    }
+
+    /// Shard bytes moved since start, as `(sent, received)`: pieces this
+    /// replica handed to pulling groups (a piece asked for twice counts
+    /// twice), and pieces it pulled as leader and its group committed. A
+    /// node exports both as metrics.
+    pub fn migration_bytes(&self) -> (u64, u64) {
+        (
+            self.migration_bytes_sent.load(Ordering::Relaxed),
+            self.migration_bytes_received.load(Ordering::Relaxed),
+        )
     }
 
     /// Proposes an internal command; its outcome is read from the machine

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
 use futures::future::join_all;
 use shardctrler::{Config, Gid};
@@ -196,9 +197,16 @@ impl ShardServer {
                 return;
             };
             first_server = answered;
+            let piece_bytes = chunk.data.len() as u64;
             let proposed = self
                 .propose(GroupCommand::ShardChunk { config_num, chunk })
                 .await;
+            if let Some(GroupOutput::Chunk(ChunkOutcome::Stored { .. } | ChunkOutcome::Installed)) =
+                &proposed
+            {
+                self.migration_bytes_received
+                    .fetch_add(piece_bytes, Ordering::Relaxed);
+            }
             match proposed {
                 Some(GroupOutput::Chunk(
                     ChunkOutcome::Stored { .. } | ChunkOutcome::Refused { .. },
