@@ -31,6 +31,7 @@ use shardctrler::{Config, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::metrics::Metrics;
 
@@ -199,11 +200,31 @@ impl Forwarder {
 
     /// Applies `op` in the group owning its key. `session`: the caller's
     /// exactly-once identity for a write; `None` takes one from the pool.
+    ///
+    /// Tracing: the operation runs in a `request` span (front end, command,
+    /// a new `trace_id`, or the caller's if it runs inside a
+    /// `labrpc::trace::scope`), each try in a `forward` span under it; a
+    /// hop to another node carries the trace context (`labrpc::trace`), so
+    /// the remote replica's spans, down to `raft.submit`, share the id.
     pub async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, ForwardError> {
         let started = crate::clock::now();
         let command = op.name();
         let key = op.key().to_vec();
-        let result = self.run_recorded(op, session).await;
+        let context = labrpc::trace::current()
+            .map(|parent| parent.child())
+            .unwrap_or_else(labrpc::trace::TraceContext::new_root);
+        let span = tracing::info_span!(
+            "request",
+            frontend = crate::metrics::frontend(),
+            command,
+            trace_id = %context.trace_id_hex(),
+            outcome = tracing::field::Empty,
+        );
+        let result = labrpc::trace::scope(
+            context,
+            self.run_recorded(op, session).instrument(span.clone()),
+        )
+        .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(ForwardError::InvalidArgument(_) | ForwardError::OverLimit(_)) => {
@@ -214,6 +235,7 @@ impl Forwarder {
             Err(ForwardError::ShuttingDown) => "shutting_down",
             Err(ForwardError::Refused(_)) => "refused",
         };
+        span.record("outcome", outcome);
         self.metrics
             .record_operation(command, &key, outcome, started.elapsed());
         result
@@ -327,7 +349,12 @@ impl Forwarder {
             && local.raft().state().1
         {
             self.metrics.record_attempt(true);
-            let reply = tokio::time::timeout(remaining, local.handle_client(request.clone())).await;
+            let span = tracing::info_span!("forward", gid, local = true);
+            let reply = tokio::time::timeout(
+                remaining,
+                local.handle_client(request.clone()).instrument(span),
+            )
+            .await;
             return match reply {
                 Ok(reply) => match classify(reply) {
                     Verdict::Done(outcome) => Attempt::Done(Ok(outcome)),
@@ -346,7 +373,9 @@ impl Forwarder {
         self.metrics.record_attempt(false);
         // Cut to the request's deadline: dropping the call mid-flight is
         // safe (its answer is simply not awaited).
-        match tokio::time::timeout(remaining, group.call(request, classify)).await {
+        let span = tracing::info_span!("forward", gid, local = false);
+        match tokio::time::timeout(remaining, group.call(request, classify).instrument(span)).await
+        {
             Ok(Ok(outcome)) => Attempt::Done(Ok(outcome)),
             Ok(Err(GroupCallError::Failed(Some(error)))) => Attempt::Done(Err(error)),
             Ok(Err(GroupCallError::Failed(None) | GroupCallError::Timeout { .. })) | Err(_) => {

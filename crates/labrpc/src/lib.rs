@@ -71,6 +71,7 @@ mod error;
 mod rpc;
 pub mod runtime;
 mod server;
+pub mod trace;
 mod transport;
 
 #[cfg(madsim)]

@@ -10,9 +10,11 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::Status;
+use tracing::Instrument;
 
 use crate::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::rpc::{Rpc, decode, encode};
+use crate::trace::{self, TraceContext};
 use crate::transport;
 
 /// A handler erased to bytes in, bytes out.
@@ -104,7 +106,15 @@ impl Dispatcher {
         self.config.max_message_bytes
     }
 
-    pub(crate) async fn dispatch(&self, method: &str, payload: Bytes) -> Result<Vec<u8>, Status> {
+    /// Runs `method`'s handler on `payload`. With a `trace` context from
+    /// the caller, the handler runs inside a `labrpc.server` span carrying
+    /// its trace id, and inside a trace scope (see [`crate::trace`]).
+    pub(crate) async fn dispatch(
+        &self,
+        method: &str,
+        payload: Bytes,
+        trace: Option<TraceContext>,
+    ) -> Result<Vec<u8>, Status> {
         let limit_bytes = self.config.max_message_bytes;
         if payload.len() > limit_bytes {
             tracing::warn!(server = %self.local_addr, %method, size_bytes = payload.len(), limit_bytes, "request over the size limit refused");
@@ -120,7 +130,18 @@ impl Dispatcher {
         };
         #[cfg(madsim)]
         crate::sim::record_delivery(self.local_addr);
-        let reply = handler(payload).await?;
+        let reply = match trace {
+            Some(context) => {
+                let span = tracing::info_span!(
+                    "labrpc.server",
+                    method = %method,
+                    trace_id = %context.trace_id_hex(),
+                    parent_span_id = %format_args!("{:016x}", context.span_id),
+                );
+                trace::scope(context, handler(payload).instrument(span)).await?
+            }
+            None => handler(payload).await?,
+        };
         if reply.len() > limit_bytes {
             tracing::warn!(server = %self.local_addr, %method, size_bytes = reply.len(), limit_bytes, "reply over the size limit dropped");
             return Err(Status::resource_exhausted(format!(

@@ -12,6 +12,7 @@ use raft::node::{AddressBook, ApplyMsg, FatalReason, NodeConfig, NodeStatus, Obs
 use raft::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, mpsc, watch};
+use tracing::Instrument;
 
 use crate::clock::LeaderClock;
 use crate::machine::{ApplyContext, ReplicatedMachine};
@@ -557,7 +558,26 @@ impl<M: ReplicatedMachine> Rsm<M> {
 
     /// Proposes `command` and waits for its own entry to apply; returns
     /// the machine's output for it. See the module docs for the errors.
+    ///
+    /// Runs inside a `raft.submit` span (a child of the caller's, so a
+    /// request's trace reaches Raft) whose `index` and `term` are recorded
+    /// once Raft has placed the entry.
     pub async fn submit(&self, command: M::Command) -> Result<M::Output, SubmitError> {
+        let span = tracing::info_span!(
+            "raft.submit",
+            index = tracing::field::Empty,
+            term = tracing::field::Empty,
+        );
+        self.submit_in(command, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    async fn submit_in(
+        &self,
+        command: M::Command,
+        span: &tracing::Span,
+    ) -> Result<M::Output, SubmitError> {
         let shared = &*self.shared;
         let (proposal, stamp_ms, answered) = {
             let mut inner = shared.lock();
@@ -582,7 +602,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             stamp_ms,
             command: &command,
         });
-        let Some((index, _term)) = self.raft.start(entry).await else {
+        let Some((index, term)) = self.raft.start(entry).await else {
             // Raft refuses a proposal for two reasons: not the leader, or
             // too many uncommitted entries. `start` does not say which, so
             // a refusal while this replica still leads is the second: the
@@ -596,6 +616,8 @@ impl<M: ReplicatedMachine> Rsm<M> {
             }
             return Err(self.wrong_leader());
         };
+        span.record("index", index);
+        span.record("term", term);
         {
             let mut inner = shared.lock();
             // Already applied at `index` (the apply task runs apart): if it
@@ -620,9 +642,21 @@ impl<M: ReplicatedMachine> Rsm<M> {
     ///
     /// `look` gets `&M`: it must not change what replicas hold (they would
     /// diverge), so reads served this way change no policy state either.
+    ///
+    /// Runs inside a `raft.read_index` span whose `index` is the read index
+    /// once confirmed.
     pub async fn read<R>(
         &self,
         look: impl FnOnce(&M, &ApplyContext) -> R,
+    ) -> Result<R, SubmitError> {
+        let span = tracing::info_span!("raft.read_index", index = tracing::field::Empty);
+        self.read_in(look, &span).instrument(span.clone()).await
+    }
+
+    async fn read_in<R>(
+        &self,
+        look: impl FnOnce(&M, &ApplyContext) -> R,
+        span: &tracing::Span,
     ) -> Result<R, SubmitError> {
         let deadline = labrpc::runtime::now() + self.shared.config.apply_wait;
         let remaining = || deadline.saturating_duration_since(labrpc::runtime::now());
@@ -638,7 +672,10 @@ impl<M: ReplicatedMachine> Rsm<M> {
                         pending: too_many.waiting,
                     });
                 }
-                Ok(Ok(Some(index))) => break index,
+                Ok(Ok(Some(index))) => {
+                    span.record("index", index);
+                    break index;
+                }
                 // Still the leader but not ready (a new leader whose first
                 // entry is not committed yet): try again shortly, here.
                 Ok(Ok(None)) if self.raft.state().1 => {

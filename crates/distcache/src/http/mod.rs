@@ -178,8 +178,21 @@ async fn limit_and_time(State(state): State<AppState>, request: Request, next: N
     let timeout = state.config.request_timeout;
     // Under madsim the scoped future is not provably Send for the layer;
     // simulated HTTP requests count as `internal` there.
+    // A caller's W3C `traceparent` header makes the request part of its
+    // trace (a malformed one is ignored).
     #[cfg(not(madsim))]
-    let run = crate::metrics::FRONTEND.scope("http", next.run(request));
+    let run = {
+        let trace = request
+            .headers()
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .and_then(labrpc::trace::TraceContext::parse_traceparent);
+        let run = crate::metrics::FRONTEND.scope("http", next.run(request));
+        match trace {
+            Some(context) => futures::future::Either::Left(labrpc::trace::scope(context, run)),
+            None => futures::future::Either::Right(run),
+        }
+    };
     #[cfg(madsim)]
     let run = next.run(request);
     match tokio::time::timeout(timeout, run).await {

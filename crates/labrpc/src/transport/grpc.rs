@@ -10,6 +10,10 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
 use crate::server::Dispatcher;
+use crate::trace::{self, TraceContext};
+
+/// The W3C trace context header, as gRPC metadata.
+const TRACEPARENT_HEADER: &str = "traceparent";
 
 /// Room for the gRPC envelope (method name, field tags) around a payload, so
 /// that labrpc's own size checks, with their clear messages, fire before
@@ -40,8 +44,15 @@ struct GrpcService {
 #[tonic::async_trait]
 impl LabRpc for GrpcService {
     async fn call(&self, request: Request<CallRequest>) -> Result<Response<CallReply>, Status> {
+        // A malformed or non-ASCII header is ignored: the call is served,
+        // untraced.
+        let trace = request
+            .metadata()
+            .get(TRACEPARENT_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(TraceContext::parse_traceparent);
         let CallRequest { method, payload } = request.into_inner();
-        let reply = self.dispatcher.dispatch(&method, payload).await?;
+        let reply = self.dispatcher.dispatch(&method, payload, trace).await?;
         Ok(Response::new(CallReply {
             payload: reply.into(),
         }))
@@ -95,10 +106,15 @@ impl Connection {
         method: &'static str,
         payload: Vec<u8>,
     ) -> Result<Bytes, Status> {
-        let request = CallRequest {
+        let mut request = Request::new(CallRequest {
             method: method.to_string(),
             payload: payload.into(),
-        };
+        });
+        if let Some(context) = trace::current()
+            && let Ok(value) = context.child().to_traceparent().parse()
+        {
+            request.metadata_mut().insert(TRACEPARENT_HEADER, value);
+        }
         let reply = self.client.clone().call(request).await?;
         Ok(reply.into_inner().payload)
     }

@@ -54,7 +54,9 @@ pub(crate) async fn serve(
             let Ok(request) = message.downcast::<WireRequest>() else {
                 return;
             };
-            let reply: WireReply = dispatcher.dispatch(&request.method, request.payload).await;
+            let reply: WireReply = dispatcher
+                .dispatch(&request.method, request.payload, None)
+                .await;
             // The caller may be gone (timed out, killed): nothing to do then.
             let _ = sender.send(Box::new(reply)).await;
         });
