@@ -331,6 +331,17 @@ async fn run_node(args: &NodeArgs) -> ExitCode {
     } else {
         "http"
     };
+    #[cfg(not(madsim))]
+    let exporter = match &config.tracing.otlp_endpoint {
+        Some(endpoint) => match crate::otlp::start(endpoint, config.node_id) {
+            Ok(exporter) => Some(exporter),
+            Err(error) => {
+                eprintln!("distcache: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let node = match Node::start(config).await {
         Ok(node) => node,
         Err(error) => {
@@ -349,6 +360,10 @@ async fn run_node(args: &NodeArgs) -> ExitCode {
     }
     stop_signal().await;
     node.shutdown().await;
+    #[cfg(not(madsim))]
+    if let Some(exporter) = exporter {
+        exporter.shutdown().await;
+    }
     ExitCode::SUCCESS
 }
 

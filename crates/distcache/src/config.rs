@@ -29,6 +29,9 @@
 //! write_timeout_ms = 60000    # RESP: close a client that reads no replies
 //! header_read_timeout_ms = 10000  # HTTP: a request head's deadline
 //!
+//! [tracing]                   # optional; off by default
+//! otlp_endpoint = "http://127.0.0.1:4317"   # send request spans (OTLP/gRPC)
+//!
 //! [[nodes]]
 //! id = 1
 //! host = "127.0.0.1"          # an IP address
@@ -105,7 +108,57 @@ pub struct NodeConfig {
     /// `[clients]`: what one client connection may hold and how long.
     #[serde(default)]
     pub clients: ClientLimits,
+    /// `[tracing]`: where spans go besides the log.
+    #[serde(default, skip_serializing_if = "TracingSettings::is_default")]
+    pub tracing: TracingSettings,
     pub nodes: Vec<NodeEntry>,
+}
+
+/// `[tracing]`: export of request spans (docs/design.md, "Tracing a
+/// request"). Off by default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingSettings {
+    /// An OTLP/gRPC collector (`http://host:4317`): the node sends its
+    /// request spans there in batches. Not set: no export.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+}
+
+impl TracingSettings {
+    /// Longest endpoint accepted.
+    pub const ENDPOINT_CHARS_MAX: usize = 2048;
+
+    fn is_default(&self) -> bool {
+        *self == TracingSettings::default()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let Some(endpoint) = &self.otlp_endpoint else {
+            return Ok(());
+        };
+        let problem = if endpoint.len() > Self::ENDPOINT_CHARS_MAX {
+            Some(format!(
+                "is {} characters, over {}",
+                endpoint.len(),
+                Self::ENDPOINT_CHARS_MAX
+            ))
+        } else if !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+            || endpoint
+                .parse::<axum::http::Uri>()
+                .map_or(true, |uri| uri.host().is_none_or(str::is_empty))
+        {
+            Some(format!(
+                "{endpoint:?} is not an http:// or https:// URL with a host"
+            ))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(ConfigError::new("tracing.otlp_endpoint", problem)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `[clients]`: bounds on client connections, against clients that are
@@ -459,6 +512,7 @@ impl NodeConfig {
             ));
         }
         self.clients.validate()?;
+        self.tracing.validate()?;
         self.acl()?;
         self.check_tls()?;
         if self.nodes.is_empty() {

@@ -154,6 +154,7 @@ pub fn demo_configs(
             cluster_mode: options.cluster_mode,
             tls: options.tls.then(|| demo_tls_settings(data_dir)),
             clients: crate::config::ClientLimits::default(),
+            tracing: crate::config::TracingSettings::default(),
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();

@@ -218,8 +218,13 @@ impl Forwarder {
             frontend = crate::metrics::frontend(),
             command,
             trace_id = %context.trace_id_hex(),
+            span_id = %context.span_id_hex(),
+            parent_span_id = tracing::field::Empty,
             outcome = tracing::field::Empty,
         );
+        if let Some(caller) = labrpc::trace::current() {
+            span.record("parent_span_id", caller.span_id_hex());
+        }
         let result = labrpc::trace::scope(
             context,
             self.run_recorded(op, session).instrument(span.clone()),
@@ -373,9 +378,24 @@ impl Forwarder {
         self.metrics.record_attempt(false);
         // Cut to the request's deadline: dropping the call mid-flight is
         // safe (its answer is simply not awaited).
-        let span = tracing::info_span!("forward", gid, local = false);
-        match tokio::time::timeout(remaining, group.call(request, classify).instrument(span)).await
-        {
+        // The hop's context names this try's span: the remote side's
+        // `labrpc.server` span is its child.
+        let hop = labrpc::trace::current().map(|context| context.child());
+        let span = tracing::info_span!(
+            "forward",
+            gid,
+            local = false,
+            span_id = tracing::field::Empty,
+        );
+        if let Some(hop) = hop {
+            span.record("span_id", hop.span_id_hex());
+        }
+        let call = group.call(request, classify).instrument(span);
+        let call = match hop {
+            Some(hop) => futures::future::Either::Left(labrpc::trace::scope(hop, call)),
+            None => futures::future::Either::Right(call),
+        };
+        match tokio::time::timeout(remaining, call).await {
             Ok(Ok(outcome)) => Attempt::Done(Ok(outcome)),
             Ok(Err(GroupCallError::Failed(Some(error)))) => Attempt::Done(Err(error)),
             Ok(Err(GroupCallError::Failed(None) | GroupCallError::Timeout { .. })) | Err(_) => {

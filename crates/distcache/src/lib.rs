@@ -62,6 +62,8 @@ pub mod identity;
 pub mod keyspace;
 pub mod metrics;
 pub mod node;
+#[cfg(not(madsim))]
+pub mod otlp;
 pub mod resp;
 pub mod service;
 #[cfg(not(madsim))]

@@ -3,15 +3,24 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,distcache=info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // The log follows RUST_LOG; the OTLP layer sees request spans whatever
+    // the log level, and only once `[tracing] otlp_endpoint` started it.
+    let registry = tracing_subscriber::registry().with(
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter),
+    );
+    #[cfg(not(madsim))]
+    let registry = registry.with(distcache::otlp::layer());
+    registry.init();
     let cli = distcache::cli::Cli::parse();
     distcache::cli::run(cli).await
 }

@@ -131,12 +131,14 @@ impl Dispatcher {
         #[cfg(madsim)]
         crate::sim::record_delivery(self.local_addr);
         let reply = match trace {
-            Some(context) => {
+            Some(caller) => {
+                let context = caller.child();
                 let span = tracing::info_span!(
                     "labrpc.server",
                     method = %method,
                     trace_id = %context.trace_id_hex(),
-                    parent_span_id = %format_args!("{:016x}", context.span_id),
+                    span_id = %context.span_id_hex(),
+                    parent_span_id = %caller.span_id_hex(),
                 );
                 trace::scope(context, handler(payload).instrument(span)).await?
             }

@@ -2,17 +2,20 @@
 //! (`00-<32 hex trace id>-<16 hex parent span id>-<2 hex flags>`).
 //!
 //! A caller that wants its request traced across nodes runs the call
-//! inside [`scope`]; the production transport then sends the context as
-//! the gRPC metadata `traceparent`, and the server runs the handler inside
-//! a `labrpc.server` span carrying the same `trace_id`, and inside a scope
-//! of its own, so a further hop (none today: a replica never forwards)
-//! would carry it on. Calls outside any scope (Raft's traffic, the
-//! controller's) carry nothing and get no span.
+//! inside [`scope`] with the context of its own span (its `span_id` names
+//! that span); the production transport then sends it as the gRPC metadata
+//! `traceparent`, and the server runs the handler inside a `labrpc.server`
+//! span with the same `trace_id`, a new `span_id` and the caller's as
+//! `parent_span_id`, and inside a scope of that span, so a further hop
+//! (none today: a replica never forwards) would carry it on. Calls outside
+//! any scope (Raft's traffic, the controller's) carry nothing and get no
+//! span.
 //!
 //! ```text
 //!  node A: scope(ctx) ─ client.call ─► metadata traceparent: 00-<trace>-<span>-01
 //!  node B: parse (a malformed header is ignored, never trusted) ─►
-//!          span "labrpc.server" {method, trace_id} ─► scope(ctx') ─► handler
+//!          span "labrpc.server" {method, trace_id, span_id, parent_span_id}
+//!          ─► scope(ctx') ─► handler
 //! ```
 //!
 //! The simulated transport does not carry the context (its frames hold
@@ -64,6 +67,12 @@ impl TraceContext {
     /// field holds).
     pub fn trace_id_hex(&self) -> String {
         format!("{:032x}", self.trace_id)
+    }
+
+    /// The span id as 16 lowercase hex digits (a span's `span_id` or
+    /// `parent_span_id` field).
+    pub fn span_id_hex(&self) -> String {
+        format!("{:016x}", self.span_id)
     }
 
     /// The `traceparent` header value (version 00, sampled).

@@ -110,8 +110,9 @@ impl Connection {
             method: method.to_string(),
             payload: payload.into(),
         });
+        // The caller's span is the remote side's parent.
         if let Some(context) = trace::current()
-            && let Ok(value) = context.child().to_traceparent().parse()
+            && let Ok(value) = context.to_traceparent().parse()
         {
             request.metadata_mut().insert(TRACEPARENT_HEADER, value);
         }
