@@ -839,3 +839,78 @@ async fn storage_snapshot_leader_and_migration_metrics_move() {
     assert_eq!(get(addr, &format!("/v1/keys/{key}")).await.status, 200);
     demo.shutdown().await;
 }
+
+/// `/readyz` on `addr` until `accept` takes its answer, at most `bound`.
+async fn wait_for_readyz(
+    addr: SocketAddr,
+    bound: Duration,
+    what: &str,
+    accept: impl Fn(&Answer) -> bool,
+) -> Answer {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let answer = get(addr, "/readyz").await;
+        if accept(&answer) {
+            return answer;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what} not seen within {bound:?}; last /readyz: {} {}",
+            answer.status,
+            answer.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `/readyz` is 503 `not_ready` while a shard this node must serve is still
+/// arriving (its donor group has lost its majority, so the pull waits), and
+/// 200 again once it has arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_not_ready_while_a_shard_arrives() {
+    tracing::info!("phase 1: two groups; node 1 (group 1, a controller replica) ready");
+    let demo = start_demo(2).await;
+    let addr = demo.http_addr(1).expect("node 1 serves HTTP");
+    wait_for_readyz(addr, Duration::from_secs(30), "node 1 ready", |answer| {
+        answer.status == 200
+    })
+    .await;
+    let view = get(addr, "/v1/cluster").await.json();
+    let shards: Vec<u64> = serde_json::from_value(view["shards"].clone()).expect("shards");
+    let shard = shards
+        .iter()
+        .position(|&gid| gid == 2)
+        .expect("group 2 owns a shard");
+
+    tracing::info!("phase 2: group 2 loses its majority (nodes 5 and 6 stop)");
+    for node in [5, 6] {
+        demo.stop_node_without_handoff(node).await.expect("stop");
+    }
+
+    tracing::info!("phase 3: shard {shard} moves to group 1; it cannot arrive");
+    let moved = post_json(
+        addr,
+        "/v1/admin/move",
+        serde_json::json!({"shard": shard, "gid": 1}),
+    )
+    .await;
+    assert_eq!(moved.status, 200, "{}", moved.text());
+    let waiting = wait_for_readyz(
+        addr,
+        Duration::from_secs(30),
+        "not ready while the shard arrives",
+        |answer| answer.status == 503 && answer.text().contains("arriving"),
+    )
+    .await;
+    waiting.expect_error(503, "not_ready");
+
+    tracing::info!("phase 4: group 2 comes back; the shard arrives; ready again");
+    for node in [5, 6] {
+        demo.start_node(node).await.expect("start");
+    }
+    wait_for_readyz(addr, Duration::from_secs(60), "ready again", |answer| {
+        answer.status == 200
+    })
+    .await;
+    demo.shutdown().await;
+}
