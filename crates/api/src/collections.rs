@@ -246,7 +246,12 @@ impl Choices {
 /// Positions a random-member command answers, in answer order: Redis's
 /// rules for `count` (positive: distinct, at most the size; negative:
 /// `-count` draws that may repeat), capped at `cap`.
-fn random_positions(len: usize, count: i64, cap: u64, seed: u64) -> Result<Vec<usize>, Error> {
+pub(crate) fn random_positions(
+    len: usize,
+    count: i64,
+    cap: u64,
+    seed: u64,
+) -> Result<Vec<usize>, Error> {
     let wanted = count.unsigned_abs();
     if len == 0 || count == 0 {
         return Ok(Vec::new());
@@ -618,6 +623,11 @@ pub(crate) fn read_collection(store: &Store, op: &Op, limits: &Limits, now_ms: u
         Op::List { key, op } => {
             crate::lists::read_list(wrong_type(Kind::List, store.peek_value(key, now_ms))?, op)
         }
+        Op::ZSet { key, op } => crate::zsets::read_zset(
+            wrong_type(Kind::ZSet, store.peek_value(key, now_ms))?,
+            op,
+            limits,
+        ),
         Op::Type { key } => Ok(Outcome::Value(
             store
                 .kind(key, now_ms)

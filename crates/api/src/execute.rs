@@ -161,6 +161,7 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
         Op::Hash { key, op } => crate::collections::execute_hash(store, key, op, limits, now_ms),
         Op::Sets { key, op } => crate::collections::execute_set(store, key, op, limits, now_ms),
         Op::List { key, op } => crate::lists::execute_list(store, key, op, limits, now_ms),
+        Op::ZSet { key, op } => crate::zsets::execute_zset(store, key, op, limits, now_ms),
         Op::Type { .. } => read(store, op, limits, now_ms),
     }
 }
@@ -189,6 +190,7 @@ fn is_string_op(op: &Op) -> bool {
         | Op::Hash { .. }
         | Op::Sets { .. }
         | Op::List { .. }
+        | Op::ZSet { .. }
         | Op::Type { .. }
         | Op::ScanShard { .. }
         | Op::CountShard { .. }
@@ -363,7 +365,7 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
                 substring(value, *start, *end).to_vec(),
             )))
         }
-        Op::Hash { .. } | Op::Sets { .. } | Op::List { .. } | Op::Type { .. } => {
+        Op::Hash { .. } | Op::Sets { .. } | Op::List { .. } | Op::ZSet { .. } | Op::Type { .. } => {
             crate::collections::read_collection(store, op, limits, now_ms)
         }
         Op::ScanShard { .. } | Op::CountShard { .. } | Op::RandomKey { .. } => {

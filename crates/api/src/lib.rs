@@ -32,6 +32,8 @@
 //! | `execute.rs` | [`execute`] and [`read`]: the operations on a store at a log time |
 //! | `collections.rs` | hash and set operations ([`HashOp`], [`SetOp`]), `TYPE`, and their meaning on a store |
 //! | `set_algebra.rs` | the set operations over several keys of one shard: `SINTER`/`SUNION`/`SDIFF` (+`STORE`), `SINTERCARD`, `SMOVE` |
+//! | `zsets.rs` | sorted-set operations ([`ZSetOp`]): `ZADD` ... `ZRANDMEMBER`, ranges by rank, score or member in O(log n + answer) |
+//! | `zset_algebra.rs` | `ZUNIONSTORE`/`ZINTERSTORE`/`ZDIFFSTORE` and `ZRANGESTORE` within one shard |
 //! | `lists.rs` | list operations ([`ListOp`]): pushes, pops, ranges, `LMOVE` within one shard |
 //! | `keyspace.rs` | the whole-shard operations ([`Op::ScanShard`], [`Op::CountShard`], [`Op::FlushShard`], [`Op::RandomKey`]): keys in [`scan_position`] order, so a scan cursor survives store growth and shard moves |
 //! | `multikey.rs` | the multi-key operations ([`Op::MultiSet`], [`Op::Rename`], [`Op::Copy`]): one step on one store, any value type moved with its deadline; the server refuses keys of several shards ([`Error::CrossShard`]) |
@@ -53,6 +55,8 @@ pub mod lists;
 mod multikey;
 mod op;
 pub mod set_algebra;
+pub mod zset_algebra;
+pub mod zsets;
 
 pub use client::KvClient;
 pub use collections::{HashOp, SetOp};
@@ -68,3 +72,4 @@ pub use op::{
     SCAN_POSITION_END, SetCondition, SetTtl, Target, format_float, scan_position,
 };
 pub use set_algebra::Combination;
+pub use zsets::{Aggregate, ZAddCondition, ZRange, ZSetOp};

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::collections::{HashOp, SetOp};
 use crate::lists::ListOp;
+use crate::zsets::ZSetOp;
 
 /// One operation on the store. Keys and values are bytes.
 ///
@@ -107,6 +108,8 @@ pub enum Op {
     Sets { key: Vec<u8>, op: SetOp },
     /// An operation on the list at `key` (see [`crate::lists`]).
     List { key: Vec<u8>, op: ListOp },
+    /// An operation on the sorted set at `key` (see [`crate::zsets`]).
+    ZSet { key: Vec<u8>, op: ZSetOp },
     /// The type of the key's value, Redis's `TYPE`: [`Outcome::Value`]
     /// with `string`, `hash`, `set`, `list` or `zset`, `None` if absent.
     /// A read.
@@ -325,6 +328,7 @@ impl Op {
         };
         let others: &[Vec<u8>] = match self {
             Op::Sets { op, .. } => op.other_keys(),
+            Op::ZSet { op, .. } => op.other_keys(),
             _ => &[],
         };
         let named: [Option<&[u8]>; 2] = match self {
@@ -368,6 +372,7 @@ impl Op {
                     ..
                 }
         ) || matches!(self, Op::Sets { op, .. } if op.is_multi_key())
+            || matches!(self, Op::ZSet { op, .. } if op.is_multi_key())
     }
 
     /// The key the operation acts on (a multi-key operation's first key);
@@ -399,6 +404,7 @@ impl Op {
             | Op::Hash { key, .. }
             | Op::Sets { key, .. }
             | Op::List { key, .. }
+            | Op::ZSet { key, .. }
             | Op::Type { key } => key,
         }
     }
@@ -410,6 +416,7 @@ impl Op {
             Op::Hash { op, .. } => return op.is_read(),
             Op::Sets { op, .. } => return op.is_read(),
             Op::List { op, .. } => return op.is_read(),
+            Op::ZSet { op, .. } => return op.is_read(),
             Op::Type { .. } => return true,
             _ => {}
         }
@@ -469,6 +476,7 @@ impl Op {
             Op::Hash { op, .. } => op.carried_bytes(),
             Op::Sets { op, .. } => op.carried_bytes(),
             Op::List { op, .. } => op.carried_bytes(),
+            Op::ZSet { op, .. } => op.carried_bytes(),
             Op::Type { .. } => 0,
         }
     }
@@ -495,6 +503,7 @@ impl Op {
             Op::Hash { .. } => "Hash",
             Op::Sets { .. } => "Sets",
             Op::List { .. } => "List",
+            Op::ZSet { .. } => "ZSet",
             Op::Type { .. } => "Type",
             Op::ScanShard { .. } => "ScanShard",
             Op::CountShard { .. } => "CountShard",
@@ -535,6 +544,12 @@ pub enum Outcome {
     Values(Vec<Option<Vec<u8>>>),
     /// A list of numbers: `SMISMEMBER`.
     Integers(Vec<i64>),
+    /// Sorted-set members with their scores, in answer order: ranges,
+    /// pops, random members.
+    Scored(Vec<(Vec<u8>, Float)>),
+    /// Scores (nil where absent): `ZSCORE`, `ZMSCORE`, `ZINCRBY`, `ZADD
+    /// ... INCR` (nil: a condition stopped it).
+    Scores(Vec<Option<Float>>),
     /// One step of a [`Op::ScanShard`]: the matching keys it visited, in
     /// scan order, and where the next step starts ([`SCAN_POSITION_END`]:
     /// the shard is done).
