@@ -99,10 +99,12 @@ pub fn encode_to_vec(frame: &Frame, version: Version) -> Vec<u8> {
     out
 }
 
-/// The text of a double as distcache writes it: `inf`, `-inf`, `nan`, an
-/// integer without a fraction when the value is one (`3`, as Redis), else
-/// the shortest decimal that reads back as the same value (exponent form
-/// for very large or very small magnitudes).
+/// The text of a double as Redis 7.0 writes it (`addReplyDouble`):
+/// `inf`, `-inf`, `nan`, else C's `%.17g`: 17 significant digits without
+/// trailing zeros, in exponent form (`1e+20`, `1.0000000000000001e-05`)
+/// when the decimal exponent is below -4 or at least 17. So `1.1` reads
+/// `1.1000000000000001`, as redis-server 7.0 answers `ZSCORE`; every
+/// value reads back exactly.
 pub fn format_double(value: f64) -> String {
     if value.is_nan() {
         return "nan".to_owned();
@@ -110,16 +112,37 @@ pub fn format_double(value: f64) -> String {
     if value.is_infinite() {
         return if value > 0.0 { "inf" } else { "-inf" }.to_owned();
     }
-    let magnitude = value.abs();
-    if value.fract() == 0.0 && magnitude < 1e17 {
-        // Exact: integers below 2^53 are represented exactly, and above it
-        // every f64 is an integer whose i64 conversion is exact too.
-        return format!("{}", value as i64);
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.to_owned();
     }
-    if (1e-5..1e17).contains(&magnitude) {
-        format!("{value}")
+    // %e with 16 decimals is 17 significant digits, rounded as C rounds;
+    // its exponent decides the form, as in C's %g.
+    let scientific = format!("{value:.16e}");
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .expect("Rust's {:e} always writes an exponent");
+    let exponent: i32 = exponent
+        .parse()
+        .expect("Rust's {:e} writes a decimal exponent");
+    if !(-4..17).contains(&exponent) {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!(
+            "{}e{sign}{:02}",
+            without_trailing_zeros(mantissa),
+            exponent.unsigned_abs()
+        )
     } else {
-        format!("{value:e}")
+        let decimals = usize::try_from(16 - exponent).unwrap_or(0);
+        without_trailing_zeros(&format!("{value:.decimals$}")).to_owned()
+    }
+}
+
+/// `%g`'s trimming: trailing zeros of a fraction, then a bare point.
+fn without_trailing_zeros(number: &str) -> &str {
+    if number.contains('.') {
+        number.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        number
     }
 }
 

@@ -41,7 +41,15 @@ fn every_type_encodes_exactly_in_resp3() {
         (Frame::Double(f64::INFINITY), b",inf\r\n"),
         (Frame::Double(f64::NEG_INFINITY), b",-inf\r\n"),
         (Frame::Double(f64::NAN), b",nan\r\n"),
-        (Frame::Double(1e300), b",1e300\r\n"),
+        (Frame::Double(1e300), b",1.0000000000000001e+300\r\n"),
+        (Frame::Double(1.1), b",1.1000000000000001\r\n"),
+        (Frame::Double(1e-5), b",1.0000000000000001e-05\r\n"),
+        (Frame::Double(0.0001), b",0.0001\r\n"),
+        (
+            Frame::Double(1.2345678901234568e17),
+            b",1.2345678901234568e+17\r\n",
+        ),
+        (Frame::Double(1e20), b",1e+20\r\n"),
         (Frame::Boolean(true), b"#t\r\n"),
         (Frame::Boolean(false), b"#f\r\n"),
         (

@@ -63,6 +63,38 @@ pub enum CommandError {
     /// `SINTERCARD`'s numkeys larger than the arguments after it.
     #[error("ERR Number of keys can't be greater than number of args")]
     NumkeysOverArgs,
+    /// `ZADD ... NX XX`.
+    #[error("ERR XX and NX options at the same time are not compatible")]
+    ZaddNxAndXx,
+    /// `ZADD` with two of `GT`, `LT`, `NX`.
+    #[error("ERR GT, LT, and/or NX options at the same time are not compatible")]
+    ZaddGtLtNx,
+    /// `ZADD ... INCR` with more than one score-member pair.
+    #[error("ERR INCR option supports a single increment-element pair")]
+    ZaddIncrOnePair,
+    /// A score range end that is not a float (`ZRANGEBYSCORE`, `ZCOUNT`).
+    #[error("ERR min or max is not a float")]
+    MinMaxNotFloat,
+    /// A member range end that is not `-`, `+`, `[x` or `(x`.
+    #[error("ERR min or max not valid string range item")]
+    MinMaxNotLex,
+    /// `ZRANGE ... LIMIT` by rank.
+    #[error(
+        "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"
+    )]
+    LimitNeedsByScoreOrLex,
+    /// `ZRANGE ... BYLEX WITHSCORES`.
+    #[error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")]
+    WithScoresByLex,
+    /// `ZUNIONSTORE dst 0 ...`.
+    #[error("ERR at least 1 input key is needed for '{command}' command")]
+    AtLeastOneKey {
+        /// The command's full lowercase name.
+        command: &'static str,
+    },
+    /// `ZUNIONSTORE ... WEIGHTS x`.
+    #[error("ERR weight value is not a float")]
+    WeightNotAFloat,
     /// An increment whose result leaves the 64-bit range.
     #[error("ERR increment or decrement would overflow")]
     IncrementOverflow,

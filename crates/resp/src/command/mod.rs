@@ -39,6 +39,7 @@ mod slot;
 mod strings;
 mod table;
 mod types;
+mod zsets;
 
 use bytes::Bytes;
 
@@ -53,6 +54,9 @@ pub use table::{COMMANDS, CommandSpec, ParseFn, lookup, lookup_subcommand};
 pub use types::{
     ClientInfoAttribute, Command, ExpireCondition, ExpireTime, GetExExpiry, LcsOptions,
     ScanOptions, SetCondition, SetExpiry, TimeUnit,
+};
+pub use zsets::{
+    LexBoundArg, ScoreBoundArg, ZAggregate, ZCombination, ZRangeArg, ZSetCommand, parse_score,
 };
 
 /// A request understood: the table entry it matched (a subcommand's, for

@@ -5,7 +5,7 @@
 use super::args::Args;
 use super::error::CommandError;
 use super::types::Command;
-use super::{collections, keys, lists, server, strings};
+use super::{collections, keys, lists, server, strings, zsets};
 
 /// How a command's arguments become a [`Command`]: given the arguments
 /// after the name (and subcommand), arity already checked.
@@ -117,7 +117,14 @@ impl CommandSpec {
             .and_then(|count| usize::try_from(count).ok())
             .unwrap_or(0);
         let first = count_index + 1;
-        (first..first.saturating_add(count).min(args.len())).collect()
+        // Keys before the count (`ZUNIONSTORE destination numkeys ...`).
+        let mut indexes: Vec<usize> = self
+            .key_indexes(args.len())
+            .into_iter()
+            .filter(|&index| index < count_index)
+            .collect();
+        indexes.extend(first..first.saturating_add(count).min(args.len()));
+        indexes
     }
 
     /// The name of the command in capitals without the container
@@ -266,6 +273,49 @@ const LIST_READ_FAST: CommandSpec = CommandSpec {
     flags: &["readonly", "fast"],
     acl_categories: &["@read", "@list", "@fast"],
     ..LIST_READ
+};
+/// A sorted-set command that writes one key and may grow it.
+const ZSET_WRITE: CommandSpec = CommandSpec {
+    flags: &["write", "denyoom", "fast"],
+    acl_categories: &["@write", "@sortedset", "@fast"],
+    group: "sorted-set",
+    since: "1.2.0",
+    ..ONE_KEY
+};
+/// A sorted-set command that writes one key without growing it.
+const ZSET_WRITE_FAST: CommandSpec = CommandSpec {
+    flags: &["write", "fast"],
+    ..ZSET_WRITE
+};
+/// A sorted-set command that writes one key and may be slow.
+const ZSET_WRITE_SLOW: CommandSpec = CommandSpec {
+    flags: &["write"],
+    acl_categories: &["@write", "@sortedset", "@slow"],
+    ..ZSET_WRITE
+};
+/// A sorted-set command that writes its destination from sources named
+/// by a count (`ZUNIONSTORE destination numkeys key ...`).
+const ZSET_STORE: CommandSpec = CommandSpec {
+    arity: -4,
+    flags: &["write", "denyoom", "movablekeys"],
+    acl_categories: &["@write", "@sortedset", "@slow"],
+    numkeys_index: 2,
+    syntax: "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+    ..ZSET_WRITE
+};
+/// A sorted-set command that reads a range.
+const ZSET_READ: CommandSpec = CommandSpec {
+    flags: &["readonly"],
+    acl_categories: &["@read", "@sortedset", "@slow"],
+    group: "sorted-set",
+    since: "1.2.0",
+    ..ONE_KEY
+};
+/// A sorted-set command that reads a few members.
+const ZSET_READ_FAST: CommandSpec = CommandSpec {
+    flags: &["readonly", "fast"],
+    acl_categories: &["@read", "@sortedset", "@fast"],
+    ..ZSET_READ
 };
 const EXPIRE_SYNTAX: &str = "key seconds [NX | XX | GT | LT]";
 
@@ -1398,6 +1448,258 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key [key ...]",
         parse: Some(keys::unlink),
         ..KEY_WRITE
+    },
+    CommandSpec {
+        name: "zadd",
+        arity: -4,
+        complexity: "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+        summary: "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+        syntax: "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]",
+        parse: Some(zsets::zadd),
+        ..ZSET_WRITE
+    },
+    CommandSpec {
+        name: "zcard",
+        arity: 2,
+        complexity: "O(1)",
+        summary: "Returns the number of members in a sorted set.",
+        syntax: "key",
+        parse: Some(zsets::zcard),
+        ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zcount",
+        arity: 4,
+        since: "2.0.0",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        summary: "Returns the count of members in a sorted set that have scores within a range.",
+        syntax: "key min max",
+        parse: Some(zsets::zcount),
+        ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zdiffstore",
+        arity: -4,
+        since: "6.2.0",
+        complexity: "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+        summary: "Stores the difference of multiple sorted sets in a key.",
+        syntax: "destination numkeys key [key ...]",
+        parse: Some(zsets::zdiffstore),
+        ..ZSET_STORE
+    },
+    CommandSpec {
+        name: "zincrby",
+        arity: 4,
+        complexity: "O(log(N))",
+        summary: "Increments the score of a member in a sorted set.",
+        syntax: "key increment member",
+        parse: Some(zsets::zincrby),
+        ..ZSET_WRITE
+    },
+    CommandSpec {
+        name: "zinterstore",
+        arity: -4,
+        since: "2.0.0",
+        complexity: "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+        summary: "Stores the intersect of multiple sorted sets in a key.",
+        parse: Some(zsets::zinterstore),
+        ..ZSET_STORE
+    },
+    CommandSpec {
+        name: "zlexcount",
+        arity: 4,
+        since: "2.8.9",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        summary: "Returns the number of members in a sorted set within a lexicographical range.",
+        syntax: "key min max",
+        parse: Some(zsets::zlexcount),
+        ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zmscore",
+        arity: -3,
+        since: "6.2.0",
+        complexity: "O(N) where N is the number of members being requested.",
+        summary: "Returns the score of one or more members in a sorted set.",
+        syntax: "key member [member ...]",
+        parse: Some(zsets::zmscore),
+        ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zpopmax",
+        arity: -2,
+        since: "5.0.0",
+        complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        summary: "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        syntax: "key [count]",
+        parse: Some(zsets::zpopmax),
+        ..ZSET_WRITE_FAST
+    },
+    CommandSpec {
+        name: "zpopmin",
+        arity: -2,
+        since: "5.0.0",
+        complexity: "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        summary: "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        syntax: "key [count]",
+        parse: Some(zsets::zpopmin),
+        ..ZSET_WRITE_FAST
+    },
+    CommandSpec {
+        name: "zrandmember",
+        arity: -2,
+        since: "6.2.0",
+        complexity: "O(N) where N is the number of members returned",
+        summary: "Returns one or more random members from a sorted set.",
+        syntax: "key [count [WITHSCORES]]",
+        parse: Some(zsets::zrandmember),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zrange",
+        arity: -4,
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        summary: "Returns members in a sorted set within a range of indexes.",
+        syntax: "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
+        parse: Some(zsets::zrange),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zrangebylex",
+        arity: -4,
+        since: "2.8.9",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        summary: "Returns members in a sorted set within a lexicographical range.",
+        syntax: "key min max [LIMIT offset count]",
+        parse: Some(zsets::zrangebylex),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zrangebyscore",
+        arity: -4,
+        since: "1.0.5",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        summary: "Returns members in a sorted set within a range of scores.",
+        syntax: "key min max [WITHSCORES] [LIMIT offset count]",
+        parse: Some(zsets::zrangebyscore),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zrangestore",
+        arity: -5,
+        since: "6.2.0",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements stored into the destination key.",
+        summary: "Stores a range of members from sorted set in a key.",
+        syntax: "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
+        flags: &["write", "denyoom"],
+        last_key: 2,
+        parse: Some(zsets::zrangestore),
+        ..ZSET_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "zrank",
+        arity: 3,
+        since: "2.0.0",
+        complexity: "O(log(N))",
+        summary: "Returns the index of a member in a sorted set ordered by ascending scores.",
+        syntax: "key member",
+        parse: Some(zsets::zrank),
+        ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zrem",
+        arity: -3,
+        complexity: "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
+        summary: "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+        syntax: "key member [member ...]",
+        parse: Some(zsets::zrem),
+        ..ZSET_WRITE_FAST
+    },
+    CommandSpec {
+        name: "zremrangebylex",
+        arity: 4,
+        since: "2.8.9",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+        summary: "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+        syntax: "key min max",
+        parse: Some(zsets::zremrangebylex),
+        ..ZSET_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "zremrangebyrank",
+        arity: 4,
+        since: "2.0.0",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+        summary: "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+        syntax: "key start stop",
+        parse: Some(zsets::zremrangebyrank),
+        ..ZSET_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "zremrangebyscore",
+        arity: 4,
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+        summary: "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+        syntax: "key min max",
+        parse: Some(zsets::zremrangebyscore),
+        ..ZSET_WRITE_SLOW
+    },
+    CommandSpec {
+        name: "zrevrange",
+        arity: -4,
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        summary: "Returns members in a sorted set within a range of indexes in reverse order.",
+        syntax: "key start stop [WITHSCORES]",
+        parse: Some(zsets::zrevrange),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zrevrangebylex",
+        arity: -4,
+        since: "2.8.9",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        summary: "Returns members in a sorted set within a lexicographical range in reverse order.",
+        syntax: "key max min [LIMIT offset count]",
+        parse: Some(zsets::zrevrangebylex),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zrevrangebyscore",
+        arity: -4,
+        since: "2.2.0",
+        complexity: "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        summary: "Returns members in a sorted set within a range of scores in reverse order.",
+        syntax: "key max min [WITHSCORES] [LIMIT offset count]",
+        parse: Some(zsets::zrevrangebyscore),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zrevrank",
+        arity: 3,
+        since: "2.0.0",
+        complexity: "O(log(N))",
+        summary: "Returns the index of a member in a sorted set ordered by descending scores.",
+        syntax: "key member",
+        parse: Some(zsets::zrevrank),
+        ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zscore",
+        arity: 3,
+        complexity: "O(1)",
+        summary: "Returns the score of a member in a sorted set.",
+        syntax: "key member",
+        parse: Some(zsets::zscore),
+        ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zunionstore",
+        arity: -4,
+        since: "2.0.0",
+        complexity: "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+        summary: "Stores the union of multiple sorted sets in a key.",
+        parse: Some(zsets::zunionstore),
+        ..ZSET_STORE
     },
 ];
 

@@ -4,6 +4,7 @@ use bytes::Bytes;
 
 use super::collections::{HashCommand, SetCommand};
 use super::lists::ListCommand;
+use super::zsets::ZSetCommand;
 
 /// A point in time for an expiry, as sent: relative to now or absolute,
 /// already in milliseconds (seconds were multiplied, overflow refused).
@@ -239,6 +240,11 @@ pub enum Command {
     List {
         key: Bytes,
         op: ListCommand,
+    },
+    /// A sorted-set command (see `zsets`).
+    ZSet {
+        key: Bytes,
+        op: ZSetCommand,
     },
     // Keys and expiry.
     Del {
