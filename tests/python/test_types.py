@@ -345,3 +345,221 @@ def test_a_move_across_shards_is_refused_and_changes_nothing(distcache):
         distcache.lmove("a", "b", "LEFT", "RIGHT")
     assert distcache.lrange("a", 0, -1) == [b"1"]
     assert distcache.exists("b") == 0
+
+
+ZSETS = """
+ZADD {$}z 1 a 2 b 3 c
+ZADD {$}z 1.1 d -0 e +inf top -inf bottom
+ZADD {$}z NX 9 a 4 f
+ZADD {$}z XX CH 9 a 4 g
+ZADD {$}z GT CH 5 a 10 a
+ZADD {$}z LT CH 1 b 3 b
+ZADD {$}z XX GT CH 1 c 7 c
+ZADD {$}z INCR 2 a
+ZADD {$}z NX INCR 2 a
+ZADD {$}z XX INCR 2 nobody
+ZADD {$}z GT INCR -1 a
+ZADD {$}z CH 1 dup 2 dup
+ZADD {$}z NX XX 1 a
+ZADD {$}z GT LT 1 a
+ZADD {$}z NX GT 1 a
+ZADD {$}z INCR 1 a 2 b
+ZADD {$}z 1 a 2
+ZADD {$}z nan a
+ZADD {$}z x a
+ZADD {$}z 1e400 a
+ZADD {$}z NX
+ZINCRBY {$}z 1.5 b
+ZINCRBY {$}z x b
+ZINCRBY {$}z +inf b
+ZINCRBY {$}z -inf b
+ZINCRBY {$}new 3 m
+ZCARD {$}z
+ZCARD {$}none
+ZSCORE {$}z d
+ZSCORE {$}z top
+ZSCORE {$}z e
+ZSCORE {$}z nobody
+ZSCORE {$}none a
+ZMSCORE {$}z a nobody d
+ZMSCORE {$}none a b
+ZRANK {$}z d
+ZREVRANK {$}z d
+ZRANK {$}z nobody
+ZRANK {$}none a
+ZRANGE {$}z 0 -1
+ZRANGE {$}z 0 -1 WITHSCORES
+ZRANGE {$}z -3 -1 WITHSCORES
+ZRANGE {$}z 5 2
+ZRANGE {$}z 0 -1 REV
+ZRANGE {$}z 1 2 REV WITHSCORES
+ZRANGE {$}z (1 3 BYSCORE WITHSCORES
+ZRANGE {$}z +inf -inf BYSCORE REV
+ZRANGE {$}z -inf +inf BYSCORE LIMIT 1 3
+ZRANGE {$}z -inf +inf BYSCORE LIMIT -1 3
+ZRANGE {$}z -inf +inf BYSCORE LIMIT 2 -1
+ZRANGE {$}z 0 -1 LIMIT 0 1
+ZRANGE {$}z 0 -1 LIMIT 1 -1
+ZRANGE {$}z a b
+ZRANGE {$}z 0 1 BYSCORE BYLEX
+ZRANGE {$}z - + BYLEX WITHSCORES
+ZRANGE {$}z 0 -1 FOO
+ZRANGE {$}none 0 -1
+ZRANGEBYSCORE {$}z -inf +inf
+ZRANGEBYSCORE {$}z (1 (3 WITHSCORES
+ZRANGEBYSCORE {$}z 1 10 LIMIT 1 2 WITHSCORES
+ZRANGEBYSCORE {$}z x 1
+ZRANGEBYSCORE {$}z 1 nan
+ZRANGEBYSCORE {$}z 0 1 REV
+ZREVRANGEBYSCORE {$}z +inf -inf
+ZREVRANGEBYSCORE {$}z 3 (1 WITHSCORES LIMIT 0 2
+ZREVRANGE {$}z 0 2 WITHSCORES
+ZREVRANGE {$}z -1 -1
+ZCOUNT {$}z -inf +inf
+ZCOUNT {$}z (1 3
+ZCOUNT {$}z 3 1
+ZCOUNT {$}z a 1
+ZCOUNT {$}none 0 1
+ZPOPMIN {$}z
+ZPOPMAX {$}z
+ZPOPMIN {$}z 2
+ZPOPMAX {$}z 0
+ZPOPMIN {$}z -1
+ZPOPMIN {$}z x
+ZPOPMIN {$}z 1 2
+ZPOPMIN {$}none
+ZPOPMAX {$}none 3
+ZREM {$}z a nobody d
+ZREM {$}none a
+ZRANGE {$}z 0 -1 WITHSCORES
+ZREMRANGEBYRANK {$}z 0 0
+ZREMRANGEBYRANK {$}z x 1
+ZREMRANGEBYSCORE {$}z (2 +inf
+ZREMRANGEBYSCORE {$}z a b
+ZRANGE {$}z 0 -1 WITHSCORES
+ZADD {$}lex 0 a 0 b 0 c 0 d 0 e
+ZRANGEBYLEX {$}lex - +
+ZRANGEBYLEX {$}lex [b (e
+ZRANGEBYLEX {$}lex (a [c LIMIT 1 5
+ZRANGEBYLEX {$}lex + -
+ZRANGEBYLEX {$}lex b c
+ZRANGEBYLEX {$}lex - + WITHSCORES
+ZREVRANGEBYLEX {$}lex + -
+ZREVRANGEBYLEX {$}lex [d [b
+ZRANGE {$}lex [b [d BYLEX REV
+ZRANGE {$}lex [d [b BYLEX REV LIMIT 0 2
+ZLEXCOUNT {$}lex - +
+ZLEXCOUNT {$}lex (a [c
+ZLEXCOUNT {$}lex a c
+ZREMRANGEBYLEX {$}lex [a (c
+ZRANGE {$}lex 0 -1
+ZREMRANGEBYLEX {$}lex x y
+ZRANDMEMBER {$}none
+ZRANDMEMBER {$}none 3
+ZRANDMEMBER {$}lex x
+ZRANDMEMBER {$}lex 1 WITHSCORE
+ZRANDMEMBER {$}lex 0
+SET {$}str x
+ZADD {$}str 1 a
+ZRANGE {$}str 0 -1
+ZSCORE {$}str a
+ZCARD {$}str
+ZPOPMIN {$}str
+ZREM {$}str a
+ZINCRBY {$}str 1 a
+ZREMRANGEBYRANK {$}str 0 -1
+ZRANDMEMBER {$}str
+TYPE {$}lex
+
+"""
+
+ZSET_ALGEBRA = """
+ZADD {$}a 1 x 2 y 3 z
+ZADD {$}b 10 y 20 w 1 z
+SADD {$}s y q
+SET {$}str v
+ZUNIONSTORE {$}d 2 {$}a {$}b
+ZRANGE {$}d 0 -1 WITHSCORES
+ZUNIONSTORE {$}d 2 {$}a {$}b WEIGHTS 2 0.5 AGGREGATE MAX
+ZRANGE {$}d 0 -1 WITHSCORES
+ZUNIONSTORE {$}d 3 {$}a {$}b {$}s AGGREGATE MIN
+ZRANGE {$}d 0 -1 WITHSCORES
+ZINTERSTORE {$}d 2 {$}a {$}b
+ZRANGE {$}d 0 -1 WITHSCORES
+ZINTERSTORE {$}d 3 {$}a {$}b {$}s WEIGHTS 1 1 100
+ZRANGE {$}d 0 -1 WITHSCORES
+ZINTERSTORE {$}d 2 {$}a {$}none
+EXISTS {$}d
+ZDIFFSTORE {$}d 2 {$}a {$}b
+ZRANGE {$}d 0 -1 WITHSCORES
+ZDIFFSTORE {$}d 1 {$}none
+EXISTS {$}d
+ZUNIONSTORE {$}d 2 {$}a {$}str
+ZUNIONSTORE {$}d 0 {$}a
+ZUNIONSTORE {$}d -1 {$}a
+ZUNIONSTORE {$}d x {$}a
+ZUNIONSTORE {$}d 3 {$}a {$}b
+ZUNIONSTORE {$}d 2 {$}a {$}b WEIGHTS 1
+ZUNIONSTORE {$}d 2 {$}a {$}b WEIGHTS 1 x
+ZUNIONSTORE {$}d 2 {$}a {$}b AGGREGATE AVG
+ZUNIONSTORE {$}d 2 {$}a {$}b AGGREGATE
+ZDIFFSTORE {$}d 2 {$}a {$}b WEIGHTS 1 1
+ZINTERSTORE {$}d 1 {$}a WITHSCORES
+ZUNIONSTORE {$}a 2 {$}a {$}b
+ZRANGE {$}a 0 -1 WITHSCORES
+ZRANGESTORE {$}r {$}b 0 1
+ZRANGE {$}r 0 -1 WITHSCORES
+ZRANGESTORE {$}r {$}b (1 +inf BYSCORE LIMIT 0 1
+ZRANGE {$}r 0 -1 WITHSCORES
+ZRANGESTORE {$}r {$}b [a [z BYLEX REV
+ZRANGESTORE {$}r {$}none 0 -1
+EXISTS {$}r
+ZRANGESTORE {$}r {$}str 0 -1
+ZRANGESTORE {$}r {$}s 0 -1
+ZRANGESTORE {$}r {$}b 0 -1 WITHSCORES
+COPY {$}b {$}copy
+ZRANGE {$}copy 0 -1 WITHSCORES
+RENAME {$}copy {$}renamed
+ZRANGE {$}renamed 0 -1 WITHSCORES
+TYPE {$}renamed
+"""
+
+
+def test_sorted_set_commands_answer_as_redis_server(distcache, reference):
+    replies = compare(distcache, reference, _script(ZSETS, "types:zsets:"))
+    assert replies[0] == ("ok", 3)
+    assert ("error", "resulting score is not a number (NaN)") in replies
+    assert ("error", "WRONGTYPE Operation against a key holding the wrong kind of value") in replies
+
+
+def test_sorted_set_stores_answer_as_redis_server(distcache, reference):
+    replies = compare(distcache, reference, _script(ZSET_ALGEBRA, "types:zalgebra:"))
+    assert replies[4] == ("ok", 4)
+
+
+def test_sorted_set_random_members_are_members(distcache):
+    distcache.delete("{zr}z")
+    distcache.zadd("{zr}z", {"a": 1, "b": 2, "c": 3})
+    assert distcache.zrandmember("{zr}z") in {b"a", b"b", b"c"}
+    assert sorted(distcache.zrandmember("{zr}z", 5)) == [b"a", b"b", b"c"]
+    picked = distcache.zrandmember("{zr}z", -7)
+    assert len(picked) == 7 and set(picked) <= {b"a", b"b", b"c"}
+    with_scores = distcache.execute_command("ZRANDMEMBER", "{zr}z", "2", "WITHSCORES")
+    # redis-py pairs them up (member, float score).
+    pairs = {(member, float(score)) for member, score in with_scores}
+    assert len(pairs) == 2 and pairs <= {(b"a", 1.0), (b"b", 2.0), (b"c", 3.0)}
+
+
+def test_sorted_set_stores_across_shards_are_refused_and_change_nothing(distcache):
+    distcache.delete("a", "b", "{a}d")
+    distcache.zadd("a", {"m": 1})
+    distcache.zadd("b", {"m": 2})
+    for args in [
+        ("ZUNIONSTORE", "{a}d", "2", "a", "b"),
+        ("ZINTERSTORE", "{a}d", "2", "a", "b"),
+        ("ZRANGESTORE", "b", "a", "0", "-1"),
+    ]:
+        with pytest.raises(redis.ResponseError, match="don.t hash to the same slot"):
+            distcache.execute_command(*args)
+    assert distcache.zrange("b", 0, -1, withscores=True) == [(b"m", 2.0)]
+    assert distcache.exists("{a}d") == 0

@@ -65,10 +65,6 @@ pub enum Error {
     /// range`); nothing changed.
     #[error("index out of range")]
     IndexOutOfRange,
-    /// A `ZADD ... INCR`/`ZINCRBY` whose sum is NaN (`inf` + `-inf`);
-    /// nothing changed.
-    #[error("resulting score is not a number (NaN)")]
-    ScoreNotANumber,
     /// The client gave up: no server gave a final answer before its
     /// deadline. A write may or may not have taken effect.
     #[error("no answer within {deadline_ms} ms after {attempts} attempts (the outcome is unknown)")]

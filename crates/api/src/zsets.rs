@@ -13,7 +13,9 @@
 //!
 //! **Scores** are `f64`s, never NaN: the RESP layer refuses a NaN
 //! argument, and a `ZADD ... INCR` whose sum is NaN (`inf` + `-inf`) is
-//! refused ([`Error::ScoreNotANumber`]) before anything changes.
+//! refused ([`Error::NotFinite`], which the RESP front end words as
+//! Redis's "resulting score is not a number (NaN)") before anything
+//! changes; an infinite sum is a score like any other.
 //!
 //! **Answers.** Ranges, pops and random members answer
 //! [`Outcome::Scored`] (members with their scores, in answer order; the
@@ -404,7 +406,7 @@ fn add(
         if let Some((delta, member)) = entries.first() {
             let base = current.and_then(|zset| zset.score(member)).unwrap_or(0.0);
             if (base + delta.0).is_nan() {
-                return Err(Error::ScoreNotANumber);
+                return Err(Error::NotFinite);
             }
         }
     }

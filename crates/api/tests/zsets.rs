@@ -228,7 +228,7 @@ fn a_nan_sum_and_a_full_set_are_refused_and_change_nothing() {
                 true
             )
         ),
-        Err(Error::ScoreNotANumber)
+        Err(Error::NotFinite)
     );
     let limits = Limits {
         max_collection_elements: 2,
@@ -870,7 +870,7 @@ proptest! {
             if let Step::Incr(delta, m, _) = step {
                 let old = model.get(&member(*m)).copied().unwrap_or(0.0);
                 if (old + score(*delta)).is_nan() {
-                    prop_assert_eq!(answer, Err(Error::ScoreNotANumber));
+                    prop_assert_eq!(answer, Err(Error::NotFinite));
                     continue;
                 }
             }

@@ -144,7 +144,7 @@ async fn answer<B: Backend, S: AsyncWrite + Unpin>(
     replies: &mut Replies<'_, S>,
 ) -> Result<bool, WriteError> {
     let mut slots = Vec::with_capacity(requests.len());
-    let mut waves: Vec<Vec<Parsed>> = Vec::new();
+    let mut waves: Vec<Vec<(Parsed, Version)>> = Vec::new();
     let mut wave_keys: BTreeSet<Bytes> = BTreeSet::new();
     let mut close = false;
     // A command without keys (INFO, DBSIZE) runs alone in its wave.
@@ -196,7 +196,7 @@ async fn answer<B: Backend, S: AsyncWrite + Unpin>(
                 let Some(wave) = waves.last_mut() else {
                     unreachable!("a wave was just pushed");
                 };
-                wave.push(parsed);
+                wave.push((parsed, session.version()));
                 slots.push(Slot::Pending(index, session.version()));
             }
         }
@@ -206,7 +206,11 @@ async fn answer<B: Backend, S: AsyncWrite + Unpin>(
     let mut results: Vec<Option<Frame>> = Vec::new();
     let mut slots = slots.into_iter().peekable();
     for wave in waves {
-        let answers = join_all(wave.into_iter().map(|parsed| execute(shared, parsed))).await;
+        let answers = join_all(
+            wave.into_iter()
+                .map(|(parsed, version)| execute(shared, parsed, version)),
+        )
+        .await;
         results.extend(answers.into_iter().map(Some));
         while let Some(slot) = slots.next_if(|slot| match slot {
             Slot::Ready(..) => true,

@@ -227,8 +227,14 @@ fn applied_reply(result: Result<Outcome, Frame>) -> Frame {
     }
 }
 
-/// Runs one parsed data command.
-pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> Frame {
+/// Runs one parsed data command; `version` is the connection's protocol
+/// version when the command was queued (a few replies differ in shape:
+/// RESP3's nested pairs of the sorted-set ranges).
+pub(super) async fn execute<B: Backend>(
+    shared: &Shared<B>,
+    parsed: Parsed,
+    version: ::resp::Version,
+) -> Frame {
     let backend = &shared.backend;
     let name = parsed.spec.name;
     match parsed.command {
@@ -488,6 +494,7 @@ pub(super) async fn execute<B: Backend>(shared: &Shared<B>, parsed: Parsed) -> F
         Command::Hash { key, op } => super::collections::hash(backend, key, op).await,
         Command::SetType { key, op } => super::collections::set(backend, key, op).await,
         Command::List { key, op } => super::lists::list(backend, key, op).await,
+        Command::ZSet { key, op } => super::zsets::zset(backend, key, op, version).await,
         Command::Rename {
             source,
             destination,

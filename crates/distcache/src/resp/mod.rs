@@ -50,6 +50,7 @@ mod lists;
 mod multikey;
 #[cfg(all(test, not(madsim)))]
 mod tests;
+mod zsets;
 
 use std::io;
 use std::net::SocketAddr;

@@ -1155,3 +1155,129 @@ async fn proxy_mode_answers_every_key_and_refuses_cluster_subcommands() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn sorted_set_commands_answer_as_redis_7_0_in_both_protocols() {
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let ops_of = |memory: &Memory| std::mem::take(&mut *memory.ops.lock().expect("test ops"));
+    let wrongtype = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+    let crossslot = "-CROSSSLOT Keys in request don't hash to the same slot\r\n";
+    // Phase 1: RESP2, each command one operation (none for a parse error).
+    let resp2: &[(&[&str], &str, &[&str])] = &[
+        (
+            &["ZADD", "{t}z", "1", "a", "2", "b", "1.1", "c"],
+            ":3\r\n",
+            &["ZSet"],
+        ),
+        (
+            &["ZADD", "{t}z", "CH", "GT", "0", "a", "5", "b"],
+            ":1\r\n",
+            &["ZSet"],
+        ),
+        (
+            &["ZSCORE", "{t}z", "c"],
+            "$18\r\n1.1000000000000001\r\n",
+            &["ZSet"],
+        ),
+        (&["ZSCORE", "{t}z", "x"], "$-1\r\n", &["ZSet"]),
+        (
+            &["ZINCRBY", "{t}z", "+inf", "a"],
+            "$3\r\ninf\r\n",
+            &["ZSet"],
+        ),
+        (
+            &["ZINCRBY", "{t}z", "-inf", "a"],
+            "-ERR resulting score is not a number (NaN)\r\n",
+            &["ZSet"],
+        ),
+        (
+            &["ZRANGE", "{t}z", "0", "-1", "WITHSCORES"],
+            "*6\r\n$1\r\nc\r\n$18\r\n1.1000000000000001\r\n$1\r\nb\r\n$1\r\n5\r\n$1\r\na\r\n$3\r\ninf\r\n",
+            &["ZSet"],
+        ),
+        (
+            &["ZRANGE", "{t}z", "(5", "-inf", "BYSCORE", "REV"],
+            "*1\r\n$1\r\nc\r\n",
+            &["ZSet"],
+        ),
+        (&["ZREVRANK", "{t}z", "c"], ":2\r\n", &["ZSet"]),
+        (&["ZRANK", "{t}z", "x"], "$-1\r\n", &["ZSet"]),
+        (&["ZCOUNT", "{t}z", "-inf", "(inf"], ":2\r\n", &["ZSet"]),
+        (
+            &["ZMSCORE", "{t}z", "b", "x"],
+            "*2\r\n$1\r\n5\r\n$-1\r\n",
+            &["ZSet"],
+        ),
+        (
+            &["ZPOPMIN", "{t}z"],
+            "*2\r\n$1\r\nc\r\n$18\r\n1.1000000000000001\r\n",
+            &["ZSet"],
+        ),
+        (&["ZCARD", "{t}z"], ":2\r\n", &["ZSet"]),
+        (&["SET", "{t}s", "x"], "+OK\r\n", &["Put"]),
+        (&["ZADD", "{t}s", "1", "a"], wrongtype, &["ZSet"]),
+        (&["ZRANGE", "{t}s", "0", "-1"], wrongtype, &["ZSet"]),
+        (
+            &["ZUNIONSTORE", "{t}d", "2", "{t}z", "{t}s"],
+            wrongtype,
+            &["ZSet"],
+        ),
+        (
+            &["ZUNIONSTORE", "{t}d", "1", "{t}z", "WEIGHTS", "2"],
+            ":2\r\n",
+            &["ZSet"],
+        ),
+        (&["ZUNIONSTORE", "{t}d", "1", "other"], crossslot, &[]),
+        (
+            &["ZRANGESTORE", "{t}r", "{t}d", "0", "0"],
+            ":1\r\n",
+            &["ZSet"],
+        ),
+        (&["TYPE", "{t}r"], "+zset\r\n", &["Type"]),
+        (
+            &["ZADD", "{t}z", "NX", "XX", "1", "a"],
+            "-ERR XX and NX options at the same time are not compatible\r\n",
+            &[],
+        ),
+        (
+            &["ZREMRANGEBYSCORE", "{t}z", "-inf", "+inf"],
+            ":2\r\n",
+            &["ZSet"],
+        ),
+        (&["EXISTS", "{t}z"], ":0\r\n", &["Type"]),
+    ];
+    for (words, expected, ops) in resp2 {
+        assert_eq!(ask(&mut stream, words).await, *expected, "{words:?}");
+        assert_eq!(ops_of(&memory), *ops, "{words:?}");
+    }
+    // Phase 2: RESP3 doubles, nested pairs, and a flat single pop.
+    let mut wire = command(&["HELLO", "3"]);
+    wire.extend(command(&["PING"]));
+    stream.write_all(&wire).await.expect("write");
+    let mut hello = Vec::new();
+    while !hello.ends_with(b"+PONG\r\n") {
+        hello.extend(read_exactly(&mut stream, 1).await);
+        assert!(hello.len() < 4096, "HELLO 3's map, then PONG");
+    }
+    let resp3: &[(&[&str], &str)] = &[
+        (&["ZADD", "{t}z", "1", "a", "2.5", "b"], ":2\r\n"),
+        (&["ZSCORE", "{t}z", "b"], ",2.5\r\n"),
+        (&["ZADD", "{t}z", "NX", "INCR", "1", "a"], "_\r\n"),
+        (
+            &["ZRANGE", "{t}z", "0", "-1", "WITHSCORES"],
+            "*2\r\n*2\r\n$1\r\na\r\n,1\r\n*2\r\n$1\r\nb\r\n,2.5\r\n",
+        ),
+        (&["ZMSCORE", "{t}z", "a", "x"], "*2\r\n,1\r\n_\r\n"),
+        (&["ZPOPMAX", "{t}z"], "*2\r\n$1\r\nb\r\n,2.5\r\n"),
+        (&["ZPOPMAX", "{t}z", "5"], "*1\r\n*2\r\n$1\r\na\r\n,1\r\n"),
+        (&["ZPOPMAX", "{t}z", "5"], "*0\r\n"),
+        (&["ZRANDMEMBER", "{t}z"], "_\r\n"),
+    ];
+    for (words, expected) in resp3 {
+        assert_eq!(ask(&mut stream, words).await, *expected, "{words:?}");
+    }
+    server.shutdown().await;
+}

@@ -226,13 +226,14 @@ pub(crate) fn zadd(args: &mut Args) -> Result<Command, CommandError> {
         first_score += 1;
     }
     let pairs = &rest[first_score..];
-    if pairs.is_empty() || pairs.len() % 2 != 0 {
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
         return Err(CommandError::Syntax);
     }
     if nx && xx {
         return Err(CommandError::ZaddNxAndXx);
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    // At most one of GT, LT, NX (XX goes with GT or LT).
+    if [gt, lt, nx].into_iter().filter(|&set| set).count() > 1 {
         return Err(CommandError::ZaddGtLtNx);
     }
     if incr && pairs.len() > 2 {
@@ -382,8 +383,13 @@ fn range_generic(
     if kind == RangeKind::Auto {
         kind = RangeKind::Rank;
     }
-    if limit.is_some_and(|(_, count)| count != -1) && kind == RangeKind::Rank {
-        return Err(CommandError::LimitNeedsByScoreOrLex);
+    if kind == RangeKind::Rank {
+        // Redis refuses a LIMIT by rank unless its count is -1, and then
+        // ignores it (its offset too).
+        if limit.is_some_and(|(_, count)| count != -1) {
+            return Err(CommandError::LimitNeedsByScoreOrLex);
+        }
+        limit = None;
     }
     if with_scores && kind == RangeKind::Lex {
         return Err(CommandError::WithScoresByLex);
