@@ -563,3 +563,34 @@ def test_sorted_set_stores_across_shards_are_refused_and_change_nothing(distcach
             distcache.execute_command(*args)
     assert distcache.zrange("b", 0, -1, withscores=True) == [(b"m", 2.0)]
     assert distcache.exists("{a}d") == 0
+
+
+ZSET_READS = """
+ZADD {$}a 1 x 2 y 3 z
+ZADD {$}b 10 y 20 w 1 z
+SADD {$}s y q
+SET {$}str v
+ZUNION 2 {$}a {$}b
+ZUNION 2 {$}a {$}b WITHSCORES
+ZUNION 3 {$}a {$}b {$}s WEIGHTS 1 2 3 AGGREGATE MAX WITHSCORES
+ZINTER 2 {$}a {$}b WITHSCORES
+ZINTER 2 {$}a {$}none
+ZDIFF 2 {$}a {$}b WITHSCORES
+ZDIFF 1 {$}none
+ZINTERCARD 2 {$}a {$}b
+ZINTERCARD 2 {$}a {$}b LIMIT 1
+ZINTERCARD 3 {$}a {$}b {$}s
+ZINTERCARD 1 {$}a LIMIT -1
+ZINTERCARD 1 {$}a LIMIT a
+ZINTERCARD 1 {$}a {$}b
+ZINTERCARD 0 {$}a
+ZUNION 0 {$}a
+ZUNION 2 {$}a {$}str
+ZDIFF 1 {$}a WEIGHTS 1
+ZINTER 1 {$}a AGGREGATE
+"""
+
+
+def test_sorted_set_combinations_answer_as_redis_server(distcache, reference):
+    replies = compare(distcache, reference, _script(ZSET_READS, "types:zreads:"))
+    assert replies[4] == ("ok", [b"x", b"z", b"y", b"w"])

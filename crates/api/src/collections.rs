@@ -623,6 +623,9 @@ pub(crate) fn read_collection(store: &Store, op: &Op, limits: &Limits, now_ms: u
         Op::List { key, op } => {
             crate::lists::read_list(wrong_type(Kind::List, store.peek_value(key, now_ms))?, op)
         }
+        Op::ZSet { key, op } if op.is_multi_key() => {
+            crate::zset_algebra::read_zset_combination(store, key, op, limits, now_ms)
+        }
         Op::ZSet { key, op } => crate::zsets::read_zset(
             wrong_type(Kind::ZSet, store.peek_value(key, now_ms))?,
             op,

@@ -1,6 +1,7 @@
 //! The sorted-set commands over several keys ([`ZSetOp::Store`],
-//! [`ZSetOp::RangeStore`]): Redis 7.0's `ZUNIONSTORE`, `ZINTERSTORE`,
-//! `ZDIFFSTORE` and `ZRANGESTORE`.
+//! [`ZSetOp::RangeStore`], [`ZSetOp::Combine`], [`ZSetOp::InterCard`]):
+//! Redis 7.0's `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`, `ZRANGESTORE`,
+//! `ZUNION`, `ZINTER`, `ZDIFF` and `ZINTERCARD`.
 //!
 //! **One shard, one step.** As for the set algebra
 //! ([`crate::set_algebra`]): every key must be in one shard (the servers
@@ -31,6 +32,7 @@ use cache::store::{Kind, Value, entry_weight_bytes};
 use crate::collections::{too_many, wrong_type};
 use crate::execute::store_error;
 use crate::multikey::check_weight;
+use crate::op::Float;
 use crate::set_algebra::Combination;
 use crate::zsets::{Aggregate, ZSetOp, range_members};
 use crate::{Error, Limits, Outcome, Reply};
@@ -189,6 +191,54 @@ fn store_result(
         .put_value(key, value, None, now_ms)
         .map_err(store_error)?;
     Ok(Outcome::Integer(size))
+}
+
+/// Answers the reads ([`ZSetOp::Combine`], [`ZSetOp::InterCard`]) over
+/// the key's set and the others; changes nothing.
+///
+/// # Panics
+/// If `op` is neither: a bug in the caller.
+pub(crate) fn read_zset_combination(
+    store: &Store,
+    key: &[u8],
+    op: &ZSetOp,
+    limits: &Limits,
+    now_ms: u64,
+) -> Reply {
+    let keys: Vec<Vec<u8>> = std::iter::once(key.to_vec())
+        .chain(op.other_keys().iter().cloned())
+        .collect();
+    let found = sources_at(store, &keys, now_ms)?;
+    match op {
+        ZSetOp::Combine {
+            how,
+            weights,
+            aggregate,
+            ..
+        } => {
+            let weights: Vec<f64> = weights.iter().map(|weight| weight.0).collect();
+            let result = combine(*how, &found, &weights, *aggregate, limits)?;
+            Ok(Outcome::Scored(
+                result
+                    .iter()
+                    .map(|(member, score)| (member.to_vec(), Float(score)))
+                    .collect(),
+            ))
+        }
+        ZSetOp::InterCard { limit, .. } => {
+            let result = combine(
+                Combination::Intersection,
+                &found,
+                &[],
+                Aggregate::Sum,
+                limits,
+            )?;
+            let size = result.len() as u64;
+            let counted = if *limit == 0 { size } else { size.min(*limit) };
+            Ok(Outcome::Integer(counted as i64))
+        }
+        other => panic!("api::zset_algebra: {other:?} is not a sorted-set combination read"),
+    }
 }
 
 /// Runs [`ZSetOp::Store`] and [`ZSetOp::RangeStore`] into `key`: every

@@ -123,6 +123,19 @@ pub enum ZSetOp {
         weights: Vec<Float>,
         aggregate: Aggregate,
     },
+    /// `ZUNION`/`ZINTER`/`ZDIFF`: the combination of the key's set and
+    /// `others` (in that order), as [`ZSetOp::Store`] computes it,
+    /// answered as [`Outcome::Scored`] in score order. A read.
+    Combine {
+        how: Combination,
+        others: Vec<Vec<u8>>,
+        weights: Vec<Float>,
+        aggregate: Aggregate,
+    },
+    /// `ZINTERCARD`: the size of the intersection of the key's set and
+    /// `others`, counting at most `limit` (0: all). [`Outcome::Integer`].
+    /// A read.
+    InterCard { others: Vec<Vec<u8>>, limit: u64 },
     /// `ZRANGESTORE`: the members a [`ZSetOp::Range`] of `source` would
     /// answer replace whatever the key held. [`Outcome::Integer`]: how
     /// many.
@@ -154,6 +167,8 @@ impl ZSetOp {
                 | ZSetOp::Range { .. }
                 | ZSetOp::Count { .. }
                 | ZSetOp::RandMember { .. }
+                | ZSetOp::Combine { .. }
+                | ZSetOp::InterCard { .. }
         )
     }
 
@@ -162,6 +177,7 @@ impl ZSetOp {
     pub fn other_keys(&self) -> &[Vec<u8>] {
         match self {
             ZSetOp::Store { sources, .. } => sources,
+            ZSetOp::Combine { others, .. } | ZSetOp::InterCard { others, .. } => others,
             ZSetOp::RangeStore { source, .. } => std::slice::from_ref(source),
             _ => &[],
         }
@@ -170,7 +186,13 @@ impl ZSetOp {
     /// Whether the operation names keys besides its own (and so must find
     /// them all in its shard).
     pub fn is_multi_key(&self) -> bool {
-        matches!(self, ZSetOp::Store { .. } | ZSetOp::RangeStore { .. })
+        matches!(
+            self,
+            ZSetOp::Store { .. }
+                | ZSetOp::RangeStore { .. }
+                | ZSetOp::Combine { .. }
+                | ZSetOp::InterCard { .. }
+        )
     }
 
     /// The bytes the operation carries.
@@ -191,7 +213,9 @@ impl ZSetOp {
             ZSetOp::Card
             | ZSetOp::Pop { .. }
             | ZSetOp::RandMember { .. }
-            | ZSetOp::Store { .. } => 0,
+            | ZSetOp::Store { .. }
+            | ZSetOp::Combine { .. }
+            | ZSetOp::InterCard { .. } => 0,
         }
     }
 }
@@ -317,7 +341,11 @@ pub(crate) fn execute_zset(
         for other in std::iter::once(key).chain(op.other_keys().iter().map(Vec::as_slice)) {
             store.value(other, now_ms);
         }
-        return crate::zset_algebra::execute_zset_store(store, key, op, limits, now_ms);
+        return if op.is_read() {
+            crate::zset_algebra::read_zset_combination(store, key, op, limits, now_ms)
+        } else {
+            crate::zset_algebra::execute_zset_store(store, key, op, limits, now_ms)
+        };
     }
     if op.is_read() {
         let value = store.value(key, now_ms);
@@ -511,6 +539,9 @@ pub(crate) fn read_zset(zset: Option<&ZSetValue>, op: &ZSetOp, limits: &Limits) 
         | ZSetOp::Store { .. }
         | ZSetOp::RangeStore { .. } => {
             panic!("api::read: a sorted-set write is not a read")
+        }
+        ZSetOp::Combine { .. } | ZSetOp::InterCard { .. } => {
+            panic!("api::read: a read of several sorted sets is answered by zset_algebra")
         }
     })
 }

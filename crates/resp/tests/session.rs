@@ -138,6 +138,43 @@ fn config_get_answers_what_redis_benchmark_asks() {
         reply_wire(&mut session, &["CONFIG", "SET", "save", "60 1"]),
         b"-ERR Unknown option or number of arguments for CONFIG SET - 'save'\r\n"
     );
+    // Redis's encoding thresholds are accepted and change nothing; one
+    // unknown parameter refuses the whole command.
+    assert_eq!(
+        reply_wire(
+            &mut session,
+            &[
+                "CONFIG",
+                "SET",
+                "zset-max-ziplist-entries",
+                "128",
+                "ZSET-MAX-LISTPACK-VALUE",
+                "64"
+            ]
+        ),
+        b"+OK\r\n"
+    );
+    assert_eq!(
+        reply_wire(
+            &mut session,
+            &[
+                "CONFIG",
+                "SET",
+                "zset-max-ziplist-entries",
+                "128",
+                "save",
+                "60"
+            ]
+        ),
+        b"-ERR Unknown option or number of arguments for CONFIG SET - 'save'\r\n"
+    );
+    assert_eq!(
+        reply_wire(
+            &mut session,
+            &["CONFIG", "SET", "list-max-ziplist-size", ""]
+        ),
+        b"+OK\r\n"
+    );
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! path. `ZRANDMEMBER` carries a seed this node draws from the runtime
 //! seam's generator, so the log (not the replica) makes the choice.
 //!
-//! `ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE` and `ZRANGESTORE` name
+//! `ZUNION`, `ZINTER`, `ZDIFF`, `ZINTERCARD` and the stores
+//! (`ZUNIONSTORE`, `ZINTERSTORE`, `ZDIFFSTORE`, `ZRANGESTORE`) name
 //! several keys and run as one operation: every key must be in one shard
 //! (others get `-CROSSSLOT` before anything runs).
 //!
@@ -58,6 +59,22 @@ fn range(range: ZRangeArg) -> ZRange {
             min: lex_bound(min),
             max: lex_bound(max),
         },
+    }
+}
+
+fn combination(how: ZCombination) -> Combination {
+    match how {
+        ZCombination::Union => Combination::Union,
+        ZCombination::Intersection => Combination::Intersection,
+        ZCombination::Difference => Combination::Difference,
+    }
+}
+
+fn aggregate_of(aggregate: ZAggregate) -> Aggregate {
+    match aggregate {
+        ZAggregate::Sum => Aggregate::Sum,
+        ZAggregate::Min => Aggregate::Min,
+        ZAggregate::Max => Aggregate::Max,
     }
 }
 
@@ -238,18 +255,32 @@ pub(super) async fn zset<B: Backend>(
             aggregate,
         } => (
             ZSetOp::Store {
-                how: match how {
-                    ZCombination::Union => Combination::Union,
-                    ZCombination::Intersection => Combination::Intersection,
-                    ZCombination::Difference => Combination::Difference,
-                },
+                how: combination(how),
                 sources: sources.iter().map(|source| source.to_vec()).collect(),
                 weights: weights.into_iter().map(Float).collect(),
-                aggregate: match aggregate {
-                    ZAggregate::Sum => Aggregate::Sum,
-                    ZAggregate::Min => Aggregate::Min,
-                    ZAggregate::Max => Aggregate::Max,
-                },
+                aggregate: aggregate_of(aggregate),
+            },
+            Shape::Integer,
+        ),
+        ZSetCommand::Combine {
+            how,
+            others,
+            weights,
+            aggregate,
+            with_scores,
+        } => (
+            ZSetOp::Combine {
+                how: combination(how),
+                others: others.iter().map(|other| other.to_vec()).collect(),
+                weights: weights.into_iter().map(Float).collect(),
+                aggregate: aggregate_of(aggregate),
+            },
+            Shape::Members { with_scores },
+        ),
+        ZSetCommand::InterCard { others, limit } => (
+            ZSetOp::InterCard {
+                others: others.iter().map(|other| other.to_vec()).collect(),
+                limit,
             },
             Shape::Integer,
         ),

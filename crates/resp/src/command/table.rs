@@ -1478,6 +1478,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..ZSET_READ_FAST
     },
     CommandSpec {
+        name: "zdiff",
+        arity: -3,
+        since: "6.2.0",
+        complexity: "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is the size of the first set, and K is the size of the result set.",
+        summary: "Returns the difference between multiple sorted sets.",
+        syntax: "numkeys key [key ...] [WITHSCORES]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 1,
+        flags: &["readonly", "movablekeys"],
+        parse: Some(zsets::zdiff),
+        ..ZSET_READ
+    },
+    CommandSpec {
         name: "zdiffstore",
         arity: -4,
         since: "6.2.0",
@@ -1495,6 +1510,36 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key increment member",
         parse: Some(zsets::zincrby),
         ..ZSET_WRITE
+    },
+    CommandSpec {
+        name: "zinter",
+        arity: -3,
+        since: "6.2.0",
+        complexity: "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+        summary: "Returns the intersect of multiple sorted sets.",
+        syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 1,
+        flags: &["readonly", "movablekeys"],
+        parse: Some(zsets::zinter),
+        ..ZSET_READ
+    },
+    CommandSpec {
+        name: "zintercard",
+        arity: -3,
+        since: "7.0.0",
+        complexity: "O(N*K) worst case with N being the smallest input sorted set, K being the number of input sorted sets.",
+        summary: "Returns the number of members of the intersect of multiple sorted sets.",
+        syntax: "numkeys key [key ...] [LIMIT limit]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 1,
+        flags: &["readonly", "movablekeys"],
+        parse: Some(zsets::zintercard),
+        ..ZSET_READ
     },
     CommandSpec {
         name: "zinterstore",
@@ -1691,6 +1736,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key member",
         parse: Some(zsets::zscore),
         ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zunion",
+        arity: -3,
+        since: "6.2.0",
+        complexity: "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+        summary: "Returns the union of multiple sorted sets.",
+        syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 1,
+        flags: &["readonly", "movablekeys"],
+        parse: Some(zsets::zunion),
+        ..ZSET_READ
     },
     CommandSpec {
         name: "zunionstore",

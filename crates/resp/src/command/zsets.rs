@@ -126,6 +126,20 @@ pub enum ZSetCommand {
         weights: Vec<f64>,
         aggregate: ZAggregate,
     },
+    /// `ZUNION`/`ZINTER`/`ZDIFF`: the command's key is the first source.
+    Combine {
+        how: ZCombination,
+        others: Vec<Bytes>,
+        weights: Vec<f64>,
+        aggregate: ZAggregate,
+        with_scores: bool,
+    },
+    /// `ZINTERCARD numkeys key ... [LIMIT limit]`: the command's key is the
+    /// first source; `limit` 0 counts all.
+    InterCard {
+        others: Vec<Bytes>,
+        limit: u64,
+    },
     /// `ZRANGESTORE dst src ...`: the command's key is the destination.
     RangeStore {
         source: Bytes,
@@ -555,11 +569,34 @@ pub(crate) fn zrandmember(args: &mut Args) -> Result<Command, CommandError> {
     zset(key, ZSetCommand::RandMember { count, with_scores })
 }
 
-/// `Z{UNION,INTER,DIFF}STORE destination numkeys key [key ...] [WEIGHTS
-/// weight ...] [AGGREGATE SUM | MIN | MAX]` (no options for `DIFF`),
-/// checked in Redis 7.0's order.
-fn store(args: &mut Args, how: ZCombination) -> Result<Command, CommandError> {
-    let destination = args.take()?;
+/// What [`combination`] parses.
+struct CombinationRequest {
+    sources: Vec<Bytes>,
+    weights: Vec<f64>,
+    aggregate: ZAggregate,
+    with_scores: bool,
+    limit: u64,
+}
+
+/// What a command of the `zunionInterDiffGenericCommand` family accepts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CombinationForm {
+    /// `Z*STORE destination numkeys ...`.
+    Store,
+    /// `ZUNION`/`ZINTER`/`ZDIFF numkeys ... [WITHSCORES]`.
+    Read,
+    /// `ZINTERCARD numkeys ... [LIMIT limit]`.
+    Cardinality,
+}
+
+/// `numkeys key [key ...]` and the options after them (`WEIGHTS`,
+/// `AGGREGATE` but for a difference and `ZINTERCARD`; `WITHSCORES` for
+/// the reads; `LIMIT` for `ZINTERCARD`), checked in Redis 7.0's order.
+fn combination(
+    args: &mut Args,
+    how: ZCombination,
+    form: CombinationForm,
+) -> Result<CombinationRequest, CommandError> {
     let numkeys = args.integer()?;
     if numkeys < 1 {
         return Err(CommandError::AtLeastOneKey {
@@ -576,8 +613,10 @@ fn store(args: &mut Args, how: ZCombination) -> Result<Command, CommandError> {
     }
     let mut weights = Vec::new();
     let mut aggregate = ZAggregate::Sum;
+    let mut with_scores = false;
+    let mut limit = 0;
     while let Some(option) = args.take_optional() {
-        let combines = how != ZCombination::Difference;
+        let combines = how != ZCombination::Difference && form != CombinationForm::Cardinality;
         if combines && is(&option, "weights") && args.remaining() >= numkeys {
             weights.clear();
             for _ in 0..numkeys {
@@ -595,17 +634,85 @@ fn store(args: &mut Args, how: ZCombination) -> Result<Command, CommandError> {
             } else {
                 return Err(CommandError::Syntax);
             };
+        } else if form == CombinationForm::Read && is(&option, "withscores") {
+            with_scores = true;
+        } else if form == CombinationForm::Cardinality
+            && is(&option, "limit")
+            && args.remaining() >= 1
+        {
+            limit = parse_integer(&args.take()?)
+                .and_then(|value| u64::try_from(value).ok())
+                .ok_or(CommandError::LposNegative("LIMIT"))?;
         } else {
             return Err(CommandError::Syntax);
         }
     }
+    Ok(CombinationRequest {
+        sources,
+        weights,
+        aggregate,
+        with_scores,
+        limit,
+    })
+}
+
+/// `Z{UNION,INTER,DIFF}STORE destination numkeys key [key ...] [WEIGHTS
+/// weight ...] [AGGREGATE SUM | MIN | MAX]` (no options for `DIFF`).
+fn store(args: &mut Args, how: ZCombination) -> Result<Command, CommandError> {
+    let destination = args.take()?;
+    let request = combination(args, how, CombinationForm::Store)?;
     zset(
         destination,
         ZSetCommand::Store {
             how,
-            sources,
-            weights,
-            aggregate,
+            sources: request.sources,
+            weights: request.weights,
+            aggregate: request.aggregate,
+        },
+    )
+}
+
+/// `ZUNION`/`ZINTER`/`ZDIFF numkeys key [key ...] ... [WITHSCORES]`.
+fn read_combination(args: &mut Args, how: ZCombination) -> Result<Command, CommandError> {
+    let mut request = combination(args, how, CombinationForm::Read)?;
+    let key = request.sources.remove(0);
+    zset(
+        key,
+        ZSetCommand::Combine {
+            how,
+            others: request.sources,
+            weights: request.weights,
+            aggregate: request.aggregate,
+            with_scores: request.with_scores,
+        },
+    )
+}
+
+pub(crate) fn zunion(args: &mut Args) -> Result<Command, CommandError> {
+    read_combination(args, ZCombination::Union)
+}
+
+pub(crate) fn zinter(args: &mut Args) -> Result<Command, CommandError> {
+    read_combination(args, ZCombination::Intersection)
+}
+
+pub(crate) fn zdiff(args: &mut Args) -> Result<Command, CommandError> {
+    read_combination(args, ZCombination::Difference)
+}
+
+/// `ZINTERCARD numkeys key [key ...] [LIMIT limit]`.
+pub(crate) fn zintercard(args: &mut Args) -> Result<Command, CommandError> {
+    let mut request = combination(
+        args,
+        ZCombination::Intersection,
+        CombinationForm::Cardinality,
+    )?;
+    let key = request.sources.remove(0);
+    zset(
+        key,
+        ZSetCommand::InterCard {
+            others: request.sources,
+            limit: request.limit,
         },
     )
 }
