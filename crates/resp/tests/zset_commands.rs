@@ -134,6 +134,10 @@ fn errors_read_as_redis_7_0_writes_them() {
             &["zremrangebyrank", "z", "0", "x"],
             "ERR value is not an integer or out of range",
         ),
+        (
+            &["zrandmember", "z", "-9223372036854775807", "withscores"],
+            "ERR value is out of range",
+        ),
     ];
     for (words, expected) in cases {
         assert_eq!(error_text(words), *expected, "{words:?}");

@@ -86,6 +86,10 @@ pub enum CommandError {
     /// `ZRANGE ... BYLEX WITHSCORES`.
     #[error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")]
     WithScoresByLex,
+    /// `ZRANDMEMBER key count WITHSCORES` with a count whose pairs
+    /// would overflow.
+    #[error("ERR value is out of range")]
+    ValueOutOfRange,
     /// `ZUNIONSTORE dst 0 ...`.
     #[error("ERR at least 1 input key is needed for '{command}' command")]
     AtLeastOneKey {

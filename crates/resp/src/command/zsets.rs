@@ -566,6 +566,10 @@ pub(crate) fn zrandmember(args: &mut Args) -> Result<Command, CommandError> {
         Some(_) => return Err(CommandError::Syntax),
         None => false,
     };
+    // Redis 7.0 refuses a count whose member-score pairs would overflow.
+    if with_scores && count.is_some_and(|count| count.unsigned_abs() > (i64::MAX / 2) as u64) {
+        return Err(CommandError::ValueOutOfRange);
+    }
     zset(key, ZSetCommand::RandMember { count, with_scores })
 }
 
