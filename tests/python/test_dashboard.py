@@ -12,9 +12,13 @@ its group. Screenshots are saved as test artefacts under
 target/artifacts/ (DISTCACHE_ARTIFACTS overrides the directory).
 """
 
+import http.server
+import json
 import os
 import shutil
+import threading
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -187,3 +191,90 @@ def test_dashboard_shows_the_cluster_and_a_failover(demo, browser):
     _press(browser, f'button[data-start="{old_leader}"]')
     _wait(lambda: _groups(_snapshot(browser))[gid]["nodes"][old_leader], FAILOVER_TIMEOUT_S,
           f"node {old_leader} shown up again", browser)
+
+
+LARGE_GROUPS = 30
+
+
+def _thirty_group_view(real):
+    """A /v1/dashboard answer for 30 groups of three, made from a real one
+    (so its shape is the server's): every group with a leader, one node
+    down, shards spread over the groups."""
+    template = next(n for n in real["nodes"] if n["up"] and n["report"])
+    shard_count = max(len(real["shards"]), 4 * LARGE_GROUPS)
+    view = dict(real)
+    view["demo"] = False
+    view["groups"] = []
+    view["nodes"] = []
+    view["shards"] = [1 + shard % LARGE_GROUPS for shard in range(shard_count)]
+    down = 3 * 7 + 2  # the second replica of group 8
+    for gid in range(1, LARGE_GROUPS + 1):
+        ids = [3 * (gid - 1) + i + 1 for i in range(3)]
+        view["groups"].append({**real["groups"][0], "gid": gid, "leader_node_id": ids[0], "term": 2 + gid % 5,
+                               "shards": view["shards"].count(gid)})
+        for node_id in ids:
+            report = json.loads(json.dumps(template["report"]))
+            for replica in report["replicas"]:
+                replica.update(gid=gid, is_leader=(node_id == ids[0] and replica["role"] == "data"))
+            report["shards"] = [{**(report["shards"][0] if report["shards"] else {}), "shard": shard,
+                                 "state": "Serving", "keys": shard, "bytes": 100 * shard}
+                                for shard in range(shard_count) if view["shards"][shard] == gid]
+            view["nodes"].append({**template, "node_id": node_id, "group": gid, "controller": gid == 1,
+                                  "up": node_id != down, "report": None if node_id == down else report})
+    return view, down
+
+
+def test_dashboard_stays_readable_at_thirty_groups(demo, browser):
+    """The page served with a 30-group view (a stand-in server: a demo of
+    30 groups does not fit this machine): every group, replica and shard
+    shown, the down node marked, nothing wider than the window."""
+    base = f"http://{demo['http']}"
+    page = urllib.request.urlopen(f"{base}/", timeout=30).read()
+    real = json.loads(urllib.request.urlopen(f"{base}/v1/dashboard", timeout=30).read())
+    view, down = _thirty_group_view(real)
+    body = json.dumps(view).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            content, kind = (page, "text/html") if self.path == "/" else (body, "application/json")
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        browser.set_window_size(1400, 1000)
+        browser.get(f"http://127.0.0.1:{server.server_address[1]}/")
+
+        def shown():
+            snapshot = _snapshot(browser)
+            return snapshot if len(snapshot["groups"]) == LARGE_GROUPS else None
+
+        snapshot = _wait(shown, 30, "30 groups on the page", browser)
+        groups = _groups(snapshot)
+        assert sorted(groups) == list(range(1, LARGE_GROUPS + 1))
+        assert all(len(g["nodes"]) == 3 and g["leader"] is not None for g in groups.values())
+        assert [node for g in groups.values() for node, up in g["nodes"].items() if not up] == [down]
+        assert snapshot["nup"] == f"{3 * LARGE_GROUPS - 1}/{3 * LARGE_GROUPS}"
+        assert snapshot["shards"] == view["shards"]
+        layout = browser.execute_script("""
+            const cards = [...document.querySelectorAll('#groups .group')].map(c => c.getBoundingClientRect());
+            const colors = new Set([...document.querySelectorAll('#groups .group')].map(c => c.style.borderLeftColor));
+            return { page: document.documentElement.scrollWidth, window: window.innerWidth,
+                     narrowest: Math.min(...cards.map(r => r.width)), right: Math.max(...cards.map(r => r.right)),
+                     colors: colors.size };
+        """)
+        assert layout["page"] <= layout["window"], f"wider than the window: {layout}"
+        assert layout["right"] <= layout["window"] and layout["narrowest"] >= 200, layout
+        assert layout["colors"] == LARGE_GROUPS, f"a colour per group: {layout}"
+        browser.set_window_size(1400, 2600)
+        _screenshot(browser, "dashboard-30-groups.png")
+    finally:
+        browser.set_window_size(1400, 1000)
+        server.shutdown()
