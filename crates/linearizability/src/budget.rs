@@ -18,7 +18,8 @@
 pub struct Usage {
     /// Search steps taken in the whole check (all partitions).
     pub steps_taken: u64,
-    /// Entries in the memo of the partition being searched.
+    /// Entries in the memos of the partitions being searched (they are
+    /// searched interleaved, so several memos may be alive at once).
     pub memo_entries: u64,
     /// An estimate of the bytes those entries hold: each entry's key (the
     /// linearized-set bitset and the state, with what the state owns on the
@@ -67,7 +68,8 @@ impl Budget for StepBudget {
 }
 
 /// At most `memo_bytes_max` bytes (estimated, see [`Usage::memo_bytes`]) and
-/// at most `memo_entries_max` entries in the memo of one partition.
+/// at most `memo_entries_max` entries in the memos of the partitions being
+/// searched (together).
 /// Deterministic. The process's real footprint is larger by the backtracking
 /// stack (at most one frame per operation of the partition) and the
 /// allocator's slack, so leave headroom.

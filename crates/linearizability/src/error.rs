@@ -5,8 +5,9 @@ use std::fmt;
 use thiserror::Error;
 
 /// A history that cannot be checked: not JSON, a missing or malformed field, an
-/// unknown model or op, or a return before its call. Every variant names where
-/// the problem is, so a user can fix the file.
+/// unknown model or op, a return before its call, or (for the line-based
+/// formats of [`formats`](crate::formats)) a line that cannot be read. Every
+/// variant names where the problem is, so a user can fix the file.
 #[derive(Debug, Error)]
 pub enum HistoryError {
     /// The text is not JSON at all.
@@ -22,6 +23,9 @@ pub enum HistoryError {
         field: String,
         problem: String,
     },
+    /// A problem with one line of a line-based log (lines count from 1).
+    #[error("line {line}: {problem}")]
+    Line { line: usize, problem: String },
 }
 
 /// Names an operation in messages: its position in the history (as written in the

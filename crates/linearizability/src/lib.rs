@@ -25,7 +25,11 @@
 //! 1. **Partition.** [`Model::partition`] splits the history (for `kv`: by
 //!    key). Operations on different keys cannot constrain each other, so the
 //!    history is linearizable exactly when every partition is, and each small
-//!    partition is searched alone.
+//!    partition is searched alone. The partitions' searches are interleaved,
+//!    round-robin, [`PARTITION_SLICE_STEPS`] steps at a time (porcupine runs
+//!    them in parallel goroutines instead), and the check stops at the first
+//!    partition that fails: a hard but linearizable key early in key order no
+//!    longer hides a violation that another key shows in a few steps.
 //! 2. **Entry list.** A partition's calls and returns are put in time order in a
 //!    doubly linked list:
 //!
@@ -52,7 +56,27 @@
 //! request took effect; it may still take effect later, or never. Such an
 //! operation's return is placed at "forever", so it never forces a backtrack,
 //! and once only such returns remain, the unlinearized unknown operations are
-//! taken to have never happened. Its output is not checked.
+//! taken to have never happened. Its output is not checked. Three rules keep
+//! many timed-out writes (Jepsen's etcd histories) from multiplying the
+//! configurations, each sound because such an operation may never happen:
+//! one that would leave the state as it is is not tried; at each point the
+//! known-outcome candidates are tried before the unknown ones; and a new
+//! configuration is dropped when the same set without one of its
+//! unknown-outcome operations already failed in the same state (any order
+//! from it is, with that operation left out, an order from the one that
+//! failed).
+//!
+//! **Reads are not branched over.** A read ([`Model::never_changes_state`])
+//! that is a candidate and legal now is linearized at once, and if nothing
+//! after it works the search backtracks past it: in any linearization it
+//! could be moved to the front, so trying other candidates in its place
+//! cannot succeed.
+//!
+//! **States are numbered.** Each partition's search keeps the distinct
+//! states it met in a table and remembers every `(state, operation)` step it
+//! took, so the model's step (which may allocate a new value) runs once per
+//! distinct step, and the memo and the stack hold four-byte state numbers;
+//! bitsets of up to 256 operations are kept inside the memo's table.
 //!
 //! **Lookahead.** The memo cannot merge two orders of concurrent appends to one
 //! key (their values differ), so many long-overlapping appends (for example
@@ -72,12 +96,16 @@
 //!
 //! **Explanations.** A failing [`CheckResult`] names the partition, the longest
 //! linearizable prefix the search found and the operation it got stuck at
-//! ([`CheckResult::explain`]); [`render_html`] draws it.
+//! ([`CheckResult::explain`]); [`render_html`] draws it. A longer prefix than
+//! the lookahead's comes from [`improve_explanation`], a second search on a
+//! budget of its own that [`check`] runs once the verdict is known (the
+//! command line prints the verdict line first and runs it afterwards).
 //!
 //! ## Components
 //!
 //! ```text
 //!   JSON file --JsonHistory--> History <--Recorder-- test clients
+//!   porcupine / Jepsen log --formats--^
 //!                                 |
 //!                          check(model, history, budget)
 //!                                 |  partition by Model::partition
@@ -94,7 +122,8 @@
 //! | `history.rs` | [`History`], [`Operation`], [`Outcome`] |
 //! | `json.rs` | the JSON format, [`JsonModel`] |
 //! | `checker.rs` | [`check`]: partition, search, collect results |
-//! | `search/` | the core: entry list, linearized set, lookahead, Wing-Gong loop |
+//! | `search/` | the core: entry list, linearized set, state table, lookahead, Wing-Gong loop |
+//! | `formats/` | readers for porcupine's kv logs and Jepsen's etcd logs ([`formats`]) |
 //! | `budget.rs` | [`Budget`] and its implementations |
 //! | `report.rs` | [`CheckResult`], [`Verdict`], explanations |
 //! | `html.rs` | [`render_html`] |
@@ -138,12 +167,16 @@
 //! ## The command line
 //!
 //! ```text
-//! linearizability check FILE [--timeout-ms N] [--max-steps N] [--max-memo-mib N]
+//! linearizability check FILE [--format json|porcupine-kv|jepsen-etcd]
+//!                             [--timeout-ms N] [--max-steps N] [--max-memo-mib N]
 //!                             [--html OUT]
 //! ```
 //!
-//! Prints one line on stdout: the verdict, the sizes and the time taken. On a
-//! violation an explanation follows on stderr; `--html OUT` writes the picture.
+//! Prints one line on stdout as soon as the verdict is known: the verdict, the
+//! sizes and the time taken. On a violation an explanation follows on stderr
+//! (after [`improve_explanation`]); `--html OUT` writes the picture.
+//! `--format` reads one of the logs of porcupine's test data instead of JSON
+//! (see [`formats`]).
 //!
 //! | exit status | meaning |
 //! |---|---|
@@ -224,6 +257,7 @@
 mod budget;
 mod checker;
 mod error;
+pub mod formats;
 mod history;
 mod html;
 mod json;
@@ -235,7 +269,10 @@ mod search;
 pub mod synthetic;
 
 pub use budget::{Budget, DeadlineBudget, MemoryBudget, StepBudget, Unlimited, Usage};
-pub use checker::{CheckOptions, check, check_with_options};
+pub use checker::{
+    CheckOptions, EXPLANATION_MEMO_BYTES_MAX, EXPLANATION_STEPS_MAX, PARTITION_SLICE_STEPS, check,
+    check_with_options, improve_explanation,
+};
 pub use error::{HistoryError, OperationLabel};
 pub use history::{History, Operation, Outcome};
 pub use html::{DRAWN_OPERATIONS_MAX, DRAWN_PARTITIONS_MAX, render_html};

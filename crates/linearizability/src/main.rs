@@ -1,9 +1,14 @@
 //! The `linearizability` command: checks a JSON history file.
 //!
 //! ```text
-//! linearizability check FILE [--timeout-ms N] [--max-steps N] [--max-memo-mib N]
+//! linearizability check FILE [--format json|porcupine-kv|jepsen-etcd]
+//!                             [--timeout-ms N] [--max-steps N] [--max-memo-mib N]
 //!                             [--html OUT]
 //! ```
+//!
+//! The verdict line is printed as soon as the verdict is known; the
+//! explanation of a violation (stderr) and the HTML picture come after it,
+//! with a search budget of their own.
 //!
 //! Exit status: 0 linearizable, 1 not linearizable, 2 unknown (budget ran out),
 //! 3 bad input (or bad arguments, or the HTML file could not be written).
@@ -14,10 +19,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use linearizability::{
-    CheckResult, DeadlineBudget, History, JsonHistory, JsonModel, KvModel, MemoryBudget,
-    RegisterModel, StepBudget, Unlimited, Verdict, check, render_html,
+    CheckOptions, CheckResult, DeadlineBudget, History, JsonHistory, JsonModel, KvModel,
+    MemoryBudget, Model, RegisterModel, StepBudget, Unlimited, Verdict, check_with_options,
+    formats, improve_explanation, render_html,
 };
 
 const EXIT_LINEARIZABLE: u8 = 0;
@@ -41,8 +47,12 @@ enum Command {
     /// Check a JSON history. Exit status: 0 linearizable, 1 not, 2 unknown
     /// (budget ran out), 3 bad input.
     Check {
-        /// The history file (JSON; see the crate docs for the format).
+        /// The history file (JSON by default; see the crate docs for the format).
         file: PathBuf,
+        /// The file's format: our JSON, or one of the logs in porcupine's
+        /// test data (read with the kv and register models respectively).
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
         /// Wall-clock budget for the search, in milliseconds.
         #[arg(long, default_value_t = 60_000)]
         timeout_ms: u64,
@@ -57,6 +67,17 @@ enum Command {
         #[arg(long, value_name = "OUT")]
         html: Option<PathBuf>,
     },
+}
+
+/// The formats the command reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    /// Our JSON history format (any model).
+    Json,
+    /// porcupine's 6.824 key/value logs (`test_data/kv/*.txt`).
+    PorcupineKv,
+    /// Jepsen's etcd register logs (`test_data/jepsen/etcd_*.log`).
+    JepsenEtcd,
 }
 
 /// Everything a check needs besides the history.
@@ -85,6 +106,7 @@ fn main() -> ExitCode {
     };
     let Command::Check {
         file,
+        format,
         timeout_ms,
         max_steps,
         max_memo_mib,
@@ -97,7 +119,7 @@ fn main() -> ExitCode {
         html,
         started: wall_clock_now(),
     };
-    match run_check(&file, &request) {
+    match run_check(&file, format, &request) {
         Ok(verdict) => ExitCode::from(match verdict {
             Verdict::Linearizable => EXIT_LINEARIZABLE,
             Verdict::NotLinearizable => EXIT_NOT_LINEARIZABLE,
@@ -111,10 +133,24 @@ fn main() -> ExitCode {
 }
 
 /// Reads, checks and reports one history. `Err` carries a bad-input message.
-fn run_check(file: &PathBuf, request: &CheckRequest) -> Result<Verdict, String> {
+fn run_check(file: &PathBuf, format: Format, request: &CheckRequest) -> Result<Verdict, String> {
     let text = fs::read_to_string(file)
         .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
-    let document = JsonHistory::parse(&text).map_err(|error| error.to_string())?;
+    match format {
+        Format::Json => run_json_check(&text, request),
+        Format::PorcupineKv => {
+            let history = formats::porcupine_kv::parse(&text).map_err(|error| error.to_string())?;
+            check_and_report(&KvModel, KvModel::NAME, &history, request)
+        }
+        Format::JepsenEtcd => {
+            let history = formats::jepsen_etcd::parse(&text).map_err(|error| error.to_string())?;
+            check_and_report(&RegisterModel, RegisterModel::NAME, &history, request)
+        }
+    }
+}
+
+fn run_json_check(text: &str, request: &CheckRequest) -> Result<Verdict, String> {
+    let document = JsonHistory::parse(text).map_err(|error| error.to_string())?;
     match document.model.as_str() {
         KvModel::NAME => check_document(&KvModel, &document, request),
         RegisterModel::NAME => check_document(&RegisterModel, &document, request),
@@ -132,32 +168,53 @@ fn check_document<M: JsonModel>(
     request: &CheckRequest,
 ) -> Result<Verdict, String> {
     let history = document.decode(model).map_err(|error| error.to_string())?;
+    check_and_report(model, M::NAME, &history, request)
+}
+
+/// Checks, prints the verdict line at once, then explains (see the module docs).
+fn check_and_report<M: Model>(
+    model: &M,
+    model_name: &str,
+    history: &History<M::Input, M::Output>,
+    request: &CheckRequest,
+) -> Result<Verdict, String> {
     let deadline = request.started + request.timeout;
     let deadline_budget = DeadlineBudget::new(move || wall_clock_now() >= deadline);
     let memory_budget = MemoryBudget::bytes(request.memo_bytes_max);
-    let result = match request.steps_max {
-        Some(steps_max) => check(
+    // The explanation is improved after the verdict line, not before it.
+    let options = CheckOptions {
+        improve_explanation: false,
+        ..CheckOptions::default()
+    };
+    let mut result = match request.steps_max {
+        Some(steps_max) => check_with_options(
             model,
-            &history,
+            history,
             (StepBudget::new(steps_max), memory_budget, deadline_budget),
+            options,
         ),
-        None => check(model, &history, (Unlimited, memory_budget, deadline_budget)),
+        None => check_with_options(
+            model,
+            history,
+            (Unlimited, memory_budget, deadline_budget),
+            options,
+        ),
     };
     let elapsed = wall_clock_now().duration_since(request.started);
     println!(
-        "{}; {} model, {} operations ({} of unknown outcome); {:.1} ms",
+        "{}; {model_name} model, {} operations ({} of unknown outcome); {:.3} ms",
         result.summary(),
-        M::NAME,
         history.len(),
         history.unknown_outcome_count(),
         elapsed.as_secs_f64() * 1000.0
     );
-    report_details(model, &history, &result, request)?;
+    improve_explanation(model, history, &mut result);
+    report_details(model, history, &result, request)?;
     Ok(result.verdict)
 }
 
 /// The explanation (stderr) and the optional HTML picture.
-fn report_details<M: JsonModel>(
+fn report_details<M: Model>(
     model: &M,
     history: &History<M::Input, M::Output>,
     result: &CheckResult,

@@ -75,6 +75,24 @@ pub trait Model {
         false
     }
 
+    /// Whether `input` never changes the state: stepping it, with any output
+    /// (known or not), from any state, either fails or returns that same
+    /// state (a plain read). Stronger than
+    /// [`is_read_only`](Model::is_read_only), which says nothing about known
+    /// outputs; a read that may also change what the model believes (for
+    /// example a get that sees an eviction) must answer `false`.
+    ///
+    /// The search then linearizes such an operation as soon as it is a
+    /// candidate and legal, without trying the other candidates in its
+    /// place: in any linearization from there it can be moved to the front
+    /// (it is legal now, it changes nothing, and every operation that must
+    /// precede it in real time already has), so if none exists after it
+    /// none exists at all. The default, `false`, is always safe.
+    fn never_changes_state(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
     /// Whether `input` can only move the state *forward* in the order that
     /// [`may_still_observe`](Model::may_still_observe) reasons about (for
     /// `kv`: an append only extends the value, a get leaves it). Used only for

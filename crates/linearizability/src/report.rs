@@ -33,16 +33,19 @@ impl fmt::Display for Verdict {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CheckResult {
     pub verdict: Verdict,
-    /// The partitions searched, in the order searched (key order). Checking stops
-    /// at the first one that is not linearizable or runs out of budget, so this
-    /// may be shorter than `partition_count`.
+    /// The partitions decided, in the order their searches ended (the
+    /// partitions are searched interleaved, see [`check`](crate::check)).
+    /// Checking stops at the first one that is not linearizable or runs out of
+    /// budget (it is then the last), so this may be shorter than
+    /// `partition_count`.
     pub partitions: Vec<PartitionResult>,
     /// How many partitions the history has.
     pub partition_count: usize,
     /// Search steps taken in all partitions (what a [`StepBudget`](crate::StepBudget) counts).
     pub steps_taken: u64,
-    /// The largest memo of any partition: entries, and its estimated bytes
-    /// (what a [`MemoryBudget`](crate::MemoryBudget) bounds).
+    /// The most memo entries held at once, and their estimated bytes, over the
+    /// partitions being searched together (what a
+    /// [`MemoryBudget`](crate::MemoryBudget) bounds).
     pub peak_memo_entries: u64,
     pub peak_memo_bytes: u64,
 }
@@ -88,7 +91,7 @@ impl CheckResult {
     /// One line: the verdict and, when not linearizable, where it failed.
     pub fn summary(&self) -> String {
         let searched = format!(
-            "{} of {} partitions searched, {} steps, largest memo {} entries ({:.1} MiB)",
+            "{} of {} partitions decided, {} steps, largest memo {} entries ({:.1} MiB)",
             self.partitions.len(),
             self.partition_count,
             self.steps_taken,

@@ -262,6 +262,12 @@ impl Model for KvModel {
         )
     }
 
+    /// The read-only operations: each either fails or leaves the value as it
+    /// is, whatever it answered.
+    fn never_changes_state(&self, input: &KvInput) -> bool {
+        self.is_read_only(input)
+    }
+
     /// Get and append: a value only ever grows by appends.
     fn is_monotone(&self, input: &KvInput) -> bool {
         matches!(input, KvInput::Get { .. } | KvInput::Append { .. })

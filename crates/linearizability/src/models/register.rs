@@ -76,6 +76,10 @@ impl Model for RegisterModel {
         matches!(input, RegisterInput::Read)
     }
 
+    fn never_changes_state(&self, input: &RegisterInput) -> bool {
+        matches!(input, RegisterInput::Read)
+    }
+
     fn state_heap_bytes(&self, state: &Self::State) -> usize {
         arc_str_heap_bytes(state)
     }

@@ -46,11 +46,6 @@ impl LinearizedSet {
         self.hash ^= zobrist_key(operation);
     }
 
-    /// How many 64-bit words the bitset takes (what a snapshot copies).
-    pub(crate) fn word_count(&self) -> usize {
-        self.words.len()
-    }
-
     /// The incremental (Zobrist) hash of the members.
     pub(crate) fn hash(&self) -> u64 {
         self.hash
@@ -58,17 +53,38 @@ impl LinearizedSet {
 
     /// A frozen copy for the memo.
     pub(crate) fn snapshot(&self) -> LinearizedSnapshot {
+        let words = if self.words.len() <= INLINE_WORDS {
+            let mut inline = [0; INLINE_WORDS];
+            inline[..self.words.len()].copy_from_slice(&self.words);
+            SnapshotWords::Inline(inline)
+        } else {
+            SnapshotWords::Heap(self.words.as_slice().into())
+        };
         LinearizedSnapshot {
-            words: self.words.as_slice().into(),
+            words,
             hash: self.hash,
         }
     }
 }
 
+/// Bitsets of up to this many words (256 operations) are kept inside the
+/// memo's table: no allocation per memo entry, and no pointer to follow when
+/// a lookup compares them (the memo's hottest path).
+const INLINE_WORDS: usize = 4;
+
+/// The words of a snapshot. Every snapshot of one search has the same number
+/// of words (the partition's), so an inline one needs no length: the unused
+/// words are zero.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SnapshotWords {
+    Inline([u64; INLINE_WORDS]),
+    Heap(Box<[u64]>),
+}
+
 /// An immutable copy of a [`LinearizedSet`], used inside memo keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct LinearizedSnapshot {
-    words: Box<[u64]>,
+    words: SnapshotWords,
     hash: u64,
 }
 
@@ -80,7 +96,26 @@ impl LinearizedSnapshot {
 
     /// Whether it has the same members as `set` (the hash first, as a cheap filter).
     pub(crate) fn matches(&self, set: &LinearizedSet) -> bool {
-        self.hash == set.hash && *self.words == *set.words
+        if self.hash != set.hash {
+            return false;
+        }
+        match &self.words {
+            // A short loop: cheaper than calling memcmp for a few words.
+            SnapshotWords::Inline(words) => words
+                .iter()
+                .zip(&set.words)
+                .all(|(snapshot, current)| snapshot == current),
+            SnapshotWords::Heap(words) => **words == *set.words,
+        }
+    }
+
+    /// Bytes it owns on the heap, with the allocator's bookkeeping (roughly).
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        const ALLOCATION_OVERHEAD_BYTES: u64 = 16;
+        match &self.words {
+            SnapshotWords::Inline(_) => 0,
+            SnapshotWords::Heap(words) => words.len() as u64 * 8 + ALLOCATION_OVERHEAD_BYTES,
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 mod entry_list;
 mod linearized_set;
 mod lookahead;
+mod state_table;
 mod wing_gong;
 
-pub(crate) use wing_gong::{MemoPeak, SearchOutcome, search_partition};
+pub(crate) use wing_gong::{MemoPeak, PartitionSearch, SearchOutcome, search_partition};
