@@ -4,8 +4,8 @@
 # and the Jepsen etcd logs (test_data/jepsen). Prints one row per history: our
 # verdict and time, porcupine's verdict and time, and ours / porcupine's.
 #
-#   scripts/bench-checker-vs-porcupine.sh              # every history, best of 3 runs each
-#   RUNS=5 scripts/bench-checker-vs-porcupine.sh       # best of 5
+#   scripts/bench-checker-vs-porcupine.sh              # every history, best of 5 runs each
+#   RUNS=10 scripts/bench-checker-vs-porcupine.sh      # best of 10
 #   HISTORIES="c50-bad etcd_002" scripts/bench-checker-vs-porcupine.sh
 #
 # Needs Go (Debian: apt-get install -y golang-go) and porcupine's sources:
@@ -22,7 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNS="${RUNS:-3}"
+RUNS="${RUNS:-5}"
 PORCUPINE_GIT="${PORCUPINE_GIT:-/work/.mirror/anishathalye+porcupine/repo}"
 PORCUPINE_URL="${PORCUPINE_URL:-https://github.com/anishathalye/porcupine}"
 WORK=target/porcupine-bench
