@@ -687,7 +687,7 @@ fn explanations_of_long_prefixes_list_only_the_end() {
     );
 }
 
-// ---- Search cost: interleaved partitions, timed-out writes ------------------
+// ---- Search cost: interleaved partitions ---------------------------------------
 
 #[test]
 fn a_violation_behind_a_hard_key_is_found_in_few_steps() {
@@ -716,75 +716,5 @@ fn a_violation_behind_a_hard_key_is_found_in_few_steps() {
         result.steps_taken <= 2 * linearizability::PARTITION_SLICE_STEPS,
         "{}",
         result.summary()
-    );
-}
-
-/// One register: `unknown` writes of distinct values that time out (called
-/// at 0, never answered), then `rounds` sequential write/read pairs, then a
-/// read nobody wrote. Every subset of the timed-out writes may have taken
-/// effect before each round's write, which overwrites it.
-fn timed_out_writes_then_rounds(unknown: u64, rounds: u64) -> History<RegisterInput, KvOutput> {
-    let write = |value: String| RegisterInput::Write { value };
-    let mut operations: Vec<RegisterOperation> = (0..unknown)
-        .map(|client| timed_out(client, 0, write(format!("lost {client}"))))
-        .collect();
-    for round in 0..rounds {
-        let start = 100 + round * 100;
-        let value = format!("round {round}");
-        operations.push(done(
-            50,
-            start,
-            start + 10,
-            write(value.clone()),
-            KvOutput::Done,
-        ));
-        operations.push(done(
-            51,
-            start + 20,
-            start + 30,
-            RegisterInput::Read,
-            saw(Some(&value)),
-        ));
-    }
-    let end = 100 + rounds * 100;
-    operations.push(done(
-        52,
-        end,
-        end + 10,
-        RegisterInput::Read,
-        saw(Some("never written")),
-    ));
-    history(operations)
-}
-
-#[test]
-fn timed_out_writes_that_were_overwritten_do_not_multiply_the_search() {
-    // A configuration with a timed-out write applied fails whenever the
-    // same one without it failed in the same state (the write may never
-    // have happened), so the subsets of overwritten writes collapse.
-    let history = timed_out_writes_then_rounds(10, 6);
-    // Decided in 100 k steps; without the dominance check still unknown at
-    // 200 k.
-    let result = check(&RegisterModel, &history, StepBudget::new(200_000));
-    assert_eq!(
-        result.verdict,
-        Verdict::NotLinearizable,
-        "{}",
-        result.summary()
-    );
-    assert!(result.steps_taken < 150_000, "{}", result.summary());
-    // The answer is the definition's.
-    assert!(!brute_force_linearizable(
-        &RegisterModel,
-        &timed_out_writes_then_rounds(4, 2)
-    ));
-    assert_eq!(
-        check(
-            &RegisterModel,
-            &timed_out_writes_then_rounds(4, 2),
-            Unlimited
-        )
-        .verdict,
-        Verdict::NotLinearizable
     );
 }
