@@ -594,3 +594,94 @@ ZINTER 1 {$}a AGGREGATE
 def test_sorted_set_combinations_answer_as_redis_server(distcache, reference):
     replies = compare(distcache, reference, _script(ZSET_READS, "types:zreads:"))
     assert replies[4] == ("ok", [b"x", b"z", b"y", b"w"])
+
+
+def _scan_all(client, command, key, count=None, match=None):
+    """Every element a full HSCAN/SSCAN/ZSCAN iteration answers, in order."""
+    cursor, seen, steps = "0", [], 0
+    while True:
+        args = [command, key, cursor]
+        if match is not None:
+            args += ["MATCH", match]
+        if count is not None:
+            args += ["COUNT", str(count)]
+        cursor, page = client.execute_command(*args)
+        seen.extend(_flat(page))
+        steps += 1
+        assert steps < 10_000, "the scan ends"
+        if int(cursor) == 0:
+            return seen
+
+
+def _flat(page):
+    """redis-py's HSCAN dict and ZSCAN (member, score) pairs, flat again."""
+    if isinstance(page, dict):
+        return [item for pair in page.items() for item in pair]
+    if page and isinstance(page[0], tuple):
+        return [item for pair in page for item in pair]
+    return list(page)
+
+
+def _pairs(flat):
+    return {(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)}
+
+
+SCAN_ERRORS = """
+SET {$}str v
+HSET {$}h f v
+HSCAN {$}h x
+HSCAN {$}h 0 COUNT 0
+HSCAN {$}h 0 COUNT x
+HSCAN {$}h 0 MATCH
+HSCAN {$}h 0 FOO 1
+SSCAN {$}str 0
+ZSCAN {$}str 0
+HSCAN {$}str 0
+HSCAN {$}none 0
+ZSCAN {$}none 0 MATCH *
+"""
+
+
+def test_collection_scans_visit_everything_and_refuse_as_redis(distcache, reference):
+    compare(distcache, reference, _script(SCAN_ERRORS, "types:scans:"))
+    servers = [distcache] + ([reference] if reference is not None else [])
+    for server in servers:
+        server.delete("{sc}h", "{sc}s", "{sc}z")
+        server.hset("{sc}h", mapping={f"f{i}": f"v{i}" for i in range(200)})
+        server.sadd("{sc}s", *[f"m{i}" for i in range(200)])
+        server.zadd("{sc}z", {f"m{i}": i / 4 for i in range(200)})
+    expected_hash = {(f"f{i}".encode(), f"v{i}".encode()) for i in range(200)}
+    for count in (None, 1, 7, 1000):
+        hash_seen = _scan_all(distcache, "HSCAN", "{sc}h", count)
+        assert _pairs(hash_seen) == expected_hash and len(hash_seen) == 400
+        set_seen = _scan_all(distcache, "SSCAN", "{sc}s", count)
+        assert sorted(set_seen) == sorted(f"m{i}".encode() for i in range(200))
+        zset_seen = _scan_all(distcache, "ZSCAN", "{sc}z", count)
+        assert len(zset_seen) == 400
+    # Scores read as redis-server writes them; MATCH filters the same way.
+    for command, key in [("HSCAN", "{sc}h"), ("SSCAN", "{sc}s"), ("ZSCAN", "{sc}z")]:
+        ours = _scan_all(distcache, command, key, 13, match="*1?")
+        if reference is not None:
+            theirs = _scan_all(reference, command, key, 1000, match="*1?")
+            if command == "SSCAN":
+                assert sorted(ours) == sorted(theirs)
+            else:
+                assert _pairs(ours) == _pairs(theirs)
+
+
+def test_a_collection_scan_survives_concurrent_writes(distcache):
+    """Elements present for the whole iteration are answered; writes
+    between steps (adds, removes of other elements) do not hide them."""
+    distcache.delete("{cw}h")
+    distcache.hset("{cw}h", mapping={f"stay{i}": "1" for i in range(150)})
+    distcache.hset("{cw}h", mapping={f"gone{i}": "1" for i in range(150)})
+    cursor, seen, step = "0", set(), 0
+    while True:
+        cursor, page = distcache.execute_command("HSCAN", "{cw}h", cursor, "COUNT", "9")
+        seen.update(_flat(page)[0::2])
+        distcache.hset("{cw}h", f"new{step}", "1")
+        distcache.hdel("{cw}h", f"gone{step}")
+        step += 1
+        if int(cursor) == 0:
+            break
+    assert {f"stay{i}".encode() for i in range(150)} <= seen

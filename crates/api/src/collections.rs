@@ -69,6 +69,13 @@ pub enum HashOp {
         with_values: bool,
         seed: u64,
     },
+    /// `HSCAN`: one step ([`crate::element_scan`]), [`Outcome::Keys`] with
+    /// field, value, field, value, ... A read.
+    Scan {
+        position: u64,
+        count: u64,
+        pattern: Option<Vec<u8>>,
+    },
 }
 
 impl HashOp {
@@ -95,6 +102,7 @@ impl HashOp {
             | HashOp::Get { field }
             | HashOp::Exists { field }
             | HashOp::StrLen { field } => field.len(),
+            HashOp::Scan { pattern, .. } => pattern.as_ref().map_or(0, Vec::len),
             HashOp::Len
             | HashOp::GetAll
             | HashOp::Keys
@@ -149,6 +157,13 @@ pub enum SetOp {
         destination: Vec<u8>,
         member: Vec<u8>,
     },
+    /// `SSCAN`: one step ([`crate::element_scan`]), [`Outcome::Keys`] with
+    /// the members. A read.
+    Scan {
+        position: u64,
+        count: u64,
+        pattern: Option<Vec<u8>>,
+    },
 }
 
 impl SetOp {
@@ -177,7 +192,8 @@ impl SetOp {
             | SetOp::MIsMember { .. }
             | SetOp::Members
             | SetOp::Card
-            | SetOp::RandMember { .. } => &[],
+            | SetOp::RandMember { .. }
+            | SetOp::Scan { .. } => &[],
         }
     }
 
@@ -200,6 +216,7 @@ impl SetOp {
                 members.iter().map(Vec::len).sum()
             }
             SetOp::IsMember { member } | SetOp::Move { member, .. } => member.len(),
+            SetOp::Scan { pattern, .. } => pattern.as_ref().map_or(0, Vec::len),
             SetOp::Pop { .. }
             | SetOp::Members
             | SetOp::Card
@@ -476,6 +493,25 @@ pub(crate) fn read_hash(hash: Option<&HashValue>, op: &HashOp, limits: &Limits) 
                 Outcome::Values(answer)
             }
         },
+        HashOp::Scan {
+            position,
+            count,
+            pattern,
+        } => {
+            let (found, next_position) = crate::element_scan::scan_elements(
+                hash.iter(),
+                *position,
+                *count,
+                pattern.as_deref(),
+            )?;
+            Outcome::Keys {
+                keys: found
+                    .into_iter()
+                    .flat_map(|(field, value)| [field.to_vec(), value.to_vec()])
+                    .collect(),
+                next_position,
+            }
+        }
         HashOp::Set { .. }
         | HashOp::Del { .. }
         | HashOp::IncrBy { .. }
@@ -589,6 +625,25 @@ pub(crate) fn read_set(set: Option<&SetValue>, op: &SetOp, limits: &Limits) -> R
             match count {
                 None => Outcome::Value(chosen.next()),
                 Some(_) => Outcome::Values(chosen.map(Some).collect()),
+            }
+        }
+        SetOp::Scan {
+            position,
+            count,
+            pattern,
+        } => {
+            let (found, next_position) = crate::element_scan::scan_elements(
+                set.iter().map(|member| (member, ())),
+                *position,
+                *count,
+                pattern.as_deref(),
+            )?;
+            Outcome::Keys {
+                keys: found
+                    .into_iter()
+                    .map(|(member, ())| member.to_vec())
+                    .collect(),
+                next_position,
             }
         }
         SetOp::Combine { .. } | SetOp::InterCard { .. } => {

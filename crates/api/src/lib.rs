@@ -47,6 +47,7 @@
 
 mod client;
 pub mod collections;
+mod element_scan;
 mod error;
 mod execute;
 mod keyspace;

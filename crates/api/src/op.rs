@@ -547,6 +547,12 @@ pub enum Outcome {
     /// Sorted-set members with their scores, in answer order: ranges,
     /// pops, random members.
     Scored(Vec<(Vec<u8>, Float)>),
+    /// One step of `ZSCAN`: members with their scores, and where the next
+    /// step starts ([`SCAN_POSITION_END`]: done).
+    ScoredPage {
+        members: Vec<(Vec<u8>, Float)>,
+        next_position: u64,
+    },
     /// Scores (nil where absent): `ZSCORE`, `ZMSCORE`, `ZINCRBY`, `ZADD
     /// ... INCR` (nil: a condition stopped it).
     Scores(Vec<Option<Float>>),

@@ -136,6 +136,13 @@ pub enum ZSetOp {
     /// `others`, counting at most `limit` (0: all). [`Outcome::Integer`].
     /// A read.
     InterCard { others: Vec<Vec<u8>>, limit: u64 },
+    /// `ZSCAN`: one step ([`crate::element_scan`]),
+    /// [`Outcome::ScoredPage`]. A read.
+    Scan {
+        position: u64,
+        count: u64,
+        pattern: Option<Vec<u8>>,
+    },
     /// `ZRANGESTORE`: the members a [`ZSetOp::Range`] of `source` would
     /// answer replace whatever the key held. [`Outcome::Integer`]: how
     /// many.
@@ -169,6 +176,7 @@ impl ZSetOp {
                 | ZSetOp::RandMember { .. }
                 | ZSetOp::Combine { .. }
                 | ZSetOp::InterCard { .. }
+                | ZSetOp::Scan { .. }
         )
     }
 
@@ -216,6 +224,7 @@ impl ZSetOp {
             | ZSetOp::Store { .. }
             | ZSetOp::Combine { .. }
             | ZSetOp::InterCard { .. } => 0,
+            ZSetOp::Scan { pattern, .. } => pattern.as_ref().map_or(0, Vec::len),
         }
     }
 }
@@ -539,6 +548,25 @@ pub(crate) fn read_zset(zset: Option<&ZSetValue>, op: &ZSetOp, limits: &Limits) 
         | ZSetOp::Store { .. }
         | ZSetOp::RangeStore { .. } => {
             panic!("api::read: a sorted-set write is not a read")
+        }
+        ZSetOp::Scan {
+            position,
+            count,
+            pattern,
+        } => {
+            let (found, next_position) = crate::element_scan::scan_elements(
+                zset.members_from(&[]),
+                *position,
+                *count,
+                pattern.as_deref(),
+            )?;
+            Outcome::ScoredPage {
+                members: found
+                    .into_iter()
+                    .map(|(member, score)| (member.to_vec(), Float(score)))
+                    .collect(),
+                next_position,
+            }
         }
         ZSetOp::Combine { .. } | ZSetOp::InterCard { .. } => {
             panic!("api::read: a read of several sorted sets is answered by zset_algebra")

@@ -44,6 +44,22 @@ fn values_frame(values: Vec<Option<Vec<u8>>>) -> Frame {
     )
 }
 
+/// `[cursor, [element ...]]`, the cursor 0 when the collection is done.
+pub(super) fn scan_reply(next_position: u64, elements: Vec<Frame>) -> Frame {
+    let cursor = if next_position >= api::SCAN_POSITION_END {
+        0
+    } else {
+        next_position
+    };
+    Frame::Array(vec![
+        Frame::bulk(cursor.to_string()),
+        Frame::Array(elements),
+    ])
+}
+
+/// `COUNT`'s default, as Redis's.
+const SCAN_COUNT_DEFAULT: u64 = 10;
+
 /// The reply to a hash or set operation, in the shape Redis gives.
 fn reply(outcome: Outcome) -> Frame {
     match outcome {
@@ -53,6 +69,11 @@ fn reply(outcome: Outcome) -> Frame {
         Outcome::Integers(numbers) => {
             Frame::Array(numbers.into_iter().map(Frame::Integer).collect())
         }
+        // HSCAN and SSCAN.
+        Outcome::Keys {
+            keys,
+            next_position,
+        } => scan_reply(next_position, keys.into_iter().map(Frame::bulk).collect()),
         other => unexpected(&other),
     }
 }
@@ -101,6 +122,11 @@ pub(super) async fn hash<B: Backend>(backend: &B, key: Bytes, command: HashComma
             count,
             with_values,
             seed: seed(),
+        },
+        HashCommand::Scan(scan) => HashOp::Scan {
+            position: scan.cursor,
+            count: scan.count.unwrap_or(SCAN_COUNT_DEFAULT),
+            pattern: scan.pattern.map(|pattern| pattern.to_vec()),
         },
     };
     let op = Op::Hash { key: vec(&key), op };
@@ -154,6 +180,11 @@ pub(super) async fn set<B: Backend>(backend: &B, key: Bytes, command: SetCommand
         } => SetOp::Move {
             destination: vec(&destination),
             member: vec(&member),
+        },
+        SetCommand::Scan(scan) => SetOp::Scan {
+            position: scan.cursor,
+            count: scan.count.unwrap_or(SCAN_COUNT_DEFAULT),
+            pattern: scan.pattern.map(|pattern| pattern.to_vec()),
         },
     };
     let op = Op::Sets { key: vec(&key), op };

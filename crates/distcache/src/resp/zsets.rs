@@ -94,6 +94,9 @@ enum Shape {
     PoppedOne,
     /// `ZRANDMEMBER key`: one member, or nil.
     OneMember,
+    /// `ZSCAN`: `[cursor, [member, score, ...]]`, scores as bulk strings
+    /// in both protocols (as Redis's scans answer).
+    Page,
 }
 
 fn members_frame(members: Vec<(Vec<u8>, Float)>, with_scores: bool, version: Version) -> Frame {
@@ -145,6 +148,24 @@ fn reply(outcome: Outcome, shape: Shape, version: Version) -> Frame {
             .into_iter()
             .next()
             .map_or(Frame::Null, |(member, _)| Frame::bulk(member)),
+        (
+            Shape::Page,
+            Outcome::ScoredPage {
+                members,
+                next_position,
+            },
+        ) => super::collections::scan_reply(
+            next_position,
+            members
+                .into_iter()
+                .flat_map(|(member, score)| {
+                    [
+                        Frame::bulk(member),
+                        Frame::bulk(::resp::format_double(score.0)),
+                    ]
+                })
+                .collect(),
+        ),
         (_, other) => unexpected(&other),
     }
 }
@@ -276,6 +297,14 @@ pub(super) async fn zset<B: Backend>(
                 aggregate: aggregate_of(aggregate),
             },
             Shape::Members { with_scores },
+        ),
+        ZSetCommand::Scan(scan) => (
+            ZSetOp::Scan {
+                position: scan.cursor,
+                count: scan.count.unwrap_or(10),
+                pattern: scan.pattern.map(|pattern| pattern.to_vec()),
+            },
+            Shape::Page,
         ),
         ZSetCommand::InterCard { others, limit } => (
             ZSetOp::InterCard {

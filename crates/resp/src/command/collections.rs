@@ -50,6 +50,70 @@ pub enum HashCommand {
         count: Option<i64>,
         with_values: bool,
     },
+    /// `HSCAN key cursor [MATCH pattern] [COUNT count]`.
+    Scan(ElementScan),
+}
+
+/// `HSCAN`/`SSCAN`/`ZSCAN`'s cursor and options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ElementScan {
+    /// Where the step starts (0: the beginning).
+    pub cursor: u64,
+    /// `MATCH pattern`.
+    pub pattern: Option<Bytes>,
+    /// `COUNT count` (at least 1).
+    pub count: Option<u64>,
+}
+
+/// `key cursor [MATCH pattern] [COUNT count]`, checked as Redis 7.0's
+/// `scanGenericCommand`: a cursor that is not an unsigned integer is
+/// "invalid cursor", a COUNT below 1 or an unknown option a syntax error.
+pub(crate) fn element_scan(args: &mut Args) -> Result<(Bytes, ElementScan), CommandError> {
+    let key = args.take()?;
+    let raw_cursor = args.take()?;
+    let cursor = std::str::from_utf8(&raw_cursor)
+        .ok()
+        .filter(|text| !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|text| text.parse::<u64>().ok())
+        .ok_or(CommandError::InvalidCursor)?;
+    let mut scan = ElementScan {
+        cursor,
+        pattern: None,
+        count: None,
+    };
+    while let Some(option) = args.take_optional() {
+        if args.remaining() == 0 {
+            return Err(CommandError::Syntax);
+        }
+        if is(&option, "count") {
+            let count = args.integer()?;
+            if count < 1 {
+                return Err(CommandError::Syntax);
+            }
+            scan.count = Some(count as u64);
+        } else if is(&option, "match") {
+            scan.pattern = Some(args.take()?);
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok((key, scan))
+}
+
+pub(crate) fn hscan(args: &mut Args) -> Result<Command, CommandError> {
+    let (key, scan) = element_scan(args)?;
+    Ok(Command::Hash {
+        key,
+        op: HashCommand::Scan(scan),
+    })
+}
+
+pub(crate) fn sscan(args: &mut Args) -> Result<Command, CommandError> {
+    let (key, scan) = element_scan(args)?;
+    Ok(Command::SetType {
+        key,
+        op: SetCommand::Scan(scan),
+    })
 }
 
 /// A set command's operation, arguments parsed.
@@ -101,6 +165,8 @@ pub enum SetCommand {
         destination: Bytes,
         member: Bytes,
     },
+    /// `SSCAN key cursor [MATCH pattern] [COUNT count]`.
+    Scan(ElementScan),
 }
 
 /// How `SINTER`, `SUNION` and `SDIFF` (and their `STORE` forms) combine.

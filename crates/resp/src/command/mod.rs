@@ -44,7 +44,7 @@ mod zsets;
 use bytes::Bytes;
 
 pub use args::{Args, parse_float, parse_integer};
-pub use collections::{HashCommand, SetCombination, SetCommand};
+pub use collections::{ElementScan, HashCommand, SetCombination, SetCommand};
 pub use error::CommandError;
 pub use glob::glob_match;
 pub use lists::{ListCommand, ListEnd};

@@ -714,6 +714,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..HASH_READ
     },
     CommandSpec {
+        name: "hscan",
+        arity: -3,
+        since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        summary: "Iterates over fields and values of a hash.",
+        syntax: "key cursor [MATCH pattern] [COUNT count]",
+        parse: Some(collections::hscan),
+        ..HASH_READ
+    },
+    CommandSpec {
         name: "hset",
         arity: -4,
         since: "2.0.0",
@@ -1379,6 +1389,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..SET_WRITE_FAST
     },
     CommandSpec {
+        name: "sscan",
+        arity: -3,
+        since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        summary: "Iterates over members of a set.",
+        syntax: "key cursor [MATCH pattern] [COUNT count]",
+        parse: Some(collections::sscan),
+        ..SET_READ
+    },
+    CommandSpec {
         name: "strlen",
         arity: 2,
         since: "2.2.0",
@@ -1727,6 +1747,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key member",
         parse: Some(zsets::zrevrank),
         ..ZSET_READ_FAST
+    },
+    CommandSpec {
+        name: "zscan",
+        arity: -3,
+        since: "2.8.0",
+        complexity: "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection.",
+        summary: "Iterates over members and scores of a sorted set.",
+        syntax: "key cursor [MATCH pattern] [COUNT count]",
+        parse: Some(zsets::zscan),
+        ..ZSET_READ
     },
     CommandSpec {
         name: "zscore",

@@ -140,6 +140,8 @@ pub enum ZSetCommand {
         others: Vec<Bytes>,
         limit: u64,
     },
+    /// `ZSCAN key cursor [MATCH pattern] [COUNT count]`.
+    Scan(super::collections::ElementScan),
     /// `ZRANGESTORE dst src ...`: the command's key is the destination.
     RangeStore {
         source: Bytes,
@@ -690,6 +692,11 @@ fn read_combination(args: &mut Args, how: ZCombination) -> Result<Command, Comma
             with_scores: request.with_scores,
         },
     )
+}
+
+pub(crate) fn zscan(args: &mut Args) -> Result<Command, CommandError> {
+    let (key, scan) = super::collections::element_scan(args)?;
+    zset(key, ZSetCommand::Scan(scan))
 }
 
 pub(crate) fn zunion(args: &mut Args) -> Result<Command, CommandError> {
