@@ -250,6 +250,34 @@ def test_absolute_expiry_and_getex(r):
     assert r.ttl("k") == -1, "GETSET clears the TTL"
 
 
+def test_absolute_deadlines_read_back_exactly(r):
+    """Issue 16: PXAT/EXAT/PEXPIREAT/GETEX PXAT instants come back to the
+    millisecond, after time has passed and through KEEPTTL, INCR, RENAME and
+    COPY (before the fix PEXPIRETIME answered 2-7 ms late on the demo)."""
+    at_ms = int(time.time() * 1000) + 100_000
+    r.set("e", "1", pxat=at_ms)
+    time.sleep(0.05)
+    assert r.pexpiretime("e") == at_ms
+    assert r.pexpiretime("e") == at_ms, "a second read gives the same instant"
+    at_s = at_ms // 1000 + 100
+    r.set("s", "v", exat=at_s)
+    assert r.expiretime("s") == at_s
+    assert r.pexpiretime("s") == at_s * 1000
+    r.set("e", "2", keepttl=True)
+    assert r.incr("e") == 3
+    assert r.pexpiretime("e") == at_ms
+    r.set("{t}a", "v", pxat=at_ms)
+    assert r.copy("{t}a", "{t}b") is True
+    assert r.rename("{t}a", "{t}c") is True
+    assert r.pexpiretime("{t}b") == at_ms
+    assert r.pexpiretime("{t}c") == at_ms
+    assert r.pexpireat("e", at_ms + 777) is True
+    assert r.pexpiretime("e") == at_ms + 777
+    assert r.getex("s", pxat=at_ms + 999) == "v"
+    assert r.pexpiretime("s") == at_ms + 999
+    r.delete("{t}b", "{t}c")
+
+
 @needs_replicated_ops
 def test_keys_and_scan(r):
     r.mset({"user:1": "a", "user:2": "b", "{o}ther": "c"})

@@ -195,6 +195,7 @@ pub trait KvClient: Send + Sync {
         let op = Op::Expire {
             key: key.into(),
             ttl_ms,
+            unix_ms: None,
             condition,
         };
         async move { expect_applied("Expire", self.run(op).await?) }

@@ -1,9 +1,11 @@
 //! What each operation means on a store.
 
-use cache::store::Ttl;
+use cache::store::{Expiry, Ttl};
 use cache::{Store, StoreError};
 
-use crate::op::{ExpireCondition, GetExTtl, KeyTtl, SetCondition, SetTtl, format_float};
+use crate::op::{
+    ExpireCondition, GetExTtl, KeyExpireTime, KeyTtl, SetCondition, SetTtl, format_float,
+};
 use crate::{Error, Limits, Op, Outcome, Reply};
 
 /// Runs `op` on `store` at log time `now_ms`, within `limits`; a refused
@@ -104,11 +106,20 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
                 GetExTtl::Persist => {
                     store.persist(key, now_ms);
                 }
-                GetExTtl::Ms(0) => {
+                GetExTtl::Ms(0) | GetExTtl::At { ttl_ms: 0, .. } => {
                     store.delete(key, now_ms);
                 }
                 GetExTtl::Ms(ttl_ms) => {
                     store.expire(key, *ttl_ms, now_ms).map_err(store_error)?;
+                }
+                GetExTtl::At { ttl_ms, unix_ms } => {
+                    let expiry = Expiry {
+                        ttl_ms: *ttl_ms,
+                        unix_ms: Some(*unix_ms),
+                    };
+                    store
+                        .expire_with(key, expiry, now_ms)
+                        .map_err(store_error)?;
                 }
             }
             Ok(Outcome::Value(Some(value)))
@@ -116,6 +127,7 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
         Op::Expire {
             key,
             ttl_ms,
+            unix_ms,
             condition,
         } => {
             let current = match store.ttl(key, now_ms) {
@@ -129,12 +141,20 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
             if *ttl_ms == 0 {
                 store.delete(key, now_ms);
             } else {
-                store.expire(key, *ttl_ms, now_ms).map_err(store_error)?;
+                let expiry = Expiry {
+                    ttl_ms: *ttl_ms,
+                    unix_ms: *unix_ms,
+                };
+                store
+                    .expire_with(key, expiry, now_ms)
+                    .map_err(store_error)?;
             }
             Ok(Outcome::Applied(true))
         }
         Op::Persist { key } => Ok(Outcome::Applied(store.persist(key, now_ms))),
-        Op::Ttl { .. } | Op::Strlen { .. } | Op::GetRange { .. } => read(store, op, limits, now_ms),
+        Op::Ttl { .. } | Op::ExpireTime { .. } | Op::Strlen { .. } | Op::GetRange { .. } => {
+            read(store, op, limits, now_ms)
+        }
         Op::ScanShard { .. }
         | Op::CountShard { .. }
         | Op::FlushShard { .. }
@@ -187,6 +207,7 @@ fn is_string_op(op: &Op) -> bool {
         | Op::Expire { .. }
         | Op::Persist { .. }
         | Op::Ttl { .. }
+        | Op::ExpireTime { .. }
         | Op::Hash { .. }
         | Op::Sets { .. }
         | Op::List { .. }
@@ -231,17 +252,26 @@ fn set(
         SetCondition::IfPresent => current.is_some(),
     };
     if applied {
-        let ttl_ms = match ttl {
+        let expiry = match ttl {
             SetTtl::Clear => None,
-            SetTtl::Keep => remaining_ms(store, key, now_ms),
-            SetTtl::Ms(ttl_ms) => Some(ttl_ms),
+            SetTtl::Keep => store.expiry(key, now_ms),
+            SetTtl::Ms(ttl_ms) => Some(Expiry::after(ttl_ms)),
+            SetTtl::At { ttl_ms, unix_ms } => Some(Expiry {
+                ttl_ms,
+                unix_ms: Some(unix_ms),
+            }),
         };
-        if ttl_ms == Some(0) {
+        if expiry.is_some_and(|expiry| expiry.ttl_ms == 0) {
             // The deadline has passed already: the key ends absent.
             store.delete(key, now_ms);
         } else {
             store
-                .put(key, value.to_vec(), ttl_ms, now_ms)
+                .put_value(
+                    key,
+                    cache::store::Value::Str(value.to_vec()),
+                    expiry,
+                    now_ms,
+                )
                 .map_err(store_error)?;
         }
     }
@@ -251,24 +281,19 @@ fn set(
     })
 }
 
-/// The key's remaining TTL, if it is present and has one.
-fn remaining_ms(store: &mut Store, key: &[u8], now_ms: u64) -> Option<u64> {
-    match store.ttl(key, now_ms) {
-        Ttl::RemainingMs(remaining_ms) => Some(remaining_ms),
-        Ttl::Missing | Ttl::Persistent => None,
-    }
-}
-
 /// Writes `value` at `key`, keeping the deadline the key has (the same
-/// absolute log time: the remaining TTL is counted from the same `now`).
+/// absolute log time, since the remaining TTL is counted from the same
+/// `now`, and the same wall-clock instant).
 fn write_keeping_ttl(
     store: &mut Store,
     key: &[u8],
     value: Vec<u8>,
     now_ms: u64,
 ) -> Result<(), Error> {
-    let ttl_ms = remaining_ms(store, key, now_ms);
-    store.put(key, value, ttl_ms, now_ms).map_err(store_error)
+    let expiry = store.expiry(key, now_ms);
+    store
+        .put_value(key, cache::store::Value::Str(value), expiry, now_ms)
+        .map_err(store_error)
 }
 
 /// Whether [`Op::Expire`]'s conditions hold, given the key's remaining TTL
@@ -355,6 +380,15 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
             Ttl::Missing => KeyTtl::Missing,
             Ttl::Persistent => KeyTtl::Persistent,
             Ttl::RemainingMs(remaining_ms) => KeyTtl::RemainingMs(remaining_ms),
+        })),
+        Op::ExpireTime { key } => Ok(Outcome::ExpireTime(match store.peek_expiry(key, now_ms) {
+            None => KeyExpireTime::Missing,
+            Some(None) => KeyExpireTime::Persistent,
+            Some(Some(Expiry {
+                unix_ms: Some(unix_ms),
+                ..
+            })) => KeyExpireTime::UnixMs(unix_ms),
+            Some(Some(Expiry { ttl_ms, .. })) => KeyExpireTime::RemainingMs(ttl_ms),
         })),
         Op::Strlen { key } => Ok(Outcome::Integer(
             store.peek(key, now_ms).map_or(0, <[u8]>::len) as i64,

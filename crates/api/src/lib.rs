@@ -69,8 +69,9 @@ pub use limits::{
 };
 pub use lists::{End, ListOp};
 pub use op::{
-    ExpireCondition, Float, GetExTtl, KeyTtl, Op, Outcome, SCAN_COUNT_MAX, SCAN_POSITION_BITS,
-    SCAN_POSITION_END, SetCondition, SetTtl, Target, format_float, scan_position,
+    ExpireCondition, Float, GetExTtl, KeyExpireTime, KeyTtl, Op, Outcome, SCAN_COUNT_MAX,
+    SCAN_POSITION_BITS, SCAN_POSITION_END, SetCondition, SetTtl, Target, format_float,
+    scan_position,
 };
 pub use set_algebra::Combination;
 pub use zsets::{Aggregate, ZAddCondition, ZRange, ZSetOp};

@@ -12,7 +12,7 @@
 //! one store.
 
 use cache::Store;
-use cache::store::{Ttl, Value, entry_weight_bytes};
+use cache::store::{Value, entry_weight_bytes};
 
 use crate::execute::store_error;
 use crate::{Error, Op, Outcome, Reply};
@@ -60,10 +60,10 @@ pub(crate) fn execute_multi_key(store: &mut Store, op: &Op, now_ms: u64) -> Repl
                 return Ok(Outcome::Applied(false));
             }
             check_fits(store, destination, &value)?;
-            let ttl_ms = remaining_ms(store, source, now_ms);
+            let expiry = store.expiry(source, now_ms);
             store.delete(source, now_ms);
             store
-                .put_value(destination, value, ttl_ms, now_ms)
+                .put_value(destination, value, expiry, now_ms)
                 .map_err(store_error)?;
             Ok(Outcome::Applied(true))
         }
@@ -82,9 +82,9 @@ pub(crate) fn execute_multi_key(store: &mut Store, op: &Op, now_ms: u64) -> Repl
                 return Ok(Outcome::Applied(false));
             }
             check_fits(store, destination, &value)?;
-            let ttl_ms = remaining_ms(store, source, now_ms);
+            let expiry = store.expiry(source, now_ms);
             store
-                .put_value(destination, value, ttl_ms, now_ms)
+                .put_value(destination, value, expiry, now_ms)
                 .map_err(store_error)?;
             Ok(Outcome::Applied(true))
         }
@@ -112,12 +112,4 @@ pub(crate) fn check_weight(store: &Store, weight_bytes: u64) -> Result<(), Error
         });
     }
     Ok(())
-}
-
-/// The key's remaining TTL, if it is present and has one.
-fn remaining_ms(store: &mut Store, key: &[u8], now_ms: u64) -> Option<u64> {
-    match store.ttl(key, now_ms) {
-        Ttl::RemainingMs(remaining_ms) => Some(remaining_ms),
-        Ttl::Missing | Ttl::Persistent => None,
-    }
 }

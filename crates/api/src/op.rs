@@ -17,14 +17,19 @@ use crate::zsets::ZSetOp;
 /// **Time.** Every TTL here is relative: milliseconds of *log time* after
 /// the entry that carries the operation is applied. Log time is the
 /// replicated clock of the group (identical on every replica, advancing at
-/// the leader's clock rate), not the wall clock, so an absolute wall-clock
-/// deadline (Redis's `EXPIREAT`, `SET ... PXAT`) is converted to a relative
-/// TTL by the node that receives the command, with its wall clock, before
-/// the operation is built (a deadline already past becomes a TTL of 0,
-/// which [`Op::Expire`], [`Op::Set`] and [`Op::GetEx`] read as "remove the
-/// key now"). The reverse (`EXPIRETIME`) adds a [`Op::Ttl`] answer to the
-/// receiving node's wall clock. Both are as exact as the nodes' clocks
-/// agree; the replicas themselves never read a wall clock.
+/// the leader's clock rate), not the wall clock, so a wall-clock deadline
+/// (Redis's `EXPIREAT`, `SET ... PXAT`) is converted to a relative TTL by
+/// the node that receives the command, with its wall clock, before the
+/// operation is built (a deadline already past becomes a TTL of 0, which
+/// [`Op::Expire`], [`Op::Set`] and [`Op::GetEx`] read as "remove the key
+/// now"). Expiry follows that TTL alone. The wall-clock instant itself
+/// travels beside it ([`SetTtl::At`], [`GetExTtl::At`], `Op::Expire`'s
+/// `unix_ms`; for a relative `EX`/`PX` the receiving node's clock plus the
+/// TTL), is kept with the key through every later write that keeps the
+/// deadline, renames, copies, snapshots and shard moves, and is answered
+/// unchanged by [`Op::ExpireTime`] (Redis's `PEXPIRETIME`): a `PXAT`
+/// deadline reads back to the millisecond. The replicas themselves never
+/// read a wall clock.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Read a key (absent or expired: `None`).
@@ -75,12 +80,14 @@ pub enum Op {
     /// Read the key ([`Outcome::Value`]) and change its deadline.
     GetEx { key: Vec<u8>, ttl: GetExTtl },
     /// Give the key a deadline `ttl_ms` from now (0: the deadline has
-    /// passed, remove the key) if `condition` holds. Answers
-    /// [`Outcome::Applied`]: false when the key is absent or the
+    /// passed, remove the key) if `condition` holds, with `unix_ms` the
+    /// wall-clock instant named for it (kept, never used to expire).
+    /// Answers [`Outcome::Applied`]: false when the key is absent or the
     /// condition does not hold.
     Expire {
         key: Vec<u8>,
         ttl_ms: u64,
+        unix_ms: Option<i64>,
         condition: ExpireCondition,
     },
     /// Remove the key's deadline; [`Outcome::Applied`]: whether it had one.
@@ -172,6 +179,8 @@ pub enum Op {
         destination: Vec<u8>,
         replace: bool,
     },
+    /// When the key expires ([`Outcome::ExpireTime`]); a read.
+    ExpireTime { key: Vec<u8> },
 }
 
 /// What an [`Op`] is routed by.
@@ -238,6 +247,10 @@ pub enum SetTtl {
     /// Expire `ms` after the write (0: the deadline has already passed, so
     /// the key ends absent).
     Ms(u64),
+    /// Expire `ttl_ms` after the write (0 as in [`SetTtl::Ms`]), the
+    /// wall-clock instant `unix_ms` (Unix ms) being what the client named
+    /// (`EXAT`/`PXAT`) or its node's clock plus the TTL (`EX`/`PX`).
+    At { ttl_ms: u64, unix_ms: i64 },
 }
 
 /// What [`Op::GetEx`] does to the deadline.
@@ -250,6 +263,9 @@ pub enum GetExTtl {
     Persist,
     /// Expire `ms` from now (0: remove the key after reading it).
     Ms(u64),
+    /// [`GetExTtl::Ms`] with the wall-clock instant named for it, as in
+    /// [`SetTtl::At`].
+    At { ttl_ms: u64, unix_ms: i64 },
 }
 
 /// [`Op::Expire`]'s conditions, Redis's `NX`, `XX`, `GT`, `LT`. A key
@@ -290,6 +306,21 @@ pub enum KeyTtl {
     /// The key has no deadline.
     Persistent,
     /// Milliseconds of log time until it expires (at least 1).
+    RemainingMs(u64),
+}
+
+/// When a key expires ([`Outcome::ExpireTime`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyExpireTime {
+    /// The key is absent.
+    Missing,
+    /// The key has no deadline.
+    Persistent,
+    /// The wall-clock instant (Unix ms) named when the deadline was set.
+    UnixMs(i64),
+    /// A deadline set without a wall-clock instant (a relative TTL through
+    /// gRPC or REST): the milliseconds of log time it has left (at least
+    /// 1), for the caller to add to its own clock.
     RemainingMs(u64),
 }
 
@@ -398,6 +429,7 @@ impl Op {
             | Op::Expire { key, .. }
             | Op::Persist { key }
             | Op::Ttl { key }
+            | Op::ExpireTime { key }
             | Op::Strlen { key }
             | Op::GetRange { key, .. }
             | Op::SetRange { key, .. }
@@ -424,6 +456,7 @@ impl Op {
             self,
             Op::Get { .. }
                 | Op::Ttl { .. }
+                | Op::ExpireTime { .. }
                 | Op::Strlen { .. }
                 | Op::GetRange { .. }
                 | Op::GetEx {
@@ -449,6 +482,7 @@ impl Op {
             | Op::Expire { .. }
             | Op::Persist { .. }
             | Op::Ttl { .. }
+            | Op::ExpireTime { .. }
             | Op::Strlen { .. }
             | Op::GetRange { .. }
             | Op::ScanShard { .. }
@@ -497,6 +531,7 @@ impl Op {
             Op::Expire { .. } => "Expire",
             Op::Persist { .. } => "Persist",
             Op::Ttl { .. } => "Ttl",
+            Op::ExpireTime { .. } => "ExpireTime",
             Op::Strlen { .. } => "Strlen",
             Op::GetRange { .. } => "GetRange",
             Op::SetRange { .. } => "SetRange",
@@ -539,6 +574,8 @@ pub enum Outcome {
     Applied(bool),
     /// The answer to a Ttl.
     Ttl(KeyTtl),
+    /// The answer to an [`Op::ExpireTime`].
+    ExpireTime(KeyExpireTime),
     /// A list of values (nil where absent): `HMGET`, `HGETALL`,
     /// `SMEMBERS`, ...
     Values(Vec<Option<Vec<u8>>>),

@@ -265,6 +265,7 @@ fn rename_and_copy_carry_every_value_type() {
     let expire = Op::Expire {
         key: "s".into(),
         ttl_ms: 5_000,
+        unix_ms: Some(1_700_000_005_000),
         condition: api::ExpireCondition::default(),
     };
     assert_eq!(run(&mut store, expire, 0), Ok(Outcome::Applied(true)));

@@ -3,8 +3,8 @@
 use std::sync::Mutex;
 
 use api::{
-    Error, ExpireCondition, Float, GetExTtl, KeyTtl, KvClient, Limits, Op, Outcome, SetCondition,
-    SetTtl, execute, read,
+    Error, ExpireCondition, Float, GetExTtl, KeyExpireTime, KeyTtl, KvClient, Limits, Op, Outcome,
+    SetCondition, SetTtl, execute, read,
 };
 use cache::{Store, StoreConfig};
 
@@ -265,6 +265,7 @@ fn expire(key: &str, ttl_ms: u64, condition: ExpireCondition) -> Op {
     Op::Expire {
         key: key.into(),
         ttl_ms,
+        unix_ms: None,
         condition,
     }
 }
@@ -485,4 +486,223 @@ async fn typed_methods() {
     );
     assert_eq!(client.get_del("n").await, Ok(Some(b"x".to_vec())));
     assert_eq!(client.ttl("n").await, Ok(KeyTtl::Missing));
+}
+
+/// When `key` expires, through the log and the read path (which agree).
+fn expire_time(store: &mut Store, key: &str, now_ms: u64) -> KeyExpireTime {
+    let op = Op::ExpireTime { key: key.into() };
+    let by_read = read(store, &op, &Limits::default(), now_ms);
+    let by_log = run(store, op, now_ms);
+    assert_eq!(
+        by_read, by_log,
+        "ExpireTime through the log and the read path"
+    );
+    match by_log {
+        Ok(Outcome::ExpireTime(expire_time)) => expire_time,
+        other => panic!("expire time answered {other:?}"),
+    }
+}
+
+/// Issue 16: `SET k v PXAT t` then `PEXPIRETIME k` must answer `t` itself,
+/// whatever log time has passed since, and every write that keeps the
+/// deadline (KEEPTTL, APPEND, INCR, INCRBYFLOAT, SETRANGE), moves it
+/// (RENAME) or copies it (COPY) keeps the instant; a snapshot (how a shard
+/// moves between groups) carries it. Expiry itself follows log time.
+#[test]
+fn a_wall_clock_deadline_reads_back_exactly_through_every_write_that_keeps_it() {
+    const AT: i64 = 1_767_225_600_123; // what the client sent with PXAT
+    let mut store = store();
+    let op = set(
+        "k",
+        "1",
+        SetCondition::Always,
+        SetTtl::At {
+            ttl_ms: 10_000,
+            unix_ms: AT,
+        },
+        false,
+    );
+    run(&mut store, op, 7).expect("set pxat");
+    assert_eq!(expire_time(&mut store, "k", 7), KeyExpireTime::UnixMs(AT));
+    // Log time passes (as it does while the answer is forwarded back and
+    // the next command arrives): the instant does not drift with it.
+    assert_eq!(
+        expire_time(&mut store, "k", 3_000),
+        KeyExpireTime::UnixMs(AT)
+    );
+    assert_eq!(ttl(&mut store, "k", 3_000), KeyTtl::RemainingMs(7_007));
+
+    let keep_ttl = set("k", "2", SetCondition::Always, SetTtl::Keep, false);
+    run(&mut store, keep_ttl, 3_001).expect("set keepttl");
+    let append = Op::Append {
+        key: "k".into(),
+        value: "0".into(),
+    };
+    run(&mut store, append, 3_002).expect("append");
+    let incr = Op::Increment {
+        key: "k".into(),
+        delta: 1,
+    };
+    assert_eq!(run(&mut store, incr, 3_003), Ok(Outcome::Integer(21)));
+    let incr_float = Op::IncrementFloat {
+        key: "k".into(),
+        delta: Float(0.5),
+    };
+    run(&mut store, incr_float, 3_004).expect("incrbyfloat");
+    let set_range = Op::SetRange {
+        key: "k".into(),
+        offset: 0,
+        value: "3".into(),
+    };
+    run(&mut store, set_range, 3_005).expect("setrange");
+    assert_eq!(
+        expire_time(&mut store, "k", 3_006),
+        KeyExpireTime::UnixMs(AT)
+    );
+    assert_eq!(ttl(&mut store, "k", 3_006), KeyTtl::RemainingMs(7_001));
+
+    let copy = Op::Copy {
+        source: "k".into(),
+        destination: "c".into(),
+        replace: false,
+    };
+    assert_eq!(run(&mut store, copy, 3_007), Ok(Outcome::Applied(true)));
+    let rename = Op::Rename {
+        source: "k".into(),
+        destination: "r".into(),
+        only_if_new: false,
+    };
+    assert_eq!(run(&mut store, rename, 3_008), Ok(Outcome::Applied(true)));
+    assert_eq!(expire_time(&mut store, "k", 3_009), KeyExpireTime::Missing);
+    assert_eq!(
+        expire_time(&mut store, "c", 3_009),
+        KeyExpireTime::UnixMs(AT)
+    );
+    assert_eq!(
+        expire_time(&mut store, "r", 3_009),
+        KeyExpireTime::UnixMs(AT)
+    );
+
+    // A snapshot (the form in which a shard moves) keeps the instant.
+    let mut restored = Store::restore(&store.snapshot()).expect("restore");
+    assert_eq!(
+        expire_time(&mut restored, "r", 3_010),
+        KeyExpireTime::UnixMs(AT)
+    );
+
+    // The key expires by log time, as before.
+    assert_eq!(
+        expire_time(&mut restored, "r", 10_006),
+        KeyExpireTime::UnixMs(AT)
+    );
+    assert_eq!(
+        expire_time(&mut restored, "r", 10_007),
+        KeyExpireTime::Missing
+    );
+    assert_eq!(value(&mut restored, "r", 10_007), None);
+}
+
+#[test]
+fn expire_getex_and_persist_set_or_clear_the_wall_clock_instant() {
+    let mut store = store();
+    put(&mut store, "k", "v", None, 0);
+    assert_eq!(expire_time(&mut store, "k", 0), KeyExpireTime::Persistent);
+    assert_eq!(expire_time(&mut store, "absent", 0), KeyExpireTime::Missing);
+
+    let expire_at = Op::Expire {
+        key: "k".into(),
+        ttl_ms: 5_000,
+        unix_ms: Some(1_000_005_000),
+        condition: ExpireCondition::default(),
+    };
+    assert_eq!(run(&mut store, expire_at, 10), Ok(Outcome::Applied(true)));
+    assert_eq!(
+        expire_time(&mut store, "k", 20),
+        KeyExpireTime::UnixMs(1_000_005_000)
+    );
+
+    let getex = Op::GetEx {
+        key: "k".into(),
+        ttl: GetExTtl::At {
+            ttl_ms: 9_000,
+            unix_ms: 1_000_009_000,
+        },
+    };
+    run(&mut store, getex, 30).expect("getex pxat");
+    assert_eq!(
+        expire_time(&mut store, "k", 40),
+        KeyExpireTime::UnixMs(1_000_009_000)
+    );
+    assert_eq!(ttl(&mut store, "k", 40), KeyTtl::RemainingMs(8_990));
+
+    // A relative TTL without an instant (gRPC, REST): the remaining time.
+    assert_eq!(
+        run(
+            &mut store,
+            expire("k", 2_000, ExpireCondition::default()),
+            50
+        ),
+        Ok(Outcome::Applied(true))
+    );
+    assert_eq!(
+        expire_time(&mut store, "k", 60),
+        KeyExpireTime::RemainingMs(1_990)
+    );
+
+    let getex_past = Op::GetEx {
+        key: "k".into(),
+        ttl: GetExTtl::At {
+            ttl_ms: 0,
+            unix_ms: 1,
+        },
+    };
+    assert_eq!(
+        run(&mut store, getex_past, 70),
+        Ok(Outcome::Value(Some(b"v".to_vec())))
+    );
+    assert_eq!(expire_time(&mut store, "k", 70), KeyExpireTime::Missing);
+
+    let set_past = set(
+        "p",
+        "v",
+        SetCondition::Always,
+        SetTtl::At {
+            ttl_ms: 0,
+            unix_ms: 1,
+        },
+        false,
+    );
+    run(&mut store, set_past, 80).expect("set pxat in the past");
+    assert_eq!(value(&mut store, "p", 80), None);
+
+    let set_at = set(
+        "q",
+        "v",
+        SetCondition::Always,
+        SetTtl::At {
+            ttl_ms: 100,
+            unix_ms: 7,
+        },
+        false,
+    );
+    run(&mut store, set_at, 90).expect("set");
+    assert_eq!(
+        run(&mut store, Op::Persist { key: "q".into() }, 91),
+        Ok(Outcome::Applied(true))
+    );
+    assert_eq!(expire_time(&mut store, "q", 92), KeyExpireTime::Persistent);
+    // A plain SET clears the deadline and its instant.
+    let set_at = set(
+        "q",
+        "v",
+        SetCondition::Always,
+        SetTtl::At {
+            ttl_ms: 100,
+            unix_ms: 7,
+        },
+        false,
+    );
+    run(&mut store, set_at, 93).expect("set");
+    put(&mut store, "q", "w", None, 94);
+    assert_eq!(expire_time(&mut store, "q", 95), KeyExpireTime::Persistent);
 }

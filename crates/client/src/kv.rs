@@ -104,6 +104,7 @@ impl Client {
                 key,
                 ttl_ms,
                 condition,
+                ..
             } if condition == api::ExpireCondition::default() => {
                 Outcome::Applied(self.expire(&key, ttl_ms).await?)
             }

@@ -346,6 +346,7 @@ impl Cache for CacheService {
         let op = Op::Expire {
             key: request.key,
             ttl_ms: request.ttl_ms,
+            unix_ms: None,
             condition: api::ExpireCondition::default(),
         };
         match self.run(op, session).await? {

@@ -87,6 +87,32 @@ pub enum Ttl {
     RemainingMs(u64),
 }
 
+/// A deadline as a write gives it: `ttl_ms` of log time after the write
+/// (0 is refused with [`StoreError::ZeroTtl`]), and the wall-clock instant
+/// (Unix ms) the client named for it, if any.
+///
+/// Only `ttl_ms` decides when the entry expires (log time is the same on
+/// every replica; a wall clock is not). `unix_ms` is carried through the
+/// log, kept with the entry, moved by `KEEPTTL`-like writes, renames,
+/// copies, snapshots and shard migration, and read back unchanged by
+/// [`Store::peek_expiry`], so Redis's `PEXPIRETIME` answers exactly the
+/// instant a client gave with `PXAT` or `PEXPIREAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    pub ttl_ms: u64,
+    pub unix_ms: Option<i64>,
+}
+
+impl Expiry {
+    /// A deadline `ttl_ms` from the write, with no wall-clock instant.
+    pub fn after(ttl_ms: u64) -> Expiry {
+        Expiry {
+            ttl_ms,
+            unix_ms: None,
+        }
+    }
+}
+
 /// One visible entry, as handed out for shard migration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EntryView<'a> {
@@ -94,6 +120,8 @@ pub struct EntryView<'a> {
     pub value: &'a Value,
     /// Absolute deadline in the same logical time base as `now_ms`.
     pub expire_at_ms: Option<u64>,
+    /// The wall-clock instant named for it ([`Expiry::unix_ms`]).
+    pub expire_at_unix_ms: Option<i64>,
 }
 
 /// The deterministic, byte-bounded key/value store. See the module docs.
@@ -244,22 +272,22 @@ impl Store {
     }
 
     /// Sets `key` to `value` of any type, replacing what it held, with
-    /// the deadline `expire_at_ms` (absolute log time; `None`: none).
-    /// An empty collection removes the key instead.
+    /// the deadline `expiry` (`None`: none). An empty collection removes
+    /// the key instead.
     pub fn put_value(
         &mut self,
         key: &[u8],
         value: Value,
-        ttl_ms: Option<u64>,
+        expiry: Option<Expiry>,
         now_ms: u64,
     ) -> Result<(), StoreError> {
         self.begin(now_ms);
-        let expire_at_ms = self.deadline(ttl_ms)?;
+        let deadline = self.deadline(expiry)?;
         if value.is_empty_collection() {
             self.delete(key, now_ms);
             return Ok(());
         }
-        self.write(key, value, Deadline::Set(expire_at_ms))
+        self.write(key, value, Deadline::Set(deadline))
     }
 
     /// The value of `key` if visible at `now_ms` (or at the store's own
@@ -289,9 +317,7 @@ impl Store {
         ttl_ms: Option<u64>,
         now_ms: u64,
     ) -> Result<(), StoreError> {
-        self.begin(now_ms);
-        let expire_at_ms = self.deadline(ttl_ms)?;
-        self.write(key, Value::Str(value), Deadline::Set(expire_at_ms))
+        self.put_value(key, Value::Str(value), ttl_ms.map(Expiry::after), now_ms)
     }
 
     /// Appends `suffix` to the value of `key` (an absent key starts empty);
@@ -334,7 +360,7 @@ impl Store {
         now_ms: u64,
     ) -> Result<(), StoreError> {
         self.begin(now_ms);
-        let expire_at_ms = self.deadline(ttl_ms)?;
+        let deadline = self.deadline(ttl_ms.map(Expiry::after))?;
         let current = match self.lookup(key) {
             Some(slot) => match &self.table.entry(slot).value {
                 Value::Str(value) => Some(value.as_slice()),
@@ -347,7 +373,7 @@ impl Store {
                 current: current.map(<[u8]>::to_vec),
             });
         }
-        self.write(key, Value::Str(new_value), Deadline::Set(expire_at_ms))
+        self.write(key, Value::Str(new_value), Deadline::Set(deadline))
     }
 
     /// Adds `delta` to the decimal integer stored at `key` (an absent key
@@ -374,15 +400,56 @@ impl Store {
 
     /// Gives `key` a deadline `ttl_ms` from now; returns whether it was visible.
     pub fn expire(&mut self, key: &[u8], ttl_ms: u64, now_ms: u64) -> Result<bool, StoreError> {
+        self.expire_with(key, Expiry::after(ttl_ms), now_ms)
+    }
+
+    /// Gives `key` the deadline `expiry`; returns whether it was visible.
+    pub fn expire_with(
+        &mut self,
+        key: &[u8],
+        expiry: Expiry,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
         self.begin(now_ms);
-        let expire_at_ms = self.deadline(Some(ttl_ms))?;
+        let deadline = self.deadline(Some(expiry))?;
         Ok(match self.lookup(key) {
             Some(slot) => {
-                self.table.set_expiry(slot, expire_at_ms);
+                self.set_deadline(slot, deadline);
                 true
             }
             None => false,
         })
+    }
+
+    /// The deadline of `key` as a write at `now_ms` would give it again
+    /// (the same log-time instant and wall-clock instant): for writes that
+    /// keep a key's deadline or move it to another key. `None`: absent or
+    /// without a deadline.
+    pub fn expiry(&mut self, key: &[u8], now_ms: u64) -> Option<Expiry> {
+        self.begin(now_ms);
+        let slot = self.lookup(key)?;
+        let entry = self.table.entry(slot);
+        entry.expire_at_ms.map(|expire_at_ms| Expiry {
+            ttl_ms: expire_at_ms - self.now_ms,
+            unix_ms: entry.expire_at_unix_ms,
+        })
+    }
+
+    /// [`Store::expiry`] at `now_ms` (or at the store's own time, if
+    /// later), changing nothing, and telling an absent key (`None`) from
+    /// one without a deadline (`Some(None)`): for reads served by one
+    /// replica alone, like [`Store::peek`].
+    pub fn peek_expiry(&self, key: &[u8], now_ms: u64) -> Option<Option<Expiry>> {
+        let now_ms = now_ms.max(self.now_ms);
+        let slot = self.table.find_hashed(hash_of(key), key)?;
+        let entry = self.table.entry(slot);
+        if entry.is_expired(now_ms) {
+            return None;
+        }
+        Some(entry.expire_at_ms.map(|expire_at_ms| Expiry {
+            ttl_ms: expire_at_ms - now_ms,
+            unix_ms: entry.expire_at_unix_ms,
+        }))
     }
 
     /// Removes the deadline of `key`; returns whether it had one.
@@ -437,6 +504,7 @@ impl Store {
                 key: &entry.key,
                 value: &entry.value,
                 expire_at_ms: entry.expire_at_ms,
+                expire_at_unix_ms: entry.expire_at_unix_ms,
             })
     }
 
@@ -450,11 +518,11 @@ impl Store {
         {
             return Ok(false);
         }
-        self.write(
-            entry.key,
-            entry.value.clone(),
-            Deadline::Set(entry.expire_at_ms),
-        )?;
+        let deadline = entry.expire_at_ms.map(|at_ms| At {
+            at_ms,
+            unix_ms: entry.expire_at_unix_ms,
+        });
+        self.write(entry.key, entry.value.clone(), Deadline::Set(deadline))?;
         Ok(true)
     }
 
@@ -499,12 +567,22 @@ impl Store {
         Some(slot)
     }
 
-    fn deadline(&self, ttl_ms: Option<u64>) -> Result<Option<u64>, StoreError> {
-        match ttl_ms {
-            Some(0) => Err(StoreError::ZeroTtl),
-            Some(ttl_ms) => Ok(Some(self.now_ms.saturating_add(ttl_ms))),
+    fn deadline(&self, expiry: Option<Expiry>) -> Result<Option<At>, StoreError> {
+        match expiry {
+            Some(Expiry { ttl_ms: 0, .. }) => Err(StoreError::ZeroTtl),
+            Some(Expiry { ttl_ms, unix_ms }) => Ok(Some(At {
+                at_ms: self.now_ms.saturating_add(ttl_ms),
+                unix_ms,
+            })),
             None => Ok(None),
         }
+    }
+
+    fn set_deadline(&mut self, slot: SlotId, deadline: Option<At>) {
+        self.table
+            .set_expiry(slot, deadline.map(|deadline| deadline.at_ms));
+        self.table
+            .set_expiry_unix(slot, deadline.and_then(|deadline| deadline.unix_ms));
     }
 
     /// Inserts or overwrites `key` after checking that it fits; the written
@@ -517,21 +595,29 @@ impl Store {
                     .table
                     .set_value(slot, value, weight)
                     .map_err(too_large)?;
-                if let Deadline::Set(expire_at_ms) = deadline {
-                    self.table.set_expiry(slot, expire_at_ms);
+                if let Deadline::Set(deadline) = deadline {
+                    self.set_deadline(slot, deadline);
                 }
                 evicted
             }
             None => {
-                let expire_at_ms = match deadline {
-                    Deadline::Set(expire_at_ms) => expire_at_ms,
+                let deadline = match deadline {
+                    Deadline::Set(deadline) => deadline,
                     Deadline::Keep => None,
                 };
                 let key_hash = hash_of(key);
-                let (_, evicted) = self
+                let (slot, evicted) = self
                     .table
-                    .insert(key.to_vec(), key_hash, value, weight, expire_at_ms)
+                    .insert(
+                        key.to_vec(),
+                        key_hash,
+                        value,
+                        weight,
+                        deadline.map(|deadline| deadline.at_ms),
+                    )
                     .map_err(too_large)?;
+                self.table
+                    .set_expiry_unix(slot, deadline.and_then(|deadline| deadline.unix_ms));
                 evicted
             }
         };
@@ -561,8 +647,15 @@ impl Store {
 /// What a write does to the entry's deadline.
 #[derive(Debug, Clone, Copy)]
 enum Deadline {
-    Set(Option<u64>),
+    Set(Option<At>),
     Keep,
+}
+
+/// An absolute deadline: log time, and the wall-clock instant named for it.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    at_ms: u64,
+    unix_ms: Option<i64>,
 }
 
 fn too_large(error: TooHeavy) -> StoreError {

@@ -3,7 +3,7 @@
 //! expiry index.
 //!
 //! ```text
-//!   key ──hash──► index (slot ids) ──► slab[slot] = { key, value, weight, expire_at_ms }
+//!   key ──hash──► index (slot ids) ──► slab[slot] = { key, value, weight, expire_at_ms, expire_at_unix_ms }
 //!                                         │
 //!                         policy (per-slot metadata, picks victims)
 //!                         expiry: BTreeSet<(expire_at_ms, slot)>
@@ -39,6 +39,10 @@ pub struct Entry<K, V> {
     pub weight: u64,
     /// The entry is invisible from this instant on (`now_ms >= expire_at_ms`).
     pub expire_at_ms: Option<u64>,
+    /// The wall-clock instant (Unix ms) a client named for that deadline,
+    /// kept only to be read back (Redis's `EXPIRETIME`); expiry never
+    /// looks at it. Only an entry with a deadline has one.
+    pub expire_at_unix_ms: Option<i64>,
 }
 
 impl<K, V> Entry<K, V> {
@@ -225,6 +229,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
             key_hash,
             weight,
             expire_at_ms,
+            expire_at_unix_ms: None,
         };
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -285,7 +290,8 @@ impl<K: Hash + Eq, V> Table<K, V> {
         Ok(self.evict_to_fit(Some(slot)))
     }
 
-    /// Sets or clears a resident slot's deadline.
+    /// Sets or clears a resident slot's deadline (and forgets any
+    /// wall-clock instant named for the old one).
     pub fn set_expiry(&mut self, slot: SlotId, expire_at_ms: Option<u64>) {
         let entry = match &mut self.slots[slot as usize] {
             Some(entry) => entry,
@@ -296,9 +302,29 @@ impl<K: Hash + Eq, V> Table<K, V> {
             assert!(removed, "slot {slot} missing from the expiry index");
         }
         entry.expire_at_ms = expire_at_ms;
+        entry.expire_at_unix_ms = None;
         if let Some(new) = expire_at_ms {
             self.expiry.insert((new, slot));
         }
+    }
+
+    /// Records the wall-clock instant a client named for a resident slot's
+    /// deadline (after [`Table::set_expiry`]).
+    ///
+    /// # Panics
+    /// If `expire_at_unix_ms` is set and the slot has no deadline: an
+    /// instant without a deadline would be read back for a key that never
+    /// expires.
+    pub fn set_expiry_unix(&mut self, slot: SlotId, expire_at_unix_ms: Option<i64>) {
+        let entry = match &mut self.slots[slot as usize] {
+            Some(entry) => entry,
+            None => panic!("slot {slot} is not resident"),
+        };
+        assert!(
+            expire_at_unix_ms.is_none() || entry.expire_at_ms.is_some(),
+            "slot {slot}: a wall-clock deadline without a log-time deadline"
+        );
+        entry.expire_at_unix_ms = expire_at_unix_ms;
     }
 
     /// Removes a resident slot and returns its entry.
@@ -367,6 +393,10 @@ impl<K: Hash + Eq, V> Table<K, V> {
                         "slot {slot}: deadline missing from the expiry index"
                     ));
                 }
+            } else if entry.expire_at_unix_ms.is_some() {
+                return Err(format!(
+                    "slot {slot}: a wall-clock deadline without a log-time deadline"
+                ));
             }
         }
         let free = self.free_slots.len() as u64;

@@ -170,14 +170,28 @@ fn unexpected(outcome: &Outcome) -> Frame {
     Frame::error(&format!("ERR unexpected outcome {outcome:?}"))
 }
 
-/// The relative TTL in ms (0: already past) of a Redis expiry, measured
-/// against this node's wall clock for absolute ones.
-fn ttl_of(time: ExpireTime, command: &'static str) -> Result<u64, Frame> {
+/// A Redis expiry as the replicas take it: the relative TTL in ms of log
+/// time (0: already past), measured against this node's wall clock for
+/// an absolute one, and the wall-clock instant in Unix ms (the one sent
+/// for `EXAT`/`PXAT`/`EXPIREAT`/`PEXPIREAT`, this node's clock plus the
+/// TTL for the relative forms). The instant is kept with the key as it
+/// is, so `PEXPIRETIME` answers exactly what `PXAT` named.
+fn ttl_of(time: ExpireTime, command: &'static str) -> Result<(u64, i64), Frame> {
     let now_ms = crate::clock::unix_ms();
     let deadline_ms = time
         .deadline_ms(now_ms)
         .ok_or_else(|| error_frame(&CommandError::InvalidExpireTime { command }))?;
-    Ok(u64::try_from(deadline_ms.saturating_sub(now_ms)).unwrap_or(0))
+    let ttl_ms = u64::try_from(deadline_ms.saturating_sub(now_ms)).unwrap_or(0);
+    Ok((ttl_ms, deadline_ms))
+}
+
+/// Milliseconds as `TTL`/`PTTL`/`EXPIRETIME`/`PEXPIRETIME` answer them:
+/// Redis rounds to the nearest second for the seconds forms.
+fn in_unit(milliseconds: i64, unit: TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Milliseconds => milliseconds,
+        TimeUnit::Seconds => milliseconds.saturating_add(500) / 1000,
+    }
 }
 
 fn not_yet(command: &str) -> Frame {
@@ -253,27 +267,22 @@ pub(super) async fn execute<B: Backend>(
                 SetExpiry::Clear => api::SetTtl::Clear,
                 SetExpiry::Keep => api::SetTtl::Keep,
                 SetExpiry::At(time) => match ttl_of(time, name) {
-                    Ok(ttl_ms) => api::SetTtl::Ms(ttl_ms),
+                    Ok((ttl_ms, unix_ms)) => api::SetTtl::At { ttl_ms, unix_ms },
                     Err(reply) => return reply,
                 },
             };
-            if condition == SetCondition::Always && !return_old && ttl != api::SetTtl::Keep {
-                // The plain SET (and SETEX/PSETEX): a Put.
-                let ttl_ms = match ttl {
-                    api::SetTtl::Ms(ttl_ms) => Some(ttl_ms),
-                    _ => None,
+            if condition == SetCondition::Always && !return_old && ttl == api::SetTtl::Clear {
+                // The plain SET: a Put. One with a deadline is an Op::Set,
+                // which carries the deadline's wall-clock instant.
+                let op = Op::Put {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                    ttl_ms: None,
                 };
-                if ttl_ms != Some(0) {
-                    let op = Op::Put {
-                        key: key.to_vec(),
-                        value: value.to_vec(),
-                        ttl_ms,
-                    };
-                    return match write(backend, op).await {
-                        Ok(_) => Frame::ok(),
-                        Err(reply) => reply,
-                    };
-                }
+                return match write(backend, op).await {
+                    Ok(_) => Frame::ok(),
+                    Err(reply) => reply,
+                };
             }
             let op = Op::Set {
                 key: key.to_vec(),
@@ -318,7 +327,7 @@ pub(super) async fn execute<B: Backend>(
                 GetExExpiry::Unchanged => api::GetExTtl::Unchanged,
                 GetExExpiry::Persist => api::GetExTtl::Persist,
                 GetExExpiry::At(time) => match ttl_of(time, "getex") {
-                    Ok(ttl_ms) => api::GetExTtl::Ms(ttl_ms),
+                    Ok((ttl_ms, unix_ms)) => api::GetExTtl::At { ttl_ms, unix_ms },
                     Err(reply) => return reply,
                 },
             };
@@ -410,13 +419,14 @@ pub(super) async fn execute<B: Backend>(
             time,
             condition,
         } => {
-            let ttl_ms = match ttl_of(time, name) {
-                Ok(ttl_ms) => ttl_ms,
+            let (ttl_ms, unix_ms) = match ttl_of(time, name) {
+                Ok(ttl) => ttl,
                 Err(reply) => return reply,
             };
             let op = Op::Expire {
                 key: key.to_vec(),
                 ttl_ms,
+                unix_ms: Some(unix_ms),
                 condition: api::ExpireCondition {
                     if_no_ttl: condition.if_no_ttl,
                     if_has_ttl: condition.if_has_ttl,
@@ -432,23 +442,36 @@ pub(super) async fn execute<B: Backend>(
         Command::Ttl {
             key,
             unit,
-            absolute,
+            absolute: false,
         } => match write(backend, Op::Ttl { key: key.to_vec() }).await {
             Ok(Outcome::Ttl(api::KeyTtl::Missing)) => Frame::Integer(-2),
             Ok(Outcome::Ttl(api::KeyTtl::Persistent)) => Frame::Integer(-1),
             Ok(Outcome::Ttl(api::KeyTtl::RemainingMs(remaining_ms))) => {
                 let remaining_ms = i64::try_from(remaining_ms).unwrap_or(i64::MAX);
-                Frame::Integer(match (unit, absolute) {
-                    (TimeUnit::Milliseconds, false) => remaining_ms,
-                    // Redis rounds TTL to the nearest second.
-                    (TimeUnit::Seconds, false) => remaining_ms.saturating_add(500) / 1000,
-                    (TimeUnit::Milliseconds, true) => {
-                        crate::clock::unix_ms().saturating_add(remaining_ms)
-                    }
-                    (TimeUnit::Seconds, true) => {
-                        crate::clock::unix_ms().saturating_add(remaining_ms) / 1000
-                    }
-                })
+                Frame::Integer(in_unit(remaining_ms, unit))
+            }
+            Ok(other) => unexpected(&other),
+            Err(reply) => reply,
+        },
+        Command::Ttl {
+            key,
+            unit,
+            absolute: true,
+        } => match write(backend, Op::ExpireTime { key: key.to_vec() }).await {
+            Ok(Outcome::ExpireTime(api::KeyExpireTime::Missing)) => Frame::Integer(-2),
+            Ok(Outcome::ExpireTime(api::KeyExpireTime::Persistent)) => Frame::Integer(-1),
+            // The instant named when the deadline was set, exactly.
+            Ok(Outcome::ExpireTime(api::KeyExpireTime::UnixMs(unix_ms))) => {
+                Frame::Integer(in_unit(unix_ms, unit))
+            }
+            // A deadline set through gRPC or REST (relative, no instant):
+            // this node's clock plus what is left.
+            Ok(Outcome::ExpireTime(api::KeyExpireTime::RemainingMs(remaining_ms))) => {
+                let remaining_ms = i64::try_from(remaining_ms).unwrap_or(i64::MAX);
+                Frame::Integer(in_unit(
+                    crate::clock::unix_ms().saturating_add(remaining_ms),
+                    unit,
+                ))
             }
             Ok(other) => unexpected(&other),
             Err(reply) => reply,

@@ -513,6 +513,120 @@ async fn string_commands_run_as_single_replicated_operations() {
     server.shutdown().await;
 }
 
+/// Issue 16: an absolute deadline reads back exactly. The backend here
+/// applies each operation 20 ms after it arrives, as forwarding to a
+/// group's leader delays it; before the instant was carried with the key,
+/// `PEXPIRETIME` after `SET ... PXAT t` answered about `t + 20`.
+#[tokio::test]
+async fn absolute_deadlines_read_back_exactly() {
+    let (server, _memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let integer = |reply: String| -> i64 {
+        reply
+            .strip_prefix(':')
+            .and_then(|rest| rest.strip_suffix("\r\n"))
+            .and_then(|digits| digits.parse().ok())
+            .unwrap_or_else(|| panic!("an integer reply, got {reply:?}"))
+    };
+    let at_ms = crate::clock::unix_ms() + 100_000;
+    let at = at_ms.to_string();
+    let at_s = (at_ms / 1000 + 100).to_string();
+
+    // Phase 1: SET PXAT / EXAT, read back to the millisecond / second.
+    assert_eq!(
+        ask(&mut stream, &["SET", "k", "1", "PXAT", &at]).await,
+        "+OK\r\n"
+    );
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(
+        integer(ask(&mut stream, &["PEXPIRETIME", "k"]).await),
+        at_ms
+    );
+    assert_eq!(
+        ask(&mut stream, &["SET", "s", "1", "EXAT", &at_s]).await,
+        "+OK\r\n"
+    );
+    assert_eq!(
+        ask(&mut stream, &["EXPIRETIME", "s"]).await,
+        format!(":{at_s}\r\n")
+    );
+
+    // Phase 2: writes that keep the deadline keep the instant.
+    for words in [
+        &["SET", "k", "2", "KEEPTTL"][..],
+        &["APPEND", "k", "0"],
+        &["INCR", "k"],
+        &["INCRBYFLOAT", "k", "0.5"],
+        &["SETRANGE", "k", "0", "3"],
+    ] {
+        let reply = ask(&mut stream, words).await;
+        assert!(!reply.starts_with('-'), "{words:?} answered {reply:?}");
+        assert_eq!(
+            integer(ask(&mut stream, &["PEXPIRETIME", "k"]).await),
+            at_ms,
+            "after {words:?}"
+        );
+    }
+    // Phase 3: RENAME and COPY carry it ({k} keeps the keys in one shard).
+    assert_eq!(
+        ask(&mut stream, &["SET", "{k}a", "v", "PXAT", &at]).await,
+        "+OK\r\n"
+    );
+    assert_eq!(ask(&mut stream, &["COPY", "{k}a", "{k}b"]).await, ":1\r\n");
+    assert_eq!(
+        ask(&mut stream, &["RENAME", "{k}a", "{k}c"]).await,
+        "+OK\r\n"
+    );
+    assert_eq!(
+        integer(ask(&mut stream, &["PEXPIRETIME", "{k}b"]).await),
+        at_ms
+    );
+    assert_eq!(
+        integer(ask(&mut stream, &["PEXPIRETIME", "{k}c"]).await),
+        at_ms
+    );
+
+    // Phase 4: PEXPIREAT, EXPIREAT and GETEX PXAT set a new instant.
+    let later_ms = at_ms + 5_555;
+    let later = later_ms.to_string();
+    assert_eq!(
+        ask(&mut stream, &["PEXPIREAT", "k", &later]).await,
+        ":1\r\n"
+    );
+    assert_eq!(
+        integer(ask(&mut stream, &["PEXPIRETIME", "k"]).await),
+        later_ms
+    );
+    assert_eq!(
+        ask(&mut stream, &["EXPIREAT", "s", &at_s, "GT"]).await,
+        ":0\r\n"
+    );
+    assert_eq!(
+        ask(&mut stream, &["GETEX", "s", "PXAT", &later]).await,
+        "$1\r\n1\r\n"
+    );
+    assert_eq!(
+        integer(ask(&mut stream, &["PEXPIRETIME", "s"]).await),
+        later_ms
+    );
+    // A relative TTL: the receiving node's clock plus the TTL, also kept.
+    let before_ms = crate::clock::unix_ms();
+    assert_eq!(ask(&mut stream, &["PEXPIRE", "s", "60000"]).await, ":1\r\n");
+    let first = integer(ask(&mut stream, &["PEXPIRETIME", "s"]).await);
+    assert!(
+        (before_ms + 60_000..=crate::clock::unix_ms() + 60_000).contains(&first),
+        "PEXPIRE 60000 read back as {first} (sent at {before_ms})"
+    );
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(
+        integer(ask(&mut stream, &["PEXPIRETIME", "s"]).await),
+        first
+    );
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn hash_and_set_commands_answer_as_redis_with_wrongtype() {
     let (server, _memory) = start(RespConfig::default()).await;
@@ -905,7 +1019,8 @@ async fn multi_key_commands_are_one_operation_in_one_shard_and_crossslot_across(
             "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n5\r\n",
             &["Get", "Get", "Get"],
         ),
-        (&["SET", "{t}a", "v", "EX", "100"], "+OK\r\n", &["Put"]),
+        // With a deadline, SET is an Op::Set: it carries the instant.
+        (&["SET", "{t}a", "v", "EX", "100"], "+OK\r\n", &["Set"]),
         (&["RENAME", "{t}a", "{t}r"], "+OK\r\n", &["Rename"]),
         (&["TTL", "{t}r"], ":100\r\n", &["Ttl"]),
         (&["GET", "{t}a"], "$-1\r\n", &["Get"]),

@@ -87,6 +87,13 @@ impl ReplicatedMachine for StateMachine {
     type Command = Command;
     type Output = Reply;
 
+    /// 2: the wall-clock instant of a key's deadline in the operations and
+    /// in the store's entries (issue 16). Both changed shape, so version 1
+    /// entries and snapshots are refused with an error naming the
+    /// version, never decoded into the new shape.
+    const FORMAT_VERSION: u8 = 2;
+    const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
+
     /// Applies one committed command and returns its answer. A write seen
     /// before (same client, same seq) is not applied again: its recorded
     /// answer is returned.

@@ -16,8 +16,14 @@ impl ReplicatedMachine for ShardMachine {
     /// `lost_groups`, and telling them apart would mean decoding them):
     /// they are refused with an error naming the version, never decoded
     /// into the new shape; a group's data from before is not carried over.
-    const FORMAT_VERSION: u8 = 2;
-    const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
+    ///
+    /// 3: the wall-clock instant of a key's deadline (`api::SetTtl::At`,
+    /// `api::GetExTtl::At`, `Op::Expire`'s `unix_ms`, `Op::ExpireTime`,
+    /// and the store entry's `expire_at_unix_ms`; issue 16). `Op::Expire`
+    /// and the store's entries changed shape, so version 2 entries and
+    /// snapshots are refused the same way.
+    const FORMAT_VERSION: u8 = 3;
+    const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {
         ShardMachine::apply(self, command, context.now_ms)
