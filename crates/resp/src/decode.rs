@@ -74,6 +74,13 @@ pub struct Decoder {
     frame_bytes: usize,
     /// Where the search for the current line's end resumes.
     line_scan_from: usize,
+    /// While a request argument over `max_argument_bytes` is being read
+    /// past: how many of its payload bytes are still to drop (its CRLF
+    /// follows them).
+    skipping_bytes: Option<usize>,
+    /// The length of the current request's first argument over
+    /// `max_argument_bytes`; the request is refused once it is read.
+    oversized_argument: Option<usize>,
 }
 
 impl Decoder {
@@ -95,6 +102,8 @@ impl Decoder {
             stack: Vec::new(),
             frame_bytes: 0,
             line_scan_from: 0,
+            skipping_bytes: None,
+            oversized_argument: None,
         }
     }
 
@@ -113,6 +122,8 @@ impl Decoder {
         self.stack.clear();
         self.frame_bytes = 0;
         self.line_scan_from = 0;
+        self.skipping_bytes = None;
+        self.oversized_argument = None;
     }
 
     /// Decodes the next whole frame from the front of `buffer`, removing
@@ -122,6 +133,8 @@ impl Decoder {
     /// # Errors
     ///
     /// A [`ProtocolError`] for input that breaks the protocol or a limit.
+    /// After [`ProtocolError::ArgumentTooLarge`] (recoverable) the refused
+    /// request has been consumed whole and decoding may go on.
     pub fn decode(&mut self, buffer: &mut BytesMut) -> Result<Option<Frame>, ProtocolError> {
         loop {
             if self.stack.is_empty() && self.mode == Mode::Requests {
@@ -166,7 +179,14 @@ impl Decoder {
             // aggregate it completes.
             loop {
                 let Some(top) = self.stack.last_mut() else {
+                    let oversized = self.oversized_argument;
                     self.reset();
+                    if let Some(length_bytes) = oversized {
+                        return Err(ProtocolError::ArgumentTooLarge {
+                            length_bytes,
+                            limit_bytes: self.limits.max_argument_bytes,
+                        });
+                    }
                     return Ok(Some(completed));
                 };
                 top.items.push(completed);
@@ -184,6 +204,9 @@ impl Decoder {
 
     /// Reads one element (a scalar, or an aggregate's header) from the front.
     fn decode_element(&mut self, buffer: &mut BytesMut) -> Result<Option<Element>, ProtocolError> {
+        if let Some(remaining_bytes) = self.skipping_bytes {
+            return self.skip_payload(buffer, remaining_bytes);
+        }
         let Some(&type_byte) = buffer.first() else {
             return Ok(None);
         };
@@ -208,6 +231,15 @@ impl Decoder {
                     }
                     let len = parse_length(line, self.limits.max_bulk_bytes)
                         .ok_or(ProtocolError::InvalidBulkLength)?;
+                    if self.mode == Mode::Requests && len > self.limits.max_argument_bytes {
+                        // Within the protocol's bound but over the value
+                        // limit: read past it (holding none of it) and
+                        // refuse the request once it is whole.
+                        self.check_frame_size(header_bytes)?;
+                        self.consume(buffer, header_bytes);
+                        self.oversized_argument.get_or_insert(len);
+                        return self.skip_payload(buffer, len);
+                    }
                     let total = header_bytes + len + 2;
                     self.check_frame_size(total)?;
                     if buffer.len() < total {
@@ -343,6 +375,30 @@ impl Decoder {
                 .map(|word| Frame::BulkString(Bytes::from(word)))
                 .collect(),
         )))
+    }
+
+    /// Drops what has arrived of an oversized argument's payload (and
+    /// then its CRLF); once all of it is gone, the argument reads as an
+    /// empty bulk string, a placeholder in a request that will be refused.
+    fn skip_payload(
+        &mut self,
+        buffer: &mut BytesMut,
+        remaining_bytes: usize,
+    ) -> Result<Option<Element>, ProtocolError> {
+        let dropped_bytes = remaining_bytes.min(buffer.len());
+        // Not counted in frame_bytes: none of it is held.
+        buffer.advance(dropped_bytes);
+        let remaining_bytes = remaining_bytes - dropped_bytes;
+        self.skipping_bytes = Some(remaining_bytes);
+        if remaining_bytes > 0 || buffer.len() < 2 {
+            return Ok(None);
+        }
+        if &buffer[..2] != b"\r\n" {
+            return Err(ProtocolError::ExpectedCrlf);
+        }
+        self.consume(buffer, 2);
+        self.skipping_bytes = None;
+        Ok(Some(Element::Value(Frame::BulkString(Bytes::new()))))
     }
 
     fn check_frame_size(&self, more_bytes: usize) -> Result<(), ProtocolError> {

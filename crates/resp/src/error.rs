@@ -4,7 +4,11 @@ use thiserror::Error;
 
 /// Bad input on the wire. After one, the stream cannot be resynchronised:
 /// the caller replies with [`ProtocolError::to_string`] as an error (Redis
-/// does: `-ERR Protocol error: ...`) and closes the connection.
+/// does: `-ERR Protocol error: ...`) and closes the connection. The one
+/// exception is [`ProtocolError::ArgumentTooLarge`]
+/// ([`ProtocolError::is_recoverable`]): the decoder has read the whole
+/// request and is ready for the next, so the caller answers that request
+/// with the error and keeps the connection.
 ///
 /// The messages of the variants Redis also has are Redis 7's, word for word.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -78,4 +82,26 @@ pub enum ProtocolError {
         /// The limit in force.
         limit: usize,
     },
+    /// A request with a bulk string over
+    /// [`Limits::max_argument_bytes`](crate::Limits) (the value limit).
+    /// The request has been read whole and dropped: only this request is
+    /// refused. Worded as Redis's refusal of a string over its size limit
+    /// (`SETRANGE`, `APPEND`), since the value could never be stored.
+    #[error(
+        "string exceeds maximum allowed size (an argument of {length_bytes} bytes; values are limited to {limit_bytes} bytes)"
+    )]
+    ArgumentTooLarge {
+        /// The first oversized argument's length.
+        length_bytes: usize,
+        /// The limit in force.
+        limit_bytes: usize,
+    },
+}
+
+impl ProtocolError {
+    /// Whether the connection can go on: the decoder has consumed the
+    /// refused request whole and the next request starts cleanly.
+    pub fn is_recoverable(&self) -> bool {
+        matches!(self, ProtocolError::ArgumentTooLarge { .. })
+    }
 }

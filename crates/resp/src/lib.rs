@@ -26,12 +26,18 @@
 //!   (arrays of bulk strings, inline lines); in [`Mode::Replies`] any RESP3
 //!   frame. Streamed RESP3 types (`$?`, `*?`) are refused: no Redis
 //!   sends them.
-//! - Every length is bounded by [`Limits`]: bulk string bytes, aggregate
-//!   length, nesting depth, line length (64 KiB, as Redis) and whole frame
-//!   bytes. The product default fits the store's value limit (1 MiB bulk
-//!   strings); [`Limits::redis`] is Redis 7's, for reference. Bad input is
-//!   a [`ProtocolError`] whose text is Redis's where Redis has one; the
-//!   caller replies with it and closes the connection.
+//! - Every length is bounded by [`Limits`]: bulk string bytes (the
+//!   protocol's bound, Redis's 512 MiB `proto-max-bulk-len`), the longest
+//!   request argument kept (the store's value limit, 1 MiB by default),
+//!   aggregate length, nesting depth, line length (64 KiB, as Redis) and
+//!   whole frame bytes; [`Limits::redis`] is Redis 7's, for reference. Bad
+//!   input is a [`ProtocolError`] whose text is Redis's where Redis has
+//!   one; the caller replies with it and closes the connection. One is not
+//!   fatal ([`ProtocolError::is_recoverable`]): a request argument over the
+//!   value limit. The decoder reads past its payload as it arrives,
+//!   holding none of it, and refuses that request alone once it is whole
+//!   (`-ERR string exceeds maximum allowed size ...`); the requests after
+//!   it, in the same pipeline or later, are decoded as usual.
 //! - [`encode`] writes any frame in either version, down-converting RESP3
 //!   types for RESP2 connections as Redis 7 does.
 //!

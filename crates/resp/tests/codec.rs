@@ -288,7 +288,7 @@ fn bad_requests_get_redis_protocol_errors() {
         (b"*1\r\n*1\r\n", ProtocolError::ExpectedBulk(b'*')),
         (b"*abc\r\n", ProtocolError::InvalidMultibulkLength),
         (b"*1\r\n$abc\r\n", ProtocolError::InvalidBulkLength),
-        (b"*1\r\n$1048577\r\n", ProtocolError::InvalidBulkLength),
+        (b"*1\r\n$536870913\r\n", ProtocolError::InvalidBulkLength),
         (b"*1048577\r\n", ProtocolError::InvalidMultibulkLength),
         (b"SET k \"unclosed\r\n", ProtocolError::UnbalancedQuotes),
         (b"SET k \"closed\"x\r\n", ProtocolError::UnbalancedQuotes),
@@ -397,4 +397,100 @@ fn pipelined_requests_decode_in_order() {
     let frames = decode_requests(&wire).expect("valid pipeline");
     assert_eq!(frames.len(), 100);
     assert_eq!(frames[99], Frame::command(["INCR", "key99"]));
+}
+
+/// A request argument over the value limit (`max_argument_bytes`) but
+/// within the protocol's bulk bound: the request is refused with a
+/// recoverable error once it has been read, its payload is dropped as it
+/// arrives (never held), and the requests after it decode as usual.
+#[test]
+fn an_oversized_argument_refuses_its_request_and_the_stream_goes_on() {
+    let limits = Limits {
+        max_argument_bytes: 8,
+        max_bulk_bytes: 1000,
+        ..Limits::default()
+    };
+    let payload = "x".repeat(100);
+    let wire = format!(
+        "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n{payload}\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n\
+         *3\r\n$3\r\nSET\r\n$12\r\n{}\r\n$9\r\n{}\r\nPING\r\n",
+        "k".repeat(12),
+        "v".repeat(9),
+    );
+    let refused_first = ProtocolError::ArgumentTooLarge {
+        length_bytes: 100,
+        limit_bytes: 8,
+    };
+    // Twice oversized: the first length is named.
+    let refused_second = ProtocolError::ArgumentTooLarge {
+        length_bytes: 12,
+        limit_bytes: 8,
+    };
+    let expected = vec![
+        Err(refused_first.clone()),
+        Ok(Frame::Array(vec![bulk("GET"), bulk("k")])),
+        Err(refused_second),
+        Ok(Frame::Array(vec![bulk("PING")])),
+    ];
+    assert!(refused_first.is_recoverable());
+    assert!(
+        refused_first
+            .to_string()
+            .starts_with("string exceeds maximum allowed size"),
+        "{refused_first}"
+    );
+
+    // Whole, then one byte at a time: the same answers, and while the
+    // payload streams in the buffer never holds more than what just came.
+    for chunk_bytes in [wire.len(), 1, 7] {
+        let mut decoder = Decoder::requests(limits);
+        let mut buffer = BytesMut::new();
+        let mut seen = Vec::new();
+        let mut held_bytes_max = 0;
+        for chunk in wire.as_bytes().chunks(chunk_bytes) {
+            buffer.extend_from_slice(chunk);
+            loop {
+                match decoder.decode(&mut buffer) {
+                    Ok(Some(frame)) => seen.push(Ok(frame)),
+                    Ok(None) => break,
+                    Err(error) => {
+                        assert!(error.is_recoverable(), "{error}");
+                        seen.push(Err(error));
+                    }
+                }
+            }
+            held_bytes_max = held_bytes_max.max(buffer.len());
+        }
+        assert_eq!(seen, expected, "fed in chunks of {chunk_bytes}");
+        if chunk_bytes == 1 {
+            // At most a header line or a kept argument, never the
+            // 100-byte payload.
+            assert!(held_bytes_max <= 16, "held {held_bytes_max} bytes");
+        }
+    }
+}
+
+#[test]
+fn an_argument_over_the_protocol_bound_or_without_its_crlf_ends_the_stream() {
+    let limits = Limits {
+        max_argument_bytes: 8,
+        max_bulk_bytes: 50,
+        ..Limits::default()
+    };
+    let mut decoder = Decoder::requests(limits);
+    let mut over_bound = BytesMut::from(&b"*2\r\n$3\r\nSET\r\n$51\r\n"[..]);
+    assert_eq!(
+        decoder.decode(&mut over_bound),
+        Err(ProtocolError::InvalidBulkLength)
+    );
+    let mut decoder = Decoder::requests(limits);
+    let mut no_crlf = BytesMut::from(&b"*2\r\n$3\r\nSET\r\n$10\r\n0123456789xx"[..]);
+    assert_eq!(
+        decoder.decode(&mut no_crlf),
+        Err(ProtocolError::ExpectedCrlf)
+    );
+    // Replies (the client side) keep what the protocol allows.
+    let mut decoder = Decoder::replies(limits);
+    let mut reply = BytesMut::from(&b"$10\r\n0123456789\r\n"[..]);
+    assert_eq!(decoder.decode(&mut reply), Ok(Some(bulk("0123456789"))));
 }

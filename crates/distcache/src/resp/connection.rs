@@ -73,6 +73,13 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
             match decoder.decode(&mut input) {
                 Ok(Some(frame)) => requests.push(frame),
                 Ok(None) => break,
+                // A request with an argument over the value limit: read
+                // whole and dropped by the decoder, so only it is refused
+                // (its error reply takes its place in order) and the
+                // connection goes on. Nothing ran, nothing changed.
+                Err(error) if error.is_recoverable() => {
+                    requests.push(Frame::error(&format!("ERR {error}")));
+                }
                 Err(error) => {
                     protocol_error = Some(error);
                     break;
@@ -154,6 +161,11 @@ async fn answer<B: Backend, S: AsyncWrite + Unpin>(
             .stats
             .commands_processed
             .fetch_add(1, Ordering::Relaxed);
+        if let Frame::Error(_) = request {
+            // Refused by the decoder (see `serve`): answered as it is.
+            slots.push(Slot::Ready(request, session.version()));
+            continue;
+        }
         let Some(args) = request.into_args() else {
             // The decoder yields only arrays of bulk strings in request mode.
             slots.push(Slot::Ready(

@@ -389,7 +389,7 @@ pub(super) async fn execute<B: Backend>(
             }
         }
         Command::SetRange { key, offset, value } => {
-            let max_bytes = shared.config.limits.max_bulk_bytes as u64;
+            let max_bytes = shared.config.limits.max_argument_bytes as u64;
             if !value.is_empty() && offset.saturating_add(value.len() as u64) > max_bytes {
                 return error_frame(&CommandError::StringTooLong);
             }

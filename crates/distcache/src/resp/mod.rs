@@ -164,7 +164,7 @@ impl RespServer {
         let facts = ::resp::ServerFacts::standard(
             config.cluster.is_some(),
             config.max_clients,
-            config.limits.max_bulk_bytes,
+            config.limits.max_argument_bytes,
         )
         .with_acl(Arc::clone(&config.acl));
         let shared = Arc::new(Shared {

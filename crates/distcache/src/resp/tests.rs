@@ -239,6 +239,66 @@ async fn a_protocol_error_is_answered_then_the_connection_closes() {
     server.shutdown().await;
 }
 
+/// Issue 16: a value over the value limit (1 MiB by default) gets an
+/// error reply, changes nothing and leaves the connection working, also
+/// in the middle of a pipeline; only a bulk over the protocol's bound
+/// (Redis's 512 MiB `proto-max-bulk-len`) still ends the connection.
+#[tokio::test]
+async fn a_value_over_the_limit_is_refused_and_the_pipeline_goes_on() {
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    assert_eq!(ask(&mut stream, &["SET", "k", "old"]).await, "+OK\r\n");
+    let ops_of = |memory: &Memory| memory.ops.lock().expect("test ops").clone();
+    let ops_before = ops_of(&memory).len();
+
+    // Phase 1: one write holds an oversized SET between ordinary commands.
+    let big = "x".repeat(::resp::DEFAULT_MAX_BULK_BYTES + 1);
+    let mut pipeline = command(&["INCR", "n"]);
+    pipeline.extend(command(&["SET", "k", &big]));
+    pipeline.extend(command(&["GET", "k"]));
+    pipeline.extend(command(&["APPEND", "k", &big]));
+    pipeline.extend(b"PING\r\n");
+    stream.write_all(&pipeline).await.expect("write");
+    assert_eq!(read_reply(&mut stream).await, ":1\r\n");
+    let refused = read_reply(&mut stream).await;
+    assert_eq!(
+        refused,
+        format!(
+            "-ERR string exceeds maximum allowed size (an argument of {} bytes; values are limited to {} bytes)\r\n",
+            big.len(),
+            ::resp::DEFAULT_MAX_BULK_BYTES
+        )
+    );
+    assert_eq!(read_reply(&mut stream).await, "$3\r\nold\r\n");
+    assert!(
+        read_reply(&mut stream)
+            .await
+            .starts_with("-ERR string exceeds")
+    );
+    assert_eq!(read_reply(&mut stream).await, "+PONG\r\n");
+    // Nothing ran for the refused commands: INCR and GET only.
+    assert_eq!(&ops_of(&memory)[ops_before..], &["Increment", "Get"]);
+
+    // Phase 2: the connection still works; a value at the limit is kept.
+    let at_limit = "y".repeat(::resp::DEFAULT_MAX_BULK_BYTES);
+    assert_eq!(ask(&mut stream, &["SET", "k", &at_limit]).await, "+OK\r\n");
+    assert_eq!(
+        ask(&mut stream, &["STRLEN", "k"]).await,
+        format!(":{}\r\n", at_limit.len())
+    );
+
+    // Phase 3: a length over the protocol's bound is a protocol error.
+    stream
+        .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$536870913\r\n")
+        .await
+        .expect("write");
+    let received = read_exactly(&mut stream, usize::MAX).await;
+    assert_eq!(received, b"-ERR Protocol error: invalid bulk length\r\n");
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn clients_over_the_limit_are_refused() {
     let config = RespConfig {

@@ -12,12 +12,16 @@ use resp::{Decoder, Frame, Limits, Mode, ProtocolError, Version, encode_to_vec};
 /// Small limits so the fuzzer reaches every limit check.
 const LIMITS: Limits = Limits {
     max_bulk_bytes: 64,
+    max_argument_bytes: 16,
     max_aggregate_len: 16,
     max_depth: 4,
     max_line_bytes: 128,
     max_frame_bytes: 512,
 };
 
+/// The frames decoded (a request refused for an oversized argument, after
+/// which decoding goes on, shows as an error frame), and the error that
+/// ended decoding, if any.
 fn decode(mode: Mode, chunks: &[&[u8]]) -> (Vec<Frame>, Option<ProtocolError>) {
     let mut decoder = Decoder::new(mode, LIMITS);
     let mut buffer = BytesMut::new();
@@ -28,6 +32,9 @@ fn decode(mode: Mode, chunks: &[&[u8]]) -> (Vec<Frame>, Option<ProtocolError>) {
             match decoder.decode(&mut buffer) {
                 Ok(Some(frame)) => frames.push(frame),
                 Ok(None) => break,
+                Err(error) if error.is_recoverable() => {
+                    frames.push(Frame::error(&error.to_string()))
+                }
                 Err(error) => return (frames, Some(error)),
             }
         }
