@@ -3,6 +3,7 @@
 use cache::store::{Expiry, Ttl};
 use cache::{Store, StoreError};
 
+use crate::lcs::LcsAnswer;
 use crate::op::{
     ExpireCondition, GetExTtl, KeyExpireTime, KeyTtl, SetCondition, SetTtl, format_float,
 };
@@ -152,9 +153,11 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
             Ok(Outcome::Applied(true))
         }
         Op::Persist { key } => Ok(Outcome::Applied(store.persist(key, now_ms))),
-        Op::Ttl { .. } | Op::ExpireTime { .. } | Op::Strlen { .. } | Op::GetRange { .. } => {
-            read(store, op, limits, now_ms)
-        }
+        Op::Ttl { .. }
+        | Op::ExpireTime { .. }
+        | Op::Lcs { .. }
+        | Op::Strlen { .. }
+        | Op::GetRange { .. } => read(store, op, limits, now_ms),
         Op::ScanShard { .. }
         | Op::CountShard { .. }
         | Op::FlushShard { .. }
@@ -208,6 +211,7 @@ fn is_string_op(op: &Op) -> bool {
         | Op::Persist { .. }
         | Op::Ttl { .. }
         | Op::ExpireTime { .. }
+        | Op::Lcs { .. }
         | Op::Hash { .. }
         | Op::Sets { .. }
         | Op::List { .. }
@@ -390,6 +394,29 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
             })) => KeyExpireTime::UnixMs(unix_ms),
             Some(Some(Expiry { ttl_ms, .. })) => KeyExpireTime::RemainingMs(ttl_ms),
         })),
+        Op::Lcs {
+            first,
+            second,
+            answer,
+        } => {
+            // An absent key is an empty string, as in Redis.
+            let string = |key: &[u8]| match store.peek_value(key, now_ms) {
+                None => Ok(&[][..]),
+                Some(value) => value.as_str().ok_or(Error::WrongType),
+            };
+            let (first, second) = (string(first)?, string(second)?);
+            let want_matches = *answer == LcsAnswer::Matches;
+            let (subsequence, matches) =
+                crate::lcs::longest_common_subsequence(first, second, want_matches)?;
+            Ok(match answer {
+                LcsAnswer::Subsequence => Outcome::Value(Some(subsequence)),
+                LcsAnswer::Length => Outcome::Integer(subsequence.len() as i64),
+                LcsAnswer::Matches => Outcome::LcsMatches {
+                    matches,
+                    length: subsequence.len() as u64,
+                },
+            })
+        }
         Op::Strlen { key } => Ok(Outcome::Integer(
             store.peek(key, now_ms).map_or(0, <[u8]>::len) as i64,
         )),

@@ -36,6 +36,7 @@
 //! | `zset_algebra.rs` | `ZUNIONSTORE`/`ZINTERSTORE`/`ZDIFFSTORE` and `ZRANGESTORE` within one shard |
 //! | `lists.rs` | list operations ([`ListOp`]): pushes, pops, ranges, `LMOVE` within one shard |
 //! | `keyspace.rs` | the whole-shard operations ([`Op::ScanShard`], [`Op::CountShard`], [`Op::FlushShard`], [`Op::RandomKey`]): keys in [`scan_position`] order, so a scan cursor survives store growth and shard moves |
+//! | `lcs.rs` | Redis's `LCS` over two keys of one shard, bounded by [`lcs::LCS_TABLE_BYTES_MAX`] |
 //! | `multikey.rs` | the multi-key operations ([`Op::MultiSet`], [`Op::Rename`], [`Op::Copy`]): one step on one store, any value type moved with its deadline; the server refuses keys of several shards ([`Error::CrossShard`]) |
 //! | `client.rs` | [`KvClient`]: `run(op)` plus the typed operations |
 //!
@@ -51,6 +52,7 @@ mod element_scan;
 mod error;
 mod execute;
 mod keyspace;
+pub mod lcs;
 mod limits;
 pub mod lists;
 mod multikey;

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::collections::{HashOp, SetOp};
+use crate::lcs::{LcsAnswer, LcsMatch};
 use crate::lists::ListOp;
 use crate::zsets::ZSetOp;
 
@@ -181,6 +182,14 @@ pub enum Op {
     },
     /// When the key expires ([`Outcome::ExpireTime`]); a read.
     ExpireTime { key: Vec<u8> },
+    /// Redis's `LCS` of the strings at `first` and `second` (absent:
+    /// empty; another type: [`crate::Error::WrongType`]), answered as
+    /// `answer` says (see [`crate::lcs`]); a read. Both keys in one shard.
+    Lcs {
+        first: Vec<u8>,
+        second: Vec<u8>,
+        answer: LcsAnswer,
+    },
 }
 
 /// What an [`Op`] is routed by.
@@ -374,6 +383,7 @@ impl Op {
                 destination,
                 ..
             } => [Some(source), Some(destination)],
+            Op::Lcs { first, second, .. } => [Some(first), Some(second)],
             Op::List {
                 key,
                 op: ListOp::Move { destination, .. },
@@ -398,6 +408,7 @@ impl Op {
             Op::MultiSet { .. }
                 | Op::Rename { .. }
                 | Op::Copy { .. }
+                | Op::Lcs { .. }
                 | Op::List {
                     op: ListOp::Move { .. },
                     ..
@@ -412,6 +423,7 @@ impl Op {
         match self {
             Op::MultiSet { pairs, .. } => pairs.first().map_or(&[], |(key, _)| key.as_slice()),
             Op::Rename { source, .. } | Op::Copy { source, .. } => source,
+            Op::Lcs { first, .. } => first,
             Op::ScanShard { .. }
             | Op::CountShard { .. }
             | Op::FlushShard { .. }
@@ -457,6 +469,7 @@ impl Op {
             Op::Get { .. }
                 | Op::Ttl { .. }
                 | Op::ExpireTime { .. }
+                | Op::Lcs { .. }
                 | Op::Strlen { .. }
                 | Op::GetRange { .. }
                 | Op::GetEx {
@@ -490,7 +503,8 @@ impl Op {
             | Op::FlushShard { .. }
             | Op::RandomKey { .. }
             | Op::Rename { .. }
-            | Op::Copy { .. } => 0,
+            | Op::Copy { .. }
+            | Op::Lcs { .. } => 0,
             // Each value is checked alone, as a SET of it would be.
             Op::MultiSet { pairs, .. } => pairs
                 .iter()
@@ -547,6 +561,7 @@ impl Op {
             Op::MultiSet { .. } => "MultiSet",
             Op::Rename { .. } => "Rename",
             Op::Copy { .. } => "Copy",
+            Op::Lcs { .. } => "Lcs",
         }
     }
 }
@@ -600,4 +615,7 @@ pub enum Outcome {
         keys: Vec<Vec<u8>>,
         next_position: u64,
     },
+    /// An [`Op::Lcs`] with [`LcsAnswer::Matches`]: the matching runs, last
+    /// first, and the subsequence's length.
+    LcsMatches { matches: Vec<LcsMatch>, length: u64 },
 }

@@ -528,6 +528,11 @@ pub(super) async fn execute<B: Backend>(
             destination,
             replace,
         } => super::multikey::copy(backend, &source, &destination, replace).await,
+        Command::Lcs {
+            first,
+            second,
+            options,
+        } => super::multikey::lcs(backend, &first, &second, options).await,
         Command::Keys { pattern } => {
             match keyspace::keys(&Runner(backend), &pattern, KEYS_LIMIT).await {
                 Ok(keys) => Frame::Array(keys.into_iter().map(Frame::bulk).collect()),

@@ -1,10 +1,11 @@
-//! The multi-key writes: `MSET`, `MSETNX`, `RENAME`, `RENAMENX`, `COPY`.
+//! The multi-key commands: `MSET`, `MSETNX`, `RENAME`, `RENAMENX`, `COPY`,
+//! and the two-key read `LCS`.
 //!
 //! Keys map to shards by Redis Cluster's hash slots (`shardkv::shard_key`);
 //! one replicated operation (one log entry) changes one shard. So:
 //!
-//! - `MSETNX`, `RENAME`, `RENAMENX`, `COPY`: one operation
-//!   (`Op::MultiSet`/`Rename`/`Copy`), atomic, when every key is in one
+//! - `MSETNX`, `RENAME`, `RENAMENX`, `COPY`, `LCS`: one operation
+//!   (`Op::MultiSet`/`Rename`/`Copy`/`Lcs`), atomic, when every key is in one
 //!   shard; otherwise Redis Cluster's `-CROSSSLOT` error and nothing
 //!   changes. Keys with the same `{hash tag}` are always in one shard.
 //!   This is looser than Redis Cluster, which wants one *slot*: keys of
@@ -22,12 +23,15 @@
 use std::collections::BTreeMap;
 
 use ::resp::Frame;
+use ::resp::command::LcsOptions;
+use api::lcs::LcsAnswer;
 use bytes::Bytes;
 use futures::future::join_all;
 use shardkv::shard_key::key_to_shard;
 use shardkv::{Op, Outcome};
 
 use super::execute::{Backend, forward_error};
+use crate::forward::ForwardError;
 
 /// Redis Cluster's error for keys of several slots.
 pub(crate) const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -149,4 +153,71 @@ pub(super) async fn copy<B: Backend>(
         Ok(applied) => Frame::Integer(i64::from(applied)),
         Err(reply) => reply,
     }
+}
+
+/// `LCS a b [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`, Redis 7.0's
+/// replies: the subsequence, its length (`LEN`), or with `IDX` a map of
+/// `matches` (runs from the end backwards, each `[[a_start, a_end],
+/// [b_start, b_end]]` plus its length with `WITHMATCHLEN`, runs shorter
+/// than `MINMATCHLEN` left out) and `len`. One read of both keys.
+pub(super) async fn lcs<B: Backend>(
+    backend: &B,
+    first: &Bytes,
+    second: &Bytes,
+    options: LcsOptions,
+) -> Frame {
+    if one_shard(backend, [first.as_ref(), second.as_ref()]).is_none() {
+        return Frame::error(CROSSSLOT);
+    }
+    let answer = if options.indexes {
+        LcsAnswer::Matches
+    } else if options.length_only {
+        LcsAnswer::Length
+    } else {
+        LcsAnswer::Subsequence
+    };
+    let op = Op::Lcs {
+        first: first.to_vec(),
+        second: second.to_vec(),
+        answer,
+    };
+    match backend.run(op).await {
+        Ok(Outcome::Value(subsequence)) => Frame::bulk(subsequence.unwrap_or_default()),
+        Ok(Outcome::Integer(length)) => Frame::Integer(length),
+        Ok(Outcome::LcsMatches { matches, length }) => {
+            let min_length = u64::try_from(options.min_match_length).unwrap_or(0);
+            let pair = |(start, end): (u64, u64)| Frame::Array(vec![integer(start), integer(end)]);
+            let runs = matches
+                .iter()
+                .filter(|run| run.length() >= min_length)
+                .map(|run| {
+                    let mut items = vec![pair(run.first), pair(run.second)];
+                    if options.with_match_length {
+                        items.push(integer(run.length()));
+                    }
+                    Frame::Array(items)
+                })
+                .collect();
+            Frame::Map(vec![
+                (Frame::bulk("matches"), Frame::Array(runs)),
+                (Frame::bulk("len"), integer(length)),
+            ])
+        }
+        Ok(other) => Frame::error(&format!("ERR unexpected outcome {other:?}")),
+        Err(ForwardError::Refused(api::Error::WrongType)) => {
+            Frame::error("ERR The specified keys must contain string values")
+        }
+        Err(ForwardError::OverLimit(api::Error::TooLarge {
+            size_bytes,
+            limit_bytes,
+            ..
+        })) => Frame::error(&format!(
+            "ERR Insufficient memory, transient memory for LCS exceeds the limit ({size_bytes} bytes for (len(a)+1)*(len(b)+1) cells of 4 bytes; at most {limit_bytes})"
+        )),
+        Err(error) => forward_error(&error),
+    }
+}
+
+fn integer(value: u64) -> Frame {
+    Frame::Integer(i64::try_from(value).unwrap_or(i64::MAX))
 }

@@ -687,6 +687,59 @@ async fn absolute_deadlines_read_back_exactly() {
     server.shutdown().await;
 }
 
+/// Issue 16: `LCS` with Redis 7.0's replies (the example of Redis's
+/// documentation), one read of both keys, `-CROSSSLOT` across shards.
+#[tokio::test]
+async fn lcs_answers_as_redis() {
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    let run = |first: &str, second: &str| format!("*2\r\n*2\r\n:{first}\r\n*2\r\n:{second}\r\n");
+    let cases: &[(&[&str], String)] = &[
+        (&["SET", "{t}a", "ohmytext"], "+OK\r\n".into()),
+        (&["SET", "{t}b", "mynewtext"], "+OK\r\n".into()),
+        (&["LCS", "{t}a", "{t}b"], "$6\r\nmytext\r\n".into()),
+        (&["lcs", "{t}a", "{t}b", "len"], ":6\r\n".into()),
+        (
+            &["LCS", "{t}a", "{t}b", "IDX"],
+            format!(
+                "*4\r\n$7\r\nmatches\r\n*2\r\n{}\r\n{}\r\n$3\r\nlen\r\n:6\r\n",
+                run("4\r\n:7", "5\r\n:8").trim_end_matches("\r\n"),
+                run("2\r\n:3", "0\r\n:1").trim_end_matches("\r\n"),
+            ),
+        ),
+        (
+            &["LCS", "{t}a", "{t}b", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"],
+            "*4\r\n$7\r\nmatches\r\n*1\r\n*3\r\n*2\r\n:4\r\n:7\r\n*2\r\n:5\r\n:8\r\n:4\r\n$3\r\nlen\r\n:6\r\n".into(),
+        ),
+        (&["LCS", "{t}a", "{t}missing"], "$0\r\n\r\n".into()),
+        (
+            &["LCS", "{t}a", "{t}b", "LEN", "IDX"],
+            "-ERR If you want both the length and indexes, please just use IDX.\r\n".into(),
+        ),
+        (
+            &["LCS", "{t}a", "{t}b", "MINMATCHLEN"],
+            "-ERR syntax error\r\n".into(),
+        ),
+        (&["HSET", "{t}h", "f", "v"], ":1\r\n".into()),
+        (
+            &["LCS", "{t}a", "{t}h"],
+            "-ERR The specified keys must contain string values\r\n".into(),
+        ),
+        (
+            &["LCS", "a", "b"],
+            "-CROSSSLOT Keys in request don't hash to the same slot\r\n".into(),
+        ),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(&ask(&mut stream, words).await, expected, "{words:?}");
+    }
+    let ops = memory.ops.lock().expect("test ops").clone();
+    assert_eq!(ops.iter().filter(|name| **name == "Lcs").count(), 6);
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn hash_and_set_commands_answer_as_redis_with_wrongtype() {
     let (server, _memory) = start(RespConfig::default()).await;

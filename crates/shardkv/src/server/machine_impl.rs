@@ -19,9 +19,10 @@ impl ReplicatedMachine for ShardMachine {
     ///
     /// 3: the wall-clock instant of a key's deadline (`api::SetTtl::At`,
     /// `api::GetExTtl::At`, `Op::Expire`'s `unix_ms`, `Op::ExpireTime`,
-    /// and the store entry's `expire_at_unix_ms`; issue 16). `Op::Expire`
-    /// and the store's entries changed shape, so version 2 entries and
-    /// snapshots are refused the same way.
+    /// and the store entry's `expire_at_unix_ms`; `Op::Lcs` and
+    /// `Outcome::LcsMatches`; issue 16). `Op::Expire` and the store's
+    /// entries changed shape, so version 2 entries and snapshots are
+    /// refused the same way.
     const FORMAT_VERSION: u8 = 3;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
