@@ -121,7 +121,7 @@
 //! | file | what |
 //! |---|---|
 //! | `model.rs` | the [`Model`] trait (state, step, partition, describe) |
-//! | `models/kv.rs`, `models/evicting_kv.rs`, `models/register.rs` | the built-in models (`evicting_kv`: the kv model for a store that may evict any key) |
+//! | `models/kv.rs`, `models/evicting_kv.rs`, `models/register.rs`, `models/strings.rs` | the built-in models (`evicting_kv`: the kv model for a store that may evict any key; `strings`: Redis's string commands, multi-key ones included, over the keys of one hash tag, partitioned by tag; used by the simulation tests, not by the JSON reader) |
 //! | `history.rs` | [`History`], [`Operation`], [`Outcome`] |
 //! | `json.rs` | the JSON format, [`JsonModel`] |
 //! | `checker.rs` | [`check`]: partition, search, collect results |
@@ -351,7 +351,7 @@ pub use json::{
 pub use model::Model;
 pub use models::{
     EvictingKvModel, KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput,
-    SetIf,
+    SetIf, StringsInput, StringsModel, StringsOutput,
 };
 pub use recorder::{PendingCall, Recorder};
 pub use report::{CheckResult, EXPLAINED_PREFIX_MAX, PartitionResult, Verdict};

@@ -1021,6 +1021,144 @@ async fn redis_ops_while_shards_move() {
     .await;
 }
 
+/// Issue 16: the RESP layer's per-shard string and multi-key operations
+/// (MSETNX, RENAME, COPY, APPEND, SETRANGE, INCRBYFLOAT, GETEX with a
+/// wall-clock instant, SET, GET), each one replicated operation, from
+/// three clients on the keys of two hash tags, on an unreliable network,
+/// while groups join and leave (the tags' shards move): the history is
+/// linearizable under the `strings` model (one state per tag, so a
+/// multi-key operation is checked against every key it names).
+#[madsim::test]
+async fn string_and_multi_key_ops_while_shards_move() {
+    use api::{Error, GetExTtl, KvClient, Op, Outcome, SetCondition, SetTtl};
+    use linearizability::{Recorder, StringsInput, StringsModel, StringsOutput};
+    within("string_and_multi_key_ops_while_shards_move", TEST_LIMIT, async {
+        let tester = Tester::new(3, true, Some(1000));
+        tester.net().set_reliable(false);
+        tester.join(&[0]).await;
+        let recorder: Recorder<StringsInput, StringsOutput> = Recorder::new();
+        let start = labrpc::runtime::now();
+        phase("3 clients x 30 operations on the keys of tags {s} and {m} while groups join and leave");
+        let workers: Vec<_> = (0..3u64)
+            .map(|client| {
+                let recorder = recorder.clone();
+                tester.make_client().spawn(move |clerk| async move {
+                    let now_us = || {
+                        u64::try_from(labrpc::runtime::now().duration_since(start).as_micros())
+                            .unwrap_or(u64::MAX)
+                    };
+                    for index in 0..30u64 {
+                        let tag = if (client + index) % 2 == 0 { "s" } else { "m" };
+                        let key = |name: &str| format!("{{{tag}}}{name}");
+                        let (a, b) = ((index + client) % 3, (index + client + 1) % 3);
+                        let (first, second) = (key(&a.to_string()), key(&b.to_string()));
+                        let value = format!("c{client}.{index}");
+                        let (input, op) = match (client * 7 + index * 3) % 10 {
+                            0 => (
+                                StringsInput::Set { key: first.clone(), value: (index % 4 * 10).to_string() },
+                                Op::Set {
+                                    key: first.clone().into_bytes(),
+                                    value: (index % 4 * 10).to_string().into_bytes(),
+                                    condition: SetCondition::Always,
+                                    ttl: SetTtl::Clear,
+                                    return_old: false,
+                                },
+                            ),
+                            1 => (
+                                StringsInput::MsetNx {
+                                    pairs: vec![(first.clone(), value.clone()), (second.clone(), value.clone())],
+                                },
+                                Op::MultiSet {
+                                    pairs: vec![
+                                        (first.clone().into_bytes(), value.clone().into_bytes()),
+                                        (second.clone().into_bytes(), value.clone().into_bytes()),
+                                    ],
+                                    only_if_none_exist: true,
+                                },
+                            ),
+                            2 => (
+                                StringsInput::Rename { source: first.clone(), destination: second.clone() },
+                                Op::Rename {
+                                    source: first.clone().into_bytes(),
+                                    destination: second.clone().into_bytes(),
+                                    only_if_new: false,
+                                },
+                            ),
+                            3 => (
+                                StringsInput::Copy { source: first.clone(), destination: second.clone(), replace: index % 2 == 0 },
+                                Op::Copy {
+                                    source: first.clone().into_bytes(),
+                                    destination: second.clone().into_bytes(),
+                                    replace: index % 2 == 0,
+                                },
+                            ),
+                            4 => (
+                                StringsInput::Append { key: first.clone(), value: value.clone() },
+                                Op::Append { key: first.clone().into_bytes(), value: value.clone().into_bytes() },
+                            ),
+                            5 => (
+                                StringsInput::SetRange { key: first.clone(), offset: 1, value: "z".into() },
+                                Op::SetRange { key: first.clone().into_bytes(), offset: 1, value: b"z".to_vec() },
+                            ),
+                            6 => (
+                                StringsInput::IncrByFloat { key: first.clone(), delta: 3 },
+                                Op::IncrementFloat { key: first.clone().into_bytes(), delta: api::Float(3.0) },
+                            ),
+                            7 => (
+                                StringsInput::GetEx { key: first.clone() },
+                                Op::GetEx {
+                                    key: first.clone().into_bytes(),
+                                    ttl: GetExTtl::At {
+                                        ttl_ms: sim_tests::harness::LONG_TTL_MS,
+                                        unix_ms: 1_800_000_000_000,
+                                    },
+                                },
+                            ),
+                            _ => (
+                                StringsInput::Get { key: first.clone() },
+                                Op::Get { key: first.clone().into_bytes() },
+                            ),
+                        };
+                        let pending = recorder.call(client, input.clone(), now_us());
+                        let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+                        let output = match (clerk.inner().run(op).await, &input) {
+                            (Err(Error::Timeout { .. }), _) => {
+                                recorder.timed_out(pending, now_us());
+                                continue;
+                            }
+                            (Err(Error::NoSuchKey), StringsInput::Rename { .. }) => StringsOutput::NoSuchKey,
+                            (Err(Error::NotAFloat), StringsInput::IncrByFloat { .. }) => StringsOutput::Refused,
+                            (Ok(Outcome::Value(value)), _) => StringsOutput::Value(value.map(text)),
+                            (Ok(Outcome::Applied(true)), StringsInput::Rename { .. }) => StringsOutput::Done,
+                            (Ok(Outcome::Applied(applied)), _) => StringsOutput::Applied(applied),
+                            (Ok(Outcome::Set { .. } | Outcome::Done), _) => StringsOutput::Done,
+                            (Ok(Outcome::Integer(length)), _) => StringsOutput::Integer(length),
+                            (other, input) => panic!("client {client}: {input:?} answered {other:?}"),
+                        };
+                        recorder.returned(pending, output, now_us());
+                    }
+                })
+            })
+            .collect();
+        membership_dance(&tester).await;
+        for worker in workers {
+            worker.await.expect("client task");
+        }
+        let history = recorder.history().expect("simulated clock never goes backwards");
+        let operations = history.operations().len();
+        assert_eq!(operations, 90, "every call recorded");
+        let result = linearizability::check(&StringsModel, &history, linearizability::Unlimited);
+        assert!(
+            result.verdict == linearizability::Verdict::Linearizable,
+            "{operations} operations: {:?}\n{}",
+            result.verdict,
+            result.explain(&StringsModel, &history)
+        );
+        phase(&format!("linearizable: {operations} operations, {}", result.summary()));
+    })
+    .await;
+}
+
 /// K of the retention test: the controller keeps at most this many
 /// configurations.
 const RETENTION_K: usize = 4;
