@@ -131,21 +131,20 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
             unix_ms,
             condition,
         } => {
-            let current = match store.ttl(key, now_ms) {
-                Ttl::Missing => return Ok(Outcome::Applied(false)),
-                Ttl::Persistent => None,
-                Ttl::RemainingMs(remaining_ms) => Some(remaining_ms),
+            if store.ttl(key, now_ms) == Ttl::Missing {
+                return Ok(Outcome::Applied(false));
+            }
+            let current = store.expiry(key, now_ms);
+            let expiry = Expiry {
+                ttl_ms: *ttl_ms,
+                unix_ms: *unix_ms,
             };
-            if !expire_allowed(*condition, current, *ttl_ms) {
+            if !expire_allowed(*condition, current, expiry) {
                 return Ok(Outcome::Applied(false));
             }
             if *ttl_ms == 0 {
                 store.delete(key, now_ms);
             } else {
-                let expiry = Expiry {
-                    ttl_ms: *ttl_ms,
-                    unix_ms: *unix_ms,
-                };
                 store
                     .expire_with(key, expiry, now_ms)
                     .map_err(store_error)?;
@@ -302,17 +301,26 @@ fn write_keeping_ttl(
 
 /// Whether [`Op::Expire`]'s conditions hold, given the key's remaining TTL
 /// (`None`: no deadline, an infinite TTL for `GT`/`LT`).
-fn expire_allowed(condition: ExpireCondition, current_ms: Option<u64>, new_ms: u64) -> bool {
-    if condition.if_no_ttl && current_ms.is_some() {
+///
+/// Two deadlines that both carry the wall-clock instant named for them are
+/// compared by those instants (so `EXPIREAT k t GT` on a key set with
+/// `EXAT t` is refused, as in Redis, however log time and the receiving
+/// node's clock drifted apart in between); otherwise by the TTLs.
+fn expire_allowed(condition: ExpireCondition, current: Option<Expiry>, new: Expiry) -> bool {
+    let later = |new: Expiry, current: Expiry| match (new.unix_ms, current.unix_ms) {
+        (Some(new_unix_ms), Some(current_unix_ms)) => new_unix_ms.cmp(&current_unix_ms),
+        _ => new.ttl_ms.cmp(&current.ttl_ms),
+    };
+    if condition.if_no_ttl && current.is_some() {
         return false;
     }
-    if condition.if_has_ttl && current_ms.is_none() {
+    if condition.if_has_ttl && current.is_none() {
         return false;
     }
-    if condition.if_greater && current_ms.is_none_or(|current_ms| new_ms <= current_ms) {
+    if condition.if_greater && current.is_none_or(|current| later(new, current).is_le()) {
         return false;
     }
-    if condition.if_less && current_ms.is_some_and(|current_ms| new_ms >= current_ms) {
+    if condition.if_less && current.is_some_and(|current| later(new, current).is_ge()) {
         return false;
     }
     true

@@ -706,3 +706,58 @@ fn expire_getex_and_persist_set_or_clear_the_wall_clock_instant() {
     put(&mut store, "q", "w", None, 94);
     assert_eq!(expire_time(&mut store, "q", 95), KeyExpireTime::Persistent);
 }
+
+/// `EXPIREAT k t GT` on a key set with the instant `t` changes nothing,
+/// even when the TTLs (measured on the receiving node's clock, not in log
+/// time) say the new one is later: instants are compared when both exist.
+#[test]
+fn gt_and_lt_compare_wall_clock_instants_when_both_have_one() {
+    let mut store = store();
+    let op = set(
+        "k",
+        "v",
+        SetCondition::Always,
+        SetTtl::At {
+            ttl_ms: 1_000,
+            unix_ms: 5_000,
+        },
+        false,
+    );
+    run(&mut store, op, 0).expect("set");
+    let expire_at = |ttl_ms, unix_ms, if_greater, if_less| Op::Expire {
+        key: "k".into(),
+        ttl_ms,
+        unix_ms: Some(unix_ms),
+        condition: ExpireCondition {
+            if_greater,
+            if_less,
+            ..ExpireCondition::default()
+        },
+    };
+    // 500 ms of log time later the key has 500 ms left; the same instant
+    // arrives as a TTL of 1000 (the node's clock lagged): not later.
+    assert_eq!(
+        run(&mut store, expire_at(1_000, 5_000, true, false), 500),
+        Ok(Outcome::Applied(false))
+    );
+    assert_eq!(
+        run(&mut store, expire_at(1_000, 5_000, false, true), 500),
+        Ok(Outcome::Applied(false))
+    );
+    assert_eq!(
+        run(&mut store, expire_at(1_000, 5_001, true, false), 500),
+        Ok(Outcome::Applied(true))
+    );
+    assert_eq!(
+        expire_time(&mut store, "k", 501),
+        KeyExpireTime::UnixMs(5_001)
+    );
+    assert_eq!(
+        run(&mut store, expire_at(100, 4_000, false, true), 600),
+        Ok(Outcome::Applied(true))
+    );
+    assert_eq!(
+        expire_time(&mut store, "k", 601),
+        KeyExpireTime::UnixMs(4_000)
+    );
+}
