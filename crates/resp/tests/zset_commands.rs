@@ -138,6 +138,10 @@ fn errors_read_as_redis_7_0_writes_them() {
             &["zrandmember", "z", "-9223372036854775807", "withscores"],
             "ERR value is out of range",
         ),
+        (
+            &["zrandmember", "z", "-9223372036854775808"],
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+        ),
     ];
     for (words, expected) in cases {
         assert_eq!(error_text(words), *expected, "{words:?}");

@@ -90,6 +90,12 @@ pub enum CommandError {
     /// would overflow.
     #[error("ERR value is out of range")]
     ValueOutOfRange,
+    /// `ZRANDMEMBER key -9223372036854775808`: Redis reads the count
+    /// within ±(2^63 - 1).
+    #[error(
+        "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
+    )]
+    CountOutOfRange,
     /// `ZUNIONSTORE dst 0 ...`.
     #[error("ERR at least 1 input key is needed for '{command}' command")]
     AtLeastOneKey {

@@ -560,7 +560,10 @@ pub(crate) fn zpopmax(args: &mut Args) -> Result<Command, CommandError> {
 pub(crate) fn zrandmember(args: &mut Args) -> Result<Command, CommandError> {
     let key = args.take()?;
     let count = match args.take_optional() {
-        Some(text) => Some(parse_integer(&text).ok_or(CommandError::NotAnInteger)?),
+        Some(text) => match parse_integer(&text).ok_or(CommandError::NotAnInteger)? {
+            i64::MIN => return Err(CommandError::CountOutOfRange),
+            count => Some(count),
+        },
         None => None,
     };
     let with_scores = match args.take_optional() {
