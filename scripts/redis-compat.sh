@@ -154,7 +154,8 @@ fetch_suite() {
   local source_dir
   source_dir=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'redis-7.0.15*' | head -n 1)
   if [ -z "$source_dir" ]; then
-    echo "==> fetching the redis source package (apt-get source)"
+    # To stderr: the caller reads the directory from stdout.
+    echo "==> fetching the redis source package (apt-get source)" >&2
     (cd "$work" && apt-get source -qq redis >/dev/null 2>&1)
     source_dir=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'redis-*' | head -n 1)
   fi
@@ -286,4 +287,8 @@ if grep -q '^\[exception\]' "$log"; then
   echo "    the run stopped at an exception; later tests did not run"
 fi
 echo "$ok passed, $err_count failed"
+if [ "$ok" -eq 0 ] && [ "$err_count" -eq 0 ]; then
+  echo "redis-compat: the suite ran no test (see $log.raw): a failure, not a pass" >&2
+  exit 1
+fi
 [ ${#unexpected[@]} -eq 0 ]
