@@ -522,6 +522,14 @@ pub(crate) fn read_hash(hash: Option<&HashValue>, op: &HashOp, limits: &Limits) 
 }
 
 /// Runs a set operation (writes through [`Store::update`]).
+/// A multi-key collection op's access of each of its keys, for the
+/// eviction policy, as a one-key read through the log records.
+pub(crate) fn touch_keys(store: &mut Store, key: &[u8], others: &[Vec<u8>], now_ms: u64) {
+    for other in std::iter::once(key).chain(others.iter().map(Vec::as_slice)) {
+        store.value(other, now_ms);
+    }
+}
+
 pub(crate) fn execute_set(
     store: &mut Store,
     key: &[u8],
@@ -530,11 +538,7 @@ pub(crate) fn execute_set(
     now_ms: u64,
 ) -> Reply {
     if op.is_multi_key() {
-        // An access of each key for the eviction policy, as a one-key
-        // read through the log records.
-        for other in std::iter::once(key).chain(op.other_keys().iter().map(Vec::as_slice)) {
-            store.value(other, now_ms);
-        }
+        touch_keys(store, key, op.other_keys(), now_ms);
         return if op.is_read() {
             crate::set_algebra::read_algebra(store, key, op, limits, now_ms)
         } else {

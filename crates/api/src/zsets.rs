@@ -345,11 +345,7 @@ pub(crate) fn execute_zset(
     now_ms: u64,
 ) -> Reply {
     if op.is_multi_key() {
-        // An access of each key for the eviction policy, as a one-key
-        // read through the log records.
-        for other in std::iter::once(key).chain(op.other_keys().iter().map(Vec::as_slice)) {
-            store.value(other, now_ms);
-        }
+        crate::collections::touch_keys(store, key, op.other_keys(), now_ms);
         return if op.is_read() {
             crate::zset_algebra::read_zset_combination(store, key, op, limits, now_ms)
         } else {
