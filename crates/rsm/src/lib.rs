@@ -84,13 +84,17 @@
 //!   (exit 65). Nothing of that entry is applied.
 //! - Entries and snapshots carry format versions (the shared `codec`
 //!   crate's header): the rsm's own layout (`rsm log entry` / `rsm
-//!   snapshot`, version 1) and the machine's
+//!   snapshot`: version 2 for the address entries and snapshots that hold
+//!   addresses, 1 otherwise) and the machine's
 //!   ([`ReplicatedMachine::FORMAT_VERSION`], raised when its commands or
 //!   state change shape). A version newer than this build's is refused
 //!   with an error naming the data and both versions: a follower's
 //!   payload check refuses such an entry or snapshot, so it is never
-//!   stored. Entries and snapshots written before versions existed (no
-//!   header) are still read, as version 1 of both. Decoding is bounded:
+//!   stored. A machine version older than
+//!   [`ReplicatedMachine::OLDEST_READABLE_FORMAT_VERSION`] is refused the
+//!   same way, never decoded into the newer shape. Entries and snapshots
+//!   written before versions existed (no header) read as version 1 of
+//!   both. Decoding is bounded:
 //!   an entry by `codec::ENTRY_LIMIT`, a snapshot by `codec::STATE_LIMIT`.
 //! - Bounds: pending proposals and reads (`max_pending_proposals`), how
 //!   long a proposal or read waits (`apply_wait`); the apply channel is
