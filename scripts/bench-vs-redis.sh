@@ -8,7 +8,10 @@
 # Starts Debian's redis-server (no persistence) and `distcache demo` (three
 # data groups of three replicas: every write is a linearizable Raft write)
 # on loopback, runs redis-benchmark against both with the same parameters,
-# and prints requests per second and the ratio distcache / redis.
+# and prints requests per second and the ratio distcache / redis; then the
+# same for ZRANGE of a 100-member sorted set (ZRANGE=0 skips it). List and
+# set tests are redis-benchmark's own, e.g.
+# TESTS=lpush,lpop,sadd,hset,zadd,lrange_100 (issue 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,53 +23,17 @@ CLIENTS="${CLIENTS:-50}"
 TESTS="${TESTS:-set,get,incr}"
 VALUE_BYTES="${VALUE_BYTES:-100}"
 
-for tool in redis-server redis-benchmark; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "==> installing redis-server and redis-tools"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
-    break
-  fi
-done
-
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-wait_for_port() {
-  for _ in $(seq 1 300); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "nothing listens on 127.0.0.1:$1" >&2
-  return 1
-}
+. scripts/servers.sh
+install_if_missing redis-server redis-server
+install_if_missing redis-benchmark redis-tools
 
 redis_port=$(( 22000 + RANDOM % 1000 ))
-redis-server --port "$redis_port" --save "" --appendonly no --dir "$work" > "$work/redis.log" 2>&1 &
-pids+=($!)
-wait_for_port "$redis_port"
+start_redis_server "$redis_port" "$work"
 
 distcache_port="${DISTCACHE_PORT:-}"
 if [ -z "$distcache_port" ]; then
-  if [ -z "${DISTCACHE_BIN:-}" ]; then
-    cargo build --quiet --release -p distcache
-    DISTCACHE_BIN="$root/target/release/distcache"
-  fi
-  rm -rf "$work/demo-data"
-  # Port bases away from other demos and from the redis-server above.
-  base=$(( 30000 + (RANDOM % 100) * 100 ))
-  "$DISTCACHE_BIN" demo --data-dir "$work/demo-data" --grpc-port "$base" \
-    --resp-port $(( base + 40 )) --http-port $(( base + 60 )) > "$work/demo.log" 2>&1 &
-  pids+=($!)
-  for _ in $(seq 1 300); do
-    distcache_port=$(sed -n 's/^  RESP 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$work/demo.log" | head -n 1)
-    [ -n "$distcache_port" ] && break
-    sleep 0.2
-  done
-  [ -n "$distcache_port" ] || { echo "distcache demo printed no RESP address" >&2; cat "$work/demo.log" >&2; exit 1; }
+  start_demo "$work"
+  distcache_port="$demo_resp_port"
 fi
 wait_for_port "$distcache_port"
 
@@ -75,7 +42,7 @@ bench() {
   local port="$1"; shift
   redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -t "$TESTS" \
     -d "$VALUE_BYTES" --csv "$@" 2>/dev/null \
-    | awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $2); print $1, $2 }'
+    | awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $2); split($1, name, " "); print name[1], $2 }'
 }
 
 printf '\n%-8s %-10s %14s %14s %8s\n' pipeline test "redis rps" "distcache rps" ratio
@@ -90,6 +57,23 @@ for pipeline in 1 16; do
       "$(awk -v a="$ours" -v b="${redis_rps[$test]}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
   done
   unset redis_rps distcache_rps
+  # ZRANGE over a 100-member sorted set (redis-benchmark has no test of its
+  # own for it): the same command line against both servers.
+  if [ "${ZRANGE:-1}" = 1 ]; then
+    for port in "$redis_port" "$distcache_port"; do
+      redis-cli -h 127.0.0.1 -p "$port" del bench:zset >/dev/null
+      # shellcheck disable=SC2046
+      redis-cli -h 127.0.0.1 -p "$port" zadd bench:zset $(seq 1 100 | awk '{ printf "%d m%d ", $1, $1 }') >/dev/null
+    done
+    zrange() {
+      redis-benchmark -h 127.0.0.1 -p "$1" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" --csv \
+        zrange bench:zset 0 99 2>/dev/null | awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2 }'
+    }
+    theirs=$(zrange "$redis_port")
+    ours=$(zrange "$distcache_port")
+    printf '%-8s %-10s %14s %14s %7.2fx\n' "$pipeline" "ZRANGE_100" "$theirs" "${ours:-0}" \
+      "$(awk -v a="${ours:-0}" -v b="$theirs" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+  fi
 done
 echo
 echo "(-c $CLIENTS -n $REQUESTS -d $VALUE_BYTES, loopback, $(nproc) cores, $(date -u +%Y-%m-%d))"

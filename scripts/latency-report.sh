@@ -20,31 +20,14 @@ mkdir -p "$work"
 REQUESTS="${REQUESTS:-2000}"
 PROFILE="${PROFILE:-bench}"   # cargo's bench profile is the release one
 
-if ! command -v redis-server >/dev/null; then
-  echo "==> installing redis-server"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-fi
+. scripts/servers.sh
+install_if_missing redis-server redis-server
 
 echo "==> building the bench (profile $PROFILE)"
 nice cargo bench --quiet --profile "$PROFILE" -p distcache --bench grpc_latency --no-run
 
-redis_pid=""
-cleanup() {
-  if [ -n "$redis_pid" ]; then
-    kill "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-  fi
-}
-trap cleanup EXIT
-
 redis_port=$(( 22000 + RANDOM % 1000 ))
-redis-server --port "$redis_port" --save "" --appendonly no --dir "$work" \
-  > "$work/redis.log" 2>&1 &
-redis_pid=$!
-for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$redis_port") 2>/dev/null; then break; fi
-  sleep 0.1
-done
+start_redis_server "$redis_port" "$work"
 
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"

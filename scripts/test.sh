@@ -3,7 +3,7 @@
 # both builds, the normal tests, the simulation suites over fixed seeds, the
 # determinism check over several seeds, and a short swarm).
 #
-#   scripts/test.sh                  # seeds 1..10 per test, determinism on seeds 1..5
+#   scripts/test.sh                  # seeds 1..10 per test, determinism on seeds 1..5, replay of seed 1
 #   SEEDS=20 scripts/test.sh         # more seeds per simulation test
 #   SEED_BASE=1000 scripts/test.sh   # another window of seeds
 #
@@ -58,6 +58,17 @@ fi
 step "cargo fmt --check"
 cargo fmt --all --check
 
+# tokio's watch wakes its waiters in an order drawn from a process-wide
+# seed, which breaks replay under the simulator: code that may run there
+# uses labrpc::runtime::watch (tokio's own outside the simulator). Only the
+# chaos harness, which never runs simulated, may name tokio's.
+step "no tokio::sync::watch outside labrpc::runtime and the chaos harness"
+if grep -rnE 'tokio::sync::(watch|\{[^}]*\bwatch\b)' crates/*/src crates/*/tests --include=*.rs \
+  | grep -vE '^crates/(chaos|labrpc)/' | grep -vE '^[^:]+:[0-9]+:\s*(//|\*)'; then
+  echo "use labrpc::runtime::watch (see crates/labrpc/src/runtime.rs)" >&2
+  exit 1
+fi
+
 step "clippy (production build)"
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -108,10 +119,17 @@ MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tes
 # raft's driver and storage on madsim's per-node disks (crash loses unsynced writes).
 MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p raft --test node_sim --test storage_sim
 
+# Determinism, two ways. madsim's check runs each seed twice in one process
+# and compares every random draw; then one seed of every simulation test
+# binary is replayed in two fresh processes whose event logs (every bind,
+# close, delay, election, with its simulated timestamp) must be identical
+# (scripts/replay-check.sh), which is what replaying a failure relies on.
 for (( seed = SEED_BASE; seed < SEED_BASE + DETERMINISM_SEEDS; seed++ )); do
   step "simulation suites under the determinism check, seed ${seed}"
   MADSIM_TEST_SEED="$seed" MADSIM_TEST_CHECK_DETERMINISM=1 sim cargo test -p sim-tests
 done
+step "simulation suites replayed from seed ${SEED_BASE} in two processes"
+scripts/replay-check.sh "$SEED_BASE" $(basename -s .rs crates/sim-tests/tests/*.rs)
 
 wait_for_job fuzz target/fuzz.log 2
 

@@ -685,3 +685,93 @@ def test_a_collection_scan_survives_concurrent_writes(distcache):
         if int(cursor) == 0:
             break
     assert {f"stay{i}".encode() for i in range(150)} <= seen
+
+
+MULTI_POPS = """
+LMPOP 2 {$}a {$}b LEFT
+RPUSH {$}b 1 2 3 4
+LMPOP 2 {$}a {$}b RIGHT COUNT 2
+LMPOP 2 {$}a {$}b LEFT COUNT 10
+EXISTS {$}b
+LMPOP 0 {$}a LEFT
+LMPOP a {$}a LEFT
+LMPOP 1 {$}a bad_where
+LMPOP 1 {$}a LEFT COUNT 0
+LMPOP 1 {$}a LEFT COUNT 1 COUNT 2
+LMPOP 3 {$}a LEFT
+SET {$}s str
+LMPOP 2 {$}s {$}b LEFT
+RPUSH {$}b x
+LMPOP 2 {$}b {$}s LEFT
+ZADD {$}z 1 a 2 b 3 c
+ZMPOP 2 {$}y {$}z MIN
+ZMPOP 1 {$}z MAX COUNT 5
+ZMPOP 1 {$}z MAX
+ZMPOP 1 {$}z LEFT
+ZMPOP 2 {$}s {$}z MIN
+BLPOP {$}a -1
+BLPOP {$}a x
+BLPOP {$}a 0x7FFFFFFFFFFFFF
+BLMPOP -1 1 {$}a LEFT
+BLMPOP 0 1 {$}a LEFT COUNT 0
+BZMPOP 0 0 {$}z MIN
+BLMOVE {$}a {$}b LEFT UP 0
+RPUSH {$}q 1 2
+BLPOP {$}q 0
+BRPOP {$}q 0
+RPUSH {$}q 3
+BLMPOP 0 2 {$}none {$}q RIGHT COUNT 3
+RPUSH {$}q 4
+BLMOVE {$}q {$}r RIGHT LEFT 0
+BRPOPLPUSH {$}r {$}q 0
+ZADD {$}w 5 m 6 n
+BZPOPMIN {$}w 0
+BZPOPMAX {$}w 0
+ZADD {$}w 7 o 8 p
+BZMPOP 0 1 {$}w MAX COUNT 2
+BLPOP {$}s 0
+BZPOPMIN {$}s 0
+BLPOP {$}none 0.01
+BZMPOP 0.01 1 {$}none MIN
+SET {$}n 12345
+OBJECT ENCODING {$}n
+SET {$}n 12345x
+OBJECT ENCODING {$}n
+APPEND {$}n yz
+OBJECT ENCODING {$}none
+RPUSH {$}l a
+OBJECT REFCOUNT {$}l
+"""
+
+
+def test_multi_pops_and_blocking_forms_answer_as_redis_server(distcache, reference):
+    replies = compare(distcache, reference, _script(MULTI_POPS, "types:mpop:"))
+    assert replies[0] == ("ok", None)
+    assert replies[2] == ("ok", [b"{types:mpop:}b", [b"4", b"3"]])
+
+
+def test_a_blocked_pop_is_woken_by_a_push_from_another_connection(distcache):
+    """Two connections: one blocks in BLPOP, the other pushes; the element
+    arrives once, and a blocked client whose timeout passes gets nil."""
+    import threading
+
+    host, port = distcache.connection_pool.connection_kwargs["host"], \
+        distcache.connection_pool.connection_kwargs["port"]
+    blocked = redis.Redis(host=host, port=port, socket_timeout=30)
+    key = "{types:block}queue"
+    distcache.delete(key)
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(blocked.blpop([key], timeout=0)))
+    waiter.start()
+    time.sleep(0.5)
+    assert answers == [], "BLPOP answered before anything was pushed"
+    started = time.monotonic()
+    distcache.rpush(key, "job")
+    waiter.join(timeout=10)
+    assert answers == [(key.encode(), b"job")]
+    assert time.monotonic() - started < 2.0, "the push should wake the blocked client promptly"
+    assert distcache.llen(key) == 0
+    started = time.monotonic()
+    assert blocked.blpop([key], timeout=0.3) is None
+    assert time.monotonic() - started >= 0.3
+    blocked.close()

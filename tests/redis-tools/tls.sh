@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Debian's redis-cli and curl against `distcache demo --tls --requirepass`:
 # TLS with the demo's throwaway CA (<data-dir>/tls/ca.pem) works, a
-# plaintext client gets no answer, the password is required and checked.
+# plaintext client gets no answer, the password is required and checked;
+# the peer ports take only mutual TLS with a node's peer certificate, and
+# count the refusals.
 #
 #   tests/redis-tools/tls.sh            # builds target/debug/distcache
 #   DISTCACHE_BIN=target/release/distcache tests/redis-tools/tls.sh
@@ -88,6 +90,27 @@ check "https key without credentials" "401" \
   "$(curl -s -o /dev/null -w '%{http_code}' --cacert "$ca" "https://127.0.0.1:$http_port/v1/keys/tls:k")"
 check "https key with bearer" "hello" \
   "$(curl -s --cacert "$ca" -H "Authorization: Bearer $password" "https://127.0.0.1:$http_port/v1/keys/tls:k")"
+# Peer traffic (Raft, migration) is mutual TLS with the demo's CA: node 1's
+# data peer port answers no plaintext and no client without a peer
+# certificate; with node 1's own peer certificate the handshake succeeds
+# and gRPC answers (HTTP 200, the call itself refused in the trailers).
+peer_port=$(sed -n 's/^  node  1 .*group 1 (peer \([0-9]*\)).*/\1/p' "$work/demo.log" | head -n 1)
+check "peer port listed" "yes" "$([ -n "$peer_port" ] && echo yes || echo no)"
+grpc_call() {
+  curl -s -o /dev/null -w '%{http_code}' --max-time 5 -X POST -H 'content-type: application/grpc' \
+    --data-binary '' "$@" 2>/dev/null || true
+}
+check "peer port: plaintext refused" "000" \
+  "$(grpc_call --http2-prior-knowledge "http://127.0.0.1:$peer_port/labrpc.LabRpc/Call")"
+check "peer port: no client certificate refused" "000" \
+  "$(grpc_call --http2 --cacert "$ca" "https://127.0.0.1:$peer_port/labrpc.LabRpc/Call")"
+check "peer port: a node's peer certificate admitted" "200" \
+  "$(grpc_call --http2 --cacert "$ca" --cert "$work/data/tls/peer-node-2.pem" \
+    --key "$work/data/tls/peer-node-2-key.pem" "https://127.0.0.1:$peer_port/labrpc.LabRpc/Call")"
+handshakes=$(curl -s --cacert "$ca" -H "Authorization: Bearer $password" \
+  "https://127.0.0.1:$http_port/metrics" \
+  | sed -n 's/^distcache_peer_calls_refused_total{reason="tls_handshake"} \([0-9]*\).*/\1/p')
+check "peer refusals counted" "yes" "$([ "${handshakes:-0}" -ge 2 ] && echo yes || echo no)"
 if grep -q "$password" "$work/demo.log"; then
   echo "FAIL the password reached the demo's log" >&2
   failures=$(( failures + 1 ))

@@ -59,17 +59,18 @@ pub trait KvClient: Send + Sync {
         async move { expect_done("Put", self.run(op).await?) }
     }
 
-    /// Concatenates `value` onto the key's value (absent: empty).
+    /// Concatenates `value` onto the key's value (absent: empty); the
+    /// value's length after this append.
     fn append(
         &self,
         key: impl Into<Vec<u8>>,
         value: impl Into<Vec<u8>>,
-    ) -> impl Future<Output = Result<(), Error>> + Send {
+    ) -> impl Future<Output = Result<i64, Error>> + Send {
         let op = Op::Append {
             key: key.into(),
             value: value.into(),
         };
-        async move { expect_done("Append", self.run(op).await?) }
+        async move { expect_integer("Append", self.run(op).await?) }
     }
 
     /// Removes the key; whether it was there.

@@ -42,7 +42,7 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
             }
             store
                 .append(key, value, now_ms)
-                .map(|_| Outcome::Done)
+                .map(|length| Outcome::Integer(length as i64))
                 .map_err(store_error)
         }
         Op::Delete { key } => Ok(Outcome::Deleted(store.delete(key, now_ms))),
@@ -184,7 +184,9 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
         Op::Sets { key, op } => crate::collections::execute_set(store, key, op, limits, now_ms),
         Op::List { key, op } => crate::lists::execute_list(store, key, op, limits, now_ms),
         Op::ZSet { key, op } => crate::zsets::execute_zset(store, key, op, limits, now_ms),
-        Op::Type { .. } => read(store, op, limits, now_ms),
+        Op::Type { .. } | Op::Encoding { .. } | Op::MemoryUsage { .. } => {
+            read(store, op, limits, now_ms)
+        }
     }
 }
 
@@ -216,6 +218,8 @@ fn is_string_op(op: &Op) -> bool {
         | Op::List { .. }
         | Op::ZSet { .. }
         | Op::Type { .. }
+        | Op::Encoding { .. }
+        | Op::MemoryUsage { .. }
         | Op::ScanShard { .. }
         | Op::CountShard { .. }
         | Op::FlushShard { .. }
@@ -440,7 +444,40 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
         Op::ScanShard { .. } | Op::CountShard { .. } | Op::RandomKey { .. } => {
             crate::keyspace::read_shard_op(store, op, now_ms)
         }
+        Op::Encoding { key } => Ok(Outcome::Value(
+            store
+                .peek_value(key, now_ms)
+                .map(|value| encoding_name(value).as_bytes().to_vec()),
+        )),
+        Op::MemoryUsage { key } => Ok(match store.peek_value(key, now_ms) {
+            Some(value) => Outcome::Integer(
+                i64::try_from(cache::store::entry_weight_bytes(key, value)).unwrap_or(i64::MAX),
+            ),
+            None => Outcome::Value(None),
+        }),
         other => panic!("api::read: {} is not a read", other.name()),
+    }
+}
+
+/// What `OBJECT ENCODING` answers for a value: Redis 7.0's name for the
+/// representation nearest to the one this store holds. Strings are one
+/// byte vector here, named as Redis would name the same bytes set by `SET`
+/// (`int` for a decimal 64-bit integer of at most 20 bytes, `embstr` up to
+/// 44 bytes, `raw` above), whatever wrote them (Redis names a string grown
+/// by `APPEND` or `SETRANGE` `raw` at any length); a hash and a set are ordered maps (`hashtable`: Redis's
+/// compact `listpack`/`intset` forms are never used here), a list a ring
+/// buffer (`quicklist`, Redis 7.0's only list encoding) and a sorted set a
+/// member map plus an order tree (`skiplist`, Redis's map-plus-ordered-
+/// index form).
+pub fn encoding_name(value: &cache::store::Value) -> &'static str {
+    use cache::store::Value;
+    match value {
+        Value::Str(bytes) if bytes.len() <= 20 && parse_redis_integer(bytes).is_some() => "int",
+        Value::Str(bytes) if bytes.len() <= 44 => "embstr",
+        Value::Str(_) => "raw",
+        Value::Hash(_) | Value::Set(_) => "hashtable",
+        Value::List(_) => "quicklist",
+        Value::ZSet(_) => "skiplist",
     }
 }
 

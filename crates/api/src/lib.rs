@@ -36,6 +36,7 @@
 //! | `zset_algebra.rs` | `ZUNIONSTORE`/`ZINTERSTORE`/`ZDIFFSTORE` and `ZRANGESTORE` within one shard |
 //! | `lists.rs` | list operations ([`ListOp`]): pushes, pops, ranges, `LMOVE` within one shard |
 //! | `keyspace.rs` | the whole-shard operations ([`Op::ScanShard`], [`Op::CountShard`], [`Op::FlushShard`], [`Op::RandomKey`]): keys in [`scan_position`] order, so a scan cursor survives store growth and shard moves |
+//! | `element_scan.rs` | one step of `HSCAN`, `SSCAN` or `ZSCAN`: a collection's elements in [`scan_position`] order of the element, the cursor a position |
 //! | `lcs.rs` | Redis's `LCS` over two keys of one shard, bounded by [`lcs::LCS_TABLE_BYTES_MAX`] |
 //! | `multikey.rs` | the multi-key operations ([`Op::MultiSet`], [`Op::Rename`], [`Op::Copy`]): one step on one store, any value type moved with its deadline; the server refuses keys of several shards ([`Error::CrossShard`]) |
 //! | `client.rs` | [`KvClient`]: `run(op)` plus the typed operations |
@@ -64,7 +65,7 @@ pub mod zsets;
 pub use client::KvClient;
 pub use collections::{HashOp, SetOp};
 pub use error::{Error, Reply};
-pub use execute::{execute, parse_redis_integer, read, substring};
+pub use execute::{encoding_name, execute, parse_redis_integer, read, substring};
 pub use limits::{
     DEFAULT_CLIENT_IDLE_EXPIRY_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_COLLECTION_ELEMENTS, Limits,
     MachineConfig,

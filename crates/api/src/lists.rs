@@ -97,6 +97,19 @@ pub enum ListOp {
         from: End,
         to: End,
     },
+    /// `LMPOP` (and the pop of `BLPOP`/`BRPOP`/`BLMPOP`): up to `count`
+    /// elements from `end` of the first non-empty list among
+    /// [`Op::List`]'s key, then `others`, in order.
+    /// [`Outcome::KeyValues`]: that key and the elements; nil
+    /// ([`Outcome::Value`]`(None)`) if every key is absent. A key of
+    /// another type met before that list answers [`Error::WrongType`]
+    /// (keys after it are not looked at, as in Redis). All keys in one
+    /// shard.
+    MultiPop {
+        others: Vec<Vec<u8>>,
+        end: End,
+        count: u64,
+    },
 }
 
 impl ListOp {
@@ -105,6 +118,15 @@ impl ListOp {
             self,
             ListOp::Len | ListOp::Index { .. } | ListOp::Range { .. } | ListOp::Pos { .. }
         )
+    }
+
+    /// The keys besides [`Op::List`]'s own that a [`ListOp::MultiPop`]
+    /// looks at, in order (a move's destination is named by [`Op::keys`]).
+    pub fn other_keys(&self) -> &[Vec<u8>] {
+        match self {
+            ListOp::MultiPop { others, .. } => others,
+            _ => &[],
+        }
     }
 
     /// The bytes the operation carries.
@@ -116,6 +138,7 @@ impl ListOp {
             | ListOp::Pos { element, .. } => element.len(),
             ListOp::Insert { pivot, element, .. } => pivot.len() + element.len(),
             ListOp::Move { destination, .. } => destination.len(),
+            ListOp::MultiPop { others, .. } => others.iter().map(Vec::len).sum(),
             ListOp::Pop { .. } | ListOp::Len | ListOp::Index { .. } | ListOp::Range { .. } => 0,
             ListOp::Trim { .. } => 0,
         }
@@ -218,6 +241,28 @@ pub(crate) fn execute_list(
                 }
                 Ok(Outcome::Integer(list.len() as i64))
             })
+        }
+        ListOp::MultiPop { others, end, count } => {
+            for candidate in std::iter::once(key).chain(others.iter().map(Vec::as_slice)) {
+                if wrong_type::<ListValue>(Kind::List, store.peek_value(candidate, now_ms))?
+                    .is_none()
+                {
+                    continue;
+                }
+                let pop = ListOp::Pop {
+                    end: *end,
+                    count: Some(*count),
+                };
+                let Outcome::Values(popped) = execute_list(store, candidate, &pop, limits, now_ms)?
+                else {
+                    unreachable!("a pop with a count of a present list answers values");
+                };
+                return Ok(Outcome::KeyValues {
+                    key: candidate.to_vec(),
+                    values: popped.into_iter().flatten().collect(),
+                });
+            }
+            Ok(Outcome::Value(None))
         }
         ListOp::Pop { end, count } => {
             if wrong_type::<ListValue>(Kind::List, store.peek_value(key, now_ms))?.is_none() {
@@ -449,6 +494,7 @@ pub(crate) fn read_list(list: Option<&ListValue>, op: &ListOp) -> Reply {
         | ListOp::Rem { .. }
         | ListOp::Trim { .. }
         | ListOp::Insert { .. }
-        | ListOp::Move { .. } => panic!("api::read: a list write is not a read"),
+        | ListOp::Move { .. }
+        | ListOp::MultiPop { .. } => panic!("api::read: a list write is not a read"),
     })
 }

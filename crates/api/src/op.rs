@@ -43,7 +43,9 @@ pub enum Op {
         ttl_ms: Option<u64>,
     },
     /// Concatenate onto a key's value (an absent key starts empty); keeps
-    /// the key's deadline.
+    /// the key's deadline. [`Outcome::Integer`]: the value's length after
+    /// the append, read in the same step (so Redis's `APPEND` answers the
+    /// length its own write made, whatever runs concurrently).
     Append { key: Vec<u8>, value: Vec<u8> },
     /// Remove a key.
     Delete { key: Vec<u8> },
@@ -122,6 +124,11 @@ pub enum Op {
     /// with `string`, `hash`, `set`, `list` or `zset`, `None` if absent.
     /// A read.
     Type { key: Vec<u8> },
+    /// Redis's `OBJECT ENCODING`: [`Outcome::Value`] with the name Redis
+    /// gives the representation closest to what this store holds (see
+    /// [`crate::encoding_name`]), `None` if absent. A read that does not
+    /// count as an access for eviction.
+    Encoding { key: Vec<u8> },
     /// One step of a scan over one shard's keys (Redis's `SCAN`, `KEYS`,
     /// the REST paged scan); a read. Keys are visited in the order of
     /// [`scan_position`]: the step visits the `count` keys at or after
@@ -190,6 +197,12 @@ pub enum Op {
         second: Vec<u8>,
         answer: LcsAnswer,
     },
+    /// Redis's `MEMORY USAGE`: [`Outcome::Integer`] with the bytes the
+    /// store accounts to the key and its value (what its capacity and
+    /// eviction count, [`cache::store::entry_weight_bytes`]), [`Outcome::Value`]
+    /// `None` if absent. A read that does not count as an access for
+    /// eviction.
+    MemoryUsage { key: Vec<u8> },
 }
 
 /// What an [`Op`] is routed by.
@@ -369,6 +382,7 @@ impl Op {
         let others: &[Vec<u8>] = match self {
             Op::Sets { op, .. } => op.other_keys(),
             Op::ZSet { op, .. } => op.other_keys(),
+            Op::List { op, .. } => op.other_keys(),
             _ => &[],
         };
         let named: [Option<&[u8]>; 2] = match self {
@@ -410,7 +424,7 @@ impl Op {
                 | Op::Copy { .. }
                 | Op::Lcs { .. }
                 | Op::List {
-                    op: ListOp::Move { .. },
+                    op: ListOp::Move { .. } | ListOp::MultiPop { .. },
                     ..
                 }
         ) || matches!(self, Op::Sets { op, .. } if op.is_multi_key())
@@ -449,7 +463,9 @@ impl Op {
             | Op::Sets { key, .. }
             | Op::List { key, .. }
             | Op::ZSet { key, .. }
-            | Op::Type { key } => key,
+            | Op::Type { key }
+            | Op::Encoding { key }
+            | Op::MemoryUsage { key } => key,
         }
     }
 
@@ -461,7 +477,7 @@ impl Op {
             Op::Sets { op, .. } => return op.is_read(),
             Op::List { op, .. } => return op.is_read(),
             Op::ZSet { op, .. } => return op.is_read(),
-            Op::Type { .. } => return true,
+            Op::Type { .. } | Op::Encoding { .. } | Op::MemoryUsage { .. } => return true,
             _ => {}
         }
         matches!(
@@ -525,7 +541,7 @@ impl Op {
             Op::Sets { op, .. } => op.carried_bytes(),
             Op::List { op, .. } => op.carried_bytes(),
             Op::ZSet { op, .. } => op.carried_bytes(),
-            Op::Type { .. } => 0,
+            Op::Type { .. } | Op::Encoding { .. } | Op::MemoryUsage { .. } => 0,
         }
     }
 
@@ -554,6 +570,8 @@ impl Op {
             Op::List { .. } => "List",
             Op::ZSet { .. } => "ZSet",
             Op::Type { .. } => "Type",
+            Op::Encoding { .. } => "Encoding",
+            Op::MemoryUsage { .. } => "MemoryUsage",
             Op::ScanShard { .. } => "ScanShard",
             Op::CountShard { .. } => "CountShard",
             Op::FlushShard { .. } => "FlushShard",
@@ -583,7 +601,8 @@ pub enum Outcome {
         applied: bool,
         previous: Option<Vec<u8>>,
     },
-    /// A number: Increment's result, Strlen's and SetRange's length.
+    /// A number: Increment's result, Strlen's, Append's and SetRange's
+    /// length.
     Integer(i64),
     /// Expire or Persist ran; whether it changed the deadline.
     Applied(bool),
@@ -618,4 +637,13 @@ pub enum Outcome {
     /// An [`Op::Lcs`] with [`LcsAnswer::Matches`]: the matching runs, last
     /// first, and the subsequence's length.
     LcsMatches { matches: Vec<LcsMatch>, length: u64 },
+    /// A [`crate::ListOp::MultiPop`]: the key popped from and its
+    /// elements, in pop order.
+    KeyValues { key: Vec<u8>, values: Vec<Vec<u8>> },
+    /// A [`crate::ZSetOp::MultiPop`]: the key popped from and its members
+    /// with their scores, in pop order.
+    KeyScored {
+        key: Vec<u8>,
+        members: Vec<(Vec<u8>, Float)>,
+    },
 }

@@ -32,7 +32,9 @@
 //! answers cost O(1) per member.
 
 use cache::Store;
-use cache::store::value::{LexBound, ScoreBound, ZSetValue, zset_member_bytes};
+/// The bounds [`ZRange`] is built from (the store's own types).
+pub use cache::store::value::{LexBound, ScoreBound};
+use cache::store::value::{ZSetValue, zset_member_bytes};
 use cache::store::{Kind, Value};
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +108,18 @@ pub enum ZSetOp {
     /// `ZPOPMIN`/`ZPOPMAX` (`highest`): up to `count` (none: one) members,
     /// [`Outcome::Scored`].
     Pop { highest: bool, count: Option<u64> },
+    /// `ZMPOP` (and the pop of `BZPOPMIN`/`BZPOPMAX`/`BZMPOP`): up to
+    /// `count` members, lowest scores first (`highest`: highest first),
+    /// from the first non-empty sorted set among [`crate::Op::ZSet`]'s
+    /// key, then `others`, in order. [`Outcome::KeyScored`]: that key and
+    /// the members; nil ([`Outcome::Value`]`(None)`) if every key is
+    /// absent. A key of another type met before that set answers
+    /// [`crate::Error::WrongType`]. All keys in one shard.
+    MultiPop {
+        others: Vec<Vec<u8>>,
+        highest: bool,
+        count: u64,
+    },
     /// The `ZREMRANGEBY*` family: [`Outcome::Integer`], members removed.
     RemRange { range: ZRange },
     /// `ZRANDMEMBER`: Redis's count rules (see [`crate::HashOp::RandField`]),
@@ -187,6 +201,7 @@ impl ZSetOp {
             ZSetOp::Store { sources, .. } => sources,
             ZSetOp::Combine { others, .. } | ZSetOp::InterCard { others, .. } => others,
             ZSetOp::RangeStore { source, .. } => std::slice::from_ref(source),
+            ZSetOp::MultiPop { others, .. } => others,
             _ => &[],
         }
     }
@@ -200,6 +215,7 @@ impl ZSetOp {
                 | ZSetOp::RangeStore { .. }
                 | ZSetOp::Combine { .. }
                 | ZSetOp::InterCard { .. }
+                | ZSetOp::MultiPop { .. }
         )
     }
 
@@ -225,6 +241,7 @@ impl ZSetOp {
             | ZSetOp::Combine { .. }
             | ZSetOp::InterCard { .. } => 0,
             ZSetOp::Scan { pattern, .. } => pattern.as_ref().map_or(0, Vec::len),
+            ZSetOp::MultiPop { others, .. } => others.iter().map(Vec::len).sum(),
         }
     }
 }
@@ -336,6 +353,36 @@ fn scored(members: Vec<(&[u8], f64)>) -> Outcome {
     )
 }
 
+/// `ZMPOP`: pops from the first present sorted set among `key`, then
+/// `others` (see [`ZSetOp::MultiPop`]).
+fn multi_pop(
+    store: &mut Store,
+    key: &[u8],
+    others: &[Vec<u8>],
+    highest: bool,
+    count: u64,
+    limits: &Limits,
+    now_ms: u64,
+) -> Reply {
+    for candidate in std::iter::once(key).chain(others.iter().map(Vec::as_slice)) {
+        if wrong_type::<ZSetValue>(Kind::ZSet, store.peek_value(candidate, now_ms))?.is_none() {
+            continue;
+        }
+        let pop = ZSetOp::Pop {
+            highest,
+            count: Some(count),
+        };
+        let Outcome::Scored(members) = execute_zset(store, candidate, &pop, limits, now_ms)? else {
+            unreachable!("a sorted-set pop answers scored members");
+        };
+        return Ok(Outcome::KeyScored {
+            key: candidate.to_vec(),
+            members,
+        });
+    }
+    Ok(Outcome::Value(None))
+}
+
 /// Runs a sorted-set operation (writes through [`Store::update`]).
 pub(crate) fn execute_zset(
     store: &mut Store,
@@ -344,6 +391,14 @@ pub(crate) fn execute_zset(
     limits: &Limits,
     now_ms: u64,
 ) -> Reply {
+    if let ZSetOp::MultiPop {
+        others,
+        highest,
+        count,
+    } = op
+    {
+        return multi_pop(store, key, others, *highest, *count, limits, now_ms);
+    }
     if op.is_multi_key() {
         crate::collections::touch_keys(store, key, op.other_keys(), now_ms);
         return if op.is_read() {
@@ -542,7 +597,8 @@ pub(crate) fn read_zset(zset: Option<&ZSetValue>, op: &ZSetOp, limits: &Limits) 
         | ZSetOp::Pop { .. }
         | ZSetOp::RemRange { .. }
         | ZSetOp::Store { .. }
-        | ZSetOp::RangeStore { .. } => {
+        | ZSetOp::RangeStore { .. }
+        | ZSetOp::MultiPop { .. } => {
             panic!("api::read: a sorted-set write is not a read")
         }
         ZSetOp::Scan {

@@ -475,11 +475,21 @@ fn arbitrary_op() -> impl Strategy<Value = (bool, ListOp)> {
                 max_len
             }
         ),
-        (any::<bool>(), end.clone(), end).prop_map(|(other, from, to)| ListOp::Move {
+        (any::<bool>(), end.clone(), end.clone()).prop_map(|(other, from, to)| ListOp::Move {
             destination: if other { b"b".to_vec() } else { b"a".to_vec() },
             from,
             to
         }),
+        (prop::collection::vec(any::<bool>(), 0..3), end, 1u64..4).prop_map(
+            |(others, end, count)| ListOp::MultiPop {
+                others: others
+                    .into_iter()
+                    .map(|on_b| if on_b { b"b".to_vec() } else { b"a".to_vec() })
+                    .collect(),
+                end,
+                count,
+            }
+        ),
     ]
     .prop_flat_map(|op| (any::<bool>(), Just(op)))
 }
@@ -644,6 +654,30 @@ fn model(lists: &mut [Vec<Vec<u8>>; 2], on_b: bool, op: &ListOp) -> Result<Outco
                 End::Right => target.push(element.clone()),
             }
             Outcome::Value(Some(element))
+        }
+        ListOp::MultiPop { others, end, count } => {
+            let candidates =
+                std::iter::once(me).chain(others.iter().map(|key| usize::from(key == b"b")));
+            for candidate in candidates {
+                let list = &mut lists[candidate];
+                if list.is_empty() {
+                    continue;
+                }
+                let mut values = Vec::new();
+                while values.len() < *count as usize && !list.is_empty() {
+                    values.push(match end {
+                        End::Left => list.remove(0),
+                        End::Right => list.pop().expect("non-empty"),
+                    });
+                }
+                let key = if candidate == 1 {
+                    b"b".to_vec()
+                } else {
+                    b"a".to_vec()
+                };
+                return Ok(Outcome::KeyValues { key, values });
+            }
+            Outcome::Value(None)
         }
     })
 }

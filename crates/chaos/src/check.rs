@@ -45,7 +45,7 @@ pub fn linearizability(history: &History<KvInput, KvOutput>, time_limit: Duratio
         DeadlineBudget::new(move || tokio::time::Instant::now() >= deadline),
         MemoryBudget::bytes(1 << 30),
     );
-    check(&KvModel, history, budget)
+    check(&KvModel::new(), history, budget)
 }
 
 /// What the final read of an append key shows against what was sent.

@@ -548,7 +548,7 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         Verdict::Linearizable => {}
         Verdict::NotLinearizable => {
             problems.push(format!("not linearizable: {}", checked.summary()));
-            let html = render_html(&KvModel, &history, &checked);
+            let html = render_html(&KvModel::new(), &history, &checked);
             std::fs::write(dir.join("violation.html"), html).map_err(io("write violation.html"))?;
         }
         Verdict::Unknown => problems.push("the checker ran out of budget: unknown".into()),
@@ -559,7 +559,7 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         problems.push(format!("node {node} log: {log_line}"));
     }
     let unavailability = report::unavailability(&records, &events);
-    let history_json = history.to_json(&KvModel);
+    let history_json = history.to_json(&KvModel::new());
     std::fs::write(
         dir.join("history.json"),
         serde_json::to_string(&history_json).expect("a JSON value serializes"),

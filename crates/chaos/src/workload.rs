@@ -324,7 +324,7 @@ async fn run_grpc(client: &Client, input: &KvInput) -> Ending {
         KvInput::Append { key, value } => client
             .append(key.as_bytes(), value.as_bytes())
             .await
-            .map(|()| KvOutput::Done),
+            .map(|_length| KvOutput::Done),
         KvInput::Delete { key } => client.delete(key.as_bytes()).await.map(KvOutput::Deleted),
         KvInput::Incr { key, delta } => client
             .increment(key.as_bytes(), *delta)

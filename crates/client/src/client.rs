@@ -561,18 +561,20 @@ impl Client {
         Ok(reply.swapped)
     }
 
-    /// Appends to the key's value (absent: starts empty).
-    pub async fn append(&self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
-        self.write(key, |mut client, session| {
-            let request = proto::AppendRequest {
-                key: key.to_vec(),
-                value: value.to_vec(),
-                session: Some(session),
-            };
-            async move { client.append(request).await }
-        })
-        .await
-        .map(|_| ())
+    /// Appends to the key's value (absent: starts empty); the value's
+    /// length in bytes after the append.
+    pub async fn append(&self, key: &[u8], value: &[u8]) -> Result<u64, ClientError> {
+        let reply = self
+            .write(key, |mut client, session| {
+                let request = proto::AppendRequest {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                    session: Some(session),
+                };
+                async move { client.append(request).await }
+            })
+            .await?;
+        Ok(reply.length)
     }
 
     /// Adds `delta` to the key's decimal integer (absent: 0); the new

@@ -62,8 +62,8 @@ impl Client {
                 Outcome::Done
             }
             Op::Append { key, value } => {
-                self.append(&key, &value).await?;
-                Outcome::Done
+                let length = self.append(&key, &value).await?;
+                Outcome::Integer(i64::try_from(length).unwrap_or(i64::MAX))
             }
             Op::Delete { key } => Outcome::Deleted(self.delete(&key).await?),
             Op::CompareAndSet {

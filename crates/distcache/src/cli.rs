@@ -169,6 +169,10 @@ pub struct DemoArgs {
     /// certificates generated now; clients trust `<data-dir>/tls/ca.pem`.
     #[arg(long)]
     pub tls: bool,
+    /// Every read takes a ReadIndex heartbeat round instead of being
+    /// answered under the leader's lease (`lease_reads = false`).
+    #[arg(long)]
+    pub no_lease_reads: bool,
 }
 
 #[derive(Debug, Args)]
@@ -201,7 +205,7 @@ impl ConnectArgs {
     }
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub enum AdminCommand {
     /// Add a data group: `--gid 4 --peers 10.0.0.1:7101,10.0.0.2:7101`.
     Join {
@@ -244,6 +248,50 @@ pub enum AdminCommand {
         /// The node whose replica is to lead.
         #[arg(long)]
         to: u64,
+    },
+    /// Add a replica to a data group: `--group 1 --node 7`. Node 7 runs
+    /// already, started empty with `joining = true` in its own table; it
+    /// joins as a learner, catches up and becomes a voter. Any node takes
+    /// the request (it is passed on to the group's leader).
+    AddReplica {
+        #[arg(long)]
+        group: u64,
+        /// The node to add.
+        #[arg(long)]
+        node: u64,
+        /// Its data replica's peer address (`host:data_port`), if the node
+        /// that takes the request does not list it in its table.
+        #[arg(long)]
+        peer_addr: Option<String>,
+        /// How long it may take to catch up (if it does not, it is removed
+        /// again and nothing changes).
+        #[arg(long, default_value_t = 30_000)]
+        catch_up_timeout_ms: u64,
+    },
+    /// Remove a replica from a data group: `--group 1 --node 3` (refused
+    /// for the group's last voter).
+    RemoveReplica {
+        #[arg(long)]
+        group: u64,
+        #[arg(long)]
+        node: u64,
+    },
+    /// Replace a data group's replica by a new node: `--group 1 --remove 3
+    /// --add 7` (add-replica of 7, then remove-replica of 3). For a machine
+    /// that lost its disk: it comes back as a new node with a new id.
+    ReplaceReplica {
+        #[arg(long)]
+        group: u64,
+        /// The node whose replica leaves.
+        #[arg(long)]
+        remove: u64,
+        /// The node that joins (as in add-replica).
+        #[arg(long)]
+        add: u64,
+        #[arg(long)]
+        peer_addr: Option<String>,
+        #[arg(long, default_value_t = 30_000)]
+        catch_up_timeout_ms: u64,
     },
 }
 
@@ -379,6 +427,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         users: args.acl,
         cluster_mode: args.cluster_mode,
         tls: args.tls,
+        lease_reads: !args.no_lease_reads,
         ..DemoOptions::default()
     };
     let demo = match Demo::start(&options, Duration::from_secs(60)).await {
@@ -403,11 +452,20 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
 async fn admin_client(
     connect: &ConnectArgs,
 ) -> Result<AdminClient<tonic::transport::Channel>, String> {
+    admin_client_with_timeout(connect, Duration::from_secs(10)).await
+}
+
+/// [`admin_client`] whose calls may take `timeout` (a membership change
+/// waits for a new replica to catch up).
+async fn admin_client_with_timeout(
+    connect: &ConnectArgs,
+    timeout: Duration,
+) -> Result<AdminClient<tonic::transport::Channel>, String> {
     let url = distcache_client::grpc_url(&connect.addr).map_err(|error| error.to_string())?;
     let endpoint = tonic::transport::Endpoint::from_shared(url)
         .map_err(|error| error.to_string())?
         .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10));
+        .timeout(timeout);
     let channel = endpoint
         .connect()
         .await
@@ -529,6 +587,92 @@ fn format_shard_notes(replica: &proto::ReplicaStatus) -> String {
     text
 }
 
+/// `add-replica`, `remove-replica` and `replace-replica`; None for any
+/// other command.
+async fn change_replicas(
+    connect: &ConnectArgs,
+    change: &AdminCommand,
+) -> Option<Result<String, String>> {
+    // The call waits for the new replica to catch up, then for the
+    // controller: its deadline is the catch-up bound and a margin.
+    let margin = Duration::from_secs(30);
+    let (group, timeout) = match *change {
+        AdminCommand::AddReplica {
+            group,
+            catch_up_timeout_ms,
+            ..
+        }
+        | AdminCommand::ReplaceReplica {
+            group,
+            catch_up_timeout_ms,
+            ..
+        } => (group, Duration::from_millis(catch_up_timeout_ms) + margin),
+        AdminCommand::RemoveReplica { group, .. } => (group, margin),
+        _ => return None,
+    };
+    let answer = async {
+        let mut client = admin_client_with_timeout(connect, timeout).await?;
+        let reply = match change.clone() {
+            AdminCommand::AddReplica {
+                group,
+                node,
+                peer_addr,
+                catch_up_timeout_ms,
+            } => {
+                client
+                    .add_replica(connect.request(proto::AddReplicaRequest {
+                        gid: group,
+                        node_id: node,
+                        peer_addr: peer_addr.unwrap_or_default(),
+                        catch_up_timeout_ms,
+                        forwarded: false,
+                    }))
+                    .await
+            }
+            AdminCommand::RemoveReplica { group, node } => {
+                client
+                    .remove_replica(connect.request(proto::RemoveReplicaRequest {
+                        gid: group,
+                        node_id: node,
+                        forwarded: false,
+                    }))
+                    .await
+            }
+            AdminCommand::ReplaceReplica {
+                group,
+                remove,
+                add,
+                peer_addr,
+                catch_up_timeout_ms,
+            } => {
+                client
+                    .replace_replica(connect.request(proto::ReplaceReplicaRequest {
+                        gid: group,
+                        remove_node_id: remove,
+                        add_node_id: add,
+                        peer_addr: peer_addr.unwrap_or_default(),
+                        catch_up_timeout_ms,
+                        forwarded: false,
+                    }))
+                    .await
+            }
+            _ => unreachable!("matched above"),
+        };
+        let reply = reply.map_err(|status| status_text(&status))?.into_inner();
+        let nodes: Vec<String> = reply
+            .voters
+            .iter()
+            .map(|voter| format!("node {} ({})", voter.node_id, voter.peer_addr))
+            .collect();
+        Ok(format!(
+            "group {group} replicas: {}; configuration {}\n",
+            nodes.join(", "),
+            reply.config_num
+        ))
+    };
+    Some(answer.await)
+}
+
 async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, String> {
     if let AdminCommand::DeclareLost {
         gid,
@@ -536,6 +680,9 @@ async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, St
     } = change
     {
         check_declare_lost_confirmed(gid, yes_data_is_lost)?;
+    }
+    if let Some(answer) = change_replicas(connect, &change).await {
+        return answer;
     }
     let mut client = admin_client(connect).await?;
     if let AdminCommand::TransferLeader { group, to } = change {
@@ -590,7 +737,10 @@ async fn admin(connect: &ConnectArgs, change: AdminCommand) -> Result<String, St
                 }))
                 .await
         }
-        AdminCommand::TransferLeader { .. } => unreachable!("answered above"),
+        AdminCommand::TransferLeader { .. }
+        | AdminCommand::AddReplica { .. }
+        | AdminCommand::RemoveReplica { .. }
+        | AdminCommand::ReplaceReplica { .. } => unreachable!("answered above"),
     };
     let reply = reply.map_err(|status| status_text(&status))?.into_inner();
     Ok(format!("configuration {}\n", reply.config_num))

@@ -7,7 +7,17 @@
 //! controller's replicas are the nodes with a `controller_port`, in `id`
 //! order; a data group's replicas are the nodes with its `group`, in `id`
 //! order. Raft ids are those positions, so every node must list the same
-//! table.
+//! table, and an entry, once a group has started, is never removed (a
+//! removed replica's entry stays, so that the positions after it keep
+//! their meaning).
+//!
+//! A node added to a running group (`distcache admin add-replica` or
+//! `replace-replica`) is listed with `joining = true`: it is not one of
+//! the group's positions, starts as a replica that joins (an empty disk,
+//! a voter of nothing until the leader adds it), and its Raft id is
+//! [`JOINED_RAFT_ID_BASE`] + its node id, which no position can ever be.
+//! Its own configuration must list it; the others' may (then any node
+//! knows its address), and listing it changes no position.
 //!
 //! ```toml
 //! cluster_id = "local"
@@ -16,6 +26,8 @@
 //! shard_count = 10            # default 10; the same on every node
 //! request_timeout_ms = 5000   # default 5000
 //! shard_capacity_bytes = 67108864  # default 64 MiB: one shard's store
+//! lease_reads = true          # default: reads under a leader lease
+//! lease_clock_drift_percent = 10   # default: the clock-drift bound it assumes
 //! cluster_mode = false        # true: RESP acts as a Redis Cluster node (-MOVED)
 //!
 //! # Client authentication (docs/security.md). No password: the client
@@ -39,6 +51,7 @@
 //! controller_port = 7001      # omit: no controller replica here
 //! group = 1                   # omit (with data_port): no data replica here
 //! data_port = 7101
+//! # joining = true          # added to a running group (see above)
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +66,10 @@ pub const MAX_SHARD_COUNT: usize = 1024;
 pub const MAX_REPLICAS_PER_GROUP: usize = 15;
 /// Largest number of nodes in the `[[nodes]]` table.
 pub const MAX_NODES: usize = 1024;
+/// A replica that joined a running group has Raft id
+/// `JOINED_RAFT_ID_BASE + node id`: above every position (positions are
+/// below [`MAX_REPLICAS_PER_GROUP`]), and the same on every node.
+pub const JOINED_RAFT_ID_BASE: u64 = 1 << 32;
 
 /// The whole configuration of one node.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +94,17 @@ pub struct NodeConfig {
     /// (every replica alike). The same on every node.
     #[serde(default = "default_shard_capacity_bytes")]
     pub shard_capacity_bytes: u64,
+    /// Reads under a leader lease (docs/design.md): no heartbeat round
+    /// while a majority confirmed the leader less than about 237 ms ago.
+    /// Linearizable while the nodes' clocks run within
+    /// `lease_clock_drift_percent` of each other in rate; false: every
+    /// read takes a ReadIndex round.
+    #[serde(default = "default_lease_reads")]
+    pub lease_reads: bool,
+    /// The clock-drift bound (percent) the lease assumes; a larger bound
+    /// gives a shorter lease.
+    #[serde(default = "default_lease_clock_drift_percent")]
+    pub lease_clock_drift_percent: u64,
     /// Breaks safety on purpose: puts and appends are acknowledged before
     /// they commit. Only for the chaos harness's test that it catches a
     /// broken build (crates/chaos); never set it otherwise.
@@ -263,6 +291,21 @@ pub struct TlsSettings {
     /// calls fail and the other nodes show as unreachable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca: Option<PathBuf>,
+    /// Mutual TLS between nodes (Raft, migration, the controller): the
+    /// cluster's CA. Set, every peer connection (`controller_port`,
+    /// `data_port`) is TLS both ways and a peer must present a
+    /// certificate this CA signed, naming its node
+    /// (`node-<id>.<cluster_id>.distcache`); plain TCP is refused. Not
+    /// set: peer traffic is plain TCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ca: Option<PathBuf>,
+    /// The certificate this node presents to its peers (as server and as
+    /// client), signed by `peer_ca`; default: `cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_cert: Option<PathBuf>,
+    /// The private key of `peer_cert`; default: `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_key: Option<PathBuf>,
 }
 
 fn default_protected_mode() -> bool {
@@ -311,6 +354,13 @@ pub struct NodeEntry {
     /// Peer traffic of this node's data replica.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_port: Option<u16>,
+    /// This node's data replica joins its running group (see the module
+    /// docs): not a position of the group; Raft id
+    /// [`JOINED_RAFT_ID_BASE`] + `id`. Keep it set after the node joined.
+    /// Needs `group`; refused with `controller_port` (the controller
+    /// group's membership does not change, docs/membership.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub joining: bool,
 }
 
 fn default_shard_count() -> usize {
@@ -335,6 +385,18 @@ fn default_shard_capacity_bytes() -> u64 {
     DEFAULT_SHARD_CAPACITY_BYTES
 }
 
+fn default_lease_reads() -> bool {
+    true
+}
+
+fn default_lease_clock_drift_percent() -> u64 {
+    10
+}
+
+/// Largest `lease_clock_drift_percent`: past it the lease is too short to
+/// be worth having (turn `lease_reads` off instead).
+const MAX_LEASE_CLOCK_DRIFT_PERCENT: u64 = 50;
+
 /// A configuration that cannot run, naming the field at fault.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error in `{field}`: {problem}")]
@@ -346,7 +408,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    pub(crate) fn new(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
         ConfigError {
             field: field.into(),
             problem: problem.into(),
@@ -379,8 +441,12 @@ pub struct Overrides {
 pub struct Topology {
     /// Controller replicas in Raft id order: (node id, peer address).
     pub controller: Vec<(u64, SocketAddr)>,
-    /// Data groups: gid -> replicas in Raft id order.
+    /// Data groups: gid -> replicas in Raft id order (the positions; no
+    /// joining node).
     pub groups: BTreeMap<u64, Vec<(u64, SocketAddr)>>,
+    /// Data replicas listed as joining their group: gid -> (node id, peer
+    /// address), in node id order.
+    pub joining: BTreeMap<u64, Vec<(u64, SocketAddr)>>,
     /// Every node's gRPC address.
     pub grpc: BTreeMap<u64, SocketAddr>,
 }
@@ -511,6 +577,15 @@ impl NodeConfig {
                 ),
             ));
         }
+        if self.lease_clock_drift_percent > MAX_LEASE_CLOCK_DRIFT_PERCENT {
+            return Err(ConfigError::new(
+                "lease_clock_drift_percent",
+                format!(
+                    "{} is over {MAX_LEASE_CLOCK_DRIFT_PERCENT} (set lease_reads = false instead)",
+                    self.lease_clock_drift_percent
+                ),
+            ));
+        }
         self.clients.validate()?;
         self.tracing.validate()?;
         self.acl()?;
@@ -530,6 +605,7 @@ impl NodeConfig {
         let mut topology = Topology {
             controller: Vec::new(),
             groups: BTreeMap::new(),
+            joining: BTreeMap::new(),
             grpc: BTreeMap::new(),
         };
         let mut addresses: BTreeMap<SocketAddr, String> = BTreeMap::new();
@@ -572,6 +648,19 @@ impl NodeConfig {
             if let Some(port) = entry.http_port {
                 claim("http_port", port)?;
             }
+            if entry.joining && entry.controller_port.is_some() {
+                return Err(ConfigError::new(
+                    at("joining"),
+                    "a joining node cannot host a controller replica: the controller group's \
+                     membership does not change (docs/membership.md)",
+                ));
+            }
+            if entry.joining && entry.group.is_none() {
+                return Err(ConfigError::new(
+                    at("joining"),
+                    "a joining node needs the `group` it joins",
+                ));
+            }
             if let Some(port) = entry.controller_port {
                 topology
                     .controller
@@ -587,11 +676,12 @@ impl NodeConfig {
                 }
                 (Some(gid), Some(port)) => {
                     let address = claim("data_port", port)?;
-                    topology
-                        .groups
-                        .entry(gid)
-                        .or_default()
-                        .push((entry.id, address));
+                    let replicas = if entry.joining {
+                        &mut topology.joining
+                    } else {
+                        &mut topology.groups
+                    };
+                    replicas.entry(gid).or_default().push((entry.id, address));
                 }
                 (Some(_), None) => {
                     return Err(ConfigError::new(
@@ -628,6 +718,19 @@ impl NodeConfig {
                 "no node has a `group`: the cluster needs a data group",
             ));
         }
+        if let Some(gid) = topology
+            .joining
+            .keys()
+            .find(|gid| !topology.groups.contains_key(gid))
+        {
+            return Err(ConfigError::new(
+                "nodes",
+                format!(
+                    "group {gid} has only joining nodes: a group starts with at least one \
+                     node without `joining`"
+                ),
+            ));
+        }
         for (gid, replicas) in &topology.groups {
             if replicas.len() > MAX_REPLICAS_PER_GROUP {
                 return Err(ConfigError::new(
@@ -646,6 +749,34 @@ impl NodeConfig {
             ));
         }
         Ok(topology)
+    }
+}
+
+impl Topology {
+    /// The Raft id node `node_id`'s replica of data group `gid` has: its
+    /// position among the group's replicas, else (a node that joined, or
+    /// will) [`JOINED_RAFT_ID_BASE`] + `node_id`. None for an unknown group.
+    pub fn raft_id(&self, gid: u64, node_id: u64) -> Option<u64> {
+        let replicas = self.groups.get(&gid)?;
+        Some(
+            match replicas.iter().position(|(node, _)| *node == node_id) {
+                Some(position) => position as u64,
+                None => JOINED_RAFT_ID_BASE + node_id,
+            },
+        )
+    }
+
+    /// The node whose replica of data group `gid` has Raft id `raft_id`
+    /// (the inverse of [`Topology::raft_id`]); None for an unknown group
+    /// or an id that is neither a position nor a joined node's.
+    pub fn node_of_raft_id(&self, gid: u64, raft_id: u64) -> Option<u64> {
+        let replicas = self.groups.get(&gid)?;
+        if raft_id >= JOINED_RAFT_ID_BASE {
+            return Some(raft_id - JOINED_RAFT_ID_BASE).filter(|node| *node != 0);
+        }
+        replicas
+            .get(usize::try_from(raft_id).ok()?)
+            .map(|(node, _)| *node)
     }
 }
 
@@ -675,10 +806,14 @@ impl NodeConfig {
     /// what it should, and the key must fit the certificate.
     #[cfg(not(madsim))]
     fn check_tls(&self) -> Result<(), ConfigError> {
-        match &self.tls {
-            Some(settings) => crate::tls::ServerTls::from_settings(settings).map(|_| ()),
-            None => Ok(()),
-        }
+        let Some(settings) = &self.tls else {
+            return Ok(());
+        };
+        // The peer fields' shape first: it needs no file.
+        crate::peer_tls::PeerTlsFiles::check_fields(settings, &self.cluster_id, self.node_id)?;
+        crate::tls::ServerTls::from_settings(settings)?;
+        crate::peer_tls::PeerTlsFiles::from_settings(settings, &self.cluster_id, self.node_id)?;
+        Ok(())
     }
 
     /// The simulation runs plain TCP only.
@@ -775,6 +910,9 @@ data_port = 7101
             key: one.key.clone(),
             client_ca: None,
             ca: Some(one.ca.clone()),
+            peer_ca: None,
+            peer_cert: None,
+            peer_key: None,
         };
         with_tls(good.clone()).validate().expect("a good [tls]");
 
@@ -829,6 +967,80 @@ data_port = 7101
         assert!(unreadable.problem.contains("cannot read"), "{unreadable}");
     }
 
+    /// Mutual TLS between nodes: the peer files are checked like the
+    /// others, and the peer certificate must name this node of this
+    /// cluster (`node-1.t.distcache`).
+    #[test]
+    fn bad_peer_tls_settings_are_refused_naming_the_field() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ours =
+            crate::tls::generate_cluster_certificates(&dir.path().join("ours"), &[], "t", &[1, 2])
+                .expect("generate");
+        let (cert_1, key_1) = ours.peers[&1].clone();
+        let (cert_2, key_2) = ours.peers[&2].clone();
+        let good = TlsSettings {
+            cert: ours.cert.clone(),
+            key: ours.key.clone(),
+            client_ca: None,
+            ca: Some(ours.ca.clone()),
+            peer_ca: Some(ours.ca.clone()),
+            peer_cert: Some(cert_1.clone()),
+            peer_key: Some(key_1.clone()),
+        };
+        with_tls(good.clone())
+            .validate()
+            .expect("a good [tls] with peer TLS");
+
+        let another_node = error_of(TlsSettings {
+            peer_cert: Some(cert_2.clone()),
+            peer_key: Some(key_2),
+            ..good.clone()
+        });
+        assert_eq!(another_node.field, "tls.peer_cert");
+        assert!(
+            another_node
+                .problem
+                .contains("does not name node-1.t.distcache"),
+            "{another_node}"
+        );
+
+        // Without peer_cert the front ends' certificate must name the node.
+        let front_end_certificate = error_of(TlsSettings {
+            peer_cert: None,
+            peer_key: None,
+            ..good.clone()
+        });
+        assert_eq!(front_end_certificate.field, "tls.cert");
+
+        let half = error_of(TlsSettings {
+            peer_key: None,
+            ..good.clone()
+        });
+        assert_eq!(half.field, "tls.peer_key");
+
+        let no_ca = error_of(TlsSettings {
+            peer_ca: None,
+            ..good.clone()
+        });
+        assert_eq!(no_ca.field, "tls.peer_ca");
+
+        let bad_ca = error_of(TlsSettings {
+            peer_ca: Some(dir.path().join("absent-ca.pem")),
+            ..good.clone()
+        });
+        assert_eq!(bad_ca.field, "tls.peer_ca");
+
+        let mismatched_key = error_of(TlsSettings {
+            peer_key: Some(ours.key.clone()),
+            ..good
+        });
+        assert_eq!(mismatched_key.field, "tls.peer_key");
+        assert!(
+            mismatched_key.problem.contains("does not fit"),
+            "{mismatched_key}"
+        );
+    }
+
     #[test]
     fn tls_section_parses_and_prints() {
         let text = r#"
@@ -840,6 +1052,9 @@ data_dir = "/tmp/x"
 cert = "/etc/distcache/node.pem"
 key = "/etc/distcache/node-key.pem"
 client_ca = "/etc/distcache/clients-ca.pem"
+peer_ca = "/etc/distcache/cluster-ca.pem"
+peer_cert = "/etc/distcache/peer.pem"
+peer_key = "/etc/distcache/peer-key.pem"
 
 [[nodes]]
 id = 1
@@ -853,6 +1068,10 @@ data_port = 7101
         let tls = config.tls.clone().expect("[tls]");
         assert_eq!(tls.key, PathBuf::from("/etc/distcache/node-key.pem"));
         assert_eq!(tls.ca, None);
+        assert_eq!(
+            tls.peer_ca,
+            Some(PathBuf::from("/etc/distcache/cluster-ca.pem"))
+        );
         let again = NodeConfig::from_toml(&config.to_toml(), "printed").expect("reparse");
         assert_eq!(again, config);
         let unknown = NodeConfig::from_toml(&text.replace("client_ca =", "clientca ="), "t.toml")

@@ -26,6 +26,8 @@ use crate::node::{Node, NodeError, NodeState};
 pub const DEMO_CONTROLLER_REPLICAS: usize = 3;
 /// Largest demo (nodes in one process).
 pub const MAX_DEMO_NODES: usize = 64;
+/// The demo cluster's id (its peer certificates name it).
+pub const DEMO_CLUSTER_ID: &str = "demo";
 
 /// What the demo runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +48,9 @@ pub struct DemoOptions {
     /// Serve RESP, HTTP and gRPC over TLS only, with a throwaway CA and
     /// node certificate generated under `<data-dir>/tls` (`--tls`).
     pub tls: bool,
+    /// Reads under a leader lease (`lease_reads`; `--no-lease-reads`
+    /// turns it off).
+    pub lease_reads: bool,
 }
 
 impl Default for DemoOptions {
@@ -61,6 +66,7 @@ impl Default for DemoOptions {
             requirepass: None,
             users: Vec::new(),
             cluster_mode: false,
+            lease_reads: true,
             tls: false,
         }
     }
@@ -130,18 +136,21 @@ pub fn demo_configs(
             },
             group: Some(group),
             data_port: Some(port("grpc-port", options.grpc_port, 2 * count + index)?),
+            joining: false,
         });
     }
     let configs = nodes
         .iter()
         .map(|entry| NodeConfig {
-            cluster_id: "demo".into(),
+            cluster_id: DEMO_CLUSTER_ID.into(),
             node_id: entry.id,
             data_dir: data_dir.join(format!("node{}", entry.id)),
             shard_count: 10,
             request_timeout_ms: 5000,
             max_raft_state_bytes: 8 << 20,
             shard_capacity_bytes: crate::config::DEFAULT_SHARD_CAPACITY_BYTES,
+            lease_reads: options.lease_reads,
+            lease_clock_drift_percent: 10,
             unsafe_ack_before_commit: false,
             requirepass: options.requirepass.clone().map(crate::config::Secret),
             users: options
@@ -152,7 +161,7 @@ pub fn demo_configs(
                 .collect(),
             protected_mode: true,
             cluster_mode: options.cluster_mode,
-            tls: options.tls.then(|| demo_tls_settings(data_dir)),
+            tls: options.tls.then(|| demo_tls_settings(data_dir, entry.id)),
             clients: crate::config::ClientLimits::default(),
             tracing: crate::config::TracingSettings::default(),
             nodes: nodes.clone(),
@@ -191,32 +200,51 @@ pub fn demo_tls_dir(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("tls")
 }
 
-/// The `[tls]` of every demo node: the one node certificate the throwaway
-/// CA signed, and that CA as the cluster's.
-fn demo_tls_settings(data_dir: &std::path::Path) -> crate::config::TlsSettings {
+/// The `[tls]` of demo node `node_id`: the one client front end
+/// certificate the throwaway CA signed, that CA as the cluster's, and the
+/// node's own peer certificate (mutual TLS between the nodes, the same CA).
+fn demo_tls_settings(data_dir: &std::path::Path, node_id: u64) -> crate::config::TlsSettings {
     let dir = demo_tls_dir(data_dir);
     crate::config::TlsSettings {
         cert: dir.join("node.pem"),
         key: dir.join("node-key.pem"),
         client_ca: None,
         ca: Some(dir.join("ca.pem")),
+        peer_ca: Some(dir.join("ca.pem")),
+        peer_cert: Some(dir.join(format!("peer-node-{node_id}.pem"))),
+        peer_key: Some(dir.join(format!("peer-node-{node_id}-key.pem"))),
     }
 }
 
-/// Writes a throwaway CA (`<data-dir>/tls/ca.pem`) and a node
-/// certificate it signs for loopback and `host`.
+/// Writes a throwaway CA (`<data-dir>/tls/ca.pem`), a node certificate it
+/// signs for loopback and `host`, and a peer certificate for each of the
+/// demo's `node_count` nodes.
 #[cfg(not(madsim))]
-fn generate_tls(data_dir: &std::path::Path, host: &str) -> Result<(), DemoError> {
-    crate::tls::generate_demo_certificates(&demo_tls_dir(data_dir), &[host.to_string()])
-        .map(|_| ())
-        .map_err(|error| DemoError::BadOption {
-            flag: "tls",
-            problem: error.to_string(),
-        })
+fn generate_tls(
+    data_dir: &std::path::Path,
+    host: &str,
+    node_count: usize,
+) -> Result<(), DemoError> {
+    let nodes: Vec<u64> = (1..=node_count.min(MAX_DEMO_NODES) as u64).collect();
+    crate::tls::generate_cluster_certificates(
+        &demo_tls_dir(data_dir),
+        &[host.to_string()],
+        DEMO_CLUSTER_ID,
+        &nodes,
+    )
+    .map(|_| ())
+    .map_err(|error| DemoError::BadOption {
+        flag: "tls",
+        problem: error.to_string(),
+    })
 }
 
 #[cfg(madsim)]
-fn generate_tls(_data_dir: &std::path::Path, _host: &str) -> Result<(), DemoError> {
+fn generate_tls(
+    _data_dir: &std::path::Path,
+    _host: &str,
+    _node_count: usize,
+) -> Result<(), DemoError> {
     Err(DemoError::BadOption {
         flag: "tls",
         problem: "TLS is not available in the simulation build".into(),
@@ -247,7 +275,11 @@ impl Demo {
             }
         };
         if options.tls {
-            generate_tls(&data_dir, &options.host)?;
+            generate_tls(
+                &data_dir,
+                &options.host,
+                options.groups.saturating_mul(options.replicas),
+            )?;
         }
         let configs = demo_configs(options, &data_dir)?;
         let mut demo = Demo::start_configs(configs, data_dir, ready_timeout).await?;

@@ -26,8 +26,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use api::Error;
-use rsm::group_client::{ClientSession, GroupCallError, GroupClient, GroupClientConfig, Verdict};
-use shardctrler::{Config, Gid};
+use rsm::group_client::{
+    ClientSession, GroupCallError, GroupClient, GroupClientConfig, GroupClients, Verdict,
+};
+use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -75,12 +77,14 @@ pub enum ForwardError {
 /// a node; usable from many tasks at once.
 pub struct Forwarder {
     controller: shardctrler::Clerk,
-    peers: labrpc::Client,
     local: Option<ShardServer>,
     request_timeout: Duration,
+    /// Deadline of one call to one replica.
     rpc_timeout: Duration,
     routing: Mutex<Config>,
-    groups: Mutex<BTreeMap<Gid, GroupClient>>,
+    /// One leader-finding client per group, over the connections the
+    /// controller's clerk uses too.
+    groups: GroupClients,
     idle_sessions: Mutex<Vec<ClientSession>>,
     session_permits: Semaphore,
     /// The last configuration refresh, to avoid a storm of queries when
@@ -99,6 +103,11 @@ struct UnsafeAck {
     in_flight: std::sync::Arc<Semaphore>,
 }
 
+/// Longest one forwarded try to another group may take before the routing
+/// is re-read and the request tried again (same session and seq: applied
+/// at most once).
+const REMOTE_TRY_MAX: Duration = Duration::from_secs(1);
+
 /// Most early-answered writes in flight at once (more run normally).
 const UNSAFE_ACK_IN_FLIGHT_MAX: usize = 1024;
 
@@ -108,29 +117,35 @@ impl Forwarder {
         shard_count: usize,
         local: Option<ShardServer>,
         request_timeout: Duration,
+        security: labrpc::PeerSecurity,
     ) -> Forwarder {
         let rpc_timeout = Duration::from_millis(500).min(request_timeout);
-        let peers = labrpc::Client::new(labrpc::ClientConfig {
-            timeout: rpc_timeout,
-            ..labrpc::ClientConfig::default()
-        });
+        let peers = rsm::group_client::rpc_client(rpc_timeout, security.clone());
         let controller = shardctrler::Clerk::with_client(
             controller_addrs,
             shardctrler::ClerkConfig {
                 rpc_timeout,
                 operation_deadline: Duration::from_secs(2).min(request_timeout),
+                security: security.clone(),
                 ..shardctrler::ClerkConfig::default()
             },
             peers.clone(),
         );
         Forwarder {
             controller,
-            peers,
             local,
             request_timeout,
             rpc_timeout,
             routing: Mutex::new(Config::initial(shard_count)),
-            groups: Mutex::new(BTreeMap::new()),
+            groups: GroupClients::with_client(
+                GroupClientConfig {
+                    rpc_timeout,
+                    operation_deadline: request_timeout,
+                    security,
+                    ..GroupClientConfig::default()
+                },
+                peers,
+            ),
             idle_sessions: Mutex::new(Vec::new()),
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
@@ -395,7 +410,12 @@ impl Forwarder {
             Some(hop) => futures::future::Either::Left(labrpc::trace::scope(hop, call)),
             None => futures::future::Either::Right(call),
         };
-        match tokio::time::timeout(remaining, call).await {
+        // At most REMOTE_TRY_MAX per try: a group whose server list changed
+        // (an operator replaced a replica) is reached only once the routing
+        // is re-read, which happens between tries; a try as long as the
+        // request's deadline would outlast a client's call (2 s), and the
+        // routing would never be re-read.
+        match tokio::time::timeout(remaining.min(REMOTE_TRY_MAX), call).await {
             Ok(Ok(outcome)) => Attempt::Done(Ok(outcome)),
             Ok(Err(GroupCallError::Failed(Some(error)))) => Attempt::Done(Err(error)),
             Ok(Err(GroupCallError::Failed(None) | GroupCallError::Timeout { .. })) | Err(_) => {
@@ -408,13 +428,7 @@ impl Forwarder {
     /// answered its last forwarded request), and the group this node's own
     /// replica leads, if any: `CLUSTER SLOTS` names these as masters.
     pub fn known_leaders(&self) -> (BTreeMap<Gid, SocketAddr>, Option<Gid>) {
-        let leaders = self
-            .groups
-            .lock()
-            .expect("groups lock")
-            .iter()
-            .map(|(gid, group)| (*gid, group.leader()))
-            .collect();
+        let leaders = self.groups.leaders();
         let local = self
             .local
             .as_ref()
@@ -425,33 +439,124 @@ impl Forwarder {
 
     /// The leader-finding client of `gid` at the servers `config` lists.
     fn group(&self, config: &Config, gid: Gid) -> Option<GroupClient> {
-        let servers = config.groups.get(&gid)?;
-        if servers.is_empty() {
-            return None;
-        }
-        let mut groups = self.groups.lock().expect("groups lock");
-        if let Some(group) = groups.get(&gid)
-            && group.servers() == servers.as_slice()
-        {
-            return Some(group.clone());
-        }
-        let group = GroupClient::with_client(
-            servers.clone(),
-            GroupClientConfig {
-                rpc_timeout: self.rpc_timeout,
-                operation_deadline: self.request_timeout,
-                ..GroupClientConfig::default()
-            },
-            self.peers.clone(),
-        );
-        groups.insert(gid, group.clone());
-        Some(group)
+        self.groups.get(gid, config.groups.get(&gid)?)
     }
 }
 
 enum Attempt {
     Done(Result<Outcome, ForwardError>),
     Reroute,
+}
+
+/// How a [`Forwarder::wait_for_keys`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyWait {
+    /// A key is present, or was written: run the operation again.
+    Changed,
+    /// The wait passed with nothing written.
+    TimedOut,
+    /// The owning group's leader holds as many waiters as it may.
+    Full,
+    /// No leader answered (a leader change, a shard move, a lost reply):
+    /// nothing is known, so run the operation again.
+    Unknown,
+}
+
+impl Forwarder {
+    /// Waits (a long poll on the owning group's leader, [`shardkv::WaitKeys`])
+    /// until one of `keys` (all in one shard) is present or written, at
+    /// most `wait` and at most one RPC's timeout minus a margin (the
+    /// caller asks again). Nothing is changed, so a dropped wait is
+    /// harmless.
+    pub async fn wait_for_keys(&self, keys: &[Vec<u8>], wait: Duration) -> KeyWait {
+        let Some(first) = keys.first() else {
+            return KeyWait::Changed;
+        };
+        if self.routing.lock().expect("routing lock").num == 0 {
+            self.refresh().await;
+        }
+        let config = self.routing();
+        let shard = shardkv::key_to_shard(first, config.shard_count());
+        let Some(gid) = config.owner(shard) else {
+            return KeyWait::Unknown;
+        };
+        // Room for the reply inside one RPC's timeout.
+        let longest = self.rpc_timeout.saturating_sub(self.rpc_timeout / 4);
+        let wait = wait.min(longest);
+        let request = shardkv::WaitKeys {
+            keys: keys.to_vec(),
+            wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        };
+        let reply = if let Some(local) = &self.local
+            && local.gid() == gid
+            && local.raft().state().1
+        {
+            Some(local.handle_wait(request).await)
+        } else {
+            match self.group(&config, gid) {
+                None => None,
+                Some(group) => {
+                    let call = group.call(&request, |reply: api::Reply| match reply {
+                        Err(Error::WrongLeader { leader_hint }) => {
+                            Verdict::WrongLeader { leader_hint }
+                        }
+                        other => Verdict::<api::Reply, ()>::Done(other),
+                    });
+                    match tokio::time::timeout(self.rpc_timeout * 2, call).await {
+                        Ok(Ok(reply)) => Some(reply),
+                        Ok(Err(_)) | Err(_) => None,
+                    }
+                }
+            }
+        };
+        match reply {
+            Some(Ok(Outcome::Applied(false))) => KeyWait::TimedOut,
+            Some(Ok(_)) => KeyWait::Changed,
+            Some(Err(Error::Busy { .. })) => KeyWait::Full,
+            Some(Err(Error::WrongGroup { .. })) => {
+                self.refresh().await;
+                KeyWait::Unknown
+            }
+            Some(Err(_)) | None => KeyWait::Unknown,
+        }
+    }
+
+    /// Applies the write `op` and does not give up: with one session and
+    /// one seq, it is sent again after every timeout until an answer comes
+    /// (the exactly-once record answers a retry of a write that already
+    /// applied), so a pop's element is delivered once or, if the caller
+    /// stops waiting, never answered (it was taken, as the caller asked).
+    /// Other errors are answered.
+    pub async fn run_until_answered(&self, op: Op) -> Result<Outcome, ForwardError> {
+        if op.is_read() {
+            return self.run(op, None).await;
+        }
+        let _permit = self
+            .session_permits
+            .acquire()
+            .await
+            .map_err(|_| ForwardError::ShuttingDown)?;
+        let mut pooled = self
+            .idle_sessions
+            .lock()
+            .expect("sessions lock")
+            .pop()
+            .unwrap_or_default();
+        let seq = pooled.take_seq();
+        let result = loop {
+            match self.run(op.clone(), Some((pooled.client_id(), seq))).await {
+                Err(ForwardError::Timeout { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                other => break other,
+            }
+        };
+        self.idle_sessions
+            .lock()
+            .expect("sessions lock")
+            .push(pooled);
+        result
+    }
 }
 
 /// Reads one replica's reply: `Fail(None)` means "wrong group, re-route";

@@ -18,6 +18,7 @@
 //!   │               logs in data_dir (FileStorage)         │
 //!   └──────────────────────────────────────────────────────┘
 //!            peer traffic: labrpc (gRPC) on controller_port, data_port
+//!            (cluster and node id on every call; mutual TLS with [tls] peer_ca)
 //! ```
 //!
 //! | file | what |
@@ -27,7 +28,10 @@
 //! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown (leaders hand off first) |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services; errors with typed details |
+//! | `membership.rs` | an operator's add/remove/replace-replica of a data group, on its leader |
+//! | `grpc_trace.rs` | a gRPC caller's `traceparent` names the request's trace |
 //! | `tls.rs` | TLS on the client front ends (rustls), SIGHUP reload, the demo's throwaway CA |
+//! | `peer_tls.rs` | mutual TLS between nodes: the peer certificate and cluster CA behind labrpc's `PeerTls`, reloaded on SIGHUP |
 //! | `auth.rs` | credentials of the HTTP and gRPC front ends (the RESP users); docs/security.md |
 //! | `resp/` | the RESP (Redis protocol) listener |
 //! | `http/` | the HTTP gateway: REST API, `/livez` `/readyz`, OpenAPI, `/metrics` |
@@ -56,14 +60,19 @@ mod clock;
 pub mod config;
 pub mod demo;
 pub mod forward;
+#[cfg(not(madsim))]
+pub mod grpc_trace;
 pub mod hostile;
 pub mod http;
 pub mod identity;
 pub mod keyspace;
+pub mod membership;
 pub mod metrics;
 pub mod node;
 #[cfg(not(madsim))]
 pub mod otlp;
+#[cfg(not(madsim))]
+pub mod peer_tls;
 pub mod resp;
 pub mod service;
 #[cfg(not(madsim))]

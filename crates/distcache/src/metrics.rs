@@ -76,6 +76,11 @@ pub struct CommandLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RoleLabels {
     pub role: String,
     pub gid: String,
@@ -198,6 +203,7 @@ pub struct Metrics {
     raft_applied_index: Family<RoleLabels, Gauge>,
     raft_is_leader: Family<RoleLabels, Gauge>,
     raft_leader_changes: Family<RoleLabels, Counter>,
+    raft_lease_reads: Family<RoleLabels, Counter>,
     raft_log_bytes: Family<RoleLabels, Gauge>,
     raft_snapshot_bytes: Family<RoleLabels, Gauge>,
     raft_fsync_seconds: Family<RoleLabels, CopiedHistogram>,
@@ -205,6 +211,7 @@ pub struct Metrics {
     raft_snapshot_written_bytes: Family<RoleLabels, Counter>,
     raft_entry_written_bytes: Family<RoleLabels, Counter>,
     raft_peer_messages_refused: Family<RoleLabels, Counter>,
+    peer_calls_refused: Family<ReasonLabels, Counter>,
     shard_keys: Family<ShardLabels, Gauge>,
     shard_bytes: Family<ShardLabels, Gauge>,
     shard_hits: Family<ShardLabels, Gauge>,
@@ -295,6 +302,12 @@ impl Metrics {
             "Leaders this replica learned of, each in a newer term (the first one counts)",
             raft_leader_changes.clone(),
         );
+        let raft_lease_reads = Family::<RoleLabels, Counter>::default();
+        registry.register(
+            "raft_lease_reads",
+            "Reads this replica answered under its leader lease, with no heartbeat round",
+            raft_lease_reads.clone(),
+        );
         let raft_log_bytes = Family::<RoleLabels, Gauge>::default();
         registry.register_with_unit(
             "raft_log",
@@ -342,6 +355,12 @@ impl Metrics {
             "raft_peer_messages_refused",
             "Peer messages the Raft core refused as forged or corrupt (the node's log says why)",
             raft_peer_messages_refused.clone(),
+        );
+        let peer_calls_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "peer_calls_refused",
+            "Peer calls (Raft, migration, controller) refused before any handler ran: another cluster, an unknown node, a certificate that does not name the caller, a failed TLS handshake",
+            peer_calls_refused.clone(),
         );
         let shard_keys = Family::<ShardLabels, Gauge>::default();
         registry.register(
@@ -449,6 +468,7 @@ impl Metrics {
             raft_applied_index,
             raft_is_leader,
             raft_leader_changes,
+            raft_lease_reads,
             raft_log_bytes,
             raft_snapshot_bytes,
             raft_fsync_seconds,
@@ -456,6 +476,7 @@ impl Metrics {
             raft_snapshot_written_bytes,
             raft_entry_written_bytes,
             raft_peer_messages_refused,
+            peer_calls_refused,
             shard_keys,
             shard_bytes,
             shard_hits,
@@ -601,6 +622,21 @@ impl Metrics {
             &self.raft_leader_changes.get_or_create(&labels),
             status.leader_changes,
         );
+        catch_up(
+            &self.raft_lease_reads.get_or_create(&labels),
+            status.lease_reads,
+        );
+    }
+
+    /// The node's peer calls refused since it started, by reason (labrpc's
+    /// policy, at scrape time); each reason's counter catches up.
+    pub fn observe_peer_refusals(&self, refusals: &[(labrpc::Refusal, u64)]) {
+        for (reason, total) in refusals {
+            let labels = ReasonLabels {
+                reason: reason.label().to_string(),
+            };
+            catch_up(&self.peer_calls_refused.get_or_create(&labels), *total);
+        }
     }
 
     /// The data replica's count of refused migration requests since it
@@ -758,6 +794,7 @@ mod tests {
         status.storage.entry_written_bytes = 1234;
         metrics.observe_raft("data", 2, &status);
         status.leader_changes = 3;
+        status.lease_reads = 40;
         metrics.observe_raft("data", 2, &status);
         metrics.observe_migration_bytes(5000, 4000);
         let text = metrics.encode();
@@ -771,6 +808,7 @@ mod tests {
             "distcache_raft_snapshot_written_bytes_total{role=\"data\",gid=\"2\"} 700",
             "distcache_raft_entry_written_bytes_total{role=\"data\",gid=\"2\"} 1234",
             "distcache_raft_leader_changes_total{role=\"data\",gid=\"2\"} 3",
+            "distcache_raft_lease_reads_total{role=\"data\",gid=\"2\"} 40",
             "distcache_migration_sent_bytes_total 5000",
             "distcache_migration_received_bytes_total 4000",
         ] {

@@ -28,7 +28,7 @@ use distcache_client::proto::admin_server::AdminServer;
 use distcache_client::proto::cache_server::CacheServer;
 use raft::node::FatalHook;
 use raft::storage::FileStorage;
-use shardctrler::{ControllerServer, ControllerServerConfig};
+use shardctrler::{ControllerClient, ControllerServer, ControllerServerConfig};
 use shardkv::{Op, ShardServer, ShardServerConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -85,8 +85,15 @@ pub struct NodeState {
     /// TLS (`[tls] ca`); `None` without `[tls]`.
     #[cfg(not(madsim))]
     pub peer_tls: Option<crate::tls::PeerClient>,
+    /// Who this node is to its peers and whom its replicas' servers admit
+    /// (labrpc's policy: cluster id, members, mutual TLS); its refusals
+    /// are a metric.
+    pub peer_security: labrpc::PeerSecurity,
     controller: Option<(ControllerServer, SocketAddr)>,
     data: Option<(ShardServer, SocketAddr)>,
+    /// Held while an operator's membership change runs here (one at a
+    /// time; a second is refused, `crate::membership`).
+    pub(crate) membership_change: tokio::sync::Mutex<()>,
 }
 
 impl NodeState {
@@ -99,6 +106,7 @@ impl NodeState {
                 role: "controller".into(),
                 gid: 0,
                 is_leader: status.is_leader,
+                leader_contact: status.leader_contact,
                 term: status.term,
                 commit_index: status.commit_index,
                 applied_index: status.applied_index,
@@ -114,6 +122,7 @@ impl NodeState {
                 role: "data".into(),
                 gid: data.gid(),
                 is_leader: status.is_leader,
+                leader_contact: status.leader_contact,
                 term: status.term,
                 commit_index: status.commit_index,
                 applied_index: status.applied_index,
@@ -167,6 +176,8 @@ impl NodeState {
     /// Reads the replicas' Raft status and shard stores into the metrics'
     /// gauges (before a scrape).
     pub fn observe(&self) {
+        self.metrics
+            .observe_peer_refusals(&self.peer_security.refusals());
         if let Some((controller, _)) = &self.controller {
             self.metrics
                 .observe_raft("controller", 0, &controller.raft().status());
@@ -284,20 +295,44 @@ impl Node {
         let topology = config.validate()?;
         let acl = Arc::new(config.acl()?);
         let loopback_only = config.loopback_only()?;
+        let identity = labrpc::PeerIdentity {
+            cluster_id: config.cluster_id.clone(),
+            node_id: config.node_id,
+        };
+        // Any node of the cluster: a group added at run time has nodes the
+        // older nodes' tables do not list. With mutual TLS the cluster's
+        // CA decides who is a node of the cluster.
+        let members = labrpc::Members::Any;
         #[cfg(not(madsim))]
-        let (tls, peer_tls) = match &config.tls {
+        let (tls, peer_tls, peer_security) = match &config.tls {
             Some(settings) => {
-                let tls = crate::tls::ServerTls::from_settings(settings)?;
+                let mut tls = crate::tls::ServerTls::from_settings(settings)?;
                 let peer = crate::tls::PeerClient::from_settings(settings).map_err(|error| {
                     ConfigError {
                         field: "tls.ca".into(),
                         problem: error.to_string(),
                     }
                 })?;
-                (Some(tls), Some(peer))
+                let peer_security = match crate::peer_tls::PeerTlsFiles::from_settings(
+                    settings,
+                    &config.cluster_id,
+                    config.node_id,
+                )? {
+                    Some(files) => {
+                        let labrpc_tls = files
+                            .labrpc()
+                            .map_err(|error| ConfigError::new("tls.peer_ca", error.to_string()))?;
+                        tls = tls.with_peer(files);
+                        labrpc::PeerSecurity::with_tls(identity, members, labrpc_tls)
+                    }
+                    None => labrpc::PeerSecurity::new(identity, members),
+                };
+                (Some(tls), Some(peer), peer_security)
             }
-            None => (None, None),
+            None => (None, None, labrpc::PeerSecurity::new(identity, members)),
         };
+        #[cfg(madsim)]
+        let peer_security = labrpc::PeerSecurity::new(identity, members);
         #[cfg(not(madsim))]
         let acceptor = |alpn: &[&[u8]]| -> Result<Option<crate::tls::Acceptor>, NodeError> {
             tls.as_ref()
@@ -332,6 +367,11 @@ impl Node {
                     config.node_id.wrapping_mul(7919),
                 );
                 server_config.replica.max_raft_state = max_raft_state;
+                server_config.replica.lease_reads = config.lease_reads;
+                server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
+                server_config.replica.peer_security = peer_security.clone();
+                server_config.replica.raft_nodes =
+                    Some(topology.controller.iter().map(|(id, _)| *id).collect());
                 // A failed disk ends the process (exit 74): a replica that
                 // cannot persist must not linger.
                 server_config.replica.on_fatal = Some(FatalHook::exit_process());
@@ -347,13 +387,31 @@ impl Node {
         let data = match me.group {
             Some(gid) => {
                 let replicas = topology.groups.get(&gid).cloned().unwrap_or_default();
-                let peer_addrs: Vec<SocketAddr> = replicas.iter().map(|(_, addr)| *addr).collect();
-                let Some(index) = replicas.iter().position(|(id, _)| *id == config.node_id) else {
-                    return Err(ConfigError {
-                        field: format!("nodes (id {}).group", config.node_id),
-                        problem: "this node is not among its group's replicas".into(),
+                let mut peer_addrs: Vec<SocketAddr> =
+                    replicas.iter().map(|(_, addr)| *addr).collect();
+                // A joining replica serves at its own address, after the
+                // group's positions (`RsmConfig::raft_id`).
+                let joining_addr = topology
+                    .joining
+                    .get(&gid)
+                    .and_then(|joining| joining.iter().find(|(id, _)| *id == config.node_id))
+                    .map(|(_, addr)| *addr);
+                let index = match (
+                    replicas.iter().position(|(id, _)| *id == config.node_id),
+                    joining_addr,
+                ) {
+                    (Some(index), _) => index,
+                    (None, Some(addr)) => {
+                        peer_addrs.push(addr);
+                        peer_addrs.len() - 1
                     }
-                    .into());
+                    (None, None) => {
+                        return Err(ConfigError {
+                            field: format!("nodes (id {}).group", config.node_id),
+                            problem: "this node is not among its group's replicas".into(),
+                        }
+                        .into());
+                    }
                 };
                 let mut server_config = ShardServerConfig::new(
                     gid,
@@ -362,11 +420,45 @@ impl Node {
                     config.shard_count,
                     config.node_id.wrapping_mul(104_729),
                 );
+                if me.joining {
+                    server_config.replica.join = true;
+                    server_config.replica.raft_id = topology.raft_id(gid, config.node_id);
+                    tracing::info!(
+                        gid,
+                        raft_id = ?server_config.replica.raft_id,
+                        "data replica joins its running group: it waits to be added (add-replica or replace-replica)"
+                    );
+                }
                 server_config.replica.max_raft_state = max_raft_state;
+                server_config.replica.lease_reads = config.lease_reads;
+                server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
                 server_config.replica.on_fatal = Some(FatalHook::exit_process());
+                server_config.replica.peer_security = peer_security.clone();
+                server_config.replica.raft_nodes =
+                    Some(replicas.iter().map(|(id, _)| *id).collect());
+                // A replica that joined has Raft id 2^32 + its node id,
+                // listed in no table.
+                server_config.replica.joined_raft_id_base =
+                    Some(crate::config::JOINED_RAFT_ID_BASE);
+                // A pull or delete speaks for the group it names: a sender
+                // the node table lists must be one of that group's
+                // replicas there. (A node the table does not list belongs
+                // to a group added since; the configuration check stands.)
+                let table: BTreeMap<u64, Option<u64>> = config
+                    .nodes
+                    .iter()
+                    .map(|entry| (entry.id, entry.group))
+                    .collect();
+                server_config.group_membership =
+                    Some(shardkv::GroupMembership::new(move |gid, node| {
+                        table.get(&node).map(|group| *group == Some(gid))
+                    }));
                 server_config.machine.store.capacity_bytes = config.shard_capacity_bytes;
                 let storage = FileStorage::new(config.data_dir.join(DATA_DIR_NAME));
-                let source = shardkv::Controller::new(controller_addrs.clone());
+                let source = shardkv::Controller::with_security(
+                    controller_addrs.clone(),
+                    peer_security.clone(),
+                );
                 let server = ShardServer::start(server_config, source, storage)
                     .await
                     .map_err(NodeError::Data)?;
@@ -383,6 +475,7 @@ impl Node {
                 config.shard_count,
                 data.as_ref().map(|(server, _)| server.clone()),
                 request_timeout,
+                peer_security.clone(),
             )
             .with_metrics(Arc::clone(&metrics)),
         );
@@ -439,8 +532,10 @@ impl Node {
                 })
                 .collect(),
             acl: Arc::clone(&acl),
+            membership_change: tokio::sync::Mutex::new(()),
             #[cfg(not(madsim))]
             peer_tls,
+            peer_security,
             controller,
             data,
         });
@@ -607,25 +702,16 @@ impl Node {
     pub async fn shutdown_with_handoff(self, handoff: bool) {
         tracing::info!(node_id = self.state.node_id, handoff, "shutting down");
         if handoff {
-            let topology = &self.state.topology;
-            let node_id = self.state.node_id;
-            let data = self.state.data.as_ref().and_then(|(data, _)| {
-                let replicas = topology.groups.get(&data.gid())?;
-                let index = replicas.iter().position(|(id, _)| *id == node_id)?;
-                Some(hand_off("data", data.raft(), index, replicas.len()))
-            });
-            let controller = self.state.controller.as_ref().and_then(|(controller, _)| {
-                let index = topology
-                    .controller
-                    .iter()
-                    .position(|(id, _)| *id == node_id)?;
-                Some(hand_off(
-                    "controller",
-                    controller.raft(),
-                    index,
-                    topology.controller.len(),
-                ))
-            });
+            let data = self
+                .state
+                .data
+                .as_ref()
+                .map(|(data, _)| hand_off("data", data.raft()));
+            let controller = self
+                .state
+                .controller
+                .as_ref()
+                .map(|(controller, _)| hand_off("controller", controller.raft()));
             futures::future::join(
                 async {
                     if let Some(data) = data {
@@ -705,9 +791,14 @@ impl NodeState {
         self.topology.groups.get(&gid).map(Vec::as_slice)
     }
 
+    /// This node's data replica and its peer address, if it hosts one.
+    pub(crate) fn data_replica(&self) -> Option<&(ShardServer, SocketAddr)> {
+        self.data.as_ref()
+    }
+
     /// This node's Raft node of group `gid` (0: the controller), if it
     /// hosts one.
-    fn raft_of(&self, gid: u64) -> Option<&raft::node::RaftNode> {
+    pub fn raft_of(&self, gid: u64) -> Option<&raft::node::RaftNode> {
         if gid == 0 {
             return self.controller.as_ref().map(|(server, _)| server.raft());
         }
@@ -721,16 +812,10 @@ impl NodeState {
     /// `to_node_id` if this node's replica leads it, and waits (at most
     /// [`TRANSFER_WAIT`]) until the target leads.
     pub async fn transfer_leader_here(&self, gid: u64, to_node_id: u64) -> LocalTransfer {
-        let Some(replicas) = self.group_replicas(gid) else {
+        if self.group_replicas(gid).is_none() {
             return LocalTransfer::Failed(format!("no group {gid} in the configuration"));
-        };
-        let node_of = |raft_id: u64| replicas.get(raft_id as usize).map(|(node, _)| *node);
-        let Some(target) = replicas.iter().position(|(node, _)| *node == to_node_id) else {
-            return LocalTransfer::Failed(format!(
-                "node {to_node_id} hosts no replica of group {gid} (its replicas are on nodes {:?})",
-                replicas.iter().map(|(node, _)| *node).collect::<Vec<_>>()
-            ));
-        };
+        }
+        let node_of = |raft_id: u64| self.node_of_raft_id(gid, raft_id);
         let Some(raft) = self.raft_of(gid) else {
             return LocalTransfer::NotLeader {
                 leader_node_id: None,
@@ -742,12 +827,27 @@ impl NodeState {
                 leader_node_id: status.leader_id.and_then(node_of),
             };
         }
+        // The leader's configuration says who may lead: a replica that
+        // joined counts, one that was removed does not.
+        let voters = raft.membership().1.voters;
+        let Some(target) = self
+            .raft_id_of(gid, to_node_id)
+            .filter(|target| voters.contains(target))
+        else {
+            return LocalTransfer::Failed(format!(
+                "node {to_node_id} hosts no replica of group {gid} (its replicas are on nodes {:?})",
+                voters
+                    .iter()
+                    .filter_map(|&voter| node_of(voter))
+                    .collect::<Vec<_>>()
+            ));
+        };
         if to_node_id == self.node_id {
             return LocalTransfer::Done {
                 leader_node_id: to_node_id,
             };
         }
-        match raft.transfer_leader(target as u64).await {
+        match raft.transfer_leader(target).await {
             Ok(()) => {}
             Err(raft::core::TransferError::NotLeader { leader_hint, .. }) => {
                 return LocalTransfer::NotLeader {
@@ -764,7 +864,7 @@ impl NodeState {
         let deadline = crate::clock::now() + TRANSFER_WAIT;
         while crate::clock::now() < deadline {
             let status = raft.status();
-            if !status.is_leader && status.leader_id == Some(target as u64) {
+            if !status.is_leader && status.leader_id == Some(target) {
                 return LocalTransfer::Done {
                     leader_node_id: to_node_id,
                 };
@@ -843,28 +943,30 @@ pub enum Handoff {
     Failed,
 }
 
-/// Hands the leadership of `raft` (replica `index` of `replicas`) to
-/// another replica: raft's `transfer_leader` first brings the target's log
-/// up to the leader's last entry, then has it campaign at once. The peers
-/// are tried in turn starting after this replica (one that is down costs
-/// one [`HANDOFF_WAIT`]); proposals are refused while a transfer runs, so
-/// the forwarder retries them on the new leader.
-pub async fn hand_off(
-    role: &str,
-    raft: &raft::node::RaftNode,
-    index: usize,
-    replicas: usize,
-) -> Handoff {
+/// Hands the leadership of `raft` to another voter of its configuration
+/// (the configuration in force, so a replica that joined or left counts as
+/// it should): raft's `transfer_leader` first brings the target's log up
+/// to the leader's last entry, then has it campaign at once. The voters
+/// are tried in turn starting after this replica's id (one that is down
+/// costs one [`HANDOFF_WAIT`]); proposals are refused while a transfer
+/// runs, so the forwarder retries them on the new leader.
+pub async fn hand_off(role: &str, raft: &raft::node::RaftNode) -> Handoff {
     if !raft.state().1 {
         return Handoff::NotLeader;
     }
-    if replicas < 2 {
+    let me = raft.id();
+    let voters: Vec<u64> = raft.membership().1.voters.into_iter().collect();
+    let (after, before): (Vec<u64>, Vec<u64>) = voters
+        .into_iter()
+        .filter(|&voter| voter != me)
+        .partition(|&voter| voter > me);
+    let targets: Vec<u64> = after.into_iter().chain(before).collect();
+    if targets.is_empty() {
         // A group of one: no one to hand over to, nothing to wait for.
         return Handoff::Failed;
     }
     let started = crate::clock::now();
-    for step in 1..replicas {
-        let target = ((index + step) % replicas) as u64;
+    for target in targets {
         match raft.transfer_leader(target).await {
             Ok(()) => {}
             Err(raft::core::TransferError::NotLeader { .. }) => break,
@@ -1035,6 +1137,13 @@ fn routes(state: Arc<NodeState>) -> tonic::transport::server::Router {
     .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let admin = AdminServer::new(AdminService::new(state));
+    // A caller's `traceparent` names the trace (not simulated: the
+    // simulated transport carries no trace context).
+    #[cfg(not(madsim))]
+    let (cache, admin) = (
+        crate::grpc_trace::TraceParent(cache),
+        crate::grpc_trace::TraceParent(admin),
+    );
     tonic::transport::Server::builder()
         .max_concurrent_streams(GRPC_MAX_STREAMS_PER_CONNECTION)
         .concurrency_limit_per_connection(GRPC_CONCURRENCY_PER_CONNECTION)

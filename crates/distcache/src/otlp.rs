@@ -122,6 +122,7 @@ async fn export_loop(
     let mut failures = 0u64;
     loop {
         let stopping = tokio::select! {
+            biased;
             _ = ticks.tick() => false,
             _ = &mut stopped => true,
         };

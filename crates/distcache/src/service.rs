@@ -30,6 +30,7 @@ use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::proto::admin_server::Admin;
 use distcache_client::proto::cache_server::Cache;
 use distcache_client::proto::{self, SetCondition};
+use shardctrler::ControllerClient;
 use shardkv::{Op, Outcome};
 use tonic::{Request, Response, Status};
 
@@ -71,6 +72,16 @@ fn to_status(error: ForwardError) -> Status {
 /// refused before anything runs.
 fn invalid(detail: impl Into<String>) -> Status {
     details::status(Reason::InvalidRequest, detail)
+}
+
+/// A data replica's peer address from a request: empty is none.
+fn parse_peer_addr(text: &str) -> Result<Option<SocketAddr>, Status> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<SocketAddr>()
+        .map(Some)
+        .map_err(|_| invalid(format!("peer_addr {text:?} is not an IP address and port")))
 }
 
 /// The user a request's `authorization` metadata authenticates as.
@@ -301,7 +312,12 @@ impl Cache for CacheService {
             value: request.value,
         };
         match self.run(op, session).await? {
-            Outcome::Done => Ok(Response::new(proto::AppendReply {})),
+            Outcome::Integer(length) => Ok(Response::new(proto::AppendReply {
+                length: u64::try_from(length).unwrap_or_default(),
+            })),
+            // Only from the deliberately broken unsafe-ack mode, which
+            // answers before the write runs: the length is not known.
+            Outcome::Done => Ok(Response::new(proto::AppendReply { length: 0 })),
             other => Err(unexpected("Append", &other)),
         }
     }
@@ -533,6 +549,140 @@ impl AdminService {
         None
     }
 
+    /// The node that leads group `gid` (0: the controller) and its gRPC
+    /// address: the hint if this node's table knows it, else by asking the
+    /// group's nodes.
+    async fn leader_address(
+        &self,
+        gid: u64,
+        leader_hint: Option<u64>,
+        authorization: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    ) -> Result<(u64, SocketAddr), Status> {
+        let hinted = leader_hint.and_then(|node| {
+            let addr = self.state.topology.grpc.get(&node)?;
+            Some((node, *addr))
+        });
+        let leader = match hinted {
+            Some(leader) => Some(leader),
+            None => self.find_leader_node(gid, authorization).await,
+        };
+        leader.ok_or_else(|| {
+            let group = if gid == 0 {
+                "the controller group".to_string()
+            } else {
+                format!("group {gid}")
+            };
+            details::status(
+                Reason::WrongLeader,
+                format!(
+                    "no node reports leading {group} now (or its leader, node {leader_hint:?}, \
+                     is not in this node's [[nodes]] table); retry in a moment, or ask the \
+                     leader's node"
+                ),
+            )
+        })
+    }
+
+    /// Runs an operator's membership change of group `gid` here if this
+    /// node leads it, then lists the group's voters in the controller.
+    /// `Err(Ok(leader))`: this node does not lead; pass the request on to
+    /// `leader` (node id, gRPC address).
+    async fn change_replicas(
+        &self,
+        gid: u64,
+        change: crate::membership::ReplicaChange,
+        catch_up_timeout_ms: u64,
+        forwarded: bool,
+        authorization: Option<&tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    ) -> Result<proto::ReplicasReply, Result<(u64, SocketAddr), Status>> {
+        use crate::membership::{CATCH_UP_WAIT_DEFAULT, CATCH_UP_WAIT_MAX, LocalChange};
+
+        let catch_up_wait = match catch_up_timeout_ms {
+            0 => CATCH_UP_WAIT_DEFAULT,
+            ms if ms > CATCH_UP_WAIT_MAX.as_millis() as u64 => {
+                return Err(Err(invalid(format!(
+                    "catch_up_timeout_ms {ms} is over {}",
+                    CATCH_UP_WAIT_MAX.as_millis()
+                ))));
+            }
+            ms => Duration::from_millis(ms),
+        };
+        let leader_hint = match self
+            .state
+            .change_replicas_here(gid, change, catch_up_wait)
+            .await
+        {
+            LocalChange::Done { voters } => {
+                let servers: Vec<SocketAddr> = voters.iter().map(|(_, addr)| *addr).collect();
+                let config_num = self
+                    .state
+                    .forwarder
+                    .controller()
+                    .set_servers(gid, servers)
+                    .await
+                    .map_err(|error| {
+                        let status = Self::refused(error);
+                        Err(Status::new(
+                            status.code(),
+                            format!(
+                                "group {gid}'s replicas changed, but the controller was not told \
+                                 (its servers are not updated; the same request again tells \
+                                 it): {}",
+                                status.message()
+                            ),
+                        ))
+                    })?;
+                tracing::info!(
+                    gid,
+                    ?change,
+                    config_num,
+                    "group replicas changed by an operator"
+                );
+                return Ok(proto::ReplicasReply {
+                    voters: voters
+                        .into_iter()
+                        .map(|(node_id, addr)| proto::GroupReplica {
+                            node_id,
+                            peer_addr: addr.to_string(),
+                        })
+                        .collect(),
+                    config_num,
+                });
+            }
+            LocalChange::Refused(reason) => return Err(Err(invalid(reason))),
+            LocalChange::InProgress(reason) => {
+                return Err(Err(details::status(Reason::Busy, reason)));
+            }
+            LocalChange::Failed(reason) => {
+                return Err(Err(details::status(Reason::Timeout, reason)));
+            }
+            LocalChange::NotLeader { leader_node_id } => leader_node_id,
+        };
+        if forwarded {
+            return Err(Err(details::status(
+                Reason::WrongLeader,
+                format!(
+                    "node {} does not lead group {gid} (leader: {leader_hint:?}); not passed on \
+                     again",
+                    self.state.node_id
+                ),
+            )));
+        }
+        Err(self.leader_address(gid, leader_hint, authorization).await)
+    }
+
+    /// A request to pass on with the caller's credentials.
+    fn pass_on<T>(
+        authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+        message: T,
+    ) -> Request<T> {
+        let mut request = Request::new(message);
+        if let Some(value) = authorization {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
+
     fn refused(error: shardctrler::ClerkError) -> Status {
         match error {
             shardctrler::ClerkError::Refused(error) => {
@@ -709,19 +859,9 @@ impl Admin for AdminService {
             ));
         }
         // One hop to the node that leads the group.
-        let leader = match leader_hint.and_then(|node| {
-            let addr = self.state.topology.grpc.get(&node)?;
-            Some((node, *addr))
-        }) {
-            Some(leader) => Some(leader),
-            None => self.find_leader_node(gid, authorization.as_ref()).await,
-        };
-        let Some((leader_node, addr)) = leader else {
-            return Err(details::status(
-                Reason::WrongLeader,
-                format!("no node reports leading {group} now; retry in a moment"),
-            ));
-        };
+        let (leader_node, addr) = self
+            .leader_address(gid, leader_hint, authorization.as_ref())
+            .await?;
         let mut client = AdminClient::new(self.channel(addr)?);
         let mut forwarded = Request::new(proto::TransferLeaderRequest {
             forwarded: true,
@@ -737,6 +877,111 @@ impl Admin for AdminService {
             "leadership transfer passed on"
         );
         client.transfer_leader(forwarded).await
+    }
+
+    async fn add_replica(
+        &self,
+        request: Request<proto::AddReplicaRequest>,
+    ) -> Result<Response<proto::ReplicasReply>, Status> {
+        authorize_admin(&self.state.acl, &request)?;
+        let authorization = request.metadata().get("authorization").cloned();
+        let request = request.into_inner();
+        let change = crate::membership::ReplicaChange::Add {
+            node_id: request.node_id,
+            addr: parse_peer_addr(&request.peer_addr)?,
+        };
+        let (leader_node, addr) = match self
+            .change_replicas(
+                request.gid,
+                change,
+                request.catch_up_timeout_ms,
+                request.forwarded,
+                authorization.as_ref(),
+            )
+            .await
+        {
+            Ok(reply) => return Ok(Response::new(reply)),
+            Err(forward) => forward?,
+        };
+        tracing::debug!(gid = request.gid, leader_node, "add-replica passed on");
+        let mut client = AdminClient::new(self.channel(addr)?);
+        let message = proto::AddReplicaRequest {
+            forwarded: true,
+            ..request
+        };
+        client
+            .add_replica(Self::pass_on(authorization, message))
+            .await
+    }
+
+    async fn remove_replica(
+        &self,
+        request: Request<proto::RemoveReplicaRequest>,
+    ) -> Result<Response<proto::ReplicasReply>, Status> {
+        authorize_admin(&self.state.acl, &request)?;
+        let authorization = request.metadata().get("authorization").cloned();
+        let request = request.into_inner();
+        let change = crate::membership::ReplicaChange::Remove {
+            node_id: request.node_id,
+        };
+        let (leader_node, addr) = match self
+            .change_replicas(
+                request.gid,
+                change,
+                0,
+                request.forwarded,
+                authorization.as_ref(),
+            )
+            .await
+        {
+            Ok(reply) => return Ok(Response::new(reply)),
+            Err(forward) => forward?,
+        };
+        tracing::debug!(gid = request.gid, leader_node, "remove-replica passed on");
+        let mut client = AdminClient::new(self.channel(addr)?);
+        let message = proto::RemoveReplicaRequest {
+            forwarded: true,
+            ..request
+        };
+        client
+            .remove_replica(Self::pass_on(authorization, message))
+            .await
+    }
+
+    async fn replace_replica(
+        &self,
+        request: Request<proto::ReplaceReplicaRequest>,
+    ) -> Result<Response<proto::ReplicasReply>, Status> {
+        authorize_admin(&self.state.acl, &request)?;
+        let authorization = request.metadata().get("authorization").cloned();
+        let request = request.into_inner();
+        let change = crate::membership::ReplicaChange::Replace {
+            remove_node_id: request.remove_node_id,
+            add_node_id: request.add_node_id,
+            addr: parse_peer_addr(&request.peer_addr)?,
+        };
+        let (leader_node, addr) = match self
+            .change_replicas(
+                request.gid,
+                change,
+                request.catch_up_timeout_ms,
+                request.forwarded,
+                authorization.as_ref(),
+            )
+            .await
+        {
+            Ok(reply) => return Ok(Response::new(reply)),
+            Err(forward) => forward?,
+        };
+        tracing::debug!(gid = request.gid, leader_node, "replace-replica passed on");
+        let mut client = AdminClient::new(self.channel(addr)?);
+        let message = proto::ReplaceReplicaRequest {
+            forwarded: true,
+            ..request
+        };
+        client
+            .replace_replica(Self::pass_on(authorization, message))
+            .await
     }
 
     async fn declare_lost(

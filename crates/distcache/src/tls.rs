@@ -58,11 +58,11 @@ pub enum TlsError {
     Generate(String),
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         path: path.to_path_buf(),
         source,
@@ -87,7 +87,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
-fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+pub(crate) fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let pem = read(path)?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(|error| TlsError::Bad {
@@ -132,20 +132,64 @@ impl fmt::Debug for CertResolver {
 
 impl ResolvesServerCert for CertResolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(Arc::clone(
-            &self
-                .current
-                .read()
-                .unwrap_or_else(|poison| poison.into_inner()),
-        ))
+        Some(self.current())
+    }
+}
+
+/// The same certificate, presented as a client (mutual TLS between
+/// nodes: a node dials its peers with its peer certificate).
+impl rustls::client::ResolvesClientCert for CertResolver {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 
 impl CertResolver {
+    /// Loads `cert` (PEM chain, leaf first) and `key`, checked to fit.
+    pub fn load(cert: &Path, key: &Path) -> Result<CertResolver, TlsError> {
+        let current = load_certified_key(cert, key)?;
+        Ok(CertResolver {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            current: RwLock::new(Arc::new(current)),
+        })
+    }
+
+    /// The certificate and key new handshakes get.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+
     /// Reads the files again; on success new handshakes use them. On
     /// failure the previous certificate stays.
     pub fn reload(&self) -> Result<(), TlsError> {
+        self.reload_checked(|_| Ok(()))
+    }
+
+    /// [`CertResolver::reload`], refusing (and keeping the previous one) a
+    /// certificate that `check` refuses.
+    pub fn reload_checked(
+        &self,
+        check: impl FnOnce(&CertifiedKey) -> Result<(), String>,
+    ) -> Result<(), TlsError> {
         let fresh = load_certified_key(&self.cert, &self.key)?;
+        check(&fresh).map_err(|problem| TlsError::Bad {
+            path: self.cert.clone(),
+            problem,
+        })?;
         *self
             .current
             .write()
@@ -258,20 +302,26 @@ pub struct ServerTls {
     resolver: Arc<CertResolver>,
     /// Verifies client certificates (`client_ca`); none: not asked for.
     client_verifier: Option<Arc<ClientCaVerifier>>,
+    /// The peer certificate and cluster CA (`peer_*`), reloaded with the
+    /// rest.
+    peer: Option<crate::peer_tls::PeerTlsFiles>,
 }
 
 impl ServerTls {
     /// Loads `cert` (PEM chain, leaf first) and `key` (PEM private key).
     pub fn load(cert: &Path, key: &Path) -> Result<ServerTls, TlsError> {
-        let current = load_certified_key(cert, key)?;
         Ok(ServerTls {
-            resolver: Arc::new(CertResolver {
-                cert: cert.to_path_buf(),
-                key: key.to_path_buf(),
-                current: RwLock::new(Arc::new(current)),
-            }),
+            resolver: Arc::new(CertResolver::load(cert, key)?),
             client_verifier: None,
+            peer: None,
         })
+    }
+
+    /// Reloads `peer` (mutual TLS between nodes) with this node's
+    /// certificates, on SIGHUP and [`ServerTls::reload`].
+    pub fn with_peer(mut self, peer: crate::peer_tls::PeerTlsFiles) -> ServerTls {
+        self.peer = Some(peer);
+        self
     }
 
     /// Requires every client to present a certificate signed by a CA in
@@ -319,9 +369,10 @@ impl ServerTls {
         Ok(Acceptor(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
     }
 
-    /// Re-reads the certificate files (see [`CertResolver::reload`]) and
-    /// the client CA file, if any ([`ClientCaVerifier::reload`]). Each
-    /// that fails keeps its previous contents; the first error is
+    /// Re-reads the certificate files (see [`CertResolver::reload`]), the
+    /// client CA file, if any ([`ClientCaVerifier::reload`]), and the
+    /// peer certificate and cluster CA ([`crate::peer_tls::PeerTlsFiles::reload`]).
+    /// Each that fails keeps its previous contents; the first error is
     /// returned.
     pub fn reload(&self) -> Result<(), TlsError> {
         let certificate = self.resolver.reload();
@@ -329,7 +380,11 @@ impl ServerTls {
             Some(verifier) => verifier.reload(),
             None => Ok(()),
         };
-        certificate.and(client_ca)
+        let peer = match &self.peer {
+            Some(peer) => peer.reload(),
+            None => Ok(()),
+        };
+        certificate.and(client_ca).and(peer)
     }
 
     /// Reloads the certificates on every SIGHUP until the task is aborted.
@@ -339,7 +394,9 @@ impl ServerTls {
         Ok(tokio::spawn(async move {
             while hangups.recv().await.is_some() {
                 match tls.reload() {
-                    Ok(()) => tracing::info!("SIGHUP: TLS certificates and client CA reloaded"),
+                    Ok(()) => tracing::info!(
+                        "SIGHUP: TLS certificates, client CA and peer certificates reloaded"
+                    ),
                     Err(error) => tracing::error!(
                         "SIGHUP: a TLS file not reloaded, its previous contents stay: {error}"
                     ),
@@ -372,7 +429,7 @@ impl Acceptor {
     }
 }
 
-fn root_store(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
+pub(crate) fn root_store(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in load_certs(ca)? {
         roots.add(cert).map_err(|error| TlsError::Bad {
@@ -464,6 +521,11 @@ pub struct DemoCertificates {
     pub cert: PathBuf,
     /// Its private key (`<dir>/node-key.pem`, mode 0600).
     pub key: PathBuf,
+    /// Each peer node's certificate and key for mutual TLS between nodes
+    /// (`<dir>/peer-node-<id>.pem`, `<dir>/peer-node-<id>-key.pem`),
+    /// signed by the same CA and naming the node
+    /// (`node-<id>.<cluster>.distcache`) and the hosts.
+    pub peers: std::collections::BTreeMap<u64, (PathBuf, PathBuf)>,
 }
 
 /// Generates a throwaway CA and one certificate it signs for `hosts`
@@ -471,6 +533,17 @@ pub struct DemoCertificates {
 pub fn generate_demo_certificates(
     dir: &Path,
     hosts: &[String],
+) -> Result<DemoCertificates, TlsError> {
+    generate_cluster_certificates(dir, hosts, "", &[])
+}
+
+/// [`generate_demo_certificates`], plus a peer certificate for each node
+/// of `nodes` in cluster `cluster_id` (mutual TLS between nodes).
+pub fn generate_cluster_certificates(
+    dir: &Path,
+    hosts: &[String],
+    cluster_id: &str,
+    nodes: &[u64],
 ) -> Result<DemoCertificates, TlsError> {
     let generate = |error: rcgen::Error| TlsError::Generate(error.to_string());
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(generate)?;
@@ -490,22 +563,27 @@ pub fn generate_demo_certificates(
             names.push(host.clone());
         }
     }
-    let mut params = rcgen::CertificateParams::new(names).map_err(generate)?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "distcache demo node");
-    let key = rcgen::KeyPair::generate().map_err(generate)?;
-    let cert = params
-        .signed_by(&key, &ca_cert, &ca_key)
-        .map_err(generate)?;
+    let sign = |names: Vec<String>, common_name: &str| {
+        let mut params = rcgen::CertificateParams::new(names).map_err(generate)?;
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        let key = rcgen::KeyPair::generate().map_err(generate)?;
+        let cert = params
+            .signed_by(&key, &ca_cert, &ca_key)
+            .map_err(generate)?;
+        Ok::<_, TlsError>((cert, key))
+    };
+    let (cert, key) = sign(names.clone(), "distcache demo node")?;
     std::fs::create_dir_all(dir).map_err(|source| TlsError::Read {
         path: dir.to_path_buf(),
         source,
     })?;
-    let files = DemoCertificates {
+    let mut files = DemoCertificates {
         ca: dir.join("ca.pem"),
         cert: dir.join("node.pem"),
         key: dir.join("node-key.pem"),
+        peers: std::collections::BTreeMap::new(),
     };
     let write = |path: &Path, text: String| {
         std::fs::write(path, text).map_err(|source| TlsError::Read {
@@ -513,17 +591,28 @@ pub fn generate_demo_certificates(
             source,
         })
     };
+    let write_private = |path: &Path, text: String| {
+        use std::os::unix::fs::PermissionsExt;
+        write(path, text)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+            TlsError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+    };
     write(&files.ca, ca_cert.pem())?;
     write(&files.cert, cert.pem())?;
-    write(&files.key, key.serialize_pem())?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&files.key, std::fs::Permissions::from_mode(0o600)).map_err(
-            |source| TlsError::Read {
-                path: files.key.clone(),
-                source,
-            },
-        )?;
+    write_private(&files.key, key.serialize_pem())?;
+    for &node in nodes {
+        let mut peer_names = vec![labrpc::security::certificate_name(cluster_id, node)];
+        peer_names.extend(names.iter().cloned());
+        let (peer_cert, peer_key) = sign(peer_names, &format!("distcache demo node {node}"))?;
+        let cert_path = dir.join(format!("peer-node-{node}.pem"));
+        let key_path = dir.join(format!("peer-node-{node}-key.pem"));
+        write(&cert_path, peer_cert.pem())?;
+        write_private(&key_path, peer_key.serialize_pem())?;
+        files.peers.insert(node, (cert_path, key_path));
     }
     Ok(files)
 }

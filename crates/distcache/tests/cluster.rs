@@ -20,8 +20,8 @@ use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::{Client, ClientConfig};
 use support::cluster::TestCluster;
 use support::keys::{check_all, wait_for, write_keys};
-use support::ports::free_ports;
 use support::processes::{BINARY, NodeProcesses};
+use testkit::ports::free_ports;
 
 /// How often a test waiting on a condition looks again.
 const POLL: Duration = Duration::from_millis(100);

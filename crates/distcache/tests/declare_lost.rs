@@ -177,14 +177,36 @@ async fn declaring_a_group_lost_on_real_nodes() {
         .filter(|(_, gid)| **gid == 2)
         .map(|(shard, _)| shard as u64)
         .collect();
-    let view = status(&mut client).await;
+    // The leader answered the read; a follower may apply the change a
+    // heartbeat later (a lease read sends nothing), so wait until every
+    // replica of group 1 marks some shard, then check which.
+    let view = wait_for(
+        "group 1's replicas mark the lost shards",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let mut client = client.clone();
+            async move {
+                let view = status(&mut client).await;
+                let mut group_1 = view
+                    .nodes
+                    .iter()
+                    .flat_map(|node| &node.replicas)
+                    .filter(|replica| replica.role == "data" && replica.gid == 1)
+                    .peekable();
+                let all_marked = group_1.peek().is_some()
+                    && group_1.all(|replica| !replica.lost_shards.is_empty());
+                all_marked.then_some(view)
+            }
+        },
+    )
+    .await;
     let group_1_replicas: Vec<&proto::ReplicaStatus> = view
         .nodes
         .iter()
         .flat_map(|node| &node.replicas)
         .filter(|replica| replica.role == "data" && replica.gid == 1)
         .collect();
-    assert!(!group_1_replicas.is_empty());
     for replica in &group_1_replicas {
         let marked: Vec<u64> = replica.lost_shards.iter().map(|lost| lost.shard).collect();
         assert_eq!(marked, lost_shards_owned_by_2, "{replica:?}");

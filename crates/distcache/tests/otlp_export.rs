@@ -21,8 +21,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use support::cluster::TestCluster;
 use support::http::request;
-use support::ports::free_ports;
 use support::processes::NodeProcesses;
+use testkit::ports::free_ports;
 
 /// One received span, flattened.
 #[derive(Clone, Debug)]

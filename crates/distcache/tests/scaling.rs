@@ -21,8 +21,8 @@ use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::proto::{StatusReply, StatusRequest};
 use distcache_client::{Client, ClientConfig};
 use support::keys::{check_all, wait_for, write_keys};
-use support::ports::free_ports;
 use support::processes::NodeProcesses;
+use testkit::ports::free_ports;
 
 /// Generous: the machine running the tests may be busy.
 const STEP_TIMEOUT: Duration = Duration::from_secs(90);

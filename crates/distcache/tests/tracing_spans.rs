@@ -214,5 +214,37 @@ async fn one_requests_spans_cross_the_forward_hop_with_one_trace_id() {
         "the request span takes the caller's trace id"
     );
     assert!(named("labrpc.server"), "and carries it over the hop");
+
+    tracing::info!("phase 6: so does a gRPC caller's traceparent metadata");
+    let grpc_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", demo.grpc_seeds()[0]))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+    let mut cache = distcache_client::proto::cache_client::CacheClient::new(channel);
+    let mut call = tonic::Request::new(distcache_client::proto::GetRequest {
+        key: key.clone().into_bytes(),
+    });
+    call.metadata_mut().insert(
+        "traceparent",
+        format!("00-{grpc_trace}-00f067aa0ba902b7-01")
+            .parse()
+            .expect("ascii metadata"),
+    );
+    let reply = cache.get(call).await.expect("a gRPC Get").into_inner();
+    assert_eq!(reply.value, b"v");
+    let spans = capture.0.lock().expect("capture lock").spans.clone();
+    let traced = |name: &str| {
+        spans.iter().any(|span| {
+            span.name == name && span.fields.get("trace_id").map(String::as_str) == Some(grpc_trace)
+        })
+    };
+    assert!(
+        traced("request"),
+        "the gRPC request span takes the caller's trace id"
+    );
+    assert!(traced("labrpc.server"), "and carries it over the hop");
     demo.shutdown().await;
 }

@@ -30,13 +30,14 @@ fn main() {
 
 #[cfg(not(madsim))]
 mod bench {
-    use std::net::{SocketAddr, TcpListener};
+    use std::net::SocketAddr;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
 
     use kvraft::{Clerk, ClerkConfig, KvClient, KvServer, ReadPath, ServerConfig};
     use raft::storage::FileStorage;
+    use testkit::ports::free_addrs;
 
     const KEYS: u64 = 1000;
     const VALUE_BYTES: usize = 100;
@@ -70,17 +71,6 @@ mod bench {
             })
             .unwrap_or_else(|| vec![1, 16, 64]);
         (Duration::from_secs_f64(seconds), clients)
-    }
-
-    /// Loopback addresses with free ports (bound, then released).
-    fn free_addrs(count: usize) -> Vec<SocketAddr> {
-        let listeners: Vec<TcpListener> = (0..count)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-            .collect();
-        listeners
-            .iter()
-            .map(|listener| listener.local_addr().expect("local address"))
-            .collect()
     }
 
     struct Group {

@@ -11,7 +11,7 @@
 //! are the `api` crate's (shardkv applies the same ones).
 //!
 //! ```text
-//!  Clerk (= SessionClient: GroupClient + ClientSession)
+//!  Clerk (= rsm's SessionClerk<KvRequest>: GroupClient + ClientSession)
 //!   │ KvRequest{client_id, seq, op}; remembered leader, then the hint,
 //!   │ then the next; backoff, bounded by a deadline
 //!   ▼
@@ -37,7 +37,7 @@
 //! | `rpc.rs` | [`KvRequest`]: the wire request (an `api::Op` with its exactly-once identity) |
 //! | `server/state_machine.rs` | [`StateMachine`]: pure, deterministic; store, sessions, snapshot |
 //! | `server/mod.rs` | [`KvServer`]: the labrpc handler on an `Rsm<StateMachine>` |
-//! | `clerk.rs` | [`Clerk`]: a [`KvClient`] on the rsm's session client (a group client and a session) |
+//! | `clerk.rs` | [`Clerk`]: the rsm's one-group [`rsm::group_client::SessionClerk`] (a [`KvClient`]: a group client and a session) over [`KvRequest`] |
 //!
 //! ## Guarantees and how
 //!

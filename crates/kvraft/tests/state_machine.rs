@@ -67,7 +67,7 @@ fn applies_every_operation() {
     );
     assert_eq!(
         machine.apply_at(&command(1, 2, append("k", "b"), 0)),
-        Ok(Outcome::Done)
+        Ok(Outcome::Integer(2))
     );
     assert_eq!(read(&mut machine, "k", 0), Some(b"ab".to_vec()));
     let cas = |expected: Option<&str>, value: &str| Op::CompareAndSet {
@@ -97,7 +97,7 @@ fn applies_every_operation() {
     assert_eq!(read(&mut machine, "k", 0), None);
     assert_eq!(
         machine.apply_at(&command(1, 7, append("fresh", "x"), 0)),
-        Ok(Outcome::Done)
+        Ok(Outcome::Integer(1))
     );
     assert_eq!(read(&mut machine, "fresh", 0), Some(b"x".to_vec()));
 }
@@ -106,10 +106,10 @@ fn applies_every_operation() {
 fn a_retried_write_applies_once_and_gets_its_first_answer() {
     let mut machine = StateMachine::new(MachineConfig::default());
     let first = command(7, 1, append("k", "x"), 0);
-    assert_eq!(machine.apply_at(&first), Ok(Outcome::Done));
-    assert_eq!(machine.apply_at(&first), Ok(Outcome::Done));
+    assert_eq!(machine.apply_at(&first), Ok(Outcome::Integer(1)));
+    assert_eq!(machine.apply_at(&first), Ok(Outcome::Integer(1)));
     assert_eq!(read(&mut machine, "k", 0), Some(b"x".to_vec()));
-    assert_eq!(machine.recorded_reply(7, 1), Some(Ok(Outcome::Done)));
+    assert_eq!(machine.recorded_reply(7, 1), Some(Ok(Outcome::Integer(1))));
 
     let delete = command(7, 2, Op::Delete { key: "k".into() }, 0);
     assert_eq!(machine.apply_at(&delete), Ok(Outcome::Deleted(true)));
@@ -223,7 +223,7 @@ fn a_snapshot_round_trips_store_sessions_and_time() {
     let blank = StateMachine::new(MachineConfig::default());
     let mut restored = blank.restore(&bytes).expect("restores");
     assert_eq!(restored.session_count(), 2);
-    assert_eq!(restored.recorded_reply(2, 1), Some(Ok(Outcome::Done)));
+    assert_eq!(restored.recorded_reply(2, 1), Some(Ok(Outcome::Integer(2))));
     // A retry after the restore still applies once.
     restored
         .apply_at(&command(2, 1, append("k", "w"), 70))

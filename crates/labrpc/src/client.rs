@@ -12,6 +12,7 @@ use tonic::Code;
 use crate::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::error::RpcError;
 use crate::rpc::{Rpc, decode, encode};
+use crate::security::PeerSecurity;
 use crate::transport::Connection;
 
 /// Settings of a client.
@@ -29,6 +30,9 @@ pub struct ClientConfig {
     pub max_peers: usize,
     /// Largest request or reply payload, in bytes.
     pub max_message_bytes: usize,
+    /// Who this node is on its calls, and mutual TLS (see
+    /// [`crate::security`]); the default calls anonymously over TCP.
+    pub security: PeerSecurity,
 }
 
 impl Default for ClientConfig {
@@ -39,6 +43,7 @@ impl Default for ClientConfig {
             max_in_flight_per_peer: 256,
             max_peers: 1024,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            security: PeerSecurity::default(),
         }
     }
 }
@@ -244,12 +249,17 @@ impl Client {
             return Ok(existing.clone());
         }
         let config = &self.inner.config;
-        let created = Connection::new(addr, config.connect_timeout, config.max_message_bytes)
-            .map_err(|reason| RpcError::Unreachable {
-                peer: addr,
-                method,
-                reason,
-            })?;
+        let created = Connection::new(
+            addr,
+            config.connect_timeout,
+            config.max_message_bytes,
+            &config.security,
+        )
+        .map_err(|reason| RpcError::Unreachable {
+            peer: addr,
+            method,
+            reason,
+        })?;
         *connection = Some(created.clone());
         Ok(created)
     }

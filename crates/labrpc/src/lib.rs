@@ -50,6 +50,14 @@
 //! [`ServerConfig::max_message_bytes`] are refused with
 //! [`RpcError::TooLarge`] on the side that notices, and nothing else breaks.
 //!
+//! ## Who may call
+//!
+//! A node's servers and clients share a [`PeerSecurity`]: calls carry the
+//! node's cluster id and node id, servers admit only members of their
+//! cluster, and with [`PeerTls`] every connection is mutual TLS whose
+//! client certificate must name the node the call claims. See
+//! [`security`]. The default policy admits anyone (the labs, simulation).
+//!
 //! ## Faults and statistics (simulation)
 //!
 //! See the `sim` module (madsim builds) for the exact meaning of each fault (disconnect, cut link,
@@ -62,7 +70,9 @@
 //!
 //! - `cargo test -p labrpc`: the real gRPC transport on loopback (a call, a
 //!   burst of 1000 concurrent calls, a dead peer, a restarted peer, an
-//!   oversize message).
+//!   oversize message); `tests/peer_security.rs`: peer authentication
+//!   over rustls (a member admitted; another node's certificate, another
+//!   cluster, an unknown node, another CA and plain TCP refused).
 //! - `RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test labrpc
 //!   --target-dir target/sim`: the simulated suite (TESTS.md's labrpc names).
 
@@ -70,6 +80,7 @@ mod client;
 mod error;
 mod rpc;
 pub mod runtime;
+pub mod security;
 mod server;
 pub mod trace;
 mod transport;
@@ -80,6 +91,9 @@ pub mod sim;
 pub use client::{Client, ClientConfig};
 pub use error::{CodecError, RpcError};
 pub use rpc::{Rpc, decode, encode};
+#[cfg(not(madsim))]
+pub use security::PeerTls;
+pub use security::{Members, PeerIdentity, PeerSecurity, Refusal, caller};
 pub use server::{Router, Server, ServerConfig, SharedServer};
 
 /// Default limit on a request or reply payload: 16 MiB.

@@ -19,6 +19,7 @@
 //! | [`now`] | tokio's clock | madsim's simulated clock |
 //! | [`random_u64`] | the OS's random source | madsim's seeded RNG |
 //! | [`spawn`] | a tokio task | a madsim task (seeded scheduling) |
+//! | [`watch`] | `tokio::sync::watch` | the same API, waking waiters in the order they began to wait |
 
 /// Now: simulated time under madsim, tokio's clock in production.
 ///
@@ -49,3 +50,15 @@ pub fn random_u64() -> u64 {
 
 /// Spawns a task on the runtime (madsim's scheduler in simulation).
 pub use tokio::spawn;
+
+/// `tokio::sync::watch`; under madsim a copy whose wake-up order does not
+/// depend on tokio's process-seeded RNG (see `sim/watch.rs`), so a seed
+/// replays the same in a second run in one process. Use it, not tokio's.
+#[cfg(not(madsim))]
+pub use tokio::sync::watch;
+
+/// `tokio::sync::watch`; under madsim a copy whose wake-up order does not
+/// depend on tokio's process-seeded RNG (see `sim/watch.rs`), so a seed
+/// replays the same in a second run in one process. Use it, not tokio's.
+#[cfg(madsim)]
+pub use crate::sim::watch;

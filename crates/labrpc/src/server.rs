@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::DEFAULT_MAX_MESSAGE_BYTES;
 use crate::rpc::{Rpc, decode, encode};
+use crate::security::{self, PeerSecurity};
 use crate::trace::{self, TraceContext};
 use crate::transport;
 
@@ -82,12 +83,15 @@ pub struct ServerConfig {
     /// Largest request or reply payload accepted, in bytes. A request over it
     /// is refused before decoding; a reply over it is replaced by an error.
     pub max_message_bytes: usize,
+    /// Who may call (see [`crate::security`]); the default admits anyone.
+    pub security: PeerSecurity,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            security: PeerSecurity::default(),
         }
     }
 }
@@ -106,14 +110,44 @@ impl Dispatcher {
         self.config.max_message_bytes
     }
 
+    #[cfg(not(madsim))]
+    pub(crate) fn security(&self) -> &PeerSecurity {
+        &self.config.security
+    }
+
+    /// Admits a call under the server's peer policy (see
+    /// [`PeerSecurity::admit`]): the caller's node, or a
+    /// `PERMISSION_DENIED` status.
+    #[cfg(not(madsim))]
+    pub(crate) fn admit(
+        &self,
+        from: Option<SocketAddr>,
+        cluster: Option<&str>,
+        node: Option<&str>,
+        certificate: Option<&[u8]>,
+    ) -> Result<Option<u64>, Status> {
+        self.config
+            .security
+            .admit(from, cluster, node, certificate)
+            .map_err(|reason| {
+                Status::permission_denied(format!(
+                    "peer call refused by {}: {reason}",
+                    self.local_addr
+                ))
+            })
+    }
+
     /// Runs `method`'s handler on `payload`. With a `trace` context from
     /// the caller, the handler runs inside a `labrpc.server` span carrying
     /// its trace id, and inside a trace scope (see [`crate::trace`]).
+    /// `caller` (an admitted peer's node) is [`crate::caller`] inside the
+    /// handler.
     pub(crate) async fn dispatch(
         &self,
         method: &str,
         payload: Bytes,
         trace: Option<TraceContext>,
+        caller: Option<u64>,
     ) -> Result<Vec<u8>, Status> {
         let limit_bytes = self.config.max_message_bytes;
         if payload.len() > limit_bytes {
@@ -131,18 +165,19 @@ impl Dispatcher {
         #[cfg(madsim)]
         crate::sim::record_delivery(self.local_addr);
         let reply = match trace {
-            Some(caller) => {
-                let context = caller.child();
+            Some(parent) => {
+                let context = parent.child();
                 let span = tracing::info_span!(
                     "labrpc.server",
                     method = %method,
                     trace_id = %context.trace_id_hex(),
                     span_id = %context.span_id_hex(),
-                    parent_span_id = %caller.span_id_hex(),
+                    parent_span_id = %parent.span_id_hex(),
                 );
-                trace::scope(context, handler(payload).instrument(span)).await?
+                let handled = security::as_caller(caller, handler(payload));
+                trace::scope(context, handled.instrument(span)).await?
             }
-            None => handler(payload).await?,
+            None => security::as_caller(caller, handler(payload)).await?,
         };
         if reply.len() > limit_bytes {
             tracing::warn!(server = %self.local_addr, %method, size_bytes = reply.len(), limit_bytes, "reply over the size limit dropped");

@@ -23,13 +23,13 @@
 //!
 //! Ids are cheap (no system call per request): a per-process counter
 //! scrambled by splitmix64 (a bijection, so ids never repeat within a
-//! process) from a random seed drawn once. Under madsim the seed is fixed
-//! and nothing is drawn from the seeded RNG: ids feed no behaviour, so
-//! tracing leaves a simulation's course unchanged.
+//! process) from a random seed drawn once. Under madsim the seed is fixed,
+//! the counter is per thread (per simulation) and nothing is drawn from the
+//! seeded RNG: ids feed no behaviour, so tracing leaves a simulation's
+//! course unchanged, and two runs of one seed log the same ids.
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 tokio::task_local! {
     static CURRENT: TraceContext;
@@ -118,9 +118,22 @@ impl fmt::Display for TraceContext {
 }
 
 /// A new id: see the module docs.
+#[cfg(not(madsim))]
 fn next_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     splitmix64(process_seed() ^ COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A new id: see the module docs. Counted per thread, as madsim runs a
+/// simulation on a thread of its own: a second run of a seed in the same
+/// process (madsim's determinism check) logs the same ids.
+#[cfg(madsim)]
+fn next_id() -> u64 {
+    thread_local! {
+        static COUNTER: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+    splitmix64(process_seed() ^ COUNTER.replace(COUNTER.get() + 1))
 }
 
 #[cfg(not(madsim))]

@@ -190,6 +190,7 @@ async fn oversize_messages_are_refused_on_both_sides_and_nothing_else_breaks() {
         loopback(),
         ServerConfig {
             max_message_bytes: limit_bytes,
+            ..ServerConfig::default()
         },
     )
     .await;

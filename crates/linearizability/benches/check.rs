@@ -51,11 +51,11 @@ fn large_histories(criterion: &mut Criterion) {
     for (name, shape) in cases {
         let history = generate_kv_history(shape, &mut ChaCha8Rng::seed_from_u64(1));
         assert_eq!(
-            check(&KvModel, &history, Unlimited).verdict,
+            check(&KvModel::new(), &history, Unlimited).verdict,
             Verdict::Linearizable
         );
         group.bench_function(name, |bencher| {
-            bencher.iter(|| check(&KvModel, black_box(&history), Unlimited));
+            bencher.iter(|| check(&KvModel::new(), black_box(&history), Unlimited));
         });
     }
     group.finish();
@@ -89,7 +89,7 @@ fn memoization_versus_plain_on_violations(criterion: &mut Criterion) {
             generate_kv_history(shape(clients, 10, 1, 0), &mut ChaCha8Rng::seed_from_u64(2));
         let history = with_impossible_last_read(&history);
         assert_eq!(
-            check(&KvModel, &history, Unlimited).verdict,
+            check(&KvModel::new(), &history, Unlimited).verdict,
             Verdict::NotLinearizable
         );
         compare(&mut group, &history, clients);
@@ -125,7 +125,7 @@ fn compare(
             |bencher, history| {
                 bencher.iter(|| {
                     check_with_options(
-                        &KvModel,
+                        &KvModel::new(),
                         black_box(history),
                         Unlimited,
                         CheckOptions {

@@ -363,7 +363,7 @@ mod tests {
     fn decoding_with_the_wrong_model_is_refused() {
         let document =
             JsonHistory::parse(r#"{"model": "register", "operations": []}"#).expect("valid");
-        let error = document.decode(&KvModel).expect_err("wrong model");
+        let error = document.decode(&KvModel::new()).expect_err("wrong model");
         assert!(error.to_string().starts_with("field \"model\""), "{error}");
     }
 

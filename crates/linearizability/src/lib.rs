@@ -121,7 +121,7 @@
 //! | file | what |
 //! |---|---|
 //! | `model.rs` | the [`Model`] trait (state, step, partition, describe) |
-//! | `models/kv.rs`, `models/evicting_kv.rs`, `models/register.rs`, `models/strings.rs` | the built-in models (`evicting_kv`: the kv model for a store that may evict any key; `strings`: Redis's string commands, multi-key ones included, over the keys of one hash tag, partitioned by tag; used by the simulation tests, not by the JSON reader) |
+//! | `models/kv.rs`, `models/register.rs`, `models/strings.rs`, `models/collections/` | the built-in models (`kv` with `KvModel::evicting()`: for a store that may evict any key; `strings`: Redis's string commands, multi-key ones included, over the keys of one hash tag, partitioned by tag; `collections`: Redis's hashes, lists, sets and sorted sets with `WRONGTYPE`, the multi-key `STORE`/move commands and the random ones (any valid choice accepted, an unknown `SPOP` tracked as every keyspace it may have left), partitioned by tag; `strings` and `collections` are used by the simulation tests, not by the JSON reader) |
 //! | `history.rs` | [`History`], [`Operation`], [`Outcome`] |
 //! | `json.rs` | the JSON format, [`JsonModel`] |
 //! | `checker.rs` | [`check`]: partition, search, collect results |
@@ -200,9 +200,9 @@
 //! recorder.returned(get, KvOutput::Value(None), 30); // stale!
 //!
 //! let history = recorder.history().expect("times are consistent");
-//! let result = check(&KvModel, &history, StepBudget::new(1_000_000));
+//! let result = check(&KvModel::new(), &history, StepBudget::new(1_000_000));
 //! assert_eq!(result.verdict, Verdict::NotLinearizable);
-//! assert!(result.explain(&KvModel, &history).contains("get(k) -> null"));
+//! assert!(result.explain(&KvModel::new(), &history).contains("get(k) -> null"));
 //! ```
 //!
 //! ## Performance
@@ -350,8 +350,8 @@ pub use json::{
 };
 pub use model::Model;
 pub use models::{
-    EvictingKvModel, KvInput, KvModel, KvOutput, RegisterInput, RegisterModel, RegisterOutput,
-    SetIf, StringsInput, StringsModel, StringsOutput,
+    CollectionsInput, CollectionsModel, CollectionsOutput, KvInput, KvModel, KvOutput,
+    RegisterInput, RegisterModel, RegisterOutput, SetIf, StringsInput, StringsModel, StringsOutput,
 };
 pub use recorder::{PendingCall, Recorder};
 pub use report::{CheckResult, EXPLAINED_PREFIX_MAX, PartitionResult, Verdict};

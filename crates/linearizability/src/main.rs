@@ -140,7 +140,7 @@ fn run_check(file: &PathBuf, format: Format, request: &CheckRequest) -> Result<V
         Format::Json => run_json_check(&text, request),
         Format::PorcupineKv => {
             let history = formats::porcupine_kv::parse(&text).map_err(|error| error.to_string())?;
-            check_and_report(&KvModel, KvModel::NAME, &history, request)
+            check_and_report(&KvModel::new(), KvModel::NAME, &history, request)
         }
         Format::JepsenEtcd => {
             let history = formats::jepsen_etcd::parse(&text).map_err(|error| error.to_string())?;
@@ -152,7 +152,7 @@ fn run_check(file: &PathBuf, format: Format, request: &CheckRequest) -> Result<V
 fn run_json_check(text: &str, request: &CheckRequest) -> Result<Verdict, String> {
     let document = JsonHistory::parse(text).map_err(|error| error.to_string())?;
     match document.model.as_str() {
-        KvModel::NAME => check_document(&KvModel, &document, request),
+        KvModel::NAME => check_document(&KvModel::new(), &document, request),
         RegisterModel::NAME => check_document(&RegisterModel, &document, request),
         other => Err(format!(
             "field \"model\": unknown model {other:?} (expected {:?} or {:?})",

@@ -23,7 +23,7 @@ use crate::history::{History, Operation, Outcome};
 /// recorder.returned(get, KvOutput::Value(Some("x".into())), 250);
 ///
 /// let history = recorder.history().expect("returns come after calls");
-/// assert_eq!(check(&KvModel, &history, Unlimited).verdict, Verdict::Linearizable);
+/// assert_eq!(check(&KvModel::new(), &history, Unlimited).verdict, Verdict::Linearizable);
 /// ```
 pub struct Recorder<I, O> {
     operations: Arc<Mutex<Vec<RecordedOperation<I, O>>>>,

@@ -108,7 +108,7 @@ fn apply_in_effect_order(operations: &mut [Operation<KvInput, KvOutput>], drafts
                 panic!("the generator makes get, put, append, delete and cas only, not {other:?}")
             }
         };
-        let after = KvModel
+        let after = KvModel::new()
             .step(&before, &operation.input, Some(&output))
             .unwrap_or_else(|| {
                 panic!(

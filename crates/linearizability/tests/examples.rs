@@ -10,10 +10,10 @@ use linearizability::{
 };
 
 fn check_kv(history: &History<KvInput, KvOutput>) -> CheckResult {
-    let result = check(&KvModel, history, Unlimited);
+    let result = check(&KvModel::new(), history, Unlimited);
     // The memo must never change the answer.
     let plain = check_with_options(
-        &KvModel,
+        &KvModel::new(),
         history,
         Unlimited,
         CheckOptions {
@@ -66,7 +66,7 @@ fn stale_read_after_a_completed_write_is_caught() {
         "the two writes are the longest prefix"
     );
     assert_eq!(failing.stuck_at, Some(2), "stuck at the stale read");
-    let explanation = result.explain(&KvModel, &history);
+    let explanation = result.explain(&KvModel::new(), &history);
     assert!(
         explanation.contains("State after the prefix: \"y\""),
         "{explanation}"
@@ -387,7 +387,7 @@ fn hard_history(writers: u64) -> History<KvInput, KvOutput> {
 #[test]
 fn running_out_of_memo_memory_answers_unknown_never_a_guess() {
     let history = hard_history(12);
-    let by_entries = check(&KvModel, &history, MemoryBudget::entries(100));
+    let by_entries = check(&KvModel::new(), &history, MemoryBudget::entries(100));
     assert_eq!(
         by_entries.verdict,
         Verdict::Unknown,
@@ -395,7 +395,7 @@ fn running_out_of_memo_memory_answers_unknown_never_a_guess() {
         by_entries.summary()
     );
     assert!(by_entries.peak_memo_entries <= 101);
-    let by_bytes = check(&KvModel, &history, MemoryBudget::bytes(64 << 10));
+    let by_bytes = check(&KvModel::new(), &history, MemoryBudget::bytes(64 << 10));
     assert_eq!(by_bytes.verdict, Verdict::Unknown, "{}", by_bytes.summary());
     assert!(
         by_bytes.peak_memo_bytes > 64 << 10 && by_bytes.peak_memo_bytes < 1 << 20,
@@ -403,7 +403,11 @@ fn running_out_of_memo_memory_answers_unknown_never_a_guess() {
         by_bytes.peak_memo_bytes
     );
     // An ample memory budget reaches the answer, and reports its peak.
-    let decided = check(&KvModel, &hard_history(6), MemoryBudget::bytes(1 << 30));
+    let decided = check(
+        &KvModel::new(),
+        &hard_history(6),
+        MemoryBudget::bytes(1 << 30),
+    );
     assert_eq!(decided.verdict, Verdict::NotLinearizable);
     assert!(decided.peak_memo_entries > 100);
     assert!(decided.peak_memo_bytes > decided.peak_memo_entries * 8);
@@ -457,7 +461,7 @@ fn many_overlapping_appends_to_one_key_are_decided_by_the_lookahead() {
     let (clients, appends) = (8, 12);
     let value = reversed_rounds(clients, appends);
     let result = check(
-        &KvModel,
+        &KvModel::new(),
         &one_key_appends(clients, appends, &value),
         (StepBudget::new(100_000), MemoryBudget::bytes(64 << 20)),
     );
@@ -470,7 +474,7 @@ fn many_overlapping_appends_to_one_key_are_decided_by_the_lookahead() {
     assert!(result.steps_taken < 20_000, "{}", result.summary());
     // Without it, a much larger budget is not enough.
     let without = check_with_options(
-        &KvModel,
+        &KvModel::new(),
         &one_key_appends(clients, appends, &value),
         (StepBudget::new(2_000_000), MemoryBudget::bytes(64 << 20)),
         CheckOptions {
@@ -492,7 +496,7 @@ fn many_overlapping_appends_to_one_key_are_decided_by_the_lookahead() {
         .replacen("x 7 1 y", "x 7 0 y", 1)
         .replacen("swap", "x 7 1 y", 1);
     let result = check(
-        &KvModel,
+        &KvModel::new(),
         &one_key_appends(clients, appends, &swapped),
         (StepBudget::new(100_000), MemoryBudget::bytes(64 << 20)),
     );
@@ -507,7 +511,7 @@ fn many_overlapping_appends_to_one_key_are_decided_by_the_lookahead() {
 #[test]
 fn running_out_of_steps_answers_unknown_never_a_guess() {
     let history = hard_history(12);
-    let result = check(&KvModel, &history, StepBudget::new(50));
+    let result = check(&KvModel::new(), &history, StepBudget::new(50));
     assert_eq!(result.verdict, Verdict::Unknown);
     assert_eq!(
         result
@@ -526,14 +530,18 @@ fn running_out_of_steps_answers_unknown_never_a_guess() {
 #[test]
 fn step_budgets_are_deterministic() {
     let history = hard_history(12);
-    let first = check(&KvModel, &history, StepBudget::new(500));
-    let second = check(&KvModel, &history, StepBudget::new(500));
+    let first = check(&KvModel::new(), &history, StepBudget::new(500));
+    let second = check(&KvModel::new(), &history, StepBudget::new(500));
     assert_eq!(first, second);
 }
 
 #[test]
 fn an_ample_budget_reaches_the_answer() {
-    let result = check(&KvModel, &hard_history(6), StepBudget::new(10_000_000));
+    let result = check(
+        &KvModel::new(),
+        &hard_history(6),
+        StepBudget::new(10_000_000),
+    );
     assert_eq!(result.verdict, Verdict::NotLinearizable);
 }
 
@@ -542,7 +550,7 @@ fn a_budget_that_runs_out_in_a_later_partition_is_still_unknown() {
     // Key "a" is fine and cheap; key "k" is the hard one and runs out.
     let mut operations = hard_history(12).operations().to_vec();
     operations.push(done(1, 0, 10, put("a", "x"), KvOutput::Done));
-    let result = check(&KvModel, &history(operations), StepBudget::new(100));
+    let result = check(&KvModel::new(), &history(operations), StepBudget::new(100));
     assert_eq!(result.verdict, Verdict::Unknown);
     assert_eq!(result.partitions[0].verdict, Verdict::Linearizable);
 }
@@ -566,7 +574,7 @@ fn recorder_clones_share_one_log_and_pending_calls_are_unknown() {
     assert_eq!(history.len(), 4);
     assert_eq!(history.unknown_outcome_count(), 2);
     assert_eq!(
-        check(&KvModel, &history, Unlimited).verdict,
+        check(&KvModel::new(), &history, Unlimited).verdict,
         Verdict::Linearizable
     );
 }
@@ -601,7 +609,7 @@ fn recorder_works_from_many_threads() {
     let history = recorder.history().expect("consistent times");
     assert_eq!(history.len(), 400);
     assert_eq!(
-        check(&KvModel, &history, Unlimited).verdict,
+        check(&KvModel::new(), &history, Unlimited).verdict,
         Verdict::Linearizable
     );
 }
@@ -615,14 +623,17 @@ fn recorder_history_round_trips_through_json() {
     recorder.timed_out(lost, 12);
     let history = recorder.history().expect("consistent times");
 
-    let text = history.to_json(&KvModel).to_string();
+    let text = history.to_json(&KvModel::new()).to_string();
     let parsed = linearizability::JsonHistory::parse(&text).expect("valid JSON");
-    assert_eq!(parsed.decode(&KvModel).expect("valid history"), history);
+    assert_eq!(
+        parsed.decode(&KvModel::new()).expect("valid history"),
+        history
+    );
 }
 
 #[test]
 fn models_describe_states_for_explanations() {
-    assert_eq!(KvModel.describe_state(&Some("x".into())), "\"x\"");
+    assert_eq!(KvModel::new().describe_state(&Some("x".into())), "\"x\"");
     assert_eq!(RegisterModel.describe_state(&None), "null");
 }
 
@@ -641,8 +652,8 @@ fn unknown_outcome_reads_are_left_out_of_the_search() {
         .collect();
     let mut with_reads = writes.clone();
     with_reads.extend((10..40).map(|client| timed_out(client, client, get("k"))));
-    let without = check(&KvModel, &history(writes), Unlimited);
-    let with = check(&KvModel, &history(with_reads), Unlimited);
+    let without = check(&KvModel::new(), &history(writes), Unlimited);
+    let with = check(&KvModel::new(), &history(with_reads), Unlimited);
     assert_eq!(with.verdict, Verdict::Linearizable);
     assert_eq!(
         with.steps_taken, without.steps_taken,
@@ -670,8 +681,8 @@ fn explanations_of_long_prefixes_list_only_the_end() {
         .collect();
     operations.push(done(2, 2000, 2010, get("k"), saw(None)));
     let history = history(operations);
-    let result = check(&KvModel, &history, Unlimited);
-    let explanation = result.explain(&KvModel, &history);
+    let result = check(&KvModel::new(), &history, Unlimited);
+    let explanation = result.explain(&KvModel::new(), &history);
     assert!(
         explanation.contains("(70 earlier operations not listed)"),
         "{explanation}"
@@ -699,7 +710,11 @@ fn a_violation_behind_a_hard_key_is_found_in_few_steps() {
     let mut operations = hard_history(12).operations().to_vec();
     operations.push(done(1, 0, 10, put("z", "x"), KvOutput::Done));
     operations.push(done(2, 20, 30, get("z"), saw(None)));
-    let result = check(&KvModel, &history(operations), StepBudget::new(20_000));
+    let result = check(
+        &KvModel::new(),
+        &history(operations),
+        StepBudget::new(20_000),
+    );
     assert_eq!(
         result.verdict,
         Verdict::NotLinearizable,

@@ -29,10 +29,10 @@ fn huge_failing_partitions_draw_a_window_around_the_stuck_operation() {
     ));
     operations.push(done(9, 30_000, 30_010, put("k", "later"), KvOutput::Done));
     let history = history(operations);
-    let result = check(&KvModel, &history, Unlimited);
+    let result = check(&KvModel::new(), &history, Unlimited);
     assert_eq!(result.verdict, Verdict::NotLinearizable);
 
-    let page = render_html(&KvModel, &history, &result);
+    let page = render_html(&KvModel::new(), &history, &result);
     assert!(
         page.contains(&format!(
             "Showing {DRAWN_OPERATIONS_MAX} of 1002 operations"
@@ -72,7 +72,11 @@ fn linearizable_histories_draw_every_partition_up_to_the_limit() {
         })
         .collect();
     let history = history(operations);
-    let page = render_html(&KvModel, &history, &check(&KvModel, &history, Unlimited));
+    let page = render_html(
+        &KvModel::new(),
+        &history,
+        &check(&KvModel::new(), &history, Unlimited),
+    );
     assert_eq!(page.matches("<section>").count(), 3);
     assert!(page.contains("<h1 class=\"linearizable\">"));
     assert!(!page.contains("Explanation"), "nothing to explain");
@@ -87,7 +91,11 @@ fn text_from_the_history_is_escaped() {
         put("<script>", "\"&'"),
         KvOutput::Done,
     )]);
-    let page = render_html(&KvModel, &history, &check(&KvModel, &history, Unlimited));
+    let page = render_html(
+        &KvModel::new(),
+        &history,
+        &check(&KvModel::new(), &history, Unlimited),
+    );
     assert!(
         !page.contains("<script>"),
         "markup in keys must not reach the page"

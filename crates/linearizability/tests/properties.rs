@@ -171,7 +171,7 @@ impl Model for WholeMapModel {
         output: Option<&KvOutput>,
     ) -> Option<Self::State> {
         let key = input.key();
-        let value = KvModel.step(&state.get(key).cloned(), input, output)?;
+        let value = KvModel::new().step(&state.get(key).cloned(), input, output)?;
         let mut next = state.clone();
         match value {
             Some(value) => next.insert(key.to_string(), value),
@@ -219,7 +219,7 @@ fn assert_caught_on_victim(
 ) -> Result<(), TestCaseError> {
     operations.extend(noise(seed));
     let history = history(operations);
-    let result = check(&KvModel, &history, StepBudget::new(STEPS_MAX));
+    let result = check(&KvModel::new(), &history, StepBudget::new(STEPS_MAX));
     prop_assert_eq!(result.verdict, Verdict::NotLinearizable);
     let failing = result
         .failing_partition()
@@ -280,12 +280,12 @@ proptest! {
     #[test]
     fn kv_checker_agrees_with_brute_force(history in small_kv_history()) {
         let expected = verdict_from(brute_force_linearizable(&WholeMapModel, &history));
-        let result = check(&KvModel, &history, Unlimited);
+        let result = check(&KvModel::new(), &history, Unlimited);
         prop_assert_eq!(result.verdict, expected);
         if result.verdict == Verdict::Linearizable {
             for partition in &result.partitions {
                 prop_assert!(
-                    is_valid_witness(&KvModel, &history, &partition.operations, &partition.linearization),
+                    is_valid_witness(&KvModel::new(), &history, &partition.operations, &partition.linearization),
                     "bad witness {:?} for key {}", partition.linearization, partition.key
                 );
             }
@@ -294,13 +294,13 @@ proptest! {
 
     #[test]
     fn lookahead_on_append_heavy_keys_agrees_with_brute_force(history in append_heavy_history()) {
-        let expected = verdict_from(brute_force_linearizable(&KvModel, &history));
-        let result = check(&KvModel, &history, Unlimited);
+        let expected = verdict_from(brute_force_linearizable(&KvModel::new(), &history));
+        let result = check(&KvModel::new(), &history, Unlimited);
         prop_assert_eq!(result.verdict, expected);
         if result.verdict == Verdict::Linearizable {
             let partition = &result.partitions[0];
             prop_assert!(
-                is_valid_witness(&KvModel, &history, &partition.operations, &partition.linearization),
+                is_valid_witness(&KvModel::new(), &history, &partition.operations, &partition.linearization),
                 "bad witness {:?}", partition.linearization
             );
         }
@@ -341,7 +341,7 @@ proptest! {
     #[test]
     fn checking_keys_alone_agrees_with_checking_the_whole_map(history in small_kv_history()) {
         prop_assert_eq!(
-            check(&KvModel, &history, Unlimited).verdict,
+            check(&KvModel::new(), &history, Unlimited).verdict,
             check(&WholeMapModel, &history, Unlimited).verdict
         );
     }
@@ -359,7 +359,7 @@ proptest! {
         unknown_outcome_percent in 0..20u32,
     ) {
         let history = synthetic(seed, shape(clients, operations_per_client, keys, unknown_outcome_percent));
-        let result = check(&KvModel, &history, StepBudget::new(STEPS_MAX));
+        let result = check(&KvModel::new(), &history, StepBudget::new(STEPS_MAX));
         prop_assert_eq!(result.verdict, Verdict::Linearizable, "{}", result.summary());
         let witness_length: usize = result.partitions.iter().map(|partition| partition.linearization.len()).sum();
         prop_assert!(witness_length >= history.len() - history.unknown_outcome_count());
@@ -381,7 +381,7 @@ proptest! {
             *output = saw(Some("never-written"));
         }
         let key = operations[victim].input.key().to_string();
-        let result = check(&KvModel, &linearizability::History::new(operations).expect("valid"), StepBudget::new(STEPS_MAX));
+        let result = check(&KvModel::new(), &linearizability::History::new(operations).expect("valid"), StepBudget::new(STEPS_MAX));
         prop_assert_eq!(result.verdict, Verdict::NotLinearizable);
         prop_assert_eq!(result.failing_partition().map(|partition| partition.key.clone()), Some(key));
     }
@@ -447,7 +447,7 @@ fn ten_thousand_operations_over_a_hundred_keys_need_few_steps() {
             duration_max: 100,
         },
     );
-    let result = check(&KvModel, &history, StepBudget::new(STEPS_MAX));
+    let result = check(&KvModel::new(), &history, StepBudget::new(STEPS_MAX));
     assert_eq!(
         result.verdict,
         Verdict::Linearizable,

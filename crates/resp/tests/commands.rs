@@ -620,3 +620,30 @@ fn glob_patterns_match_as_redis() {
         text.as_bytes()
     ));
 }
+
+#[test]
+fn random_counts_are_read_within_plus_minus_i64_max() {
+    let range = "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+    let cases: &[(&[&str], &str)] = &[
+        (&["srandmember", "s", "-9223372036854775808"], range),
+        (&["hrandfield", "h", "-9223372036854775808"], range),
+        (
+            &["hrandfield", "h", "-9223372036854775808", "withvalues"],
+            range,
+        ),
+        // The field-value pairs of half of i64::MAX or more would overflow.
+        (
+            &["hrandfield", "h", "-9223372036854770000", "withvalues"],
+            "ERR value is out of range",
+        ),
+        (
+            &["srandmember", "s", "x"],
+            "ERR value is not an integer or out of range",
+        ),
+    ];
+    for (words, expected) in cases {
+        assert_eq!(error_text(words), *expected, "{words:?}");
+    }
+    assert!(parse(&["srandmember", "s", "-9223372036854775807"]).is_ok());
+    assert!(parse(&["hrandfield", "h", "-9223372036854775807"]).is_ok());
+}

@@ -138,6 +138,11 @@ fn config_get_answers_what_redis_benchmark_asks() {
         reply_wire(&mut session, &["CONFIG", "SET", "save", "60 1"]),
         b"-ERR Unknown option or number of arguments for CONFIG SET - 'save'\r\n"
     );
+    // `save ""` (no RDB snapshots) is what is already so: accepted.
+    assert_eq!(
+        reply_wire(&mut session, &["CONFIG", "SET", "save", ""]),
+        b"+OK\r\n"
+    );
     // Redis's encoding thresholds are accepted and change nothing; one
     // unknown parameter refuses the whole command.
     assert_eq!(

@@ -23,11 +23,16 @@
 //!
 //! [`ClientSession`] is the other half of exactly-once: a random client id
 //! (drawn through the runtime seam, so a simulation replays it) and the
-//! next seq.
+//! next seq. A [`SessionClient`] is the two together, and a
+//! [`SessionClerk`] is the clerk of one key/value group built on it.
+//! [`GroupClients`] keeps one group client per group for a caller that
+//! routes by configuration (shardkv's clerk, a node's forwarder).
 
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How a [`GroupClient`] retries.
@@ -41,6 +46,9 @@ pub struct GroupClientConfig {
     pub backoff_max: Duration,
     /// Give up (with [`GroupCallError::Timeout`]) after this long.
     pub operation_deadline: Duration,
+    /// Who the caller is on its calls (labrpc's peer policy; the default
+    /// calls anonymously over TCP).
+    pub security: labrpc::PeerSecurity,
 }
 
 impl Default for GroupClientConfig {
@@ -50,6 +58,7 @@ impl Default for GroupClientConfig {
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(100),
             operation_deadline: Duration::from_secs(30),
+            security: labrpc::PeerSecurity::default(),
         }
     }
 }
@@ -97,14 +106,21 @@ pub struct GroupClient {
     shared: Arc<Shared>,
 }
 
+/// A labrpc client whose calls wait at most `rpc_timeout`, under the peer
+/// policy `security` (labrpc's other settings as they default).
+pub fn rpc_client(rpc_timeout: Duration, security: labrpc::PeerSecurity) -> labrpc::Client {
+    labrpc::Client::new(labrpc::ClientConfig {
+        timeout: rpc_timeout,
+        security,
+        ..labrpc::ClientConfig::default()
+    })
+}
+
 impl GroupClient {
     /// # Panics
     /// If `servers` is empty.
     pub fn new(servers: Vec<SocketAddr>, config: GroupClientConfig) -> GroupClient {
-        let client = labrpc::Client::new(labrpc::ClientConfig {
-            timeout: config.rpc_timeout,
-            ..labrpc::ClientConfig::default()
-        });
+        let client = rpc_client(config.rpc_timeout, config.security.clone());
         GroupClient::with_client(servers, config, client)
     }
 
@@ -336,6 +352,18 @@ impl SessionClient {
         SessionClient::with_group(GroupClient::new(servers, config))
     }
 
+    /// Like [`SessionClient::new`], reusing `client`'s connections.
+    ///
+    /// # Panics
+    /// If `servers` is empty.
+    pub fn with_client(
+        servers: Vec<SocketAddr>,
+        config: GroupClientConfig,
+        client: labrpc::Client,
+    ) -> SessionClient {
+        SessionClient::with_group(GroupClient::with_client(servers, config, client))
+    }
+
     /// A new session over `group` (sharing its leader hint and connections).
     pub fn with_group(group: GroupClient) -> SessionClient {
         SessionClient {
@@ -371,5 +399,129 @@ impl SessionClient {
         let result = self.group.call(&request, classify).await;
         drop(session);
         result
+    }
+}
+
+/// A service's request for one operation of a session: the operation with
+/// the session's identity `(client_id, seq)`.
+pub trait SessionRequest: labrpc::Rpc {
+    /// What the caller runs.
+    type Op;
+    fn from_session(client_id: u64, seq: u64, op: Self::Op) -> Self;
+}
+
+/// The clerk of one key/value group: a [`SessionClient`] whose every
+/// operation is an [`api::Op`] sent as an `R` (kvraft's clerk is
+/// `SessionClerk<KvRequest>`), so the typed operations are
+/// [`api::KvClient`]'s. One session: its operations run one at a time
+/// (concurrent calls wait their turn), so a retry is always matched to its
+/// first attempt. [`Clone`] gives a new session sharing the leader hint
+/// and the connections, so many tasks can each hold a clone and run in
+/// parallel.
+pub struct SessionClerk<R> {
+    session: SessionClient,
+    request: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for SessionClerk<R> {
+    /// A new session sharing the leader hint and connections.
+    fn clone(&self) -> SessionClerk<R> {
+        SessionClerk {
+            session: self.session.clone(),
+            request: PhantomData,
+        }
+    }
+}
+
+impl<R> SessionClerk<R> {
+    /// `servers` are the group's replicas in Raft id order (their
+    /// `peer_addrs`), so that leader hints index them.
+    ///
+    /// # Panics
+    /// If `servers` is empty.
+    pub fn new(servers: Vec<SocketAddr>, config: GroupClientConfig) -> SessionClerk<R> {
+        SessionClerk {
+            session: SessionClient::new(servers, config),
+            request: PhantomData,
+        }
+    }
+
+    /// This clerk's session id.
+    pub async fn client_id(&self) -> u64 {
+        self.session.client_id().await
+    }
+}
+
+impl<R> api::KvClient for SessionClerk<R>
+where
+    R: SessionRequest<Op = api::Op, Reply = api::Reply>,
+{
+    /// Sends `op` until a server applies it or the deadline passes
+    /// ([`api::Error::Timeout`]); size and TTL refusals are final.
+    async fn run(&self, op: api::Op) -> Result<api::Outcome, api::Error> {
+        let request = |client_id, seq| R::from_session(client_id, seq, op);
+        self.session
+            .call(request, classify)
+            .await
+            .map_err(api::Error::from)
+    }
+}
+
+/// Leader-finding clients of many groups, one per group id, over one
+/// labrpc client: what a caller that routes by configuration keeps (shardkv's
+/// clerk, a node's forwarder). A group whose server list changed gets a
+/// new client (and starts again from its first server). Holds at most one
+/// client per group id it was asked about: as many as the configurations
+/// name.
+pub struct GroupClients {
+    config: GroupClientConfig,
+    client: labrpc::Client,
+    groups: Mutex<BTreeMap<u64, GroupClient>>,
+}
+
+impl GroupClients {
+    /// Clients that call with `config`, over a new labrpc client whose
+    /// calls wait at most `config.rpc_timeout`.
+    pub fn new(config: GroupClientConfig) -> GroupClients {
+        let client = rpc_client(config.rpc_timeout, config.security.clone());
+        GroupClients::with_client(config, client)
+    }
+
+    /// Like [`GroupClients::new`], over `client`'s connections.
+    pub fn with_client(config: GroupClientConfig, client: labrpc::Client) -> GroupClients {
+        GroupClients {
+            config,
+            client,
+            groups: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The client of group `gid` at `servers` (in Raft id order, as a
+    /// configuration lists them); `None` if `servers` is empty (a
+    /// configuration naming a group without servers: nobody to call).
+    pub fn get(&self, gid: u64, servers: &[SocketAddr]) -> Option<GroupClient> {
+        if servers.is_empty() {
+            return None;
+        }
+        let mut groups = self.groups.lock().expect("group clients lock");
+        if let Some(group) = groups.get(&gid)
+            && group.servers() == servers
+        {
+            return Some(group.clone());
+        }
+        let group =
+            GroupClient::with_client(servers.to_vec(), self.config.clone(), self.client.clone());
+        groups.insert(gid, group.clone());
+        Some(group)
+    }
+
+    /// Each group's leader as far as these clients know (the server that
+    /// answered last).
+    pub fn leaders(&self) -> BTreeMap<u64, SocketAddr> {
+        let groups = self.groups.lock().expect("group clients lock");
+        groups
+            .iter()
+            .map(|(gid, group)| (*gid, group.leader()))
+            .collect()
     }
 }

@@ -39,16 +39,18 @@
 //! ## Using it
 //!
 //! ```text
-//! let rsm = Rsm::start(RsmConfig::new(me, peer_addrs, seed), machine, storage).await?;
-//! let mut router = labrpc::Router::new();
-//! rsm.raft().add_handlers(&mut router);          // Raft's method
-//! router.add::<MyRequest, _, _>(..);             // the service's methods
-//! labrpc::Server::start(peer_addrs[me], router, ..).await?;
+//! let rsm = Rsm::start(RsmConfig::new(id, peer_addrs, seed), machine, storage).await?;
+//! rsm.serve(|router| {                           // Raft's methods are added by serve
+//!     router.add::<MyRequest, _, _>(..);         // the service's methods
+//! }).await?;                                     // one labrpc server at peer_addrs[id]
+//!
+//! // a handler: a local precheck, then one of
+//! rsm.read_reply(|machine, context| machine.read(&op, context.now_ms)).await
+//! rsm.submit_reply(command, |output| output).await
 //! ```
 //!
-//! The rsm does not start the labrpc server, so a service can put all its
-//! methods (shardkv: client requests and shard transfers) on the one server
-//! Raft also uses.
+//! A service puts all its methods (shardkv: client requests and shard
+//! transfers) on the one server Raft also uses.
 //!
 //! ## Contracts
 //!
@@ -110,14 +112,14 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop; [`Rsm::serve`] and [`ListenError`]: the replica's labrpc server; [`StartError`]: why a replica did not start |
+//! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop; [`Rsm::read_reply`] and [`Rsm::submit_reply`]: how every service handler ends (a read or a command, the rsm's refusal turned into the service's error); [`Rsm::serve`] and [`ListenError`]: the replica's labrpc server; [`StartError`]: why a replica did not start |
 //! | `machine.rs` | [`ReplicatedMachine`] (the contract, with the default snapshot and restore), [`ApplyContext`], [`RestoreError`] |
 //! | `membership.rs` | [`Rsm::change_membership`] (the new member's address recorded on every replica through the log first), [`Rsm::transfer_leader`], [`ChangeError`] |
 //! | `clock.rs` | the leader's logical clock (stamps proposals) |
 //! | `waiters.rs` | proposals waiting for their entry |
 //! | `read_batch.rs` | concurrent ReadIndex reads share one heartbeat round |
 //! | `session.rs` | [`session::SessionTable`]: generic, serializable exactly-once table (bound, idle expiry in log time, export/import) |
-//! | `group_client.rs` | [`group_client::GroupClient`], [`group_client::ClientSession`], [`group_client::SessionClient`]: leader finding, retries, backoff, deadline; client id and seq; the two together (a clerk of one group) |
+//! | `group_client.rs` | [`group_client::GroupClient`], [`group_client::ClientSession`], [`group_client::SessionClient`]: leader finding, retries, backoff, deadline; client id and seq; the two together. [`group_client::SessionClerk`]: the clerk of one key/value group (an `api::KvClient`; kvraft's clerk). [`group_client::GroupClients`]: one group client per group, for callers that route by configuration (shardkv's clerk, the node's forwarder) |
 //!
 //! Time, randomness and spawning go through labrpc's runtime seam
 //! (`labrpc::runtime`), so a simulation replays from its seed.

@@ -7,11 +7,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use labrpc::runtime::watch;
 use raft::core::{PayloadCheck, PayloadKind};
 use raft::node::{AddressBook, ApplyMsg, FatalReason, NodeConfig, NodeStatus, Observer, RaftNode};
 use raft::storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 use crate::clock::LeaderClock;
@@ -63,6 +64,38 @@ pub struct RsmConfig {
     /// change recorded). False: `peer_addrs` is the group as it was
     /// first started (the bootstrap voters).
     pub join: bool,
+    /// This replica's Raft id when it is not its index `id` (None: it is).
+    /// Only with `join`: a service whose bootstrap members' ids are their
+    /// positions gives a joining replica an id that can never be a
+    /// position (distcache: 2^32 + its node id), so that no two nodes ever
+    /// share an id whatever the tables list later. `peer_addrs[id]` is
+    /// still where this replica serves.
+    pub raft_id: Option<u64>,
+    /// Reads under a leader lease (`raft::core::Config::lease_reads`): a
+    /// read on a leader that a majority confirmed less than
+    /// `Config::read_lease_ms` ago (about 237 ms with the default timeouts
+    /// and a 10% clock-drift bound) takes no heartbeat round. Linearizable
+    /// while the replicas' clocks drift apart by less than
+    /// `lease_clock_drift_percent` in rate. On by default.
+    pub lease_reads: bool,
+    /// The clock-drift bound the lease assumes, in percent (default 10).
+    pub lease_clock_drift_percent: u64,
+    /// Who this replica is on its calls and whom its server admits
+    /// (labrpc's peer policy; the default admits anyone, anonymously).
+    pub peer_security: labrpc::PeerSecurity,
+    /// The node of each Raft id (`raft_nodes[id]`), when `peer_security`
+    /// authenticates callers: a Raft message is served only if the node
+    /// that sent it is the one its `from` names, so a node outside the
+    /// group cannot speak Raft to it, nor one replica as another. Refused
+    /// messages are counted as [`labrpc::Refusal::SenderMismatch`]. None:
+    /// not checked (the labs, simulation).
+    pub raft_nodes: Option<Vec<u64>>,
+    /// With `raft_nodes`: a Raft id at or above this base names node
+    /// `id - base` (distcache gives a replica that joined a running group
+    /// the id 2^32 + its node id, which no table lists), so a joined
+    /// replica's messages are served when its node sent them. None: ids
+    /// outside `raft_nodes` are refused.
+    pub joined_raft_id_base: Option<u64>,
 }
 
 /// The default snapshot trigger of every replicated service: snapshot once
@@ -90,6 +123,11 @@ pub fn fit_raft_to_message_limit(core: &mut raft::core::Config, max_message_byte
 }
 
 impl RsmConfig {
+    /// This replica's Raft id: `raft_id` if set, else its index `id`.
+    pub fn raft_id(&self) -> u64 {
+        self.raft_id.unwrap_or(self.id as u64)
+    }
+
     pub fn new(id: usize, peer_addrs: Vec<SocketAddr>, raft_seed: u64) -> RsmConfig {
         RsmConfig {
             id,
@@ -102,6 +140,12 @@ impl RsmConfig {
             max_message_bytes: labrpc::DEFAULT_MAX_MESSAGE_BYTES,
             on_fatal: None,
             join: false,
+            raft_id: None,
+            lease_reads: true,
+            lease_clock_drift_percent: 10,
+            peer_security: labrpc::PeerSecurity::default(),
+            raft_nodes: None,
+            joined_raft_id_base: None,
         }
     }
 }
@@ -435,13 +479,19 @@ impl<M: ReplicatedMachine> Rsm<M> {
             config.id,
             config.peer_addrs.len()
         );
+        assert!(
+            config.raft_id.is_none() || config.join,
+            "rsm {}: an explicit Raft id is only for a joining replica",
+            config.id
+        );
         let mut node_config = NodeConfig::new(
-            config.id as u64,
+            config.raft_id(),
             config.peer_addrs.clone(),
             config.raft_seed,
         );
         if config.join {
-            // Not a bootstrap voter: see `RsmConfig::join`.
+            // Not a bootstrap voter: see `RsmConfig::join`. (With an
+            // explicit Raft id, `id` is only where it serves.)
             node_config
                 .core
                 .peers
@@ -459,11 +509,14 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // stores them: one that does not decode is refused there, instead
         // of stopping this replica when applied (and at every restart).
         node_config.core.payload_check = Some(payload_check::<M>());
+        node_config.core.lease_reads = config.lease_reads;
+        node_config.core.lease_clock_drift_percent = config.lease_clock_drift_percent;
         node_config.observer = config.raft_observer.clone();
         node_config.on_fatal = config.on_fatal.clone();
         fit_raft_to_message_limit(&mut node_config.core, config.max_message_bytes);
         let client = labrpc::Client::new(labrpc::ClientConfig {
             max_message_bytes: config.max_message_bytes,
+            security: config.peer_security.clone(),
             ..labrpc::ClientConfig::default()
         });
         let (raft, apply) = RaftNode::make(node_config, storage, client).await?;
@@ -506,10 +559,14 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let config = &self.shared.config;
         let addr = config.peer_addrs[config.id];
         let mut router = labrpc::Router::new();
-        self.raft.add_handlers(&mut router);
+        match &config.raft_nodes {
+            None => self.raft.add_handlers(&mut router),
+            Some(raft_nodes) => self.add_checked_raft_handler(&mut router, raft_nodes.clone()),
+        }
         add_service(&mut router);
         let server_config = labrpc::ServerConfig {
             max_message_bytes: config.max_message_bytes,
+            security: config.peer_security.clone(),
         };
         labrpc::Server::start(addr, router, server_config)
             .await
@@ -521,6 +578,50 @@ impl<M: ReplicatedMachine> Rsm<M> {
 
     pub fn config(&self) -> &RsmConfig {
         &self.shared.config
+    }
+
+    /// Raft's handler behind a check of its sender: the authenticated
+    /// caller ([`labrpc::caller`]) must be `raft_nodes[message.from]`. A
+    /// message that fails it gets no reply (as one Raft refuses), and is
+    /// counted and logged by the peer policy.
+    fn add_checked_raft_handler(&self, router: &mut labrpc::Router, raft_nodes: Vec<u64>) {
+        let raft = self.raft.clone();
+        let security = self.shared.config.peer_security.clone();
+        let raft_nodes = Arc::new(raft_nodes);
+        let joined_base = self.shared.config.joined_raft_id_base;
+        router.add::<raft::core::Message, _, _>(move |message: raft::core::Message| {
+            let raft = raft.clone();
+            let security = security.clone();
+            let raft_nodes = Arc::clone(&raft_nodes);
+            async move {
+                let claimed = match joined_base {
+                    Some(base) if message.from >= base => Some(message.from - base),
+                    _ => usize::try_from(message.from)
+                        .ok()
+                        .and_then(|id| raft_nodes.get(id).copied()),
+                };
+                match labrpc::caller() {
+                    // No policy: nobody is authenticated, nothing to check.
+                    None => raft.handle_message(message).await,
+                    Some(node) if claimed == Some(node) => raft.handle_message(message).await,
+                    Some(node) => {
+                        security.note_refusal(
+                            labrpc::Refusal::SenderMismatch,
+                            None,
+                            &format!(
+                                "node {node} sent a Raft message from raft id {} ({})",
+                                message.from,
+                                match claimed {
+                                    Some(owner) => format!("node {owner}'s"),
+                                    None => "no replica's".to_string(),
+                                }
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        });
     }
 
     pub fn status(&self) -> RsmStatus {
@@ -712,6 +813,32 @@ impl<M: ReplicatedMachine> Rsm<M> {
         Ok(look(&inner.machine, &context))
     }
 
+    /// How a service's handler ends for a read: [`Rsm::read`] of a
+    /// service answer, the rsm's refusal (not the leader, not in time,
+    /// busy) turned into the service's own error, which its callers retry.
+    pub async fn read_reply<T, E: From<SubmitError>>(
+        &self,
+        look: impl FnOnce(&M, &ApplyContext) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.read(look)
+            .await
+            .unwrap_or_else(|error| Err(error.into()))
+    }
+
+    /// How a service's handler ends for a command: [`Rsm::submit`], the
+    /// machine's output read by `answer`, the rsm's refusal turned into
+    /// the service's own error, which its callers retry.
+    pub async fn submit_reply<T, E: From<SubmitError>>(
+        &self,
+        command: M::Command,
+        answer: impl FnOnce(M::Output) -> Result<T, E>,
+    ) -> Result<T, E> {
+        match self.submit(command).await {
+            Ok(output) => answer(output),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     async fn run_apply_loop(self, mut apply: mpsc::Receiver<ApplyMsg>) {
         loop {
             tokio::select! {
@@ -839,7 +966,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             return;
         }
         inner.peer_addrs.insert(id, addr);
-        if id != self.shared.config.id as u64 {
+        if id != self.shared.config.raft_id() {
             self.raft.set_peer_addr(id, addr);
         }
     }

@@ -3,7 +3,7 @@
 
 #![cfg(not(madsim))]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use api::{Error, Outcome, Reply};
 use rsm::group_client::{self, GroupClient, GroupClientConfig};
 use serde::{Deserialize, Serialize};
+use testkit::ports::free_addrs;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Ping;
@@ -18,16 +19,6 @@ struct Ping;
 impl labrpc::Rpc for Ping {
     const NAME: &'static str = "test.Ping";
     type Reply = Reply;
-}
-
-fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("local address"))
-        .collect()
 }
 
 /// Serves `Ping` at `addr`: the n-th call (from 0) gets `answer(n)`.
@@ -57,6 +48,7 @@ fn config() -> GroupClientConfig {
         backoff_min: Duration::from_millis(10),
         backoff_max: Duration::from_millis(40),
         operation_deadline: Duration::from_secs(5),
+        ..GroupClientConfig::default()
     }
 }
 

@@ -5,12 +5,13 @@
 
 #![cfg(not(madsim))]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use raft::storage::{FileStorage, MemoryStorage, Storage};
 use rsm::{ApplyContext, ReplicatedMachine, Rsm, RsmConfig, SubmitError};
 use serde::{Deserialize, Serialize};
+use testkit::ports::free_addrs;
 
 /// A sum of what was added, and how many additions: enough to see every
 /// command applied once and in order.
@@ -44,17 +45,6 @@ impl ReplicatedMachine for Adder {
         }
         Ok(())
     }
-}
-
-/// Loopback addresses with free ports (bound, then released).
-fn free_addrs(count: usize) -> Vec<SocketAddr> {
-    let listeners: Vec<TcpListener> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|listener| listener.local_addr().expect("local address"))
-        .collect()
 }
 
 /// Starts one replica and its labrpc server (Raft's method only).
@@ -117,6 +107,20 @@ async fn wait_applied(replica: &Rsm<Adder>, additions: u64) -> Adder {
     panic!(
         "replica applied {:?} within 5 s, expected {additions} additions",
         replica.with_machine(Adder::clone)
+    );
+}
+
+/// Waits (up to 5 s) until `replica` has recorded `addr` for node `id`.
+async fn wait_recorded(replica: &Rsm<Adder>, id: u64, addr: SocketAddr) {
+    for _ in 0..500 {
+        if replica.recorded_addrs().get(&id) == Some(&addr) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "replica recorded {:?} within 5 s, expected node {id} at {addr}",
+        replica.recorded_addrs()
     );
 }
 
@@ -349,8 +353,10 @@ async fn a_replica_with_a_new_id_and_address_joins_and_the_leader_leaves() {
     assert!(added.is_learner(3), "{added:?}");
     let machine = wait_applied(&newcomer, 5).await;
     assert_eq!(machine.total, 15);
+    // The change answers once the leader applied it; a follower may apply
+    // the address entry a moment later.
     for replica in replicas[..3].iter().flatten() {
-        assert_eq!(replica.recorded_addrs().get(&3), Some(&addrs[3]));
+        wait_recorded(replica, 3, addrs[3]).await;
     }
 
     // Phase 4: promoted; the leader removes itself and steps down.

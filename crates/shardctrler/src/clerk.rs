@@ -1,6 +1,6 @@
 //! The clerk: the controller's client library.
 //!
-//! A thin layer on the rsm's [`SessionClient`]: a [`GroupClient`] (leader
+//! A thin layer on the rsm's [`SessionClient`]: a group client (leader
 //! finding, retries with backoff, an operation deadline) with one
 //! exactly-once session. Changes (Join, Leave, Move) run one at a time per clerk, each
 //! with the next seq, so a retry is recognised and applied once. Queries
@@ -8,9 +8,10 @@
 //! new session sharing the leader hint and the connections.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
 
-use rsm::group_client::{GroupCallError, GroupClient, GroupClientConfig, SessionClient, Verdict};
+use rsm::group_client::{GroupCallError, GroupClientConfig, SessionClient, Verdict};
 
 use crate::config::{Config, Gid};
 use crate::history::{ConfigAnswer, ConfigError, ConfigOp};
@@ -72,7 +73,7 @@ impl Clerk {
         client: labrpc::Client,
     ) -> Clerk {
         Clerk {
-            session: SessionClient::with_group(GroupClient::with_client(servers, config, client)),
+            session: SessionClient::with_client(servers, config, client),
         }
     }
 
@@ -80,36 +81,45 @@ impl Clerk {
     pub async fn client_id(&self) -> u64 {
         self.session.client_id().await
     }
+}
+
+/// A client of the controller group: one required method,
+/// [`ControllerClient::run`], and the typed operations over it (the
+/// shape of `api::KvClient`). Implemented by [`Clerk`]; a test harness
+/// wraps a clerk (to record what it did) by implementing `run` alone.
+///
+/// The implementer guarantees that `run` answers only final outcomes:
+/// it retries the replicas' internal refusals until its deadline.
+pub trait ControllerClient: Send + Sync {
+    /// Runs one operation to its answer.
+    fn run(&self, op: ConfigOp) -> impl Future<Output = Result<ConfigAnswer, ClerkError>> + Send;
 
     /// Configuration `num`, or the latest with `None` (the lab's -1).
     /// A number beyond the latest is refused with
     /// [`ConfigError::FutureConfig`], one no longer kept with
     /// [`ConfigError::Pruned`].
-    pub async fn query(&self, num: Option<u64>) -> Result<Config, ClerkError> {
-        let request = ControllerRequest {
-            client_id: 0,
-            seq: 0,
-            op: ConfigOp::Query { num },
-        };
-        match self.call(&request).await? {
-            ConfigAnswer::Config(config) => Ok(config),
-            other => Err(unexpected("Query", &other)),
+    fn query(&self, num: Option<u64>) -> impl Future<Output = Result<Config, ClerkError>> + Send {
+        async move {
+            match self.run(ConfigOp::Query { num }).await? {
+                ConfigAnswer::Config(config) => Ok(config),
+                other => Err(unexpected("Query", &other)),
+            }
         }
     }
 
-    /// Like [`Clerk::query`], answered from what the leader has applied,
-    /// without a log entry ([`ConfigOp::QueryApplied`]): "not yet" and "the
-    /// latest" may lag the committed state by a moment. For pollers and
-    /// routing, which ask again.
-    pub async fn query_applied(&self, num: Option<u64>) -> Result<Config, ClerkError> {
-        let request = ControllerRequest {
-            client_id: 0,
-            seq: 0,
-            op: ConfigOp::QueryApplied { num },
-        };
-        match self.call(&request).await? {
-            ConfigAnswer::Config(config) => Ok(config),
-            other => Err(unexpected("QueryApplied", &other)),
+    /// Like [`ControllerClient::query`], answered from what the leader has
+    /// applied, without a log entry ([`ConfigOp::QueryApplied`]): "not
+    /// yet" and "the latest" may lag the committed state by a moment. For
+    /// pollers and routing, which ask again.
+    fn query_applied(
+        &self,
+        num: Option<u64>,
+    ) -> impl Future<Output = Result<Config, ClerkError>> + Send {
+        async move {
+            match self.run(ConfigOp::QueryApplied { num }).await? {
+                ConfigAnswer::Config(config) => Ok(config),
+                other => Err(unexpected("QueryApplied", &other)),
+            }
         }
     }
 
@@ -117,55 +127,93 @@ impl Clerk {
     /// `num` (see [`ConfigOp::Report`]); returns the oldest configuration
     /// still kept. Idempotent: a repeated or older report changes nothing
     /// and costs no log entry.
-    pub async fn report(&self, gid: Gid, num: u64) -> Result<u64, ClerkError> {
-        let request = ControllerRequest {
-            client_id: 0,
-            seq: 0,
-            op: ConfigOp::Report { gid, num },
-        };
-        match self.call(&request).await? {
-            ConfigAnswer::Reported { oldest } => Ok(oldest),
-            other => Err(unexpected("Report", &other)),
+    fn report(&self, gid: Gid, num: u64) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        async move {
+            match self.run(ConfigOp::Report { gid, num }).await? {
+                ConfigAnswer::Reported { oldest } => Ok(oldest),
+                other => Err(unexpected("Report", &other)),
+            }
         }
     }
 
     /// Adds groups (gid -> servers); returns the new configuration's number.
-    pub async fn join(&self, groups: BTreeMap<Gid, Vec<SocketAddr>>) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::Join { groups }).await
+    fn join(
+        &self,
+        groups: BTreeMap<Gid, Vec<SocketAddr>>,
+    ) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        self.change(ConfigOp::Join { groups })
     }
 
     /// Removes groups; returns the new configuration's number.
-    pub async fn leave(&self, gids: Vec<Gid>) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::Leave { gids }).await
+    fn leave(&self, gids: Vec<Gid>) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        self.change(ConfigOp::Leave { gids })
     }
 
     /// Gives `shard` to `gid`; returns the new configuration's number.
-    pub async fn move_shard(&self, shard: usize, gid: Gid) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::Move { shard, gid }).await
+    fn move_shard(
+        &self,
+        shard: usize,
+        gid: Gid,
+    ) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        self.change(ConfigOp::Move { shard, gid })
     }
 
     /// Declares group `gid` lost for good ([`ConfigOp::DeclareLost`]):
     /// its shards' data is given up, so groups waiting on it move on.
     /// Returns the configuration that records it (the latest, if it was
     /// already lost).
-    pub async fn declare_lost(&self, gid: Gid) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::DeclareLost { gid }).await
+    fn declare_lost(&self, gid: Gid) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        self.change(ConfigOp::DeclareLost { gid })
     }
 
-    async fn change(&self, op: ConfigOp) -> Result<u64, ClerkError> {
-        let name = op.name();
-        let request = |client_id, seq| ControllerRequest { client_id, seq, op };
-        let answer = self.session.call(request, classify).await;
-        match answer.map_err(clerk_error)? {
-            ConfigAnswer::Changed { num } => Ok(num),
-            other => Err(unexpected(name, &other)),
+    /// Lists `servers` for group `gid` from the next configuration on,
+    /// moving no shard ([`ConfigOp::SetServers`]); the latest number if
+    /// they are listed already.
+    fn set_servers(
+        &self,
+        gid: Gid,
+        servers: Vec<SocketAddr>,
+    ) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        self.change(ConfigOp::SetServers { gid, servers })
+    }
+
+    /// A change (Join, Leave, Move, DeclareLost, SetServers): the new
+    /// configuration's number.
+    fn change(&self, op: ConfigOp) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        async move {
+            let name = op.name();
+            match self.run(op).await? {
+                ConfigAnswer::Changed { num } => Ok(num),
+                other => Err(unexpected(name, &other)),
+            }
         }
     }
+}
 
-    /// A call outside the session (queries and reports carry no seq).
-    async fn call(&self, request: &ControllerRequest) -> Result<ConfigAnswer, ClerkError> {
-        let result = self.session.group().call(request, classify).await;
-        result.map_err(clerk_error)
+impl ControllerClient for Clerk {
+    /// Changes (Join, Leave, Move, DeclareLost) run in the session, one at
+    /// a time, each with the next seq; queries and reports carry no seq
+    /// and run outside it, concurrently with anything.
+    async fn run(&self, op: ConfigOp) -> Result<ConfigAnswer, ClerkError> {
+        let answer = match op {
+            ConfigOp::Query { .. } | ConfigOp::QueryApplied { .. } | ConfigOp::Report { .. } => {
+                let request = ControllerRequest {
+                    client_id: 0,
+                    seq: 0,
+                    op,
+                };
+                self.session.group().call(&request, classify).await
+            }
+            ConfigOp::Join { .. }
+            | ConfigOp::Leave { .. }
+            | ConfigOp::Move { .. }
+            | ConfigOp::DeclareLost { .. }
+            | ConfigOp::SetServers { .. } => {
+                let request = |client_id, seq| ControllerRequest { client_id, seq, op };
+                self.session.call(request, classify).await
+            }
+        };
+        answer.map_err(clerk_error)
     }
 }
 

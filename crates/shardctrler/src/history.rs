@@ -105,6 +105,13 @@ pub enum ConfigOp {
     /// no kept configuration lists, and for the last group (there would be
     /// nobody left to serve).
     DeclareLost { gid: Gid },
+    /// Group `gid`'s replicas changed (an operator added, removed or
+    /// replaced one): the next configuration lists `servers` for it and
+    /// moves no shard, so forwarders and migration reach the replicas it
+    /// has now. Refused for a group the latest configuration does not
+    /// list; the same servers again make no configuration (the latest
+    /// number is answered). Exactly once like Join/Leave/Move.
+    SetServers { gid: Gid, servers: Vec<SocketAddr> },
 }
 
 impl ConfigOp {
@@ -118,10 +125,11 @@ impl ConfigOp {
             ConfigOp::QueryApplied { .. } => "QueryApplied",
             ConfigOp::Report { .. } => "Report",
             ConfigOp::DeclareLost { .. } => "DeclareLost",
+            ConfigOp::SetServers { .. } => "SetServers",
         }
     }
 
-    /// Join, Leave, Move and DeclareLost: executed once per
+    /// Join, Leave, Move, DeclareLost and SetServers: executed once per
     /// `(client_id, seq)`, their answer recorded for retries. Queries and
     /// reports are not.
     pub fn is_recorded(&self) -> bool {
@@ -131,6 +139,7 @@ impl ConfigOp {
                 | ConfigOp::Leave { .. }
                 | ConfigOp::Move { .. }
                 | ConfigOp::DeclareLost { .. }
+                | ConfigOp::SetServers { .. }
         )
     }
 
@@ -202,6 +211,22 @@ impl ConfigOp {
             ConfigOp::Report { gid, .. } | ConfigOp::DeclareLost { gid } => {
                 if *gid == UNASSIGNED {
                     return Err(ConfigError::ReservedGid);
+                }
+                Ok(())
+            }
+            ConfigOp::SetServers { gid, servers } => {
+                if *gid == UNASSIGNED {
+                    return Err(ConfigError::ReservedGid);
+                }
+                if servers.is_empty() {
+                    return Err(ConfigError::NoServers { gid: *gid });
+                }
+                if servers.len() > limits.max_servers_per_group {
+                    return Err(ConfigError::TooManyServers {
+                        gid: *gid,
+                        count: servers.len(),
+                        limit: limits.max_servers_per_group,
+                    });
                 }
                 Ok(())
             }
@@ -536,6 +561,7 @@ impl ConfigHistory {
             }
             ConfigOp::Report { gid, num } => self.report(*gid, *num),
             ConfigOp::DeclareLost { gid } => self.declare_lost(*gid),
+            ConfigOp::SetServers { gid, servers } => self.set_servers(*gid, servers),
         }?;
         self.prune();
         if let ConfigAnswer::Reported { .. } = answer {
@@ -690,6 +716,27 @@ impl ConfigHistory {
             .expect("a configuration is always kept");
         made.lost_groups.insert(gid, num);
         Ok(answer)
+    }
+
+    /// `gid` and `servers` passed [`ConfigOp::check_shape`]. The shards
+    /// stay where they are; only the group's server list changes.
+    fn set_servers(
+        &mut self,
+        gid: Gid,
+        servers: &[SocketAddr],
+    ) -> Result<ConfigAnswer, ConfigError> {
+        let latest = self.latest();
+        let Some(current) = latest.groups.get(&gid) else {
+            return Err(ConfigError::UnknownGroup { gid });
+        };
+        if current.as_slice() == servers {
+            // Nothing to change: no new configuration (see `move_shard`).
+            return Ok(ConfigAnswer::Changed { num: latest.num });
+        }
+        let shards = latest.shards.clone();
+        let mut groups = latest.groups.clone();
+        groups.insert(gid, servers.to_vec());
+        Ok(self.push(shards, groups))
     }
 
     /// `shard` and `gid` passed [`ConfigOp::check_shape`].

@@ -35,7 +35,7 @@
 //! | `rpc.rs` | [`ControllerRequest`], [`ServerError`] (the wire) |
 //! | `server/machine.rs` | [`ControllerMachine`]: history + the shared [`rsm::session::SessionTable`] |
 //! | `server/mod.rs` | [`ControllerServer`] on [`rsm::Rsm`]; [`ControllerServerConfig`] |
-//! | `clerk.rs` | [`Clerk`] on the rsm's [`rsm::group_client::SessionClient`] |
+//! | `clerk.rs` | [`ControllerClient`]: `run(ConfigOp)` and the typed operations over it; [`Clerk`], its implementation on the rsm's [`rsm::group_client::SessionClient`] |
 //!
 //! Nothing is copied from kvraft: the server loop, exactly-once table,
 //! leader-finding client and client session are the `rsm` crate's, which
@@ -175,7 +175,7 @@ pub mod placement;
 pub mod rpc;
 pub mod server;
 
-pub use clerk::{Clerk, ClerkConfig, ClerkError};
+pub use clerk::{Clerk, ClerkConfig, ClerkError, ControllerClient};
 pub use config::{Config, Gid, UNASSIGNED};
 pub use history::{ConfigAnswer, ConfigError, ConfigHistory, ConfigOp, Limits};
 pub use rpc::{ControllerRequest, Reply, ServerError};

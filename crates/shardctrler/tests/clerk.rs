@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use shardctrler::{Clerk, ClerkConfig, ClerkError, Config, ConfigAnswer, ControllerRequest};
+use shardctrler::{
+    Clerk, ClerkConfig, ClerkError, Config, ConfigAnswer, ControllerClient, ControllerRequest,
+};
 
 /// A one-replica "controller" that answers every request with `answer`.
 async fn forged_controller(answer: ConfigAnswer) -> labrpc::Server {

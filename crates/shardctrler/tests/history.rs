@@ -323,3 +323,75 @@ fn a_move_that_changes_nothing_makes_no_configuration() {
         "a Move that changes the owner still makes one"
     );
 }
+
+#[test]
+fn set_servers_lists_a_groups_new_replicas_and_moves_no_shard() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    let before = latest(&history);
+    let mut replaced = servers(2, 3);
+    replaced[2] = addr(2, 9);
+    let answer = history.apply(&ConfigOp::SetServers {
+        gid: 2,
+        servers: replaced.clone(),
+    });
+    assert_eq!(
+        answer,
+        Ok(ConfigAnswer::Changed {
+            num: before.num + 1
+        })
+    );
+    let after = latest(&history);
+    assert_eq!(after.shards, before.shards, "a shard moved");
+    assert_eq!(after.groups[&2], replaced);
+    assert_eq!(after.groups[&1], before.groups[&1]);
+    // The same servers again: no new configuration.
+    let again = history.apply(&ConfigOp::SetServers {
+        gid: 2,
+        servers: replaced,
+    });
+    assert_eq!(again, Ok(ConfigAnswer::Changed { num: after.num }));
+    assert_eq!(latest(&history), after);
+}
+
+#[test]
+fn bad_set_servers_are_refused_and_change_nothing() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1]).expect("join");
+    assert_refused(
+        &mut history,
+        ConfigOp::SetServers {
+            gid: 7,
+            servers: servers(7, 3),
+        },
+        ConfigError::UnknownGroup { gid: 7 },
+    );
+    assert_refused(
+        &mut history,
+        ConfigOp::SetServers {
+            gid: 1,
+            servers: Vec::new(),
+        },
+        ConfigError::NoServers { gid: 1 },
+    );
+    assert_refused(
+        &mut history,
+        ConfigOp::SetServers {
+            gid: UNASSIGNED,
+            servers: servers(1, 1),
+        },
+        ConfigError::ReservedGid,
+    );
+    assert_refused(
+        &mut history,
+        ConfigOp::SetServers {
+            gid: 1,
+            servers: servers(1, 65),
+        },
+        ConfigError::TooManyServers {
+            gid: 1,
+            count: 65,
+            limit: 64,
+        },
+    );
+}

@@ -15,12 +15,13 @@
 //! shard's exactly-once records move with the shard, so a write applied by
 //! the old owner is answered from its record by the new one.
 
-use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use api::{Error, KvClient, Op, Outcome};
-use rsm::group_client::{self, ClientSession, GroupCallError, GroupClient, GroupClientConfig};
+use rsm::group_client::{
+    self, ClientSession, GroupCallError, GroupClient, GroupClientConfig, GroupClients,
+};
 use shardctrler::{Config, Gid};
 
 use crate::rpc::ShardKvRequest;
@@ -56,27 +57,26 @@ impl Default for ClerkConfig {
 pub struct Clerk<C: ConfigSource> {
     controller: C,
     config: ClerkConfig,
-    client: labrpc::Client,
     /// The latest configuration read.
     routing: Mutex<Config>,
     /// One leader-finding client per group (and its server list).
-    groups: Mutex<BTreeMap<Gid, GroupClient>>,
+    groups: GroupClients,
     session: tokio::sync::Mutex<ClientSession>,
 }
 
 impl<C: ConfigSource> Clerk<C> {
     /// A clerk with a new session. It reads a configuration on first use.
     pub fn new(controller: C, shard_count: usize, config: ClerkConfig) -> Clerk<C> {
-        let client = labrpc::Client::new(labrpc::ClientConfig {
-            timeout: config.rpc_timeout,
-            ..labrpc::ClientConfig::default()
+        let groups = GroupClients::new(GroupClientConfig {
+            rpc_timeout: config.rpc_timeout,
+            operation_deadline: config.group_deadline,
+            ..GroupClientConfig::default()
         });
         Clerk {
             controller,
             config,
-            client,
             routing: Mutex::new(Config::initial(shard_count)),
-            groups: Mutex::new(BTreeMap::new()),
+            groups,
             session: tokio::sync::Mutex::new(ClientSession::new()),
         }
     }
@@ -87,24 +87,7 @@ impl<C: ConfigSource> Clerk<C> {
 
     /// The group client for `gid` at the servers `config` lists for it.
     fn group(&self, config: &Config, gid: Gid) -> Option<GroupClient> {
-        let servers = config.groups.get(&gid)?;
-        let mut groups = self.groups.lock().expect("clerk groups lock");
-        if let Some(group) = groups.get(&gid)
-            && group.servers() == servers.as_slice()
-        {
-            return Some(group.clone());
-        }
-        let group = GroupClient::with_client(
-            servers.clone(),
-            GroupClientConfig {
-                rpc_timeout: self.config.rpc_timeout,
-                operation_deadline: self.config.group_deadline,
-                ..GroupClientConfig::default()
-            },
-            self.client.clone(),
-        );
-        groups.insert(gid, group.clone());
-        Some(group)
+        self.groups.get(gid, config.groups.get(&gid)?)
     }
 
     async fn refresh(&self) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use shardctrler::{
     Clerk as ControllerClerk, ClerkConfig as ControllerClerkConfig,
-    ClerkError as ControllerClerkError, Config, ConfigError, Gid,
+    ClerkError as ControllerClerkError, Config, ConfigError, ControllerClient, Gid,
 };
 
 use crate::server::ConfigSource;
@@ -29,11 +29,18 @@ impl Controller {
     /// A clerk of the controller replicas `servers` (in Raft id order),
     /// giving up on one query after 2 s.
     pub fn new(servers: Vec<SocketAddr>) -> Controller {
+        Controller::with_security(servers, labrpc::PeerSecurity::default())
+    }
+
+    /// [`Controller::new`] calling under the peer policy `security` (a
+    /// node's identity and mutual TLS).
+    pub fn with_security(servers: Vec<SocketAddr>, security: labrpc::PeerSecurity) -> Controller {
         Controller::with_config(
             servers,
             ControllerClerkConfig {
                 rpc_timeout: Duration::from_millis(500),
                 operation_deadline: Duration::from_secs(2),
+                security,
                 ..ControllerClerkConfig::default()
             },
         )

@@ -32,6 +32,26 @@ impl labrpc::Rpc for ShardKvRequest {
     type Reply = Reply;
 }
 
+/// Wait, on the group's leader, until one of `keys` (all in one shard) is
+/// present or written, or `wait_ms` passes: the long poll behind the
+/// blocking commands (`crate::server` module `key_watch`). Changes nothing
+/// and is never logged. The reply: [`Outcome::Applied`]`(true)` if a key
+/// is present now or was written while waiting (the caller then runs its
+/// operation, which may still find nothing), `(false)` if the wait ended
+/// first; `WrongLeader`, `WrongGroup`, or `Busy` when the leader's bound
+/// on waiters is reached.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitKeys {
+    pub keys: Vec<Vec<u8>>,
+    /// At most [`crate::server::MAX_WAIT_MS`] (longer asks are cut).
+    pub wait_ms: u64,
+}
+
+impl labrpc::Rpc for WaitKeys {
+    const NAME: &'static str = "shardkv.WaitKeys";
+    type Reply = Reply;
+}
+
 /// A shard as it moves between groups: the store's snapshot, the shard's
 /// logical time (TTL deadlines inside the store are in it), and its
 /// exactly-once records.
@@ -192,4 +212,10 @@ pub enum MigrationError {
     /// applied in time, busy): the caller retries later.
     #[error("{0}")]
     Replica(#[from] SubmitError),
+    /// The request names group `from_gid`, but the node that sent it (as
+    /// labrpc's peer policy authenticated it) is not one of that group's
+    /// replicas (counted with `WrongReceiver`; retrying does not help).
+    /// Last, so that the other variants keep their encoding.
+    #[error("node {node} is not a replica of group {from_gid}, which the request names")]
+    NotGroupMember { from_gid: Gid, node: u64 },
 }

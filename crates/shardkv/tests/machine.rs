@@ -306,7 +306,7 @@ fn a_shard_moves_with_its_data_and_exactly_once_records() {
     );
     assert_eq!(
         client(&mut g1, 9, 2, append(&moving, "b"), 3),
-        Ok(Outcome::Done)
+        Ok(Outcome::Integer(2))
     );
     assert_eq!(
         client(&mut g1, 9, 3, put(&staying, "s"), 4),
@@ -346,12 +346,12 @@ fn a_shard_moves_with_its_data_and_exactly_once_records() {
     // The clerk retries its append (seq 2) at the new owner: not applied again.
     assert_eq!(
         client(&mut g2, 9, 2, append(&moving, "b"), 9),
-        Ok(Outcome::Done)
+        Ok(Outcome::Integer(2))
     );
     assert_eq!(read(&mut g2, &moving, 10), Ok(Some("ab".into())));
     assert_eq!(
         client(&mut g2, 9, 4, append(&moving, "c"), 11),
-        Ok(Outcome::Done)
+        Ok(Outcome::Integer(3))
     );
     assert_eq!(read(&mut g2, &moving, 12), Ok(Some("abc".into())));
     assert!(!g2.migration_done(), "the donor has not deleted yet");
@@ -398,7 +398,7 @@ fn duplicate_and_stale_transfers_are_harmless() {
     );
     assert_eq!(
         client(&mut g2, 5, 2, append(&key, "y"), 5),
-        Ok(Outcome::Done)
+        Ok(Outcome::Integer(2))
     );
     assert_eq!(
         g2.apply(&install, 6),

@@ -118,7 +118,7 @@ proptest! {
         let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut seq = 0u64;
         let mut now_ms = 0u64;
-        let mut last_write: Option<(u64, Op, Gid)> = None;
+        let mut last_write: Option<(u64, Op, api::Reply)> = None;
         for (num, (owners, writes)) in steps.iter().enumerate() {
             now_ms += 1000;
             let shards: Vec<Gid> = owners.iter().map(|&index| GIDS[index]).collect();
@@ -126,10 +126,10 @@ proptest! {
             advance(&mut groups, &next, now_ms);
             // A retry of the previous step's last write, at the shard's new
             // owner: answered from the moved record, not applied again.
-            if let Some((retry_seq, op, _)) = last_write.take() {
+            if let Some((retry_seq, op, first_reply)) = last_write.take() {
                 let owner = next.shards[key_to_shard(op.key(), SHARDS)];
                 let reply = client(&mut groups, owner, 7, retry_seq, op, now_ms);
-                prop_assert_eq!(reply, Ok(Outcome::Done));
+                prop_assert_eq!(reply, first_reply);
             }
             for &(key_index, suffix) in writes {
                 let key = format!("key-{key_index}").into_bytes();
@@ -138,9 +138,11 @@ proptest! {
                 seq += 1;
                 let op = Op::Append { key: key.clone(), value: value.clone() };
                 let reply = client(&mut groups, owner, 7, seq, op.clone(), now_ms);
-                prop_assert_eq!(reply, Ok(Outcome::Done));
-                model.entry(key).or_default().extend_from_slice(&value);
-                last_write = Some((seq, op, owner));
+                let appended = model.entry(key).or_default();
+                appended.extend_from_slice(&value);
+                // Append answers the length it made.
+                prop_assert_eq!(&reply, &Ok(Outcome::Integer(appended.len() as i64)));
+                last_write = Some((seq, op, reply));
             }
             // One owner per shard, nothing pending, nothing held elsewhere.
             for (&gid, machine) in &groups {

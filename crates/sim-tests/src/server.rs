@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use distcache::http::dashboard::DashboardView;
 use distcache::{Node, NodeConfig};
 use distcache_client::{Client, ClientConfig};
 use labrpc::sim::{Network, NodeId};
@@ -24,6 +25,9 @@ pub const NODES: usize = 6;
 const GRPC_PORT: u16 = 50051;
 const CONTROLLER_PORT: u16 = 7001;
 const DATA_PORT: u16 = 7101;
+const HTTP_PORT: u16 = 8080;
+/// Every node also serves RESP (the blocking commands' test talks to it).
+pub const RESP_PORT: u16 = 6379;
 /// Few keys, so that clients contend and the checker sees real overlap.
 const KEYS: usize = 6;
 
@@ -40,7 +44,8 @@ fn config_text(subnet: u8, node_id: usize) -> String {
         let group = if id <= 3 { 1 } else { 2 };
         text.push_str(&format!(
             "\n[[nodes]]\nid = {id}\nhost = \"{host}\"\ngrpc_port = {GRPC_PORT}\n\
-             group = {group}\ndata_port = {DATA_PORT}\n"
+             group = {group}\ndata_port = {DATA_PORT}\nhttp_port = {HTTP_PORT}\n\
+             resp_port = {RESP_PORT}\n"
         ));
         if id <= 3 {
             text.push_str(&format!("controller_port = {CONTROLLER_PORT}\n"));
@@ -119,6 +124,37 @@ impl Cluster {
             .collect()
     }
 
+    /// `GET /v1/dashboard` on node `via` (1-based), from a client host of
+    /// its own; `None` if it did not answer within 5 s.
+    pub async fn dashboard(&self, via: usize) -> Option<DashboardView> {
+        let index = self.next_client.fetch_add(1, Ordering::Relaxed);
+        let host = self
+            .net
+            .add_client_node(&format!("client{index}"), client_ip(self.subnet, index));
+        let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
+        let body = self.net.spawn(host, async move {
+            tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/v1/dashboard"))
+                .await
+                .ok()
+                .flatten()
+        });
+        let body = body.await.expect("client hosts are never killed")?;
+        Some(serde_json::from_slice(&body).expect("/v1/dashboard answers its schema"))
+    }
+
+    /// A client host of its own, for a test's own clients (RESP over the
+    /// simulated TCP).
+    pub fn client_host(&self) -> NodeId {
+        let index = self.next_client.fetch_add(1, Ordering::Relaxed);
+        self.net
+            .add_client_node(&format!("client{index}"), client_ip(self.subnet, index))
+    }
+
+    /// Node `node_id`'s (1-based) RESP address.
+    pub fn resp_addr(&self, node_id: usize) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(server_ip(self.subnet, node_id), RESP_PORT)
+    }
+
     /// A recording client on a host of its own.
     pub fn client(&self) -> RecordingClient {
         let index = self.next_client.fetch_add(1, Ordering::Relaxed);
@@ -140,7 +176,12 @@ impl Cluster {
     /// Whether the recorded history is linearizable; the checker's
     /// explanation if not.
     pub fn linearizability(&self) -> Result<(), String> {
-        check_history(&self.recorder, &KvModel, StepBudget::new(200_000_000)).map(|_| ())
+        check_history(
+            &self.recorder,
+            &KvModel::new(),
+            StepBudget::new(200_000_000),
+        )
+        .map(|_| ())
     }
 }
 
@@ -256,6 +297,9 @@ pub async fn run_under(
         .collect();
     faults(cluster).await;
     cluster.net.heal_all();
+    // The liveness phase of the scenario: the workload runs 3 s on the
+    // healed cluster (so the history holds operations served after the
+    // faults), then stops.
     tokio::time::sleep(Duration::from_secs(3)).await;
     stop.store(true, Ordering::Relaxed);
     let (mut acknowledged, mut unknown) = (0, 0);
@@ -271,6 +315,25 @@ pub async fn run_under(
         unknown,
         linearizable: cluster.linearizability(),
     }
+}
+
+/// The body of a `GET path` (HTTP/1.0: the server closes after it), or
+/// `None` on a failed connection or a status other than 200.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    // (The simulated stream sends buffered bytes on flush.)
+    stream.flush().await.ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok()?;
+    let head_end = answer.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let status_line = answer.split(|&byte| byte == b'\r').next()?;
+    if !status_line.windows(5).any(|window| window == b" 200 ") {
+        return None;
+    }
+    Some(answer.split_off(head_end + 4))
 }
 
 fn server_ip(subnet: u8, node_id: usize) -> std::net::IpAddr {

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use kvraft::MachineConfig;
 use sim_tests::harness::{elapsed_ms, phase, within};
-use sim_tests::kvraft::{
-    ELECTION_TIMEOUT, EvictingKvModel, GenericTest, Tester, TesterConfig, generic_test,
-};
+use sim_tests::kvraft::{ELECTION_TIMEOUT, GenericTest, Tester, TesterConfig, generic_test};
 
 const TEST_LIMIT: Duration = Duration::from_secs(120);
 
@@ -728,9 +726,11 @@ mod corrupt_replica {
                 );
 
                 phase("7. the whole history is linearizable");
-                if let Err(problem) =
-                    check_history(&group.recorder, &KvModel, StepBudget::new(50_000_000))
-                {
+                if let Err(problem) = check_history(
+                    &group.recorder,
+                    &KvModel::new(),
+                    StepBudget::new(50_000_000),
+                ) {
                     panic!("{problem}");
                 }
             },
@@ -748,7 +748,7 @@ mod corrupt_replica {
 ///
 /// Linearizability with eviction: an evicted key reads as absent, which the
 /// plain kv model rejects. The history is checked with
-/// [`EvictingKvModel`]: a get may always see a key absent (and it then stays
+/// [`linearizability::KvModel::evicting`]: a get may always see a key absent (and it then stays
 /// absent until the next put), but a value it sees must be the latest put's.
 #[madsim::test]
 async fn capacity_eviction_is_deterministic() {
@@ -863,7 +863,7 @@ async fn capacity_eviction_is_deterministic() {
                 .unwrap_or_else(|problem| panic!("replica {id}: {problem}"));
         }
         tester.check_raft_state_bounded();
-        if let Err(problem) = tester.linearizability_with(&EvictingKvModel) {
+        if let Err(problem) = tester.linearizability_with(&linearizability::KvModel::evicting()) {
             panic!("{problem}");
         }
     })

@@ -17,9 +17,10 @@
 
 use std::time::Duration;
 
+use distcache::http::dashboard::DashboardView;
 use labrpc::sim::NodeId;
 use sim_tests::harness::{phase, within};
-use sim_tests::server::{Cluster, random_node, run_under};
+use sim_tests::server::{Cluster, random_node, run_under, wait_ready};
 
 const TEST_LIMIT: Duration = Duration::from_secs(180);
 const CLIENTS: usize = 4;
@@ -136,4 +137,75 @@ async fn nodes_paused_and_cut_off_from_their_peers() {
         .assert_served_linearizably(CLIENTS);
     })
     .await;
+}
+
+/// The dashboard tells a partitioned node from a healthy follower: node 5
+/// (group 2) is cut off from every other server's replication traffic while
+/// its HTTP gateway still answers (as with a firewall on the peer ports).
+/// Under PreVote it keeps its term, so only its lost leader contact shows
+/// it; after the heal it is shown in contact again.
+#[madsim::test]
+async fn dashboard_shows_a_node_cut_off_from_its_group() {
+    within("test", TEST_LIMIT, async {
+        let cluster = Cluster::start(0);
+        wait_ready(&cluster).await;
+        let cut = cluster.nodes[4];
+        phase(
+            "cut node 5 off from its peers; the dashboard (served by node 1) marks it, and only it",
+        );
+        for &other in cluster.nodes.iter().filter(|&&node| node != cut) {
+            cluster.net.cut_link(cut, other);
+        }
+        let cut_off = |view: &DashboardView| -> Vec<u64> {
+            view.nodes
+                .iter()
+                .filter(|node| node.cut_off)
+                .map(|node| node.node_id)
+                .collect()
+        };
+        let view = wait_for_dashboard(&cluster, "node 5 alone shown cut off", |view| {
+            cut_off(view) == [5] && view.nodes.iter().all(|node| node.up)
+        })
+        .await;
+        let group_2 = view.groups.iter().find(|group| group.gid == 2);
+        assert!(
+            group_2.is_some_and(|group| group.leader_node_id.is_some_and(|leader| leader != 5)),
+            "group 2 has a leader other than the cut-off node: {:?}",
+            view.groups
+        );
+        phase("heal: node 5 is back in contact with its group's leader");
+        cluster.net.heal_all();
+        wait_for_dashboard(&cluster, "no node shown cut off", |view| {
+            cut_off(view).is_empty() && view.nodes.iter().all(|node| node.up)
+        })
+        .await;
+    })
+    .await;
+}
+
+/// Polls node 1's dashboard until `done` holds (20 s at most).
+async fn wait_for_dashboard(
+    cluster: &Cluster,
+    what: &str,
+    done: impl Fn(&DashboardView) -> bool,
+) -> DashboardView {
+    let mut last = None;
+    for _ in 0..40 {
+        if let Some(view) = cluster.dashboard(1).await {
+            if done(&view) {
+                return view;
+            }
+            last = Some(view);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let nodes: Vec<(u64, bool, bool)> = last
+        .map(|view| {
+            view.nodes
+                .iter()
+                .map(|node| (node.node_id, node.up, node.cut_off))
+                .collect()
+        })
+        .unwrap_or_default();
+    panic!("the dashboard never showed {what}; last (node, up, cut off): {nodes:?}");
 }

@@ -26,8 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use shardctrler::{ClerkError, ConfigError, ConfigOp, Gid};
+use shardctrler::{ClerkError, ConfigError, ConfigOp, ControllerClient, Gid};
 use sim_tests::harness::{phase, within};
+use sim_tests::shardctrler::history::Outcome;
 use sim_tests::shardctrler::{
     LAB_SHARDS, Tester, TesterConfig, assert_moves_only_from, assert_moves_only_to,
     assert_same_config, check_historical_queries, group_servers,
@@ -375,9 +376,9 @@ async fn ctrler_multi_5a() {
 const RETENTION_K: usize = 6;
 
 /// Retention under faults (issue 13): three clerks send random Joins,
-/// Leaves, Moves and Queries (old numbers among them) for 15 s while
-/// replicas crash and restart, the group splits and the network loses
-/// messages; the replicas keep at most K = 6 configurations and snapshot
+/// Leaves, Moves and Queries (old numbers among them) for 15 s (up to
+/// 45 s if the faults let at most K + 1 changes through) while replicas
+/// crash and restart, the group splits and the network loses messages; the replicas keep at most K = 6 configurations and snapshot
 /// at 500 bytes of Raft state. Then, healed (and topped up to more than
 /// 4K configurations if the faults let fewer through):
 /// - the whole history passes the controller's check, with every
@@ -411,7 +412,22 @@ async fn ctrler_retention_under_faults() {
             })
             .collect();
         let mut faults = BTreeMap::new();
-        inject_faults(&tester, &mut faults).await;
+        // A fault schedule that lets too few changes through (a split that
+        // is never healed, say) leaves retention unexercised: such a run
+        // gets up to two more fault phases, each after a moment healed.
+        for round in 0..3 {
+            inject_faults(&tester, &mut faults).await;
+            let changed = tester
+                .calls()
+                .iter()
+                .filter(|call| matches!(call.outcome, Some(Outcome::Changed(_))))
+                .count();
+            if changed > RETENTION_K + 1 || round == 2 {
+                break;
+            }
+            tester.connect_all();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
         stop.store(true, Ordering::SeqCst);
         for client in clients {
             client.await.expect("client task finished");

@@ -1,4 +1,5 @@
-//! `/v1/cluster` and `/v1/admin/{join,leave,move,declare-lost,transfer-leader}`: the gRPC `Admin`
+//! `/v1/cluster` and `/v1/admin/{join,leave,move,declare-lost,transfer-leader,
+//! add-replica,remove-replica,replace-replica}`: the gRPC `Admin`
 //! service's answers as JSON (the same code runs behind both, called
 //! in-process here).
 
@@ -37,6 +38,9 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/admin/move", post(move_shard))
         .route("/v1/admin/declare-lost", post(declare_lost))
         .route("/v1/admin/transfer-leader", post(transfer_leader))
+        .route("/v1/admin/add-replica", post(add_replica))
+        .route("/v1/admin/remove-replica", post(remove_replica))
+        .route("/v1/admin/replace-replica", post(replace_replica))
 }
 
 fn from_status(status: tonic::Status) -> ApiError {
@@ -57,6 +61,10 @@ pub struct ReplicaView {
     /// The data group (0 for the controller).
     pub gid: u64,
     pub is_leader: bool,
+    /// It leads, or heard from its group's leader within a minimum election
+    /// timeout. False on a replica cut off from its leader (a partition)
+    /// and, briefly, during an election.
+    pub leader_contact: bool,
     pub term: u64,
     pub commit_index: u64,
     pub applied_index: u64,
@@ -107,6 +115,7 @@ impl From<proto::ReplicaStatus> for ReplicaView {
             role: replica.role,
             gid: replica.gid,
             is_leader: replica.is_leader,
+            leader_contact: replica.leader_contact,
             term: replica.term,
             commit_index: replica.commit_index,
             applied_index: replica.applied_index,
@@ -461,4 +470,180 @@ pub async fn transfer_leader(
     Ok(Json(TransferLeaderAnswer {
         leader_node_id: reply.into_inner().leader_node_id,
     }))
+}
+
+/// A replica to add to a data group.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AddReplicaRequest {
+    pub gid: u64,
+    /// The node to add (started empty with `joining = true`).
+    pub node_id: u64,
+    /// Its data replica's peer address (`host:port`); omitted: from the
+    /// `[[nodes]]` table of the node that takes the request.
+    #[serde(default)]
+    pub peer_addr: Option<String>,
+    /// How long it may take to catch up; omitted: 30000.
+    #[serde(default)]
+    pub catch_up_timeout_ms: Option<u64>,
+}
+
+/// A replica to remove from a data group.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RemoveReplicaRequest {
+    pub gid: u64,
+    pub node_id: u64,
+}
+
+/// A data group's replica to replace by a new node.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplaceReplicaRequest {
+    pub gid: u64,
+    /// The node whose replica leaves.
+    pub remove_node_id: u64,
+    /// The node that joins (as in add-replica).
+    pub add_node_id: u64,
+    #[serde(default)]
+    pub peer_addr: Option<String>,
+    #[serde(default)]
+    pub catch_up_timeout_ms: Option<u64>,
+}
+
+/// One voter of a data group.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct GroupReplicaView {
+    pub node_id: u64,
+    /// Its data replica's peer address.
+    pub peer_addr: String,
+}
+
+/// A data group's voters after a membership change, and the controller
+/// configuration that lists them as its servers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReplicasAnswer {
+    pub voters: Vec<GroupReplicaView>,
+    pub config_num: u64,
+}
+
+impl From<proto::ReplicasReply> for ReplicasAnswer {
+    fn from(reply: proto::ReplicasReply) -> ReplicasAnswer {
+        ReplicasAnswer {
+            voters: reply
+                .voters
+                .into_iter()
+                .map(|voter| GroupReplicaView {
+                    node_id: voter.node_id,
+                    peer_addr: voter.peer_addr,
+                })
+                .collect(),
+            config_num: reply.config_num,
+        }
+    }
+}
+
+/// Adds a replica to a data group: the node (started empty with
+/// `joining = true`) joins as a learner, catches up and becomes a voter;
+/// the controller then lists the group's voters. Any node takes the
+/// request and passes it on to the group's leader.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/add-replica",
+    tag = "admin",
+    request_body = AddReplicaRequest,
+    responses(
+        (status = 200, description = "The node is a voter of the group", body = ReplicasAnswer),
+        (status = 400, description = "Refused, nothing changed (unknown group, the controller group, a node that was an original replica, an unknown address)", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "Another change is under way, no leader found, or the node did not catch up in time (then it was removed again)", body = ErrorBody),
+    )
+)]
+pub async fn add_replica(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<AddReplicaRequest>,
+) -> Result<Json<ReplicasAnswer>, ApiError> {
+    let reply = state
+        .admin
+        .add_replica(admin_request(
+            &headers,
+            proto::AddReplicaRequest {
+                gid: request.gid,
+                node_id: request.node_id,
+                peer_addr: request.peer_addr.unwrap_or_default(),
+                catch_up_timeout_ms: request.catch_up_timeout_ms.unwrap_or(0),
+                forwarded: false,
+            },
+        ))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(reply.into_inner().into()))
+}
+
+/// Removes a replica from a data group (refused for its last voter).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/remove-replica",
+    tag = "admin",
+    request_body = RemoveReplicaRequest,
+    responses(
+        (status = 200, description = "The node's replica left the group", body = ReplicasAnswer),
+        (status = 400, description = "Refused, nothing changed (unknown group or node, the last voter)", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "Another change is under way, or no leader found", body = ErrorBody),
+    )
+)]
+pub async fn remove_replica(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<RemoveReplicaRequest>,
+) -> Result<Json<ReplicasAnswer>, ApiError> {
+    let reply = state
+        .admin
+        .remove_replica(admin_request(
+            &headers,
+            proto::RemoveReplicaRequest {
+                gid: request.gid,
+                node_id: request.node_id,
+                forwarded: false,
+            },
+        ))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(reply.into_inner().into()))
+}
+
+/// Replaces a data group's replica by a new node: add-replica of the new
+/// one, then remove-replica of the old one, both checked first.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/replace-replica",
+    tag = "admin",
+    request_body = ReplaceReplicaRequest,
+    responses(
+        (status = 200, description = "The new node is a voter, the old one left", body = ReplicasAnswer),
+        (status = 400, description = "Refused, nothing changed", body = ErrorBody),
+        (status = 415, description = "Not a JSON body", body = ErrorBody),
+        (status = 503, description = "Another change is under way, no leader found, or the new node did not catch up in time", body = ErrorBody),
+    )
+)]
+pub async fn replace_replica(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<ReplaceReplicaRequest>,
+) -> Result<Json<ReplicasAnswer>, ApiError> {
+    let reply = state
+        .admin
+        .replace_replica(admin_request(
+            &headers,
+            proto::ReplaceReplicaRequest {
+                gid: request.gid,
+                remove_node_id: request.remove_node_id,
+                add_node_id: request.add_node_id,
+                peer_addr: request.peer_addr.unwrap_or_default(),
+                catch_up_timeout_ms: request.catch_up_timeout_ms.unwrap_or(0),
+                forwarded: false,
+            },
+        ))
+        .await
+        .map_err(from_status)?;
+    Ok(Json(reply.into_inner().into()))
 }

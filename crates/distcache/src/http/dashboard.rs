@@ -147,6 +147,10 @@ pub struct DashboardNode {
     pub controller: bool,
     /// It answered `/v1/node` in time.
     pub up: bool,
+    /// It answered, but none of its replicas is in contact with its group's
+    /// leader (`ReplicaView::leader_contact`): it is cut off from its peers
+    /// by a partition (or, for an election's length, has no leader yet).
+    pub cut_off: bool,
     pub report: Option<NodeReport>,
 }
 
@@ -234,6 +238,7 @@ pub async fn dashboard(
             group: group_of.get(&node_id).copied(),
             controller: controller_ids.contains(&node_id),
             up: report.is_some(),
+            cut_off: report.as_ref().is_some_and(is_cut_off),
             report,
         })
         .collect();
@@ -283,6 +288,16 @@ pub async fn dashboard(
         latency_bounds_seconds: LATENCY_BOUNDS_SECONDS.to_vec(),
         demo: state.demo.is_some(),
     })
+}
+
+/// A node that answers but whose replicas all lost their leader: a node
+/// with no replica is never cut off.
+fn is_cut_off(report: &NodeReport) -> bool {
+    !report.replicas.is_empty()
+        && report
+            .replicas
+            .iter()
+            .all(|replica| !replica.leader_contact)
 }
 
 /// TLS towards the other nodes: `None` when they serve plain HTTP,

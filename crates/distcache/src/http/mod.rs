@@ -61,8 +61,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
+use labrpc::runtime::watch;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::node::NodeState;
@@ -349,6 +350,7 @@ async fn serve_connection<S>(
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
+        biased;
         result = connection.as_mut() => {
             if let Err(error) = result {
                 tracing::debug!("HTTP connection: {error}");
@@ -375,6 +377,7 @@ async fn accept_loop(
         move |connections: &Semaphore| (max_connections - connections.available_permits()) as u64;
     loop {
         let accepted = tokio::select! {
+            biased;
             _ = stopped.changed() => break,
             accepted = listener.accept() => accepted,
         };

@@ -30,6 +30,9 @@ use super::{cluster, dashboard, error, health, keys};
         cluster::move_shard,
         cluster::declare_lost,
         cluster::transfer_leader,
+        cluster::add_replica,
+        cluster::remove_replica,
+        cluster::replace_replica,
         health::livez,
         health::readyz,
         dashboard::node,
@@ -128,10 +131,17 @@ mod tests {
             paths["/v1/admin/declare-lost"].get("post").is_some(),
             "the declare-lost route is documented"
         );
-        assert!(
-            paths["/v1/admin/transfer-leader"].get("post").is_some(),
-            "the transfer-leader route is documented"
-        );
+        for route in [
+            "transfer-leader",
+            "add-replica",
+            "remove-replica",
+            "replace-replica",
+        ] {
+            assert!(
+                paths[&format!("/v1/admin/{route}")].get("post").is_some(),
+                "the {route} route is documented"
+            );
+        }
         assert_eq!(
             paths["/v1/keys/{key}"]["get"]["responses"]["401"]["content"]["application/json"]["schema"]
                 ["$ref"],

@@ -82,9 +82,16 @@ async fn run<B: Backend>(backend: &B, op: Op) -> Result<Outcome, Frame> {
     backend.run(op).await.map_err(|error| forward_error(&error))
 }
 
-/// Runs a hash command.
-pub(super) async fn hash<B: Backend>(backend: &B, key: Bytes, command: HashCommand) -> Frame {
+/// Runs a hash command; `version` shapes `HRANDFIELD ... WITHVALUES`
+/// (RESP3: one field-value pair per element, as Redis 7 answers).
+pub(super) async fn hash<B: Backend>(
+    backend: &B,
+    key: Bytes,
+    command: HashCommand,
+    version: ::resp::Version,
+) -> Frame {
     let mut legacy_ok = false;
+    let mut paired = false;
     let op = match command {
         HashCommand::Set {
             pairs,
@@ -118,11 +125,14 @@ pub(super) async fn hash<B: Backend>(backend: &B, key: Bytes, command: HashComma
             field: vec(&field),
             delta: Float(delta),
         },
-        HashCommand::RandField { count, with_values } => HashOp::RandField {
-            count,
-            with_values,
-            seed: seed(),
-        },
+        HashCommand::RandField { count, with_values } => {
+            paired = with_values && count.is_some() && version == ::resp::Version::Resp3;
+            HashOp::RandField {
+                count,
+                with_values,
+                seed: seed(),
+            }
+        }
         HashCommand::Scan(scan) => HashOp::Scan {
             position: scan.cursor,
             count: scan.count.unwrap_or(SCAN_COUNT_DEFAULT),
@@ -132,6 +142,12 @@ pub(super) async fn hash<B: Backend>(backend: &B, key: Bytes, command: HashComma
     let op = Op::Hash { key: vec(&key), op };
     match run(backend, op).await {
         Ok(Outcome::Integer(_)) if legacy_ok => Frame::ok(),
+        Ok(Outcome::Values(values)) if paired => Frame::Array(
+            values
+                .chunks(2)
+                .map(|pair| values_frame(pair.to_vec()))
+                .collect(),
+        ),
         Ok(outcome) => reply(outcome),
         Err(frame) => frame,
     }

@@ -10,8 +10,8 @@ use ::resp::command::Parsed;
 use ::resp::{Action, Decoder, Frame, Session, Version, encode};
 use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
+use labrpc::runtime::watch;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
 
 use super::Shared;
 use super::execute::{Backend, execute};
@@ -24,6 +24,9 @@ const READ_CHUNK_BYTES: usize = 16 * 1024;
 const MAX_WAVE_COMMANDS: usize = 128;
 /// Encoded replies are written out once this many bytes wait.
 const FLUSH_BYTES: usize = 64 * 1024;
+/// While a blocking command waits, the socket is still read (to see the
+/// client leave); reading stops once this much input waits unparsed.
+const MAX_INPUT_WHILE_BLOCKED_BYTES: usize = 4 * READ_CHUNK_BYTES;
 
 /// Tells a client over the limit why it is closed, as Redis does.
 pub(super) async fn refuse<S: AsyncWrite + Unpin>(mut stream: S) {
@@ -90,6 +93,7 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
             input.reserve(READ_CHUNK_BYTES);
             let read = replies.stream.read_buf(&mut input);
             let outcome = tokio::select! {
+                biased;
                 outcome = async {
                     match shared.config.idle_timeout {
                         Some(limit) => tokio::time::timeout(limit, read).await.ok(),
@@ -103,7 +107,7 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                 Some(Ok(_)) => continue,
             }
         }
-        let answered = answer(&mut session, requests, &shared, &mut replies).await;
+        let answered = answer(&mut session, requests, &shared, &mut replies, &mut input).await;
         let written = match (answered, &protocol_error) {
             (Ok(close), Some(error)) => {
                 replies.push(&Frame::error(&format!("ERR {error}")), session.version());
@@ -144,11 +148,12 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
 /// (so each key sees this client's commands in order) and runs them
 /// concurrently. A pipeline of N commands on distinct keys costs one
 /// round trip, not N.
-async fn answer<B: Backend, S: AsyncWrite + Unpin>(
+async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
     session: &mut Session,
     requests: Vec<Frame>,
     shared: &Shared<B>,
     replies: &mut Replies<'_, S>,
+    input: &mut BytesMut,
 ) -> Result<bool, WriteError> {
     let mut slots = Vec::with_capacity(requests.len());
     let mut waves: Vec<Vec<(Parsed, Version)>> = Vec::new();
@@ -218,11 +223,23 @@ async fn answer<B: Backend, S: AsyncWrite + Unpin>(
     let mut results: Vec<Option<Frame>> = Vec::new();
     let mut slots = slots.into_iter().peekable();
     for wave in waves {
+        let blocks = wave
+            .iter()
+            .any(|(parsed, _)| parsed.spec.has_flag("blocking"));
         let answers = join_all(
             wave.into_iter()
                 .map(|(parsed, version)| execute(shared, parsed, version)),
-        )
-        .await;
+        );
+        let answers = if blocks {
+            // A blocking command may wait long: watch the socket so that a
+            // client that leaves cancels it (the wave is dropped).
+            match run_watching_input(answers, replies.stream, input).await {
+                Some(answers) => answers,
+                None => return Err(WriteError::Closed),
+            }
+        } else {
+            answers.await
+        };
         results.extend(answers.into_iter().map(Some));
         while let Some(slot) = slots.next_if(|slot| match slot {
             Slot::Ready(..) => true,
@@ -250,6 +267,36 @@ async fn answer<B: Backend, S: AsyncWrite + Unpin>(
         replies.push(&frame, version);
     }
     Ok(close)
+}
+
+/// Runs `work` while reading the client's further input into `input`
+/// (kept for after it, up to [`MAX_INPUT_WHILE_BLOCKED_BYTES`]); `None` if
+/// the client closed the connection first (then `work` is dropped).
+async fn run_watching_input<F: std::future::Future, S: AsyncRead + Unpin>(
+    work: F,
+    stream: &mut S,
+    input: &mut BytesMut,
+) -> Option<F::Output> {
+    tokio::pin!(work);
+    loop {
+        if input.len() >= MAX_INPUT_WHILE_BLOCKED_BYTES {
+            return Some(work.await);
+        }
+        input.reserve(READ_CHUNK_BYTES);
+        // Biased: a fixed polling order, so a run replays from its seed
+        // under the simulator (tokio's random branch order is seeded
+        // outside it).
+        tokio::select! {
+            biased;
+            output = &mut work => return Some(output),
+            // `read_buf` is cancel safe: bytes are either in `input` or
+            // still in the socket.
+            read = stream.read_buf(input) => match read {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            },
+        }
+    }
 }
 
 /// Why replies could not be written.

@@ -16,8 +16,7 @@
 //! Multi-key writes are in `multikey.rs`: `MSETNX`, `RENAME`,
 //! `RENAMENX`, `COPY` are one operation (one log entry) when their keys are
 //! in one shard and `-CROSSSLOT` otherwise; `MSET` is one operation per
-//! shard its keys fall in. Not atomic, and documented so: `APPEND`'s reply
-//! (the length is read after the append), and `DEL`/`UNLINK`/`EXISTS`/
+//! shard its keys fall in. Not atomic, and documented so: `DEL`/`UNLINK`/`EXISTS`/
 //! `MGET` across keys (one operation per key, run concurrently, even within
 //! a shard). The keyspace commands (`KEYS`,
 //! `SCAN`, `DBSIZE`, `FLUSHDB`/`FLUSHALL`, `RANDOMKEY`) fan out across
@@ -61,6 +60,31 @@ pub trait Backend: Send + Sync + 'static {
     fn cluster_state(&self) -> Option<super::ClusterState> {
         None
     }
+
+    /// Applies the write `op`, sending it again with the same exactly-once
+    /// identity after a timeout until it answers (the blocking pops, whose
+    /// element must be delivered exactly once). By default: [`Backend::run`].
+    fn run_until_answered(
+        &self,
+        op: Op,
+    ) -> impl Future<Output = Result<Outcome, ForwardError>> + Send {
+        self.run(op)
+    }
+
+    /// Waits until one of `keys` (one shard's) may have been written, at
+    /// most `wait` (see [`Forwarder::wait_for_keys`]). By default: a short
+    /// sleep, then "look again" (a backend without a wait facility polls).
+    fn wait_for_keys(
+        &self,
+        keys: Vec<Vec<u8>>,
+        wait: std::time::Duration,
+    ) -> impl Future<Output = crate::forward::KeyWait> + Send {
+        let _ = keys;
+        async move {
+            tokio::time::sleep(wait.min(std::time::Duration::from_millis(10))).await;
+            crate::forward::KeyWait::Changed
+        }
+    }
 }
 
 /// A [`Backend`] as the keyspace fan-out's runner.
@@ -90,6 +114,21 @@ impl Backend for Arc<Forwarder> {
 
     fn connections_changed(&self, open: u64) {
         self.metrics().observe_clients("resp", open);
+    }
+
+    fn run_until_answered(
+        &self,
+        op: Op,
+    ) -> impl Future<Output = Result<Outcome, ForwardError>> + Send {
+        crate::metrics::FRONTEND.scope("resp", Forwarder::run_until_answered(self, op))
+    }
+
+    async fn wait_for_keys(
+        &self,
+        keys: Vec<Vec<u8>>,
+        wait: std::time::Duration,
+    ) -> crate::forward::KeyWait {
+        Forwarder::wait_for_keys(self, &keys, wait).await
     }
 
     fn shard_count(&self) -> usize {
@@ -132,6 +171,9 @@ pub struct Stats {
     pub connections_received: AtomicU64,
     /// Connections open now.
     pub connected_clients: AtomicU64,
+    /// Connections waiting in a blocking command now (`BLPOP` ... found
+    /// nothing and waits for a write), as Redis's `blocked_clients`.
+    pub blocked_clients: AtomicU64,
     /// Connections refused at `max_clients`.
     pub rejected_connections: AtomicU64,
     /// Requests answered.
@@ -369,7 +411,14 @@ pub(super) async fn execute<B: Backend>(
             )
             .await
             {
-                Ok(_) => integer_reply(write(backend, Op::Strlen { key: key.to_vec() }).await),
+                // The length the append itself made (one step).
+                Ok(Outcome::Integer(length)) => Frame::Integer(length),
+                // Only the deliberately broken unsafe-ack mode answers
+                // before the write runs: read the length afterwards.
+                Ok(Outcome::Done) => {
+                    integer_reply(write(backend, Op::Strlen { key: key.to_vec() }).await)
+                }
+                Ok(other) => unexpected(&other),
                 Err(reply) => reply,
             }
         }
@@ -514,10 +563,25 @@ pub(super) async fn execute<B: Backend>(
             Frame::Integer(present)
         }
         Command::Type { key } => super::collections::type_of(backend, key).await,
-        Command::Hash { key, op } => super::collections::hash(backend, key, op).await,
+        Command::Hash { key, op } => super::collections::hash(backend, key, op, version).await,
         Command::SetType { key, op } => super::collections::set(backend, key, op).await,
         Command::List { key, op } => super::lists::list(backend, key, op).await,
         Command::ZSet { key, op } => super::zsets::zset(backend, key, op, version).await,
+        Command::MultiPop(command) => {
+            super::blocking::multi_pop(backend, command, &shared.stats.blocked_clients).await
+        }
+        Command::BlockingMove {
+            source,
+            destination,
+            from,
+            to,
+            timeout,
+        } => {
+            let blocked = &shared.stats.blocked_clients;
+            super::blocking::blocking_move(backend, source, destination, from, to, timeout, blocked)
+                .await
+        }
+        Command::Object { key, query } => super::blocking::object(backend, key, query).await,
         Command::Rename {
             source,
             destination,
@@ -632,8 +696,9 @@ fn info<B: Backend>(shared: &Shared<B>, sections: &[Bytes]) -> Frame {
     }
     if wanted("clients") {
         text.push_str(&format!(
-            "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\n\r\n",
+            "# Clients\r\nconnected_clients:{}\r\nblocked_clients:{}\r\nmaxclients:{}\r\n\r\n",
             stats.connected_clients.load(Ordering::Relaxed),
+            stats.blocked_clients.load(Ordering::Relaxed),
             shared.config.max_clients
         ));
     }

@@ -42,6 +42,7 @@
 //! (default 60 s) is closed, and no more of its commands run meanwhile; a
 //! connection idle for `idle_timeout` is closed.
 
+mod blocking;
 mod cluster;
 mod collections;
 mod connection;
@@ -58,8 +59,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use labrpc::runtime::watch;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::forward::Forwarder;
@@ -204,8 +206,9 @@ async fn accept_loop<B: Backend>(
     let permits = Arc::new(Semaphore::new(shared.config.max_clients));
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            biased;
             _ = stopped.changed() => return,
+            accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
             Ok(pair) => pair,

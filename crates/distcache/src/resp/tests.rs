@@ -1,5 +1,7 @@
 //! The listener over real sockets with an in-memory backend: pipelining,
-//! ordering, limits, protocol errors.
+//! ordering, limits, protocol errors. The blocking commands: `blocking.rs`.
+
+mod blocking;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -27,6 +29,9 @@ struct Memory {
     in_flight_max: AtomicUsize,
     /// The name of every operation run, in order.
     ops: Mutex<Vec<&'static str>>,
+    /// Waits on keys, woken by the writes `run` applies (as a group
+    /// leader's `shardkv::KeyWatch` is).
+    watch: std::sync::Arc<shardkv::KeyWatch>,
 }
 
 impl Default for Memory {
@@ -41,6 +46,7 @@ impl Default for Memory {
             in_flight: AtomicUsize::new(0),
             in_flight_max: AtomicUsize::new(0),
             ops: Mutex::new(Vec::new()),
+            watch: std::sync::Arc::new(shardkv::KeyWatch::new(64, 8)),
         }
     }
 }
@@ -57,14 +63,42 @@ impl Backend for std::sync::Arc<Memory> {
         let Some(store) = stores.get_mut(shardkv::op_shard(&op, SHARDS)) else {
             return Err(ForwardError::InvalidArgument("no such shard".into()));
         };
-        api::execute(store, &op, &api::Limits::default(), log_time_ms).map_err(
-            |error| match error {
-                api::Error::TooLarge { .. }
-                | api::Error::ZeroTtl
-                | api::Error::TooManyElements { .. } => ForwardError::OverLimit(error),
-                other => ForwardError::Refused(other),
-            },
-        )
+        let result =
+            api::execute(store, &op, &api::Limits::default(), log_time_ms).map_err(|error| {
+                match error {
+                    api::Error::TooLarge { .. }
+                    | api::Error::ZeroTtl
+                    | api::Error::TooManyElements { .. } => ForwardError::OverLimit(error),
+                    other => ForwardError::Refused(other),
+                }
+            });
+        if result.is_ok() && !op.is_read() {
+            self.watch.notify(op.keys(), usize::MAX);
+        }
+        result
+    }
+
+    async fn wait_for_keys(&self, keys: Vec<Vec<u8>>, wait: Duration) -> crate::forward::KeyWait {
+        use crate::forward::KeyWait;
+        let Ok(watch) = self.watch.watch(&keys) else {
+            return KeyWait::Full;
+        };
+        let present = {
+            let log_time_ms = u64::try_from(self.started.elapsed().as_millis()).expect("ms");
+            let stores = self.stores.lock().expect("test stores");
+            keys.iter().any(|key| {
+                stores[shardkv::key_to_shard(key, SHARDS)]
+                    .peek_value(key, log_time_ms)
+                    .is_some()
+            })
+        };
+        if present {
+            return KeyWait::Changed;
+        }
+        match tokio::time::timeout(wait, watch.changed()).await {
+            Ok(()) => KeyWait::Changed,
+            Err(_) => KeyWait::TimedOut,
+        }
     }
 
     fn describe(&self) -> String {
@@ -780,6 +814,14 @@ async fn hash_and_set_commands_answer_as_redis_with_wrongtype() {
         (
             &["HINCRBYFLOAT", "h", "a", "1"],
             "-ERR hash value is not a float\r\n",
+        ),
+        (
+            &["HINCRBYFLOAT", "h", "c", "+inf"],
+            "-ERR value is NaN or Infinity\r\n",
+        ),
+        (
+            &["HINCRBYFLOAT", "h", "c", "nan"],
+            "-ERR value is not a valid float\r\n",
         ),
         (
             &["HSET", "h", "odd"],

@@ -20,7 +20,7 @@ use distcache::config::{NodeConfig, TlsSettings};
 use distcache::demo::{Demo, DemoOptions, demo_configs};
 use distcache::tls::DemoCertificates;
 
-use super::ports::free_port_block;
+use testkit::ports::free_port_block;
 
 /// How long [`TestClusterBuilder::start`] waits for every group to serve,
 /// unless told otherwise.
@@ -34,6 +34,7 @@ pub struct TestClusterBuilder {
     requirepass: Option<String>,
     users: Vec<String>,
     tls: Option<TlsSettings>,
+    peer_certificates: Option<DemoCertificates>,
     request_timeout_ms: Option<u64>,
     shard_capacity_bytes: Option<u64>,
     max_raft_state_bytes: Option<u64>,
@@ -80,7 +81,20 @@ impl TestClusterBuilder {
             key: certificates.key.clone(),
             client_ca: None,
             ca: Some(certificates.ca.clone()),
+            peer_ca: None,
+            peer_cert: None,
+            peer_key: None,
         });
+        self
+    }
+
+    /// [`TestClusterBuilder::tls`], plus mutual TLS between the nodes:
+    /// `certificates.ca` as the cluster CA and each node's peer
+    /// certificate from `certificates.peers` (make them with
+    /// `generate_cluster_certificates` for every node id).
+    pub fn peer_tls(mut self, certificates: &DemoCertificates) -> TestClusterBuilder {
+        self = self.tls(certificates);
+        self.peer_certificates = Some(certificates.clone());
         self
     }
 
@@ -140,6 +154,15 @@ impl TestClusterBuilder {
         for config in &mut configs {
             config.cluster_id = self.cluster_id.clone();
             config.tls = self.tls.clone();
+            if let (Some(tls), Some(certificates)) = (&mut config.tls, &self.peer_certificates) {
+                let (cert, key) = certificates
+                    .peers
+                    .get(&config.node_id)
+                    .unwrap_or_else(|| panic!("no peer certificate for node {}", config.node_id));
+                tls.peer_ca = Some(certificates.ca.clone());
+                tls.peer_cert = Some(cert.clone());
+                tls.peer_key = Some(key.clone());
+            }
             if let Some(timeout_ms) = self.request_timeout_ms {
                 config.request_timeout_ms = timeout_ms;
             }
@@ -191,10 +214,20 @@ impl TestCluster {
             requirepass: None,
             users: Vec::new(),
             tls: None,
+            peer_certificates: None,
             request_timeout_ms: None,
             shard_capacity_bytes: None,
             max_raft_state_bytes: None,
             ready_timeout: READY_TIMEOUT,
+        }
+    }
+
+    /// A cluster started otherwise (`Demo::start_configs` on configurations
+    /// a test changed), its data under `directory`.
+    pub fn from_demo(demo: Demo, directory: tempfile::TempDir) -> TestCluster {
+        TestCluster {
+            demo,
+            _directory: directory,
         }
     }
 

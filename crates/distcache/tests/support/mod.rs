@@ -3,7 +3,6 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `ports` | blocks of free loopback ports below the kernel's ephemeral range |
 //! | `cluster` | [`cluster::TestCluster`]: an in-process cluster of real nodes (real gRPC, Raft logs on disk, loopback TCP) from a builder |
 //! | `processes` | real `distcache node` processes from configuration files: start, `kill -9`, SIGTERM, logs |
 //! | `http` | one HTTP/1.1 request over plain TCP or any stream (TLS) |
@@ -17,6 +16,5 @@
 pub mod cluster;
 pub mod http;
 pub mod keys;
-pub mod ports;
 pub mod processes;
 pub mod resp;

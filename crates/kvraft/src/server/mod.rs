@@ -151,21 +151,17 @@ impl KvServer {
             return reply;
         }
         if request.op.is_read() && self.reads == ReadPath::ReadIndex {
-            let read = self
+            return self
                 .rsm
-                .read(|machine, context| machine.read(&request.op, context.now_ms))
+                .read_reply(|machine, context| machine.read(&request.op, context.now_ms))
                 .await;
-            return read.unwrap_or_else(|error| Err(error.into()));
         }
         let command = Command {
             client_id: request.client_id,
             seq: request.seq,
             op: request.op,
         };
-        self.rsm
-            .submit(command)
-            .await
-            .unwrap_or_else(|error| Err(error.into()))
+        self.rsm.submit_reply(command, std::convert::identity).await
     }
 }
 

@@ -91,7 +91,11 @@ impl ReplicatedMachine for StateMachine {
     /// in the store's entries (issue 16). Both changed shape, so version 1
     /// entries and snapshots are refused with an error naming the
     /// version, never decoded into the new shape.
-    const FORMAT_VERSION: u8 = 2;
+    ///
+    /// 3: `ListOp::MultiPop`, `ZSetOp::MultiPop`, `Outcome::KeyValues`,
+    /// `Outcome::KeyScored`, and `Op::Append` answering the new length
+    /// (issue 20). New variants only: version 2 still reads.
+    const FORMAT_VERSION: u8 = 3;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
 
     /// Applies one committed command and returns its answer. A write seen

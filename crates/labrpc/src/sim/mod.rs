@@ -32,6 +32,7 @@
 
 mod network;
 mod state;
+pub mod watch;
 
 pub use network::Network;
 pub(crate) use state::{deliver, record_delivery};

@@ -1,4 +1,13 @@
-//! Production transport: gRPC (tonic) over TCP.
+//! Production transport: gRPC (tonic) over TCP, or over mutual TLS when
+//! the node's [`PeerSecurity`] has [`crate::PeerTls`].
+//!
+//! With TLS the server accepts each connection in an accept task, runs its
+//! handshake on a task of its own (at most [`MAX_HANDSHAKES`] at once,
+//! each bounded by [`HANDSHAKE_TIMEOUT`]) and hands finished streams to
+//! tonic; a failed handshake (plain TCP, another CA, no certificate) is a
+//! [`Refusal::TlsHandshake`]. The client dials through a connector that
+//! runs the TLS handshake under tonic's channel, checking the server's
+//! certificate for the peer's IP address.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -6,11 +15,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use crate::security::{CLUSTER_HEADER, NODE_HEADER, PeerSecurity, Refusal};
 use crate::server::Dispatcher;
 use crate::trace::{self, TraceContext};
+
+/// Longest a peer may take to finish a TLS handshake (either side).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// TLS handshakes in progress at once on one server; more connections
+/// wait in the kernel's backlog.
+const MAX_HANDSHAKES: usize = 256;
 
 /// The W3C trace context header, as gRPC metadata.
 const TRACEPARENT_HEADER: &str = "traceparent";
@@ -51,8 +68,29 @@ impl LabRpc for GrpcService {
             .get(TRACEPARENT_HEADER)
             .and_then(|value| value.to_str().ok())
             .and_then(TraceContext::parse_traceparent);
+        let header = |name: &str| {
+            request
+                .metadata()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+        };
+        // The leaf certificate the connection presented (mutual TLS only).
+        let certificates = request.peer_certs();
+        let certificate = certificates
+            .as_ref()
+            .and_then(|chain| chain.first())
+            .map(|leaf| leaf.as_ref());
+        let caller = self.dispatcher.admit(
+            request.remote_addr(),
+            header(CLUSTER_HEADER),
+            header(NODE_HEADER),
+            certificate,
+        )?;
         let CallRequest { method, payload } = request.into_inner();
-        let reply = self.dispatcher.dispatch(&method, payload, trace).await?;
+        let reply = self
+            .dispatcher
+            .dispatch(&method, payload, trace, caller)
+            .await?;
         Ok(Response::new(CallReply {
             payload: reply.into(),
         }))
@@ -66,15 +104,87 @@ pub(crate) async fn serve(
 ) -> Result<(), String> {
     // tonic's own limits sit just above ours so our clearer errors fire first.
     let limit_bytes = dispatcher.max_message_bytes() + FRAMING_OVERHEAD_BYTES;
+    let security = dispatcher.security().clone();
     let service = LabRpcServer::new(GrpcService { dispatcher })
         .max_decoding_message_size(limit_bytes)
         .max_encoding_message_size(limit_bytes);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, signal)
+    let router = tonic::transport::Server::builder().add_service(service);
+    let Some(tls) = security.tls() else {
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+        return router
+            .serve_with_incoming_shutdown(incoming, signal)
+            .await
+            .map_err(|error| error.to_string());
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&tls.server));
+    let (streams, accept) = accept_tls(listener, acceptor, security);
+    let served = router
+        .serve_with_incoming_shutdown(streams, signal)
         .await
-        .map_err(|error| error.to_string())
+        .map_err(|error| error.to_string());
+    // Releases the port: the listener lives in the accept task.
+    accept.abort();
+    served
+}
+
+type TlsServerStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+
+/// Accepts connections and runs their TLS handshakes, each on a task of
+/// its own; the stream yields the connections that finished one.
+fn accept_tls(
+    listener: Listener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    security: PeerSecurity,
+) -> (
+    impl futures::Stream<Item = std::io::Result<TlsServerStream>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (ready, streams) = tokio::sync::mpsc::channel::<std::io::Result<TlsServerStream>>(64);
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let accept = tokio::spawn(async move {
+        loop {
+            let Ok(permit) = Arc::clone(&handshakes).acquire_owned().await else {
+                return;
+            };
+            let (stream, from) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: try again soon.
+                    tracing::debug!("labrpc accept: {error}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let ready = ready.clone();
+            let security = security.clone();
+            tokio::spawn(async move {
+                let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(stream)) => {
+                        let _ = ready.send(Ok(stream)).await;
+                    }
+                    Ok(Err(error)) => security.note_refusal(
+                        Refusal::TlsHandshake,
+                        Some(from),
+                        &format!("TLS handshake failed: {error}"),
+                    ),
+                    Err(_elapsed) => security.note_refusal(
+                        Refusal::TlsHandshake,
+                        Some(from),
+                        "TLS handshake timed out",
+                    ),
+                }
+                drop(permit);
+            });
+        }
+    });
+    let streams = futures::stream::unfold(streams, |mut streams| async move {
+        streams.recv().await.map(|stream| (stream, streams))
+    });
+    (streams, accept)
 }
 
 /// A multiplexed HTTP/2 channel to one peer. tonic connects lazily and
@@ -83,6 +193,8 @@ pub(crate) async fn serve(
 #[derive(Clone)]
 pub(crate) struct Connection {
     client: LabRpcClient<Channel>,
+    /// This node's claimed identity, sent on every call (metadata values).
+    identity: Option<(MetadataValue<Ascii>, MetadataValue<Ascii>)>,
 }
 
 impl Connection {
@@ -90,15 +202,35 @@ impl Connection {
         peer: SocketAddr,
         connect_timeout: Duration,
         max_message_bytes: usize,
+        security: &PeerSecurity,
     ) -> Result<Connection, String> {
         let endpoint = Endpoint::from_shared(format!("http://{peer}"))
             .map_err(|error| format!("bad address: {error}"))?
             .connect_timeout(connect_timeout);
+        let channel = match security.tls() {
+            None => endpoint.connect_lazy(),
+            Some(tls) => {
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(&tls.client));
+                endpoint.connect_with_connector_lazy(tower::service_fn(
+                    move |_: tonic::codegen::http::Uri| dial_tls(peer, connector.clone()),
+                ))
+            }
+        };
         let limit_bytes = max_message_bytes + FRAMING_OVERHEAD_BYTES;
-        let client = LabRpcClient::new(endpoint.connect_lazy())
+        let client = LabRpcClient::new(channel)
             .max_decoding_message_size(limit_bytes)
             .max_encoding_message_size(limit_bytes);
-        Ok(Connection { client })
+        let identity = match security.identity() {
+            None => None,
+            Some(identity) => Some((
+                identity
+                    .cluster_id
+                    .parse()
+                    .map_err(|_| format!("cluster id {:?} is not ASCII", identity.cluster_id))?,
+                MetadataValue::from(identity.node_id),
+            )),
+        };
+        Ok(Connection { client, identity })
     }
 
     pub(crate) async fn call(
@@ -116,7 +248,30 @@ impl Connection {
         {
             request.metadata_mut().insert(TRACEPARENT_HEADER, value);
         }
+        if let Some((cluster, node)) = &self.identity {
+            let metadata = request.metadata_mut();
+            metadata.insert(CLUSTER_HEADER, cluster.clone());
+            metadata.insert(NODE_HEADER, node.clone());
+        }
         let reply = self.client.clone().call(request).await?;
         Ok(reply.into_inner().payload)
     }
+}
+
+/// Opens a TCP connection to `peer` and runs the client side of the TLS
+/// handshake, checking the server's certificate for `peer`'s IP address.
+async fn dial_tls(
+    peer: SocketAddr,
+    connector: tokio_rustls::TlsConnector,
+) -> std::io::Result<hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>>
+{
+    let stream = tokio::net::TcpStream::connect(peer).await?;
+    stream.set_nodelay(true)?;
+    let name = rustls::pki_types::ServerName::IpAddress(peer.ip().into());
+    let stream = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "TLS handshake timed out")
+        })??;
+    Ok(hyper_util::rt::TokioIo::new(stream))
 }

@@ -55,7 +55,7 @@ pub(crate) async fn serve(
                 return;
             };
             let reply: WireReply = dispatcher
-                .dispatch(&request.method, request.payload, None)
+                .dispatch(&request.method, request.payload, None, None)
                 .await;
             // The caller may be gone (timed out, killed): nothing to do then.
             let _ = sender.send(Box::new(reply)).await;
@@ -74,6 +74,7 @@ impl Connection {
         peer: SocketAddr,
         _connect_timeout: Duration,
         _max_message_bytes: usize,
+        _security: &crate::security::PeerSecurity,
     ) -> Result<Connection, String> {
         Ok(Connection { peer })
     }

@@ -124,8 +124,39 @@ pub enum KvOutput {
 /// The key/value store specification. Its state is the value of one key (see
 /// the partitioning rule in [`Model`]); `Arc<str>` makes the many state copies
 /// the memo keeps cost a reference count rather than a string copy.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KvModel;
+///
+/// [`KvModel::new`] is a store that keeps every key until an operation
+/// removes it; [`KvModel::evicting`] one that may also drop any key at any
+/// moment (a capacity-bounded cache).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvModel {
+    /// Whether the store may drop keys on its own ([`KvModel::evicting`]).
+    evictions: bool,
+}
+
+impl KvModel {
+    /// A store that keeps every key until an operation removes it: every
+    /// operation above is checked.
+    pub const fn new() -> KvModel {
+        KvModel { evictions: false }
+    }
+
+    /// A store that may drop any key at any moment (a capacity-bounded
+    /// cache). Eviction is invisible to writers, so it is modelled as an
+    /// event that may happen between any two operations: a get may always
+    /// see the key absent (and then the key *is* absent until the next
+    /// put); a get that sees a value must see the latest put's, and a put
+    /// steps as without evictions. What it still catches: a stale or
+    /// invented value, and a value coming back after it was seen evicted.
+    ///
+    /// Only puts and gets: after a silent eviction an append starts from
+    /// empty (its result is not a function of the state), and the other
+    /// operations answer from a state an eviction may have changed unseen.
+    /// Stepping any other operation panics (a harness bug).
+    pub const fn evicting() -> KvModel {
+        KvModel { evictions: true }
+    }
+}
 
 impl Model for KvModel {
     type State = Option<Arc<str>>;
@@ -140,111 +171,18 @@ impl Model for KvModel {
     ///
     /// If `output` is of the wrong kind for `input` (for example a get answered
     /// with [`KvOutput::Done`]): the JSON reader never builds such a pair, so it
-    /// can only come from a broken test harness.
+    /// can only come from a broken test harness. With evictions, on an
+    /// operation other than put or get (see [`KvModel::evicting`]).
     fn step(
         &self,
         state: &Self::State,
         input: &KvInput,
         output: Option<&KvOutput>,
     ) -> Option<Self::State> {
-        match (input, output) {
-            (KvInput::Get { .. }, None | Some(KvOutput::Value(_))) => {
-                step_read(state, output.and_then(|output| output.value()))
-            }
-            (KvInput::Put { value, .. }, None | Some(KvOutput::Done)) => {
-                Some(Some(value.as_str().into()))
-            }
-            (KvInput::Append { value, .. }, None | Some(KvOutput::Done)) => {
-                let mut appended = String::from(state.as_deref().unwrap_or(""));
-                appended.push_str(value);
-                Some(Some(appended.into()))
-            }
-            (KvInput::Delete { .. }, None | Some(KvOutput::Done)) => Some(None),
-            (KvInput::Delete { .. }, Some(KvOutput::Deleted(existed))) => {
-                (*existed == state.is_some()).then_some(None)
-            }
-            (
-                KvInput::Cas {
-                    expected, value, ..
-                },
-                None | Some(KvOutput::Cas(_)),
-            ) => step_cas(
-                state,
-                expected.as_deref(),
-                value,
-                output.and_then(KvOutput::swapped),
-            ),
-            (
-                KvInput::Set {
-                    value,
-                    condition,
-                    get,
-                    ..
-                },
-                None | Some(KvOutput::Set { .. }),
-            ) => {
-                let applied = match condition {
-                    SetIf::Always => true,
-                    SetIf::Absent => state.is_none(),
-                    SetIf::Present => state.is_some(),
-                };
-                if let Some(KvOutput::Set {
-                    applied: answered,
-                    previous,
-                }) = output
-                {
-                    let expected_previous = if *get { state.as_deref() } else { None };
-                    if *answered != applied || previous.as_deref() != expected_previous {
-                        return None;
-                    }
-                }
-                Some(if applied {
-                    Some(value.as_str().into())
-                } else {
-                    state.clone()
-                })
-            }
-            (
-                KvInput::Incr { delta, .. },
-                None | Some(KvOutput::Integer(_) | KvOutput::Refused),
-            ) => {
-                let sum = match state.as_deref() {
-                    None => Some(*delta),
-                    Some(text) => text
-                        .parse::<i64>()
-                        .ok()
-                        .and_then(|current| current.checked_add(*delta)),
-                };
-                match (sum, output) {
-                    (Some(sum), None | Some(KvOutput::Integer(_))) => {
-                        if output.is_some_and(|output| *output != KvOutput::Integer(sum)) {
-                            return None;
-                        }
-                        Some(Some(sum.to_string().into()))
-                    }
-                    (None, None | Some(KvOutput::Refused)) => Some(state.clone()),
-                    _ => None,
-                }
-            }
-            (KvInput::GetDel { .. }, None) => Some(None),
-            (KvInput::GetDel { .. }, Some(KvOutput::Value(seen))) => {
-                (seen.as_deref() == state.as_deref()).then_some(None)
-            }
-            (KvInput::Strlen { .. }, None | Some(KvOutput::Integer(_))) => {
-                let length = state.as_deref().map_or(0, str::len) as i64;
-                match output {
-                    Some(KvOutput::Integer(answered)) if *answered != length => None,
-                    _ => Some(state.clone()),
-                }
-            }
-            (KvInput::Expire { .. } | KvInput::Ttl { .. }, None | Some(KvOutput::Applied(_))) => {
-                match output {
-                    Some(KvOutput::Applied(present)) if *present != state.is_some() => None,
-                    _ => Some(state.clone()),
-                }
-            }
-            (KvInput::Persist { .. }, None | Some(KvOutput::Applied(_))) => Some(state.clone()),
-            (input, Some(output)) => mismatched_output(input, output),
+        if self.evictions {
+            step_evicting(state, input, output)
+        } else {
+            step_keeping(state, input, output)
         }
     }
 
@@ -252,25 +190,29 @@ impl Model for KvModel {
         input.key().to_string()
     }
 
+    /// The operations that only observe: get, strlen, ttl, persist; with
+    /// evictions, get alone.
     fn is_read_only(&self, input: &KvInput) -> bool {
-        matches!(
-            input,
-            KvInput::Get { .. }
-                | KvInput::Strlen { .. }
-                | KvInput::Ttl { .. }
-                | KvInput::Persist { .. }
-        )
+        match input {
+            KvInput::Get { .. } => true,
+            KvInput::Strlen { .. } | KvInput::Ttl { .. } | KvInput::Persist { .. } => {
+                !self.evictions
+            }
+            _ => false,
+        }
     }
 
     /// The read-only operations: each either fails or leaves the value as it
-    /// is, whatever it answered.
+    /// is, whatever it answered. None with evictions: a get that sees the
+    /// key absent records an eviction.
     fn never_changes_state(&self, input: &KvInput) -> bool {
-        self.is_read_only(input)
+        !self.evictions && self.is_read_only(input)
     }
 
-    /// Get and append: a value only ever grows by appends.
+    /// Get and append: a value only ever grows by appends. Nothing with
+    /// evictions (an eviction shrinks the value).
     fn is_monotone(&self, input: &KvInput) -> bool {
-        matches!(input, KvInput::Get { .. } | KvInput::Append { .. })
+        !self.evictions && matches!(input, KvInput::Get { .. } | KvInput::Append { .. })
     }
 
     /// Appends turn an absent key into a value and a value into a longer one
@@ -279,7 +221,7 @@ impl Model for KvModel {
     /// the get saw.
     fn may_still_observe(&self, state: &Self::State, read: &KvInput, output: &KvOutput) -> bool {
         match (read, output) {
-            (KvInput::Get { .. }, KvOutput::Value(observed)) => {
+            (KvInput::Get { .. }, KvOutput::Value(observed)) if !self.evictions => {
                 may_grow_into(state.as_deref(), observed.as_deref())
             }
             _ => true,
@@ -291,48 +233,176 @@ impl Model for KvModel {
     }
 
     fn describe_operation(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
-        let call = match input {
-            KvInput::Get { key } => format!("get({key})"),
-            KvInput::Put { key, value } => format!("put({key}, {value:?})"),
-            KvInput::Append { key, value } => format!("append({key}, {value:?})"),
-            KvInput::Delete { key } => format!("delete({key})"),
-            KvInput::Cas {
-                key,
-                expected,
-                value,
-            } => {
-                format!(
-                    "cas({key}, {} -> {value:?})",
-                    describe_value(expected.as_deref())
-                )
-            }
-            KvInput::Set {
-                key,
-                value,
-                condition,
-                get,
-            } => {
-                let condition = match condition {
-                    SetIf::Always => "",
-                    SetIf::Absent => " nx",
-                    SetIf::Present => " xx",
-                };
-                let get = if *get { " get" } else { "" };
-                format!("set({key}, {value:?}{condition}{get})")
-            }
-            KvInput::Incr { key, delta } => format!("incr({key}, {delta})"),
-            KvInput::GetDel { key } => format!("getdel({key})"),
-            KvInput::Strlen { key } => format!("strlen({key})"),
-            KvInput::Expire { key } => format!("expire({key})"),
-            KvInput::Persist { key } => format!("persist({key})"),
-            KvInput::Ttl { key } => format!("ttl({key})"),
-        };
-        describe_answer(call, output)
+        describe_kv_operation(input, output)
     }
 
     fn describe_state(&self, state: &Self::State) -> String {
         describe_value(state.as_deref())
     }
+}
+
+/// [`KvModel::evicting`]'s step: a get that saw the key absent records an
+/// eviction; gets that saw a value and puts step as without evictions.
+fn step_evicting(
+    state: &Option<Arc<str>>,
+    input: &KvInput,
+    output: Option<&KvOutput>,
+) -> Option<Option<Arc<str>>> {
+    match (input, output) {
+        // Evicted (or never written): absent from now on.
+        (KvInput::Get { .. }, Some(KvOutput::Value(None))) => Some(None),
+        (KvInput::Get { .. }, None | Some(KvOutput::Value(Some(_))))
+        | (KvInput::Put { .. }, None | Some(KvOutput::Done)) => step_keeping(state, input, output),
+        (input, output) => panic!(
+            "kv model with evictions: only put and get with their outputs, got {input:?} -> \
+             {output:?}"
+        ),
+    }
+}
+
+/// [`KvModel::new`]'s step (see [`Model::step`]).
+fn step_keeping(
+    state: &Option<Arc<str>>,
+    input: &KvInput,
+    output: Option<&KvOutput>,
+) -> Option<Option<Arc<str>>> {
+    match (input, output) {
+        (KvInput::Get { .. }, None | Some(KvOutput::Value(_))) => {
+            step_read(state, output.and_then(|output| output.value()))
+        }
+        (KvInput::Put { value, .. }, None | Some(KvOutput::Done)) => {
+            Some(Some(value.as_str().into()))
+        }
+        (KvInput::Append { value, .. }, None | Some(KvOutput::Done)) => {
+            let mut appended = String::from(state.as_deref().unwrap_or(""));
+            appended.push_str(value);
+            Some(Some(appended.into()))
+        }
+        (KvInput::Delete { .. }, None | Some(KvOutput::Done)) => Some(None),
+        (KvInput::Delete { .. }, Some(KvOutput::Deleted(existed))) => {
+            (*existed == state.is_some()).then_some(None)
+        }
+        (
+            KvInput::Cas {
+                expected, value, ..
+            },
+            None | Some(KvOutput::Cas(_)),
+        ) => step_cas(
+            state,
+            expected.as_deref(),
+            value,
+            output.and_then(KvOutput::swapped),
+        ),
+        (
+            KvInput::Set {
+                value,
+                condition,
+                get,
+                ..
+            },
+            None | Some(KvOutput::Set { .. }),
+        ) => {
+            let applied = match condition {
+                SetIf::Always => true,
+                SetIf::Absent => state.is_none(),
+                SetIf::Present => state.is_some(),
+            };
+            if let Some(KvOutput::Set {
+                applied: answered,
+                previous,
+            }) = output
+            {
+                let expected_previous = if *get { state.as_deref() } else { None };
+                if *answered != applied || previous.as_deref() != expected_previous {
+                    return None;
+                }
+            }
+            Some(if applied {
+                Some(value.as_str().into())
+            } else {
+                state.clone()
+            })
+        }
+        (KvInput::Incr { delta, .. }, None | Some(KvOutput::Integer(_) | KvOutput::Refused)) => {
+            let sum = match state.as_deref() {
+                None => Some(*delta),
+                Some(text) => text
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|current| current.checked_add(*delta)),
+            };
+            match (sum, output) {
+                (Some(sum), None | Some(KvOutput::Integer(_))) => {
+                    if output.is_some_and(|output| *output != KvOutput::Integer(sum)) {
+                        return None;
+                    }
+                    Some(Some(sum.to_string().into()))
+                }
+                (None, None | Some(KvOutput::Refused)) => Some(state.clone()),
+                _ => None,
+            }
+        }
+        (KvInput::GetDel { .. }, None) => Some(None),
+        (KvInput::GetDel { .. }, Some(KvOutput::Value(seen))) => {
+            (seen.as_deref() == state.as_deref()).then_some(None)
+        }
+        (KvInput::Strlen { .. }, None | Some(KvOutput::Integer(_))) => {
+            let length = state.as_deref().map_or(0, str::len) as i64;
+            match output {
+                Some(KvOutput::Integer(answered)) if *answered != length => None,
+                _ => Some(state.clone()),
+            }
+        }
+        (KvInput::Expire { .. } | KvInput::Ttl { .. }, None | Some(KvOutput::Applied(_))) => {
+            match output {
+                Some(KvOutput::Applied(present)) if *present != state.is_some() => None,
+                _ => Some(state.clone()),
+            }
+        }
+        (KvInput::Persist { .. }, None | Some(KvOutput::Applied(_))) => Some(state.clone()),
+        (input, Some(output)) => mismatched_output(input, output),
+    }
+}
+
+/// An operation as reports show it: `get(k) -> "x"`, `put(k, "v")`, ...
+fn describe_kv_operation(input: &KvInput, output: Option<&KvOutput>) -> String {
+    let call = match input {
+        KvInput::Get { key } => format!("get({key})"),
+        KvInput::Put { key, value } => format!("put({key}, {value:?})"),
+        KvInput::Append { key, value } => format!("append({key}, {value:?})"),
+        KvInput::Delete { key } => format!("delete({key})"),
+        KvInput::Cas {
+            key,
+            expected,
+            value,
+        } => {
+            format!(
+                "cas({key}, {} -> {value:?})",
+                describe_value(expected.as_deref())
+            )
+        }
+        KvInput::Set {
+            key,
+            value,
+            condition,
+            get,
+        } => {
+            let condition = match condition {
+                SetIf::Always => "",
+                SetIf::Absent => " nx",
+                SetIf::Present => " xx",
+            };
+            let get = if *get { " get" } else { "" };
+            format!("set({key}, {value:?}{condition}{get})")
+        }
+        KvInput::Incr { key, delta } => format!("incr({key}, {delta})"),
+        KvInput::GetDel { key } => format!("getdel({key})"),
+        KvInput::Strlen { key } => format!("strlen({key})"),
+        KvInput::Expire { key } => format!("expire({key})"),
+        KvInput::Persist { key } => format!("persist({key})"),
+        KvInput::Ttl { key } => format!("ttl({key})"),
+    };
+    describe_answer(call, output)
 }
 
 impl KvOutput {
@@ -590,7 +660,7 @@ mod tests {
         input: KvInput,
         output: Option<KvOutput>,
     ) -> Option<Option<String>> {
-        KvModel
+        KvModel::new()
             .step(&state(before), &input, output.as_ref())
             .map(|after| after.as_deref().map(str::to_string))
     }
@@ -754,7 +824,7 @@ mod tests {
     fn a_later_get_bounds_what_appends_can_still_do() {
         let saw = |value: Option<&str>| KvOutput::Value(value.map(str::to_string));
         let may = |state_value: Option<&str>, observed: Option<&str>| {
-            KvModel.may_still_observe(&state(state_value), &get("k"), &saw(observed))
+            KvModel::new().may_still_observe(&state(state_value), &get("k"), &saw(observed))
         };
         assert!(may(None, None));
         assert!(may(None, Some("x 1 y")));
@@ -764,31 +834,31 @@ mod tests {
         assert!(!may(Some("x 2 y"), Some("x 1 yx 2 y")));
         assert!(!may(Some("x 1 yx 2 yx 3 y"), Some("x 1 yx 2 y")));
         assert!(!may(Some(""), None));
-        assert!(KvModel.is_monotone(&get("k")));
-        assert!(KvModel.is_monotone(&KvInput::Append {
+        assert!(KvModel::new().is_monotone(&get("k")));
+        assert!(KvModel::new().is_monotone(&KvInput::Append {
             key: "k".into(),
             value: "v".into()
         }));
-        assert!(!KvModel.is_monotone(&KvInput::Delete { key: "k".into() }));
-        assert!(!KvModel.is_monotone(&cas(None, "v")));
+        assert!(!KvModel::new().is_monotone(&KvInput::Delete { key: "k".into() }));
+        assert!(!KvModel::new().is_monotone(&cas(None, "v")));
     }
 
     #[test]
     fn only_get_is_read_only() {
-        assert!(KvModel.is_read_only(&get("k")));
-        assert!(!KvModel.is_read_only(&cas(Some("x"), "x")));
-        assert!(!KvModel.is_read_only(&KvInput::Delete { key: "k".into() }));
+        assert!(KvModel::new().is_read_only(&get("k")));
+        assert!(!KvModel::new().is_read_only(&cas(Some("x"), "x")));
+        assert!(!KvModel::new().is_read_only(&KvInput::Delete { key: "k".into() }));
     }
 
     #[test]
     fn partitions_by_key() {
-        assert_eq!(KvModel.partition(&get("k7")), "k7");
+        assert_eq!(KvModel::new().partition(&get("k7")), "k7");
     }
 
     #[test]
     fn describes_operations_readably() {
         let describe = |input: KvInput, output: Option<KvOutput>| {
-            KvModel.describe_operation(&input, output.as_ref())
+            KvModel::new().describe_operation(&input, output.as_ref())
         };
         assert_eq!(
             describe(get("k"), Some(KvOutput::Value(None))),
@@ -802,5 +872,51 @@ mod tests {
             describe(KvInput::Delete { key: "k".into() }, None),
             "delete(k) -> ?"
         );
+    }
+
+    #[test]
+    fn with_evictions_a_get_may_see_a_key_evicted_but_never_a_stale_value() {
+        let model = KvModel::evicting();
+        let x = state(Some("x"));
+        let saw = |value: Option<&str>| KvOutput::Value(value.map(str::to_string));
+        assert_eq!(model.step(&x, &get("k"), Some(&saw(None))), Some(None));
+        assert_eq!(
+            model.step(&x, &get("k"), Some(&saw(Some("x")))),
+            Some(x.clone())
+        );
+        assert_eq!(model.step(&x, &get("k"), Some(&saw(Some("y")))), None);
+        // Once seen evicted, the old value cannot come back.
+        assert_eq!(model.step(&None, &get("k"), Some(&saw(Some("x")))), None);
+        // A put steps as without evictions; an unknown get changes nothing.
+        let put = KvInput::Put {
+            key: "k".into(),
+            value: "y".into(),
+        };
+        assert_eq!(
+            model.step(&None, &put, Some(&KvOutput::Done)),
+            Some(state(Some("y")))
+        );
+        assert_eq!(model.step(&x, &get("k"), None), Some(x.clone()));
+        // Without evictions, the same absent read of a present key fails.
+        assert_eq!(KvModel::new().step(&x, &get("k"), Some(&saw(None))), None);
+    }
+
+    #[test]
+    fn with_evictions_no_read_is_state_free_and_nothing_is_monotone() {
+        let model = KvModel::evicting();
+        assert!(model.is_read_only(&get("k")));
+        assert!(!model.never_changes_state(&get("k")));
+        assert!(!model.is_monotone(&get("k")));
+        assert!(KvModel::new().never_changes_state(&get("k")));
+    }
+
+    #[test]
+    #[should_panic(expected = "only put and get")]
+    fn with_evictions_an_append_is_a_harness_bug() {
+        let append = KvInput::Append {
+            key: "k".into(),
+            value: "v".into(),
+        };
+        KvModel::evicting().step(&None, &append, None);
     }
 }

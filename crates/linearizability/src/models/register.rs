@@ -143,7 +143,7 @@ impl JsonModel for RegisterModel {
     }
 
     fn output_to_json(&self, output: &RegisterOutput) -> Value {
-        KvModel.output_to_json(output)
+        KvModel::new().output_to_json(output)
     }
 }
 

@@ -37,8 +37,8 @@ pub enum StringsInput {
         destination: String,
         replace: bool,
     },
-    /// `APPEND key value`: [`StringsOutput::Done`] (`api::Op::Append`
-    /// answers no length).
+    /// `APPEND key value`: the length after ([`StringsOutput::Integer`],
+    /// as `api::Op::Append` answers it).
     Append { key: String, value: String },
     /// `SETRANGE key offset value` (`offset` small, `value` non-empty):
     /// the new length ([`StringsOutput::Integer`]); zero bytes pad.
@@ -266,7 +266,7 @@ fn apply(state: &StringsState, input: &StringsInput) -> (StringsOutput, StringsS
             let next = with(&|map| {
                 map.insert(key.clone(), text.clone());
             });
-            (StringsOutput::Done, next)
+            (StringsOutput::Integer(text.len() as i64), next)
         }
         StringsInput::SetRange { key, offset, value } => {
             let mut bytes = state.get(key).cloned().unwrap_or_default().into_bytes();

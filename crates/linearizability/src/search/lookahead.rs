@@ -205,9 +205,9 @@ mod tests {
         // appends a, b; then a get that saw "ba".
         let history = [append(0, "a"), append(0, "b"), get(20, "ba")];
         let operations: Vec<&KvOperation> = history.iter().collect();
-        let lookahead = Lookahead::new(&KvModel, &operations).expect("prunes kv appends");
-        assert!(!lookahead.allows(&KvModel, &operations, &state("a"), 0));
-        assert!(lookahead.allows(&KvModel, &operations, &state("b"), 1));
+        let lookahead = Lookahead::new(&KvModel::new(), &operations).expect("prunes kv appends");
+        assert!(!lookahead.allows(&KvModel::new(), &operations, &state("a"), 0));
+        assert!(lookahead.allows(&KvModel::new(), &operations, &state("b"), 1));
     }
 
     #[test]
@@ -216,39 +216,41 @@ mod tests {
         // 30) may reset the value in between.
         let history = [append(0, "a"), get(20, "ba"), put(25, "")];
         let operations: Vec<&KvOperation> = history.iter().collect();
-        let mut lookahead = Lookahead::new(&KvModel, &operations).expect("prunes kv appends");
-        assert!(lookahead.allows(&KvModel, &operations, &state("a"), 0));
+        let mut lookahead =
+            Lookahead::new(&KvModel::new(), &operations).expect("prunes kv appends");
+        assert!(lookahead.allows(&KvModel::new(), &operations, &state("a"), 0));
         // Once the put is linearized, nothing blocks.
         lookahead.linearized(2);
-        assert!(!lookahead.allows(&KvModel, &operations, &state("a"), 0));
+        assert!(!lookahead.allows(&KvModel::new(), &operations, &state("a"), 0));
         lookahead.unlinearized(2);
-        assert!(lookahead.allows(&KvModel, &operations, &state("a"), 0));
+        assert!(lookahead.allows(&KvModel::new(), &operations, &state("a"), 0));
     }
 
     #[test]
     fn a_put_called_after_the_read_returned_does_not_block() {
         let history = [append(0, "a"), get(20, "ba"), put(31, "")];
         let operations: Vec<&KvOperation> = history.iter().collect();
-        let lookahead = Lookahead::new(&KvModel, &operations).expect("prunes kv appends");
-        assert!(!lookahead.allows(&KvModel, &operations, &state("a"), 0));
+        let lookahead = Lookahead::new(&KvModel::new(), &operations).expect("prunes kv appends");
+        assert!(!lookahead.allows(&KvModel::new(), &operations, &state("a"), 0));
     }
 
     #[test]
     fn the_read_being_linearized_is_not_its_own_constraint() {
         let history = [append(0, "a"), get(20, "a"), get(40, "ab")];
         let operations: Vec<&KvOperation> = history.iter().collect();
-        let mut lookahead = Lookahead::new(&KvModel, &operations).expect("prunes kv appends");
+        let mut lookahead =
+            Lookahead::new(&KvModel::new(), &operations).expect("prunes kv appends");
         lookahead.linearized(0);
-        assert!(lookahead.allows(&KvModel, &operations, &state("a"), 1));
+        assert!(lookahead.allows(&KvModel::new(), &operations, &state("a"), 1));
     }
 
     #[test]
     fn nothing_to_prune_without_monotone_writes_or_reads() {
         let puts = [put(0, "a"), get(20, "a")];
         let operations: Vec<&KvOperation> = puts.iter().collect();
-        assert!(Lookahead::new(&KvModel, &operations).is_none());
+        assert!(Lookahead::new(&KvModel::new(), &operations).is_none());
         let appends = [append(0, "a"), append(5, "b")];
         let operations: Vec<&KvOperation> = appends.iter().collect();
-        assert!(Lookahead::new(&KvModel, &operations).is_none());
+        assert!(Lookahead::new(&KvModel::new(), &operations).is_none());
     }
 }

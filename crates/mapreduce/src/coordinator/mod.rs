@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use labrpc::runtime::watch;
 use labrpc::{Router, Server, ServerConfig};
-use tokio::sync::watch;
 
 use crate::rpc::{DoneAck, GetTask, TaskDone};
 

@@ -110,6 +110,22 @@ pub struct Config {
     /// `election_timeout_ticks_min` ago disregards RequestVote (thesis
     /// 4.2.3). On by default.
     pub check_quorum: bool,
+    /// Lease reads (Raft thesis 6.4.1): a leader that a majority confirmed
+    /// at time t answers reads from its own commit index, with no
+    /// heartbeat round, until t + [`Config::read_lease_ms`] on its clock;
+    /// after that a read takes a ReadIndex round, which renews the lease.
+    /// Safe because, with CheckQuorum, a voter that heard from the leader
+    /// refuses every vote for `election_timeout_ticks_min` ticks, so no
+    /// other leader can be elected before the lease ends; that holds only
+    /// while clocks run within `lease_clock_drift_percent` of each other.
+    /// To keep it across restarts, a node with leases on grants no vote
+    /// during its first `election_timeout_ticks_min` ticks; a leader
+    /// handing over (`transfer_leader`) or changing the membership gives
+    /// its lease up. Needs `check_quorum`. Off by default.
+    pub lease_reads: bool,
+    /// How far, in percent, two nodes' clocks may drift apart in rate
+    /// (the lease is shortened by this bound on both sides). Default 10.
+    pub lease_clock_drift_percent: u64,
     /// The service's check that a command entry or a snapshot from the
     /// leader is usable (decodes) before it is stored; one that is not is
     /// refused (`core/validate.rs`). None (the default): payloads are
@@ -118,6 +134,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// How long a confirmation keeps a leader's lease, in milliseconds of
+    /// its own clock: the shortest time a voter refuses votes after hearing
+    /// from it, `(election_timeout_ticks_min - 1)` ticks (the first tick
+    /// after a heartbeat may come at once), shrunk for a leader clock
+    /// running slow and a voter clock running fast by the drift bound:
+    /// `window * (100 - d) / (100 + d)`.
+    pub fn read_lease_ms(&self) -> u64 {
+        let window_ms = self.election_timeout_ticks_min.saturating_sub(1) * TICK_INTERVAL_MS;
+        let drift = self.lease_clock_drift_percent;
+        window_ms * (100 - drift) / (100 + drift)
+    }
+
     /// The defaults described on [`Config`] for node `id` of `peers`.
     pub fn new(id: NodeId, peers: Vec<NodeId>, rng_seed: u64) -> Config {
         Config {
@@ -144,6 +172,8 @@ impl Config {
             max_learner_lag_entries: 512,
             pre_vote: true,
             check_quorum: true,
+            lease_reads: false,
+            lease_clock_drift_percent: 10,
             payload_check: None,
         }
     }
@@ -151,6 +181,15 @@ impl Config {
     /// Panics with the offending field if the configuration cannot work.
     pub fn validate(&self) {
         assert!(!self.peers.is_empty(), "config: peers is empty");
+        assert!(
+            !self.lease_reads || self.check_quorum,
+            "config: lease_reads needs check_quorum (voters that refuse votes while a leader is alive)"
+        );
+        assert!(
+            self.lease_clock_drift_percent < 100,
+            "config: lease_clock_drift_percent {} must be under 100",
+            self.lease_clock_drift_percent
+        );
         assert!(
             self.peers.len() <= super::membership::MAX_MEMBERS,
             "config: {} peers exceed the limit of {}",

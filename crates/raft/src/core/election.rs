@@ -106,12 +106,22 @@ impl RawNode {
                 && self.election_elapsed_ticks < self.config.election_timeout_ticks_min)
     }
 
+    /// True while this node grants no vote (nor pre-vote): a leader is
+    /// alive as far as it knows, or, with lease reads, it started less than
+    /// a minimum election timeout ago (it may have heard from a leader,
+    /// and so promised it that time, before a restart).
+    pub(super) fn refuses_votes(&self) -> bool {
+        self.leader_recently_active()
+            || (self.config.lease_reads
+                && self.ticks_since_start < self.config.election_timeout_ticks_min)
+    }
+
     /// A pre-vote for `term` (the candidate's term + 1). Granted only to an
     /// up-to-date log, for a term beyond ours, if no leader is known to be
     /// alive. Changes nothing here: no term, no vote, no timer.
     pub(super) fn handle_pre_vote(&mut self, candidate: NodeId, term: u64, request: &RequestVote) {
         let vote_granted = term > self.term
-            && !self.leader_recently_active()
+            && !self.refuses_votes()
             && self
                 .log
                 .is_up_to_date(request.last_log_index, request.last_log_term);
@@ -204,6 +214,8 @@ impl RawNode {
         tracing::debug!(node = self.config.id, term = self.term, "became leader");
         self.role = Role::Leader;
         self.leader_id = Some(self.config.id);
+        self.lease_until_ms = 0;
+        self.lease_forfeited = false;
         self.votes.clear();
         self.heartbeat_elapsed_ticks = 0;
         // Now counts ticks to the first CheckQuorum round.

@@ -248,6 +248,20 @@ pub struct RawNode {
     /// Candidate: this campaign follows a `TimeoutNow`, so its vote
     /// requests say so.
     pub(super) campaign_transfer: bool,
+    /// The driver's clock (`set_now_ms`), for lease reads; 0 until set.
+    pub(super) now_ms: u64,
+    /// Leader with `Config::lease_reads`: reads are answered from the
+    /// commit index without a heartbeat round while `now_ms` is below this.
+    pub(super) lease_until_ms: u64,
+    /// Leader: a leadership transfer started in this term, so no lease
+    /// again until a new leadership (a `TimeoutNow` still on its way would
+    /// let its target be elected at once).
+    pub(super) lease_forfeited: bool,
+    /// Ticks since this node started (saturating): with lease reads it
+    /// grants no vote during its first `election_timeout_ticks_min`.
+    pub(super) ticks_since_start: u64,
+    /// Reads answered under the lease since this node started.
+    pub(super) lease_reads_served: u64,
 }
 
 impl RawNode {
@@ -294,6 +308,11 @@ impl RawNode {
             refused_messages: 0,
             transfer: None,
             campaign_transfer: false,
+            now_ms: 0,
+            lease_until_ms: 0,
+            lease_forfeited: false,
+            ticks_since_start: 0,
+            lease_reads_served: 0,
             log,
             config,
         }
@@ -318,6 +337,44 @@ impl RawNode {
     /// The leader of the current term, if known.
     pub fn leader_id(&self) -> Option<NodeId> {
         self.leader_id
+    }
+
+    /// The driver's clock in milliseconds (any fixed origin, never going
+    /// back: an earlier value is ignored). Only lease reads use it: set it
+    /// before each batch of ticks, messages and calls.
+    pub fn set_now_ms(&mut self, now_ms: u64) {
+        self.now_ms = self.now_ms.max(now_ms);
+    }
+
+    /// Reads this node answered under its lease since it started.
+    pub fn lease_reads_served(&self) -> u64 {
+        self.lease_reads_served
+    }
+
+    /// A leader whose lease holds now (`Config::lease_reads`).
+    pub fn lease_valid(&self) -> bool {
+        self.config.lease_reads
+            && self.role == Role::Leader
+            && !self.lease_forfeited
+            && self.transfer.is_none()
+            && self.now_ms < self.lease_until_ms
+    }
+
+    /// A majority heard from this leader after `sent_ms`: the lease runs
+    /// to `sent_ms + Config::read_lease_ms()`.
+    pub(super) fn extend_lease(&mut self, sent_ms: u64) {
+        if self.config.lease_reads && self.role == Role::Leader && !self.lease_forfeited {
+            let until = sent_ms.saturating_add(self.config.read_lease_ms());
+            self.lease_until_ms = self.lease_until_ms.max(until);
+        }
+    }
+
+    /// True if this node leads, or heard from its term's leader less than
+    /// a minimum election timeout ago (the PreVote test). A follower cut
+    /// off from its leader keeps its term under PreVote, so this, not the
+    /// term, is what shows it is partitioned.
+    pub fn leader_contact(&self) -> bool {
+        self.leader_recently_active()
     }
 
     pub fn voted_for(&self) -> Option<NodeId> {
@@ -452,6 +509,7 @@ impl RawNode {
 
     /// One unit of logical time (`config::TICK_INTERVAL_MS` in the driver).
     pub fn tick(&mut self) {
+        self.ticks_since_start = self.ticks_since_start.saturating_add(1);
         match self.role {
             Role::Leader => self.tick_leader(),
             Role::Follower | Role::PreCandidate | Role::Candidate => {
@@ -530,7 +588,7 @@ impl RawNode {
                 // every request still gets exactly one reply.
                 MessageBody::RequestVote(request)
                     if self.config.check_quorum
-                        && self.leader_recently_active()
+                        && self.refuses_votes()
                         && !request.leadership_transfer =>
                 {
                     let refusal = RequestVoteReply {
@@ -646,6 +704,7 @@ impl RawNode {
         self.uncommitted_bytes = 0;
         self.read_only.clear_pending();
         self.transfer = None;
+        self.lease_until_ms = 0;
         if reset_timer || was_leader {
             self.reset_election_timer();
         }
@@ -767,6 +826,9 @@ impl RawNode {
             learners = ?next.learners,
             "configuration change appended"
         );
+        // The voters change: a lease confirmed by the old ones ends (a new
+        // one needs a majority of the configuration in force).
+        self.lease_until_ms = 0;
         self.sync_progress();
         Ok(position)
     }
@@ -803,6 +865,10 @@ impl RawNode {
             elapsed_ticks: 0,
             timeout_now_sent: false,
         });
+        // The target may be elected at once: the lease ends here, for the
+        // rest of this term.
+        self.lease_until_ms = 0;
+        self.lease_forfeited = true;
         self.maybe_send_timeout_now();
         Ok(())
     }
@@ -864,6 +930,13 @@ impl RawNode {
         if self.log.term_at(commit_index) != Some(self.term) {
             return Err(ReadIndexError::LeaderNotReady { term: self.term });
         }
+        if self.lease_valid() {
+            // No other leader can have been elected since a majority last
+            // confirmed this one (`Config::lease_reads`).
+            self.lease_reads_served += 1;
+            self.read_only.confirm_now(commit_index, context);
+            return Ok(());
+        }
         let pending = self.read_only.pending_count();
         if pending >= self.config.max_pending_reads {
             return Err(ReadIndexError::TooManyPendingReads {
@@ -875,7 +948,9 @@ impl RawNode {
             self.read_only.confirm_now(commit_index, context);
             return Ok(());
         }
-        let read_id = self.read_only.add(commit_index, context, self.config.id);
+        let read_id = self
+            .read_only
+            .add(commit_index, context, self.config.id, self.now_ms);
         let targets: Vec<(NodeId, u64)> = self
             .progress
             .iter()

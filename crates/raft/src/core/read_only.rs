@@ -26,6 +26,9 @@ struct PendingRead {
     id: u64,
     index: u64,
     context: Vec<u8>,
+    /// The leader's clock when the read arrived (its first heartbeat
+    /// left then): a majority confirming it starts a lease no later.
+    sent_ms: u64,
     /// Peers (the leader included) that answered a heartbeat sent after this
     /// read arrived.
     acknowledged_by: BTreeSet<NodeId>,
@@ -56,14 +59,15 @@ impl ReadOnly {
         self.pending.back().map_or(0, |read| read.id)
     }
 
-    /// Registers a read at `index`; returns its id.
-    pub(super) fn add(&mut self, index: u64, context: Vec<u8>, leader: NodeId) -> u64 {
+    /// Registers a read at `index`, arrived at `now_ms`; returns its id.
+    pub(super) fn add(&mut self, index: u64, context: Vec<u8>, leader: NodeId, now_ms: u64) -> u64 {
         self.last_id += 1;
         let acknowledged_by = BTreeSet::from([leader]);
         self.pending.push_back(PendingRead {
             id: self.last_id,
             index,
             context,
+            sent_ms: now_ms,
             acknowledged_by,
         });
         self.last_id
@@ -76,13 +80,16 @@ impl ReadOnly {
 
     /// `peer` answered the heartbeat carrying `read_id`: that confirms every
     /// read up to that id. Reads acknowledged by a majority of the voters
-    /// (`is_quorum`) move to `confirmed`, in order.
+    /// (`is_quorum`) move to `confirmed`, in order. Returns the arrival
+    /// time of the newest read confirmed now, if any: a majority heard
+    /// from this leader after it.
     pub(super) fn acknowledge(
         &mut self,
         peer: NodeId,
         read_id: u64,
         is_quorum: impl Fn(&BTreeSet<NodeId>) -> bool,
-    ) {
+    ) -> Option<u64> {
+        let mut confirmed_sent_ms = None;
         for read in self
             .pending
             .iter_mut()
@@ -96,11 +103,13 @@ impl ReadOnly {
             .is_some_and(|read| is_quorum(&read.acknowledged_by))
         {
             let read = self.pending.pop_front().expect("front exists");
+            confirmed_sent_ms = confirmed_sent_ms.max(Some(read.sent_ms));
             self.confirmed.push(ReadState {
                 index: read.index,
                 context: read.context,
             });
         }
+        confirmed_sent_ms
     }
 
     pub(super) fn has_confirmed(&self) -> bool {

@@ -379,8 +379,12 @@ impl RawNode {
             return;
         }
         let membership = self.log.membership().unwrap_or(&self.bootstrap);
-        self.read_only
+        let confirmed = self
+            .read_only
             .acknowledge(peer, reply.read_id, |acks| membership.has_quorum(acks));
+        if let Some(sent_ms) = confirmed {
+            self.extend_lease(sent_ms);
+        }
     }
 
     /// Follower side of InstallSnapshot (paper section 7, with pieces):

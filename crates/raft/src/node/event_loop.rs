@@ -53,6 +53,8 @@ pub(super) struct EventLoop<S> {
     /// the last term in which one was known.
     leader_changes: u64,
     last_leader_term: Option<u64>,
+    /// The origin of the clock handed to the core (`RawNode::set_now_ms`).
+    started: tokio::time::Instant,
 }
 
 impl<S: Storage + 'static> EventLoop<S> {
@@ -85,7 +87,16 @@ impl<S: Storage + 'static> EventLoop<S> {
             storage_stats: StorageStats::default(),
             leader_changes: 0,
             last_leader_term: None,
+            started: labrpc::runtime::now(),
         }
+    }
+
+    /// Hands the core the runtime clock's time (simulated under madsim),
+    /// just before it acts, so a lease is judged by the time it is used.
+    fn update_clock(&mut self) {
+        let elapsed = self.started.elapsed().as_millis();
+        self.core
+            .set_now_ms(u64::try_from(elapsed).unwrap_or(u64::MAX));
     }
 
     pub(super) async fn run(mut self) {
@@ -97,14 +108,21 @@ impl<S: Storage + 'static> EventLoop<S> {
             tokio::select! {
                 // Fixed order keeps simulation runs reproducible.
                 biased;
-                _ = ticks.tick() => self.core.tick(),
+                _ = ticks.tick() => {
+                    self.update_clock();
+                    self.core.tick();
+                }
                 _ = self.shared.snapshot_requested.notified() => {}
                 event = self.events.recv() => {
                     let Some(event) = event else { return };
+                    self.update_clock();
                     self.handle_event(event);
                     for _ in 1..EVENTS_PER_ROUND_MAX {
                         match self.events.try_recv() {
-                            Ok(event) => self.handle_event(event),
+                            Ok(event) => {
+                                self.update_clock();
+                                self.handle_event(event);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -380,6 +398,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             is_leader: self.core.is_leader(),
             leader_id: self.core.leader_id(),
             voted_for: self.core.voted_for(),
+            leader_contact: self.core.leader_contact(),
             commit_index: self.core.log().commit_index(),
             applied_index: self.core.log().applied_index(),
             last_log_index: self.core.log().last_index(),
@@ -391,6 +410,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             peer_messages_refused: self.core.refused_messages(),
             snapshot_size_bytes: self.storage.snapshot_size_bytes(),
             leader_changes: self.leader_changes,
+            lease_reads: self.core.lease_reads_served(),
             storage: self.storage_stats,
         };
         *self.shared.status.lock().expect("status lock poisoned") = status;
@@ -410,6 +430,22 @@ impl<S: Storage + 'static> EventLoop<S> {
             .expect("membership lock poisoned");
         if membership.0 != config_index || membership.1 != *self.core.membership() {
             *membership = (config_index, self.core.membership().clone());
+        }
+        drop(membership);
+        let mut learner_match = self
+            .shared
+            .learner_match
+            .lock()
+            .expect("learner match lock poisoned");
+        learner_match.clear();
+        if self.core.is_leader() {
+            for &learner in &self.core.membership().learners {
+                let matched = self
+                    .core
+                    .progress(learner)
+                    .map_or(0, |progress| progress.match_index);
+                learner_match.insert(learner, matched);
+            }
         }
     }
 }

@@ -40,12 +40,14 @@ mod observer;
 mod storage_stats;
 mod transport;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use labrpc::runtime::watch;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::core::{
@@ -130,6 +132,9 @@ pub struct NodeStatus {
     /// The leader of the current term, if known.
     pub leader_id: Option<u64>,
     pub voted_for: Option<u64>,
+    /// It leads, or heard from its leader within a minimum election
+    /// timeout (`RawNode::leader_contact`).
+    pub leader_contact: bool,
     pub commit_index: u64,
     /// Highest index handed to the service (its `ApplyMsg`s may still be in
     /// the channel).
@@ -153,6 +158,9 @@ pub struct NodeStatus {
     /// Times this node learned of a leader in a newer term since it
     /// started (itself included; the first leader it knew counts).
     pub leader_changes: u64,
+    /// Reads answered under this node's leader lease since it started
+    /// (`Config::lease_reads`), with no heartbeat round.
+    pub lease_reads: u64,
     /// Durations and sizes of its storage writes since it started.
     pub storage: StorageStats,
 }
@@ -199,6 +207,9 @@ struct Shared {
     /// of its entry (0: the bootstrap configuration), published with the
     /// status.
     membership: Mutex<(u64, Membership)>,
+    /// On a leader: each learner's acknowledged index (its `match_index`),
+    /// published with the status; empty on any other node.
+    learner_match: Mutex<BTreeMap<NodeId, u64>>,
     /// The peers' addresses ([`RaftNode::make`]'s transport); None over
     /// another transport.
     addresses: Option<AddressBook>,
@@ -308,6 +319,7 @@ impl RaftNode {
             on_fatal: config.on_fatal.clone(),
             tasks: Mutex::new(Vec::new()),
             membership: Mutex::new((0, core.membership().clone())),
+            learner_match: Mutex::new(BTreeMap::new()),
             addresses,
         });
         let mut event_loop = EventLoop::new(
@@ -440,6 +452,26 @@ impl RaftNode {
             .lock()
             .expect("membership lock poisoned")
             .clone()
+    }
+
+    /// This node's Raft id.
+    pub fn id(&self) -> NodeId {
+        self.shared.id
+    }
+
+    /// On the leader, the highest log index learner `id` has acknowledged
+    /// (0 until it answers); None if this node does not lead or `id` is not
+    /// a learner of its configuration. Lets an operator's promotion wait
+    /// until the learner really holds the log, not only until it lags by
+    /// less than `Config::max_learner_lag_entries` (a learner that never
+    /// answered lags by the whole log, which may be short).
+    pub fn learner_match_index(&self, id: NodeId) -> Option<u64> {
+        self.shared
+            .learner_match
+            .lock()
+            .expect("learner match lock poisoned")
+            .get(&id)
+            .copied()
     }
 
     /// Records node `id`'s address for this node's requests to it (over

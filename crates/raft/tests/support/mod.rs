@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use raft::core::{Config, Entry, EntryKind, Message, NodeId, RawNode, Role};
+use raft::core::{Config, Entry, EntryKind, Message, NodeId, RawNode, Role, TICK_INTERVAL_MS};
 use raft::storage::{MemoryStorage, StorageWrite};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -85,6 +85,8 @@ pub struct Cluster {
     restart_count: Vec<u64>,
     /// Partition group of each node; messages cross only within a group.
     groups: Vec<u32>,
+    /// Links cut in both directions, besides the groups (`cut_link`).
+    cut_links: Vec<(usize, usize)>,
     in_flight: Vec<InFlight>,
     next_sequence: u64,
     pub now_ticks: u64,
@@ -103,6 +105,18 @@ pub struct Cluster {
     next_command: u64,
     pub messages_delivered: u64,
     pub reads_confirmed: u64,
+    /// Confirmed reads that missed a commit made before they were asked.
+    pub stale_reads: u64,
+    /// A stale read fails the run (the default); false counts it only.
+    pub fail_on_stale_read: bool,
+    /// Each node's clock rate in percent of real time (100: exact). A step
+    /// is `TICK_INTERVAL_MS` of real time; a node ticks as its own clock
+    /// crosses tick boundaries and reads its clock (`set_now_ms`) there.
+    pub clock_percent: Vec<u64>,
+    /// Ticks each node's clock has given so far.
+    clock_ticks: Vec<u64>,
+    /// Applied to every node's config, at start and at each restart.
+    tune: Box<dyn Fn(&mut Config)>,
 }
 
 impl Cluster {
@@ -114,7 +128,7 @@ impl Cluster {
         size: usize,
         seed: u64,
         faults: Faults,
-        tune: impl Fn(&mut Config),
+        tune: impl Fn(&mut Config) + 'static,
     ) -> Cluster {
         Cluster::with_bootstrap(size, size, seed, faults, tune)
     }
@@ -127,7 +141,7 @@ impl Cluster {
         voters: usize,
         seed: u64,
         faults: Faults,
-        tune: impl Fn(&mut Config),
+        tune: impl Fn(&mut Config) + 'static,
     ) -> Cluster {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let peers: Vec<NodeId> = (0..voters as u64).collect();
@@ -147,6 +161,7 @@ impl Cluster {
             services: vec![ServiceState::default(); size],
             restart_count: vec![0; size],
             groups: vec![0; size],
+            cut_links: Vec::new(),
             in_flight: Vec::new(),
             next_sequence: 0,
             now_ticks: 0,
@@ -159,7 +174,17 @@ impl Cluster {
             next_command: 0,
             messages_delivered: 0,
             reads_confirmed: 0,
+            stale_reads: 0,
+            fail_on_stale_read: true,
+            clock_percent: vec![100; size],
+            clock_ticks: vec![0; size],
+            tune: Box::new(tune),
         }
+    }
+
+    /// Node `id`'s clock now, in milliseconds.
+    fn clock_ms(&self, id: usize) -> u64 {
+        self.now_ticks * TICK_INTERVAL_MS * self.clock_percent[id] / 100
     }
 
     pub fn size(&self) -> usize {
@@ -175,8 +200,17 @@ impl Cluster {
     pub fn step(&mut self) {
         self.now_ticks += 1;
         self.inject_faults();
-        for node in self.nodes.iter_mut().flatten() {
-            node.tick();
+        for id in 0..self.size() {
+            let now_ms = self.clock_ms(id);
+            let due = now_ms / TICK_INTERVAL_MS;
+            let ticks = due.saturating_sub(self.clock_ticks[id]);
+            self.clock_ticks[id] = due;
+            if let Some(node) = self.nodes[id].as_mut() {
+                node.set_now_ms(now_ms);
+                for _ in 0..ticks {
+                    node.tick();
+                }
+            }
         }
         self.handle_all_ready();
         self.deliver_due_messages();
@@ -216,6 +250,15 @@ impl Cluster {
         self.groups.iter_mut().for_each(|g| *g = 0);
     }
 
+    /// Cuts the link between `a` and `b` (both ways) until `heal_links`.
+    pub fn cut_link(&mut self, a: usize, b: usize) {
+        self.cut_links.push((a, b));
+    }
+
+    pub fn heal_links(&mut self) {
+        self.cut_links.clear();
+    }
+
     pub fn isolate(&mut self, id: usize) {
         self.groups[id] = 1;
     }
@@ -230,7 +273,8 @@ impl Cluster {
             return;
         }
         self.restart_count[id] += 1;
-        let config = Config::new(id as u64, self.bootstrap.clone(), self.rng.r#gen());
+        let mut config = Config::new(id as u64, self.bootstrap.clone(), self.rng.r#gen());
+        (self.tune)(&mut config);
         let state = self.storages[id].state().clone();
         self.nodes[id] = Some(RawNode::restart(config, state));
         self.services[id] = ServiceState::default();
@@ -274,7 +318,9 @@ impl Cluster {
                     // before the read was asked must be at or below its index.
                     let committed_before =
                         u64::from_le_bytes(read.context[..8].try_into().expect("8 bytes"));
-                    if read.index < committed_before {
+                    if read.index < committed_before && !self.fail_on_stale_read {
+                        self.stale_reads += 1;
+                    } else if read.index < committed_before {
                         self.fail(format!(
                             "read index: node {id} confirmed a read at {} but {committed_before} was \
                              committed before it was asked",
@@ -313,7 +359,12 @@ impl Cluster {
         for in_flight in due {
             let message = in_flight.message;
             let (from, to) = (message.from as usize, message.to as usize);
-            if self.groups[from] != self.groups[to] {
+            if self.groups[from] != self.groups[to]
+                || self
+                    .cut_links
+                    .iter()
+                    .any(|&(a, b)| (a, b) == (from, to) || (b, a) == (from, to))
+            {
                 continue;
             }
             let Some(node) = self.nodes[to].as_mut() else {
@@ -449,7 +500,12 @@ impl Cluster {
             .map(|n| n.log().commit_index())
             .max()
             .unwrap_or(0);
-        for node in self.nodes.iter_mut().flatten().filter(|n| n.is_leader()) {
+        for id in 0..self.size() {
+            let now_ms = self.clock_ms(id);
+            let Some(node) = self.nodes[id].as_mut().filter(|n| n.is_leader()) else {
+                continue;
+            };
+            node.set_now_ms(now_ms);
             // Refusals (not ready, too many pending) are fine here.
             let _ = node.read_index(committed_anywhere.to_le_bytes().to_vec());
         }

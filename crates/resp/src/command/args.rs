@@ -64,6 +64,16 @@ impl<'a> Args<'a> {
         parse_integer(&self.take()?).ok_or(CommandError::NotAnInteger)
     }
 
+    /// The count of `SRANDMEMBER`, `HRANDFIELD` and `ZRANDMEMBER`: an
+    /// integer within ±(2^63 - 1), as Redis reads it (a negative count
+    /// allows repeats, so its magnitude must fit).
+    pub fn random_count(&mut self) -> Result<i64, CommandError> {
+        match self.integer()? {
+            i64::MIN => Err(CommandError::CountOutOfRange),
+            count => Ok(count),
+        }
+    }
+
     /// The next argument as a Redis float.
     pub fn float(&mut self) -> Result<f64, CommandError> {
         parse_float(&self.take()?).ok_or(CommandError::NotAFloat)
@@ -143,4 +153,14 @@ pub fn parse_float(text: &[u8]) -> Option<f64> {
     }
     let value: f64 = text.parse().ok()?;
     (!value.is_nan()).then_some(value)
+}
+
+/// Redis 7.0 refuses a random count whose element-value pairs
+/// (`HRANDFIELD ... WITHVALUES`, `ZRANDMEMBER ... WITHSCORES`) would
+/// overflow its reply length.
+pub(crate) fn check_pairs_fit(count: Option<i64>, pairs: bool) -> Result<(), CommandError> {
+    if pairs && count.is_some_and(|count| count.unsigned_abs() > (i64::MAX / 2) as u64) {
+        return Err(CommandError::ValueOutOfRange);
+    }
+    Ok(())
 }

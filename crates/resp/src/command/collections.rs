@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::args::{Args, is, parse_integer};
+use super::args::{Args, check_pairs_fit, is, parse_integer};
 use super::error::CommandError;
 use super::types::Command;
 
@@ -305,8 +305,11 @@ pub(crate) fn hincrbyfloat(args: &mut Args) -> Result<Command, CommandError> {
     let key = take_key(args)?;
     let field = args.take()?;
     let delta = args.float()?;
-    if !delta.is_finite() {
+    if delta.is_nan() {
         return Err(CommandError::NotAFloat);
+    }
+    if delta.is_infinite() {
+        return Err(CommandError::InfiniteIncrement);
     }
     Ok(Command::Hash {
         key,
@@ -318,7 +321,7 @@ pub(crate) fn hincrbyfloat(args: &mut Args) -> Result<Command, CommandError> {
 pub(crate) fn hrandfield(args: &mut Args) -> Result<Command, CommandError> {
     let key = take_key(args)?;
     let count = if args.remaining() > 0 {
-        Some(args.integer()?)
+        Some(args.random_count()?)
     } else {
         None
     };
@@ -328,6 +331,7 @@ pub(crate) fn hrandfield(args: &mut Args) -> Result<Command, CommandError> {
         None => false,
     };
     args.finish()?;
+    check_pairs_fit(count, with_values)?;
     Ok(Command::Hash {
         key,
         op: HashCommand::RandField { count, with_values },
@@ -404,7 +408,7 @@ pub(crate) fn spop(args: &mut Args) -> Result<Command, CommandError> {
 pub(crate) fn srandmember(args: &mut Args) -> Result<Command, CommandError> {
     let key = take_key(args)?;
     let count = if args.remaining() > 0 {
-        Some(args.integer()?)
+        Some(args.random_count()?)
     } else {
         None
     };

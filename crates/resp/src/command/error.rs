@@ -114,6 +114,10 @@ pub enum CommandError {
     /// A float increment whose result is not finite.
     #[error("ERR increment would produce NaN or Infinity")]
     NotFinite,
+    /// `HINCRBYFLOAT key field +inf`: an infinite increment (a NaN one is
+    /// not a valid float), Redis 7.0's text.
+    #[error("ERR value is NaN or Infinity")]
+    InfiniteIncrement,
     /// A negative `SETRANGE` offset (or `GETRANGE` out of bounds).
     #[error("ERR offset is out of range")]
     OffsetOutOfRange,
@@ -171,6 +175,15 @@ pub enum CommandError {
     /// `COMMAND GETKEYS` with the wrong number of arguments for the command.
     #[error("ERR Invalid number of arguments specified for command")]
     InvalidArgumentCount,
+    /// `LMPOP ... COUNT 0` (or not an integer).
+    #[error("ERR count should be greater than 0")]
+    CountNotPositive,
+    /// A blocking command's timeout that is not a number.
+    #[error("ERR timeout is not a float or out of range")]
+    TimeoutNotFloat,
+    /// A blocking command's timeout below 0.
+    #[error("ERR timeout is negative")]
+    TimeoutNegative,
 }
 
 /// At most `limit` bytes of `bytes`, lossily as text, line breaks as spaces

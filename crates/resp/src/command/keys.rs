@@ -225,3 +225,39 @@ pub(crate) fn flushall(args: &mut Args) -> Result<Command, CommandError> {
         asynchronous: flush_mode(args)?,
     })
 }
+
+/// `OBJECT ENCODING key`.
+pub(crate) fn object_encoding(args: &mut Args) -> Result<Command, CommandError> {
+    let key = args.take()?;
+    Ok(Command::Object {
+        key,
+        query: super::types::ObjectQuery::Encoding,
+    })
+}
+
+/// `MEMORY USAGE key [SAMPLES count]`: the store counts every value's
+/// bytes exactly, so `SAMPLES` (how many elements Redis samples to
+/// estimate a collection) is checked and changes nothing.
+pub(crate) fn memory_usage(args: &mut Args) -> Result<Command, CommandError> {
+    let key = args.take()?;
+    match args.take_optional() {
+        Some(word) if is(&word, "samples") && args.remaining() == 1 => {
+            args.integer()?;
+        }
+        Some(_) => return Err(CommandError::Syntax),
+        None => {}
+    }
+    Ok(Command::Object {
+        key,
+        query: super::types::ObjectQuery::MemoryUsage,
+    })
+}
+
+/// `OBJECT REFCOUNT key`.
+pub(crate) fn object_refcount(args: &mut Args) -> Result<Command, CommandError> {
+    let key = args.take()?;
+    Ok(Command::Object {
+        key,
+        query: super::types::ObjectQuery::RefCount,
+    })
+}

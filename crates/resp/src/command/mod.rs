@@ -28,6 +28,7 @@
 //! server. Nothing else lists commands.
 
 mod args;
+mod blocking;
 mod collections;
 mod error;
 mod glob;
@@ -44,6 +45,7 @@ mod zsets;
 use bytes::Bytes;
 
 pub use args::{Args, parse_float, parse_integer};
+pub use blocking::{BlockTimeout, MultiPop, PopFrom, PopReply, parse_timeout};
 pub use collections::{ElementScan, HashCommand, SetCombination, SetCommand};
 pub use error::CommandError;
 pub use glob::glob_match;
@@ -53,7 +55,7 @@ pub use slot::{SLOT_COUNT, crc16, hash_tag, key_slot};
 pub use table::{COMMANDS, CommandSpec, ParseFn, lookup, lookup_subcommand};
 pub use types::{
     ClientInfoAttribute, Command, ExpireCondition, ExpireTime, GetExExpiry, LcsOptions,
-    ScanOptions, SetCondition, SetExpiry, TimeUnit,
+    ObjectQuery, ScanOptions, SetCondition, SetExpiry, TimeUnit,
 };
 pub use zsets::{
     LexBoundArg, ScoreBoundArg, ZAggregate, ZCombination, ZRangeArg, ZSetCommand, parse_score,

@@ -5,7 +5,7 @@
 use super::args::Args;
 use super::error::CommandError;
 use super::types::Command;
-use super::{collections, keys, lists, server, strings, zsets};
+use super::{blocking, collections, keys, lists, server, strings, zsets};
 
 /// How a command's arguments become a [`Command`]: given the arguments
 /// after the name (and subcommand), arity already checked.
@@ -317,6 +317,18 @@ const ZSET_READ_FAST: CommandSpec = CommandSpec {
     acl_categories: &["@read", "@sortedset", "@fast"],
     ..ZSET_READ
 };
+/// A blocking list command (`BLPOP`, ...).
+const LIST_BLOCKING: CommandSpec = CommandSpec {
+    flags: &["write", "noscript", "blocking"],
+    acl_categories: &["@write", "@list", "@slow", "@blocking"],
+    ..LIST_WRITE
+};
+/// A blocking sorted-set command (`BZPOPMIN`, ...).
+const ZSET_BLOCKING: CommandSpec = CommandSpec {
+    flags: &["write", "noscript", "fast", "blocking"],
+    acl_categories: &["@write", "@sortedset", "@fast", "@blocking"],
+    ..ZSET_WRITE
+};
 const EXPIRE_SYNTAX: &str = "key seconds [NX | XX | GT | LT]";
 
 /// Every command distcache speaks, sorted by name (a test checks), so that
@@ -369,6 +381,103 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "[username] password",
         parse: Some(server::auth),
         ..CONNECTION
+    },
+    CommandSpec {
+        name: "blmove",
+        arity: 6,
+        since: "6.2.0",
+        complexity: "O(1)",
+        summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+        syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout",
+        last_key: 2,
+        parse: Some(blocking::blmove),
+        ..LIST_BLOCKING
+    },
+    CommandSpec {
+        name: "blmpop",
+        arity: -5,
+        flags: &["write", "blocking", "movablekeys"],
+        since: "7.0.0",
+        complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        summary: "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        syntax: "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 2,
+        parse: Some(blocking::blmpop),
+        ..LIST_BLOCKING
+    },
+    CommandSpec {
+        name: "blpop",
+        arity: -3,
+        since: "2.0.0",
+        complexity: "O(N) where N is the number of provided keys.",
+        summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        syntax: "key [key ...] timeout",
+        last_key: -2,
+        parse: Some(blocking::blpop),
+        ..LIST_BLOCKING
+    },
+    CommandSpec {
+        name: "brpop",
+        arity: -3,
+        since: "2.0.0",
+        complexity: "O(N) where N is the number of provided keys.",
+        summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        syntax: "key [key ...] timeout",
+        last_key: -2,
+        parse: Some(blocking::brpop),
+        ..LIST_BLOCKING
+    },
+    CommandSpec {
+        name: "brpoplpush",
+        arity: 4,
+        flags: &["write", "denyoom", "noscript", "blocking"],
+        since: "2.2.0",
+        complexity: "O(1)",
+        summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+        syntax: "source destination timeout",
+        last_key: 2,
+        parse: Some(blocking::brpoplpush),
+        ..LIST_BLOCKING
+    },
+    CommandSpec {
+        name: "bzmpop",
+        arity: -5,
+        flags: &["write", "blocking", "movablekeys"],
+        since: "7.0.0",
+        complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        summary: "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        syntax: "timeout numkeys key [key ...] <MIN | MAX> [COUNT count]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 2,
+        parse: Some(blocking::bzmpop),
+        ..ZSET_BLOCKING
+    },
+    CommandSpec {
+        name: "bzpopmax",
+        arity: -3,
+        since: "5.0.0",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        summary: "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.",
+        syntax: "key [key ...] timeout",
+        last_key: -2,
+        parse: Some(blocking::bzpopmax),
+        ..ZSET_BLOCKING
+    },
+    CommandSpec {
+        name: "bzpopmin",
+        arity: -3,
+        since: "5.0.0",
+        complexity: "O(log(N)) with N being the number of elements in the sorted set.",
+        summary: "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        syntax: "key [key ...] timeout",
+        last_key: -2,
+        parse: Some(blocking::bzpopmin),
+        ..ZSET_BLOCKING
     },
     CommandSpec {
         name: "client",
@@ -866,6 +975,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..LIST_WRITE_SLOW
     },
     CommandSpec {
+        name: "lmpop",
+        arity: -4,
+        flags: &["write", "movablekeys"],
+        since: "7.0.0",
+        complexity: "O(N+M) where N is the number of provided keys and M is the number of elements returned.",
+        summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+        syntax: "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 1,
+        parse: Some(blocking::lmpop),
+        ..LIST_WRITE_SLOW
+    },
+    CommandSpec {
         name: "lpop",
         arity: -2,
         since: "1.0.0",
@@ -946,6 +1070,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..LIST_WRITE_SLOW
     },
     CommandSpec {
+        name: "memory",
+        arity: -2,
+        group: "server",
+        since: "4.0.0",
+        complexity: "Depends on subcommand.",
+        summary: "A container for memory diagnostics commands.",
+        acl_categories: &["@slow"],
+        subcommands: MEMORY_SUBCOMMANDS,
+        ..BASE
+    },
+    CommandSpec {
         name: "mget",
         arity: -2,
         last_key: -1,
@@ -982,6 +1117,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         syntax: "key value [key value ...]",
         parse: Some(strings::msetnx),
         ..STRING_WRITE
+    },
+    CommandSpec {
+        name: "object",
+        arity: -2,
+        group: "generic",
+        since: "2.2.3",
+        complexity: "Depends on subcommand.",
+        summary: "A container for object introspection commands.",
+        acl_categories: &["@slow"],
+        subcommands: OBJECT_SUBCOMMANDS,
+        ..BASE
     },
     CommandSpec {
         name: "persist",
@@ -1581,6 +1727,21 @@ pub static COMMANDS: &[CommandSpec] = &[
         ..ZSET_READ_FAST
     },
     CommandSpec {
+        name: "zmpop",
+        arity: -4,
+        flags: &["write", "movablekeys"],
+        since: "7.0.0",
+        complexity: "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in the sorted set, and M being the number of elements popped.",
+        summary: "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+        syntax: "numkeys key [key ...] <MIN | MAX> [COUNT count]",
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        numkeys_index: 1,
+        parse: Some(blocking::zmpop),
+        ..ZSET_WRITE_SLOW
+    },
+    CommandSpec {
         name: "zmscore",
         arity: -3,
         since: "6.2.0",
@@ -2056,6 +2217,80 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         ..ADMIN_SUB
     },
 ];
+
+/// `OBJECT`'s subcommands (`IDLETIME` and `FREQ` are not kept here).
+static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "object|encoding",
+        arity: 3,
+        since: "2.2.3",
+        complexity: "O(1)",
+        summary: "Returns the internal encoding of a Redis object.",
+        syntax: "key",
+        parse: Some(keys::object_encoding),
+        ..OBJECT_SUB
+    },
+    CommandSpec {
+        name: "object|help",
+        arity: 2,
+        flags: &["loading", "stale"],
+        acl_categories: &["@keyspace", "@slow"],
+        since: "6.2.0",
+        summary: HELP_SUMMARY,
+        parse: Some(server::help),
+        ..BASE
+    },
+    CommandSpec {
+        name: "object|refcount",
+        arity: 3,
+        since: "2.2.3",
+        complexity: "O(1)",
+        summary: "Returns the reference count of a value of a key.",
+        syntax: "key",
+        parse: Some(keys::object_refcount),
+        ..OBJECT_SUB
+    },
+];
+
+/// `MEMORY`'s subcommands (`DOCTOR`, `STATS`, `MALLOC-STATS` and `PURGE`
+/// describe Redis's allocator and are not kept here; `INFO memory` gives
+/// the node's figures).
+static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "memory|help",
+        arity: 2,
+        flags: &["loading", "stale"],
+        acl_categories: &["@slow"],
+        group: "server",
+        since: "4.0.0",
+        summary: HELP_SUMMARY,
+        parse: Some(server::help),
+        ..BASE
+    },
+    CommandSpec {
+        name: "memory|usage",
+        arity: -3,
+        group: "server",
+        since: "4.0.0",
+        complexity: "O(1)",
+        summary: "Estimates the memory usage of a key.",
+        syntax: "key [SAMPLES count]",
+        parse: Some(keys::memory_usage),
+        ..OBJECT_SUB
+    },
+];
+
+/// An `OBJECT` subcommand that reads one key (the key follows the
+/// subcommand).
+const OBJECT_SUB: CommandSpec = CommandSpec {
+    flags: &["readonly"],
+    acl_categories: &["@keyspace", "@read", "@slow"],
+    group: "generic",
+    first_key: 2,
+    last_key: 2,
+    key_step: 1,
+    ..BASE
+};
 
 /// The command named `name` (any case), if distcache has it.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {

@@ -2,8 +2,9 @@
 
 use bytes::Bytes;
 
+use super::blocking::{BlockTimeout, MultiPop};
 use super::collections::{HashCommand, SetCommand};
-use super::lists::ListCommand;
+use super::lists::{ListCommand, ListEnd};
 use super::zsets::ZSetCommand;
 
 /// A point in time for an expiry, as sent: relative to now or absolute,
@@ -27,6 +28,18 @@ impl ExpireTime {
             Some(self.milliseconds)
         }
     }
+}
+
+/// What `OBJECT` (or `MEMORY USAGE`) asks of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectQuery {
+    /// `OBJECT ENCODING`: the representation's name.
+    Encoding,
+    /// `OBJECT REFCOUNT`: how many references hold the value.
+    RefCount,
+    /// `MEMORY USAGE`: the bytes the store accounts to the key and its
+    /// value.
+    MemoryUsage,
 }
 
 /// `SET`'s condition on the key's existence.
@@ -245,6 +258,21 @@ pub enum Command {
     ZSet {
         key: Bytes,
         op: ZSetCommand,
+    },
+    /// `LMPOP`, `ZMPOP` and the blocking pops (see `blocking`).
+    MultiPop(MultiPop),
+    /// `BLMOVE`, `BRPOPLPUSH`: `LMOVE` that waits for the source.
+    BlockingMove {
+        source: Bytes,
+        destination: Bytes,
+        from: ListEnd,
+        to: ListEnd,
+        timeout: BlockTimeout,
+    },
+    /// `OBJECT ENCODING|REFCOUNT key`, `MEMORY USAGE key`.
+    Object {
+        key: Bytes,
+        query: ObjectQuery,
     },
     // Keys and expiry.
     Del {

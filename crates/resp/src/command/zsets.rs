@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::args::{Args, is, parse_float, parse_integer};
+use super::args::{Args, check_pairs_fit, is, parse_float, parse_integer};
 use super::error::CommandError;
 use super::types::Command;
 
@@ -559,22 +559,17 @@ pub(crate) fn zpopmax(args: &mut Args) -> Result<Command, CommandError> {
 /// `ZRANDMEMBER key [count [WITHSCORES]]`.
 pub(crate) fn zrandmember(args: &mut Args) -> Result<Command, CommandError> {
     let key = args.take()?;
-    let count = match args.take_optional() {
-        Some(text) => match parse_integer(&text).ok_or(CommandError::NotAnInteger)? {
-            i64::MIN => return Err(CommandError::CountOutOfRange),
-            count => Some(count),
-        },
-        None => None,
+    let count = if args.remaining() > 0 {
+        Some(args.random_count()?)
+    } else {
+        None
     };
     let with_scores = match args.take_optional() {
         Some(word) if is(&word, "withscores") && args.remaining() == 0 => true,
         Some(_) => return Err(CommandError::Syntax),
         None => false,
     };
-    // Redis 7.0 refuses a count whose member-score pairs would overflow.
-    if with_scores && count.is_some_and(|count| count.unsigned_abs() > (i64::MAX / 2) as u64) {
-        return Err(CommandError::ValueOutOfRange);
-    }
+    check_pairs_fit(count, with_scores)?;
     zset(key, ZSetCommand::RandMember { count, with_scores })
 }
 

@@ -64,7 +64,12 @@ impl ReplicatedMachine for ControllerMachine {
     /// `lost_groups` there): they are refused with an error naming the
     /// version, never decoded into the new shape; a controller's data from
     /// before is not carried over.
-    const FORMAT_VERSION: u8 = 2;
+    ///
+    /// 3: `ConfigOp::SetServers` (issue 21). Version 2 entries and
+    /// snapshots decode unchanged (the operation is a new last variant),
+    /// so they are still read; a version 2 build refuses version 3 by its
+    /// number instead of misreading it.
+    const FORMAT_VERSION: u8 = 3;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
 
     fn apply(&mut self, request: &ControllerRequest, context: &ApplyContext) -> Reply {

@@ -288,21 +288,18 @@ impl ControllerServer {
         if let ConfigOp::Query { num } = request.op
             && self.queries == QueryPath::ReadIndex
         {
-            let read = self
+            return self
                 .rsm
-                .read(|machine, _| machine.history().query(num))
+                .read_reply(|machine, _| {
+                    machine
+                        .history()
+                        .query(num)
+                        .map(ConfigAnswer::Config)
+                        .map_err(ServerError::Refused)
+                })
                 .await;
-            return match read {
-                Ok(answer) => answer
-                    .map(ConfigAnswer::Config)
-                    .map_err(ServerError::Refused),
-                Err(error) => Err(error.into()),
-            };
         }
-        self.rsm
-            .submit(request)
-            .await
-            .unwrap_or_else(|error| Err(error.into()))
+        self.rsm.submit_reply(request, std::convert::identity).await
     }
 }
 

@@ -23,7 +23,14 @@ impl ReplicatedMachine for ShardMachine {
     /// `Outcome::LcsMatches`; issue 16). `Op::Expire` and the store's
     /// entries changed shape, so version 2 entries and snapshots are
     /// refused the same way.
-    const FORMAT_VERSION: u8 = 3;
+    ///
+    /// 4: `ListOp::MultiPop` and `ZSetOp::MultiPop` (`LMPOP`, `ZMPOP` and
+    /// the blocking pops), their answers `Outcome::KeyValues` and
+    /// `Outcome::KeyScored`, and `Op::Append` answering the new length
+    /// (`Outcome::Integer`, recorded as such for exactly-once; issue 20).
+    /// New variants only, appended: version 3 entries and snapshots decode
+    /// unchanged, so 3 is still read; an older build refuses version 4.
+    const FORMAT_VERSION: u8 = 4;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {

@@ -24,8 +24,11 @@
 //! ```
 
 mod exports;
+mod key_watch;
 mod machine_impl;
 mod tasks;
+
+pub use key_watch::{KeyWatch, MAX_WATCH_KEYS, Watch, WatchFull};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -33,14 +36,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use api::{MachineConfig, Reply};
+use api::{MachineConfig, Op, Outcome, Reply};
 use raft::node::RaftNode;
 use raft::storage::Storage;
 use rsm::{Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
 use crate::machine::{GroupCommand, GroupOutput, LostShard, ShardMachine};
-use crate::rpc::{DeleteShards, MigrationError, PullChunk, ShardChunk, ShardKvRequest};
+use crate::rpc::{DeleteShards, MigrationError, PullChunk, ShardChunk, ShardKvRequest, WaitKeys};
 use exports::Exports;
 
 /// Room left in a message next to a piece's data (the request or reply's
@@ -64,6 +67,34 @@ pub trait ConfigSource: Clone + Send + Sync + 'static {
     fn report(&self, gid: Gid, num: u64) -> impl Future<Output = ()> + Send {
         let _ = (gid, num);
         async {}
+    }
+}
+
+/// Which nodes may speak for which group in migration requests: a pull
+/// or delete that names `from_gid` is served only if the node that sent
+/// it (labrpc's authenticated [`labrpc::caller`]) is a replica of that
+/// group. A node builds it from its cluster's node table.
+#[derive(Clone)]
+pub struct GroupMembership(Arc<dyn Fn(Gid, u64) -> Option<bool> + Send + Sync>);
+
+impl GroupMembership {
+    /// `is_member(gid, node)`: whether node `node` is a replica of `gid`;
+    /// `None` for a node it does not know (a node of a group added after
+    /// this one started): the configuration check alone applies then.
+    pub fn new(
+        is_member: impl Fn(Gid, u64) -> Option<bool> + Send + Sync + 'static,
+    ) -> GroupMembership {
+        GroupMembership(Arc::new(is_member))
+    }
+
+    pub fn is_member(&self, gid: Gid, node: u64) -> Option<bool> {
+        (self.0)(gid, node)
+    }
+}
+
+impl std::fmt::Debug for GroupMembership {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("GroupMembership")
     }
 }
 
@@ -106,6 +137,15 @@ pub struct ShardServerConfig {
     /// for its latest configuration to learn of groups declared lost: the
     /// peers a blocked migration waits on, or this group itself.
     pub lost_check_rounds: u32,
+    /// Most [`WaitKeys`] waits (blocked clients) this replica holds at
+    /// once, and most on one key; more are refused with `Busy`.
+    pub max_waiters: usize,
+    pub max_waiters_per_key: usize,
+    /// With an authenticated caller (labrpc's peer policy), the groups it
+    /// may speak for: a pull or delete naming another group is refused
+    /// ([`MigrationError::NotGroupMember`]). None (the labs, simulation):
+    /// `from_gid` is checked against the configuration only.
+    pub group_membership: Option<GroupMembership>,
 }
 
 impl ShardServerConfig {
@@ -128,6 +168,9 @@ impl ShardServerConfig {
             read_index_reads: true,
             pull_wait_warn_after: Duration::from_secs(30),
             lost_check_rounds: 10,
+            max_waiters: DEFAULT_MAX_WAITERS,
+            max_waiters_per_key: DEFAULT_MAX_WAITERS_PER_KEY,
+            group_membership: None,
         }
     }
 
@@ -138,6 +181,14 @@ impl ShardServerConfig {
             return Err(StartError::BadConfig {
                 detail: format!(
                     "max_message_bytes {max_message_bytes} is under {MIN_MESSAGE_BYTES}"
+                ),
+            });
+        }
+        if self.max_waiters == 0 || self.max_waiters_per_key == 0 {
+            return Err(StartError::BadConfig {
+                detail: format!(
+                    "max_waiters ({}) and max_waiters_per_key ({}) must be at least 1",
+                    self.max_waiters, self.max_waiters_per_key
                 ),
             });
         }
@@ -156,6 +207,34 @@ impl ShardServerConfig {
         Ok(())
     }
 }
+
+/// How many blocked clients a write may serve: one per element a push or
+/// `ZADD` adds, one for any other write (a move into the key, a type change
+/// that a waiter must see as WRONGTYPE, ...).
+fn waiters_served(op: &Op) -> usize {
+    match op {
+        Op::List {
+            op: api::ListOp::Push { elements, .. },
+            ..
+        } => elements.len().max(1),
+        Op::ZSet {
+            op: api::ZSetOp::Add { entries, .. },
+            ..
+        } => entries.len().max(1),
+        _ => 1,
+    }
+}
+
+/// Blocked clients one replica holds at once, by default.
+pub const DEFAULT_MAX_WAITERS: usize = 10_000;
+/// Blocked clients on one key, by default.
+pub const DEFAULT_MAX_WAITERS_PER_KEY: usize = 1_000;
+/// The longest one [`WaitKeys`] waits; a caller that wants longer asks
+/// again (and so re-finds the leader, and the shard's owner, each time).
+pub const MAX_WAIT_MS: u64 = 10_000;
+/// How often a waiting [`WaitKeys`] checks that this replica still leads;
+/// a leader that stepped down answers its waiters `WrongLeader` then.
+const WAIT_LEADERSHIP_CHECK: Duration = Duration::from_millis(50);
 
 /// The smallest message limit a replica accepts.
 pub const MIN_MESSAGE_BYTES: usize = 16 << 10;
@@ -212,6 +291,9 @@ pub struct ShardServer {
     /// This replica's estimate of the group's log time now (see
     /// [`LogTimeAnchor`]).
     log_time: Arc<std::sync::Mutex<LogTimeAnchor>>,
+    /// Clients waiting for keys ([`WaitKeys`]), woken by the writes this
+    /// replica applies as leader.
+    key_watch: Arc<KeyWatch>,
 }
 
 /// The group's log time advances only when an entry applies; a blocked,
@@ -255,6 +337,7 @@ impl ShardServer {
         let peers = labrpc::Client::new(labrpc::ClientConfig {
             timeout: config.peer_rpc_timeout,
             max_message_bytes: config.replica.max_message_bytes,
+            security: config.replica.peer_security.clone(),
             ..labrpc::ClientConfig::default()
         });
         let server = ShardServer {
@@ -267,12 +350,20 @@ impl ShardServer {
                 log_time_ms: 0,
                 seen_at: labrpc::runtime::now(),
             })),
+            key_watch: Arc::new(KeyWatch::new(
+                config.max_waiters,
+                config.max_waiters_per_key,
+            )),
             config: Arc::new(config),
             peers,
             listener: labrpc::SharedServer::default(),
         };
-        let (client_server, pull_server, delete_server) =
-            (server.clone(), server.clone(), server.clone());
+        let (client_server, pull_server, delete_server, wait_server) = (
+            server.clone(),
+            server.clone(),
+            server.clone(),
+            server.clone(),
+        );
         let add_service = |router: &mut labrpc::Router| {
             router.add::<ShardKvRequest, _, _>(move |request: ShardKvRequest| {
                 let server = client_server.clone();
@@ -286,6 +377,10 @@ impl ShardServer {
                 let server = delete_server.clone();
                 async move { server.handle_delete(request).await }
             });
+            router.add::<WaitKeys, _, _>(move |request: WaitKeys| {
+                let server = wait_server.clone();
+                async move { server.handle_wait(request).await }
+            });
         };
         let listener = server.rsm.serve(add_service).await?;
         server.listener.set(listener);
@@ -297,6 +392,12 @@ impl ShardServer {
 
     pub fn raft(&self) -> &RaftNode {
         self.rsm.raft()
+    }
+
+    /// The replicated state machine this server runs (membership changes
+    /// go through it: `Rsm::change_membership`).
+    pub fn rsm(&self) -> &Rsm<ShardMachine> {
+        &self.rsm
     }
 
     pub fn gid(&self) -> Gid {
@@ -382,31 +483,117 @@ impl ShardServer {
         if request.op.is_read() && self.config.read_index_reads {
             // Ownership is checked at read time, against the configuration
             // this leader has applied through the read index.
-            let read = self
+            return self
                 .rsm
-                .read(|machine, context| machine.read(&request.op, context.now_ms))
+                .read_reply(|machine, context| machine.read(&request.op, context.now_ms))
                 .await;
-            return read.unwrap_or_else(|error| Err(error.into()));
         }
+        // The keys to wake once applied, copied only if someone waits, and
+        // how many waiters the write may serve.
+        let (written_keys, wakes): (Vec<Vec<u8>>, usize) = if self.key_watch.waiting() > 0 {
+            (
+                request.op.keys().map(<[u8]>::to_vec).collect(),
+                waiters_served(&request.op),
+            )
+        } else {
+            (Vec::new(), 0)
+        };
         let command = GroupCommand::Client {
             client_id: request.client_id,
             seq: request.seq,
             op: request.op,
         };
-        match self.rsm.submit(command).await {
-            Ok(GroupOutput::Client(reply)) => reply,
-            Ok(other) => panic!(
-                "group {}: a client command answered {other:?}",
-                self.config.gid
-            ),
-            Err(error) => Err(error.into()),
+        let gid = self.config.gid;
+        self.rsm
+            .submit_reply(command, |output| match output {
+                GroupOutput::Client(reply) => {
+                    if reply.is_ok() {
+                        // Applied here as leader: wake who waits on its keys.
+                        self.key_watch
+                            .notify(written_keys.iter().map(Vec::as_slice), wakes);
+                    }
+                    reply
+                }
+                other => panic!("group {gid}: a client command answered {other:?}"),
+            })
+            .await
+    }
+
+    /// Waits until one of the request's keys is present or written here,
+    /// or its wait passes (see [`WaitKeys`] and the `key_watch` module).
+    /// Only the leader waits: writes are applied (and so seen) on every
+    /// replica, but only the leader's `handle_client` wakes watches.
+    pub async fn handle_wait(&self, request: WaitKeys) -> Reply {
+        let Some(first) = request.keys.first() else {
+            return Ok(Outcome::Applied(true));
+        };
+        let status = self.rsm.raft().status();
+        if !status.is_leader {
+            return Err(api::Error::WrongLeader {
+                leader_hint: status.leader_id,
+            });
         }
+        let watch = self
+            .key_watch
+            .watch(&request.keys)
+            .map_err(|_| api::Error::Busy {
+                pending: self.key_watch.waiting() as u64,
+            })?;
+        // Registered first, then looked: a write applied before this look
+        // is seen by it, one applied after wakes the watch.
+        let present = self.rsm.with_machine(|machine| {
+            request.keys.iter().try_fold(false, |found, key| {
+                if found {
+                    return Ok(true);
+                }
+                let shape = Op::Type { key: key.clone() };
+                // Keys of several shards: `read` of the first key's shard
+                // answers for it; the others must share it.
+                if key != first
+                    && crate::key_to_shard(key, machine.shard_count())
+                        != crate::key_to_shard(first, machine.shard_count())
+                {
+                    return Err(api::Error::CrossShard);
+                }
+                Ok(matches!(machine.read(&shape, 0)?, Outcome::Value(Some(_))))
+            })
+        })?;
+        if present {
+            return Ok(Outcome::Applied(true));
+        }
+        let wait = Duration::from_millis(request.wait_ms.min(MAX_WAIT_MS));
+        let deadline = labrpc::runtime::now() + wait;
+        loop {
+            let check = deadline.min(labrpc::runtime::now() + WAIT_LEADERSHIP_CHECK);
+            // Biased (a wake first): a fixed polling order, so a run
+            // replays from its seed under the simulator.
+            tokio::select! {
+                biased;
+                () = watch.changed() => return Ok(Outcome::Applied(true)),
+                () = tokio::time::sleep_until(check) => {}
+            }
+            if labrpc::runtime::now() >= deadline {
+                return Ok(Outcome::Applied(false));
+            }
+            let status = self.rsm.raft().status();
+            if !status.is_leader || self.is_killed() {
+                return Err(api::Error::WrongLeader {
+                    leader_hint: status.leader_id,
+                });
+            }
+        }
+    }
+
+    /// Clients blocked on keys here now (a node exports it as a metric).
+    pub fn waiters(&self) -> usize {
+        self.key_watch.waiting()
     }
 
     /// Hands over a piece of a shard offered in the requested
     /// configuration. Any replica that applied that configuration has the
     /// frozen data; each replica encodes it once (see [`Exports`]).
     pub fn handle_pull_chunk(&self, request: &PullChunk) -> Result<ShardChunk, MigrationError> {
+        self.check_sender("pull", request.from_gid)?;
         let export = self
             .exports
             .get(
@@ -443,22 +630,52 @@ impl ShardServer {
     /// Deletes shards the asking group confirms it holds (through the log,
     /// so every replica deletes at the same point).
     pub async fn handle_delete(&self, request: DeleteShards) -> Result<(), MigrationError> {
+        self.check_sender("delete", request.from_gid)?;
         let command = GroupCommand::DeleteShards {
             config_num: request.config_num,
             shards: request.shards.clone(),
             from_gid: request.from_gid,
         };
-        match self.rsm.submit(command).await {
-            Ok(GroupOutput::Deleted(result)) => {
-                match &result {
-                    Ok(()) => self.exports.forget(request.config_num, &request.shards),
-                    Err(error) => self.note_refusal("delete", error),
+        let gid = self.config.gid;
+        self.rsm
+            .submit_reply(command, |output| match output {
+                GroupOutput::Deleted(result) => {
+                    match &result {
+                        Ok(()) => self.exports.forget(request.config_num, &request.shards),
+                        Err(error) => self.note_refusal("delete", error),
+                    }
+                    result
                 }
-                result
+                other => panic!("group {gid}: a delete answered {other:?}"),
+            })
+            .await
+    }
+
+    /// Refuses (logs and counts) a migration request whose authenticated
+    /// sender is not a replica of the group it names, `from_gid`: a
+    /// member of one group cannot pull or delete as another.
+    fn check_sender(&self, what: &str, from_gid: Gid) -> Result<(), MigrationError> {
+        let (Some(membership), Some(node)) = (&self.config.group_membership, labrpc::caller())
+        else {
+            return Ok(());
+        };
+        match membership.is_member(from_gid, node) {
+            Some(true) => return Ok(()),
+            Some(false) => {}
+            None => {
+                tracing::debug!(
+                    gid = self.config.gid,
+                    node,
+                    from_gid,
+                    "{what} from a node this replica's table does not list: checked against the configuration only"
+                );
+                return Ok(());
             }
-            Ok(other) => panic!("group {}: a delete answered {other:?}", self.config.gid),
-            Err(error) => Err(error.into()),
         }
+        let error = MigrationError::NotGroupMember { from_gid, node };
+        self.migration_refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(gid = self.config.gid, %error, "{what} refused");
+        Err(error)
     }
 
     /// Logs and counts a migration request refused because its sender is

@@ -13,12 +13,8 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "Randomized fault simulation of every distcache layer built so far")]
 struct Arguments {
-    /// First seed.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// How many consecutive seeds to run.
-    #[arg(long, default_value_t = 5)]
-    seeds: u64,
+    #[command(flatten)]
+    seeds: sim_tests::seeds::SeedRange,
 }
 
 /// Simulated-time limit for one seed (all layers together).
@@ -31,18 +27,17 @@ fn main() {
 
     let arguments = Arguments::parse();
     let mut failed_seeds = Vec::new();
-    for seed in arguments.seed..arguments.seed.saturating_add(arguments.seeds) {
+    for seed in arguments.seeds.range() {
         println!("seed {seed}");
-        let outcome = std::panic::catch_unwind(|| {
-            let mut runtime =
-                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            // Every layer's scenario bounds its own phases; this limit only
-            // stops a hung simulation. It grows with the number of layers.
-            runtime.set_time_limit(Duration::from_secs(SIMULATED_SECONDS_PER_SEED));
-            runtime.block_on(sim_tests::swarm::run_all())
-        });
+        // Every layer's scenario bounds its own phases; this limit only
+        // stops a hung simulation. It grows with the number of layers.
+        let outcome = sim_tests::harness::run_seed(
+            seed,
+            Duration::from_secs(SIMULATED_SECONDS_PER_SEED),
+            sim_tests::swarm::run_all(),
+        );
         match outcome {
-            Ok(reports) => {
+            Some(reports) => {
                 for report in &reports {
                     println!("{report}");
                 }
@@ -50,25 +45,21 @@ fn main() {
                     failed_seeds.push(seed);
                 }
             }
-            Err(_) => {
+            None => {
                 println!("  verdict: FAIL (the simulation panicked; the message is above)");
                 failed_seeds.push(seed);
             }
         }
     }
-    let passed = arguments.seeds - failed_seeds.len() as u64;
+    let passed = arguments.seeds.seeds - failed_seeds.len() as u64;
     println!("swarm: {passed} passed, {} failed", failed_seeds.len());
-    if !failed_seeds.is_empty() {
-        println!("replay one with: --seed N --seeds 1 (failed: {failed_seeds:?})");
-        std::process::exit(1);
-    }
+    sim_tests::seeds::exit_if_failed("swarm", &failed_seeds);
 }
 
 #[cfg(not(madsim))]
 fn main() {
     let _ = Arguments::parse();
-    eprintln!(
-        "swarm runs only in simulation: RUSTFLAGS=\"--cfg madsim\" cargo run -p sim-tests --bin swarm --target-dir target/sim (or scripts/swarm.sh)"
+    sim_tests::seeds::exit_outside_simulation(
+        "swarm runs only in simulation: RUSTFLAGS=\"--cfg madsim\" cargo run -p sim-tests --bin swarm --target-dir target/sim (or scripts/swarm.sh)",
     );
-    std::process::exit(2);
 }

@@ -32,6 +32,24 @@ pub fn node_addr(index: usize) -> SocketAddr {
     SocketAddr::new(node_ip(index), SERVICE_PORT)
 }
 
+/// Runs `simulation` in a fresh madsim runtime seeded with `seed`,
+/// stopped after `time_limit` of simulated time: one seed of a binary
+/// that loops over seeds itself (the swarm, the migration benchmark).
+/// `None` if it panicked (the panic hook has printed the message).
+pub fn run_seed<T>(
+    seed: u64,
+    time_limit: Duration,
+    simulation: impl Future<Output = T>,
+) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut runtime =
+            madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        runtime.set_time_limit(time_limit);
+        runtime.block_on(simulation)
+    }))
+    .ok()
+}
+
 /// Announces a test phase, so a failure's log shows where it happened.
 pub fn phase(name: &str) {
     tracing::info!("phase: {name}");
@@ -81,6 +99,12 @@ pub fn elapsed_ms(start: tokio::time::Instant) -> u64 {
 /// Runs `future` with a simulated-time limit; panics naming `what` if it
 /// does not finish (TESTS.md: 120 s per test).
 pub async fn within<T>(what: &str, limit: Duration, future: impl Future<Output = T>) -> T {
+    // With RUST_LOG set, the run's events go to stdout with simulated
+    // timestamps: two runs of one seed can be compared line by line
+    // (scripts/replay-check.sh).
+    if std::env::var_os("RUST_LOG").is_some() {
+        madsim::runtime::init_logger();
+    }
     match tokio::time::timeout(limit, future).await {
         Ok(value) => value,
         Err(_) => panic!("{what} did not finish within {limit:?} of simulated time"),

@@ -125,8 +125,9 @@ impl<C: KvClient> RecordingKv<C> {
             key: key.into(),
             value: value.into(),
         };
-        self.recorded(input, self.kv.append(key, value), |_| KvOutput::Done)
-            .await
+        // The kv model's append answers no length; the length is dropped.
+        let append = async { self.kv.append(key, value).await.map(|_| ()) };
+        self.recorded(input, append, |_| KvOutput::Done).await
     }
 
     pub async fn delete(&self, key: &str) -> Option<bool> {
@@ -322,7 +323,7 @@ impl<C: KvClient + 'static> RecordingClient<C> {
 
     pub async fn append(&self, key: &str, value: &str) -> Option<()> {
         let (key, value) = (key.to_string(), value.to_string());
-        self.run(|kv| async move { kv.append(&key, &value).await })
+        self.run(|kv| async move { kv.append(&key, &value).await.map(|_| ()) })
             .await
     }
 

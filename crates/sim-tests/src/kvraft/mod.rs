@@ -24,7 +24,6 @@ use crate::harness::{
     RecordingClient, RecordingKv, SERVICE_PORT, check_history, client_ip, node_addr, phase,
 };
 
-pub use linearizability::EvictingKvModel;
 pub use membership::{
     ChangeReport, ReplaceOutcome, ReplaceScenario, replace_under_faults, start_load,
 };
@@ -297,6 +296,8 @@ impl Tester {
         for &node in &server_nodes {
             self.net.kill(node);
         }
+        // The scenario, not a wait for a condition: the group stays down
+        // for a while (the lab's pause) before it comes back.
         tokio::time::sleep(ELECTION_TIMEOUT).await;
         phase("restart every server from its files");
         for &node in &server_nodes {
@@ -349,7 +350,7 @@ impl Tester {
     }
 
     /// The recorded history checked with another model (for example
-    /// [`EvictingKvModel`]); the summary, or what went wrong.
+    /// [`KvModel::evicting`]); the summary, or what went wrong.
     pub fn linearizability_with<M>(&self, model: &M) -> Result<String, String>
     where
         M: linearizability::Model<Input = KvInput, Output = KvOutput>,
@@ -430,7 +431,7 @@ impl Tester {
     /// [`Tester::check_linearizable`] as a result: the checker's summary,
     /// or what went wrong (a violation explained, or an unknown verdict).
     pub fn linearizability(&self) -> Result<String, String> {
-        self.linearizability_with(&KvModel)
+        self.linearizability_with(&KvModel::new())
     }
 }
 

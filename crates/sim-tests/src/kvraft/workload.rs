@@ -132,6 +132,10 @@ async fn run_generic(scenario: GenericTest) {
             partitioner.await.expect("partitioner task");
         }
         tester.connect_all();
+        // The lab's pause after the heal (a server that was in a minority
+        // learns of the new term), part of the scenario: nothing is
+        // checked here, and what follows (a crash, or the clients'
+        // remaining calls) is the same whether a new term has started.
         tokio::time::sleep(ELECTION_TIMEOUT).await;
         if scenario.crash {
             tester.crash_and_restart_all().await;

@@ -15,8 +15,8 @@ use labrpc::sim::{Network, NodeId};
 use raft::storage::FileStorage;
 use shardctrler::placement::is_balanced;
 use shardctrler::{
-    Clerk, ClerkConfig, ClerkError, Config, ConfigError, ConfigOp, ControllerServer,
-    ControllerServerConfig, Gid, Limits, UNASSIGNED,
+    Clerk, ClerkConfig, ClerkError, Config, ConfigAnswer, ConfigError, ConfigOp, ControllerClient,
+    ControllerServer, ControllerServerConfig, Gid, Limits, UNASSIGNED,
 };
 
 use crate::harness::{SERVICE_PORT, phase};
@@ -482,35 +482,19 @@ impl TestClerk {
 
     /// Runs `op` from the client node and records it. A timeout is an
     /// unknown outcome (`Err(Timeout)` is returned and recorded as such).
-    async fn run(&self, op: ConfigOp) -> Result<Outcome, ClerkError> {
+    async fn run_recorded(&self, op: ConfigOp) -> Result<ConfigAnswer, ClerkError> {
         let invoked_us = self.now_us();
         let clerk = Arc::clone(&self.clerk);
         let request = op.clone();
         let result = self
             .net
-            .spawn(self.node, async move {
-                match request {
-                    ConfigOp::Join { groups } => clerk.join(groups).await.map(Outcome::Changed),
-                    ConfigOp::Leave { gids } => clerk.leave(gids).await.map(Outcome::Changed),
-                    ConfigOp::Move { shard, gid } => {
-                        clerk.move_shard(shard, gid).await.map(Outcome::Changed)
-                    }
-                    ConfigOp::Query { num } => clerk.query(num).await.map(Outcome::Config),
-                    ConfigOp::QueryApplied { num } => {
-                        clerk.query_applied(num).await.map(Outcome::Config)
-                    }
-                    ConfigOp::Report { gid, num } => {
-                        clerk.report(gid, num).await.map(Outcome::Reported)
-                    }
-                    ConfigOp::DeclareLost { gid } => {
-                        clerk.declare_lost(gid).await.map(Outcome::Changed)
-                    }
-                }
-            })
+            .spawn(self.node, async move { clerk.run(request).await })
             .await
             .expect("client nodes are never killed, so their tasks finish");
         let outcome = match &result {
-            Ok(outcome) => Some(outcome.clone()),
+            Ok(ConfigAnswer::Changed { num }) => Some(Outcome::Changed(*num)),
+            Ok(ConfigAnswer::Config(config)) => Some(Outcome::Config(config.clone())),
+            Ok(ConfigAnswer::Reported { oldest }) => Some(Outcome::Reported(*oldest)),
             Err(ClerkError::Refused(error)) => Some(Outcome::Refused(error.clone())),
             Err(ClerkError::Timeout { .. }) => None,
             Err(error) => panic!("client {}: unexpected error {error}", self.client),
@@ -522,40 +506,7 @@ impl TestClerk {
             returned_us: self.now_us(),
             outcome,
         });
-        match result {
-            Ok(outcome) => Ok(outcome),
-            Err(error) => Err(error),
-        }
-    }
-
-    async fn change(&self, op: ConfigOp) -> Result<u64, ClerkError> {
-        match self.run(op).await? {
-            Outcome::Changed(num) => Ok(num),
-            other => panic!("a change answered {other:?}"),
-        }
-    }
-
-    pub async fn join(&self, groups: BTreeMap<Gid, Vec<SocketAddr>>) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::Join { groups }).await
-    }
-
-    pub async fn leave(&self, gids: Vec<Gid>) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::Leave { gids }).await
-    }
-
-    pub async fn move_shard(&self, shard: usize, gid: Gid) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::Move { shard, gid }).await
-    }
-
-    pub async fn declare_lost(&self, gid: Gid) -> Result<u64, ClerkError> {
-        self.change(ConfigOp::DeclareLost { gid }).await
-    }
-
-    pub async fn query(&self, num: Option<u64>) -> Result<Config, ClerkError> {
-        match self.run(ConfigOp::Query { num }).await? {
-            Outcome::Config(config) => Ok(config),
-            other => panic!("a query answered {other:?}"),
-        }
+        result
     }
 
     /// A Join of groups with three placeholder servers each, that must
@@ -607,6 +558,14 @@ impl TestClerk {
         let config = self.must_query(None).await;
         assert_config(&config, gids);
         config
+    }
+}
+
+impl ControllerClient for TestClerk {
+    /// The clerk's answer, run on the client node and recorded (see
+    /// [`TestClerk::run_recorded`]); the typed operations are the trait's.
+    async fn run(&self, op: ConfigOp) -> Result<ConfigAnswer, ClerkError> {
+        self.run_recorded(op).await
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use labrpc::sim::Network;
 use linearizability::{KvInput, KvOutput, Recorder};
-use shardctrler::{Config, Gid};
+use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Clerk, ClerkConfig, Controller};
 
 use crate::harness::{RecordingClient, RecordingKv};

@@ -88,6 +88,8 @@ pub async fn run() -> Report {
     let client_nodes: Vec<NodeId> = (0..clients)
         .map(|index| net.add_client_node(&format!("client-{index}"), client_ip(index)))
         .collect();
+    // A moment for the servers' init to bind. Not a check: a call that
+    // finds no server yet fails and is counted like any other failure.
     tokio::time::sleep(Duration::from_millis(10)).await;
 
     // Fault phase: clients call while the injector breaks things.
@@ -257,7 +259,9 @@ async fn heal_and_reach_everyone(
     servers: usize,
     clients: &[NodeId],
 ) -> (Result<(), String>, u64) {
-    // Let restarted nodes run their init.
+    // Let restarted nodes run their init. The loop below is the wait on
+    // the condition (every server answers, within HEAL_BOUND, or the
+    // unreached ones are named).
     tokio::time::sleep(Duration::from_millis(10)).await;
     let mut tasks = Vec::new();
     for (index, &node) in clients.iter().enumerate() {

@@ -6,8 +6,10 @@
 //! phase** in which every fault stops and the system must converge within a
 //! bound, and finally checks its invariants. Layers so far: labrpc,
 //! mapreduce, raft, kvraft, membership change (kvraft groups), shardctrler,
-//! shardkv and the server.
+//! shardkv, shardkv with every collection type (checked under the
+//! `collections` model, replicas compared key by key), and the server.
 
+pub mod collections_scenario;
 pub mod kvraft_scenario;
 pub mod labrpc_scenario;
 pub mod mapreduce_scenario;
@@ -28,6 +30,7 @@ pub async fn run_all() -> Vec<Report> {
         membership_scenario::run().await,
         shardctrler_scenario::run().await,
         shardkv_scenario::run().await,
+        collections_scenario::run().await,
         server_scenario::run().await,
     ]
 }

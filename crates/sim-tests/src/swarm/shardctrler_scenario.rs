@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
-use shardctrler::Gid;
+use shardctrler::{ControllerClient, Gid};
 
 use super::Report;
 use crate::shardctrler::history::Outcome;

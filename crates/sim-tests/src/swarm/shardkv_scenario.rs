@@ -131,8 +131,9 @@ pub async fn run() -> Report {
     report
 }
 
-/// The fault phase: a random fault every 200-900 ms for [`FAULT_PHASE`].
-async fn inject_faults(
+/// The fault phase: a random fault every 200-900 ms for [`FAULT_PHASE`]
+/// (the collections scenario injects the same mix).
+pub(super) async fn inject_faults(
     tester: &Tester,
     joined: &mut [bool; GROUPS],
     faults: &mut BTreeMap<&'static str, u64>,
@@ -190,7 +191,9 @@ async fn inject_faults(
     }
 }
 
-async fn converge(tester: &Tester, latest: &shardctrler::Config) -> Result<(), String> {
+/// Waits up to [`CONVERGE_BOUND`] until every shard has one owner holding
+/// it (see [`Tester::check_single_owners`]).
+pub(super) async fn converge(tester: &Tester, latest: &shardctrler::Config) -> Result<(), String> {
     let deadline = labrpc::runtime::now() + CONVERGE_BOUND;
     loop {
         let outcome = tester.check_single_owners(latest);

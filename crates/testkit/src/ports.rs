@@ -1,4 +1,4 @@
-//! Free loopback ports for test clusters.
+//! Free loopback ports for test clusters and benches.
 //!
 //! Ports come from `PORT_MIN..PORT_END`, below the kernel's ephemeral range
 //! (32768 and up on Linux): a node restarted on its ports must not find
@@ -15,7 +15,7 @@
 //! Between the check and the node binding its port another process could
 //! still take one; the wide range and the spread starts make that rare.
 
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// First port handed out.
@@ -57,4 +57,32 @@ pub fn free_ports(count: usize) -> Vec<u16> {
     let span = u16::try_from(count).expect("a few ports");
     let base = free_port_block(span);
     (base..base + span).collect()
+}
+
+/// `count` free loopback addresses, consecutive ports (one block): a
+/// group's `peer_addrs`.
+pub fn free_addrs(count: usize) -> Vec<SocketAddr> {
+    free_ports(count)
+        .into_iter()
+        .map(|port| SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_of_one_process_never_overlap_and_stay_below_the_ephemeral_range() {
+        let first = free_ports(10);
+        let second = free_ports(10);
+        assert!(first.iter().all(|port| !second.contains(port)));
+        for port in first.iter().chain(&second) {
+            assert!((PORT_MIN..PORT_END).contains(port), "port {port}");
+        }
+        let addrs = free_addrs(3);
+        assert_eq!(addrs.len(), 3);
+        assert!(addrs.iter().all(|addr| addr.ip().is_loopback()));
+        assert_eq!(addrs[1].port(), addrs[0].port() + 1);
+    }
 }

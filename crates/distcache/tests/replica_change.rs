@@ -1,0 +1,502 @@
+//! An operator changes a data group's replicas (issue 21), on real nodes
+//! in this process (two data groups of three replicas, gRPC and Raft over
+//! loopback, Raft logs on disk) and through the `distcache` binary:
+//!
+//! - refusals (unknown group or node, the controller group, an original
+//!   replica coming back, a node replacing itself, the last voter, a
+//!   second change while one runs) name what is wrong and change nothing;
+//! - a learner that never catches up is removed again;
+//! - with a client writing all along, a replica's machine is replaced
+//!   (stop it, delete its data, start a new node with a new id and
+//!   `joining = true`, `replace-replica`); the controller then lists the
+//!   new replica, so that once the new node leads and an old one is
+//!   stopped, requests still reach the group through the controller's
+//!   list; every acknowledged write reads back.
+
+#![cfg(not(madsim))]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use distcache::config::{JOINED_RAFT_ID_BASE, NodeConfig, NodeEntry};
+use distcache::node::Node;
+use distcache_client::proto;
+use distcache_client::proto::admin_client::AdminClient;
+use support::cluster::TestCluster;
+use support::http::request;
+use support::keys::{check_all, wait_for};
+use support::processes::NodeProcesses;
+
+async fn admin(addr: SocketAddr) -> AdminClient<tonic::transport::Channel> {
+    let url = distcache_client::grpc_url(&addr.to_string()).expect("url");
+    AdminClient::connect(url).await.expect("connect")
+}
+
+/// Group `gid`'s servers as the controller's latest configuration lists
+/// them, and that configuration's number.
+async fn controller_servers(
+    client: &mut AdminClient<tonic::transport::Channel>,
+    gid: u64,
+) -> (Vec<String>, u64) {
+    let status = client
+        .status(proto::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    let servers = status
+        .groups
+        .iter()
+        .find(|group| group.gid == gid)
+        .map(|group| group.peer_addrs.clone())
+        .unwrap_or_default();
+    (servers, status.config_num)
+}
+
+/// The configuration in force at group `gid`'s leader: (voters,
+/// learners) as Raft ids, from the running nodes of `cluster`.
+fn group_membership(cluster: &TestCluster, gid: u64) -> Option<(Vec<u64>, Vec<u64>)> {
+    cluster.running().into_iter().find_map(|node_id| {
+        let state = cluster.node_state(node_id)?;
+        let raft = state.raft_of(gid)?;
+        raft.state().1.then(|| {
+            let (_, membership) = raft.membership();
+            (
+                membership.voters.into_iter().collect(),
+                membership.learners.into_iter().collect(),
+            )
+        })
+    })
+}
+
+/// Runs `distcache admin <arguments>` against `addr`: (success, output).
+fn cli(addr: &str, arguments: &[&str]) -> (bool, String) {
+    let mut command = vec!["admin"];
+    command.extend_from_slice(arguments);
+    let output = NodeProcesses::cli(addr, &command);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// Writes `w-<i>` = `v<i>` one after the other until `stop`, recording
+/// each acknowledged write; failed writes (a group electing) are counted,
+/// not recorded.
+async fn write_until(
+    client: distcache_client::Client,
+    stop: Arc<AtomicBool>,
+) -> (BTreeMap<String, String>, u64) {
+    let mut acknowledged = BTreeMap::new();
+    let mut failed = 0;
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let (key, value) = (format!("w-{i}"), format!("v{i}"));
+        match client.set(key.as_bytes(), value.as_bytes()).await {
+            Ok(()) => {
+                acknowledged.insert(key, value);
+            }
+            Err(_) => failed += 1,
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (acknowledged, failed)
+}
+
+/// Node `node_id`'s configuration: a copy of `template`'s table plus
+/// itself as a joining replica of group `gid` at two free ports.
+fn joining_config(
+    template: &NodeConfig,
+    node_id: u64,
+    gid: u64,
+    data_dir: &std::path::Path,
+) -> NodeConfig {
+    let base = testkit::ports::free_port_block(2);
+    let mut config = template.clone();
+    config.node_id = node_id;
+    config.data_dir = data_dir.join(format!("node{node_id}"));
+    config.nodes.push(NodeEntry {
+        id: node_id,
+        host: "127.0.0.1".into(),
+        grpc_port: base,
+        resp_port: None,
+        http_port: None,
+        controller_port: None,
+        group: Some(gid),
+        data_port: Some(base + 1),
+        joining: true,
+    });
+    config.validate().expect("a valid joining node");
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replica_is_replaced_while_clients_write_and_nothing_acknowledged_is_lost() {
+    // Phase 1: two groups (nodes 1-3: group 1 and the controller; nodes
+    // 4-6: group 2); a client writes all along.
+    let cluster = TestCluster::builder().groups(2).replicas(3).start().await;
+    let addr = cluster.grpc_addr();
+    let mut client = admin(addr).await;
+    let data = distcache_client::Client::connect(&addr.to_string()).expect("data client");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(write_until(data.clone(), Arc::clone(&stop)));
+    let (servers_before, config_before) = controller_servers(&mut client, 2).await;
+    assert_eq!(servers_before.len(), 3, "{servers_before:?}");
+    let membership_before = wait_for(
+        "group 2 has a leader",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async { group_membership(&cluster, 2) },
+    )
+    .await;
+    assert_eq!(membership_before, (vec![0, 1, 2], vec![]));
+
+    // Phase 2: refusals, each naming what is wrong and changing nothing.
+    eprintln!("replica_change: phase 2: refusals");
+    let refusals: Vec<(&str, tonic::Status)> = vec![
+        (
+            "no group 99",
+            client
+                .remove_replica(proto::RemoveReplicaRequest {
+                    gid: 99,
+                    node_id: 4,
+                    forwarded: false,
+                })
+                .await
+                .expect_err("unknown group"),
+        ),
+        (
+            "controller group's replicas cannot be changed",
+            client
+                .remove_replica(proto::RemoveReplicaRequest {
+                    gid: 0,
+                    node_id: 1,
+                    forwarded: false,
+                })
+                .await
+                .expect_err("the controller group"),
+        ),
+        (
+            "node 42 hosts no replica of group 2",
+            client
+                .remove_replica(proto::RemoveReplicaRequest {
+                    gid: 2,
+                    node_id: 42,
+                    forwarded: false,
+                })
+                .await
+                .expect_err("unknown node"),
+        ),
+        (
+            "node 4 is already a replica of group 2",
+            client
+                .add_replica(proto::AddReplicaRequest {
+                    gid: 2,
+                    node_id: 4,
+                    ..proto::AddReplicaRequest::default()
+                })
+                .await
+                .expect_err("a member"),
+        ),
+        (
+            "node 8's data address is not known",
+            client
+                .add_replica(proto::AddReplicaRequest {
+                    gid: 2,
+                    node_id: 8,
+                    ..proto::AddReplicaRequest::default()
+                })
+                .await
+                .expect_err("no address"),
+        ),
+        (
+            "cannot replace itself",
+            client
+                .replace_replica(proto::ReplaceReplicaRequest {
+                    gid: 2,
+                    remove_node_id: 5,
+                    add_node_id: 5,
+                    ..proto::ReplaceReplicaRequest::default()
+                })
+                .await
+                .expect_err("itself"),
+        ),
+        (
+            "not an IP address and port",
+            client
+                .add_replica(proto::AddReplicaRequest {
+                    gid: 2,
+                    node_id: 8,
+                    peer_addr: "nowhere".into(),
+                    ..proto::AddReplicaRequest::default()
+                })
+                .await
+                .expect_err("a bad address"),
+        ),
+    ];
+    for (expected, status) in refusals {
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains(expected),
+            "{expected}: {status:?}"
+        );
+    }
+    let http = cluster.http_addr(1).expect("node 1 serves HTTP");
+    let answer = request(
+        http,
+        "POST",
+        "/v1/admin/remove-replica",
+        Some("application/json"),
+        br#"{"gid": 2, "node_id": 999}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(answer.status, 400, "{}", answer.text());
+    assert!(answer.text().contains("node 999"), "{}", answer.text());
+    let (succeeded, text) = cli(
+        &addr.to_string(),
+        &["remove-replica", "--group", "2", "--node", "42"],
+    );
+    assert!(!succeeded && text.contains("node 42"), "{text}");
+    assert_eq!(
+        group_membership(&cluster, 2),
+        Some(membership_before.clone())
+    );
+    assert_eq!(
+        controller_servers(&mut client, 2).await.0,
+        servers_before,
+        "a refusal changed the controller's list"
+    );
+
+    // Phase 3: a learner that never catches up (node 8 does not run) is
+    // removed again; while it waits, a second change is refused.
+    eprintln!("replica_change: phase 3: a learner that never catches up; a second change refused");
+    let nowhere = SocketAddr::from(([127, 0, 0, 1], testkit::ports::free_port_block(1)));
+    let mut waiting_client = client.clone();
+    let stuck = tokio::spawn(async move {
+        waiting_client
+            .add_replica(proto::AddReplicaRequest {
+                gid: 2,
+                node_id: 8,
+                peer_addr: nowhere.to_string(),
+                catch_up_timeout_ms: 3000,
+                forwarded: false,
+            })
+            .await
+    });
+    wait_for(
+        "node 8 is group 2's learner",
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || async {
+            let (_, learners) = group_membership(&cluster, 2)?;
+            learners.contains(&(JOINED_RAFT_ID_BASE + 8)).then_some(())
+        },
+    )
+    .await;
+    let second = client
+        .remove_replica(proto::RemoveReplicaRequest {
+            gid: 2,
+            node_id: 5,
+            forwarded: false,
+        })
+        .await
+        .expect_err("a second change while one runs");
+    assert_eq!(second.code(), tonic::Code::Unavailable, "{second:?}");
+    assert!(second.message().contains("under way"), "{second:?}");
+    let stuck = stuck
+        .await
+        .expect("task")
+        .expect_err("node 8 never catches up");
+    assert!(
+        stuck.message().contains("did not catch up") && stuck.message().contains("nothing changed"),
+        "{stuck:?}"
+    );
+    assert_eq!(
+        group_membership(&cluster, 2),
+        Some(membership_before.clone())
+    );
+    assert_eq!(
+        controller_servers(&mut client, 2).await,
+        (servers_before.clone(), config_before)
+    );
+
+    // Phase 4: node 6's machine is replaced: stopped, its data deleted,
+    // a new node 7 started empty (joining), then replace-replica through
+    // the CLI, asked of node 1 (outside the group; its table does not list
+    // node 7, so the address goes with the request).
+    eprintln!("replica_change: phase 4: replace node 6 by node 7");
+    cluster.stop_node(6).await.expect("node 6 stops");
+    let node6_dir = cluster.configs[5].data_dir.clone();
+    std::fs::remove_dir_all(&node6_dir).expect("node 6's data is deleted");
+    let node7_config = joining_config(&cluster.configs[5], 7, 2, &cluster.data_dir);
+    let node7_data_addr = format!(
+        "127.0.0.1:{}",
+        node7_config
+            .nodes
+            .last()
+            .expect("node 7")
+            .data_port
+            .expect("port")
+    );
+    let node7 = Node::start(node7_config).await.expect("node 7 starts");
+    let (succeeded, text) = cli(
+        &addr.to_string(),
+        &[
+            "replace-replica",
+            "--group",
+            "2",
+            "--remove",
+            "6",
+            "--add",
+            "7",
+            "--peer-addr",
+            &node7_data_addr,
+        ],
+    );
+    assert!(succeeded, "{text}");
+    assert!(
+        text.contains(&format!("node 7 ({node7_data_addr})")) && !text.contains("node 6"),
+        "{text}"
+    );
+    let (voters, learners) = group_membership(&cluster, 2).expect("a leader");
+    assert_eq!(voters, vec![0, 1, JOINED_RAFT_ID_BASE + 7]);
+    assert!(learners.is_empty(), "{learners:?}");
+    assert!(
+        node7
+            .state()
+            .raft_of(2)
+            .expect("node 7 hosts group 2")
+            .status()
+            .is_voter
+    );
+
+    // Phase 5: the controller lists the group's voters now (a new
+    // configuration, no shard moved).
+    let (servers_after, config_after) = controller_servers(&mut client, 2).await;
+    assert_eq!(
+        servers_after,
+        vec![
+            servers_before[0].clone(),
+            servers_before[1].clone(),
+            node7_data_addr.clone()
+        ]
+    );
+    assert!(
+        config_after > config_before,
+        "{config_after} vs {config_before}"
+    );
+    // The same request again: in effect already, nothing new.
+    let again = client
+        .replace_replica(proto::ReplaceReplicaRequest {
+            gid: 2,
+            remove_node_id: 6,
+            add_node_id: 7,
+            peer_addr: node7_data_addr.clone(),
+            ..proto::ReplaceReplicaRequest::default()
+        })
+        .await
+        .expect("a repeated replace is in effect")
+        .into_inner();
+    assert_eq!(again.config_num, config_after);
+
+    // Phase 6: node 7 leads group 2 and node 4 stops: only a client that
+    // follows the controller's list (4, 5, 7) reaches the group's leader;
+    // the old list (4, 5, 6) holds a stopped node, a deleted one and a
+    // follower.
+    eprintln!("replica_change: phase 6: node 7 leads, node 4 stops");
+    let moved = client
+        .transfer_leader(proto::TransferLeaderRequest {
+            gid: 2,
+            to_node_id: 7,
+            forwarded: false,
+        })
+        .await
+        .expect("leadership moves to the new replica")
+        .into_inner();
+    assert_eq!(moved.leader_node_id, 7);
+    eprintln!("replica_change: node 7 leads");
+    cluster
+        .stop_node_without_handoff(4)
+        .await
+        .expect("node 4 stops");
+    eprintln!("replica_change: node 4 stopped");
+    let mut after = BTreeMap::new();
+    for i in 0..50 {
+        let (key, value) = (format!("after-{i}"), format!("a{i}"));
+        let written = tokio::time::timeout(
+            Duration::from_secs(15),
+            data.set(key.as_bytes(), value.as_bytes()),
+        )
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            for node in [1, 5] {
+                let state = cluster.node_state(node).expect("running");
+                eprintln!(
+                    "node {node}: routing {} {:?}; group 2 raft {:?}",
+                    state.forwarder.routing().num,
+                    state.forwarder.routing().groups,
+                    state
+                        .raft_of(2)
+                        .map(|raft| (raft.status(), raft.membership()))
+                );
+            }
+            let raft = node7.state().raft_of(2).expect("group 2");
+            eprintln!("node 7: {:?} {:?}", raft.status(), raft.membership());
+            eprintln!("node 7 data status: {:?}", node7.state().local_status());
+            eprintln!("controller: {:?}", controller_servers(&mut client, 2).await);
+            eprintln!(
+                "before: {servers_before:?} {config_before}, after: {servers_after:?} {config_after}"
+            );
+            panic!("write {key} with node 4 and 6 gone: {written:?}");
+        }
+        after.insert(key, value);
+    }
+    eprintln!("replica_change: 50 writes with node 4 and 6 gone");
+
+    // Phase 7: every acknowledged write reads back.
+    eprintln!("replica_change: phase 7: read back");
+    stop.store(true, Ordering::Relaxed);
+    let (acknowledged, failed) = writer.await.expect("writer");
+    eprintln!("replica_change: writer stopped");
+
+    assert!(
+        acknowledged.len() >= 100,
+        "only {} writes acknowledged",
+        acknowledged.len()
+    );
+    check_all(&data, &acknowledged, "after the replacement").await;
+    check_all(&data, &after, "after node 4 stopped").await;
+    eprintln!(
+        "replica_change: {} writes acknowledged ({} failed while groups elected), all read back",
+        acknowledged.len(),
+        failed
+    );
+    node7.shutdown().await;
+    eprintln!("replica_change: node 7 stopped");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_voter_of_a_group_is_not_removed() {
+    let cluster = TestCluster::builder().groups(1).replicas(1).start().await;
+    let mut client = admin(cluster.grpc_addr()).await;
+    let refused = client
+        .remove_replica(proto::RemoveReplicaRequest {
+            gid: 1,
+            node_id: 1,
+            forwarded: false,
+        })
+        .await
+        .expect_err("the last voter");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("last voter"), "{refused:?}");
+    assert_eq!(group_membership(&cluster, 1), Some((vec![0], vec![])));
+    cluster.shutdown().await;
+}
