@@ -256,18 +256,30 @@ impl NodeState {
         }
         let remove = match remove {
             None => None,
+            Some(0) => {
+                return Err("node id 0 is reserved; ids start at 1".into());
+            }
             Some(node_id) => {
                 let raft_id = self
                     .topology
                     .raft_id(gid, node_id)
-                    .filter(|id| membership.contains(*id))
-                    .ok_or_else(|| {
-                        format!(
-                            "node {node_id} hosts no replica of group {gid} (its replicas are \
-                             on nodes {:?})",
-                            members(membership)
-                        )
-                    })?;
+                    .filter(|id| membership.contains(*id));
+                let Some(raft_id) = raft_id else {
+                    if add.is_none() {
+                        // Not a member: the removal is in effect (a caller
+                        // that timed out calls again). The answer lists
+                        // the voters, so a mistyped id shows there.
+                        return Ok(Plan {
+                            add: None,
+                            remove: None,
+                        });
+                    }
+                    return Err(format!(
+                        "node {node_id} hosts no replica of group {gid} (its replicas are on \
+                         nodes {:?})",
+                        members(membership)
+                    ));
+                };
                 let voters_left = membership
                     .voters
                     .iter()

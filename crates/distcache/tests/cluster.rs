@@ -2,7 +2,8 @@
 //! nodes from configuration files, each hosting a controller replica and a
 //! replica of one data group. Writes and reads go through the public gRPC
 //! API (`distcache-client`); the group's leader is killed with SIGKILL and
-//! restarted on its data directory; nothing acknowledged may be lost.
+//! restarted on its data directory, or killed with its disk lost and
+//! replaced by a new node process; nothing acknowledged may be lost.
 
 #![cfg(not(madsim))]
 
@@ -12,14 +13,16 @@ use std::collections::BTreeMap;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use distcache::NodeConfig;
 use distcache_client::proto::StatusRequest;
 use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::{Client, ClientConfig};
-use support::cluster::TestCluster;
-use support::keys::{check_all, wait_for, write_keys};
+use support::cluster::{TestCluster, joining_config};
+use support::keys::{check_all, wait_for, write_keys, write_until};
 use support::processes::{BINARY, NodeProcesses};
 use testkit::ports::free_ports;
 
@@ -277,4 +280,124 @@ async fn a_node_whose_storage_fails_exits_with_status_74() {
         log.contains("storage failed"),
         "the reason is not in the log:\n{log}"
     );
+}
+
+/// Issue 21, on real processes: a data group's leader is killed with
+/// SIGKILL and its disk is lost (the data directory deleted) while a client
+/// writes; a new `distcache node` process with a new id starts empty as a
+/// joining replica, and `distcache admin replace-replica` swaps it in. The
+/// new node then leads the group, and every write the client saw
+/// acknowledged reads back through it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_whose_disk_is_lost_is_replaced_by_a_new_process() {
+    let mut cluster = Cluster::new(|_| {});
+    for node_id in 1..=3 {
+        cluster.start(node_id);
+    }
+    let replacement = joining_config(&cluster.configs[0], 4, 1, cluster.processes.dir.path());
+    cluster.write_config(4, &replacement.to_toml());
+    let entry = replacement.nodes.last().expect("node 4's entry");
+    let node4_grpc = format!("127.0.0.1:{}", entry.grpc_port);
+    let node4_data = format!("127.0.0.1:{}", entry.data_port.expect("a data port"));
+
+    // Phase 1: a client writes all along (it knows nodes 1-3 only).
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(write_until(client(&cluster), Arc::clone(&stop)));
+    let leader = wait_for("a data leader", Duration::from_secs(20), POLL, || {
+        data_leader(&cluster)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Phase 2: the leader's machine dies with its disk.
+    cluster.kill_hard(leader);
+    std::fs::remove_dir_all(cluster.data_dir(leader)).expect("the dead node's disk is lost");
+    let survivor = (1..=3).find(|&id| id != leader).expect("a survivor");
+
+    // Phase 3: a new node, empty, joins in its place.
+    cluster.start(4);
+    let leader_text = leader.to_string();
+    let (mut succeeded, mut text) = (false, String::new());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !succeeded && tokio::time::Instant::now() < deadline {
+        let output = NodeProcesses::cli(
+            &cluster.grpc(survivor),
+            &[
+                "admin",
+                "replace-replica",
+                "--group",
+                "1",
+                "--remove",
+                &leader_text,
+                "--add",
+                "4",
+                "--peer-addr",
+                &node4_data,
+            ],
+        );
+        succeeded = output.status.success();
+        text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        if !succeeded {
+            // The group elects a new leader first; a busy answer retries.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    assert!(
+        succeeded,
+        "replace-replica did not succeed within 60 s: {text}\nnode 4's log:\n{}",
+        cluster.log_of(4)
+    );
+    assert!(
+        text.contains(&format!("node 4 ({node4_data})"))
+            && !text.contains(&format!("node {leader} (")),
+        "{text}"
+    );
+
+    // Phase 4: the new replica takes the lead; the client goes on.
+    let output = NodeProcesses::cli(
+        &cluster.grpc(survivor),
+        &["admin", "transfer-leader", "--group", "1", "--to", "4"],
+    );
+    assert!(
+        output.status.success(),
+        "transfer-leader to node 4: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let (acknowledged, failed) = writer.await.expect("writer");
+    assert!(
+        acknowledged.len() >= 50,
+        "only {} writes acknowledged ({failed} failed)",
+        acknowledged.len()
+    );
+
+    // Phase 5: every acknowledged write reads back through node 4 alone.
+    let through_node4 = Client::new(
+        &[node4_grpc.as_str()],
+        ClientConfig {
+            operation_deadline: Duration::from_secs(20),
+            ..ClientConfig::default()
+        },
+    )
+    .expect("client");
+    check_all(&through_node4, &acknowledged, "through the new node").await;
+    eprintln!(
+        "replacement: node {leader} killed and replaced by node 4; {} writes acknowledged \
+         ({failed} failed during the change), all read back",
+        acknowledged.len()
+    );
+    for node_id in (1..=4).filter(|&id| id != leader) {
+        let exit = cluster.terminate(node_id, Duration::from_secs(15)).await;
+        assert!(
+            exit.success(),
+            "node {node_id} exited with {exit}: {}",
+            cluster.log_of(node_id)
+        );
+    }
 }

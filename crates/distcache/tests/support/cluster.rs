@@ -16,7 +16,7 @@ use std::ops::Deref;
 use std::path::Path;
 use std::time::Duration;
 
-use distcache::config::{NodeConfig, TlsSettings};
+use distcache::config::{NodeConfig, NodeEntry, TlsSettings};
 use distcache::demo::{Demo, DemoOptions, demo_configs};
 use distcache::tls::DemoCertificates;
 
@@ -252,4 +252,31 @@ impl Deref for TestCluster {
     fn deref(&self) -> &Demo {
         &self.demo
     }
+}
+
+/// Node `node_id`'s configuration: a copy of `template`'s table plus
+/// itself as a joining replica of group `gid` at two free ports.
+pub fn joining_config(
+    template: &NodeConfig,
+    node_id: u64,
+    gid: u64,
+    data_dir: &std::path::Path,
+) -> NodeConfig {
+    let base = free_port_block(2);
+    let mut config = template.clone();
+    config.node_id = node_id;
+    config.data_dir = data_dir.join(format!("node{node_id}"));
+    config.nodes.push(NodeEntry {
+        id: node_id,
+        host: "127.0.0.1".into(),
+        grpc_port: base,
+        resp_port: None,
+        http_port: None,
+        controller_port: None,
+        group: Some(gid),
+        data_port: Some(base + 1),
+        joining: true,
+    });
+    config.validate().expect("a valid joining node");
+    config
 }

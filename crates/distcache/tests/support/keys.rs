@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use distcache_client::Client;
@@ -58,4 +60,28 @@ where
         assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
         tokio::time::sleep(poll).await;
     }
+}
+
+/// Writes `w-<i>` = `v<i>` one after the other until `stop`, recording
+/// each acknowledged write; failed writes (a group electing) are counted,
+/// not recorded.
+pub async fn write_until(
+    client: distcache_client::Client,
+    stop: Arc<AtomicBool>,
+) -> (BTreeMap<String, String>, u64) {
+    let mut acknowledged = BTreeMap::new();
+    let mut failed = 0;
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let (key, value) = (format!("w-{i}"), format!("v{i}"));
+        match client.set(key.as_bytes(), value.as_bytes()).await {
+            Ok(()) => {
+                acknowledged.insert(key, value);
+            }
+            Err(_) => failed += 1,
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    (acknowledged, failed)
 }
