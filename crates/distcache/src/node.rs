@@ -288,11 +288,15 @@ impl Node {
     }
 
     /// [`Node::start`], offering `demo` (node control) on the HTTP gateway.
+    /// With `demo`, the node shares its process with others: a replica that
+    /// stops for good stops alone instead of ending the process
+    /// (`fatal_hook`).
     pub async fn start_with(
         config: NodeConfig,
         demo: Option<crate::http::dashboard::SharedDemo>,
     ) -> Result<Node, NodeError> {
         let topology = config.validate()?;
+        let on_fatal = fatal_hook(config.node_id, demo.is_some());
         let acl = Arc::new(config.acl()?);
         let loopback_only = config.loopback_only()?;
         let identity = labrpc::PeerIdentity {
@@ -372,9 +376,7 @@ impl Node {
                 server_config.replica.peer_security = peer_security.clone();
                 server_config.replica.raft_nodes =
                     Some(topology.controller.iter().map(|(id, _)| *id).collect());
-                // A failed disk ends the process (exit 74): a replica that
-                // cannot persist must not linger.
-                server_config.replica.on_fatal = Some(FatalHook::exit_process());
+                server_config.replica.on_fatal = Some(on_fatal.clone());
                 let storage = FileStorage::new(config.data_dir.join(CONTROLLER_DIR_NAME));
                 let server = ControllerServer::start(server_config, storage)
                     .await
@@ -432,7 +434,7 @@ impl Node {
                 server_config.replica.max_raft_state = max_raft_state;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
-                server_config.replica.on_fatal = Some(FatalHook::exit_process());
+                server_config.replica.on_fatal = Some(on_fatal.clone());
                 server_config.replica.peer_security = peer_security.clone();
                 server_config.replica.raft_nodes =
                     Some(replicas.iter().map(|(id, _)| *id).collect());
@@ -1008,6 +1010,28 @@ pub async fn hand_off(role: &str, raft: &raft::node::RaftNode) -> Handoff {
 }
 
 /// Waits (at most `grace`) for a replica's peer server to stop.
+/// What a replica of this node does when it stops for good (a failed
+/// disk, committed state it cannot use; `raft::node::fatal`). A node
+/// process ends with the reason's exit status (74 for storage), so that a
+/// failed replica does not linger and a supervisor sees it. A node of
+/// `distcache demo` (`in_process`: several nodes share the process) stops
+/// alone, as a crashed machine would: the others go on, and the reason is
+/// written to stderr at once (a test harness that captures output would
+/// otherwise lose it).
+fn fatal_hook(node_id: u64, in_process: bool) -> FatalHook {
+    if !in_process {
+        return FatalHook::exit_process();
+    }
+    FatalHook::new(move |fatal| {
+        tracing::error!(node_id, %fatal, "a replica of this node stopped for good");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "fatal: node {node_id}: {fatal}; this node's replica stopped, the other nodes go on"
+        );
+    })
+}
+
 async fn stop_replica(
     role: &str,
     grace: Duration,
