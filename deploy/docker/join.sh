@@ -38,4 +38,4 @@ for name in $(printf '%s' "$peers" | tr ',' ' '); do
   addresses="$addresses${addresses:+,}$address:$data_port"
 done
 echo "distcache-join: joining group $gid: $addresses"
-distcache admin join --gid "$gid" --peers "$addresses"
+distcache admin join --group "$gid" --peers "$addresses"

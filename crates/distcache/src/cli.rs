@@ -207,9 +207,11 @@ impl ConnectArgs {
 
 #[derive(Clone, Debug, Subcommand)]
 pub enum AdminCommand {
-    /// Add a data group: `--gid 4 --peers 10.0.0.1:7101,10.0.0.2:7101`.
+    /// Add a data group: `--group 4 --peers 10.0.0.1:7101,10.0.0.2:7101`.
+    /// (Every admin command names a group with `--group`; `--gid` is
+    /// accepted too.)
     Join {
-        #[arg(long)]
+        #[arg(long = "group", visible_alias = "gid")]
         gid: u64,
         /// The group's replicas' data peer addresses, in Raft id order.
         #[arg(long, value_delimiter = ',', required = true)]
@@ -217,14 +219,19 @@ pub enum AdminCommand {
     },
     /// Remove data groups; their shards move to the others.
     Leave {
-        #[arg(long, value_delimiter = ',', required = true)]
+        #[arg(
+            long = "group",
+            visible_alias = "gid",
+            value_delimiter = ',',
+            required = true
+        )]
         gid: Vec<u64>,
     },
     /// Give one shard to one group.
     Move {
         #[arg(long)]
         shard: u64,
-        #[arg(long)]
+        #[arg(long = "group", visible_alias = "gid")]
         gid: u64,
     },
     /// Declare a data group lost for good (every replica gone with its
@@ -243,7 +250,7 @@ pub enum AdminCommand {
     /// takes the request; it answers once that replica leads.
     TransferLeader {
         /// The data group; 0 for the controller group.
-        #[arg(long)]
+        #[arg(long, visible_alias = "gid")]
         group: u64,
         /// The node whose replica is to lead.
         #[arg(long)]
@@ -254,7 +261,7 @@ pub enum AdminCommand {
     /// joins as a learner, catches up and becomes a voter. Any node takes
     /// the request (it is passed on to the group's leader).
     AddReplica {
-        #[arg(long)]
+        #[arg(long, visible_alias = "gid")]
         group: u64,
         /// The node to add.
         #[arg(long)]
@@ -271,7 +278,7 @@ pub enum AdminCommand {
     /// Remove a replica from a data group: `--group 1 --node 3` (refused
     /// for the group's last voter).
     RemoveReplica {
-        #[arg(long)]
+        #[arg(long, visible_alias = "gid")]
         group: u64,
         #[arg(long)]
         node: u64,
@@ -280,7 +287,7 @@ pub enum AdminCommand {
     /// --add 7` (add-replica of 7, then remove-replica of 3). For a machine
     /// that lost its disk: it comes back as a new node with a new id.
     ReplaceReplica {
-        #[arg(long)]
+        #[arg(long, visible_alias = "gid")]
         group: u64,
         /// The node whose replica leaves.
         #[arg(long)]
