@@ -113,6 +113,7 @@
 //! | file | what |
 //! |---|---|
 //! | `replica.rs` | [`Rsm`], [`RsmConfig`], [`SubmitError`]: the server loop; [`Rsm::read_reply`] and [`Rsm::submit_reply`]: how every service handler ends (a read or a command, the rsm's refusal turned into the service's error); [`Rsm::serve`] and [`ListenError`]: the replica's labrpc server; [`StartError`]: why a replica did not start |
+//! | `format.rs` | how entries (a machine's command, or the rsm's own `PeerAddress`) and snapshots are written for Raft and read back, behind version headers; the payload check Raft runs before storing a leader's entries |
 //! | `machine.rs` | [`ReplicatedMachine`] (the contract, with the default snapshot and restore), [`ApplyContext`], [`RestoreError`] |
 //! | `membership.rs` | [`Rsm::change_membership`] (the new member's address recorded on every replica through the log first), [`Rsm::transfer_leader`], [`ChangeError`] |
 //! | `clock.rs` | the leader's logical clock (stamps proposals) |
@@ -134,6 +135,7 @@
 //! ```
 
 mod clock;
+mod format;
 pub mod group_client;
 mod machine;
 mod membership;

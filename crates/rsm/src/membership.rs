@@ -36,8 +36,9 @@ use std::time::Duration;
 use raft::core::{Membership, MembershipChange, MembershipError, NodeId, TransferError};
 use raft::node::AddressBook;
 
+use crate::format::{EntryBody, EnvelopeV2, ProposalId, encode_rsm_entry};
 use crate::machine::ReplicatedMachine;
-use crate::replica::{EntryBody, EnvelopeV2, ProposalId, Rsm, encode_rsm_entry};
+use crate::replica::Rsm;
 
 /// How often a change's caller looks whether it committed.
 const COMMIT_POLL: Duration = Duration::from_millis(10);
