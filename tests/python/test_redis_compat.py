@@ -328,3 +328,16 @@ def test_command_introspection(r):
 
 
 # RedisCluster against `distcache demo --cluster-mode`: test_redis_cluster.py.
+
+
+def test_info_lists_the_hot_keys(r):
+    if "distcache_version" not in r.info("server"):
+        pytest.skip("Redis has no hot-key section in INFO")
+    for _ in range(200):
+        r.get("hot:key,1")
+    info = r.info("distcache")
+    assert info["hot_keys"] >= 1, info
+    hottest = info["hot_key0"]
+    # The separators INFO uses are escaped in the key.
+    assert hottest["key"] == "hot\\x3akey\\x2c1", info
+    assert hottest["requests"] >= 200, info

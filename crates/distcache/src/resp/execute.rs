@@ -160,8 +160,33 @@ impl Backend for Arc<Forwarder> {
                 addresses.join(",")
             ));
         }
+        // The keys most requested through this node (its front ends' sketch,
+        // as on the dashboard and in /metrics), most first.
+        let hot = self.metrics().hot_keys(crate::metrics::HOT_KEYS_EXPORTED);
+        text.push_str(&format!("hot_keys:{}\r\n", hot.len()));
+        for (rank, (key, requests)) in hot.iter().enumerate() {
+            text.push_str(&format!(
+                "hot_key{rank}:key={},requests={requests}\r\n",
+                info_escape(key)
+            ));
+        }
         text
     }
+}
+
+/// A key as an `INFO` value: printable ASCII as is, except the characters
+/// that separate INFO's fields (`,` `=` `:`) and `\`, which are written as
+/// `\xHH` like every other byte, so a line always parses back.
+fn info_escape(key: &[u8]) -> String {
+    let mut text = String::with_capacity(key.len());
+    for &byte in key {
+        if byte.is_ascii_graphic() && !matches!(byte, b',' | b'=' | b':' | b'\\') {
+            text.push(char::from(byte));
+        } else {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    text
 }
 
 /// Counters `INFO stats` and `INFO clients` report.
