@@ -283,20 +283,35 @@ impl Node {
     /// Validates `config`, claims its data directory, starts the replicas
     /// and serves the gRPC API. Nothing starts if the configuration or the
     /// data directory is refused.
+    /// A replica of the node that stops for good (a failed disk) ends the
+    /// process: this is how `distcache node` runs.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
-        Node::start_with(config, None).await
+        Node::start_inner(config, None, false).await
     }
 
-    /// [`Node::start`], offering `demo` (node control) on the HTTP gateway.
-    /// With `demo`, the node shares its process with others: a replica that
-    /// stops for good stops alone instead of ending the process
-    /// (`fatal_hook`).
+    /// [`Node::start`] for a node that shares its process with others (a
+    /// test's cluster, a simulation): a replica that stops for good stops
+    /// alone instead of ending the process (`fatal_hook`).
+    pub async fn start_in_process(config: NodeConfig) -> Result<Node, NodeError> {
+        Node::start_inner(config, None, true).await
+    }
+
+    /// [`Node::start_in_process`] for a node of `distcache demo`, offering
+    /// `demo` (node control) on the HTTP gateway.
     pub async fn start_with(
         config: NodeConfig,
         demo: Option<crate::http::dashboard::SharedDemo>,
     ) -> Result<Node, NodeError> {
+        Node::start_inner(config, demo, true).await
+    }
+
+    async fn start_inner(
+        config: NodeConfig,
+        demo: Option<crate::http::dashboard::SharedDemo>,
+        in_process: bool,
+    ) -> Result<Node, NodeError> {
         let topology = config.validate()?;
-        let on_fatal = fatal_hook(config.node_id, demo.is_some());
+        let on_fatal = fatal_hook(config.node_id, in_process);
         let acl = Arc::new(config.acl()?);
         let loopback_only = config.loopback_only()?;
         let identity = labrpc::PeerIdentity {
@@ -1013,11 +1028,14 @@ pub async fn hand_off(role: &str, raft: &raft::node::RaftNode) -> Handoff {
 /// What a replica of this node does when it stops for good (a failed
 /// disk, committed state it cannot use; `raft::node::fatal`). A node
 /// process ends with the reason's exit status (74 for storage), so that a
-/// failed replica does not linger and a supervisor sees it. A node of
-/// `distcache demo` (`in_process`: several nodes share the process) stops
-/// alone, as a crashed machine would: the others go on, and the reason is
-/// written to stderr at once (a test harness that captures output would
-/// otherwise lose it).
+/// failed replica does not linger and a supervisor sees it. A node that
+/// shares its process (`in_process`: `distcache demo`, a test's cluster)
+/// stops alone, as a crashed machine would: the others go on, and the
+/// reason is written to stderr at once (a test harness that captures
+/// output would otherwise lose it). Ending the process there would also
+/// hide why: a test that panics drops its temporary directory while its
+/// nodes still run, and the first write into it would end the test binary
+/// with a bare 74 instead of the panic's message.
 fn fatal_hook(node_id: u64, in_process: bool) -> FatalHook {
     if !in_process {
         return FatalHook::exit_process();

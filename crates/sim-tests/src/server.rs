@@ -80,7 +80,7 @@ impl Cluster {
                     async move {
                         let config = NodeConfig::from_toml(&config_text(subnet, id), "sim")
                             .unwrap_or_else(|error| panic!("node {id}: {error}"));
-                        let node = Node::start(config)
+                        let node = Node::start_in_process(config)
                             .await
                             .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
                         // Serve until the simulation kills this node, or
