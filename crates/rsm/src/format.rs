@@ -215,14 +215,8 @@ pub(crate) fn unusable_detail(error: &codec::CodecError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use raft::node::FatalReason;
-
     use super::*;
     use crate::machine::ApplyContext;
-    use crate::replica::{Rsm, RsmConfig};
 
     /// The smallest machine: a sum.
     #[derive(Serialize, Deserialize)]
@@ -445,7 +439,13 @@ mod tests {
     #[cfg(not(madsim))]
     #[tokio::test]
     async fn a_committed_entry_of_a_newer_version_stops_the_replica_through_the_fatal_path() {
+        use std::sync::Arc;
         use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        use raft::node::FatalReason;
+
+        use crate::replica::{Rsm, RsmConfig};
 
         let hook_calls = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&hook_calls);
