@@ -177,14 +177,25 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct ConnectArgs {
-    /// Any node's gRPC address.
-    #[arg(long, env = "DISTCACHE_ADDR", default_value = "127.0.0.1:50051")]
+    /// Any node's gRPC address. (Global: `distcache admin --addr A leave`
+    /// and `distcache admin leave --addr A` both work.)
+    #[arg(
+        long,
+        global = true,
+        env = "DISTCACHE_ADDR",
+        default_value = "127.0.0.1:50051"
+    )]
     pub addr: String,
     /// The user to authenticate as (with `--password`).
-    #[arg(long, env = "DISTCACHE_USER", default_value = "default")]
+    #[arg(long, global = true, env = "DISTCACHE_USER", default_value = "default")]
     pub user: String,
     /// The user's password (the cluster's `requirepass` for `default`).
-    #[arg(long, env = "DISTCACHE_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "DISTCACHE_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<String>,
 }
 
