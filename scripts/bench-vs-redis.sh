@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # distcache against redis-server, side by side, in one run.
 #
-#   scripts/bench-vs-redis.sh                 # -c 50 -n 200000 -t set,get,incr -d 100, then with -P 16
+#   scripts/bench-vs-redis.sh                 # -c 50 -n 200000 -t set,get,incr -d 100 -r 100000, then with -P 16
 #   REQUESTS=20000 scripts/bench-vs-redis.sh  # a quicker run
 #   DISTCACHE_PORT=6380 scripts/bench-vs-redis.sh   # an already running distcache RESP port
 #
@@ -22,6 +22,14 @@ REQUESTS="${REQUESTS:-200000}"
 CLIENTS="${CLIENTS:-50}"
 TESTS="${TESTS:-set,get,incr}"
 VALUE_BYTES="${VALUE_BYTES:-100}"
+# redis-benchmark's -r: keys drawn from this many (key:000000000000 ...), so
+# the load spreads over the shards and groups as a real one does; without
+# it every SET/GET/INCR names one key, which sits in one shard of one group,
+# and a pipeline of one client's commands on one key runs in order, one
+# after the other (KEYSPACE=0: that single key).
+KEYSPACE="${KEYSPACE:-100000}"
+keyspace_args=()
+[ "$KEYSPACE" -gt 0 ] && keyspace_args=(-r "$KEYSPACE")
 
 . scripts/servers.sh
 install_if_missing redis-server redis-server
@@ -41,7 +49,7 @@ wait_for_port "$distcache_port"
 bench() {
   local port="$1"; shift
   redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -t "$TESTS" \
-    -d "$VALUE_BYTES" --csv "$@" 2>/dev/null \
+    -d "$VALUE_BYTES" "${keyspace_args[@]}" --csv "$@" 2>/dev/null \
     | awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $2); split($1, name, " "); print name[1], $2 }'
 }
 
@@ -76,4 +84,4 @@ for pipeline in 1 16; do
   fi
 done
 echo
-echo "(-c $CLIENTS -n $REQUESTS -d $VALUE_BYTES, loopback, $(nproc) cores, $(date -u +%Y-%m-%d))"
+echo "(-c $CLIENTS -n $REQUESTS -d $VALUE_BYTES -r $KEYSPACE, loopback, $(nproc) cores, $(date -u +%Y-%m-%d))"
