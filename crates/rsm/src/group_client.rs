@@ -178,6 +178,14 @@ impl GroupClient {
         let mut failures_in_round = 0;
         let mut backoff = config.backoff_min;
         let mut attempts = 0u64;
+        // A hint is a Raft id, used as an index into `servers`: right while
+        // the list is the group's positions, wrong once a membership change
+        // made the two differ (docs/membership.md). A hint that proved
+        // wrong in this call (the server it names answered that it does
+        // not lead) is not followed again, so the call goes round the list
+        // instead of between two servers.
+        let mut followed_hint: Option<usize> = None;
+        let mut distrusted = vec![false; server_count];
         loop {
             let now = labrpc::runtime::now();
             if now >= deadline {
@@ -197,6 +205,10 @@ impl GroupClient {
                 Ok(reply) => classify(reply),
                 Err(_) => Verdict::Retry,
             };
+            if let (Some(hinted), Verdict::WrongLeader { .. }) = (followed_hint, &verdict) {
+                distrusted[hinted] = true;
+            }
+            followed_hint = None;
             let next = match verdict {
                 Verdict::Done(result) => {
                     shared.leader.store(server, Ordering::Relaxed);
@@ -205,7 +217,14 @@ impl GroupClient {
                 Verdict::Fail(error) => return Err(GroupCallError::Failed(error)),
                 Verdict::WrongLeader {
                     leader_hint: Some(hint),
-                } if (hint as usize) < server_count && hint as usize != server => hint as usize,
+                } if usize::try_from(hint).is_ok_and(|hint| {
+                    hint < server_count && hint != server && !distrusted[hint]
+                }) =>
+                {
+                    let hint = hint as usize;
+                    followed_hint = Some(hint);
+                    hint
+                }
                 Verdict::WrongLeader { .. } | Verdict::Retry => (server + 1) % server_count,
                 Verdict::Busy => {
                     let remaining = deadline.saturating_duration_since(labrpc::runtime::now());

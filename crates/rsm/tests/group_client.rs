@@ -117,3 +117,35 @@ async fn final_errors_end_the_call_and_unanswered_calls_time_out() {
     );
     assert!(calls.load(Ordering::SeqCst) >= 2);
 }
+
+/// After a membership change the servers' Raft ids are no longer their
+/// places in the list: here the leader is at place 0 while the followers
+/// name Raft id 1 (the leader's id, now at place 0). The client follows the
+/// hint once, finds place 1 no leader, and goes round the list to place 0
+/// instead of bouncing between places 1 and 2 until its deadline.
+#[tokio::test]
+async fn a_hint_that_proves_wrong_is_not_followed_again() {
+    let addrs = free_addrs(3);
+    let (leader_calls, _leader) = scripted_server(addrs[0], |call| {
+        if call == 0 {
+            // Not ready yet when the client starts here.
+            Err(Error::WrongLeader { leader_hint: None })
+        } else {
+            Ok(Outcome::Done)
+        }
+    })
+    .await;
+    let stale_hint = || {
+        Err(Error::WrongLeader {
+            leader_hint: Some(1),
+        })
+    };
+    let (second_calls, _second) = scripted_server(addrs[1], move |_| stale_hint()).await;
+    let (third_calls, _third) = scripted_server(addrs[2], move |_| stale_hint()).await;
+    let client = GroupClient::new(addrs, config());
+    let result = client.call(&Ping, group_client::classify).await;
+    assert_eq!(result, Ok(Outcome::Done));
+    assert_eq!(leader_calls.load(Ordering::SeqCst), 2);
+    let others = second_calls.load(Ordering::SeqCst) + third_calls.load(Ordering::SeqCst);
+    assert!(others <= 4, "{others} calls to the followers");
+}
