@@ -6,6 +6,8 @@
 //! is its own allocation and is counted apart.
 //!
 //! `cargo bench -p raft --bench allocations`
+//! `ALLOCATION_SITES=1 cargo bench -p raft --bench allocations` also writes
+//! `dhat-heap.json`: the allocation sites, for dhat's viewer.
 //!
 //! Counts, not times: the numbers are the same on a loaded machine.
 
@@ -63,7 +65,13 @@ fn run(proposers: usize, commits: usize) -> (f64, f64) {
 }
 
 fn main() {
-    let _profiler = dhat::Profiler::builder().testing().build();
+    // ALLOCATION_SITES=1: also write dhat-heap.json (every allocation site
+    // with its counts, for dhat's viewer or a script) when the run ends.
+    let _profiler = if std::env::var_os("ALLOCATION_SITES").is_some() {
+        dhat::Profiler::new_heap()
+    } else {
+        dhat::Profiler::builder().testing().build()
+    };
     println!(
         "3 nodes, one thread, in-memory messages and storage, {COMMAND_SIZE_BYTES}-byte \
          commands; heap allocations per committed entry (all three nodes, the proposed \
