@@ -155,6 +155,12 @@ impl NodeState {
             grpc_addr: self.grpc_addr.to_string(),
             reachable: true,
             replicas,
+            hot_keys: self
+                .metrics
+                .hot_keys(crate::metrics::HOT_KEYS_EXPORTED)
+                .into_iter()
+                .map(|(key, requests)| proto::HotKey { key, requests })
+                .collect(),
         }
     }
 

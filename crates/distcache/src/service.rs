@@ -506,6 +506,7 @@ impl AdminService {
             grpc_addr: addr.to_string(),
             reachable: false,
             replicas: Vec::new(),
+            hot_keys: Vec::new(),
         };
         let Ok(channel) = self.channel(addr) else {
             return unreachable;

@@ -369,7 +369,11 @@ async fn every_route_and_every_error_status() {
         .await
         .expect_error(405, "method_not_allowed");
 
-    // The cluster view.
+    // The cluster view (after 30 reads of one key through this node, which
+    // makes it the node's hottest key).
+    for _ in 0..30 {
+        assert_eq!(get(addr, "/v1/keys/limit").await.status, 200);
+    }
     let cluster = get(addr, "/v1/cluster").await;
     assert_eq!(cluster.status, 200);
     let view = cluster.json();
@@ -390,6 +394,16 @@ async fn every_route_and_every_error_status() {
         .filter(|replica| replica["role"] == "data" && replica["is_leader"] == true)
         .count();
     assert_eq!(leaders, 2);
+    let hottest: Vec<&serde_json::Value> = nodes
+        .iter()
+        .filter_map(|node| node["hot_keys"].as_array()?.first())
+        .collect();
+    assert!(
+        hottest
+            .iter()
+            .any(|hot| hot["key"] == "limit" && hot["count"].as_u64() >= Some(30)),
+        "no node lists key limit first: {nodes:?}"
+    );
 
     // Admin: move a shard, then refusals.
     let shard0_owner = shards[0];

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::dashboard::HotKey;
 use super::error::{ApiError, ErrorBody};
 
 /// A request to the node's Admin service carrying the HTTP caller's
@@ -153,6 +154,9 @@ pub struct NodeView {
     /// False when the node did not answer within a second (down or cut off).
     pub reachable: bool,
     pub replicas: Vec<ReplicaView>,
+    /// The keys most requested through this node, most first (a decayed
+    /// estimate; keys cut to 64 characters, as in `/metrics`).
+    pub hot_keys: Vec<HotKey>,
 }
 
 /// A data group of the current configuration.
@@ -202,6 +206,14 @@ impl From<proto::StatusReply> for ClusterView {
                     grpc_addr: node.grpc_addr,
                     reachable: node.reachable,
                     replicas: node.replicas.into_iter().map(ReplicaView::from).collect(),
+                    hot_keys: node
+                        .hot_keys
+                        .into_iter()
+                        .map(|hot| HotKey {
+                            key: crate::metrics::key_label(&hot.key),
+                            count: hot.requests,
+                        })
+                        .collect(),
                 })
                 .collect(),
             controller_node_ids: reply.controller_node_ids,
