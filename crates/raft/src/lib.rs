@@ -206,6 +206,8 @@
 //! the core alone (3 nodes, one thread, in-memory messages and storage).
 //! `cargo bench -p raft --bench driver_throughput`: the same through the
 //! whole driver (see "Performance" below).
+//! `cargo bench -p raft --bench allocations`: heap allocations per
+//! committed entry in the core (a counting allocator; docs/status.md).
 //!
 //! ## Performance
 //!
