@@ -13,13 +13,14 @@ DISTCACHE_TEST_GRPC_PORT the demo's first gRPC port (default: a free one).
 import importlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unittest
+
+from demo_process import free_port_block
 
 REPOSITORY = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PROTO_ROOT = os.path.join(REPOSITORY, "proto")
@@ -56,29 +57,6 @@ def generate_stubs(out_dir):
     )
 
 
-def free_port_block(count):
-    """A first port whose `count` successors are free now (best effort)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + count >= 65535:
-            continue
-        sockets = []
-        try:
-            for port in range(base, base + count):
-                s = socket.socket()
-                s.bind(("127.0.0.1", port))
-                sockets.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no block of free ports")
-
-
 class DemoCluster:
     """`distcache demo` as a child process, ready once it says so."""
 
@@ -88,21 +66,30 @@ class DemoCluster:
         )
         if not os.path.exists(binary):
             raise RuntimeError(f"{binary} not found: run `cargo build -p distcache` first")
-        # 9 nodes: 9 gRPC ports, 3 controller and 9 data peer ports after them.
+        # 9 nodes: 9 gRPC ports, 3 controller and 9 data peer ports after
+        # them; RESP and HTTP ports from the same block (never the defaults,
+        # 6379 and 8080, which a machine may use already), below the
+        # ephemeral range (demo_process.free_port_block).
         port = os.environ.get("DISTCACHE_TEST_GRPC_PORT")
-        self.grpc_port = int(port) if port else free_port_block(21)
+        self.grpc_port = int(port) if port else free_port_block(80)
         self.data_dir = tempfile.mkdtemp(prefix="distcache-python-")
+        self.log_path = os.path.join(self.data_dir, "demo.stderr")
+        self.log = open(self.log_path, "w", encoding="utf-8")
         self.process = subprocess.Popen(
             [
                 binary,
                 "demo",
                 "--grpc-port",
                 str(self.grpc_port),
+                "--resp-port",
+                str(self.grpc_port + 40),
+                "--http-port",
+                str(self.grpc_port + 60),
                 "--data-dir",
-                self.data_dir,
+                os.path.join(self.data_dir, "data"),
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log,
             text=True,
         )
         self.lines = []
@@ -117,14 +104,20 @@ class DemoCluster:
         threading.Thread(target=read_stdout, daemon=True).start()
         if not ready.wait(READY_TIMEOUT_S):
             self.process.kill()
+            self.process.wait()
+            with open(self.log_path, encoding="utf-8", errors="replace") as log:
+                stderr_tail = log.read()[-4000:]
             raise RuntimeError(
-                f"the demo was not ready within {READY_TIMEOUT_S} s: {self.lines}"
+                f"the demo was not ready within {READY_TIMEOUT_S} s (exit status "
+                f"{self.process.returncode}): stdout {self.lines}; stderr ends:\n{stderr_tail}"
             )
 
     def stop(self):
         """Ctrl-C; the demo must stop cleanly (exit 0)."""
         self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout=30)
+        code = self.process.wait(timeout=30)
+        self.log.close()
+        return code
 
 
 class DemoTest(unittest.TestCase):
