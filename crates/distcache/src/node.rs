@@ -1030,7 +1030,6 @@ pub async fn hand_off(role: &str, raft: &raft::node::RaftNode) -> Handoff {
     }
 }
 
-/// Waits (at most `grace`) for a replica's peer server to stop.
 /// What a replica of this node does when it stops for good (a failed
 /// disk, committed state it cannot use; `raft::node::fatal`). A node
 /// process ends with the reason's exit status (74 for storage), so that a
@@ -1056,6 +1055,7 @@ fn fatal_hook(node_id: u64, in_process: bool) -> FatalHook {
     })
 }
 
+/// Waits (at most `grace`) for a replica's peer server to stop.
 async fn stop_replica(
     role: &str,
     grace: Duration,
