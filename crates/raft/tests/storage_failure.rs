@@ -1,7 +1,9 @@
 //! A disk that fails (ENOSPC) under a running node: the node acknowledges
 //! nothing that was not made durable, stops for good, hands its owner the
 //! typed reason and runs the fatal hook (a server binary's exits the
-//! process).
+//! process). A write that never ran because the runtime is shutting down
+//! is no disk failure: the node stops, acknowledges nothing, and neither
+//! records a fatal error nor runs the hook.
 
 #![cfg(not(madsim))]
 
@@ -14,10 +16,12 @@ use raft::core::PersistentState;
 use raft::node::{ApplyMsg, FatalHook, FatalReason, LocalNetwork, NodeConfig, RaftNode};
 use raft::storage::{MemoryStorage, Storage, StorageError, StorageWrite};
 
-/// Memory storage whose saves fail with ENOSPC once `full` is set.
+/// Memory storage whose saves fail once `full` is set: with ENOSPC, or
+/// (`shutting_down`) as a file call cancelled by the runtime's shutdown.
 struct FillingDisk {
     inner: MemoryStorage,
     full: Arc<AtomicBool>,
+    shutting_down: bool,
 }
 
 impl Storage for FillingDisk {
@@ -26,6 +30,11 @@ impl Storage for FillingDisk {
     }
 
     async fn save(&mut self, write: StorageWrite<'_>) -> Result<(), StorageError> {
+        if self.full.load(Ordering::SeqCst) && self.shutting_down {
+            return Err(StorageError::ShuttingDown {
+                path: "/data/raft-snapshot".into(),
+            });
+        }
         if self.full.load(Ordering::SeqCst) {
             return Err(StorageError::Io {
                 path: "/data/raft-log-00000000000000000001".into(),
@@ -65,6 +74,7 @@ async fn a_full_disk_stops_the_node_acknowledges_nothing_and_reaches_the_owner_a
     let storage = FillingDisk {
         inner: MemoryStorage::new(),
         full: Arc::clone(&full),
+        shutting_down: false,
     };
     let (node, mut applied) =
         RaftNode::make_with_transport(config, storage, Arc::new(LocalNetwork::new()))
@@ -112,4 +122,54 @@ async fn a_full_disk_stops_the_node_acknowledges_nothing_and_reaches_the_owner_a
     assert_eq!(node.start(b"after".to_vec()).await, None);
     assert_eq!(node.read_index().await, None);
     assert!(node.fatal_error().is_some());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_write_cancelled_by_the_runtime_shutting_down_stops_the_node_without_a_fatal_error() {
+    let full = Arc::new(AtomicBool::new(false));
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap()];
+    let mut config = NodeConfig::new(0, addrs, 7);
+    let calls = Arc::clone(&hook_calls);
+    config.on_fatal = Some(FatalHook::new(move |_| {
+        calls.fetch_add(1, Ordering::SeqCst);
+    }));
+    let storage = FillingDisk {
+        inner: MemoryStorage::new(),
+        full: Arc::clone(&full),
+        shutting_down: true,
+    };
+    let (node, mut applied) =
+        RaftNode::make_with_transport(config, storage, Arc::new(LocalNetwork::new()))
+            .await
+            .unwrap();
+    wait_for("the election", async {
+        while !node.state().1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+
+    full.store(true, Ordering::SeqCst);
+    let never_written = node.start(b"never written".to_vec()).await;
+    wait_for("the node to stop", async {
+        while !node.is_killed() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    loop {
+        match wait_for("the apply channel to close", applied.recv()).await {
+            Some(ApplyMsg::Command { command, .. }) => assert_ne!(
+                command,
+                b"never written".to_vec(),
+                "applied a command that was never written ({never_written:?})"
+            ),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(node.fatal_error().is_none(), "{:?}", node.fatal_error());
+    assert_eq!(hook_calls.load(Ordering::SeqCst), 0, "the fatal hook ran");
+    assert_eq!(node.start(b"after".to_vec()).await, None);
 }

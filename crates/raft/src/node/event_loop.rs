@@ -133,7 +133,11 @@ impl<S: Storage + 'static> EventLoop<S> {
             }
             self.take_snapshot_request();
             if let Err(error) = self.handle_readies().await {
-                self.stop_for_good(error);
+                if matches!(error, StorageError::ShuttingDown { .. }) {
+                    self.stop_at_shutdown(error);
+                } else {
+                    self.stop_for_good(error);
+                }
                 return;
             }
             self.publish_status();
@@ -155,6 +159,18 @@ impl<S: Storage + 'static> EventLoop<S> {
         self.responders.clear();
         self.read_waiters.clear();
         self.shared.stop_for_good(fatal);
+    }
+
+    /// A write never ran because the runtime is shutting down: not a disk
+    /// failure, so no fatal error and no hook (in `distcache node` the hook
+    /// exits 74, which a supervisor reads as a failed disk). The node stops
+    /// as a killed one does: what was not written is acknowledged to no
+    /// one.
+    fn stop_at_shutdown(&mut self, error: StorageError) {
+        tracing::info!(node = self.core.id(), %error, "node stops: its runtime is shutting down");
+        self.responders.clear();
+        self.read_waiters.clear();
+        self.shared.stop();
     }
 
     fn handle_event(&mut self, event: Event) {

@@ -26,6 +26,29 @@ pub use imp::{
     remove, replace, sync_dir,
 };
 
+/// The error inside the `io::Error` of a file call that never ran because
+/// the runtime was shutting down (tokio cancels the blocking tasks that
+/// have not started when its runtime is dropped). Not a disk failure: the
+/// disk was not touched. [`is_cancellation`] tells it apart.
+#[derive(Debug)]
+pub struct CancelledAtShutdown;
+
+impl std::fmt::Display for CancelledAtShutdown {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .write_str("the file task was cancelled before it ran: the runtime is shutting down")
+    }
+}
+
+impl std::error::Error for CancelledAtShutdown {}
+
+/// Whether `error` is a [`CancelledAtShutdown`], not a failure of the disk.
+pub fn is_cancellation(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<CancelledAtShutdown>())
+}
+
 #[cfg(not(madsim))]
 mod imp {
     //! `std::fs` calls, each run on tokio's blocking pool
@@ -130,11 +153,19 @@ mod imp {
         work: impl FnOnce() -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime
-                .spawn_blocking(work)
-                .await
-                .map_err(|error| io::Error::other(format!("blocking file task failed: {error}")))?,
+            Ok(runtime) => runtime.spawn_blocking(work).await.map_err(join_failed)?,
             Err(_) => work(),
+        }
+    }
+
+    /// The blocking task did not return: cancelled (it never ran, see
+    /// [`super::CancelledAtShutdown`]) or panicked (a bug, reported as an
+    /// I/O error: what the task did to its file is unknown).
+    fn join_failed(error: tokio::task::JoinError) -> io::Error {
+        if error.is_cancelled() {
+            io::Error::other(super::CancelledAtShutdown)
+        } else {
+            io::Error::other(format!("blocking file task failed: {error}"))
         }
     }
 
@@ -336,6 +367,30 @@ mod imp {
                 file.sync_data()
             })
             .await
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[tokio::test(flavor = "current_thread")]
+        async fn a_cancelled_task_is_told_apart_from_a_failed_one() {
+            let never_ran = tokio::spawn(std::future::pending::<()>());
+            never_ran.abort();
+            let cancelled = join_failed(never_ran.await.unwrap_err());
+            assert!(super::super::is_cancellation(&cancelled), "{cancelled}");
+            assert!(
+                cancelled.to_string().contains("shutting down"),
+                "{cancelled}"
+            );
+
+            let panicked = tokio::spawn(async { panic!("a bug in a file task") });
+            let failed = join_failed(panicked.await.unwrap_err());
+            assert!(!super::super::is_cancellation(&failed), "{failed}");
+            assert!(!super::super::is_cancellation(
+                &io::Error::from_raw_os_error(28)
+            ));
         }
     }
 }

@@ -50,7 +50,26 @@ pub enum StorageError {
     /// starting with term 0 and no vote could vote twice in a term).
     #[error("refusing to start from {path}: {reason}")]
     Refused { path: PathBuf, reason: String },
+    /// A file call on `path` never ran: the runtime was shutting down
+    /// (the end of a graceful shutdown, or a test's runtime dropped under a
+    /// running node). The disk was not touched, so this is no disk failure;
+    /// what was asked is not durable either, and the node stops quietly.
+    #[error("work on {path} was not done: the runtime is shutting down")]
+    ShuttingDown { path: PathBuf },
     /// The caller asked for a write that would leave a hole in the log.
     #[error("invalid write: {reason}")]
     InvalidWrite { reason: String },
+}
+
+impl StorageError {
+    /// The error of `source` on `path`: [`StorageError::ShuttingDown`] if
+    /// the call never ran (see [`super::disk::is_cancellation`]), else
+    /// [`StorageError::Io`].
+    pub fn from_io(path: PathBuf, source: std::io::Error) -> Self {
+        if super::disk::is_cancellation(&source) {
+            StorageError::ShuttingDown { path }
+        } else {
+            StorageError::Io { path, source }
+        }
+    }
 }

@@ -226,10 +226,7 @@ impl FileStorage {
     }
 
     fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
-        move |source| StorageError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        move |source| StorageError::from_io(path.to_path_buf(), source)
     }
 
     /// The log's name in errors: the oldest segment, or the directory.
@@ -697,7 +694,10 @@ impl Storage for FileStorage {
 
     async fn save(&mut self, write: StorageWrite<'_>) -> Result<(), StorageError> {
         let result = self.save_to_disk(write).await;
-        if matches!(result, Err(StorageError::Io { .. })) {
+        if matches!(
+            result,
+            Err(StorageError::Io { .. } | StorageError::ShuttingDown { .. })
+        ) {
             self.failed = true;
         }
         result
