@@ -267,18 +267,20 @@ pub enum AdminCommand {
         #[arg(long)]
         to: u64,
     },
-    /// Add a replica to a data group: `--group 1 --node 7`. Node 7 runs
-    /// already, started empty with `joining = true` in its own table; it
-    /// joins as a learner, catches up and becomes a voter. Any node takes
-    /// the request (it is passed on to the group's leader).
+    /// Add a replica to a group: `--group 1 --node 7` (`--group 0`: the
+    /// controller group). Node 7 runs already, started empty with
+    /// `joining = true` in its own table; it joins as a learner, catches up
+    /// and becomes a voter. Any node takes the request (it is passed on to
+    /// the group's leader).
     AddReplica {
         #[arg(long, visible_alias = "gid")]
         group: u64,
         /// The node to add.
         #[arg(long)]
         node: u64,
-        /// Its data replica's peer address (`host:data_port`), if the node
-        /// that takes the request does not list it in its table.
+        /// Its replica's peer address (`host:data_port`, or
+        /// `host:controller_port` for group 0), if the node that takes the
+        /// request does not list it in its table.
         #[arg(long)]
         peer_addr: Option<String>,
         /// How long it may take to catch up (if it does not, it is removed
@@ -286,17 +288,18 @@ pub enum AdminCommand {
         #[arg(long, default_value_t = 30_000)]
         catch_up_timeout_ms: u64,
     },
-    /// Remove a replica from a data group: `--group 1 --node 3` (refused
-    /// for the group's last voter).
+    /// Remove a replica from a group: `--group 1 --node 3` (`--group 0`:
+    /// the controller group; refused for the group's last voter).
     RemoveReplica {
         #[arg(long, visible_alias = "gid")]
         group: u64,
         #[arg(long)]
         node: u64,
     },
-    /// Replace a data group's replica by a new node: `--group 1 --remove 3
-    /// --add 7` (add-replica of 7, then remove-replica of 3). For a machine
-    /// that lost its disk: it comes back as a new node with a new id.
+    /// Replace a group's replica by a new node: `--group 1 --remove 3 --add
+    /// 7` (add-replica of 7, then remove-replica of 3; `--group 0`: the
+    /// controller group). For a machine that lost its disk: it comes back
+    /// as a new node with a new id.
     ReplaceReplica {
         #[arg(long, visible_alias = "gid")]
         group: u64,

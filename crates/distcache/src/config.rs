@@ -17,7 +17,10 @@
 //! a voter of nothing until the leader adds it), and its Raft id is
 //! [`JOINED_RAFT_ID_BASE`] + its node id, which no position can ever be.
 //! Its own configuration must list it; the others' may (then any node
-//! knows its address), and listing it changes no position.
+//! knows its address), and listing it changes no position. The same holds
+//! for the controller group: a node with `controller_port` and
+//! `joining = true` (and no `group`) hosts a controller replica that joins
+//! the running controller group (`add-replica --group 0`).
 //!
 //! ```toml
 //! cluster_id = "local"
@@ -354,11 +357,12 @@ pub struct NodeEntry {
     /// Peer traffic of this node's data replica.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_port: Option<u16>,
-    /// This node's data replica joins its running group (see the module
-    /// docs): not a position of the group; Raft id
-    /// [`JOINED_RAFT_ID_BASE`] + `id`. Keep it set after the node joined.
-    /// Needs `group`; refused with `controller_port` (the controller
-    /// group's membership does not change, docs/membership.md).
+    /// This node's replica joins its running group (see the module docs):
+    /// not a position of the group; Raft id [`JOINED_RAFT_ID_BASE`] + `id`.
+    /// Keep it set after the node joined. Needs either `group` (a data
+    /// replica joins that group) or `controller_port` (a controller
+    /// replica joins the controller group), not both: one node joins one
+    /// group at a time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub joining: bool,
 }
@@ -447,6 +451,9 @@ pub struct Topology {
     /// Data replicas listed as joining their group: gid -> (node id, peer
     /// address), in node id order.
     pub joining: BTreeMap<u64, Vec<(u64, SocketAddr)>>,
+    /// Controller replicas listed as joining the controller group: (node
+    /// id, peer address), in node id order.
+    pub controller_joining: Vec<(u64, SocketAddr)>,
     /// Every node's gRPC address.
     pub grpc: BTreeMap<u64, SocketAddr>,
 }
@@ -606,6 +613,7 @@ impl NodeConfig {
             controller: Vec::new(),
             groups: BTreeMap::new(),
             joining: BTreeMap::new(),
+            controller_joining: Vec::new(),
             grpc: BTreeMap::new(),
         };
         let mut addresses: BTreeMap<SocketAddr, String> = BTreeMap::new();
@@ -648,23 +656,27 @@ impl NodeConfig {
             if let Some(port) = entry.http_port {
                 claim("http_port", port)?;
             }
-            if entry.joining && entry.controller_port.is_some() {
+            if entry.joining && entry.controller_port.is_some() && entry.group.is_some() {
                 return Err(ConfigError::new(
                     at("joining"),
-                    "a joining node cannot host a controller replica: the controller group's \
-                     membership does not change (docs/membership.md)",
+                    "a joining node joins one group: give it a `group` (its data replica joins) \
+                     or a `controller_port` (its controller replica joins), not both",
                 ));
             }
-            if entry.joining && entry.group.is_none() {
+            if entry.joining && entry.group.is_none() && entry.controller_port.is_none() {
                 return Err(ConfigError::new(
                     at("joining"),
-                    "a joining node needs the `group` it joins",
+                    "a joining node needs the `group` it joins, or a `controller_port` to join \
+                     the controller group",
                 ));
             }
             if let Some(port) = entry.controller_port {
-                topology
-                    .controller
-                    .push((entry.id, claim("controller_port", port)?));
+                let replicas = if entry.joining {
+                    &mut topology.controller_joining
+                } else {
+                    &mut topology.controller
+                };
+                replicas.push((entry.id, claim("controller_port", port)?));
             }
             match (entry.group, entry.data_port) {
                 (None, None) => {}
@@ -753,11 +765,31 @@ impl NodeConfig {
 }
 
 impl Topology {
-    /// The Raft id node `node_id`'s replica of data group `gid` has: its
-    /// position among the group's replicas, else (a node that joined, or
-    /// will) [`JOINED_RAFT_ID_BASE`] + `node_id`. None for an unknown group.
+    /// The positions of group `gid` (0: the controller group): its
+    /// replicas in Raft id order, joining ones left out. None for an
+    /// unknown group.
+    pub fn positions(&self, gid: u64) -> Option<&[(u64, SocketAddr)]> {
+        if gid == 0 {
+            return Some(&self.controller);
+        }
+        self.groups.get(&gid).map(Vec::as_slice)
+    }
+
+    /// The replicas listed as joining group `gid` (0: the controller
+    /// group), in node id order.
+    pub fn joining_of(&self, gid: u64) -> &[(u64, SocketAddr)] {
+        if gid == 0 {
+            return &self.controller_joining;
+        }
+        self.joining.get(&gid).map_or(&[], Vec::as_slice)
+    }
+
+    /// The Raft id node `node_id`'s replica of group `gid` (0: the
+    /// controller group) has: its position among the group's replicas,
+    /// else (a node that joined, or will) [`JOINED_RAFT_ID_BASE`] +
+    /// `node_id`. None for an unknown group.
     pub fn raft_id(&self, gid: u64, node_id: u64) -> Option<u64> {
-        let replicas = self.groups.get(&gid)?;
+        let replicas = self.positions(gid)?;
         Some(
             match replicas.iter().position(|(node, _)| *node == node_id) {
                 Some(position) => position as u64,
@@ -766,11 +798,12 @@ impl Topology {
         )
     }
 
-    /// The node whose replica of data group `gid` has Raft id `raft_id`
-    /// (the inverse of [`Topology::raft_id`]); None for an unknown group
-    /// or an id that is neither a position nor a joined node's.
+    /// The node whose replica of group `gid` (0: the controller group)
+    /// has Raft id `raft_id` (the inverse of [`Topology::raft_id`]); None
+    /// for an unknown group or an id that is neither a position nor a
+    /// joined node's.
     pub fn node_of_raft_id(&self, gid: u64, raft_id: u64) -> Option<u64> {
-        let replicas = self.groups.get(&gid)?;
+        let replicas = self.positions(gid)?;
         if raft_id >= JOINED_RAFT_ID_BASE {
             return Some(raft_id - JOINED_RAFT_ID_BASE).filter(|node| *node != 0);
         }
@@ -1039,6 +1072,50 @@ data_port = 7101
             mismatched_key.problem.contains("does not fit"),
             "{mismatched_key}"
         );
+    }
+
+    /// A node with `controller_port` and `joining = true` (no group) joins
+    /// the controller group: not a position, Raft id 2^32 + its id.
+    #[test]
+    fn a_joining_controller_replica_is_no_position_and_has_a_joined_raft_id() {
+        let config = NodeConfig::from_toml(
+            r#"
+cluster_id = "t"
+node_id = 8
+data_dir = "/tmp/distcache-config-test"
+[[nodes]]
+id = 1
+host = "127.0.0.1"
+grpc_port = 50051
+controller_port = 7001
+group = 1
+data_port = 7101
+[[nodes]]
+id = 8
+host = "127.0.0.1"
+grpc_port = 50058
+controller_port = 7008
+joining = true
+"#,
+            "test.toml",
+        )
+        .expect("parse");
+        let topology = config.validate().expect("valid");
+        let one: SocketAddr = "127.0.0.1:7001".parse().unwrap();
+        let eight: SocketAddr = "127.0.0.1:7008".parse().unwrap();
+        assert_eq!(topology.controller, vec![(1, one)]);
+        assert_eq!(topology.controller_joining, vec![(8, eight)]);
+        assert_eq!(topology.positions(0), Some(&[(1, one)][..]));
+        assert_eq!(topology.joining_of(0), &[(8, eight)][..]);
+        assert_eq!(topology.raft_id(0, 1), Some(0));
+        assert_eq!(topology.raft_id(0, 8), Some(JOINED_RAFT_ID_BASE + 8));
+        assert_eq!(
+            topology.node_of_raft_id(0, JOINED_RAFT_ID_BASE + 8),
+            Some(8)
+        );
+        assert_eq!(topology.node_of_raft_id(0, 1), None);
+        assert!(topology.joining_of(1).is_empty());
+        assert_eq!(topology.raft_id(2, 1), None, "no group 2");
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! An operator's membership changes of a data group (issue 21):
-//! `add-replica`, `remove-replica`, `replace-replica`, run on the node whose
-//! replica leads the group (the `Admin` service passes a request on to it,
-//! once, as it does `transfer-leader`).
+//! An operator's membership changes of a group (issue 21), a data group or
+//! the controller group (gid 0): `add-replica`, `remove-replica`,
+//! `replace-replica`, run on the node whose replica leads the group (the
+//! `Admin` service passes a request on to it, once, as it does
+//! `transfer-leader`).
 //!
 //! ```text
 //!  add N        validate ─► AddLearner(2^32 + N) with N's data address
@@ -11,9 +12,10 @@
 //!               again, nothing changed) ─► PromoteLearner
 //!  remove N     validate ─► Remove(N's Raft id)
 //!  replace O N  validate both ─► add N ─► remove O
-//!  then         the group's voters and their addresses, in Raft id order,
-//!               go to the controller (`SetServers`, by the caller) so that
-//!               forwarders and shard migration reach the replicas it has
+//!  then         a data group's voters and their addresses, in Raft id
+//!               order, go to the controller (`SetServers`, by the caller)
+//!               so that forwarders and shard migration reach the replicas
+//!               it has
 //! ```
 //!
 //! Everything is checked before the first step: an unknown group or node,
@@ -23,16 +25,19 @@
 //! second one is refused, not queued); Raft refuses a change while another
 //! configuration entry is uncommitted anywhere in the group.
 //!
-//! The controller group (gid 0) is refused: every node reaches the
-//! controller at the addresses its `[[nodes]]` table gives, so a controller
-//! replica on a new node would not be reached by the others' clerks
-//! (docs/membership.md, "Not done yet").
+//! The controller group (gid 0) changes the same way. No configuration
+//! lists its replicas: every node's clerks reach the controller at the
+//! addresses of its `[[nodes]]` table, and a replica there that does not
+//! lead passes requests on to a leader that joined later
+//! (`shardctrler::ControllerServer`). So at least one replica a node's
+//! table lists must stay in the group for that node to reach the
+//! controller (docs/membership.md).
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use raft::core::{Membership, MembershipChange, MembershipError};
-use rsm::ChangeError;
+use rsm::{ChangeError, ReplicatedMachine, Rsm};
 
 use crate::config::{JOINED_RAFT_ID_BASE, MAX_REPLICAS_PER_GROUP};
 use crate::node::NodeState;
@@ -96,31 +101,16 @@ struct Plan {
 }
 
 impl NodeState {
-    /// The Raft id node `node_id`'s replica of group `gid` has (0: the
-    /// controller, whose ids are positions only); None for an unknown
-    /// group, or a node outside the controller group.
+    /// The Raft id node `node_id`'s replica of group `gid` (0: the
+    /// controller) has, or would have if it joined; None for an unknown
+    /// group.
     pub fn raft_id_of(&self, gid: u64, node_id: u64) -> Option<u64> {
-        if gid == 0 {
-            return self
-                .topology
-                .controller
-                .iter()
-                .position(|(node, _)| *node == node_id)
-                .map(|position| position as u64);
-        }
         self.topology.raft_id(gid, node_id)
     }
 
     /// The node whose replica of group `gid` (0: the controller) has Raft
     /// id `raft_id`.
     pub fn node_of_raft_id(&self, gid: u64, raft_id: u64) -> Option<u64> {
-        if gid == 0 {
-            return self
-                .topology
-                .controller
-                .get(usize::try_from(raft_id).ok()?)
-                .map(|(node, _)| *node);
-        }
         self.topology.node_of_raft_id(gid, raft_id)
     }
 
@@ -133,26 +123,41 @@ impl NodeState {
         change: ReplicaChange,
         catch_up_wait: Duration,
     ) -> LocalChange {
-        if gid == 0 {
-            return LocalChange::Refused(
-                "the controller group's replicas cannot be changed: every node reaches the \
-                 controller at the addresses of its [[nodes]] table, so a controller replica \
-                 on a new node would not be reached (docs/membership.md)"
-                    .into(),
-            );
-        }
-        if !self.topology.groups.contains_key(&gid) {
+        if self.topology.positions(gid).is_none() {
             return LocalChange::Refused(format!("no group {gid} in the configuration"));
+        }
+        let not_here = LocalChange::NotLeader {
+            leader_node_id: None,
+        };
+        if gid == 0 {
+            let Some((server, own_addr)) = self.controller_replica() else {
+                return not_here;
+            };
+            return self
+                .change_replicas_of(gid, server.rsm(), *own_addr, change, catch_up_wait)
+                .await;
         }
         let Some((server, own_addr)) = self
             .data_replica()
             .filter(|(server, _)| server.gid() == gid)
         else {
-            return LocalChange::NotLeader {
-                leader_node_id: None,
-            };
+            return not_here;
         };
-        let raft = server.raft();
+        self.change_replicas_of(gid, server.rsm(), *own_addr, change, catch_up_wait)
+            .await
+    }
+
+    /// [`NodeState::change_replicas_here`] on this node's replica `rsm` of
+    /// group `gid`, which serves peers at `own_addr`.
+    async fn change_replicas_of<M: ReplicatedMachine>(
+        &self,
+        gid: u64,
+        rsm: &Rsm<M>,
+        own_addr: SocketAddr,
+        change: ReplicaChange,
+        catch_up_wait: Duration,
+    ) -> LocalChange {
+        let raft = rsm.raft();
         let status = raft.status();
         if !status.is_leader {
             return LocalChange::NotLeader {
@@ -179,7 +184,6 @@ impl NodeState {
             Ok(plan) => plan,
             Err(refusal) => return LocalChange::Refused(refusal),
         };
-        let rsm = server.rsm();
         if let Some((node_id, raft_id, addr)) = plan.add
             && let Err(failure) = self
                 .add_member(gid, rsm, node_id, raft_id, addr, catch_up_wait)
@@ -202,7 +206,7 @@ impl NodeState {
             }
             tracing::info!(gid, node_id, raft_id, "replica removed by an operator");
         }
-        match self.voter_addresses(gid, raft, *own_addr) {
+        match self.voter_addresses(gid, raft, own_addr) {
             Ok(voters) => LocalChange::Done { voters },
             Err(reason) => LocalChange::Failed(reason),
         }
@@ -320,18 +324,24 @@ impl NodeState {
                 }
                 let listed = self
                     .topology
-                    .joining
-                    .get(&gid)
-                    .and_then(|joining| joining.iter().find(|(node, _)| *node == node_id))
+                    .joining_of(gid)
+                    .iter()
+                    .find(|(node, _)| *node == node_id)
                     .map(|(_, addr)| *addr);
                 let addr = match (addr, listed) {
                     (Some(addr), _) | (None, Some(addr)) => addr,
                     (None, None) => {
+                        let listing = if gid == 0 {
+                            "a controller_port".to_string()
+                        } else {
+                            format!("group = {gid}")
+                        };
                         return Err(format!(
-                            "node {node_id}'s data address is not known on node {}: list node \
-                             {node_id} in its [[nodes]] table with group = {gid} and joining = \
-                             true, send the request to node {node_id} itself, or pass its data \
-                             address (--peer-addr)",
+                            "node {node_id}'s {} address is not known on node {}: list node \
+                             {node_id} in its [[nodes]] table with {listing} and joining = true, \
+                             send the request to node {node_id} itself, or pass its peer address \
+                             (--peer-addr)",
+                            if gid == 0 { "controller" } else { "data" },
                             self.node_id
                         ));
                     }
@@ -366,10 +376,10 @@ impl NodeState {
     /// until it acknowledged what was committed when it was added, and
     /// promotes it. A learner that does not catch up in time is removed
     /// again, so nothing changes.
-    async fn add_member(
+    async fn add_member<M: ReplicatedMachine>(
         &self,
         gid: u64,
-        rsm: &rsm::Rsm<shardkv::ShardMachine>,
+        rsm: &Rsm<M>,
         node_id: u64,
         raft_id: u64,
         addr: SocketAddr,
@@ -461,8 +471,8 @@ impl NodeState {
 /// One Raft change through the rsm, retried while the refusal is passing
 /// (a new leader not ready yet, a commit not seen in time: the call is
 /// idempotent), at most [`CHANGE_ATTEMPTS_MAX`] times.
-async fn change_with_retries(
-    rsm: &rsm::Rsm<shardkv::ShardMachine>,
+async fn change_with_retries<M: ReplicatedMachine>(
+    rsm: &Rsm<M>,
     change: MembershipChange,
     addr: Option<SocketAddr>,
 ) -> Result<Membership, ChangeError> {

@@ -375,22 +375,65 @@ impl Node {
             problem: format!("{} is not an id of [[nodes]]", config.node_id),
         })?;
         identity::claim(&config.data_dir, &config.cluster_id, config.node_id).await?;
-        let controller_addrs: Vec<SocketAddr> =
+        // Clerks try the controller's positions first (in Raft id order, so
+        // that leader hints index them), then the replicas listed as
+        // joining it; a replica reached that does not lead passes a
+        // request on to a leader the list does not hold
+        // (`ControllerServer`).
+        let controller_addrs: Vec<SocketAddr> = topology
+            .controller
+            .iter()
+            .chain(&topology.controller_joining)
+            .map(|(_, addr)| *addr)
+            .collect();
+        let controller_positions: Vec<SocketAddr> =
             topology.controller.iter().map(|(_, addr)| *addr).collect();
         let max_raft_state = Some(config.max_raft_state_bytes);
 
-        let controller = match topology
-            .controller
+        let joining_controller_addr = topology
+            .controller_joining
             .iter()
-            .position(|(id, _)| *id == config.node_id)
-        {
-            Some(index) => {
+            .find(|(id, _)| *id == config.node_id)
+            .map(|(_, addr)| *addr);
+        let controller_index = match (
+            topology
+                .controller
+                .iter()
+                .position(|(id, _)| *id == config.node_id),
+            joining_controller_addr,
+        ) {
+            (Some(index), _) => Some((index, controller_positions.clone())),
+            // A joining replica serves at its own address, after the
+            // positions (`RsmConfig::raft_id`).
+            (None, Some(addr)) => {
+                let mut peer_addrs = controller_positions.clone();
+                peer_addrs.push(addr);
+                Some((peer_addrs.len() - 1, peer_addrs))
+            }
+            (None, None) => None,
+        };
+        let controller = match controller_index {
+            Some((index, peer_addrs)) => {
+                let own_addr = peer_addrs[index];
                 let mut server_config = ControllerServerConfig::new(
                     index,
-                    controller_addrs.clone(),
+                    peer_addrs,
                     config.shard_count,
                     config.node_id.wrapping_mul(7919),
                 );
+                if joining_controller_addr.is_some() {
+                    server_config.replica.join = true;
+                    server_config.replica.raft_id = topology.raft_id(0, config.node_id);
+                    tracing::info!(
+                        raft_id = ?server_config.replica.raft_id,
+                        "controller replica joins the controller group: it waits to be added (add-replica or replace-replica --group 0)"
+                    );
+                }
+                // A replica that joined has Raft id 2^32 + its node id; the
+                // others' clerks cannot name it as a leader.
+                server_config.replica.joined_raft_id_base =
+                    Some(crate::config::JOINED_RAFT_ID_BASE);
+                server_config.pass_on_from = Some(crate::config::JOINED_RAFT_ID_BASE);
                 server_config.replica.max_raft_state = max_raft_state;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
@@ -402,7 +445,7 @@ impl Node {
                 let server = ControllerServer::start(server_config, storage)
                     .await
                     .map_err(NodeError::Controller)?;
-                Some((server, controller_addrs[index]))
+                Some((server, own_addr))
             }
             None => None,
         };
@@ -808,15 +851,18 @@ impl NodeState {
     /// node's configuration lists them, in Raft id order (node id, peer
     /// address); None for a group the configuration does not list.
     pub fn group_replicas(&self, gid: u64) -> Option<&[(u64, SocketAddr)]> {
-        if gid == 0 {
-            return Some(&self.topology.controller);
-        }
-        self.topology.groups.get(&gid).map(Vec::as_slice)
+        self.topology.positions(gid)
     }
 
     /// This node's data replica and its peer address, if it hosts one.
     pub(crate) fn data_replica(&self) -> Option<&(ShardServer, SocketAddr)> {
         self.data.as_ref()
+    }
+
+    /// This node's controller replica and its peer address, if it hosts
+    /// one.
+    pub(crate) fn controller_replica(&self) -> Option<&(ControllerServer, SocketAddr)> {
+        self.controller.as_ref()
     }
 
     /// This node's Raft node of group `gid` (0: the controller), if it

@@ -613,6 +613,12 @@ impl AdminService {
             .change_replicas_here(gid, change, catch_up_wait)
             .await
         {
+            LocalChange::Done { voters } if gid == 0 => {
+                // No configuration lists the controller's replicas: nothing
+                // to tell it.
+                tracing::info!(?change, "controller replicas changed by an operator");
+                return Ok(replicas_reply(voters, 0));
+            }
             LocalChange::Done { voters } => {
                 let servers: Vec<SocketAddr> = voters.iter().map(|(_, addr)| *addr).collect();
                 let config_num = self
@@ -639,16 +645,7 @@ impl AdminService {
                     config_num,
                     "group replicas changed by an operator"
                 );
-                return Ok(proto::ReplicasReply {
-                    voters: voters
-                        .into_iter()
-                        .map(|(node_id, addr)| proto::GroupReplica {
-                            node_id,
-                            peer_addr: addr.to_string(),
-                        })
-                        .collect(),
-                    config_num,
-                });
+                return Ok(replicas_reply(voters, config_num));
             }
             LocalChange::Refused(reason) => return Err(Err(invalid(reason))),
             LocalChange::InProgress(reason) => {
@@ -1011,5 +1008,20 @@ impl Admin for AdminService {
             "group declared lost by an operator: its shards' data is given up"
         );
         Ok(Response::new(proto::ConfigChangeReply { config_num: num }))
+    }
+}
+
+/// A membership change's answer: the group's voters (node id, peer
+/// address) and the configuration that lists them.
+fn replicas_reply(voters: Vec<(u64, SocketAddr)>, config_num: u64) -> proto::ReplicasReply {
+    proto::ReplicasReply {
+        voters: voters
+            .into_iter()
+            .map(|(node_id, addr)| proto::GroupReplica {
+                node_id,
+                peer_addr: addr.to_string(),
+            })
+            .collect(),
+        config_num,
     }
 }

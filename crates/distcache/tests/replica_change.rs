@@ -2,16 +2,22 @@
 //! in this process (two data groups of three replicas, gRPC and Raft over
 //! loopback, Raft logs on disk) and through the `distcache` binary:
 //!
-//! - refusals (unknown group or node, the controller group, an original
-//!   replica coming back, a node replacing itself, the last voter, a
-//!   second change while one runs) name what is wrong and change nothing;
+//! - refusals (unknown group or node, an address nobody knows, an
+//!   original replica coming back, a node replacing itself, the last
+//!   voter, a second change while one runs) name what is wrong and change
+//!   nothing;
 //! - a learner that never catches up is removed again;
 //! - with a client writing all along, a replica's machine is replaced
 //!   (stop it, delete its data, start a new node with a new id and
 //!   `joining = true`, `replace-replica`); the controller then lists the
 //!   new replica, so that once the new node leads and an old one is
 //!   stopped, requests still reach the group through the controller's
-//!   list; every acknowledged write reads back.
+//!   list; every acknowledged write reads back;
+//! - the controller group's replica on node 3 is replaced by one on a new
+//!   node 8 that no other node's table lists; once node 8 leads the
+//!   controller and node 3 is gone, the other nodes' clerks still reach it
+//!   (through the replicas their tables list), shards move, and every
+//!   acknowledged write reads back.
 
 #![cfg(not(madsim))]
 
@@ -27,7 +33,7 @@ use distcache::config::JOINED_RAFT_ID_BASE;
 use distcache::node::Node;
 use distcache_client::proto;
 use distcache_client::proto::admin_client::AdminClient;
-use support::cluster::{TestCluster, joining_config};
+use support::cluster::{TestCluster, joining_config, joining_controller_config};
 use support::http::request;
 use support::keys::{check_all, wait_for, write_until};
 use support::processes::NodeProcesses;
@@ -122,15 +128,15 @@ async fn a_replica_is_replaced_while_clients_write_and_nothing_acknowledged_is_l
                 .expect_err("unknown group"),
         ),
         (
-            "controller group's replicas cannot be changed",
+            "node 8's controller address is not known",
             client
-                .remove_replica(proto::RemoveReplicaRequest {
+                .add_replica(proto::AddReplicaRequest {
                     gid: 0,
-                    node_id: 1,
-                    forwarded: false,
+                    node_id: 8,
+                    ..proto::AddReplicaRequest::default()
                 })
                 .await
-                .expect_err("the controller group"),
+                .expect_err("no controller address"),
         ),
         (
             "node 4 is already a replica of group 2",
@@ -451,5 +457,144 @@ async fn the_last_voter_of_a_group_is_not_removed() {
     assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     assert!(refused.message().contains("last voter"), "{refused:?}");
     assert_eq!(group_membership(&cluster, 1), Some((vec![0], vec![])));
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_controller_replica_is_replaced_and_clerks_reach_a_leader_their_tables_do_not_list() {
+    // Nodes 1-3: group 1 and the controller; nodes 4-6: group 2.
+    let cluster = TestCluster::builder().groups(2).replicas(3).start().await;
+    let addr = cluster.grpc_addr();
+    let mut client = admin(addr).await;
+    let data = distcache_client::Client::connect(&addr.to_string()).expect("data client");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = tokio::spawn(write_until(data.clone(), Arc::clone(&stop)));
+    let membership_before = wait_for(
+        "the controller has a leader",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || async { group_membership(&cluster, 0) },
+    )
+    .await;
+    assert_eq!(membership_before, (vec![0, 1, 2], vec![]));
+
+    // Node 3's controller replica is replaced by node 8's: a node that
+    // hosts a controller replica only, started empty with joining = true;
+    // only its own table lists it.
+    eprintln!("controller change: replace node 3 by node 8");
+    let node8_config = joining_controller_config(&cluster.configs[0], 8, &cluster.data_dir);
+    let node8_addr = format!(
+        "127.0.0.1:{}",
+        node8_config
+            .nodes
+            .last()
+            .expect("node 8")
+            .controller_port
+            .expect("port")
+    );
+    let node8 = Node::start_in_process(node8_config)
+        .await
+        .expect("node 8 starts");
+    let (succeeded, text) = cli(
+        &addr.to_string(),
+        &[
+            "replace-replica",
+            "--group",
+            "0",
+            "--remove",
+            "3",
+            "--add",
+            "8",
+            "--peer-addr",
+            &node8_addr,
+        ],
+    );
+    assert!(succeeded, "{text}");
+    assert!(
+        text.contains(&format!("node 8 ({node8_addr})")) && !text.contains("node 3"),
+        "{text}"
+    );
+    let (voters, learners) = group_membership(&cluster, 0).expect("a controller leader");
+    assert_eq!(voters, vec![0, 1, JOINED_RAFT_ID_BASE + 8]);
+    assert!(learners.is_empty(), "{learners:?}");
+
+    // Node 8 leads the controller; node 3 stops for good (group 1 keeps
+    // a majority). The clerks of nodes 1, 2, 4, 5 and 6 know nodes 1-3
+    // only.
+    let moved = client
+        .transfer_leader(proto::TransferLeaderRequest {
+            gid: 0,
+            to_node_id: 8,
+            forwarded: false,
+        })
+        .await
+        .expect("the controller's leadership moves to node 8")
+        .into_inner();
+    assert_eq!(moved.leader_node_id, 8);
+    cluster
+        .stop_node_without_handoff(3)
+        .await
+        .expect("node 3 stops");
+    let raft8 = node8
+        .state()
+        .raft_of(0)
+        .expect("node 8 hosts a controller replica");
+    assert!(raft8.status().is_leader, "{:?}", raft8.status());
+
+    // Changes and queries through nodes whose clerks cannot name the
+    // leader: a shard moves to group 2 and back, asked of node 5.
+    eprintln!("controller change: shards move through node 5 while node 8 leads");
+    let node5_grpc = cluster.configs[0].validate().expect("valid").grpc[&5];
+    let mut client5 = admin(node5_grpc).await;
+    let (_, config_before) = controller_servers(&mut client5, 2).await;
+    let mut last = config_before;
+    for (shard, gid) in [(0, 2), (0, 1), (1, 2)] {
+        let reply = tokio::time::timeout(
+            Duration::from_secs(20),
+            client5.r#move(proto::MoveRequest { shard, gid }),
+        )
+        .await
+        .expect("the move answers in time")
+        .expect("the move is done")
+        .into_inner();
+        assert!(reply.config_num > last, "{} vs {last}", reply.config_num);
+        last = reply.config_num;
+    }
+    assert!(
+        raft8.status().is_leader,
+        "node 8 lost the lead: the moves may not have gone through it"
+    );
+    let (_, config_now) = controller_servers(&mut client5, 2).await;
+    assert_eq!(config_now, last);
+
+    // Writes after the moves, through node 1, whose clerk cannot name the
+    // controller's leader either; then every acknowledged write reads back.
+    let mut after = BTreeMap::new();
+    for i in 0..50 {
+        let (key, value) = (format!("after-{i}"), format!("a{i}"));
+        tokio::time::timeout(
+            Duration::from_secs(15),
+            data.set(key.as_bytes(), value.as_bytes()),
+        )
+        .await
+        .expect("the write answers in time")
+        .expect("the write is acknowledged");
+        after.insert(key, value);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (acknowledged, failed) = writer.await.expect("writer");
+    assert!(!acknowledged.is_empty(), "the writer wrote nothing");
+    check_all(
+        &data,
+        &acknowledged,
+        "after the controller replica was replaced",
+    )
+    .await;
+    check_all(&data, &after, "after the shards moved").await;
+    eprintln!(
+        "controller change: {} writes acknowledged ({failed} failed), all read back",
+        acknowledged.len()
+    );
+    node8.shutdown().await;
     cluster.shutdown().await;
 }

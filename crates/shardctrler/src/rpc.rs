@@ -19,6 +19,18 @@ impl labrpc::Rpc for ControllerRequest {
     type Reply = Reply;
 }
 
+/// A request a controller replica passes on to its leader, for a clerk
+/// that does not know the leader's address (a replica that joined the
+/// controller group after the clerk's list was made). Served like a
+/// [`ControllerRequest`], but never passed on again: one hop at most.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardedRequest(pub ControllerRequest);
+
+impl labrpc::Rpc for ForwardedRequest {
+    const NAME: &'static str = "shardctrler.Forwarded";
+    type Reply = Reply;
+}
+
 /// A replica's answer.
 pub type Reply = Result<ConfigAnswer, ServerError>;
 

@@ -280,3 +280,30 @@ pub fn joining_config(
     config.validate().expect("a valid joining node");
     config
 }
+
+/// Node `node_id`'s configuration: a copy of `template`'s table plus
+/// itself as a node that hosts a controller replica only, joining the
+/// controller group, at two free ports.
+pub fn joining_controller_config(
+    template: &NodeConfig,
+    node_id: u64,
+    data_dir: &std::path::Path,
+) -> NodeConfig {
+    let base = free_port_block(2);
+    let mut config = template.clone();
+    config.node_id = node_id;
+    config.data_dir = data_dir.join(format!("node{node_id}"));
+    config.nodes.push(NodeEntry {
+        id: node_id,
+        host: "127.0.0.1".into(),
+        grpc_port: base,
+        resp_port: None,
+        http_port: None,
+        controller_port: Some(base + 1),
+        group: None,
+        data_port: None,
+        joining: true,
+    });
+    config.validate().expect("a valid joining controller node");
+    config
+}

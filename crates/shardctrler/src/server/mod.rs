@@ -23,6 +23,15 @@
 //! instead). A number older than the oldest kept is refused
 //! ([`crate::ConfigError::Pruned`]) by any replica; a report a replica has
 //! already recorded is answered without a log entry.
+//!
+//! Clerks know the controller's replicas from a list made when they
+//! started. A leader hint is a Raft id that clerks use as an index into
+//! that list, which a replica that joined the group later (Raft id at or
+//! above [`ControllerServerConfig::pass_on_from`]) is not in. So a replica
+//! that does not lead, and knows that such a replica does, passes the
+//! request on to it ([`ForwardedRequest`], one hop, the same exactly-once
+//! identity) and returns its answer; if that call fails, the clerk gets
+//! the `WrongLeader` answer it would have got.
 
 mod machine;
 
@@ -35,7 +44,7 @@ use rsm::{Rsm, RsmConfig, RsmStatus, SubmitError};
 
 use crate::config::Config;
 use crate::history::{ConfigAnswer, ConfigError, ConfigOp, Limits};
-use crate::rpc::{ControllerRequest, Reply, ServerError};
+use crate::rpc::{ControllerRequest, ForwardedRequest, Reply, ServerError};
 pub use machine::ControllerMachine;
 
 /// How a replica answers a query of the latest (or a not yet known)
@@ -73,6 +82,12 @@ pub struct ControllerServerConfig {
     /// The exactly-once table's bounds.
     pub sessions: SessionLimits,
     pub queries: QueryPath,
+    /// Leaders with a Raft id at or above this joined the group after the
+    /// clerks' server lists were made: a replica that does not lead passes
+    /// requests on to such a leader (see the module docs). None (the
+    /// default): the group's membership never changes, nothing is passed
+    /// on.
+    pub pass_on_from: Option<u64>,
 }
 
 impl Default for ControllerServerConfig {
@@ -89,6 +104,7 @@ impl Default for ControllerServerConfig {
             max_retained_configs: limits.max_retained_configs,
             sessions: SessionLimits::default(),
             queries: QueryPath::default(),
+            pass_on_from: None,
         }
     }
 }
@@ -132,6 +148,20 @@ pub struct ControllerServer {
     rsm: Rsm<ControllerMachine>,
     queries: QueryPath,
     listener: labrpc::SharedServer,
+    /// How requests reach a leader that joined the group (see the module
+    /// docs); None: the group's membership never changes.
+    forwarding: Option<Forwarding>,
+}
+
+/// Passing requests on to a leader clerks cannot name.
+#[derive(Clone)]
+struct Forwarding {
+    /// [`ControllerServerConfig::pass_on_from`].
+    pass_on_from: u64,
+    client: labrpc::Client,
+    /// How long the leader may take to answer: the time this replica
+    /// would give the request itself.
+    timeout: std::time::Duration,
 }
 
 impl ControllerServer {
@@ -165,17 +195,32 @@ impl ControllerServer {
             });
         }
         let machine = ControllerMachine::new(config.limits(), config.sessions);
+        let forwarding = config.pass_on_from.map(|pass_on_from| Forwarding {
+            pass_on_from,
+            client: labrpc::Client::new(labrpc::ClientConfig {
+                max_message_bytes: config.replica.max_message_bytes,
+                security: config.replica.peer_security.clone(),
+                ..labrpc::ClientConfig::default()
+            }),
+            timeout: config.replica.apply_wait * 2,
+        });
         let rsm = Rsm::start(config.replica, machine, storage).await?;
         let server = ControllerServer {
             rsm,
             queries: config.queries,
             listener: labrpc::SharedServer::default(),
+            forwarding,
         };
         let handler_server = server.clone();
+        let forwarded_server = server.clone();
         let add_service = |router: &mut labrpc::Router| {
             router.add::<ControllerRequest, _, _>(move |request: ControllerRequest| {
                 let server = handler_server.clone();
                 async move { server.handle(request).await }
+            });
+            router.add::<ForwardedRequest, _, _>(move |ForwardedRequest(request)| {
+                let server = forwarded_server.clone();
+                async move { server.handle_here(request).await }
             });
         };
         let listener = server.rsm.serve(add_service).await?;
@@ -225,8 +270,42 @@ impl ControllerServer {
         self.listener.shutdown().await
     }
 
-    /// Serves one clerk request (the labrpc handler).
+    /// Serves one clerk request (the labrpc handler): here, or passed on
+    /// to a leader that joined the group (see the module docs).
     pub async fn handle(&self, request: ControllerRequest) -> Reply {
+        let reply = self.handle_here(request.clone()).await;
+        let Err(ServerError::Replica(SubmitError::WrongLeader {
+            leader_hint: Some(leader),
+        })) = &reply
+        else {
+            return reply;
+        };
+        let Some(forwarding) = &self.forwarding else {
+            return reply;
+        };
+        if *leader < forwarding.pass_on_from || *leader == self.rsm.raft().id() {
+            return reply;
+        }
+        let Some(addr) = self.rsm.raft().peer_addr(*leader) else {
+            return reply;
+        };
+        match forwarding
+            .client
+            .call_with_timeout(addr, &ForwardedRequest(request), forwarding.timeout)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => {
+                tracing::debug!(leader, %addr, %error, "passing a request on to the leader failed");
+                reply
+            }
+        }
+    }
+
+    /// Serves one request at this replica, never passing it on: clerks'
+    /// requests through [`ControllerServer::handle`], requests another
+    /// replica passed on directly.
+    pub async fn handle_here(&self, request: ControllerRequest) -> Reply {
         // Read before the machine's lock: QueryApplied's "not yet" and
         // "latest" are answered only by a replica that believes it leads.
         let leads = self.rsm.raft().state().1;
@@ -265,7 +344,7 @@ impl ControllerServer {
                             .map_err(ServerError::Refused)
                     } else {
                         Err(ServerError::Replica(SubmitError::WrongLeader {
-                            leader_hint: None,
+                            leader_hint: self.rsm.raft().status().leader_id,
                         }))
                     })
                 }
