@@ -17,7 +17,11 @@
 //! - retention is exercised under faults with a small K
 //!   (`ctrler_retention_under_faults`): the replicas keep only the latest
 //!   K configurations, older numbers are answered `Pruned`, and the
-//!   snapshots stay bounded.
+//!   snapshots stay bounded;
+//! - the controller group's replicas are replaced under faults while
+//!   clerks that know only the original replicas run
+//!   (`ctrler_replace_replicas_under_faults`), and the history still
+//!   checks.
 
 #![cfg(madsim)]
 
@@ -543,4 +547,179 @@ async fn ctrler_retention_under_faults() {
         );
     })
     .await;
+}
+
+/// Two of the three replicas are replaced, one at a time (a new replica
+/// joins with a new id and address, catches up as a learner, is promoted,
+/// the old one is removed and taken down for good), on an unreliable
+/// network where a fault task cuts members off and crashes and restarts
+/// them, while three clerks change and query. The clerks know only the
+/// original replicas (as a node knows its table's): once the leadership
+/// moves to a replica that joined, they reach it only because replica 0
+/// passes their requests on. Then, healed: the group is {0, 3, 4} on every
+/// replica, changes made while a joined replica led were answered, a fresh
+/// clerk's Join is answered, and the whole history checks.
+#[madsim::test]
+async fn ctrler_replace_replicas_under_faults() {
+    use raft::core::MembershipChange;
+    use std::collections::BTreeSet;
+
+    within("ctrler_replace_replicas_under_faults", TEST_LIMIT, async {
+        let tester = Tester::new(TesterConfig {
+            reliable: false,
+            clerk_deadline: Duration::from_secs(5),
+            ..TesterConfig::lab()
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients: Vec<_> = (0..3)
+            .map(|client| {
+                let clerk = tester.make_client();
+                let stop = Arc::clone(&stop);
+                tokio::spawn(client_loop(client, clerk, LAB_SHARDS, stop))
+            })
+            .collect();
+        // The members the fault task may strike; held by a fault and by a
+        // removal, so a removed replica is never restarted.
+        let members = Arc::new(tokio::sync::Mutex::new(BTreeSet::from([0usize, 1, 2])));
+        let faults = {
+            let tester = tester.clone();
+            let members = Arc::clone(&members);
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move {
+                let mut count = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(
+                        300 + madsim::rand::random::<u64>() % 700,
+                    ))
+                    .await;
+                    let held = members.lock().await;
+                    let ids: Vec<usize> = held.iter().copied().collect();
+                    let id = ids[madsim::rand::random::<u64>() as usize % ids.len()];
+                    count += 1;
+                    if madsim::rand::random::<bool>() {
+                        let node = tester.server_node(id);
+                        tester.net().disconnect(node);
+                        drop(held);
+                        tokio::time::sleep(Duration::from_millis(
+                            200 + madsim::rand::random::<u64>() % 1000,
+                        ))
+                        .await;
+                        tester.net().connect(node);
+                    } else {
+                        tester.shutdown_server(id);
+                        tokio::time::sleep(Duration::from_millis(
+                            100 + madsim::rand::random::<u64>() % 500,
+                        ))
+                        .await;
+                        tester.start_server(id).await;
+                    }
+                }
+                count
+            })
+        };
+
+        for old in [1usize, 2] {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let new = tester.add_server();
+            members.lock().await.insert(new);
+            phase(&format!("replace replica {old} by {new}"));
+            for change in [
+                MembershipChange::AddLearner(new as u64),
+                MembershipChange::PromoteLearner(new as u64),
+                MembershipChange::Remove(old as u64),
+            ] {
+                if let Err(problem) = tester.change(change, Duration::from_secs(30)).await {
+                    panic!("{problem}");
+                }
+            }
+            let mut held = members.lock().await;
+            held.remove(&old);
+            tester.shutdown_server(old);
+            drop(held);
+        }
+
+        phase("the leadership moves to a replica that joined; clerks go on");
+        let changes_before = changed_calls(&tester);
+        lead_from_a_joined_replica(&tester).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, Ordering::SeqCst);
+        for client in clients {
+            client.await.expect("client task finished");
+        }
+        let fault_count = faults.await.expect("fault task");
+
+        phase("heal: the group is {0, 3, 4}; a fresh clerk is answered; the history checks");
+        tester.net().set_reliable(true);
+        for &id in members.lock().await.iter() {
+            if !tester.is_up(id) {
+                tester.start_server(id).await;
+            }
+        }
+        tester.connect_all();
+        let membership = tester
+            .membership_agreed(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|problem| panic!("{problem}"));
+        assert_eq!(
+            membership.voters,
+            BTreeSet::from([0, 3, 4]),
+            "{membership:?}"
+        );
+        assert!(membership.learners.is_empty(), "{membership:?}");
+        // Clients made changes with a joined replica leading at times
+        // (the faults may have moved the lead since).
+        let changes_after = changed_calls(&tester);
+        println!(
+            "{fault_count} faults; {changes_before} changes answered before the lead moved, {} \
+             after",
+            changes_after - changes_before
+        );
+        // A clerk whose list holds one member (0), with a joined leader:
+        // only replica 0's passing on reaches it.
+        lead_from_a_joined_replica(&tester).await;
+        let clerk = tester.make_client();
+        let num = clerk.must_join(&[999_999]).await;
+        let config = clerk.must_query(None).await;
+        assert_eq!(config.num, num);
+        let leader = tester.leader();
+        assert!(
+            leader.is_some_and(|id| id >= 3),
+            "the lead moved back to {leader:?} while the fresh clerk ran"
+        );
+        println!("a fresh clerk's Join made configuration {num} (leader {leader:?})");
+        tester.assert_history().await;
+    })
+    .await;
+}
+
+/// Moves the leadership to replica 3 or 4 (the replicas that joined),
+/// within 30 s.
+async fn lead_from_a_joined_replica(tester: &Tester) {
+    let deadline = labrpc::runtime::now() + Duration::from_secs(30);
+    loop {
+        let leader = tester.leader();
+        if leader.is_some_and(|id| id >= 3) {
+            return;
+        }
+        assert!(
+            labrpc::runtime::now() < deadline,
+            "no replica that joined leads after 30 s (leader: {leader:?})"
+        );
+        if let Some(server) = leader.and_then(|id| tester.server(id)) {
+            let _ = server
+                .rsm()
+                .transfer_leader(3 + madsim::rand::random::<u64>() % 2)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How many recorded calls ended in a change.
+fn changed_calls(tester: &Tester) -> usize {
+    tester
+        .calls()
+        .iter()
+        .filter(|call| matches!(call.outcome, Some(Outcome::Changed(_))))
+        .count()
 }

@@ -1,7 +1,9 @@
-//! Helpers shared by the suites: addresses, bounded waits, phases, and
-//! (in [`recording`]) the recording client every key/value tester uses
-//! and the check of its history.
+//! Helpers shared by the suites: addresses, bounded waits, phases, (in
+//! [`recording`]) the recording client every key/value tester uses and the
+//! check of its history, and (in [`membership`]) membership changes made
+//! on whichever replica leads.
 
+pub mod membership;
 pub mod recording;
 
 pub use recording::{LONG_TTL_MS, RecordingClient, RecordingKv, check_history, check_operations};

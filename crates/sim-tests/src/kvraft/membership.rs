@@ -1,30 +1,25 @@
-//! Membership changes driven by the kvraft tester, as an operator would:
-//! on whichever replica leads, retried while the refusal is one that
-//! passes (no leader, leader not ready, a change in flight, a learner
-//! behind), within a bound.
+//! Membership changes driven by the kvraft tester, as an operator would
+//! (`crate::harness::membership`), and the "replace every replica under
+//! faults" scenario.
 
 use std::time::Duration;
 
-use raft::core::{Membership, MembershipChange, MembershipError};
-use rsm::ChangeError;
+use raft::core::{Membership, MembershipChange};
+
+pub use crate::harness::membership::ChangeReport;
+use crate::harness::membership::{change_on_leader, membership_agreed};
 
 use super::{TestClient, Tester, TesterConfig};
 
-/// Pause between two attempts of a change.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
-
-/// What [`Tester::change`] saw on its way.
-#[derive(Clone, Debug, Default)]
-pub struct ChangeReport {
-    /// Attempts refused because the learner lagged (`LearnerBehind`).
-    pub learner_behind: u64,
-    /// Attempts refused for the 2015 rule (`LeaderNotReady`) or because a
-    /// change was in flight (`ChangeInProgress`).
-    pub not_ready: u64,
-    pub attempts: u64,
-}
-
 impl Tester {
+    /// The running servers' replicated state machines.
+    fn running_rsms(&self) -> Vec<rsm::Rsm<kvraft::StateMachine>> {
+        (0..self.servers())
+            .filter_map(|id| self.server(id))
+            .map(|server| server.rsm().clone())
+            .collect()
+    }
+
     /// Makes `change` (with the new member's address for an addition) on
     /// the replica that leads, retrying within `bound` of simulated time.
     /// Returns the configuration afterwards and what the attempts met.
@@ -39,42 +34,7 @@ impl Tester {
             }
             _ => None,
         };
-        let deadline = labrpc::runtime::now() + bound;
-        let mut report = ChangeReport::default();
-        let mut last_error = None;
-        while labrpc::runtime::now() < deadline {
-            for id in 0..self.servers() {
-                let Some(server) = self.server(id) else {
-                    continue;
-                };
-                if server.raft().is_killed() || !server.raft().state().1 {
-                    continue;
-                }
-                report.attempts += 1;
-                match server.rsm().change_membership(change, addr).await {
-                    Ok(membership) => return Ok((membership, report)),
-                    Err(error) if error.is_retryable() => {
-                        match &error {
-                            ChangeError::Refused(MembershipError::LearnerBehind { .. }) => {
-                                report.learner_behind += 1;
-                            }
-                            ChangeError::Refused(
-                                MembershipError::LeaderNotReady { .. }
-                                | MembershipError::ChangeInProgress { .. },
-                            ) => report.not_ready += 1,
-                            _ => {}
-                        }
-                        last_error = Some(error);
-                    }
-                    Err(error) => return Err(format!("{change:?} refused: {error}")),
-                }
-            }
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
-        Err(format!(
-            "{change:?} not done within {bound:?} ({} attempts); last error: {last_error:?}",
-            report.attempts
-        ))
+        change_on_leader(|| self.running_rsms(), change, addr, bound).await
     }
 
     /// [`Tester::change`], panicking with the reason if it fails.
@@ -91,26 +51,7 @@ impl Tester {
     /// The configuration every running server holds, once they agree
     /// (waiting at most `bound`), or what each holds.
     pub async fn membership_agreed(&self, bound: Duration) -> Result<Membership, String> {
-        let deadline = labrpc::runtime::now() + bound;
-        loop {
-            let held: Vec<(usize, Membership)> = (0..self.servers())
-                .filter_map(|id| {
-                    let server = self.server(id)?;
-                    (!server.raft().is_killed()).then(|| (id, server.rsm().membership().1))
-                })
-                .collect();
-            if let Some((_, first)) = held.first()
-                && held.iter().all(|(_, membership)| membership == first)
-            {
-                return Ok(first.clone());
-            }
-            if labrpc::runtime::now() >= deadline {
-                return Err(format!(
-                    "servers disagree on the configuration after {bound:?}: {held:?}"
-                ));
-            }
-            tokio::time::sleep(RETRY_PAUSE).await;
-        }
+        membership_agreed(|| self.running_rsms(), bound).await
     }
 }
 

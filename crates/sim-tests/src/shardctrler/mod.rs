@@ -1,7 +1,11 @@
 //! The shard controller tester: a group of [`ControllerServer`]s on simulated
 //! nodes, clerks on client nodes whose every call is recorded, and the
 //! checks of 6.5840's Lab 5A (plus the whole-history check of
-//! [`history`]).
+//! [`history`]). Replicas may be added to the running group
+//! ([`Tester::add_server`], [`Tester::change`]); clerks keep the list of
+//! the original replicas, as a node keeps its table, and reach a leader
+//! that joined later through a replica on it, which passes requests on
+//! (`ControllerServerConfig::pass_on_from`).
 
 pub mod history;
 
@@ -162,7 +166,8 @@ type Slots = Arc<Mutex<Vec<Option<ControllerServer>>>>;
 pub struct Tester {
     net: Network,
     config: TesterConfig,
-    server_nodes: Vec<NodeId>,
+    /// Every replica started, original or added, by id.
+    server_nodes: Arc<Mutex<Vec<NodeId>>>,
     slots: Slots,
     calls: CallLog,
     start: tokio::time::Instant,
@@ -183,13 +188,7 @@ impl Tester {
         net.set_reliable(config.reliable);
         let slots: Slots = Arc::new(Mutex::new(vec![None; config.servers]));
         let server_nodes = (0..config.servers)
-            .map(|id| {
-                let slots = Arc::clone(&slots);
-                let ip = config.server_addr(id).ip();
-                net.add_node(&format!("ctrler-{id}"), ip, move || {
-                    start_server(config, id, Arc::clone(&slots))
-                })
-            })
+            .map(|id| add_server_node(&net, config, id, false, &slots))
             .collect();
         let seen = Arc::new(Mutex::new(RetentionSeen::default()));
         if config.prunes() {
@@ -198,7 +197,7 @@ impl Tester {
         Tester {
             net,
             config,
-            server_nodes,
+            server_nodes: Arc::new(Mutex::new(server_nodes)),
             slots,
             calls: CallLog::default(),
             start: labrpc::runtime::now(),
@@ -221,22 +220,90 @@ impl Tester {
         &self.config
     }
 
+    /// Replica ids started so far (original and added).
     pub fn servers(&self) -> usize {
-        self.config.servers
+        self.server_nodes.lock().expect("nodes lock").len()
     }
 
     pub fn server_node(&self, id: usize) -> NodeId {
-        self.server_nodes[id]
+        self.server_nodes.lock().expect("nodes lock")[id]
     }
 
-    /// A new clerk on a client node of its own, talking to every replica.
+    /// Starts a replica with the next id that joins the running group
+    /// (`RsmConfig::join`: a voter of nothing until a change adds it; its
+    /// Raft id is its id, at or above the original count, so the others
+    /// pass clerks' requests on to it when it leads). Returns its id.
+    pub fn add_server(&self) -> usize {
+        let mut nodes = self.server_nodes.lock().expect("nodes lock");
+        let id = nodes.len();
+        self.slots.lock().expect("slots lock").push(None);
+        nodes.push(add_server_node(
+            &self.net,
+            self.config,
+            id,
+            true,
+            &self.slots,
+        ));
+        id
+    }
+
+    /// The running replica `id` (None while it is down).
+    pub fn server(&self, id: usize) -> Option<ControllerServer> {
+        self.slots.lock().expect("slots lock")[id].clone()
+    }
+
+    /// Makes `change` (with the new member's address for an addition) on
+    /// the replica that leads, retrying within `bound` of simulated time
+    /// (`crate::harness::membership`).
+    pub async fn change(
+        &self,
+        change: raft::core::MembershipChange,
+        bound: Duration,
+    ) -> Result<raft::core::Membership, String> {
+        use raft::core::MembershipChange;
+        let addr = match change {
+            MembershipChange::AddLearner(id) | MembershipChange::AddVoter(id) => {
+                Some(self.config.server_addr(id as usize))
+            }
+            _ => None,
+        };
+        crate::harness::membership::change_on_leader(|| self.running_rsms(), change, addr, bound)
+            .await
+            .map(|(membership, report)| {
+                println!("{change:?}: {membership:?} after {report:?}");
+                membership
+            })
+    }
+
+    /// The configuration every running replica holds, once they agree
+    /// (waiting at most `bound`).
+    pub async fn membership_agreed(
+        &self,
+        bound: Duration,
+    ) -> Result<raft::core::Membership, String> {
+        crate::harness::membership::membership_agreed(|| self.running_rsms(), bound).await
+    }
+
+    fn running_rsms(&self) -> Vec<rsm::Rsm<shardctrler::ControllerMachine>> {
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .iter()
+            .flatten()
+            .map(|server| server.rsm().clone())
+            .collect()
+    }
+
+    /// A new clerk on a client node of its own, talking to the original
+    /// replicas (the list a node's table gives; a replica added later is
+    /// reached through them).
     pub fn make_client(&self) -> TestClerk {
         let index = self.next_client.fetch_add(1, Ordering::Relaxed);
         let node = self.net.add_client_node(
             &format!("ctrler-client-{index}"),
             self.config.client_ip(index),
         );
-        let servers = (0..self.servers())
+        let servers = (0..self.config.servers)
             .map(|id| self.config.server_addr(id))
             .collect();
         let clerk_config = ClerkConfig {
@@ -261,19 +328,19 @@ impl Tester {
 
     /// The lab's ShutdownServer: the replica stops; its files stay.
     pub fn shutdown_server(&self, id: usize) {
-        self.net.kill(self.server_nodes[id]);
+        self.net.kill(self.server_node(id));
         self.slots.lock().expect("slots lock")[id] = None;
     }
 
     /// The lab's StartServer: the replica restarts from its files.
     pub async fn start_server(&self, id: usize) {
-        self.net.restart(self.server_nodes[id]).await;
+        self.net.restart(self.server_node(id)).await;
     }
 
     /// Heals every partition and reconnects every node.
     pub fn connect_all(&self) {
         self.net.heal_all();
-        for &node in &self.server_nodes {
+        for &node in self.server_nodes.lock().expect("nodes lock").iter() {
             self.net.connect(node);
         }
     }
@@ -438,15 +505,35 @@ async fn watch_replicas(slots: Slots, seen: Arc<Mutex<RetentionSeen>>) {
     }
 }
 
-async fn start_server(config: TesterConfig, id: usize, slots: Slots) {
-    let peer_addrs = (0..config.servers)
-        .map(|peer| config.server_addr(peer))
-        .collect();
+/// Creates replica `id`'s simulated node (its init starts the replica, at
+/// creation and on every restart).
+fn add_server_node(
+    net: &Network,
+    config: TesterConfig,
+    id: usize,
+    join: bool,
+    slots: &Slots,
+) -> NodeId {
+    let slots = Arc::clone(slots);
+    net.add_node(
+        &format!("ctrler-{id}"),
+        config.server_addr(id).ip(),
+        move || start_server(config, id, join, Arc::clone(&slots)),
+    )
+}
+
+async fn start_server(config: TesterConfig, id: usize, join: bool, slots: Slots) {
+    // An original replica knows the group it was started with; a joining
+    // one the ids up to its own (`RsmConfig::join`).
+    let known = if join { id + 1 } else { config.servers };
+    let peer_addrs = (0..known).map(|peer| config.server_addr(peer)).collect();
     let mut server_config = ControllerServerConfig {
         max_retained_configs: config.retained_configs,
+        pass_on_from: Some(config.servers as u64),
         ..ControllerServerConfig::new(id, peer_addrs, config.shard_count, madsim::rand::random())
     };
     server_config.replica.max_raft_state = config.max_raft_state;
+    server_config.replica.join = join;
     let server = ControllerServer::start(server_config, FileStorage::new("/shardctrler"))
         .await
         .unwrap_or_else(|error| panic!("controller replica {id} failed to start: {error}"));
