@@ -678,8 +678,8 @@ impl Node {
         self.resp.as_ref().map(crate::resp::RespServer::local_addr)
     }
 
-    /// Where the HTTP gateway serves (when the configuration gives an
-    /// `http_port`).
+    /// Where the HTTP gateway is bound (when the configuration gives an
+    /// `http_port`): `0.0.0.0:<port>` under `listen_host = "0.0.0.0"`.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().map(crate::http::HttpServer::local_addr)
     }
