@@ -3,14 +3,20 @@
     python3 deploy/check_manifests.py RENDERED.yaml
 
 The [[nodes]] table (ConfigMap distcache-nodes, nodes.toml) against the
-StatefulSets: every pod <sts>-<i>.<serviceName> is a host of the table
-exactly once and every host is such a pod; a pod's group (label
-distcache.io/group) is its entries' group; the controller StatefulSet's pods
-are the entries with a controller_port. Each StatefulSet: a headless Service
-with publishNotReadyAddresses that selects its pods, podManagementPolicy
+StatefulSets: every pod <sts>-<i> has its own Service <sts>-<i>-addr (a
+ClusterIP, stable when the pod moves: type ClusterIP, publishNotReadyAddresses,
+selecting that pod alone by statefulset.kubernetes.io/pod-name, serving every
+port the table gives the pod on the container's port), and that Service's
+name is the pod's host in the table, exactly once; every host is such a
+Service (a pod's own DNS name would resolve to its pod IP, which changes).
+The table sets listen_host to every interface (0.0.0.0 or ::): a ClusterIP is
+no interface of the pod. A pod's group (label distcache.io/group) is its
+entries' group; the controller StatefulSet's pods are the entries with a
+controller_port. Each StatefulSet: a headless Service with
+publishNotReadyAddresses that selects its pods, podManagementPolicy
 Parallel, a PodDisruptionBudget selecting its pods that keeps a majority,
 required anti-affinity among its pods, probes on /livez and /readyz. Each
-join Job names exactly its group's pods. The ServiceMonitor selects a
+join Job names exactly its group's pods' Services. The ServiceMonitor selects a
 Service with the port it scrapes. Exits 1 listing every problem found.
 """
 
@@ -19,9 +25,52 @@ import tomllib
 
 import yaml
 
+# The label the StatefulSet controller gives each pod: its name.
+POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+# The table's ports and what each is called on the pod.
+ENTRY_PORTS = ("grpc_port", "resp_port", "http_port", "controller_port", "data_port")
+
 
 def selects(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def address_service_of(pod):
+    """The name of the per-pod Service whose ClusterIP is `pod`'s address."""
+    return f"{pod}-addr"
+
+
+def check_address_service(pod, labels, container, entry, service):
+    """Problems of `pod`'s own Service: a ClusterIP that reaches `pod`
+    alone, also before it is ready, on every port its table entry has."""
+    name = address_service_of(pod)
+    if service is None:
+        return [f"pod {pod} has no Service {name} (its stable address)"]
+    problems = []
+    spec = service["spec"]
+    if spec.get("type", "ClusterIP") != "ClusterIP" or spec.get("clusterIP") == "None":
+        problems.append(f"Service {name}: not a ClusterIP Service (its ClusterIP is {pod}'s stable address)")
+    if not spec.get("publishNotReadyAddresses"):
+        problems.append(f"Service {name}: hides {pod} while it is not ready (Raft peers cannot reach each other)")
+    selector = spec.get("selector") or {}
+    if selector.get(POD_NAME_LABEL) != pod or not selects(selector, {**labels, POD_NAME_LABEL: pod}):
+        problems.append(f"Service {name}: does not select pod {pod} alone ({POD_NAME_LABEL}: {pod})")
+    container_ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    served = {}
+    for port in spec.get("ports", []):
+        target = port.get("targetPort", port["port"])
+        served[port["port"]] = container_ports.get(target, target)
+    for field in ENTRY_PORTS:
+        if field not in entry:
+            continue
+        port = entry[field]
+        if port not in served:
+            problems.append(f"Service {name}: no port {port} ({field} of {pod})")
+        elif served[port] != port:
+            problems.append(f"Service {name}: port {port} ({field}) goes to the pod's port {served[port]}, not {port}")
+        elif port not in container_ports.values():
+            problems.append(f"pod {pod}: the container does not declare port {port} ({field})")
+    return problems
 
 
 def check(documents):
@@ -46,6 +95,9 @@ def check(documents):
     ids = [entry.get("id") for entry in entries]
     if len(ids) != len(set(ids)):
         problems.append("nodes.toml: an id is listed twice")
+    if table.get("listen_host") not in ("0.0.0.0", "::"):
+        problems.append(f"nodes.toml: listen_host is {table.get('listen_host')!r}, not 0.0.0.0 or :: "
+                        "(the hosts are ClusterIPs, which are no interface of the pod)")
 
     services = {s["metadata"]["name"]: s for s in by_kind.get("Service", [])}
     pdbs = by_kind.get("PodDisruptionBudget", [])
@@ -90,12 +142,14 @@ def check(documents):
             if container.get(probe, {}).get("httpGet", {}).get("path") != path:
                 problems.append(f"{name}: {probe} is not GET {path}")
         for i in range(replicas):
-            pod = f"{name}-{i}.{spec.get('serviceName')}"
-            pods[pod] = (name, group, controller)
-            entry = hosts.get(pod)
+            pod = f"{name}-{i}"
+            host = address_service_of(pod)
+            pods[host] = (name, group, controller)
+            entry = hosts.get(host)
             if entry is None:
-                problems.append(f"nodes.toml: pod {pod} has no entry")
+                problems.append(f"nodes.toml: pod {pod} has no entry with host {host} (its Service)")
                 continue
+            problems.extend(check_address_service(pod, labels, container, entry, services.get(host)))
             if controller and "controller_port" not in entry:
                 problems.append(f"nodes.toml: controller pod {pod} has no controller_port")
             if not controller and "controller_port" in entry:
@@ -104,7 +158,7 @@ def check(documents):
                 problems.append(f"nodes.toml: {pod} is in group {entry.get('group')}, its StatefulSet in {group}")
     for host in hosts:
         if host not in pods:
-            problems.append(f"nodes.toml: host {host} is no pod of any StatefulSet")
+            problems.append(f"nodes.toml: host {host} is not the Service (<pod>-addr) of any StatefulSet's pod")
 
     for job in by_kind.get("Job", []):
         env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0].get("env", [])}

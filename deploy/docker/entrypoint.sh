@@ -6,10 +6,15 @@
 #   - every `host = "NAME"` of the template's [[nodes]] table that is not an
 #     IP address is resolved (getent; waits until it resolves, at most
 #     DISTCACHE_RESOLVE_TIMEOUT_S seconds, default 300), because distcache
-#     reads IP addresses only;
+#     reads IP addresses only. On Kubernetes the names are the per-pod
+#     Services (`<pod>-addr`, deploy/k8s/base/addresses.yaml): each
+#     resolves to its Service's ClusterIP, which stays the same when the
+#     pod moves, so what every pod resolves here stays right (a pod's own
+#     DNS name would give its pod IP, which does not);
 #   - DISTCACHE_NODE_ID, when unset, becomes the id of the entry whose host
-#     is this pod's name (`hostname`, or DISTCACHE_POD_NAME), alone or followed
-#     by a dot and the headless Service's name;
+#     is this pod's Service: this pod's name (`hostname`, or
+#     DISTCACHE_POD_NAME) followed by `-addr`, alone or followed by a dot
+#     and more (`<pod>-addr.<namespace>.svc`);
 #   - the result is written to DISTCACHE_CONFIG (default
 #     /run/distcache/node.toml).
 #
@@ -59,9 +64,9 @@ if [ -n "${DISTCACHE_CONFIG_TEMPLATE:-}" ]; then
       /^[ \t]*id[ \t]*=/ { id = $3 }
       /^[ \t]*host[ \t]*=/ {
         host = $3; gsub(/"/, "", host)
-        if ((host == me || index(host, me ".") == 1) && id != "") { print id; exit }
+        if ((host == me "-addr" || index(host, me "-addr.") == 1) && id != "") { print id; exit }
       }' "$template")
-    [ -n "$DISTCACHE_NODE_ID" ] || fail "no [[nodes]] entry has the host $me or $me.*"
+    [ -n "$DISTCACHE_NODE_ID" ] || fail "no [[nodes]] entry has the host $me-addr or $me-addr.*"
   fi
 
   temporary="$output.partial"

@@ -4,7 +4,9 @@
 #
 #   DISTCACHE_ADDR        any node's gRPC address (the client Service)
 #   DISTCACHE_JOIN_GID    the group id
-#   DISTCACHE_JOIN_PEERS  the group's replicas' host names, in Raft id order
+#   DISTCACHE_JOIN_PEERS  the group's replicas' host names, in Raft id order:
+#                         their per-pod Services (<pod>-addr), whose
+#                         ClusterIPs the controller records and keeps
 #   DISTCACHE_DATA_PORT   their data (Raft) port (default 7101)
 #   DISTCACHE_HTTP_PORT   their HTTP port, for /livez (default 8080)
 #

@@ -90,6 +90,10 @@ pub struct NodeArgs {
     /// Override this node's `host` in [[nodes]].
     #[arg(long, env = "DISTCACHE_HOST")]
     pub host: Option<String>,
+    /// Override `listen_host`: the IP address every listener binds
+    /// (e.g. 0.0.0.0) when `host` is not a local interface.
+    #[arg(long, env = "DISTCACHE_LISTEN_HOST")]
+    pub listen_host: Option<String>,
     /// Override this node's `grpc_port`.
     #[arg(long, env = "DISTCACHE_GRPC_PORT")]
     pub grpc_port: Option<u16>,
@@ -126,6 +130,7 @@ impl NodeArgs {
             controller_port: self.controller_port,
             data_port: self.data_port,
             group: self.group,
+            listen_host: self.listen_host.clone(),
         }
     }
 }

@@ -33,6 +33,11 @@
 //! lease_clock_drift_percent = 10   # default: the clock-drift bound it assumes
 //! cluster_mode = false        # true: RESP acts as a Redis Cluster node (-MOVED)
 //!
+//! # Where the listeners bind when `host` is not a local interface (a
+//! # Kubernetes Service's ClusterIP): every port on this address instead,
+//! # while `host` stays the address peers and clients are told.
+//! listen_host = "0.0.0.0"     # default: each node's own `host`
+//!
 //! # Client authentication (docs/security.md). No password: the client
 //! # listeners bind to loopback unless `protected_mode = false`.
 //! requirepass = "a long password"    # the default user's password
@@ -127,6 +132,16 @@ pub struct NodeConfig {
     /// unless this is `false` (Redis's `protected-mode`).
     #[serde(default = "default_protected_mode")]
     pub protected_mode: bool,
+    /// The IP address every listener of this node binds (gRPC, RESP,
+    /// HTTP, the controller's and the data replica's peer ports, each on
+    /// its port of the table), when this node's `host` is not an address
+    /// of a local interface: a Kubernetes per-pod Service's ClusterIP, a
+    /// NAT. `host` stays what peers, the controller and clients are told.
+    /// Usually `0.0.0.0` (`::` for IPv6). Protected mode still applies:
+    /// without a password the client listeners bind loopback, whatever
+    /// this says. Not set: every listener binds `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen_host: Option<String>,
     /// Redis Cluster mode on the RESP listener: `CLUSTER SLOTS` and
     /// friends describe the groups, and a key another group owns gets
     /// `-MOVED` to that group's leader (`redis-cli -c`, redis-py's
@@ -337,7 +352,8 @@ impl Secret {
 #[serde(deny_unknown_fields)]
 pub struct NodeEntry {
     pub id: u64,
-    /// The IP address this node listens on and peers reach it at.
+    /// The IP address peers and clients reach this node at; its
+    /// listeners bind it too unless the node sets `listen_host`.
     pub host: String,
     /// The public gRPC API.
     pub grpc_port: u16,
@@ -438,6 +454,7 @@ pub struct Overrides {
     pub controller_port: Option<u16>,
     pub data_port: Option<u16>,
     pub group: Option<u64>,
+    pub listen_host: Option<String>,
 }
 
 /// Where each replica runs, derived from a valid configuration.
@@ -495,6 +512,9 @@ impl NodeConfig {
         }
         if let Some(bytes) = overrides.max_raft_state_bytes {
             self.max_raft_state_bytes = bytes;
+        }
+        if let Some(listen_host) = &overrides.listen_host {
+            self.listen_host = Some(listen_host.clone());
         }
         let per_node = overrides.host.is_some()
             || overrides.grpc_port.is_some()
@@ -595,6 +615,7 @@ impl NodeConfig {
         }
         self.clients.validate()?;
         self.tracing.validate()?;
+        let listen_ip = self.listen_ip()?;
         self.acl()?;
         self.check_tls()?;
         if self.nodes.is_empty() {
@@ -760,7 +781,39 @@ impl NodeConfig {
                 format!("{} is not an id of [[nodes]]", self.node_id),
             ));
         }
+        if let (Some(listen_ip), Some(advertised)) = (listen_ip, topology.grpc.get(&self.node_id))
+            && listen_ip.is_ipv4()
+            && advertised.is_ipv6()
+        {
+            // A v4 socket never accepts what peers send to a v6 address
+            // (the other way round, `::` also accepts IPv4 on Linux).
+            return Err(ConfigError::new(
+                "listen_host",
+                format!(
+                    "{listen_ip} is an IPv4 address but this node's host {} is IPv6 \
+                     (use \"::\")",
+                    advertised.ip()
+                ),
+            ));
+        }
         Ok(topology)
+    }
+
+    /// The address this node's listeners bind (`listen_host`), parsed;
+    /// None when not set (each binds this node's `host`).
+    pub fn listen_ip(&self) -> Result<Option<IpAddr>, ConfigError> {
+        let Some(text) = &self.listen_host else {
+            return Ok(None);
+        };
+        text.parse().map(Some).map_err(|_| {
+            ConfigError::new(
+                "listen_host",
+                format!(
+                    "{text:?} is not an IP address (host names are not resolved; \
+                     \"0.0.0.0\" listens on every IPv4 interface)"
+                ),
+            )
+        })
     }
 }
 
@@ -1116,6 +1169,85 @@ joining = true
         assert_eq!(topology.node_of_raft_id(0, 1), None);
         assert!(topology.joining_of(1).is_empty());
         assert_eq!(topology.raft_id(2, 1), None, "no group 2");
+    }
+
+    const ONE_NODE: &str = r#"
+cluster_id = "t"
+node_id = 1
+data_dir = "/tmp/distcache-config-test"
+[[nodes]]
+id = 1
+host = "10.96.0.17"
+grpc_port = 50051
+controller_port = 7001
+group = 1
+data_port = 7101
+"#;
+
+    /// `listen_host`: parsed from the file, replaced by an override,
+    /// printed and read back; not set, the listeners bind `host`.
+    #[test]
+    fn listen_host_parses_overrides_and_prints() {
+        let plain = NodeConfig::from_toml(ONE_NODE, "t.toml").expect("parse");
+        assert_eq!(plain.listen_host, None);
+        assert_eq!(plain.listen_ip(), Ok(None));
+        assert!(
+            !plain.to_toml().contains("listen_host"),
+            "{}",
+            plain.to_toml()
+        );
+
+        let text = format!("listen_host = \"0.0.0.0\"\n{ONE_NODE}");
+        let mut config = NodeConfig::from_toml(&text, "t.toml").expect("parse");
+        assert_eq!(config.listen_host.as_deref(), Some("0.0.0.0"));
+        config.validate().expect("valid");
+        assert_eq!(config.listen_ip(), Ok(Some(IpAddr::from([0, 0, 0, 0]))));
+        // `host` is still what the others are told.
+        assert_eq!(
+            config.validate().expect("valid").grpc[&1],
+            "10.96.0.17:50051".parse().expect("an address")
+        );
+        let again = NodeConfig::from_toml(&config.to_toml(), "printed").expect("reparse");
+        assert_eq!(again, config);
+
+        config
+            .apply(&Overrides {
+                listen_host: Some("::".into()),
+                ..Overrides::default()
+            })
+            .expect("apply");
+        assert_eq!(
+            config.listen_ip(),
+            Ok(Some("::".parse().expect("an address")))
+        );
+        // An override that sets nothing else leaves it alone.
+        config.apply(&Overrides::default()).expect("apply");
+        assert_eq!(config.listen_host.as_deref(), Some("::"));
+        config.validate().expect("`::` serves an IPv4 host too");
+    }
+
+    /// A `listen_host` that is no IP address, or an IPv4 one for an IPv6
+    /// host, is refused naming the field.
+    #[test]
+    fn bad_listen_host_is_refused_naming_the_field() {
+        for bad in ["distcache-g1-0", "0.0.0.0:7101", "", "256.0.0.1"] {
+            let mut config = NodeConfig::from_toml(ONE_NODE, "t.toml").expect("parse");
+            config.listen_host = Some(bad.into());
+            let error = config.validate().expect_err("a bad listen_host is refused");
+            assert_eq!(error.field, "listen_host", "{error}");
+            assert!(error.problem.contains("is not an IP address"), "{error}");
+        }
+
+        let mut six = NodeConfig::from_toml(&ONE_NODE.replace("10.96.0.17", "fd00::17"), "t.toml")
+            .expect("parse");
+        six.listen_host = Some("0.0.0.0".into());
+        let error = six
+            .validate()
+            .expect_err("IPv4 listen_host for an IPv6 host");
+        assert_eq!(error.field, "listen_host", "{error}");
+        assert!(error.problem.contains("is IPv6"), "{error}");
+        six.listen_host = Some("::".into());
+        six.validate().expect("`::` for an IPv6 host");
     }
 
     #[test]

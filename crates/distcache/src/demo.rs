@@ -160,6 +160,7 @@ pub fn demo_configs(
                 .map(crate::config::Secret)
                 .collect(),
             protected_mode: true,
+            listen_host: None,
             cluster_mode: options.cluster_mode,
             tls: options.tls.then(|| demo_tls_settings(data_dir, entry.id)),
             clients: crate::config::ClientLimits::default(),

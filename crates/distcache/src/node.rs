@@ -73,6 +73,9 @@ pub struct NodeState {
     pub node_id: u64,
     pub cluster_id: String,
     pub topology: Topology,
+    /// This node's gRPC address as it is told (its `host`; loopback when
+    /// protected mode keeps the client listeners there). The listener may
+    /// bind another address (`listen_host`).
     pub grpc_addr: SocketAddr,
     pub forwarder: Arc<Forwarder>,
     /// This node's Prometheus registry (the forwarder records into it).
@@ -320,6 +323,11 @@ impl Node {
         let on_fatal = fatal_hook(config.node_id, in_process);
         let acl = Arc::new(config.acl()?);
         let loopback_only = config.loopback_only()?;
+        // Where the listeners bind when `host` is not a local interface
+        // (`listen_host`); None: each binds its advertised address.
+        let listen_ip = config.listen_ip()?;
+        let listen_at =
+            |advertised: SocketAddr| listen_ip.map(|ip| SocketAddr::new(ip, advertised.port()));
         let identity = labrpc::PeerIdentity {
             cluster_id: config.cluster_id.clone(),
             node_id: config.node_id,
@@ -434,6 +442,7 @@ impl Node {
                 server_config.replica.joined_raft_id_base =
                     Some(crate::config::JOINED_RAFT_ID_BASE);
                 server_config.pass_on_from = Some(crate::config::JOINED_RAFT_ID_BASE);
+                server_config.replica.listen_addr = listen_at(own_addr);
                 server_config.replica.max_raft_state = max_raft_state;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
@@ -495,6 +504,7 @@ impl Node {
                         "data replica joins its running group: it waits to be added (add-replica or replace-replica)"
                     );
                 }
+                server_config.replica.listen_addr = listen_at(peer_addrs[index]);
                 server_config.replica.max_raft_state = max_raft_state;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
@@ -560,27 +570,32 @@ impl Node {
                 problem: "no gRPC address".into(),
             })?;
         // Without a password, clients are let in only from this machine
-        // unless the configuration says otherwise (protected mode).
-        let client_ip = if loopback_only && !grpc_addr.ip().is_loopback() {
-            let loopback = match grpc_addr.ip() {
+        // unless the configuration says otherwise (protected mode): the
+        // client listeners then bind loopback, whatever `host` and
+        // `listen_host` say, and the node tells its loopback address (the
+        // only one that reaches them). Otherwise they bind `listen_host`
+        // (else `host`) and the node tells `host`.
+        let bind_ip = listen_ip.unwrap_or(grpc_addr.ip());
+        let (client_listen_ip, client_ip) = if loopback_only && !bind_ip.is_loopback() {
+            let loopback = match bind_ip {
                 std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
                 std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             };
             tracing::warn!(
                 "no password is set: the client listeners (gRPC, RESP, HTTP) bind to {loopback} only; set requirepass (or protected_mode = false) to serve other hosts"
             );
-            loopback
+            (loopback, loopback)
         } else {
             // On loopback only this machine's processes reach the node, as
             // in `distcache demo`: nothing to warn about.
-            if !acl.requires_auth() && !grpc_addr.ip().is_loopback() {
+            if !acl.requires_auth() && !bind_ip.is_loopback() {
                 tracing::warn!(
-                    "no password is set and protected_mode is off: any host that reaches {} can read and write every key",
-                    grpc_addr.ip()
+                    "no password is set and protected_mode is off: any host that reaches the client listeners (bound to {bind_ip}) can read and write every key"
                 );
             }
-            grpc_addr.ip()
+            (bind_ip, grpc_addr.ip())
         };
+        let grpc_listen_addr = SocketAddr::new(client_listen_ip, grpc_addr.port());
         let grpc_addr = SocketAddr::new(client_ip, grpc_addr.port());
         let state = Arc::new(NodeState {
             node_id: config.node_id,
@@ -607,13 +622,23 @@ impl Node {
         });
         let (stop_grpc, stop_signal) = oneshot::channel::<()>();
         #[cfg(not(madsim))]
-        let grpc_task = serve_grpc(Arc::clone(&state), stop_signal, acceptor(&[b"h2"])?).await?;
+        let grpc_task = serve_grpc(
+            Arc::clone(&state),
+            grpc_listen_addr,
+            stop_signal,
+            acceptor(&[b"h2"])?,
+        )
+        .await?;
         #[cfg(madsim)]
-        let grpc_task = serve_grpc(Arc::clone(&state), stop_signal).await?;
+        let grpc_task = serve_grpc(Arc::clone(&state), grpc_listen_addr, stop_signal).await?;
         let resp = match me.resp_port {
             Some(port) => {
-                let addr = SocketAddr::new(grpc_addr.ip(), port);
-                let cluster = crate::resp::ClusterMap::for_node(&config, &state.topology, addr);
+                let addr = SocketAddr::new(client_listen_ip, port);
+                let cluster = crate::resp::ClusterMap::for_node(
+                    &config,
+                    &state.topology,
+                    SocketAddr::new(client_ip, port),
+                );
                 let limits = &config.clients;
                 let config = crate::resp::RespConfig {
                     max_clients: limits.max_clients,
@@ -637,7 +662,7 @@ impl Node {
         };
         let http = match me.http_port {
             Some(port) => {
-                let addr = SocketAddr::new(grpc_addr.ip(), port);
+                let addr = SocketAddr::new(client_listen_ip, port);
                 let config = crate::http::HttpConfig {
                     header_read_timeout: Duration::from_millis(
                         config.clients.header_read_timeout_ms,
@@ -685,18 +710,19 @@ impl Node {
         })
     }
 
+    /// Where clients reach this node's gRPC API (`NodeState::grpc_addr`).
     pub fn grpc_addr(&self) -> SocketAddr {
         self.state.grpc_addr
     }
 
-    /// Where the RESP listener serves (when the configuration gives a
-    /// `resp_port`).
+    /// Where the RESP listener is bound (when the configuration gives a
+    /// `resp_port`): `0.0.0.0:<port>` under `listen_host = "0.0.0.0"`.
     pub fn resp_addr(&self) -> Option<SocketAddr> {
         self.resp.as_ref().map(crate::resp::RespServer::local_addr)
     }
 
-    /// Where the HTTP gateway serves (when the configuration gives an
-    /// `http_port`).
+    /// Where the HTTP gateway is bound (when the configuration gives an
+    /// `http_port`): `0.0.0.0:<port>` under `listen_host = "0.0.0.0"`.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http.as_ref().map(crate::http::HttpServer::local_addr)
     }
@@ -1117,10 +1143,10 @@ async fn stop_replica(
 #[cfg(not(madsim))]
 async fn serve_grpc(
     state: Arc<NodeState>,
+    addr: SocketAddr,
     stop_signal: oneshot::Receiver<()>,
     tls: Option<crate::tls::Acceptor>,
 ) -> Result<JoinHandle<Result<(), String>>, NodeError> {
-    let addr = state.grpc_addr;
     let listener =
         tokio::net::TcpListener::bind(addr)
             .await
@@ -1209,9 +1235,9 @@ fn serve_grpc_tls(
 #[cfg(madsim)]
 async fn serve_grpc(
     state: Arc<NodeState>,
+    addr: SocketAddr,
     stop_signal: oneshot::Receiver<()>,
 ) -> Result<JoinHandle<Result<(), String>>, NodeError> {
-    let addr = state.grpc_addr;
     let router = routes(state);
     Ok(tokio::spawn(async move {
         router

@@ -32,8 +32,14 @@ const READ_RETRY_PAUSE: Duration = Duration::from_millis(10);
 pub struct RsmConfig {
     /// This replica's index in `peer_addrs` (its Raft id).
     pub id: usize,
-    /// The labrpc address of every replica's server.
+    /// The labrpc address of every replica's server: where the others
+    /// reach it.
     pub peer_addrs: Vec<SocketAddr>,
+    /// Where this replica's server listens when that is not the address
+    /// the others reach it at (`peer_addrs[id]`): behind an address that
+    /// is not a local interface (a Kubernetes Service's ClusterIP, a
+    /// NAT), it binds e.g. `0.0.0.0:<port>`. None: `peer_addrs[id]`.
+    pub listen_addr: Option<SocketAddr>,
     /// Snapshot once the stored Raft state reaches this many bytes (None:
     /// never, for tests of the log itself; the default is
     /// [`DEFAULT_MAX_RAFT_STATE_BYTES`], so that the log, and a restart's
@@ -135,6 +141,7 @@ impl RsmConfig {
         RsmConfig {
             id,
             peer_addrs,
+            listen_addr: None,
             max_raft_state: Some(DEFAULT_MAX_RAFT_STATE_BYTES),
             apply_wait: Duration::from_millis(800),
             raft_seed,
@@ -370,15 +377,15 @@ impl<M: ReplicatedMachine> Rsm<M> {
     }
 
     /// Serves this replica's labrpc server on its address
-    /// (`peer_addrs[id]`) with its message limit: Raft's methods, and the
-    /// service's, which `add_service` adds to the router. Keep the returned
-    /// server to stop it; dropped, it serves on.
+    /// (`listen_addr`, else `peer_addrs[id]`) with its message limit:
+    /// Raft's methods, and the service's, which `add_service` adds to the
+    /// router. Keep the returned server to stop it; dropped, it serves on.
     pub async fn serve(
         &self,
         add_service: impl FnOnce(&mut labrpc::Router),
     ) -> Result<labrpc::Server, ListenError> {
         let config = &self.shared.config;
-        let addr = config.peer_addrs[config.id];
+        let addr = config.listen_addr.unwrap_or(config.peer_addrs[config.id]);
         let mut router = labrpc::Router::new();
         match &config.raft_nodes {
             None => self.raft.add_handlers(&mut router),
