@@ -60,8 +60,8 @@ done
 #    name resolves to a ClusterIP 10.96.0.N, each pod's own DNS name to a
 #    pod IP 10.244.0.N): the pod finds its node id by its Service, every
 #    host becomes a ClusterIP and none a pod IP, listen_host is kept.
-entrypoint() { # runs deploy/docker/entrypoint.sh in dry-run mode with the given environment
-  env DISTCACHE_ENTRYPOINT_DRY_RUN=1 "$@" sh deploy/docker/entrypoint.sh
+entrypoint() { # runs deploy/docker/entrypoint.sh in dry-run mode with a password and the given environment
+  env DISTCACHE_ENTRYPOINT_DRY_RUN=1 DISTCACHE_REQUIREPASS=check-password "$@" sh deploy/docker/entrypoint.sh
 }
 "$PY" - "$work/three-groups.yaml" > "$work/k8s-nodes.toml" <<'PYTHON'
 import sys, yaml
@@ -130,15 +130,27 @@ if entrypoint PATH="$work/dns:$PATH" DISTCACHE_CONFIG_TEMPLATE="$work/pod-dns.to
    DISTCACHE_POD_NAME=distcache-g1-0 >/dev/null 2>&1; then
   fail "entrypoint took a pod's own DNS name (a pod IP) for its address"
 fi
+# No password: the node would serve clients and probes on 127.0.0.1 only.
+if out=$(entrypoint DISTCACHE_REQUIREPASS= DISTCACHE_CONFIG_TEMPLATE="$work/template.toml" \
+         DISTCACHE_CONFIG="$work/out/z.toml" DISTCACHE_NODE_ID=7 2>&1) || ! grep -q 'no password' <<<"$out"; then
+  fail "entrypoint started a node without a password: $out"
+fi
+{ echo 'protected_mode = false'; cat "$work/template.toml"; } > "$work/open.toml"
+if ! out=$(entrypoint DISTCACHE_REQUIREPASS= DISTCACHE_CONFIG_TEMPLATE="$work/open.toml" \
+           DISTCACHE_CONFIG="$work/out/open.toml" DISTCACHE_NODE_ID=7 2>&1); then
+  fail "entrypoint refused a table with protected_mode = false: $out"
+fi
+say "entrypoint: refuses a node without a password unless the table sets protected_mode = false"
 if DISTCACHE_JOIN_GID=x DISTCACHE_JOIN_PEERS=a sh deploy/docker/join.sh >/dev/null 2>&1; then
   fail "join.sh accepted a bad group id"
 fi
 
 # 5. Broken copies must be refused.
-broken() { # DESCRIPTION SED-EXPRESSION FILE(relative to deploy/k8s)
-  local description=$1 expression=$2 file=$3
+broken() { # DESCRIPTION SED-EXPRESSION FILE(relative to deploy/k8s) [SHELL-COMMAND run after]
+  local description=$1 expression=$2 file=$3 then=${4:-}
   rm -rf "$work/k8s" && cp -r deploy/k8s "$work/k8s"
   sed -i "$expression" "$work/k8s/$file"
+  if [ -n "$then" ]; then eval "$then"; fi
   if kubectl kustomize "$work/k8s/overlays/three-groups" > "$work/broken.yaml" 2>/dev/null \
      && validate_rendered "$work/broken.yaml" >/dev/null 2>&1; then
     fail "a broken overlay passed: $description"
@@ -155,6 +167,11 @@ broken "a pod's Service selecting another pod" 's/pod-name: distcache-g2-1$/pod-
 broken "a pod's Service hiding it while not ready" '/publishNotReadyAddresses/d' base/addresses.yaml
 broken "a pod's Service sending the data port elsewhere" 's/targetPort: data/targetPort: grpc/' groups/group-2/addresses.yaml
 broken "a join Job naming pod DNS names" 's/distcache-g2-0-addr,/distcache-g2-0.distcache-peers,/' groups/group-2/job.yaml
+broken "a data group's pods without the password" 's/name: DISTCACHE_REQUIREPASS/name: DISTCACHE_UNUSED/' groups/group-3/statefulset.yaml
+broken "the password Secret shipped with the manifests (each apply would reset it)" \
+  's/^  - servicemonitor.yaml$/  - servicemonitor.yaml\n  - auth.yaml/' base/kustomization.yaml \
+  'printf "apiVersion: v1\nkind: Secret\nmetadata:\n  name: distcache-auth\nstringData:\n  password: \"\"\n" > "$work/k8s/base/auth.yaml"'
+broken "a join Job without the password" '/# The nodes. password: admin join authenticates./,+5d' groups/group-2/job.yaml
 broken "replicas not a number" 's/replicas: 3/replicas: three/' groups/group-2/statefulset.yaml
 broken "an unknown field" 's/podManagementPolicy: Parallel/podManagementPolicy: Parallel\n  replica: 3/' base/group-1.yaml
 broken "a budget that lets a majority go" 's/maxUnavailable: 1/maxUnavailable: 2/' base/group-1.yaml

@@ -138,6 +138,12 @@ def check(documents):
                    t["topologyKey"] == "kubernetes.io/hostname" for t in terms):
             problems.append(f"{name}: no required anti-affinity among its own pods")
         container = spec["template"]["spec"]["containers"][0]
+        password = [e for e in container.get("env", []) if e["name"] == "DISTCACHE_REQUIREPASS"]
+        reference = password[0].get("valueFrom", {}).get("secretKeyRef", {}) if password else {}
+        if (reference.get("name"), reference.get("key")) != ("distcache-auth", "password") \
+                and "requirepass" not in table and table.get("protected_mode") is not False:
+            problems.append(f"{name}: no DISTCACHE_REQUIREPASS from Secret distcache-auth's password "
+                            "(without a password the node serves clients and probes on 127.0.0.1 only)")
         for probe, path in (("livenessProbe", "/livez"), ("readinessProbe", "/readyz")):
             if container.get(probe, {}).get("httpGet", {}).get("path") != path:
                 problems.append(f"{name}: {probe} is not GET {path}")
@@ -160,11 +166,22 @@ def check(documents):
         if host not in pods:
             problems.append(f"nodes.toml: host {host} is not the Service (<pod>-addr) of any StatefulSet's pod")
 
+    for secret in by_kind.get("Secret", []):
+        if secret["metadata"]["name"] == "distcache-auth":
+            problems.append("Secret distcache-auth is in the manifests: every apply would reset the "
+                            "password the operator created (deploy/README.md)")
+
     for job in by_kind.get("Job", []):
-        env = {e["name"]: e.get("value") for e in job["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+        variables = job["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        env = {e["name"]: e.get("value") for e in variables}
         gid = env.get("DISTCACHE_JOIN_GID")
         if gid is None:
             continue
+        password = [e.get("valueFrom", {}).get("secretKeyRef", {}) for e in variables
+                    if e["name"] == "DISTCACHE_PASSWORD"]
+        if not password or (password[0].get("name"), password[0].get("key")) != ("distcache-auth", "password"):
+            problems.append(f"Job {job['metadata']['name']}: no DISTCACHE_PASSWORD from Secret "
+                            "distcache-auth's password (its admin join is refused without it)")
         want = sorted(p for p, (_, g, _) in pods.items() if g == gid)
         got = (env.get("DISTCACHE_JOIN_PEERS") or "").split(",")
         if got != want:

@@ -16,7 +16,11 @@
 #     DISTCACHE_POD_NAME) followed by `-addr`, alone or followed by a dot
 #     and more (`<pod>-addr.<namespace>.svc`);
 #   - the result is written to DISTCACHE_CONFIG (default
-#     /run/distcache/node.toml).
+#     /run/distcache/node.toml);
+#   - a node that would serve no other host is refused: without a
+#     password (DISTCACHE_REQUIREPASS, or `requirepass` in the template)
+#     and without `protected_mode = false`, distcache keeps its client
+#     listeners, and so the probes, on 127.0.0.1.
 #
 # DISTCACHE_ENTRYPOINT_DRY_RUN=1 prints the exports and the generated file
 # instead of starting distcache (deploy/check.sh tests it that way).
@@ -57,6 +61,11 @@ if [ -n "${DISTCACHE_CONFIG_TEMPLATE:-}" ]; then
   [ -r "$template" ] || fail "cannot read the template $template"
   output=${DISTCACHE_CONFIG:-/run/distcache/node.toml}
   me=${DISTCACHE_POD_NAME:-$(hostname)}
+
+  if [ -z "${DISTCACHE_REQUIREPASS:-}" ] \
+     && ! grep -Eq '^[[:space:]]*(requirepass[[:space:]]*=|protected_mode[[:space:]]*=[[:space:]]*false)' "$template"; then
+    fail "no password: DISTCACHE_REQUIREPASS (the distcache-auth Secret's password) is empty and $template sets no requirepass; without one distcache serves clients and its probes on 127.0.0.1 only (protected mode). Put a password in the Secret (deploy/README.md), or set requirepass or protected_mode = false in the table"
+  fi
 
   if [ -z "${DISTCACHE_NODE_ID:-}" ]; then
     DISTCACHE_NODE_ID=$(awk -v me="$me" '
