@@ -484,14 +484,16 @@ pub async fn transfer_leader(
     }))
 }
 
-/// A replica to add to a data group.
+/// A replica to add to a group.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AddReplicaRequest {
+    /// The group; 0 names the controller group.
     pub gid: u64,
     /// The node to add (started empty with `joining = true`).
     pub node_id: u64,
-    /// Its data replica's peer address (`host:port`); omitted: from the
-    /// `[[nodes]]` table of the node that takes the request.
+    /// Its replica's peer address (`host:port`: its data port, or its
+    /// controller port for gid 0); omitted: from the `[[nodes]]` table of
+    /// the node that takes the request.
     #[serde(default)]
     pub peer_addr: Option<String>,
     /// How long it may take to catch up; omitted: 30000.
@@ -499,14 +501,15 @@ pub struct AddReplicaRequest {
     pub catch_up_timeout_ms: Option<u64>,
 }
 
-/// A replica to remove from a data group.
+/// A replica to remove from a group (gid 0: the controller group).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RemoveReplicaRequest {
     pub gid: u64,
     pub node_id: u64,
 }
 
-/// A data group's replica to replace by a new node.
+/// A group's replica to replace by a new node (gid 0: the controller
+/// group).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReplaceReplicaRequest {
     pub gid: u64,
@@ -520,16 +523,17 @@ pub struct ReplaceReplicaRequest {
     pub catch_up_timeout_ms: Option<u64>,
 }
 
-/// One voter of a data group.
+/// One voter of a group.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct GroupReplicaView {
     pub node_id: u64,
-    /// Its data replica's peer address.
+    /// Its replica's peer address.
     pub peer_addr: String,
 }
 
-/// A data group's voters after a membership change, and the controller
-/// configuration that lists them as its servers.
+/// A group's voters after a membership change, and the controller
+/// configuration that lists them as its servers (0 for the controller
+/// group, which no configuration lists).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ReplicasAnswer {
     pub voters: Vec<GroupReplicaView>,
@@ -552,10 +556,10 @@ impl From<proto::ReplicasReply> for ReplicasAnswer {
     }
 }
 
-/// Adds a replica to a data group: the node (started empty with
-/// `joining = true`) joins as a learner, catches up and becomes a voter;
-/// the controller then lists the group's voters. Any node takes the
-/// request and passes it on to the group's leader.
+/// Adds a replica to a group (gid 0: the controller group): the node
+/// (started empty with `joining = true`) joins as a learner, catches up
+/// and becomes a voter; the controller then lists a data group's voters.
+/// Any node takes the request and passes it on to the group's leader.
 #[utoipa::path(
     post,
     path = "/v1/admin/add-replica",
@@ -563,7 +567,7 @@ impl From<proto::ReplicasReply> for ReplicasAnswer {
     request_body = AddReplicaRequest,
     responses(
         (status = 200, description = "The node is a voter of the group", body = ReplicasAnswer),
-        (status = 400, description = "Refused, nothing changed (unknown group, the controller group, a node that was an original replica, an unknown address)", body = ErrorBody),
+        (status = 400, description = "Refused, nothing changed (unknown group, a node that was an original replica, an unknown address)", body = ErrorBody),
         (status = 415, description = "Not a JSON body", body = ErrorBody),
         (status = 503, description = "Another change is under way, no leader found, or the node did not catch up in time (then it was removed again)", body = ErrorBody),
     )
@@ -590,7 +594,8 @@ pub async fn add_replica(
     Ok(Json(reply.into_inner().into()))
 }
 
-/// Removes a replica from a data group (refused for its last voter).
+/// Removes a replica from a group (gid 0: the controller group; refused
+/// for its last voter).
 #[utoipa::path(
     post,
     path = "/v1/admin/remove-replica",
@@ -623,8 +628,9 @@ pub async fn remove_replica(
     Ok(Json(reply.into_inner().into()))
 }
 
-/// Replaces a data group's replica by a new node: add-replica of the new
-/// one, then remove-replica of the old one, both checked first.
+/// Replaces a group's replica by a new node (gid 0: the controller
+/// group): add-replica of the new one, then remove-replica of the old
+/// one, both checked first.
 #[utoipa::path(
     post,
     path = "/v1/admin/replace-replica",
