@@ -54,6 +54,9 @@ say "run stage laid out in $rootfs"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 grpc=$(free_port); resp=$(free_port); http=$(free_port); ctrl=$(free_port); data=$(free_port)
 log=$out/node.log
+# A fresh data directory, removed before the node starts (removed after,
+# it raced the node's first writes: "replica state but no IDENTITY").
+rm -rf "$out/data"
 # The entrypoint execs /usr/local/bin/distcache; point it at the laid-out
 # binary by running a copy whose exec line names the rootfs.
 sed "s#exec /usr/local/bin/distcache#exec $rootfs/usr/local/bin/distcache#" \
@@ -66,7 +69,6 @@ DISTCACHE_CONTROLLER_PORT=$ctrl DISTCACHE_DATA_PORT=$data \
 pid=$!
 stop() { kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 trap stop EXIT
-rm -rf "$out/data"
 ok=0
 for _ in $(seq 1 100); do
   if "$rootfs/usr/local/bin/distcache" status --addr "127.0.0.1:$grpc" > "$out/status.txt" 2>/dev/null \
