@@ -17,14 +17,17 @@
 #   deploy/image-steps.sh [OUT]   # default OUT=target/image-steps
 #
 # IMAGE_STEPS_TARGET_DIR: cargo's target directory for step 1 (default:
-# the repository's target/, so a warm release build is reused).
+# OUT/target, its own). Not the repository's target/: cargo would record
+# the copied context's files as the sources of the repository's release
+# artifacts, and a later `cargo build --release` in the repository would
+# find them fresh whatever changed since, and link stale code.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 out=${1:-target/image-steps}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-target_dir=${IMAGE_STEPS_TARGET_DIR:-$root/target}
+target_dir=${IMAGE_STEPS_TARGET_DIR:-$out/target}
 
 say() { printf 'image-steps: %s\n' "$*"; }
 

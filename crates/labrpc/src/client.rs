@@ -15,6 +15,9 @@ use crate::rpc::{Rpc, decode, encode};
 use crate::security::PeerSecurity;
 use crate::transport::Connection;
 
+/// [`ClientConfig::max_in_flight_per_peer`] unless set.
+pub const DEFAULT_MAX_IN_FLIGHT_PER_PEER: usize = 256;
+
 /// Settings of a client.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -40,7 +43,7 @@ impl Default for ClientConfig {
         Self {
             timeout: Duration::from_secs(1),
             connect_timeout: Duration::from_millis(500),
-            max_in_flight_per_peer: 256,
+            max_in_flight_per_peer: DEFAULT_MAX_IN_FLIGHT_PER_PEER,
             max_peers: 1024,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: PeerSecurity::default(),
@@ -273,10 +276,24 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// How tonic's message for an HTTP/2 protocol error begins
+/// (`Status::from_h2_error`).
+const H2_ERROR_PREFIX: &str = "h2 protocol error";
+
 fn status_to_error(peer: SocketAddr, method: &'static str, status: &tonic::Status) -> RpcError {
     let message = status.message().to_string();
     match status.code() {
         Code::Unimplemented => RpcError::NoSuchMethod { peer, method },
+        // tonic gives an HTTP/2 error of the connection (a GOAWAY with
+        // ENHANCE_YOUR_CALM, say) the same code as an oversized message:
+        // the call was lost with its connection, it was not too large.
+        Code::ResourceExhausted if status.message().starts_with(H2_ERROR_PREFIX) => {
+            RpcError::Unreachable {
+                peer,
+                method,
+                reason: describe_with_sources(status),
+            }
+        }
         Code::ResourceExhausted | Code::OutOfRange => RpcError::TooLarge {
             peer,
             method,
@@ -320,4 +337,34 @@ fn describe_with_sources(status: &tonic::Status) -> String {
         source = cause.source();
     }
     description
+}
+
+#[cfg(all(test, not(madsim)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_lost_to_an_http2_error_is_unreachable_not_too_large() {
+        let peer: SocketAddr = "127.0.0.1:1".parse().expect("address");
+        let goaway = tonic::Status::new(
+            Code::ResourceExhausted,
+            "h2 protocol error: http2 error: connection error received: too_many_internal_resets",
+        );
+        assert!(
+            matches!(
+                status_to_error(peer, "m", &goaway),
+                RpcError::Unreachable { .. }
+            ),
+            "{:?}",
+            status_to_error(peer, "m", &goaway)
+        );
+        let oversized = tonic::Status::new(
+            Code::ResourceExhausted,
+            "Error, decoded message length too large: found 9 bytes, the limit is: 8 bytes",
+        );
+        assert!(matches!(
+            status_to_error(peer, "m", &oversized),
+            RpcError::TooLarge { .. }
+        ));
+    }
 }

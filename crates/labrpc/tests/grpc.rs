@@ -247,3 +247,98 @@ async fn unknown_method_is_a_clear_error() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// Blocks its server's only runtime thread for the given milliseconds.
+#[derive(Serialize, Deserialize)]
+struct Block(u64);
+impl Rpc for Block {
+    const NAME: &'static str = "test.Block";
+    type Reply = ();
+}
+
+/// Calls a client gave up on while the server was too busy to accept them
+/// (each a stream reset before the server took it) do not cost the
+/// connection: h2's default answers more than 20 such resets with GOAWAY,
+/// failing every call then in flight on it, and a busy node met that under
+/// load (a snapshot, a loaded machine), from honest peers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The server needs a runtime of its own to stall: an OS thread (this file
+// tests the production transport only, never the simulation).
+#[allow(clippy::disallowed_methods)]
+async fn calls_given_up_while_the_server_was_busy_do_not_cost_the_connection() {
+    // The server runs on a runtime of one thread of its own, which the
+    // Block call stalls.
+    let (addr_sender, addr_receiver) = std::sync::mpsc::channel();
+    let (stop_sender, stop_receiver) = tokio::sync::oneshot::channel::<()>();
+    let server_thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let mut router = Router::new();
+            router
+                .add(|Echo(text): Echo| async move { text })
+                .add(|Block(ms): Block| async move {
+                    std::thread::sleep(Duration::from_millis(ms));
+                });
+            let server = Server::start(loopback(), router, ServerConfig::default())
+                .await
+                .expect("server starts");
+            addr_sender.send(server.local_addr()).expect("send");
+            let _ = stop_receiver.await;
+            server.shutdown().await.expect("shutdown");
+        });
+    });
+    let addr = addr_receiver.recv().expect("address");
+    let client = Client::default();
+    assert_eq!(
+        client.call(addr, &Echo("warm".into())).await,
+        Ok("warm".into())
+    );
+
+    let blocker = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call_with_timeout(addr, &Block(800), Duration::from_secs(5))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // 100 calls given up on while the server cannot accept them, then 20
+    // that wait: the server reads them all, in that order, once it can.
+    let given_up = futures::future::join_all((0..100).map(|i| {
+        let client = client.clone();
+        async move {
+            client
+                .call_with_timeout(addr, &Echo(format!("{i}")), Duration::from_millis(20))
+                .await
+        }
+    }))
+    .await;
+    assert!(
+        given_up
+            .iter()
+            .all(|reply| matches!(reply, Err(RpcError::Timeout { .. }))),
+        "{given_up:?}"
+    );
+    let waiting = futures::future::join_all((0..20).map(|i| {
+        let client = client.clone();
+        async move {
+            client
+                .call_with_timeout(addr, &Echo(format!("w{i}")), Duration::from_secs(5))
+                .await
+        }
+    }));
+    let (waited, blocked) = tokio::join!(waiting, blocker);
+    assert_eq!(blocked.expect("task"), Ok(()));
+    let failed: Vec<_> = waited.iter().filter(|reply| reply.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 20 failed: {failed:?}",
+        failed.len()
+    );
+    let _ = stop_sender.send(());
+    server_thread.join().expect("server thread");
+}

@@ -49,6 +49,11 @@ use proto::{CallReply, CallRequest};
 
 pub(crate) type Listener = tokio::net::TcpListener;
 
+/// Streams a client may reset before this server accepted them, per
+/// connection, before the connection is closed (see `serve`): one
+/// client's in-flight bound, the most an honest one reaches.
+const MAX_PENDING_ACCEPT_RESETS: usize = crate::client::DEFAULT_MAX_IN_FLIGHT_PER_PEER;
+
 pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<(SocketAddr, Listener)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok((listener.local_addr()?, listener))
@@ -108,7 +113,17 @@ pub(crate) async fn serve(
     let service = LabRpcServer::new(GrpcService { dispatcher })
         .max_decoding_message_size(limit_bytes)
         .max_encoding_message_size(limit_bytes);
-    let router = tonic::transport::Server::builder().add_service(service);
+    // h2 answers a client that resets more than 20 streams the server had
+    // not yet accepted with GOAWAY (its guard against "rapid reset"
+    // floods), which fails every call on the connection. Our clients reset
+    // a stream for each call they give up on (a deadline passed while this
+    // node was busy: a large snapshot, a loaded machine), so under load an
+    // honest peer hit it and every call it had in flight failed at once.
+    // The bound stays, at what one honest client can reach: the calls it
+    // may have in flight to one peer.
+    let router = tonic::transport::Server::builder()
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
+        .add_service(service);
     let Some(tls) = security.tls() else {
         let incoming =
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
