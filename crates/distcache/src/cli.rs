@@ -112,6 +112,14 @@ pub struct NodeArgs {
     /// Override this node's `group`.
     #[arg(long, env = "DISTCACHE_GROUP")]
     pub group: Option<u64>,
+    /// Override `requirepass`, the default user's password on every front
+    /// end (an empty value is refused).
+    #[arg(long, env = "DISTCACHE_REQUIREPASS", hide_env_values = true)]
+    pub requirepass: Option<String>,
+    /// Override `protected_mode` (`false`: client listeners bind
+    /// `listen_host` or `host` even without a password).
+    #[arg(long, env = "DISTCACHE_PROTECTED_MODE")]
+    pub protected_mode: Option<bool>,
 }
 
 impl NodeArgs {
@@ -131,6 +139,8 @@ impl NodeArgs {
             data_port: self.data_port,
             group: self.group,
             listen_host: self.listen_host.clone(),
+            requirepass: self.requirepass.clone().map(crate::config::Secret),
+            protected_mode: self.protected_mode,
         }
     }
 }

@@ -455,6 +455,10 @@ pub struct Overrides {
     pub data_port: Option<u16>,
     pub group: Option<u64>,
     pub listen_host: Option<String>,
+    /// The default user's password (`requirepass`), e.g. from a
+    /// Kubernetes Secret through `DISTCACHE_REQUIREPASS`.
+    pub requirepass: Option<Secret>,
+    pub protected_mode: Option<bool>,
 }
 
 /// Where each replica runs, derived from a valid configuration.
@@ -515,6 +519,12 @@ impl NodeConfig {
         }
         if let Some(listen_host) = &overrides.listen_host {
             self.listen_host = Some(listen_host.clone());
+        }
+        if let Some(password) = &overrides.requirepass {
+            self.requirepass = Some(password.clone());
+        }
+        if let Some(protected_mode) = overrides.protected_mode {
+            self.protected_mode = protected_mode;
         }
         let per_node = overrides.host.is_some()
             || overrides.grpc_port.is_some()
@@ -835,6 +845,25 @@ impl Topology {
             return &self.controller_joining;
         }
         self.joining.get(&gid).map_or(&[], Vec::as_slice)
+    }
+
+    /// The replica the table lists at peer address `addr`, as (group,
+    /// node id); group 0 is the controller group.
+    pub fn replica_at(&self, addr: SocketAddr) -> Option<(u64, u64)> {
+        let controller = self
+            .controller
+            .iter()
+            .chain(&self.controller_joining)
+            .map(|&(node, at)| (0, node, at));
+        let data = self
+            .groups
+            .iter()
+            .chain(&self.joining)
+            .flat_map(|(&gid, replicas)| replicas.iter().map(move |&(node, at)| (gid, node, at)));
+        controller
+            .chain(data)
+            .find(|&(_, _, at)| at == addr)
+            .map(|(gid, node, _)| (gid, node))
     }
 
     /// The Raft id node `node_id`'s replica of group `gid` (0: the

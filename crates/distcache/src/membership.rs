@@ -292,7 +292,16 @@ impl NodeState {
                 if voters_left == 0 {
                     return Err(format!(
                         "node {node_id} is group {gid}'s last voter: removing it would leave \
-                         nobody to serve the group's shards"
+                         nobody to serve the group{}",
+                        if gid == 0 { "" } else { "'s shards" }
+                    ));
+                }
+                if gid == 0 && !Self::position_controller_voter_left(membership, raft_id) {
+                    return Err(format!(
+                        "node {node_id} is the last of the controller's original replicas (the \
+                         positions every node's [[nodes]] table lists): nodes reach the \
+                         controller through them, and a node whose table does not list the \
+                         replicas that joined would reach none"
                     ));
                 }
                 Some((node_id, raft_id))
@@ -346,6 +355,22 @@ impl NodeState {
                         ));
                     }
                 };
+                if let Some((other_gid, other_node)) = self
+                    .topology
+                    .replica_at(addr)
+                    .filter(|&owner| owner != (gid, node_id))
+                {
+                    return Err(format!(
+                        "{addr} is the peer address of {} on node {other_node} in this node's \
+                         [[nodes]] table, not of node {node_id}'s {} replica",
+                        if other_gid == 0 {
+                            "the controller replica".to_string()
+                        } else {
+                            format!("group {other_gid}'s replica")
+                        },
+                        if gid == 0 { "controller" } else { "data" }
+                    ));
+                }
                 if let Some(other) = membership
                     .members()
                     .filter(|&id| id != raft_id)
@@ -370,6 +395,16 @@ impl NodeState {
             }
         };
         Ok(Plan { add, remove })
+    }
+
+    /// Whether a controller voter that is one of the group's positions
+    /// (listed in every node's table) is left once `removed` goes: the
+    /// replicas through which every node's clerks reach the controller.
+    fn position_controller_voter_left(membership: &Membership, removed: u64) -> bool {
+        membership
+            .voters
+            .iter()
+            .any(|&id| id != removed && id < JOINED_RAFT_ID_BASE)
     }
 
     /// Adds node `node_id` as a learner (unless it is one already), waits

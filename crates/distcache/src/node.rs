@@ -577,7 +577,10 @@ impl Node {
         // (else `host`) and the node tells `host`.
         let bind_ip = listen_ip.unwrap_or(grpc_addr.ip());
         let (client_listen_ip, client_ip) = if loopback_only && !bind_ip.is_loopback() {
-            let loopback = match bind_ip {
+            // The family of the address clients are told (`host`): with
+            // `listen_host = "::"` and an IPv4 host, a local client dials
+            // 127.0.0.1, not [::1].
+            let loopback = match grpc_addr.ip() {
                 std::net::IpAddr::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
                 std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
             };

@@ -230,6 +230,52 @@ async fn protected_mode_keeps_client_listeners_on_loopback_with_listen_host() {
     }
 }
 
+/// A password from the environment alone (`DISTCACHE_REQUIREPASS`, as a
+/// Kubernetes Secret gives it) lifts protected mode: the client listeners
+/// bind listen_host, and they ask for the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_from_the_environment_opens_the_client_listeners() {
+    let mut processes = NodeProcesses::new();
+    let configs = write_configs(&processes, 1, |config| {
+        config.listen_host = Some("0.0.0.0".into());
+    });
+    let ports = ports_of(&configs[0], 1);
+    processes.start_with_env(1, &[("DISTCACHE_REQUIREPASS", "from-a-secret")]);
+    let grpc_port = ports[0].1;
+    wait_for(
+        "the gRPC listener at the advertised address",
+        Duration::from_secs(20),
+        POLL,
+        || async { accepts(ELSEWHERE, grpc_port).await.then_some(()) },
+    )
+    .await;
+    for (name, port) in ports {
+        assert!(
+            accepts(ELSEWHERE, port).await,
+            "the {name} listener does not accept at {ELSEWHERE}\n{}",
+            processes.log_of(1)
+        );
+    }
+    let addr = format!("{ELSEWHERE}:{grpc_port}");
+    let set = |password: &str| {
+        Command::new(BINARY)
+            .args(["set", "--addr", &addr, "--password", password, "k", "v"])
+            .output()
+            .expect("run distcache")
+    };
+    wait_for(
+        "a write with the password",
+        Duration::from_secs(20),
+        POLL,
+        || async { set("from-a-secret").status.success().then_some(()) },
+    )
+    .await;
+    let refused = set("a-wrong-one");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "served with a wrong password");
+    assert!(stderr.to_lowercase().contains("password"), "{stderr}");
+}
+
 /// `DISTCACHE_LISTEN_HOST` and `--listen-host` set `listen_host` (the flag
 /// wins); a value that is no IP address is refused before the node starts,
 /// naming the field.

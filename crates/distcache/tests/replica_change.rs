@@ -495,6 +495,33 @@ async fn a_controller_replica_is_replaced_and_clerks_reach_a_leader_their_tables
     let node8 = Node::start_in_process(node8_config)
         .await
         .expect("node 8 starts");
+    // A data replica's address given for a controller replica is refused:
+    // Raft messages carry no group, so controller traffic would reach a
+    // data replica.
+    let node4_data_addr = {
+        let topology = cluster.configs[0].validate().expect("valid");
+        topology.groups[&2][0].1
+    };
+    let wrong = client
+        .add_replica(proto::AddReplicaRequest {
+            gid: 0,
+            node_id: 8,
+            peer_addr: node4_data_addr.to_string(),
+            ..proto::AddReplicaRequest::default()
+        })
+        .await
+        .expect_err("a data replica's address");
+    assert_eq!(wrong.code(), tonic::Code::InvalidArgument, "{wrong:?}");
+    assert!(
+        wrong
+            .message()
+            .contains("is the peer address of group 2's replica on node 4"),
+        "{wrong:?}"
+    );
+    assert_eq!(
+        group_membership(&cluster, 0),
+        Some(membership_before.clone())
+    );
     let (succeeded, text) = cli(
         &addr.to_string(),
         &[
@@ -594,6 +621,50 @@ async fn a_controller_replica_is_replaced_and_clerks_reach_a_leader_their_tables
     eprintln!(
         "controller change: {} writes acknowledged ({failed} failed), all read back",
         acknowledged.len()
+    );
+
+    // Node 1's replica may leave (node 2's, an original one every table
+    // lists, stays); then node 2's may not: no original would be left.
+    // Asked of node 8, the leader: the other nodes' tables do not list its
+    // gRPC address, so they cannot pass an admin request on to it.
+    let node8_grpc = node8
+        .state()
+        .topology
+        .grpc
+        .get(&8)
+        .copied()
+        .expect("node 8's own table lists it");
+    let mut client = admin(node8_grpc).await;
+    let removed = client
+        .remove_replica(proto::RemoveReplicaRequest {
+            gid: 0,
+            node_id: 1,
+            forwarded: false,
+        })
+        .await
+        .expect("node 1's controller replica leaves")
+        .into_inner();
+    let voters: Vec<u64> = removed.voters.iter().map(|voter| voter.node_id).collect();
+    assert_eq!(voters, vec![2, 8]);
+    assert_eq!(removed.config_num, 0);
+    let last_listed = client
+        .remove_replica(proto::RemoveReplicaRequest {
+            gid: 0,
+            node_id: 2,
+            forwarded: false,
+        })
+        .await
+        .expect_err("the last listed controller replica");
+    assert_eq!(
+        last_listed.code(),
+        tonic::Code::InvalidArgument,
+        "{last_listed:?}"
+    );
+    assert!(
+        last_listed
+            .message()
+            .contains("last of the controller's original replicas"),
+        "{last_listed:?}"
     );
     node8.shutdown().await;
     cluster.shutdown().await;

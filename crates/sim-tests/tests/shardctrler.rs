@@ -557,8 +557,10 @@ async fn ctrler_retention_under_faults() {
 /// original replicas (as a node knows its table's): once the leadership
 /// moves to a replica that joined, they reach it only because replica 0
 /// passes their requests on. Then, healed: the group is {0, 3, 4} on every
-/// replica, changes made while a joined replica led were answered, a fresh
-/// clerk's Join is answered, and the whole history checks.
+/// replica, the clerks made changes after the lead moved (through
+/// replica 0, or through a replica 0 that led again: the faults go on),
+/// a fresh clerk's Join and Query are answered with a joined replica
+/// leading (only the passing on reaches it), and the whole history checks.
 #[madsim::test]
 async fn ctrler_replace_replicas_under_faults() {
     use raft::core::MembershipChange;
@@ -669,6 +671,10 @@ async fn ctrler_replace_replicas_under_faults() {
         // Clients made changes with a joined replica leading at times
         // (the faults may have moved the lead since).
         let changes_after = changed_calls(&tester);
+        assert!(
+            changes_after > changes_before,
+            "no change answered after the lead moved to a joined replica"
+        );
         println!(
             "{fault_count} faults; {changes_before} changes answered before the lead moved, {} \
              after",

@@ -42,6 +42,12 @@ impl NodeProcesses {
 
     /// Starts node `node_id` from its configuration file.
     pub fn start(&mut self, node_id: u64) {
+        self.start_with_env(node_id, &[]);
+    }
+
+    /// [`NodeProcesses::start`] with environment variables set (the
+    /// `DISTCACHE_*` overrides a container passes).
+    pub fn start_with_env(&mut self, node_id: u64, environment: &[(&str, &str)]) {
         let log = |suffix: &str| {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -53,6 +59,7 @@ impl NodeProcesses {
             .args(["node", "--config"])
             .arg(self.config_path(node_id))
             .env("RUST_LOG", "warn,distcache=info")
+            .envs(environment.iter().copied())
             .stdout(log("out"))
             .stderr(log("err"))
             .spawn()

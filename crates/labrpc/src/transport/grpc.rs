@@ -50,9 +50,11 @@ use proto::{CallReply, CallRequest};
 pub(crate) type Listener = tokio::net::TcpListener;
 
 /// Streams a client may reset before this server accepted them, per
-/// connection, before the connection is closed (see `serve`): one
-/// client's in-flight bound, the most an honest one reaches.
-const MAX_PENDING_ACCEPT_RESETS: usize = crate::client::DEFAULT_MAX_IN_FLIGHT_PER_PEER;
+/// connection, before the connection is closed (see `serve`). An honest
+/// client resets at most its in-flight bound per call deadline; four
+/// times that covers a server that cannot accept for four deadlines in a
+/// row, and still closes a connection that floods it with resets.
+const MAX_PENDING_ACCEPT_RESETS: usize = 4 * crate::client::DEFAULT_MAX_IN_FLIGHT_PER_PEER;
 
 pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<(SocketAddr, Listener)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -119,8 +121,8 @@ pub(crate) async fn serve(
     // a stream for each call they give up on (a deadline passed while this
     // node was busy: a large snapshot, a loaded machine), so under load an
     // honest peer hit it and every call it had in flight failed at once.
-    // The bound stays, at what one honest client can reach: the calls it
-    // may have in flight to one peer.
+    // The bound stays, above what one honest client reaches
+    // (`MAX_PENDING_ACCEPT_RESETS`).
     let router = tonic::transport::Server::builder()
         .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
         .add_service(service);

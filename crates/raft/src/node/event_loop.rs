@@ -168,6 +168,11 @@ impl<S: Storage + 'static> EventLoop<S> {
     /// one.
     fn stop_at_shutdown(&mut self, error: StorageError) {
         tracing::info!(node = self.core.id(), %error, "node stops: its runtime is shutting down");
+        // Killed first, as on the fatal path: a caller whose sender is
+        // dropped below finds the node killed.
+        self.shared
+            .killed
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.responders.clear();
         self.read_waiters.clear();
         self.shared.stop();

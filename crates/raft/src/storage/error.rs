@@ -52,8 +52,10 @@ pub enum StorageError {
     Refused { path: PathBuf, reason: String },
     /// A file call on `path` never ran: the runtime was shutting down
     /// (the end of a graceful shutdown, or a test's runtime dropped under a
-    /// running node). The disk was not touched, so this is no disk failure;
-    /// what was asked is not durable either, and the node stops quietly.
+    /// running node). No disk failure: that call did not touch the disk.
+    /// Earlier steps of the same save may have run, so what was asked is
+    /// not known to be durable; the storage refuses further saves until
+    /// reloaded (as after an I/O error) and the node stops quietly.
     #[error("work on {path} was not done: the runtime is shutting down")]
     ShuttingDown { path: PathBuf },
     /// The caller asked for a write that would leave a hole in the log.
