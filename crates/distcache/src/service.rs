@@ -584,6 +584,23 @@ impl AdminService {
         })
     }
 
+    /// The nodes hosting the controller group's voters, in Raft id order:
+    /// from this node's controller replica's configuration (replicas that
+    /// joined included, removed ones left out), else from the table.
+    fn controller_node_ids(&self) -> Vec<u64> {
+        let topology = &self.state.topology;
+        match self.state.raft_of(0) {
+            Some(raft) => raft
+                .membership()
+                .1
+                .voters
+                .iter()
+                .filter_map(|&id| topology.node_of_raft_id(0, id))
+                .collect(),
+            None => topology.controller.iter().map(|(id, _)| *id).collect(),
+        }
+    }
+
     /// Runs an operator's membership change of group `gid` here if this
     /// node leads it, then lists the group's voters in the controller.
     /// `Err(Ok(leader))`: this node does not lead; pass the request on to
@@ -738,7 +755,7 @@ impl Admin for AdminService {
             shard_owners: config.shards.clone(),
             groups,
             nodes,
-            controller_node_ids: topology.controller.iter().map(|(id, _)| *id).collect(),
+            controller_node_ids: self.controller_node_ids(),
             lost_groups: config
                 .lost_groups
                 .iter()

@@ -647,6 +647,13 @@ async fn a_controller_replica_is_replaced_and_clerks_reach_a_leader_their_tables
     let voters: Vec<u64> = removed.voters.iter().map(|voter| voter.node_id).collect();
     assert_eq!(voters, vec![2, 8]);
     assert_eq!(removed.config_num, 0);
+    // The status of a node hosting a controller replica names its voters.
+    let status = client
+        .status(proto::StatusRequest {})
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(status.controller_node_ids, vec![2, 8]);
     let last_listed = client
         .remove_replica(proto::RemoveReplicaRequest {
             gid: 0,
