@@ -133,11 +133,17 @@ impl<M: ReplicatedMachine> Rsm<M> {
         {
             self.record_address(id, addr).await?;
         }
-        let (_, membership) = self.raft.membership();
-        if reflects(&membership, change) {
-            return Ok(membership);
-        }
-        let (index, term) = self.raft.propose_membership_change(change).await?;
+        // In effect already (a retry after a timeout): the configuration
+        // that reflects it may still be uncommitted, and a new leader may
+        // overwrite it, so it is waited for like a new proposal. (Answering
+        // Ok at once lost an acknowledged removal under faults: seed 213 of
+        // `replace_every_replica_under_faults_linearizable`.)
+        let (config_index, membership) = self.raft.membership();
+        let (index, term) = if reflects(&membership, change) {
+            (config_index, self.raft.status().term)
+        } else {
+            self.raft.propose_membership_change(change).await?
+        };
         let deadline = labrpc::runtime::now() + self.shared.config.apply_wait;
         loop {
             let status = self.raft.status();
