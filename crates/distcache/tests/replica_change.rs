@@ -33,7 +33,7 @@ use distcache::config::JOINED_RAFT_ID_BASE;
 use distcache::node::Node;
 use distcache_client::proto;
 use distcache_client::proto::admin_client::AdminClient;
-use support::cluster::{TestCluster, joining_config, joining_controller_config};
+use support::cluster::{TestCluster, joining_config};
 use support::http::request;
 use support::keys::{check_all, wait_for, write_until};
 use support::processes::NodeProcesses;
@@ -482,7 +482,7 @@ async fn a_controller_replica_is_replaced_and_clerks_reach_a_leader_their_tables
     // hosts a controller replica only, started empty with joining = true;
     // only its own table lists it.
     eprintln!("controller change: replace node 3 by node 8");
-    let node8_config = joining_controller_config(&cluster.configs[0], 8, &cluster.data_dir);
+    let node8_config = joining_config(&cluster.configs[0], 8, 0, &cluster.data_dir);
     let node8_addr = format!(
         "127.0.0.1:{}",
         node8_config

@@ -59,24 +59,27 @@ async fn wait_for<T>(what: &str, future: impl std::future::Future<Output = T>) -
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
 }
 
-#[tokio::test(flavor = "current_thread")]
-async fn a_full_disk_stops_the_node_acknowledges_nothing_and_reaches_the_owner_and_the_hook() {
-    // Phase 1: a one-node group elects itself and commits a command.
+/// A one-node group on a [`FillingDisk`] (which fails as `shutting_down`
+/// says once the returned flag is set), its fatal hook `on_fatal`, once
+/// it has elected itself.
+async fn elected_node(
+    shutting_down: bool,
+    on_fatal: FatalHook,
+) -> (
+    RaftNode,
+    tokio::sync::mpsc::Receiver<ApplyMsg>,
+    Arc<AtomicBool>,
+) {
     let full = Arc::new(AtomicBool::new(false));
-    let hook_calls = Arc::new(AtomicUsize::new(0));
     let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap()];
     let mut config = NodeConfig::new(0, addrs, 7);
-    let calls = Arc::clone(&hook_calls);
-    config.on_fatal = Some(FatalHook::new(move |fatal| {
-        assert!(fatal.to_string().contains("os error 28"), "{fatal}");
-        calls.fetch_add(1, Ordering::SeqCst);
-    }));
+    config.on_fatal = Some(on_fatal);
     let storage = FillingDisk {
         inner: MemoryStorage::new(),
         full: Arc::clone(&full),
-        shutting_down: false,
+        shutting_down,
     };
-    let (node, mut applied) =
+    let (node, applied) =
         RaftNode::make_with_transport(config, storage, Arc::new(LocalNetwork::new()))
             .await
             .unwrap();
@@ -86,6 +89,19 @@ async fn a_full_disk_stops_the_node_acknowledges_nothing_and_reaches_the_owner_a
         }
     })
     .await;
+    (node, applied, full)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_disk_stops_the_node_acknowledges_nothing_and_reaches_the_owner_and_the_hook() {
+    // Phase 1: a one-node group elects itself and commits a command.
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::clone(&hook_calls);
+    let hook = FatalHook::new(move |fatal| {
+        assert!(fatal.to_string().contains("os error 28"), "{fatal}");
+        calls.fetch_add(1, Ordering::SeqCst);
+    });
+    let (node, mut applied, full) = elected_node(false, hook).await;
     let (index, _) = node.start(b"durable".to_vec()).await.expect("leader");
     wait_for("the first command", async {
         loop {
@@ -126,29 +142,12 @@ async fn a_full_disk_stops_the_node_acknowledges_nothing_and_reaches_the_owner_a
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_write_cancelled_by_the_runtime_shutting_down_stops_the_node_without_a_fatal_error() {
-    let full = Arc::new(AtomicBool::new(false));
     let hook_calls = Arc::new(AtomicUsize::new(0));
-    let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap()];
-    let mut config = NodeConfig::new(0, addrs, 7);
     let calls = Arc::clone(&hook_calls);
-    config.on_fatal = Some(FatalHook::new(move |_| {
+    let hook = FatalHook::new(move |_| {
         calls.fetch_add(1, Ordering::SeqCst);
-    }));
-    let storage = FillingDisk {
-        inner: MemoryStorage::new(),
-        full: Arc::clone(&full),
-        shutting_down: true,
-    };
-    let (node, mut applied) =
-        RaftNode::make_with_transport(config, storage, Arc::new(LocalNetwork::new()))
-            .await
-            .unwrap();
-    wait_for("the election", async {
-        while !node.state().1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    });
+    let (node, mut applied, full) = elected_node(true, hook).await;
 
     full.store(true, Ordering::SeqCst);
     let never_written = node.start(b"never written".to_vec()).await;

@@ -255,7 +255,8 @@ impl Deref for TestCluster {
 }
 
 /// Node `node_id`'s configuration: a copy of `template`'s table plus
-/// itself as a joining replica of group `gid` at two free ports.
+/// itself as a joining replica of group `gid` (0: a node hosting only a
+/// controller replica, joining the controller group) at two free ports.
 pub fn joining_config(
     template: &NodeConfig,
     node_id: u64,
@@ -263,6 +264,7 @@ pub fn joining_config(
     data_dir: &std::path::Path,
 ) -> NodeConfig {
     let base = free_port_block(2);
+    let peer_port = Some(base + 1);
     let mut config = template.clone();
     config.node_id = node_id;
     config.data_dir = data_dir.join(format!("node{node_id}"));
@@ -272,38 +274,11 @@ pub fn joining_config(
         grpc_port: base,
         resp_port: None,
         http_port: None,
-        controller_port: None,
-        group: Some(gid),
-        data_port: Some(base + 1),
+        controller_port: peer_port.filter(|_| gid == 0),
+        group: Some(gid).filter(|&gid| gid != 0),
+        data_port: peer_port.filter(|_| gid != 0),
         joining: true,
     });
     config.validate().expect("a valid joining node");
-    config
-}
-
-/// Node `node_id`'s configuration: a copy of `template`'s table plus
-/// itself as a node that hosts a controller replica only, joining the
-/// controller group, at two free ports.
-pub fn joining_controller_config(
-    template: &NodeConfig,
-    node_id: u64,
-    data_dir: &std::path::Path,
-) -> NodeConfig {
-    let base = free_port_block(2);
-    let mut config = template.clone();
-    config.node_id = node_id;
-    config.data_dir = data_dir.join(format!("node{node_id}"));
-    config.nodes.push(NodeEntry {
-        id: node_id,
-        host: "127.0.0.1".into(),
-        grpc_port: base,
-        resp_port: None,
-        http_port: None,
-        controller_port: Some(base + 1),
-        group: None,
-        data_port: None,
-        joining: true,
-    });
-    config.validate().expect("a valid joining controller node");
     config
 }
