@@ -32,9 +32,9 @@
 //! | `config.rs` | [`Config`], [`Gid`], [`UNASSIGNED`] |
 //! | `placement.rs` | [`placement::rebalance`]: balanced, fewest moves, deterministic; [`placement::minimum_moves`] (the independent bound tests compare with) |
 //! | `history.rs` | [`ConfigHistory`]: the retained configurations and the groups' reports; [`ConfigOp`], [`ConfigError`], [`Limits`] (pure) |
-//! | `rpc.rs` | [`ControllerRequest`], [`ServerError`] (the wire) |
+//! | `rpc.rs` | [`ControllerRequest`], [`ServerError`], `ForwardedRequest` (a request passed on to a leader that joined the group later) (the wire) |
 //! | `server/machine.rs` | [`ControllerMachine`]: history + the shared [`rsm::session::SessionTable`] |
-//! | `server/mod.rs` | [`ControllerServer`] on [`rsm::Rsm`]; [`ControllerServerConfig`] |
+//! | `server/mod.rs` | [`ControllerServer`] on [`rsm::Rsm`] (passing clerks' requests on to a joined leader, `pass_on_from`); [`ControllerServerConfig`] |
 //! | `clerk.rs` | [`ControllerClient`]: `run(ConfigOp)` and the typed operations over it; [`Clerk`], its implementation on the rsm's [`rsm::group_client::SessionClient`] |
 //!
 //! Nothing is copied from kvraft: the server loop, exactly-once table,
