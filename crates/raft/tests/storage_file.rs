@@ -822,3 +822,103 @@ fn a_second_storage_gets_the_directory_once_the_first_lets_go() {
     assert_eq!(state.entries, expected.entries);
     releaser.join().unwrap();
 }
+
+/// A staged snapshot (`Storage::stage_snapshot`): invisible to `load` until
+/// installed, counted as taken by the size the service watches, installed
+/// as a save of it alone would be, and discarded by a snapshot saved whole.
+#[test]
+fn a_staged_snapshot_is_loaded_only_once_installed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut storage, _) = open(dir.path());
+    let expected = save_three(&mut storage);
+    let staged_path = dir.path().join(raft::storage::STAGED_SNAPSHOT_FILE_NAME);
+    let size_before = storage.raft_state_size_bytes();
+
+    let write = storage.stage_snapshot(snapshot(2, 1)).expect("staged");
+    assert!(storage.raft_state_size_bytes() < size_before);
+    block_on(write).expect("the staged write");
+    assert!(staged_path.exists());
+    // A save between the halves: entry 5 after the staged snapshot's 2.
+    let fifth = [entry(5, 3)];
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: Some(hard_state(3, 4)),
+            snapshot: None,
+            entries: &fifth,
+        },
+    );
+    drop(storage);
+    // Not installed: the state is as if the snapshot was never taken.
+    let (mut storage, state) = open(dir.path());
+    let mut with_fifth = expected.clone();
+    with_fifth.entries.push(entry(5, 3));
+    with_fifth.hard_state = hard_state(3, 4);
+    assert_eq!(state, with_fifth);
+
+    // Staged again (the leftover file is overwritten) and installed.
+    let write = storage.stage_snapshot(snapshot(2, 1)).expect("staged");
+    block_on(write).expect("the staged write");
+    let size_staged = storage.raft_state_size_bytes();
+    block_on(storage.install_staged_snapshot(&SnapshotMeta::at(2, 1))).expect("installed");
+    assert_eq!(storage.raft_state_size_bytes(), size_staged);
+    assert_eq!(storage.snapshot_size_bytes(), 100);
+    assert!(!staged_path.exists());
+    let error = block_on(storage.install_staged_snapshot(&SnapshotMeta::at(2, 1))).unwrap_err();
+    assert!(
+        error.to_string().contains("no snapshot is staged"),
+        "{error}"
+    );
+    drop(storage);
+    let (mut storage, state) = open(dir.path());
+    assert_eq!(state.snapshot, Some(snapshot(2, 1)));
+    assert_eq!(state.entries, vec![entry(3, 1), entry(4, 3), entry(5, 3)]);
+
+    // A snapshot saved whole discards one staged before it.
+    let write = storage.stage_snapshot(snapshot(3, 1)).expect("staged");
+    block_on(write).expect("the staged write");
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: None,
+            snapshot: Some(&snapshot(4, 3)),
+            entries: &[],
+        },
+    );
+    assert!(block_on(storage.install_staged_snapshot(&SnapshotMeta::at(3, 1))).is_err());
+    drop(storage);
+    let (_, state) = open(dir.path());
+    assert_eq!(state.snapshot, Some(snapshot(4, 3)));
+    assert_eq!(state.entries, vec![entry(5, 3)]);
+}
+
+/// Staging hands back what it cannot stage, to be saved whole: before
+/// `load`, a snapshot not newer than the stored one, one past the log, one
+/// that would clear the log (its last entry's term differs).
+#[test]
+fn staging_hands_back_what_must_be_saved_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut unloaded = FileStorage::new(dir.path());
+    assert!(unloaded.stage_snapshot(snapshot(1, 1)).is_err());
+    let (mut storage, _) = open(dir.path());
+    save_three(&mut storage);
+    save(
+        &mut storage,
+        StorageWrite {
+            hard_state: None,
+            snapshot: Some(&snapshot(2, 1)),
+            entries: &[],
+        },
+    );
+    for refused in [
+        snapshot(2, 1),
+        snapshot(1, 1),
+        snapshot(9, 3),
+        snapshot(4, 2),
+    ] {
+        let meta = refused.meta.clone();
+        let handed_back = storage.stage_snapshot(refused).err();
+        assert_eq!(handed_back.map(|s| s.meta), Some(meta));
+    }
+    assert!(storage.stage_snapshot(snapshot(4, 3)).is_ok());
+}

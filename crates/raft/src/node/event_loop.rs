@@ -7,8 +7,12 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 
-use crate::core::{EntryKind, MAX_MEMBERS, Message, NodeId, RawNode, Ready, TICK_INTERVAL_MS};
+use crate::core::{
+    EntryKind, MAX_MEMBERS, Message, NodeId, RawNode, Ready, Snapshot, SnapshotMeta,
+    TICK_INTERVAL_MS,
+};
 use crate::storage::{Storage, StorageError, StorageWrite};
 
 use super::storage_stats::StorageStats;
@@ -24,9 +28,35 @@ const EVENTS_PER_ROUND_MAX: usize = 256;
 /// Readies handled in one round (each is bounded by the core).
 const READIES_PER_ROUND_MAX: usize = 64;
 
+/// A snapshot of the node's own service being written by a task of its own
+/// (`Storage::stage_snapshot`), so the loop goes on meanwhile; installed
+/// once written, and before any other snapshot is saved or staged.
+struct StagedSnapshot {
+    meta: SnapshotMeta,
+    data_size_bytes: u64,
+    /// A copy for the observer, made only when there is one.
+    observed: Option<Snapshot>,
+    /// The write's result and how long it took.
+    written: JoinHandle<(Result<(), StorageError>, Duration)>,
+}
+
+impl Drop for StagedSnapshot {
+    /// A stopped node's write is not waited for: the staged file is left
+    /// as it is (`load` ignores it). A file call already running finishes
+    /// on its own, holding the directory's lock until then.
+    fn drop(&mut self) {
+        self.written.abort();
+    }
+}
+
+/// What a staged snapshot's write task ended with.
+type StagedWritten = Result<(Result<(), StorageError>, Duration), tokio::task::JoinError>;
+
 pub(super) struct EventLoop<S> {
     core: RawNode,
     storage: S,
+    /// At most one snapshot being written off the loop.
+    staged: Option<StagedSnapshot>,
     shared: Arc<Shared>,
     /// Requests to each peer, in order, for its sender task; a peer's
     /// outbox and task start with the first request to it, so a node added
@@ -72,6 +102,7 @@ impl<S: Storage + 'static> EventLoop<S> {
         EventLoop {
             core,
             storage,
+            staged: None,
             shared,
             outboxes: BTreeMap::new(),
             transport,
@@ -105,6 +136,7 @@ impl<S: Storage + 'static> EventLoop<S> {
         // missed ticks in a burst: that would make a follower campaign at once.
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let mut staged_written = None;
             tokio::select! {
                 // Fixed order keeps simulation runs reproducible.
                 biased;
@@ -113,6 +145,9 @@ impl<S: Storage + 'static> EventLoop<S> {
                     self.core.tick();
                 }
                 _ = self.shared.snapshot_requested.notified() => {}
+                written = staged_write_done(&mut self.staged) => {
+                    staged_written = Some(written);
+                }
                 event = self.events.recv() => {
                     let Some(event) = event else { return };
                     self.update_clock();
@@ -132,7 +167,7 @@ impl<S: Storage + 'static> EventLoop<S> {
                 _ = std::future::ready(()), if self.core.has_ready() => {}
             }
             self.take_snapshot_request();
-            if let Err(error) = self.handle_readies().await {
+            if let Err(error) = self.finish_round(staged_written).await {
                 if matches!(error, StorageError::ShuttingDown { .. }) {
                     self.stop_at_shutdown(error);
                 } else {
@@ -237,13 +272,118 @@ impl<S: Storage + 'static> EventLoop<S> {
         }
     }
 
+    /// Installs a staged snapshot whose write ended this round, then handles
+    /// the core's readies.
+    async fn finish_round(
+        &mut self,
+        staged_written: Option<StagedWritten>,
+    ) -> Result<(), StorageError> {
+        if let Some(written) = staged_written
+            && let Some(staged) = self.staged.take()
+        {
+            self.install_staged(staged, written).await?;
+        }
+        self.handle_readies().await
+    }
+
+    /// Waits for the staged snapshot's write (if any) and installs it.
+    async fn finish_staged(&mut self) -> Result<(), StorageError> {
+        let Some(mut staged) = self.staged.take() else {
+            return Ok(());
+        };
+        let written = (&mut staged.written).await;
+        self.install_staged(staged, written).await
+    }
+
+    /// Makes a written staged snapshot the stored one, then tells the
+    /// observer, with no await between (as for a save).
+    async fn install_staged(
+        &mut self,
+        mut staged: StagedSnapshot,
+        written: StagedWritten,
+    ) -> Result<(), StorageError> {
+        let (result, write_time) = written.unwrap_or_else(|join_error| {
+            // Cancelled: its runtime is shutting down (madsim, or a
+            // dropped test runtime). Anything else is a panic in the write.
+            let path = std::path::PathBuf::from("(staged snapshot)");
+            let error = if join_error.is_cancelled() {
+                StorageError::ShuttingDown { path }
+            } else {
+                StorageError::Io {
+                    path,
+                    source: std::io::Error::other(format!("snapshot write failed: {join_error}")),
+                }
+            };
+            (Err(error), Duration::ZERO)
+        });
+        result?;
+        let started = labrpc::runtime::now();
+        self.storage.install_staged_snapshot(&staged.meta).await?;
+        let stats = &mut self.storage_stats;
+        stats.writes.record(started.elapsed());
+        stats.snapshot_writes.record(write_time + started.elapsed());
+        stats.snapshot_written_bytes += staged.data_size_bytes;
+        if self.observer.is_some() {
+            self.observe(Durable::Saved {
+                hard_state: None,
+                snapshot: staged.observed.take(),
+                entries: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Hands a snapshot the node's service took to the storage to write off
+    /// the loop, if it can (`Storage::stage_snapshot`): the ready then
+    /// neither persists nor applies it, but still names it for `advance`.
+    /// The log keeps every entry it covers until it is installed, so
+    /// nothing waits for it.
+    async fn stage_own_snapshot(&mut self, ready: &mut Ready) -> Result<(), StorageError> {
+        let Some(own) = ready.snapshot.as_mut().filter(|s| s.persist && !s.apply) else {
+            return Ok(());
+        };
+        // One at a time, in order.
+        self.finish_staged().await?;
+        let snapshot = Snapshot {
+            meta: own.snapshot.meta.clone(),
+            data: std::mem::take(&mut own.snapshot.data),
+        };
+        let observed = self.observer.is_some().then(|| snapshot.clone());
+        let data_size_bytes = snapshot.data.len() as u64;
+        match self.storage.stage_snapshot(snapshot) {
+            Ok(write) => {
+                own.persist = false;
+                let written = tokio::spawn(async move {
+                    let started = labrpc::runtime::now();
+                    let result = write.await;
+                    (result, started.elapsed())
+                });
+                self.staged = Some(StagedSnapshot {
+                    meta: own.snapshot.meta.clone(),
+                    data_size_bytes,
+                    observed,
+                    written,
+                });
+            }
+            // Saved whole with the rest of the ready.
+            Err(snapshot) => own.snapshot.data = snapshot.data,
+        }
+        Ok(())
+    }
+
     async fn handle_readies(&mut self) -> Result<(), StorageError> {
         for _ in 0..READIES_PER_ROUND_MAX {
             if !self.core.has_ready() {
                 break;
             }
             let mut ready = self.core.ready();
+            self.stage_own_snapshot(&mut ready).await?;
             let write = StorageWrite::from_ready(&ready);
+            if write.snapshot.is_some() {
+                // A leader's snapshot (or one not staged) comes after the
+                // staged one, never overtaken by it.
+                self.finish_staged().await?;
+            }
             if !write.is_empty() {
                 let started = labrpc::runtime::now();
                 self.storage.save(write).await?;
@@ -468,6 +608,14 @@ impl<S: Storage + 'static> EventLoop<S> {
                 learner_match.insert(learner, matched);
             }
         }
+    }
+}
+
+/// The staged snapshot's write ending (never, if there is none).
+async fn staged_write_done(staged: &mut Option<StagedSnapshot>) -> StagedWritten {
+    match staged {
+        Some(staged) => (&mut staged.written).await,
+        None => std::future::pending().await,
     }
 }
 

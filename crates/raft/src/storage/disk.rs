@@ -6,6 +6,9 @@
 //!   (each new directory's parent is fsynced);
 //! - `read`, `list`: a whole file (None if absent), a directory's names;
 //! - `replace`: atomically and durably replaces a file;
+//! - `write_durably` then `rename_durably`: the two halves of `replace`,
+//!   for a caller that writes the new file off its own task and installs
+//!   it later;
 //! - `create_file`: atomically creates a file with initial contents, durably
 //!   (its directory entry included), open for writing;
 //! - `open_for_writing`: opens an existing file, cutting it to a length;
@@ -23,7 +26,7 @@
 
 pub use imp::{
     AppendFile, DirLock, create_dir_all, create_file, list, lock_dir, open_for_writing, read,
-    remove, replace, sync_dir,
+    remove, rename_durably, replace, sync_dir, write_durably,
 };
 
 /// The error inside the `io::Error` of a file call that never ran because
@@ -247,13 +250,35 @@ mod imp {
     /// directory. A crash at any point leaves the old or the new file.
     fn replace_now(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let temporary_path = path.with_extension("tmp");
-        {
-            let mut file = File::create(&temporary_path)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&temporary_path, path)?;
-        sync_dir_now(parent_of(path))
+        write_now(&temporary_path, bytes)?;
+        rename_now(&temporary_path, path)
+    }
+
+    /// Creates (or truncates) the file and writes `bytes`, fsynced; its
+    /// directory entry is not (see [`rename_durably`]).
+    fn write_now(path: &Path, bytes: &[u8]) -> io::Result<()> {
+        let mut file = File::create(path)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+
+    fn rename_now(from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)?;
+        sync_dir_now(parent_of(to))
+    }
+
+    /// The first half of [`replace`]: the new contents in a file of their
+    /// own (named by the caller), durable, not yet in place.
+    pub async fn write_durably(lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+        let path = path.to_path_buf();
+        blocking(lock, move || write_now(&path, &bytes)).await
+    }
+
+    /// The second half of [`replace`]: `from` renamed over `to`, the
+    /// directory fsynced. A crash leaves the old or the new `to`.
+    pub async fn rename_durably(lock: &DirLock, from: &Path, to: &Path) -> io::Result<()> {
+        let (from, to) = (from.to_path_buf(), to.to_path_buf());
+        blocking(lock, move || rename_now(&from, &to)).await
     }
 
     pub async fn replace(lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
@@ -500,6 +525,20 @@ mod imp {
 
     pub async fn replace(_lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
         create_file(&DirLock, path, bytes).await.map(|_| ())
+    }
+
+    /// madsim's file calls never yield, so this is atomic in the
+    /// simulation; the file is listed (as a real directory would show it).
+    pub async fn write_durably(_lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+        create_file(&DirLock, path, bytes).await.map(|_| ())
+    }
+
+    /// madsim has no rename: the contents are copied over `to` and `from`
+    /// is removed, with no yield between (atomic here, as above).
+    pub async fn rename_durably(_lock: &DirLock, from: &Path, to: &Path) -> io::Result<()> {
+        let bytes = madsim::fs::read(from).await?;
+        create_file(&DirLock, to, bytes).await?;
+        remove(&DirLock, from).await
     }
 
     pub async fn create_file(

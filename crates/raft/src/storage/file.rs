@@ -3,6 +3,7 @@
 //! ```text
 //!   dir/raft-hard-state            term and vote: two slots, written in place
 //!   dir/raft-snapshot              the snapshot; replaced atomically
+//!   dir/raft-snapshot.staged       a snapshot written, not yet installed
 //!   dir/raft-log-00000000000000000007   log segments, oldest first: one
 //!   dir/raft-log-00000000000000000008   record per save (entries + commit
 //!   ...                                 index), appended, never rewritten
@@ -25,6 +26,15 @@
 //! covers. The log is truncated by whole segments and never rewritten: after
 //! a snapshot at index `s` the files hold the entries after `s` plus at most
 //! the rest of the segments that straddle `s`.
+//!
+//! **Staged snapshots.** A snapshot the node's own service took can be
+//! stored in two halves instead ([`Storage::stage_snapshot`]): the slow
+//! one (encoding, writing and fsyncing the snapshot file, under its staged
+//! name) runs off the driver's task while saves go on; the quick one
+//! renames it into place, fsyncs the directory and removes the segments it
+//! covers. `load` ignores a staged file (the next staging overwrites it): a
+//! crash before the rename leaves the old snapshot and every segment, which
+//! still hold all the snapshot covered.
 //!
 //! **Load** reads the hard state and snapshot files and replays the
 //! segments one at a time; it reads and holds only what is kept, and
@@ -63,7 +73,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::core::{Entry, HardState, PersistentState};
+use crate::core::{Entry, HardState, PersistentState, Snapshot, SnapshotMeta};
 
 use super::disk::{self, AppendFile, DirLock};
 use super::format::{
@@ -73,9 +83,13 @@ use super::format::{
     encode_snapshot_file, hard_state_slot_offset, header_slot_offset,
 };
 use super::log_index::LogIndex;
-use super::{Storage, StorageError, StorageWrite, check_loaded_log, reconcile_loaded};
+use super::{
+    StagedSnapshotWrite, Storage, StorageError, StorageWrite, check_loaded_log, reconcile_loaded,
+};
 
 pub const SNAPSHOT_FILE_NAME: &str = "raft-snapshot";
+/// A snapshot staged (written) but not yet installed; `load` ignores it.
+pub const STAGED_SNAPSHOT_FILE_NAME: &str = "raft-snapshot.staged";
 pub const HARD_STATE_FILE_NAME: &str = "raft-hard-state";
 /// Log segments are named this prefix and a 20-digit number, increasing.
 pub const SEGMENT_FILE_PREFIX: &str = "raft-log-";
@@ -119,11 +133,23 @@ struct ActiveSegment {
     has_records: bool,
 }
 
+/// A snapshot written under [`STAGED_SNAPSHOT_FILE_NAME`], not installed.
+#[derive(Debug)]
+struct Staged {
+    meta: SnapshotMeta,
+    data_size_bytes: u64,
+    /// The stored entries it covers: how many, and their encoded bytes.
+    covered: (usize, u64),
+}
+
 /// Raft state in files under one directory.
 #[derive(Debug)]
 pub struct FileStorage {
     dir: PathBuf,
     snapshot_path: PathBuf,
+    staged_snapshot_path: PathBuf,
+    /// The snapshot last staged, until installed or discarded.
+    staged: Option<Staged>,
     hard_state_path: PathBuf,
     segment_size_bytes: u64,
     /// Oldest first; the last is the active one.
@@ -159,6 +185,8 @@ impl FileStorage {
         let dir = dir.into();
         FileStorage {
             snapshot_path: dir.join(SNAPSHOT_FILE_NAME),
+            staged_snapshot_path: dir.join(STAGED_SNAPSHOT_FILE_NAME),
+            staged: None,
             hard_state_path: dir.join(HARD_STATE_FILE_NAME),
             dir,
             segment_size_bytes,
@@ -587,18 +615,7 @@ impl FileStorage {
     }
 
     async fn save_to_disk(&mut self, write: StorageWrite<'_>) -> Result<(), StorageError> {
-        if self.failed {
-            return Err(StorageError::Io {
-                path: self.dir.clone(),
-                source: std::io::Error::other("an earlier save failed; reload before saving"),
-            });
-        }
-        if self.active.is_none() {
-            return Err(StorageError::Io {
-                path: self.dir.clone(),
-                source: std::io::Error::other("save before load"),
-            });
-        }
+        self.check_usable()?;
         self.index.validate(&write)?;
         if write.is_empty() {
             return Ok(());
@@ -615,6 +632,8 @@ impl FileStorage {
         }
         let mut clear_log = false;
         if let Some(snapshot) = write.snapshot {
+            // A snapshot saved whole supersedes one staged before it.
+            self.staged = None;
             clear_log = self.index.snapshot_clears_log(snapshot);
             disk::replace(
                 &self.dir_lock()?,
@@ -633,6 +652,57 @@ impl FileStorage {
             self.remove_covered_segments().await?;
         }
         Ok(())
+    }
+}
+
+impl FileStorage {
+    /// Refuses work on a storage that is not loaded or whose last save
+    /// failed (what is on disk is then unknown).
+    fn check_usable(&self) -> Result<(), StorageError> {
+        if self.failed {
+            return Err(StorageError::Io {
+                path: self.dir.clone(),
+                source: std::io::Error::other("an earlier save failed; reload before saving"),
+            });
+        }
+        if self.active.is_none() {
+            return Err(StorageError::Io {
+                path: self.dir.clone(),
+                source: std::io::Error::other("save before load"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn install_staged(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        self.check_usable()?;
+        let Some(staged) = self.staged.take_if(|staged| staged.meta == *meta) else {
+            return Err(StorageError::InvalidWrite {
+                reason: format!(
+                    "no snapshot is staged at index {} (term {})",
+                    meta.last_included_index, meta.last_included_term
+                ),
+            });
+        };
+        // Staging refused a snapshot that would clear the log, and nothing
+        // since (saves of committed entries' successors) changed that.
+        if self.index.snapshot_meta_clears_log(meta) {
+            return Err(StorageError::InvalidWrite {
+                reason: format!(
+                    "the staged snapshot at index {} no longer matches the stored log",
+                    meta.last_included_index
+                ),
+            });
+        }
+        disk::rename_durably(
+            &self.dir_lock()?,
+            &self.staged_snapshot_path,
+            &self.snapshot_path,
+        )
+        .await
+        .map_err(Self::io_error(&self.snapshot_path))?;
+        self.index.apply_snapshot(meta, staged.data_size_bytes);
+        self.remove_covered_segments().await
     }
 }
 
@@ -683,6 +753,7 @@ impl Storage for FileStorage {
         self.hard_state_file = None;
         self.segments.clear();
         self.index = LogIndex::default();
+        self.staged = None;
         self.load_stats = LoadStats::default();
         self.failed = false;
         let result = self.load_from_disk().await;
@@ -703,8 +774,50 @@ impl Storage for FileStorage {
         result
     }
 
+    /// Refused (handed back) before `load`, after a failed save, and for a
+    /// snapshot that is not newer than the stored one or would clear the
+    /// stored log: those are saved whole.
+    fn stage_snapshot(&mut self, snapshot: Snapshot) -> Result<StagedSnapshotWrite, Snapshot> {
+        let meta = &snapshot.meta;
+        let stageable = self.check_usable().is_ok()
+            && meta.last_included_index > self.index.snapshot_meta().last_included_index
+            && meta.last_included_index <= self.index.last_index()
+            && !self.index.snapshot_meta_clears_log(meta);
+        let Some(lock) = self.lock.clone().filter(|_| stageable) else {
+            return Err(snapshot);
+        };
+        self.staged = Some(Staged {
+            meta: meta.clone(),
+            data_size_bytes: snapshot.data.len() as u64,
+            covered: self.index.covered_by(meta),
+        });
+        let path = self.staged_snapshot_path.clone();
+        Ok(Box::pin(async move {
+            let bytes = encode_snapshot_file(&snapshot)?;
+            disk::write_durably(&lock, &path, bytes)
+                .await
+                .map_err(|source| StorageError::from_io(path, source))
+        }))
+    }
+
+    async fn install_staged_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+        let result = self.install_staged(meta).await;
+        if matches!(
+            result,
+            Err(StorageError::Io { .. } | StorageError::ShuttingDown { .. })
+        ) {
+            self.failed = true;
+        }
+        result
+    }
+
     fn raft_state_size_bytes(&self) -> u64 {
-        self.index.raft_state_size_bytes()
+        match &self.staged {
+            None => self.index.raft_state_size_bytes(),
+            Some(staged) => self
+                .index
+                .raft_state_size_bytes_without(staged.covered.0, staged.covered.1),
+        }
     }
 
     fn snapshot_size_bytes(&self) -> u64 {

@@ -92,7 +92,12 @@ impl LogIndex {
     /// hold the snapshot's last entry with the same term): the rule of
     /// [`super::reconcile_with_snapshot`].
     pub fn snapshot_clears_log(&self, snapshot: &Snapshot) -> bool {
-        let meta = &snapshot.meta;
+        self.snapshot_meta_clears_log(&snapshot.meta)
+    }
+
+    /// [`LogIndex::snapshot_clears_log`] for a snapshot known by its
+    /// position only.
+    pub fn snapshot_meta_clears_log(&self, meta: &SnapshotMeta) -> bool {
         let keeps_suffix = meta.last_included_index == self.snapshot.last_included_index
             || self.term_at(meta.last_included_index) == Some(meta.last_included_term);
         !keeps_suffix
@@ -107,23 +112,7 @@ impl LogIndex {
     pub fn apply(&mut self, write: &StorageWrite<'_>) -> Result<(), StorageError> {
         self.validate(write)?;
         if let Some(snapshot) = write.snapshot {
-            if self.snapshot_clears_log(snapshot) {
-                self.entries.clear();
-                self.entries_size_bytes = 0;
-            } else {
-                let covered = snapshot
-                    .meta
-                    .last_included_index
-                    .saturating_sub(self.snapshot.last_included_index);
-                let covered = usize::try_from(covered)
-                    .unwrap_or(usize::MAX)
-                    .min(self.entries.len());
-                for entry in self.entries.drain(..covered) {
-                    self.entries_size_bytes -= entry.encoded_size_bytes;
-                }
-            }
-            self.snapshot = snapshot.meta.clone();
-            self.snapshot_data_size_bytes = snapshot.data.len() as u64;
+            self.apply_snapshot(&snapshot.meta, snapshot.data.len() as u64);
         }
         if let Some(first) = write.entries.first() {
             // Validated: within the stored entries or just past them.
@@ -139,12 +128,52 @@ impl LogIndex {
         Ok(())
     }
 
+    /// A snapshot of `data_size_bytes` at `meta` replaces the stored one:
+    /// the entries it covers go (all of them if it clears the log).
+    pub fn apply_snapshot(&mut self, meta: &SnapshotMeta, data_size_bytes: u64) {
+        let (covered, _) = self.covered_by(meta);
+        for entry in self.entries.drain(..covered) {
+            self.entries_size_bytes -= entry.encoded_size_bytes;
+        }
+        self.snapshot = meta.clone();
+        self.snapshot_data_size_bytes = data_size_bytes;
+    }
+
+    /// How many stored entries, and how many of their encoded bytes, a
+    /// snapshot at `meta` drops: those up to its last index, or all of
+    /// them if it clears the log.
+    pub fn covered_by(&self, meta: &SnapshotMeta) -> (usize, u64) {
+        let count = if self.snapshot_meta_clears_log(meta) {
+            self.entries.len()
+        } else {
+            let covered = meta
+                .last_included_index
+                .saturating_sub(self.snapshot.last_included_index);
+            usize::try_from(covered)
+                .unwrap_or(usize::MAX)
+                .min(self.entries.len())
+        };
+        let bytes = self
+            .entries
+            .iter()
+            .take(count)
+            .map(|entry| entry.encoded_size_bytes)
+            .sum();
+        (count, bytes)
+    }
+
     /// As `Storage::raft_state_size_bytes` reports it.
     pub fn raft_state_size_bytes(&self) -> u64 {
+        self.raft_state_size_bytes_without(0, 0)
+    }
+
+    /// The size with the first `count` entries (of `bytes` encoded) left
+    /// out: what it will be once a snapshot covering them is installed.
+    pub fn raft_state_size_bytes_without(&self, count: usize, bytes: u64) -> u64 {
         raft_state_size_bytes(
             &self.hard_state,
-            self.entries.len(),
-            self.entries_size_bytes,
+            self.entries.len().saturating_sub(count),
+            self.entries_size_bytes.saturating_sub(bytes),
         )
     }
 }

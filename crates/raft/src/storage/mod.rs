@@ -18,17 +18,24 @@ mod sized_state;
 mod write;
 
 use std::future::Future;
+use std::pin::Pin;
 
 pub use error::StorageError;
 pub use file::{
     DEFAULT_LOCK_WAIT, DEFAULT_SEGMENT_SIZE_BYTES, FileStorage, HARD_STATE_FILE_NAME,
     LEGACY_LOG_FILE_NAME, LoadStats, SEGMENT_FILE_PREFIX, SNAPSHOT_FILE_NAME,
+    STAGED_SNAPSHOT_FILE_NAME,
 };
 pub use format::{LOG_HEADER_BYTES, RECORD_SIZE_BYTES_MAX};
 pub use memory::MemoryStorage;
 pub use write::{StorageWrite, check_loaded_log, reconcile_loaded, reconcile_with_snapshot};
 
-use crate::core::PersistentState;
+use crate::core::{PersistentState, Snapshot, SnapshotMeta};
+
+/// The slow half of storing a snapshot (see [`Storage::stage_snapshot`]):
+/// encoding it and writing it durably. It borrows nothing, so it can run on
+/// a task of its own while the caller goes on.
+pub type StagedSnapshotWrite = Pin<Box<dyn Future<Output = Result<(), StorageError>> + Send>>;
 
 /// Where a node keeps its hard state, log and snapshot.
 ///
@@ -54,9 +61,48 @@ pub trait Storage: Send {
         write: StorageWrite<'_>,
     ) -> impl Future<Output = Result<(), StorageError>> + Send;
 
+    /// Starts storing a snapshot this node's service took, in two halves,
+    /// so that its caller need not wait for the slow one:
+    /// - the returned write encodes the snapshot and writes it durably
+    ///   beside the stored state, where `load` does not see it; it borrows
+    ///   nothing and may run anywhere;
+    /// - once it has completed, [`Storage::install_staged_snapshot`] makes
+    ///   it the stored snapshot, as a `save` of it alone would (for
+    ///   `FileStorage`: a rename and the removal of the segments it covers).
+    ///
+    /// Until installed, the stored state is as before: a crash loses only
+    /// the staged copy, and the log still holds every entry it covers.
+    /// Saves of entries and hard state may come between the halves; a save
+    /// with a snapshot discards the staged one. One at a time: staging
+    /// again replaces a staged snapshot not yet installed.
+    ///
+    /// `Err(snapshot)` hands the snapshot back, to be saved by `save`: the
+    /// storage does not stage snapshots (the default), or not this one (it
+    /// would clear the stored log).
+    fn stage_snapshot(&mut self, snapshot: Snapshot) -> Result<StagedSnapshotWrite, Snapshot> {
+        Err(snapshot)
+    }
+
+    /// Installs the snapshot staged at `meta` (see
+    /// [`Storage::stage_snapshot`]), durably. Refused if no such snapshot
+    /// is staged.
+    fn install_staged_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send {
+        let refused = StorageError::InvalidWrite {
+            reason: format!(
+                "no snapshot is staged at index {}: this storage does not stage snapshots",
+                meta.last_included_index
+            ),
+        };
+        async move { Err(refused) }
+    }
+
     /// Bytes of Raft state (hard state and log, not the snapshot) as stored:
     /// the figure the 6.5840 tests bound and the service watches to decide
-    /// when to snapshot.
+    /// when to snapshot. A staged snapshot counts as installed: the service
+    /// does not take another one for the entries it covers.
     fn raft_state_size_bytes(&self) -> u64;
 
     /// Bytes of the stored snapshot's data.
