@@ -428,3 +428,58 @@ async fn a_replica_with_a_new_id_and_address_joins_and_the_leader_leaves() {
         replica.kill();
     }
 }
+
+/// A repeated membership change (a retry after a timeout) whose
+/// configuration entry is in the leader's log but not committed is not
+/// acknowledged: the entry may still be overwritten by a new leader. (It
+/// was answered `Ok` at once, and an acknowledged removal was lost: seed
+/// 213 of the simulation's `replace_every_replica_under_faults_linearizable`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_change_is_not_acknowledged_before_it_commits() {
+    // The leader must still lead at the retry (CheckQuorum steps it down
+    // after an election timeout alone): a slow machine may need a second
+    // try, and a run where it never did proves nothing.
+    for _attempt in 0..3 {
+        let addrs = free_addrs(3);
+        let mut replicas = Vec::new();
+        let mut servers = Vec::new();
+        for id in 0..3 {
+            let config = RsmConfig {
+                apply_wait: Duration::from_millis(100),
+                ..RsmConfig::new(id, addrs.clone(), 7 + id as u64)
+            };
+            let rsm = Rsm::start(config, Adder::default(), MemoryStorage::new())
+                .await
+                .expect("storage loads");
+            servers.push(rsm.serve(|_| {}).await.expect("server starts"));
+            replicas.push(rsm);
+        }
+        let leader = wait_leader(&replicas).await;
+        // A first command commits an entry of the leader's term (changes
+        // wait for one).
+        assert_eq!(replicas[leader].submit(1).await, Ok(1));
+        for (id, replica) in replicas.iter().enumerate() {
+            if id != leader {
+                replica.kill();
+            }
+        }
+        let removed = ((leader + 1) % 3) as u64;
+        let change = raft::core::MembershipChange::Remove(removed);
+        let first = replicas[leader].change_membership(change, None).await;
+        assert!(first.is_err(), "committed without a majority: {first:?}");
+        let still_leads = replicas[leader].raft().state().1;
+        let retry = replicas[leader].change_membership(change, None).await;
+        assert!(
+            retry.is_err(),
+            "the retry was acknowledged although its entry is not committed: {retry:?}"
+        );
+        let in_log = !replicas[leader].membership().1.contains(removed);
+        replicas[leader].kill();
+        if still_leads && in_log {
+            // The entry was in the log (the configuration reflects it) and
+            // the leader led at the retry: the case this test is about.
+            return;
+        }
+    }
+    panic!("in 3 tries the leader never still led at the retry");
+}
