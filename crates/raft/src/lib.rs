@@ -61,14 +61,16 @@
 //! between (elections, replication, commitment) is triggered by the three
 //! inputs and shows up only in the next `Ready`.
 //!
-//! One exception to step 1, because nothing depends on it: a snapshot the
-//! node's own service took is written by a task of its own
+//! One exception to step 1, because no message promises it: a snapshot
+//! the node's own service took is written by a task of its own
 //! (`Storage::stage_snapshot`) while the loop goes on, and installed (a
 //! rename, the covered segments removed) once written. Until then the
 //! stored log still holds every entry the snapshot covers, so a crash
-//! loses nothing. A large snapshot took the loop 0.4-1.6 s under load when
-//! it was written in line, stalling the group. A leader's snapshot is
-//! still saved in line, after any staged one.
+//! loses nothing; the node restarts from the older snapshot and replays
+//! more of the log. The core's snapshot is meanwhile ahead of the stored
+//! one (the observer is told when it is stored). Written in line, a large
+//! snapshot held the loop for 0.4-1.6 s under load, stalling its group. A
+//! leader's snapshot is still saved in line, after any staged one.
 //!
 //! ## Time
 //!

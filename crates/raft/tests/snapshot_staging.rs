@@ -13,12 +13,13 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use raft::core::{PersistentState, Snapshot, SnapshotMeta};
-use raft::node::{ApplyMsg, LocalNetwork, NodeConfig, RaftNode};
+use raft::node::{ApplyMsg, Durable, LocalNetwork, NodeConfig, Observer, RaftNode};
 use raft::storage::{
-    FileStorage, STAGED_SNAPSHOT_FILE_NAME, StagedSnapshotWrite, Storage, StorageError,
+    FileStorage, STAGED_SNAPSHOT_FILE_PREFIX, StagedSnapshotWrite, Storage, StorageError,
     StorageWrite,
 };
 use tokio::sync::watch;
@@ -76,24 +77,33 @@ async fn wait_for<T>(what: &str, future: impl std::future::Future<Output = T>) -
 }
 
 /// A one-node group on a gated `FileStorage` in `dir`, elected, with
-/// `commands` commands committed and applied.
+/// `commands` commands committed and applied. The observer records in
+/// `stored_snapshot` the index of the last snapshot it was told is durable.
 async fn node_with_commands(
     dir: &Path,
     gate: watch::Receiver<bool>,
     commands: u64,
+    stored_snapshot: Arc<AtomicU64>,
 ) -> (RaftNode, tokio::sync::mpsc::Receiver<ApplyMsg>) {
     let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap()];
     let storage = GatedSnapshots {
         inner: FileStorage::new(dir),
         gate,
     };
-    let (node, mut applied) = RaftNode::make_with_transport(
-        NodeConfig::new(0, addrs, 7),
-        storage,
-        Arc::new(LocalNetwork::new()),
-    )
-    .await
-    .unwrap();
+    let mut config = NodeConfig::new(0, addrs, 7);
+    config.observer = Some(Observer::new(move |observation| {
+        if let Durable::Saved {
+            snapshot: Some(snapshot),
+            ..
+        } = observation.durable
+        {
+            stored_snapshot.store(snapshot.meta.last_included_index, Ordering::SeqCst);
+        }
+    }));
+    let (node, mut applied) =
+        RaftNode::make_with_transport(config, storage, Arc::new(LocalNetwork::new()))
+            .await
+            .unwrap();
     wait_for("the election", async {
         while !node.state().1 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -125,6 +135,15 @@ async fn commit(
     .await
 }
 
+/// The names of the staged snapshot files in `dir`.
+fn staged_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| entry.unwrap().file_name().into_string().ok())
+        .filter(|name| name.starts_with(STAGED_SNAPSHOT_FILE_PREFIX))
+        .collect()
+}
+
 async fn reload(dir: &Path) -> PersistentState {
     // The stopped node's storage lets go of the directory's lock once its
     // last file call is done.
@@ -139,7 +158,9 @@ async fn reload(dir: &Path) -> PersistentState {
 async fn the_node_commits_while_its_snapshot_is_written_then_installs_it() {
     let dir = tempfile::tempdir().unwrap();
     let (gate, gate_receiver) = watch::channel(false);
-    let (node, mut applied) = node_with_commands(dir.path(), gate_receiver, 10).await;
+    let stored = Arc::new(AtomicU64::new(0));
+    let (node, mut applied) =
+        node_with_commands(dir.path(), gate_receiver, 10, Arc::clone(&stored)).await;
     let snapshot_index = node.status().applied_index;
     let size_before = node.status().raft_state_size_bytes;
 
@@ -167,6 +188,7 @@ async fn the_node_commits_while_its_snapshot_is_written_then_installs_it() {
         last = commit(&node, &mut applied, n).await;
     }
     assert_eq!(node.status().snapshot_size_bytes, 0);
+    assert_eq!(stored.load(Ordering::SeqCst), 0, "observed as stored");
 
     gate.send_replace(true);
     wait_for("the snapshot's install", async {
@@ -176,7 +198,8 @@ async fn the_node_commits_while_its_snapshot_is_written_then_installs_it() {
     })
     .await;
     assert_eq!(node.status().snapshot_size_bytes, 100_000);
-    assert!(!dir.path().join(STAGED_SNAPSHOT_FILE_NAME).exists());
+    assert_eq!(stored.load(Ordering::SeqCst), snapshot_index);
+    assert_eq!(staged_files(dir.path()), Vec::<String>::new());
     let after = commit(&node, &mut applied, 200).await;
     assert_eq!(after, last + 1);
 
@@ -196,7 +219,9 @@ async fn the_node_commits_while_its_snapshot_is_written_then_installs_it() {
 async fn a_node_stopped_before_its_snapshot_is_written_restarts_from_the_whole_log() {
     let dir = tempfile::tempdir().unwrap();
     let (_gate, gate_receiver) = watch::channel(false);
-    let (node, mut applied) = node_with_commands(dir.path(), gate_receiver, 10).await;
+    let stored = Arc::new(AtomicU64::new(0));
+    let (node, mut applied) =
+        node_with_commands(dir.path(), gate_receiver, 10, Arc::clone(&stored)).await;
     let snapshot_index = node.status().applied_index;
     node.snapshot(snapshot_index, vec![7; 1000]);
     wait_for("the core's compaction", async {
@@ -213,6 +238,7 @@ async fn a_node_stopped_before_its_snapshot_is_written_restarts_from_the_whole_l
         state.snapshot.is_none(),
         "a snapshot never written was loaded"
     );
+    assert_eq!(stored.load(Ordering::SeqCst), 0, "observed as stored");
     assert_eq!(state.entries.first().map(|e| e.index), Some(1));
     assert_eq!(state.entries.last().map(|e| e.index), Some(last));
     assert!(state.hard_state.commit_index >= snapshot_index);

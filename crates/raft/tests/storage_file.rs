@@ -831,11 +831,13 @@ fn a_staged_snapshot_is_loaded_only_once_installed() {
     let dir = tempfile::tempdir().unwrap();
     let (mut storage, _) = open(dir.path());
     let expected = save_three(&mut storage);
-    let staged_path = dir.path().join(raft::storage::STAGED_SNAPSHOT_FILE_NAME);
+    let staged_path = storage.staged_snapshot_path(2);
     let size_before = storage.raft_state_size_bytes();
 
     let write = storage.stage_snapshot(snapshot(2, 1)).expect("staged");
     assert!(storage.raft_state_size_bytes() < size_before);
+    // One at a time: another is handed back until this one is installed.
+    assert!(storage.stage_snapshot(snapshot(3, 1)).is_err());
     block_on(write).expect("the staged write");
     assert!(staged_path.exists());
     // A save between the halves: entry 5 after the staged snapshot's 2.
@@ -849,14 +851,16 @@ fn a_staged_snapshot_is_loaded_only_once_installed() {
         },
     );
     drop(storage);
-    // Not installed: the state is as if the snapshot was never taken.
+    // Not installed: the state is as if the snapshot was never taken, and
+    // the staged file is gone.
     let (mut storage, state) = open(dir.path());
+    assert!(!staged_path.exists());
     let mut with_fifth = expected.clone();
     with_fifth.entries.push(entry(5, 3));
     with_fifth.hard_state = hard_state(3, 4);
     assert_eq!(state, with_fifth);
 
-    // Staged again (the leftover file is overwritten) and installed.
+    // Staged again and installed.
     let write = storage.stage_snapshot(snapshot(2, 1)).expect("staged");
     block_on(write).expect("the staged write");
     let size_staged = storage.raft_state_size_bytes();
@@ -886,8 +890,11 @@ fn a_staged_snapshot_is_loaded_only_once_installed() {
         },
     );
     assert!(block_on(storage.install_staged_snapshot(&SnapshotMeta::at(3, 1))).is_err());
+    let discarded = storage.staged_snapshot_path(3);
+    assert!(discarded.exists());
     drop(storage);
     let (_, state) = open(dir.path());
+    assert!(!discarded.exists());
     assert_eq!(state.snapshot, Some(snapshot(4, 3)));
     assert_eq!(state.entries, vec![entry(5, 3)]);
 }

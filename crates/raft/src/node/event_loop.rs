@@ -27,6 +27,9 @@ use super::{
 const EVENTS_PER_ROUND_MAX: usize = 256;
 /// Readies handled in one round (each is bounded by the core).
 const READIES_PER_ROUND_MAX: usize = 64;
+/// A storage write the loop waited longer than this for is logged (with
+/// what it carried): the group stood still meanwhile.
+const SLOW_WRITE: Duration = Duration::from_millis(200);
 
 /// A snapshot of the node's own service being written by a task of its own
 /// (`Storage::stage_snapshot`), so the loop goes on meanwhile; installed
@@ -278,10 +281,12 @@ impl<S: Storage + 'static> EventLoop<S> {
         &mut self,
         staged_written: Option<StagedWritten>,
     ) -> Result<(), StorageError> {
-        if let Some(written) = staged_written
-            && let Some(staged) = self.staged.take()
-        {
-            self.install_staged(staged, written).await?;
+        if let Some(written) = staged_written {
+            let staged = self
+                .staged
+                .take()
+                .expect("a staged write ended, so one was staged");
+            self.install_written(staged, written).await?;
         }
         self.handle_readies().await
     }
@@ -292,12 +297,12 @@ impl<S: Storage + 'static> EventLoop<S> {
             return Ok(());
         };
         let written = (&mut staged.written).await;
-        self.install_staged(staged, written).await
+        self.install_written(staged, written).await
     }
 
     /// Makes a written staged snapshot the stored one, then tells the
     /// observer, with no await between (as for a save).
-    async fn install_staged(
+    async fn install_written(
         &mut self,
         mut staged: StagedSnapshot,
         written: StagedWritten,
@@ -319,8 +324,17 @@ impl<S: Storage + 'static> EventLoop<S> {
         result?;
         let started = labrpc::runtime::now();
         self.storage.install_staged_snapshot(&staged.meta).await?;
+        let elapsed = started.elapsed();
+        if elapsed > SLOW_WRITE {
+            tracing::warn!(
+                node = self.core.id(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                snapshot_index = staged.meta.last_included_index,
+                "slow storage write: installing a written snapshot"
+            );
+        }
         let stats = &mut self.storage_stats;
-        stats.writes.record(started.elapsed());
+        stats.writes.record(elapsed);
         stats.snapshot_writes.record(write_time + started.elapsed());
         stats.snapshot_written_bytes += staged.data_size_bytes;
         if self.observer.is_some() {
@@ -517,6 +531,16 @@ impl<S: Storage + 'static> EventLoop<S> {
 
     /// Counts one durable save into the status's storage stats.
     fn record_save(&mut self, write: &StorageWrite<'_>, elapsed: Duration) {
+        if elapsed > SLOW_WRITE {
+            tracing::warn!(
+                node = self.core.id(),
+                elapsed_ms = elapsed.as_millis() as u64,
+                entries = write.entries.len(),
+                hard_state = write.hard_state.is_some(),
+                snapshot_bytes = write.snapshot.map_or(0, |s| s.data.len()),
+                "slow storage write"
+            );
+        }
         let stats = &mut self.storage_stats;
         stats.writes.record(elapsed);
         if let Some(snapshot) = write.snapshot {

@@ -5,7 +5,11 @@
 //! The driver calls the observer synchronously:
 //! - once at start, right after `Storage::load`, with everything loaded;
 //! - after every `Ready`, right after its write is durable and before its
-//!   messages leave, with what was written and the core's state.
+//!   messages leave, with what was written and the core's state;
+//! - after a snapshot written off the loop is installed
+//!   (`Storage::stage_snapshot`), with that snapshot alone, as if a `Ready`
+//!   had saved it. Until then the core's snapshot
+//!   ([`Observation::snapshot`]) is ahead of the stored one.
 //!
 //! Between the durable write and the call there is no await, so a node
 //! killed at any point has had every completed write observed, and nothing
@@ -45,6 +49,8 @@ pub struct Observation {
     /// Entries handed to the service so far (this `Ready`'s are not yet).
     pub applied_index: u64,
     pub last_index: u64,
+    /// The core's snapshot: the stored one, or a newer one being written
+    /// off the loop (see the module docs).
     pub snapshot: SnapshotMeta,
 }
 

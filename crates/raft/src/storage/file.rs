@@ -3,7 +3,8 @@
 //! ```text
 //!   dir/raft-hard-state            term and vote: two slots, written in place
 //!   dir/raft-snapshot              the snapshot; replaced atomically
-//!   dir/raft-snapshot.staged       a snapshot written, not yet installed
+//!   dir/raft-snapshot.staged-<index>   a snapshot written, not yet
+//!                                  installed (`load` removes it)
 //!   dir/raft-log-00000000000000000007   log segments, oldest first: one
 //!   dir/raft-log-00000000000000000008   record per save (entries + commit
 //!   ...                                 index), appended, never rewritten
@@ -32,13 +33,16 @@
 //! one (encoding, writing and fsyncing the snapshot file, under its staged
 //! name) runs off the driver's task while saves go on; the quick one
 //! renames it into place, fsyncs the directory and removes the segments it
-//! covers. `load` ignores a staged file (the next staging overwrites it): a
-//! crash before the rename leaves the old snapshot and every segment, which
-//! still hold all the snapshot covered.
+//! covers. A crash before the rename leaves the old snapshot and every
+//! segment, which still hold all the snapshot covered; `load` removes the
+//! staged file left behind. Each staged file is named by its snapshot's
+//! last index, so a write still running for a discarded staging can never
+//! be renamed in place of a later one.
 //!
 //! **Load** reads the hard state and snapshot files and replays the
 //! segments one at a time; it reads and holds only what is kept, and
-//! writes nothing but the repair of a torn tail. Between saves the storage
+//! writes nothing but the repair of a torn tail (and removes staged
+//! snapshot files left by a crash). Between saves the storage
 //! keeps no entry data in memory, only each entry's term and size
 //! ([`super::log_index`]).
 //!
@@ -88,8 +92,9 @@ use super::{
 };
 
 pub const SNAPSHOT_FILE_NAME: &str = "raft-snapshot";
-/// A snapshot staged (written) but not yet installed; `load` ignores it.
-pub const STAGED_SNAPSHOT_FILE_NAME: &str = "raft-snapshot.staged";
+/// Prefix of a snapshot staged (written) but not yet installed, followed
+/// by its last index in 20 digits; `load` removes such files.
+pub const STAGED_SNAPSHOT_FILE_PREFIX: &str = "raft-snapshot.staged-";
 pub const HARD_STATE_FILE_NAME: &str = "raft-hard-state";
 /// Log segments are named this prefix and a 20-digit number, increasing.
 pub const SEGMENT_FILE_PREFIX: &str = "raft-log-";
@@ -133,7 +138,8 @@ struct ActiveSegment {
     has_records: bool,
 }
 
-/// A snapshot written under [`STAGED_SNAPSHOT_FILE_NAME`], not installed.
+/// A snapshot written under [`FileStorage::staged_snapshot_path`], not
+/// installed.
 #[derive(Debug)]
 struct Staged {
     meta: SnapshotMeta,
@@ -147,7 +153,6 @@ struct Staged {
 pub struct FileStorage {
     dir: PathBuf,
     snapshot_path: PathBuf,
-    staged_snapshot_path: PathBuf,
     /// The snapshot last staged, until installed or discarded.
     staged: Option<Staged>,
     hard_state_path: PathBuf,
@@ -185,7 +190,6 @@ impl FileStorage {
         let dir = dir.into();
         FileStorage {
             snapshot_path: dir.join(SNAPSHOT_FILE_NAME),
-            staged_snapshot_path: dir.join(STAGED_SNAPSHOT_FILE_NAME),
             staged: None,
             hard_state_path: dir.join(HARD_STATE_FILE_NAME),
             dir,
@@ -247,6 +251,12 @@ impl FileStorage {
     /// their data): those after the snapshot.
     pub fn entries_indexed(&self) -> usize {
         self.index.entry_count()
+    }
+
+    /// Where the snapshot ending at `index` is staged.
+    pub fn staged_snapshot_path(&self, index: u64) -> PathBuf {
+        self.dir
+            .join(format!("{STAGED_SNAPSHOT_FILE_PREFIX}{index:020}"))
     }
 
     fn segment_path(&self, number: u64) -> PathBuf {
@@ -313,6 +323,24 @@ impl FileStorage {
             .filter_map(|digits| digits.parse().ok())
             .collect();
         numbers.sort_unstable();
+        // Staged snapshots a crash (or a discarded staging) left: never
+        // installed, so never part of the state.
+        let mut removed_staged = false;
+        for name in names
+            .iter()
+            .filter(|name| name.starts_with(STAGED_SNAPSHOT_FILE_PREFIX))
+        {
+            let path = self.dir.join(name);
+            disk::remove(&lock, &path)
+                .await
+                .map_err(Self::io_error(&path))?;
+            removed_staged = true;
+        }
+        if removed_staged {
+            disk::sync_dir(&lock, &self.dir)
+                .await
+                .map_err(Self::io_error(&self.dir))?;
+        }
 
         let snapshot_path = self.snapshot_path.clone();
         let snapshot = match self.read_counted(&snapshot_path).await? {
@@ -674,7 +702,7 @@ impl FileStorage {
         Ok(())
     }
 
-    async fn install_staged(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
+    async fn install_staged_now(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
         self.check_usable()?;
         let Some(staged) = self.staged.take_if(|staged| staged.meta == *meta) else {
             return Err(StorageError::InvalidWrite {
@@ -696,7 +724,7 @@ impl FileStorage {
         }
         disk::rename_durably(
             &self.dir_lock()?,
-            &self.staged_snapshot_path,
+            &self.staged_snapshot_path(meta.last_included_index),
             &self.snapshot_path,
         )
         .await
@@ -774,12 +802,14 @@ impl Storage for FileStorage {
         result
     }
 
-    /// Refused (handed back) before `load`, after a failed save, and for a
-    /// snapshot that is not newer than the stored one or would clear the
-    /// stored log: those are saved whole.
+    /// Refused (handed back) before `load`, after a failed save, while
+    /// another snapshot is staged, and for a snapshot that is not newer
+    /// than the stored one or would clear the stored log: those are saved
+    /// whole.
     fn stage_snapshot(&mut self, snapshot: Snapshot) -> Result<StagedSnapshotWrite, Snapshot> {
         let meta = &snapshot.meta;
         let stageable = self.check_usable().is_ok()
+            && self.staged.is_none()
             && meta.last_included_index > self.index.snapshot_meta().last_included_index
             && meta.last_included_index <= self.index.last_index()
             && !self.index.snapshot_meta_clears_log(meta);
@@ -791,7 +821,7 @@ impl Storage for FileStorage {
             data_size_bytes: snapshot.data.len() as u64,
             covered: self.index.covered_by(meta),
         });
-        let path = self.staged_snapshot_path.clone();
+        let path = self.staged_snapshot_path(meta.last_included_index);
         Ok(Box::pin(async move {
             let bytes = encode_snapshot_file(&snapshot)?;
             disk::write_durably(&lock, &path, bytes)
@@ -801,7 +831,7 @@ impl Storage for FileStorage {
     }
 
     async fn install_staged_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
-        let result = self.install_staged(meta).await;
+        let result = self.install_staged_now(meta).await;
         if matches!(
             result,
             Err(StorageError::Io { .. } | StorageError::ShuttingDown { .. })

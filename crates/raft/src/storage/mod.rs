@@ -24,7 +24,7 @@ pub use error::StorageError;
 pub use file::{
     DEFAULT_LOCK_WAIT, DEFAULT_SEGMENT_SIZE_BYTES, FileStorage, HARD_STATE_FILE_NAME,
     LEGACY_LOG_FILE_NAME, LoadStats, SEGMENT_FILE_PREFIX, SNAPSHOT_FILE_NAME,
-    STAGED_SNAPSHOT_FILE_NAME,
+    STAGED_SNAPSHOT_FILE_PREFIX,
 };
 pub use format::{LOG_HEADER_BYTES, RECORD_SIZE_BYTES_MAX};
 pub use memory::MemoryStorage;
@@ -73,12 +73,12 @@ pub trait Storage: Send {
     /// Until installed, the stored state is as before: a crash loses only
     /// the staged copy, and the log still holds every entry it covers.
     /// Saves of entries and hard state may come between the halves; a save
-    /// with a snapshot discards the staged one. One at a time: staging
-    /// again replaces a staged snapshot not yet installed.
+    /// with a snapshot discards the staged one. One at a time: while one is
+    /// staged (until installed or discarded), another is handed back.
     ///
     /// `Err(snapshot)` hands the snapshot back, to be saved by `save`: the
-    /// storage does not stage snapshots (the default), or not this one (it
-    /// would clear the stored log).
+    /// storage does not stage snapshots (the default), or not now (another
+    /// is staged), or not this one (it would clear the stored log).
     fn stage_snapshot(&mut self, snapshot: Snapshot) -> Result<StagedSnapshotWrite, Snapshot> {
         Err(snapshot)
     }
