@@ -51,6 +51,30 @@ pub fn random_u64() -> u64 {
 /// Spawns a task on the runtime (madsim's scheduler in simulation).
 pub use tokio::spawn;
 
+/// Runs `work` (a long computation, or blocking IO) where it does not hold
+/// up the runtime's workers: tokio's blocking pool. Under madsim, a task
+/// like any other (simulated time does not pass while it runs).
+#[cfg(not(madsim))]
+pub fn spawn_blocking<F, R>(work: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+}
+
+/// Runs `work` (a long computation, or blocking IO) where it does not hold
+/// up the runtime's workers: tokio's blocking pool. Under madsim, a task
+/// like any other (simulated time does not pass while it runs).
+#[cfg(madsim)]
+pub fn spawn_blocking<F, R>(work: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    tokio::spawn(async move { work() })
+}
+
 /// `tokio::sync::watch`; under madsim a copy whose wake-up order does not
 /// depend on tokio's process-seeded RNG (see `sim/watch.rs`), so a seed
 /// replays the same in a second run in one process. Use it, not tokio's.

@@ -219,7 +219,7 @@ mod tests {
     use crate::machine::ApplyContext;
 
     /// The smallest machine: a sum.
-    #[derive(Serialize, Deserialize)]
+    #[derive(Clone, Serialize, Deserialize)]
     struct Sum(u64);
 
     impl ReplicatedMachine for Sum {
@@ -367,7 +367,7 @@ mod tests {
 
     /// A machine whose version 1 can no longer be read (as the shardkv
     /// and controller machines since version 2).
-    #[derive(Serialize, Deserialize)]
+    #[derive(Clone, Serialize, Deserialize)]
     struct Retired(u64);
 
     impl ReplicatedMachine for Retired {

@@ -35,7 +35,11 @@ pub struct ApplyContext {
 /// [`ReplicatedMachine::restore`] have defaults (the shared codec, then
 /// [`ReplicatedMachine::check_invariants`] and
 /// [`ReplicatedMachine::check_compatible`]) that machines need not replace.
-pub trait ReplicatedMachine: Serialize + DeserializeOwned + Send + 'static {
+/// `Clone`: a snapshot is encoded from a copy, off the replica's lock and
+/// off the runtime's workers, so a large state does not stall the replica's
+/// requests (or, sharing the workers, every other group's) while it is
+/// written out.
+pub trait ReplicatedMachine: Serialize + DeserializeOwned + Clone + Send + 'static {
     /// What a log entry carries (besides the envelope the rsm adds).
     type Command: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
     /// What applying a command answers to whoever submitted it.

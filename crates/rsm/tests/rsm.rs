@@ -483,3 +483,105 @@ async fn a_retried_change_is_not_acknowledged_before_it_commits() {
     }
     panic!("in 3 tries the leader never still led at the retry");
 }
+
+/// Set by the test: lets [`GatedAdder`]'s snapshot encoding finish.
+static ENCODING_GATE_OPEN: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+/// Snapshot encodings of [`GatedAdder`] started so far.
+static ENCODINGS_STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// An [`Adder`] whose snapshot encoding waits at a gate, as a large state's
+/// encoding takes long.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct GatedAdder(Adder);
+
+impl ReplicatedMachine for GatedAdder {
+    type Command = u64;
+    type Output = u64;
+
+    fn apply(&mut self, amount: &u64, context: &ApplyContext) -> u64 {
+        self.0.apply(amount, context)
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.0.check_invariants()
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        use std::sync::atomic::Ordering;
+        ENCODINGS_STARTED.fetch_add(1, Ordering::SeqCst);
+        // On the blocking pool: waiting here holds up no runtime worker.
+        while !ENCODING_GATE_OPEN.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        codec::encode(self)
+    }
+}
+
+/// While a snapshot is being encoded, the replica goes on applying and
+/// answering: the encoding works on a copy, off the replica's lock and off
+/// the runtime's workers. (It ran under the lock on a worker: a large
+/// state's encoding stalled the replica's requests, and through the
+/// workers they blocked every other group of the process, for up to 3 s
+/// under `redis-benchmark -P 16`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_answers_while_its_snapshot_is_encoded() {
+    use std::sync::atomic::Ordering;
+    let addrs = free_addrs(1);
+    let config = RsmConfig {
+        max_raft_state: Some(500),
+        ..RsmConfig::new(0, addrs.clone(), 7)
+    };
+    let rsm = Rsm::start(config, GatedAdder::default(), MemoryStorage::new())
+        .await
+        .expect("storage loads");
+    for _ in 0..500 {
+        if rsm.raft().state().1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A watchdog opens the gate after 10 s, so that a replica that waits
+    // for the encoding fails this test instead of hanging it (its runtime
+    // cannot even fire a timer then). A thread of its own: the runtime's
+    // may all be stuck.
+    #[allow(clippy::disallowed_methods)]
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_secs(10));
+        ENCODING_GATE_OPEN.store(true, Ordering::SeqCst);
+    });
+    let started = labrpc::runtime::now();
+    let mut total = 0;
+    let mut submitted = 0;
+    while ENCODINGS_STARTED.load(Ordering::SeqCst) == 0 {
+        submitted += 1;
+        assert!(submitted < 1000, "no snapshot was taken");
+        total = rsm.submit(1).await.expect("applied");
+    }
+    // The encoding waits at the gate: writes and reads go on.
+    for _ in 0..20 {
+        let answer = tokio::time::timeout(Duration::from_secs(5), rsm.submit(1)).await;
+        total = answer
+            .expect("a write waited for the snapshot's encoding")
+            .expect("applied");
+    }
+    let read = tokio::time::timeout(Duration::from_secs(5), rsm.read(|m, _| m.0.total)).await;
+    assert_eq!(read.expect("a read waited").expect("read"), total);
+    assert!(
+        started.elapsed() < Duration::from_secs(5) && !ENCODING_GATE_OPEN.load(Ordering::SeqCst),
+        "the replica waited for the snapshot's encoding ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(rsm.status().last_snapshot_bytes, 0, "the snapshot is done");
+
+    ENCODING_GATE_OPEN.store(true, Ordering::SeqCst);
+    for _ in 0..500 {
+        if rsm.status().raft.snapshot_index > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(rsm.status().raft.snapshot_index > 0, "{:?}", rsm.status());
+    assert!(rsm.status().last_snapshot_bytes > 0);
+    rsm.kill();
+}
