@@ -8,7 +8,8 @@
 # Starts Debian's redis-server (no persistence) and `distcache demo` (three
 # data groups of three replicas: every write is a linearizable Raft write)
 # on loopback, runs redis-benchmark against both with the same parameters,
-# and prints requests per second and the ratio distcache / redis; then the
+# and prints requests per second, each side's p50 and p99 latency (ms) and
+# the throughput ratio distcache / redis; then the
 # same for ZRANGE of a 100-member sorted set (ZRANGE=0 skips it). List and
 # set tests are redis-benchmark's own, e.g.
 # TESTS=lpush,lpop,sadd,hset,zadd,lrange_100 (issue 20).
@@ -45,26 +46,34 @@ if [ -z "$distcache_port" ]; then
 fi
 wait_for_port "$distcache_port"
 
-# Runs redis-benchmark and prints "TEST rps" lines.
+# Runs redis-benchmark and prints "TEST rps p50 p99" lines (its CSV:
+# test, rps, avg, min, p50, p95, p99, max latency in ms).
 bench() {
   local port="$1"; shift
   redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -t "$TESTS" \
     -d "$VALUE_BYTES" "${keyspace_args[@]}" --csv "$@" 2>/dev/null \
-    | awk -F'","' 'NR > 1 { gsub(/"/, "", $1); gsub(/"/, "", $2); split($1, name, " "); print name[1], $2 }'
+    | awk -F, 'NR > 1 { gsub(/"/, ""); split($1, name, " "); print name[1], $2, $5, $7 }'
 }
 
-printf '\n%-8s %-10s %14s %14s %8s\n' pipeline test "redis rps" "distcache rps" ratio
+printf '\n%-8s %-10s %12s %9s %9s %14s %9s %9s %8s\n' pipeline test "redis rps" p50 p99 \
+  "distcache rps" p50 p99 ratio
 for pipeline in 1 16; do
-  declare -A redis_rps=() distcache_rps=()
-  while read -r test rps; do redis_rps[$test]=$rps; done < <(bench "$redis_port" -P "$pipeline")
-  while read -r test rps; do distcache_rps[$test]=$rps; done < <(bench "$distcache_port" -P "$pipeline")
+  declare -A redis_rps=() distcache_rps=() redis_lat=() distcache_lat=()
+  while read -r test rps p50 p99; do
+    redis_rps[$test]=$rps; redis_lat[$test]="$p50 $p99"
+  done < <(bench "$redis_port" -P "$pipeline")
+  while read -r test rps p50 p99; do
+    distcache_rps[$test]=$rps; distcache_lat[$test]="$p50 $p99"
+  done < <(bench "$distcache_port" -P "$pipeline")
   for test in $(echo "$TESTS" | tr 'a-z,' 'A-Z '); do
     [ -n "${redis_rps[$test]+set}" ] || continue
     ours="${distcache_rps[$test]:-0}"
-    printf '%-8s %-10s %14s %14s %7.2fx\n' "$pipeline" "$test" "${redis_rps[$test]}" "$ours" \
+    # shellcheck disable=SC2086
+    printf '%-8s %-10s %12s %9s %9s %14s %9s %9s %7.2fx\n' "$pipeline" "$test" \
+      "${redis_rps[$test]}" ${redis_lat[$test]} "$ours" ${distcache_lat[$test]:-- -} \
       "$(awk -v a="$ours" -v b="${redis_rps[$test]}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
   done
-  unset redis_rps distcache_rps
+  unset redis_rps distcache_rps redis_lat distcache_lat
   # ZRANGE over a 100-member sorted set (redis-benchmark has no test of its
   # own for it): the same command line against both servers.
   if [ "${ZRANGE:-1}" = 1 ]; then
@@ -75,11 +84,12 @@ for pipeline in 1 16; do
     done
     zrange() {
       redis-benchmark -h 127.0.0.1 -p "$1" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" --csv \
-        zrange bench:zset 0 99 2>/dev/null | awk -F'","' 'NR > 1 { gsub(/"/, "", $2); print $2 }'
+        zrange bench:zset 0 99 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, ""); print $2, $5, $7 }'
     }
-    theirs=$(zrange "$redis_port")
-    ours=$(zrange "$distcache_port")
-    printf '%-8s %-10s %14s %14s %7.2fx\n' "$pipeline" "ZRANGE_100" "$theirs" "${ours:-0}" \
+    read -r theirs their_p50 their_p99 < <(zrange "$redis_port")
+    read -r ours our_p50 our_p99 < <(zrange "$distcache_port") || true
+    printf '%-8s %-10s %12s %9s %9s %14s %9s %9s %7.2fx\n' "$pipeline" "ZRANGE_100" \
+      "$theirs" "$their_p50" "$their_p99" "${ours:-0}" "${our_p50:--}" "${our_p99:--}" \
       "$(awk -v a="${ours:-0}" -v b="$theirs" 'BEGIN { print (b > 0 ? a / b : 0) }')"
   fi
 done
