@@ -66,7 +66,8 @@ pub struct NodeArgs {
     /// The node's TOML configuration file.
     #[arg(long, env = "DISTCACHE_CONFIG")]
     pub config: PathBuf,
-    /// Print the effective configuration (file, environment, flags) and exit.
+    /// Print the effective configuration (file, environment, flags) and exit;
+    /// passwords and password hashes are shown as `***`.
     #[arg(long)]
     pub print_config: bool,
     /// Override `cluster_id`.
@@ -407,7 +408,7 @@ async fn run_node(args: &NodeArgs) -> ExitCode {
         }
     };
     if args.print_config {
-        print!("{}", config.to_toml());
+        print!("{}", config.to_toml_redacted());
         return ExitCode::SUCCESS;
     }
     let scheme = if config.tls.is_some() {

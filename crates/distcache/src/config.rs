@@ -347,6 +347,18 @@ impl Secret {
     }
 }
 
+/// An ACL line with each password (`>p`, `<p`) and hash (`#h`, `!h`) rule
+/// shown as `***` after its sign.
+fn redact_acl_rules(line: &str) -> String {
+    line.split(' ')
+        .map(|rule| match rule.chars().next() {
+            Some(sign @ ('>' | '<' | '#' | '!')) => format!("{sign}***"),
+            _ => rule.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One node of the cluster as every node's configuration lists it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -571,6 +583,19 @@ impl NodeConfig {
     pub fn to_toml(&self) -> String {
         // Serializing plain data with string keys cannot fail.
         toml::to_string_pretty(self).unwrap_or_else(|error| format!("# unprintable: {error}\n"))
+    }
+
+    /// [`NodeConfig::to_toml`] for showing (`--print-config`): the
+    /// password and every password or hash in `users` as `***`.
+    pub fn to_toml_redacted(&self) -> String {
+        let mut shown = self.clone();
+        if let Some(password) = &mut shown.requirepass {
+            *password = Secret("***".to_owned());
+        }
+        for user in &mut shown.users {
+            *user = Secret(redact_acl_rules(user.expose()));
+        }
+        shown.to_toml()
     }
 
     /// This node's entry.
@@ -1212,6 +1237,28 @@ controller_port = 7001
 group = 1
 data_port = 7101
 "#;
+
+    /// `--print-config` shows no password or hash; the file form keeps them.
+    #[test]
+    fn the_printed_configuration_hides_passwords() {
+        let text = format!(
+            "requirepass = \"hunter2\"\nusers = [\"user alice on >s3cret #{} ~* +@all\"]\n{ONE_NODE}",
+            "a".repeat(64)
+        );
+        let config = NodeConfig::from_toml(&text, "t.toml").expect("parse");
+        let shown = config.to_toml_redacted();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+        assert!(!shown.contains(&"a".repeat(64)), "{shown}");
+        assert!(
+            shown.contains("user alice on >*** #*** ~* +@all"),
+            "{shown}"
+        );
+        assert!(shown.contains("requirepass = \"***\""), "{shown}");
+        assert!(config.to_toml().contains("hunter2"));
+    }
 
     /// `listen_host`: parsed from the file, replaced by an override,
     /// printed and read back; not set, the listeners bind `host`.
