@@ -790,9 +790,13 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let rsm = self.clone();
         labrpc::runtime::spawn(async move {
             let encoded = labrpc::runtime::spawn_blocking(move || {
+                let machine_bytes = machine.snapshot();
+                // Peak memory: the live machine, then the copy and its
+                // bytes, then the bytes and the frame.
+                drop(machine);
                 encode_snapshot::<M>(&SnapshotFrame {
                     log_time_ms,
-                    machine: machine.snapshot(),
+                    machine: machine_bytes,
                     peer_addrs,
                 })
             })
