@@ -26,8 +26,9 @@
 //!     │         │     output = machine.apply(command, {index, log time})
 //!     │         │     own proposal?      -> its waiter gets `output`
 //!     │         │     waiters placed <= index, not answered -> dropped
-//!     │         │     raft state >= max_raft_state -> raft.snapshot(index,
-//!     │         │                           {log time, machine.snapshot()})
+//!     │         │     raft state >= max_raft_state -> copy the machine;
+//!     │         │       on the blocking pool: raft.snapshot(index,
+//!     │         │                           {log time, copy.snapshot()})
 //!     │         ▼
 //!     │   ReadIndex: raft.read_index() (a heartbeat round confirms the
 //!     │   lead; concurrent reads share one round), wait until applied

@@ -771,9 +771,14 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let Some(max_raft_state) = self.shared.config.max_raft_state else {
             return;
         };
+        // Not while one is encoded, nor before Raft took the last one
+        // asked for (its log size still counts the entries that one
+        // covers: another would be encoded for nothing).
+        let raft = self.raft.status();
         if index <= inner.last_snapshot_index
             || inner.snapshot_encoding
-            || self.raft.status().raft_state_size_bytes < max_raft_state
+            || raft.snapshot_index < inner.last_snapshot_index
+            || raft.raft_state_size_bytes < max_raft_state
         {
             return;
         }
@@ -803,16 +808,32 @@ impl<M: ReplicatedMachine> Rsm<M> {
             .await;
             let mut inner = rsm.shared.lock();
             inner.snapshot_encoding = false;
-            // A failed encoding (a panic in the machine's serializer, or a
-            // runtime shutting down): no snapshot; the next apply tries
-            // again once the log has grown.
-            if let Ok(data) = encoded {
-                inner.last_snapshot_bytes = data.len() as u64;
-                drop(inner);
-                // Ignored by Raft if a leader's snapshot went past `index`
-                // meanwhile.
-                rsm.raft.snapshot(index, data);
+            let data = match encoded {
+                Ok(data) => data,
+                Err(error) if error.is_panic() => {
+                    // A machine that cannot be written out cannot be
+                    // compacted: stop loudly rather than grow the log
+                    // forever, copying the machine at every entry.
+                    drop(inner);
+                    rsm.stop_fatal(FatalReason::Unusable {
+                        what: "machine state",
+                        index,
+                        detail: format!("encoding its snapshot panicked: {error}"),
+                    });
+                    return;
+                }
+                // The runtime is shutting down.
+                Err(_) => return,
+            };
+            // A leader's snapshot installed meanwhile went past `index`
+            // (only an install moves it): this one is stale.
+            if inner.last_snapshot_index != index {
+                return;
             }
+            inner.last_snapshot_bytes = data.len() as u64;
+            // Under the lock, so a later snapshot's request cannot come
+            // first and be replaced by this older one.
+            rsm.raft.snapshot(index, data);
         });
     }
 

@@ -572,7 +572,11 @@ async fn a_replica_answers_while_its_snapshot_is_encoded() {
         "the replica waited for the snapshot's encoding ({:?})",
         started.elapsed()
     );
-    assert_eq!(rsm.status().last_snapshot_bytes, 0, "the snapshot is done");
+    assert_eq!(
+        rsm.status().last_snapshot_bytes,
+        0,
+        "the snapshot was encoded before the gate opened"
+    );
 
     ENCODING_GATE_OPEN.store(true, Ordering::SeqCst);
     for _ in 0..500 {
