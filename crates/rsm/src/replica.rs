@@ -785,8 +785,9 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // Encoding a large machine takes long (up to a second measured on
         // a loaded 2-core machine for a 100,000-key store); under the lock
         // it held up this replica's requests, and the runtime workers they
-        // blocked, so every group stood still. A copy is quick; it is
-        // encoded on the blocking pool.
+        // blocked, so every group stood still. A copy is quicker (a
+        // 100,000-key store: 5-26 ms against 32-43 ms to encode, measured
+        // in review) and is encoded on the blocking pool.
         inner.snapshot_encoding = true;
         inner.last_snapshot_index = index;
         let machine = inner.machine.clone();

@@ -45,8 +45,8 @@ struct StagedSnapshot {
 
 impl Drop for StagedSnapshot {
     /// A stopped node's write is not waited for: the staged file is left
-    /// as it is (`load` ignores it). A file call already running finishes
-    /// on its own, holding the directory's lock until then.
+    /// as it is (the next `load` removes it). A file call already running
+    /// finishes on its own, holding the directory's lock until then.
     fn drop(&mut self) {
         self.written.abort();
     }
