@@ -16,13 +16,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use labrpc::runtime::watch;
 use raft::core::{PersistentState, Snapshot, SnapshotMeta};
 use raft::node::{ApplyMsg, Durable, LocalNetwork, NodeConfig, Observer, RaftNode};
 use raft::storage::{
     FileStorage, STAGED_SNAPSHOT_FILE_PREFIX, StagedSnapshotWrite, Storage, StorageError,
     StorageWrite,
 };
-use tokio::sync::watch;
 
 /// A `FileStorage` whose snapshot writes (staged or saved whole) wait
 /// until the gate is open.
