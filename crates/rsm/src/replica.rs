@@ -198,8 +198,10 @@ pub struct RsmStatus {
     pub last_applied: u64,
     /// The log time at `last_applied`.
     pub log_time_ms: u64,
+    /// The latest snapshot taken (its encoding may still be running) or
+    /// installed.
     pub last_snapshot_index: u64,
-    /// Size of the latest snapshot taken or installed.
+    /// Size of the latest snapshot taken (once encoded) or installed.
     pub last_snapshot_bytes: u64,
     pub pending_proposals: usize,
     pub raft: NodeStatus,
