@@ -210,9 +210,11 @@ fn print_config_applies_env_then_flags() {
 /// Issue 13: a node whose storage fails ends its process with exit status
 /// 74 (`EX_IOERR`) and says why, so a supervisor restarts it (before, the
 /// replica stopped but the process stayed up, serving nothing). The
-/// failure is made real: a directory stands where a follower's next
-/// snapshot write puts its temporary file, so that write fails once the
-/// follower's Raft state passes `max_raft_state_bytes` (set to its minimum).
+/// failure is made real: a non-empty directory stands where a follower's
+/// next snapshot file goes (`raft-snapshot`), so storing that snapshot
+/// fails once the follower's Raft state passes `max_raft_state_bytes` (set
+/// to its minimum): the rename of a snapshot written off the Raft loop, or
+/// of a leader's snapshot's temporary file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_storage_fails_exits_with_status_74() {
     let mut cluster = Cluster::new(|config| config.max_raft_state_bytes = 4096);
@@ -231,11 +233,10 @@ async fn a_node_whose_storage_fails_exits_with_status_74() {
     })
     .await;
     let broken = (1..=3).find(|&id| id != leader).expect("a follower");
-    let temporary = cluster
-        .data_dir(broken)
-        .join("data")
-        .join("raft-snapshot.tmp");
-    std::fs::create_dir_all(&temporary).expect("block the snapshot write");
+    let snapshot_file = cluster.data_dir(broken).join("data").join("raft-snapshot");
+    // A snapshot the node stored already goes (it is never restarted).
+    let _ = std::fs::remove_file(&snapshot_file);
+    std::fs::create_dir_all(snapshot_file.join("in-the-way")).expect("block the snapshot");
     let value = "v".repeat(1024);
     for i in 0..200 {
         let exited = cluster
