@@ -684,6 +684,19 @@ impl FileStorage {
 }
 
 impl FileStorage {
+    /// Marks the storage failed if `result` is an I/O error or a file call
+    /// cut short by shutdown: what is on disk is then unknown, and later
+    /// writes are refused until a `load`.
+    fn note_failure(&mut self, result: Result<(), StorageError>) -> Result<(), StorageError> {
+        if matches!(
+            result,
+            Err(StorageError::Io { .. } | StorageError::ShuttingDown { .. })
+        ) {
+            self.failed = true;
+        }
+        result
+    }
+
     /// Refuses work on a storage that is not loaded or whose last save
     /// failed (what is on disk is then unknown).
     fn check_usable(&self) -> Result<(), StorageError> {
@@ -793,13 +806,7 @@ impl Storage for FileStorage {
 
     async fn save(&mut self, write: StorageWrite<'_>) -> Result<(), StorageError> {
         let result = self.save_to_disk(write).await;
-        if matches!(
-            result,
-            Err(StorageError::Io { .. } | StorageError::ShuttingDown { .. })
-        ) {
-            self.failed = true;
-        }
-        result
+        self.note_failure(result)
     }
 
     /// Refused (handed back) before `load`, after a failed save, while
@@ -832,13 +839,7 @@ impl Storage for FileStorage {
 
     async fn install_staged_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
         let result = self.install_staged_now(meta).await;
-        if matches!(
-            result,
-            Err(StorageError::Io { .. } | StorageError::ShuttingDown { .. })
-        ) {
-            self.failed = true;
-        }
-        result
+        self.note_failure(result)
     }
 
     fn raft_state_size_bytes(&self) -> u64 {
