@@ -239,7 +239,33 @@ pub(crate) struct Shared<M: ReplicatedMachine> {
     pub(crate) nudge: Notify,
     /// Concurrent reads share a read index.
     reads: ReadBatcher,
+    /// Told of every applied command and installed snapshot, under the
+    /// lock (see [`AppliedHook`]).
+    hook: Option<AppliedHook<M>>,
 }
+
+/// What a replica applied, as told to its [`AppliedHook`].
+pub enum Applied<'a, M: ReplicatedMachine> {
+    /// `command` applied at `index`, answering `output`; `machine` is the
+    /// state after it.
+    Command {
+        index: u64,
+        command: &'a M::Command,
+        output: &'a M::Output,
+        machine: &'a M,
+    },
+    /// A snapshot through `index` replaced the machine: whatever came
+    /// before it was not told command by command.
+    Restored { index: u64 },
+}
+
+/// Called for every command a replica applies and every snapshot it
+/// installs, in log order, under the replica's lock (so a read sees the
+/// hook's effects of exactly the entries it sees): keep it short and never
+/// call back into the replica. For side effects outside the replicated
+/// state, such as a feed of changed keys; what it does must not change
+/// what the machine answers.
+pub type AppliedHook<M> = Arc<dyn Fn(Applied<'_, M>) + Send + Sync>;
 
 /// Why a replica did not start (kvraft's, the controller's and shardkv's
 /// alike).
@@ -306,6 +332,17 @@ impl<M: ReplicatedMachine> Rsm<M> {
         machine: M,
         storage: S,
     ) -> Result<Rsm<M>, StorageError> {
+        Rsm::start_with_hook(config, machine, storage, None).await
+    }
+
+    /// [`Rsm::start`], with `hook` told of every applied command and
+    /// installed snapshot (the stored one at start included).
+    pub async fn start_with_hook<S: Storage + 'static>(
+        config: RsmConfig,
+        machine: M,
+        storage: S,
+        hook: Option<AppliedHook<M>>,
+    ) -> Result<Rsm<M>, StorageError> {
         assert!(
             config.id < config.peer_addrs.len(),
             "rsm: id = {} but only {} peers",
@@ -371,6 +408,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             applied,
             nudge: Notify::new(),
             reads: ReadBatcher::default(),
+            hook,
             config,
         });
         let rsm = Rsm { raft, shared };
@@ -749,6 +787,14 @@ impl<M: ReplicatedMachine> Rsm<M> {
         match entry.body {
             EntryBody::Command(command) => {
                 let output = inner.machine.apply(&command, &context);
+                if let Some(hook) = &shared.hook {
+                    hook(Applied::Command {
+                        index,
+                        command: &command,
+                        output: &output,
+                        machine: &inner.machine,
+                    });
+                }
                 let own = (entry.proposal.incarnation == shared.incarnation)
                     .then_some(entry.proposal.number);
                 inner.waiters.applied(index, own, output);
@@ -890,6 +936,9 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // Waiters covered by the snapshot cannot learn their output here:
         // dropped, their callers retry.
         inner.waiters.drop_through(index);
+        if let Some(hook) = &shared.hook {
+            hook(Applied::Restored { index });
+        }
         drop(inner);
         self.publish_applied(index);
         Ok(())

@@ -231,9 +231,9 @@ pub mod shard_key;
 pub use clerk::{Clerk, ClerkConfig};
 pub use controller::Controller;
 pub use server::{
-    ConfigSource, DEFAULT_MAX_WAITERS, DEFAULT_MAX_WAITERS_PER_KEY, GroupMembership, KeyWatch,
-    MAX_WAIT_MS, ShardServer, ShardServerConfig, ShardServerStatus, ShardWait, StartError,
-    WatchFull,
+    ChangeFeed, ConfigSource, DEFAULT_MAX_WAITERS, DEFAULT_MAX_WAITERS_PER_KEY, GroupMembership,
+    KeyWatch, MAX_WAIT_MS, ShardServer, ShardServerConfig, ShardServerStatus, ShardWait,
+    StartError, WatchFull,
 };
 
 pub use machine::{
@@ -241,8 +241,8 @@ pub use machine::{
     ShardState, max_transfer_bytes,
 };
 pub use rpc::{
-    DeleteShards, MigrationError, Op, Outcome, PullChunk, PullShards, Reply, ShardChunk,
-    ShardKvRequest, ShardTransfer, WaitKeys,
+    Changes, DeleteShards, MigrationError, Op, Outcome, PullChunk, PullShards, Reply, ShardChunk,
+    ShardKvRequest, ShardTransfer, WaitKeys, WatchChanges,
 };
 pub use shard_key::{
     SLOT_COUNT, ShardId, Slot, key_slot, key_to_shard, op_shard, shard_slots, slot_to_shard,

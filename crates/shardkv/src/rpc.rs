@@ -52,6 +52,40 @@ impl labrpc::Rpc for WaitKeys {
     type Reply = Reply;
 }
 
+/// Long poll on the group's leader for the keys its writes changed after
+/// log index `after` (client-side caching's invalidations; the `server`
+/// module `change_feed`): answers as soon as one is known, or after
+/// `wait_ms` with none, always after confirming leadership through the
+/// read index, so every write acknowledged before the answer and after
+/// `after` is in it (or the answer is [`Changes::Reset`]). Changes nothing
+/// and is never logged; `WrongLeader` from a replica that does not lead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatchChanges {
+    /// The poller's cursor: the `through` of its previous answer (0 at
+    /// first, which answers `Reset`).
+    pub after: u64,
+    /// At most [`crate::server::MAX_WAIT_MS`] (longer asks are cut).
+    pub wait_ms: u64,
+}
+
+impl labrpc::Rpc for WatchChanges {
+    const NAME: &'static str = "shardkv.WatchChanges";
+    type Reply = Result<Changes, api::Error>;
+}
+
+/// What a [`WatchChanges`] poll learns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Changes {
+    /// The keys written in log indexes `(after, through]` (a key may come
+    /// twice); the next poll asks after `through`.
+    Keys { keys: Vec<Vec<u8>>, through: u64 },
+    /// Changes after the cursor are not all known here (a new leader, a
+    /// poller too far behind, a flushed shard, a lost group): whoever
+    /// cached values of this group drops them all, then polls after
+    /// `through`.
+    Reset { through: u64 },
+}
+
 /// A shard as it moves between groups: the store's snapshot, the shard's
 /// logical time (TTL deadlines inside the store are in it), and its
 /// exactly-once records.

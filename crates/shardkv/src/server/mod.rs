@@ -11,6 +11,9 @@
 //!                       rsm lock), answer a bounded piece (no log entry:
 //!                       offered shards are frozen)
 //!    DeleteShards ────► rsm.submit(DeleteShards{..})
+//!    WaitKeys ────────► key_watch: wait until a key is written (BLPOP ...)
+//!    WatchChanges ────► change_feed: the keys written after a log index
+//!                       (client-side caching's invalidations)
 //!
 //!  tasks (each loop: sleep; stop once Raft is killed; act only as leader)
 //!    config poller  : migration done? report(num) once per num;
@@ -23,11 +26,13 @@
 //!    confirmer      : per donor (in parallel): DeleteShards ─► submit(ShardsConfirmed)
 //! ```
 
+mod change_feed;
 mod exports;
 mod key_watch;
 mod machine_impl;
 mod tasks;
 
+pub use change_feed::{ARMED_FOR, ChangeFeed, MAX_FEED_KEYS, MAX_KEYS_PER_REPLY};
 pub use key_watch::{KeyWatch, MAX_WATCH_KEYS, Watch, WatchFull};
 
 use std::future::Future;
@@ -43,7 +48,10 @@ use rsm::{Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
 use crate::machine::{GroupCommand, GroupOutput, LostShard, ShardMachine};
-use crate::rpc::{DeleteShards, MigrationError, PullChunk, ShardChunk, ShardKvRequest, WaitKeys};
+use crate::rpc::{
+    Changes, DeleteShards, MigrationError, PullChunk, ShardChunk, ShardKvRequest, WaitKeys,
+    WatchChanges,
+};
 use exports::Exports;
 
 /// Room left in a message next to a piece's data (the request or reply's
@@ -294,6 +302,8 @@ pub struct ShardServer {
     /// Clients waiting for keys ([`WaitKeys`]), woken by the writes this
     /// replica applies as leader.
     key_watch: Arc<KeyWatch>,
+    /// The keys this replica's applied writes changed ([`WatchChanges`]).
+    changes: Arc<ChangeFeed>,
 }
 
 /// The group's log time advances only when an entry applies; a blocked,
@@ -333,7 +343,12 @@ impl ShardServer {
     ) -> Result<ShardServer, StartError> {
         config.check()?;
         let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
-        let rsm = Rsm::start(config.replica.clone(), machine, storage).await?;
+        let changes = Arc::new(ChangeFeed::default());
+        let feed = Arc::clone(&changes);
+        let hook: rsm::AppliedHook<ShardMachine> =
+            Arc::new(move |applied| feed.on_applied(applied));
+        let rsm =
+            Rsm::start_with_hook(config.replica.clone(), machine, storage, Some(hook)).await?;
         let peers = labrpc::Client::new(labrpc::ClientConfig {
             timeout: config.peer_rpc_timeout,
             max_message_bytes: config.replica.max_message_bytes,
@@ -354,11 +369,13 @@ impl ShardServer {
                 config.max_waiters,
                 config.max_waiters_per_key,
             )),
+            changes,
             config: Arc::new(config),
             peers,
             listener: labrpc::SharedServer::default(),
         };
-        let (client_server, pull_server, delete_server, wait_server) = (
+        let (client_server, pull_server, delete_server, wait_server, changes_server) = (
+            server.clone(),
             server.clone(),
             server.clone(),
             server.clone(),
@@ -380,6 +397,10 @@ impl ShardServer {
             router.add::<WaitKeys, _, _>(move |request: WaitKeys| {
                 let server = wait_server.clone();
                 async move { server.handle_wait(request).await }
+            });
+            router.add::<WatchChanges, _, _>(move |request: WatchChanges| {
+                let server = changes_server.clone();
+                async move { server.handle_watch_changes(request).await }
             });
         };
         let listener = server.rsm.serve(add_service).await?;
@@ -582,6 +603,49 @@ impl ShardServer {
                 });
             }
         }
+    }
+
+    /// Answers the keys written after `request.after` as soon as one is
+    /// (or the wait passes), on the leader only; see [`WatchChanges`] and
+    /// the `change_feed` module. The answer is read through the read index,
+    /// so every write this group acknowledged before it is covered.
+    pub async fn handle_watch_changes(&self, request: WatchChanges) -> Result<Changes, api::Error> {
+        let status = self.rsm.raft().status();
+        if !status.is_leader {
+            return Err(api::Error::WrongLeader {
+                leader_hint: status.leader_id,
+            });
+        }
+        self.changes.arm();
+        let wait = Duration::from_millis(request.wait_ms.min(MAX_WAIT_MS));
+        let deadline = labrpc::runtime::now() + wait;
+        loop {
+            let changed = self.changes.changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.changes.has_news(request.after) || labrpc::runtime::now() >= deadline {
+                break;
+            }
+            let check = deadline.min(labrpc::runtime::now() + WAIT_LEADERSHIP_CHECK);
+            // Biased (news first): a fixed polling order, so a run replays
+            // from its seed under the simulator.
+            tokio::select! {
+                biased;
+                () = &mut changed => {}
+                () = tokio::time::sleep_until(check) => {}
+            }
+            let status = self.rsm.raft().status();
+            if !status.is_leader || self.is_killed() {
+                return Err(api::Error::WrongLeader {
+                    leader_hint: status.leader_id,
+                });
+            }
+        }
+        let changes = &self.changes;
+        self.rsm
+            .read(|_, context| changes.read(request.after, context.index))
+            .await
+            .map_err(api::Error::from)
     }
 
     /// Clients blocked on keys here now (a node exports it as a metric).
