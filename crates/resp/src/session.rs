@@ -14,7 +14,8 @@ use bytes::Bytes;
 
 use crate::acl::{self, Acl, User};
 use crate::command::{
-    self, ClientInfoAttribute, Command, CommandError, Parsed, glob_match, introspection, key_slot,
+    self, ClientInfoAttribute, Command, CommandError, Parsed, TrackingOptions, glob_match,
+    introspection, key_slot,
 };
 use crate::frame::{Frame, Version};
 
@@ -91,6 +92,13 @@ pub struct Session {
     library_version: Option<Bytes>,
     /// Who the connection is authenticated as; `None`: nobody yet.
     user: Option<Arc<User>>,
+    /// Client-side caching (`CLIENT TRACKING ON`); `None`: off.
+    tracking: Option<TrackingOptions>,
+    /// `CLIENT CACHING YES|NO`, for the next command only.
+    caching_next: Option<bool>,
+    /// Whether the keys the last [`Action::Execute`] reads are to be
+    /// tracked (see [`Session::tracks_last_read`]).
+    track_last: bool,
 }
 
 impl Session {
@@ -116,7 +124,23 @@ impl Session {
             library_name: None,
             library_version: None,
             user,
+            tracking: None,
+            caching_next: None,
+            track_last: false,
         }
+    }
+
+    /// Client-side caching's options, if `CLIENT TRACKING` is on.
+    pub fn tracking(&self) -> Option<&TrackingOptions> {
+        self.tracking.as_ref()
+    }
+
+    /// Whether the server must remember the keys the last command handed
+    /// out as [`Action::Execute`] reads, to tell this connection when they
+    /// change: tracking is on in the default mode, the command is
+    /// read-only, and `OPTIN`/`OPTOUT` with `CLIENT CACHING` allow it.
+    pub fn tracks_last_read(&self) -> bool {
+        self.track_last
     }
 
     /// The user the connection is authenticated as, if any.
@@ -178,10 +202,120 @@ impl Session {
                 return Action::Reply(Frame::error(&denied.reply_text()));
             }
         }
+        // `CLIENT CACHING` concerns the command after it only.
+        let caching = if spec.name == "client|caching" {
+            None
+        } else {
+            self.caching_next.take()
+        };
+        self.track_last = self.tracking.as_ref().is_some_and(|tracking| {
+            !tracking.bcast
+                && spec.has_flag("readonly")
+                && if tracking.optin {
+                    caching == Some(true)
+                } else if tracking.optout {
+                    caching != Some(false)
+                } else {
+                    true
+                }
+        });
         match command::parse(args) {
             Ok(parsed) => self.handle_parsed(parsed, facts),
-            Err(error) => Action::Reply(error_reply(&error)),
+            Err(error) => {
+                self.track_last = false;
+                Action::Reply(error_reply(&error))
+            }
         }
+    }
+
+    /// `CLIENT TRACKING`: invalidations come as RESP3 pushes on this
+    /// connection. `REDIRECT` (to a RESP2 connection's `SUBSCRIBE`) is
+    /// refused: distcache has no pub/sub.
+    fn set_tracking(
+        &mut self,
+        on: bool,
+        options: &TrackingOptions,
+        redirect: Option<i64>,
+    ) -> Frame {
+        if !on {
+            self.tracking = None;
+            self.caching_next = None;
+            return Frame::ok();
+        }
+        if redirect.is_some() {
+            return Frame::error(TRACKING_REDIRECT);
+        }
+        if self.version != Version::Resp3 {
+            return Frame::error(TRACKING_NEEDS_RESP3);
+        }
+        if let Some(current) = &self.tracking {
+            if current.bcast != options.bcast {
+                return Frame::error(TRACKING_SWITCH_BCAST);
+            }
+            if current.optin != options.optin || current.optout != options.optout {
+                return Frame::error(TRACKING_SWITCH_OPT);
+            }
+        }
+        self.tracking = Some(options.clone());
+        Frame::ok()
+    }
+
+    fn set_caching(&mut self, yes: bool) -> Frame {
+        match &self.tracking {
+            Some(tracking) if yes && tracking.optin => {}
+            Some(tracking) if !yes && tracking.optout => {}
+            Some(tracking) if tracking.optin || tracking.optout => {
+                return Frame::error(if yes {
+                    "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode."
+                } else {
+                    "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode."
+                });
+            }
+            _ => {
+                return Frame::error(
+                    "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+                );
+            }
+        }
+        self.caching_next = Some(yes);
+        Frame::ok()
+    }
+
+    /// `CLIENT TRACKINGINFO`'s map, as Redis lays it out.
+    fn tracking_info(&self) -> Frame {
+        let mut flags = Vec::new();
+        let (redirect, prefixes) = match &self.tracking {
+            None => {
+                flags.push(Frame::bulk("off"));
+                (-1, Vec::new())
+            }
+            Some(tracking) => {
+                flags.push(Frame::bulk("on"));
+                for (set, name) in [
+                    (tracking.bcast, "bcast"),
+                    (tracking.optin, "optin"),
+                    (tracking.optout, "optout"),
+                    (self.caching_next == Some(true), "caching-yes"),
+                    (self.caching_next == Some(false), "caching-no"),
+                    (tracking.noloop, "noloop"),
+                ] {
+                    if set {
+                        flags.push(Frame::bulk(name));
+                    }
+                }
+                let prefixes = tracking
+                    .prefixes
+                    .iter()
+                    .map(|prefix| Frame::BulkString(prefix.clone()))
+                    .collect();
+                (0, prefixes)
+            }
+        };
+        Frame::Map(vec![
+            (Frame::bulk("flags"), Frame::Set(flags)),
+            (Frame::bulk("redirect"), Frame::Integer(redirect)),
+            (Frame::bulk("prefixes"), Frame::Array(prefixes)),
+        ])
     }
 
     fn handle_parsed(&mut self, parsed: Parsed, facts: &ServerFacts) -> Action {
@@ -275,6 +409,14 @@ impl Session {
                 }
                 Frame::ok()
             }
+            Command::ClientTracking {
+                on,
+                options,
+                redirect,
+            } => self.set_tracking(*on, options, *redirect),
+            Command::ClientCaching { yes } => self.set_caching(*yes),
+            Command::ClientTrackingInfo => self.tracking_info(),
+            Command::ClientGetRedir => Frame::Integer(if self.tracking.is_some() { 0 } else { -1 }),
             Command::CommandAll => introspection::info_reply(&[]),
             Command::CommandCount => introspection::count_reply(),
             Command::CommandList => introspection::list_reply(),
@@ -333,6 +475,18 @@ impl Session {
         ])
     }
 }
+
+/// `CLIENT TRACKING ON REDIRECT id`.
+const TRACKING_REDIRECT: &str = "ERR CLIENT TRACKING REDIRECT is not supported: distcache has no SUBSCRIBE for __redis__:invalidate; switch to RESP3 (HELLO 3), whose invalidations come on the connection itself";
+
+/// `CLIENT TRACKING ON` on a RESP2 connection.
+const TRACKING_NEEDS_RESP3: &str = "ERR client-side caching here needs RESP3 (invalidations are push messages): send HELLO 3 first";
+
+/// `CLIENT TRACKING ON` switching BCAST while on (Redis 7's words).
+const TRACKING_SWITCH_BCAST: &str = "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.";
+
+/// `CLIENT TRACKING ON` switching OPTIN/OPTOUT while on (Redis 7's words).
+const TRACKING_SWITCH_OPT: &str = "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.";
 
 /// `HELLO` without `AUTH` on a connection not authenticated (Redis 7).
 const HELLO_NOAUTH: &str = "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time";

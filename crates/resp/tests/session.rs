@@ -334,3 +334,160 @@ fn auth_with_only_a_password_needs_one_configured() {
         Frame::error("ERR syntax error")
     );
 }
+
+fn tracking_reply(session: &mut Session, words: &[&str]) -> Frame {
+    match session.handle(&args(words), &facts()) {
+        Action::Reply(frame) => frame,
+        other => panic!("{words:?}: expected a reply, got {other:?}"),
+    }
+}
+
+fn is_error_containing(frame: &Frame, text: &str) -> bool {
+    matches!(frame, Frame::Error(message) if String::from_utf8_lossy(message).contains(text))
+}
+
+#[test]
+fn client_tracking_needs_resp3_and_refuses_redirect_changing_nothing() {
+    let mut session = Session::new(7, "127.0.0.1:5000".into());
+    let refused = tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON"]);
+    assert!(is_error_containing(&refused, "RESP3"), "{refused:?}");
+    assert_eq!(session.tracking(), None);
+    tracking_reply(&mut session, &["HELLO", "3"]);
+    let refused = tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON", "REDIRECT", "5"]);
+    assert!(is_error_containing(&refused, "REDIRECT"), "{refused:?}");
+    assert_eq!(session.tracking(), None);
+    assert_eq!(
+        tracking_reply(&mut session, &["CLIENT", "GETREDIR"]),
+        Frame::Integer(-1)
+    );
+    assert_eq!(
+        tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON"]),
+        Frame::ok()
+    );
+    assert!(session.tracking().is_some());
+    assert_eq!(
+        tracking_reply(&mut session, &["CLIENT", "GETREDIR"]),
+        Frame::Integer(0)
+    );
+    assert_eq!(
+        tracking_reply(&mut session, &["CLIENT", "TRACKING", "OFF"]),
+        Frame::ok()
+    );
+    assert_eq!(session.tracking(), None);
+}
+
+#[test]
+fn client_tracking_checks_its_options_as_redis_does() {
+    let mut session = Session::new(7, "127.0.0.1:5000".into());
+    tracking_reply(&mut session, &["HELLO", "3"]);
+    for (words, text) in [
+        (
+            &["CLIENT", "TRACKING", "ON", "PREFIX", "a"][..],
+            "requires BCAST",
+        ),
+        (
+            &["CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT"][..],
+            "OPTIN and OPTOUT",
+        ),
+        (
+            &["CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"][..],
+            "not compatible with BCAST",
+        ),
+        (
+            &[
+                "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "ab", "PREFIX", "a",
+            ][..],
+            "overlaps",
+        ),
+        (&["CLIENT", "TRACKING", "MAYBE"][..], "Syntax error"),
+        (&["CLIENT", "TRACKING", "ON", "LOUD"][..], "Syntax error"),
+    ] {
+        let refused = tracking_reply(&mut session, words);
+        assert!(
+            is_error_containing(&refused, text),
+            "{words:?}: {refused:?}"
+        );
+        assert_eq!(session.tracking(), None, "{words:?} changed nothing");
+    }
+    let ok = tracking_reply(
+        &mut session,
+        &[
+            "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "PREFIX", "item:", "NOLOOP",
+        ],
+    );
+    assert_eq!(ok, Frame::ok());
+    let info = tracking_reply(&mut session, &["CLIENT", "TRACKINGINFO"]);
+    let Frame::Map(fields) = info else {
+        panic!("TRACKINGINFO is a map: {info:?}");
+    };
+    assert_eq!(
+        fields,
+        vec![
+            (
+                Frame::bulk("flags"),
+                Frame::Set(vec![
+                    Frame::bulk("on"),
+                    Frame::bulk("bcast"),
+                    Frame::bulk("noloop")
+                ])
+            ),
+            (Frame::bulk("redirect"), Frame::Integer(0)),
+            (
+                Frame::bulk("prefixes"),
+                Frame::Array(vec![Frame::bulk("user:"), Frame::bulk("item:")])
+            ),
+        ]
+    );
+    // BCAST tracks by prefix, not by what was read.
+    assert!(matches!(
+        session.handle(&args(&["GET", "user:1"]), &facts()),
+        Action::Execute(_)
+    ));
+    assert!(!session.tracks_last_read());
+    let refused = tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON"]);
+    assert!(is_error_containing(&refused, "switch BCAST"), "{refused:?}");
+}
+
+#[test]
+fn optin_tracks_only_the_read_after_caching_yes() {
+    let mut session = Session::new(7, "127.0.0.1:5000".into());
+    tracking_reply(&mut session, &["HELLO", "3"]);
+    let refused = tracking_reply(&mut session, &["CLIENT", "CACHING", "YES"]);
+    assert!(
+        is_error_containing(&refused, "OPTIN or OPTOUT"),
+        "{refused:?}"
+    );
+    tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON", "OPTIN"]);
+    let read = |session: &mut Session, words: &[&str]| {
+        assert!(matches!(
+            session.handle(&args(words), &facts()),
+            Action::Execute(_)
+        ));
+        session.tracks_last_read()
+    };
+    assert!(!read(&mut session, &["GET", "a"]));
+    assert_eq!(
+        tracking_reply(&mut session, &["CLIENT", "CACHING", "YES"]),
+        Frame::ok()
+    );
+    assert!(read(&mut session, &["GET", "a"]));
+    assert!(!read(&mut session, &["GET", "a"]), "only the next command");
+    let refused = tracking_reply(&mut session, &["CLIENT", "CACHING", "NO"]);
+    assert!(is_error_containing(&refused, "OPTOUT mode"), "{refused:?}");
+    // A write is never tracked.
+    tracking_reply(&mut session, &["CLIENT", "CACHING", "YES"]);
+    assert!(!read(&mut session, &["SET", "a", "1"]));
+    // OPTOUT: every read but the one after CACHING NO.
+    tracking_reply(&mut session, &["CLIENT", "TRACKING", "OFF"]);
+    tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON", "OPTOUT"]);
+    assert!(read(&mut session, &["GET", "a"]));
+    tracking_reply(&mut session, &["CLIENT", "CACHING", "NO"]);
+    assert!(!read(&mut session, &["GET", "a"]));
+    assert!(read(&mut session, &["GET", "a"]));
+    // RESET turns tracking off.
+    assert_eq!(
+        tracking_reply(&mut session, &["RESET"]),
+        Frame::simple("RESET")
+    );
+    assert_eq!(session.tracking(), None);
+}

@@ -160,6 +160,25 @@ pub enum CommandError {
         /// `lib-name` or `lib-ver`.
         attribute: &'static str,
     },
+    /// `CLIENT TRACKING` with an option it does not know, or `ON|OFF`
+    /// missing.
+    #[error("ERR Syntax error in CLIENT TRACKING option '{}'", preview(.0, 128))]
+    TrackingSyntax(Bytes),
+    /// `PREFIX` without `BCAST`.
+    #[error("ERR PREFIX option requires BCAST mode to be enabled")]
+    PrefixWithoutBcast,
+    /// `OPTIN` and `OPTOUT` together.
+    #[error("ERR You can't use OPTIN and OPTOUT at the same time")]
+    OptinAndOptout,
+    /// `OPTIN` or `OPTOUT` with `BCAST`.
+    #[error("ERR OPTIN and OPTOUT are not compatible with BCAST")]
+    OptionsWithBcast,
+    /// Two `PREFIX`es where one starts the other.
+    #[error("ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.", preview(.0, 128), preview(.1, 128))]
+    OverlappingPrefixes(Bytes, Bytes),
+    /// `CLIENT CACHING` with an argument other than YES or NO.
+    #[error("ERR syntax error")]
+    CachingSyntax,
     /// `LCS ... LEN IDX`.
     #[error("ERR If you want both the length and indexes, please just use IDX.")]
     LcsLenAndIdx,

@@ -55,7 +55,7 @@ pub use slot::{SLOT_COUNT, crc16, hash_tag, key_slot};
 pub use table::{COMMANDS, CommandSpec, ParseFn, lookup, lookup_subcommand};
 pub use types::{
     ClientInfoAttribute, Command, ExpireCondition, ExpireTime, GetExExpiry, LcsOptions,
-    ObjectQuery, ScanOptions, SetCondition, SetExpiry, TimeUnit,
+    ObjectQuery, ScanOptions, SetCondition, SetExpiry, TimeUnit, TrackingOptions,
 };
 pub use zsets::{
     LexBoundArg, ScoreBoundArg, ZAggregate, ZCombination, ZRangeArg, ZSetCommand, parse_score,

@@ -2,7 +2,7 @@
 
 use super::args::{Args, is, parse_integer};
 use super::error::CommandError;
-use super::types::{ClientInfoAttribute, Command};
+use super::types::{ClientInfoAttribute, Command, TrackingOptions};
 
 pub(crate) fn ping(args: &mut Args) -> Result<Command, CommandError> {
     let message = args.take_optional();
@@ -134,6 +134,84 @@ pub(crate) fn client_setinfo(args: &mut Args) -> Result<Command, CommandError> {
         return Err(CommandError::InvalidClientInfo { attribute: label });
     }
     Ok(Command::ClientSetInfo { attribute, value })
+}
+
+/// `CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p]... [BCAST] [OPTIN]
+/// [OPTOUT] [NOLOOP]`: the options' rules are checked here (the session
+/// decides what this connection and server can do).
+pub(crate) fn client_tracking(args: &mut Args) -> Result<Command, CommandError> {
+    let switch = args.take()?;
+    let on = if is(&switch, "on") {
+        true
+    } else if is(&switch, "off") {
+        false
+    } else {
+        return Err(CommandError::TrackingSyntax(switch));
+    };
+    let mut options = TrackingOptions::default();
+    let mut redirect = None;
+    while let Some(option) = args.take_optional() {
+        if is(&option, "redirect") {
+            redirect = Some(args.integer()?);
+        } else if is(&option, "prefix") {
+            options.prefixes.push(args.take()?);
+        } else if is(&option, "bcast") {
+            options.bcast = true;
+        } else if is(&option, "optin") {
+            options.optin = true;
+        } else if is(&option, "optout") {
+            options.optout = true;
+        } else if is(&option, "noloop") {
+            options.noloop = true;
+        } else {
+            return Err(CommandError::TrackingSyntax(option));
+        }
+    }
+    if on {
+        if !options.prefixes.is_empty() && !options.bcast {
+            return Err(CommandError::PrefixWithoutBcast);
+        }
+        if options.optin && options.optout {
+            return Err(CommandError::OptinAndOptout);
+        }
+        if options.bcast && (options.optin || options.optout) {
+            return Err(CommandError::OptionsWithBcast);
+        }
+        for (position, prefix) in options.prefixes.iter().enumerate() {
+            for other in &options.prefixes[position + 1..] {
+                if prefix.starts_with(other) || other.starts_with(prefix) {
+                    return Err(CommandError::OverlappingPrefixes(
+                        prefix.clone(),
+                        other.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(Command::ClientTracking {
+        on,
+        options,
+        redirect,
+    })
+}
+
+pub(crate) fn client_caching(args: &mut Args) -> Result<Command, CommandError> {
+    let answer = args.take()?;
+    if is(&answer, "yes") {
+        Ok(Command::ClientCaching { yes: true })
+    } else if is(&answer, "no") {
+        Ok(Command::ClientCaching { yes: false })
+    } else {
+        Err(CommandError::CachingSyntax)
+    }
+}
+
+pub(crate) fn client_trackinginfo(_: &mut Args) -> Result<Command, CommandError> {
+    Ok(Command::ClientTrackingInfo)
+}
+
+pub(crate) fn client_getredir(_: &mut Args) -> Result<Command, CommandError> {
+    Ok(Command::ClientGetRedir)
 }
 
 pub(crate) fn info(args: &mut Args) -> Result<Command, CommandError> {

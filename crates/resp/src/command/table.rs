@@ -1998,11 +1998,28 @@ static ACL_SUBCOMMANDS: &[CommandSpec] = &[
 
 static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec {
+        name: "client|caching",
+        arity: 3,
+        since: "6.0.0",
+        summary: "Says whether the next read is tracked (OPTIN or OPTOUT tracking).",
+        syntax: "<YES | NO>",
+        parse: Some(server::client_caching),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
         name: "client|getname",
         arity: 2,
         since: "2.6.9",
         summary: "Returns the name of the connection.",
         parse: Some(server::client_getname),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|getredir",
+        arity: 2,
+        since: "6.0.0",
+        summary: "Returns where tracking invalidations go: -1 off, 0 this connection.",
+        parse: Some(server::client_getredir),
         ..CONNECTION_SUB
     },
     CommandSpec {
@@ -2056,6 +2073,23 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         summary: "Sets the connection name.",
         syntax: "connection-name",
         parse: Some(server::client_setname),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|tracking",
+        arity: -3,
+        since: "6.0.0",
+        summary: "Turns client-side caching's invalidation messages on or off.",
+        syntax: "<ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]",
+        parse: Some(server::client_tracking),
+        ..CONNECTION_SUB
+    },
+    CommandSpec {
+        name: "client|trackinginfo",
+        arity: 2,
+        since: "6.2.0",
+        summary: "Returns this connection's tracking mode, redirect and prefixes.",
+        parse: Some(server::client_trackinginfo),
         ..CONNECTION_SUB
     },
 ];

@@ -100,6 +100,22 @@ pub enum TimeUnit {
     Milliseconds,
 }
 
+/// `CLIENT TRACKING ON`'s options (client-side caching).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrackingOptions {
+    /// `BCAST`: told of every write to a key under `prefixes` (all keys if
+    /// none), whether read or not.
+    pub bcast: bool,
+    /// `PREFIX p` (BCAST only), without overlaps.
+    pub prefixes: Vec<Bytes>,
+    /// `OPTIN`: only reads right after `CLIENT CACHING YES` are tracked.
+    pub optin: bool,
+    /// `OPTOUT`: reads are tracked unless right after `CLIENT CACHING NO`.
+    pub optout: bool,
+    /// `NOLOOP`: not told of its own writes.
+    pub noloop: bool,
+}
+
 /// `CLIENT SETINFO`'s attributes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientInfoAttribute {
@@ -179,6 +195,19 @@ pub enum Command {
         attribute: ClientInfoAttribute,
         value: Bytes,
     },
+    /// `CLIENT TRACKING OFF`, or `ON` with its options (`REDIRECT`, if
+    /// given, is kept to be refused: see the session).
+    ClientTracking {
+        on: bool,
+        options: TrackingOptions,
+        redirect: Option<i64>,
+    },
+    /// `CLIENT CACHING YES|NO`.
+    ClientCaching {
+        yes: bool,
+    },
+    ClientTrackingInfo,
+    ClientGetRedir,
     // Strings.
     Get {
         key: Bytes,
