@@ -521,6 +521,44 @@ impl Forwarder {
         }
     }
 
+    /// One long poll of `gid`'s leader for the keys written after log
+    /// index `after` ([`shardkv::WatchChanges`]), waiting at most `wait`
+    /// and at most one RPC's timeout minus a margin; `None` if no leader
+    /// answered in time.
+    pub async fn watch_changes(
+        &self,
+        gid: Gid,
+        after: u64,
+        wait: Duration,
+    ) -> Option<shardkv::Changes> {
+        let longest = self.rpc_timeout.saturating_sub(self.rpc_timeout / 4);
+        let request = shardkv::WatchChanges {
+            after,
+            wait_ms: u64::try_from(wait.min(longest).as_millis()).unwrap_or(u64::MAX),
+        };
+        let reply = if let Some(local) = &self.local
+            && local.gid() == gid
+            && local.raft().state().1
+        {
+            local.handle_watch_changes(request).await
+        } else {
+            let config = self.routing();
+            let group = self.group(&config, gid)?;
+            let call = group.call(
+                &request,
+                |reply: Result<shardkv::Changes, Error>| match reply {
+                    Err(Error::WrongLeader { leader_hint }) => Verdict::WrongLeader { leader_hint },
+                    other => Verdict::<Result<shardkv::Changes, Error>, ()>::Done(other),
+                },
+            );
+            match tokio::time::timeout(self.rpc_timeout * 2, call).await {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(_)) | Err(_) => return None,
+            }
+        };
+        reply.ok()
+    }
+
     /// Applies the write `op` and does not give up: with one session and
     /// one seq, it is sent again after every timeout until an answer comes
     /// (the exactly-once record answers a retry of a write that already

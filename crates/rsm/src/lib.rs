@@ -151,6 +151,6 @@ pub use codec::encode;
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
 pub use membership::{ChangeError, reflects};
 pub use replica::{
-    Applied, AppliedHook, DEFAULT_MAX_RAFT_STATE_BYTES, ListenError, Rsm, RsmConfig, RsmStatus, StartError, SubmitError,
-    fit_raft_to_message_limit,
+    Applied, AppliedHook, DEFAULT_MAX_RAFT_STATE_BYTES, ListenError, Rsm, RsmConfig, RsmStatus,
+    StartError, SubmitError, fit_raft_to_message_limit,
 };

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
 use super::execute::{Backend, execute};
+use super::tracking::{self, PushQueue};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -68,6 +69,7 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         buffer: Vec::new(),
         write_timeout: shared.config.write_timeout,
     };
+    let mut tracking = Tracking::default();
     'connection: loop {
         // Decode what is buffered; read only when nothing whole is left.
         let mut requests = Vec::new();
@@ -92,6 +94,7 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         if requests.is_empty() && protocol_error.is_none() {
             input.reserve(READ_CHUNK_BYTES);
             let read = replies.stream.read_buf(&mut input);
+            let queue = tracking.queue.clone();
             let outcome = tokio::select! {
                 biased;
                 outcome = async {
@@ -101,13 +104,34 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 } => outcome,
                 _ = stopped.changed() => break 'connection,
+                // Idle and told of a change: say it now.
+                () = async {
+                    match &queue {
+                        Some(queue) => queue.ready().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tracking.drain(&mut replies);
+                    if replies.flush().await.is_err() {
+                        break 'connection;
+                    }
+                    continue;
+                }
             };
             match outcome {
                 Some(Ok(0)) | Some(Err(_)) | None => break 'connection,
                 Some(Ok(_)) => continue,
             }
         }
-        let answered = answer(&mut session, requests, &shared, &mut replies, &mut input).await;
+        let answered = answer(
+            &mut session,
+            requests,
+            &shared,
+            &mut replies,
+            &mut input,
+            &mut tracking,
+        )
+        .await;
         let written = match (answered, &protocol_error) {
             (Ok(close), Some(error)) => {
                 replies.push(&Frame::error(&format!("ERR {error}")), session.version());
@@ -135,10 +159,63 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
             Err(WriteError::Closed) => break,
         }
     }
+    if tracking.queue.is_some() {
+        shared.tracker.unsubscribe(id);
+    }
     shared
         .stats
         .connected_clients
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// A connection's client-side caching (`tracking.rs`).
+#[derive(Default)]
+struct Tracking {
+    /// Its invalidations, while tracking is on.
+    queue: Option<Arc<PushQueue>>,
+    /// The options it was subscribed with.
+    options: Option<::resp::command::TrackingOptions>,
+}
+
+impl Tracking {
+    /// Follows the session's `CLIENT TRACKING` state.
+    fn sync<B: Backend>(&mut self, session: &Session, shared: &Arc<Shared<B>>) {
+        if session.tracking() == self.options.as_ref() {
+            return;
+        }
+        self.options = session.tracking().cloned();
+        match &self.options {
+            Some(options) => {
+                let (queue, first) = shared.tracker.subscribe(session.id(), options.clone());
+                if first {
+                    tracking::start(shared);
+                }
+                self.queue = Some(queue);
+            }
+            None => {
+                shared.tracker.unsubscribe(session.id());
+                self.queue = None;
+            }
+        }
+    }
+
+    /// Writes what the connection was told so far (after the replies
+    /// already buffered: a read's value comes before news of its change).
+    fn drain<S>(&self, replies: &mut Replies<'_, S>) {
+        if let Some(frame) = self.queue.as_ref().and_then(|queue| queue.take()) {
+            encode(&frame, Version::Resp3, &mut replies.buffer);
+        }
+    }
+}
+
+/// What a wave's command means for client-side caching.
+struct Cached {
+    keys: Vec<Bytes>,
+    /// A write: tell who holds its keys once it answered.
+    write: bool,
+    /// A read whose keys the client may cache: look up their TTLs once it
+    /// answered.
+    read: bool,
 }
 
 /// Answers one turn's requests in order into `output`; whether to close.
@@ -151,12 +228,14 @@ pub(super) async fn serve<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
 async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
     session: &mut Session,
     requests: Vec<Frame>,
-    shared: &Shared<B>,
+    shared: &Arc<Shared<B>>,
     replies: &mut Replies<'_, S>,
     input: &mut BytesMut,
+    tracking: &mut Tracking,
 ) -> Result<bool, WriteError> {
     let mut slots = Vec::with_capacity(requests.len());
     let mut waves: Vec<Vec<(Parsed, Version)>> = Vec::new();
+    let mut cached: Vec<Cached> = Vec::new();
     let mut wave_keys: BTreeSet<Bytes> = BTreeSet::new();
     let mut close = false;
     // A command without keys (INFO, DBSIZE) runs alone in its wave.
@@ -179,7 +258,9 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
             ));
             continue;
         };
-        match session.handle(&args, &shared.facts) {
+        let action = session.handle(&args, &shared.facts);
+        tracking.sync(session, shared);
+        match action {
             Action::Reply(frame) => slots.push(Slot::Ready(frame, session.version())),
             Action::ReplyAndClose(frame) => {
                 slots.push(Slot::Ready(frame, session.version()));
@@ -197,6 +278,13 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                     slots.push(Slot::Ready(reply, session.version()));
                     continue;
                 }
+                // Remembered before the read runs: a write after it is told.
+                let tracked_read = session.tracks_last_read();
+                if tracked_read {
+                    shared.tracker.track(session.id(), &keys);
+                }
+                let bcast_read = session.tracking().is_some_and(|options| options.bcast)
+                    && parsed.spec.has_flag("readonly");
                 let conflicts = keys.is_empty()
                     || wave_is_keyless
                     || keys.iter().any(|key| wave_keys.contains(key))
@@ -208,7 +296,12 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                     wave_keys.clear();
                 }
                 wave_is_keyless = keys.is_empty();
-                wave_keys.extend(keys);
+                wave_keys.extend(keys.iter().cloned());
+                cached.push(Cached {
+                    write: parsed.spec.is_write(),
+                    read: tracked_read || bcast_read,
+                    keys,
+                });
                 let index = waves.iter().map(Vec::len).sum::<usize>();
                 let Some(wave) = waves.last_mut() else {
                     unreachable!("a wave was just pushed");
@@ -240,7 +333,11 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         } else {
             answers.await
         };
+        let done = results.len();
         results.extend(answers.into_iter().map(Some));
+        if let Some(done_cached) = cached.get(done..results.len()) {
+            tell_tracking(shared, session.id(), done_cached, &results[done..]);
+        }
         while let Some(slot) = slots.next_if(|slot| match slot {
             Slot::Ready(..) => true,
             Slot::Pending(index, _) => *index < results.len(),
@@ -258,6 +355,7 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                 replies.flush().await?;
             }
         }
+        tracking.drain(replies);
     }
     // What is left answered at once (no wave, or after the last one).
     for slot in slots {
@@ -266,7 +364,58 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         };
         replies.push(&frame, version);
     }
+    tracking.drain(replies);
     Ok(close)
+}
+
+/// After a wave answered: its writes are told to whoever holds their keys
+/// (before the writer's reply is written), and the TTLs of the keys its
+/// cacheable reads returned are looked up, so their expiry is told too.
+fn tell_tracking<B: Backend>(
+    shared: &Arc<Shared<B>>,
+    client: u64,
+    commands: &[Cached],
+    answers: &[Option<Frame>],
+) {
+    if !shared.tracker.has_subscribers() {
+        return;
+    }
+    let mut reads = Vec::new();
+    for (command, answer) in commands.iter().zip(answers) {
+        if command.write && !matches!(answer, Some(Frame::Error(_)) | None) {
+            shared.tracker.invalidate(&command.keys, Some(client));
+        } else if command.read && !matches!(answer, Some(Frame::Error(_) | Frame::Null) | None) {
+            // An absent key has no TTL: nothing to look up.
+            reads.extend(command.keys.iter().cloned());
+        }
+    }
+    if reads.is_empty() {
+        return;
+    }
+    let shared = Arc::clone(shared);
+    labrpc::runtime::spawn(async move {
+        let lookups = reads.into_iter().map(|key| {
+            let shared = &shared;
+            async move {
+                let ttl = shared
+                    .backend
+                    .run(shardkv::Op::Ttl { key: key.to_vec() })
+                    .await;
+                (key, ttl)
+            }
+        });
+        for (key, ttl) in join_all(lookups).await {
+            match ttl {
+                Ok(shardkv::Outcome::Ttl(api::KeyTtl::RemainingMs(ms))) => {
+                    shared.tracker.expire_after(&key, Duration::from_millis(ms));
+                }
+                Ok(shardkv::Outcome::Ttl(api::KeyTtl::Persistent)) => {}
+                // Expired since the read, or not known: told now (a
+                // needless invalidation only costs the client a read).
+                _ => shared.tracker.invalidate([&key], None),
+            }
+        }
+    });
 }
 
 /// Runs `work` while reading the client's further input into `input`

@@ -71,6 +71,29 @@ pub trait Backend: Send + Sync + 'static {
         self.run(op)
     }
 
+    /// The groups whose change feeds client-side caching follows (see
+    /// `tracking.rs`). By default none: only writes made through this
+    /// listener are told.
+    fn feed_groups(&self) -> Vec<u64> {
+        Vec::new()
+    }
+
+    /// One long poll of group `gid`'s change feed after `after`
+    /// ([`shardkv::WatchChanges`]), waiting at most `wait`; `None` if no
+    /// leader answered. By default: `None` after the wait.
+    fn watch_changes(
+        &self,
+        gid: u64,
+        after: u64,
+        wait: std::time::Duration,
+    ) -> impl Future<Output = Option<shardkv::Changes>> + Send {
+        let _ = (gid, after);
+        async move {
+            tokio::time::sleep(wait).await;
+            None
+        }
+    }
+
     /// Waits until one of `keys` (one shard's) may have been written, at
     /// most `wait` (see [`Forwarder::wait_for_keys`]). By default: a short
     /// sleep, then "look again" (a backend without a wait facility polls).
@@ -133,6 +156,19 @@ impl Backend for Arc<Forwarder> {
 
     fn shard_count(&self) -> usize {
         self.routing().shard_count()
+    }
+
+    fn feed_groups(&self) -> Vec<u64> {
+        self.routing().groups.keys().copied().collect()
+    }
+
+    async fn watch_changes(
+        &self,
+        gid: u64,
+        after: u64,
+        wait: std::time::Duration,
+    ) -> Option<shardkv::Changes> {
+        Forwarder::watch_changes(self, gid, after, wait).await
     }
 
     fn cluster_state(&self) -> Option<super::ClusterState> {

@@ -51,6 +51,7 @@ mod lists;
 mod multikey;
 #[cfg(all(test, not(madsim)))]
 mod tests;
+pub mod tracking;
 mod zsets;
 
 use std::io;
@@ -127,6 +128,14 @@ pub(crate) struct Shared<B> {
     pub(crate) facts: ::resp::ServerFacts,
     pub(crate) stats: Stats,
     pub(crate) next_client_id: AtomicU64,
+    /// Client-side caching: who may hold which key (`tracking.rs`).
+    pub(crate) tracker: Arc<tracking::Tracker>,
+}
+
+impl<B> Drop for Shared<B> {
+    fn drop(&mut self) {
+        self.tracker.close();
+    }
 }
 
 /// A running RESP listener.
@@ -175,6 +184,7 @@ impl RespServer {
             facts,
             stats: Stats::default(),
             next_client_id: AtomicU64::new(1),
+            tracker: Arc::default(),
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared, stopped));

@@ -2,6 +2,7 @@
 //! ordering, limits, protocol errors. The blocking commands: `blocking.rs`.
 
 mod blocking;
+mod tracking;
 
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -32,6 +33,10 @@ struct Memory {
     /// Waits on keys, woken by the writes `run` applies (as a group
     /// leader's `shardkv::KeyWatch` is).
     watch: std::sync::Arc<shardkv::KeyWatch>,
+    /// The keys written, in order (a one-group change feed: the index is
+    /// the position + 1), and its wake-up.
+    feed: Mutex<Vec<Vec<u8>>>,
+    feed_changed: tokio::sync::Notify,
 }
 
 impl Default for Memory {
@@ -47,7 +52,28 @@ impl Default for Memory {
             in_flight_max: AtomicUsize::new(0),
             ops: Mutex::new(Vec::new()),
             watch: std::sync::Arc::new(shardkv::KeyWatch::new(64, 8)),
+            feed: Mutex::new(Vec::new()),
+            feed_changed: tokio::sync::Notify::new(),
         }
+    }
+}
+
+impl Memory {
+    /// Applies a write as another node's client would: straight to the
+    /// store, seen here only through the change feed.
+    fn write_elsewhere(&self, op: &Op) {
+        let log_time_ms = u64::try_from(self.started.elapsed().as_millis()).expect("ms");
+        let mut stores = self.stores.lock().expect("test stores");
+        let store = &mut stores[shardkv::op_shard(op, SHARDS)];
+        api::execute(store, op, &api::Limits::default(), log_time_ms).expect("a valid write");
+        self.record(op);
+    }
+
+    fn record(&self, op: &Op) {
+        let mut feed = self.feed.lock().expect("test feed");
+        feed.extend(op.keys().map(<[u8]>::to_vec));
+        drop(feed);
+        self.feed_changed.notify_waiters();
     }
 }
 
@@ -74,8 +100,35 @@ impl Backend for std::sync::Arc<Memory> {
             });
         if result.is_ok() && !op.is_read() {
             self.watch.notify(op.keys(), usize::MAX);
+            drop(stores);
+            self.record(&op);
         }
         result
+    }
+
+    fn feed_groups(&self) -> Vec<u64> {
+        vec![1]
+    }
+
+    async fn watch_changes(
+        &self,
+        _gid: u64,
+        after: u64,
+        wait: Duration,
+    ) -> Option<shardkv::Changes> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let changed = self.feed_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let feed = self.feed.lock().expect("test feed").clone();
+            let through = feed.len() as u64;
+            if through > after || tokio::time::Instant::now() >= deadline {
+                let keys = feed[usize::try_from(after).expect("index")..].to_vec();
+                return Some(shardkv::Changes::Keys { keys, through });
+            }
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
     }
 
     async fn wait_for_keys(&self, keys: Vec<Vec<u8>>, wait: Duration) -> crate::forward::KeyWait {

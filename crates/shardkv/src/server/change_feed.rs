@@ -375,7 +375,11 @@ mod tests {
         );
         apply(&feed, 2, &delete("x"), &ok());
         apply(&feed, 3, &delete("y"), &ok());
-        let Changes::Keys { keys: first, through } = feed.read(0, 3) else {
+        let Changes::Keys {
+            keys: first,
+            through,
+        } = feed.read(0, 3)
+        else {
             panic!("covered from index 0");
         };
         // Entry 1 (4095 keys) and entry 2 fill the reply; 3 waits.

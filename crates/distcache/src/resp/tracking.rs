@@ -1,0 +1,437 @@
+//! Client-side caching (`CLIENT TRACKING`): which connection may hold
+//! which key, and telling it when the key changes (issue 22).
+//!
+//! ```text
+//!  connection (RESP3, tracking on)           this listener's Tracker
+//!    tracked read of k ──────────────────► remember k ─► client   (before
+//!                                                                  the read runs)
+//!    write of k answered here ───────────► invalidate k (at once, before the
+//!                                            writer's reply is written)
+//!  feed poller, one per group ◄── WatchChanges long poll on the group's leader
+//!    keys written anywhere ──────────────► invalidate them
+//!    Reset / no confirmed answer for
+//!      MAX_UNCONFIRMED / first answer ───► flush: every tracking connection
+//!                                            drops everything it cached
+//!  expiry timer: a tracked key with a TTL ► invalidate it when it expires
+//!
+//!  connection: pushes are written after the replies of the wave in flight
+//!  when they were queued (a read's value before the news that it changed),
+//!  or at once while it idles.
+//! ```
+//!
+//! **The guarantee**, for a RESP3 client that caches what it read with
+//! tracking on and drops what it is told: a write made through this node
+//! (by any of its connections) is told to every tracking connection of
+//! this node before the writer's reply is written; a write made through
+//! another node is told after the owning group's leader has applied it,
+//! within one long poll (normally one round trip), and at most
+//! [`MAX_UNCONFIRMED`] after it (past that the node cannot vouch for its
+//! clients' caches and flushes them). A key's expiry is told when its
+//! TTL, as read right after the tracked read, runs out. Not told: a key
+//! evicted for memory (the client keeps the last value written, as if
+//! evicted later).
+//!
+//! **Bounds**: at most [`MAX_TRACKED_KEYS`] keys remembered (past it the
+//! oldest key is told as changed and forgotten, as Redis's
+//! `tracking-table-max-keys`), and at most [`MAX_PENDING_KEYS`] keys
+//! waiting per connection (past it the connection is told to flush
+//! instead).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use resp::Frame;
+use resp::command::TrackingOptions;
+use shardkv::Changes;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Backend, Shared};
+
+/// Most keys remembered for default-mode tracking.
+pub const MAX_TRACKED_KEYS: usize = 1_000_000;
+/// Most keys waiting to be told to one connection.
+pub const MAX_PENDING_KEYS: usize = 4_096;
+/// Longest a feed poller may go without a confirmed answer before the
+/// node flushes its clients' caches.
+pub const MAX_UNCONFIRMED: Duration = Duration::from_secs(3);
+/// How long one poll may wait for a change on the leader.
+pub const POLL_WAIT: Duration = Duration::from_millis(300);
+/// Pause after a failed poll.
+const POLL_RETRY: Duration = Duration::from_millis(50);
+/// How often the set of groups to poll is looked at again.
+const GROUPS_CHECK: Duration = Duration::from_secs(1);
+
+/// What a connection is told.
+#[derive(Debug, Default)]
+struct Pending {
+    keys: Vec<Bytes>,
+    /// Drop everything (supersedes `keys`).
+    flush: bool,
+}
+
+/// One tracking connection's invalidations on their way out.
+#[derive(Debug, Default)]
+pub struct PushQueue {
+    pending: Mutex<Pending>,
+    ready: Notify,
+}
+
+impl PushQueue {
+    fn push_keys<'a>(&self, keys: impl IntoIterator<Item = &'a Bytes>) {
+        let mut pending = self.pending.lock().expect("push queue lock");
+        if !pending.flush {
+            for key in keys {
+                // Told once per push (a key written twice before the
+                // connection wrote out its pushes).
+                if !pending.keys.contains(key) {
+                    pending.keys.push(key.clone());
+                }
+            }
+            if pending.keys.len() > MAX_PENDING_KEYS {
+                pending.keys = Vec::new();
+                pending.flush = true;
+            }
+        }
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    fn push_flush(&self) {
+        let mut pending = self.pending.lock().expect("push queue lock");
+        pending.keys = Vec::new();
+        pending.flush = true;
+        drop(pending);
+        self.ready.notify_one();
+    }
+
+    /// The push message of what waits (RESP3 `invalidate`: the keys, or
+    /// null for "everything"), if anything does.
+    pub fn take(&self) -> Option<Frame> {
+        let pending = std::mem::take(&mut *self.pending.lock().expect("push queue lock"));
+        let keys = if pending.flush {
+            Frame::Null
+        } else if pending.keys.is_empty() {
+            return None;
+        } else {
+            Frame::Array(pending.keys.into_iter().map(Frame::BulkString).collect())
+        };
+        Some(Frame::Push(vec![Frame::bulk("invalidate"), keys]))
+    }
+
+    /// Resolves when something was queued since the last call (at once if
+    /// it was queued before).
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    queue: Arc<PushQueue>,
+    options: TrackingOptions,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    subscribers: BTreeMap<u64, Subscriber>,
+    /// Default mode: the connections that may hold each key.
+    keys: BTreeMap<Bytes, BTreeSet<u64>>,
+    /// Tracked keys with a TTL: when each expires, both ways.
+    expiry_by_key: BTreeMap<Bytes, Instant>,
+    expiries: BTreeSet<(Instant, Bytes)>,
+    /// The feed pollers are running.
+    polling: bool,
+}
+
+/// A listener's tracking table (see the module docs).
+#[derive(Debug, Default)]
+pub struct Tracker {
+    state: Mutex<State>,
+    /// Woken when the first subscriber comes, an expiry is scheduled, or
+    /// the listener is gone.
+    wake: Notify,
+    /// The listener is gone: the tasks end.
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Tracker {
+    /// Turns tracking on (or changes its options) for connection `client`;
+    /// its invalidations come through the returned queue. Whether the
+    /// feed pollers must be started (the first subscriber ever).
+    pub fn subscribe(&self, client: u64, options: TrackingOptions) -> (Arc<PushQueue>, bool) {
+        let mut state = self.state.lock().expect("tracker lock");
+        let queue = match state.subscribers.get_mut(&client) {
+            Some(subscriber) => {
+                subscriber.options = options;
+                Arc::clone(&subscriber.queue)
+            }
+            None => {
+                let queue = Arc::new(PushQueue::default());
+                state.subscribers.insert(
+                    client,
+                    Subscriber {
+                        queue: Arc::clone(&queue),
+                        options,
+                    },
+                );
+                queue
+            }
+        };
+        let start = !state.polling;
+        state.polling = true;
+        drop(state);
+        self.wake.notify_waiters();
+        (queue, start)
+    }
+
+    /// Turns tracking off for `client` (or it left). Keys it read are
+    /// forgotten lazily: a key's entry names it until the key changes.
+    pub fn unsubscribe(&self, client: u64) {
+        self.state
+            .lock()
+            .expect("tracker lock")
+            .subscribers
+            .remove(&client);
+    }
+
+    /// The listener is gone: its tasks end.
+    pub fn close(&self) {
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.wake.notify_waiters();
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether any connection tracks now.
+    pub fn has_subscribers(&self) -> bool {
+        !self
+            .state
+            .lock()
+            .expect("tracker lock")
+            .subscribers
+            .is_empty()
+    }
+
+    /// Remembers that `client` may cache `keys` (before its read runs).
+    pub fn track(&self, client: u64, keys: &[Bytes]) {
+        let mut state = self.state.lock().expect("tracker lock");
+        if !state.subscribers.contains_key(&client) {
+            return;
+        }
+        for key in keys {
+            state.keys.entry(key.clone()).or_default().insert(client);
+        }
+        while state.keys.len() > MAX_TRACKED_KEYS {
+            let Some((key, clients)) = state.keys.pop_first() else {
+                break;
+            };
+            state.tell(&key, &clients, None);
+        }
+    }
+
+    /// `keys` changed (written by connection `writer`, if through this
+    /// listener): tell who may hold them.
+    pub fn invalidate<'a>(&self, keys: impl IntoIterator<Item = &'a Bytes>, writer: Option<u64>) {
+        let mut state = self.state.lock().expect("tracker lock");
+        if state.subscribers.is_empty() {
+            return;
+        }
+        let bcast: Vec<u64> = state
+            .subscribers
+            .iter()
+            .filter(|(_, subscriber)| subscriber.options.bcast)
+            .map(|(id, _)| *id)
+            .collect();
+        for key in keys {
+            let mut told = state.keys.remove(key).unwrap_or_default();
+            if let Some(at) = state.expiry_by_key.remove(key) {
+                state.expiries.remove(&(at, key.clone()));
+            }
+            told.extend(bcast.iter().copied().filter(|id| {
+                let options = &state.subscribers[id].options;
+                options.prefixes.is_empty()
+                    || options
+                        .prefixes
+                        .iter()
+                        .any(|prefix| key.starts_with(prefix))
+            }));
+            state.tell(key, &told, writer);
+        }
+    }
+
+    /// Every tracking connection drops everything it cached.
+    pub fn flush_all(&self) {
+        let mut state = self.state.lock().expect("tracker lock");
+        state.keys.clear();
+        state.expiry_by_key.clear();
+        state.expiries.clear();
+        for subscriber in state.subscribers.values() {
+            subscriber.queue.push_flush();
+        }
+    }
+
+    /// A tracked `key` expires `after` from now: tell its holders then.
+    pub fn expire_after(&self, key: &Bytes, after: Duration) {
+        let at = crate::clock::now() + after;
+        let mut state = self.state.lock().expect("tracker lock");
+        if !state.keys.contains_key(key) {
+            return;
+        }
+        if let Some(old) = state.expiry_by_key.insert(key.clone(), at) {
+            state.expiries.remove(&(old, key.clone()));
+        }
+        state.expiries.insert((at, key.clone()));
+        drop(state);
+        self.wake.notify_waiters();
+    }
+
+    /// The earliest scheduled expiry.
+    fn next_expiry(&self) -> Option<Instant> {
+        let state = self.state.lock().expect("tracker lock");
+        state.expiries.first().map(|(at, _)| *at)
+    }
+
+    /// Tells the holders of every key whose expiry has come.
+    fn expire_due(&self, now: Instant) {
+        let mut due = Vec::new();
+        {
+            let mut state = self.state.lock().expect("tracker lock");
+            while let Some((at, _)) = state.expiries.first()
+                && *at <= now
+            {
+                if let Some((_, key)) = state.expiries.pop_first() {
+                    state.expiry_by_key.remove(&key);
+                    due.push(key);
+                }
+            }
+        }
+        self.invalidate(&due, None);
+    }
+}
+
+impl State {
+    /// Queues `key` for each of `clients` still tracking (not for the
+    /// writer itself if it asked for NOLOOP).
+    fn tell(&self, key: &Bytes, clients: &BTreeSet<u64>, writer: Option<u64>) {
+        for id in clients {
+            let Some(subscriber) = self.subscribers.get(id) else {
+                continue;
+            };
+            if writer == Some(*id) && subscriber.options.noloop {
+                continue;
+            }
+            subscriber.queue.push_keys([key]);
+        }
+    }
+}
+
+/// Starts the feed pollers and the expiry timer of `shared`'s tracker;
+/// they end once the listener is gone.
+pub(super) fn start<B: Backend>(shared: &Arc<Shared<B>>) {
+    labrpc::runtime::spawn(run_groups(Arc::downgrade(shared)));
+    labrpc::runtime::spawn(run_expiry(Arc::clone(&shared.tracker)));
+}
+
+/// Keeps one poller per group the backend names.
+async fn run_groups<B: Backend>(shared: Weak<Shared<B>>) {
+    let mut polled: BTreeSet<u64> = BTreeSet::new();
+    loop {
+        {
+            let Some(shared) = shared.upgrade() else {
+                return;
+            };
+            for gid in shared.backend.feed_groups() {
+                if polled.insert(gid) {
+                    labrpc::runtime::spawn(run_poller(Arc::downgrade(&shared), gid));
+                }
+            }
+        }
+        tokio::time::sleep(GROUPS_CHECK).await;
+    }
+}
+
+/// Follows one group's change feed (see the module docs).
+async fn run_poller<B: Backend>(shared: Weak<Shared<B>>, gid: u64) {
+    let mut cursor: Option<u64> = None;
+    let mut confirmed_at = crate::clock::now();
+    loop {
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        if !strong.backend.feed_groups().contains(&gid) {
+            // Gone from the configuration; started again if it returns.
+            return;
+        }
+        if !strong.tracker.has_subscribers() {
+            cursor = None;
+            drop(strong);
+            tokio::time::sleep(GROUPS_CHECK).await;
+            continue;
+        }
+        let answer = strong
+            .backend
+            .watch_changes(gid, cursor.unwrap_or(0), POLL_WAIT)
+            .await;
+        match answer {
+            Some(changes) => {
+                let through = match changes {
+                    Changes::Keys { keys, through } if cursor.is_some() => {
+                        let keys: Vec<Bytes> = keys.into_iter().map(Bytes::from).collect();
+                        strong.tracker.invalidate(&keys, None);
+                        through
+                    }
+                    // The first answer, or changes missed: what clients
+                    // cached from this group cannot be vouched for.
+                    Changes::Keys { through, .. } | Changes::Reset { through } => {
+                        strong.tracker.flush_all();
+                        through
+                    }
+                };
+                cursor = Some(through);
+                confirmed_at = crate::clock::now();
+            }
+            None => {
+                if crate::clock::now().saturating_duration_since(confirmed_at) > MAX_UNCONFIRMED {
+                    tracing::warn!(
+                        gid,
+                        "no confirmed change feed from group {gid} for {} ms: tracking clients flushed",
+                        MAX_UNCONFIRMED.as_millis()
+                    );
+                    strong.tracker.flush_all();
+                    cursor = None;
+                    confirmed_at = crate::clock::now();
+                }
+                drop(strong);
+                tokio::time::sleep(POLL_RETRY).await;
+            }
+        }
+    }
+}
+
+/// Tells tracked keys' expiries when they come.
+async fn run_expiry(tracker: Arc<Tracker>) {
+    while !tracker.is_closed() {
+        let woken = tracker.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let now = crate::clock::now();
+        tracker.expire_due(now);
+        let until = tracker
+            .next_expiry()
+            .unwrap_or(now + GROUPS_CHECK)
+            .min(now + GROUPS_CHECK);
+        // Biased: a fixed polling order, so a run replays from its seed
+        // under the simulator.
+        tokio::select! {
+            biased;
+            () = &mut woken => {}
+            () = tokio::time::sleep_until(until) => {}
+        }
+    }
+}
