@@ -341,3 +341,62 @@ def test_info_lists_the_hot_keys(r):
     # The separators INFO uses are escaped in the key.
     assert hottest["key"] == "hot\\x3akey\\x2c1", info
     assert hottest["requests"] >= 200, info
+
+
+def _another_node(address):
+    """The next node's RESP port in `distcache demo` (every node serves RESP
+    on the ports after node 1's); the same server under REDIS_URL."""
+    if os.environ.get("REDIS_URL"):
+        return address
+    return address[0], address[1] + 1
+
+
+def _eventually(read, expected, within_s=3.0):
+    deadline = time.monotonic() + within_s
+    value = read()
+    while value != expected:
+        assert time.monotonic() < deadline, f"still {value!r}, not {expected!r}, after {within_s} s"
+        time.sleep(0.01)
+        value = read()
+    return time.monotonic() - (deadline - within_s)
+
+
+def test_client_side_cache_is_invalidated_by_writes_here_and_on_other_nodes(address):
+    """redis-py's own client-side cache (RESP3, CLIENT TRACKING): a cached
+    value is served without a round trip until a write, through this node
+    or another, invalidates it."""
+    from redis.cache import CacheConfig
+
+    probe = redis.Redis(host=address[0], port=address[1], decode_responses=True)
+    version = tuple(int(part) for part in probe.info("server")["redis_version"].split(".")[:2])
+    probe.close()
+    if version < (7, 4):
+        pytest.skip(f"redis-py caches client-side only with Redis 7.4 or later (server: {version})")
+    cached = redis.Redis(host=address[0], port=address[1], protocol=3,
+                         cache_config=CacheConfig(), decode_responses=True)
+    here = redis.Redis(host=address[0], port=address[1], decode_responses=True)
+    there_host, there_port = _another_node(address)
+    there = redis.Redis(host=there_host, port=there_port, decode_responses=True)
+    try:
+        assert here.set("cc:k", "1")
+        assert cached.get("cc:k") == "1"
+        assert cached.get_cache().size >= 1, "redis-py cached the read"
+        # Served from the cache: the key's value changes only through
+        # `here`/`there`, and a cached read costs no command on the server.
+        assert cached.get("cc:k") == "1"
+
+        assert there.set("cc:k", "2")
+        _eventually(lambda: cached.get("cc:k"), "2")
+        assert here.set("cc:k", "3")
+        _eventually(lambda: cached.get("cc:k"), "3")
+        # An expiry is told too.
+        assert here.set("cc:brief", "v", px=300)
+        assert cached.get("cc:brief") == "v"
+        _eventually(lambda: cached.get("cc:brief"), None)
+        # Its own write is told (after the reply, as Redis orders it).
+        assert cached.set("cc:k", "4")
+        _eventually(lambda: cached.get("cc:k"), "4")
+    finally:
+        here.delete("cc:k", "cc:brief")
+        for client in (cached, here, there):
+            client.close()

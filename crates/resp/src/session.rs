@@ -19,9 +19,11 @@ use crate::command::{
 };
 use crate::frame::{Frame, Version};
 
-/// The Redis version distcache answers as (`HELLO`, `INFO server`): the
-/// newest command it takes (`CLIENT SETINFO`) is 7.2's.
-pub const REDIS_VERSION: &str = "7.2.0";
+/// The Redis version distcache answers as (`HELLO`, `INFO server`). 7.4
+/// because redis-py turns its client-side cache (`CLIENT TRACKING`) on
+/// only for Redis 7.4 or later; the commands 7.4 added (hash field
+/// expiry: `HEXPIRE` ...) are not here and answer unknown command.
+pub const REDIS_VERSION: &str = "7.4.0";
 
 /// What the server tells every session.
 #[derive(Debug, Clone)]
