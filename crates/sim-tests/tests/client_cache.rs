@@ -1,0 +1,478 @@
+//! Client-side caching under simulation: whole `distcache` nodes (the six
+//! of `sim_tests::server`), writers on other nodes and on the reader's own
+//! node, and two RESP3 readers with `CLIENT TRACKING ON` that cache what
+//! they read as redis-py does: one drops what it is told, one ignores the
+//! pushes (the control: the check must catch it). Meanwhile nodes are cut
+//! off from their peers (leaders move; a cut-off node's feed polls fail)
+//! and killed and restarted (a reader whose node dies reconnects and
+//! starts with an empty cache, as redis-py does).
+//!
+//! The check is the documented bound (`distcache::resp::tracking`): a
+//! value served from a cache is never older than a write acknowledged
+//! more than [`STALE_BOUND`] before. Each key has one writer writing
+//! increasing numbers, retried until acknowledged, so "older" is numeric;
+//! values whose write answered an error are not judged (such a write may
+//! apply late, after a newer one).
+
+#![cfg(madsim)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use labrpc::sim::NodeId;
+use sim_tests::harness::{phase, within};
+use sim_tests::server::{Cluster, wait_ready};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+const TEST_LIMIT: Duration = Duration::from_secs(300);
+/// The node the readers use (group 1 and a controller replica).
+const READER_NODE: usize = 1;
+/// The keys (their shards fall to both groups).
+const KEYS: &[&str] = &["alpha", "bravo", "charlie", "delta"];
+/// Most a cached value may lag an acknowledged write: the node flushes
+/// after `MAX_UNCONFIRMED` (3 s) without a confirmed feed answer, a poll
+/// takes at most two RPC timeouts (1 s), plus a margin for the push to
+/// reach the client.
+const STALE_BOUND: Duration = Duration::from_secs(5);
+
+/// One RESP3 value, as much as this test reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Value {
+    Simple(String),
+    Error(String),
+    Integer(i64),
+    Bulk(Option<String>),
+    Array(Vec<Value>),
+    Map(Vec<(Value, Value)>),
+    Set(Vec<Value>),
+    Push(Vec<Value>),
+}
+
+/// One value parsed from the front of `bytes`, and its length; `None` if
+/// it is not all there yet.
+fn parse(bytes: &[u8]) -> Option<(Value, usize)> {
+    let line_end = bytes.windows(2).position(|pair| pair == b"\r\n")?;
+    let line = std::str::from_utf8(&bytes[1..line_end]).expect("RESP lines are text");
+    let after = line_end + 2;
+    let aggregate = |count: usize, bytes: &[u8]| -> Option<(Vec<Value>, usize)> {
+        let mut items = Vec::new();
+        let mut at = after;
+        for _ in 0..count {
+            let (item, used) = parse(&bytes[at..])?;
+            items.push(item);
+            at += used;
+        }
+        Some((items, at))
+    };
+    match bytes[0] {
+        b'+' => Some((Value::Simple(line.to_string()), after)),
+        b'-' => Some((Value::Error(line.to_string()), after)),
+        b':' => Some((Value::Integer(line.parse().expect("integer")), after)),
+        b'_' => Some((Value::Bulk(None), after)),
+        b'$' => {
+            let length: i64 = line.parse().expect("bulk length");
+            if length < 0 {
+                return Some((Value::Bulk(None), after));
+            }
+            let end = after + usize::try_from(length).expect("length");
+            if bytes.len() < end + 2 {
+                return None;
+            }
+            let text = String::from_utf8(bytes[after..end].to_vec()).expect("text");
+            Some((Value::Bulk(Some(text)), end + 2))
+        }
+        b'*' | b'~' | b'>' => {
+            let count: usize = line.parse().expect("aggregate length");
+            let (items, used) = aggregate(count, bytes)?;
+            Some((
+                match bytes[0] {
+                    b'*' => Value::Array(items),
+                    b'~' => Value::Set(items),
+                    _ => Value::Push(items),
+                },
+                used,
+            ))
+        }
+        b'%' => {
+            let count: usize = line.parse().expect("map length");
+            let (items, used) = aggregate(count * 2, bytes)?;
+            let mut pairs = Vec::new();
+            let mut items = items.into_iter();
+            while let (Some(key), Some(value)) = (items.next(), items.next()) {
+                pairs.push((key, value));
+            }
+            Some((Value::Map(pairs), used))
+        }
+        other => panic!("unexpected RESP3 type byte {other}"),
+    }
+}
+
+fn wire(words: &[&str]) -> Vec<u8> {
+    let mut wire = format!("*{}\r\n", words.len()).into_bytes();
+    for word in words {
+        wire.extend(format!("${}\r\n{word}\r\n", word.len()).into_bytes());
+    }
+    wire
+}
+
+/// A RESP3 connection with tracking on: a task reads the socket in order,
+/// caches each `GET`'s reply as it arrives and applies pushes to `cache`
+/// as they arrive (unless `ignore_pushes`), so a push sent after a reply
+/// removes what that reply cached; replies go on to the asker.
+struct Tracked {
+    stream: tokio::io::WriteHalf<TcpStream>,
+    replies: mpsc::UnboundedReceiver<Value>,
+    /// The key of each request in flight that is a `GET` (its reply is
+    /// cached), in order.
+    in_flight: Arc<Mutex<std::collections::VecDeque<Option<String>>>>,
+    /// Ends (drops its sender) when the connection breaks.
+    _closed: oneshot::Receiver<()>,
+}
+
+type Cache = Arc<Mutex<BTreeMap<String, Option<String>>>>;
+
+impl Tracked {
+    async fn open(
+        addr: std::net::SocketAddr,
+        cache: Cache,
+        ignore_pushes: bool,
+    ) -> Option<Tracked> {
+        let stream = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(addr))
+            .await
+            .ok()?
+            .ok()?;
+        let (mut read, write) = tokio::io::split(stream);
+        let (replies_in, replies) = mpsc::unbounded_channel();
+        let (closed_tx, closed) = oneshot::channel::<()>();
+        let in_flight: Arc<Mutex<std::collections::VecDeque<Option<String>>>> = Arc::default();
+        let requests = Arc::clone(&in_flight);
+        madsim::task::spawn(async move {
+            let _closed = closed_tx;
+            let mut buffer = Vec::new();
+            loop {
+                while let Some((value, used)) = parse(&buffer) {
+                    buffer.drain(..used);
+                    match value {
+                        Value::Push(items) => {
+                            if ignore_pushes {
+                                continue;
+                            }
+                            let mut cache = cache.lock().unwrap();
+                            match items.get(1) {
+                                Some(Value::Array(keys)) => {
+                                    for key in keys {
+                                        if let Value::Bulk(Some(key)) = key {
+                                            cache.remove(key);
+                                        }
+                                    }
+                                }
+                                _ => cache.clear(),
+                            }
+                        }
+                        reply => {
+                            let key = requests.lock().unwrap().pop_front().flatten();
+                            if let (Some(key), Value::Bulk(value)) = (key, &reply) {
+                                cache.lock().unwrap().insert(key, value.clone());
+                            }
+                            if replies_in.send(reply).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let mut chunk = [0u8; 4096];
+                match read.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(count) => buffer.extend_from_slice(&chunk[..count]),
+                }
+            }
+        });
+        let mut tracked = Tracked {
+            stream: write,
+            replies,
+            in_flight,
+            _closed: closed,
+        };
+        match tracked.ask(&["HELLO", "3"]).await? {
+            Value::Map(_) => {}
+            other => panic!("HELLO 3 answered {other:?}"),
+        }
+        match tracked.ask(&["CLIENT", "TRACKING", "ON"]).await? {
+            Value::Simple(ok) if ok == "OK" => {}
+            other => panic!("CLIENT TRACKING ON answered {other:?}"),
+        }
+        Some(tracked)
+    }
+
+    /// The reply to `words`; `None` if the connection broke or no reply
+    /// came within 10 s (the caller reconnects).
+    async fn ask(&mut self, words: &[&str]) -> Option<Value> {
+        let cached_key = (words[0] == "GET").then(|| words[1].to_owned());
+        self.in_flight.lock().unwrap().push_back(cached_key);
+        self.stream.write_all(&wire(words)).await.ok()?;
+        self.stream.flush().await.ok()?;
+        tokio::time::timeout(Duration::from_secs(10), self.replies.recv())
+            .await
+            .ok()?
+    }
+}
+
+/// What one reader served.
+#[derive(Debug)]
+struct Served {
+    at: Instant,
+    key: String,
+    value: Option<String>,
+    from_cache: bool,
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Per key: each value's number and when its write was acknowledged.
+    acknowledged: BTreeMap<String, Vec<(u64, Instant)>>,
+    /// Values whose write answered an error.
+    unknown: Vec<(String, u64)>,
+}
+
+/// Reads served from `served` that are older than an acknowledged write
+/// by more than the bound.
+fn stale_reads(ledger: &Ledger, served: &[Served]) -> Vec<String> {
+    let mut stale = Vec::new();
+    for read in served.iter().filter(|read| read.from_cache) {
+        let number = match &read.value {
+            None => 0,
+            Some(value) => value.parse::<u64>().expect("numbers only"),
+        };
+        if ledger.unknown.contains(&(read.key.clone(), number)) {
+            continue;
+        }
+        let newer = ledger
+            .acknowledged
+            .get(&read.key)
+            .into_iter()
+            .flatten()
+            .find(|(written, acked)| *written > number && *acked + STALE_BOUND < read.at);
+        if let Some((written, acked)) = newer {
+            stale.push(format!(
+                "{} = {number} served from the cache at {:?}, but {written} was acknowledged at {:?}",
+                read.key, read.at, acked
+            ));
+        }
+    }
+    stale
+}
+
+#[madsim::test]
+async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults() {
+    within("test", TEST_LIMIT, async {
+        phase("six nodes; one writer per key, two tracking readers on node 1");
+        let cluster = Cluster::start(0);
+        wait_ready(&cluster).await;
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let running = Arc::new(AtomicBool::new(true));
+
+        let mut writers = Vec::new();
+        for (index, key) in KEYS.iter().enumerate() {
+            // Writers on other nodes, and one on the readers' own node.
+            let node = [READER_NODE, 3, 4, 6][index];
+            let addr = cluster.resp_addr(node);
+            let (ledger, running) = (Arc::clone(&ledger), Arc::clone(&running));
+            let key = (*key).to_owned();
+            writers.push(cluster.net.spawn(cluster.client_host(), async move {
+                let mut number = 0u64;
+                let mut connection: Option<TcpStream> = None;
+                while running.load(Ordering::Relaxed) {
+                    number += 1;
+                    let value = number.to_string();
+                    // Until acknowledged: so numbers apply in order.
+                    while running.load(Ordering::Relaxed) {
+                        let stream = match &mut connection {
+                            Some(stream) => stream,
+                            None => match TcpStream::connect(addr).await {
+                                Ok(stream) => connection.insert(stream),
+                                Err(_) => {
+                                    tokio::time::sleep(Duration::from_millis(200)).await;
+                                    continue;
+                                }
+                            },
+                        };
+                        let answered = async {
+                            stream.write_all(&wire(&["SET", &key, &value])).await.ok()?;
+                            stream.flush().await.ok()?;
+                            let mut buffer = Vec::new();
+                            loop {
+                                if let Some((reply, _)) = parse(&buffer) {
+                                    return Some(reply);
+                                }
+                                let mut chunk = [0u8; 512];
+                                match stream.read(&mut chunk).await {
+                                    Ok(0) | Err(_) => return None,
+                                    Ok(count) => buffer.extend_from_slice(&chunk[..count]),
+                                }
+                            }
+                        };
+                        match tokio::time::timeout(Duration::from_secs(10), answered).await {
+                            Ok(Some(Value::Simple(ok))) if ok == "OK" => {
+                                ledger
+                                    .lock()
+                                    .unwrap()
+                                    .acknowledged
+                                    .entry(key.clone())
+                                    .or_default()
+                                    .push((number, labrpc::runtime::now()));
+                                break;
+                            }
+                            Ok(Some(Value::Error(_))) => {
+                                ledger.lock().unwrap().unknown.push((key.clone(), number));
+                            }
+                            _ => {
+                                ledger.lock().unwrap().unknown.push((key.clone(), number));
+                                connection = None;
+                            }
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    tokio::time::sleep(Duration::from_millis(
+                        100 + madsim::rand::random::<u64>() % 300,
+                    ))
+                    .await;
+                }
+            }));
+        }
+
+        let mut readers = Vec::new();
+        for ignore_pushes in [false, true] {
+            let addr = cluster.resp_addr(READER_NODE);
+            let running = Arc::clone(&running);
+            readers.push(cluster.net.spawn(cluster.client_host(), async move {
+                let mut served = Vec::new();
+                let mut fetched = 0u64;
+                while running.load(Ordering::Relaxed) {
+                    // A new connection starts with an empty cache.
+                    let cache: Cache = Arc::default();
+                    let Some(mut connection) =
+                        Tracked::open(addr, Arc::clone(&cache), ignore_pushes).await
+                    else {
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        continue;
+                    };
+                    while running.load(Ordering::Relaxed) {
+                        let key = KEYS[madsim::rand::random::<u64>() as usize % KEYS.len()];
+                        let cached = cache.lock().unwrap().get(key).cloned();
+                        match cached {
+                            Some(value) => served.push(Served {
+                                at: labrpc::runtime::now(),
+                                key: key.to_owned(),
+                                value,
+                                from_cache: true,
+                            }),
+                            None => match connection.ask(&["GET", key]).await {
+                                // Cached by the connection's reader, in
+                                // order with the pushes.
+                                Some(Value::Bulk(value)) => {
+                                    served.push(Served {
+                                        at: labrpc::runtime::now(),
+                                        key: key.to_owned(),
+                                        value,
+                                        from_cache: false,
+                                    });
+                                    fetched += 1;
+                                }
+                                Some(Value::Error(_)) => {}
+                                Some(other) => panic!("GET answered {other:?}"),
+                                None => break,
+                            },
+                        }
+                        tokio::time::sleep(Duration::from_millis(
+                            5 + madsim::rand::random::<u64>() % 30,
+                        ))
+                        .await;
+                    }
+                }
+                (served, fetched)
+            }));
+        }
+
+        phase("faults: nodes cut off from their peers, nodes killed and restarted");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for round in 0..8u64 {
+            let victim: NodeId =
+                cluster.nodes[madsim::rand::random::<u64>() as usize % cluster.nodes.len()];
+            if round % 3 == 2 {
+                tracing::info!(node = %cluster.net.describe(victim), "killed");
+                cluster.net.kill(victim);
+                tokio::time::sleep(Duration::from_millis(
+                    1000 + madsim::rand::random::<u64>() % 2000,
+                ))
+                .await;
+                cluster.net.restart(victim).await;
+            } else {
+                tracing::info!(node = %cluster.net.describe(victim), "cut off from its peers");
+                for &other in cluster.nodes.iter().filter(|&&other| other != victim) {
+                    cluster.net.cut_link(victim, other);
+                }
+                tokio::time::sleep(Duration::from_millis(
+                    1000 + madsim::rand::random::<u64>() % 5000,
+                ))
+                .await;
+                cluster.net.heal_all();
+            }
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        phase("healed: a quiet spell, then stop");
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        running.store(false, Ordering::Relaxed);
+        for writer in writers {
+            writer.await.expect("client hosts are never killed");
+        }
+        let mut outcomes = Vec::new();
+        for reader in readers {
+            outcomes.push(reader.await.expect("client hosts are never killed"));
+        }
+
+        phase("every cached value within the bound of the acknowledged writes");
+        let ledger = ledger.lock().unwrap();
+        let acknowledged: usize = ledger.acknowledged.values().map(Vec::len).sum();
+        assert!(
+            acknowledged > 100,
+            "only {acknowledged} writes were acknowledged"
+        );
+        let (honest, fetched) = &outcomes[0];
+        let cached = honest.iter().filter(|read| read.from_cache).count();
+        println!(
+            "{acknowledged} writes acknowledged, {} unknown; the tracking reader served {} reads, \
+             {cached} from its cache, fetched {fetched}",
+            ledger.unknown.len(),
+            honest.len(),
+        );
+        assert!(
+            cached > 100,
+            "the cache served only {cached} reads: not exercised"
+        );
+        assert!(
+            *fetched > 50,
+            "only {fetched} reads went to the server: few invalidations were told"
+        );
+        let stale = stale_reads(&ledger, honest);
+        assert!(
+            stale.is_empty(),
+            "{} stale cached reads, first: {:?}",
+            stale.len(),
+            stale.first()
+        );
+        // The control: a reader that ignores the pushes goes stale, and
+        // the check sees it.
+        let (ignoring, _) = &outcomes[1];
+        let stale = stale_reads(&ledger, ignoring);
+        assert!(
+            !stale.is_empty(),
+            "a reader ignoring invalidations was never judged stale: the check cannot fail"
+        );
+    })
+    .await;
+}
