@@ -250,15 +250,36 @@ impl Session {
         if self.version != Version::Resp3 {
             return Frame::error(TRACKING_NEEDS_RESP3);
         }
+        let mut options = options.clone();
         if let Some(current) = &self.tracking {
             if current.bcast != options.bcast {
                 return Frame::error(TRACKING_SWITCH_BCAST);
             }
-            if current.optin != options.optin || current.optout != options.optout {
+            // As Redis: OPTIN to OPTOUT (or back) needs OFF first; ON
+            // without either clears them.
+            if (options.optin && current.optout) || (options.optout && current.optin) {
                 return Frame::error(TRACKING_SWITCH_OPT);
             }
+            // BCAST again adds its prefixes to those it has.
+            for prefix in &options.prefixes {
+                if let Some(other) = current.prefixes.iter().find(|other| {
+                    *other != prefix && (prefix.starts_with(other) || other.starts_with(prefix))
+                }) {
+                    return error_reply(&CommandError::OverlappingPrefixes(
+                        prefix.clone(),
+                        other.clone(),
+                    ));
+                }
+            }
+            let mut prefixes = current.prefixes.clone();
+            for prefix in options.prefixes {
+                if !prefixes.contains(&prefix) {
+                    prefixes.push(prefix);
+                }
+            }
+            options.prefixes = prefixes;
         }
-        self.tracking = Some(options.clone());
+        self.tracking = Some(options);
         Frame::ok()
     }
 
@@ -345,6 +366,10 @@ impl Session {
                     self.version = if *protocol == 3 {
                         Version::Resp3
                     } else {
+                        // Invalidations are RESP3 pushes only: tracking
+                        // ends (the client drops what it cached).
+                        self.tracking = None;
+                        self.caching_next = None;
                         Version::Resp2
                     };
                 }

@@ -387,7 +387,7 @@ fn client_tracking_checks_its_options_as_redis_does() {
         ),
         (
             &["CLIENT", "TRACKING", "ON", "OPTIN", "OPTOUT"][..],
-            "OPTIN and OPTOUT",
+            "both OPTIN mode and OPTOUT mode",
         ),
         (
             &["CLIENT", "TRACKING", "ON", "BCAST", "OPTIN"][..],
@@ -489,5 +489,46 @@ fn optin_tracks_only_the_read_after_caching_yes() {
         tracking_reply(&mut session, &["RESET"]),
         Frame::simple("RESET")
     );
+    assert_eq!(session.tracking(), None);
+}
+
+#[test]
+fn tracking_on_again_keeps_the_mode_rules_of_redis() {
+    let mut session = Session::new(7, "127.0.0.1:5000".into());
+    tracking_reply(&mut session, &["HELLO", "3"]);
+    tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON", "OPTIN"]);
+    let refused = tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON", "OPTOUT"]);
+    assert!(
+        is_error_containing(&refused, "switch OPTIN/OPTOUT"),
+        "{refused:?}"
+    );
+    // ON without OPTIN/OPTOUT clears them, as Redis.
+    assert_eq!(
+        tracking_reply(&mut session, &["CLIENT", "TRACKING", "ON"]),
+        Frame::ok()
+    );
+    assert!(!session.tracking().is_some_and(|tracking| tracking.optin));
+    // BCAST again adds prefixes, refusing one that overlaps those it has.
+    tracking_reply(&mut session, &["CLIENT", "TRACKING", "OFF"]);
+    tracking_reply(
+        &mut session,
+        &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a:"],
+    );
+    let refused = tracking_reply(
+        &mut session,
+        &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "a:b"],
+    );
+    assert!(is_error_containing(&refused, "overlaps"), "{refused:?}");
+    assert_eq!(
+        tracking_reply(
+            &mut session,
+            &["CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "b:"]
+        ),
+        Frame::ok()
+    );
+    let prefixes = session.tracking().map(|tracking| tracking.prefixes.clone());
+    assert_eq!(prefixes, Some(vec![Bytes::from("a:"), Bytes::from("b:")]));
+    // Back to RESP2: pushes cannot be sent, so tracking ends.
+    tracking_reply(&mut session, &["HELLO", "2"]);
     assert_eq!(session.tracking(), None);
 }

@@ -213,6 +213,10 @@ struct Cached {
     keys: Vec<Bytes>,
     /// A write: tell who holds its keys once it answered.
     write: bool,
+    /// A default-mode tracked read: its keys are remembered just before
+    /// its wave runs (not when parsed: a write or a flush told in an
+    /// earlier wave would forget them before the read's value is sent).
+    tracked: bool,
     /// A read whose keys the client may cache: look up their TTLs once it
     /// answered.
     read: bool,
@@ -278,11 +282,7 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                     slots.push(Slot::Ready(reply, session.version()));
                     continue;
                 }
-                // Remembered before the read runs: a write after it is told.
                 let tracked_read = session.tracks_last_read();
-                if tracked_read {
-                    shared.tracker.track(session.id(), &keys);
-                }
                 let bcast_read = session.tracking().is_some_and(|options| options.bcast)
                     && parsed.spec.has_flag("readonly");
                 let conflicts = keys.is_empty()
@@ -299,6 +299,7 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                 wave_keys.extend(keys.iter().cloned());
                 cached.push(Cached {
                     write: parsed.spec.is_write(),
+                    tracked: tracked_read,
                     read: tracked_read || bcast_read,
                     keys,
                 });
@@ -316,6 +317,13 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
     let mut results: Vec<Option<Frame>> = Vec::new();
     let mut slots = slots.into_iter().peekable();
     for wave in waves {
+        let done = results.len();
+        if let Some(wave_cached) = cached.get(done..done + wave.len()) {
+            // Remembered before the reads run: a write after them is told.
+            for command in wave_cached.iter().filter(|command| command.tracked) {
+                shared.tracker.track(session.id(), &command.keys);
+            }
+        }
         let blocks = wave
             .iter()
             .any(|(parsed, _)| parsed.spec.has_flag("blocking"));
@@ -333,7 +341,6 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         } else {
             answers.await
         };
-        let done = results.len();
         results.extend(answers.into_iter().map(Some));
         if let Some(done_cached) = cached.get(done..results.len()) {
             tell_tracking(shared, session.id(), done_cached, &results[done..]);
@@ -392,8 +399,15 @@ fn tell_tracking<B: Backend>(
     if reads.is_empty() {
         return;
     }
+    let Some(permits) = shared.tracker.lookup_permits(reads.len()) else {
+        // Too many lookups in flight: told now instead (the client reads
+        // these keys again, and caches them then).
+        shared.tracker.invalidate(&reads, None);
+        return;
+    };
     let shared = Arc::clone(shared);
     labrpc::runtime::spawn(async move {
+        let _permits = permits;
         let lookups = reads.into_iter().map(|key| {
             let shared = &shared;
             async move {

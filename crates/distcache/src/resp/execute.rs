@@ -71,11 +71,11 @@ pub trait Backend: Send + Sync + 'static {
         self.run(op)
     }
 
-    /// The groups whose change feeds client-side caching follows (see
-    /// `tracking.rs`). By default none: only writes made through this
-    /// listener are told.
-    fn feed_groups(&self) -> Vec<u64> {
-        Vec::new()
+    /// The configuration's number and groups, read afresh, whose change
+    /// feeds client-side caching follows (see `tracking.rs`). By default
+    /// none: only writes made through this listener are told.
+    fn feed_config(&self) -> impl Future<Output = (u64, Vec<u64>)> + Send {
+        async { (0, Vec::new()) }
     }
 
     /// One long poll of group `gid`'s change feed after `after`
@@ -158,8 +158,10 @@ impl Backend for Arc<Forwarder> {
         self.routing().shard_count()
     }
 
-    fn feed_groups(&self) -> Vec<u64> {
-        self.routing().groups.keys().copied().collect()
+    async fn feed_config(&self) -> (u64, Vec<u64>) {
+        self.refresh().await;
+        let routing = self.routing();
+        (routing.num, routing.groups.keys().copied().collect())
     }
 
     async fn watch_changes(

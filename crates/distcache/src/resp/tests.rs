@@ -37,6 +37,8 @@ struct Memory {
     /// the position + 1), and its wake-up.
     feed: Mutex<Vec<Vec<u8>>>,
     feed_changed: tokio::sync::Notify,
+    /// The configuration number `feed_config` answers.
+    config_num: Mutex<u64>,
 }
 
 impl Default for Memory {
@@ -54,6 +56,7 @@ impl Default for Memory {
             watch: std::sync::Arc::new(shardkv::KeyWatch::new(64, 8)),
             feed: Mutex::new(Vec::new()),
             feed_changed: tokio::sync::Notify::new(),
+            config_num: Mutex::new(1),
         }
     }
 }
@@ -106,8 +109,8 @@ impl Backend for std::sync::Arc<Memory> {
         result
     }
 
-    fn feed_groups(&self) -> Vec<u64> {
-        vec![1]
+    async fn feed_config(&self) -> (u64, Vec<u64>) {
+        (*self.config_num.lock().expect("test config"), vec![1])
     }
 
     async fn watch_changes(

@@ -20,22 +20,29 @@
 //! ```
 //!
 //! **The guarantee**, for a RESP3 client that caches what it read with
-//! tracking on and drops what it is told: a write made through this node
-//! (by any of its connections) is told to every tracking connection of
-//! this node before the writer's reply is written; a write made through
-//! another node is told after the owning group's leader has applied it,
-//! within one long poll (normally one round trip), and at most
-//! [`MAX_UNCONFIRMED`] after it (past that the node cannot vouch for its
-//! clients' caches and flushes them). A key's expiry is told when its
-//! TTL, as read right after the tracked read, runs out. Not told: a key
-//! evicted for memory (the client keeps the last value written, as if
-//! evicted later).
+//! tracking on and drops what it is told (in the order the connection
+//! sends replies and pushes): a write made through this node (by any of
+//! its connections) is told to every tracking connection of this node
+//! before the writer's reply is written; a write made through another
+//! node is told once the owning group's leader has applied it, within one
+//! long poll (normally one round trip). When the node cannot follow a
+//! group (no confirmed answer for [`MAX_UNCONFIRMED`], a feed that starts
+//! over, a new configuration: shards may have moved) it tells every
+//! tracking connection to drop everything. So a cached value lags an
+//! acknowledged write by at most about 5 s ([`MAX_UNCONFIRMED`] plus one
+//! poll's two RPC timeouts), plus up to [`GROUPS_CHECK`] for a new
+//! configuration to be noticed. A key's expiry is told when its TTL, as
+//! read right after the cacheable read, runs out. Not told: a key evicted
+//! for memory (the client keeps the last value written, as if evicted
+//! later).
 //!
 //! **Bounds**: at most [`MAX_TRACKED_KEYS`] keys remembered (past it the
-//! oldest key is told as changed and forgotten, as Redis's
-//! `tracking-table-max-keys`), and at most [`MAX_PENDING_KEYS`] keys
-//! waiting per connection (past it the connection is told to flush
-//! instead).
+//! first key in byte order is told as changed and forgotten, as Redis's
+//! `tracking-table-max-keys`) and as many scheduled expiries (past it a
+//! key is told at once instead); at most [`MAX_TTL_LOOKUPS`] TTL lookups
+//! in flight per listener (past it the key is told at once: the client
+//! reads it again); at most [`MAX_PENDING_KEYS`] keys waiting per
+//! connection (past it the connection is told to flush instead).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, Weak};
@@ -52,6 +59,8 @@ use super::{Backend, Shared};
 
 /// Most keys remembered for default-mode tracking.
 pub const MAX_TRACKED_KEYS: usize = 1_000_000;
+/// Most TTL lookups in flight per listener.
+pub const MAX_TTL_LOOKUPS: usize = 256;
 /// Most keys waiting to be told to one connection.
 pub const MAX_PENDING_KEYS: usize = 4_096;
 /// Longest a feed poller may go without a confirmed answer before the
@@ -61,8 +70,8 @@ pub const MAX_UNCONFIRMED: Duration = Duration::from_secs(3);
 pub const POLL_WAIT: Duration = Duration::from_millis(300);
 /// Pause after a failed poll.
 const POLL_RETRY: Duration = Duration::from_millis(50);
-/// How often the set of groups to poll is looked at again.
-const GROUPS_CHECK: Duration = Duration::from_secs(1);
+/// How often the configuration (the groups to poll) is read again.
+pub const GROUPS_CHECK: Duration = Duration::from_secs(1);
 
 /// What a connection is told.
 #[derive(Debug, Default)]
@@ -147,7 +156,7 @@ struct State {
 }
 
 /// A listener's tracking table (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tracker {
     state: Mutex<State>,
     /// Woken when the first subscriber comes, an expiry is scheduled, or
@@ -155,6 +164,19 @@ pub struct Tracker {
     wake: Notify,
     /// The listener is gone: the tasks end.
     closed: std::sync::atomic::AtomicBool,
+    /// Bounds the TTL lookups in flight.
+    lookups: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for Tracker {
+    fn default() -> Tracker {
+        Tracker {
+            state: Mutex::default(),
+            wake: Notify::new(),
+            closed: std::sync::atomic::AtomicBool::new(false),
+            lookups: Arc::new(tokio::sync::Semaphore::new(MAX_TTL_LOOKUPS)),
+        }
+    }
 }
 
 impl Tracker {
@@ -231,6 +253,7 @@ impl Tracker {
             let Some((key, clients)) = state.keys.pop_first() else {
                 break;
             };
+            state.forget_expiry(&key);
             state.tell(&key, &clients, None);
         }
     }
@@ -250,17 +273,13 @@ impl Tracker {
             .collect();
         for key in keys {
             let mut told = state.keys.remove(key).unwrap_or_default();
-            if let Some(at) = state.expiry_by_key.remove(key) {
-                state.expiries.remove(&(at, key.clone()));
-            }
-            told.extend(bcast.iter().copied().filter(|id| {
-                let options = &state.subscribers[id].options;
-                options.prefixes.is_empty()
-                    || options
-                        .prefixes
-                        .iter()
-                        .any(|prefix| key.starts_with(prefix))
-            }));
+            state.forget_expiry(key);
+            told.extend(
+                bcast
+                    .iter()
+                    .copied()
+                    .filter(|id| state.subscribers[id].options.covers(key)),
+            );
             state.tell(key, &told, writer);
         }
     }
@@ -276,19 +295,40 @@ impl Tracker {
         }
     }
 
-    /// A tracked `key` expires `after` from now: tell its holders then.
+    /// A cached `key` expires `after` from now: tell its holders then (the
+    /// earlier of two deadlines, should lookups finish out of order).
     pub fn expire_after(&self, key: &Bytes, after: Duration) {
         let at = crate::clock::now() + after;
         let mut state = self.state.lock().expect("tracker lock");
-        if !state.keys.contains_key(key) {
+        let held = state.keys.contains_key(key)
+            || state
+                .subscribers
+                .values()
+                .any(|subscriber| subscriber.options.bcast && subscriber.options.covers(key));
+        if !held {
             return;
         }
-        if let Some(old) = state.expiry_by_key.insert(key.clone(), at) {
+        if let Some(&old) = state.expiry_by_key.get(key) {
+            if old <= at {
+                return;
+            }
             state.expiries.remove(&(old, key.clone()));
+        } else if state.expiry_by_key.len() >= MAX_TRACKED_KEYS {
+            // No room to wait: told now (the client reads it again).
+            drop(state);
+            self.invalidate([key], None);
+            return;
         }
+        state.expiry_by_key.insert(key.clone(), at);
         state.expiries.insert((at, key.clone()));
         drop(state);
         self.wake.notify_waiters();
+    }
+
+    /// Room for `count` TTL lookups, if there is.
+    pub fn lookup_permits(&self, count: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let count = u32::try_from(count).ok()?;
+        Arc::clone(&self.lookups).try_acquire_many_owned(count).ok()
     }
 
     /// The earliest scheduled expiry.
@@ -315,7 +355,24 @@ impl Tracker {
     }
 }
 
+trait Covers {
+    /// Whether a BCAST subscription with these options is told of `key`.
+    fn covers(&self, key: &[u8]) -> bool;
+}
+
+impl Covers for TrackingOptions {
+    fn covers(&self, key: &[u8]) -> bool {
+        self.prefixes.is_empty() || self.prefixes.iter().any(|prefix| key.starts_with(prefix))
+    }
+}
+
 impl State {
+    fn forget_expiry(&mut self, key: &Bytes) {
+        if let Some(at) = self.expiry_by_key.remove(key) {
+            self.expiries.remove(&(at, key.clone()));
+        }
+    }
+
     /// Queues `key` for each of `clients` still tracking (not for the
     /// writer itself if it asked for NOLOOP).
     fn tell(&self, key: &Bytes, clients: &BTreeSet<u64>, writer: Option<u64>) {
@@ -338,34 +395,75 @@ pub(super) fn start<B: Backend>(shared: &Arc<Shared<B>>) {
     labrpc::runtime::spawn(run_expiry(Arc::clone(&shared.tracker)));
 }
 
-/// Keeps one poller per group the backend names.
+/// The groups of the configuration, shared by the supervisor and its
+/// pollers.
+type Groups = Arc<Mutex<GroupsPolled>>;
+
+#[derive(Default)]
+struct GroupsPolled {
+    /// In the configuration read last.
+    current: BTreeSet<u64>,
+    /// With a poller running.
+    polled: BTreeSet<u64>,
+}
+
+/// Reads the configuration every [`GROUPS_CHECK`] while anyone tracks and
+/// keeps one poller per group. A new configuration number tells every
+/// tracking connection to drop everything: shards may have moved to a
+/// group whose feed was not followed from before the move.
 async fn run_groups<B: Backend>(shared: Weak<Shared<B>>) {
-    let mut polled: BTreeSet<u64> = BTreeSet::new();
+    let groups: Groups = Arc::default();
+    let mut config_num = None;
     loop {
         {
             let Some(shared) = shared.upgrade() else {
                 return;
             };
-            for gid in shared.backend.feed_groups() {
-                if polled.insert(gid) {
-                    labrpc::runtime::spawn(run_poller(Arc::downgrade(&shared), gid));
+            if shared.tracker.has_subscribers() {
+                let (num, gids) = shared.backend.feed_config().await;
+                if config_num.is_some_and(|seen| seen != num) {
+                    shared.tracker.flush_all();
                 }
+                config_num = Some(num);
+                let mut polled = groups.lock().expect("groups lock");
+                polled.current = gids.into_iter().collect();
+                let starting: Vec<u64> = polled
+                    .current
+                    .iter()
+                    .copied()
+                    .filter(|gid| !polled.polled.contains(gid))
+                    .collect();
+                for gid in starting {
+                    polled.polled.insert(gid);
+                    labrpc::runtime::spawn(run_poller(
+                        Arc::downgrade(&shared),
+                        Arc::clone(&groups),
+                        gid,
+                    ));
+                }
+            } else {
+                config_num = None;
             }
         }
         tokio::time::sleep(GROUPS_CHECK).await;
     }
 }
 
-/// Follows one group's change feed (see the module docs).
-async fn run_poller<B: Backend>(shared: Weak<Shared<B>>, gid: u64) {
+/// Follows one group's change feed (see the module docs) while the group
+/// is in the configuration.
+async fn run_poller<B: Backend>(shared: Weak<Shared<B>>, groups: Groups, gid: u64) {
     let mut cursor: Option<u64> = None;
     let mut confirmed_at = crate::clock::now();
     loop {
         let Some(strong) = shared.upgrade() else {
             return;
         };
-        if !strong.backend.feed_groups().contains(&gid) {
-            // Gone from the configuration; started again if it returns.
+        if !groups.lock().expect("groups lock").current.contains(&gid) {
+            // Gone from the configuration: what it told last may be
+            // behind (its shards left frozen, not written); started again
+            // if it returns.
+            strong.tracker.flush_all();
+            groups.lock().expect("groups lock").polled.remove(&gid);
             return;
         }
         if !strong.tracker.has_subscribers() {

@@ -168,7 +168,7 @@ pub enum CommandError {
     #[error("ERR PREFIX option requires BCAST mode to be enabled")]
     PrefixWithoutBcast,
     /// `OPTIN` and `OPTOUT` together.
-    #[error("ERR You can't use OPTIN and OPTOUT at the same time")]
+    #[error("ERR You can't specify both OPTIN mode and OPTOUT mode")]
     OptinAndOptout,
     /// `OPTIN` or `OPTOUT` with `BCAST`.
     #[error("ERR OPTIN and OPTOUT are not compatible with BCAST")]

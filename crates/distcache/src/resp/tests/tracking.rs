@@ -240,3 +240,52 @@ async fn bcast_tells_every_write_under_its_prefixes_and_optin_only_what_it_chose
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_read_pipelined_after_a_write_of_its_key_stays_tracked() {
+    let (server, _memory) = start(RespConfig::default()).await;
+    let mut client = tracking_client(&server, &[]).await;
+    past_first_flush(&mut client).await;
+    let mut wire = command(&["SET", "k", "1"]);
+    wire.extend(command(&["GET", "k"]));
+    client.write_all(&wire).await.expect("write");
+    let received = read_until(&mut client, "$1\r\n1\r\n").await;
+    assert!(received.starts_with("+OK\r\n"), "{received:?}");
+    let (_, after_reply) = received
+        .split_once("$1\r\n1\r\n")
+        .expect("read up to the GET's value");
+    if told(after_reply, "k") {
+        // Told after the value (the feed's echo of the SET): the client
+        // dropped it, nothing stale is kept.
+        server.shutdown().await;
+        return;
+    }
+    let mut writer = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    assert_eq!(ask(&mut writer, &["SET", "k", "2"]).await, "+OK\r\n");
+    // A push naming k must come after the GET's value, or the client keeps
+    // "1" (a push before it, as tracking at parse time sent, is too early).
+    read_until_told(&mut client, "k").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bcast_is_told_of_expiries_and_a_new_configuration_flushes() {
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut bcast = tracking_client(&server, &["BCAST", "PREFIX", "t:"]).await;
+    past_first_flush(&mut bcast).await;
+    let mut writer = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    assert_eq!(
+        ask(&mut writer, &["SET", "t:1", "v", "PX", "300"]).await,
+        "+OK\r\n"
+    );
+    read_until_told(&mut bcast, "t:1").await;
+    assert_eq!(ask(&mut bcast, &["GET", "t:1"]).await, "$1\r\nv\r\n");
+    read_until_told(&mut bcast, "t:1").await;
+    *memory.config_num.lock().expect("test config") += 1;
+    read_until(&mut bcast, FLUSH).await;
+    server.shutdown().await;
+}
