@@ -24,7 +24,7 @@
 //!     S3FifoShard (default) or Table<K, V> ◄───── Table<Vec<u8>, Value>
 //!                     slab[slot] = {key, value, weight, expire_at_ms}
 //!                     index: hash ─► slot      expiry: (expire_at_ms, slot)
-//!                     policy: LRU | LFU-DA | SIEVE | S3-FIFO (picks victims)
+//!                     policy: LRU | LFU-DA | SIEVE | S3-FIFO | adaptive (picks victims)
 //! ```
 //!
 //! ## Determinism (the store)
@@ -166,10 +166,11 @@
 //! - `cache-trace --policy NAME --capacity N [--sizes] < trace` replays a
 //!   trace (one key per line; with `--sizes`, a second column in bytes) and
 //!   prints `policy=NAME capacity=N requests=R hits=H hit_ratio=0.xxxxxx`.
-//!   `NAME` is `lru`, `lfu`, `sieve`, `s3fifo`, `best` (the default policy)
-//!   or `all`.
+//!   `NAME` is `lru`, `lfu`, `sieve`, `s3fifo`, `adaptive`, `best` (the
+//!   default policy) or `all`.
 //! - `cargo run --release -p cache --example make-trace -- zipf 1000000 0.99 2000000 1 > t.txt`
-//!   writes a seeded trace for it.
+//!   writes a seeded trace for it (also `scans` and `shifting`; the table's
+//!   shifting trace is `shifting 100000 0.8 2000000 4 4`).
 //!
 //! ## Running the tests
 //!
