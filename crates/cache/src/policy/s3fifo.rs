@@ -153,15 +153,20 @@ impl S3Fifo {
 
     /// The S3-FIFO victim other than `protected`, forgotten; `None` if no
     /// slot but `protected` is resident (the caller decides whether taking
-    /// `protected` is allowed).
-    pub(crate) fn evict_unprotected(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
+    /// `protected` is allowed). The ghost is sized for the resident count
+    /// divided by `ghost_divisor` (S3-FIFO itself: 1).
+    pub(crate) fn evict_unprotected(
+        &mut self,
+        protected: Option<SlotId>,
+        ghost_divisor: u64,
+    ) -> Option<SlotId> {
         let small_over_share = self.small_weight * 100 >= self.total_weight * SMALL_SHARE_PERCENT;
         if small_over_share || self.main.is_empty() {
-            self.evict_small(protected)
+            self.evict_small(protected, ghost_divisor)
                 .or_else(|| self.evict_main(protected))
         } else {
             self.evict_main(protected)
-                .or_else(|| self.evict_small(protected))
+                .or_else(|| self.evict_small(protected, ghost_divisor))
         }
     }
 
@@ -170,9 +175,9 @@ impl S3Fifo {
         self.total_weight
     }
 
-    fn remember_ghost(&mut self, key_hash: u64) {
+    fn remember_ghost(&mut self, key_hash: u64, ghost_divisor: u64) {
         self.ghost
-            .remember(key_hash, self.small.len + self.main.len);
+            .remember(key_hash, (self.small.len + self.main.len) / ghost_divisor);
     }
 
     fn state(&self, slot: SlotId) -> &SlotState {
@@ -200,7 +205,7 @@ impl S3Fifo {
     /// Walks small from the tail: promotes hit slots to main, returns the
     /// first cold one (remembered in the ghost), or `None` if small has no
     /// evictable slot.
-    fn evict_small(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
+    fn evict_small(&mut self, protected: Option<SlotId>, ghost_divisor: u64) -> Option<SlotId> {
         let steps_max = self.small.len + 1;
         for _ in 0..steps_max {
             let slot = self.small.tail;
@@ -219,7 +224,7 @@ impl S3Fifo {
                 self.main.push_head(&mut self.slots, slot);
             } else {
                 self.forget(slot);
-                self.remember_ghost(self.state(slot).key_hash);
+                self.remember_ghost(self.state(slot).key_hash, ghost_divisor);
                 return Some(slot);
             }
         }
@@ -283,7 +288,7 @@ impl Policy for S3Fifo {
     }
 
     fn evict(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
-        let victim = self.evict_unprotected(protected);
+        let victim = self.evict_unprotected(protected, 1);
         match (victim, protected) {
             (Some(slot), _) => Some(slot),
             // Only the protected slot is left: the contract lets us take it.
