@@ -150,10 +150,10 @@ fn traces(selected: impl Fn(&str) -> bool) -> Vec<(&'static str, Vec<u64>)> {
 fn aims(adaptive: f64, quick_cache: f64, lru: f64) -> String {
     let mut misses = Vec::new();
     if adaptive < quick_cache {
-        misses.push(format!("{:+.4} vs quick_cache", adaptive - quick_cache));
+        misses.push(format!("{:+.5} vs quick_cache", adaptive - quick_cache));
     }
     if adaptive < 0.99 * lru {
-        misses.push(format!("{:+.4} vs 0.99 lru", adaptive - 0.99 * lru));
+        misses.push(format!("{:+.5} vs 0.99 lru", adaptive - 0.99 * lru));
     }
     if misses.is_empty() {
         "yes".to_owned()
