@@ -10,7 +10,9 @@ use super::{Policy, SlotId};
 
 /// Window shares are in these units (basis points of the resident weight).
 pub(crate) const SHARE_SCALE: u32 = 10_000;
-/// The first move in a direction (6.25% of the cache, Caffeine's step).
+/// The first move in a direction: 6.25% of the cache, the step of
+/// Caffeine's hill climber (Einziger et al., "Adaptive software cache
+/// management", Middleware 2018).
 /// Each further move the same way after a better period doubles, up to
 /// `STEP_MAX`, so a workload that wants a big window gets it in a few
 /// periods (a cap of 2500 left the shifting trace at 1k entries at 0.1185,
@@ -23,9 +25,10 @@ const STEP_MAX: u32 = 5_000;
 /// on noise let the share wander off 0 on Zipf traces.
 const SIGNIFICANCE_Z_SQUARED: u128 = 4;
 /// While the share is 0 (S3-FIFO), a window is tried after this many
-/// periods. Tried every 4 periods, the trials cost Zipf traces at 1k
-/// entries 0.0005 of hit ratio; every 16, 0.0001, and the shifting trace
-/// still found its window (measured with the `hit-ratio-table` traces).
+/// periods. Tried every 4 periods, the trials cost Zipf 0.99 at 1k entries
+/// 0.0010 of hit ratio against S3-FIFO; every 16, 0.0004, and the shifting
+/// trace still found its window (measured with the `hit-ratio-table`
+/// traces).
 const EXPLORE_EVERY_PERIODS: u32 = 16;
 /// A period lasts one counted request per `PERIOD_RESIDENTS_PER_REQUEST`
 /// resident entries, and at least `PERIOD_REQUESTS_MIN`: at 1k entries a
@@ -38,7 +41,7 @@ const PERIOD_REQUESTS_MIN: u64 = 32_768;
 /// The ghost behind the window remembers about half as many keys as are
 /// resident (S3-FIFO alone: as many). A stricter ghost admits fewer keys
 /// to main: on the Zipf traces at 1k and 10k entries this gained 0.001 to
-/// 0.004 (Zipf 0.99 at 1k: 0.4906 -> 0.4929), and cost the scan trace at
+/// 0.002 (Zipf 0.99 at 1k: 0.4906 -> 0.4929), and cost the scan trace at
 /// 10k 0.002.
 const GHOST_RESIDENTS_DIVISOR: u64 = 2;
 /// Misses on keys not seen among roughly the last
