@@ -255,7 +255,8 @@ pub struct Adaptive {
 }
 
 impl Adaptive {
-    /// The window's share of the resident weight, out of [`SHARE_SCALE`].
+    /// The window's share of the resident weight, in basis points (out of
+    /// 10 000).
     pub fn window_share(&self) -> u32 {
         self.climber.window_share
     }

@@ -253,6 +253,24 @@ mod tests {
         assert!("clock".parse::<PolicyKind>().is_err());
     }
 
+    /// Snapshots name the policy by variant position (bincode), so adding a
+    /// policy must not move the old ones: a store snapshotted before
+    /// `Adaptive` existed must still decode as the policy it was.
+    #[test]
+    fn serialized_positions_of_policies_never_move() {
+        let expected: [(PolicyKind, u8); 5] = [
+            (PolicyKind::Lru, 0),
+            (PolicyKind::Lfu, 1),
+            (PolicyKind::Sieve, 2),
+            (PolicyKind::S3Fifo, 3),
+            (PolicyKind::Adaptive, 4),
+        ];
+        for (kind, position) in expected {
+            assert_eq!(codec::encode(&kind), vec![position], "{kind}");
+            assert_eq!(codec::encode(&kind.build())[0], position, "{kind} state");
+        }
+    }
+
     /// Every policy honours the contract on a small random workload.
     #[test]
     fn every_policy_keeps_the_contract() {
