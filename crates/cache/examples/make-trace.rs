@@ -3,12 +3,15 @@
 //! ```text
 //! cargo run --release -p cache --example make-trace -- zipf  ITEMS EXPONENT LENGTH SEED
 //! cargo run --release -p cache --example make-trace -- scans ITEMS EXPONENT LENGTH SEED SCAN_EVERY SCAN_LENGTH
+//! cargo run --release -p cache --example make-trace -- shifting WORKING_SET EXPONENT LENGTH SEED SHIFT_EVERY
 //! ```
+//!
+//! The hit-ratio table's shifting trace is `shifting 100000 0.8 2000000 4 4`.
 
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 
-use cache::workload::{zipf_trace, zipf_with_scans_trace};
+use cache::workload::{shifting_trace, zipf_trace, zipf_with_scans_trace};
 
 fn parse<T: std::str::FromStr>(
     arguments: &[String],
@@ -47,7 +50,14 @@ fn run(arguments: &[String]) -> Result<Vec<u64>, String> {
                 seed,
             ))
         }
-        _ => Err("first argument must be zipf or scans".to_owned()),
+        Some("shifting") => {
+            let shift_every: usize = parse(arguments, 5, "SHIFT_EVERY")?;
+            if shift_every == 0 {
+                return Err("SHIFT_EVERY must be positive".to_owned());
+            }
+            Ok(shifting_trace(items, exponent, length, shift_every, seed))
+        }
+        _ => Err("first argument must be zipf, scans or shifting".to_owned()),
     }
 }
 

@@ -24,7 +24,7 @@
 //!     S3FifoShard (default) or Table<K, V> ◄───── Table<Vec<u8>, Value>
 //!                     slab[slot] = {key, value, weight, expire_at_ms}
 //!                     index: hash ─► slot      expiry: (expire_at_ms, slot)
-//!                     policy: LRU | LFU-DA | SIEVE | S3-FIFO (picks victims)
+//!                     policy: LRU | LFU-DA | SIEVE | S3-FIFO | adaptive (picks victims)
 //! ```
 //!
 //! ## Determinism (the store)
@@ -53,32 +53,72 @@
 //!
 //! `cargo run --release -p cache --example hit-ratio-table` replays seeded
 //! traces (2M requests each; capacity in entries; each request a lookup that
-//! inserts on a miss) through every policy and through the peers
-//! `quick_cache` (S3-FIFO-like), `moka` (W-TinyLFU) and the `lru` crate:
+//! inserts on a miss) through every policy, through Belady's offline optimum
+//! (on a miss, keep the keys requested again soonest; a harness computation
+//! that reads the future, the bound no policy can pass) and through the
+//! peers `quick_cache` (S3-FIFO-like), `moka` (W-TinyLFU) and the `lru`
+//! crate. The last column checks the aims of issue 18 for `adaptive`: at
+//! least `quick_cache`'s hit ratio and at least 99% of LRU's. Measured
+//! 2026-12-05, load average 2-4 on the 2 shared cores (hit ratios do not
+//! depend on load):
 //!
-//! | trace | capacity | lru | lfu | sieve | s3fifo | quick_cache | moka | lru crate |
-//! |---|---|---|---|---|---|---|---|---|
-//! | zipf0.99 1M keys | 1000 | 0.3831 | 0.4393 | 0.4816 | **0.4910** | 0.4922 | 0.4632 | 0.3831 |
-//! | zipf0.99 1M keys | 10000 | 0.5648 | 0.6025 | 0.6323 | **0.6423** | 0.6419 | 0.6354 | 0.5648 |
-//! | zipf0.99 1M keys | 100000 | 0.7538 | 0.7645 | 0.7699 | **0.7733** | 0.7710 | 0.7686 | 0.7538 |
-//! | zipf0.8 1M keys | 1000 | 0.1002 | 0.1346 | 0.1843 | **0.1977** | 0.1971 | 0.1543 | 0.1002 |
-//! | zipf0.8 1M keys | 10000 | 0.2319 | 0.2727 | 0.3172 | **0.3347** | 0.3320 | 0.3160 | 0.2319 |
-//! | zipf0.8 1M keys | 100000 | 0.4787 | 0.5054 | 0.5219 | **0.5316** | 0.5284 | 0.5255 | 0.4787 |
-//! | zipf0.99+scans 100k keys | 1000 | 0.2413 | 0.2555 | 0.2901 | **0.2950** | 0.2956 | 0.2622 | 0.2413 |
-//! | zipf0.99+scans 100k keys | 10000 | 0.3067 | 0.3343 | 0.3785 | **0.3839** | 0.3830 | 0.3691 | 0.3067 |
-//! | zipf0.99+scans 100k keys | 100000 | 0.3998 | 0.4153 | 0.4270 | **0.4329** | 0.4250 | 0.4334 | 0.3998 |
+//! | trace | capacity | lru | lfu | sieve | s3fifo | adaptive | belady (optimum) | quick_cache | moka | lru crate | adaptive meets aims |
+//! |---|---|---|---|---|---|---|---|---|---|---|---|
+//! | zipf0.99 1M keys | 1000 | 0.3831 | 0.4393 | 0.4816 | 0.4910 | **0.4928** | 0.5408 | 0.4922 | 0.4637 | 0.3831 | yes |
+//! | zipf0.99 1M keys | 10000 | 0.5648 | 0.6025 | 0.6323 | 0.6423 | **0.6439** | 0.7000 | 0.6419 | 0.6333 | 0.5648 | yes |
+//! | zipf0.99 1M keys | 100000 | 0.7538 | 0.7645 | 0.7699 | **0.7733** | 0.7725 | 0.8217 | 0.7710 | 0.7686 | 0.7538 | yes |
+//! | zipf0.8 1M keys | 1000 | 0.1002 | 0.1346 | 0.1843 | 0.1977 | **0.1986** | 0.2519 | 0.1971 | 0.1548 | 0.1002 | yes |
+//! | zipf0.8 1M keys | 10000 | 0.2319 | 0.2727 | 0.3172 | 0.3347 | **0.3361** | 0.4280 | 0.3320 | 0.3159 | 0.2319 | yes |
+//! | zipf0.8 1M keys | 100000 | 0.4787 | 0.5054 | 0.5219 | **0.5316** | 0.5300 | 0.6532 | 0.5284 | 0.5252 | 0.4787 | yes |
+//! | zipf0.99+scans 100k keys | 1000 | 0.2413 | 0.2555 | 0.2901 | 0.2950 | **0.2953** | 0.3258 | 0.2956 | 0.2620 | 0.2413 | **no** (-0.00038 vs quick_cache) |
+//! | zipf0.99+scans 100k keys | 10000 | 0.3067 | 0.3343 | 0.3785 | **0.3839** | 0.3813 | 0.4181 | 0.3830 | 0.3692 | 0.3067 | **no** (-0.00163 vs quick_cache) |
+//! | zipf0.99+scans 100k keys | 100000 | 0.3998 | 0.4153 | 0.4270 | **0.4329** | 0.4311 | 0.4591 | 0.4250 | 0.4353 | 0.3998 | yes |
+//! | shifting zipf0.8 100k-key window | 1000 | 0.1198 | **0.1249** | 0.0824 | 0.0857 | 0.1188 | 0.3091 | 0.0900 | 0.0662 | 0.1198 | yes |
+//! | shifting zipf0.8 100k-key window | 10000 | 0.3261 | **0.3329** | 0.2707 | 0.2587 | 0.3274 | 0.5607 | 0.2811 | 0.1359 | 0.3261 | yes |
+//! | shifting zipf0.8 100k-key window | 100000 | **0.7090** | 0.6856 | 0.6712 | 0.6101 | 0.7056 | 0.7341 | 0.6400 | 0.2734 | 0.7090 | yes |
 //!
-//! (The scan trace interleaves 20k Zipf requests with 20k never-seen keys.
+//! (Bold: the best of our policies on the row. The scan trace interleaves
+//! 20k Zipf requests with 20k never-seen keys. The shifting trace
+//! ([`workload::shifting_trace`]) draws Zipf 0.8 ranks over a window of
+//! 100k keys, the hottest rank being the newest key, and slides the window
+//! by one key every 4 requests: popularity follows age, so recency wins.
 //! `moka` is not deterministic; its figures vary by about 0.001 per run.)
 //!
-//! S3-FIFO wins among our policies on every trace and capacity, beats exact
-//! LRU by 4 to 10 points everywhere, and matches `quick_cache` (ahead on 6
-//! of 9 rows, at most 0.0012 behind on the other 3), so
-//! [`PolicyKind::DEFAULT`] is S3-FIFO. Two of its constants were tuned on
-//! these traces and say so where they are defined: a 1% small queue (the
-//! paper's 10% gave 0.4849 on the first row) and a direct-mapped ghost
-//! sized like the resident set. Our LRU matches the `lru` crate exactly,
-//! which cross-checks the harness.
+//! [`PolicyKind::DEFAULT`] is still **S3-FIFO**. It is the best of our
+//! steady-trace policies (4 to 10 points over exact LRU, level with
+//! `quick_cache`: ahead on 7 of 9 Zipf and scan rows, at most 0.0012
+//! behind on the other 2), but on the shifting trace it falls 3 to 10
+//! points behind LRU. Two of its constants were tuned on these traces and
+//! say so where they are defined: a 1% small queue (the paper's 10% gave
+//! 0.4849 on the first row) and a direct-mapped ghost sized like the
+//! resident set. Our LRU matches the `lru` crate exactly, which
+//! cross-checks the harness.
+//!
+//! `adaptive` ([`policy::Adaptive`]) puts an exact-LRU window in front of
+//! S3-FIFO and moves the window's share by hill climbing on the hit ratio:
+//! share 0 is S3-FIFO, 100% is LRU. It meets both aims on 10 of 12 rows:
+//! ahead of `quick_cache` on every Zipf row and within 1% of LRU (or
+//! ahead) on every shifting row, where S3-FIFO and `quick_cache` lose 3
+//! to 10 points. It misses on the scan trace at 1k and 10k entries, by
+//! 0.0004 and 0.0016. Two causes, both measured: its climber compares one
+//! period's hit ratio with the next, and the scan trace's phases (a period
+//! holding more or less of a scan) move that ratio more than the share
+//! does, so it tries windows that do not pay; and its ghost is half the
+//! size of S3-FIFO's, which gains 0.001-0.002 on the Zipf rows at 1k and
+//! 10k entries but costs
+//! the scan trace at 10k about 0.002 (S3-FIFO with that ghost and no
+//! window gets 0.3819 there, still under `quick_cache`'s 0.3830). So it is
+//! not the default. What would close the gap: compare shares in the same
+//! period rather than in successive ones (small sampled shadow caches at
+//! the neighbouring shares, as in miniature simulation), which makes a
+//! scan hit both sides alike, and a ghost whose size adapts too. It also
+//! costs throughput: `cargo run --release -p cache --example store-speed`
+//! (the store, Zipf 0.99, 100k entries, one thread) ran it at 5.8-7.0 M
+//! ops/s against S3-FIFO's 8.1-8.8 M in the same three runs (load average
+//! 2.2-2.3): a window hit relinks, and every miss also reads the filter of
+//! recently seen keys. Choose it with
+//! `StoreConfig::with_policy(PolicyKind::Adaptive)` where working sets
+//! shift.
 //!
 //! ## Performance (benchmarks; 2 shared cores, so treat figures as ±15%)
 //!
@@ -166,10 +206,11 @@
 //! - `cache-trace --policy NAME --capacity N [--sizes] < trace` replays a
 //!   trace (one key per line; with `--sizes`, a second column in bytes) and
 //!   prints `policy=NAME capacity=N requests=R hits=H hit_ratio=0.xxxxxx`.
-//!   `NAME` is `lru`, `lfu`, `sieve`, `s3fifo`, `best` (the default policy)
-//!   or `all`.
+//!   `NAME` is `lru`, `lfu`, `sieve`, `s3fifo`, `adaptive`, `best` (the
+//!   default policy) or `all`.
 //! - `cargo run --release -p cache --example make-trace -- zipf 1000000 0.99 2000000 1 > t.txt`
-//!   writes a seeded trace for it.
+//!   writes a seeded trace for it (also `scans` and `shifting`; the table's
+//!   shifting trace is `shifting 100000 0.8 2000000 4 4`).
 //!
 //! ## Running the tests
 //!

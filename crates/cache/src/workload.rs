@@ -1,5 +1,6 @@
 //! Deterministic synthetic workloads for tests, benchmarks and policy
-//! measurements: Zipf-distributed keys and Zipf with interleaved scans.
+//! measurements: Zipf-distributed keys, Zipf with interleaved scans, and a
+//! Zipf working set that slides over the key space (recency wins).
 //!
 //! Everything takes a seed and uses ChaCha8, so a trace is the same on every
 //! run and platform.
@@ -91,6 +92,40 @@ pub fn zipf_with_scans_trace(
     trace
 }
 
+/// A working set that shifts: each request draws a rank from
+/// Zipf(`working_set`, `exponent`) and maps it to a key in a window of
+/// `working_set` consecutive keys, the hottest rank to the newest key. Every
+/// `shift_every` requests the window slides by one key: a new key becomes
+/// the hottest and every other key cools by one rank, until it falls out of
+/// the window and is never requested again (think: a feed, where new posts
+/// are read most and interest fades with age).
+///
+/// Popularity here is a function of age, so recency predicts reuse better
+/// than frequency: a key's past hits were earned when it was hotter than it
+/// is now. This is the trace on which exact LRU beats the frequency-minded
+/// policies.
+///
+/// # Panics
+/// If `working_set` or `shift_every` is zero (or `exponent` is bad, as for
+/// [`Zipf::new`]).
+pub fn shifting_trace(
+    working_set: u64,
+    exponent: f64,
+    length: usize,
+    shift_every: usize,
+    seed: u64,
+) -> Vec<u64> {
+    assert!(shift_every > 0, "shift_every must be positive");
+    let zipf = Zipf::new(working_set, exponent);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..length)
+        .map(|position| {
+            let newest_key = (position / shift_every) as u64 + working_set - 1;
+            newest_key - zipf.sample(&mut rng)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +139,30 @@ mod tests {
         assert!(
             (top - expected).abs() < 0.02,
             "rank 0 share {top}, expected {expected}"
+        );
+    }
+
+    #[test]
+    fn shifting_trace_slides_its_window() {
+        let trace = shifting_trace(100, 0.9, 10_000, 10, 7);
+        assert_eq!(trace, shifting_trace(100, 0.9, 10_000, 10, 7));
+        for (position, &key) in trace.iter().enumerate() {
+            let newest_key = (position / 10) as u64 + 99;
+            assert!(
+                key <= newest_key && key + 100 > newest_key,
+                "request {position}: key {key} outside the window ending at {newest_key}"
+            );
+        }
+        // The hottest rank is the newest key.
+        let count_at_age = |age: u64| {
+            (trace.iter().enumerate())
+                .filter(|&(position, &key)| (position / 10) as u64 + 99 - key == age)
+                .count()
+        };
+        let (newest, older) = (count_at_age(0), count_at_age(50));
+        assert!(
+            newest > 5 * older,
+            "newest key requested {newest} times, age 50 {older} times"
         );
     }
 }

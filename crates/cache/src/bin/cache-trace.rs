@@ -10,7 +10,7 @@
 //! weighs 1 and the capacity counts entries (further columns are ignored);
 //! with `--sizes` the second column is the entry's size in bytes and the
 //! capacity is in bytes. `NAME` is a policy (`lru`, `lfu`, `sieve`,
-//! `s3fifo`), `best` (the store's default policy) or `all` (one line per
+//! `s3fifo`, `adaptive`), `best` (the store's default policy) or `all` (one line per
 //! policy). Output, one line per policy:
 //!
 //! ```text
@@ -31,7 +31,7 @@ use clap::Parser;
     about = "Replay a key trace and print hit ratios"
 )]
 struct Arguments {
-    /// lru, lfu, sieve, s3fifo, best (the default policy) or all.
+    /// lru, lfu, sieve, s3fifo, adaptive, best (the default policy) or all.
     #[arg(long)]
     policy: String,
     /// Capacity in entries (or in bytes with --sizes); must be positive.

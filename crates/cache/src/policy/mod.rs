@@ -11,10 +11,12 @@
 //! | [`Lfu`] | `lfu.rs` | O(log n) | frequency with dynamic aging |
 //! | [`Sieve`] | `sieve.rs` | set a bit | FIFO + visited bit + hand |
 //! | [`S3Fifo`] | `s3fifo.rs` | bump a counter | small/main/ghost FIFOs |
+//! | [`Adaptive`] | `adaptive.rs` | list move (window) or bump a counter | LRU window in front of S3-FIFO, window share hill-climbed on the hit ratio |
 //!
 //! The default, [`PolicyKind::DEFAULT`], was chosen by measuring hit ratios
 //! (the table is in the crate docs).
 
+mod adaptive;
 pub(crate) mod ghost;
 pub(crate) mod hit_bits;
 mod lfu;
@@ -28,6 +30,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub use adaptive::Adaptive;
 pub use lfu::Lfu;
 pub use lru::Lru;
 pub use s3fifo::S3Fifo;
@@ -88,6 +91,9 @@ pub enum PolicyKind {
     Lfu,
     Sieve,
     S3Fifo,
+    /// Added after the others: variants are serialized by position, so
+    /// snapshots taken before it existed still decode.
+    Adaptive,
 }
 
 impl PolicyKind {
@@ -96,11 +102,12 @@ impl PolicyKind {
     pub const DEFAULT: PolicyKind = PolicyKind::S3Fifo;
 
     /// Every policy, in a fixed order.
-    pub const ALL: [PolicyKind; 4] = [
+    pub const ALL: [PolicyKind; 5] = [
         PolicyKind::Lru,
         PolicyKind::Lfu,
         PolicyKind::Sieve,
         PolicyKind::S3Fifo,
+        PolicyKind::Adaptive,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +116,7 @@ impl PolicyKind {
             PolicyKind::Lfu => "lfu",
             PolicyKind::Sieve => "sieve",
             PolicyKind::S3Fifo => "s3fifo",
+            PolicyKind::Adaptive => "adaptive",
         }
     }
 
@@ -119,6 +127,7 @@ impl PolicyKind {
             PolicyKind::Lfu => AnyPolicy::Lfu(Lfu::default()),
             PolicyKind::Sieve => AnyPolicy::Sieve(Sieve::new()),
             PolicyKind::S3Fifo => AnyPolicy::S3Fifo(S3Fifo::default()),
+            PolicyKind::Adaptive => AnyPolicy::Adaptive(Adaptive::default()),
         }
     }
 }
@@ -137,7 +146,7 @@ impl fmt::Display for PolicyKind {
 
 /// A policy name that is not one of [`PolicyKind::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown policy {name:?}; expected one of lru, lfu, sieve, s3fifo")]
+#[error("unknown policy {name:?}; expected one of lru, lfu, sieve, s3fifo, adaptive")]
 pub struct UnknownPolicy {
     pub name: String,
 }
@@ -163,6 +172,8 @@ pub enum AnyPolicy {
     Lfu(Lfu),
     Sieve(Sieve),
     S3Fifo(S3Fifo),
+    /// Last, for the same reason as [`PolicyKind::Adaptive`].
+    Adaptive(Adaptive),
 }
 
 macro_rules! dispatch {
@@ -172,6 +183,7 @@ macro_rules! dispatch {
             AnyPolicy::Lfu($policy) => $call,
             AnyPolicy::Sieve($policy) => $call,
             AnyPolicy::S3Fifo($policy) => $call,
+            AnyPolicy::Adaptive($policy) => $call,
         }
     };
 }
@@ -183,6 +195,7 @@ impl AnyPolicy {
             AnyPolicy::Lfu(_) => PolicyKind::Lfu,
             AnyPolicy::Sieve(_) => PolicyKind::Sieve,
             AnyPolicy::S3Fifo(_) => PolicyKind::S3Fifo,
+            AnyPolicy::Adaptive(_) => PolicyKind::Adaptive,
         }
     }
 }
@@ -238,6 +251,24 @@ mod tests {
             assert_eq!(kind.build().kind(), kind);
         }
         assert!("clock".parse::<PolicyKind>().is_err());
+    }
+
+    /// Snapshots name the policy by variant position (bincode), so adding a
+    /// policy must not move the old ones: a store snapshotted before
+    /// `Adaptive` existed must still decode as the policy it was.
+    #[test]
+    fn serialized_positions_of_policies_never_move() {
+        let expected: [(PolicyKind, u8); 5] = [
+            (PolicyKind::Lru, 0),
+            (PolicyKind::Lfu, 1),
+            (PolicyKind::Sieve, 2),
+            (PolicyKind::S3Fifo, 3),
+            (PolicyKind::Adaptive, 4),
+        ];
+        for (kind, position) in expected {
+            assert_eq!(codec::encode(&kind), vec![position], "{kind}");
+            assert_eq!(codec::encode(&kind.build())[0], position, "{kind} state");
+        }
     }
 
     /// Every policy honours the contract on a small random workload.

@@ -106,9 +106,78 @@ impl S3Fifo {
         self.ghost.contains(key_hash)
     }
 
-    fn remember_ghost(&mut self, key_hash: u64) {
+    /// Whether `key_hash` was recently evicted from small (and so belongs in
+    /// main); forgets it either way, since the key is coming back.
+    #[inline]
+    pub(crate) fn take_ghost(&mut self, key_hash: u64) -> bool {
+        let remembered = self.is_ghost(key_hash);
+        if remembered {
+            self.ghost.forget(key_hash);
+        }
+        remembered
+    }
+
+    /// Makes a non-resident slot resident, at the head of main or of small.
+    /// `on_insert` is this after a ghost lookup; a policy in front of S3-FIFO
+    /// (the adaptive window) hands slots on with its own verdict.
+    #[inline]
+    pub(crate) fn admit(&mut self, slot: SlotId, key_hash: u64, weight: u64, to_main: bool) {
+        let index = slot as usize;
+        if self.slots.0.len() <= index {
+            self.slots.0.resize(index + 1, SlotState::default());
+        }
+        let state = &mut self.slots.0[index];
+        assert_eq!(state.queue, Queue::None, "slot {slot} inserted twice");
+        state.frequency.set(0);
+        state.weight = weight;
+        state.key_hash = key_hash;
+        self.total_weight += weight;
+        if to_main {
+            state.queue = Queue::Main;
+            self.main.push_head(&mut self.slots, slot);
+        } else {
+            state.queue = Queue::Small;
+            self.small_weight += weight;
+            self.small.push_head(&mut self.slots, slot);
+        }
+    }
+
+    /// Whether `slot` is resident here.
+    #[inline]
+    pub(crate) fn contains(&self, slot: SlotId) -> bool {
+        self.slots
+            .0
+            .get(slot as usize)
+            .is_some_and(|state| state.queue != Queue::None)
+    }
+
+    /// The S3-FIFO victim other than `protected`, forgotten; `None` if no
+    /// slot but `protected` is resident (the caller decides whether taking
+    /// `protected` is allowed). The ghost is sized for the resident count
+    /// divided by `ghost_divisor` (S3-FIFO itself: 1).
+    pub(crate) fn evict_unprotected(
+        &mut self,
+        protected: Option<SlotId>,
+        ghost_divisor: u64,
+    ) -> Option<SlotId> {
+        let small_over_share = self.small_weight * 100 >= self.total_weight * SMALL_SHARE_PERCENT;
+        if small_over_share || self.main.is_empty() {
+            self.evict_small(protected, ghost_divisor)
+                .or_else(|| self.evict_main(protected))
+        } else {
+            self.evict_main(protected)
+                .or_else(|| self.evict_small(protected, ghost_divisor))
+        }
+    }
+
+    /// The sum of the resident slots' weights.
+    pub(crate) fn weight(&self) -> u64 {
+        self.total_weight
+    }
+
+    fn remember_ghost(&mut self, key_hash: u64, ghost_divisor: u64) {
         self.ghost
-            .remember(key_hash, self.small.len + self.main.len);
+            .remember(key_hash, (self.small.len + self.main.len) / ghost_divisor);
     }
 
     fn state(&self, slot: SlotId) -> &SlotState {
@@ -136,7 +205,7 @@ impl S3Fifo {
     /// Walks small from the tail: promotes hit slots to main, returns the
     /// first cold one (remembered in the ghost), or `None` if small has no
     /// evictable slot.
-    fn evict_small(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
+    fn evict_small(&mut self, protected: Option<SlotId>, ghost_divisor: u64) -> Option<SlotId> {
         let steps_max = self.small.len + 1;
         for _ in 0..steps_max {
             let slot = self.small.tail;
@@ -155,7 +224,7 @@ impl S3Fifo {
                 self.main.push_head(&mut self.slots, slot);
             } else {
                 self.forget(slot);
-                self.remember_ghost(self.state(slot).key_hash);
+                self.remember_ghost(self.state(slot).key_hash, ghost_divisor);
                 return Some(slot);
             }
         }
@@ -189,28 +258,8 @@ impl S3Fifo {
 impl Policy for S3Fifo {
     #[inline]
     fn on_insert(&mut self, slot: SlotId, key_hash: u64, weight: u64) {
-        let index = slot as usize;
-        if self.slots.0.len() <= index {
-            self.slots.0.resize(index + 1, SlotState::default());
-        }
-        let to_main = self.is_ghost(key_hash);
-        if to_main {
-            self.ghost.forget(key_hash);
-        }
-        let state = &mut self.slots.0[index];
-        assert_eq!(state.queue, Queue::None, "slot {slot} inserted twice");
-        state.frequency.set(0);
-        state.weight = weight;
-        state.key_hash = key_hash;
-        self.total_weight += weight;
-        if to_main {
-            state.queue = Queue::Main;
-            self.main.push_head(&mut self.slots, slot);
-        } else {
-            state.queue = Queue::Small;
-            self.small_weight += weight;
-            self.small.push_head(&mut self.slots, slot);
-        }
+        let to_main = self.take_ghost(key_hash);
+        self.admit(slot, key_hash, weight, to_main);
     }
 
     #[inline]
@@ -239,14 +288,7 @@ impl Policy for S3Fifo {
     }
 
     fn evict(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
-        let small_over_share = self.small_weight * 100 >= self.total_weight * SMALL_SHARE_PERCENT;
-        let victim = if small_over_share || self.main.is_empty() {
-            self.evict_small(protected)
-                .or_else(|| self.evict_main(protected))
-        } else {
-            self.evict_main(protected)
-                .or_else(|| self.evict_small(protected))
-        };
+        let victim = self.evict_unprotected(protected, 1);
         match (victim, protected) {
             (Some(slot), _) => Some(slot),
             // Only the protected slot is left: the contract lets us take it.
