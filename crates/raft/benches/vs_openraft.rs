@@ -21,7 +21,10 @@
 //! so that the gate's builds need not compile it (crates/raft/Cargo.toml).
 //!
 //! Prints, per proposer count, commits/s, p50 and p99 for each, the cores
-//! each kept busy, and the ratio ours / openraft of commits/s. The
+//! each kept busy (CPU-seconds of the process per second), the ratio ours
+//! / openraft of commits/s, and the same ratio per CPU-second (on a
+//! machine shared with other work the two runs of a row may get unequal
+//! CPU). The
 //! adapters for openraft are in `openraft_group/`; ours is the group of
 //! `driver_common/`. Not built under madsim (openraft needs the real
 //! tokio), where this is an empty program.
@@ -227,10 +230,29 @@ mod bench {
         }
     }
 
-    fn cores(measured: &Measured) -> String {
-        measured
-            .cores_busy
-            .map_or("?".to_string(), |cores| format!("{cores:.2}"))
+    impl Measured {
+        fn cores(&self) -> String {
+            self.cores_busy
+                .map_or("?".to_string(), |cores| format!("{cores:.2}"))
+        }
+
+        /// Commits per CPU-second of the whole process, if known.
+        fn per_cpu_second(&self) -> Option<f64> {
+            self.cores_busy
+                .filter(|cores| *cores > 0.0)
+                .map(|cores| self.commits_per_second / cores)
+        }
+    }
+
+    /// Ours / openraft in commits per CPU-second: steadier than the plain
+    /// ratio when other work on the machine takes CPUs from one system's
+    /// run and not the other's.
+    fn per_cpu_ratio(ours: &Measured, theirs: &Measured) -> String {
+        ours.per_cpu_second()
+            .zip(theirs.per_cpu_second())
+            .map_or("?".to_string(), |(ours, theirs)| {
+                format!("{:.2}", ours / theirs)
+            })
     }
 
     fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -272,26 +294,27 @@ mod bench {
              ours against openraft 0.9"
         );
         println!(
-            "| P    | ours commits/s | p50       | p99       | cores | openraft commits/s | p50       | p99       | cores | ratio |"
+            "| P    | ours commits/s | p50       | p99       | cores | openraft commits/s | p50       | p99       | cores | ratio | per CPU |"
         );
         println!(
-            "|------|----------------|-----------|-----------|-------|--------------------|-----------|-----------|-------|-------|"
+            "|------|----------------|-----------|-----------|-------|--------------------|-----------|-----------|-------|-------|---------|"
         );
         let duration = Duration::from_secs_f64(seconds);
         for proposers in proposer_counts {
             let ours = runtime.block_on(measure(System::Ours, proposers, warmup, duration));
             let theirs = runtime.block_on(measure(System::Openraft, proposers, warmup, duration));
             println!(
-                "| {proposers:<4} | {:>14.0} | {:>9.1?} | {:>9.1?} | {:>5} | {:>18.0} | {:>9.1?} | {:>9.1?} | {:>5} | {:>5.2} |",
+                "| {proposers:<4} | {:>14.0} | {:>9.1?} | {:>9.1?} | {:>5} | {:>18.0} | {:>9.1?} | {:>9.1?} | {:>5} | {:>5.2} | {:>7} |",
                 ours.commits_per_second,
                 ours.p50,
                 ours.p99,
-                cores(&ours),
+                ours.cores(),
                 theirs.commits_per_second,
                 theirs.p50,
                 theirs.p99,
-                cores(&theirs),
+                theirs.cores(),
                 ours.commits_per_second / theirs.commits_per_second,
+                per_cpu_ratio(&ours, &theirs),
             );
         }
     }
