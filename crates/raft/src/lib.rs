@@ -219,6 +219,8 @@
 //! whole driver (see "Performance" below).
 //! `cargo bench -p raft --bench allocations`: heap allocations per
 //! committed entry in the core (a counting allocator; docs/status.md).
+//! `cargo bench -p raft --features vs-openraft --bench vs_openraft`: the
+//! driver and openraft side by side in one run (see "Performance").
 //!
 //! ## Performance
 //!
@@ -227,9 +229,17 @@
 //! [`node::LocalNetwork`], logs in [`storage::MemoryStorage`], 16-byte
 //! commands, every node's service snapshotting every 10 000 entries. `P`
 //! closed-loop proposers call `start` on the leader and wait for the apply
-//! on the leader; latency is from `start` to that apply. The measured
-//! tables (against openraft's minimal benchmark), the profile and what it
-//! led to are in `docs/status.md`, with their dates and machine load.
+//! on the leader; latency is from `start` to that apply.
+//!
+//! `benches/vs_openraft.rs` runs the same group and, in the same run and
+//! shape, openraft (the crates.io release, through adapters of ours in
+//! `benches/openraft_group/`: in-memory log and state machine, RPCs by
+//! direct calls, the same snapshot interval), printing commits/s, p50,
+//! p99 and the ratio ours / openraft for P = 1, 64, 256, 1024. openraft is
+//! slow to build, so it comes only with the `vs-openraft` feature and
+//! never under madsim. The measured tables, the profile and what it led
+//! to are in `docs/status.md` ("raft driver against openraft"), with their
+//! dates and machine load.
 //!
 //! The driver sends each peer's requests from one sender task, so
 //! pipelined AppendEntries reach a follower in order (sent from a task per
