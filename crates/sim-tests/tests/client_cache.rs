@@ -3,9 +3,11 @@
 //! node, and two RESP3 readers with `CLIENT TRACKING ON` that cache what
 //! they read as redis-py does: one drops what it is told, one ignores the
 //! pushes (the control: the check must catch it). Meanwhile nodes are cut
-//! off from their peers (leaders move; a cut-off node's feed polls fail)
-//! and killed and restarted (a reader whose node dies reconnects and
-//! starts with an empty cache, as redis-py does).
+//! off from their peers (leaders move; a cut-off node's feed polls fail),
+//! killed and restarted (a reader whose node dies reconnects and starts
+//! with an empty cache, as redis-py does), and the keys' shards are moved
+//! between the two groups (`POST /v1/admin/move`: later writes land in a
+//! group whose feed the readers' node must already follow).
 //!
 //! The check is the documented bound (`distcache::resp::tracking`): a
 //! value served from a cache is never older than a write acknowledged
@@ -39,6 +41,38 @@ const KEYS: &[&str] = &["alpha", "bravo", "charlie", "delta"];
 /// takes at most two RPC timeouts (1 s), plus a margin for the push to
 /// reach the client.
 const STALE_BOUND: Duration = Duration::from_secs(5);
+
+/// The cluster's shard count (`sim_tests::server`'s configuration).
+const SHARDS: usize = 10;
+/// Every node's HTTP port (`sim_tests::server`).
+const HTTP_PORT: u16 = 8080;
+
+/// Moves `shard` to group `gid` through node `via`'s REST admin API, from
+/// a client host; whether it answered 200 within 5 s.
+async fn move_shard(cluster: &Cluster, via: std::net::SocketAddr, shard: usize, gid: u64) -> bool {
+    let body = format!("{{\"shard\":{shard},\"gid\":{gid}}}");
+    let request = format!(
+        "POST /v1/admin/move HTTP/1.0\r\nHost: {via}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let asked = cluster.net.spawn(cluster.client_host(), async move {
+        let exchange = async {
+            let mut stream = TcpStream::connect(via).await.ok()?;
+            stream.write_all(request.as_bytes()).await.ok()?;
+            stream.flush().await.ok()?;
+            let mut answer = Vec::new();
+            stream.read_to_end(&mut answer).await.ok()?;
+            Some(answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"))
+        };
+        tokio::time::timeout(Duration::from_secs(5), exchange)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+    });
+    asked.await.expect("client hosts are never killed")
+}
 
 /// One RESP3 value, as much as this test reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -400,6 +434,7 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
 
         phase("faults: nodes cut off from their peers, nodes killed and restarted");
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut moves = 0;
         for round in 0..8u64 {
             let victim: NodeId =
                 cluster.nodes[madsim::rand::random::<u64>() as usize % cluster.nodes.len()];
@@ -422,7 +457,16 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
                 .await;
                 cluster.net.heal_all();
             }
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // A key's shard to the other group (through a node that is up).
+            let key = KEYS[madsim::rand::random::<u64>() as usize % KEYS.len()];
+            let shard = shardkv::key_to_shard(key.as_bytes(), SHARDS);
+            let gid = 1 + round % 2;
+            let via = std::net::SocketAddr::new(cluster.resp_addr(2).ip(), HTTP_PORT);
+            if move_shard(&cluster, via, shard, gid).await {
+                moves += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(1000)).await;
         }
         phase("healed: a quiet spell, then stop");
         tokio::time::sleep(Duration::from_secs(8)).await;
@@ -445,10 +489,14 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
         let (honest, fetched) = &outcomes[0];
         let cached = honest.iter().filter(|read| read.from_cache).count();
         println!(
-            "{acknowledged} writes acknowledged, {} unknown; the tracking reader served {} reads, \
-             {cached} from its cache, fetched {fetched}",
+            "{acknowledged} writes acknowledged, {} unknown; {moves} shard moves; the tracking \
+             reader served {} reads, {cached} from its cache, fetched {fetched}",
             ledger.unknown.len(),
             honest.len(),
+        );
+        assert!(
+            moves >= 2,
+            "only {moves} shard moves answered: moves not exercised"
         );
         assert!(
             cached > 100,
