@@ -28,7 +28,7 @@ use sim_tests::harness::{phase, within};
 use sim_tests::server::{Cluster, wait_ready};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const TEST_LIMIT: Duration = Duration::from_secs(300);
@@ -157,15 +157,17 @@ fn wire(words: &[&str]) -> Vec<u8> {
 /// A RESP3 connection with tracking on: a task reads the socket in order,
 /// caches each `GET`'s reply as it arrives and applies pushes to `cache`
 /// as they arrive (unless `ignore_pushes`), so a push sent after a reply
-/// removes what that reply cached; replies go on to the asker.
+/// removes what that reply cached; replies go on to the asker. When the
+/// connection ends, the cache is dropped (its invalidations would no
+/// longer come), as redis-py does on a disconnect.
 struct Tracked {
     stream: tokio::io::WriteHalf<TcpStream>,
     replies: mpsc::UnboundedReceiver<Value>,
     /// The key of each request in flight that is a `GET` (its reply is
     /// cached), in order.
     in_flight: Arc<Mutex<std::collections::VecDeque<Option<String>>>>,
-    /// Ends (drops its sender) when the connection breaks.
-    _closed: oneshot::Receiver<()>,
+    /// Set when the connection has ended.
+    closed: Arc<AtomicBool>,
 }
 
 type Cache = Arc<Mutex<BTreeMap<String, Option<String>>>>;
@@ -182,11 +184,11 @@ impl Tracked {
             .ok()?;
         let (mut read, write) = tokio::io::split(stream);
         let (replies_in, replies) = mpsc::unbounded_channel();
-        let (closed_tx, closed) = oneshot::channel::<()>();
+        let closed = Arc::new(AtomicBool::new(false));
+        let ended = Arc::clone(&closed);
         let in_flight: Arc<Mutex<std::collections::VecDeque<Option<String>>>> = Arc::default();
         let requests = Arc::clone(&in_flight);
         madsim::task::spawn(async move {
-            let _closed = closed_tx;
             let mut buffer = Vec::new();
             loop {
                 while let Some((value, used)) = parse(&buffer) {
@@ -221,7 +223,11 @@ impl Tracked {
                 }
                 let mut chunk = [0u8; 4096];
                 match read.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => {
+                        cache.lock().unwrap().clear();
+                        ended.store(true, Ordering::Relaxed);
+                        return;
+                    }
                     Ok(count) => buffer.extend_from_slice(&chunk[..count]),
                 }
             }
@@ -230,7 +236,7 @@ impl Tracked {
             stream: write,
             replies,
             in_flight,
-            _closed: closed,
+            closed,
         };
         match tracked.ask(&["HELLO", "3"]).await? {
             Value::Map(_) => {}
@@ -386,6 +392,7 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
             readers.push(cluster.net.spawn(cluster.client_host(), async move {
                 let mut served = Vec::new();
                 let mut fetched = 0u64;
+                let mut reconnects = 0u64;
                 while running.load(Ordering::Relaxed) {
                     // A new connection starts with an empty cache.
                     let cache: Cache = Arc::default();
@@ -396,6 +403,10 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
                         continue;
                     };
                     while running.load(Ordering::Relaxed) {
+                        if connection.closed.load(Ordering::Relaxed) {
+                            reconnects += 1;
+                            break;
+                        }
                         let key = KEYS[madsim::rand::random::<u64>() as usize % KEYS.len()];
                         let cached = cache.lock().unwrap().get(key).cloned();
                         match cached {
@@ -428,7 +439,7 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
                         .await;
                     }
                 }
-                (served, fetched)
+                (served, fetched, reconnects)
             }));
         }
 
@@ -486,11 +497,12 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
             acknowledged > 100,
             "only {acknowledged} writes were acknowledged"
         );
-        let (honest, fetched) = &outcomes[0];
+        let (honest, fetched, reconnects) = &outcomes[0];
         let cached = honest.iter().filter(|read| read.from_cache).count();
         println!(
             "{acknowledged} writes acknowledged, {} unknown; {moves} shard moves; the tracking \
-             reader served {} reads, {cached} from its cache, fetched {fetched}",
+             reader served {} reads, {cached} from its cache, fetched {fetched}, \
+             reconnected {reconnects} times",
             ledger.unknown.len(),
             honest.len(),
         );
@@ -515,7 +527,7 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
         );
         // The control: a reader that ignores the pushes goes stale, and
         // the check sees it.
-        let (ignoring, _) = &outcomes[1];
+        let (ignoring, _, _) = &outcomes[1];
         let stale = stale_reads(&ledger, ignoring);
         assert!(
             !stale.is_empty(),
