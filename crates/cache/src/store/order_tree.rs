@@ -247,7 +247,7 @@ impl OrderTree {
     }
 }
 
-/// An in-order walk over part of an [`OrderTree`], in either direction;
+/// An in-order walk over part of an `OrderTree`, in either direction;
 /// yields (member, score).
 pub struct Walk<'a> {
     /// Nodes still to visit, the next on top (each with the part of its

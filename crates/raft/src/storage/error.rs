@@ -65,7 +65,7 @@ pub enum StorageError {
 
 impl StorageError {
     /// The error of `source` on `path`: [`StorageError::ShuttingDown`] if
-    /// the call never ran (see [`super::disk::is_cancellation`]), else
+    /// the call never ran (see `disk::is_cancellation`), else
     /// [`StorageError::Io`].
     pub fn from_io(path: PathBuf, source: std::io::Error) -> Self {
         if super::disk::is_cancellation(&source) {

@@ -655,7 +655,7 @@ impl ShardServer {
 
     /// Hands over a piece of a shard offered in the requested
     /// configuration. Any replica that applied that configuration has the
-    /// frozen data; each replica encodes it once (see [`Exports`]).
+    /// frozen data; each replica encodes it once (see `Exports`).
     pub fn handle_pull_chunk(&self, request: &PullChunk) -> Result<ShardChunk, MigrationError> {
         self.check_sender("pull", request.from_gid)?;
         let export = self
