@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 /// Bad input on the wire. After one, the stream cannot be resynchronised:
-/// the caller replies with [`ProtocolError::to_string`] as an error (Redis
+/// the caller replies with `ProtocolError::to_string` as an error (Redis
 /// does: `-ERR Protocol error: ...`) and closes the connection. The one
 /// exception is [`ProtocolError::ArgumentTooLarge`]
 /// ([`ProtocolError::is_recoverable`]): the decoder has read the whole
