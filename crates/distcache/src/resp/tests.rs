@@ -119,14 +119,14 @@ impl Backend for std::sync::Arc<Memory> {
         after: u64,
         wait: Duration,
     ) -> Option<shardkv::Changes> {
-        let deadline = tokio::time::Instant::now() + wait;
+        let deadline = crate::clock::now() + wait;
         loop {
             let changed = self.feed_changed.notified();
             tokio::pin!(changed);
             changed.as_mut().enable();
             let feed = self.feed.lock().expect("test feed").clone();
             let through = feed.len() as u64;
-            if through > after || tokio::time::Instant::now() >= deadline {
+            if through > after || crate::clock::now() >= deadline {
                 let keys = feed[usize::try_from(after).expect("index")..].to_vec();
                 return Some(shardkv::Changes::Keys { keys, through });
             }

@@ -12,11 +12,15 @@ use tokio::net::TcpStream;
 use super::{ask, command, start};
 use crate::resp::RespConfig;
 
+async fn connect(server: &crate::resp::RespServer) -> TcpStream {
+    TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect")
+}
+
 /// A RESP3 connection with tracking on (`options` after `ON`).
 async fn tracking_client(server: &crate::resp::RespServer, options: &[&str]) -> TcpStream {
-    let mut stream = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
+    let mut stream = connect(server).await;
     let mut words = vec!["CLIENT", "TRACKING", "ON"];
     words.extend_from_slice(options);
     let mut wire = command(&["HELLO", "3"]);
@@ -52,7 +56,7 @@ async fn read_until(stream: &mut TcpStream, needle: &str) -> String {
 async fn read_for(stream: &mut TcpStream, wait: Duration) -> String {
     let mut received = Vec::new();
     let mut chunk = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = crate::clock::now() + wait;
     while let Ok(read) = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
         let read = read.expect("read");
         assert_ne!(read, 0, "the connection closed");
@@ -104,9 +108,7 @@ async fn a_write_through_another_connection_invalidates_a_tracked_read() {
     let (server, _memory) = start(RespConfig::default()).await;
     let mut reader = tracking_client(&server, &[]).await;
     past_first_flush(&mut reader).await;
-    let mut writer = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
+    let mut writer = connect(&server).await;
     assert_eq!(ask(&mut writer, &["SET", "k", "1"]).await, "+OK\r\n");
     reader
         .write_all(&command(&["GET", "k"]))
@@ -185,14 +187,12 @@ async fn a_tracked_key_with_a_ttl_is_told_when_it_expires() {
     let (server, _memory) = start(RespConfig::default()).await;
     let mut reader = tracking_client(&server, &[]).await;
     past_first_flush(&mut reader).await;
-    let mut writer = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
+    let mut writer = connect(&server).await;
     assert_eq!(
         ask(&mut writer, &["SET", "brief", "v", "PX", "300"]).await,
         "+OK\r\n"
     );
-    let asked = tokio::time::Instant::now();
+    let asked = crate::clock::now();
     reader
         .write_all(&command(&["GET", "brief"]))
         .await
@@ -219,9 +219,7 @@ async fn bcast_tells_every_write_under_its_prefixes_and_optin_only_what_it_chose
         "+OK\r\n"
     );
     assert_eq!(ask(&mut optin, &["GET", "user:1"]).await, "_\r\n");
-    let mut writer = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
+    let mut writer = connect(&server).await;
     for key in ["user:1", "item:1", "user:2"] {
         assert_eq!(ask(&mut writer, &["SET", key, "v"]).await, "+OK\r\n");
     }
@@ -260,9 +258,7 @@ async fn a_read_pipelined_after_a_write_of_its_key_stays_tracked() {
         server.shutdown().await;
         return;
     }
-    let mut writer = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
+    let mut writer = connect(&server).await;
     assert_eq!(ask(&mut writer, &["SET", "k", "2"]).await, "+OK\r\n");
     // A push naming k must come after the GET's value, or the client keeps
     // "1" (a push before it, as tracking at parse time sent, is too early).
@@ -275,9 +271,7 @@ async fn bcast_is_told_of_expiries_and_a_new_configuration_flushes() {
     let (server, memory) = start(RespConfig::default()).await;
     let mut bcast = tracking_client(&server, &["BCAST", "PREFIX", "t:"]).await;
     past_first_flush(&mut bcast).await;
-    let mut writer = TcpStream::connect(server.local_addr())
-        .await
-        .expect("connect");
+    let mut writer = connect(&server).await;
     assert_eq!(
         ask(&mut writer, &["SET", "t:1", "v", "PX", "300"]).await,
         "+OK\r\n"
