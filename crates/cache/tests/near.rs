@@ -28,6 +28,28 @@ fn get_insert_remove() {
 }
 
 #[test]
+fn clear_drops_everything_and_keeps_the_capacity() {
+    for policy in PolicyKind::ALL {
+        let cache = cache_with(1_024, policy);
+        for key in 0..500u64 {
+            assert!(cache.insert(key, key));
+        }
+        cache.clear();
+        assert_eq!(cache.stats().entries, 0, "{policy}");
+        assert_eq!(cache.get(&7), None, "{policy}");
+        for key in 0..20_000u64 {
+            cache.insert(key % 5_000, key);
+        }
+        let stats = cache.stats();
+        assert!(
+            stats.weight <= 1_024 + cache.shard_count() as u64,
+            "{policy}: {stats:?}"
+        );
+        assert!(stats.entries > 900, "{policy}: {stats:?}");
+    }
+}
+
+#[test]
 fn capacity_holds_for_every_policy() {
     for policy in PolicyKind::ALL {
         let cache = cache_with(1_024, policy);

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{ClientError, is_retryable};
+use crate::near::{self, Near, NearConfig, NearStats, StreamOpener};
 use crate::proto::admin_client::AdminClient;
 use crate::proto::cache_client::CacheClient;
 
@@ -104,6 +105,11 @@ pub struct ClientConfig {
     /// Pause after a failed attempt, doubling up to `backoff_max`.
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// A near cache of what `get` read, dropped when the cluster says it
+    /// changed (see [`crate::near`] for the guarantee: a cached value may
+    /// lag a write of another client by milliseconds, at worst about 5 s).
+    /// `None` (the default): every `get` is a linearizable read.
+    pub near_cache: Option<NearConfig>,
 }
 
 impl Default for ClientConfig {
@@ -115,6 +121,7 @@ impl Default for ClientConfig {
             routing_max_age: Duration::from_secs(5),
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(200),
+            near_cache: None,
         }
     }
 }
@@ -167,6 +174,55 @@ struct Shared {
     idle_sessions: Mutex<Vec<SessionState>>,
     session_permits: Semaphore,
     credentials: Credentials,
+    /// The near cache, if configured, and whether its stream task runs.
+    near: Option<Arc<Near>>,
+    near_started: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn channel(&self, url: &str) -> Channel {
+        let mut channels = self.channels.lock().expect("channels lock");
+        if let Some(channel) = channels.get(url) {
+            return channel.clone();
+        }
+        // The URL was validated when it entered the client (seeds) or is a
+        // node address the cluster published; a bad one fails at connect.
+        let channel = match Endpoint::from_shared(url.to_string()) {
+            Ok(endpoint) => endpoint
+                .connect_timeout(self.config.rpc_timeout)
+                .connect_lazy(),
+            Err(_) => Endpoint::from_static("http://0.0.0.0:1").connect_lazy(),
+        };
+        channels.insert(url.to_string(), channel.clone());
+        channel
+    }
+
+    fn cache_client(&self, url: &str) -> Cache {
+        CacheClient::with_interceptor(self.channel(url), self.credentials.clone())
+    }
+}
+
+impl StreamOpener for Shared {
+    fn near(&self) -> Option<&Arc<Near>> {
+        self.near.as_ref()
+    }
+
+    /// The seeds (the nodes the user named, usually the nearest), then the
+    /// other known nodes, in turn.
+    fn stream_node(&self, attempt: usize) -> String {
+        let routing = self.routing.lock().expect("routing lock");
+        let candidates: Vec<&String> = self.seeds.iter().chain(routing.nodes.iter()).collect();
+        candidates[attempt % candidates.len()].clone()
+    }
+
+    async fn open(&self, node: &str) -> Result<tonic::Streaming<proto::TrackEvent>, tonic::Status> {
+        let mut client = self.cache_client(node);
+        Ok(client.track(proto::TrackRequest {}).await?.into_inner())
+    }
+
+    fn rpc_timeout(&self) -> Duration {
+        self.config.rpc_timeout
+    }
 }
 
 /// A client of a distcache cluster. Cheap to clone: clones share the
@@ -235,6 +291,10 @@ impl Client {
             .map(|seed| normalize_address(seed))
             .collect::<Result<Vec<_>, _>>()?;
         let max_sessions = config.max_sessions.max(1);
+        let near = config
+            .near_cache
+            .clone()
+            .map(|near| Arc::new(Near::new(near)));
         Ok(Client {
             shared: Arc::new(Shared {
                 config,
@@ -244,6 +304,8 @@ impl Client {
                 idle_sessions: Mutex::new(Vec::new()),
                 session_permits: Semaphore::new(max_sessions),
                 credentials: Credentials::default(),
+                near,
+                near_started: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -270,20 +332,7 @@ impl Client {
     }
 
     fn channel(&self, url: &str) -> Channel {
-        let mut channels = self.shared.channels.lock().expect("channels lock");
-        if let Some(channel) = channels.get(url) {
-            return channel.clone();
-        }
-        // The URL was validated when it entered the client (seeds) or is a
-        // node address the cluster published; a bad one fails at connect.
-        let channel = match Endpoint::from_shared(url.to_string()) {
-            Ok(endpoint) => endpoint
-                .connect_timeout(self.shared.config.rpc_timeout)
-                .connect_lazy(),
-            Err(_) => Endpoint::from_static("http://0.0.0.0:1").connect_lazy(),
-        };
-        channels.insert(url.to_string(), channel.clone());
-        channel
+        self.shared.channel(url)
     }
 
     /// The node to try for `key` on attempt `attempt`: the owner's leader
@@ -406,8 +455,7 @@ impl Client {
             let url = self.node_for(key, attempt);
             attempt += 1;
             let timeout = config.rpc_timeout.min(deadline - now);
-            let client =
-                CacheClient::with_interceptor(self.channel(&url), self.shared.credentials.clone());
+            let client = self.shared.cache_client(&url);
             match tokio::time::timeout(timeout, call(client)).await {
                 Ok(Ok(reply)) => return Ok(reply.into_inner()),
                 Ok(Err(status)) if !is_retryable(&status) => {
@@ -458,7 +506,16 @@ impl Client {
         };
         // Used up whatever happens: a write that timed out may still apply.
         state.next_seq += 1;
+        // The near cache drops the key before the write and again after its
+        // answer (or failure), spoiling reads of it in flight meanwhile: a
+        // get after this write returned never sees the older value.
+        if let Some(near) = &self.shared.near {
+            near.invalidate(&[key]);
+        }
         let result = self.retry(Some(key), |client| call(client, session)).await;
+        if let Some(near) = &self.shared.near {
+            near.invalidate(&[key]);
+        }
         self.shared
             .idle_sessions
             .lock()
@@ -467,15 +524,59 @@ impl Client {
         result
     }
 
-    /// The key's value, or `None` if absent or expired.
+    /// The key's value, or `None` if absent or expired. With a near cache
+    /// ([`ClientConfig::near_cache`]) it may come from there.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        if let Some(near) = &self.shared.near {
+            if let Some(cached) = near.get(key) {
+                return Ok(cached.map(|value| value.to_vec()));
+            }
+            self.start_near_stream();
+            if let Some(flight) = near.start(key) {
+                // One try at the stream's node, which remembers the key for
+                // the stream before reading it; anything else: a plain read.
+                let mut client = self.shared.cache_client(&flight.node);
+                let request = proto::GetRequest {
+                    key: key.to_vec(),
+                    tracking_id: flight.tracking_id,
+                };
+                let answer =
+                    tokio::time::timeout(self.shared.config.rpc_timeout, client.get(request)).await;
+                if let Ok(Ok(reply)) = answer {
+                    let reply = reply.into_inner();
+                    let value = reply.found.then_some(reply.value);
+                    flight.finish(reply.tracked, value.as_deref().map(Arc::from));
+                    return Ok(value);
+                }
+            }
+        }
         let reply = self
             .retry(Some(key), |mut client| {
-                let request = proto::GetRequest { key: key.to_vec() };
+                let request = proto::GetRequest {
+                    key: key.to_vec(),
+                    tracking_id: 0,
+                };
                 async move { client.get(request).await }
             })
             .await?;
         Ok(reply.found.then_some(reply.value))
+    }
+
+    /// Starts the near cache's stream task (once; it needs a runtime, which
+    /// [`Client::new`] may not have).
+    fn start_near_stream(&self) {
+        if !self
+            .shared
+            .near_started
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            labrpc::runtime::spawn(near::run_stream(Arc::downgrade(&self.shared)));
+        }
+    }
+
+    /// How the near cache did; `None` without one.
+    pub fn near_stats(&self) -> Option<NearStats> {
+        self.shared.near.as_ref().map(|near| near.stats())
     }
 
     pub async fn set(&self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {

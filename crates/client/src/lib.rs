@@ -49,11 +49,13 @@ mod client;
 pub mod details;
 mod error;
 mod kv;
+pub mod near;
 pub mod proto;
 
 pub use client::{Client, ClientConfig, Condition, Credentials, SetOptions};
 pub use error::ClientError;
 pub use kv::NOT_IN_THE_API;
+pub use near::{NearConfig, NearStats};
 
 /// Accepts `host:port` or `http://host:port`; the URL gRPC channels use.
 pub fn grpc_url(address: &str) -> Result<String, ClientError> {

@@ -133,7 +133,10 @@ impl Target {
         match self {
             Target::Grpc(client) => {
                 let reply = client
-                    .get(GetRequest { key: key.to_vec() })
+                    .get(GetRequest {
+                        key: key.to_vec(),
+                        tracking_id: 0,
+                    })
                     .await
                     .expect("get");
                 assert!(reply.into_inner().found);

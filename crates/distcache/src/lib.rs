@@ -77,6 +77,7 @@ pub mod resp;
 pub mod service;
 #[cfg(not(madsim))]
 pub mod tls;
+pub mod tracking;
 
 pub use config::{ConfigError, NodeConfig, NodeEntry, Overrides, Topology};
 pub use forward::{ForwardError, Forwarder};

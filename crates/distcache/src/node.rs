@@ -84,6 +84,8 @@ pub struct NodeState {
     pub http_peers: BTreeMap<u64, SocketAddr>,
     /// The users of the client front ends (RESP, HTTP, gRPC).
     pub acl: Arc<::resp::Acl>,
+    /// The gRPC front end's client-side caching (`Cache.Track`).
+    pub(crate) tracking: Arc<crate::tracking::grpc::GrpcTracking>,
     /// How this node calls the other nodes' front ends when they serve
     /// TLS (`[tls] ca`); `None` without `[tls]`.
     #[cfg(not(madsim))]
@@ -616,6 +618,7 @@ impl Node {
                 })
                 .collect(),
             acl: Arc::clone(&acl),
+            tracking: crate::tracking::grpc::GrpcTracking::new(Arc::clone(&forwarder)),
             membership_change: tokio::sync::Mutex::new(()),
             #[cfg(not(madsim))]
             peer_tls,
@@ -831,6 +834,9 @@ impl Node {
         if let Some(http) = self.http {
             http.shutdown().await;
         }
+        // Track streams end (their clients drop what they cached), so the
+        // gRPC server's graceful stop does not wait for them.
+        self.state.tracking.close();
         self.state.forwarder.close();
         if let Some(task) = &self.bootstrap_task {
             task.abort();
@@ -1256,6 +1262,7 @@ fn routes(state: Arc<NodeState>) -> tonic::transport::server::Router {
     let cache = CacheServer::new(CacheService {
         forwarder: Arc::clone(&state.forwarder),
         acl: Arc::clone(&state.acl),
+        tracking: Arc::clone(&state.tracking),
     })
     .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);

@@ -36,6 +36,7 @@ use tonic::{Request, Response, Status};
 
 use crate::forward::{ForwardError, Forwarder};
 use crate::node::NodeState;
+use crate::tracking::grpc::{GrpcTracking, TrackStream};
 
 /// Most keys one MultiGet may name.
 pub const MAX_MULTI_GET_KEYS: usize = 1024;
@@ -164,21 +165,47 @@ pub struct CacheService {
     pub(crate) forwarder: Arc<Forwarder>,
     /// Who may call, and what each user may do.
     pub(crate) acl: Arc<::resp::Acl>,
+    /// Client-side caching: `Track` streams and tracked reads.
+    pub(crate) tracking: Arc<GrpcTracking>,
 }
 
 impl CacheService {
+    /// Runs `op`; a write is told to the tracking streams of this node
+    /// once it answered (or failed: a write that timed out may apply).
     async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, Status> {
-        crate::metrics::FRONTEND
+        let written: Option<Vec<Vec<u8>>> =
+            (!op.is_read()).then(|| op.keys().map(<[u8]>::to_vec).collect());
+        let outcome = crate::metrics::FRONTEND
             .scope("grpc", self.forwarder.run(op, session))
             .await
-            .map_err(to_status)
+            .map_err(to_status);
+        if let Some(keys) = written {
+            self.tracking.written(&keys);
+        }
+        outcome
     }
 
-    async fn get_value(&self, key: Vec<u8>) -> Result<proto::GetReply, Status> {
+    /// Reads `key`, remembering it first for stream `tracking_id` if that
+    /// is open here.
+    async fn get_value(&self, key: Vec<u8>, tracking_id: u64) -> Result<proto::GetReply, Status> {
         check_key(&key)?;
-        match self.run(Op::Get { key }, None).await? {
-            Outcome::Value(Some(value)) => Ok(proto::GetReply { found: true, value }),
-            Outcome::Value(None) => Ok(proto::GetReply::default()),
+        let tracked = tracking_id != 0 && self.tracking.track(tracking_id, &key);
+        let outcome = self.run(Op::Get { key: key.clone() }, None).await?;
+        match outcome {
+            Outcome::Value(Some(value)) => {
+                if tracked {
+                    self.tracking.found(&key);
+                }
+                Ok(proto::GetReply {
+                    found: true,
+                    value,
+                    tracked,
+                })
+            }
+            Outcome::Value(None) => Ok(proto::GetReply {
+                tracked,
+                ..proto::GetReply::default()
+            }),
             other => Err(unexpected("Get", &other)),
         }
     }
@@ -196,7 +223,8 @@ impl Cache for CacheService {
             &["get"],
             std::iter::once(request.get_ref().key.as_slice()),
         )?;
-        let reply = self.get_value(request.into_inner().key).await?;
+        let request = request.into_inner();
+        let reply = self.get_value(request.key, request.tracking_id).await?;
         Ok(Response::new(reply))
     }
 
@@ -437,9 +465,21 @@ impl Cache for CacheService {
         for key in &keys {
             check_key(key)?;
         }
-        let reads = keys.into_iter().map(|key| self.get_value(key));
+        let reads = keys.into_iter().map(|key| self.get_value(key, 0));
         let values = futures::future::try_join_all(reads).await?;
         Ok(Response::new(proto::MultiGetReply { values }))
+    }
+
+    type TrackStream = TrackStream;
+
+    async fn track(
+        &self,
+        request: Request<proto::TrackRequest>,
+    ) -> Result<Response<TrackStream>, Status> {
+        // A stream tells only keys its caller read (each Get checked as
+        // usual), so opening one needs only a user who may read.
+        authorize(&self.acl, &request, &["get"], std::iter::empty())?;
+        Ok(Response::new(self.tracking.open()))
     }
 }
 

@@ -109,6 +109,9 @@ macro_rules! with_shards {
 pub struct NearCache<K, V, C: Clock = MonotonicClock> {
     shards: Shards<K, V>,
     shard_mask: usize,
+    /// What each shard is built with (for [`NearCache::clear`]).
+    shard_weight: u64,
+    policy: PolicyKind,
     clock: C,
     default_ttl_ms: Option<u64>,
 }
@@ -150,6 +153,8 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
         NearCache {
             shards,
             shard_mask: shard_count - 1,
+            shard_weight,
+            policy: config.policy,
             clock,
             default_ttl_ms: config.default_ttl_ms,
         }
@@ -209,6 +214,27 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
     {
         let key_hash = hash_of(key);
         with_shards!(self, shards => self.remove_in(&shards[self.shard_index(key_hash)], key_hash, key))
+    }
+
+    /// Drops every entry (shard by shard: a concurrent reader may still
+    /// see an entry of a shard not yet cleared).
+    pub fn clear(&self) {
+        match &self.shards {
+            Shards::S3Fifo(shards) => {
+                for shard in shards.iter() {
+                    *shard.write() = S3FifoShard::new(self.shard_weight);
+                }
+            }
+            Shards::Table(shards) => {
+                let limits = Limits {
+                    capacity_weight: self.shard_weight,
+                    capacity_entries: None,
+                };
+                for shard in shards.iter() {
+                    *shard.write() = Table::new(self.policy, limits);
+                }
+            }
+        }
     }
 
     /// Occupancy summed over shards (each read under its own lock, so not an

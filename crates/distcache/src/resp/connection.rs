@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
 use super::execute::{Backend, execute};
-use super::tracking::{self, PushQueue};
+use crate::tracking::{self, PushQueue, Told};
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK_BYTES: usize = 16 * 1024;
@@ -202,7 +202,13 @@ impl Tracking {
     /// Writes what the connection was told so far (after the replies
     /// already buffered: a read's value comes before news of its change).
     fn drain<S>(&self, replies: &mut Replies<'_, S>) {
-        if let Some(frame) = self.queue.as_ref().and_then(|queue| queue.take()) {
+        if let Some(told) = self.queue.as_ref().and_then(|queue| queue.take()) {
+            // RESP3 `invalidate`: the keys, or null for "everything".
+            let keys = match told {
+                Told::Keys(keys) => Frame::Array(keys.into_iter().map(Frame::BulkString).collect()),
+                Told::Flush => Frame::Null,
+            };
+            let frame = Frame::Push(vec![Frame::bulk("invalidate"), keys]);
             encode(&frame, Version::Resp3, &mut replies.buffer);
         }
     }
@@ -396,40 +402,7 @@ fn tell_tracking<B: Backend>(
             reads.extend(command.keys.iter().cloned());
         }
     }
-    if reads.is_empty() {
-        return;
-    }
-    let Some(permits) = shared.tracker.lookup_permits(reads.len()) else {
-        // Too many lookups in flight: told now instead (the client reads
-        // these keys again, and caches them then).
-        shared.tracker.invalidate(&reads, None);
-        return;
-    };
-    let shared = Arc::clone(shared);
-    labrpc::runtime::spawn(async move {
-        let _permits = permits;
-        let lookups = reads.into_iter().map(|key| {
-            let shared = &shared;
-            async move {
-                let ttl = shared
-                    .backend
-                    .run(shardkv::Op::Ttl { key: key.to_vec() })
-                    .await;
-                (key, ttl)
-            }
-        });
-        for (key, ttl) in join_all(lookups).await {
-            match ttl {
-                Ok(shardkv::Outcome::Ttl(api::KeyTtl::RemainingMs(ms))) => {
-                    shared.tracker.expire_after(&key, Duration::from_millis(ms));
-                }
-                Ok(shardkv::Outcome::Ttl(api::KeyTtl::Persistent)) => {}
-                // Expired since the read, or not known: told now (a
-                // needless invalidation only costs the client a read).
-                _ => shared.tracker.invalidate([&key], None),
-            }
-        }
-    });
+    tracking::look_up_expiries(shared, reads);
 }
 
 /// Runs `work` while reading the client's further input into `input`

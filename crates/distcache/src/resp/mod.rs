@@ -51,7 +51,6 @@ mod lists;
 mod multikey;
 #[cfg(all(test, not(madsim)))]
 mod tests;
-pub mod tracking;
 mod zsets;
 
 use std::io;
@@ -129,7 +128,34 @@ pub(crate) struct Shared<B> {
     pub(crate) stats: Stats,
     pub(crate) next_client_id: AtomicU64,
     /// Client-side caching: who may hold which key (`tracking.rs`).
-    pub(crate) tracker: Arc<tracking::Tracker>,
+    pub(crate) tracker: Arc<crate::tracking::Tracker>,
+}
+
+impl<B: Backend> crate::tracking::TrackingHost for Shared<B> {
+    fn tracker(&self) -> &Arc<crate::tracking::Tracker> {
+        &self.tracker
+    }
+
+    fn feed_config(&self) -> impl std::future::Future<Output = (u64, Vec<u64>)> + Send {
+        self.backend.feed_config()
+    }
+
+    fn watch_changes(
+        &self,
+        gid: u64,
+        after: u64,
+        wait: std::time::Duration,
+    ) -> impl std::future::Future<Output = Option<shardkv::Changes>> + Send {
+        self.backend.watch_changes(gid, after, wait)
+    }
+
+    fn read(
+        &self,
+        op: shardkv::Op,
+    ) -> impl std::future::Future<Output = Result<shardkv::Outcome, crate::forward::ForwardError>> + Send
+    {
+        self.backend.run(op)
+    }
 }
 
 impl<B> Drop for Shared<B> {

@@ -49,13 +49,40 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use resp::Frame;
+use futures::future::join_all;
 use resp::command::TrackingOptions;
 use shardkv::Changes;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{Backend, Shared};
+use crate::forward::ForwardError;
+
+pub mod grpc;
+
+/// What a tracker's tasks need from the node: the tracker itself and a
+/// way to the groups (the RESP listener's backend, the gRPC service's
+/// forwarder). The tasks hold it weakly and end when it is gone.
+pub trait TrackingHost: Send + Sync + 'static {
+    fn tracker(&self) -> &Arc<Tracker>;
+
+    /// The configuration's number and groups, read afresh.
+    fn feed_config(&self) -> impl Future<Output = (u64, Vec<u64>)> + Send;
+
+    /// One long poll of group `gid`'s change feed after `after`, waiting
+    /// at most `wait`; `None` if no leader answered.
+    fn watch_changes(
+        &self,
+        gid: u64,
+        after: u64,
+        wait: Duration,
+    ) -> impl Future<Output = Option<Changes>> + Send;
+
+    /// Runs a read (the TTL lookups after cacheable reads).
+    fn read(
+        &self,
+        op: shardkv::Op,
+    ) -> impl Future<Output = Result<shardkv::Outcome, ForwardError>> + Send;
+}
 
 /// Most keys remembered for default-mode tracking.
 pub const MAX_TRACKED_KEYS: usize = 1_000_000;
@@ -79,6 +106,15 @@ struct Pending {
     keys: Vec<Bytes>,
     /// Drop everything (supersedes `keys`).
     flush: bool,
+}
+
+/// One message for a tracking client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Told {
+    /// These keys may have changed.
+    Keys(Vec<Bytes>),
+    /// Drop everything cached.
+    Flush,
 }
 
 /// One tracking connection's invalidations on their way out.
@@ -116,18 +152,16 @@ impl PushQueue {
         self.ready.notify_one();
     }
 
-    /// The push message of what waits (RESP3 `invalidate`: the keys, or
-    /// null for "everything"), if anything does.
-    pub fn take(&self) -> Option<Frame> {
+    /// What waits to be told, if anything does.
+    pub fn take(&self) -> Option<Told> {
         let pending = std::mem::take(&mut *self.pending.lock().expect("push queue lock"));
-        let keys = if pending.flush {
-            Frame::Null
+        if pending.flush {
+            Some(Told::Flush)
         } else if pending.keys.is_empty() {
-            return None;
+            None
         } else {
-            Frame::Array(pending.keys.into_iter().map(Frame::BulkString).collect())
-        };
-        Some(Frame::Push(vec![Frame::bulk("invalidate"), keys]))
+            Some(Told::Keys(pending.keys))
+        }
     }
 
     /// Resolves when something was queued since the last call (at once if
@@ -226,7 +260,8 @@ impl Tracker {
         self.wake.notify_waiters();
     }
 
-    fn is_closed(&self) -> bool {
+    /// Whether the listener (or node) is gone.
+    pub fn is_closed(&self) -> bool {
         self.closed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -240,11 +275,12 @@ impl Tracker {
             .is_empty()
     }
 
-    /// Remembers that `client` may cache `keys` (before its read runs).
-    pub fn track(&self, client: u64, keys: &[Bytes]) {
+    /// Remembers that `client` may cache `keys` (before its read runs);
+    /// whether `client` tracks (nothing is remembered otherwise).
+    pub fn track(&self, client: u64, keys: &[Bytes]) -> bool {
         let mut state = self.state.lock().expect("tracker lock");
         if !state.subscribers.contains_key(&client) {
-            return;
+            return false;
         }
         for key in keys {
             state.keys.entry(key.clone()).or_default().insert(client);
@@ -256,6 +292,7 @@ impl Tracker {
             state.forget_expiry(&key);
             state.tell(&key, &clients, None);
         }
+        true
     }
 
     /// `keys` changed (written by connection `writer`, if through this
@@ -388,11 +425,47 @@ impl State {
     }
 }
 
-/// Starts the feed pollers and the expiry timer of `shared`'s tracker;
-/// they end once the listener is gone.
-pub(super) fn start<B: Backend>(shared: &Arc<Shared<B>>) {
-    labrpc::runtime::spawn(run_groups(Arc::downgrade(shared)));
-    labrpc::runtime::spawn(run_expiry(Arc::clone(&shared.tracker)));
+/// Starts the feed pollers and the expiry timer of `host`'s tracker;
+/// they end once the host is gone.
+pub fn start<H: TrackingHost>(host: &Arc<H>) {
+    labrpc::runtime::spawn(run_groups(Arc::downgrade(host)));
+    labrpc::runtime::spawn(run_expiry(Arc::clone(host.tracker())));
+}
+
+/// After cacheable reads of `keys` (each found) answered: looks up their
+/// TTLs, so that their expiry is told too. Past [`MAX_TTL_LOOKUPS`] in
+/// flight the keys are told at once instead (the client reads them again).
+pub fn look_up_expiries<H: TrackingHost>(host: &Arc<H>, keys: Vec<Bytes>) {
+    if keys.is_empty() {
+        return;
+    }
+    let tracker = host.tracker();
+    let Some(permits) = tracker.lookup_permits(keys.len()) else {
+        tracker.invalidate(&keys, None);
+        return;
+    };
+    let host = Arc::clone(host);
+    labrpc::runtime::spawn(async move {
+        let _permits = permits;
+        let lookups = keys.into_iter().map(|key| {
+            let host = &host;
+            async move {
+                let ttl = host.read(shardkv::Op::Ttl { key: key.to_vec() }).await;
+                (key, ttl)
+            }
+        });
+        for (key, ttl) in join_all(lookups).await {
+            match ttl {
+                Ok(shardkv::Outcome::Ttl(api::KeyTtl::RemainingMs(ms))) => {
+                    host.tracker().expire_after(&key, Duration::from_millis(ms));
+                }
+                Ok(shardkv::Outcome::Ttl(api::KeyTtl::Persistent)) => {}
+                // Expired since the read, or not known: told now (a
+                // needless invalidation only costs the client a read).
+                _ => host.tracker().invalidate([&key], None),
+            }
+        }
+    });
 }
 
 /// The groups of the configuration, shared by the supervisor and its
@@ -411,18 +484,18 @@ struct GroupsPolled {
 /// keeps one poller per group. A new configuration number tells every
 /// tracking connection to drop everything: shards may have moved to a
 /// group whose feed was not followed from before the move.
-async fn run_groups<B: Backend>(shared: Weak<Shared<B>>) {
+async fn run_groups<H: TrackingHost>(host: Weak<H>) {
     let groups: Groups = Arc::default();
     let mut config_num = None;
     loop {
         {
-            let Some(shared) = shared.upgrade() else {
+            let Some(host) = host.upgrade() else {
                 return;
             };
-            if shared.tracker.has_subscribers() {
-                let (num, gids) = shared.backend.feed_config().await;
+            if host.tracker().has_subscribers() {
+                let (num, gids) = host.feed_config().await;
                 if config_num.is_some_and(|seen| seen != num) {
-                    shared.tracker.flush_all();
+                    host.tracker().flush_all();
                 }
                 config_num = Some(num);
                 let mut polled = groups.lock().expect("groups lock");
@@ -436,7 +509,7 @@ async fn run_groups<B: Backend>(shared: Weak<Shared<B>>) {
                 for gid in starting {
                     polled.polled.insert(gid);
                     labrpc::runtime::spawn(run_poller(
-                        Arc::downgrade(&shared),
+                        Arc::downgrade(&host),
                         Arc::clone(&groups),
                         gid,
                     ));
@@ -451,29 +524,28 @@ async fn run_groups<B: Backend>(shared: Weak<Shared<B>>) {
 
 /// Follows one group's change feed (see the module docs) while the group
 /// is in the configuration.
-async fn run_poller<B: Backend>(shared: Weak<Shared<B>>, groups: Groups, gid: u64) {
+async fn run_poller<H: TrackingHost>(host: Weak<H>, groups: Groups, gid: u64) {
     let mut cursor: Option<u64> = None;
     let mut confirmed_at = crate::clock::now();
     loop {
-        let Some(strong) = shared.upgrade() else {
+        let Some(strong) = host.upgrade() else {
             return;
         };
         if !groups.lock().expect("groups lock").current.contains(&gid) {
             // Gone from the configuration: what it told last may be
             // behind (its shards left frozen, not written); started again
             // if it returns.
-            strong.tracker.flush_all();
+            strong.tracker().flush_all();
             groups.lock().expect("groups lock").polled.remove(&gid);
             return;
         }
-        if !strong.tracker.has_subscribers() {
+        if !strong.tracker().has_subscribers() {
             cursor = None;
             drop(strong);
             tokio::time::sleep(GROUPS_CHECK).await;
             continue;
         }
         let answer = strong
-            .backend
             .watch_changes(gid, cursor.unwrap_or(0), POLL_WAIT)
             .await;
         match answer {
@@ -481,13 +553,13 @@ async fn run_poller<B: Backend>(shared: Weak<Shared<B>>, groups: Groups, gid: u6
                 let through = match changes {
                     Changes::Keys { keys, through } if cursor.is_some() => {
                         let keys: Vec<Bytes> = keys.into_iter().map(Bytes::from).collect();
-                        strong.tracker.invalidate(&keys, None);
+                        strong.tracker().invalidate(&keys, None);
                         through
                     }
                     // The first answer, or changes missed: what clients
                     // cached from this group cannot be vouched for.
                     Changes::Keys { through, .. } | Changes::Reset { through } => {
-                        strong.tracker.flush_all();
+                        strong.tracker().flush_all();
                         through
                     }
                 };
@@ -501,7 +573,7 @@ async fn run_poller<B: Backend>(shared: Weak<Shared<B>>, groups: Groups, gid: u6
                         "no confirmed change feed from group {gid} for {} ms: tracking clients flushed",
                         MAX_UNCONFIRMED.as_millis()
                     );
-                    strong.tracker.flush_all();
+                    strong.tracker().flush_all();
                     cursor = None;
                     confirmed_at = crate::clock::now();
                 }

@@ -1,0 +1,197 @@
+//! The client's near cache against a real cluster in this process (two
+//! data groups of three replicas, real gRPC): hits are served without a
+//! call, writes through other clients and nodes reach it within the
+//! documented bound, the client's own writes at once, expiries and
+//! deletes too, and a broken invalidation stream drops everything.
+
+#![cfg(not(madsim))]
+
+mod support;
+
+use std::time::Duration;
+
+use distcache_client::{Client, ClientConfig, NearConfig, NearStats, SetOptions};
+use support::cluster::TestCluster;
+
+/// The documented bound on how long a cached value may lag a write of
+/// another client (`distcache_client::near`), with a margin for a loaded
+/// test machine.
+const STALE_BOUND: Duration = Duration::from_secs(6);
+
+fn near_client(seed: &str) -> Client {
+    let config = ClientConfig {
+        near_cache: Some(NearConfig::default()),
+        ..ClientConfig::default()
+    };
+    Client::new(&[seed], config).expect("client")
+}
+
+fn stats(client: &Client) -> NearStats {
+    client.near_stats().expect("a near cache")
+}
+
+/// Reads `key` until the read is answered from the near cache (the
+/// stream opens after the first call); the value then.
+async fn read_until_cached(client: &Client, key: &[u8]) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + STALE_BOUND;
+    loop {
+        let hits = stats(client).hits;
+        let value = client.get(key).await.expect("get");
+        if stats(client).hits > hits {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} never served from the near cache: {:?}",
+            String::from_utf8_lossy(key),
+            stats(client)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Reads `key` until it answers `expected`; how long that took. Fails
+/// past [`STALE_BOUND`].
+async fn read_until(client: &Client, key: &[u8], expected: Option<&[u8]>) -> Duration {
+    let start = tokio::time::Instant::now();
+    loop {
+        let value = client.get(key).await.expect("get");
+        if value.as_deref() == expected {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < STALE_BOUND,
+            "{} still {:?} after {:?}, want {:?}",
+            String::from_utf8_lossy(key),
+            value.map(|value| String::from_utf8_lossy(&value).into_owned()),
+            STALE_BOUND,
+            expected.map(String::from_utf8_lossy)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_near_cache_is_told_of_every_change() {
+    let cluster = TestCluster::builder().groups(2).replicas(3).start().await;
+    let seeds = cluster.grpc_seeds();
+    let reader = near_client(&seeds[0]);
+    // The writer enters through another node; its writes go to the
+    // owning leaders, wherever they are.
+    let writer = Client::new(&[&seeds[4]], ClientConfig::default()).expect("writer");
+
+    // Hits: a cached key is answered without a call.
+    writer.set(b"k", b"one").await.expect("set");
+    assert_eq!(
+        read_until_cached(&reader, b"k").await,
+        Some(b"one".to_vec())
+    );
+    let before = stats(&reader);
+    for _ in 0..100 {
+        assert_eq!(reader.get(b"k").await.expect("get"), Some(b"one".to_vec()));
+    }
+    let after = stats(&reader);
+    assert_eq!(after.hits - before.hits, 100, "{after:?}");
+    assert_eq!(after.misses, before.misses, "{after:?}");
+    assert!(after.entries >= 1 && after.bytes > 0, "{after:?}");
+
+    // Another client's write, through another node: told within the bound.
+    writer.set(b"k", b"two").await.expect("set");
+    let lag = read_until(&reader, b"k", Some(b"two")).await;
+    eprintln!("a write elsewhere reached the near cache after {lag:?}");
+    assert_eq!(
+        read_until_cached(&reader, b"k").await,
+        Some(b"two".to_vec())
+    );
+
+    // The client's own write: the next read sees it, with no wait.
+    reader.set(b"k", b"three").await.expect("own set");
+    assert_eq!(
+        reader.get(b"k").await.expect("get"),
+        Some(b"three".to_vec())
+    );
+
+    // An absent key is cached too, and told when it appears.
+    assert_eq!(read_until_cached(&reader, b"absent").await, None);
+    writer.set(b"absent", b"here").await.expect("set");
+    read_until(&reader, b"absent", Some(b"here")).await;
+
+    // A delete elsewhere.
+    assert_eq!(
+        read_until_cached(&reader, b"k").await,
+        Some(b"three".to_vec())
+    );
+    assert!(writer.delete(b"k").await.expect("delete"));
+    read_until(&reader, b"k", None).await;
+
+    // An expiry: nobody writes, the node tells the key when its TTL ends.
+    let options = SetOptions {
+        ttl_ms: Some(400),
+        ..SetOptions::default()
+    };
+    writer
+        .set_with(b"short", b"lived", options)
+        .await
+        .expect("set with ttl");
+    assert_eq!(
+        read_until_cached(&reader, b"short").await,
+        Some(b"lived".to_vec())
+    );
+    read_until(&reader, b"short", None).await;
+
+    // Many keys in both groups: each write elsewhere is told.
+    let keys: Vec<Vec<u8>> = (0..40).map(|i| format!("many:{i}").into_bytes()).collect();
+    for key in &keys {
+        writer.set(key, b"old").await.expect("set");
+        assert_eq!(read_until_cached(&reader, key).await, Some(b"old".to_vec()));
+    }
+    for key in &keys {
+        writer.set(key, b"new").await.expect("set");
+    }
+    for key in &keys {
+        read_until(&reader, key, Some(b"new")).await;
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_stream_drops_everything() {
+    let cluster = TestCluster::builder().groups(1).replicas(3).start().await;
+    let seeds = cluster.grpc_seeds();
+    // The stream opens on the first seed: node 3 (node 1 hosts a
+    // controller replica the test keeps).
+    let reader = near_client(&seeds[2]);
+    let writer = Client::new(&[&seeds[0]], ClientConfig::default()).expect("writer");
+    writer.set(b"k", b"one").await.expect("set");
+    assert_eq!(
+        read_until_cached(&reader, b"k").await,
+        Some(b"one".to_vec())
+    );
+    let flushes = stats(&reader).flushes;
+
+    // The stream's node goes away: the reader drops what it holds.
+    cluster
+        .stop_node_without_handoff(3)
+        .await
+        .expect("stop node 3");
+    let start = tokio::time::Instant::now();
+    while stats(&reader).flushes == flushes {
+        assert!(
+            start.elapsed() < STALE_BOUND,
+            "no flush after the stream's node stopped: {:?}",
+            stats(&reader)
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(stats(&reader).entries, 0, "{:?}", stats(&reader));
+
+    // A write meanwhile is read, and caching resumes on another node.
+    writer.set(b"k", b"two").await.expect("set");
+    assert_eq!(
+        read_until_cached(&reader, b"k").await,
+        Some(b"two".to_vec())
+    );
+    writer.set(b"k", b"three").await.expect("set");
+    read_until(&reader, b"k", Some(b"three")).await;
+    cluster.shutdown().await;
+}
