@@ -26,7 +26,11 @@
 //!   replicates nothing, where a distcache write is a Raft commit on three
 //!   replicas with an fsync;
 //! - `distcache-client`: the Rust client (routing, session pool) end to
-//!   end, over gRPC.
+//!   end, over gRPC;
+//! - `near cache`: the same client with its near cache on
+//!   (`ClientConfig::near_cache`): a get of the one key is a hit in the
+//!   client's memory once cached; its set drops the key there and runs as
+//!   the plain client's does.
 //!
 //! The forwarding hop's cost is `forwarded - direct` at each percentile.
 
@@ -257,6 +261,17 @@ async fn main() {
             ),
         ),
     ];
+    let near_config = distcache_client::ClientConfig {
+        near_cache: Some(distcache_client::NearConfig::default()),
+        ..distcache_client::ClientConfig::default()
+    };
+    targets.push((
+        "near cache",
+        Target::Client(
+            distcache_client::Client::new(&[&demo.grpc_addr().to_string()], near_config)
+                .expect("client"),
+        ),
+    ));
     if let Some(port) = redis_port {
         targets.push((
             "redis-server",

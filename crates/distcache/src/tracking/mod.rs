@@ -1,5 +1,9 @@
-//! Client-side caching (`CLIENT TRACKING`): which connection may hold
-//! which key, and telling it when the key changes (issue 22).
+//! Client-side caching: which client may hold which key, and telling it
+//! when the key changes (issue 22). Each front end has its own
+//! [`Tracker`] and feed pollers, through [`TrackingHost`]: the RESP
+//! listener for `CLIENT TRACKING` (a connection is a client), and the gRPC
+//! `Cache` service for `Cache.Track` streams ([`grpc`], the Rust client's
+//! near cache; a stream is a client). Below, in RESP's terms.
 //!
 //! ```text
 //!  connection (RESP3, tracking on)           this listener's Tracker
@@ -189,7 +193,7 @@ struct State {
     polling: bool,
 }
 
-/// A listener's tracking table (see the module docs).
+/// A front end's tracking table (see the module docs).
 #[derive(Debug)]
 pub struct Tracker {
     state: Mutex<State>,
