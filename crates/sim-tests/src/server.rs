@@ -28,6 +28,8 @@ const DATA_PORT: u16 = 7101;
 const HTTP_PORT: u16 = 8080;
 /// Every node also serves RESP (the blocking commands' test talks to it).
 pub const RESP_PORT: u16 = 6379;
+/// The shard count every node's configuration names.
+pub const SHARDS: usize = 10;
 /// Few keys, so that clients contend and the checker sees real overlap.
 const KEYS: usize = 6;
 
@@ -36,7 +38,7 @@ const KEYS: usize = 6;
 fn config_text(subnet: u8, node_id: usize) -> String {
     let mut text = format!(
         "cluster_id = \"sim\"\nnode_id = {node_id}\ndata_dir = \"/data/node{node_id}\"\n\
-         shard_count = 10\nrequest_timeout_ms = 3000\nmax_raft_state_bytes = 65536\n\
+         shard_count = {SHARDS}\nrequest_timeout_ms = 3000\nmax_raft_state_bytes = 65536\n\
          protected_mode = false\n"
     );
     for id in 1..=NODES {
@@ -153,6 +155,41 @@ impl Cluster {
     /// Node `node_id`'s (1-based) RESP address.
     pub fn resp_addr(&self, node_id: usize) -> std::net::SocketAddr {
         std::net::SocketAddr::new(server_ip(self.subnet, node_id), RESP_PORT)
+    }
+
+    /// Node `node_id`'s (1-based) gRPC address (`distcache_client` seeds).
+    pub fn grpc_addr(&self, node_id: usize) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(server_ip(self.subnet, node_id), GRPC_PORT)
+    }
+
+    /// Moves `shard` to group `gid` through node `via`'s (1-based) REST
+    /// admin API (`POST /v1/admin/move`), from a client host of its own;
+    /// whether it answered 200 within 5 s.
+    pub async fn move_shard(&self, via: usize, shard: usize, gid: u64) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
+        let body = format!("{{\"shard\":{shard},\"gid\":{gid}}}");
+        let request = format!(
+            "POST /v1/admin/move HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let asked = self.net.spawn(self.client_host(), async move {
+            let exchange = async {
+                let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+                stream.write_all(request.as_bytes()).await.ok()?;
+                stream.flush().await.ok()?;
+                let mut answer = Vec::new();
+                stream.read_to_end(&mut answer).await.ok()?;
+                Some(answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"))
+            };
+            tokio::time::timeout(Duration::from_secs(5), exchange)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(false)
+        });
+        asked.await.expect("client hosts are never killed")
     }
 
     /// A recording client on a host of its own.

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use labrpc::sim::NodeId;
 use sim_tests::harness::{phase, within};
-use sim_tests::server::{Cluster, wait_ready};
+use sim_tests::server::{Cluster, SHARDS, wait_ready};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -41,38 +41,6 @@ const KEYS: &[&str] = &["alpha", "bravo", "charlie", "delta"];
 /// takes at most two RPC timeouts (1 s), plus a margin for the push to
 /// reach the client.
 const STALE_BOUND: Duration = Duration::from_secs(5);
-
-/// The cluster's shard count (`sim_tests::server`'s configuration).
-const SHARDS: usize = 10;
-/// Every node's HTTP port (`sim_tests::server`).
-const HTTP_PORT: u16 = 8080;
-
-/// Moves `shard` to group `gid` through node `via`'s REST admin API, from
-/// a client host; whether it answered 200 within 5 s.
-async fn move_shard(cluster: &Cluster, via: std::net::SocketAddr, shard: usize, gid: u64) -> bool {
-    let body = format!("{{\"shard\":{shard},\"gid\":{gid}}}");
-    let request = format!(
-        "POST /v1/admin/move HTTP/1.0\r\nHost: {via}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let asked = cluster.net.spawn(cluster.client_host(), async move {
-        let exchange = async {
-            let mut stream = TcpStream::connect(via).await.ok()?;
-            stream.write_all(request.as_bytes()).await.ok()?;
-            stream.flush().await.ok()?;
-            let mut answer = Vec::new();
-            stream.read_to_end(&mut answer).await.ok()?;
-            Some(answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"))
-        };
-        tokio::time::timeout(Duration::from_secs(5), exchange)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(false)
-    });
-    asked.await.expect("client hosts are never killed")
-}
 
 /// One RESP3 value, as much as this test reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -473,8 +441,7 @@ async fn cached_values_follow_acknowledged_writes_within_the_bound_under_faults(
             let key = KEYS[madsim::rand::random::<u64>() as usize % KEYS.len()];
             let shard = shardkv::key_to_shard(key.as_bytes(), SHARDS);
             let gid = 1 + round % 2;
-            let via = std::net::SocketAddr::new(cluster.resp_addr(2).ip(), HTTP_PORT);
-            if move_shard(&cluster, via, shard, gid).await {
+            if cluster.move_shard(2, shard, gid).await {
                 moves += 1;
             }
             tokio::time::sleep(Duration::from_millis(1000)).await;

@@ -1,0 +1,467 @@
+//! The Rust client's near cache under simulation: whole `distcache` nodes
+//! (the six of `sim_tests::server`), one writer per key on
+//! `distcache-client` (no near cache), and two readers whose clients have
+//! a near cache (`ClientConfig::near_cache`), their `Cache.Track` stream
+//! on node 1. Each reader also writes a key of its own through its own
+//! client and reads it back. A third reader, the control, keeps what it
+//! read in a map of its own that nothing ever invalidates: the check must
+//! catch it. Meanwhile nodes are cut off from their peers (the stream
+//! node's feed polls fail, so it must flush its streams), killed and
+//! restarted (the readers' stream node among them: their streams break
+//! and move to another node), and the keys' shards are moved between the
+//! two groups (`POST /v1/admin/move`: the stream node must flush on the
+//! new configuration).
+//!
+//! Checks, against the guarantee of `distcache_client::near`:
+//! - the bound: no value a near-cache reader got (from its cache or not)
+//!   is older than a write acknowledged more than [`STALE_BOUND`] before
+//!   the read began;
+//! - read-your-writes: a reader never reads back its own key older than
+//!   its own last acknowledged write, with no tolerance at all;
+//! - the check can fail: the control reader is judged stale by the same
+//!   bound check;
+//! - the near cache was used: each reader's `near_stats()` counts hits,
+//!   and flushes while the faults ran.
+//!
+//! Each key has one writer writing increasing numbers, retried until
+//! acknowledged, so "older" is numeric; values whose write answered an
+//! error are not judged (such a write may apply late, after a newer one).
+
+#![cfg(madsim)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use distcache_client::{Client, ClientConfig, NearConfig, NearStats};
+use labrpc::sim::NodeId;
+use sim_tests::harness::{phase, within};
+use sim_tests::server::{Cluster, SHARDS, wait_ready};
+use tokio::time::Instant;
+
+const TEST_LIMIT: Duration = Duration::from_secs(300);
+/// The node the readers' clients are seeded with, so their stream opens
+/// there (group 1 and a controller replica).
+const READER_NODE: usize = 1;
+/// The keys the writers write (their shards fall to both groups).
+const KEYS: &[&str] = &["alpha", "bravo", "charlie", "delta"];
+/// The near-cache readers; each also writes `own-<index>`.
+const NEAR_READERS: usize = 2;
+/// Most a value from the near cache may lag an acknowledged write, as
+/// `distcache_client::near` documents it ("at most about 5 s"): the
+/// stream's node flushes its streams after `MAX_UNCONFIRMED` (3 s)
+/// without a confirmed feed answer, a poll takes at most two RPC timeouts
+/// (1 s), plus a margin for the event to reach the client; a stream that
+/// breaks or goes silent is given up after `QUIET_LIMIT` (3 s) since its
+/// last event, which came at most a heartbeat (1 s) before.
+const STALE_BOUND: Duration = Duration::from_secs(5);
+
+/// The readers' near cache: the default but for its capacity (the TTL,
+/// the safety net the check must not lean on, stays 60 s). The test's six
+/// keys take under 500 bytes, so 16 KiB evicts nothing, no more than the
+/// default 64 MiB would; but every flush rebuilds the cache's presized
+/// tables (at 64 MiB, 64 shards of 8,193 buckets), which took a seed's run
+/// from about 1.0 s to 1.4 s of CPU time.
+fn near_config() -> NearConfig {
+    NearConfig {
+        capacity_bytes: 16 << 10,
+        ..NearConfig::default()
+    }
+}
+
+/// A reader's pause between two reads.
+fn read_pause() -> Duration {
+    Duration::from_millis(10 + madsim::rand::random::<u64>() % 50)
+}
+
+/// Who was read, when, and what.
+#[derive(Debug)]
+struct Read {
+    /// When the read began: every write acknowledged before then is
+    /// visible to a linearizable read.
+    began: Instant,
+    key: String,
+    /// The number read (0: absent).
+    number: u64,
+    from_cache: bool,
+}
+
+#[derive(Default)]
+struct Ledger {
+    /// Per key: each value's number and when its write was acknowledged.
+    acknowledged: BTreeMap<String, Vec<(u64, Instant)>>,
+    /// Values whose write answered an error.
+    unknown: Vec<(String, u64)>,
+}
+
+/// The number a value holds (`None`: absent, 0).
+fn number(value: Option<&[u8]>) -> u64 {
+    value.map_or(0, |value| {
+        std::str::from_utf8(value)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .unwrap_or_else(|| panic!("only numbers are written, read {value:?}"))
+    })
+}
+
+/// Writes `number` to `key` through `client` until acknowledged, each
+/// outcome in `ledger`; whether it was acknowledged before `running`
+/// ended.
+async fn write_until_acknowledged(
+    client: &Client,
+    key: &str,
+    number: u64,
+    ledger: &Mutex<Ledger>,
+    running: &AtomicBool,
+) -> bool {
+    let value = number.to_string();
+    while running.load(Ordering::Relaxed) {
+        match client.set(key.as_bytes(), value.as_bytes()).await {
+            Ok(()) => {
+                ledger
+                    .lock()
+                    .unwrap()
+                    .acknowledged
+                    .entry(key.to_owned())
+                    .or_default()
+                    .push((number, labrpc::runtime::now()));
+                return true;
+            }
+            Err(_) => {
+                ledger
+                    .lock()
+                    .unwrap()
+                    .unknown
+                    .push((key.to_owned(), number));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    false
+}
+
+/// Reads that are older than a write acknowledged more than the bound
+/// before they began.
+fn stale_reads(ledger: &Ledger, reads: &[Read]) -> Vec<String> {
+    let mut stale = Vec::new();
+    for read in reads {
+        if ledger.unknown.contains(&(read.key.clone(), read.number)) {
+            continue;
+        }
+        let newer = ledger
+            .acknowledged
+            .get(&read.key)
+            .into_iter()
+            .flatten()
+            .find(|(written, acked)| *written > read.number && *acked + STALE_BOUND < read.began);
+        if let Some((written, acked)) = newer {
+            stale.push(format!(
+                "{} = {} read (from the cache: {}) at {:?}, but {written} was acknowledged at {:?}",
+                read.key, read.number, read.from_cache, read.began, acked
+            ));
+        }
+    }
+    stale
+}
+
+/// What one near-cache reader did.
+struct NearOutcome {
+    reads: Vec<Read>,
+    /// Reads of its own key older than its own last acknowledged write.
+    read_your_writes_violations: Vec<String>,
+    own_reads: u64,
+    own_writes: u64,
+}
+
+/// A client of the cluster seeded at node `seed`, with a near cache or
+/// without.
+fn client(cluster: &Cluster, seed: usize, near_cache: Option<NearConfig>) -> Client {
+    let config = ClientConfig {
+        operation_deadline: Duration::from_secs(8),
+        rpc_timeout: Duration::from_secs(1),
+        near_cache,
+        ..ClientConfig::default()
+    };
+    Client::new(&[&cluster.grpc_addr(seed).to_string()], config).expect("seed addresses parse")
+}
+
+/// Reads the shared keys and its own key, and writes its own key, until
+/// `running` ends; judges its own key's reads against its own writes.
+async fn near_reader(
+    client: Client,
+    own_key: String,
+    ledger: Arc<Mutex<Ledger>>,
+    running: Arc<AtomicBool>,
+) -> NearOutcome {
+    let mut outcome = NearOutcome {
+        reads: Vec::new(),
+        read_your_writes_violations: Vec::new(),
+        own_reads: 0,
+        own_writes: 0,
+    };
+    // The own key's last acknowledged number.
+    let mut own_acknowledged = 0u64;
+    while running.load(Ordering::Relaxed) {
+        // About one step in sixteen writes the own key (every ~0.6 s).
+        if madsim::rand::random::<u64>().is_multiple_of(16) {
+            let next = own_acknowledged + 1;
+            if write_until_acknowledged(&client, &own_key, next, &ledger, &running).await {
+                own_acknowledged = next;
+                outcome.own_writes += 1;
+            }
+        } else {
+            let key = match madsim::rand::random::<u64>() as usize % (KEYS.len() + 1) {
+                index if index < KEYS.len() => KEYS[index],
+                _ => own_key.as_str(),
+            };
+            let hits = near_hits(&client);
+            let began = labrpc::runtime::now();
+            if let Ok(value) = client.get(key.as_bytes()).await {
+                let read = Read {
+                    began,
+                    key: key.to_owned(),
+                    number: number(value.as_deref()),
+                    from_cache: near_hits(&client) > hits,
+                };
+                if key == own_key {
+                    outcome.own_reads += 1;
+                    // A value whose write answered an error is not judged.
+                    let unknown = ledger
+                        .lock()
+                        .unwrap()
+                        .unknown
+                        .contains(&(own_key.clone(), read.number));
+                    if read.number < own_acknowledged && !unknown {
+                        outcome.read_your_writes_violations.push(format!(
+                            "{key} = {} read (from the cache: {}) at {began:?}, after this \
+                             client's write of {own_acknowledged} was acknowledged",
+                            read.number, read.from_cache
+                        ));
+                    }
+                }
+                outcome.reads.push(read);
+            }
+        }
+        tokio::time::sleep(read_pause()).await;
+    }
+    outcome
+}
+
+fn near_stats(client: &Client) -> NearStats {
+    client
+        .near_stats()
+        .expect("the readers' clients have a near cache")
+}
+
+fn near_hits(client: &Client) -> u64 {
+    near_stats(client).hits
+}
+
+/// The control: reads the shared keys through a client without a near
+/// cache and keeps each answer in a map nothing invalidates.
+async fn ignoring_reader(client: Client, running: Arc<AtomicBool>) -> Vec<Read> {
+    let mut kept: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut reads = Vec::new();
+    while running.load(Ordering::Relaxed) {
+        let key = KEYS[madsim::rand::random::<u64>() as usize % KEYS.len()];
+        let began = labrpc::runtime::now();
+        if let Some(&number) = kept.get(key) {
+            reads.push(Read {
+                began,
+                key: key.to_owned(),
+                number,
+                from_cache: true,
+            });
+        } else if let Ok(value) = client.get(key.as_bytes()).await {
+            let number = number(value.as_deref());
+            kept.insert(key, number);
+            reads.push(Read {
+                began,
+                key: key.to_owned(),
+                number,
+                from_cache: false,
+            });
+        }
+        tokio::time::sleep(read_pause()).await;
+    }
+    reads
+}
+
+#[madsim::test]
+async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faults() {
+    within("test", TEST_LIMIT, async {
+        phase("six nodes; one writer per key, two near-cache readers and a control on node 1");
+        let cluster = Cluster::start(0);
+        wait_ready(&cluster).await;
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let running = Arc::new(AtomicBool::new(true));
+
+        let mut writers = Vec::new();
+        for (index, key) in KEYS.iter().enumerate() {
+            // Seeded at other nodes, and one at the readers' own node.
+            let writer = client(&cluster, [READER_NODE, 3, 4, 6][index], None);
+            let (ledger, running) = (Arc::clone(&ledger), Arc::clone(&running));
+            writers.push(cluster.net.spawn(cluster.client_host(), async move {
+                let mut number = 0u64;
+                while running.load(Ordering::Relaxed) {
+                    number += 1;
+                    // Until acknowledged: so numbers apply in order.
+                    write_until_acknowledged(&writer, key, number, &ledger, &running).await;
+                    tokio::time::sleep(Duration::from_millis(
+                        100 + madsim::rand::random::<u64>() % 300,
+                    ))
+                    .await;
+                }
+            }));
+        }
+
+        let near_clients: Vec<Client> = (0..NEAR_READERS)
+            .map(|_| client(&cluster, READER_NODE, Some(near_config())))
+            .collect();
+        let mut readers = Vec::new();
+        for (index, near_client) in near_clients.iter().enumerate() {
+            let near_client = near_client.clone();
+            let (ledger, running) = (Arc::clone(&ledger), Arc::clone(&running));
+            readers.push(cluster.net.spawn(
+                cluster.client_host(),
+                near_reader(near_client, format!("own-{index}"), ledger, running),
+            ));
+        }
+        let control = cluster.net.spawn(
+            cluster.client_host(),
+            ignoring_reader(client(&cluster, READER_NODE, None), Arc::clone(&running)),
+        );
+
+        phase("faults: nodes cut off from their peers, nodes killed and restarted");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let before_faults: Vec<NearStats> = near_clients.iter().map(near_stats).collect();
+        let mut moves = 0;
+        for round in 0..8u64 {
+            // The readers' stream node is cut off first and killed second;
+            // the other victims are drawn.
+            let victim: NodeId = match round {
+                0 | 2 => cluster.nodes[READER_NODE - 1],
+                _ => cluster.nodes[madsim::rand::random::<u64>() as usize % cluster.nodes.len()],
+            };
+            if round % 3 == 2 {
+                tracing::info!(node = %cluster.net.describe(victim), "killed");
+                cluster.net.kill(victim);
+                tokio::time::sleep(Duration::from_millis(
+                    1000 + madsim::rand::random::<u64>() % 2000,
+                ))
+                .await;
+                cluster.net.restart(victim).await;
+            } else {
+                tracing::info!(node = %cluster.net.describe(victim), "cut off from its peers");
+                for &other in cluster.nodes.iter().filter(|&&other| other != victim) {
+                    cluster.net.cut_link(victim, other);
+                }
+                tokio::time::sleep(Duration::from_millis(
+                    1000 + madsim::rand::random::<u64>() % 5000,
+                ))
+                .await;
+                cluster.net.heal_all();
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            // A key's shard to the other group (through a node that is up).
+            let key = KEYS[madsim::rand::random::<u64>() as usize % KEYS.len()];
+            let shard = shardkv::key_to_shard(key.as_bytes(), SHARDS);
+            let gid = 1 + round % 2;
+            if cluster.move_shard(2, shard, gid).await {
+                moves += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(1000)).await;
+        }
+        let after_faults: Vec<NearStats> = near_clients.iter().map(near_stats).collect();
+        phase("healed: a quiet spell, then stop");
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        running.store(false, Ordering::Relaxed);
+        for writer in writers {
+            writer.await.expect("client hosts are never killed");
+        }
+        let mut outcomes = Vec::new();
+        for reader in readers {
+            outcomes.push(reader.await.expect("client hosts are never killed"));
+        }
+        let control = control.await.expect("client hosts are never killed");
+
+        phase("every read within the bound, every reader reads its own writes");
+        let ledger = ledger.lock().unwrap();
+        let acknowledged: usize = ledger.acknowledged.values().map(Vec::len).sum();
+        println!(
+            "{acknowledged} writes acknowledged, {} unknown; {moves} shard moves",
+            ledger.unknown.len(),
+        );
+        assert!(
+            acknowledged > 100,
+            "only {acknowledged} writes were acknowledged"
+        );
+        assert!(
+            moves >= 2,
+            "only {moves} shard moves answered: moves not exercised"
+        );
+        for (index, outcome) in outcomes.iter().enumerate() {
+            let stats = near_stats(&near_clients[index]);
+            let cached = outcome.reads.iter().filter(|read| read.from_cache).count();
+            println!(
+                "near reader {index}: {} reads, {cached} from its cache, {} of its own key \
+                 after {} own writes; {stats:?}; flushes while the faults ran: {}",
+                outcome.reads.len(),
+                outcome.own_reads,
+                outcome.own_writes,
+                after_faults[index].flushes - before_faults[index].flushes,
+            );
+            assert!(
+                stats.hits > 100,
+                "near reader {index}: the near cache served only {} reads: not exercised",
+                stats.hits
+            );
+            assert!(
+                stats.misses > 50,
+                "near reader {index}: only {} reads went to the cluster: few invalidations \
+                 were told",
+                stats.misses
+            );
+            assert!(
+                after_faults[index].flushes > before_faults[index].flushes,
+                "near reader {index}: the near cache never flushed while the faults ran"
+            );
+            assert!(
+                outcome.own_writes > 20 && outcome.own_reads > 50,
+                "near reader {index}: only {} own writes and {} reads of them: read-your-writes \
+                 not exercised",
+                outcome.own_writes,
+                outcome.own_reads
+            );
+            let stale = stale_reads(&ledger, &outcome.reads);
+            assert!(
+                stale.is_empty(),
+                "near reader {index}: {} stale reads, first: {:?}",
+                stale.len(),
+                stale.first()
+            );
+            let violations = &outcome.read_your_writes_violations;
+            assert!(
+                violations.is_empty(),
+                "near reader {index}: {} reads older than its own acknowledged write, first: \
+                 {:?}",
+                violations.len(),
+                violations.first()
+            );
+        }
+        // The control: a reader that never drops what it keeps goes
+        // stale, and the check sees it.
+        let stale = stale_reads(&ledger, &control);
+        println!(
+            "control reader: {} reads, {} of them stale",
+            control.len(),
+            stale.len()
+        );
+        assert!(
+            !stale.is_empty(),
+            "a reader ignoring invalidations was never judged stale: the check cannot fail"
+        );
+    })
+    .await;
+}
