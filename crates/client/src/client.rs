@@ -174,9 +174,8 @@ struct Shared {
     idle_sessions: Mutex<Vec<SessionState>>,
     session_permits: Semaphore,
     credentials: Credentials,
-    /// The near cache, if configured, and whether its stream task runs.
+    /// The near cache, if configured.
     near: Option<Arc<Near>>,
-    near_started: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -208,11 +207,16 @@ impl StreamOpener for Shared {
     }
 
     /// The seeds (the nodes the user named, usually the nearest), then the
-    /// other known nodes, in turn.
-    fn stream_node(&self, attempt: usize) -> String {
+    /// other known nodes.
+    fn stream_nodes(&self) -> Vec<String> {
         let routing = self.routing.lock().expect("routing lock");
-        let candidates: Vec<&String> = self.seeds.iter().chain(routing.nodes.iter()).collect();
-        candidates[attempt % candidates.len()].clone()
+        let mut nodes = self.seeds.clone();
+        for node in &routing.nodes {
+            if !nodes.contains(node) {
+                nodes.push(node.clone());
+            }
+        }
+        nodes
     }
 
     async fn open(&self, node: &str) -> Result<tonic::Streaming<proto::TrackEvent>, tonic::Status> {
@@ -230,6 +234,18 @@ impl StreamOpener for Shared {
 #[derive(Clone)]
 pub struct Client {
     shared: Arc<Shared>,
+}
+
+/// Drops `key` from the near cache when a write ends, however it ends.
+struct InvalidateOnDrop<'a> {
+    near: &'a Near,
+    key: &'a [u8],
+}
+
+impl Drop for InvalidateOnDrop<'_> {
+    fn drop(&mut self) {
+        self.near.invalidate(&[self.key]);
+    }
 }
 
 /// Accepts `host:port` or a full `http://host:port` URL.
@@ -305,7 +321,6 @@ impl Client {
                 session_permits: Semaphore::new(max_sessions),
                 credentials: Credentials::default(),
                 near,
-                near_started: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -429,13 +444,27 @@ impl Client {
 
     /// Runs `call` against the node that should own `key` until it gives a
     /// final answer or the operation deadline passes.
-    async fn retry<T, F, Fut>(&self, key: Option<&[u8]>, mut call: F) -> Result<T, ClientError>
+    async fn retry<T, F, Fut>(&self, key: Option<&[u8]>, call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(Cache) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let deadline = labrpc::runtime::now() + self.shared.config.operation_deadline;
+        self.retry_until(key, deadline, call).await
+    }
+
+    /// [`Client::retry`] with the operation's deadline given.
+    async fn retry_until<T, F, Fut>(
+        &self,
+        key: Option<&[u8]>,
+        deadline: Instant,
+        mut call: F,
+    ) -> Result<T, ClientError>
     where
         F: FnMut(Cache) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let config = &self.shared.config;
-        let deadline = labrpc::runtime::now() + config.operation_deadline;
         let mut backoff = config.backoff_min;
         let mut attempt = 0usize;
         let mut last_failure = String::from("no attempt made");
@@ -507,15 +536,14 @@ impl Client {
         // Used up whatever happens: a write that timed out may still apply.
         state.next_seq += 1;
         // The near cache drops the key before the write and again after its
-        // answer (or failure), spoiling reads of it in flight meanwhile: a
-        // get after this write returned never sees the older value.
-        if let Some(near) = &self.shared.near {
+        // answer, failure or cancellation, spoiling reads of it in flight
+        // meanwhile: a get after this write returned never sees the older
+        // value.
+        let _dropped_after = self.shared.near.as_ref().map(|near| {
             near.invalidate(&[key]);
-        }
+            InvalidateOnDrop { near, key }
+        });
         let result = self.retry(Some(key), |client| call(client, session)).await;
-        if let Some(near) = &self.shared.near {
-            near.invalidate(&[key]);
-        }
         self.shared
             .idle_sessions
             .lock()
@@ -527,31 +555,44 @@ impl Client {
     /// The key's value, or `None` if absent or expired. With a near cache
     /// ([`ClientConfig::near_cache`]) it may come from there.
     pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        let deadline = labrpc::runtime::now() + self.shared.config.operation_deadline;
         if let Some(near) = &self.shared.near {
             if let Some(cached) = near.get(key) {
                 return Ok(cached.map(|value| value.to_vec()));
             }
-            self.start_near_stream();
+            if near.needs_stream_task() {
+                labrpc::runtime::spawn(near::run_stream(Arc::downgrade(&self.shared)));
+            }
             if let Some(flight) = near.start(key) {
                 // One try at the stream's node, which remembers the key for
-                // the stream before reading it; anything else: a plain read.
+                // the stream before reading it; a final error is the
+                // answer, anything else ends in a plain read.
                 let mut client = self.shared.cache_client(&flight.node);
                 let request = proto::GetRequest {
                     key: key.to_vec(),
                     tracking_id: flight.tracking_id,
                 };
-                let answer =
-                    tokio::time::timeout(self.shared.config.rpc_timeout, client.get(request)).await;
-                if let Ok(Ok(reply)) = answer {
-                    let reply = reply.into_inner();
-                    let value = reply.found.then_some(reply.value);
-                    flight.finish(reply.tracked, value.as_deref().map(Arc::from));
-                    return Ok(value);
+                let timeout = self
+                    .shared
+                    .config
+                    .rpc_timeout
+                    .min(deadline.saturating_duration_since(labrpc::runtime::now()));
+                match tokio::time::timeout(timeout, client.get(request)).await {
+                    Ok(Ok(reply)) => {
+                        let reply = reply.into_inner();
+                        let value = reply.found.then_some(reply.value);
+                        flight.finish(reply.tracked, value.as_deref().map(Arc::from));
+                        return Ok(value);
+                    }
+                    Ok(Err(status)) if !is_retryable(&status) => {
+                        return Err(ClientError::from_status(&status));
+                    }
+                    Ok(Err(_)) | Err(_) => {}
                 }
             }
         }
         let reply = self
-            .retry(Some(key), |mut client| {
+            .retry_until(Some(key), deadline, |mut client| {
                 let request = proto::GetRequest {
                     key: key.to_vec(),
                     tracking_id: 0,
@@ -560,18 +601,6 @@ impl Client {
             })
             .await?;
         Ok(reply.found.then_some(reply.value))
-    }
-
-    /// Starts the near cache's stream task (once; it needs a runtime, which
-    /// [`Client::new`] may not have).
-    fn start_near_stream(&self) {
-        if !self
-            .shared
-            .near_started
-            .swap(true, std::sync::atomic::Ordering::Relaxed)
-        {
-            labrpc::runtime::spawn(near::run_stream(Arc::downgrade(&self.shared)));
-        }
     }
 
     /// How the near cache did; `None` without one.

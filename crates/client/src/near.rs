@@ -21,13 +21,16 @@
 //! it is dropped:
 //! - at once, for this client's own writes (read-your-writes: a `get`
 //!   after a write of this client returned never sees the older value);
-//! - for a write through the stream's node, before that write's writer is
-//!   answered, and for a write through another node, once the key's group
-//!   leader applied it, normally within a round trip; then the
-//!   invalidation's trip to this client;
-//! - when the node cannot follow a group it sends `Flush` within about
-//!   5 s, and when the stream is silent for [`QUIET_LIMIT`] (the node or
-//!   the network between went away) this client drops everything itself.
+//! - for a write through the stream node's gRPC API, before that write's
+//!   writer is answered; for any other write (another node, or RESP or
+//!   REST on the same node), once the key's group leader applied it,
+//!   normally within a round trip; then the invalidation's trip to this
+//!   client;
+//! - when the node cannot follow a group (or the configuration) it sends
+//!   `Flush` within about 5 s, and when the stream is silent for
+//!   [`QUIET_LIMIT`] (the node or the network between went away, or this
+//!   client's stream task cannot run) hits stop at once and this client
+//!   drops everything.
 //!
 //! So a cached value lags an acknowledged write by at most about 5 s (in
 //! practice milliseconds); it is not a linearizable read. Reads without
@@ -39,7 +42,7 @@
 //! keys are cached too (a write of them is told like any other).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -69,8 +72,10 @@ pub const ENTRY_OVERHEAD_BYTES: u64 = 64;
 /// The stream is given up (and everything dropped) after this long
 /// without any event; the node sends a heartbeat every second.
 pub const QUIET_LIMIT: Duration = Duration::from_secs(3);
-/// Pause before opening a stream again after one broke.
+/// Pause before opening a stream again after one broke, doubling after
+/// each failure up to [`REOPEN_PAUSE_MAX`].
 const REOPEN_PAUSE: Duration = Duration::from_millis(100);
+const REOPEN_PAUSE_MAX: Duration = Duration::from_secs(5);
 
 /// How the near cache did, since the client was built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -124,16 +129,25 @@ struct State {
     news: u64,
     /// The news counter at the last flush or stream change.
     flushed_at: u64,
+    /// Numbers the flights, so an older read never replaces a newer one.
+    flights_sent: u64,
     flights: HashMap<Vec<u8>, Flights>,
 }
 
 /// One client's near cache; shared by its clones.
 pub(crate) struct Near {
-    cache: NearCache<Vec<u8>, Cached, RuntimeClock>,
+    /// Each entry with the number of the flight that read it.
+    cache: NearCache<Vec<u8>, (u64, Cached), RuntimeClock>,
     config: NearConfig,
     /// Taken by every insert, invalidation and flush (never by a hit), so
     /// an insert cannot land after the news that spoils it.
     state: Mutex<State>,
+    /// Until when (the cache's clock) hits may be served: the last stream
+    /// event plus [`QUIET_LIMIT`]. A stream task that cannot run (a
+    /// starved runtime, a paused process) stops the hits by itself.
+    alive_until_ms: AtomicU64,
+    /// The stream task runs (started by the first get).
+    started: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
     invalidations: AtomicU64,
@@ -146,6 +160,8 @@ pub(crate) struct Near {
 pub(crate) struct Flight {
     near: Arc<Near>,
     key: Vec<u8>,
+    /// The flight's number.
+    number: u64,
     /// The news counter when it was sent.
     sent_at: u64,
     pub(crate) node: String,
@@ -163,9 +179,8 @@ impl Flight {
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        let answer = self.answer.take();
-        let key = std::mem::take(&mut self.key);
-        self.near.land(key, self.sent_at, self.tracking_id, answer);
+        let near = Arc::clone(&self.near);
+        near.land(self);
     }
 }
 
@@ -182,6 +197,8 @@ impl Near {
             cache: NearCache::new(cache_config, clock),
             config,
             state: Mutex::default(),
+            alive_until_ms: AtomicU64::new(0),
+            started: AtomicBool::new(false),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             invalidations: AtomicU64::new(0),
@@ -189,15 +206,24 @@ impl Near {
         }
     }
 
-    /// The cached answer for `key`, if any.
+    /// Whether the stream task must be started (once, by the first get:
+    /// it needs a runtime, which building the client may not have; again
+    /// if its runtime went away).
+    pub(crate) fn needs_stream_task(&self) -> bool {
+        !self.started.swap(true, Ordering::Relaxed)
+    }
+
+    /// The cached answer for `key`, if any and the stream is alive.
     pub(crate) fn get(&self, key: &[u8]) -> Option<Cached> {
-        let cached = self.cache.get(key);
-        if cached.is_some() {
+        let alive = self.cache.clock().now_ms() < self.alive_until_ms.load(Ordering::Relaxed);
+        let cached = if alive { self.cache.get(key) } else { None };
+        if let Some((_, value)) = cached {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            Some(value)
         } else {
             self.misses.fetch_add(1, Ordering::Relaxed);
+            None
         }
-        cached
     }
 
     /// A Get of `key` is about to be sent; `None` if no stream is open (the
@@ -206,9 +232,11 @@ impl Near {
         let mut state = self.state.lock().expect("near cache lock");
         let (node, tracking_id) = state.stream.clone()?;
         state.flights.entry(key.to_vec()).or_default().count += 1;
+        state.flights_sent += 1;
         Some(Flight {
             near: Arc::clone(self),
             key: key.to_vec(),
+            number: state.flights_sent,
             sent_at: state.news,
             node,
             tracking_id,
@@ -216,30 +244,42 @@ impl Near {
         })
     }
 
-    /// A flight ended with `answer` (`None`: no answer). Cached if the node
-    /// tracked it, the stream is the one it was sent under, and no news of
-    /// its key (or flush) came meanwhile.
-    fn land(&self, key: Vec<u8>, sent_at: u64, tracking_id: u64, answer: Option<(bool, Cached)>) {
+    /// A flight ended. Its answer is cached if the node tracked it, the
+    /// stream is the one it was sent under, no news of its key (or flush)
+    /// came meanwhile, and no later flight's answer is cached already.
+    fn land(&self, flight: &mut Flight) {
+        let key = std::mem::take(&mut flight.key);
         let mut state = self.state.lock().expect("near cache lock");
-        let mut spoiled = state.flushed_at > sent_at
-            || state.stream.as_ref().map(|(_, id)| *id) != Some(tracking_id);
+        let mut spoiled = state.flushed_at > flight.sent_at
+            || state.stream.as_ref().map(|(_, id)| *id) != Some(flight.tracking_id);
         if let Some(flights) = state.flights.get_mut(&key) {
-            spoiled |= flights.changed_at > sent_at;
+            spoiled |= flights.changed_at > flight.sent_at;
             flights.count -= 1;
             if flights.count == 0 {
                 state.flights.remove(&key);
             }
         }
-        if let Some((true, value)) = answer
-            && !spoiled
+        let Some((true, value)) = flight.answer.take() else {
+            return;
+        };
+        if spoiled
+            || self
+                .cache
+                .get(&key)
+                .is_some_and(|(number, _)| number > flight.number)
         {
-            let weight = ENTRY_OVERHEAD_BYTES
-                + key.len() as u64
-                + value.as_ref().map_or(0, |value| value.len() as u64);
-            // Too heavy for a shard: not cached (refused, nothing changes).
-            self.cache
-                .insert_with(key, value, weight, Some(ttl_ms(self.config.ttl)));
+            return;
         }
+        let weight = ENTRY_OVERHEAD_BYTES
+            + key.len() as u64
+            + value.as_ref().map_or(0, |value| value.len() as u64);
+        // Too heavy for a shard: not cached (refused, nothing changes).
+        self.cache.insert_with(
+            key,
+            (flight.number, value),
+            weight,
+            Some(ttl_ms(self.config.ttl)),
+        );
     }
 
     /// `keys` changed: dropped, and Gets of them in flight spoiled.
@@ -263,9 +303,22 @@ impl Near {
         let mut state = self.state.lock().expect("near cache lock");
         state.news += 1;
         state.flushed_at = state.news;
+        if stream.is_none() {
+            self.alive_until_ms.store(0, Ordering::Relaxed);
+        }
         state.stream = stream;
         self.cache.clear();
         self.flushes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The stream said something: hits may be served for [`QUIET_LIMIT`].
+    fn heard(&self) {
+        let until = self
+            .cache
+            .clock()
+            .now_ms()
+            .saturating_add(ttl_ms(QUIET_LIMIT));
+        self.alive_until_ms.store(until, Ordering::Relaxed);
     }
 
     pub(crate) fn stats(&self) -> NearStats {
@@ -285,12 +338,13 @@ fn ttl_ms(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
-/// What the stream task needs from the client: its near cache, a node to
-/// open the stream on (rotating after failures), and the call itself.
+/// What the stream task needs from the client: its near cache, the nodes
+/// to open the stream on, and the call itself.
 pub(crate) trait StreamOpener: Send + Sync + 'static {
     fn near(&self) -> Option<&Arc<Near>>;
 
-    fn stream_node(&self, attempt: usize) -> String;
+    /// The nodes to try, in order of preference.
+    fn stream_nodes(&self) -> Vec<String>;
 
     fn open(
         &self,
@@ -300,68 +354,237 @@ pub(crate) trait StreamOpener: Send + Sync + 'static {
     fn rpc_timeout(&self) -> Duration;
 }
 
+/// Ends the near cache's use of a stream task that is dropped (its
+/// runtime went away): everything is dropped, and the next get starts a
+/// new task.
+struct TaskGuard {
+    near: Weak<Near>,
+    /// Whether the next get may start a new task.
+    restart: bool,
+}
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        if let Some(near) = self.near.upgrade() {
+            near.flush(None);
+            if self.restart {
+                near.started.store(false, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// How opening a stream went.
+enum Opened {
+    Stream(Box<tonic::Streaming<crate::proto::TrackEvent>>, u64),
+    /// Try again (elsewhere, later).
+    Failed,
+    /// The node does not offer `Track` (an older release): give up.
+    Unimplemented,
+}
+
+async fn open_on<O: StreamOpener>(opener: &O, node: &str) -> Opened {
+    use crate::proto::track_event::Event;
+    let opened = tokio::time::timeout(opener.rpc_timeout(), async {
+        let mut stream = match opener.open(node).await {
+            Ok(stream) => stream,
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                return Opened::Unimplemented;
+            }
+            Err(status) => {
+                tracing::debug!(%node, %status, "near cache: Track refused");
+                return Opened::Failed;
+            }
+        };
+        match stream.message().await {
+            Ok(Some(crate::proto::TrackEvent {
+                event: Some(Event::TrackingId(id)),
+            })) => Opened::Stream(Box::new(stream), id),
+            _ => Opened::Failed,
+        }
+    })
+    .await;
+    opened.unwrap_or(Opened::Failed)
+}
+
 /// Keeps one Track stream open while the client lives, and applies what it
-/// tells.
+/// tells. After a failure it tries the next node, pausing from
+/// [`REOPEN_PAUSE`] up to [`REOPEN_PAUSE_MAX`]; a stream that opened
+/// starts the order over (the first seed first).
 pub(crate) async fn run_stream<O: StreamOpener>(opener: Weak<O>) {
     use crate::proto::track_event::Event;
+    let mut guard = match opener.upgrade() {
+        Some(opener) => match opener.near() {
+            Some(near) => TaskGuard {
+                near: Arc::downgrade(near),
+                restart: true,
+            },
+            None => return,
+        },
+        None => return,
+    };
     let mut attempt = 0usize;
+    let mut pause = REOPEN_PAUSE;
     loop {
         let Some(opener_now) = opener.upgrade() else {
             return;
         };
-        let Some(near_now) = opener_now.near().cloned() else {
+        let nodes = opener_now.stream_nodes();
+        let node = nodes[attempt % nodes.len()].clone();
+        attempt += 1;
+        let (mut stream, id) = match open_on(&*opener_now, &node).await {
+            Opened::Stream(stream, id) => (stream, id),
+            Opened::Failed => {
+                drop(opener_now);
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(REOPEN_PAUSE_MAX);
+                continue;
+            }
+            Opened::Unimplemented => {
+                tracing::warn!(
+                    %node,
+                    "near cache off: the cluster does not offer Cache.Track (an older release)"
+                );
+                // Nothing is cached from now on, and no task runs again.
+                guard.restart = false;
+                return;
+            }
+        };
+        drop(opener_now);
+        attempt = 0;
+        pause = REOPEN_PAUSE;
+        let Some(near) = guard.near.upgrade() else {
             return;
         };
-        let near = Arc::downgrade(&near_now);
-        let node = opener_now.stream_node(attempt);
-        attempt += 1;
-        let timeout = opener_now.rpc_timeout();
-        let opened = tokio::time::timeout(timeout, async {
-            let mut stream = opener_now.open(&node).await.ok()?;
-            match stream.message().await {
-                Ok(Some(crate::proto::TrackEvent {
-                    event: Some(Event::TrackingId(id)),
-                })) => Some((stream, id)),
-                _ => None,
-            }
-        })
-        .await
-        .ok()
-        .flatten();
-        drop(opener_now);
-        let Some((mut stream, id)) = opened else {
-            drop(near_now);
-            tokio::time::sleep(REOPEN_PAUSE).await;
-            continue;
-        };
         tracing::debug!(%node, "near cache: invalidation stream open");
-        near_now.flush(Some((node.clone(), id)));
-        drop(near_now);
+        near.flush(Some((node.clone(), id)));
+        near.heard();
+        drop(near);
         loop {
             let event = tokio::time::timeout(QUIET_LIMIT, stream.message()).await;
-            let Some(near_now) = near.upgrade() else {
+            let Some(near) = guard.near.upgrade() else {
                 return;
             };
             match event {
-                Ok(Ok(Some(crate::proto::TrackEvent { event: Some(event) }))) => match event {
-                    Event::Invalidated(told) => near_now.invalidate(&told.keys),
-                    Event::Flush(_) => near_now.flush(Some((node.clone(), id))),
-                    Event::Heartbeat(_) => {}
-                    Event::TrackingId(_) => {
-                        tracing::warn!(%node, "near cache: a second tracking id; stream dropped");
-                        break;
+                Ok(Ok(Some(crate::proto::TrackEvent { event: Some(event) }))) => {
+                    match event {
+                        Event::Invalidated(told) => near.invalidate(&told.keys),
+                        Event::Flush(_) => near.flush(Some((node.clone(), id))),
+                        Event::Heartbeat(_) => {}
+                        Event::TrackingId(_) => {
+                            tracing::warn!(%node, "near cache: a second tracking id; stream dropped");
+                            break;
+                        }
                     }
-                },
-                Ok(Ok(Some(crate::proto::TrackEvent { event: None }))) => {}
+                    near.heard();
+                }
+                // An event this release does not know: still a sign of life.
+                Ok(Ok(Some(crate::proto::TrackEvent { event: None }))) => near.heard(),
                 Ok(Ok(None)) | Ok(Err(_)) | Err(_) => {
                     tracing::debug!(%node, "near cache: invalidation stream broke or went quiet");
                     break;
                 }
             }
         }
-        if let Some(near_now) = near.upgrade() {
-            near_now.flush(None);
+        if let Some(near) = guard.near.upgrade() {
+            near.flush(None);
         }
         tokio::time::sleep(REOPEN_PAUSE).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn near() -> Arc<Near> {
+        let near = Arc::new(Near::new(NearConfig::default()));
+        near.flush(Some(("node".into(), 7)));
+        near.heard();
+        near
+    }
+
+    fn value(text: &str) -> Cached {
+        Some(Arc::from(text.as_bytes()))
+    }
+
+    #[test]
+    fn a_tracked_answer_is_cached_and_served() {
+        let near = near();
+        assert_eq!(near.get(b"k"), None);
+        near.start(b"k")
+            .expect("stream open")
+            .finish(true, value("v"));
+        assert_eq!(near.get(b"k"), Some(value("v")));
+        let stats = near.stats();
+        assert_eq!((stats.hits, stats.misses, stats.entries), (1, 1, 1));
+    }
+
+    #[test]
+    fn an_untracked_or_failed_answer_is_not_cached() {
+        let near = near();
+        near.start(b"k").expect("open").finish(false, value("v"));
+        assert_eq!(near.get(b"k"), None);
+        drop(near.start(b"k").expect("open"));
+        assert_eq!(near.get(b"k"), None);
+        assert!(near.state.lock().expect("lock").flights.is_empty());
+    }
+
+    #[test]
+    fn news_while_in_flight_spoils_the_answer() {
+        let near = near();
+        let flight = near.start(b"k").expect("open");
+        let other = near.start(b"other").expect("open");
+        near.invalidate(&[b"k"]);
+        flight.finish(true, value("old"));
+        other.finish(true, value("fine"));
+        assert_eq!(near.get(b"k"), None);
+        assert_eq!(near.get(b"other"), Some(value("fine")));
+        // A flight sent after the news is cached.
+        near.start(b"k").expect("open").finish(true, value("new"));
+        assert_eq!(near.get(b"k"), Some(value("new")));
+    }
+
+    #[test]
+    fn a_flush_or_a_new_stream_spoils_every_flight() {
+        let near = near();
+        let before_flush = near.start(b"a").expect("open");
+        near.flush(Some(("node".into(), 7)));
+        before_flush.finish(true, value("a"));
+        assert_eq!(near.get(b"a"), None);
+        let before_reopen = near.start(b"b").expect("open");
+        near.flush(Some(("other".into(), 8)));
+        before_reopen.finish(true, value("b"));
+        assert_eq!(near.get(b"b"), None);
+        near.flush(None);
+        assert!(near.start(b"c").is_none(), "no stream: nothing is cached");
+    }
+
+    #[test]
+    fn an_older_read_does_not_replace_a_newer_one() {
+        let near = near();
+        let first = near.start(b"k").expect("open");
+        let second = near.start(b"k").expect("open");
+        second.finish(true, value("newer"));
+        first.finish(true, value("older"));
+        assert_eq!(near.get(b"k"), Some(value("newer")));
+    }
+
+    #[test]
+    fn a_silent_stream_serves_no_hits() {
+        let near = near();
+        near.start(b"k").expect("open").finish(true, value("v"));
+        assert!(near.get(b"k").is_some());
+        near.alive_until_ms.store(0, Ordering::Relaxed);
+        assert_eq!(near.get(b"k"), None);
+        near.heard();
+        assert!(near.get(b"k").is_some());
+    }
+
+    #[test]
+    fn absent_keys_are_cached_too() {
+        let near = near();
+        near.start(b"missing").expect("open").finish(true, None);
+        assert_eq!(near.get(b"missing"), Some(None));
     }
 }

@@ -90,6 +90,8 @@ pub struct Forwarder {
     /// The last configuration refresh, to avoid a storm of queries when
     /// many requests miss at once.
     refreshed_at: Mutex<Option<Instant>>,
+    /// When the controller last answered a refresh.
+    confirmed_at: Mutex<Option<Instant>>,
     /// Set only by [`Forwarder::enable_unsafe_ack_before_commit`].
     unsafe_ack: std::sync::OnceLock<UnsafeAck>,
     metrics: std::sync::Arc<Metrics>,
@@ -149,6 +151,7 @@ impl Forwarder {
             idle_sessions: Mutex::new(Vec::new()),
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
+            confirmed_at: Mutex::new(None),
             unsafe_ack: std::sync::OnceLock::new(),
             metrics: std::sync::Arc::new(Metrics::new()),
         }
@@ -201,11 +204,22 @@ impl Forwarder {
             *refreshed_at = Some(crate::clock::now());
         }
         if let Ok(latest) = self.controller.query_applied(None).await {
+            *self.confirmed_at.lock().expect("refresh lock") = Some(crate::clock::now());
             let mut routing = self.routing.lock().expect("routing lock");
             if latest.num > routing.num {
                 *routing = latest;
             }
         }
+    }
+
+    /// [`Forwarder::refresh`], then whether the controller answered within
+    /// the last `within` (the configuration in use is that recent).
+    pub async fn refresh_confirmed(&self, within: Duration) -> bool {
+        self.refresh().await;
+        self.confirmed_at
+            .lock()
+            .expect("refresh lock")
+            .is_some_and(|at| at.elapsed() < within)
     }
 
     /// Stops taking new operations (those waiting for a session fail).

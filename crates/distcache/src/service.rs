@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use distcache_client::details::{self, Reason};
 use distcache_client::proto::admin_client::AdminClient;
 use distcache_client::proto::admin_server::Admin;
@@ -96,19 +97,19 @@ fn caller<T>(acl: &::resp::Acl, request: &Request<T>) -> Result<Arc<::resp::User
 }
 
 /// Authenticates `request` and checks that its user may run `commands`
-/// on `keys`.
+/// on `keys`; the user.
 fn authorize<'a, T>(
     acl: &::resp::Acl,
     request: &Request<T>,
     commands: &[&str],
     keys: impl Iterator<Item = &'a [u8]> + Clone,
-) -> Result<(), Status> {
+) -> Result<Arc<::resp::User>, Status> {
     let user = caller(acl, request)?;
     for command in commands {
         user.check_named(command, keys.clone())
             .map_err(|denied| details::status(Reason::NoPermission, denied.reply_text()))?;
     }
-    Ok(())
+    Ok(user)
 }
 
 /// Authenticates `request` and checks that its user may run every
@@ -173,8 +174,8 @@ impl CacheService {
     /// Runs `op`; a write is told to the tracking streams of this node
     /// once it answered (or failed: a write that timed out may apply).
     async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, Status> {
-        let written: Option<Vec<Vec<u8>>> =
-            (!op.is_read()).then(|| op.keys().map(<[u8]>::to_vec).collect());
+        let written: Option<Vec<Vec<u8>>> = (!op.is_read() && self.tracking.has_subscribers())
+            .then(|| op.keys().map(<[u8]>::to_vec).collect());
         let outcome = crate::metrics::FRONTEND
             .scope("grpc", self.forwarder.run(op, session))
             .await
@@ -185,29 +186,44 @@ impl CacheService {
         outcome
     }
 
-    /// Reads `key`, remembering it first for stream `tracking_id` if that
-    /// is open here.
-    async fn get_value(&self, key: Vec<u8>, tracking_id: u64) -> Result<proto::GetReply, Status> {
+    /// Reads `key`.
+    async fn get_value(&self, key: Vec<u8>) -> Result<proto::GetReply, Status> {
         check_key(&key)?;
-        let tracked = tracking_id != 0 && self.tracking.track(tracking_id, &key);
-        let outcome = self.run(Op::Get { key: key.clone() }, None).await?;
-        match outcome {
-            Outcome::Value(Some(value)) => {
-                if tracked {
-                    self.tracking.found(&key);
-                }
-                Ok(proto::GetReply {
-                    found: true,
-                    value,
-                    tracked,
-                })
-            }
-            Outcome::Value(None) => Ok(proto::GetReply {
-                tracked,
-                ..proto::GetReply::default()
+        match self.run(Op::Get { key }, None).await? {
+            Outcome::Value(Some(value)) => Ok(proto::GetReply {
+                found: true,
+                value,
+                tracked: false,
             }),
+            Outcome::Value(None) => Ok(proto::GetReply::default()),
             other => Err(unexpected("Get", &other)),
         }
+    }
+
+    /// Reads `key` for `user`, remembering it first for their stream
+    /// `tracking_id` if that is open here (forgotten again if the read
+    /// fails); says whether it was.
+    async fn get_tracked(
+        &self,
+        key: Vec<u8>,
+        tracking_id: u64,
+        user: &str,
+    ) -> Result<proto::GetReply, Status> {
+        check_key(&key)?;
+        let tracked_key = Bytes::from(key);
+        if !self.tracking.track(tracking_id, user, &tracked_key) {
+            return self.get_value(tracked_key.to_vec()).await;
+        }
+        let reply = self.get_value(tracked_key.to_vec()).await;
+        match &reply {
+            Ok(reply) if reply.found => self.tracking.found(tracked_key),
+            Ok(_) => {}
+            Err(_) => self.tracking.read_failed(tracking_id, &tracked_key),
+        }
+        reply.map(|reply| proto::GetReply {
+            tracked: true,
+            ..reply
+        })
     }
 }
 
@@ -217,14 +233,19 @@ impl Cache for CacheService {
         &self,
         request: Request<proto::GetRequest>,
     ) -> Result<Response<proto::GetReply>, Status> {
-        authorize(
+        let user = authorize(
             &self.acl,
             &request,
             &["get"],
             std::iter::once(request.get_ref().key.as_slice()),
         )?;
         let request = request.into_inner();
-        let reply = self.get_value(request.key, request.tracking_id).await?;
+        let reply = if request.tracking_id == 0 {
+            self.get_value(request.key).await?
+        } else {
+            self.get_tracked(request.key, request.tracking_id, user.name())
+                .await?
+        };
         Ok(Response::new(reply))
     }
 
@@ -465,7 +486,7 @@ impl Cache for CacheService {
         for key in &keys {
             check_key(key)?;
         }
-        let reads = keys.into_iter().map(|key| self.get_value(key, 0));
+        let reads = keys.into_iter().map(|key| self.get_value(key));
         let values = futures::future::try_join_all(reads).await?;
         Ok(Response::new(proto::MultiGetReply { values }))
     }
@@ -478,8 +499,11 @@ impl Cache for CacheService {
     ) -> Result<Response<TrackStream>, Status> {
         // A stream tells only keys its caller read (each Get checked as
         // usual), so opening one needs only a user who may read.
-        authorize(&self.acl, &request, &["get"], std::iter::empty())?;
-        Ok(Response::new(self.tracking.open()))
+        let user = authorize(&self.acl, &request, &["get"], std::iter::empty())?;
+        self.tracking
+            .open(user.name())
+            .map(Response::new)
+            .ok_or_else(|| details::status(Reason::ShuttingDown, "the node is stopping"))
     }
 }
 

@@ -72,10 +72,11 @@ pub trait Backend: Send + Sync + 'static {
     }
 
     /// The configuration's number and groups, read afresh, whose change
-    /// feeds client-side caching follows (see `tracking.rs`). By default
-    /// none: only writes made through this listener are told.
-    fn feed_config(&self) -> impl Future<Output = (u64, Vec<u64>)> + Send {
-        async { (0, Vec::new()) }
+    /// feeds client-side caching follows (see `crate::tracking`); `None`
+    /// if the controller did not answer lately. By default none: only
+    /// writes made through this listener are told.
+    fn feed_config(&self) -> impl Future<Output = Option<(u64, Vec<u64>)>> + Send {
+        async { Some((0, Vec::new())) }
     }
 
     /// One long poll of group `gid`'s change feed after `after`
@@ -158,10 +159,15 @@ impl Backend for Arc<Forwarder> {
         self.routing().shard_count()
     }
 
-    async fn feed_config(&self) -> (u64, Vec<u64>) {
-        self.refresh().await;
+    async fn feed_config(&self) -> Option<(u64, Vec<u64>)> {
+        if !self
+            .refresh_confirmed(crate::tracking::GROUPS_CHECK * 2)
+            .await
+        {
+            return None;
+        }
         let routing = self.routing();
-        (routing.num, routing.groups.keys().copied().collect())
+        Some((routing.num, routing.groups.keys().copied().collect()))
     }
 
     async fn watch_changes(

@@ -109,8 +109,8 @@ impl Backend for std::sync::Arc<Memory> {
         result
     }
 
-    async fn feed_config(&self) -> (u64, Vec<u64>) {
-        (*self.config_num.lock().expect("test config"), vec![1])
+    async fn feed_config(&self) -> Option<(u64, Vec<u64>)> {
+        Some((*self.config_num.lock().expect("test config"), vec![1]))
     }
 
     async fn watch_changes(

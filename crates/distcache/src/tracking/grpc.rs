@@ -15,12 +15,15 @@
 //! Ids are random 64-bit numbers, so a `Get` that names a stream of a
 //! node's earlier life (the node restarted, the caller has not noticed
 //! yet) answers `tracked = false` rather than tracking the key for a
-//! stranger; the caller then must not cache the value.
+//! stranger; the caller then must not cache the value. A stream tracks
+//! keys only for `Get`s of the user who opened it.
 
+use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use distcache_client::proto::{self, track_event};
 use futures::Stream;
 use resp::command::TrackingOptions;
@@ -28,6 +31,7 @@ use tonic::Status;
 
 use super::{PushQueue, Told, Tracker, TrackingHost};
 use crate::forward::{ForwardError, Forwarder};
+use crate::resp::Backend;
 
 /// A `Heartbeat` is sent after this long without news.
 pub const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
@@ -39,6 +43,9 @@ pub type TrackStream = Pin<Box<dyn Stream<Item = Result<proto::TrackEvent, Statu
 pub struct GrpcTracking {
     forwarder: Arc<Forwarder>,
     tracker: Arc<Tracker>,
+    /// The user who opened each open stream: only they may track keys
+    /// for it.
+    owners: Arc<Mutex<BTreeMap<u64, String>>>,
 }
 
 impl GrpcTracking {
@@ -46,18 +53,29 @@ impl GrpcTracking {
         Arc::new(GrpcTracking {
             forwarder,
             tracker: Arc::default(),
+            owners: Arc::default(),
         })
     }
 
-    /// Opens a tracking stream: its first event is its id; it is
-    /// unsubscribed when the stream is dropped (the caller went away).
-    pub fn open(self: &Arc<Self>) -> TrackStream {
-        let id = loop {
-            // 0 means "not tracked" in a GetRequest.
-            let id = labrpc::runtime::random_u64();
-            if id != 0 {
-                break id;
-            }
+    /// Opens a tracking stream for `user`: its first event is its id; it
+    /// is unsubscribed when the stream is dropped (the caller went away).
+    /// `None` once the node stops.
+    pub fn open(self: &Arc<Self>, user: &str) -> Option<TrackStream> {
+        if self.tracker.is_closed() {
+            return None;
+        }
+        let id = {
+            let mut owners = self.owners.lock().expect("owners lock");
+            let id = loop {
+                // 0 means "not tracked" in a GetRequest; an id in use is
+                // drawn again.
+                let id = labrpc::runtime::random_u64();
+                if id != 0 && !owners.contains_key(&id) && !self.tracker.is_subscribed(id) {
+                    break id;
+                }
+            };
+            owners.insert(id, user.to_string());
+            id
         };
         let (queue, first) = self.tracker.subscribe(id, TrackingOptions::default());
         if first {
@@ -65,11 +83,12 @@ impl GrpcTracking {
         }
         let subscription = Subscription {
             tracker: Arc::clone(&self.tracker),
+            owners: Arc::clone(&self.owners),
             queue,
             id,
         };
         let first = event(track_event::Event::TrackingId(id));
-        Box::pin(futures::stream::unfold(
+        Some(Box::pin(futures::stream::unfold(
             (subscription, Some(first)),
             |(subscription, first)| async move {
                 if let Some(first) = first {
@@ -78,37 +97,44 @@ impl GrpcTracking {
                 let told = subscription.next().await?;
                 Some((Ok(told), (subscription, None)))
             },
-        ))
+        )))
     }
 
     /// Remembers `key` for stream `tracking_id` before its read runs;
-    /// whether that stream is open here.
-    pub fn track(&self, tracking_id: u64, key: &[u8]) -> bool {
-        self.tracker
-            .track(tracking_id, &[bytes::Bytes::copy_from_slice(key)])
+    /// whether that stream is open here and `user`'s.
+    pub fn track(&self, tracking_id: u64, user: &str, key: &Bytes) -> bool {
+        let owned = self
+            .owners
+            .lock()
+            .expect("owners lock")
+            .get(&tracking_id)
+            .is_some_and(|owner| owner == user);
+        owned && self.tracker.track(tracking_id, std::slice::from_ref(key))
+    }
+
+    /// A tracked read of `key` failed: nothing to remember.
+    pub fn read_failed(&self, tracking_id: u64, key: &Bytes) {
+        self.tracker.forget(tracking_id, key);
     }
 
     /// A tracked read of `key` found it: its expiry is to be told too.
-    pub fn found(self: &Arc<Self>, key: &[u8]) {
-        super::look_up_expiries(self, vec![bytes::Bytes::copy_from_slice(key)]);
+    pub fn found(self: &Arc<Self>, key: Bytes) {
+        super::look_up_expiries(self, vec![key]);
+    }
+
+    /// Whether any stream is open (writes are told only then).
+    pub fn has_subscribers(&self) -> bool {
+        self.tracker.has_subscribers()
     }
 
     /// `keys` were written through this node (answered or not: a write
     /// that timed out may still apply).
     pub fn written(&self, keys: &[Vec<u8>]) {
-        if self.tracker.has_subscribers() {
-            let keys: Vec<bytes::Bytes> = keys
-                .iter()
-                .map(|key| bytes::Bytes::copy_from_slice(key))
-                .collect();
-            self.tracker.invalidate(&keys, None);
-        }
+        let keys: Vec<Bytes> = keys.iter().map(|key| Bytes::copy_from_slice(key)).collect();
+        self.tracker.invalidate(&keys, None);
     }
-}
 
-impl GrpcTracking {
-    /// The node is stopping: every stream ends (within a heartbeat
-    /// period) and the feed pollers stop.
+    /// The node is stopping: every stream ends and the feed pollers stop.
     pub fn close(&self) {
         self.tracker.close();
     }
@@ -125,29 +151,33 @@ impl TrackingHost for GrpcTracking {
         &self.tracker
     }
 
-    async fn feed_config(&self) -> (u64, Vec<u64>) {
-        self.forwarder.refresh().await;
-        let routing = self.forwarder.routing();
-        (routing.num, routing.groups.keys().copied().collect())
+    // The RESP front end's backend is the same forwarder: one way to the
+    // feeds for both.
+    fn feed_config(&self) -> impl Future<Output = Option<(u64, Vec<u64>)>> + Send {
+        Backend::feed_config(&self.forwarder)
     }
 
-    async fn watch_changes(
+    fn watch_changes(
         &self,
         gid: u64,
         after: u64,
         wait: Duration,
-    ) -> Option<shardkv::Changes> {
-        self.forwarder.watch_changes(gid, after, wait).await
+    ) -> impl Future<Output = Option<shardkv::Changes>> + Send {
+        Backend::watch_changes(&self.forwarder, gid, after, wait)
     }
 
-    async fn read(&self, op: shardkv::Op) -> Result<shardkv::Outcome, ForwardError> {
-        self.forwarder.run(op, None).await
+    fn read(
+        &self,
+        op: shardkv::Op,
+    ) -> impl Future<Output = Result<shardkv::Outcome, ForwardError>> + Send {
+        crate::metrics::FRONTEND.scope("grpc", Forwarder::run(&self.forwarder, op, None))
     }
 }
 
 /// One open stream's subscription; unsubscribed when dropped.
 struct Subscription {
     tracker: Arc<Tracker>,
+    owners: Arc<Mutex<BTreeMap<u64, String>>>,
     queue: Arc<PushQueue>,
     id: u64,
 }
@@ -181,6 +211,7 @@ impl Subscription {
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.tracker.unsubscribe(self.id);
+        self.owners.lock().expect("owners lock").remove(&self.id);
     }
 }
 

@@ -35,14 +35,17 @@
 //! tracking connection to drop everything. So a cached value lags an
 //! acknowledged write by at most about 5 s ([`MAX_UNCONFIRMED`] plus one
 //! poll's two RPC timeouts), plus up to [`GROUPS_CHECK`] for a new
-//! configuration to be noticed. A key's expiry is told when its TTL, as
+//! configuration to be noticed; a node that cannot read the configuration
+//! from the controller for [`MAX_UNCONFIRMED`] flushes too. A key's expiry is told when its TTL, as
 //! read right after the cacheable read, runs out. Not told: a key evicted
 //! for memory (the client keeps the last value written, as if evicted
 //! later).
 //!
-//! **Bounds**: at most [`MAX_TRACKED_KEYS`] keys remembered (past it the
-//! first key in byte order is told as changed and forgotten, as Redis's
-//! `tracking-table-max-keys`) and as many scheduled expiries (past it a
+//! **Bounds**: at most [`MAX_TRACKED_KEYS`] keys and
+//! [`MAX_TRACKED_KEY_BYTES`] of them remembered (past either the first key
+//! in byte order is told as changed and forgotten, as Redis's
+//! `tracking-table-max-keys`; a client's keys are forgotten when it stops
+//! tracking) and as many scheduled expiries (past it a
 //! key is told at once instead); at most [`MAX_TTL_LOOKUPS`] TTL lookups
 //! in flight per listener (past it the key is told at once: the client
 //! reads it again); at most [`MAX_PENDING_KEYS`] keys waiting per
@@ -69,8 +72,9 @@ pub mod grpc;
 pub trait TrackingHost: Send + Sync + 'static {
     fn tracker(&self) -> &Arc<Tracker>;
 
-    /// The configuration's number and groups, read afresh.
-    fn feed_config(&self) -> impl Future<Output = (u64, Vec<u64>)> + Send;
+    /// The configuration's number and groups, read afresh; `None` if the
+    /// controller did not answer lately.
+    fn feed_config(&self) -> impl Future<Output = Option<(u64, Vec<u64>)>> + Send;
 
     /// One long poll of group `gid`'s change feed after `after`, waiting
     /// at most `wait`; `None` if no leader answered.
@@ -90,6 +94,8 @@ pub trait TrackingHost: Send + Sync + 'static {
 
 /// Most keys remembered for default-mode tracking.
 pub const MAX_TRACKED_KEYS: usize = 1_000_000;
+/// Most bytes of keys remembered for default-mode tracking.
+pub const MAX_TRACKED_KEY_BYTES: usize = 64 << 20;
 /// Most TTL lookups in flight per listener.
 pub const MAX_TTL_LOOKUPS: usize = 256;
 /// Most keys waiting to be told to one connection.
@@ -186,6 +192,8 @@ struct State {
     subscribers: BTreeMap<u64, Subscriber>,
     /// Default mode: the connections that may hold each key.
     keys: BTreeMap<Bytes, BTreeSet<u64>>,
+    /// The bytes of the keys in `keys`.
+    key_bytes: usize,
     /// Tracked keys with a TTL: when each expires, both ways.
     expiry_by_key: BTreeMap<Bytes, Instant>,
     expiries: BTreeSet<(Instant, Bytes)>,
@@ -247,21 +255,42 @@ impl Tracker {
         (queue, start)
     }
 
-    /// Turns tracking off for `client` (or it left). Keys it read are
-    /// forgotten lazily: a key's entry names it until the key changes.
+    /// Turns tracking off for `client` (or it left), forgetting the keys
+    /// it read (a walk over every remembered key: clients come and go far
+    /// less often than they read).
     pub fn unsubscribe(&self, client: u64) {
-        self.state
-            .lock()
-            .expect("tracker lock")
-            .subscribers
-            .remove(&client);
+        let mut state = self.state.lock().expect("tracker lock");
+        if state.subscribers.remove(&client).is_none() {
+            return;
+        }
+        if state.subscribers.is_empty() {
+            state.keys.clear();
+            state.key_bytes = 0;
+            state.expiry_by_key.clear();
+            state.expiries.clear();
+            return;
+        }
+        let mut forgotten = 0;
+        state.keys.retain(|key, clients| {
+            clients.remove(&client);
+            if clients.is_empty() {
+                forgotten += key.len();
+            }
+            !clients.is_empty()
+        });
+        state.key_bytes -= forgotten;
     }
 
-    /// The listener is gone: its tasks end.
+    /// The listener (or node) is gone: its tasks end, and so do the
+    /// subscribers' waits.
     pub fn close(&self) {
         self.closed
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.wake.notify_waiters();
+        let state = self.state.lock().expect("tracker lock");
+        for subscriber in state.subscribers.values() {
+            subscriber.queue.ready.notify_one();
+        }
     }
 
     /// Whether the listener (or node) is gone.
@@ -286,17 +315,46 @@ impl Tracker {
         if !state.subscribers.contains_key(&client) {
             return false;
         }
+        let state = &mut *state;
         for key in keys {
-            state.keys.entry(key.clone()).or_default().insert(client);
+            let clients = state.keys.entry(key.clone()).or_default();
+            if clients.is_empty() {
+                state.key_bytes += key.len();
+            }
+            clients.insert(client);
         }
-        while state.keys.len() > MAX_TRACKED_KEYS {
+        while state.keys.len() > MAX_TRACKED_KEYS || state.key_bytes > MAX_TRACKED_KEY_BYTES {
             let Some((key, clients)) = state.keys.pop_first() else {
                 break;
             };
+            state.key_bytes -= key.len();
             state.forget_expiry(&key);
             state.tell(&key, &clients, None);
         }
         true
+    }
+
+    /// `client` will not cache `key` after all (its read failed).
+    pub fn forget(&self, client: u64, key: &Bytes) {
+        let mut state = self.state.lock().expect("tracker lock");
+        let Some(clients) = state.keys.get_mut(key) else {
+            return;
+        };
+        clients.remove(&client);
+        if clients.is_empty() {
+            state.keys.remove(key);
+            state.key_bytes -= key.len();
+            state.forget_expiry(key);
+        }
+    }
+
+    /// Whether `client` tracks now.
+    pub fn is_subscribed(&self, client: u64) -> bool {
+        self.state
+            .lock()
+            .expect("tracker lock")
+            .subscribers
+            .contains_key(&client)
     }
 
     /// `keys` changed (written by connection `writer`, if through this
@@ -313,7 +371,13 @@ impl Tracker {
             .map(|(id, _)| *id)
             .collect();
         for key in keys {
-            let mut told = state.keys.remove(key).unwrap_or_default();
+            let mut told = match state.keys.remove(key) {
+                Some(clients) => {
+                    state.key_bytes -= key.len();
+                    clients
+                }
+                None => BTreeSet::new(),
+            };
             state.forget_expiry(key);
             told.extend(
                 bcast
@@ -329,6 +393,7 @@ impl Tracker {
     pub fn flush_all(&self) {
         let mut state = self.state.lock().expect("tracker lock");
         state.keys.clear();
+        state.key_bytes = 0;
         state.expiry_by_key.clear();
         state.expiries.clear();
         for subscriber in state.subscribers.values() {
@@ -491,13 +556,32 @@ struct GroupsPolled {
 async fn run_groups<H: TrackingHost>(host: Weak<H>) {
     let groups: Groups = Arc::default();
     let mut config_num = None;
+    let mut confirmed_at = crate::clock::now();
     loop {
         {
             let Some(host) = host.upgrade() else {
                 return;
             };
+            if host.tracker().is_closed() {
+                return;
+            }
             if host.tracker().has_subscribers() {
-                let (num, gids) = host.feed_config().await;
+                let Some((num, gids)) = host.feed_config().await else {
+                    // Shards may have moved to a group not followed yet.
+                    if crate::clock::now().saturating_duration_since(confirmed_at) > MAX_UNCONFIRMED
+                    {
+                        tracing::warn!(
+                            "no confirmed configuration for {} ms: tracking clients flushed",
+                            MAX_UNCONFIRMED.as_millis()
+                        );
+                        host.tracker().flush_all();
+                        confirmed_at = crate::clock::now();
+                    }
+                    drop(host);
+                    tokio::time::sleep(POLL_RETRY).await;
+                    continue;
+                };
+                confirmed_at = crate::clock::now();
                 if config_num.is_some_and(|seen| seen != num) {
                     host.tracker().flush_all();
                 }
@@ -520,6 +604,7 @@ async fn run_groups<H: TrackingHost>(host: Weak<H>) {
                 }
             } else {
                 config_num = None;
+                confirmed_at = crate::clock::now();
             }
         }
         tokio::time::sleep(GROUPS_CHECK).await;
@@ -535,6 +620,9 @@ async fn run_poller<H: TrackingHost>(host: Weak<H>, groups: Groups, gid: u64) {
         let Some(strong) = host.upgrade() else {
             return;
         };
+        if strong.tracker().is_closed() {
+            return;
+        }
         if !groups.lock().expect("groups lock").current.contains(&gid) {
             // Gone from the configuration: what it told last may be
             // behind (its shards left frozen, not written); started again
