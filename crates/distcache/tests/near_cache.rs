@@ -2,7 +2,8 @@
 //! data groups of three replicas, real gRPC): hits are served without a
 //! call, writes through other clients and nodes reach it within the
 //! documented bound, the client's own writes at once, expiries and
-//! deletes too, and a broken invalidation stream drops everything.
+//! deletes too, and a broken invalidation stream drops everything; on the
+//! wire, a stream tracks only its own user's gets.
 
 #![cfg(not(madsim))]
 
@@ -10,7 +11,9 @@ mod support;
 
 use std::time::Duration;
 
-use distcache_client::{Client, ClientConfig, NearConfig, NearStats, SetOptions};
+use distcache_client::proto;
+use distcache_client::proto::cache_client::CacheClient;
+use distcache_client::{Client, ClientConfig, Credentials, NearConfig, NearStats, SetOptions};
 use support::cluster::TestCluster;
 
 /// The documented bound on how long a cached value may lag a write of
@@ -193,5 +196,103 @@ async fn a_broken_stream_drops_everything() {
     );
     writer.set(b"k", b"three").await.expect("set");
     read_until(&reader, b"k", Some(b"three")).await;
+    cluster.shutdown().await;
+}
+
+/// A `Cache` client that sends requests as they are, as `user`.
+async fn raw_cache(
+    cluster: &TestCluster,
+    user: &str,
+    password: &str,
+) -> CacheClient<tonic::codegen::InterceptedService<tonic::transport::Channel, Credentials>> {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.grpc_seeds()[0]))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect");
+    CacheClient::with_interceptor(
+        channel,
+        Credentials::basic(user, password).expect("credentials"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_tracks_only_its_own_users_gets() {
+    let cluster = TestCluster::builder()
+        .groups(1)
+        .replicas(3)
+        .requirepass("near-pw")
+        .acl("user reader on >rpw ~* +get")
+        .acl("user writer on >wpw ~* +set")
+        .start()
+        .await;
+    let mut owner = raw_cache(&cluster, "default", "near-pw").await;
+    let mut stream = owner
+        .track(proto::TrackRequest {})
+        .await
+        .expect("track")
+        .into_inner();
+    let first = stream
+        .message()
+        .await
+        .expect("stream")
+        .expect("first event");
+    let Some(proto::track_event::Event::TrackingId(id)) = first.event else {
+        panic!("the first event is not the tracking id: {first:?}");
+    };
+    let get = |tracking_id: u64| proto::GetRequest {
+        key: b"k".to_vec(),
+        tracking_id,
+    };
+    let tracked = |reply: tonic::Response<proto::GetReply>| reply.into_inner().tracked;
+    assert!(
+        tracked(owner.get(get(id)).await.expect("get")),
+        "its own stream"
+    );
+    assert!(
+        !tracked(owner.get(get(id ^ 1)).await.expect("get")),
+        "no such stream"
+    );
+    assert!(!tracked(owner.get(get(0)).await.expect("get")), "not asked");
+    let mut reader = raw_cache(&cluster, "reader", "rpw").await;
+    assert!(
+        !tracked(reader.get(get(id)).await.expect("get")),
+        "another user's stream"
+    );
+    // Opening a stream needs a user who may read.
+    let mut writer = raw_cache(&cluster, "writer", "wpw").await;
+    let refused = writer
+        .track(proto::TrackRequest {})
+        .await
+        .expect_err("writer may not get");
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    // A write through this node is told on the stream.
+    owner
+        .set(proto::SetRequest {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+            ..proto::SetRequest::default()
+        })
+        .await
+        .expect("set");
+    let deadline = tokio::time::Instant::now() + STALE_BOUND;
+    loop {
+        let event = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .expect("told within the bound")
+            .expect("stream")
+            .expect("event");
+        match event.event {
+            Some(proto::track_event::Event::Invalidated(told)) => {
+                assert_eq!(told.keys, vec![b"k".to_vec()]);
+                break;
+            }
+            // The node's first feed answer, and heartbeats.
+            Some(proto::track_event::Event::Flush(_) | proto::track_event::Event::Heartbeat(_)) => {
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
     cluster.shutdown().await;
 }

@@ -697,3 +697,89 @@ async fn run_expiry(tracker: Arc<Tracker>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(names: &[&str]) -> Vec<Bytes> {
+        names
+            .iter()
+            .map(|name| Bytes::copy_from_slice(name.as_bytes()))
+            .collect()
+    }
+
+    fn told(queue: &PushQueue) -> Option<Told> {
+        queue.take()
+    }
+
+    #[test]
+    fn a_write_is_told_to_whoever_read_the_key() {
+        let tracker = Tracker::default();
+        let (first, _) = tracker.subscribe(1, TrackingOptions::default());
+        let (second, _) = tracker.subscribe(2, TrackingOptions::default());
+        assert!(tracker.track(1, &keys(&["a", "b"])));
+        assert!(tracker.track(2, &keys(&["b"])));
+        assert!(!tracker.track(3, &keys(&["a"])), "3 does not track");
+        tracker.invalidate(&keys(&["b"]), None);
+        assert_eq!(told(&first), Some(Told::Keys(keys(&["b"]))));
+        assert_eq!(told(&second), Some(Told::Keys(keys(&["b"]))));
+        // Told once: b is forgotten until read again.
+        tracker.invalidate(&keys(&["b"]), None);
+        assert_eq!(told(&first), None);
+    }
+
+    #[test]
+    fn a_client_that_leaves_is_forgotten() {
+        let tracker = Tracker::default();
+        let (_stays, _) = tracker.subscribe(1, TrackingOptions::default());
+        let _ = tracker.subscribe(2, TrackingOptions::default());
+        tracker.track(1, &keys(&["shared"]));
+        tracker.track(2, &keys(&["shared", "only-2"]));
+        tracker.unsubscribe(2);
+        let state = tracker.state.lock().expect("lock");
+        assert_eq!(state.keys.len(), 1);
+        assert_eq!(state.keys[&Bytes::from_static(b"shared")].len(), 1);
+        assert_eq!(state.key_bytes, "shared".len());
+        drop(state);
+        tracker.unsubscribe(1);
+        let state = tracker.state.lock().expect("lock");
+        assert!(state.keys.is_empty());
+        assert_eq!(state.key_bytes, 0);
+    }
+
+    #[test]
+    fn a_failed_read_is_forgotten() {
+        let tracker = Tracker::default();
+        let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
+        let key = Bytes::from_static(b"k");
+        tracker.track(1, std::slice::from_ref(&key));
+        tracker.forget(1, &key);
+        assert_eq!(tracker.state.lock().expect("lock").key_bytes, 0);
+        tracker.invalidate([&key], None);
+        assert_eq!(told(&queue), None);
+    }
+
+    #[test]
+    fn past_the_byte_bound_the_first_keys_are_told_and_forgotten() {
+        let tracker = Tracker::default();
+        let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
+        let big = |name: u8| Bytes::from(vec![name; MAX_TRACKED_KEY_BYTES / 4]);
+        let all: Vec<Bytes> = (b'a'..=b'e').map(big).collect();
+        for key in &all {
+            tracker.track(1, std::slice::from_ref(key));
+        }
+        assert!(tracker.state.lock().expect("lock").key_bytes <= MAX_TRACKED_KEY_BYTES);
+        assert_eq!(told(&queue), Some(Told::Keys(vec![all[0].clone()])));
+    }
+
+    #[test]
+    fn a_flush_tells_everyone_and_forgets_everything() {
+        let tracker = Tracker::default();
+        let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
+        tracker.track(1, &keys(&["a"]));
+        tracker.flush_all();
+        assert_eq!(told(&queue), Some(Told::Flush));
+        assert_eq!(tracker.state.lock().expect("lock").key_bytes, 0);
+    }
+}
