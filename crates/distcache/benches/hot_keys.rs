@@ -1,0 +1,303 @@
+#![cfg_attr(madsim, allow(unused))]
+//! Hot keys and the near cache (issue 22): a Zipf 1.2 read-mostly load
+//! from `TASKS` application instances (each its own `distcache-client`),
+//! once with plain reads (every read a linearizable read on the owning
+//! group) and once with each client's near cache, on the demo's shape (3
+//! groups x 3 replicas, real gRPC and disks, in this process).
+//!
+//! ```text
+//! cargo bench -p distcache --bench hot_keys
+//! KEYS=1000000 LOADED=100000 TASKS=32 SECONDS=10 cargo bench -p distcache --bench hot_keys
+//! ```
+//!
+//! Keys are ranks of Zipf(`KEYS`, 1.2) (rank 0 the hottest); the first
+//! `LOADED` ranks are written (100-byte values) before the runs, the rest
+//! are read as absent, which is still a read of the owning group. Each of
+//! `TASKS` tasks runs its own seeded trace for `SECONDS`: 99 reads to 1
+//! write (a SET of a key of the same trace, so hot keys are written too
+//! and their invalidations travel). Printed per mode: operations per
+//! second, p50/p99 latency, the requests that reached the cluster (all of
+//! them without the near cache; misses and writes with it), those that
+//! reached the hottest key's group, and this process's CPU time per
+//! thousand operations (client and all nine replicas: they share it).
+
+#[cfg(not(madsim))]
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+#[cfg(not(madsim))]
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    bench::run().await;
+}
+
+/// The benchmark measures real gRPC; it does not run under simulation.
+#[cfg(madsim)]
+fn main() {}
+
+#[cfg(not(madsim))]
+mod bench {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use distcache_client::{Client, ClientConfig, NearConfig};
+    use labrpc::runtime::now;
+
+    use super::support::cluster::TestCluster;
+
+    /// Whether a key belongs to the hottest key's group.
+    type InHotGroup = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+    const EXPONENT: f64 = 1.2;
+    const VALUE_BYTES: usize = 100;
+    /// One operation in this many is a write.
+    const WRITE_EVERY: usize = 100;
+
+    fn env(name: &str, default: u64) -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    }
+
+    fn key(rank: u64) -> Vec<u8> {
+        format!("key:{rank}").into_bytes()
+    }
+
+    /// This process's CPU time (user + system).
+    fn cpu_time() -> Duration {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        // Fields after the command's closing parenthesis; utime and stime
+        // are the 12th and 13th of them, in clock ticks (100 per second).
+        let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |index: usize| {
+            fields
+                .get(index)
+                .and_then(|field| field.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    }
+
+    struct Measured {
+        operations: u64,
+        to_cluster: u64,
+        to_hot_group: u64,
+        latencies: Vec<Duration>,
+        cpu: Duration,
+        elapsed: Duration,
+    }
+
+    /// Runs the load, trace `i` on `clients[i]`; `hot_group(key)` says
+    /// whether a key belongs to the hottest key's group.
+    async fn run_load(
+        clients: &[Client],
+        traces: &[Vec<u64>],
+        seconds: u64,
+        hot_group: InHotGroup,
+    ) -> Measured {
+        let to_hot_group = Arc::new(AtomicU64::new(0));
+        let cpu_before = cpu_time();
+        let started = now();
+        let until = started + Duration::from_secs(seconds);
+        let tasks = traces.iter().cloned().zip(clients).map(|(trace, client)| {
+            let client = client.clone();
+            let hot_group = Arc::clone(&hot_group);
+            let to_hot_group = Arc::clone(&to_hot_group);
+            tokio::spawn(async move {
+                let value = vec![b'v'; VALUE_BYTES];
+                let mut latencies = Vec::new();
+                let mut sent = 0u64;
+                for (index, rank) in trace.iter().cycle().enumerate() {
+                    if now() >= until {
+                        break;
+                    }
+                    let key = key(*rank);
+                    let write = index % WRITE_EVERY == WRITE_EVERY - 1;
+                    let misses = client.near_stats().map(|stats| stats.misses);
+                    let began = now();
+                    if write {
+                        client.set(&key, &value).await.expect("set");
+                    } else {
+                        client.get(&key).await.expect("get");
+                    }
+                    latencies.push(began.elapsed());
+                    // Whether this operation reached the cluster: always
+                    // without a near cache; with one (this task's alone), a
+                    // write or a miss.
+                    let reached = write
+                        || misses.is_none()
+                        || client.near_stats().map(|stats| stats.misses) != misses;
+                    if reached {
+                        sent += 1;
+                        if hot_group(&key) {
+                            to_hot_group.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                (latencies, sent)
+            })
+        });
+        let mut latencies = Vec::new();
+        let mut counted = 0;
+        for task in futures::future::join_all(tasks).await {
+            let (task_latencies, sent) = task.expect("load task");
+            latencies.extend(task_latencies);
+            counted += sent;
+        }
+        let elapsed = started.elapsed();
+        let cpu = cpu_time().saturating_sub(cpu_before);
+        latencies.sort();
+        Measured {
+            operations: latencies.len() as u64,
+            to_cluster: counted,
+            to_hot_group: to_hot_group.load(Ordering::Relaxed),
+            latencies,
+            cpu,
+            elapsed,
+        }
+    }
+
+    fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+        let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+        sorted[index.min(sorted.len().saturating_sub(1))]
+    }
+
+    fn report(name: &str, measured: &Measured) -> f64 {
+        let seconds = measured.elapsed.as_secs_f64();
+        let throughput = measured.operations as f64 / seconds;
+        println!(
+            "{name:<12} {:>9.0} ops/s  p50 {:>8.1} us  p99 {:>8.1} us  to cluster {:>8.0}/s  \
+             to the hot key's group {:>8.0}/s  cpu {:>6.1} ms per 1000 ops",
+            throughput,
+            percentile(&measured.latencies, 0.50).as_secs_f64() * 1e6,
+            percentile(&measured.latencies, 0.99).as_secs_f64() * 1e6,
+            measured.to_cluster as f64 / seconds,
+            measured.to_hot_group as f64 / seconds,
+            measured.cpu.as_secs_f64() * 1e3 / (measured.operations.max(1) as f64 / 1e3),
+        );
+        throughput
+    }
+
+    pub async fn run() {
+        let keys = env("KEYS", 1_000_000);
+        let loaded = env("LOADED", 100_000).min(keys);
+        let tasks = env("TASKS", 32) as usize;
+        let seconds = env("SECONDS", 10);
+        let cluster = TestCluster::builder()
+            .groups(3)
+            .replicas(3)
+            .ready_timeout(Duration::from_secs(120))
+            .start()
+            .await;
+        let seeds = cluster.grpc_seeds();
+        let seed_refs: Vec<&str> = seeds.iter().map(String::as_str).collect();
+        let plain = Client::new(&seed_refs, ClientConfig::default()).expect("client");
+        // One client per application instance; the near-cache clients
+        // open their streams on the nodes in turn.
+        let clients = |near: bool| -> Vec<Client> {
+            (0..tasks)
+                .map(|task| {
+                    let mut seeds = seed_refs.clone();
+                    seeds.rotate_left(task % seed_refs.len());
+                    let config = ClientConfig {
+                        near_cache: near.then(NearConfig::default),
+                        ..ClientConfig::default()
+                    };
+                    Client::new(&seeds, config).expect("client")
+                })
+                .collect()
+        };
+
+        // Load the first `loaded` ranks, 64 writers at a time.
+        let load_started = now();
+        let value = vec![b'v'; VALUE_BYTES];
+        let writers = (0..64u64).map(|writer| {
+            let plain = plain.clone();
+            let value = value.clone();
+            tokio::spawn(async move {
+                let mut rank = writer;
+                while rank < loaded {
+                    plain.set(&key(rank), &value).await.expect("load");
+                    rank += 64;
+                }
+            })
+        });
+        for writer in futures::future::join_all(writers).await {
+            writer.expect("loader");
+        }
+        println!(
+            "loaded {loaded} of {keys} keys in {:.1} s; Zipf {EXPONENT}, {tasks} tasks, {seconds} s per mode, \
+             1 write per {WRITE_EVERY} operations",
+            load_started.elapsed().as_secs_f64()
+        );
+
+        // The hottest key's group, by the cluster's shard map.
+        let routing = cluster
+            .node_state(1)
+            .expect("node 1 runs")
+            .forwarder
+            .routing();
+        let hot_gid = routing.shards[shardkv::key_to_shard(&key(0), routing.shard_count())];
+        let hot_group: InHotGroup = {
+            let routing = routing.clone();
+            Arc::new(move |key: &[u8]| {
+                routing.shards[shardkv::key_to_shard(key, routing.shard_count())] == hot_gid
+            })
+        };
+        let hot_share = cache::workload::Zipf::new(keys, EXPONENT).probability(0);
+        println!("the hottest key (rank 0, p = {hot_share:.3}) is in group {hot_gid}");
+
+        let traces: Vec<Vec<u64>> = (0..tasks)
+            .map(|task| cache::workload::zipf_trace(keys, EXPONENT, 200_000, 1 + task as u64))
+            .collect();
+        let plain_clients = clients(false);
+        let near_clients = clients(true);
+        // Warm every client's connections and routing (and open the near
+        // caches' streams).
+        for client in plain_clients.iter().chain(&near_clients) {
+            for rank in 0..20 {
+                client.get(&key(rank)).await.expect("warm-up");
+            }
+        }
+        let without = run_load(&plain_clients, &traces, seconds, Arc::clone(&hot_group)).await;
+        let with = run_load(&near_clients, &traces, seconds, hot_group).await;
+        let plain_rate = report("plain", &without);
+        let near_rate = report("near cache", &with);
+        let stats = near_clients.iter().filter_map(Client::near_stats).fold(
+            distcache_client::NearStats::default(),
+            |sum, one| distcache_client::NearStats {
+                hits: sum.hits + one.hits,
+                misses: sum.misses + one.misses,
+                invalidations: sum.invalidations + one.invalidations,
+                flushes: sum.flushes + one.flushes,
+                entries: sum.entries + one.entries,
+                bytes: sum.bytes + one.bytes,
+            },
+        );
+        println!(
+            "near cache: {} hits, {} misses ({:.1}% hits), {} invalidations, {} flushes, {} entries, {} bytes",
+            stats.hits,
+            stats.misses,
+            100.0 * stats.hits as f64 / (stats.hits + stats.misses).max(1) as f64,
+            stats.invalidations,
+            stats.flushes,
+            stats.entries,
+            stats.bytes
+        );
+        let per_second =
+            |measured: &Measured, count: u64| count as f64 / measured.elapsed.as_secs_f64();
+        println!(
+            "ratios (near cache / plain): throughput {:.2}x, requests to the hot key's group {:.3}x, \
+             cpu per operation {:.2}x",
+            near_rate / plain_rate,
+            per_second(&with, with.to_hot_group)
+                / per_second(&without, without.to_hot_group).max(1e-9),
+            (with.cpu.as_secs_f64() / with.operations.max(1) as f64)
+                / (without.cpu.as_secs_f64() / without.operations.max(1) as f64).max(1e-12),
+        );
+        cluster.shutdown().await;
+    }
+}
