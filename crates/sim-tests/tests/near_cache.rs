@@ -2,14 +2,16 @@
 //! (the six of `sim_tests::server`), one writer per key on
 //! `distcache-client` (no near cache), and two readers whose clients have
 //! a near cache (`ClientConfig::near_cache`), their `Cache.Track` stream
-//! on node 1. Each reader also writes a key of its own through its own
-//! client and reads it back. A third reader, the control, keeps what it
-//! read in a map of its own that nothing ever invalidates: the check must
-//! catch it. Meanwhile nodes are cut off from their peers (the stream
-//! node's feed polls fail, so it must flush its streams), killed and
-//! restarted (the readers' stream node among them: their streams break
-//! and move to another node), and the keys' shards are moved between the
-//! two groups (`POST /v1/admin/move`: the stream node must flush on the
+//! opened on node 1. Each reader also writes a key of its own through its
+//! own client and reads it back. A third reader, the control, keeps what
+//! it read in a map of its own that nothing ever invalidates: the check
+//! must catch it. Meanwhile the readers' stream node is cut off from its
+//! peers (its feed polls fail: it must tell its streams to flush), cut
+//! off from the readers (their streams go silent: they must give them up
+//! after `QUIET_LIMIT`) and killed (the streams break and move to another
+//! node); then nodes drawn at random are cut off from their peers, paused
+//! or killed and restarted; after each fault a key's shard moves to the
+//! other group (`POST /v1/admin/move`: the stream node must flush on the
 //! new configuration).
 //!
 //! Checks, against the guarantee of `distcache_client::near`:
@@ -53,8 +55,8 @@ const NEAR_READERS: usize = 2;
 /// stream's node flushes its streams after `MAX_UNCONFIRMED` (3 s)
 /// without a confirmed feed answer, a poll takes at most two RPC timeouts
 /// (1 s), plus a margin for the event to reach the client; a stream that
-/// breaks or goes silent is given up after `QUIET_LIMIT` (3 s) since its
-/// last event, which came at most a heartbeat (1 s) before.
+/// goes silent is given up `QUIET_LIMIT` (3 s) after its last event, and
+/// the node sends one at least every second.
 const STALE_BOUND: Duration = Duration::from_secs(5);
 
 /// The readers' near cache: the default but for its capacity (the TTL,
@@ -62,11 +64,26 @@ const STALE_BOUND: Duration = Duration::from_secs(5);
 /// keys take under 500 bytes, so 16 KiB evicts nothing, no more than the
 /// default 64 MiB would; but every flush rebuilds the cache's presized
 /// tables (at 64 MiB, 64 shards of 8,193 buckets), which took a seed's run
-/// from about 1.0 s to 1.4 s of CPU time.
+/// from about 0.8 s to 1.4 s of CPU time.
 fn near_config() -> NearConfig {
     NearConfig {
         capacity_bytes: 16 << 10,
         ..NearConfig::default()
+    }
+}
+
+/// A writer's pause between two writes of its key: mostly 0.1-0.4 s, and
+/// one time in sixteen a quiet spell of 6-9 s, longer than the bound. Were
+/// every key rewritten every few hundred milliseconds, a change whose news
+/// was lost while the key stayed tracked would be repaired by the next
+/// change's news, within the bound, and go unseen; after a quiet spell's
+/// last write nothing repairs it.
+fn write_pause() -> Duration {
+    let random = madsim::rand::random::<u64>();
+    if random.is_multiple_of(16) {
+        Duration::from_millis(6000 + random % 3000)
+    } else {
+        Duration::from_millis(100 + random % 300)
     }
 }
 
@@ -175,11 +192,10 @@ struct NearOutcome {
 }
 
 /// A client of the cluster seeded at node `seed`, with a near cache or
-/// without.
+/// without, and otherwise a user's default settings (so a Get sent with
+/// the stream's tracking id waits at most 2 s for a node that went away).
 fn client(cluster: &Cluster, seed: usize, near_cache: Option<NearConfig>) -> Client {
     let config = ClientConfig {
-        operation_deadline: Duration::from_secs(8),
-        rpc_timeout: Duration::from_secs(1),
         near_cache,
         ..ClientConfig::default()
     };
@@ -288,6 +304,67 @@ async fn ignoring_reader(client: Client, running: Arc<AtomicBool>) -> Vec<Read> 
     reads
 }
 
+/// What a round of the fault phase does to its victim, and what the
+/// readers' near caches must do about it if the victim holds their
+/// streams.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Its links to the other nodes cut for 1-6 s: its feed polls fail,
+    /// so it must tell its streams to flush.
+    CutOffFromPeers,
+    /// Its links to the near-cache readers' hosts clogged for 4-8 s: their
+    /// streams go silent, and they must give them up after QUIET_LIMIT.
+    CutOffFromReaders,
+    /// Frozen for 4-8 s: silent, and serving nothing.
+    Paused,
+    /// Killed, and restarted from its data directory 1-3 s later: the
+    /// streams break and move to another node.
+    Killed,
+}
+
+/// Does `fault` to node `node_id` (1-based), and heals it.
+async fn inject(cluster: &Cluster, reader_hosts: &[NodeId], node_id: usize, fault: Fault) {
+    let victim = cluster.nodes[node_id - 1];
+    let random_ms = |least: u64, spread: u64| {
+        Duration::from_millis(least + madsim::rand::random::<u64>() % spread)
+    };
+    tracing::info!(node = %cluster.net.describe(victim), ?fault, "fault");
+    match fault {
+        Fault::CutOffFromPeers => {
+            for &other in cluster.nodes.iter().filter(|&&other| other != victim) {
+                cluster.net.cut_link(victim, other);
+            }
+            tokio::time::sleep(random_ms(1000, 5000)).await;
+            cluster.net.heal_all();
+        }
+        Fault::CutOffFromReaders => {
+            // On madsim's network rather than labrpc's: the streams are
+            // gRPC. What is sent meanwhile waits, as TCP retransmits, and
+            // arrives after the heal.
+            let network = madsim::net::NetSim::current();
+            for &host in reader_hosts {
+                network.clog_link(host, victim);
+                network.clog_link(victim, host);
+            }
+            tokio::time::sleep(random_ms(4000, 4000)).await;
+            for &host in reader_hosts {
+                network.unclog_link(host, victim);
+                network.unclog_link(victim, host);
+            }
+        }
+        Fault::Paused => {
+            cluster.net.pause(victim);
+            tokio::time::sleep(random_ms(4000, 4000)).await;
+            cluster.net.resume(victim);
+        }
+        Fault::Killed => {
+            cluster.net.kill(victim);
+            tokio::time::sleep(random_ms(1000, 2000)).await;
+            cluster.net.restart(victim).await;
+        }
+    }
+}
+
 #[madsim::test]
 async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faults() {
     within("test", TEST_LIMIT, async {
@@ -308,10 +385,7 @@ async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faul
                     number += 1;
                     // Until acknowledged: so numbers apply in order.
                     write_until_acknowledged(&writer, key, number, &ledger, &running).await;
-                    tokio::time::sleep(Duration::from_millis(
-                        100 + madsim::rand::random::<u64>() % 300,
-                    ))
-                    .await;
+                    tokio::time::sleep(write_pause()).await;
                 }
             }));
         }
@@ -320,11 +394,14 @@ async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faul
             .map(|_| client(&cluster, READER_NODE, Some(near_config())))
             .collect();
         let mut readers = Vec::new();
+        let mut reader_hosts = Vec::new();
         for (index, near_client) in near_clients.iter().enumerate() {
             let near_client = near_client.clone();
             let (ledger, running) = (Arc::clone(&ledger), Arc::clone(&running));
+            let host = cluster.client_host();
+            reader_hosts.push(host);
             readers.push(cluster.net.spawn(
-                cluster.client_host(),
+                host,
                 near_reader(near_client, format!("own-{index}"), ledger, running),
             ));
         }
@@ -333,36 +410,27 @@ async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faul
             ignoring_reader(client(&cluster, READER_NODE, None), Arc::clone(&running)),
         );
 
-        phase("faults: nodes cut off from their peers, nodes killed and restarted");
+        phase("faults: nodes cut off, paused, killed and restarted; shards moved");
         tokio::time::sleep(Duration::from_secs(3)).await;
         let before_faults: Vec<NearStats> = near_clients.iter().map(near_stats).collect();
         let mut moves = 0;
         for round in 0..8u64 {
-            // The readers' stream node is cut off first and killed second;
-            // the other victims are drawn.
-            let victim: NodeId = match round {
-                0 | 2 => cluster.nodes[READER_NODE - 1],
-                _ => cluster.nodes[madsim::rand::random::<u64>() as usize % cluster.nodes.len()],
-            };
-            if round % 3 == 2 {
-                tracing::info!(node = %cluster.net.describe(victim), "killed");
-                cluster.net.kill(victim);
-                tokio::time::sleep(Duration::from_millis(
-                    1000 + madsim::rand::random::<u64>() % 2000,
-                ))
-                .await;
-                cluster.net.restart(victim).await;
-            } else {
-                tracing::info!(node = %cluster.net.describe(victim), "cut off from its peers");
-                for &other in cluster.nodes.iter().filter(|&&other| other != victim) {
-                    cluster.net.cut_link(victim, other);
+            // The readers' stream node first gets three faults in turn,
+            // one for each way a cached value is dropped without a key's
+            // invalidation: its Flush, the readers' quiet limit, a broken
+            // stream. Then victims and faults are drawn.
+            let (victim, fault) = match round {
+                0 => (READER_NODE, Fault::CutOffFromPeers),
+                1 => (READER_NODE, Fault::CutOffFromReaders),
+                2 => (READER_NODE, Fault::Killed),
+                _ => {
+                    let random = madsim::rand::random::<u64>();
+                    let fault = [Fault::CutOffFromPeers, Fault::Paused, Fault::Killed]
+                        [(random >> 8) as usize % 3];
+                    (1 + random as usize % cluster.nodes.len(), fault)
                 }
-                tokio::time::sleep(Duration::from_millis(
-                    1000 + madsim::rand::random::<u64>() % 5000,
-                ))
-                .await;
-                cluster.net.heal_all();
-            }
+            };
+            inject(&cluster, &reader_hosts, victim, fault).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
             // A key's shard to the other group (through a node that is up).
             let key = KEYS[madsim::rand::random::<u64>() as usize % KEYS.len()];
@@ -371,7 +439,10 @@ async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faul
             if cluster.move_shard(2, shard, gid).await {
                 moves += 1;
             }
-            tokio::time::sleep(Duration::from_millis(1000)).await;
+            // The stream node flushes on the new configuration (within
+            // GROUPS_CHECK, 1 s); the caches fill again before the next
+            // fault, so that it finds values cached.
+            tokio::time::sleep(Duration::from_millis(1500)).await;
         }
         let after_faults: Vec<NearStats> = near_clients.iter().map(near_stats).collect();
         phase("healed: a quiet spell, then stop");
