@@ -217,12 +217,14 @@ impl<K: Hash + Eq, V: Clone, C: Clock> NearCache<K, V, C> {
     }
 
     /// Drops every entry (shard by shard: a concurrent reader may still
-    /// see an entry of a shard not yet cleared).
+    /// see an entry of a shard not yet cleared). The shards start small
+    /// again and grow as they refill, so a clear costs what the cache held,
+    /// not what it could hold.
     pub fn clear(&self) {
         match &self.shards {
             Shards::S3Fifo(shards) => {
                 for shard in shards.iter() {
-                    *shard.write() = S3FifoShard::new(self.shard_weight);
+                    *shard.write() = S3FifoShard::presized(self.shard_weight, 0);
                 }
             }
             Shards::Table(shards) => {

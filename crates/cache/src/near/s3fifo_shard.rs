@@ -149,8 +149,16 @@ impl<K: Hash + Eq, V> S3FifoShard<K, V> {
     /// # Panics
     /// If `capacity_weight` is zero.
     pub(super) fn new(capacity_weight: u64) -> Self {
+        S3FifoShard::presized(capacity_weight, capacity_weight.min(PRESIZE_ENTRIES_MAX))
+    }
+
+    /// A shard with room for `presize` entries before it grows.
+    ///
+    /// # Panics
+    /// If `capacity_weight` is zero.
+    pub(super) fn presized(capacity_weight: u64, presize: u64) -> Self {
         assert!(capacity_weight > 0, "shard capacity must be positive");
-        let presize = capacity_weight.min(PRESIZE_ENTRIES_MAX) as usize;
+        let presize = presize.min(PRESIZE_ENTRIES_MAX) as usize;
         let bucket_count = (presize * LOAD_DENOMINATOR / LOAD_NUMERATOR + 1).max(BUCKETS_MIN);
         S3FifoShard {
             capacity_weight,
