@@ -19,7 +19,6 @@ use api::{KeyTtl, KvClient, Op, Outcome, SetCondition, SetTtl};
 use distcache_client::details::{self, Reason};
 use distcache_client::proto;
 use distcache_client::proto::admin_client::AdminClient;
-use distcache_client::proto::cache_client::CacheClient;
 use distcache_client::{Client, ClientConfig, ClientError, Credentials, SetOptions};
 use support::cluster::TestCluster;
 
@@ -44,20 +43,10 @@ fn client(addr: SocketAddr, user: &str, password: &str) -> Client {
     Client::with_credentials(&[&addr.to_string()], config, user, password).expect("client")
 }
 
-/// A `Cache` client that sends requests as they are (no retries, no
-/// session handling): to see the node's statuses themselves.
-async fn raw_cache(
-    addr: SocketAddr,
-) -> CacheClient<tonic::codegen::InterceptedService<tonic::transport::Channel, Credentials>> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    CacheClient::with_interceptor(
-        channel,
-        Credentials::basic("default", PASSWORD).expect("credentials"),
-    )
+/// A raw `Cache` client of the node at `addr` as the default user: to see
+/// the node's statuses themselves.
+async fn raw_cache(addr: SocketAddr) -> support::grpc::RawCache {
+    support::grpc::raw_cache(addr, "default", PASSWORD).await
 }
 
 /// A client of one local store: the reference the cluster must match.

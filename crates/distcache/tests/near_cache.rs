@@ -12,8 +12,7 @@ mod support;
 use std::time::Duration;
 
 use distcache_client::proto;
-use distcache_client::proto::cache_client::CacheClient;
-use distcache_client::{Client, ClientConfig, Credentials, NearConfig, NearStats, SetOptions};
+use distcache_client::{Client, ClientConfig, NearConfig, NearStats, SetOptions};
 use support::cluster::TestCluster;
 
 /// The documented bound on how long a cached value may lag a write of
@@ -36,7 +35,7 @@ fn stats(client: &Client) -> NearStats {
 /// Reads `key` until the read is answered from the near cache (the
 /// stream opens after the first call); the value then.
 async fn read_until_cached(client: &Client, key: &[u8]) -> Option<Vec<u8>> {
-    let deadline = tokio::time::Instant::now() + STALE_BOUND;
+    let deadline = labrpc::runtime::now() + STALE_BOUND;
     loop {
         let hits = stats(client).hits;
         let value = client.get(key).await.expect("get");
@@ -44,7 +43,7 @@ async fn read_until_cached(client: &Client, key: &[u8]) -> Option<Vec<u8>> {
             return value;
         }
         assert!(
-            tokio::time::Instant::now() < deadline,
+            labrpc::runtime::now() < deadline,
             "{} never served from the near cache: {:?}",
             String::from_utf8_lossy(key),
             stats(client)
@@ -56,7 +55,7 @@ async fn read_until_cached(client: &Client, key: &[u8]) -> Option<Vec<u8>> {
 /// Reads `key` until it answers `expected`; how long that took. Fails
 /// past [`STALE_BOUND`].
 async fn read_until(client: &Client, key: &[u8], expected: Option<&[u8]>) -> Duration {
-    let start = tokio::time::Instant::now();
+    let start = labrpc::runtime::now();
     loop {
         let value = client.get(key).await.expect("get");
         if value.as_deref() == expected {
@@ -188,7 +187,7 @@ async fn a_broken_stream_drops_everything() {
         .stop_node_without_handoff(3)
         .await
         .expect("stop node 3");
-    let start = tokio::time::Instant::now();
+    let start = labrpc::runtime::now();
     while stats(&reader).flushes == flushes {
         assert!(
             start.elapsed() < STALE_BOUND,
@@ -210,22 +209,10 @@ async fn a_broken_stream_drops_everything() {
     cluster.shutdown().await;
 }
 
-/// A `Cache` client that sends requests as they are, as `user`.
-async fn raw_cache(
-    cluster: &TestCluster,
-    user: &str,
-    password: &str,
-) -> CacheClient<tonic::codegen::InterceptedService<tonic::transport::Channel, Credentials>> {
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.grpc_seeds()[0]))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect");
-    CacheClient::with_interceptor(
-        channel,
-        Credentials::basic(user, password).expect("credentials"),
-    )
+/// A raw `Cache` client of the cluster's first node, as `user`.
+async fn raw_cache(cluster: &TestCluster, user: &str, password: &str) -> support::grpc::RawCache {
+    let addr = cluster.grpc_seeds()[0].parse().expect("a node address");
+    support::grpc::raw_cache(addr, user, password).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -293,7 +280,7 @@ async fn a_stream_tracks_only_its_own_users_gets() {
             })
             .await
             .expect("set");
-        let deadline = tokio::time::Instant::now() + STALE_BOUND;
+        let deadline = labrpc::runtime::now() + STALE_BOUND;
         loop {
             let event = tokio::time::timeout_at(deadline, stream.message())
                 .await
