@@ -571,6 +571,7 @@ impl Client {
                 let request = proto::GetRequest {
                     key: key.to_vec(),
                     tracking_id: flight.tracking_id,
+                    ..proto::GetRequest::default()
                 };
                 let timeout = self
                     .shared
@@ -595,7 +596,7 @@ impl Client {
             .retry_until(Some(key), deadline, |mut client| {
                 let request = proto::GetRequest {
                     key: key.to_vec(),
-                    tracking_id: 0,
+                    ..proto::GetRequest::default()
                 };
                 async move { client.get(request).await }
             })

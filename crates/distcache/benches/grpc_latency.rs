@@ -139,7 +139,7 @@ impl Target {
                 let reply = client
                     .get(GetRequest {
                         key: key.to_vec(),
-                        tracking_id: 0,
+                        ..Default::default()
                     })
                     .await
                     .expect("get");

@@ -23,6 +23,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use api::Error;
@@ -86,6 +87,8 @@ pub struct Forwarder {
     /// controller's clerk uses too.
     groups: GroupClients,
     idle_sessions: Mutex<Vec<ClientSession>>,
+    /// Turns through a group's replicas for reads any replica may serve.
+    next_replica: AtomicUsize,
     session_permits: Semaphore,
     /// The last configuration refresh, to avoid a storm of queries when
     /// many requests miss at once.
@@ -149,6 +152,7 @@ impl Forwarder {
                 peers,
             ),
             idle_sessions: Mutex::new(Vec::new()),
+            next_replica: AtomicUsize::new(0),
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
             confirmed_at: Mutex::new(None),
@@ -236,6 +240,17 @@ impl Forwarder {
     /// hop to another node carries the trace context (`labrpc::trace`), so
     /// the remote replica's spans, down to `raft.submit`, share the id.
     pub async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, ForwardError> {
+        self.run_from(op, session, ReadFrom::Leader).await
+    }
+
+    /// [`Forwarder::run`], with a read served where `read_from` allows
+    /// (writes ignore it).
+    pub async fn run_from(
+        &self,
+        op: Op,
+        session: Option<(u64, u64)>,
+        read_from: ReadFrom,
+    ) -> Result<Outcome, ForwardError> {
         let started = crate::clock::now();
         let command = op.name();
         let key = op.key().to_vec();
@@ -256,7 +271,8 @@ impl Forwarder {
         }
         let result = labrpc::trace::scope(
             context,
-            self.run_recorded(op, session).instrument(span.clone()),
+            self.run_recorded(op, session, read_from)
+                .instrument(span.clone()),
         )
         .await;
         let outcome = match &result {
@@ -279,10 +295,11 @@ impl Forwarder {
         &self,
         op: Op,
         session: Option<(u64, u64)>,
+        read_from: ReadFrom,
     ) -> Result<Outcome, ForwardError> {
         if op.is_read() {
             // Reads are never recorded: no session needed.
-            return self.run_with(op, 0, 0).await;
+            return self.run_with(op, 0, 0, read_from).await;
         }
         if matches!(op, Op::Put { .. } | Op::Append { .. })
             && let Some(unsafe_ack) = self.unsafe_ack.get()
@@ -305,7 +322,7 @@ impl Forwarder {
         session: Option<(u64, u64)>,
     ) -> Result<Outcome, ForwardError> {
         if let Some((client_id, seq)) = session {
-            return self.run_with(op, client_id, seq).await;
+            return self.run_with(op, client_id, seq, ReadFrom::Leader).await;
         }
         let _permit = self
             .session_permits
@@ -319,7 +336,9 @@ impl Forwarder {
             .pop()
             .unwrap_or_default();
         let seq = pooled.take_seq();
-        let result = self.run_with(op, pooled.client_id(), seq).await;
+        let result = self
+            .run_with(op, pooled.client_id(), seq, ReadFrom::Leader)
+            .await;
         self.idle_sessions
             .lock()
             .expect("sessions lock")
@@ -327,7 +346,13 @@ impl Forwarder {
         result
     }
 
-    async fn run_with(&self, op: Op, client_id: u64, seq: u64) -> Result<Outcome, ForwardError> {
+    async fn run_with(
+        &self,
+        op: Op,
+        client_id: u64,
+        seq: u64,
+        mut read_from: ReadFrom,
+    ) -> Result<Outcome, ForwardError> {
         let deadline = crate::clock::now() + self.request_timeout;
         let mut backoff = Duration::from_millis(5);
         let mut attempts = 0u64;
@@ -358,6 +383,18 @@ impl Forwarder {
                 });
             }
             attempts += 1;
+            if read_from == ReadFrom::AnyReplica && op.is_read() {
+                // One try on a replica; if none could serve it, the
+                // leader's path from here on (the same try).
+                read_from = ReadFrom::Leader;
+                match self
+                    .attempt_anywhere(&config, gid, &request, remaining)
+                    .await
+                {
+                    Attempt::Done(result) => return result,
+                    Attempt::Reroute => self.metrics.record_replica_read("leader"),
+                }
+            }
             match self.attempt(&config, gid, &request, remaining).await {
                 Attempt::Done(result) => return result,
                 Attempt::Reroute => {}
@@ -438,6 +475,58 @@ impl Forwarder {
         }
     }
 
+    /// One try of a read on a replica of `gid` that need not lead it: this
+    /// node's own, if it holds one, else the group's servers in turn (so
+    /// a hot key's reads spread over the group). `Reroute` when that
+    /// replica could not serve it (the caller reads from the leader).
+    async fn attempt_anywhere(
+        &self,
+        config: &Config,
+        gid: Gid,
+        request: &ShardKvRequest,
+        remaining: Duration,
+    ) -> Attempt {
+        let read = shardkv::ReadAnywhere {
+            config_num: request.config_num,
+            op: request.op.clone(),
+        };
+        let limit = remaining.min(REMOTE_TRY_MAX);
+        let (reply, by) = if let Some(local) = &self.local
+            && local.gid() == gid
+        {
+            self.metrics.record_attempt(true);
+            let span = tracing::info_span!("forward", gid, local = true, anywhere = true);
+            let reply =
+                tokio::time::timeout(limit, local.handle_read_anywhere(read).instrument(span))
+                    .await
+                    .ok();
+            (reply, "here")
+        } else {
+            let Some(group) = self.group(config, gid) else {
+                return Attempt::Reroute;
+            };
+            let servers = group.servers();
+            let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
+            let server = servers[turn % servers.len()];
+            self.metrics.record_attempt(false);
+            let span = tracing::info_span!("forward", gid, local = false, anywhere = true);
+            let reply = group
+                .call_one(server, &read, limit)
+                .instrument(span)
+                .await
+                .ok();
+            (reply, "peer")
+        };
+        match reply.map(classify) {
+            Some(Verdict::Done(outcome)) => {
+                self.metrics.record_replica_read(by);
+                Attempt::Done(Ok(outcome))
+            }
+            Some(Verdict::Fail(Some(error))) => Attempt::Done(Err(error)),
+            _ => Attempt::Reroute,
+        }
+    }
+
     /// The leader of each group as far as this node knows (the server that
     /// answered its last forwarded request), and the group this node's own
     /// replica leads, if any: `CLUSTER SLOTS` names these as masters.
@@ -455,6 +544,34 @@ impl Forwarder {
     fn group(&self, config: &Config, gid: Gid) -> Option<GroupClient> {
         self.groups.get(gid, config.groups.get(&gid)?)
     }
+}
+
+tokio::task_local! {
+    /// Where a front end's reads may be served, for front ends whose
+    /// connection decides it (RESP's `READONLY`); outside any scope,
+    /// [`ReadFrom::Leader`].
+    pub static READ_FROM: ReadFrom;
+}
+
+/// The [`READ_FROM`] of the running task.
+pub fn current_read_from() -> ReadFrom {
+    READ_FROM
+        .try_with(|read_from| *read_from)
+        .unwrap_or_default()
+}
+
+/// Where a read may be served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The group's leader (a ReadIndex read; the default).
+    #[default]
+    Leader,
+    /// Any replica of the group, as linearizable as the leader's: a
+    /// follower asks its leader for a read index and answers once it has
+    /// applied through it (`rsm`'s follower reads). Spreads a hot key's
+    /// reads over the group; costs the leader one small call per batch of
+    /// a follower's reads instead of the reads themselves.
+    AnyReplica,
 }
 
 enum Attempt {

@@ -109,6 +109,14 @@ pub struct KeyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaReadLabels {
+    /// `here` (this node's replica of the group served it), `peer` (a
+    /// replica on another node did), `leader` (none could: read from
+    /// the leader instead).
+    pub served_by: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
 }
@@ -198,6 +206,7 @@ pub struct Metrics {
     http_requests: Family<RouteLabels, Counter>,
     served_locally: Counter,
     forwarded: Counter,
+    replica_reads: Family<ReplicaReadLabels, Counter>,
     raft_term: Family<RoleLabels, Gauge>,
     raft_commit_index: Family<RoleLabels, Gauge>,
     raft_applied_index: Family<RoleLabels, Gauge>,
@@ -220,6 +229,7 @@ pub struct Metrics {
     shard_expirations: Family<ShardLabels, Gauge>,
     migrations_in_flight: Gauge,
     migration_requests_refused: Counter,
+    follower_reads: Counter,
     migration_sent_bytes: Counter,
     migration_received_bytes: Counter,
     shard_pull_waiting_seconds: Family<PullLabels, Gauge>,
@@ -275,6 +285,13 @@ impl Metrics {
             "forwarded_requests",
             "Operation attempts sent one hop to another node's replica",
             forwarded.clone(),
+        );
+        let replica_reads = Family::<ReplicaReadLabels, Counter>::default();
+        registry.register(
+            "replica_reads",
+            "Reads a client allowed any replica to serve (READONLY, read_from = ANY_REPLICA), \
+             by who served them",
+            replica_reads.clone(),
         );
         let raft_term = Family::<RoleLabels, Gauge>::default();
         registry.register("raft_term", "Current Raft term", raft_term.clone());
@@ -405,6 +422,13 @@ impl Metrics {
             "Shards this node's replica is receiving, handing over or confirming",
             migrations_in_flight.clone(),
         );
+        let follower_reads = Counter::default();
+        registry.register(
+            "follower_reads",
+            "Linearizable reads the data replica answered while following (a read index \
+             from its leader)",
+            follower_reads.clone(),
+        );
         let migration_requests_refused = Counter::default();
         registry.register(
             "migration_requests_refused",
@@ -463,6 +487,7 @@ impl Metrics {
             http_requests,
             served_locally,
             forwarded,
+            replica_reads,
             raft_term,
             raft_commit_index,
             raft_applied_index,
@@ -485,6 +510,7 @@ impl Metrics {
             shard_expirations,
             migrations_in_flight,
             migration_requests_refused,
+            follower_reads,
             migration_sent_bytes,
             migration_received_bytes,
             shard_pull_waiting_seconds,
@@ -548,6 +574,14 @@ impl Metrics {
         } else {
             self.forwarded.inc();
         }
+    }
+
+    /// A read any replica could serve ended served `by` (`here`, `peer`,
+    /// or `leader` when it fell back to the leader).
+    pub fn record_replica_read(&self, by: &'static str) {
+        self.replica_reads
+            .get_or_create(&ReplicaReadLabels { served_by: by })
+            .inc();
     }
 
     pub fn record_http(&self, route: &str) {
@@ -637,6 +671,12 @@ impl Metrics {
             };
             catch_up(&self.peer_calls_refused.get_or_create(&labels), *total);
         }
+    }
+
+    /// The data replica's follower reads since it started (at scrape
+    /// time); the counter catches up with it.
+    pub fn observe_follower_reads(&self, total: u64) {
+        catch_up(&self.follower_reads, total);
     }
 
     /// The data replica's count of refused migration requests since it

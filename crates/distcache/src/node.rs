@@ -196,6 +196,8 @@ impl NodeState {
         if let Some((data, _)) = &self.data {
             self.metrics
                 .observe_raft("data", data.gid(), &data.raft().status());
+            self.metrics
+                .observe_follower_reads(data.rsm().follower_reads());
             let shards = data.with_machine(|machine| machine.shard_stats());
             let migrating = shards
                 .values()

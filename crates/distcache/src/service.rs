@@ -35,7 +35,7 @@ use shardctrler::ControllerClient;
 use shardkv::{Op, Outcome};
 use tonic::{Request, Response, Status};
 
-use crate::forward::{ForwardError, Forwarder};
+use crate::forward::{ForwardError, Forwarder, READ_FROM, ReadFrom};
 use crate::node::NodeState;
 use crate::tracking::grpc::{GrpcTracking, TrackStream};
 
@@ -143,6 +143,17 @@ fn check_key(key: &[u8]) -> Result<(), Status> {
     Ok(())
 }
 
+/// A request's `read_from` (unknown values are refused).
+fn read_from(value: i32) -> Result<ReadFrom, Status> {
+    match proto::ReadFrom::try_from(value) {
+        Ok(proto::ReadFrom::Leader) => Ok(ReadFrom::Leader),
+        Ok(proto::ReadFrom::AnyReplica) => Ok(ReadFrom::AnyReplica),
+        Err(_) => Err(invalid(format!(
+            "read_from {value} is not one of READ_FROM_LEADER (0), READ_FROM_ANY_REPLICA (1)"
+        ))),
+    }
+}
+
 fn check_ttl(ttl_ms: Option<u64>) -> Result<(), Status> {
     if ttl_ms == Some(0) {
         return Err(details::api_status(&api::Error::ZeroTtl));
@@ -176,8 +187,9 @@ impl CacheService {
     async fn run(&self, op: Op, session: Option<(u64, u64)>) -> Result<Outcome, Status> {
         let written: Option<Vec<Vec<u8>>> = (!op.is_read() && self.tracking.has_subscribers())
             .then(|| op.keys().map(<[u8]>::to_vec).collect());
+        let read_from = crate::forward::current_read_from();
         let outcome = crate::metrics::FRONTEND
-            .scope("grpc", self.forwarder.run(op, session))
+            .scope("grpc", self.forwarder.run_from(op, session, read_from))
             .await
             .map_err(to_status);
         if let Some(keys) = written {
@@ -240,12 +252,17 @@ impl Cache for CacheService {
             std::iter::once(request.get_ref().key.as_slice()),
         )?;
         let request = request.into_inner();
-        let reply = if request.tracking_id == 0 {
-            self.get_value(request.key).await?
-        } else {
-            self.get_tracked(request.key, request.tracking_id, user.name())
-                .await?
-        };
+        let read_from = read_from(request.read_from)?;
+        let reply = READ_FROM
+            .scope(read_from, async {
+                if request.tracking_id == 0 {
+                    self.get_value(request.key).await
+                } else {
+                    self.get_tracked(request.key, request.tracking_id, user.name())
+                        .await
+                }
+            })
+            .await?;
         Ok(Response::new(reply))
     }
 
@@ -476,7 +493,9 @@ impl Cache for CacheService {
             &["get"],
             request.get_ref().keys.iter().map(Vec::as_slice),
         )?;
-        let keys = request.into_inner().keys;
+        let request = request.into_inner();
+        let read_from = read_from(request.read_from)?;
+        let keys = request.keys;
         if keys.len() > MAX_MULTI_GET_KEYS {
             return Err(invalid(format!(
                 "{} keys, more than the limit of {MAX_MULTI_GET_KEYS}",
@@ -487,7 +506,9 @@ impl Cache for CacheService {
             check_key(key)?;
         }
         let reads = keys.into_iter().map(|key| self.get_value(key));
-        let values = futures::future::try_join_all(reads).await?;
+        let values = READ_FROM
+            .scope(read_from, futures::future::try_join_all(reads))
+            .await?;
         Ok(Response::new(proto::MultiGetReply { values }))
     }
 

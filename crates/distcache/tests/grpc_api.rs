@@ -268,7 +268,7 @@ async fn kv_client_over_the_product_client_and_typed_errors() {
     let empty = raw
         .get(proto::GetRequest {
             key: Vec::new(),
-            tracking_id: 0,
+            ..Default::default()
         })
         .await
         .expect_err("empty key");
@@ -379,7 +379,7 @@ async fn kv_client_over_the_product_client_and_typed_errors() {
     demo.stop_node(3).await.expect("stop node 3");
     let mut request = tonic::Request::new(proto::GetRequest {
         key: b"kv:c".to_vec(),
-        tracking_id: 0,
+        ..Default::default()
     });
     request.set_timeout(Duration::from_secs(30));
     let timeout = raw.get(request).await.expect_err("no quorum");

@@ -242,6 +242,7 @@ async fn a_stream_tracks_only_its_own_users_gets() {
     let get = |tracking_id: u64| proto::GetRequest {
         key: b"k".to_vec(),
         tracking_id,
+        ..Default::default()
     };
     let tracked = |reply: tonic::Response<proto::GetReply>| reply.into_inner().tracked;
     assert!(

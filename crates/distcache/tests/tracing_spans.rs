@@ -226,7 +226,7 @@ async fn one_requests_spans_cross_the_forward_hop_with_one_trace_id() {
     let mut cache = distcache_client::proto::cache_client::CacheClient::new(channel);
     let mut call = tonic::Request::new(distcache_client::proto::GetRequest {
         key: key.clone().into_bytes(),
-        tracking_id: 0,
+        ..Default::default()
     });
     call.metadata_mut().insert(
         "traceparent",

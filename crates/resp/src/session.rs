@@ -101,6 +101,8 @@ pub struct Session {
     /// Whether the keys the last [`Action::Execute`] reads are to be
     /// tracked (see [`Session::tracks_last_read`]).
     track_last: bool,
+    /// `READONLY` (until `READWRITE` or `RESET`).
+    replica_reads: bool,
 }
 
 impl Session {
@@ -129,6 +131,7 @@ impl Session {
             tracking: None,
             caching_next: None,
             track_last: false,
+            replica_reads: false,
         }
     }
 
@@ -148,6 +151,14 @@ impl Session {
     /// The user the connection is authenticated as, if any.
     pub fn user(&self) -> Option<&Arc<User>> {
         self.user.as_ref()
+    }
+
+    /// `READONLY` is on: this connection's reads may be served by any
+    /// replica of the owning group (linearizable all the same), which
+    /// spreads a hot key's reads over the group. Off at first, after
+    /// `READWRITE` and after `RESET`.
+    pub fn replica_reads(&self) -> bool {
+        self.replica_reads
     }
 
     /// The protocol the replies must be written in.
@@ -473,6 +484,10 @@ impl Session {
             }
             Command::ClusterKeySlot { key } => Frame::Integer(i64::from(key_slot(key))),
             Command::ClusterNoop => Frame::ok(),
+            Command::ReplicaReads(on) => {
+                self.replica_reads = *on;
+                Frame::ok()
+            }
             _ => return Action::Execute(parsed),
         };
         Action::Reply(reply)

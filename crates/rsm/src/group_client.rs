@@ -160,6 +160,21 @@ impl GroupClient {
         servers[self.shared.leader.load(Ordering::Relaxed) % servers.len()]
     }
 
+    /// One call of `request` to `server` (one of this group's, or any),
+    /// waiting at most `timeout`: for requests any replica may answer,
+    /// which need no leader finding.
+    pub async fn call_one<R: labrpc::Rpc>(
+        &self,
+        server: SocketAddr,
+        request: &R,
+        timeout: Duration,
+    ) -> Result<R::Reply, labrpc::RpcError> {
+        self.shared
+            .client
+            .call_with_timeout(server, request, timeout)
+            .await
+    }
+
     /// Sends `request` until `classify` says a reply is final or the
     /// operation deadline passes. See the module docs.
     pub async fn call<R, T, E>(

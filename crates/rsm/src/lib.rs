@@ -136,6 +136,7 @@
 //! ```
 
 mod clock;
+mod follower_read;
 mod format;
 pub mod group_client;
 mod machine;
@@ -148,6 +149,7 @@ mod waiters;
 /// The shared codec's encoder, for machines' tests and callers that build
 /// snapshot bytes by hand.
 pub use codec::encode;
+pub use follower_read::{AskReadIndex, ReadGrant};
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
 pub use membership::{ChangeError, reflects};
 pub use replica::{

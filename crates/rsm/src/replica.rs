@@ -15,6 +15,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 use crate::clock::LeaderClock;
+use crate::follower_read::{AskReadIndex, ReadGrant};
 use crate::format::{
     EntryBody, Envelope, ProposalId, SnapshotFrame, decode_entry, decode_snapshot, encode_entry,
     encode_snapshot, payload_check, unusable_detail,
@@ -208,9 +209,9 @@ pub struct RsmStatus {
 }
 
 pub(crate) struct Inner<M: ReplicatedMachine> {
-    machine: M,
+    pub(crate) machine: M,
     pub(crate) last_applied: u64,
-    log_time_ms: u64,
+    pub(crate) log_time_ms: u64,
     last_snapshot_index: u64,
     last_snapshot_bytes: u64,
     /// A snapshot is being encoded (from a copy, off the lock): at most
@@ -238,7 +239,13 @@ pub(crate) struct Shared<M: ReplicatedMachine> {
     /// `run_apply_loop`).
     pub(crate) nudge: Notify,
     /// Concurrent reads share a read index.
-    reads: ReadBatcher,
+    pub(crate) reads: ReadBatcher<u64>,
+    /// Concurrent follower reads share one ask of the leader.
+    pub(crate) follower_asks: ReadBatcher<Result<ReadGrant, SubmitError>>,
+    /// Calls to the other replicas of the group (a follower's asks).
+    pub(crate) peers: labrpc::Client,
+    /// Reads answered here while following, since start.
+    pub(crate) follower_reads: std::sync::atomic::AtomicU64,
     /// Told of every applied command and installed snapshot, under the
     /// lock (see [`AppliedHook`]).
     hook: Option<AppliedHook<M>>,
@@ -389,7 +396,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             security: config.peer_security.clone(),
             ..labrpc::ClientConfig::default()
         });
-        let (raft, apply) = RaftNode::make(node_config, storage, client).await?;
+        let (raft, apply) = RaftNode::make(node_config, storage, client.clone()).await?;
         let (applied, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             incarnation: labrpc::runtime::random_u64(),
@@ -408,6 +415,9 @@ impl<M: ReplicatedMachine> Rsm<M> {
             applied,
             nudge: Notify::new(),
             reads: ReadBatcher::default(),
+            follower_asks: ReadBatcher::default(),
+            peers: client,
+            follower_reads: std::sync::atomic::AtomicU64::new(0),
             hook,
             config,
         });
@@ -435,6 +445,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             None => self.raft.add_handlers(&mut router),
             Some(raft_nodes) => self.add_checked_raft_handler(&mut router, raft_nodes.clone()),
         }
+        self.add_read_index_handler(&mut router);
         add_service(&mut router);
         let server_config = labrpc::ServerConfig {
             max_message_bytes: config.max_message_bytes,
@@ -496,6 +507,47 @@ impl<M: ReplicatedMachine> Rsm<M> {
         });
     }
 
+    /// The leader's half of follower reads ([`crate::AskReadIndex`]).
+    /// With `raft_nodes`, only a node of the group may ask (anyone else is
+    /// refused as Raft's handler refuses: no answer, counted).
+    fn add_read_index_handler(&self, router: &mut labrpc::Router) {
+        let rsm = self.clone();
+        router.add::<AskReadIndex, _, _>(move |_: AskReadIndex| {
+            let rsm = rsm.clone();
+            async move {
+                if let Some(node) = labrpc::caller()
+                    && !rsm.is_group_node(node)
+                {
+                    rsm.shared.config.peer_security.note_refusal(
+                        labrpc::Refusal::SenderMismatch,
+                        None,
+                        &format!("node {node} asked for a read index but holds no replica here"),
+                    );
+                    return Err(SubmitError::WrongLeader { leader_hint: None });
+                }
+                rsm.grant_read_index().await
+            }
+        });
+    }
+
+    /// `node` holds a replica of this group: it is in `raft_nodes`, or
+    /// its joined Raft id is in the configuration in force. Always true
+    /// without `raft_nodes` (nothing is authenticated).
+    fn is_group_node(&self, node: u64) -> bool {
+        let config = &self.shared.config;
+        let Some(raft_nodes) = &config.raft_nodes else {
+            return true;
+        };
+        if raft_nodes.contains(&node) {
+            return true;
+        }
+        config.joined_raft_id_base.is_some_and(|base| {
+            let (_, membership) = self.raft.membership();
+            let id = base.saturating_add(node);
+            membership.voters.contains(&id) || membership.learners.contains(&id)
+        })
+    }
+
     pub fn status(&self) -> RsmStatus {
         let raft = self.raft.status();
         let inner = self.shared.lock();
@@ -523,7 +575,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         look(&self.shared.lock().machine)
     }
 
-    fn wrong_leader(&self) -> SubmitError {
+    pub(crate) fn wrong_leader(&self) -> SubmitError {
         SubmitError::WrongLeader {
             leader_hint: self.raft.status().leader_id,
         }
@@ -632,23 +684,42 @@ impl<M: ReplicatedMachine> Rsm<M> {
         span: &tracing::Span,
     ) -> Result<R, SubmitError> {
         let deadline = labrpc::runtime::now() + self.shared.config.apply_wait;
+        let read_index = self.confirmed_read_index(deadline).await?;
+        span.record("index", read_index);
+        self.wait_applied(read_index, deadline).await?;
+        let mut inner = self.shared.lock();
+        let stamp_ms = inner.clock.stamp(labrpc::runtime::now());
+        let context = ApplyContext {
+            index: inner.last_applied,
+            now_ms: stamp_ms.max(inner.log_time_ms),
+        };
+        Ok(look(&inner.machine, &context))
+    }
+
+    /// A read index confirmed now by this replica as leader (a heartbeat
+    /// round shared with concurrent reads, or its lease), by `deadline`.
+    pub(crate) async fn confirmed_read_index(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Result<u64, SubmitError> {
         let remaining = || deadline.saturating_duration_since(labrpc::runtime::now());
-        let read_index = loop {
+        loop {
             if !self.raft.state().1 {
                 return Err(self.wrong_leader());
             }
             let max_waiting = self.shared.config.max_pending_proposals;
-            let read_index = self.shared.reads.read_index(&self.raft, max_waiting);
+            let raft = self.raft.clone();
+            let read_index = self.shared.reads.join(max_waiting, move || {
+                let raft = raft.clone();
+                async move { raft.read_index().await }
+            });
             match tokio::time::timeout(remaining(), read_index).await {
                 Ok(Err(too_many)) => {
                     return Err(SubmitError::Busy {
                         pending: too_many.waiting,
                     });
                 }
-                Ok(Ok(Some(index))) => {
-                    span.record("index", index);
-                    break index;
-                }
+                Ok(Ok(Some(index))) => return Ok(index),
                 // Still the leader but not ready (a new leader whose first
                 // entry is not committed yet): try again shortly, here.
                 Ok(Ok(None)) if self.raft.state().1 => {
@@ -660,29 +731,32 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 Ok(Ok(None)) => return Err(self.wrong_leader()),
                 Err(_) => return Err(SubmitError::Timeout),
             }
-        };
-        // Wait until applied through the read index. Raft does not hand
-        // over entries without a command (a new leader's no-op), so the
-        // apply task learns how far it is from Raft when nudged.
+        }
+    }
+
+    /// Waits until this replica has applied through `index`, by
+    /// `deadline`. Raft does not hand over entries without a command (a
+    /// new leader's no-op), so the apply task learns how far it is from
+    /// Raft when nudged.
+    pub(crate) async fn wait_applied(
+        &self,
+        index: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), SubmitError> {
+        let remaining = || deadline.saturating_duration_since(labrpc::runtime::now());
         let mut applied = self.shared.applied.subscribe();
-        while *applied.borrow_and_update() < read_index {
+        while *applied.borrow_and_update() < index {
             self.shared.nudge.notify_one();
             let wait = READ_RETRY_PAUSE.min(remaining());
             if let Ok(Err(_)) = tokio::time::timeout(wait, applied.changed()).await {
                 // The apply task ended: the replica was killed.
                 return Err(self.wrong_leader());
             }
-            if remaining().is_zero() && *applied.borrow() < read_index {
+            if remaining().is_zero() && *applied.borrow() < index {
                 return Err(SubmitError::Timeout);
             }
         }
-        let mut inner = self.shared.lock();
-        let stamp_ms = inner.clock.stamp(labrpc::runtime::now());
-        let context = ApplyContext {
-            index: inner.last_applied,
-            now_ms: stamp_ms.max(inner.log_time_ms),
-        };
-        Ok(look(&inner.machine, &context))
+        Ok(())
     }
 
     /// How a service's handler ends for a read: [`Rsm::read`] of a

@@ -32,6 +32,26 @@ impl labrpc::Rpc for ShardKvRequest {
     type Reply = Reply;
 }
 
+/// A read served by the replica that receives it, leader or follower: a
+/// follower asks its leader for a read index and reads once it has
+/// applied through it (`rsm`'s follower reads), so the answer is as
+/// linearizable as a read on the leader. What spreads a hot key's reads
+/// over a group. A replica answers `WrongLeader` when it cannot serve it
+/// (no known leader, not caught up in time, reads configured to go
+/// through the log, an operation that is not a read): read from the
+/// leader then, with [`ShardKvRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadAnywhere {
+    /// As in [`ShardKvRequest`]: diagnostics only.
+    pub config_num: u64,
+    pub op: Op,
+}
+
+impl labrpc::Rpc for ReadAnywhere {
+    const NAME: &'static str = "shardkv.ReadAnywhere";
+    type Reply = Reply;
+}
+
 /// Wait, on the group's leader, until one of `keys` (all in one shard) is
 /// present or written, or `wait_ms` passes: the long poll behind the
 /// blocking commands (`crate::server` module `key_watch`). Changes nothing

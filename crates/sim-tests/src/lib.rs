@@ -33,6 +33,8 @@ pub mod harness;
 pub mod kvraft;
 #[cfg(madsim)]
 pub mod raft;
+#[cfg(madsim)]
+pub mod replica_reads;
 pub mod seeds;
 #[cfg(madsim)]
 pub mod server;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use api::KvClient;
 use distcache::http::dashboard::DashboardView;
 use distcache::{Node, NodeConfig};
 use distcache_client::{Client, ClientConfig};
@@ -144,6 +145,31 @@ impl Cluster {
         Some(serde_json::from_slice(&body).expect("/v1/dashboard answers its schema"))
     }
 
+    /// The sum of metric `name`'s samples (all label sets) in node
+    /// `via`'s (1-based) `GET /metrics`, from a client host of its own;
+    /// `None` if it did not answer within 5 s. Counters restart with
+    /// their node.
+    pub async fn metric(&self, via: usize, name: &str) -> Option<f64> {
+        let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
+        let body = self.net.spawn(self.client_host(), async move {
+            tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/metrics"))
+                .await
+                .ok()
+                .flatten()
+        });
+        let body = body.await.expect("client hosts are never killed")?;
+        let text = String::from_utf8(body).expect("/metrics is text");
+        Some(
+            text.lines()
+                .filter(|line| {
+                    line.strip_prefix(name)
+                        .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+                })
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum(),
+        )
+    }
+
     /// A client host of its own, for a test's own clients (RESP over the
     /// simulated TCP).
     pub fn client_host(&self) -> NodeId {
@@ -194,6 +220,22 @@ impl Cluster {
 
     /// A recording client on a host of its own.
     pub fn client(&self) -> RecordingClient {
+        self.client_over(|client| client)
+    }
+
+    /// Every node's gRPC URL.
+    pub fn grpc_urls(&self) -> Vec<String> {
+        (1..=NODES)
+            .map(|id| format!("http://{}", self.grpc_addr(id)))
+            .collect()
+    }
+
+    /// [`Cluster::client`] with its calls made by `wrap` of the product
+    /// client.
+    pub fn client_over<C: KvClient + 'static>(
+        &self,
+        wrap: impl FnOnce(Client) -> C,
+    ) -> harness::RecordingClient<C> {
         let index = self.next_client.fetch_add(1, Ordering::Relaxed);
         let host = self
             .net
@@ -206,8 +248,8 @@ impl Cluster {
             ..ClientConfig::default()
         };
         let client = Client::new(&seeds, config).expect("seed addresses parse");
-        let kv = RecordingKv::new(index, client, Some(self.recorder.clone()), self.start);
-        RecordingClient::new(&self.net, host, kv)
+        let kv = RecordingKv::new(index, wrap(client), Some(self.recorder.clone()), self.start);
+        harness::RecordingClient::new(&self.net, host, kv)
     }
 
     /// Whether the recorded history is linearizable; the checker's
@@ -235,7 +277,7 @@ pub enum Ended {
 /// One random operation on one of the shared keys, recorded. A timeout is
 /// an unknown outcome; any other error is a bug (the workload sends only
 /// valid requests).
-async fn random_op(kv: &RecordingKv<Client>, sequence: u64) -> Ended {
+async fn random_op<C: KvClient>(kv: &RecordingKv<C>, sequence: u64) -> Ended {
     let key = format!("key-{}", madsim::rand::random::<u64>() % KEYS as u64);
     let value = format!("c{}-{sequence}", kv.client_id());
     let answered = match madsim::rand::random::<u8>() % 10 {
@@ -255,7 +297,7 @@ async fn random_op(kv: &RecordingKv<Client>, sequence: u64) -> Ended {
     if answered { Ended::Ok } else { Ended::Unknown }
 }
 
-impl RecordingClient {
+impl<C: KvClient + 'static> harness::RecordingClient<C> {
     /// Runs operations until `stop` is set; (acknowledged, unknown).
     pub fn spawn_workload(&self, stop: Arc<AtomicBool>) -> madsim::task::JoinHandle<(u64, u64)> {
         self.spawn(|kv| async move {
@@ -327,10 +369,20 @@ pub async fn run_under(
     cluster: &Cluster,
     faults: impl AsyncFnOnce(&Cluster),
 ) -> RunOutcome {
+    run_under_with(clients, cluster, Cluster::client, faults).await
+}
+
+/// [`run_under`] with clients made by `new_client`.
+pub async fn run_under_with<C: KvClient + 'static>(
+    clients: usize,
+    cluster: &Cluster,
+    new_client: impl Fn(&Cluster) -> harness::RecordingClient<C>,
+    faults: impl AsyncFnOnce(&Cluster),
+) -> RunOutcome {
     wait_ready(cluster).await;
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..clients)
-        .map(|_| cluster.client().spawn_workload(Arc::clone(&stop)))
+        .map(|_| new_client(cluster).spawn_workload(Arc::clone(&stop)))
         .collect();
     faults(cluster).await;
     cluster.net.heal_all();

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
 use super::execute::{Backend, execute};
+use crate::forward::{READ_FROM, ReadFrom};
 use crate::tracking::{self, PushQueue, Told};
 
 /// Bytes asked of the socket per read.
@@ -333,9 +334,17 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         let blocks = wave
             .iter()
             .any(|(parsed, _)| parsed.spec.has_flag("blocking"));
-        let answers = join_all(
-            wave.into_iter()
-                .map(|(parsed, version)| execute(shared, parsed, version)),
+        let read_from = if session.replica_reads() {
+            ReadFrom::AnyReplica
+        } else {
+            ReadFrom::Leader
+        };
+        let answers = READ_FROM.scope(
+            read_from,
+            join_all(
+                wave.into_iter()
+                    .map(|(parsed, version)| execute(shared, parsed, version)),
+            ),
         );
         let answers = if blocks {
             // A blocking command may wait long: watch the socket so that a

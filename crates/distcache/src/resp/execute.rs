@@ -133,7 +133,8 @@ fn keyspace_error(error: &KeyspaceError) -> Frame {
 
 impl Backend for Arc<Forwarder> {
     fn run(&self, op: Op) -> impl Future<Output = Result<Outcome, ForwardError>> + Send {
-        crate::metrics::FRONTEND.scope("resp", Forwarder::run(self, op, None))
+        let read_from = crate::forward::current_read_from();
+        crate::metrics::FRONTEND.scope("resp", Forwarder::run_from(self, op, None, read_from))
     }
 
     fn connections_changed(&self, open: u64) {

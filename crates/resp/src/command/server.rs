@@ -300,9 +300,9 @@ pub(crate) fn asking(_: &mut Args) -> Result<Command, CommandError> {
 }
 
 pub(crate) fn readonly(_: &mut Args) -> Result<Command, CommandError> {
-    Ok(Command::ClusterNoop)
+    Ok(Command::ReplicaReads(true))
 }
 
 pub(crate) fn readwrite(_: &mut Args) -> Result<Command, CommandError> {
-    Ok(Command::ClusterNoop)
+    Ok(Command::ReplicaReads(false))
 }

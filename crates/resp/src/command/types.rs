@@ -174,10 +174,14 @@ pub enum Command {
     },
     Quit,
     Reset,
-    /// `ASKING`, `READONLY`, `READWRITE`: a cluster client's connection
-    /// settings. Every node answers every slot it owns with the same
-    /// linearizable data, so they change nothing (answered `OK`).
+    /// `ASKING`: a cluster client's redirect step. Every node answers every
+    /// slot it owns, so it changes nothing (answered `OK`).
     ClusterNoop,
+    /// `READONLY` (true) and `READWRITE` (false): whether this
+    /// connection's reads may be served by any replica of the owning
+    /// group instead of its leader (still linearizable: a follower asks
+    /// its leader for a read index; see [`crate::Session::replica_reads`]).
+    ReplicaReads(bool),
     /// `AUTH [username] password` (no username: the default user).
     Auth {
         username: Option<Bytes>,

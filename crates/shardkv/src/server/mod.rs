@@ -49,8 +49,8 @@ use shardctrler::{Config, Gid};
 
 use crate::machine::{GroupCommand, GroupOutput, LostShard, ShardMachine};
 use crate::rpc::{
-    Changes, DeleteShards, MigrationError, PullChunk, ShardChunk, ShardKvRequest, WaitKeys,
-    WatchChanges,
+    Changes, DeleteShards, MigrationError, PullChunk, ReadAnywhere, ShardChunk, ShardKvRequest,
+    WaitKeys, WatchChanges,
 };
 use exports::Exports;
 
@@ -374,17 +374,21 @@ impl ShardServer {
             peers,
             listener: labrpc::SharedServer::default(),
         };
-        let (client_server, pull_server, delete_server, wait_server, changes_server) = (
-            server.clone(),
+        let (client_server, anywhere_server, pull_server, delete_server) = (
             server.clone(),
             server.clone(),
             server.clone(),
             server.clone(),
         );
+        let (wait_server, changes_server) = (server.clone(), server.clone());
         let add_service = |router: &mut labrpc::Router| {
             router.add::<ShardKvRequest, _, _>(move |request: ShardKvRequest| {
                 let server = client_server.clone();
                 async move { server.handle_client(request).await }
+            });
+            router.add::<ReadAnywhere, _, _>(move |request: ReadAnywhere| {
+                let server = anywhere_server.clone();
+                async move { server.handle_read_anywhere(request).await }
             });
             router.add::<PullChunk, _, _>(move |request: PullChunk| {
                 let server = pull_server.clone();
@@ -537,6 +541,22 @@ impl ShardServer {
                 }
                 other => panic!("group {gid}: a client command answered {other:?}"),
             })
+            .await
+    }
+
+    /// Serves a read on this replica, leader or follower (see
+    /// [`ReadAnywhere`]); ownership is checked against the configuration
+    /// applied through the grant, as on the leader.
+    pub async fn handle_read_anywhere(&self, request: ReadAnywhere) -> Reply {
+        if !request.op.is_read() || !self.config.read_index_reads {
+            return Err(api::Error::WrongLeader {
+                leader_hint: self.rsm.raft().status().leader_id,
+            });
+        }
+        self.rsm
+            .with_machine(|machine| machine.limits().limits().check(&request.op))?;
+        self.rsm
+            .read_anywhere_reply(|machine, context| machine.read(&request.op, context.now_ms))
             .await
     }
 

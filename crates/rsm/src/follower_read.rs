@@ -1,0 +1,169 @@
+//! Linearizable reads on any replica (follower ReadIndex, Raft thesis
+//! 6.4.1): a follower asks its leader for a read index, waits until it has
+//! applied through it, and reads its own machine.
+//!
+//! ```text
+//!  follower                                   leader
+//!  read_anywhere(look)
+//!    ask ─── AskReadIndex ──────────────────► confirmed_read_index()
+//!     (concurrent reads here                    (its lease, or a heartbeat
+//!      share one ask)                            round shared with its own
+//!                                                reads), then its clock's
+//!    ◄────────────── ReadGrant{index, now_ms}    stamp
+//!    wait until applied >= index
+//!    look(&machine, {now_ms: max(grant, log time)})
+//! ```
+//!
+//! **Why it is linearizable.** The leader confirms its lead after the ask
+//! arrived, so the grant's index covers every write acknowledged before
+//! the read began. Committed entries are the same on every replica, and
+//! the follower applies only committed ones, so once it has applied
+//! through the index its machine holds every such write (and perhaps
+//! later ones, committed before the read ends). The read's logical time
+//! is the leader's stamp at the grant, never the follower's clock, so a
+//! key's TTL ends at the same moment whichever replica is read.
+//!
+//! A leader answers the ask as it answers its own reads; a replica that
+//! does not lead answers `WrongLeader`. A follower that cannot name or
+//! reach its leader, or does not catch up by the deadline, answers the
+//! caller's error (`WrongLeader`, `Timeout`): the caller then reads from
+//! the leader as usual. Bounds: the asks waiting on a follower, and the
+//! reads waiting on a leader, are `max_pending_proposals` each (more
+//! answer `Busy`); one ask waits at most `ASK_TIMEOUT`.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tracing::Instrument;
+
+use crate::machine::{ApplyContext, ReplicatedMachine};
+use crate::replica::{Rsm, SubmitError};
+
+/// A follower's ask of its leader for a read index. Changes nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AskReadIndex;
+
+impl labrpc::Rpc for AskReadIndex {
+    const NAME: &'static str = "rsm.AskReadIndex";
+    type Reply = Result<ReadGrant, SubmitError>;
+}
+
+/// A leader's answer to [`AskReadIndex`]: a read index it confirmed after
+/// the ask arrived, and its logical time then (the read's `now_ms`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadGrant {
+    pub index: u64,
+    pub now_ms: u64,
+}
+
+/// Longest one ask of the leader waits for its grant.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
+
+impl<M: ReplicatedMachine> Rsm<M> {
+    /// A linearizable read on this replica, leader or follower (see the
+    /// module docs): on the leader the same as [`Rsm::read`]; on a
+    /// follower one ask of the leader (shared with concurrent reads) and
+    /// a wait for this replica to apply through the grant. Errors as
+    /// `read`'s; the caller reads from the leader instead.
+    ///
+    /// Runs inside a `raft.follower_read` span whose `index` is the grant.
+    pub async fn read_anywhere<R>(
+        &self,
+        look: impl FnOnce(&M, &ApplyContext) -> R,
+    ) -> Result<R, SubmitError> {
+        if self.raft().state().1 {
+            return self.read(look).await;
+        }
+        let span = tracing::info_span!("raft.follower_read", index = tracing::field::Empty);
+        async {
+            let deadline = labrpc::runtime::now() + self.shared.config.apply_wait;
+            let grant = self.ask_leader(deadline).await?;
+            tracing::Span::current().record("index", grant.index);
+            self.wait_applied(grant.index, deadline).await?;
+            let inner = self.shared.lock();
+            let context = ApplyContext {
+                index: inner.last_applied,
+                now_ms: grant.now_ms.max(inner.log_time_ms),
+            };
+            self.shared.follower_reads.fetch_add(1, Ordering::Relaxed);
+            Ok(look(&inner.machine, &context))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Reads [`Rsm::read_anywhere`] answered on this replica while it
+    /// followed, since it started.
+    pub fn follower_reads(&self) -> u64 {
+        self.shared.follower_reads.load(Ordering::Relaxed)
+    }
+
+    /// [`Rsm::read_anywhere`] of a service answer, the rsm's refusal
+    /// turned into the service's error (as [`Rsm::read_reply`]).
+    pub async fn read_anywhere_reply<T, E: From<SubmitError>>(
+        &self,
+        look: impl FnOnce(&M, &ApplyContext) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.read_anywhere(look)
+            .await
+            .unwrap_or_else(|error| Err(error.into()))
+    }
+
+    /// A grant from the leader this replica knows, asked after this call
+    /// (concurrent callers share one ask), by `deadline`.
+    async fn ask_leader(&self, deadline: tokio::time::Instant) -> Result<ReadGrant, SubmitError> {
+        let status = self.raft().status();
+        let leader = status
+            .leader_id
+            .filter(|&leader| leader != self.raft().id())
+            .and_then(|leader| self.raft().peer_addr(leader).map(|addr| (leader, addr)));
+        let Some((leader, addr)) = leader else {
+            return Err(SubmitError::WrongLeader { leader_hint: None });
+        };
+        let peers = self.shared.peers.clone();
+        let ask =
+            self.shared
+                .follower_asks
+                .join(self.shared.config.max_pending_proposals, move || {
+                    let peers = peers.clone();
+                    async move {
+                        match peers
+                            .call_with_timeout(addr, &AskReadIndex, ASK_TIMEOUT)
+                            .await
+                        {
+                            Ok(reply) => Some(reply),
+                            // Unreachable, or no such method (an older build):
+                            // this replica cannot vouch; the caller goes to
+                            // the leader itself.
+                            Err(_) => Some(Err(SubmitError::WrongLeader {
+                                leader_hint: Some(leader),
+                            })),
+                        }
+                    }
+                });
+        let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
+        match tokio::time::timeout(remaining, ask).await {
+            Ok(Ok(Some(answer))) => answer,
+            Ok(Ok(None)) => Err(self.wrong_leader()),
+            Ok(Err(too_many)) => Err(SubmitError::Busy {
+                pending: too_many.waiting,
+            }),
+            Err(_) => Err(SubmitError::Timeout),
+        }
+    }
+
+    /// The leader's side of [`AskReadIndex`]: a read index confirmed now,
+    /// and its clock's stamp. `WrongLeader` from a replica that does not
+    /// lead.
+    pub(crate) async fn grant_read_index(&self) -> Result<ReadGrant, SubmitError> {
+        let deadline = labrpc::runtime::now() + self.shared.config.apply_wait.min(ASK_TIMEOUT);
+        let index = self.confirmed_read_index(deadline).await?;
+        let mut inner = self.shared.lock();
+        let now_ms = inner
+            .clock
+            .stamp(labrpc::runtime::now())
+            .max(inner.log_time_ms);
+        Ok(ReadGrant { index, now_ms })
+    }
+}
