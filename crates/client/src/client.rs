@@ -5,7 +5,8 @@
 //!    session = idle session from the pool (at most max_sessions exist)
 //!    loop until operation_deadline:
 //!      shard = key_to_shard(key); gid = routing.shard_owners[shard]
-//!      node  = routing.leader of gid, else a seed (any node answers any key)
+//!      node  = routing.leader of gid, else another node or a seed (any
+//!              node answers any key), nodes that gave no answer last
 //!      gRPC call on the node's shared channel, with the session's seq
 //!        ok / final error  -> answer
 //!        unavailable / deadline -> mark routing stale, next node, back off
@@ -13,8 +14,9 @@
 //! ```
 //!
 //! Routing comes from `Admin.Status` and is re-read when a call fails or it
-//! is older than `routing_max_age`. A stale routing entry costs one
-//! forwarding hop inside the cluster, never a wrong answer: every node
+//! is older than `routing_max_age`, in the background while calls go on
+//! with the old map (see [`crate::routing`]). A stale routing entry costs
+//! one forwarding hop inside the cluster, never a wrong answer: every node
 //! answers every key.
 
 use std::collections::BTreeMap;
@@ -29,6 +31,7 @@ use crate::error::{ClientError, is_retryable};
 use crate::near::{self, Near, NearConfig, NearStats, StreamOpener};
 use crate::proto::admin_client::AdminClient;
 use crate::proto::cache_client::CacheClient;
+use crate::routing::{Router, Routing, first_answer};
 
 /// A `Cache` client whose calls carry the client's credentials.
 #[cfg(not(madsim))]
@@ -145,18 +148,6 @@ pub enum Condition {
     IfPresent,
 }
 
-/// The shard map as last read.
-#[derive(Clone, Debug, Default)]
-struct Routing {
-    config_num: u64,
-    shard_owners: Vec<u64>,
-    /// gid -> gRPC URL of the node hosting its leader.
-    leaders: BTreeMap<u64, String>,
-    /// Every node's gRPC URL (fallbacks).
-    nodes: Vec<String>,
-    read_at: Option<Instant>,
-}
-
 /// One exactly-once identity and its next seq.
 #[derive(Clone, Copy, Debug)]
 struct SessionState {
@@ -166,11 +157,12 @@ struct SessionState {
 
 struct Shared {
     config: ClientConfig,
-    seeds: Vec<String>,
     /// One multiplexed HTTP/2 channel per node URL; bounded by the nodes
     /// the cluster lists plus the seeds.
     channels: Mutex<BTreeMap<String, Channel>>,
-    routing: Mutex<Routing>,
+    /// The seeds, the shard map, the nodes that gave no answer, and the
+    /// one routing refresh.
+    router: Router,
     idle_sessions: Mutex<Vec<SessionState>>,
     session_permits: Semaphore,
     credentials: Credentials,
@@ -199,6 +191,87 @@ impl Shared {
     fn cache_client(&self, url: &str) -> Cache {
         CacheClient::with_interceptor(self.channel(url), self.credentials.clone())
     }
+
+    /// Starts a routing refresh in the background unless one is running
+    /// (callers share it); it asks the candidates staggered and installs
+    /// the first answer. Wait for it with [`Router::refresh_waiter`].
+    fn start_refresh(self: &Arc<Shared>) {
+        if !self.router.begin_refresh() {
+            return;
+        }
+        let shared = Arc::clone(self);
+        // Holds the client for at most the refresh's own bound (see
+        // `routing::first_answer`).
+        labrpc::runtime::spawn(async move {
+            let candidates = shared.router.refresh_candidates();
+            let outcome = first_answer(&candidates, |url| shared.ask_status(url))
+                .await
+                .map(|status| shared.install_routing(status));
+            shared.router.end_refresh(outcome);
+        });
+    }
+
+    /// `Admin.Status` of one node, within the RPC timeout; a node that
+    /// gives no answer becomes suspect.
+    async fn ask_status(&self, url: String) -> Result<proto::StatusReply, ClientError> {
+        let mut admin = AdminClient::new(self.channel(&url));
+        let mut request = tonic::Request::new(proto::StatusRequest {});
+        request.set_timeout(self.config.rpc_timeout);
+        self.credentials.apply(&mut request);
+        match tokio::time::timeout(self.config.rpc_timeout, admin.status(request)).await {
+            Ok(Ok(reply)) => {
+                self.router.clear_suspect(&url);
+                Ok(reply.into_inner())
+            }
+            Ok(Err(status)) => {
+                if gave_no_answer(&status) {
+                    self.router.suspect(&url);
+                }
+                Err(ClientError::from_status(&status))
+            }
+            Err(_) => {
+                self.router.suspect(&url);
+                Err(ClientError::Timeout {
+                    deadline_ms: millis(self.config.rpc_timeout),
+                    attempts: 1,
+                    last_failure: format!("{url} did not answer"),
+                })
+            }
+        }
+    }
+
+    fn install_routing(&self, status: proto::StatusReply) {
+        let mut leaders = BTreeMap::new();
+        for group in &status.groups {
+            if !group.leader_grpc_addr.is_empty()
+                && let Ok(url) = normalize_address(&group.leader_grpc_addr)
+            {
+                leaders.insert(group.gid, url);
+            }
+        }
+        let nodes = status
+            .nodes
+            .iter()
+            .filter(|node| node.reachable)
+            .filter_map(|node| normalize_address(&node.grpc_addr).ok())
+            .collect();
+        self.router.install(Routing {
+            config_num: status.config_num,
+            shard_owners: status.shard_owners,
+            leaders,
+            nodes,
+            read_at: Some(labrpc::runtime::now()),
+        });
+    }
+}
+
+/// Whether a failed call's status came from the client's side (a refused,
+/// reset or timed-out connection) rather than from the node: every status
+/// a node sends carries an `ErrorInfo` ([`crate::details`]), so a node
+/// that answered "not the leader" or "busy" is alive and stays a
+/// candidate.
+fn gave_no_answer(status: &tonic::Status) -> bool {
+    crate::details::error_info(status).is_none()
 }
 
 impl StreamOpener for Shared {
@@ -209,8 +282,8 @@ impl StreamOpener for Shared {
     /// The seeds (the nodes the user named, usually the nearest), then the
     /// other known nodes.
     fn stream_nodes(&self) -> Vec<String> {
-        let routing = self.routing.lock().expect("routing lock");
-        let mut nodes = self.seeds.clone();
+        let routing = self.router.routing();
+        let mut nodes = self.router.seeds().to_vec();
         for node in &routing.nodes {
             if !nodes.contains(node) {
                 nodes.push(node.clone());
@@ -314,9 +387,8 @@ impl Client {
         Ok(Client {
             shared: Arc::new(Shared {
                 config,
-                seeds,
                 channels: Mutex::new(BTreeMap::new()),
-                routing: Mutex::new(Routing::default()),
+                router: Router::new(seeds),
                 idle_sessions: Mutex::new(Vec::new()),
                 session_permits: Semaphore::new(max_sessions),
                 credentials: Credentials::default(),
@@ -346,100 +418,20 @@ impl Client {
         Client::new(&[seed], ClientConfig::default())
     }
 
-    fn channel(&self, url: &str) -> Channel {
-        self.shared.channel(url)
-    }
-
-    /// The node to try for `key` on attempt `attempt`: the owner's leader
-    /// first, then the other known nodes in turn.
-    fn node_for(&self, key: Option<&[u8]>, attempt: usize) -> String {
-        let routing = self.shared.routing.lock().expect("routing lock");
-        let mut candidates: Vec<&String> = Vec::new();
-        if let Some(key) = key
-            && !routing.shard_owners.is_empty()
-        {
-            let shard = shardkv::key_to_shard(key, routing.shard_owners.len());
-            if let Some(url) = routing.leaders.get(&routing.shard_owners[shard]) {
-                candidates.push(url);
-            }
-        }
-        candidates.extend(routing.nodes.iter());
-        candidates.extend(self.shared.seeds.iter());
-        candidates[attempt % candidates.len()].clone()
-    }
-
-    fn routing_is_stale(&self) -> bool {
-        let routing = self.shared.routing.lock().expect("routing lock");
-        routing
-            .read_at
-            .is_none_or(|read_at| read_at.elapsed() >= self.shared.config.routing_max_age)
-    }
-
-    fn mark_routing_stale(&self) {
-        self.shared.routing.lock().expect("routing lock").read_at = None;
-    }
-
-    /// Re-reads the shard map from the first node that answers.
+    /// Re-reads the shard map: starts a refresh (or joins the one
+    /// running) and waits for its outcome. A refresh asks the seeds and
+    /// known nodes staggered, not one after another, so a node that does
+    /// not answer delays it by a fraction of a second (150 ms), not by an
+    /// RPC timeout.
     pub async fn refresh_routing(&self) -> Result<(), ClientError> {
-        let mut last_error = None;
-        let candidates: Vec<String> = {
-            let routing = self.shared.routing.lock().expect("routing lock");
-            let mut urls = self.shared.seeds.clone();
-            urls.extend(routing.nodes.iter().cloned());
-            urls
-        };
-        for url in candidates {
-            let mut admin = AdminClient::new(self.channel(&url));
-            let mut request = tonic::Request::new(proto::StatusRequest {});
-            request.set_timeout(self.shared.config.rpc_timeout);
-            self.shared.credentials.apply(&mut request);
-            match tokio::time::timeout(self.shared.config.rpc_timeout, admin.status(request)).await
-            {
-                Ok(Ok(reply)) => {
-                    self.install_routing(reply.into_inner());
-                    return Ok(());
-                }
-                Ok(Err(status)) => last_error = Some(ClientError::from_status(&status)),
-                Err(_) => {
-                    last_error = Some(ClientError::Timeout {
-                        deadline_ms: millis(self.shared.config.rpc_timeout),
-                        attempts: 1,
-                        last_failure: format!("{url} did not answer"),
-                    });
-                }
-            }
-        }
-        Err(last_error.unwrap_or(ClientError::NoSeeds))
-    }
-
-    fn install_routing(&self, status: proto::StatusReply) {
-        let mut leaders = BTreeMap::new();
-        for group in &status.groups {
-            if !group.leader_grpc_addr.is_empty()
-                && let Ok(url) = normalize_address(&group.leader_grpc_addr)
-            {
-                leaders.insert(group.gid, url);
-            }
-        }
-        let nodes = status
-            .nodes
-            .iter()
-            .filter(|node| node.reachable)
-            .filter_map(|node| normalize_address(&node.grpc_addr).ok())
-            .collect();
-        let mut routing = self.shared.routing.lock().expect("routing lock");
-        *routing = Routing {
-            config_num: status.config_num,
-            shard_owners: status.shard_owners,
-            leaders,
-            nodes,
-            read_at: Some(labrpc::runtime::now()),
-        };
+        let waiter = self.shared.router.refresh_waiter();
+        self.shared.start_refresh();
+        waiter.outcome().await
     }
 
     /// The configuration number of the shard map in use (0: none read yet).
     pub fn routing_config_num(&self) -> u64 {
-        self.shared.routing.lock().expect("routing lock").config_num
+        self.shared.router.routing().config_num
     }
 
     /// Runs `call` against the node that should own `key` until it gives a
@@ -465,13 +457,24 @@ impl Client {
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let config = &self.shared.config;
+        let router = &self.shared.router;
         let mut backoff = config.backoff_min;
         let mut attempt = 0usize;
         let mut last_failure = String::from("no attempt made");
         loop {
-            if self.routing_is_stale() {
-                // A failed refresh leaves the seeds to try: any node answers.
-                let _ = self.refresh_routing().await;
+            if router.is_stale(config.routing_max_age) {
+                if router.has_routing() {
+                    // The old map serves meanwhile: at worst a hop.
+                    self.shared.start_refresh();
+                } else {
+                    // No map yet: wait for the first (bounded by the
+                    // deadline); a failed one leaves the seeds to try, as
+                    // any node answers.
+                    let waiter = router.refresh_waiter();
+                    self.shared.start_refresh();
+                    let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
+                    let _ = tokio::time::timeout(remaining, waiter.outcome()).await;
+                }
             }
             let now = labrpc::runtime::now();
             if now >= deadline {
@@ -481,25 +484,32 @@ impl Client {
                     last_failure,
                 });
             }
-            let url = self.node_for(key, attempt);
+            let url = router.node_for(key, attempt);
             attempt += 1;
             let timeout = config.rpc_timeout.min(deadline - now);
             let client = self.shared.cache_client(&url);
             match tokio::time::timeout(timeout, call(client)).await {
-                Ok(Ok(reply)) => return Ok(reply.into_inner()),
+                Ok(Ok(reply)) => {
+                    router.clear_suspect(&url);
+                    return Ok(reply.into_inner());
+                }
                 Ok(Err(status)) if !is_retryable(&status) => {
                     return Err(ClientError::from_status(&status));
                 }
                 Ok(Err(status)) => {
                     tracing::debug!(%url, %status, "retrying elsewhere");
+                    if gave_no_answer(&status) {
+                        router.suspect(&url);
+                    }
                     last_failure = format!("{url}: {}", describe_status(&status));
                 }
                 Err(_) => {
                     tracing::debug!(%url, "call timed out; retrying");
+                    router.suspect(&url);
                     last_failure = format!("{url} did not answer within {} ms", millis(timeout));
                 }
             }
-            self.mark_routing_stale();
+            router.mark_stale();
             let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
             tokio::time::sleep(backoff.min(remaining)).await;
             backoff = (backoff * 2).min(config.backoff_max);

@@ -51,6 +51,7 @@ mod error;
 mod kv;
 pub mod near;
 pub mod proto;
+mod routing;
 
 pub use client::{Client, ClientConfig, Condition, Credentials, SetOptions};
 pub use error::ClientError;
