@@ -9,6 +9,7 @@ Run:  pytest tests/python/test_redis_cluster.py
 
 import shutil
 import subprocess
+import urllib.request
 
 import pytest
 import redis
@@ -53,6 +54,48 @@ def test_redis_cluster_client_routes_directly(cluster_demo):
         assert cluster.rename("{t}c", "{t}e") is True
         assert cluster.mget("{t}a", "{t}b", "{t}e") == ["1", "2", "3"]
         assert len(cluster.get_primaries()) == 2
+    finally:
+        cluster.close()
+
+
+def follower_reads(demo):
+    """distcache_follower_reads_total summed over the demo's nodes (node 1
+    serves HTTP on demo.http, every other node on the ports after it)."""
+    host, port = demo.http.rsplit(":", 1)
+    total = 0.0
+    for node in range(16):
+        try:
+            with urllib.request.urlopen(f"http://{host}:{int(port) + node}/metrics", timeout=10) as answer:
+                text = answer.read().decode()
+        except OSError:
+            break
+        total += sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("distcache_follower_reads_total")
+        )
+    return total
+
+
+def test_redis_cluster_reads_from_replicas_see_every_acknowledged_write(cluster_demo):
+    host, port = cluster_demo.resp
+    try:
+        from redis.cluster import LoadBalancingStrategy
+
+        # Every read to a replica (READONLY connections), never the primary.
+        options = {"load_balancing_strategy": LoadBalancingStrategy.ROUND_ROBIN_REPLICAS}
+    except ImportError:  # redis-py before 5.3
+        options = {"read_from_replicas": True}
+    cluster = RedisCluster(host=host, port=port, decode_responses=True, **options)
+    try:
+        before = follower_reads(cluster_demo)
+        for round_ in range(40):
+            key = f"rr{round_ % 8}"
+            cluster.set(key, round_)
+            # READONLY connections to replicas answer; never an older value.
+            assert cluster.get(key) == str(round_)
+        assert len(cluster.get_replicas()) > 0
+        assert follower_reads(cluster_demo) > before, "no read was answered by a follower"
     finally:
         cluster.close()
 

@@ -20,6 +20,7 @@
 //! answers every key.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,6 +114,25 @@ pub struct ClientConfig {
     /// lag a write of another client by milliseconds, at worst about 5 s).
     /// `None` (the default): every `get` is a linearizable read.
     pub near_cache: Option<NearConfig>,
+    /// Which replica of a key's group may answer `get` (outside the near
+    /// cache). [`ReadFrom::AnyReplica`] sends each read to the next node
+    /// in turn, and the group's followers answer too, as linearizably:
+    /// a hot key's reads spread over its group instead of all landing on
+    /// its leader.
+    pub read_from: ReadFrom,
+}
+
+/// Where a read may be served (the wire's `ReadFrom`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The group's leader (the default).
+    #[default]
+    Leader,
+    /// Any replica of the group: a follower asks its leader for a read
+    /// index and answers once it has applied through it, so the read is
+    /// still linearizable. Costs a hop when the node asked holds no
+    /// replica of the key's group.
+    AnyReplica,
 }
 
 impl Default for ClientConfig {
@@ -125,6 +145,7 @@ impl Default for ClientConfig {
             backoff_min: Duration::from_millis(10),
             backoff_max: Duration::from_millis(200),
             near_cache: None,
+            read_from: ReadFrom::Leader,
         }
     }
 }
@@ -148,6 +169,15 @@ pub enum Condition {
     IfPresent,
 }
 
+/// Which nodes an operation tries.
+#[derive(Clone, Copy)]
+enum Route<'a> {
+    /// The key's leader first, then the others.
+    Key(&'a [u8]),
+    /// The known nodes in turn from `start`.
+    Any { start: usize },
+}
+
 /// One exactly-once identity and its next seq.
 #[derive(Clone, Copy, Debug)]
 struct SessionState {
@@ -168,6 +198,9 @@ struct Shared {
     credentials: Credentials,
     /// The near cache, if configured.
     near: Option<Arc<Near>>,
+    /// Where the next read any replica may answer starts in the node
+    /// list (random at first, so clients do not all start at one node).
+    next_spread: AtomicUsize,
 }
 
 impl Shared {
@@ -393,6 +426,7 @@ impl Client {
                 session_permits: Semaphore::new(max_sessions),
                 credentials: Credentials::default(),
                 near,
+                next_spread: AtomicUsize::new(labrpc::runtime::random_u64() as usize),
             }),
         })
     }
@@ -450,6 +484,29 @@ impl Client {
         &self,
         key: Option<&[u8]>,
         deadline: Instant,
+        call: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(Cache) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let route = key.map_or(Route::Any { start: 0 }, Route::Key);
+        self.retry_routed(route, deadline, call).await
+    }
+
+    /// A route through the known nodes that starts one further on than
+    /// the last call's (reads any replica may answer).
+    fn spread(&self) -> Route<'static> {
+        Route::Any {
+            start: self.shared.next_spread.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// [`Client::retry_until`] to the nodes `route` names.
+    async fn retry_routed<T, F, Fut>(
+        &self,
+        route: Route<'_>,
+        deadline: Instant,
         mut call: F,
     ) -> Result<T, ClientError>
     where
@@ -484,7 +541,10 @@ impl Client {
                     last_failure,
                 });
             }
-            let url = router.node_for(key, attempt);
+            let url = match route {
+                Route::Key(key) => router.node_for(Some(key), attempt),
+                Route::Any { start } => router.node_for(None, start.wrapping_add(attempt)),
+            };
             attempt += 1;
             let timeout = config.rpc_timeout.min(deadline - now);
             let client = self.shared.cache_client(&url);
@@ -602,10 +662,15 @@ impl Client {
                 }
             }
         }
+        let (route, read_from) = match self.shared.config.read_from {
+            ReadFrom::Leader => (Route::Key(key), proto::ReadFrom::Leader),
+            ReadFrom::AnyReplica => (self.spread(), proto::ReadFrom::AnyReplica),
+        };
         let reply = self
-            .retry_until(Some(key), deadline, |mut client| {
+            .retry_routed(route, deadline, |mut client| {
                 let request = proto::GetRequest {
                     key: key.to_vec(),
+                    read_from: read_from as i32,
                     ..proto::GetRequest::default()
                 };
                 async move { client.get(request).await }

@@ -53,7 +53,7 @@ pub mod near;
 pub mod proto;
 mod routing;
 
-pub use client::{Client, ClientConfig, Condition, Credentials, SetOptions};
+pub use client::{Client, ClientConfig, Condition, Credentials, ReadFrom, SetOptions};
 pub use error::ClientError;
 pub use kv::NOT_IN_THE_API;
 pub use near::{NearConfig, NearStats};

@@ -1,9 +1,11 @@
 #![cfg_attr(madsim, allow(unused))]
-//! Hot keys and the near cache (issue 22): a Zipf 1.2 read-mostly load
-//! from `TASKS` application instances (each its own `distcache-client`),
-//! once with plain reads (every read a linearizable read on the owning
-//! group) and once with each client's near cache, on the demo's shape (3
-//! groups x 3 replicas, real gRPC and disks, in this process).
+//! Hot keys, the near cache and reads from any replica (issue 22): a Zipf
+//! 1.2 read-mostly load from `TASKS` application instances (each its own
+//! `distcache-client`), once with plain reads (every read a linearizable
+//! read on the owning group's leader), once with each client's near
+//! cache, and once with `read_from = AnyReplica` (linearizable reads the
+//! group's followers answer too), on the demo's shape (3 groups x 3
+//! replicas, real gRPC and disks, in this process).
 //!
 //! ```text
 //! cargo bench -p distcache --bench hot_keys
@@ -20,6 +22,9 @@
 //! them without the near cache; misses and writes with it), those that
 //! reached the hottest key's group, and this process's CPU time per
 //! thousand operations (client and all nine replicas: they share it).
+//! For the replica-reads mode also: how many of the hot group's reads its
+//! followers answered (their `distcache_follower_reads_total`), which is
+//! the load taken off its leader.
 
 #[cfg(not(madsim))]
 #[path = "../tests/support/mod.rs"]
@@ -41,7 +46,7 @@ mod bench {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
-    use distcache_client::{Client, ClientConfig, NearConfig};
+    use distcache_client::{Client, ClientConfig, NearConfig, ReadFrom};
     use labrpc::runtime::now;
 
     use super::support::cluster::TestCluster;
@@ -181,6 +186,37 @@ mod bench {
         throughput
     }
 
+    /// `distcache_follower_reads_total` summed over the nodes whose data
+    /// replica is in group `gid`.
+    async fn hot_group_follower_reads(cluster: &TestCluster, gid: u64) -> f64 {
+        let mut total = 0.0;
+        for node in cluster.running() {
+            let Some(state) = cluster.node_state(node) else {
+                continue;
+            };
+            let in_group = state
+                .local_status()
+                .replicas
+                .iter()
+                .any(|replica| replica.role == "data" && replica.gid == gid);
+            let Some(http) = cluster.http_addr(node) else {
+                continue;
+            };
+            if !in_group {
+                continue;
+            }
+            let metrics = super::support::http::request(http, "GET", "/metrics", None, Vec::new())
+                .await
+                .text();
+            total += metrics
+                .lines()
+                .filter_map(|line| line.strip_prefix("distcache_follower_reads_total "))
+                .filter_map(|value| value.trim().parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        total
+    }
+
     pub async fn run() {
         let keys = env("KEYS", 1_000_000);
         let loaded = env("LOADED", 100_000).min(keys);
@@ -197,13 +233,14 @@ mod bench {
         let plain = Client::new(&seed_refs, ClientConfig::default()).expect("client");
         // One client per application instance; the near-cache clients
         // open their streams on the nodes in turn.
-        let clients = |near: bool| -> Vec<Client> {
+        let clients = |near: bool, read_from: ReadFrom| -> Vec<Client> {
             (0..tasks)
                 .map(|task| {
                     let mut seeds = seed_refs.clone();
                     seeds.rotate_left(task % seed_refs.len());
                     let config = ClientConfig {
                         near_cache: near.then(NearConfig::default),
+                        read_from,
                         ..ClientConfig::default()
                     };
                     Client::new(&seeds, config).expect("client")
@@ -253,19 +290,35 @@ mod bench {
         let traces: Vec<Vec<u64>> = (0..tasks)
             .map(|task| cache::workload::zipf_trace(keys, EXPONENT, 200_000, 1 + task as u64))
             .collect();
-        let plain_clients = clients(false);
-        let near_clients = clients(true);
+        let plain_clients = clients(false, ReadFrom::Leader);
+        let near_clients = clients(true, ReadFrom::Leader);
+        let replica_clients = clients(false, ReadFrom::AnyReplica);
         // Warm every client's connections and routing (and open the near
         // caches' streams).
-        for client in plain_clients.iter().chain(&near_clients) {
+        for client in plain_clients
+            .iter()
+            .chain(&near_clients)
+            .chain(&replica_clients)
+        {
             for rank in 0..20 {
                 client.get(&key(rank)).await.expect("warm-up");
             }
         }
         let without = run_load(&plain_clients, &traces, seconds, Arc::clone(&hot_group)).await;
-        let with = run_load(&near_clients, &traces, seconds, hot_group).await;
+        let with = run_load(&near_clients, &traces, seconds, Arc::clone(&hot_group)).await;
+        let followers_before = hot_group_follower_reads(&cluster, hot_gid).await;
+        let spread = run_load(&replica_clients, &traces, seconds, hot_group).await;
+        let followers_answered =
+            hot_group_follower_reads(&cluster, hot_gid).await - followers_before;
         let plain_rate = report("plain", &without);
         let near_rate = report("near cache", &with);
+        let spread_rate = report("any replica", &spread);
+        let hot_reads = spread.to_hot_group - spread.to_hot_group / WRITE_EVERY as u64;
+        println!(
+            "any replica: the hot group's followers answered {followers_answered:.0} of about              {hot_reads} reads of its keys ({:.0}%); throughput {:.2}x plain",
+            100.0 * followers_answered / hot_reads.max(1) as f64,
+            spread_rate / plain_rate,
+        );
         let stats = near_clients.iter().filter_map(Client::near_stats).fold(
             distcache_client::NearStats::default(),
             |sum, one| distcache_client::NearStats {

@@ -8,6 +8,11 @@
 //!                                           (leader finding inside the group)
 //!     WrongGroup / no answer ─► re-read the configuration, back off, retry
 //!   all of it bounded by the request deadline
+//!
+//!   a read any replica may answer (ReadFrom::AnyReplica), first:
+//!     this node hosts a replica of gid (any role)? ─► read it there
+//!     else ─► ReadAnywhere to gid's replicas in turn (spread)
+//!     not served (no leader known, not caught up) ─► the leader path above
 //! ```
 //!
 //! **Bounded forwarding**: the node that receives a forwarded request is a

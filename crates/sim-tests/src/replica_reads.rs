@@ -1,5 +1,6 @@
-//! A recorded client whose reads any replica may serve: every `Get` goes,
-//! as a raw gRPC call with `read_from = READ_FROM_ANY_REPLICA`, to a node
+//! A recorded client whose reads any replica may serve: every `Get` goes
+//! through the product client (whose `read_from` the test sets), or, as
+//! a raw gRPC call with `read_from = READ_FROM_ANY_REPLICA`, to a node
 //! drawn at random (one that holds a replica of the key's group serves it
 //! there, leader or follower; any other forwards it to the group's
 //! replicas in turn), and every other operation goes through the product
@@ -25,17 +26,21 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct ReplicaReadKv {
     client: Client,
     nodes: Vec<String>,
+    /// Reads go to random nodes here; else through `client` (whose own
+    /// `read_from` decides).
+    random: bool,
     channels: Mutex<BTreeMap<String, Channel>>,
 }
 
 impl ReplicaReadKv {
-    /// Reads at random among `nodes` (gRPC URLs); the rest through
-    /// `client`.
-    pub fn new(client: Client, nodes: Vec<String>) -> ReplicaReadKv {
+    /// Reads at random among `nodes` (gRPC URLs) if `random`, else
+    /// through `client` like the rest.
+    pub fn new(client: Client, nodes: Vec<String>, random: bool) -> ReplicaReadKv {
         assert!(!nodes.is_empty(), "replica reads need a node to ask");
         ReplicaReadKv {
             client,
             nodes,
+            random,
             channels: Mutex::new(BTreeMap::new()),
         }
     }
@@ -100,7 +105,7 @@ impl ReplicaReadKv {
 impl KvClient for ReplicaReadKv {
     async fn run(&self, op: Op) -> Result<Outcome, Error> {
         match op {
-            Op::Get { key } => self.read_anywhere(key).await,
+            Op::Get { key } if self.random => self.read_anywhere(key).await,
             other => self.client.run(other).await,
         }
     }

@@ -220,7 +220,7 @@ impl Cluster {
 
     /// A recording client on a host of its own.
     pub fn client(&self) -> RecordingClient {
-        self.client_over(|client| client)
+        self.client_over(|_| {}, |client| client)
     }
 
     /// Every node's gRPC URL.
@@ -230,10 +230,11 @@ impl Cluster {
             .collect()
     }
 
-    /// [`Cluster::client`] with its calls made by `wrap` of the product
-    /// client.
+    /// [`Cluster::client`] with its configuration changed by `adjust` and
+    /// its calls made by `wrap` of the product client.
     pub fn client_over<C: KvClient + 'static>(
         &self,
+        adjust: impl FnOnce(&mut ClientConfig),
         wrap: impl FnOnce(Client) -> C,
     ) -> harness::RecordingClient<C> {
         let index = self.next_client.fetch_add(1, Ordering::Relaxed);
@@ -242,11 +243,12 @@ impl Cluster {
             .add_client_node(&format!("client{index}"), client_ip(self.subnet, index));
         let seeds = self.seeds();
         let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
-        let config = ClientConfig {
+        let mut config = ClientConfig {
             operation_deadline: Duration::from_secs(8),
             rpc_timeout: Duration::from_secs(1),
             ..ClientConfig::default()
         };
+        adjust(&mut config);
         let client = Client::new(&seeds, config).expect("seed addresses parse");
         let kv = RecordingKv::new(index, wrap(client), Some(self.recorder.clone()), self.start);
         harness::RecordingClient::new(&self.net, host, kv)

@@ -4,7 +4,8 @@
 //! it has applied through it, so a follower read must be exactly as
 //! linearizable as a leader's. Six nodes (two groups of three); clients
 //! write through the product client and read through random nodes with
-//! `ANY_REPLICA`; the whole history is checked with the kv model (an
+//! `ANY_REPLICA` (raw calls to random nodes, or the product client's
+//! `read_from` option); the whole history is checked with the kv model (an
 //! "unknown" verdict fails), and the nodes' `distcache_follower_reads`
 //! counters must show that followers served reads.
 //!
@@ -16,6 +17,9 @@
 
 use std::time::Duration;
 
+use std::sync::atomic::Ordering;
+
+use distcache_client::ReadFrom;
 use labrpc::sim::NodeId;
 use sim_tests::harness::{phase, within};
 use sim_tests::replica_reads::ReplicaReadKv;
@@ -24,14 +28,23 @@ use sim_tests::server::{Cluster, NODES, RunOutcome, random_node, run_under_with}
 const TEST_LIMIT: Duration = Duration::from_secs(180);
 const CLIENTS: usize = 4;
 
-/// Clients whose reads go to random nodes with `ANY_REPLICA`.
+/// Clients whose reads any replica may answer: half of them send each
+/// read to a node drawn at random (`ReplicaReadKv`), half are the product
+/// client with `read_from = AnyReplica` (its nodes in turn).
 async fn run_with_replica_reads(faults: impl AsyncFnOnce(&Cluster)) -> (Cluster, RunOutcome) {
     let cluster = Cluster::start(0);
     let urls = cluster.grpc_urls();
+    let made = std::sync::atomic::AtomicUsize::new(0);
     let outcome = run_under_with(
         CLIENTS,
         &cluster,
-        move |cluster| cluster.client_over(|client| ReplicaReadKv::new(client, urls.clone())),
+        move |cluster| {
+            let random = made.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
+            cluster.client_over(
+                |config| config.read_from = ReadFrom::AnyReplica,
+                |client| ReplicaReadKv::new(client, urls.clone(), random),
+            )
+        },
         faults,
     )
     .await;

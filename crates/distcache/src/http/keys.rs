@@ -25,6 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
+use crate::forward::ReadFrom;
 use crate::keyspace::{self, KeyspaceError, ScanRequest};
 
 /// Largest page of a scan.
@@ -81,11 +82,15 @@ fn integer_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Optio
     }
 }
 
-async fn read(state: &AppState, key: &str) -> Result<Option<Vec<u8>>, ApiError> {
+async fn read(
+    state: &AppState,
+    key: &str,
+    read_from: ReadFrom,
+) -> Result<Option<Vec<u8>>, ApiError> {
     let op = Op::Get {
         key: key.as_bytes().to_vec(),
     };
-    match state.node.forwarder.run(op, None).await? {
+    match state.node.forwarder.run_from(op, None, read_from).await? {
         Outcome::Value(value) => Ok(value),
         other => Err(unexpected("Get", &other)),
     }
@@ -115,7 +120,7 @@ async fn swap(
     get,
     path = "/v1/keys/{key}",
     tag = "keys",
-    params(("key" = String, Path, description = "The key (UTF-8, percent-encoded in the path)")),
+    params(("key" = String, Path, description = "The key (UTF-8, percent-encoded in the path)"), GetParams),
     responses(
         (status = 200, description = "The value, as stored", body = String, content_type = "application/octet-stream"),
         (status = 400, description = "Bad key", body = ErrorBody),
@@ -128,14 +133,38 @@ pub async fn get_key(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
+    Query(params): Query<GetParams>,
 ) -> Result<Response, ApiError> {
     caller.check("get", Some(&key))?;
-    match read(&state, &key).await? {
+    let read_from = match params.read_from.unwrap_or_default() {
+        ReadFromParam::Leader => ReadFrom::Leader,
+        ReadFromParam::AnyReplica => ReadFrom::AnyReplica,
+    };
+    match read(&state, &key, read_from).await? {
         Some(value) => {
             Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response())
         }
         None => Err(ApiError::new(404, "not_found", format!("no key {key:?}"))),
     }
+}
+
+/// Where a GET may be answered.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct GetParams {
+    /// `leader` (the default) or `any_replica`: any replica of the key's
+    /// group, still linearizable (a follower asks its leader for a read
+    /// index and answers once it has applied through it).
+    pub read_from: Option<ReadFromParam>,
+}
+
+/// The values of `read_from`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadFromParam {
+    #[default]
+    Leader,
+    AnyReplica,
 }
 
 /// Conditions and TTL of a PUT.
