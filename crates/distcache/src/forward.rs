@@ -118,6 +118,10 @@ struct UnsafeAck {
 /// at most once).
 const REMOTE_TRY_MAX: Duration = Duration::from_secs(1);
 
+/// Longest a read any replica may answer waits on one replica before it
+/// goes to the leader (a third of the request's time left, at most this).
+const ANYWHERE_TRY_MAX: Duration = Duration::from_millis(500);
+
 /// Most early-answered writes in flight at once (more run normally).
 const UNSAFE_ACK_IN_FLIGHT_MAX: usize = 1024;
 
@@ -389,15 +393,16 @@ impl Forwarder {
             }
             attempts += 1;
             if read_from == ReadFrom::AnyReplica && op.is_read() {
-                // One try on a replica; if none could serve it, the
-                // leader's path from here on (the same try).
+                // One short try on a replica; if none could serve it, the
+                // leader's path from here on, at once.
                 read_from = ReadFrom::Leader;
-                match self
-                    .attempt_anywhere(&config, gid, &request, remaining)
-                    .await
-                {
+                let budget = (remaining / 3).min(ANYWHERE_TRY_MAX);
+                match self.attempt_anywhere(&config, gid, &request, budget).await {
                     Attempt::Done(result) => return result,
-                    Attempt::Reroute => self.metrics.record_replica_read("leader"),
+                    Attempt::Reroute => {
+                        self.metrics.record_replica_read("leader");
+                        continue;
+                    }
                 }
             }
             match self.attempt(&config, gid, &request, remaining).await {
@@ -489,15 +494,17 @@ impl Forwarder {
         config: &Config,
         gid: Gid,
         request: &ShardKvRequest,
-        remaining: Duration,
+        limit: Duration,
     ) -> Attempt {
         let read = shardkv::ReadAnywhere {
             config_num: request.config_num,
             op: request.op.clone(),
         };
-        let limit = remaining.min(REMOTE_TRY_MAX);
+        // This node's replica, unless it lost touch with its leader (it
+        // could only wait and refuse): then the group's others.
         let (reply, by) = if let Some(local) = &self.local
             && local.gid() == gid
+            && local.raft().status().leader_contact
         {
             self.metrics.record_attempt(true);
             let span = tracing::info_span!("forward", gid, local = true, anywhere = true);
@@ -514,13 +521,23 @@ impl Forwarder {
             let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
             let server = servers[turn % servers.len()];
             self.metrics.record_attempt(false);
-            let span = tracing::info_span!("forward", gid, local = false, anywhere = true);
-            let reply = group
-                .call_one(server, &read, limit)
-                .instrument(span)
-                .await
-                .ok();
-            (reply, "peer")
+            let hop = labrpc::trace::current().map(|context| context.child());
+            let span = tracing::info_span!(
+                "forward",
+                gid,
+                local = false,
+                anywhere = true,
+                span_id = tracing::field::Empty,
+            );
+            if let Some(hop) = &hop {
+                span.record("span_id", hop.span_id_hex());
+            }
+            let call = group.call_one(server, &read, limit).instrument(span);
+            let reply = match hop {
+                Some(hop) => labrpc::trace::scope(hop, call).await,
+                None => call.await,
+            };
+            (reply.ok(), "peer")
         };
         match reply.map(classify) {
             Some(Verdict::Done(outcome)) => {

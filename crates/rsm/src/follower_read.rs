@@ -40,9 +40,16 @@ use tracing::Instrument;
 use crate::machine::{ApplyContext, ReplicatedMachine};
 use crate::replica::{Rsm, SubmitError};
 
-/// A follower's ask of its leader for a read index. Changes nothing.
+/// A follower's ask of its leader for a read index. Changes nothing. It
+/// names whom it asks, so a replica at a reused address, or of another
+/// group behind the same port, refuses rather than grant its own index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AskReadIndex;
+pub struct AskReadIndex {
+    /// The asker's [`crate::RsmConfig::group_tag`].
+    pub group: u64,
+    /// The Raft id the asker believes leads.
+    pub to: u64,
+}
 
 impl labrpc::Rpc for AskReadIndex {
     const NAME: &'static str = "rsm.AskReadIndex";
@@ -72,6 +79,10 @@ impl<M: ReplicatedMachine> Rsm<M> {
         &self,
         look: impl FnOnce(&M, &ApplyContext) -> R,
     ) -> Result<R, SubmitError> {
+        if self.raft().is_killed() {
+            // Stopped (killed, or for good): it answers nobody.
+            return Err(SubmitError::WrongLeader { leader_hint: None });
+        }
         if self.raft().state().1 {
             return self.read(look).await;
         }
@@ -111,36 +122,19 @@ impl<M: ReplicatedMachine> Rsm<M> {
     }
 
     /// A grant from the leader this replica knows, asked after this call
-    /// (concurrent callers share one ask), by `deadline`.
+    /// (concurrent callers share one ask), by `deadline`. Each round looks
+    /// the leader up afresh, so a leader change reaches the next round
+    /// even while reads keep arriving.
     async fn ask_leader(&self, deadline: tokio::time::Instant) -> Result<ReadGrant, SubmitError> {
-        let status = self.raft().status();
-        let leader = status
-            .leader_id
-            .filter(|&leader| leader != self.raft().id())
-            .and_then(|leader| self.raft().peer_addr(leader).map(|addr| (leader, addr)));
-        let Some((leader, addr)) = leader else {
-            return Err(SubmitError::WrongLeader { leader_hint: None });
-        };
+        let raft = self.raft().clone();
         let peers = self.shared.peers.clone();
+        let group = self.shared.config.group_tag;
         let ask =
             self.shared
                 .follower_asks
                 .join(self.shared.config.max_pending_proposals, move || {
-                    let peers = peers.clone();
-                    async move {
-                        match peers
-                            .call_with_timeout(addr, &AskReadIndex, ASK_TIMEOUT)
-                            .await
-                        {
-                            Ok(reply) => Some(reply),
-                            // Unreachable, or no such method (an older build):
-                            // this replica cannot vouch; the caller goes to
-                            // the leader itself.
-                            Err(_) => Some(Err(SubmitError::WrongLeader {
-                                leader_hint: Some(leader),
-                            })),
-                        }
-                    }
+                    let (raft, peers) = (raft.clone(), peers.clone());
+                    async move { Some(ask_once(&raft, &peers, group).await) }
                 });
         let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
         match tokio::time::timeout(remaining, ask).await {
@@ -155,8 +149,14 @@ impl<M: ReplicatedMachine> Rsm<M> {
 
     /// The leader's side of [`AskReadIndex`]: a read index confirmed now,
     /// and its clock's stamp. `WrongLeader` from a replica that does not
-    /// lead.
-    pub(crate) async fn grant_read_index(&self) -> Result<ReadGrant, SubmitError> {
+    /// lead, or is not the one asked (another Raft id, another group).
+    pub(crate) async fn grant_read_index(
+        &self,
+        ask: AskReadIndex,
+    ) -> Result<ReadGrant, SubmitError> {
+        if ask.group != self.shared.config.group_tag || ask.to != self.raft().id() {
+            return Err(SubmitError::WrongLeader { leader_hint: None });
+        }
         let deadline = labrpc::runtime::now() + self.shared.config.apply_wait.min(ASK_TIMEOUT);
         let index = self.confirmed_read_index(deadline).await?;
         let mut inner = self.shared.lock();
@@ -165,5 +165,29 @@ impl<M: ReplicatedMachine> Rsm<M> {
             .stamp(labrpc::runtime::now())
             .max(inner.log_time_ms);
         Ok(ReadGrant { index, now_ms })
+    }
+}
+
+/// One ask of the leader `raft` knows now (none known, or this replica
+/// itself: `WrongLeader` with no hint).
+async fn ask_once(
+    raft: &raft::node::RaftNode,
+    peers: &labrpc::Client,
+    group: u64,
+) -> Result<ReadGrant, SubmitError> {
+    let status = raft.status();
+    let leader = status
+        .leader_id
+        .filter(|&leader| leader != raft.id())
+        .and_then(|leader| raft.peer_addr(leader).map(|addr| (leader, addr)));
+    let Some((leader, addr)) = leader else {
+        return Err(SubmitError::WrongLeader { leader_hint: None });
+    };
+    let ask = AskReadIndex { group, to: leader };
+    match peers.call_with_timeout(addr, &ask, ASK_TIMEOUT).await {
+        Ok(reply) => reply,
+        // Unreachable, or no such method (an older build): this replica
+        // cannot vouch; the caller goes to the leader itself.
+        Err(_) => Err(SubmitError::WrongLeader { leader_hint: None }),
     }
 }

@@ -90,6 +90,11 @@ pub struct RsmConfig {
     pub lease_reads: bool,
     /// The clock-drift bound the lease assumes, in percent (default 10).
     pub lease_clock_drift_percent: u64,
+    /// Names this replica's group to the other replicas' follower reads
+    /// ([`crate::AskReadIndex`]): a leader grants a read index only to an
+    /// ask with its own tag, so a stale address that now reaches another
+    /// group's replica is refused. shardkv uses the group id; 0 by default.
+    pub group_tag: u64,
     /// Who this replica is on its calls and whom its server admits
     /// (labrpc's peer policy; the default admits anyone, anonymously).
     pub peer_security: labrpc::PeerSecurity,
@@ -154,6 +159,7 @@ impl RsmConfig {
             raft_id: None,
             lease_reads: true,
             lease_clock_drift_percent: 10,
+            group_tag: 0,
             peer_security: labrpc::PeerSecurity::default(),
             raft_nodes: None,
             joined_raft_id_base: None,
@@ -512,7 +518,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
     /// refused as Raft's handler refuses: no answer, counted).
     fn add_read_index_handler(&self, router: &mut labrpc::Router) {
         let rsm = self.clone();
-        router.add::<AskReadIndex, _, _>(move |_: AskReadIndex| {
+        router.add::<AskReadIndex, _, _>(move |ask: AskReadIndex| {
             let rsm = rsm.clone();
             async move {
                 if let Some(node) = labrpc::caller()
@@ -525,7 +531,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
                     );
                     return Err(SubmitError::WrongLeader { leader_hint: None });
                 }
-                rsm.grant_read_index().await
+                rsm.grant_read_index(ask).await
             }
         });
     }

@@ -31,10 +31,14 @@ const CLIENTS: usize = 4;
 /// Clients whose reads any replica may answer: half of them send each
 /// read to a node drawn at random (`ReplicaReadKv`), half are the product
 /// client with `read_from = AnyReplica` (its nodes in turn).
+///
+/// Also checks the liveness phase: once the faults end and the cluster is
+/// healed, followers answer reads again (the 3 s `run_under` runs healed).
 async fn run_with_replica_reads(faults: impl AsyncFnOnce(&Cluster)) -> (Cluster, RunOutcome) {
     let cluster = Cluster::start(0);
     let urls = cluster.grpc_urls();
     let made = std::sync::atomic::AtomicUsize::new(0);
+    let healed_at = std::sync::Mutex::new(Vec::new());
     let outcome = run_under_with(
         CLIENTS,
         &cluster,
@@ -45,23 +49,46 @@ async fn run_with_replica_reads(faults: impl AsyncFnOnce(&Cluster)) -> (Cluster,
                 |client| ReplicaReadKv::new(client, urls.clone(), random),
             )
         },
-        faults,
+        async |cluster| {
+            faults(cluster).await;
+            cluster.net.heal_all();
+            *healed_at.lock().expect("lock") = follower_reads_per_node(cluster).await;
+        },
     )
     .await;
+    // No node restarts after the faults, so each counter only grew.
+    let healed_at = healed_at.into_inner().expect("lock");
+    let after = follower_reads_per_node(&cluster).await;
+    let since: f64 = after
+        .iter()
+        .zip(&healed_at)
+        .map(|(after, before)| (after - before).max(0.0))
+        .sum();
+    println!("follower reads after healing: {since}");
+    assert!(
+        since > 0.0,
+        "no follower answered a read once the cluster was healed"
+    );
     (cluster, outcome)
 }
 
-/// Follower reads counted on the nodes that answer (a restarted node
-/// counts from its restart).
-async fn follower_reads(cluster: &Cluster) -> f64 {
-    let mut total = 0.0;
+/// `distcache_follower_reads_total` of each node (0 for one that does not
+/// answer; a restarted node counts from its restart).
+async fn follower_reads_per_node(cluster: &Cluster) -> Vec<f64> {
+    let mut counts = Vec::new();
     for node in 1..=NODES {
-        total += cluster
-            .metric(node, "distcache_follower_reads_total")
-            .await
-            .unwrap_or(0.0);
+        counts.push(
+            cluster
+                .metric(node, "distcache_follower_reads_total")
+                .await
+                .unwrap_or(0.0),
+        );
     }
-    total
+    counts
+}
+
+async fn follower_reads(cluster: &Cluster) -> f64 {
+    follower_reads_per_node(cluster).await.iter().sum()
 }
 
 #[madsim::test]

@@ -245,7 +245,9 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
     tracking: &mut Tracking,
 ) -> Result<bool, WriteError> {
     let mut slots = Vec::with_capacity(requests.len());
-    let mut waves: Vec<Vec<(Parsed, Version)>> = Vec::new();
+    // Each command with its protocol and where its reads may be served
+    // (`READONLY` as it stood when the command was read).
+    let mut waves: Vec<Vec<(Parsed, Version, ReadFrom)>> = Vec::new();
     let mut cached: Vec<Cached> = Vec::new();
     let mut wave_keys: BTreeSet<Bytes> = BTreeSet::new();
     let mut close = false;
@@ -314,7 +316,12 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(wave) = waves.last_mut() else {
                     unreachable!("a wave was just pushed");
                 };
-                wave.push((parsed, session.version()));
+                let read_from = if session.replica_reads() {
+                    ReadFrom::AnyReplica
+                } else {
+                    ReadFrom::Leader
+                };
+                wave.push((parsed, session.version(), read_from));
                 slots.push(Slot::Pending(index, session.version()));
             }
         }
@@ -333,19 +340,10 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         }
         let blocks = wave
             .iter()
-            .any(|(parsed, _)| parsed.spec.has_flag("blocking"));
-        let read_from = if session.replica_reads() {
-            ReadFrom::AnyReplica
-        } else {
-            ReadFrom::Leader
-        };
-        let answers = READ_FROM.scope(
-            read_from,
-            join_all(
-                wave.into_iter()
-                    .map(|(parsed, version)| execute(shared, parsed, version)),
-            ),
-        );
+            .any(|(parsed, _, _)| parsed.spec.has_flag("blocking"));
+        let answers = join_all(wave.into_iter().map(|(parsed, version, read_from)| {
+            READ_FROM.scope(read_from, execute(shared, parsed, version))
+        }));
         let answers = if blocks {
             // A blocking command may wait long: watch the socket so that a
             // client that leaves cancels it (the wave is dropped).

@@ -30,6 +30,9 @@ struct Memory {
     in_flight_max: AtomicUsize,
     /// The name of every operation run, in order.
     ops: Mutex<Vec<&'static str>>,
+    /// Each operation's first key and where its read could be served
+    /// (`READONLY`), in the order they ran.
+    read_froms: Mutex<Vec<(Vec<u8>, crate::forward::ReadFrom)>>,
     /// Waits on keys, woken by the writes `run` applies (as a group
     /// leader's `shardkv::KeyWatch` is).
     watch: std::sync::Arc<shardkv::KeyWatch>,
@@ -53,6 +56,7 @@ impl Default for Memory {
             in_flight: AtomicUsize::new(0),
             in_flight_max: AtomicUsize::new(0),
             ops: Mutex::new(Vec::new()),
+            read_froms: Mutex::new(Vec::new()),
             watch: std::sync::Arc::new(shardkv::KeyWatch::new(64, 8)),
             feed: Mutex::new(Vec::new()),
             feed_changed: tokio::sync::Notify::new(),
@@ -83,6 +87,10 @@ impl Memory {
 impl Backend for std::sync::Arc<Memory> {
     async fn run(&self, op: Op) -> Result<Outcome, ForwardError> {
         self.ops.lock().expect("test ops").push(op.name());
+        self.read_froms
+            .lock()
+            .expect("test read_from")
+            .push((op.key().to_vec(), crate::forward::current_read_from()));
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.in_flight_max.fetch_max(now, Ordering::SeqCst);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -275,6 +283,50 @@ async fn a_pipeline_on_distinct_keys_runs_concurrently_and_answers_in_order() {
         concurrency >= 50,
         "100 SETs on distinct keys should run together, at most {concurrency} did"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn readonly_lets_any_replica_serve_the_commands_after_it_until_readwrite() {
+    use crate::forward::ReadFrom::{AnyReplica, Leader};
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut stream = TcpStream::connect(server.local_addr())
+        .await
+        .expect("connect");
+    // One pipeline: each command keeps the mode that stood when it came,
+    // although the pipeline's commands run together.
+    let mut wire = Vec::new();
+    for words in [
+        &["GET", "a"][..],
+        &["READONLY"],
+        &["GET", "b"],
+        &["MGET", "c", "d"],
+        &["READWRITE"],
+        &["GET", "e"],
+        &["READONLY"],
+        &["RESET"],
+        &["GET", "f"],
+    ] {
+        wire.extend(command(words));
+    }
+    stream.write_all(&wire).await.expect("write");
+    let expected =
+        b"$-1\r\n+OK\r\n$-1\r\n*2\r\n$-1\r\n$-1\r\n+OK\r\n$-1\r\n+OK\r\n+RESET\r\n$-1\r\n";
+    assert_eq!(read_exactly(&mut stream, expected.len()).await, expected);
+    let mut read_froms = memory.read_froms.lock().expect("test read_from").clone();
+    read_froms.sort_by(|one, other| one.0.cmp(&other.0));
+    let expected: Vec<(Vec<u8>, _)> = [
+        ("a", Leader),
+        ("b", AnyReplica),
+        ("c", AnyReplica),
+        ("d", AnyReplica),
+        ("e", Leader),
+        ("f", Leader),
+    ]
+    .into_iter()
+    .map(|(key, from)| (key.as_bytes().to_vec(), from))
+    .collect();
+    assert_eq!(read_froms, expected);
     server.shutdown().await;
 }
 

@@ -347,8 +347,11 @@ impl ShardServer {
         let feed = Arc::clone(&changes);
         let hook: rsm::AppliedHook<ShardMachine> =
             Arc::new(move |applied| feed.on_applied(applied));
-        let rsm =
-            Rsm::start_with_hook(config.replica.clone(), machine, storage, Some(hook)).await?;
+        let replica = rsm::RsmConfig {
+            group_tag: config.gid,
+            ..config.replica.clone()
+        };
+        let rsm = Rsm::start_with_hook(replica, machine, storage, Some(hook)).await?;
         let peers = labrpc::Client::new(labrpc::ClientConfig {
             timeout: config.peer_rpc_timeout,
             max_message_bytes: config.replica.max_message_bytes,
