@@ -136,7 +136,7 @@ wait_for_job fuzz target/fuzz.log 2
 step "swarm, 2 seeds"
 sim cargo run -p sim-tests --bin swarm --quiet -- --seeds 2
 
-step "chaos: real node processes under every fault kind, seed 1, 55 s (crates/chaos)"
-target/debug/distcache-chaos --seed 1 --seconds 55 --out target/chaos/gate
+step "chaos: real node processes under every fault kind, seed 1, 55 s, half the clients reading from any replica (crates/chaos)"
+target/debug/distcache-chaos --seed 1 --seconds 55 --replica-reads --out target/chaos/gate
 
 step "all passed in $(( $(date +%s) - started_at ))s"

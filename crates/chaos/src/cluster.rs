@@ -350,6 +350,37 @@ impl Cluster {
         crate::cleanup::register_pids(&pids)
     }
 
+    /// Reads the data replicas answered while following, summed over the
+    /// nodes that answer `Admin.NodeStatus` within `timeout` (each counts
+    /// since its process started).
+    pub async fn follower_reads(&self, timeout: Duration) -> u64 {
+        let queries = self.processes.keys().map(|&node| {
+            let address = self.grpc_addr(node);
+            async move {
+                tokio::time::timeout(timeout, async {
+                    let mut admin = AdminClient::connect(format!("http://{address}"))
+                        .await
+                        .ok()?;
+                    admin
+                        .node_status(NodeStatusRequest {})
+                        .await
+                        .ok()
+                        .map(tonic::Response::into_inner)
+                })
+                .await
+                .ok()
+                .flatten()
+            }
+        });
+        futures::future::join_all(queries)
+            .await
+            .into_iter()
+            .flatten()
+            .flat_map(|reply| reply.replicas)
+            .map(|replica| replica.follower_reads)
+            .sum()
+    }
+
     /// Who leads what, per each node's own `Admin.NodeStatus` (a paused or
     /// dead node does not answer within `timeout`).
     pub async fn leaders(&self, timeout: Duration) -> Leaders {

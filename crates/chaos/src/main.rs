@@ -57,6 +57,11 @@ mod cli {
         /// No shard moves or group leave/join during the faults.
         #[arg(long)]
         no_reshape: bool,
+        /// Every other client reads from any replica of the key's group
+        /// (gRPC `read_from = AnyReplica`, RESP `READONLY`), the rest from
+        /// leaders; one history checks both.
+        #[arg(long)]
+        replica_reads: bool,
     }
 
     pub fn main() -> ExitCode {
@@ -109,6 +114,7 @@ mod cli {
             op_timeout: Duration::from_millis(args.op_timeout_ms),
             extra_config: args.extra_config,
             reshape: !args.no_reshape,
+            replica_reads: args.replica_reads,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -44,6 +44,10 @@ pub struct RunConfig {
     /// Shard moves and group leave/join during the fault phase
     /// ([`crate::reshape`]).
     pub reshape: bool,
+    /// Every other client's reads may be answered by any replica (gRPC
+    /// `read_from = AnyReplica`, RESP `READONLY`); the rest read from
+    /// leaders.
+    pub replica_reads: bool,
 }
 
 /// What a run found.
@@ -425,6 +429,8 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
             grpc_seeds: cluster.grpc_addrs(),
             resp_addrs: resp_addrs.clone(),
             op_timeout: config.op_timeout,
+            // Every other client of each front end.
+            replica_reads: config.replica_reads && id % 2 == 0,
         };
         clients.push(tokio::spawn(workload::run_client(
             setup,
@@ -531,6 +537,14 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
     for client in clients {
         if client.await.is_err() {
             problems.push("a workload client panicked".into());
+        }
+    }
+
+    if config.replica_reads {
+        let served = cluster.follower_reads(Duration::from_secs(5)).await;
+        eprintln!("chaos: reads answered by followers (since each node's last start): {served}");
+        if served == 0 {
+            problems.push("--replica-reads: no data replica answered a read as a follower".into());
         }
     }
 

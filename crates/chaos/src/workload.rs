@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use distcache_client::{Client, ClientConfig, ClientError};
+use distcache_client::{Client, ClientConfig, ClientError, ReadFrom};
 use linearizability::{KvInput, KvOutput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -112,6 +112,9 @@ pub struct ClientSetup {
     pub grpc_seeds: Vec<String>,
     pub resp_addrs: Vec<String>,
     pub op_timeout: Duration,
+    /// Reads any replica of the key's group may answer: the gRPC client's
+    /// `read_from = AnyReplica`, `READONLY` on every RESP connection.
+    pub replica_reads: bool,
 }
 
 /// The append key `index` at `elapsed` since the run started.
@@ -130,6 +133,11 @@ pub async fn run_client(setup: ClientSetup, log: Log, mut stop: watch::Receiver<
             let config = ClientConfig {
                 rpc_timeout: Duration::from_millis(1000).min(setup.op_timeout),
                 operation_deadline: setup.op_timeout,
+                read_from: if setup.replica_reads {
+                    ReadFrom::AnyReplica
+                } else {
+                    ReadFrom::Leader
+                },
                 ..ClientConfig::default()
             };
             match Client::new(&seeds, config) {
@@ -144,6 +152,7 @@ pub async fn run_client(setup: ClientSetup, log: Log, mut stop: watch::Receiver<
             addrs: setup.resp_addrs.clone(),
             connection: None,
             next: rng.gen_range(0..setup.resp_addrs.len().max(1)),
+            readonly: setup.replica_reads,
         },
     };
     let mut sequence = 0u64;
@@ -264,6 +273,8 @@ enum Driver {
         addrs: Vec<String>,
         connection: Option<RespClient>,
         next: usize,
+        /// Send `READONLY` on each new connection.
+        readonly: bool,
     },
 }
 
@@ -281,6 +292,7 @@ impl Driver {
                 addrs,
                 connection,
                 next,
+                readonly,
             } => {
                 if connection.is_none() {
                     if addrs.is_empty() {
@@ -289,7 +301,22 @@ impl Driver {
                     let addr = &addrs[*next % addrs.len()];
                     *next += 1;
                     match RespClient::connect(addr, timeout).await {
-                        Ok(client) => *connection = Some(client),
+                        Ok(mut client) => {
+                            if *readonly {
+                                // Bounded like an operation; a refusal here
+                                // is a failed operation (nothing recorded).
+                                let answer =
+                                    tokio::time::timeout(timeout, client.call(&[b"READONLY"]))
+                                        .await;
+                                if !matches!(answer, Ok(Ok(RespReply::Simple(ref ok))) if ok == "OK")
+                                {
+                                    return Ending::Failed(format!(
+                                        "READONLY on {addr}: {answer:?}"
+                                    ));
+                                }
+                            }
+                            *connection = Some(client);
+                        }
                         Err(error) => {
                             return Ending::Failed(format!("connect to {addr}: {error}"));
                         }

@@ -133,6 +133,7 @@ impl NodeState {
                 applied_index: status.applied_index,
                 config_num: shards.config_num,
                 peer_addr: addr.to_string(),
+                follower_reads: data.rsm().follower_reads(),
                 waiting: shards
                     .waiting
                     .iter()
