@@ -116,9 +116,9 @@ pub struct ClientConfig {
     pub near_cache: Option<NearConfig>,
     /// Which replica of a key's group may answer `get` (outside the near
     /// cache). [`ReadFrom::AnyReplica`] sends each read to the next node
-    /// in turn, and the group's followers answer too, as linearizably:
-    /// a hot key's reads spread over its group instead of all landing on
-    /// its leader.
+    /// hosting a replica of the key's group, in turn, and the group's
+    /// followers answer too, as linearizably: a hot key's reads spread
+    /// over its group instead of all landing on its leader.
     pub read_from: ReadFrom,
 }
 
@@ -176,6 +176,9 @@ enum Route<'a> {
     Key(&'a [u8]),
     /// The known nodes in turn from `start`.
     Any { start: usize },
+    /// The nodes hosting a replica of the key's group, in turn from
+    /// `start`, then the others (reads any replica may answer).
+    Replicas { key: &'a [u8], start: usize },
 }
 
 /// One exactly-once identity and its next seq.
@@ -288,11 +291,25 @@ impl Shared {
             .filter(|node| node.reachable)
             .filter_map(|node| normalize_address(&node.grpc_addr).ok())
             .collect();
+        let mut members: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+        for node in status.nodes.iter().filter(|node| node.reachable) {
+            let Ok(url) = normalize_address(&node.grpc_addr) else {
+                continue;
+            };
+            for replica in node
+                .replicas
+                .iter()
+                .filter(|replica| replica.role == "data")
+            {
+                members.entry(replica.gid).or_default().push(url.clone());
+            }
+        }
         self.router.install(Routing {
             config_num: status.config_num,
             shard_owners: status.shard_owners,
             leaders,
             nodes,
+            members,
             read_at: Some(labrpc::runtime::now()),
         });
     }
@@ -494,14 +511,6 @@ impl Client {
         self.retry_routed(route, deadline, call).await
     }
 
-    /// A route through the known nodes that starts one further on than
-    /// the last call's (reads any replica may answer).
-    fn spread(&self) -> Route<'static> {
-        Route::Any {
-            start: self.shared.next_spread.fetch_add(1, Ordering::Relaxed),
-        }
-    }
-
     /// [`Client::retry_until`] to the nodes `route` names.
     async fn retry_routed<T, F, Fut>(
         &self,
@@ -544,6 +553,7 @@ impl Client {
             let url = match route {
                 Route::Key(key) => router.node_for(Some(key), attempt),
                 Route::Any { start } => router.node_for(None, start.wrapping_add(attempt)),
+                Route::Replicas { key, start } => router.replica_for(key, start, attempt),
             };
             attempt += 1;
             let timeout = config.rpc_timeout.min(deadline - now);
@@ -664,7 +674,13 @@ impl Client {
         }
         let (route, read_from) = match self.shared.config.read_from {
             ReadFrom::Leader => (Route::Key(key), proto::ReadFrom::Leader),
-            ReadFrom::AnyReplica => (self.spread(), proto::ReadFrom::AnyReplica),
+            ReadFrom::AnyReplica => (
+                Route::Replicas {
+                    key,
+                    start: self.shared.next_spread.fetch_add(1, Ordering::Relaxed),
+                },
+                proto::ReadFrom::AnyReplica,
+            ),
         };
         let reply = self
             .retry_routed(route, deadline, |mut client| {

@@ -54,6 +54,9 @@ pub(crate) struct Routing {
     pub(crate) leaders: BTreeMap<u64, String>,
     /// Every reachable node's gRPC URL (fallbacks).
     pub(crate) nodes: Vec<String>,
+    /// gid -> gRPC URLs of the reachable nodes hosting one of its replicas
+    /// (where reads any replica may answer go).
+    pub(crate) members: BTreeMap<u64, Vec<String>>,
     pub(crate) read_at: Option<Instant>,
 }
 
@@ -160,6 +163,37 @@ impl Router {
             {
                 let shard = shardkv::key_to_shard(key, routing.shard_owners.len());
                 if let Some(url) = routing.leaders.get(&routing.shard_owners[shard]) {
+                    candidates.push(url.clone());
+                }
+            }
+            candidates.extend(routing.nodes.iter().cloned());
+            candidates.extend(self.seeds.iter().cloned());
+            candidates
+        };
+        choose_node(&candidates, attempt, |url| self.is_suspect(url, now))
+    }
+
+    /// The node to try for a read of `key` any replica may answer, on
+    /// attempt `attempt`: the nodes hosting a replica of its group, in
+    /// turn from `start` (so reads spread over the group), then the key's
+    /// leader and the other nodes, skipping suspects while any other is
+    /// left.
+    pub(crate) fn replica_for(&self, key: &[u8], start: usize, attempt: usize) -> String {
+        let now = labrpc::runtime::now();
+        let candidates = {
+            let routing = self.routing();
+            let mut candidates: Vec<String> = Vec::new();
+            if !routing.shard_owners.is_empty() {
+                let shard = shardkv::key_to_shard(key, routing.shard_owners.len());
+                let gid = routing.shard_owners[shard];
+                if let Some(members) = routing.members.get(&gid)
+                    && !members.is_empty()
+                {
+                    let first = start % members.len();
+                    candidates.extend(members[first..].iter().cloned());
+                    candidates.extend(members[..first].iter().cloned());
+                }
+                if let Some(url) = routing.leaders.get(&gid) {
                     candidates.push(url.clone());
                 }
             }

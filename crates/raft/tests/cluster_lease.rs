@@ -246,3 +246,66 @@ fn a_leader_handing_over_gives_its_lease_up_for_the_rest_of_its_term() {
     );
     assert!(cluster.reads_confirmed > 0);
 }
+
+#[test]
+fn a_read_index_with_a_round_sends_the_commit_index_even_under_the_lease() {
+    use raft::core::MessageBody;
+    let mut cluster = Cluster::with_config(3, 9, Faults::none(), leases_on);
+    cluster.run_until(2_000, "a leader", |cluster| {
+        cluster.current_leader().is_some()
+    });
+    let leader = cluster.current_leader().expect("a leader") as usize;
+    let mut leased = false;
+    for step in 0..200 {
+        if step % 3 == 0 {
+            cluster.propose_at_leaders();
+        }
+        cluster.read_at_leaders();
+        cluster.step();
+        leased = cluster.node(leader).lease_valid();
+        if leased && step > 30 {
+            break;
+        }
+    }
+    assert!(leased, "the leader holds a lease under reads");
+    let heartbeats = |ready: &raft::core::Ready| {
+        ready
+            .messages
+            .iter()
+            .filter_map(|message| match &message.body {
+                MessageBody::Heartbeat(heartbeat) => Some((message.to, heartbeat.commit_index)),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let node = cluster.node_mut(leader);
+    if node.has_ready() {
+        let pending = node.ready();
+        node.advance(pending);
+    }
+    let served = node.lease_reads_served();
+    // Under the lease a plain read index is answered at once, no message.
+    node.read_index(b"plain".to_vec())
+        .expect("the leader reads");
+    assert_eq!(node.lease_reads_served(), served + 1);
+    let ready = node.ready();
+    assert!(heartbeats(&ready).is_empty(), "no round under the lease");
+    assert_eq!(ready.read_states.len(), 1);
+    node.advance(ready);
+    // With a round: a heartbeat to each follower, carrying the commit.
+    let commit = node.log().commit_index();
+    node.read_index_with_round(b"round".to_vec())
+        .expect("the leader reads");
+    assert_eq!(node.lease_reads_served(), served + 1, "not a lease read");
+    let ready = node.ready();
+    let sent = heartbeats(&ready);
+    assert_eq!(sent.len(), 2, "a heartbeat to each follower: {sent:?}");
+    // Each carries min(commit, what that follower holds): a majority
+    // holds the commit point, so some follower learns it.
+    assert!(
+        sent.iter().all(|&(_, carried)| carried <= commit)
+            && sent.iter().any(|&(_, carried)| carried == commit),
+        "the commit index {commit} reaches a follower that holds it: {sent:?}"
+    );
+    assert!(ready.read_states.is_empty(), "confirmed only by the round");
+}

@@ -246,6 +246,8 @@ pub(crate) struct Shared<M: ReplicatedMachine> {
     pub(crate) nudge: Notify,
     /// Concurrent reads share a read index.
     pub(crate) reads: ReadBatcher<u64>,
+    /// On a leader: concurrent followers' asks share one heartbeat round.
+    pub(crate) granted_reads: ReadBatcher<u64>,
     /// Concurrent follower reads share one ask of the leader.
     pub(crate) follower_asks: ReadBatcher<Result<ReadGrant, SubmitError>>,
     /// Calls to the other replicas of the group (a follower's asks).
@@ -421,6 +423,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             applied,
             nudge: Notify::new(),
             reads: ReadBatcher::default(),
+            granted_reads: ReadBatcher::default(),
             follower_asks: ReadBatcher::default(),
             peers: client,
             follower_reads: std::sync::atomic::AtomicU64::new(0),
@@ -708,6 +711,17 @@ impl<M: ReplicatedMachine> Rsm<M> {
         &self,
         deadline: tokio::time::Instant,
     ) -> Result<u64, SubmitError> {
+        self.confirmed_read_index_by(deadline, false).await
+    }
+
+    /// [`Rsm::confirmed_read_index`]; with `round`, by a heartbeat round
+    /// even under the lease (the followers learn the commit index in it:
+    /// what a follower's read needs), shared with other such reads.
+    pub(crate) async fn confirmed_read_index_by(
+        &self,
+        deadline: tokio::time::Instant,
+        round: bool,
+    ) -> Result<u64, SubmitError> {
         let remaining = || deadline.saturating_duration_since(labrpc::runtime::now());
         loop {
             if !self.raft.state().1 {
@@ -715,9 +729,20 @@ impl<M: ReplicatedMachine> Rsm<M> {
             }
             let max_waiting = self.shared.config.max_pending_proposals;
             let raft = self.raft.clone();
-            let read_index = self.shared.reads.join(max_waiting, move || {
+            let batcher = if round {
+                &self.shared.granted_reads
+            } else {
+                &self.shared.reads
+            };
+            let read_index = batcher.join(max_waiting, move || {
                 let raft = raft.clone();
-                async move { raft.read_index().await }
+                async move {
+                    if round {
+                        raft.read_index_with_round().await
+                    } else {
+                        raft.read_index().await
+                    }
+                }
             });
             match tokio::time::timeout(remaining(), read_index).await {
                 Ok(Err(too_many)) => {

@@ -920,6 +920,19 @@ impl RawNode {
     /// have applied before serving the read. If leadership is lost first, the
     /// read is dropped; the caller retries after a timeout.
     pub fn read_index(&mut self, context: Vec<u8>) -> Result<(), ReadIndexError> {
+        self.read_index_in(context, true)
+    }
+
+    /// [`RawNode::read_index`] that takes a heartbeat round even while the
+    /// lease holds. The round's heartbeats carry the commit index, so every
+    /// follower in touch learns it within the round: what a follower that
+    /// asked for this read index needs, to apply through it without
+    /// waiting for the next heartbeat.
+    pub fn read_index_with_round(&mut self, context: Vec<u8>) -> Result<(), ReadIndexError> {
+        self.read_index_in(context, false)
+    }
+
+    fn read_index_in(&mut self, context: Vec<u8>, lease: bool) -> Result<(), ReadIndexError> {
         if self.role != Role::Leader {
             return Err(ReadIndexError::NotLeader {
                 term: self.term,
@@ -930,7 +943,7 @@ impl RawNode {
         if self.log.term_at(commit_index) != Some(self.term) {
             return Err(ReadIndexError::LeaderNotReady { term: self.term });
         }
-        if self.lease_valid() {
+        if lease && self.lease_valid() {
             // No other leader can have been elected since a majority last
             // confirmed this one (`Config::lease_reads`).
             self.lease_reads_served += 1;

@@ -246,10 +246,16 @@ impl<S: Storage + 'static> EventLoop<S> {
             Event::TransferLeader { target, reply } => {
                 let _ = reply.send(self.core.transfer_leader(target));
             }
-            Event::ReadIndex { reply } => {
+            Event::ReadIndex { reply, round } => {
                 self.next_read_id += 1;
                 let read_id = self.next_read_id;
-                match self.core.read_index(read_id.to_le_bytes().to_vec()) {
+                let context = read_id.to_le_bytes().to_vec();
+                let asked = if round {
+                    self.core.read_index_with_round(context)
+                } else {
+                    self.core.read_index(context)
+                };
+                match asked {
                     Ok(()) => {
                         self.read_waiters.insert(read_id, reply);
                     }

@@ -178,6 +178,9 @@ enum Event {
     },
     ReadIndex {
         reply: oneshot::Sender<Option<u64>>,
+        /// A heartbeat round even under the lease
+        /// ([`RawNode::read_index_with_round`]).
+        round: bool,
     },
     ChangeMembership {
         change: MembershipChange,
@@ -395,7 +398,25 @@ impl RaftNode {
             return None;
         }
         let (reply, answer) = oneshot::channel();
-        self.events.send(Event::ReadIndex { reply }).await.ok()?;
+        let read = Event::ReadIndex {
+            reply,
+            round: false,
+        };
+        self.events.send(read).await.ok()?;
+        answer.await.ok().flatten()
+    }
+
+    /// [`RaftNode::read_index`] confirmed by a heartbeat round even while
+    /// the lease holds, so that the followers learn the commit index in
+    /// the same round ([`RawNode::read_index_with_round`]): for a read
+    /// index a follower asked for.
+    pub async fn read_index_with_round(&self) -> Option<u64> {
+        if self.is_killed() {
+            return None;
+        }
+        let (reply, answer) = oneshot::channel();
+        let read = Event::ReadIndex { reply, round: true };
+        self.events.send(read).await.ok()?;
         answer.await.ok().flatten()
     }
 
