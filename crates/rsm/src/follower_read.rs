@@ -31,8 +31,9 @@
 //! is the leader's stamp at the grant, never the follower's clock, so a
 //! key's TTL ends at the same moment whichever replica is read.
 //!
-//! A leader answers the ask as it answers its own reads; a replica that
-//! does not lead answers `WrongLeader`. A follower that cannot name or
+//! A leader answers the ask once a heartbeat round confirmed its lead
+//! (concurrent asks share a round); a replica that does not lead, or is
+//! not the one the ask names, answers `WrongLeader`. A follower that cannot name or
 //! reach its leader, or does not catch up by the deadline, answers the
 //! caller's error (`WrongLeader`, `Timeout`): the caller then reads from
 //! the leader as usual. Bounds: the asks waiting on a follower, and the
