@@ -584,6 +584,12 @@ pub fn format_status(reply: &proto::StatusReply) -> String {
                 replica.applied_index,
                 replica.config_num,
             ));
+            if replica.follower_reads > 0 {
+                text.push_str(&format!(
+                    "    {} reads answered as a follower (READONLY, read_from = any replica)\n",
+                    replica.follower_reads
+                ));
+            }
             text.push_str(&format_shard_notes(replica));
         }
     }
@@ -837,4 +843,62 @@ async fn delete(connect: &ConnectArgs, key: &str) -> Result<String, String> {
             .to_string()
         })
         .map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_each_replica_and_the_reads_it_answered_as_a_follower() {
+        let replica = |gid, is_leader, follower_reads| proto::ReplicaStatus {
+            role: "data".into(),
+            gid,
+            is_leader,
+            term: 3,
+            commit_index: 9,
+            applied_index: 9,
+            config_num: 2,
+            follower_reads,
+            ..proto::ReplicaStatus::default()
+        };
+        let reply = proto::StatusReply {
+            cluster_id: "demo".into(),
+            config_num: 2,
+            nodes: vec![
+                proto::NodeStatusReply {
+                    node_id: 1,
+                    grpc_addr: "127.0.0.1:50051".into(),
+                    reachable: true,
+                    replicas: vec![replica(1, true, 0)],
+                    ..proto::NodeStatusReply::default()
+                },
+                proto::NodeStatusReply {
+                    node_id: 2,
+                    grpc_addr: "127.0.0.1:50052".into(),
+                    reachable: true,
+                    replicas: vec![replica(1, false, 41)],
+                    ..proto::NodeStatusReply::default()
+                },
+            ],
+            ..proto::StatusReply::default()
+        };
+        let text = format_status(&reply);
+        assert!(
+            text.contains("node 1  127.0.0.1:50051  data group 1  LEADER  term 3  commit 9"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "node 2  127.0.0.1:50052  data group 1  follower  term 3  commit 9  applied 9  \
+                 config 2\n    41 reads answered as a follower"
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("answered as a follower").count(),
+            1,
+            "a replica that answered none says nothing: {text}"
+        );
+    }
 }
