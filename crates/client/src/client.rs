@@ -291,6 +291,12 @@ impl Shared {
             .filter(|node| node.reachable)
             .filter_map(|node| normalize_address(&node.grpc_addr).ok())
             .collect();
+        let unreachable = status
+            .nodes
+            .iter()
+            .filter(|node| !node.reachable)
+            .filter_map(|node| normalize_address(&node.grpc_addr).ok())
+            .collect();
         let mut members: BTreeMap<u64, Vec<String>> = BTreeMap::new();
         for node in status.nodes.iter().filter(|node| node.reachable) {
             let Ok(url) = normalize_address(&node.grpc_addr) else {
@@ -309,6 +315,7 @@ impl Shared {
             shard_owners: status.shard_owners,
             leaders,
             nodes,
+            unreachable,
             members,
             read_at: Some(labrpc::runtime::now()),
         });
@@ -642,6 +649,16 @@ impl Client {
             }
             if near.needs_stream_task() {
                 labrpc::runtime::spawn(near::run_stream(Arc::downgrade(&self.shared)));
+            }
+            // Misses may all go to the stream's node and never retry: keep
+            // the map fresh anyway (in the background), so that the client
+            // knows the other nodes when that node goes.
+            if self
+                .shared
+                .router
+                .is_stale(self.shared.config.routing_max_age)
+            {
+                self.shared.start_refresh();
             }
             if let Some(flight) = near.start(key) {
                 // One try at the stream's node, which remembers the key for

@@ -54,6 +54,11 @@ pub(crate) struct Routing {
     pub(crate) leaders: BTreeMap<u64, String>,
     /// Every reachable node's gRPC URL (fallbacks).
     pub(crate) nodes: Vec<String>,
+    /// The nodes the map listed as unreachable (the answering node's
+    /// status call to them timed out, as under load): tried after every
+    /// other node, and asked by refreshes, so that a client whose seeds
+    /// are gone can still find the cluster.
+    pub(crate) unreachable: Vec<String>,
     /// gid -> gRPC URLs of the reachable nodes hosting one of its replicas
     /// (where reads any replica may answer go).
     pub(crate) members: BTreeMap<u64, Vec<String>>,
@@ -168,6 +173,7 @@ impl Router {
             }
             candidates.extend(routing.nodes.iter().cloned());
             candidates.extend(self.seeds.iter().cloned());
+            candidates.extend(routing.unreachable.iter().cloned());
             candidates
         };
         choose_node(&candidates, attempt, |url| self.is_suspect(url, now))
@@ -199,6 +205,7 @@ impl Router {
             }
             candidates.extend(routing.nodes.iter().cloned());
             candidates.extend(self.seeds.iter().cloned());
+            candidates.extend(routing.unreachable.iter().cloned());
             candidates
         };
         choose_node(&candidates, attempt, |url| self.is_suspect(url, now))
@@ -209,11 +216,13 @@ impl Router {
     pub(crate) fn refresh_candidates(&self) -> Vec<String> {
         let now = labrpc::runtime::now();
         let mut candidates = self.seeds.clone();
-        for node in &self.routing().nodes {
+        let routing = self.routing();
+        for node in routing.nodes.iter().chain(&routing.unreachable) {
             if !candidates.contains(node) {
                 candidates.push(node.clone());
             }
         }
+        drop(routing);
         // A stable sort: the order within each part stays.
         candidates.sort_by_key(|url| self.is_suspect(url, now));
         candidates
