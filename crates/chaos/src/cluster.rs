@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use distcache_client::proto::NodeStatusRequest;
 use distcache_client::proto::admin_client::AdminClient;
+use distcache_client::proto::{NodeStatusReply, NodeStatusRequest};
 
 /// Number of nodes: 3 (controller + group 1) and 3 (group 2).
 pub const NODE_COUNT: u64 = 6;
@@ -350,40 +350,9 @@ impl Cluster {
         crate::cleanup::register_pids(&pids)
     }
 
-    /// Reads the data replicas answered while following, summed over the
-    /// nodes that answer `Admin.NodeStatus` within `timeout` (each counts
-    /// since its process started).
-    pub async fn follower_reads(&self, timeout: Duration) -> u64 {
-        let queries = self.processes.keys().map(|&node| {
-            let address = self.grpc_addr(node);
-            async move {
-                tokio::time::timeout(timeout, async {
-                    let mut admin = AdminClient::connect(format!("http://{address}"))
-                        .await
-                        .ok()?;
-                    admin
-                        .node_status(NodeStatusRequest {})
-                        .await
-                        .ok()
-                        .map(tonic::Response::into_inner)
-                })
-                .await
-                .ok()
-                .flatten()
-            }
-        });
-        futures::future::join_all(queries)
-            .await
-            .into_iter()
-            .flatten()
-            .flat_map(|reply| reply.replicas)
-            .map(|replica| replica.follower_reads)
-            .sum()
-    }
-
-    /// Who leads what, per each node's own `Admin.NodeStatus` (a paused or
-    /// dead node does not answer within `timeout`).
-    pub async fn leaders(&self, timeout: Duration) -> Leaders {
+    /// Each node's own `Admin.NodeStatus`, `None` for a node that did not
+    /// answer within `timeout` (paused or dead).
+    async fn node_statuses(&self, timeout: Duration) -> Vec<(u64, Option<NodeStatusReply>)> {
         let queries = self.processes.keys().map(|&node| {
             let address = self.grpc_addr(node);
             async move {
@@ -403,8 +372,27 @@ impl Cluster {
                 (node, reply)
             }
         });
+        futures::future::join_all(queries).await
+    }
+
+    /// Reads the data replicas answered while following, summed over the
+    /// nodes that answer `Admin.NodeStatus` within `timeout` (each counts
+    /// since its process started).
+    pub async fn follower_reads(&self, timeout: Duration) -> u64 {
+        self.node_statuses(timeout)
+            .await
+            .into_iter()
+            .filter_map(|(_, reply)| reply)
+            .flat_map(|reply| reply.replicas)
+            .map(|replica| replica.follower_reads)
+            .sum()
+    }
+
+    /// Who leads what, per each node's own `Admin.NodeStatus` (a paused or
+    /// dead node does not answer within `timeout`).
+    pub async fn leaders(&self, timeout: Duration) -> Leaders {
         let mut leaders = Leaders::default();
-        for (node, reply) in futures::future::join_all(queries).await {
+        for (node, reply) in self.node_statuses(timeout).await {
             let Some(reply) = reply else { continue };
             for replica in reply.replicas {
                 if !replica.is_leader {

@@ -65,6 +65,16 @@ pub(crate) struct Routing {
     pub(crate) read_at: Option<Instant>,
 }
 
+impl Routing {
+    /// The group serving `key`'s shard, once a map has been read.
+    fn owner(&self, key: &[u8]) -> Option<u64> {
+        if self.shard_owners.is_empty() {
+            return None;
+        }
+        Some(self.shard_owners[shardkv::key_to_shard(key, self.shard_owners.len())])
+    }
+}
+
 /// The client's one routing refresh, as the callers waiting on it see it.
 #[derive(Clone, Debug)]
 pub(crate) struct RefreshState {
@@ -159,24 +169,13 @@ impl Router {
     /// operation: the owner's leader first, then the other known nodes and
     /// the seeds in turn, skipping suspects while any other is left.
     pub(crate) fn node_for(&self, key: Option<&[u8]>, attempt: usize) -> String {
-        let now = labrpc::runtime::now();
-        let candidates = {
-            let routing = self.routing();
-            let mut candidates: Vec<String> = Vec::new();
-            if let Some(key) = key
-                && !routing.shard_owners.is_empty()
-            {
-                let shard = shardkv::key_to_shard(key, routing.shard_owners.len());
-                if let Some(url) = routing.leaders.get(&routing.shard_owners[shard]) {
-                    candidates.push(url.clone());
-                }
-            }
-            candidates.extend(routing.nodes.iter().cloned());
-            candidates.extend(self.seeds.iter().cloned());
-            candidates.extend(routing.unreachable.iter().cloned());
-            candidates
-        };
-        choose_node(&candidates, attempt, |url| self.is_suspect(url, now))
+        self.choose(attempt, |routing| {
+            key.and_then(|key| routing.owner(key))
+                .and_then(|gid| routing.leaders.get(&gid))
+                .into_iter()
+                .cloned()
+                .collect()
+        })
     }
 
     /// The node to try for a read of `key` any replica may answer, on
@@ -185,24 +184,30 @@ impl Router {
     /// leader and the other nodes, skipping suspects while any other is
     /// left.
     pub(crate) fn replica_for(&self, key: &[u8], start: usize, attempt: usize) -> String {
+        self.choose(attempt, |routing| {
+            let Some(gid) = routing.owner(key) else {
+                return Vec::new();
+            };
+            let mut first: Vec<String> = Vec::new();
+            if let Some(members) = routing.members.get(&gid)
+                && !members.is_empty()
+            {
+                let from = start % members.len();
+                first.extend(members[from..].iter().cloned());
+                first.extend(members[..from].iter().cloned());
+            }
+            first.extend(routing.leaders.get(&gid).cloned());
+            first
+        })
+    }
+
+    /// [`choose_node`] among `first(routing)`, then the reachable nodes,
+    /// the seeds and the nodes the map listed as unreachable.
+    fn choose(&self, attempt: usize, first: impl FnOnce(&Routing) -> Vec<String>) -> String {
         let now = labrpc::runtime::now();
         let candidates = {
             let routing = self.routing();
-            let mut candidates: Vec<String> = Vec::new();
-            if !routing.shard_owners.is_empty() {
-                let shard = shardkv::key_to_shard(key, routing.shard_owners.len());
-                let gid = routing.shard_owners[shard];
-                if let Some(members) = routing.members.get(&gid)
-                    && !members.is_empty()
-                {
-                    let first = start % members.len();
-                    candidates.extend(members[first..].iter().cloned());
-                    candidates.extend(members[..first].iter().cloned());
-                }
-                if let Some(url) = routing.leaders.get(&gid) {
-                    candidates.push(url.clone());
-                }
-            }
+            let mut candidates = first(&routing);
             candidates.extend(routing.nodes.iter().cloned());
             candidates.extend(self.seeds.iter().cloned());
             candidates.extend(routing.unreachable.iter().cloned());
