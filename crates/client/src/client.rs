@@ -133,6 +133,15 @@ pub enum ReadFrom {
     /// still linearizable. Costs a hop when the node asked holds no
     /// replica of the key's group.
     AnyReplica,
+    /// Any replica of the group, with an answer at most this old (at most
+    /// 60 s; a larger bound is refused as an invalid argument). The answer
+    /// reflects every write acknowledged more than this before the read
+    /// began, and was committed; it may be older than an answer this
+    /// client got before from another replica. A follower answers from a
+    /// read index it was granted within the bound, without asking its
+    /// leader: much cheaper than [`ReadFrom::AnyReplica`] when reads are
+    /// many.
+    AnyReplicaWithin(Duration),
 }
 
 impl Default for ClientConfig {
@@ -689,14 +698,17 @@ impl Client {
                 }
             }
         }
-        let (route, read_from) = match self.shared.config.read_from {
-            ReadFrom::Leader => (Route::Key(key), proto::ReadFrom::Leader),
-            ReadFrom::AnyReplica => (
-                Route::Replicas {
-                    key,
-                    start: self.shared.next_spread.fetch_add(1, Ordering::Relaxed),
-                },
+        let spread = || Route::Replicas {
+            key,
+            start: self.shared.next_spread.fetch_add(1, Ordering::Relaxed),
+        };
+        let (route, read_from, max_staleness_ms) = match self.shared.config.read_from {
+            ReadFrom::Leader => (Route::Key(key), proto::ReadFrom::Leader, 0),
+            ReadFrom::AnyReplica => (spread(), proto::ReadFrom::AnyReplica, 0),
+            ReadFrom::AnyReplicaWithin(bound) => (
+                spread(),
                 proto::ReadFrom::AnyReplica,
+                u64::try_from(bound.as_millis()).unwrap_or(u64::MAX),
             ),
         };
         let reply = self
@@ -704,6 +716,7 @@ impl Client {
                 let request = proto::GetRequest {
                     key: key.to_vec(),
                     read_from: read_from as i32,
+                    max_staleness_ms,
                     ..proto::GetRequest::default()
                 };
                 async move { client.get(request).await }

@@ -24,7 +24,9 @@
 //! thousand operations (client and all nine replicas: they share it).
 //! For the replica-reads mode also: how many of the hot group's reads its
 //! followers answered (their `distcache_follower_reads_total`), which is
-//! the load taken off its leader.
+//! the load taken off its leader. A fourth mode reads from any replica
+//! with answers at most 100 ms old (`ReadFrom::AnyReplicaWithin`), where a
+//! follower reuses a read index for 100 ms instead of asking each time.
 
 #[cfg(not(madsim))]
 #[path = "../tests/support/mod.rs"]
@@ -58,6 +60,8 @@ mod bench {
     const VALUE_BYTES: usize = 100;
     /// One operation in this many is a write.
     const WRITE_EVERY: usize = 100;
+    /// The staleness bound of the fourth mode.
+    const BOUND: Duration = Duration::from_millis(100);
 
     fn env(name: &str, default: u64) -> u64 {
         std::env::var(name)
@@ -293,12 +297,14 @@ mod bench {
         let plain_clients = clients(false, ReadFrom::Leader);
         let near_clients = clients(true, ReadFrom::Leader);
         let replica_clients = clients(false, ReadFrom::AnyReplica);
+        let bounded_clients = clients(false, ReadFrom::AnyReplicaWithin(BOUND));
         // Warm every client's connections and routing (and open the near
         // caches' streams).
         for client in plain_clients
             .iter()
             .chain(&near_clients)
             .chain(&replica_clients)
+            .chain(&bounded_clients)
         {
             for rank in 0..20 {
                 client.get(&key(rank)).await.expect("warm-up");
@@ -307,18 +313,37 @@ mod bench {
         let without = run_load(&plain_clients, &traces, seconds, Arc::clone(&hot_group)).await;
         let with = run_load(&near_clients, &traces, seconds, Arc::clone(&hot_group)).await;
         let followers_before = hot_group_follower_reads(&cluster, hot_gid).await;
-        let spread = run_load(&replica_clients, &traces, seconds, hot_group).await;
+        let spread = run_load(&replica_clients, &traces, seconds, Arc::clone(&hot_group)).await;
         let followers_answered =
+            hot_group_follower_reads(&cluster, hot_gid).await - followers_before;
+        let followers_before = hot_group_follower_reads(&cluster, hot_gid).await;
+        let bounded = run_load(&bounded_clients, &traces, seconds, hot_group).await;
+        let followers_answered_bounded =
             hot_group_follower_reads(&cluster, hot_gid).await - followers_before;
         let plain_rate = report("plain", &without);
         let near_rate = report("near cache", &with);
         let spread_rate = report("any replica", &spread);
-        let hot_reads = spread.to_hot_group - spread.to_hot_group / WRITE_EVERY as u64;
-        println!(
-            "any replica: the hot group's followers answered {followers_answered:.0} of about              {hot_reads} reads of its keys ({:.0}%); throughput {:.2}x plain",
-            100.0 * followers_answered / hot_reads.max(1) as f64,
-            spread_rate / plain_rate,
-        );
+        let bounded_rate = report("any replica, <= 100 ms old", &bounded);
+        for (mode, measured, answered, rate) in [
+            ("any replica", &spread, followers_answered, spread_rate),
+            (
+                "any replica, <= 100 ms old",
+                &bounded,
+                followers_answered_bounded,
+                bounded_rate,
+            ),
+        ] {
+            let hot_reads = measured.to_hot_group - measured.to_hot_group / WRITE_EVERY as u64;
+            println!(
+                "{mode}: the hot group's followers answered {answered:.0} of about {hot_reads} \
+                 reads of its keys ({:.0}%); throughput {:.2}x plain, cpu per operation {:.2}x plain",
+                100.0 * answered / hot_reads.max(1) as f64,
+                rate / plain_rate,
+                (measured.cpu.as_secs_f64() / measured.operations.max(1) as f64)
+                    / (without.cpu.as_secs_f64() / without.operations.max(1) as f64).max(1e-12),
+            );
+        }
+
         let stats = near_clients.iter().filter_map(Client::near_stats).fold(
             distcache_client::NearStats::default(),
             |sum, one| distcache_client::NearStats {

@@ -392,12 +392,17 @@ impl Forwarder {
                 });
             }
             attempts += 1;
-            if read_from == ReadFrom::AnyReplica && op.is_read() {
+            if let Some(max_staleness) = read_from.replica_staleness()
+                && op.is_read()
+            {
                 // One short try on a replica; if none could serve it, the
                 // leader's path from here on, at once.
                 read_from = ReadFrom::Leader;
                 let budget = (remaining / 3).min(ANYWHERE_TRY_MAX);
-                match self.attempt_anywhere(&config, gid, &request, budget).await {
+                match self
+                    .attempt_anywhere(&config, gid, &request, max_staleness, budget)
+                    .await
+                {
                     Attempt::Done(result) => return result,
                     Attempt::Reroute => {
                         self.metrics.record_replica_read("leader");
@@ -485,7 +490,8 @@ impl Forwarder {
         }
     }
 
-    /// One try of a read on a replica of `gid` that need not lead it: this
+    /// One try of a read on a replica of `gid` that need not lead it, with
+    /// an answer at most `max_staleness` old (zero: linearizable): this
     /// node's own, if it holds one, else the group's servers in turn (so
     /// a hot key's reads spread over the group). `Reroute` when that
     /// replica could not serve it (the caller reads from the leader).
@@ -494,11 +500,13 @@ impl Forwarder {
         config: &Config,
         gid: Gid,
         request: &ShardKvRequest,
+        max_staleness: Duration,
         limit: Duration,
     ) -> Attempt {
         let read = shardkv::ReadAnywhere {
             config_num: request.config_num,
             op: request.op.clone(),
+            max_staleness_ms: u64::try_from(max_staleness.as_millis()).unwrap_or(u64::MAX),
         };
         // This node's replica, unless it lost touch with its leader (it
         // could only wait and refuse): then the group's others.
@@ -594,6 +602,37 @@ pub enum ReadFrom {
     /// reads over the group; costs the leader one small call per batch of
     /// a follower's reads instead of the reads themselves.
     AnyReplica,
+    /// Any replica, with an answer at most this old (RESP's `READONLY
+    /// MAXSTALENESS`, gRPC's and REST's `max_staleness_ms`): it reflects
+    /// every write acknowledged more than this before the read began. A
+    /// follower answers from a read index it was granted within the bound,
+    /// without asking its leader, so the leader sees about one ask per
+    /// bound per follower however many reads there are. At most
+    /// [`shardkv::MAX_STALENESS_MS`].
+    AnyReplicaWithin(Duration),
+}
+
+impl ReadFrom {
+    /// Where a read goes from the front ends' settings: the leader without
+    /// `any_replica`; else any replica, bounded by `max_staleness_ms` if
+    /// it is not zero.
+    pub fn from_request(any_replica: bool, max_staleness_ms: u64) -> ReadFrom {
+        match (any_replica, max_staleness_ms) {
+            (false, _) => ReadFrom::Leader,
+            (true, 0) => ReadFrom::AnyReplica,
+            (true, ms) => ReadFrom::AnyReplicaWithin(Duration::from_millis(ms)),
+        }
+    }
+
+    /// `None` for the leader; for any replica, how old its answer may be
+    /// (zero: linearizable).
+    pub fn replica_staleness(self) -> Option<Duration> {
+        match self {
+            ReadFrom::Leader => None,
+            ReadFrom::AnyReplica => Some(Duration::ZERO),
+            ReadFrom::AnyReplicaWithin(bound) => Some(bound),
+        }
+    }
 }
 
 enum Attempt {

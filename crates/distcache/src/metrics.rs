@@ -230,6 +230,7 @@ pub struct Metrics {
     migrations_in_flight: Gauge,
     migration_requests_refused: Counter,
     follower_reads: Counter,
+    follower_reads_reused: Counter,
     migration_sent_bytes: Counter,
     migration_received_bytes: Counter,
     shard_pull_waiting_seconds: Family<PullLabels, Gauge>,
@@ -425,9 +426,16 @@ impl Metrics {
         let follower_reads = Counter::default();
         registry.register(
             "follower_reads",
-            "Linearizable reads the data replica answered while following (a read index \
-             from its leader)",
+            "Reads the data replica answered while following (a read index from its \
+             leader): linearizable ones, and ones under a staleness bound",
             follower_reads.clone(),
+        );
+        let follower_reads_reused = Counter::default();
+        registry.register(
+            "follower_reads_reused",
+            "Of the follower reads, those under a staleness bound (READONLY MAXSTALENESS, \
+             max_staleness_ms) answered from an earlier read index without asking the leader",
+            follower_reads_reused.clone(),
         );
         let migration_requests_refused = Counter::default();
         registry.register(
@@ -511,6 +519,7 @@ impl Metrics {
             migrations_in_flight,
             migration_requests_refused,
             follower_reads,
+            follower_reads_reused,
             migration_sent_bytes,
             migration_received_bytes,
             shard_pull_waiting_seconds,
@@ -673,10 +682,11 @@ impl Metrics {
         }
     }
 
-    /// The data replica's follower reads since it started (at scrape
-    /// time); the counter catches up with it.
-    pub fn observe_follower_reads(&self, total: u64) {
+    /// The data replica's follower reads since it started, and those of
+    /// them that reused a grant (at scrape time); the counters catch up.
+    pub fn observe_follower_reads(&self, total: u64, reused: u64) {
         catch_up(&self.follower_reads, total);
+        catch_up(&self.follower_reads_reused, reused);
     }
 
     /// The data replica's count of refused migration requests since it

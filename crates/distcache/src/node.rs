@@ -198,7 +198,7 @@ impl NodeState {
             self.metrics
                 .observe_raft("data", data.gid(), &data.raft().status());
             self.metrics
-                .observe_follower_reads(data.rsm().follower_reads());
+                .observe_follower_reads(data.rsm().follower_reads(), data.rsm().reused_grants());
             let shards = data.with_machine(|machine| machine.shard_stats());
             let migrating = shards
                 .values()

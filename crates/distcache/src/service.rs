@@ -143,15 +143,31 @@ fn check_key(key: &[u8]) -> Result<(), Status> {
     Ok(())
 }
 
-/// A request's `read_from` (unknown values are refused).
-fn read_from(value: i32) -> Result<ReadFrom, Status> {
-    match proto::ReadFrom::try_from(value) {
-        Ok(proto::ReadFrom::Leader) => Ok(ReadFrom::Leader),
-        Ok(proto::ReadFrom::AnyReplica) => Ok(ReadFrom::AnyReplica),
-        Err(_) => Err(invalid(format!(
-            "read_from {value} is not one of READ_FROM_LEADER (0), READ_FROM_ANY_REPLICA (1)"
-        ))),
+/// A request's `read_from` and `max_staleness_ms` (unknown values, a
+/// bound past `shardkv::MAX_STALENESS_MS`, and a bound on a leader read are
+/// refused).
+fn read_from(value: i32, max_staleness_ms: u64) -> Result<ReadFrom, Status> {
+    let any_replica = match proto::ReadFrom::try_from(value) {
+        Ok(proto::ReadFrom::Leader) => false,
+        Ok(proto::ReadFrom::AnyReplica) => true,
+        Err(_) => {
+            return Err(invalid(format!(
+                "read_from {value} is not one of READ_FROM_LEADER (0), READ_FROM_ANY_REPLICA (1)"
+            )));
+        }
+    };
+    if max_staleness_ms > shardkv::MAX_STALENESS_MS {
+        return Err(invalid(format!(
+            "max_staleness_ms {max_staleness_ms} is over the limit of {} ms",
+            shardkv::MAX_STALENESS_MS
+        )));
     }
+    if max_staleness_ms > 0 && !any_replica {
+        return Err(invalid(
+            "max_staleness_ms needs read_from = READ_FROM_ANY_REPLICA (the leader's reads are linearizable)",
+        ));
+    }
+    Ok(ReadFrom::from_request(any_replica, max_staleness_ms))
 }
 
 fn check_ttl(ttl_ms: Option<u64>) -> Result<(), Status> {
@@ -252,7 +268,7 @@ impl Cache for CacheService {
             std::iter::once(request.get_ref().key.as_slice()),
         )?;
         let request = request.into_inner();
-        let read_from = read_from(request.read_from)?;
+        let read_from = read_from(request.read_from, request.max_staleness_ms)?;
         let reply = READ_FROM
             .scope(read_from, async {
                 if request.tracking_id == 0 {
@@ -494,7 +510,7 @@ impl Cache for CacheService {
             request.get_ref().keys.iter().map(Vec::as_slice),
         )?;
         let request = request.into_inner();
-        let read_from = read_from(request.read_from)?;
+        let read_from = read_from(request.read_from, request.max_staleness_ms)?;
         let keys = request.keys;
         if keys.len() > MAX_MULTI_GET_KEYS {
             return Err(invalid(format!(

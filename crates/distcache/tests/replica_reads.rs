@@ -172,3 +172,145 @@ async fn a_follower_answers_reads_any_replica_may_serve_with_the_latest_write() 
     assert_eq!(follower_reads(&cluster, follower).await, before);
     cluster.shutdown().await;
 }
+
+/// `distcache_follower_reads_reused_total` on `node`.
+async fn reused_grants(cluster: &TestCluster, node: u64) -> f64 {
+    let addr = cluster.http_addr(node).expect("the node serves HTTP");
+    let metrics = request(addr, "GET", "/metrics", None, Vec::new())
+        .await
+        .text();
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("distcache_follower_reads_reused_total "))
+        .filter_map(|value| value.trim().parse::<f64>().ok())
+        .sum()
+}
+
+/// Reads bounded to 200 ms old, through each front end at a follower:
+/// every write acknowledged more than the bound before a read is in it,
+/// the follower answers most of them from an earlier grant, and bad bounds
+/// are refused without changing the connection's setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_reads_through_each_front_end_and_their_refusals() {
+    const BOUND_MS: u64 = 200;
+    let past_the_bound = Duration::from_millis(BOUND_MS + 100);
+    let cluster = TestCluster::builder().start().await;
+    let seeds = cluster.grpc_seeds();
+    let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+    let client = Client::new(&seeds, ClientConfig::default()).expect("seeds");
+    client.set(b"k", b"v0").await.expect("first write");
+    let follower = a_follower(&cluster).await;
+    let before = reused_grants(&cluster, follower).await;
+
+    // RESP.
+    let resp = cluster.resp_addr(follower).expect("the node serves RESP");
+    let mut stream = tokio::net::TcpStream::connect(resp).await.expect("connect");
+    let bound = BOUND_MS.to_string();
+    assert_eq!(
+        command(&mut stream, &["READONLY", "MAXSTALENESS", &bound]).await,
+        "+OK\r\n"
+    );
+    for round in 1..=5 {
+        let value = format!("v{round}");
+        client.set(b"k", value.as_bytes()).await.expect("write");
+        tokio::time::sleep(past_the_bound).await;
+        for _ in 0..10 {
+            assert_eq!(
+                command(&mut stream, &["GET", "k"]).await,
+                format!("${}\r\n{value}\r\n", value.len()),
+                "a read bounded at {BOUND_MS} ms, {past_the_bound:?} after write {round}"
+            );
+        }
+    }
+    for (args, error) in [
+        (
+            &["READONLY", "MAXSTALENESS", "60001"][..],
+            "-ERR MAXSTALENESS must be between 0 and 60000 milliseconds\r\n",
+        ),
+        (
+            &["READONLY", "MAXSTALENESS", "-1"][..],
+            "-ERR MAXSTALENESS must be between 0 and 60000 milliseconds\r\n",
+        ),
+        (
+            &["READONLY", "MAXSTALENESS", "soon"][..],
+            "-ERR value is not an integer or out of range\r\n",
+        ),
+        (&["READONLY", "NEWEST"][..], "-ERR syntax error\r\n"),
+    ] {
+        assert_eq!(command(&mut stream, args).await, error, "{args:?}");
+    }
+    // The refusals changed nothing: still bounded reads on the follower.
+    let reused = reused_grants(&cluster, follower).await;
+    assert_eq!(command(&mut stream, &["GET", "k"]).await, "$2\r\nv5\r\n");
+    let still_follows = || {
+        !cluster
+            .node_state(follower)
+            .expect("running")
+            .local_status()
+            .replicas
+            .iter()
+            .any(|replica| replica.role == "data" && replica.is_leader)
+    };
+    if still_follows() {
+        assert!(
+            reused_grants(&cluster, follower).await > reused,
+            "after the refusals, a read was not a bounded follower read"
+        );
+    }
+
+    // gRPC.
+    let mut raw = support::grpc::raw_cache(grpc_addr(&cluster, follower), "default", "").await;
+    client.set(b"k", b"grpc").await.expect("write");
+    tokio::time::sleep(past_the_bound).await;
+    let get = |read_from: ReadFrom, max_staleness_ms| GetRequest {
+        key: b"k".to_vec(),
+        read_from: read_from as i32,
+        max_staleness_ms,
+        ..GetRequest::default()
+    };
+    let reply = raw
+        .get(get(ReadFrom::AnyReplica, BOUND_MS))
+        .await
+        .expect("a bounded gRPC read")
+        .into_inner();
+    assert_eq!((reply.found, reply.value.as_slice()), (true, &b"grpc"[..]));
+    for (request, what) in [
+        (get(ReadFrom::Leader, BOUND_MS), "a bound on a leader read"),
+        (get(ReadFrom::AnyReplica, 60_001), "a bound over a minute"),
+    ] {
+        let refused = raw.get(request).await.expect_err(what);
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{what}");
+        assert!(
+            refused.message().contains("max_staleness_ms"),
+            "{what}: {}",
+            refused.message()
+        );
+    }
+
+    // REST.
+    let http = cluster.http_addr(follower).expect("the node serves HTTP");
+    client.set(b"k", b"rest").await.expect("write");
+    tokio::time::sleep(past_the_bound).await;
+    let path = format!("/v1/keys/k?read_from=any_replica&max_staleness_ms={BOUND_MS}");
+    let answer = request(http, "GET", &path, None, Vec::new()).await;
+    assert_eq!((answer.status, answer.text().as_str()), (200, "rest"));
+    for path in [
+        "/v1/keys/k?max_staleness_ms=200",
+        "/v1/keys/k?read_from=any_replica&max_staleness_ms=60001",
+        "/v1/keys/k?read_from=any_replica&max_staleness_ms=soon",
+    ] {
+        let bad = request(http, "GET", path, None, Vec::new()).await;
+        assert_eq!(bad.status, 400, "{path}: {}", bad.text());
+    }
+
+    if still_follows() {
+        // 50 RESP reads, then one more, one gRPC and one REST read: each
+        // bound's first read asks, and reads soon after reuse its grant.
+        let served = reused_grants(&cluster, follower).await - before;
+        assert!(
+            served >= 20.0,
+            "node {follower} answered only {served} reads from an earlier grant"
+        );
+    }
+    cluster.shutdown().await;
+}

@@ -88,7 +88,7 @@ pub mod command;
 pub mod session;
 
 pub use acl::{Acl, AclError, Denied, User};
-pub use command::{Command, CommandError};
+pub use command::{Command, CommandError, MAX_STALENESS_MS};
 pub use decode::{Decoder, Mode};
 pub use encode::{encode, encode_to_vec, format_double};
 pub use error::ProtocolError;

@@ -101,8 +101,8 @@ pub struct Session {
     /// Whether the keys the last [`Action::Execute`] reads are to be
     /// tracked (see [`Session::tracks_last_read`]).
     track_last: bool,
-    /// `READONLY` (until `READWRITE` or `RESET`).
-    replica_reads: bool,
+    /// `READONLY`'s staleness bound in ms (until `READWRITE` or `RESET`).
+    replica_reads: Option<u64>,
 }
 
 impl Session {
@@ -131,7 +131,7 @@ impl Session {
             tracking: None,
             caching_next: None,
             track_last: false,
-            replica_reads: false,
+            replica_reads: None,
         }
     }
 
@@ -153,11 +153,14 @@ impl Session {
         self.user.as_ref()
     }
 
-    /// `READONLY` is on: this connection's reads may be served by any
-    /// replica of the owning group (linearizable all the same), which
-    /// spreads a hot key's reads over the group. Off at first, after
+    /// `Some(ms)` while `READONLY` is on: this connection's reads may be
+    /// served by any replica of the owning group, which spreads a hot
+    /// key's reads over the group. With `ms = 0` (plain `READONLY`) they
+    /// are linearizable all the same; `READONLY MAXSTALENESS ms` lets an
+    /// answer be up to `ms` old (it reflects every write acknowledged more
+    /// than `ms` before the read began). `None` at first, after
     /// `READWRITE` and after `RESET`.
-    pub fn replica_reads(&self) -> bool {
+    pub fn replica_reads(&self) -> Option<u64> {
         self.replica_reads
     }
 
@@ -484,8 +487,8 @@ impl Session {
             }
             Command::ClusterKeySlot { key } => Frame::Integer(i64::from(key_slot(key))),
             Command::ClusterNoop => Frame::ok(),
-            Command::ReplicaReads(on) => {
-                self.replica_reads = *on;
+            Command::ReplicaReads(bound) => {
+                self.replica_reads = *bound;
                 Frame::ok()
             }
             _ => return Action::Execute(parsed),

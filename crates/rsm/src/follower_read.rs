@@ -31,6 +31,27 @@
 //! is the leader's stamp at the grant, never the follower's clock, so a
 //! key's TTL ends at the same moment whichever replica is read.
 //!
+//! **Reads with a staleness bound** ([`Rsm::read_within`]). A caller that
+//! accepts an answer up to `B` old lets the follower reuse a grant instead
+//! of asking: the follower keeps its newest grant with the instant it
+//! *sent* that ask (on its own monotonic clock), and answers from its
+//! machine at once while that instant is at most `B` ago and it has
+//! applied through the grant's index; otherwise it asks as above. The
+//! guarantee: **such a read reflects every write acknowledged more than
+//! `B` before the read began** (on this replica), and nothing that was not
+//! committed. Why: the leader confirmed its lead after the ask arrived, so
+//! the grant covers every write acknowledged before the ask was sent; the
+//! ask was sent at most `B` before the read began. Only elapsed time on
+//! one machine is compared, so no clocks need to agree (a monotonic
+//! clock's rate error, parts per million, scales `B` by as much). A read
+//! with `B = 0` always asks: it is [`Rsm::read_anywhere`], linearizable.
+//! Such reads are not monotonic across replicas (one may be staler than
+//! the last); on one replica they are, since its machine only moves on.
+//! TTLs: the read's time is the grant's stamp (or the machine's log time,
+//! if later), so a key never looks expired before the leader expired it.
+//! While the bound holds, a follower cut off from its leader still
+//! answers; past it, it answers nothing.
+//!
 //! A leader answers the ask once a heartbeat round confirmed its lead
 //! (concurrent asks share a round); a replica that does not lead, or is
 //! not the one the ask names, answers `WrongLeader`. A follower that cannot name or
@@ -73,6 +94,14 @@ pub struct ReadGrant {
     pub now_ms: u64,
 }
 
+/// A follower's newest grant, kept for bounded-staleness reads.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeldGrant {
+    pub(crate) grant: ReadGrant,
+    /// When the ask that got it was sent (this replica's clock).
+    pub(crate) asked_at: tokio::time::Instant,
+}
+
 /// Longest one ask of the leader waits for its grant.
 const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -88,6 +117,23 @@ impl<M: ReplicatedMachine> Rsm<M> {
         &self,
         look: impl FnOnce(&M, &ApplyContext) -> R,
     ) -> Result<R, SubmitError> {
+        self.read_within(Duration::ZERO, look).await
+    }
+
+    /// A read on this replica that may be up to `max_staleness` old: it
+    /// reflects every write acknowledged more than `max_staleness` before
+    /// this call (see the module docs). A follower answers from a grant it
+    /// asked for within the bound, without asking again; `Duration::ZERO`
+    /// is [`Rsm::read_anywhere`]. A leader reads as [`Rsm::read`] does
+    /// (linearizable, so within any bound).
+    ///
+    /// Runs inside a `raft.follower_read` span whose `index` is the grant
+    /// and `reused` whether it was an earlier one.
+    pub async fn read_within<R>(
+        &self,
+        max_staleness: Duration,
+        look: impl FnOnce(&M, &ApplyContext) -> R,
+    ) -> Result<R, SubmitError> {
         if self.raft().is_killed() {
             // Stopped (killed, or for good): it answers nobody.
             return Err(SubmitError::WrongLeader { leader_hint: None });
@@ -95,10 +141,20 @@ impl<M: ReplicatedMachine> Rsm<M> {
         if self.raft().state().1 {
             return self.read(look).await;
         }
-        let span = tracing::info_span!("raft.follower_read", index = tracing::field::Empty);
+        let span = tracing::info_span!(
+            "raft.follower_read",
+            index = tracing::field::Empty,
+            reused = tracing::field::Empty
+        );
         async {
-            let deadline = labrpc::runtime::now() + self.shared.config.apply_wait;
-            let grant = self.ask_leader(deadline).await?;
+            let began = labrpc::runtime::now();
+            let deadline = began + self.shared.config.apply_wait;
+            let held = self.held_grant(began, max_staleness);
+            tracing::Span::current().record("reused", held.is_some());
+            let grant = match held {
+                Some(grant) => grant,
+                None => self.ask_leader(deadline).await?,
+            };
             tracing::Span::current().record("index", grant.index);
             self.wait_applied(grant.index, deadline).await?;
             let inner = self.shared.lock();
@@ -107,10 +163,34 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 now_ms: grant.now_ms.max(inner.log_time_ms),
             };
             self.shared.follower_reads.fetch_add(1, Ordering::Relaxed);
+            if held.is_some() {
+                self.shared.reused_grants.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(look(&inner.machine, &context))
         }
         .instrument(span)
         .await
+    }
+
+    /// The newest grant, if its ask was sent at most `max_staleness`
+    /// before `began` (never for a zero bound).
+    fn held_grant(
+        &self,
+        began: tokio::time::Instant,
+        max_staleness: Duration,
+    ) -> Option<ReadGrant> {
+        if max_staleness.is_zero() {
+            return None;
+        }
+        let held = *self.shared.last_grant.lock().expect("last grant lock");
+        held.filter(|held| began.saturating_duration_since(held.asked_at) <= max_staleness)
+            .map(|held| held.grant)
+    }
+
+    /// Follower reads answered from an earlier grant under a staleness
+    /// bound (no ask of their own), since this replica started.
+    pub fn reused_grants(&self) -> u64 {
+        self.shared.reused_grants.load(Ordering::Relaxed)
     }
 
     /// Reads [`Rsm::read_anywhere`] answered on this replica while it
@@ -119,13 +199,14 @@ impl<M: ReplicatedMachine> Rsm<M> {
         self.shared.follower_reads.load(Ordering::Relaxed)
     }
 
-    /// [`Rsm::read_anywhere`] of a service answer, the rsm's refusal
-    /// turned into the service's error (as [`Rsm::read_reply`]).
-    pub async fn read_anywhere_reply<T, E: From<SubmitError>>(
+    /// [`Rsm::read_within`] of a service answer, the rsm's refusal turned
+    /// into the service's error (as [`Rsm::read_reply`]).
+    pub async fn read_within_reply<T, E: From<SubmitError>>(
         &self,
+        max_staleness: Duration,
         look: impl FnOnce(&M, &ApplyContext) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.read_anywhere(look)
+        self.read_within(max_staleness, look)
             .await
             .unwrap_or_else(|error| Err(error.into()))
     }
@@ -138,12 +219,26 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let raft = self.raft().clone();
         let peers = self.shared.peers.clone();
         let group = self.shared.config.group_tag;
+        let last_grant = std::sync::Arc::clone(&self.shared.last_grant);
         let ask =
             self.shared
                 .follower_asks
                 .join(self.shared.config.max_pending_proposals, move || {
                     let (raft, peers) = (raft.clone(), peers.clone());
-                    async move { Some(ask_once(&raft, &peers, group).await) }
+                    let last_grant = std::sync::Arc::clone(&last_grant);
+                    async move {
+                        // Taken before the ask leaves: what bounded reads
+                        // measure a grant's age from.
+                        let asked_at = labrpc::runtime::now();
+                        let answer = ask_once(&raft, &peers, group).await;
+                        if let Ok(grant) = answer {
+                            let mut last = last_grant.lock().expect("last grant lock");
+                            if last.is_none_or(|last| last.asked_at <= asked_at) {
+                                *last = Some(HeldGrant { grant, asked_at });
+                            }
+                        }
+                        Some(answer)
+                    }
                 });
         let remaining = deadline.saturating_duration_since(labrpc::runtime::now());
         match tokio::time::timeout(remaining, ask).await {

@@ -254,6 +254,12 @@ pub(crate) struct Shared<M: ReplicatedMachine> {
     pub(crate) peers: labrpc::Client,
     /// Reads answered here while following, since start.
     pub(crate) follower_reads: std::sync::atomic::AtomicU64,
+    /// The newest grant this replica got from a leader, and when it asked
+    /// for it: what a bounded-staleness read reuses.
+    pub(crate) last_grant: Arc<Mutex<Option<crate::follower_read::HeldGrant>>>,
+    /// Follower reads answered under a staleness bound from an earlier
+    /// grant, without an ask of their own, since start.
+    pub(crate) reused_grants: std::sync::atomic::AtomicU64,
     /// Told of every applied command and installed snapshot, under the
     /// lock (see [`AppliedHook`]).
     hook: Option<AppliedHook<M>>,
@@ -427,6 +433,8 @@ impl<M: ReplicatedMachine> Rsm<M> {
             follower_asks: ReadBatcher::default(),
             peers: client,
             follower_reads: std::sync::atomic::AtomicU64::new(0),
+            last_grant: Arc::new(Mutex::new(None)),
+            reused_grants: std::sync::atomic::AtomicU64::new(0),
             hook,
             config,
         });

@@ -1,10 +1,11 @@
-//! Follower reads (`Rsm::read_anywhere`) on three replicas over real
-//! labrpc on loopback, in memory: a follower answers with every write
-//! acknowledged before its read; its asks follow a leadership transfer
-//! while reads keep arriving (each round asks the leader known then); a
-//! leader cut off from its majority grants no read index; an ask naming
-//! another group or another replica is refused; a killed follower answers
-//! nobody.
+//! Follower reads (`Rsm::read_anywhere`, `Rsm::read_within`) on three
+//! replicas over real labrpc on loopback, in memory: a follower answers
+//! with every write acknowledged before its read; its asks follow a
+//! leadership transfer while reads keep arriving (each round asks the
+//! leader known then); a leader cut off from its majority grants no read
+//! index; an ask naming another group or another replica is refused; a
+//! killed follower answers nobody; a bounded read reuses a grant only
+//! while its ask is within the bound.
 
 #![cfg(not(madsim))]
 
@@ -213,4 +214,48 @@ async fn only_a_confirmed_leader_of_the_group_asked_grants_a_read_index() {
         "a leader without a majority granted a read index: {grant:?}"
     );
     replicas[leader].kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bounded_read_reuses_a_grant_only_while_it_is_fresh() {
+    let (replicas, _servers) = start_group(&free_addrs(3), true).await;
+    let leader = wait_leader(&replicas).await;
+    assert_eq!(replicas[leader].submit(3).await, Ok(3));
+    let follower = (leader + 1) % 3;
+    let read = |bound: Duration| replicas[follower].read_within(bound, |adder, _| adder.total);
+
+    assert_eq!(read(Duration::from_secs(30)).await, Ok(3), "it asks");
+    assert_eq!(replicas[follower].reused_grants(), 0);
+    assert_eq!(read(Duration::from_secs(30)).await, Ok(3));
+    assert_eq!(
+        replicas[follower].reused_grants(),
+        1,
+        "the second read reuses the first one's grant"
+    );
+    assert_eq!(replicas[leader].submit(4).await, Ok(7));
+    assert_eq!(
+        read(Duration::ZERO).await,
+        Ok(7),
+        "a zero bound asks again and sees the acknowledged write"
+    );
+    assert_eq!(replicas[follower].reused_grants(), 1);
+
+    // Cut off for good (the other two killed): within the bound it still
+    // answers from what it holds, and not past it.
+    for (id, replica) in replicas.iter().enumerate() {
+        if id != follower {
+            replica.kill();
+        }
+    }
+    assert_eq!(read(Duration::from_secs(30)).await, Ok(7));
+    assert_eq!(replicas[follower].reused_grants(), 2);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stale = read(Duration::from_millis(100)).await;
+    assert!(
+        stale.is_err(),
+        "a grant asked for over 200 ms ago served a read bounded at 100 ms: {stale:?}"
+    );
+    assert!(read(Duration::ZERO).await.is_err());
+    assert_eq!(replicas[follower].reused_grants(), 2);
+    replicas[follower].kill();
 }

@@ -40,12 +40,25 @@ impl labrpc::Rpc for ShardKvRequest {
 /// (no known leader, not caught up in time, reads configured to go
 /// through the log, an operation that is not a read): read from the
 /// leader then, with [`ShardKvRequest`].
+///
+/// With `max_staleness_ms > 0` the answer may be that old: a follower
+/// answers from a read index it was granted at most that long ago, without
+/// asking its leader (`rsm`'s `read_within`); it reflects every write
+/// acknowledged more than `max_staleness_ms` before the read began. Above
+/// [`MAX_STALENESS_MS`] it counts as [`MAX_STALENESS_MS`] (a fresher answer
+/// is always allowed).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadAnywhere {
     /// As in [`ShardKvRequest`]: diagnostics only.
     pub config_num: u64,
     pub op: Op,
+    /// How old the answer may be, in ms; 0: linearizable.
+    pub max_staleness_ms: u64,
 }
+
+/// The largest staleness bound a read may ask for (one minute): front ends
+/// refuse larger ones, and a replica holds a larger one to this.
+pub const MAX_STALENESS_MS: u64 = 60_000;
 
 impl labrpc::Rpc for ReadAnywhere {
     const NAME: &'static str = "shardkv.ReadAnywhere";

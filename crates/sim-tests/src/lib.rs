@@ -42,5 +42,6 @@ pub mod server;
 pub mod shardctrler;
 #[cfg(madsim)]
 pub mod shardkv;
+pub mod staleness;
 #[cfg(madsim)]
 pub mod swarm;

@@ -59,6 +59,34 @@ impl ReplicaReadKv {
         CacheClient::new(channel)
     }
 
+    /// One read of `key` at a node drawn at random, with `read_from =
+    /// READ_FROM_ANY_REPLICA` and `max_staleness_ms`: the value (`None`:
+    /// no such key), or `None` if it was not answered within a call's
+    /// timeout (any error).
+    pub async fn read_once(&self, key: &[u8], max_staleness_ms: u64) -> Option<Option<Vec<u8>>> {
+        let url = &self.nodes[madsim::rand::random::<u64>() as usize % self.nodes.len()];
+        let request = GetRequest {
+            key: key.to_vec(),
+            read_from: ReadFrom::AnyReplica as i32,
+            max_staleness_ms,
+            ..GetRequest::default()
+        };
+        let mut cache = self.cache(url);
+        match tokio::time::timeout(CALL_TIMEOUT, cache.get(request)).await {
+            Ok(Ok(reply)) => {
+                let reply = reply.into_inner();
+                Some(reply.found.then_some(reply.value))
+            }
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+
+    /// The product client every operation but the random reads goes
+    /// through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     async fn read_anywhere(&self, key: Vec<u8>) -> Result<Outcome, Error> {
         let deadline = labrpc::runtime::now() + READ_DEADLINE;
         let mut attempts = 0;

@@ -15,15 +15,16 @@
 
 #![cfg(madsim)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use std::sync::atomic::Ordering;
 
 use distcache_client::ReadFrom;
 use labrpc::sim::NodeId;
 use sim_tests::harness::{phase, within};
 use sim_tests::replica_reads::ReplicaReadKv;
-use sim_tests::server::{Cluster, NODES, RunOutcome, random_node, run_under_with};
+use sim_tests::server::{Cluster, NODES, RunOutcome, random_node, run_under_with, wait_ready};
+use sim_tests::staleness::{Read, StalenessLog, Write};
 
 const TEST_LIMIT: Duration = Duration::from_secs(180);
 const CLIENTS: usize = 4;
@@ -167,6 +168,130 @@ async fn follower_reads_are_linearizable_across_kills_and_restarts() {
         let served = follower_reads(&cluster).await;
         println!("follower reads: {served}");
         assert!(served > 0.0, "no read was served by a follower");
+    })
+    .await;
+}
+
+/// How old a bounded read may be in `bounded_reads_*`.
+const BOUND: Duration = Duration::from_millis(1_000);
+
+/// Reads that may be up to [`BOUND`] old (`max_staleness_ms`), through
+/// random nodes, while a node at a time is paused or cut off from its
+/// peers (a follower cut off keeps its last grant): each key has one
+/// writer writing versions in order, and every read is checked by
+/// `sim_tests::staleness` (nothing from the future; every write
+/// acknowledged more than the bound before the read began is in it).
+/// Followers must have answered reads from a reused grant.
+#[madsim::test]
+async fn bounded_reads_reflect_every_write_older_than_their_bound() {
+    within("test", TEST_LIMIT, async {
+        phase("two writers, four readers at most 1 s stale; pauses and partitions");
+        let cluster = Cluster::start(0);
+        wait_ready(&cluster).await;
+        let start = labrpc::runtime::now();
+        let since_start = move || labrpc::runtime::now() - start;
+        let log = Arc::new(Mutex::new(StalenessLog::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let keys: Vec<Vec<u8>> = (0..4)
+            .map(|k| format!("bounded-{k}").into_bytes())
+            .collect();
+        let mut tasks = Vec::new();
+        for mine in keys.chunks(2) {
+            let (mine, log, stop) = (mine.to_vec(), Arc::clone(&log), Arc::clone(&stop));
+            tasks.push(cluster.client().spawn(move |kv| async move {
+                let mut versions = vec![0u64; mine.len()];
+                while !stop.load(Ordering::Relaxed) {
+                    let which = madsim::rand::random::<u64>() as usize % mine.len();
+                    versions[which] += 1;
+                    let version = versions[which];
+                    let sent = since_start();
+                    let value = format!("v{version}");
+                    let acked = kv.inner().set(&mine[which], value.as_bytes()).await.is_ok();
+                    let acked = acked.then(since_start);
+                    let write = Write {
+                        version,
+                        sent,
+                        acked,
+                    };
+                    log.lock().expect("log lock").wrote(&mine[which], write);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }));
+        }
+        let urls = cluster.grpc_urls();
+        for _ in 0..4 {
+            let (keys, log, stop, urls) = (
+                keys.clone(),
+                Arc::clone(&log),
+                Arc::clone(&stop),
+                urls.clone(),
+            );
+            let reader =
+                cluster.client_over(|_| {}, |client| ReplicaReadKv::new(client, urls, true));
+            tasks.push(reader.spawn(move |kv| async move {
+                let bound_ms = u64::try_from(BOUND.as_millis()).expect("fits");
+                while !stop.load(Ordering::Relaxed) {
+                    let key = &keys[madsim::rand::random::<u64>() as usize % keys.len()];
+                    let sent = since_start();
+                    if let Some(value) = kv.inner().read_once(key, bound_ms).await {
+                        let version = value.map_or(0, |value| {
+                            std::str::from_utf8(&value)
+                                .ok()
+                                .and_then(|text| text.strip_prefix('v'))
+                                .and_then(|digits| digits.parse().ok())
+                                .unwrap_or(u64::MAX)
+                        });
+                        let read = Read {
+                            sent,
+                            returned: since_start(),
+                            version,
+                        };
+                        log.lock().expect("log lock").read(key, read);
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }));
+        }
+        for round in 0..6 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let node = random_node(&cluster);
+            if round % 2 == 0 {
+                tracing::info!(node = %cluster.net.describe(node), "pause");
+                cluster.net.pause(node);
+                sleep_a_while().await;
+                cluster.net.resume(node);
+            } else {
+                tracing::info!(node = %cluster.net.describe(node), "cut off from its peers");
+                for &other in cluster.nodes.iter().filter(|&&other| other != node) {
+                    cluster.net.cut_link(node, other);
+                }
+                sleep_a_while().await;
+                cluster.net.heal_all();
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, Ordering::Relaxed);
+        for task in tasks {
+            task.await.expect("client hosts are never killed");
+        }
+        let report = log.lock().expect("log lock").check(BOUND);
+        let report = report.unwrap_or_else(|violation| panic!("{violation}"));
+        println!("bounded reads: {report:?}");
+        assert!(
+            report.reads > 200,
+            "only {} reads were answered",
+            report.reads
+        );
+        let mut reused = 0.0;
+        for node in 1..=NODES {
+            reused += cluster
+                .metric(node, "distcache_follower_reads_reused_total")
+                .await
+                .unwrap_or(0.0);
+        }
+        println!("reads answered from a reused grant: {reused}");
+        assert!(reused > 0.0, "no follower answered from an earlier grant");
     })
     .await;
 }

@@ -136,10 +136,23 @@ pub async fn get_key(
     Query(params): Query<GetParams>,
 ) -> Result<Response, ApiError> {
     caller.check("get", Some(&key))?;
-    let read_from = match params.read_from.unwrap_or_default() {
-        ReadFromParam::Leader => ReadFrom::Leader,
-        ReadFromParam::AnyReplica => ReadFrom::AnyReplica,
+    let any_replica = match params.read_from.unwrap_or_default() {
+        ReadFromParam::Leader => false,
+        ReadFromParam::AnyReplica => true,
     };
+    let max_staleness_ms = params.max_staleness_ms.unwrap_or(0);
+    if max_staleness_ms > shardkv::MAX_STALENESS_MS {
+        return Err(ApiError::bad_input(format!(
+            "max_staleness_ms {max_staleness_ms} is over the limit of {} ms",
+            shardkv::MAX_STALENESS_MS
+        )));
+    }
+    if max_staleness_ms > 0 && !any_replica {
+        return Err(ApiError::bad_input(
+            "max_staleness_ms needs read_from=any_replica (the leader's reads are linearizable)",
+        ));
+    }
+    let read_from = ReadFrom::from_request(any_replica, max_staleness_ms);
     match read(&state, &key, read_from).await? {
         Some(value) => {
             Ok(([(header::CONTENT_TYPE, "application/octet-stream")], value).into_response())
@@ -156,6 +169,13 @@ pub struct GetParams {
     /// group, still linearizable (a follower asks its leader for a read
     /// index and answers once it has applied through it).
     pub read_from: Option<ReadFromParam>,
+    /// With `read_from=any_replica`: how old the answer may be, in ms (0,
+    /// the default: linearizable). The answer reflects every write
+    /// acknowledged more than this before the read began; a follower
+    /// answers without asking its leader while its last read index is
+    /// that fresh.
+    #[param(maximum = 60000)]
+    pub max_staleness_ms: Option<u64>,
 }
 
 /// The values of `read_from`.

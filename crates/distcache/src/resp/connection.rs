@@ -316,11 +316,9 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(wave) = waves.last_mut() else {
                     unreachable!("a wave was just pushed");
                 };
-                let read_from = if session.replica_reads() {
-                    ReadFrom::AnyReplica
-                } else {
-                    ReadFrom::Leader
-                };
+                let read_from = session
+                    .replica_reads()
+                    .map_or(ReadFrom::Leader, |ms| ReadFrom::from_request(true, ms));
                 wave.push((parsed, session.version(), read_from));
                 slots.push(Slot::Pending(index, session.version()));
             }

@@ -176,6 +176,9 @@ pub enum CommandError {
     /// Two `PREFIX`es where one starts the other.
     #[error("ERR Prefix '{}' overlaps with another provided prefix '{}'. Prefixes for a single client must not overlap.", preview(.0, 128), preview(.1, 128))]
     OverlappingPrefixes(Bytes, Bytes),
+    /// `READONLY MAXSTALENESS` past its bound, or negative.
+    #[error("ERR MAXSTALENESS must be between 0 and 60000 milliseconds")]
+    StalenessOutOfRange,
     /// `CLIENT CACHING` with an argument other than YES or NO.
     #[error("ERR syntax error")]
     CachingSyntax,

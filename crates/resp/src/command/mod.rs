@@ -50,7 +50,7 @@ pub use collections::{ElementScan, HashCommand, SetCombination, SetCommand};
 pub use error::CommandError;
 pub use glob::glob_match;
 pub use lists::{ListCommand, ListEnd};
-pub use server::is_valid_client_name;
+pub use server::{MAX_STALENESS_MS, is_valid_client_name};
 pub use slot::{SLOT_COUNT, crc16, hash_tag, key_slot};
 pub use table::{COMMANDS, CommandSpec, ParseFn, lookup, lookup_subcommand};
 pub use types::{

@@ -299,10 +299,29 @@ pub(crate) fn asking(_: &mut Args) -> Result<Command, CommandError> {
     Ok(Command::ClusterNoop)
 }
 
-pub(crate) fn readonly(_: &mut Args) -> Result<Command, CommandError> {
-    Ok(Command::ReplicaReads(true))
+/// `READONLY [MAXSTALENESS ms]`: distcache's option lets a replica answer
+/// from a read index it was granted up to `ms` ago (see
+/// [`crate::Session::replica_reads`]).
+pub(crate) fn readonly(args: &mut Args) -> Result<Command, CommandError> {
+    let mut max_staleness_ms = 0;
+    if let Some(option) = args.take_optional() {
+        if !is(&option, "maxstaleness") {
+            return Err(CommandError::Syntax);
+        }
+        let ms = args.integer()?;
+        max_staleness_ms = u64::try_from(ms)
+            .ok()
+            .filter(|&ms| ms <= MAX_STALENESS_MS)
+            .ok_or(CommandError::StalenessOutOfRange)?;
+        args.finish()?;
+    }
+    Ok(Command::ReplicaReads(Some(max_staleness_ms)))
 }
 
 pub(crate) fn readwrite(_: &mut Args) -> Result<Command, CommandError> {
-    Ok(Command::ReplicaReads(false))
+    Ok(Command::ReplicaReads(None))
 }
+
+/// The largest `READONLY MAXSTALENESS` (one minute; the same bound as the
+/// replicas' own).
+pub const MAX_STALENESS_MS: u64 = 60_000;

@@ -1220,7 +1220,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         name: "readonly",
-        arity: 1,
+        arity: -1,
         flags: &["fast", "loading", "stale"],
         acl_categories: &["@fast", "@connection"],
         group: "cluster",

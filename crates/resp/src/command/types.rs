@@ -177,11 +177,12 @@ pub enum Command {
     /// `ASKING`: a cluster client's redirect step. Every node answers every
     /// slot it owns, so it changes nothing (answered `OK`).
     ClusterNoop,
-    /// `READONLY` (true) and `READWRITE` (false): whether this
-    /// connection's reads may be served by any replica of the owning
-    /// group instead of its leader (still linearizable: a follower asks
-    /// its leader for a read index; see [`crate::Session::replica_reads`]).
-    ReplicaReads(bool),
+    /// `READONLY [MAXSTALENESS ms]` (`Some(ms)`, 0 without the option)
+    /// and `READWRITE` (`None`): whether this connection's reads may be
+    /// served by any replica of the owning group instead of its leader,
+    /// and how old their answers may be (see
+    /// [`crate::Session::replica_reads`]).
+    ReplicaReads(Option<u64>),
     /// `AUTH [username] password` (no username: the default user).
     Auth {
         username: Option<Bytes>,

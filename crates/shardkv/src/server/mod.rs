@@ -559,7 +559,12 @@ impl ShardServer {
         self.rsm
             .with_machine(|machine| machine.limits().limits().check(&request.op))?;
         self.rsm
-            .read_anywhere_reply(|machine, context| machine.read(&request.op, context.now_ms))
+            .read_within_reply(
+                std::time::Duration::from_millis(
+                    request.max_staleness_ms.min(crate::rpc::MAX_STALENESS_MS),
+                ),
+                |machine, context| machine.read(&request.op, context.now_ms),
+            )
             .await
     }
 
