@@ -11,7 +11,8 @@
 //!
 //!   a read any replica may answer (ReadFrom::AnyReplica), first:
 //!     this node hosts a replica of gid (any role)? ─► read it there
-//!     else ─► ReadAnywhere to gid's replicas in turn (spread)
+//!     else ─► ReadAnywhere to gid's replicas in turn (spread; one that
+//!             failed such a read in the last 2 s is passed over)
 //!     not served (no leader known, not caught up) ─► the leader path above
 //! ```
 //!
@@ -28,7 +29,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use api::Error;
@@ -38,6 +38,8 @@ use rsm::group_client::{
 use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
+
+use crate::replica_turns::ReplicaTurns;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -93,7 +95,7 @@ pub struct Forwarder {
     groups: GroupClients,
     idle_sessions: Mutex<Vec<ClientSession>>,
     /// Turns through a group's replicas for reads any replica may serve.
-    next_replica: AtomicUsize,
+    replica_turns: ReplicaTurns,
     session_permits: Semaphore,
     /// The last configuration refresh, to avoid a storm of queries when
     /// many requests miss at once.
@@ -161,7 +163,7 @@ impl Forwarder {
                 peers,
             ),
             idle_sessions: Mutex::new(Vec::new()),
-            next_replica: AtomicUsize::new(0),
+            replica_turns: ReplicaTurns::default(),
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
             confirmed_at: Mutex::new(None),
@@ -510,7 +512,7 @@ impl Forwarder {
         };
         // This node's replica, unless it lost touch with its leader (it
         // could only wait and refuse): then the group's others.
-        let (reply, by) = if let Some(local) = &self.local
+        let (reply, by, peer) = if let Some(local) = &self.local
             && local.gid() == gid
             && local.raft().status().leader_contact
         {
@@ -520,14 +522,18 @@ impl Forwarder {
                 tokio::time::timeout(limit, local.handle_read_anywhere(read).instrument(span))
                     .await
                     .ok();
-            (reply, "here")
+            (reply, "here", None)
         } else {
             let Some(group) = self.group(config, gid) else {
                 return Attempt::Reroute;
             };
-            let servers = group.servers();
-            let turn = self.next_replica.fetch_add(1, Ordering::Relaxed);
-            let server = servers[turn % servers.len()];
+            // Every replica failed lately: the leader's path at once.
+            let Some(server) = self
+                .replica_turns
+                .pick(group.servers(), crate::clock::now())
+            else {
+                return Attempt::Reroute;
+            };
             self.metrics.record_attempt(false);
             let hop = labrpc::trace::current().map(|context| context.child());
             let span = tracing::info_span!(
@@ -545,9 +551,18 @@ impl Forwarder {
                 Some(hop) => labrpc::trace::scope(hop, call).await,
                 None => call.await,
             };
-            (reply.ok(), "peer")
+            (reply.ok(), "peer", Some(server))
         };
-        match reply.map(classify) {
+        let verdict = reply.map(classify);
+        if let Some(server) = peer {
+            match verdict {
+                Some(Verdict::Done(_) | Verdict::Fail(Some(_))) => {
+                    self.replica_turns.answered(server);
+                }
+                _ => self.replica_turns.failed(server, crate::clock::now()),
+            }
+        }
+        match verdict {
             Some(Verdict::Done(outcome)) => {
                 self.metrics.record_replica_read(by);
                 Attempt::Done(Ok(outcome))

@@ -27,6 +27,7 @@
 //! | `identity.rs` | the data directory's owner file; foreign directories refused |
 //! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown (leaders hand off first) |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
+//! | `replica_turns.rs` | which replica of a group gets the next read any replica may serve (in turn, passing over recent failures) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services; errors with typed details |
 //! | `membership.rs` | an operator's add/remove/replace-replica of a data group, on its leader |
 //! | `grpc_trace.rs` | a gRPC caller's `traceparent` names the request's trace |
@@ -73,6 +74,7 @@ pub mod node;
 pub mod otlp;
 #[cfg(not(madsim))]
 pub mod peer_tls;
+mod replica_turns;
 pub mod resp;
 pub mod service;
 #[cfg(not(madsim))]
