@@ -48,6 +48,7 @@
 //! idle_timeout_ms = 0         # RESP: close after this long silent; 0: never
 //! write_timeout_ms = 60000    # RESP: close a client that reads no replies
 //! header_read_timeout_ms = 10000  # HTTP: a request head's deadline
+//! read_cache_bytes = 33554432 # answers kept for bounded reads; 0: off
 //!
 //! [tracing]                   # optional; off by default
 //! otlp_endpoint = "http://127.0.0.1:4317"   # send request spans (OTLP/gRPC)
@@ -227,6 +228,11 @@ pub struct ClientLimits {
     /// connection's start or the previous response (slowloris).
     #[serde(default = "default_header_read_timeout_ms")]
     pub header_read_timeout_ms: u64,
+    /// Bytes of answers this node keeps for reads that allow staleness
+    /// (`READONLY MAXSTALENESS`, `max_staleness_ms`) of keys it forwards
+    /// (the read cache, docs/design.md); 0: off.
+    #[serde(default = "default_read_cache_bytes")]
+    pub read_cache_bytes: u64,
 }
 
 impl Default for ClientLimits {
@@ -236,8 +242,13 @@ impl Default for ClientLimits {
             idle_timeout_ms: 0,
             write_timeout_ms: default_write_timeout_ms(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
+            read_cache_bytes: default_read_cache_bytes(),
         }
     }
+}
+
+fn default_read_cache_bytes() -> u64 {
+    32 << 20
 }
 
 impl ClientLimits {
@@ -245,8 +256,20 @@ impl ClientLimits {
     pub const MAX_CLIENTS: usize = 100_000;
     /// Longest any of the timeouts may be (one hour).
     pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
+    /// Largest `read_cache_bytes`.
+    pub const MAX_READ_CACHE_BYTES: u64 = 64 << 30;
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.read_cache_bytes > Self::MAX_READ_CACHE_BYTES {
+            return Err(ConfigError::new(
+                "clients.read_cache_bytes",
+                format!(
+                    "{} is over {} (64 GiB)",
+                    self.read_cache_bytes,
+                    Self::MAX_READ_CACHE_BYTES
+                ),
+            ));
+        }
         if self.max_clients == 0 || self.max_clients > Self::MAX_CLIENTS {
             return Err(ConfigError::new(
                 "clients.max_clients",

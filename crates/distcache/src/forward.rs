@@ -39,6 +39,7 @@ use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 
+use crate::read_cache::ReadCache;
 use crate::replica_turns::ReplicaTurns;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -96,6 +97,8 @@ pub struct Forwarder {
     idle_sessions: Mutex<Vec<ClientSession>>,
     /// Turns through a group's replicas for reads any replica may serve.
     replica_turns: ReplicaTurns,
+    /// Answers kept for bounded reads of keys this node forwards.
+    read_cache: Option<ReadCache>,
     session_permits: Semaphore,
     /// The last configuration refresh, to avoid a storm of queries when
     /// many requests miss at once.
@@ -164,6 +167,7 @@ impl Forwarder {
             ),
             idle_sessions: Mutex::new(Vec::new()),
             replica_turns: ReplicaTurns::default(),
+            read_cache: None,
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
             confirmed_at: Mutex::new(None),
@@ -177,6 +181,18 @@ impl Forwarder {
     pub fn with_metrics(mut self, metrics: std::sync::Arc<Metrics>) -> Forwarder {
         self.metrics = metrics;
         self
+    }
+
+    /// Keeps up to `capacity_bytes` of answers for bounded reads of keys
+    /// this node forwards (see [`crate::read_cache`]); 0: none.
+    pub fn with_read_cache(mut self, capacity_bytes: u64) -> Forwarder {
+        self.read_cache = ReadCache::new(capacity_bytes);
+        self
+    }
+
+    /// What the read cache holds now (`None`: it is off).
+    pub fn read_cache_stats(&self) -> Option<cache::near::NearStats> {
+        self.read_cache.as_ref().map(ReadCache::stats)
     }
 
     /// The registry operations are recorded in.
@@ -400,11 +416,27 @@ impl Forwarder {
                 // One short try on a replica; if none could serve it, the
                 // leader's path from here on, at once.
                 read_from = ReadFrom::Leader;
-                let budget = (remaining / 3).min(ANYWHERE_TRY_MAX);
-                match self
-                    .attempt_anywhere(&config, gid, &request, max_staleness, budget)
-                    .await
+                let cache = self.read_cache_for(&op, gid, max_staleness);
+                if let Some((cache, key)) = cache
+                    && let Some(value) = cache.get(key, max_staleness)
                 {
+                    self.metrics.record_replica_read("cache");
+                    return Ok(Outcome::Value(value.map(|value| value.to_vec())));
+                }
+                let (max_staleness, sent_ms) = match cache {
+                    Some((cache, _)) => (ReadCache::fetch_bound(max_staleness), cache.now_ms()),
+                    None => (max_staleness, 0),
+                };
+                let budget = (remaining / 3).min(ANYWHERE_TRY_MAX);
+                let attempt = self
+                    .attempt_anywhere(&config, gid, &request, max_staleness, budget)
+                    .await;
+                if let (Some((cache, key)), Attempt::Done(Ok(Outcome::Value(value)))) =
+                    (cache, &attempt)
+                {
+                    cache.put(key, value.as_deref(), sent_ms, max_staleness);
+                }
+                match attempt {
                     Attempt::Done(result) => return result,
                     Attempt::Reroute => {
                         self.metrics.record_replica_read("leader");
@@ -570,6 +602,22 @@ impl Forwarder {
             Some(Verdict::Fail(Some(error))) => Attempt::Done(Err(error)),
             _ => Attempt::Reroute,
         }
+    }
+
+    /// The read cache and the key, for a bounded (non-zero) GET of a key
+    /// whose group `gid` has no replica on this node.
+    fn read_cache_for<'a>(
+        &'a self,
+        op: &'a Op,
+        gid: Gid,
+        max_staleness: Duration,
+    ) -> Option<(&'a ReadCache, &'a [u8])> {
+        let cache = self.read_cache.as_ref()?;
+        let Op::Get { key } = op else {
+            return None;
+        };
+        let hosted = self.local.as_ref().is_some_and(|local| local.gid() == gid);
+        (!max_staleness.is_zero() && !hosted).then_some((cache, key.as_slice()))
     }
 
     /// The leader of each group as far as this node knows (the server that

@@ -27,6 +27,7 @@
 //! | `identity.rs` | the data directory's owner file; foreign directories refused |
 //! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown (leaders hand off first) |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
+//! | `read_cache.rs` | answers kept for reads that allow staleness, for keys this node forwards (exact bound, no invalidation needed) |
 //! | `replica_turns.rs` | which replica of a group gets the next read any replica may serve (in turn, passing over recent failures) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services; errors with typed details |
 //! | `membership.rs` | an operator's add/remove/replace-replica of a data group, on its leader |
@@ -74,6 +75,7 @@ pub mod node;
 pub mod otlp;
 #[cfg(not(madsim))]
 pub mod peer_tls;
+pub mod read_cache;
 mod replica_turns;
 pub mod resp;
 pub mod service;

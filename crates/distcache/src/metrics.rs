@@ -112,7 +112,8 @@ pub struct KeyLabels {
 pub struct ReplicaReadLabels {
     /// `here` (this node's replica of the group served it), `peer` (a
     /// replica on another node did), `leader` (none could: read from
-    /// the leader instead).
+    /// the leader instead), `cache` (a bounded read answered from this
+    /// node's read cache).
     pub served_by: &'static str,
 }
 
@@ -231,6 +232,7 @@ pub struct Metrics {
     migration_requests_refused: Counter,
     follower_reads: Counter,
     follower_reads_reused: Counter,
+    read_cache_bytes: Gauge,
     migration_sent_bytes: Counter,
     migration_received_bytes: Counter,
     shard_pull_waiting_seconds: Family<PullLabels, Gauge>,
@@ -430,6 +432,13 @@ impl Metrics {
              leader): linearizable ones, and ones under a staleness bound",
             follower_reads.clone(),
         );
+        let read_cache_bytes = Gauge::default();
+        registry.register(
+            "read_cache_bytes",
+            "Bytes the read cache holds (answers kept for bounded reads of keys this node \
+             forwards; its hits are distcache_replica_reads_total{served_by=\"cache\"})",
+            read_cache_bytes.clone(),
+        );
         let follower_reads_reused = Counter::default();
         registry.register(
             "follower_reads_reused",
@@ -520,6 +529,7 @@ impl Metrics {
             migration_requests_refused,
             follower_reads,
             follower_reads_reused,
+            read_cache_bytes,
             migration_sent_bytes,
             migration_received_bytes,
             shard_pull_waiting_seconds,
@@ -687,6 +697,12 @@ impl Metrics {
     pub fn observe_follower_reads(&self, total: u64, reused: u64) {
         catch_up(&self.follower_reads, total);
         catch_up(&self.follower_reads_reused, reused);
+    }
+
+    /// The bytes the read cache holds now (at scrape time).
+    pub fn observe_read_cache(&self, bytes: u64) {
+        self.read_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// The data replica's count of refused migration requests since it

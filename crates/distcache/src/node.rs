@@ -190,6 +190,9 @@ impl NodeState {
     pub fn observe(&self) {
         self.metrics
             .observe_peer_refusals(&self.peer_security.refusals());
+        if let Some(stats) = self.forwarder.read_cache_stats() {
+            self.metrics.observe_read_cache(stats.weight);
+        }
         if let Some((controller, _)) = &self.controller {
             self.metrics
                 .observe_raft("controller", 0, &controller.raft().status());
@@ -558,7 +561,8 @@ impl Node {
                 request_timeout,
                 peer_security.clone(),
             )
-            .with_metrics(Arc::clone(&metrics)),
+            .with_metrics(Arc::clone(&metrics))
+            .with_read_cache(config.clients.read_cache_bytes),
         );
         if config.unsafe_ack_before_commit {
             tracing::warn!(

@@ -176,16 +176,19 @@ async fn follower_reads_are_linearizable_across_kills_and_restarts() {
 const BOUND: Duration = Duration::from_millis(1_000);
 
 /// Reads that may be up to [`BOUND`] old (`max_staleness_ms`), through
-/// random nodes, while a node at a time is paused or cut off from its
-/// peers (a follower cut off keeps its last grant): each key has one
+/// random nodes, while a node at a time is paused, cut off from its peers,
+/// or loses one link (a follower cut off from its leader keeps its last
+/// grant, and other nodes may still read it and cache what it says): each
+/// key has one
 /// writer writing versions in order, and every read is checked by
 /// `sim_tests::staleness` (nothing from the future; every write
 /// acknowledged more than the bound before the read began is in it).
-/// Followers must have answered reads from a reused grant.
+/// Followers must have answered reads from a reused grant, and nodes from
+/// their read cache (keys of a group they do not host).
 #[madsim::test]
 async fn bounded_reads_reflect_every_write_older_than_their_bound() {
     within("test", TEST_LIMIT, async {
-        phase("two writers, four readers at most 1 s stale; pauses and partitions");
+        phase("two writers, four readers at most 1 s stale; pauses, partitions, cut links");
         let cluster = Cluster::start(0);
         wait_ready(&cluster).await;
         let start = labrpc::runtime::now();
@@ -253,21 +256,37 @@ async fn bounded_reads_reflect_every_write_older_than_their_bound() {
                 }
             }));
         }
-        for round in 0..6 {
+        for round in 0..9 {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let node = random_node(&cluster);
-            if round % 2 == 0 {
-                tracing::info!(node = %cluster.net.describe(node), "pause");
-                cluster.net.pause(node);
-                sleep_a_while().await;
-                cluster.net.resume(node);
-            } else {
-                tracing::info!(node = %cluster.net.describe(node), "cut off from its peers");
-                for &other in cluster.nodes.iter().filter(|&&other| other != node) {
-                    cluster.net.cut_link(node, other);
+            match round % 3 {
+                0 => {
+                    tracing::info!(node = %cluster.net.describe(node), "pause");
+                    cluster.net.pause(node);
+                    sleep_a_while().await;
+                    cluster.net.resume(node);
                 }
-                sleep_a_while().await;
-                cluster.net.heal_all();
+                1 => {
+                    tracing::info!(node = %cluster.net.describe(node), "cut off from its peers");
+                    for &other in cluster.nodes.iter().filter(|&&other| other != node) {
+                        cluster.net.cut_link(node, other);
+                    }
+                    sleep_a_while().await;
+                    cluster.net.heal_all();
+                }
+                _ => {
+                    // One link only: a follower may lose its leader while
+                    // other nodes still reach it (and cache what it says).
+                    let other = random_node(&cluster);
+                    tracing::info!(
+                        node = %cluster.net.describe(node),
+                        other = %cluster.net.describe(other),
+                        "cut one link"
+                    );
+                    cluster.net.cut_link(node, other);
+                    sleep_a_while().await;
+                    cluster.net.heal_all();
+                }
             }
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -292,6 +311,15 @@ async fn bounded_reads_reflect_every_write_older_than_their_bound() {
         }
         println!("reads answered from a reused grant: {reused}");
         assert!(reused > 0.0, "no follower answered from an earlier grant");
+        let mut cached = 0.0;
+        for node in 1..=NODES {
+            cached += cluster
+                .metric(node, "distcache_replica_reads_total{served_by=\"cache\"}")
+                .await
+                .unwrap_or(0.0);
+        }
+        println!("reads answered from a node's read cache: {cached}");
+        assert!(cached > 0.0, "no node answered from its read cache");
     })
     .await;
 }
