@@ -31,6 +31,7 @@
 //! |---|---|
 //! | `config.rs` | [`Config`], [`Gid`], [`UNASSIGNED`] |
 //! | `placement.rs` | [`placement::rebalance`]: balanced, fewest moves, deterministic; [`placement::minimum_moves`] (the independent bound tests compare with) |
+//! | `load.rs` | [`load::balance_load`]: greedy moves off the busiest group, the maximum load never rising, nothing moved for equal loads (pure) |
 //! | `history.rs` | [`ConfigHistory`]: the retained configurations and the groups' reports; [`ConfigOp`], [`ConfigError`], [`Limits`] (pure) |
 //! | `rpc.rs` | [`ControllerRequest`], [`ServerError`], `ForwardedRequest` (a request passed on to a leader that joined the group later) (the wire) |
 //! | `server/machine.rs` | [`ControllerMachine`]: history + the shared [`rsm::session::SessionTable`] |
@@ -171,6 +172,7 @@
 pub mod clerk;
 pub mod config;
 pub mod history;
+pub mod load;
 pub mod placement;
 pub mod rpc;
 pub mod server;
