@@ -121,6 +121,19 @@ pub struct NodeArgs {
     /// `listen_host` or `host` even without a password).
     #[arg(long, env = "DISTCACHE_PROTECTED_MODE")]
     pub protected_mode: Option<bool>,
+    /// Override `balance_load`: `--balance-load` turns the load balancer
+    /// on (`--balance-load false` off); it acts while this node's
+    /// controller replica leads.
+    #[arg(
+        long,
+        env = "DISTCACHE_BALANCE_LOAD",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub balance_load: Option<bool>,
+    /// Override `balance_interval_ms`.
+    #[arg(long, env = "DISTCACHE_BALANCE_INTERVAL_MS")]
+    pub balance_interval_ms: Option<u64>,
 }
 
 impl NodeArgs {
@@ -142,6 +155,8 @@ impl NodeArgs {
             listen_host: self.listen_host.clone(),
             requirepass: self.requirepass.clone().map(crate::config::Secret),
             protected_mode: self.protected_mode,
+            balance_load: self.balance_load,
+            balance_interval_ms: self.balance_interval_ms,
         }
     }
 }
@@ -848,6 +863,29 @@ async fn delete(connect: &ConnectArgs, key: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn balance_load_is_a_flag_with_an_optional_value() {
+        let overrides = |args: &[&str]| {
+            let mut argv = vec!["distcache", "node", "--config", "node.toml"];
+            argv.extend_from_slice(args);
+            match Cli::try_parse_from(argv).expect("parses").command {
+                Command::Node(node) => node.overrides(),
+                other => panic!("parsed as {other:?}"),
+            }
+        };
+        assert_eq!(overrides(&[]).balance_load, None);
+        assert_eq!(overrides(&["--balance-load"]).balance_load, Some(true));
+        assert_eq!(
+            overrides(&["--balance-load", "false"]).balance_load,
+            Some(false)
+        );
+        let interval = overrides(&["--balance-load", "--balance-interval-ms", "5000"]);
+        assert_eq!(
+            (interval.balance_load, interval.balance_interval_ms),
+            (Some(true), Some(5000))
+        );
+    }
 
     #[test]
     fn status_names_each_replica_and_the_reads_it_answered_as_a_follower() {

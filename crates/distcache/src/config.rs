@@ -32,6 +32,9 @@
 //! lease_reads = true          # default: reads under a leader lease
 //! lease_clock_drift_percent = 10   # default: the clock-drift bound it assumes
 //! cluster_mode = false        # true: RESP acts as a Redis Cluster node (-MOVED)
+//! balance_load = false        # true: move shards off a group that stays busiest
+//! balance_interval_ms = 30000 # default: how often the balancer reads the loads
+//! balance_after_intervals = 3 # default: intervals an imbalance must last
 //!
 //! # Where the listeners bind when `host` is not a local interface (a
 //! # Kubernetes Service's ClusterIP): every port on this address instead,
@@ -119,6 +122,21 @@ pub struct NodeConfig {
     /// broken build (crates/chaos); never set it otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unsafe_ack_before_commit: bool,
+    /// Load-aware placement (`crate::balance`, docs/design.md): while this
+    /// node's controller replica leads, read every node's requests per
+    /// shard each `balance_interval_ms`, and when the same group stays the
+    /// one to give a shard for `balance_after_intervals` intervals in a
+    /// row, ask the controller to move one shard off it. Off by default;
+    /// only nodes with a controller replica act on it (set it on all of
+    /// them, so whichever leads balances).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub balance_load: bool,
+    /// How often the balancer reads the loads (with `balance_load`).
+    #[serde(default = "default_balance_interval_ms")]
+    pub balance_interval_ms: u64,
+    /// Consecutive intervals the same imbalance must last before a move.
+    #[serde(default = "default_balance_after_intervals")]
+    pub balance_after_intervals: u32,
     /// The default user's password on every client front end (Redis's
     /// `requirepass`). Not set: the default user needs none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -448,6 +466,20 @@ fn default_lease_clock_drift_percent() -> u64 {
     10
 }
 
+fn default_balance_interval_ms() -> u64 {
+    30_000
+}
+
+fn default_balance_after_intervals() -> u32 {
+    3
+}
+
+/// Bounds of `balance_interval_ms`: at least 100 ms (one NodeStatus
+/// round to every node must fit), at most an hour.
+pub const BALANCE_INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+/// Bounds of `balance_after_intervals`.
+pub const BALANCE_AFTER_INTERVALS: std::ops::RangeInclusive<u32> = 1..=100;
+
 /// Largest `lease_clock_drift_percent`: past it the lease is too short to
 /// be worth having (turn `lease_reads` off instead).
 const MAX_LEASE_CLOCK_DRIFT_PERCENT: u64 = 50;
@@ -494,6 +526,8 @@ pub struct Overrides {
     /// Kubernetes Secret through `DISTCACHE_REQUIREPASS`.
     pub requirepass: Option<Secret>,
     pub protected_mode: Option<bool>,
+    pub balance_load: Option<bool>,
+    pub balance_interval_ms: Option<u64>,
 }
 
 /// Where each replica runs, derived from a valid configuration.
@@ -560,6 +594,12 @@ impl NodeConfig {
         }
         if let Some(protected_mode) = overrides.protected_mode {
             self.protected_mode = protected_mode;
+        }
+        if let Some(balance_load) = overrides.balance_load {
+            self.balance_load = balance_load;
+        }
+        if let Some(interval) = overrides.balance_interval_ms {
+            self.balance_interval_ms = interval;
         }
         let per_node = overrides.host.is_some()
             || overrides.grpc_port.is_some()
@@ -668,6 +708,28 @@ impl NodeConfig {
                 format!(
                     "{} is over {MAX_LEASE_CLOCK_DRIFT_PERCENT} (set lease_reads = false instead)",
                     self.lease_clock_drift_percent
+                ),
+            ));
+        }
+        if !BALANCE_INTERVAL_MS.contains(&self.balance_interval_ms) {
+            return Err(ConfigError::new(
+                "balance_interval_ms",
+                format!(
+                    "{} is not in {}..={}",
+                    self.balance_interval_ms,
+                    BALANCE_INTERVAL_MS.start(),
+                    BALANCE_INTERVAL_MS.end()
+                ),
+            ));
+        }
+        if !BALANCE_AFTER_INTERVALS.contains(&self.balance_after_intervals) {
+            return Err(ConfigError::new(
+                "balance_after_intervals",
+                format!(
+                    "{} is not in {}..={}",
+                    self.balance_after_intervals,
+                    BALANCE_AFTER_INTERVALS.start(),
+                    BALANCE_AFTER_INTERVALS.end()
                 ),
             ));
         }
@@ -1323,6 +1385,40 @@ data_port = 7101
         config.apply(&Overrides::default()).expect("apply");
         assert_eq!(config.listen_host.as_deref(), Some("::"));
         config.validate().expect("`::` serves an IPv4 host too");
+    }
+
+    #[test]
+    fn balance_settings_parse_override_and_are_bounded() {
+        let plain = NodeConfig::from_toml(ONE_NODE, "t.toml").expect("parse");
+        assert!(!plain.balance_load, "off by default");
+        assert_eq!(plain.balance_interval_ms, 30_000);
+        assert_eq!(plain.balance_after_intervals, 3);
+        let text = format!(
+            "balance_load = true\nbalance_interval_ms = 500\nbalance_after_intervals = 2\n{ONE_NODE}"
+        );
+        let mut config = NodeConfig::from_toml(&text, "t.toml").expect("parse");
+        config.validate().expect("valid");
+        assert!(config.balance_load);
+        assert_eq!(
+            (config.balance_interval_ms, config.balance_after_intervals),
+            (500, 2)
+        );
+        let again = NodeConfig::from_toml(&config.to_toml(), "printed").expect("reparse");
+        assert_eq!(again, config);
+        config
+            .apply(&Overrides {
+                balance_load: Some(false),
+                balance_interval_ms: Some(99),
+                ..Overrides::default()
+            })
+            .expect("apply");
+        assert!(!config.balance_load);
+        let error = config.validate().expect_err("99 ms is too short");
+        assert_eq!(error.field, "balance_interval_ms");
+        config.balance_interval_ms = 1000;
+        config.balance_after_intervals = 0;
+        let error = config.validate().expect_err("0 intervals");
+        assert_eq!(error.field, "balance_after_intervals");
     }
 
     /// A `listen_host` that is no IP address, or an IPv4 one for an IPv6

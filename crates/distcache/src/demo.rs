@@ -152,6 +152,9 @@ pub fn demo_configs(
             lease_reads: options.lease_reads,
             lease_clock_drift_percent: 10,
             unsafe_ack_before_commit: false,
+            balance_load: false,
+            balance_interval_ms: 30_000,
+            balance_after_intervals: 3,
             requirepass: options.requirepass.clone().map(crate::config::Secret),
             users: options
                 .users

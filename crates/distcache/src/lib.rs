@@ -37,7 +37,8 @@
 //! | `auth.rs` | credentials of the HTTP and gRPC front ends (the RESP users); docs/security.md |
 //! | `resp/` | the RESP (Redis protocol) listener |
 //! | `http/` | the HTTP gateway: REST API, `/livez` `/readyz`, OpenAPI, `/metrics` |
-//! | `metrics.rs` | [`metrics::Metrics`]: the node's Prometheus registry |
+//! | `metrics.rs` | [`metrics::Metrics`]: the node's Prometheus registry; requests per shard |
+//! | `balance.rs` | the load balancer (`balance_load`): per-shard request deltas from every node, a `BalanceLoad` when one group stays busiest |
 //! | `demo.rs` | `distcache demo`: a whole cluster in one process |
 //! | `cli.rs` | command-line flags, `status` and `admin` |
 //!
@@ -57,6 +58,7 @@
 //! ```
 
 pub mod auth;
+pub mod balance;
 pub mod cli;
 mod clock;
 pub mod config;

@@ -5,7 +5,8 @@
 //!  front ends ─ scope(FRONTEND = "grpc" | "resp" | "http") ─► Forwarder::run
 //!                                  │ records: requests by front end,
 //!                                  │ command and outcome; latency; hot keys;
-//!                                  │ served here or forwarded one hop
+//!                                  │ requests per shard; served here or
+//!                                  │ forwarded one hop
 //!                                  ▼
 //!                              Metrics (one per node; a demo has several)
 //!  GET /metrics ─► Metrics::encode(node) ─ first reads Raft status, shard
@@ -120,6 +121,69 @@ pub struct ReplicaReadLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ShardOnlyLabels {
+    pub shard: String,
+}
+
+/// Requests per shard entering through this node (one counter per shard,
+/// fixed at start), exported as `distcache_shard_requests_total{shard}`
+/// (shards with none yet are left out) and read by the load balancer
+/// (`crate::balance`) through `Admin.NodeStatus`. Cheap to clone: the
+/// clones share the counters.
+#[derive(Clone, Debug, Default)]
+pub struct ShardRequests(std::sync::Arc<[AtomicU64]>);
+
+impl ShardRequests {
+    pub fn new(shard_count: usize) -> ShardRequests {
+        ShardRequests((0..shard_count).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.0.len()
+    }
+
+    /// One request for `shard` (ignored if the service has no such shard).
+    pub fn record(&self, shard: usize) {
+        if let Some(count) = self.0.get(shard) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Each shard's requests so far, by shard number.
+    pub fn totals(&self) -> Vec<u64> {
+        self.0
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+impl TypedMetric for ShardRequests {
+    const TYPE: MetricType = MetricType::Counter;
+}
+
+impl EncodeMetric for ShardRequests {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (shard, total) in self.totals().into_iter().enumerate() {
+            if total == 0 {
+                continue;
+            }
+            let labels = ShardOnlyLabels {
+                shard: shard.to_string(),
+            };
+            encoder
+                .encode_family(&labels)?
+                .encode_counter::<NoLabelSet, _, u64>(&total, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
 }
 
 /// A histogram counted elsewhere (the Raft driver's storage timings,
@@ -241,6 +305,7 @@ pub struct Metrics {
     connected_clients: Family<FrontendLabels, Gauge>,
     hot_key_requests: Family<KeyLabels, Gauge>,
     hot_keys: Mutex<HotKeyDetector<Vec<u8>>>,
+    shard_requests: ShardRequests,
     started: tokio::time::Instant,
     /// Every request, and its latency bucket counts (the dashboard's view).
     operations: AtomicU64,
@@ -254,7 +319,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics that count no requests per shard (a forwarder's own, before
+    /// the node gives it its registry).
     pub fn new() -> Metrics {
+        Metrics::for_shards(0)
+    }
+
+    /// Metrics of a node whose service has `shard_count` shards.
+    pub fn for_shards(shard_count: usize) -> Metrics {
         let mut registry = Registry::with_prefix("distcache");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -497,6 +569,13 @@ impl Metrics {
             "Recent requests for the hottest keys (decayed count-min estimate, top 10)",
             hot_key_requests.clone(),
         );
+        let shard_requests = ShardRequests::new(shard_count);
+        registry.register(
+            "shard_requests",
+            "Requests per shard that entered through this node's front ends, whichever group \
+             served them (operations without a key and the node's own probes not counted)",
+            shard_requests.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -544,6 +623,7 @@ impl Metrics {
                 },
                 0,
             )),
+            shard_requests,
             started: crate::clock::now(),
             operations: AtomicU64::new(0),
             bucket_counts: Default::default(),
@@ -574,10 +654,15 @@ impl Metrics {
             .position(|bound| seconds <= *bound)
             .unwrap_or(LATENCY_BOUNDS_SECONDS.len());
         self.bucket_counts[bucket].fetch_add(1, Ordering::Relaxed);
-        // Hot keys are the users' keys: the node's own probes (readiness,
-        // `internal`) would only crowd them out, and a whole-shard
-        // operation (scan, count, flush) has no key to rank.
+        // Hot keys and shard requests are the users': the node's own probes
+        // (readiness, `internal`) would only crowd them out, and a
+        // whole-shard operation (scan, count, flush) has no key to rank.
         if frontend_is_user(command_frontend) && !key.is_empty() {
+            let shard_count = self.shard_requests.shard_count();
+            if shard_count > 0 {
+                self.shard_requests
+                    .record(shardkv::key_to_shard(key, shard_count));
+            }
             let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
             self.hot_keys
                 .lock()
@@ -621,6 +706,16 @@ impl Metrics {
                 .map(|count| count.load(Ordering::Relaxed))
                 .collect(),
         )
+    }
+
+    /// Requests per shard through this node so far (empty if not counted).
+    pub fn shard_requests(&self) -> Vec<u64> {
+        self.shard_requests.totals()
+    }
+
+    /// The shards counted per shard (0: none).
+    pub fn shard_count(&self) -> usize {
+        self.shard_requests.shard_count()
     }
 
     /// The most requested keys, most first.
@@ -880,6 +975,42 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn user_requests_are_counted_per_shard() {
+        let metrics = Metrics::for_shards(10);
+        let key = b"user:42";
+        let shard = shardkv::key_to_shard(key, 10);
+        FRONTEND.sync_scope("resp", || {
+            metrics.record_operation("GET", key, "ok", Duration::from_millis(1));
+            metrics.record_operation("SET", key, "timeout", Duration::from_millis(1));
+            // A whole-shard operation has no key: not counted.
+            metrics.record_operation("SCAN", b"", "ok", Duration::from_millis(1));
+        });
+        // The node's own probes are not users' requests.
+        metrics.record_operation("GET", key, "ok", Duration::from_millis(1));
+        let mut expected = vec![0; 10];
+        expected[shard] = 2;
+        assert_eq!(metrics.shard_requests(), expected);
+        let text = metrics.encode();
+        assert!(
+            text.contains(&format!(
+                "distcache_shard_requests_total{{shard=\"{shard}\"}} 2"
+            )),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("distcache_shard_requests_total{").count(),
+            1,
+            "shards without requests are left out: {text}"
+        );
+        // A forwarder's own metrics count nothing per shard.
+        let uncounted = Metrics::new();
+        FRONTEND.sync_scope("grpc", || {
+            uncounted.record_operation("GET", key, "ok", Duration::from_millis(1));
+        });
+        assert!(uncounted.shard_requests().is_empty());
     }
 
     #[test]

@@ -167,6 +167,7 @@ impl NodeState {
                 .into_iter()
                 .map(|(key, requests)| proto::HotKey { key, requests })
                 .collect(),
+            shard_requests: self.metrics.shard_requests(),
         }
     }
 
@@ -289,6 +290,8 @@ pub struct Node {
     stop_grpc: oneshot::Sender<()>,
     grpc_task: JoinHandle<Result<(), String>>,
     bootstrap_task: Option<JoinHandle<()>>,
+    /// The load balancer (`balance_load`, on controller hosts only).
+    balance_task: Option<JoinHandle<()>>,
     resp: Option<crate::resp::RespServer>,
     http: Option<crate::http::HttpServer>,
     /// The front ends' certificate and its SIGHUP reloader.
@@ -552,7 +555,7 @@ impl Node {
         };
 
         let request_timeout = Duration::from_millis(config.request_timeout_ms);
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::for_shards(config.shard_count));
         let forwarder = Arc::new(
             Forwarder::new(
                 controller_addrs,
@@ -699,6 +702,19 @@ impl Node {
             .controller
             .is_some()
             .then(|| tokio::spawn(bootstrap(Arc::clone(&state))));
+        // Only a node with a controller replica can lead the controller,
+        // and only the leader's balancer acts.
+        let balance_task = (config.balance_load && state.controller.is_some()).then(|| {
+            let settings = crate::balance::BalanceSettings {
+                interval: Duration::from_millis(config.balance_interval_ms),
+                after_intervals: config.balance_after_intervals,
+            };
+            let authorization = config
+                .requirepass
+                .as_ref()
+                .map(|password| format!("Bearer {}", password.expose()));
+            crate::balance::spawn(Arc::clone(&state), settings, authorization)
+        });
         #[cfg(not(madsim))]
         let tls = tls.map(|tls| {
             // Without a SIGHUP handler the certificates can still be
@@ -718,6 +734,7 @@ impl Node {
             stop_grpc,
             grpc_task,
             bootstrap_task,
+            balance_task,
             resp,
             http,
         })
@@ -846,6 +863,9 @@ impl Node {
         self.state.tracking.close();
         self.state.forwarder.close();
         if let Some(task) = &self.bootstrap_task {
+            task.abort();
+        }
+        if let Some(task) = &self.balance_task {
             task.abort();
         }
         let _ = self.stop_grpc.send(());

@@ -592,8 +592,9 @@ impl AdminService {
         Ok(channel)
     }
 
-    /// Another node's `NodeStatus`, asked with the caller's credentials.
-    async fn node_status_of(
+    /// Another node's `NodeStatus`, asked with the caller's credentials
+    /// (this node's own, without a call).
+    pub(crate) async fn node_status_of(
         &self,
         node_id: u64,
         addr: SocketAddr,
@@ -608,6 +609,7 @@ impl AdminService {
             reachable: false,
             replicas: Vec::new(),
             hot_keys: Vec::new(),
+            shard_requests: Vec::new(),
         };
         let Ok(channel) = self.channel(addr) else {
             return unreachable;

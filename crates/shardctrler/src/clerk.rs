@@ -177,8 +177,19 @@ pub trait ControllerClient: Send + Sync {
         self.change(ConfigOp::SetServers { gid, servers })
     }
 
-    /// A change (Join, Leave, Move, DeclareLost, SetServers): the new
-    /// configuration's number.
+    /// Moves up to `max_moves` shards off the busiest groups given each
+    /// shard's recent load ([`ConfigOp::BalanceLoad`]); returns the new
+    /// configuration's number, or the latest if nothing was worth moving.
+    fn balance_load(
+        &self,
+        loads: Vec<u64>,
+        max_moves: usize,
+    ) -> impl Future<Output = Result<u64, ClerkError>> + Send {
+        self.change(ConfigOp::BalanceLoad { loads, max_moves })
+    }
+
+    /// A change (Join, Leave, Move, DeclareLost, SetServers,
+    /// BalanceLoad): the new configuration's number.
     fn change(&self, op: ConfigOp) -> impl Future<Output = Result<u64, ClerkError>> + Send {
         async move {
             let name = op.name();
@@ -191,9 +202,10 @@ pub trait ControllerClient: Send + Sync {
 }
 
 impl ControllerClient for Clerk {
-    /// Changes (Join, Leave, Move, DeclareLost) run in the session, one at
-    /// a time, each with the next seq; queries and reports carry no seq
-    /// and run outside it, concurrently with anything.
+    /// Changes (Join, Leave, Move, DeclareLost, SetServers, BalanceLoad)
+    /// run in the session, one at a time, each with the next seq; queries
+    /// and reports carry no seq and run outside it, concurrently with
+    /// anything.
     async fn run(&self, op: ConfigOp) -> Result<ConfigAnswer, ClerkError> {
         let answer = match op {
             ConfigOp::Query { .. } | ConfigOp::QueryApplied { .. } | ConfigOp::Report { .. } => {
@@ -208,7 +220,8 @@ impl ControllerClient for Clerk {
             | ConfigOp::Leave { .. }
             | ConfigOp::Move { .. }
             | ConfigOp::DeclareLost { .. }
-            | ConfigOp::SetServers { .. } => {
+            | ConfigOp::SetServers { .. }
+            | ConfigOp::BalanceLoad { .. } => {
                 let request = |client_id, seq| ControllerRequest { client_id, seq, op };
                 self.session.call(request, classify).await
             }

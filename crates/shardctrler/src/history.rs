@@ -4,10 +4,11 @@
 //! Sans-IO and deterministic: the same operations in the same order give
 //! the same configurations (and the same answers) on every replica. A
 //! request that is refused returns a typed [`ConfigError`] and changes
-//! nothing; an accepted Join, Leave or Move appends exactly one new
-//! configuration, numbered one more than the latest, except a Move of a
-//! shard to the group that already owns it, which appends none and
-//! answers the latest number.
+//! nothing; an accepted Join, Leave, Move or BalanceLoad appends exactly
+//! one new configuration, numbered one more than the latest, except a
+//! Move of a shard to the group that already owns it, or a BalanceLoad
+//! that finds no move worth making, which appends none and answers the
+//! latest number.
 //!
 //! ## Retention: what groups still need, at most K
 //!
@@ -64,6 +65,7 @@ use std::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Gid, UNASSIGNED};
+use crate::load::{HYSTERESIS_PERCENT, balance_load};
 use crate::placement::rebalance;
 
 /// An operation on the configurations.
@@ -112,6 +114,17 @@ pub enum ConfigOp {
     /// list; the same servers again make no configuration (the latest
     /// number is answered). Exactly once like Join/Leave/Move.
     SetServers { gid: Gid, servers: Vec<SocketAddr> },
+    /// Move up to `max_moves` shards off the busiest groups, given each
+    /// shard's recent load (`loads[s]` for shard `s`: requests per
+    /// interval, in any unit the same for all shards). The placement is
+    /// [`crate::load::balance_load`] with the margin
+    /// [`HYSTERESIS_PERCENT`]: the maximum group load never rises, and with
+    /// equal loads a count-balanced placement is left alone. Makes a
+    /// configuration only if a shard moves (otherwise the latest number is
+    /// answered, as for a Move that changes nothing). Exactly once like
+    /// Join/Leave/Move. Refused unless there is one load per shard and
+    /// `max_moves` is between 1 and the shard count.
+    BalanceLoad { loads: Vec<u64>, max_moves: usize },
 }
 
 impl ConfigOp {
@@ -126,12 +139,13 @@ impl ConfigOp {
             ConfigOp::Report { .. } => "Report",
             ConfigOp::DeclareLost { .. } => "DeclareLost",
             ConfigOp::SetServers { .. } => "SetServers",
+            ConfigOp::BalanceLoad { .. } => "BalanceLoad",
         }
     }
 
-    /// Join, Leave, Move, DeclareLost and SetServers: executed once per
-    /// `(client_id, seq)`, their answer recorded for retries. Queries and
-    /// reports are not.
+    /// Join, Leave, Move, DeclareLost, SetServers and BalanceLoad:
+    /// executed once per `(client_id, seq)`, their answer recorded for
+    /// retries. Queries and reports are not.
     pub fn is_recorded(&self) -> bool {
         matches!(
             self,
@@ -140,6 +154,7 @@ impl ConfigOp {
                 | ConfigOp::Move { .. }
                 | ConfigOp::DeclareLost { .. }
                 | ConfigOp::SetServers { .. }
+                | ConfigOp::BalanceLoad { .. }
         )
     }
 
@@ -149,7 +164,8 @@ impl ConfigOp {
     }
 
     /// The checks that do not depend on the configurations (empty request,
-    /// gid 0, server lists, a gid listed twice, shard range): a server runs
+    /// gid 0, server lists, a gid listed twice, shard range, one load per
+    /// shard and a move limit within the shard count): a server runs
     /// them before proposing, so such a request costs no log entry, and
     /// [`ConfigHistory::apply`] runs them again.
     pub fn check_shape(&self, limits: &Limits) -> Result<(), ConfigError> {
@@ -230,6 +246,21 @@ impl ConfigOp {
                 }
                 Ok(())
             }
+            ConfigOp::BalanceLoad { loads, max_moves } => {
+                if loads.len() != limits.shard_count {
+                    return Err(ConfigError::LoadCount {
+                        count: loads.len(),
+                        shard_count: limits.shard_count,
+                    });
+                }
+                if *max_moves == 0 || *max_moves > limits.shard_count {
+                    return Err(ConfigError::MoveLimit {
+                        max_moves: *max_moves,
+                        shard_count: limits.shard_count,
+                    });
+                }
+                Ok(())
+            }
             ConfigOp::Query { .. } | ConfigOp::QueryApplied { .. } => Ok(()),
         }
     }
@@ -238,8 +269,9 @@ impl ConfigOp {
 /// A successful answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConfigAnswer {
-    /// A Join, Leave, Move or DeclareLost made configuration `num` (a Move
-    /// or a DeclareLost that changed nothing: `num` is the latest,
+    /// A change made configuration `num` (a change that changed nothing,
+    /// such as a Move to the current owner, a DeclareLost of a lost group
+    /// or a BalanceLoad that found nothing to move: `num` is the latest,
     /// unchanged).
     Changed { num: u64 },
     /// The configuration a Query asked for.
@@ -297,6 +329,15 @@ pub enum ConfigError {
     /// groups ([`Limits::max_groups`]).
     #[error("{count} groups are already declared lost, the limit")]
     TooManyLostGroups { count: usize },
+    /// A BalanceLoad must give one load per shard.
+    #[error("{count} loads given; the service has {shard_count} shards, one load each")]
+    LoadCount { count: usize, shard_count: usize },
+    /// A BalanceLoad may move between 1 and the shard count of shards.
+    #[error("a limit of {max_moves} moves is outside 1..={shard_count} (the shard count)")]
+    MoveLimit {
+        max_moves: usize,
+        shard_count: usize,
+    },
 }
 
 /// Bounds on what a configuration may hold; identical on every replica.
@@ -562,6 +603,7 @@ impl ConfigHistory {
             ConfigOp::Report { gid, num } => self.report(*gid, *num),
             ConfigOp::DeclareLost { gid } => self.declare_lost(*gid),
             ConfigOp::SetServers { gid, servers } => self.set_servers(*gid, servers),
+            ConfigOp::BalanceLoad { loads, max_moves } => Ok(self.balance_load(loads, *max_moves)),
         }?;
         self.prune();
         if let ConfigAnswer::Reported { .. } = answer {
@@ -754,6 +796,21 @@ impl ConfigHistory {
         shards[shard] = gid;
         let groups = latest.groups.clone();
         Ok(self.push(shards, groups))
+    }
+
+    /// `loads` and `max_moves` passed [`ConfigOp::check_shape`]. Lost
+    /// groups are in no configuration's `groups`, so they never receive;
+    /// with no groups nothing can move.
+    fn balance_load(&mut self, loads: &[u64], max_moves: usize) -> ConfigAnswer {
+        let latest = self.latest();
+        let gids: BTreeSet<Gid> = latest.groups.keys().copied().collect();
+        let shards = balance_load(&latest.shards, &gids, loads, max_moves, HYSTERESIS_PERCENT);
+        if shards == latest.shards {
+            // Nothing worth moving: no new configuration (see `move_shard`).
+            return ConfigAnswer::Changed { num: latest.num };
+        }
+        let groups = latest.groups.clone();
+        self.push(shards, groups)
     }
 
     fn push_rebalanced(&mut self, groups: BTreeMap<Gid, Vec<SocketAddr>>) -> ConfigAnswer {

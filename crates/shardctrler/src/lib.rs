@@ -3,7 +3,9 @@
 //! A Raft-replicated configuration service. A configuration ([`Config`]) is
 //! numbered and immutable: which replica group serves each shard, and the
 //! servers of each group. Join (add groups), Leave (remove groups) and
-//! Move (give one shard to one group) each make the next configuration;
+//! Move (give one shard to one group) each make the next configuration,
+//! and so does BalanceLoad (move a few shards off the busiest groups,
+//! given each shard's recent load) when it finds a move worth making;
 //! Query reads one (`None`: the latest); Report says which configuration a
 //! group has applied, so old ones can be dropped. shardkv groups poll it.
 //!
@@ -31,6 +33,7 @@
 //! |---|---|
 //! | `config.rs` | [`Config`], [`Gid`], [`UNASSIGNED`] |
 //! | `placement.rs` | [`placement::rebalance`]: balanced, fewest moves, deterministic; [`placement::minimum_moves`] (the independent bound tests compare with) |
+//! | `load.rs` | [`load::balance_load`]: greedy moves off the busiest group, the maximum load never rising, nothing moved for equal loads (pure) |
 //! | `history.rs` | [`ConfigHistory`]: the retained configurations and the groups' reports; [`ConfigOp`], [`ConfigError`], [`Limits`] (pure) |
 //! | `rpc.rs` | [`ControllerRequest`], [`ServerError`], `ForwardedRequest` (a request passed on to a leader that joined the group later) (the wire) |
 //! | `server/machine.rs` | [`ControllerMachine`]: history + the shared [`rsm::session::SessionTable`] |
@@ -64,6 +67,14 @@
 //!   parked with the group that held it last (`Config::parked_shards`),
 //!   which keeps its data frozen until the next Join gives it a new owner.
 //!   Move does not rebalance (the next Join or Leave does).
+//! - **Load-aware placement** ([`load`]): [`ConfigOp::BalanceLoad`]
+//!   carries a load per shard and a move limit; each move takes a shard
+//!   from a group at the maximum load to the least-loaded group, only if
+//!   it lowers the busier of the two by more than 10 % of the mean group
+//!   load. The maximum never rises, at most the limit of shards move, and
+//!   with equal loads a count-balanced placement stays as it is (so Join
+//!   and Leave keep their fewest-moves property). Counts may end uneven;
+//!   the next Join or Leave balances them again.
 //! - **Immutable, bounded retention**: configuration `n` never changes
 //!   once made. shardkv groups walk them one by one and report each one
 //!   they applied ([`ConfigOp::Report`], one log entry per group per
@@ -124,6 +135,12 @@
 //!   takes; `minimum_moves` itself against a brute-force search over every
 //!   balanced assignment; from a balanced start one join/leave touches
 //!   only that group.
+//! - `tests/load.rs` (proptest): random assignments and loads, up to 100
+//!   groups and 1024 shards: at most `max_moves` moves, the maximum never
+//!   rises, each move from a busiest to a least-loaded group and worth the
+//!   margin, no move left worth making when it stops early (tried against
+//!   every receiver), `k + j` moves equal `k` then `j`, and equal loads
+//!   move nothing from a placement `rebalance` made.
 //! - `tests/history.rs`, `tests/machine.rs`: every operation, every refusal
 //!   (nothing changes), exactly-once, stale seqs, session expiry, snapshot
 //!   round trip and refusal of bad snapshots; a Move that changes nothing
@@ -171,6 +188,7 @@
 pub mod clerk;
 pub mod config;
 pub mod history;
+pub mod load;
 pub mod placement;
 pub mod rpc;
 pub mod server;

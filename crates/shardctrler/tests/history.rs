@@ -395,3 +395,130 @@ fn bad_set_servers_are_refused_and_change_nothing() {
         },
     );
 }
+
+fn balance(loads: &[u64], max_moves: usize) -> ConfigOp {
+    ConfigOp::BalanceLoad {
+        loads: loads.to_vec(),
+        max_moves,
+    }
+}
+
+#[test]
+fn balance_load_moves_a_shard_off_the_hot_group() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    let before = latest(&history);
+    assert_eq!(before.shards, vec![1, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    // Shards 0 and 1 (group 1) are hot: group 1 at 203, group 2 at 5.
+    let loads = [100, 100, 1, 1, 1, 1, 1, 1, 1, 1];
+    let answer = history.apply(&balance(&loads, 1));
+    assert_eq!(
+        answer,
+        Ok(ConfigAnswer::Changed {
+            num: before.num + 1
+        })
+    );
+    let after = latest(&history);
+    assert_eq!(after.shards, vec![2, 1, 1, 1, 1, 2, 2, 2, 2, 2]);
+    assert_eq!(after.groups, before.groups, "the groups' servers changed");
+    assert_eq!(history.query(Some(before.num)), Ok(before));
+    history.check_invariants().expect("invariants");
+    // With these loads the split 103 / 105 leaves nothing worth moving.
+    let again = history.apply(&balance(&loads, 3));
+    assert_eq!(again, Ok(ConfigAnswer::Changed { num: after.num }));
+    assert_eq!(latest(&history), after);
+}
+
+#[test]
+fn balance_load_with_equal_loads_makes_no_configuration() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2, 3]).expect("join");
+    let before = latest(&history);
+    for load in [0, 1, 1000] {
+        let answer = history.apply(&balance(&[load; 10], 10));
+        assert_eq!(answer, Ok(ConfigAnswer::Changed { num: before.num }));
+    }
+    assert_eq!(latest(&history), before);
+    // A Join afterwards still balances counts with the fewest moves.
+    join(&mut history, &[4]).expect("join 4");
+    assert_balanced(&latest(&history));
+}
+
+#[test]
+fn balance_load_without_groups_changes_nothing() {
+    let mut history = ConfigHistory::new(Limits::new(4));
+    let answer = history.apply(&balance(&[5, 0, 0, 0], 1));
+    assert_eq!(answer, Ok(ConfigAnswer::Changed { num: 0 }));
+    join(&mut history, &[1]).expect("join");
+    leave(&mut history, &[1]).expect("leave");
+    let parked = latest(&history);
+    let answer = history.apply(&balance(&[5, 0, 0, 0], 1));
+    assert_eq!(answer, Ok(ConfigAnswer::Changed { num: parked.num }));
+    assert_eq!(latest(&history), parked);
+}
+
+#[test]
+fn balance_load_never_gives_to_a_lost_group() {
+    let mut history = ConfigHistory::new(Limits::new(6));
+    join(&mut history, &[1, 2, 3]).expect("join");
+    history
+        .apply(&ConfigOp::DeclareLost { gid: 3 })
+        .expect("declare 3 lost");
+    let before = latest(&history);
+    // Group 3's shards 4 and 5 went to groups 1 and 2.
+    assert_eq!(before.shards, vec![1, 1, 2, 2, 1, 2]);
+    let answer = history.apply(&balance(&[50, 50, 1, 1, 50, 1], 6));
+    assert_eq!(
+        answer,
+        Ok(ConfigAnswer::Changed {
+            num: before.num + 1
+        })
+    );
+    let after = latest(&history);
+    assert!(after.is_lost(3));
+    // One move (150 / 3 -> 100 / 53); a second 50 would overshoot.
+    assert_eq!(after.shards, vec![2, 1, 2, 2, 1, 2]);
+    history.check_invariants().expect("invariants");
+}
+
+#[test]
+fn bad_balance_loads_are_refused_and_change_nothing() {
+    let mut history = ConfigHistory::new(Limits::new(10));
+    join(&mut history, &[1, 2]).expect("join");
+    assert_refused(
+        &mut history,
+        balance(&[1; 9], 1),
+        ConfigError::LoadCount {
+            count: 9,
+            shard_count: 10,
+        },
+    );
+    assert_refused(
+        &mut history,
+        balance(&[1; 11], 1),
+        ConfigError::LoadCount {
+            count: 11,
+            shard_count: 10,
+        },
+    );
+    assert_refused(
+        &mut history,
+        balance(&[1; 10], 0),
+        ConfigError::MoveLimit {
+            max_moves: 0,
+            shard_count: 10,
+        },
+    );
+    assert_refused(
+        &mut history,
+        balance(&[1; 10], 11),
+        ConfigError::MoveLimit {
+            max_moves: 11,
+            shard_count: 10,
+        },
+    );
+    // The shape check alone refuses them, before any state is looked at.
+    let limits = Limits::new(10);
+    assert!(balance(&[1; 10], 10).check_shape(&limits).is_ok());
+    assert!(balance(&[1; 3], 1).check_shape(&limits).is_err());
+}

@@ -154,3 +154,27 @@ fn snapshot_round_trips_and_bad_snapshots_are_refused() {
         Err(RestoreError::Inconsistent { .. })
     ));
 }
+
+#[test]
+fn a_retried_balance_load_moves_once() {
+    let mut machine = machine();
+    machine.apply(&join(1, 1, 1), &at(1, 0)).expect("join 1");
+    machine.apply(&join(1, 2, 2), &at(2, 0)).expect("join 2");
+    let balance = ControllerRequest {
+        client_id: 9,
+        seq: 1,
+        op: ConfigOp::BalanceLoad {
+            loads: vec![90, 90, 90, 90, 0, 0, 0, 0, 0, 0],
+            max_moves: 1,
+        },
+    };
+    let first = machine.apply(&balance, &at(3, 0));
+    assert_eq!(first, Ok(ConfigAnswer::Changed { num: 3 }));
+    let moved = machine.latest().shards.clone();
+    // Applied again, the same loads would move one more shard; the retry
+    // gets the recorded answer instead.
+    let retry = machine.apply(&balance, &at(4, 0));
+    assert_eq!(retry, first);
+    assert_eq!(machine.latest().num, 3);
+    assert_eq!(machine.latest().shards, moved);
+}

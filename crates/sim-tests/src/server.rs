@@ -35,12 +35,12 @@ pub const SHARDS: usize = 10;
 const KEYS: usize = 6;
 
 /// The TOML every node reads (the same `[[nodes]]` table for all, as a
-/// real deployment's files).
-fn config_text(subnet: u8, node_id: usize) -> String {
+/// real deployment's files), with `settings` (top-level lines) added.
+fn config_text(subnet: u8, node_id: usize, settings: &str) -> String {
     let mut text = format!(
         "cluster_id = \"sim\"\nnode_id = {node_id}\ndata_dir = \"/data/node{node_id}\"\n\
          shard_count = {SHARDS}\nrequest_timeout_ms = 3000\nmax_raft_state_bytes = 65536\n\
-         protected_mode = false\n"
+         protected_mode = false\n{settings}"
     );
     for id in 1..=NODES {
         let host = server_ip(subnet, id);
@@ -73,16 +73,26 @@ impl Cluster {
     /// Starts the six nodes with addresses 10.`subnet`.0.x (clients on
     /// 10.`subnet + 1`.x.y), apart from other clusters in one simulation.
     pub fn start(subnet: u8) -> Cluster {
+        Cluster::start_with(subnet, "")
+    }
+
+    /// [`Cluster::start`] with `settings`, top-level lines of the nodes'
+    /// TOML (`"balance_load = true\n"`), the same on every node.
+    pub fn start_with(subnet: u8, settings: &str) -> Cluster {
+        let settings: Arc<str> = Arc::from(settings);
         let net = Network::new();
         let stops: Arc<Vec<Notify>> = Arc::new((1..=NODES).map(|_| Notify::new()).collect());
         let nodes = (1..=NODES)
             .map(|id| {
                 let stops = Arc::clone(&stops);
+                let settings = Arc::clone(&settings);
                 net.add_node(&format!("node{id}"), server_ip(subnet, id), move || {
                     let stops = Arc::clone(&stops);
+                    let settings = Arc::clone(&settings);
                     async move {
-                        let config = NodeConfig::from_toml(&config_text(subnet, id), "sim")
-                            .unwrap_or_else(|error| panic!("node {id}: {error}"));
+                        let config =
+                            NodeConfig::from_toml(&config_text(subnet, id, &settings), "sim")
+                                .unwrap_or_else(|error| panic!("node {id}: {error}"));
                         let node = Node::start_in_process(config)
                             .await
                             .unwrap_or_else(|error| panic!("node {id} did not start: {error}"));
@@ -168,6 +178,32 @@ impl Cluster {
                 .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
                 .sum(),
         )
+    }
+
+    /// Node `via`'s (1-based) requests per shard so far
+    /// (`distcache_shard_requests_total{shard}` of its `GET /metrics`; a
+    /// shard with none is 0), from a client host of its own; `None` if it
+    /// did not answer within 5 s.
+    pub async fn shard_requests(&self, via: usize) -> Option<Vec<u64>> {
+        let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
+        let body = self.net.spawn(self.client_host(), async move {
+            tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/metrics"))
+                .await
+                .ok()
+                .flatten()
+        });
+        let body = body.await.expect("client hosts are never killed")?;
+        let text = String::from_utf8(body).expect("/metrics is text");
+        let mut requests = vec![0; SHARDS];
+        for line in text.lines() {
+            let Some(rest) = line.strip_prefix("distcache_shard_requests_total{shard=\"") else {
+                continue;
+            };
+            let (shard, value) = rest.split_once("\"} ").expect("a counter sample");
+            let shard: usize = shard.parse().expect("a shard number");
+            requests[shard] = value.parse().expect("a count");
+        }
+        Some(requests)
     }
 
     /// A client host of its own, for a test's own clients (RESP over the

@@ -21,15 +21,19 @@
 //! - the controller group's replicas are replaced under faults while
 //!   clerks that know only the original replicas run
 //!   (`ctrler_replace_replicas_under_faults`), and the history still
-//!   checks.
+//!   checks;
+//! - load-aware placement (`ctrler_balance_load`): equal loads move
+//!   nothing, hot shards move off their group, and BalanceLoads among
+//!   concurrent joins and leaves pass the whole-history check.
 
 #![cfg(madsim)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use shardctrler::load::group_loads;
 use shardctrler::{ClerkError, ConfigError, ConfigOp, ControllerClient, Gid};
 use sim_tests::harness::{phase, within};
 use sim_tests::shardctrler::history::Outcome;
@@ -706,6 +710,138 @@ async fn ctrler_replace_replicas_under_faults() {
             served_by_a_joined_leader.is_some(),
             "in 5 tries the lead never stayed on a joined replica while a fresh clerk ran"
         );
+        tester.assert_history().await;
+    })
+    .await;
+}
+
+/// Load-aware placement through Raft (issue 22): with three groups,
+/// equal loads move nothing (the minimal-move property), two hot shards
+/// on one group make a BalanceLoad move one shard off it and lower the
+/// largest group load, bad requests are refused, and BalanceLoads sent
+/// concurrently with joins and leaves while a replica restarts pass the
+/// whole-history check (a BalanceLoad that moved nothing shares the latest
+/// number; one that moved is replayed exactly, moved at most its limit and
+/// did not raise the largest load).
+#[madsim::test]
+async fn ctrler_balance_load() {
+    within("ctrler_balance_load", TEST_LIMIT, async {
+        let tester = Tester::new(TesterConfig::lab());
+        let clerk = tester.make_client();
+
+        phase("three groups");
+        let members: Vec<Gid> = vec![1, 2, 3];
+        clerk.must_join(&members).await;
+        let balanced = clerk.check(&members).await;
+        let gids: BTreeSet<Gid> = members.iter().copied().collect();
+
+        phase("equal loads move nothing");
+        for load in [0, 1, 500] {
+            let num = clerk
+                .balance_load(vec![load; LAB_SHARDS], LAB_SHARDS)
+                .await
+                .expect("balance with equal loads");
+            assert_eq!(
+                num, balanced.num,
+                "equal loads of {load} made configuration {num}"
+            );
+        }
+        assert_same_config(&clerk.must_query(None).await, &balanced);
+
+        phase("two hot shards of one group: one of them moves");
+        let hot_group = balanced.shards[0];
+        let hot: Vec<usize> = balanced.shards_of(hot_group)[..2].to_vec();
+        let mut loads = vec![10u64; LAB_SHARDS];
+        for &shard in &hot {
+            loads[shard] = 1000;
+        }
+        let num = clerk
+            .balance_load(loads.clone(), 1)
+            .await
+            .expect("balance with two hot shards");
+        assert_eq!(num, balanced.num + 1, "the balance made no configuration");
+        let moved = clerk.must_query(None).await;
+        let changed: Vec<usize> = (0..LAB_SHARDS)
+            .filter(|&shard| moved.shards[shard] != balanced.shards[shard])
+            .collect();
+        assert_eq!(changed.len(), 1, "moved shards {changed:?}, expected one");
+        assert!(
+            hot.contains(&changed[0]),
+            "shard {} moved, expected one of the hot shards {hot:?}",
+            changed[0]
+        );
+        let largest = |shards: &[Gid]| group_loads(shards, &gids, &loads).into_values().max();
+        assert!(
+            largest(&moved.shards) < largest(&balanced.shards),
+            "the largest group load went from {:?} to {:?}",
+            largest(&balanced.shards),
+            largest(&moved.shards)
+        );
+        // The same loads again: the hot shards are apart, nothing is left
+        // worth moving.
+        let again = clerk
+            .balance_load(loads.clone(), 1)
+            .await
+            .expect("balance again");
+        assert_eq!(again, moved.num, "a second balance moved again");
+
+        phase("bad requests are refused and change nothing");
+        clerk
+            .must_refuse(
+                ConfigOp::BalanceLoad {
+                    loads: vec![1; LAB_SHARDS - 1],
+                    max_moves: 1,
+                },
+                ConfigError::LoadCount {
+                    count: LAB_SHARDS - 1,
+                    shard_count: LAB_SHARDS,
+                },
+            )
+            .await;
+        clerk
+            .must_refuse(
+                ConfigOp::BalanceLoad {
+                    loads: vec![1; LAB_SHARDS],
+                    max_moves: 0,
+                },
+                ConfigError::MoveLimit {
+                    max_moves: 0,
+                    shard_count: LAB_SHARDS,
+                },
+            )
+            .await;
+        assert_same_config(&clerk.must_query(None).await, &moved);
+
+        phase("concurrent balances, joins and leaves; a replica restarts");
+        let workers: Vec<_> = (0..PARALLEL)
+            .map(|worker| {
+                let clerk = tester.make_client();
+                tokio::spawn(async move {
+                    let gid = 100 + worker;
+                    clerk.must_join(&[gid]).await;
+                    // Each worker makes a different shard hot.
+                    let mut loads = vec![1u64; LAB_SHARDS];
+                    loads[worker as usize % LAB_SHARDS] = 100 + worker;
+                    clerk
+                        .balance_load(loads, 1 + worker as usize % 3)
+                        .await
+                        .expect("concurrent balance");
+                    clerk.must_leave(&[gid]).await;
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tester.shutdown_server(1);
+        tester.start_server(1).await;
+        for worker in workers {
+            worker.await.expect("worker finished");
+        }
+
+        phase("a join balances shard counts again");
+        clerk.must_join(&[7]).await;
+        clerk.check(&[1, 2, 3, 7]).await;
+
+        phase("whole-history check");
         tester.assert_history().await;
     })
     .await;

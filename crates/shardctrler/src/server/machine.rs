@@ -5,8 +5,8 @@
 //! Pure and synchronous: [`rsm::Rsm`] applies committed requests in
 //! log order on every replica, passing the log time that idle sessions
 //! expire by. Queries and reports are answered, never recorded (a report
-//! is idempotent); a Join, Leave or Move
-//! is executed once per `(client_id, seq)` and its answer (a new
+//! is idempotent); a change (Join, Leave, Move, DeclareLost, SetServers,
+//! BalanceLoad) is executed once per `(client_id, seq)` and its answer (a new
 //! configuration number or a refusal) is recorded for its retries.
 
 use rsm::session::{SessionCheck, SessionLimits, SessionTable};
@@ -69,7 +69,12 @@ impl ReplicatedMachine for ControllerMachine {
     /// snapshots decode unchanged (the operation is a new last variant),
     /// so they are still read; a version 2 build refuses version 3 by its
     /// number instead of misreading it.
-    const FORMAT_VERSION: u8 = 3;
+    ///
+    /// 4: `ConfigOp::BalanceLoad` and the errors `ConfigError::LoadCount`
+    /// and `ConfigError::MoveLimit` (issue 22), each a new last variant:
+    /// versions 2 and 3 still decode unchanged; a version 3 build refuses
+    /// version 4 by its number.
+    const FORMAT_VERSION: u8 = 4;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
 
     fn apply(&mut self, request: &ControllerRequest, context: &ApplyContext) -> Reply {

@@ -23,7 +23,9 @@
 //!    whose change was invoked after the call returned.
 //! 4. **Placement**: every configuration made by a Join or Leave is
 //!    balanced and moved exactly [`minimum_moves`] shards from its
-//!    predecessor.
+//!    predecessor; one made by a BalanceLoad moved at most its
+//!    `max_moves` shards, lists the same groups, and did not raise the
+//!    largest group load under the loads it carried.
 //! 5. **Retention**: a query refused with `Pruned { num, oldest }` asked
 //!    for a number below the oldest kept, and the replica that answered had
 //!    made configuration `oldest + K - 1` (with K =
@@ -42,7 +44,10 @@
 //! of a group already lost is the same kind of no-op (its number's
 //! configuration lists the group lost, and the one before did too or
 //! another change claims the number); one that removed a member is checked
-//! for placement like a Leave.
+//! for placement like a Leave. A BalanceLoad that found nothing worth
+//! moving is one too: its placement, run on its number's configuration,
+//! moves nothing (and, as for a Move, on the one before as well, or
+//! another change claims the number).
 //!
 //! Refusals of changes are not checked against a linearization point
 //! (a concurrent change may legitimately have made them valid or not).
@@ -50,6 +55,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
+use shardctrler::load::{HYSTERESIS_PERCENT, balance_load, group_loads};
 use shardctrler::placement::{is_balanced, minimum_moves, moved_count};
 use shardctrler::{Config, ConfigError, ConfigHistory, ConfigOp, Gid, Limits};
 
@@ -199,17 +205,49 @@ pub fn check_history(limits: Limits, configs: &[Config], calls: &[Call]) -> Resu
 }
 
 /// Whether `call` is a Move whose shard configuration `num` already gives
-/// to the Move's group, or a DeclareLost of a group configuration `num`
-/// already lists lost (so the call may have changed nothing at `num`).
+/// to the Move's group, a DeclareLost of a group configuration `num`
+/// already lists lost, or a BalanceLoad that finds nothing to move in
+/// configuration `num` (so the call may have changed nothing at `num`).
 fn may_be_noop_move(call: &Call, configs: &[Config], num: u64) -> bool {
     let Some(config) = configs.get(num as usize) else {
         return false;
     };
-    match call.op {
-        ConfigOp::Move { shard, gid } => config.owner(shard) == Some(gid),
-        ConfigOp::DeclareLost { gid } => config.is_lost(gid),
+    match &call.op {
+        ConfigOp::Move { shard, gid } => config.owner(*shard) == Some(*gid),
+        ConfigOp::DeclareLost { gid } => config.is_lost(*gid),
+        ConfigOp::BalanceLoad { loads, max_moves } => {
+            // A malformed one is refused, never answered with a number.
+            if loads.len() != config.shard_count() {
+                return false;
+            }
+            let gids: BTreeSet<Gid> = config.groups.keys().copied().collect();
+            balance_load(&config.shards, &gids, loads, *max_moves, HYSTERESIS_PERCENT)
+                == config.shards
+        }
         _ => false,
     }
+}
+
+/// Whether `call` can have made configuration `num` from the one before,
+/// as far as the configurations tell: for a BalanceLoad, its placement
+/// from `num - 1` gives `num`; for the others, unknown here (true), the
+/// replay checks them.
+fn may_have_made(call: &Call, configs: &[Config], num: u64) -> bool {
+    let ConfigOp::BalanceLoad { loads, max_moves } = &call.op else {
+        return true;
+    };
+    let (Some(before), Some(after)) = (
+        num.checked_sub(1)
+            .and_then(|previous| configs.get(previous as usize)),
+        configs.get(num as usize),
+    ) else {
+        return false;
+    };
+    if loads.len() != before.shard_count() || before.groups != after.groups {
+        return false;
+    }
+    let gids: BTreeSet<Gid> = before.groups.keys().copied().collect();
+    balance_load(&before.shards, &gids, loads, *max_moves, HYSTERESIS_PERCENT) == after.shards
 }
 
 /// Whether `call` (told `num`) is certainly a Move that changed nothing:
@@ -253,9 +291,16 @@ fn replay(
                 continue;
             };
             // Two claim `num`: one may be a Move that found nothing to do.
-            if may_be_noop_move(call, configs, num) {
+            // When both may be, the one that cannot have made `num` is it
+            // (two BalanceLoads with different loads are not
+            // interchangeable, unlike two Moves of one shard to one group).
+            let call_noop = may_be_noop_move(call, configs, num);
+            let other_noop = may_be_noop_move(&calls[other], configs, num);
+            let call_rather =
+                !may_have_made(call, configs, num) || may_have_made(&calls[other], configs, num);
+            if call_noop && (call_rather || !other_noop) {
                 noop_moves.insert(index);
-            } else if may_be_noop_move(&calls[other], configs, num) {
+            } else if other_noop {
                 noop_moves.insert(other);
                 *slot = Some(index);
             } else {
@@ -321,6 +366,10 @@ fn check_placement(configs: &[Config], calls: &[Call], creators: &[usize]) -> Re
     for num in 1..configs.len() {
         let op = &calls[creators[num]].op;
         let (before, after) = (&configs[num - 1], &configs[num]);
+        if let ConfigOp::BalanceLoad { loads, max_moves } = op {
+            check_load_placement(num, before, after, loads, *max_moves)?;
+            continue;
+        }
         let rebalances = match op {
             ConfigOp::Join { .. } | ConfigOp::Leave { .. } => true,
             // Like a Leave when it removed a member; otherwise nothing moved.
@@ -346,6 +395,45 @@ fn check_placement(configs: &[Config], calls: &[Call], creators: &[usize]) -> Re
                 before.shards, after.shards
             ));
         }
+    }
+    Ok(())
+}
+
+/// A configuration a BalanceLoad made: the same groups, at most
+/// `max_moves` shards moved, and the largest group load under `loads` not
+/// above what it was (computed here from the configurations, not taken
+/// from the controller's placement).
+fn check_load_placement(
+    num: usize,
+    before: &Config,
+    after: &Config,
+    loads: &[u64],
+    max_moves: usize,
+) -> Result<(), String> {
+    if after.groups != before.groups {
+        return Err(format!(
+            "configuration {num} (a BalanceLoad) changed the groups"
+        ));
+    }
+    let moved = moved_count(&before.shards, &after.shards);
+    if moved == 0 || moved > max_moves {
+        return Err(format!(
+            "configuration {num} (a BalanceLoad of at most {max_moves} moves) moved {moved} \
+             shards: {:?} -> {:?}",
+            before.shards, after.shards
+        ));
+    }
+    let gids: BTreeSet<Gid> = before.groups.keys().copied().collect();
+    let largest = |shards: &[Gid]| group_loads(shards, &gids, loads).into_values().max();
+    if largest(&after.shards) > largest(&before.shards) {
+        return Err(format!(
+            "configuration {num} (a BalanceLoad) raised the largest group load from {:?} to \
+             {:?}: {:?} -> {:?} under loads {loads:?}",
+            largest(&before.shards),
+            largest(&after.shards),
+            before.shards,
+            after.shards
+        ));
     }
     Ok(())
 }
@@ -614,5 +702,88 @@ mod tests {
             Outcome::Changed(1),
         );
         assert!(check_history(limits, &configs, &[join, early]).is_err());
+    }
+
+    /// Configurations 0..=2: groups 1 and 2 joined ([1, 1, 2, 2]), then a
+    /// BalanceLoad with group 1's shards hot moved shard 0 to group 2.
+    fn balanced() -> (Limits, Vec<Config>, Vec<Call>) {
+        let limits = Limits::new(4);
+        let mut history = ConfigHistory::new(limits);
+        let join = ConfigOp::Join {
+            groups: BTreeMap::from([
+                (1, vec!["10.0.0.1:1".parse().expect("address")]),
+                (2, vec!["10.0.0.2:1".parse().expect("address")]),
+            ]),
+        };
+        history.apply(&join).expect("join");
+        let balance = ConfigOp::BalanceLoad {
+            loads: vec![10, 10, 0, 0],
+            max_moves: 1,
+        };
+        history.apply(&balance).expect("balance");
+        let configs: Vec<Config> = (0..=2)
+            .map(|num| history.get(num).expect("kept").clone())
+            .collect();
+        assert_eq!(configs[2].shards, vec![2, 1, 2, 2]);
+        let calls = vec![
+            call(1, join, 0, Outcome::Changed(1)),
+            call(2, balance, 10, Outcome::Changed(2)),
+        ];
+        (limits, configs, calls)
+    }
+
+    #[test]
+    fn a_balance_load_is_replayed_and_a_noop_one_shares_the_latest_number() {
+        let (limits, configs, calls) = balanced();
+        assert_eq!(check_history(limits, &configs, &calls), Ok(0));
+        let mut noop = calls.clone();
+        noop.push(call(
+            3,
+            // Nothing worth moving in configuration 2; from 1 it would
+            // move shard 1, not shard 0, so it did not make 2.
+            ConfigOp::BalanceLoad {
+                loads: vec![100, 50, 1, 0],
+                max_moves: 1,
+            },
+            20,
+            Outcome::Changed(2),
+        ));
+        assert_eq!(check_history(limits, &configs, &noop), Ok(0));
+        // Listed first, the one that changed nothing is still told apart
+        // from the one that made configuration 2.
+        let mut reversed = noop.clone();
+        reversed.swap(1, 2);
+        assert_eq!(check_history(limits, &configs, &reversed), Ok(0));
+        // Equal loads on the uneven counts of configuration 2 would move a
+        // shard: that call cannot have answered 2 without a move.
+        let mut uneven = calls.clone();
+        uneven.push(call(
+            3,
+            ConfigOp::BalanceLoad {
+                loads: vec![5; 4],
+                max_moves: 4,
+            },
+            20,
+            Outcome::Changed(2),
+        ));
+        assert!(check_history(limits, &configs, &uneven).is_err());
+    }
+
+    #[test]
+    fn a_balance_load_claiming_a_number_it_did_not_make_is_caught() {
+        let (limits, configs, mut calls) = balanced();
+        // Under these loads group 2 (150) would give to group 1 (0) in
+        // configuration 2, so this did not answer 2 without a move, and
+        // from configuration 1 it moves nothing, so it did not make 2.
+        calls.push(call(
+            3,
+            ConfigOp::BalanceLoad {
+                loads: vec![50, 0, 50, 50],
+                max_moves: 1,
+            },
+            20,
+            Outcome::Changed(2),
+        ));
+        assert!(check_history(limits, &configs, &calls).is_err());
     }
 }
