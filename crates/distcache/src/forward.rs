@@ -591,7 +591,18 @@ impl Forwarder {
                 Some(Verdict::Done(_) | Verdict::Fail(Some(_))) => {
                     self.replica_turns.answered(server);
                 }
-                _ => self.replica_turns.failed(server, crate::clock::now()),
+                // It cannot serve such reads now (no leader, not caught
+                // up), or nothing came back in a whole try.
+                Some(Verdict::WrongLeader { .. }) => {
+                    self.replica_turns.failed(server, crate::clock::now());
+                }
+                None if limit >= ANYWHERE_TRY_MAX => {
+                    self.replica_turns.failed(server, crate::clock::now());
+                }
+                // A stale routing (WrongGroup), a busy replica, or a try
+                // cut short by the request's deadline: says nothing of the
+                // replica.
+                _ => {}
             }
         }
         match verdict {
@@ -684,6 +695,19 @@ impl ReadFrom {
             (false, _) => ReadFrom::Leader,
             (true, 0) => ReadFrom::AnyReplica,
             (true, ms) => ReadFrom::AnyReplicaWithin(Duration::from_millis(ms)),
+        }
+    }
+
+    /// Where a read that a client will cache (client-side caching's
+    /// tracked reads) goes: never with a staleness bound. Such a client
+    /// keeps the answer until told of a write; a bounded answer may predate
+    /// a write whose news went out before the key was tracked, and the
+    /// client would keep it for good. Any replica stays allowed (its reads
+    /// are linearizable).
+    pub fn for_tracked_read(self) -> ReadFrom {
+        match self {
+            ReadFrom::AnyReplicaWithin(_) => ReadFrom::AnyReplica,
+            other => other,
         }
     }
 

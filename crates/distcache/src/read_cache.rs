@@ -1,8 +1,10 @@
 //! The node's read cache: answers to reads that allow an answer up to `B`
 //! old (`READONLY MAXSTALENESS`, `max_staleness_ms`), kept by the node that
-//! forwarded them, so a hot key's bounded reads cost its group about one
-//! read per node per `B / 2` however many arrive (issue 22's L1 in the node
-//! front ends, for the reads that allow it).
+//! forwarded them, so a hot key's bounded reads reach its group about once
+//! per node per `B / 2` (issue 22's L1 in the node front ends, for the
+//! reads that allow it). Reads that miss while a fetch of the same key is
+//! out fetch too (misses are not merged), so each refresh also costs the
+//! reads that arrive during one fetch's latency.
 //!
 //! ```text
 //!  GET k, bound B, k's group not hosted here
@@ -16,7 +18,10 @@
 //! `sent - b` (the follower-read guarantee, `rsm`'s `read_within`). Served
 //! at `now` to a read that began at or before `now` with bound `B`, it
 //! must hold every write acknowledged before `now - B`: true when
-//! `now - B <= sent - b`. Both instants are on this node's monotonic clock.
+//! `now - B <= sent - b`. Both instants are on this node's monotonic clock
+//! (in whole ms, so the age is counted 1 ms high to stay on the safe side;
+//! and, as for follower reads, the clock is assumed to run while the
+//! machine does).
 //! The answer was committed when it was read. Nothing else is needed: no
 //! invalidation, no tracking. What is not promised, as for any bounded
 //! read: reading your own write (an answer may predate it, within `B`),
@@ -92,7 +97,9 @@ impl<C: Clock> ReadCache<C> {
         let entry = self.cache.get(key)?;
         let now_ms = self.now_ms();
         let bound_ms = u64::try_from(bound.as_millis()).unwrap_or(u64::MAX);
-        let age_ms = now_ms.saturating_sub(entry.sent_ms);
+        // Both instants are floored to the ms, so the true age is below
+        // `age_ms + 1`: counting that keeps the bound exact.
+        let age_ms = now_ms.saturating_sub(entry.sent_ms).saturating_add(1);
         (age_ms.saturating_add(entry.fetched_within_ms) <= bound_ms).then_some(entry.value)
     }
 
@@ -160,14 +167,19 @@ mod tests {
         let cache = cache();
         let sent = cache.now_ms();
         cache.put(b"k", Some(b"v1"), sent, ms(100));
+        // Up to 1 ms may have passed unseen (whole ms): it is counted.
         assert_eq!(
-            cache.get(b"k", ms(100)).flatten().as_deref(),
+            cache.get(b"k", ms(101)).flatten().as_deref(),
             Some(&b"v1"[..])
         );
-        assert_eq!(cache.get(b"k", ms(99)), None, "the fetch alone used 100 ms");
+        assert_eq!(
+            cache.get(b"k", ms(100)),
+            None,
+            "the fetch alone used 100 ms"
+        );
         cache.cache.clock().advance(50);
-        assert!(cache.get(b"k", ms(150)).is_some());
-        assert_eq!(cache.get(b"k", ms(149)), None);
+        assert!(cache.get(b"k", ms(151)).is_some());
+        assert_eq!(cache.get(b"k", ms(150)), None);
         assert_eq!(cache.get(b"other", ms(60_000)), None);
     }
 

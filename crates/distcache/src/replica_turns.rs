@@ -4,9 +4,11 @@
 //! costs every read whose turn lands on it the whole try on that replica
 //! (up to half a second) before the read goes to the leader.
 //!
-//! A failure is a call that timed out or did not connect, or a refusal (a
-//! replica that lost its leader or does not catch up). One answer clears
-//! it. When every server of the group failed lately, none is picked: the
+//! A failure is a call that got nothing back within a whole try (timed
+//! out, or did not connect), or a refusal of a replica that lost its
+//! leader or does not catch up. A stale routing (`WrongGroup`), a busy
+//! replica, or a try cut short by the request's deadline is not one. One
+//! answer clears it. When every server of the group failed lately, none is picked: the
 //! read goes straight to the leader. Bounds: at most
 //! [`MAX_REMEMBERED`] failed servers are remembered; past it the oldest
 //! failure is forgotten.

@@ -268,7 +268,10 @@ impl Cache for CacheService {
             std::iter::once(request.get_ref().key.as_slice()),
         )?;
         let request = request.into_inner();
-        let read_from = read_from(request.read_from, request.max_staleness_ms)?;
+        let mut read_from = read_from(request.read_from, request.max_staleness_ms)?;
+        if request.tracking_id != 0 {
+            read_from = read_from.for_tracked_read();
+        }
         let reply = READ_FROM
             .scope(read_from, async {
                 if request.tracking_id == 0 {

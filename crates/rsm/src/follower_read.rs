@@ -43,8 +43,12 @@
 //! the grant covers every write acknowledged before the ask was sent; the
 //! ask was sent at most `B` before the read began. Only elapsed time on
 //! one machine is compared, so no clocks need to agree (a monotonic
-//! clock's rate error, parts per million, scales `B` by as much). A read
-//! with `B = 0` always asks: it is [`Rsm::read_anywhere`], linearizable.
+//! clock's rate error, parts per million, scales `B` by as much). The
+//! assumption is that the monotonic clock runs while the machine does: a
+//! suspended and resumed machine (Linux's `CLOCK_MONOTONIC` stops during
+//! suspend) would see an old grant as fresh. A grant is reused only in
+//! the term it was asked in. A read with `B = 0` always asks: it is
+//! [`Rsm::read_anywhere`], linearizable.
 //! Such reads are not monotonic across replicas (one may be staler than
 //! the last); on one replica they are, since its machine only moves on.
 //! TTLs: the read's time is the grant's stamp (or the machine's log time,
@@ -100,6 +104,8 @@ pub(crate) struct HeldGrant {
     pub(crate) grant: ReadGrant,
     /// When the ask that got it was sent (this replica's clock).
     pub(crate) asked_at: tokio::time::Instant,
+    /// This replica's Raft term then.
+    pub(crate) term: u64,
 }
 
 /// Longest one ask of the leader waits for its grant.
@@ -173,7 +179,10 @@ impl<M: ReplicatedMachine> Rsm<M> {
     }
 
     /// The newest grant, if its ask was sent at most `max_staleness`
-    /// before `began` (never for a zero bound).
+    /// before `began` and in this replica's current term (never for a zero
+    /// bound). The term check drops a grant from before this replica led:
+    /// while it led it read at its own clock's stamps, and an older
+    /// grant's stamp could bring an expired key back.
     fn held_grant(
         &self,
         began: tokio::time::Instant,
@@ -183,8 +192,11 @@ impl<M: ReplicatedMachine> Rsm<M> {
             return None;
         }
         let held = *self.shared.last_grant.lock().expect("last grant lock");
-        held.filter(|held| began.saturating_duration_since(held.asked_at) <= max_staleness)
-            .map(|held| held.grant)
+        let term = self.raft().status().term;
+        held.filter(|held| {
+            held.term == term && began.saturating_duration_since(held.asked_at) <= max_staleness
+        })
+        .map(|held| held.grant)
     }
 
     /// Follower reads answered from an earlier grant under a staleness
@@ -230,11 +242,16 @@ impl<M: ReplicatedMachine> Rsm<M> {
                         // Taken before the ask leaves: what bounded reads
                         // measure a grant's age from.
                         let asked_at = labrpc::runtime::now();
+                        let term = raft.status().term;
                         let answer = ask_once(&raft, &peers, group).await;
                         if let Ok(grant) = answer {
                             let mut last = last_grant.lock().expect("last grant lock");
                             if last.is_none_or(|last| last.asked_at <= asked_at) {
-                                *last = Some(HeldGrant { grant, asked_at });
+                                *last = Some(HeldGrant {
+                                    grant,
+                                    asked_at,
+                                    term,
+                                });
                             }
                         }
                         Some(answer)

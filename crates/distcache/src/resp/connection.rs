@@ -316,9 +316,12 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
                 let Some(wave) = waves.last_mut() else {
                     unreachable!("a wave was just pushed");
                 };
-                let read_from = session
+                let mut read_from = session
                     .replica_reads()
                     .map_or(ReadFrom::Leader, |ms| ReadFrom::from_request(true, ms));
+                if tracked_read || bcast_read {
+                    read_from = read_from.for_tracked_read();
+                }
                 wave.push((parsed, session.version(), read_from));
                 slots.push(Slot::Pending(index, session.version()));
             }

@@ -283,3 +283,47 @@ async fn bcast_is_told_of_expiries_and_a_new_configuration_flushes() {
     read_until(&mut bcast, FLUSH).await;
     server.shutdown().await;
 }
+
+/// A tracked read is never a bounded one: the client would keep an answer
+/// that may predate a write whose news went out before the key was
+/// tracked. Under `READONLY MAXSTALENESS` a tracking connection's reads go
+/// to any replica linearizably; an untracked connection's keep the bound.
+#[tokio::test]
+async fn a_tracked_read_ignores_the_staleness_bound() {
+    use crate::forward::ReadFrom::{AnyReplica, AnyReplicaWithin};
+    let (server, memory) = start(RespConfig::default()).await;
+    let mut tracking = tracking_client(&server, &[]).await;
+    past_first_flush(&mut tracking).await;
+    let mut wire = command(&["READONLY", "MAXSTALENESS", "500"]);
+    wire.extend(command(&["GET", "tracked"]));
+    tracking.write_all(&wire).await.expect("write");
+    read_until(&mut tracking, "+OK\r\n_\r\n").await;
+    let mut plain = connect(&server).await;
+    assert_eq!(
+        ask(&mut plain, &["READONLY", "MAXSTALENESS", "500"]).await,
+        "+OK\r\n"
+    );
+    assert_eq!(ask(&mut plain, &["GET", "untracked"]).await, "$-1\r\n");
+    let read_froms = memory.read_froms.lock().expect("test read_from").clone();
+    // (A TTL lookup after a tracked read would run from the leader.)
+    let of = |key: &[u8]| -> Vec<_> {
+        read_froms
+            .iter()
+            .filter(|(read, _)| read == key)
+            .map(|(_, from)| *from)
+            .collect()
+    };
+    let tracked = of(b"tracked");
+    assert!(tracked.contains(&AnyReplica), "{tracked:?}");
+    assert!(
+        !tracked
+            .iter()
+            .any(|from| matches!(from, AnyReplicaWithin(_))),
+        "a tracked read was bounded: {tracked:?}"
+    );
+    assert_eq!(
+        of(b"untracked"),
+        vec![AnyReplicaWithin(Duration::from_millis(500))]
+    );
+    server.shutdown().await;
+}
