@@ -120,7 +120,7 @@
 //! | `clock.rs` | the leader's logical clock (stamps proposals) |
 //! | `waiters.rs` | proposals waiting for their entry |
 //! | `read_batch.rs` | concurrent reads share one confirmation: a leader's heartbeat round, a follower's ask |
-//! | `follower_read.rs` | [`Rsm::read_anywhere`]: linearizable reads on a follower (it asks its leader for a read index, [`AskReadIndex`], and reads once applied through it) |
+//! | `follower_read.rs` | [`Rsm::read_anywhere`]: linearizable reads on a follower (it asks its leader for a read index, [`AskReadIndex`], and reads once applied through it); [`Rsm::read_within`]: reads up to a bound old, reusing a grant asked for within it |
 //! | `session.rs` | [`session::SessionTable`]: generic, serializable exactly-once table (bound, idle expiry in log time, export/import) |
 //! | `group_client.rs` | [`group_client::GroupClient`], [`group_client::ClientSession`], [`group_client::SessionClient`]: leader finding, retries, backoff, deadline; client id and seq; the two together. [`group_client::SessionClerk`]: the clerk of one key/value group (an `api::KvClient`; kvraft's clerk). [`group_client::GroupClients`]: one group client per group, for callers that route by configuration (shardkv's clerk, the node's forwarder) |
 //!
