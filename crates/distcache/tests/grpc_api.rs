@@ -377,6 +377,11 @@ async fn kv_client_over_the_product_client_and_typed_errors() {
     // deadline; the product client's own deadline is api::Error::Timeout.
     demo.stop_node(2).await.expect("stop node 2");
     demo.stop_node(3).await.expect("stop node 3");
+    // Node 1's leader lease (about 237 ms from its last acknowledged
+    // heartbeat) may still hold right after the stops, and a read under
+    // it is rightly answered: no other leader can exist yet. Past it, no
+    // read can be confirmed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let mut request = tonic::Request::new(proto::GetRequest {
         key: b"kv:c".to_vec(),
         ..Default::default()
