@@ -410,3 +410,30 @@ def test_client_side_cache_is_invalidated_by_writes_here_and_on_other_nodes(addr
         here.delete("cc:k", "cc:brief", "cc:warmup")
         for client in (cached, here, there):
             client.close()
+
+
+@pytest.mark.skipif(os.environ.get("REDIS_URL") is not None, reason="MAXSTALENESS is a distcache option")
+def test_readonly_maxstaleness_reads_and_refusals(address):
+    """`READONLY MAXSTALENESS ms` through redis-py unchanged: a read at least the
+    bound after an acknowledged write sees it; bad bounds are refused and change
+    nothing."""
+    writer = redis.Redis(host=address[0], port=address[1], decode_responses=True)
+    reader = redis.Redis(host=address[0], port=address[1], decode_responses=True,
+                         single_connection_client=True)
+    try:
+        assert reader.execute_command("READONLY", "MAXSTALENESS", "200") in (True, "OK")
+        for round_ in range(5):
+            writer.set("stale:k", f"v{round_}")
+            time.sleep(0.3)
+            assert reader.get("stale:k") == f"v{round_}"
+        for bad, message in [("60001", "MAXSTALENESS must be between"),
+                             ("-5", "MAXSTALENESS must be between"),
+                             ("soon", "not an integer")]:
+            with pytest.raises(redis.ResponseError, match=message):
+                reader.execute_command("READONLY", "MAXSTALENESS", bad)
+        assert reader.get("stale:k") == "v4"
+        assert reader.execute_command("READWRITE") in (True, "OK")
+    finally:
+        writer.delete("stale:k")
+        writer.close()
+        reader.close()
