@@ -39,7 +39,7 @@ use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 
-use crate::read_cache::ReadCache;
+use crate::read_cache::{Flight, ReadCache};
 use crate::replica_turns::ReplicaTurns;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -98,7 +98,10 @@ pub struct Forwarder {
     /// Turns through a group's replicas for reads any replica may serve.
     replica_turns: ReplicaTurns,
     /// Answers kept for bounded reads of keys this node forwards.
-    read_cache: Option<ReadCache>,
+    /// Made at the first bounded read it serves (most nodes never see one:
+    /// no memory until then); `read_cache_bytes` 0: never.
+    read_cache: std::sync::OnceLock<Option<ReadCache>>,
+    read_cache_bytes: u64,
     session_permits: Semaphore,
     /// The last configuration refresh, to avoid a storm of queries when
     /// many requests miss at once.
@@ -167,7 +170,8 @@ impl Forwarder {
             ),
             idle_sessions: Mutex::new(Vec::new()),
             replica_turns: ReplicaTurns::default(),
-            read_cache: None,
+            read_cache: std::sync::OnceLock::new(),
+            read_cache_bytes: 0,
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
             confirmed_at: Mutex::new(None),
@@ -186,13 +190,13 @@ impl Forwarder {
     /// Keeps up to `capacity_bytes` of answers for bounded reads of keys
     /// this node forwards (see [`crate::read_cache`]); 0: none.
     pub fn with_read_cache(mut self, capacity_bytes: u64) -> Forwarder {
-        self.read_cache = ReadCache::new(capacity_bytes);
+        self.read_cache_bytes = capacity_bytes;
         self
     }
 
     /// What the read cache holds now (`None`: it is off).
     pub fn read_cache_stats(&self) -> Option<cache::near::NearStats> {
-        self.read_cache.as_ref().map(ReadCache::stats)
+        self.read_cache.get()?.as_ref().map(ReadCache::stats)
     }
 
     /// The registry operations are recorded in.
@@ -416,25 +420,53 @@ impl Forwarder {
                 // One short try on a replica; if none could serve it, the
                 // leader's path from here on, at once.
                 read_from = ReadFrom::Leader;
-                let cache = self.read_cache_for(&op, gid, max_staleness);
-                if let Some((cache, key)) = cache
-                    && let Some(value) = cache.get(key, max_staleness)
-                {
-                    self.metrics.record_replica_read("cache");
-                    return Ok(Outcome::Value(value.map(|value| value.to_vec())));
-                }
-                let (max_staleness, sent_ms) = match cache {
-                    Some((cache, _)) => (ReadCache::fetch_bound(max_staleness), cache.now_ms()),
-                    None => (max_staleness, 0),
-                };
                 let budget = (remaining / 3).min(ANYWHERE_TRY_MAX);
+                let cache = self.read_cache_for(&op, gid, max_staleness);
+                let mut lead = None;
+                let mut fetch_bound = max_staleness;
+                let mut sent_ms = 0;
+                if let Some((cache, key)) = cache {
+                    if let Some(value) = cache.get(key, max_staleness) {
+                        self.metrics.record_replica_read("cache");
+                        return Ok(Outcome::Value(value.map(|value| value.to_vec())));
+                    }
+                    match cache.join(key, max_staleness) {
+                        Flight::Follow(answer) => {
+                            // The fetch in flight answers; if it failed,
+                            // fetch here.
+                            if let Ok(Ok(Some(value))) = tokio::time::timeout(budget, answer).await
+                            {
+                                self.metrics.record_replica_read("cache");
+                                return Ok(Outcome::Value(value.map(|value| value.to_vec())));
+                            }
+                            (fetch_bound, sent_ms) =
+                                (ReadCache::fetch_bound(max_staleness), cache.now_ms());
+                        }
+                        Flight::Lead(flight) => {
+                            (fetch_bound, sent_ms) = (flight.fetched_within, flight.sent_ms);
+                            lead = Some(flight);
+                        }
+                        Flight::Alone => {
+                            (fetch_bound, sent_ms) =
+                                (ReadCache::fetch_bound(max_staleness), cache.now_ms());
+                        }
+                    }
+                }
                 let attempt = self
-                    .attempt_anywhere(&config, gid, &request, max_staleness, budget)
+                    .attempt_anywhere(&config, gid, &request, fetch_bound, budget)
                     .await;
-                if let (Some((cache, key)), Attempt::Done(Ok(Outcome::Value(value)))) =
-                    (cache, &attempt)
-                {
-                    cache.put(key, value.as_deref(), sent_ms, max_staleness);
+                let answer = match &attempt {
+                    Attempt::Done(Ok(Outcome::Value(value))) => Some(value.as_deref()),
+                    _ => None,
+                };
+                match (lead, cache) {
+                    (Some(lead), _) => lead.finish(answer),
+                    (None, Some((cache, key))) => {
+                        if let Some(value) = answer {
+                            cache.put(key, value, sent_ms, fetch_bound);
+                        }
+                    }
+                    (None, None) => {}
                 }
                 match attempt {
                     Attempt::Done(result) => return result,
@@ -623,12 +655,18 @@ impl Forwarder {
         gid: Gid,
         max_staleness: Duration,
     ) -> Option<(&'a ReadCache, &'a [u8])> {
-        let cache = self.read_cache.as_ref()?;
         let Op::Get { key } = op else {
             return None;
         };
         let hosted = self.local.as_ref().is_some_and(|local| local.gid() == gid);
-        (!max_staleness.is_zero() && !hosted).then_some((cache, key.as_slice()))
+        if max_staleness.is_zero() || hosted || self.read_cache_bytes == 0 {
+            return None;
+        }
+        let cache = self
+            .read_cache
+            .get_or_init(|| ReadCache::new(self.read_cache_bytes))
+            .as_ref()?;
+        Some((cache, key.as_slice()))
     }
 
     /// The leader of each group as far as this node knows (the server that
