@@ -52,15 +52,37 @@ async fn a_follower(cluster: &TestCluster) -> u64 {
 
 /// `distcache_follower_reads_total` on `node`.
 async fn follower_reads(cluster: &TestCluster, node: u64) -> f64 {
+    counter(cluster, node, "distcache_follower_reads_total").await
+}
+
+/// `distcache_follower_reads_reused_total` on `node`.
+async fn reused_grants(cluster: &TestCluster, node: u64) -> f64 {
+    counter(cluster, node, "distcache_follower_reads_reused_total").await
+}
+
+/// The unlabelled counter `name` in `node`'s `/metrics`.
+async fn counter(cluster: &TestCluster, node: u64, name: &str) -> f64 {
     let addr = cluster.http_addr(node).expect("the node serves HTTP");
     let metrics = request(addr, "GET", "/metrics", None, Vec::new())
         .await
         .text();
     metrics
         .lines()
-        .filter_map(|line| line.strip_prefix("distcache_follower_reads_total "))
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
         .filter_map(|value| value.trim().parse::<f64>().ok())
         .sum()
+}
+
+/// Whether `node`'s data replica still follows (it did when the test
+/// picked it; an election may have made it the leader since).
+fn still_follows(cluster: &TestCluster, node: u64) -> bool {
+    !cluster
+        .node_state(node)
+        .expect("running")
+        .local_status()
+        .replicas
+        .iter()
+        .any(|replica| replica.role == "data" && replica.is_leader)
 }
 
 fn grpc_addr(cluster: &TestCluster, node: u64) -> SocketAddr {
@@ -148,14 +170,7 @@ async fn a_follower_answers_reads_any_replica_may_serve_with_the_latest_write() 
     assert_eq!(bad.status, 400, "{}", bad.text());
 
     let served = follower_reads(&cluster, follower).await - before;
-    let still_follows = !cluster
-        .node_state(follower)
-        .expect("running")
-        .local_status()
-        .replicas
-        .iter()
-        .any(|replica| replica.role == "data" && replica.is_leader);
-    if still_follows {
+    if still_follows(&cluster, follower) {
         // 21 RESP reads, one gRPC, one REST.
         assert!(
             served >= 23.0,
@@ -171,19 +186,6 @@ async fn a_follower_answers_reads_any_replica_may_serve_with_the_latest_write() 
     }
     assert_eq!(follower_reads(&cluster, follower).await, before);
     cluster.shutdown().await;
-}
-
-/// `distcache_follower_reads_reused_total` on `node`.
-async fn reused_grants(cluster: &TestCluster, node: u64) -> f64 {
-    let addr = cluster.http_addr(node).expect("the node serves HTTP");
-    let metrics = request(addr, "GET", "/metrics", None, Vec::new())
-        .await
-        .text();
-    metrics
-        .lines()
-        .filter_map(|line| line.strip_prefix("distcache_follower_reads_reused_total "))
-        .filter_map(|value| value.trim().parse::<f64>().ok())
-        .sum()
 }
 
 /// Reads bounded to 200 ms old, through each front end at a follower:
@@ -242,16 +244,7 @@ async fn bounded_reads_through_each_front_end_and_their_refusals() {
     // The refusals changed nothing: still bounded reads on the follower.
     let reused = reused_grants(&cluster, follower).await;
     assert_eq!(command(&mut stream, &["GET", "k"]).await, "$2\r\nv5\r\n");
-    let still_follows = || {
-        !cluster
-            .node_state(follower)
-            .expect("running")
-            .local_status()
-            .replicas
-            .iter()
-            .any(|replica| replica.role == "data" && replica.is_leader)
-    };
-    if still_follows() {
+    if still_follows(&cluster, follower) {
         assert!(
             reused_grants(&cluster, follower).await > reused,
             "after the refusals, a read was not a bounded follower read"
@@ -303,7 +296,7 @@ async fn bounded_reads_through_each_front_end_and_their_refusals() {
         assert_eq!(bad.status, 400, "{path}: {}", bad.text());
     }
 
-    if still_follows() {
+    if still_follows(&cluster, follower) {
         // 50 RESP reads, then one more, one gRPC and one REST read: each
         // bound's first read asks, and reads soon after reuse its grant.
         let served = reused_grants(&cluster, follower).await - before;

@@ -160,15 +160,7 @@ impl Cluster {
     /// `None` if it did not answer within 5 s. Counters restart with
     /// their node.
     pub async fn metric(&self, via: usize, name: &str) -> Option<f64> {
-        let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
-        let body = self.net.spawn(self.client_host(), async move {
-            tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/metrics"))
-                .await
-                .ok()
-                .flatten()
-        });
-        let body = body.await.expect("client hosts are never killed")?;
-        let text = String::from_utf8(body).expect("/metrics is text");
+        let text = self.metrics_text(via).await?;
         Some(
             text.lines()
                 .filter(|line| {
@@ -180,11 +172,9 @@ impl Cluster {
         )
     }
 
-    /// Node `via`'s (1-based) requests per shard so far
-    /// (`distcache_shard_requests_total{shard}` of its `GET /metrics`; a
-    /// shard with none is 0), from a client host of its own; `None` if it
-    /// did not answer within 5 s.
-    pub async fn shard_requests(&self, via: usize) -> Option<Vec<u64>> {
+    /// Node `via`'s (1-based) `GET /metrics`, from a client host of its
+    /// own; `None` if it did not answer within 5 s.
+    async fn metrics_text(&self, via: usize) -> Option<String> {
         let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
         let body = self.net.spawn(self.client_host(), async move {
             tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/metrics"))
@@ -193,7 +183,15 @@ impl Cluster {
                 .flatten()
         });
         let body = body.await.expect("client hosts are never killed")?;
-        let text = String::from_utf8(body).expect("/metrics is text");
+        Some(String::from_utf8(body).expect("/metrics is text"))
+    }
+
+    /// Node `via`'s (1-based) requests per shard so far
+    /// (`distcache_shard_requests_total{shard}` of its `GET /metrics`; a
+    /// shard with none is 0), from a client host of its own; `None` if it
+    /// did not answer within 5 s.
+    pub async fn shard_requests(&self, via: usize) -> Option<Vec<u64>> {
+        let text = self.metrics_text(via).await?;
         let mut requests = vec![0; SHARDS];
         for line in text.lines() {
             let Some(rest) = line.strip_prefix("distcache_shard_requests_total{shard=\"") else {

@@ -92,6 +92,15 @@ async fn follower_reads(cluster: &Cluster) -> f64 {
     follower_reads_per_node(cluster).await.iter().sum()
 }
 
+/// Metric `name` summed over every node (0 for one that does not answer).
+async fn sum_over_nodes(cluster: &Cluster, name: &str) -> f64 {
+    let mut sum = 0.0;
+    for node in 1..=NODES {
+        sum += cluster.metric(node, name).await.unwrap_or(0.0);
+    }
+    sum
+}
+
 #[madsim::test]
 async fn follower_reads_are_linearizable_with_no_faults() {
     within("test", TEST_LIMIT, async {
@@ -302,22 +311,14 @@ async fn bounded_reads_reflect_every_write_older_than_their_bound() {
             "only {} reads were answered",
             report.reads
         );
-        let mut reused = 0.0;
-        for node in 1..=NODES {
-            reused += cluster
-                .metric(node, "distcache_follower_reads_reused_total")
-                .await
-                .unwrap_or(0.0);
-        }
+        let reused = sum_over_nodes(&cluster, "distcache_follower_reads_reused_total").await;
         println!("reads answered from a reused grant: {reused}");
         assert!(reused > 0.0, "no follower answered from an earlier grant");
-        let mut cached = 0.0;
-        for node in 1..=NODES {
-            cached += cluster
-                .metric(node, "distcache_replica_reads_total{served_by=\"cache\"}")
-                .await
-                .unwrap_or(0.0);
-        }
+        let cached = sum_over_nodes(
+            &cluster,
+            "distcache_replica_reads_total{served_by=\"cache\"}",
+        )
+        .await;
         println!("reads answered from a node's read cache: {cached}");
         assert!(cached > 0.0, "no node answered from its read cache");
     })
