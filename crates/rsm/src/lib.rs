@@ -137,6 +137,7 @@
 //! ```
 
 mod clock;
+mod early_ack;
 mod follower_read;
 mod format;
 pub mod group_client;
@@ -150,6 +151,7 @@ mod waiters;
 /// The shared codec's encoder, for machines' tests and callers that build
 /// snapshot bytes by hand.
 pub use codec::encode;
+pub use early_ack::{DEFAULT_MAX_UNREPLICATED, EarlyAcks, SpeculationStats};
 pub use follower_read::{AskReadIndex, ReadGrant};
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
 pub use membership::{ChangeError, reflects};

@@ -43,7 +43,7 @@ pub trait ReplicatedMachine: Serialize + DeserializeOwned + Clone + Send + 'stat
     /// What a log entry carries (besides the envelope the rsm adds).
     type Command: Serialize + DeserializeOwned + Clone + Send + Sync + 'static;
     /// What applying a command answers to whoever submitted it.
-    type Output: Clone + Send + 'static;
+    type Output: Clone + PartialEq + Send + 'static;
 
     /// The format version of `Command` and of the snapshot, written into
     /// every entry and snapshot (after the rsm's own version). Raise it
@@ -63,6 +63,27 @@ pub trait ReplicatedMachine: Serialize + DeserializeOwned + Clone + Send + 'stat
 
     /// Applies one committed command.
     fn apply(&mut self, command: &Self::Command, context: &ApplyContext) -> Self::Output;
+
+    /// For asynchronous replication ([`crate::EarlyAcks`]): the output
+    /// `command` will have when applied after `earlier` (this leader's
+    /// commands between the applied state and `command`, in log order),
+    /// if the machine can tell it for sure now; the leader then answers
+    /// before the commit. None (the default): answer after the commit.
+    ///
+    /// It must be exact: given this state and only `earlier` in between,
+    /// `apply` of `command` answers the value returned. Return None for
+    /// anything whose answer depends on what `earlier` may change.
+    fn early_output<'a>(
+        &self,
+        command: &Self::Command,
+        earlier: impl Iterator<Item = &'a Self::Command>,
+    ) -> Option<Self::Output>
+    where
+        Self::Command: 'a,
+    {
+        let _ = (command, earlier);
+        None
+    }
 
     /// The machine's own invariants, checked on every restored state.
     fn check_invariants(&self) -> Result<(), String>;

@@ -15,6 +15,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 use crate::clock::LeaderClock;
+use crate::early_ack::{EarlyAcks, Placed, Speculation, SpeculationStats};
 use crate::follower_read::{AskReadIndex, ReadGrant};
 use crate::format::{
     EntryBody, Envelope, ProposalId, SnapshotFrame, decode_entry, decode_snapshot, encode_entry,
@@ -111,6 +112,12 @@ pub struct RsmConfig {
     /// replica's messages are served when its node sent them. None: ids
     /// outside `raft_nodes` are refused.
     pub joined_raft_id_base: Option<u64>,
+    /// Asynchronous replication: the leader answers a write whose output
+    /// the machine can tell ([`ReplicatedMachine::early_output`]) once it
+    /// is in the leader's log, before a majority has it; such a write is
+    /// lost if the leader fails first (see [`EarlyAcks`]). None (the
+    /// default): every write is answered after its commit.
+    pub early_acks: Option<EarlyAcks>,
 }
 
 /// The default snapshot trigger of every replicated service: snapshot once
@@ -163,6 +170,7 @@ impl RsmConfig {
             peer_security: labrpc::PeerSecurity::default(),
             raft_nodes: None,
             joined_raft_id_base: None,
+            early_acks: None,
         }
     }
 }
@@ -211,6 +219,8 @@ pub struct RsmStatus {
     /// Size of the latest snapshot taken (once encoded) or installed.
     pub last_snapshot_bytes: u64,
     pub pending_proposals: usize,
+    /// Asynchronous replication's answers (all 0 when it is off).
+    pub early_acks: SpeculationStats,
     pub raft: NodeStatus,
 }
 
@@ -230,6 +240,9 @@ pub(crate) struct Inner<M: ReplicatedMachine> {
     /// (replicated state: in the snapshot too). At most
     /// `AddressBook::MAX_ADDRESSES`.
     pub(crate) peer_addrs: BTreeMap<u64, SocketAddr>,
+    /// With asynchronous replication: this leader's commands not applied
+    /// yet, and the answers it gave early.
+    speculation: Speculation<M>,
 }
 
 pub(crate) struct Shared<M: ReplicatedMachine> {
@@ -263,6 +276,10 @@ pub(crate) struct Shared<M: ReplicatedMachine> {
     /// Told of every applied command and installed snapshot, under the
     /// lock (see [`AppliedHook`]).
     hook: Option<AppliedHook<M>>,
+    /// With asynchronous replication: held from proposing a command to
+    /// recording it, so the machine's early answer sees every command of
+    /// this leader before it.
+    propose_order: tokio::sync::Mutex<()>,
 }
 
 /// What a replica applied, as told to its [`AppliedHook`].
@@ -425,6 +442,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 waiters: Waiters::new(),
                 next_proposal: 0,
                 peer_addrs: BTreeMap::new(),
+                speculation: Speculation::new(),
             }),
             applied,
             nudge: Notify::new(),
@@ -436,6 +454,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             last_grant: Arc::new(Mutex::new(None)),
             reused_grants: std::sync::atomic::AtomicU64::new(0),
             hook,
+            propose_order: tokio::sync::Mutex::new(()),
             config,
         });
         let rsm = Rsm { raft, shared };
@@ -574,6 +593,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             last_snapshot_index: inner.last_snapshot_index,
             last_snapshot_bytes: inner.last_snapshot_bytes,
             pending_proposals: inner.waiters.len(),
+            early_acks: inner.speculation.stats(),
             raft,
         }
     }
@@ -644,6 +664,11 @@ impl<M: ReplicatedMachine> Rsm<M> {
             stamp_ms,
             command: &command,
         });
+        let early_acks = shared.config.early_acks;
+        let order = match early_acks {
+            Some(_) => Some(shared.propose_order.lock().await),
+            None => None,
+        };
         let Some((index, term)) = self.raft.start(entry).await else {
             // Raft refuses a proposal for two reasons: not the leader, or
             // too many uncommitted entries. `start` does not say which, so
@@ -668,7 +693,32 @@ impl<M: ReplicatedMachine> Rsm<M> {
             if inner.waiters.place(proposal, index) && inner.last_applied >= index {
                 return Err(self.wrong_leader());
             }
+            // (An entry applied already has its output in the waiter.)
+            if let Some(settings) = early_acks
+                && inner.last_applied < index
+            {
+                let Inner {
+                    machine,
+                    last_applied,
+                    speculation,
+                    ..
+                } = &mut *inner;
+                // Applied through, no-ops included (which the machine's
+                // `last_applied` does not count).
+                let applied_through = (*last_applied).max(*shared.applied.borrow());
+                let placed = Placed {
+                    index,
+                    term,
+                    proposal,
+                    command,
+                };
+                if let Some(output) = speculation.place(machine, applied_through, settings, placed)
+                {
+                    return Ok(output);
+                }
+            }
         }
+        drop(order);
         match tokio::time::timeout(shared.config.apply_wait, answered).await {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(_)) => Err(self.wrong_leader()),
@@ -758,7 +808,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
                         pending: too_many.waiting,
                     });
                 }
-                Ok(Ok(Some(index))) => return Ok(index),
+                Ok(Ok(Some(index))) => return Ok(self.with_early_floor(index)),
                 // Still the leader but not ready (a new leader whose first
                 // entry is not committed yet): try again shortly, here.
                 Ok(Ok(None)) if self.raft.state().1 => {
@@ -771,6 +821,16 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 Err(_) => return Err(SubmitError::Timeout),
             }
         }
+    }
+
+    /// `read_index` raised to cover every write this leader answered
+    /// early (asynchronous replication), so that a read sees them.
+    fn with_early_floor(&self, read_index: u64) -> u64 {
+        if self.shared.config.early_acks.is_none() {
+            return read_index;
+        }
+        let term = self.raft.status().term;
+        read_index.max(self.shared.lock().speculation.read_floor(term))
     }
 
     /// Waits until this replica has applied through `index`, by
@@ -910,6 +970,9 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 }
                 let own = (entry.proposal.incarnation == shared.incarnation)
                     .then_some(entry.proposal.number);
+                if shared.config.early_acks.is_some() {
+                    inner.speculation.applied(index, own, Some(&output));
+                }
                 inner.waiters.applied(index, own, output);
             }
             EntryBody::PeerAddress { id, addr } => {
@@ -917,6 +980,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 // No waiter waits for an rsm entry; one placed here lost
                 // its place.
                 inner.waiters.drop_through(index);
+                inner.speculation.applied(index, None, None);
             }
         }
         inner.last_applied = index;
@@ -1049,6 +1113,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         // Waiters covered by the snapshot cannot learn their output here:
         // dropped, their callers retry.
         inner.waiters.drop_through(index);
+        inner.speculation.forget_through(index);
         if let Some(hook) = &shared.hook {
             hook(Applied::Restored { index });
         }

@@ -1,0 +1,250 @@
+//! Asynchronous replication ([`rsm::EarlyAcks`]) in production mode (real
+//! tokio, labrpc on loopback): a leader answers a write it can predict
+//! before a majority has it, never more than the bound at once, reads
+//! never see what is not committed, and a prediction always matches the
+//! applied output. The simulation tests (sim-tests `async_replication`)
+//! show what a lost lead loses.
+
+#![cfg(not(madsim))]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use raft::storage::MemoryStorage;
+use rsm::{ApplyContext, EarlyAcks, ReplicatedMachine, Rsm, RsmConfig, SubmitError};
+use serde::{Deserialize, Serialize};
+use testkit::ports::free_addrs;
+
+/// A register: `Set` answers the value it set (known before it applies),
+/// `Add` answers the sum (known only once applied).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Register {
+    value: u64,
+    applied: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Command {
+    Set(u64),
+    Add(u64),
+}
+
+impl ReplicatedMachine for Register {
+    type Command = Command;
+    type Output = u64;
+
+    fn apply(&mut self, command: &Command, _: &ApplyContext) -> u64 {
+        self.applied += 1;
+        match command {
+            Command::Set(value) => self.value = *value,
+            Command::Add(amount) => self.value += amount,
+        }
+        self.value
+    }
+
+    fn early_output<'a>(
+        &self,
+        command: &Command,
+        _earlier: impl Iterator<Item = &'a Command>,
+    ) -> Option<u64> {
+        match command {
+            Command::Set(value) => Some(*value),
+            Command::Add(_) => None,
+        }
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+async fn start_group(early_acks: EarlyAcks) -> (Vec<Rsm<Register>>, Vec<labrpc::Server>) {
+    let addrs: Vec<SocketAddr> = free_addrs(3);
+    let mut replicas = Vec::new();
+    let mut servers = Vec::new();
+    for id in 0..3 {
+        let config = RsmConfig {
+            early_acks: Some(early_acks),
+            apply_wait: Duration::from_millis(600),
+            ..RsmConfig::new(id, addrs.clone(), 11 + id as u64)
+        };
+        let rsm = Rsm::start(config, Register::default(), MemoryStorage::new())
+            .await
+            .expect("storage loads");
+        let mut router = labrpc::Router::new();
+        rsm.raft().add_handlers(&mut router);
+        let server = labrpc::Server::start(addrs[id], router, labrpc::ServerConfig::default())
+            .await
+            .expect("server starts");
+        replicas.push(rsm);
+        servers.push(server);
+    }
+    (replicas, servers)
+}
+
+/// The one replica that leads, once its first entry is applied (before
+/// that it answers nothing early), waiting at most 5 s.
+async fn wait_leader(replicas: &[Rsm<Register>]) -> usize {
+    for _ in 0..500 {
+        let leaders: Vec<usize> = (0..replicas.len())
+            .filter(|&id| replicas[id].raft().state().1)
+            .collect();
+        if let [leader] = leaders[..]
+            && replicas[leader].read(|_, _| ()).await.is_ok()
+        {
+            return leader;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no single leader within 5 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predictable_writes_are_answered_early_and_all_apply_alike() {
+    let (replicas, _servers) = start_group(EarlyAcks::default()).await;
+    let leader = wait_leader(&replicas).await;
+    // A first Set answered early: no entry before it is unapplied.
+    assert_eq!(replicas[leader].submit(Command::Set(1)).await, Ok(1));
+    // Concurrent writers, Sets and Adds mixed: every answer is the one
+    // its entry gives when applied (the Adds wait for theirs).
+    let mut writers = Vec::new();
+    for writer in 0..8u64 {
+        let rsm = replicas[leader].clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..50u64 {
+                let command = if (writer + round) % 3 == 0 {
+                    Command::Add(1)
+                } else {
+                    Command::Set(writer * 1000 + round)
+                };
+                let expected = match command {
+                    Command::Set(value) => Some(value),
+                    Command::Add(_) => None,
+                };
+                let output = rsm.submit(command).await.expect("a leader applies");
+                if let Some(value) = expected {
+                    assert_eq!(output, value);
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer ends");
+    }
+    let last = replicas[leader].submit(Command::Set(77)).await;
+    assert_eq!(last, Ok(77));
+    // A read on the leader sees the last write answered early: it waits
+    // for it to apply.
+    assert_eq!(replicas[leader].read(|r, _| r.value).await, Ok(77));
+    let status = replicas[leader].status();
+    assert!(
+        status.early_acks.early_acks >= 100,
+        "only {} writes were answered early",
+        status.early_acks.early_acks
+    );
+    assert_eq!(status.early_acks.mispredicted, 0);
+    assert_eq!(status.early_acks.lost, 0);
+    assert_eq!(status.early_acks.outstanding, 0);
+    // Every replica applies the same 402 commands to the same value.
+    for replica in &replicas {
+        for _ in 0..500 {
+            if replica.with_machine(|r| r.applied) == 402 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            replica.with_machine(Register::clone),
+            Register {
+                value: 77,
+                applied: 402
+            }
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_alone_answers_at_most_the_bound_and_serves_no_read_of_them() {
+    let (replicas, _servers) = start_group(EarlyAcks {
+        max_unreplicated: 3,
+    })
+    .await;
+    let leader = wait_leader(&replicas).await;
+    assert_eq!(replicas[leader].submit(Command::Set(5)).await, Ok(5));
+    assert_eq!(replicas[leader].read(|r, _| r.value).await, Ok(5));
+    for (id, replica) in replicas.iter().enumerate() {
+        if id != leader {
+            replica.kill();
+        }
+    }
+    let rsm = &replicas[leader];
+    let before = rsm.status().early_acks.early_acks;
+    // Alone, the leader answers three Sets at once (asynchronous
+    // replication: nobody else has them)...
+    for value in [10, 11, 12] {
+        assert_eq!(rsm.submit(Command::Set(value)).await, Ok(value));
+    }
+    assert_eq!(rsm.status().early_acks.outstanding, 3);
+    // ...but not a fourth (the bound), nor an Add (it cannot tell its
+    // output): they wait for a commit that never comes.
+    let fourth = rsm.submit(Command::Set(13)).await;
+    assert!(
+        matches!(
+            fourth,
+            Err(SubmitError::Timeout | SubmitError::WrongLeader { .. })
+        ),
+        "a write past the bound was answered: {fourth:?}"
+    );
+    let add = rsm.submit(Command::Add(1)).await;
+    assert!(add.is_err(), "an unpredictable write was answered: {add:?}");
+    // A read never shows what only this leader holds: it waits for the
+    // writes answered early, which do not commit.
+    let read = rsm.read(|r, _| r.value).await;
+    assert!(
+        matches!(
+            read,
+            Err(SubmitError::Timeout | SubmitError::WrongLeader { .. })
+        ),
+        "a read answered without the early writes committed: {read:?}"
+    );
+    assert_eq!(rsm.with_machine(|r| r.value), 5);
+    let stats = rsm.status().early_acks;
+    assert_eq!(stats.early_acks - before, 3, "the three Sets alone");
+    assert_eq!(stats.mispredicted, 0);
+    rsm.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_setting_every_write_waits_for_its_commit() {
+    let addrs: Vec<SocketAddr> = free_addrs(3);
+    let mut replicas = Vec::new();
+    let mut servers = Vec::new();
+    for id in 0..3 {
+        let config = RsmConfig {
+            apply_wait: Duration::from_millis(600),
+            ..RsmConfig::new(id, addrs.clone(), 21 + id as u64)
+        };
+        let rsm = Rsm::start(config, Register::default(), MemoryStorage::new())
+            .await
+            .expect("storage loads");
+        let mut router = labrpc::Router::new();
+        rsm.raft().add_handlers(&mut router);
+        servers.push(
+            labrpc::Server::start(addrs[id], router, labrpc::ServerConfig::default())
+                .await
+                .expect("server starts"),
+        );
+        replicas.push(rsm);
+    }
+    let leader = wait_leader(&replicas).await;
+    assert_eq!(replicas[leader].submit(Command::Set(5)).await, Ok(5));
+    for (id, replica) in replicas.iter().enumerate() {
+        if id != leader {
+            replica.kill();
+        }
+    }
+    let alone = replicas[leader].submit(Command::Set(6)).await;
+    assert!(alone.is_err(), "a write without a majority: {alone:?}");
+    assert_eq!(replicas[leader].status().early_acks.early_acks, 0);
+    replicas[leader].kill();
+}
