@@ -230,6 +230,39 @@ fn is_string_op(op: &Op) -> bool {
     }
 }
 
+/// The reply [`execute`] gives `op` on a store with `store_config`,
+/// whatever the store holds, when that can be told without running it:
+/// a plain write of a string (`Put` without a zero TTL; `Set` with no
+/// condition and no `GET`) that passes `limits` and fits the store always
+/// answers the same. None for anything else. Asynchronous replication
+/// answers such a write before it commits.
+pub fn reply_known_before(
+    op: &Op,
+    limits: &Limits,
+    store_config: &cache::StoreConfig,
+) -> Option<Reply> {
+    let (key, value, reply) = match op {
+        Op::Put { key, value, ttl_ms } if *ttl_ms != Some(0) => (key, value, Outcome::Done),
+        Op::Set {
+            key,
+            value,
+            condition: SetCondition::Always,
+            return_old: false,
+            ..
+        } => (
+            key,
+            value,
+            Outcome::Set {
+                applied: true,
+                previous: None,
+            },
+        ),
+        _ => return None,
+    };
+    let fits = cache::store::weight_bytes(key, value) <= store_config.capacity_bytes;
+    (limits.check(op).is_ok() && fits).then_some(Ok(reply))
+}
+
 /// Refuses a string operation on a key that holds another type.
 fn check_string(store: &Store, op: &Op, now_ms: u64) -> Result<(), Error> {
     if is_string_op(op)

@@ -65,7 +65,9 @@ pub mod zsets;
 pub use client::KvClient;
 pub use collections::{HashOp, SetOp};
 pub use error::{Error, Reply};
-pub use execute::{encoding_name, execute, parse_redis_integer, read, substring};
+pub use execute::{
+    encoding_name, execute, parse_redis_integer, read, reply_known_before, substring,
+};
 pub use limits::{
     DEFAULT_CLIENT_IDLE_EXPIRY_MS, DEFAULT_MAX_CLIENTS, DEFAULT_MAX_COLLECTION_ELEMENTS, Limits,
     MachineConfig,

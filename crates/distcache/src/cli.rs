@@ -204,6 +204,11 @@ pub struct DemoArgs {
     /// answered under the leader's lease (`lease_reads = false`).
     #[arg(long)]
     pub no_lease_reads: bool,
+    /// Every group replicates asynchronously: a leader answers a plain SET
+    /// before a majority has it, and loses it if it fails first
+    /// (`[replication] async_groups`; docs/design.md).
+    #[arg(long)]
+    pub async_replication: bool,
 }
 
 #[derive(Debug, Args)]
@@ -480,6 +485,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         cluster_mode: args.cluster_mode,
         tls: args.tls,
         lease_reads: !args.no_lease_reads,
+        async_replication: args.async_replication,
         ..DemoOptions::default()
     };
     let demo = match Demo::start(&options, Duration::from_secs(60)).await {

@@ -53,6 +53,10 @@
 //! header_read_timeout_ms = 10000  # HTTP: a request head's deadline
 //! read_cache_bytes = 33554432 # answers kept for bounded reads; 0: off
 //!
+//! [replication]               # optional; off by default
+//! async_groups = [2]          # leaders answer plain SETs before a majority has them
+//! async_max_unreplicated = 256    # default: such answers outstanding per leader
+//!
 //! [tracing]                   # optional; off by default
 //! otlp_endpoint = "http://127.0.0.1:4317"   # send request spans (OTLP/gRPC)
 //!
@@ -176,7 +180,87 @@ pub struct NodeConfig {
     /// `[tracing]`: where spans go besides the log.
     #[serde(default, skip_serializing_if = "TracingSettings::is_default")]
     pub tracing: TracingSettings,
+    /// `[replication]`: which groups replicate asynchronously.
+    #[serde(default, skip_serializing_if = "ReplicationSettings::is_default")]
+    pub replication: ReplicationSettings,
     pub nodes: Vec<NodeEntry>,
+}
+
+/// `[replication]`: asynchronous replication, per group (docs/design.md,
+/// "Asynchronous replication"). Every node should list the same.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicationSettings {
+    /// Groups whose leader answers a plain `SET` (or gRPC `Put`) once it
+    /// is in the leader's own log, before a majority has it: Redis-like
+    /// latency, but such a write is lost if the leader fails before it
+    /// reaches a majority. Reads never see a write before it commits.
+    /// Default: none (every write waits for a majority).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub async_groups: Vec<u64>,
+    /// Writes answered early that one leader may have outstanding at once
+    /// (more wait for their commit): at most this many are lost when a
+    /// leader fails.
+    #[serde(default = "default_async_max_unreplicated")]
+    pub async_max_unreplicated: usize,
+}
+
+impl Default for ReplicationSettings {
+    fn default() -> ReplicationSettings {
+        ReplicationSettings {
+            async_groups: Vec::new(),
+            async_max_unreplicated: default_async_max_unreplicated(),
+        }
+    }
+}
+
+impl ReplicationSettings {
+    /// Largest `async_max_unreplicated` accepted.
+    pub const MAX_UNREPLICATED: usize = 65_536;
+
+    fn is_default(&self) -> bool {
+        *self == ReplicationSettings::default()
+    }
+
+    /// The asynchronous replication of group `gid`, if it has it.
+    pub fn early_acks(&self, gid: u64) -> Option<rsm::EarlyAcks> {
+        self.async_groups.contains(&gid).then_some(rsm::EarlyAcks {
+            max_unreplicated: self.async_max_unreplicated,
+        })
+    }
+
+    fn validate(&self, groups: &BTreeMap<u64, Vec<(u64, SocketAddr)>>) -> Result<(), ConfigError> {
+        if !(1..=Self::MAX_UNREPLICATED).contains(&self.async_max_unreplicated) {
+            return Err(ConfigError::new(
+                "replication.async_max_unreplicated",
+                format!(
+                    "{} is not in 1..={}",
+                    self.async_max_unreplicated,
+                    Self::MAX_UNREPLICATED
+                ),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for &gid in &self.async_groups {
+            if !groups.contains_key(&gid) {
+                return Err(ConfigError::new(
+                    "replication.async_groups",
+                    format!("group {gid} is not a group of [[nodes]]"),
+                ));
+            }
+            if !seen.insert(gid) {
+                return Err(ConfigError::new(
+                    "replication.async_groups",
+                    format!("group {gid} is listed twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_async_max_unreplicated() -> usize {
+    rsm::DEFAULT_MAX_UNREPLICATED
 }
 
 /// `[tracing]`: export of request spans (docs/design.md, "Tracing a
@@ -895,6 +979,7 @@ impl NodeConfig {
                 ));
             }
         }
+        self.replication.validate(&topology.groups)?;
         if !ids.contains(&self.node_id) {
             return Err(ConfigError::new(
                 "node_id",

@@ -51,6 +51,8 @@ pub struct DemoOptions {
     /// Reads under a leader lease (`lease_reads`; `--no-lease-reads`
     /// turns it off).
     pub lease_reads: bool,
+    /// Every group replicates asynchronously (`--async-replication`).
+    pub async_replication: bool,
 }
 
 impl Default for DemoOptions {
@@ -68,6 +70,7 @@ impl Default for DemoOptions {
             cluster_mode: false,
             lease_reads: true,
             tls: false,
+            async_replication: false,
         }
     }
 }
@@ -168,6 +171,14 @@ pub fn demo_configs(
             tls: options.tls.then(|| demo_tls_settings(data_dir, entry.id)),
             clients: crate::config::ClientLimits::default(),
             tracing: crate::config::TracingSettings::default(),
+            replication: crate::config::ReplicationSettings {
+                async_groups: if options.async_replication {
+                    (1..=options.groups as u64).collect()
+                } else {
+                    Vec::new()
+                },
+                ..crate::config::ReplicationSettings::default()
+            },
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();

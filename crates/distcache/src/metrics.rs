@@ -296,6 +296,10 @@ pub struct Metrics {
     migration_requests_refused: Counter,
     follower_reads: Counter,
     follower_reads_reused: Counter,
+    async_acks: Counter,
+    async_acks_lost: Counter,
+    async_acks_mispredicted: Counter,
+    async_acks_outstanding: Gauge,
     read_cache_bytes: Gauge,
     migration_sent_bytes: Counter,
     migration_received_bytes: Counter,
@@ -518,6 +522,34 @@ impl Metrics {
              max_staleness_ms) answered from an earlier read index without asking the leader",
             follower_reads_reused.clone(),
         );
+        let async_acks = Counter::default();
+        registry.register(
+            "async_acks",
+            "Writes the data replica answered as leader before a majority had them \
+             (asynchronous replication, [replication] async_groups)",
+            async_acks.clone(),
+        );
+        let async_acks_lost = Counter::default();
+        registry.register(
+            "async_acks_lost",
+            "Of those writes, the ones this replica saw lost: another leader's entry took \
+             their place (a crashed leader's losses are counted nowhere)",
+            async_acks_lost.clone(),
+        );
+        let async_acks_mispredicted = Counter::default();
+        registry.register(
+            "async_acks_mispredicted",
+            "Writes answered early whose applied answer differed from the one given: \
+             always 0 unless there is a bug",
+            async_acks_mispredicted.clone(),
+        );
+        let async_acks_outstanding = Gauge::default();
+        registry.register(
+            "async_acks_outstanding",
+            "Writes answered early and not applied yet (at most \
+             [replication] async_max_unreplicated)",
+            async_acks_outstanding.clone(),
+        );
         let migration_requests_refused = Counter::default();
         registry.register(
             "migration_requests_refused",
@@ -608,6 +640,10 @@ impl Metrics {
             migration_requests_refused,
             follower_reads,
             follower_reads_reused,
+            async_acks,
+            async_acks_lost,
+            async_acks_mispredicted,
+            async_acks_outstanding,
             read_cache_bytes,
             migration_sent_bytes,
             migration_received_bytes,
@@ -792,6 +828,16 @@ impl Metrics {
     pub fn observe_follower_reads(&self, total: u64, reused: u64) {
         catch_up(&self.follower_reads, total);
         catch_up(&self.follower_reads_reused, reused);
+    }
+
+    /// The data replica's asynchronous replication counters (at scrape
+    /// time); the counters catch up.
+    pub fn observe_async_acks(&self, stats: &rsm::SpeculationStats) {
+        catch_up(&self.async_acks, stats.early_acks);
+        catch_up(&self.async_acks_lost, stats.lost);
+        catch_up(&self.async_acks_mispredicted, stats.mispredicted);
+        self.async_acks_outstanding
+            .set(i64::try_from(stats.outstanding).unwrap_or(i64::MAX));
     }
 
     /// The bytes the read cache holds now (at scrape time).

@@ -203,6 +203,8 @@ impl NodeState {
                 .observe_raft("data", data.gid(), &data.raft().status());
             self.metrics
                 .observe_follower_reads(data.rsm().follower_reads(), data.rsm().reused_grants());
+            self.metrics
+                .observe_async_acks(&data.rsm().status().early_acks);
             let shards = data.with_machine(|machine| machine.shard_stats());
             let migrating = shards
                 .values()
@@ -519,6 +521,7 @@ impl Node {
                 server_config.replica.max_raft_state = max_raft_state;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
+                server_config.replica.early_acks = config.replication.early_acks(gid);
                 server_config.replica.on_fatal = Some(on_fatal.clone());
                 server_config.replica.peer_security = peer_security.clone();
                 server_config.replica.raft_nodes =

@@ -961,3 +961,68 @@ fn multi_key_ops_are_one_shard_and_move_with_it() {
     g1.check_invariants().expect("g1 consistent");
     g2.check_invariants().expect("g2 consistent");
 }
+
+/// Asynchronous replication's prediction: a plain put of a served shard,
+/// new to its session, is told before it applies, and the applied output
+/// is the one told; anything that could change it is not told.
+#[test]
+fn a_put_is_told_before_it_applies_only_when_nothing_can_change_its_answer() {
+    let mut g1 = group(1);
+    let served = key_in(3);
+    let command = |client_id, seq, op| GroupCommand::Client { client_id, seq, op };
+    let told = |machine: &ShardMachine, next: &GroupCommand, earlier: &[GroupCommand]| {
+        machine.output_known_before(next, earlier.iter())
+    };
+    let put_served = command(1, 1, put(&served, "v"));
+    assert_eq!(
+        told(&g1, &put_served, &[]),
+        None,
+        "configuration 0 serves nothing: the answer is WrongGroup"
+    );
+    assert!(reconfigure(
+        &mut g1,
+        &config(1, [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]),
+        2
+    ));
+    let answer = told(&g1, &put_served, &[]);
+    assert_eq!(answer, Some(GroupOutput::Client(Ok(Outcome::Done))));
+    assert_eq!(
+        told(&g1, &command(1, 1, put(&key_in(7), "v")), &[]),
+        None,
+        "another group's shard"
+    );
+    assert_eq!(
+        told(&g1, &command(1, 1, append(&served, "v")), &[]),
+        None,
+        "an append answers a length"
+    );
+    let reconfiguring = GroupCommand::Reconfigure(config(2, [2; SHARDS]));
+    assert_eq!(
+        told(&g1, &put_served, &[reconfiguring]),
+        None,
+        "a configuration before it may take the shard away"
+    );
+    assert_eq!(
+        told(&g1, &put_served, &[command(1, 1, get(&served))]),
+        None,
+        "the same session at the same sequence number before it"
+    );
+    assert_eq!(
+        told(&g1, &put_served, &[command(1, 2, put(&served, "w"))]),
+        None,
+        "a later write of the session before it makes it stale"
+    );
+    assert_eq!(
+        told(
+            &g1,
+            &command(1, 3, put(&served, "x")),
+            &[command(2, 9, put(&served, "w"))]
+        ),
+        Some(GroupOutput::Client(Ok(Outcome::Done))),
+        "another client's write before it changes nothing"
+    );
+    // The applied answer is the one told; once applied, a retry is a
+    // duplicate, which is not told (its answer is the recorded one).
+    assert_eq!(g1.apply(&put_served, 3), answer.expect("told"));
+    assert_eq!(told(&g1, &put_served, &[]), None);
+}

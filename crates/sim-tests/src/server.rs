@@ -174,7 +174,7 @@ impl Cluster {
 
     /// Node `via`'s (1-based) `GET /metrics`, from a client host of its
     /// own; `None` if it did not answer within 5 s.
-    async fn metrics_text(&self, via: usize) -> Option<String> {
+    pub async fn metrics_text(&self, via: usize) -> Option<String> {
         let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
         let body = self.net.spawn(self.client_host(), async move {
             tokio::time::timeout(Duration::from_secs(5), http_get(addr, "/metrics"))
@@ -297,6 +297,55 @@ impl Cluster {
             StepBudget::new(200_000_000),
         )
         .map(|_| ())
+    }
+
+    /// Milliseconds since the cluster started: the clock of the recorded
+    /// history (whose times are in microseconds since then).
+    pub fn elapsed_ms(&self) -> u64 {
+        harness::elapsed_ms(self.start)
+    }
+
+    /// [`Cluster::linearizability`] with every `Put` acknowledged inside
+    /// one of `windows` (`(from_ms, to_ms)`, [`Cluster::elapsed_ms`]
+    /// times) taken as an unknown outcome: it may have happened at any
+    /// time after its call, or never. What asynchronous replication
+    /// promises: a put answered before its commit is lost only if its
+    /// leader fails first (so only around a fault), and no read sees a
+    /// put before it commits, nor misses one answered before the read
+    /// began.
+    pub fn linearizability_with_puts_unknown_within(
+        &self,
+        windows: &[(u64, u64)],
+    ) -> Result<(), String> {
+        let history = self
+            .recorder
+            .history()
+            .map_err(|error| format!("the history is malformed: {error}"))?;
+        let in_window = |time_us: u64| {
+            windows
+                .iter()
+                .any(|&(from_ms, to_ms)| (from_ms * 1000..=to_ms * 1000).contains(&time_us))
+        };
+        let operations = history
+            .operations()
+            .iter()
+            .cloned()
+            .map(|mut operation| {
+                if let KvInput::Put { .. } = operation.input
+                    && let linearizability::Outcome::Returned { time, .. } = operation.outcome
+                    && in_window(time)
+                {
+                    operation.outcome = linearizability::Outcome::Unknown {
+                        gave_up_at: Some(time),
+                    };
+                }
+                operation
+            })
+            .collect();
+        let history = linearizability::History::new(operations)
+            .map_err(|error| format!("the history is malformed: {error}"))?;
+        harness::check_operations(&history, &KvModel::new(), StepBudget::new(200_000_000))
+            .map(|_| ())
     }
 }
 

@@ -482,6 +482,37 @@ impl ShardMachine {
         held.read(op, &self.limits, self.now_ms.max(now_ms))
     }
 
+    /// The output `command` will have when applied after `earlier` (the
+    /// leader's commands between this applied state and it), if it can be
+    /// told now (asynchronous replication answers it before the commit):
+    /// a client's plain string write ([`api::reply_known_before`]) to a
+    /// shard served here, new to its session, with only client operations
+    /// in `earlier` (a configuration or a shard's move could change who
+    /// serves it) and none of them from the same session at this sequence
+    /// number or later (it would make this one a duplicate or stale).
+    pub fn output_known_before<'a>(
+        &self,
+        command: &GroupCommand,
+        mut earlier: impl Iterator<Item = &'a GroupCommand>,
+    ) -> Option<GroupOutput> {
+        let GroupCommand::Client { client_id, seq, op } = command else {
+            return None;
+        };
+        let shard = self.serving(op).ok()?;
+        let held = self.shards.get(&shard)?;
+        let reply = api::reply_known_before(op, &self.limits.limits(), held.store.config())?;
+        let later_in_session = earlier.any(|other| match other {
+            GroupCommand::Client {
+                client_id: other_client,
+                seq: other_seq,
+                ..
+            } => other_client == client_id && other_seq >= seq,
+            _ => true,
+        });
+        let new = held.is_new_write(*client_id, *seq);
+        (new && !later_in_session).then_some(GroupOutput::Client(reply))
+    }
+
     fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Reply {
         let shard = self.serving(op)?;
         let limits = self.limits;

@@ -203,6 +203,12 @@ impl Shard {
         reply
     }
 
+    /// Whether a write `(client_id, seq)` applied now would run (not a
+    /// duplicate of the session's latest, not older than it).
+    pub(super) fn is_new_write(&self, client_id: u64, seq: u64) -> bool {
+        matches!(self.sessions.check(client_id, seq), SessionCheck::New)
+    }
+
     /// The answer recorded for `(client_id, seq)`, if it is the client's
     /// latest write on this shard.
     pub(super) fn recorded_reply(&self, client_id: u64, seq: u64) -> Option<Reply> {

@@ -37,6 +37,14 @@ impl ReplicatedMachine for ShardMachine {
         ShardMachine::apply(self, command, context.now_ms)
     }
 
+    fn early_output<'a>(
+        &self,
+        command: &GroupCommand,
+        earlier: impl Iterator<Item = &'a GroupCommand>,
+    ) -> Option<GroupOutput> {
+        self.output_known_before(command, earlier)
+    }
+
     fn check_invariants(&self) -> Result<(), String> {
         ShardMachine::check_invariants(self)
     }
