@@ -4,6 +4,7 @@
 #   scripts/bench-vs-redis.sh                 # -c 50 -n 200000 -t set,get,incr -d 100 -r 100000, then with -P 16
 #   REQUESTS=20000 scripts/bench-vs-redis.sh  # a quicker run
 #   DISTCACHE_PORT=6380 scripts/bench-vs-redis.sh   # an already running distcache RESP port
+#   DEMO_FLAGS=--async-replication scripts/bench-vs-redis.sh   # flags for the demo it starts
 #
 # Starts Debian's redis-server (no persistence) and `distcache demo` (three
 # data groups of three replicas: every write is a linearizable Raft write)
@@ -41,7 +42,8 @@ start_redis_server "$redis_port" "$work"
 
 distcache_port="${DISTCACHE_PORT:-}"
 if [ -z "$distcache_port" ]; then
-  start_demo "$work"
+  # shellcheck disable=SC2086 # DEMO_FLAGS is a list of flags
+  start_demo "$work" ${DEMO_FLAGS:-}
   distcache_port="$demo_resp_port"
 fi
 wait_for_port "$distcache_port"

@@ -138,5 +138,7 @@ sim cargo run -p sim-tests --bin swarm --quiet -- --seeds 2
 
 step "chaos: real node processes under every fault kind, seed 1, 55 s, half the clients reading from any replica (crates/chaos)"
 target/debug/distcache-chaos --seed 1 --seconds 55 --replica-reads --out target/chaos/gate
+step "chaos: both data groups replicating asynchronously, seed 2, 30 s: puts answered around a fault may be lost, nothing else (crates/chaos)"
+target/debug/distcache-chaos --seed 2 --seconds 30 --async-replication --out target/chaos/gate-async
 
 step "all passed in $(( $(date +%s) - started_at ))s"

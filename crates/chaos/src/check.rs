@@ -14,10 +14,45 @@ use crate::workload::{Ending, OpRecord, TOKEN_END};
 /// The history the checker reads: every operation except definite failures
 /// (they changed nothing); unknown outcomes stay unknown.
 pub fn history(records: &[OpRecord]) -> History<KvInput, KvOutput> {
+    history_with_puts_unknown_within(records, &[])
+}
+
+/// Whether an asynchronous group may answer `input` before it commits (a
+/// plain put: gRPC `Put`, RESP `SET` without a condition or `GET`).
+pub fn answered_early_if_async(input: &KvInput) -> bool {
+    matches!(
+        input,
+        KvInput::Put { .. }
+            | KvInput::Set {
+                condition: linearizability::SetIf::Always,
+                get: false,
+                ..
+            }
+    )
+}
+
+/// [`history`], with every plain put acknowledged inside one of `windows`
+/// (`(from_us, to_us)`) taken as an unknown outcome: what asynchronous
+/// replication promises (docs/design.md), since such a put is answered
+/// before it commits and lost if its leader fails first, while no read
+/// sees a put before its commit nor misses one answered before it began.
+pub fn history_with_puts_unknown_within(
+    records: &[OpRecord],
+    windows: &[(u64, u64)],
+) -> History<KvInput, KvOutput> {
+    let in_window = |time: u64| windows.iter().any(|&(from, to)| (from..=to).contains(&time));
     let operations = records
         .iter()
         .filter_map(|record| {
             let outcome = match &record.ending {
+                Ending::Ok(_)
+                    if answered_early_if_async(&record.input)
+                        && in_window(record.end_us.max(record.call_us)) =>
+                {
+                    Outcome::Unknown {
+                        gave_up_at: Some(record.end_us),
+                    }
+                }
                 Ending::Ok(output) => Outcome::Returned {
                     time: record.end_us.max(record.call_us),
                     output: output.clone(),

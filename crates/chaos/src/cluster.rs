@@ -388,6 +388,24 @@ impl Cluster {
             .sum()
     }
 
+    /// Asynchronous replication's counters summed over the data replicas
+    /// that answer within `timeout` (since each node's last start): writes
+    /// answered early, those seen lost, those mispredicted.
+    pub async fn async_acks(&self, timeout: Duration) -> (u64, u64, u64) {
+        self.node_statuses(timeout)
+            .await
+            .into_iter()
+            .filter_map(|(_, reply)| reply)
+            .flat_map(|reply| reply.replicas)
+            .fold((0, 0, 0), |(early, lost, wrong), replica| {
+                (
+                    early + replica.async_acks,
+                    lost + replica.async_acks_lost,
+                    wrong + replica.async_acks_mispredicted,
+                )
+            })
+    }
+
     /// Who leads what, per each node's own `Admin.NodeStatus` (a paused or
     /// dead node does not answer within `timeout`).
     pub async fn leaders(&self, timeout: Duration) -> Leaders {

@@ -62,6 +62,12 @@ mod cli {
         /// leaders; one history checks both.
         #[arg(long)]
         replica_reads: bool,
+        /// Both data groups replicate asynchronously ([replication]
+        /// async_groups): plain puts acknowledged from 1 s before a fault
+        /// to 1 s after it count as unknown (they may be lost); appends,
+        /// reads and every other check stay as they are.
+        #[arg(long)]
+        async_replication: bool,
     }
 
     pub fn main() -> ExitCode {
@@ -115,6 +121,7 @@ mod cli {
             extra_config: args.extra_config,
             reshape: !args.no_reshape,
             replica_reads: args.replica_reads,
+            async_replication: args.async_replication,
         };
         let runtime = match tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -48,6 +48,30 @@ pub struct RunConfig {
     /// `read_from = AnyReplica`, RESP `READONLY`); the rest read from
     /// leaders.
     pub replica_reads: bool,
+    /// Both data groups replicate asynchronously (`[replication]
+    /// async_groups`): plain puts acknowledged within
+    /// [`ASYNC_LOSS_WINDOW`] of a fault count as unknown in the history
+    /// (they may be lost); every other check stays as it is.
+    pub async_replication: bool,
+}
+
+/// With `async_replication`: a plain put acknowledged from this long
+/// before a fault began to this long after it ended may be lost (a leader
+/// answers such a put before a majority has it; one paused or cut off may
+/// answer a few more before it learns it lost its lead).
+pub const ASYNC_LOSS_WINDOW: Duration = Duration::from_secs(1);
+
+/// The `[replication]` table of an asynchronous run, at most 64 writes
+/// answered early per leader.
+pub fn async_replication_config() -> String {
+    let groups: Vec<String> = crate::cluster::GROUPS
+        .iter()
+        .map(|(gid, _)| gid.to_string())
+        .collect();
+    format!(
+        "\n[replication]\nasync_groups = [{}]\nasync_max_unreplicated = 64\n",
+        groups.join(", ")
+    )
 }
 
 /// What a run found.
@@ -375,8 +399,12 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
     let dir = &config.out_dir;
     std::fs::create_dir_all(dir).map_err(io(format!("create {}", dir.display())))?;
     crate::cleanup::stale_processes();
+    let mut extra_config = config.extra_config.clone();
+    if config.async_replication {
+        extra_config.push_str(&async_replication_config());
+    }
     let mut cluster =
-        Cluster::new(dir, &config.binary, &config.extra_config).map_err(io("choose ports"))?;
+        Cluster::new(dir, &config.binary, &extra_config).map_err(io("choose ports"))?;
     // Every peer link through a proxy of ours; partitions need root.
     let proxies = Proxies::start(&cluster.peer_links(), config.seed)
         .await
@@ -540,6 +568,20 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
         }
     }
 
+    if config.async_replication {
+        let (early, seen_lost, mispredicted) = cluster.async_acks(Duration::from_secs(5)).await;
+        eprintln!(
+            "chaos: writes answered before a majority had them: {early}, seen lost: {seen_lost} (since each node's last start)"
+        );
+        if early == 0 {
+            problems.push("--async-replication: no write was answered early".into());
+        }
+        if mispredicted > 0 {
+            problems.push(format!(
+                "--async-replication: {mispredicted} early answers differed from the applied ones"
+            ));
+        }
+    }
     if config.replica_reads {
         let served = cluster.follower_reads(Duration::from_secs(5)).await;
         eprintln!("chaos: reads answered by followers (since each node's last start): {served}");
@@ -555,7 +597,21 @@ pub async fn run(config: &RunConfig) -> Result<RunSummary, RunError> {
 
     // Phase 4: check.
     let summary_counts = check::counts(&records);
-    let history = check::history(&records);
+    let history = if config.async_replication {
+        let window_us = ASYNC_LOSS_WINDOW.as_micros() as u64;
+        let windows: Vec<(u64, u64)> = events
+            .iter()
+            .map(|event| {
+                (
+                    event.start_us.saturating_sub(window_us),
+                    event.end_us + window_us,
+                )
+            })
+            .collect();
+        check::history_with_puts_unknown_within(&records, &windows)
+    } else {
+        check::history(&records)
+    };
     let checked = check::linearizability(&history, Duration::from_secs(120));
     let violations = usize::from(checked.verdict == Verdict::NotLinearizable);
     match checked.verdict {

@@ -611,6 +611,12 @@ pub fn format_status(reply: &proto::StatusReply) -> String {
                     replica.follower_reads
                 ));
             }
+            if replica.async_acks > 0 {
+                text.push_str(&format!(
+                    "    {} writes answered before a majority had them (asynchronous replication), {} seen lost\n",
+                    replica.async_acks, replica.async_acks_lost
+                ));
+            }
             text.push_str(&format_shard_notes(replica));
         }
     }

@@ -123,6 +123,7 @@ impl NodeState {
         if let Some((data, addr)) = &self.data {
             let status = data.raft().status();
             let shards = data.status();
+            let early = data.rsm().status().early_acks;
             replicas.push(proto::ReplicaStatus {
                 role: "data".into(),
                 gid: data.gid(),
@@ -134,6 +135,9 @@ impl NodeState {
                 config_num: shards.config_num,
                 peer_addr: addr.to_string(),
                 follower_reads: data.rsm().follower_reads(),
+                async_acks: early.early_acks,
+                async_acks_lost: early.lost,
+                async_acks_mispredicted: early.mispredicted,
                 waiting: shards
                     .waiting
                     .iter()
