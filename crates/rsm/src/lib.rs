@@ -60,7 +60,10 @@
 //!   own entry, so services need not put client ids in commands to be
 //!   answered correctly (exactly-once is a separate matter: see
 //!   [`crate::session`]).
-//! - `submit` answers `Ok` only with the output of the caller's own entry.
+//! - `submit` answers `Ok` only with the output of the caller's own entry
+//!   (with [`EarlyAcks`], asynchronous replication, possibly before the
+//!   entry commits: the output the machine predicted, which is checked
+//!   when the entry applies).
 //!   `WrongLeader` means the proposal was not made or lost its place;
 //!   `Timeout` means it may still apply (retry with the same
 //!   exactly-once identity); `Busy` means nothing was proposed.
