@@ -180,7 +180,18 @@ impl<M: ReplicatedMachine> Speculation<M> {
     /// The entry at `index` applied with `output`; `own` is its proposal
     /// number if this run of the replica proposed it.
     pub(crate) fn applied(&mut self, index: u64, own: Option<u64>, output: Option<&M::Output>) {
-        self.forget_through(index.saturating_sub(1));
+        // Entries before `index` still here were not applied as ours:
+        // another leader's entry without a command (its no-op) took their
+        // place.
+        while let Some(entry) = self.in_flight.first_entry() {
+            if *entry.key() >= index {
+                break;
+            }
+            if entry.remove().answered.is_some() {
+                self.stats.outstanding -= 1;
+                self.note_lost();
+            }
+        }
         let Some(entry) = self.in_flight.remove(&index) else {
             return;
         };
@@ -225,4 +236,137 @@ pub(crate) struct Placed<M: ReplicatedMachine> {
     pub(crate) term: u64,
     pub(crate) proposal: u64,
     pub(crate) command: M::Command,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::ApplyContext;
+
+    /// Commands are numbers; an even one's output (itself) is known
+    /// before it applies, an odd one's is not.
+    #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+    struct Evens;
+
+    impl ReplicatedMachine for Evens {
+        type Command = u64;
+        type Output = u64;
+
+        fn apply(&mut self, command: &u64, _: &ApplyContext) -> u64 {
+            *command
+        }
+
+        fn early_output<'a>(
+            &self,
+            command: &u64,
+            _earlier: impl Iterator<Item = &'a u64>,
+        ) -> Option<u64> {
+            command.is_multiple_of(2).then_some(*command)
+        }
+
+        fn check_invariants(&self) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    fn placed(index: u64, term: u64, command: u64) -> Placed<Evens> {
+        Placed {
+            index,
+            term,
+            proposal: index,
+            command,
+        }
+    }
+
+    const BOUND: EarlyAcks = EarlyAcks {
+        max_unreplicated: 2,
+    };
+
+    #[test]
+    fn answers_wait_for_the_terms_start_and_keep_to_the_bound() {
+        let mut speculation = Speculation::<Evens>::new();
+        // The term's first entry at 3: entries 1 and 2 (an earlier term,
+        // the no-op) are not applied yet, so nothing is answered early.
+        assert_eq!(speculation.place(&Evens, 1, BOUND, placed(3, 2, 10)), None);
+        assert_eq!(
+            speculation.place(&Evens, 2, BOUND, placed(4, 2, 12)),
+            Some(12)
+        );
+        assert_eq!(speculation.place(&Evens, 2, BOUND, placed(5, 2, 7)), None);
+        assert_eq!(
+            speculation.place(&Evens, 2, BOUND, placed(6, 2, 14)),
+            Some(14)
+        );
+        assert_eq!(speculation.stats().outstanding, 2);
+        assert_eq!(
+            speculation.place(&Evens, 2, BOUND, placed(7, 2, 16)),
+            None,
+            "past the bound"
+        );
+        assert_eq!(speculation.read_floor(2), 6);
+        assert_eq!(speculation.read_floor(3), 0, "another term's reads");
+        for index in 3..=7 {
+            speculation.applied(
+                index,
+                Some(index),
+                Some(&[10, 12, 7, 14, 16][index as usize - 3]),
+            );
+        }
+        let stats = speculation.stats();
+        assert_eq!(
+            (
+                stats.early_acks,
+                stats.outstanding,
+                stats.lost,
+                stats.mispredicted
+            ),
+            (2, 0, 0, 0)
+        );
+    }
+
+    #[test]
+    fn early_answers_replaced_or_skipped_are_counted_lost() {
+        let mut speculation = Speculation::<Evens>::new();
+        let many = EarlyAcks {
+            max_unreplicated: 10,
+        };
+        for index in 2..=5 {
+            assert!(
+                speculation
+                    .place(&Evens, 1, many, placed(index, 1, 2 * index))
+                    .is_some()
+            );
+        }
+        // Another leader's no-op took index 2 (never handed over), its
+        // command took 3 (not our proposal); ours applied at 4.
+        speculation.applied(3, None, Some(&99));
+        speculation.applied(4, Some(4), Some(&8));
+        assert_eq!(speculation.stats().lost, 2);
+        // This replica leads again in term 3, its log cut back: a new
+        // entry at 5 replaces the old one there.
+        assert_eq!(
+            speculation.place(&Evens, 4, many, placed(5, 3, 20)),
+            Some(20)
+        );
+        let stats = speculation.stats();
+        assert_eq!((stats.lost, stats.outstanding), (3, 1));
+        // A snapshot covers it: its fate is unknown here.
+        speculation.forget_through(5);
+        let stats = speculation.stats();
+        assert_eq!(
+            (stats.lost, stats.outstanding, stats.mispredicted),
+            (3, 0, 0)
+        );
+    }
+
+    #[test]
+    fn an_applied_output_that_differs_is_counted() {
+        let mut speculation = Speculation::<Evens>::new();
+        assert_eq!(
+            speculation.place(&Evens, 0, BOUND, placed(1, 1, 4)),
+            Some(4)
+        );
+        speculation.applied(1, Some(1), Some(&5));
+        assert_eq!(speculation.stats().mispredicted, 1);
+    }
 }
