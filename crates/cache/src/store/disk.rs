@@ -261,10 +261,17 @@ impl DiskTier {
     /// # Panics
     /// If a capacity is zero (a configuration bug).
     pub fn open(directory: &Path, config: DiskConfig) -> Result<DiskTier, DiskError> {
-        assert!(config.capacity_bytes > 0, "disk capacity_bytes must be positive");
-        assert!(config.segment_bytes > 0, "disk segment_bytes must be positive");
+        assert!(
+            config.capacity_bytes > 0,
+            "disk capacity_bytes must be positive"
+        );
+        assert!(
+            config.segment_bytes > 0,
+            "disk segment_bytes must be positive"
+        );
         fs::create_dir_all(directory).map_err(|error| io_error("create", directory, &error))?;
-        let listing = fs::read_dir(directory).map_err(|error| io_error("list", directory, &error))?;
+        let listing =
+            fs::read_dir(directory).map_err(|error| io_error("list", directory, &error))?;
         for item in listing {
             let item = item.map_err(|error| io_error("list", directory, &error))?;
             let path = item.path();
@@ -505,12 +512,10 @@ impl DiskTier {
             for seq in live {
                 let key = self.fifo[&seq].clone();
                 let entry = self.entry_of(&key).clone();
-                let copied = self
-                    .read_value(&key, &entry)
-                    .and_then(|value| {
-                        self.detach(&key);
-                        self.append(&key, &value)
-                    });
+                let copied = self.read_value(&key, &entry).and_then(|value| {
+                    self.detach(&key);
+                    self.append(&key, &value)
+                });
                 if let Err(error) = copied {
                     self.detach(&key);
                     outcome = outcome.and(Err(error));
@@ -536,10 +541,16 @@ impl DiskTier {
         for (key, entry) in &self.index {
             weight_total += entry.weight;
             if self.fifo.get(&entry.seq) != Some(key) {
-                return Err(format!("disk key {key:?}: not in the FIFO at {}", entry.seq));
+                return Err(format!(
+                    "disk key {key:?}: not in the FIFO at {}",
+                    entry.seq
+                ));
             }
             if entry.seq >= self.next_seq {
-                return Err(format!("disk key {key:?}: seq {} not yet issued", entry.seq));
+                return Err(format!(
+                    "disk key {key:?}: seq {} not yet issued",
+                    entry.seq
+                ));
             }
             if let Some(expire_at_ms) = entry.expire_at_ms {
                 deadlines += 1;
@@ -582,7 +593,11 @@ impl DiskTier {
             self.expiry.insert((expire_at_ms, entry.seq));
         }
         let previous_seq = self.fifo.insert(entry.seq, key.clone());
-        assert!(previous_seq.is_none(), "disk tier: seq {} issued twice", entry.seq);
+        assert!(
+            previous_seq.is_none(),
+            "disk tier: seq {} issued twice",
+            entry.seq
+        );
         let previous = self.index.insert(key, entry);
         assert!(previous.is_none(), "disk tier: key linked twice");
     }
@@ -694,11 +709,18 @@ impl DiskTier {
     /// segment once empty and sealed, queue it for collection once sparse.
     fn release(&mut self, location: Location, seq: u64) {
         let Some(segment) = self.segments.get_mut(&location.segment) else {
-            panic!("disk tier: record of seq {seq} in unknown segment {}", location.segment);
+            panic!(
+                "disk tier: record of seq {seq} in unknown segment {}",
+                location.segment
+            );
         };
         segment.live_bytes -= location.length_bytes;
         let removed = segment.live.remove(&seq);
-        assert!(removed, "segment {} did not list seq {seq}", location.segment);
+        assert!(
+            removed,
+            "segment {} did not list seq {seq}",
+            location.segment
+        );
         if self.active_segment != Some(location.segment) {
             self.queue_if_sparse(location.segment);
         }
@@ -721,7 +743,10 @@ impl DiskTier {
 
     fn read_value(&self, key: &[u8], entry: &DiskEntry) -> Result<Value, DiskError> {
         let location = entry.location.ok_or(DiskError::Lost)?;
-        let segment = self.segments.get(&location.segment).ok_or(DiskError::Lost)?;
+        let segment = self
+            .segments
+            .get(&location.segment)
+            .ok_or(DiskError::Lost)?;
         let corrupt = |reason: String| DiskError::Corrupt {
             segment: location.segment,
             offset: location.offset,
@@ -756,7 +781,10 @@ impl Clone for DiskTier {
 /// The id in a segment file's name, or `None` for any other file.
 fn segment_id_of(path: &Path) -> Option<u64> {
     let name = path.file_name()?.to_str()?;
-    name.strip_prefix("seg-")?.strip_suffix(".log")?.parse().ok()
+    name.strip_prefix("seg-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
 }
 
 fn io_error(operation: &'static str, path: &Path, error: &std::io::Error) -> DiskError {
@@ -777,7 +805,8 @@ fn encode_record(key: &[u8], value: &Value) -> Result<Vec<u8>, DiskError> {
     };
     let key_length = u32::try_from(key.len()).map_err(|_| too_long("key"))?;
     let value_length = u32::try_from(value_bytes.len()).map_err(|_| too_long("value"))?;
-    let mut record = Vec::with_capacity(RECORD_HEADER_BYTES as usize + key.len() + value_bytes.len());
+    let mut record =
+        Vec::with_capacity(RECORD_HEADER_BYTES as usize + key.len() + value_bytes.len());
     record.extend_from_slice(&[0; 4]);
     record.extend_from_slice(&key_length.to_le_bytes());
     record.extend_from_slice(&value_length.to_le_bytes());
@@ -794,7 +823,9 @@ fn decode_record(key: &[u8], record: &[u8]) -> Result<Value, String> {
     if record.len() < header {
         return Err(format!("{} bytes, shorter than a header", record.len()));
     }
-    let word = |at: usize| u32::from_le_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]]);
+    let word = |at: usize| {
+        u32::from_le_bytes([record[at], record[at + 1], record[at + 2], record[at + 3]])
+    };
     let checksum = word(0);
     if crc32fast::hash(&record[4..]) != checksum {
         return Err("checksum mismatch".to_owned());

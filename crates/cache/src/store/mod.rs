@@ -202,7 +202,10 @@ impl Store {
     /// # Panics
     /// If a capacity is zero (a configuration bug).
     pub fn open(config: StoreConfig, directory: &Path) -> Result<Self, StoreError> {
-        let mut store = Store::new(StoreConfig { disk: None, ..config });
+        let mut store = Store::new(StoreConfig {
+            disk: None,
+            ..config
+        });
         if let Some(disk) = config.disk {
             store.attach_disk(DiskTier::open(directory, disk).map_err(StoreError::Disk)?);
         }
@@ -308,7 +311,11 @@ impl Store {
     /// time, if later) in either tier, changing nothing: [`Store::peek_value`]
     /// reading through to the disk tier. A value on disk comes back owned.
     /// A disk failure is an error ([`StoreError::Disk`]), never a miss.
-    pub fn read_value(&self, key: &[u8], now_ms: u64) -> Result<Option<Cow<'_, Value>>, StoreError> {
+    pub fn read_value(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<Cow<'_, Value>>, StoreError> {
         if let Some(value) = self.peek_value(key, now_ms) {
             return Ok(Some(Cow::Borrowed(value)));
         }
@@ -592,8 +599,7 @@ impl Store {
         match self.table.find_hashed(hash_of(key), key) {
             Some(slot) => {
                 let entry = self.table.entry(slot);
-                (!entry.is_expired(now_ms))
-                    .then_some((entry.expire_at_ms, entry.expire_at_unix_ms))
+                (!entry.is_expired(now_ms)).then_some((entry.expire_at_ms, entry.expire_at_unix_ms))
             }
             None => self
                 .peek_disk(key, now_ms)
@@ -744,7 +750,8 @@ impl Store {
     /// The slot of `key` if it is visible in either tier; a key on disk is
     /// brought back into memory first.
     fn lookup(&mut self, key: &[u8]) -> Option<SlotId> {
-        self.lookup_memory(key).or_else(|| self.promote_from_disk(key))
+        self.lookup_memory(key)
+            .or_else(|| self.promote_from_disk(key))
     }
 
     /// [`Store::lookup`] counting the disk tier's read hits and misses.
@@ -780,7 +787,13 @@ impl Store {
         let weight = entry_weight_bytes(key, &value);
         let (slot, evicted) = self
             .table
-            .insert(key.to_vec(), hash_of(key), value, weight, entry.expire_at_ms)
+            .insert(
+                key.to_vec(),
+                hash_of(key),
+                value,
+                weight,
+                entry.expire_at_ms,
+            )
             .unwrap_or_else(|error| {
                 panic!(
                     "key {key:?} left memory at {} bytes but does not fit back: {error:?}",

@@ -163,20 +163,27 @@ fn check_disk_records(store: &Store, disk: &DiskSnapshot) -> Result<(), String> 
     let mut weight_total = 0u64;
     let mut keys = std::collections::BTreeSet::new();
     for record in &disk.records {
-        if previous_seq.is_some_and(|previous| record.seq <= previous) || record.seq >= disk.next_seq {
+        if previous_seq.is_some_and(|previous| record.seq <= previous)
+            || record.seq >= disk.next_seq
+        {
             return Err(format!("disk record seq {} out of order", record.seq));
         }
         previous_seq = Some(record.seq);
-        if !keys.insert(record.key.as_slice()) || store.table.find(record.key.as_slice()).is_some() {
+        if !keys.insert(record.key.as_slice()) || store.table.find(record.key.as_slice()).is_some()
+        {
             return Err(format!("disk key {:?} held twice", record.key));
         }
         if record.value.is_empty_collection() || record.value.check_invariants().is_err() {
             return Err(format!("disk key {:?}: invalid value", record.key));
         }
         if record.expire_at_unix_ms.is_some() && record.expire_at_ms.is_none() {
-            return Err(format!("disk key {:?}: wall-clock deadline alone", record.key));
+            return Err(format!(
+                "disk key {:?}: wall-clock deadline alone",
+                record.key
+            ));
         }
-        weight_total = weight_total.saturating_add(super::entry_weight_bytes(&record.key, &record.value));
+        weight_total =
+            weight_total.saturating_add(super::entry_weight_bytes(&record.key, &record.value));
     }
     if weight_total > disk.config.capacity_bytes {
         return Err("disk records exceed the disk capacity".to_owned());
