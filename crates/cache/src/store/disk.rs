@@ -393,6 +393,14 @@ impl DiskTier {
             .filter(|entry| !entry.is_expired(now_ms))
     }
 
+    /// The entries visible at `now_ms`, oldest first.
+    pub fn visible_entries(&self, now_ms: u64) -> impl Iterator<Item = (&[u8], &DiskEntry)> + '_ {
+        self.fifo
+            .values()
+            .map(|key| (key.as_slice(), self.entry_of(key)))
+            .filter(move |(_, entry)| !entry.is_expired(now_ms))
+    }
+
     /// Whether the tier holds `key` at all (expired or not).
     pub fn contains(&self, key: &[u8]) -> bool {
         self.index.contains_key(key)

@@ -661,6 +661,83 @@ impl Store {
             })
     }
 
+    /// The visible keys of both tiers with their types, changing nothing:
+    /// the memory tier's in slot order (as [`Store::entries`]), then the
+    /// disk tier's, oldest first. Deterministic, like every order here.
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = (&[u8], Kind)> + '_ {
+        let now_ms = now_ms.max(self.now_ms);
+        let memory = self
+            .entries(now_ms)
+            .map(|entry| (entry.key, entry.value.kind()));
+        let disk = self
+            .disk
+            .iter()
+            .flat_map(move |disk| disk.visible_entries(now_ms))
+            .map(|(key, entry)| (key, entry.kind));
+        memory.chain(disk)
+    }
+
+    /// For a read served by one replica alone whose keys may be on disk: a
+    /// small store (no tier, no bound, the same time) holding copies of
+    /// those of `keys` that are visible, in either tier, with their
+    /// deadlines; reading it answers as reading this store would.
+    /// `Ok(None)` when none of `keys` is on disk (read this store itself:
+    /// no copy is made, and always so without a tier). Changes nothing.
+    pub fn read_view<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+        now_ms: u64,
+    ) -> Result<Option<Store>, StoreError> {
+        let Some(disk) = &self.disk else {
+            return Ok(None);
+        };
+        let now_ms = now_ms.max(self.now_ms);
+        let keys: Vec<&[u8]> = keys.into_iter().collect();
+        if !keys.iter().any(|key| disk.visible(key, now_ms).is_some()) {
+            return Ok(None);
+        }
+        let mut view = Store::new(StoreConfig::new(u64::MAX).with_policy(self.config.policy));
+        for key in keys {
+            let (value, expire_at_ms, expire_at_unix_ms) =
+                match self.table.find_hashed(hash_of(key), key) {
+                    Some(slot) => {
+                        let entry = self.table.entry(slot);
+                        if entry.is_expired(now_ms) {
+                            continue;
+                        }
+                        (
+                            Cow::Borrowed(&entry.value),
+                            entry.expire_at_ms,
+                            entry.expire_at_unix_ms,
+                        )
+                    }
+                    None => {
+                        let Some(entry) = disk.visible(key, now_ms) else {
+                            continue;
+                        };
+                        let value = match disk.read(key, now_ms) {
+                            Some(Ok(value)) => value,
+                            Some(Err(error)) => return Err(StoreError::Disk(error)),
+                            None => continue,
+                        };
+                        (
+                            Cow::Owned(value),
+                            entry.expire_at_ms,
+                            entry.expire_at_unix_ms,
+                        )
+                    }
+                };
+            let entry = EntryView {
+                key,
+                value: &value,
+                expire_at_ms,
+                expire_at_unix_ms,
+            };
+            view.import(entry, now_ms)?;
+        }
+        Ok(Some(view))
+    }
+
     /// Writes an entry received by migration, keeping its absolute deadline.
     /// An entry whose deadline has passed is dropped (returns `Ok(false)`).
     pub fn import(&mut self, entry: EntryView<'_>, now_ms: u64) -> Result<bool, StoreError> {
