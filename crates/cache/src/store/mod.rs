@@ -10,6 +10,77 @@
 //! [`StoreConfig::reclaim_per_op`] expired entries, soonest deadline first.
 //! An expired entry is invisible from its deadline on even if it has not been
 //! reclaimed yet (a lookup that meets one removes it).
+//!
+//! # The disk tier (L3, optional, off by default)
+//!
+//! With [`StoreConfig::disk`] set (and the store made by [`Store::open`]
+//! with a directory), an entry the memory policy evicts is not dropped: it
+//! goes to [`disk::DiskTier`], a log-structured file store with its own
+//! byte capacity, keeping its deadline (an expired one is not written). A
+//! key is in at most one tier.
+//!
+//! ```text
+//!   write ──► memory tier (policy) ──evicts──► disk tier (FIFO) ──evicts──► gone
+//!                  ▲                               │
+//!                  └──── mutating access (get, value, update, ttl, ...) ─┘
+//! ```
+//!
+//! - **Mutating accesses** (`get`, `value`, `update`, `append`, `ttl`,
+//!   `expire`, ...) of a key on disk bring it back into memory first (which
+//!   may evict others to disk), then proceed as for a key in memory.
+//!   [`Store::promote`] does just that, for callers that then read with
+//!   [`Store::peek_value`] on the apply path. A write that replaces a
+//!   value, and a delete, drop the disk copy without reading it.
+//! - **Reads that change nothing**: [`Store::kind`], [`Store::peek_ttl`]
+//!   and [`Store::peek_expiry`] see both tiers (the disk tier keeps type and
+//!   deadline in memory). [`Store::peek`], [`Store::peek_value`] and
+//!   [`Store::entries`] keep their borrowed answers and see memory only;
+//!   [`Store::read`] and [`Store::read_value`] read through to disk
+//!   (owned, as a `Cow`, and a disk failure is an error), [`Store::keys`]
+//!   lists both tiers, and [`Store::read_view`] copies the keys of one read
+//!   into a small tierless store that any read code can run on.
+//! - **Determinism.** Which keys are on disk, in which order, and the
+//!   tier's byte total are functions of the operations: the memory policy
+//!   picks the victims (deterministic already), they are spilled in
+//!   eviction order, disk eviction is FIFO by a sequence counter, weights
+//!   use the memory tier's formula, and reclaim goes soonest deadline first.
+//!   File offsets and segments are local and never decide anything
+//!   ([`disk`] explains the split).
+//! - **Snapshots** carry the disk tier's entries with their values (format
+//!   version 2; see `snapshot.rs`), so a snapshot grows with the disk
+//!   capacity and taking one reads the tier back. A store without a tier
+//!   snapshots byte for byte as before.
+//! - **Stats**: [`Stats::disk_hits`] (reads served from disk),
+//!   [`Stats::disk_misses`], [`Stats::memory_hit_ratio`],
+//!   [`Stats::disk_hit_ratio`], the tier's writes, promotions, evictions,
+//!   expirations, bytes and entries. Latency is the caller's to measure:
+//!   a `get` that counted a disk hit (`disk_hits` went up) took the disk
+//!   path.
+//!
+//! ## Disk faults
+//!
+//! A value the disk cannot give back (an IO error, a damaged record) is
+//! never answered as another value. Read-only reads return
+//! [`StoreError::Disk`]. On the apply path the key reads as absent on this
+//! replica and [`Store::disk_fault`] reports the failure from then on: the
+//! replica has lost a value the others still hold, so the caller must stop
+//! answering from it and rebuild it from another replica's snapshot (the
+//! tier's files are only a cache of state the log and snapshots make
+//! durable; [`Store::restore_with_disk`] rebuilds them). The logical state
+//! (which keys, which order, the bytes) still moves as on the other
+//! replicas.
+//!
+//! ## Not done
+//!
+//! - Nothing outside `cache` and `api` enables the tier yet (shardkv and
+//!   the node's configuration, per-group settings, Prometheus metrics), and
+//!   no caller checks [`Store::disk_fault`].
+//! - IO is synchronous `std::fs` on the applying thread, outside the
+//!   simulation seam.
+//! - An operation's keys are brought back one by one; if they do not fit
+//!   in memory together, bringing back one can evict another.
+//! - A store with a tier cannot be cloned (two tiers would share one
+//!   directory); snapshot and restore it instead.
 
 pub mod disk;
 mod error;
