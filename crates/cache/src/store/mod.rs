@@ -864,11 +864,23 @@ impl Store {
     /// Advances logical time and reclaims a bounded number of expired
     /// entries (per tier); lets the disk tier collect a bounded amount of
     /// garbage.
+    ///
+    /// The disk tier's parts here and below sit behind an inlined
+    /// `self.disk.is_some()` test, so a store without a tier pays a
+    /// branch, not a call.
+    #[inline]
     fn begin(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         self.stats.expirations += self
             .table
             .reclaim_expired(self.now_ms, self.config.reclaim_per_op);
+        if self.disk.is_some() {
+            self.begin_disk();
+        }
+    }
+
+    #[inline(never)]
+    fn begin_disk(&mut self) {
         if let Some(disk) = &mut self.disk {
             disk.reclaim_expired(self.now_ms, self.config.reclaim_per_op);
             let collected = disk.collect_garbage();
@@ -885,6 +897,7 @@ impl Store {
 
     /// The slot of `key` if it is visible in memory; an expired entry found
     /// on the way is removed (one removal: bounded work).
+    #[inline]
     fn lookup_memory(&mut self, key: &[u8]) -> Option<SlotId> {
         let slot = self.table.find_hashed(hash_of(key), key)?;
         if self.table.entry(slot).is_expired(self.now_ms) {
@@ -897,15 +910,22 @@ impl Store {
 
     /// The slot of `key` if it is visible in either tier; a key on disk is
     /// brought back into memory first.
+    #[inline]
     fn lookup(&mut self, key: &[u8]) -> Option<SlotId> {
-        self.lookup_memory(key)
-            .or_else(|| self.promote_from_disk(key))
+        match self.lookup_memory(key) {
+            None if self.disk.is_some() => self.promote_from_disk(key),
+            found => found,
+        }
     }
 
     /// [`Store::lookup`] counting the disk tier's read hits and misses.
+    #[inline]
     fn lookup_counted(&mut self, key: &[u8]) -> Option<SlotId> {
         if let Some(slot) = self.lookup_memory(key) {
             return Some(slot);
+        }
+        if self.disk.is_none() {
+            return None;
         }
         let slot = self.promote_from_disk(key);
         if let Some(disk) = &mut self.disk {
@@ -922,6 +942,7 @@ impl Store {
     /// with its deadline; the memory tier may evict others to disk. A value
     /// the disk cannot give back is a fault, and the key reads as absent
     /// on this replica (its logical state still moves as the others' do).
+    #[inline(never)]
     fn promote_from_disk(&mut self, key: &[u8]) -> Option<SlotId> {
         let disk = self.disk.as_mut()?;
         let (value, entry) = match disk.take(key, self.now_ms)? {
@@ -972,7 +993,15 @@ impl Store {
 
     /// Hands what the memory tier just evicted to the disk tier, in
     /// eviction order (expired entries are dropped, not written).
+    #[inline]
     fn spill_evicted(&mut self) {
+        if self.disk.is_some() {
+            self.spill_evicted_to_disk();
+        }
+    }
+
+    #[inline(never)]
+    fn spill_evicted_to_disk(&mut self) {
         let Some(disk) = &mut self.disk else {
             return;
         };
@@ -1018,9 +1047,10 @@ impl Store {
     /// first, which brought it back.)
     fn write(&mut self, key: &[u8], value: Value, deadline: Deadline) -> Result<(), StoreError> {
         let weight = entry_weight_bytes(key, &value);
-        self.table.check_weight(weight).map_err(too_large)?;
         let resident = self.lookup_memory(key);
-        if resident.is_none() {
+        if resident.is_none() && self.disk.is_some() {
+            // Checked here too so that a refused write keeps the disk copy.
+            self.table.check_weight(weight).map_err(too_large)?;
             self.forget_on_disk(key);
         }
         let evicted = match resident {
