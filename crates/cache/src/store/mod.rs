@@ -924,9 +924,7 @@ impl Store {
         if let Some(slot) = self.lookup_memory(key) {
             return Some(slot);
         }
-        if self.disk.is_none() {
-            return None;
-        }
+        self.disk.as_ref()?;
         let slot = self.promote_from_disk(key);
         if let Some(disk) = &mut self.disk {
             let stats = disk.stats_mut();
