@@ -23,9 +23,13 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
     limits.check(op)?;
     // With a disk tier, the operation's keys come back into memory first
     // (an access, the same on every replica), so everything below reads
-    // them with the memory-only `peek_value`. No-op without a tier.
-    for key in op.keys() {
-        store.promote(key, now_ms);
+    // them with the memory-only `peek_value`. No-op without a tier. Writes
+    // that never read the old value skip it: the store drops a disk copy
+    // they replace without reading it.
+    if !matches!(op, Op::Put { .. } | Op::Delete { .. } | Op::MultiSet { .. }) {
+        for key in op.keys() {
+            store.promote(key, now_ms);
+        }
     }
     check_string(store, op, now_ms)?;
     match op {

@@ -67,8 +67,11 @@
 //! - Physical bytes: every sealed segment is at least [`GC_LIVE_PERCENT`]
 //!   live or queued for collection, so about `2 × live record bytes + one
 //!   segment` once the queue drains (one segment per operation).
-//! - Memory: the index keeps each entry's key and about 100 bytes of
-//!   metadata; values stay on disk. Since every weight counts the key plus
+//! - Work per operation: at most one segment collected, so at most
+//!   [`DiskConfig::segment_bytes`] copied (a latency spike of that size,
+//!   not growth).
+//! - Memory: the index keeps each entry's key twice (by key, and in FIFO
+//!   order) and about 100 bytes of metadata; values stay on disk. Since every weight counts the key plus
 //!   [`super::ENTRY_OVERHEAD_BYTES`], the keys in memory are bounded by the
 //!   disk capacity.
 //! - Buffers: a read or a copy allocates one record, whose length the index
