@@ -474,3 +474,57 @@ fn hash_values_survive_the_round_trip_through_disk() {
     );
     assert_eq!(store.value(b"hash", 3), Some(&Value::Hash(expected)));
 }
+
+#[test]
+fn failed_writes_lose_values_but_not_the_logical_state() {
+    const KEYS: u8 = 60;
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let healthy_directory = tempfile::tempdir().expect("a temporary directory");
+    // Small segments, so that spilling keeps opening new files.
+    let config = StoreConfig::new(300).with_disk(disk_config(1 << 20, 256));
+    let mut failing = Store::open(config, directory.path()).expect("open the store");
+    let mut healthy = Store::open(config, healthy_directory.path()).expect("open the store");
+
+    // Phase 1: both replicas apply the same writes; halfway, the failing
+    // one's directory disappears, so it can no longer open segments.
+    for key in 0..KEYS {
+        if key == KEYS / 2 {
+            std::fs::remove_dir_all(directory.path()).expect("remove the directory");
+        }
+        for store in [&mut failing, &mut healthy] {
+            store
+                .put(&key_bytes(key), expected_value(key), None, 1)
+                .expect("the entry fits");
+        }
+    }
+    assert!(
+        failing.disk_fault().is_some(),
+        "the failed writes were reported"
+    );
+    assert!(healthy.disk_fault().is_none());
+
+    // Phase 2: the logical state is still the healthy replica's.
+    assert_eq!(failing.stats(), healthy.stats());
+    let keys =
+        |store: &Store| -> Vec<Vec<u8>> { store.keys(2).map(|(key, _)| key.to_vec()).collect() };
+    assert_eq!(keys(&failing), keys(&healthy));
+    failing.check_invariants().expect("bookkeeping intact");
+
+    // Phase 3: values that never reached a file are errors, never wrong.
+    let lost = (0..KEYS)
+        .filter(|&key| match failing.read(&key_bytes(key), 2) {
+            Ok(Some(value)) => {
+                assert_eq!(value.as_ref(), expected_value(key), "key {key}");
+                false
+            }
+            Ok(None) => panic!("key {key} vanished without an error"),
+            Err(_) => true,
+        })
+        .count();
+    assert!(lost > 0, "some writes failed");
+    assert!(failing.try_snapshot().is_err());
+
+    // Phase 4: rebuilt from the healthy replica, in a new directory.
+    let fresh = tempfile::tempdir().expect("a temporary directory");
+    check_restart_recovers(&healthy, fresh.path(), KEYS);
+}
