@@ -21,6 +21,16 @@ use crate::{Error, Limits, Op, Outcome, Reply};
 /// cause (an integer error from a non-integer operation): a store bug.
 pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
     limits.check(op)?;
+    // With a disk tier, the operation's keys come back into memory first
+    // (an access, the same on every replica), so everything below reads
+    // them with the memory-only `peek_value`. No-op without a tier. Writes
+    // that never read the old value skip it: the store drops a disk copy
+    // they replace without reading it.
+    if !matches!(op, Op::Put { .. } | Op::Delete { .. } | Op::MultiSet { .. }) {
+        for key in op.keys() {
+            store.promote(key, now_ms);
+        }
+    }
     check_string(store, op, now_ms)?;
     match op {
         Op::Get { key } => Ok(Outcome::Value(store.get(key, now_ms).map(<[u8]>::to_vec))),
@@ -418,6 +428,20 @@ pub fn substring(value: &[u8], start: i64, end: i64) -> &[u8] {
 /// If `op` is not a read ([`Op::is_read`]): a bug in the caller.
 pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
     limits.check(op)?;
+    // With a disk tier, a read whose keys are on disk reads a copy of
+    // them (`peek_value` below sees memory only); a disk failure is an
+    // internal error, never a miss. `None` without a tier or when every
+    // key is in memory.
+    match store.read_view(op.keys(), now_ms) {
+        Ok(Some(view)) => return read(&view, op, limits, now_ms),
+        Ok(None) => {}
+        Err(error) => {
+            return Err(Error::UnexpectedOutcome {
+                op: op.name().to_owned(),
+                outcome: error.to_string(),
+            });
+        }
+    }
     check_string(store, op, now_ms)?;
     match op {
         Op::Get { key }

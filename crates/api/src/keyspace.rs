@@ -1,7 +1,7 @@
 //! The whole-shard operations: scan, count, flush, random key.
 //!
-//! They visit a shard's live keys through the store's `entries` (no access
-//! is recorded, eviction order is unchanged) and order them by
+//! They visit a shard's live keys, in both tiers, through the store's
+//! `keys` (no access is recorded, eviction order is unchanged) and order them by
 //! [`scan_position`], a fixed hash, never by where the store keeps them:
 //! the store's layout changes as it grows or as a shard moves, the
 //! positions do not, so a scan resumed on another replica or after a
@@ -19,10 +19,7 @@ use crate::{Error, Op, Outcome, Reply};
 pub(crate) fn execute_shard_op(store: &mut Store, op: &Op, now_ms: u64) -> Reply {
     match op {
         Op::FlushShard { .. } => {
-            let keys: Vec<Vec<u8>> = store
-                .entries(now_ms)
-                .map(|entry| entry.key.to_vec())
-                .collect();
+            let keys: Vec<Vec<u8>> = store.keys(now_ms).map(|(key, _)| key.to_vec()).collect();
             let mut removed = 0i64;
             for key in &keys {
                 if store.delete(key, now_ms) {
@@ -42,7 +39,7 @@ pub(crate) fn execute_shard_op(store: &mut Store, op: &Op, now_ms: u64) -> Reply
 pub(crate) fn read_shard_op(store: &Store, op: &Op, now_ms: u64) -> Reply {
     match op {
         Op::CountShard { .. } => Ok(Outcome::Integer(
-            i64::try_from(store.entries(now_ms).count()).unwrap_or(i64::MAX),
+            i64::try_from(store.keys(now_ms).count()).unwrap_or(i64::MAX),
         )),
         Op::RandomKey { seed, .. } => {
             // The first key at or after a position drawn from the seed,
@@ -54,8 +51,8 @@ pub(crate) fn read_shard_op(store: &Store, op: &Op, now_ms: u64) -> Reply {
                 (position < start, position)
             };
             let picked = store
-                .entries(now_ms)
-                .map(|entry| entry.key)
+                .keys(now_ms)
+                .map(|(key, _)| key)
                 .min_by(|a, b| ranked(a).cmp(&ranked(b)).then_with(|| a.cmp(b)));
             Ok(Outcome::Value(picked.map(<[u8]>::to_vec)))
         }
@@ -96,14 +93,8 @@ fn scan(
         });
     }
     let mut candidates: Vec<(u64, &[u8], &'static str)> = store
-        .entries(now_ms)
-        .map(|entry| {
-            (
-                scan_position(entry.key),
-                entry.key,
-                entry.value.kind().name(),
-            )
-        })
+        .keys(now_ms)
+        .map(|(key, kind)| (scan_position(key), key, kind.name()))
         .filter(|(key_position, _, _)| *key_position >= position)
         .collect();
     // count <= SCAN_COUNT_MAX, so it fits in usize.

@@ -8,6 +8,7 @@
 //! | [`policy`] | eviction policies over slot ids: one trait ([`policy::Policy`], contract in its docs), one policy per file | `table` |
 //! | [`table`] | the container: slab of entries + hash index + policy + expiry index | `store`, `near` (non-default policies), `cache-trace` |
 //! | [`store`] | the **deterministic store** inside each replica: bytes-bounded, TTL in logical time, snapshots | kvraft, shardkv |
+//! | [`store::disk`] | the store's optional **disk tier (L3)**: what memory evicts goes to append-only, checksummed segment files with their own byte capacity (FIFO eviction, segment GC) and comes back on access; off by default | `store` |
 //! | [`near`] | the **concurrent near (L1) cache** for clients and gateways: sharded, read-locked hits, injected clock; its default S3-FIFO shards keep entries in the hash table's buckets | clients |
 //! | [`hotkeys`] | **hot-key detector**: count-min sketch + top-k with decay | gateways |
 //!

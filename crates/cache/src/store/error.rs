@@ -26,4 +26,8 @@ pub enum StoreError {
     WrongType,
     #[error("snapshot rejected: {reason}")]
     CorruptSnapshot { reason: String },
+    /// The disk tier could not read or write a value (an IO error or a
+    /// damaged record); see [`crate::Store::disk_fault`].
+    #[error(transparent)]
+    Disk(super::DiskError),
 }

@@ -10,7 +10,79 @@
 //! [`StoreConfig::reclaim_per_op`] expired entries, soonest deadline first.
 //! An expired entry is invisible from its deadline on even if it has not been
 //! reclaimed yet (a lookup that meets one removes it).
+//!
+//! # The disk tier (L3, optional, off by default)
+//!
+//! With [`StoreConfig::disk`] set (and the store made by [`Store::open`]
+//! with a directory), an entry the memory policy evicts is not dropped: it
+//! goes to [`disk::DiskTier`], a log-structured file store with its own
+//! byte capacity, keeping its deadline (an expired one is not written). A
+//! key is in at most one tier.
+//!
+//! ```text
+//!   write ──► memory tier (policy) ──evicts──► disk tier (FIFO) ──evicts──► gone
+//!                  ▲                               │
+//!                  └──── mutating access (get, value, update, ttl, ...) ─┘
+//! ```
+//!
+//! - **Mutating accesses** (`get`, `value`, `update`, `append`, `ttl`,
+//!   `expire`, ...) of a key on disk bring it back into memory first (which
+//!   may evict others to disk), then proceed as for a key in memory.
+//!   [`Store::promote`] does just that, for callers that then read with
+//!   [`Store::peek_value`] on the apply path. A write that replaces a
+//!   value, and a delete, drop the disk copy without reading it.
+//! - **Reads that change nothing**: [`Store::kind`], [`Store::peek_ttl`]
+//!   and [`Store::peek_expiry`] see both tiers (the disk tier keeps type and
+//!   deadline in memory). [`Store::peek`], [`Store::peek_value`] and
+//!   [`Store::entries`] keep their borrowed answers and see memory only;
+//!   [`Store::read`] and [`Store::read_value`] read through to disk
+//!   (owned, as a `Cow`, and a disk failure is an error), [`Store::keys`]
+//!   lists both tiers, and [`Store::read_view`] copies the keys of one read
+//!   into a small tierless store that any read code can run on.
+//! - **Determinism.** Which keys are on disk, in which order, and the
+//!   tier's byte total are functions of the operations: the memory policy
+//!   picks the victims (deterministic already), they are spilled in
+//!   eviction order, disk eviction is FIFO by a sequence counter, weights
+//!   use the memory tier's formula, and reclaim goes soonest deadline first.
+//!   File offsets and segments are local and never decide anything
+//!   ([`disk`] explains the split).
+//! - **Snapshots** carry the disk tier's entries with their values (format
+//!   version 2; see `snapshot.rs`), so a snapshot grows with the disk
+//!   capacity and taking one reads the tier back. A store without a tier
+//!   snapshots byte for byte as before.
+//! - **Stats**: [`Stats::disk_hits`] (reads served from disk),
+//!   [`Stats::disk_misses`], [`Stats::memory_hit_ratio`],
+//!   [`Stats::disk_hit_ratio`], the tier's writes, promotions, evictions,
+//!   expirations, bytes and entries. Latency is the caller's to measure:
+//!   a `get` that counted a disk hit (`disk_hits` went up) took the disk
+//!   path.
+//!
+//! ## Disk faults
+//!
+//! A value the disk cannot give back (an IO error, a damaged record) is
+//! never answered as another value. Read-only reads return
+//! [`StoreError::Disk`]. On the apply path the key reads as absent on this
+//! replica and [`Store::disk_fault`] reports the failure from then on: the
+//! replica has lost a value the others still hold, so the caller must stop
+//! answering from it and rebuild it from another replica's snapshot (the
+//! tier's files are only a cache of state the log and snapshots make
+//! durable; [`Store::restore_with_disk`] rebuilds them). The logical state
+//! (which keys, which order, the bytes) still moves as on the other
+//! replicas.
+//!
+//! ## Not done
+//!
+//! - Nothing outside `cache` and `api` enables the tier yet (shardkv and
+//!   the node's configuration, per-group settings, Prometheus metrics), and
+//!   no caller checks [`Store::disk_fault`].
+//! - IO is synchronous `std::fs` on the applying thread, outside the
+//!   simulation seam.
+//! - An operation's keys are brought back one by one; if they do not fit
+//!   in memory together, bringing back one can evict another.
+//! - A store with a tier cannot be cloned (two tiers would share one
+//!   directory); snapshot and restore it instead.
 
+pub mod disk;
 mod error;
 mod order_tree;
 mod snapshot;
@@ -18,8 +90,12 @@ mod stats;
 pub mod value;
 mod zset;
 
+use std::borrow::Cow;
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 
+pub use disk::{DiskConfig, DiskError, DiskTier};
 pub use error::StoreError;
 pub use stats::Stats;
 pub use value::{Kind, Value};
@@ -46,8 +122,16 @@ pub struct StoreConfig {
     /// Optional bound on the number of entries.
     pub capacity_entries: Option<u64>,
     pub policy: PolicyKind,
-    /// Bound on expired entries reclaimed by one operation.
+    /// Bound on expired entries reclaimed by one operation (per tier).
     pub reclaim_per_op: u64,
+    /// The optional disk tier (L3, [`disk`]): entries the memory tier
+    /// evicts go there instead of vanishing. `None` (the default): no tier.
+    ///
+    /// Not serialized with the config, so snapshots of stores without a
+    /// tier keep their old bytes; a snapshot of a store with one carries
+    /// this in its tier section ([`Store::snapshot`]).
+    #[serde(skip)]
+    pub disk: Option<DiskConfig>,
 }
 
 impl StoreConfig {
@@ -58,7 +142,14 @@ impl StoreConfig {
             capacity_entries: None,
             policy: PolicyKind::DEFAULT,
             reclaim_per_op: RECLAIM_PER_OP_DEFAULT,
+            disk: None,
         }
+    }
+
+    /// Adds a disk tier of `disk` (open the store with [`Store::open`]).
+    pub fn with_disk(mut self, disk: DiskConfig) -> Self {
+        self.disk = Some(disk);
+        self
     }
 
     pub fn with_policy(mut self, policy: PolicyKind) -> Self {
@@ -125,6 +216,9 @@ pub struct EntryView<'a> {
 }
 
 /// The deterministic, byte-bounded key/value store. See the module docs.
+///
+/// `Serialize` writes the memory tier only (the snapshot layout of a store
+/// without a disk tier); [`Store::snapshot`] adds the tier.
 #[derive(Debug, Clone, Serialize)]
 pub struct Store {
     config: StoreConfig,
@@ -132,6 +226,13 @@ pub struct Store {
     now_ms: u64,
     stats: Stats,
     table: Table<Vec<u8>, Value>,
+    /// L3, if configured. Never holds a key the memory tier holds.
+    #[serde(skip)]
+    disk: Option<DiskTier>,
+    /// The first disk failure since the store was opened (local, sticky):
+    /// see "Disk faults" in the module docs.
+    #[serde(skip)]
+    disk_fault: Option<DiskError>,
 }
 
 /// The bytes a string entry counts against the capacity.
@@ -148,27 +249,82 @@ pub fn entry_weight_bytes(key: &[u8], value: &Value) -> u64 {
 
 impl Store {
     /// # Panics
-    /// If a capacity is zero (a configuration bug).
+    /// If a capacity is zero, or if `config` has a disk tier (which needs a
+    /// directory: [`Store::open`]); both are configuration bugs.
     pub fn new(config: StoreConfig) -> Self {
+        assert!(
+            config.disk.is_none(),
+            "a store with a disk tier is opened with Store::open(config, directory)"
+        );
         Store {
             config,
             now_ms: 0,
             stats: Stats::default(),
             table: Table::new(config.policy, config.limits()),
+            disk: None,
+            disk_fault: None,
         }
+    }
+
+    /// An empty store; its disk tier, if `config` has one, lives in
+    /// `directory` (created if missing; segment files left there by an
+    /// earlier run are deleted).
+    ///
+    /// # Panics
+    /// If a capacity is zero (a configuration bug).
+    pub fn open(config: StoreConfig, directory: &Path) -> Result<Self, StoreError> {
+        let mut store = Store::new(StoreConfig {
+            disk: None,
+            ..config
+        });
+        if let Some(disk) = config.disk {
+            store.attach_disk(DiskTier::open(directory, disk).map_err(StoreError::Disk)?);
+        }
+        Ok(store)
+    }
+
+    /// Gives the store a disk tier (the config follows it).
+    fn attach_disk(&mut self, tier: DiskTier) {
+        self.config.disk = Some(tier.config());
+        self.table.keep_evicted(true);
+        self.disk = Some(tier);
     }
 
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
 
-    /// Counters, with `bytes` and `entries` current.
+    /// Counters, with `bytes` and `entries` current, and the disk tier's
+    /// counters filled in (zero without a tier).
     pub fn stats(&self) -> Stats {
-        Stats {
+        let mut stats = Stats {
             bytes: self.table.weight_total(),
             entries: self.table.len(),
             ..self.stats
+        };
+        if let Some(disk) = &self.disk {
+            stats.fill_disk(disk.stats(), disk.used_bytes(), disk.len());
         }
+        stats
+    }
+
+    /// The disk tier, if the store has one (read-only: its size, files and
+    /// counters).
+    pub fn disk(&self) -> Option<&DiskTier> {
+        self.disk.as_ref()
+    }
+
+    /// Logical bytes held by the disk tier (0 without one).
+    pub fn disk_used_bytes(&self) -> u64 {
+        self.disk.as_ref().map_or(0, DiskTier::used_bytes)
+    }
+
+    /// The first disk failure this store met on the apply path, if any. A
+    /// store with a fault has lost a value the other replicas still have,
+    /// so its answers may differ from theirs: the caller must stop serving
+    /// from it and rebuild it from another replica's snapshot.
+    pub fn disk_fault(&self) -> Option<&DiskError> {
+        self.disk_fault.as_ref()
     }
 
     /// Bytes currently counted against the capacity.
@@ -195,7 +351,8 @@ impl Store {
     /// The value of `key` of any type, if visible; counts a hit or a miss.
     pub fn value(&mut self, key: &[u8], now_ms: u64) -> Option<&Value> {
         self.begin(now_ms);
-        match self.lookup(key) {
+        let found = self.lookup_counted(key);
+        match found {
             Some(slot) => {
                 self.stats.hits += 1;
                 self.table.record_hit(slot);
@@ -208,7 +365,53 @@ impl Store {
         }
     }
 
-    /// [`Store::value`] changing nothing, like [`Store::peek`].
+    /// Brings `key` back from the disk tier into memory if it is there
+    /// (an access, as any mutating read of it would make; may evict others
+    /// to disk). Changes nothing if `key` is in memory, absent, or there is
+    /// no tier. For callers that then read through [`Store::peek_value`]
+    /// on the apply path.
+    pub fn promote(&mut self, key: &[u8], now_ms: u64) {
+        if self.disk.is_none() {
+            return;
+        }
+        self.begin(now_ms);
+        self.lookup(key);
+    }
+
+    /// The value of `key` if visible at `now_ms` (or at the store's own
+    /// time, if later) in either tier, changing nothing: [`Store::peek_value`]
+    /// reading through to the disk tier. A value on disk comes back owned.
+    /// A disk failure is an error ([`StoreError::Disk`]), never a miss.
+    pub fn read_value(
+        &self,
+        key: &[u8],
+        now_ms: u64,
+    ) -> Result<Option<Cow<'_, Value>>, StoreError> {
+        if let Some(value) = self.peek_value(key, now_ms) {
+            return Ok(Some(Cow::Borrowed(value)));
+        }
+        let now_ms = now_ms.max(self.now_ms);
+        match self.disk.as_ref().and_then(|disk| disk.read(key, now_ms)) {
+            None => Ok(None),
+            Some(Ok(value)) => Ok(Some(Cow::Owned(value))),
+            Some(Err(error)) => Err(StoreError::Disk(error)),
+        }
+    }
+
+    /// [`Store::read_value`] for a string: [`Store::peek`] reading through
+    /// to the disk tier. A key of another type reads as `None`.
+    pub fn read(&self, key: &[u8], now_ms: u64) -> Result<Option<Cow<'_, [u8]>>, StoreError> {
+        Ok(match self.read_value(key, now_ms)? {
+            None => None,
+            Some(Cow::Borrowed(value)) => value.as_str().map(Cow::Borrowed),
+            Some(Cow::Owned(Value::Str(bytes))) => Some(Cow::Owned(bytes)),
+            Some(Cow::Owned(_)) => None,
+        })
+    }
+
+    /// [`Store::value`] changing nothing, like [`Store::peek`]. Memory tier
+    /// only: with a disk tier, read with [`Store::read_value`] (or
+    /// [`Store::promote`] first on the apply path).
     pub fn peek_value(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
         let now_ms = now_ms.max(self.now_ms);
         let slot = self.table.find_hashed(hash_of(key), key)?;
@@ -216,9 +419,20 @@ impl Store {
         (!entry.is_expired(now_ms)).then_some(&entry.value)
     }
 
-    /// The type of `key`'s value, if visible; changes nothing.
+    /// The type of `key`'s value, if visible in either tier; changes
+    /// nothing (the disk tier keeps each entry's type in memory).
     pub fn kind(&self, key: &[u8], now_ms: u64) -> Option<Kind> {
-        self.peek_value(key, now_ms).map(Value::kind)
+        match self.peek_value(key, now_ms) {
+            Some(value) => Some(value.kind()),
+            None => self.peek_disk(key, now_ms).map(|entry| entry.kind),
+        }
+    }
+
+    /// The disk tier's entry for `key` if visible at `now_ms` (or the
+    /// store's time, if later).
+    fn peek_disk(&self, key: &[u8], now_ms: u64) -> Option<&disk::DiskEntry> {
+        let now_ms = now_ms.max(self.now_ms);
+        self.disk.as_ref()?.visible(key, now_ms)
     }
 
     /// Changes the collection of `kind` at `key` in place with `change`,
@@ -257,6 +471,7 @@ impl Store {
                     let weight = entry_weight_bytes(key, &entry.value);
                     let evicted = self.table.set_weight(slot, weight).map_err(too_large)?;
                     self.stats.evictions += evicted;
+                    self.spill_evicted();
                 }
                 Ok(answer)
             }
@@ -296,7 +511,8 @@ impl Store {
     /// For reads served by one replica alone (ReadIndex), which must not
     /// make replicas differ.
     ///
-    /// A key of another type reads as `None`, as in [`Store::get`].
+    /// A key of another type reads as `None`, as in [`Store::get`]. Memory
+    /// tier only, like [`Store::peek_value`]; [`Store::read`] reads through.
     pub fn peek(&self, key: &[u8], now_ms: u64) -> Option<&[u8]> {
         self.peek_value(key, now_ms).and_then(Value::as_str)
     }
@@ -340,12 +556,12 @@ impl Store {
     /// Removes `key`; returns whether it was visible.
     pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.begin(now_ms);
-        match self.lookup(key) {
+        match self.lookup_memory(key) {
             Some(slot) => {
                 self.table.remove(slot);
                 true
             }
-            None => false,
+            None => self.forget_on_disk(key),
         }
     }
 
@@ -441,15 +657,25 @@ impl Store {
     /// replica alone, like [`Store::peek`].
     pub fn peek_expiry(&self, key: &[u8], now_ms: u64) -> Option<Option<Expiry>> {
         let now_ms = now_ms.max(self.now_ms);
-        let slot = self.table.find_hashed(hash_of(key), key)?;
-        let entry = self.table.entry(slot);
-        if entry.is_expired(now_ms) {
-            return None;
-        }
-        Some(entry.expire_at_ms.map(|expire_at_ms| Expiry {
+        let (expire_at_ms, expire_at_unix_ms) = self.peek_deadline(key, now_ms)?;
+        Some(expire_at_ms.map(|expire_at_ms| Expiry {
             ttl_ms: expire_at_ms - now_ms,
-            unix_ms: entry.expire_at_unix_ms,
+            unix_ms: expire_at_unix_ms,
         }))
+    }
+
+    /// The deadline of `key` (log time, wall clock) if visible at `now_ms`
+    /// in either tier.
+    fn peek_deadline(&self, key: &[u8], now_ms: u64) -> Option<(Option<u64>, Option<i64>)> {
+        match self.table.find_hashed(hash_of(key), key) {
+            Some(slot) => {
+                let entry = self.table.entry(slot);
+                (!entry.is_expired(now_ms)).then_some((entry.expire_at_ms, entry.expire_at_unix_ms))
+            }
+            None => self
+                .peek_disk(key, now_ms)
+                .map(|entry| (entry.expire_at_ms, entry.expire_at_unix_ms)),
+        }
     }
 
     /// Removes the deadline of `key`; returns whether it had one.
@@ -482,19 +708,17 @@ impl Store {
     /// replica alone, like [`Store::peek`].
     pub fn peek_ttl(&self, key: &[u8], now_ms: u64) -> Ttl {
         let now_ms = now_ms.max(self.now_ms);
-        let Some(slot) = self.table.find_hashed(hash_of(key), key) else {
-            return Ttl::Missing;
-        };
-        let entry = self.table.entry(slot);
-        match entry.expire_at_ms {
-            _ if entry.is_expired(now_ms) => Ttl::Missing,
-            None => Ttl::Persistent,
-            Some(expire_at_ms) => Ttl::RemainingMs(expire_at_ms - now_ms),
+        match self.peek_deadline(key, now_ms) {
+            None => Ttl::Missing,
+            Some((None, _)) => Ttl::Persistent,
+            Some((Some(expire_at_ms), _)) => Ttl::RemainingMs(expire_at_ms - now_ms),
         }
     }
 
     /// Visible entries for shard migration, in slot order (deterministic).
     /// Reading does not count as a hit and does not change eviction order.
+    /// Memory tier only: a store with a disk tier moves as a whole
+    /// ([`Store::snapshot`]).
     pub fn entries(&self, now_ms: u64) -> impl Iterator<Item = EntryView<'_>> {
         let now_ms = now_ms.max(self.now_ms);
         self.table
@@ -506,6 +730,83 @@ impl Store {
                 expire_at_ms: entry.expire_at_ms,
                 expire_at_unix_ms: entry.expire_at_unix_ms,
             })
+    }
+
+    /// The visible keys of both tiers with their types, changing nothing:
+    /// the memory tier's in slot order (as [`Store::entries`]), then the
+    /// disk tier's, oldest first. Deterministic, like every order here.
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = (&[u8], Kind)> + '_ {
+        let now_ms = now_ms.max(self.now_ms);
+        let memory = self
+            .entries(now_ms)
+            .map(|entry| (entry.key, entry.value.kind()));
+        let disk = self
+            .disk
+            .iter()
+            .flat_map(move |disk| disk.visible_entries(now_ms))
+            .map(|(key, entry)| (key, entry.kind));
+        memory.chain(disk)
+    }
+
+    /// For a read served by one replica alone whose keys may be on disk: a
+    /// small store (no tier, no bound, the same time) holding copies of
+    /// those of `keys` that are visible, in either tier, with their
+    /// deadlines; reading it answers as reading this store would.
+    /// `Ok(None)` when none of `keys` is on disk (read this store itself:
+    /// no copy is made, and always so without a tier). Changes nothing.
+    pub fn read_view<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k [u8]>,
+        now_ms: u64,
+    ) -> Result<Option<Store>, StoreError> {
+        let Some(disk) = &self.disk else {
+            return Ok(None);
+        };
+        let now_ms = now_ms.max(self.now_ms);
+        let keys: Vec<&[u8]> = keys.into_iter().collect();
+        if !keys.iter().any(|key| disk.visible(key, now_ms).is_some()) {
+            return Ok(None);
+        }
+        let mut view = Store::new(StoreConfig::new(u64::MAX).with_policy(self.config.policy));
+        for key in keys {
+            let (value, expire_at_ms, expire_at_unix_ms) =
+                match self.table.find_hashed(hash_of(key), key) {
+                    Some(slot) => {
+                        let entry = self.table.entry(slot);
+                        if entry.is_expired(now_ms) {
+                            continue;
+                        }
+                        (
+                            Cow::Borrowed(&entry.value),
+                            entry.expire_at_ms,
+                            entry.expire_at_unix_ms,
+                        )
+                    }
+                    None => {
+                        let Some(entry) = disk.visible(key, now_ms) else {
+                            continue;
+                        };
+                        let value = match disk.read(key, now_ms) {
+                            Some(Ok(value)) => value,
+                            Some(Err(error)) => return Err(StoreError::Disk(error)),
+                            None => continue,
+                        };
+                        (
+                            Cow::Owned(value),
+                            entry.expire_at_ms,
+                            entry.expire_at_unix_ms,
+                        )
+                    }
+                };
+            let entry = EntryView {
+                key,
+                value: &value,
+                expire_at_ms,
+                expire_at_unix_ms,
+            };
+            view.import(entry, now_ms)?;
+        }
+        Ok(Some(view))
     }
 
     /// Writes an entry received by migration, keeping its absolute deadline.
@@ -544,20 +845,60 @@ impl Store {
                 ));
             }
         }
+        if let Some(disk) = &self.disk {
+            disk.check_invariants()?;
+            if self.config.disk != Some(disk.config()) {
+                return Err("disk tier config differs from the store's".to_owned());
+            }
+            for entry in self.table.iter() {
+                if disk.contains(&entry.key) {
+                    return Err(format!("key {:?} is in both tiers", entry.key));
+                }
+            }
+        } else if self.config.disk.is_some() {
+            return Err("a disk tier is configured but absent".to_owned());
+        }
         Ok(())
     }
 
-    /// Advances logical time and reclaims a bounded number of expired entries.
+    /// Advances logical time and reclaims a bounded number of expired
+    /// entries (per tier); lets the disk tier collect a bounded amount of
+    /// garbage.
+    ///
+    /// The disk tier's parts here and below sit behind an inlined
+    /// `self.disk.is_some()` test, so a store without a tier pays a
+    /// branch, not a call.
+    #[inline]
     fn begin(&mut self, now_ms: u64) {
         self.now_ms = self.now_ms.max(now_ms);
         self.stats.expirations += self
             .table
             .reclaim_expired(self.now_ms, self.config.reclaim_per_op);
+        if self.disk.is_some() {
+            self.begin_disk();
+        }
     }
 
-    /// The slot of `key` if it is visible; an expired entry found on the way
-    /// is removed (one removal: bounded work).
-    fn lookup(&mut self, key: &[u8]) -> Option<SlotId> {
+    #[inline(never)]
+    fn begin_disk(&mut self) {
+        if let Some(disk) = &mut self.disk {
+            disk.reclaim_expired(self.now_ms, self.config.reclaim_per_op);
+            let collected = disk.collect_garbage();
+            self.note_disk(collected);
+        }
+    }
+
+    /// Records the first disk failure (see [`Store::disk_fault`]).
+    fn note_disk(&mut self, outcome: Result<(), DiskError>) {
+        if let Err(error) = outcome {
+            self.disk_fault.get_or_insert(error);
+        }
+    }
+
+    /// The slot of `key` if it is visible in memory; an expired entry found
+    /// on the way is removed (one removal: bounded work).
+    #[inline]
+    fn lookup_memory(&mut self, key: &[u8]) -> Option<SlotId> {
         let slot = self.table.find_hashed(hash_of(key), key)?;
         if self.table.entry(slot).is_expired(self.now_ms) {
             self.table.remove(slot);
@@ -565,6 +906,117 @@ impl Store {
             return None;
         }
         Some(slot)
+    }
+
+    /// The slot of `key` if it is visible in either tier; a key on disk is
+    /// brought back into memory first.
+    #[inline]
+    fn lookup(&mut self, key: &[u8]) -> Option<SlotId> {
+        match self.lookup_memory(key) {
+            None if self.disk.is_some() => self.promote_from_disk(key),
+            found => found,
+        }
+    }
+
+    /// [`Store::lookup`] counting the disk tier's read hits and misses.
+    #[inline]
+    fn lookup_counted(&mut self, key: &[u8]) -> Option<SlotId> {
+        if let Some(slot) = self.lookup_memory(key) {
+            return Some(slot);
+        }
+        self.disk.as_ref()?;
+        let slot = self.promote_from_disk(key);
+        if let Some(disk) = &mut self.disk {
+            let stats = disk.stats_mut();
+            match slot {
+                Some(_) => stats.hits += 1,
+                None => stats.misses += 1,
+            }
+        }
+        slot
+    }
+
+    /// Moves `key` from the disk tier into memory if it is visible there,
+    /// with its deadline; the memory tier may evict others to disk. A value
+    /// the disk cannot give back is a fault, and the key reads as absent
+    /// on this replica (its logical state still moves as the others' do).
+    #[inline(never)]
+    fn promote_from_disk(&mut self, key: &[u8]) -> Option<SlotId> {
+        let disk = self.disk.as_mut()?;
+        let (value, entry) = match disk.take(key, self.now_ms)? {
+            Ok(taken) => taken,
+            Err(error) => {
+                self.disk_fault.get_or_insert(error);
+                return None;
+            }
+        };
+        disk.stats_mut().promotions += 1;
+        let weight = entry_weight_bytes(key, &value);
+        let (slot, evicted) = self
+            .table
+            .insert(
+                key.to_vec(),
+                hash_of(key),
+                value,
+                weight,
+                entry.expire_at_ms,
+            )
+            .unwrap_or_else(|error| {
+                panic!(
+                    "key {key:?} left memory at {} bytes but does not fit back: {error:?}",
+                    entry.weight
+                )
+            });
+        self.table.set_expiry_unix(slot, entry.expire_at_unix_ms);
+        self.stats.evictions += evicted;
+        self.spill_evicted();
+        Some(slot)
+    }
+
+    /// Removes `key`'s disk copy; returns whether it was visible.
+    fn forget_on_disk(&mut self, key: &[u8]) -> bool {
+        let now_ms = self.now_ms;
+        let Some(disk) = &mut self.disk else {
+            return false;
+        };
+        match disk.remove(key) {
+            Some(entry) if entry.is_expired(now_ms) => {
+                disk.stats_mut().expirations += 1;
+                false
+            }
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    /// Hands what the memory tier just evicted to the disk tier, in
+    /// eviction order (expired entries are dropped, not written).
+    #[inline]
+    fn spill_evicted(&mut self) {
+        if self.disk.is_some() {
+            self.spill_evicted_to_disk();
+        }
+    }
+
+    #[inline(never)]
+    fn spill_evicted_to_disk(&mut self) {
+        let Some(disk) = &mut self.disk else {
+            return;
+        };
+        let mut outcome = Ok(());
+        for entry in self.table.take_evicted() {
+            if entry.is_expired(self.now_ms) {
+                continue;
+            }
+            let (_, written) = disk.insert(
+                entry.key,
+                &entry.value,
+                entry.expire_at_ms,
+                entry.expire_at_unix_ms,
+            );
+            outcome = outcome.and(written);
+        }
+        self.note_disk(outcome);
     }
 
     fn deadline(&self, expiry: Option<Expiry>) -> Result<Option<At>, StoreError> {
@@ -587,9 +1039,19 @@ impl Store {
 
     /// Inserts or overwrites `key` after checking that it fits; the written
     /// entry is never evicted by its own write.
+    ///
+    /// A key only on disk is not read back: its disk copy is dropped. (Writes
+    /// that keep the old deadline, `Deadline::Keep`, looked the key up
+    /// first, which brought it back.)
     fn write(&mut self, key: &[u8], value: Value, deadline: Deadline) -> Result<(), StoreError> {
         let weight = entry_weight_bytes(key, &value);
-        let evicted = match self.lookup(key) {
+        let resident = self.lookup_memory(key);
+        if resident.is_none() && self.disk.is_some() {
+            // Checked here too so that a refused write keeps the disk copy.
+            self.table.check_weight(weight).map_err(too_large)?;
+            self.forget_on_disk(key);
+        }
+        let evicted = match resident {
             Some(slot) => {
                 let evicted = self
                     .table
@@ -622,6 +1084,7 @@ impl Store {
             }
         };
         self.stats.evictions += evicted;
+        self.spill_evicted();
         Ok(())
     }
 }
@@ -640,6 +1103,7 @@ impl Store {
             .insert(key.to_vec(), hash_of(key), value, weight, expire_at_ms)
             .map_err(too_large)?;
         self.stats.evictions += evicted;
+        self.spill_evicted();
         Ok(())
     }
 }

@@ -5,11 +5,34 @@
 //! gives a store that continues *identically*: the same future operations
 //! give the same answers and evict the same entries. Derived state (the hash
 //! index) is not stored; it is rebuilt and the result checked.
+//!
+//! # Format versions
+//!
+//! A store without a disk tier is written as it always was: the memory
+//! tier's parts, no header (version 1). A store with one is written behind
+//! the codec's version header ([`codec::encode_versioned`]) as version 2:
+//! the same memory parts, then the tier's [`DiskSnapshot`] (its config,
+//! sequence counter, counters and every entry *with its value*, oldest
+//! first). So a snapshot costs the disk tier's values too: its size grows
+//! with the disk capacity (up to `DiskConfig::capacity_bytes` of weights),
+//! and taking one reads every value back from the segment files.
+//! Restoring rebuilds the tier's files in a directory the caller names
+//! ([`Store::restore_with_disk`]).
+
+use std::path::Path;
 
 use serde::Deserialize;
 
+use super::disk::{DiskSnapshot, DiskTier};
 use super::{Stats, Store, StoreConfig, StoreError};
 use crate::table::Table;
+
+/// The store snapshot's format: 1 is the memory tier alone (no header),
+/// 2 adds the disk tier.
+const SNAPSHOT_FORMAT: codec::Format = codec::Format {
+    what: "cache store snapshot",
+    version: 2,
+};
 
 /// The serialized form; field order matches [`Store`]'s `Serialize`.
 #[derive(Deserialize)]
@@ -46,6 +69,8 @@ impl TryFrom<StoreParts> for Store {
             now_ms,
             stats,
             table,
+            disk: None,
+            disk_fault: None,
         };
         store.check_invariants().map_err(corrupt)?;
         Ok(store)
@@ -62,17 +87,106 @@ impl<'de> Deserialize<'de> for Store {
 impl Store {
     /// The store as bytes (the shared `codec`: bincode 2, standard
     /// configuration). Two stores that applied the same operations give
-    /// the same bytes.
+    /// the same bytes, disk tiers included (their files may differ; the
+    /// bytes do not).
+    ///
+    /// # Panics
+    /// If the disk tier cannot read a value back: this replica has lost
+    /// data and must be rebuilt from another's snapshot. Use
+    /// [`Store::try_snapshot`] to get that as an error.
     pub fn snapshot(&self) -> Vec<u8> {
-        codec::encode(self)
+        self.try_snapshot()
+            .unwrap_or_else(|error| panic!("cannot snapshot the store: {error}"))
+    }
+
+    /// [`Store::snapshot`], with a disk failure as an error.
+    pub fn try_snapshot(&self) -> Result<Vec<u8>, StoreError> {
+        match &self.disk {
+            None => Ok(codec::encode(self)),
+            Some(disk) => {
+                let disk = disk.snapshot().map_err(StoreError::Disk)?;
+                Ok(codec::encode_versioned(&[SNAPSHOT_FORMAT], &(self, disk)))
+            }
+        }
     }
 
     /// Rebuilds a store from [`Store::snapshot`] bytes, rejecting anything
     /// malformed or internally inconsistent, allocating at most
-    /// `codec::STATE_LIMIT` while decoding.
+    /// `codec::STATE_LIMIT` while decoding. A snapshot with a disk tier
+    /// needs a directory: [`Store::restore_with_disk`].
     pub fn restore(bytes: &[u8]) -> Result<Store, StoreError> {
-        codec::decode(bytes, codec::STATE_LIMIT).map_err(|error| StoreError::CorruptSnapshot {
-            reason: error.to_string(),
-        })
+        match decode_parts(bytes)? {
+            (store, None) => Ok(store),
+            (_, Some(_)) => Err(StoreError::CorruptSnapshot {
+                reason: "the snapshot has a disk tier; restore it with a directory".to_owned(),
+            }),
+        }
     }
+
+    /// [`Store::restore`] for snapshots of either version: a disk tier in
+    /// the snapshot is rebuilt in `directory` (its old segment files are
+    /// deleted first); a snapshot without one leaves `directory` alone.
+    pub fn restore_with_disk(bytes: &[u8], directory: &Path) -> Result<Store, StoreError> {
+        let (mut store, disk) = decode_parts(bytes)?;
+        if let Some(disk) = disk {
+            let corrupt = |reason: String| StoreError::CorruptSnapshot { reason };
+            if disk.config.capacity_bytes == 0 || disk.config.segment_bytes == 0 {
+                return Err(corrupt("zero disk capacity".to_owned()));
+            }
+            check_disk_records(&store, &disk).map_err(corrupt)?;
+            store.attach_disk(DiskTier::restore(directory, disk).map_err(StoreError::Disk)?);
+            store.check_invariants().map_err(corrupt)?;
+        }
+        Ok(store)
+    }
+}
+
+/// The memory tier and, for version 2, the disk tier's section.
+fn decode_parts(bytes: &[u8]) -> Result<(Store, Option<DiskSnapshot>), StoreError> {
+    let corrupt = |error: codec::CodecError| StoreError::CorruptSnapshot {
+        reason: error.to_string(),
+    };
+    let (versions, body) = codec::split_versions(bytes, &[SNAPSHOT_FORMAT]).map_err(corrupt)?;
+    if versions == [1] {
+        let store = codec::decode(body, codec::STATE_LIMIT).map_err(corrupt)?;
+        return Ok((store, None));
+    }
+    let (store, disk): (Store, DiskSnapshot) =
+        codec::decode(body, codec::STATE_LIMIT).map_err(corrupt)?;
+    Ok((store, Some(disk)))
+}
+
+/// A disk section must be in sequence order, below its counter, free of
+/// duplicate keys and keys the memory tier holds, and within its capacity.
+fn check_disk_records(store: &Store, disk: &DiskSnapshot) -> Result<(), String> {
+    let mut previous_seq = None;
+    let mut weight_total = 0u64;
+    let mut keys = std::collections::BTreeSet::new();
+    for record in &disk.records {
+        if previous_seq.is_some_and(|previous| record.seq <= previous)
+            || record.seq >= disk.next_seq
+        {
+            return Err(format!("disk record seq {} out of order", record.seq));
+        }
+        previous_seq = Some(record.seq);
+        if !keys.insert(record.key.as_slice()) || store.table.find(record.key.as_slice()).is_some()
+        {
+            return Err(format!("disk key {:?} held twice", record.key));
+        }
+        if record.value.is_empty_collection() || record.value.check_invariants().is_err() {
+            return Err(format!("disk key {:?}: invalid value", record.key));
+        }
+        if record.expire_at_unix_ms.is_some() && record.expire_at_ms.is_none() {
+            return Err(format!(
+                "disk key {:?}: wall-clock deadline alone",
+                record.key
+            ));
+        }
+        weight_total =
+            weight_total.saturating_add(super::entry_weight_bytes(&record.key, &record.value));
+    }
+    if weight_total > disk.config.capacity_bytes {
+        return Err("disk records exceed the disk capacity".to_owned());
+    }
+    Ok(())
 }

@@ -82,6 +82,13 @@ pub struct Table<K, V> {
     /// Derived from `slots`; rebuilt by [`Table::rebuild_derived`].
     #[serde(skip)]
     index: HashTable<SlotId>,
+    /// Entries evicted since the last [`Table::take_evicted`], in eviction
+    /// order, when the owner asked to keep them ([`Table::keep_evicted`]:
+    /// the store's disk tier); `None` drops them as they are evicted.
+    /// Bounded by one operation's evictions (the owner drains it after
+    /// each).
+    #[serde(skip)]
+    evicted: Option<Vec<Entry<K, V>>>,
 }
 
 impl<K: Hash + Eq, V> Table<K, V> {
@@ -106,6 +113,22 @@ impl<K: Hash + Eq, V> Table<K, V> {
             weight_total: 0,
             len: 0,
             index: HashTable::new(),
+            evicted: None,
+        }
+    }
+
+    /// Keep evicted entries for [`Table::take_evicted`] (`true`) or drop
+    /// them (`false`, the default).
+    pub fn keep_evicted(&mut self, keep: bool) {
+        self.evicted = keep.then(Vec::new);
+    }
+
+    /// The entries evicted since the last call, in eviction order (empty
+    /// unless [`Table::keep_evicted`] is on).
+    pub fn take_evicted(&mut self) -> Vec<Entry<K, V>> {
+        match &mut self.evicted {
+            Some(evicted) => std::mem::take(evicted),
+            None => Vec::new(),
         }
     }
 
@@ -445,7 +468,10 @@ impl<K: Hash + Eq, V> Table<K, V> {
                 Some(victim) != protected,
                 "policy evicted the protected slot {victim}; a single entry cannot exceed the limits"
             );
-            self.take(victim);
+            let entry = self.take(victim);
+            if let Some(kept) = &mut self.evicted {
+                kept.push(entry);
+            }
             evicted += 1;
         }
         evicted
