@@ -4,24 +4,22 @@
 //! hit (miniature simulation: Waldspurger et al., "Cache modeling and
 //! optimization using miniature simulations", USENIX ATC 2017).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::blend::{Blend, GhostSize};
+use super::key_index::KeyIndex;
 use super::{Policy, SlotId};
 
 /// A shadow cache: sees only sampled requests, holds only key hashes.
 ///
-/// Deterministic: its index is a `BTreeMap` (never iterated where order
-/// could differ: lookups only) and freed slots are reused last-in
-/// first-out. Bounded: it holds at most about `capacity_weight` worth of
+/// Deterministic: its index ([`KeyIndex`]) is a function of the calls and
+/// freed slots are reused last-in first-out. Bounded: it holds at most about `capacity_weight` worth of
 /// entries, which the adaptive policy sets to the real cache's weight
 /// times the sampling rate.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Miniature {
     blend: Blend,
-    slot_of_key: BTreeMap<u64, SlotId>,
+    slot_of_key: KeyIndex,
     /// Key hash per slot (meaningful for resident slots only).
     key_of_slot: Vec<u64>,
     free_slots: Vec<SlotId>,
@@ -42,13 +40,13 @@ impl Miniature {
     /// Drops every entry whose key hash `keep` refuses (when the sampling
     /// rate halves). O(entries), in key order.
     pub(crate) fn retain(&mut self, keep: impl Fn(u64) -> bool) {
-        let dropped: Vec<(u64, SlotId)> = (self.slot_of_key.iter())
-            .filter(|&(&key_hash, _)| !keep(key_hash))
-            .map(|(&key_hash, &slot)| (key_hash, slot))
+        let dropped: Vec<SlotId> = (self.slot_of_key.slots())
+            .filter(|&slot| !keep(self.key_of_slot[slot as usize]))
             .collect();
-        for (key_hash, slot) in dropped {
+        for slot in dropped {
             self.blend.on_remove(slot);
-            self.slot_of_key.remove(&key_hash);
+            self.slot_of_key
+                .remove(self.key_of_slot[slot as usize], &self.key_of_slot);
             self.free_slots.push(slot);
         }
     }
@@ -56,7 +54,7 @@ impl Miniature {
     /// One sampled request: a lookup that inserts on a miss, then evicts
     /// down to `capacity_weight`. Returns whether it hit.
     pub(crate) fn request(&mut self, key_hash: u64, weight: u64, capacity_weight: u64) -> bool {
-        if let Some(&slot) = self.slot_of_key.get(&key_hash) {
+        if let Some(slot) = self.slot_of_key.get(key_hash, &self.key_of_slot) {
             self.blend.on_hit(slot);
             return true;
         }
@@ -68,7 +66,7 @@ impl Miniature {
             }
         };
         self.key_of_slot[slot as usize] = key_hash;
-        self.slot_of_key.insert(key_hash, slot);
+        self.slot_of_key.insert(slot, &self.key_of_slot);
         self.blend.on_insert(slot, key_hash, weight);
         // Each pass removes one entry, so at most `len` passes.
         let passes_max = self.blend.len();
@@ -81,7 +79,7 @@ impl Miniature {
                 .evict(Some(slot))
                 .expect("more than one resident, so a victim");
             let victim_key = self.key_of_slot[victim as usize];
-            self.slot_of_key.remove(&victim_key);
+            self.slot_of_key.remove(victim_key, &self.key_of_slot);
             self.free_slots.push(victim);
         }
         false

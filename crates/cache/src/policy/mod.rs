@@ -20,6 +20,7 @@ mod adaptive;
 mod blend;
 pub(crate) mod ghost;
 pub(crate) mod hit_bits;
+mod key_index;
 mod lfu;
 mod list;
 mod lru;
