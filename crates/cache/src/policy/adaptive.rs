@@ -1,4 +1,4 @@
-//! Adaptive eviction: an LRU window in front of S3-FIFO ([`Blend`]), its
+//! Adaptive eviction: an LRU window in front of S3-FIFO (`Blend`), its
 //! window share and ghost size chosen by miniature simulation.
 
 use serde::{Deserialize, Serialize};
@@ -223,7 +223,7 @@ impl Tuner {
 }
 
 /// Adaptive: an exact-LRU **window** in front of [`S3Fifo`](super::S3Fifo)
-/// (see [`Blend`]), whose window share and S3-FIFO ghost size are chosen
+/// (see `Blend` in `blend.rs`), whose window share and S3-FIFO ghost size are chosen
 /// by **miniature simulation**: small shadow caches, fed the requests of a
 /// hash-chosen sample of the keys, run the neighbouring configurations
 /// side by side, and the real cache takes whichever does significantly
