@@ -111,9 +111,10 @@
 //! shadow of its own configuration on those same requests (McNemar's
 //! test, z = 2). Everything is counted in integers, sampling uses the
 //! fixed hash, and snapshots carry the shadows, so replicas and restored
-//! stores stay identical. Three of its constants were tuned on these
+//! stores stay identical. Five of its constants were tuned on these
 //! traces and say so where they are defined (`policy/adaptive.rs`): the
-//! first window step (25% of the cache), the shadow size and z.
+//! first window step (25% of the cache), the shadow size, the period,
+//! when the shadows start (64 entries) and z.
 //!
 //! Against the version before it (a hill climber that compared one
 //! period's hit ratio with the next, and a ghost fixed at half S3-FIFO's;

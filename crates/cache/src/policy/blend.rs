@@ -17,9 +17,10 @@ const WINDOW_MOVES_PER_CALL_MAX: u32 = 4;
 
 /// How many keys S3-FIFO's ghost remembers, against the resident count.
 /// S3-FIFO alone uses `Same`. Which is best depends on the workload and
-/// the cache size (measured on the `hit-ratio-table` traces: `Half` was
-/// best on every trace at 1k entries, `Double` on Zipf with scans at 10k
-/// and 100k), so the adaptive policy picks it by miniature simulation.
+/// the cache size (measured on the `hit-ratio-table` traces with no
+/// window: `Half` was best on the Zipf and scan traces at 1k entries,
+/// `Double` on the scan trace at 10k and 100k), so the adaptive policy
+/// picks it by miniature simulation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum GhostSize {
     Half,

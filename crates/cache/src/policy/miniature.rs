@@ -15,7 +15,9 @@ use super::{Policy, SlotId};
 /// Deterministic: its index ([`KeyIndex`]) is a function of the calls and
 /// freed slots are reused last-in first-out. Bounded: it holds at most about `capacity_weight` worth of
 /// entries, which the adaptive policy sets to the real cache's weight
-/// times the sampling rate.
+/// times the sampling rate. An entry keeps the weight it had when the
+/// shadow inserted it (a resize of the real entry is not followed: a
+/// shadow estimates, it need not be exact).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Miniature {
     blend: Blend,
