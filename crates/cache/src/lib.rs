@@ -153,9 +153,11 @@
 //!   adaptive 3.40, 3.88, 3.12 M. Counted by `valgrind --tool=cachegrind`
 //!   (load cannot disturb it), per operation of that example minus the
 //!   trace's own work: S3-FIFO 543 instructions, the previous adaptive
-//!   648, adaptive 795. The window relinks on a hit, every request hashes
-//!   its key once more to decide sampling, and one request in 16 (at 100k
-//!   entries; all of them up to 8192 entries) also runs in five shadows.
+//!   648, adaptive 795. Every insert passes through the window (at share
+//!   0 straight on to S3-FIFO), every hit first checks the window (and
+//!   relinks there when it is in it), every request hashes its key once
+//!   more to decide sampling, and one request in 16 (at 100k entries; all
+//!   of them up to 8192 entries) also runs in five shadows.
 //! - **Memory and snapshots.** The shadows hold five sets of per-entry
 //!   policy records (about 100 bytes a shadow entry, no keys or values):
 //!   up to 8192 cached entries, five shadow entries per cached entry;
