@@ -78,7 +78,7 @@ fn bench_store(criterion: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_millis(500));
-    for policy in [PolicyKind::Lru, PolicyKind::DEFAULT] {
+    for policy in [PolicyKind::Lru, PolicyKind::S3Fifo, PolicyKind::Adaptive] {
         let mut warmed = store(policy);
         let hits = replay_store(&mut warmed, &trace);
         println!(

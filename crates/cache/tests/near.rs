@@ -16,7 +16,7 @@ fn cache_with(capacity: u64, policy: PolicyKind) -> NearCache<u64, u64, Arc<Manu
 
 #[test]
 fn get_insert_remove() {
-    let cache = cache_with(1_000, PolicyKind::DEFAULT);
+    let cache = cache_with(1_000, NearCacheConfig::new(1_000).policy);
     assert_eq!(cache.get(&1), None);
     assert!(cache.insert(1, 10));
     assert_eq!(cache.get(&1), Some(10));
@@ -96,7 +96,7 @@ fn entries_expire_by_the_injected_clock() {
 
 #[test]
 fn oversized_entries_are_refused() {
-    let cache = cache_with(100, PolicyKind::DEFAULT);
+    let cache = cache_with(100, NearCacheConfig::new(100).policy);
     assert!(!cache.insert_with(1, 1, 1_000, None));
     assert_eq!(cache.get(&1), None);
 }

@@ -69,7 +69,12 @@ impl NearCacheConfig {
         NearCacheConfig {
             capacity_weight,
             shards: 64,
-            policy: PolicyKind::DEFAULT,
+            // Not `PolicyKind::DEFAULT` (the store's adaptive policy): the
+            // near cache's S3-FIFO shards record hits under a read lock
+            // and keep entries in the hash table's buckets; the adaptive
+            // policy relinks window hits and runs shadow caches, both
+            // under the exclusive lock, and was measured for the store only.
+            policy: PolicyKind::S3Fifo,
             default_ttl_ms: None,
         }
     }

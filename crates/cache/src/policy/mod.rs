@@ -11,17 +11,22 @@
 //! | [`Lfu`] | `lfu.rs` | O(log n) | frequency with dynamic aging |
 //! | [`Sieve`] | `sieve.rs` | set a bit | FIFO + visited bit + hand |
 //! | [`S3Fifo`] | `s3fifo.rs` | bump a counter | small/main/ghost FIFOs |
-//! | [`Adaptive`] | `adaptive.rs` | list move (window) or bump a counter | LRU window in front of S3-FIFO, window share hill-climbed on the hit ratio |
+//! | [`Adaptive`] | `adaptive.rs` (+ `blend.rs`, `miniature.rs`, `key_index.rs`) | list move (window) or bump a counter; one sampled request in 2^k also runs five shadow caches | LRU window in front of S3-FIFO; window share and ghost size chosen by miniature simulation |
 //!
 //! The default, [`PolicyKind::DEFAULT`], was chosen by measuring hit ratios
-//! (the table is in the crate docs).
+//! and throughput (the table is in the crate docs): the store uses
+//! `Adaptive`; the near cache keeps S3-FIFO, whose shards record hits
+//! under a read lock.
 
 mod adaptive;
+mod blend;
 pub(crate) mod ghost;
 pub(crate) mod hit_bits;
+mod key_index;
 mod lfu;
 mod list;
 mod lru;
+mod miniature;
 pub(crate) mod s3fifo;
 mod sieve;
 
@@ -97,9 +102,10 @@ pub enum PolicyKind {
 }
 
 impl PolicyKind {
-    /// The policy used when none is named (chosen by measurement; see the
-    /// crate docs).
-    pub const DEFAULT: PolicyKind = PolicyKind::S3Fifo;
+    /// The policy used when none is named, by the store (chosen by
+    /// measurement; see the crate docs). The near cache does not follow
+    /// it: it keeps S3-FIFO ([`crate::near::NearCacheConfig::new`]).
+    pub const DEFAULT: PolicyKind = PolicyKind::Adaptive;
 
     /// Every policy, in a fixed order.
     pub const ALL: [PolicyKind; 5] = [
@@ -238,6 +244,48 @@ impl Policy for AnyPolicy {
     fn rebuild_derived(&mut self) {
         dispatch!(self, policy => policy.rebuild_derived())
     }
+}
+
+/// A cache of `capacity` unit-weight entries over `policy`, replaying
+/// `trace` (a miss inserts), for the policies' tests. Returns the hits and
+/// every victim, in order.
+#[cfg(test)]
+pub(crate) fn replay<P: Policy>(
+    policy: &mut P,
+    capacity: usize,
+    trace: &[u64],
+) -> (u64, Vec<SlotId>) {
+    use std::collections::BTreeMap;
+    let mut slot_of_key: BTreeMap<u64, SlotId> = BTreeMap::new();
+    let mut key_of_slot: BTreeMap<SlotId, u64> = BTreeMap::new();
+    let mut free_slots: Vec<SlotId> = Vec::new();
+    let mut next_slot: SlotId = 0;
+    let (mut hits, mut victims) = (0, Vec::new());
+    for &key in trace {
+        if let Some(&slot) = slot_of_key.get(&key) {
+            policy.on_hit(slot);
+            hits += 1;
+            continue;
+        }
+        let slot = free_slots.pop().unwrap_or_else(|| {
+            next_slot += 1;
+            next_slot - 1
+        });
+        policy.on_insert(slot, crate::hash::hash_of(&key), 1);
+        slot_of_key.insert(key, slot);
+        key_of_slot.insert(slot, key);
+        while slot_of_key.len() > capacity {
+            let victim = policy
+                .evict(Some(slot))
+                .expect("over capacity, so a victim");
+            let victim_key = key_of_slot.remove(&victim).expect("victim was resident");
+            slot_of_key.remove(&victim_key);
+            free_slots.push(victim);
+            victims.push(victim);
+        }
+        assert_eq!(policy.len(), slot_of_key.len() as u64);
+    }
+    (hits, victims)
 }
 
 #[cfg(test)]

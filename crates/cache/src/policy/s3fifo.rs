@@ -153,20 +153,20 @@ impl S3Fifo {
 
     /// The S3-FIFO victim other than `protected`, forgotten; `None` if no
     /// slot but `protected` is resident (the caller decides whether taking
-    /// `protected` is allowed). The ghost is sized for the resident count
-    /// divided by `ghost_divisor` (S3-FIFO itself: 1).
+    /// `protected` is allowed). The ghost is sized for `ghost_percent` of
+    /// the resident count (S3-FIFO itself: 100).
     pub(crate) fn evict_unprotected(
         &mut self,
         protected: Option<SlotId>,
-        ghost_divisor: u64,
+        ghost_percent: u64,
     ) -> Option<SlotId> {
         let small_over_share = self.small_weight * 100 >= self.total_weight * SMALL_SHARE_PERCENT;
         if small_over_share || self.main.is_empty() {
-            self.evict_small(protected, ghost_divisor)
+            self.evict_small(protected, ghost_percent)
                 .or_else(|| self.evict_main(protected))
         } else {
             self.evict_main(protected)
-                .or_else(|| self.evict_small(protected, ghost_divisor))
+                .or_else(|| self.evict_small(protected, ghost_percent))
         }
     }
 
@@ -175,9 +175,33 @@ impl S3Fifo {
         self.total_weight
     }
 
-    fn remember_ghost(&mut self, key_hash: u64, ghost_divisor: u64) {
+    fn ghost_len_for(&self, ghost_percent: u64) -> u64 {
+        (self.small.len + self.main.len) * ghost_percent / 100
+    }
+
+    fn remember_ghost(&mut self, key_hash: u64, ghost_percent: u64) {
         self.ghost
-            .remember(key_hash, (self.small.len + self.main.len) / ghost_divisor);
+            .remember(key_hash, self.ghost_len_for(ghost_percent));
+    }
+
+    /// Re-sizes the ghost for `ghost_percent` of the resident count, also
+    /// smaller (`remember` only grows it). O(ghost length); the adaptive
+    /// policy calls it only when it changes its ghost size.
+    pub(crate) fn resize_ghost(&mut self, ghost_percent: u64) {
+        self.ghost.resize(self.ghost_len_for(ghost_percent));
+    }
+
+    /// Slots in the ghost's table (for tests).
+    #[cfg(test)]
+    pub(crate) fn ghost_len(&self) -> usize {
+        self.ghost.len()
+    }
+
+    /// The key hash and weight of resident `slot`.
+    #[inline]
+    pub(crate) fn key_hash_and_weight(&self, slot: SlotId) -> (u64, u64) {
+        let state = self.state(slot);
+        (state.key_hash, state.weight)
     }
 
     fn state(&self, slot: SlotId) -> &SlotState {
@@ -205,7 +229,7 @@ impl S3Fifo {
     /// Walks small from the tail: promotes hit slots to main, returns the
     /// first cold one (remembered in the ghost), or `None` if small has no
     /// evictable slot.
-    fn evict_small(&mut self, protected: Option<SlotId>, ghost_divisor: u64) -> Option<SlotId> {
+    fn evict_small(&mut self, protected: Option<SlotId>, ghost_percent: u64) -> Option<SlotId> {
         let steps_max = self.small.len + 1;
         for _ in 0..steps_max {
             let slot = self.small.tail;
@@ -224,7 +248,7 @@ impl S3Fifo {
                 self.main.push_head(&mut self.slots, slot);
             } else {
                 self.forget(slot);
-                self.remember_ghost(self.state(slot).key_hash, ghost_divisor);
+                self.remember_ghost(self.state(slot).key_hash, ghost_percent);
                 return Some(slot);
             }
         }
@@ -288,7 +312,7 @@ impl Policy for S3Fifo {
     }
 
     fn evict(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
-        let victim = self.evict_unprotected(protected, 1);
+        let victim = self.evict_unprotected(protected, 100);
         match (victim, protected) {
             (Some(slot), _) => Some(slot),
             // Only the protected slot is left: the contract lets us take it.

@@ -95,7 +95,13 @@ impl ReplicatedMachine for StateMachine {
     /// 3: `ListOp::MultiPop`, `ZSetOp::MultiPop`, `Outcome::KeyValues`,
     /// `Outcome::KeyScored`, and `Op::Append` answering the new length
     /// (issue 20). New variants only: version 2 still reads.
-    const FORMAT_VERSION: u8 = 3;
+    ///
+    /// 4: stores are made with the `cache` crate's new default policy,
+    /// `adaptive`, whose state in snapshots has a shape older builds do
+    /// not know (issue 18). Stores in version 2 and 3 snapshots hold
+    /// S3-FIFO, which decodes unchanged (and stays their policy), so they
+    /// still read; an older build refuses version 4.
+    const FORMAT_VERSION: u8 = 4;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 2;
 
     /// Applies one committed command and returns its answer. A write seen

@@ -30,7 +30,14 @@ impl ReplicatedMachine for ShardMachine {
     /// (`Outcome::Integer`, recorded as such for exactly-once; issue 20).
     /// New variants only, appended: version 3 entries and snapshots decode
     /// unchanged, so 3 is still read; an older build refuses version 4.
-    const FORMAT_VERSION: u8 = 4;
+    ///
+    /// 5: stores (in snapshots, and in the shards one group sends another,
+    /// installed through its log) are made with the `cache` crate's new
+    /// default policy, `adaptive`, whose state has a shape older builds do
+    /// not know (issue 18). Stores in version 3 and 4 data hold S3-FIFO,
+    /// which decodes unchanged (and stays their policy), so they still
+    /// read; an older build refuses version 5.
+    const FORMAT_VERSION: u8 = 5;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {
