@@ -105,8 +105,13 @@ fn only_plain_string_writes_that_fit_are_told() {
         "DEL answers whether it was there"
     );
     assert!(!told(&write(0, 1, 501, 1)), "over the value limit");
+    let small = StoreConfig::new(300);
     assert!(
-        !told(&write(0, 1, 990, 1)),
-        "heavier than the store: refused"
+        reply_known_before(&write(0, 1, 200, 1), &limits, &small).is_some(),
+        "fits a 300-byte store"
+    );
+    assert!(
+        reply_known_before(&write(0, 1, 400, 1), &limits, &small).is_none(),
+        "within the value limit but heavier than the store: refused"
     );
 }

@@ -40,7 +40,11 @@ pub fn history_with_puts_unknown_within(
     records: &[OpRecord],
     windows: &[(u64, u64)],
 ) -> History<KvInput, KvOutput> {
-    let in_window = |time: u64| windows.iter().any(|&(from, to)| (from..=to).contains(&time));
+    let in_window = |time: u64| {
+        windows
+            .iter()
+            .any(|&(from, to)| (from..=to).contains(&time))
+    };
     let operations = records
         .iter()
         .filter_map(|record| {

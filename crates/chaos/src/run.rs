@@ -831,11 +831,23 @@ fn push_audit_problems(audit: &AppendAudit, problems: &mut Vec<String>) {
 }
 
 /// Lines of the node logs that report a panic.
+/// Lines in the nodes' logs (kept across restarts) that mean a bug: a
+/// panic, or an early answer (asynchronous replication) that its entry
+/// did not give when applied, which a node killed later cannot report
+/// any other way.
+const ALARMS: [&str; 2] = [
+    "panicked",
+    "a write answered early applied with another output",
+];
+
 fn panics_in_logs(cluster: &Cluster) -> Vec<(u64, String)> {
     let mut found = Vec::new();
     for node in 1..=NODE_COUNT {
         let text = std::fs::read_to_string(cluster.log_path(node)).unwrap_or_default();
-        if let Some(line) = text.lines().find(|line| line.contains("panicked")) {
+        if let Some(line) = text
+            .lines()
+            .find(|line| ALARMS.iter().any(|alarm| line.contains(alarm)))
+        {
             found.push((node, line.chars().take(300).collect()));
         }
     }

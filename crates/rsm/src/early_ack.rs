@@ -5,13 +5,10 @@
 //! **What it costs.** An early answer is a promise the leader alone has
 //! made. If the leader stops leading before a majority stores the entry
 //! (it crashes, is cut off, or steps down), the next leader may not have
-//! the entry and the write is lost although its writer heard `OK`. At
+//! the entry and the write may be lost although its writer heard `OK`. At
 //! most [`EarlyAcks::max_unreplicated`] early-answered entries are
 //! outstanding on a leader at once (more wait for the commit as usual), so
-//! one lost lead loses at most that many writes; and a leader cut off from
-//! the others stops leading after one election timeout (check-quorum), so
-//! the writes lost are among those answered in the last election timeout
-//! before the leader failed.
+//! one lost lead loses at most that many writes.
 //!
 //! **What it keeps.** Nothing uncommitted is ever read: a read on the
 //! leader waits until the leader has applied every write it answered
@@ -24,16 +21,20 @@
 //! **Which writes.** Only a write whose answer the machine can tell
 //! before applying it ([`ReplicatedMachine::early_output`]): for shardkv a
 //! plain `SET`, whose answer is `OK` whatever the key held. The machine
-//! decides from its applied state plus the commands this leader proposed
-//! in its term and not yet applied, which it is shown. That is exact
-//! because the leader holds one lock from proposing an entry to recording
-//! it here, so no command of its term can slip in unseen, and it answers
-//! early only once everything before its term is applied. A prediction
-//! that still differs from the applied output is counted
-//! ([`SpeculationStats::mispredicted`]: a bug, which tests assert never
+//! decides from its applied state plus every entry between that state and
+//! the write, which must all be commands this replica proposed in its
+//! current term and recorded here: an entry it knows nothing of (a new
+//! leader's no-op, an address or membership entry, a proposal whose caller
+//! went away before recording it) stops early answers past it until it is
+//! applied. Proposals are recorded in whatever order their callers get
+//! here; an entry recorded behind a gap is answered early when the gap is
+//! recorded, or waits for its commit. A prediction that still differs from
+//! the applied output is counted ([`SpeculationStats::mispredicted`], and
+//! [`mispredictions_in_process`]: a bug, which tests assert never
 //! happens).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::machine::ReplicatedMachine;
 
@@ -58,6 +59,16 @@ impl Default for EarlyAcks {
     }
 }
 
+/// Mispredictions by every replica of this process (a simulation runs
+/// many nodes in one process; a node that restarted still counts them).
+static MISPREDICTED: AtomicU64 = AtomicU64::new(0);
+
+/// Early answers that differed from their applied output, by any replica
+/// in this process since it started. Always 0 unless there is a bug.
+pub fn mispredictions_in_process() -> u64 {
+    MISPREDICTED.load(Ordering::Relaxed)
+}
+
 /// Counters of early answers since the replica started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SpeculationStats {
@@ -74,21 +85,30 @@ pub struct SpeculationStats {
     pub outstanding: usize,
 }
 
+/// Whether an entry was answered early.
+enum Answer<O> {
+    /// Not decided yet: an entry before it is unknown here.
+    Undecided,
+    /// Answered with this output before its commit.
+    Early(O),
+    /// Waits for its commit.
+    Late,
+}
+
 struct InFlight<M: ReplicatedMachine> {
+    /// The term Raft placed it in.
+    term: u64,
     /// This replica's proposal number for the entry.
     proposal: u64,
     command: M::Command,
-    /// The answer given early, if one was.
-    answered: Option<M::Output>,
+    answer: Answer<M::Output>,
 }
 
-/// A leader's record of the commands it proposed in its term and has not
-/// applied yet, and of the answers it gave early.
+/// A leader's record of the commands it proposed and has not applied yet,
+/// and of the answers it gave early.
 pub(crate) struct Speculation<M: ReplicatedMachine> {
-    /// The term the record is for.
+    /// The newest term a command was recorded in.
     term: u64,
-    /// The first index this replica placed a command at in `term`.
-    first_index: u64,
     /// By index: this replica's commands not applied yet (of `term`, and
     /// possibly of earlier terms, whose fate is learnt when applied).
     in_flight: BTreeMap<u64, InFlight<M>>,
@@ -97,11 +117,16 @@ pub(crate) struct Speculation<M: ReplicatedMachine> {
     stats: SpeculationStats,
 }
 
+/// An early answer to hand to the proposal's waiter.
+pub(crate) struct EarlyAnswer<O> {
+    pub(crate) proposal: u64,
+    pub(crate) output: O,
+}
+
 impl<M: ReplicatedMachine> Speculation<M> {
     pub(crate) fn new() -> Speculation<M> {
         Speculation {
             term: 0,
-            first_index: 0,
             in_flight: BTreeMap::new(),
             highest_early: 0,
             stats: SpeculationStats::default(),
@@ -112,7 +137,7 @@ impl<M: ReplicatedMachine> Speculation<M> {
         self.stats
     }
 
-    /// The index a read beginning now on the leader of `term` must see
+    /// The index a read beginning now, on the leader of `term`, must see
     /// applied besides its read index: every write answered early.
     pub(crate) fn read_floor(&self, term: u64) -> u64 {
         if term == self.term {
@@ -122,17 +147,10 @@ impl<M: ReplicatedMachine> Speculation<M> {
         }
     }
 
-    /// Raft placed this replica's `command` (proposal `proposal`) at
-    /// `index` in `term`. Records it, and answers it now if the machine
-    /// can tell its output and the bound allows. The caller holds the
-    /// propose-order lock from `raft.start` to here.
-    pub(crate) fn place(
-        &mut self,
-        machine: &M,
-        last_applied: u64,
-        settings: EarlyAcks,
-        placed: Placed<M>,
-    ) -> Option<M::Output> {
+    /// Records this replica's command that Raft placed at `index` in
+    /// `term`. Entries of earlier terms at or after `index` were cut from
+    /// the log (a leader's log is one line within its term).
+    pub(crate) fn record(&mut self, placed: Placed<M>) {
         let Placed {
             index,
             term,
@@ -141,40 +159,83 @@ impl<M: ReplicatedMachine> Speculation<M> {
         } = placed;
         if term != self.term {
             self.term = term;
-            self.first_index = index;
             self.highest_early = 0;
         }
-        // An entry of an earlier term at this index was cut from the log.
-        if let Some(replaced) = self.in_flight.remove(&index)
-            && replaced.answered.is_some()
-        {
-            self.stats.outstanding -= 1;
-            self.note_lost();
-        }
-        let answer = (last_applied + 1 >= self.first_index
-            && self.stats.outstanding < settings.max_unreplicated.max(1))
-        .then(|| {
-            let earlier = self
-                .in_flight
-                .range(self.first_index..index)
-                .map(|(_, entry)| &entry.command);
-            machine.early_output(&command, earlier)
-        })
-        .flatten();
-        if answer.is_some() {
-            self.stats.early_acks += 1;
-            self.stats.outstanding += 1;
-            self.highest_early = self.highest_early.max(index);
+        let cut: Vec<u64> = self
+            .in_flight
+            .range(index..)
+            .filter(|(_, entry)| entry.term < term)
+            .map(|(&cut, _)| cut)
+            .collect();
+        for cut in cut {
+            self.drop_entry(cut, true);
         }
         self.in_flight.insert(
             index,
             InFlight {
+                term,
                 proposal,
                 command,
-                answered: answer.clone(),
+                answer: Answer::Undecided,
             },
         );
-        answer
+    }
+
+    /// Decides every undecided entry whose predecessors are all known: the
+    /// entries after `applied_through` up to it are this term's recorded
+    /// commands. Returns the early answers to hand over.
+    pub(crate) fn decide(
+        &mut self,
+        machine: &M,
+        applied_through: u64,
+        settings: EarlyAcks,
+    ) -> Vec<EarlyAnswer<M::Output>> {
+        let mut answers = Vec::new();
+        let first = applied_through + 1;
+        // The run of this term's recorded commands right after the
+        // applied state, up to the first gap.
+        let known: Vec<u64> = self
+            .in_flight
+            .range(first..)
+            .zip(first..)
+            .take_while(|((index, entry), expected)| {
+                **index == *expected && entry.term == self.term
+            })
+            .map(|((index, _), _)| *index)
+            .collect();
+        for index in known {
+            if !matches!(self.in_flight[&index].answer, Answer::Undecided) {
+                continue;
+            }
+            let entry = &self.in_flight[&index];
+            let output = if self.stats.outstanding < settings.max_unreplicated.max(1) {
+                let earlier = self
+                    .in_flight
+                    .range(first..index)
+                    .map(|(_, entry)| &entry.command);
+                machine.early_output(&entry.command, earlier)
+            } else {
+                None
+            };
+            let entry = self
+                .in_flight
+                .get_mut(&index)
+                .expect("an index just listed");
+            entry.answer = match output {
+                Some(output) => {
+                    answers.push(EarlyAnswer {
+                        proposal: entry.proposal,
+                        output: output.clone(),
+                    });
+                    self.stats.early_acks += 1;
+                    self.stats.outstanding += 1;
+                    self.highest_early = self.highest_early.max(index);
+                    Answer::Early(output)
+                }
+                None => Answer::Late,
+            };
+        }
+        answers
     }
 
     /// The entry at `index` applied with `output`; `own` is its proposal
@@ -183,50 +244,56 @@ impl<M: ReplicatedMachine> Speculation<M> {
         // Entries before `index` still here were not applied as ours:
         // another leader's entry without a command (its no-op) took their
         // place.
-        while let Some(entry) = self.in_flight.first_entry() {
-            if *entry.key() >= index {
+        while let Some((&first, _)) = self.in_flight.first_key_value() {
+            if first >= index {
                 break;
             }
-            if entry.remove().answered.is_some() {
-                self.stats.outstanding -= 1;
-                self.note_lost();
-            }
+            self.drop_entry(first, true);
         }
-        let Some(entry) = self.in_flight.remove(&index) else {
+        let Some(entry) = self.in_flight.get(&index) else {
             return;
         };
-        let Some(answered) = entry.answered else {
-            return;
+        let mine = own == Some(entry.proposal);
+        let mispredicted = match (&entry.answer, output) {
+            (Answer::Early(answered), Some(output)) => mine && output != answered,
+            _ => false,
         };
-        self.stats.outstanding -= 1;
-        match output {
-            Some(output) if own == Some(entry.proposal) => {
-                if *output != answered {
-                    self.stats.mispredicted += 1;
-                    tracing::error!(index, "a write answered early applied with another output");
-                }
-            }
-            // Another entry took its place.
-            _ => self.note_lost(),
+        // Not ours: another entry took its place.
+        self.drop_entry(index, !mine);
+        if mispredicted {
+            self.stats.mispredicted += 1;
+            MISPREDICTED.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(index, "a write answered early applied with another output");
         }
     }
 
     /// A snapshot through `index` was installed: the entries it covers
     /// are not learnt one by one (their fate is unknown here).
     pub(crate) fn forget_through(&mut self, index: u64) {
-        while let Some(entry) = self.in_flight.first_entry() {
-            if *entry.key() > index {
+        while let Some((&first, _)) = self.in_flight.first_key_value() {
+            if first > index {
                 break;
             }
-            if entry.remove().answered.is_some() {
-                self.stats.outstanding -= 1;
-            }
+            self.drop_entry(first, false);
         }
     }
 
-    fn note_lost(&mut self) {
-        self.stats.lost += 1;
-        tracing::warn!("a write answered early was lost: another entry took its index");
+    /// Removes the entry at `index`; `lost`: if it was answered early,
+    /// that answer was lost.
+    fn drop_entry(&mut self, index: u64, lost: bool) {
+        let Some(entry) = self.in_flight.remove(&index) else {
+            return;
+        };
+        if let Answer::Early(_) = entry.answer {
+            self.stats.outstanding -= 1;
+            if lost {
+                self.stats.lost += 1;
+                tracing::warn!(
+                    index,
+                    "a write answered early was lost: another entry took its index"
+                );
+            }
+        }
     }
 }
 
@@ -282,35 +349,41 @@ mod tests {
         max_unreplicated: 2,
     };
 
+    /// Records `command` at `index` and decides: the proposals answered
+    /// early now, with their answers.
+    fn propose(
+        speculation: &mut Speculation<Evens>,
+        applied_through: u64,
+        bound: EarlyAcks,
+        (index, term, command): (u64, u64, u64),
+    ) -> Vec<(u64, u64)> {
+        speculation.record(placed(index, term, command));
+        speculation
+            .decide(&Evens, applied_through, bound)
+            .into_iter()
+            .map(|answer| (answer.proposal, answer.output))
+            .collect()
+    }
+
     #[test]
-    fn answers_wait_for_the_terms_start_and_keep_to_the_bound() {
+    fn answers_wait_for_every_entry_before_to_be_known_and_keep_to_the_bound() {
         let mut speculation = Speculation::<Evens>::new();
-        // The term's first entry at 3: entries 1 and 2 (an earlier term,
-        // the no-op) are not applied yet, so nothing is answered early.
-        assert_eq!(speculation.place(&Evens, 1, BOUND, placed(3, 2, 10)), None);
+        // The term's first command at 3: entry 2 (the no-op) is unknown
+        // here and not applied yet, so nothing is answered early.
+        assert_eq!(propose(&mut speculation, 1, BOUND, (3, 2, 10)), vec![]);
+        // Once it is applied, the next proposal decides both.
         assert_eq!(
-            speculation.place(&Evens, 2, BOUND, placed(4, 2, 12)),
-            Some(12)
+            propose(&mut speculation, 2, BOUND, (4, 2, 12)),
+            vec![(3, 10), (4, 12)]
         );
-        assert_eq!(speculation.place(&Evens, 2, BOUND, placed(5, 2, 7)), None);
-        assert_eq!(
-            speculation.place(&Evens, 2, BOUND, placed(6, 2, 14)),
-            Some(14)
-        );
+        // An odd command waits for its commit; past the bound, so do all.
+        assert_eq!(propose(&mut speculation, 2, BOUND, (5, 2, 7)), vec![]);
+        assert_eq!(propose(&mut speculation, 2, BOUND, (6, 2, 14)), vec![]);
         assert_eq!(speculation.stats().outstanding, 2);
-        assert_eq!(
-            speculation.place(&Evens, 2, BOUND, placed(7, 2, 16)),
-            None,
-            "past the bound"
-        );
-        assert_eq!(speculation.read_floor(2), 6);
+        assert_eq!(speculation.read_floor(2), 4);
         assert_eq!(speculation.read_floor(3), 0, "another term's reads");
-        for index in 3..=7 {
-            speculation.applied(
-                index,
-                Some(index),
-                Some(&[10, 12, 7, 14, 16][index as usize - 3]),
-            );
+        for (index, output) in [(3, 10), (4, 12), (5, 7), (6, 14)] {
+            speculation.applied(index, Some(index), Some(&output));
         }
         let stats = speculation.stats();
         assert_eq!(
@@ -325,16 +398,29 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_recorded_behind_a_gap_is_answered_when_the_gap_is_recorded() {
+        let mut speculation = Speculation::<Evens>::new();
+        let many = EarlyAcks {
+            max_unreplicated: 10,
+        };
+        // Raft placed 2 and 3; 3's proposer got here first.
+        assert_eq!(propose(&mut speculation, 1, many, (3, 1, 6)), vec![]);
+        assert_eq!(
+            propose(&mut speculation, 1, many, (2, 1, 4)),
+            vec![(2, 4), (3, 6)]
+        );
+    }
+
+    #[test]
     fn early_answers_replaced_or_skipped_are_counted_lost() {
         let mut speculation = Speculation::<Evens>::new();
         let many = EarlyAcks {
             max_unreplicated: 10,
         };
-        for index in 2..=5 {
-            assert!(
-                speculation
-                    .place(&Evens, 1, many, placed(index, 1, 2 * index))
-                    .is_some()
+        for index in 2..=6 {
+            assert_eq!(
+                propose(&mut speculation, 1, many, (index, 1, 2 * index)),
+                vec![(index, 2 * index)]
             );
         }
         // Another leader's no-op took index 2 (never handed over), its
@@ -343,30 +429,28 @@ mod tests {
         speculation.applied(4, Some(4), Some(&8));
         assert_eq!(speculation.stats().lost, 2);
         // This replica leads again in term 3, its log cut back: a new
-        // entry at 5 replaces the old one there.
+        // entry at 5 removes the old ones at 5 and 6.
         assert_eq!(
-            speculation.place(&Evens, 4, many, placed(5, 3, 20)),
-            Some(20)
+            propose(&mut speculation, 4, many, (5, 3, 20)),
+            vec![(5, 20)]
         );
         let stats = speculation.stats();
-        assert_eq!((stats.lost, stats.outstanding), (3, 1));
+        assert_eq!((stats.lost, stats.outstanding), (4, 1));
         // A snapshot covers it: its fate is unknown here.
         speculation.forget_through(5);
         let stats = speculation.stats();
         assert_eq!(
             (stats.lost, stats.outstanding, stats.mispredicted),
-            (3, 0, 0)
+            (4, 0, 0)
         );
     }
 
     #[test]
     fn an_applied_output_that_differs_is_counted() {
         let mut speculation = Speculation::<Evens>::new();
-        assert_eq!(
-            speculation.place(&Evens, 0, BOUND, placed(1, 1, 4)),
-            Some(4)
-        );
+        assert_eq!(propose(&mut speculation, 0, BOUND, (1, 1, 4)), vec![(1, 4)]);
         speculation.applied(1, Some(1), Some(&5));
         assert_eq!(speculation.stats().mispredicted, 1);
+        assert!(mispredictions_in_process() >= 1);
     }
 }

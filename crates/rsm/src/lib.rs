@@ -154,7 +154,9 @@ mod waiters;
 /// The shared codec's encoder, for machines' tests and callers that build
 /// snapshot bytes by hand.
 pub use codec::encode;
-pub use early_ack::{DEFAULT_MAX_UNREPLICATED, EarlyAcks, SpeculationStats};
+pub use early_ack::{
+    DEFAULT_MAX_UNREPLICATED, EarlyAcks, SpeculationStats, mispredictions_in_process,
+};
 pub use follower_read::{AskReadIndex, ReadGrant};
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
 pub use membership::{ChangeError, reflects};

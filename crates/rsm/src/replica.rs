@@ -276,10 +276,6 @@ pub(crate) struct Shared<M: ReplicatedMachine> {
     /// Told of every applied command and installed snapshot, under the
     /// lock (see [`AppliedHook`]).
     hook: Option<AppliedHook<M>>,
-    /// With asynchronous replication: held from proposing a command to
-    /// recording it, so the machine's early answer sees every command of
-    /// this leader before it.
-    propose_order: tokio::sync::Mutex<()>,
 }
 
 /// What a replica applied, as told to its [`AppliedHook`].
@@ -454,7 +450,6 @@ impl<M: ReplicatedMachine> Rsm<M> {
             last_grant: Arc::new(Mutex::new(None)),
             reused_grants: std::sync::atomic::AtomicU64::new(0),
             hook,
-            propose_order: tokio::sync::Mutex::new(()),
             config,
         });
         let rsm = Rsm { raft, shared };
@@ -664,11 +659,6 @@ impl<M: ReplicatedMachine> Rsm<M> {
             stamp_ms,
             command: &command,
         });
-        let early_acks = shared.config.early_acks;
-        let order = match early_acks {
-            Some(_) => Some(shared.propose_order.lock().await),
-            None => None,
-        };
         let Some((index, term)) = self.raft.start(entry).await else {
             // Raft refuses a proposal for two reasons: not the leader, or
             // too many uncommitted entries. `start` does not say which, so
@@ -694,31 +684,32 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 return Err(self.wrong_leader());
             }
             // (An entry applied already has its output in the waiter.)
-            if let Some(settings) = early_acks
+            if let Some(settings) = shared.config.early_acks
                 && inner.last_applied < index
             {
                 let Inner {
                     machine,
                     last_applied,
                     speculation,
+                    waiters,
                     ..
                 } = &mut *inner;
-                // Applied through, no-ops included (which the machine's
-                // `last_applied` does not count).
-                let applied_through = (*last_applied).max(*shared.applied.borrow());
-                let placed = Placed {
+                speculation.record(Placed {
                     index,
                     term,
                     proposal,
                     command,
-                };
-                if let Some(output) = speculation.place(machine, applied_through, settings, placed)
-                {
-                    return Ok(output);
+                });
+                // Applied through, no-ops included (which the machine's
+                // `last_applied` does not count).
+                let applied_through = (*last_applied).max(*shared.applied.borrow());
+                // This entry, and any recorded behind it, may now be
+                // answered (whoever's they are).
+                for answer in speculation.decide(machine, applied_through, settings) {
+                    waiters.answer_early(answer.proposal, answer.output);
                 }
             }
         }
-        drop(order);
         match tokio::time::timeout(shared.config.apply_wait, answered).await {
             Ok(Ok(output)) => Ok(output),
             Ok(Err(_)) => Err(self.wrong_leader()),
@@ -781,6 +772,8 @@ impl<M: ReplicatedMachine> Rsm<M> {
         round: bool,
     ) -> Result<u64, SubmitError> {
         let remaining = || deadline.saturating_duration_since(labrpc::runtime::now());
+        // Taken as the read begins: every write answered early before it.
+        let early_floor = self.early_read_floor();
         loop {
             if !self.raft.state().1 {
                 return Err(self.wrong_leader());
@@ -808,7 +801,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
                         pending: too_many.waiting,
                     });
                 }
-                Ok(Ok(Some(index))) => return Ok(self.with_early_floor(index)),
+                Ok(Ok(Some(index))) => return Ok(index.max(early_floor)),
                 // Still the leader but not ready (a new leader whose first
                 // entry is not committed yet): try again shortly, here.
                 Ok(Ok(None)) if self.raft.state().1 => {
@@ -823,14 +816,17 @@ impl<M: ReplicatedMachine> Rsm<M> {
         }
     }
 
-    /// `read_index` raised to cover every write this leader answered
-    /// early (asynchronous replication), so that a read sees them.
-    fn with_early_floor(&self, read_index: u64) -> u64 {
+    /// The index a read beginning now must see applied besides its read
+    /// index (asynchronous replication): every write this replica
+    /// answered early in its current term, so that the read sees them.
+    /// (Writes of an earlier term are committed before any read index of
+    /// a later one, or lost.)
+    fn early_read_floor(&self) -> u64 {
         if self.shared.config.early_acks.is_none() {
-            return read_index;
+            return 0;
         }
         let term = self.raft.status().term;
-        read_index.max(self.shared.lock().speculation.read_floor(term))
+        self.shared.lock().speculation.read_floor(term)
     }
 
     /// Waits until this replica has applied through `index`, by
