@@ -117,12 +117,6 @@ pub(crate) struct Speculation<M: ReplicatedMachine> {
     stats: SpeculationStats,
 }
 
-/// An early answer to hand to the proposal's waiter.
-pub(crate) struct EarlyAnswer<O> {
-    pub(crate) proposal: u64,
-    pub(crate) output: O,
-}
-
 impl<M: ReplicatedMachine> Speculation<M> {
     pub(crate) fn new() -> Speculation<M> {
         Speculation {
@@ -139,17 +133,22 @@ impl<M: ReplicatedMachine> Speculation<M> {
 
     /// The index a read beginning now, on the leader of `term`, must see
     /// applied besides its read index: every write answered early.
+    ///
+    /// A newer term's read needs none: its read index covers every entry
+    /// of earlier terms that survived, and the rest are lost.
     pub(crate) fn read_floor(&self, term: u64) -> u64 {
-        if term == self.term {
-            self.highest_early
-        } else {
+        if term > self.term {
             0
+        } else {
+            self.highest_early
         }
     }
 
     /// Records this replica's command that Raft placed at `index` in
     /// `term`. Entries of earlier terms at or after `index` were cut from
-    /// the log (a leader's log is one line within its term).
+    /// the log (a leader's log is one line within its term). A command
+    /// placed in a term older than one already recorded (its proposer was
+    /// held up across elections) is not recorded: it waits for its commit.
     pub(crate) fn record(&mut self, placed: Placed<M>) {
         let Placed {
             index,
@@ -157,7 +156,10 @@ impl<M: ReplicatedMachine> Speculation<M> {
             proposal,
             command,
         } = placed;
-        if term != self.term {
+        if term < self.term {
+            return;
+        }
+        if term > self.term {
             self.term = term;
             self.highest_early = 0;
         }
@@ -183,15 +185,25 @@ impl<M: ReplicatedMachine> Speculation<M> {
 
     /// Decides every undecided entry whose predecessors are all known: the
     /// entries after `applied_through` up to it are this term's recorded
-    /// commands. Returns the early answers to hand over.
+    /// commands. `deliver` hands an early answer to its proposal's waiter
+    /// and says whether it was still there (a caller that gave up is
+    /// answered nothing, and its entry waits for its commit).
     pub(crate) fn decide(
         &mut self,
         machine: &M,
         applied_through: u64,
         settings: EarlyAcks,
-    ) -> Vec<EarlyAnswer<M::Output>> {
-        let mut answers = Vec::new();
+        mut deliver: impl FnMut(u64, M::Output) -> bool,
+    ) {
         let first = applied_through + 1;
+        // Entries at or below the applied index still here were not
+        // applied as ours: an entry without a command took their place.
+        while let Some((&oldest, _)) = self.in_flight.first_key_value() {
+            if oldest >= first {
+                break;
+            }
+            self.drop_entry(oldest, true);
+        }
         // The run of this term's recorded commands right after the
         // applied state, up to the first gap.
         let known: Vec<u64> = self
@@ -222,20 +234,15 @@ impl<M: ReplicatedMachine> Speculation<M> {
                 .get_mut(&index)
                 .expect("an index just listed");
             entry.answer = match output {
-                Some(output) => {
-                    answers.push(EarlyAnswer {
-                        proposal: entry.proposal,
-                        output: output.clone(),
-                    });
+                Some(output) if deliver(entry.proposal, output.clone()) => {
                     self.stats.early_acks += 1;
                     self.stats.outstanding += 1;
                     self.highest_early = self.highest_early.max(index);
                     Answer::Early(output)
                 }
-                None => Answer::Late,
+                _ => Answer::Late,
             };
         }
-        answers
     }
 
     /// The entry at `index` applied with `output`; `own` is its proposal
@@ -358,11 +365,12 @@ mod tests {
         (index, term, command): (u64, u64, u64),
     ) -> Vec<(u64, u64)> {
         speculation.record(placed(index, term, command));
-        speculation
-            .decide(&Evens, applied_through, bound)
-            .into_iter()
-            .map(|answer| (answer.proposal, answer.output))
-            .collect()
+        let mut answered = Vec::new();
+        speculation.decide(&Evens, applied_through, bound, |proposal, output| {
+            answered.push((proposal, output));
+            true
+        });
+        answered
     }
 
     #[test]
@@ -443,6 +451,26 @@ mod tests {
             (stats.lost, stats.outstanding, stats.mispredicted),
             (4, 0, 0)
         );
+    }
+
+    #[test]
+    fn a_command_placed_in_an_older_term_and_recorded_late_changes_nothing() {
+        let mut speculation = Speculation::<Evens>::new();
+        let many = EarlyAcks {
+            max_unreplicated: 10,
+        };
+        assert_eq!(
+            propose(&mut speculation, 4, many, (5, 4, 10)),
+            vec![(5, 10)]
+        );
+        // Placed in term 2, its proposer held up across two elections.
+        assert_eq!(propose(&mut speculation, 4, many, (6, 2, 12)), vec![]);
+        assert_eq!(speculation.read_floor(4), 5);
+        let stats = speculation.stats();
+        assert_eq!((stats.outstanding, stats.lost), (1, 0));
+        // The term-4 entry at 5 is still answered as ours when it applies.
+        speculation.applied(5, Some(5), Some(&10));
+        assert_eq!(speculation.stats().outstanding, 0);
     }
 
     #[test]

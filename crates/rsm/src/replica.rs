@@ -705,9 +705,9 @@ impl<M: ReplicatedMachine> Rsm<M> {
                 let applied_through = (*last_applied).max(*shared.applied.borrow());
                 // This entry, and any recorded behind it, may now be
                 // answered (whoever's they are).
-                for answer in speculation.decide(machine, applied_through, settings) {
-                    waiters.answer_early(answer.proposal, answer.output);
-                }
+                speculation.decide(machine, applied_through, settings, |proposal, output| {
+                    waiters.answer_early(proposal, output)
+                });
             }
         }
         match tokio::time::timeout(shared.config.apply_wait, answered).await {

@@ -71,15 +71,15 @@ impl<O> Waiters<O> {
 
     /// Answers `proposal`'s waiter before its entry applies (asynchronous
     /// replication's early answer); its entry applying later finds no
-    /// waiter.
-    pub(crate) fn answer_early(&mut self, proposal: u64, output: O) {
-        if let Some(waiter) = self.by_proposal.remove(&proposal) {
-            if let Some(placed) = waiter.index {
-                self.by_index.remove(&(placed, proposal));
-            }
-            // The caller may have stopped waiting: fine.
-            let _ = waiter.answer.send(output);
+    /// waiter. False if nobody waits for it any more.
+    pub(crate) fn answer_early(&mut self, proposal: u64, output: O) -> bool {
+        let Some(waiter) = self.by_proposal.remove(&proposal) else {
+            return false;
+        };
+        if let Some(placed) = waiter.index {
+            self.by_index.remove(&(placed, proposal));
         }
+        waiter.answer.send(output).is_ok()
     }
 
     /// The entry at `index` applied; it is `own` (a proposal number of this

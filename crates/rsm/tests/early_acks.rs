@@ -198,29 +198,26 @@ async fn a_leader_alone_answers_at_most_the_bound_and_serves_no_read_of_them() {
         assert_eq!(rsm.submit(Command::Set(value)).await, Ok(value));
     }
     assert_eq!(rsm.status().early_acks.outstanding, 3);
-    // A read right away (the lease still holds, so its read index needs
-    // no round) never shows what only this leader holds: it waits for the
+    // At once (the leader still leads: stepping down takes an election
+    // timeout, and its lease still holds, so a read index needs no
+    // round): a fourth Set (past the bound) and an Add (it cannot tell its
+    // output) are placed but wait for a commit that never comes, and a
+    // read never shows what only this leader holds: it waits for the
     // writes answered early, which do not commit.
-    let read = rsm.read(|r, _| r.value).await;
-    assert!(
-        matches!(
-            read,
-            Err(SubmitError::Timeout | SubmitError::WrongLeader { .. })
-        ),
-        "a read answered without the early writes committed: {read:?}"
+    let (fourth, add, read) = tokio::join!(
+        rsm.submit(Command::Set(13)),
+        rsm.submit(Command::Add(1)),
+        rsm.read(|r, _| r.value),
     );
-    // Nor a fourth write (the bound), nor an Add (it cannot tell its
-    // output): they wait for a commit that never comes.
-    let fourth = rsm.submit(Command::Set(13)).await;
-    assert!(
-        matches!(
-            fourth,
-            Err(SubmitError::Timeout | SubmitError::WrongLeader { .. })
-        ),
-        "a write past the bound was answered: {fourth:?}"
-    );
-    let add = rsm.submit(Command::Add(1)).await;
-    assert!(add.is_err(), "an unpredictable write was answered: {add:?}");
+    for (what, outcome) in [("a fourth Set", fourth), ("an Add", add), ("a read", read)] {
+        assert!(
+            matches!(
+                outcome,
+                Err(SubmitError::Timeout | SubmitError::WrongLeader { .. })
+            ),
+            "{what} was answered without a majority: {outcome:?}"
+        );
+    }
     assert_eq!(rsm.with_machine(|r| r.value), 5);
     let stats = rsm.status().early_acks;
     assert_eq!(stats.early_acks - before, 3, "the three Sets alone");
@@ -297,6 +294,9 @@ async fn abandoned_proposals_never_make_an_early_answer_wrong() {
             answered.push(count);
         }
     }
+    // A read waits for every write answered early: once it is answered,
+    // each of them has applied and been compared with its answer.
+    rsm.read(|_, _| ()).await.expect("the leader reads");
     // Every answer is a distinct count, the one its entry applied with.
     answered.sort_unstable();
     let distinct = answered.len();
@@ -304,5 +304,6 @@ async fn abandoned_proposals_never_make_an_early_answer_wrong() {
     assert_eq!(answered.len(), distinct, "two answers share a count");
     let stats = rsm.status().early_acks;
     assert!(stats.early_acks >= 300, "only {stats:?} answered early");
+    assert_eq!(stats.outstanding, 0, "{stats:?}");
     assert_eq!(stats.mispredicted, 0, "{stats:?}");
 }
