@@ -205,7 +205,7 @@ pub struct DemoArgs {
     #[arg(long)]
     pub no_lease_reads: bool,
     /// Every group replicates asynchronously: a leader answers a plain SET
-    /// before a majority has it, and loses it if it fails first
+    /// before a majority has it, and may lose it if it fails first
     /// (`[replication] async_groups`; docs/design.md).
     #[arg(long)]
     pub async_replication: bool,
