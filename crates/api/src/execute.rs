@@ -242,9 +242,9 @@ fn is_string_op(op: &Op) -> bool {
 
 /// The reply [`execute`] gives `op` on a store with `store_config`,
 /// whatever the store holds, when that can be told without running it:
-/// a plain write of a string (`Put` without a zero TTL; `Set` with no
-/// condition and no `GET`) that passes `limits` and fits the store always
-/// answers the same. None for anything else. Asynchronous replication
+/// a plain write of strings (`Put` without a zero TTL; `Set` with no
+/// condition and no `GET`; `MultiSet` without `NX`) that passes `limits`
+/// and fits the store always answers the same. None for anything else. Asynchronous replication
 /// answers such a write before it commits.
 pub fn reply_known_before(
     op: &Op,
@@ -267,6 +267,15 @@ pub fn reply_known_before(
                 previous: None,
             },
         ),
+        Op::MultiSet {
+            pairs,
+            only_if_none_exist: false,
+        } => {
+            let fits = pairs.iter().all(|(key, value)| {
+                cache::store::weight_bytes(key, value) <= store_config.capacity_bytes
+            });
+            return (limits.check(op).is_ok() && fits).then_some(Ok(Outcome::Applied(true)));
+        }
         _ => return None,
     };
     let fits = cache::store::weight_bytes(key, value) <= store_config.capacity_bytes;

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 fn write(kind: u8, key: u8, size: usize, ttl_ms: u64) -> Op {
     let key = vec![b'k', key % 4];
     let value = vec![b'v'; size];
-    match kind % 6 {
+    match kind % 8 {
         0 => Op::Put {
             key,
             value,
@@ -47,6 +47,13 @@ fn write(kind: u8, key: u8, size: usize, ttl_ms: u64) -> Op {
             },
         },
         4 => Op::Append { key, value },
+        5 | 6 => Op::MultiSet {
+            pairs: vec![
+                (key, value.clone()),
+                (vec![b'k', (size % 4) as u8], value[..size / 2].to_vec()),
+            ],
+            only_if_none_exist: kind % 8 == 6,
+        },
         _ => Op::Delete { key },
     }
 }
@@ -100,8 +107,10 @@ fn only_plain_string_writes_that_fit_are_told() {
     assert!(!told(&write(2, 1, 10, 0)), "SET NX depends on the key");
     assert!(!told(&write(3, 1, 10, 0)), "HSET answers a count");
     assert!(!told(&write(4, 1, 10, 0)), "APPEND answers a length");
+    assert!(told(&write(5, 1, 10, 0)), "MSET");
+    assert!(!told(&write(6, 1, 10, 0)), "MSETNX depends on the keys");
     assert!(
-        !told(&write(5, 1, 10, 0)),
+        !told(&write(7, 1, 10, 0)),
         "DEL answers whether it was there"
     );
     assert!(!told(&write(0, 1, 501, 1)), "over the value limit");
