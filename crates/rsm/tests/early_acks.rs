@@ -70,15 +70,20 @@ impl ReplicatedMachine for Register {
     }
 }
 
-async fn start_group(early_acks: EarlyAcks) -> (Vec<Rsm<Register>>, Vec<labrpc::Server>) {
+/// Three replicas on loopback; `early_acks` None: synchronous. Their
+/// Raft seeds are `seed_base` + id.
+async fn start_group(
+    early_acks: Option<EarlyAcks>,
+    seed_base: u64,
+) -> (Vec<Rsm<Register>>, Vec<labrpc::Server>) {
     let addrs: Vec<SocketAddr> = free_addrs(3);
     let mut replicas = Vec::new();
     let mut servers = Vec::new();
     for id in 0..3 {
         let config = RsmConfig {
-            early_acks: Some(early_acks),
+            early_acks,
             apply_wait: Duration::from_millis(600),
-            ..RsmConfig::new(id, addrs.clone(), 11 + id as u64)
+            ..RsmConfig::new(id, addrs.clone(), seed_base + id as u64)
         };
         let rsm = Rsm::start(config, Register::default(), MemoryStorage::new())
             .await
@@ -113,7 +118,7 @@ async fn wait_leader(replicas: &[Rsm<Register>]) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn predictable_writes_are_answered_early_and_all_apply_alike() {
-    let (replicas, _servers) = start_group(EarlyAcks::default()).await;
+    let (replicas, _servers) = start_group(Some(EarlyAcks::default()), 11).await;
     let leader = wait_leader(&replicas).await;
     // A first Set answered early: no entry before it is unapplied.
     assert_eq!(replicas[leader].submit(Command::Set(1)).await, Ok(1));
@@ -178,9 +183,12 @@ async fn predictable_writes_are_answered_early_and_all_apply_alike() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_alone_answers_at_most_the_bound_and_serves_no_read_of_them() {
-    let (replicas, _servers) = start_group(EarlyAcks {
-        max_unreplicated: 3,
-    })
+    let (replicas, _servers) = start_group(
+        Some(EarlyAcks {
+            max_unreplicated: 3,
+        }),
+        11,
+    )
     .await;
     let leader = wait_leader(&replicas).await;
     assert_eq!(replicas[leader].submit(Command::Set(5)).await, Ok(5));
@@ -227,26 +235,7 @@ async fn a_leader_alone_answers_at_most_the_bound_and_serves_no_read_of_them() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_setting_every_write_waits_for_its_commit() {
-    let addrs: Vec<SocketAddr> = free_addrs(3);
-    let mut replicas = Vec::new();
-    let mut servers = Vec::new();
-    for id in 0..3 {
-        let config = RsmConfig {
-            apply_wait: Duration::from_millis(600),
-            ..RsmConfig::new(id, addrs.clone(), 21 + id as u64)
-        };
-        let rsm = Rsm::start(config, Register::default(), MemoryStorage::new())
-            .await
-            .expect("storage loads");
-        let mut router = labrpc::Router::new();
-        rsm.raft().add_handlers(&mut router);
-        servers.push(
-            labrpc::Server::start(addrs[id], router, labrpc::ServerConfig::default())
-                .await
-                .expect("server starts"),
-        );
-        replicas.push(rsm);
-    }
+    let (replicas, _servers) = start_group(None, 21).await;
     let leader = wait_leader(&replicas).await;
     assert_eq!(replicas[leader].submit(Command::Set(5)).await, Ok(5));
     for (id, replica) in replicas.iter().enumerate() {
@@ -267,9 +256,12 @@ async fn without_the_setting_every_write_waits_for_its_commit() {
 /// is off by one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_proposals_never_make_an_early_answer_wrong() {
-    let (replicas, _servers) = start_group(EarlyAcks {
-        max_unreplicated: 10_000,
-    })
+    let (replicas, _servers) = start_group(
+        Some(EarlyAcks {
+            max_unreplicated: 10_000,
+        }),
+        11,
+    )
     .await;
     let leader = wait_leader(&replicas).await;
     let rsm = replicas[leader].clone();
