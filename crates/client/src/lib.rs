@@ -56,7 +56,7 @@ mod routing;
 pub use client::{Client, ClientConfig, Condition, Credentials, ReadFrom, SetOptions};
 pub use error::ClientError;
 pub use kv::NOT_IN_THE_API;
-pub use near::{NearConfig, NearStats};
+pub use near::{NearConfig, NearStats, RuntimeClock};
 
 /// Accepts `host:port` or `http://host:port`; the URL gRPC channels use.
 pub fn grpc_url(address: &str) -> Result<String, ClientError> {

@@ -93,9 +93,25 @@ pub struct NearStats {
     pub bytes: u64,
 }
 
-/// The near cache's clock: the runtime seam's (simulated under madsim).
-struct RuntimeClock {
+/// Milliseconds since the clock was made, on the runtime seam's clock
+/// (simulated under madsim): the near cache's, and the node's read cache's.
+#[derive(Debug, Clone, Copy)]
+pub struct RuntimeClock {
     start: tokio::time::Instant,
+}
+
+impl RuntimeClock {
+    pub fn new() -> RuntimeClock {
+        RuntimeClock {
+            start: labrpc::runtime::now(),
+        }
+    }
+}
+
+impl Default for RuntimeClock {
+    fn default() -> RuntimeClock {
+        RuntimeClock::new()
+    }
 }
 
 impl Clock for RuntimeClock {
@@ -186,9 +202,7 @@ impl Drop for Flight {
 
 impl Near {
     pub(crate) fn new(config: NearConfig) -> Near {
-        let clock = RuntimeClock {
-            start: labrpc::runtime::now(),
-        };
+        let clock = RuntimeClock::new();
         let cache_config = NearCacheConfig {
             default_ttl_ms: Some(ttl_ms(config.ttl)),
             ..NearCacheConfig::new(config.capacity_bytes.max(ENTRY_OVERHEAD_BYTES * 64))

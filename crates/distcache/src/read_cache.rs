@@ -53,6 +53,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cache::near::{Clock, NearCache, NearCacheConfig, NearStats};
+use distcache_client::RuntimeClock;
 use tokio::sync::oneshot;
 
 /// What each entry is counted as on top of its key and value.
@@ -127,10 +128,7 @@ impl ReadCache {
     /// A cache of at most `capacity_bytes` on the runtime's clock; `None`
     /// for 0 (off).
     pub fn new(capacity_bytes: u64) -> Option<ReadCache> {
-        let clock = RuntimeClock {
-            start: labrpc::runtime::now(),
-        };
-        ReadCache::with_clock(capacity_bytes, clock)
+        ReadCache::with_clock(capacity_bytes, RuntimeClock::new())
     }
 
     /// The bound to fetch with for a read bounded by `bound`.
@@ -275,23 +273,6 @@ fn fits(now_ms: u64, sent_ms: u64, fetched_within_ms: u64, bound: Duration) -> b
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// The cache's clock: the runtime seam's (simulated under madsim), in ms
-/// since the cache was made.
-pub struct RuntimeClock {
-    start: tokio::time::Instant,
-}
-
-impl Clock for RuntimeClock {
-    fn now_ms(&self) -> u64 {
-        u64::try_from(
-            labrpc::runtime::now()
-                .saturating_duration_since(self.start)
-                .as_millis(),
-        )
-        .unwrap_or(u64::MAX)
-    }
 }
 
 #[cfg(test)]
