@@ -69,7 +69,7 @@ pub enum HashOp {
         with_values: bool,
         seed: u64,
     },
-    /// `HSCAN`: one step ([`crate::element_scan`]), [`Outcome::Keys`] with
+    /// `HSCAN`: one step (the `element_scan` module), [`Outcome::Keys`] with
     /// field, value, field, value, ... A read.
     Scan {
         position: u64,
@@ -157,7 +157,7 @@ pub enum SetOp {
         destination: Vec<u8>,
         member: Vec<u8>,
     },
-    /// `SSCAN`: one step ([`crate::element_scan`]), [`Outcome::Keys`] with
+    /// `SSCAN`: one step (the `element_scan` module), [`Outcome::Keys`] with
     /// the members. A read.
     Scan {
         position: u64,

@@ -1,4 +1,4 @@
-//! Operations on lists ([`Op::List`]), with Redis 7's meaning: `LPUSH`
+//! Operations on lists ([`Op::List`](crate::Op::List)), with Redis 7's meaning: `LPUSH`
 //! `RPUSH` `LPUSHX` `RPUSHX` `LPOP` `RPOP` `LLEN` `LINDEX` `LRANGE` `LSET`
 //! `LREM` `LTRIM` `LINSERT` `LPOS` `LMOVE` `RPOPLPUSH`.
 //!
@@ -9,9 +9,9 @@
 //! removed, and an absent key reads as an empty list.
 //!
 //! **Two keys.** [`ListOp::Move`] (`LMOVE`, `RPOPLPUSH`) takes the element
-//! from [`Op::List`]'s key and pushes it onto `destination`. Both keys
+//! from [`Op::List`](crate::Op::List)'s key and pushes it onto `destination`. Both keys
 //! must live in the same shard (the operation is applied by one group on
-//! one store): [`Op::keys`] names both and [`Op::is_multi_key`] holds, so routers
+//! one store): [`Op::keys`](crate::Op::keys) names both and [`Op::is_multi_key`](crate::Op::is_multi_key) holds, so routers
 //! and the shard machine can refuse a move across shards
 //! ([`Error::CrossShard`]). Checks come first (types, the element limit,
 //! the destination's size), so a refused move changes nothing.
@@ -41,7 +41,7 @@ pub enum End {
     Right,
 }
 
-/// An operation on the list at [`Op::List`]'s key.
+/// An operation on the list at [`Op::List`](crate::Op::List)'s key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ListOp {
     /// `LPUSH`/`RPUSH` (each element in turn at `end`); with
@@ -99,7 +99,7 @@ pub enum ListOp {
     },
     /// `LMPOP` (and the pop of `BLPOP`/`BRPOP`/`BLMPOP`): up to `count`
     /// elements from `end` of the first non-empty list among
-    /// [`Op::List`]'s key, then `others`, in order.
+    /// [`Op::List`](crate::Op::List)'s key, then `others`, in order.
     /// [`Outcome::KeyValues`]: that key and the elements; nil
     /// ([`Outcome::Value`]`(None)`) if every key is absent. A key of
     /// another type met before that list answers [`Error::WrongType`]
@@ -120,8 +120,8 @@ impl ListOp {
         )
     }
 
-    /// The keys besides [`Op::List`]'s own that a [`ListOp::MultiPop`]
-    /// looks at, in order (a move's destination is named by [`Op::keys`]).
+    /// The keys besides [`Op::List`](crate::Op::List)'s own that a [`ListOp::MultiPop`]
+    /// looks at, in order (a move's destination is named by [`Op::keys`](crate::Op::keys)).
     pub fn other_keys(&self) -> &[Vec<u8>] {
         match self {
             ListOp::MultiPop { others, .. } => others,

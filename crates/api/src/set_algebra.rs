@@ -3,8 +3,8 @@
 //! `SINTER`, `SUNION`, `SDIFF`, their `STORE` forms, `SINTERCARD` and
 //! `SMOVE`.
 //!
-//! **One shard, one step.** Every key must be in one shard ([`Op::keys`]
-//! names them all and [`Op::is_multi_key`] holds, so the servers refuse
+//! **One shard, one step.** Every key must be in one shard ([`Op::keys`](crate::Op::keys)
+//! names them all and [`Op::is_multi_key`](crate::Op::is_multi_key) holds, so the servers refuse
 //! the rest with [`Error::CrossShard`]); each command is one operation on
 //! one store, so it is atomic and replays identically on every replica.
 //!

@@ -1,4 +1,4 @@
-//! Operations on sorted sets ([`Op::ZSet`]), with Redis 7.0's meaning:
+//! Operations on sorted sets ([`Op::ZSet`](crate::Op::ZSet)), with Redis 7.0's meaning:
 //! `ZADD` (NX, XX, GT, LT, CH, INCR), `ZINCRBY`, `ZREM`, `ZCARD`,
 //! `ZSCORE`, `ZMSCORE`, `ZRANK`, `ZREVRANK`, the `ZRANGE` family (by rank,
 //! score or member, either direction, `LIMIT`), `ZCOUNT`, `ZLEXCOUNT`,
@@ -150,7 +150,7 @@ pub enum ZSetOp {
     /// `others`, counting at most `limit` (0: all). [`Outcome::Integer`].
     /// A read.
     InterCard { others: Vec<Vec<u8>>, limit: u64 },
-    /// `ZSCAN`: one step ([`crate::element_scan`]),
+    /// `ZSCAN`: one step (the `element_scan` module),
     /// [`Outcome::ScoredPage`]. A read.
     Scan {
         position: u64,

@@ -62,8 +62,8 @@ mod cli {
         /// leaders; one history checks both.
         #[arg(long)]
         replica_reads: bool,
-        /// Both data groups replicate asynchronously ([replication]
-        /// async_groups): plain puts acknowledged from 1 s before a fault
+        /// Both data groups replicate asynchronously (`[replication]
+        /// async_groups`): plain puts acknowledged from 1 s before a fault
         /// to 1 s after it count as unknown (they may be lost); appends,
         /// reads and every other check stay as they are.
         #[arg(long)]

@@ -88,7 +88,7 @@ pub struct NodeArgs {
     /// Override `max_raft_state_bytes`.
     #[arg(long, env = "DISTCACHE_MAX_RAFT_STATE_BYTES")]
     pub max_raft_state_bytes: Option<u64>,
-    /// Override this node's `host` in [[nodes]].
+    /// Override this node's `host` in `[[nodes]]`.
     #[arg(long, env = "DISTCACHE_HOST")]
     pub host: Option<String>,
     /// Override `listen_host`: the IP address every listener binds

@@ -33,7 +33,7 @@ static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
 ///
 /// # Panics
 /// If `span` is larger than [`BLOCK_STRIDE`], or no free block is found in
-/// [`ATTEMPTS_MAX`] tries.
+/// `ATTEMPTS_MAX` tries.
 pub fn free_port_block(span: u16) -> u16 {
     assert!(
         span > 0 && span <= BLOCK_STRIDE,
