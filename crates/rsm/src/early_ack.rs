@@ -114,6 +114,12 @@ pub(crate) struct Speculation<M: ReplicatedMachine> {
     in_flight: BTreeMap<u64, InFlight<M>>,
     /// The highest index answered early in `term`: what a read waits for.
     highest_early: u64,
+    /// Every entry after the applied index up to this one is a decided
+    /// command of `term` (so [`Speculation::decide`] goes on from here
+    /// and walks each entry once, not the whole run per submit). Only
+    /// entries at the front leave the run otherwise; a cut or a new term
+    /// moves it back.
+    decided_through: u64,
     stats: SpeculationStats,
 }
 
@@ -123,6 +129,7 @@ impl<M: ReplicatedMachine> Speculation<M> {
             term: 0,
             in_flight: BTreeMap::new(),
             highest_early: 0,
+            decided_through: 0,
             stats: SpeculationStats::default(),
         }
     }
@@ -162,7 +169,11 @@ impl<M: ReplicatedMachine> Speculation<M> {
         if term > self.term {
             self.term = term;
             self.highest_early = 0;
+            self.decided_through = 0;
         }
+        // Within one term an index is placed once; should it come again,
+        // the run is decided anew from before it.
+        self.decided_through = self.decided_through.min(index.saturating_sub(1));
         let cut: Vec<u64> = self
             .in_flight
             .range(index..)
@@ -205,16 +216,21 @@ impl<M: ReplicatedMachine> Speculation<M> {
             self.drop_entry(oldest, true);
         }
         // The run of this term's recorded commands right after the
-        // applied state, up to the first gap.
+        // applied state, up to the first gap; the part decided by an
+        // earlier call is still a run (see `decided_through`).
+        let start = first.max(self.decided_through + 1);
         let known: Vec<u64> = self
             .in_flight
-            .range(first..)
-            .zip(first..)
+            .range(start..)
+            .zip(start..)
             .take_while(|((index, entry), expected)| {
                 **index == *expected && entry.term == self.term
             })
             .map(|((index, _), _)| *index)
             .collect();
+        if let Some(&last) = known.last() {
+            self.decided_through = last;
+        }
         for index in known {
             if !matches!(self.in_flight[&index].answer, Answer::Undecided) {
                 continue;
