@@ -34,6 +34,10 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
     check_string(store, op, now_ms)?;
     match op {
         Op::Get { key } => Ok(Outcome::Value(store.get(key, now_ms).map(<[u8]>::to_vec))),
+        Op::GetWithTtl { key } => Ok(Outcome::ValueWithTtl {
+            value: store.get(key, now_ms).map(<[u8]>::to_vec),
+            ttl: key_ttl(store.peek_ttl(key, now_ms)),
+        }),
         Op::Put { key, value, ttl_ms } => store
             .put(key, value.clone(), *ttl_ms, now_ms)
             .map(|()| Outcome::Done)
@@ -200,12 +204,22 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
     }
 }
 
+/// The store's answer as the API's.
+fn key_ttl(ttl: Ttl) -> KeyTtl {
+    match ttl {
+        Ttl::Missing => KeyTtl::Missing,
+        Ttl::Persistent => KeyTtl::Persistent,
+        Ttl::RemainingMs(remaining_ms) => KeyTtl::RemainingMs(remaining_ms),
+    }
+}
+
 /// Whether `op` works on a string value only (a key of another type
 /// answers `WRONGTYPE`). `SET` without `GET` and `PUT` overwrite any type;
 /// `DEL`, the `EXPIRE` family, `PERSIST` and `TTL` work on any type.
 fn is_string_op(op: &Op) -> bool {
     match op {
         Op::Get { .. }
+        | Op::GetWithTtl { .. }
         | Op::Append { .. }
         | Op::CompareAndSet { .. }
         | Op::Increment { .. }
@@ -458,11 +472,11 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
             key,
             ttl: GetExTtl::Unchanged,
         } => Ok(Outcome::Value(store.peek(key, now_ms).map(<[u8]>::to_vec))),
-        Op::Ttl { key } => Ok(Outcome::Ttl(match store.peek_ttl(key, now_ms) {
-            Ttl::Missing => KeyTtl::Missing,
-            Ttl::Persistent => KeyTtl::Persistent,
-            Ttl::RemainingMs(remaining_ms) => KeyTtl::RemainingMs(remaining_ms),
-        })),
+        Op::GetWithTtl { key } => Ok(Outcome::ValueWithTtl {
+            value: store.peek(key, now_ms).map(<[u8]>::to_vec),
+            ttl: key_ttl(store.peek_ttl(key, now_ms)),
+        }),
+        Op::Ttl { key } => Ok(Outcome::Ttl(key_ttl(store.peek_ttl(key, now_ms)))),
         Op::ExpireTime { key } => Ok(Outcome::ExpireTime(match store.peek_expiry(key, now_ms) {
             None => KeyExpireTime::Missing,
             Some(None) => KeyExpireTime::Persistent,

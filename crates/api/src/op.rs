@@ -203,6 +203,11 @@ pub enum Op {
     /// `None` if absent. A read that does not count as an access for
     /// eviction.
     MemoryUsage { key: Vec<u8> },
+    /// A Get that also answers the key's remaining time to live, both as of
+    /// one instant: [`Outcome::ValueWithTtl`]. For a node that remembers a
+    /// client cached the value (the near cache's tracked reads): it tells
+    /// the key when the TTL runs out, without a second read.
+    GetWithTtl { key: Vec<u8> },
 }
 
 /// What an [`Op`] is routed by.
@@ -465,7 +470,8 @@ impl Op {
             | Op::ZSet { key, .. }
             | Op::Type { key }
             | Op::Encoding { key }
-            | Op::MemoryUsage { key } => key,
+            | Op::MemoryUsage { key }
+            | Op::GetWithTtl { key } => key,
         }
     }
 
@@ -483,6 +489,7 @@ impl Op {
         matches!(
             self,
             Op::Get { .. }
+                | Op::GetWithTtl { .. }
                 | Op::Ttl { .. }
                 | Op::ExpireTime { .. }
                 | Op::Lcs { .. }
@@ -503,6 +510,7 @@ impl Op {
     pub fn value_size_bytes(&self) -> usize {
         match self {
             Op::Get { .. }
+            | Op::GetWithTtl { .. }
             | Op::Delete { .. }
             | Op::Increment { .. }
             | Op::IncrementFloat { .. }
@@ -580,6 +588,7 @@ impl Op {
             Op::Rename { .. } => "Rename",
             Op::Copy { .. } => "Copy",
             Op::Lcs { .. } => "Lcs",
+            Op::GetWithTtl { .. } => "GetWithTtl",
         }
     }
 }
@@ -646,4 +655,7 @@ pub enum Outcome {
         key: Vec<u8>,
         members: Vec<(Vec<u8>, Float)>,
     },
+    /// The answer to a [`Op::GetWithTtl`]: the value (`None`: absent) and
+    /// its remaining time to live ([`KeyTtl::Missing`] when absent).
+    ValueWithTtl { value: Option<Vec<u8>>, ttl: KeyTtl },
 }

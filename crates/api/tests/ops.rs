@@ -761,3 +761,63 @@ fn gt_and_lt_compare_wall_clock_instants_when_both_have_one() {
         KeyExpireTime::UnixMs(4_000)
     );
 }
+
+#[test]
+fn get_with_ttl_answers_the_value_and_its_ttl_of_one_instant() {
+    let mut store = store();
+    let get_with_ttl = |key: &str| Op::GetWithTtl { key: key.into() };
+    let both_paths = |store: &mut Store, op: Op, now_ms| {
+        let by_read = read(store, &op, &Limits::default(), now_ms);
+        let by_log = run(store, op, now_ms);
+        assert_eq!(
+            by_read, by_log,
+            "GetWithTtl through the log and the read path"
+        );
+        by_log
+    };
+    let put = |key: &str, ttl_ms| Op::Put {
+        key: key.into(),
+        value: b"v".to_vec(),
+        ttl_ms,
+    };
+    run(&mut store, put("with", Some(1_000)), 0).expect("put");
+    run(&mut store, put("without", None), 0).expect("put");
+    assert_eq!(
+        both_paths(&mut store, get_with_ttl("with"), 250),
+        Ok(Outcome::ValueWithTtl {
+            value: Some(b"v".to_vec()),
+            ttl: KeyTtl::RemainingMs(750),
+        })
+    );
+    assert_eq!(
+        both_paths(&mut store, get_with_ttl("without"), 250),
+        Ok(Outcome::ValueWithTtl {
+            value: Some(b"v".to_vec()),
+            ttl: KeyTtl::Persistent,
+        })
+    );
+    // Expired and absent keys read alike.
+    for key in ["with", "absent"] {
+        assert_eq!(
+            both_paths(&mut store, get_with_ttl(key), 1_000),
+            Ok(Outcome::ValueWithTtl {
+                value: None,
+                ttl: KeyTtl::Missing,
+            })
+        );
+    }
+    // A key of another type: WRONGTYPE, as for GET.
+    let hash = Op::Hash {
+        key: "h".into(),
+        op: api::HashOp::Set {
+            pairs: vec![(b"f".to_vec(), b"v".to_vec())],
+            only_new: false,
+        },
+    };
+    run(&mut store, hash, 0).expect("hset");
+    assert!(matches!(
+        both_paths(&mut store, get_with_ttl("h"), 0),
+        Err(Error::WrongType)
+    ));
+    assert!(get_with_ttl("k").is_read());
+}

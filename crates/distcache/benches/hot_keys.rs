@@ -27,6 +27,16 @@
 //! the load taken off its leader. A fourth mode reads from any replica
 //! with answers at most 100 ms old (`ReadFrom::AnyReplicaWithin`), where a
 //! follower reuses a read index for 100 ms instead of asking each time.
+//!
+//! With `PROCESSES=1` the nine nodes are real `distcache node` processes
+//! (the release binary of this build), so each node's CPU is its own: the
+//! run then also prints the CPU of the node leading the hottest key's
+//! group (found from `/v1/cluster` before and after each mode), which is
+//! what hot-key mitigation is meant to spare, and the CPU of all nodes.
+//!
+//! ```text
+//! PROCESSES=1 cargo bench -p distcache --bench hot_keys
+//! ```
 
 #[cfg(not(madsim))]
 #[path = "../tests/support/mod.rs"]
@@ -44,14 +54,18 @@ fn main() {}
 
 #[cfg(not(madsim))]
 mod bench {
+    use std::collections::BTreeMap;
+    use std::net::SocketAddr;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::Duration;
 
+    use distcache::config::NodeConfig;
     use distcache_client::{Client, ClientConfig, NearConfig, ReadFrom};
     use labrpc::runtime::now;
 
     use super::support::cluster::TestCluster;
+    use super::support::processes::NodeProcesses;
 
     /// Whether a key belongs to the hottest key's group.
     type InHotGroup = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
@@ -74,9 +88,147 @@ mod bench {
         format!("key:{rank}").into_bytes()
     }
 
-    /// This process's CPU time (user + system).
-    fn cpu_time() -> Duration {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    /// The nodes, in this process or as processes of their own.
+    enum Nodes {
+        InProcess(TestCluster),
+        Processes(NodeProcesses),
+    }
+
+    /// The nine nodes, their configurations (the same `[[nodes]]` table
+    /// in each) and, for processes, each node's process id.
+    struct Cluster {
+        nodes: Nodes,
+        configs: Vec<NodeConfig>,
+        pids: BTreeMap<u64, u32>,
+    }
+
+    impl Cluster {
+        async fn start(processes: bool) -> Cluster {
+            let builder = TestCluster::builder()
+                .groups(3)
+                .replicas(3)
+                .ready_timeout(Duration::from_secs(120));
+            if !processes {
+                let cluster = builder.start().await;
+                let configs = cluster.configs.clone();
+                return Cluster {
+                    nodes: Nodes::InProcess(cluster),
+                    configs,
+                    pids: BTreeMap::new(),
+                };
+            }
+            let mut processes = NodeProcesses::new();
+            let configs = builder.configs(processes.dir.path());
+            for config in &configs {
+                processes.write_config(config.node_id, &config.to_toml());
+                processes.start(config.node_id);
+            }
+            let pids = processes
+                .children
+                .iter()
+                .map(|(&node, child)| (node, child.id()))
+                .collect();
+            let cluster = Cluster {
+                nodes: Nodes::Processes(processes),
+                configs,
+                pids,
+            };
+            for (node, http) in cluster.http_addrs() {
+                super::support::keys::wait_for(
+                    "every node ready",
+                    Duration::from_secs(120),
+                    Duration::from_millis(200),
+                    || async move {
+                        let connected = tokio::net::TcpStream::connect(http).await.is_ok();
+                        (connected
+                            && super::support::http::request(
+                                http,
+                                "GET",
+                                "/readyz",
+                                None,
+                                Vec::new(),
+                            )
+                            .await
+                            .status
+                                == 200)
+                            .then_some(())
+                    },
+                )
+                .await;
+                println!("node {node} ready");
+            }
+            cluster
+        }
+
+        fn grpc_seeds(&self) -> Vec<String> {
+            self.configs[0]
+                .nodes
+                .iter()
+                .map(|entry| format!("{}:{}", entry.host, entry.grpc_port))
+                .collect()
+        }
+
+        fn http_addrs(&self) -> Vec<(u64, SocketAddr)> {
+            self.configs[0]
+                .nodes
+                .iter()
+                .filter_map(|entry| {
+                    let port = entry.http_port?;
+                    Some((entry.id, format!("{}:{port}", entry.host).parse().ok()?))
+                })
+                .collect()
+        }
+
+        /// The nodes hosting a replica of data group `gid`.
+        fn group_nodes(&self, gid: u64) -> Vec<u64> {
+            self.configs[0]
+                .nodes
+                .iter()
+                .filter(|entry| entry.group == Some(gid))
+                .map(|entry| entry.id)
+                .collect()
+        }
+
+        /// `/v1/cluster` as node 1 answers it.
+        async fn view(&self) -> serde_json::Value {
+            let (_, http) = self.http_addrs()[0];
+            super::support::http::request(http, "GET", "/v1/cluster", None, Vec::new())
+                .await
+                .json()
+        }
+
+        /// The node whose data replica leads group `gid`, if one does.
+        async fn leader_of(&self, gid: u64) -> Option<u64> {
+            let view = self.view().await;
+            view["nodes"].as_array()?.iter().find_map(|node| {
+                let leads = node["replicas"].as_array()?.iter().any(|replica| {
+                    replica["role"] == "data"
+                        && replica["gid"] == gid
+                        && replica["is_leader"] == true
+                });
+                leads.then(|| node["node_id"].as_u64()).flatten()
+            })
+        }
+
+        /// CPU time of each node process so far (empty in process).
+        fn node_cpu(&self) -> BTreeMap<u64, Duration> {
+            self.pids
+                .iter()
+                .map(|(&node, &pid)| (node, cpu_time(&format!("/proc/{pid}/stat"))))
+                .collect()
+        }
+
+        async fn shutdown(self) {
+            match self.nodes {
+                Nodes::InProcess(cluster) => cluster.shutdown().await,
+                Nodes::Processes(processes) => drop(processes),
+            }
+        }
+    }
+
+    /// A process's CPU time (user + system) from its `stat` file.
+    fn cpu_time(stat_path: &str) -> Duration {
+        let stat = std::fs::read_to_string(stat_path).unwrap_or_default();
         // Fields after the command's closing parenthesis; utime and stime
         // are the 12th and 13th of them, in clock ticks (100 per second).
         let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -95,20 +247,29 @@ mod bench {
         to_cluster: u64,
         to_hot_group: u64,
         latencies: Vec<Duration>,
+        /// This process's CPU (with `PROCESSES=1`, the clients' alone).
         cpu: Duration,
+        /// CPU of each node process (empty in process).
+        node_cpu: BTreeMap<u64, Duration>,
+        /// The node leading the hottest key's group, before and after.
+        hot_leader: (Option<u64>, Option<u64>),
         elapsed: Duration,
     }
 
     /// Runs the load, trace `i` on `clients[i]`; `hot_group(key)` says
     /// whether a key belongs to the hottest key's group.
     async fn run_load(
+        cluster: &Cluster,
+        hot_gid: u64,
         clients: &[Client],
         traces: &[Vec<u64>],
         seconds: u64,
         hot_group: InHotGroup,
     ) -> Measured {
         let to_hot_group = Arc::new(AtomicU64::new(0));
-        let cpu_before = cpu_time();
+        let leader_before = cluster.leader_of(hot_gid).await;
+        let node_cpu_before = cluster.node_cpu();
+        let cpu_before = cpu_time("/proc/self/stat");
         let started = now();
         let until = started + Duration::from_secs(seconds);
         let tasks = traces.iter().cloned().zip(clients).map(|(trace, client)| {
@@ -157,7 +318,16 @@ mod bench {
             counted += sent;
         }
         let elapsed = started.elapsed();
-        let cpu = cpu_time().saturating_sub(cpu_before);
+        let cpu = cpu_time("/proc/self/stat").saturating_sub(cpu_before);
+        let node_cpu = cluster
+            .node_cpu()
+            .into_iter()
+            .map(|(node, total)| {
+                let before = node_cpu_before.get(&node).copied().unwrap_or_default();
+                (node, total.saturating_sub(before))
+            })
+            .collect();
+        let leader_after = cluster.leader_of(hot_gid).await;
         latencies.sort();
         Measured {
             operations: latencies.len() as u64,
@@ -165,6 +335,8 @@ mod bench {
             to_hot_group: to_hot_group.load(Ordering::Relaxed),
             latencies,
             cpu,
+            node_cpu,
+            hot_leader: (leader_before, leader_after),
             elapsed,
         }
     }
@@ -187,26 +359,61 @@ mod bench {
             measured.to_hot_group as f64 / seconds,
             measured.cpu.as_secs_f64() * 1e3 / (measured.operations.max(1) as f64 / 1e3),
         );
+        if !measured.node_cpu.is_empty() {
+            let per_1000 =
+                |cpu: Duration| cpu.as_secs_f64() * 1e3 / (measured.operations.max(1) as f64 / 1e3);
+            let nodes: Duration = measured.node_cpu.values().sum();
+            let (before, after) = measured.hot_leader;
+            let leader = match (before, after) {
+                (Some(node), Some(after)) if node == after => format!(
+                    "node {node}: {:.1} ms per 1000 ops, {:.0}% of a core",
+                    per_1000(measured.node_cpu.get(&node).copied().unwrap_or_default()),
+                    100.0
+                        * measured
+                            .node_cpu
+                            .get(&node)
+                            .copied()
+                            .unwrap_or_default()
+                            .as_secs_f64()
+                        / seconds
+                ),
+                _ => format!("changed during the run ({before:?} -> {after:?}): not counted"),
+            };
+            println!(
+                "{:<12} hot group's leader {leader}; all nodes {:.1} ms per 1000 ops, {:.0}% of a core",
+                "",
+                per_1000(nodes),
+                100.0 * nodes.as_secs_f64() / seconds,
+            );
+        }
         throughput
+    }
+
+    /// The nodes' CPU over 5 idle seconds, in cores (`None` in process).
+    async fn idle_node_cpu(cluster: &Cluster) -> Option<f64> {
+        let before = cluster.node_cpu();
+        if before.is_empty() {
+            return None;
+        }
+        let started = now();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let spent: Duration = cluster
+            .node_cpu()
+            .iter()
+            .map(|(node, total)| {
+                total.saturating_sub(before.get(node).copied().unwrap_or_default())
+            })
+            .sum();
+        Some(spent.as_secs_f64() / started.elapsed().as_secs_f64())
     }
 
     /// `distcache_follower_reads_total` summed over the nodes whose data
     /// replica is in group `gid`.
-    async fn hot_group_follower_reads(cluster: &TestCluster, gid: u64) -> f64 {
+    async fn hot_group_follower_reads(cluster: &Cluster, gid: u64) -> f64 {
         let mut total = 0.0;
-        for node in cluster.running() {
-            let Some(state) = cluster.node_state(node) else {
-                continue;
-            };
-            let in_group = state
-                .local_status()
-                .replicas
-                .iter()
-                .any(|replica| replica.role == "data" && replica.gid == gid);
-            let Some(http) = cluster.http_addr(node) else {
-                continue;
-            };
-            if !in_group {
+        let in_group = cluster.group_nodes(gid);
+        for (node, http) in cluster.http_addrs() {
+            if !in_group.contains(&node) {
                 continue;
             }
             let metrics = super::support::http::request(http, "GET", "/metrics", None, Vec::new())
@@ -226,12 +433,7 @@ mod bench {
         let loaded = env("LOADED", 100_000).min(keys);
         let tasks = env("TASKS", 32) as usize;
         let seconds = env("SECONDS", 10);
-        let cluster = TestCluster::builder()
-            .groups(3)
-            .replicas(3)
-            .ready_timeout(Duration::from_secs(120))
-            .start()
-            .await;
+        let cluster = Cluster::start(env("PROCESSES", 0) != 0).await;
         let seeds = cluster.grpc_seeds();
         let seed_refs: Vec<&str> = seeds.iter().map(String::as_str).collect();
         let plain = Client::new(&seed_refs, ClientConfig::default()).expect("client");
@@ -276,18 +478,15 @@ mod bench {
         );
 
         // The hottest key's group, by the cluster's shard map.
-        let routing = cluster
-            .node_state(1)
-            .expect("node 1 runs")
-            .forwarder
-            .routing();
-        let hot_gid = routing.shards[shardkv::key_to_shard(&key(0), routing.shard_count())];
-        let hot_group: InHotGroup = {
-            let routing = routing.clone();
-            Arc::new(move |key: &[u8]| {
-                routing.shards[shardkv::key_to_shard(key, routing.shard_count())] == hot_gid
-            })
-        };
+        let owners: Vec<u64> = cluster.view().await["shards"]
+            .as_array()
+            .expect("/v1/cluster names the shards' owners")
+            .iter()
+            .map(|owner| owner.as_u64().expect("a group id"))
+            .collect();
+        let hot_gid = owners[shardkv::key_to_shard(&key(0), owners.len())];
+        let hot_group: InHotGroup =
+            Arc::new(move |key: &[u8]| owners[shardkv::key_to_shard(key, owners.len())] == hot_gid);
         let hot_share = cache::workload::Zipf::new(keys, EXPONENT).probability(0);
         println!("the hottest key (rank 0, p = {hot_share:.3}) is in group {hot_gid}");
 
@@ -299,7 +498,9 @@ mod bench {
         let replica_clients = clients(false, ReadFrom::AnyReplica);
         let bounded_clients = clients(false, ReadFrom::AnyReplicaWithin(BOUND));
         // Warm every client's connections and routing (and open the near
-        // caches' streams).
+        // caches' streams); with node processes, the nodes' CPU while idle
+        // before and after (what open streams cost without any load).
+        let idle_before = idle_node_cpu(&cluster).await;
         for client in plain_clients
             .iter()
             .chain(&near_clients)
@@ -310,14 +511,55 @@ mod bench {
                 client.get(&key(rank)).await.expect("warm-up");
             }
         }
-        let without = run_load(&plain_clients, &traces, seconds, Arc::clone(&hot_group)).await;
-        let with = run_load(&near_clients, &traces, seconds, Arc::clone(&hot_group)).await;
+        let idle_after = idle_node_cpu(&cluster).await;
+        if let (Some(before), Some(after)) = (idle_before, idle_after) {
+            println!(
+                "idle nodes: {:.1}% of a core before the clients connected, {:.1}% with their \
+                 connections and the near caches' streams open",
+                before * 100.0,
+                after * 100.0
+            );
+        }
+        let without = run_load(
+            &cluster,
+            hot_gid,
+            &plain_clients,
+            &traces,
+            seconds,
+            Arc::clone(&hot_group),
+        )
+        .await;
+        let with = run_load(
+            &cluster,
+            hot_gid,
+            &near_clients,
+            &traces,
+            seconds,
+            Arc::clone(&hot_group),
+        )
+        .await;
         let followers_before = hot_group_follower_reads(&cluster, hot_gid).await;
-        let spread = run_load(&replica_clients, &traces, seconds, Arc::clone(&hot_group)).await;
+        let spread = run_load(
+            &cluster,
+            hot_gid,
+            &replica_clients,
+            &traces,
+            seconds,
+            Arc::clone(&hot_group),
+        )
+        .await;
         let followers_answered =
             hot_group_follower_reads(&cluster, hot_gid).await - followers_before;
         let followers_before = hot_group_follower_reads(&cluster, hot_gid).await;
-        let bounded = run_load(&bounded_clients, &traces, seconds, hot_group).await;
+        let bounded = run_load(
+            &cluster,
+            hot_gid,
+            &bounded_clients,
+            &traces,
+            seconds,
+            hot_group,
+        )
+        .await;
         let followers_answered_bounded =
             hot_group_follower_reads(&cluster, hot_gid).await - followers_before;
         let plain_rate = report("plain", &without);

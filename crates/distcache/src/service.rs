@@ -242,15 +242,34 @@ impl CacheService {
         if !self.tracking.track(tracking_id, user, &tracked_key) {
             return self.get_value(tracked_key.to_vec()).await;
         }
-        let reply = self.get_value(tracked_key.to_vec()).await;
-        match &reply {
-            Ok(reply) if reply.found => self.tracking.found(tracked_key),
-            Ok(_) => {}
-            Err(_) => self.tracking.read_failed(tracking_id, &tracked_key),
+        // The value and its TTL in one read: the key's expiry is told
+        // from it, with no lookup after (`tracking::look_up_expiries`).
+        let outcome = self
+            .run(
+                Op::GetWithTtl {
+                    key: tracked_key.to_vec(),
+                },
+                None,
+            )
+            .await;
+        let (value, ttl) = match outcome {
+            Ok(Outcome::ValueWithTtl { value, ttl }) => (value, ttl),
+            Ok(other) => {
+                self.tracking.read_failed(tracking_id, &tracked_key);
+                return Err(unexpected("Get", &other));
+            }
+            Err(status) => {
+                self.tracking.read_failed(tracking_id, &tracked_key);
+                return Err(status);
+            }
+        };
+        if value.is_some() {
+            self.tracking.found_with_ttl(&tracked_key, ttl);
         }
-        reply.map(|reply| proto::GetReply {
+        Ok(proto::GetReply {
+            found: value.is_some(),
+            value: value.unwrap_or_default(),
             tracked: true,
-            ..reply
         })
     }
 }

@@ -117,9 +117,16 @@ impl GrpcTracking {
         self.tracker.forget(tracking_id, key);
     }
 
-    /// A tracked read of `key` found it: its expiry is to be told too.
-    pub fn found(self: &Arc<Self>, key: Bytes) {
-        super::look_up_expiries(self, vec![key]);
+    /// A tracked read of `key` found it with `ttl` left: its expiry is to
+    /// be told too (at once if it had none left by the answer's time).
+    pub fn found_with_ttl(&self, key: &Bytes, ttl: api::KeyTtl) {
+        match ttl {
+            api::KeyTtl::RemainingMs(ms) => self
+                .tracker
+                .expire_after(key, std::time::Duration::from_millis(ms)),
+            api::KeyTtl::Persistent => {}
+            api::KeyTtl::Missing => self.tracker.invalidate([key], None),
+        }
     }
 
     /// Whether any stream is open (writes are told only then).
