@@ -237,8 +237,8 @@ pub use server::{
 };
 
 pub use machine::{
-    ChunkOutcome, GroupCommand, GroupOutput, LostShard, OfferedShard, PullWait, ShardMachine,
-    ShardState, max_transfer_bytes,
+    ChunkOutcome, DiskPlacement, GroupCommand, GroupOutput, LostShard, OfferedShard, PullWait,
+    ShardMachine, ShardState, max_transfer_bytes,
 };
 pub use rpc::{
     Changes, DeleteShards, MAX_STALENESS_MS, MigrationError, Op, Outcome, PullChunk, PullShards,
