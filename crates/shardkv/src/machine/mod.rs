@@ -219,13 +219,13 @@ impl ShardMachine {
         })
     }
 
-    /// Local measurements of the disk tiers' value reads, summed over the
-    /// held shards: (reads, their time in microseconds).
-    pub fn disk_read_stats(&self) -> (u64, u64) {
-        self.shards.values().fold((0, 0), |(reads, time_us), held| {
-            let stats = held.store.disk_read_stats();
-            (reads + stats.reads, time_us + stats.read_time_us_total)
-        })
+    /// Local measurements of each held shard's disk tier: the values read
+    /// back from its files and their summed time (zero without a tier).
+    pub fn disk_read_stats(&self) -> BTreeMap<ShardId, cache::store::DiskReadStats> {
+        self.shards
+            .iter()
+            .map(|(&shard, held)| (shard, held.store.disk_read_stats()))
+            .collect()
     }
 
     /// How many shards this group ever installed empty because their donor
