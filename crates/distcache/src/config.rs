@@ -1313,6 +1313,62 @@ data_port = 7101
             .expect_err("a bad [tls] is refused")
     }
 
+    fn with_disk_tier(section: &str) -> Result<NodeConfig, ConfigError> {
+        let text = format!(
+            r#"
+cluster_id = "t"
+node_id = 1
+data_dir = "/tmp/distcache-config-test"
+{section}
+[[nodes]]
+id = 1
+host = "127.0.0.1"
+grpc_port = 50051
+controller_port = 7001
+group = 1
+data_port = 7101
+"#
+        );
+        let config = NodeConfig::from_toml(&text, "test.toml")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `[disk_tier]`: off by default; on for the listed groups only; an
+    /// unknown group, a repeated one, a bound or an unknown field refused
+    /// with the field at fault.
+    #[test]
+    fn disk_tier_settings_are_per_group_and_checked() {
+        let off = with_disk_tier("").expect("no [disk_tier] is valid");
+        assert_eq!(off.disk_tier.disk(1), None);
+        let on = with_disk_tier("[disk_tier]\ngroups = [1]\ncapacity_bytes = 2097152")
+            .expect("a valid [disk_tier]");
+        assert_eq!(
+            on.disk_tier.disk(1),
+            Some(cache::store::DiskConfig {
+                capacity_bytes: 2 << 20,
+                segment_bytes: cache::store::disk::SEGMENT_BYTES_DEFAULT,
+            })
+        );
+        assert_eq!(on.disk_tier.disk(2), None);
+        for (section, field) in [
+            ("[disk_tier]\ngroups = [2]", "disk_tier.groups"),
+            ("[disk_tier]\ngroups = [1, 1]", "disk_tier.groups"),
+            (
+                "[disk_tier]\ngroups = [1]\nsegment_bytes = 10",
+                "disk_tier.segment_bytes",
+            ),
+            (
+                "[disk_tier]\ngroups = [1]\ncapacity_bytes = 0",
+                "disk_tier.capacity_bytes",
+            ),
+        ] {
+            let error = with_disk_tier(section).expect_err(section);
+            assert_eq!(error.field, field, "{section}: {error}");
+        }
+        assert!(with_disk_tier("[disk_tier]\ngroup = [1]").is_err());
+    }
+
     /// The bad `[tls]` sections docs/security.md lists, each refused with
     /// the field at fault.
     #[test]
