@@ -639,7 +639,7 @@ fn restore_for_fits_the_tier_to_its_target() {
     assert_eq!(first.snapshot(), second.snapshot());
     let disk = first.disk().expect("a tier");
     assert!(disk.used_bytes() <= small.capacity_bytes);
-    assert!(disk.len() < on_disk && disk.len() > 0);
+    assert!(disk.len() < on_disk && !disk.is_empty());
     // The newest keys (the last written) are the ones kept.
     assert_eq!(
         first.get(&key_bytes(19), 4),

@@ -261,3 +261,71 @@ fn a_moving_shard_brings_its_cold_keys_and_its_files_go() {
     );
     assert_eq!(directories(roots[0].path()), SHARDS - 1);
 }
+
+/// Every segment file under `root` (any depth) with its bytes flipped.
+fn damage_segments(root: &Path) -> usize {
+    let mut damaged = 0;
+    for shard_directory in std::fs::read_dir(root).expect("list the placement") {
+        let shard_directory = shard_directory.expect("an entry").path();
+        for file in std::fs::read_dir(&shard_directory).expect("list a shard's tier") {
+            let path = file.expect("an entry").path();
+            let mut bytes = std::fs::read(&path).expect("read a segment");
+            for byte in &mut bytes {
+                *byte ^= 0x5a;
+            }
+            std::fs::write(&path, bytes).expect("rewrite a segment");
+            damaged += 1;
+        }
+    }
+    damaged
+}
+
+#[test]
+fn a_damaged_tier_is_a_fault_never_a_wrong_value() {
+    let roots: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("a temporary directory"))
+        .collect();
+    let mut healthy = replica(1, roots[0].path());
+    let mut damaged = replica(1, roots[1].path());
+    let everything = config(1, [1; SHARDS]);
+    for machine in [&mut healthy, &mut damaged] {
+        machine.apply(&GroupCommand::Reconfigure(everything.clone()), 1);
+    }
+    write_round(&mut [&mut healthy, &mut damaged], 0, 1);
+
+    eprintln!("phase 1: every segment file of one replica is damaged");
+    assert!(damage_segments(roots[1].path()) > 0);
+    assert!(damaged.disk_fault().is_none(), "nothing read yet");
+
+    eprintln!("phase 2: reads on it give the right value or leave a fault");
+    for index in 0..KEYS {
+        let expected = (index % 7 != 0).then(|| value(index, 0).into_bytes());
+        let reply = client(&mut damaged, 0, Op::Get { key: key(index) }, 20);
+        if reply != Ok(Outcome::Value(expected.clone())) {
+            assert_eq!(
+                reply,
+                Ok(Outcome::Value(None)),
+                "key {index}: a damaged value must read as lost, never as another"
+            );
+            assert!(expected.is_some(), "key {index} appeared from nowhere");
+            assert!(
+                damaged.disk_fault().is_some(),
+                "key {index} was lost without a fault"
+            );
+        }
+    }
+    assert!(
+        damaged.disk_fault().is_some(),
+        "no fault after reading damaged files"
+    );
+
+    eprintln!("phase 3: it is rebuilt from the healthy replica's snapshot");
+    let rebuilt = replica(1, roots[1].path())
+        .restore_here(&healthy.snapshot())
+        .expect("the snapshot restores");
+    let mut rebuilt = rebuilt;
+    assert!(rebuilt.disk_fault().is_none());
+    check_values(&mut rebuilt, 0, 30);
+    check_values(&mut healthy, 0, 30);
+    assert_eq!(rebuilt.snapshot(), healthy.snapshot());
+}

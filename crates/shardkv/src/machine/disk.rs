@@ -3,8 +3,9 @@
 //!
 //! ```text
 //!   <root> = <data_dir>/disk/g<gid>           (cleared when the replica starts)
-//!     s3-0/seg-0000000000.log ...             shard 3's store, first incarnation
-//!     s3-1/...                                shard 3 again (restored, migrated in)
+//!     s3-0/seg-0000000000.log ...             shard 3's store
+//!     s3-7/...                                shard 3 again (restored, migrated in);
+//!                                             the number is never reused in a process
 //! ```
 //!
 //! Whether a group's shards have a tier, and its capacity, is the
@@ -31,13 +32,18 @@ use cache::{Store, StoreConfig, StoreError};
 
 use crate::shard_key::ShardId;
 
+/// Numbers the store directories made in this process. Process-wide, not
+/// per placement: a replica restarted inside one process (the tests' and
+/// the demo's nodes) opens a new placement on the same root while the old
+/// machine may still be dropping its stores, which delete their
+/// directories; with names never reused, they cannot delete the new ones.
+static NEXT_INCARNATION: AtomicU64 = AtomicU64::new(0);
+
 /// A replica's root directory for its shards' tiers. Clones share the
-/// incarnation counter and the fault (a restored machine continues the
-/// one it replaces).
+/// fault (a restored machine continues the one it replaces).
 #[derive(Clone)]
 pub struct DiskPlacement {
     root: PathBuf,
-    next_incarnation: Arc<AtomicU64>,
     /// The first failure to set up a tier's directory (sticky).
     fault: Arc<OnceLock<String>>,
 }
@@ -74,7 +80,6 @@ impl DiskPlacement {
         })?;
         Ok(DiskPlacement {
             root: root.to_path_buf(),
-            next_incarnation: Arc::new(AtomicU64::new(0)),
             fault: Arc::new(OnceLock::new()),
         })
     }
@@ -91,7 +96,7 @@ impl DiskPlacement {
 
     /// A directory no store of this replica used before.
     fn fresh_directory(&self, shard: ShardId) -> PathBuf {
-        let incarnation = self.next_incarnation.fetch_add(1, Ordering::Relaxed);
+        let incarnation = NEXT_INCARNATION.fetch_add(1, Ordering::Relaxed);
         self.root.join(format!("s{shard}-{incarnation}"))
     }
 
