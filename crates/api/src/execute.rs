@@ -25,8 +25,14 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
     // (an access, the same on every replica), so everything below reads
     // them with the memory-only `peek_value`. No-op without a tier. Writes
     // that never read the old value skip it: the store drops a disk copy
-    // they replace without reading it.
-    if !matches!(op, Op::Put { .. } | Op::Delete { .. } | Op::MultiSet { .. }) {
+    // they replace without reading it. A plain `Get` skips it too: the
+    // store's `get` brings the key back itself and counts the read as a
+    // disk hit or miss (the tier's hit ratio), which a promotion first
+    // would hide.
+    if !matches!(
+        op,
+        Op::Put { .. } | Op::Delete { .. } | Op::MultiSet { .. } | Op::Get { .. }
+    ) {
         for key in op.keys() {
             store.promote(key, now_ms);
         }

@@ -528,3 +528,127 @@ fn failed_writes_lose_values_but_not_the_logical_state() {
     let fresh = tempfile::tempdir().expect("a temporary directory");
     check_restart_recovers(&healthy, fresh.path(), KEYS);
 }
+
+/// A clone of a store with a tier is a read-only copy for a snapshot: the
+/// original then changes heavily (writes that spill to disk and evict
+/// from it, segment collection, deletions, promotions, a dropped
+/// directory), and the copy still snapshots exactly what the original
+/// held when copied.
+#[test]
+fn clone_snapshots_what_the_original_held() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    // Memory holds about two entries; the disk about 25, in segments of
+    // about 4 records, so evictions empty and thin out segments.
+    let config = StoreConfig::new(300).with_disk(disk_config(25 * 180, 512));
+    let mut original = Store::open(config, directory.path()).expect("open the store");
+    for key in 0..40u8 {
+        original
+            .put(&key_bytes(key), expected_value(key), None, 1)
+            .expect("the entry fits");
+    }
+    let disk_before = original.disk().expect("a tier").segment_count();
+    let expected = original.snapshot();
+    let copy = original.clone();
+    assert!(copy.disk().expect("the copy has a tier").is_read_only());
+
+    // Phase 1: the original keeps writing (spills, disk evictions, new
+    // segments), deletes, promotes and rewrites keys on disk.
+    for round in 0..5u8 {
+        for key in 0..60u8 {
+            let value = format!(
+                "round {round} key {key} {}",
+                "y".repeat(30 + usize::from(key % 7))
+            );
+            original
+                .put(&key_bytes(key), value.into_bytes(), None, 2)
+                .expect("the entry fits");
+        }
+        for key in (0..60u8).step_by(3) {
+            original.delete(&key_bytes(key), 2);
+        }
+        for key in (1..60u8).step_by(5) {
+            let _ = original.get(&key_bytes(key), 2);
+        }
+    }
+    let disk = original.disk().expect("a tier");
+    assert!(disk.stats().evictions > 0, "the disk tier evicted nothing");
+    assert!(original.disk_fault().is_none());
+    assert_ne!(original.snapshot(), expected, "the original did not change");
+    // Phase 2: the original is dropped, and its files with it.
+    original.delete_disk_directory_on_drop();
+    drop(original);
+    assert!(
+        !directory.path().exists(),
+        "the dropped tier kept its directory"
+    );
+
+    // Phase 3: the copy still reads what the original held.
+    assert!(disk_before > 1, "the test needs several segments");
+    assert_eq!(copy.snapshot(), expected);
+    let restored_directory = tempfile::tempdir().expect("a temporary directory");
+    let mut restored = Store::restore_with_disk(&copy.snapshot(), restored_directory.path())
+        .expect("restore the copy's snapshot");
+    // The disk evicted the oldest keys; the newest are all there, from
+    // the copy's reads of files the original had deleted.
+    let mut present = 0;
+    for key in 0..40u8 {
+        if let Some(value) = restored.get(&key_bytes(key), 3) {
+            assert_eq!(value, expected_value(key).as_slice(), "key {key}");
+            present += 1;
+        } else {
+            assert!(key < 10, "key {key}, among the newest, is missing");
+        }
+    }
+    assert!(present >= 30, "only {present} keys came back");
+}
+
+/// Any change to a read-only copy panics rather than let it drift.
+#[test]
+#[should_panic(expected = "read-only copy")]
+fn a_write_to_a_copy_panics() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let original = filled(directory.path(), 8);
+    let mut copy = original.clone();
+    let _ = copy.put(b"new", b"value".to_vec(), None, 5);
+}
+
+/// Restoring into a tier of another capacity keeps the newest entries
+/// that fit, the same way every time; into no tier, drops the disk's.
+#[test]
+fn restore_for_fits_the_tier_to_its_target() {
+    let directory = tempfile::tempdir().expect("a temporary directory");
+    let store = filled(directory.path(), 20);
+    let on_disk = store.disk().expect("a tier").len();
+    assert!(on_disk > 10, "most keys are on disk");
+    let snapshot = store.snapshot();
+    let small = disk_config(5 * 160, 512);
+    let fitted = |directory: &Path| {
+        Store::restore_for(
+            &snapshot,
+            Some(cache::store::DiskTarget {
+                config: small,
+                directory,
+            }),
+        )
+        .expect("restore into a smaller tier")
+    };
+    let first_directory = tempfile::tempdir().expect("a temporary directory");
+    let second_directory = tempfile::tempdir().expect("a temporary directory");
+    let mut first = fitted(first_directory.path());
+    let second = fitted(second_directory.path());
+    assert_eq!(first.snapshot(), second.snapshot());
+    let disk = first.disk().expect("a tier");
+    assert!(disk.used_bytes() <= small.capacity_bytes);
+    assert!(disk.len() < on_disk && !disk.is_empty());
+    // The newest keys (the last written) are the ones kept.
+    assert_eq!(
+        first.get(&key_bytes(19), 4),
+        Some(expected_value(19).as_slice())
+    );
+    assert_eq!(first.get(&key_bytes(0), 4), None);
+
+    let mut without = Store::restore_for(&snapshot, None).expect("restore without a tier");
+    assert!(without.disk().is_none());
+    assert_eq!(without.get(&key_bytes(0), 4), None);
+    assert_eq!(without.stats().evictions, store.stats().evictions + on_disk);
+}

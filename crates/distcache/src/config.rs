@@ -57,6 +57,11 @@
 //! async_groups = [2]          # leaders answer plain SETs before a majority has them
 //! async_max_unreplicated = 256    # default: such answers outstanding per leader
 //!
+//! [disk_tier]                 # optional; off by default
+//! groups = [2]                # these groups' shards keep what memory evicts on disk
+//! capacity_bytes = 1073741824 # default 1 GiB: one shard's disk tier
+//! segment_bytes = 4194304     # default 4 MiB: a segment file's size
+//!
 //! [tracing]                   # optional; off by default
 //! otlp_endpoint = "http://127.0.0.1:4317"   # send request spans (OTLP/gRPC)
 //!
@@ -183,6 +188,9 @@ pub struct NodeConfig {
     /// `[replication]`: which groups replicate asynchronously.
     #[serde(default, skip_serializing_if = "ReplicationSettings::is_default")]
     pub replication: ReplicationSettings,
+    /// `[disk_tier]`: which groups' shards keep what memory evicts on disk.
+    #[serde(default, skip_serializing_if = "DiskTierSettings::is_default")]
+    pub disk_tier: DiskTierSettings,
     pub nodes: Vec<NodeEntry>,
 }
 
@@ -257,6 +265,104 @@ impl ReplicationSettings {
         }
         Ok(())
     }
+}
+
+/// `[disk_tier]`: the disk tier (L3, docs/design.md "The disk tier"), per
+/// group. Off by default. Every node must list the same: the tier decides
+/// which keys a shard keeps, so a group's replicas must agree on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskTierSettings {
+    /// Groups whose shards' stores keep the entries memory evicts in
+    /// segment files under `<data_dir>/disk/g<gid>` (a cache of replicated
+    /// state, rebuilt from snapshots: cleared when the node starts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<u64>,
+    /// Disk bytes of one shard's tier (keys + values + 64 per entry, as
+    /// memory counts them); past it the oldest entries on disk go.
+    #[serde(default = "default_disk_capacity_bytes")]
+    pub capacity_bytes: u64,
+    /// Size at which a segment file is sealed (and a unit of the
+    /// collector's work).
+    #[serde(default = "default_disk_segment_bytes")]
+    pub segment_bytes: u64,
+}
+
+impl Default for DiskTierSettings {
+    fn default() -> DiskTierSettings {
+        DiskTierSettings {
+            groups: Vec::new(),
+            capacity_bytes: default_disk_capacity_bytes(),
+            segment_bytes: default_disk_segment_bytes(),
+        }
+    }
+}
+
+impl DiskTierSettings {
+    /// Bounds of `capacity_bytes`: 1 MiB to 16 TiB.
+    pub const CAPACITY_BYTES: std::ops::RangeInclusive<u64> = (1 << 20)..=(1 << 44);
+    /// Bounds of `segment_bytes`: 64 KiB to 1 GiB.
+    pub const SEGMENT_BYTES: std::ops::RangeInclusive<u64> = (64 << 10)..=(1 << 30);
+
+    fn is_default(&self) -> bool {
+        *self == DiskTierSettings::default()
+    }
+
+    /// The tier of group `gid`'s shards, if it has one.
+    pub fn disk(&self, gid: u64) -> Option<cache::store::DiskConfig> {
+        self.groups
+            .contains(&gid)
+            .then_some(cache::store::DiskConfig {
+                capacity_bytes: self.capacity_bytes,
+                segment_bytes: self.segment_bytes,
+            })
+    }
+
+    fn validate(&self, groups: &BTreeMap<u64, Vec<(u64, SocketAddr)>>) -> Result<(), ConfigError> {
+        for (field, value, bounds) in [
+            (
+                "disk_tier.capacity_bytes",
+                self.capacity_bytes,
+                Self::CAPACITY_BYTES,
+            ),
+            (
+                "disk_tier.segment_bytes",
+                self.segment_bytes,
+                Self::SEGMENT_BYTES,
+            ),
+        ] {
+            if !bounds.contains(&value) {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{value} is not in {}..={}", bounds.start(), bounds.end()),
+                ));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for &gid in &self.groups {
+            if !groups.contains_key(&gid) {
+                return Err(ConfigError::new(
+                    "disk_tier.groups",
+                    format!("group {gid} is not a group of [[nodes]]"),
+                ));
+            }
+            if !seen.insert(gid) {
+                return Err(ConfigError::new(
+                    "disk_tier.groups",
+                    format!("group {gid} is listed twice"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_disk_capacity_bytes() -> u64 {
+    1 << 30
+}
+
+fn default_disk_segment_bytes() -> u64 {
+    cache::store::disk::SEGMENT_BYTES_DEFAULT
 }
 
 fn default_async_max_unreplicated() -> usize {
@@ -980,6 +1086,7 @@ impl NodeConfig {
             }
         }
         self.replication.validate(&topology.groups)?;
+        self.disk_tier.validate(&topology.groups)?;
         if !ids.contains(&self.node_id) {
             return Err(ConfigError::new(
                 "node_id",
@@ -1204,6 +1311,62 @@ data_port = 7101
         with_tls(tls)
             .validate()
             .expect_err("a bad [tls] is refused")
+    }
+
+    fn with_disk_tier(section: &str) -> Result<NodeConfig, ConfigError> {
+        let text = format!(
+            r#"
+cluster_id = "t"
+node_id = 1
+data_dir = "/tmp/distcache-config-test"
+{section}
+[[nodes]]
+id = 1
+host = "127.0.0.1"
+grpc_port = 50051
+controller_port = 7001
+group = 1
+data_port = 7101
+"#
+        );
+        let config = NodeConfig::from_toml(&text, "test.toml")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `[disk_tier]`: off by default; on for the listed groups only; an
+    /// unknown group, a repeated one, a bound or an unknown field refused
+    /// with the field at fault.
+    #[test]
+    fn disk_tier_settings_are_per_group_and_checked() {
+        let off = with_disk_tier("").expect("no [disk_tier] is valid");
+        assert_eq!(off.disk_tier.disk(1), None);
+        let on = with_disk_tier("[disk_tier]\ngroups = [1]\ncapacity_bytes = 2097152")
+            .expect("a valid [disk_tier]");
+        assert_eq!(
+            on.disk_tier.disk(1),
+            Some(cache::store::DiskConfig {
+                capacity_bytes: 2 << 20,
+                segment_bytes: cache::store::disk::SEGMENT_BYTES_DEFAULT,
+            })
+        );
+        assert_eq!(on.disk_tier.disk(2), None);
+        for (section, field) in [
+            ("[disk_tier]\ngroups = [2]", "disk_tier.groups"),
+            ("[disk_tier]\ngroups = [1, 1]", "disk_tier.groups"),
+            (
+                "[disk_tier]\ngroups = [1]\nsegment_bytes = 10",
+                "disk_tier.segment_bytes",
+            ),
+            (
+                "[disk_tier]\ngroups = [1]\ncapacity_bytes = 0",
+                "disk_tier.capacity_bytes",
+            ),
+        ] {
+            let error = with_disk_tier(section).expect_err(section);
+            assert_eq!(error.field, field, "{section}: {error}");
+        }
+        assert!(with_disk_tier("[disk_tier]\ngroup = [1]").is_err());
     }
 
     /// The bad `[tls]` sections docs/security.md lists, each refused with

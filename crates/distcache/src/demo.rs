@@ -179,6 +179,7 @@ pub fn demo_configs(
                 },
                 ..crate::config::ReplicationSettings::default()
             },
+            disk_tier: crate::config::DiskTierSettings::default(),
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();

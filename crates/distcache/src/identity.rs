@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 pub const IDENTITY_FILE_NAME: &str = "IDENTITY";
 pub const CONTROLLER_DIR_NAME: &str = "controller";
 pub const DATA_DIR_NAME: &str = "data";
+/// The data replica's disk tier files (`[disk_tier]`): a cache of its
+/// state, cleared when the replica starts.
+pub const DISK_DIR_NAME: &str = "disk";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -243,6 +243,16 @@ pub struct ShardStat {
     pub misses: u64,
     pub evictions: u64,
     pub expirations: u64,
+    /// Disk tier (L3; zero without one): of `hits`, those served from
+    /// disk; reads that missed both tiers; entries and bytes on disk.
+    pub disk_hits: u64,
+    pub disk_misses: u64,
+    pub disk_entries: u64,
+    pub disk_bytes: u64,
+    /// Local to this replica: values read back from the tier's files (by
+    /// any read: promotions, read-only reads, snapshots) and their time.
+    pub disk_reads: u64,
+    pub disk_read_time_us: u64,
 }
 
 /// A key as a label value: lossy UTF-8, cut to [`HOT_KEY_LABEL_CHARS`].
@@ -292,6 +302,13 @@ pub struct Metrics {
     shard_misses: Family<ShardLabels, Gauge>,
     shard_evictions: Family<ShardLabels, Gauge>,
     shard_expirations: Family<ShardLabels, Gauge>,
+    shard_memory_hits: Family<ShardLabels, Gauge>,
+    shard_disk_hits: Family<ShardLabels, Gauge>,
+    shard_disk_misses: Family<ShardLabels, Gauge>,
+    shard_disk_keys: Family<ShardLabels, Gauge>,
+    shard_disk_bytes: Family<ShardLabels, Gauge>,
+    shard_disk_reads: Family<ShardLabels, Gauge>,
+    shard_disk_read_seconds: Family<ShardLabels, Gauge<f64, AtomicU64>>,
     migrations_in_flight: Gauge,
     migration_requests_refused: Counter,
     follower_reads: Counter,
@@ -495,6 +512,53 @@ impl Metrics {
             "Expired entries removed, per shard (replicated counter)",
             shard_expirations.clone(),
         );
+        let shard_memory_hits = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_memory_hits",
+            "Reads through the log that memory answered, per shard (replicated counter)",
+            shard_memory_hits.clone(),
+        );
+        let shard_disk_hits = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_disk_hits",
+            "Reads through the log that the disk tier answered (the key came back into \
+             memory), per shard (replicated counter; 0 without a tier)",
+            shard_disk_hits.clone(),
+        );
+        let shard_disk_misses = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_disk_misses",
+            "Reads through the log that missed memory and disk, per shard (replicated counter)",
+            shard_disk_misses.clone(),
+        );
+        let shard_disk_keys = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_disk_keys",
+            "Entries in the disk tier, per shard",
+            shard_disk_keys.clone(),
+        );
+        let shard_disk_bytes = Family::<ShardLabels, Gauge>::default();
+        registry.register_with_unit(
+            "shard_disk_bytes",
+            "Bytes counted against the disk tier's capacity, per shard",
+            Unit::Bytes,
+            shard_disk_bytes.clone(),
+        );
+        let shard_disk_reads = Family::<ShardLabels, Gauge>::default();
+        registry.register(
+            "shard_disk_reads",
+            "Values this replica read back from the disk tier's files (promotions, reads \
+             that change nothing, snapshots), per shard store since it was made (local)",
+            shard_disk_reads.clone(),
+        );
+        let shard_disk_read_seconds = Family::<ShardLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register_with_unit(
+            "shard_disk_read",
+            "Time those reads took, summed, per shard store since it was made (local; divide \
+             by shard_disk_reads for the mean)",
+            Unit::Seconds,
+            shard_disk_read_seconds.clone(),
+        );
         let migrations_in_flight = Gauge::default();
         registry.register(
             "migrations_in_flight",
@@ -636,6 +700,13 @@ impl Metrics {
             shard_misses,
             shard_evictions,
             shard_expirations,
+            shard_memory_hits,
+            shard_disk_hits,
+            shard_disk_misses,
+            shard_disk_keys,
+            shard_disk_bytes,
+            shard_disk_reads,
+            shard_disk_read_seconds,
             migrations_in_flight,
             migration_requests_refused,
             follower_reads,
@@ -868,9 +939,16 @@ impl Metrics {
             &self.shard_misses,
             &self.shard_evictions,
             &self.shard_expirations,
+            &self.shard_memory_hits,
+            &self.shard_disk_hits,
+            &self.shard_disk_misses,
+            &self.shard_disk_keys,
+            &self.shard_disk_bytes,
+            &self.shard_disk_reads,
         ] {
             family.clear();
         }
+        self.shard_disk_read_seconds.clear();
         for stats in shards {
             let labels = ShardLabels {
                 shard: stats.shard.to_string(),
@@ -894,6 +972,27 @@ impl Metrics {
             self.shard_expirations
                 .get_or_create(&labels)
                 .set(to_i64(stats.expirations));
+            self.shard_memory_hits
+                .get_or_create(&labels)
+                .set(to_i64(stats.hits.saturating_sub(stats.disk_hits)));
+            self.shard_disk_hits
+                .get_or_create(&labels)
+                .set(to_i64(stats.disk_hits));
+            self.shard_disk_misses
+                .get_or_create(&labels)
+                .set(to_i64(stats.disk_misses));
+            self.shard_disk_keys
+                .get_or_create(&labels)
+                .set(to_i64(stats.disk_entries));
+            self.shard_disk_bytes
+                .get_or_create(&labels)
+                .set(to_i64(stats.disk_bytes));
+            self.shard_disk_reads
+                .get_or_create(&labels)
+                .set(to_i64(stats.disk_reads));
+            self.shard_disk_read_seconds
+                .get_or_create(&labels)
+                .set(stats.disk_read_time_us as f64 / 1_000_000.0);
         }
         self.migrations_in_flight
             .set(i64::try_from(migrating).unwrap_or(i64::MAX));

@@ -35,7 +35,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{ClientLimits, ConfigError, NodeConfig, Topology};
 use crate::forward::Forwarder;
-use crate::identity::{self, CONTROLLER_DIR_NAME, DATA_DIR_NAME, IdentityError};
+use crate::identity::{self, CONTROLLER_DIR_NAME, DATA_DIR_NAME, DISK_DIR_NAME, IdentityError};
 use crate::metrics::{Metrics, ShardStat};
 use crate::service::{AdminService, CacheService};
 
@@ -190,6 +190,15 @@ impl NodeState {
             .collect()
     }
 
+    /// The disk tier's value reads of each held shard's store, and their
+    /// summed time (local to this replica; empty without a data replica).
+    pub fn disk_read_report(&self) -> BTreeMap<usize, cache::store::DiskReadStats> {
+        let Some((data, _)) = &self.data else {
+            return BTreeMap::new();
+        };
+        data.with_machine(|machine| machine.disk_read_stats())
+    }
+
     /// Reads the replicas' Raft status and shard stores into the metrics'
     /// gauges (before a scrape).
     pub fn observe(&self) {
@@ -210,6 +219,7 @@ impl NodeState {
             self.metrics
                 .observe_async_acks(&data.rsm().status().early_acks);
             let shards = data.with_machine(|machine| machine.shard_stats());
+            let disk_reads = self.disk_read_report();
             let migrating = shards
                 .values()
                 .filter(|(state, _)| !matches!(state, shardkv::ShardState::Serving))
@@ -224,6 +234,14 @@ impl NodeState {
                     misses: stats.misses,
                     evictions: stats.evictions,
                     expirations: stats.expirations,
+                    disk_hits: stats.disk_hits,
+                    disk_misses: stats.disk_misses,
+                    disk_entries: stats.disk_entries,
+                    disk_bytes: stats.disk_bytes,
+                    disk_reads: disk_reads.get(&shard).map_or(0, |read| read.reads),
+                    disk_read_time_us: disk_reads
+                        .get(&shard)
+                        .map_or(0, |read| read.read_time_us_total),
                 })
                 .collect();
             self.metrics.observe_shards(data.gid(), &stats, migrating);
@@ -548,6 +566,11 @@ impl Node {
                         table.get(&node).map(|group| *group == Some(gid))
                     }));
                 server_config.machine.store.capacity_bytes = config.shard_capacity_bytes;
+                if let Some(disk) = config.disk_tier.disk(gid) {
+                    server_config.machine.store.disk = Some(disk);
+                    server_config.disk_dir =
+                        Some(config.data_dir.join(DISK_DIR_NAME).join(format!("g{gid}")));
+                }
                 let storage = FileStorage::new(config.data_dir.join(DATA_DIR_NAME));
                 let source = shardkv::Controller::with_security(
                     controller_addrs.clone(),

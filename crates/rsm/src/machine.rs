@@ -85,6 +85,16 @@ pub trait ReplicatedMachine: Serialize + DeserializeOwned + Clone + Send + 'stat
         None
     }
 
+    /// A local failure that makes this replica's state differ from the
+    /// others' (say, a value its disk lost), if any. Checked after every
+    /// applied command: a replica with a fault stops through the fatal
+    /// path before that command's output reaches anyone, so it never
+    /// answers from state it lost; it comes back from a snapshot when
+    /// restarted. None (the default): no such failure is possible.
+    fn fault(&self) -> Option<String> {
+        None
+    }
+
     /// The machine's own invariants, checked on every restored state.
     fn check_invariants(&self) -> Result<(), String>;
 

@@ -956,6 +956,15 @@ impl<M: ReplicatedMachine> Rsm<M> {
         match entry.body {
             EntryBody::Command(command) => {
                 let output = inner.machine.apply(&command, &context);
+                if let Some(detail) = inner.machine.fault() {
+                    // The output may be wrong (a value lost reads as
+                    // absent): nobody gets it, and the replica stops.
+                    return Err(FatalReason::Unusable {
+                        what: "machine state",
+                        index,
+                        detail: format!("the machine reports a local fault: {detail}"),
+                    });
+                }
                 if let Some(hook) = &shared.hook {
                     hook(Applied::Command {
                         index,

@@ -589,3 +589,116 @@ async fn a_replica_answers_while_its_snapshot_is_encoded() {
     assert!(rsm.status().last_snapshot_bytes > 0);
     rsm.kill();
 }
+
+/// An [`Adder`] whose replica may report a local fault (as a store that
+/// lost a value on its disk does) once its total reaches `fault_at`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct FaultyAdder {
+    total: u64,
+    /// Local, as a disk is: only the replica made with it faults.
+    #[serde(skip)]
+    fault_at: Option<u64>,
+}
+
+impl ReplicatedMachine for FaultyAdder {
+    type Command = u64;
+    type Output = u64;
+
+    fn apply(&mut self, amount: &u64, _context: &ApplyContext) -> u64 {
+        self.total += amount;
+        self.total
+    }
+
+    fn fault(&self) -> Option<String> {
+        self.fault_at
+            .filter(|&fault_at| self.total >= fault_at)
+            .map(|fault_at| format!("lost a value at total {fault_at}"))
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A replica whose machine reports a fault stops through the fatal path
+/// at that entry (its output goes to nobody); the others go on.
+#[tokio::test]
+async fn a_replica_whose_machine_reports_a_fault_stops_and_the_others_go_on() {
+    eprintln!("phase 1: three replicas, replica 0 faults once its total reaches 10");
+    let addrs = free_addrs(3);
+    let mut replicas = Vec::new();
+    let mut servers = Vec::new();
+    for id in 0..3 {
+        let machine = FaultyAdder {
+            total: 0,
+            fault_at: (id == 0).then_some(10),
+        };
+        let rsm = Rsm::start(
+            RsmConfig::new(id, addrs.clone(), 31 + id as u64),
+            machine,
+            MemoryStorage::new(),
+        )
+        .await
+        .expect("storage loads");
+        let mut router = labrpc::Router::new();
+        rsm.raft().add_handlers(&mut router);
+        servers.push(
+            labrpc::Server::start(addrs[id], router, labrpc::ServerConfig::default())
+                .await
+                .expect("server starts"),
+        );
+        replicas.push(rsm);
+    }
+
+    eprintln!("phase 2: 5, then 10 (which takes replica 0 to its fault)");
+    let leader = wait_leader_of(&replicas).await;
+    assert_eq!(replicas[leader].submit(5).await, Ok(5));
+    let leader = wait_leader_of(&replicas).await;
+    // Submitted once: a leader that faults applies it and stops without
+    // answering (its majority has the entry, so it commits anyway).
+    match replicas[leader].submit(10).await {
+        Ok(total) => {
+            assert_ne!(leader, 0, "the faulty replica answered past its fault");
+            assert_eq!(total, 15);
+        }
+        Err(error) => assert_eq!(leader, 0, "a healthy leader refused: {error:?}"),
+    }
+
+    eprintln!("phase 3: replica 0 stopped on its fault; the others hold 15");
+    for _ in 0..500 {
+        if replicas[0].raft().fatal_error().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let fatal = replicas[0]
+        .raft()
+        .fatal_error()
+        .expect("replica 0 stopped on its fault");
+    assert!(
+        format!("{fatal:?}").contains("lost a value"),
+        "the reason names the fault: {fatal:?}"
+    );
+    for replica in &replicas[1..] {
+        assert!(replica.raft().fatal_error().is_none());
+        for _ in 0..500 {
+            if replica.with_machine(|machine| machine.total) == 15 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(replica.with_machine(|machine| machine.total), 15);
+    }
+    drop(servers);
+}
+
+/// The replica that leads among `replicas` (waiting at most 5 s).
+async fn wait_leader_of<M: ReplicatedMachine>(replicas: &[Rsm<M>]) -> usize {
+    for _ in 0..500 {
+        if let Some(leader) = (0..replicas.len()).find(|&id| replicas[id].raft().state().1) {
+            return leader;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no leader within 5 s");
+}

@@ -122,7 +122,7 @@
 //! |---|---|
 //! | `shard_key.rs` | [`key_to_shard`]: hash tag, CRC16 slot, slot range per shard |
 //! | `rpc.rs` | wire types: client requests, pulls of pieces, deletes, typed errors |
-//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (the rsm's `SessionTable`), time; `incoming.rs`: pieces of shards still arriving |
+//! | `machine/` | [`ShardMachine`]: pure per-group state machine; per-shard [`ShardState`], store, exactly-once table (the rsm's `SessionTable`), time; `incoming.rs`: pieces of shards still arriving; `disk.rs`: [`DiskPlacement`], where a replica keeps its shards' disk tiers (local files, a directory per store) |
 //! | `server/` | [`ShardServer`]: the machine on `rsm::Rsm`, handlers, and the leader's config poller, puller and confirmer tasks; `exports.rs`: the donor's encoded copies |
 //! | `clerk.rs` | [`Clerk`]: key -> shard -> group by the cached configuration, re-reads it on `WrongGroup` |
 //! | `controller.rs` | [`Controller`]: the shard controller's clerk as a [`ConfigSource`] |
@@ -237,8 +237,8 @@ pub use server::{
 };
 
 pub use machine::{
-    ChunkOutcome, GroupCommand, GroupOutput, LostShard, OfferedShard, PullWait, ShardMachine,
-    ShardState, max_transfer_bytes,
+    ChunkOutcome, DiskPlacement, GroupCommand, GroupOutput, LostShard, OfferedShard, PullWait,
+    ShardMachine, ShardState, max_transfer_bytes,
 };
 pub use rpc::{
     Changes, DeleteShards, MAX_STALENESS_MS, MigrationError, Op, Outcome, PullChunk, PullShards,

@@ -87,6 +87,39 @@
 //! the error itself. The store turns that into a fault the caller must act
 //! on (see the store docs).
 //!
+//! # Copies for snapshots
+//!
+//! A replicated state machine snapshots a *copy* of its state (taken under
+//! its lock, encoded later on another thread, while the original goes on
+//! applying). `Clone` gives such a copy: the logical state (index, FIFO,
+//! deadlines, counters) is copied, and the segments' bookkeeping with
+//! their open files, shared (`Arc<File>`). The copy is **read-only**:
+//! every operation that would change it panics (`assert_writable`), so it
+//! cannot drift from the original without anyone noticing; a read-only
+//! copy never deletes a file or its directory. Its reads stay right
+//! whatever the original does afterwards:
+//!
+//! - an append goes past the end of the active segment, beyond every
+//!   offset the copy's index names (offsets are never reused; a failed
+//!   append still advances them);
+//! - nothing rewrites bytes in place: the collector copies records to the
+//!   active segment and deletes the old file;
+//! - a deleted file (collected, emptied, or the whole directory dropped)
+//!   stays readable through a handle opened before (Unix unlinks the name,
+//!   not the inode), and the copy holds one for every segment it names;
+//! - [`DiskTier::open`] in the same directory only deletes names.
+//!
+//! So a copy's [`DiskTier::snapshot`] equals the snapshot the original
+//! would have produced when copied (tested: `clone_snapshots_what_the_original_held`).
+//! The price: segment files the original dropped keep their disk space
+//! until the copy is dropped (for a snapshot, the time to encode it).
+//!
+//! # Local measurements
+//!
+//! [`DiskTier::read_stats`] counts the values read back from the files
+//! and sums the time the reads took (a monotonic clock read around each
+//! read: local, for metrics, never part of the logical state).
+//!
 //! # Not done
 //!
 //! IO is synchronous `std::fs` on the caller's thread, outside the
@@ -99,6 +132,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -225,9 +260,12 @@ pub struct DiskSnapshot {
 }
 
 /// Bookkeeping of one segment file (physical).
-#[derive(Debug)]
+///
+/// `Clone` shares the open file (see "Copies for snapshots" in the module
+/// docs).
+#[derive(Debug, Clone)]
 struct Segment {
-    file: File,
+    file: Arc<File>,
     /// Bytes written to the file.
     written_bytes: u64,
     /// Bytes of records the index still points at.
@@ -254,6 +292,30 @@ pub struct DiskTier {
     next_segment_id: u64,
     /// Sealed segments below the live threshold, collected in id order.
     gc_queue: BTreeSet<u64>,
+    /// A copy made by `Clone` for a snapshot: it reads, never writes.
+    read_only: bool,
+    /// Delete `directory` when this (writable) tier is dropped.
+    owns_directory: bool,
+    /// Local measurements of the reads of values (not logical state).
+    reads: ReadMeter,
+}
+
+/// Count and summed duration of the value reads a tier made (local,
+/// physical: never part of the logical state or of snapshots).
+#[derive(Debug, Default)]
+struct ReadMeter {
+    count: AtomicU64,
+    time_us_total: AtomicU64,
+}
+
+/// What [`DiskTier::read_stats`] reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DiskReadStats {
+    /// Values read back from the segment files (promotions, read-through
+    /// reads, copies by the collector, snapshots).
+    pub reads: u64,
+    /// Time those reads took, summed, in microseconds.
+    pub read_time_us_total: u64,
 }
 
 impl DiskTier {
@@ -295,7 +357,30 @@ impl DiskTier {
             active_segment: None,
             next_segment_id: 0,
             gc_queue: BTreeSet::new(),
+            read_only: false,
+            owns_directory: false,
+            reads: ReadMeter::default(),
         })
+    }
+
+    /// Makes dropping this tier delete its directory and everything in it
+    /// (for callers that give each tier a directory of its own).
+    pub fn delete_directory_on_drop(&mut self) {
+        self.assert_writable("delete_directory_on_drop");
+        self.owns_directory = true;
+    }
+
+    /// Whether this is a read-only copy made by `Clone`.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// The reads of values this tier made, and their summed time (local).
+    pub fn read_stats(&self) -> DiskReadStats {
+        DiskReadStats {
+            reads: self.reads.count.load(Ordering::Relaxed),
+            read_time_us_total: self.reads.time_us_total.load(Ordering::Relaxed),
+        }
     }
 
     /// A tier in `directory` holding exactly `snapshot`'s logical state;
@@ -372,6 +457,7 @@ impl DiskTier {
     }
 
     pub(super) fn stats_mut(&mut self) -> &mut DiskStats {
+        self.assert_writable("stats_mut");
         &mut self.stats
     }
 
@@ -430,6 +516,7 @@ impl DiskTier {
         expire_at_ms: Option<u64>,
         expire_at_unix_ms: Option<i64>,
     ) -> (u64, Result<(), DiskError>) {
+        self.assert_writable("insert");
         self.remove(&key);
         let weight = super::entry_weight_bytes(&key, value);
         if weight > self.config.capacity_bytes {
@@ -459,6 +546,7 @@ impl DiskTier {
         key: &[u8],
         now_ms: u64,
     ) -> Option<Result<(Value, DiskEntry), DiskError>> {
+        self.assert_writable("take");
         let entry = self.index.get(key)?;
         if entry.is_expired(now_ms) {
             self.remove(key);
@@ -474,6 +562,7 @@ impl DiskTier {
 
     /// Forgets `key` (deleted or overwritten above); returns its entry.
     pub fn remove(&mut self, key: &[u8]) -> Option<DiskEntry> {
+        self.assert_writable("remove");
         let (key, entry) = self.index.remove_entry(key)?;
         let removed = self.fifo.remove(&entry.seq);
         assert!(
@@ -494,6 +583,7 @@ impl DiskTier {
     /// Removes up to `reclaim_max` entries whose deadline is at or before
     /// `now_ms`, soonest first; returns how many.
     pub fn reclaim_expired(&mut self, now_ms: u64, reclaim_max: u64) -> u64 {
+        self.assert_writable("reclaim_expired");
         let mut reclaimed = 0;
         while reclaimed < reclaim_max {
             let Some(&(expire_at_ms, seq)) = self.expiry.first() else {
@@ -514,6 +604,7 @@ impl DiskTier {
     /// cannot be read back is kept as lost and its error returned after the
     /// rest is done.
     pub fn collect_garbage(&mut self) -> Result<(), DiskError> {
+        self.assert_writable("collect_garbage");
         let mut outcome = Ok(());
         for _ in 0..GC_SEGMENTS_PER_OP {
             let Some(segment_id) = self.gc_queue.pop_first() else {
@@ -597,6 +688,17 @@ impl DiskTier {
         Ok(())
     }
 
+    /// # Panics
+    /// On a read-only copy: a change there would make it differ, silently,
+    /// from the tier it copies (a bug in the caller).
+    fn assert_writable(&self, operation: &str) {
+        assert!(
+            !self.read_only,
+            "disk tier {}: {operation} on a read-only copy (a copy made for a snapshot only reads)",
+            self.directory.display()
+        );
+    }
+
     /// Adds an entry to the logical index (no file work).
     fn link(&mut self, key: Vec<u8>, entry: DiskEntry) {
         self.weight_total += entry.weight;
@@ -654,8 +756,7 @@ impl DiskTier {
         // Counted as written even if the write fails part way: the bytes
         // may be in the file, and later offsets must not overlap them.
         segment.written_bytes += length_bytes;
-        segment
-            .file
+        (&*segment.file)
             .write_all(&record)
             .map_err(|error| io_error("append to", &path, &error))?;
         segment.live_bytes += length_bytes;
@@ -695,7 +796,7 @@ impl DiskTier {
         self.segments.insert(
             segment_id,
             Segment {
-                file,
+                file: Arc::new(file),
                 written_bytes: 0,
                 live_bytes: 0,
                 live: BTreeSet::new(),
@@ -765,11 +866,21 @@ impl DiskTier {
         };
         let length = usize::try_from(location.length_bytes)
             .map_err(|_| corrupt("record longer than memory".to_owned()))?;
+        // The tier's own IO, outside the simulation seam like the rest of
+        // it; the time is a local measurement that decides nothing.
+        #[allow(clippy::disallowed_methods)]
+        let started = std::time::Instant::now();
         let mut record = vec![0; length];
-        segment
+        let read = segment
             .file
             .read_exact_at(&mut record, location.offset)
-            .map_err(|error| io_error("read", &self.segment_path(location.segment), &error))?;
+            .map_err(|error| io_error("read", &self.segment_path(location.segment), &error));
+        let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.reads.count.fetch_add(1, Ordering::Relaxed);
+        self.reads
+            .time_us_total
+            .fetch_add(elapsed_us, Ordering::Relaxed);
+        read?;
         decode_record(key, &record).map_err(corrupt)
     }
 
@@ -778,14 +889,40 @@ impl DiskTier {
     }
 }
 
-/// A store with a disk tier cannot be copied: two tiers writing one
-/// directory would destroy each other's records.
+/// A read-only copy for a snapshot: the same logical state, reading the
+/// same open files (see "Copies for snapshots" in the module docs). Every
+/// change to the copy panics.
 impl Clone for DiskTier {
     fn clone(&self) -> Self {
-        panic!(
-            "a store with a disk tier ({}) cannot be cloned; snapshot and restore it into another directory",
-            self.directory.display()
-        )
+        DiskTier {
+            config: self.config,
+            directory: self.directory.clone(),
+            index: self.index.clone(),
+            fifo: self.fifo.clone(),
+            expiry: self.expiry.clone(),
+            next_seq: self.next_seq,
+            weight_total: self.weight_total,
+            stats: self.stats,
+            segments: self.segments.clone(),
+            active_segment: self.active_segment,
+            next_segment_id: self.next_segment_id,
+            gc_queue: self.gc_queue.clone(),
+            read_only: true,
+            owns_directory: false,
+            reads: ReadMeter::default(),
+        }
+    }
+}
+
+impl Drop for DiskTier {
+    fn drop(&mut self) {
+        if self.owns_directory && !self.read_only {
+            // The files are a cache of replicated state: a directory left
+            // behind costs disk space until the next start clears its
+            // parent, never correctness (as with a segment in
+            // `queue_if_sparse`). Copies still reading keep open handles.
+            let _ = fs::remove_dir_all(&self.directory);
+        }
     }
 }
 

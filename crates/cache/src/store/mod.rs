@@ -72,15 +72,16 @@
 //!
 //! ## Not done
 //!
-//! - Nothing outside `cache` and `api` enables the tier yet (shardkv and
-//!   the node's configuration, per-group settings, Prometheus metrics), and
-//!   no caller checks [`Store::disk_fault`].
+//! - shardkv enables the tier per group (the node's `[disk_tier]`
+//!   settings) and stops a replica whose store reports a
+//!   [`Store::disk_fault`]; kvraft does not use it.
 //! - IO is synchronous `std::fs` on the applying thread, outside the
 //!   simulation seam.
 //! - An operation's keys are brought back one by one; if they do not fit
 //!   in memory together, bringing back one can evict another.
-//! - A store with a tier cannot be cloned (two tiers would share one
-//!   directory); snapshot and restore it instead.
+//! - A clone of a store with a tier is a read-only copy for a snapshot
+//!   (its tier shares the open files; see "Copies for snapshots" in
+//!   [`disk`]): any operation that would change its tier panics.
 
 pub mod disk;
 mod error;
@@ -95,8 +96,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub use disk::{DiskConfig, DiskError, DiskTier};
+pub use disk::{DiskConfig, DiskError, DiskReadStats, DiskSnapshot, DiskTier};
 pub use error::StoreError;
+pub use snapshot::DiskTarget;
 pub use stats::Stats;
 pub use value::{Kind, Value};
 
@@ -312,6 +314,23 @@ impl Store {
     /// counters).
     pub fn disk(&self) -> Option<&DiskTier> {
         self.disk.as_ref()
+    }
+
+    /// Makes dropping the store delete its disk tier's directory (for a
+    /// caller that gives every store a directory of its own). Nothing
+    /// without a tier.
+    pub fn delete_disk_directory_on_drop(&mut self) {
+        if let Some(disk) = &mut self.disk {
+            disk.delete_directory_on_drop();
+        }
+    }
+
+    /// The disk tier's value reads and their summed time (local, not
+    /// replicated; zero without a tier).
+    pub fn disk_read_stats(&self) -> DiskReadStats {
+        self.disk
+            .as_ref()
+            .map_or_else(DiskReadStats::default, DiskTier::read_stats)
     }
 
     /// Logical bytes held by the disk tier (0 without one).

@@ -23,7 +23,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::disk::{DiskSnapshot, DiskTier};
+use super::disk::{DiskConfig, DiskSnapshot, DiskTier};
 use super::{Stats, Store, StoreConfig, StoreError};
 use crate::table::Table;
 
@@ -139,6 +139,111 @@ impl Store {
         }
         Ok(store)
     }
+}
+
+/// Where a restored store's disk tier is to live, and its configuration
+/// there: see [`Store::restore_for`].
+#[derive(Debug, Clone, Copy)]
+pub struct DiskTarget<'a> {
+    pub config: DiskConfig,
+    /// A directory of this tier's own (its segment files are deleted).
+    pub directory: &'a Path,
+}
+
+impl Store {
+    /// The disk tier's section of a snapshot (None without a tier), for
+    /// callers that write the memory tier through `Serialize` and the tier
+    /// beside it; [`Store::settle_disk`] puts them back together.
+    pub fn disk_snapshot(&self) -> Result<Option<DiskSnapshot>, StoreError> {
+        self.disk
+            .as_ref()
+            .map(|disk| disk.snapshot().map_err(StoreError::Disk))
+            .transpose()
+    }
+
+    /// Rebuilds a store from [`Store::snapshot`] bytes of either version so
+    /// that its disk tier is `target`'s, whatever tier the snapshot had:
+    /// [`Store::settle_disk`].
+    pub fn restore_for(bytes: &[u8], target: Option<DiskTarget<'_>>) -> Result<Store, StoreError> {
+        let (mut store, disk) = decode_parts(bytes)?;
+        store.settle_disk(disk, target)?;
+        Ok(store)
+    }
+
+    /// Gives a store decoded without its tier (memory tier only) the tier
+    /// `target` names, from the snapshot's section `disk`. The outcome
+    /// depends only on the logical state and `target`'s config, never on
+    /// files, so replicas that settle the same state alike stay identical:
+    ///
+    /// - section and target with equal configs: the tier as it was;
+    /// - section and a target of another config: its entries oldest first,
+    ///   the oldest dropped (counted as disk evictions) until the new
+    ///   capacity holds;
+    /// - a section and no target: its entries are dropped (they were
+    ///   already evicted from memory; counted as evictions);
+    /// - no section and a target: an empty tier.
+    ///
+    /// # Errors
+    /// A malformed section ([`StoreError::CorruptSnapshot`]), or the files
+    /// could not be written ([`StoreError::Disk`]). The store is unchanged
+    /// then.
+    ///
+    /// # Panics
+    /// If the store has a tier already, or `target`'s capacities are zero
+    /// (caller bugs).
+    pub fn settle_disk(
+        &mut self,
+        disk: Option<DiskSnapshot>,
+        target: Option<DiskTarget<'_>>,
+    ) -> Result<(), StoreError> {
+        assert!(self.disk.is_none(), "settle_disk on a store with a tier");
+        let corrupt = |reason: String| StoreError::CorruptSnapshot { reason };
+        if let Some(disk) = &disk {
+            if disk.config.capacity_bytes == 0 || disk.config.segment_bytes == 0 {
+                return Err(corrupt("zero disk capacity".to_owned()));
+            }
+            check_disk_records(self, disk).map_err(corrupt)?;
+        }
+        let tier = match (disk, target) {
+            (None, None) => return Ok(()),
+            (Some(disk), None) => {
+                self.stats.evictions += disk.records.len() as u64;
+                return Ok(());
+            }
+            (None, Some(target)) => {
+                DiskTier::open(target.directory, target.config).map_err(StoreError::Disk)?
+            }
+            (Some(disk), Some(target)) => {
+                DiskTier::restore(target.directory, refit(disk, target.config))
+                    .map_err(StoreError::Disk)?
+            }
+        };
+        self.attach_disk(tier);
+        self.check_invariants().map_err(corrupt)
+    }
+}
+
+/// `disk` under `config`: the oldest entries dropped (counted as
+/// evictions) until the rest fit its capacity.
+fn refit(mut disk: DiskSnapshot, config: DiskConfig) -> DiskSnapshot {
+    if disk.config == config {
+        return disk;
+    }
+    let mut weight_total: u64 = disk
+        .records
+        .iter()
+        .map(|record| super::entry_weight_bytes(&record.key, &record.value))
+        .sum();
+    let mut dropped = 0;
+    while weight_total > config.capacity_bytes {
+        let record = &disk.records[dropped];
+        weight_total -= super::entry_weight_bytes(&record.key, &record.value);
+        dropped += 1;
+    }
+    disk.records.drain(..dropped);
+    disk.stats.evictions += dropped as u64;
+    disk.config = config;
+    disk
 }
 
 /// The memory tier and, for version 2, the disk tier's section.

@@ -6,17 +6,21 @@
 //! The migration protocol it implements is described in the crate docs;
 //! the per-shard states are in [`ShardState`].
 
+mod disk;
 mod incoming;
 mod shard;
 
 use std::collections::BTreeMap;
 
 use api::{Error, MachineConfig, Reply};
+use cache::Store;
+use cache::store::DiskSnapshot;
 use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, UNASSIGNED};
 
 use crate::rpc::{MigrationError, Op, PullShards, ShardChunk, ShardTransfer};
 use crate::shard_key::{ShardId, key_to_shard, op_shard};
+pub use disk::DiskPlacement;
 use incoming::{Added, IncomingShard};
 pub use incoming::{ChunkOutcome, max_transfer_bytes};
 use shard::Shard;
@@ -115,7 +119,20 @@ pub struct ShardMachine {
     /// Shards ever installed empty here because their donor was lost
     /// (never goes down; a metric's counter).
     shards_lost_total: u64,
+    /// Where this replica keeps its shards' disk tiers, when
+    /// `limits.store.disk` gives the group one (local: not in snapshots;
+    /// see [`DiskPlacement`]).
+    #[serde(skip)]
+    disk: Option<DiskPlacement>,
 }
+
+/// The format of [`ShardMachine::snapshot`]: 1 (no header) is the machine
+/// alone, as always; 2 (behind the codec's version header) adds each
+/// shard's disk tier section, written only when some shard has a tier.
+const SNAPSHOT_FORMAT: codec::Format = codec::Format {
+    what: "shard machine snapshot",
+    version: 2,
+};
 
 /// Lost groups a machine remembers at most (see
 /// [`ShardMachine::lost_groups`]): the controller records at most as many
@@ -124,11 +141,46 @@ pub struct ShardMachine {
 pub const MAX_LOST_GROUPS: usize = 4096;
 
 impl ShardMachine {
-    /// A group `gid` at configuration 0, holding nothing.
+    /// A group `gid` at configuration 0, holding nothing, whose shards'
+    /// stores have no disk tier.
     ///
     /// # Panics
-    /// If `gid` is [`UNASSIGNED`] or `shard_count` is 0.
+    /// If `gid` is [`UNASSIGNED`], `shard_count` is 0, or `limits` gives
+    /// the stores a disk tier (that needs a place:
+    /// [`ShardMachine::with_disk`]).
     pub fn new(gid: Gid, shard_count: usize, limits: MachineConfig) -> ShardMachine {
+        assert!(
+            limits.store.disk.is_none(),
+            "group {gid}: a disk tier needs a placement (ShardMachine::with_disk)"
+        );
+        ShardMachine::build(gid, shard_count, limits, None)
+    }
+
+    /// A group `gid` whose shards' stores have the disk tier
+    /// `limits.store.disk`, their files under `placement` (local to this
+    /// replica).
+    ///
+    /// # Panics
+    /// As [`ShardMachine::new`], or if `limits` gives no disk tier.
+    pub fn with_disk(
+        gid: Gid,
+        shard_count: usize,
+        limits: MachineConfig,
+        placement: DiskPlacement,
+    ) -> ShardMachine {
+        assert!(
+            limits.store.disk.is_some(),
+            "group {gid}: a disk placement without a disk tier configured"
+        );
+        ShardMachine::build(gid, shard_count, limits, Some(placement))
+    }
+
+    fn build(
+        gid: Gid,
+        shard_count: usize,
+        limits: MachineConfig,
+        disk: Option<DiskPlacement>,
+    ) -> ShardMachine {
         assert_ne!(gid, UNASSIGNED, "gid 0 means 'no group'");
         assert!(shard_count > 0, "a service needs at least one shard");
         ShardMachine {
@@ -141,7 +193,39 @@ impl ShardMachine {
             incoming: BTreeMap::new(),
             lost_groups: BTreeMap::new(),
             shards_lost_total: 0,
+            disk,
         }
+    }
+
+    /// Where this replica keeps its shards' disk tiers, if the group has
+    /// them.
+    pub fn disk_placement(&self) -> Option<&DiskPlacement> {
+        self.disk.as_ref()
+    }
+
+    /// A disk failure that makes this replica's state differ from the
+    /// others' (a value lost, a tier that could not be set up), if any.
+    /// The replica must stop answering: the rsm stops it
+    /// (`ReplicatedMachine::fault`), and it comes back from a snapshot.
+    pub fn disk_fault(&self) -> Option<String> {
+        let placement = self.disk.as_ref()?;
+        if let Some(fault) = placement.fault() {
+            return Some(fault.to_owned());
+        }
+        self.shards.iter().find_map(|(shard, held)| {
+            held.store
+                .disk_fault()
+                .map(|error| format!("shard {shard}: {error}"))
+        })
+    }
+
+    /// Local measurements of each held shard's disk tier: the values read
+    /// back from its files and their summed time (zero without a tier).
+    pub fn disk_read_stats(&self) -> BTreeMap<ShardId, cache::store::DiskReadStats> {
+        self.shards
+            .iter()
+            .map(|(&shard, held)| (shard, held.store.disk_read_stats()))
+            .collect()
     }
 
     /// How many shards this group ever installed empty because their donor
@@ -597,6 +681,8 @@ impl ShardMachine {
         }
         let config_num = self.config.num;
         let now_ms = self.now_ms;
+        let disk = self.disk.clone();
+        let store_config = self.limits.store;
         for (&shard, held) in self.shards.iter_mut() {
             match held.state {
                 ShardState::Pulling { from } if self.lost_groups.contains_key(&from) => {
@@ -604,7 +690,8 @@ impl ShardMachine {
                         config_num,
                         previous_owner: from,
                     };
-                    *held = Shard::lost(marker, &self.limits, now_ms);
+                    let store = empty_store(disk.as_ref(), shard, store_config);
+                    *held = Shard::lost(marker, store, &self.limits, now_ms);
                     emptied.push(shard);
                     self.shards_lost_total += 1;
                 }
@@ -654,8 +741,11 @@ impl ShardMachine {
                 // Whoever holds its data now hands it over: the owner, or
                 // the group it is parked with; a lost holder hands over
                 // nothing.
+                let store = self.empty_store(shard);
                 let held = match self.config.holder(shard) {
-                    UNASSIGNED => Shard::empty(ShardState::Serving, &self.limits, self.now_ms),
+                    UNASSIGNED => {
+                        Shard::empty(ShardState::Serving, store, &self.limits, self.now_ms)
+                    }
                     from if self.lost_groups.contains_key(&from) => {
                         let marker = LostShard {
                             config_num: next_num,
@@ -670,9 +760,14 @@ impl ShardMachine {
                              data is gone"
                         );
                         self.shards_lost_total += 1;
-                        Shard::lost(marker, &self.limits, self.now_ms)
+                        Shard::lost(marker, store, &self.limits, self.now_ms)
                     }
-                    from => Shard::empty(ShardState::Pulling { from }, &self.limits, self.now_ms),
+                    from => Shard::empty(
+                        ShardState::Pulling { from },
+                        store,
+                        &self.limits,
+                        self.now_ms,
+                    ),
                 };
                 self.shards.insert(shard, held);
             }
@@ -757,8 +852,12 @@ impl ShardMachine {
     /// Installs a `Pulling` shard's data: served from here on, its donor
     /// still to be told.
     fn install_one(&mut self, transfer: &ShardTransfer, from: Gid) -> Result<(), String> {
+        let store = self
+            .restored_store(transfer.shard, &transfer.store)
+            .map_err(|error| error.to_string())?;
         let shard = Shard::import(
             transfer,
+            store,
             ShardState::Confirming { from },
             &self.limits,
             self.now_ms,
@@ -860,17 +959,93 @@ impl ShardMachine {
         confirmed
     }
 
+    /// An empty store for `shard`, with the group's disk tier if it has
+    /// one.
+    fn empty_store(&self, shard: ShardId) -> Store {
+        empty_store(self.disk.as_ref(), shard, self.limits.store)
+    }
+
+    /// A store from a transfer's [`Store::snapshot`] bytes, with the
+    /// group's disk tier if it has one (whatever tier the donor had:
+    /// [`Store::settle_disk`]).
+    fn restored_store(&self, shard: ShardId, bytes: &[u8]) -> Result<Store, cache::StoreError> {
+        match &self.disk {
+            Some(placement) => placement.restored(shard, self.limits.store, bytes),
+            None => Store::restore_for(bytes, None),
+        }
+    }
+
     /// The whole machine as bytes (the shared `codec`), for a Raft
-    /// snapshot (the same bytes as `ReplicatedMachine::snapshot`).
+    /// snapshot (the same bytes as `ReplicatedMachine::snapshot`): the
+    /// machine alone (format 1, as before the disk tier) or, when some
+    /// shard has a disk tier, behind a version header with each tier's
+    /// section (format 2, [`SNAPSHOT_FORMAT`]). Two replicas that applied
+    /// the same commands give the same bytes, whatever their files.
+    ///
+    /// # Panics
+    /// If a disk tier cannot read a value back: this replica lost data
+    /// (the rsm stops a replica whose snapshot encoding panics).
     pub fn snapshot(&self) -> Vec<u8> {
-        codec::encode(self)
+        let mut tiers: BTreeMap<ShardId, DiskSnapshot> = BTreeMap::new();
+        for (&shard, held) in &self.shards {
+            let section = held.store.disk_snapshot().unwrap_or_else(|error| {
+                panic!(
+                    "group {}: shard {shard}'s disk tier cannot be written out: {error}",
+                    self.gid
+                )
+            });
+            if let Some(section) = section {
+                tiers.insert(shard, section);
+            }
+        }
+        if tiers.is_empty() {
+            codec::encode(self)
+        } else {
+            codec::encode_versioned(&[SNAPSHOT_FORMAT], &(self, &tiers))
+        }
     }
 
     /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes (decoded
-    /// within `codec::STATE_LIMIT`), checking that it is consistent.
+    /// within `codec::STATE_LIMIT`), checking that it is consistent. A
+    /// snapshot with disk tiers needs a replica's placement:
+    /// [`ShardMachine::restore_here`].
     pub fn restore(bytes: &[u8]) -> Result<ShardMachine, String> {
-        let machine: ShardMachine = codec::decode(bytes, codec::STATE_LIMIT)
-            .map_err(|error| format!("snapshot {error}"))?;
+        let (machine, tiers) = decode_snapshot(bytes)?;
+        if !tiers.is_empty() {
+            return Err(
+                "snapshot has disk tiers: restore it on a replica (ShardMachine::restore_here)"
+                    .to_owned(),
+            );
+        }
+        machine.check_invariants()?;
+        Ok(machine)
+    }
+
+    /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes to replace
+    /// this replica's: its local settings (the disk tier's config and
+    /// placement) carry over, and every shard's store gets this group's
+    /// tier in a fresh directory, rebuilt from the snapshot's section
+    /// ([`Store::settle_disk`]: the same on every replica configured
+    /// alike). A failure of the files is this replica's fault
+    /// ([`ShardMachine::disk_fault`]), not an error of the snapshot.
+    pub fn restore_here(&self, bytes: &[u8]) -> Result<ShardMachine, String> {
+        let (mut machine, mut tiers) = decode_snapshot(bytes)?;
+        machine.limits.store.disk = self.limits.store.disk;
+        machine.disk = self.disk.clone();
+        let disk_config = machine.limits.store.disk;
+        for (&shard, held) in machine.shards.iter_mut() {
+            let tier = tiers.remove(&shard);
+            let settled = match &machine.disk {
+                Some(placement) => placement.settle(shard, disk_config, &mut held.store, tier),
+                None => held.store.settle_disk(tier, None),
+            };
+            settled.map_err(|error| format!("snapshot shard {shard}: {error}"))?;
+        }
+        if let Some(shard) = tiers.keys().next() {
+            return Err(format!(
+                "snapshot has a disk tier section for shard {shard}, which it does not hold"
+            ));
+        }
         machine.check_invariants()?;
         Ok(machine)
     }
@@ -935,4 +1110,26 @@ impl ShardMachine {
         }
         Ok(())
     }
+}
+
+/// An empty store for `shard` with `config`'s tier, placed by `disk`.
+fn empty_store(disk: Option<&DiskPlacement>, shard: ShardId, config: cache::StoreConfig) -> Store {
+    match disk {
+        Some(placement) => placement.empty_store(shard, config),
+        None => Store::new(config),
+    }
+}
+
+/// The machine (its stores without their tiers) and the tiers' sections.
+fn decode_snapshot(
+    bytes: &[u8],
+) -> Result<(ShardMachine, BTreeMap<ShardId, DiskSnapshot>), String> {
+    let decode_error = |error: codec::CodecError| format!("snapshot {error}");
+    let (versions, body) =
+        codec::split_versions(bytes, &[SNAPSHOT_FORMAT]).map_err(decode_error)?;
+    if versions == [1] {
+        let machine = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
+        return Ok((machine, BTreeMap::new()));
+    }
+    codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)
 }

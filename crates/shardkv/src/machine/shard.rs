@@ -122,11 +122,16 @@ pub(super) struct Shard {
 }
 
 impl Shard {
-    /// An empty shard whose time is the group's.
-    pub(super) fn empty(state: ShardState, limits: &MachineConfig, group_now_ms: u64) -> Shard {
+    /// A shard holding `store` (empty) whose time is the group's.
+    pub(super) fn empty(
+        state: ShardState,
+        store: Store,
+        limits: &MachineConfig,
+        group_now_ms: u64,
+    ) -> Shard {
         Shard {
             state,
-            store: Store::new(limits.store),
+            store,
             sessions: SessionTable::new(session_limits(limits)),
             time_offset_ms: 0,
             now_ms: group_now_ms,
@@ -137,10 +142,15 @@ impl Shard {
 
     /// An empty, served shard standing in for one whose donor was
     /// declared lost.
-    pub(super) fn lost(lost: LostShard, limits: &MachineConfig, group_now_ms: u64) -> Shard {
+    pub(super) fn lost(
+        lost: LostShard,
+        store: Store,
+        limits: &MachineConfig,
+        group_now_ms: u64,
+    ) -> Shard {
         Shard {
             lost: Some(lost),
-            ..Shard::empty(ShardState::Serving, limits, group_now_ms)
+            ..Shard::empty(ShardState::Serving, store, limits, group_now_ms)
         }
     }
 
@@ -225,15 +235,16 @@ impl Shard {
         }
     }
 
-    /// A shard rebuilt from a transfer, continuing the donor's time from
-    /// the group's `group_now_ms` on. Refuses a malformed transfer.
+    /// A shard rebuilt from a transfer, its store already restored from
+    /// `transfer.store`, continuing the donor's time from the group's
+    /// `group_now_ms` on. Refuses a malformed transfer.
     pub(super) fn import(
         transfer: &ShardTransfer,
+        store: Store,
         state: ShardState,
         limits: &MachineConfig,
         group_now_ms: u64,
     ) -> Result<Shard, String> {
-        let store = Store::restore(&transfer.store).map_err(|error| error.to_string())?;
         let mut sessions = SessionTable::new(session_limits(limits));
         sessions.import(transfer.sessions.iter().cloned());
         let offset = i128::from(transfer.shard_now_ms) - i128::from(group_now_ms);

@@ -47,7 +47,7 @@ use raft::storage::Storage;
 use rsm::{Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
-use crate::machine::{GroupCommand, GroupOutput, LostShard, ShardMachine};
+use crate::machine::{DiskPlacement, GroupCommand, GroupOutput, LostShard, ShardMachine};
 use crate::rpc::{
     Changes, DeleteShards, MigrationError, PullChunk, ReadAnywhere, ShardChunk, ShardKvRequest,
     WaitKeys, WatchChanges,
@@ -122,7 +122,13 @@ pub struct ShardServerConfig {
     pub replica: RsmConfig,
     pub shard_count: usize,
     /// Limits of each shard (store capacity, key/value sizes, sessions).
+    /// `machine.store.disk` gives every shard's store a disk tier (L3):
+    /// then `disk_dir` must be set.
     pub machine: MachineConfig,
+    /// Where this replica keeps its shards' disk tiers (local; cleared at
+    /// start, see [`crate::DiskPlacement`]). Set exactly when
+    /// `machine.store.disk` is.
+    pub disk_dir: Option<std::path::PathBuf>,
     /// How often the leader asks the controller for the next configuration.
     pub poll_interval: Duration,
     /// How often the leader retries pending pulls and confirmations.
@@ -169,6 +175,7 @@ impl ShardServerConfig {
             replica: RsmConfig::new(id, peer_addrs, raft_seed),
             shard_count,
             machine: MachineConfig::default(),
+            disk_dir: None,
             poll_interval: Duration::from_millis(100),
             migration_interval: Duration::from_millis(50),
             peer_rpc_timeout: Duration::from_millis(500),
@@ -209,6 +216,27 @@ impl ShardServerConfig {
                     "transfer_chunk_bytes {} must be between 1 and {room} (Raft's entry bound \
                      {} for max_message_bytes {}, minus {CHUNK_FRAME_BYTES})",
                     self.transfer_chunk_bytes, raft.max_entry_bytes, max_message_bytes
+                ),
+            });
+        }
+        if self.machine.store.disk.is_some() != self.disk_dir.is_some() {
+            return Err(StartError::BadConfig {
+                detail: format!(
+                    "group {}: a disk tier needs both its settings (machine.store.disk: {}) \
+                     and a directory (disk_dir: {})",
+                    self.gid,
+                    self.machine.store.disk.is_some(),
+                    self.disk_dir.is_some()
+                ),
+            });
+        }
+        if let Some(disk) = self.machine.store.disk
+            && (disk.capacity_bytes == 0 || disk.segment_bytes == 0)
+        {
+            return Err(StartError::BadConfig {
+                detail: format!(
+                    "group {}: disk capacity_bytes ({}) and segment_bytes ({}) must be positive",
+                    self.gid, disk.capacity_bytes, disk.segment_bytes
                 ),
             });
         }
@@ -342,7 +370,14 @@ impl ShardServer {
         storage: S,
     ) -> Result<ShardServer, StartError> {
         config.check()?;
-        let machine = ShardMachine::new(config.gid, config.shard_count, config.machine);
+        let machine = match &config.disk_dir {
+            None => ShardMachine::new(config.gid, config.shard_count, config.machine),
+            Some(directory) => {
+                let placement = DiskPlacement::open(directory)
+                    .map_err(|detail| StartError::BadConfig { detail })?;
+                ShardMachine::with_disk(config.gid, config.shard_count, config.machine, placement)
+            }
+        };
         let changes = Arc::new(ChangeFeed::default());
         let feed = Arc::clone(&changes);
         let hook: rsm::AppliedHook<ShardMachine> =
