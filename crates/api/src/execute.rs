@@ -28,10 +28,14 @@ pub fn execute(store: &mut Store, op: &Op, limits: &Limits, now_ms: u64) -> Repl
     // they replace without reading it. A plain `Get` skips it too: the
     // store's `get` brings the key back itself and counts the read as a
     // disk hit or miss (the tier's hit ratio), which a promotion first
-    // would hide.
+    // would hide. `GetWithTtl` is a `Get`.
     if !matches!(
         op,
-        Op::Put { .. } | Op::Delete { .. } | Op::MultiSet { .. } | Op::Get { .. }
+        Op::Put { .. }
+            | Op::Delete { .. }
+            | Op::MultiSet { .. }
+            | Op::Get { .. }
+            | Op::GetWithTtl { .. }
     ) {
         for key in op.keys() {
             store.promote(key, now_ms);
