@@ -503,7 +503,9 @@ impl<S: Storage + 'static> EventLoop<S> {
 
     /// Hands `ready`'s snapshot and committed commands to the service. The
     /// commands' bytes are moved out (`advance` only reads the entries'
-    /// positions), so each command is copied once less.
+    /// positions): a payload no one else holds any more becomes the
+    /// command without a copy; one the log or a message still shares is
+    /// copied once.
     async fn apply(&mut self, ready: &mut Ready) {
         let mut messages = Vec::new();
         if let Some(snapshot) = ready.snapshot.as_ref().filter(|s| s.apply) {
@@ -523,7 +525,7 @@ impl<S: Storage + 'static> EventLoop<S> {
                 messages.push(ApplyMsg::Command {
                     index: entry.index,
                     term: entry.term,
-                    command: std::mem::take(&mut entry.data),
+                    command: Vec::from(std::mem::take(&mut entry.data)),
                 });
             }
         }
