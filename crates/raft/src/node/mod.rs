@@ -385,10 +385,9 @@ impl RaftNode {
             return None;
         }
         let (reply, answer) = oneshot::channel();
-        self.events
-            .send(Event::Propose { command, reply })
-            .await
-            .ok()?;
+        if !event_loop::send_or_wait(&self.events, Event::Propose { command, reply }).await {
+            return None;
+        }
         answer.await.ok().flatten()
     }
 
