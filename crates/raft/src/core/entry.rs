@@ -41,7 +41,7 @@ pub struct Entry {
     /// Reference-counted and immutable: the log, the `Ready`s, the
     /// AppendEntries to every follower and the in-memory storage share one
     /// copy of the bytes, so cloning an entry allocates nothing. Encoded
-    /// exactly as the `Vec<u8>` it was before (see [`payload_encoding`]).
+    /// exactly as the `Vec<u8>` it was before (see `payload_encoding`).
     #[serde(with = "payload_encoding")]
     pub data: Bytes,
 }
