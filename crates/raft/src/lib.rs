@@ -244,8 +244,13 @@
 //! The driver sends each peer's requests from one sender task, so
 //! pipelined AppendEntries reach a follower in order (sent from a task per
 //! request they raced, and every reordering cost a rejection and a probe).
-//! Committed commands are moved into `ApplyMsg`s rather than copied, and
-//! followers move the leader's entries into their log.
+//! An entry's payload is a reference-counted `bytes::Bytes`, shared by
+//! the log, each `Ready`, the AppendEntries to every follower, the
+//! in-memory storage and the `ApplyMsg` that hands it to the service, so
+//! no layer copies it (it is encoded as the `Vec<u8>` it once was: no
+//! format changed). Followers move the leader's entries into their log.
+//! A proposal and an applied command take `try_send` when their channel
+//! has room and wait only when it is full.
 //!
 //! ## Status
 //!

@@ -16,7 +16,7 @@ fn entry_bytes(len: usize) -> u64 {
         index: 0,
         term: 0,
         kind: EntryKind::Command,
-        data: vec![0; len],
+        data: vec![0; len].into(),
     }
     .size_bytes() as u64
 }

@@ -310,9 +310,9 @@ fn with_payload_check(mut config: Config) -> Config {
 fn an_entry_the_service_cannot_decode_is_refused_before_it_is_stored() {
     let mut node = node_with_log(with_payload_check(config(1, 3)), 2, &[], 0);
     let mut good = entry(1, 2);
-    good.data = b"ok 1".to_vec();
+    good.data = b"ok 1".to_vec().into();
     let mut bad = entry(2, 2);
-    bad.data = b"garbage".to_vec();
+    bad.data = b"garbage".to_vec().into();
     let request = append(0, 1, 2, (0, 0), vec![good.clone(), bad], 0);
     assert_eq!(
         refused(&mut node, request),

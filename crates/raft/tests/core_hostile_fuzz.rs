@@ -42,7 +42,7 @@ fn entry_strategy() -> impl Strategy<Value = Entry> {
             index,
             term,
             kind,
-            data,
+            data: data.into(),
         }
     })
 }
@@ -62,7 +62,7 @@ fn entries_strategy() -> impl Strategy<Value = (u64, Vec<Entry>)> {
                             index: prev + 1 + i as u64,
                             term,
                             kind: EntryKind::Command,
-                            data: vec![b'y'],
+                            data: vec![b'y'].into(),
                         }
                     })
                     .collect();

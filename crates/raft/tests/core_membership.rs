@@ -17,7 +17,7 @@ fn config_entry(index: u64, term: u64, membership: &Membership) -> Entry {
         index,
         term,
         kind: EntryKind::Config,
-        data: membership.encode(),
+        data: membership.encode().into(),
     }
 }
 
@@ -415,7 +415,7 @@ fn a_configuration_entry_that_does_not_decode_is_refused() {
             index: 2,
             term: 1,
             kind: EntryKind::Config,
-            data,
+            data: data.into(),
         };
         let result = node.step(append(0, 1, 1, (1, 1), vec![bad], 1));
         assert!(

@@ -235,7 +235,7 @@ fn a_learner_told_to_time_out_does_not_campaign() {
         index: 1,
         term: 1,
         kind: raft::core::EntryKind::Config,
-        data: membership.encode(),
+        data: membership.encode().into(),
     };
     let mut node = node_with_log(config(3, 1), 1, &[], 0);
     node.step(append(0, 3, 1, (0, 0), vec![learner_added], 1))

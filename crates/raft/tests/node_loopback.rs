@@ -119,7 +119,7 @@ impl Group {
                 .unwrap_or_else(|_| panic!("node {node} applied nothing within 5 s"))
                 .expect("apply channel open");
             if let ApplyMsg::Command { index, command, .. } = message {
-                return (index, command);
+                return (index, command.to_vec());
             }
         }
     }

@@ -65,7 +65,7 @@ async fn start_node(id: usize, slots: Slots, snapshot_every: Option<u64>) {
                         slot.applied.len() as u64 + 1,
                         "node {id}: apply out of order"
                     );
-                    slot.applied.push((index, command));
+                    slot.applied.push((index, command.to_vec()));
                     if snapshot_every.is_some_and(|every| index % every == 0) {
                         let data: Vec<u8> = slot.applied.iter().map(|(_, c)| c[0]).collect();
                         slot.node.as_ref().expect("started").snapshot(index, data);

@@ -19,7 +19,7 @@ fn entry(index: u64, term: u64) -> Entry {
         index,
         term,
         kind: EntryKind::Command,
-        data: vec![index as u8; 10],
+        data: vec![index as u8; 10].into(),
     }
 }
 

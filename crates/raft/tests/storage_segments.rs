@@ -18,7 +18,7 @@ fn entry(index: u64, term: u64) -> Entry {
         index,
         term,
         kind: EntryKind::Command,
-        data: vec![index as u8; ENTRY_DATA_BYTES],
+        data: vec![index as u8; ENTRY_DATA_BYTES].into(),
     }
 }
 

@@ -22,7 +22,7 @@ fn entry(index: u64) -> Entry {
         index,
         term: 1,
         kind: EntryKind::Command,
-        data: vec![index as u8; 40],
+        data: vec![index as u8; 40].into(),
     }
 }
 

@@ -40,7 +40,7 @@ fn samples() -> Vec<Vec<u8>> {
                 index: 5,
                 term: 3,
                 kind: EntryKind::Command,
-                data: b"command".to_vec(),
+                data: b"command".to_vec().into(),
             }],
             leader_commit: 4,
         }),

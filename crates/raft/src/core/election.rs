@@ -228,7 +228,7 @@ impl RawNode {
                 index,
                 term: self.term,
                 kind: EntryKind::Noop,
-                data: Vec::new(),
+                data: bytes::Bytes::new(),
             });
         }
         // Entries of earlier terms after the commit index are uncommitted

@@ -1,5 +1,6 @@
 //! The data a Raft node persists: log entries, the hard state and snapshots.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::membership::Membership;
@@ -36,7 +37,34 @@ pub struct Entry {
     pub term: u64,
     pub kind: EntryKind,
     /// The command, opaque to Raft. Empty for [`EntryKind::Noop`].
-    pub data: Vec<u8>,
+    ///
+    /// Reference-counted and immutable: the log, the `Ready`s, the
+    /// AppendEntries to every follower and the in-memory storage share one
+    /// copy of the bytes, so cloning an entry allocates nothing. Encoded
+    /// exactly as the `Vec<u8>` it was before (see `payload_encoding`).
+    #[serde(with = "payload_encoding")]
+    pub data: Bytes,
+}
+
+/// An entry's payload on the wire and on disk: a length, then the bytes,
+/// exactly as serde encodes a `Vec<u8>` (a sequence of `u8`), which is how
+/// entries were written before payloads were shared. Log segments, snapshot
+/// files and labrpc messages keep their format (and their format
+/// versions); `tests::a_shared_payload_encodes_as_a_vec_did` checks it.
+mod payload_encoding {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(data: &Bytes, serializer: S) -> Result<S::Ok, S::Error> {
+        // What `Vec<u8>`'s `Serialize` does.
+        serializer.collect_seq(data.iter())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+        // Decoded as a `Vec<u8>` (under the caller's decode limit), then
+        // owned by the `Bytes` without a copy.
+        Vec::<u8>::deserialize(deserializer).map(Bytes::from)
+    }
 }
 
 impl Entry {
@@ -103,4 +131,47 @@ pub struct PersistentState {
     /// Entries after the snapshot, consecutive, starting at
     /// `snapshot.last_included_index + 1` (or 1 without a snapshot).
     pub entries: Vec<Entry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The entry as it was declared before payloads were shared.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct EntryWithVec {
+        index: u64,
+        term: u64,
+        kind: EntryKind,
+        data: Vec<u8>,
+    }
+
+    #[test]
+    fn a_shared_payload_encodes_as_a_vec_did() {
+        for (kind, data) in [
+            (EntryKind::Command, vec![7u8; 16]),
+            (EntryKind::Noop, Vec::new()),
+            (EntryKind::Command, (0..=255u8).cycle().take(1000).collect()),
+        ] {
+            let old = EntryWithVec {
+                index: 70_000,
+                term: 300,
+                kind: kind.clone(),
+                data: data.clone(),
+            };
+            let new = Entry {
+                index: 70_000,
+                term: 300,
+                kind,
+                data: Bytes::from(data),
+            };
+            let old_bytes = codec::encode(&old);
+            assert_eq!(codec::encode(&new), old_bytes, "encodings differ");
+            let decoded: Entry = codec::decode(&old_bytes, codec::ENTRY_LIMIT).unwrap();
+            assert_eq!(decoded, new);
+            let decoded_old: EntryWithVec =
+                codec::decode(&codec::encode(&new), codec::ENTRY_LIMIT).unwrap();
+            assert_eq!(decoded_old, old);
+        }
+    }
 }

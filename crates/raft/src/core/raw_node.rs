@@ -743,7 +743,8 @@ impl RawNode {
             index: self.log.last_index() + 1,
             term: self.term,
             kind,
-            data,
+            // Takes the command's allocation over: no copy.
+            data: bytes::Bytes::from(data),
         };
         let entry_bytes = entry.size_bytes() as u64;
         if entry_bytes > self.config.max_entry_bytes as u64 {

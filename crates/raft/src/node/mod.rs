@@ -46,6 +46,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use labrpc::runtime::watch;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -70,7 +71,9 @@ pub enum ApplyMsg {
     Command {
         index: u64,
         term: u64,
-        command: Vec<u8>,
+        /// The log entry's own bytes, shared (reference-counted), not a
+        /// copy: handing a command over allocates nothing.
+        command: Bytes,
     },
     /// Replace the service state with this snapshot (sent by the leader, or
     /// the node's own at restart); commands after `index` follow.
@@ -382,10 +385,9 @@ impl RaftNode {
             return None;
         }
         let (reply, answer) = oneshot::channel();
-        self.events
-            .send(Event::Propose { command, reply })
-            .await
-            .ok()?;
+        if !event_loop::send_or_wait(&self.events, Event::Propose { command, reply }).await {
+            return None;
+        }
         answer.await.ok().flatten()
     }
 

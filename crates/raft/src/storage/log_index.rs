@@ -191,7 +191,7 @@ mod tests {
                 index,
                 term,
                 kind: EntryKind::Command,
-                data: vec![1; size],
+                data: vec![1; size].into(),
             })
             .collect()
     }
