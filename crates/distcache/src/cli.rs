@@ -209,6 +209,11 @@ pub struct DemoArgs {
     /// (`[replication] async_groups`; docs/design.md).
     #[arg(long)]
     pub async_replication: bool,
+    /// Every group's shards keep what memory evicts in files under the
+    /// data directory instead of dropping it, and bring it back on access
+    /// (`[disk_tier]` with its defaults: 1 GiB of disk per shard).
+    #[arg(long)]
+    pub disk_tier: bool,
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +491,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         tls: args.tls,
         lease_reads: !args.no_lease_reads,
         async_replication: args.async_replication,
+        disk_tier: args.disk_tier,
         ..DemoOptions::default()
     };
     let demo = match Demo::start(&options, Duration::from_secs(60)).await {

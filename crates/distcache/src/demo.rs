@@ -53,6 +53,9 @@ pub struct DemoOptions {
     pub lease_reads: bool,
     /// Every group replicates asynchronously (`--async-replication`).
     pub async_replication: bool,
+    /// Every group's shards keep what memory evicts on disk, under the
+    /// data directory (`--disk-tier`; `[disk_tier]` with its defaults).
+    pub disk_tier: bool,
 }
 
 impl Default for DemoOptions {
@@ -71,6 +74,7 @@ impl Default for DemoOptions {
             lease_reads: true,
             tls: false,
             async_replication: false,
+            disk_tier: false,
         }
     }
 }
@@ -179,7 +183,14 @@ pub fn demo_configs(
                 },
                 ..crate::config::ReplicationSettings::default()
             },
-            disk_tier: crate::config::DiskTierSettings::default(),
+            disk_tier: crate::config::DiskTierSettings {
+                groups: if options.disk_tier {
+                    (1..=options.groups as u64).collect()
+                } else {
+                    Vec::new()
+                },
+                ..crate::config::DiskTierSettings::default()
+            },
             nodes: nodes.clone(),
         })
         .collect::<Vec<_>>();
@@ -677,5 +688,27 @@ mod tests {
         };
         let error = demo_configs(&high_port, dir).expect_err("ports past 65535");
         assert!(error.to_string().starts_with("--grpc-port: "), "{error}");
+    }
+
+    #[test]
+    fn the_disk_tier_flag_gives_every_group_a_tier() {
+        let dir = std::path::Path::new("/tmp/distcache-demo-flags");
+        let configs = demo_configs(
+            &DemoOptions {
+                disk_tier: true,
+                ..DemoOptions::default()
+            },
+            dir,
+        )
+        .expect("valid");
+        for config in &configs {
+            assert_eq!(config.disk_tier.groups, vec![1, 2, 3]);
+        }
+        let configs = demo_configs(&DemoOptions::default(), dir).expect("valid");
+        assert!(
+            configs
+                .iter()
+                .all(|config| config.disk_tier.groups.is_empty())
+        );
     }
 }
