@@ -3,7 +3,7 @@
 # both builds, the normal tests, the simulation suites over fixed seeds, the
 # determinism check over several seeds, and a short swarm).
 #
-#   scripts/test.sh                  # seeds 1..10 per test, determinism on seeds 1..3, replay of seed 1
+#   scripts/test.sh                  # seeds 1..8 per test, determinism on seeds 1..3, replay of seed 1
 #   SEEDS=20 scripts/test.sh         # more seeds per simulation test
 #   SEED_BASE=1000 scripts/test.sh   # another window of seeds
 #
@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SEEDS="${SEEDS:-10}"
+SEEDS="${SEEDS:-8}"
 SEED_BASE="${SEED_BASE:-1}"
 DETERMINISM_SEEDS="${DETERMINISM_SEEDS:-3}"
 SIM_TARGET_DIR="${SIM_TARGET_DIR:-target/sim}"
