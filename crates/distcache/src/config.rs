@@ -248,22 +248,7 @@ impl ReplicationSettings {
                 ),
             ));
         }
-        let mut seen = BTreeSet::new();
-        for &gid in &self.async_groups {
-            if !groups.contains_key(&gid) {
-                return Err(ConfigError::new(
-                    "replication.async_groups",
-                    format!("group {gid} is not a group of [[nodes]]"),
-                ));
-            }
-            if !seen.insert(gid) {
-                return Err(ConfigError::new(
-                    "replication.async_groups",
-                    format!("group {gid} is listed twice"),
-                ));
-            }
-        }
-        Ok(())
+        check_group_list("replication.async_groups", &self.async_groups, groups)
     }
 }
 
@@ -338,23 +323,33 @@ impl DiskTierSettings {
                 ));
             }
         }
-        let mut seen = BTreeSet::new();
-        for &gid in &self.groups {
-            if !groups.contains_key(&gid) {
-                return Err(ConfigError::new(
-                    "disk_tier.groups",
-                    format!("group {gid} is not a group of [[nodes]]"),
-                ));
-            }
-            if !seen.insert(gid) {
-                return Err(ConfigError::new(
-                    "disk_tier.groups",
-                    format!("group {gid} is listed twice"),
-                ));
-            }
-        }
-        Ok(())
+        check_group_list("disk_tier.groups", &self.groups, groups)
     }
+}
+
+/// A list of data groups in a setting (`field`): each a group of
+/// `[[nodes]]`, none twice.
+fn check_group_list(
+    field: &str,
+    listed: &[u64],
+    groups: &BTreeMap<u64, Vec<(u64, SocketAddr)>>,
+) -> Result<(), ConfigError> {
+    let mut seen = BTreeSet::new();
+    for &gid in listed {
+        if !groups.contains_key(&gid) {
+            return Err(ConfigError::new(
+                field,
+                format!("group {gid} is not a group of [[nodes]]"),
+            ));
+        }
+        if !seen.insert(gid) {
+            return Err(ConfigError::new(
+                field,
+                format!("group {gid} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn default_disk_capacity_bytes() -> u64 {
