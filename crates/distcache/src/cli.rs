@@ -623,6 +623,9 @@ pub fn format_status(reply: &proto::StatusReply) -> String {
                     replica.async_acks, replica.async_acks_lost
                 ));
             }
+            if replica.role == "data" && replica.is_leader {
+                text.push_str(&format_store(replica));
+            }
             text.push_str(&format_shard_notes(replica));
         }
     }
@@ -640,6 +643,46 @@ pub fn check_declare_lost_confirmed(gid: u64, confirmed: bool) -> Result<(), Str
          acknowledged writes included) and the gid may never join again; add \
          --yes-data-is-lost to confirm"
     ))
+}
+
+/// A group's stores as its leader reports them (the figures are replicated,
+/// so the followers' are the same and not printed): memory, the disk tier
+/// if the group has one, and where reads were served from.
+fn format_store(replica: &proto::ReplicaStatus) -> String {
+    let memory = format!(
+        "    store: {} keys, {} in memory",
+        replica.store_keys,
+        human_bytes(replica.store_bytes)
+    );
+    if !replica.disk_tier {
+        return format!(
+            "{memory}; reads: {} hits, {} misses\n",
+            replica.store_hits, replica.store_misses
+        );
+    }
+    format!(
+        "{memory}; disk tier: {} keys, {}; reads: {} from memory, {} from disk, {} misses\n",
+        replica.disk_keys,
+        human_bytes(replica.disk_bytes),
+        replica.store_hits.saturating_sub(replica.disk_hits),
+        replica.disk_hits,
+        replica.store_misses
+    )
+}
+
+/// `bytes` in the largest binary unit that keeps it at least 1, one decimal.
+fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A data replica's waiting and lost shards, one line each (empty if none).
@@ -956,5 +999,59 @@ mod tests {
             1,
             "a replica that answered none says nothing: {text}"
         );
+    }
+
+    #[test]
+    fn status_shows_each_groups_store_once_with_its_disk_tier() {
+        let replica = |gid, is_leader, disk_tier| proto::ReplicaStatus {
+            role: "data".into(),
+            gid,
+            is_leader,
+            store_keys: 1200,
+            store_bytes: 3 << 20,
+            store_hits: 900,
+            store_misses: 40,
+            disk_tier,
+            disk_keys: if disk_tier { 5000 } else { 0 },
+            disk_bytes: if disk_tier { 1536 } else { 0 },
+            disk_hits: if disk_tier { 300 } else { 0 },
+            ..proto::ReplicaStatus::default()
+        };
+        let node = |node_id, replicas| proto::NodeStatusReply {
+            node_id,
+            reachable: true,
+            replicas,
+            ..proto::NodeStatusReply::default()
+        };
+        let reply = proto::StatusReply {
+            nodes: vec![
+                node(1, vec![replica(1, true, false)]),
+                node(2, vec![replica(1, false, false)]),
+                node(3, vec![replica(2, true, true)]),
+            ],
+            ..proto::StatusReply::default()
+        };
+        let text = format_status(&reply);
+        assert!(
+            text.contains("    store: 1200 keys, 3.0 MiB in memory; reads: 900 hits, 40 misses\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "    store: 1200 keys, 3.0 MiB in memory; disk tier: 5000 keys, 1.5 KiB; \
+                 reads: 600 from memory, 300 from disk, 40 misses\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(text.matches("store:").count(), 2, "leaders only: {text}");
+    }
+
+    #[test]
+    fn byte_counts_read_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(5 << 30), "5.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16777216.0 TiB");
     }
 }

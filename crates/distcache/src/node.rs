@@ -124,6 +124,22 @@ impl NodeState {
             let status = data.raft().status();
             let shards = data.status();
             let early = data.rsm().status().early_acks;
+            let (disk_tier, stores) = data.with_machine(|machine| {
+                (machine.disk_placement().is_some(), machine.shard_stats())
+            });
+            let store =
+                stores
+                    .values()
+                    .fold(cache::store::Stats::default(), |mut sum, (_, stats)| {
+                        sum.entries += stats.entries;
+                        sum.bytes += stats.bytes;
+                        sum.hits += stats.hits;
+                        sum.misses += stats.misses;
+                        sum.disk_entries += stats.disk_entries;
+                        sum.disk_bytes += stats.disk_bytes;
+                        sum.disk_hits += stats.disk_hits;
+                        sum
+                    });
             replicas.push(proto::ReplicaStatus {
                 role: "data".into(),
                 gid: data.gid(),
@@ -138,6 +154,14 @@ impl NodeState {
                 async_acks: early.early_acks,
                 async_acks_lost: early.lost,
                 async_acks_mispredicted: early.mispredicted,
+                store_keys: store.entries,
+                store_bytes: store.bytes,
+                store_hits: store.hits,
+                store_misses: store.misses,
+                disk_tier,
+                disk_keys: store.disk_entries,
+                disk_bytes: store.disk_bytes,
+                disk_hits: store.disk_hits,
                 waiting: shards
                     .waiting
                     .iter()

@@ -157,6 +157,40 @@ async fn cold_values_come_back_from_disk_and_survive_a_restart() {
             metrics.text()
         );
     }
+    // The operator's views: `/v1/cluster` (as `distcache status`) sums the
+    // group's stores with the tier's figures; `/v1/node` (the dashboard)
+    // has them per shard.
+    let cluster_view = request(http, "GET", "/v1/cluster", None, Vec::new()).await;
+    assert_eq!(cluster_view.status, 200);
+    let cluster_view: serde_json::Value =
+        serde_json::from_str(&cluster_view.text()).expect("/v1/cluster is JSON");
+    let stores: Vec<&serde_json::Value> = cluster_view["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .flat_map(|node| node["replicas"].as_array().into_iter().flatten())
+        .filter(|replica| replica["role"] == "data")
+        .map(|replica| &replica["store"])
+        .collect();
+    assert_eq!(stores.len(), node_ids.len(), "{cluster_view}");
+    for store in stores {
+        assert_eq!(store["disk_tier"], true, "{store}");
+        assert!(
+            store["disk_keys"].as_u64().expect("disk_keys") >= (KEYS / 2) as u64,
+            "{store}"
+        );
+        assert!(store["keys"].as_u64().expect("keys") > 0, "{store}");
+    }
+    let node_view = request(http, "GET", "/v1/node", None, Vec::new()).await;
+    let node_view: serde_json::Value =
+        serde_json::from_str(&node_view.text()).expect("/v1/node is JSON");
+    let on_disk: u64 = node_view["shards"]
+        .as_array()
+        .expect("shards")
+        .iter()
+        .map(|shard| shard["disk_keys"].as_u64().expect("disk_keys"))
+        .sum();
+    assert!(on_disk >= (KEYS / 2) as u64, "{node_view}");
 
     eprintln!("phase 4: every node stops and starts again");
     for &node_id in &node_ids {

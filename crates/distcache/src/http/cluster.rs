@@ -79,6 +79,32 @@ pub struct ReplicaView {
     pub lost_shards: Vec<LostShardView>,
     /// This replica's own group was declared lost: it serves nothing.
     pub declared_lost: bool,
+    /// A data replica's shard stores, summed (null for the controller, and
+    /// in reports from nodes too old to send it).
+    #[serde(default)]
+    pub store: Option<StoreView>,
+}
+
+/// A data replica's shard stores, summed over the shards it holds. The
+/// figures are replicated: every replica of a group that applied as far
+/// reports the same.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoreView {
+    /// Resident keys in memory, expired ones not yet reclaimed included.
+    pub keys: u64,
+    /// Bytes counted against the memory capacity (keys, values, overhead).
+    pub bytes: u64,
+    /// Reads that found their key (from either tier) and reads that did not.
+    pub hits: u64,
+    pub misses: u64,
+    /// The group has a disk tier (`[disk_tier] groups`); the other `disk_`
+    /// figures are 0 without one.
+    pub disk_tier: bool,
+    pub disk_keys: u64,
+    /// Logical bytes on disk (the memory tier's weights, not file sizes).
+    pub disk_bytes: u64,
+    /// Of `hits`, those served from disk.
+    pub disk_hits: u64,
 }
 
 /// A shard a data group waits for.
@@ -112,8 +138,9 @@ pub struct LostGroupView {
 
 impl From<proto::ReplicaStatus> for ReplicaView {
     fn from(replica: proto::ReplicaStatus) -> ReplicaView {
+        let role = replica.role;
         ReplicaView {
-            role: replica.role,
+            role: role.clone(),
             gid: replica.gid,
             is_leader: replica.is_leader,
             leader_contact: replica.leader_contact,
@@ -142,6 +169,16 @@ impl From<proto::ReplicaStatus> for ReplicaView {
                 })
                 .collect(),
             declared_lost: replica.declared_lost,
+            store: (role == "data").then_some(StoreView {
+                keys: replica.store_keys,
+                bytes: replica.store_bytes,
+                hits: replica.store_hits,
+                misses: replica.store_misses,
+                disk_tier: replica.disk_tier,
+                disk_keys: replica.disk_keys,
+                disk_bytes: replica.disk_bytes,
+                disk_hits: replica.disk_hits,
+            }),
         }
     }
 }

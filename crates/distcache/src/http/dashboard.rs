@@ -70,6 +70,14 @@ pub struct ShardReport {
     pub bytes: u64,
     pub hits: u64,
     pub misses: u64,
+    /// The disk tier (0 without one; absent in older nodes' reports): keys
+    /// and logical bytes on disk, and of `hits` those served from disk.
+    #[serde(default)]
+    pub disk_keys: u64,
+    #[serde(default)]
+    pub disk_bytes: u64,
+    #[serde(default)]
+    pub disk_hits: u64,
 }
 
 /// A key and its recent request count.
@@ -132,6 +140,9 @@ fn local_report(state: &AppState) -> NodeReport {
                 bytes: stats.bytes,
                 hits: stats.hits,
                 misses: stats.misses,
+                disk_keys: stats.disk_entries,
+                disk_bytes: stats.disk_bytes,
+                disk_hits: stats.disk_hits,
             })
             .collect(),
     }
