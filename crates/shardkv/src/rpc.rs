@@ -285,4 +285,10 @@ pub enum MigrationError {
     /// Last, so that the other variants keep their encoding.
     #[error("node {node} is not a replica of group {from_gid}, which the request names")]
     NotGroupMember { from_gid: Gid, node: u64 },
+    /// This donor replica could not read `shard` back from its disk tier
+    /// (an IO error, a damaged record): it hands over nothing rather than
+    /// a wrong copy, and the caller asks another replica of the group.
+    /// Appended after `NotGroupMember` for the same reason.
+    #[error("shard {shard} cannot be read from this replica's disk tier: {detail}")]
+    DonorFault { shard: ShardId, detail: String },
 }

@@ -109,7 +109,8 @@ fn pull_and_install(
         let whole = donor
             .offered_copy(config_num, shard, receiver.gid())
             .expect("the donor offers the shard")
-            .encode();
+            .encode()
+            .expect("the shard encodes");
         let total_crc32 = crc32fast::hash(&whole);
         // Bounded: one piece per step, and the transfer has a known length.
         for _ in 0..=whole.len() as u64 / PIECE_BYTES {

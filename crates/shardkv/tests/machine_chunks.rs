@@ -85,7 +85,8 @@ fn moving_shard(keys: usize) -> (ShardMachine, ShardMachine, Vec<Vec<u8>>, Vec<u
     let whole = donor
         .offered_copy(2, MOVING, 2)
         .expect("the donor offers the moving shard")
-        .encode();
+        .encode()
+        .expect("the shard encodes");
     (donor, receiver, keys, whole)
 }
 

@@ -3,7 +3,8 @@
 //! same bytes) although each keeps its files in its own directory; a
 //! replica rebuilt from another's snapshot in a new directory carries on
 //! identically; a shard that moves to another group with the tier brings
-//! its cold keys along; a dropped shard's files go.
+//! its cold keys along; a dropped shard's files go; a donor replica whose
+//! tier cannot be read back refuses a pull instead of handing a wrong copy.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -13,7 +14,8 @@ use api::{Error, MachineConfig};
 use cache::store::DiskConfig;
 use shardctrler::{Config, Gid};
 use shardkv::{
-    DiskPlacement, GroupCommand, GroupOutput, Op, Outcome, PullShards, ShardMachine, key_to_shard,
+    DiskPlacement, GroupCommand, GroupOutput, MigrationError, Op, Outcome, PullShards,
+    ShardMachine, key_to_shard,
 };
 
 const SHARDS: usize = 4;
@@ -328,4 +330,60 @@ fn a_damaged_tier_is_a_fault_never_a_wrong_value() {
     check_values(&mut rebuilt, 0, 30);
     check_values(&mut healthy, 0, 30);
     assert_eq!(rebuilt.snapshot(), healthy.snapshot());
+}
+
+#[test]
+fn a_donor_whose_tier_is_damaged_refuses_the_pull_and_another_hands_it_over() {
+    let roots: Vec<_> = (0..2)
+        .map(|_| tempfile::tempdir().expect("a temporary directory"))
+        .collect();
+    let mut healthy = replica(1, roots[0].path());
+    let mut damaged = replica(1, roots[1].path());
+    let first = config(1, [1; SHARDS]);
+    let second = config(2, [2, 1, 1, 1]);
+    for machine in [&mut healthy, &mut damaged] {
+        machine.apply(&GroupCommand::Reconfigure(first.clone()), 1);
+    }
+    write_round(&mut [&mut healthy, &mut damaged], 0, 1);
+    for machine in [&mut healthy, &mut damaged] {
+        assert_eq!(
+            machine.apply(&GroupCommand::Reconfigure(second.clone()), 2),
+            GroupOutput::Reconfigured { applied: true }
+        );
+    }
+    assert!(disk_entries(&damaged) > 0, "shard 0 has keys on disk");
+
+    eprintln!("phase 1: one donor replica's segment files are damaged");
+    assert!(damage_segments(roots[1].path()) > 0);
+    let pull = PullShards {
+        config_num: 2,
+        shards: vec![0],
+        from_gid: 2,
+    };
+    match damaged.offer(&pull) {
+        Err(MigrationError::DonorFault { shard: 0, detail }) => {
+            assert!(!detail.is_empty());
+        }
+        other => panic!("a damaged tier must refuse the pull, got {other:?}"),
+    }
+    let copy = damaged
+        .offered_copy(2, 0, 2)
+        .expect("the shard is still offered");
+    assert!(
+        matches!(
+            copy.encode(),
+            Err(MigrationError::DonorFault { shard: 0, .. })
+        ),
+        "the encoded copy is refused too"
+    );
+
+    eprintln!("phase 2: the healthy replica hands the same shard over");
+    let transfers = healthy.offer(&pull).expect("the healthy donor offers it");
+    assert_eq!(transfers.len(), 1);
+    let bytes = healthy
+        .offered_copy(2, 0, 2)
+        .expect("offered")
+        .encode()
+        .expect("the healthy copy encodes");
+    assert!(!bytes.is_empty());
 }

@@ -7,7 +7,7 @@ use rsm::session::{SessionCheck, SessionLimits, SessionTable};
 use serde::{Deserialize, Serialize};
 use shardctrler::Gid;
 
-use crate::rpc::{Op, ShardTransfer};
+use crate::rpc::{MigrationError, Op, ShardTransfer};
 use crate::shard_key::ShardId;
 
 /// Where a shard this group holds stands in the current configuration.
@@ -66,9 +66,10 @@ impl OfferedShard {
     }
 
     /// The encoded [`ShardTransfer`] (what [`crate::ShardMachine::offer`]
-    /// would hand over, as bytes).
-    pub fn encode(&self) -> Vec<u8> {
-        self.held.export(self.shard).encode()
+    /// would hand over, as bytes), or [`MigrationError::DonorFault`] if the
+    /// shard's disk tier cannot be read back.
+    pub fn encode(&self) -> Result<Vec<u8>, MigrationError> {
+        Ok(self.held.export(self.shard)?.encode())
     }
 }
 
@@ -226,13 +227,20 @@ impl Shard {
     }
 
     /// The shard as it leaves this group.
-    pub(super) fn export(&self, shard: ShardId) -> ShardTransfer {
-        ShardTransfer {
+    pub(super) fn export(&self, shard: ShardId) -> Result<ShardTransfer, MigrationError> {
+        let store = self
+            .store
+            .try_snapshot()
+            .map_err(|error| MigrationError::DonorFault {
+                shard,
+                detail: error.to_string(),
+            })?;
+        Ok(ShardTransfer {
             shard,
-            store: self.store.snapshot(),
+            store,
             shard_now_ms: self.now_ms,
             sessions: self.sessions.export(),
-        }
+        })
     }
 
     /// A shard rebuilt from a transfer, its store already restored from

@@ -84,7 +84,11 @@ impl Exports {
         let Some(copy) = copy else {
             return Ok(cached.expect("a cached copy when none was made"));
         };
-        let bytes = copy.encode();
+        // A disk tier that cannot be read back refuses this pull (the
+        // puller asks another replica); nothing is cached.
+        let bytes = copy.encode().inspect_err(|error| {
+            tracing::warn!(shard, config_num, "cannot hand the shard over: {error}");
+        })?;
         let exported = Arc::new(ExportedShard {
             crc32: crc32fast::hash(&bytes),
             bytes,
