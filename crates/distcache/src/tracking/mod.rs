@@ -820,9 +820,43 @@ mod tests {
         queue.take()
     }
 
+    /// A tracker whose one group's poller vouches for its clients.
+    fn vouched() -> Tracker {
+        let tracker = Tracker::default();
+        tracker.set_groups(BTreeSet::from([1]));
+        tracker.set_confirmed(1, true);
+        tracker
+    }
+
+    #[test]
+    fn while_a_poller_does_not_vouch_a_read_is_told_at_once_and_not_remembered() {
+        let tracker = Tracker::default();
+        let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
+        assert!(!tracker.track(1, &keys(&["a"])), "no group vouched for yet");
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["a"]))));
+        tracker.set_groups(BTreeSet::from([1, 2]));
+        tracker.set_confirmed(1, true);
+        assert!(
+            !tracker.track(1, &keys(&["b"])),
+            "group 2 is not vouched for"
+        );
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["b"]))));
+        tracker.tell_unless_vouched(1, &keys(&["c"]));
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["c"]))));
+        tracker.set_confirmed(2, true);
+        assert!(tracker.track(1, &keys(&["d"])));
+        tracker.tell_unless_vouched(1, &keys(&["e"]));
+        assert_eq!(told(&queue), None);
+        assert_eq!(tracker.state.lock().expect("lock").key_bytes, 1);
+        // A lapsed window: told at once again.
+        tracker.set_confirmed(2, false);
+        assert!(!tracker.track(1, &keys(&["f"])));
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["f"]))));
+    }
+
     #[test]
     fn a_write_is_told_to_whoever_read_the_key() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (first, _) = tracker.subscribe(1, TrackingOptions::default());
         let (second, _) = tracker.subscribe(2, TrackingOptions::default());
         assert!(tracker.track(1, &keys(&["a", "b"])));
@@ -838,7 +872,7 @@ mod tests {
 
     #[test]
     fn a_client_that_leaves_is_forgotten() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (_stays, _) = tracker.subscribe(1, TrackingOptions::default());
         let _ = tracker.subscribe(2, TrackingOptions::default());
         tracker.track(1, &keys(&["shared"]));
@@ -857,7 +891,7 @@ mod tests {
 
     #[test]
     fn a_failed_read_is_forgotten() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
         let key = Bytes::from_static(b"k");
         tracker.track(1, std::slice::from_ref(&key));
@@ -869,7 +903,7 @@ mod tests {
 
     #[test]
     fn past_the_byte_bound_the_first_keys_are_told_and_forgotten() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
         let big = |name: u8| Bytes::from(vec![name; MAX_TRACKED_KEY_BYTES / 4]);
         let all: Vec<Bytes> = (b'a'..=b'e').map(big).collect();
@@ -882,7 +916,7 @@ mod tests {
 
     #[test]
     fn a_flush_tells_everyone_and_forgets_everything() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
         tracker.track(1, &keys(&["a"]));
         tracker.flush_all();
