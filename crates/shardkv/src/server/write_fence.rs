@@ -387,6 +387,13 @@ mod tests {
 
     const TERM: u64 = 2;
 
+    /// An instant to count from. The core never reads the clock (every
+    /// call is given `now`); only differences from this one matter.
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     /// A core of a group that has been tracked (marker on), leading in
     /// `TERM` since `start`, with its office wait passed at the returned
     /// instant.
@@ -400,7 +407,7 @@ mod tests {
 
     #[test]
     fn an_untracked_group_answers_writes_at_once_even_after_a_failover() {
-        let now = Instant::now();
+        let now = origin();
         let mut core = FenceCore::new(true);
         assert_eq!(core.check(TERM, 5, now), FenceCheck::Open);
         assert_eq!(core.check(TERM + 1, 6, now), FenceCheck::Open);
@@ -408,7 +415,7 @@ mod tests {
 
     #[test]
     fn a_first_poll_asks_for_the_marker_and_is_answered_once_it_applied() {
-        let now = Instant::now();
+        let now = origin();
         let mut core = FenceCore::new(true);
         assert_eq!(core.on_poll(TERM, 1, 0, now), Admission::WriteMarker);
         core.on_marker(true);
@@ -418,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_write_waits_until_every_leased_poller_handed_it_on() {
-        let start = Instant::now();
+        let start = origin();
         let (mut core, open) = tracked_leader(start);
         // Office: a new leader of a tracked group waits one lease.
         assert_eq!(
@@ -448,7 +455,7 @@ mod tests {
 
     #[test]
     fn a_poller_that_stops_polling_stops_holding_writes_when_its_lease_ends() {
-        let start = Instant::now();
+        let start = origin();
         let (mut core, open) = tracked_leader(start);
         let polled_at = open;
         assert_eq!(core.on_poll(TERM, 1, 3, polled_at), Admission::Answer);
@@ -484,7 +491,7 @@ mod tests {
 
     #[test]
     fn past_the_bound_a_new_poller_is_refused() {
-        let start = Instant::now();
+        let start = origin();
         let (mut core, _) = tracked_leader(start);
         for poller in 100..100 + MAX_POLLERS as u64 - 1 {
             assert_eq!(core.on_poll(TERM, poller, 0, start), Admission::Answer);
@@ -500,7 +507,7 @@ mod tests {
 
     #[test]
     fn a_new_term_forgets_the_pollers_and_waits_a_lease() {
-        let start = Instant::now();
+        let start = origin();
         let (mut core, open) = tracked_leader(start);
         assert_eq!(core.check(TERM, 1, open), FenceCheck::Open);
         let elected = open + Duration::from_secs(1);
@@ -519,7 +526,7 @@ mod tests {
 
     #[test]
     fn a_restored_replica_counts_pollers_as_possible() {
-        let now = Instant::now();
+        let now = origin();
         let mut core = FenceCore::new(false);
         assert!(matches!(
             core.check(TERM, 1, now),
@@ -535,7 +542,7 @@ mod tests {
 
     #[test]
     fn the_marker_is_retired_only_after_a_lease_without_pollers() {
-        let start = Instant::now();
+        let start = origin();
         let (mut core, open) = tracked_leader(start);
         // Poller 9 still has its lease until start + POLLER_LEASE.
         assert!(!core.retire(TERM, start + Duration::from_secs(1)));
@@ -560,7 +567,7 @@ mod tests {
 
     #[test]
     fn a_marker_refused_before_placement_is_forgotten() {
-        let start = Instant::now();
+        let start = origin();
         let (mut core, open) = tracked_leader(start);
         assert!(core.retire(TERM, open));
         core.marker_not_placed();
@@ -569,7 +576,7 @@ mod tests {
 
     #[test]
     fn a_new_leader_within_its_first_lease_does_not_retire() {
-        let start = Instant::now();
+        let start = origin();
         let mut core = FenceCore::new(false);
         assert!(!core.retire(TERM, start));
         assert!(!core.retire(TERM, start + POLLER_LEASE - Duration::from_millis(1)));
