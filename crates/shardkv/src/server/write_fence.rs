@@ -107,6 +107,8 @@ pub enum Refusal {
     Full,
     #[error("the poller held a write back too long; its lease is not renewed")]
     TooSlow,
+    #[error("the poll was admitted under an earlier term of this replica")]
+    StaleTerm,
 }
 
 /// Whether a write may be answered ([`FenceCore::check`]).
@@ -175,15 +177,16 @@ impl FenceCore {
 
     /// This replica leads in `term` now: a new term forgets the pollers
     /// (they polled another leader, or this one in an earlier term).
-    fn observe(&mut self, term: u64, now: Instant) {
+    /// Whether `term` is current: a caller that read its term before an
+    /// await may come back after a later term was seen (it acts on
+    /// nothing then).
+    fn observe(&mut self, term: u64, now: Instant) -> bool {
         if self.term_seen_at.is_some() && term == self.term {
-            return;
+            return true;
         }
-        assert!(
-            term >= self.term,
-            "write fence: term went back from {} to {term}",
-            self.term
-        );
+        if term < self.term {
+            return false;
+        }
         self.term = term;
         self.term_seen_at = Some(now);
         self.office = Office::Undecided;
@@ -191,6 +194,7 @@ impl FenceCore {
         // An off marker of the earlier term is applied before any entry of
         // this one, and polls are answered only after such an entry.
         self.retiring = false;
+        true
     }
 
     fn prune(&mut self, now: Instant) {
@@ -206,7 +210,9 @@ impl FenceCore {
         handed_through: u64,
         now: Instant,
     ) -> Admission {
-        self.observe(term, now);
+        if !self.observe(term, now) {
+            return Admission::Refused(Refusal::StaleTerm);
+        }
         self.prune(now);
         let lease_until = now + POLLER_LEASE;
         let full = self.pollers.len() >= MAX_POLLERS;
@@ -273,7 +279,9 @@ impl FenceCore {
     /// gone too). If so, polls are held (not answered) until the marker
     /// applies or [`FenceCore::marker_not_placed`].
     pub fn retire(&mut self, term: u64, now: Instant) -> bool {
-        self.observe(term, now);
+        if !self.observe(term, now) {
+            return false;
+        }
         self.prune(now);
         let led_a_lease = self
             .term_seen_at
@@ -301,7 +309,10 @@ impl FenceCore {
     /// `now`. The caller guarantees that it leads in `term` and has
     /// applied an entry of `term` (so every marker of earlier terms).
     pub fn check(&mut self, term: u64, index: u64, now: Instant) -> FenceCheck {
-        self.observe(term, now);
+        if !self.observe(term, now) {
+            // The caller no longer leads in `term`: it will see so.
+            return FenceCheck::Closed { recheck_at: now };
+        }
         self.prune(now);
         if self.office == Office::Undecided {
             let seen = self.term_seen_at.expect("observe sets it");
@@ -522,6 +533,25 @@ mod tests {
             core.check(TERM + 1, 2, elected + POLLER_LEASE),
             FenceCheck::Open
         );
+    }
+
+    #[test]
+    fn a_caller_of_an_earlier_term_is_refused_not_obeyed() {
+        let start = origin();
+        let (mut core, open) = tracked_leader(start);
+        assert!(matches!(
+            core.check(TERM + 1, 1, open),
+            FenceCheck::Closed { .. }
+        ));
+        assert_eq!(
+            core.on_poll(TERM, 1, 0, open),
+            Admission::Refused(Refusal::StaleTerm)
+        );
+        assert_eq!(
+            core.check(TERM, 1, open),
+            FenceCheck::Closed { recheck_at: open }
+        );
+        assert!(!core.retire(TERM, open + POLLER_LEASE));
     }
 
     #[test]
