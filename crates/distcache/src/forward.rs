@@ -845,11 +845,13 @@ impl Forwarder {
     pub async fn watch_changes(
         &self,
         gid: Gid,
+        poller: u64,
         after: u64,
         wait: Duration,
     ) -> Option<shardkv::Changes> {
         let longest = self.rpc_timeout.saturating_sub(self.rpc_timeout / 4);
         let request = shardkv::WatchChanges {
+            poller,
             after,
             wait_ms: u64::try_from(wait.min(longest).as_millis()).unwrap_or(u64::MAX),
         };

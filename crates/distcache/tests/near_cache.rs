@@ -245,10 +245,17 @@ async fn a_stream_tracks_only_its_own_users_gets() {
         ..Default::default()
     };
     let tracked = |reply: tonic::Response<proto::GetReply>| reply.into_inner().tracked;
-    assert!(
-        tracked(owner.get(get(id)).await.expect("get")),
-        "its own stream"
-    );
+    // Tracked once the node vouches for its streams (its feed pollers
+    // have a confirmed answer from every group): until then a read is
+    // answered untracked (the write fence does not cover it yet).
+    let vouched_by = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !tracked(owner.get(get(id)).await.expect("get")) {
+        assert!(
+            tokio::time::Instant::now() < vouched_by,
+            "its own stream: a Get not tracked within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         !tracked(owner.get(get(id ^ 1)).await.expect("get")),
         "no such stream"

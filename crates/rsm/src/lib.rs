@@ -161,6 +161,6 @@ pub use follower_read::{AskReadIndex, ReadGrant};
 pub use machine::{ApplyContext, ReplicatedMachine, RestoreError};
 pub use membership::{ChangeError, reflects};
 pub use replica::{
-    Applied, AppliedHook, DEFAULT_MAX_RAFT_STATE_BYTES, ListenError, Rsm, RsmConfig, RsmStatus,
-    StartError, SubmitError, fit_raft_to_message_limit,
+    Applied, AppliedHook, DEFAULT_MAX_RAFT_STATE_BYTES, ListenError, LogPlace, Rsm, RsmConfig,
+    RsmStatus, StartError, SubmitError, fit_raft_to_message_limit,
 };

@@ -278,6 +278,14 @@ pub(crate) struct Shared<M: ReplicatedMachine> {
     hook: Option<AppliedHook<M>>,
 }
 
+/// Where Raft placed a proposal: its log index and the term it was
+/// proposed in ([`Rsm::submit_placed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogPlace {
+    pub index: u64,
+    pub term: u64,
+}
+
 /// What a replica applied, as told to its [`AppliedHook`].
 pub enum Applied<'a, M: ReplicatedMachine> {
     /// `command` applied at `index`, answering `output`; `machine` is the
@@ -620,6 +628,18 @@ impl<M: ReplicatedMachine> Rsm<M> {
     /// request's trace reaches Raft) whose `index` and `term` are recorded
     /// once Raft has placed the entry.
     pub async fn submit(&self, command: M::Command) -> Result<M::Output, SubmitError> {
+        self.submit_placed(command).await.map(|(output, _)| output)
+    }
+
+    /// [`Rsm::submit`], also answering where Raft placed the entry: a
+    /// caller that must hold its answer back until something has caught up
+    /// with the entry (shardkv's write fence) needs its index and term.
+    /// With asynchronous replication the output may come before the entry
+    /// commits (see the module docs).
+    pub async fn submit_placed(
+        &self,
+        command: M::Command,
+    ) -> Result<(M::Output, LogPlace), SubmitError> {
         let span = tracing::info_span!(
             "raft.submit",
             index = tracing::field::Empty,
@@ -634,7 +654,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         &self,
         command: M::Command,
         span: &tracing::Span,
-    ) -> Result<M::Output, SubmitError> {
+    ) -> Result<(M::Output, LogPlace), SubmitError> {
         let shared = &*self.shared;
         let (proposal, stamp_ms, answered) = {
             let mut inner = shared.lock();
@@ -711,7 +731,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
             }
         }
         match tokio::time::timeout(shared.config.apply_wait, answered).await {
-            Ok(Ok(output)) => Ok(output),
+            Ok(Ok(output)) => Ok((output, LogPlace { index, term })),
             Ok(Err(_)) => Err(self.wrong_leader()),
             Err(_) => Err(SubmitError::Timeout),
         }
@@ -833,7 +853,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
     /// `deadline`. Raft does not hand over entries without a command (a
     /// new leader's no-op), so the apply task learns how far it is from
     /// Raft when nudged.
-    pub(crate) async fn wait_applied(
+    pub async fn wait_applied(
         &self,
         index: u64,
         deadline: tokio::time::Instant,

@@ -232,8 +232,8 @@ pub use clerk::{Clerk, ClerkConfig};
 pub use controller::Controller;
 pub use server::{
     ChangeFeed, ConfigSource, DEFAULT_MAX_WAITERS, DEFAULT_MAX_WAITERS_PER_KEY, GroupMembership,
-    KeyWatch, MAX_WAIT_MS, ShardServer, ShardServerConfig, ShardServerStatus, ShardWait,
-    StartError, WatchFull,
+    KeyWatch, MAX_ACK_WAIT, MAX_POLLERS, MAX_WAIT_MS, POLLER_LEASE, POLLER_WINDOW, ShardServer,
+    ShardServerConfig, ShardServerStatus, ShardWait, StartError, WatchFull,
 };
 
 pub use machine::{

@@ -91,11 +91,26 @@ impl labrpc::Rpc for WaitKeys {
 /// `wait_ms` with none, always after confirming leadership through the
 /// read index, so every write acknowledged before the answer and after
 /// `after` is in it (or the answer is [`Changes::Reset`]). Changes nothing
-/// and is never logged; `WrongLeader` from a replica that does not lead.
+/// and is never logged; `WrongLeader` from a replica that does not lead,
+/// `Busy` to a poller refused a lease (too many pollers, or one that held
+/// writes back too long): it gets no answer, so it flushes its clients.
+///
+/// Wire: `poller` was added with the write fence (issue 22). labrpc
+/// messages carry no version, so a node of an older build cannot decode a
+/// newer node's poll and the other way round: across a rolling upgrade
+/// the nodes' pollers get no answer from groups led by the other build and
+/// flush their clients every few seconds (caching degrades, nothing is
+/// served stale beyond the old bound).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatchChanges {
+    /// Who polls: a random number each node's feed poller draws when it
+    /// starts (the leader's write fence keeps a lease per poller; see the
+    /// `server::write_fence` module).
+    pub poller: u64,
     /// The poller's cursor: the `through` of its previous answer (0 at
-    /// first, which answers `Reset`).
+    /// first, which answers `Reset`). Sending it says that every change
+    /// through it was handed to the poller's clients' connections: the
+    /// leader's write fence answers writes up to it.
     pub after: u64,
     /// At most [`crate::server::MAX_WAIT_MS`] (longer asks are cut).
     pub wait_ms: u64,

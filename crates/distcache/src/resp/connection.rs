@@ -335,8 +335,16 @@ async fn answer<B: Backend, S: AsyncRead + AsyncWrite + Unpin>(
         let done = results.len();
         if let Some(wave_cached) = cached.get(done..done + wave.len()) {
             // Remembered before the reads run: a write after them is told.
-            for command in wave_cached.iter().filter(|command| command.tracked) {
-                shared.tracker.track(session.id(), &command.keys);
+            // (While the node cannot vouch for its clients, told now
+            // instead: written after the replies, so nothing stays cached.)
+            for command in wave_cached.iter().filter(|command| command.read) {
+                if command.tracked {
+                    shared.tracker.track(session.id(), &command.keys);
+                } else {
+                    shared
+                        .tracker
+                        .tell_unless_vouched(session.id(), &command.keys);
+                }
             }
         }
         let blocks = wave

@@ -79,16 +79,17 @@ pub trait Backend: Send + Sync + 'static {
         async { Some((0, Vec::new())) }
     }
 
-    /// One long poll of group `gid`'s change feed after `after`
-    /// ([`shardkv::WatchChanges`]), waiting at most `wait`; `None` if no
-    /// leader answered. By default: `None` after the wait.
+    /// One long poll of group `gid`'s change feed after `after` by
+    /// `poller` ([`shardkv::WatchChanges`]), waiting at most `wait`; `None`
+    /// if no leader answered. By default: `None` after the wait.
     fn watch_changes(
         &self,
         gid: u64,
+        poller: u64,
         after: u64,
         wait: std::time::Duration,
     ) -> impl Future<Output = Option<shardkv::Changes>> + Send {
-        let _ = (gid, after);
+        let _ = (gid, poller, after);
         async move {
             tokio::time::sleep(wait).await;
             None
@@ -174,10 +175,11 @@ impl Backend for Arc<Forwarder> {
     async fn watch_changes(
         &self,
         gid: u64,
+        poller: u64,
         after: u64,
         wait: std::time::Duration,
     ) -> Option<shardkv::Changes> {
-        Forwarder::watch_changes(self, gid, after, wait).await
+        Forwarder::watch_changes(self, gid, poller, after, wait).await
     }
 
     fn cluster_state(&self) -> Option<super::ClusterState> {

@@ -143,10 +143,11 @@ impl<B: Backend> crate::tracking::TrackingHost for Shared<B> {
     fn watch_changes(
         &self,
         gid: u64,
+        poller: u64,
         after: u64,
         wait: std::time::Duration,
     ) -> impl std::future::Future<Output = Option<shardkv::Changes>> + Send {
-        self.backend.watch_changes(gid, after, wait)
+        self.backend.watch_changes(gid, poller, after, wait)
     }
 
     fn read(

@@ -124,6 +124,7 @@ impl Backend for std::sync::Arc<Memory> {
     async fn watch_changes(
         &self,
         _gid: u64,
+        _poller: u64,
         after: u64,
         wait: Duration,
     ) -> Option<shardkv::Changes> {

@@ -167,10 +167,11 @@ impl TrackingHost for GrpcTracking {
     fn watch_changes(
         &self,
         gid: u64,
+        poller: u64,
         after: u64,
         wait: Duration,
     ) -> impl Future<Output = Option<shardkv::Changes>> + Send {
-        Backend::watch_changes(&self.forwarder, gid, after, wait)
+        Backend::watch_changes(&self.forwarder, gid, poller, after, wait)
     }
 
     fn read(

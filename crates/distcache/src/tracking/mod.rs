@@ -25,21 +25,24 @@
 //!
 //! **The guarantee**, for a RESP3 client that caches what it read with
 //! tracking on and drops what it is told (in the order the connection
-//! sends replies and pushes): a write made through this node (by any of
-//! its connections) is told to every tracking connection of this node
-//! before the writer's reply is written; a write made through another
-//! node is told once the owning group's leader has applied it, within one
-//! long poll (normally one round trip). When the node cannot follow a
-//! group (no confirmed answer for [`MAX_UNCONFIRMED`], a feed that starts
-//! over, a new configuration: shards may have moved) it tells every
-//! tracking connection to drop everything. So a cached value lags an
-//! acknowledged write by at most about 5 s ([`MAX_UNCONFIRMED`] plus one
-//! poll's two RPC timeouts), plus up to [`GROUPS_CHECK`] for a new
-//! configuration to be noticed; a node that cannot read the configuration
-//! from the controller for [`MAX_UNCONFIRMED`] flushes too. A key's expiry is told when its TTL, as
-//! read right after the cacheable read, runs out. Not told: a key evicted
-//! for memory (the client keeps the last value written, as if evicted
-//! later).
+//! sends replies and pushes): once a write is acknowledged to its writer,
+//! its keys' invalidation (or a flush) has been queued on every tracking
+//! connection of every node, and is written to the client at once or right
+//! after the reply of the request it has in flight. A write made through
+//! this node is told before the writer's reply is written; any other is
+//! held back by the owning group's leader (shardkv's write fence) until
+//! this node's poller has handed it on (its next poll says so) or lost its
+//! lease. A poller vouches for its clients for [`MAX_UNCONFIRMED`] from
+//! sending the poll whose answer confirmed it; when that lapses a timer
+//! flushes them, and until every group's poller is confirmed again
+//! whatever they read is told as changed right after the reply (nothing
+//! stays cached). So a cached value lags an acknowledged write only by the
+//! push's travel. Not covered: a shard moved to a group this node was not
+//! polling (a new configuration flushes, within [`GROUPS_CHECK`]; a node
+//! that cannot read the configuration for [`MAX_UNCONFIRMED`] flushes too),
+//! a key's expiry (told when its TTL, as read right after the cacheable
+//! read, runs out), and a key evicted for memory (not told: the client
+//! keeps the last value written, as if evicted later).
 //!
 //! **Bounds**: at most [`MAX_TRACKED_KEYS`] keys and
 //! [`MAX_TRACKED_KEY_BYTES`] of them remembered (past either the first key
@@ -76,11 +79,13 @@ pub trait TrackingHost: Send + Sync + 'static {
     /// controller did not answer lately.
     fn feed_config(&self) -> impl Future<Output = Option<(u64, Vec<u64>)>> + Send;
 
-    /// One long poll of group `gid`'s change feed after `after`, waiting
-    /// at most `wait`; `None` if no leader answered.
+    /// One long poll of group `gid`'s change feed after `after` by poller
+    /// `poller` (which has handed every change through `after` to its
+    /// clients), waiting at most `wait`; `None` if no leader answered.
     fn watch_changes(
         &self,
         gid: u64,
+        poller: u64,
         after: u64,
         wait: Duration,
     ) -> impl Future<Output = Option<Changes>> + Send;
@@ -100,9 +105,11 @@ pub const MAX_TRACKED_KEY_BYTES: usize = 64 << 20;
 pub const MAX_TTL_LOOKUPS: usize = 256;
 /// Most keys waiting to be told to one connection.
 pub const MAX_PENDING_KEYS: usize = 4_096;
-/// Longest a feed poller may go without a confirmed answer before the
-/// node flushes its clients' caches.
-pub const MAX_UNCONFIRMED: Duration = Duration::from_secs(3);
+/// Longest a feed poller vouches for its clients after sending a poll
+/// that was answered: with no newer confirmed answer by then, the node
+/// flushes its clients' caches. The leaders' write fence counts its lease
+/// from this window (it is shardkv's `POLLER_WINDOW`, one constant).
+pub const MAX_UNCONFIRMED: Duration = shardkv::POLLER_WINDOW;
 /// How long one poll may wait for a change on the leader.
 pub const POLL_WAIT: Duration = Duration::from_millis(300);
 /// Pause after a failed poll.
@@ -199,6 +206,27 @@ struct State {
     expiries: BTreeSet<(Instant, Bytes)>,
     /// The feed pollers are running.
     polling: bool,
+    /// The groups of the configuration read last, and those whose poller
+    /// vouches for its clients now (a confirmed answer within
+    /// [`MAX_UNCONFIRMED`] of sending its poll): unless every group is
+    /// vouched for, nothing read stays cached ([`Tracker::track`]).
+    groups: BTreeSet<u64>,
+    confirmed: BTreeSet<u64>,
+}
+
+impl State {
+    /// Whether every group's poller vouches for its clients now.
+    fn vouched(&self) -> bool {
+        !self.groups.is_empty() && self.groups.is_subset(&self.confirmed)
+    }
+
+    /// Tells `client` now that `keys` changed: its read's value must not
+    /// stay cached (queued now, written after the read's reply).
+    fn tell_now(&self, client: u64, keys: &[Bytes]) {
+        if let Some(subscriber) = self.subscribers.get(&client) {
+            subscriber.queue.push_keys(keys);
+        }
+    }
 }
 
 /// A front end's tracking table (see the module docs).
@@ -309,10 +337,18 @@ impl Tracker {
     }
 
     /// Remembers that `client` may cache `keys` (before its read runs);
-    /// whether `client` tracks (nothing is remembered otherwise).
+    /// whether `client` tracks and may cache them (nothing is remembered
+    /// otherwise). While some group's poller does not vouch for its clients
+    /// (not confirmed yet, or its window lapsed: the group's leader may
+    /// answer writes without waiting for this node) the keys are told as
+    /// changed at once instead, so that the value does not stay cached.
     pub fn track(&self, client: u64, keys: &[Bytes]) -> bool {
         let mut state = self.state.lock().expect("tracker lock");
         if !state.subscribers.contains_key(&client) {
+            return false;
+        }
+        if !state.vouched() {
+            state.tell_now(client, keys);
             return false;
         }
         let state = &mut *state;
@@ -332,6 +368,33 @@ impl Tracker {
             state.tell(&key, &clients, None);
         }
         true
+    }
+
+    /// A BCAST client's read of `keys` (not remembered: it is told every
+    /// write under its prefixes): told as changed at once unless every
+    /// group's poller vouches for its clients (see [`Tracker::track`]).
+    pub fn tell_unless_vouched(&self, client: u64, keys: &[Bytes]) {
+        let state = self.state.lock().expect("tracker lock");
+        if !state.vouched() {
+            state.tell_now(client, keys);
+        }
+    }
+
+    /// The groups of the configuration (their pollers start unconfirmed).
+    fn set_groups(&self, groups: BTreeSet<u64>) {
+        let mut state = self.state.lock().expect("tracker lock");
+        state.confirmed.retain(|gid| groups.contains(gid));
+        state.groups = groups;
+    }
+
+    /// Whether group `gid`'s poller vouches for its clients now.
+    fn set_confirmed(&self, gid: u64, confirmed: bool) {
+        let mut state = self.state.lock().expect("tracker lock");
+        if confirmed {
+            state.confirmed.insert(gid);
+        } else {
+            state.confirmed.remove(&gid);
+        }
     }
 
     /// `client` will not cache `key` after all (its read failed).
@@ -588,6 +651,7 @@ async fn run_groups<H: TrackingHost>(host: Weak<H>) {
                 config_num = Some(num);
                 let mut polled = groups.lock().expect("groups lock");
                 polled.current = gids.into_iter().collect();
+                host.tracker().set_groups(polled.current.clone());
                 let starting: Vec<u64> = polled
                     .current
                     .iter()
@@ -605,6 +669,7 @@ async fn run_groups<H: TrackingHost>(host: Weak<H>) {
             } else {
                 config_num = None;
                 confirmed_at = crate::clock::now();
+                host.tracker().set_groups(BTreeSet::new());
             }
         }
         tokio::time::sleep(GROUPS_CHECK).await;
@@ -613,9 +678,20 @@ async fn run_groups<H: TrackingHost>(host: Weak<H>) {
 
 /// Follows one group's change feed (see the module docs) while the group
 /// is in the configuration.
+///
+/// The write fence (shardkv's `write_fence` module) relies on three things
+/// done here: a poll's cursor is sent only after the changes through it
+/// were handed to the connections (invalidated before the next poll); the
+/// window is counted from when the poll whose answer confirmed the poller
+/// was *sent* (no later than it reached the leader, where the lease is
+/// counted from); and when the window lapses the clients are flushed by a
+/// timer (not when a slow poll finally fails), after which nothing read
+/// stays cached until a confirmed answer comes.
 async fn run_poller<H: TrackingHost>(host: Weak<H>, groups: Groups, gid: u64) {
+    let poller = labrpc::runtime::random_u64();
     let mut cursor: Option<u64> = None;
-    let mut confirmed_at = crate::clock::now();
+    // Until when this poller vouches for its clients; `None`: it does not.
+    let mut vouched_until: Option<Instant> = None;
     loop {
         let Some(strong) = host.upgrade() else {
             return;
@@ -628,20 +704,35 @@ async fn run_poller<H: TrackingHost>(host: Weak<H>, groups: Groups, gid: u64) {
             // behind (its shards left frozen, not written); started again
             // if it returns.
             strong.tracker().flush_all();
+            strong.tracker().set_confirmed(gid, false);
             groups.lock().expect("groups lock").polled.remove(&gid);
             return;
         }
         if !strong.tracker().has_subscribers() {
             cursor = None;
+            vouched_until = None;
+            strong.tracker().set_confirmed(gid, false);
             drop(strong);
             tokio::time::sleep(GROUPS_CHECK).await;
             continue;
         }
-        let answer = strong
-            .watch_changes(gid, cursor.unwrap_or(0), POLL_WAIT)
-            .await;
-        match answer {
-            Some(changes) => {
+        let sent_at = crate::clock::now();
+        let poll = strong.watch_changes(gid, poller, cursor.unwrap_or(0), POLL_WAIT);
+        let answer = match vouched_until {
+            // Biased (the answer first): a fixed polling order, so a run
+            // replays from its seed under the simulator.
+            Some(until) => tokio::select! {
+                biased;
+                answer = poll => Some(answer),
+                () = tokio::time::sleep_until(until) => None,
+            },
+            None => Some(poll.await),
+        };
+        let failed = matches!(answer, Some(None));
+        let lapsed = match answer {
+            // The window ran out while the poll was under way.
+            None => true,
+            Some(Some(changes)) => {
                 let through = match changes {
                     Changes::Keys { keys, through } if cursor.is_some() => {
                         let keys: Vec<Bytes> = keys.into_iter().map(Bytes::from).collect();
@@ -655,23 +746,39 @@ async fn run_poller<H: TrackingHost>(host: Weak<H>, groups: Groups, gid: u64) {
                         through
                     }
                 };
+                // Handed on: the next poll may say so.
                 cursor = Some(through);
-                confirmed_at = crate::clock::now();
-            }
-            None => {
-                if crate::clock::now().saturating_duration_since(confirmed_at) > MAX_UNCONFIRMED {
-                    tracing::warn!(
-                        gid,
-                        "no confirmed change feed from group {gid} for {} ms: tracking clients flushed",
-                        MAX_UNCONFIRMED.as_millis()
-                    );
-                    strong.tracker().flush_all();
-                    cursor = None;
-                    confirmed_at = crate::clock::now();
+                let until = sent_at + MAX_UNCONFIRMED;
+                if crate::clock::now() < until {
+                    vouched_until = Some(until);
+                    strong.tracker().set_confirmed(gid, true);
+                    false
+                } else {
+                    // An answer slower than the window vouches for nothing.
+                    true
                 }
-                drop(strong);
-                tokio::time::sleep(POLL_RETRY).await;
             }
+            Some(None) => vouched_until.is_some_and(|until| crate::clock::now() >= until),
+        };
+        if lapsed && vouched_until.is_some() {
+            tracing::warn!(
+                gid,
+                "no confirmed change feed from group {gid} for {} ms: tracking clients flushed",
+                MAX_UNCONFIRMED.as_millis()
+            );
+        }
+        if lapsed {
+            strong.tracker().set_confirmed(gid, false);
+            strong.tracker().flush_all();
+            cursor = None;
+            vouched_until = None;
+        }
+        if failed {
+            drop(strong);
+            let pause = vouched_until.map_or(POLL_RETRY, |until| {
+                POLL_RETRY.min(until.saturating_duration_since(crate::clock::now()))
+            });
+            tokio::time::sleep(pause).await;
         }
     }
 }
@@ -713,9 +820,43 @@ mod tests {
         queue.take()
     }
 
+    /// A tracker whose one group's poller vouches for its clients.
+    fn vouched() -> Tracker {
+        let tracker = Tracker::default();
+        tracker.set_groups(BTreeSet::from([1]));
+        tracker.set_confirmed(1, true);
+        tracker
+    }
+
+    #[test]
+    fn while_a_poller_does_not_vouch_a_read_is_told_at_once_and_not_remembered() {
+        let tracker = Tracker::default();
+        let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
+        assert!(!tracker.track(1, &keys(&["a"])), "no group vouched for yet");
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["a"]))));
+        tracker.set_groups(BTreeSet::from([1, 2]));
+        tracker.set_confirmed(1, true);
+        assert!(
+            !tracker.track(1, &keys(&["b"])),
+            "group 2 is not vouched for"
+        );
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["b"]))));
+        tracker.tell_unless_vouched(1, &keys(&["c"]));
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["c"]))));
+        tracker.set_confirmed(2, true);
+        assert!(tracker.track(1, &keys(&["d"])));
+        tracker.tell_unless_vouched(1, &keys(&["e"]));
+        assert_eq!(told(&queue), None);
+        assert_eq!(tracker.state.lock().expect("lock").key_bytes, 1);
+        // A lapsed window: told at once again.
+        tracker.set_confirmed(2, false);
+        assert!(!tracker.track(1, &keys(&["f"])));
+        assert_eq!(told(&queue), Some(Told::Keys(keys(&["f"]))));
+    }
+
     #[test]
     fn a_write_is_told_to_whoever_read_the_key() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (first, _) = tracker.subscribe(1, TrackingOptions::default());
         let (second, _) = tracker.subscribe(2, TrackingOptions::default());
         assert!(tracker.track(1, &keys(&["a", "b"])));
@@ -731,7 +872,7 @@ mod tests {
 
     #[test]
     fn a_client_that_leaves_is_forgotten() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (_stays, _) = tracker.subscribe(1, TrackingOptions::default());
         let _ = tracker.subscribe(2, TrackingOptions::default());
         tracker.track(1, &keys(&["shared"]));
@@ -750,7 +891,7 @@ mod tests {
 
     #[test]
     fn a_failed_read_is_forgotten() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
         let key = Bytes::from_static(b"k");
         tracker.track(1, std::slice::from_ref(&key));
@@ -762,7 +903,7 @@ mod tests {
 
     #[test]
     fn past_the_byte_bound_the_first_keys_are_told_and_forgotten() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
         let big = |name: u8| Bytes::from(vec![name; MAX_TRACKED_KEY_BYTES / 4]);
         let all: Vec<Bytes> = (b'a'..=b'e').map(big).collect();
@@ -775,7 +916,7 @@ mod tests {
 
     #[test]
     fn a_flush_tells_everyone_and_forgets_everything() {
-        let tracker = Tracker::default();
+        let tracker = vouched();
         let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
         tracker.track(1, &keys(&["a"]));
         tracker.flush_all();

@@ -68,6 +68,13 @@ pub enum GroupCommand {
     /// went with the lost group). If this group itself is listed, it drops
     /// every shard and serves nothing from then on.
     GroupsLost { lost: BTreeMap<Gid, u64> },
+    /// Whether nodes' change-feed pollers may hold leases on this group's
+    /// leader (client-side caching's write fence, `server::write_fence`):
+    /// a leader writes `true` before it answers a poll, `false` once no
+    /// poller has held a lease for a lease's length. A new leader that
+    /// finds `true` holds writes back for one lease; with `false` it need
+    /// not. Changes nothing in the machine (format version 7).
+    PollerLeases { may_exist: bool },
 }
 
 /// The answer to one applied command.
@@ -97,6 +104,9 @@ pub enum GroupOutput {
         emptied: Vec<ShardId>,
         dropped: Vec<ShardId>,
     },
+    /// A [`GroupCommand::PollerLeases`] was noted (by the write fence, not
+    /// the machine).
+    Noted,
 }
 
 /// A group's state: its configuration, the previous one, the shards it
@@ -545,6 +555,7 @@ impl ShardMachine {
                 shards: self.confirm(*config_num, shards),
             },
             GroupCommand::GroupsLost { lost } => self.apply_groups_lost(lost),
+            GroupCommand::PollerLeases { .. } => GroupOutput::Noted,
         }
     }
 

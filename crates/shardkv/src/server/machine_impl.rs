@@ -43,7 +43,13 @@ impl ReplicatedMachine for ShardMachine {
     /// section ([`ShardMachine::snapshot`]); an older build would refuse
     /// it as undecodable, and refuses version 6 by name instead. A group
     /// without the tier writes the version 5 bytes, and 3 to 5 still read.
-    const FORMAT_VERSION: u8 = 6;
+    ///
+    /// 7: `GroupCommand::PollerLeases` (client-side caching's write fence,
+    /// issue 22). A new variant only, appended: version 3 to 6 entries and
+    /// snapshots decode unchanged, so they still read; an older build
+    /// refuses version 7 (entries and snapshots alike: the header is the
+    /// same for both, though snapshot bytes did not change).
+    const FORMAT_VERSION: u8 = 7;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {

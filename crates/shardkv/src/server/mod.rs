@@ -13,7 +13,10 @@
 //!    DeleteShards ────► rsm.submit(DeleteShards{..})
 //!    WaitKeys ────────► key_watch: wait until a key is written (BLPOP ...)
 //!    WatchChanges ────► change_feed: the keys written after a log index
-//!                       (client-side caching's invalidations)
+//!                       (client-side caching's invalidations); the poller's
+//!                       lease and cursor go to the write fence
+//!    a write applied ─► write_fence: answered once every node polling the
+//!                       feed handed it on (or lost its lease)
 //!
 //!  tasks (each loop: sleep; stop once Raft is killed; act only as leader)
 //!    config poller  : migration done? report(num) once per num;
@@ -24,6 +27,7 @@
 //!    puller         : per donor (in parallel), per shard, piece by piece:
 //!                     PullChunk ─► submit(ShardChunk) (the last installs it)
 //!    confirmer      : per donor (in parallel): DeleteShards ─► submit(ShardsConfirmed)
+//!    lease retirer  : no poller for a lease? submit(PollerLeases{false})
 //! ```
 
 mod change_feed;
@@ -31,9 +35,14 @@ mod exports;
 mod key_watch;
 mod machine_impl;
 mod tasks;
+mod write_fence;
 
 pub use change_feed::{ARMED_FOR, ChangeFeed, MAX_FEED_KEYS, MAX_KEYS_PER_REPLY};
 pub use key_watch::{KeyWatch, MAX_WATCH_KEYS, Watch, WatchFull};
+pub use write_fence::{
+    Admission, CLOCK_DRIFT_PERCENT, FenceCheck, FenceCore, LEASE_MARGIN, MAX_ACK_WAIT, MAX_POLLERS,
+    POLLER_LEASE, POLLER_WINDOW, Refusal, WriteFence,
+};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -44,7 +53,7 @@ use std::time::Duration;
 use api::{MachineConfig, Op, Outcome, Reply};
 use raft::node::RaftNode;
 use raft::storage::Storage;
-use rsm::{Rsm, RsmConfig, RsmStatus};
+use rsm::{Applied, LogPlace, Rsm, RsmConfig, RsmStatus};
 use shardctrler::{Config, Gid};
 
 use crate::machine::{DiskPlacement, GroupCommand, GroupOutput, LostShard, ShardMachine};
@@ -160,6 +169,12 @@ pub struct ShardServerConfig {
     /// ([`MigrationError::NotGroupMember`]). None (the labs, simulation):
     /// `from_gid` is checked against the configuration only.
     pub group_membership: Option<GroupMembership>,
+    /// Client-side caching's write fence (the `write_fence` module): a
+    /// write is answered only once every node polling this group's change
+    /// feed has handed its invalidation to its clients, or lost its lease.
+    /// On by default; off, a cached value may lag an acknowledged write by
+    /// up to the pollers' window (about 5 s), and writes never wait.
+    pub write_fence: bool,
 }
 
 impl ShardServerConfig {
@@ -186,6 +201,7 @@ impl ShardServerConfig {
             max_waiters: DEFAULT_MAX_WAITERS,
             max_waiters_per_key: DEFAULT_MAX_WAITERS_PER_KEY,
             group_membership: None,
+            write_fence: true,
         }
     }
 
@@ -271,6 +287,17 @@ pub const MAX_WAIT_MS: u64 = 10_000;
 /// How often a waiting [`WaitKeys`] checks that this replica still leads;
 /// a leader that stepped down answers its waiters `WrongLeader` then.
 const WAIT_LEADERSHIP_CHECK: Duration = Duration::from_millis(50);
+/// The longest a write waits on the write fence: a lagging poller loses
+/// its lease after `MAX_ACK_WAIT`, and the lease then runs out.
+const FENCE_WAIT_MAX: Duration = Duration::from_millis(
+    MAX_ACK_WAIT.as_millis() as u64 + POLLER_LEASE.as_millis() as u64 + 1_000,
+);
+/// Most markers one poll's admission writes (two suffice: one may land
+/// before an off marker already on its way).
+const MAX_MARKER_ROUNDS: usize = 4;
+/// How often the leader looks whether its `PollerLeases` marker can be
+/// retired.
+const LEASE_RETIRE_CHECK: Duration = Duration::from_millis(500);
 
 /// The smallest message limit a replica accepts.
 pub const MIN_MESSAGE_BYTES: usize = 16 << 10;
@@ -332,6 +359,11 @@ pub struct ShardServer {
     key_watch: Arc<KeyWatch>,
     /// The keys this replica's applied writes changed ([`WatchChanges`]).
     changes: Arc<ChangeFeed>,
+    /// The pollers' leases and cursors; writes wait on it.
+    fence: Arc<WriteFence>,
+    /// Held while proposing a `PollerLeases` marker, so that this
+    /// leader's markers reach Raft in the order they were decided.
+    marker_proposals: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The group's log time advances only when an entry applies; a blocked,
@@ -380,8 +412,21 @@ impl ShardServer {
         };
         let changes = Arc::new(ChangeFeed::default());
         let feed = Arc::clone(&changes);
-        let hook: rsm::AppliedHook<ShardMachine> =
-            Arc::new(move |applied| feed.on_applied(applied));
+        // A stored snapshot restored at start is told to the hook (and
+        // counts as "pollers may exist"); an empty log means none ever did.
+        let fence = Arc::new(WriteFence::new(true));
+        let fence_hook = Arc::clone(&fence);
+        let hook: rsm::AppliedHook<ShardMachine> = Arc::new(move |applied| {
+            match &applied {
+                Applied::Restored { .. } => fence_hook.update(FenceCore::on_restored),
+                Applied::Command {
+                    command: GroupCommand::PollerLeases { may_exist },
+                    ..
+                } => fence_hook.update(|core| core.on_marker(*may_exist)),
+                Applied::Command { .. } => {}
+            }
+            feed.on_applied(applied);
+        });
         let replica = rsm::RsmConfig {
             group_tag: config.gid,
             ..config.replica.clone()
@@ -408,6 +453,8 @@ impl ShardServer {
                 config.max_waiters_per_key,
             )),
             changes,
+            fence,
+            marker_proposals: Arc::new(tokio::sync::Mutex::new(())),
             config: Arc::new(config),
             peers,
             listener: labrpc::SharedServer::default(),
@@ -450,6 +497,9 @@ impl ShardServer {
         tokio::spawn(server.clone().run_config_poller(controller));
         tokio::spawn(server.clone().run_puller());
         tokio::spawn(server.clone().run_confirmer());
+        if server.config.write_fence {
+            tokio::spawn(server.clone().run_lease_retirer());
+        }
         Ok(server)
     }
 
@@ -541,6 +591,11 @@ impl ShardServer {
             Ok::<_, api::Error>(machine.recorded_reply(request.client_id, request.seq, &request.op))
         })?;
         if let Some(reply) = recorded {
+            if reply.is_ok() && !request.op.is_read() {
+                // A retry of a write applied before, maybe under a leader
+                // that fell before its fence opened: fenced again here.
+                self.fence_recorded_write().await?;
+            }
             return reply;
         }
         if request.op.is_read() && self.config.read_index_reads {
@@ -561,25 +616,99 @@ impl ShardServer {
         } else {
             (Vec::new(), 0)
         };
+        let write = !request.op.is_read();
         let command = GroupCommand::Client {
             client_id: request.client_id,
             seq: request.seq,
             op: request.op,
         };
         let gid = self.config.gid;
-        self.rsm
-            .submit_reply(command, |output| match output {
-                GroupOutput::Client(reply) => {
-                    if reply.is_ok() {
-                        // Applied here as leader: wake who waits on its keys.
-                        self.key_watch
-                            .notify(written_keys.iter().map(Vec::as_slice), wakes);
-                    }
-                    reply
-                }
-                other => panic!("group {gid}: a client command answered {other:?}"),
-            })
-            .await
+        let (output, place) = self.rsm.submit_placed(command).await?;
+        let reply = match output {
+            GroupOutput::Client(reply) => reply,
+            other => panic!("group {gid}: a client command answered {other:?}"),
+        };
+        if reply.is_ok() {
+            // Applied here as leader: wake who waits on its keys.
+            self.key_watch
+                .notify(written_keys.iter().map(Vec::as_slice), wakes);
+            // A refused write changed nothing, a read (through the log)
+            // nothing at all: no need to wait.
+            if write {
+                self.fence_write(place).await?;
+            }
+        }
+        reply
+    }
+
+    /// Waits until the write at `place` may be answered (see the
+    /// `write_fence` module): every poller with a lease here handed it
+    /// on, or lost its lease. `WrongLeader` if this replica stops leading
+    /// in the write's term meanwhile (the writer retries; the retry is
+    /// answered from the exactly-once record, fenced by the new leader).
+    async fn fence_write(&self, place: LogPlace) -> Result<(), api::Error> {
+        if !self.config.write_fence {
+            return Ok(());
+        }
+        let deadline = labrpc::runtime::now() + FENCE_WAIT_MAX;
+        if self.fence.with(|core| core.office_undecided(place.term)) {
+            // The first write check of a term decides from the markers of
+            // earlier terms: applied once an entry of this term is (an
+            // early answer may come before its entry applied).
+            self.rsm.wait_applied(place.index, deadline).await?;
+        }
+        loop {
+            let polled = self.fence.polled();
+            tokio::pin!(polled);
+            polled.as_mut().enable();
+            let status = self.rsm.raft().status();
+            if !status.is_leader || status.term != place.term || self.is_killed() {
+                return Err(api::Error::WrongLeader {
+                    leader_hint: status.leader_id,
+                });
+            }
+            let now = labrpc::runtime::now();
+            let recheck_at = match self
+                .fence
+                .with(|core| core.check(place.term, place.index, now))
+            {
+                FenceCheck::Open => return Ok(()),
+                FenceCheck::Closed { recheck_at } => recheck_at,
+            };
+            if now >= deadline {
+                return Err(rsm::SubmitError::Timeout.into());
+            }
+            let wake_at = recheck_at.min(deadline).min(now + WAIT_LEADERSHIP_CHECK);
+            // Biased (a poll first): a fixed polling order, so a run
+            // replays from its seed under the simulator.
+            tokio::select! {
+                biased;
+                () = &mut polled => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+            }
+        }
+    }
+
+    /// The fence for a write answered from the exactly-once record: its
+    /// index is unknown here but at most what this leader has applied
+    /// through a read index (which also applies an entry of its term, as
+    /// the fence's first check of a term needs).
+    async fn fence_recorded_write(&self) -> Result<(), api::Error> {
+        if !self.config.write_fence {
+            return Ok(());
+        }
+        let status = self.rsm.raft().status();
+        if !status.is_leader {
+            return Err(api::Error::WrongLeader {
+                leader_hint: status.leader_id,
+            });
+        }
+        let index = self.rsm.read(|_, context| context.index).await?;
+        self.fence_write(LogPlace {
+            index,
+            term: status.term,
+        })
+        .await
     }
 
     /// Serves a read on this replica, leader or follower (see
@@ -682,6 +811,9 @@ impl ShardServer {
         self.changes.arm();
         let wait = Duration::from_millis(request.wait_ms.min(MAX_WAIT_MS));
         let deadline = labrpc::runtime::now() + wait;
+        if self.config.write_fence {
+            self.admit_poller(&request, status.term, deadline).await?;
+        }
         loop {
             let changed = self.changes.changed();
             tokio::pin!(changed);
@@ -704,11 +836,97 @@ impl ShardServer {
                 });
             }
         }
-        let changes = &self.changes;
-        self.rsm
-            .read(|_, context| changes.read(request.after, context.index))
+        let (changes, fence) = (&self.changes, &self.fence);
+        let fenced = self.config.write_fence;
+        let (answer, may_answer) = self
+            .rsm
+            .read(|_, context| {
+                // Under the replica's lock, markers applied through the
+                // read index: an off marker of an earlier term that
+                // applied since the admission withholds the answer.
+                let may_answer = !fenced || fence.with(|core| core.may_answer());
+                (changes.read(request.after, context.index), may_answer)
+            })
             .await
-            .map_err(api::Error::from)
+            .map_err(api::Error::from)?;
+        if !may_answer {
+            return Err(api::Error::Busy { pending: 0 });
+        }
+        Ok(answer)
+    }
+
+    /// Gives the poller a lease (its cursor says what it handed on) and
+    /// makes sure the log says pollers may exist before it is answered
+    /// (see the `write_fence` module). `Busy` if it is refused a lease.
+    async fn admit_poller(
+        &self,
+        request: &WatchChanges,
+        term: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), api::Error> {
+        // Bounded: each round writes a marker or ends.
+        for _ in 0..MAX_MARKER_ROUNDS {
+            let now = labrpc::runtime::now();
+            let admission = self
+                .fence
+                .update(|core| core.on_poll(term, request.poller, request.after, now));
+            match admission {
+                Admission::Answer => return Ok(()),
+                Admission::Refused(refusal) => {
+                    tracing::debug!(gid = self.config.gid, poller = request.poller, %refusal, "poll refused");
+                    return Err(api::Error::Busy {
+                        pending: MAX_POLLERS as u64,
+                    });
+                }
+                Admission::WriteMarker => {
+                    if labrpc::runtime::now() >= deadline {
+                        return Err(rsm::SubmitError::Timeout.into());
+                    }
+                    self.propose_marker(true).await?;
+                }
+            }
+        }
+        Err(rsm::SubmitError::Timeout.into())
+    }
+
+    /// Proposes `PollerLeases{may_exist}` and waits for it to apply. One at
+    /// a time, so a leader's markers reach Raft in the order decided.
+    async fn propose_marker(&self, may_exist: bool) -> Result<(), rsm::SubmitError> {
+        let _one_at_a_time = self.marker_proposals.lock().await;
+        self.rsm
+            .submit(GroupCommand::PollerLeases { may_exist })
+            .await
+            .map(|_| ())
+    }
+
+    /// On the leader: once no poller has held a lease for a lease's length
+    /// (and it has led that long), writes `PollerLeases{false}`, so that
+    /// the next leader need not hold writes back after a failover.
+    async fn run_lease_retirer(self) {
+        while !self.is_killed() {
+            tokio::time::sleep(LEASE_RETIRE_CHECK).await;
+            let status = self.rsm.raft().status();
+            if !status.is_leader {
+                continue;
+            }
+            let now = labrpc::runtime::now();
+            if !self.fence.with(|core| core.retire(status.term, now)) {
+                continue;
+            }
+            match self.propose_marker(false).await {
+                Ok(()) => {}
+                // Refused before Raft placed it: it will never apply.
+                Err(rsm::SubmitError::Busy { .. }) => {
+                    self.fence.update(FenceCore::marker_not_placed);
+                }
+                // Placed maybe: it applies (clearing the flag) or a new
+                // term does.
+                Err(error) => tracing::debug!(
+                    gid = self.config.gid,
+                    "poller-lease marker not applied yet: {error}"
+                ),
+            }
+        }
     }
 
     /// Clients blocked on keys here now (a node exports it as a metric).
