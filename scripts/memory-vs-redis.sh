@@ -4,6 +4,10 @@
 #   scripts/memory-vs-redis.sh                 # 100,000 elements per type
 #   ELEMENTS=20000 scripts/memory-vs-redis.sh  # a quicker run
 #   DISTCACHE_BIN=target/release/distcache scripts/memory-vs-redis.sh
+#   TYPES="string" scripts/memory-vs-redis.sh  # some types only
+#   RSS_TRACE=1 scripts/memory-vs-redis.sh     # also distcache's RSS every
+#                                              # second of the load, in
+#                                              # target/memory-vs-redis/rss-TYPE.tsv
 #
 # For each type (strings; hashes, lists, sets and sorted sets of 100
 # elements each) a fresh redis-server (no persistence) and a fresh
@@ -12,10 +16,13 @@
 # with the same commands through `redis-cli --pipe`: 16-byte keys or
 # members, 100-byte values. Printed per element:
 #   - redis-server: the growth of INFO's used_memory and of its RSS;
-#   - distcache: the growth of the process's RSS (the store, the Raft log
-#     kept until the next snapshot at 8 MiB, allocator slack: what a user
-#     pays), and the store's own accounting (distcache_shard_bytes summed,
-#     the figure capacity and eviction use).
+#   - distcache: the growth of the process's RSS once settled (the store,
+#     the Raft log kept until the next snapshot at 8 MiB, allocator slack:
+#     what a user pays between snapshots), its peak during the load
+#     (VmHWM: a snapshot being encoded and written copies the state, so
+#     this is what a host must have room for), and the store's own
+#     accounting (distcache_shard_bytes summed, the figure capacity and
+#     eviction use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -23,6 +30,8 @@ work="$root/target/memory-vs-redis"
 mkdir -p "$work"
 
 ELEMENTS="${ELEMENTS:-100000}"
+TYPES="${TYPES:-string hash list set zset}"
+RSS_TRACE="${RSS_TRACE:-0}"
 PER_KEY=100
 
 . scripts/servers.sh
@@ -30,6 +39,22 @@ install_if_missing redis-server redis-server
 install_if_missing redis-cli redis-tools
 
 rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
+peak_rss_bytes() { awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$1/status"; }
+
+# settled_rss_bytes PID: the lowest RSS over 20 s after the load, sampled
+# every second: a snapshot the load's last writes started (its copies
+# double RSS for up to about 10 s at 1M keys) has been written by then,
+# and what the allocator still holds afterwards counts.
+settled_rss_bytes() {
+  local lowest current
+  lowest=$(rss_bytes "$1")
+  for _ in $(seq 1 20); do
+    sleep 1
+    current=$(rss_bytes "$1")
+    [ "$current" -lt "$lowest" ] && lowest=$current
+  done
+  echo "$lowest"
+}
 
 # commands TYPE: the load for TYPE as redis-cli --pipe input (RESP).
 commands() {
@@ -65,8 +90,8 @@ store_bytes() {
     awk '/^distcache_shard_bytes\{/ { sum += $2 } END { print sum + 0 }'
 }
 
-printf '\n%-7s %10s %12s %12s %14s %14s %9s\n' type elements "redis used" "redis RSS" "distcache RSS" "store bytes" "RSS ratio"
-for type in string hash list set zset; do
+printf '\n%-7s %10s %12s %12s %14s %14s %14s %9s\n' type elements "redis used" "redis RSS" "distcache RSS" "distcache peak" "store bytes" "RSS ratio"
+for type in $TYPES; do
   file="$work/$type.resp"
   commands "$type" > "$file"
 
@@ -86,15 +111,31 @@ for type in string hash list set zset; do
   redis-cli -p "$demo_resp_port" del memory-probe > /dev/null
   sleep 1
   demo_before=$(rss_bytes "$demo_pid"); store_before=$(store_bytes "$demo_http_port")
+  tracer_pid=
+  if [ "$RSS_TRACE" = 1 ]; then
+    # Seconds since the load began, then the RSS in bytes.
+    ( started=$(date +%s)
+      while kill -0 "$demo_pid" 2>/dev/null; do
+        printf '%d\t%d\n' $(( $(date +%s) - started )) "$(rss_bytes "$demo_pid")"
+        sleep 1
+      done ) > "$work/rss-$type.tsv" 2>/dev/null &
+    tracer_pid=$!
+  fi
   load "$demo_resp_port" "$file"
   sleep 2
-  demo_after=$(rss_bytes "$demo_pid"); store_after=$(store_bytes "$demo_http_port")
+  demo_after=$(settled_rss_bytes "$demo_pid"); demo_peak=$(peak_rss_bytes "$demo_pid")
+  store_after=$(store_bytes "$demo_http_port")
+  if [ -n "$tracer_pid" ]; then
+    curl -s "http://127.0.0.1:$demo_http_port/metrics" > "$work/metrics-$type.txt"
+    kill "$tracer_pid" 2>/dev/null || true
+  fi
   stop_started
   started_pids=()
 
   awk -v t="$type" -v n="$ELEMENTS" -v ru=$(( used_after - used_before )) -v rr=$(( rss_after - rss_before )) \
-      -v dr=$(( demo_after - demo_before )) -v ds=$(( store_after - store_before )) 'BEGIN {
-    printf "%-7s %10d %12.1f %12.1f %14.1f %14.1f %8.2fx\n", t, n, ru / n, rr / n, dr / n, ds / n, (rr > 0 ? dr / rr : 0)
+      -v dr=$(( demo_after - demo_before )) -v dp=$(( demo_peak - demo_before )) \
+      -v ds=$(( store_after - store_before )) 'BEGIN {
+    printf "%-7s %10d %12.1f %12.1f %14.1f %14.1f %14.1f %8.2fx\n", t, n, ru / n, rr / n, dr / n, dp / n, ds / n, (rr > 0 ? dr / rr : 0)
   }'
 done
 echo

@@ -290,6 +290,7 @@ pub struct Metrics {
     raft_lease_reads: Family<RoleLabels, Counter>,
     raft_log_bytes: Family<RoleLabels, Gauge>,
     raft_snapshot_bytes: Family<RoleLabels, Gauge>,
+    raft_snapshot_held_bytes: Family<RoleLabels, Gauge>,
     raft_fsync_seconds: Family<RoleLabels, CopiedHistogram>,
     raft_snapshot_write_seconds: Family<RoleLabels, CopiedHistogram>,
     raft_snapshot_written_bytes: Family<RoleLabels, Counter>,
@@ -434,6 +435,14 @@ impl Metrics {
             "Data of the stored Raft snapshot",
             Unit::Bytes,
             raft_snapshot_bytes.clone(),
+        );
+        let raft_snapshot_held_bytes = Family::<RoleLabels, Gauge>::default();
+        registry.register_with_unit(
+            "raft_snapshot_held",
+            "Data of the latest Raft snapshot held in memory to send to lagging followers \
+             (0 once stored: then read back from the snapshot file)",
+            Unit::Bytes,
+            raft_snapshot_held_bytes.clone(),
         );
         let raft_fsync_seconds = Family::<RoleLabels, CopiedHistogram>::default();
         registry.register_with_unit(
@@ -688,6 +697,7 @@ impl Metrics {
             raft_lease_reads,
             raft_log_bytes,
             raft_snapshot_bytes,
+            raft_snapshot_held_bytes,
             raft_fsync_seconds,
             raft_snapshot_write_seconds,
             raft_snapshot_written_bytes,
@@ -854,6 +864,9 @@ impl Metrics {
         self.raft_snapshot_bytes
             .get_or_create(&labels)
             .set(to_i64(status.snapshot_size_bytes));
+        self.raft_snapshot_held_bytes
+            .get_or_create(&labels)
+            .set(to_i64(status.snapshot_held_bytes));
         self.raft_fsync_seconds
             .get_or_create(&labels)
             .set(status.storage.writes);
@@ -1087,6 +1100,7 @@ mod tests {
         let metrics = Metrics::new();
         let mut status = raft::node::NodeStatus {
             snapshot_size_bytes: 700,
+            snapshot_held_bytes: 300,
             leader_changes: 1,
             ..Default::default()
         };
@@ -1106,6 +1120,7 @@ mod tests {
         let text = metrics.encode();
         for line in [
             "distcache_raft_snapshot_bytes{role=\"data\",gid=\"2\"} 700",
+            "distcache_raft_snapshot_held_bytes{role=\"data\",gid=\"2\"} 300",
             "distcache_raft_fsync_duration_seconds_count{role=\"data\",gid=\"2\"} 2",
             "distcache_raft_fsync_duration_seconds_sum{role=\"data\",gid=\"2\"} 0.02015",
             "distcache_raft_fsync_duration_seconds_bucket{le=\"0.0002\",role=\"data\",gid=\"2\"} 1",

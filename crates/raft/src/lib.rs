@@ -51,6 +51,8 @@
 //!                in ONE durable write (group commit)    --> Storage::save
 //!   2. send      Ready.messages (they may promise what step 1 saved:
 //!                a vote, a term, entries acknowledged)  --> network
+//!                and Ready.snapshot_reads, each a piece of the stored
+//!                snapshot read back      --> Storage::read_snapshot_piece
 //!   3. apply     Ready.snapshot (if apply), then Ready.committed_entries,
 //!                in order                               --> service
 //!   4. advance(ready): the core learns what is now stable and applied
@@ -71,6 +73,21 @@
 //! one (the observer is told when it is stored). Written in line, a large
 //! snapshot held the loop for 0.4-1.6 s under load, stalling its group. A
 //! leader's snapshot is still saved in line, after any staged one.
+//!
+//! **The snapshot lives on disk, not in memory.** The core needs the
+//! latest snapshot's bytes only to send them to a follower that fell
+//! behind the log, and they are as large as the service's state. Once the
+//! driver has stored a snapshot (saved, staged and installed, or loaded at
+//! restart) and the storage reads pieces back
+//! (`Storage::reads_snapshot_pieces`: `FileStorage` and `MemoryStorage`
+//! do), it calls `RawNode::snapshot_stored(meta)`, and the core keeps only
+//! the metadata and size; each piece it would send becomes a
+//! `SnapshotRead` in `Ready::snapshot_reads`, which the driver reads from
+//! the snapshot file (checked whole against its CRC on the first read)
+//! and sends as `InstallSnapshot`. A read that finds a newer snapshot
+//! stored sends nothing; the leader's retry starts the follower on the
+//! newer one. `NodeStatus::snapshot_held_bytes` shows what is still held
+//! (`tests/snapshot_from_disk.rs`).
 //!
 //! ## Time
 //!

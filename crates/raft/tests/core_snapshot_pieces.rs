@@ -9,7 +9,7 @@ mod fixture;
 use fixture::*;
 use raft::core::{
     AppendEntriesReply, Conflict, InstallSnapshot, InstallSnapshotReply, Message, MessageBody,
-    ProgressState, RawNode, ReadySnapshot, Snapshot, SnapshotMeta,
+    ProgressState, RawNode, ReadySnapshot, Snapshot, SnapshotMeta, SnapshotRead,
 };
 
 /// Piece size in these tests: the snapshot below is 10 pieces and a bit.
@@ -123,6 +123,58 @@ fn an_unanswered_piece_is_sent_again_not_the_whole_snapshot() {
         vec![InstallSnapshot::piece(&snapshot, 300, PIECE_BYTES)],
         "one retry after 30 ticks (Config::snapshot_retry_ticks), from byte 300"
     );
+}
+
+#[test]
+fn once_the_snapshot_is_stored_pieces_are_read_back_not_held() {
+    let (mut node, sent) = leader_sending_the_snapshot();
+    let term = node.term();
+    let snapshot = big_snapshot(5, 1);
+    // Phase 1: held in memory, the first piece went out as a message.
+    assert_eq!(sent, vec![piece_message(term, &snapshot, 0)]);
+    assert_eq!(node.snapshot_held_bytes(), 1050);
+
+    // Phase 2: another snapshot's meta releases nothing.
+    node.snapshot_stored(&SnapshotMeta::at(4, 1));
+    assert_eq!(node.snapshot_held_bytes(), 1050);
+
+    // Phase 3: stored; the core drops the bytes and asks for each piece.
+    node.snapshot_stored(&snapshot.meta);
+    assert_eq!(node.snapshot_held_bytes(), 0);
+    node.step(message(1, 0, term, answer(0, 5, 1000))).unwrap();
+    let ready = take_ready(&mut node);
+    assert_eq!(ready.messages, Vec::new(), "no piece from memory");
+    let expected_read = SnapshotRead {
+        to: 1,
+        term,
+        meta: snapshot.meta.clone(),
+        offset: 1000,
+        length_bytes: 50,
+        total_bytes: 1050,
+    };
+    assert_eq!(
+        ready.snapshot_reads,
+        vec![expected_read.clone()],
+        "the last 50 bytes"
+    );
+
+    // Phase 4: what the driver sends for it is the piece the core would
+    // have sent from memory.
+    let data = snapshot.data[1000..].to_vec();
+    assert_eq!(
+        InstallSnapshot::from_stored(&expected_read, data),
+        InstallSnapshot::piece(&snapshot, 1000, PIECE_BYTES)
+    );
+
+    // Phase 5: an unanswered read is asked again after the retry ticks.
+    let mut reads = Vec::new();
+    for _ in 0..30 {
+        node.tick();
+        if node.has_ready() {
+            reads.extend(take_ready(&mut node).snapshot_reads);
+        }
+    }
+    assert_eq!(reads, vec![expected_read]);
 }
 
 /// A follower (node 1) at term 1 with entries 1-3 committed.

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::entry::{Entry, NodeId, Snapshot, SnapshotMeta};
+use super::held_snapshot::SnapshotRead;
 
 /// A message between two nodes of the group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,20 +173,65 @@ impl InstallSnapshot {
     /// # Panics
     /// If `offset` is past the end of the snapshot's data.
     pub fn piece(snapshot: &Snapshot, offset: u64, max_bytes: usize) -> InstallSnapshot {
-        let total = snapshot.data.len();
+        InstallSnapshot::piece_of(&snapshot.meta, &snapshot.data, offset, max_bytes)
+    }
+
+    /// [`InstallSnapshot::piece`] of the snapshot at `meta` whose bytes are
+    /// `data`.
+    ///
+    /// # Panics
+    /// If `offset` is past the end of `data`.
+    pub fn piece_of(
+        meta: &SnapshotMeta,
+        data: &[u8],
+        offset: u64,
+        max_bytes: usize,
+    ) -> InstallSnapshot {
+        let total = data.len();
         let start = usize::try_from(offset)
             .ok()
             .filter(|&start| start <= total)
             .unwrap_or_else(|| panic!("snapshot piece at {offset} past its {total} bytes"));
         let end = start + max_bytes.min(total - start);
-        let data = snapshot.data[start..end].to_vec();
-        InstallSnapshot {
-            meta: snapshot.meta.clone(),
+        InstallSnapshot::with_data(
+            meta.clone(),
             offset,
-            total_bytes: total as u64,
+            total as u64,
+            data[start..end].to_vec(),
+        )
+    }
+
+    /// The piece `read` asked for, its bytes `data` read back from the
+    /// storage (`Storage::read_snapshot_piece`).
+    ///
+    /// # Panics
+    /// If `data` is not as long as `read` asked: the storage broke its
+    /// contract.
+    pub fn from_stored(read: &SnapshotRead, data: Vec<u8>) -> InstallSnapshot {
+        assert_eq!(
+            data.len() as u64,
+            read.length_bytes,
+            "snapshot piece at {} (index {}) read back with the wrong length",
+            read.offset,
+            read.meta.last_included_index
+        );
+        InstallSnapshot::with_data(read.meta.clone(), read.offset, read.total_bytes, data)
+    }
+
+    fn with_data(
+        meta: SnapshotMeta,
+        offset: u64,
+        total_bytes: u64,
+        data: Vec<u8>,
+    ) -> InstallSnapshot {
+        let done = offset + data.len() as u64 == total_bytes;
+        InstallSnapshot {
+            meta,
+            offset,
+            total_bytes,
             data_crc32: crc32fast::hash(&data),
             data,
-            done: end == total,
+            done,
         }
     }
 

@@ -5,6 +5,7 @@
 mod config;
 mod election;
 mod entry;
+mod held_snapshot;
 mod log;
 mod membership;
 mod message;
@@ -17,6 +18,7 @@ mod validate;
 
 pub use config::{Config, TICK_INTERVAL_MS};
 pub use entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
+pub use held_snapshot::SnapshotRead;
 pub use log::RaftLog;
 pub use membership::{MAX_MEMBERS, Membership, MembershipChange};
 pub use message::{

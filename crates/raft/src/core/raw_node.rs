@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
 
 use super::config::Config;
-use super::entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot};
+use super::entry::{Entry, EntryKind, HardState, NodeId, PersistentState, Snapshot, SnapshotMeta};
+use super::held_snapshot::{HeldSnapshot, SnapshotRead};
 use super::log::RaftLog;
 use super::membership::{Membership, MembershipChange};
 use super::message::{
@@ -211,8 +212,9 @@ pub struct RawNode {
     pub(super) leader_id: Option<NodeId>,
     pub(super) log: RaftLog,
     /// The latest snapshot (the service's, or the leader's), sent to lagging
-    /// followers.
-    pub(super) snapshot: Snapshot,
+    /// followers: its bytes in memory until the driver has stored them
+    /// (`snapshot_stored`), then read back from storage piece by piece.
+    pub(super) snapshot: HeldSnapshot,
     pub(super) rng: ChaCha8Rng,
     /// Ticks since the last sign of a live leader (or the last vote granted);
     /// on the leader, ticks since the last CheckQuorum round.
@@ -229,6 +231,9 @@ pub struct RawNode {
     /// Leader: one entry per other peer.
     pub(super) progress: BTreeMap<NodeId, Progress>,
     pub(super) messages: Vec<Message>,
+    /// Leader: pieces of the stored snapshot for the driver to read back
+    /// and send (at most one per peer per round of pieces).
+    pub(super) snapshot_reads: Vec<SnapshotRead>,
     /// Leader: reads awaiting confirmation.
     pub(super) read_only: ReadOnly,
     /// Leader: the summed `Entry::size_bytes` of the entries after the
@@ -289,7 +294,7 @@ impl RawNode {
             voted_for: state.hard_state.voted_for,
             role: Role::Follower,
             leader_id: None,
-            snapshot: state.snapshot.unwrap_or_default(),
+            snapshot: HeldSnapshot::new(state.snapshot.unwrap_or_default()),
             rng,
             election_elapsed_ticks: 0,
             election_timeout_ticks,
@@ -299,6 +304,7 @@ impl RawNode {
             vote_resends_this_round: 0,
             progress: BTreeMap::new(),
             messages: Vec::new(),
+            snapshot_reads: Vec::new(),
             read_only: ReadOnly::default(),
             uncommitted_bytes: 0,
             pending_snapshot,
@@ -994,13 +1000,33 @@ impl RawNode {
             });
         }
         let meta = self.log.compact_to(index, &self.bootstrap);
-        self.snapshot = Snapshot { meta, data };
+        let snapshot = Snapshot { meta, data };
+        // Held until stored: lagging followers may need it before then.
+        self.snapshot = HeldSnapshot::new(snapshot.clone());
         self.pending_snapshot = Some(ReadySnapshot {
-            snapshot: self.snapshot.clone(),
+            snapshot,
             persist: true,
             apply: false,
         });
         Ok(())
+    }
+
+    /// The driver's storage holds the snapshot at `meta` durably and reads
+    /// pieces of it back (`Storage::read_snapshot_piece`): if it is the
+    /// latest snapshot, the core drops its own copy of the bytes and from
+    /// now on asks for pieces to send in [`Ready::snapshot_reads`]. Call it
+    /// after each durable write of a snapshot (saved, or staged and
+    /// installed) and at restart for the loaded one. Another `meta` (a
+    /// snapshot since replaced) is ignored. A driver that never calls it
+    /// gets the old behaviour: the bytes stay in memory.
+    pub fn snapshot_stored(&mut self, meta: &SnapshotMeta) {
+        self.snapshot.release(meta);
+    }
+
+    /// Bytes of the latest snapshot held in memory: its size until
+    /// [`RawNode::snapshot_stored`] released them, then 0.
+    pub fn snapshot_held_bytes(&self) -> u64 {
+        self.snapshot.held_bytes()
     }
 
     pub(super) fn set_pending_snapshot(&mut self, snapshot: ReadySnapshot) {
@@ -1010,6 +1036,7 @@ impl RawNode {
     /// True if [`RawNode::ready`] has something to hand out.
     pub fn has_ready(&self) -> bool {
         !self.messages.is_empty()
+            || !self.snapshot_reads.is_empty()
             || self.hard_state() != self.saved_hard_state
             || self.pending_snapshot.is_some()
             || !self.log.unstable_entries().is_empty()
@@ -1034,9 +1061,12 @@ impl RawNode {
         let hard_state = self.hard_state();
         let ready = Ready {
             hard_state: (hard_state != self.saved_hard_state).then_some(hard_state),
-            snapshot: self.pending_snapshot.clone(),
+            // Taken, not copied (a snapshot is as large as the service's
+            // state): `advance` needs only its metadata.
+            snapshot: self.pending_snapshot.take(),
             entries: self.log.unstable_entries().to_vec(),
             messages: std::mem::take(&mut self.messages),
+            snapshot_reads: std::mem::take(&mut self.snapshot_reads),
             committed_entries: self
                 .log
                 .entries_to_apply(self.config.max_committed_entries_per_ready),
@@ -1065,14 +1095,7 @@ impl RawNode {
         if let Some(last) = ready.committed_entries.last() {
             self.log.applied_to(last.index);
         }
-        if let Some(handled) = ready.snapshot
-            && self
-                .pending_snapshot
-                .as_ref()
-                .is_some_and(|p| p.snapshot.meta == handled.snapshot.meta)
-        {
-            self.pending_snapshot = None;
-        }
+        // `ready` took the pending snapshot: a pending one now came after.
         if self.role == Role::Leader {
             // The leader counts its own log only once it is on disk.
             self.maybe_commit();

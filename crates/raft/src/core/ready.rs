@@ -1,6 +1,7 @@
 //! The core's output: what to persist, send and apply.
 
 use super::entry::{Entry, HardState, Snapshot};
+use super::held_snapshot::SnapshotRead;
 use super::message::Message;
 use super::read_only::ReadState;
 
@@ -10,7 +11,8 @@ use super::read_only::ReadState;
 /// 1. persist `snapshot` (if `persist`), `entries` and `hard_state` in one
 ///    durable write (group commit: one fsync for the whole batch);
 /// 2. send `messages` (they may depend on what was just persisted: a vote,
-///    a term, entries a follower acknowledges);
+///    a term, entries a follower acknowledges), and the snapshot pieces
+///    `snapshot_reads` asks for, read back from storage;
 /// 3. hand `snapshot` (if `apply`) and then `committed_entries` to the
 ///    service, in order;
 /// 4. call [`crate::core::RawNode::advance`] with this `Ready`.
@@ -26,6 +28,12 @@ pub struct Ready {
     pub entries: Vec<Entry>,
     /// Messages to send, after persisting.
     pub messages: Vec<Message>,
+    /// Pieces of the stored snapshot to read back and send as
+    /// `InstallSnapshot` (see [`crate::core::RawNode::snapshot_stored`]):
+    /// empty unless the driver said that its storage holds the snapshot.
+    /// A read that finds another snapshot stored (a newer one, installed
+    /// since) is dropped: the leader sends again.
+    pub snapshot_reads: Vec<SnapshotRead>,
     /// Committed entries to apply, consecutive, after the snapshot if any.
     pub committed_entries: Vec<Entry>,
     /// Reads confirmed by a majority (see `RawNode::read_index`): answer

@@ -2,6 +2,7 @@
 //! 5.3, 5.4.2 and 7), with batching and pipelining (see `progress.rs`).
 
 use super::entry::{NodeId, Snapshot, SnapshotMeta};
+use super::held_snapshot::{HeldSnapshot, PieceSource, SnapshotRead};
 use super::message::{
     AppendEntries, AppendEntriesReply, Conflict, Heartbeat, HeartbeatReply, InstallSnapshot,
     InstallSnapshotReply, MessageBody,
@@ -206,13 +207,13 @@ impl RawNode {
     /// Starts sending the snapshot to `peer`, from its first byte.
     fn send_snapshot(&mut self, peer: NodeId) {
         assert_eq!(
-            self.snapshot.meta,
-            *self.log.snapshot_meta(),
+            self.snapshot.meta(),
+            self.log.snapshot_meta(),
             "node {} term {}: snapshot held does not match the log's",
             self.config.id,
             self.term
         );
-        let snapshot_index = self.snapshot.meta.last_included_index;
+        let snapshot_index = self.snapshot.meta().last_included_index;
         self.progress
             .get_mut(&peer)
             .expect("leader has progress for each peer")
@@ -224,7 +225,7 @@ impl RawNode {
     /// If this leader has taken a newer snapshot since, the transfer starts
     /// over with that one.
     fn send_snapshot_piece(&mut self, peer: NodeId) {
-        let current_index = self.snapshot.meta.last_included_index;
+        let current_index = self.snapshot.meta().last_included_index;
         let progress = self
             .progress
             .get_mut(&peer)
@@ -242,16 +243,26 @@ impl RawNode {
             *offset_bytes = 0;
         }
         *ticks_since_sent = 0;
-        let total_bytes = self.snapshot.data.len() as u64;
+        let total_bytes = self.snapshot.size_bytes();
         let offset = (*offset_bytes).min(total_bytes);
-        let piece = InstallSnapshot::piece(
-            &self.snapshot,
-            offset,
-            self.config
-                .snapshot_chunk_bytes
-                .min(self.config.max_entry_bytes),
-        );
-        self.send(peer, MessageBody::InstallSnapshot(piece));
+        let max_bytes = self
+            .config
+            .snapshot_chunk_bytes
+            .min(self.config.max_entry_bytes);
+        match self.snapshot.piece(offset, max_bytes) {
+            PieceSource::Held(piece) => self.send(peer, MessageBody::InstallSnapshot(piece)),
+            PieceSource::Stored {
+                offset,
+                length_bytes,
+            } => self.snapshot_reads.push(SnapshotRead {
+                to: peer,
+                term: self.term,
+                meta: self.snapshot.meta().clone(),
+                offset,
+                length_bytes,
+                total_bytes,
+            }),
+        }
     }
 
     /// Follower side of AppendEntries (paper Figure 2, receiver steps 1-5).
@@ -440,16 +451,18 @@ impl RawNode {
             }
             Ok(Some(snapshot)) => {
                 self.log.install_snapshot(meta.clone());
-                self.snapshot = snapshot;
+                let received_bytes = snapshot.data.len() as u64;
+                // Held until stored: this node may lead before then.
+                self.snapshot = HeldSnapshot::new(snapshot.clone());
                 self.set_pending_snapshot(ReadySnapshot {
-                    snapshot: self.snapshot.clone(),
+                    snapshot,
                     persist: true,
                     apply: true,
                 });
                 let reply = InstallSnapshotReply {
                     match_index: meta.last_included_index,
                     snapshot_index: meta.last_included_index,
-                    received_bytes: self.snapshot.data.len() as u64,
+                    received_bytes,
                 };
                 self.send(leader, MessageBody::InstallSnapshotReply(reply));
                 return;

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::core::{
-    EntryKind, MAX_MEMBERS, Message, NodeId, RawNode, Ready, Snapshot, SnapshotMeta,
-    TICK_INTERVAL_MS,
+    EntryKind, InstallSnapshot, MAX_MEMBERS, Message, MessageBody, NodeId, RawNode, Ready,
+    Snapshot, SnapshotMeta, SnapshotRead, TICK_INTERVAL_MS,
 };
 use crate::storage::{Storage, StorageError, StorageWrite};
 
@@ -333,6 +333,7 @@ impl<S: Storage + 'static> EventLoop<S> {
         result?;
         let started = labrpc::runtime::now();
         self.storage.install_staged_snapshot(&staged.meta).await?;
+        self.note_snapshot_stored(&staged.meta);
         let elapsed = started.elapsed();
         if elapsed > SLOW_WRITE {
             tracing::warn!(
@@ -411,6 +412,9 @@ impl<S: Storage + 'static> EventLoop<S> {
                 let started = labrpc::runtime::now();
                 self.storage.save(write).await?;
                 self.record_save(&write, started.elapsed());
+                if let Some(snapshot) = write.snapshot {
+                    self.note_snapshot_stored(&snapshot.meta);
+                }
             }
             // No await between the durable write and its observation.
             if self.observer.is_some() {
@@ -422,6 +426,9 @@ impl<S: Storage + 'static> EventLoop<S> {
             }
             for message in std::mem::take(&mut ready.messages) {
                 self.dispatch(message);
+            }
+            for read in std::mem::take(&mut ready.snapshot_reads) {
+                self.send_stored_piece(&read).await?;
             }
             for read in std::mem::take(&mut ready.read_states) {
                 let read_id = u64::from_le_bytes(
@@ -441,6 +448,42 @@ impl<S: Storage + 'static> EventLoop<S> {
             // The core dropped its pending reads; so do we (callers get None).
             self.read_waiters.clear();
         }
+        Ok(())
+    }
+
+    /// Tells the core that the storage holds the snapshot at `meta`, if
+    /// the storage reads pieces back: the core drops its copy.
+    fn note_snapshot_stored(&mut self, meta: &SnapshotMeta) {
+        if self.storage.reads_snapshot_pieces() {
+            self.core.snapshot_stored(meta);
+        }
+    }
+
+    /// Reads the snapshot piece `read` asks for from storage and sends it.
+    /// A read that finds another snapshot stored (a newer one) sends
+    /// nothing: the leader starts the follower on the newer one when it
+    /// sends again. A failed read is a storage failure, as a failed save is.
+    async fn send_stored_piece(&mut self, read: &SnapshotRead) -> Result<(), StorageError> {
+        let piece = self
+            .storage
+            .read_snapshot_piece(&read.meta, read.offset, read.length_bytes)
+            .await?;
+        let Some(data) = piece else {
+            tracing::debug!(
+                node = self.core.id(),
+                to = read.to,
+                snapshot_index = read.meta.last_included_index,
+                "snapshot piece not sent: a newer snapshot is stored"
+            );
+            return Ok(());
+        };
+        self.storage_stats.snapshot_read_bytes += data.len() as u64;
+        self.dispatch(Message {
+            from: self.core.id(),
+            to: read.to,
+            term: read.term,
+            body: MessageBody::InstallSnapshot(InstallSnapshot::from_stored(read, data)),
+        });
         Ok(())
     }
 
@@ -604,6 +647,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             snapshots_received: self.snapshots_received,
             peer_messages_refused: self.core.refused_messages(),
             snapshot_size_bytes: self.storage.snapshot_size_bytes(),
+            snapshot_held_bytes: self.core.snapshot_held_bytes(),
             leader_changes: self.leader_changes,
             lease_reads: self.core.lease_reads_served(),
             storage: self.storage_stats,

@@ -158,6 +158,11 @@ pub struct NodeStatus {
     pub peer_messages_refused: u64,
     /// Bytes of the stored snapshot's data (`Storage::snapshot_size_bytes`).
     pub snapshot_size_bytes: u64,
+    /// Bytes of the latest snapshot the node holds in memory to send to
+    /// lagging followers (`RawNode::snapshot_held_bytes`): 0 once its
+    /// storage holds it and reads pieces back
+    /// (`Storage::reads_snapshot_pieces`).
+    pub snapshot_held_bytes: u64,
     /// Times this node learned of a leader in a newer term since it
     /// started (itself included; the first leader it knew counts).
     pub leader_changes: u64,
@@ -312,7 +317,12 @@ impl RaftNode {
         );
         let state = storage.load().await?;
         let loaded = config.observer.as_ref().map(|_| state.clone());
-        let core = RawNode::restart(config.core.clone(), state);
+        let stored_snapshot = state.snapshot.as_ref().map(|s| s.meta.clone());
+        let mut core = RawNode::restart(config.core.clone(), state);
+        // The loaded snapshot is on disk: the core need not hold it too.
+        if let Some(meta) = stored_snapshot.filter(|_| storage.reads_snapshot_pieces()) {
+            core.snapshot_stored(&meta);
+        }
         let (events_sender, events_receiver) = mpsc::channel(config.event_channel_capacity);
         let (apply_sender, apply_receiver) = mpsc::channel(config.apply_channel_capacity);
         let shared = Arc::new(Shared {

@@ -74,6 +74,9 @@ pub struct StorageStats {
     pub snapshot_writes: DurationHistogram,
     /// Bytes of snapshot data those saves wrote.
     pub snapshot_written_bytes: u64,
+    /// Bytes of snapshot data read back from storage to send to lagging
+    /// followers (`Storage::read_snapshot_piece`).
+    pub snapshot_read_bytes: u64,
     /// Bytes of log entries saved (their commands; replaced entries count
     /// again).
     pub entry_written_bytes: u64,

@@ -26,7 +26,7 @@
 
 pub use imp::{
     AppendFile, DirLock, create_dir_all, create_file, list, lock_dir, open_for_writing, read,
-    remove, rename_durably, replace, sync_dir, write_durably,
+    read_range, remove, rename_durably, replace, sync_dir, write_durably,
 };
 
 /// The error inside the `io::Error` of a file call that never ran because
@@ -224,6 +224,25 @@ mod imp {
             Ok(bytes) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
+        })
+        .await
+    }
+
+    /// The file's length and its `length_bytes` bytes at `offset` (an
+    /// error if the file is shorter).
+    pub async fn read_range(
+        lock: &DirLock,
+        path: &Path,
+        offset: u64,
+        length_bytes: usize,
+    ) -> io::Result<(u64, Vec<u8>)> {
+        let path = path.to_path_buf();
+        blocking(lock, move || {
+            let file = File::open(path)?;
+            let file_len = file.metadata()?.len();
+            let mut bytes = vec![0; length_bytes];
+            file.read_exact_at(&mut bytes, offset)?;
+            Ok((file_len, bytes))
         })
         .await
     }
@@ -480,6 +499,39 @@ mod imp {
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(error),
         }
+    }
+
+    /// The file's length and its `length_bytes` bytes at `offset` (an
+    /// error if the file is shorter or missing). Reads the whole file:
+    /// simulated files are small.
+    pub async fn read_range(
+        lock: &DirLock,
+        path: &Path,
+        offset: u64,
+        length_bytes: usize,
+    ) -> io::Result<(u64, Vec<u8>)> {
+        let Some(bytes) = read(lock, path).await? else {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} does not exist", path.display()),
+            ));
+        };
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(length_bytes)?))
+            .filter(|range| range.end <= bytes.len())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} bytes at {offset} past the end of {} ({} bytes)",
+                        length_bytes,
+                        path.display(),
+                        bytes.len()
+                    ),
+                )
+            })?;
+        Ok((bytes.len() as u64, bytes[range].to_vec()))
     }
 
     pub async fn list(_lock: &DirLock, dir: &Path) -> io::Result<Vec<String>> {

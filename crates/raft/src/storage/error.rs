@@ -61,6 +61,10 @@ pub enum StorageError {
     /// The caller asked for a write that would leave a hole in the log.
     #[error("invalid write: {reason}")]
     InvalidWrite { reason: String },
+    /// The caller asked for bytes the storage does not hold (a snapshot
+    /// piece past the end of the stored snapshot).
+    #[error("invalid read: {reason}")]
+    InvalidRead { reason: String },
 }
 
 impl StorageError {

@@ -91,6 +91,10 @@ use super::{
     StagedSnapshotWrite, Storage, StorageError, StorageWrite, check_loaded_log, reconcile_loaded,
 };
 
+mod snapshot_check;
+
+use snapshot_check::SnapshotCheck;
+
 pub const SNAPSHOT_FILE_NAME: &str = "raft-snapshot";
 /// Prefix of a snapshot staged (written) but not yet installed, followed
 /// by its last index in 20 digits; `load` removes such files.
@@ -174,6 +178,9 @@ pub struct FileStorage {
     /// A save failed half-way: what is on disk is no longer known, so every
     /// later save is refused (the node must stop and restart from `load`).
     failed: bool,
+    /// How far `read_snapshot_piece` has checked the stored snapshot's
+    /// file against its CRC.
+    snapshot_check: Option<SnapshotCheck>,
 }
 
 impl FileStorage {
@@ -205,6 +212,7 @@ impl FileStorage {
             lock: None,
             lock_wait: DEFAULT_LOCK_WAIT,
             failed: false,
+            snapshot_check: None,
         }
     }
 
@@ -795,6 +803,7 @@ impl Storage for FileStorage {
         self.segments.clear();
         self.index = LogIndex::default();
         self.staged = None;
+        self.snapshot_check = None;
         self.load_stats = LoadStats::default();
         self.failed = false;
         let result = self.load_from_disk().await;
@@ -831,6 +840,9 @@ impl Storage for FileStorage {
         let path = self.staged_snapshot_path(meta.last_included_index);
         Ok(Box::pin(async move {
             let bytes = encode_snapshot_file(&snapshot)?;
+            // Its bytes are in the file's now: one copy, not two, while
+            // the file is written.
+            drop(snapshot);
             disk::write_durably(&lock, &path, bytes)
                 .await
                 .map_err(|source| StorageError::from_io(path, source))
@@ -840,6 +852,47 @@ impl Storage for FileStorage {
     async fn install_staged_snapshot(&mut self, meta: &SnapshotMeta) -> Result<(), StorageError> {
         let result = self.install_staged_now(meta).await;
         self.note_failure(result)
+    }
+
+    fn reads_snapshot_pieces(&self) -> bool {
+        true
+    }
+
+    /// Reads the piece from the snapshot file, whose data is its last
+    /// bytes (the snapshot record ends with them), checking the file
+    /// against its CRC as pieces are read (see `SnapshotCheck`).
+    async fn read_snapshot_piece(
+        &mut self,
+        meta: &SnapshotMeta,
+        offset: u64,
+        length_bytes: u64,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        self.check_usable()?;
+        if self.index.snapshot_meta() != *meta {
+            return Ok(None);
+        }
+        let data_size_bytes = self.index.snapshot_data_size_bytes();
+        if offset
+            .checked_add(length_bytes)
+            .is_none_or(|end| end > data_size_bytes)
+        {
+            return Err(StorageError::InvalidRead {
+                reason: format!(
+                    "snapshot piece of {length_bytes} bytes at {offset} past the \
+                     {data_size_bytes} bytes stored at index {}",
+                    meta.last_included_index
+                ),
+            });
+        }
+        let mut check = match self.snapshot_check.take() {
+            Some(check) if check.meta == *meta => check,
+            _ => self.start_snapshot_check(meta).await?,
+        };
+        let piece = self
+            .read_checked_piece(&mut check, offset, length_bytes)
+            .await?;
+        self.snapshot_check = Some(check);
+        Ok(Some(piece))
     }
 
     fn raft_state_size_bytes(&self) -> u64 {

@@ -178,11 +178,63 @@ fn magic(kind: FileKind) -> [u8; MAGIC_BYTES] {
     magic
 }
 
-/// A whole snapshot file.
+/// A whole snapshot file: the same bytes as the magic followed by
+/// [`encode_record`], encoded straight into one buffer of the exact size
+/// (a snapshot is as large as the service's state: no intermediate copies).
 pub fn encode_snapshot_file(snapshot: &Snapshot) -> Result<Vec<u8>, StorageError> {
-    let mut file = magic(SNAPSHOT_KIND).to_vec();
-    file.extend_from_slice(&encode_record(snapshot)?);
+    let body_len = codec::encoded_len(snapshot);
+    if body_len > RECORD_SIZE_BYTES_MAX as u64 {
+        return Err(StorageError::InvalidWrite {
+            reason: format!(
+                "one save of {body_len} bytes exceeds the record limit of \
+                 {RECORD_SIZE_BYTES_MAX} bytes"
+            ),
+        });
+    }
+    let mut file = Vec::with_capacity(SNAPSHOT_HEAD_BYTES + body_len as usize);
+    file.extend_from_slice(&magic(SNAPSHOT_KIND));
+    file.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
+    codec::encode_into(snapshot, &mut file).map_err(|error| StorageError::InvalidWrite {
+        reason: format!("the snapshot does not encode: {error}"),
+    })?;
+    assert_eq!(
+        file.len() as u64,
+        SNAPSHOT_HEAD_BYTES as u64 + body_len,
+        "snapshot at index {}: encoded length differs from its measured length",
+        snapshot.meta.last_included_index
+    );
+    let crc = crc32fast::hash(&file[SNAPSHOT_HEAD_BYTES..]);
+    file[MAGIC_BYTES..MAGIC_BYTES + 4].copy_from_slice(&(body_len as u32).to_le_bytes());
+    file[MAGIC_BYTES + 4..SNAPSHOT_HEAD_BYTES].copy_from_slice(&crc.to_le_bytes());
     Ok(file)
+}
+
+/// Bytes before a snapshot file's record body: the magic, then the
+/// record's length and CRC-32.
+pub const SNAPSHOT_HEAD_BYTES: usize = MAGIC_BYTES + RECORD_HEADER_BYTES;
+
+/// Checks the head (the first [`SNAPSHOT_HEAD_BYTES`]) of a snapshot file
+/// of `file_len` bytes: its magic, and a record that ends where the file
+/// does. Returns the CRC-32 the record body must have, for a caller that
+/// reads the body in pieces.
+pub fn check_snapshot_file_head(
+    path: &Path,
+    head: &[u8],
+    file_len: u64,
+) -> Result<u32, StorageError> {
+    check_magic(path, head, SNAPSHOT_KIND)?;
+    if head.len() != SNAPSHOT_HEAD_BYTES {
+        return Err(corrupt(path, 0, "truncated snapshot record header"));
+    }
+    let body_len = u64::from(le_u32(&head[MAGIC_BYTES..]));
+    if SNAPSHOT_HEAD_BYTES as u64 + body_len != file_len {
+        return Err(corrupt(
+            path,
+            MAGIC_BYTES,
+            format!("a snapshot record of {body_len} bytes in a file of {file_len} bytes"),
+        ));
+    }
+    Ok(le_u32(&head[MAGIC_BYTES + 4..]))
 }
 
 /// The header of a new, empty log segment; its slots carry seq 0 and 1 (the

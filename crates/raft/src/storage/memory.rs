@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use crate::core::PersistentState;
+use crate::core::{PersistentState, SnapshotMeta};
 
 use super::sized_state::SizedState;
 use super::{Storage, StorageError, StorageWrite};
@@ -43,6 +43,32 @@ impl Storage for MemoryStorage {
         std::future::ready(self.save_now(write))
     }
 
+    fn reads_snapshot_pieces(&self) -> bool {
+        true
+    }
+
+    fn read_snapshot_piece(
+        &mut self,
+        meta: &SnapshotMeta,
+        offset: u64,
+        length_bytes: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StorageError>> + Send {
+        let piece = match self.state.state().snapshot.as_ref() {
+            Some(stored) if stored.meta == *meta => piece_of(&stored.data, offset, length_bytes)
+                .map(|piece| Some(piece.to_vec()))
+                .ok_or_else(|| StorageError::InvalidRead {
+                    reason: format!(
+                        "snapshot piece of {length_bytes} bytes at {offset} past the {} bytes \
+                         stored at index {}",
+                        stored.data.len(),
+                        meta.last_included_index
+                    ),
+                }),
+            _ => Ok(None),
+        };
+        std::future::ready(piece)
+    }
+
     fn raft_state_size_bytes(&self) -> u64 {
         self.state.raft_state_size_bytes()
     }
@@ -54,4 +80,11 @@ impl Storage for MemoryStorage {
             .as_ref()
             .map_or(0, |s| s.data.len() as u64)
     }
+}
+
+/// The `length_bytes` of `data` at `offset`, if all within it.
+fn piece_of(data: &[u8], offset: u64, length_bytes: u64) -> Option<&[u8]> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(length_bytes).ok()?)?;
+    data.get(start..end)
 }

@@ -99,6 +99,31 @@ pub trait Storage: Send {
         async move { Err(refused) }
     }
 
+    /// True if [`Storage::read_snapshot_piece`] reads pieces of the stored
+    /// snapshot back: then the node drops its in-memory copy of a snapshot
+    /// once stored, and reads each piece it sends to a lagging follower
+    /// from here. False (the default): the node keeps the bytes.
+    fn reads_snapshot_pieces(&self) -> bool {
+        false
+    }
+
+    /// The `length_bytes` bytes at `offset` of the stored snapshot's data,
+    /// if the stored snapshot is the one at `meta`; `Ok(None)` if another
+    /// is stored (a newer one replaced it since it was asked for).
+    ///
+    /// Contract: data returned is what was stored (a storage checks it
+    /// against its checksums before returning any of it); `offset +
+    /// length_bytes` within the snapshot's data, else an error.
+    fn read_snapshot_piece(
+        &mut self,
+        meta: &SnapshotMeta,
+        offset: u64,
+        length_bytes: u64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StorageError>> + Send {
+        let _ = (meta, offset, length_bytes);
+        std::future::ready(Ok(None))
+    }
+
     /// Bytes of Raft state (hard state and log, not the snapshot) as stored:
     /// the figure the 6.5840 tests bound and the service watches to decide
     /// when to snapshot. A staged snapshot counts as installed: the service
