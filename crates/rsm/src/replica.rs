@@ -296,9 +296,9 @@ pub enum Applied<'a, M: ReplicatedMachine> {
         output: &'a M::Output,
         machine: &'a M,
     },
-    /// A snapshot through `index` replaced the machine: whatever came
-    /// before it was not told command by command.
-    Restored { index: u64 },
+    /// A snapshot through `index` replaced the machine (now `machine`):
+    /// whatever came before it was not told command by command.
+    Restored { index: u64, machine: &'a M },
 }
 
 /// Called for every command a replica applies and every snapshot it
@@ -1140,7 +1140,10 @@ impl<M: ReplicatedMachine> Rsm<M> {
         inner.waiters.drop_through(index);
         inner.speculation.forget_through(index);
         if let Some(hook) = &shared.hook {
-            hook(Applied::Restored { index });
+            hook(Applied::Restored {
+                index,
+                machine: &inner.machine,
+            });
         }
         drop(inner);
         self.publish_applied(index);

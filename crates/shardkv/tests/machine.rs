@@ -748,6 +748,29 @@ fn snapshot_round_trip_and_corruption() {
     assert!(ShardMachine::restore(&trailing).is_err());
 }
 
+/// The write fence's marker (`PollerLeases`) is replicated state: a new
+/// group says no poller may exist, the last marker applied decides, a
+/// snapshot carries it, and a snapshot from before snapshots carried it
+/// (format 1: the machine alone) reads as "may exist".
+#[test]
+fn the_poller_marker_travels_in_snapshots() {
+    let mut g1 = group(1);
+    assert!(!g1.pollers_may_exist(), "an empty log: no poller ever");
+    for may_exist in [true, false] {
+        assert_eq!(
+            g1.apply(&GroupCommand::PollerLeases { may_exist }, 1),
+            GroupOutput::Noted
+        );
+        assert_eq!(g1.pollers_may_exist(), may_exist);
+        let restored = ShardMachine::restore(&g1.snapshot()).expect("restores");
+        assert_eq!(restored.pollers_may_exist(), may_exist);
+        assert_eq!(restored.snapshot(), g1.snapshot());
+    }
+    let format_1 = codec::encode(&g1);
+    let old = ShardMachine::restore(&format_1).expect("format 1 still reads");
+    assert!(old.pollers_may_exist(), "unknown counts as may exist");
+}
+
 /// Every group leaves, then one joins: the shards stay parked with the
 /// last groups (frozen, still answering pulls), the joining group pulls
 /// them, and every acknowledged write is there. Configurations come from

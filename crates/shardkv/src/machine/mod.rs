@@ -134,14 +134,24 @@ pub struct ShardMachine {
     /// see [`DiskPlacement`]).
     #[serde(skip)]
     disk: Option<DiskPlacement>,
+    /// The last [`GroupCommand::PollerLeases`] applied: whether nodes'
+    /// change-feed pollers may hold leases on the group's leader (the
+    /// write fence's marker). False for a new group (an empty log: no
+    /// poller ever polled); true when unknown (a snapshot written before
+    /// snapshots carried it). Carried by snapshot format 3, outside the
+    /// serialized machine (so the machine's own bytes are unchanged).
+    #[serde(skip)]
+    pollers_may_exist: bool,
 }
 
 /// The format of [`ShardMachine::snapshot`]: 1 (no header) is the machine
 /// alone, as always; 2 (behind the codec's version header) adds each
-/// shard's disk tier section, written only when some shard has a tier.
+/// shard's disk tier section, written only when some shard has a tier;
+/// 3 (always written now) adds the write fence's marker
+/// ([`ShardMachine::pollers_may_exist`]), which 1 and 2 read as true.
 const SNAPSHOT_FORMAT: codec::Format = codec::Format {
     what: "shard machine snapshot",
-    version: 2,
+    version: 3,
 };
 
 /// Lost groups a machine remembers at most (see
@@ -204,7 +214,15 @@ impl ShardMachine {
             lost_groups: BTreeMap::new(),
             shards_lost_total: 0,
             disk,
+            pollers_may_exist: false,
         }
+    }
+
+    /// Whether nodes' change-feed pollers may hold leases on this group's
+    /// leader, as the last [`GroupCommand::PollerLeases`] applied says
+    /// (true if a snapshot from before format 3 left it unknown).
+    pub fn pollers_may_exist(&self) -> bool {
+        self.pollers_may_exist
     }
 
     /// Where this replica keeps its shards' disk tiers, if the group has
@@ -555,7 +573,10 @@ impl ShardMachine {
                 shards: self.confirm(*config_num, shards),
             },
             GroupCommand::GroupsLost { lost } => self.apply_groups_lost(lost),
-            GroupCommand::PollerLeases { .. } => GroupOutput::Noted,
+            GroupCommand::PollerLeases { may_exist } => {
+                self.pollers_may_exist = *may_exist;
+                GroupOutput::Noted
+            }
         }
     }
 
@@ -987,11 +1008,12 @@ impl ShardMachine {
     }
 
     /// The whole machine as bytes (the shared `codec`), for a Raft
-    /// snapshot (the same bytes as `ReplicatedMachine::snapshot`): the
-    /// machine alone (format 1, as before the disk tier) or, when some
-    /// shard has a disk tier, behind a version header with each tier's
-    /// section (format 2, [`SNAPSHOT_FORMAT`]). Two replicas that applied
-    /// the same commands give the same bytes, whatever their files.
+    /// snapshot (the same bytes as `ReplicatedMachine::snapshot`): behind
+    /// a version header ([`SNAPSHOT_FORMAT`] 3), the machine, each disk
+    /// tier's section (none without tiers) and the write fence's marker.
+    /// Formats 1 (the machine alone) and 2 (with tiers) are still read. Two
+    /// replicas that applied the same commands give the same bytes,
+    /// whatever their files.
     ///
     /// # Panics
     /// If a disk tier cannot read a value back: this replica lost data
@@ -1009,11 +1031,7 @@ impl ShardMachine {
                 tiers.insert(shard, section);
             }
         }
-        if tiers.is_empty() {
-            codec::encode(self)
-        } else {
-            codec::encode_versioned(&[SNAPSHOT_FORMAT], &(self, &tiers))
-        }
+        codec::encode_versioned(&[SNAPSHOT_FORMAT], &(self, &tiers, self.pollers_may_exist))
     }
 
     /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes (decoded
@@ -1138,9 +1156,17 @@ fn decode_snapshot(
     let decode_error = |error: codec::CodecError| format!("snapshot {error}");
     let (versions, body) =
         codec::split_versions(bytes, &[SNAPSHOT_FORMAT]).map_err(decode_error)?;
-    if versions == [1] {
-        let machine = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
-        return Ok((machine, BTreeMap::new()));
-    }
-    codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)
+    let (mut machine, tiers, pollers_may_exist): (ShardMachine, _, _) = match versions[..] {
+        [1] => {
+            let machine = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
+            (machine, BTreeMap::new(), true)
+        }
+        [2] => {
+            let (machine, tiers) = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
+            (machine, tiers, true)
+        }
+        _ => codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?,
+    };
+    machine.pollers_may_exist = pollers_may_exist;
+    Ok((machine, tiers))
 }

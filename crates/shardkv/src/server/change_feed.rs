@@ -82,7 +82,7 @@ impl ChangeFeed {
             .armed_until
             .is_some_and(|until| labrpc::runtime::now() < until);
         match applied {
-            Applied::Restored { index } => state.gap(index),
+            Applied::Restored { index, .. } => state.gap(index),
             Applied::Command { index, .. } if !armed => state.gap(index),
             Applied::Command {
                 index,
@@ -328,7 +328,11 @@ mod tests {
         let output = GroupOutput::Reconfigured { applied: true };
         apply(&feed, 4, &lost, &output);
         assert_eq!(feed.read(3, 4), Changes::Reset { through: 4 });
-        feed.on_applied(Applied::Restored { index: 10 });
+        let restored = machine();
+        feed.on_applied(Applied::Restored {
+            index: 10,
+            machine: &restored,
+        });
         assert_eq!(feed.read(4, 10), Changes::Reset { through: 10 });
         assert_eq!(
             feed.read(10, 10),

@@ -418,7 +418,9 @@ impl ShardServer {
         let fence_hook = Arc::clone(&fence);
         let hook: rsm::AppliedHook<ShardMachine> = Arc::new(move |applied| {
             match &applied {
-                Applied::Restored { .. } => fence_hook.update(FenceCore::on_restored),
+                Applied::Restored { machine, .. } => {
+                    fence_hook.update(|core| core.on_restored(machine.pollers_may_exist()));
+                }
                 Applied::Command {
                     command: GroupCommand::PollerLeases { may_exist },
                     ..

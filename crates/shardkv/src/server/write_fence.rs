@@ -48,7 +48,8 @@
 //!   poll, and `false` only once it has had no poller for a lease and has
 //!   led for a lease; while a `false` may be in flight it answers no poll.
 //!   The marker is read after the new leader applied an entry of its own
-//!   term (so every earlier one), and a snapshot (which does not carry it)
+//!   term (so every earlier one); a snapshot carries the marker as of its
+//!   index (machine snapshot format 3), and one written before it did
 //!   counts as `true`. An answer from a leader of a later term covers every
 //!   write committed before it (Raft's leader completeness), so `i` too.
 //!   So a group nobody tracks pays nothing, even after a failover.
@@ -154,8 +155,9 @@ pub struct FenceCore {
     term_seen_at: Option<Instant>,
     office: Office,
     pollers: BTreeMap<u64, PollerLease>,
-    /// The log's `PollerLeases` marker as applied here (`true` until a
-    /// first marker or after a snapshot: unknown counts as may exist).
+    /// The log's `PollerLeases` marker as applied here, or restored from a
+    /// snapshot (`true` while unknown: a replica that restored state
+    /// before its first marker, or a snapshot older than the marker).
     marked: bool,
     /// A `PollerLeases{may_exist: false}` may be on its way.
     retiring: bool,
@@ -268,9 +270,11 @@ impl FenceCore {
         }
     }
 
-    /// A snapshot replaced the machine: markers before it are unknown.
-    pub fn on_restored(&mut self) {
-        self.marked = true;
+    /// A snapshot replaced the machine; `may_exist` is its marker (the
+    /// last `PollerLeases` it applied; true if the snapshot is from before
+    /// snapshots carried it).
+    pub fn on_restored(&mut self, may_exist: bool) {
+        self.on_marker(may_exist);
     }
 
     /// Whether to write `PollerLeases{may_exist: false}` now, as leader of
@@ -563,11 +567,15 @@ mod tests {
             FenceCheck::Closed { .. }
         ));
         let mut fresh = FenceCore::new(true);
-        fresh.on_restored();
+        fresh.on_restored(true);
         assert!(matches!(
             fresh.check(TERM, 1, now),
             FenceCheck::Closed { .. }
         ));
+        // A snapshot whose log said no poller may exist opens at once.
+        let mut quiet = FenceCore::new(false);
+        quiet.on_restored(false);
+        assert_eq!(quiet.check(TERM, 1, now), FenceCheck::Open);
     }
 
     #[test]
