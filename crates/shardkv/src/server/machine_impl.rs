@@ -45,10 +45,10 @@ impl ReplicatedMachine for ShardMachine {
     /// without the tier writes the version 5 bytes, and 3 to 5 still read.
     ///
     /// 7: `GroupCommand::PollerLeases` (client-side caching's write fence,
-    /// issue 22). A new variant only, appended: version 3 to 6 entries and
-    /// snapshots decode unchanged, so they still read; an older build
-    /// refuses version 7 (entries and snapshots alike: the header is the
-    /// same for both, though snapshot bytes did not change).
+    /// issue 22), appended, and machine snapshots that carry its marker
+    /// (the machine's snapshot format 3, always behind its own header).
+    /// Version 3 to 6 entries and snapshots decode unchanged, so they still
+    /// read; an older build refuses version 7.
     const FORMAT_VERSION: u8 = 7;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
