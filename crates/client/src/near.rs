@@ -21,21 +21,26 @@
 //! it is dropped:
 //! - at once, for this client's own writes (read-your-writes: a `get`
 //!   after a write of this client returned never sees the older value);
-//! - for a write through the stream node's gRPC API, before that write's
-//!   writer is answered; for any other write (another node, or RESP or
-//!   REST on the same node), once the key's group leader applied it,
-//!   normally within a round trip; then the invalidation's trip to this
-//!   client;
-//! - when the node cannot follow a group (or the configuration) it sends
-//!   `Flush` within about 5 s, and when the stream is silent for
-//!   [`QUIET_LIMIT`] (the node or the network between went away, or this
-//!   client's stream task cannot run) hits stop at once and this client
-//!   drops everything.
+//! - for any write, wherever it was made: the key's group leader answers
+//!   the write only after the stream's node has handed the invalidation
+//!   to this client's stream, or has lost its lease with the leader and
+//!   sent `Flush` (the write fence, docs/design.md "Client-side
+//!   caching"); then the message's trip to this client and its stream
+//!   task's turn;
+//! - when the node cannot vouch for a group (no confirmed poll answer
+//!   within 3 s of sending the poll) it sends `Flush` and answers
+//!   `tracked: false` until it can again, and when the stream is silent
+//!   for [`QUIET_LIMIT`] (the node or the network between went away, or
+//!   this client's stream task cannot run) hits stop at once and this
+//!   client drops everything.
 //!
-//! So a cached value lags an acknowledged write by at most about 5 s (in
-//! practice milliseconds); it is not a linearizable read. Reads without
-//! the near cache ([`crate::ClientConfig::near_cache`] `None`, the
-//! default) stay linearizable.
+//! So a cached value is older than an acknowledged write only while the
+//! invalidation is on its way to this client (a network delay), or for up
+//! to [`QUIET_LIMIT`] if the stream stalls without breaking; it is not a
+//! linearizable read (a read may still see a value whose newer write is
+//! applied but not yet acknowledged). Reads without the near cache
+//! ([`crate::ClientConfig::near_cache`] `None`, the default) stay
+//! linearizable.
 //!
 //! Bounds: the cache holds at most `capacity_bytes` (keys and values, plus
 //! [`ENTRY_OVERHEAD_BYTES`] per entry), each entry at most `ttl`; absent
