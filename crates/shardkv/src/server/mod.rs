@@ -412,8 +412,9 @@ impl ShardServer {
         };
         let changes = Arc::new(ChangeFeed::default());
         let feed = Arc::clone(&changes);
-        // A stored snapshot restored at start is told to the hook (and
-        // counts as "pollers may exist"); an empty log means none ever did.
+        // A stored snapshot restored at start is told to the hook with its
+        // marker (`PollerLeases` as of the snapshot); an empty log means no
+        // poller ever polled.
         let fence = Arc::new(WriteFence::new(true));
         let fence_hook = Arc::clone(&fence);
         let hook: rsm::AppliedHook<ShardMachine> = Arc::new(move |applied| {
