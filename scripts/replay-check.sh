@@ -22,7 +22,7 @@ mkdir -p "$out"
 for test in "$@"; do
   for run in 1 2; do
     # Events only (lines with a simulated timestamp); colours stripped.
-    RUST_LOG="${REPLAY_LOG:-debug}" MADSIM_TEST_SEED="$seed" RUSTFLAGS="--cfg madsim" \
+    RUST_LOG="${REPLAY_LOG:-debug}" MADSIM_TEST_SEED="$seed" RUSTFLAGS="${RUSTFLAGS:---cfg madsim}" \
       CARGO_TARGET_DIR="$SIM_TARGET_DIR" cargo test -q -p sim-tests --test "$test" \
       -- --test-threads 1 --nocapture 2>&1 \
       | sed -E 's/\x1b\[[0-9;]*m//g' | grep -E '^[0-9]{4}-[0-9]{2}-[0-9]{2}T' \
