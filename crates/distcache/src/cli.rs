@@ -647,7 +647,10 @@ pub fn check_declare_lost_confirmed(gid: u64, confirmed: bool) -> Result<(), Str
 
 /// A group's stores as its leader reports them (the figures are replicated,
 /// so the followers' are the same and not printed): memory, the disk tier
-/// if the group has one, and where reads were served from.
+/// if the group has one, and where reads were served from. The read counts
+/// are the replicated ones: reads that went through the log. Reads answered
+/// by ReadIndex or a lease change no replicated state and are not counted,
+/// which the label says.
 fn format_store(replica: &proto::ReplicaStatus) -> String {
     let memory = format!(
         "    store: {} keys, {} in memory",
@@ -656,12 +659,13 @@ fn format_store(replica: &proto::ReplicaStatus) -> String {
     );
     if !replica.disk_tier {
         return format!(
-            "{memory}; reads: {} hits, {} misses\n",
+            "{memory}; reads through the log: {} hits, {} misses\n",
             replica.store_hits, replica.store_misses
         );
     }
     format!(
-        "{memory}; disk tier: {} keys, {}; reads: {} from memory, {} from disk, {} misses\n",
+        "{memory}; disk tier: {} keys, {}; reads through the log: {} from memory, \
+         {} from disk, {} misses\n",
         replica.disk_keys,
         human_bytes(replica.disk_bytes),
         replica.store_hits.saturating_sub(replica.disk_hits),
@@ -1033,13 +1037,16 @@ mod tests {
         };
         let text = format_status(&reply);
         assert!(
-            text.contains("    store: 1200 keys, 3.0 MiB in memory; reads: 900 hits, 40 misses\n"),
+            text.contains(
+                "    store: 1200 keys, 3.0 MiB in memory; reads through the log: 900 hits, \
+                 40 misses\n"
+            ),
             "{text}"
         );
         assert!(
             text.contains(
                 "    store: 1200 keys, 3.0 MiB in memory; disk tier: 5000 keys, 1.5 KiB; \
-                 reads: 600 from memory, 300 from disk, 40 misses\n"
+                 reads through the log: 600 from memory, 300 from disk, 40 misses\n"
             ),
             "{text}"
         );
