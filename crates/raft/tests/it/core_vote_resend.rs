@@ -3,7 +3,7 @@
 //! `vote_resends_per_round_max` times a round, so a lost request or reply
 //! costs one interval instead of a whole election timeout.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{Config, Message, MessageBody, RawNode, RequestVoteReply, Role};

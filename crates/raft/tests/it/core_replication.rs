@@ -1,7 +1,7 @@
 //! Exact-output tests of log replication and commitment (paper sections 5.3,
 //! 5.4.2), fast conflict backup, batching and pipelining.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

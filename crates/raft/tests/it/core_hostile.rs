@@ -5,7 +5,7 @@
 //! crashed the node (an assert, an index out of range, an overflow) or
 //! stored something that crashed it at every restart.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

@@ -4,7 +4,7 @@
 //! in order, ignores the rest, refuses what is over its bound or fails its
 //! checksum, and installs after the last piece.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

@@ -4,7 +4,7 @@
 //! unsafe interleavings refused, and the configuration through conflicts,
 //! snapshots and restarts.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

@@ -1,7 +1,7 @@
 //! Known histories with known answers: the classic examples of linearizable and
 //! non-linearizable behaviour, unknown outcomes, partitioning and budgets.
 
-mod common;
+use crate::common;
 
 use common::*;
 use linearizability::{

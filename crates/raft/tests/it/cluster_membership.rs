@@ -8,7 +8,7 @@
 //! survives every change) and state machine safety. Then the network heals,
 //! every node is brought back in as a voter, and all must converge.
 
-mod support;
+use crate::support;
 
 use raft::core::{MembershipChange, MembershipError, NodeId};
 use rand::{Rng, SeedableRng};

@@ -3,7 +3,7 @@
 //! hears a leader does not help depose it, and a leader that hears no
 //! majority for an election timeout steps down.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

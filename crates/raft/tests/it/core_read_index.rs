@@ -1,6 +1,6 @@
 //! Exact-output tests of ReadIndex reads (paper section 8).
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{Heartbeat, HeartbeatReply, MessageBody, RawNode, ReadIndexError, ReadState};

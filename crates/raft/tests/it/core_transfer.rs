@@ -4,7 +4,7 @@
 //! voters' leader stickiness; a transfer that does not finish in time is
 //! abandoned.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

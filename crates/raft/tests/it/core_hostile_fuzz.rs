@@ -4,7 +4,7 @@
 //! ticks and proposals. Whatever comes, the core never panics, and a
 //! message `step` refuses leaves the node exactly as it was.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use proptest::prelude::*;

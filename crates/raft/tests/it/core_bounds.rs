@@ -5,7 +5,7 @@
 //! `max_bytes_per_message`), with the defaults checked against labrpc's
 //! message limit on the encoded messages.
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{Config, Entry, EntryKind, Message, MessageBody, ProposeError, RawNode};

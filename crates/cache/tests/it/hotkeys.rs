@@ -104,7 +104,7 @@ fn zipf_1_2_top_ten_recall(seed: u64) -> f64 {
 }
 
 /// Not a check: prints the recall over more seeds (run with
-/// `cargo test -p cache --test hotkeys -- --ignored --nocapture`); the
+/// `cargo test -p cache --test it hotkeys:: -- --ignored --nocapture`); the
 /// measured numbers are in docs/status.md.
 #[test]
 #[ignore = "measurement: prints the recall of 20 seeds"]

@@ -2,7 +2,7 @@
 //! random histories, accepts every history produced by a sequential store, and
 //! catches the classic violations wherever they hide.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

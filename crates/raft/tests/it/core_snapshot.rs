@@ -1,6 +1,6 @@
 //! Exact-output tests of snapshots and log compaction (paper section 7).
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

@@ -1,6 +1,6 @@
 //! Exact-output tests of leader election (Raft paper sections 5.2, 5.4.1).
 
-mod fixture;
+use crate::fixture;
 
 use fixture::*;
 use raft::core::{

@@ -4,7 +4,7 @@
 //! and that confirmed ReadIndex reads are not stale, then a heal phase in
 //! which the cluster must converge.
 
-mod support;
+use crate::support;
 
 use support::{Cluster, Faults};
 

@@ -4,7 +4,7 @@
 //! clocks drift apart by less than the configured bound, and fails, as it
 //! must, once a leader's clock runs slow past it.
 
-mod support;
+use crate::support;
 
 use support::{Cluster, Faults};
 

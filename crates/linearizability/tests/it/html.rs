@@ -1,6 +1,6 @@
 //! The HTML picture, rendered through the library (the CLI test covers `--html`).
 
-mod common;
+use crate::common;
 
 use common::*;
 use linearizability::{
