@@ -19,7 +19,7 @@ echo "campaign: seeds ${SEED_BASE}..$(( SEED_BASE + SEEDS - 1 ))"
 MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tests
 for (( seed = SEED_BASE; seed < SEED_BASE + DETERMINISM_SEEDS; seed++ )); do
   echo "campaign: determinism, seed ${seed}: replay in two processes, then madsim's in-process check"
-  scripts/replay-check.sh "$seed" $(basename -s .rs crates/sim-tests/tests/*.rs)
+  scripts/replay-check.sh "$seed" $(basename -s .rs crates/sim-tests/tests/it/*.rs | grep -vx main)
   MADSIM_TEST_SEED="$seed" MADSIM_TEST_CHECK_DETERMINISM=1 sim cargo test -p sim-tests --quiet
 done
 sim cargo run -p sim-tests --bin swarm --quiet -- --seed "$SEED_BASE" --seeds "$SWARM_SEEDS"

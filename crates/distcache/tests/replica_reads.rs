@@ -5,7 +5,7 @@
 //! every write acknowledged before the read (it asks its leader for a read
 //! index), and its `distcache_follower_reads_total` must count the reads;
 //! `READWRITE` and the defaults go back to the leader. (Linearizability
-//! under faults: `sim-tests/tests/replica_reads.rs`.)
+//! under faults: `sim-tests/tests/it/replica_reads.rs`.)
 
 #![cfg(not(madsim))]
 

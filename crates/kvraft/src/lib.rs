@@ -87,7 +87,7 @@
 //!
 //! ```text
 //! cargo test -p kvraft          # tests/state_machine.rs: the state machine
-//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test kvraft \
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test it kvraft:: \
 //!     --target-dir target/sim   # the 6.5840 Lab 4 suite
 //! MADSIM_TEST_NUM=20 ...; MADSIM_TEST_CHECK_DETERMINISM=1 ...
 //! cargo bench -p kvraft --bench kv_throughput    # the production benchmark

@@ -73,7 +73,7 @@
 //!   oversize message); `tests/peer_security.rs`: peer authentication
 //!   over rustls (a member admitted; another node's certificate, another
 //!   cluster, an unknown node, another CA and plain TCP refused).
-//! - `RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test labrpc
+//! - `RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test it labrpc::
 //!   --target-dir target/sim`: the simulated suite (TESTS.md's labrpc names).
 
 mod client;

@@ -57,7 +57,7 @@
 //!   (re-issue after 2 s there, to stay near 30 s); and bad command lines
 //!   (missing input, unknown application, unreachable coordinator: a clear
 //!   message, a non-zero exit, no file written).
-//! - `RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test mapreduce`:
+//! - `RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test it mapreduce::`:
 //!   the lab's seven tests in simulation (see the shared TESTS.md), and the
 //!   swarm scenario in `sim-tests/src/swarm/mapreduce_scenario.rs`.
 //!

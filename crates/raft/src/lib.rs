@@ -272,7 +272,7 @@
 //! ## Status
 //!
 //! The 6.5840 Lab 3 suite runs under simulation in
-//! `sim-tests/tests/raft.rs` (every TESTS.md name plus
+//! `sim-tests/tests/it/raft.rs` (every TESTS.md name plus
 //! `raft_invariants_swarm`), with invariant checkers fed by
 //! [`node::Observer`] after every durable write, and
 //! `prevote_rejoin_no_disruption` (a follower cut off for ten election

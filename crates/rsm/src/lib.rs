@@ -135,7 +135,7 @@
 //! ```text
 //! cargo test -p rsm     # unit: waiters, leader clock, session table;
 //!                       # tests/rsm.rs: the rsm on real gRPC + files
-//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test kvraft \
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test it kvraft:: \
 //!     --target-dir target/sim   # the services' suites exercise it under faults
 //! ```
 

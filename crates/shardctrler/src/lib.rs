@@ -122,7 +122,7 @@
 //! ```text
 //! cargo test -p shardctrler                          # unit + property tests
 //! cargo bench -p shardctrler --bench placement       # 1024 shards x 100 groups
-//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test shardctrler \
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test it shardctrler:: \
 //!     --target-dir target/sim                        # the 6.5840 Lab 5A suite
 //! MADSIM_TEST_NUM=20 ...; MADSIM_TEST_CHECK_DETERMINISM=1 ...
 //! RUSTFLAGS="--cfg madsim" cargo run -p sim-tests --bin swarm \
@@ -150,7 +150,7 @@
 //!   bad reports are refused, the hard bound holds over 5000 changes (an
 //!   old number gets `Pruned`), and the machine's snapshot stays the same
 //!   size from 1000 to 4000 changes.
-//! - `sim-tests/tests/shardctrler.rs`: `ctrler_basic_5a`,
+//! - `sim-tests/tests/it/shardctrler.rs`: `ctrler_basic_5a`,
 //!   `ctrler_minimal_again_5a`, `ctrler_multi_5a`; every client call is
 //!   recorded and the whole history checked (see
 //!   `sim_tests::shardctrler::history`).

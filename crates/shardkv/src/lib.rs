@@ -136,7 +136,7 @@
 //! ```text
 //! cargo test -p shardkv        # the state machine driven by hand (tests/machine.rs)
 //!                              # and a property test (tests/machine_properties.rs)
-//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test shardkv \
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test it shardkv:: \
 //!     --target-dir target/sim                          # the 6.5840 Lab 5 suite
 //! MADSIM_TEST_NUM=20 ...; MADSIM_TEST_CHECK_DETERMINISM=1 ...
 //! RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR=target/sim \
@@ -153,7 +153,7 @@
 //!   time bases, bad input, snapshots. Property test: random
 //!   configuration sequences over three groups keep one owner per shard,
 //!   exactly one stored copy, every write, and exactly-once retries.
-//! - Simulation suite (`sim-tests/tests/shardkv.rs`): every TESTS.md name
+//! - Simulation suite (`sim-tests/tests/it/shardkv.rs`): every TESTS.md name
 //!   (`static_shards_5a` ... `challenge2_partial`), 3 groups x 3 servers
 //!   and a 3-replica controller, each history checked for
 //!   linearizability. Passes 20 seeds and `MADSIM_TEST_CHECK_DETERMINISM=1`
@@ -219,7 +219,7 @@
 //!   list it lost (or name it as a previous holder once it is known lost)
 //!   install its shards empty too; a group that finds itself lost drops
 //!   everything and serves nothing. Tests: `tests/machine_lost.rs`, and in
-//!   simulation `sim-tests/tests/shardkv_dead_donor.rs`.
+//!   simulation `sim-tests/tests/it/shardkv_dead_donor.rs`.
 
 pub mod clerk;
 mod controller;

@@ -20,7 +20,7 @@
 //! test's doc says so.
 //!
 //! ```text
-//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test raft
+//! RUSTFLAGS="--cfg madsim" cargo test -p sim-tests --test it raft::
 //! MADSIM_TEST_SEED=7 ...   # replay one seed
 //! ```
 #![cfg(madsim)]
