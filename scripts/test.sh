@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All the tests: the one gate (set-up of external tools, formatting, clippy in
 # both builds, the normal tests, the simulation suites over fixed seeds, the
-# determinism check over several seeds, and a short swarm).
+# determinism checks, a short swarm and two chaos runs of real processes).
 #
 #   scripts/test.sh                  # seeds 1..4 per test, replay of seed 1, determinism on seed 2
 #   SEEDS=20 scripts/test.sh         # more seeds per simulation test
@@ -135,7 +135,7 @@ MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p sim-tes
 MADSIM_TEST_SEED="$SEED_BASE" MADSIM_TEST_NUM="$SEEDS" sim cargo test -p raft --test node_sim --test storage_sim
 
 # Determinism, two ways, on different seeds. One seed of every simulation
-# test binary is replayed in two fresh processes whose event logs (every
+# suite is replayed in two fresh processes whose event logs (every
 # bind, close, delay, election, with its simulated timestamp) must be
 # identical (scripts/replay-check.sh), which is what replaying a failure
 # relies on; then madsim's check runs the next seeds twice in one process
