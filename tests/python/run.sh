@@ -16,5 +16,6 @@ if [ -z "${DISTCACHE_BIN:-}" ]; then
 fi
 python="${DISTCACHE_PYTHON_VENV:-target/python-venv}/bin/python"
 "$python" -m pytest -q -p no:cacheprovider -rxs tests/python
-tests/redis-tools/smoke.sh
+# SMOKE_REQUESTS: redis-benchmark's requests per test (the gate runs fewer).
+REQUESTS="${SMOKE_REQUESTS:-10000}" tests/redis-tools/smoke.sh
 tests/redis-tools/tls.sh

@@ -224,11 +224,11 @@
 //! - `tests/storage_failure.rs`: a disk that fills under a running node;
 //! - `tests/node_loopback.rs`: three drivers over real labrpc on loopback.
 //!
-//! `RUSTFLAGS="--cfg madsim" cargo test -p raft --target-dir target/sim`
-//! also runs `tests/node_sim.rs`: drivers on madsim's network and disk, a
-//! node restarting from its files while cut off from the others; and
-//! `tests/storage_sim.rs`: a killed node loses its unsynced writes and
-//! still loads every acknowledged save.
+//! The driver and file storage on madsim's network and disk are tested in
+//! sim-tests (`crates/sim-tests/tests/it/raft_node.rs`: a node restarting
+//! from its files while cut off from the others; `raft_storage.rs`: a killed
+//! node loses its unsynced writes and still loads every acknowledged save),
+//! with the other simulation suites, so that they share its build.
 //!
 //! `cargo bench -p raft --bench core_throughput`: commits/s and latency of
 //! the core alone (3 nodes, one thread, in-memory messages and storage).

@@ -1,7 +1,7 @@
 //! Real-file storage: round trips, compaction, and crash damage (torn or
 //! corrupted files) that must be recovered or reported, never accepted.
 //! (Under madsim the same storage runs on the simulated disk: see
-//! `node_sim.rs`.)
+//! sim-tests' `raft_node.rs`.)
 
 #![cfg(not(madsim))]
 

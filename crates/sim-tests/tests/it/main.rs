@@ -15,6 +15,8 @@ mod mapreduce;
 mod membership;
 mod near_cache;
 mod raft;
+mod raft_node;
+mod raft_storage;
 mod replica_reads;
 mod server;
 mod shardctrler;
