@@ -29,10 +29,10 @@
 //!   task's turn;
 //! - when the node cannot vouch for a group (no confirmed poll answer
 //!   within 3 s of sending the poll) it sends `Flush` and answers
-//!   `tracked: false` until it can again, and when the stream is silent
-//!   for [`QUIET_LIMIT`] (the node or the network between went away, or
-//!   this client's stream task cannot run) hits stop at once and this
-//!   client drops everything.
+//!   `tracked: false` for that group's keys until it can again, and when
+//!   the stream is silent for [`QUIET_LIMIT`] (the node or the network
+//!   between went away, or this client's stream task cannot run) hits
+//!   stop at once and this client drops everything.
 //!
 //! So a cached value is older than an acknowledged write only while the
 //! invalidation is on its way to this client (a network delay), or for up

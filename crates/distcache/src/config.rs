@@ -31,6 +31,7 @@
 //! shard_capacity_bytes = 67108864  # default 64 MiB: one shard's store
 //! lease_reads = true          # default: reads under a leader lease
 //! lease_clock_drift_percent = 10   # default: the clock-drift bound it assumes
+//! write_fence = true          # default: writes wait until tracking nodes were told
 //! cluster_mode = false        # true: RESP acts as a Redis Cluster node (-MOVED)
 //! balance_load = false        # true: move shards off a group that stays busiest
 //! balance_interval_ms = 30000 # default: how often the balancer reads the loads
@@ -126,6 +127,15 @@ pub struct NodeConfig {
     /// gives a shorter lease.
     #[serde(default = "default_lease_clock_drift_percent")]
     pub lease_clock_drift_percent: u64,
+    /// Client-side caching's write fence (docs/design.md "Client-side
+    /// caching"), on the groups this node leads: a write is answered only
+    /// once every node following the group's change feed has handed its
+    /// invalidation to its tracking clients, or lost its lease. `false`:
+    /// writes never wait for those nodes, and a value a client cached may
+    /// lag an acknowledged write by up to the pollers' window (3 s) plus
+    /// a poll. Set it the same on every node.
+    #[serde(default = "default_write_fence")]
+    pub write_fence: bool,
     /// Breaks safety on purpose: puts and appends are acknowledged before
     /// they commit. Only for the chaos harness's test that it catches a
     /// broken build (crates/chaos); never set it otherwise.
@@ -644,6 +654,10 @@ fn default_shard_capacity_bytes() -> u64 {
 }
 
 fn default_lease_reads() -> bool {
+    true
+}
+
+fn default_write_fence() -> bool {
     true
 }
 
@@ -1666,6 +1680,18 @@ data_port = 7101
 
     /// A `listen_host` that is no IP address, or an IPv4 one for an IPv6
     /// host, is refused naming the field.
+    #[test]
+    fn the_write_fence_is_on_unless_turned_off() {
+        let plain = NodeConfig::from_toml(ONE_NODE, "t.toml").expect("parse");
+        assert!(plain.write_fence, "on by default");
+        let off = NodeConfig::from_toml(&format!("write_fence = false\n{ONE_NODE}"), "t.toml")
+            .expect("parse");
+        assert!(!off.write_fence);
+        let bad = NodeConfig::from_toml(&format!("write_fence = \"no\"\n{ONE_NODE}"), "t.toml")
+            .expect_err("not a boolean");
+        assert!(bad.to_string().contains("write_fence"), "{bad}");
+    }
+
     #[test]
     fn bad_listen_host_is_refused_naming_the_field() {
         for bad in ["distcache-g1-0", "0.0.0.0:7101", "", "256.0.0.1"] {

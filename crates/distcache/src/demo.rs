@@ -158,6 +158,7 @@ pub fn demo_configs(
             shard_capacity_bytes: crate::config::DEFAULT_SHARD_CAPACITY_BYTES,
             lease_reads: options.lease_reads,
             lease_clock_drift_percent: 10,
+            write_fence: true,
             unsafe_ack_before_commit: false,
             balance_load: false,
             balance_interval_ms: 30_000,

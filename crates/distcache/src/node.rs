@@ -567,6 +567,7 @@ impl Node {
                 server_config.replica.max_raft_state = max_raft_state;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
+                server_config.write_fence = config.write_fence;
                 server_config.replica.early_acks = config.replication.early_acks(gid);
                 server_config.replica.on_fatal = Some(on_fatal.clone());
                 server_config.replica.peer_security = peer_security.clone();

@@ -71,12 +71,12 @@ pub trait Backend: Send + Sync + 'static {
         self.run(op)
     }
 
-    /// The configuration's number and groups, read afresh, whose change
+    /// The configuration's number, groups and shards, read afresh, whose change
     /// feeds client-side caching follows (see `crate::tracking`); `None`
     /// if the controller did not answer lately. By default none: only
     /// writes made through this listener are told.
-    fn feed_config(&self) -> impl Future<Output = Option<(u64, Vec<u64>)>> + Send {
-        async { Some((0, Vec::new())) }
+    fn feed_config(&self) -> impl Future<Output = Option<crate::tracking::FeedConfig>> + Send {
+        async { Some(crate::tracking::FeedConfig::default()) }
     }
 
     /// One long poll of group `gid`'s change feed after `after` by
@@ -161,7 +161,7 @@ impl Backend for Arc<Forwarder> {
         self.routing().shard_count()
     }
 
-    async fn feed_config(&self) -> Option<(u64, Vec<u64>)> {
+    async fn feed_config(&self) -> Option<crate::tracking::FeedConfig> {
         if !self
             .refresh_confirmed(crate::tracking::GROUPS_CHECK * 2)
             .await
@@ -169,7 +169,11 @@ impl Backend for Arc<Forwarder> {
             return None;
         }
         let routing = self.routing();
-        Some((routing.num, routing.groups.keys().copied().collect()))
+        Some(crate::tracking::FeedConfig {
+            num: routing.num,
+            groups: routing.groups.keys().copied().collect(),
+            shards: routing.shards,
+        })
     }
 
     async fn watch_changes(

@@ -136,7 +136,9 @@ impl<B: Backend> crate::tracking::TrackingHost for Shared<B> {
         &self.tracker
     }
 
-    fn feed_config(&self) -> impl std::future::Future<Output = Option<(u64, Vec<u64>)>> + Send {
+    fn feed_config(
+        &self,
+    ) -> impl std::future::Future<Output = Option<crate::tracking::FeedConfig>> + Send {
         self.backend.feed_config()
     }
 

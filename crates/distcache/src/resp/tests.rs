@@ -117,8 +117,12 @@ impl Backend for std::sync::Arc<Memory> {
         result
     }
 
-    async fn feed_config(&self) -> Option<(u64, Vec<u64>)> {
-        Some((*self.config_num.lock().expect("test config"), vec![1]))
+    async fn feed_config(&self) -> Option<crate::tracking::FeedConfig> {
+        Some(crate::tracking::FeedConfig {
+            num: *self.config_num.lock().expect("test config"),
+            groups: vec![1],
+            shards: vec![1],
+        })
     }
 
     async fn watch_changes(

@@ -160,7 +160,7 @@ impl TrackingHost for GrpcTracking {
 
     // The RESP front end's backend is the same forwarder: one way to the
     // feeds for both.
-    fn feed_config(&self) -> impl Future<Output = Option<(u64, Vec<u64>)>> + Send {
+    fn feed_config(&self) -> impl Future<Output = Option<super::FeedConfig>> + Send {
         Backend::feed_config(&self.forwarder)
     }
 

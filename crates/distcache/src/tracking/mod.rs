@@ -34,10 +34,11 @@
 //! this node's poller has handed it on (its next poll says so) or lost its
 //! lease. A poller vouches for its clients for [`MAX_UNCONFIRMED`] from
 //! sending the poll whose answer confirmed it; when that lapses a timer
-//! flushes them, and until every group's poller is confirmed again
-//! whatever they read is told as changed right after the reply (nothing
-//! stays cached). So a cached value lags an acknowledged write only by the
-//! push's travel. Not covered: a shard moved to a group this node was not
+//! flushes them, and until that group's poller is confirmed again
+//! whatever they read of its keys (by the configuration read last) is
+//! told as changed right after the reply: nothing of it stays cached,
+//! while the other groups' keys are cached as usual. So a cached value
+//! lags an acknowledged write only by the push's travel. Not covered: a shard moved to a group this node was not
 //! polling (a new configuration flushes, within [`GROUPS_CHECK`]; a node
 //! that cannot read the configuration for [`MAX_UNCONFIRMED`] flushes too),
 //! a key's expiry (told when its TTL, as read right after the cacheable
@@ -75,9 +76,9 @@ pub mod grpc;
 pub trait TrackingHost: Send + Sync + 'static {
     fn tracker(&self) -> &Arc<Tracker>;
 
-    /// The configuration's number and groups, read afresh; `None` if the
-    /// controller did not answer lately.
-    fn feed_config(&self) -> impl Future<Output = Option<(u64, Vec<u64>)>> + Send;
+    /// The configuration's number, groups and shards, read afresh; `None`
+    /// if the controller did not answer lately.
+    fn feed_config(&self) -> impl Future<Output = Option<FeedConfig>> + Send;
 
     /// One long poll of group `gid`'s change feed after `after` by poller
     /// `poller` (which has handed every change through `after` to its
@@ -95,6 +96,18 @@ pub trait TrackingHost: Send + Sync + 'static {
         &self,
         op: shardkv::Op,
     ) -> impl Future<Output = Result<shardkv::Outcome, ForwardError>> + Send;
+}
+
+/// What the feed pollers follow of a configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedConfig {
+    /// The configuration's number: a new one flushes every client.
+    pub num: u64,
+    /// Its groups: one poller each.
+    pub groups: Vec<u64>,
+    /// The group serving each shard (its length is the number of shards):
+    /// a read is cached only if its key's group's poller vouches.
+    pub shards: Vec<u64>,
 }
 
 /// Most keys remembered for default-mode tracking.
@@ -206,18 +219,30 @@ struct State {
     expiries: BTreeSet<(Instant, Bytes)>,
     /// The feed pollers are running.
     polling: bool,
-    /// The groups of the configuration read last, and those whose poller
-    /// vouches for its clients now (a confirmed answer within
-    /// [`MAX_UNCONFIRMED`] of sending its poll): unless every group is
-    /// vouched for, nothing read stays cached ([`Tracker::track`]).
+    /// The groups of the configuration read last, the group serving each
+    /// shard in it, and the groups whose poller vouches for its clients
+    /// now (a confirmed answer within [`MAX_UNCONFIRMED`] of sending its
+    /// poll): a key read stays cached only if its group is vouched for
+    /// ([`Tracker::track`]).
     groups: BTreeSet<u64>,
+    shards: Vec<u64>,
     confirmed: BTreeSet<u64>,
 }
 
 impl State {
-    /// Whether every group's poller vouches for its clients now.
-    fn vouched(&self) -> bool {
-        !self.groups.is_empty() && self.groups.is_subset(&self.confirmed)
+    /// Whether the poller of `key`'s group (in the configuration read
+    /// last) vouches for its clients now.
+    fn vouches_for(&self, key: &[u8]) -> bool {
+        if self.shards.is_empty() {
+            return false;
+        }
+        let gid = self.shards[shardkv::key_to_shard(key, self.shards.len())];
+        self.groups.contains(&gid) && self.confirmed.contains(&gid)
+    }
+
+    /// Splits `keys` into those whose group is vouched for and the others.
+    fn split_vouched(&self, keys: &[Bytes]) -> (Vec<Bytes>, Vec<Bytes>) {
+        keys.iter().cloned().partition(|key| self.vouches_for(key))
     }
 
     /// Tells `client` now that `keys` changed: its read's value must not
@@ -337,22 +362,23 @@ impl Tracker {
     }
 
     /// Remembers that `client` may cache `keys` (before its read runs);
-    /// whether `client` tracks and may cache them (nothing is remembered
-    /// otherwise). While some group's poller does not vouch for its clients
-    /// (not confirmed yet, or its window lapsed: the group's leader may
-    /// answer writes without waiting for this node) the keys are told as
-    /// changed at once instead, so that the value does not stay cached.
+    /// whether `client` tracks and may cache all of them. A key whose
+    /// group's poller does not vouch for its clients (not confirmed yet,
+    /// or its window lapsed: the group's leader may answer writes without
+    /// waiting for this node) is not remembered but told as changed at
+    /// once, so that its value does not stay cached; keys of the other
+    /// groups are cached as usual.
     pub fn track(&self, client: u64, keys: &[Bytes]) -> bool {
         let mut state = self.state.lock().expect("tracker lock");
         if !state.subscribers.contains_key(&client) {
             return false;
         }
-        if !state.vouched() {
-            state.tell_now(client, keys);
-            return false;
+        let (keys, unvouched) = state.split_vouched(keys);
+        if !unvouched.is_empty() {
+            state.tell_now(client, &unvouched);
         }
         let state = &mut *state;
-        for key in keys {
+        for key in &keys {
             let clients = state.keys.entry(key.clone()).or_default();
             if clients.is_empty() {
                 state.key_bytes += key.len();
@@ -367,24 +393,27 @@ impl Tracker {
             state.forget_expiry(&key);
             state.tell(&key, &clients, None);
         }
-        true
+        unvouched.is_empty()
     }
 
     /// A BCAST client's read of `keys` (not remembered: it is told every
-    /// write under its prefixes): told as changed at once unless every
-    /// group's poller vouches for its clients (see [`Tracker::track`]).
+    /// write under its prefixes): a key is told as changed at once unless
+    /// its group's poller vouches for its clients (see [`Tracker::track`]).
     pub fn tell_unless_vouched(&self, client: u64, keys: &[Bytes]) {
         let state = self.state.lock().expect("tracker lock");
-        if !state.vouched() {
-            state.tell_now(client, keys);
+        let (_, unvouched) = state.split_vouched(keys);
+        if !unvouched.is_empty() {
+            state.tell_now(client, &unvouched);
         }
     }
 
-    /// The groups of the configuration (their pollers start unconfirmed).
-    fn set_groups(&self, groups: BTreeSet<u64>) {
+    /// The groups of the configuration and the group of each shard (new
+    /// groups' pollers start unconfirmed).
+    fn set_groups(&self, groups: BTreeSet<u64>, shards: Vec<u64>) {
         let mut state = self.state.lock().expect("tracker lock");
         state.confirmed.retain(|gid| groups.contains(gid));
         state.groups = groups;
+        state.shards = shards;
     }
 
     /// Whether group `gid`'s poller vouches for its clients now.
@@ -629,7 +658,7 @@ async fn run_groups<H: TrackingHost>(host: Weak<H>) {
                 return;
             }
             if host.tracker().has_subscribers() {
-                let Some((num, gids)) = host.feed_config().await else {
+                let Some(config) = host.feed_config().await else {
                     // Shards may have moved to a group not followed yet.
                     if crate::clock::now().saturating_duration_since(confirmed_at) > MAX_UNCONFIRMED
                     {
@@ -645,13 +674,14 @@ async fn run_groups<H: TrackingHost>(host: Weak<H>) {
                     continue;
                 };
                 confirmed_at = crate::clock::now();
-                if config_num.is_some_and(|seen| seen != num) {
+                if config_num.is_some_and(|seen| seen != config.num) {
                     host.tracker().flush_all();
                 }
-                config_num = Some(num);
+                config_num = Some(config.num);
                 let mut polled = groups.lock().expect("groups lock");
-                polled.current = gids.into_iter().collect();
-                host.tracker().set_groups(polled.current.clone());
+                polled.current = config.groups.into_iter().collect();
+                host.tracker()
+                    .set_groups(polled.current.clone(), config.shards);
                 let starting: Vec<u64> = polled
                     .current
                     .iter()
@@ -669,7 +699,7 @@ async fn run_groups<H: TrackingHost>(host: Weak<H>) {
             } else {
                 config_num = None;
                 confirmed_at = crate::clock::now();
-                host.tracker().set_groups(BTreeSet::new());
+                host.tracker().set_groups(BTreeSet::new(), Vec::new());
             }
         }
         tokio::time::sleep(GROUPS_CHECK).await;
@@ -820,38 +850,63 @@ mod tests {
         queue.take()
     }
 
-    /// A tracker whose one group's poller vouches for its clients.
+    /// A tracker whose one group (serving every shard) vouches for its
+    /// clients.
     fn vouched() -> Tracker {
         let tracker = Tracker::default();
-        tracker.set_groups(BTreeSet::from([1]));
+        tracker.set_groups(BTreeSet::from([1]), vec![1; 4]);
         tracker.set_confirmed(1, true);
         tracker
     }
 
+    /// A key of shard `shard` of `shard_count`, named from `prefix`.
+    fn key_in_shard(prefix: &str, shard: usize, shard_count: usize) -> Bytes {
+        (0..)
+            .map(|n| format!("{prefix}{n}"))
+            .find(|key| shardkv::key_to_shard(key.as_bytes(), shard_count) == shard)
+            .map(Bytes::from)
+            .expect("some key falls in every shard")
+    }
+
     #[test]
-    fn while_a_poller_does_not_vouch_a_read_is_told_at_once_and_not_remembered() {
+    fn a_key_whose_group_is_not_vouched_for_is_told_at_once_and_not_remembered() {
         let tracker = Tracker::default();
         let (queue, _) = tracker.subscribe(1, TrackingOptions::default());
-        assert!(!tracker.track(1, &keys(&["a"])), "no group vouched for yet");
+        assert!(!tracker.track(1, &keys(&["a"])), "no configuration yet");
         assert_eq!(told(&queue), Some(Told::Keys(keys(&["a"]))));
-        tracker.set_groups(BTreeSet::from([1, 2]));
+        // Two groups, one shard each; only group 1's poller vouches.
+        tracker.set_groups(BTreeSet::from([1, 2]), vec![1, 2]);
         tracker.set_confirmed(1, true);
+        let of_1 = key_in_shard("one", 0, 2);
+        let of_2 = key_in_shard("two", 1, 2);
+        assert!(tracker.track(1, std::slice::from_ref(&of_1)));
+        assert_eq!(told(&queue), None, "group 1 vouches: cached");
         assert!(
-            !tracker.track(1, &keys(&["b"])),
+            !tracker.track(1, &[of_1.clone(), of_2.clone()]),
             "group 2 is not vouched for"
         );
-        assert_eq!(told(&queue), Some(Told::Keys(keys(&["b"]))));
-        tracker.tell_unless_vouched(1, &keys(&["c"]));
-        assert_eq!(told(&queue), Some(Told::Keys(keys(&["c"]))));
+        assert_eq!(told(&queue), Some(Told::Keys(vec![of_2.clone()])));
+        tracker.tell_unless_vouched(1, &[of_1.clone(), of_2.clone()]);
+        assert_eq!(told(&queue), Some(Told::Keys(vec![of_2.clone()])));
+        // Group 1's key stays remembered: a write to it is told.
+        tracker.invalidate([&of_1], None);
+        assert_eq!(told(&queue), Some(Told::Keys(vec![of_1.clone()])));
         tracker.set_confirmed(2, true);
-        assert!(tracker.track(1, &keys(&["d"])));
-        tracker.tell_unless_vouched(1, &keys(&["e"]));
+        assert!(tracker.track(1, std::slice::from_ref(&of_2)));
+        tracker.tell_unless_vouched(1, &[of_1.clone(), of_2.clone()]);
         assert_eq!(told(&queue), None);
-        assert_eq!(tracker.state.lock().expect("lock").key_bytes, 1);
-        // A lapsed window: told at once again.
+        assert_eq!(
+            tracker.state.lock().expect("lock").key_bytes,
+            of_2.len(),
+            "only the key read since its write is remembered"
+        );
+        // A lapsed window: that group's keys are told at once again.
         tracker.set_confirmed(2, false);
-        assert!(!tracker.track(1, &keys(&["f"])));
-        assert_eq!(told(&queue), Some(Told::Keys(keys(&["f"]))));
+        assert!(!tracker.track(1, std::slice::from_ref(&of_2)));
+        assert_eq!(told(&queue), Some(Told::Keys(vec![of_2])));
+        // A group not in the configuration vouches for nothing.
+        tracker.set_groups(BTreeSet::from([1]), vec![2, 2]);
+        assert!(!tracker.track(1, std::slice::from_ref(&of_1)));
     }
 
     #[test]
