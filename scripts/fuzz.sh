@@ -12,6 +12,8 @@
 #   scripts/fuzz.sh                       # every target, 60 s each
 #   scripts/fuzz.sh 600                   # every target, ten minutes each
 #   scripts/fuzz.sh 300 resp/decode       # one target
+#   FUZZ_DEV=1 scripts/fuzz.sh 20 resp/decode   # unoptimised: builds in half
+#                                         # the time, runs slower (the gate)
 #
 # cargo fuzz needs a nightly compiler (for -Zsanitizer and the fuzzer's
 # coverage flags). It uses the nightly toolchain when rustup has one, and
@@ -37,7 +39,7 @@ fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "==> installing cargo-fuzz"
-  cargo install cargo-fuzz --locked
+  cargo install cargo-fuzz --locked --debug   # a thin wrapper: unoptimised builds in half the CPU
 fi
 
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
@@ -46,6 +48,9 @@ else
   toolchain=()
   export RUSTC_BOOTSTRAP=1
 fi
+
+build=()
+[ "${FUZZ_DEV:-0}" = 1 ] && build=(--dev)
 
 for target in "${TARGETS[@]}"; do
   crate="${target%%/*}"
@@ -57,5 +62,5 @@ for target in "${TARGETS[@]}"; do
   # Keep the corpus out of the repository (fuzz/corpus is git-ignored).
   echo "==> fuzzing $target for ${SECONDS_TO_RUN}s"
   (cd "$ROOT/crates/$crate" && \
-    cargo "${toolchain[@]}" fuzz run "$name" -- -max_total_time="$SECONDS_TO_RUN" -max_len=4096)
+    cargo "${toolchain[@]}" fuzz run "${build[@]}" "$name" -- -max_total_time="$SECONDS_TO_RUN" -max_len=4096)
 done
