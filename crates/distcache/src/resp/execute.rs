@@ -71,9 +71,9 @@ pub trait Backend: Send + Sync + 'static {
         self.run(op)
     }
 
-    /// The configuration's number, groups and shards, read afresh, whose change
-    /// feeds client-side caching follows (see `crate::tracking`); `None`
-    /// if the controller did not answer lately. By default none: only
+    /// The configuration's number, groups and shards, read afresh, whose
+    /// change feeds client-side caching follows (see `crate::tracking`);
+    /// `None` if the controller did not answer lately. By default none: only
     /// writes made through this listener are told.
     fn feed_config(&self) -> impl Future<Output = Option<crate::tracking::FeedConfig>> + Send {
         async { Some(crate::tracking::FeedConfig::default()) }

@@ -38,12 +38,13 @@
 //! whatever they read of its keys (by the configuration read last) is
 //! told as changed right after the reply: nothing of it stays cached,
 //! while the other groups' keys are cached as usual. So a cached value
-//! lags an acknowledged write only by the push's travel. Not covered: a shard moved to a group this node was not
-//! polling (a new configuration flushes, within [`GROUPS_CHECK`]; a node
-//! that cannot read the configuration for [`MAX_UNCONFIRMED`] flushes too),
-//! a key's expiry (told when its TTL, as read right after the cacheable
-//! read, runs out), and a key evicted for memory (not told: the client
-//! keeps the last value written, as if evicted later).
+//! lags an acknowledged write only by the push's travel. Not covered: a
+//! shard moved to a group this node was not polling (a new configuration
+//! flushes, within [`GROUPS_CHECK`]; a node that cannot read the
+//! configuration for [`MAX_UNCONFIRMED`] flushes too), a key's expiry
+//! (told when its TTL, as read right after the cacheable read, runs out),
+//! and a key evicted for memory (not told: the client keeps the last value
+//! written, as if evicted later).
 //!
 //! **Bounds**: at most [`MAX_TRACKED_KEYS`] keys and
 //! [`MAX_TRACKED_KEY_BYTES`] of them remembered (past either the first key
