@@ -5,8 +5,9 @@
 #   DISTCACHE_BIN=target/release/distcache tests/redis-tools/smoke.sh
 #
 # redis-cli: a few commands whose exact output is checked. redis-benchmark:
-# `-n $REQUESTS -q` (10000 by default; the gate passes 2000) over every test of its default list that distcache supports
-# (the list, set, hash, sorted-set and stream tests wait for the data types);
+# `-n $REQUESTS -q` (10000 by default; the gate passes 2000) over every test
+# of its default list that distcache supports (the list, set, hash,
+# sorted-set and stream tests wait for the data types);
 # a test that prints an error, or no requests-per-second line, fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
