@@ -25,6 +25,7 @@
 //! A failing test prints its seed (madsim does) and a message that says what
 //! was expected and what was seen.
 
+pub mod cached_reads;
 #[cfg(madsim)]
 pub mod collections;
 #[cfg(madsim)]

@@ -9,17 +9,18 @@
 //! between the two groups (`POST /v1/admin/move`: later writes land in a
 //! group whose feed the readers' node must already follow).
 //!
-//! The check is the documented guarantee of the write fence
-//! (`shardkv`'s `write_fence`, `distcache::tracking`): a write's
+//! The check is the linearizability checker's, on each reader's history
+//! (its reads, every write), held to the documented guarantee of the write
+//! fence (`shardkv`'s `write_fence`, `distcache::tracking`): a write's
 //! invalidation is handed to the reader's connection before the write is
 //! acknowledged, so a value served from a cache is never older than a write
 //! acknowledged more than [`PUSH_DELAY_BOUND`] before, or than one
 //! acknowledged while the reader waited for a reply, [`PUSH_DELAY_BOUND`]
 //! after that reply (the connection writes pushes after the replies of the
-//! request in flight). Each key has one writer writing increasing numbers,
-//! retried until acknowledged, so "older" is numeric; values whose write
-//! answered an error are not judged (such a write may apply late, after a
-//! newer one).
+//! request in flight). A cached read is recorded as a read that began that
+//! much earlier ([`sim_tests::cached_reads`]); a read the server answered,
+//! with its real start. Writes that answered an error or timed out are of
+//! unknown outcome: they may apply late, or never.
 
 #![cfg(madsim)]
 
@@ -29,6 +30,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use labrpc::sim::NodeId;
+use linearizability::Verdict;
+use sim_tests::cached_reads::CachedHistory;
 use sim_tests::harness::{phase, within};
 use sim_tests::server::{Cluster, SHARDS, wait_ready};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -251,16 +254,40 @@ struct Served {
     key: String,
     value: Option<String>,
     from_cache: bool,
+    /// The server answered an error (nothing was read or cached).
+    refused: bool,
+}
+
+/// One attempt to write a key's next number.
+struct Attempt {
+    key: String,
+    number: u64,
+    sent: Instant,
+    /// When it was acknowledged; `None` if it answered an error or timed
+    /// out.
+    acked: Option<Instant>,
 }
 
 #[derive(Default)]
 struct Ledger {
-    /// Per key: each value's number and when its write was acknowledged.
-    acknowledged: BTreeMap<String, Vec<(u64, Instant)>>,
-    /// Values whose write answered an error.
-    unknown: Vec<(String, u64)>,
+    attempts: Vec<Attempt>,
+}
+
+impl Ledger {
+    fn acknowledged(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|attempt| attempt.acked.is_some())
+            .count()
+    }
+
     /// How long each acknowledged attempt took (sent to answered).
-    latencies: Vec<Duration>,
+    fn latencies(&self) -> Vec<Duration> {
+        self.attempts
+            .iter()
+            .filter_map(|attempt| Some(attempt.acked? - attempt.sent))
+            .collect()
+    }
 }
 
 /// `(median, 99th percentile, max)` of `latencies`, in ms.
@@ -274,51 +301,56 @@ fn latency_summary(latencies: &[Duration]) -> (u128, u128, u128) {
     (at(0.5), at(0.99), sorted.last().copied().unwrap_or(0))
 }
 
-/// Reads served from `served` (one reader's, in order) that are older than
-/// an acknowledged write by more than the bound: served more than
-/// [`PUSH_DELAY_BOUND`] after the acknowledgement and, if one of the
-/// reader's requests was in flight when it came, after that request's
-/// reply (the push was written behind that reply).
-fn stale_reads(ledger: &Ledger, served: &[Served]) -> Vec<String> {
-    let in_flight_reply = |acked: Instant| {
-        served
+/// The history of one reader (client 0), its reads served in order in
+/// `served`, and of every write (client 1 + the key's index), for the
+/// checker: a cached read may return the value of [`PUSH_DELAY_BOUND`]
+/// before it was served, or of when the reader's last request sent before
+/// then was sent, if that request's reply came within the bound (the push
+/// waited behind the reply).
+fn history(start: Instant, ledger: &Ledger, served: &[Served]) -> CachedHistory {
+    let mut history = CachedHistory::new(start);
+    for attempt in &ledger.attempts {
+        let writer = KEYS
             .iter()
-            .filter(|fetch| !fetch.from_cache && fetch.sent_at <= acked && fetch.at > acked)
-            .map(|fetch| fetch.at)
-            .max()
-    };
-    let mut stale = Vec::new();
-    for read in served.iter().filter(|read| read.from_cache) {
-        let number = match &read.value {
-            None => 0,
-            Some(value) => value.parse::<u64>().expect("numbers only"),
-        };
-        if ledger.unknown.contains(&(read.key.clone(), number)) {
+            .position(|key| *key == attempt.key)
+            .expect("a test key");
+        history.write(
+            1 + writer as u64,
+            &attempt.key,
+            &attempt.number.to_string(),
+            attempt.sent,
+            attempt.acked,
+        );
+    }
+    for (index, read) in served.iter().enumerate() {
+        if read.refused {
             continue;
         }
-        let newer = ledger
-            .acknowledged
-            .get(&read.key)
-            .into_iter()
-            .flatten()
-            .find(|(written, acked)| {
-                let told_by = in_flight_reply(*acked).map_or(*acked, |reply| reply.max(*acked));
-                *written > number && told_by + PUSH_DELAY_BOUND < read.at
-            });
-        if let Some((written, acked)) = newer {
-            stale.push(format!(
-                "{} = {number} served from the cache at {:?}, but {written} was acknowledged at {:?}",
-                read.key, read.at, acked
-            ));
+        let mut may_be_as_old_as = read.sent_at;
+        if read.from_cache {
+            let bound_start = history.before(read.at, PUSH_DELAY_BOUND);
+            may_be_as_old_as = served[..index]
+                .iter()
+                .filter(|fetch| !fetch.from_cache && fetch.at >= bound_start)
+                .map(|fetch| fetch.sent_at)
+                .fold(bound_start, Instant::min);
         }
+        history.read(
+            0,
+            &read.key,
+            read.value.as_deref(),
+            may_be_as_old_as,
+            read.at,
+        );
     }
-    stale
+    history
 }
 
 #[madsim::test]
 async fn cached_values_follow_acknowledged_writes_under_faults() {
     within("test", TEST_LIMIT, async {
         phase("six nodes; one writer per key, two tracking readers on node 1");
+        let start = labrpc::runtime::now();
         let cluster = Cluster::start(0);
         wait_ready(&cluster).await;
         let ledger = Arc::new(Mutex::new(Ledger::default()));
@@ -365,24 +397,19 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
                                 }
                             }
                         };
-                        match tokio::time::timeout(Duration::from_secs(10), answered).await {
-                            Ok(Some(Value::Simple(ok))) if ok == "OK" => {
-                                let mut ledger = ledger.lock().unwrap();
-                                ledger.latencies.push(labrpc::runtime::now() - attempt_at);
-                                ledger
-                                    .acknowledged
-                                    .entry(key.clone())
-                                    .or_default()
-                                    .push((number, labrpc::runtime::now()));
-                                break;
-                            }
-                            Ok(Some(Value::Error(_))) => {
-                                ledger.lock().unwrap().unknown.push((key.clone(), number));
-                            }
-                            _ => {
-                                ledger.lock().unwrap().unknown.push((key.clone(), number));
-                                connection = None;
-                            }
+                        let reply = tokio::time::timeout(Duration::from_secs(10), answered).await;
+                        let acked = matches!(&reply, Ok(Some(Value::Simple(ok))) if ok == "OK");
+                        ledger.lock().unwrap().attempts.push(Attempt {
+                            key: key.clone(),
+                            number,
+                            sent: attempt_at,
+                            acked: acked.then(labrpc::runtime::now),
+                        });
+                        if acked {
+                            break;
+                        }
+                        if !matches!(reply, Ok(Some(Value::Error(_)))) {
+                            connection = None;
                         }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
@@ -426,6 +453,7 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
                                 key: key.to_owned(),
                                 value,
                                 from_cache: true,
+                                refused: false,
                             }),
                             None => match connection.ask(&["GET", key]).await {
                                 // Cached by the connection's reader, in
@@ -437,6 +465,7 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
                                         key: key.to_owned(),
                                         value,
                                         from_cache: false,
+                                        refused: false,
                                     });
                                     fetched += 1;
                                 }
@@ -447,6 +476,7 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
                                     key: key.to_owned(),
                                     value: None,
                                     from_cache: false,
+                                    refused: true,
                                 }),
                                 Some(other) => panic!("GET answered {other:?}"),
                                 None => break,
@@ -515,14 +545,14 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
             outcomes.push(reader.await.expect("client hosts are never killed"));
         }
 
-        phase("every cached value within the bound of the acknowledged writes");
+        phase("each reader's history checked: cached values within the bound");
         let ledger = ledger.lock().unwrap();
-        let acknowledged: usize = ledger.acknowledged.values().map(Vec::len).sum();
+        let acknowledged = ledger.acknowledged();
         assert!(
             acknowledged > 100,
             "only {acknowledged} writes were acknowledged"
         );
-        let (median_ms, p99_ms, max_ms) = latency_summary(&ledger.latencies);
+        let (median_ms, p99_ms, max_ms) = latency_summary(&ledger.latencies());
         println!(
             "write latency (acknowledged attempts): median {median_ms} ms, p99 {p99_ms} ms, \
              max {max_ms} ms"
@@ -533,7 +563,7 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
             "{acknowledged} writes acknowledged, {} unknown; {moves} shard moves; the tracking \
              reader served {} reads, {cached} from its cache, fetched {fetched}, \
              reconnected {reconnects} times",
-            ledger.unknown.len(),
+            ledger.attempts.len() - acknowledged,
             honest.len(),
         );
         assert!(
@@ -548,20 +578,21 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
             *fetched > 50,
             "only {fetched} reads went to the server: few invalidations were told"
         );
-        let stale = stale_reads(&ledger, honest);
-        assert!(
-            stale.is_empty(),
-            "{} stale cached reads, first: {:?}",
-            stale.len(),
-            stale.first()
-        );
+        let (verdict, report) = history(start, &ledger, honest).check();
+        println!("the tracking reader's history: {report}");
+        assert_eq!(verdict, Verdict::Linearizable, "{report}");
         // The control: a reader that ignores the pushes goes stale, and
         // the check sees it.
         let (ignoring, _, _) = &outcomes[1];
-        let stale = stale_reads(&ledger, ignoring);
-        assert!(
-            !stale.is_empty(),
-            "a reader ignoring invalidations was never judged stale: the check cannot fail"
+        let (verdict, report) = history(start, &ledger, ignoring).check();
+        println!(
+            "the reader ignoring pushes: {}",
+            report.lines().next().unwrap_or("")
+        );
+        assert_eq!(
+            verdict,
+            Verdict::NotLinearizable,
+            "a reader ignoring invalidations was not found stale: the check cannot fail: {report}"
         );
     })
     .await;

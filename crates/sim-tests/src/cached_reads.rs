@@ -1,0 +1,210 @@
+//! Histories in which caches served some reads, for the linearizability
+//! checker.
+//!
+//! A cache that is told of changes promises less than linearizability,
+//! by a bounded delay: a value it serves may miss a write acknowledged
+//! shortly before, while that write's invalidation is still on its way.
+//! The test that knows its cache's bound records such a read as a read
+//! that began earlier than it did: `may_be_as_old_as`, the earliest
+//! instant whose value the guarantee lets the read return. The checker
+//! then accepts a history exactly when every read returned a value the
+//! key held at some instant between that start and the read's end, and
+//! checks everything else as it checks any history: no value from the
+//! future or never written, one order of the writes for every reader.
+//! A read the cluster answered is recorded with its real start, so it is
+//! held to linearizability itself.
+//!
+//! Times are the simulation's clock, which every node and client shares,
+//! so the bound is checked exactly.
+
+use linearizability::{
+    History, KvInput, KvModel, KvOutput, Operation, Outcome, StepBudget, Verdict,
+};
+use tokio::time::Instant;
+
+/// Most search steps a check may take. A history of a few thousand
+/// operations on a handful of keys needs far fewer (measured: under a
+/// million); a check that runs out fails with the verdict unknown.
+const CHECK_STEPS_MAX: u64 = 200_000_000;
+
+/// The operations of a history on string keys and values, timed in
+/// microseconds since `start`.
+#[derive(Clone, Debug)]
+pub struct CachedHistory {
+    start: Instant,
+    operations: Vec<Operation<KvInput, KvOutput>>,
+}
+
+impl CachedHistory {
+    /// An empty history whose clock starts at `start` (before any
+    /// operation).
+    pub fn new(start: Instant) -> Self {
+        Self {
+            start,
+            operations: Vec::new(),
+        }
+    }
+
+    /// `allowance` before `time`, or the history's start if that is
+    /// earlier: where a cached read served at `time` may begin.
+    pub fn before(&self, time: Instant, allowance: std::time::Duration) -> Instant {
+        if time.saturating_duration_since(self.start) > allowance {
+            time - allowance
+        } else {
+            self.start
+        }
+    }
+
+    fn micros(&self, time: Instant) -> u64 {
+        let since = time.saturating_duration_since(self.start);
+        u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// A write of `value` to `key` by `client`, sent at `sent`; `acked`
+    /// is when it was acknowledged, `None` if it answered an error or no
+    /// answer came (it may then take effect at any time after `sent`, or
+    /// never).
+    pub fn write(
+        &mut self,
+        client: u64,
+        key: &str,
+        value: &str,
+        sent: Instant,
+        acked: Option<Instant>,
+    ) {
+        let outcome = match acked {
+            Some(acked) => Outcome::Returned {
+                time: self.micros(acked),
+                output: KvOutput::Done,
+            },
+            None => Outcome::Unknown { gave_up_at: None },
+        };
+        self.operations.push(Operation {
+            client,
+            call_time: self.micros(sent),
+            input: KvInput::Put {
+                key: key.to_owned(),
+                value: value.to_owned(),
+            },
+            outcome,
+        });
+    }
+
+    /// A read of `key` by `client` that answered `value` (`None`: no
+    /// such key) at `returned`, allowed by its guarantee to return the
+    /// key's value as of any instant from `may_be_as_old_as` on: the
+    /// read's start for a linearizable read, earlier for a cached one.
+    pub fn read(
+        &mut self,
+        client: u64,
+        key: &str,
+        value: Option<&str>,
+        may_be_as_old_as: Instant,
+        returned: Instant,
+    ) {
+        self.operations.push(Operation {
+            client,
+            call_time: self.micros(may_be_as_old_as),
+            input: KvInput::Get {
+                key: key.to_owned(),
+            },
+            outcome: Outcome::Returned {
+                time: self.micros(returned),
+                output: KvOutput::Value(value.map(str::to_owned)),
+            },
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.operations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.operations.is_empty()
+    }
+
+    /// The checker's verdict on the history, and a report: its summary,
+    /// and when not linearizable, the explanation.
+    pub fn check(&self) -> (Verdict, String) {
+        let history = match History::new(self.operations.clone()) {
+            Ok(history) => history,
+            Err(error) => {
+                return (
+                    Verdict::Unknown,
+                    format!("the recorded history is malformed: {error}"),
+                );
+            }
+        };
+        let model = KvModel::new();
+        let result = linearizability::check(&model, &history, StepBudget::new(CHECK_STEPS_MAX));
+        let mut report = format!("{} operations: {}", history.len(), result.summary());
+        if result.verdict == Verdict::NotLinearizable {
+            report.push('\n');
+            report.push_str(&result.explain(&model, &history));
+        }
+        (result.verdict, report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// `k` written 1 (acknowledged at 10 ms) and 2 (sent at 100 ms,
+    /// acknowledged at 110 ms), on a clock that starts at `start`.
+    fn two_writes(start: Instant) -> CachedHistory {
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut history = CachedHistory::new(start);
+        history.write(1, "k", "1", at(0), Some(at(10)));
+        history.write(1, "k", "2", at(100), Some(at(110)));
+        history
+    }
+
+    #[test]
+    fn a_cached_read_may_miss_a_write_acknowledged_within_its_allowance() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut history = two_writes(start);
+        // Served at 140 ms, 30 ms after 2 was acknowledged; allowed 50 ms.
+        history.read(2, "k", Some("1"), at(90), at(140));
+        assert_eq!(history.check().0, Verdict::Linearizable);
+    }
+
+    #[test]
+    fn a_cached_read_older_than_its_allowance_is_not_linearizable() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut history = two_writes(start);
+        // Served at 200 ms, allowed 50 ms: 2 was acknowledged at 110 ms.
+        history.read(2, "k", Some("1"), at(150), at(200));
+        let (verdict, report) = history.check();
+        assert_eq!(verdict, Verdict::NotLinearizable, "{report}");
+    }
+
+    #[test]
+    fn no_allowance_lets_a_read_see_a_value_never_written_or_not_yet_sent() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut never = two_writes(start);
+        never.read(2, "k", Some("7"), at(0), at(200));
+        assert_eq!(never.check().0, Verdict::NotLinearizable);
+        let mut early = two_writes(start);
+        early.read(2, "k", Some("2"), at(20), at(60));
+        assert_eq!(early.check().0, Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn a_write_of_unknown_outcome_may_take_effect_late() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut history = CachedHistory::new(start);
+        history.write(1, "k", "1", at(0), None);
+        history.write(1, "k", "1", at(50), Some(at(60)));
+        history.write(1, "k", "2", at(100), Some(at(110)));
+        // The first attempt of 1 applied after 2.
+        history.read(2, "k", Some("1"), at(200), at(210));
+        assert_eq!(history.check().0, Verdict::Linearizable);
+    }
+}
