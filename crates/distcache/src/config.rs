@@ -53,6 +53,7 @@
 //! write_timeout_ms = 60000    # RESP: close a client that reads no replies
 //! header_read_timeout_ms = 10000  # HTTP: a request head's deadline
 //! read_cache_bytes = 33554432 # answers kept for bounded reads; 0: off
+//! near_cache_bytes = 0         # answers kept for plain GETs, invalidated; 0: off
 //!
 //! [replication]               # optional; off by default
 //! async_groups = [2]          # leaders answer plain SETs before a majority has them
@@ -446,6 +447,12 @@ pub struct ClientLimits {
     /// (the read cache, docs/design.md); 0: off.
     #[serde(default = "default_read_cache_bytes")]
     pub read_cache_bytes: u64,
+    /// Bytes of answers this node keeps for plain GETs of keys it
+    /// forwards, invalidated by their groups (the near cache,
+    /// `crate::near_cache`): every group's writes then wait for this
+    /// node's feed poller. 0 (the default): off.
+    #[serde(default)]
+    pub near_cache_bytes: u64,
 }
 
 impl Default for ClientLimits {
@@ -456,6 +463,7 @@ impl Default for ClientLimits {
             write_timeout_ms: default_write_timeout_ms(),
             header_read_timeout_ms: default_header_read_timeout_ms(),
             read_cache_bytes: default_read_cache_bytes(),
+            near_cache_bytes: 0,
         }
     }
 }
@@ -473,15 +481,16 @@ impl ClientLimits {
     pub const MAX_READ_CACHE_BYTES: u64 = 64 << 30;
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.read_cache_bytes > Self::MAX_READ_CACHE_BYTES {
-            return Err(ConfigError::new(
-                "clients.read_cache_bytes",
-                format!(
-                    "{} is over {} (64 GiB)",
-                    self.read_cache_bytes,
-                    Self::MAX_READ_CACHE_BYTES
-                ),
-            ));
+        for (field, bytes) in [
+            ("clients.read_cache_bytes", self.read_cache_bytes),
+            ("clients.near_cache_bytes", self.near_cache_bytes),
+        ] {
+            if bytes > Self::MAX_READ_CACHE_BYTES {
+                return Err(ConfigError::new(
+                    field,
+                    format!("{bytes} is over {} (64 GiB)", Self::MAX_READ_CACHE_BYTES),
+                ));
+            }
         }
         if self.max_clients == 0 || self.max_clients > Self::MAX_CLIENTS {
             return Err(ConfigError::new(
@@ -1690,6 +1699,18 @@ data_port = 7101
         let bad = NodeConfig::from_toml(&format!("write_fence = \"no\"\n{ONE_NODE}"), "t.toml")
             .expect_err("not a boolean");
         assert!(bad.to_string().contains("write_fence"), "{bad}");
+    }
+
+    #[test]
+    fn the_near_cache_is_off_unless_sized_and_bounded() {
+        let plain = NodeConfig::from_toml(ONE_NODE, "t.toml").expect("parse");
+        assert_eq!(plain.clients.near_cache_bytes, 0, "off by default");
+        let mut sized = plain.clone();
+        sized.clients.near_cache_bytes = 1 << 20;
+        sized.validate().expect("1 MiB is fine");
+        sized.clients.near_cache_bytes = ClientLimits::MAX_READ_CACHE_BYTES + 1;
+        let error = sized.validate().expect_err("over 64 GiB");
+        assert_eq!(error.field, "clients.near_cache_bytes", "{error}");
     }
 
     #[test]

@@ -39,6 +39,7 @@ use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 
+use crate::near_cache::{NodeNearCache, NodeNearStats};
 use crate::read_cache::{Flight, ReadCache};
 use crate::replica_turns::ReplicaTurns;
 use tokio::time::Instant;
@@ -102,6 +103,10 @@ pub struct Forwarder {
     /// no memory until then); `read_cache_bytes` 0: never.
     read_cache: std::sync::OnceLock<Option<ReadCache>>,
     read_cache_bytes: u64,
+    /// Answers kept for plain GETs of keys this node forwards, invalidated
+    /// by their groups (see [`crate::near_cache`]); set only by
+    /// [`Forwarder::enable_near_cache`].
+    near_cache: std::sync::OnceLock<std::sync::Arc<NodeNearCache>>,
     session_permits: Semaphore,
     /// The last configuration refresh, to avoid a storm of queries when
     /// many requests miss at once.
@@ -172,6 +177,7 @@ impl Forwarder {
             replica_turns: ReplicaTurns::default(),
             read_cache: std::sync::OnceLock::new(),
             read_cache_bytes: 0,
+            near_cache: std::sync::OnceLock::new(),
             session_permits: Semaphore::new(MAX_POOLED_SESSIONS),
             refreshed_at: Mutex::new(None),
             confirmed_at: Mutex::new(None),
@@ -192,6 +198,20 @@ impl Forwarder {
     pub fn with_read_cache(mut self, capacity_bytes: u64) -> Forwarder {
         self.read_cache_bytes = capacity_bytes;
         self
+    }
+
+    /// Keeps up to `capacity_bytes` of answers to plain GETs of keys this
+    /// node forwards, invalidated by their groups (see
+    /// [`crate::near_cache`]; its feed pollers start now); 0: none.
+    pub fn enable_near_cache(self: &std::sync::Arc<Self>, capacity_bytes: u64) {
+        if let Some(cache) = NodeNearCache::start(self, capacity_bytes) {
+            let _ = self.near_cache.set(cache);
+        }
+    }
+
+    /// What the near cache holds and did (`None`: it is off).
+    pub fn near_cache_stats(&self) -> Option<NodeNearStats> {
+        self.near_cache.get().map(|cache| cache.stats())
     }
 
     /// What the read cache holds now (`None`: it is off).
@@ -260,6 +280,9 @@ impl Forwarder {
     /// Stops taking new operations (those waiting for a session fail).
     pub fn close(&self) {
         self.session_permits.close();
+        if let Some(near_cache) = self.near_cache.get() {
+            near_cache.close();
+        }
     }
 
     /// Applies `op` in the group owning its key. `session`: the caller's
@@ -328,6 +351,17 @@ impl Forwarder {
         session: Option<(u64, u64)>,
         read_from: ReadFrom,
     ) -> Result<Outcome, ForwardError> {
+        if let Some((near_cache, key)) = self.near_cache_for(&op, read_from) {
+            if let Some(answer) = near_cache.get(key) {
+                return Ok(Outcome::Value(answer.map(|value| value.to_vec())));
+            }
+            let fetch = near_cache.begin(key);
+            let result = self.run_with(op.clone(), 0, 0, read_from).await;
+            if let Ok(Outcome::Value(value)) = &result {
+                fetch.finish(value.as_deref());
+            }
+            return result;
+        }
         if op.is_read() {
             // Reads are never recorded: no session needed.
             return self.run_with(op, 0, 0, read_from).await;
@@ -667,6 +701,28 @@ impl Forwarder {
             .get_or_init(|| ReadCache::new(self.read_cache_bytes))
             .as_ref()?;
         Some((cache, key.as_slice()))
+    }
+
+    /// The near cache and the key, for a linearizable GET of a key whose
+    /// group has no replica on this node, when the cache is on.
+    fn near_cache_for<'a>(
+        &'a self,
+        op: &'a Op,
+        read_from: ReadFrom,
+    ) -> Option<(&'a std::sync::Arc<NodeNearCache>, &'a [u8])> {
+        let near_cache = self.near_cache.get()?;
+        let Op::Get { key } = op else {
+            return None;
+        };
+        if !matches!(read_from, ReadFrom::Leader | ReadFrom::AnyReplica) {
+            return None;
+        }
+        let gid = {
+            let routing = self.routing.lock().expect("routing lock");
+            routing.owner(shardkv::key_to_shard(key, routing.shard_count()))?
+        };
+        let hosted = self.local.as_ref().is_some_and(|local| local.gid() == gid);
+        (!hosted).then_some((near_cache, key.as_slice()))
     }
 
     /// The leader of each group as far as this node knows (the server that

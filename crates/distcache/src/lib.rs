@@ -27,6 +27,7 @@
 //! | `identity.rs` | the data directory's owner file; foreign directories refused |
 //! | `node.rs` | [`Node`]: start, bootstrap, readiness, graceful shutdown (leaders hand off first) |
 //! | `forward.rs` | [`Forwarder`]: any node answers any key (one hop, a deadline) |
+//! | `near_cache.rs` | answers kept for plain GETs of keys this node forwards, invalidated by their groups through a tracker of its own (opt-in) |
 //! | `read_cache.rs` | answers kept for reads that allow staleness, for keys this node forwards (exact bound, no invalidation needed) |
 //! | `replica_turns.rs` | which replica of a group gets the next read any replica may serve (in turn, passing over recent failures) |
 //! | `service.rs` | the gRPC `Cache` and `Admin` services; errors with typed details |
@@ -72,6 +73,7 @@ pub mod identity;
 pub mod keyspace;
 pub mod membership;
 pub mod metrics;
+pub mod near_cache;
 pub mod node;
 #[cfg(not(madsim))]
 pub mod otlp;

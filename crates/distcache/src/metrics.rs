@@ -319,6 +319,10 @@ pub struct Metrics {
     async_acks_mispredicted: Counter,
     async_acks_outstanding: Gauge,
     read_cache_bytes: Gauge,
+    near_cache_bytes: Gauge,
+    near_cache_hits: Counter,
+    near_cache_misses: Counter,
+    near_cache_flushes: Counter,
     migration_sent_bytes: Counter,
     migration_received_bytes: Counter,
     shard_pull_waiting_seconds: Family<PullLabels, Gauge>,
@@ -588,6 +592,33 @@ impl Metrics {
              forwards; its hits are distcache_replica_reads_total{served_by=\"cache\"})",
             read_cache_bytes.clone(),
         );
+        let near_cache_bytes = Gauge::default();
+        registry.register(
+            "near_cache_bytes",
+            "Bytes the near cache holds (answers kept for plain GETs of keys this node \
+             forwards, invalidated by their groups; clients.near_cache_bytes)",
+            near_cache_bytes.clone(),
+        );
+        let near_cache_hits = Counter::default();
+        registry.register(
+            "near_cache_hits",
+            "Plain GETs the near cache answered",
+            near_cache_hits.clone(),
+        );
+        let near_cache_misses = Counter::default();
+        registry.register(
+            "near_cache_misses",
+            "Plain GETs of keys this node forwards that the near cache did not hold (read \
+             from the group)",
+            near_cache_misses.clone(),
+        );
+        let near_cache_flushes = Counter::default();
+        registry.register(
+            "near_cache_flushes",
+            "Times the near cache dropped everything (a feed poller lost its lease, a new \
+             configuration)",
+            near_cache_flushes.clone(),
+        );
         let follower_reads_reused = Counter::default();
         registry.register(
             "follower_reads_reused",
@@ -726,6 +757,10 @@ impl Metrics {
             async_acks_mispredicted,
             async_acks_outstanding,
             read_cache_bytes,
+            near_cache_bytes,
+            near_cache_hits,
+            near_cache_misses,
+            near_cache_flushes,
             migration_sent_bytes,
             migration_received_bytes,
             shard_pull_waiting_seconds,
@@ -928,6 +963,25 @@ impl Metrics {
     pub fn observe_read_cache(&self, bytes: u64) {
         self.read_cache_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    pub fn observe_near_cache(&self, bytes: u64) {
+        self.near_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// A plain GET the near cache answered (`hit`) or did not.
+    pub fn record_near_cache_read(&self, hit: bool) {
+        if hit {
+            self.near_cache_hits.inc();
+        } else {
+            self.near_cache_misses.inc();
+        }
+    }
+
+    /// The near cache dropped everything.
+    pub fn record_near_cache_flush(&self) {
+        self.near_cache_flushes.inc();
     }
 
     /// The data replica's count of refused migration requests since it

@@ -231,6 +231,9 @@ impl NodeState {
         if let Some(stats) = self.forwarder.read_cache_stats() {
             self.metrics.observe_read_cache(stats.weight);
         }
+        if let Some(stats) = self.forwarder.near_cache_stats() {
+            self.metrics.observe_near_cache(stats.bytes);
+        }
         if let Some((controller, _)) = &self.controller {
             self.metrics
                 .observe_raft("controller", 0, &controller.raft().status());
@@ -622,6 +625,7 @@ impl Node {
             .with_metrics(Arc::clone(&metrics))
             .with_read_cache(config.clients.read_cache_bytes),
         );
+        forwarder.enable_near_cache(config.clients.near_cache_bytes);
         if config.unsafe_ack_before_commit {
             tracing::warn!(
                 "unsafe_ack_before_commit is set: writes are acknowledged before they commit (a deliberately broken build for the chaos harness)"

@@ -313,3 +313,89 @@ async fn a_stream_tracks_only_its_own_users_gets() {
     assert!(told_as_key, "five rounds each met a flush");
     cluster.shutdown().await;
 }
+
+/// A counter's value in the `/metrics` text at `http` (0 if absent).
+async fn counter(http: std::net::SocketAddr, name: &str) -> u64 {
+    let text = support::http::request(http, "GET", "/metrics", None, Vec::new())
+        .await
+        .text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The node's own near cache (`clients.near_cache_bytes`), through RESP on
+/// real nodes: a node answers GETs of keys it forwards from memory, and a
+/// write acknowledged through another node is seen by the very next GET
+/// (the write waits on the leader's fence until this node's poller has
+/// handed it to the cache, and each read applies what was handed first),
+/// deletes too. No retries: the guarantee has no bound to wait out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_near_cache_answers_forwarded_gets_and_never_an_acknowledged_write_late() {
+    let cluster = TestCluster::builder()
+        .groups(2)
+        .replicas(3)
+        .near_cache_bytes(1 << 20)
+        .start()
+        .await;
+    // Node 1 serves group 1, node 4 group 2: each forwards the other's keys.
+    let (reader_resp, reader_http) = cluster.front_ends(0);
+    let (writer_resp, _) = cluster.front_ends(3);
+    let mut reader = tokio::net::TcpStream::connect(reader_resp)
+        .await
+        .expect("connect");
+    let mut writer = tokio::net::TcpStream::connect(writer_resp)
+        .await
+        .expect("connect");
+    let command = support::resp::command;
+    let keys: Vec<String> = (0..40).map(|index| format!("near:{index}")).collect();
+    for key in &keys {
+        assert_eq!(command(&mut writer, &["SET", key, "one"]).await, "+OK\r\n");
+    }
+    for _ in 0..2 {
+        for key in &keys {
+            assert_eq!(
+                command(&mut reader, &["GET", key]).await,
+                "$3\r\none\r\n",
+                "{key}"
+            );
+        }
+    }
+    let hits = counter(reader_http, "distcache_near_cache_hits_total").await;
+    let misses = counter(reader_http, "distcache_near_cache_misses_total").await;
+    assert!(
+        hits >= 5 && misses >= 5,
+        "the near cache answered {hits} GETs and missed {misses}: about half of 80 GETs are \
+         of keys node 1 forwards, and half of those should hit"
+    );
+    for round in ["two", "three"] {
+        for key in &keys {
+            assert_eq!(command(&mut writer, &["SET", key, round]).await, "+OK\r\n");
+            let expected = format!("${}\r\n{round}\r\n", round.len());
+            assert_eq!(
+                command(&mut reader, &["GET", key]).await,
+                expected,
+                "{key}: the GET right after an acknowledged SET"
+            );
+            // Cached again for the next round.
+            assert_eq!(command(&mut reader, &["GET", key]).await, expected, "{key}");
+        }
+    }
+    for key in &keys {
+        assert_eq!(command(&mut writer, &["DEL", key]).await, ":1\r\n");
+        assert_eq!(
+            command(&mut reader, &["GET", key]).await,
+            "$-1\r\n",
+            "{key}: the GET right after an acknowledged DEL"
+        );
+    }
+    let hits_after = counter(reader_http, "distcache_near_cache_hits_total").await;
+    assert!(
+        hits_after > hits,
+        "no near-cache hits after the first round ({hits} then {hits_after})"
+    );
+    println!(
+        "near cache on node 1: {hits} hits, {misses} misses after the first round; {hits_after} hits in the end"
+    );
+    cluster.shutdown().await;
+}

@@ -12,7 +12,11 @@
 //! checks everything else as it checks any history: no value from the
 //! future or never written, one order of the writes for every reader.
 //! A read the cluster answered is recorded with its real start, so it is
-//! held to linearizability itself.
+//! held to linearizability itself. A read that may have come from a cache
+//! whose only promise is about acknowledged writes (no value older than a
+//! write acknowledged before the read was sent) is recorded as beginning
+//! at the last such acknowledgement
+//! ([`CachedHistory::read_after_acknowledged`]).
 //!
 //! Times are the simulation's clock, which every node and client shares,
 //! so the bound is checked exactly.
@@ -115,6 +119,47 @@ impl CachedHistory {
         });
     }
 
+    /// A read of `key` sent at `sent` that answered `value` at
+    /// `returned`, held to the guarantee of client-side caching: no older
+    /// than any write acknowledged before it was sent. It may return the
+    /// key's value as of the acknowledgement of the last write of `key`
+    /// recorded as acknowledged before `sent` (record the writes first).
+    /// Exact for histories with one writer per key writing in sequence:
+    /// from that acknowledgement until the writer's next write begins, the
+    /// key holds that write's value, so the read is placed there if what
+    /// it saw is that old, and later if newer.
+    pub fn read_after_acknowledged(
+        &mut self,
+        client: u64,
+        key: &str,
+        value: Option<&str>,
+        sent: Instant,
+        returned: Instant,
+    ) {
+        let sent_us = self.micros(sent);
+        let last_acknowledged = self
+            .operations
+            .iter()
+            .filter(|operation| {
+                matches!(&operation.input, KvInput::Put { key: written, .. } if written == key)
+            })
+            .filter_map(|operation| operation.return_time())
+            .filter(|&acknowledged| acknowledged < sent_us)
+            .max()
+            .unwrap_or(0);
+        self.operations.push(Operation {
+            client,
+            call_time: last_acknowledged,
+            input: KvInput::Get {
+                key: key.to_owned(),
+            },
+            outcome: Outcome::Returned {
+                time: self.micros(returned),
+                output: KvOutput::Value(value.map(str::to_owned)),
+            },
+        });
+    }
+
     pub fn len(&self) -> usize {
         self.operations.len()
     }
@@ -193,6 +238,26 @@ mod tests {
         let mut early = two_writes(start);
         early.read(2, "k", Some("2"), at(20), at(60));
         assert_eq!(early.check().0, Verdict::NotLinearizable);
+    }
+
+    #[test]
+    fn a_read_after_acknowledged_may_miss_only_writes_not_yet_acknowledged() {
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        // Another reader saw 2 at 105 ms, before 2 was acknowledged; a
+        // read sent at 108 ms may still see 1, one sent at 120 ms may not.
+        let mut history = two_writes(start);
+        history.read(3, "k", Some("2"), at(104), at(105));
+        history.read_after_acknowledged(2, "k", Some("1"), at(108), at(109));
+        assert_eq!(history.check().0, Verdict::Linearizable);
+        let mut history = two_writes(start);
+        history.read(3, "k", Some("2"), at(104), at(105));
+        history.read_after_acknowledged(2, "k", Some("1"), at(120), at(121));
+        assert_eq!(history.check().0, Verdict::NotLinearizable);
+        // Nor a value not yet written.
+        let mut history = two_writes(start);
+        history.read_after_acknowledged(2, "k", Some("2"), at(20), at(30));
+        assert_eq!(history.check().0, Verdict::NotLinearizable);
     }
 
     #[test]

@@ -226,14 +226,38 @@ impl Cluster {
     /// admin API (`POST /v1/admin/move`), from a client host of its own;
     /// whether it answered 200 within 5 s.
     pub async fn move_shard(&self, via: usize, shard: usize, gid: u64) -> bool {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
         let body = format!("{{\"shard\":{shard},\"gid\":{gid}}}");
-        let request = format!(
-            "POST /v1/admin/move HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+        let head = format!(
+            "POST /v1/admin/move HTTP/1.0\r\nContent-Type: application/json\r\n\
              Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
+        self.http(via, head).await.is_some_and(|answer| {
+            answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+        })
+    }
+
+    /// The body of `GET path` on node `via`'s HTTP port, if it answered
+    /// 200 within 5 s.
+    pub async fn http_get(&self, via: usize, path: &str) -> Option<String> {
+        let answer = self
+            .http(via, format!("GET {path} HTTP/1.0\r\n\r\n"))
+            .await?;
+        if !(answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")) {
+            return None;
+        }
+        let (_, body) = answer.split_once("\r\n\r\n")?;
+        Some(body.to_owned())
+    }
+
+    /// Sends `request` (HTTP/1.0, without a `Host` line) to node `via`'s
+    /// HTTP port from a client host; the whole answer, if one came within
+    /// 5 s.
+    async fn http(&self, via: usize, request: String) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = std::net::SocketAddr::new(server_ip(self.subnet, via), HTTP_PORT);
+        let (line, rest) = request.split_once("\r\n")?;
+        let request = format!("{line}\r\nHost: {addr}\r\n{rest}");
         let asked = self.net.spawn(self.client_host(), async move {
             let exchange = async {
                 let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
@@ -241,13 +265,12 @@ impl Cluster {
                 stream.flush().await.ok()?;
                 let mut answer = Vec::new();
                 stream.read_to_end(&mut answer).await.ok()?;
-                Some(answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200"))
+                String::from_utf8(answer).ok()
             };
             tokio::time::timeout(Duration::from_secs(5), exchange)
                 .await
                 .ok()
                 .flatten()
-                .unwrap_or(false)
         });
         asked.await.expect("client hosts are never killed")
     }

@@ -38,6 +38,7 @@ pub struct TestClusterBuilder {
     request_timeout_ms: Option<u64>,
     shard_capacity_bytes: Option<u64>,
     max_raft_state_bytes: Option<u64>,
+    near_cache_bytes: Option<u64>,
     ready_timeout: Duration,
 }
 
@@ -127,6 +128,12 @@ impl TestClusterBuilder {
         self
     }
 
+    /// The nodes' near cache (`clients.near_cache_bytes`).
+    pub fn near_cache_bytes(mut self, bytes: u64) -> TestClusterBuilder {
+        self.near_cache_bytes = Some(bytes);
+        self
+    }
+
     /// How long [`TestClusterBuilder::start`] waits for every group to serve.
     pub fn ready_timeout(mut self, timeout: Duration) -> TestClusterBuilder {
         self.ready_timeout = timeout;
@@ -171,6 +178,9 @@ impl TestClusterBuilder {
             }
             if let Some(bytes) = self.max_raft_state_bytes {
                 config.max_raft_state_bytes = bytes;
+            }
+            if let Some(bytes) = self.near_cache_bytes {
+                config.clients.near_cache_bytes = bytes;
             }
             if let Err(error) = config.validate() {
                 panic!("test cluster node {}: {error}", config.node_id);
@@ -218,6 +228,7 @@ impl TestCluster {
             request_timeout_ms: None,
             shard_capacity_bytes: None,
             max_raft_state_bytes: None,
+            near_cache_bytes: None,
             ready_timeout: READY_TIMEOUT,
         }
     }
@@ -238,6 +249,16 @@ impl TestCluster {
             .iter()
             .map(|entry| format!("{}:{}", entry.host, entry.grpc_port))
             .collect()
+    }
+
+    /// Node `index`'s (0-based) RESP and HTTP addresses.
+    pub fn front_ends(&self, index: usize) -> (std::net::SocketAddr, std::net::SocketAddr) {
+        let entry = &self.demo.configs[0].nodes[index];
+        let host: std::net::IpAddr = entry.host.parse().expect("an IP address");
+        (
+            std::net::SocketAddr::new(host, entry.resp_port.expect("a RESP port")),
+            std::net::SocketAddr::new(host, entry.http_port.expect("an HTTP port")),
+        )
     }
 
     /// Stops every node (no hand-off: the whole cluster goes).
