@@ -214,6 +214,12 @@ pub struct DemoArgs {
     /// (`[disk_tier]` with its defaults: 1 GiB of disk per shard).
     #[arg(long)]
     pub disk_tier: bool,
+    /// Every node keeps answers to plain GETs of keys it forwards (64 MiB)
+    /// until their group says they changed: faster hot keys, but reads
+    /// promise client-side caching's guarantee, not linearizability
+    /// (`[clients] near_cache_bytes`; docs/user-guide.md).
+    #[arg(long)]
+    pub near_cache: bool,
 }
 
 #[derive(Debug, Args)]
@@ -492,6 +498,7 @@ async fn run_demo(args: DemoArgs) -> ExitCode {
         lease_reads: !args.no_lease_reads,
         async_replication: args.async_replication,
         disk_tier: args.disk_tier,
+        near_cache: args.near_cache,
         ..DemoOptions::default()
     };
     let demo = match Demo::start(&options, Duration::from_secs(60)).await {

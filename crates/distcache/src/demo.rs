@@ -56,7 +56,13 @@ pub struct DemoOptions {
     /// Every group's shards keep what memory evicts on disk, under the
     /// data directory (`--disk-tier`; `[disk_tier]` with its defaults).
     pub disk_tier: bool,
+    /// Every node keeps a near cache of [`DEMO_NEAR_CACHE_BYTES`]
+    /// (`--near-cache`; `[clients] near_cache_bytes`).
+    pub near_cache: bool,
 }
+
+/// The near cache each demo node keeps with `--near-cache`.
+pub const DEMO_NEAR_CACHE_BYTES: u64 = 64 << 20;
 
 impl Default for DemoOptions {
     fn default() -> DemoOptions {
@@ -75,6 +81,7 @@ impl Default for DemoOptions {
             tls: false,
             async_replication: false,
             disk_tier: false,
+            near_cache: false,
         }
     }
 }
@@ -174,7 +181,14 @@ pub fn demo_configs(
             listen_host: None,
             cluster_mode: options.cluster_mode,
             tls: options.tls.then(|| demo_tls_settings(data_dir, entry.id)),
-            clients: crate::config::ClientLimits::default(),
+            clients: crate::config::ClientLimits {
+                near_cache_bytes: if options.near_cache {
+                    DEMO_NEAR_CACHE_BYTES
+                } else {
+                    0
+                },
+                ..crate::config::ClientLimits::default()
+            },
             tracing: crate::config::TracingSettings::default(),
             replication: crate::config::ReplicationSettings {
                 async_groups: if options.async_replication {
@@ -711,5 +725,20 @@ mod tests {
                 .iter()
                 .all(|config| config.disk_tier.groups.is_empty())
         );
+    }
+
+    #[test]
+    fn the_near_cache_flag_gives_every_node_a_near_cache() {
+        let dir = std::path::Path::new("/tmp/distcache-demo-flags");
+        let options = DemoOptions {
+            near_cache: true,
+            ..DemoOptions::default()
+        };
+        for config in demo_configs(&options, dir).expect("valid") {
+            assert_eq!(config.clients.near_cache_bytes, DEMO_NEAR_CACHE_BYTES);
+        }
+        for config in demo_configs(&DemoOptions::default(), dir).expect("valid") {
+            assert_eq!(config.clients.near_cache_bytes, 0, "off by default");
+        }
     }
 }
