@@ -703,8 +703,9 @@ impl Forwarder {
         Some((cache, key.as_slice()))
     }
 
-    /// The near cache and the key, for a linearizable GET of a key whose
-    /// group has no replica on this node, when the cache is on.
+    /// The near cache and the key, for a plain GET (from the leader or any
+    /// replica; bounded reads have the read cache) of a key whose group has
+    /// no replica on this node, when the near cache is on.
     fn near_cache_for<'a>(
         &'a self,
         op: &'a Op,
