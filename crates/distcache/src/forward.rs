@@ -356,11 +356,15 @@ impl Forwarder {
                 return Ok(Outcome::Value(answer.map(|value| value.to_vec())));
             }
             let fetch = near_cache.begin(key);
-            let result = self.run_with(op.clone(), 0, 0, read_from).await;
-            if let Ok(Outcome::Value(value)) = &result {
-                fetch.finish(value.as_deref());
-            }
-            return result;
+            // The value and its TTL in one read: its expiry is told from it.
+            let with_ttl = Op::GetWithTtl { key: key.to_vec() };
+            return match self.run_with(with_ttl, 0, 0, read_from).await {
+                Ok(Outcome::ValueWithTtl { value, ttl }) => {
+                    fetch.finish(value.as_deref(), ttl);
+                    Ok(Outcome::Value(value))
+                }
+                other => other,
+            };
         }
         if op.is_read() {
             // Reads are never recorded: no session needed.

@@ -6,12 +6,13 @@
 //!  GET k (k's group has no replica here; any front end)
 //!    apply what the tracker told ──► drop those keys (or everything)
 //!    kept ─────────────────────────► answer
-//!    else: note the fetch, track k (before the read runs), read k from
-//!          its leader, answer it; apply what was told meanwhile, and keep
+//!    else: note the fetch, track k (before the read runs), read k and
+//!          its TTL from its leader, answer it; apply what was told meanwhile, and keep
 //!          the answer only if k was not told as changed since the fetch
 //!          was noted (nor everything flushed), and k's group vouched
 //!  this cache's Tracker and feed pollers (crate::tracking, as for a
 //!  tracking client): a write of k anywhere ──► k told changed
+//!                    k's TTL runs out ──────► k told changed (a timer)
 //! ```
 //!
 //! **Why a kept answer is not stale.** The cache is one more tracking
@@ -39,9 +40,9 @@
 //! this node still answers the old one, until the write is acknowledged
 //! (by then the cache has dropped it) or the poller's lease runs out (by
 //! then it has dropped everything). Also not covered, as for every
-//! tracking client: a key's expiry is told by a timer from its TTL as read
-//! right after the fetch (an answer may outlive its key by that lookup's
-//! time); a shard moved to a group this node did not poll yet is followed
+//! tracking client: a key's expiry is told by this node's timer from the
+//! TTL read with the value (an answer may outlive its key by the time the
+//! answer took to arrive); a shard moved to a group this node did not poll yet is followed
 //! from the next configuration check ([`crate::tracking::GROUPS_CHECK`],
 //! which also drops everything); a key evicted for memory is not told (the
 //! answer is the last value written, as if evicted later); and the lease
@@ -126,7 +127,7 @@ struct Fetching {
 
 /// One fetch noted by [`NodeNearCache::begin`]; unnoted when dropped.
 pub struct Fetch<'a> {
-    cache: &'a Arc<NodeNearCache>,
+    cache: &'a NodeNearCache,
     key: Vec<u8>,
     /// `None`: the answer is not to be kept (past [`MAX_FETCHES`]).
     seen: Option<Seen>,
@@ -192,7 +193,7 @@ impl NodeNearCache {
     }
 
     /// Notes a fetch of `key` and tracks it: call before sending the read.
-    pub fn begin<'a>(self: &'a Arc<Self>, key: &[u8]) -> Fetch<'a> {
+    pub fn begin(&self, key: &[u8]) -> Fetch<'_> {
         let noted = {
             let mut fetches = self.fetches.lock().expect("near cache lock");
             let flushes = fetches.flushes;
@@ -264,9 +265,10 @@ impl NodeNearCache {
 }
 
 impl Fetch<'_> {
-    /// The fetch answered `value` (`None`: absent): kept if nothing about
-    /// the key was told since it was noted, and its group vouched.
-    pub fn finish(self, value: Option<&[u8]>) {
+    /// The fetch answered `value` (`None`: absent) with `ttl` left: kept
+    /// if nothing about the key was told since it was noted, and its group
+    /// vouched; its expiry is then told when `ttl` runs out.
+    pub fn finish(self, value: Option<&[u8]>, ttl: api::KeyTtl) {
         let Some(seen) = self.seen else {
             return;
         };
@@ -292,8 +294,15 @@ impl Fetch<'_> {
         );
         drop(fetches);
         if kept && value.is_some() {
-            // Its expiry is told too (at once if the key has gone).
-            crate::tracking::look_up_expiries(cache, vec![Bytes::copy_from_slice(&self.key)]);
+            let key = Bytes::copy_from_slice(&self.key);
+            match ttl {
+                api::KeyTtl::RemainingMs(ms) => {
+                    cache.tracker.expire_after(&key, Duration::from_millis(ms));
+                }
+                api::KeyTtl::Persistent => {}
+                // Gone by the answer's time: dropped at the next read.
+                api::KeyTtl::Missing => cache.tracker.invalidate([&key], None),
+            }
         }
     }
 }

@@ -329,7 +329,8 @@ async fn counter(http: std::net::SocketAddr, name: &str) -> u64 {
 /// write acknowledged through another node is seen by the very next GET
 /// (the write waits on the leader's fence until this node's poller has
 /// handed it to the cache, and each read applies what was handed first),
-/// deletes too. No retries: the guarantee has no bound to wait out.
+/// deletes too, and expiries shortly after the TTL. No retries: the
+/// guarantee has no bound to wait out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_node_near_cache_answers_forwarded_gets_and_never_an_acknowledged_write_late() {
     let cluster = TestCluster::builder()
@@ -387,6 +388,25 @@ async fn the_node_near_cache_answers_forwarded_gets_and_never_an_acknowledged_wr
             command(&mut reader, &["GET", key]).await,
             "$-1\r\n",
             "{key}: the GET right after an acknowledged DEL"
+        );
+    }
+    // An expiry is told by the node's timer, from the TTL read with the
+    // value: kept until then, gone just after.
+    for key in &keys {
+        assert_eq!(
+            command(&mut writer, &["SET", key, "brief", "PX", "1500"]).await,
+            "+OK\r\n"
+        );
+        for _ in 0..2 {
+            assert_eq!(command(&mut reader, &["GET", key]).await, "$5\r\nbrief\r\n");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    for key in &keys {
+        assert_eq!(
+            command(&mut reader, &["GET", key]).await,
+            "$-1\r\n",
+            "{key}: a GET at least 500 ms after its TTL ran out"
         );
     }
     let hits_after = counter(reader_http, "distcache_near_cache_hits_total").await;
