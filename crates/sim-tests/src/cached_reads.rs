@@ -31,6 +31,66 @@ use tokio::time::Instant;
 /// million); a check that runs out fails with the verdict unknown.
 const CHECK_STEPS_MAX: u64 = 200_000_000;
 
+/// One attempt to write a key's next value.
+#[derive(Clone, Debug)]
+pub struct WriteAttempt {
+    /// The writer (the checker's client id).
+    pub writer: u64,
+    pub key: String,
+    pub value: String,
+    pub sent: Instant,
+    /// When it was acknowledged; `None` if it answered an error or no
+    /// answer came.
+    pub acked: Option<Instant>,
+}
+
+/// Every write attempt of a test's writers, in the order they ended.
+#[derive(Clone, Debug, Default)]
+pub struct WriteLog {
+    pub attempts: Vec<WriteAttempt>,
+}
+
+impl WriteLog {
+    /// Attempts acknowledged.
+    pub fn acknowledged(&self) -> usize {
+        self.attempts
+            .iter()
+            .filter(|attempt| attempt.acked.is_some())
+            .count()
+    }
+
+    /// Whether an attempt to write `value` to `key` was not acknowledged.
+    pub fn unknown(&self, key: &str, value: &str) -> bool {
+        self.attempts
+            .iter()
+            .any(|attempt| attempt.acked.is_none() && attempt.key == key && attempt.value == value)
+    }
+
+    /// How long each acknowledged attempt took (sent to answered).
+    pub fn latencies(&self) -> Vec<std::time::Duration> {
+        self.attempts
+            .iter()
+            .filter_map(|attempt| Some(attempt.acked? - attempt.sent))
+            .collect()
+    }
+
+    /// A history (its clock starting at `start`) of every attempt; add
+    /// the reads to it.
+    pub fn history(&self, start: Instant) -> CachedHistory {
+        let mut history = CachedHistory::new(start);
+        for attempt in &self.attempts {
+            history.write(
+                attempt.writer,
+                &attempt.key,
+                &attempt.value,
+                attempt.sent,
+                attempt.acked,
+            );
+        }
+        history
+    }
+}
+
 /// The operations of a history on string keys and values, timed in
 /// microseconds since `start`.
 #[derive(Clone, Debug)]

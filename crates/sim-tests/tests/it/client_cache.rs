@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use labrpc::sim::NodeId;
 use linearizability::Verdict;
-use sim_tests::cached_reads::CachedHistory;
+use sim_tests::cached_reads::{CachedHistory, WriteAttempt, WriteLog};
 use sim_tests::harness::{phase, within};
 use sim_tests::server::{Cluster, SHARDS, wait_ready};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -260,38 +260,6 @@ struct Served {
     refused: bool,
 }
 
-/// One attempt to write a key's next number.
-struct Attempt {
-    key: String,
-    number: u64,
-    sent: Instant,
-    /// When it was acknowledged; `None` if it answered an error or timed
-    /// out.
-    acked: Option<Instant>,
-}
-
-#[derive(Default)]
-struct Ledger {
-    attempts: Vec<Attempt>,
-}
-
-impl Ledger {
-    fn acknowledged(&self) -> usize {
-        self.attempts
-            .iter()
-            .filter(|attempt| attempt.acked.is_some())
-            .count()
-    }
-
-    /// How long each acknowledged attempt took (sent to answered).
-    fn latencies(&self) -> Vec<Duration> {
-        self.attempts
-            .iter()
-            .filter_map(|attempt| Some(attempt.acked? - attempt.sent))
-            .collect()
-    }
-}
-
 /// `(median, 99th percentile, max)` of `latencies`, in ms.
 fn latency_summary(latencies: &[Duration]) -> (u128, u128, u128) {
     let mut sorted: Vec<u128> = latencies.iter().map(Duration::as_millis).collect();
@@ -309,21 +277,8 @@ fn latency_summary(latencies: &[Duration]) -> (u128, u128, u128) {
 /// before it was served, or of when the reader's last request sent before
 /// then was sent, if that request's reply came within the bound (the push
 /// waited behind the reply).
-fn history(start: Instant, ledger: &Ledger, served: &[Served]) -> CachedHistory {
-    let mut history = CachedHistory::new(start);
-    for attempt in &ledger.attempts {
-        let writer = KEYS
-            .iter()
-            .position(|key| *key == attempt.key)
-            .expect("a test key");
-        history.write(
-            1 + writer as u64,
-            &attempt.key,
-            &attempt.number.to_string(),
-            attempt.sent,
-            attempt.acked,
-        );
-    }
+fn history(start: Instant, writes: &WriteLog, served: &[Served]) -> CachedHistory {
+    let mut history = writes.history(start);
     for (index, read) in served.iter().enumerate() {
         if read.refused {
             continue;
@@ -379,7 +334,7 @@ async fn request(stream: &mut TcpStream, words: &[&str]) -> Option<Value> {
 /// until `running` ends.
 fn spawn_writers(
     cluster: &Cluster,
-    ledger: &Arc<Mutex<Ledger>>,
+    ledger: &Arc<Mutex<WriteLog>>,
     running: &Arc<AtomicBool>,
 ) -> Vec<madsim::task::JoinHandle<()>> {
     let mut writers = Vec::new();
@@ -408,9 +363,10 @@ fn spawn_writers(
                     let attempt_at = labrpc::runtime::now();
                     let reply = request(stream, &["SET", &key, &value]).await;
                     let acked = matches!(&reply, Some(Value::Simple(ok)) if ok == "OK");
-                    ledger.lock().unwrap().attempts.push(Attempt {
+                    ledger.lock().unwrap().attempts.push(WriteAttempt {
+                        writer: 1 + index as u64,
                         key: key.clone(),
-                        number,
+                        value: value.clone(),
                         sent: attempt_at,
                         acked: acked.then(labrpc::runtime::now),
                     });
@@ -486,7 +442,7 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
         let start = labrpc::runtime::now();
         let cluster = Cluster::start(0);
         wait_ready(&cluster).await;
-        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let ledger = Arc::new(Mutex::new(WriteLog::default()));
         let running = Arc::new(AtomicBool::new(true));
 
         let writers = spawn_writers(&cluster, &ledger, &running);
@@ -701,7 +657,7 @@ async fn node_near_cache_reads_follow_acknowledged_writes_under_faults() {
         let start = labrpc::runtime::now();
         let cluster = Cluster::start_with(0, "[clients]\nnear_cache_bytes = 1048576\n");
         wait_ready(&cluster).await;
-        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let ledger = Arc::new(Mutex::new(WriteLog::default()));
         let running = Arc::new(AtomicBool::new(true));
         let writers = spawn_writers(&cluster, &ledger, &running);
         let readers: Vec<_> = [READER_NODE, 4]

@@ -43,7 +43,7 @@ use std::time::Duration;
 use distcache_client::{Client, ClientConfig, NearConfig, NearStats};
 use labrpc::sim::NodeId;
 use linearizability::Verdict;
-use sim_tests::cached_reads::CachedHistory;
+use sim_tests::cached_reads::{CachedHistory, WriteAttempt, WriteLog};
 use sim_tests::harness::{phase, within};
 use sim_tests::server::{Cluster, SHARDS, wait_ready};
 use tokio::time::Instant;
@@ -111,52 +111,11 @@ struct Read {
     from_cache: bool,
 }
 
-/// One attempt to write a key's next number.
-struct Attempt {
-    /// The writer (the checker's client id).
-    writer: u64,
-    key: String,
-    number: u64,
-    sent: Instant,
-    /// When it was acknowledged; `None` if it answered an error.
-    acked: Option<Instant>,
-}
-
-#[derive(Default)]
-struct Ledger {
-    attempts: Vec<Attempt>,
-}
-
-impl Ledger {
-    fn acknowledged(&self) -> usize {
-        self.attempts
-            .iter()
-            .filter(|attempt| attempt.acked.is_some())
-            .count()
-    }
-
-    /// Whether a write of `number` to `key` answered an error.
-    fn unknown(&self, key: &str, number: u64) -> bool {
-        self.attempts.iter().any(|attempt| {
-            attempt.acked.is_none() && attempt.key == key && attempt.number == number
-        })
-    }
-}
-
 /// The history of one reader (client `reader`), its reads in `reads`,
 /// and of every write, for the checker: a read served from a cache may
 /// return the value of [`STALE_BOUND`] before it began.
-fn history(start: Instant, ledger: &Ledger, reader: u64, reads: &[Read]) -> CachedHistory {
-    let mut history = CachedHistory::new(start);
-    for attempt in &ledger.attempts {
-        history.write(
-            attempt.writer,
-            &attempt.key,
-            &attempt.number.to_string(),
-            attempt.sent,
-            attempt.acked,
-        );
-    }
+fn history(start: Instant, writes: &WriteLog, reader: u64, reads: &[Read]) -> CachedHistory {
+    let mut history = writes.history(start);
     for read in reads {
         let may_be_as_old_as = if read.from_cache {
             history.before(read.began, STALE_BOUND)
@@ -193,17 +152,17 @@ async fn write_until_acknowledged(
     writer: u64,
     key: &str,
     number: u64,
-    ledger: &Mutex<Ledger>,
+    ledger: &Mutex<WriteLog>,
     running: &AtomicBool,
 ) -> bool {
     let value = number.to_string();
     while running.load(Ordering::Relaxed) {
         let sent = labrpc::runtime::now();
         let acked = client.set(key.as_bytes(), value.as_bytes()).await.is_ok();
-        ledger.lock().unwrap().attempts.push(Attempt {
+        ledger.lock().unwrap().attempts.push(WriteAttempt {
             writer,
             key: key.to_owned(),
-            number,
+            value: value.clone(),
             sent,
             acked: acked.then(labrpc::runtime::now),
         });
@@ -255,7 +214,7 @@ const CONTROL_ID: u64 = 200;
 async fn near_reader(
     client: Client,
     index: usize,
-    ledger: Arc<Mutex<Ledger>>,
+    ledger: Arc<Mutex<WriteLog>>,
     running: Arc<AtomicBool>,
 ) -> NearOutcome {
     let own_key = format!("own-{index}");
@@ -294,7 +253,10 @@ async fn near_reader(
                 if key == own_key {
                     outcome.own_reads += 1;
                     // A value whose write answered an error is not judged.
-                    let unknown = ledger.lock().unwrap().unknown(&own_key, read.number);
+                    let unknown = ledger
+                        .lock()
+                        .unwrap()
+                        .unknown(&own_key, &read.number.to_string());
                     if read.number < own_acknowledged && !unknown {
                         outcome.read_your_writes_violations.push(format!(
                             "{key} = {} read (from the cache: {}) at {began:?}, after this \
@@ -421,7 +383,7 @@ async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faul
         let start = labrpc::runtime::now();
         let cluster = Cluster::start(0);
         wait_ready(&cluster).await;
-        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let ledger = Arc::new(Mutex::new(WriteLog::default()));
         let running = Arc::new(AtomicBool::new(true));
 
         let mut writers = Vec::new();
