@@ -7,9 +7,10 @@
 //!    apply what the tracker told ──► drop those keys (or everything)
 //!    kept ─────────────────────────► answer
 //!    else: note the fetch, track k (before the read runs), read k and
-//!          its TTL from its leader, answer it; apply what was told meanwhile, and keep
-//!          the answer only if k was not told as changed since the fetch
-//!          was noted (nor everything flushed), and k's group vouched
+//!          its TTL from its leader, answer it; apply what was told
+//!          meanwhile, and keep the answer only if k was not told as
+//!          changed since the fetch was noted (nor everything flushed),
+//!          and k's group vouched
 //!  this cache's Tracker and feed pollers (crate::tracking, as for a
 //!  tracking client): a write of k anywhere ──► k told changed
 //!                    k's TTL runs out ──────► k told changed (a timer)
@@ -42,9 +43,9 @@
 //! then it has dropped everything). Also not covered, as for every
 //! tracking client: a key's expiry is told by this node's timer from the
 //! TTL read with the value (an answer may outlive its key by the time the
-//! answer took to arrive); a shard moved to a group this node did not poll yet is followed
-//! from the next configuration check ([`crate::tracking::GROUPS_CHECK`],
-//! which also drops everything); a key evicted for memory is not told (the
+//! answer took to arrive); a shard moved to a group this node did not poll
+//! yet is followed from the next configuration check
+//! ([`crate::tracking::GROUPS_CHECK`], which also drops everything); a key evicted for memory is not told (the
 //! answer is the last value written, as if evicted later); and the lease
 //! argument assumes the nodes' clocks drift less than the fence's margin.
 //! The simulation test `node_near_cache_reads_follow_acknowledged_writes_
@@ -56,9 +57,12 @@
 //!
 //! **The cost**: every group's leader holds each write until this node's
 //! poller has seen it (one more long poll per group per node: about a
-//! poll's round trip on the write's latency), which is why it is opt-in.
-//! Keys whose group has a replica on this node are never kept: a local
-//! read costs about as much.
+//! poll's round trip on the write's latency; SET throughput fell to 0.52x
+//! with it on the demo's nine nodes, GET rose 1.43x: docs/status.md),
+//! which is why it is opt-in. Keys whose group has a replica on this node
+//! are never kept: a local read costs about as much. Until a group's
+//! poller has confirmed (the first seconds after a start), its keys are
+//! not kept either.
 //!
 //! Bounds: at most `capacity_bytes` (keys, values and
 //! [`ENTRY_OVERHEAD_BYTES`] each), each entry at most [`ENTRY_TTL`] old
