@@ -39,7 +39,7 @@ use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 
-use crate::near_cache::{NodeNearCache, NodeNearStats};
+use crate::near_cache::NodeNearCache;
 use crate::read_cache::{Flight, ReadCache};
 use crate::replica_turns::ReplicaTurns;
 use tokio::time::Instant;
@@ -209,8 +209,8 @@ impl Forwarder {
         }
     }
 
-    /// What the near cache holds and did (`None`: it is off).
-    pub fn near_cache_stats(&self) -> Option<NodeNearStats> {
+    /// What the near cache holds (`None`: it is off).
+    pub fn near_cache_stats(&self) -> Option<cache::near::NearStats> {
         self.near_cache.get().map(|cache| cache.stats())
     }
 

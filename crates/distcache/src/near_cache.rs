@@ -117,9 +117,6 @@ struct Fetches {
     keys: HashMap<Vec<u8>, Fetching>,
     /// Times everything was dropped.
     flushes: u64,
-    /// Reads answered from the cache, and reads that fetched.
-    hits: u64,
-    misses: u64,
 }
 
 struct Fetching {
@@ -144,16 +141,6 @@ struct Seen {
     flushes: u64,
     /// The key's group vouched when it was tracked.
     vouched: bool,
-}
-
-/// What the cache holds and has done.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NodeNearStats {
-    pub entries: u64,
-    pub bytes: u64,
-    pub hits: u64,
-    pub misses: u64,
-    pub flushes: u64,
 }
 
 impl NodeNearCache {
@@ -185,13 +172,8 @@ impl NodeNearCache {
     /// The kept answer for `key` (`Some(None)`: absent), after applying
     /// what was told.
     pub fn get(&self, key: &[u8]) -> Option<Answer> {
-        let mut fetches = self.apply_told();
+        let _applied = self.apply_told();
         let kept = self.cache.get(key);
-        if kept.is_some() {
-            fetches.hits += 1;
-        } else {
-            fetches.misses += 1;
-        }
         self.metrics.record_near_cache_read(kept.is_some());
         kept
     }
@@ -227,16 +209,10 @@ impl NodeNearCache {
         }
     }
 
-    pub fn stats(&self) -> NodeNearStats {
-        let NearStats { entries, weight } = self.cache.stats();
-        let fetches = self.fetches.lock().expect("near cache lock");
-        NodeNearStats {
-            entries,
-            bytes: weight,
-            hits: fetches.hits,
-            misses: fetches.misses,
-            flushes: fetches.flushes,
-        }
+    /// What the cache holds (its hits, misses and flushes are counted in
+    /// the node's metrics).
+    pub fn stats(&self) -> NearStats {
+        self.cache.stats()
     }
 
     /// The node is stopping: the feed pollers end.

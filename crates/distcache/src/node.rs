@@ -232,7 +232,7 @@ impl NodeState {
             self.metrics.observe_read_cache(stats.weight);
         }
         if let Some(stats) = self.forwarder.near_cache_stats() {
-            self.metrics.observe_near_cache(stats.bytes);
+            self.metrics.observe_near_cache(stats.weight);
         }
         if let Some((controller, _)) = &self.controller {
             self.metrics
