@@ -328,6 +328,24 @@ async fn request(stream: &mut TcpStream, words: &[&str]) -> Option<Value> {
         .flatten()
 }
 
+/// Ends the run: the writers and readers stop, and what each reader
+/// returned, in order.
+async fn stop<T>(
+    running: &AtomicBool,
+    writers: Vec<madsim::task::JoinHandle<()>>,
+    readers: Vec<madsim::task::JoinHandle<T>>,
+) -> Vec<T> {
+    running.store(false, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("client hosts are never killed");
+    }
+    let mut outcomes = Vec::new();
+    for reader in readers {
+        outcomes.push(reader.await.expect("client hosts are never killed"));
+    }
+    outcomes
+}
+
 /// One writer per key, each on a client host of its own, through RESP on
 /// node `WRITER_NODES[key's index]`: writes the numbers 1, 2, 3, ... in
 /// order, each retried until acknowledged, every attempt in `ledger`,
@@ -523,14 +541,7 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
         let moves = inject_faults(&cluster, READER_NODE).await;
         phase("healed: a quiet spell, then stop");
         tokio::time::sleep(Duration::from_secs(8)).await;
-        running.store(false, Ordering::Relaxed);
-        for writer in writers {
-            writer.await.expect("client hosts are never killed");
-        }
-        let mut outcomes = Vec::new();
-        for reader in readers {
-            outcomes.push(reader.await.expect("client hosts are never killed"));
-        }
+        let outcomes = stop(&running, writers, readers).await;
 
         phase("each reader's history checked: cached values within the bound");
         let ledger = ledger.lock().unwrap();
@@ -688,14 +699,7 @@ async fn node_near_cache_reads_follow_acknowledged_writes_under_faults() {
         ]
         .iter()
         .sum();
-        running.store(false, Ordering::Relaxed);
-        for writer in writers {
-            writer.await.expect("client hosts are never killed");
-        }
-        let mut served = Vec::new();
-        for reader in readers {
-            served.push(reader.await.expect("client hosts are never killed"));
-        }
+        let served = stop(&running, writers, readers).await;
 
         phase("the history, each read no older than the writes acknowledged before it");
         let ledger = ledger.lock().unwrap();
