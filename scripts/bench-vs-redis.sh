@@ -5,6 +5,7 @@
 #   REQUESTS=20000 scripts/bench-vs-redis.sh  # a quicker run
 #   DISTCACHE_PORT=6380 scripts/bench-vs-redis.sh   # an already running distcache RESP port
 #   DEMO_FLAGS=--async-replication scripts/bench-vs-redis.sh   # flags for the demo it starts
+#   CLUSTER=1 scripts/bench-vs-redis.sh       # cluster mode: clients route each key, as Redis Cluster's do
 #
 # Starts Debian's redis-server (no persistence) and `distcache demo` (three
 # data groups of three replicas: every write is a linearizable Raft write)
@@ -14,6 +15,13 @@
 # same for ZRANGE of a 100-member sorted set (ZRANGE=0 skips it). List and
 # set tests are redis-benchmark's own, e.g.
 # TESTS=lpush,lpop,sadd,hset,zadd,lrange_100 (issue 20).
+#
+# CLUSTER=1 starts the demo with --cluster-mode and runs redis-benchmark
+# with --cluster against it: each client learns the slot map (CLUSTER
+# NODES) and sends its commands to the node that leads their group, as a
+# Redis Cluster client does, instead of to one node that forwards two
+# commands of three to another group's leader. redis-server stays one
+# standalone server (no cluster of its own to route to).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -40,10 +48,19 @@ install_if_missing redis-benchmark redis-tools
 redis_port=$(( 22000 + RANDOM % 1000 ))
 start_redis_server "$redis_port" "$work"
 
+cluster_args=()
+cli_cluster_args=()
+demo_cluster_flag=""
+if [ "${CLUSTER:-0}" = 1 ]; then
+  cluster_args=(--cluster)
+  cli_cluster_args=(-c)
+  demo_cluster_flag=--cluster-mode
+fi
+
 distcache_port="${DISTCACHE_PORT:-}"
 if [ -z "$distcache_port" ]; then
   # shellcheck disable=SC2086 # DEMO_FLAGS is a list of flags
-  start_demo "$work" ${DEMO_FLAGS:-}
+  start_demo "$work" ${DEMO_FLAGS:-} $demo_cluster_flag
   distcache_port="$demo_resp_port"
 fi
 wait_for_port "$distcache_port"
@@ -54,7 +71,7 @@ bench() {
   local port="$1"; shift
   redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" -n "$REQUESTS" -t "$TESTS" \
     -d "$VALUE_BYTES" "${keyspace_args[@]}" --csv "$@" 2>/dev/null \
-    | awk -F, 'NR > 1 { gsub(/"/, ""); split($1, name, " "); print name[1], $2, $5, $7 }'
+    | awk -F, '/^"/ && !/^"test"/ { gsub(/"/, ""); split($1, name, " "); print name[1], $2, $5, $7 }'
 }
 
 printf '\n%-8s %-10s %12s %9s %9s %14s %9s %9s %8s\n' pipeline test "redis rps" p50 p99 \
@@ -66,7 +83,7 @@ for pipeline in 1 16; do
   done < <(bench "$redis_port" -P "$pipeline")
   while read -r test rps p50 p99; do
     distcache_rps[$test]=$rps; distcache_lat[$test]="$p50 $p99"
-  done < <(bench "$distcache_port" -P "$pipeline")
+  done < <(bench "$distcache_port" "${cluster_args[@]}" -P "$pipeline")
   for test in $(echo "$TESTS" | tr 'a-z,' 'A-Z '); do
     [ -n "${redis_rps[$test]+set}" ] || continue
     ours="${distcache_rps[$test]:-0}"
@@ -79,21 +96,25 @@ for pipeline in 1 16; do
   # ZRANGE over a 100-member sorted set (redis-benchmark has no test of its
   # own for it): the same command line against both servers.
   if [ "${ZRANGE:-1}" = 1 ]; then
+    redis-cli -h 127.0.0.1 -p "$redis_port" del bench:zset >/dev/null
+    redis-cli "${cli_cluster_args[@]}" -h 127.0.0.1 -p "$distcache_port" del bench:zset >/dev/null
     for port in "$redis_port" "$distcache_port"; do
-      redis-cli -h 127.0.0.1 -p "$port" del bench:zset >/dev/null
       # shellcheck disable=SC2046
-      redis-cli -h 127.0.0.1 -p "$port" zadd bench:zset $(seq 1 100 | awk '{ printf "%d m%d ", $1, $1 }') >/dev/null
+      redis-cli "${cli_cluster_args[@]}" -h 127.0.0.1 -p "$port" zadd bench:zset $(seq 1 100 | awk '{ printf "%d m%d ", $1, $1 }') >/dev/null
     done
     zrange() {
-      redis-benchmark -h 127.0.0.1 -p "$1" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" --csv \
-        zrange bench:zset 0 99 2>/dev/null | awk -F, 'NR > 1 { gsub(/"/, ""); print $2, $5, $7 }'
+      local port="$1"; shift
+      redis-benchmark -h 127.0.0.1 -p "$port" "$@" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" --csv \
+        zrange bench:zset 0 99 2>/dev/null | awk -F, '/^"/ && !/^"test"/ { gsub(/"/, ""); print $2, $5, $7 }'
     }
     read -r theirs their_p50 their_p99 < <(zrange "$redis_port")
-    read -r ours our_p50 our_p99 < <(zrange "$distcache_port") || true
+    read -r ours our_p50 our_p99 < <(zrange "$distcache_port" "${cluster_args[@]}") || true
     printf '%-8s %-10s %12s %9s %9s %14s %9s %9s %7.2fx\n' "$pipeline" "ZRANGE_100" \
       "$theirs" "$their_p50" "$their_p99" "${ours:-0}" "${our_p50:--}" "${our_p99:--}" \
       "$(awk -v a="${ours:-0}" -v b="$theirs" 'BEGIN { print (b > 0 ? a / b : 0) }')"
   fi
 done
 echo
-echo "(-c $CLIENTS -n $REQUESTS -d $VALUE_BYTES -r $KEYSPACE, loopback, $(nproc) cores, $(date -u +%Y-%m-%d))"
+mode="proxy: every command to one node"
+[ "${CLUSTER:-0}" = 1 ] && mode="cluster mode: clients route by slot"
+echo "(-c $CLIENTS -n $REQUESTS -d $VALUE_BYTES -r $KEYSPACE, distcache $mode, loopback, $(nproc) cores, $(date -u +%Y-%m-%d))"

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::core::{
-    EntryKind, InstallSnapshot, MAX_MEMBERS, Message, MessageBody, NodeId, RawNode, Ready,
-    Snapshot, SnapshotMeta, SnapshotRead, TICK_INTERVAL_MS,
+    EntryKind, HardState, InstallSnapshot, MAX_MEMBERS, Message, MessageBody, NodeId, RawNode,
+    Ready, Snapshot, SnapshotMeta, SnapshotRead, TICK_INTERVAL_MS,
 };
 use crate::storage::{Storage, StorageError, StorageWrite};
 
@@ -88,6 +88,11 @@ pub(super) struct EventLoop<S> {
     last_leader_term: Option<u64>,
     /// The origin of the clock handed to the core (`RawNode::set_now_ms`).
     started: tokio::time::Instant,
+    /// The term and vote as last made durable (see [`EventLoop::defer_commit`]).
+    saved_term_and_vote: (u64, Option<NodeId>),
+    /// A commit index not written yet: it goes with the next write that
+    /// must be durable anyway.
+    unsaved_commit: Option<HardState>,
 }
 
 impl<S: Storage + 'static> EventLoop<S> {
@@ -102,6 +107,7 @@ impl<S: Storage + 'static> EventLoop<S> {
         events: mpsc::Receiver<Event>,
         apply: mpsc::Sender<ApplyMsg>,
     ) -> EventLoop<S> {
+        let saved_term_and_vote = (core.term(), core.voted_for());
         EventLoop {
             core,
             storage,
@@ -122,6 +128,8 @@ impl<S: Storage + 'static> EventLoop<S> {
             leader_changes: 0,
             last_leader_term: None,
             started: labrpc::runtime::now(),
+            saved_term_and_vote,
+            unsaved_commit: None,
         }
     }
 
@@ -402,16 +410,22 @@ impl<S: Storage + 'static> EventLoop<S> {
             }
             let mut ready = self.core.ready();
             self.stage_own_snapshot(&mut ready).await?;
-            let write = StorageWrite::from_ready(&ready);
+            let mut messages = std::mem::take(&mut ready.messages);
+            let mut write = StorageWrite::from_ready(&ready);
+            self.defer_commit(&mut write);
             if write.snapshot.is_some() {
                 // A leader's snapshot (or one not staged) comes after the
                 // staged one, never overtaken by it.
                 self.finish_staged().await?;
             }
             if !write.is_empty() {
+                self.send_appends_early(&write, &mut messages);
                 let started = labrpc::runtime::now();
                 self.storage.save(write).await?;
                 self.record_save(&write, started.elapsed());
+                if let Some(hard_state) = write.hard_state {
+                    self.saved_term_and_vote = (hard_state.term, hard_state.voted_for);
+                }
                 if let Some(snapshot) = write.snapshot {
                     self.note_snapshot_stored(&snapshot.meta);
                 }
@@ -424,7 +438,7 @@ impl<S: Storage + 'static> EventLoop<S> {
                     entries: write.entries.to_vec(),
                 });
             }
-            for message in std::mem::take(&mut ready.messages) {
+            for message in messages {
                 self.dispatch(message);
             }
             for read in std::mem::take(&mut ready.snapshot_reads) {
@@ -449,6 +463,61 @@ impl<S: Storage + 'static> EventLoop<S> {
             self.read_waiters.clear();
         }
         Ok(())
+    }
+
+    /// Leaves a change of the commit index alone unwritten, and writes it
+    /// with the next write that must be durable anyway (as etcd's raft does:
+    /// its `MustSync`). The commit index is volatile state (paper Figure
+    /// 2): after a crash the stored one may be older, and the node learns
+    /// the rest from its leader (the core takes at least the snapshot's
+    /// index as committed at restart). Writing it at once costs an fsync on
+    /// every node every time entries commit, in the path of every write.
+    fn defer_commit(&mut self, write: &mut StorageWrite<'_>) {
+        let Some(hard_state) = write.hard_state else {
+            if !write.is_empty() {
+                // Carries the latest commit index (the core's hard state
+                // did not change since the deferred one).
+                write.hard_state = self.unsaved_commit.take();
+            }
+            return;
+        };
+        let commit_only = write.entries.is_empty()
+            && write.snapshot.is_none()
+            && (hard_state.term, hard_state.voted_for) == self.saved_term_and_vote;
+        if commit_only {
+            self.unsaved_commit = write.hard_state.take();
+        } else {
+            self.unsaved_commit = None;
+        }
+    }
+
+    /// A leader's AppendEntries and heartbeats go out before its own
+    /// durable write, so the followers' writes run alongside the leader's
+    /// (thesis 10.2.1). Safe: the core counts the leader's own entries
+    /// towards commitment only once they are stable (`advance`, after the
+    /// write), and a follower's acknowledgement is handled only after this
+    /// write (the loop handles events between rounds). Everything else
+    /// waits for the write, and so does everything when the write changes
+    /// the term or vote (a message must never carry a term the node could
+    /// forget).
+    fn send_appends_early(&mut self, write: &StorageWrite<'_>, messages: &mut Vec<Message>) {
+        let term_and_vote_kept = write
+            .hard_state
+            .is_none_or(|h| (h.term, h.voted_for) == self.saved_term_and_vote);
+        if !term_and_vote_kept || !self.core.is_leader() || messages.is_empty() {
+            return;
+        }
+        let (early, later): (Vec<Message>, Vec<Message>) =
+            std::mem::take(messages).into_iter().partition(|m| {
+                matches!(
+                    m.body,
+                    MessageBody::AppendEntries(_) | MessageBody::Heartbeat(_)
+                )
+            });
+        *messages = later;
+        for message in early {
+            self.dispatch(message);
+        }
     }
 
     /// Tells the core that the storage holds the snapshot at `meta`, if
