@@ -311,7 +311,7 @@ impl Forwarder {
         let context = labrpc::trace::current()
             .map(|parent| parent.child())
             .unwrap_or_else(labrpc::trace::TraceContext::new_root);
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "request",
             frontend = crate::metrics::frontend(),
             command,
@@ -539,7 +539,7 @@ impl Forwarder {
             && local.raft().state().1
         {
             self.metrics.record_attempt(true);
-            let span = tracing::info_span!("forward", gid, local = true);
+            let span = tracing::debug_span!("forward", gid, local = true);
             let reply = tokio::time::timeout(
                 remaining,
                 local.handle_client(request.clone()).instrument(span),
@@ -566,7 +566,7 @@ impl Forwarder {
         // The hop's context names this try's span: the remote side's
         // `labrpc.server` span is its child.
         let hop = labrpc::trace::current().map(|context| context.child());
-        let span = tracing::info_span!(
+        let span = tracing::debug_span!(
             "forward",
             gid,
             local = false,
@@ -619,7 +619,7 @@ impl Forwarder {
             && local.raft().status().leader_contact
         {
             self.metrics.record_attempt(true);
-            let span = tracing::info_span!("forward", gid, local = true, anywhere = true);
+            let span = tracing::debug_span!("forward", gid, local = true, anywhere = true);
             let reply =
                 tokio::time::timeout(limit, local.handle_read_anywhere(read).instrument(span))
                     .await
@@ -638,7 +638,7 @@ impl Forwarder {
             };
             self.metrics.record_attempt(false);
             let hop = labrpc::trace::current().map(|context| context.child());
-            let span = tracing::info_span!(
+            let span = tracing::debug_span!(
                 "forward",
                 gid,
                 local = false,
