@@ -103,12 +103,16 @@ for pipeline in 1 16; do
       redis-cli "${cli_cluster_args[@]}" -h 127.0.0.1 -p "$port" zadd bench:zset $(seq 1 100 | awk '{ printf "%d m%d ", $1, $1 }') >/dev/null
     done
     zrange() {
-      local port="$1"; shift
-      redis-benchmark -h 127.0.0.1 -p "$port" "$@" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" --csv \
+      redis-benchmark -h 127.0.0.1 -p "$1" -c "$CLIENTS" -n "$REQUESTS" -P "$pipeline" --csv \
         zrange bench:zset 0 99 2>/dev/null | awk -F, '/^"/ && !/^"test"/ { gsub(/"/, ""); print $2, $5, $7 }'
     }
     read -r theirs their_p50 their_p99 < <(zrange "$redis_port")
-    read -r ours our_p50 our_p99 < <(zrange "$distcache_port" "${cluster_args[@]}") || true
+    # In cluster mode, straight to the node that leads the key's group
+    # (redis-benchmark --cluster routes only the keys it makes up itself).
+    zrange_port="$distcache_port"
+    owner=$(redis-cli -h 127.0.0.1 -p "$distcache_port" type bench:zset 2>&1 || true)
+    case "$owner" in *MOVED*) zrange_port="${owner##*:}" ;; esac
+    read -r ours our_p50 our_p99 < <(zrange "$zrange_port") || true
     printf '%-8s %-10s %12s %9s %9s %14s %9s %9s %7.2fx\n' "$pipeline" "ZRANGE_100" \
       "$theirs" "$their_p50" "$their_p99" "${ours:-0}" "${our_p50:--}" "${our_p99:--}" \
       "$(awk -v a="${ours:-0}" -v b="$theirs" 'BEGIN { print (b > 0 ? a / b : 0) }')"
