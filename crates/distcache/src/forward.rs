@@ -91,7 +91,8 @@ pub struct Forwarder {
     request_timeout: Duration,
     /// Deadline of one call to one replica.
     rpc_timeout: Duration,
-    routing: Mutex<Config>,
+    /// Shared, not copied, by each request (swapped whole on a refresh).
+    routing: Mutex<std::sync::Arc<Config>>,
     /// One leader-finding client per group, over the connections the
     /// controller's clerk uses too.
     groups: GroupClients,
@@ -163,7 +164,7 @@ impl Forwarder {
             local,
             request_timeout,
             rpc_timeout,
-            routing: Mutex::new(Config::initial(shard_count)),
+            routing: Mutex::new(std::sync::Arc::new(Config::initial(shard_count))),
             groups: GroupClients::with_client(
                 GroupClientConfig {
                     rpc_timeout,
@@ -243,8 +244,8 @@ impl Forwarder {
     }
 
     /// The configuration this node routes by.
-    pub fn routing(&self) -> Config {
-        self.routing.lock().expect("routing lock").clone()
+    pub fn routing(&self) -> std::sync::Arc<Config> {
+        std::sync::Arc::clone(&self.routing.lock().expect("routing lock"))
     }
 
     /// Reads the latest configuration the controller's leader has applied
@@ -262,7 +263,7 @@ impl Forwarder {
             *self.confirmed_at.lock().expect("refresh lock") = Some(crate::clock::now());
             let mut routing = self.routing.lock().expect("routing lock");
             if latest.num > routing.num {
-                *routing = latest;
+                *routing = std::sync::Arc::new(latest);
             }
         }
     }

@@ -172,7 +172,7 @@ impl Backend for Arc<Forwarder> {
         Some(crate::tracking::FeedConfig {
             num: routing.num,
             groups: routing.groups.keys().copied().collect(),
-            shards: routing.shards,
+            shards: routing.shards.clone(),
         })
     }
 
@@ -189,7 +189,7 @@ impl Backend for Arc<Forwarder> {
     fn cluster_state(&self) -> Option<super::ClusterState> {
         let (leaders, local_leader) = self.known_leaders();
         Some(super::ClusterState {
-            config: self.routing(),
+            config: shardctrler::Config::clone(&self.routing()),
             leaders,
             local_leader,
         })
