@@ -515,7 +515,7 @@ impl Forwarder {
                     }
                 }
             }
-            match self.attempt(&config, gid, &request, remaining).await {
+            match self.attempt(&config, gid, request, remaining).await {
                 Attempt::Done(result) => return result,
                 Attempt::Reroute => {}
             }
@@ -532,7 +532,7 @@ impl Forwarder {
         &self,
         config: &Config,
         gid: Gid,
-        request: &ShardKvRequest,
+        request: ShardKvRequest,
         remaining: Duration,
     ) -> Attempt {
         if let Some(local) = &self.local
@@ -541,11 +541,9 @@ impl Forwarder {
         {
             self.metrics.record_attempt(true);
             let span = tracing::debug_span!("forward", gid, local = true);
-            let reply = tokio::time::timeout(
-                remaining,
-                local.handle_client(request.clone()).instrument(span),
-            )
-            .await;
+            let reply =
+                tokio::time::timeout(remaining, local.handle_client(request).instrument(span))
+                    .await;
             return match reply {
                 Ok(reply) => match classify(reply) {
                     Verdict::Done(outcome) => Attempt::Done(Ok(outcome)),
@@ -576,7 +574,7 @@ impl Forwarder {
         if let Some(hop) = hop {
             span.record("span_id", hop.span_id_hex());
         }
-        let call = group.call(request, classify).instrument(span);
+        let call = group.call(&request, classify).instrument(span);
         let call = match hop {
             Some(hop) => futures::future::Either::Left(labrpc::trace::scope(hop, call)),
             None => futures::future::Either::Right(call),
