@@ -7,7 +7,8 @@
 //!  rsm apply (every replica, under its lock)     poller (a node)
 //!    write applied at index i ─► (i, keys)        WatchChanges{after: c}
 //!    FlushShard / GroupsLost ─► gap at i            leader: wait for an entry
-//!    snapshot installed at i  ─► gap at i             past c (or the wait)
+//!    shard installed at i     ─► gap at i             past c (or the wait)
+//!    snapshot installed at i  ─► gap at i
 //!                                                   ReadIndex: still leader,
 //!                                                     applied through r
 //!                                                   ◄─ keys of (c, r], or
@@ -39,7 +40,7 @@ use rsm::Applied;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::machine::{GroupCommand, GroupOutput, ShardMachine};
+use crate::machine::{ChunkOutcome, GroupCommand, GroupOutput, ShardMachine};
 use crate::rpc::Changes;
 use api::Op;
 
@@ -107,6 +108,17 @@ impl ChangeFeed {
                 // A lost group's shards come back empty: keys vanish
                 // without a write naming them.
                 GroupCommand::GroupsLost { .. } => state.gap(index),
+                // A shard installed here brings the values its old group
+                // wrote, whose changes this feed never held; and with them
+                // the exactly-once record, from which a writer's retry is
+                // answered here, fenced by this group's pollers only. A
+                // gap makes every poller start over (its clients drop
+                // what they cached) before such a retry is answered.
+                GroupCommand::InstallShards { .. } | GroupCommand::ShardChunk { .. }
+                    if installs(output) =>
+                {
+                    state.gap(index)
+                }
                 // Moves and configurations change no key's value.
                 _ => state.last = index,
             },
@@ -169,6 +181,15 @@ impl ChangeFeed {
             keys,
             through: through.max(after),
         }
+    }
+}
+
+/// Whether an applied `InstallShards` or `ShardChunk` installed a shard.
+fn installs(output: &GroupOutput) -> bool {
+    match output {
+        GroupOutput::Installed { shards } => !shards.is_empty(),
+        GroupOutput::Chunk(outcome) => *outcome == ChunkOutcome::Installed,
+        _ => false,
     }
 }
 
@@ -339,6 +360,53 @@ mod tests {
             Changes::Keys {
                 keys: Vec::new(),
                 through: 10
+            }
+        );
+    }
+
+    #[test]
+    fn a_shard_installed_here_is_a_gap_and_a_piece_or_a_duplicate_is_not() {
+        let feed = ChangeFeed::default();
+        feed.arm();
+        apply(&feed, 1, &delete("a"), &ok());
+        let chunk = GroupCommand::ShardChunk {
+            config_num: 2,
+            chunk: crate::rpc::ShardChunk {
+                shard: 3,
+                total_bytes: 8,
+                total_crc32: 0,
+                offset: 0,
+                data: Vec::new(),
+                data_crc32: 0,
+            },
+        };
+        let stored = GroupOutput::Chunk(ChunkOutcome::Stored { received_bytes: 4 });
+        apply(&feed, 2, &chunk, &stored);
+        let install = GroupCommand::InstallShards {
+            config_num: 2,
+            transfers: Vec::new(),
+        };
+        let duplicate = GroupOutput::Installed { shards: Vec::new() };
+        apply(&feed, 3, &install, &duplicate);
+        assert_eq!(
+            feed.read(0, 3),
+            Changes::Keys {
+                keys: keys(&["a"]),
+                through: 3
+            }
+        );
+        let installed = GroupOutput::Chunk(ChunkOutcome::Installed);
+        apply(&feed, 4, &chunk, &installed);
+        assert_eq!(feed.read(3, 4), Changes::Reset { through: 4 });
+        apply(&feed, 5, &delete("b"), &ok());
+        let installed = GroupOutput::Installed { shards: vec![1] };
+        apply(&feed, 6, &install, &installed);
+        assert_eq!(feed.read(5, 6), Changes::Reset { through: 6 });
+        assert_eq!(
+            feed.read(6, 6),
+            Changes::Keys {
+                keys: Vec::new(),
+                through: 6
             }
         );
     }

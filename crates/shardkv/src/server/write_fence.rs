@@ -53,6 +53,12 @@
 //!   counts as `true`. An answer from a leader of a later term covers every
 //!   write committed before it (Raft's leader completeness), so `i` too.
 //!   So a group nobody tracks pays nothing, even after a failover.
+//! - *Other groups*: a write applied in one group and then moved, with its
+//!   shard, to another before it was answered is answered by the new group
+//!   from the exactly-once record, fenced by the new group's pollers at its
+//!   read index. Installing the shard is a gap in the new group's change
+//!   feed (`change_feed`), so each of those pollers has started over (its
+//!   clients flushed) before its cursor reaches that index.
 //!
 //! **Bounds.** At most [`MAX_POLLERS`] pollers per leader; a new one past
 //! it is refused (no answer: it flushes and caches nothing). A poller that
