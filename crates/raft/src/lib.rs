@@ -63,12 +63,19 @@
 //! between (elections, replication, commitment) is triggered by the three
 //! inputs and shows up only in the next `Ready`.
 //!
-//! One refinement of that order in the driver (`node/event_loop.rs`),
-//! because no message promises what it moves: a leader's AppendEntries and
-//! heartbeats go out before its own write (thesis 10.2.1), so its fsync and
-//! its followers' overlap; the core counts the leader's own entries only
-//! once stable (after `advance`), and a write that changes the term or vote
-//! keeps every message back.
+//! Two refinements of that order in the driver (`node/event_loop.rs`), each
+//! because no message promises what it moves:
+//! - a `Ready` whose only change is the commit index is not written: the
+//!   index goes with the next write that must be durable anyway (etcd's
+//!   `MustSync`). The commit index is volatile state (paper Figure 2);
+//!   after a crash the stored one may be behind, the core takes at least
+//!   the snapshot's index as committed, and the leader tells the rest.
+//!   Writing it at once would cost every node an fsync each time entries
+//!   commit, in the path of every write.
+//! - a leader's AppendEntries and heartbeats go out before its own write
+//!   (thesis 10.2.1), so its fsync and its followers' overlap; the core
+//!   counts the leader's own entries only once stable (after `advance`),
+//!   and a write that changes the term or vote keeps every message back.
 //!
 //! One exception to step 1, because no message promises it: a snapshot
 //! the node's own service took is written by a task of its own

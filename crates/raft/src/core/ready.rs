@@ -17,9 +17,10 @@ use super::read_only::ReadState;
 ///    service, in order;
 /// 4. call [`crate::core::RawNode::advance`] with this `Ready`.
 ///
-/// A driver may relax one point (the crate docs say why it is safe, and the
-/// node's driver does it): send a leader's AppendEntries and heartbeats
-/// before its own write when the term and vote do not change.
+/// A driver may relax two points (the crate docs say why each is safe, and
+/// the node's driver does both): leave a change of the commit index alone
+/// unwritten until the next write, and send a leader's AppendEntries and
+/// heartbeats before its own write when the term and vote do not change.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ready {
     /// The hard state, if it changed since the last `Ready`.

@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::core::{
-    EntryKind, InstallSnapshot, MAX_MEMBERS, Message, MessageBody, NodeId, RawNode, Ready,
-    Snapshot, SnapshotMeta, SnapshotRead, TICK_INTERVAL_MS,
+    EntryKind, HardState, InstallSnapshot, MAX_MEMBERS, Message, MessageBody, NodeId, RawNode,
+    Ready, Snapshot, SnapshotMeta, SnapshotRead, TICK_INTERVAL_MS,
 };
 use crate::storage::{Storage, StorageError, StorageWrite};
 
@@ -88,9 +88,11 @@ pub(super) struct EventLoop<S> {
     last_leader_term: Option<u64>,
     /// The origin of the clock handed to the core (`RawNode::set_now_ms`).
     started: tokio::time::Instant,
-    /// The term and vote as last made durable (see
-    /// [`EventLoop::send_appends_early`]).
+    /// The term and vote as last made durable (see [`EventLoop::defer_commit`]).
     saved_term_and_vote: (u64, Option<NodeId>),
+    /// A commit index not written yet: it goes with the next write that
+    /// must be durable anyway.
+    unsaved_commit: Option<HardState>,
 }
 
 impl<S: Storage + 'static> EventLoop<S> {
@@ -127,6 +129,7 @@ impl<S: Storage + 'static> EventLoop<S> {
             last_leader_term: None,
             started: labrpc::runtime::now(),
             saved_term_and_vote,
+            unsaved_commit: None,
         }
     }
 
@@ -408,7 +411,8 @@ impl<S: Storage + 'static> EventLoop<S> {
             let mut ready = self.core.ready();
             self.stage_own_snapshot(&mut ready).await?;
             let mut messages = std::mem::take(&mut ready.messages);
-            let write = StorageWrite::from_ready(&ready);
+            let mut write = StorageWrite::from_ready(&ready);
+            self.defer_commit(&mut write);
             if write.snapshot.is_some() {
                 // A leader's snapshot (or one not staged) comes after the
                 // staged one, never overtaken by it.
@@ -459,6 +463,32 @@ impl<S: Storage + 'static> EventLoop<S> {
             self.read_waiters.clear();
         }
         Ok(())
+    }
+
+    /// Leaves a change of the commit index alone unwritten, and writes it
+    /// with the next write that must be durable anyway (as etcd's raft does:
+    /// its `MustSync`). The commit index is volatile state (paper Figure
+    /// 2): after a crash the stored one may be older, and the node learns
+    /// the rest from its leader (the core takes at least the snapshot's
+    /// index as committed at restart). Writing it at once costs an fsync on
+    /// every node every time entries commit, in the path of every write.
+    fn defer_commit(&mut self, write: &mut StorageWrite<'_>) {
+        let Some(hard_state) = write.hard_state else {
+            if !write.is_empty() {
+                // Carries the latest commit index (the core's hard state
+                // did not change since the deferred one).
+                write.hard_state = self.unsaved_commit.take();
+            }
+            return;
+        };
+        let commit_only = write.entries.is_empty()
+            && write.snapshot.is_none()
+            && (hard_state.term, hard_state.voted_for) == self.saved_term_and_vote;
+        if commit_only {
+            self.unsaved_commit = write.hard_state.take();
+        } else {
+            self.unsaved_commit = None;
+        }
     }
 
     /// A leader's AppendEntries and heartbeats go out before its own

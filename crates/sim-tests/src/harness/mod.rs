@@ -98,6 +98,25 @@ pub fn elapsed_ms(start: tokio::time::Instant) -> u64 {
     u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
+/// Ends a run of client tasks: clears `running`, waits for the writers,
+/// then returns what each reader returned, in order. Client hosts are
+/// never killed, so every task ends by itself.
+pub async fn stop_clients<T>(
+    running: &std::sync::atomic::AtomicBool,
+    writers: Vec<madsim::task::JoinHandle<()>>,
+    readers: Vec<madsim::task::JoinHandle<T>>,
+) -> Vec<T> {
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.expect("client hosts are never killed");
+    }
+    let mut outcomes = Vec::new();
+    for reader in readers {
+        outcomes.push(reader.await.expect("client hosts are never killed"));
+    }
+    outcomes
+}
+
 /// Runs `future` with a simulated-time limit; panics naming `what` if it
 /// does not finish (TESTS.md: 120 s per test).
 pub async fn within<T>(what: &str, limit: Duration, future: impl Future<Output = T>) -> T {

@@ -32,7 +32,7 @@ use std::time::Duration;
 use labrpc::sim::NodeId;
 use linearizability::Verdict;
 use sim_tests::cached_reads::{CachedHistory, WriteAttempt, WriteLog};
-use sim_tests::harness::{phase, within};
+use sim_tests::harness::{phase, stop_clients, within};
 use sim_tests::server::{Cluster, SHARDS, wait_ready};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -328,24 +328,6 @@ async fn request(stream: &mut TcpStream, words: &[&str]) -> Option<Value> {
         .flatten()
 }
 
-/// Ends the run: the writers and readers stop, and what each reader
-/// returned, in order.
-async fn stop<T>(
-    running: &AtomicBool,
-    writers: Vec<madsim::task::JoinHandle<()>>,
-    readers: Vec<madsim::task::JoinHandle<T>>,
-) -> Vec<T> {
-    running.store(false, Ordering::Relaxed);
-    for writer in writers {
-        writer.await.expect("client hosts are never killed");
-    }
-    let mut outcomes = Vec::new();
-    for reader in readers {
-        outcomes.push(reader.await.expect("client hosts are never killed"));
-    }
-    outcomes
-}
-
 /// One writer per key, each on a client host of its own, through RESP on
 /// node `WRITER_NODES[key's index]`: writes the numbers 1, 2, 3, ... in
 /// order, each retried until acknowledged, every attempt in `ledger`,
@@ -541,7 +523,7 @@ async fn cached_values_follow_acknowledged_writes_under_faults() {
         let moves = inject_faults(&cluster, READER_NODE).await;
         phase("healed: a quiet spell, then stop");
         tokio::time::sleep(Duration::from_secs(8)).await;
-        let outcomes = stop(&running, writers, readers).await;
+        let outcomes = stop_clients(&running, writers, readers).await;
 
         phase("each reader's history checked: cached values within the bound");
         let ledger = ledger.lock().unwrap();
@@ -699,7 +681,7 @@ async fn node_near_cache_reads_follow_acknowledged_writes_under_faults() {
         ]
         .iter()
         .sum();
-        let served = stop(&running, writers, readers).await;
+        let served = stop_clients(&running, writers, readers).await;
 
         phase("the history, each read no older than the writes acknowledged before it");
         let ledger = ledger.lock().unwrap();

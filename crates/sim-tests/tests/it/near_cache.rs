@@ -44,7 +44,7 @@ use distcache_client::{Client, ClientConfig, NearConfig, NearStats};
 use labrpc::sim::NodeId;
 use linearizability::Verdict;
 use sim_tests::cached_reads::{CachedHistory, WriteAttempt, WriteLog};
-use sim_tests::harness::{phase, within};
+use sim_tests::harness::{phase, stop_clients, within};
 use sim_tests::server::{Cluster, SHARDS, wait_ready};
 use tokio::time::Instant;
 
@@ -461,14 +461,7 @@ async fn near_cache_reads_follow_acknowledged_writes_within_the_bound_under_faul
         let after_faults: Vec<NearStats> = near_clients.iter().map(near_stats).collect();
         phase("healed: a quiet spell, then stop");
         tokio::time::sleep(Duration::from_secs(8)).await;
-        running.store(false, Ordering::Relaxed);
-        for writer in writers {
-            writer.await.expect("client hosts are never killed");
-        }
-        let mut outcomes = Vec::new();
-        for reader in readers {
-            outcomes.push(reader.await.expect("client hosts are never killed"));
-        }
+        let outcomes = stop_clients(&running, writers, readers).await;
         let control = control.await.expect("client hosts are never killed");
 
         phase("each reader's history checked, every reader reads its own writes");
