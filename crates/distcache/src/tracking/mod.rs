@@ -39,14 +39,16 @@
 //! told as changed right after the reply: nothing of it stays cached,
 //! while the other groups' keys are cached as usual. So a cached value
 //! lags an acknowledged write only by the push's travel. Not covered: a
-//! shard moved to a group this node was not polling, or whose leader holds
-//! no lease of this node's poller (cut off from it), while a write of the
-//! shard waited on the old group's fence: the new group answers the
-//! writer's retry from the exactly-once record that moved with the shard
-//! (a new configuration flushes, within [`GROUPS_CHECK`]; a node that
-//! cannot read the configuration for [`MAX_UNCONFIRMED`] flushes too;
-//! a poller leased at the new group is told to start over by the shard's
-//! install, see shardkv's `change_feed`), a key's expiry
+//! shard moved to a group whose leader holds no lease of this node's
+//! poller (the node did not follow that group, or could not reach its
+//! leader): until the node reads the new configuration, the old group's
+//! poller vouches for the shard's keys, and the new group answers writes
+//! (and a retry of a write the old group held back, from the exactly-once
+//! record that moved with the shard) without waiting for this node (a new
+//! configuration flushes, within [`GROUPS_CHECK`]; a node that cannot
+//! read the configuration for [`MAX_UNCONFIRMED`] flushes too; a poller
+//! the new group's leader does hold a lease of is told to start over by
+//! the shard's install, see shardkv's `change_feed`), a key's expiry
 //! (told when its TTL, as read right after the cacheable read, runs out),
 //! and a key evicted for memory (not told: the client keeps the last value
 //! written, as if evicted later).
