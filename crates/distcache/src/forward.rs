@@ -5,7 +5,10 @@
 //!   op(key) ─► shard = key_to_shard(key) ─► gid = routing.shards[shard]
 //!     this node hosts gid's leader?  yes ─► submit to the local replica
 //!                                    no  ─► one labrpc call to gid's leader
-//!                                           (leader finding inside the group)
+//!                                           (a small command in a batch with
+//!                                           the others sent it at the same
+//!                                           moment, `hop_batch`; alone with
+//!                                           leader finding if that fails)
 //!     WrongGroup / no answer ─► re-read the configuration, back off, retry
 //!   all of it bounded by the request deadline
 //!
@@ -39,6 +42,7 @@ use shardctrler::{Config, ControllerClient, Gid};
 use shardkv::{Op, Outcome, ShardKvRequest, ShardServer};
 use tokio::sync::Semaphore;
 
+use crate::hop_batch::{HopAnswer, HopBatches};
 use crate::near_cache::NodeNearCache;
 use crate::read_cache::{Flight, ReadCache};
 use crate::replica_turns::ReplicaTurns;
@@ -116,6 +120,8 @@ pub struct Forwarder {
     confirmed_at: Mutex<Option<Instant>>,
     /// Set only by [`Forwarder::enable_unsafe_ack_before_commit`].
     unsafe_ack: std::sync::OnceLock<UnsafeAck>,
+    /// Commands forwarded to a group at the same moment share one call.
+    hops: HopBatches,
     metrics: std::sync::Arc<Metrics>,
 }
 
@@ -183,6 +189,7 @@ impl Forwarder {
             refreshed_at: Mutex::new(None),
             confirmed_at: Mutex::new(None),
             unsafe_ack: std::sync::OnceLock::new(),
+            hops: HopBatches::default(),
             metrics: std::sync::Arc::new(Metrics::new()),
         }
     }
@@ -560,6 +567,22 @@ impl Forwarder {
             return Attempt::Reroute;
         };
         self.metrics.record_attempt(false);
+        let try_for = remaining.min(REMOTE_TRY_MAX);
+        // Small commands ride with the others this node sends the group at
+        // the same moment (`hop_batch`); what the batch could not serve
+        // goes alone below, with leader finding.
+        let request = if crate::hop_batch::batchable(&request.op) {
+            let sent = self
+                .hops
+                .send(gid, &group, request, self.rpc_timeout, &self.metrics);
+            match tokio::time::timeout(try_for, sent).await {
+                Ok(HopAnswer::Done(result)) => return Attempt::Done(result),
+                Ok(HopAnswer::Alone(request)) => request,
+                Ok(HopAnswer::Reroute | HopAnswer::Lost) | Err(_) => return Attempt::Reroute,
+            }
+        } else {
+            request
+        };
         // Cut to the request's deadline: dropping the call mid-flight is
         // safe (its answer is simply not awaited).
         // The hop's context names this try's span: the remote side's
@@ -584,7 +607,7 @@ impl Forwarder {
         // is re-read, which happens between tries; a try as long as the
         // request's deadline would outlast a client's call (2 s), and the
         // routing would never be re-read.
-        match tokio::time::timeout(remaining.min(REMOTE_TRY_MAX), call).await {
+        match tokio::time::timeout(try_for, call).await {
             Ok(Ok(outcome)) => Attempt::Done(Ok(outcome)),
             Ok(Err(GroupCallError::Failed(Some(error)))) => Attempt::Done(Err(error)),
             Ok(Err(GroupCallError::Failed(None) | GroupCallError::Timeout { .. })) | Err(_) => {
@@ -978,7 +1001,7 @@ impl Forwarder {
 
 /// Reads one replica's reply: `Fail(None)` means "wrong group, re-route";
 /// `Fail(Some(error))` is final.
-fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
+pub(crate) fn classify(reply: api::Reply) -> Verdict<Outcome, Option<ForwardError>> {
     match reply {
         Ok(outcome) => Verdict::Done(outcome),
         Err(Error::WrongGroup { .. }) => Verdict::Fail(None),

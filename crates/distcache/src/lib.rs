@@ -67,6 +67,7 @@ pub mod demo;
 pub mod forward;
 #[cfg(not(madsim))]
 pub mod grpc_trace;
+mod hop_batch;
 pub mod hostile;
 pub mod http;
 pub mod identity;

@@ -281,6 +281,8 @@ pub struct Metrics {
     http_requests: Family<RouteLabels, Counter>,
     served_locally: Counter,
     forwarded: Counter,
+    batch_calls: Counter,
+    batched_requests: Counter,
     replica_reads: Family<ReplicaReadLabels, Counter>,
     raft_term: Family<RoleLabels, Gauge>,
     raft_commit_index: Family<RoleLabels, Gauge>,
@@ -386,6 +388,18 @@ impl Metrics {
             "forwarded_requests",
             "Operation attempts sent one hop to another node's replica",
             forwarded.clone(),
+        );
+        let batch_calls = Counter::default();
+        registry.register(
+            "forward_batch_calls",
+            "Calls that carried forwarded requests to a group's leader together",
+            batch_calls.clone(),
+        );
+        let batched_requests = Counter::default();
+        registry.register(
+            "forward_batched_requests",
+            "Forwarded requests sent in those calls (divided by the calls: the mean batch)",
+            batched_requests.clone(),
         );
         let replica_reads = Family::<ReplicaReadLabels, Counter>::default();
         registry.register(
@@ -719,6 +733,8 @@ impl Metrics {
             http_requests,
             served_locally,
             forwarded,
+            batch_calls,
+            batched_requests,
             replica_reads,
             raft_term,
             raft_commit_index,
@@ -830,6 +846,12 @@ impl Metrics {
         } else {
             self.forwarded.inc();
         }
+    }
+
+    /// One call carried `requests` forwarded requests together.
+    pub fn record_batch(&self, requests: usize) {
+        self.batch_calls.inc();
+        self.batched_requests.inc_by(requests as u64);
     }
 
     /// A read any replica could serve ended served `by` (`here`, `peer`,

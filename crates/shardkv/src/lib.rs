@@ -241,8 +241,9 @@ pub use machine::{
     ShardMachine, ShardState, max_transfer_bytes,
 };
 pub use rpc::{
-    Changes, DeleteShards, MAX_STALENESS_MS, MigrationError, Op, Outcome, PullChunk, PullShards,
-    ReadAnywhere, Reply, ShardChunk, ShardKvRequest, ShardTransfer, WaitKeys, WatchChanges,
+    Changes, DeleteShards, MAX_BATCH_REQUESTS, MAX_STALENESS_MS, MigrationError, Op, Outcome,
+    PullChunk, PullShards, ReadAnywhere, Reply, ShardChunk, ShardKvBatch, ShardKvRequest,
+    ShardTransfer, WaitKeys, WatchChanges,
 };
 pub use shard_key::{
     SLOT_COUNT, ShardId, Slot, key_slot, key_to_shard, op_shard, shard_slots, slot_to_shard,

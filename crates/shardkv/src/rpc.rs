@@ -32,6 +32,28 @@ impl labrpc::Rpc for ShardKvRequest {
     type Reply = Reply;
 }
 
+/// Several clerk requests to one group in one message: a node forwarding
+/// its clients' concurrent commands to a leader sends them together
+/// (distcache's `hop_batch`). Each is served as if sent alone, with its
+/// own session, sequence number and reply, concurrently with the others;
+/// the reply lists the replies in the requests' order. A batch of more
+/// than [`MAX_BATCH_REQUESTS`] is refused whole ([`api::Error::TooManyElements`]).
+///
+/// Wire: added after `shardkv.Command`; a node of an older build answers
+/// that it does not know the call, and the sender sends each alone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardKvBatch {
+    pub requests: Vec<ShardKvRequest>,
+}
+
+/// Most requests one [`ShardKvBatch`] may carry.
+pub const MAX_BATCH_REQUESTS: usize = 64;
+
+impl labrpc::Rpc for ShardKvBatch {
+    const NAME: &'static str = "shardkv.CommandBatch";
+    type Reply = Result<Vec<Reply>, api::Error>;
+}
+
 /// A read served by the replica that receives it, leader or follower: a
 /// follower asks its leader for a read index and reads once it has
 /// applied through it (`rsm`'s follower reads), so the answer is as

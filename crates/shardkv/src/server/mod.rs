@@ -58,8 +58,8 @@ use shardctrler::{Config, Gid};
 
 use crate::machine::{DiskPlacement, GroupCommand, GroupOutput, LostShard, ShardMachine};
 use crate::rpc::{
-    Changes, DeleteShards, MigrationError, PullChunk, ReadAnywhere, ShardChunk, ShardKvRequest,
-    WaitKeys, WatchChanges,
+    Changes, DeleteShards, MAX_BATCH_REQUESTS, MigrationError, PullChunk, ReadAnywhere, ShardChunk,
+    ShardKvBatch, ShardKvRequest, WaitKeys, WatchChanges,
 };
 use exports::Exports;
 
@@ -469,10 +469,15 @@ impl ShardServer {
             server.clone(),
         );
         let (wait_server, changes_server) = (server.clone(), server.clone());
+        let batch_server = server.clone();
         let add_service = |router: &mut labrpc::Router| {
             router.add::<ShardKvRequest, _, _>(move |request: ShardKvRequest| {
                 let server = client_server.clone();
                 async move { server.handle_client(request).await }
+            });
+            router.add::<ShardKvBatch, _, _>(move |batch: ShardKvBatch| {
+                let server = batch_server.clone();
+                async move { server.handle_batch(batch).await }
             });
             router.add::<ReadAnywhere, _, _>(move |request: ReadAnywhere| {
                 let server = anywhere_server.clone();
@@ -642,6 +647,24 @@ impl ShardServer {
             }
         }
         reply
+    }
+
+    /// Serves each request of `batch` as [`ShardServer::handle_client`]
+    /// would alone, all at once (so their proposals share Raft's batches),
+    /// and answers their replies in order.
+    pub async fn handle_batch(&self, batch: ShardKvBatch) -> Result<Vec<Reply>, api::Error> {
+        let count = batch.requests.len();
+        if count > MAX_BATCH_REQUESTS {
+            return Err(api::Error::TooManyElements {
+                count: count as u64,
+                limit: MAX_BATCH_REQUESTS as u64,
+            });
+        }
+        let served = batch
+            .requests
+            .into_iter()
+            .map(|request| self.handle_client(request));
+        Ok(futures::future::join_all(served).await)
     }
 
     /// Waits until the write at `place` may be answered (see the

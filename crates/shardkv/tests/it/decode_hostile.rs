@@ -9,7 +9,9 @@
 use proptest::prelude::*;
 use raft::core::{AppendEntries, Entry, EntryKind, Message, MessageBody};
 use shardctrler::{ConfigOp, ControllerRequest};
-use shardkv::{DeleteShards, Op, PullChunk, ShardKvRequest, ShardMachine, ShardTransfer};
+use shardkv::{
+    DeleteShards, Op, PullChunk, ShardKvBatch, ShardKvRequest, ShardMachine, ShardTransfer,
+};
 
 /// Tries every decoder on `bytes`; only a panic fails.
 fn decode_all(bytes: &[u8]) {
@@ -19,6 +21,8 @@ fn decode_all(bytes: &[u8]) {
     let _ = labrpc::decode::<shardctrler::Reply>(bytes);
     let _ = labrpc::decode::<ShardKvRequest>(bytes);
     let _ = labrpc::decode::<shardkv::Reply>(bytes);
+    let _ = labrpc::decode::<ShardKvBatch>(bytes);
+    let _ = labrpc::decode::<<ShardKvBatch as labrpc::Rpc>::Reply>(bytes);
     let _ = labrpc::decode::<PullChunk>(bytes);
     let _ = labrpc::decode::<<PullChunk as labrpc::Rpc>::Reply>(bytes);
     let _ = labrpc::decode::<DeleteShards>(bytes);
@@ -72,10 +76,14 @@ fn samples() -> Vec<Vec<u8>> {
         shards: vec![3, 5],
         from_gid: 2,
     };
+    let batch = ShardKvBatch {
+        requests: vec![put.clone(), put.clone()],
+    };
     vec![
         labrpc::encode(&append).unwrap(),
         labrpc::encode(&query).unwrap(),
         labrpc::encode(&put).unwrap(),
+        labrpc::encode(&batch).unwrap(),
         labrpc::encode(&pull).unwrap(),
         labrpc::encode(&delete).unwrap(),
     ]
