@@ -568,25 +568,9 @@ impl Forwarder {
         };
         self.metrics.record_attempt(false);
         let try_for = remaining.min(REMOTE_TRY_MAX);
-        // Small commands ride with the others this node sends the group at
-        // the same moment (`hop_batch`); what the batch could not serve
-        // goes alone below, with leader finding.
-        let request = if crate::hop_batch::batchable(&request.op) {
-            let sent = self
-                .hops
-                .send(gid, &group, request, self.rpc_timeout, &self.metrics);
-            match tokio::time::timeout(try_for, sent).await {
-                Ok(HopAnswer::Done(result)) => return Attempt::Done(result),
-                Ok(HopAnswer::Alone(request)) => request,
-                Ok(HopAnswer::Reroute | HopAnswer::Lost) | Err(_) => return Attempt::Reroute,
-            }
-        } else {
-            request
-        };
-        // Cut to the request's deadline: dropping the call mid-flight is
-        // safe (its answer is simply not awaited).
         // The hop's context names this try's span: the remote side's
-        // `labrpc.server` span is its child.
+        // `labrpc.server` span (or, in a batch, its request's spans) is its
+        // child.
         let hop = labrpc::trace::current().map(|context| context.child());
         let span = tracing::debug_span!(
             "forward",
@@ -597,6 +581,24 @@ impl Forwarder {
         if let Some(hop) = hop {
             span.record("span_id", hop.span_id_hex());
         }
+        // Small commands ride with the others this node sends the group at
+        // the same moment (`hop_batch`); what the batch could not serve
+        // goes alone below, with leader finding. Cut to the request's
+        // deadline: dropping a call mid-flight is safe (its answer is
+        // simply not awaited).
+        let request = if crate::hop_batch::batchable(&request.op) {
+            let sent = self
+                .hops
+                .send(gid, &group, request, hop, self.rpc_timeout, &self.metrics)
+                .instrument(span.clone());
+            match tokio::time::timeout(try_for, sent).await {
+                Ok(HopAnswer::Done(result)) => return Attempt::Done(result),
+                Ok(HopAnswer::Alone(request)) => request,
+                Ok(HopAnswer::Reroute | HopAnswer::Lost) | Err(_) => return Attempt::Reroute,
+            }
+        } else {
+            request
+        };
         let call = group.call(&request, classify).instrument(span);
         let call = match hop {
             Some(hop) => futures::future::Either::Left(labrpc::trace::scope(hop, call)),

@@ -33,9 +33,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use labrpc::trace::TraceContext;
 use rsm::group_client::{GroupClient, Verdict};
 use shardctrler::Gid;
-use shardkv::{MAX_BATCH_REQUESTS, Op, Outcome, ShardKvBatch, ShardKvRequest};
+use shardkv::{BatchTrace, MAX_BATCH_REQUESTS, Op, Outcome, ShardKvBatch, ShardKvRequest};
 use tokio::sync::oneshot;
 
 use crate::forward::{ForwardError, classify};
@@ -84,6 +85,8 @@ pub fn batchable(op: &Op) -> bool {
 
 struct Queued {
     request: ShardKvRequest,
+    /// The trace context the request's spans at the leader belong to.
+    hop: Option<TraceContext>,
     group: GroupClient,
     answer: oneshot::Sender<HopAnswer>,
 }
@@ -115,6 +118,7 @@ impl HopBatches {
         gid: Gid,
         group: &GroupClient,
         request: ShardKvRequest,
+        hop: Option<TraceContext>,
         timeout: Duration,
         metrics: &Arc<Metrics>,
     ) -> HopAnswer {
@@ -133,6 +137,7 @@ impl HopBatches {
             }
             state.waiting.push_back(Queued {
                 request,
+                hop,
                 group: group.clone(),
                 answer,
             });
@@ -160,12 +165,25 @@ async fn run_calls(
     loop {
         metrics.record_batch(batch.len());
         let group = batch[0].group.clone();
-        let (requests, answers): (Vec<ShardKvRequest>, Vec<_>) = batch
-            .into_iter()
-            .map(|queued| (queued.request, queued.answer))
-            .unzip();
-        let call = ShardKvBatch { requests };
-        let replies = match group.call_one(group.leader(), &call, timeout).await {
+        // The call itself carries the first request's context (a lone
+        // request, the usual case on a quiet node, is traced as if sent
+        // alone); each request's own goes in the batch.
+        let first_hop = batch[0].hop;
+        let mut requests = Vec::with_capacity(batch.len());
+        let mut traces = Vec::with_capacity(batch.len());
+        let mut answers = Vec::with_capacity(batch.len());
+        for queued in batch {
+            requests.push(queued.request);
+            traces.push(queued.hop.map(BatchTrace::from));
+            answers.push(queued.answer);
+        }
+        let call = ShardKvBatch { requests, traces };
+        let sent = group.call_one(group.leader(), &call, timeout);
+        let answered = match first_hop {
+            Some(hop) => labrpc::trace::scope(hop, sent).await,
+            None => sent.await,
+        };
+        let replies = match answered {
             Ok(Ok(replies)) if replies.len() == answers.len() => Some(replies),
             _ => None,
         };

@@ -241,8 +241,8 @@ pub use machine::{
     ShardMachine, ShardState, max_transfer_bytes,
 };
 pub use rpc::{
-    Changes, DeleteShards, MAX_BATCH_REQUESTS, MAX_STALENESS_MS, MigrationError, Op, Outcome,
-    PullChunk, PullShards, ReadAnywhere, Reply, ShardChunk, ShardKvBatch, ShardKvRequest,
+    BatchTrace, Changes, DeleteShards, MAX_BATCH_REQUESTS, MAX_STALENESS_MS, MigrationError, Op,
+    Outcome, PullChunk, PullShards, ReadAnywhere, Reply, ShardChunk, ShardKvBatch, ShardKvRequest,
     ShardTransfer, WaitKeys, WatchChanges,
 };
 pub use shard_key::{

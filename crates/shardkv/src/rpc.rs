@@ -44,6 +44,36 @@ impl labrpc::Rpc for ShardKvRequest {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardKvBatch {
     pub requests: Vec<ShardKvRequest>,
+    /// The trace context of each request, by position (the labrpc call
+    /// carries one for the whole batch): its spans at the leader are
+    /// children of it. Missing or malformed entries trace nothing.
+    pub traces: Vec<Option<BatchTrace>>,
+}
+
+/// One request's W3C trace context in a [`ShardKvBatch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchTrace {
+    pub trace_id: u128,
+    pub span_id: u64,
+}
+
+impl From<labrpc::trace::TraceContext> for BatchTrace {
+    fn from(context: labrpc::trace::TraceContext) -> BatchTrace {
+        BatchTrace {
+            trace_id: context.trace_id,
+            span_id: context.span_id,
+        }
+    }
+}
+
+impl BatchTrace {
+    /// The context, if valid (W3C: neither id is zero). Input from a peer.
+    pub fn context(self) -> Option<labrpc::trace::TraceContext> {
+        (self.trace_id != 0 && self.span_id != 0).then_some(labrpc::trace::TraceContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+        })
+    }
 }
 
 /// Most requests one [`ShardKvBatch`] may carry.

@@ -58,8 +58,8 @@ use shardctrler::{Config, Gid};
 
 use crate::machine::{DiskPlacement, GroupCommand, GroupOutput, LostShard, ShardMachine};
 use crate::rpc::{
-    Changes, DeleteShards, MAX_BATCH_REQUESTS, MigrationError, PullChunk, ReadAnywhere, ShardChunk,
-    ShardKvBatch, ShardKvRequest, WaitKeys, WatchChanges,
+    BatchTrace, Changes, DeleteShards, MAX_BATCH_REQUESTS, MigrationError, PullChunk, ReadAnywhere,
+    ShardChunk, ShardKvBatch, ShardKvRequest, WaitKeys, WatchChanges,
 };
 use exports::Exports;
 
@@ -660,10 +660,17 @@ impl ShardServer {
                 limit: MAX_BATCH_REQUESTS as u64,
             });
         }
-        let served = batch
-            .requests
-            .into_iter()
-            .map(|request| self.handle_client(request));
+        let mut traces = batch.traces.into_iter();
+        let served = batch.requests.into_iter().map(|request| {
+            let context = traces.next().flatten().and_then(BatchTrace::context);
+            let served = self.handle_client(request);
+            async move {
+                match context {
+                    Some(context) => labrpc::trace::scope(context, served).await,
+                    None => served.await,
+                }
+            }
+        });
         Ok(futures::future::join_all(served).await)
     }
 

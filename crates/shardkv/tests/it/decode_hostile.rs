@@ -78,6 +78,13 @@ fn samples() -> Vec<Vec<u8>> {
     };
     let batch = ShardKvBatch {
         requests: vec![put.clone(), put.clone()],
+        traces: vec![
+            Some(shardkv::BatchTrace {
+                trace_id: 7,
+                span_id: 8,
+            }),
+            None,
+        ],
     };
     vec![
         labrpc::encode(&append).unwrap(),
