@@ -42,8 +42,10 @@ use tokio::sync::oneshot;
 use crate::forward::{ForwardError, classify};
 use crate::metrics::Metrics;
 
-/// Most batch calls out to one group at once.
-pub const MAX_IN_FLIGHT: usize = 4;
+/// Most batch calls out to one group at once. Fewer make larger batches:
+/// measured in proxy mode at 50 clients, 2 gave 28% more SETs and 18% more
+/// GETs than 4 (mean batch 4.2 against 2.7; docs/status.md).
+pub const MAX_IN_FLIGHT: usize = 2;
 /// Most requests in one batch call.
 pub const MAX_BATCH: usize = 32;
 /// Most requests waiting for one group's next call.
