@@ -255,6 +255,12 @@ impl Tester {
         &self.groups[group].nodes
     }
 
+    /// The labrpc addresses of `group`'s replicas (replica `i` at `[i]`),
+    /// for a test that sends raw requests to them.
+    pub fn group_addrs(&self, group: usize) -> &[SocketAddr] {
+        &self.groups[group].addrs
+    }
+
     /// A new recording client on a node of its own.
     pub fn make_client(&self) -> TestClient {
         TestClient::new(

@@ -23,3 +23,4 @@ mod shardctrler;
 mod shardkv;
 mod shardkv_collections;
 mod shardkv_dead_donor;
+mod shardkv_write_fence;
