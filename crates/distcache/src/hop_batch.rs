@@ -157,6 +157,24 @@ impl HopBatches {
     }
 }
 
+/// Gives back a call's slot if its task ends without doing so itself (a
+/// panic, or the runtime dropping it), so the queue is never stuck with
+/// every slot taken by tasks that are gone.
+struct Slot {
+    queue: Arc<Mutex<Queue>>,
+    held: bool,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if self.held
+            && let Ok(mut state) = self.queue.lock()
+        {
+            state.in_flight -= 1;
+        }
+    }
+}
+
 /// Sends `batch`, then whatever queued meanwhile, until the queue is empty.
 async fn run_calls(
     queue: Arc<Mutex<Queue>>,
@@ -164,6 +182,10 @@ async fn run_calls(
     timeout: Duration,
     metrics: Arc<Metrics>,
 ) {
+    let mut slot = Slot {
+        queue: Arc::clone(&queue),
+        held: true,
+    };
     loop {
         metrics.record_batch(batch.len());
         let group = batch[0].group.clone();
@@ -214,9 +236,12 @@ async fn run_calls(
                 }
             }
         }
+        // Under the lock: a request queued after this look finds the slot
+        // free and starts a call of its own.
         let mut state = queue.lock().expect("hop queue lock");
         if state.waiting.is_empty() {
             state.in_flight -= 1;
+            slot.held = false;
             return;
         }
         batch = state.take_batch();
@@ -226,6 +251,47 @@ async fn run_calls(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request whose batch gets no answer (nothing listens there) comes
+    /// back to be sent alone, unchanged, and its call's slot is free again.
+    #[tokio::test]
+    async fn a_batch_without_an_answer_hands_its_requests_back() {
+        let nobody: std::net::SocketAddr = "127.0.0.1:1".parse().expect("an address");
+        let group = GroupClient::new(vec![nobody], Default::default());
+        let batches = HopBatches::default();
+        let metrics = Arc::new(Metrics::new());
+        let request = ShardKvRequest {
+            client_id: 7,
+            seq: 3,
+            config_num: 1,
+            op: Op::Get { key: b"k".to_vec() },
+        };
+        let answer = batches
+            .send(
+                1,
+                &group,
+                request.clone(),
+                None,
+                Duration::from_secs(2),
+                &metrics,
+            )
+            .await;
+        match answer {
+            HopAnswer::Alone(back) => assert_eq!(back, request),
+            other => panic!("expected the request back, got {other:?}"),
+        }
+        let queue = Arc::clone(&batches.queues.lock().expect("lock")[&1]);
+        // The task gives its slot back after answering.
+        for _ in 0..100 {
+            if queue.lock().expect("lock").in_flight == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let state = queue.lock().expect("lock");
+        assert_eq!(state.in_flight, 0);
+        assert!(state.waiting.is_empty());
+    }
 
     #[test]
     fn small_string_commands_are_batched_and_large_or_other_ones_not() {
