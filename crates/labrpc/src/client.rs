@@ -122,7 +122,8 @@ impl Client {
             detail: format!("request did not encode: {error}"),
         })?;
         self.check_size(peer, method, "request", payload.len())?;
-        let reply = match tokio::time::timeout(timeout, self.deliver(peer, method, payload)).await {
+        let delivery = self.deliver(peer, method, payload, R::STREAMED);
+        let reply = match tokio::time::timeout(timeout, delivery).await {
             Ok(reply) => reply?,
             Err(_elapsed) => {
                 return Err(RpcError::Timeout {
@@ -145,26 +146,33 @@ impl Client {
         peer: SocketAddr,
         method: &'static str,
         payload: Vec<u8>,
+        streamed: bool,
     ) -> Result<Bytes, RpcError> {
-        self.transmit(peer, method, payload).await
+        self.transmit(peer, method, payload, streamed).await
     }
 
+    /// The simulated wire has no streams: every call goes alone, through
+    /// the fault layer.
     #[cfg(madsim)]
     async fn deliver(
         &self,
         peer: SocketAddr,
         method: &'static str,
         payload: Vec<u8>,
+        _streamed: bool,
     ) -> Result<Bytes, RpcError> {
         crate::sim::deliver(self, peer, method, payload).await
     }
 
-    /// Sends bytes over gRPC (real or simulated) and returns the reply's bytes.
+    /// Sends bytes over gRPC (real or simulated) and returns the reply's
+    /// bytes; `streamed` puts a small call on the peer's call stream
+    /// ([`Rpc::STREAMED`]).
     pub(crate) async fn transmit(
         &self,
         peer: SocketAddr,
         method: &'static str,
         payload: Vec<u8>,
+        streamed: bool,
     ) -> Result<Bytes, RpcError> {
         let peer_state = self.peer(peer);
         let _slot =
@@ -178,7 +186,7 @@ impl Client {
                     reason: "client is shutting down".to_string(),
                 })?;
         let connection = self.connection(peer, &peer_state, method)?;
-        match connection.call(method, payload).await {
+        match connection.call(method, payload, streamed).await {
             Ok(payload) => {
                 self.check_size(peer, method, "reply", payload.len())?;
                 Ok(payload)
@@ -256,6 +264,7 @@ impl Client {
             addr,
             config.connect_timeout,
             config.max_message_bytes,
+            config.max_in_flight_per_peer,
             &config.security,
         )
         .map_err(|reason| RpcError::Unreachable {

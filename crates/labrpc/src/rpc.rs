@@ -30,6 +30,11 @@ pub trait Rpc: Serialize + DeserializeOwned + Send + Sync + 'static {
     const NAME: &'static str;
     /// What the handler answers.
     type Reply: Serialize + DeserializeOwned + Send + 'static;
+    /// Whether calls of this method to one peer share one long-lived
+    /// stream (production only; see `transport/call_stream.rs`) instead of
+    /// a gRPC call each. For small, frequent calls whose handler ends
+    /// promptly: a caller that gives up does not cancel the handler.
+    const STREAMED: bool = false;
 }
 
 /// Serializes a message (the shared [`codec`]: the encoding whose size the

@@ -137,7 +137,7 @@ pub(crate) async fn deliver(
 ) -> Result<Bytes, RpcError> {
     let Some(state) = current() else {
         // No network installed: a plain, reliable madsim network.
-        return client.transmit(peer, method, payload).await;
+        return client.transmit(peer, method, payload, false).await;
     };
     let from = madsim::plugin::node();
     let (link_up, reliable, long_reordering, long_delays) = {
@@ -181,7 +181,7 @@ pub(crate) async fn deliver(
         }
     }
 
-    let reply = client.transmit(peer, method, payload).await?;
+    let reply = client.transmit(peer, method, payload, false).await?;
 
     // The reply crosses the network back: it is lost if the link went down
     // meanwhile, or by chance on an unreliable network.

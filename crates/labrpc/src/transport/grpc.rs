@@ -39,13 +39,15 @@ const FRAMING_OVERHEAD_BYTES: usize = 4096;
 
 /// The generated gRPC service (one method, `Call`, carrying opaque payloads).
 #[allow(clippy::all, unreachable_pub)]
-mod proto {
+pub(super) mod proto {
     tonic::include_proto!("labrpc");
 }
 
 use proto::lab_rpc_client::LabRpcClient;
 use proto::lab_rpc_server::{LabRpc, LabRpcServer};
-use proto::{CallReply, CallRequest};
+use proto::{CallReply, CallRequest, StreamCall, StreamReply};
+
+use super::call_stream::{self, CallStream, MAX_STREAMED_PAYLOAD_BYTES};
 
 pub(crate) type Listener = tokio::net::TcpListener;
 
@@ -63,18 +65,15 @@ pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<(SocketAddr, Liste
 
 struct GrpcService {
     dispatcher: Arc<Dispatcher>,
+    /// Turns true when the server starts shutting down: its call streams
+    /// end then (see `call_stream`).
+    closing: tokio::sync::watch::Receiver<bool>,
 }
 
-#[tonic::async_trait]
-impl LabRpc for GrpcService {
-    async fn call(&self, request: Request<CallRequest>) -> Result<Response<CallReply>, Status> {
-        // A malformed or non-ASCII header is ignored: the call is served,
-        // untraced.
-        let trace = request
-            .metadata()
-            .get(TRACEPARENT_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(TraceContext::parse_traceparent);
+impl GrpcService {
+    /// Admits a call or a stream under the server's peer policy, from its
+    /// headers and the connection's certificate: the caller's node.
+    fn admit<T>(&self, request: &Request<T>) -> Result<Option<u64>, Status> {
         let header = |name: &str| {
             request
                 .metadata()
@@ -87,12 +86,31 @@ impl LabRpc for GrpcService {
             .as_ref()
             .and_then(|chain| chain.first())
             .map(|leaf| leaf.as_ref());
-        let caller = self.dispatcher.admit(
+        self.dispatcher.admit(
             request.remote_addr(),
             header(CLUSTER_HEADER),
             header(NODE_HEADER),
             certificate,
-        )?;
+        )
+    }
+}
+
+type ReplyStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<StreamReply, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl LabRpc for GrpcService {
+    type StreamStream = ReplyStream;
+
+    async fn call(&self, request: Request<CallRequest>) -> Result<Response<CallReply>, Status> {
+        // A malformed or non-ASCII header is ignored: the call is served,
+        // untraced.
+        let trace = request
+            .metadata()
+            .get(TRACEPARENT_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(TraceContext::parse_traceparent);
+        let caller = self.admit(&request)?;
         let CallRequest { method, payload } = request.into_inner();
         let reply = self
             .dispatcher
@@ -101,6 +119,20 @@ impl LabRpc for GrpcService {
         Ok(Response::new(CallReply {
             payload: reply.into(),
         }))
+    }
+
+    async fn stream(
+        &self,
+        request: Request<tonic::Streaming<StreamCall>>,
+    ) -> Result<Response<ReplyStream>, Status> {
+        let caller = self.admit(&request)?;
+        let replies = call_stream::serve_stream(
+            Arc::clone(&self.dispatcher),
+            caller,
+            request.into_inner(),
+            self.closing.clone(),
+        );
+        Ok(Response::new(Box::pin(replies)))
     }
 }
 
@@ -112,9 +144,17 @@ pub(crate) async fn serve(
     // tonic's own limits sit just above ours so our clearer errors fire first.
     let limit_bytes = dispatcher.max_message_bytes() + FRAMING_OVERHEAD_BYTES;
     let security = dispatcher.security().clone();
-    let service = LabRpcServer::new(GrpcService { dispatcher })
-        .max_decoding_message_size(limit_bytes)
-        .max_encoding_message_size(limit_bytes);
+    let (close, closing) = tokio::sync::watch::channel(false);
+    let signal = async move {
+        signal.await;
+        let _ = close.send(true);
+    };
+    let service = LabRpcServer::new(GrpcService {
+        dispatcher,
+        closing,
+    })
+    .max_decoding_message_size(limit_bytes)
+    .max_encoding_message_size(limit_bytes);
     // h2 answers a client that resets more than 20 streams the server had
     // not yet accepted with GOAWAY (its guard against "rapid reset"
     // floods), which fails every call on the connection. Our clients reset
@@ -212,6 +252,11 @@ pub(crate) struct Connection {
     client: LabRpcClient<Channel>,
     /// This node's claimed identity, sent on every call (metadata values).
     identity: Option<(MetadataValue<Ascii>, MetadataValue<Ascii>)>,
+    /// The stream streamed methods' calls share, opened on the first such
+    /// call and again after it broke.
+    stream: Arc<std::sync::Mutex<Option<Arc<CallStream>>>>,
+    /// Calls queued on the stream at most: the client's in-flight bound.
+    stream_capacity: usize,
 }
 
 impl Connection {
@@ -219,6 +264,7 @@ impl Connection {
         peer: SocketAddr,
         connect_timeout: Duration,
         max_message_bytes: usize,
+        max_in_flight: usize,
         security: &PeerSecurity,
     ) -> Result<Connection, String> {
         let endpoint = Endpoint::from_shared(format!("http://{peer}"))
@@ -247,14 +293,27 @@ impl Connection {
                 MetadataValue::from(identity.node_id),
             )),
         };
-        Ok(Connection { client, identity })
+        Ok(Connection {
+            client,
+            identity,
+            stream: Arc::default(),
+            stream_capacity: max_in_flight,
+        })
     }
 
+    /// Calls `method` with `payload`: on the peer's call stream if
+    /// `streamed` and the payload is small enough, else as a call of its
+    /// own.
     pub(crate) async fn call(
         &self,
         method: &'static str,
         payload: Vec<u8>,
+        streamed: bool,
     ) -> Result<Bytes, Status> {
+        if streamed && payload.len() <= MAX_STREAMED_PAYLOAD_BYTES {
+            let stream = self.call_stream();
+            return stream.call(method, payload.into(), trace::current()).await;
+        }
         let mut request = Request::new(CallRequest {
             method: method.to_string(),
             payload: payload.into(),
@@ -272,6 +331,26 @@ impl Connection {
         }
         let reply = self.client.clone().call(request).await?;
         Ok(reply.into_inner().payload)
+    }
+
+    /// The open call stream, or a new one if there is none or it broke.
+    fn call_stream(&self) -> Arc<CallStream> {
+        let mut stream = self
+            .stream
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match stream.as_ref() {
+            Some(open) if !open.is_closed() => Arc::clone(open),
+            _ => {
+                let opened = Arc::new(CallStream::open(
+                    self.client.clone(),
+                    self.identity.clone(),
+                    self.stream_capacity,
+                ));
+                *stream = Some(Arc::clone(&opened));
+                opened
+            }
+        }
     }
 }
 

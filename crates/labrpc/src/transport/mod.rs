@@ -4,7 +4,9 @@
 //!
 //! - `grpc` (production): tonic's gRPC over HTTP/2 and TCP, one service
 //!   (`LabRpc.Call`) carrying `{method, payload}`; one multiplexed channel per
-//!   peer, reconnecting after errors.
+//!   peer, reconnecting after errors. Methods that opt in
+//!   (`Rpc::STREAMED`: Raft's messages) share one long-lived stream per peer
+//!   instead (`LabRpc.Stream`, `call_stream.rs`).
 //! - `simulated` (madsim): one madsim connection per call, carrying the same
 //!   `{method, payload}` bytes. We do not run madsim-tonic's simulated server
 //!   here: it reads each connection's request inside its accept loop, so one
@@ -12,6 +14,8 @@
 //!   would distort the lab's timing limits and wedge servers under `pause`.
 //!   Each connection gets its own task instead.
 
+#[cfg(not(madsim))]
+mod call_stream;
 #[cfg(not(madsim))]
 mod grpc;
 #[cfg(not(madsim))]

@@ -74,15 +74,19 @@ impl Connection {
         peer: SocketAddr,
         _connect_timeout: Duration,
         _max_message_bytes: usize,
+        _max_in_flight: usize,
         _security: &crate::security::PeerSecurity,
     ) -> Result<Connection, String> {
         Ok(Connection { peer })
     }
 
+    /// Calls `method` on a fresh connection; `_streamed` changes nothing
+    /// here (there is no stream to share on the simulated wire).
     pub(crate) async fn call(
         &self,
         method: &'static str,
         payload: Vec<u8>,
+        _streamed: bool,
     ) -> Result<Bytes, Status> {
         let unavailable = |error: std::io::Error| Status::unavailable(error.to_string());
         let endpoint = Endpoint::connect(self.peer).await.map_err(unavailable)?;

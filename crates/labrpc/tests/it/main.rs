@@ -3,5 +3,6 @@
 //! dependency tree again and compiled the same generic code once per file.
 //! Run one file's tests with `cargo test -p labrpc --test it FILE::`.
 
+mod call_stream;
 mod grpc;
 mod peer_security;

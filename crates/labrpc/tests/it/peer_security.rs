@@ -29,6 +29,15 @@ impl Rpc for WhoAmI {
     type Reply = Option<u64>;
 }
 
+/// The same question on the caller's call stream (`Rpc::STREAMED`).
+#[derive(Serialize, Deserialize)]
+struct StreamedWhoAmI;
+impl Rpc for StreamedWhoAmI {
+    const NAME: &'static str = "test.StreamedWhoAmI";
+    type Reply = Option<u64>;
+    const STREAMED: bool = true;
+}
+
 struct Authority {
     cert: rcgen::Certificate,
     key: rcgen::KeyPair,
@@ -125,10 +134,16 @@ async fn serve(security: PeerSecurity) -> (Server, Arc<AtomicUsize>) {
     let handled = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&handled);
     let mut router = Router::new();
-    router.add(move |WhoAmI| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        async move { labrpc::caller() }
-    });
+    let streamed_counter = Arc::clone(&counter);
+    router
+        .add(move |WhoAmI| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move { labrpc::caller() }
+        })
+        .add(move |StreamedWhoAmI| {
+            streamed_counter.fetch_add(1, Ordering::SeqCst);
+            async move { labrpc::caller() }
+        });
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let server = Server::start(
         addr,
@@ -254,5 +269,54 @@ async fn without_tls_the_cluster_and_node_claims_are_still_checked() {
     assert!(other_cluster.call(addr, &WhoAmI).await.is_err());
     assert_eq!(refused(&server_security, Refusal::WrongCluster), 1);
     assert_eq!(handled.load(Ordering::SeqCst), 1);
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_stream_is_admitted_as_a_call_is() {
+    let cluster_ca = Authority::new("cluster CA");
+    let server_security = PeerSecurity::with_tls(
+        identity(CLUSTER, 1),
+        Members::listed(MEMBERS),
+        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 1)),
+    );
+    let (server, handled) = serve(server_security.clone()).await;
+    let addr = server.local_addr();
+
+    let node_2 = client(PeerSecurity::with_tls(
+        identity(CLUSTER, 2),
+        Members::listed(MEMBERS),
+        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 2)),
+    ));
+    for _ in 0..3 {
+        assert_eq!(
+            node_2.call(addr, &StreamedWhoAmI).await.expect("admitted"),
+            Some(2),
+            "a streamed call ran as another caller"
+        );
+    }
+    let impostor = client(PeerSecurity::with_tls(
+        identity(CLUSTER, 2),
+        Members::listed(MEMBERS),
+        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 3)),
+    ));
+    let answer = impostor.call(addr, &StreamedWhoAmI).await;
+    assert!(
+        answer.is_err(),
+        "an impostor's stream was answered: {answer:?}"
+    );
+    assert_eq!(refused(&server_security, Refusal::CertificateMismatch), 1);
+    let stranger = client(PeerSecurity::with_tls(
+        identity("other", 2),
+        Members::listed(MEMBERS),
+        peer_tls(&cluster_ca, cluster_ca.node("other", 2)),
+    ));
+    assert!(stranger.call(addr, &StreamedWhoAmI).await.is_err());
+    assert_eq!(refused(&server_security, Refusal::WrongCluster), 1);
+    assert_eq!(
+        handled.load(Ordering::SeqCst),
+        3,
+        "a refused stream reached the handler"
+    );
     server.shutdown().await.expect("shutdown");
 }

@@ -27,6 +27,11 @@ use super::RaftNode;
 impl labrpc::Rpc for Message {
     const NAME: &'static str = "raft.Message";
     type Reply = Option<Message>;
+    /// A leader sends each peer a message every round: they share one
+    /// stream per peer (a frame each way per message) rather than a gRPC
+    /// call each. The handler only steps the message into the event loop
+    /// and waits for its answer, so it ends promptly.
+    const STREAMED: bool = true;
 }
 
 /// The reply to one request: None if it was lost, refused or timed out.
