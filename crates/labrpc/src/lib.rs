@@ -37,7 +37,8 @@
 //!  └───────────────────────┬──────────────────────┘    │
 //!                          ▼                           │
 //!              { method, payload } on the wire ────────┘
-//!   (gRPC LabRpc.Call on TCP, or a madsim connection in simulation)
+//!   (gRPC LabRpc.Call on TCP, or a madsim connection in simulation;
+//!    methods with `Rpc::STREAMED` share one LabRpc.Stream per peer)
 //! ```
 //!
 //! Every call has a deadline ([`ClientConfig::timeout`], or

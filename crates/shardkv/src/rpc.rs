@@ -82,6 +82,9 @@ pub const MAX_BATCH_REQUESTS: usize = 64;
 impl labrpc::Rpc for ShardKvBatch {
     const NAME: &'static str = "shardkv.CommandBatch";
     type Reply = Result<Vec<Reply>, api::Error>;
+    /// A forwarding node's batches to one peer share a stream: its handler
+    /// ends once each request is answered or has timed out on its own.
+    const STREAMED: bool = true;
 }
 
 /// A read served by the replica that receives it, leader or follower: a

@@ -5,7 +5,8 @@
 //! through tonic's and hyper's layers. Raft sends a message to each peer
 //! every round, so those costs were paid per AppendEntries and per reply.
 //! Calls of a method that opts in ([`crate::Rpc::STREAMED`]) travel
-//! instead as frames of one bidirectional stream per peer connection,
+//! instead as frames of one bidirectional stream per peer connection and
+//! method (so that one method's slow handlers never hold another's),
 //! each frame tagged with an id that its reply carries back: one DATA
 //! frame each way per call.
 //!

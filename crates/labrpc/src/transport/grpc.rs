@@ -9,6 +9,7 @@
 //! runs the TLS handshake under tonic's channel, checking the server's
 //! certificate for the peer's IP address.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -252,10 +253,11 @@ pub(crate) struct Connection {
     client: LabRpcClient<Channel>,
     /// This node's claimed identity, sent on every call (metadata values).
     identity: Option<(MetadataValue<Ascii>, MetadataValue<Ascii>)>,
-    /// The stream streamed methods' calls share, opened on the first such
-    /// call and again after it broke.
-    stream: Arc<std::sync::Mutex<Option<Arc<CallStream>>>>,
-    /// Calls queued on the stream at most: the client's in-flight bound.
+    /// One stream per streamed method (so that one method's slow handlers
+    /// never hold another's frames), opened on the method's first call and
+    /// again after it broke. As many as the streamed methods in the code.
+    streams: Arc<std::sync::Mutex<BTreeMap<&'static str, Arc<CallStream>>>>,
+    /// Calls queued on a stream at most: the client's in-flight bound.
     stream_capacity: usize,
 }
 
@@ -296,7 +298,7 @@ impl Connection {
         Ok(Connection {
             client,
             identity,
-            stream: Arc::default(),
+            streams: Arc::default(),
             stream_capacity: max_in_flight,
         })
     }
@@ -311,7 +313,7 @@ impl Connection {
         streamed: bool,
     ) -> Result<Bytes, Status> {
         if streamed && payload.len() <= MAX_STREAMED_PAYLOAD_BYTES {
-            let stream = self.call_stream();
+            let stream = self.call_stream(method);
             return stream.call(method, payload.into(), trace::current()).await;
         }
         let mut request = Request::new(CallRequest {
@@ -333,13 +335,14 @@ impl Connection {
         Ok(reply.into_inner().payload)
     }
 
-    /// The open call stream, or a new one if there is none or it broke.
-    fn call_stream(&self) -> Arc<CallStream> {
-        let mut stream = self
-            .stream
+    /// `method`'s open call stream, or a new one if there is none or it
+    /// broke.
+    fn call_stream(&self, method: &'static str) -> Arc<CallStream> {
+        let mut streams = self
+            .streams
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match stream.as_ref() {
+        match streams.get(method) {
             Some(open) if !open.is_closed() => Arc::clone(open),
             _ => {
                 let opened = Arc::new(CallStream::open(
@@ -347,7 +350,7 @@ impl Connection {
                     self.identity.clone(),
                     self.stream_capacity,
                 ));
-                *stream = Some(Arc::clone(&opened));
+                streams.insert(method, Arc::clone(&opened));
                 opened
             }
         }

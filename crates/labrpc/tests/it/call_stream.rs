@@ -23,6 +23,15 @@ impl Rpc for Streamed {
     const STREAMED: bool = true;
 }
 
+/// Another streamed method, answered at once.
+#[derive(Serialize, Deserialize)]
+struct OtherStreamed(u64);
+impl Rpc for OtherStreamed {
+    const NAME: &'static str = "test.OtherStreamed";
+    type Reply = (u64, String);
+    const STREAMED: bool = true;
+}
+
 /// The same, as a call of its own each.
 #[derive(Serialize, Deserialize)]
 struct Unary(u64);
@@ -44,6 +53,7 @@ fn router() -> Router {
             tokio::time::sleep(Duration::from_millis(call.wait_ms)).await;
             (call.id, task())
         })
+        .add(|OtherStreamed(id): OtherStreamed| async move { (id, task()) })
         .add(|Unary(id): Unary| async move { (id, task()) });
     router
 }
@@ -211,5 +221,45 @@ async fn streamed_calls_fail_while_the_peer_is_down_and_reach_it_once_back() {
     let (id, stream) = reply.expect("the restarted peer was never reached");
     assert_eq!(id, 3);
     assert_ne!(stream, first_stream, "the old stream was reused");
+    server.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_methods_slow_calls_do_not_hold_another_methods_stream() {
+    let server = start(loopback()).await;
+    let peer = server.local_addr();
+    // Room for more calls than a server runs at once on one stream (256).
+    let client = Client::new(ClientConfig {
+        max_in_flight_per_peer: 400,
+        timeout: Duration::from_secs(10),
+        ..ClientConfig::default()
+    });
+    let slow: Vec<_> = (0..300u64)
+        .map(|id| {
+            let client = client.clone();
+            tokio::spawn(async move { client.call(peer, &small(id, 1_500)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The slow method's stream is full; the other method has its own.
+    let started = tokio::time::Instant::now();
+    let (id, other_task) = client
+        .call(peer, &OtherStreamed(7))
+        .await
+        .expect("the other method's call");
+    assert_eq!(id, 7);
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "the other method waited {:?} behind the slow one",
+        started.elapsed()
+    );
+    let mut slow_tasks = BTreeSet::new();
+    for call in slow {
+        slow_tasks.insert(call.await.expect("task").expect("slow call").1);
+    }
+    assert!(
+        !slow_tasks.contains(&other_task),
+        "the methods shared a stream"
+    );
     server.shutdown().await.expect("shutdown");
 }
