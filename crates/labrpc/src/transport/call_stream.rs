@@ -32,6 +32,10 @@
 //!   still running are dropped, their callers fail as unreachable), since
 //!   a graceful shutdown waits for every open stream to end and the caller
 //!   never ends one on its own.
+//! - **Older peers.** A peer of a version without streams answers the
+//!   stream's opening with `Unimplemented`; the connection then sends
+//!   every call alone (nothing was sent on the stream, so nothing runs
+//!   twice).
 //! - **Admission.** The server admits a stream once, at its start, with
 //!   the same checks as a unary call (cluster and node headers, the TLS
 //!   certificate); every call on it runs as that caller.
@@ -39,7 +43,7 @@
 //! Production only: the simulated wire has one connection per call, and a
 //! streamed method's calls there go as plain calls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -96,6 +100,10 @@ impl Waiting {
         let (sender, receiver) = oneshot::channel();
         state.replies.insert(id, sender);
         Ok(receiver)
+    }
+
+    fn is_waiting(&self, id: u64) -> bool {
+        self.lock().replies.contains_key(&id)
     }
 
     fn forget(&self, id: u64) {
@@ -181,6 +189,16 @@ impl CallStream {
         }
     }
 
+    /// True if the peer turned out to serve no call streams (a version
+    /// from before them): send its calls alone.
+    pub(crate) fn unsupported(&self) -> bool {
+        self.waiting
+            .lock()
+            .closed
+            .as_ref()
+            .is_some_and(|status| status.code() == Code::Unimplemented)
+    }
+
     /// True once the stream broke (or never opened): open another.
     pub(crate) fn is_closed(&self) -> bool {
         self.waiting.is_closed() || self.outgoing.is_closed()
@@ -228,9 +246,13 @@ async fn read_replies(
     waiting: Arc<Waiting>,
     mut stopped: oneshot::Receiver<()>,
 ) {
+    // A call whose caller gave up while it was queued is not sent: the
+    // peer would run it for no one.
+    let still_waiting = Arc::clone(&waiting);
     let calls = futures::stream::unfold(queued, |mut queued| async move {
         queued.recv().await.map(|call| (call, queued))
-    });
+    })
+    .filter(move |call| std::future::ready(still_waiting.is_waiting(call.id)));
     let mut request = Request::new(calls);
     if let Some((cluster, node)) = identity {
         let metadata = request.metadata_mut();
@@ -243,7 +265,13 @@ async fn read_replies(
     };
     let mut replies = match opened {
         Ok(response) => response.into_inner(),
-        Err(status) => return waiting.close(status),
+        // A peer of a version without call streams: its calls go alone.
+        Err(status) if status.code() == Code::Unimplemented => {
+            return waiting.close(Status::unimplemented(NO_STREAMS));
+        }
+        // Refused (not a member, say): as a call would be.
+        Err(status) if status.code() == Code::PermissionDenied => return waiting.close(status),
+        Err(status) => return waiting.close(stream_lost(&status)),
     };
     loop {
         let next = tokio::select! {
@@ -255,10 +283,24 @@ async fn read_replies(
             Ok(None) => {
                 return waiting.close(Status::unavailable("the peer ended the call stream"));
             }
-            Err(status) => return waiting.close(status),
+            Err(status) => return waiting.close(stream_lost(&status)),
         }
     }
 }
+
+/// Why every call on a stream failed, when the stream itself did: the
+/// peer is unreachable as far as those calls know, whatever code the
+/// stream's own failure had (an undecodable frame is not each call's
+/// `TooLarge`).
+fn stream_lost(status: &Status) -> Status {
+    Status::unavailable(format!(
+        "the call stream to this peer failed: {}",
+        status.message()
+    ))
+}
+
+/// The message of the status that says a peer has no call streams.
+pub(crate) const NO_STREAMS: &str = "the peer serves no call streams";
 
 /// The server's end of one stream: runs each call's handler as its frame
 /// arrives and sends the replies back, in the order they finish. Returns
@@ -287,19 +329,30 @@ async fn run_calls(
     mut closing: watch::Receiver<bool>,
 ) {
     let mut running = FuturesUnordered::new();
+    // Replies finished but not yet taken by the response stream. Handlers
+    // running and replies waiting are bounded together, so neither grows
+    // while the caller does not read.
+    let mut unsent: VecDeque<StreamReply> = VecDeque::new();
     let mut reading = true;
     loop {
+        if !reading && running.is_empty() && unsent.is_empty() {
+            return; // the caller ended its side and has every reply
+        }
+        let room = running.len() + unsent.len() < MAX_RUNNING_PER_STREAM;
         tokio::select! {
             biased;
             // Shutting down (or the server gone): end the stream now.
             () = shutting_down(&mut closing) => return,
-            // Replies next: they free room for more calls.
-            Some(reply) = running.next(), if !running.is_empty() => {
-                if replies.send(Ok(reply)).await.is_err() {
-                    return; // the caller is gone
+            // The caller is gone: no one is left to answer.
+            () = replies.closed() => return,
+            permit = replies.reserve(), if !unsent.is_empty() => {
+                let Ok(permit) = permit else { return };
+                if let Some(reply) = unsent.pop_front() {
+                    permit.send(Ok(reply));
                 }
             }
-            call = calls.message(), if reading && running.len() < MAX_RUNNING_PER_STREAM => {
+            Some(reply) = running.next(), if !running.is_empty() => unsent.push_back(reply),
+            call = calls.message(), if reading && room => {
                 match call {
                     Ok(Some(call)) => running.push(run_call(Arc::clone(&dispatcher), caller, call)),
                     Ok(None) => reading = false,
@@ -307,7 +360,6 @@ async fn run_calls(
                     Err(_status) => return,
                 }
             }
-            else => return,
         }
     }
 }

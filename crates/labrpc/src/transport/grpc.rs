@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -257,6 +258,9 @@ pub(crate) struct Connection {
     /// never hold another's frames), opened on the method's first call and
     /// again after it broke. As many as the streamed methods in the code.
     streams: Arc<std::sync::Mutex<BTreeMap<&'static str, Arc<CallStream>>>>,
+    /// Set once the peer answered a stream's opening with
+    /// `Unimplemented` (a version without streams): every call goes alone.
+    no_streams: Arc<std::sync::atomic::AtomicBool>,
     /// Calls queued on a stream at most: the client's in-flight bound.
     stream_capacity: usize,
 }
@@ -299,6 +303,7 @@ impl Connection {
             client,
             identity,
             streams: Arc::default(),
+            no_streams: Arc::default(),
             stream_capacity: max_in_flight,
         })
     }
@@ -312,13 +317,23 @@ impl Connection {
         payload: Vec<u8>,
         streamed: bool,
     ) -> Result<Bytes, Status> {
-        if streamed && payload.len() <= MAX_STREAMED_PAYLOAD_BYTES {
+        let payload = Bytes::from(payload);
+        if streamed
+            && payload.len() <= MAX_STREAMED_PAYLOAD_BYTES
+            && !self.no_streams.load(Ordering::Relaxed)
+        {
             let stream = self.call_stream(method);
-            return stream.call(method, payload.into(), trace::current()).await;
+            match stream.call(method, payload.clone(), trace::current()).await {
+                Err(_) if stream.unsupported() => {
+                    // An older peer: this call and the later ones go alone.
+                    self.no_streams.store(true, Ordering::Relaxed);
+                }
+                answer => return answer,
+            }
         }
         let mut request = Request::new(CallRequest {
             method: method.to_string(),
-            payload: payload.into(),
+            payload,
         });
         // The caller's span is the remote side's parent.
         if let Some(context) = trace::current()
