@@ -85,6 +85,11 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// Who may call (see [`crate::security`]); the default admits anyone.
     pub security: PeerSecurity,
+    /// Serve call streams (the calls of [`Rpc::STREAMED`] methods share
+    /// one stream per caller; production only). False answers a stream's
+    /// opening with `Unimplemented`, as a server of a release from before
+    /// streams does, and callers then send every call alone. Default true.
+    pub call_streams: bool,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +97,7 @@ impl Default for ServerConfig {
         Self {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: PeerSecurity::default(),
+            call_streams: true,
         }
     }
 }
@@ -108,6 +114,11 @@ impl Dispatcher {
     #[cfg(not(madsim))]
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.config.max_message_bytes
+    }
+
+    #[cfg(not(madsim))]
+    pub(crate) fn serves_call_streams(&self) -> bool {
+        self.config.call_streams
     }
 
     #[cfg(not(madsim))]

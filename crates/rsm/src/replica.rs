@@ -489,6 +489,7 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let server_config = labrpc::ServerConfig {
             max_message_bytes: config.max_message_bytes,
             security: config.peer_security.clone(),
+            ..labrpc::ServerConfig::default()
         };
         labrpc::Server::start(addr, router, server_config)
             .await

@@ -127,6 +127,9 @@ impl LabRpc for GrpcService {
         &self,
         request: Request<tonic::Streaming<StreamCall>>,
     ) -> Result<Response<ReplyStream>, Status> {
+        if !self.dispatcher.serves_call_streams() {
+            return Err(Status::unimplemented("this server serves no call streams"));
+        }
         let caller = self.admit(&request)?;
         let replies = call_stream::serve_stream(
             Arc::clone(&self.dispatcher),

@@ -268,3 +268,32 @@ async fn one_methods_slow_calls_do_not_hold_another_methods_stream() {
     );
     server.shutdown().await.expect("shutdown");
 }
+
+/// A server that serves no call streams, as one of a release from before
+/// them: streamed calls to it still succeed, each as a call of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_call_streams_gets_every_call_alone() {
+    let server = Server::start(
+        loopback(),
+        router(),
+        ServerConfig {
+            call_streams: false,
+            ..ServerConfig::default()
+        },
+    )
+    .await
+    .expect("server starts");
+    let peer = server.local_addr();
+    let client = Client::default();
+    let mut tasks = BTreeSet::new();
+    for id in 0..10u64 {
+        let (answered, task) = client
+            .call(peer, &small(id, 0))
+            .await
+            .expect("a streamed call to a peer without streams");
+        assert_eq!(answered, id);
+        tasks.insert(task);
+    }
+    assert_eq!(tasks.len(), 10, "the calls did not go alone: {tasks:?}");
+    server.shutdown().await.expect("shutdown");
+}
