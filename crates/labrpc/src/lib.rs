@@ -89,7 +89,7 @@ mod transport;
 #[cfg(madsim)]
 pub mod sim;
 
-pub use client::{Client, ClientConfig};
+pub use client::{Client, ClientConfig, KeepAlive};
 pub use error::{CodecError, RpcError};
 pub use rpc::{Rpc, decode, encode};
 #[cfg(not(madsim))]

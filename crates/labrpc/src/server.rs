@@ -90,6 +90,10 @@ pub struct ServerConfig {
     /// opening with `Unimplemented`, as a server of a release from before
     /// streams does, and callers then send every call alone. Default true.
     pub call_streams: bool,
+    /// HTTP/2 pings on each connection from a caller (production only): a
+    /// connection whose caller stops answering is closed, ending its call
+    /// streams. None: no pings.
+    pub keepalive: Option<crate::KeepAlive>,
 }
 
 impl Default for ServerConfig {
@@ -98,6 +102,7 @@ impl Default for ServerConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             security: PeerSecurity::default(),
             call_streams: true,
+            keepalive: Some(crate::KeepAlive::default()),
         }
     }
 }
@@ -114,6 +119,11 @@ impl Dispatcher {
     #[cfg(not(madsim))]
     pub(crate) fn max_message_bytes(&self) -> usize {
         self.config.max_message_bytes
+    }
+
+    #[cfg(not(madsim))]
+    pub(crate) fn keepalive(&self) -> Option<crate::KeepAlive> {
+        self.config.keepalive
     }
 
     #[cfg(not(madsim))]

@@ -149,6 +149,7 @@ pub(crate) async fn serve(
     // tonic's own limits sit just above ours so our clearer errors fire first.
     let limit_bytes = dispatcher.max_message_bytes() + FRAMING_OVERHEAD_BYTES;
     let security = dispatcher.security().clone();
+    let dispatcher_keepalive = dispatcher.keepalive();
     let (close, closing) = tokio::sync::watch::channel(false);
     let signal = async move {
         signal.await;
@@ -168,7 +169,10 @@ pub(crate) async fn serve(
     // honest peer hit it and every call it had in flight failed at once.
     // The bound stays, above what one honest client reaches
     // (`MAX_PENDING_ACCEPT_RESETS`).
+    let keepalive = dispatcher_keepalive;
     let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(keepalive.map(|keepalive| keepalive.interval))
+        .http2_keepalive_timeout(keepalive.map(|keepalive| keepalive.timeout))
         .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESETS))
         .add_service(service);
     let Some(tls) = security.tls() else {
@@ -274,11 +278,18 @@ impl Connection {
         connect_timeout: Duration,
         max_message_bytes: usize,
         max_in_flight: usize,
+        keepalive: Option<crate::KeepAlive>,
         security: &PeerSecurity,
     ) -> Result<Connection, String> {
-        let endpoint = Endpoint::from_shared(format!("http://{peer}"))
+        let mut endpoint = Endpoint::from_shared(format!("http://{peer}"))
             .map_err(|error| format!("bad address: {error}"))?
             .connect_timeout(connect_timeout);
+        if let Some(keepalive) = keepalive {
+            endpoint = endpoint
+                .http2_keep_alive_interval(keepalive.interval)
+                .keep_alive_timeout(keepalive.timeout)
+                .keep_alive_while_idle(true);
+        }
         let channel = match security.tls() {
             None => endpoint.connect_lazy(),
             Some(tls) => {

@@ -75,6 +75,7 @@ impl Connection {
         _connect_timeout: Duration,
         _max_message_bytes: usize,
         _max_in_flight: usize,
+        _keepalive: Option<crate::KeepAlive>,
         _security: &crate::security::PeerSecurity,
     ) -> Result<Connection, String> {
         Ok(Connection { peer })

@@ -342,3 +342,158 @@ async fn calls_given_up_while_the_server_was_busy_do_not_cost_the_connection() {
     let _ = stop_sender.send(());
     server_thread.join().expect("server thread");
 }
+
+/// Echo on the caller's call stream (`Rpc::STREAMED`).
+#[derive(Serialize, Deserialize)]
+struct StreamedEcho(String);
+impl Rpc for StreamedEcho {
+    const NAME: &'static str = "test.StreamedEcho";
+    type Reply = String;
+    const STREAMED: bool = true;
+}
+
+/// A TCP proxy whose connections can go silent: after
+/// [`SilentProxy::silence`], the connections open then forward nothing
+/// more and stay open (a peer whose packets are dropped with no reset);
+/// later connections forward as usual.
+struct SilentProxy {
+    addr: SocketAddr,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SilentProxy {
+    async fn start(target: SocketAddr) -> SilentProxy {
+        let listener = tokio::net::TcpListener::bind(loopback())
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let current = Arc::clone(&generation);
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let born = current.load(Ordering::SeqCst);
+                let (inbound_read, inbound_write) = inbound.into_split();
+                let (outbound_read, outbound_write) = outbound.into_split();
+                tokio::spawn(pipe(
+                    inbound_read,
+                    outbound_write,
+                    Arc::clone(&current),
+                    born,
+                ));
+                tokio::spawn(pipe(
+                    outbound_read,
+                    inbound_write,
+                    Arc::clone(&current),
+                    born,
+                ));
+            }
+        });
+        SilentProxy { addr, generation }
+    }
+
+    fn silence(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    born: u64,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        if generation.load(Ordering::SeqCst) != born {
+            // Silenced: keep both sockets open and forward nothing.
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A connection whose peer goes silent is closed by the keepalive pings,
+/// and calls, plain and streamed, reach the peer again on a new one; with
+/// no pings they would time out on it for as long as TCP keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_peer_goes_silent_is_closed_and_calls_reconnect() {
+    let mut router = Router::new();
+    router
+        .add(|Echo(text): Echo| async move { text })
+        .add(|StreamedEcho(text): StreamedEcho| async move { text });
+    let keepalive = Some(labrpc::KeepAlive {
+        interval: Duration::from_millis(100),
+        timeout: Duration::from_millis(200),
+    });
+    // The server pings too: its end of the silent connection closes soon,
+    // so its shutdown does not wait for it.
+    let server = Server::start(
+        loopback(),
+        router,
+        ServerConfig {
+            keepalive,
+            ..ServerConfig::default()
+        },
+    )
+    .await
+    .expect("server starts");
+    let proxy = SilentProxy::start(server.local_addr()).await;
+    let client = Client::new(ClientConfig {
+        keepalive,
+        ..ClientConfig::default()
+    });
+    let deadline = Duration::from_millis(300);
+    let plain = |text: &str| {
+        let (client, request) = (client.clone(), Echo(text.into()));
+        async move {
+            client
+                .call_with_timeout(proxy.addr, &request, deadline)
+                .await
+        }
+    };
+    let streamed = |text: &str| {
+        let (client, request) = (client.clone(), StreamedEcho(text.into()));
+        async move {
+            client
+                .call_with_timeout(proxy.addr, &request, deadline)
+                .await
+        }
+    };
+    assert_eq!(plain("one").await, Ok("one".into()));
+    assert_eq!(streamed("one").await, Ok("one".into()));
+
+    proxy.silence();
+    assert!(plain("two").await.is_err(), "a silent connection answered");
+    let mut answers = (None, None);
+    for _attempt in 0..40 {
+        if answers.0.is_none() {
+            answers.0 = plain("three").await.ok();
+        }
+        if answers.1.is_none() {
+            answers.1 = streamed("three").await.ok();
+        }
+        if answers.0.is_some() && answers.1.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        answers,
+        (Some("three".to_string()), Some("three".to_string())),
+        "calls never left the silent connection"
+    );
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("the shutdown waited on the silent connection")
+        .expect("shutdown");
+}
