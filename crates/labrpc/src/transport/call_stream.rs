@@ -16,9 +16,9 @@
 //!   handler does not hold the replies behind it.
 //! - **Bounds.** The caller side is bounded by the client's in-flight
 //!   slots per peer (the outgoing queue has that many places); the server
-//!   runs at most [`MAX_RUNNING_PER_STREAM`] handlers per stream and stops
-//!   reading the stream while it is full (HTTP/2 flow control then holds
-//!   the sender back). A payload over [`MAX_STREAMED_PAYLOAD_BYTES`] goes
+//!   holds at most [`MAX_RUNNING_PER_STREAM`] handlers running and replies
+//!   unsent per stream and stops reading the stream while it is full
+//!   (HTTP/2 flow control then holds the sender back). A payload over [`MAX_STREAMED_PAYLOAD_BYTES`] goes
 //!   as a call of its own, so that a large message (a snapshot) never
 //!   holds the small ones behind it.
 //! - **Failure.** If the stream breaks or cannot be opened, every call
@@ -64,9 +64,11 @@ use crate::trace::TraceContext;
 /// Largest payload sent on a stream; larger ones go as calls of their own.
 pub(crate) const MAX_STREAMED_PAYLOAD_BYTES: usize = 256 * 1024;
 
-/// Handlers a server runs at once for one stream; past it the server stops
-/// reading the stream until one ends. The same as a client's default
-/// in-flight bound per peer, so an honest caller never waits on it.
+/// Handlers a server runs at once for one stream, together with replies
+/// the caller has not yet taken; past it the server stops reading the
+/// stream until one is sent. The same as a client's default in-flight
+/// bound per peer, so an honest caller that reads its replies never waits
+/// on it.
 pub(crate) const MAX_RUNNING_PER_STREAM: usize = crate::client::DEFAULT_MAX_IN_FLIGHT_PER_PEER;
 
 type Answer = Result<Bytes, Status>;
