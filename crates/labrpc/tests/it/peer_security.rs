@@ -114,6 +114,20 @@ fn peer_tls(
     }
 }
 
+/// A member of the listed nodes over mutual TLS: it claims to be node
+/// `claimed` (cluster, id), presents `certificate` and trusts `trusted`.
+fn tls_member(
+    trusted: &Authority,
+    claimed: (&str, u64),
+    certificate: (CertificateDer<'static>, PrivateKeyDer<'static>),
+) -> PeerSecurity {
+    PeerSecurity::with_tls(
+        identity(claimed.0, claimed.1),
+        Members::listed(MEMBERS),
+        peer_tls(trusted, certificate),
+    )
+}
+
 fn identity(cluster: &str, node_id: u64) -> PeerIdentity {
     PeerIdentity {
         cluster_id: cluster.into(),
@@ -170,38 +184,34 @@ fn refused(security: &PeerSecurity, reason: Refusal) -> u64 {
 async fn only_members_with_certificates_naming_them_are_admitted() {
     let cluster_ca = Authority::new("cluster CA");
     let other_ca = Authority::new("another CA");
-    let server_security = PeerSecurity::with_tls(
-        identity(CLUSTER, 1),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 1)),
-    );
+    let server_security = tls_member(&cluster_ca, (CLUSTER, 1), cluster_ca.node(CLUSTER, 1));
     let (server, handled) = serve(server_security.clone()).await;
     let addr = server.local_addr();
 
     // Node 2, with its own certificate from the cluster's CA.
-    let node_2 = client(PeerSecurity::with_tls(
-        identity(CLUSTER, 2),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 2)),
+    let node_2 = client(tls_member(
+        &cluster_ca,
+        (CLUSTER, 2),
+        cluster_ca.node(CLUSTER, 2),
     ));
     assert_eq!(node_2.call(addr, &WhoAmI).await.expect("admitted"), Some(2));
     assert_eq!(handled.load(Ordering::SeqCst), 1);
 
     // Node 2's claim with node 3's certificate.
-    let impostor = client(PeerSecurity::with_tls(
-        identity(CLUSTER, 2),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 3)),
+    let impostor = client(tls_member(
+        &cluster_ca,
+        (CLUSTER, 2),
+        cluster_ca.node(CLUSTER, 3),
     ));
     let answer = impostor.call(addr, &WhoAmI).await;
     assert!(answer.is_err(), "an impostor was answered: {answer:?}");
     assert_eq!(refused(&server_security, Refusal::CertificateMismatch), 1);
 
     // Another cluster, its certificate from the same CA.
-    let stranger = client(PeerSecurity::with_tls(
-        identity("other", 2),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node("other", 2)),
+    let stranger = client(tls_member(
+        &cluster_ca,
+        ("other", 2),
+        cluster_ca.node("other", 2),
     ));
     assert!(stranger.call(addr, &WhoAmI).await.is_err());
     assert_eq!(refused(&server_security, Refusal::WrongCluster), 1);
@@ -216,10 +226,10 @@ async fn only_members_with_certificates_naming_them_are_admitted() {
     assert_eq!(refused(&server_security, Refusal::UnknownNode), 1);
 
     // Node 2's name on a certificate from another CA: no handshake.
-    let forged = client(PeerSecurity::with_tls(
-        identity(CLUSTER, 2),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, other_ca.node(CLUSTER, 2)),
+    let forged = client(tls_member(
+        &cluster_ca,
+        (CLUSTER, 2),
+        other_ca.node(CLUSTER, 2),
     ));
     assert!(forged.call(addr, &WhoAmI).await.is_err());
     let after_forged = refused(&server_security, Refusal::TlsHandshake);
@@ -275,18 +285,14 @@ async fn without_tls_the_cluster_and_node_claims_are_still_checked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_stream_is_admitted_as_a_call_is() {
     let cluster_ca = Authority::new("cluster CA");
-    let server_security = PeerSecurity::with_tls(
-        identity(CLUSTER, 1),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 1)),
-    );
+    let server_security = tls_member(&cluster_ca, (CLUSTER, 1), cluster_ca.node(CLUSTER, 1));
     let (server, handled) = serve(server_security.clone()).await;
     let addr = server.local_addr();
 
-    let node_2 = client(PeerSecurity::with_tls(
-        identity(CLUSTER, 2),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 2)),
+    let node_2 = client(tls_member(
+        &cluster_ca,
+        (CLUSTER, 2),
+        cluster_ca.node(CLUSTER, 2),
     ));
     for _ in 0..3 {
         assert_eq!(
@@ -295,19 +301,19 @@ async fn a_call_stream_is_admitted_as_a_call_is() {
             "a streamed call ran as another caller"
         );
     }
-    let impostor = client(PeerSecurity::with_tls(
-        identity(CLUSTER, 2),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node(CLUSTER, 3)),
+    let impostor = client(tls_member(
+        &cluster_ca,
+        (CLUSTER, 2),
+        cluster_ca.node(CLUSTER, 3),
     ));
     let denied = |answer: &Result<Option<u64>, RpcError>| matches!(answer, Err(RpcError::Remote { code, .. }) if code == "PermissionDenied");
     let answer = impostor.call(addr, &StreamedWhoAmI).await;
     assert!(denied(&answer), "an impostor's stream: {answer:?}");
     assert_eq!(refused(&server_security, Refusal::CertificateMismatch), 1);
-    let stranger = client(PeerSecurity::with_tls(
-        identity("other", 2),
-        Members::listed(MEMBERS),
-        peer_tls(&cluster_ca, cluster_ca.node("other", 2)),
+    let stranger = client(tls_member(
+        &cluster_ca,
+        ("other", 2),
+        cluster_ca.node("other", 2),
     ));
     let answer = stranger.call(addr, &StreamedWhoAmI).await;
     assert!(denied(&answer), "another cluster's stream: {answer:?}");
