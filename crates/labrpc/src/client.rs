@@ -302,9 +302,10 @@ impl Client {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Critical sections here are single map operations that cannot leave the
-    // data half-updated, so a poisoned lock is still consistent.
+/// Locks a mutex whose critical sections cannot leave its data half
+/// updated (single map operations), so a poisoned lock is still
+/// consistent.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())

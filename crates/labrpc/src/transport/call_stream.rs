@@ -51,13 +51,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use tokio::sync::{mpsc, oneshot, watch};
-use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status, Streaming};
 
+use super::grpc::Claim;
 use super::grpc::proto::lab_rpc_client::LabRpcClient;
 use super::grpc::proto::{StreamCall, StreamReply};
-use crate::security::{CLUSTER_HEADER, NODE_HEADER};
+use crate::client::lock;
 use crate::server::Dispatcher;
 use crate::trace::TraceContext;
 
@@ -89,9 +89,7 @@ struct WaitingState {
 impl Waiting {
     fn lock(&self) -> std::sync::MutexGuard<'_, WaitingState> {
         // Each critical section is one map operation: never half done.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.state)
     }
 
     fn register(&self, id: u64) -> Result<oneshot::Receiver<Answer>, Status> {
@@ -170,7 +168,7 @@ impl CallStream {
     /// made meanwhile queue (at most `capacity`) until it is open.
     pub(crate) fn open(
         client: LabRpcClient<Channel>,
-        identity: Option<(MetadataValue<Ascii>, MetadataValue<Ascii>)>,
+        identity: Option<Claim>,
         capacity: usize,
     ) -> CallStream {
         let (outgoing, queued) = mpsc::channel::<StreamCall>(capacity.max(1));
@@ -243,7 +241,7 @@ impl CallStream {
 /// ends, breaks, or its [`CallStream`] is dropped.
 async fn read_replies(
     mut client: LabRpcClient<Channel>,
-    identity: Option<(MetadataValue<Ascii>, MetadataValue<Ascii>)>,
+    identity: Option<Claim>,
     queued: mpsc::Receiver<StreamCall>,
     waiting: Arc<Waiting>,
     mut stopped: oneshot::Receiver<()>,
@@ -256,10 +254,8 @@ async fn read_replies(
     })
     .filter(move |call| std::future::ready(still_waiting.is_waiting(call.id)));
     let mut request = Request::new(calls);
-    if let Some((cluster, node)) = identity {
-        let metadata = request.metadata_mut();
-        metadata.insert(CLUSTER_HEADER, cluster);
-        metadata.insert(NODE_HEADER, node);
+    if let Some(claim) = &identity {
+        claim.stamp(&mut request);
     }
     let opened = tokio::select! {
         opened = client.stream(request) => opened,

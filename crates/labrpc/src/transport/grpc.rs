@@ -21,6 +21,7 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use crate::client::lock;
 use crate::security::{CLUSTER_HEADER, NODE_HEADER, PeerSecurity, Refusal};
 use crate::server::Dispatcher;
 use crate::trace::{self, TraceContext};
@@ -259,8 +260,8 @@ fn accept_tls(
 #[derive(Clone)]
 pub(crate) struct Connection {
     client: LabRpcClient<Channel>,
-    /// This node's claimed identity, sent on every call (metadata values).
-    identity: Option<(MetadataValue<Ascii>, MetadataValue<Ascii>)>,
+    /// This node's claimed identity, sent on every call and stream.
+    identity: Option<Claim>,
     /// One stream per streamed method (so that one method's slow handlers
     /// never hold another's frames), opened on the method's first call and
     /// again after it broke. As many as the streamed methods in the code.
@@ -305,13 +306,13 @@ impl Connection {
             .max_encoding_message_size(limit_bytes);
         let identity = match security.identity() {
             None => None,
-            Some(identity) => Some((
-                identity
+            Some(identity) => Some(Claim {
+                cluster: identity
                     .cluster_id
                     .parse()
                     .map_err(|_| format!("cluster id {:?} is not ASCII", identity.cluster_id))?,
-                MetadataValue::from(identity.node_id),
-            )),
+                node: MetadataValue::from(identity.node_id),
+            }),
         };
         Ok(Connection {
             client,
@@ -355,10 +356,8 @@ impl Connection {
         {
             request.metadata_mut().insert(TRACEPARENT_HEADER, value);
         }
-        if let Some((cluster, node)) = &self.identity {
-            let metadata = request.metadata_mut();
-            metadata.insert(CLUSTER_HEADER, cluster.clone());
-            metadata.insert(NODE_HEADER, node.clone());
+        if let Some(claim) = &self.identity {
+            claim.stamp(&mut request);
         }
         let reply = self.client.clone().call(request).await?;
         Ok(reply.into_inner().payload)
@@ -367,10 +366,7 @@ impl Connection {
     /// `method`'s open call stream, or a new one if there is none or it
     /// broke.
     fn call_stream(&self, method: &'static str) -> Arc<CallStream> {
-        let mut streams = self
-            .streams
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut streams = lock(&self.streams);
         match streams.get(method) {
             Some(open) if !open.is_closed() => Arc::clone(open),
             _ => {
@@ -383,6 +379,22 @@ impl Connection {
                 opened
             }
         }
+    }
+}
+
+/// A node's claimed identity as gRPC metadata values.
+#[derive(Clone)]
+pub(super) struct Claim {
+    cluster: MetadataValue<Ascii>,
+    node: MetadataValue<Ascii>,
+}
+
+impl Claim {
+    /// Puts the claim in `request`'s headers (a call's, or a stream's).
+    pub(super) fn stamp<T>(&self, request: &mut Request<T>) {
+        let metadata = request.metadata_mut();
+        metadata.insert(CLUSTER_HEADER, self.cluster.clone());
+        metadata.insert(NODE_HEADER, self.node.clone());
     }
 }
 
