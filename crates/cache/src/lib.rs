@@ -277,6 +277,7 @@
 //! cargo bench -p cache -- --quick         # peers in the same run; prints ratios
 //! ```
 
+mod growth;
 pub mod hash;
 pub mod hotkeys;
 pub mod near;

@@ -67,7 +67,7 @@ impl<K: Hash + Eq, V> NearShard<K, V> for Table<K, V> {
 
     #[inline]
     fn expire_at_ms(&self, slot: SlotId) -> Option<u64> {
-        self.entry(slot).expire_at_ms
+        self.entry(slot).expire_at_ms()
     }
 
     #[inline]
@@ -106,7 +106,8 @@ impl<K: Hash + Eq, V> NearShard<K, V> for Table<K, V> {
 
     fn remove(&mut self, slot: SlotId) -> (V, Option<u64>) {
         let entry = Table::remove(self, slot);
-        (entry.value, entry.expire_at_ms)
+        let expire_at_ms = entry.expire_at_ms();
+        (entry.value, expire_at_ms)
     }
 
     fn len(&self) -> u64 {

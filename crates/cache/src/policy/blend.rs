@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::list::{LinkStore, Links, List, NIL};
-use super::s3fifo::S3Fifo;
+use super::s3fifo::{S3Fifo, SlotStates};
 use super::{Policy, SlotId};
 
 /// Window shares are in these units (basis points of the resident weight).
@@ -41,7 +41,9 @@ impl GhostSize {
     }
 }
 
-/// What the window keeps per slot (its links live in [`Links`]).
+/// What the window keeps per slot, as serialized (its links travel as
+/// [`Links`]). In memory a window slot lives in S3-FIFO's record for the
+/// slot, held there (`S3Fifo::hold`): one record per slot instead of two.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct WindowSlot {
     in_window: bool,
@@ -68,11 +70,14 @@ struct WindowSlot {
 /// Bounded: a shrinking window hands at most `WINDOW_MOVES_PER_CALL_MAX`
 /// slots to S3-FIFO per call; S3-FIFO's own bounds hold; a ghost size
 /// change re-sizes the ghost once (O(ghost length)).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The window's slots are held in S3-FIFO's per-slot records (their
+/// links, key hash and weight), so a slot costs one 32-byte record
+/// wherever it is. Serialized as the window's own arrays and S3-FIFO
+/// (`BlendParts`), the layout snapshots have always had.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Blend {
-    window_links: Links,
     window: List,
-    window_slots: Vec<WindowSlot>,
     window_weight: u64,
     behind: S3Fifo,
     /// The window's share of the resident weight, out of [`SHARE_SCALE`].
@@ -80,7 +85,143 @@ pub(crate) struct Blend {
     ghost_size: GhostSize,
 }
 
+/// [`Blend`]'s serialized form: the window's links and per-slot states as
+/// arrays of their own beside S3-FIFO, whose records show held slots as
+/// free. Field order is the format.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Blend")]
+struct BlendParts<L, W, B> {
+    window_links: L,
+    window: List,
+    window_slots: W,
+    window_weight: u64,
+    behind: B,
+    window_share: u32,
+    ghost_size: GhostSize,
+}
+
+/// The window's links as [`Links`] serializes them, read from the held
+/// records without copying them.
+struct HeldLinks<'a>(&'a SlotStates);
+
+/// The window's per-slot states as a sequence of [`WindowSlot`]s.
+struct HeldSlots<'a>(&'a SlotStates);
+
+impl HeldLinks<'_> {
+    fn side(&self, newer: bool) -> impl Iterator<Item = SlotId> + '_ {
+        (0..self.0.len() as SlotId).map(move |slot| {
+            match self.0.get(slot).and_then(|state| state.held_parts()) {
+                Some((newer_slot, older_slot, ..)) => {
+                    if newer {
+                        newer_slot
+                    } else {
+                        older_slot
+                    }
+                }
+                None => NIL,
+            }
+        })
+    }
+}
+
+impl Serialize for HeldLinks<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        struct Side<'a>(&'a HeldLinks<'a>, bool);
+        impl Serialize for Side<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(self.0.side(self.1))
+            }
+        }
+        let mut links = serializer.serialize_struct("Links", 2)?;
+        links.serialize_field("newer", &Side(self, true))?;
+        links.serialize_field("older", &Side(self, false))?;
+        links.end()
+    }
+}
+
+impl Serialize for HeldSlots<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((0..self.0.len() as SlotId).map(|slot| {
+            match self.0.get(slot).and_then(|state| state.held_parts()) {
+                Some((_, _, key_hash, weight, earned_main)) => WindowSlot {
+                    in_window: true,
+                    earned_main,
+                    key_hash,
+                    weight,
+                },
+                None => WindowSlot::default(),
+            }
+        }))
+    }
+}
+
+impl Serialize for Blend {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let records = self.behind.records();
+        BlendParts {
+            window_links: HeldLinks(records),
+            window: self.window.clone(),
+            window_slots: HeldSlots(records),
+            window_weight: self.window_weight,
+            behind: &self.behind,
+            window_share: self.window_share,
+            ghost_size: self.ghost_size,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Blend {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parts = BlendParts::<Links, Vec<WindowSlot>, S3Fifo>::deserialize(deserializer)?;
+        Blend::from_parts(parts).map_err(serde::de::Error::custom)
+    }
+}
+
 impl Blend {
+    /// Moves the window's serialized slots into S3-FIFO's records.
+    fn from_parts(parts: BlendParts<Links, Vec<WindowSlot>, S3Fifo>) -> Result<Blend, String> {
+        let BlendParts {
+            window_links,
+            window,
+            window_slots,
+            window_weight,
+            mut behind,
+            window_share,
+            ghost_size,
+        } = parts;
+        if window_share > SHARE_SCALE {
+            return Err(format!("window share {window_share} over {SHARE_SCALE}"));
+        }
+        let (mut held, mut held_weight) = (0u64, 0u64);
+        for (slot, state) in window_slots.iter().enumerate() {
+            if !state.in_window {
+                continue;
+            }
+            let slot = SlotId::try_from(slot).map_err(|_| "window slot out of range".to_owned())?;
+            let links = window_links
+                .get(slot)
+                .ok_or_else(|| format!("window slot {slot} has no links"))?;
+            behind.hold_linked(slot, links, state.key_hash, state.weight, state.earned_main)?;
+            held += 1;
+            held_weight = held_weight.saturating_add(state.weight);
+        }
+        if held != window.len || held_weight != window_weight {
+            return Err(format!(
+                "window holds {held} slots of weight {held_weight}, its list says {} of {window_weight}",
+                window.len
+            ));
+        }
+        Ok(Blend {
+            window,
+            window_weight,
+            behind,
+            window_share,
+            ghost_size,
+        })
+    }
+
     pub(crate) fn window_share(&self) -> u32 {
         self.window_share
     }
@@ -113,23 +254,12 @@ impl Blend {
     /// The key hash and weight of resident `slot`.
     #[inline]
     pub(crate) fn key_hash_and_weight(&self, slot: SlotId) -> (u64, u64) {
-        if self.in_window(slot) {
-            let state = self.window_slot(slot);
-            (state.key_hash, state.weight)
-        } else {
-            self.behind.key_hash_and_weight(slot)
-        }
-    }
-
-    fn window_slot(&self, slot: SlotId) -> &WindowSlot {
-        &self.window_slots[slot as usize]
+        self.behind.key_hash_and_weight(slot)
     }
 
     #[inline]
     fn in_window(&self, slot: SlotId) -> bool {
-        self.window_slots
-            .get(slot as usize)
-            .is_some_and(|state| state.in_window)
+        self.behind.is_held(slot)
     }
 
     fn window_target(&self) -> u64 {
@@ -137,13 +267,15 @@ impl Blend {
         (total * u128::from(self.window_share) / u128::from(SHARE_SCALE)) as u64
     }
 
-    fn unlink_from_window(&mut self, slot: SlotId) -> WindowSlot {
-        let state = *self.window_slot(slot);
-        assert!(state.in_window, "slot {slot} is not in the window");
-        self.window.unlink(&mut self.window_links, slot);
-        self.window_weight -= state.weight;
-        self.window_slots[slot as usize].in_window = false;
-        state
+    /// Unlinks a window slot and frees its record. Returns its key hash,
+    /// weight and whether it earned main.
+    fn unlink_from_window(&mut self, slot: SlotId) -> (u64, u64, bool) {
+        let (key_hash, weight) = self.behind.key_hash_and_weight(slot);
+        let earned_main = self.behind.earned_main(slot);
+        self.window.unlink(self.behind.records_mut(), slot);
+        self.behind.release(slot);
+        self.window_weight -= weight;
+        (key_hash, weight, earned_main)
     }
 
     /// Hands window tails to S3-FIFO while the window is over its share,
@@ -154,9 +286,8 @@ impl Blend {
                 return;
             }
             let slot = self.window.tail;
-            let state = self.unlink_from_window(slot);
-            self.behind
-                .admit(slot, state.key_hash, state.weight, state.earned_main);
+            let (key_hash, weight, earned_main) = self.unlink_from_window(slot);
+            self.behind.admit(slot, key_hash, weight, earned_main);
         }
     }
 
@@ -164,7 +295,7 @@ impl Blend {
     fn evict_window(&mut self, protected: Option<SlotId>) -> Option<SlotId> {
         let mut victim = self.window.tail;
         if victim != NIL && Some(victim) == protected {
-            victim = self.window_links.newer(victim);
+            victim = self.behind.records().newer(victim);
         }
         if victim == NIL {
             return None;
@@ -176,23 +307,13 @@ impl Blend {
 
 impl Policy for Blend {
     fn on_insert(&mut self, slot: SlotId, key_hash: u64, weight: u64) {
-        let index = slot as usize;
-        if self.window_slots.len() <= index {
-            self.window_slots.resize(index + 1, WindowSlot::default());
-        }
         assert!(
             !self.in_window(slot) && !self.behind.contains(slot),
             "slot {slot} inserted twice"
         );
         let earned_main = self.behind.take_ghost(key_hash);
-        self.window_slots[index] = WindowSlot {
-            in_window: true,
-            earned_main,
-            key_hash,
-            weight,
-        };
-        self.window_links.ensure(slot);
-        self.window.push_head(&mut self.window_links, slot);
+        self.behind.hold(slot, key_hash, weight, earned_main);
+        self.window.push_head(self.behind.records_mut(), slot);
         self.window_weight += weight;
         self.shrink_window();
     }
@@ -200,8 +321,8 @@ impl Policy for Blend {
     #[inline]
     fn on_hit(&mut self, slot: SlotId) {
         if self.in_window(slot) {
-            self.window_slots[slot as usize].earned_main = true;
-            self.window.move_to_head(&mut self.window_links, slot);
+            self.behind.earn_main(slot);
+            self.window.move_to_head(self.behind.records_mut(), slot);
         } else {
             self.behind.on_hit(slot);
         }
@@ -209,9 +330,9 @@ impl Policy for Blend {
 
     fn on_resize(&mut self, slot: SlotId, weight: u64) {
         if self.in_window(slot) {
-            let state = &mut self.window_slots[slot as usize];
-            self.window_weight = self.window_weight - state.weight + weight;
-            state.weight = weight;
+            let (_, old) = self.behind.key_hash_and_weight(slot);
+            self.window_weight = self.window_weight - old + weight;
+            self.behind.set_held_weight(slot, weight);
         } else {
             self.behind.on_resize(slot, weight);
         }

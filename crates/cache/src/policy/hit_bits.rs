@@ -23,7 +23,10 @@ impl HitBits {
     }
 
     pub fn resize(&mut self, len: usize) {
-        self.values.resize_with(len, || AtomicU8::new(0));
+        if self.values.len() < len {
+            crate::growth::reserve_for(&mut self.values, len);
+            self.values.resize_with(len, || AtomicU8::new(0));
+        }
     }
 
     #[inline]

@@ -58,7 +58,7 @@ impl Lfu {
 impl Policy for Lfu {
     fn on_insert(&mut self, slot: SlotId, _key_hash: u64, _weight: u64) {
         if self.ranks.len() <= slot as usize {
-            self.ranks.resize(slot as usize + 1, Rank::default());
+            crate::growth::resize_to(&mut self.ranks, slot as usize + 1, Rank::default());
         }
         self.file(slot, 1);
     }

@@ -107,12 +107,18 @@ pub struct Links {
 }
 
 impl Links {
+    /// The links of `slot` (newer, older), if the arrays reach it.
+    pub fn get(&self, slot: SlotId) -> Option<(SlotId, SlotId)> {
+        let index = slot as usize;
+        Some((*self.newer.get(index)?, *self.older.get(index)?))
+    }
+
     /// Grows the arrays so that `slot` has links.
     pub fn ensure(&mut self, slot: SlotId) {
         let needed = slot as usize + 1;
         if self.newer.len() < needed {
-            self.newer.resize(needed, NIL);
-            self.older.resize(needed, NIL);
+            crate::growth::resize_to(&mut self.newer, needed, NIL);
+            crate::growth::resize_to(&mut self.older, needed, NIL);
         }
     }
 }

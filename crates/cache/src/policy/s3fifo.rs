@@ -25,12 +25,19 @@ enum Queue {
     None,
     Small,
     Main,
+    /// Held for the owner of this S3-FIFO (the adaptive policy's window,
+    /// whose list runs through these records' links): not resident here,
+    /// not counted in any weight. Never serialized (see [`SlotStates`]).
+    Held,
 }
 
 /// Everything S3-FIFO keeps per slot, in one record (32 bytes) so that a hit
 /// or an eviction step touches one cache line per slot, not one per field.
+/// A slot held for the window (`Queue::Held`) keeps the window's links,
+/// key hash and weight here too, and `frequency` non-zero once it earned
+/// main.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct SlotState {
+pub(crate) struct SlotState {
     newer: SlotId,
     older: SlotId,
     key_hash: u64,
@@ -52,9 +59,75 @@ impl Default for SlotState {
     }
 }
 
-/// The per-slot records, which also carry the queues' links.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-struct SlotStates(Vec<SlotState>);
+impl SlotState {
+    fn is_held(&self) -> bool {
+        self.queue == Queue::Held
+    }
+
+    /// A held slot's links (newer, older), key hash, weight and whether
+    /// it earned main; `None` if the slot is not held.
+    pub(crate) fn held_parts(&self) -> Option<(SlotId, SlotId, u64, u64, bool)> {
+        self.is_held().then(|| {
+            (
+                self.newer,
+                self.older,
+                self.key_hash,
+                self.weight,
+                self.frequency.get() > 0,
+            )
+        })
+    }
+}
+
+/// The per-slot records, which also carry the queues' links (and the
+/// window's, for held slots).
+///
+/// Serialized as S3-FIFO alone always wrote them, with every record not
+/// resident here written as the default: held slots travel in the
+/// window's own fields (`Blend`'s serialized form), and what a freed
+/// record still holds means nothing, so two policies in the same state
+/// write the same bytes however their slots came to be free.
+/// Equality is the same way: a free record equals any other free record.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(crate) struct SlotStates(Vec<SlotState>);
+
+impl SlotStates {
+    /// What a record means: a free one means nothing but "free".
+    fn meaning(state: &SlotState) -> Option<&SlotState> {
+        (state.queue != Queue::None).then_some(state)
+    }
+}
+
+impl Serialize for SlotStates {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let default = SlotState::default();
+        serializer.collect_seq(self.0.iter().map(|state| match state.queue {
+            Queue::Small | Queue::Main => state,
+            Queue::None | Queue::Held => &default,
+        }))
+    }
+}
+
+impl PartialEq for SlotStates {
+    fn eq(&self, other: &SlotStates) -> bool {
+        self.0.len() == other.0.len()
+            && (self.0.iter().zip(&other.0))
+                .all(|(a, b)| SlotStates::meaning(a) == SlotStates::meaning(b))
+    }
+}
+
+impl Eq for SlotStates {}
+
+impl SlotStates {
+    /// The records, for a held slot's fields.
+    pub(crate) fn get(&self, slot: SlotId) -> Option<&SlotState> {
+        self.0.get(slot as usize)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
 
 impl LinkStore for SlotStates {
     #[inline]
@@ -124,7 +197,7 @@ impl S3Fifo {
     pub(crate) fn admit(&mut self, slot: SlotId, key_hash: u64, weight: u64, to_main: bool) {
         let index = slot as usize;
         if self.slots.0.len() <= index {
-            self.slots.0.resize(index + 1, SlotState::default());
+            crate::growth::resize_to(&mut self.slots.0, index + 1, SlotState::default());
         }
         let state = &mut self.slots.0[index];
         assert_eq!(state.queue, Queue::None, "slot {slot} inserted twice");
@@ -148,7 +221,91 @@ impl S3Fifo {
         self.slots
             .0
             .get(slot as usize)
-            .is_some_and(|state| state.queue != Queue::None)
+            .is_some_and(|state| matches!(state.queue, Queue::Small | Queue::Main))
+    }
+
+    /// Holds a slot that is neither resident nor held for the owner (the
+    /// adaptive window), with its key hash, weight and whether it earned
+    /// main. The owner links it into its own list through
+    /// [`S3Fifo::records_mut`].
+    pub(crate) fn hold(&mut self, slot: SlotId, key_hash: u64, weight: u64, earned_main: bool) {
+        let index = slot as usize;
+        crate::growth::resize_to(&mut self.slots.0, index + 1, SlotState::default());
+        let state = &mut self.slots.0[index];
+        assert_eq!(state.queue, Queue::None, "slot {slot} held twice");
+        *state = SlotState {
+            newer: NIL,
+            older: NIL,
+            key_hash,
+            weight,
+            queue: Queue::Held,
+            frequency: HitCell::default(),
+        };
+        state.frequency.set(u8::from(earned_main));
+    }
+
+    /// [`S3Fifo::hold`] with the links the owner's list had (restoring a
+    /// snapshot). Refuses a slot resident here or already held.
+    pub(crate) fn hold_linked(
+        &mut self,
+        slot: SlotId,
+        (newer, older): (SlotId, SlotId),
+        key_hash: u64,
+        weight: u64,
+        earned_main: bool,
+    ) -> Result<(), String> {
+        if self.contains(slot) || self.is_held(slot) {
+            return Err(format!("slot {slot} is in the window and in S3-FIFO"));
+        }
+        self.hold(slot, key_hash, weight, earned_main);
+        let state = &mut self.slots.0[slot as usize];
+        state.newer = newer;
+        state.older = older;
+        Ok(())
+    }
+
+    /// Whether `slot` is held for the owner.
+    #[inline]
+    pub(crate) fn is_held(&self, slot: SlotId) -> bool {
+        self.slots.get(slot).is_some_and(SlotState::is_held)
+    }
+
+    /// Marks a held slot as having earned main.
+    #[inline]
+    pub(crate) fn earn_main(&self, slot: SlotId) {
+        self.held(slot).frequency.set(1);
+    }
+
+    /// Whether a held slot earned main.
+    pub(crate) fn earned_main(&self, slot: SlotId) -> bool {
+        self.held(slot).frequency.get() > 0
+    }
+
+    /// Changes a held slot's weight.
+    pub(crate) fn set_held_weight(&mut self, slot: SlotId, weight: u64) {
+        self.held(slot);
+        self.slots.0[slot as usize].weight = weight;
+    }
+
+    /// Stops holding a slot the owner has unlinked; it is then free.
+    pub(crate) fn release(&mut self, slot: SlotId) {
+        self.held(slot);
+        self.slots.0[slot as usize].queue = Queue::None;
+    }
+
+    /// The records, as links for the owner's list of held slots.
+    pub(crate) fn records_mut(&mut self) -> &mut SlotStates {
+        &mut self.slots
+    }
+
+    pub(crate) fn records(&self) -> &SlotStates {
+        &self.slots
+    }
+
+    fn held(&self, slot: SlotId) -> &SlotState {
+        let state = self.state(slot);
+        assert!(state.is_held(), "slot {slot} is not held");
+        state
     }
 
     /// The S3-FIFO victim other than `protected`, forgotten; `None` if no
@@ -197,7 +354,7 @@ impl S3Fifo {
         self.ghost.len()
     }
 
-    /// The key hash and weight of resident `slot`.
+    /// The key hash and weight of resident or held `slot`.
     #[inline]
     pub(crate) fn key_hash_and_weight(&self, slot: SlotId) -> (u64, u64) {
         let state = self.state(slot);
@@ -216,7 +373,7 @@ impl S3Fifo {
                 self.small.unlink(&mut self.slots, slot);
             }
             Queue::Main => self.main.unlink(&mut self.slots, slot),
-            Queue::None => panic!("slot {slot} is not resident in S3-FIFO"),
+            Queue::None | Queue::Held => panic!("slot {slot} is not resident in S3-FIFO"),
         }
         self.slots.0[slot as usize].queue = Queue::None;
     }

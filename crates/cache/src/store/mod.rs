@@ -227,7 +227,7 @@ pub struct Store {
     /// The latest logical time seen; time never goes backwards.
     now_ms: u64,
     stats: Stats,
-    table: Table<Vec<u8>, Value>,
+    table: Table<Box<[u8]>, Value>,
     /// L3, if configured. Never holds a key the memory tier holds.
     #[serde(skip)]
     disk: Option<DiskTier>,
@@ -664,9 +664,9 @@ impl Store {
         self.begin(now_ms);
         let slot = self.lookup(key)?;
         let entry = self.table.entry(slot);
-        entry.expire_at_ms.map(|expire_at_ms| Expiry {
+        entry.expire_at_ms().map(|expire_at_ms| Expiry {
             ttl_ms: expire_at_ms - self.now_ms,
-            unix_ms: entry.expire_at_unix_ms,
+            unix_ms: entry.expire_at_unix_ms(),
         })
     }
 
@@ -689,7 +689,8 @@ impl Store {
         match self.table.find_hashed(hash_of(key), key) {
             Some(slot) => {
                 let entry = self.table.entry(slot);
-                (!entry.is_expired(now_ms)).then_some((entry.expire_at_ms, entry.expire_at_unix_ms))
+                (!entry.is_expired(now_ms))
+                    .then_some((entry.expire_at_ms(), entry.expire_at_unix_ms()))
             }
             None => self
                 .peek_disk(key, now_ms)
@@ -701,7 +702,7 @@ impl Store {
     pub fn persist(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.begin(now_ms);
         match self.lookup(key) {
-            Some(slot) if self.table.entry(slot).expire_at_ms.is_some() => {
+            Some(slot) if self.table.entry(slot).expire_at_ms().is_some() => {
                 self.table.set_expiry(slot, None);
                 true
             }
@@ -714,7 +715,7 @@ impl Store {
         self.begin(now_ms);
         match self
             .lookup(key)
-            .map(|slot| self.table.entry(slot).expire_at_ms)
+            .map(|slot| self.table.entry(slot).expire_at_ms())
         {
             None => Ttl::Missing,
             Some(None) => Ttl::Persistent,
@@ -746,8 +747,8 @@ impl Store {
             .map(|entry| EntryView {
                 key: &entry.key,
                 value: &entry.value,
-                expire_at_ms: entry.expire_at_ms,
-                expire_at_unix_ms: entry.expire_at_unix_ms,
+                expire_at_ms: entry.expire_at_ms(),
+                expire_at_unix_ms: entry.expire_at_unix_ms(),
             })
     }
 
@@ -797,8 +798,8 @@ impl Store {
                         }
                         (
                             Cow::Borrowed(&entry.value),
-                            entry.expire_at_ms,
-                            entry.expire_at_unix_ms,
+                            entry.expire_at_ms(),
+                            entry.expire_at_unix_ms(),
                         )
                     }
                     None => {
@@ -974,7 +975,7 @@ impl Store {
         let (slot, evicted) = self
             .table
             .insert(
-                key.to_vec(),
+                Box::from(key),
                 hash_of(key),
                 value,
                 weight,
@@ -1027,11 +1028,13 @@ impl Store {
             if entry.is_expired(self.now_ms) {
                 continue;
             }
+            let (expire_at_ms, expire_at_unix_ms) =
+                (entry.expire_at_ms(), entry.expire_at_unix_ms());
             let (_, written) = disk.insert(
-                entry.key,
+                entry.key.into_vec(),
                 &entry.value,
-                entry.expire_at_ms,
-                entry.expire_at_unix_ms,
+                expire_at_ms,
+                expire_at_unix_ms,
             );
             outcome = outcome.and(written);
         }
@@ -1090,7 +1093,7 @@ impl Store {
                 let (slot, evicted) = self
                     .table
                     .insert(
-                        key.to_vec(),
+                        Box::from(key),
                         key_hash,
                         value,
                         weight,
@@ -1119,7 +1122,7 @@ impl Store {
         let weight = entry_weight_bytes(key, &value);
         let (_, evicted) = self
             .table
-            .insert(key.to_vec(), hash_of(key), value, weight, expire_at_ms)
+            .insert(Box::from(key), hash_of(key), value, weight, expire_at_ms)
             .map_err(too_large)?;
         self.stats.evictions += evicted;
         self.spill_evicted();

@@ -40,7 +40,7 @@ struct StoreParts {
     config: StoreConfig,
     now_ms: u64,
     stats: Stats,
-    table: Table<Vec<u8>, super::Value>,
+    table: Table<Box<[u8]>, super::Value>,
 }
 
 impl TryFrom<StoreParts> for Store {

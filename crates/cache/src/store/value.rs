@@ -107,9 +107,9 @@ impl Value {
     pub fn bytes(&self) -> u64 {
         match self {
             Value::Str(bytes) => bytes.len() as u64,
-            Value::Hash(hash) => hash.bytes,
-            Value::Set(set) => set.bytes,
-            Value::List(list) => list.bytes,
+            Value::Hash(hash) => hash.0.bytes,
+            Value::Set(set) => set.0.bytes,
+            Value::List(list) => list.0.bytes,
             Value::ZSet(zset) => zset.bytes(),
         }
     }
@@ -141,19 +141,24 @@ impl Value {
         let (kept, counted) = match self {
             Value::Str(_) => return Ok(()),
             Value::Hash(hash) => (
-                hash.bytes,
-                hash.fields
+                hash.0.bytes,
+                hash.0
+                    .fields
                     .iter()
                     .map(|(field, value)| hash_field_bytes(field, value))
                     .sum(),
             ),
             Value::Set(set) => (
-                set.bytes,
-                set.members.iter().map(|m| set_member_bytes(m)).sum(),
+                set.0.bytes,
+                set.0.members.iter().map(|m| set_member_bytes(m)).sum(),
             ),
             Value::List(list) => (
-                list.bytes,
-                list.items.iter().map(|item| list_element_bytes(item)).sum(),
+                list.0.bytes,
+                list.0
+                    .items
+                    .iter()
+                    .map(|item| list_element_bytes(item))
+                    .sum(),
             ),
             Value::ZSet(zset) => (zset.bytes(), zset.check_indexes()?),
         };
@@ -189,35 +194,41 @@ pub fn zset_member_bytes(member: &[u8]) -> u64 {
 
 /// A hash: fields to values, in field byte order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HashValue {
+#[serde(transparent)]
+pub struct HashValue(Box<HashParts>);
+
+/// A hash's contents, behind one pointer so that a [`Value`] stays as
+/// small as a string's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct HashParts {
     fields: BTreeMap<Vec<u8>, Vec<u8>>,
     bytes: u64,
 }
 
 impl HashValue {
     pub fn len(&self) -> usize {
-        self.fields.len()
+        self.0.fields.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.0.fields.is_empty()
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.fields.get(field).map(Vec::as_slice)
+        self.0.fields.get(field).map(Vec::as_slice)
     }
 
     /// Sets a field; returns whether it is new.
     pub fn insert(&mut self, field: &[u8], value: Vec<u8>) -> bool {
-        self.bytes += hash_field_bytes(field, &value);
-        match self.fields.get_mut(field) {
+        self.0.bytes += hash_field_bytes(field, &value);
+        match self.0.fields.get_mut(field) {
             Some(old) => {
-                self.bytes -= hash_field_bytes(field, old);
+                self.0.bytes -= hash_field_bytes(field, old);
                 *old = value;
                 false
             }
             None => {
-                self.fields.insert(field.to_vec(), value);
+                self.0.fields.insert(field.to_vec(), value);
                 true
             }
         }
@@ -225,9 +236,9 @@ impl HashValue {
 
     /// Removes a field; returns whether it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self.fields.remove(field) {
+        match self.0.fields.remove(field) {
             Some(value) => {
-                self.bytes -= hash_field_bytes(field, &value);
+                self.0.bytes -= hash_field_bytes(field, &value);
                 true
             }
             None => false,
@@ -236,7 +247,8 @@ impl HashValue {
 
     /// Fields and values in field byte order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &[u8])> {
-        self.fields
+        self.0
+            .fields
             .iter()
             .map(|(field, value)| (field.as_slice(), value.as_slice()))
     }
@@ -249,46 +261,52 @@ impl HashValue {
 
 /// A set of members, in byte order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SetValue {
+#[serde(transparent)]
+pub struct SetValue(Box<SetParts>);
+
+/// A set's contents, behind one pointer so that a [`Value`] stays as
+/// small as a string's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct SetParts {
     members: BTreeSet<Vec<u8>>,
     bytes: u64,
 }
 
 impl SetValue {
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.0.members.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.0.members.is_empty()
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
-        self.members.contains(member)
+        self.0.members.contains(member)
     }
 
     /// Adds a member; returns whether it is new.
     pub fn insert(&mut self, member: &[u8]) -> bool {
-        if self.members.contains(member) {
+        if self.0.members.contains(member) {
             return false;
         }
-        self.bytes += set_member_bytes(member);
-        self.members.insert(member.to_vec());
+        self.0.bytes += set_member_bytes(member);
+        self.0.members.insert(member.to_vec());
         true
     }
 
     /// Removes a member; returns whether it was there.
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        let removed = self.members.remove(member);
+        let removed = self.0.members.remove(member);
         if removed {
-            self.bytes -= set_member_bytes(member);
+            self.0.bytes -= set_member_bytes(member);
         }
         removed
     }
 
     /// Members in byte order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = &[u8]> {
-        self.members.iter().map(Vec::as_slice)
+        self.0.members.iter().map(Vec::as_slice)
     }
 
     /// The `index`th member in byte order (O(index)).
@@ -299,82 +317,93 @@ impl SetValue {
 
 /// A list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListValue {
+#[serde(transparent)]
+pub struct ListValue(Box<ListParts>);
+
+/// A list's contents, behind one pointer so that a [`Value`] stays as
+/// small as a string's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct ListParts {
     items: VecDeque<Vec<u8>>,
     bytes: u64,
 }
 
 impl ListValue {
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.0.items.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.0.items.is_empty()
     }
 
     pub fn get(&self, index: usize) -> Option<&[u8]> {
-        self.items.get(index).map(Vec::as_slice)
+        self.0.items.get(index).map(Vec::as_slice)
     }
 
     pub fn push_front(&mut self, element: Vec<u8>) {
-        self.bytes += list_element_bytes(&element);
-        self.items.push_front(element);
+        self.0.bytes += list_element_bytes(&element);
+        self.0.items.push_front(element);
     }
 
     pub fn push_back(&mut self, element: Vec<u8>) {
-        self.bytes += list_element_bytes(&element);
-        self.items.push_back(element);
+        self.0.bytes += list_element_bytes(&element);
+        self.0.items.push_back(element);
     }
 
     pub fn pop_front(&mut self) -> Option<Vec<u8>> {
-        let element = self.items.pop_front()?;
-        self.bytes -= list_element_bytes(&element);
+        let element = self.0.items.pop_front()?;
+        self.0.bytes -= list_element_bytes(&element);
         Some(element)
     }
 
     pub fn pop_back(&mut self) -> Option<Vec<u8>> {
-        let element = self.items.pop_back()?;
-        self.bytes -= list_element_bytes(&element);
+        let element = self.0.items.pop_back()?;
+        self.0.bytes -= list_element_bytes(&element);
         Some(element)
     }
 
     /// Replaces the element at `index`; returns false if out of range.
     pub fn set(&mut self, index: usize, element: Vec<u8>) -> bool {
-        let Some(slot) = self.items.get_mut(index) else {
+        let Some(slot) = self.0.items.get_mut(index) else {
             return false;
         };
-        self.bytes = self.bytes - list_element_bytes(slot) + list_element_bytes(&element);
+        self.0.bytes = self.0.bytes - list_element_bytes(slot) + list_element_bytes(&element);
         *slot = element;
         true
     }
 
     /// Inserts before position `index` (`len`: at the end).
     pub fn insert(&mut self, index: usize, element: Vec<u8>) {
-        self.bytes += list_element_bytes(&element);
-        self.items.insert(index, element);
+        self.0.bytes += list_element_bytes(&element);
+        self.0.items.insert(index, element);
     }
 
     /// Removes the element at `index`.
     pub fn remove(&mut self, index: usize) -> Option<Vec<u8>> {
-        let element = self.items.remove(index)?;
-        self.bytes -= list_element_bytes(&element);
+        let element = self.0.items.remove(index)?;
+        self.0.bytes -= list_element_bytes(&element);
         Some(element)
     }
 
     /// Keeps only positions `start..end` (clamped).
     pub fn retain_range(&mut self, start: usize, end: usize) {
-        let end = end.min(self.items.len());
+        let end = end.min(self.0.items.len());
         let start = start.min(end);
-        self.items.truncate(end);
+        self.0.items.truncate(end);
         for _ in 0..start {
             self.pop_front();
         }
-        self.bytes = self.items.iter().map(|item| list_element_bytes(item)).sum();
+        self.0.bytes = self
+            .0
+            .items
+            .iter()
+            .map(|item| list_element_bytes(item))
+            .sum();
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
-        self.items.iter().map(Vec::as_slice)
+        self.0.items.iter().map(Vec::as_slice)
     }
 
     /// Removes elements equal to `element`, Redis's `LREM`: `count` > 0
@@ -388,9 +417,9 @@ impl ListValue {
             usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)
         };
         let mut removed = 0;
-        let mut kept = VecDeque::with_capacity(self.items.len());
+        let mut kept = VecDeque::with_capacity(self.0.items.len());
         if count >= 0 {
-            for item in self.items.drain(..) {
+            for item in self.0.items.drain(..) {
                 if removed < limit && item == element {
                     removed += 1;
                 } else {
@@ -398,7 +427,7 @@ impl ListValue {
                 }
             }
         } else {
-            for item in self.items.drain(..).rev() {
+            for item in self.0.items.drain(..).rev() {
                 if removed < limit && item == element {
                     removed += 1;
                 } else {
@@ -406,15 +435,15 @@ impl ListValue {
                 }
             }
         }
-        self.items = kept;
-        self.bytes -= removed as u64 * list_element_bytes(element);
+        self.0.items = kept;
+        self.0.bytes -= removed as u64 * list_element_bytes(element);
         removed
     }
 
     /// Positions `start..end` (clamped), in order.
     pub fn range(&self, start: usize, end: usize) -> impl Iterator<Item = &[u8]> {
-        let end = end.min(self.items.len());
+        let end = end.min(self.0.items.len());
         let start = start.min(end);
-        self.items.range(start..end).map(Vec::as_slice)
+        self.0.items.range(start..end).map(Vec::as_slice)
     }
 }

@@ -112,7 +112,12 @@ impl LexBound {
 /// A sorted set: members with scores, ordered by (score, member bytes).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(from = "ZSetParts", into = "ZSetParts")]
-pub struct ZSetValue {
+pub struct ZSetValue(Box<ZSetIndexes>);
+
+/// A sorted set's contents, behind one pointer so that a [`Value`] stays
+/// as small as a string's.
+#[derive(Debug, Clone, Default)]
+struct ZSetIndexes {
     scores: BTreeMap<Vec<u8>, f64>,
     order: OrderTree,
     bytes: u64,
@@ -122,11 +127,12 @@ pub struct ZSetValue {
 /// scores (the score index's shape is not part of the value).
 impl PartialEq for ZSetValue {
     fn eq(&self, other: &ZSetValue) -> bool {
-        self.scores.len() == other.scores.len()
+        self.0.scores.len() == other.0.scores.len()
             && self
+                .0
                 .scores
                 .iter()
-                .zip(other.scores.iter())
+                .zip(other.0.scores.iter())
                 .all(|((a, sa), (b, sb))| a == b && Score(*sa) == Score(*sb))
     }
 }
@@ -145,9 +151,9 @@ impl From<ZSetParts> for ZSetValue {
         let mut zset = ZSetValue::default();
         for (member, score) in parts.scores {
             // A NaN score in a snapshot is caught by check_indexes.
-            zset.bytes += zset_member_bytes(&member);
-            zset.order.insert(Score(score), member.clone());
-            zset.scores.insert(member, score);
+            zset.0.bytes += zset_member_bytes(&member);
+            zset.0.order.insert(Score(score), member.clone());
+            zset.0.scores.insert(member, score);
         }
         zset
     }
@@ -156,27 +162,27 @@ impl From<ZSetParts> for ZSetValue {
 impl From<ZSetValue> for ZSetParts {
     fn from(zset: ZSetValue) -> ZSetParts {
         ZSetParts {
-            scores: zset.scores,
+            scores: zset.0.scores,
         }
     }
 }
 
 impl ZSetValue {
     pub fn len(&self) -> usize {
-        self.scores.len()
+        self.0.scores.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
+        self.0.scores.is_empty()
     }
 
     /// The bytes the set counts against the capacity (see the module docs).
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.0.bytes
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.scores.get(member).copied()
+        self.0.scores.get(member).copied()
     }
 
     /// Sets a member's score (`-0.0` is stored as `0.0`); returns whether
@@ -187,19 +193,19 @@ impl ZSetValue {
     pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
         assert!(!score.is_nan(), "NaN score for a sorted set");
         let score = if score == 0.0 { 0.0 } else { score };
-        match self.scores.get_mut(member) {
+        match self.0.scores.get_mut(member) {
             Some(old) => {
                 if Score(*old) != Score(score) {
-                    self.order.remove(Score(*old), member);
-                    self.order.insert(Score(score), member.to_vec());
+                    self.0.order.remove(Score(*old), member);
+                    self.0.order.insert(Score(score), member.to_vec());
                     *old = score;
                 }
                 false
             }
             None => {
-                self.bytes += zset_member_bytes(member);
-                self.scores.insert(member.to_vec(), score);
-                self.order.insert(Score(score), member.to_vec());
+                self.0.bytes += zset_member_bytes(member);
+                self.0.scores.insert(member.to_vec(), score);
+                self.0.order.insert(Score(score), member.to_vec());
                 true
             }
         }
@@ -207,11 +213,11 @@ impl ZSetValue {
 
     /// Removes a member; returns whether it was there. O(log n).
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        match self.scores.remove(member) {
+        match self.0.scores.remove(member) {
             Some(score) => {
-                let removed = self.order.remove(Score(score), member);
+                let removed = self.0.order.remove(Score(score), member);
                 assert!(removed, "sorted set: a member missing from the score index");
-                self.bytes -= zset_member_bytes(member);
+                self.0.bytes -= zset_member_bytes(member);
                 true
             }
             None => false,
@@ -220,39 +226,43 @@ impl ZSetValue {
 
     /// Members with their scores, lowest score first (ties by member bytes).
     pub fn iter(&self) -> Walk<'_> {
-        self.order.walk(0, true, usize::MAX)
+        self.0.order.walk(0, true, usize::MAX)
     }
 
     /// Members by rank: from rank `start` up (`forward`) or down to rank 0
     /// (`!forward`), at most `limit` of them. O(log n + answer).
     pub fn walk(&self, start: usize, forward: bool, limit: usize) -> Walk<'_> {
-        self.order.walk(start, forward, limit)
+        self.0.order.walk(start, forward, limit)
     }
 
     /// Members in bytewise order of member (not of score): for scans,
     /// whose cursor is a member.
     pub fn members_from(&self, first: &[u8]) -> impl Iterator<Item = (&[u8], f64)> {
-        self.scores
+        self.0
+            .scores
             .range::<[u8], _>((std::ops::Bound::Included(first), std::ops::Bound::Unbounded))
             .map(|(member, score)| (member.as_slice(), *score))
     }
 
     /// The member at rank `index` and its score. O(log n).
     pub fn nth(&self, index: usize) -> Option<(&[u8], f64)> {
-        self.order.walk(index, true, 1).next()
+        self.0.order.walk(index, true, 1).next()
     }
 
     /// The 0-based position of `member` in score order. O(log n).
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        Some(self.order.rank(Score(score), member))
+        Some(self.0.order.rank(Score(score), member))
     }
 
     /// The ranks `start..end` of the members whose score lies between the
     /// bounds (empty: `start >= end`). O(log n).
     pub fn score_ranks(&self, min: ScoreBound, max: ScoreBound) -> (usize, usize) {
-        let start = self.order.count_prefix(|score, _| min.below_min(score.0));
-        let end = self.order.count_prefix(|score, _| max.within_max(score.0));
+        let start = self.0.order.count_prefix(|score, _| min.below_min(score.0));
+        let end = self
+            .0
+            .order
+            .count_prefix(|score, _| max.within_max(score.0));
         (start, end.max(start))
     }
 
@@ -260,8 +270,11 @@ impl ZSetValue {
     /// bytes; meaningful when every score is equal, as Redis's
     /// `ZRANGEBYLEX` says. O(log n).
     pub fn lex_ranks(&self, min: &LexBound, max: &LexBound) -> (usize, usize) {
-        let start = self.order.count_prefix(|_, member| min.below_min(member));
-        let end = self.order.count_prefix(|_, member| max.within_max(member));
+        let start = self.0.order.count_prefix(|_, member| min.below_min(member));
+        let end = self
+            .0
+            .order
+            .count_prefix(|_, member| max.within_max(member));
         (start, end.max(start))
     }
 
@@ -269,33 +282,34 @@ impl ZSetValue {
     /// (O(log n + answer)).
     pub fn range_by_score(&self, min: ScoreBound, max: ScoreBound) -> Walk<'_> {
         let (start, end) = self.score_ranks(min, max);
-        self.order.walk(start, true, end - start)
+        self.0.order.walk(start, true, end - start)
     }
 
     /// Members whose score lies between the bounds, highest first
     /// (O(log n + answer)).
     pub fn range_by_score_rev(&self, min: ScoreBound, max: ScoreBound) -> Walk<'_> {
         let (start, end) = self.score_ranks(min, max);
-        self.order.walk(end.saturating_sub(1), false, end - start)
+        self.0.order.walk(end.saturating_sub(1), false, end - start)
     }
 
     /// Checks the two indexes against each other (same members, same
     /// scores, no NaN, a well-formed tree) and answers the bytes counted
     /// from the members. O(n), for tests and restore.
     pub fn check_indexes(&self) -> Result<u64, String> {
-        let entries = self.order.check()?;
-        if entries.len() != self.scores.len() {
+        let entries = self.0.order.check()?;
+        if entries.len() != self.0.scores.len() {
             return Err("sorted set: score index and member map differ in size".to_owned());
         }
         for (score, member) in entries {
             if score.0.is_nan() {
                 return Err("sorted set: NaN score".to_owned());
             }
-            if self.scores.get(member).map(|found| Score(*found)) != Some(score) {
+            if self.0.scores.get(member).map(|found| Score(*found)) != Some(score) {
                 return Err("sorted set: score index and member map differ".to_owned());
             }
         }
         Ok(self
+            .0
             .scores
             .keys()
             .map(|member| zset_member_bytes(member))

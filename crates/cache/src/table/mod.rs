@@ -3,7 +3,7 @@
 //! expiry index.
 //!
 //! ```text
-//!   key ──hash──► index (slot ids) ──► slab[slot] = { key, value, weight, expire_at_ms, expire_at_unix_ms }
+//!   key ──hash──► index (slot ids) ──► slab[slot] = { key, value, key_hash, weight, expire_at_ms, expire_at_unix_ms }
 //!                                         │
 //!                         policy (per-slot metadata, picks victims)
 //!                         expiry: BTreeSet<(expire_at_ms, slot)>
@@ -29,7 +29,12 @@ use crate::hash::hash_of;
 use crate::policy::{AnyPolicy, Policy, PolicyKind, SlotId};
 
 /// One resident entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The two deadlines are kept in 8 bytes each (`None` as a reserved
+/// value) rather than as 16-byte `Option`s: at a million keys that is
+/// 16 MB. Serialized with `Option`s, as before, so the snapshot's bytes
+/// are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry<K, V> {
     pub key: K,
     pub value: V,
@@ -37,18 +42,96 @@ pub struct Entry<K, V> {
     pub key_hash: u64,
     /// What this entry counts against `capacity_weight` (bytes, or 1).
     pub weight: u64,
-    /// The entry is invisible from this instant on (`now_ms >= expire_at_ms`).
-    pub expire_at_ms: Option<u64>,
-    /// The wall-clock instant (Unix ms) a client named for that deadline,
-    /// kept only to be read back (Redis's `EXPIRETIME`); expiry never
-    /// looks at it. Only an entry with a deadline has one.
-    pub expire_at_unix_ms: Option<i64>,
+    /// [`Entry::expire_at_ms`], [`NO_DEADLINE`] for none.
+    expire_at_ms: u64,
+    /// [`Entry::expire_at_unix_ms`], [`NO_UNIX_DEADLINE`] for none.
+    expire_at_unix_ms: i64,
+}
+
+/// The packed form of "no deadline". A deadline at this instant would
+/// never fall due anyway; one asked for is kept as the instant before.
+const NO_DEADLINE: u64 = u64::MAX;
+/// The packed form of "no wall-clock instant"; one asked for is kept as
+/// the instant after.
+const NO_UNIX_DEADLINE: i64 = i64::MIN;
+
+fn pack_deadline(expire_at_ms: Option<u64>) -> u64 {
+    expire_at_ms.map_or(NO_DEADLINE, |at| at.min(NO_DEADLINE - 1))
+}
+
+fn pack_unix_deadline(expire_at_unix_ms: Option<i64>) -> i64 {
+    expire_at_unix_ms.map_or(NO_UNIX_DEADLINE, |at| at.max(NO_UNIX_DEADLINE + 1))
 }
 
 impl<K, V> Entry<K, V> {
+    fn new(key: K, key_hash: u64, value: V, weight: u64, expire_at_ms: Option<u64>) -> Self {
+        Entry {
+            key,
+            value,
+            key_hash,
+            weight,
+            expire_at_ms: pack_deadline(expire_at_ms),
+            expire_at_unix_ms: NO_UNIX_DEADLINE,
+        }
+    }
+
+    /// The entry is invisible from this instant on (`now_ms >= expire_at_ms`).
+    #[inline]
+    pub fn expire_at_ms(&self) -> Option<u64> {
+        (self.expire_at_ms != NO_DEADLINE).then_some(self.expire_at_ms)
+    }
+
+    /// The wall-clock instant (Unix ms) a client named for that deadline,
+    /// kept only to be read back (Redis's `EXPIRETIME`); expiry never
+    /// looks at it. Only an entry with a deadline has one.
+    #[inline]
+    pub fn expire_at_unix_ms(&self) -> Option<i64> {
+        (self.expire_at_unix_ms != NO_UNIX_DEADLINE).then_some(self.expire_at_unix_ms)
+    }
+
+    #[inline]
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at_ms
-            .is_some_and(|expire_at_ms| now_ms >= expire_at_ms)
+        now_ms >= self.expire_at_ms
+    }
+}
+
+/// [`Entry`]'s serialized form: the fields in order, deadlines as `Option`s.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "Entry")]
+struct EntryParts<K, V> {
+    key: K,
+    value: V,
+    key_hash: u64,
+    weight: u64,
+    expire_at_ms: Option<u64>,
+    expire_at_unix_ms: Option<i64>,
+}
+
+impl<K: Serialize, V: Serialize> Serialize for Entry<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut entry = serializer.serialize_struct("Entry", 6)?;
+        entry.serialize_field("key", &self.key)?;
+        entry.serialize_field("value", &self.value)?;
+        entry.serialize_field("key_hash", &self.key_hash)?;
+        entry.serialize_field("weight", &self.weight)?;
+        entry.serialize_field("expire_at_ms", &self.expire_at_ms())?;
+        entry.serialize_field("expire_at_unix_ms", &self.expire_at_unix_ms())?;
+        entry.end()
+    }
+}
+
+impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Entry<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parts = EntryParts::deserialize(deserializer)?;
+        Ok(Entry {
+            key: parts.key,
+            value: parts.value,
+            key_hash: parts.key_hash,
+            weight: parts.weight,
+            expire_at_ms: pack_deadline(parts.expire_at_ms),
+            expire_at_unix_ms: pack_unix_deadline(parts.expire_at_unix_ms),
+        })
     }
 }
 
@@ -246,14 +329,8 @@ impl<K: Hash + Eq, V> Table<K, V> {
             self.find_hashed(key_hash, &key).is_none(),
             "insert of a present key"
         );
-        let entry = Entry {
-            key,
-            value,
-            key_hash,
-            weight,
-            expire_at_ms,
-            expire_at_unix_ms: None,
-        };
+        let entry = Entry::new(key, key_hash, value, weight, expire_at_ms);
+        let expire_at_ms = entry.expire_at_ms();
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 self.slots[slot as usize] = Some(entry);
@@ -264,6 +341,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
                     .ok()
                     .filter(|&slot| slot != crate::policy::NIL_SLOT)
                     .unwrap_or_else(|| panic!("table slab is full ({} slots)", self.slots.len()));
+                crate::growth::reserve_for(&mut self.slots, slot as usize + 1);
                 self.slots.push(Some(entry));
                 slot
             }
@@ -320,13 +398,13 @@ impl<K: Hash + Eq, V> Table<K, V> {
             Some(entry) => entry,
             None => panic!("slot {slot} is not resident"),
         };
-        if let Some(old) = entry.expire_at_ms {
+        if let Some(old) = entry.expire_at_ms() {
             let removed = self.expiry.remove(&(old, slot));
             assert!(removed, "slot {slot} missing from the expiry index");
         }
-        entry.expire_at_ms = expire_at_ms;
-        entry.expire_at_unix_ms = None;
-        if let Some(new) = expire_at_ms {
+        entry.expire_at_ms = pack_deadline(expire_at_ms);
+        entry.expire_at_unix_ms = NO_UNIX_DEADLINE;
+        if let Some(new) = entry.expire_at_ms() {
             self.expiry.insert((new, slot));
         }
     }
@@ -344,10 +422,10 @@ impl<K: Hash + Eq, V> Table<K, V> {
             None => panic!("slot {slot} is not resident"),
         };
         assert!(
-            expire_at_unix_ms.is_none() || entry.expire_at_ms.is_some(),
+            expire_at_unix_ms.is_none() || entry.expire_at_ms().is_some(),
             "slot {slot}: a wall-clock deadline without a log-time deadline"
         );
-        entry.expire_at_unix_ms = expire_at_unix_ms;
+        entry.expire_at_unix_ms = pack_unix_deadline(expire_at_unix_ms);
     }
 
     /// Removes a resident slot and returns its entry.
@@ -391,6 +469,15 @@ impl<K: Hash + Eq, V> Table<K, V> {
             }
         }
         self.index = index;
+        // A deadline at the packed form of "none" can only come from a
+        // snapshot written before the packing: its entry now holds the
+        // instant before (`pack_deadline`), and so must the index.
+        if let Some(&(NO_DEADLINE, _)) = self.expiry.last() {
+            self.expiry = std::mem::take(&mut self.expiry)
+                .into_iter()
+                .map(|(at, slot)| (at.min(NO_DEADLINE - 1), slot))
+                .collect();
+        }
         self.policy.rebuild_derived();
     }
 
@@ -409,14 +496,14 @@ impl<K: Hash + Eq, V> Table<K, V> {
             if self.find_hashed(entry.key_hash, &entry.key) != Some(slot as SlotId) {
                 return Err(format!("slot {slot}: key not found through the index"));
             }
-            if let Some(expire_at_ms) = entry.expire_at_ms {
+            if let Some(expire_at_ms) = entry.expire_at_ms() {
                 deadlines += 1;
                 if !self.expiry.contains(&(expire_at_ms, slot as SlotId)) {
                     return Err(format!(
                         "slot {slot}: deadline missing from the expiry index"
                     ));
                 }
-            } else if entry.expire_at_unix_ms.is_some() {
+            } else if entry.expire_at_unix_ms().is_some() {
                 return Err(format!(
                     "slot {slot}: a wall-clock deadline without a log-time deadline"
                 ));
@@ -492,7 +579,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
             }
             Err(_) => panic!("slot {slot} missing from the index"),
         }
-        if let Some(expire_at_ms) = entry.expire_at_ms {
+        if let Some(expire_at_ms) = entry.expire_at_ms() {
             self.expiry.remove(&(expire_at_ms, slot));
         }
         self.weight_total -= entry.weight;

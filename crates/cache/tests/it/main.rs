@@ -6,6 +6,7 @@
 mod cache_trace;
 mod hotkeys;
 mod near;
+mod snapshot_format;
 mod store;
 mod store_disk;
 mod store_model;
