@@ -160,11 +160,16 @@
 //!   more to decide sampling, and one request in 16 (at 100k entries; all
 //!   of them up to 8192 entries) also runs in five shadows.
 //! - **Memory and snapshots.** The shadows hold five sets of per-entry
-//!   policy records (about 100 bytes a shadow entry, no keys or values):
+//!   policy records (about 70 bytes a shadow entry, no keys or values):
 //!   up to 8192 cached entries, five shadow entries per cached entry;
-//!   above that at most 5 x 8192 shadow entries in all, about 4 MB.
-//!   Snapshots carry them, and the window's per-slot records (about 20
-//!   bytes a slot) besides: the store of that example, with 8-byte keys
+//!   above that at most 5 x 8192 shadow entries in all, about 3 MB per
+//!   store. In memory a window slot shares S3-FIFO's 32-byte record, so
+//!   the window costs nothing per slot; in a process holding a million
+//!   100-byte strings in ten stores (a node's ten shards) adaptive took
+//!   about 38 bytes per key more than S3-FIFO, most of it the ten stores'
+//!   shadows (measured 2026-12-07). Snapshots carry the shadows, and the
+//!   window's per-slot fields (about 20 bytes a slot) besides (figures
+//!   from before free records were written empty): the store of that example, with 8-byte keys
 //!   and values, snapshots to 0.40 MB with adaptive against 0.06 MB with
 //!   S3-FIFO at 1k entries, 3.5 MB against 0.64 MB at 10k, and 11.4 MB
 //!   against 6.0 MB at 100k. With larger values the share is smaller (the

@@ -256,10 +256,12 @@ impl Tuner {
 /// times the sampling rate: with unit weights, all of the real cache's
 /// entries up to 2 x `SHADOW_ENTRIES_MIN` (8192) of them, and between
 /// 4096 and 8192 entries above that (6250 at 100k entries). A shadow
-/// entry costs about 100 bytes (window and S3-FIFO records, key hash,
-/// index bucket, ghost slots), so the shadows take at most about 4 MB
-/// per cache, and at most about five times the policy's own per-entry
-/// state for caches of up to 8192 entries. Work: a request costs the real
+/// entry costs about 70 bytes (its 32-byte record, which a window slot
+/// shares with S3-FIFO, key hash, index bucket, ghost slots), so the
+/// shadows take at most about 3 MB per cache, and at most about five
+/// times the policy's own per-entry state for caches of up to 8192
+/// entries. A node holds one cache per shard, so this is per shard (the
+/// crate docs have a measurement). Work: a request costs the real
 /// cache's work plus, for one request in 2^shift, one request in each
 /// shadow; a period's end is O(1) plus one ghost re-size when the ghost
 /// size changes; a halving of the sampling rate (at most once per

@@ -572,6 +572,22 @@ impl Store {
         Ok(length)
     }
 
+    /// Changes the capacity to `capacity_bytes`, evicting (to the disk
+    /// tier, if there is one) until the store fits. Returns the number of
+    /// entries evicted. Deterministic like every operation: replicas that
+    /// apply it at the same point evict the same entries.
+    ///
+    /// # Panics
+    /// If `capacity_bytes` is zero (a caller's bug: a replicated command
+    /// carrying it is refused before it gets here).
+    pub fn set_capacity_bytes(&mut self, capacity_bytes: u64) -> u64 {
+        self.config.capacity_bytes = capacity_bytes;
+        let evicted = self.table.set_capacity_weight(capacity_bytes);
+        self.stats.evictions += evicted;
+        self.spill_evicted();
+        evicted
+    }
+
     /// Removes `key`; returns whether it was visible.
     pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.begin(now_ms);

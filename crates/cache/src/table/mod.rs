@@ -391,6 +391,17 @@ impl<K: Hash + Eq, V> Table<K, V> {
         Ok(self.evict_to_fit(Some(slot)))
     }
 
+    /// Changes the weight capacity, then evicts until the limits hold.
+    /// Returns the number evicted.
+    ///
+    /// # Panics
+    /// If `capacity_weight` is zero (see [`Table::new`]).
+    pub fn set_capacity_weight(&mut self, capacity_weight: u64) -> u64 {
+        assert!(capacity_weight > 0, "capacity_weight must be positive");
+        self.limits.capacity_weight = capacity_weight;
+        self.evict_to_fit(None)
+    }
+
     /// Sets or clears a resident slot's deadline (and forgets any
     /// wall-clock instant named for the old one).
     pub fn set_expiry(&mut self, slot: SlotId, expire_at_ms: Option<u64>) {

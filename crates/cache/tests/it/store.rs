@@ -284,3 +284,57 @@ fn restore_rejects_garbage_and_truncation() {
         Err(StoreError::CorruptSnapshot { .. })
     ));
 }
+
+#[test]
+fn a_smaller_capacity_evicts_until_the_store_fits_and_a_larger_one_evicts_nothing() {
+    let mut store = store_with(10_000);
+    for key in 0..40u32 {
+        store
+            .put(format!("key:{key}").as_bytes(), vec![7; 100], None, 1)
+            .expect("fits");
+    }
+    let before = store.stats();
+    assert!(
+        before.bytes > 5_000,
+        "the store holds {} bytes",
+        before.bytes
+    );
+    let evicted = store.set_capacity_bytes(5_000);
+    let after = store.stats();
+    assert!(evicted > 0);
+    assert_eq!(after.evictions, before.evictions + evicted);
+    assert_eq!(after.entries, before.entries - evicted);
+    assert!(after.bytes <= 5_000, "{} bytes in 5000", after.bytes);
+    assert_eq!(store.config().capacity_bytes, 5_000);
+    store.check_invariants().expect("invariants hold");
+    // The new capacity is the store's: a snapshot restores with it, and an
+    // entry that no longer fits is refused.
+    let restored = Store::restore(&store.snapshot()).expect("restores");
+    assert_eq!(restored.config().capacity_bytes, 5_000);
+    assert!(matches!(
+        store.put(b"big", vec![0; 6_000], None, 2),
+        Err(StoreError::TooLarge { .. })
+    ));
+    assert_eq!(store.set_capacity_bytes(20_000), 0);
+    assert_eq!(store.stats().entries, after.entries);
+}
+
+#[test]
+fn replicas_that_change_capacity_at_the_same_point_stay_identical() {
+    let fill = |store: &mut Store, from: u32| {
+        for key in from..from + 60 {
+            let key = format!("key:{}", key % 70);
+            store
+                .put(key.as_bytes(), vec![1; 80], None, 1)
+                .expect("fits");
+            store.get(b"key:3", 1);
+        }
+    };
+    let (mut first, mut second) = (store_with(8_000), store_with(8_000));
+    for store in [&mut first, &mut second] {
+        fill(store, 0);
+        store.set_capacity_bytes(3_000);
+        fill(store, 60);
+    }
+    assert_eq!(first.snapshot(), second.snapshot());
+}

@@ -75,6 +75,15 @@ pub enum GroupCommand {
     /// finds `true` holds writes back for one lease; with `false` it need
     /// not. Changes nothing in the machine (format version 7).
     PollerLeases { may_exist: bool },
+    /// The capacity of the group's stores, which every replica must share:
+    /// replicas that evicted at different sizes would answer differently.
+    /// A leader writes its node's setting once per term
+    /// (`ShardServer::run_capacity_keeper`), so the log, not each node's
+    /// file, decides. Served shards shrink to it at once (evicting, to the
+    /// disk tier if there is one); shards created or received later get
+    /// it. A frozen shard (offered, parked) keeps its size. Zero is
+    /// refused. Format version 8.
+    SetStoreCapacity { capacity_bytes: u64 },
 }
 
 /// The answer to one applied command.
@@ -107,6 +116,12 @@ pub enum GroupOutput {
     /// A [`GroupCommand::PollerLeases`] was noted (by the write fence, not
     /// the machine).
     Noted,
+    /// What a [`GroupCommand::SetStoreCapacity`] did: whether it was taken
+    /// (zero is not) and how many entries the served shards evicted.
+    StoreCapacity {
+        applied: bool,
+        evicted: u64,
+    },
 }
 
 /// A group's state: its configuration, the previous one, the shards it
@@ -577,7 +592,37 @@ impl ShardMachine {
                 self.pollers_may_exist = *may_exist;
                 GroupOutput::Noted
             }
+            GroupCommand::SetStoreCapacity { capacity_bytes } => {
+                self.apply_store_capacity(*capacity_bytes)
+            }
         }
+    }
+
+    /// See [`GroupCommand::SetStoreCapacity`].
+    fn apply_store_capacity(&mut self, capacity_bytes: u64) -> GroupOutput {
+        if capacity_bytes == 0 {
+            tracing::warn!(gid = self.gid, "refused a store capacity of zero");
+            return GroupOutput::StoreCapacity {
+                applied: false,
+                evicted: 0,
+            };
+        }
+        self.limits.store.capacity_bytes = capacity_bytes;
+        let evicted = (self.shards.values_mut())
+            .filter(|held| held.state.serves_clients())
+            .map(|held| held.store.set_capacity_bytes(capacity_bytes))
+            .sum();
+        GroupOutput::StoreCapacity {
+            applied: true,
+            evicted,
+        }
+    }
+
+    /// The capacity of the group's stores (the last
+    /// [`GroupCommand::SetStoreCapacity`] applied, or this node's setting
+    /// before one).
+    pub fn store_capacity_bytes(&self) -> u64 {
+        self.limits.store.capacity_bytes
     }
 
     /// Answers a read (`op.is_read()`) from this replica's applied state
@@ -1000,11 +1045,19 @@ impl ShardMachine {
     /// A store from a transfer's [`Store::snapshot`] bytes, with the
     /// group's disk tier if it has one (whatever tier the donor had:
     /// [`Store::settle_disk`]).
+    ///
+    /// The store takes the group's capacity (the donor's may differ),
+    /// evicting if it must.
     fn restored_store(&self, shard: ShardId, bytes: &[u8]) -> Result<Store, cache::StoreError> {
-        match &self.disk {
+        let mut store = match &self.disk {
             Some(placement) => placement.restored(shard, self.limits.store, bytes),
             None => Store::restore_for(bytes, None),
+        }?;
+        let capacity_bytes = self.limits.store.capacity_bytes;
+        if store.config().capacity_bytes != capacity_bytes {
+            store.set_capacity_bytes(capacity_bytes);
         }
+        Ok(store)
     }
 
     /// The whole machine as bytes (the shared `codec`), for a Raft

@@ -49,7 +49,12 @@ impl ReplicatedMachine for ShardMachine {
     /// (the machine's snapshot format 3, always behind its own header).
     /// Version 3 to 6 entries and snapshots decode unchanged, so they still
     /// read; an older build refuses version 7.
-    const FORMAT_VERSION: u8 = 7;
+    ///
+    /// 8: `GroupCommand::SetStoreCapacity` (the group's store capacity
+    /// decided by its log, not by each node's file; issue 18), appended.
+    /// Version 3 to 7 entries and snapshots decode unchanged, so they still
+    /// read; an older build refuses version 8.
+    const FORMAT_VERSION: u8 = 8;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {

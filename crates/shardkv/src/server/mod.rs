@@ -299,6 +299,10 @@ const MAX_MARKER_ROUNDS: usize = 4;
 /// retired.
 const LEASE_RETIRE_CHECK: Duration = Duration::from_millis(500);
 
+/// How often a replica looks whether, as leader, it has yet to write its
+/// store capacity in this term.
+const CAPACITY_CHECK: Duration = Duration::from_millis(200);
+
 /// The smallest message limit a replica accepts.
 pub const MIN_MESSAGE_BYTES: usize = 16 << 10;
 
@@ -508,6 +512,7 @@ impl ShardServer {
         if server.config.write_fence {
             tokio::spawn(server.clone().run_lease_retirer());
         }
+        tokio::spawn(server.clone().run_capacity_keeper());
         Ok(server)
     }
 
@@ -957,6 +962,46 @@ impl ShardServer {
                 Err(error) => tracing::debug!(
                     gid = self.config.gid,
                     "poller-lease marker not applied yet: {error}"
+                ),
+            }
+        }
+    }
+
+    /// On the leader: writes this node's store capacity once per term
+    /// ([`GroupCommand::SetStoreCapacity`]), so that the group's stores
+    /// have the size its log says, whatever each node's file says. A
+    /// follower configured otherwise applies the leader's and logs it; the
+    /// node that leads next writes its own, so a cluster whose nodes
+    /// disagree changes size with its leader (loudly) but never diverges.
+    async fn run_capacity_keeper(self) {
+        let mine = self.config.machine.store.capacity_bytes;
+        let mut written_in_term = None;
+        let mut warned_for = None;
+        while !self.is_killed() {
+            tokio::time::sleep(CAPACITY_CHECK).await;
+            let group = self.rsm.with_machine(ShardMachine::store_capacity_bytes);
+            if group != mine && warned_for != Some(group) {
+                tracing::warn!(
+                    gid = self.config.gid,
+                    group_capacity_bytes = group,
+                    node_capacity_bytes = mine,
+                    "this group's stores have the size its leader wrote, not this node's \
+                     shard_capacity_bytes; set the same on every node"
+                );
+                warned_for = Some(group);
+            }
+            let status = self.rsm.raft().status();
+            if !status.is_leader || written_in_term == Some(status.term) {
+                continue;
+            }
+            let command = GroupCommand::SetStoreCapacity {
+                capacity_bytes: mine,
+            };
+            match self.rsm.submit(command).await {
+                Ok(_) => written_in_term = Some(status.term),
+                Err(error) => tracing::debug!(
+                    gid = self.config.gid,
+                    "store capacity not written yet: {error}"
                 ),
             }
         }

@@ -1050,3 +1050,118 @@ fn a_put_is_told_before_it_applies_only_when_nothing_can_change_its_answer() {
     assert_eq!(g1.apply(&put_served, 3), answer.expect("told"));
     assert_eq!(told(&g1, &put_served, &[]), None);
 }
+
+fn with_capacity(gid: Gid, capacity_bytes: u64) -> ShardMachine {
+    let mut limits = MachineConfig::default();
+    limits.store.capacity_bytes = capacity_bytes;
+    ShardMachine::new(gid, SHARDS, limits)
+}
+
+fn set_capacity(machine: &mut ShardMachine, capacity_bytes: u64) -> GroupOutput {
+    machine.apply(&GroupCommand::SetStoreCapacity { capacity_bytes }, 1)
+}
+
+/// Two replicas of one group whose nodes were given different capacities,
+/// applying the same log: one that writes 200 values of 100 bytes into
+/// one shard, more than the smaller capacity holds.
+fn replicas_apply(log_sets_capacity: bool) -> (ShardMachine, ShardMachine) {
+    let (mut small, mut large) = (with_capacity(1, 8_000), with_capacity(1, 64_000));
+    let key_base = key_in(0);
+    for replica in [&mut small, &mut large] {
+        if log_sets_capacity {
+            let output = set_capacity(replica, 16_000);
+            assert!(matches!(
+                output,
+                GroupOutput::StoreCapacity { applied: true, .. }
+            ));
+        }
+        assert!(reconfigure(replica, &config(1, [1; SHARDS]), 1));
+        for index in 0..200u64 {
+            let key = tagged(&key_base, &format!("{index}"));
+            let value = "v".repeat(100);
+            assert_eq!(
+                client(replica, 1, index + 1, put(&key, &value), 2),
+                Ok(Outcome::Done)
+            );
+        }
+    }
+    (small, large)
+}
+
+#[test]
+fn replicas_configured_with_different_capacities_agree_once_the_log_sets_it() {
+    // Without the command each replica evicts at its own size: they differ.
+    let (small, large) = replicas_apply(false);
+    assert_ne!(
+        small.snapshot(),
+        large.snapshot(),
+        "the replicas should differ"
+    );
+    // With it, both have the log's size and the same state.
+    let (small, large) = replicas_apply(true);
+    assert_eq!(small.store_capacity_bytes(), 16_000);
+    assert_eq!(small.snapshot(), large.snapshot());
+    assert!(small.stored_bytes() <= 16_000);
+}
+
+#[test]
+fn a_smaller_capacity_shrinks_served_shards_and_zero_is_refused() {
+    let mut g1 = with_capacity(1, 64_000);
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    let key_base = key_in(3);
+    for index in 0..100u64 {
+        let key = tagged(&key_base, &format!("{index}"));
+        assert_eq!(
+            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
+            Ok(Outcome::Done)
+        );
+    }
+    let before = g1.stored_bytes();
+    assert!(before > 10_000);
+    let zero = set_capacity(&mut g1, 0);
+    assert_eq!(
+        zero,
+        GroupOutput::StoreCapacity {
+            applied: false,
+            evicted: 0
+        }
+    );
+    assert_eq!(
+        (g1.stored_bytes(), g1.store_capacity_bytes()),
+        (before, 64_000)
+    );
+    let GroupOutput::StoreCapacity {
+        applied: true,
+        evicted,
+    } = set_capacity(&mut g1, 10_000)
+    else {
+        panic!("a capacity of 10000 should apply");
+    };
+    assert!(evicted > 0);
+    assert!(g1.stored_bytes() <= 10_000, "{} bytes", g1.stored_bytes());
+    // The capacity is the machine's: a snapshot restores with it.
+    let restored = ShardMachine::restore(&g1.snapshot()).expect("restores");
+    assert_eq!(restored.store_capacity_bytes(), 10_000);
+}
+
+#[test]
+fn a_received_shard_takes_the_receiving_group_capacity() {
+    let (mut g1, mut g2) = (with_capacity(1, 64_000), with_capacity(2, 64_000));
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    assert!(reconfigure(&mut g2, &config(1, [1; SHARDS]), 1));
+    let key_base = key_in(0);
+    for index in 0..100u64 {
+        let key = tagged(&key_base, &format!("{index}"));
+        assert_eq!(
+            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
+            Ok(Outcome::Done)
+        );
+    }
+    assert!(g1.stored_bytes() > 10_000);
+    set_capacity(&mut g2, 10_000);
+    let next = config(2, [2; SHARDS]);
+    assert!(reconfigure(&mut g1, &next, 3));
+    assert!(reconfigure(&mut g2, &next, 3));
+    assert_eq!(pull_and_install(&mut g2, &g1, 3).len(), SHARDS);
+    assert!(g2.stored_bytes() <= 10_000, "{} bytes", g2.stored_bytes());
+}
