@@ -47,6 +47,18 @@ pub struct TransferLimits {
     pub chunk_bytes: u64,
 }
 
+/// Each replica's own `shard_capacity_bytes`, by replica index (every
+/// group alike); the server's default when a tester does not set them.
+pub type StoreCapacities = [u64; GROUP_SERVERS];
+
+/// What a tester changes from the defaults.
+#[derive(Clone, Copy, Debug, Default)]
+struct Options {
+    transfer: Option<TransferLimits>,
+    retained_configs: Option<usize>,
+    store_capacities: Option<StoreCapacities>,
+}
+
 type Slots = Arc<Mutex<Vec<Option<ShardServer>>>>;
 type ControllerSlots = Arc<Mutex<Vec<Option<shardctrler::ControllerServer>>>>;
 
@@ -113,7 +125,7 @@ impl Tester {
         max_raft_state: Option<u64>,
         subnet: u8,
     ) -> Tester {
-        Tester::build(groups, reliable, max_raft_state, subnet, None, None)
+        Tester::build(groups, reliable, max_raft_state, subnet, Options::default())
     }
 
     /// Like [`Tester::new`], with a controller that keeps at most
@@ -125,14 +137,11 @@ impl Tester {
         max_raft_state: Option<u64>,
         retained_configs: usize,
     ) -> Tester {
-        Tester::build(
-            groups,
-            reliable,
-            max_raft_state,
-            0,
-            None,
-            Some(retained_configs),
-        )
+        let options = Options {
+            retained_configs: Some(retained_configs),
+            ..Options::default()
+        };
+        Tester::build(groups, reliable, max_raft_state, 0, options)
     }
 
     /// Like [`Tester::new`], with the groups' shard transfers limited to
@@ -143,7 +152,25 @@ impl Tester {
         max_raft_state: Option<u64>,
         transfer: TransferLimits,
     ) -> Tester {
-        Tester::build(groups, reliable, max_raft_state, 0, Some(transfer), None)
+        let options = Options {
+            transfer: Some(transfer),
+            ..Options::default()
+        };
+        Tester::build(groups, reliable, max_raft_state, 0, options)
+    }
+
+    /// Like [`Tester::new`], with replica `i` of every group configured
+    /// with store capacity `capacities[i]` (as nodes whose files disagree).
+    pub fn with_store_capacities(
+        groups: usize,
+        reliable: bool,
+        capacities: StoreCapacities,
+    ) -> Tester {
+        let options = Options {
+            store_capacities: Some(capacities),
+            ..Options::default()
+        };
+        Tester::build(groups, reliable, None, 0, options)
     }
 
     fn build(
@@ -151,9 +178,9 @@ impl Tester {
         reliable: bool,
         max_raft_state: Option<u64>,
         subnet: u8,
-        transfer: Option<TransferLimits>,
-        retained_configs: Option<usize>,
+        options: Options,
     ) -> Tester {
+        let retained_configs = options.retained_configs;
         let net = Network::new();
         net.set_reliable(reliable);
         let controller_addrs: Vec<SocketAddr> = (0..GROUP_SERVERS)
@@ -189,7 +216,7 @@ impl Tester {
                                 controller_addrs.clone(),
                                 Arc::clone(&slots),
                                 max_raft_state,
-                                transfer,
+                                options,
                             )
                         })
                     })
@@ -605,11 +632,14 @@ async fn start_server(
     controller_addrs: Vec<SocketAddr>,
     slots: Slots,
     max_raft_state: Option<u64>,
-    transfer: Option<TransferLimits>,
+    options: Options,
 ) {
     let mut config = ShardServerConfig::new(gid, id, addrs, SHARDS, madsim::rand::random());
     config.replica.max_raft_state = max_raft_state;
-    if let Some(transfer) = transfer {
+    if let Some(capacities) = options.store_capacities {
+        config.machine.store.capacity_bytes = capacities[id];
+    }
+    if let Some(transfer) = options.transfer {
         config.replica.max_message_bytes = transfer.max_message_bytes;
         config.transfer_chunk_bytes = transfer.chunk_bytes;
     }

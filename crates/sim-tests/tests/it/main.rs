@@ -21,6 +21,7 @@ mod replica_reads;
 mod server;
 mod shardctrler;
 mod shardkv;
+mod shardkv_capacity;
 mod shardkv_collections;
 mod shardkv_dead_donor;
 mod shardkv_write_fence;
