@@ -179,6 +179,38 @@ impl<'de> Deserialize<'de> for Blend {
     }
 }
 
+/// Walks the window's list from its head: every slot on it is held, each
+/// link back matches, and the walk covers `window.len` slots and ends at
+/// the tail. With the count of held slots equal to the length (checked by
+/// the caller), no held slot is off the list.
+fn check_window_list(window: &List, records: &SlotStates) -> Result<(), String> {
+    let (mut previous, mut slot, mut walked) = (NIL, window.head, 0u64);
+    while slot != NIL {
+        if walked == window.len {
+            return Err(format!("the window's list is longer than {}", window.len));
+        }
+        let Some((newer, older, ..)) = records.get(slot).and_then(|state| state.held_parts())
+        else {
+            return Err(format!(
+                "the window's list names slot {slot}, not in the window"
+            ));
+        };
+        if newer != previous {
+            return Err(format!(
+                "window slot {slot}'s newer link is {newer}, not {previous}"
+            ));
+        }
+        (previous, slot, walked) = (slot, older, walked + 1);
+    }
+    if walked != window.len || previous != window.tail {
+        return Err(format!(
+            "the window's list has {walked} slots ending at {previous}, not {} ending at {}",
+            window.len, window.tail
+        ));
+    }
+    Ok(())
+}
+
 impl Blend {
     /// Moves the window's serialized slots into S3-FIFO's records.
     fn from_parts(parts: BlendParts<Links, Vec<WindowSlot>, S3Fifo>) -> Result<Blend, String> {
@@ -213,6 +245,10 @@ impl Blend {
                 window.len
             ));
         }
+        check_window_list(&window, behind.records())?;
+        // Every slot the window ever took has a record (as when the
+        // window's slots are held as they come).
+        behind.reserve_records(window_slots.len());
         Ok(Blend {
             window,
             window_weight,
@@ -415,5 +451,69 @@ mod tests {
         assert_eq!(blend.behind.ghost_len(), same / 2, "half the ghost");
         blend.set_ghost_size(GhostSize::Double);
         assert_eq!(blend.behind.ghost_len(), same * 2, "twice the ghost");
+    }
+    fn window_slot(key_hash: u64) -> WindowSlot {
+        WindowSlot {
+            in_window: true,
+            earned_main: false,
+            key_hash,
+            weight: 1,
+        }
+    }
+
+    /// Serialized parts of a window holding slots 0 and 1 (0 the newer),
+    /// with S3-FIFO holding slot 2.
+    fn parts() -> BlendParts<Links, Vec<WindowSlot>, S3Fifo> {
+        let mut links = Links::default();
+        links.ensure(2);
+        links.set_older(0, 1);
+        links.set_newer(1, 0);
+        let mut behind = S3Fifo::default();
+        behind.on_insert(2, 30, 1);
+        BlendParts {
+            window_links: links,
+            window: List {
+                head: 0,
+                tail: 1,
+                len: 2,
+            },
+            window_slots: vec![window_slot(10), window_slot(20)],
+            window_weight: 2,
+            behind,
+            window_share: SHARE_SCALE / 2,
+            ghost_size: GhostSize::Same,
+        }
+    }
+
+    #[test]
+    fn a_consistent_window_is_restored_and_round_trips() {
+        let blend = Blend::from_parts(parts()).expect("consistent");
+        assert_eq!(blend.key_hash_and_weight(1), (20, 1));
+        let bytes = codec::encode(&blend);
+        let again: Blend = codec::decode(&bytes, codec::STATE_LIMIT).expect("decodes");
+        assert!(again == blend);
+    }
+
+    #[test]
+    fn an_inconsistent_window_is_refused_not_restored() {
+        // A back link that does not match.
+        let mut bad = parts();
+        bad.window_links.set_newer(1, 2);
+        assert!(Blend::from_parts(bad).is_err());
+        // The list runs on into a slot S3-FIFO holds.
+        let mut bad = parts();
+        bad.window_links.set_older(1, 2);
+        bad.window.tail = 2;
+        assert!(Blend::from_parts(bad).is_err());
+        // A slot both in the window and in S3-FIFO.
+        let mut bad = parts();
+        bad.window_slots.push(window_slot(30));
+        bad.window.len = 3;
+        bad.window_weight = 3;
+        assert!(Blend::from_parts(bad).is_err());
+        // A length or weight the slots do not add up to.
+        let mut bad = parts();
+        bad.window_weight = 5;
+        assert!(Blend::from_parts(bad).is_err());
     }
 }

@@ -27,7 +27,9 @@ enum Queue {
     Main,
     /// Held for the owner of this S3-FIFO (the adaptive policy's window,
     /// whose list runs through these records' links): not resident here,
-    /// not counted in any weight. Never serialized (see [`SlotStates`]).
+    /// not counted in any weight. Never serialized (see [`SlotStates`]),
+    /// and refused if bytes claim it.
+    #[serde(skip_deserializing)]
     Held,
 }
 
@@ -262,6 +264,12 @@ impl S3Fifo {
         state.newer = newer;
         state.older = older;
         Ok(())
+    }
+
+    /// Gives the records at least `len` entries (restoring a snapshot in
+    /// which the owner's arrays were longer than S3-FIFO's).
+    pub(crate) fn reserve_records(&mut self, len: usize) {
+        crate::growth::resize_to(&mut self.slots.0, len, SlotState::default());
     }
 
     /// Whether `slot` is held for the owner.
@@ -525,5 +533,15 @@ mod tests {
         assert_eq!(policy.evict(Some(0)), Some(1));
         assert_eq!(policy.evict(Some(0)), Some(0));
         assert_eq!(policy.evict(None), None);
+    }
+    #[test]
+    fn bytes_that_claim_a_held_slot_are_refused() {
+        // A queue is written as its variant's index; Held (3) never is.
+        let held = codec::encode(&3u32);
+        let held: Result<Queue, _> = codec::decode(&held, codec::STATE_LIMIT);
+        assert!(held.is_err());
+        let main = codec::encode(&2u32);
+        let main: Result<Queue, _> = codec::decode(&main, codec::STATE_LIMIT);
+        assert_eq!(main.ok(), Some(Queue::Main));
     }
 }

@@ -91,7 +91,7 @@ impl<K, V> Entry<K, V> {
 
     #[inline]
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        now_ms >= self.expire_at_ms
+        self.expire_at_ms != NO_DEADLINE && now_ms >= self.expire_at_ms
     }
 }
 

@@ -77,12 +77,17 @@ pub enum GroupCommand {
     PollerLeases { may_exist: bool },
     /// The capacity of the group's stores, which every replica must share:
     /// replicas that evicted at different sizes would answer differently.
-    /// A leader writes its node's setting once per term
-    /// (`ShardServer::run_capacity_keeper`), so the log, not each node's
-    /// file, decides. Served shards shrink to it at once (evicting, to the
-    /// disk tier if there is one); shards created or received later get
-    /// it. A frozen shard (offered, parked) keeps its size. Zero is
-    /// refused. Format version 8.
+    /// A leader writes its node's setting when the log has none yet or
+    /// another (`ShardServer::run_capacity_keeper`), so the log, not each
+    /// node's file, decides. Until the first one applies, the machine
+    /// refuses client writes (`Busy`: clients retry), so no replica
+    /// evicts at a size of its own. Served shards shrink to it at once
+    /// (evicting, to the disk tier if there is one: work in proportion to
+    /// what they evict, in one apply); shards created, received or given
+    /// back later get it. A frozen shard (offered, parked) keeps its size.
+    /// Refused: zero, and a smaller size while pieces of a shard are
+    /// arriving (their bound, twice the capacity, must not shrink under
+    /// them). Format version 8.
     SetStoreCapacity { capacity_bytes: u64 },
 }
 
@@ -117,7 +122,7 @@ pub enum GroupOutput {
     /// the machine).
     Noted,
     /// What a [`GroupCommand::SetStoreCapacity`] did: whether it was taken
-    /// (zero is not) and how many entries the served shards evicted.
+    /// and how many entries the served shards evicted.
     StoreCapacity {
         applied: bool,
         evicted: u64,
@@ -157,16 +162,25 @@ pub struct ShardMachine {
     /// serialized machine (so the machine's own bytes are unchanged).
     #[serde(skip)]
     pollers_may_exist: bool,
+    /// Whether a [`GroupCommand::SetStoreCapacity`] has applied: until
+    /// then the stores' size is this node's own setting, and client
+    /// writes are refused. Carried by snapshot format 4, outside the
+    /// serialized machine; older formats read as false (the next leader
+    /// writes it again).
+    #[serde(skip)]
+    capacity_logged: bool,
 }
 
 /// The format of [`ShardMachine::snapshot`]: 1 (no header) is the machine
 /// alone, as always; 2 (behind the codec's version header) adds each
 /// shard's disk tier section, written only when some shard has a tier;
-/// 3 (always written now) adds the write fence's marker
-/// ([`ShardMachine::pollers_may_exist`]), which 1 and 2 read as true.
+/// 3 adds the write fence's marker
+/// ([`ShardMachine::pollers_may_exist`]), which 1 and 2 read as true;
+/// 4 (always written now) adds whether the stores' capacity is logged
+/// ([`ShardMachine::capacity_logged`]), which 1 to 3 read as false.
 const SNAPSHOT_FORMAT: codec::Format = codec::Format {
     what: "shard machine snapshot",
-    version: 3,
+    version: 4,
 };
 
 /// Lost groups a machine remembers at most (see
@@ -230,7 +244,20 @@ impl ShardMachine {
             shards_lost_total: 0,
             disk,
             pollers_may_exist: false,
+            capacity_logged: false,
         }
+    }
+
+    /// Whether a [`GroupCommand::SetStoreCapacity`] has applied (client
+    /// writes are refused until one has).
+    pub fn capacity_logged(&self) -> bool {
+        self.capacity_logged
+    }
+
+    /// Whether pieces of a shard are arriving (a smaller store capacity
+    /// waits until none are).
+    pub fn receiving_pieces(&self) -> bool {
+        !self.incoming.is_empty()
     }
 
     /// Whether nodes' change-feed pollers may hold leases on this group's
@@ -600,13 +627,18 @@ impl ShardMachine {
 
     /// See [`GroupCommand::SetStoreCapacity`].
     fn apply_store_capacity(&mut self, capacity_bytes: u64) -> GroupOutput {
+        let refused = GroupOutput::StoreCapacity {
+            applied: false,
+            evicted: 0,
+        };
         if capacity_bytes == 0 {
             tracing::warn!(gid = self.gid, "refused a store capacity of zero");
-            return GroupOutput::StoreCapacity {
-                applied: false,
-                evicted: 0,
-            };
+            return refused;
         }
+        if capacity_bytes < self.limits.store.capacity_bytes && self.receiving_pieces() {
+            return refused;
+        }
+        self.capacity_logged = true;
         self.limits.store.capacity_bytes = capacity_bytes;
         let evicted = (self.shards.values_mut())
             .filter(|held| held.state.serves_clients())
@@ -659,6 +691,9 @@ impl ShardMachine {
         let GroupCommand::Client { client_id, seq, op } = command else {
             return None;
         };
+        if !self.capacity_logged {
+            return None;
+        }
         let shard = self.serving(op).ok()?;
         let held = self.shards.get(&shard)?;
         let reply = api::reply_known_before(op, &self.limits.limits(), held.store.config())?;
@@ -676,6 +711,11 @@ impl ShardMachine {
 
     fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Reply {
         let shard = self.serving(op)?;
+        if !self.capacity_logged && !op.is_read() {
+            // No replica may evict at a size of its own: the leader writes
+            // the group's size first (within moments of its election).
+            return Err(api::Error::Busy { pending: 0 });
+        }
         let limits = self.limits;
         let now_ms = self.now_ms;
         let held = self
@@ -873,9 +913,15 @@ impl ShardMachine {
                     .unwrap_or_else(|| panic!("group {}: shard {shard} vanished", self.gid));
                 if after == self.gid {
                     // Parked here and given back here: served again, its
-                    // time continuing from where it froze.
+                    // time continuing from where it froze, at the group's
+                    // size.
                     held.resume(now_ms);
                     held.state = ShardState::Serving;
+                    let capacity_bytes = self.limits.store.capacity_bytes;
+                    if self.capacity_logged && held.store.config().capacity_bytes != capacity_bytes
+                    {
+                        held.store.set_capacity_bytes(capacity_bytes);
+                    }
                 } else {
                     // Frozen now: its time stops here, so a TTL keeps the
                     // time it had left when it arrives elsewhere. With no
@@ -1046,15 +1092,16 @@ impl ShardMachine {
     /// group's disk tier if it has one (whatever tier the donor had:
     /// [`Store::settle_disk`]).
     ///
-    /// The store takes the group's capacity (the donor's may differ),
-    /// evicting if it must.
+    /// Once the group's capacity is logged, the store takes it (the
+    /// donor's may differ), evicting if it must; before, it keeps the
+    /// donor's (the same on every replica) until the first one applies.
     fn restored_store(&self, shard: ShardId, bytes: &[u8]) -> Result<Store, cache::StoreError> {
         let mut store = match &self.disk {
             Some(placement) => placement.restored(shard, self.limits.store, bytes),
             None => Store::restore_for(bytes, None),
         }?;
         let capacity_bytes = self.limits.store.capacity_bytes;
-        if store.config().capacity_bytes != capacity_bytes {
+        if self.capacity_logged && store.config().capacity_bytes != capacity_bytes {
             store.set_capacity_bytes(capacity_bytes);
         }
         Ok(store)
@@ -1084,7 +1131,10 @@ impl ShardMachine {
                 tiers.insert(shard, section);
             }
         }
-        codec::encode_versioned(&[SNAPSHOT_FORMAT], &(self, &tiers, self.pollers_may_exist))
+        codec::encode_versioned(
+            &[SNAPSHOT_FORMAT],
+            &(self, &tiers, self.pollers_may_exist, self.capacity_logged),
+        )
     }
 
     /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes (decoded
@@ -1209,17 +1259,24 @@ fn decode_snapshot(
     let decode_error = |error: codec::CodecError| format!("snapshot {error}");
     let (versions, body) =
         codec::split_versions(bytes, &[SNAPSHOT_FORMAT]).map_err(decode_error)?;
-    let (mut machine, tiers, pollers_may_exist): (ShardMachine, _, _) = match versions[..] {
+    type Parts = (ShardMachine, BTreeMap<ShardId, DiskSnapshot>, bool, bool);
+    let (mut machine, tiers, pollers_may_exist, capacity_logged): Parts = match versions[..] {
         [1] => {
             let machine = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
-            (machine, BTreeMap::new(), true)
+            (machine, BTreeMap::new(), true, false)
         }
         [2] => {
             let (machine, tiers) = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
-            (machine, tiers, true)
+            (machine, tiers, true, false)
+        }
+        [3] => {
+            let (machine, tiers, pollers) =
+                codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
+            (machine, tiers, pollers, false)
         }
         _ => codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?,
     };
     machine.pollers_may_exist = pollers_may_exist;
+    machine.capacity_logged = capacity_logged;
     Ok((machine, tiers))
 }

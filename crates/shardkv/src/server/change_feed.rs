@@ -234,7 +234,10 @@ mod tests {
     use super::*;
 
     fn machine() -> ShardMachine {
-        ShardMachine::new(1, 4, MachineConfig::default())
+        let mut machine = ShardMachine::new(1, 4, MachineConfig::default());
+        let capacity_bytes = machine.store_capacity_bytes();
+        machine.apply(&GroupCommand::SetStoreCapacity { capacity_bytes }, 0);
+        machine
     }
 
     fn client(op: Op) -> GroupCommand {

@@ -299,9 +299,9 @@ const MAX_MARKER_ROUNDS: usize = 4;
 /// retired.
 const LEASE_RETIRE_CHECK: Duration = Duration::from_millis(500);
 
-/// How often a replica looks whether, as leader, it has yet to write its
-/// store capacity in this term.
-const CAPACITY_CHECK: Duration = Duration::from_millis(200);
+/// How often a replica looks whether, as leader, it has its store capacity
+/// to write. Short: a group refuses client writes until one is logged.
+const CAPACITY_CHECK: Duration = Duration::from_millis(50);
 
 /// The smallest message limit a replica accepts.
 pub const MIN_MESSAGE_BYTES: usize = 16 << 10;
@@ -967,20 +967,28 @@ impl ShardServer {
         }
     }
 
-    /// On the leader: writes this node's store capacity once per term
-    /// ([`GroupCommand::SetStoreCapacity`]), so that the group's stores
-    /// have the size its log says, whatever each node's file says. A
-    /// follower configured otherwise applies the leader's and logs it; the
-    /// node that leads next writes its own, so a cluster whose nodes
-    /// disagree changes size with its leader (loudly) but never diverges.
+    /// On the leader: writes this node's store capacity
+    /// ([`GroupCommand::SetStoreCapacity`]) when the group's log has none
+    /// yet or another, so that the group's stores have the size its log
+    /// says, whatever each node's file says. A follower configured
+    /// otherwise applies the leader's and logs a warning; the node that
+    /// leads next writes its own, so a cluster whose nodes disagree
+    /// changes size with its leader (loudly) but never diverges. A smaller
+    /// size waits while pieces of a shard arrive (the machine would refuse
+    /// it).
     async fn run_capacity_keeper(self) {
         let mine = self.config.machine.store.capacity_bytes;
-        let mut written_in_term = None;
         let mut warned_for = None;
         while !self.is_killed() {
             tokio::time::sleep(CAPACITY_CHECK).await;
-            let group = self.rsm.with_machine(ShardMachine::store_capacity_bytes);
-            if group != mine && warned_for != Some(group) {
+            let (logged, group, receiving) = self.rsm.with_machine(|machine| {
+                (
+                    machine.capacity_logged(),
+                    machine.store_capacity_bytes(),
+                    machine.receiving_pieces(),
+                )
+            });
+            if logged && group != mine && warned_for != Some(group) {
                 tracing::warn!(
                     gid = self.config.gid,
                     group_capacity_bytes = group,
@@ -990,19 +998,18 @@ impl ShardServer {
                 );
                 warned_for = Some(group);
             }
-            let status = self.rsm.raft().status();
-            if !status.is_leader || written_in_term == Some(status.term) {
+            let wanted = !logged || group != mine;
+            if !wanted || (mine < group && receiving) || !self.rsm.raft().status().is_leader {
                 continue;
             }
             let command = GroupCommand::SetStoreCapacity {
                 capacity_bytes: mine,
             };
-            match self.rsm.submit(command).await {
-                Ok(_) => written_in_term = Some(status.term),
-                Err(error) => tracing::debug!(
+            if let Err(error) = self.rsm.submit(command).await {
+                tracing::debug!(
                     gid = self.config.gid,
                     "store capacity not written yet: {error}"
-                ),
+                );
             }
         }
     }

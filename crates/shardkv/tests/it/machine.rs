@@ -33,7 +33,7 @@ fn config(num: u64, shards: [Gid; SHARDS]) -> Config {
 }
 
 fn group(gid: Gid) -> ShardMachine {
-    ShardMachine::new(gid, SHARDS, MachineConfig::default())
+    crate::logged(ShardMachine::new(gid, SHARDS, MachineConfig::default()))
 }
 
 /// A key in `shard` (searching a bounded range of names).
@@ -1062,19 +1062,17 @@ fn set_capacity(machine: &mut ShardMachine, capacity_bytes: u64) -> GroupOutput 
 }
 
 /// Two replicas of one group whose nodes were given different capacities,
-/// applying the same log: one that writes 200 values of 100 bytes into
+/// applying the same log: the capacity, then 200 values of 100 bytes into
 /// one shard, more than the smaller capacity holds.
-fn replicas_apply(log_sets_capacity: bool) -> (ShardMachine, ShardMachine) {
+fn replicas_apply_after(capacity_bytes: u64) -> (ShardMachine, ShardMachine) {
     let (mut small, mut large) = (with_capacity(1, 8_000), with_capacity(1, 64_000));
     let key_base = key_in(0);
     for replica in [&mut small, &mut large] {
-        if log_sets_capacity {
-            let output = set_capacity(replica, 16_000);
-            assert!(matches!(
-                output,
-                GroupOutput::StoreCapacity { applied: true, .. }
-            ));
-        }
+        let output = set_capacity(replica, capacity_bytes);
+        assert!(matches!(
+            output,
+            GroupOutput::StoreCapacity { applied: true, .. }
+        ));
         assert!(reconfigure(replica, &config(1, [1; SHARDS]), 1));
         for index in 0..200u64 {
             let key = tagged(&key_base, &format!("{index}"));
@@ -1090,23 +1088,29 @@ fn replicas_apply(log_sets_capacity: bool) -> (ShardMachine, ShardMachine) {
 
 #[test]
 fn replicas_configured_with_different_capacities_agree_once_the_log_sets_it() {
-    // Without the command each replica evicts at its own size: they differ.
-    let (small, large) = replicas_apply(false);
-    assert_ne!(
-        small.snapshot(),
-        large.snapshot(),
-        "the replicas should differ"
+    // Before the log names a size, writes are refused: no replica evicts
+    // at a size of its own.
+    let mut fresh = with_capacity(1, 8_000);
+    assert!(reconfigure(&mut fresh, &config(1, [1; SHARDS]), 1));
+    let key = key_in(0);
+    assert_eq!(
+        client(&mut fresh, 1, 1, put(&key, "v"), 2),
+        Err(Error::Busy { pending: 0 })
     );
-    // With it, both have the log's size and the same state.
-    let (small, large) = replicas_apply(true);
-    assert_eq!(small.store_capacity_bytes(), 16_000);
-    assert_eq!(small.snapshot(), large.snapshot());
-    assert!(small.stored_bytes() <= 16_000);
+    assert_eq!(read(&mut fresh, &key, 2), Ok(None));
+    // With it, both have the log's size and the same state, at either
+    // node's size.
+    for capacity_bytes in [8_000, 16_000, 64_000] {
+        let (small, large) = replicas_apply_after(capacity_bytes);
+        assert_eq!(small.store_capacity_bytes(), capacity_bytes);
+        assert_eq!(small.snapshot(), large.snapshot());
+        assert!(small.stored_bytes() <= capacity_bytes);
+    }
 }
 
 #[test]
 fn a_smaller_capacity_shrinks_served_shards_and_zero_is_refused() {
-    let mut g1 = with_capacity(1, 64_000);
+    let mut g1 = crate::logged(with_capacity(1, 64_000));
     assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
     let key_base = key_in(3);
     for index in 0..100u64 {
@@ -1146,7 +1150,10 @@ fn a_smaller_capacity_shrinks_served_shards_and_zero_is_refused() {
 
 #[test]
 fn a_received_shard_takes_the_receiving_group_capacity() {
-    let (mut g1, mut g2) = (with_capacity(1, 64_000), with_capacity(2, 64_000));
+    let (mut g1, mut g2) = (
+        crate::logged(with_capacity(1, 64_000)),
+        crate::logged(with_capacity(2, 64_000)),
+    );
     assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
     assert!(reconfigure(&mut g2, &config(1, [1; SHARDS]), 1));
     let key_base = key_in(0);
@@ -1164,4 +1171,27 @@ fn a_received_shard_takes_the_receiving_group_capacity() {
     assert!(reconfigure(&mut g2, &next, 3));
     assert_eq!(pull_and_install(&mut g2, &g1, 3).len(), SHARDS);
     assert!(g2.stored_bytes() <= 10_000, "{} bytes", g2.stored_bytes());
+}
+
+#[test]
+fn a_parked_shard_given_back_takes_the_group_capacity() {
+    let mut g1 = crate::logged(with_capacity(1, 64_000));
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    let key_base = key_in(0);
+    for index in 0..100u64 {
+        let key = tagged(&key_base, &format!("{index}"));
+        assert_eq!(
+            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
+            Ok(Outcome::Done)
+        );
+    }
+    // Every group leaves: the shards are parked here, frozen at their size.
+    let mut parked = config(2, [0; SHARDS]);
+    parked.parked_shards = (0..SHARDS).map(|shard| (shard, 1)).collect();
+    assert!(reconfigure(&mut g1, &parked, 3));
+    set_capacity(&mut g1, 10_000);
+    assert!(g1.stored_bytes() > 10_000, "a parked shard keeps its size");
+    // Given back: served again, at the group's size.
+    assert!(reconfigure(&mut g1, &config(3, [1; SHARDS]), 4));
+    assert!(g1.stored_bytes() <= 10_000, "{} bytes", g1.stored_bytes());
 }

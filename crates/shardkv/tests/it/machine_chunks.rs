@@ -60,8 +60,8 @@ fn apply_client(machine: &mut ShardMachine, seq: u64, op: Op) -> Result<Outcome,
 /// groups apply configuration 2, which moves it to group 2. Returns the
 /// donor, the receiver, the keys and the encoded transfer.
 fn moving_shard(keys: usize) -> (ShardMachine, ShardMachine, Vec<Vec<u8>>, Vec<u8>) {
-    let mut donor = ShardMachine::new(1, SHARDS, MachineConfig::default());
-    let mut receiver = ShardMachine::new(2, SHARDS, MachineConfig::default());
+    let mut donor = crate::logged(ShardMachine::new(1, SHARDS, MachineConfig::default()));
+    let mut receiver = crate::logged(ShardMachine::new(2, SHARDS, MachineConfig::default()));
     let first = config(1, [1; SHARDS]);
     let second = config(2, [1, 1, 1, 1, 1, 1, 1, 2, 1, 1]);
     for machine in [&mut donor, &mut receiver] {
@@ -255,4 +255,37 @@ fn a_snapshot_taken_halfway_resumes_the_transfer() {
     for key in &keys {
         assert!(serves(&mut restored, key));
     }
+}
+
+#[test]
+fn a_smaller_store_capacity_waits_until_no_piece_is_held() {
+    let (_donor, mut receiver, keys, whole) = moving_shard(20);
+    let crc = crc32fast::hash(&whole);
+    let capacity = receiver.store_capacity_bytes();
+    let set = |machine: &mut ShardMachine, capacity_bytes: u64| match machine
+        .apply(&GroupCommand::SetStoreCapacity { capacity_bytes }, 2000)
+    {
+        GroupOutput::StoreCapacity { applied, .. } => applied,
+        other => panic!("a capacity answered {other:?}"),
+    };
+    let chunk = ShardChunk::cut(MOVING, &whole, crc, 0, 1024);
+    assert!(matches!(
+        send(&mut receiver, 2, chunk),
+        ChunkOutcome::Stored { .. }
+    ));
+    // The held piece was checked against a bound of twice the capacity: a
+    // smaller one would leave it over its bound, and is refused.
+    assert!(receiver.receiving_pieces());
+    assert!(!set(&mut receiver, capacity / 2));
+    assert_eq!(receiver.store_capacity_bytes(), capacity);
+    ShardMachine::restore(&receiver.snapshot()).expect("the snapshot still restores");
+    // A larger one only widens the bound.
+    assert!(set(&mut receiver, capacity * 2));
+    // Once the shard is in, a smaller one applies.
+    let offset = receiver.pull_progress(MOVING).expect("still pulling");
+    let rest = ShardChunk::cut(MOVING, &whole, crc, offset, whole.len() as u64);
+    assert_eq!(send(&mut receiver, 2, rest), ChunkOutcome::Installed);
+    assert!(!receiver.receiving_pieces());
+    assert!(set(&mut receiver, capacity / 2));
+    assert!(serves(&mut receiver, &keys[0]));
 }

@@ -51,7 +51,7 @@ fn limits() -> MachineConfig {
 
 fn replica(gid: Gid, root: &Path) -> ShardMachine {
     let placement = DiskPlacement::open(root).expect("a disk placement");
-    ShardMachine::with_disk(gid, SHARDS, limits(), placement)
+    crate::logged(ShardMachine::with_disk(gid, SHARDS, limits(), placement))
 }
 
 fn key(index: u64) -> Vec<u8> {

@@ -20,7 +20,7 @@ use shardkv::{
 const SHARDS: usize = 10;
 
 fn group(gid: Gid) -> ShardMachine {
-    ShardMachine::new(gid, SHARDS, MachineConfig::default())
+    crate::logged(ShardMachine::new(gid, SHARDS, MachineConfig::default()))
 }
 
 fn servers(gid: Gid) -> Vec<SocketAddr> {

@@ -113,7 +113,10 @@ proptest! {
     ) {
         let mut groups: BTreeMap<Gid, ShardMachine> = GIDS
             .iter()
-            .map(|&gid| (gid, ShardMachine::new(gid, SHARDS, MachineConfig::default())))
+            .map(|&gid| {
+                let machine = ShardMachine::new(gid, SHARDS, MachineConfig::default());
+                (gid, crate::logged(machine))
+            })
             .collect();
         let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
         let mut seq = 0u64;
