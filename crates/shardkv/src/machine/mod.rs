@@ -79,15 +79,16 @@ pub enum GroupCommand {
     /// replicas that evicted at different sizes would answer differently.
     /// A leader writes its node's setting when the log has none yet or
     /// another (`ShardServer::run_capacity_keeper`), so the log, not each
-    /// node's file, decides. Until the first one applies, the machine
-    /// refuses client writes (`Busy`: clients retry), so no replica
-    /// evicts at a size of its own. Served shards shrink to it at once
-    /// (evicting, to the disk tier if there is one: work in proportion to
-    /// what they evict, in one apply); shards created, received or given
-    /// back later get it. A frozen shard (offered, parked) keeps its size.
-    /// Refused: zero, and a smaller size while pieces of a shard are
-    /// arriving (their bound, twice the capacity, must not shrink under
-    /// them). Format version 8.
+    /// node's file, decides. Until the first one applies, a leader
+    /// proposes no client write and no piece of a shard (it answers
+    /// `Busy`; clients retry), so no replica evicts at a size of its own.
+    /// Served shards shrink to it at once (evicting, to the disk tier if
+    /// there is one: work in proportion to what they evict, in one apply);
+    /// shards created, received or given back later get it. A frozen shard
+    /// (offered, parked) keeps its size. Refused: zero, and a size under
+    /// which a shard arriving in pieces would exceed its transfer bound
+    /// (decided from replicated state only: the pieces held and the size
+    /// asked). Format version 8.
     SetStoreCapacity { capacity_bytes: u64 },
 }
 
@@ -163,8 +164,8 @@ pub struct ShardMachine {
     #[serde(skip)]
     pollers_may_exist: bool,
     /// Whether a [`GroupCommand::SetStoreCapacity`] has applied: until
-    /// then the stores' size is this node's own setting, and client
-    /// writes are refused. Carried by snapshot format 4, outside the
+    /// then the stores' size is this node's own setting, and a leader
+    /// proposes no client write. Carried by snapshot format 4, outside the
     /// serialized machine; older formats read as false (the next leader
     /// writes it again).
     #[serde(skip)]
@@ -248,16 +249,24 @@ impl ShardMachine {
         }
     }
 
-    /// Whether a [`GroupCommand::SetStoreCapacity`] has applied (client
-    /// writes are refused until one has).
+    /// Whether a [`GroupCommand::SetStoreCapacity`] has applied (a leader
+    /// proposes no client write until one has).
     pub fn capacity_logged(&self) -> bool {
         self.capacity_logged
     }
 
-    /// Whether pieces of a shard are arriving (a smaller store capacity
-    /// waits until none are).
-    pub fn receiving_pieces(&self) -> bool {
-        !self.incoming.is_empty()
+    /// Whether [`GroupCommand::SetStoreCapacity`] of `capacity_bytes`
+    /// would apply now: not zero, and every shard arriving in pieces still
+    /// within the transfer bound that size gives.
+    pub fn accepts_store_capacity(&self, capacity_bytes: u64) -> bool {
+        let mut limits = self.limits;
+        limits.store.capacity_bytes = capacity_bytes;
+        let bound = max_transfer_bytes(&limits);
+        capacity_bytes > 0
+            && self
+                .incoming
+                .values()
+                .all(|piece| piece.total_bytes <= bound)
     }
 
     /// Whether nodes' change-feed pollers may hold leases on this group's
@@ -631,17 +640,21 @@ impl ShardMachine {
             applied: false,
             evicted: 0,
         };
-        if capacity_bytes == 0 {
-            tracing::warn!(gid = self.gid, "refused a store capacity of zero");
-            return refused;
-        }
-        if capacity_bytes < self.limits.store.capacity_bytes && self.receiving_pieces() {
+        if !self.accepts_store_capacity(capacity_bytes) {
+            tracing::warn!(
+                gid = self.gid,
+                capacity_bytes,
+                "refused a store capacity (zero, or too small for a shard arriving)"
+            );
             return refused;
         }
         self.capacity_logged = true;
         self.limits.store.capacity_bytes = capacity_bytes;
+        // Frozen shards keep their size (their data is on its way out, or
+        // parked); a shard being pulled holds an empty store until its
+        // data arrives.
         let evicted = (self.shards.values_mut())
-            .filter(|held| held.state.serves_clients())
+            .filter(|held| !matches!(held.state, ShardState::Offering { .. } | ShardState::Parked))
             .map(|held| held.store.set_capacity_bytes(capacity_bytes))
             .sum();
         GroupOutput::StoreCapacity {
@@ -711,11 +724,6 @@ impl ShardMachine {
 
     fn apply_client(&mut self, client_id: u64, seq: u64, op: &Op) -> Reply {
         let shard = self.serving(op)?;
-        if !self.capacity_logged && !op.is_read() {
-            // No replica may evict at a size of its own: the leader writes
-            // the group's size first (within moments of its election).
-            return Err(api::Error::Busy { pending: 0 });
-        }
         let limits = self.limits;
         let now_ms = self.now_ms;
         let held = self

@@ -300,7 +300,7 @@ const MAX_MARKER_ROUNDS: usize = 4;
 const LEASE_RETIRE_CHECK: Duration = Duration::from_millis(500);
 
 /// How often a replica looks whether, as leader, it has its store capacity
-/// to write. Short: a group refuses client writes until one is logged.
+/// to write. Short: a leader proposes no client write until one is logged.
 const CAPACITY_CHECK: Duration = Duration::from_millis(50);
 
 /// The smallest message limit a replica accepts.
@@ -599,9 +599,10 @@ impl ShardServer {
     /// applies (a stale leader's view must not turn a clerk away), so the
     /// precheck only refuses bad input and answers recorded retries.
     pub async fn handle_client(&self, request: ShardKvRequest) -> Reply {
-        let recorded = self.rsm.with_machine(|machine| {
+        let (recorded, capacity_logged) = self.rsm.with_machine(|machine| {
             machine.limits().limits().check(&request.op)?;
-            Ok::<_, api::Error>(machine.recorded_reply(request.client_id, request.seq, &request.op))
+            let recorded = machine.recorded_reply(request.client_id, request.seq, &request.op);
+            Ok::<_, api::Error>((recorded, machine.capacity_logged()))
         })?;
         if let Some(reply) = recorded {
             if reply.is_ok() && !request.op.is_read() {
@@ -610,6 +611,13 @@ impl ShardServer {
                 self.fence_recorded_write().await?;
             }
             return reply;
+        }
+        if !capacity_logged && !request.op.is_read() {
+            // The group's store size is not in its log yet (the capacity
+            // keeper writes it moments after an election): no write goes
+            // in before it, so no replica evicts at a size of its own.
+            // Nothing was proposed; the client backs off and retries.
+            return Err(api::Error::Busy { pending: 0 });
         }
         if request.op.is_read() && self.config.read_index_reads {
             // Ownership is checked at read time, against the configuration
@@ -973,19 +981,19 @@ impl ShardServer {
     /// says, whatever each node's file says. A follower configured
     /// otherwise applies the leader's and logs a warning; the node that
     /// leads next writes its own, so a cluster whose nodes disagree
-    /// changes size with its leader (loudly) but never diverges. A smaller
-    /// size waits while pieces of a shard arrive (the machine would refuse
-    /// it).
+    /// changes size with its leader (loudly) but never diverges. A size
+    /// too small for a shard arriving in pieces waits until it is in (the
+    /// machine would refuse it).
     async fn run_capacity_keeper(self) {
         let mine = self.config.machine.store.capacity_bytes;
         let mut warned_for = None;
         while !self.is_killed() {
             tokio::time::sleep(CAPACITY_CHECK).await;
-            let (logged, group, receiving) = self.rsm.with_machine(|machine| {
+            let (logged, group, acceptable) = self.rsm.with_machine(|machine| {
                 (
                     machine.capacity_logged(),
                     machine.store_capacity_bytes(),
-                    machine.receiving_pieces(),
+                    machine.accepts_store_capacity(mine),
                 )
             });
             if logged && group != mine && warned_for != Some(group) {
@@ -999,7 +1007,7 @@ impl ShardServer {
                 warned_for = Some(group);
             }
             let wanted = !logged || group != mine;
-            if !wanted || (mine < group && receiving) || !self.rsm.raft().status().is_leader {
+            if !wanted || !acceptable || !self.rsm.raft().status().is_leader {
                 continue;
             }
             let command = GroupCommand::SetStoreCapacity {

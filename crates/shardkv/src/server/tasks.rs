@@ -11,7 +11,7 @@ use futures::future::join_all;
 use shardctrler::{Config, Gid};
 
 use super::{ConfigSource, ShardServer};
-use crate::machine::{ChunkOutcome, GroupCommand, GroupOutput};
+use crate::machine::{ChunkOutcome, GroupCommand, GroupOutput, ShardMachine};
 use crate::rpc::{DeleteShards, MigrationError, PullChunk, ShardChunk};
 use crate::shard_key::ShardId;
 
@@ -141,7 +141,9 @@ impl ShardServer {
     pub(super) async fn run_puller(self) {
         while !self.is_killed() {
             tokio::time::sleep(self.config.migration_interval).await;
-            if !self.is_leader() {
+            // No piece goes in before the group's store size (its bound
+            // is twice that size): the capacity keeper writes it first.
+            if !self.is_leader() || !self.rsm.with_machine(ShardMachine::capacity_logged) {
                 continue;
             }
             let (config_num, wanted) = self.rsm.with_machine(|machine| {

@@ -60,8 +60,17 @@ fn apply_client(machine: &mut ShardMachine, seq: u64, op: Op) -> Result<Outcome,
 /// groups apply configuration 2, which moves it to group 2. Returns the
 /// donor, the receiver, the keys and the encoded transfer.
 fn moving_shard(keys: usize) -> (ShardMachine, ShardMachine, Vec<Vec<u8>>, Vec<u8>) {
-    let mut donor = crate::logged(ShardMachine::new(1, SHARDS, MachineConfig::default()));
-    let mut receiver = crate::logged(ShardMachine::new(2, SHARDS, MachineConfig::default()));
+    let donor = crate::logged(ShardMachine::new(1, SHARDS, MachineConfig::default()));
+    let receiver = crate::logged(ShardMachine::new(2, SHARDS, MachineConfig::default()));
+    moving_shard_between(donor, receiver, keys)
+}
+
+/// [`moving_shard`] between the machines given.
+fn moving_shard_between(
+    mut donor: ShardMachine,
+    mut receiver: ShardMachine,
+    keys: usize,
+) -> (ShardMachine, ShardMachine, Vec<Vec<u8>>, Vec<u8>) {
     let first = config(1, [1; SHARDS]);
     let second = config(2, [1, 1, 1, 1, 1, 1, 1, 2, 1, 1]);
     for machine in [&mut donor, &mut receiver] {
@@ -257,35 +266,86 @@ fn a_snapshot_taken_halfway_resumes_the_transfer() {
     }
 }
 
-#[test]
-fn a_smaller_store_capacity_waits_until_no_piece_is_held() {
-    let (_donor, mut receiver, keys, whole) = moving_shard(20);
-    let crc = crc32fast::hash(&whole);
-    let capacity = receiver.store_capacity_bytes();
-    let set = |machine: &mut ShardMachine, capacity_bytes: u64| match machine
-        .apply(&GroupCommand::SetStoreCapacity { capacity_bytes }, 2000)
-    {
+/// Limits whose transfer bound is small enough to matter: one client's
+/// session, values up to 2,000 bytes, so the bound is twice the capacity
+/// plus 3,024 bytes.
+fn tight_limits(capacity_bytes: u64) -> MachineConfig {
+    let mut limits = MachineConfig::default();
+    limits.store.capacity_bytes = capacity_bytes;
+    limits.max_clients = 1;
+    limits.max_value_bytes = 2_000;
+    limits
+}
+
+fn set_capacity(machine: &mut ShardMachine, capacity_bytes: u64) -> bool {
+    match machine.apply(&GroupCommand::SetStoreCapacity { capacity_bytes }, 2000) {
         GroupOutput::StoreCapacity { applied, .. } => applied,
         other => panic!("a capacity answered {other:?}"),
-    };
+    }
+}
+
+#[test]
+fn a_store_capacity_too_small_for_a_shard_arriving_waits_until_it_is_in() {
+    let donor = crate::logged(ShardMachine::new(1, SHARDS, tight_limits(1 << 20)));
+    let receiver = crate::logged(ShardMachine::new(2, SHARDS, tight_limits(1 << 20)));
+    let (_donor, mut receiver, keys, whole) = moving_shard_between(donor, receiver, 20);
+    let crc = crc32fast::hash(&whole);
+    assert!(whole.len() > 2 * 4_000 + 3_024, "{} bytes", whole.len());
     let chunk = ShardChunk::cut(MOVING, &whole, crc, 0, 1024);
     assert!(matches!(
         send(&mut receiver, 2, chunk),
         ChunkOutcome::Stored { .. }
     ));
-    // The held piece was checked against a bound of twice the capacity: a
-    // smaller one would leave it over its bound, and is refused.
-    assert!(receiver.receiving_pieces());
-    assert!(!set(&mut receiver, capacity / 2));
-    assert_eq!(receiver.store_capacity_bytes(), capacity);
+    // At 4,000 bytes the held transfer would be over its bound: refused,
+    // and the snapshot still restores.
+    assert!(!receiver.accepts_store_capacity(4_000));
+    assert!(!set_capacity(&mut receiver, 4_000));
+    assert_eq!(receiver.store_capacity_bytes(), 1 << 20);
     ShardMachine::restore(&receiver.snapshot()).expect("the snapshot still restores");
-    // A larger one only widens the bound.
-    assert!(set(&mut receiver, capacity * 2));
-    // Once the shard is in, a smaller one applies.
+    // A size that keeps it within its bound applies, even a smaller one.
+    assert!(set_capacity(&mut receiver, whole.len() as u64));
+    ShardMachine::restore(&receiver.snapshot()).expect("the snapshot still restores");
+    // Once the shard is in, 4,000 applies.
     let offset = receiver.pull_progress(MOVING).expect("still pulling");
     let rest = ShardChunk::cut(MOVING, &whole, crc, offset, whole.len() as u64);
     assert_eq!(send(&mut receiver, 2, rest), ChunkOutcome::Installed);
-    assert!(!receiver.receiving_pieces());
-    assert!(set(&mut receiver, capacity / 2));
-    assert!(serves(&mut receiver, &keys[0]));
+    assert!(set_capacity(&mut receiver, 4_000));
+    assert!(serves(&mut receiver, &keys[0]) || receiver.stored_bytes() <= 4_000);
+}
+
+#[test]
+fn replicas_set_differently_decide_a_capacity_alike_while_pieces_arrive() {
+    // Two replicas of the receiving group whose files disagree, before the
+    // log names a size: whether an entry applies must not depend on the
+    // file (the held pieces and the size asked are the same on both).
+    let donor = ShardMachine::new(1, SHARDS, tight_limits(1 << 20));
+    let mut replicas = Vec::new();
+    for own_capacity in [12_000, 64_000] {
+        let receiver = ShardMachine::new(2, SHARDS, tight_limits(own_capacity));
+        replicas.push(moving_shard_between(
+            crate::logged(donor.clone()),
+            receiver,
+            20,
+        ));
+    }
+    let whole = replicas[0].3.clone();
+    assert!(whole.len() > 2 * 4_000 + 3_024 && whole.len() < 2 * 12_000 + 3_024);
+    let crc = crc32fast::hash(&whole);
+    let decisions: Vec<(bool, bool, bool)> = replicas
+        .iter_mut()
+        .map(|(_, receiver, _, _)| {
+            let chunk = ShardChunk::cut(MOVING, &whole, crc, 0, 1024);
+            assert!(matches!(
+                send(receiver, 2, chunk),
+                ChunkOutcome::Stored { .. }
+            ));
+            (
+                set_capacity(receiver, 16_000),
+                set_capacity(receiver, 4_000),
+                receiver.capacity_logged(),
+            )
+        })
+        .collect();
+    assert_eq!(decisions, vec![(true, false, true); 2]);
+    assert_eq!(replicas[0].1.snapshot(), replicas[1].1.snapshot());
 }
