@@ -259,14 +259,19 @@ impl ShardMachine {
     /// would apply now: not zero, and every shard arriving in pieces still
     /// within the transfer bound that size gives.
     pub fn accepts_store_capacity(&self, capacity_bytes: u64) -> bool {
+        capacity_bytes > 0 && capacity_bytes >= self.smallest_store_capacity_for_arrivals()
+    }
+
+    /// The smallest store capacity whose transfer bound still admits every
+    /// shard arriving in pieces (0 if none is).
+    pub fn smallest_store_capacity_for_arrivals(&self) -> u64 {
         let mut limits = self.limits;
-        limits.store.capacity_bytes = capacity_bytes;
-        let bound = max_transfer_bytes(&limits);
-        capacity_bytes > 0
-            && self
-                .incoming
-                .values()
-                .all(|piece| piece.total_bytes <= bound)
+        limits.store.capacity_bytes = 0;
+        let sessions = max_transfer_bytes(&limits);
+        (self.incoming.values())
+            .map(|piece| piece.total_bytes.saturating_sub(sessions).div_ceil(2))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether nodes' change-feed pollers may hold leases on this group's
@@ -648,13 +653,17 @@ impl ShardMachine {
             );
             return refused;
         }
+        // Frozen shards keep their size (their data is on its way out, or
+        // parked), except at the first size: one frozen before it was made
+        // at its node's own size, and replicas must hold the same bytes. A
+        // shard being pulled holds an empty store until its data arrives.
+        let first = !self.capacity_logged;
         self.capacity_logged = true;
         self.limits.store.capacity_bytes = capacity_bytes;
-        // Frozen shards keep their size (their data is on its way out, or
-        // parked); a shard being pulled holds an empty store until its
-        // data arrives.
         let evicted = (self.shards.values_mut())
-            .filter(|held| !matches!(held.state, ShardState::Offering { .. } | ShardState::Parked))
+            .filter(|held| {
+                first || !matches!(held.state, ShardState::Offering { .. } | ShardState::Parked)
+            })
             .map(|held| held.store.set_capacity_bytes(capacity_bytes))
             .sum();
         GroupOutput::StoreCapacity {

@@ -616,8 +616,16 @@ impl ShardServer {
             // The group's store size is not in its log yet (the capacity
             // keeper writes it moments after an election): no write goes
             // in before it, so no replica evicts at a size of its own.
-            // Nothing was proposed; the client backs off and retries.
-            return Err(api::Error::Busy { pending: 0 });
+            // Nothing is proposed: the leader's client backs off and
+            // retries; another replica's looks for the leader.
+            let status = self.rsm.raft().status();
+            return Err(if status.is_leader {
+                api::Error::Busy { pending: 0 }
+            } else {
+                api::Error::WrongLeader {
+                    leader_hint: status.leader_id,
+                }
+            });
         }
         if request.op.is_read() && self.config.read_index_reads {
             // Ownership is checked at read time, against the configuration
@@ -989,12 +997,18 @@ impl ShardServer {
         let mut warned_for = None;
         while !self.is_killed() {
             tokio::time::sleep(CAPACITY_CHECK).await;
-            let (logged, group, acceptable) = self.rsm.with_machine(|machine| {
-                (
-                    machine.capacity_logged(),
-                    machine.store_capacity_bytes(),
-                    machine.accepts_store_capacity(mine),
-                )
+            // The first size written is at least what shards already
+            // arriving in pieces need (pieces held in a snapshot from
+            // before sizes were logged: they complete only once one is).
+            let (logged, group, size, acceptable) = self.rsm.with_machine(|machine| {
+                let logged = machine.capacity_logged();
+                let size = if logged {
+                    mine
+                } else {
+                    mine.max(machine.smallest_store_capacity_for_arrivals())
+                };
+                let acceptable = machine.accepts_store_capacity(size);
+                (logged, machine.store_capacity_bytes(), size, acceptable)
             });
             if logged && group != mine && warned_for != Some(group) {
                 tracing::warn!(
@@ -1006,12 +1020,12 @@ impl ShardServer {
                 );
                 warned_for = Some(group);
             }
-            let wanted = !logged || group != mine;
+            let wanted = !logged || group != size;
             if !wanted || !acceptable || !self.rsm.raft().status().is_leader {
                 continue;
             }
             let command = GroupCommand::SetStoreCapacity {
-                capacity_bytes: mine,
+                capacity_bytes: size,
             };
             if let Err(error) = self.rsm.submit(command).await {
                 tracing::debug!(

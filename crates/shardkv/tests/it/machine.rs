@@ -1197,3 +1197,26 @@ fn a_parked_shard_given_back_takes_the_group_capacity() {
     assert!(reconfigure(&mut g1, &config(3, [1; SHARDS]), 4));
     assert!(g1.stored_bytes() <= 10_000, "{} bytes", g1.stored_bytes());
 }
+
+#[test]
+fn the_first_size_logged_also_resizes_shards_frozen_before_it() {
+    // Replicas made these shards at their own sizes before the log named
+    // one (the writes came from an older leader); parked since. The first
+    // size resizes them too, so the replicas hold the same bytes.
+    let mut g1 = with_capacity(1, 64_000);
+    assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
+    let key_base = key_in(0);
+    for index in 0..100u64 {
+        let key = tagged(&key_base, &format!("{index}"));
+        assert_eq!(
+            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
+            Ok(Outcome::Done)
+        );
+    }
+    let mut parked = config(2, [0; SHARDS]);
+    parked.parked_shards = (0..SHARDS).map(|shard| (shard, 1)).collect();
+    assert!(reconfigure(&mut g1, &parked, 3));
+    assert!(!g1.capacity_logged());
+    set_capacity(&mut g1, 10_000);
+    assert!(g1.stored_bytes() <= 10_000, "{} bytes", g1.stored_bytes());
+}

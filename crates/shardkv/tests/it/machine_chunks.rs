@@ -298,6 +298,10 @@ fn a_store_capacity_too_small_for_a_shard_arriving_waits_until_it_is_in() {
     ));
     // At 4,000 bytes the held transfer would be over its bound: refused,
     // and the snapshot still restores.
+    let smallest = (whole.len() as u64 - 3_024).div_ceil(2);
+    assert_eq!(receiver.smallest_store_capacity_for_arrivals(), smallest);
+    assert!(receiver.accepts_store_capacity(smallest));
+    assert!(!receiver.accepts_store_capacity(smallest - 1));
     assert!(!receiver.accepts_store_capacity(4_000));
     assert!(!set_capacity(&mut receiver, 4_000));
     assert_eq!(receiver.store_capacity_bytes(), 1 << 20);
