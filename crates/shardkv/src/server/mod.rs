@@ -597,7 +597,8 @@ impl ShardServer {
 
     /// Serves one clerk request. Ownership is decided when the entry
     /// applies (a stale leader's view must not turn a clerk away), so the
-    /// precheck only refuses bad input and answers recorded retries.
+    /// precheck only refuses bad input, answers recorded retries, and
+    /// holds writes back until the group's store size is logged.
     pub async fn handle_client(&self, request: ShardKvRequest) -> Reply {
         let (recorded, capacity_logged) = self.rsm.with_machine(|machine| {
             machine.limits().limits().check(&request.op)?;
