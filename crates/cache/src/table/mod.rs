@@ -607,3 +607,24 @@ impl<K: Hash + Eq, V> Table<K, V> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_deadlines_read_back_as_given_and_none_never_expires() {
+        let forever: Entry<u8, ()> = Entry::new(1, 1, (), 1, None);
+        assert_eq!(forever.expire_at_ms(), None);
+        assert!(!forever.is_expired(u64::MAX));
+        let due: Entry<u8, ()> = Entry::new(1, 1, (), 1, Some(10));
+        assert_eq!(due.expire_at_ms(), Some(10));
+        assert!(!due.is_expired(9) && due.is_expired(10));
+        // The reserved value is kept as the instant before.
+        let latest: Entry<u8, ()> = Entry::new(1, 1, (), 1, Some(u64::MAX));
+        assert_eq!(latest.expire_at_ms(), Some(u64::MAX - 1));
+        assert!(latest.is_expired(u64::MAX));
+        assert_eq!(pack_unix_deadline(Some(i64::MIN)), i64::MIN + 1);
+        assert_eq!(pack_unix_deadline(None), NO_UNIX_DEADLINE);
+    }
+}

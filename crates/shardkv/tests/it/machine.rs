@@ -1220,3 +1220,30 @@ fn the_first_size_logged_also_resizes_shards_frozen_before_it() {
     set_capacity(&mut g1, 10_000);
     assert!(g1.stored_bytes() <= 10_000, "{} bytes", g1.stored_bytes());
 }
+
+#[test]
+fn whether_a_size_was_logged_travels_in_snapshots_and_older_ones_read_as_not() {
+    let logged = group(1);
+    assert!(logged.capacity_logged());
+    let restored = ShardMachine::restore(&logged.snapshot()).expect("restores");
+    assert!(restored.capacity_logged());
+    let unlogged = ShardMachine::new(1, SHARDS, MachineConfig::default());
+    let restored = ShardMachine::restore(&unlogged.snapshot()).expect("restores");
+    assert!(!restored.capacity_logged());
+    // Format 3 (the machine, its tiers and the poller marker) knew nothing
+    // of sizes: read as not logged, so the next leader writes one.
+    let format_3 = codec::encode_versioned(
+        &[codec::Format {
+            what: "shard machine snapshot",
+            version: 3,
+        }],
+        &(
+            &logged,
+            &BTreeMap::<ShardId, cache::store::DiskSnapshot>::new(),
+            true,
+        ),
+    );
+    let restored = ShardMachine::restore(&format_3).expect("format 3 restores");
+    assert!(!restored.capacity_logged());
+    assert!(restored.pollers_may_exist());
+}
