@@ -1110,18 +1110,31 @@ fn replicas_configured_with_different_capacities_agree_once_the_log_sets_it() {
     }
 }
 
+/// Writes 100 values of 100 bytes into `shard` of `machine` (client 1,
+/// seqs 1..=100): about 18 KB with the entries' overhead.
+fn fill_one_shard(machine: &mut ShardMachine, shard: ShardId) {
+    let key_base = key_in(shard);
+    for index in 0..100u64 {
+        let key = tagged(&key_base, &format!("{index}"));
+        assert_eq!(
+            client(machine, 1, index + 1, put(&key, &"v".repeat(100)), 2),
+            Ok(Outcome::Done)
+        );
+    }
+}
+
+/// Every group leaves (configuration 2): group 1's shards are parked there.
+fn park_every_shard(machine: &mut ShardMachine) {
+    let mut parked = config(2, [0; SHARDS]);
+    parked.parked_shards = (0..SHARDS).map(|shard| (shard, 1)).collect();
+    assert!(reconfigure(machine, &parked, 3));
+}
+
 #[test]
 fn a_smaller_capacity_shrinks_served_shards_and_zero_is_refused() {
     let mut g1 = crate::logged(with_capacity(1, 64_000));
     assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
-    let key_base = key_in(3);
-    for index in 0..100u64 {
-        let key = tagged(&key_base, &format!("{index}"));
-        assert_eq!(
-            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
-            Ok(Outcome::Done)
-        );
-    }
+    fill_one_shard(&mut g1, 3);
     let before = g1.stored_bytes();
     assert!(before > 10_000);
     let zero = set_capacity(&mut g1, 0);
@@ -1158,14 +1171,7 @@ fn a_received_shard_takes_the_receiving_group_capacity() {
     );
     assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
     assert!(reconfigure(&mut g2, &config(1, [1; SHARDS]), 1));
-    let key_base = key_in(0);
-    for index in 0..100u64 {
-        let key = tagged(&key_base, &format!("{index}"));
-        assert_eq!(
-            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
-            Ok(Outcome::Done)
-        );
-    }
+    fill_one_shard(&mut g1, 0);
     assert!(g1.stored_bytes() > 10_000);
     set_capacity(&mut g2, 10_000);
     let next = config(2, [2; SHARDS]);
@@ -1179,18 +1185,9 @@ fn a_received_shard_takes_the_receiving_group_capacity() {
 fn a_parked_shard_given_back_takes_the_group_capacity() {
     let mut g1 = crate::logged(with_capacity(1, 64_000));
     assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
-    let key_base = key_in(0);
-    for index in 0..100u64 {
-        let key = tagged(&key_base, &format!("{index}"));
-        assert_eq!(
-            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
-            Ok(Outcome::Done)
-        );
-    }
+    fill_one_shard(&mut g1, 0);
     // Every group leaves: the shards are parked here, frozen at their size.
-    let mut parked = config(2, [0; SHARDS]);
-    parked.parked_shards = (0..SHARDS).map(|shard| (shard, 1)).collect();
-    assert!(reconfigure(&mut g1, &parked, 3));
+    park_every_shard(&mut g1);
     set_capacity(&mut g1, 10_000);
     assert!(g1.stored_bytes() > 10_000, "a parked shard keeps its size");
     // Given back: served again, at the group's size.
@@ -1205,17 +1202,8 @@ fn the_first_size_logged_also_resizes_shards_frozen_before_it() {
     // size resizes them too, so the replicas hold the same bytes.
     let mut g1 = with_capacity(1, 64_000);
     assert!(reconfigure(&mut g1, &config(1, [1; SHARDS]), 1));
-    let key_base = key_in(0);
-    for index in 0..100u64 {
-        let key = tagged(&key_base, &format!("{index}"));
-        assert_eq!(
-            client(&mut g1, 1, index + 1, put(&key, &"v".repeat(100)), 2),
-            Ok(Outcome::Done)
-        );
-    }
-    let mut parked = config(2, [0; SHARDS]);
-    parked.parked_shards = (0..SHARDS).map(|shard| (shard, 1)).collect();
-    assert!(reconfigure(&mut g1, &parked, 3));
+    fill_one_shard(&mut g1, 0);
+    park_every_shard(&mut g1);
     assert!(!g1.capacity_logged());
     set_capacity(&mut g1, 10_000);
     assert!(g1.stored_bytes() <= 10_000, "{} bytes", g1.stored_bytes());
