@@ -82,10 +82,11 @@ pub enum GroupCommand {
     /// node's file, decides. Until the first one applies, a leader
     /// proposes no client write and no piece of a shard (it answers
     /// `Busy`; clients retry), so no replica evicts at a size of its own.
-    /// Served shards shrink to it at once (evicting, to the disk tier if
-    /// there is one: work in proportion to what they evict, in one apply);
-    /// shards created, received or given back later get it. A frozen shard
-    /// (offered, parked) keeps its size. Refused: zero, and a size under
+    /// Every store but frozen ones (offered, parked) takes it at once
+    /// (evicting, to the disk tier if there is one: work in proportion to
+    /// what they evict, in one apply), frozen ones too at the first size
+    /// (they were made at each node's own); shards created, received or
+    /// given back later get it. Refused: zero, and a size under
     /// which a shard arriving in pieces would exceed its transfer bound
     /// (decided from replicated state only: the pieces held and the size
     /// asked). Format version 8.
