@@ -77,6 +77,13 @@
 //!   counts the leader's own entries only once stable (after `advance`),
 //!   and a write that changes the term or vote keeps every message back.
 //!
+//! And one about what a round takes in: while the events it handled left
+//! entries to write, the loop gives way to the node's other tasks (up to
+//! three times, stopping at a turn that brings nothing) and takes what they
+//! queued meanwhile into the same round, so the round's one fsync carries
+//! more entries. A round with nothing to write (heartbeats, lease reads)
+//! does not wait.
+//!
 //! One exception to step 1, because no message promises it: a snapshot
 //! the node's own service took is written by a task of its own
 //! (`Storage::stage_snapshot`) while the loop goes on, and installed (a
