@@ -34,11 +34,18 @@ use crate::zsets::ZSetOp;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Op {
     /// Read a key (absent or expired: `None`).
-    Get { key: Vec<u8> },
-    /// Set a key; with `ttl_ms` the entry expires that many logical
-    /// milliseconds after the entry's log time.
-    Put {
+    Get {
+        #[serde(with = "serde_bytes")]
         key: Vec<u8>,
+    },
+    /// Set a key; with `ttl_ms` the entry expires that many logical
+    /// milliseconds after the entry's log time. (The most common commands'
+    /// bytes are serde bytes: the layout of a `Vec<u8>` in bincode, copied
+    /// in one go.)
+    Put {
+        #[serde(with = "serde_bytes")]
+        key: Vec<u8>,
+        #[serde(with = "serde_bytes")]
         value: Vec<u8>,
         ttl_ms: Option<u64>,
     },

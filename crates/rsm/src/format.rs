@@ -60,11 +60,22 @@ pub(crate) struct DecodedEntry<C> {
 }
 
 /// A snapshot as the rsm hands it to Raft (layout version 1: no
-/// addresses recorded).
-#[derive(Serialize, Deserialize)]
+/// addresses recorded). The machine's bytes are serde bytes here and in
+/// [`SnapshotFrame`]: laid out by bincode as a `Vec<u8>` is, copied in one
+/// go instead of a byte at a time.
+#[derive(Deserialize)]
 struct SnapshotFrameV1 {
     log_time_ms: u64,
+    #[serde(with = "serde_bytes")]
     machine: Vec<u8>,
+}
+
+/// [`SnapshotFrameV1`] as written, borrowing the machine's bytes.
+#[derive(Serialize)]
+struct SnapshotFrameV1Ref<'a> {
+    log_time_ms: u64,
+    #[serde(with = "serde_bytes")]
+    machine: &'a [u8],
 }
 
 /// A snapshot as the rsm hands it to Raft; written in layout version 1
@@ -72,6 +83,7 @@ struct SnapshotFrameV1 {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SnapshotFrame {
     pub(crate) log_time_ms: u64,
+    #[serde(with = "serde_bytes")]
     pub(crate) machine: Vec<u8>,
     /// The addresses recorded by the rsm's `PeerAddress` entries so far.
     pub(crate) peer_addrs: BTreeMap<u64, SocketAddr>,
@@ -173,9 +185,9 @@ pub(crate) fn encode_snapshot<M: ReplicatedMachine>(frame: &SnapshotFrame) -> Ve
             version: 1,
             ..SNAPSHOT_FORMAT
         };
-        let frame = SnapshotFrameV1 {
+        let frame = SnapshotFrameV1Ref {
             log_time_ms: frame.log_time_ms,
-            machine: frame.machine.clone(),
+            machine: &frame.machine,
         };
         return codec::encode_versioned(&formats::<M>(v1), &frame);
     }
@@ -269,6 +281,53 @@ mod tests {
         }
     }
 
+    /// The two snapshot layouts as declared before the machine's bytes
+    /// were serde bytes.
+    #[derive(Serialize)]
+    struct FrameV1WithSeq {
+        log_time_ms: u64,
+        machine: Vec<u8>,
+    }
+    #[derive(Serialize)]
+    struct FrameWithSeq {
+        log_time_ms: u64,
+        machine: Vec<u8>,
+        peer_addrs: BTreeMap<u64, SocketAddr>,
+    }
+
+    #[test]
+    fn snapshot_frames_lay_out_the_machine_as_a_sequence_did() {
+        let machine: Vec<u8> = (0..=255u8).cycle().take(5_000).collect();
+        let v1 = SnapshotFrameV1Ref {
+            log_time_ms: 9,
+            machine: &machine,
+        };
+        let old_v1 = FrameV1WithSeq {
+            log_time_ms: 9,
+            machine: machine.clone(),
+        };
+        assert_eq!(codec::encode(&v1), codec::encode(&old_v1));
+        let back: SnapshotFrameV1 = codec::decode(&codec::encode(&old_v1), codec::STATE_LIMIT)
+            .expect("the old layout decodes");
+        assert_eq!(back.machine, machine);
+
+        let peer_addrs = BTreeMap::from([(2, "127.0.0.1:7000".parse().unwrap())]);
+        let v2 = SnapshotFrame {
+            log_time_ms: 9,
+            machine: machine.clone(),
+            peer_addrs: peer_addrs.clone(),
+        };
+        let old_v2 = FrameWithSeq {
+            log_time_ms: 9,
+            machine: machine.clone(),
+            peer_addrs,
+        };
+        assert_eq!(codec::encode(&v2), codec::encode(&old_v2));
+        let back: SnapshotFrame = codec::decode(&codec::encode(&old_v2), codec::STATE_LIMIT)
+            .expect("the old layout decodes");
+        assert_eq!(back.machine, machine);
+    }
+
     #[test]
     fn entries_and_snapshots_carry_versions_and_round_trip() {
         let bytes = encode_entry::<Sum>(&envelope(&7));
@@ -327,9 +386,9 @@ mod tests {
         let old_entry = codec::encode(&envelope(&7));
         let decoded = decode_entry::<Sum>(&old_entry).expect("decodes");
         assert!(matches!(decoded.body, EntryBody::Command(7)));
-        let old_snapshot = codec::encode(&SnapshotFrameV1 {
+        let old_snapshot = codec::encode(&SnapshotFrameV1Ref {
             log_time_ms: 9,
-            machine: Sum(12).snapshot(),
+            machine: &Sum(12).snapshot(),
         });
         assert_eq!(
             decode_snapshot::<Sum>(&old_snapshot)

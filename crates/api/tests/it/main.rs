@@ -11,6 +11,7 @@ mod lcs;
 mod lists;
 mod multi_pop;
 mod multikey;
+mod op_format;
 mod operations;
 mod ops;
 mod set_algebra;

@@ -68,7 +68,9 @@ impl Kind {
 /// What a key holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Value {
-    Str(Vec<u8>),
+    /// Serde bytes: bincode lays them out as a `Vec<u8>`'s sequence (the
+    /// snapshot format is unchanged), copied in one go.
+    Str(#[serde(with = "serde_bytes")] Vec<u8>),
     Hash(HashValue),
     Set(SetValue),
     List(ListValue),
