@@ -14,6 +14,7 @@
 mod count_min;
 mod top_k;
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 
 pub use count_min::CountMinSketch;
@@ -70,8 +71,14 @@ impl<K: Hash + Ord + Clone> HotKeyDetector<K> {
         }
     }
 
-    /// Counts one access to `key` at `now_ms`.
-    pub fn record(&mut self, key: &K, now_ms: u64) {
+    /// Counts one access to `key` at `now_ms`. A borrowed form of the key
+    /// (`&[u8]` for `Vec<u8>`) is enough: `Borrow` promises it hashes and
+    /// compares alike, and the key is copied only if it joins the top list.
+    pub fn record<Q>(&mut self, key: &Q, now_ms: u64)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         self.decay_to(now_ms);
         let key_hash = hash_of(key);
         let estimate = self.sketch.increment(key_hash);

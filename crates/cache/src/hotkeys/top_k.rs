@@ -1,5 +1,7 @@
 //! A bounded list of the heaviest keys seen.
 
+use std::borrow::Borrow;
+
 /// The `capacity` keys with the highest counts offered so far.
 ///
 /// In the style of space-saving (Metwally et al.): the list never grows past
@@ -26,18 +28,23 @@ impl<K: Ord + Clone> TopK<K> {
         }
     }
 
-    /// Offers `key` with its current `count`.
-    pub fn offer(&mut self, key: &K, key_hash: u64, count: u64) {
+    /// Offers `key` (or a borrowed form of it: a key is copied only when
+    /// it joins the list) with its current `count`.
+    pub fn offer<Q>(&mut self, key: &Q, key_hash: u64, count: u64)
+    where
+        K: Borrow<Q>,
+        Q: Eq + ToOwned<Owned = K> + ?Sized,
+    {
         if let Some(member) = self
             .members
             .iter_mut()
-            .find(|member| member.1 == key_hash && member.0 == *key)
+            .find(|member| member.1 == key_hash && member.0.borrow() == key)
         {
             member.2 = member.2.max(count);
             return;
         }
         if self.members.len() < self.capacity {
-            self.members.push((key.clone(), key_hash, count));
+            self.members.push((key.to_owned(), key_hash, count));
             return;
         }
         let lightest = self
@@ -49,7 +56,7 @@ impl<K: Ord + Clone> TopK<K> {
         if let Some(index) = lightest
             && count > self.members[index].2
         {
-            self.members[index] = (key.clone(), key_hash, count);
+            self.members[index] = (key.to_owned(), key_hash, count);
         }
     }
 

@@ -114,3 +114,17 @@ fn measure_zipf_1_2_top_ten_recall() {
     let min = recalls.iter().copied().fold(f64::INFINITY, f64::min);
     println!("recall over seeds 1..=20: mean {mean:.3}, min {min:.2}");
 }
+
+#[test]
+fn a_borrowed_key_counts_as_the_owned_one() {
+    let mut detector: HotKeyDetector<Vec<u8>> = HotKeyDetector::new(HotKeyConfig::default(), 0);
+    for now_ms in 0..10 {
+        detector.record(&b"hot".to_vec(), now_ms);
+        detector.record(&b"hot"[..], now_ms);
+    }
+    detector.record(&b"cold"[..], 10);
+    assert_eq!(detector.estimate(&b"hot".to_vec()), 20);
+    let top = detector.top(2);
+    assert_eq!(top[0], (b"hot".to_vec(), 20));
+    assert_eq!(top[1].0, b"cold".to_vec());
+}
