@@ -257,6 +257,13 @@ mod tests {
 
     use super::*;
 
+    /// The histories' origin: any instant serves (only offsets from it
+    /// matter), so reading the real clock here decides nothing.
+    #[allow(clippy::disallowed_methods)]
+    fn origin() -> Instant {
+        Instant::now()
+    }
+
     /// `k` written 1 (acknowledged at 10 ms) and 2 (sent at 100 ms,
     /// acknowledged at 110 ms), on a clock that starts at `start`.
     fn two_writes(start: Instant) -> CachedHistory {
@@ -269,7 +276,7 @@ mod tests {
 
     #[test]
     fn a_cached_read_may_miss_a_write_acknowledged_within_its_allowance() {
-        let start = Instant::now();
+        let start = origin();
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut history = two_writes(start);
         // Served at 140 ms, 30 ms after 2 was acknowledged; allowed 50 ms.
@@ -279,7 +286,7 @@ mod tests {
 
     #[test]
     fn a_cached_read_older_than_its_allowance_is_not_linearizable() {
-        let start = Instant::now();
+        let start = origin();
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut history = two_writes(start);
         // Served at 200 ms, allowed 50 ms: 2 was acknowledged at 110 ms.
@@ -290,7 +297,7 @@ mod tests {
 
     #[test]
     fn no_allowance_lets_a_read_see_a_value_never_written_or_not_yet_sent() {
-        let start = Instant::now();
+        let start = origin();
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut never = two_writes(start);
         never.read(2, "k", Some("7"), at(0), at(200));
@@ -302,7 +309,7 @@ mod tests {
 
     #[test]
     fn a_read_after_acknowledged_may_miss_only_writes_not_yet_acknowledged() {
-        let start = Instant::now();
+        let start = origin();
         let at = |ms: u64| start + Duration::from_millis(ms);
         // Another reader saw 2 at 105 ms, before 2 was acknowledged; a
         // read sent at 108 ms may still see 1, one sent at 120 ms may not.
@@ -322,7 +329,7 @@ mod tests {
 
     #[test]
     fn a_write_of_unknown_outcome_may_take_effect_late() {
-        let start = Instant::now();
+        let start = origin();
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut history = CachedHistory::new(start);
         history.write(1, "k", "1", at(0), None);
