@@ -187,7 +187,23 @@ pub struct Format {
 /// # Panics
 /// As [`encode`].
 pub fn encode_versioned<T: Serialize + ?Sized>(formats: &[Format], value: &T) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + formats.len());
+    encode_versioned_into_capacity(formats, value, 0)
+}
+
+/// [`encode_versioned`] into a buffer made room for `value_bytes` of value
+/// at once: for a large value whose size is known or estimated (a
+/// snapshot), one allocation instead of a doubling buffer's copies and
+/// freshly faulted pages at each step. A wrong estimate costs only
+/// that: the buffer still grows as needed.
+///
+/// # Panics
+/// As [`encode`].
+pub fn encode_versioned_into_capacity<T: Serialize + ?Sized>(
+    formats: &[Format],
+    value: &T,
+    value_bytes: usize,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + formats.len() + value_bytes);
     out.push(VERSION_MARK);
     out.extend(formats.iter().map(|format| format.version));
     encode_into(value, &mut out)

@@ -189,9 +189,12 @@ pub(crate) fn encode_snapshot<M: ReplicatedMachine>(frame: &SnapshotFrame) -> Ve
             log_time_ms: frame.log_time_ms,
             machine: &frame.machine,
         };
-        return codec::encode_versioned(&formats::<M>(v1), &frame);
+        // Measuring a frame is cheap: the machine is one run of bytes.
+        let bytes = codec::encoded_len(&frame) as usize;
+        return codec::encode_versioned_into_capacity(&formats::<M>(v1), &frame, bytes);
     }
-    codec::encode_versioned(&formats::<M>(SNAPSHOT_FORMAT), frame)
+    let bytes = codec::encoded_len(frame) as usize;
+    codec::encode_versioned_into_capacity(&formats::<M>(SNAPSHOT_FORMAT), frame, bytes)
 }
 
 pub(crate) fn decode_snapshot<M: ReplicatedMachine>(

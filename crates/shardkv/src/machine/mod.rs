@@ -1149,9 +1149,18 @@ impl ShardMachine {
                 tiers.insert(shard, section);
             }
         }
-        codec::encode_versioned(
+        // Room for about what the stores hold (their charged bytes count
+        // each entry's keys, values and overhead, more than it encodes to):
+        // one allocation rather than a doubling buffer's.
+        let estimate = self
+            .shards
+            .values()
+            .map(|held| held.store.used_bytes())
+            .sum::<u64>();
+        codec::encode_versioned_into_capacity(
             &[SNAPSHOT_FORMAT],
             &(self, &tiers, self.pollers_may_exist, self.capacity_logged),
+            usize::try_from(estimate).unwrap_or(0),
         )
     }
 
