@@ -207,8 +207,11 @@ mod tests {
         }
     }
 
+    /// A payload's claimed length counts against the decode limit before
+    /// anything is allocated for it: the input here is short of the limit,
+    /// its length prefix is not.
     #[test]
-    fn a_payload_longer_than_the_decode_limit_is_refused() {
+    fn a_payload_claiming_more_than_the_decode_limit_is_refused() {
         let entry = Entry {
             index: 1,
             term: 1,
@@ -216,7 +219,15 @@ mod tests {
             data: Bytes::from(vec![1u8; 2048]),
         };
         let bytes = codec::encode(&entry);
-        let refused: Result<Entry, _> = codec::decode(&bytes, codec::DecodeLimit::<1024>);
-        assert!(refused.is_err(), "decoded past its limit");
+        let refused = codec::decode::<Entry, 1024>(&bytes[..512], codec::DecodeLimit::<1024>);
+        match refused {
+            Err(codec::CodecError::Decode { detail }) => {
+                assert!(
+                    detail.contains("imit"),
+                    "refused for another reason: {detail}"
+                );
+            }
+            other => panic!("decoded past its limit: {other:?}"),
+        }
     }
 }

@@ -290,9 +290,12 @@ impl<S: Storage + 'static> EventLoop<S> {
     /// or fifty. Without these turns a round took only what was queued at
     /// the instant it began, though other clients' requests and a leader's
     /// next AppendEntries were ready to run on the same workers: 5 entries
-    /// per fsync at 50 clients; with them 10, and 40% more SETs a second
-    /// (docs/status.md, 2026-12-07 third session). A turn with nothing else
-    /// to run comes back at once: a lone request waits for no batch.
+    /// per fsync at 50 clients; with them 10, and a third to a half more
+    /// SETs a second (docs/status.md, 2026-12-07 third session). A turn
+    /// with nothing else to run comes back at once: a lone request waits
+    /// for no batch. Under tokio a yielded task runs again once its worker
+    /// has no other local work (or after its event interval, 61 polls), so
+    /// a turn costs at most that many other tasks' polls.
     async fn gather_events(&mut self, mut handled: usize) {
         for turn in 0..=GATHER_YIELDS_MAX {
             if turn > 0 {

@@ -1149,9 +1149,11 @@ impl ShardMachine {
                 tiers.insert(shard, section);
             }
         }
-        // Room for about what the stores hold (their charged bytes count
-        // each entry's keys, values and overhead, more than it encodes to):
-        // one allocation rather than a doubling buffer's.
+        // Room for about what the stores hold in memory (their charged
+        // bytes count each entry's key, value and overhead, more than it
+        // encodes to; a disk tier's values are not counted, and the buffer
+        // grows for them as it would anyway): one allocation rather than a
+        // doubling buffer's.
         let estimate = self
             .shards
             .values()
