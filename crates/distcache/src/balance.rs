@@ -2,7 +2,7 @@
 //! that stays busier than the others (issue 22; opt-in, `balance_load`).
 //!
 //! ```text
-//!  every node: Forwarder::run ─► Metrics::record_operation
+//!  every node: Forwarder::run ─► Metrics::record_key
 //!     ─► ShardRequests[shard of the key] += 1  (requests entering here)
 //!     exported as distcache_shard_requests_total{shard} and in
 //!     Admin.NodeStatus (shard_requests)

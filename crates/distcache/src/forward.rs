@@ -315,7 +315,7 @@ impl Forwarder {
     ) -> Result<Outcome, ForwardError> {
         let started = crate::clock::now();
         let command = op.name();
-        let key = op.key().to_vec();
+        self.metrics.record_key(op.key());
         let context = labrpc::trace::current()
             .map(|parent| parent.child())
             .unwrap_or_else(labrpc::trace::TraceContext::new_root);
@@ -349,7 +349,7 @@ impl Forwarder {
         };
         span.record("outcome", outcome);
         self.metrics
-            .record_operation(command, &key, outcome, started.elapsed());
+            .record_operation(command, outcome, started.elapsed());
         result
     }
 

@@ -798,12 +798,32 @@ impl Metrics {
         }
     }
 
-    /// One operation through the forwarder. Its labels are static names,
-    /// so recording allocates nothing (it runs for every request).
+    /// The key of an operation the forwarder is about to run (before it
+    /// takes the operation, so the key needs no copy): the requests per
+    /// shard and the hot keys. Both are the users': the node's own probes
+    /// (readiness, `internal`) would only crowd them out, and a whole-shard
+    /// operation (scan, count, flush) has no key to rank.
+    pub fn record_key(&self, key: &[u8]) {
+        if frontend_is_user(frontend()) && !key.is_empty() {
+            let shard_count = self.shard_requests.shard_count();
+            if shard_count > 0 {
+                self.shard_requests
+                    .record(shardkv::key_to_shard(key, shard_count));
+            }
+            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            self.hot_keys
+                .lock()
+                .expect("hot keys lock")
+                .record(key, now_ms);
+        }
+    }
+
+    /// One operation through the forwarder, once it ended. Its labels are
+    /// static names, so recording allocates nothing (it runs for every
+    /// request).
     pub fn record_operation(
         &self,
         command: &'static str,
-        key: &[u8],
         outcome: &'static str,
         elapsed: Duration,
     ) {
@@ -828,21 +848,6 @@ impl Metrics {
             .position(|bound| seconds <= *bound)
             .unwrap_or(LATENCY_BOUNDS_SECONDS.len());
         self.bucket_counts[bucket].fetch_add(1, Ordering::Relaxed);
-        // Hot keys and shard requests are the users': the node's own probes
-        // (readiness, `internal`) would only crowd them out, and a
-        // whole-shard operation (scan, count, flush) has no key to rank.
-        if frontend_is_user(command_frontend) && !key.is_empty() {
-            let shard_count = self.shard_requests.shard_count();
-            if shard_count > 0 {
-                self.shard_requests
-                    .record(shardkv::key_to_shard(key, shard_count));
-            }
-            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            self.hot_keys
-                .lock()
-                .expect("hot keys lock")
-                .record(key, now_ms);
-        }
     }
 
     /// One attempt: applied by the local replica, or forwarded one hop.
@@ -1225,13 +1230,13 @@ mod tests {
         let key = b"user:42";
         let shard = shardkv::key_to_shard(key, 10);
         FRONTEND.sync_scope("resp", || {
-            metrics.record_operation("GET", key, "ok", Duration::from_millis(1));
-            metrics.record_operation("SET", key, "timeout", Duration::from_millis(1));
+            metrics.record_key(key);
+            metrics.record_key(key);
             // A whole-shard operation has no key: not counted.
-            metrics.record_operation("SCAN", b"", "ok", Duration::from_millis(1));
+            metrics.record_key(b"");
         });
         // The node's own probes are not users' requests.
-        metrics.record_operation("GET", key, "ok", Duration::from_millis(1));
+        metrics.record_key(key);
         let mut expected = vec![0; 10];
         expected[shard] = 2;
         assert_eq!(metrics.shard_requests(), expected);
@@ -1250,7 +1255,7 @@ mod tests {
         // A forwarder's own metrics count nothing per shard.
         let uncounted = Metrics::new();
         FRONTEND.sync_scope("grpc", || {
-            uncounted.record_operation("GET", key, "ok", Duration::from_millis(1));
+            uncounted.record_key(key);
         });
         assert!(uncounted.shard_requests().is_empty());
     }
