@@ -935,11 +935,10 @@ impl ShardMachine {
                     // size.
                     held.resume(now_ms);
                     held.state = ShardState::Serving;
-                    let capacity_bytes = self.limits.store.capacity_bytes;
-                    if self.capacity_logged && held.store.config().capacity_bytes != capacity_bytes
-                    {
-                        held.store.set_capacity_bytes(capacity_bytes);
-                    }
+                    let logged = self
+                        .capacity_logged
+                        .then_some(self.limits.store.capacity_bytes);
+                    take_logged_capacity(&mut held.store, logged);
                 } else {
                     // Frozen now: its time stops here, so a TTL keeps the
                     // time it had left when it arrives elsewhere. With no
@@ -1118,10 +1117,10 @@ impl ShardMachine {
             Some(placement) => placement.restored(shard, self.limits.store, bytes),
             None => Store::restore_for(bytes, None),
         }?;
-        let capacity_bytes = self.limits.store.capacity_bytes;
-        if self.capacity_logged && store.config().capacity_bytes != capacity_bytes {
-            store.set_capacity_bytes(capacity_bytes);
-        }
+        let logged = self
+            .capacity_logged
+            .then_some(self.limits.store.capacity_bytes);
+        take_logged_capacity(&mut store, logged);
         Ok(store)
     }
 
@@ -1278,6 +1277,17 @@ fn empty_store(disk: Option<&DiskPlacement>, shard: ShardId, config: cache::Stor
     match disk {
         Some(placement) => placement.empty_store(shard, config),
         None => Store::new(config),
+    }
+}
+
+/// Resizes `store` to the group's store capacity once one is logged
+/// (`logged`; see [`GroupCommand::SetStoreCapacity`]), evicting if it
+/// must; before, a store keeps the size it was made with.
+fn take_logged_capacity(store: &mut Store, logged: Option<u64>) {
+    if let Some(capacity_bytes) = logged
+        && store.config().capacity_bytes != capacity_bytes
+    {
+        store.set_capacity_bytes(capacity_bytes);
     }
 }
 
