@@ -173,7 +173,10 @@
 //!   grants no vote for that long after it starts, and a transfer or a
 //!   membership change ends the lease. `tests/cluster_lease.rs`: no stale
 //!   read inside the bound under faults, stale reads past it, and each
-//!   rule red when removed.
+//!   rule red when removed. The driver answers such reads beside its loop
+//!   (`RaftNode::lease_read_index`, from the lease the loop publishes
+//!   before anything of a round leaves it); `tests/node_lease.rs`: they
+//!   stop when the lease ends and before any new leader is elected.
 //! - Bounds: uncommitted entries counted and in bytes
 //!   (`max_uncommitted_bytes`), bytes per entry (`max_entry_bytes`, so one
 //!   entry alone fits a labrpc message), pending reads, entries and bytes

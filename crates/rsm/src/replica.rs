@@ -795,6 +795,10 @@ impl<M: ReplicatedMachine> Rsm<M> {
         let remaining = || deadline.saturating_duration_since(labrpc::runtime::now());
         // Taken as the read begins: every write answered early before it.
         let early_floor = self.early_read_floor();
+        if !round && let Some(index) = self.raft.lease_read_index() {
+            // Under the lease: no round, no batch, no turn of Raft's loop.
+            return Ok(index.max(early_floor));
+        }
         loop {
             if !self.raft.state().1 {
                 return Err(self.wrong_leader());

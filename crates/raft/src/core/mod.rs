@@ -27,8 +27,8 @@ pub use message::{
 };
 pub use progress::{Progress, ProgressState};
 pub use raw_node::{
-    MembershipError, ProposeError, RawNode, ReadIndexError, Role, SnapshotError, StepError,
-    TransferError,
+    LeaseRead, MembershipError, ProposeError, RawNode, ReadIndexError, Role, SnapshotError,
+    StepError, TransferError,
 };
 pub use read_only::ReadState;
 pub use ready::{Ready, ReadySnapshot};

@@ -191,6 +191,16 @@ pub enum ReadIndexError {
     TooManyPendingReads { pending: usize, limit: usize },
 }
 
+/// A leader's lease as a read may use it ([`RawNode::lease_read`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeaseRead {
+    /// The read index: the leader's commit index.
+    pub commit_index: u64,
+    /// The clock reading ([`RawNode::set_now_ms`]) from which the lease no
+    /// longer holds.
+    pub until_ms: u64,
+}
+
 /// Why `snapshot` refused the service's snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum SnapshotError {
@@ -355,6 +365,27 @@ impl RawNode {
     /// Reads this node answered under its lease since it started.
     pub fn lease_reads_served(&self) -> u64 {
         self.lease_reads_served
+    }
+
+    /// What a read may use under this leader's lease without asking the
+    /// core again (`RaftNode`'s reads that skip the loop): the commit
+    /// index, and the clock reading ([`RawNode::set_now_ms`]) at which the
+    /// lease ends, which the caller compares with its own clock. None
+    /// where [`RawNode::read_index`] would not answer under the lease
+    /// whatever the time: not the leader, the lease forfeited or none yet,
+    /// a transfer under way, no entry of this term committed.
+    pub fn lease_read(&self) -> Option<LeaseRead> {
+        let commit_index = self.log.commit_index();
+        let usable = self.config.lease_reads
+            && self.role == Role::Leader
+            && !self.lease_forfeited
+            && self.transfer.is_none()
+            && self.lease_until_ms > 0
+            && self.log.term_at(commit_index) == Some(self.term);
+        usable.then_some(LeaseRead {
+            commit_index,
+            until_ms: self.lease_until_ms,
+        })
     }
 
     /// A leader whose lease holds now (`Config::lease_reads`).

@@ -447,6 +447,8 @@ impl<S: Storage + 'static> EventLoop<S> {
 
     async fn handle_readies(&mut self) -> Result<(), StorageError> {
         for _ in 0..READIES_PER_ROUND_MAX {
+            // Before anything of this ready leaves the loop.
+            self.publish_lease();
             if !self.core.has_ready() {
                 break;
             }
@@ -505,6 +507,23 @@ impl<S: Storage + 'static> EventLoop<S> {
             self.read_waiters.clear();
         }
         Ok(())
+    }
+
+    /// Publishes the core's lease for reads that skip the loop
+    /// ([`super::RaftNode::lease_read_index`]). Called before anything of
+    /// a ready leaves the loop: its messages (a vote, `TimeoutNow`, a
+    /// configuration entry, an acknowledgement), its read answers, its
+    /// commands to apply. A read answered from the published lease is
+    /// then one the core would have answered when it was published: no
+    /// other node has learned anything from this one since, and every
+    /// command handed to the service (whose caller may have been
+    /// answered) is at or below the published commit index.
+    fn publish_lease(&self) {
+        let lease = self.core.lease_read().map(|lease| {
+            let until = self.started + Duration::from_millis(lease.until_ms);
+            (lease.commit_index, until)
+        });
+        *self.shared.lease.lock().expect("lease lock poisoned") = lease;
     }
 
     /// Leaves a change of the commit index alone unwritten, and writes it

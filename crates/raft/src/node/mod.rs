@@ -42,7 +42,7 @@ mod transport;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -208,6 +208,14 @@ struct Shared {
     snapshot_request: Mutex<Option<(u64, Vec<u8>)>>,
     snapshot_requested: Notify,
     killed: AtomicBool,
+    /// The leader's lease as the loop last published it
+    /// (`EventLoop::publish_lease`): the read index and the instant the
+    /// lease ends. Reads under it skip the loop
+    /// ([`RaftNode::lease_read_index`]).
+    lease: Mutex<Option<(u64, tokio::time::Instant)>>,
+    /// Reads answered from `lease` since start (the core counts the ones
+    /// it answers).
+    lease_reads_direct: AtomicU64,
     /// Why the node stopped for good, once it has.
     fatal: watch::Sender<Option<FatalError>>,
     /// Run once when the node stops for good (`NodeConfig::on_fatal`).
@@ -331,6 +339,8 @@ impl RaftNode {
             snapshot_request: Mutex::new(None),
             snapshot_requested: Notify::new(),
             killed: AtomicBool::new(false),
+            lease: Mutex::new(None),
+            lease_reads_direct: AtomicU64::new(0),
             fatal: watch::channel(None).0,
             on_fatal: config.on_fatal.clone(),
             tasks: Mutex::new(Vec::new()),
@@ -405,9 +415,14 @@ impl RaftNode {
     /// node leads, the index the service must have applied before serving a
     /// read. None if this node is not (or stops being) the leader, or is not
     /// ready yet (no entry of its term committed): retry, possibly elsewhere.
+    /// Under this node's leader lease, the read index is answered at once
+    /// ([`RaftNode::lease_read_index`]).
     pub async fn read_index(&self) -> Option<u64> {
         if self.is_killed() {
             return None;
+        }
+        if let Some(index) = self.lease_read_index() {
+            return Some(index);
         }
         let (reply, answer) = oneshot::channel();
         let read = Event::ReadIndex {
@@ -416,6 +431,32 @@ impl RaftNode {
         };
         self.events.send(read).await.ok()?;
         answer.await.ok().flatten()
+    }
+
+    /// A read index under this node's leader lease, from what the loop
+    /// last published, without a turn of the loop (two task hand-offs
+    /// less per read, and no wait behind a round's disk write); None if
+    /// the lease does not hold now (then [`RaftNode::read_index`] asks
+    /// the core, which may confirm by a heartbeat round).
+    ///
+    /// As linearizable as the core's lease read: the loop publishes before
+    /// anything of a round leaves it (messages, read answers, commands to
+    /// apply), so no other node has learned anything from this one since
+    /// (a vote, a leadership transfer, a configuration change), no command
+    /// past the published commit index is applied, and the lease's end is
+    /// compared with the runtime clock now.
+    pub fn lease_read_index(&self) -> Option<u64> {
+        if self.is_killed() {
+            return None;
+        }
+        let (index, until) = (*self.shared.lease.lock().expect("lease lock poisoned"))?;
+        if labrpc::runtime::now() >= until {
+            return None;
+        }
+        self.shared
+            .lease_reads_direct
+            .fetch_add(1, Ordering::Relaxed);
+        Some(index)
     }
 
     /// [`RaftNode::read_index`] confirmed by a heartbeat round even while
@@ -529,7 +570,9 @@ impl RaftNode {
     }
 
     pub fn status(&self) -> NodeStatus {
-        *self.shared.status.lock().expect("status lock poisoned")
+        let mut status = *self.shared.status.lock().expect("status lock poisoned");
+        status.lease_reads += self.shared.lease_reads_direct.load(Ordering::Relaxed);
+        status
     }
 
     /// The service has saved its state through `index`: compact the log.

@@ -19,6 +19,7 @@ mod core_snapshot_pieces;
 mod core_transfer;
 mod core_vote_resend;
 mod fixture;
+mod node_lease;
 mod node_loopback;
 mod snapshot_from_disk;
 mod snapshot_staging;

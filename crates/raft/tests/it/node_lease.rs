@@ -1,0 +1,215 @@
+//! Reads under a leader lease answered beside the loop
+//! (`RaftNode::lease_read_index`), with real time: they see the commit
+//! index, stop when the lease ends, never hold past a new leader's
+//! election (a cut-off leader, a leadership transfer), and stop with a
+//! killed node. The lease's safety under clock drift is
+//! `cluster_lease.rs`'s, with cores.
+
+#![cfg(not(madsim))]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raft::core::Message;
+use raft::node::{ApplyMsg, LocalNetwork, NodeConfig, RaftNode, ReplyFuture, Transport};
+use raft::storage::MemoryStorage;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// A [`LocalNetwork`] that can cut one node off both ways.
+#[derive(Clone, Default)]
+struct CuttableNetwork {
+    network: LocalNetwork,
+    cut: Arc<Mutex<Option<u64>>>,
+}
+
+impl CuttableNetwork {
+    fn cut_off(&self, node: usize) {
+        *self.cut.lock().unwrap() = Some(node as u64);
+    }
+}
+
+impl Transport for CuttableNetwork {
+    fn call(&self, request: Message) -> ReplyFuture {
+        let cut = *self.cut.lock().unwrap();
+        if cut.is_some_and(|node| node == request.from || node == request.to) {
+            return Box::pin(async { None });
+        }
+        self.network.call(request)
+    }
+}
+
+struct Group {
+    nodes: Vec<RaftNode>,
+    network: CuttableNetwork,
+    read_lease: Duration,
+    /// Kept open: a node whose service dropped its receiver stops applying.
+    _applied: Vec<mpsc::Receiver<ApplyMsg>>,
+}
+
+async fn start_group_with_leases() -> Group {
+    let network = CuttableNetwork::default();
+    let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap(); 3];
+    let mut nodes = Vec::new();
+    let mut applied = Vec::new();
+    let mut read_lease = Duration::ZERO;
+    for id in 0..3u64 {
+        let mut config = NodeConfig::new(id, addrs.clone(), 3000 + id);
+        config.core.lease_reads = true;
+        read_lease = Duration::from_millis(config.core.read_lease_ms());
+        let (node, apply) =
+            RaftNode::make_with_transport(config, MemoryStorage::new(), Arc::new(network.clone()))
+                .await
+                .unwrap();
+        network.network.register(id, node.clone());
+        nodes.push(node);
+        applied.push(apply);
+    }
+    Group {
+        nodes,
+        network,
+        read_lease,
+        _applied: applied,
+    }
+}
+
+impl Group {
+    /// The live leader other than `excluded`, if exactly one.
+    fn leader_except(&self, excluded: Option<usize>) -> Option<usize> {
+        let leaders: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| Some(i) != excluded && self.nodes[i].state().1)
+            .collect();
+        (leaders.len() == 1).then(|| leaders[0])
+    }
+
+    async fn wait_leader_except(&self, excluded: Option<usize>) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(leader) = self.leader_except(excluded) {
+                return leader;
+            }
+            assert!(Instant::now() < deadline, "no single leader within 5 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Waits until `node`'s lease answers a read index at or past `index`.
+    /// A lease starts with a ReadIndex round (the core's).
+    async fn wait_lease_read(&self, node: usize, index: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(read) = self.nodes[node].lease_read_index()
+                && read >= index
+            {
+                return read;
+            }
+            self.nodes[node].read_index().await;
+            assert!(
+                Instant::now() < deadline,
+                "node {node} answered no lease read at {index} within 5 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// Polls until `successor` (or any node but `old`) leads, checking at
+    /// every turn, after looking for the new leader, that `old` answers
+    /// no lease read once one is elected; returns when the lease stopped
+    /// answering, measured from `since`.
+    async fn lease_ends_before_a_new_leader(
+        &self,
+        old: usize,
+        since: Instant,
+    ) -> (usize, Duration) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut lease_ended = None;
+        loop {
+            let successor = self.leader_except(Some(old));
+            let read = self.nodes[old].lease_read_index();
+            if read.is_none() && lease_ended.is_none() {
+                lease_ended = Some(since.elapsed());
+            }
+            if let Some(successor) = successor {
+                assert_eq!(
+                    read, None,
+                    "node {old} answered a read under its lease after node {successor} was elected"
+                );
+                let ended = lease_ended.expect("the lease ended before this turn");
+                return (successor, ended);
+            }
+            assert!(Instant::now() < deadline, "no new leader within 5 s");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_off_leader_answers_lease_reads_until_its_lease_ends_and_not_after() {
+    let group = start_group_with_leases().await;
+    let leader = group.wait_leader_except(None).await;
+    let (index, _) = group.nodes[leader]
+        .start(b"written".to_vec())
+        .await
+        .expect("the leader accepts");
+    let read = group.wait_lease_read(leader, index).await;
+    assert!(read >= index, "a lease read sees the acknowledged write");
+    assert_eq!(
+        group.nodes[leader].read_index().await,
+        Some(read),
+        "read_index answers from the lease too"
+    );
+    let served = group.nodes[leader].status().lease_reads;
+    for _ in 0..10 {
+        assert!(group.nodes[leader].lease_read_index().is_some());
+    }
+    assert!(
+        group.nodes[leader].status().lease_reads >= served + 10,
+        "the status counts the reads answered beside the loop"
+    );
+
+    let cut = Instant::now();
+    group.network.cut_off(leader);
+    let (successor, lease_lasted) = group.lease_ends_before_a_new_leader(leader, cut).await;
+    assert_ne!(successor, leader);
+    // The last confirmation came before the cut.
+    let slack = Duration::from_millis(100);
+    assert!(
+        lease_lasted <= group.read_lease + slack,
+        "the lease held {lease_lasted:?} after the cut; it lasts {:?}",
+        group.read_lease
+    );
+    assert_eq!(group.nodes[leader].lease_read_index(), None);
+    assert_eq!(group.nodes[leader].read_index().await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_ends_the_lease_before_the_target_leads_and_a_killed_leader_answers_nothing() {
+    let group = start_group_with_leases().await;
+    let leader = group.wait_leader_except(None).await;
+    let (index, _) = group.nodes[leader]
+        .start(b"written".to_vec())
+        .await
+        .expect("the leader accepts");
+    group.wait_lease_read(leader, index).await;
+
+    let target = (leader + 1) % 3;
+    let asked = Instant::now();
+    group.nodes[leader]
+        .transfer_leader(target as u64)
+        .await
+        .expect("the transfer starts");
+    let (successor, _) = group.lease_ends_before_a_new_leader(leader, asked).await;
+    assert_eq!(successor, target);
+
+    // The new leader's own lease (once an entry of its term commits),
+    // then a kill: nothing more from it.
+    let (index, _) = group.nodes[target]
+        .start(b"written again".to_vec())
+        .await
+        .expect("the new leader accepts");
+    group.wait_lease_read(target, index).await;
+    group.nodes[target].kill();
+    assert_eq!(group.nodes[target].lease_read_index(), None);
+    assert_eq!(group.nodes[target].read_index().await, None);
+}
