@@ -167,7 +167,8 @@
 //! - Lease reads (thesis 6.4.1, `Config::lease_reads`, off by default here,
 //!   on in `rsm`): a confirmed round gives the leader a lease of
 //!   `Config::read_lease_ms` on its clock (`RawNode::set_now_ms`), during
-//!   which `read_index` answers at once. Safe under a clock-drift bound
+//!   which `read_index` answers at once; each heartbeat round renews it
+//!   (`core/replication.rs`, `renew_lease`). Safe under a clock-drift bound
 //!   (`lease_clock_drift_percent`) because CheckQuorum voters refuse votes
 //!   for a minimum election timeout after hearing from the leader; a node
 //!   grants no vote for that long after it starts, and a transfer or a

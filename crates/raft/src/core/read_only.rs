@@ -25,7 +25,9 @@ pub struct ReadState {
 struct PendingRead {
     id: u64,
     index: u64,
-    context: Vec<u8>,
+    /// None: a round that only renews the leader's lease
+    /// ([`ReadOnly::add_renewal`]); nobody waits for its answer.
+    context: Option<Vec<u8>>,
     /// The leader's clock when the read arrived (its first heartbeat
     /// left then): a majority confirming it starts a lease no later.
     sent_ms: u64,
@@ -66,9 +68,23 @@ impl ReadOnly {
         self.pending.push_back(PendingRead {
             id: self.last_id,
             index,
-            context,
+            context: Some(context),
             sent_ms: now_ms,
             acknowledged_by,
+        });
+        self.last_id
+    }
+
+    /// Registers a round with no read in it, sent at `now_ms`: its
+    /// confirmation only extends the lease (no [`ReadState`]).
+    pub(super) fn add_renewal(&mut self, leader: NodeId, now_ms: u64) -> u64 {
+        self.last_id += 1;
+        self.pending.push_back(PendingRead {
+            id: self.last_id,
+            index: 0,
+            context: None,
+            sent_ms: now_ms,
+            acknowledged_by: BTreeSet::from([leader]),
         });
         self.last_id
     }
@@ -104,10 +120,12 @@ impl ReadOnly {
         {
             let read = self.pending.pop_front().expect("front exists");
             confirmed_sent_ms = confirmed_sent_ms.max(Some(read.sent_ms));
-            self.confirmed.push(ReadState {
-                index: read.index,
-                context: read.context,
-            });
+            if let Some(context) = read.context {
+                self.confirmed.push(ReadState {
+                    index: read.index,
+                    context,
+                });
+            }
         }
         confirmed_sent_ms
     }

@@ -189,3 +189,69 @@ fn pending_reads_are_bounded() {
         })
     );
 }
+
+#[test]
+fn with_leases_a_periodic_heartbeat_renews_the_lease_and_answers_no_read() {
+    let mut config = config(0, 3);
+    config.check_quorum = true;
+    config.lease_reads = true;
+    let read_lease_ms = config.read_lease_ms();
+    let mut node = node_with_log(config, 0, &[], 0);
+    elect(&mut node);
+    let term = node.term();
+    for follower in [1, 2] {
+        node.step(append_ok(follower, 0, term, 0)).unwrap();
+    }
+    node.propose(b"w".to_vec()).unwrap();
+    drain(&mut node);
+    node.step(append_ok(1, 0, term, 1)).unwrap();
+    drain(&mut node);
+    assert_eq!(node.lease_read(), None, "no lease before a confirmed round");
+
+    node.set_now_ms(1_000);
+    tick_times(&mut node, HEARTBEAT_TICKS);
+    let read_ids: Vec<u64> = drain(&mut node)
+        .iter()
+        .filter_map(|m| match &m.body {
+            MessageBody::Heartbeat(heartbeat) => Some(heartbeat.read_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(read_ids.len(), 2, "a heartbeat to each follower");
+    assert!(
+        read_ids[0] != 0 && read_ids[0] == read_ids[1],
+        "the heartbeats carry one round of their own: {read_ids:?}"
+    );
+    node.set_now_ms(1_010);
+    node.step(heartbeat_reply(2, term, read_ids[0])).unwrap();
+    assert!(
+        take_ready(&mut node).read_states.is_empty(),
+        "the round answers no read"
+    );
+    assert_eq!(
+        node.lease_read(),
+        Some(raft::core::LeaseRead {
+            commit_index: 1,
+            until_ms: 1_000 + read_lease_ms
+        }),
+        "a majority's answer starts the lease from when the heartbeat left"
+    );
+    assert!(node.lease_valid());
+
+    // The next heartbeat renews it from its own departure.
+    node.set_now_ms(1_100);
+    tick_times(&mut node, HEARTBEAT_TICKS);
+    let next_id = drain(&mut node)
+        .iter()
+        .find_map(|m| match &m.body {
+            MessageBody::Heartbeat(heartbeat) => Some(heartbeat.read_id),
+            _ => None,
+        })
+        .expect("a heartbeat");
+    assert!(next_id > read_ids[0]);
+    node.step(heartbeat_reply(1, term, next_id)).unwrap();
+    assert_eq!(
+        node.lease_read().map(|lease| lease.until_ms),
+        Some(1_100 + read_lease_ms)
+    );
+}
