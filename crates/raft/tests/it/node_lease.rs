@@ -1,19 +1,20 @@
 //! Reads under a leader lease answered beside the loop
 //! (`RaftNode::lease_read_index`), with real time: they see the commit
-//! index, stop when the lease ends, never hold past a new leader's
-//! election (a cut-off leader, a leadership transfer), and stop with a
-//! killed node. The lease's safety under clock drift is
+//! index, do not wait for a disk write under way, stop when the lease
+//! ends, never hold past a new leader's election (a cut-off leader, a
+//! leadership transfer), and stop with a killed node. The lease's safety under clock drift is
 //! `cluster_lease.rs`'s, with cores.
 
 #![cfg(not(madsim))]
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raft::core::Message;
+use raft::core::{Message, PersistentState};
 use raft::node::{ApplyMsg, LocalNetwork, NodeConfig, RaftNode, ReplyFuture, Transport};
-use raft::storage::MemoryStorage;
+use raft::storage::{MemoryStorage, Storage, StorageError, StorageWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -40,8 +41,37 @@ impl Transport for CuttableNetwork {
     }
 }
 
+/// Memory storage whose saves wait while `stalled` is set (a slow disk).
+struct StallingDisk {
+    inner: MemoryStorage,
+    stalled: Arc<AtomicBool>,
+}
+
+impl Storage for StallingDisk {
+    async fn load(&mut self) -> Result<PersistentState, StorageError> {
+        self.inner.load().await
+    }
+
+    async fn save(&mut self, write: StorageWrite<'_>) -> Result<(), StorageError> {
+        while self.stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        self.inner.save(write).await
+    }
+
+    fn raft_state_size_bytes(&self) -> u64 {
+        self.inner.raft_state_size_bytes()
+    }
+
+    fn snapshot_size_bytes(&self) -> u64 {
+        self.inner.snapshot_size_bytes()
+    }
+}
+
 struct Group {
     nodes: Vec<RaftNode>,
+    /// Each node's disk stalls while its flag is set.
+    stalls: Vec<Arc<AtomicBool>>,
     network: CuttableNetwork,
     read_lease: Duration,
     /// Kept open: a node whose service dropped its receiver stops applying.
@@ -53,21 +83,29 @@ async fn start_group_with_leases() -> Group {
     let addrs: Vec<SocketAddr> = vec!["127.0.0.1:1".parse().unwrap(); 3];
     let mut nodes = Vec::new();
     let mut applied = Vec::new();
+    let mut stalls = Vec::new();
     let mut read_lease = Duration::ZERO;
     for id in 0..3u64 {
         let mut config = NodeConfig::new(id, addrs.clone(), 3000 + id);
         config.core.lease_reads = true;
         read_lease = Duration::from_millis(config.core.read_lease_ms());
+        let stalled = Arc::new(AtomicBool::new(false));
+        let storage = StallingDisk {
+            inner: MemoryStorage::new(),
+            stalled: Arc::clone(&stalled),
+        };
         let (node, apply) =
-            RaftNode::make_with_transport(config, MemoryStorage::new(), Arc::new(network.clone()))
+            RaftNode::make_with_transport(config, storage, Arc::new(network.clone()))
                 .await
                 .unwrap();
         network.network.register(id, node.clone());
         nodes.push(node);
         applied.push(apply);
+        stalls.push(stalled);
     }
     Group {
         nodes,
+        stalls,
         network,
         read_lease,
         _applied: applied,
@@ -224,4 +262,35 @@ async fn a_transfer_ends_the_lease_before_the_target_leads_and_a_killed_leader_a
     group.nodes[target].kill();
     assert_eq!(group.nodes[target].lease_read_index(), None);
     assert_eq!(group.nodes[target].read_index().await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_read_does_not_wait_for_a_disk_write_under_way() {
+    let group = start_group_with_leases().await;
+    let leader = group.wait_leader_except(None).await;
+    let (index, _) = group.nodes[leader]
+        .start(b"first".to_vec())
+        .await
+        .expect("the leader accepts");
+    group.wait_lease_read(leader, index).await;
+
+    // The leader's disk stalls; a second write's round waits on it.
+    group.stalls[leader].store(true, Ordering::SeqCst);
+    let (second, _) = group.nodes[leader]
+        .start(b"second".to_vec())
+        .await
+        .expect("the leader accepts");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let read = tokio::time::timeout(Duration::from_millis(100), group.nodes[leader].read_index())
+        .await
+        .expect("a read under the lease is answered while the disk write hangs")
+        .expect("the lease holds");
+    assert!(
+        (index..second).contains(&read),
+        "the read index {read} covers the first write ({index}), not the unwritten one ({second})"
+    );
+
+    group.stalls[leader].store(false, Ordering::SeqCst);
+    let read = group.wait_lease_read(leader, second).await;
+    assert!(read >= second);
 }
