@@ -20,8 +20,11 @@
 # with --cluster against it: each client learns the slot map (CLUSTER
 # NODES) and sends its commands to the node that leads their group, as a
 # Redis Cluster client does, instead of to one node that forwards two
-# commands of three to another group's leader. redis-server stays one
-# standalone server (no cluster of its own to route to).
+# commands of three to another group's leader. It also starts a Redis
+# Cluster of three masters (no replicas, no persistence) and runs the
+# same redis-benchmark --cluster against it: the peer in the same client
+# mode, printed as a second comparison (`cluster rps`, its p50 and p99,
+# and distcache's ratio to it) beside the standalone redis-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -51,10 +54,13 @@ start_redis_server "$redis_port" "$work"
 cluster_args=()
 cli_cluster_args=()
 demo_cluster_flag=""
+redis_cluster_port=""
 if [ "${CLUSTER:-0}" = 1 ]; then
   cluster_args=(--cluster)
   cli_cluster_args=(-c)
   demo_cluster_flag=--cluster-mode
+  redis_cluster_port=$(( redis_port + 1000 ))
+  start_redis_cluster "$redis_cluster_port" "$work"
 fi
 
 distcache_port="${DISTCACHE_PORT:-}"
@@ -74,25 +80,40 @@ bench() {
     | awk -F, '/^"/ && !/^"test"/ { gsub(/"/, ""); split($1, name, " "); print name[1], $2, $5, $7 }'
 }
 
-printf '\n%-8s %-10s %12s %9s %9s %14s %9s %9s %8s\n' pipeline test "redis rps" p50 p99 \
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { print (b > 0 ? a / b : 0) }'; }
+
+printf '\n%-8s %-10s %12s %9s %9s %14s %9s %9s %8s' pipeline test "redis rps" p50 p99 \
   "distcache rps" p50 p99 ratio
+[ -n "$redis_cluster_port" ] && printf ' %12s %9s %9s %8s' "cluster rps" p50 p99 ratio
+echo
 for pipeline in 1 16; do
-  declare -A redis_rps=() distcache_rps=() redis_lat=() distcache_lat=()
+  declare -A redis_rps=() distcache_rps=() cluster_rps=() redis_lat=() distcache_lat=() cluster_lat=()
   while read -r test rps p50 p99; do
     redis_rps[$test]=$rps; redis_lat[$test]="$p50 $p99"
   done < <(bench "$redis_port" -P "$pipeline")
   while read -r test rps p50 p99; do
     distcache_rps[$test]=$rps; distcache_lat[$test]="$p50 $p99"
   done < <(bench "$distcache_port" "${cluster_args[@]}" -P "$pipeline")
+  if [ -n "$redis_cluster_port" ]; then
+    while read -r test rps p50 p99; do
+      cluster_rps[$test]=$rps; cluster_lat[$test]="$p50 $p99"
+    done < <(bench "$redis_cluster_port" --cluster -P "$pipeline")
+  fi
   for test in $(echo "$TESTS" | tr 'a-z,' 'A-Z '); do
     [ -n "${redis_rps[$test]+set}" ] || continue
     ours="${distcache_rps[$test]:-0}"
     # shellcheck disable=SC2086
-    printf '%-8s %-10s %12s %9s %9s %14s %9s %9s %7.2fx\n' "$pipeline" "$test" \
+    printf '%-8s %-10s %12s %9s %9s %14s %9s %9s %7.2fx' "$pipeline" "$test" \
       "${redis_rps[$test]}" ${redis_lat[$test]} "$ours" ${distcache_lat[$test]:-- -} \
-      "$(awk -v a="$ours" -v b="${redis_rps[$test]}" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+      "$(ratio "$ours" "${redis_rps[$test]}")"
+    if [ -n "$redis_cluster_port" ]; then
+      # shellcheck disable=SC2086
+      printf ' %12s %9s %9s %7.2fx' "${cluster_rps[$test]:-0}" ${cluster_lat[$test]:-- -} \
+        "$(ratio "$ours" "${cluster_rps[$test]:-0}")"
+    fi
+    echo
   done
-  unset redis_rps distcache_rps redis_lat distcache_lat
+  unset redis_rps distcache_rps cluster_rps redis_lat distcache_lat cluster_lat
   # ZRANGE over a 100-member sorted set (redis-benchmark has no test of its
   # own for it): the same command line against both servers.
   if [ "${ZRANGE:-1}" = 1 ]; then
@@ -120,5 +141,5 @@ for pipeline in 1 16; do
 done
 echo
 mode="proxy: every command to one node"
-[ "${CLUSTER:-0}" = 1 ] && mode="cluster mode: clients route by slot"
+[ "${CLUSTER:-0}" = 1 ] && mode="cluster mode: clients route by slot; cluster = a Redis Cluster of three masters, no replicas"
 echo "(-c $CLIENTS -n $REQUESTS -d $VALUE_BYTES -r $KEYSPACE, distcache $mode, loopback, $(nproc) cores, $(date -u +%Y-%m-%d))"

@@ -49,6 +49,31 @@ start_redis_server() {
   wait_for_port "$port"
 }
 
+# start_redis_cluster PORT DIR: a Redis Cluster of three masters (no
+# replicas, no persistence) on 127.0.0.1:PORT, PORT+1 and PORT+2, each
+# with its files and log in DIR/redis-cluster-<port>; returns once every
+# slot is served.
+start_redis_cluster() {
+  local port="$1" dir="$2" p
+  for p in "$port" $(( port + 1 )) $(( port + 2 )); do
+    rm -rf "$dir/redis-cluster-$p"
+    mkdir -p "$dir/redis-cluster-$p"
+    redis-server --port "$p" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --save "" --appendonly no --daemonize no --dir "$dir/redis-cluster-$p" \
+      > "$dir/redis-cluster-$p/redis-server.log" 2>&1 &
+    started_pids+=($!)
+    wait_for_port "$p"
+  done
+  redis-cli --cluster create "127.0.0.1:$port" "127.0.0.1:$(( port + 1 ))" \
+    "127.0.0.1:$(( port + 2 ))" --cluster-replicas 0 --cluster-yes > "$dir/redis-cluster-create.log" 2>&1
+  for _ in $(seq 1 150); do
+    redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' && return 0
+    sleep 0.2
+  done
+  echo "the Redis Cluster on $port..$(( port + 2 )) did not come up: $dir/redis-cluster-create.log" >&2
+  return 1
+}
+
 # start_demo DIR [DEMO FLAGS...]: `distcache demo` (the release build,
 # built here unless DISTCACHE_BIN names a binary) with its data in
 # DIR/demo-data and its log in DIR/demo.log, on a port block away from
