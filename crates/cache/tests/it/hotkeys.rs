@@ -128,3 +128,52 @@ fn a_borrowed_key_counts_as_the_owned_one() {
     assert_eq!(top[0], (b"hot".to_vec(), 20));
     assert_eq!(top[1].0, b"cold".to_vec());
 }
+
+/// The top list answers exactly as the space-saving rule it implements,
+/// written plainly here: a member's count rises to the offered one; a
+/// newcomer joins while there is room, or replaces the lightest member
+/// (ties: the greatest key) when its count is larger. Offers mix repeated
+/// and new keys with counts that tie often.
+#[test]
+fn the_top_list_answers_as_the_plain_space_saving_rule() {
+    use cache::hotkeys::TopK;
+    use rand::{Rng, SeedableRng};
+
+    fn plain_offer(members: &mut Vec<(Vec<u8>, u64)>, capacity: usize, key: &[u8], count: u64) {
+        if let Some(member) = members.iter_mut().find(|member| member.0 == key) {
+            member.1 = member.1.max(count);
+        } else if members.len() < capacity {
+            members.push((key.to_vec(), count));
+        } else {
+            let lightest = (0..members.len())
+                .min_by(|&l, &r| {
+                    members[l]
+                        .1
+                        .cmp(&members[r].1)
+                        .then_with(|| members[r].0.cmp(&members[l].0))
+                })
+                .expect("a full list has members");
+            if count > members[lightest].1 {
+                members[lightest] = (key.to_vec(), count);
+            }
+        }
+    }
+
+    for seed in 0..4u64 {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let capacity = 8;
+        let mut top: TopK<Vec<u8>> = TopK::new(capacity);
+        let mut plain: Vec<(Vec<u8>, u64)> = Vec::new();
+        for step in 0..20_000 {
+            let key = format!("k{}", rng.gen_range(0..40u32)).into_bytes();
+            let count = rng.gen_range(1..12u64) + step / 2_000;
+            top.offer(&key[..], cache::hash::hash_of(&key[..]), count);
+            plain_offer(&mut plain, capacity, &key, count);
+            if step % 97 == 0 {
+                let mut expected = plain.clone();
+                expected.sort_by(|l, r| r.1.cmp(&l.1).then_with(|| l.0.cmp(&r.0)));
+                assert_eq!(top.top(capacity), expected, "seed {seed}, step {step}");
+            }
+        }
+    }
+}
