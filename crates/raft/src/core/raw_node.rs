@@ -272,6 +272,11 @@ pub struct RawNode {
     /// again until a new leadership (a `TimeoutNow` still on its way would
     /// let its target be elected at once).
     pub(super) lease_forfeited: bool,
+    /// Leader: the clock reading of the last configuration change it
+    /// proposed. A round sent at or before it extends no lease: the
+    /// change ended the lease, and a round confirmed by the old voters
+    /// must not grant it again.
+    pub(super) lease_not_before_ms: Option<u64>,
     /// Ticks since this node started (saturating): with lease reads it
     /// grants no vote during its first `election_timeout_ticks_min`.
     pub(super) ticks_since_start: u64,
@@ -327,6 +332,7 @@ impl RawNode {
             now_ms: 0,
             lease_until_ms: 0,
             lease_forfeited: false,
+            lease_not_before_ms: None,
             ticks_since_start: 0,
             lease_reads_served: 0,
             log,
@@ -400,7 +406,13 @@ impl RawNode {
     /// A majority heard from this leader after `sent_ms`: the lease runs
     /// to `sent_ms + Config::read_lease_ms()`.
     pub(super) fn extend_lease(&mut self, sent_ms: u64) {
-        if self.config.lease_reads && self.role == Role::Leader && !self.lease_forfeited {
+        if self.config.lease_reads
+            && self.role == Role::Leader
+            && !self.lease_forfeited
+            && self
+                .lease_not_before_ms
+                .is_none_or(|change_ms| sent_ms > change_ms)
+        {
             let until = sent_ms.saturating_add(self.config.read_lease_ms());
             self.lease_until_ms = self.lease_until_ms.max(until);
         }
@@ -865,8 +877,10 @@ impl RawNode {
             "configuration change appended"
         );
         // The voters change: a lease confirmed by the old ones ends (a new
-        // one needs a majority of the configuration in force).
+        // one needs a majority of the configuration in force, for a round
+        // sent after this).
         self.lease_until_ms = 0;
+        self.lease_not_before_ms = Some(self.now_ms);
         self.sync_progress();
         Ok(position)
     }

@@ -136,12 +136,13 @@ impl RawNode {
     /// healthy group then never wait for a round (without this, the first
     /// reads after each lease, every `read_lease_ms`, waited for one:
     /// under load, a few milliseconds for a third of a node's reads).
-    /// At most one such round is pending; a step down drops it.
+    /// At most one such round is pending; a step down drops it. A group
+    /// of one voter needs no lease (it confirms reads alone).
     fn renew_lease(&mut self) {
         let renewable = self.config.lease_reads
             && !self.lease_forfeited
             && self.transfer.is_none()
-            && !self.progress.is_empty()
+            && self.quorum() > 1
             && self.read_only.pending_count() == 0;
         if renewable {
             self.read_only.add_renewal(self.config.id, self.now_ms);

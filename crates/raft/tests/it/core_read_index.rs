@@ -190,12 +190,12 @@ fn pending_reads_are_bounded() {
     );
 }
 
-#[test]
-fn with_leases_a_periodic_heartbeat_renews_the_lease_and_answers_no_read() {
+/// Node 0 leads 3 nodes with lease reads on and has committed entry 1 of
+/// its term; no lease yet.
+fn leader_with_leases() -> RawNode {
     let mut config = config(0, 3);
     config.check_quorum = true;
     config.lease_reads = true;
-    let read_lease_ms = config.read_lease_ms();
     let mut node = node_with_log(config, 0, &[], 0);
     elect(&mut node);
     let term = node.term();
@@ -207,6 +207,29 @@ fn with_leases_a_periodic_heartbeat_renews_the_lease_and_answers_no_read() {
     node.step(append_ok(1, 0, term, 1)).unwrap();
     drain(&mut node);
     assert_eq!(node.lease_read(), None, "no lease before a confirmed round");
+    node
+}
+
+/// The read ids the heartbeats in `messages` carry.
+fn heartbeat_read_ids(messages: &[raft::core::Message]) -> Vec<u64> {
+    messages
+        .iter()
+        .filter_map(|m| match &m.body {
+            MessageBody::Heartbeat(heartbeat) => Some(heartbeat.read_id),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn with_leases_a_periodic_heartbeat_renews_the_lease_and_answers_no_read() {
+    let mut node = leader_with_leases();
+    let term = node.term();
+    let read_lease_ms = raft::core::Config {
+        lease_reads: true,
+        ..config(0, 3)
+    }
+    .read_lease_ms();
 
     node.set_now_ms(1_000);
     tick_times(&mut node, HEARTBEAT_TICKS);
@@ -254,4 +277,63 @@ fn with_leases_a_periodic_heartbeat_renews_the_lease_and_answers_no_read() {
         node.lease_read().map(|lease| lease.until_ms),
         Some(1_100 + read_lease_ms)
     );
+}
+
+#[test]
+fn a_pending_read_round_renews_the_lease_without_a_round_of_its_own() {
+    let mut node = leader_with_leases();
+    node.set_now_ms(1_000);
+    node.read_index(b"r".to_vec()).unwrap();
+    let read_id = heartbeat_read_ids(&drain(&mut node))[0];
+    tick_times(&mut node, HEARTBEAT_TICKS);
+    assert_eq!(
+        heartbeat_read_ids(&drain(&mut node)),
+        vec![read_id, read_id],
+        "the heartbeats repeat the read's round; no renewal round joins it"
+    );
+}
+
+#[test]
+fn no_renewal_round_once_a_transfer_started() {
+    let mut node = leader_with_leases();
+    node.set_now_ms(1_000);
+    node.transfer_leader(1).unwrap();
+    drain(&mut node);
+    tick_times(&mut node, HEARTBEAT_TICKS);
+    let read_ids = heartbeat_read_ids(&drain(&mut node));
+    assert!(
+        read_ids.iter().all(|&id| id == 0),
+        "heartbeats carry no round: {read_ids:?}"
+    );
+    assert_eq!(node.lease_read(), None);
+}
+
+#[test]
+fn a_round_sent_before_a_configuration_change_does_not_grant_the_lease_again() {
+    let mut node = leader_with_leases();
+    let term = node.term();
+    node.set_now_ms(1_000);
+    tick_times(&mut node, HEARTBEAT_TICKS);
+    let round = heartbeat_read_ids(&drain(&mut node))[0];
+    node.set_now_ms(1_005);
+    node.propose_membership_change(raft::core::MembershipChange::AddLearner(3))
+        .unwrap();
+    drain(&mut node);
+    node.set_now_ms(1_010);
+    node.step(heartbeat_reply(1, term, round)).unwrap();
+    assert_eq!(
+        node.lease_read(),
+        None,
+        "the change ended the lease; a round sent before it does not restart it"
+    );
+
+    // A round sent after the change does.
+    node.set_now_ms(1_100);
+    tick_times(&mut node, HEARTBEAT_TICKS);
+    let after = heartbeat_read_ids(&drain(&mut node))
+        .into_iter()
+        .find(|&id| id != 0)
+        .expect("a renewal round");
+    node.step(heartbeat_reply(1, term, after)).unwrap();
+    assert!(node.lease_read().is_some());
 }
