@@ -7,7 +7,12 @@ use raft::core::{Heartbeat, HeartbeatReply, MessageBody, RawNode, ReadIndexError
 
 /// Node 0 leads 3 nodes and has committed entry 1 of its term.
 fn leader_with_commit_in_term() -> RawNode {
-    let mut node = node_with_log(config(0, 3), 0, &[], 0);
+    leader_with_commit_in_term_under(config(0, 3))
+}
+
+/// [`leader_with_commit_in_term`] with node 0 configured by `config`.
+fn leader_with_commit_in_term_under(config: raft::core::Config) -> RawNode {
+    let mut node = node_with_log(config, 0, &[], 0);
     elect(&mut node);
     let term = node.term();
     for follower in [1, 2] {
@@ -137,13 +142,7 @@ fn periodic_heartbeats_repeat_the_newest_pending_read() {
     node.read_index(b"r".to_vec()).unwrap();
     drain(&mut node);
     tick_times(&mut node, HEARTBEAT_TICKS);
-    let read_ids: Vec<u64> = drain(&mut node)
-        .iter()
-        .filter_map(|m| match &m.body {
-            MessageBody::Heartbeat(heartbeat) => Some(heartbeat.read_id),
-            _ => None,
-        })
-        .collect();
+    let read_ids = heartbeat_read_ids(&drain(&mut node));
     assert_eq!(
         read_ids,
         vec![1, 1],
@@ -196,16 +195,7 @@ fn leader_with_leases() -> RawNode {
     let mut config = config(0, 3);
     config.check_quorum = true;
     config.lease_reads = true;
-    let mut node = node_with_log(config, 0, &[], 0);
-    elect(&mut node);
-    let term = node.term();
-    for follower in [1, 2] {
-        node.step(append_ok(follower, 0, term, 0)).unwrap();
-    }
-    node.propose(b"w".to_vec()).unwrap();
-    drain(&mut node);
-    node.step(append_ok(1, 0, term, 1)).unwrap();
-    drain(&mut node);
+    let node = leader_with_commit_in_term_under(config);
     assert_eq!(node.lease_read(), None, "no lease before a confirmed round");
     node
 }
@@ -233,13 +223,7 @@ fn with_leases_a_periodic_heartbeat_renews_the_lease_and_answers_no_read() {
 
     node.set_now_ms(1_000);
     tick_times(&mut node, HEARTBEAT_TICKS);
-    let read_ids: Vec<u64> = drain(&mut node)
-        .iter()
-        .filter_map(|m| match &m.body {
-            MessageBody::Heartbeat(heartbeat) => Some(heartbeat.read_id),
-            _ => None,
-        })
-        .collect();
+    let read_ids = heartbeat_read_ids(&drain(&mut node));
     assert_eq!(read_ids.len(), 2, "a heartbeat to each follower");
     assert!(
         read_ids[0] != 0 && read_ids[0] == read_ids[1],
@@ -264,13 +248,7 @@ fn with_leases_a_periodic_heartbeat_renews_the_lease_and_answers_no_read() {
     // The next heartbeat renews it from its own departure.
     node.set_now_ms(1_100);
     tick_times(&mut node, HEARTBEAT_TICKS);
-    let next_id = drain(&mut node)
-        .iter()
-        .find_map(|m| match &m.body {
-            MessageBody::Heartbeat(heartbeat) => Some(heartbeat.read_id),
-            _ => None,
-        })
-        .expect("a heartbeat");
+    let next_id = heartbeat_read_ids(&drain(&mut node))[0];
     assert!(next_id > read_ids[0]);
     node.step(heartbeat_reply(1, term, next_id)).unwrap();
     assert_eq!(

@@ -132,6 +132,18 @@ impl Group {
         }
     }
 
+    /// Once a leader is elected and has committed a write, waits for its
+    /// lease; returns the leader and the write's index.
+    async fn leader_with_lease(&self) -> (usize, u64) {
+        let leader = self.wait_leader_except(None).await;
+        let (index, _) = self.nodes[leader]
+            .start(b"written".to_vec())
+            .await
+            .expect("the leader accepts");
+        self.wait_lease_read(leader, index).await;
+        (leader, index)
+    }
+
     /// Waits until `node`'s lease answers a read index at or past `index`.
     /// A lease starts with a ReadIndex round (the core's).
     async fn wait_lease_read(&self, node: usize, index: u64) -> u64 {
@@ -185,11 +197,7 @@ impl Group {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_leader_answers_lease_reads_until_its_lease_ends_and_not_after() {
     let group = start_group_with_leases().await;
-    let leader = group.wait_leader_except(None).await;
-    let (index, _) = group.nodes[leader]
-        .start(b"written".to_vec())
-        .await
-        .expect("the leader accepts");
+    let (leader, index) = group.leader_with_lease().await;
     let read = group.wait_lease_read(leader, index).await;
     assert_eq!(
         group.nodes[leader].read_index().await,
@@ -241,12 +249,7 @@ async fn a_cut_off_leader_answers_lease_reads_until_its_lease_ends_and_not_after
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_ends_the_lease_before_the_target_leads_and_a_killed_leader_answers_nothing() {
     let group = start_group_with_leases().await;
-    let leader = group.wait_leader_except(None).await;
-    let (index, _) = group.nodes[leader]
-        .start(b"written".to_vec())
-        .await
-        .expect("the leader accepts");
-    group.wait_lease_read(leader, index).await;
+    let (leader, _) = group.leader_with_lease().await;
 
     let target = (leader + 1) % 3;
     let asked = Instant::now();
@@ -272,12 +275,7 @@ async fn a_transfer_ends_the_lease_before_the_target_leads_and_a_killed_leader_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_read_does_not_wait_for_a_disk_write_under_way() {
     let group = start_group_with_leases().await;
-    let leader = group.wait_leader_except(None).await;
-    let (index, _) = group.nodes[leader]
-        .start(b"first".to_vec())
-        .await
-        .expect("the leader accepts");
-    let mut written = index;
+    let (leader, mut written) = group.leader_with_lease().await;
     // The stalled loop renews no lease: an attempt whose lease ran out
     // first (a heartbeat answered late on a loaded machine) is tried
     // again; a read that waits for the write fails every attempt.
