@@ -122,12 +122,15 @@ impl Group {
     }
 
     async fn wait_leader_except(&self, excluded: Option<usize>) -> usize {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = labrpc::runtime::now() + Duration::from_secs(5);
         loop {
             if let Some(leader) = self.leader_except(excluded) {
                 return leader;
             }
-            assert!(Instant::now() < deadline, "no single leader within 5 s");
+            assert!(
+                labrpc::runtime::now() < deadline,
+                "no single leader within 5 s"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -147,7 +150,7 @@ impl Group {
     /// Waits until `node`'s lease answers a read index at or past `index`.
     /// A lease starts with a ReadIndex round (the core's).
     async fn wait_lease_read(&self, node: usize, index: u64) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = labrpc::runtime::now() + Duration::from_secs(5);
         loop {
             if let Some(read) = self.nodes[node].lease_read_index()
                 && read >= index
@@ -156,7 +159,7 @@ impl Group {
             }
             self.nodes[node].read_index().await;
             assert!(
-                Instant::now() < deadline,
+                labrpc::runtime::now() < deadline,
                 "node {node} answered no lease read at {index} within 5 s"
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -172,7 +175,7 @@ impl Group {
         old: usize,
         since: Instant,
     ) -> (usize, Duration) {
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = labrpc::runtime::now() + Duration::from_secs(5);
         let mut lease_ended = None;
         loop {
             let successor = self.leader_except(Some(old));
@@ -188,7 +191,10 @@ impl Group {
                 let ended = lease_ended.expect("the lease ended before this turn");
                 return (successor, ended);
             }
-            assert!(Instant::now() < deadline, "no new leader within 5 s");
+            assert!(
+                labrpc::runtime::now() < deadline,
+                "no new leader within 5 s"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
@@ -216,7 +222,7 @@ async fn a_cut_off_leader_answers_lease_reads_until_its_lease_ends_and_not_after
     // Heartbeats renew the lease: with no read for three leases, it holds
     // (without renewal it lapses a lease in, two thirds of the spell; a
     // heartbeat answered late on a loaded machine may lapse it briefly).
-    let quiet = Instant::now();
+    let quiet = labrpc::runtime::now();
     let (mut polls, mut lapsed) = (0u32, 0u32);
     while quiet.elapsed() < 3 * group.read_lease {
         polls += 1;
@@ -230,7 +236,7 @@ async fn a_cut_off_leader_answers_lease_reads_until_its_lease_ends_and_not_after
         "the lease lapsed at {lapsed} of {polls} polls in a quiet spell"
     );
 
-    let cut = Instant::now();
+    let cut = labrpc::runtime::now();
     group.network.cut_off(leader);
     let (successor, lease_lasted) = group.lease_ends_before_a_new_leader(leader, cut).await;
     assert_ne!(successor, leader);
@@ -252,7 +258,7 @@ async fn a_transfer_ends_the_lease_before_the_target_leads_and_a_killed_leader_a
     let (leader, _) = group.leader_with_lease().await;
 
     let target = (leader + 1) % 3;
-    let asked = Instant::now();
+    let asked = labrpc::runtime::now();
     group.nodes[leader]
         .transfer_leader(target as u64)
         .await
