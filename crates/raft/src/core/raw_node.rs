@@ -382,10 +382,7 @@ impl RawNode {
     /// a transfer under way, no entry of this term committed.
     pub fn lease_read(&self) -> Option<LeaseRead> {
         let commit_index = self.log.commit_index();
-        let usable = self.config.lease_reads
-            && self.role == Role::Leader
-            && !self.lease_forfeited
-            && self.transfer.is_none()
+        let usable = self.lease_may_hold()
             && self.lease_until_ms > 0
             && self.log.term_at(commit_index) == Some(self.term);
         usable.then_some(LeaseRead {
@@ -396,11 +393,16 @@ impl RawNode {
 
     /// A leader whose lease holds now (`Config::lease_reads`).
     pub fn lease_valid(&self) -> bool {
+        self.lease_may_hold() && self.now_ms < self.lease_until_ms
+    }
+
+    /// A leader that may hold a lease, whatever the time: leases on, not
+    /// given up for this term, no transfer under way.
+    pub(super) fn lease_may_hold(&self) -> bool {
         self.config.lease_reads
             && self.role == Role::Leader
             && !self.lease_forfeited
             && self.transfer.is_none()
-            && self.now_ms < self.lease_until_ms
     }
 
     /// A majority heard from this leader after `sent_ms`: the lease runs

@@ -63,26 +63,21 @@ impl ReadOnly {
 
     /// Registers a read at `index`, arrived at `now_ms`; returns its id.
     pub(super) fn add(&mut self, index: u64, context: Vec<u8>, leader: NodeId, now_ms: u64) -> u64 {
-        self.last_id += 1;
-        let acknowledged_by = BTreeSet::from([leader]);
-        self.pending.push_back(PendingRead {
-            id: self.last_id,
-            index,
-            context: Some(context),
-            sent_ms: now_ms,
-            acknowledged_by,
-        });
-        self.last_id
+        self.push(index, Some(context), leader, now_ms)
     }
 
     /// Registers a round with no read in it, sent at `now_ms`: its
     /// confirmation only extends the lease (no [`ReadState`]).
     pub(super) fn add_renewal(&mut self, leader: NodeId, now_ms: u64) -> u64 {
+        self.push(0, None, leader, now_ms)
+    }
+
+    fn push(&mut self, index: u64, context: Option<Vec<u8>>, leader: NodeId, now_ms: u64) -> u64 {
         self.last_id += 1;
         self.pending.push_back(PendingRead {
             id: self.last_id,
-            index: 0,
-            context: None,
+            index,
+            context,
             sent_ms: now_ms,
             acknowledged_by: BTreeSet::from([leader]),
         });

@@ -139,11 +139,8 @@ impl RawNode {
     /// At most one such round is pending; a step down drops it. A group
     /// of one voter needs no lease (it confirms reads alone).
     fn renew_lease(&mut self) {
-        let renewable = self.config.lease_reads
-            && !self.lease_forfeited
-            && self.transfer.is_none()
-            && self.quorum() > 1
-            && self.read_only.pending_count() == 0;
+        let renewable =
+            self.lease_may_hold() && self.quorum() > 1 && self.read_only.pending_count() == 0;
         if renewable {
             self.read_only.add_renewal(self.config.id, self.now_ms);
         }
