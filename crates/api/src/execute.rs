@@ -475,13 +475,30 @@ pub fn read(store: &Store, op: &Op, limits: &Limits, now_ms: u64) -> Reply {
             });
         }
     }
-    check_string(store, op, now_ms)?;
+    // A plain GET checks the key's type as it reads the value: one lookup.
+    let plain_get = matches!(
+        op,
+        Op::Get { .. }
+            | Op::GetEx {
+                ttl: GetExTtl::Unchanged,
+                ..
+            }
+    );
+    if !plain_get {
+        check_string(store, op, now_ms)?;
+    }
     match op {
         Op::Get { key }
         | Op::GetEx {
             key,
             ttl: GetExTtl::Unchanged,
-        } => Ok(Outcome::Value(store.peek(key, now_ms).map(<[u8]>::to_vec))),
+        } => match store.peek_value(key, now_ms) {
+            None => Ok(Outcome::Value(None)),
+            Some(value) => value
+                .as_str()
+                .map(|bytes| Outcome::Value(Some(bytes.to_vec())))
+                .ok_or(Error::WrongType),
+        },
         Op::GetWithTtl { key } => Ok(Outcome::ValueWithTtl {
             value: store.peek(key, now_ms).map(<[u8]>::to_vec),
             ttl: key_ttl(store.peek_ttl(key, now_ms)),

@@ -315,7 +315,7 @@ impl Forwarder {
     ) -> Result<Outcome, ForwardError> {
         let started = crate::clock::now();
         let command = op.name();
-        self.metrics.record_key(op.key());
+        self.metrics.record_key(op.key(), started);
         let context = labrpc::trace::current()
             .map(|parent| parent.child())
             .unwrap_or_else(labrpc::trace::TraceContext::new_root);

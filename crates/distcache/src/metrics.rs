@@ -22,7 +22,10 @@
 //! **Hot keys** are found by the cache crate's `HotKeyDetector` (a
 //! count-min sketch and a top-k list of [`HOT_KEYS_TRACKED`] keys, counts
 //! halved every 10 s of seam time): memory is bounded whatever the key
-//! space, and keys that stopped being hot fade out.
+//! space, and keys that stopped being hot fade out. Past
+//! [`HOT_KEYS_EXACT_PER_WINDOW`] requests in a window the detector samples
+//! (one in [`HOT_KEYS_SAMPLE_ONE_IN`], weighted): the counts of a busy node
+//! are estimates either way.
 
 use cache::hotkeys::{HotKeyConfig, HotKeyDetector};
 use std::sync::Mutex;
@@ -44,6 +47,13 @@ pub const HOT_KEYS_TRACKED: usize = 64;
 pub const HOT_KEYS_EXPORTED: usize = 10;
 /// Longest key label (longer keys are cut, with a `…`).
 pub const HOT_KEY_LABEL_CHARS: usize = 64;
+/// Requests counted one by one for the hot keys in each 10 s window; past
+/// them, one request in [`HOT_KEYS_SAMPLE_ONE_IN`] is counted, with that
+/// weight (the detector's cost at 70,000 GETs a second was a fifth of a
+/// GET's CPU; see docs/status.md).
+pub const HOT_KEYS_EXACT_PER_WINDOW: u64 = 10_000;
+/// See [`HOT_KEYS_EXACT_PER_WINDOW`].
+pub const HOT_KEYS_SAMPLE_ONE_IN: u64 = 8;
 
 tokio::task_local! {
     /// The front end a request came through; operations run outside any
@@ -787,6 +797,8 @@ impl Metrics {
             hot_keys: Mutex::new(HotKeyDetector::new(
                 HotKeyConfig {
                     tracked_keys: HOT_KEYS_TRACKED,
+                    exact_per_window: HOT_KEYS_EXACT_PER_WINDOW,
+                    sample_one_in: HOT_KEYS_SAMPLE_ONE_IN,
                     ..HotKeyConfig::default()
                 },
                 0,
@@ -803,14 +815,17 @@ impl Metrics {
     /// shard and the hot keys. Both are the users': the node's own probes
     /// (readiness, `internal`) would only crowd them out, and a whole-shard
     /// operation (scan, count, flush) has no key to rank.
-    pub fn record_key(&self, key: &[u8]) {
+    /// `at` is when the operation began (the caller's clock reading: one
+    /// less per request).
+    pub fn record_key(&self, key: &[u8], at: tokio::time::Instant) {
         if frontend_is_user(frontend()) && !key.is_empty() {
             let shard_count = self.shard_requests.shard_count();
             if shard_count > 0 {
                 self.shard_requests
                     .record(shardkv::key_to_shard(key, shard_count));
             }
-            let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let since_start = at.saturating_duration_since(self.started);
+            let now_ms = u64::try_from(since_start.as_millis()).unwrap_or(u64::MAX);
             self.hot_keys
                 .lock()
                 .expect("hot keys lock")
@@ -1230,13 +1245,13 @@ mod tests {
         let key = b"user:42";
         let shard = shardkv::key_to_shard(key, 10);
         FRONTEND.sync_scope("resp", || {
-            metrics.record_key(key);
-            metrics.record_key(key);
+            metrics.record_key(key, crate::clock::now());
+            metrics.record_key(key, crate::clock::now());
             // A whole-shard operation has no key: not counted.
-            metrics.record_key(b"");
+            metrics.record_key(b"", crate::clock::now());
         });
         // The node's own probes are not users' requests.
-        metrics.record_key(key);
+        metrics.record_key(key, crate::clock::now());
         let mut expected = vec![0; 10];
         expected[shard] = 2;
         assert_eq!(metrics.shard_requests(), expected);
@@ -1255,7 +1270,7 @@ mod tests {
         // A forwarder's own metrics count nothing per shard.
         let uncounted = Metrics::new();
         FRONTEND.sync_scope("grpc", || {
-            uncounted.record_key(key);
+            uncounted.record_key(key, crate::clock::now());
         });
         assert!(uncounted.shard_requests().is_empty());
     }

@@ -763,6 +763,53 @@ fn gt_and_lt_compare_wall_clock_instants_when_both_have_one() {
 }
 
 #[test]
+fn a_get_through_the_read_path_answers_as_through_the_log() {
+    let mut store = store();
+    let get = |key: &str| Op::Get { key: key.into() };
+    let get_ex = |key: &str| Op::GetEx {
+        key: key.into(),
+        ttl: GetExTtl::Unchanged,
+    };
+    let put = |key: &str, ttl_ms| Op::Put {
+        key: key.into(),
+        value: b"v".to_vec(),
+        ttl_ms,
+    };
+    run(&mut store, put("live", None), 0).expect("put");
+    run(&mut store, put("expiring", Some(100)), 0).expect("put");
+    let hash = Op::Hash {
+        key: "h".into(),
+        op: api::HashOp::Set {
+            pairs: vec![(b"f".to_vec(), b"v".to_vec())],
+            only_new: false,
+        },
+    };
+    run(&mut store, hash, 0).expect("hset");
+    let value = |bytes: &[u8]| Ok(Outcome::Value(Some(bytes.to_vec())));
+    for (key, now_ms, expected) in [
+        ("live", 50, value(b"v")),
+        ("expiring", 50, value(b"v")),
+        ("expiring", 100, Ok(Outcome::Value(None))),
+        ("absent", 50, Ok(Outcome::Value(None))),
+        ("h", 50, Err(Error::WrongType)),
+    ] {
+        for op in [get(key), get_ex(key)] {
+            let by_read = read(&store, &op, &Limits::default(), now_ms);
+            assert_eq!(
+                by_read, expected,
+                "{op:?} at {now_ms} ms through the read path"
+            );
+            let mut copy = store.clone();
+            assert_eq!(
+                run(&mut copy, op.clone(), now_ms),
+                expected,
+                "{op:?} through the log"
+            );
+        }
+    }
+}
+
+#[test]
 fn get_with_ttl_answers_the_value_and_its_ttl_of_one_instant() {
     let mut store = store();
     let get_with_ttl = |key: &str| Op::GetWithTtl { key: key.into() };

@@ -41,8 +41,14 @@ impl CountMinSketch {
 
     /// Counts one occurrence; returns the new estimate.
     pub fn increment(&mut self, key_hash: u64) -> u64 {
+        self.increment_by(key_hash, 1)
+    }
+
+    /// Counts `weight` occurrences (a sampled access standing for
+    /// `weight`); returns the new estimate. Counters saturate.
+    pub fn increment_by(&mut self, key_hash: u64, weight: u64) -> u64 {
         let estimate = self.estimate(key_hash);
-        let target = u32::try_from(estimate + 1).unwrap_or(u32::MAX);
+        let target = u32::try_from(estimate.saturating_add(weight)).unwrap_or(u32::MAX);
         for row in 0..self.depth {
             let index = self.index(row, key_hash);
             if self.counters[index] < target {

@@ -10,6 +10,14 @@
 //! keeps the keys whose estimates are largest. Every `window_ms` of the
 //! caller's time, all counts are halved, so a key that stopped being hot
 //! fades out within a few windows. Time is passed in; nothing reads a clock.
+//!
+//! A busy caller can sample: past `exact_per_window` accesses in a window,
+//! one access in `sample_one_in` is counted, weighted by `sample_one_in`,
+//! so estimates stay unbiased while the sketch and the list see a fraction
+//! of the stream. Which accesses are counted is decided by a fixed
+//! pseudo-random sequence, not by position, so a client cycling through a
+//! few keys cannot fall in step with it; the same stream gives the same
+//! answer every run.
 
 mod count_min;
 mod top_k;
@@ -20,7 +28,7 @@ use std::hash::Hash;
 pub use count_min::CountMinSketch;
 pub use top_k::TopK;
 
-use crate::hash::hash_of;
+use crate::hash::{fmix64, hash_of};
 
 /// Sizing of a [`HotKeyDetector`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +41,12 @@ pub struct HotKeyConfig {
     pub tracked_keys: usize,
     /// Counts halve once per window.
     pub window_ms: u64,
+    /// Accesses counted one by one in each window; past them, sampling.
+    /// `u64::MAX`: every access is counted.
+    pub exact_per_window: u64,
+    /// Past `exact_per_window`, one access in this many is counted, with
+    /// this weight (1: every access).
+    pub sample_one_in: u64,
 }
 
 impl Default for HotKeyConfig {
@@ -42,6 +56,8 @@ impl Default for HotKeyConfig {
             sketch_depth: 4,
             tracked_keys: 64,
             window_ms: 10_000,
+            exact_per_window: u64::MAX,
+            sample_one_in: 1,
         }
     }
 }
@@ -53,21 +69,32 @@ pub struct HotKeyDetector<K> {
     sketch: CountMinSketch,
     top: TopK<K>,
     window_start_ms: u64,
+    /// Accesses offered in the current window (counted or not).
+    window_accesses: u64,
+    /// The sampling sequence's state (a Weyl sequence, mixed).
+    sampler: u64,
 }
+
+/// The step of the sampling sequence (2^64 over the golden ratio, odd).
+const SAMPLER_STEP: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Windows past which further halving changes nothing (u32 counters).
 const DECAY_STEPS_MAX: u64 = 32;
 
 impl<K: Hash + Ord + Clone> HotKeyDetector<K> {
     /// # Panics
-    /// On a zero `window_ms`, `tracked_keys`, or a bad sketch shape.
+    /// On a zero `window_ms`, `tracked_keys` or `sample_one_in`, or a bad
+    /// sketch shape.
     pub fn new(config: HotKeyConfig, now_ms: u64) -> Self {
         assert!(config.window_ms > 0, "window_ms must be positive");
+        assert!(config.sample_one_in > 0, "sample_one_in must be positive");
         HotKeyDetector {
             config,
             sketch: CountMinSketch::new(config.sketch_width, config.sketch_depth),
             top: TopK::new(config.tracked_keys),
             window_start_ms: now_ms,
+            window_accesses: 0,
+            sampler: 0,
         }
     }
 
@@ -80,9 +107,26 @@ impl<K: Hash + Ord + Clone> HotKeyDetector<K> {
         Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
     {
         self.decay_to(now_ms);
+        let Some(weight) = self.weight_of_next_access() else {
+            return;
+        };
         let key_hash = hash_of(key);
-        let estimate = self.sketch.increment(key_hash);
+        let estimate = self.sketch.increment_by(key_hash, weight);
         self.top.offer(key, key_hash, estimate);
+    }
+
+    /// The weight the next access counts with: 1 within the window's exact
+    /// budget; past it `sample_one_in` for one access in `sample_one_in`
+    /// (by the sampling sequence), None for the others.
+    fn weight_of_next_access(&mut self) -> Option<u64> {
+        self.window_accesses = self.window_accesses.saturating_add(1);
+        if self.window_accesses <= self.config.exact_per_window || self.config.sample_one_in == 1 {
+            return Some(1);
+        }
+        self.sampler = self.sampler.wrapping_add(SAMPLER_STEP);
+        fmix64(self.sampler)
+            .is_multiple_of(self.config.sample_one_in)
+            .then_some(self.config.sample_one_in)
     }
 
     /// The `limit` hottest keys with their (decayed) estimated counts.
@@ -115,5 +159,6 @@ impl<K: Hash + Ord + Clone> HotKeyDetector<K> {
             self.top.halve();
         }
         self.window_start_ms += windows * self.config.window_ms;
+        self.window_accesses = 0;
     }
 }
