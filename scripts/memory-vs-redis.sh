@@ -38,8 +38,8 @@ PER_KEY=100
 install_if_missing redis-server redis-server
 install_if_missing redis-cli redis-tools
 
-rss_bytes() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
-peak_rss_bytes() { awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$1/status"; }
+rss_bytes() { awk '/^VmRSS:/ { printf "%d\n", $2 * 1024 }' "/proc/$1/status"; }
+peak_rss_bytes() { awk '/^VmHWM:/ { printf "%d\n", $2 * 1024 }' "/proc/$1/status"; }
 
 # settled_rss_bytes PID: the lowest RSS over 20 s after the load, sampled
 # every second: a snapshot the load's last writes started (its copies
@@ -87,7 +87,7 @@ redis_used_memory() { redis-cli -p "$1" info memory | awk -F: '/^used_memory:/ {
 
 store_bytes() {
   curl -s "http://127.0.0.1:$1/metrics" |
-    awk '/^distcache_shard_bytes\{/ { sum += $2 } END { print sum + 0 }'
+    awk '/^distcache_shard_bytes\{/ { sum += $2 } END { printf "%d\n", sum }'
 }
 
 printf '\n%-7s %10s %12s %12s %14s %14s %14s %9s\n' type elements "redis used" "redis RSS" "distcache RSS" "distcache peak" "store bytes" "RSS ratio"
