@@ -83,7 +83,9 @@ impl ClusterMap {
 /// and the leaders this node knows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterState {
-    pub config: Config,
+    /// Shared with the forwarder's routing, not copied: every keyed
+    /// command in cluster mode reads it.
+    pub config: std::sync::Arc<Config>,
     /// A group's leader's peer address, as far as this node knows.
     pub leaders: BTreeMap<Gid, SocketAddr>,
     /// The group this node's own replica leads now, if any.

@@ -189,7 +189,7 @@ impl Backend for Arc<Forwarder> {
     fn cluster_state(&self) -> Option<super::ClusterState> {
         let (leaders, local_leader) = self.known_leaders();
         Some(super::ClusterState {
-            config: shardctrler::Config::clone(&self.routing()),
+            config: self.routing(),
             leaders,
             local_leader,
         })

@@ -194,14 +194,14 @@ fn cluster_state() -> super::ClusterState {
     groups.insert(1, vec![peer(1), peer(2)]);
     groups.insert(2, vec![peer(3)]);
     super::ClusterState {
-        config: shardctrler::Config {
+        config: std::sync::Arc::new(shardctrler::Config {
             num: 7,
             shards: vec![1, 1, 2, 2],
             groups,
             parked_shards: std::collections::BTreeMap::new(),
             parked_groups: std::collections::BTreeMap::new(),
             lost_groups: std::collections::BTreeMap::new(),
-        },
+        }),
         leaders: [(2, peer(3))].into_iter().collect(),
         local_leader: Some(1),
     }
