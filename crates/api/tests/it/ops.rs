@@ -762,6 +762,18 @@ fn gt_and_lt_compare_wall_clock_instants_when_both_have_one() {
     );
 }
 
+/// Makes key `h` a hash (a key of another type for the string reads).
+fn hset_h(store: &mut Store) {
+    let hash = Op::Hash {
+        key: "h".into(),
+        op: api::HashOp::Set {
+            pairs: vec![(b"f".to_vec(), b"v".to_vec())],
+            only_new: false,
+        },
+    };
+    run(store, hash, 0).expect("hset");
+}
+
 #[test]
 fn a_get_through_the_read_path_answers_as_through_the_log() {
     let mut store = store();
@@ -777,14 +789,7 @@ fn a_get_through_the_read_path_answers_as_through_the_log() {
     };
     run(&mut store, put("live", None), 0).expect("put");
     run(&mut store, put("expiring", Some(100)), 0).expect("put");
-    let hash = Op::Hash {
-        key: "h".into(),
-        op: api::HashOp::Set {
-            pairs: vec![(b"f".to_vec(), b"v".to_vec())],
-            only_new: false,
-        },
-    };
-    run(&mut store, hash, 0).expect("hset");
+    hset_h(&mut store);
     let value = |bytes: &[u8]| Ok(Outcome::Value(Some(bytes.to_vec())));
     for (key, now_ms, expected) in [
         ("live", 50, value(b"v")),
@@ -854,14 +859,7 @@ fn get_with_ttl_answers_the_value_and_its_ttl_of_one_instant() {
         );
     }
     // A key of another type: WRONGTYPE, as for GET.
-    let hash = Op::Hash {
-        key: "h".into(),
-        op: api::HashOp::Set {
-            pairs: vec![(b"f".to_vec(), b"v".to_vec())],
-            only_new: false,
-        },
-    };
-    run(&mut store, hash, 0).expect("hset");
+    hset_h(&mut store);
     assert!(matches!(
         both_paths(&mut store, get_with_ttl("h"), 0),
         Err(Error::WrongType)

@@ -70,7 +70,7 @@ fn a_key_that_cools_down_fades_out() {
 #[test]
 fn finds_the_top_ten_of_a_zipf_1_2_trace_over_a_million_keys() {
     for seed in ZIPF_1_2_SEEDS {
-        let recall = zipf_1_2_top_ten_recall(seed);
+        let recall = zipf_1_2_top_ten_recall(seed, HotKeyConfig::default());
         assert!(
             recall >= ZIPF_1_2_RECALL_MIN,
             "seed {seed}: recall {recall}, at least {ZIPF_1_2_RECALL_MIN} expected"
@@ -82,13 +82,14 @@ fn finds_the_top_ten_of_a_zipf_1_2_trace_over_a_million_keys() {
 const ZIPF_1_2_SEEDS: [u64; 3] = [1, 2, 3];
 const ZIPF_1_2_RECALL_MIN: f64 = 1.0;
 
-/// The share of the trace's true top 10 among the detector's top 10.
-fn zipf_1_2_top_ten_recall(seed: u64) -> f64 {
+/// The share of the trace's true top 10 among the top 10 of a detector
+/// sized by `config`.
+fn zipf_1_2_top_ten_recall(seed: u64, config: HotKeyConfig) -> f64 {
     const KEYS: u64 = 1_000_000;
     const REQUESTS: usize = 1_000_000;
     const REQUESTS_PER_MS: usize = 100;
     let stream = zipf_trace(KEYS, 1.2, REQUESTS, seed);
-    let mut detector = HotKeyDetector::new(HotKeyConfig::default(), 0);
+    let mut detector = HotKeyDetector::new(config, 0);
     let mut true_counts: BTreeMap<u64, u64> = BTreeMap::new();
     for (index, key) in stream.iter().enumerate() {
         detector.record(key, (index / REQUESTS_PER_MS) as u64);
@@ -109,7 +110,9 @@ fn zipf_1_2_top_ten_recall(seed: u64) -> f64 {
 #[test]
 #[ignore = "measurement: prints the recall of 20 seeds"]
 fn measure_zipf_1_2_top_ten_recall() {
-    let recalls: Vec<f64> = (1..=20).map(zipf_1_2_top_ten_recall).collect();
+    let recalls: Vec<f64> = (1..=20)
+        .map(|seed| zipf_1_2_top_ten_recall(seed, HotKeyConfig::default()))
+        .collect();
     let mean = recalls.iter().sum::<f64>() / recalls.len() as f64;
     let min = recalls.iter().copied().fold(f64::INFINITY, f64::min);
     println!("recall over seeds 1..=20: mean {mean:.3}, min {min:.2}");
@@ -228,33 +231,17 @@ fn sampled_counts_stay_unbiased_for_a_cycling_client() {
 
 /// The sampled detector as a node's front end runs it (10,000 exact
 /// accesses per window, then one in 8) on the Zipf 1.2 trace over a
-/// million keys: the true top 10 are found.
+/// million keys: at least 9 of the true top 10 are found (all 10 on these
+/// seeds when the test was written).
 #[test]
 fn a_sampling_detector_finds_the_top_ten_of_a_zipf_1_2_trace() {
-    const KEYS: u64 = 1_000_000;
-    const REQUESTS: usize = 1_000_000;
+    let config = HotKeyConfig {
+        exact_per_window: 10_000,
+        sample_one_in: 8,
+        ..HotKeyConfig::default()
+    };
     for seed in ZIPF_1_2_SEEDS {
-        let stream = zipf_trace(KEYS, 1.2, REQUESTS, seed);
-        let config = HotKeyConfig {
-            exact_per_window: 10_000,
-            sample_one_in: 8,
-            ..HotKeyConfig::default()
-        };
-        let mut detector = HotKeyDetector::new(config, 0);
-        let mut true_counts: BTreeMap<u64, u64> = BTreeMap::new();
-        for (index, key) in stream.iter().enumerate() {
-            detector.record(key, (index / 100) as u64);
-            *true_counts.entry(*key).or_insert(0) += 1;
-        }
-        let mut by_count: Vec<(u64, u64)> = true_counts.into_iter().collect();
-        by_count.sort_by(|left, right| right.1.cmp(&left.1).then(left.0.cmp(&right.0)));
-        let truth: BTreeSet<u64> = by_count.iter().take(10).map(|(key, _)| *key).collect();
-        let found: BTreeSet<u64> = detector.top(10).into_iter().map(|(key, _)| key).collect();
-        let recall = truth.intersection(&found).count() as f64 / 10.0;
-        println!("seed {seed}: sampled top-10 recall on Zipf 1.2: {recall:.2}");
-        assert!(
-            recall >= 0.9,
-            "seed {seed}: recall {recall}: truth {truth:?}, found {found:?}"
-        );
+        let recall = zipf_1_2_top_ten_recall(seed, config);
+        assert!(recall >= 0.9, "seed {seed}: sampled recall {recall}");
     }
 }
