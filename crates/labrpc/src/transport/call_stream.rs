@@ -61,6 +61,10 @@ use crate::client::lock;
 use crate::server::Dispatcher;
 use crate::trace::TraceContext;
 
+/// How long a call whose stream let go of its queue waits for the
+/// stream's task to say why (it does so as it ends, at once).
+const CLOSE_REASON_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Largest payload sent on a stream; larger ones go as calls of their own.
 pub(crate) const MAX_STREAMED_PAYLOAD_BYTES: usize = 256 * 1024;
 
@@ -225,10 +229,19 @@ impl CallStream {
                 .map(|context| context.to_traceparent())
                 .unwrap_or_default(),
         };
-        self.outgoing
-            .send(call)
-            .await
-            .map_err(|_| Status::unavailable("the call stream to this peer has closed"))?;
+        if self.outgoing.send(call).await.is_err() {
+            // The stream's task let go of its queue: it is ending, and it
+            // ends by closing `waiting` with the reason, which fails this
+            // registered call with it. Wait for that reason: returned at
+            // once, "closed" would hide a peer without streams (the
+            // caller then sends alone) behind a broken stream.
+            return match tokio::time::timeout(CLOSE_REASON_WAIT, reply).await {
+                Ok(Ok(answer)) => answer,
+                _ => Err(Status::unavailable(
+                    "the call stream to this peer has closed",
+                )),
+            };
+        }
         reply.await.unwrap_or_else(|_| {
             Err(Status::unavailable(
                 "the call stream to this peer has closed",
@@ -394,5 +407,39 @@ async fn run_call(
             code: status.code() as i32,
             message: status.message().to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call that finds the stream's queue already gone (the stream's
+    /// task is ending: tonic dropped the request stream before the task
+    /// saw the peer's `Unimplemented`) answers with the reason the task
+    /// closes with, not a bare "closed": the caller must learn that the
+    /// peer has no streams, to send alone (the gate once failed
+    /// `a_peer_without_call_streams_gets_every_call_alone` this way).
+    #[tokio::test]
+    async fn a_call_after_the_queue_closed_gets_the_reason_the_stream_ends_with() {
+        let (outgoing, queued) = mpsc::channel::<StreamCall>(1);
+        drop(queued);
+        let (stop, _stopped) = oneshot::channel::<()>();
+        let stream = CallStream {
+            outgoing,
+            waiting: Arc::new(Waiting::default()),
+            next_id: AtomicU64::new(0),
+            _stop: stop,
+        };
+        let waiting = Arc::clone(&stream.waiting);
+        let closing = tokio::spawn(async move {
+            tokio::task::yield_now().await;
+            waiting.close(Status::unimplemented(NO_STREAMS));
+        });
+        let answer = stream.call("test.Method", Bytes::new(), None).await;
+        closing.await.expect("closing task");
+        let status = answer.expect_err("no reply can come");
+        assert_eq!(status.code(), Code::Unimplemented, "{status:?}");
+        assert!(stream.unsupported());
     }
 }
