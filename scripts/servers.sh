@@ -87,20 +87,30 @@ start_demo() {
     cargo build --quiet --release -p distcache
     DISTCACHE_BIN="$(pwd)/target/release/distcache"
   fi
-  # The log goes first: the background start truncates it only when it
-  # runs, and the wait below must not read an earlier demo's ports.
-  rm -rf "$dir/demo-data" "$dir/demo.log"
-  local base=$(( 30000 + (RANDOM % 100) * 100 ))
-  "$DISTCACHE_BIN" demo --data-dir "$dir/demo-data" --grpc-port "$base" \
-    --resp-port $(( base + 40 )) --http-port $(( base + 60 )) "$@" > "$dir/demo.log" 2>&1 &
-  demo_pid=$!
-  demo_http_port=$(( base + 60 ))
-  started_pids+=("$demo_pid")
-  demo_resp_port=""
-  for _ in $(seq 1 300); do
-    demo_resp_port=$(sed -n 's/^  RESP 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$dir/demo.log" | head -n 1)
+  local base attempt
+  # The block is chosen at random in the kernel's ephemeral range, where a
+  # client connection can hold one of its ports: a start that finds a port
+  # taken is tried again on another block.
+  for attempt in 1 2 3; do
+    # The log goes first: the background start truncates it only when it
+    # runs, and the wait below must not read an earlier demo's ports.
+    rm -rf "$dir/demo-data" "$dir/demo.log"
+    base=$(( 30000 + (RANDOM % 100) * 100 ))
+    "$DISTCACHE_BIN" demo --data-dir "$dir/demo-data" --grpc-port "$base" \
+      --resp-port $(( base + 40 )) --http-port $(( base + 60 )) "$@" > "$dir/demo.log" 2>&1 &
+    demo_pid=$!
+    demo_http_port=$(( base + 60 ))
+    started_pids+=("$demo_pid")
+    demo_resp_port=""
+    for _ in $(seq 1 300); do
+      demo_resp_port=$(sed -n 's/^  RESP 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$dir/demo.log" | head -n 1)
+      [ -n "$demo_resp_port" ] && break
+      if ! kill -0 "$demo_pid" 2>/dev/null; then break; fi
+      sleep 0.2
+    done
     [ -n "$demo_resp_port" ] && break
-    sleep 0.2
+    grep -q "Address already in use" "$dir/demo.log" || break
+    echo "distcache demo: a port of block $base was taken (attempt $attempt of 3)" >&2
   done
   if [ -z "$demo_resp_port" ]; then
     echo "distcache demo printed no RESP address within 60 s; its log:" >&2
