@@ -227,6 +227,11 @@ fn sampled_counts_stay_unbiased_for_a_cycling_client() {
     }
     let top: Vec<String> = detector.top(KEYS).into_iter().map(|(key, _)| key).collect();
     assert_eq!(top.len(), KEYS, "{top:?}");
+    // The next window (the counts halve) has its own exact budget.
+    for _ in 0..500 {
+        detector.record("fresh", 1_000_000);
+    }
+    assert_eq!(detector.estimate(&"fresh".to_owned()), 500);
 }
 
 /// The sampled detector as a node's front end runs it (10,000 exact
