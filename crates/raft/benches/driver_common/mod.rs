@@ -56,7 +56,7 @@ async fn apply_loop(
                 index
             }
             ApplyMsg::Snapshot { index, data, .. } => {
-                count = u64::from_le_bytes(data.try_into().expect("8-byte snapshot"));
+                count = u64::from_le_bytes(data[..].try_into().expect("8-byte snapshot"));
                 index
             }
         };

@@ -120,10 +120,12 @@ impl SnapshotMeta {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub meta: SnapshotMeta,
-    /// The service's state, opaque to Raft (bytes, as for an entry's
-    /// payload).
-    #[serde(with = "serde_bytes")]
-    pub data: Vec<u8>,
+    /// The service's state, opaque to Raft. Shared as an entry's payload
+    /// is: the core's held copy, the storage's write and the service's
+    /// install are one allocation, however large the state. Encoded as
+    /// the `Vec<u8>` it was.
+    #[serde(with = "payload_encoding")]
+    pub data: Bytes,
 }
 
 /// Everything a node needs to restart: what [`crate::storage::Storage::load`]
@@ -199,7 +201,10 @@ mod tests {
                 meta: meta.clone(),
                 data: data.clone(),
             };
-            let new = Snapshot { meta, data };
+            let new = Snapshot {
+                meta,
+                data: data.into(),
+            };
             let old_bytes = codec::encode(&old);
             assert_eq!(codec::encode(&new), old_bytes, "encodings differ");
             let decoded: Snapshot = codec::decode(&old_bytes, codec::STATE_LIMIT).unwrap();

@@ -45,7 +45,7 @@ pub(super) struct HeldSnapshot {
     meta: SnapshotMeta,
     size_bytes: u64,
     /// None once released.
-    data: Option<Vec<u8>>,
+    data: Option<bytes::Bytes>,
 }
 
 impl HeldSnapshot {

@@ -1047,7 +1047,10 @@ impl RawNode {
             });
         }
         let meta = self.log.compact_to(index, &self.bootstrap);
-        let snapshot = Snapshot { meta, data };
+        let snapshot = Snapshot {
+            meta,
+            data: data.into(),
+        };
         // Held until stored: lagging followers may need it before then.
         self.snapshot = HeldSnapshot::new(snapshot.clone());
         self.pending_snapshot = Some(ReadySnapshot {

@@ -554,7 +554,7 @@ impl RawNode {
             .expect("a snapshot being received");
         Ok(Some(Snapshot {
             meta: incoming.meta,
-            data: incoming.data,
+            data: incoming.data.into(),
         }))
     }
 

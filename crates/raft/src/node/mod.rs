@@ -80,7 +80,8 @@ pub enum ApplyMsg {
     Snapshot {
         index: u64,
         term: u64,
-        data: Vec<u8>,
+        /// Shared with the core's copy, as a command's bytes are.
+        data: Bytes,
     },
 }
 

@@ -5,7 +5,9 @@
 //! - `create_dir_all`: creates the directory and makes its creation durable
 //!   (each new directory's parent is fsynced);
 //! - `read`, `list`: a whole file (None if absent), a directory's names;
-//! - `replace`: atomically and durably replaces a file;
+//! - `replace`: atomically and durably replaces a file, with contents
+//!   given in parts (a snapshot's head and its shared data: written one
+//!   after the other, never joined in memory);
 //! - `write_durably` then `rename_durably`: the two halves of `replace`,
 //!   for a caller that writes the new file off its own task and installs
 //!   it later;
@@ -71,6 +73,8 @@ mod imp {
 
     use std::fs::{File, OpenOptions, TryLockError};
     use std::io::{self, Write};
+
+    use bytes::Bytes;
     use std::os::unix::fs::FileExt;
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
@@ -267,18 +271,24 @@ mod imp {
     /// Atomically and durably replaces the file with `bytes`: write a
     /// temporary file, fsync it, rename it over the old one, fsync the
     /// directory. A crash at any point leaves the old or the new file.
-    fn replace_now(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    fn replace_now(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
         let temporary_path = path.with_extension("tmp");
-        write_now(&temporary_path, bytes)?;
+        write_now(&temporary_path, parts)?;
         rename_now(&temporary_path, path)
     }
 
-    /// Creates (or truncates) the file and writes `bytes`, fsynced; its
-    /// directory entry is not (see [`rename_durably`]).
-    fn write_now(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    /// Creates (or truncates) the file and writes `parts` in order,
+    /// fsynced; its directory entry is not (see [`rename_durably`]).
+    fn write_now(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
         let mut file = File::create(path)?;
-        file.write_all(bytes)?;
+        for part in parts {
+            file.write_all(part)?;
+        }
         file.sync_all()
+    }
+
+    fn slices(parts: &[Bytes]) -> Vec<&[u8]> {
+        parts.iter().map(|part| &part[..]).collect()
     }
 
     fn rename_now(from: &Path, to: &Path) -> io::Result<()> {
@@ -288,9 +298,9 @@ mod imp {
 
     /// The first half of [`replace`]: the new contents in a file of their
     /// own (named by the caller), durable, not yet in place.
-    pub async fn write_durably(lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    pub async fn write_durably(lock: &DirLock, path: &Path, parts: Vec<Bytes>) -> io::Result<()> {
         let path = path.to_path_buf();
-        blocking(lock, move || write_now(&path, &bytes)).await
+        blocking(lock, move || write_now(&path, &slices(&parts))).await
     }
 
     /// The second half of [`replace`]: `from` renamed over `to`, the
@@ -300,9 +310,9 @@ mod imp {
         blocking(lock, move || rename_now(&from, &to)).await
     }
 
-    pub async fn replace(lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
+    pub async fn replace(lock: &DirLock, path: &Path, parts: Vec<Bytes>) -> io::Result<()> {
         let path = path.to_path_buf();
-        blocking(lock, move || replace_now(&path, &bytes)).await
+        blocking(lock, move || replace_now(&path, &slices(&parts))).await
     }
 
     /// [`replace`] (so a crash leaves no half-made file), then opens the new
@@ -315,7 +325,7 @@ mod imp {
         let path: PathBuf = path.to_path_buf();
         let len = bytes.len() as u64;
         let file = blocking(lock, move || {
-            replace_now(&path, &bytes)?;
+            replace_now(&path, &[&bytes])?;
             OpenOptions::new().write(true).open(&path)
         })
         .await?;
@@ -462,6 +472,8 @@ mod imp {
     use std::path::{Path, PathBuf};
     use std::time::Duration;
 
+    use bytes::Bytes;
+
     use madsim::fs::File;
 
     const LISTING_FILE_NAME: &str = ".listing";
@@ -575,14 +587,20 @@ mod imp {
         Ok(())
     }
 
-    pub async fn replace(_lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-        create_file(&DirLock, path, bytes).await.map(|_| ())
+    /// The parts joined: a copy costs nothing that matters in the
+    /// simulation.
+    pub async fn replace(_lock: &DirLock, path: &Path, parts: Vec<Bytes>) -> io::Result<()> {
+        create_file(&DirLock, path, parts.concat())
+            .await
+            .map(|_| ())
     }
 
     /// madsim's file calls never yield, so this is atomic in the
     /// simulation; the file is listed (as a real directory would show it).
-    pub async fn write_durably(_lock: &DirLock, path: &Path, bytes: Vec<u8>) -> io::Result<()> {
-        create_file(&DirLock, path, bytes).await.map(|_| ())
+    pub async fn write_durably(_lock: &DirLock, path: &Path, parts: Vec<Bytes>) -> io::Result<()> {
+        create_file(&DirLock, path, parts.concat())
+            .await
+            .map(|_| ())
     }
 
     /// madsim has no rename: the contents are copied over `to` and `from`

@@ -839,11 +839,10 @@ impl Storage for FileStorage {
         });
         let path = self.staged_snapshot_path(meta.last_included_index);
         Ok(Box::pin(async move {
-            let bytes = encode_snapshot_file(&snapshot)?;
-            // Its bytes are in the file's now: one copy, not two, while
-            // the file is written.
+            // The file's parts share the snapshot's data.
+            let parts = encode_snapshot_file(&snapshot)?;
             drop(snapshot);
-            disk::write_durably(&lock, &path, bytes)
+            disk::write_durably(&lock, &path, parts)
                 .await
                 .map_err(|source| StorageError::from_io(path, source))
         }))

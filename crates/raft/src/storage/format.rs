@@ -44,6 +44,8 @@
 
 use std::path::Path;
 
+use bytes::Bytes;
+
 use serde::{Deserialize, Serialize};
 
 use crate::core::{Entry, HardState, NodeId, Snapshot, SnapshotMeta};
@@ -178,10 +180,12 @@ fn magic(kind: FileKind) -> [u8; MAGIC_BYTES] {
     magic
 }
 
-/// A whole snapshot file: the same bytes as the magic followed by
-/// [`encode_record`], encoded straight into one buffer of the exact size
-/// (a snapshot is as large as the service's state: no intermediate copies).
-pub fn encode_snapshot_file(snapshot: &Snapshot) -> Result<Vec<u8>, StorageError> {
+/// A whole snapshot file, in two parts to be written one after the other:
+/// the magic, the record's header and the snapshot's encoding up to its
+/// data; then the data itself, shared, not copied (a snapshot is as large
+/// as the service's state). Joined, the same bytes as the magic followed
+/// by [`encode_record`] of the snapshot.
+pub fn encode_snapshot_file(snapshot: &Snapshot) -> Result<Vec<Bytes>, StorageError> {
     let body_len = codec::encoded_len(snapshot);
     if body_len > RECORD_SIZE_BYTES_MAX as u64 {
         return Err(StorageError::InvalidWrite {
@@ -191,22 +195,28 @@ pub fn encode_snapshot_file(snapshot: &Snapshot) -> Result<Vec<u8>, StorageError
             ),
         });
     }
-    let mut file = Vec::with_capacity(SNAPSHOT_HEAD_BYTES + body_len as usize);
-    file.extend_from_slice(&magic(SNAPSHOT_KIND));
-    file.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
-    codec::encode_into(snapshot, &mut file).map_err(|error| StorageError::InvalidWrite {
+    let mut head = Vec::with_capacity(SNAPSHOT_HEAD_BYTES + 64);
+    head.extend_from_slice(&magic(SNAPSHOT_KIND));
+    head.extend_from_slice(&[0; RECORD_HEADER_BYTES]);
+    // A struct's encoding is its fields' in order, and bytes are their
+    // length (as a `u64`) then themselves: the meta, the length, the data.
+    let encode_error = |error: codec::CodecError| StorageError::InvalidWrite {
         reason: format!("the snapshot does not encode: {error}"),
-    })?;
+    };
+    codec::encode_into(&snapshot.meta, &mut head).map_err(encode_error)?;
+    codec::encode_into(&(snapshot.data.len() as u64), &mut head).map_err(encode_error)?;
     assert_eq!(
-        file.len() as u64,
+        (head.len() + snapshot.data.len()) as u64,
         SNAPSHOT_HEAD_BYTES as u64 + body_len,
         "snapshot at index {}: encoded length differs from its measured length",
         snapshot.meta.last_included_index
     );
-    let crc = crc32fast::hash(&file[SNAPSHOT_HEAD_BYTES..]);
-    file[MAGIC_BYTES..MAGIC_BYTES + 4].copy_from_slice(&(body_len as u32).to_le_bytes());
-    file[MAGIC_BYTES + 4..SNAPSHOT_HEAD_BYTES].copy_from_slice(&crc.to_le_bytes());
-    Ok(file)
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head[SNAPSHOT_HEAD_BYTES..]);
+    crc.update(&snapshot.data);
+    head[MAGIC_BYTES..MAGIC_BYTES + 4].copy_from_slice(&(body_len as u32).to_le_bytes());
+    head[MAGIC_BYTES + 4..SNAPSHOT_HEAD_BYTES].copy_from_slice(&crc.finalize().to_le_bytes());
+    Ok(vec![Bytes::from(head), snapshot.data.clone()])
 }
 
 /// Bytes before a snapshot file's record body: the magic, then the
@@ -611,7 +621,7 @@ pub fn decode_snapshot_file(path: &Path, bytes: &[u8]) -> Result<Snapshot, Stora
         let old: SnapshotV1 = decode_payload(path, offset, payload)?;
         return Ok(Snapshot {
             meta: SnapshotMeta::at(old.meta.last_included_index, old.meta.last_included_term),
-            data: old.data,
+            data: old.data.into(),
         });
     }
     let snapshot: Snapshot = decode_payload(path, offset, payload)?;
@@ -678,7 +688,7 @@ mod tests {
             snapshot,
             Snapshot {
                 meta: SnapshotMeta::at(9, 3),
-                data: b"service".to_vec(),
+                data: b"service".to_vec().into(),
             }
         );
         // The same bytes labelled version 2 do not decode: refused, not
@@ -690,23 +700,54 @@ mod tests {
         ));
     }
 
+    /// The file's parts, joined, are the magic and the snapshot's record
+    /// as one buffer would hold them, whatever the data's length (its
+    /// prefix takes 1, 3, 5 or 9 bytes).
+    #[test]
+    fn a_snapshot_file_in_parts_is_its_record_in_one_piece() {
+        for len in [0, 1, 250, 251, 65_535, 65_536, (1 << 20) + 3] {
+            let mut snapshot = Snapshot {
+                meta: SnapshotMeta::at(77, 3),
+                data: (0..len)
+                    .map(|i| (i % 251) as u8)
+                    .collect::<Vec<u8>>()
+                    .into(),
+            };
+            snapshot.meta.membership = Some(crate::core::Membership::from_voters([0, 1, 2]));
+            let parts = encode_snapshot_file(&snapshot).unwrap();
+            assert_eq!(parts.len(), 2);
+            assert_eq!(
+                parts[1].as_ptr(),
+                snapshot.data.as_ptr(),
+                "the data is shared, not copied"
+            );
+            let mut one_piece = magic(SNAPSHOT_KIND).to_vec();
+            one_piece.extend(encode_record(&snapshot).unwrap());
+            assert_eq!(parts.concat(), one_piece, "{len} bytes of data");
+            assert_eq!(
+                decode_snapshot_file(Path::new("s"), &one_piece).unwrap(),
+                snapshot
+            );
+        }
+    }
+
     #[test]
     fn a_snapshot_file_round_trips_its_configuration_and_a_bad_one_is_refused() {
         let mut membership = crate::core::Membership::from_voters([0, 1, 2]);
         membership.learners.insert(5);
         let mut snapshot = Snapshot {
             meta: SnapshotMeta::at(4, 2),
-            data: vec![1, 2, 3],
+            data: vec![1, 2, 3].into(),
         };
         snapshot.meta.membership = Some(membership);
-        let file = encode_snapshot_file(&snapshot).unwrap();
+        let file = encode_snapshot_file(&snapshot).unwrap().concat();
         assert_eq!(&file[..8], b"DCRSNP02");
         assert_eq!(
             decode_snapshot_file(Path::new("s"), &file).unwrap(),
             snapshot
         );
         snapshot.meta.membership = Some(crate::core::Membership::default());
-        let file = encode_snapshot_file(&snapshot).unwrap();
+        let file = encode_snapshot_file(&snapshot).unwrap().concat();
         let error = decode_snapshot_file(Path::new("s"), &file).unwrap_err();
         assert!(error.to_string().contains("without voters"), "{error}");
     }

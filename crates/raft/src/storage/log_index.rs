@@ -199,7 +199,7 @@ mod tests {
     fn snapshot(index: u64, term: u64) -> Snapshot {
         Snapshot {
             meta: SnapshotMeta::at(index, term),
-            data: vec![0; 7],
+            data: vec![0; 7].into(),
         }
     }
 

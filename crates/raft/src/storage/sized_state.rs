@@ -132,7 +132,7 @@ mod tests {
         check(&sized);
         let snapshot = crate::core::Snapshot {
             meta: crate::core::SnapshotMeta::at(255, 2),
-            data: vec![0; 10],
+            data: vec![0; 10].into(),
         };
         sized
             .apply(StorageWrite {

@@ -72,7 +72,7 @@ fn heartbeat(from: u64, term: u64) -> Message {
 fn snapshot_piece(from: u64, to: u64, term: u64, meta: SnapshotMeta, data: &[u8]) -> Message {
     let snapshot = Snapshot {
         meta,
-        data: data.to_vec(),
+        data: data.to_vec().into(),
     };
     message(
         from,
@@ -358,7 +358,7 @@ fn a_snapshot_the_service_cannot_decode_is_refused_whole() {
     let ready = take_ready(&mut node);
     assert_eq!(
         ready.snapshot.map(|s| s.snapshot.data),
-        Some(b"ok state".to_vec())
+        Some(b"ok state".to_vec().into())
     );
     assert_eq!(node.log().snapshot_meta(), &meta);
 }

@@ -437,7 +437,7 @@ fn a_snapshot_naming_an_invalid_configuration_is_refused() {
             membership: Some(Membership::default()),
             ..SnapshotMeta::at(5, 1)
         },
-        data: b"state".to_vec(),
+        data: b"state".to_vec().into(),
     };
     let piece = InstallSnapshot::piece(&snapshot, 0, 1 << 20);
     let result = node.step(message(0, 1, 1, MessageBody::InstallSnapshot(piece)));
@@ -517,7 +517,7 @@ fn an_installed_snapshot_brings_its_configuration() {
             membership: Some(with_learners(&[0, 1, 2], &[3])),
             ..SnapshotMeta::at(7, 1)
         },
-        data: b"state".to_vec(),
+        data: b"state".to_vec().into(),
     };
     let piece = InstallSnapshot::piece(&snapshot, 0, 1 << 20);
     node.step(message(0, 3, 1, MessageBody::InstallSnapshot(piece)))

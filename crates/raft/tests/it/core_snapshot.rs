@@ -11,7 +11,7 @@ use raft::core::{
 fn snapshot(index: u64, term: u64) -> Snapshot {
     Snapshot {
         meta: SnapshotMeta::at(index, term),
-        data: format!("state through {index}").into_bytes(),
+        data: format!("state through {index}").into_bytes().into(),
     }
 }
 
@@ -186,7 +186,7 @@ fn service_snapshot_compacts_the_applied_prefix() {
             membership: Some(Membership::from_voters([0, 1, 2])),
             ..SnapshotMeta::at(3, 1)
         },
-        data: b"s".to_vec(),
+        data: b"s".to_vec().into(),
     };
     assert_eq!(
         ready.snapshot,

@@ -34,7 +34,7 @@ fn hard_state(term: u64, commit_index: u64) -> HardState {
 fn snapshot(index: u64, term: u64) -> Snapshot {
     Snapshot {
         meta: SnapshotMeta::at(index, term),
-        data: vec![0xab; 100],
+        data: vec![0xab; 100].into(),
     }
 }
 
@@ -492,7 +492,7 @@ fn make_write(memory: &MemoryStorage, term: u64, op: &Op) -> (Option<Snapshot>, 
             (
                 Some(Snapshot {
                     meta: SnapshotMeta::at(index, term_at),
-                    data: vec![index as u8; 3],
+                    data: vec![index as u8; 3].into(),
                 }),
                 Vec::new(),
             )

@@ -33,7 +33,7 @@ fn hard_state(term: u64, voted_for: u64, commit_index: u64) -> HardState {
 fn snapshot(index: u64, term: u64, size: usize) -> Snapshot {
     Snapshot {
         meta: SnapshotMeta::at(index, term),
-        data: vec![7; size],
+        data: vec![7; size].into(),
     }
 }
 

@@ -125,7 +125,7 @@ mod tests {
             hard_state: None,
             snapshot: snapshot.map(|index| Snapshot {
                 meta: SnapshotMeta::at(index, 2),
-                data: Vec::new(),
+                data: Default::default(),
             }),
             entries: Vec::new(),
         }
@@ -136,7 +136,7 @@ mod tests {
         state.hard_state.term = 2;
         state.snapshot = snapshot.map(|index| Snapshot {
             meta: SnapshotMeta::at(index, 2),
-            data: Vec::new(),
+            data: Default::default(),
         });
         Durable::Loaded(state)
     }
