@@ -113,6 +113,16 @@ pub struct NodeConfig {
     /// Snapshot a replica's state once its Raft log reaches this many bytes.
     #[serde(default = "default_max_raft_state_bytes")]
     pub max_raft_state_bytes: u64,
+    /// Past `max_raft_state_bytes`, a data replica's log may also grow to
+    /// this percent of its last snapshot's size before the next snapshot
+    /// (0, the default: the bound alone). A snapshot writes the whole
+    /// group's state, so under a fixed bound its cost per write grows with
+    /// the state; a percent keeps it at most `100 / percent` bytes per byte
+    /// logged, for a log of up to that percent of the state's encoded size
+    /// (on disk, and in memory at about twice that). For groups whose
+    /// state is many times the bound and whose writes are many.
+    #[serde(default = "default_snapshot_log_percent")]
+    pub snapshot_log_percent: u64,
     /// Memory of one shard's store, in bytes: past it the store evicts
     /// (every replica alike). The same on every node.
     #[serde(default = "default_shard_capacity_bytes")]
@@ -652,6 +662,16 @@ fn default_max_raft_state_bytes() -> u64 {
     8 << 20
 }
 
+/// The default of `snapshot_log_percent`.
+pub const DEFAULT_SNAPSHOT_LOG_PERCENT: u64 = 0;
+/// Bounds of `snapshot_log_percent`: past 400 the log outgrows the state
+/// it replays into several times over.
+pub const SNAPSHOT_LOG_PERCENT: std::ops::RangeInclusive<u64> = 0..=400;
+
+fn default_snapshot_log_percent() -> u64 {
+    DEFAULT_SNAPSHOT_LOG_PERCENT
+}
+
 /// The default of `shard_capacity_bytes` (the store's own default).
 pub const DEFAULT_SHARD_CAPACITY_BYTES: u64 = 64 << 20;
 /// Bounds of `shard_capacity_bytes`: at least one largest value, at most
@@ -897,6 +917,17 @@ impl NodeConfig {
             return Err(ConfigError::new(
                 "max_raft_state_bytes",
                 format!("{} is below the minimum of 4096", self.max_raft_state_bytes),
+            ));
+        }
+        if !SNAPSHOT_LOG_PERCENT.contains(&self.snapshot_log_percent) {
+            return Err(ConfigError::new(
+                "snapshot_log_percent",
+                format!(
+                    "{} is not in {}..={}",
+                    self.snapshot_log_percent,
+                    SNAPSHOT_LOG_PERCENT.start(),
+                    SNAPSHOT_LOG_PERCENT.end()
+                ),
             ));
         }
         if !SHARD_CAPACITY_BYTES.contains(&self.shard_capacity_bytes) {
@@ -1711,6 +1742,22 @@ data_port = 7101
         sized.clients.near_cache_bytes = ClientLimits::MAX_READ_CACHE_BYTES + 1;
         let error = sized.validate().expect_err("over 64 GiB");
         assert_eq!(error.field, "clients.near_cache_bytes", "{error}");
+    }
+
+    #[test]
+    fn snapshot_log_percent_defaults_to_off_and_is_bounded() {
+        let config = NodeConfig::from_toml(ONE_NODE, "t.toml").expect("parse");
+        assert_eq!(config.snapshot_log_percent, 0);
+        let text = format!("snapshot_log_percent = 400\n{ONE_NODE}");
+        let config = NodeConfig::from_toml(&text, "t.toml").expect("parse");
+        assert_eq!(config.snapshot_log_percent, 400);
+        config.validate().expect("400 is the bound");
+        let text = format!("snapshot_log_percent = 401\n{ONE_NODE}");
+        let error = NodeConfig::from_toml(&text, "t.toml")
+            .and_then(|config| config.validate().map(|_| config))
+            .expect_err("over 400");
+        assert_eq!(error.field, "snapshot_log_percent", "{error}");
+        assert!(error.problem.contains("is not in 0..=400"), "{error}");
     }
 
     #[test]

@@ -162,6 +162,7 @@ pub fn demo_configs(
             shard_count: 10,
             request_timeout_ms: 5000,
             max_raft_state_bytes: 8 << 20,
+            snapshot_log_percent: crate::config::DEFAULT_SNAPSHOT_LOG_PERCENT,
             shard_capacity_bytes: crate::config::DEFAULT_SHARD_CAPACITY_BYTES,
             lease_reads: options.lease_reads,
             lease_clock_drift_percent: 10,

@@ -506,6 +506,7 @@ impl Node {
                 server_config.pass_on_from = Some(crate::config::JOINED_RAFT_ID_BASE);
                 server_config.replica.listen_addr = listen_at(own_addr);
                 server_config.replica.max_raft_state = max_raft_state;
+                server_config.replica.snapshot_log_percent = config.snapshot_log_percent;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
                 server_config.replica.peer_security = peer_security.clone();
@@ -568,6 +569,7 @@ impl Node {
                 }
                 server_config.replica.listen_addr = listen_at(peer_addrs[index]);
                 server_config.replica.max_raft_state = max_raft_state;
+                server_config.replica.snapshot_log_percent = config.snapshot_log_percent;
                 server_config.replica.lease_reads = config.lease_reads;
                 server_config.replica.lease_clock_drift_percent = config.lease_clock_drift_percent;
                 server_config.write_fence = config.write_fence;

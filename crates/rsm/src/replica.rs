@@ -47,6 +47,18 @@ pub struct RsmConfig {
     /// [`DEFAULT_MAX_RAFT_STATE_BYTES`], so that the log, and a restart's
     /// time and memory, stay bounded).
     pub max_raft_state: Option<u64>,
+    /// With `max_raft_state`: also let the log grow to this percent of the
+    /// last snapshot's size before the next snapshot (0, the default: the
+    /// bound alone decides). A snapshot encodes and writes the whole
+    /// machine, so under a fixed bound its cost per written byte grows
+    /// with the machine (a 640 MiB machine and an 8 MiB bound: 80 bytes
+    /// copied, encoded and written per byte logged, on every replica).
+    /// Proportional growth bounds that cost at `100 / percent` bytes per
+    /// logged byte, as Redis's `auto-aof-rewrite-percentage` does for its
+    /// rewrites; the price is a log (kept in memory and on disk until the
+    /// snapshot) of up to that percent of the machine's encoded size, and
+    /// a restart replays it.
+    pub snapshot_log_percent: u64,
     /// How long `submit` waits to see its entry applied, and `read` waits
     /// for the read index and the apply, before answering `Timeout`.
     pub apply_wait: Duration,
@@ -125,6 +137,12 @@ pub struct RsmConfig {
 /// default too (`max_raft_state_bytes` in the node configuration).
 pub const DEFAULT_MAX_RAFT_STATE_BYTES: u64 = 8 << 20;
 
+/// The Raft state size at which a replica snapshots: `max_raft_state`, or
+/// `percent` of the last snapshot's size if that is more.
+fn snapshot_trigger_bytes(max_raft_state: u64, last_snapshot_bytes: u64, percent: u64) -> u64 {
+    max_raft_state.max(last_snapshot_bytes.saturating_mul(percent) / 100)
+}
+
 /// Sets Raft's size bounds so that every message it sends fits in
 /// `max_message_bytes`: one entry leaves a sixteenth of the limit (at least
 /// 4 KiB) for the envelope (15 MiB of 16 MiB, Raft's default); a batch of
@@ -156,6 +174,7 @@ impl RsmConfig {
             peer_addrs,
             listen_addr: None,
             max_raft_state: Some(DEFAULT_MAX_RAFT_STATE_BYTES),
+            snapshot_log_percent: 0,
             apply_wait: Duration::from_millis(800),
             raft_seed,
             max_pending_proposals: 4096,
@@ -1033,7 +1052,12 @@ impl<M: ReplicatedMachine> Rsm<M> {
         if index <= inner.last_snapshot_index
             || inner.snapshot_encoding
             || raft.snapshot_index < inner.last_snapshot_index
-            || raft.raft_state_size_bytes < max_raft_state
+            || raft.raft_state_size_bytes
+                < snapshot_trigger_bytes(
+                    max_raft_state,
+                    inner.last_snapshot_bytes,
+                    self.shared.config.snapshot_log_percent,
+                )
         {
             return;
         }
@@ -1164,5 +1188,20 @@ mod tests {
     fn replicas_snapshot_by_default() {
         let config = RsmConfig::new(0, vec!["127.0.0.1:1".parse().unwrap()], 1);
         assert_eq!(config.max_raft_state, Some(DEFAULT_MAX_RAFT_STATE_BYTES));
+        assert_eq!(config.snapshot_log_percent, 0);
+    }
+
+    #[test]
+    fn the_snapshot_trigger_is_the_bound_or_the_percent_of_the_last_snapshot() {
+        // No snapshot yet, or a percent of 0: the bound.
+        assert_eq!(snapshot_trigger_bytes(8 << 20, 0, 50), 8 << 20);
+        assert_eq!(snapshot_trigger_bytes(8 << 20, 640 << 20, 0), 8 << 20);
+        // A snapshot under twice the bound: still the bound at 50%.
+        assert_eq!(snapshot_trigger_bytes(8 << 20, 10 << 20, 50), 8 << 20);
+        // A 640 MiB machine: its half at 50%, all of it at 100%.
+        assert_eq!(snapshot_trigger_bytes(8 << 20, 640 << 20, 50), 320 << 20);
+        assert_eq!(snapshot_trigger_bytes(8 << 20, 640 << 20, 100), 640 << 20);
+        // No overflow at the extremes.
+        assert_eq!(snapshot_trigger_bytes(1, u64::MAX, 400), u64::MAX / 100);
     }
 }

@@ -590,6 +590,79 @@ async fn a_replica_answers_while_its_snapshot_is_encoded() {
     rsm.kill();
 }
 
+/// An [`Adder`] with a fixed ballast: its snapshot is about 16 KiB however
+/// few the additions.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct BallastAdder {
+    adder: Adder,
+    ballast: Vec<u8>,
+}
+
+impl ReplicatedMachine for BallastAdder {
+    type Command = u64;
+    type Output = u64;
+
+    fn apply(&mut self, amount: &u64, context: &ApplyContext) -> u64 {
+        self.adder.apply(amount, context)
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.adder.check_invariants()
+    }
+}
+
+/// Snapshots one replica takes over `writes` writes, as seen after each,
+/// with a 512-byte bound and `snapshot_log_percent`; and its last
+/// snapshot's size.
+async fn snapshots_over(writes: u64, snapshot_log_percent: u64) -> (usize, u64) {
+    let config = RsmConfig {
+        max_raft_state: Some(512),
+        snapshot_log_percent,
+        ..RsmConfig::new(0, free_addrs(1), 7)
+    };
+    let machine = BallastAdder {
+        adder: Adder::default(),
+        ballast: vec![7; 16 << 10],
+    };
+    let rsm = Rsm::start(config, machine, MemoryStorage::new())
+        .await
+        .expect("storage loads");
+    wait_leader_of(std::slice::from_ref(&rsm)).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..writes {
+        rsm.submit(1).await.expect("applied");
+        let index = rsm.status().raft.snapshot_index;
+        if index > 0 {
+            seen.insert(index);
+        }
+    }
+    let last_snapshot_bytes = rsm.status().last_snapshot_bytes;
+    rsm.kill();
+    (seen.len(), last_snapshot_bytes)
+}
+
+/// `snapshot_log_percent` lets the log grow with the snapshot's size: with
+/// 100, a 16 KiB machine is written out about once per 16 KiB of log, not
+/// at every 512 bytes of it as the bound alone has it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_grows_with_the_snapshot_by_snapshot_log_percent() {
+    let (bound_alone, snapshot_bytes) = snapshots_over(1500, 0).await;
+    let (proportional, _) = snapshots_over(1500, 100).await;
+    assert!(snapshot_bytes > 16 << 10, "{snapshot_bytes}");
+    // 1,500 writes are about 35 KiB of log: dozens of snapshots at 512
+    // bytes (fewer are seen than taken: one asked for while the last is
+    // still being written waits), and at 100% one at 512 bytes, then one
+    // per 16 KiB.
+    assert!(
+        bound_alone >= 30,
+        "{bound_alone} snapshots with the bound alone"
+    );
+    assert!(
+        (2..=4).contains(&proportional),
+        "{proportional} snapshots at 100% (against {bound_alone})"
+    );
+}
+
 /// An [`Adder`] whose replica may report a local fault (as a store that
 /// lost a value on its disk does) once its total reaches `fault_at`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
