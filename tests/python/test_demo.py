@@ -12,6 +12,7 @@ DISTCACHE_TEST_GRPC_PORT the demo's first gRPC port (default: a free one).
 
 import importlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,6 +118,9 @@ class DemoCluster:
         self.process.send_signal(signal.SIGINT)
         code = self.process.wait(timeout=30)
         self.log.close()
+        if code == 0:
+            # Kept after a failure, for its log; a clean run leaves nothing.
+            shutil.rmtree(self.data_dir, ignore_errors=True)
         return code
 
 
@@ -136,6 +140,9 @@ class DemoTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.channel.close()
+        # The generated stubs are this run's only: left behind, every run
+        # of the suite added a directory to the machine's /tmp.
+        shutil.rmtree(cls.out_dir, ignore_errors=True)
         code = cls.demo.stop()
         assert code == 0, f"the demo exited with {code}"
 
