@@ -110,7 +110,11 @@ fn config<const BYTES: usize>() -> impl bincode::config::Config {
 /// The bytes of `value`, or why serde refused it (a sequence of unknown
 /// length, a failing `Serialize` impl).
 pub fn try_encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = Vec::new();
+    // Sized first (a pass that writes nothing), then written into a buffer
+    // of exactly that size: a buffer grown by doubling reallocates and
+    // copies at each step, and keeps up to twice the bytes for as long as
+    // they are kept (a Raft log entry: until the next snapshot).
+    let mut out = Vec::with_capacity(try_encoded_len(value)?);
     encode_into(value, &mut out)?;
     Ok(out)
 }
@@ -140,10 +144,19 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
 /// # Panics
 /// As [`encode`].
 pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> u64 {
+    try_encoded_len(value)
+        .unwrap_or_else(|error| panic!("{} failed to encode: {error}", std::any::type_name::<T>()))
+        as u64
+}
+
+fn try_encoded_len<T: Serialize + ?Sized>(value: &T) -> Result<usize, CodecError> {
     let mut size = bincode::enc::write::SizeWriter::default();
-    bincode::serde::encode_into_writer(value, &mut size, bincode::config::standard())
-        .unwrap_or_else(|error| panic!("{} failed to encode: {error}", std::any::type_name::<T>()));
-    size.bytes_written as u64
+    bincode::serde::encode_into_writer(value, &mut size, bincode::config::standard()).map_err(
+        |error| CodecError::Encode {
+            detail: error.to_string(),
+        },
+    )?;
+    Ok(size.bytes_written)
 }
 
 /// The value `bytes` encode, allocating at most `BYTES` for it; input
@@ -187,7 +200,8 @@ pub struct Format {
 /// # Panics
 /// As [`encode`].
 pub fn encode_versioned<T: Serialize + ?Sized>(formats: &[Format], value: &T) -> Vec<u8> {
-    encode_versioned_into_capacity(formats, value, 0)
+    // Exactly sized, as `try_encode` is.
+    encode_versioned_into_capacity(formats, value, encoded_len(value) as usize)
 }
 
 /// [`encode_versioned`] into a buffer made room for `value_bytes` of value
@@ -265,6 +279,26 @@ mod tests {
         what: "test entry",
         version: 2,
     };
+
+    /// An encoding's buffer is exactly its size, not a doubled buffer's
+    /// leftover (kept as long as the bytes are: a log entry's payload).
+    #[test]
+    fn encodings_are_allocated_at_their_exact_size() {
+        // Small fields after the large one, as a command's options follow
+        // its value: a doubling buffer would be near twice the size.
+        let value = (
+            7u64,
+            String::from("key:000000012345"),
+            vec![b'x'; 100],
+            3u64,
+            Some(5u32),
+        );
+        let bytes = encode(&value);
+        assert_eq!(bytes.capacity(), bytes.len());
+        let versioned = encode_versioned(&[ENTRY], &value);
+        assert_eq!(versioned.capacity(), versioned.len());
+        assert_eq!(versioned.len(), bytes.len() + 2, "the mark and one version");
+    }
 
     #[test]
     fn round_trips_and_refuses_trailing_and_truncated_bytes() {
