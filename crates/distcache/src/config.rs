@@ -115,12 +115,13 @@ pub struct NodeConfig {
     pub max_raft_state_bytes: u64,
     /// Past `max_raft_state_bytes`, a data replica's log may also grow to
     /// this percent of its last snapshot's size before the next snapshot
-    /// (0, the default: the bound alone). A snapshot writes the whole
-    /// group's state, so under a fixed bound its cost per write grows with
-    /// the state; a percent keeps it at most `100 / percent` bytes per byte
-    /// logged, for a log of up to that percent of the state's encoded size
-    /// (on disk, and in memory at about twice that). For groups whose
-    /// state is many times the bound and whose writes are many.
+    /// (0: the bound alone). A snapshot writes the group's whole state, so
+    /// under a fixed bound its cost per write grows with the state; a
+    /// percent keeps it at most `100 / percent` bytes per byte logged, for
+    /// a log of up to that percent of the state's encoded size (on disk,
+    /// and in memory at about twice that). The default, 10, changes
+    /// nothing below an 80 MiB state and bounds the rewrite at 10 bytes
+    /// per byte logged above it.
     #[serde(default = "default_snapshot_log_percent")]
     pub snapshot_log_percent: u64,
     /// Memory of one shard's store, in bytes: past it the store evicts
@@ -663,7 +664,7 @@ fn default_max_raft_state_bytes() -> u64 {
 }
 
 /// The default of `snapshot_log_percent`.
-pub const DEFAULT_SNAPSHOT_LOG_PERCENT: u64 = 0;
+pub const DEFAULT_SNAPSHOT_LOG_PERCENT: u64 = 10;
 /// Bounds of `snapshot_log_percent`: past 400 the log outgrows the state
 /// it replays into several times over.
 pub const SNAPSHOT_LOG_PERCENT: std::ops::RangeInclusive<u64> = 0..=400;
@@ -1745,9 +1746,9 @@ data_port = 7101
     }
 
     #[test]
-    fn snapshot_log_percent_defaults_to_off_and_is_bounded() {
+    fn snapshot_log_percent_defaults_to_10_and_is_bounded() {
         let config = NodeConfig::from_toml(ONE_NODE, "t.toml").expect("parse");
-        assert_eq!(config.snapshot_log_percent, 0);
+        assert_eq!(config.snapshot_log_percent, 10);
         let text = format!("snapshot_log_percent = 400\n{ONE_NODE}");
         let config = NodeConfig::from_toml(&text, "t.toml").expect("parse");
         assert_eq!(config.snapshot_log_percent, 400);
