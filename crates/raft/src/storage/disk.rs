@@ -73,12 +73,12 @@ mod imp {
 
     use std::fs::{File, OpenOptions, TryLockError};
     use std::io::{self, Write};
-
-    use bytes::Bytes;
     use std::os::unix::fs::FileExt;
     use std::path::{Path, PathBuf};
     use std::sync::Arc;
     use std::time::Duration;
+
+    use bytes::Bytes;
 
     /// The file in a storage directory whose lock [`lock_dir`] takes.
     const LOCK_FILE_NAME: &str = "LOCK";
@@ -268,9 +268,10 @@ mod imp {
         .await
     }
 
-    /// Atomically and durably replaces the file with `bytes`: write a
-    /// temporary file, fsync it, rename it over the old one, fsync the
-    /// directory. A crash at any point leaves the old or the new file.
+    /// Atomically and durably replaces the file with `parts`, one after
+    /// the other: write a temporary file, fsync it, rename it over the old
+    /// one, fsync the directory. A crash at any point leaves the old or
+    /// the new file.
     fn replace_now(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
         let temporary_path = path.with_extension("tmp");
         write_now(&temporary_path, parts)?;
