@@ -131,11 +131,25 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 
 /// Appends the bytes of `value` to `out`.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
-        .map(drop)
-        .map_err(|error| CodecError::Encode {
+    bincode::serde::encode_into_writer(value, VecWriter(out), bincode::config::standard()).map_err(
+        |error| CodecError::Encode {
             detail: error.to_string(),
-        })
+        },
+    )
+}
+
+/// bincode's writer over a `Vec<u8>`: appends, and never fails. The same
+/// bytes as bincode's `std::io::Write` adapter, which goes through
+/// `write_all` for every field: encoding a store of a million 100-byte
+/// strings took 256 ms this way against 340 ms through the adapter.
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for VecWriter<'_> {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
 }
 
 /// How many bytes [`encode`] would give for `value`, without allocating
@@ -298,6 +312,38 @@ mod tests {
         let versioned = encode_versioned(&[ENTRY], &value);
         assert_eq!(versioned.capacity(), versioned.len());
         assert_eq!(versioned.len(), bytes.len() + 2, "the mark and one version");
+    }
+
+    #[test]
+    fn the_vec_writer_writes_what_bincodes_std_writer_writes() {
+        // Varints of every width, a sequence of u8 (byte by byte), serde
+        // bytes (in one go), a string, an option and a map.
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(3u32, String::from("three"));
+        map.insert(70_000u32, String::new());
+        let value = (
+            [
+                0u64,
+                250,
+                251,
+                65_535,
+                65_536,
+                u64::from(u32::MAX) + 1,
+                u64::MAX,
+            ],
+            vec![7u8; 300],
+            serde_bytes::ByteBuf::from(vec![9u8; 1_000]),
+            (-5i64, Some(1.5f64), None::<u8>),
+            map,
+        );
+        let mut expected = Vec::new();
+        bincode::serde::encode_into_std_write(&value, &mut expected, bincode::config::standard())
+            .expect("encodes");
+        let mut appended = vec![0xAA];
+        encode_into(&value, &mut appended).expect("encodes");
+        assert_eq!(appended[0], 0xAA, "what the buffer held is kept");
+        assert_eq!(&appended[1..], &expected[..]);
+        assert_eq!(encode(&value), expected);
     }
 
     #[test]
