@@ -232,11 +232,18 @@ pub fn encode_versioned_into_capacity<T: Serialize + ?Sized>(
     value_bytes: usize,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + formats.len() + value_bytes);
-    out.push(VERSION_MARK);
-    out.extend(formats.iter().map(|format| format.version));
+    encode_versions_into(formats, &mut out);
     encode_into(value, &mut out)
         .unwrap_or_else(|error| panic!("{} failed to encode: {error}", std::any::type_name::<T>()));
     out
+}
+
+/// Appends the version header of `formats` to `out`: what
+/// [`encode_versioned`] writes before the value, for a value written after
+/// it in parts.
+pub fn encode_versions_into(formats: &[Format], out: &mut Vec<u8>) {
+    out.push(VERSION_MARK);
+    out.extend(formats.iter().map(|format| format.version));
 }
 
 /// The versions in `bytes`' header (one per format; all 1 for bytes

@@ -28,7 +28,7 @@
 //!     │         │     waiters placed <= index, not answered -> dropped
 //!     │         │     raft state >= max_raft_state -> copy the machine;
 //!     │         │       on the blocking pool: raft.snapshot(index,
-//!     │         │                           {log time, copy.snapshot()})
+//!     │         │         {log time, copy.snapshot_into(frame)})
 //!     │         ▼
 //!     │   ReadIndex: raft.read_index() (a heartbeat round confirms the
 //!     │   lead; concurrent reads share one round), wait until applied

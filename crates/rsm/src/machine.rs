@@ -111,6 +111,20 @@ pub trait ReplicatedMachine: Serialize + DeserializeOwned + Clone + Send + 'stat
         codec::encode(self)
     }
 
+    /// [`ReplicatedMachine::snapshot`]'s bytes, appended to `out` (which
+    /// may hold bytes already), from a machine given up for it: the rsm
+    /// calls this on its copy, off the replica's lock, and writes its frame
+    /// around the bytes instead of copying them. The default appends
+    /// `snapshot()`; a machine with a large state writes in place, and may
+    /// drop its parts as they are written, so that its copy and its bytes
+    /// are not both whole at once.
+    fn snapshot_into(self, out: &mut Vec<u8>)
+    where
+        Self: Sized,
+    {
+        out.extend_from_slice(&self.snapshot());
+    }
+
     /// A machine rebuilt from [`ReplicatedMachine::snapshot`] bytes. `self`
     /// is the replica's current machine. Bytes that do not decode (within
     /// `codec::STATE_LIMIT`), or that decode to a state breaking the

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use thiserror::Error;
@@ -1036,7 +1037,7 @@ impl RawNode {
     /// The service saved its state through `index` (which it has applied):
     /// drop the log entries the snapshot covers. An `index` at or below the
     /// current snapshot is ignored (a stale request).
-    pub fn snapshot(&mut self, index: u64, data: Vec<u8>) -> Result<(), SnapshotError> {
+    pub fn snapshot(&mut self, index: u64, data: impl Into<Bytes>) -> Result<(), SnapshotError> {
         if index <= self.log.snapshot_meta().last_included_index {
             return Ok(());
         }

@@ -206,7 +206,7 @@ struct Shared {
     id: NodeId,
     status: Mutex<NodeStatus>,
     /// The latest snapshot the service asked for, not yet taken by the loop.
-    snapshot_request: Mutex<Option<(u64, Vec<u8>)>>,
+    snapshot_request: Mutex<Option<(u64, Bytes)>>,
     snapshot_requested: Notify,
     killed: AtomicBool,
     /// The leader's lease as the loop last published it
@@ -577,13 +577,14 @@ impl RaftNode {
     }
 
     /// The service has saved its state through `index`: compact the log.
-    /// Never blocks; a later request replaces one not yet taken.
-    pub fn snapshot(&self, index: u64, data: Vec<u8>) {
+    /// Never blocks; a later request replaces one not yet taken. `data` is
+    /// kept as given (a `Vec` or `Bytes`, not copied).
+    pub fn snapshot(&self, index: u64, data: impl Into<Bytes>) {
         *self
             .shared
             .snapshot_request
             .lock()
-            .expect("snapshot lock poisoned") = Some((index, data));
+            .expect("snapshot lock poisoned") = Some((index, data.into()));
         self.shared.snapshot_requested.notify_one();
     }
 

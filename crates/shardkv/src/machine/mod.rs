@@ -1136,6 +1136,69 @@ impl ShardMachine {
     /// If a disk tier cannot read a value back: this replica lost data
     /// (the rsm stops a replica whose snapshot encoding panics).
     pub fn snapshot(&self) -> Vec<u8> {
+        let tiers = self.disk_sections();
+        codec::encode_versioned_into_capacity(
+            &[SNAPSHOT_FORMAT],
+            &(self, &tiers, self.pollers_may_exist, self.capacity_logged),
+            self.snapshot_estimate_bytes(),
+        )
+    }
+
+    /// [`ShardMachine::snapshot`]'s bytes, appended to `out`, from a
+    /// machine given up for it (the rsm's copy): each shard is dropped as
+    /// soon as it is written, so the copy shrinks while its bytes grow and
+    /// the two are never both whole. Written field by field in the order
+    /// serde writes them (a struct: its fields one after another; a map:
+    /// its length, then each key and value); the destructuring below names
+    /// every field, so a field added to the machine does not compile here
+    /// until it is written, and the tests compare the bytes with
+    /// `snapshot`'s.
+    ///
+    /// # Panics
+    /// As [`ShardMachine::snapshot`].
+    pub fn snapshot_into(self, out: &mut Vec<u8>) {
+        fn put<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+            codec::encode_into(value, out).unwrap_or_else(|error| {
+                panic!("{} failed to encode: {error}", std::any::type_name::<T>())
+            });
+        }
+        let tiers = self.disk_sections();
+        out.reserve(1 + 1 + self.snapshot_estimate_bytes());
+        codec::encode_versions_into(&[SNAPSHOT_FORMAT], out);
+        let ShardMachine {
+            gid,
+            limits,
+            now_ms,
+            config,
+            previous,
+            shards,
+            incoming,
+            lost_groups,
+            shards_lost_total,
+            disk: _,
+            pollers_may_exist,
+            capacity_logged,
+        } = self;
+        put(out, &gid);
+        put(out, &limits);
+        put(out, &now_ms);
+        put(out, &config);
+        put(out, &previous);
+        put(out, &(shards.len() as u64));
+        for (shard, held) in shards {
+            put(out, &shard);
+            put(out, &held);
+        }
+        put(out, &incoming);
+        put(out, &lost_groups);
+        put(out, &shards_lost_total);
+        put(out, &tiers);
+        put(out, &pollers_may_exist);
+        put(out, &capacity_logged);
+    }
+
+    /// Each shard's disk tier section, for a snapshot (none without tiers).
+    fn disk_sections(&self) -> BTreeMap<ShardId, DiskSnapshot> {
         let mut tiers: BTreeMap<ShardId, DiskSnapshot> = BTreeMap::new();
         for (&shard, held) in &self.shards {
             let section = held.store.disk_snapshot().unwrap_or_else(|error| {
@@ -1148,21 +1211,21 @@ impl ShardMachine {
                 tiers.insert(shard, section);
             }
         }
-        // Room for about what the stores hold in memory (their charged
-        // bytes count each entry's key, value and overhead, more than it
-        // encodes to; a disk tier's values are not counted, and the buffer
-        // grows for them as it would anyway): one allocation rather than a
-        // doubling buffer's.
+        tiers
+    }
+
+    /// Room for about what the stores hold in memory (their charged bytes
+    /// count each entry's key, value and overhead, more than it encodes
+    /// to; a disk tier's values are not counted, and the buffer grows for
+    /// them as it would anyway): one allocation rather than a doubling
+    /// buffer's.
+    fn snapshot_estimate_bytes(&self) -> usize {
         let estimate = self
             .shards
             .values()
             .map(|held| held.store.used_bytes())
             .sum::<u64>();
-        codec::encode_versioned_into_capacity(
-            &[SNAPSHOT_FORMAT],
-            &(self, &tiers, self.pollers_may_exist, self.capacity_logged),
-            usize::try_from(estimate).unwrap_or(0),
-        )
+        usize::try_from(estimate).unwrap_or(0)
     }
 
     /// Rebuilds a machine from [`ShardMachine::snapshot`] bytes (decoded

@@ -89,6 +89,10 @@ impl ReplicatedMachine for ShardMachine {
         ShardMachine::snapshot(self)
     }
 
+    fn snapshot_into(self, out: &mut Vec<u8>) {
+        ShardMachine::snapshot_into(self, out)
+    }
+
     /// [`ShardMachine::restore_here`]: the disk tiers are rebuilt in this
     /// replica's placement.
     fn restore(&self, snapshot: &[u8]) -> Result<ShardMachine, RestoreError> {

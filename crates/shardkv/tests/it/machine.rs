@@ -724,7 +724,7 @@ fn snapshot_round_trip_and_corruption() {
     ));
     let key = key_in(0);
     assert_eq!(client(&mut g1, 3, 1, put(&key, "v"), 2), Ok(Outcome::Done));
-    let bytes = g1.snapshot();
+    let bytes = crate::snapshot_checked(&g1);
     let mut restored = ShardMachine::restore(&bytes).expect("restores");
     assert_eq!(
         restored.snapshot(),
@@ -762,7 +762,7 @@ fn the_poller_marker_travels_in_snapshots() {
             GroupOutput::Noted
         );
         assert_eq!(g1.pollers_may_exist(), may_exist);
-        let restored = ShardMachine::restore(&g1.snapshot()).expect("restores");
+        let restored = ShardMachine::restore(&crate::snapshot_checked(&g1)).expect("restores");
         assert_eq!(restored.pollers_may_exist(), may_exist);
         assert_eq!(restored.snapshot(), g1.snapshot());
     }

@@ -256,8 +256,8 @@ fn a_snapshot_taken_halfway_resumes_the_transfer() {
         2,
         ShardChunk::cut(MOVING, &whole, crc, 0, half),
     );
-    let mut restored =
-        ShardMachine::restore(&receiver.snapshot()).expect("a snapshot taken halfway restores");
+    let mut restored = ShardMachine::restore(&crate::snapshot_checked(&receiver))
+        .expect("a snapshot taken halfway restores");
     assert_eq!(restored.pull_progress(MOVING), Some(half));
     let rest = ShardChunk::cut(MOVING, &whole, crc, half, whole.len() as u64);
     assert_eq!(send(&mut restored, 2, rest), ChunkOutcome::Installed);

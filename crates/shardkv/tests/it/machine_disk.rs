@@ -175,7 +175,7 @@ fn replicas_with_their_own_files_stay_identical() {
     assert!(first.disk_fault().is_none() && second.disk_fault().is_none());
 
     eprintln!("phase 3: the second replica is rebuilt from the first's snapshot elsewhere");
-    let snapshot = first.snapshot();
+    let snapshot = crate::snapshot_checked(&first);
     let rebuilt = replica(1, roots[2].path())
         .restore_here(&snapshot)
         .expect("the snapshot restores");

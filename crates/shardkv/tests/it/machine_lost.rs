@@ -378,7 +378,7 @@ fn markers_and_the_lost_set_survive_a_snapshot() {
     let (mut history, mut g2, pulled) = receiver_blocked_on_group_1();
     let declared = change(&mut history, ConfigOp::DeclareLost { gid: 1 });
     groups_lost(&mut g2, &[(1, declared.num)], 400);
-    let restored = ShardMachine::restore(&g2.snapshot()).expect("restores");
+    let restored = ShardMachine::restore(&crate::snapshot_checked(&g2)).expect("restores");
     assert_eq!(restored.lost_shards(), g2.lost_shards());
     assert_eq!(restored.lost_groups(), g2.lost_groups());
     assert_eq!(restored.lost_shards().len(), pulled.len());

@@ -157,6 +157,10 @@ proptest! {
                     .collect();
                 prop_assert_eq!(held, next.shards_of(gid));
             }
+            // Each group's copy writes the snapshot its machine writes.
+            for machine in groups.values() {
+                crate::snapshot_checked(machine);
+            }
             // Exactly one copy of the data over all groups.
             let stored: u64 = groups.values().map(ShardMachine::stored_bytes).sum();
             let expected: u64 = model

@@ -17,6 +17,23 @@ pub fn logged(mut machine: ShardMachine) -> ShardMachine {
     machine
 }
 
+/// `machine`'s snapshot, checked to be what its copy writes in place
+/// (`ShardMachine::snapshot_into`, after bytes already in the buffer, as
+/// the rsm calls it): the two encodings must not drift apart.
+pub fn snapshot_checked(machine: &ShardMachine) -> Vec<u8> {
+    let whole = machine.snapshot();
+    let mut in_place = vec![0xAB; 21];
+    machine.clone().snapshot_into(&mut in_place);
+    assert_eq!(&in_place[..21], &[0xAB; 21], "the bytes before were kept");
+    assert!(
+        in_place[21..] == whole[..],
+        "the snapshot written in place differs from the whole one ({} bytes against {})",
+        in_place.len() - 21,
+        whole.len()
+    );
+    whole
+}
+
 mod decode_hostile;
 mod machine;
 mod machine_chunks;
