@@ -435,7 +435,7 @@ impl Forwarder {
         let mut attempts = 0u64;
         loop {
             if self.routing.lock().expect("routing lock").num == 0 {
-                self.refresh().await;
+                Box::pin(self.refresh()).await;
             }
             let config = self.routing();
             let shard = shardkv::op_shard(&op, config.shard_count());
@@ -498,9 +498,10 @@ impl Forwarder {
                         }
                     }
                 }
-                let attempt = self
-                    .attempt_anywhere(&config, gid, &request, fetch_bound, budget)
-                    .await;
+                // Boxed, as rare paths are here: see `attempt`.
+                let attempt =
+                    Box::pin(self.attempt_anywhere(&config, gid, &request, fetch_bound, budget))
+                        .await;
                 let answer = match &attempt {
                     Attempt::Done(Ok(Outcome::Value(value))) => Some(value.as_deref()),
                     _ => None,
@@ -529,7 +530,7 @@ impl Forwarder {
             let remaining = deadline.saturating_duration_since(crate::clock::now());
             tokio::time::sleep(backoff.min(remaining)).await;
             backoff = (backoff * 2).min(Duration::from_millis(100));
-            self.refresh().await;
+            Box::pin(self.refresh()).await;
         }
     }
 
@@ -563,6 +564,21 @@ impl Forwarder {
                 Err(_) => Attempt::Reroute,
             };
         }
+        // Boxed: a hop's future (a batch's wait, a gRPC call) is twice the
+        // local path's, and every future above this one would carry that
+        // size and copy it at each await, local tries included.
+        Box::pin(self.attempt_remote(config, gid, request, remaining)).await
+    }
+
+    /// [`Forwarder::attempt`] in a group this node does not lead: one hop
+    /// to its leader.
+    async fn attempt_remote(
+        &self,
+        config: &Config,
+        gid: Gid,
+        request: ShardKvRequest,
+        remaining: Duration,
+    ) -> Attempt {
         let Some(group) = self.group(config, gid) else {
             return Attempt::Reroute;
         };

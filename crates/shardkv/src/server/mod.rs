@@ -609,7 +609,8 @@ impl ShardServer {
             if reply.is_ok() && !request.op.is_read() {
                 // A retry of a write applied before, maybe under a leader
                 // that fell before its fence opened: fenced again here.
-                self.fence_recorded_write().await?;
+                // (Boxed, as `submit_client` is below.)
+                Box::pin(self.fence_recorded_write()).await?;
             }
             return reply;
         }
@@ -636,6 +637,15 @@ impl ShardServer {
                 .read_reply(|machine, context| machine.read(&request.op, context.now_ms))
                 .await;
         }
+        // Boxed: its future (a proposal, then the write fence) is several
+        // times a read's, and every caller's future would carry that size
+        // and copy it at each await, reads included.
+        Box::pin(self.submit_client(request)).await
+    }
+
+    /// A client command through the log (every write; a read without
+    /// ReadIndex reads): proposed, applied, then fenced if it wrote.
+    async fn submit_client(&self, request: ShardKvRequest) -> Reply {
         // The keys to wake once applied, copied only if someone waits, and
         // how many waiters the write may serve.
         let (written_keys, wakes): (Vec<Vec<u8>>, usize) = if self.key_watch.waiting() > 0 {
