@@ -54,15 +54,7 @@ impl ReplicatedMachine for ShardMachine {
     /// decided by its log, not by each node's file; issue 18), appended.
     /// Version 3 to 7 entries and snapshots decode unchanged, so they still
     /// read; an older build refuses version 8.
-    ///
-    /// 9: the stores' adaptive eviction samples half as many keys for its
-    /// shadows (the `cache` crate's `SHADOW_ENTRIES_MIN`, 4096 to 2048;
-    /// issue 18), so an older replica would evict other keys than this
-    /// one from the same commands. Nothing changed shape: version 3 to 8
-    /// entries and snapshots decode unchanged (a restored store's shadows
-    /// drop to the new rate at its next request), so they still read; an
-    /// older build refuses version 9 rather than diverge.
-    const FORMAT_VERSION: u8 = 9;
+    const FORMAT_VERSION: u8 = 8;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {
