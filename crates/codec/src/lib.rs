@@ -129,7 +129,9 @@ pub fn encode<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
         .unwrap_or_else(|error| panic!("{} failed to encode: {error}", std::any::type_name::<T>()))
 }
 
-/// Appends the bytes of `value` to `out`.
+/// Appends the bytes of `value` to `out`. On an error `out` keeps what
+/// was written before it (as with bincode's own writers): callers discard
+/// the buffer.
 pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
     bincode::serde::encode_into_writer(value, VecWriter(out), bincode::config::standard()).map_err(
         |error| CodecError::Encode {

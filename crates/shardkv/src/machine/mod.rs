@@ -1163,6 +1163,7 @@ impl ShardMachine {
             });
         }
         let tiers = self.disk_sections();
+        // The version header (the mark and one version), then the machine.
         out.reserve(1 + 1 + self.snapshot_estimate_bytes());
         codec::encode_versions_into(&[SNAPSHOT_FORMAT], out);
         let ShardMachine {
