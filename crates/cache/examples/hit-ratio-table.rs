@@ -12,10 +12,10 @@
 use std::collections::{BTreeSet, HashMap};
 use std::num::NonZeroUsize;
 
-use cache::PolicyKind;
 use cache::hash::hash_of;
 use cache::table::{Limits, Table};
 use cache::workload::{shifting_trace, zipf_trace, zipf_with_scans_trace};
+use cache::{PolicyKind, PolicyRevision};
 
 fn ours(kind: PolicyKind, capacity: u64, trace: &[u64]) -> f64 {
     let limits = Limits {
@@ -23,6 +23,8 @@ fn ours(kind: PolicyKind, capacity: u64, trace: &[u64]) -> f64 {
         capacity_entries: None,
     };
     let mut table: Table<u64, ()> = Table::new(kind, limits);
+    // What a cluster's stores run once their group has logged it.
+    table.set_policy_revision(PolicyRevision::LATEST);
     let mut hits = 0u64;
     for &key in trace {
         let key_hash = hash_of(&key);

@@ -20,9 +20,9 @@
 use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 
-use cache::PolicyKind;
 use cache::hash::hash_of;
 use cache::table::{Limits, Table};
+use cache::{PolicyKind, PolicyRevision};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -122,10 +122,15 @@ fn run(arguments: &Arguments) -> Result<String, String> {
     };
     let mut replays: Vec<Replay> = parse_policies(&arguments.policy)?
         .into_iter()
-        .map(|(label, kind)| Replay {
-            label,
-            table: Table::new(kind, limits),
-            hits: 0,
+        .map(|(label, kind)| {
+            let mut table = Table::new(kind, limits);
+            // What a cluster's stores run once their group has logged it.
+            table.set_policy_revision(PolicyRevision::LATEST);
+            Replay {
+                label,
+                table,
+                hits: 0,
+            }
         })
         .collect();
     let mut requests = 0u64;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blend::{Blend, GhostSize, SHARE_SCALE};
 use super::miniature::Miniature;
-use super::{Policy, SlotId};
+use super::{Policy, PolicyRevision, SlotId};
 use crate::hash::fmix64;
 
 /// The first move of the window share in a direction: 25% of the cache.
@@ -28,23 +28,23 @@ const STEP_MAX: u32 = 5_000;
 /// 0.99 at 100k entries, a steady trace, though up to 0.0025 more on the
 /// shifting rows), z = 3 gave up to 0.0015 less on the Zipf rows.
 const SIGNIFICANCE_Z_SQUARED: u64 = 4;
-/// Shadows hold at least this many entries' worth of sampled keys: the
-/// sampling rate is 1 up to twice this many resident entries, then halves
-/// each time the cache doubles, so a shadow holds between this many and
-/// twice as many. Tuned on the `hit-ratio-table` traces: 2048 and 8192
-/// also met the aims, but 2048 gave the shifting trace at 100k entries
-/// 0.7044 (0.7067 here), and 8192 simulates one request in 8 at 100k
-/// entries instead of one in 16.
-///
-/// Part of the replicated behaviour: replicas evict alike only with the
-/// same value, and a node replays its log from its own last snapshot, so
-/// a new value must take effect at one log index on every replica (a
-/// logged switch, kept per store in its snapshots), never by an upgrade
-/// alone. 2048 would halve the shadows' fixed memory (about 1.5 MB less
-/// per store; 295-312 bytes of RSS per key instead of about 333 at 1M
-/// strings in ten stores, docs/status.md), with every `hit-ratio-table`
-/// row still meeting the aims; the switch is not built.
-const SHADOW_ENTRIES_MIN: u64 = 4_096;
+/// Shadows hold at least this many entries' worth of sampled keys, by
+/// revision (see [`PolicyRevision`]): the sampling rate is 1 up to twice
+/// this many resident entries, then halves each time the cache doubles, so
+/// a shadow holds between this many and twice as many. `Original` was
+/// tuned on the `hit-ratio-table` traces: 2048 and 8192 also met the
+/// aims, but 2048 gave the shifting trace at 100k entries 0.7044 (0.7067
+/// here), and 8192 simulates one request in 8 at 100k entries instead of
+/// one in 16. `SmallerShadows` halves it, which halves the shadows' fixed
+/// memory (about 1.5 MB less per store; 295-312 bytes of RSS per key
+/// instead of about 333 at 1M strings in ten stores, docs/status.md),
+/// with every `hit-ratio-table` row still meeting the aims.
+fn shadow_entries_min(revision: PolicyRevision) -> u64 {
+    match revision {
+        PolicyRevision::Original => 4_096,
+        PolicyRevision::SmallerShadows => 2_048,
+    }
+}
 /// A period (between decisions) lasts this many sampled requests, at any
 /// cache size. Periods of at least twice the shadows' entry count instead
 /// (12.5k sampled requests at 100k entries) left too few periods in the
@@ -103,6 +103,11 @@ struct Tuner {
     /// the other way round.
     wins: Vec<u64>,
     losses: Vec<u64>,
+    /// Which shadow size (`shadow_entries_min`) this tuner keeps to. Not
+    /// serialized: whoever restores a policy sets it again
+    /// ([`Adaptive::set_revision`]); it reads as `Original`.
+    #[serde(skip)]
+    revision: PolicyRevision,
 }
 
 impl Tuner {
@@ -122,12 +127,13 @@ impl Tuner {
     }
 
     /// Halves the sampling rate while the shadows would hold more than
-    /// 2 x `SHADOW_ENTRIES_MIN` entries of a cache of `resident_len`,
+    /// twice `shadow_entries_min` entries of a cache of `resident_len`,
     /// dropping the keys no longer sampled. The rate only falls, at most
     /// 63 times; each fall is O(shadow entries).
     fn follow_growth(&mut self, shift: u32, resident_len: u64) -> u32 {
         let mut shift = shift;
-        while shift < 63 && (resident_len >> shift) >= 2 * SHADOW_ENTRIES_MIN {
+        let entries_min = shadow_entries_min(self.revision);
+        while shift < 63 && (resident_len >> shift) >= 2 * entries_min {
             shift += 1;
             for shadow in &mut self.shadows {
                 shadow.retain(|key_hash| Self::sampled(shift, key_hash));
@@ -262,12 +268,14 @@ impl Tuner {
 /// continues identically.
 ///
 /// Bounded: five shadows, each holding the real cache's resident weight
-/// times the sampling rate: with unit weights, all of the real cache's
-/// entries up to 2 x `SHADOW_ENTRIES_MIN` (8192) of them, and between
-/// 4096 and 8192 entries above that (6250 at 100k entries). A shadow
+/// times the sampling rate: with unit weights and the `Original`
+/// revision, all of the real cache's entries up to 8192 of them, and
+/// between 4096 and 8192 entries above that (6250 at 100k entries); half
+/// that with `SmallerShadows`. A shadow
 /// entry costs about 70 bytes (its 32-byte record, which a window slot
 /// shares with S3-FIFO, key hash, index bucket, ghost slots), so the
-/// shadows take at most about 3 MB per cache, and at most about five
+/// shadows take at most about 3 MB per cache (1.5 MB with
+/// `SmallerShadows`), and at most about five
 /// times the policy's own per-entry state for caches of up to 8192
 /// entries. A node holds one cache per shard, so this is per shard (the
 /// crate docs have a measurement). Work: a request costs the real
@@ -283,6 +291,21 @@ pub struct Adaptive {
 }
 
 impl Adaptive {
+    /// Keeps to `revision`'s behaviour from the next request on (see
+    /// [`PolicyRevision`]). Changes nothing else now: a smaller shadow
+    /// size takes effect at the next sampled request, which halves the
+    /// sampling rate and drops the keys no longer sampled, as growth
+    /// does; so replicas that set it at the same point stay alike, and
+    /// setting the revision a policy already had changes nothing.
+    pub fn set_revision(&mut self, revision: PolicyRevision) {
+        self.tuner.revision = revision;
+    }
+
+    /// The revision this policy keeps to.
+    pub fn revision(&self) -> PolicyRevision {
+        self.tuner.revision
+    }
+
     /// The window's share of the resident weight, in basis points (out of
     /// 10 000).
     pub fn window_share(&self) -> u32 {
@@ -389,22 +412,132 @@ mod tests {
 
     #[test]
     fn shadows_stay_within_their_bound() {
-        // 20k entries: sampled at 1/4 (shadows of 5k entries).
+        // 20k entries: sampled at 1/4 (shadows of 5k entries) in the
+        // original revision, at 1/8 (2.5k) with smaller shadows.
         let capacity = 20_000;
         let trace = zipf_trace(200_000, 0.9, 400_000, 9);
-        let mut adaptive = Adaptive::default();
-        let _ = replay(&mut adaptive, capacity, &trace);
-        let shift = adaptive.tuner.sample_shift.expect("started");
-        assert_eq!(shift, 2, "sampling rate for {capacity} entries");
-        for shadow in &adaptive.tuner.shadows {
-            let len = shadow.len();
-            assert!(
-                len <= 2 * SHADOW_ENTRIES_MIN && len as usize <= capacity,
-                "a shadow holds {len} entries (bound {})",
-                2 * SHADOW_ENTRIES_MIN
+        for (revision, shift_wanted) in [
+            (PolicyRevision::Original, 2),
+            (PolicyRevision::SmallerShadows, 3),
+        ] {
+            let mut adaptive = Adaptive::default();
+            adaptive.set_revision(revision);
+            let _ = replay(&mut adaptive, capacity, &trace);
+            let shift = adaptive.tuner.sample_shift.expect("started");
+            assert_eq!(
+                shift, shift_wanted,
+                "{revision:?}: sampling rate for {capacity} entries"
             );
-            assert!(len > 0, "the shadows ran");
+            let bound = 2 * shadow_entries_min(revision);
+            for shadow in &adaptive.tuner.shadows {
+                let len = shadow.len();
+                assert!(
+                    len <= bound && len as usize <= capacity,
+                    "{revision:?}: a shadow holds {len} entries (bound {bound})"
+                );
+                assert!(len > 0, "the shadows ran");
+            }
         }
+    }
+
+    /// A policy switched to smaller shadows midway: its shadows halve at
+    /// the next sampled request; a copy switched at the same point, and
+    /// one restored from bytes (which do not carry the revision) and
+    /// switched again, continue exactly alike; setting the revision a
+    /// policy already has changes nothing.
+    #[test]
+    fn switching_to_smaller_shadows_midway_is_deterministic() {
+        let capacity = 20_000;
+        let trace = zipf_trace(200_000, 0.9, 600_000, 11);
+        let (first_part, rest) = trace.split_at(300_000);
+        let mut policy = Adaptive::default();
+        let mut table_keys = replay_keep(&mut policy, capacity, first_part);
+        assert_eq!(policy.tuner.sample_shift, Some(2));
+        let before = policy.clone();
+        policy.set_revision(PolicyRevision::Original);
+        assert!(
+            policy == before,
+            "setting the same revision changed the state"
+        );
+        policy.set_revision(PolicyRevision::SmallerShadows);
+        assert_eq!(policy.revision(), PolicyRevision::SmallerShadows);
+        let mut copy = policy.clone();
+        let bytes = codec::encode(&policy);
+        let mut restored: Adaptive = codec::decode(&bytes, codec::STATE_LIMIT).expect("decodes");
+        restored.rebuild_derived();
+        assert_eq!(
+            restored.revision(),
+            PolicyRevision::Original,
+            "bytes carry no revision"
+        );
+        restored.set_revision(PolicyRevision::SmallerShadows);
+        assert!(
+            restored == policy,
+            "restored and switched differs from the original"
+        );
+        let mut copy_keys = table_keys.clone();
+        let mut restored_keys = table_keys.clone();
+        for &key in rest {
+            let outcome = replay_step(&mut policy, &mut table_keys, capacity, key);
+            assert_eq!(
+                outcome,
+                replay_step(&mut copy, &mut copy_keys, capacity, key)
+            );
+            assert_eq!(
+                outcome,
+                replay_step(&mut restored, &mut restored_keys, capacity, key)
+            );
+        }
+        assert!(
+            policy == copy && policy == restored,
+            "copies diverged after the switch"
+        );
+        assert_eq!(
+            policy.tuner.sample_shift,
+            Some(3),
+            "the rate halved after the switch"
+        );
+        for shadow in &policy.tuner.shadows {
+            assert!(shadow.len() <= 2 * shadow_entries_min(PolicyRevision::SmallerShadows));
+        }
+    }
+
+    /// The slots of a unit-weight cache of at most `capacity` entries over
+    /// `policy`, by key, after replaying `trace` (a miss inserts).
+    fn replay_keep(
+        policy: &mut Adaptive,
+        capacity: u64,
+        trace: &[u64],
+    ) -> std::collections::BTreeMap<u64, SlotId> {
+        let mut slots = std::collections::BTreeMap::new();
+        for &key in trace {
+            replay_step(policy, &mut slots, capacity, key);
+        }
+        slots
+    }
+
+    /// One request of `replay_keep`'s cache: whether it hit, and what it
+    /// evicted.
+    fn replay_step(
+        policy: &mut Adaptive,
+        slots: &mut std::collections::BTreeMap<u64, SlotId>,
+        capacity: u64,
+        key: u64,
+    ) -> (bool, Option<SlotId>) {
+        if let Some(&slot) = slots.get(&key) {
+            policy.on_hit(slot);
+            return (true, None);
+        }
+        // Slot ids: the key itself (the trace's keys are below 2^32).
+        let slot = SlotId::try_from(key).expect("small keys");
+        policy.on_insert(slot, hash_of(&key), 1);
+        slots.insert(key, slot);
+        let victim = (policy.len() > capacity)
+            .then(|| policy.evict(Some(slot)).expect("more than one resident"));
+        if let Some(victim) = victim {
+            slots.retain(|_, &mut held| held != victim);
+        }
+        (false, victim)
     }
 
     #[test]

@@ -89,6 +89,52 @@ pub trait Policy {
     fn rebuild_derived(&mut self) {}
 }
 
+/// Revisions of the policies' behaviour, where one changed after stores
+/// were already running it. A store's eviction must be the same on every
+/// replica applying the same operations, so a new behaviour cannot come
+/// with an upgrade alone (replicas replay their logs from their own
+/// snapshots, at different points): the owner of the stores records a
+/// switch at one point of its log, and every replica sets it there
+/// ([`crate::Store::set_policy_revision`]). The revision is not in a
+/// store's snapshot: a restored store reads as `Original` until its owner
+/// sets it again.
+///
+/// Only the adaptive policy has more than one so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PolicyRevision {
+    /// As every store behaved before revisions existed: the adaptive
+    /// policy's shadows hold 4096-8192 entries.
+    #[default]
+    Original,
+    /// The adaptive policy's shadows hold 2048-4096 entries: half their
+    /// fixed memory, within the hit-ratio aims on every `hit-ratio-table`
+    /// trace.
+    SmallerShadows,
+}
+
+impl PolicyRevision {
+    /// The newest revision this build runs.
+    pub const LATEST: PolicyRevision = PolicyRevision::SmallerShadows;
+
+    /// Every revision, oldest first; a revision's number is its position.
+    pub const ALL: [PolicyRevision; 2] = [PolicyRevision::Original, PolicyRevision::SmallerShadows];
+
+    /// The number a log records it by.
+    pub fn number(self) -> u32 {
+        match self {
+            PolicyRevision::Original => 0,
+            PolicyRevision::SmallerShadows => 1,
+        }
+    }
+
+    /// The revision numbered `number`, if this build knows it.
+    pub fn from_number(number: u32) -> Option<PolicyRevision> {
+        PolicyRevision::ALL
+            .into_iter()
+            .find(|revision| revision.number() == number)
+    }
+}
+
 /// The names of the policies, for configuration and the `cache-trace` tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum PolicyKind {
@@ -195,6 +241,14 @@ macro_rules! dispatch {
 }
 
 impl AnyPolicy {
+    /// Keeps to `revision` from the next request on (see
+    /// [`PolicyRevision`]); the policies it does not concern ignore it.
+    pub fn set_revision(&mut self, revision: PolicyRevision) {
+        if let AnyPolicy::Adaptive(adaptive) = self {
+            adaptive.set_revision(revision);
+        }
+    }
+
     pub fn kind(&self) -> PolicyKind {
         match self {
             AnyPolicy::Lru(_) => PolicyKind::Lru,

@@ -103,7 +103,7 @@ pub use stats::Stats;
 pub use value::{Kind, Value};
 
 use crate::hash::hash_of;
-use crate::policy::{PolicyKind, SlotId};
+use crate::policy::{PolicyKind, PolicyRevision, SlotId};
 use crate::table::{Limits, Table, TooHeavy};
 
 /// Bytes charged per entry on top of its key and value: an estimate of the
@@ -586,6 +586,19 @@ impl Store {
         self.stats.evictions += evicted;
         self.spill_evicted();
         evicted
+    }
+
+    /// Keeps the eviction policy to `revision` from the next operation on
+    /// (see [`PolicyRevision`]: replicas must set it at the same point of
+    /// their operations; a restored store reads as `Original` until it is
+    /// set again). Changes nothing now.
+    pub fn set_policy_revision(&mut self, revision: PolicyRevision) {
+        self.table.set_policy_revision(revision);
+    }
+
+    /// The policy revision last set (`Original` if never).
+    pub fn policy_revision(&self) -> PolicyRevision {
+        self.table.policy_revision()
     }
 
     /// Removes `key`; returns whether it was visible.

@@ -26,7 +26,7 @@ use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::hash_of;
-use crate::policy::{AnyPolicy, Policy, PolicyKind, SlotId};
+use crate::policy::{AnyPolicy, Policy, PolicyKind, PolicyRevision, SlotId};
 
 /// One resident entry.
 ///
@@ -172,6 +172,10 @@ pub struct Table<K, V> {
     /// each).
     #[serde(skip)]
     evicted: Option<Vec<Entry<K, V>>>,
+    /// The policy revision its owner set ([`Table::set_policy_revision`]);
+    /// not serialized (see [`PolicyRevision`]).
+    #[serde(skip)]
+    revision: PolicyRevision,
 }
 
 impl<K: Hash + Eq, V> Table<K, V> {
@@ -197,6 +201,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
             len: 0,
             index: HashTable::new(),
             evicted: None,
+            revision: PolicyRevision::Original,
         }
     }
 
@@ -217,6 +222,17 @@ impl<K: Hash + Eq, V> Table<K, V> {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// See [`AnyPolicy::set_revision`].
+    pub fn set_policy_revision(&mut self, revision: PolicyRevision) {
+        self.revision = revision;
+        self.policy.set_revision(revision);
+    }
+
+    /// The policy revision last set (`Original` if never).
+    pub fn policy_revision(&self) -> PolicyRevision {
+        self.revision
     }
 
     pub fn policy_kind(&self) -> PolicyKind {

@@ -13,8 +13,8 @@ mod shard;
 use std::collections::BTreeMap;
 
 use api::{Error, MachineConfig, Reply};
-use cache::Store;
 use cache::store::DiskSnapshot;
+use cache::{PolicyRevision, Store};
 use serde::{Deserialize, Serialize};
 use shardctrler::{Config, Gid, UNASSIGNED};
 
@@ -78,7 +78,7 @@ pub enum GroupCommand {
     /// The capacity of the group's stores, which every replica must share:
     /// replicas that evicted at different sizes would answer differently.
     /// A leader writes its node's setting when the log has none yet or
-    /// another (`ShardServer::run_capacity_keeper`), so the log, not each
+    /// another (`ShardServer::keep_store_capacity`), so the log, not each
     /// node's file, decides. Until the first one applies, a leader
     /// proposes no client write and no piece of a shard (it answers
     /// `Busy`; clients retry), so no replica evicts at a size of its own.
@@ -91,6 +91,16 @@ pub enum GroupCommand {
     /// (decided from replicated state only: the pieces held and the size
     /// asked). Format version 8.
     SetStoreCapacity { capacity_bytes: u64 },
+    /// The revision of the stores' eviction behaviour
+    /// ([`cache::PolicyRevision`], by number), which every replica must
+    /// share for the same reason as the capacity. A leader whose group's
+    /// log has an older one than its build's latest writes the latest
+    /// (`ShardServer::keep_store_capacity`). Every store takes it at once
+    /// (frozen ones too: it changes nothing until their next operation),
+    /// and stores made, received or restored later get it. Refused: a
+    /// number this build does not know, and one older than the group's
+    /// (revisions only go forward). Format version 9.
+    SetPolicyRevision { revision: u32 },
 }
 
 /// The answer to one applied command.
@@ -128,6 +138,10 @@ pub enum GroupOutput {
     StoreCapacity {
         applied: bool,
         evicted: u64,
+    },
+    /// Whether a [`GroupCommand::SetPolicyRevision`] was taken.
+    PolicyRevision {
+        applied: bool,
     },
 }
 
@@ -171,6 +185,12 @@ pub struct ShardMachine {
     /// writes it again).
     #[serde(skip)]
     capacity_logged: bool,
+    /// The last [`GroupCommand::SetPolicyRevision`] applied, which every
+    /// store keeps to (`Original` before one). Carried by snapshot format
+    /// 5, outside the serialized machine; older formats read as
+    /// `Original`, as the stores in them behaved.
+    #[serde(skip)]
+    policy_revision: PolicyRevision,
 }
 
 /// The format of [`ShardMachine::snapshot`]: 1 (no header) is the machine
@@ -178,11 +198,14 @@ pub struct ShardMachine {
 /// shard's disk tier section, written only when some shard has a tier;
 /// 3 adds the write fence's marker
 /// ([`ShardMachine::pollers_may_exist`]), which 1 and 2 read as true;
-/// 4 (always written now) adds whether the stores' capacity is logged
-/// ([`ShardMachine::capacity_logged`]), which 1 to 3 read as false.
+/// 4 adds whether the stores' capacity is logged
+/// ([`ShardMachine::capacity_logged`]), which 1 to 3 read as false;
+/// 5 (always written now) adds the stores' policy revision
+/// ([`ShardMachine::policy_revision`], by number), which 1 to 4 read as
+/// `Original`.
 const SNAPSHOT_FORMAT: codec::Format = codec::Format {
     what: "shard machine snapshot",
-    version: 4,
+    version: 5,
 };
 
 /// Lost groups a machine remembers at most (see
@@ -247,6 +270,7 @@ impl ShardMachine {
             disk,
             pollers_may_exist: false,
             capacity_logged: false,
+            policy_revision: PolicyRevision::Original,
         }
     }
 
@@ -254,6 +278,12 @@ impl ShardMachine {
     /// proposes no client write until one has).
     pub fn capacity_logged(&self) -> bool {
         self.capacity_logged
+    }
+
+    /// The stores' policy revision: the last
+    /// [`GroupCommand::SetPolicyRevision`] applied (`Original` before one).
+    pub fn policy_revision(&self) -> PolicyRevision {
+        self.policy_revision
     }
 
     /// Whether [`GroupCommand::SetStoreCapacity`] of `capacity_bytes`
@@ -637,7 +667,29 @@ impl ShardMachine {
             GroupCommand::SetStoreCapacity { capacity_bytes } => {
                 self.apply_store_capacity(*capacity_bytes)
             }
+            GroupCommand::SetPolicyRevision { revision } => GroupOutput::PolicyRevision {
+                applied: self.apply_policy_revision(*revision),
+            },
         }
+    }
+
+    /// See [`GroupCommand::SetPolicyRevision`].
+    fn apply_policy_revision(&mut self, number: u32) -> bool {
+        let revision = PolicyRevision::from_number(number);
+        let Some(revision) = revision.filter(|&revision| revision >= self.policy_revision) else {
+            tracing::warn!(
+                gid = self.gid,
+                revision = number,
+                current = self.policy_revision.number(),
+                "refused a policy revision (unknown to this build, or older than the group's)"
+            );
+            return false;
+        };
+        self.policy_revision = revision;
+        for held in self.shards.values_mut() {
+            held.store.set_policy_revision(revision);
+        }
+        true
     }
 
     /// See [`GroupCommand::SetStoreCapacity`].
@@ -818,6 +870,7 @@ impl ShardMachine {
         let now_ms = self.now_ms;
         let disk = self.disk.clone();
         let store_config = self.limits.store;
+        let revision = self.policy_revision;
         for (&shard, held) in self.shards.iter_mut() {
             match held.state {
                 ShardState::Pulling { from } if self.lost_groups.contains_key(&from) => {
@@ -825,7 +878,7 @@ impl ShardMachine {
                         config_num,
                         previous_owner: from,
                     };
-                    let store = empty_store(disk.as_ref(), shard, store_config);
+                    let store = empty_store(disk.as_ref(), shard, store_config, revision);
                     *held = Shard::lost(marker, store, &self.limits, now_ms);
                     emptied.push(shard);
                     self.shards_lost_total += 1;
@@ -1102,7 +1155,12 @@ impl ShardMachine {
     /// An empty store for `shard`, with the group's disk tier if it has
     /// one.
     fn empty_store(&self, shard: ShardId) -> Store {
-        empty_store(self.disk.as_ref(), shard, self.limits.store)
+        empty_store(
+            self.disk.as_ref(),
+            shard,
+            self.limits.store,
+            self.policy_revision,
+        )
     }
 
     /// A store from a transfer's [`Store::snapshot`] bytes, with the
@@ -1121,6 +1179,7 @@ impl ShardMachine {
             .capacity_logged
             .then_some(self.limits.store.capacity_bytes);
         take_logged_capacity(&mut store, logged);
+        store.set_policy_revision(self.policy_revision);
         Ok(store)
     }
 
@@ -1139,7 +1198,13 @@ impl ShardMachine {
         let tiers = self.disk_sections();
         codec::encode_versioned_into_capacity(
             &[SNAPSHOT_FORMAT],
-            &(self, &tiers, self.pollers_may_exist, self.capacity_logged),
+            &(
+                self,
+                &tiers,
+                self.pollers_may_exist,
+                self.capacity_logged,
+                self.policy_revision.number(),
+            ),
             self.snapshot_estimate_bytes(),
         )
     }
@@ -1179,6 +1244,7 @@ impl ShardMachine {
             disk: _,
             pollers_may_exist,
             capacity_logged,
+            policy_revision,
         } = self;
         put(out, &gid);
         put(out, &limits);
@@ -1196,6 +1262,7 @@ impl ShardMachine {
         put(out, &tiers);
         put(out, &pollers_may_exist);
         put(out, &capacity_logged);
+        put(out, &policy_revision.number());
     }
 
     /// Each shard's disk tier section, for a snapshot (none without tiers).
@@ -1281,6 +1348,13 @@ impl ShardMachine {
         }
         for (&shard, held) in &self.shards {
             held.store.check_invariants()?;
+            if held.store.policy_revision() != self.policy_revision {
+                return Err(format!(
+                    "shard {shard}'s store keeps to policy revision {:?}, the group to {:?}",
+                    held.store.policy_revision(),
+                    self.policy_revision
+                ));
+            }
             let owner = self.config.owner(shard);
             let owned = owner == Some(self.gid);
             let consistent = match held.state {
@@ -1336,12 +1410,20 @@ impl ShardMachine {
     }
 }
 
-/// An empty store for `shard` with `config`'s tier, placed by `disk`.
-fn empty_store(disk: Option<&DiskPlacement>, shard: ShardId, config: cache::StoreConfig) -> Store {
-    match disk {
+/// An empty store for `shard` with `config`'s tier, placed by `disk`,
+/// keeping to the policy `revision`.
+fn empty_store(
+    disk: Option<&DiskPlacement>,
+    shard: ShardId,
+    config: cache::StoreConfig,
+    revision: PolicyRevision,
+) -> Store {
+    let mut store = match disk {
         Some(placement) => placement.empty_store(shard, config),
         None => Store::new(config),
-    }
+    };
+    store.set_policy_revision(revision);
+    store
 }
 
 /// Resizes `store` to the group's store capacity once one is logged
@@ -1362,24 +1444,44 @@ fn decode_snapshot(
     let decode_error = |error: codec::CodecError| format!("snapshot {error}");
     let (versions, body) =
         codec::split_versions(bytes, &[SNAPSHOT_FORMAT]).map_err(decode_error)?;
-    type Parts = (ShardMachine, BTreeMap<ShardId, DiskSnapshot>, bool, bool);
-    let (mut machine, tiers, pollers_may_exist, capacity_logged): Parts = match versions[..] {
+    type Parts = (
+        ShardMachine,
+        BTreeMap<ShardId, DiskSnapshot>,
+        bool,
+        bool,
+        u32,
+    );
+    let original = PolicyRevision::Original.number();
+    let parts: Parts = match versions[..] {
         [1] => {
             let machine = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
-            (machine, BTreeMap::new(), true, false)
+            (machine, BTreeMap::new(), true, false, original)
         }
         [2] => {
             let (machine, tiers) = codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
-            (machine, tiers, true, false)
+            (machine, tiers, true, false, original)
         }
         [3] => {
             let (machine, tiers, pollers) =
                 codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
-            (machine, tiers, pollers, false)
+            (machine, tiers, pollers, false, original)
+        }
+        [4] => {
+            let (machine, tiers, pollers, capacity) =
+                codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?;
+            (machine, tiers, pollers, capacity, original)
         }
         _ => codec::decode(body, codec::STATE_LIMIT).map_err(decode_error)?,
     };
+    let (mut machine, tiers, pollers_may_exist, capacity_logged, revision) = parts;
     machine.pollers_may_exist = pollers_may_exist;
     machine.capacity_logged = capacity_logged;
+    machine.policy_revision = PolicyRevision::from_number(revision).ok_or_else(|| {
+        format!("snapshot names policy revision {revision}, unknown to this build")
+    })?;
+    // The stores' bytes do not carry it (`cache::PolicyRevision`).
+    for held in machine.shards.values_mut() {
+        held.store.set_policy_revision(machine.policy_revision);
+    }
     Ok((machine, tiers))
 }

@@ -54,7 +54,14 @@ impl ReplicatedMachine for ShardMachine {
     /// decided by its log, not by each node's file; issue 18), appended.
     /// Version 3 to 7 entries and snapshots decode unchanged, so they still
     /// read; an older build refuses version 8.
-    const FORMAT_VERSION: u8 = 8;
+    ///
+    /// 9: `GroupCommand::SetPolicyRevision` (the stores' eviction
+    /// behaviour switched at one index of the log; issue 18), appended,
+    /// and machine snapshots that carry the revision (the machine's
+    /// snapshot format 5). Version 3 to 8 entries and snapshots decode
+    /// unchanged, so they still read (their stores at the original
+    /// revision); an older build refuses version 9.
+    const FORMAT_VERSION: u8 = 9;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {

@@ -51,6 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use api::{MachineConfig, Op, Outcome, Reply};
+use cache::PolicyRevision;
 use raft::node::RaftNode;
 use raft::storage::Storage;
 use rsm::{Applied, LogPlace, Rsm, RsmConfig, RsmStatus};
@@ -300,7 +301,8 @@ const MAX_MARKER_ROUNDS: usize = 4;
 const LEASE_RETIRE_CHECK: Duration = Duration::from_millis(500);
 
 /// How often a replica looks whether, as leader, it has its store capacity
-/// to write. Short: a leader proposes no client write until one is logged.
+/// (or policy revision) to write. Short: a leader proposes no client write
+/// until a capacity is logged.
 const CAPACITY_CHECK: Duration = Duration::from_millis(50);
 
 /// The smallest message limit a replica accepts.
@@ -512,7 +514,7 @@ impl ShardServer {
         if server.config.write_fence {
             tokio::spawn(server.clone().run_lease_retirer());
         }
-        tokio::spawn(server.clone().run_capacity_keeper());
+        tokio::spawn(server.clone().run_store_keeper());
         Ok(server)
     }
 
@@ -994,56 +996,84 @@ impl ShardServer {
         }
     }
 
+    /// Keeps the group's log up to date with what its stores must share:
+    /// every `CAPACITY_CHECK`, [`ShardServer::keep_store_capacity`] and
+    /// [`ShardServer::keep_policy_revision`].
+    async fn run_store_keeper(self) {
+        let mut warned_for = None;
+        while !self.is_killed() {
+            tokio::time::sleep(CAPACITY_CHECK).await;
+            self.keep_store_capacity(&mut warned_for).await;
+            self.keep_policy_revision().await;
+        }
+    }
+
     /// On the leader: writes this node's store capacity
     /// ([`GroupCommand::SetStoreCapacity`]) when the group's log has none
     /// yet or another, so that the group's stores have the size its log
     /// says, whatever each node's file says. A follower configured
-    /// otherwise applies the leader's and logs a warning; the node that
-    /// leads next writes its own, so a cluster whose nodes disagree
-    /// changes size with its leader (loudly) but never diverges. A size
-    /// too small for a shard arriving in pieces waits until it is in (the
-    /// machine would refuse it).
-    async fn run_capacity_keeper(self) {
+    /// otherwise applies the leader's and logs a warning (once per size:
+    /// `warned_for`); the node that leads next writes its own, so a
+    /// cluster whose nodes disagree changes size with its leader (loudly)
+    /// but never diverges. A size too small for a shard arriving in pieces
+    /// waits until it is in (the machine would refuse it).
+    async fn keep_store_capacity(&self, warned_for: &mut Option<u64>) {
         let mine = self.config.machine.store.capacity_bytes;
-        let mut warned_for = None;
-        while !self.is_killed() {
-            tokio::time::sleep(CAPACITY_CHECK).await;
-            // The first size written is at least what shards already
-            // arriving in pieces need (pieces held in a snapshot from
-            // before sizes were logged: they complete only once one is).
-            let (logged, group, size, acceptable) = self.rsm.with_machine(|machine| {
-                let logged = machine.capacity_logged();
-                let size = if logged {
-                    mine
-                } else {
-                    mine.max(machine.smallest_store_capacity_for_arrivals())
-                };
-                let acceptable = machine.accepts_store_capacity(size);
-                (logged, machine.store_capacity_bytes(), size, acceptable)
-            });
-            if logged && group != mine && warned_for != Some(group) {
-                tracing::warn!(
-                    gid = self.config.gid,
-                    group_capacity_bytes = group,
-                    node_capacity_bytes = mine,
-                    "this group's stores have the size its leader wrote, not this node's \
-                     shard_capacity_bytes; set the same on every node"
-                );
-                warned_for = Some(group);
-            }
-            let wanted = !logged || group != size;
-            if !wanted || !acceptable || !self.rsm.raft().status().is_leader {
-                continue;
-            }
-            let command = GroupCommand::SetStoreCapacity {
-                capacity_bytes: size,
+        // The first size written is at least what shards already
+        // arriving in pieces need (pieces held in a snapshot from
+        // before sizes were logged: they complete only once one is).
+        let (logged, group, size, acceptable) = self.rsm.with_machine(|machine| {
+            let logged = machine.capacity_logged();
+            let size = if logged {
+                mine
+            } else {
+                mine.max(machine.smallest_store_capacity_for_arrivals())
             };
-            if let Err(error) = self.rsm.submit(command).await {
-                tracing::debug!(
-                    gid = self.config.gid,
-                    "store capacity not written yet: {error}"
-                );
-            }
+            let acceptable = machine.accepts_store_capacity(size);
+            (logged, machine.store_capacity_bytes(), size, acceptable)
+        });
+        if logged && group != mine && *warned_for != Some(group) {
+            tracing::warn!(
+                gid = self.config.gid,
+                group_capacity_bytes = group,
+                node_capacity_bytes = mine,
+                "this group's stores have the size its leader wrote, not this node's \
+                 shard_capacity_bytes; set the same on every node"
+            );
+            *warned_for = Some(group);
+        }
+        let wanted = !logged || group != size;
+        if !wanted || !acceptable || !self.rsm.raft().status().is_leader {
+            return;
+        }
+        let command = GroupCommand::SetStoreCapacity {
+            capacity_bytes: size,
+        };
+        if let Err(error) = self.rsm.submit(command).await {
+            tracing::debug!(
+                gid = self.config.gid,
+                "store capacity not written yet: {error}"
+            );
+        }
+    }
+
+    /// On the leader: writes this build's latest policy revision
+    /// ([`GroupCommand::SetPolicyRevision`]) when the group's log has an
+    /// older one, so every replica switches its stores' eviction at one
+    /// index (an upgrade alone would switch each at its own).
+    async fn keep_policy_revision(&self) {
+        let logged = self.rsm.with_machine(|machine| machine.policy_revision());
+        if logged >= PolicyRevision::LATEST || !self.rsm.raft().status().is_leader {
+            return;
+        }
+        let command = GroupCommand::SetPolicyRevision {
+            revision: PolicyRevision::LATEST.number(),
+        };
+        if let Err(error) = self.rsm.submit(command).await {
+            tracing::debug!(
+                gid = self.config.gid,
+                "policy revision not written yet: {error}"
+            );
         }
     }
 

@@ -40,3 +40,4 @@ mod machine_chunks;
 mod machine_disk;
 mod machine_lost;
 mod machine_properties;
+mod machine_revision;

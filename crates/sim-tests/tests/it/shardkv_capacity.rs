@@ -3,12 +3,14 @@
 //! one evicted keys the others kept; now the group's log decides the size
 //! (`GroupCommand::SetStoreCapacity`, written by each leader once per
 //! term), and the replicas hold the same state, also after the leader
-//! changes and the size with it.
+//! changes and the size with it. The same holds for the stores' policy
+//! revision (`GroupCommand::SetPolicyRevision`).
 
 #![cfg(madsim)]
 
 use std::time::Duration;
 
+use cache::PolicyRevision;
 use sim_tests::harness::{phase, wait_until, within};
 use sim_tests::shardkv::{GROUP_SERVERS, TestClient, Tester, keys, random_string};
 
@@ -39,7 +41,8 @@ fn leader(tester: &Tester) -> usize {
 
 /// Waits until every running replica has applied the same index, then
 /// returns the store capacity they agree on, after checking that their
-/// machines are byte for byte the same.
+/// machines are byte for byte the same and that a leader wrote this
+/// build's latest policy revision (`GroupCommand::SetPolicyRevision`).
 async fn replicas_agree(tester: &Tester, running: &[usize]) -> u64 {
     let mut agreed = None;
     wait_until(
@@ -51,7 +54,12 @@ async fn replicas_agree(tester: &Tester, running: &[usize]) -> u64 {
                 .iter()
                 .map(|&i| {
                     tester.with_machine(0, i, |machine, applied| {
-                        (applied, machine.store_capacity_bytes(), machine.snapshot())
+                        (
+                            applied,
+                            machine.store_capacity_bytes(),
+                            machine.snapshot(),
+                            machine.policy_revision(),
+                        )
                     })
                 })
                 .collect();
@@ -66,6 +74,11 @@ async fn replicas_agree(tester: &Tester, running: &[usize]) -> u64 {
                     let view = view.as_ref().expect("running");
                     assert_eq!(view.1, first.1, "replica {i}'s capacity");
                     assert!(view.2 == first.2, "replica {i}'s state differs");
+                    assert_eq!(
+                        view.3,
+                        PolicyRevision::LATEST,
+                        "replica {i}'s policy revision"
+                    );
                 }
                 agreed = Some(first.1);
             }
