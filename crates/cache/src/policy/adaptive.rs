@@ -293,9 +293,9 @@ pub struct Adaptive {
 impl Adaptive {
     /// Keeps to `revision`'s behaviour from the next request on (see
     /// [`PolicyRevision`]). Changes nothing else now: a smaller shadow
-    /// size takes effect at the next sampled request, which halves the
-    /// sampling rate and drops the keys no longer sampled, as growth
-    /// does; so replicas that set it at the same point stay alike, and
+    /// size takes effect at the next request once the shadows run (which
+    /// halves the sampling rate and drops the keys no longer sampled, as
+    /// growth does); so replicas that set it at the same point stay alike, and
     /// setting the revision a policy already had changes nothing.
     pub fn set_revision(&mut self, revision: PolicyRevision) {
         self.tuner.revision = revision;
@@ -441,7 +441,7 @@ mod tests {
     }
 
     /// A policy switched to smaller shadows midway: its shadows halve at
-    /// the next sampled request; a copy switched at the same point, and
+    /// the next request; a copy switched at the same point, and
     /// one restored from bytes (which do not carry the revision) and
     /// switched again, continue exactly alike; setting the revision a
     /// policy already has changes nothing.

@@ -96,8 +96,9 @@ pub trait Policy {
 /// snapshots, at different points): the owner of the stores records a
 /// switch at one point of its log, and every replica sets it there
 /// ([`crate::Store::set_policy_revision`]). The revision is not in a
-/// store's snapshot: a restored store reads as `Original` until its owner
-/// sets it again.
+/// store's snapshot: a new store, and a restored one, keep to `Original`
+/// until their owner sets another (a store outside a replicated group,
+/// kvraft's say, stays there unless its owner says otherwise).
 ///
 /// Only the adaptive policy has more than one so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]

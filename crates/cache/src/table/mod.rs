@@ -510,6 +510,15 @@ impl<K: Hash + Eq, V> Table<K, V> {
 
     /// Checks every structural invariant in O(n); for tests and restore.
     pub fn check_invariants(&self) -> Result<(), String> {
+        if let AnyPolicy::Adaptive(adaptive) = &self.policy
+            && adaptive.revision() != self.revision
+        {
+            return Err(format!(
+                "the policy keeps to revision {:?}, the table says {:?}",
+                adaptive.revision(),
+                self.revision
+            ));
+        }
         let mut weight_total = 0u64;
         let mut len = 0u64;
         let mut deadlines = 0usize;

@@ -95,11 +95,11 @@ pub enum GroupCommand {
     /// ([`cache::PolicyRevision`], by number), which every replica must
     /// share for the same reason as the capacity. A leader whose group's
     /// log has an older one than its build's latest writes the latest
-    /// (`ShardServer::keep_store_capacity`). Every store takes it at once
+    /// (`ShardServer::keep_policy_revision`). Every store takes it at once
     /// (frozen ones too: it changes nothing until their next operation),
     /// and stores made, received or restored later get it. Refused: a
     /// number this build does not know, and one older than the group's
-    /// (revisions only go forward). Format version 9.
+    /// (revisions only go forward). Format version 10.
     SetPolicyRevision { revision: u32 },
 }
 
@@ -1178,8 +1178,8 @@ impl ShardMachine {
         let logged = self
             .capacity_logged
             .then_some(self.limits.store.capacity_bytes);
-        take_logged_capacity(&mut store, logged);
         store.set_policy_revision(self.policy_revision);
+        take_logged_capacity(&mut store, logged);
         Ok(store)
     }
 

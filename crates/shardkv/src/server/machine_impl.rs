@@ -55,13 +55,22 @@ impl ReplicatedMachine for ShardMachine {
     /// Version 3 to 7 entries and snapshots decode unchanged, so they still
     /// read; an older build refuses version 8.
     ///
-    /// 9: `GroupCommand::SetPolicyRevision` (the stores' eviction
+    /// 9: not released. For two hours of 2026-12-07 (edb6905 to 45359cf)
+    /// main wrote 9 for the adaptive policy's halved shadows without a
+    /// logged switch (replicas would evict apart after an upgrade); that
+    /// was reverted, and its data reads here as the original revision.
+    /// Skipped so that no number means two things.
+    ///
+    /// 10: `GroupCommand::SetPolicyRevision` (the stores' eviction
     /// behaviour switched at one index of the log; issue 18), appended,
     /// and machine snapshots that carry the revision (the machine's
-    /// snapshot format 5). Version 3 to 8 entries and snapshots decode
+    /// snapshot format 5). Version 3 to 9 entries and snapshots decode
     /// unchanged, so they still read (their stores at the original
-    /// revision); an older build refuses version 9.
-    const FORMAT_VERSION: u8 = 9;
+    /// revision); an older build refuses version 10. A new
+    /// `cache::PolicyRevision` needs a new version too, so that a build
+    /// that does not know it refuses the entry instead of skipping it
+    /// (`a_new_policy_revision_comes_with_a_new_format_version`).
+    const FORMAT_VERSION: u8 = 10;
     const OLDEST_READABLE_FORMAT_VERSION: u8 = 3;
 
     fn apply(&mut self, command: &GroupCommand, context: &ApplyContext) -> GroupOutput {

@@ -243,3 +243,25 @@ fn a_snapshot_from_before_revisions_reads_as_the_original() {
     let error = ShardMachine::restore(&unknown).expect_err("an unknown revision");
     assert!(error.contains("policy revision"), "{error}");
 }
+
+/// Each revision and the shardkv format version that brought it. A build
+/// that does not know a revision must refuse the entry that writes it
+/// (by its format version) rather than skip it and evict apart from its
+/// peers; so a new revision needs a row here, whose version must be newer
+/// than the last row's and at most the machine's: a new format version.
+#[test]
+fn a_new_policy_revision_comes_with_a_new_format_version() {
+    use rsm::ReplicatedMachine;
+    let introduced = [
+        (PolicyRevision::Original, 3),
+        (PolicyRevision::SmallerShadows, 10),
+    ];
+    assert_eq!(
+        introduced.map(|(revision, _)| revision),
+        PolicyRevision::ALL,
+        "a revision without its row: raise ShardMachine::FORMAT_VERSION and add one"
+    );
+    assert!(introduced.windows(2).all(|pair| pair[0].1 < pair[1].1));
+    let (_, newest) = introduced[introduced.len() - 1];
+    assert!(newest <= ShardMachine::FORMAT_VERSION);
+}
