@@ -36,8 +36,9 @@ const SIGNIFICANCE_Z_SQUARED: u64 = 4;
 /// aims, but 2048 gave the shifting trace at 100k entries 0.7044 (0.7067
 /// here), and 8192 simulates one request in 8 at 100k entries instead of
 /// one in 16. `SmallerShadows` halves it, which halves the shadows' fixed
-/// memory (about 1.5 MB less per store; 295-312 bytes of RSS per key
-/// instead of about 333 at 1M strings in ten stores, docs/status.md),
+/// memory (about 1.5 MB less per store; 297-310 bytes of RSS per key
+/// instead of 335-347 at 1M strings in ten stores, same runs,
+/// docs/status.md 2026-12-08),
 /// with every `hit-ratio-table` row still meeting the aims.
 fn shadow_entries_min(revision: PolicyRevision) -> u64 {
     match revision {
