@@ -340,6 +340,8 @@ pub struct Metrics {
     shard_pull_waiting_seconds: Family<PullLabels, Gauge>,
     shards_waiting: Gauge,
     shards_lost: Counter,
+    store_capacity_bytes: Gauge,
+    store_policy_revision: Gauge,
     connected_clients: Family<FrontendLabels, Gauge>,
     hot_key_requests: Family<KeyLabels, Gauge>,
     hot_keys: Mutex<HotKeyDetector<Vec<u8>>>,
@@ -717,6 +719,19 @@ impl Metrics {
             "Shards this node's replica's group installed empty because their donor was declared lost",
             shards_lost.clone(),
         );
+        let store_capacity_bytes = Gauge::default();
+        registry.register_with_unit(
+            "store_capacity",
+            "The capacity of each shard's store in this node's replica's group, as its log set it (0 until it has)",
+            Unit::Bytes,
+            store_capacity_bytes.clone(),
+        );
+        let store_policy_revision = Gauge::default();
+        registry.register(
+            "store_policy_revision",
+            "The eviction policy revision this node's replica's group logged for its stores (0: the original; each release writes its latest)",
+            store_policy_revision.clone(),
+        );
         let connected_clients = Family::<FrontendLabels, Gauge>::default();
         registry.register(
             "connected_clients",
@@ -796,6 +811,8 @@ impl Metrics {
             shard_pull_waiting_seconds,
             shards_waiting,
             shards_lost,
+            store_capacity_bytes,
+            store_policy_revision,
             connected_clients,
             hot_key_requests,
             hot_keys: Mutex::new(HotKeyDetector::new(
@@ -1136,6 +1153,14 @@ impl Metrics {
         catch_up(&self.shards_lost, lost_total);
     }
 
+    /// What the data replica's group logged for its stores: the capacity
+    /// (`None` until one is logged) and the policy revision's number.
+    pub fn observe_store_settings(&self, capacity_bytes: Option<u64>, policy_revision: u32) {
+        self.store_capacity_bytes
+            .set(to_i64(capacity_bytes.unwrap_or(0)));
+        self.store_policy_revision.set(i64::from(policy_revision));
+    }
+
     pub fn observe_clients(&self, frontend: &str, connected: u64) {
         self.connected_clients
             .get_or_create(&FrontendLabels {
@@ -1298,5 +1323,20 @@ mod tests {
         assert!(!text.contains("from_group=\"100\""), "{text}");
         assert!(text.contains("distcache_shards_waiting 0"), "{text}");
         assert!(text.contains("distcache_shards_lost_total 2"), "{text}");
+    }
+
+    #[test]
+    fn the_store_settings_logged_are_exported() {
+        let metrics = Metrics::new();
+        let text = metrics.encode();
+        assert!(text.contains("distcache_store_capacity_bytes 0"), "{text}");
+        assert!(text.contains("distcache_store_policy_revision 0"), "{text}");
+        metrics.observe_store_settings(Some(64 << 20), 1);
+        let text = metrics.encode();
+        assert!(
+            text.contains("distcache_store_capacity_bytes 67108864"),
+            "{text}"
+        );
+        assert!(text.contains("distcache_store_policy_revision 1"), "{text}");
     }
 }

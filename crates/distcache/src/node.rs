@@ -281,8 +281,15 @@ impl NodeState {
                 .iter()
                 .map(|wait| (wait.shard, wait.waiting_on_group, wait.waiting_for_ms))
                 .collect();
-            let lost_total = data.with_machine(|machine| machine.shards_lost_total());
+            let (lost_total, capacity, revision) = data.with_machine(|machine| {
+                let capacity = machine
+                    .capacity_logged()
+                    .then_some(machine.store_capacity_bytes());
+                let revision = machine.policy_revision().number();
+                (machine.shards_lost_total(), capacity, revision)
+            });
             self.metrics.observe_pull_waits(&waits, lost_total);
+            self.metrics.observe_store_settings(capacity, revision);
         }
     }
 
