@@ -3,14 +3,16 @@
 //! expiry index.
 //!
 //! ```text
-//!   key ──hash──► index (slot ids) ──► slab[slot] = { key, value, key_hash, weight, expire_at_ms, expire_at_unix_ms }
+//!   key ──hash──► index (slot ids) ──► slab[slot] = { key, value, weight, expire_at_ms, expire_at_unix_ms }
 //!                                         │
 //!                         policy (per-slot metadata, picks victims)
 //!                         expiry: BTreeSet<(expire_at_ms, slot)>
 //! ```
 //!
-//! Each key is stored once, in the slab; the index holds 4-byte slot ids and
-//! finds keys by the cached hash. Freed slots are reused last-freed-first, so
+//! Each key is stored once, in the slab; the index holds 4-byte slot ids,
+//! placed by the key's hash (computed again from the key when the index
+//! grows or an entry leaves it: a slab entry does not keep it, 8 bytes a
+//! key less). Freed slots are reused last-freed-first, so
 //! slot numbering (and therefore the policy's state) is a pure function of the
 //! operations applied: that is what makes the store deterministic.
 //!
@@ -32,14 +34,13 @@ use crate::policy::{AnyPolicy, Policy, PolicyKind, PolicyRevision, SlotId};
 ///
 /// The two deadlines are kept in 8 bytes each (`None` as a reserved
 /// value) rather than as 16-byte `Option`s: at a million keys that is
-/// 16 MB. Serialized with `Option`s, as before, so the snapshot's bytes
-/// are unchanged.
+/// 16 MB. The key's hash is not kept (it is the crate's fixed hash of the
+/// key, [`Entry::key_hash`]). Serialized with the hash and `Option`s, as
+/// before, so the snapshot's bytes are unchanged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry<K, V> {
     pub key: K,
     pub value: V,
-    /// The crate's fixed hash of `key`, cached for rehashing and policies.
-    pub key_hash: u64,
     /// What this entry counts against `capacity_weight` (bytes, or 1).
     pub weight: u64,
     /// [`Entry::expire_at_ms`], [`NO_DEADLINE`] for none.
@@ -63,12 +64,19 @@ fn pack_unix_deadline(expire_at_unix_ms: Option<i64>) -> i64 {
     expire_at_unix_ms.map_or(NO_UNIX_DEADLINE, |at| at.max(NO_UNIX_DEADLINE + 1))
 }
 
+impl<K: Hash, V> Entry<K, V> {
+    /// The crate's fixed hash of the key ([`hash_of`]), computed.
+    #[inline]
+    pub fn key_hash(&self) -> u64 {
+        hash_of(&self.key)
+    }
+}
+
 impl<K, V> Entry<K, V> {
-    fn new(key: K, key_hash: u64, value: V, weight: u64, expire_at_ms: Option<u64>) -> Self {
+    fn new(key: K, value: V, weight: u64, expire_at_ms: Option<u64>) -> Self {
         Entry {
             key,
             value,
-            key_hash,
             weight,
             expire_at_ms: pack_deadline(expire_at_ms),
             expire_at_unix_ms: NO_UNIX_DEADLINE,
@@ -107,13 +115,13 @@ struct EntryParts<K, V> {
     expire_at_unix_ms: Option<i64>,
 }
 
-impl<K: Serialize, V: Serialize> Serialize for Entry<K, V> {
+impl<K: Serialize + Hash, V: Serialize> Serialize for Entry<K, V> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut entry = serializer.serialize_struct("Entry", 6)?;
         entry.serialize_field("key", &self.key)?;
         entry.serialize_field("value", &self.value)?;
-        entry.serialize_field("key_hash", &self.key_hash)?;
+        entry.serialize_field("key_hash", &self.key_hash())?;
         entry.serialize_field("weight", &self.weight)?;
         entry.serialize_field("expire_at_ms", &self.expire_at_ms())?;
         entry.serialize_field("expire_at_unix_ms", &self.expire_at_unix_ms())?;
@@ -121,13 +129,18 @@ impl<K: Serialize, V: Serialize> Serialize for Entry<K, V> {
     }
 }
 
-impl<'de, K: Deserialize<'de>, V: Deserialize<'de>> Deserialize<'de> for Entry<K, V> {
+impl<'de, K: Deserialize<'de> + Hash, V: Deserialize<'de>> Deserialize<'de> for Entry<K, V> {
+    /// Refuses an entry whose hash is not its key's.
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let parts = EntryParts::deserialize(deserializer)?;
+        let parts = EntryParts::<K, V>::deserialize(deserializer)?;
+        if parts.key_hash != hash_of(&parts.key) {
+            return Err(serde::de::Error::custom(
+                "an entry's cached hash does not match its key",
+            ));
+        }
         Ok(Entry {
             key: parts.key,
             value: parts.value,
-            key_hash: parts.key_hash,
             weight: parts.weight,
             expire_at_ms: pack_deadline(parts.expire_at_ms),
             expire_at_unix_ms: pack_unix_deadline(parts.expire_at_unix_ms),
@@ -153,6 +166,10 @@ pub struct TooHeavy {
 
 /// Slab + index + policy + expiry. See the module docs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + Hash, V: Serialize",
+    deserialize = "K: Deserialize<'de> + Hash, V: Deserialize<'de>"
+))]
 pub struct Table<K, V> {
     limits: Limits,
     slots: Vec<Option<Entry<K, V>>>,
@@ -271,7 +288,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
         let slots = &self.slots;
         self.index
             .find(key_hash, |&slot| match &slots[slot as usize] {
-                Some(entry) => entry.key_hash == key_hash && entry.key.borrow() == key,
+                Some(entry) => entry.key.borrow() == key,
                 None => false,
             })
             .copied()
@@ -345,7 +362,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
             self.find_hashed(key_hash, &key).is_none(),
             "insert of a present key"
         );
-        let entry = Entry::new(key, key_hash, value, weight, expire_at_ms);
+        let entry = Entry::new(key, value, weight, expire_at_ms);
         let expire_at_ms = entry.expire_at_ms();
         let slot = match self.free_slots.pop() {
             Some(slot) => {
@@ -490,7 +507,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
         for (slot, entry) in self.slots.iter().enumerate() {
             if let Some(entry) = entry {
                 let slots = &self.slots;
-                index.insert_unique(entry.key_hash, slot as SlotId, |&other| {
+                index.insert_unique(entry.key_hash(), slot as SlotId, |&other| {
                     Self::slot_hash(slots, other)
                 });
             }
@@ -526,10 +543,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
             let Some(entry) = entry else { continue };
             weight_total += entry.weight;
             len += 1;
-            if entry.key_hash != hash_of(&entry.key) {
-                return Err(format!("slot {slot}: cached hash does not match the key"));
-            }
-            if self.find_hashed(entry.key_hash, &entry.key) != Some(slot as SlotId) {
+            if self.find_hashed(entry.key_hash(), &entry.key) != Some(slot as SlotId) {
                 return Err(format!("slot {slot}: key not found through the index"));
             }
             if let Some(expire_at_ms) = entry.expire_at_ms() {
@@ -608,7 +622,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
         };
         match self
             .index
-            .find_entry(entry.key_hash, |&other| other == slot)
+            .find_entry(entry.key_hash(), |&other| other == slot)
         {
             Ok(found) => {
                 found.remove();
@@ -627,7 +641,7 @@ impl<K: Hash + Eq, V> Table<K, V> {
     #[inline]
     fn slot_hash(slots: &[Option<Entry<K, V>>], slot: SlotId) -> u64 {
         match &slots[slot as usize] {
-            Some(entry) => entry.key_hash,
+            Some(entry) => entry.key_hash(),
             None => panic!("index refers to empty slot {slot}"),
         }
     }
@@ -639,17 +653,49 @@ mod tests {
 
     #[test]
     fn packed_deadlines_read_back_as_given_and_none_never_expires() {
-        let forever: Entry<u8, ()> = Entry::new(1, 1, (), 1, None);
+        let forever: Entry<u8, ()> = Entry::new(1, (), 1, None);
         assert_eq!(forever.expire_at_ms(), None);
         assert!(!forever.is_expired(u64::MAX));
-        let due: Entry<u8, ()> = Entry::new(1, 1, (), 1, Some(10));
+        let due: Entry<u8, ()> = Entry::new(1, (), 1, Some(10));
         assert_eq!(due.expire_at_ms(), Some(10));
         assert!(!due.is_expired(9) && due.is_expired(10));
         // The reserved value is kept as the instant before.
-        let latest: Entry<u8, ()> = Entry::new(1, 1, (), 1, Some(u64::MAX));
+        let latest: Entry<u8, ()> = Entry::new(1, (), 1, Some(u64::MAX));
         assert_eq!(latest.expire_at_ms(), Some(u64::MAX - 1));
         assert!(latest.is_expired(u64::MAX));
         assert_eq!(pack_unix_deadline(Some(i64::MIN)), i64::MIN + 1);
         assert_eq!(pack_unix_deadline(None), NO_UNIX_DEADLINE);
+    }
+
+    /// The entry's serialized form still carries the key's hash (the
+    /// bytes are as before it was dropped from memory); bytes whose hash
+    /// is not the key's are refused, not trusted.
+    #[test]
+    fn an_entry_is_written_with_its_hash_and_read_only_if_it_matches() {
+        #[derive(Serialize)]
+        struct Written {
+            key: u64,
+            value: (),
+            key_hash: u64,
+            weight: u64,
+            expire_at_ms: Option<u64>,
+            expire_at_unix_ms: Option<i64>,
+        }
+        let entry: Entry<u64, ()> = Entry::new(7, (), 3, Some(10));
+        let as_before = |key_hash| Written {
+            key: 7,
+            value: (),
+            key_hash,
+            weight: 3,
+            expire_at_ms: Some(10),
+            expire_at_unix_ms: None,
+        };
+        let bytes = codec::encode(&entry);
+        assert_eq!(bytes, codec::encode(&as_before(hash_of(&7u64))));
+        let read: Entry<u64, ()> = codec::decode(&bytes, codec::STATE_LIMIT).expect("decodes");
+        assert_eq!(read, entry);
+        let wrong = codec::encode(&as_before(hash_of(&7u64) ^ 1));
+        let refused = codec::decode::<Entry<u64, ()>, _>(&wrong, codec::STATE_LIMIT);
+        assert!(refused.is_err(), "a wrong hash was trusted");
     }
 }
