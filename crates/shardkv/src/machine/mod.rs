@@ -1185,9 +1185,10 @@ impl ShardMachine {
 
     /// The whole machine as bytes (the shared `codec`), for a Raft
     /// snapshot (the same bytes as `ReplicatedMachine::snapshot`): behind
-    /// a version header ([`SNAPSHOT_FORMAT`] 3), the machine, each disk
-    /// tier's section (none without tiers) and the write fence's marker.
-    /// Formats 1 (the machine alone) and 2 (with tiers) are still read. Two
+    /// a version header (the machine snapshot's format, 5), the machine,
+    /// each disk tier's section (none without tiers), the write fence's
+    /// marker, whether the stores' capacity is logged and their policy
+    /// revision. Formats 1 to 4 are still read. Two
     /// replicas that applied the same commands give the same bytes,
     /// whatever their files.
     ///
