@@ -302,6 +302,12 @@ impl Adaptive {
         self.tuner.revision = revision;
     }
 
+    /// Slots the shadows have ever used, all five together (what their
+    /// serialized per-slot arrays scale with).
+    pub fn shadow_slots(&self) -> u64 {
+        self.tuner.shadows.iter().map(Miniature::slot_count).sum()
+    }
+
     /// The revision this policy keeps to.
     pub fn revision(&self) -> PolicyRevision {
         self.tuner.revision

@@ -39,6 +39,11 @@ impl Miniature {
         self.blend.len()
     }
 
+    /// Slots it has ever used (its per-slot arrays' length).
+    pub(crate) fn slot_count(&self) -> u64 {
+        self.key_of_slot.len() as u64
+    }
+
     /// Drops every entry whose key hash `keep` refuses (when the sampling
     /// rate halves). O(entries), in key order.
     pub(crate) fn retain(&mut self, keep: impl Fn(u64) -> bool) {

@@ -351,6 +351,24 @@ impl Store {
         self.table.weight_total()
     }
 
+    /// About how many bytes [`Store::snapshot`] takes without the disk
+    /// tier, rounded up, for a caller sizing a buffer before encoding: the
+    /// bytes counted against the capacity (each entry's key, value and
+    /// overhead: more than an entry encodes to), plus a bound per slot of
+    /// the policy's records and per slot of the adaptive policy's shadows
+    /// (which the capacity does not count). Too small a buffer would grow
+    /// by doubling while the snapshot is written, copying what is written.
+    pub fn snapshot_size_hint(&self) -> u64 {
+        /// A policy record's encoded bound (S3-FIFO's: two links and the
+        /// key hash and weight as varints, the queue and the count).
+        const RECORD_BYTES: u64 = 32;
+        /// A shadow slot's: its record, its key hash, index buckets.
+        const SHADOW_SLOT_BYTES: u64 = 64;
+        self.used_bytes()
+            .saturating_add(self.table.slot_count().saturating_mul(RECORD_BYTES))
+            .saturating_add(self.table.shadow_slots().saturating_mul(SHADOW_SLOT_BYTES))
+    }
+
     /// Resident entries (expired ones not yet reclaimed included).
     pub fn len(&self) -> u64 {
         self.table.len()

@@ -252,6 +252,20 @@ impl<K: Hash + Eq, V> Table<K, V> {
         self.revision
     }
 
+    /// The slab's length in slots (resident or free), what the
+    /// policies' per-slot arrays scale with.
+    pub fn slot_count(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    /// Slots of the adaptive policy's shadows (0 for other policies).
+    pub fn shadow_slots(&self) -> u64 {
+        match &self.policy {
+            AnyPolicy::Adaptive(adaptive) => adaptive.shadow_slots(),
+            _ => 0,
+        }
+    }
+
     pub fn policy_kind(&self) -> PolicyKind {
         self.policy.kind()
     }

@@ -338,3 +338,35 @@ fn replicas_that_change_capacity_at_the_same_point_stay_identical() {
     }
     assert_eq!(first.snapshot(), second.snapshot());
 }
+
+/// `snapshot_size_hint` is room for the whole snapshot (a buffer of that
+/// size never grows while the store is written), and not far over it (at
+/// most four times: the capacity counts 64 bytes of overhead per entry,
+/// which encodes to far less), for small and 100-byte values, with
+/// evictions (the policy's records and its shadows at their fullest),
+/// under each policy. With the charged bytes alone, small values under the
+/// adaptive policy wrote more than twice the hint (its shadows).
+#[test]
+fn the_snapshot_size_hint_covers_the_snapshot() {
+    for kind in PolicyKind::ALL {
+        for (keys, value_bytes, capacity_bytes) in [
+            (20_000u64, 8usize, 1u64 << 30),
+            (30_000, 100, 2 << 20),
+            (200, 3, 1 << 20),
+        ] {
+            let mut store = Store::new(StoreConfig::new(capacity_bytes).with_policy(kind));
+            for index in 0..keys {
+                let key = format!("key:{:08}", index.wrapping_mul(2_654_435_761) % keys);
+                store
+                    .put(key.as_bytes(), vec![b'v'; value_bytes], None, index)
+                    .expect("fits");
+            }
+            let written = store.snapshot().len() as u64;
+            let hint = store.snapshot_size_hint();
+            assert!(
+                written <= hint && hint <= 4 * written,
+                "{kind}, {keys} keys of {value_bytes} bytes: {written} bytes written, hint {hint}"
+            );
+        }
+    }
+}

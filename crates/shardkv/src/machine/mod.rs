@@ -1283,16 +1283,16 @@ impl ShardMachine {
         tiers
     }
 
-    /// Room for about what the stores hold in memory (their charged bytes
-    /// count each entry's key, value and overhead, more than it encodes
-    /// to; a disk tier's values are not counted, and the buffer grows for
-    /// them as it would anyway): one allocation rather than a doubling
-    /// buffer's.
+    /// Room for about what the stores encode to
+    /// ([`Store::snapshot_size_hint`]: their charged bytes and a bound for
+    /// their policies' records; a disk tier's values are not counted, and
+    /// the buffer grows for them as it would anyway): one allocation
+    /// rather than a doubling buffer's.
     fn snapshot_estimate_bytes(&self) -> usize {
         let estimate = self
             .shards
             .values()
-            .map(|held| held.store.used_bytes())
+            .map(|held| held.store.snapshot_size_hint())
             .sum::<u64>();
         usize::try_from(estimate).unwrap_or(0)
     }
